@@ -1,0 +1,60 @@
+// What a fresh sim cluster needs before it behaves like a small real one: a kwok-managed
+// Node and a default `local-path` StorageClass (served by local-path-provisioner.ts).
+import { KubeConfig, PatchStrategy, type KubernetesObject, type V1Node } from '@kubernetes/client-node'
+import { clientsFor } from '../../kube.ts'
+import { SIM_NODE } from './index.ts'
+import { LOCAL_PATH_PROVISIONER } from './local-path-provisioner.ts'
+
+const node = {
+  apiVersion: 'v1',
+  kind: 'Node',
+  metadata: {
+    name: SIM_NODE,
+    annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
+    labels: {
+      'kubernetes.io/hostname': SIM_NODE, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64',
+      'node-role.kubernetes.io/agent': '', type: 'kwok',
+    },
+  },
+  status: {
+    allocatable: { cpu: '32', memory: '256Gi', pods: '110' },
+    capacity: { cpu: '32', memory: '256Gi', pods: '110' },
+  },
+}
+
+const storageClass = {
+  apiVersion: 'storage.k8s.io/v1',
+  kind: 'StorageClass',
+  metadata: { name: 'local-path', annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } },
+  provisioner: LOCAL_PATH_PROVISIONER,
+  // Immediate, not WaitForFirstConsumer: a PVC binds as soon as it exists, which keeps
+  // kstatus (PVC Bound → Current) meaningful without a kubelet.
+  volumeBindingMode: 'Immediate',
+  reclaimPolicy: 'Delete',
+}
+
+export async function bootstrap(kubeconfig: string, dead: () => Error | undefined, timeoutMs = 60_000): Promise<void> {
+  const kc = new KubeConfig()
+  kc.loadFromFile(kubeconfig)
+  const kube = clientsFor(kc, kubeconfig)
+  for (const obj of [node, storageClass] as KubernetesObject[]) {
+    await kube.objects.patch(obj, undefined, undefined, 'nsops-sim', true, PatchStrategy.ServerSideApply)
+  }
+  // Ready = kwok reports the node Ready and the node-lifecycle controller has lifted the
+  // not-ready taint; pods also need the `default` ServiceAccount in `default`.
+  const until = Date.now() + timeoutMs
+  let last = 'waiting for the node'
+  while (Date.now() < until) {
+    const d = dead()
+    if (d) throw d
+    const n: V1Node = await kube.core.readNode({ name: SIM_NODE })
+    const ready = n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
+    const tainted = (n.spec?.taints ?? []).some((t) => t.key.startsWith('node.kubernetes.io/'))
+    let sa = false
+    try { await kube.core.readNamespacedServiceAccount({ name: 'default', namespace: 'default' }); sa = true } catch { /* not yet */ }
+    if (ready && !tainted && sa) return
+    last = !ready ? 'node not Ready yet' : tainted ? 'node still tainted not-ready' : 'default ServiceAccount missing'
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`sim cluster did not settle within ${timeoutMs / 1000} s: ${last}`)
+}

@@ -1,0 +1,243 @@
+// `sim`: a real control plane as local processes (etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler) with kwok simulating a node, so pods get
+// scheduled and turn Ready without Docker. Recipe: research/control-plane.md §3.
+import fs from 'node:fs'
+import fsp from 'node:fs/promises'
+import https from 'node:https'
+import net from 'node:net'
+import path from 'node:path'
+import YAML from 'yaml'
+import { NsopsError } from '../../errors.ts'
+import { withFileLock } from '../../lock.ts'
+import { repoRoot, stateDir } from '../../paths.ts'
+import { toolPaths } from '../../tools/provision.ts'
+import type { ClusterInfo, ClusterProvider, ComponentStatus, EnsureOptions } from '../provider.ts'
+import { ensurePki, type Pki } from './pki.ts'
+import { isRunning, logTail, startComponent, stopComponents, type ComponentRecord } from './processes.ts'
+
+export const SIM_CONTEXT = 'nsops-sim'
+export const SIM_NODE = 'nsops-sim-node'
+
+interface SimState {
+  apiserverPort: number
+  components: ComponentRecord[]
+  startedAt: string
+}
+
+export interface SimOptions {
+  /** state directory; default <repo>/.nsops/sim. Tests use a temp dir of their own. */
+  dir?: string
+  /** progress messages (spinner text) */
+  onProgress?: (msg: string) => void
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer()
+    srv.unref()
+    srv.on('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+export class SimCluster implements ClusterProvider {
+  readonly name = 'sim' as const
+  readonly dir: string
+  private onProgress: (msg: string) => void
+
+  constructor(opts: SimOptions = {}) {
+    this.dir = opts.dir ?? path.join(stateDir(), 'sim')
+    this.onProgress = opts.onProgress ?? (() => {})
+  }
+
+  get kubeconfigPath(): string { return path.join(this.dir, 'kubeconfig') }
+  private get stateFile(): string { return path.join(this.dir, 'state.json') }
+  private get logDir(): string { return path.join(this.dir, 'logs') }
+
+  async available() { return { ok: true as const } }
+
+  private readState(): SimState | undefined {
+    try { return JSON.parse(fs.readFileSync(this.stateFile, 'utf8')) as SimState } catch { return undefined }
+  }
+
+  private writeState(state: SimState): void {
+    fs.writeFileSync(`${this.stateFile}.tmp`, JSON.stringify(state, null, 2))
+    fs.renameSync(`${this.stateFile}.tmp`, this.stateFile)
+  }
+
+  async kubeconfig(): Promise<string> { return this.kubeconfigPath }
+
+  async logs(): Promise<Record<string, string>> {
+    const state = this.readState()
+    return Object.fromEntries((state?.components ?? []).map((c) => [c.name, c.logFile]))
+  }
+
+  async describe(): Promise<ComponentStatus[]> {
+    const state = this.readState()
+    if (!state) return []
+    return state.components.map((c) => {
+      if (isRunning(c)) return { name: c.name, state: 'running' as const, pid: c.pid }
+      return { name: c.name, state: 'dead' as const, pid: c.pid, detail: `log: ${c.logFile}`, logTail: logTail(c.logFile) }
+    })
+  }
+
+  /** Running and answering: every component alive and the apiserver ready. */
+  async isUp(): Promise<boolean> {
+    const state = this.readState()
+    if (!state || state.components.length === 0 || !state.components.every(isRunning)) return false
+    return readyz(state.apiserverPort, await ensurePki(this.dir), 2000)
+  }
+
+  async ensure(opts: EnsureOptions = {}): Promise<ClusterInfo> {
+    await fsp.mkdir(this.logDir, { recursive: true })
+    return withFileLock(path.join(this.dir, '.lock'), async () => {
+      if (await this.isUp()) {
+        return { provider: 'sim', context: SIM_CONTEXT, kubeconfig: this.kubeconfigPath, server: this.server(), reused: true }
+      }
+      const stale = this.readState()
+      if (stale?.components.some(isRunning)) {
+        this.onProgress('stopping the remains of an earlier run')
+        await stopComponents(stale.components)
+      }
+      await this.start(opts)
+      return { provider: 'sim', context: SIM_CONTEXT, kubeconfig: this.kubeconfigPath, server: this.server(), reused: false }
+    })
+  }
+
+  private server(): string {
+    return `https://127.0.0.1:${this.readState()?.apiserverPort ?? 0}`
+  }
+
+  private async start(_opts: EnsureOptions): Promise<void> {
+    this.onProgress('provisioning binaries')
+    const bin = await toolPaths(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok'])
+    this.onProgress('preparing certificates')
+    const pki = await ensurePki(this.dir)
+    const [ec, ep, em, ap, cp, sp, kp] = await Promise.all(Array.from({ length: 7 }, freePort))
+    const kubeconfig = this.kubeconfigPath
+    await writeKubeconfig(kubeconfig, pki, ap)
+
+    const state: SimState = { apiserverPort: ap, components: [], startedAt: new Date().toISOString() }
+    const log = (n: string) => path.join(this.logDir, `${n}.log`)
+    const launch = (name: string, cmd: string, args: string[]) => {
+      const rec = startComponent(name, cmd, args, log(name))
+      state.components.push(rec)
+      this.writeState(state) // written at once: a killed cluster-up leaves pids the next run can stop
+      return rec
+    }
+
+    // A cluster-up interrupted mid-start takes down what it started.
+    const abort = async (sig: NodeJS.Signals) => {
+      await stopComponents(state.components, 3000)
+      process.exit(sig === 'SIGINT' ? 130 : 143)
+    }
+    process.once('SIGINT', abort)
+    process.once('SIGTERM', abort)
+    try {
+      this.onProgress('starting etcd and kube-apiserver')
+      const etcdUrl = `http://127.0.0.1:${ec}`
+      launch('etcd', bin.etcd, [
+        '--name', 'n0', '--data-dir', path.join(this.dir, 'etcd'), '--unsafe-no-fsync',
+        `--listen-client-urls=${etcdUrl}`, `--advertise-client-urls=${etcdUrl}`,
+        `--listen-peer-urls=http://127.0.0.1:${ep}`, `--initial-advertise-peer-urls=http://127.0.0.1:${ep}`,
+        `--initial-cluster=n0=http://127.0.0.1:${ep}`, `--listen-metrics-urls=http://127.0.0.1:${em}`,
+      ])
+      const apiserver = launch('kube-apiserver', bin['kube-apiserver'], [
+        `--etcd-servers=${etcdUrl}`, '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1',
+        `--secure-port=${ap}`, `--tls-cert-file=${pki.serverCert}`, `--tls-private-key-file=${pki.serverKey}`,
+        `--client-ca-file=${pki.caCert}`,
+        '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+        `--service-account-key-file=${pki.saPub}`, `--service-account-signing-key-file=${pki.saKey}`,
+        '--service-cluster-ip-range=10.96.0.0/12', '--authorization-mode=Node,RBAC', '--allow-privileged=true',
+        '--profiling=false',
+      ])
+      await this.waitReady(ap, pki, apiserver, state.components)
+
+      this.onProgress('starting controller-manager, scheduler, kwok and the local-path provisioner')
+      const kcArgs = [`--kubeconfig=${kubeconfig}`, `--authentication-kubeconfig=${kubeconfig}`, `--authorization-kubeconfig=${kubeconfig}`,
+        '--leader-elect=false', '--bind-address=127.0.0.1']
+      launch('kube-controller-manager', bin['kube-controller-manager'], [...kcArgs, `--secure-port=${cp}`,
+        `--service-account-private-key-file=${pki.saKey}`, `--root-ca-file=${pki.caCert}`, '--use-service-account-credentials=false',
+        '--cluster-name=nsops-sim', '--profiling=false'])
+      launch('kube-scheduler', bin['kube-scheduler'], [...kcArgs, `--secure-port=${sp}`, '--profiling=false'])
+      launch('kwok', bin.kwok, [`--kubeconfig=${kubeconfig}`, '--manage-all-nodes=true', '--node-lease-duration-seconds=40',
+        '--cidr=10.0.0.1/24', '--node-ip=10.0.0.1', `--server-address=127.0.0.1:${kp}`])
+      launch('local-path-provisioner', process.execPath, [
+        '--import', `file://${path.join(repoRoot, 'node_modules/tsx/dist/esm/index.mjs')}`,
+        path.join(repoRoot, 'shared/cluster/sim/local-path-provisioner.ts'), kubeconfig, path.join(this.dir, 'volumes'),
+      ])
+
+      this.onProgress('registering the node and the local-path StorageClass')
+      const { bootstrap } = await import('./bootstrap.ts')
+      await bootstrap(kubeconfig, () => this.deadComponent(state.components))
+    } catch (err) {
+      await stopComponents(state.components, 3000)
+      throw err
+    } finally {
+      process.off('SIGINT', abort)
+      process.off('SIGTERM', abort)
+    }
+  }
+
+  /** A component that has died, reported with the tail of its log. */
+  private deadComponent(components: ComponentRecord[]): NsopsError | undefined {
+    const dead = components.find((c) => !isRunning(c))
+    if (!dead) return undefined
+    return new NsopsError(`sim cluster: ${dead.name} exited during start-up. Last lines of ${dead.logFile}:\n${logTail(dead.logFile)}`, {
+      hint: 'If the log shows a port or data problem, `just cluster-down --purge` starts the cluster from scratch.',
+    })
+  }
+
+  private async waitReady(port: number, pki: Pki, apiserver: ComponentRecord, all: ComponentRecord[]): Promise<void> {
+    const until = Date.now() + 60_000
+    while (Date.now() < until) {
+      const dead = this.deadComponent(all)
+      if (dead) throw dead
+      if (await readyz(port, pki, 1000)) return
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    throw new NsopsError(`sim cluster: kube-apiserver did not become ready within 60 s. Last lines of its log:\n${logTail(apiserver.logFile)}`)
+  }
+
+  async stop(opts: { purge?: boolean } = {}): Promise<void> {
+    const state = this.readState()
+    if (state) {
+      // controllers first (they talk to the apiserver), then the apiserver, then etcd:
+      // an apiserver whose etcd died first may ignore SIGTERM
+      const byName = (names: string[]) => state.components.filter((c) => names.includes(c.name))
+      const last = ['kube-apiserver', 'etcd']
+      await stopComponents(state.components.filter((c) => !last.includes(c.name)))
+      await stopComponents(byName(['kube-apiserver']))
+      await stopComponents(byName(['etcd']))
+      fs.rmSync(this.stateFile, { force: true })
+    }
+    if (opts.purge) await fsp.rm(this.dir, { recursive: true, force: true })
+  }
+}
+
+function readyz(port: number, pki: Pki, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = https.get({
+      host: '127.0.0.1', port, path: '/readyz', timeout: timeoutMs,
+      ca: fs.readFileSync(pki.caCert), cert: fs.readFileSync(pki.adminCert), key: fs.readFileSync(pki.adminKey),
+    }, (res) => { res.resume(); resolve(res.statusCode === 200) })
+    req.on('error', () => resolve(false))
+    req.on('timeout', () => { req.destroy(); resolve(false) })
+  })
+}
+
+async function writeKubeconfig(file: string, pki: Pki, port: number): Promise<void> {
+  const b64 = (f: string) => fs.readFileSync(f).toString('base64')
+  const doc = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: SIM_CONTEXT, cluster: { server: `https://127.0.0.1:${port}`, 'certificate-authority-data': b64(pki.caCert) } }],
+    users: [{ name: `${SIM_CONTEXT}-admin`, user: { 'client-certificate-data': b64(pki.adminCert), 'client-key-data': b64(pki.adminKey) } }],
+    contexts: [{ name: SIM_CONTEXT, context: { cluster: SIM_CONTEXT, user: `${SIM_CONTEXT}-admin` } }],
+    'current-context': SIM_CONTEXT,
+  }
+  await fsp.writeFile(file, YAML.stringify(doc), { mode: 0o600 })
+}

@@ -1,0 +1,84 @@
+// The sim cluster's PKI, made once with openssl and kept across restarts: a CA, the
+// apiserver's serving cert, an admin client cert (system:masters) and the service-account
+// signing key pair.
+import { execFile } from 'node:child_process'
+import fs from 'node:fs'
+import fsp from 'node:fs/promises'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import { NsopsError } from '../../errors.ts'
+
+const run = promisify(execFile)
+
+export interface Pki {
+  dir: string
+  caCert: string
+  caKey: string
+  serverCert: string
+  serverKey: string
+  adminCert: string
+  adminKey: string
+  saKey: string
+  saPub: string
+}
+
+export function pkiPaths(stateDir: string): Pki {
+  const dir = path.join(stateDir, 'pki')
+  const p = (f: string) => path.join(dir, f)
+  return {
+    dir,
+    caCert: p('ca.crt'), caKey: p('ca.key'),
+    serverCert: p('apiserver.crt'), serverKey: p('apiserver.key'),
+    adminCert: p('admin.crt'), adminKey: p('admin.key'),
+    saKey: p('sa.key'), saPub: p('sa.pub'),
+  }
+}
+
+async function openssl(args: string[], cwd: string): Promise<void> {
+  try {
+    await run('openssl', args, { cwd })
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: string }
+    if (e.code === 'ENOENT') {
+      throw new NsopsError('openssl is not installed; the sim cluster needs it once to make its certificates.', {
+        hint: 'Install it with your package manager (Debian/Ubuntu: apt-get install openssl) and run again.',
+      })
+    }
+    throw new Error(`openssl ${args[0]} failed: ${e.stderr ?? e.message}`)
+  }
+}
+
+/** Creates whatever part of the PKI is missing; an existing, complete PKI is left alone. */
+export async function ensurePki(stateDir: string): Promise<Pki> {
+  const pki = pkiPaths(stateDir)
+  const all = [pki.caCert, pki.caKey, pki.serverCert, pki.serverKey, pki.adminCert, pki.adminKey, pki.saKey, pki.saPub]
+  if (all.every((f) => fs.existsSync(f))) return pki
+  // A half-written PKI (killed run) is not trusted: start over.
+  await fsp.rm(pki.dir, { recursive: true, force: true })
+  await fsp.mkdir(pki.dir, { recursive: true, mode: 0o700 })
+  const d = pki.dir
+  await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '3650', '-subj', '/CN=nsops-sim-ca',
+    '-keyout', 'ca.key', '-out', 'ca.crt'], d)
+  await fsp.writeFile(path.join(d, 'server.ext'), [
+    'basicConstraints=CA:FALSE',
+    'keyUsage=digitalSignature,keyEncipherment',
+    'extendedKeyUsage=serverAuth',
+    'subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:10.96.0.1',
+    '',
+  ].join('\n'))
+  await fsp.writeFile(path.join(d, 'client.ext'), 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n')
+  const issue = async (name: string, subj: string, ext: string) => {
+    await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', subj, '-keyout', `${name}.key`, '-out', `${name}.csr`], d)
+    await openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial',
+      '-days', '3650', '-extfile', ext, '-out', `${name}.crt`], d)
+  }
+  await Promise.all([
+    // one after the other: both write the CA's serial file
+    issue('apiserver', '/CN=kube-apiserver', 'server.ext').then(() => issue('admin', '/O=system:masters/CN=nsops-admin', 'client.ext')),
+    (async () => {
+      await openssl(['genrsa', '-out', 'sa.key', '2048'], d)
+      await openssl(['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], d)
+    })(),
+  ])
+  return pki
+}

@@ -1,0 +1,72 @@
+// The sim cluster's components as detached local processes: started with their output in a
+// log file, recognised again by pid + command line (pids get reused), stopped with SIGTERM
+// and, after a grace period, SIGKILL.
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import { pidAlive } from '../../lock.ts'
+
+export interface ComponentRecord {
+  name: string
+  pid: number
+  command: string
+  args: string[]
+  logFile: string
+  startedAt: string
+}
+
+export function startComponent(name: string, command: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): ComponentRecord {
+  const fd = fs.openSync(logFile, 'a')
+  fs.writeSync(fd, `\n--- ${new Date().toISOString()} starting ${command} ${args.join(' ')}\n`)
+  // detached: the cluster outlives `just cluster-up`; its own process group, so Ctrl-C in
+  // the terminal that started it does not take it down later.
+  const child = spawn(command, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, ...env } })
+  fs.closeSync(fd)
+  child.unref()
+  if (!child.pid) throw new Error(`could not start ${name} (${command})`)
+  return { name, pid: child.pid, command, args, logFile, startedAt: new Date().toISOString() }
+}
+
+/** True when the pid is alive and still runs the command we started (not a reused pid). */
+export function isRunning(rec: ComponentRecord): boolean {
+  if (!pidAlive(rec.pid)) return false
+  try {
+    const cmdline = fs.readFileSync(`/proc/${rec.pid}/cmdline`, 'utf8').split('\0')
+    if (cmdline.length === 1 && cmdline[0] === '') return false // zombie
+    return cmdline[0] === rec.command
+  } catch {
+    return pidAlive(rec.pid) // no /proc (macOS): trust the pid
+  }
+}
+
+function isZombieOrGone(pid: number): boolean {
+  if (!pidAlive(pid)) return true
+  try { return /\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')) } catch { return false }
+}
+
+async function waitGone(pid: number, ms: number): Promise<boolean> {
+  const until = Date.now() + ms
+  while (Date.now() < until) {
+    if (isZombieOrGone(pid)) return true
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return isZombieOrGone(pid)
+}
+
+/** SIGTERM, wait up to graceMs, then SIGKILL; resolves when every process is gone. */
+export async function stopComponents(recs: ComponentRecord[], graceMs = 8000): Promise<void> {
+  await Promise.all(
+    recs.filter(isRunning).map(async (r) => {
+      try { process.kill(r.pid, 'SIGTERM') } catch { return }
+      if (await waitGone(r.pid, graceMs)) return
+      try { process.kill(r.pid, 'SIGKILL') } catch { return }
+      await waitGone(r.pid, 5000)
+    }),
+  )
+}
+
+export function logTail(file: string, lines = 15): string {
+  try {
+    const text = fs.readFileSync(file, 'utf8')
+    return text.split('\n').filter(Boolean).slice(-lines).join('\n')
+  } catch { return '(no log)' }
+}

@@ -1,0 +1,17 @@
+// Where things live: the repo, the per-user tool cache and the repo-local state directory.
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+
+/** Tool binaries and Go build trees, shared by every checkout: `${XDG_CACHE_HOME:-~/.cache}/nsops`. */
+export function cacheDir(): string {
+  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache')
+  return path.join(base, 'nsops')
+}
+
+/** Runtime state of this checkout (sim cluster, dev sessions): `<repo>/.nsops`, gitignored. */
+export function stateDir(): string {
+  return process.env.NSOPS_STATE_DIR || path.join(repoRoot, '.nsops')
+}

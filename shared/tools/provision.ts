@@ -1,0 +1,282 @@
+// Pinned binaries, found or made: a matching binary on PATH → the cache → the official
+// release download → a build from the Go module → a clear error naming what to install.
+// A warm run reads one small JSON memo and stats a few files.
+import { spawn, execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import fs from 'node:fs'
+import fsp from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import { NsopsError, errorMessage } from '../errors.ts'
+import { spinner, duration } from '../output.ts'
+import { cacheDir } from '../paths.ts'
+import { withFileLock } from '../lock.ts'
+import { recipes, versionArgs } from './recipes.ts'
+import { toolForBinary, toolSpec, type ToolSpec } from './versions.ts'
+
+const run = promisify(execFile)
+
+export function toolsDir(): string {
+  return path.join(cacheDir(), 'tools')
+}
+
+/** Where the cache keeps a tool's binaries: tools/<tool>/<version>/<binary>. */
+export function cachedBinaryPath(spec: ToolSpec, binary: string): string {
+  return path.join(toolsDir(), spec.name, spec.version, binary)
+}
+
+interface MemoEntry { path: string; mtimeMs: number; size: number }
+type Memo = Record<string, MemoEntry>
+
+const memoFile = () => path.join(toolsDir(), 'resolved.json')
+
+function readMemo(): Memo {
+  try { return JSON.parse(fs.readFileSync(memoFile(), 'utf8')) as Memo } catch { return {} }
+}
+
+function writeMemo(memo: Memo): void {
+  fs.mkdirSync(toolsDir(), { recursive: true })
+  const tmp = `${memoFile()}.${process.pid}`
+  fs.writeFileSync(tmp, JSON.stringify(memo, null, 2))
+  fs.renameSync(tmp, memoFile())
+}
+
+function statOf(p: string): { mtimeMs: number; size: number } | undefined {
+  try {
+    const st = fs.statSync(p)
+    return st.isFile() ? { mtimeMs: st.mtimeMs, size: st.size } : undefined
+  } catch { return undefined }
+}
+
+function isExecutable(p: string): boolean {
+  try { fs.accessSync(p, fs.constants.X_OK); return fs.statSync(p).isFile() } catch { return false }
+}
+
+function onPath(binary: string): string[] {
+  return (process.env.PATH ?? '')
+    .split(path.delimiter)
+    .filter(Boolean)
+    .map((dir) => path.join(dir, binary))
+    .filter(isExecutable)
+}
+
+async function pathBinaryMatches(candidate: string, binary: string, spec: ToolSpec): Promise<boolean> {
+  const args = versionArgs[binary]
+  if (!args) return false
+  try {
+    const { stdout, stderr } = await run(candidate, args, { timeout: 5000 })
+    const bare = spec.version.replace(/^v/, '')
+    return new RegExp(`(^|[^0-9.])v?${bare.replace(/\./g, '\\.')}([^0-9.]|$)`).test(stdout + stderr)
+  } catch { return false }
+}
+
+export interface ProvisionOptions {
+  /** skip the release download (tests, air-gapped machines); also NSOPS_NO_DOWNLOAD=1 */
+  noDownload?: boolean
+  /** skip PATH lookup; used by tests that must exercise the cache */
+  ignorePath?: boolean
+}
+
+/** Absolute path of a pinned executable, provisioning its tool when needed. */
+export async function toolPath(binary: string, opts: ProvisionOptions = {}): Promise<string> {
+  const spec = toolForBinary(binary)
+  const memo = readMemo()
+  const key = `${binary}@${spec.version}`
+  const hit = memo[key]
+  if (hit && !opts.ignorePath) {
+    const st = statOf(hit.path)
+    if (st && st.mtimeMs === hit.mtimeMs && st.size === hit.size) return hit.path
+  }
+  const found = await provisionTool(spec, opts)
+  const p = found[binary]
+  const st = statOf(p)
+  if (st && !opts.ignorePath) writeMemo({ ...readMemo(), [key]: { path: p, ...st } })
+  return p
+}
+
+/** Provision several executables at once; a wrapper build makes all its binaries together. */
+export async function toolPaths(binaries: string[], opts: ProvisionOptions = {}): Promise<Record<string, string>> {
+  const out: Record<string, string> = {}
+  for (const b of binaries) out[b] = await toolPath(b, opts)
+  return out
+}
+
+async function provisionTool(spec: ToolSpec, opts: ProvisionOptions): Promise<Record<string, string>> {
+  const tried: string[] = []
+  const result: Record<string, string> = {}
+
+  // 1. PATH
+  if (!opts.ignorePath) {
+    for (const b of spec.binaries) {
+      for (const candidate of onPath(b)) {
+        if (await pathBinaryMatches(candidate, b, spec)) { result[b] = candidate; break }
+      }
+    }
+    if (spec.binaries.every((b) => result[b])) return result
+    tried.push(`no ${spec.binaries.join('/')} ${spec.version} on PATH`)
+  }
+
+  // 2. cache
+  const cached = () => spec.binaries.every((b) => isExecutable(cachedBinaryPath(spec, b)))
+  const fromCache = () => Object.fromEntries(spec.binaries.map((b) => [b, cachedBinaryPath(spec, b)]))
+  if (cached()) return fromCache()
+
+  return withFileLock(path.join(toolsDir(), `.${spec.name}-${spec.version}.lock`), async () => {
+    if (cached()) return fromCache() // another process made it while we waited
+    tried.push(`not in ${path.join(toolsDir(), spec.name, spec.version)}`)
+
+    // 3. official release
+    const noDownload = opts.noDownload || process.env.NSOPS_NO_DOWNLOAD === '1'
+    if (spec.release && !noDownload) {
+      try {
+        await downloadRelease(spec)
+        if (cached()) return fromCache()
+      } catch (err) {
+        tried.push(`download failed (${errorMessage(err)})`)
+      }
+    }
+
+    // 4. go build
+    const recipe = recipes[spec.name]
+    const go = onPath('go')[0]
+    if (recipe && go) {
+      await buildFromModule(spec, tried)
+      if (cached()) return fromCache()
+    }
+    if (!go) tried.push('`go` is not installed, so it cannot be built from source')
+
+    throw new NsopsError(`${spec.binaries.join(', ')} ${spec.version} is not available: ${tried.join('; ')}.`, {
+      hint:
+        `Install Go 1.26 or newer (https://go.dev/dl/) and run \`just setup\` again: nsops builds ${spec.name} ` +
+        `from ${spec.module}@${spec.version} and caches it in ${toolsDir()}. Or put ${spec.binaries.join(', ')} ` +
+        `${spec.version} on your PATH.`,
+    })
+  })
+}
+
+function goArch(): string {
+  return ({ x64: 'amd64', arm64: 'arm64' } as Record<string, string>)[os.arch()] ?? os.arch()
+}
+
+async function fetchBuffer(url: string): Promise<Buffer> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(60_000), redirect: 'follow' })
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`)
+  return Buffer.from(await res.arrayBuffer())
+}
+
+async function downloadRelease(spec: ToolSpec): Promise<void> {
+  const dest = path.join(toolsDir(), spec.name, spec.version)
+  await fsp.mkdir(dest, { recursive: true })
+  const fill = (b: string) =>
+    spec.release!.replaceAll('{version}', spec.version).replaceAll('{arch}', goArch()).replaceAll('{binary}', b)
+  const urls = spec.release!.includes('{binary}') ? spec.binaries.map((b) => [b, fill(b)]) : [[spec.binaries[0], fill('')]]
+  const s = spinner(`downloading ${spec.name} ${spec.version}`)
+  try {
+    for (const [binary, url] of urls) {
+      const body = await fetchBuffer(url)
+      if (url.endsWith('.sha256') === false && spec.name === 'kubernetes') {
+        const want = (await fetchBuffer(`${url}.sha256`)).toString().trim().split(/\s+/)[0]
+        const got = createHash('sha256').update(body).digest('hex')
+        if (want !== got) throw new Error(`checksum mismatch for ${url}`)
+      }
+      if (url.endsWith('.tar.gz') || url.endsWith('.tgz')) {
+        const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'nsops-dl-'))
+        try {
+          const tar = await import('tar')
+          const { Readable } = await import('node:stream')
+          const { pipeline } = await import('node:stream/promises')
+          await pipeline(Readable.from(body), tar.x({ cwd: tmp }))
+          for (const b of spec.binaries) {
+            const found = await findFile(tmp, b)
+            if (found) await installFile(found, path.join(dest, b))
+          }
+        } finally { await fsp.rm(tmp, { recursive: true, force: true }) }
+      } else {
+        const tmp = path.join(dest, `.${binary}.${process.pid}`)
+        await fsp.writeFile(tmp, body, { mode: 0o755 })
+        await fsp.rename(tmp, path.join(dest, binary))
+      }
+    }
+    s.succeed(`downloaded ${spec.name} ${spec.version}`)
+  } catch (err) {
+    s.stop()
+    throw err
+  }
+}
+
+async function findFile(dir: string, name: string): Promise<string | undefined> {
+  for (const e of await fsp.readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name)
+    if (e.isFile() && e.name === name) return p
+    if (e.isDirectory()) { const f = await findFile(p, name); if (f) return f }
+  }
+  return undefined
+}
+
+async function installFile(from: string, to: string): Promise<void> {
+  const tmp = `${to}.${process.pid}`
+  await fsp.copyFile(from, tmp)
+  await fsp.chmod(tmp, 0o755)
+  await fsp.rename(tmp, to)
+}
+
+/** The Go environment for builds: caches outside the work tree so rebuilds take seconds. */
+function goEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '-mod=mod', CGO_ENABLED: '0' }
+}
+
+async function buildFromModule(spec: ToolSpec, tried: string[]): Promise<void> {
+  const recipe = recipes[spec.name]
+  const dest = path.join(toolsDir(), spec.name, spec.version)
+  const work = path.join(cacheDir(), 'gobuild', `${spec.name}-${spec.version}`)
+  await fsp.mkdir(dest, { recursive: true })
+  await fsp.mkdir(work, { recursive: true })
+  const ldflags = recipe.ldflags?.(spec) ?? '-s -w'
+  const why = tried.join('; ')
+  const s = spinner(`building ${spec.binaries.join(', ')} ${spec.version} from ${spec.module} (${why}); ${recipe.expect}`)
+  const started = Date.now()
+  const progress = (line: string) => s.text(`building ${spec.name} ${spec.version} [${duration(Date.now() - started)}] ${line.slice(0, 100)}`)
+  try {
+    if (recipe.kind === 'install') {
+      await goRun(['install', '-trimpath', '-ldflags', ldflags, `${spec.module}@${spec.version}`], work, { ...goEnv(), GOBIN: work }, progress)
+      for (const b of spec.binaries) await installFile(path.join(work, b), path.join(dest, b))
+    } else {
+      await fsp.writeFile(path.join(work, 'go.mod'), recipe.goMod!(spec))
+      await goRun(['mod', 'tidy'], work, goEnv(), progress)
+      const out = path.join(work, 'bin')
+      await fsp.mkdir(out, { recursive: true })
+      // one package: name the binary ourselves (go would call server/v3 "server")
+      const target = recipe.packages!.length === 1 ? path.join(out, spec.binaries[0]) : `${out}/`
+      await goRun(['build', '-trimpath', '-ldflags', ldflags, '-o', target, ...recipe.packages!], work, goEnv(), progress)
+      for (const b of spec.binaries) await installFile(path.join(out, b), path.join(dest, b))
+    }
+    s.succeed(`built ${spec.name} ${spec.version} in ${duration(Date.now() - started)} → ${dest}`)
+  } catch (err) {
+    s.fail(`building ${spec.name} ${spec.version} failed`)
+    tried.push(`go build failed: ${errorMessage(err)}`)
+  }
+}
+
+function goRun(args: string[], cwd: string, env: NodeJS.ProcessEnv, progress: (line: string) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('go', args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const tail: string[] = []
+    const onData = (buf: Buffer) => {
+      for (const line of buf.toString().split('\n').filter(Boolean)) {
+        tail.push(line)
+        if (tail.length > 15) tail.shift()
+        progress(line)
+      }
+    }
+    child.stdout.on('data', onData)
+    child.stderr.on('data', onData)
+    child.on('error', reject)
+    child.on('close', (code) => {
+      if (code === 0) resolve()
+      else reject(new Error(`go ${args[0]} exited ${code}:\n${tail.join('\n')}`))
+    })
+  })
+}
+
+export { toolSpec }

@@ -1,0 +1,42 @@
+// The pinned tool versions from k8s/versions.yaml, typed.
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import YAML from 'yaml'
+import { repoRoot } from '../paths.ts'
+
+export interface ToolSpec {
+  name: string
+  version: string
+  /** the executables this tool provides */
+  binaries: string[]
+  /** official release URL template: {version}, {arch}, {binary} */
+  release?: string
+  /** Go module (or package path for `go install`) to build from */
+  module: string
+}
+
+export const versionsFile = path.join(repoRoot, 'k8s', 'versions.yaml')
+
+let loaded: Record<string, ToolSpec> | undefined
+
+export function toolSpecs(): Record<string, ToolSpec> {
+  if (loaded) return loaded
+  const raw = YAML.parse(readFileSync(versionsFile, 'utf8')) as Record<string, Omit<ToolSpec, 'name'>>
+  loaded = Object.fromEntries(
+    Object.entries(raw).map(([name, s]) => [name, { ...s, name, binaries: s.binaries ?? [] }]),
+  )
+  return loaded
+}
+
+export function toolSpec(name: string): ToolSpec {
+  const spec = toolSpecs()[name]
+  if (!spec) throw new Error(`no tool named ${name} in ${versionsFile}`)
+  return spec
+}
+
+/** The tool that provides a given executable (kubectl → kubernetes). */
+export function toolForBinary(binary: string): ToolSpec {
+  const spec = Object.values(toolSpecs()).find((s) => s.binaries.includes(binary))
+  if (!spec) throw new Error(`no tool in ${versionsFile} provides ${binary}`)
+  return spec
+}

@@ -1,0 +1,8 @@
+#!/bin/sh
+# The test command (`just test`): type-check, then every test in one node:test process.
+# node:test prints its summary (# tests / # pass / # fail) that CI reads; running the entry
+# directly (not `node --test`) keeps everything in one process with one shared sim cluster.
+set -e
+cd "$(dirname "$0")/.."
+node_modules/.bin/tsc --noEmit -p .
+exec node --import ./node_modules/tsx/dist/esm/index.mjs test/all.ts "$@"
