@@ -122,7 +122,9 @@ export class SimCluster implements ClusterProvider {
 
     const state: SimState = { apiserverPort: ap, components: [], startedAt: new Date().toISOString() }
     const log = (n: string) => path.join(this.logDir, `${n}.log`)
+    let interrupted = false
     const launch = (name: string, cmd: string, args: string[]) => {
+      if (interrupted) throw new Error('interrupted')
       const rec = startComponent(name, cmd, args, log(name))
       state.components.push(rec)
       this.writeState(state) // written at once: a killed cluster-up leaves pids the next run can stop
@@ -131,6 +133,7 @@ export class SimCluster implements ClusterProvider {
 
     // A cluster-up interrupted mid-start takes down what it started.
     const abort = async (sig: NodeJS.Signals) => {
+      interrupted = true
       await stopComponents(state.components, 3000)
       process.exit(sig === 'SIGINT' ? 130 : 143)
     }

@@ -1,0 +1,77 @@
+// Tool provisioning against a cache of its own (XDG_CACHE_HOME in a temp dir): PATH first,
+// then the cache, then a Go build, else one clear error.
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { execFileSync } from 'node:child_process'
+import { NsopsError } from '../../shared/errors.ts'
+import { cachedBinaryPath, toolPath } from '../../shared/tools/provision.ts'
+import { toolSpec } from '../../shared/tools/versions.ts'
+
+describe('tool provisioning', () => {
+  const saved = { XDG_CACHE_HOME: process.env.XDG_CACHE_HOME, PATH: process.env.PATH, NSOPS_NO_DOWNLOAD: process.env.NSOPS_NO_DOWNLOAD }
+  let realKustomize = ''
+  let tmp = ''
+
+  before(async () => {
+    realKustomize = await toolPath('kustomize') // from the real cache, before we redirect it
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-prov-'))
+    process.env.XDG_CACHE_HOME = path.join(tmp, 'cache')
+    process.env.NSOPS_NO_DOWNLOAD = '1' // this machine is offline; the download step is skipped, not faked
+  })
+  after(() => {
+    for (const [k, v] of Object.entries(saved)) { if (v === undefined) delete process.env[k]; else process.env[k] = v }
+    fs.rmSync(tmp, { recursive: true, force: true })
+  })
+
+  it('uses a cached binary and then answers from its memo in well under a second', async () => {
+    const spec = toolSpec('kustomize')
+    const dest = cachedBinaryPath(spec, 'kustomize')
+    fs.mkdirSync(path.dirname(dest), { recursive: true })
+    fs.copyFileSync(realKustomize, dest)
+    fs.chmodSync(dest, 0o755)
+    assert.equal(await toolPath('kustomize', { ignorePath: true }), dest)
+    process.env.PATH = '/usr/bin:/bin'
+    const t0 = performance.now()
+    assert.equal(await toolPath('kustomize'), dest)
+    assert.ok(performance.now() - t0 < 500)
+    process.env.PATH = saved.PATH
+  })
+
+  it('prefers a matching binary on PATH and skips one with another version', async () => {
+    const bin = path.join(tmp, 'pathbin')
+    fs.mkdirSync(bin)
+    // A wrong-version kustomize cannot be had offline, so this one is a stand-in script.
+    fs.writeFileSync(path.join(bin, 'kustomize'), '#!/bin/sh\necho v4.0.0\n', { mode: 0o755 })
+    process.env.PATH = `${bin}:/usr/bin:/bin`
+    fs.rmSync(path.join(process.env.XDG_CACHE_HOME!, 'nsops/tools/resolved.json'), { force: true })
+    assert.equal(await toolPath('kustomize'), cachedBinaryPath(toolSpec('kustomize'), 'kustomize'))
+    fs.rmSync(path.join(bin, 'kustomize'))
+    fs.copyFileSync(realKustomize, path.join(bin, 'kustomize'))
+    fs.chmodSync(path.join(bin, 'kustomize'), 0o755)
+    fs.rmSync(path.join(process.env.XDG_CACHE_HOME!, 'nsops/tools/resolved.json'), { force: true })
+    assert.equal(await toolPath('kustomize'), path.join(bin, 'kustomize'))
+    process.env.PATH = saved.PATH
+  })
+
+  it('builds a tool from its Go module when nothing else has it, version stamped', async () => {
+    const p = await toolPath('jsonnet', { ignorePath: true })
+    assert.equal(p, cachedBinaryPath(toolSpec('jsonnet'), 'jsonnet'))
+    assert.match(execFileSync(p, ['--version']).toString(), /v0\.22\.0/)
+  })
+
+  it('without go, a cache or a download, says what to install', async () => {
+    process.env.PATH = '/nonexistent'
+    try {
+      await assert.rejects(toolPath('helm', { ignorePath: true }), (err: unknown) => {
+        assert.ok(err instanceof NsopsError)
+        assert.match(err.message, /helm v3\.22\.0 is not available/)
+        assert.match(err.message, /`go` is not installed/)
+        assert.match(err.hint ?? '', /Install Go/)
+        return true
+      })
+    } finally { process.env.PATH = saved.PATH }
+  })
+})

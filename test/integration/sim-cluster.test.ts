@@ -1,0 +1,131 @@
+// The sim cluster behaves like a small real cluster, and its lifecycle is safe: idempotent
+// start, state kept across stop/start, dead components recovered, nothing left running.
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { KubeConfig } from '@kubernetes/client-node'
+import { SimCluster } from '../../shared/cluster/sim/index.ts'
+import { clientsFor } from '../../shared/kube.ts'
+import { pidAlive } from '../../shared/lock.ts'
+import { repoRoot } from '../../shared/paths.ts'
+import { testCluster, testNamespace } from '../harness.ts'
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    const v = await fn().catch(() => undefined)
+    if (v !== undefined) return v
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+function statePids(dir: string): number[] {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as { components: { pid: number }[] }).components.map((c) => c.pid)
+  } catch { return [] }
+}
+
+describe('sim cluster', () => {
+  it('runs a 2-replica Deployment to Available with Ready pods, binds a PVC and gives a Service a ClusterIP', async () => {
+    const { kube } = await testCluster()
+    const ns = await testNamespace('sim')
+    try {
+      const labels = { app: 'web' }
+      await kube.apps.createNamespacedDeployment({ namespace: ns.name, body: {
+        metadata: { name: 'web' },
+        spec: { replicas: 2, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'web', image: 'nginx:1.27' }] } } },
+      } })
+      await kube.core.createNamespacedService({ namespace: ns.name, body: { metadata: { name: 'web' }, spec: { selector: labels, ports: [{ port: 80 }] } } })
+      await kube.core.createNamespacedPersistentVolumeClaim({ namespace: ns.name, body: {
+        metadata: { name: 'data' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+      } })
+      const dep = await until('Deployment Available', async () => {
+        const d = await kube.apps.readNamespacedDeployment({ name: 'web', namespace: ns.name })
+        return d.status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True') && d.status?.readyReplicas === 2 ? d : undefined
+      })
+      assert.equal(dep.status?.availableReplicas, 2)
+      const pods = await kube.core.listNamespacedPod({ namespace: ns.name, labelSelector: 'app=web' })
+      assert.equal(pods.items.filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length, 2)
+      const pvc = await until('PVC Bound', async () => {
+        const p = await kube.core.readNamespacedPersistentVolumeClaim({ name: 'data', namespace: ns.name })
+        return p.status?.phase === 'Bound' ? p : undefined
+      })
+      assert.equal(pvc.spec?.storageClassName, 'local-path')
+      const svc = await kube.core.readNamespacedService({ name: 'web', namespace: ns.name })
+      assert.match(svc.spec?.clusterIP ?? '', /^10\.(9[6-9]|1[01][0-9])\.\d+\.\d+$/)
+    } finally {
+      await ns.cleanup()
+    }
+  })
+
+  describe('lifecycle (a cluster of its own)', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-sim-life-'))
+    const sim = new SimCluster({ dir })
+    after(async () => { await sim.stop({ purge: true }) })
+
+    it('a second ensure() finds the running cluster', async () => {
+      const first = await sim.ensure()
+      assert.equal(first.reused, false)
+      const second = await sim.ensure()
+      assert.equal(second.reused, true)
+      assert.equal(second.server, first.server)
+      assert.ok((await sim.describe()).every((c) => c.state === 'running'))
+    })
+
+    it('keeps its state across stop and start, and stop leaves no process behind', async () => {
+      const kc = () => { const k = new KubeConfig(); k.loadFromFile(sim.kubeconfigPath); return clientsFor(k) }
+      await kc().core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'keep-me' }, data: { a: '1' } } })
+      const pids = statePids(dir)
+      assert.equal(pids.length, 6)
+      await sim.stop()
+      assert.deepEqual(pids.filter(pidAlive), [])
+      const again = await sim.ensure()
+      assert.equal(again.reused, false)
+      const cm = await kc().core.readNamespacedConfigMap({ name: 'keep-me', namespace: 'default' })
+      assert.equal(cm.data?.a, '1')
+    })
+
+    it('reports a dead component with its log tail and recovers on the next ensure()', async () => {
+      await sim.ensure()
+      const kwok = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')).components.find((c: { name: string }) => c.name === 'kwok')
+      process.kill(kwok.pid, 'SIGKILL')
+      await until('kwok gone', async () => (pidAlive(kwok.pid) ? undefined : true))
+      const dead = (await sim.describe()).find((c) => c.name === 'kwok')
+      assert.equal(dead?.state, 'dead')
+      assert.match(dead?.logTail ?? '', /starting .*kwok/)
+      const info = await sim.ensure()
+      assert.equal(info.reused, false)
+      assert.ok((await sim.describe()).every((c) => c.state === 'running'))
+    })
+  })
+
+  it('an interrupted cluster-up leaves nothing running', async () => {
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-sim-int-'))
+    const child = spawn(path.join(repoRoot, 'shared/bin/nsops.ts'), ['cluster-up', '--provider', 'sim'], {
+      env: { ...process.env, NSOPS_STATE_DIR: stateDir, CI: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let err = ''
+    child.stderr.on('data', (b) => { err += b })
+    const simDir = path.join(stateDir, 'sim')
+    try {
+      // interrupt once the apiserver has been launched, i.e. mid-start
+      await until('apiserver launched', async () => (statePids(simDir).length >= 2 ? true : undefined), 60_000)
+      const pids = statePids(simDir)
+      child.kill('SIGINT')
+      const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)))
+      assert.equal(code, 130, err)
+      assert.deepEqual(statePids(simDir).filter(pidAlive), [])
+      assert.deepEqual(pids.filter(pidAlive), [])
+    } finally {
+      child.kill('SIGKILL')
+      for (const pid of statePids(simDir)) { try { process.kill(pid, 'SIGKILL') } catch { /* gone */ } }
+      fs.rmSync(stateDir, { recursive: true, force: true })
+    }
+  })
+
+  before(async () => { await testCluster() })
+})
