@@ -13,6 +13,10 @@ const commands: Record<string, () => Promise<(argv: string[]) => Promise<number>
 
 runMain(async () => {
   const [name, ...argv] = process.argv.slice(2)
+  if (name === '--help' || name === '-h') {
+    process.stdout.write(`Usage: nsops <command> [flags]   (usually through just: \`just --list\`)\nCommands: ${Object.keys(commands).join(', ')}\nEach command answers --help.\n`)
+    return 0
+  }
   const load = name ? commands[name] : undefined
   if (!load) {
     throw new NsopsError(name ? `unknown command "${name}".` : 'no command given.', {

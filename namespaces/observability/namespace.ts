@@ -1,0 +1,24 @@
+// Logs: promtail on every node ships container logs to Loki; Grafana in monitoring reads them.
+import { defineNamespace } from '../../shared/namespace-config.ts'
+
+export default defineNamespace({
+  name: 'observability',
+  description: 'Logs: Loki and promtail.',
+  namespaces: { dev: 'observability-dev', prod: 'observability' },
+  flux: { kustomization: 'observability', namespace: 'flux-system' },
+  groups: [
+    {
+      title: 'Log store',
+      apps: [{ name: 'loki', port: 3100, path: '/ready', description: 'stores and queries logs' }],
+    },
+    {
+      title: 'Log shipping',
+      apps: [{ name: 'promtail', port: 9080, path: '/targets', description: 'tails /var/log/pods on every node' }],
+    },
+  ],
+  portForwards: [{ app: 'loki', local: 3100, remote: 3100 }],
+  quickCommands: [
+    { title: 'Loki readiness', command: 'kubectl get --raw /api/v1/namespaces/{namespace}/services/loki:http/proxy/ready' },
+    { title: 'Follow promtail logs', command: 'kubectl -n {namespace} logs ds/promtail -f' },
+  ],
+})

@@ -1,0 +1,259 @@
+// The typed config each `namespaces/<ns>/namespace.ts` exports: what the namespace is called
+// in each environment, which Flux Kustomization owns it, where its manifests live, and its
+// own touches for the commands (dashboard groups, port-forwards, URLs, quick commands).
+// It is checked when defined, so a typo fails on import with a message naming the field.
+import path from 'node:path'
+import { NsopsError } from './errors.ts'
+import { repoRoot } from './paths.ts'
+
+export type Environment = 'dev' | 'prod'
+export const environments: readonly Environment[] = ['dev', 'prod']
+
+export interface AppInput {
+  /** the workload's `app.kubernetes.io/name`, which is also its Service's name */
+  name: string
+  /** the Service port of its web UI or API */
+  port: number
+  /** where its UI lives under its URL; default `/` */
+  path?: string
+  description?: string
+  /** whether it has an Ingress at `<name>.<domain>`; default: true when `domains` are set */
+  ingress?: boolean
+}
+
+export interface GroupInput {
+  /** what the dashboard prints above the group, e.g. `Media servers` */
+  title: string
+  apps: AppInput[]
+}
+
+export interface PortForward {
+  /** the Service to forward to */
+  app: string
+  local: number
+  remote: number
+}
+
+export interface QuickCommand {
+  title: string
+  /** a shell command; `{namespace}` stands for the environment's Kubernetes namespace */
+  command: string
+}
+
+export interface NamespaceInput {
+  /** the folder under namespaces/ */
+  name: string
+  description: string
+  /** the Kubernetes namespace each overlay deploys into */
+  namespaces: Record<Environment, string>
+  /** the Flux Kustomization that applies overlays/prod; default: the namespace's name */
+  flux?: { kustomization?: string; namespace?: 'flux-system' }
+  groups?: GroupInput[]
+  portForwards?: PortForward[]
+  /** Ingress hosts are `<app>.<domain>`; keep equal to overlays/<env>/domain.yaml */
+  domains?: Partial<Record<Environment, string>>
+  quickCommands?: QuickCommand[]
+}
+
+export interface App {
+  name: string
+  port: number
+  path: string
+  description?: string
+  ingress: boolean
+  /** the id of its group, also its workload's `nsops.dev/group` label */
+  group: string
+}
+
+export interface AppGroup {
+  /** the title as a label value (`Media servers` → `media-servers`) */
+  id: string
+  title: string
+  apps: App[]
+}
+
+export interface NamespacePaths {
+  /** namespaces/<name>, absolute */
+  root: string
+  base: string
+  overlays: Record<Environment, string>
+  components: string
+}
+
+export interface NamespaceConfig {
+  name: string
+  description: string
+  namespaces: Record<Environment, string>
+  flux: { kustomization: string; namespace: 'flux-system' }
+  paths: NamespacePaths
+  groups: AppGroup[]
+  /** every app of every group, in group order */
+  apps: App[]
+  portForwards: PortForward[]
+  domains: Partial<Record<Environment, string>>
+  /** an app's URL in an environment, or undefined when it has no Ingress there */
+  urls: Record<Environment, (app: string) => string | undefined>
+  quickCommands: QuickCommand[]
+  /** the quick commands with `{namespace}` filled in for one environment */
+  quickCommandsFor(env: Environment): QuickCommand[]
+}
+
+const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
+const dnsSubdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
+
+/** `Media servers` → `media-servers`: a group title as a label value. */
+export function groupId(title: string): string {
+  return title.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '')
+}
+
+class Problems {
+  readonly list: string[] = []
+  add(message: string): void { this.list.push(message) }
+
+  label(field: string, value: unknown): value is string {
+    if (typeof value === 'string' && value.length <= 63 && dnsLabel.test(value)) return true
+    this.add(`${field} must be a DNS-1123 label (lowercase letters, digits and '-', at most 63 characters), got ${show(value)}`)
+    return false
+  }
+
+  subdomain(field: string, value: unknown): value is string {
+    if (typeof value === 'string' && value.length <= 253 && dnsSubdomain.test(value)) return true
+    this.add(`${field} must be a DNS-1123 subdomain (lowercase, dot-separated labels), got ${show(value)}`)
+    return false
+  }
+
+  port(field: string, value: unknown): value is number {
+    if (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535) return true
+    this.add(`${field} must be a port number between 1 and 65535, got ${show(value)}`)
+    return false
+  }
+
+  text(field: string, value: unknown): value is string {
+    if (typeof value === 'string' && value.trim() !== '') return true
+    this.add(`${field} must be a non-empty string, got ${show(value)}`)
+    return false
+  }
+
+  unique(field: string, values: string[]): void {
+    const seen = new Set<string>()
+    for (const v of values) {
+      if (seen.has(v)) this.add(`${field} lists ${show(v)} more than once`)
+      seen.add(v)
+    }
+  }
+}
+
+function show(value: unknown): string {
+  return value === undefined ? 'nothing' : JSON.stringify(value)
+}
+
+function checkInput(input: NamespaceInput, p: Problems): void {
+  p.label('name', input.name)
+  p.text('description', input.description)
+  for (const env of environments) p.label(`namespaces.${env}`, input.namespaces?.[env])
+  if (input.flux?.kustomization !== undefined) p.subdomain('flux.kustomization', input.flux.kustomization)
+  if (input.flux?.namespace !== undefined && input.flux.namespace !== 'flux-system') {
+    p.add(`flux.namespace must be "flux-system" (the namespace Flux's objects live in), got ${show(input.flux.namespace)}`)
+  }
+  for (const [env, domain] of Object.entries(input.domains ?? {})) {
+    if (!environments.includes(env as Environment)) p.add(`domains.${env} is not an environment (dev or prod)`)
+    else p.subdomain(`domains.${env}`, domain)
+  }
+
+  const groups = input.groups ?? []
+  groups.forEach((g, i) => {
+    if (p.text(`groups[${i}].title`, g.title) && groupId(g.title) === '') {
+      p.add(`groups[${i}].title ${show(g.title)} needs at least one letter or digit`)
+    }
+    if (!Array.isArray(g.apps) || g.apps.length === 0) p.add(`groups[${i}].apps must list at least one app`)
+    ;(g.apps ?? []).forEach((a, j) => {
+      const at = `groups[${i}].apps[${j}]`
+      p.label(`${at}.name`, a.name)
+      p.port(`${at}.port`, a.port)
+      if (a.path !== undefined && !(typeof a.path === 'string' && a.path.startsWith('/'))) {
+        p.add(`${at}.path must start with '/', got ${show(a.path)}`)
+      }
+    })
+  })
+  p.unique('groups (by title)', groups.map((g) => (typeof g.title === 'string' ? groupId(g.title) : '')).filter(Boolean))
+  p.unique('groups[].apps (by name)', groups.flatMap((g) => (g.apps ?? []).map((a) => a.name)))
+
+  const forwards = input.portForwards ?? []
+  forwards.forEach((f, i) => {
+    p.label(`portForwards[${i}].app`, f.app)
+    p.port(`portForwards[${i}].local`, f.local)
+    p.port(`portForwards[${i}].remote`, f.remote)
+  })
+  p.unique('portForwards (by local port)', forwards.map((f) => String(f.local)))
+
+  ;(input.quickCommands ?? []).forEach((q, i) => {
+    p.text(`quickCommands[${i}].title`, q.title)
+    p.text(`quickCommands[${i}].command`, q.command)
+  })
+}
+
+/** Check a namespace's config and fill in what follows from it (paths, URLs, group ids). */
+export function defineNamespace(input: NamespaceInput): NamespaceConfig {
+  const problems = new Problems()
+  checkInput(input, problems)
+  if (problems.list.length > 0) {
+    const where = typeof input.name === 'string' && dnsLabel.test(input.name)
+      ? `namespaces/${input.name}/namespace.ts`
+      : 'a namespace.ts'
+    throw new NsopsError(`${where} is invalid: ${problems.list.join('; ')}.`, {
+      hint: 'Fix those fields; shared/namespace-config.ts describes each one.',
+    })
+  }
+
+  const domains = { ...input.domains }
+  const hasDomain = Object.values(domains).some(Boolean)
+  const groups: AppGroup[] = (input.groups ?? []).map((g) => {
+    const id = groupId(g.title)
+    return {
+      id,
+      title: g.title,
+      apps: g.apps.map((a) => ({
+        name: a.name,
+        port: a.port,
+        path: a.path ?? '/',
+        ...(a.description === undefined ? {} : { description: a.description }),
+        ingress: a.ingress ?? hasDomain,
+        group: id,
+      })),
+    }
+  })
+  const apps = groups.flatMap((g) => g.apps)
+  const byName = new Map(apps.map((a) => [a.name, a]))
+
+  const urlIn = (env: Environment) => (name: string): string | undefined => {
+    const domain = domains[env]
+    const app = byName.get(name)
+    if (!domain || app?.ingress === false) return undefined
+    const sub = app && app.path !== '/' ? app.path : ''
+    return `http://${name}.${domain}${sub}`
+  }
+
+  const root = path.join(repoRoot, 'namespaces', input.name)
+  const quickCommands = (input.quickCommands ?? []).map((q) => ({ ...q }))
+  const namespaces = { dev: input.namespaces.dev, prod: input.namespaces.prod }
+  return Object.freeze({
+    name: input.name,
+    description: input.description,
+    namespaces,
+    flux: { kustomization: input.flux?.kustomization ?? input.name, namespace: 'flux-system' as const },
+    paths: {
+      root,
+      base: path.join(root, 'base'),
+      overlays: { dev: path.join(root, 'overlays', 'dev'), prod: path.join(root, 'overlays', 'prod') },
+      components: path.join(root, 'components'),
+    },
+    groups,
+    apps,
+    portForwards: (input.portForwards ?? []).map((f) => ({ ...f })),
+    domains,
+    urls: { dev: urlIn('dev'), prod: urlIn('prod') },
+    quickCommands,
+    quickCommandsFor: (env: Environment) =>
+      quickCommands.map((q) => ({ title: q.title, command: q.command.replaceAll('{namespace}', namespaces[env]) })),
+  })
+}
