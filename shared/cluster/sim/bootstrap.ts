@@ -33,11 +33,18 @@ const storageClass = {
   reclaimPolicy: 'Delete',
 }
 
+// The prod overlays ask for NFS classes; on sim the local-path provisioner serves them too,
+// so a prod overlay (what Flux applies) binds its volumes here as it would at home.
+const simNfsClasses = ['nfs-media', 'nfs-logs'].map((name) => ({
+  ...storageClass,
+  metadata: { name },
+}))
+
 export async function bootstrap(kubeconfig: string, dead: () => Error | undefined, timeoutMs = 60_000): Promise<void> {
   const kc = new KubeConfig()
   kc.loadFromFile(kubeconfig)
   const kube = clientsFor(kc, kubeconfig)
-  for (const obj of [node, storageClass] as KubernetesObject[]) {
+  for (const obj of [node, storageClass, ...simNfsClasses] as KubernetesObject[]) {
     await kube.objects.patch(obj, undefined, undefined, 'nsops-sim', true, PatchStrategy.ServerSideApply)
   }
   // Ready = kwok reports the node Ready and the node-lifecycle controller has lifted the
