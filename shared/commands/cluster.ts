@@ -4,6 +4,7 @@ import { chooseProvider, providerByName } from '../cluster/select.ts'
 import { SimCluster } from '../cluster/sim/index.ts'
 import type { ClusterProvider } from '../cluster/provider.ts'
 import { parseCommand } from '../cli.ts'
+import { forgetTarget, rememberTarget } from '../target.ts'
 
 const usage = `
 Usage: just cluster-up [--provider sim|kind|k3d|existing]
@@ -33,6 +34,7 @@ export async function clusterUp(argv: string[]): Promise<number> {
   const p = await provider(values.provider, (m) => s.text(`cluster: ${m}`))
   try {
     const info = await p.ensure()
+    rememberTarget({ kubeconfig: info.kubeconfig, context: info.context }) // later scripts talk to this cluster
     s.succeed(`${info.reused ? 'cluster already running' : `cluster started in ${duration(Date.now() - started)}`}: context ${info.context}, ${info.server}`)
     log.info(`  kubeconfig: ${info.kubeconfig}\n  try: kubectl --kubeconfig ${info.kubeconfig} get nodes`)
     return 0
@@ -47,6 +49,7 @@ export async function clusterDown(argv: string[]): Promise<number> {
   const p = values.provider ? providerByName(values.provider) : new SimCluster()
   const s = spinner(`stopping the ${p.name} cluster`)
   await p.stop({ purge: values.purge })
+  forgetTarget()
   s.succeed(values.purge ? `${p.name} cluster stopped and its state deleted` : `${p.name} cluster stopped (state kept; --purge deletes it)`)
   return 0
 }

@@ -1,0 +1,64 @@
+// dashboard.ts for any namespace: one screen, --json for data, --watch for a live view,
+// --check for scripts (exit 3 when anything is unhealthy).
+import { parseCommand } from '../cli.ts'
+import { ExitCode, NsopsError } from '../errors.ts'
+import type { Environment, NamespaceConfig } from '../namespace-config.ts'
+import { c, setJsonMode } from '../output.ts'
+import { resolveTarget, targetOptions } from '../target.ts'
+
+const usage = (ns: string) => `
+Usage: ./namespaces/${ns}/dashboard.ts [--env dev|prod] [--json | --watch | --check]
+       just dashboard ${ns}
+
+The ${ns} namespace at a glance: Flux state (Ready, suspended and by whom, applied revision vs
+git HEAD), apps by group with health (kstatus), ready replicas, restarts and URLs, pods with
+their kubectl-style status, PVCs, recent Warning events and quick commands. Secret values are
+never read.
+
+  --env ENV          dev or prod namespace (default: dev on a local cluster, else prod)
+  --json             print the data (schema nsops.dashboard/v1, see docs/dashboard-json.md)
+  --watch            live view, redrawn from watch events
+  --check            print problems only; exit 3 if anything is not healthy, 0 if all is
+  --kubeconfig FILE  --context NAME   which cluster (default: the one \`just cluster-up\` chose)
+`
+
+export async function dashboard(ns: NamespaceConfig, argv: string[]): Promise<number> {
+  const { values } = parseCommand(argv, {
+    usage: usage(ns.name),
+    options: { env: { type: 'string' }, json: { type: 'boolean' }, watch: { type: 'boolean' }, check: { type: 'boolean' }, ...targetOptions },
+  })
+  if (values.env && values.env !== 'dev' && values.env !== 'prod') {
+    throw new NsopsError(`--env must be dev or prod, not "${values.env}".`)
+  }
+  if ([values.json, values.watch, values.check].filter(Boolean).length > 1) {
+    throw new NsopsError('--json, --watch and --check are alternatives; pick one.')
+  }
+  if (values.json) setJsonMode(true)
+  const { connect, ensureReachable } = await import('../kube.ts')
+  const { isLocalContext } = await import('../guard.ts')
+  const { collect } = await import('../dashboard/collect.ts')
+  const { renderDashboard } = await import('../dashboard/render.ts')
+  const kube = connect(resolveTarget(values))
+  await ensureReachable(kube)
+  const env: Environment = (values.env as Environment | undefined) ?? (isLocalContext(kube.context) ? 'dev' : 'prod')
+
+  if (values.watch) {
+    const { watchDashboard } = await import('../dashboard/watch.ts')
+    return watchDashboard(kube, ns, env)
+  }
+  const model = await collect(kube, ns, env)
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(model, null, 2)}\n`)
+    return ExitCode.ok
+  }
+  if (values.check) {
+    if (model.healthy) {
+      process.stdout.write(`${c.green('✓')} ${ns.name} (${model.namespace.name}) is healthy\n`)
+      return ExitCode.ok
+    }
+    process.stdout.write(`${c.red('✗')} ${ns.name} (${model.namespace.name}) is not healthy:\n${model.problems.map((p) => `  - ${p}`).join('\n')}\n`)
+    return ExitCode.unhealthy
+  }
+  process.stdout.write(`${renderDashboard(model)}\n`)
+  return ExitCode.ok
+}

@@ -1,0 +1,56 @@
+// The dashboard's Flux block: the namespace's own Kustomization(s) and HelmReleases, who
+// suspended them, what they applied compared with git HEAD, and stale suspensions.
+import { simpleGit } from 'simple-git'
+import { isApiError, type Kube } from '../kube.ts'
+import type { NamespaceConfig } from '../namespace-config.ts'
+import { repoRoot } from '../paths.ts'
+
+export interface FluxRow {
+  kind: string
+  name: string
+  namespace: string
+  ready: 'True' | 'False' | 'Unknown'
+  reason?: string
+  message?: string
+  suspended: boolean
+  suspendedBy?: string
+  lastAppliedRevision?: string
+  gitHead?: string
+  inSyncWithHead?: boolean
+}
+
+export interface FluxSection { objects: FluxRow[]; stale: string[]; problems: string[]; note?: string }
+
+async function gitHead(): Promise<string | undefined> {
+  try { return (await simpleGit({ baseDir: repoRoot }).revparse(['HEAD'])).trim() } catch { return undefined }
+}
+
+export async function fluxSection(kube: Kube, ns: NamespaceConfig): Promise<FluxSection> {
+  const { fluxObjectsFor, fluxStatus, findStaleSuspensions } = await import('../flux/index.ts')
+  let objects
+  try {
+    objects = await fluxObjectsFor(kube, { namespace: ns.namespaces.prod, path: `namespaces/${ns.name}`, kustomizationName: ns.flux.kustomization })
+  } catch (err) {
+    if (isApiError(err, 404)) return { objects: [], stale: [], problems: [], note: 'Flux is not installed on this cluster (no Kustomization CRD)' }
+    throw err
+  }
+  const [statuses, stale, head] = await Promise.all([fluxStatus(kube, objects), findStaleSuspensions(kube), gitHead()])
+  const rows: FluxRow[] = statuses.map((s) => {
+    const applied = s.lastAppliedRevision
+    const sha = applied?.split('sha1:')[1] ?? applied
+    return {
+      kind: s.kind, name: s.name, namespace: s.namespace, ready: s.ready, reason: s.reason, message: s.message,
+      suspended: s.suspended,
+      suspendedBy: s.suspendedBy ? `${s.suspendedBy.user}@${s.suspendedBy.host} pid ${s.suspendedBy.pid}` : s.suspended ? 'hand (no nsops marker)' : undefined,
+      lastAppliedRevision: applied, gitHead: head,
+      inSyncWithHead: head && sha ? head.startsWith(sha) || sha.startsWith(head) : undefined,
+    }
+  })
+  const mine = new Set(objects.map((o) => `${o.kind}/${o.metadata?.namespace}/${o.metadata?.name}`))
+  const staleRefs = stale.map((s) => `${s.kind}/${s.namespace}/${s.name}`).filter((r) => mine.has(r))
+  const problems = [
+    ...rows.filter((r) => !r.suspended && r.ready !== 'True').map((r) => `Flux ${r.kind}/${r.name}: Ready=${r.ready} ${r.reason ?? ''}`.trim()),
+    ...staleRefs.map((r) => `stale Flux suspension: ${r}`),
+  ]
+  return { objects: rows, stale: staleRefs, problems, note: rows.length ? undefined : `no Flux Kustomization named ${ns.flux.kustomization}` }
+}

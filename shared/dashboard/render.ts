@@ -1,0 +1,80 @@
+// The dashboard model as text: header, apps by group, pods, PVCs, events, quick commands.
+// Pure: model in, string out, so --watch can redraw a whole frame in one write.
+import { c, table } from '../output.ts'
+import type { Status } from '../health/kstatus.ts'
+import type { DashboardModel } from './collect.ts'
+
+const statusMark: Record<Status, (s: string) => string> = {
+  Current: (s) => c.green(`✓ ${s}`),
+  InProgress: (s) => c.yellow(`… ${s}`),
+  Failed: (s) => c.red(`✗ ${s}`),
+  Terminating: (s) => c.magenta(`↓ ${s}`),
+  NotFound: (s) => c.red(`✗ ${s}`),
+  Unknown: (s) => c.yellow(`? ${s}`),
+}
+
+function podColour(status: string, healthy: boolean): string {
+  if (healthy) return status === 'Completed' ? c.gray(status) : c.green(status)
+  if (status === 'Terminating') return c.magenta(status)
+  if (status === 'Pending' || status.startsWith('Init:') && !/Err|BackOff/.test(status) || status === 'ContainerCreating') return c.yellow(status)
+  return c.red(status)
+}
+
+export function renderDashboard(m: DashboardModel): string {
+  const out: string[] = []
+  const head = (t: string) => out.push('', c.bold().cyan(t))
+  out.push(c.bold(`${m.namespace.config} · ${m.namespace.name} (${m.namespace.env})`) + c.dim(`   context ${m.context} · ${m.server}`))
+  if (!m.namespace.exists) out.push(c.red(`  namespace ${m.namespace.name} does not exist yet`))
+  out.push(m.healthy ? c.green('  healthy') : c.red(`  ${m.problems.length} problem${m.problems.length === 1 ? '' : 's'}: `) + (m.healthy ? '' : m.problems.slice(0, 3).join('; ')))
+  if (m.devLoop) out.push(c.dim(`  dev loop running (pid ${m.devLoop.pid}, since ${m.devLoop.startedAt}${m.devLoop.lastApply ? `, last apply ${m.devLoop.lastApply}` : ''})`))
+
+  head('FLUX')
+  if (m.flux.objects.length === 0) out.push(c.dim(`  ${m.flux.note ?? 'no Flux objects for this namespace'}`))
+  else {
+    out.push(table(m.flux.objects.map((f) => [
+      `${f.kind}/${f.name}`,
+      f.suspended ? c.yellow(`suspended${f.suspendedBy ? ` by ${f.suspendedBy}` : ''}`) : f.ready === 'True' ? c.green('Ready') : c.red(`Ready=${f.ready}`),
+      f.lastAppliedRevision ? `applied ${f.lastAppliedRevision}` : c.dim('nothing applied yet'),
+      f.inSyncWithHead === undefined ? '' : f.inSyncWithHead ? c.green('= git HEAD') : c.yellow(`≠ git HEAD ${f.gitHead?.slice(0, 7)}`),
+      c.dim(f.message ?? ''),
+    ])))
+  }
+  for (const s of m.flux.stale) out.push(c.yellow(`  ⚠ stale suspension: ${s} — run \`just dev-down\` to resume it`))
+
+  for (const g of m.groups) {
+    head(g.title.toUpperCase())
+    out.push(table(g.apps.map((a) => [
+      a.name,
+      statusMark[a.status](a.status),
+      a.ready,
+      a.restarts ? c.yellow(`${a.restarts} restarts`) : c.dim('0 restarts'),
+      a.localUrl ? c.cyan(a.localUrl) : a.ingressUrl ?? '',
+      c.dim(a.address ?? ''),
+      a.status === 'Current' ? '' : c.dim(a.message),
+    ])))
+  }
+
+  head('PODS')
+  if (m.pods.length === 0) out.push(c.dim('  none'))
+  else out.push(table([[c.dim('NAME'), c.dim('READY'), c.dim('STATUS'), c.dim('RESTARTS'), c.dim('AGE'), c.dim('IP')],
+    ...m.pods.map((p) => [p.name, p.ready, podColour(p.status, p.healthy), String(p.restarts), p.age, p.ip ?? ''])]))
+
+  head('STORAGE')
+  const bound = m.pvcs.filter((p) => p.status === 'Bound').length
+  if (m.pvcs.length === 0) out.push(c.dim('  no PVCs'))
+  else {
+    out.push(`  ${bound}/${m.pvcs.length} bound`)
+    out.push(table(m.pvcs.map((p) => [p.name, p.status === 'Bound' ? c.green('● Bound') : c.yellow(`○ ${p.status}`),
+      p.capacity ?? p.requested ?? '', p.accessModes.join(','), p.storageClass ?? c.dim('(default)')])))
+  }
+
+  head('RECENT WARNINGS')
+  if (m.events.length === 0) out.push(c.dim('  none'))
+  else out.push(table(m.events.map((e) => [e.age, e.object, c.yellow(e.reason), e.count > 1 ? `×${e.count}` : '', e.message.slice(0, 120)])))
+
+  head('QUICK COMMANDS')
+  for (const q of m.quickCommands) out.push(`  ${q.title.padEnd(28)} ${c.dim(q.command)}`)
+  out.push(`  ${'Dev loop'.padEnd(28)} ${c.dim(`./namespaces/${m.namespace.config}/dev.ts`)}`)
+  out.push(`  ${'Deploy'.padEnd(28)} ${c.dim(`just deploy ${m.namespace.config}`)}`)
+  return out.join('\n')
+}

@@ -1,0 +1,46 @@
+// The namespaces this repo knows: every folder under namespaces/ with a namespace.ts.
+// Names come from users (just deploy NAME), so they are checked before touching the disk.
+import fs from 'node:fs'
+import path from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { NsopsError } from './errors.ts'
+import type { NamespaceConfig } from './namespace-config.ts'
+import { repoRoot } from './paths.ts'
+
+export const namespacesDir = path.join(repoRoot, 'namespaces')
+
+export function knownNamespaces(): string[] {
+  return fs
+    .readdirSync(namespacesDir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && fs.existsSync(path.join(namespacesDir, e.name, 'namespace.ts')))
+    .map((e) => e.name)
+    .sort()
+}
+
+/** Refuses names with path characters before anything else looks at them. */
+export function checkNamespaceName(name: string): void {
+  if (!name || name.includes('/') || name.includes('\\') || name.includes('..') || name.startsWith('.') || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name)) {
+    throw new NsopsError(`"${name}" is not a namespace name: use lowercase letters, digits and '-' (no '/', '..' or spaces).`, {
+      hint: `Known namespaces: ${knownNamespaces().join(', ')}.`,
+    })
+  }
+}
+
+export async function loadNamespace(name: string): Promise<NamespaceConfig> {
+  checkNamespaceName(name)
+  const file = path.join(namespacesDir, name, 'namespace.ts')
+  if (!fs.existsSync(file)) {
+    throw new NsopsError(`unknown namespace "${name}".`, {
+      hint: `Known namespaces: ${knownNamespaces().join(', ')}. Create one with \`just new-namespace ${name}\`.`,
+    })
+  }
+  const mod = (await import(pathToFileURL(file).href)) as { default?: NamespaceConfig }
+  if (!mod.default?.name) {
+    throw new NsopsError(`${path.relative(process.cwd(), file)} does not \`export default defineNamespace({...})\`.`)
+  }
+  return mod.default
+}
+
+export async function loadNamespaces(names?: string[]): Promise<NamespaceConfig[]> {
+  return Promise.all((names?.length ? names : knownNamespaces()).map(loadNamespace))
+}
