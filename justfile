@@ -6,6 +6,8 @@ export PATH := justfile_directory() + "/node_modules/.bin:" + env_var("PATH")
 
 nsops := justfile_directory() + "/shared/bin/nsops.ts"
 
+import? 'tanka/tanka.just'
+
 # list the recipes
 default:
     @{{just_executable()}} --list --unsorted
@@ -14,6 +16,46 @@ default:
 setup *FLAGS:
     @[ -f node_modules/.package-lock.json ] || npm ci
     @{{nsops}} setup {{FLAGS}}
+
+# ensure a cluster (allowed context → kind/k3d → sim), bootstrap it, run the dev loops of NS… (default: all) in one view
+dev-up *NS:
+    @{{nsops}} dev-up {{NS}}
+
+# stop running dev loops, resume every Flux object nsops suspended, stop the sim cluster
+dev-down *FLAGS:
+    @{{nsops}} dev-down {{FLAGS}}
+
+# the cluster and one line per namespace (dev loop, health, Flux)
+dev-status:
+    @{{nsops}} dev-status
+
+# the dev loop for one namespace (= ./namespaces/NS/dev.ts); --ci applies once and waits
+dev NS *FLAGS:
+    @{{nsops}} dev {{NS}} {{FLAGS}}
+
+# one namespace at a glance (= ./namespaces/NS/dashboard.ts); --json, --watch, --check
+dashboard NS *FLAGS:
+    @{{nsops}} dashboard {{NS}} {{FLAGS}}
+
+# GitOps deploy: validate, diff, commit, push, reconcile Flux, wait, roll back on failure
+deploy NS *FLAGS:
+    @{{nsops}} deploy {{NS}} {{FLAGS}}
+
+# revert the last deploy commit of NS (a new commit), push and reconcile
+rollback NS *FLAGS:
+    @{{nsops}} deploy {{NS}} --rollback {{FLAGS}}
+
+# build the prod overlay of NS (default: all), check schemas, server-side dry-run when a cluster answers
+validate *NS:
+    @{{nsops}} validate {{NS}}
+
+# what `just deploy NS` would change in the cluster (server-side diff, Secrets masked)
+diff NS *FLAGS:
+    @{{nsops}} deploy {{NS}} --dry-run {{FLAGS}}
+
+# scaffold namespaces/NAME with config, scripts, overlays and its Flux Kustomization
+new-namespace NAME:
+    @{{nsops}} new-namespace {{NAME}}
 
 # start the local cluster or find it running (sim without Docker; --provider kind|k3d|existing)
 cluster-up *FLAGS:

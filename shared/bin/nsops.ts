@@ -9,6 +9,23 @@ const commands: Record<string, () => Promise<(argv: string[]) => Promise<number>
   'cluster-down': async () => (await import('../commands/cluster.ts')).clusterDown,
   'cluster-status': async () => (await import('../commands/cluster.ts')).clusterStatus,
   setup: async () => (await import('../commands/setup.ts')).setup,
+  'new-namespace': async () => (await import('../commands/new-namespace.ts')).newNamespace,
+  // per-namespace commands: `nsops dashboard NS [flags]` = ./namespaces/NS/dashboard.ts [flags]
+  dashboard: async () => perNamespace(async (ns, argv) => (await import('../commands/dashboard.ts')).dashboard(ns, argv)),
+  dev: async () => perNamespace(async (ns, argv) => (await import('../commands/dev.ts')).dev(ns, argv)),
+  deploy: async () => perNamespace(async (ns, argv) => (await import('../commands/deploy.ts')).deploy(ns, argv)),
+}
+
+type NsCommand = (ns: import('../namespace-config.ts').NamespaceConfig, argv: string[]) => Promise<number>
+
+function perNamespace(run: NsCommand): (argv: string[]) => Promise<number> {
+  return async ([name, ...argv]) => {
+    const { loadNamespace, knownNamespaces } = await import('../namespaces.ts')
+    if (!name || name.startsWith('-')) {
+      throw new NsopsError('name a namespace first.', { hint: `Known namespaces: ${knownNamespaces().join(', ')}.` })
+    }
+    return run(await loadNamespace(name), argv)
+  }
 }
 
 runMain(async () => {
