@@ -26,31 +26,28 @@ async function gitHead(): Promise<string | undefined> {
 }
 
 export async function fluxSection(kube: Kube, ns: NamespaceConfig): Promise<FluxSection> {
-  const { fluxObjectsFor, fluxStatus, findStaleSuspensions } = await import('../flux/index.ts')
-  let objects
-  try {
-    objects = await fluxObjectsFor(kube, { namespace: ns.namespaces.prod, path: `namespaces/${ns.name}`, kustomizationName: ns.flux.kustomization })
-  } catch (err) {
-    if (isApiError(err, 404)) return { objects: [], stale: [], problems: [], note: 'Flux is not installed on this cluster (no Kustomization CRD)' }
-    throw err
+  const { fluxObjectsFor, fluxStatus } = await import('../flux/index.ts')
+  const objects = await fluxObjectsFor(kube, { namespace: ns.namespaces.prod, path: `namespaces/${ns.name}`, kustomizationName: ns.flux.kustomization })
+  if (objects.length === 0) {
+    const installed = await kube.custom.listClusterCustomObject({ group: 'kustomize.toolkit.fluxcd.io', version: 'v1', plural: 'kustomizations' })
+      .then(() => true, (err) => (isApiError(err, 404) ? false : true))
+    return { objects: [], stale: [], problems: [], note: installed ? `no Flux Kustomization for ${ns.name} (expected ${ns.flux.kustomization})` : 'Flux is not installed on this cluster (no Kustomization CRD)' }
   }
-  const [statuses, stale, head] = await Promise.all([fluxStatus(kube, objects), findStaleSuspensions(kube), gitHead()])
+  const [statuses, head] = await Promise.all([fluxStatus(kube, objects), gitHead()])
   const rows: FluxRow[] = statuses.map((s) => {
     const applied = s.lastAppliedRevision
     const sha = applied?.split('sha1:')[1] ?? applied
     return {
       kind: s.kind, name: s.name, namespace: s.namespace, ready: s.ready, reason: s.reason, message: s.message,
-      suspended: s.suspended,
-      suspendedBy: s.suspendedBy ? `${s.suspendedBy.user}@${s.suspendedBy.host} pid ${s.suspendedBy.pid}` : s.suspended ? 'hand (no nsops marker)' : undefined,
+      suspended: s.suspended, suspendedBy: s.suspended ? s.suspension : undefined,
       lastAppliedRevision: applied, gitHead: head,
       inSyncWithHead: head && sha ? head.startsWith(sha) || sha.startsWith(head) : undefined,
     }
   })
-  const mine = new Set(objects.map((o) => `${o.kind}/${o.metadata?.namespace}/${o.metadata?.name}`))
-  const staleRefs = stale.map((s) => `${s.kind}/${s.namespace}/${s.name}`).filter((r) => mine.has(r))
+  const stale = statuses.filter((s) => s.staleSuspension).map((s) => `${s.kind}/${s.namespace}/${s.name} (${s.staleSuspension})`)
   const problems = [
     ...rows.filter((r) => !r.suspended && r.ready !== 'True').map((r) => `Flux ${r.kind}/${r.name}: Ready=${r.ready} ${r.reason ?? ''}`.trim()),
-    ...staleRefs.map((r) => `stale Flux suspension: ${r}`),
+    ...stale.map((r) => `stale Flux suspension: ${r}`),
   ]
-  return { objects: rows, stale: staleRefs, problems, note: rows.length ? undefined : `no Flux Kustomization named ${ns.flux.kustomization}` }
+  return { objects: rows, stale, problems }
 }

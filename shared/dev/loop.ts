@@ -1,0 +1,249 @@
+// One namespace's dev loop, as cooperating parts that publish status (Tilt's reconcilers):
+// file watch → kustomize build → apply (only what changed) → health; port-forwards; Flux
+// suspended for the loop's lifetime. The terminal view only reads `status`.
+import { EventEmitter } from 'node:events'
+import fs from 'node:fs'
+import path from 'node:path'
+import { applyObjects, type ApplyResult } from '../apply/apply.ts'
+import { deleteObject } from '../apply/rest.ts'
+import { refKey, refOf, refString, type ObjectRef } from '../apply/refs.ts'
+import { readInventory, type InventoryRef } from '../apply/inventory.ts'
+import { errorMessage } from '../errors.ts'
+import { waitFor, type ObjectHealth, type WaitResult } from '../health/wait.ts'
+import { buildKustomization, type ManifestObject } from '../kustomize.ts'
+import type { Kube } from '../kube.ts'
+import type { NamespaceConfig } from '../namespace-config.ts'
+import { claimSession, releaseSession, writeSession, type DevSession, type ForwardInfo } from './session.ts'
+import { suspendNamespaceFlux, resumeNamespaceFlux, type FluxHold } from './flux-hold.ts'
+
+export const DEV_FIELD_MANAGER = 'nsops-dev'
+
+export interface LastApply {
+  at: string
+  ms: number
+  trigger: string
+  created: number
+  configured: number
+  unchanged: number
+  pruned: number
+  failed: string[]
+}
+
+export interface DevStatus {
+  namespace: string
+  target: string
+  phase: 'starting' | 'applying' | 'watching' | 'error' | 'stopping' | 'stopped'
+  error?: string
+  flux: string
+  lastApply?: LastApply
+  resources: readonly ObjectHealth[]
+  forwards: ForwardInfo[]
+}
+
+export interface DevLoopOptions {
+  /** run port-forwards from namespace.ts; default true */
+  forwards?: boolean
+  /** watch files and re-apply; false for --ci */
+  watch?: boolean
+  /** on stop, leave the applied objects in place (normally dev-only objects are deleted) */
+  keep?: boolean
+  debounceMs?: number
+}
+
+/** Files under these folders feed the dev overlay; overlays/prod and the scripts do not. */
+function feedsDevOverlay(ns: NamespaceConfig, file: string): boolean {
+  const rel = path.relative(ns.paths.root, path.resolve(ns.paths.root, file))
+  if (rel.startsWith('..') || rel.endsWith('.ts') || rel.split(path.sep).some((p) => p.startsWith('.'))) return false
+  return !rel.startsWith(path.join('overlays', 'prod'))
+}
+
+export class DevLoop extends EventEmitter {
+  readonly status: DevStatus
+  private session?: DevSession
+  private watcher?: fs.FSWatcher
+  private timer?: NodeJS.Timeout
+  private firstChangeAt = 0
+  private applying: Promise<void> = Promise.resolve()
+  private lastApplied = new Map<string, string>() // refKey → JSON of what we sent
+  private healthAbort?: AbortController
+  private forwards: { stop(): Promise<void> | void }[] = []
+  private flux?: FluxHold
+  private readonly inventory: InventoryRef
+
+  constructor(readonly kube: Kube, readonly ns: NamespaceConfig, private readonly opts: DevLoopOptions = {}) {
+    super()
+    this.status = { namespace: ns.name, target: ns.namespaces.dev, phase: 'starting', flux: 'checking', resources: [], forwards: [] }
+    this.inventory = { name: `dev-${ns.name}`, namespace: ns.namespaces.dev }
+  }
+
+  private publish(): void {
+    if (this.session) {
+      this.session.forwards = this.status.forwards
+      this.session.lastApply = this.status.lastApply?.at
+      writeSession(this.session)
+    }
+    this.emit('status', this.status)
+  }
+
+  async start(): Promise<void> {
+    this.session = claimSession({ namespace: this.ns.name, kubernetesNamespace: this.ns.namespaces.dev, context: this.kube.context })
+    this.flux = await suspendNamespaceFlux(this.kube, this.ns, this.session)
+    this.status.flux = this.flux.summary
+    this.publish()
+    await this.apply('start')
+    if (this.opts.watch !== false) this.watchFiles()
+    if (this.opts.forwards !== false) await this.startForwards()
+    if (this.status.phase === 'applying') this.status.phase = 'watching'
+    this.publish()
+  }
+
+  private watchFiles(): void {
+    const debounce = this.opts.debounceMs ?? 200
+    this.watcher = fs.watch(this.ns.paths.root, { recursive: true }, (_event, file) => {
+      if (!file || !feedsDevOverlay(this.ns, file.toString())) return
+      // Tilt's coalescing: 200 ms of quiet, at most 10 s after the first change
+      if (!this.timer) this.firstChangeAt = Date.now()
+      clearTimeout(this.timer)
+      const wait = Math.max(0, Math.min(debounce, this.firstChangeAt + 10_000 - Date.now()))
+      this.timer = setTimeout(() => { this.timer = undefined; void this.apply(`changed ${file}`) }, wait)
+    })
+  }
+
+  /** Build the dev overlay and apply what changed; serialised so applies never overlap. */
+  apply(trigger: string): Promise<void> {
+    this.applying = this.applying.then(() => this.applyOnce(trigger))
+    return this.applying
+  }
+
+  private async applyOnce(trigger: string): Promise<void> {
+    const t0 = performance.now()
+    this.status.phase = 'applying'
+    this.publish()
+    let objects: ManifestObject[]
+    try {
+      objects = await buildKustomization(this.ns.paths.overlays.dev)
+    } catch (err) {
+      this.status.phase = 'error'
+      this.status.error = errorMessage(err) // a broken file: keep watching, report, apply nothing
+      this.publish()
+      return
+    }
+    const keys = new Map(objects.map((o) => [refKey(refOf(o)), o]))
+    const sameSet = keys.size === this.lastApplied.size && [...keys.keys()].every((k) => this.lastApplied.has(k))
+    const changed = objects.filter((o) => this.lastApplied.get(refKey(refOf(o))) !== JSON.stringify(o))
+    let result: ApplyResult
+    try {
+      // Same set of objects: send only those whose rendering changed. A set that gained or
+      // lost objects goes through the full apply, which records the inventory and prunes.
+      result = sameSet
+        ? await applyObjects(this.kube, changed, { fieldManager: DEV_FIELD_MANAGER, prune: false, namespace: this.ns.namespaces.dev })
+        : await applyObjects(this.kube, objects, { fieldManager: DEV_FIELD_MANAGER, inventory: this.inventory, namespace: this.ns.namespaces.dev })
+    } catch (err) {
+      this.status.phase = 'error'
+      this.status.error = errorMessage(err)
+      this.publish()
+      return
+    }
+    const failed = new Set(result.failed.map((f) => refKey(f.ref)))
+    if (!sameSet) this.lastApplied.clear()
+    for (const o of objects) {
+      const k = refKey(refOf(o))
+      if (!failed.has(k)) this.lastApplied.set(k, JSON.stringify(o))
+    }
+    this.status.lastApply = {
+      at: new Date().toISOString(), ms: Math.round(performance.now() - t0), trigger,
+      created: result.created.length, configured: result.configured.length,
+      unchanged: result.unchanged.length + (sameSet ? objects.length - changed.length : 0),
+      pruned: result.pruned.length, failed: result.failed.map((f) => `${refString(f.ref)}: ${f.message}`),
+    }
+    this.status.phase = result.failed.length ? 'error' : 'watching'
+    this.status.error = result.failed.length ? `${result.failed.length} object(s) rejected` : undefined
+    this.publish()
+    this.emit('applied', this.status.lastApply)
+    this.watchHealth(objects)
+  }
+
+  private watchHealth(objects: ManifestObject[]): void {
+    this.healthAbort?.abort()
+    const ac = new AbortController()
+    this.healthAbort = ac
+    const refs = objects.filter((o) => o.kind !== 'Namespace').map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata.name, namespace: o.metadata.namespace } }))
+    void waitFor(this.kube, refs, {
+      timeoutMs: 24 * 3600_000, signal: ac.signal, failFast: false,
+      onProgress: (_changed, all) => { this.status.resources = all; this.publish() },
+    }).then((r) => { if (!ac.signal.aborted) { this.status.resources = r.statuses; this.publish() } }).catch(() => {})
+  }
+
+  /** For --ci: wait until everything applied is healthy, or the timeout. */
+  async waitHealthy(timeoutMs: number): Promise<WaitResult> {
+    const objects = await buildKustomization(this.ns.paths.overlays.dev)
+    const refs = objects.filter((o) => o.kind !== 'Namespace').map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata.name, namespace: o.metadata.namespace } }))
+    return waitFor(this.kube, refs, { timeoutMs, onProgress: (_c, all) => { this.status.resources = all; this.publish() } })
+  }
+
+  private async startForwards(): Promise<void> {
+    const { forwardService } = await import('../portforward.ts')
+    for (const pf of this.ns.portForwards) {
+      const info: ForwardInfo = { app: pf.app, local: pf.local, remote: pf.remote, url: `http://127.0.0.1:${pf.local}`, status: 'starting' }
+      this.status.forwards.push(info)
+      try {
+        const fwd = await forwardService(this.kube, { namespace: this.ns.namespaces.dev, service: pf.app, localPort: pf.local, remotePort: pf.remote })
+        this.forwards.push(fwd)
+        fwd.on('status', (s: { status: string; pod?: string; lastError?: string }) => {
+          info.status = s.status
+          info.pod = s.pod
+          info.error = s.lastError
+          this.publish()
+        })
+      } catch (err) {
+        info.status = 'error'
+        info.error = errorMessage(err) // e.g. the local port is taken: report, keep the loop
+      }
+    }
+    this.publish()
+  }
+
+  /**
+   * Every exit path ends here: stop forwards and watches, delete the objects only the dev
+   * overlay has (not Namespaces, not PVCs: nothing is lost), resume Flux, free the session.
+   */
+  async stop(): Promise<string[]> {
+    const notes: string[] = []
+    this.status.phase = 'stopping'
+    this.emit('status', this.status)
+    this.watcher?.close()
+    clearTimeout(this.timer)
+    this.healthAbort?.abort()
+    await this.applying.catch(() => {})
+    await Promise.allSettled(this.forwards.map((f) => f.stop()))
+    if (!this.opts.keep) {
+      try { notes.push(...(await this.deleteDevOnly())) } catch (err) { notes.push(`could not delete dev objects: ${errorMessage(err)}`) }
+    }
+    if (this.flux && this.session) {
+      try { notes.push(...(await resumeNamespaceFlux(this.kube, this.flux, this.session))) } catch (err) {
+        notes.push(`could not resume Flux: ${errorMessage(err)} — run \`just dev-down\` to retry`)
+      }
+    }
+    releaseSession(this.ns.name)
+    this.status.phase = 'stopped'
+    this.emit('status', this.status)
+    return notes
+  }
+
+  private async deleteDevOnly(): Promise<string[]> {
+    const applied = await readInventory(this.kube, this.inventory)
+    for (const k of this.lastApplied.keys()) if (!applied.has(k)) applied.set(k, refFromKey(k, this.lastApplied.get(k)!))
+    let prod = new Set<string>()
+    try { prod = new Set((await buildKustomization(this.ns.paths.overlays.prod)).map((o) => refKey(refOf(o)))) } catch { /* prod overlay broken: treat all as dev-only */ }
+    const doomed = [...applied.entries()].filter(([k, r]) => !prod.has(k) && r.kind !== 'Namespace' && r.kind !== 'PersistentVolumeClaim')
+    await Promise.all(doomed.map(([, r]) => deleteObject(this.kube, r, { dryRun: false }).catch(() => false)))
+    try {
+      await deleteObject(this.kube, { group: '', version: 'v1', apiVersion: 'v1', kind: 'ConfigMap', namespace: this.inventory.namespace, name: `nsops-inventory-${this.inventory.name}` } as ObjectRef, { dryRun: false })
+    } catch { /* none */ }
+    return doomed.length ? [`deleted ${doomed.length} dev-only object(s) in ${this.ns.namespaces.dev} (PVCs and the namespace kept)`] : []
+  }
+}
+
+function refFromKey(_key: string, json: string): ObjectRef {
+  return refOf(JSON.parse(json) as ManifestObject)
+}
