@@ -9,6 +9,9 @@ const commands: Record<string, () => Promise<(argv: string[]) => Promise<number>
   'cluster-down': async () => (await import('../commands/cluster.ts')).clusterDown,
   'cluster-status': async () => (await import('../commands/cluster.ts')).clusterStatus,
   setup: async () => (await import('../commands/setup.ts')).setup,
+  'dev-up': async () => (await import('../commands/dev-up.ts')).devUp,
+  'dev-down': async () => (await import('../commands/dev-up.ts')).devDown,
+  'dev-status': async () => (await import('../commands/dev-up.ts')).devStatus,
   'new-namespace': async () => (await import('../commands/new-namespace.ts')).newNamespace,
   // per-namespace commands: `nsops dashboard NS [flags]` = ./namespaces/NS/dashboard.ts [flags]
   dashboard: async () => perNamespace(async (ns, argv) => (await import('../commands/dashboard.ts')).dashboard(ns, argv)),

@@ -1,0 +1,124 @@
+// dev-up / dev-down / dev-status: the whole local environment in one command each.
+import { parseCommand } from '../cli.ts'
+import { errorMessage } from '../errors.ts'
+import { c, log, spinner, table } from '../output.ts'
+import { rememberTarget, resolveTarget } from '../target.ts'
+
+const upUsage = `
+Usage: just dev-up [NS...]
+
+Ensures a cluster (an allowed current context, else kind/k3d when a Docker engine answers,
+else the embedded sim cluster), installs the Flux CRDs, and runs the dev loops of the given
+namespaces (default: all) in one process with one combined view. Ctrl-C stops every loop,
+deletes dev-only objects and resumes Flux.
+`
+
+export async function devUp(argv: string[]): Promise<number> {
+  const { positionals } = parseCommand(argv, { usage: upUsage, options: {}, allowPositionals: true })
+  const { loadNamespaces } = await import('../namespaces.ts')
+  const configs = await loadNamespaces(positionals) // bad names fail here, before a cluster starts
+  const { chooseProvider } = await import('../cluster/select.ts')
+  const s = spinner('choosing a cluster')
+  const choice = await chooseProvider({ onProgress: (m) => s.text(`cluster: ${m}`) })
+  const info = await choice.provider.ensure({ flux: choice.provider.name === 'sim' })
+  rememberTarget({ kubeconfig: info.kubeconfig, context: info.context })
+  s.succeed(`cluster ${info.context} (${choice.provider.name}: ${choice.why})`)
+  const { connect, ensureReachable } = await import('../kube.ts')
+  const kube = connect({ kubeconfig: info.kubeconfig, context: info.context })
+  await ensureReachable(kube)
+  const { guardContext } = await import('../guard.ts')
+  guardContext(kube.context, kube.server, 'bootstrap it for development')
+  const { installFluxCrds } = await import('../flux/index.ts')
+  const crds = spinner('installing the Flux CRDs')
+  try {
+    await installFluxCrds(kube)
+    crds.succeed('Flux CRDs installed')
+  } catch (err) {
+    crds.warn(`Flux CRDs not installed (${errorMessage(err)}); dev loops run without Flux`)
+  }
+  const { runDevLoops } = await import('../dev/run.ts')
+  return runDevLoops(kube, configs, {})
+}
+
+const downUsage = `
+Usage: just dev-down [--keep-cluster]
+
+Stops running dev loops (each deletes its dev-only objects and resumes Flux), resumes any
+Flux object whose nsops suspension outlived its session (a killed dev loop), and stops the
+sim cluster (its state is kept for the next dev-up).
+`
+
+export async function devDown(argv: string[]): Promise<number> {
+  const { values } = parseCommand(argv, { usage: downUsage, options: { 'keep-cluster': { type: 'boolean' } } })
+  const { liveSessions } = await import('../dev/session.ts')
+  const { pidAlive } = await import('../lock.ts')
+  for (const sess of liveSessions()) {
+    const s = spinner(`stopping the dev loop of ${sess.namespace} (pid ${sess.pid})`)
+    process.kill(sess.pid, 'SIGTERM')
+    const until = Date.now() + 60_000
+    while (pidAlive(sess.pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 100))
+    if (pidAlive(sess.pid)) s.warn(`dev loop of ${sess.namespace} (pid ${sess.pid}) did not stop within 60 s`)
+    else s.succeed(`stopped the dev loop of ${sess.namespace}`)
+  }
+  const { connect } = await import('../kube.ts')
+  const target = resolveTarget()
+  try {
+    const kube = connect(target)
+    const { findStaleSuspensions, resumeStale } = await import('../flux/index.ts')
+    const stale = await findStaleSuspensions(kube)
+    if (stale.length) {
+      const r = await resumeStale(kube, stale)
+      for (const x of r.resumed) log.ok(`resumed Flux ${x.kind}/${x.namespace}/${x.name} (suspended by a dev loop that is gone)`)
+    }
+  } catch (err) {
+    log.warn(`could not check for stale Flux suspensions: ${errorMessage(err)}`)
+  }
+  if (!values['keep-cluster']) {
+    const { SimCluster } = await import('../cluster/sim/index.ts')
+    const sim = new SimCluster()
+    if ((await sim.describe()).length) {
+      const s = spinner('stopping the sim cluster')
+      await sim.stop()
+      s.succeed('sim cluster stopped (state kept; `just cluster-down --purge` deletes it)')
+    }
+  }
+  return 0
+}
+
+export async function devStatus(argv: string[]): Promise<number> {
+  parseCommand(argv, { usage: 'Usage: just dev-status\n\nThe cluster, and one line per namespace: dev loop, health, Flux.', options: {} })
+  const { SimCluster } = await import('../cluster/sim/index.ts')
+  const comps = await new SimCluster().describe()
+  const target = resolveTarget()
+  log.info(c.bold('cluster'))
+  if (comps.length) log.info(table(comps.map((x) => [x.name, x.state === 'running' ? c.green('● running') : c.red(`✖ ${x.state}`)])))
+  else log.info(c.dim('  sim cluster not started'))
+  const { connect, ensureReachable } = await import('../kube.ts')
+  let kube
+  try {
+    kube = connect(target)
+    await ensureReachable(kube, 3000)
+  } catch (err) {
+    log.info(c.dim(`  ${errorMessage(err)}`))
+    return 1
+  }
+  log.info(c.dim(`  context ${kube.context} · ${kube.server}`))
+  const { loadNamespaces } = await import('../namespaces.ts')
+  const { collect } = await import('../dashboard/collect.ts')
+  const { readSession } = await import('../dev/session.ts')
+  const rows = await Promise.all((await loadNamespaces()).map(async (ns) => {
+    const sess = readSession(ns.name)
+    try {
+      const m = await collect(kube, ns, 'dev')
+      const apps = m.groups.flatMap((g) => g.apps)
+      const ok = apps.filter((a) => a.status === 'Current').length
+      const flux = m.flux.objects.map((f) => (f.suspended ? c.yellow(`flux suspended ${f.suspendedBy ?? ''}`) : f.ready === 'True' ? c.green('flux ready') : c.red(`flux ${f.ready}`))).join(' ') || c.dim(m.flux.note ?? '')
+      return [c.bold(ns.name), sess ? c.cyan(`dev loop pid ${sess.pid}`) : c.dim('no dev loop'), m.namespace.exists ? `${m.namespace.name}: ${ok}/${apps.length} apps healthy` : c.dim(`${m.namespace.name}: not deployed`), flux]
+    } catch (err) {
+      return [c.bold(ns.name), '', c.red(errorMessage(err)), '']
+    }
+  }))
+  log.info(`\n${c.bold('namespaces')}`)
+  log.info(table(rows))
+  return 0
+}
