@@ -1,0 +1,171 @@
+// The namespace scripts as a user runs them: real processes, the real sim cluster, exit codes
+// and messages. Each run passes --kubeconfig of the test cluster.
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import { after, before, describe, it } from 'node:test'
+import YAML from 'yaml'
+import { repoRoot } from '../../shared/paths.ts'
+import { testCluster } from '../harness.ts'
+
+const run = promisify(execFile)
+
+interface Ran { code: number; stdout: string; stderr: string }
+
+async function script(file: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Ran> {
+  try {
+    const { stdout, stderr } = await run(path.join(repoRoot, file), args, {
+      cwd: os.tmpdir(), // scripts must work from any directory
+      env: { ...process.env, CI: '1', NO_COLOR: '1', NSOPS_STATE_DIR: stateDir, ...env },
+      maxBuffer: 32 << 20,
+      timeout: 240_000,
+    })
+    return { code: 0, stdout, stderr }
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string }
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }
+  }
+}
+
+const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-e2e-state-'))
+
+describe('namespace scripts end to end', () => {
+  let kubeconfig = ''
+  before(async () => { kubeconfig = (await testCluster()).kubeconfig })
+  after(() => fs.rmSync(stateDir, { recursive: true, force: true }))
+
+  it('dev.ts --ci applies arr-stack, waits until healthy, exits 0 and cleans up', async () => {
+    const r = await script('namespaces/arr-stack/dev.ts', ['--ci', '--timeout', '2m', '--kubeconfig', kubeconfig])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stderr, /SUCCESS\. All workloads are healthy \(arr-stack\)/)
+    assert.match(r.stderr, /deleted \d+ dev-only object/)
+    const { kube } = await testCluster()
+    const deps = await kube.apps.listNamespacedDeployment({ namespace: 'arr-stack-dev' })
+    assert.equal(deps.items.length, 0, 'dev-only Deployments are deleted on exit')
+  })
+
+  it('dashboard.ts --json lists every arr-stack app as Current; --check exits 3 once a pod cannot run', async () => {
+    const up = await script('namespaces/arr-stack/dev.ts', ['--ci', '--keep', '--kubeconfig', kubeconfig])
+    assert.equal(up.code, 0, up.stderr)
+    const r = await script('namespaces/arr-stack/dashboard.ts', ['--json', '--env', 'dev', '--kubeconfig', kubeconfig])
+    assert.equal(r.code, 0, r.stderr)
+    const m = JSON.parse(r.stdout)
+    assert.equal(m.schema, 'nsops.dashboard/v1')
+    const apps = m.groups.flatMap((g: { apps: { name: string; status: string }[] }) => g.apps)
+    assert.deepEqual(apps.map((a: { name: string }) => a.name).sort(),
+      ['bazarr', 'jellyfin', 'jellyseerr', 'lidarr', 'prowlarr', 'qbittorrent', 'radarr', 'sonarr'])
+    for (const a of apps) assert.equal(a.status, 'Current', `${a.name}: ${JSON.stringify(a)}`)
+    assert.equal(m.pvcs.every((p: { status: string }) => p.status === 'Bound'), true)
+    assert.doesNotMatch(r.stdout, /\x1b\[/, 'no ANSI codes in --json')
+
+    const ok = await script('namespaces/arr-stack/dashboard.ts', ['--check', '--env', 'dev', '--kubeconfig', kubeconfig])
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr)
+
+    // break one app for real: its new pod can never be scheduled
+    const { kube } = await testCluster()
+    await kube.apps.patchNamespacedDeployment({ name: 'sonarr', namespace: 'arr-stack-dev',
+      body: [{ op: 'add', path: '/spec/template/spec/nodeSelector', value: { 'nsops.dev/no-such-node': 'true' } }] })
+    const bad = await script('namespaces/arr-stack/dashboard.ts', ['--check', '--env', 'dev', '--kubeconfig', kubeconfig])
+    assert.equal(bad.code, 3, bad.stdout + bad.stderr)
+    assert.match(bad.stdout, /sonarr/)
+
+    // undo the break (it was made by another field manager, so the dev overlay does not own
+    // it), then clean up through the real command path: --ci deletes the dev objects
+    await kube.apps.patchNamespacedDeployment({ name: 'sonarr', namespace: 'arr-stack-dev',
+      body: [{ op: 'remove', path: '/spec/template/spec/nodeSelector' }] })
+    const down = await script('namespaces/arr-stack/dev.ts', ['--ci', '--timeout', '2m', '--kubeconfig', kubeconfig])
+    assert.equal(down.code, 0, down.stderr)
+  })
+
+  describe('bad input gets one clear message and a non-zero exit', () => {
+    it('an unknown namespace lists the known ones', async () => {
+      const r = await script('shared/bin/nsops.ts', ['dashboard', 'nope'])
+      assert.equal(r.code, 1)
+      assert.match(r.stderr, /unknown namespace "nope"/)
+      assert.match(r.stderr, /arr-stack, monitoring, observability/)
+    })
+
+    it('a name with / or .. is refused before touching the disk', async () => {
+      for (const name of ['../etc', 'arr-stack/..', 'a/b']) {
+        const r = await script('shared/bin/nsops.ts', ['deploy', name, '--dry-run'])
+        assert.equal(r.code, 1, name)
+        assert.match(r.stderr, /is not a namespace name/)
+      }
+    })
+
+    it('a context that might be production is refused and nothing is applied', async () => {
+      const doc = YAML.parse(fs.readFileSync(kubeconfig, 'utf8'))
+      doc.contexts[0].name = 'admin@homelab-prod'
+      doc['current-context'] = 'admin@homelab-prod'
+      const file = path.join(stateDir, 'prod-kubeconfig')
+      fs.writeFileSync(file, YAML.stringify(doc))
+      const r = await script('namespaces/monitoring/dev.ts', ['--ci', '--kubeconfig', file])
+      assert.equal(r.code, 1)
+      assert.match(r.stderr, /Stop! Context "admin@homelab-prod".*might be production/)
+      const { kube } = await testCluster()
+      await assert.rejects(kube.core.readNamespace({ name: 'monitoring-dev' }), 'nothing applied')
+    })
+
+    it('a cluster that does not answer is named with its context and server', async () => {
+      const doc = YAML.parse(fs.readFileSync(kubeconfig, 'utf8'))
+      doc.clusters[0].cluster.server = 'https://127.0.0.1:1'
+      const file = path.join(stateDir, 'dead-kubeconfig')
+      fs.writeFileSync(file, YAML.stringify(doc))
+      const r = await script('namespaces/arr-stack/dashboard.ts', ['--kubeconfig', file])
+      assert.equal(r.code, 1)
+      assert.match(r.stderr, /does not answer: context nsops-sim, server https:\/\/127\.0\.0\.1:1/)
+      assert.match(r.stderr, /hint:/)
+    })
+
+    it('a missing tool says what to install', async () => {
+      // a PATH with only node and sh: no go, no helm
+      const bin = path.join(stateDir, 'bin')
+      fs.mkdirSync(bin, { recursive: true })
+      for (const [name, target] of [['node', process.execPath], ['sh', '/bin/sh']]) {
+        if (!fs.existsSync(path.join(bin, name))) fs.symlinkSync(target, path.join(bin, name))
+      }
+      const r = await script('shared/bin/nsops.ts', ['setup', '--only', 'helm'], {
+        PATH: bin,
+        XDG_CACHE_HOME: path.join(stateDir, 'empty-cache'), NSOPS_NO_DOWNLOAD: '1',
+      })
+      assert.equal(r.code, 1)
+      assert.match(r.stderr, /helm v3\.22\.0 is not available/)
+      assert.match(r.stderr, /Install Go/)
+    })
+  })
+
+  describe('new-namespace', () => {
+    const name = `scaffold-${process.pid}`
+    const dir = path.join(repoRoot, 'namespaces', name)
+    const fluxFile = path.join(repoRoot, 'k8s', 'flux', `${name}.yaml`)
+    const fluxKustomization = path.join(repoRoot, 'k8s', 'flux', 'kustomization.yaml')
+    const savedKustomization = fs.existsSync(fluxKustomization) ? fs.readFileSync(fluxKustomization, 'utf8') : undefined
+    after(() => {
+      fs.rmSync(dir, { recursive: true, force: true })
+      fs.rmSync(fluxFile, { force: true })
+      if (savedKustomization !== undefined) fs.writeFileSync(fluxKustomization, savedKustomization)
+    })
+
+    it('scaffolds a namespace whose dev loop works, and reports malformed YAML with file:line', async () => {
+      const made = await script('shared/bin/nsops.ts', ['new-namespace', name])
+      assert.equal(made.code, 0, made.stderr)
+      for (const f of ['namespace.ts', 'dev.ts', 'dashboard.ts', 'deploy.ts', 'base/kustomization.yaml', 'overlays/dev/kustomization.yaml', 'overlays/prod/kustomization.yaml']) {
+        assert.ok(fs.existsSync(path.join(dir, f)), f)
+      }
+      const again = await script('shared/bin/nsops.ts', ['new-namespace', name])
+      assert.equal(again.code, 1)
+      assert.match(again.stderr, /already exists/)
+
+      const ci = await script(`namespaces/${name}/dev.ts`, ['--ci', '--timeout', '2m', '--kubeconfig', kubeconfig])
+      assert.equal(ci.code, 0, ci.stderr)
+
+      fs.writeFileSync(path.join(dir, 'base/web/service.yaml'), 'apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  labels: [oops\n')
+      const broken = await script(`namespaces/${name}/dev.ts`, ['--ci', '--kubeconfig', kubeconfig])
+      assert.notEqual(broken.code, 0)
+      assert.match(broken.stderr, /service\.yaml:\d+/)
+    })
+  })
+})
