@@ -1,0 +1,65 @@
+// Deleting what left the set, and only what is ours: the object must be in the previous
+// inventory (the caller's part) and still carry our field manager; Namespaces never go, PVCs
+// only with consent. Custom resources and the rest go before CRDs, since deleting a CRD takes
+// every resource of its kind along.
+import { ApiException } from '@kubernetes/client-node'
+import { apiMessage, type Kube } from '../kube.ts'
+import { pruneDecision } from './inventory.ts'
+import { isCrd, mapLimit } from './order.ts'
+import type { ObjectRef } from './refs.ts'
+import { deleteObject, getObject, UnknownKindError } from './rest.ts'
+
+export interface PruneOptions {
+  fieldManager: string
+  dryRun: boolean
+  prunePvcs: boolean
+  concurrency: number
+  /** a reason not to touch this object in this run, if there is one */
+  unsure?: (ref: ObjectRef) => string | undefined
+}
+
+export interface PruneReport {
+  pruned: ObjectRef[]
+  failed: { ref: ObjectRef; message: string }[]
+  retained: { ref: ObjectRef; reason: string }[]
+  /** still ours and still there: the inventory keeps listing these */
+  keep: ObjectRef[]
+}
+
+type Outcome = 'pruned' | 'gone' | { reason: string; keep: boolean } | { failed: string; keep: true }
+
+export async function pruneLeftovers(kube: Kube, gone: ObjectRef[], opts: PruneOptions): Promise<PruneReport> {
+  const report: PruneReport = { pruned: [], failed: [], retained: [], keep: [] }
+  for (const batch of [gone.filter((r) => !isCrd(r)), gone.filter((r) => isCrd(r))]) {
+    await mapLimit(batch, opts.concurrency, async (ref) => {
+      const unsure = opts.unsure?.(ref)
+      const outcome: Outcome = unsure ? { reason: unsure, keep: true } : await pruneOne(kube, ref, opts)
+      if (outcome === 'pruned') report.pruned.push(ref)
+      else if (outcome !== 'gone') {
+        if ('failed' in outcome) report.failed.push({ ref, message: outcome.failed })
+        else report.retained.push({ ref, reason: outcome.reason })
+        if (outcome.keep) report.keep.push(ref)
+      }
+    })
+  }
+  return report
+}
+
+async function pruneOne(kube: Kube, ref: ObjectRef, opts: PruneOptions): Promise<Outcome> {
+  const decision = pruneDecision(ref, opts)
+  if (!decision.prune) return { reason: decision.reason, keep: decision.keep }
+  try {
+    const live = await getObject(kube, ref)
+    if (!live) return 'gone'
+    // The inventory says we applied it; the object must still say so too (someone may have
+    // deleted and recreated it, or taken it over) before we delete anything.
+    if (!(live.metadata.managedFields ?? []).some((e) => e.manager === opts.fieldManager)) {
+      return { reason: `no field of it is managed by ${opts.fieldManager} any more, so it is not ours to delete`, keep: false }
+    }
+    return (await deleteObject(kube, ref, { dryRun: opts.dryRun, uid: live.metadata.uid })) ? 'pruned' : 'gone'
+  } catch (err) {
+    if (err instanceof UnknownKindError) return 'gone' // its CRD went, and the object with it
+    if (!(err instanceof ApiException)) throw err
+    return { failed: `prune failed: ${apiMessage(err)}`, keep: true }
+  }
+}

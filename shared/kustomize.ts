@@ -1,0 +1,236 @@
+// `kustomize build` with the pinned binary, its output read as typed objects, and its errors
+// turned into what a user can act on: the file and line of malformed YAML, the kustomization
+// that names a missing resource, the patch whose target is not there.
+import { execFile } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import type { KubernetesObject, V1ObjectMeta } from '@kubernetes/client-node'
+import { LineCounter, parseAllDocuments, type YAMLError } from 'yaml'
+import { NsopsError } from './errors.ts'
+import { toolPath } from './tools/provision.ts'
+
+const run = promisify(execFile)
+
+/** A manifest as it goes to the API server: apiVersion, kind and metadata.name are present. */
+export interface ManifestObject extends KubernetesObject {
+  apiVersion: string
+  kind: string
+  metadata: V1ObjectMeta & { name: string }
+  [field: string]: unknown
+}
+
+export interface BuildOptions {
+  /** kustomize's --load-restrictor: `rootOnly` (kustomize's default) or `none` to read files outside the root */
+  loadRestrictor?: 'rootOnly' | 'none'
+}
+
+const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization']
+
+/** Paths as a user typed them: relative to the working directory when inside it. */
+function shown(p: string): string {
+  const rel = path.relative(process.cwd(), p)
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : p
+}
+
+function kustomizationFile(dir: string): string | undefined {
+  return KUSTOMIZATION_FILES.map((f) => path.join(dir, f)).find((f) => fs.existsSync(f))
+}
+
+/** `file:line:col message` for the first YAML error, or undefined when the text parses. */
+function firstYamlError(text: string, source: string): string | undefined {
+  const docs = parseAllDocuments(text)
+  const list = Array.isArray(docs) ? docs : []
+  for (const doc of list) {
+    const err = doc.errors[0]
+    if (err) return yamlErrorLine(err, source)
+  }
+  return undefined
+}
+
+function yamlErrorLine(err: YAMLError, source: string): string {
+  const pos = err.linePos?.[0]
+  // yaml appends " at line L, column C:" and a caret excerpt; the position leads instead
+  const message = err.message.replace(/ at line \d+, column \d+:[\s\S]*$/, '')
+  return pos ? `${source}:${pos.line}:${pos.col} ${message}` : `${source}: ${message}`
+}
+
+const YAML_HINT = 'Fix the YAML at that line (indentation and a missing space after ":" are the usual causes), then run again.'
+
+/**
+ * Multi-document YAML → manifests. `source` names the text in errors (a file path, or
+ * "kustomize build DIR"); every error carries `source:line:col`.
+ */
+export function parseManifests(text: string, source: string): ManifestObject[] {
+  const lines = new LineCounter()
+  const docs = parseAllDocuments(text, { lineCounter: lines })
+  if (!Array.isArray(docs)) return []
+  const out: ManifestObject[] = []
+  for (const doc of docs) {
+    const err = doc.errors[0]
+    if (err) throw new NsopsError(`malformed YAML: ${yamlErrorLine(err, source)}`, { hint: YAML_HINT })
+    const value: unknown = doc.toJS()
+    if (value === null || value === undefined) continue
+    const at = lines.linePos(doc.contents?.range[0] ?? doc.range[0])
+    const where = `${source}:${at.line}:${at.col}`
+    for (const obj of listItems(value)) out.push(checkManifest(obj, where))
+  }
+  return out
+}
+
+/** A `kind: List` (what `kubectl get -o yaml` writes) stands for its items. */
+function listItems(value: unknown): unknown[] {
+  const v = value as { kind?: unknown; items?: unknown }
+  if (typeof v === 'object' && v !== null && typeof v.kind === 'string' && v.kind.endsWith('List') && Array.isArray(v.items)) return v.items
+  return [value]
+}
+
+function checkManifest(value: unknown, where: string): ManifestObject {
+  const hint = 'Every document needs apiVersion, kind and metadata.name.'
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new NsopsError(`${where} is not a Kubernetes object (a YAML ${Array.isArray(value) ? 'list' : typeof value}).`, { hint })
+  }
+  const obj = value as Record<string, unknown>
+  const meta = obj.metadata as Record<string, unknown> | undefined
+  const missing = [
+    typeof obj.apiVersion === 'string' && obj.apiVersion ? '' : 'apiVersion',
+    typeof obj.kind === 'string' && obj.kind ? '' : 'kind',
+    typeof meta === 'object' && meta !== null && typeof meta.name === 'string' && meta.name ? '' : 'metadata.name',
+  ].filter(Boolean)
+  if (missing.length) throw new NsopsError(`${where}: the object has no ${missing.join(', ')}.`, { hint })
+  return obj as ManifestObject
+}
+
+/** Builds a kustomization directory with the pinned kustomize and returns its objects. */
+export async function buildKustomization(dir: string, opts: BuildOptions = {}): Promise<ManifestObject[]> {
+  const root = path.resolve(dir)
+  if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) {
+    throw new NsopsError(`${shown(root)} is not a directory.`, { hint: 'Pass the directory that holds kustomization.yaml (e.g. namespaces/<ns>/overlays/dev).' })
+  }
+  if (!kustomizationFile(root)) {
+    throw new NsopsError(`${shown(root)} has no kustomization.yaml.`, { hint: 'Pass the directory that holds kustomization.yaml, or create one that lists the resources.' })
+  }
+  const kustomize = await toolPath('kustomize')
+  const restrictor = opts.loadRestrictor === 'none' ? 'LoadRestrictionsNone' : 'LoadRestrictionsRootOnly'
+  let stdout: string
+  try {
+    ({ stdout } = await run(kustomize, ['build', '--load-restrictor', restrictor, root], { maxBuffer: 256 * 1024 * 1024 }))
+  } catch (err) {
+    const stderr = String((err as { stderr?: unknown }).stderr ?? '')
+    throw kustomizeError(root, stderr || String(err), err)
+  }
+  return parseManifests(stdout, `kustomize build ${shown(root)}`)
+}
+
+/**
+ * kustomize says where it was with "recursed accumulation of path '…'" for every base it
+ * entered; the last one is the kustomization the error belongs to.
+ */
+function innermostDir(root: string, stderr: string): string {
+  const entered = [...stderr.matchAll(/(?:recursed accumulation of path|couldn't make target for path) '([^']+)'/g)]
+  return entered.length ? entered[entered.length - 1][1] : root
+}
+
+function kustomizeError(root: string, stderr: string, cause: unknown): NsopsError {
+  const text = stderr.replace(/^Error: /m, '').trim()
+  const dir = innermostDir(root, text)
+  const kfile = shown(kustomizationFile(dir) ?? path.join(dir, 'kustomization.yaml'))
+
+  const malformed = /MalformedYAMLError: (yaml: .*?) in File: (.+?)\s*$/m.exec(text)
+  if (malformed) {
+    const file = path.resolve(dir, malformed[2])
+    const located = fs.existsSync(file) ? firstYamlError(fs.readFileSync(file, 'utf8'), shown(file)) : undefined
+    return new NsopsError(`malformed YAML: ${located ?? `${shown(file)}: ${malformed[1]}`}`, { hint: YAML_HINT, cause })
+  }
+
+  const badKustomization = /invalid Kustomization: (.*)$/m.exec(text)
+  if (badKustomization) {
+    const file = kustomizationFile(dir)
+    const located = file ? firstYamlError(fs.readFileSync(file, 'utf8'), shown(file)) : undefined
+    return new NsopsError(`malformed kustomization: ${located ?? `${kfile}: ${badKustomization[1]}`}`, { hint: YAML_HINT, cause })
+  }
+
+  const missingResource = [...text.matchAll(/accumulating resources from '([^']+)': evalsymlink failure on '[^']*' : lstat [^:]*: no such file or directory/g)].pop()
+  if (missingResource) {
+    return new NsopsError(`${kfile}: resource ${missingResource[1]} does not exist.`, {
+      hint: 'Fix the path under `resources:` (it is relative to the kustomization\'s directory), or create the file.',
+      cause,
+    })
+  }
+
+  const notAnObject = [...text.matchAll(/accumulating resources from '([^']+)': missing Resource metadata/g)].pop()
+  if (notAnObject) {
+    return new NsopsError(`${kfile}: resource ${notAnObject[1]} is not a Kubernetes object (it has no apiVersion, kind or metadata).`, {
+      hint: 'List only manifests and kustomization directories under `resources:`; every document needs apiVersion, kind and metadata.name.',
+      cause,
+    })
+  }
+
+  const missingPatch = /failed to get the patch file from path\(([^)]+)\): evalsymlink failure/.exec(text)
+  if (missingPatch) {
+    return new NsopsError(`${kfile}: patch ${missingPatch[1]} does not exist.`, {
+      hint: 'Fix the path under `patches:` (it is relative to the kustomization\'s directory), or create the file.',
+      cause,
+    })
+  }
+
+  const unparsablePatch = /unable to parse SM or JSON patch from \[path: "([^"]+)"\]/.exec(text)
+  if (unparsablePatch) {
+    const file = path.resolve(dir, unparsablePatch[1])
+    const located = fs.existsSync(file) ? firstYamlError(fs.readFileSync(file, 'utf8'), shown(file)) : undefined
+    return new NsopsError(`${kfile}: patch ${unparsablePatch[1]} is not a valid patch${located ? `: ${located}` : ' (neither a strategic merge patch nor a JSON 6902 patch).'}`, {
+      hint: 'A patch is either a partial object (apiVersion, kind, metadata.name, then the fields to change) or a list of JSON 6902 operations.',
+      cause,
+    })
+  }
+
+  const noTarget = /no resource matches strategic merge patch "([^"]+)"/.exec(text)
+  if (noTarget) {
+    const { kind, name } = parseResId(noTarget[1])
+    const patch = findPatchFor(dir, kind, name)
+    return new NsopsError(`${kfile}: ${patch ? `patch ${patch}` : 'a patch'} targets ${kind} ${name}, which is not among the kustomization's resources.`, {
+      hint: `Check the patch's kind and metadata.name against the resources (\`kustomize build\` of the base lists them), or add the ${kind} to resources.`,
+      cause,
+    })
+  }
+
+  const jsonPatch = /(\w+) operation does not apply: doc is missing path: (\S+?):/.exec(text)
+  if (jsonPatch) {
+    return new NsopsError(`${kfile}: a JSON 6902 patch cannot ${jsonPatch[1]} ${jsonPatch[2]}: the target has no such path.`, {
+      hint: 'Use `add` for a path that does not exist yet, or fix the path (list items are addressed by index, e.g. /spec/template/spec/containers/0/image).',
+      cause,
+    })
+  }
+
+  return new NsopsError(`kustomize build ${shown(root)} failed: ${text.split('\n')[0]}`, {
+    hint: `Run \`kustomize build ${shown(root)}\` to see kustomize's full message.`,
+    cause,
+  })
+}
+
+/** `Deployment.v1.apps/web.[noNs]` or `Deployment.v1.apps/web.ns` → kind and name. */
+function parseResId(id: string): { kind: string; name: string } {
+  const [gvk, rest = ''] = id.split('/')
+  const name = rest.replace(/\.(\[noNs\]|[a-z0-9-]+)$/, '')
+  return { kind: gvk.split('.')[0], name }
+}
+
+/** The patch file (or "inline patch") in a kustomization whose object is kind/name. */
+function findPatchFor(dir: string, kind: string, name: string): string | undefined {
+  const file = kustomizationFile(dir)
+  if (!file) return undefined
+  try {
+    const k = parseAllDocuments(fs.readFileSync(file, 'utf8'))
+    const doc = (Array.isArray(k) ? k[0]?.toJS() : undefined) as { patches?: unknown[]; patchesStrategicMerge?: unknown[] } | undefined
+    const entries = [...(doc?.patches ?? []), ...(doc?.patchesStrategicMerge ?? [])]
+    for (const e of entries) {
+      const entry = typeof e === 'string' ? (e.includes('\n') ? { patch: e } : { path: e }) : e as { path?: string; patch?: string }
+      const text = entry.path ? fs.readFileSync(path.resolve(dir, entry.path), 'utf8') : entry.patch
+      if (!text) continue
+      const docs = parseAllDocuments(text)
+      const objs = (Array.isArray(docs) ? docs : []).map((d) => d.toJS() as { kind?: string; metadata?: { name?: string } } | null)
+      if (objs.some((o) => o?.kind === kind && o.metadata?.name === name)) return entry.path ?? 'inline patch'
+    }
+  } catch { /* the kustomization itself is fine (kustomize read it); a patch we cannot read just goes unnamed */ }
+  return undefined
+}
