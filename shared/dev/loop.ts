@@ -98,10 +98,12 @@ export class DevLoop extends EventEmitter {
   }
 
   private watchFiles(): void {
-    const debounce = this.opts.debounceMs ?? 200
+    // 50 ms of quiet coalesces an editor's save (write + rename) and a burst of saves; Tilt
+    // waits 200 ms, which alone would eat most of the 250 ms budget from save to API
+    const debounce = this.opts.debounceMs ?? 50
     this.watcher = fs.watch(this.ns.paths.root, { recursive: true }, (_event, file) => {
       if (!file || !feedsDevOverlay(this.ns, file.toString())) return
-      // Tilt's coalescing: 200 ms of quiet, at most 10 s after the first change
+      // coalescing as Tilt does it: a quiet window, at most 10 s after the first change
       if (!this.timer) this.firstChangeAt = Date.now()
       clearTimeout(this.timer)
       const wait = Math.max(0, Math.min(debounce, this.firstChangeAt + 10_000 - Date.now()))
