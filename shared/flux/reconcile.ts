@@ -1,0 +1,236 @@
+// `flux reconcile`, waited on through a watch and failing fast. Request a reconcile by
+// setting reconcile.fluxcd.io/requestedAt to a fresh token, wait until the controller has
+// handled that token (status.lastHandledReconcileAt; a later request handled counts too),
+// then until Ready=True for the current generation with the wanted revision applied.
+//
+// Fail fast (the Flux CLI waits out its timeout here, flux2#3997): once our token is handled,
+// Stalled=True, or Ready=False with Reconciling.reason=ProgressingWithRetry, is the
+// controller's verdict on this run. Two exceptions keep waiting: HealthCheckCanceled (the
+// controller requeues at once for a newer revision), and a failure of an older revision than
+// the one we wait for (the source has not fetched the new commit yet; its arrival triggers
+// the next run).
+import { NsopsError } from '../errors.ts'
+import { computeStatus } from '../health/kstatus.ts'
+import { duration } from '../output.ts'
+import type { Kube } from '../kube.ts'
+import {
+  apiFailure, collectionPath, conditionOf, getFlux, isSuspended, mergePatchFlux, refOf, refString, statusString,
+  type FluxKind, type FluxObject, type FluxRef,
+} from './kinds.ts'
+import { readyIsCurrent } from './status.ts'
+import { describeSuspension, suspendedBy } from './suspend.ts'
+import { watchOne } from './watch.ts'
+
+export const REQUESTED_AT = 'reconcile.fluxcd.io/requestedAt'
+
+export interface ReconcileOptions {
+  /** the revision that must be applied: `main@sha1:<sha>`, `sha1:<sha>` or the bare sha */
+  revision?: string
+  timeoutMs: number
+  onProgress?: (message: string) => void
+}
+
+export interface ReconcileResult {
+  ok: boolean
+  ref: FluxRef
+  /** the revision the object reports (applied revision, or a source's artifact revision) */
+  revision?: string
+  /** the Ready condition's message as last seen */
+  readyMessage: string
+  /** the Ready condition's reason; `Timeout`, `Suspended` or `NotFound` when we gave up ourselves */
+  reason: string
+  /** one line for a person: what happened */
+  message: string
+  elapsedMs: number
+}
+
+const controllerOf = (kind: FluxKind) =>
+  kind === 'Kustomization' ? 'kustomize-controller' : kind === 'HelmRelease' ? 'helm-controller' : 'source-controller'
+
+/** What the object reports as done, and what it last tried (for a source both are the artifact). */
+function revisions(obj: FluxObject): { applied?: string; attempted?: string } {
+  if (obj.kind === 'Kustomization' || obj.kind === 'HelmRelease') {
+    const applied = statusString(obj, obj.kind === 'Kustomization' ? 'lastAppliedRevision' : 'lastAttemptedRevision')
+    return { applied, attempted: statusString(obj, 'lastAttemptedRevision') }
+  }
+  const artifact = (obj.status?.artifact as { revision?: string } | undefined)?.revision
+  return { applied: artifact, attempted: artifact }
+}
+
+/**
+ * Whether an observed Flux revision is the wanted one. `main@sha1:abc…` must match exactly;
+ * `sha1:abc…` or a bare (possibly abbreviated, ≥7) sha matches the digest of any ref.
+ */
+export function revisionMatches(observed: string | undefined, wanted: string): boolean {
+  if (!observed) return false
+  if (observed === wanted) return true
+  if (wanted.includes('@')) return false
+  const digest = (s: string) => {
+    const afterAt = s.slice(s.lastIndexOf('@') + 1)
+    return { algo: afterAt.includes(':') ? afterAt.slice(0, afterAt.indexOf(':')) : undefined, hex: afterAt.slice(afterAt.indexOf(':') + 1) }
+  }
+  const have = digest(observed)
+  const want = digest(wanted)
+  if (want.algo && have.algo !== want.algo) return false
+  return /^[0-9a-f]{7,}$/i.test(want.hex) && have.hex.toLowerCase().startsWith(want.hex.toLowerCase())
+}
+
+/** An RFC3339Nano-style timestamp, unique per call (nanoseconds from the monotonic clock). */
+export function requestToken(previous?: string): string {
+  const iso = new Date().toISOString()
+  const nanos = (process.hrtime.bigint() % 1_000_000n).toString().padStart(6, '0')
+  const token = `${iso.slice(0, -1)}${nanos}Z`
+  return token === previous ? requestToken(previous) : token
+}
+
+function suspendedError(obj: FluxObject): NsopsError {
+  const by = suspendedBy(obj) ?? 'by hand'
+  const { kind, namespace, name } = refOf(obj)
+  const cli = kind === 'Kustomization' ? 'kustomization' : kind === 'HelmRelease' ? 'helmrelease' : `source ${kind === 'GitRepository' ? 'git' : kind.toLowerCase()}`
+  return new NsopsError(`${refString(obj)}: resource is suspended (${describeSuspension(by)}), so Flux will not reconcile it.`, {
+    hint: by === 'by hand'
+      ? `Resume it with \`flux resume ${cli} ${name} -n ${namespace}\` and run again.`
+      : 'A dev session suspended it: stop that session (it resumes Flux on exit) or run `just dev-down` for its namespace, then run again.',
+  })
+}
+
+type Verdict = { ok: boolean; reason: string; message: string }
+
+/** Where the object stands relative to our request: a verdict, or a progress line to wait on. */
+/**
+ * Whether the controller has handled our request: our token, or a request made after ours
+ * (someone else asked again meanwhile; that run starts after our request, so it counts).
+ * The value from before our request never counts, even if a skewed clock dated it later.
+ */
+export function handledSince(handled: string | undefined, token: string, previous?: string): boolean {
+  if (handled === undefined || handled === previous) return false
+  if (handled === token) return true
+  const a = Date.parse(handled)
+  const b = Date.parse(token)
+  return !Number.isNaN(a) && !Number.isNaN(b) && a > b
+}
+
+function judge(obj: FluxObject | null, token: string, previous: string | undefined, wanted: string | undefined): Verdict | { waiting: string } {
+  if (!obj) return { ok: false, reason: 'NotFound', message: 'it was deleted while we waited' }
+  if (isSuspended(obj)) return { ok: false, reason: 'Suspended', message: `it was suspended while we waited (${describeSuspension(suspendedBy(obj)!)})` }
+  const handled = statusString(obj, 'lastHandledReconcileAt')
+  if (!handledSince(handled, token, previous)) {
+    return { waiting: `waiting for ${controllerOf(obj.kind)} to pick up the request (lastHandledReconcileAt: ${handled ?? 'never'})` }
+  }
+  const ready = conditionOf(obj, 'Ready')
+  const stalled = conditionOf(obj, 'Stalled')
+  const reconciling = conditionOf(obj, 'Reconciling')
+  const { applied, attempted } = revisions(obj)
+  const readyText = ready ? `${ready.reason ?? ''}: ${ready.message ?? ''}` : 'no Ready condition yet'
+
+  if (stalled?.status === 'True') {
+    return { ok: false, reason: ready?.reason || stalled.reason || 'Stalled', message: ready?.message || stalled.message || 'stalled' }
+  }
+  const attemptIsWanted = !wanted || !attempted || revisionMatches(attempted, wanted)
+  if (ready?.status === 'False' && reconciling?.reason === 'ProgressingWithRetry' && ready.reason !== 'HealthCheckCanceled' && attemptIsWanted) {
+    return { ok: false, reason: ready.reason ?? 'ReconciliationFailed', message: ready.message ?? '' }
+  }
+  if (ready?.status === 'True' && readyIsCurrent(obj) && computeStatus(obj).status === 'Current') {
+    if (!wanted || revisionMatches(applied, wanted)) return { ok: true, reason: ready.reason ?? 'Succeeded', message: ready.message ?? '' }
+    return { waiting: `ready at ${applied ?? '(no revision)'}; waiting for ${wanted} to be applied` }
+  }
+  return { waiting: readyText }
+}
+
+function describeLast(obj: FluxObject | null, token: string, previous: string | undefined, wanted: string | undefined): string {
+  if (!obj) return 'the object is gone'
+  const handled = statusString(obj, 'lastHandledReconcileAt')
+  if (!handledSince(handled, token, previous)) {
+    return `${controllerOf(obj.kind)} never handled the request (lastHandledReconcileAt is ${handled ?? 'unset'}, we asked for ${token}); ` +
+      `is ${controllerOf(obj.kind)} running?`
+  }
+  const ready = conditionOf(obj, 'Ready')
+  const { applied } = revisions(obj)
+  const parts = [
+    ready ? `Ready=${ready.status} ${ready.reason ?? ''}: ${ready.message ?? ''}` : 'no Ready condition',
+    `revision ${applied ?? '(none)'}`,
+  ]
+  if (wanted && !revisionMatches(applied, wanted)) parts.push(`wanted ${wanted}`)
+  return parts.join('; ')
+}
+
+async function reconcileObject(kube: Kube, target: FluxRef | FluxObject, opts: ReconcileOptions): Promise<ReconcileResult> {
+  const started = Date.now()
+  const r = refOf(target)
+  const progress = opts.onProgress ?? (() => {})
+  const obj = await getFlux(kube, r)
+  if (!obj) {
+    throw new NsopsError(`${refString(r)} does not exist (context ${kube.context}).`, {
+      hint: 'Check the name and namespace (`flux get all -A`); for a namespace of this repo, see the Flux objects in k8s/.',
+    })
+  }
+  if (isSuspended(obj)) throw suspendedError(obj)
+
+  const previous = statusString(obj, 'lastHandledReconcileAt')
+  const token = requestToken(previous)
+  progress(`requesting reconciliation of ${refString(r)}`)
+  let patched: FluxObject
+  try {
+    patched = await mergePatchFlux(kube, r, { metadata: { annotations: { [REQUESTED_AT]: token } } })
+  } catch (err) {
+    throw apiFailure(`requesting reconciliation of ${refString(r)}`, kube, err)
+  }
+
+  let last: FluxObject | null = patched
+  let lastProgress = ''
+  const decide = (o: FluxObject | null): Verdict | undefined => {
+    last = o
+    const j = judge(o, token, previous, opts.revision)
+    if ('waiting' in j) {
+      if (j.waiting !== lastProgress) progress((lastProgress = j.waiting))
+      return undefined
+    }
+    return j
+  }
+  const finish = (v: Verdict): ReconcileResult => {
+    const ready = conditionOf(last, 'Ready')
+    const revision = last ? revisions(last).applied : undefined
+    return {
+      ok: v.ok,
+      ref: r,
+      ...(revision ? { revision } : {}),
+      readyMessage: ready?.message ?? '',
+      reason: v.reason,
+      message: v.ok
+        ? `${refString(r)} is ready at ${revision ?? '(no revision)'}`
+        : `${refString(r)} failed: ${v.reason}: ${v.message}`,
+      elapsedMs: Date.now() - started,
+    }
+  }
+
+  const first = decide(patched)
+  if (first) return finish(first)
+  const ac = new AbortController()
+  const timer = setTimeout(() => ac.abort(new Error('timeout')), Math.max(0, opts.timeoutMs - (Date.now() - started)))
+  try {
+    const verdict = await watchOne<Verdict, FluxObject>(kube,
+      { path: collectionPath(r.kind, r.namespace), name: r.name, resourceVersion: patched.metadata.resourceVersion, signal: ac.signal },
+      (o) => decide(o ? { ...o, kind: r.kind } : null))
+    return finish(verdict)
+  } catch (err) {
+    if (!ac.signal.aborted) throw err instanceof NsopsError ? err : apiFailure(`watching ${refString(r)}`, kube, err)
+    const result = finish({ ok: false, reason: 'Timeout', message: '' })
+    result.message = `${refString(r)} did not become ready within ${duration(opts.timeoutMs)}: ${describeLast(last, token, previous, opts.revision)}`
+    return result
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Reconciles a Kustomization (or HelmRelease) and waits for it; see the file comment. */
+export function reconcile(kube: Kube, ref: FluxRef | FluxObject, opts: ReconcileOptions): Promise<ReconcileResult> {
+  return reconcileObject(kube, ref, opts)
+}
+
+/**
+ * Reconciles a source (a GitRepository unless the ref names another source kind) and waits
+ * until it is Ready with the wanted artifact revision.
+ */
+export function reconcileSource(kube: Kube, ref: Omit<FluxRef, 'kind'> & { kind?: FluxKind }, opts: ReconcileOptions): Promise<ReconcileResult> {
+  return reconcileObject(kube, { ...ref, kind: ref.kind ?? 'GitRepository' }, opts)
+}

@@ -1,0 +1,238 @@
+// Suspend and resume with an ownership marker. A dev session suspends the namespace's Flux
+// objects and writes who it is into an annotation; it resumes only what carries its own
+// marker, so a suspension made by hand or by another session survives. Markers whose owner
+// is gone are "stale" and are resumed by the next run, `just dev-down` or the dashboard.
+//
+// Stale rule: a marker written on this host is stale when its pid is no longer alive. A
+// marker from another host cannot be checked that way; it is stale when it is older than
+// MARKER_MAX_AGE_MS (a live session refreshes `at` by calling suspendFor again). A marker
+// that is not valid JSON is stale too: no session could ever match it. (A reused pid makes a
+// dead session look alive until that process ends; the age rule does not apply on the same
+// host because a long dev session is normal there.)
+import os from 'node:os'
+import { pidAlive } from '../lock.ts'
+import { isApiError, type Kube } from '../kube.ts'
+import { apiFailure, getFlux, isSuspended, listFlux, mergePatchFlux, refOf, type FluxObject, type FluxRef } from './kinds.ts'
+import { fluxObjectsFor, type FluxScope } from './objects.ts'
+
+export const SUSPENDED_BY = 'nsops.dev/suspended-by'
+export const MARKER_MAX_AGE_MS = 12 * 60 * 60 * 1000
+
+export interface SuspensionOwner {
+  user: string
+  host: string
+  pid: number
+  /** a session id that outlives the pid (e.g. a dev session restarted in place) */
+  session?: string
+}
+
+export interface SuspensionMarker extends SuspensionOwner {
+  /** when the marker was written (ISO 8601) */
+  at: string
+}
+
+/** Who suspended an object: our marker's owner, nobody we know ("by hand"), or garbage. */
+export type SuspendedBy = SuspensionMarker | 'by hand' | 'unreadable marker'
+
+export function currentOwner(session?: string): SuspensionOwner {
+  let user = process.env.USER ?? 'unknown'
+  try { user = os.userInfo().username } catch { /* no passwd entry in some containers */ }
+  return { user, host: os.hostname(), pid: process.pid, ...(session ? { session } : {}) }
+}
+
+export function markerOf(obj: FluxObject): SuspensionMarker | 'unreadable marker' | undefined {
+  const raw = obj.metadata.annotations?.[SUSPENDED_BY]
+  if (raw === undefined) return undefined
+  try {
+    const m = JSON.parse(raw) as Partial<SuspensionMarker>
+    if (typeof m.host === 'string' && typeof m.pid === 'number' && typeof m.at === 'string') {
+      return { user: String(m.user ?? 'unknown'), host: m.host, pid: m.pid, at: m.at, ...(m.session ? { session: String(m.session) } : {}) }
+    }
+  } catch { /* fall through */ }
+  return 'unreadable marker'
+}
+
+/** Who suspended it, or undefined when it is not suspended. */
+export function suspendedBy(obj: FluxObject): SuspendedBy | undefined {
+  if (!isSuspended(obj)) return undefined
+  return markerOf(obj) ?? 'by hand'
+}
+
+/** "by hand", or "by user@host (pid N) at …" for a nsops marker. */
+export function describeSuspension(by: SuspendedBy): string {
+  if (by === 'by hand') return 'by hand'
+  if (by === 'unreadable marker') return 'with an unreadable nsops marker'
+  return `by ${by.user}@${by.host} (pid ${by.pid}${by.session ? `, session ${by.session}` : ''}) at ${by.at}`
+}
+
+export function isOwner(marker: SuspensionMarker | 'unreadable marker' | undefined, owner: SuspensionOwner): boolean {
+  if (!marker || marker === 'unreadable marker') return false
+  if (marker.session && owner.session && marker.session === owner.session) return true
+  return marker.host === owner.host && marker.pid === owner.pid
+}
+
+type Target = FluxObject | FluxRef
+
+/**
+ * Reads the object, lets `decide` pick a patch (or none), and applies it with the read
+ * resourceVersion as a precondition, retrying when the object changed in between (the
+ * controllers write status all the time). Returns the object as read, null when gone.
+ */
+async function guardedPatch(kube: Kube, r: FluxRef, decide: (obj: FluxObject) => Record<string, unknown> | undefined): Promise<FluxObject | null> {
+  for (let attempt = 0; ; attempt++) {
+    const obj = await getFlux(kube, r)
+    if (!obj) return null
+    const patch = decide(obj)
+    if (!patch) return obj
+    const metadata = { ...(patch.metadata as object | undefined), resourceVersion: obj.metadata.resourceVersion }
+    try {
+      await mergePatchFlux(kube, r, { ...patch, metadata })
+      return obj
+    } catch (err) {
+      if (isApiError(err, 409) && attempt < 8) continue
+      if (isApiError(err, 404)) return null
+      throw apiFailure(`patching ${r.kind}/${r.namespace}/${r.name}`, kube, err)
+    }
+  }
+}
+
+export interface SuspendResult {
+  /** suspended by this call */
+  suspended: FluxRef[]
+  /** already suspended by this owner; their marker's `at` was refreshed */
+  alreadyOurs: FluxRef[]
+  /** suspended by someone else: left as they are */
+  suspendedByOthers: { ref: FluxRef; by: SuspendedBy }[]
+  /** no longer in the cluster */
+  missing: FluxRef[]
+}
+
+/**
+ * Sets spec.suspend=true with our marker on each object that is not already suspended by
+ * someone else. Written as the Flux CLI's field manager, so kustomize-controller keeps it.
+ */
+export async function suspendFor(kube: Kube, objects: Target[], owner: SuspensionOwner): Promise<SuspendResult> {
+  const result: SuspendResult = { suspended: [], alreadyOurs: [], suspendedByOthers: [], missing: [] }
+  await Promise.all(objects.map(async (o) => {
+    const r = refOf(o)
+    // set inside the read-patch loop; the last attempt's decision is the one that counts
+    const state: { outcome: 'suspended' | 'ours' | { by: SuspendedBy } } = { outcome: 'suspended' }
+    const seen = await guardedPatch(kube, r, (obj) => {
+      const marker = markerOf(obj)
+      if (isSuspended(obj) && !isOwner(marker, owner)) {
+        state.outcome = { by: marker ?? 'by hand' }
+        return undefined
+      }
+      state.outcome = isSuspended(obj) ? 'ours' : 'suspended'
+      const value: SuspensionMarker = { ...owner, at: new Date().toISOString() }
+      return { metadata: { annotations: { [SUSPENDED_BY]: JSON.stringify(value) } }, spec: { suspend: true } }
+    })
+    const { outcome } = state
+    if (!seen) result.missing.push(r)
+    else if (outcome === 'suspended') result.suspended.push(r)
+    else if (outcome === 'ours') result.alreadyOurs.push(r)
+    else result.suspendedByOthers.push({ ref: r, by: outcome.by })
+  }))
+  return result
+}
+
+export interface ResumeResult {
+  /** resumed by this call (or, if someone had resumed it already, our marker removed) */
+  resumed: FluxRef[]
+  /** suspended by someone else: left suspended */
+  notOurs: { ref: FluxRef; by: SuspendedBy }[]
+  /** neither suspended nor marked by us */
+  notSuspended: FluxRef[]
+  missing: FluxRef[]
+}
+
+const resumePatch = (obj: FluxObject) => ({
+  metadata: { annotations: { [SUSPENDED_BY]: null } },
+  // like `flux resume`: an explicit false, whose generation bump makes the controller reconcile
+  ...(isSuspended(obj) ? { spec: { suspend: false } } : {}),
+})
+
+/** Resumes only the objects that carry this owner's marker, and removes the marker. */
+export async function resumeOwned(kube: Kube, objects: Target[], owner: SuspensionOwner): Promise<ResumeResult> {
+  const result: ResumeResult = { resumed: [], notOurs: [], notSuspended: [], missing: [] }
+  await Promise.all(objects.map(async (o) => {
+    const r = refOf(o)
+    let ours = false
+    const seen = await guardedPatch(kube, r, (obj) => {
+      ours = isOwner(markerOf(obj), owner)
+      return ours ? resumePatch(obj) : undefined
+    })
+    if (!seen) result.missing.push(r)
+    else if (ours) result.resumed.push(r)
+    else if (isSuspended(seen)) result.notOurs.push({ ref: r, by: suspendedBy(seen)! })
+    else result.notSuspended.push(r)
+  }))
+  return result
+}
+
+export interface StaleSuspension extends FluxRef {
+  marker: SuspensionMarker | 'unreadable marker'
+  /** the annotation as found; resumeStale leaves the object alone if it has changed since */
+  raw: string
+  /** whether spec.suspend is still true (false: resumed by hand, only the marker is left) */
+  suspended: boolean
+  reason: string
+}
+
+export interface StaleOptions {
+  maxAgeMs?: number
+  now?: Date
+  /** this machine's name; default os.hostname() */
+  host?: string
+}
+
+/** Why a marker is stale, or undefined while its owner may still be running. */
+export function staleReason(marker: SuspensionMarker | 'unreadable marker', opts: StaleOptions = {}): string | undefined {
+  if (marker === 'unreadable marker') return 'its nsops.dev/suspended-by marker is not valid JSON'
+  const host = opts.host ?? os.hostname()
+  if (marker.host === host) {
+    return pidAlive(marker.pid) ? undefined : `the session that suspended it (pid ${marker.pid} on ${host}, ${marker.user}) is gone`
+  }
+  const age = (opts.now ?? new Date()).getTime() - Date.parse(marker.at)
+  const max = opts.maxAgeMs ?? MARKER_MAX_AGE_MS
+  if (Number.isNaN(age) || age > max) {
+    const hours = Number.isNaN(age) ? 'an unknown time' : `${(age / 3_600_000).toFixed(1)} h`
+    return `it was suspended ${hours} ago from another host (${marker.host}, ${marker.user}) and not refreshed since`
+  }
+  return undefined
+}
+
+/**
+ * Flux objects carrying a marker whose owner is gone (see the rule at the top). With a
+ * scope, only the namespace's own objects; without, every Kustomization and HelmRelease.
+ */
+export async function findStaleSuspensions(kube: Kube, scope?: FluxScope, opts: StaleOptions = {}): Promise<StaleSuspension[]> {
+  const objects = scope
+    ? await fluxObjectsFor(kube, scope)
+    : (await Promise.all((['Kustomization', 'HelmRelease'] as const).map((k) => listFlux(kube, k, { fallbackNamespaces: ['flux-system'] })))).flat()
+  const stale: StaleSuspension[] = []
+  for (const obj of objects) {
+    const marker = markerOf(obj)
+    if (!marker) continue
+    const reason = staleReason(marker, opts)
+    if (reason) stale.push({ ...refOf(obj), marker, raw: obj.metadata.annotations![SUSPENDED_BY], suspended: isSuspended(obj), reason })
+  }
+  return stale
+}
+
+/** Resumes stale suspensions (and drops their markers) unless the marker changed since found. */
+export async function resumeStale(kube: Kube, stale: StaleSuspension[]): Promise<{ resumed: FluxRef[]; changed: FluxRef[]; missing: FluxRef[] }> {
+  const result = { resumed: [] as FluxRef[], changed: [] as FluxRef[], missing: [] as FluxRef[] }
+  await Promise.all(stale.map(async (s) => {
+    let same = false
+    const r = refOf(s)
+    const seen = await guardedPatch(kube, r, (obj) => {
+      same = obj.metadata.annotations?.[SUSPENDED_BY] === s.raw
+      return same ? resumePatch(obj) : undefined
+    })
+    if (!seen) result.missing.push(r)
+    else if (same) result.resumed.push(r)
+    else result.changed.push(r)
+  }))
+  return result
+}
