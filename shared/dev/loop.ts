@@ -14,7 +14,7 @@ import { buildKustomization, type ManifestObject } from '../kustomize.ts'
 import type { Kube } from '../kube.ts'
 import type { NamespaceConfig } from '../namespace-config.ts'
 import { claimSession, releaseSession, writeSession, type DevSession, type ForwardInfo } from './session.ts'
-import { suspendNamespaceFlux, resumeNamespaceFlux, type FluxHold } from './flux-hold.ts'
+import { refreshHold, suspendNamespaceFlux, resumeNamespaceFlux, type FluxHold } from './flux-hold.ts'
 
 export const DEV_FIELD_MANAGER = 'nsops-dev'
 
@@ -68,6 +68,7 @@ export class DevLoop extends EventEmitter {
   private healthAbort?: AbortController
   private forwards: { stop(): Promise<void> | void }[] = []
   private flux?: FluxHold
+  private fluxRefresh?: NodeJS.Timeout
   private readonly inventory: InventoryRef
 
   constructor(readonly kube: Kube, readonly ns: NamespaceConfig, private readonly opts: DevLoopOptions = {}) {
@@ -89,6 +90,9 @@ export class DevLoop extends EventEmitter {
     this.session = claimSession({ namespace: this.ns.name, kubernetesNamespace: this.ns.namespaces.dev, context: this.kube.context })
     this.flux = await suspendNamespaceFlux(this.kube, this.ns, this.session)
     this.status.flux = this.flux.summary
+    const hold = this.flux
+    this.fluxRefresh = setInterval(() => void refreshHold(this.kube, hold).catch(() => {}), 30 * 60_000)
+    this.fluxRefresh.unref()
     this.publish()
     await this.apply('start')
     if (this.opts.watch !== false) this.watchFiles()
@@ -215,6 +219,7 @@ export class DevLoop extends EventEmitter {
     this.emit('status', this.status)
     this.watcher?.close()
     clearTimeout(this.timer)
+    clearInterval(this.fluxRefresh)
     this.healthAbort?.abort()
     await this.applying.catch(() => {})
     await Promise.allSettled(this.forwards.map((f) => f.stop()))
