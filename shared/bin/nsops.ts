@@ -13,6 +13,13 @@ const commands: Record<string, () => Promise<(argv: string[]) => Promise<number>
   'dev-down': async () => (await import('../commands/dev-up.ts')).devDown,
   'dev-status': async () => (await import('../commands/dev-up.ts')).devStatus,
   'new-namespace': async () => (await import('../commands/new-namespace.ts')).newNamespace,
+  'tk-vendor': async () => (await import('../commands/tanka.ts')).tkVendor,
+  'tk-show': async () => (await import('../commands/tanka.ts')).tkShow,
+  'tk-diff': async () => (await import('../commands/tanka.ts')).tkDiff,
+  'tk-apply': async () => (await import('../commands/tanka.ts')).tkApply,
+  'tk-export': async () => (await import('../commands/tanka.ts')).tkExport,
+  'tk-fmt': async () => (await import('../commands/tanka.ts')).tkFmt,
+  'tk-validate': async () => (await import('../commands/tanka.ts')).tkValidate,
   // per-namespace commands: `nsops dashboard NS [flags]` = ./namespaces/NS/dashboard.ts [flags]
   dashboard: async () => perNamespace(async (ns, argv) => (await import('../commands/dashboard.ts')).dashboard(ns, argv)),
   dev: async () => perNamespace(async (ns, argv) => (await import('../commands/dev.ts')).dev(ns, argv)),

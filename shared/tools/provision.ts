@@ -10,7 +10,7 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import { NsopsError, errorMessage } from '../errors.ts'
 import { spinner, duration } from '../output.ts'
-import { cacheDir } from '../paths.ts'
+import { cacheDir, repoRoot } from '../paths.ts'
 import { withFileLock } from '../lock.ts'
 import { recipes, versionArgs } from './recipes.ts'
 import { toolForBinary, toolSpec, type ToolSpec } from './versions.ts'
@@ -78,9 +78,24 @@ export interface ProvisionOptions {
   ignorePath?: boolean
 }
 
+/**
+ * A `local` recipe builds a package of this repo, so its cache key is a hash of the package's
+ * sources (*.go, go.mod, go.sum) in place of the version: an edit means a rebuild.
+ */
+function keyedBySource(spec: ToolSpec): ToolSpec {
+  const recipe = recipes[spec.name]
+  if (recipe?.kind !== 'local') return spec
+  const dir = path.join(repoRoot, recipe.dir!)
+  const hash = createHash('sha256')
+  for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.go') || f === 'go.mod' || f === 'go.sum').sort()) {
+    hash.update(`${f}\0`).update(fs.readFileSync(path.join(dir, f))).update('\0')
+  }
+  return { ...spec, version: hash.digest('hex').slice(0, 16) }
+}
+
 /** Absolute path of a pinned executable, provisioning its tool when needed. */
 export async function toolPath(binary: string, opts: ProvisionOptions = {}): Promise<string> {
-  const spec = toolForBinary(binary)
+  const spec = keyedBySource(toolForBinary(binary))
   const memo = readMemo()
   const key = `${binary}@${spec.version}`
   const hit = memo[key]
@@ -241,6 +256,10 @@ async function buildFromModule(spec: ToolSpec, tried: string[]): Promise<void> {
     if (recipe.kind === 'install') {
       await goRun(['install', '-trimpath', '-ldflags', ldflags, `${spec.module}@${spec.version}`], work, { ...goEnv(), GOBIN: work }, progress)
       for (const b of spec.binaries) await installFile(path.join(work, b), path.join(dest, b))
+    } else if (recipe.kind === 'local') {
+      const out = path.join(work, spec.binaries[0])
+      await goRun(['build', '-trimpath', '-ldflags', ldflags, '-o', out, '.'], path.join(repoRoot, recipe.dir!), goEnv(), progress)
+      await installFile(out, path.join(dest, spec.binaries[0]))
     } else {
       await fsp.writeFile(path.join(work, 'go.mod'), recipe.goMod!(spec))
       await goRun(['mod', 'tidy'], work, goEnv(), progress)

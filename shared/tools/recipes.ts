@@ -4,8 +4,13 @@
 import type { ToolSpec } from './versions.ts'
 
 export interface GoRecipe {
-  /** `install`: go install MODULE@VERSION; `wrapper`: go build inside a generated module */
-  kind: 'install' | 'wrapper'
+  /**
+   * `install`: go install MODULE@VERSION; `wrapper`: go build inside a generated module;
+   * `local`: go build of a main package in this repo (`dir`), cached under a hash of its sources
+   */
+  kind: 'install' | 'wrapper' | 'local'
+  /** `local` builds: the package's directory, relative to the repo root */
+  dir?: string
   /** go.mod of the wrapper module */
   goMod?: (spec: ToolSpec) => string
   /** packages to build, one binary each (wrapper builds) */
@@ -91,6 +96,7 @@ export const recipes: Record<string, GoRecipe> = {
     packages: ['github.com/fluxcd/kustomize-controller'],
     ldflags: () => '-s -w',
   },
+  'tanka-renderer': { kind: 'local', dir: 'tanka/renderer', expect: 'about 10 seconds', ldflags: () => '-s -w' },
 }
 
 /** How to ask a binary on PATH for its version; the output must contain the pinned version. */
