@@ -6,7 +6,7 @@ export PATH := justfile_directory() + "/node_modules/.bin:" + env_var("PATH")
 
 nsops := justfile_directory() + "/shared/bin/nsops.ts"
 
-import? 'tanka/tanka.just'
+import 'tanka/tanka.just'
 
 # list the recipes
 default:
