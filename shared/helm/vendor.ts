@@ -195,7 +195,10 @@ async function fetchAndUnpack(p: Planned, dest: string, progress: (e: VendorEven
     progress({ step: 'download', chart: req.chart, version: req.version, url: p.archiveUrl })
     const digest = await downloadToFile(p.archiveUrl, archive, req)
     if (p.digest === undefined || p.digest === '') {
-      progress({ step: 'warning', message: `the index has no digest for ${req.chart} ${req.version}; recorded sha256 ${digest} without checking it` })
+      // an archive nobody vouched for is not unpacked: a tampered index could drop the digest
+      throw new NsopsError(`Refused ${req.chart} ${req.version}: the repository index lists no digest for it, so the archive cannot be checked. Nothing was unpacked.`, {
+        hint: 'Ask the chart repository to publish digests (helm repo index does), or vendor the chart by hand into the charts directory.',
+      })
     } else if (p.digest.toLowerCase() !== digest) {
       throw new NsopsError(`Refused ${req.chart} ${req.version}: the archive ${p.archiveUrl} has sha256 ${digest}, but the repository index says ${p.digest}. Nothing was unpacked.`, {
         hint: 'The archive or the index was changed or corrupted in transit. Try again; if it persists, the repository is serving inconsistent files — do not vendor it.',
@@ -252,7 +255,8 @@ function parseIndex(body: Buffer, url: string): Record<string, IndexEntry[]> {
     if (!Array.isArray(list)) continue
     out[name] = list
       .filter((e): e is Record<string, unknown> => typeof e === 'object' && e !== null && e.version !== undefined)
-      .map((e) => ({ version: String(e.version), urls: Array.isArray(e.urls) ? e.urls.map(String) : [], digest: typeof e.digest === 'string' ? e.digest : undefined }))
+      // a digest YAML read as a number (all digits) is still a digest: keep its text, never drop it
+      .map((e) => ({ version: String(e.version), urls: Array.isArray(e.urls) ? e.urls.map(String) : [], digest: e.digest === undefined || e.digest === null ? undefined : String(e.digest) }))
   }
   return out
 }
