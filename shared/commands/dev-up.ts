@@ -5,18 +5,26 @@ import { c, log, spinner, table } from '../output.ts'
 import { rememberTarget, resolveTarget } from '../target.ts'
 
 const upUsage = `
-Usage: just dev-up [NS...]
+Usage: just dev-up [NS...] [--tanka ENV]...
 
 Ensures a cluster (an allowed current context, else kind/k3d when a Docker engine answers,
 else the embedded sim cluster), installs the Flux CRDs, and runs the dev loops of the given
 namespaces (default: all) in one process with one combined view. Ctrl-C stops every loop,
 deletes dev-only objects and resumes Flux.
+
+  --tanka ENV   also render and apply the Tanka environment ENV (tanka/environments/ENV),
+                re-rendering on every change under tanka/ (repeatable)
+  --ci          apply once, wait until everything is healthy, print a verdict, clean up
 `
 
 export async function devUp(argv: string[]): Promise<number> {
-  const { positionals } = parseCommand(argv, { usage: upUsage, options: {}, allowPositionals: true })
+  const { positionals, values } = parseCommand(argv, {
+    usage: upUsage, options: { tanka: { type: 'string', multiple: true }, ci: { type: 'boolean' } }, allowPositionals: true,
+  })
   const { loadNamespaces } = await import('../namespaces.ts')
   const configs = await loadNamespaces(positionals) // bad names fail here, before a cluster starts
+  const { loadEnvironment } = await import('../tanka/environments.ts')
+  const envs = (values.tanka ?? []).map((e) => loadEnvironment(e))
   const { chooseProvider } = await import('../cluster/select.ts')
   const s = spinner('choosing a cluster')
   const choice = await chooseProvider({ onProgress: (m) => s.text(`cluster: ${m}`) })
@@ -37,7 +45,8 @@ export async function devUp(argv: string[]): Promise<number> {
     crds.warn(`Flux CRDs not installed (${errorMessage(err)}); dev loops run without Flux`)
   }
   const { runDevLoops } = await import('../dev/run.ts')
-  return runDevLoops(kube, configs, {})
+  const { TankaLoop } = await import('../dev/tanka-loop.ts')
+  return runDevLoops(kube, configs, { ci: values.ci }, envs.map((e) => new TankaLoop(kube, e, { watch: !values.ci })))
 }
 
 const downUsage = `
@@ -120,5 +129,14 @@ export async function devStatus(argv: string[]): Promise<number> {
   }))
   log.info(`\n${c.bold('namespaces')}`)
   log.info(table(rows))
+  const { loadEnvironments } = await import('../tanka/environments.ts')
+  const { readInventory } = await import('../apply/inventory.ts')
+  const { inventoryFor } = await import('../tanka/apply.ts')
+  const envRows = await Promise.all(loadEnvironments().map(async (e) => {
+    const inv = await readInventory(kube, inventoryFor(e)).catch(() => new Map())
+    return [c.bold(`tanka:${e.name}`), e.spec.spec.namespace, inv.size ? `${inv.size} objects applied` : c.dim('not applied (just tk-apply ' + e.name + ')')]
+  }))
+  log.info(`\n${c.bold('tanka environments')}`)
+  log.info(table(envRows))
   return 0
 }

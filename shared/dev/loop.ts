@@ -50,6 +50,15 @@ export interface DevLoopOptions {
   debounceMs?: number
 }
 
+/** What the runner and the view need from a loop (a namespace's, or a Tanka environment's). */
+export interface Loop extends EventEmitter {
+  readonly name: string
+  readonly status: DevStatus
+  start(): Promise<void>
+  stop(): Promise<string[]>
+  waitHealthy(timeoutMs: number): Promise<WaitResult>
+}
+
 /** Files under these folders feed the dev overlay; overlays/prod and the scripts do not. */
 function feedsDevOverlay(ns: NamespaceConfig, file: string): boolean {
   const rel = path.relative(ns.paths.root, path.resolve(ns.paths.root, file))
@@ -57,7 +66,7 @@ function feedsDevOverlay(ns: NamespaceConfig, file: string): boolean {
   return !rel.startsWith(path.join('overlays', 'prod'))
 }
 
-export class DevLoop extends EventEmitter {
+export class DevLoop extends EventEmitter implements Loop {
   readonly status: DevStatus
   private session?: DevSession
   private watcher?: fs.FSWatcher
@@ -76,6 +85,8 @@ export class DevLoop extends EventEmitter {
     this.status = { namespace: ns.name, target: ns.namespaces.dev, phase: 'starting', flux: 'checking', resources: [], forwards: [] }
     this.inventory = { name: `dev-${ns.name}`, namespace: ns.namespaces.dev }
   }
+
+  get name(): string { return this.ns.name }
 
   private publish(): void {
     if (this.session) {
@@ -214,6 +225,8 @@ export class DevLoop extends EventEmitter {
    * overlay has (not Namespaces, not PVCs: nothing is lost), resume Flux, free the session.
    */
   async stop(): Promise<string[]> {
+    // never claimed the namespace (another loop runs it): nothing here is ours to undo
+    if (!this.session) return []
     const notes: string[] = []
     this.status.phase = 'stopping'
     this.emit('status', this.status)

@@ -5,7 +5,7 @@ import { guardContext } from '../guard.ts'
 import type { Kube } from '../kube.ts'
 import type { NamespaceConfig } from '../namespace-config.ts'
 import { c, duration, log } from '../output.ts'
-import { DevLoop, type DevLoopOptions } from './loop.ts'
+import { DevLoop, type DevLoopOptions, type Loop } from './loop.ts'
 import { attachView } from './view.ts'
 
 export interface RunOptions extends DevLoopOptions {
@@ -14,14 +14,14 @@ export interface RunOptions extends DevLoopOptions {
   timeoutMs?: number
 }
 
-export async function runDevLoops(kube: Kube, configs: NamespaceConfig[], opts: RunOptions): Promise<number> {
+export async function runDevLoops(kube: Kube, configs: NamespaceConfig[], opts: RunOptions, extra: Loop[] = []): Promise<number> {
   guardContext(kube.context, kube.server, 'apply dev overlays')
-  const loops = configs.map((ns) => new DevLoop(kube, ns, { ...opts, watch: !opts.ci, forwards: opts.ci ? false : opts.forwards }))
+  const loops: Loop[] = [...configs.map((ns) => new DevLoop(kube, ns, { ...opts, watch: !opts.ci, forwards: opts.ci ? false : opts.forwards })), ...extra]
   let stopping: Promise<void> | undefined
-  const started: DevLoop[] = []
+  const started: Loop[] = []
   const cleanup = async () => {
     stopping ??= (async () => {
-      const notes = await Promise.all(started.map((l) => l.stop().catch((err) => [`${l.ns.name}: cleanup failed: ${errorMessage(err)}`])))
+      const notes = await Promise.all(started.map((l) => l.stop().catch((err) => [`${l.name}: cleanup failed: ${errorMessage(err)}`])))
       for (const n of notes.flat()) log.info(c.dim(n))
     })()
     return stopping
@@ -47,10 +47,10 @@ export async function runDevLoops(kube: Kube, configs: NamespaceConfig[], opts: 
       const failedApply = loops.filter((l) => l.status.lastApply?.failed.length || l.status.phase === 'error')
       const bad = results.filter((r) => !r.ok)
       if (bad.length === 0 && failedApply.length === 0) {
-        log.ok(`SUCCESS. All workloads are healthy (${loops.map((l) => l.ns.name).join(', ')}) in ${duration(performance.now() - t0)}.`)
+        log.ok(`SUCCESS. All workloads are healthy (${loops.map((l) => l.name).join(', ')}) in ${duration(performance.now() - t0)}.`)
         return ExitCode.ok
       }
-      for (const l of failedApply) log.fail(`${l.ns.name}: ${l.status.error ?? ''} ${(l.status.lastApply?.failed ?? []).join('; ')}`)
+      for (const l of failedApply) log.fail(`${l.name}: ${l.status.error ?? ''} ${(l.status.lastApply?.failed ?? []).join('; ')}`)
       for (const r of bad) log.fail(r.report)
       return 1
     }

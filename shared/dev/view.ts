@@ -3,7 +3,7 @@
 // apply and each problem is one log line, so CI logs stay readable.
 import type { Status } from '../health/kstatus.ts'
 import { c, interactive, log, table } from '../output.ts'
-import type { DevLoop, DevStatus } from './loop.ts'
+import type { Loop, DevStatus } from './loop.ts'
 
 const mark: Record<Status, string> = {
   Current: '✓', InProgress: '…', Failed: '✗', Terminating: '↓', NotFound: '✗', Unknown: '?',
@@ -28,12 +28,12 @@ export function renderDevStatus(all: DevStatus[], header: string): string {
 }
 
 /** Draws the view for these loops until stop() is called. */
-export function attachView(loops: DevLoop[], header: string): { stop(): void } {
+export function attachView(loops: Loop[], header: string): { stop(): void } {
   if (!interactive()) {
     for (const l of loops) {
-      l.on('applied', (a) => log.info(`${l.ns.name}: applied (${a.trigger}): ${a.created} created, ${a.configured} changed, ${a.unchanged} unchanged, ${a.pruned} pruned in ${a.ms} ms${a.failed.length ? `; rejected: ${a.failed.join('; ')}` : ''}`))
+      l.on('applied', (a) => log.info(`${l.name}: applied (${a.trigger}): ${a.created} created, ${a.configured} changed, ${a.unchanged} unchanged, ${a.pruned} pruned in ${a.ms} ms${a.failed.length ? `; rejected: ${a.failed.join('; ')}` : ''}`))
       let lastError: string | undefined
-      l.on('status', (s: DevStatus) => { if (s.error && s.error !== lastError) log.warn(`${l.ns.name}: ${s.error}`); lastError = s.error })
+      l.on('status', (s: DevStatus) => { if (s.error && s.error !== lastError) log.warn(`${l.name}: ${s.error}`); lastError = s.error })
     }
     return { stop() {} }
   }

@@ -81,12 +81,23 @@ export async function getFlux(kube: Kube, r: FluxRef): Promise<FluxObject | null
  * empty list (HelmRelease on a cluster without helm-controller); a cluster-wide list that
  * RBAC forbids falls back to the `fallbackNamespaces`.
  */
+/** A freshly installed CRD answers 429/503 "storage is (re)initializing" for a moment. */
+async function retryBusy<T>(fn: () => Promise<T>, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms
+  for (;;) {
+    try { return await fn() } catch (err) {
+      if (!(isApiError(err, 429) || isApiError(err, 503)) || Date.now() > end) throw err
+      await new Promise((r) => setTimeout(r, 200))
+    }
+  }
+}
+
 export async function listFlux(kube: Kube, kind: FluxKind, opts: { namespaces?: string[]; fallbackNamespaces?: string[] } = {}): Promise<FluxObject[]> {
   const k = fluxKinds[kind]
   const inNamespaces = async (namespaces: string[]) => {
     const lists = await Promise.all(namespaces.map(async (namespace) => {
       try {
-        return ((await kube.custom.listNamespacedCustomObject({ ...k, namespace })) as { items: unknown[] }).items
+        return ((await retryBusy(() => kube.custom.listNamespacedCustomObject({ ...k, namespace }))) as { items: unknown[] }).items
       } catch (err) {
         if (isApiError(err, 404)) return []
         throw apiFailure(`listing ${k.plural} in ${namespace}`, kube, err)
@@ -96,7 +107,7 @@ export async function listFlux(kube: Kube, kind: FluxKind, opts: { namespaces?: 
   }
   if (opts.namespaces) return inNamespaces([...new Set(opts.namespaces)])
   try {
-    return ((await kube.custom.listClusterCustomObject(k)) as { items: unknown[] }).items.map((o) => withKind(kind, o))
+    return ((await retryBusy(() => kube.custom.listClusterCustomObject(k))) as { items: unknown[] }).items.map((o) => withKind(kind, o))
   } catch (err) {
     if (isApiError(err, 404)) return []
     if (isApiError(err, 403) && opts.fallbackNamespaces) return inNamespaces([...new Set(opts.fallbackNamespaces)])

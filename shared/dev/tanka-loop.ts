@@ -1,0 +1,107 @@
+// A Tanka environment in the dev loop: render (tk or the renderer), apply through the shared
+// apply module (tk's field manager, the environment's inventory, pruning), re-render on a
+// change under tanka/. Unlike a namespace's dev overlay, an environment is infrastructure
+// with no Flux counterpart here, so stopping the loop leaves it running (as `tilt up` does).
+import { EventEmitter } from 'node:events'
+import fs from 'node:fs'
+import path from 'node:path'
+import { applyObjects } from '../apply/apply.ts'
+import { refString } from '../apply/refs.ts'
+import { errorMessage } from '../errors.ts'
+import { waitFor, type WaitResult } from '../health/wait.ts'
+import type { Kube } from '../kube.ts'
+import type { ManifestObject } from '../kustomize.ts'
+import { inventoryFor, TANKA_FIELD_MANAGER } from '../tanka/apply.ts'
+import type { TankaEnvironment } from '../tanka/environments.ts'
+import { renderEnvironment } from '../tanka/render.ts'
+import type { DevStatus, Loop } from './loop.ts'
+
+export class TankaLoop extends EventEmitter implements Loop {
+  readonly status: DevStatus
+  private watcher?: fs.FSWatcher
+  private timer?: NodeJS.Timeout
+  private applying: Promise<void> = Promise.resolve()
+  private objects: ManifestObject[] = []
+  private healthAbort?: AbortController
+
+  constructor(readonly kube: Kube, readonly env: TankaEnvironment, private readonly opts: { watch?: boolean; debounceMs?: number } = {}) {
+    super()
+    this.status = { namespace: `tanka:${env.name}`, target: env.spec.spec.namespace, phase: 'starting', flux: 'not managed by Flux', resources: [], forwards: [] }
+  }
+
+  get name(): string { return `tanka:${this.env.name}` }
+
+  private publish(): void { this.emit('status', this.status) }
+
+  async start(): Promise<void> {
+    await this.apply('start')
+    if (this.opts.watch !== false) {
+      this.watcher = fs.watch(this.env.root, { recursive: true }, (_e, file) => {
+        if (!file || file.toString().split(path.sep).some((p) => p.startsWith('.') || p === 'renderer')) return
+        clearTimeout(this.timer)
+        this.timer = setTimeout(() => void this.apply(`changed ${file}`), this.opts.debounceMs ?? 50)
+      })
+    }
+  }
+
+  apply(trigger: string): Promise<void> {
+    this.applying = this.applying.then(() => this.applyOnce(trigger))
+    return this.applying
+  }
+
+  private async applyOnce(trigger: string): Promise<void> {
+    const t0 = performance.now()
+    this.status.phase = 'applying'
+    this.publish()
+    try {
+      const rendered = await renderEnvironment(this.env)
+      this.objects = rendered.objects as ManifestObject[]
+      const r = await applyObjects(this.kube, this.objects, {
+        fieldManager: TANKA_FIELD_MANAGER, namespace: this.env.spec.spec.namespace, inventory: inventoryFor(this.env),
+      })
+      this.status.lastApply = {
+        at: new Date().toISOString(), ms: Math.round(performance.now() - t0), trigger,
+        created: r.created.length, configured: r.configured.length, unchanged: r.unchanged.length, pruned: r.pruned.length,
+        failed: r.failed.map((f) => `${refString(f.ref)}: ${f.message}`),
+      }
+      this.status.phase = r.failed.length ? 'error' : 'watching'
+      this.status.error = r.failed.length ? `${r.failed.length} object(s) rejected` : undefined
+      this.publish()
+      this.emit('applied', this.status.lastApply)
+      this.watchHealth()
+    } catch (err) {
+      this.status.phase = 'error'
+      this.status.error = errorMessage(err) // a jsonnet error (file:line:col) or an unvendored chart: nothing applied
+      this.publish()
+    }
+  }
+
+  private refs() {
+    return this.objects.filter((o) => o.kind !== 'Namespace').map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata.name, namespace: o.metadata.namespace } }))
+  }
+
+  private watchHealth(): void {
+    this.healthAbort?.abort()
+    const ac = new AbortController()
+    this.healthAbort = ac
+    void waitFor(this.kube, this.refs(), {
+      timeoutMs: 24 * 3600_000, signal: ac.signal, failFast: false,
+      onProgress: (_c, all) => { this.status.resources = all; this.publish() },
+    }).catch(() => {})
+  }
+
+  async waitHealthy(timeoutMs: number): Promise<WaitResult> {
+    if (this.status.phase === 'error' && this.objects.length === 0) throw new Error(`${this.name}: ${this.status.error}`)
+    return waitFor(this.kube, this.refs(), { timeoutMs })
+  }
+
+  async stop(): Promise<string[]> {
+    this.watcher?.close()
+    clearTimeout(this.timer)
+    this.healthAbort?.abort()
+    await this.applying.catch(() => {})
+    this.status.phase = 'stopped'
+    this.publish()
+    return this.objects.length ? [`left the Tanka environment ${this.env.name} applied (${this.objects.length} objects; \`just tk-apply\` owns it)`] : []
+  }
+}

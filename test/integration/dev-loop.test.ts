@@ -1,0 +1,147 @@
+// The dev loop against the real sim cluster and the real Flux CRDs: Flux suspended with our
+// marker while it runs, file edits re-applied, objects that left the overlay pruned, a
+// broken file reported (file:line) without losing the loop, everything restored on stop.
+// No kustomize-controller runs here, so "suspended" is checked on the object itself.
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { scaffoldFiles } from '../../shared/commands/new-namespace.ts'
+import { DevLoop } from '../../shared/dev/loop.ts'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { TankaLoop } from '../../shared/dev/tanka-loop.ts'
+import { installFluxCrds, SUSPENDED_BY } from '../../shared/flux/index.ts'
+import { isApiError } from '../../shared/kube.ts'
+import { loadNamespace } from '../../shared/namespaces.ts'
+import { repoRoot } from '../../shared/paths.ts'
+import { loadEnvironment } from '../../shared/tanka/environments.ts'
+import { testCluster } from '../harness.ts'
+
+const run = promisify(execFile)
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    const v = await fn().catch(() => undefined)
+    if (v !== undefined && v !== false) return v
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+describe('dev loop', () => {
+  const name = `devloop-${process.pid}`
+  const dir = path.join(repoRoot, 'namespaces', name)
+  const devNs = `${name}-dev`
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-devloop-state-'))
+  const savedState = process.env.NSOPS_STATE_DIR
+
+  before(async () => {
+    process.env.NSOPS_STATE_DIR = stateDir
+    for (const [rel, text] of Object.entries(scaffoldFiles(name))) {
+      fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true })
+      fs.writeFileSync(path.join(dir, rel), text, { mode: rel.endsWith('.ts') && rel !== 'namespace.ts' ? 0o755 : 0o644 })
+    }
+    const { kube } = await testCluster()
+    await installFluxCrds(kube)
+    await kube.core.createNamespace({ body: { metadata: { name: 'flux-system' } } }).catch(() => {})
+    await kube.custom.createNamespacedCustomObject({
+      group: 'kustomize.toolkit.fluxcd.io', version: 'v1', namespace: 'flux-system', plural: 'kustomizations',
+      body: { apiVersion: 'kustomize.toolkit.fluxcd.io/v1', kind: 'Kustomization', metadata: { name },
+        spec: { interval: '10m', path: `./namespaces/${name}/overlays/prod`, prune: true, targetNamespace: name, sourceRef: { kind: 'GitRepository', name: 'nsops' } } },
+    })
+  })
+  after(async () => {
+    fs.rmSync(dir, { recursive: true, force: true })
+    fs.rmSync(stateDir, { recursive: true, force: true })
+    if (savedState === undefined) delete process.env.NSOPS_STATE_DIR
+    else process.env.NSOPS_STATE_DIR = savedState
+    const { kube } = await testCluster()
+    await kube.core.deleteNamespace({ name: devNs }).catch(() => {})
+  })
+
+  const ks = async () => {
+    const { kube } = await testCluster()
+    return kube.custom.getNamespacedCustomObject({ group: 'kustomize.toolkit.fluxcd.io', version: 'v1', namespace: 'flux-system', plural: 'kustomizations', name }) as Promise<{
+      spec: { suspend?: boolean }; metadata: { annotations?: Record<string, string> }
+    }>
+  }
+
+  it('suspends Flux, follows file edits, prunes, survives a broken file and restores everything on stop', async () => {
+    const { kube } = await testCluster()
+    const ns = await loadNamespace(name)
+    const loop = new DevLoop(kube, ns, { forwards: false })
+    let notes: string[] = []
+    try {
+      await loop.start()
+      // Flux: suspended, with our marker
+      const held = await ks()
+      assert.equal(held.spec.suspend, true)
+      assert.equal(JSON.parse(held.metadata.annotations![SUSPENDED_BY]).pid, process.pid)
+      // a second dev.ts for the same namespace is refused while this one runs
+      const second = await run(path.join(dir, 'dev.ts'), ['--ci', '--kubeconfig', (await testCluster()).kubeconfig], {
+        env: { ...process.env, NSOPS_STATE_DIR: stateDir, CI: '1' },
+      }).then(() => ({ code: 0, stderr: '' }), (e: { code: number; stderr: string }) => e)
+      assert.equal(second.code, 1)
+      assert.match(second.stderr, /a dev loop for devloop-\d+ is already running \(pid \d+/)
+      await kube.apps.readNamespacedDeployment({ name: 'web', namespace: devNs })
+
+      // an edit is applied
+      const svcFile = path.join(dir, 'base/web/service.yaml')
+      const svc = fs.readFileSync(svcFile, 'utf8')
+      fs.writeFileSync(svcFile, svc.replace('  labels:', '  annotations: { edited: "yes" }\n  labels:'))
+      await until('the edit in the API', async () => (await kube.core.readNamespacedService({ name: 'web', namespace: devNs })).metadata?.annotations?.edited === 'yes')
+
+      // a new object appears, and is pruned once it leaves the overlay
+      const kfile = path.join(dir, 'base/web/kustomization.yaml')
+      const kbase = fs.readFileSync(kfile, 'utf8')
+      fs.writeFileSync(path.join(dir, 'base/web/extra.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: extra }\ndata: { a: "1" }\n')
+      fs.writeFileSync(kfile, kbase.replace('pvc.yaml]', 'pvc.yaml, extra.yaml]'))
+      await until('extra ConfigMap created', async () => Boolean(await kube.core.readNamespacedConfigMap({ name: 'extra', namespace: devNs })))
+      fs.writeFileSync(kfile, kbase)
+      await until('extra ConfigMap pruned', async () => {
+        try { await kube.core.readNamespacedConfigMap({ name: 'extra', namespace: devNs }); return false } catch (err) { return isApiError(err, 404) }
+      })
+
+      // a broken file is reported with file:line; the loop keeps running and recovers
+      fs.writeFileSync(svcFile, 'apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  labels: [oops\n')
+      await until('the error in the status', async () => loop.status.phase === 'error' && /service\.yaml:\d+/.test(loop.status.error ?? ''))
+      fs.writeFileSync(svcFile, svc)
+      await until('recovered', async () => loop.status.phase === 'watching')
+    } finally {
+      notes = await loop.stop()
+    }
+    assert.ok(notes.some((n) => /deleted \d+ dev-only/.test(n)), notes.join('\n'))
+    const after = await ks()
+    assert.equal(after.spec.suspend, false)
+    assert.equal(after.metadata.annotations?.[SUSPENDED_BY], undefined)
+    await assert.rejects(kube.apps.readNamespacedDeployment({ name: 'web', namespace: devNs }), 'dev-only Deployment deleted')
+    const pvc = await kube.core.readNamespacedPersistentVolumeClaim({ name: 'web-data', namespace: devNs })
+    assert.equal(pvc.metadata?.name, 'web-data', 'PVCs are kept: nothing is lost')
+  })
+
+  it('renders and applies a Tanka environment and re-applies after a one-line jsonnet change', async () => {
+    const { kube } = await testCluster()
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-tk-dev-'))
+    const envDir = path.join(root, 'environments', 'dev')
+    fs.mkdirSync(envDir, { recursive: true })
+    fs.mkdirSync(path.join(root, 'lib'))
+    fs.writeFileSync(path.join(root, 'jsonnetfile.json'), '{"version": 1, "dependencies": []}\n')
+    fs.writeFileSync(path.join(envDir, 'spec.json'), JSON.stringify({ apiVersion: 'tanka.dev/v1alpha1', kind: 'Environment', metadata: { name: 'environments/dev' }, spec: { namespace: devNs } }))
+    const main = (v: string) => `{\n  cm: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'tk-settings' }, data: { level: '${v}' } },\n}\n`
+    fs.writeFileSync(path.join(envDir, 'main.jsonnet'), main('info'))
+    await kube.core.createNamespace({ body: { metadata: { name: devNs } } }).catch(() => {})
+    const loop = new TankaLoop(kube, loadEnvironment('dev', root))
+    try {
+      await loop.start()
+      assert.equal((await kube.core.readNamespacedConfigMap({ name: 'tk-settings', namespace: devNs })).data?.level, 'info')
+      fs.writeFileSync(path.join(envDir, 'main.jsonnet'), main('debug'))
+      await until('re-rendered', async () => (await kube.core.readNamespacedConfigMap({ name: 'tk-settings', namespace: devNs })).data?.level === 'debug')
+    } finally {
+      await loop.stop()
+      fs.rmSync(root, { recursive: true, force: true })
+    }
+  })
+})
