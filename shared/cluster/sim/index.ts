@@ -22,6 +22,8 @@ interface SimState {
   apiserverPort: number
   components: ComponentRecord[]
   startedAt: string
+  /** names of the Flux controller components: optional, see ensureFlux() */
+  flux?: string[]
 }
 
 export interface SimOptions {
@@ -87,7 +89,9 @@ export class SimCluster implements ClusterProvider {
   /** Running and answering: every component alive and the apiserver ready. */
   async isUp(): Promise<boolean> {
     const state = this.readState()
-    if (!state || state.components.length === 0 || !state.components.every(isRunning)) return false
+    if (!state) return false
+    const core = state.components.filter((c) => !state.flux?.includes(c.name))
+    if (core.length === 0 || !core.every(isRunning)) return false
     return readyz(state.apiserverPort, await ensurePki(this.dir), 2000)
   }
 
@@ -95,6 +99,7 @@ export class SimCluster implements ClusterProvider {
     await fsp.mkdir(this.logDir, { recursive: true })
     return withFileLock(path.join(this.dir, '.lock'), async () => {
       if (await this.isUp()) {
+        if (opts.flux) await this.ensureFlux()
         return { provider: 'sim', context: SIM_CONTEXT, kubeconfig: this.kubeconfigPath, server: this.server(), reused: true }
       }
       const stale = this.readState()
@@ -103,6 +108,7 @@ export class SimCluster implements ClusterProvider {
         await stopComponents(stale.components)
       }
       await this.start(opts)
+      if (opts.flux) await this.ensureFlux()
       return { provider: 'sim', context: SIM_CONTEXT, kubeconfig: this.kubeconfigPath, server: this.server(), reused: false }
     })
   }
@@ -166,8 +172,12 @@ export class SimCluster implements ClusterProvider {
         `--service-account-private-key-file=${pki.saKey}`, `--root-ca-file=${pki.caCert}`, '--use-service-account-credentials=false',
         '--cluster-name=nsops-sim', '--profiling=false'])
       launch('kube-scheduler', bin['kube-scheduler'], [...kcArgs, `--secure-port=${sp}`, '--profiling=false'])
+      // kwok's server stands in for the kubelet: --node-port puts its port in the Node's
+      // daemonEndpoints so the apiserver can proxy port-forward to it, and the
+      // ClusterPortForward/PortForward CRDs (k8s/sim/kwok-crds.yaml) say where a pod's port goes.
       launch('kwok', bin.kwok, [`--kubeconfig=${kubeconfig}`, '--manage-all-nodes=true', '--node-lease-duration-seconds=40',
-        '--cidr=10.0.0.1/24', '--node-ip=10.0.0.1', `--server-address=127.0.0.1:${kp}`])
+        '--cidr=10.0.0.1/24', '--node-ip=10.0.0.1', `--server-address=127.0.0.1:${kp}`, `--node-port=${kp}`,
+        '--enable-crds=ClusterPortForward,PortForward'])
       launch('local-path-provisioner', process.execPath, [
         '--import', `file://${path.join(repoRoot, 'node_modules/tsx/dist/esm/index.mjs')}`,
         path.join(repoRoot, 'shared/cluster/sim/local-path-provisioner.ts'), kubeconfig, path.join(this.dir, 'volumes'),
@@ -183,6 +193,28 @@ export class SimCluster implements ClusterProvider {
       process.off('SIGINT', abort)
       process.off('SIGTERM', abort)
     }
+  }
+
+  // ---- Flux controllers (the GitOps path; shared/gitops/controllers.ts) ----
+  // Optional components: started after the node is up, by any ensure({ flux: true }), also on
+  // a cluster that runs without them; one that died is started again there. They do not
+  // count for isUp(), so a dead controller never restarts the whole cluster.
+  private async ensureFlux(): Promise<void> {
+    const state = this.readState()
+    if (!state) throw new Error('sim cluster: no state to add the Flux controllers to')
+    const flux = state.components.filter((c) => state.flux?.includes(c.name))
+    if (state.flux?.length && state.flux.every((n) => flux.some((c) => c.name === n && isRunning(c)))) return
+    await stopComponents(flux)
+    state.components = state.components.filter((c) => !flux.includes(c))
+    this.onProgress('installing the Flux CRDs and starting the Flux controllers')
+    const { fluxControllers, waitForControllers } = await import('../../gitops/controllers.ts')
+    const procs = await fluxControllers({ kubeconfig: this.kubeconfigPath, dir: path.join(this.dir, 'flux') })
+    state.flux = procs.map((p) => p.name)
+    for (const p of procs) {
+      state.components.push(startComponent(p.name, p.command, p.args, path.join(this.logDir, `${p.name}.log`), p.env))
+      this.writeState(state)
+    }
+    await waitForControllers(procs, () => this.deadComponent(state.components))
   }
 
   /** A component that has died, reported with the tail of its log. */

@@ -1,0 +1,243 @@
+// The real GitOps loop on a sim cluster of its own: the real kustomize-controller v1.9.5
+// and the local source, run by ensure({ flux: true }), reading a real repository over the
+// local smart-HTTP git server and applying it to the real control plane.
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { promisify } from 'node:util'
+import { KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
+import { SimCluster } from '../../shared/cluster/sim/index.ts'
+import { fluxKinds, type Condition, type FluxKind, type FluxObject } from '../../shared/flux/kinds.ts'
+import { bootstrapFlux, fluxManifests, FLUX_NAMESPACE } from '../../shared/gitops/controllers.ts'
+import { createBareRepo, startGitServer, type GitServer } from '../../shared/gitops/git-server.ts'
+import { REQUESTED_AT } from '../../shared/gitops/local-source.ts'
+import { clientsFor, isApiError, type Kube } from '../../shared/kube.ts'
+import { pidAlive } from '../../shared/lock.ts'
+import { loadNamespaces } from '../../shared/namespaces.ts'
+import { repoRoot } from '../../shared/paths.ts'
+
+const run = promisify(execFile)
+
+async function git(cwd: string, ...args: string[]): Promise<string> {
+  const { stdout } = await run('git', ['-c', 'user.name=test', '-c', 'user.email=test@example.com', ...args], {
+    cwd, env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0' },
+  })
+  return stdout.trim()
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, lastSeen?: () => string): Promise<T> {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    const v = await fn().catch((err) => { if (!isApiError(err, 404)) throw err; return undefined })
+    if (v !== undefined) return v
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${lastSeen ? `; last seen: ${lastSeen()}` : ''}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+const cond = (o: FluxObject | undefined, type: string) => (o?.status?.conditions as Condition[] | undefined)?.find((c) => c.type === type)
+
+function statePids(dir: string): Record<string, number> {
+  const state = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as { components: { name: string; pid: number }[] }
+  return Object.fromEntries(state.components.map((c) => [c.name, c.pid]))
+}
+
+const demoApp = (replicas: number, withService: boolean) => ({
+  'apps/demo/kustomization.yaml': `resources:\n  - deployment.yaml\n${withService ? '  - service.yaml\n' : ''}`,
+  'apps/demo/deployment.yaml': `apiVersion: apps/v1
+kind: Deployment
+metadata: { name: web, labels: { app: web } }
+spec:
+  replicas: ${replicas}
+  selector: { matchLabels: { app: web } }
+  template:
+    metadata: { labels: { app: web } }
+    spec: { containers: [{ name: web, image: nginx:1.27, ports: [{ containerPort: 80 }] }] }
+`,
+  'apps/demo/service.yaml': 'apiVersion: v1\nkind: Service\nmetadata: { name: web }\nspec: { selector: { app: web }, ports: [{ port: 80 }] }\n',
+})
+
+describe('kustomize-controller on the sim cluster', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-gitops-sim-'))
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-gitops-'))
+  const sim = new SimCluster({ dir })
+  let kube: Kube
+  let server: GitServer
+  const work = path.join(tmp, 'work')
+  const ns = 'demo'
+
+  const get = (kind: FluxKind, namespace: string, name: string) =>
+    kube.custom.getNamespacedCustomObject({ ...fluxKinds[kind], namespace, name }) as Promise<FluxObject>
+  const apply = (kind: FluxKind, name: string, spec: Record<string, unknown>) =>
+    kube.custom.patchNamespacedCustomObject({
+      ...fluxKinds[kind], namespace: ns, name, fieldManager: 'test', force: true,
+      body: { apiVersion: `${fluxKinds[kind].group}/${fluxKinds[kind].version}`, kind, metadata: { name, namespace: ns }, spec },
+    }, setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply))
+  const commit = async (files: Record<string, string>, remove: string[] = []) => {
+    for (const [rel, text] of Object.entries(files)) {
+      fs.mkdirSync(path.dirname(path.join(work, rel)), { recursive: true })
+      fs.writeFileSync(path.join(work, rel), text)
+    }
+    for (const rel of remove) fs.rmSync(path.join(work, rel), { force: true })
+    await git(work, 'add', '-A')
+    await git(work, 'commit', '--quiet', '-m', 'change')
+    await git(work, 'push', '--quiet', 'origin', 'HEAD:main')
+    return git(work, 'rev-parse', 'HEAD')
+  }
+  const appliedRevision = (namespace: string, name: string, revision: string, timeoutMs = 90_000) => {
+    let last: FluxObject | undefined
+    return until(`Kustomization ${namespace}/${name} Ready at ${revision}`, async () => {
+      last = await get('Kustomization', namespace, name)
+      return last.status?.lastAppliedRevision === revision && cond(last, 'Ready')?.status === 'True' &&
+        last.status?.observedGeneration === last.metadata.generation ? last : undefined
+    }, timeoutMs, () => JSON.stringify({ status: last?.status }))
+  }
+
+  before(async () => {
+    const info = await sim.ensure({ flux: true })
+    const kc = new KubeConfig()
+    kc.loadFromFile(info.kubeconfig)
+    kube = clientsFor(kc, info.kubeconfig)
+    const repos = path.join(tmp, 'repos')
+    await createBareRepo(repos, 'app')
+    await createBareRepo(repos, 'nsops')
+    server = await startGitServer({ root: repos })
+    await git(tmp, 'clone', '--quiet', server.urlFor('app.git'), 'work')
+    await git(work, 'checkout', '--quiet', '-b', 'main')
+  })
+
+  after(async () => {
+    await server?.stop()
+    await sim.stop({ purge: true })
+    fs.rmSync(tmp, { recursive: true, force: true })
+  })
+
+  it('k8s/flux holds the GitRepository nsops and one Kustomization per namespace, each applying its prod overlay', async () => {
+    const objects = fluxManifests()
+    const repo = objects.filter((o) => o.kind === 'GitRepository')
+    assert.deepEqual(repo.map((o) => `${o.metadata.namespace}/${o.metadata.name}`), [`${FLUX_NAMESPACE}/nsops`])
+    const ks = objects.filter((o) => o.kind === 'Kustomization')
+    const names = ks.map((o) => o.metadata.name).sort()
+    for (const ns of ['arr-stack', 'monitoring', 'observability']) assert.ok(names.includes(ns), `a Kustomization for ${ns}`)
+    assert.equal(new Set(names).size, names.length, 'one Kustomization per namespace')
+    // checked per Kustomization, not against the namespaces/ folder: other tests create
+    // short-lived namespaces there
+    for (const c of await loadNamespaces(names)) {
+      const k = ks.find((o) => o.metadata.name === c.name)!
+      assert.equal(k.metadata.namespace, FLUX_NAMESPACE)
+      assert.deepEqual(k.spec, {
+        interval: '10m', timeout: '5m', path: `./namespaces/${c.name}/overlays/prod`, prune: true, wait: true,
+        targetNamespace: c.namespaces.prod, sourceRef: { kind: 'GitRepository', name: 'nsops' },
+      }, 'its own prod overlay, never the repository root')
+      assert.ok(fs.existsSync(path.join(repoRoot, k.spec.path as string, 'kustomization.yaml')), `${k.spec.path} exists`)
+    }
+  })
+
+  it('runs kustomize-controller and the local source as cluster components, and a second ensure({ flux: true }) reuses them', async () => {
+    const components = await sim.describe()
+    for (const name of ['kustomize-controller', 'local-source']) {
+      assert.equal(components.find((c) => c.name === name)?.state, 'running', JSON.stringify(components))
+    }
+    const pids = statePids(dir)
+    const again = await sim.ensure({ flux: true })
+    assert.equal(again.reused, true)
+    assert.deepEqual(statePids(dir), pids)
+    assert.ok(fs.existsSync((await sim.logs())['kustomize-controller']))
+  })
+
+  it('applies a Kustomization from a GitRepository, waits for health and reports lastAppliedRevision main@sha1:<sha>', async (t) => {
+    const sha = await commit(demoApp(2, true))
+    await kube.core.createNamespace({ body: { metadata: { name: ns } } })
+    const started = Date.now()
+    await apply('GitRepository', 'app', { url: server.urlFor('app.git'), interval: '10m', ref: { branch: 'main' } })
+    await apply('Kustomization', 'app', {
+      interval: '10m', timeout: '2m', path: './apps/demo', prune: true, wait: true, targetNamespace: ns,
+      sourceRef: { kind: 'GitRepository', name: 'app' },
+    })
+    const ks = await appliedRevision(ns, 'app', `main@sha1:${sha}`)
+    t.diagnostic(`first apply: Ready at main@sha1:${sha.slice(0, 7)} ${Date.now() - started} ms after the objects were created`)
+    assert.equal(ks.status?.lastAttemptedRevision, `main@sha1:${sha}`)
+    const dep = await kube.apps.readNamespacedDeployment({ name: 'web', namespace: ns })
+    assert.equal(dep.status?.readyReplicas, 2)
+    await kube.core.readNamespacedService({ name: 'web', namespace: ns })
+    assert.equal(dep.metadata?.labels?.['kustomize.toolkit.fluxcd.io/name'], 'app')
+  })
+
+  it('applies a pushed change once the GitRepository gets reconcile.fluxcd.io/requestedAt, and prunes what left the repo', async (t) => {
+    const sha = await commit(demoApp(3, false), ['apps/demo/service.yaml'])
+    const started = Date.now()
+    await kube.custom.patchNamespacedCustomObject({
+      ...fluxKinds.GitRepository, namespace: ns, name: 'app',
+      body: { metadata: { annotations: { [REQUESTED_AT]: new Date().toISOString() } } },
+    }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
+    const source = await until('the new artifact', async () => {
+      const o = await get('GitRepository', ns, 'app')
+      return (o.status?.artifact as { revision?: string } | undefined)?.revision === `main@sha1:${sha}` ? o : undefined
+    }, 15_000)
+    const sourceMs = Date.now() - started
+    await until('kustomize-controller to pick up the revision', async () => {
+      const o = await get('Kustomization', ns, 'app')
+      return o.status?.lastAttemptedRevision === `main@sha1:${sha}` ? o : undefined
+    }, 30_000)
+    const pickupMs = Date.now() - started
+    await appliedRevision(ns, 'app', `main@sha1:${sha}`)
+    t.diagnostic(`requestedAt → artifact ${sourceMs} ms, → kustomize-controller attempting it ${pickupMs} ms, → Ready ${Date.now() - started} ms (Kustomization interval 10m)`)
+    assert.ok(source)
+    assert.equal((await kube.apps.readNamespacedDeployment({ name: 'web', namespace: ns })).spec?.replicas, 3)
+    await until('the Service pruned', async () => {
+      try { await kube.core.readNamespacedService({ name: 'web', namespace: ns }); return undefined } catch (err) {
+        if (isApiError(err, 404)) return true
+        throw err
+      }
+    }, 30_000)
+  })
+
+  it('starts a Flux controller that died again on the next ensure({ flux: true }), without restarting the cluster', async () => {
+    const before = statePids(dir)
+    process.kill(before['kustomize-controller'], 'SIGKILL')
+    await until('kustomize-controller gone', async () => (pidAlive(before['kustomize-controller']) ? undefined : true), 10_000)
+    assert.equal((await sim.describe()).find((c) => c.name === 'kustomize-controller')?.state, 'dead')
+    assert.equal(await sim.isUp(), true, 'a dead Flux controller does not make the cluster down')
+    const info = await sim.ensure({ flux: true })
+    assert.equal(info.reused, true)
+    const after = statePids(dir)
+    assert.equal(after['kube-apiserver'], before['kube-apiserver'])
+    assert.notEqual(after['kustomize-controller'], before['kustomize-controller'])
+    assert.ok((await sim.describe()).every((c) => c.state === 'running'))
+  })
+
+  it('bootstrapFlux applies k8s/flux pointed at the local git server, and every namespace is reconciled from this repo', async (t) => {
+    const clone = path.join(tmp, 'nsops')
+    await git(tmp, 'clone', '--quiet', server.urlFor('nsops.git'), 'nsops')
+    await git(clone, 'checkout', '--quiet', '-b', 'main')
+    // the namespaces k8s/flux names, as they are in this working tree
+    const configs = await loadNamespaces(fluxManifests().filter((o) => o.kind === 'Kustomization').map((o) => o.metadata.name))
+    for (const c of configs) {
+      fs.cpSync(path.join(repoRoot, 'namespaces', c.name), path.join(clone, 'namespaces', c.name), { recursive: true })
+    }
+    await git(clone, 'add', '-A')
+    await git(clone, 'commit', '--quiet', '-m', 'namespaces')
+    await git(clone, 'push', '--quiet', 'origin', 'main')
+    const sha = await git(clone, 'rev-parse', 'HEAD')
+
+    const started = Date.now()
+    const applied = await bootstrapFlux(kube, { repoUrl: server.urlFor('nsops.git'), branch: 'main' })
+    const repo = await get('GitRepository', FLUX_NAMESPACE, 'nsops')
+    assert.equal(repo.spec?.url, server.urlFor('nsops.git'))
+    for (const c of configs) await appliedRevision(FLUX_NAMESPACE, c.name, `main@sha1:${sha}`, 240_000)
+    t.diagnostic(`bootstrap: ${configs.length} Kustomizations Ready at main@sha1:${sha.slice(0, 7)} ${Date.now() - started} ms after bootstrapFlux`)
+    assert.equal(applied.filter((o) => o.kind === 'Kustomization').length, configs.length)
+    for (const c of configs) {
+      const deployments = await kube.apps.listNamespacedDeployment({ namespace: c.namespaces.prod })
+      assert.ok(deployments.items.length > 0 || (await kube.apps.listNamespacedStatefulSet({ namespace: c.namespaces.prod })).items.length > 0,
+        `${c.namespaces.prod} has workloads`)
+    }
+    // idempotent: a second bootstrap changes nothing Flux has to act on
+    const gen = (await get('Kustomization', FLUX_NAMESPACE, configs[0].name)).metadata.generation
+    await bootstrapFlux(kube, { repoUrl: server.urlFor('nsops.git'), branch: 'main' })
+    assert.equal((await get('Kustomization', FLUX_NAMESPACE, configs[0].name)).metadata.generation, gen)
+  })
+})
