@@ -142,11 +142,14 @@ describe('namespace scripts end to end', () => {
     const dir = path.join(repoRoot, 'namespaces', name)
     const fluxFile = path.join(repoRoot, 'k8s', 'flux', `${name}.yaml`)
     const fluxKustomization = path.join(repoRoot, 'k8s', 'flux', 'kustomization.yaml')
-    const savedKustomization = fs.existsSync(fluxKustomization) ? fs.readFileSync(fluxKustomization, 'utf8') : undefined
     after(() => {
       fs.rmSync(dir, { recursive: true, force: true })
       fs.rmSync(fluxFile, { force: true })
-      if (savedKustomization !== undefined) fs.writeFileSync(fluxKustomization, savedKustomization)
+      // take out only our own entry: another run may have changed the file meanwhile
+      const doc = YAML.parseDocument(fs.readFileSync(fluxKustomization, 'utf8'))
+      const list = doc.get('resources') as { items: { value: unknown }[] } | undefined
+      if (list) list.items = list.items.filter((i) => i.value !== `${name}.yaml`)
+      fs.writeFileSync(fluxKustomization, doc.toString())
     })
 
     it('scaffolds a namespace whose dev loop works, and reports malformed YAML with file:line', async () => {

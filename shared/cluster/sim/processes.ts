@@ -38,7 +38,8 @@ export function isRunning(rec: ComponentRecord): boolean {
   }
 }
 
-function isZombieOrGone(pid: number): boolean {
+/** Gone, or exited and waiting to be reaped (a zombie holds no port and does no work). */
+export function isZombieOrGone(pid: number): boolean {
   if (!pidAlive(pid)) return true
   try { return /\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')) } catch { return false }
 }
