@@ -1,7 +1,7 @@
 // The dev loop's hold on Flux: suspend the namespace's own Kustomization(s) and HelmReleases
 // (never the root flux-system) with our ownership marker, and resume only what we suspended.
 import {
-  currentOwner, describeSuspension, fluxObjectsFor, refString, resumeOwned, suspendFor,
+  currentOwner, describeSuspension, findStaleSuspensions, fluxObjectsFor, refString, resumeOwned, resumeStale, suspendFor,
   type FluxObject, type SuspensionOwner,
 } from '../flux/index.ts'
 import type { Kube } from '../kube.ts'
@@ -18,8 +18,14 @@ export async function suspendNamespaceFlux(kube: Kube, ns: NamespaceConfig, sess
   const owner = currentOwner(`dev-${ns.name}-${session.startedAt}`)
   const objects = await fluxObjectsFor(kube, { namespace: ns.namespaces.prod, path: `namespaces/${ns.name}`, kustomizationName: ns.flux.kustomization })
   if (objects.length === 0) return { objects, owner, summary: 'no Flux objects for this namespace' }
+  // A suspension left by a dev loop that died (kill -9) is taken over, so this loop resumes
+  // it on exit instead of leaving it suspended forever.
+  const mine = new Set(objects.map((o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`))
+  const stale = (await findStaleSuspensions(kube)).filter((x) => mine.has(`${x.kind}/${x.namespace}/${x.name}`))
+  if (stale.length) await resumeStale(kube, stale)
   const r = await suspendFor(kube, objects, owner)
   const parts = [
+    ...stale.map((x) => `took over a stale suspension of ${refString(x)} (${x.reason})`),
     r.suspended.length || r.alreadyOurs.length ? `suspended ${[...r.suspended, ...r.alreadyOurs].map(refString).join(', ')}` : '',
     ...r.suspendedByOthers.map((o) => `${refString(o.ref)} already suspended ${describeSuspension(o.by)} (left alone)`),
   ].filter(Boolean)

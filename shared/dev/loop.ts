@@ -16,7 +16,10 @@ import type { NamespaceConfig } from '../namespace-config.ts'
 import { claimSession, releaseSession, writeSession, type DevSession, type ForwardInfo } from './session.ts'
 import { refreshHold, suspendNamespaceFlux, resumeNamespaceFlux, type FluxHold } from './flux-hold.ts'
 
-export const DEV_FIELD_MANAGER = 'nsops-dev'
+// The "kubectl" prefix is deliberate: kustomize-controller folds managers named kubectl* into
+// its own before it applies, so when Flux resumes, what the dev overlay set and prod does
+// not have is removed instead of lingering (research/anchors.md Part 1 §2, field managers).
+export const DEV_FIELD_MANAGER = 'kubectl-nsops-dev'
 
 export interface LastApply {
   at: string
