@@ -17,6 +17,9 @@ const node = {
     },
   },
   status: {
+    // Only an InternalIP, and 127.0.0.1: the apiserver reaches the "kubelet" (kwok's server)
+    // by the first address of its preferred types (Hostname first), and the name does not resolve.
+    addresses: [{ type: 'InternalIP', address: '127.0.0.1' }],
     allocatable: { cpu: '32', memory: '256Gi', pods: '110' },
     capacity: { cpu: '32', memory: '256Gi', pods: '110' },
   },
