@@ -7,11 +7,8 @@ import YAML from 'yaml'
 import { NsopsError } from './errors.ts'
 import { repoRoot } from './paths.ts'
 
-/** Contexts of clusters that only ever run on a developer's machine; `x-` means the prefix x-. */
-export const LOCAL_CONTEXT_PREFIXES = [
-  'nsops-sim', 'kind-', 'k3d-', 'docker-desktop', 'docker-for-desktop', 'minikube', 'rancher-desktop',
-  'orbstack', 'microk8s', 'colima', 'crc',
-]
+export { LOCAL_CONTEXT_PREFIXES, isLocalContext } from './contexts.ts'
+import { isLocalContext } from './contexts.ts'
 
 export const allowListFile = path.join(repoRoot, 'k8s', 'allowed-contexts.yaml')
 
@@ -21,11 +18,6 @@ export function allowedContexts(file = allowListFile): string[] {
   const doc = YAML.parse(fs.readFileSync(file, 'utf8')) as { contexts?: unknown } | null
   const list = Array.isArray(doc?.contexts) ? doc!.contexts.map(String) : []
   return [...list, ...fromEnv]
-}
-
-export function isLocalContext(context: string): boolean {
-  // entries ending in '-' are prefixes (kind-dev); the others are exact context names
-  return LOCAL_CONTEXT_PREFIXES.some((p) => (p.endsWith('-') ? context.startsWith(p) : context === p))
 }
 
 export function isAllowedContext(context: string, allowList = allowedContexts()): boolean {

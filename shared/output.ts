@@ -1,7 +1,7 @@
 // Terminal output over kleur and ora. Colours only on a TTY without NO_COLOR; spinners only
 // on an interactive stderr outside CI; nothing decorative when the output is data (--json).
 import kleur from 'kleur'
-import ora, { type Ora } from 'ora'
+import type { Ora } from 'ora'
 
 let jsonMode = false
 
@@ -50,13 +50,22 @@ export interface Spinner {
  */
 export function spinner(text: string): Spinner {
   if (interactive()) {
-    const s: Ora = ora({ text, stream: process.stderr }).start()
+    // ora is loaded on first use, off the start-up path of commands that never spin
+    let current = text
+    let done = false
+    let s: Ora | undefined
+    void import('ora').then(({ default: ora }) => { if (!done) s = ora({ text: current, stream: process.stderr }).start() })
+    const end = (how: 'succeed' | 'fail' | 'warn', m?: string) => {
+      done = true
+      if (s) { s[how](m); return }
+      log[how === 'succeed' ? 'ok' : how](m ?? current)
+    }
     return {
-      text: (m) => { s.text = m },
-      succeed: (m) => { s.succeed(m) },
-      fail: (m) => { s.fail(m) },
-      warn: (m) => { s.warn(m) },
-      stop: () => { s.stop() },
+      text: (m) => { current = m; if (s) s.text = m },
+      succeed: (m) => end('succeed', m),
+      fail: (m) => end('fail', m),
+      warn: (m) => end('warn', m),
+      stop: () => { done = true; s?.stop() },
     }
   }
   let current = text

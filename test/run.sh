@@ -5,4 +5,4 @@
 set -e
 cd "$(dirname "$0")/.."
 node_modules/.bin/tsc --noEmit -p .
-exec node --import ./node_modules/tsx/dist/esm/index.mjs test/all.ts "$@"
+exec shared/bin/nsops-node test/all.ts "$@"

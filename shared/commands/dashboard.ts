@@ -35,18 +35,19 @@ export async function dashboard(ns: NamespaceConfig, argv: string[]): Promise<nu
   }
   if (values.json) setJsonMode(true)
   const { connect, ensureReachable } = await import('../kube.ts')
-  const { isLocalContext } = await import('../guard.ts')
+  const { isLocalContext } = await import('../contexts.ts')
   const { collect } = await import('../dashboard/collect.ts')
   const { renderDashboard } = await import('../dashboard/render.ts')
   const kube = connect(resolveTarget(values))
-  await ensureReachable(kube)
   const env: Environment = (values.env as Environment | undefined) ?? (isLocalContext(kube.context) ? 'dev' : 'prod')
+  const reachable = ensureReachable(kube) // in parallel with the reads; its error names context and server
 
   if (values.watch) {
+    await reachable
     const { watchDashboard } = await import('../dashboard/watch.ts')
     return watchDashboard(kube, ns, env)
   }
-  const model = await collect(kube, ns, env)
+  const [model] = await Promise.all([collect(kube, ns, env).catch(async (err) => { await reachable; throw err }), reachable])
   if (values.json) {
     process.stdout.write(`${JSON.stringify(model, null, 2)}\n`)
     return ExitCode.ok

@@ -1,6 +1,7 @@
 // The dashboard's Flux block: the namespace's own Kustomization(s) and HelmReleases, who
 // suspended them, what they applied compared with git HEAD, and stale suspensions.
-import { simpleGit } from 'simple-git'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { isApiError, type Kube } from '../kube.ts'
 import type { NamespaceConfig } from '../namespace-config.ts'
 import { repoRoot } from '../paths.ts'
@@ -21,19 +22,21 @@ export interface FluxRow {
 
 export interface FluxSection { objects: FluxRow[]; stale: string[]; problems: string[]; note?: string }
 
+// one rev-parse, without loading simple-git on the dashboard's start-up path
 async function gitHead(): Promise<string | undefined> {
-  try { return (await simpleGit({ baseDir: repoRoot }).revparse(['HEAD'])).trim() } catch { return undefined }
+  try { return (await promisify(execFile)('git', ['-C', repoRoot, 'rev-parse', 'HEAD'])).stdout.trim() } catch { return undefined }
 }
 
 export async function fluxSection(kube: Kube, ns: NamespaceConfig): Promise<FluxSection> {
-  const { fluxObjectsFor, fluxStatus } = await import('../flux/index.ts')
+  const headP = gitHead()
+  const [{ fluxObjectsFor }, { fluxStatus }] = await Promise.all([import('../flux/objects.ts'), import('../flux/status.ts')])
   const objects = await fluxObjectsFor(kube, { namespace: ns.namespaces.prod, path: `namespaces/${ns.name}`, kustomizationName: ns.flux.kustomization })
   if (objects.length === 0) {
     const installed = await kube.custom.listClusterCustomObject({ group: 'kustomize.toolkit.fluxcd.io', version: 'v1', plural: 'kustomizations' })
       .then(() => true, (err) => (isApiError(err, 404) ? false : true))
     return { objects: [], stale: [], problems: [], note: installed ? `no Flux Kustomization for ${ns.name} (expected ${ns.flux.kustomization})` : 'Flux is not installed on this cluster (no Kustomization CRD)' }
   }
-  const [statuses, head] = await Promise.all([fluxStatus(kube, objects), gitHead()])
+  const [statuses, head] = await Promise.all([fluxStatus(kube, objects), headP])
   const rows: FluxRow[] = statuses.map((s) => {
     const applied = s.lastAppliedRevision
     const sha = applied?.split('sha1:')[1] ?? applied
