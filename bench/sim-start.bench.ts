@@ -12,6 +12,7 @@ import { report, repeat } from './stats.ts'
 export default async function (): Promise<void> {
   await toolPaths(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok'])
   const toNode: number[] = []
+  const restart: number[] = []
   const toDeploy = await repeat(3, async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-bench-sim-'))
     const sim = new SimCluster({ dir })
@@ -32,11 +33,17 @@ export default async function (): Promise<void> {
         if (d.status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True') && d.status.readyReplicas === 2) break
         await new Promise((r) => setTimeout(r, 50))
       }
-      return performance.now() - t0
+      const total = performance.now() - t0
+      await sim.stop() // state kept: the `cluster-down` + `cluster-up` path
+      const t1 = performance.now()
+      await sim.ensure()
+      restart.push(performance.now() - t1)
+      return total
     } finally {
       await sim.stop({ purge: true })
     }
   })
   report('sim start → node Ready (cold state)', toNode)
   report('sim start → 2-replica Deployment Available', toDeploy, 'target ≤ 5 s; kind ≈ 60 s')
+  report('sim restart with state kept → node Ready', restart)
 }
