@@ -36,13 +36,24 @@ export async function devUp(argv: string[]): Promise<number> {
   await ensureReachable(kube)
   const { guardContext } = await import('../guard.ts')
   guardContext(kube.context, kube.server, 'bootstrap it for development')
-  const { installFluxCrds } = await import('../flux/index.ts')
-  const crds = spinner('installing the Flux CRDs')
-  try {
-    await installFluxCrds(kube)
-    crds.succeed('Flux CRDs installed')
-  } catch (err) {
-    crds.warn(`Flux CRDs not installed (${errorMessage(err)}); dev loops run without Flux`)
+  if (choice.provider.name === 'sim') {
+    const { bootstrapLocalGitOps } = await import('../gitops/local-remote.ts')
+    const g = spinner('pushing this repo to the cluster\'s git server and pointing Flux at it')
+    try {
+      const r = await bootstrapLocalGitOps(kube, info.kubeconfig)
+      g.succeed(`Flux reads ${r.url} (branch ${r.branch}); ${r.upstreamNote}`)
+    } catch (err) {
+      g.warn(`GitOps bootstrap skipped: ${errorMessage(err)}`)
+    }
+  } else {
+    const { installFluxCrds } = await import('../flux/index.ts')
+    const crds = spinner('installing the Flux CRDs')
+    try {
+      await installFluxCrds(kube)
+      crds.succeed('Flux CRDs installed')
+    } catch (err) {
+      crds.warn(`Flux CRDs not installed (${errorMessage(err)}); dev loops run without Flux`)
+    }
   }
   const { runDevLoops } = await import('../dev/run.ts')
   const { TankaLoop } = await import('../dev/tanka-loop.ts')

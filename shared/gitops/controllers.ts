@@ -9,6 +9,7 @@ import YAML from 'yaml'
 import { freePort } from '../cluster/sim/index.ts'
 import { NsopsError, errorMessage } from '../errors.ts'
 import { installFluxCrds } from '../flux/crds.ts'
+import { createBareRepo } from './git-server.ts'
 import { fluxKinds, type FluxKind } from '../flux/kinds.ts'
 import { apiMessage, connect, isApiError, type Kube } from '../kube.ts'
 import { repoRoot } from '../paths.ts'
@@ -26,7 +27,7 @@ export interface ControllerProcess {
   healthUrl: string
 }
 
-const componentNames = ['kustomize-controller', 'source-controller', 'local-source']
+const componentNames = ['kustomize-controller', 'source-controller', 'local-source', 'git-server']
 
 /** Whether a supervised component is one of the Flux controllers (optional, not core). */
 export function isFluxComponent(name: string): boolean {
@@ -47,11 +48,32 @@ export async function sourceControllerBinary(): Promise<string | undefined> {
  * Installs the Flux CRDs into the cluster and returns the controller processes to start,
  * source first. `dir` holds the source's storage (keep it across restarts).
  */
+export const LOCAL_REPO = 'nsops.git'
+
+/** The clone URL of the sim cluster's own git host, once its Flux controllers run. */
+export function localGitUrl(fluxStateDir: string): string | undefined {
+  try { return fs.readFileSync(path.join(fluxStateDir, 'git-url'), 'utf8').trim() } catch { return undefined }
+}
+
 export async function fluxControllers(opts: { kubeconfig: string; dir: string }): Promise<ControllerProcess[]> {
   await installFluxCrds(connect({ kubeconfig: opts.kubeconfig }))
   const env = { KUBECONFIG: opts.kubeconfig, RUNTIME_NAMESPACE: FLUX_NAMESPACE }
-  const [kcMetrics, kcHealth, srcPort, srcMetrics, srcHealth] = await Promise.all(Array.from({ length: 5 }, freePort))
+  const [kcMetrics, kcHealth, srcPort, srcMetrics, srcHealth, gitPort] = await Promise.all(Array.from({ length: 6 }, freePort))
   const procs: ControllerProcess[] = []
+
+  // The cluster's own git host: `just dev-up` pushes this repo there and points Flux at it,
+  // so GitOps (and `just deploy`) works with no remote at all.
+  const gitRoot = path.join(opts.dir, 'git')
+  if (!fs.existsSync(path.join(gitRoot, LOCAL_REPO))) await createBareRepo(gitRoot, LOCAL_REPO)
+  const gitUrl = `http://127.0.0.1:${gitPort}/${LOCAL_REPO}`
+  fs.writeFileSync(path.join(opts.dir, 'git-url'), gitUrl)
+  procs.push({
+    name: 'git-server',
+    command: process.execPath,
+    args: ['--import', `file://${path.join(repoRoot, 'node_modules/tsx/dist/esm/index.mjs')}`, path.join(repoRoot, 'shared/gitops/git-server.ts'), gitRoot, String(gitPort)],
+    env,
+    healthUrl: `${gitUrl}/info/refs?service=git-upload-pack`,
+  })
 
   const sourceController = await sourceControllerBinary()
   if (sourceController) {

@@ -152,3 +152,15 @@ function fail(res: http.ServerResponse, message: string, status = 500): void {
   res.writeHead(status, { 'Content-Type': 'text/plain' })
   res.end(`${message}\n`)
 }
+
+// As a sim cluster component (`just dev-up`): node --import tsx git-server.ts ROOT PORT
+if (process.argv[1] && (await import('node:url')).fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  const [root, port] = process.argv.slice(2)
+  if (!root || !port) {
+    console.error('usage: git-server.ts ROOT PORT')
+    process.exit(1)
+  }
+  const srv = await startGitServer({ root, port: Number(port) })
+  console.log(`serving the bare repositories in ${root} at ${srv.url}`)
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void srv.stop().then(() => process.exit(0)))
+}
