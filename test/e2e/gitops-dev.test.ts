@@ -14,6 +14,7 @@ import { DevLoop } from '../../shared/dev/loop.ts'
 import { findStaleSuspensions, reconcileSource, REQUESTED_AT, SUSPENDED_BY } from '../../shared/flux/index.ts'
 import { isApiError } from '../../shared/kube.ts'
 import { repoRoot } from '../../shared/paths.ts'
+import { bootstrapLocalGitOps, LOCAL_REMOTE } from '../../shared/gitops/local-remote.ts'
 import { DEMO, gitOpsWorld, settings, type GitOpsWorld } from './gitops-fixture.ts'
 
 const run = promisify(execFile)
@@ -119,5 +120,23 @@ describe('dev loop against the real kustomize-controller', () => {
     const ks = await w.ks()
     assert.equal(ks.spec.suspend, false)
     assert.equal(ks.metadata.annotations?.[SUSPENDED_BY], undefined)
+  })
+
+  it("dev-up's local GitOps: a nsops-local remote on the cluster's git server that Flux reads", async () => {
+    const clone = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-local-remote-'))
+    try {
+      await run('git', ['clone', '-q', w.work, clone])
+      await run('git', ['-C', clone, 'branch', '--unset-upstream'])
+      const r = await bootstrapLocalGitOps(w.kube, w.kubeconfig, clone)
+      assert.equal(r.branch, 'main')
+      assert.match(r.upstreamNote, /now tracks nsops-local\/main/)
+      const head = (await run('git', ['-C', clone, 'rev-parse', 'HEAD'])).stdout.trim()
+      const remote = (await run('git', ['-C', clone, 'ls-remote', LOCAL_REMOTE, 'refs/heads/main'])).stdout.split(/\s/)[0]
+      assert.equal(remote, head, 'the branch is on the cluster\'s git server')
+      const src = await reconcileSource(w.kube, { namespace: 'flux-system', name: 'nsops' }, { revision: head, timeoutMs: 30_000 })
+      assert.ok(src.ok, src.message)
+    } finally {
+      fs.rmSync(clone, { recursive: true, force: true })
+    }
   })
 })
