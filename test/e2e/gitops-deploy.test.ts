@@ -1,0 +1,92 @@
+// deploy end to end with the real kustomize-controller reading a real git server: commit →
+// push → reconcile → Ready at the pushed revision → healthy → exit 0; a push that races
+// with another commit is rebased; a change that can never become available fails fast, is
+// reverted (a new commit), Flux brings the previous revision back, exit 2.
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { Writable } from 'node:stream'
+import { promisify } from 'node:util'
+import { after, before, describe, it } from 'node:test'
+import { runDeploy } from '../../shared/deploy/run.ts'
+import type { DeployOptions } from '../../shared/deploy/flow.ts'
+import { DEMO, gitOpsWorld, settings, type GitOpsWorld } from './gitops-fixture.ts'
+
+const run = promisify(execFile)
+const sink = () => new Writable({ write(_c, _e, cb) { cb() } })
+const quiet = { info() {}, step() {}, ok() {}, warn() {}, fail() {} }
+
+describe('deploy against the real kustomize-controller', () => {
+  let w: GitOpsWorld
+  before(async () => {
+    w = await gitOpsWorld()
+    await w.waitApplied(await w.git$('rev-parse', 'HEAD'))
+  })
+  after(async () => { await w?.stop() })
+
+  const deploy = (extra: Partial<DeployOptions> = {}) => runDeploy({
+    ns: w.ns, repoDir: w.work, yes: true, target: { kubeconfig: w.kubeconfig }, timeoutMs: 120_000,
+    log: quiet, out: sink(), prompt: sink(), ...extra,
+  })
+  const mode = async () => (await w.kube.core.readNamespacedConfigMap({ name: 'settings', namespace: DEMO })).data?.mode
+
+  it('commits, pushes, has Flux apply exactly that commit and waits until healthy (exit 0)', async () => {
+    w.write(`namespaces/${DEMO}/base/settings.yaml`, settings('prod-v2'))
+    const r = await deploy()
+    assert.equal(r.exitCode, 0, `${r.summary}\n${JSON.stringify(r.steps.map((s) => [s.name, s.status, s.message]))}`)
+    assert.equal(r.outcome, 'deployed')
+    const head = await w.git$('rev-parse', 'HEAD')
+    assert.equal(await w.git$('ls-remote', 'origin', 'refs/heads/main').then((o) => o.split(/\s/)[0]), head)
+    const ks = await w.ks()
+    assert.ok(ks.status?.lastAppliedRevision?.endsWith(head), ks.status?.lastAppliedRevision)
+    assert.equal(await mode(), 'prod-v2')
+    const names = r.steps.map((s) => s.name)
+    for (const step of ['preflight', 'build', 'validate', 'commit', 'push']) assert.ok(names.includes(step as never), `${step} in ${names}`)
+  })
+
+  it('rebases onto a commit pushed from elsewhere meanwhile, then deploys', async () => {
+    const other = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-race-'))
+    try {
+      await run('git', ['clone', '-q', w.repoUrl, other])
+      await run('git', ['-C', other, '-c', 'user.name=other', '-c', 'user.email=o@x', 'commit', '-q', '--allow-empty', '-m', 'someone else'])
+      await run('git', ['-C', other, 'push', '-q', 'origin', 'main'])
+      const theirs = (await run('git', ['-C', other, 'rev-parse', 'HEAD'])).stdout.trim()
+      w.write(`namespaces/${DEMO}/base/settings.yaml`, settings('prod-v3'))
+      const r = await deploy()
+      assert.equal(r.exitCode, 0, r.summary)
+      await run('git', ['-C', w.work, 'merge-base', '--is-ancestor', theirs, 'HEAD']) // their commit kept, nothing forced
+      assert.equal(await mode(), 'prod-v3')
+    } finally {
+      fs.rmSync(other, { recursive: true, force: true })
+    }
+  })
+
+  it('a Deployment that can never become available fails fast, is reverted and the previous revision is restored (exit 2)', async () => {
+    const before = await w.git$('rev-parse', 'HEAD')
+    const webFile = path.join(w.work, `namespaces/${DEMO}/base/web.yaml`)
+    const good = fs.readFileSync(webFile, 'utf8')
+    // no node has this label, and the Deployment gives up after 10 s (ProgressDeadlineExceeded)
+    fs.writeFileSync(webFile, good
+      .replace('  replicas: 2\n', '  replicas: 2\n  progressDeadlineSeconds: 10\n')
+      .replace('    spec:\n      containers:', '    spec:\n      nodeSelector: { disk: nvme-that-does-not-exist }\n      containers:'))
+    const t0 = Date.now()
+    const r = await deploy()
+    const took = Date.now() - t0
+    assert.equal(r.exitCode, 2, `${r.outcome}: ${r.summary}`)
+    assert.equal(r.outcome, 'rolled-back')
+    assert.ok(took < 110_000, `failed fast (${took} ms), not after the 120 s timeout`)
+    assert.match(r.summary, /web|Deployment|ProgressDeadline|Unschedulable/i)
+    // history is not rewritten: the broken commit and its revert are both on the remote
+    const log = (await w.git$('log', '--format=%s', `${before}..HEAD`)).split('\n')
+    assert.equal(log.length, 2, log.join(' | '))
+    assert.match(log[0], /revert/i)
+    const head = await w.git$('rev-parse', 'HEAD')
+    assert.equal(await w.git$('ls-remote', 'origin', 'refs/heads/main').then((o) => o.split(/\s/)[0]), head)
+    assert.equal(fs.readFileSync(webFile, 'utf8'), good)
+    await w.waitApplied(head)
+    const dep = await w.kube.apps.readNamespacedDeployment({ name: 'web', namespace: DEMO })
+    assert.equal(dep.spec?.template.spec?.nodeSelector, undefined, 'Flux brought the previous revision back')
+  })
+})
