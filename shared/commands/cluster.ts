@@ -7,14 +7,16 @@ import { parseCommand } from '../cli.ts'
 import { forgetTarget, rememberTarget } from '../target.ts'
 
 const usage = `
-Usage: just cluster-up [--provider sim|kind|k3d|existing]
+Usage: just cluster-up [--provider sim|kind|k3d|existing] [--flux]
        just cluster-down [--purge]
        just cluster-status
 
 cluster-up      start the local cluster, or find it running (idempotent). Without --provider:
                 an allowed current context, else kind/k3d when a Docker engine answers, else
                 the embedded sim cluster (etcd + kube-apiserver + controllers + kwok, no Docker).
-                Its kubeconfig is .nsops/sim/kubeconfig, context nsops-sim.
+                Its kubeconfig is .nsops/sim/kubeconfig, context nsops-sim. --flux also runs
+                Flux on it: the real kustomize-controller, the local source (standing in for
+                source-controller, which cannot be built here) and a local git server.
 cluster-down    stop every process the sim cluster started; its state (etcd data, PKI) is kept
                 for the next cluster-up unless --purge.
 cluster-status  each component: running, stopped, or dead with the end of its log.
@@ -28,12 +30,12 @@ async function provider(name: string | undefined, onProgress?: (m: string) => vo
 }
 
 export async function clusterUp(argv: string[]): Promise<number> {
-  const { values } = parseCommand(argv, { usage, options: { provider: { type: 'string' } } })
+  const { values } = parseCommand(argv, { usage, options: { provider: { type: 'string' }, flux: { type: 'boolean' } } })
   const started = Date.now()
   const s = spinner('starting the cluster')
   const p = await provider(values.provider, (m) => s.text(`cluster: ${m}`))
   try {
-    const info = await p.ensure()
+    const info = await p.ensure({ flux: values.flux })
     rememberTarget({ kubeconfig: info.kubeconfig, context: info.context }) // later scripts talk to this cluster
     s.succeed(`${info.reused ? 'cluster already running' : `cluster started in ${duration(Date.now() - started)}`}: context ${info.context}, ${info.server}`)
     log.info(`  kubeconfig: ${info.kubeconfig}\n  try: kubectl --kubeconfig ${info.kubeconfig} get nodes`)
