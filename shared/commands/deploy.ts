@@ -1,0 +1,95 @@
+// deploy.ts for any namespace: the GitOps deploy (the flow lives in shared/deploy/run.ts).
+import { parseCommand } from '../cli.ts'
+import { ExitCode, NsopsError } from '../errors.ts'
+import type { NamespaceConfig } from '../namespace-config.ts'
+import { c, log, setJsonMode } from '../output.ts'
+import { resolveTarget, targetOptions } from '../target.ts'
+import { parseDuration } from './dev.ts'
+
+const usage = (ns: string) => `
+Usage: ./namespaces/${ns}/deploy.ts [--yes] [--dry-run] [--no-rollback] [--timeout 5m] [--message MSG] [--json]
+       ./namespaces/${ns}/deploy.ts --rollback [--yes]
+       just deploy ${ns}   ·   just diff ${ns} (= --dry-run)   ·   just rollback ${ns} (= --rollback)
+
+Ships your changes under namespaces/${ns}/ to the cluster the GitOps way: Flux applies what
+is in git, so a deploy is a commit that Flux is then made to apply and watched until healthy.
+
+  1. checks git: a branch that tracks a remote branch, nothing staged outside namespaces/${ns}/
+  2. validates: builds overlays/prod, refuses plaintext Secrets (SOPS-encrypt them), and has the
+     API server dry-run every object when a cluster answers (offline: build and Secret check only)
+  3. shows the diff against the live cluster (Secret values masked)
+  4. asks before committing (--yes answers for scripts; without a terminal it refuses)
+  5. commits only namespaces/${ns}/ and pushes (a rejected push is rebased once, never forced)
+  6. has Flux fetch the commit and apply it (the Kustomization named in namespace.ts), then
+     waits until everything it applied is healthy, failing fast on errors
+  7. on failure reverts the commit (a new commit, history is never rewritten), pushes that and
+     waits for it too
+
+  --yes              do not ask before committing and pushing
+  --dry-run          stop after the diff: nothing is committed or pushed
+  --no-rollback      on failure leave the commit in place (roll back later with just rollback ${ns})
+  --rollback         undo instead: revert the last commit that touched namespaces/${ns}/ as a new
+                     commit, push it, reconcile and wait (running it twice re-applies the change)
+  --timeout DUR      how long Flux may take to apply and everything to turn healthy (default 5m;
+                     e.g. 90s, 10m); a rollback gets the same again
+  --message MSG      the commit subject (default: deploy(${ns}): update …)
+  --json             print a summary of every step as JSON on stdout (schema nsops.deploy/v1)
+  --kubeconfig FILE  --context NAME   which cluster (default: the one \`just cluster-up\` chose)
+
+Exit codes: 0 deployed (or nothing to deploy, or a dry run) · 1 refused, not confirmed, or
+pushed but not verified/failed without rollback (the message says which) · 2 failed and rolled
+back · 3 failed and the rollback failed too (the message says where every commit is) ·
+130 interrupted (a local commit is kept; the message says how to continue).
+`
+
+export async function deploy(ns: NamespaceConfig, argv: string[]): Promise<number> {
+  const { values } = parseCommand(argv, {
+    usage: usage(ns.name),
+    options: {
+      yes: { type: 'boolean', short: 'y' },
+      'dry-run': { type: 'boolean' },
+      'no-rollback': { type: 'boolean' },
+      rollback: { type: 'boolean' },
+      timeout: { type: 'string' },
+      message: { type: 'string', short: 'm' },
+      json: { type: 'boolean' },
+      ...targetOptions,
+    },
+  })
+  if (values.rollback && values['no-rollback']) throw new NsopsError('--rollback and --no-rollback contradict each other; pick one.')
+  if (values.rollback && values.message) throw new NsopsError('--message names a deploy commit; a rollback writes its own revert message.')
+  if (values.message !== undefined && !values.message.trim()) throw new NsopsError('--message is empty.', { hint: 'give a commit subject, e.g. --message "sonarr: 2 replicas".' })
+  const timeoutMs = values.timeout ? parseDuration(values.timeout) : undefined
+  if (timeoutMs !== undefined && !(timeoutMs > 0)) throw new NsopsError(`--timeout must be longer than 0, not "${values.timeout}".`, { hint: 'e.g. --timeout 5m' })
+  if (values.json) setJsonMode(true)
+
+  const { repoRoot } = await import('../paths.ts')
+  const { runDeploy } = await import('../deploy/run.ts')
+  const { interruptOnSigint } = await import('../deploy/interrupt.ts')
+  const sigint = interruptOnSigint(() => log.warn('stopping at the next safe point (Ctrl-C again to quit at once)…'))
+  try {
+    const report = await runDeploy({
+      ns,
+      repoDir: repoRoot,
+      mode: values.rollback ? 'rollback' : 'deploy',
+      yes: values.yes,
+      dryRun: values['dry-run'],
+      rollbackOnFailure: !values['no-rollback'],
+      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+      ...(values.message ? { message: values.message } : {}),
+      target: resolveTarget(values),
+      signal: sigint.signal,
+      json: values.json,
+    })
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
+    } else if (report.exitCode === ExitCode.ok) {
+      process.stderr.write(`${c.green('✓')} ${report.summary}\n`)
+    } else {
+      process.stderr.write(`${c.red('error:')} ${report.summary}\n${report.hint ? `hint: ${report.hint}\n` : ''}`)
+    }
+    return report.exitCode
+  } finally {
+    sigint.dispose()
+  }
+}

@@ -1,0 +1,218 @@
+// The GitOps deploy of one namespace, step by step (DESIGN.md "Deploy"): preflight → build →
+// plaintext-Secret check → server-side dry run → diff → confirm → commit (only the
+// namespace's folder) → push → Flux reconcile → health → roll back on failure (rollback.ts,
+// also `--rollback`). Nothing is committed before validation passes and the user (or --yes)
+// agreed; after the push every way out says which commit is where.
+import path from 'node:path'
+import { NsopsError, ExitCode } from '../errors.ts'
+import { refString } from '../flux/kinds.ts'
+import { openRepo, shortSha, type PushResult, type Repo } from '../git.ts'
+import { buildKustomization, type ManifestObject } from '../kustomize.ts'
+import { duration } from '../output.ts'
+import { changeCount, diffAgainstCluster, renderDeployDiff, type DeployDiff } from './diff.ts'
+import {
+  clause, confirmStep, declined, fluxStep, Flow, plural, rolloutStep, verdictFor,
+  type Cluster, type DeployOptions,
+} from './flow.ts'
+import { asFluxApplies } from './flux-target.ts'
+import { throwIfInterrupted } from './interrupt.ts'
+import { failedWithoutRollback, pushedUnverified, type FailureFacts } from './outcome.ts'
+import { lastCommits, preflight, type Preflight } from './preflight.ts'
+import type { DeployReport } from './report.ts'
+import { autoRollback, rollbackFlow } from './rollback.ts'
+import { findPlaintextSecrets, plaintextSecretsError } from './secrets.ts'
+import { rejectedError, serverDryRun } from './validate.ts'
+
+export { DEFAULT_TIMEOUT_MS, type DeployOptions, type Logger } from './flow.ts'
+
+export async function runDeploy(opts: DeployOptions): Promise<DeployReport> {
+  const f = new Flow(opts)
+  try {
+    return await (opts.mode === 'rollback' ? rollbackFlow(f) : deployFlow(f))
+  } catch (err) {
+    return f.finish(verdictFor(f, err))
+  }
+}
+
+function defaultMessage(ns: string, nsDir: string, changed: string[]): string {
+  const rel = changed.map((f) => f.slice(nsDir.length + 1))
+  const subject = `deploy(${ns}): ${rel.length === 1 ? `update ${rel[0]}` : `update ${plural(rel.length, 'file')}`}`
+  return rel.length > 1 ? `${subject}\n\n${rel.map((r) => `- ${r}`).join('\n')}` : subject
+}
+
+/**
+ * The git checks. A dry run only reads, so what would stop a push (no upstream, a detached
+ * HEAD, unrelated staged files) is a warning there and the diff is still shown.
+ */
+async function preflightStep(f: Flow, repo: Repo): Promise<{ pf?: Preflight; problem?: string }> {
+  return f.step<{ pf?: Preflight; problem?: string }>('preflight', 'Checking the git state', async () => {
+    let p: Preflight
+    try {
+      p = await preflight(repo, f.nsDir)
+    } catch (err) {
+      if (!f.opts.dryRun || !(err instanceof NsopsError)) throw err
+      return { value: { problem: clause(err.message) }, status: 'warning' as const, message: `a deploy would be refused: ${clause(err.message)}` }
+    }
+    f.remote = `${p.upstream.remote}/${p.upstream.remoteBranch}`
+    f.report.git.branch = p.branch
+    f.report.git.upstream = f.remote
+    const parts = [
+      p.changed.length ? `${plural(p.changed.length, 'changed file')} under ${f.nsDir}/` : `no uncommitted changes under ${f.nsDir}/`,
+      p.unpushed.length ? `${plural(p.unpushed.length, 'local commit')} not pushed to ${f.remote}` : `up to date with ${f.remote}`,
+    ]
+    return {
+      value: { pf: p },
+      message: `on ${p.branch} → ${f.remote}; ${parts.join(', ')}`,
+      detail: { branch: p.branch, upstream: f.remote, head: p.head, changed: p.changed, unpushed: p.unpushed },
+    }
+  })
+}
+
+async function validateSteps(f: Flow, repoDir: string): Promise<{ objects: ManifestObject[]; cluster: Cluster }> {
+  const objects = await f.step('build', `Building ${f.overlayDir}`, async () => {
+    const objs = await buildKustomization(path.join(repoDir, f.overlayDir))
+    return { value: objs, message: `${f.overlayDir} builds: ${plural(objs.length, 'object')}`, detail: { objects: objs.length } }
+  })
+  await f.step('secrets', 'Checking for plaintext Secrets', async () => {
+    const found = await findPlaintextSecrets(repoDir, f.nsDir, objects)
+    if (found.length > 0) throw plaintextSecretsError(found, f.nsDir)
+    const secrets = objects.filter((o) => o.kind === 'Secret').length
+    return { value: undefined, message: secrets ? `${plural(secrets, 'Secret')}, all SOPS-encrypted` : 'no plaintext Secret' }
+  })
+  throwIfInterrupted(f.opts.signal)
+  const cluster = await f.cluster()
+  await f.step('validate', 'Validating on the cluster (server-side dry run)', async () => {
+    if (!cluster.kube) {
+      return {
+        value: undefined,
+        status: 'warning' as const,
+        message: `validation was offline only (kustomize build and the Secret check): no cluster answers (${clause(cluster.offline)})`,
+        detail: { offline: true, reason: cluster.offline },
+      }
+    }
+    const v = await serverDryRun(cluster.kube, objects, f.ns.namespaces.prod)
+    if (v.rejected.length > 0) throw rejectedError(v, f.overlayDir, cluster.kube.context)
+    const note = v.notValidated.length ? `; ${plural(v.notValidated.length, 'object')} not validated (${[...new Set(v.notValidated.map((n) => n.reason))].join('; ')})` : ''
+    return {
+      value: undefined,
+      message: `the API server (context ${cluster.kube.context}) accepts ${v.accepted === 1 ? 'the object' : `all ${v.accepted} objects`}${note}`,
+      detail: { context: cluster.kube.context, accepted: v.accepted, notValidated: v.notValidated },
+    }
+  })
+  return { objects, cluster }
+}
+
+async function deployFlow(f: Flow): Promise<DeployReport> {
+  const { opts } = f
+  const repo = await openRepo(opts.repoDir)
+  const { pf, problem } = await preflightStep(f, repo)
+  if (pf?.nothingToDeploy && !opts.dryRun) {
+    const others = pf.unpushed.length ? ` (${plural(pf.unpushed.length, 'local commit')} not pushed touch other paths only; a deploy of ${f.ns.name} does not push them)` : ''
+    return f.finish({ outcome: 'nothing-to-deploy', exitCode: ExitCode.ok, summary: `nothing to deploy for ${f.ns.name}: no changes under ${f.nsDir}/ and no unpushed commit touching it${others}.` })
+  }
+  throwIfInterrupted(opts.signal)
+  const { objects, cluster } = await validateSteps(f, repo.root)
+  throwIfInterrupted(opts.signal)
+
+  const flux = cluster.kube ? await fluxStep(f, cluster.kube, pf?.upstream) : undefined
+  let diff: DeployDiff | undefined
+  if (cluster.kube) {
+    const kube = cluster.kube
+    diff = await f.step('diff', 'Diffing against the live cluster', async () => {
+      const d = flux?.found
+        ? await diffAgainstCluster(kube, asFluxApplies(objects, flux.kustomization), { namespace: f.ns.namespaces.prod, kustomization: flux.kustomization })
+        : await diffAgainstCluster(kube, objects, { namespace: f.ns.namespaces.prod })
+      const n = changeCount(d)
+      return { value: d, message: n ? `${plural(n, 'object')} would change` : 'the cluster already matches overlays/prod', detail: { objects: d.objects, notDiffed: d.notDiffed } }
+    })
+    // after the step: a spinner on stderr would garble the diff on stdout
+    if (!opts.json) (opts.out ?? process.stdout).write(`${renderDeployDiff(diff)}\n`)
+  } else {
+    f.skip('diff', 'no diff: no cluster answers to compare with')
+  }
+  throwIfInterrupted(opts.signal)
+  if (opts.dryRun) {
+    const notes = [
+      diff ? (changeCount(diff) ? `${plural(changeCount(diff), 'object')} would change` : 'no change in the cluster') : '',
+      pf?.nothingToDeploy ? `nothing to commit under ${f.nsDir}/, so the diff is the drift between git and the cluster` : '',
+      problem ? `a deploy would be refused: ${problem}` : '',
+    ].filter(Boolean)
+    return f.finish({ outcome: 'dry-run', exitCode: ExitCode.ok, summary: `dry run: nothing was committed or pushed${notes.length ? ` (${notes.join('; ')})` : ''}.` })
+  }
+  // outside a dry run preflightStep throws instead of leaving pf unset
+  if (!pf) throw new Error('preflight gave no result')
+
+  const message = opts.message ?? defaultMessage(f.ns.name, f.nsDir, pf.changed)
+  const toPush = pf.unpushed
+  const plan = [
+    pf.changed.length ? `commit ${plural(pf.changed.length, 'file')} under ${f.nsDir}/ as "${message.split('\n')[0]}"` : undefined,
+    `push ${pf.branch} to ${f.remote}${toPush.length ? ` (with ${plural(toPush.length, 'local commit')} not pushed yet: ${toPush.map((u) => `${shortSha(u.sha)} ${u.subject}`).join('; ')})` : ''}`,
+    flux?.found
+      ? `reconcile ${refString(flux.kustomization)}, wait up to ${duration(f.timeoutMs)} for health${opts.rollbackOnFailure === false ? '' : ', roll back on failure'}`
+      : `no Flux Kustomization to reconcile: the push will not be verified`,
+  ].filter(Boolean) as string[]
+  const outside = toPush.filter((u) => u.files.some((file) => !file.startsWith(`${f.nsDir}/`)))
+  if (outside.length) f.log.warn(`${plural(outside.length, 'unpushed commit')} also change files outside ${f.nsDir}/: ${outside.map((u) => shortSha(u.sha)).join(', ')}; they are pushed too.`)
+  if (!(await confirmStep(f, `Deploy ${f.ns.name}`, plan, 'Commit and push?', `deploying ${f.ns.name}`))) return f.finish(declined('committed or pushed'))
+
+  // from here on, every way out says where the commits are
+  let committed: string | undefined
+  if (pf.changed.length) {
+    f.phase = 'committing'
+    committed = await f.step('commit', `Committing ${f.nsDir}/`, async () => {
+      const r = await repo.commitPaths([f.nsDir], message)
+      if (!r.committed) return { value: undefined, status: 'warning' as const, message: `nothing to commit under ${f.nsDir}/ after all (the changes cancel out)` }
+      return { value: r.sha, message: `committed ${shortSha(r.sha)}: ${plural(r.files.length, 'file')}`, detail: { sha: r.sha, files: r.files } }
+    })
+    if (committed) f.report.git.committed = committed
+    f.phase = 'committed'
+  }
+  throwIfInterrupted(opts.signal)
+  const commitsToPush = (committed ? 1 : 0) + toPush.length
+  if (commitsToPush === 0) {
+    f.phase = 'before-commit'
+    return f.finish({ outcome: 'nothing-to-deploy', exitCode: ExitCode.ok, summary: `nothing to deploy for ${f.ns.name}: the changes under ${f.nsDir}/ cancel out.` })
+  }
+
+  f.phase = 'pushing'
+  let pushed: PushResult
+  try {
+    pushed = await f.step('push', `Pushing to ${f.remote}`, async () => {
+      const r = await repo.push()
+      return { value: r, message: `pushed ${shortSha(r.localSha)} to ${f.remote}${r.rebased ? ' (rebased onto new commits from the remote first)' : ''}`, detail: { ...r } }
+    })
+  } catch (err) {
+    // git.ts says exactly where the commit is (kept locally; or pushed and overtaken)
+    if (!(err instanceof NsopsError)) throw err
+    return f.finish({ outcome: 'failed', exitCode: ExitCode.usage, summary: err.message, ...(err.hint ? { hint: err.hint } : {}) })
+  }
+  // a rebase gives the commits new SHAs: ours are the newest `commitsToPush` of HEAD
+  const ours = await lastCommits(repo.root, f.nsDir, commitsToPush)
+  f.report.git.pushed = ours.map((o) => o.sha)
+  f.phase = 'pushed'
+  throwIfInterrupted(opts.signal)
+
+  if (!cluster.kube) {
+    return f.finish(pushedUnverified(f.ns.name, f.remote, f.report.git.pushed, `no cluster answered (${clause(cluster.offline)})`,
+      `Flux applies it at its next interval; check it with \`just dashboard ${f.ns.name}\` once the cluster answers.`))
+  }
+  if (!flux?.found) {
+    const missing = flux && !flux.found ? flux : undefined
+    return f.finish(pushedUnverified(f.ns.name, f.remote, f.report.git.pushed, missing?.reason ?? 'Flux was not found', missing?.hint ?? ''))
+  }
+
+  const result = await rolloutStep(f, 'reconcile', cluster.kube, flux, pushed.localSha)
+  if (result.ok) {
+    return f.finish({ outcome: 'deployed', exitCode: ExitCode.ok, summary: `deployed ${f.ns.name}: ${result.message}.` })
+  }
+  const facts: FailureFacts = {
+    ns: f.ns.name, kustomization: f.ns.flux.kustomization, remote: f.remote,
+    deployed: f.report.git.pushed, failure: { stage: result.stage, message: result.message },
+  }
+  if (opts.rollbackOnFailure === false) {
+    await f.fluxLine(cluster.kube)
+    return f.finish(failedWithoutRollback(facts))
+  }
+  return autoRollback(f, repo, cluster.kube, flux, facts, ours.filter((o) => o.touchesNamespace).map((o) => o.sha))
+}
+

@@ -1,0 +1,75 @@
+// Validation before anything is committed: the prod overlay builds, holds no plaintext Secret,
+// and — when a cluster answers — the API server accepts every object in a server-side dry
+// run (admission, schemas, CRDs), applied as Flux's kustomize-controller would apply it.
+import { applyObjects, type ApplyResult } from '../apply/apply.ts'
+import { refOf, refString, type ObjectRef } from '../apply/refs.ts'
+import { NsopsError } from '../errors.ts'
+import type { Kube } from '../kube.ts'
+import type { ManifestObject } from '../kustomize.ts'
+import { isSopsSecret } from './secrets.ts'
+
+/** The field manager Flux applies with; dry runs and diffs use it so they show what Flux will do. */
+export const FLUX_APPLY_MANAGER = 'kustomize-controller'
+
+export interface Rejection { object: string; message: string }
+export interface NotValidated { object: string; reason: string }
+
+export interface ServerValidation {
+  /** objects the API server accepted */
+  accepted: number
+  rejected: Rejection[]
+  /** objects the dry run cannot speak for, and why */
+  notValidated: NotValidated[]
+}
+
+/**
+ * SOPS-encrypted Secrets go to the cluster only through Flux, which decrypts them: the API
+ * server would reject their ENC[…] values and `sops` field, so they are left out of dry runs
+ * and diffs (and said so).
+ */
+export function splitEncrypted(objects: ManifestObject[]): { plain: ManifestObject[]; encrypted: ManifestObject[] } {
+  const encrypted = objects.filter((o) => isSopsSecret(o))
+  return { plain: objects.filter((o) => !isSopsSecret(o)), encrypted }
+}
+
+export function encryptedNote(obj: ManifestObject, namespace: string): NotValidated {
+  return { object: refString({ ...refOf(obj), namespace: obj.metadata.namespace ?? namespace }), reason: 'SOPS-encrypted: only Flux can decrypt it' }
+}
+
+/** `namespaces "x" not found` for an object whose Namespace the same set creates. */
+export function waitsForNewNamespace(ref: ObjectRef, message: string, created: Set<string>): boolean {
+  return ref.namespace !== undefined && created.has(ref.namespace) && /namespaces? "[^"]+" not found/.test(message)
+}
+
+/** Namespaces the set holds that the cluster does not have yet (a dry run cannot create them). */
+export function newNamespaces(result: Pick<ApplyResult, 'created'>): Set<string> {
+  return new Set(result.created.filter((r) => r.kind === 'Namespace' && r.apiVersion === 'v1').map((r) => r.name))
+}
+
+/** Server-side dry run of the whole set; `namespace` is where objects without one go (the prod namespace). */
+export async function serverDryRun(kube: Kube, objects: ManifestObject[], namespace: string): Promise<ServerValidation> {
+  const { plain, encrypted } = splitEncrypted(objects)
+  const result = await applyObjects(kube, plain, { dryRun: true, fieldManager: FLUX_APPLY_MANAGER, namespace, force: true })
+  const fresh = newNamespaces(result)
+  const rejected: Rejection[] = []
+  const notValidated: NotValidated[] = [
+    ...encrypted.map((o) => encryptedNote(o, namespace)),
+    ...result.skipped.map((s) => ({ object: refString(s.ref), reason: s.reason })),
+  ]
+  for (const f of result.failed) {
+    if (waitsForNewNamespace(f.ref, f.message, fresh)) {
+      notValidated.push({ object: refString(f.ref), reason: `its Namespace ${f.ref.namespace} is created by this deploy, so the dry run cannot place it` })
+    } else {
+      rejected.push({ object: refString(f.ref), message: f.message })
+    }
+  }
+  return { accepted: result.created.length + result.configured.length + result.unchanged.length, rejected, notValidated }
+}
+
+export function rejectedError(v: ServerValidation, overlay: string, context: string): NsopsError {
+  const lines = v.rejected.map((r) => `${r.object}: ${r.message}`)
+  return new NsopsError(
+    `the API server (context ${context}) rejects ${v.rejected.length === 1 ? 'an object' : `${v.rejected.length} objects`} of ${overlay} in a server-side dry run, so nothing was committed or pushed:\n  ${lines.join('\n  ')}`,
+    { hint: `fix the manifests under ${overlay} (or the bases it uses), then run again; \`--dry-run\` repeats the check without committing.` },
+  )
+}
