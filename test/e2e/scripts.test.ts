@@ -80,6 +80,12 @@ describe('namespace scripts end to end', () => {
     assert.equal(down.code, 0, down.stderr)
   })
 
+  it('just validate checks every prod overlay with a server-side dry run', async () => {
+    const r = await script('shared/bin/nsops.ts', ['validate', '--kubeconfig', kubeconfig])
+    assert.equal(r.code, 0, r.stderr)
+    for (const ns of ['arr-stack', 'monitoring', 'observability']) assert.match(r.stderr, new RegExp(`${ns}: .*builds .*the API server \\(nsops-sim\\) accepts`))
+  })
+
   describe('bad input gets one clear message and a non-zero exit', () => {
     it('an unknown namespace lists the known ones', async () => {
       const r = await script('shared/bin/nsops.ts', ['dashboard', 'nope'])
