@@ -80,10 +80,11 @@ export function connect(target: KubeTarget = {}): Kube {
 /** Fails with the context and server named when the API does not answer within timeoutMs. */
 export async function ensureReachable(kube: Kube, timeoutMs = 5000): Promise<string> {
   const version = kube.kc.makeApiClient(VersionApi)
+  let timer: NodeJS.Timeout | undefined
   try {
     const v = await Promise.race([
       version.getCode(),
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)),
+      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs) }),
     ])
     return v.gitVersion
   } catch (err) {
@@ -91,6 +92,8 @@ export async function ensureReachable(kube: Kube, timeoutMs = 5000): Promise<str
       hint: 'Is it running? For the local cluster run `just cluster-up`; otherwise check your VPN and `kubectl --context ' +
         `${kube.context} get nodes\`.`,
     })
+  } finally {
+    clearTimeout(timer)
   }
 }
 

@@ -24,7 +24,8 @@ kleur.enabled = colorWanted(process.stdout)
 export const c = kleur
 
 export function interactive(): boolean {
-  return !jsonMode && Boolean(process.stderr.isTTY) && !process.env.CI && process.env.TERM !== 'dumb'
+  // a terminal that reports no width (e.g. `script` without a size) makes ora redraw endlessly
+  return !jsonMode && Boolean(process.stderr.isTTY) && (process.stderr.columns ?? 0) > 0 && !process.env.CI && process.env.TERM !== 'dumb'
 }
 
 /** Messages for people go to stderr so stdout stays clean for data. */

@@ -110,11 +110,30 @@ export function handledSince(handled: string | undefined, token: string, previou
   return !Number.isNaN(a) && !Number.isNaN(b) && a > b
 }
 
+/** Stalled, or Ready=False while retrying, with the wanted commit as the attempted revision. */
+function failureOf(obj: FluxObject, wanted: string): Verdict | undefined {
+  const { attempted } = revisions(obj)
+  if (!attempted || !revisionMatches(attempted, wanted)) return undefined
+  const ready = conditionOf(obj, 'Ready')
+  const stalled = conditionOf(obj, 'Stalled')
+  const reconciling = conditionOf(obj, 'Reconciling')
+  if (stalled?.status === 'True') return { ok: false, reason: ready?.reason || stalled.reason || 'Stalled', message: ready?.message || stalled.message || 'stalled' }
+  if (ready?.status === 'False' && reconciling?.reason === 'ProgressingWithRetry' && ready.reason !== 'HealthCheckCanceled') {
+    return { ok: false, reason: ready.reason ?? 'ReconciliationFailed', message: ready.message ?? '' }
+  }
+  return undefined
+}
+
 function judge(obj: FluxObject | null, token: string, previous: string | undefined, wanted: string | undefined): Verdict | { waiting: string } {
   if (!obj) return { ok: false, reason: 'NotFound', message: 'it was deleted while we waited' }
   if (isSuspended(obj)) return { ok: false, reason: 'Suspended', message: `it was suspended while we waited (${describeSuspension(suspendedBy(obj)!)})` }
   const handled = statusString(obj, 'lastHandledReconcileAt')
   if (!handledSince(handled, token, previous)) {
+    // A run the push itself triggered may already have failed on exactly the wanted commit:
+    // that verdict is as good as one for our request, and waiting for a second run doubles
+    // the time to notice (about 2× Flux's health-check timeout).
+    const early = wanted ? failureOf(obj, wanted) : undefined
+    if (early) return early
     return { waiting: `waiting for ${controllerOf(obj.kind)} to pick up the request (lastHandledReconcileAt: ${handled ?? 'never'})` }
   }
   const ready = conditionOf(obj, 'Ready')
