@@ -38,7 +38,7 @@ export default async function (): Promise<void> {
       ac.abort()
       await loop.stop()
     }
-    report('dev loop: file saved → change seen by a watch', latencies, 'target p50 ≤ 250 ms (200 ms of it is the debounce)')
+    report('dev loop: file saved → change seen by a watch', latencies, 'target p50 ≤ 250 ms (50 ms of it is the debounce)')
     Object.assign(console, quiet)
 
     const t0 = performance.now()

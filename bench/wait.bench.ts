@@ -9,6 +9,7 @@ import { report } from './stats.ts'
 export default async function (): Promise<void> {
   await withBenchCluster(async (kube) => {
     const lags: number[] = []
+    let missed = 0
     for (let i = 0; i < 7; i++) {
       const name = `wait-${i}`
       const labels = { app: name }
@@ -21,10 +22,12 @@ export default async function (): Promise<void> {
       } })
       const r = await waiting
       const doneAt = performance.now()
-      ac.abort()
       if (!r.ok) throw new Error(r.report)
-      lags.push(Math.max(0, doneAt - allReadyAt))
+      for (let t = 0; !allReadyAt && t < 20; t++) await new Promise((res) => setTimeout(res, 50)) // the reference watch may lag too
+      ac.abort()
+      if (allReadyAt) lags.push(Math.max(0, doneAt - allReadyAt))
+      else missed++
     }
-    report('waitFor: last replica Ready → wait resolves', lags, 'target ≤ 100 ms')
+    report('waitFor: last replica Ready → wait resolves', lags, `target ≤ 100 ms${missed ? `; ${missed} run(s) dropped: the reference watch saw no all-ready event` : ''}`)
   })
 }
