@@ -1,7 +1,7 @@
 // How every nsops command starts and ends: parse flags, print --help, map errors to the
 // documented exit codes (stack traces only with --debug), exit 130 on Ctrl-C.
 import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { ExitCode, NsopsError, formatError } from './errors.ts'
+import { ExitCode, NsopsError, formatError, isNsopsError } from './errors.ts'
 
 export interface CommandSpec<O extends NonNullable<ParseArgsConfig['options']>> {
   usage: string
@@ -35,7 +35,7 @@ export function runMain(main: () => Promise<number | void>): void {
     (code) => process.exit(code ?? ExitCode.ok),
     (err) => {
       process.stderr.write(`${formatError(err, debug)}\n`)
-      process.exit(err instanceof NsopsError ? err.exitCode : ExitCode.usage)
+      process.exit(isNsopsError(err) ? err.exitCode : ExitCode.usage)
     },
   )
 }

@@ -25,6 +25,14 @@ export class NsopsError extends Error {
   }
 }
 
+/**
+ * An NsopsError, also one thrown by another copy of this module (a bundled script importing
+ * a namespace.ts through tsx gets two copies), so hints and exit codes survive.
+ */
+export function isNsopsError(err: unknown): err is NsopsError {
+  return err instanceof NsopsError || (err instanceof Error && err.name === 'NsopsError' && typeof (err as NsopsError).exitCode === 'number')
+}
+
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message
   return String(err)
@@ -32,7 +40,7 @@ export function errorMessage(err: unknown): string {
 
 /** The text a user sees for an error: message, then the hint; the stack only when debugging. */
 export function formatError(err: unknown, debug = false): string {
-  if (err instanceof NsopsError) {
+  if (isNsopsError(err)) {
     const lines = [`error: ${err.message}`]
     if (err.hint) lines.push(`hint: ${err.hint}`)
     if (debug && err.stack) lines.push(err.stack)

@@ -2,10 +2,10 @@
 // Names come from users (just deploy NAME), so they are checked before touching the disk.
 import fs from 'node:fs'
 import path from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { NsopsError } from './errors.ts'
 import type { NamespaceConfig } from './namespace-config.ts'
 import { repoRoot } from './paths.ts'
+import { importTs } from './ts-import.ts'
 
 export const namespacesDir = path.join(repoRoot, 'namespaces')
 
@@ -34,7 +34,7 @@ export async function loadNamespace(name: string): Promise<NamespaceConfig> {
       hint: `Known namespaces: ${knownNamespaces().join(', ')}. Create one with \`just new-namespace ${name}\`.`,
     })
   }
-  const mod = (await import(pathToFileURL(file).href)) as { default?: NamespaceConfig }
+  const mod = await importTs<{ default?: NamespaceConfig }>(file)
   if (!mod.default?.name) {
     throw new NsopsError(`${path.relative(process.cwd(), file)} does not \`export default defineNamespace({...})\`.`)
   }
