@@ -187,6 +187,9 @@ export class SimCluster implements ClusterProvider {
       const { bootstrap } = await import('./bootstrap.ts')
       await bootstrap(kubeconfig, () => this.deadComponent(state.components))
     } catch (err) {
+      // interrupted: the signal handler is stopping everything and exits 130; a component it
+      // stopped must not be reported as a crash meanwhile
+      if (interrupted) await new Promise(() => {})
       await stopComponents(state.components, 3000)
       throw err
     } finally {
