@@ -89,4 +89,34 @@ describe('deploy against the real kustomize-controller', () => {
     const dep = await w.kube.apps.readNamespacedDeployment({ name: 'web', namespace: DEMO })
     assert.equal(dep.spec?.template.spec?.nodeSelector, undefined, 'Flux brought the previous revision back')
   })
+
+  it('an API server that stops answering during the wait is retried until the timeout, then reported; nothing is lost', async () => {
+    const state = JSON.parse(fs.readFileSync(path.join(w.sim.dir, 'state.json'), 'utf8')) as { components: { name: string; pid: number }[] }
+    const apiserver = state.components.find((c) => c.name === 'kube-apiserver')!.pid
+    w.write(`namespaces/${DEMO}/base/settings.yaml`, settings('during-outage'))
+    let frozen = false
+    // a real outage: the apiserver process is stopped (SIGSTOP) once the commit is pushed
+    const thaw = setTimeout(() => { if (frozen) process.kill(apiserver, 'SIGCONT') }, 60_000)
+    try {
+      const r = await deploy({
+        timeoutMs: 15_000, rollbackOnFailure: false,
+        onStep: (step) => { if (step.name === 'push' && step.status === 'ok') { process.kill(apiserver, 'SIGSTOP'); frozen = true } },
+      })
+      assert.ok(frozen, 'the outage started after the push')
+      assert.equal(r.exitCode, 1, `${r.outcome}: ${r.summary}`)
+      assert.match(r.summary, /pushed|timed out|did not|no answer|not verified/i)
+      const head = await w.git$('rev-parse', 'HEAD')
+      assert.equal(await w.git$('ls-remote', 'origin', 'refs/heads/main').then((o) => o.split(/\s/)[0]), head, 'the pushed commit is kept')
+    } finally {
+      clearTimeout(thaw)
+      if (frozen) process.kill(apiserver, 'SIGCONT')
+    }
+    // once the API answers again, Flux applies the pushed commit: nothing was lost (its health
+    // check may still time out while the simulated node recovers from the outage)
+    const end = Date.now() + 120_000
+    while ((await mode().catch(() => undefined)) !== 'during-outage') {
+      assert.ok(Date.now() < end, 'Flux applied the pushed commit after the outage')
+      await new Promise((r) => setTimeout(r, 500))
+    }
+  })
 })
