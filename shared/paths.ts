@@ -16,3 +16,12 @@ export function cacheDir(): string {
 export function stateDir(): string {
   return process.env.NSOPS_STATE_DIR || path.join(repoRoot, '.nsops')
 }
+
+/** `node` arguments that run one of our TypeScript files as its own process (a cluster component). */
+export function tsNodeArgs(file: string, ...args: string[]): string[] {
+  return [
+    '--import', `file://${path.join(repoRoot, 'node_modules/tsx/dist/esm/index.mjs')}`,
+    '--import', `file://${path.join(repoRoot, 'shared/bin/fast-deps.mjs')}`,
+    path.join(repoRoot, file), ...args,
+  ]
+}

@@ -2,7 +2,7 @@
 // suspended them, what they applied compared with git HEAD, and stale suspensions.
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { isApiError, type Kube } from '../kube.ts'
+import type { Kube } from '../kube.ts'
 import type { NamespaceConfig } from '../namespace-config.ts'
 import { repoRoot } from '../paths.ts'
 
@@ -29,11 +29,10 @@ async function gitHead(): Promise<string | undefined> {
 
 export async function fluxSection(kube: Kube, ns: NamespaceConfig): Promise<FluxSection> {
   const headP = gitHead()
-  const [{ fluxObjectsFor }, { fluxStatus }] = await Promise.all([import('../flux/objects.ts'), import('../flux/status.ts')])
+  const [{ fluxObjectsFor }, { fluxStatus }, { crdInstalled }] = await Promise.all([import('../flux/objects.ts'), import('../flux/status.ts'), import('../flux/kinds.ts')])
   const objects = await fluxObjectsFor(kube, { namespace: ns.namespaces.prod, path: `namespaces/${ns.name}`, kustomizationName: ns.flux.kustomization })
   if (objects.length === 0) {
-    const installed = await kube.custom.listClusterCustomObject({ group: 'kustomize.toolkit.fluxcd.io', version: 'v1', plural: 'kustomizations' })
-      .then(() => true, (err) => (isApiError(err, 404) ? false : true))
+    const installed = await crdInstalled(kube, 'Kustomization')
     return { objects: [], stale: [], problems: [], note: installed ? `no Flux Kustomization for ${ns.name} (expected ${ns.flux.kustomization})` : 'Flux is not installed on this cluster (no Kustomization CRD)' }
   }
   const [statuses, head] = await Promise.all([fluxStatus(kube, objects), headP])

@@ -6,10 +6,11 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { applyObjects, type ApplyResult } from '../apply/apply.ts'
 import { deleteObject } from '../apply/rest.ts'
-import { refKey, refOf, refString, type ObjectRef } from '../apply/refs.ts'
-import { readInventory, type InventoryRef } from '../apply/inventory.ts'
+import { refKey, refOf } from '../apply/refs.ts'
+import { inventoryConfigMapName, readInventory, type InventoryRef } from '../apply/inventory.ts'
 import { errorMessage } from '../errors.ts'
-import { waitFor, type ObjectHealth, type WaitResult } from '../health/wait.ts'
+import type { ObjectHealth, WaitResult } from '../health/wait.ts'
+import { HealthFeed, lastApplyOf } from './health-feed.ts'
 import { buildKustomization, type ManifestObject } from '../kustomize.ts'
 import type { Kube } from '../kube.ts'
 import type { NamespaceConfig } from '../namespace-config.ts'
@@ -77,7 +78,9 @@ export class DevLoop extends EventEmitter implements Loop {
   private firstChangeAt = 0
   private applying: Promise<void> = Promise.resolve()
   private lastApplied = new Map<string, string>() // refKey → JSON of what we sent
-  private healthAbort?: AbortController
+  private objects: ManifestObject[] = []
+  private buildError: unknown
+  private readonly health: HealthFeed
   private forwards: { stop(): Promise<void> | void }[] = []
   private flux?: FluxHold
   private fluxRefresh?: NodeJS.Timeout
@@ -87,6 +90,7 @@ export class DevLoop extends EventEmitter implements Loop {
     super()
     this.status = { namespace: ns.name, target: ns.namespaces.dev, phase: 'starting', flux: 'checking', resources: [], forwards: [] }
     this.inventory = { name: `dev-${ns.name}`, namespace: ns.namespaces.dev }
+    this.health = new HealthFeed(kube, (all) => { this.status.resources = all; this.publish() })
   }
 
   get name(): string { return this.ns.name }
@@ -143,11 +147,13 @@ export class DevLoop extends EventEmitter implements Loop {
     try {
       objects = await buildKustomization(this.ns.paths.overlays.dev)
     } catch (err) {
+      this.buildError = err
       this.status.phase = 'error'
       this.status.error = errorMessage(err) // a broken file: keep watching, report, apply nothing
       this.publish()
       return
     }
+    this.buildError = undefined
     const keys = new Map(objects.map((o) => [refKey(refOf(o)), o]))
     const sameSet = keys.size === this.lastApplied.size && [...keys.keys()].every((k) => this.lastApplied.has(k))
     const changed = objects.filter((o) => this.lastApplied.get(refKey(refOf(o))) !== JSON.stringify(o))
@@ -170,35 +176,19 @@ export class DevLoop extends EventEmitter implements Loop {
       const k = refKey(refOf(o))
       if (!failed.has(k)) this.lastApplied.set(k, JSON.stringify(o))
     }
-    this.status.lastApply = {
-      at: new Date().toISOString(), ms: Math.round(performance.now() - t0), trigger,
-      created: result.created.length, configured: result.configured.length,
-      unchanged: result.unchanged.length + (sameSet ? objects.length - changed.length : 0),
-      pruned: result.pruned.length, failed: result.failed.map((f) => `${refString(f.ref)}: ${f.message}`),
-    }
+    this.status.lastApply = lastApplyOf(result, t0, trigger, sameSet ? objects.length - changed.length : 0)
     this.status.phase = result.failed.length ? 'error' : 'watching'
     this.status.error = result.failed.length ? `${result.failed.length} object(s) rejected` : undefined
     this.publish()
     this.emit('applied', this.status.lastApply)
-    this.watchHealth(objects)
+    this.objects = objects
+    this.health.follow(objects)
   }
 
-  private watchHealth(objects: ManifestObject[]): void {
-    this.healthAbort?.abort()
-    const ac = new AbortController()
-    this.healthAbort = ac
-    const refs = objects.filter((o) => o.kind !== 'Namespace').map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata.name, namespace: o.metadata.namespace } }))
-    void waitFor(this.kube, refs, {
-      timeoutMs: 24 * 3600_000, signal: ac.signal, failFast: false,
-      onProgress: (_changed, all) => { this.status.resources = all; this.publish() },
-    }).then((r) => { if (!ac.signal.aborted) { this.status.resources = r.statuses; this.publish() } }).catch(() => {})
-  }
-
-  /** For --ci: wait until everything applied is healthy, or the timeout. */
+  /** For --ci: wait until what the last apply built is healthy, or the timeout. */
   async waitHealthy(timeoutMs: number): Promise<WaitResult> {
-    const objects = await buildKustomization(this.ns.paths.overlays.dev)
-    const refs = objects.filter((o) => o.kind !== 'Namespace').map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata.name, namespace: o.metadata.namespace } }))
-    return waitFor(this.kube, refs, { timeoutMs, onProgress: (_c, all) => { this.status.resources = all; this.publish() } })
+    if (this.buildError) throw this.buildError // the overlay did not build: nothing to wait for
+    return this.health.waitHealthy(this.objects, timeoutMs)
   }
 
   private async startForwards(): Promise<void> {
@@ -236,7 +226,7 @@ export class DevLoop extends EventEmitter implements Loop {
     this.watcher?.close()
     clearTimeout(this.timer)
     clearInterval(this.fluxRefresh)
-    this.healthAbort?.abort()
+    this.health.stop()
     await this.applying.catch(() => {})
     await Promise.allSettled(this.forwards.map((f) => f.stop()))
     if (!this.opts.keep) {
@@ -255,18 +245,14 @@ export class DevLoop extends EventEmitter implements Loop {
 
   private async deleteDevOnly(): Promise<string[]> {
     const applied = await readInventory(this.kube, this.inventory)
-    for (const k of this.lastApplied.keys()) if (!applied.has(k)) applied.set(k, refFromKey(k, this.lastApplied.get(k)!))
+    for (const [k, json] of this.lastApplied) if (!applied.has(k)) applied.set(k, refOf(JSON.parse(json) as ManifestObject))
     let prod = new Set<string>()
     try { prod = new Set((await buildKustomization(this.ns.paths.overlays.prod)).map((o) => refKey(refOf(o)))) } catch { /* prod overlay broken: treat all as dev-only */ }
     const doomed = [...applied.entries()].filter(([k, r]) => !prod.has(k) && r.kind !== 'Namespace' && r.kind !== 'PersistentVolumeClaim')
     await Promise.all(doomed.map(([, r]) => deleteObject(this.kube, r, { dryRun: false }).catch(() => false)))
     try {
-      await deleteObject(this.kube, { group: '', version: 'v1', apiVersion: 'v1', kind: 'ConfigMap', namespace: this.inventory.namespace, name: `nsops-inventory-${this.inventory.name}` } as ObjectRef, { dryRun: false })
+      await deleteObject(this.kube, { apiVersion: 'v1', kind: 'ConfigMap', namespace: this.inventory.namespace, name: inventoryConfigMapName(this.inventory) }, { dryRun: false })
     } catch { /* none */ }
     return doomed.length ? [`deleted ${doomed.length} dev-only object(s) in ${this.ns.namespaces.dev} (PVCs and the namespace kept)`] : []
   }
-}
-
-function refFromKey(_key: string, json: string): ObjectRef {
-  return refOf(JSON.parse(json) as ManifestObject)
 }

@@ -6,9 +6,9 @@ import { EventEmitter } from 'node:events'
 import fs from 'node:fs'
 import path from 'node:path'
 import { applyObjects } from '../apply/apply.ts'
-import { refString } from '../apply/refs.ts'
 import { errorMessage } from '../errors.ts'
-import { waitFor, type WaitResult } from '../health/wait.ts'
+import type { WaitResult } from '../health/wait.ts'
+import { HealthFeed, lastApplyOf } from './health-feed.ts'
 import type { Kube } from '../kube.ts'
 import type { ManifestObject } from '../kustomize.ts'
 import { inventoryFor, TANKA_FIELD_MANAGER } from '../tanka/apply.ts'
@@ -22,10 +22,11 @@ export class TankaLoop extends EventEmitter implements Loop {
   private timer?: NodeJS.Timeout
   private applying: Promise<void> = Promise.resolve()
   private objects: ManifestObject[] = []
-  private healthAbort?: AbortController
+  private readonly health: HealthFeed
 
   constructor(readonly kube: Kube, readonly env: TankaEnvironment, private readonly opts: { watch?: boolean; debounceMs?: number } = {}) {
     super()
+    this.health = new HealthFeed(kube, (all) => { this.status.resources = all; this.publish() })
     this.status = { namespace: `tanka:${env.name}`, target: env.spec.spec.namespace, phase: 'starting', flux: 'not managed by Flux', resources: [], forwards: [] }
   }
 
@@ -59,16 +60,12 @@ export class TankaLoop extends EventEmitter implements Loop {
       const r = await applyObjects(this.kube, this.objects, {
         fieldManager: TANKA_FIELD_MANAGER, namespace: this.env.spec.spec.namespace, inventory: inventoryFor(this.env),
       })
-      this.status.lastApply = {
-        at: new Date().toISOString(), ms: Math.round(performance.now() - t0), trigger,
-        created: r.created.length, configured: r.configured.length, unchanged: r.unchanged.length, pruned: r.pruned.length,
-        failed: r.failed.map((f) => `${refString(f.ref)}: ${f.message}`),
-      }
+      this.status.lastApply = lastApplyOf(r, t0, trigger)
       this.status.phase = r.failed.length ? 'error' : 'watching'
       this.status.error = r.failed.length ? `${r.failed.length} object(s) rejected` : undefined
       this.publish()
       this.emit('applied', this.status.lastApply)
-      this.watchHealth()
+      this.health.follow(this.objects)
     } catch (err) {
       this.status.phase = 'error'
       this.status.error = errorMessage(err) // a jsonnet error (file:line:col) or an unvendored chart: nothing applied
@@ -76,29 +73,15 @@ export class TankaLoop extends EventEmitter implements Loop {
     }
   }
 
-  private refs() {
-    return this.objects.filter((o) => o.kind !== 'Namespace').map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata.name, namespace: o.metadata.namespace } }))
-  }
-
-  private watchHealth(): void {
-    this.healthAbort?.abort()
-    const ac = new AbortController()
-    this.healthAbort = ac
-    void waitFor(this.kube, this.refs(), {
-      timeoutMs: 24 * 3600_000, signal: ac.signal, failFast: false,
-      onProgress: (_c, all) => { this.status.resources = all; this.publish() },
-    }).catch(() => {})
-  }
-
   async waitHealthy(timeoutMs: number): Promise<WaitResult> {
     if (this.status.phase === 'error' && this.objects.length === 0) throw new Error(`${this.name}: ${this.status.error}`)
-    return waitFor(this.kube, this.refs(), { timeoutMs })
+    return this.health.waitHealthy(this.objects, timeoutMs)
   }
 
   async stop(): Promise<string[]> {
     this.watcher?.close()
     clearTimeout(this.timer)
-    this.healthAbort?.abort()
+    this.health.stop()
     await this.applying.catch(() => {})
     this.status.phase = 'stopped'
     this.publish()

@@ -12,7 +12,7 @@ import { installFluxCrds } from '../flux/crds.ts'
 import { createBareRepo } from './git-server.ts'
 import { fluxKinds, type FluxKind } from '../flux/kinds.ts'
 import { apiMessage, connect, isApiError, type Kube } from '../kube.ts'
-import { repoRoot } from '../paths.ts'
+import { repoRoot, tsNodeArgs } from '../paths.ts'
 import { toolPath } from '../tools/provision.ts'
 
 export const FLUX_NAMESPACE = 'flux-system'
@@ -70,7 +70,7 @@ export async function fluxControllers(opts: { kubeconfig: string; dir: string })
   procs.push({
     name: 'git-server',
     command: process.execPath,
-    args: ['--import', `file://${path.join(repoRoot, 'node_modules/tsx/dist/esm/index.mjs')}`, path.join(repoRoot, 'shared/gitops/git-server.ts'), gitRoot, String(gitPort)],
+    args: tsNodeArgs('shared/gitops/git-server.ts', gitRoot, String(gitPort)),
     env,
     healthUrl: `${gitUrl}/info/refs?service=git-upload-pack`,
   })
@@ -93,10 +93,7 @@ export async function fluxControllers(opts: { kubeconfig: string; dir: string })
     procs.push({
       name: 'local-source',
       command: process.execPath,
-      args: [
-        '--import', `file://${path.join(repoRoot, 'node_modules/tsx/dist/esm/index.mjs')}`,
-        path.join(repoRoot, 'shared/gitops/local-source.ts'), opts.kubeconfig, path.join(opts.dir, 'local-source'), String(srcPort),
-      ],
+      args: tsNodeArgs('shared/gitops/local-source.ts', opts.kubeconfig, path.join(opts.dir, 'local-source'), String(srcPort)),
       env,
       healthUrl: `http://127.0.0.1:${srcPort}/healthz`,
     })

@@ -18,18 +18,10 @@ import { loadNamespace } from '../../shared/namespaces.ts'
 import { repoRoot } from '../../shared/paths.ts'
 import { loadEnvironment } from '../../shared/tanka/environments.ts'
 import { testCluster } from '../harness.ts'
+import { until } from '../until.ts'
 
 const run = promisify(execFile)
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs
-  for (;;) {
-    const v = await fn().catch(() => undefined)
-    if (v !== undefined && v !== false) return v
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 describe('dev loop', () => {
   const name = `devloop-${process.pid}`

@@ -16,6 +16,7 @@ import { createBareRepo, startGitServer, type GitServer } from '../../shared/git
 import { parseDuration, REQUESTED_AT, startLocalSource, type GitRepository, type LocalSource } from '../../shared/gitops/local-source.ts'
 import type { Kube } from '../../shared/kube.ts'
 import { testCluster, testNamespace } from '../harness.ts'
+import { until } from '../until.ts'
 
 const run = promisify(execFile)
 const gitRepos = fluxKinds.GitRepository
@@ -27,18 +28,6 @@ async function git(cwd: string, ...args: string[]): Promise<string> {
   return stdout.trim()
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await fn()
-      if (v !== undefined) return v
-    } catch (err) { last = err }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 const ready = (o: GitRepository) => o.status?.conditions?.find((c) => c.type === 'Ready')
 

@@ -15,21 +15,10 @@ import type { Kube } from '../../shared/kube.ts'
 import { repoRoot } from '../../shared/paths.ts'
 import { Backoff, forwardService, type Forward, type ForwardState, type ForwardStatus } from '../../shared/portforward.ts'
 import { testCluster, testNamespace } from '../harness.ts'
+import { until } from '../until.ts'
 
 const APP = { app: 'echo' }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await fn()
-      if (v !== undefined) return v
-    } catch (err) { last = err }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
 
 /** A "container": answers every request with its own name. */
 async function nameServer(name: string): Promise<{ port: number; close: () => Promise<void> }> {

@@ -13,16 +13,8 @@ import { clientsFor } from '../../shared/kube.ts'
 import { pidAlive } from '../../shared/lock.ts'
 import { repoRoot } from '../../shared/paths.ts'
 import { testCluster, testNamespace } from '../harness.ts'
+import { until } from '../until.ts'
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs
-  for (;;) {
-    const v = await fn().catch(() => undefined)
-    if (v !== undefined) return v
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
 
 /** Still running (an exited process not yet reaped by its parent does not count). */
 const running = (pid: number) => pidAlive(pid) && !isZombieOrGone(pid)

@@ -9,7 +9,7 @@ import path from 'node:path'
 import YAML from 'yaml'
 import { NsopsError } from '../../errors.ts'
 import { withFileLock } from '../../lock.ts'
-import { repoRoot, stateDir } from '../../paths.ts'
+import { stateDir, tsNodeArgs } from '../../paths.ts'
 import { toolPaths } from '../../tools/provision.ts'
 import type { ClusterInfo, ClusterProvider, ComponentStatus, EnsureOptions } from '../provider.ts'
 import { ensurePki, type Pki } from './pki.ts'
@@ -178,10 +178,8 @@ export class SimCluster implements ClusterProvider {
       launch('kwok', bin.kwok, [`--kubeconfig=${kubeconfig}`, '--manage-all-nodes=true', '--node-lease-duration-seconds=40',
         '--cidr=10.0.0.1/24', '--node-ip=10.0.0.1', `--server-address=127.0.0.1:${kp}`, `--node-port=${kp}`,
         '--enable-crds=ClusterPortForward,PortForward'])
-      launch('local-path-provisioner', process.execPath, [
-        '--import', `file://${path.join(repoRoot, 'node_modules/tsx/dist/esm/index.mjs')}`,
-        path.join(repoRoot, 'shared/cluster/sim/local-path-provisioner.ts'), kubeconfig, path.join(this.dir, 'volumes'),
-      ])
+      launch('local-path-provisioner', process.execPath,
+        tsNodeArgs('shared/cluster/sim/local-path-provisioner.ts', kubeconfig, path.join(this.dir, 'volumes')))
 
       this.onProgress('registering the node and the local-path StorageClass')
       const { bootstrap } = await import('./bootstrap.ts')
