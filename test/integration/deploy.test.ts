@@ -3,7 +3,6 @@
 // for the server-side dry run and the diff. The test cluster runs no Flux, so a confirmed
 // deploy pushes and then stops, saying Flux was not found.
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -16,18 +15,9 @@ import { defineNamespace, type NamespaceConfig } from '../../shared/namespace-co
 import { runDeploy, type DeployOptions, type Logger } from '../../shared/deploy/run.ts'
 import type { DeployReport } from '../../shared/deploy/report.ts'
 import { testCluster, testNamespace, type TestCluster } from '../harness.ts'
+import { git, write } from '../git-fixture.ts'
 
 const NS_DIR = 'namespaces/demo'
-const isolated = ['-c', 'init.defaultBranch=main', '-c', 'commit.gpgsign=false', '-c', 'core.hooksPath=/dev/null']
-
-function git(dir: string, ...args: string[]): string {
-  return execFileSync('git', [...isolated, ...args], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim()
-}
-
-function write(dir: string, file: string, text: string): void {
-  fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true })
-  fs.writeFileSync(path.join(dir, file), text)
-}
 
 const deployment = (replicas: number) => `apiVersion: apps/v1
 kind: Deployment

@@ -1,26 +1,15 @@
 // shared/git.ts against real repositories: a bare "origin" in a temp dir and one or two clones.
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { openRepo, shortSha } from '../../shared/git.ts'
 import { NsopsError } from '../../shared/errors.ts'
+import { git, write } from '../git-fixture.ts'
 
 const NS = 'namespaces/demo'
 
-// the machine may have no global identity, and a global config must not sign or hook our commits
-const isolated = ['-c', 'init.defaultBranch=main', '-c', 'commit.gpgsign=false', '-c', 'core.hooksPath=/dev/null']
-
-function git(dir: string, ...args: string[]): string {
-  return execFileSync('git', [...isolated, ...args], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim()
-}
-
-function write(dir: string, file: string, text: string): void {
-  fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true })
-  fs.writeFileSync(path.join(dir, file), text)
-}
 
 function isAncestor(bare: string, ancestor: string, of: string): boolean {
   try { git(bare, 'merge-base', '--is-ancestor', ancestor, of); return true } catch { return false }

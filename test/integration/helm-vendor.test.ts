@@ -13,6 +13,7 @@ import * as tar from 'tar'
 import { stringify } from 'yaml'
 import { NsopsError } from '../../shared/errors.ts'
 import { LOCK_FILE, vendorCharts, vendorSummaryLines } from '../../shared/helm/vendor.ts'
+import { serveDir, type StaticServer } from '../static-server.ts'
 
 interface Packed { name: string; version: string; file: string; digest: string }
 
@@ -41,7 +42,7 @@ function writeIndex(repoDir: string, charts: (Packed & { url: string })[]): void
 
 describe('helm chart vendoring', () => {
   let root: string
-  let server: http.Server
+  let server: StaticServer | undefined
   let base: string
   let requests: string[] = []
 
@@ -71,23 +72,12 @@ describe('helm chart vendoring', () => {
       { ...bad, digest: createHash('sha256').update('something else').digest('hex'), url: 'app-2.0.0.tgz' },
     ])
 
-    server = http.createServer((req, res) => {
-      requests.push(req.url ?? '')
-      const file = path.join(site, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname))
-      if (!file.startsWith(site) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
-        res.writeHead(404).end('not found')
-        return
-      }
-      res.writeHead(200, { 'content-type': file.endsWith('.yaml') ? 'text/yaml' : 'application/gzip' })
-      fs.createReadStream(file).pipe(res)
-    })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    server = await serveDir(site, (url) => requests.push(url))
+    base = server.url
   })
 
   after(async () => {
-    server?.closeAllConnections()
-    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()))
+    await server?.stop()
     if (root) fs.rmSync(root, { recursive: true, force: true })
   })
 

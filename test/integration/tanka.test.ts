@@ -6,8 +6,6 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import fs from 'node:fs'
-import http from 'node:http'
-import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
@@ -20,6 +18,7 @@ import type { TankaObject } from '../../shared/tanka/process.ts'
 import { renderEnvironment } from '../../shared/tanka/render.ts'
 import { findTk } from '../../shared/tanka/tk.ts'
 import { toolPath } from '../../shared/tools/provision.ts'
+import { serveDir, type StaticServer } from '../static-server.ts'
 
 const run = promisify(execFile)
 const nsops = path.join(repoRoot, 'shared', 'bin', 'nsops.ts')
@@ -50,7 +49,7 @@ function writeChart(dir: string, name: string, version: string): void {
 describe('tanka: vendor, render and apply offline', () => {
   let work: string
   let root: string
-  let server: http.Server
+  let server: StaticServer | undefined
   let base: string
   let requests: string[] = []
   let cluster: TestCluster
@@ -130,18 +129,8 @@ local namespace = (import 'tk').env.spec.namespace;
     const indexFile = path.join(site, 'tampered', 'index.yaml')
     fs.writeFileSync(indexFile, fs.readFileSync(indexFile, 'utf8').replace(/digest: [0-9a-f]{64}/, `digest: ${'ab'.repeat(32)}`))
 
-    server = http.createServer((req, res) => {
-      requests.push(req.url ?? '')
-      const file = path.join(site, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname))
-      if (!file.startsWith(site) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
-        res.writeHead(404).end('not found')
-        return
-      }
-      res.writeHead(200)
-      fs.createReadStream(file).pipe(res)
-    })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    server = await serveDir(site, (url) => requests.push(url))
+    base = server.url
 
     cluster = await testCluster()
     ns = await testNamespace('tanka')
@@ -154,8 +143,7 @@ local namespace = (import 'tk').env.spec.namespace;
   after(async () => {
     for (const c of cleanups.reverse()) await c().catch(() => {})
     await ns?.cleanup()
-    server?.closeAllConnections()
-    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()))
+    await server?.stop()
     if (work) fs.rmSync(work, { recursive: true, force: true })
   })
 
