@@ -5,4 +5,6 @@
 set -e
 cd "$(dirname "$0")/.."
 node_modules/.bin/tsc --noEmit -p .
+# TAP for CI's summary, then every failure with its error once more at the end of the log.
+export NODE_OPTIONS="${NODE_OPTIONS:-} --test-reporter=tap --test-reporter-destination=stdout --test-reporter=\"$PWD/test/failure-summary.mjs\" --test-reporter-destination=stdout"
 exec shared/bin/nsops-node test/all.ts "$@"

@@ -4,11 +4,11 @@
 import fs from 'node:fs'
 import fsp from 'node:fs/promises'
 import https from 'node:https'
-import net from 'node:net'
 import path from 'node:path'
 import YAML from 'yaml'
 import { NsopsError } from '../../errors.ts'
 import { withFileLock } from '../../lock.ts'
+import { freePort } from '../../ports.ts'
 import { stateDir, tsNodeArgs } from '../../paths.ts'
 import { toolPaths } from '../../tools/provision.ts'
 import type { ClusterInfo, ClusterProvider, ComponentStatus, EnsureOptions } from '../provider.ts'
@@ -31,18 +31,6 @@ export interface SimOptions {
   dir?: string
   /** progress messages (spinner text) */
   onProgress?: (msg: string) => void
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.unref()
-    srv.on('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo
-      srv.close(() => resolve(port))
-    })
-  })
 }
 
 export class SimCluster implements ClusterProvider {

@@ -1,0 +1,30 @@
+// Ports for the components we start: distinct, bindable, and outside the kernel's ephemeral
+// range, where a client connection's local port could take one before the component binds it.
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import net from 'node:net'
+import { describe, it } from 'node:test'
+import { freePort } from '../../shared/ports.ts'
+
+const ephemeralStart = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
+
+describe('free ports', () => {
+  it('hands out distinct ports below the ephemeral range, even to concurrent callers', async () => {
+    const ports = await Promise.all(Array.from({ length: 40 }, freePort))
+    assert.equal(new Set(ports).size, ports.length)
+    for (const p of ports) assert.ok(p >= 1024 && p < ephemeralStart, `${p} is outside 1024..${ephemeralStart - 1}`)
+  })
+
+  it('skips a port something already listens on', async () => {
+    const srv = net.createServer()
+    await new Promise<void>((resolve, reject) => { srv.once('error', reject); srv.listen(0, '127.0.0.1', resolve) })
+    const busy = (srv.address() as net.AddressInfo).port
+    try {
+      // a window of two ports, one of them taken: the pick must be the other one
+      const got = await freePort([busy, busy + 1])
+      assert.equal(got, busy + 1)
+    } finally {
+      srv.close()
+    }
+  })
+})
