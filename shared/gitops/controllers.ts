@@ -112,8 +112,13 @@ export async function fluxControllers(opts: { kubeconfig: string; dir: string })
   return procs
 }
 
-/** Resolves once every controller answers its health URL; `dead` reports a crashed one. */
-export async function waitForControllers(procs: ControllerProcess[], dead: () => Error | undefined, timeoutMs = 30_000): Promise<void> {
+/**
+ * Resolves once every controller answers its health URL; `dead` reports a crashed one, and
+ * `logTail` gives the last log lines of one that is still silent at the timeout.
+ */
+export async function waitForControllers(procs: ControllerProcess[], dead: () => Error | undefined,
+  opts: { timeoutMs?: number; logTail?: (name: string) => string } = {}): Promise<void> {
+  const timeoutMs = opts.timeoutMs ?? 60_000
   const until = Date.now() + timeoutMs
   const pending = new Set(procs)
   while (pending.size > 0) {
@@ -125,7 +130,9 @@ export async function waitForControllers(procs: ControllerProcess[], dead: () =>
     }
     if (pending.size === 0) return
     if (Date.now() > until) {
-      throw new NsopsError(`Flux controllers did not become ready within ${timeoutMs / 1000} s: ${[...pending].map((p) => p.name).join(', ')}.`, {
+      const silent = [...pending].map((p) => p.name)
+      const tails = silent.map((n) => opts.logTail?.(n)).filter(Boolean).map((t) => `\n${t}`).join('')
+      throw new NsopsError(`Flux controllers did not become ready within ${timeoutMs / 1000} s: ${silent.join(', ')}.${tails}`, {
         hint: 'Their logs are listed by `just cluster-status`.',
       })
     }

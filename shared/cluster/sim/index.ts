@@ -203,7 +203,12 @@ export class SimCluster implements ClusterProvider {
       state.components.push(startComponent(p.name, p.command, p.args, path.join(this.logDir, `${p.name}.log`), p.env))
       this.writeState(state)
     }
-    await waitForControllers(procs, () => this.deadComponent(state.components))
+    await waitForControllers(procs, () => this.deadComponent(state.components), {
+      logTail: (name) => {
+        const c = state.components.find((x) => x.name === name)
+        return c ? `last lines of ${c.logFile}:\n${logTail(c.logFile)}` : ''
+      },
+    })
   }
 
   /** A component that has died, reported with the tail of its log. */
