@@ -4,7 +4,8 @@
 // charts under the pinned names and versions (redis 18.19.4, gitea 10.1.4, keda 2.14.0,
 // flux2 2.12.4), each a Deployment, a Service and a ConfigMap; the environment's own Jsonnet
 // (tanka/lib, tanka/environments) is the real one. With real charts in tanka/charts (after a
-// `just tk-vendor` with network), the real render is measured too.
+// `just tk-vendor` with network), the real render is measured too. Last, the dev loop: a
+// one-line change in main.jsonnet → re-rendered, applied to a sim cluster, seen by a watch.
 import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
@@ -12,13 +13,16 @@ import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
+import { Watch } from '@kubernetes/client-node'
 import { stringify } from 'yaml'
+import { TankaLoop } from '../shared/dev/tanka-loop.ts'
 import { vendorCharts } from '../shared/helm/vendor.ts'
 import { repoRoot } from '../shared/paths.ts'
 import { loadEnvironment } from '../shared/tanka/environments.ts'
 import { renderEnvironment } from '../shared/tanka/render.ts'
 import { rendererBinary } from '../shared/tanka/renderer.ts'
 import { toolPath } from '../shared/tools/provision.ts'
+import { withBenchCluster } from './cluster.ts'
 import { median, repeat, report } from './stats.ts'
 
 const run = promisify(execFile)
@@ -101,6 +105,36 @@ export default async function (): Promise<void> {
     } else {
       console.log('(tanka/charts is not vendored here, so the render with the upstream charts is not measured)')
     }
+
+    await withBenchCluster(async (kube) => {
+      const loop = new TankaLoop(kube, env)
+      const original = fs.readFileSync(env.main, 'utf8')
+      if (!original.includes('keda+: { replicas: 1 }')) throw new Error(`${env.main} no longer sets keda's replicas: update this bench`)
+      // keda's stand-in chart writes its values into a ConfigMap: the replica count shows there
+      const seen = new Map<number, number>()
+      const ac = await new Watch(kube.kc).watch('/api/v1/configmaps', { labelSelector: 'app=keda' },
+        (_t, obj: { data?: Record<string, string> }) => {
+          const n = (JSON.parse(obj.data?.values ?? '{}') as { operator?: { replicaCount?: number } }).operator?.replicaCount
+          if (n !== undefined && !seen.has(n)) seen.set(n, performance.now())
+        }, () => {})
+      const latencies: number[] = []
+      try {
+        await loop.start()
+        for (let i = 0; i < 10; i++) {
+          const n = 2 + i
+          const t0 = performance.now()
+          fs.writeFileSync(env.main, original.replace('keda+: { replicas: 1 }', `keda+: { replicas: ${n} }`))
+          while (!seen.has(n)) await new Promise((r) => setTimeout(r, 2))
+          latencies.push(seen.get(n)! - t0)
+          await new Promise((r) => setTimeout(r, 300)) // let the debounce window close
+        }
+      } finally {
+        fs.writeFileSync(env.main, original)
+        ac.abort()
+        await loop.stop()
+      }
+      report('dev loop: main.jsonnet saved → re-rendered, applied, seen by a watch', latencies, `${objects} objects re-applied (unchanged ones cost no write)`)
+    })
   } finally {
     server.closeAllConnections()
     await new Promise<void>((resolve) => server.close(() => resolve()))

@@ -192,6 +192,16 @@ function checkInput(input: NamespaceInput, p: Problems): void {
   })
 }
 
+/** Where a namespace folder keeps its manifests. */
+export function namespacePaths(root: string): NamespacePaths {
+  return {
+    root,
+    base: path.join(root, 'base'),
+    overlays: { dev: path.join(root, 'overlays', 'dev'), prod: path.join(root, 'overlays', 'prod') },
+    components: path.join(root, 'components'),
+  }
+}
+
 /** Check a namespace's config and fill in what follows from it (paths, URLs, group ids). */
 export function defineNamespace(input: NamespaceInput): NamespaceConfig {
   const problems = new Problems()
@@ -241,12 +251,7 @@ export function defineNamespace(input: NamespaceInput): NamespaceConfig {
     description: input.description,
     namespaces,
     flux: { kustomization: input.flux?.kustomization ?? input.name, namespace: 'flux-system' as const },
-    paths: {
-      root,
-      base: path.join(root, 'base'),
-      overlays: { dev: path.join(root, 'overlays', 'dev'), prod: path.join(root, 'overlays', 'prod') },
-      components: path.join(root, 'components'),
-    },
+    paths: namespacePaths(root),
     groups,
     apps,
     portForwards: (input.portForwards ?? []).map((f) => ({ ...f })),

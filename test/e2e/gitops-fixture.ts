@@ -10,7 +10,7 @@ import { KubeConfig } from '@kubernetes/client-node'
 import { SimCluster } from '../../shared/cluster/sim/index.ts'
 import { createBareRepo, startGitServer, type GitServer } from '../../shared/gitops/git-server.ts'
 import { clientsFor, type Kube } from '../../shared/kube.ts'
-import { defineNamespace, type NamespaceConfig } from '../../shared/namespace-config.ts'
+import { defineNamespace, namespacePaths, type NamespaceConfig } from '../../shared/namespace-config.ts'
 
 const run = promisify(execFile)
 
@@ -64,9 +64,7 @@ spec:
 export function demoNamespace(work: string, devNs = DEMO): NamespaceConfig {
   const base = defineNamespace({ name: DEMO, description: 'e2e fixture', namespaces: { dev: devNs, prod: DEMO }, flux: { kustomization: DEMO },
     groups: [{ title: 'Apps', apps: [{ name: 'web', port: 80 }] }] })
-  const root = path.join(work, 'namespaces', DEMO)
-  return { ...base, paths: { root, base: path.join(root, 'base'), components: path.join(root, 'components'),
-    overlays: { dev: path.join(root, 'overlays/dev'), prod: path.join(root, 'overlays/prod') } } }
+  return { ...base, paths: namespacePaths(path.join(work, 'namespaces', DEMO)) }
 }
 
 export async function gitOpsWorld(opts: { devNamespace?: string } = {}): Promise<GitOpsWorld> {
