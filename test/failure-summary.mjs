@@ -17,6 +17,7 @@ export default async function* failureSummary(source) {
   for (const f of failures) {
     yield `#\n# ✖ ${f.name}${f.where ? `  (${f.where})` : ''}\n`
     if (f.kind === 'cancelledByParent') { yield '#   cancelled: its suite failed first (see below or above)\n'; continue }
-    for (const l of f.text.split('\n').slice(0, 12)) yield `#   ${l}\n`
+    // node's own frames say nothing about the failure
+    for (const l of f.text.split('\n').filter((l) => !/\(node:|at node:/.test(l)).slice(0, 12)) yield `#   ${l}\n`
   }
 }
