@@ -5,12 +5,12 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { Watch } from '@kubernetes/client-node'
 import { DevLoop } from '../shared/dev/loop.ts'
 import { runDevLoops } from '../shared/dev/run.ts'
 import { namespacePaths } from '../shared/namespace-config.ts'
 import { loadNamespace, loadNamespaces } from '../shared/namespaces.ts'
 import { withBenchCluster } from './cluster.ts'
+import { timeEdits } from './edits.ts'
 import { report } from './stats.ts'
 
 export default async function (): Promise<void> {
@@ -24,24 +24,15 @@ export default async function (): Promise<void> {
     const original = fs.readFileSync(file, 'utf8')
     const loop = new DevLoop(kube, ns, { forwards: false })
     await loop.start()
-    const seen = new Map<string, number>()
-    const ac = await new Watch(kube.kc).watch(`/api/v1/namespaces/${ns.namespaces.dev}/services`, { fieldSelector: 'metadata.name=sonarr' },
-      (_t, obj: { metadata?: { annotations?: Record<string, string> } }) => {
-        const v = obj.metadata?.annotations?.['nsops.dev/bench']
-        if (v && !seen.has(v)) seen.set(v, performance.now())
-      }, () => {})
-    const latencies: number[] = []
+    let latencies: number[] = []
     try {
-      for (let i = 0; i < 20; i++) {
-        const mark = `edit-${i}`
-        const t0 = performance.now()
-        fs.writeFileSync(file, original.replace('  labels:\n', `  annotations:\n    nsops.dev/bench: "${mark}"\n  labels:\n`))
-        while (!seen.has(mark)) await new Promise((r) => setTimeout(r, 2))
-        latencies.push(seen.get(mark)! - t0)
-        await new Promise((r) => setTimeout(r, 300)) // let the debounce window close
-      }
+      latencies = await timeEdits(kube, {
+        n: 20,
+        watch: { path: `/api/v1/namespaces/${ns.namespaces.dev}/services`, query: { fieldSelector: 'metadata.name=sonarr' } },
+        markOf: (obj) => (obj as { metadata?: { annotations?: Record<string, string> } }).metadata?.annotations?.['nsops.dev/bench'],
+        save: (mark) => fs.writeFileSync(file, original.replace('  labels:\n', `  annotations:\n    nsops.dev/bench: "${mark}"\n  labels:\n`)),
+      })
     } finally {
-      ac.abort()
       await loop.stop()
       fs.rmSync(copy, { recursive: true, force: true })
     }

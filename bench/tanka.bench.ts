@@ -13,7 +13,6 @@ import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import { Watch } from '@kubernetes/client-node'
 import { stringify } from 'yaml'
 import { TankaLoop } from '../shared/dev/tanka-loop.ts'
 import { vendorCharts } from '../shared/helm/vendor.ts'
@@ -23,6 +22,7 @@ import { renderEnvironment } from '../shared/tanka/render.ts'
 import { rendererBinary } from '../shared/tanka/renderer.ts'
 import { toolPath } from '../shared/tools/provision.ts'
 import { withBenchCluster } from './cluster.ts'
+import { timeEdits } from './edits.ts'
 import { median, repeat, report } from './stats.ts'
 
 const run = promisify(execFile)
@@ -110,27 +110,22 @@ export default async function (): Promise<void> {
       const loop = new TankaLoop(kube, env)
       const original = fs.readFileSync(env.main, 'utf8')
       if (!original.includes('keda+: { replicas: 1 }')) throw new Error(`${env.main} no longer sets keda's replicas: update this bench`)
-      // keda's stand-in chart writes its values into a ConfigMap: the replica count shows there
-      const seen = new Map<number, number>()
-      const ac = await new Watch(kube.kc).watch('/api/v1/configmaps', { labelSelector: 'app=keda' },
-        (_t, obj: { data?: Record<string, string> }) => {
-          const n = (JSON.parse(obj.data?.values ?? '{}') as { operator?: { replicaCount?: number } }).operator?.replicaCount
-          if (n !== undefined && !seen.has(n)) seen.set(n, performance.now())
-        }, () => {})
-      const latencies: number[] = []
+      // keda's stand-in chart writes its values into a ConfigMap: the replica count shows
+      // there, and edit i sets it to 2 + i
+      let latencies: number[] = []
       try {
         await loop.start()
-        for (let i = 0; i < 10; i++) {
-          const n = 2 + i
-          const t0 = performance.now()
-          fs.writeFileSync(env.main, original.replace('keda+: { replicas: 1 }', `keda+: { replicas: ${n} }`))
-          while (!seen.has(n)) await new Promise((r) => setTimeout(r, 2))
-          latencies.push(seen.get(n)! - t0)
-          await new Promise((r) => setTimeout(r, 300)) // let the debounce window close
-        }
+        latencies = await timeEdits(kube, {
+          n: 10,
+          watch: { path: '/api/v1/configmaps', query: { labelSelector: 'app=keda' } },
+          markOf: (obj) => {
+            const n = (JSON.parse((obj as { data?: Record<string, string> }).data?.values ?? '{}') as { operator?: { replicaCount?: number } }).operator?.replicaCount
+            return n === undefined ? undefined : `edit-${n - 2}`
+          },
+          save: (_mark, i) => fs.writeFileSync(env.main, original.replace('keda+: { replicas: 1 }', `keda+: { replicas: ${2 + i} }`)),
+        })
       } finally {
         fs.writeFileSync(env.main, original)
-        ac.abort()
         await loop.stop()
       }
       report('dev loop: main.jsonnet saved → re-rendered, applied, seen by a watch', latencies, `${objects} objects re-applied (unchanged ones cost no write)`)

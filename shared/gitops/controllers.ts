@@ -58,7 +58,7 @@ export function localGitUrl(fluxStateDir: string): string | undefined {
 export async function fluxControllers(opts: { kubeconfig: string; dir: string }): Promise<ControllerProcess[]> {
   await installFluxCrds(connect({ kubeconfig: opts.kubeconfig }))
   const env = { KUBECONFIG: opts.kubeconfig, RUNTIME_NAMESPACE: FLUX_NAMESPACE }
-  const [kcMetrics, kcHealth, srcPort, srcMetrics, srcHealth, gitPort] = await Promise.all(Array.from({ length: 6 }, freePort))
+  const [kcMetrics, kcHealth, srcPort, srcMetrics, srcHealth, gitPort] = await Promise.all(Array.from({ length: 6 }, () => freePort()))
   const procs: ControllerProcess[] = []
 
   // The cluster's own git host: `just dev-up` pushes this repo there and points Flux at it,

@@ -10,7 +10,7 @@ const ephemeralStart = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_
 
 describe('free ports', () => {
   it('hands out distinct ports below the ephemeral range, even to concurrent callers', async () => {
-    const ports = await Promise.all(Array.from({ length: 40 }, freePort))
+    const ports = await Promise.all(Array.from({ length: 40 }, () => freePort()))
     assert.equal(new Set(ports).size, ports.length)
     for (const p of ports) assert.ok(p >= 1024 && p < ephemeralStart, `${p} is outside 1024..${ephemeralStart - 1}`)
   })

@@ -110,7 +110,7 @@ export class SimCluster implements ClusterProvider {
     const bin = await toolPaths(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok'])
     this.onProgress('preparing certificates')
     const pki = await ensurePki(this.dir)
-    const [ec, ep, em, ap, cp, sp, kp] = await Promise.all(Array.from({ length: 7 }, freePort))
+    const [ec, ep, em, ap, cp, sp, kp] = await Promise.all(Array.from({ length: 7 }, () => freePort()))
     const kubeconfig = this.kubeconfigPath
     await writeKubeconfig(kubeconfig, pki, ap)
 
