@@ -2,6 +2,11 @@
 # `just --list` shows every recipe; each script also answers --help.
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
+# Recipe arguments reach the scripts as "$@", exactly as typed: `just deploy NS -m "a b $HOME"`
+# passes one unexpanded argument (`{{FLAGS}}` would be re-split and evaluated by the shell).
+# Every recipe `exec`s node, so no shell sits between just and node: Ctrl-C and SIGTERM reach
+# node directly, and its exit code is just's.
+set positional-arguments
 export PATH := justfile_directory() + "/node_modules/.bin:" + env_var("PATH")
 
 nsops := justfile_directory() + "/shared/bin/nsops.ts"
@@ -14,65 +19,64 @@ default:
 
 # install npm dependencies and provision every pinned tool (first run builds them: ~11 min)
 setup *FLAGS:
-    @[ -f node_modules/.package-lock.json ] || npm ci
-    @{{nsops}} setup {{FLAGS}}
+    @[ -f node_modules/.package-lock.json ] || npm ci; exec "{{nsops}}" setup "$@"
 
 # ensure a cluster (allowed context → kind/k3d → sim), bootstrap it, run the dev loops of NS… (default: all) in one view
 dev-up *NS:
-    @{{nsops}} dev-up {{NS}}
+    @exec "{{nsops}}" dev-up "$@"
 
 # stop running dev loops, resume every Flux object nsops suspended, stop the sim cluster
 dev-down *FLAGS:
-    @{{nsops}} dev-down {{FLAGS}}
+    @exec "{{nsops}}" dev-down "$@"
 
 # the cluster and one line per namespace (dev loop, health, Flux)
-dev-status:
-    @{{nsops}} dev-status
+dev-status *FLAGS:
+    @exec "{{nsops}}" dev-status "$@"
 
 # the dev loop for one namespace (= ./namespaces/NS/dev.ts); --ci applies once and waits
 dev NS *FLAGS:
-    @{{nsops}} dev {{NS}} {{FLAGS}}
+    @exec "{{nsops}}" dev "$@"
 
 # one namespace at a glance (= ./namespaces/NS/dashboard.ts); --json, --watch, --check
 dashboard NS *FLAGS:
-    @{{nsops}} dashboard {{NS}} {{FLAGS}}
+    @exec "{{nsops}}" dashboard "$@"
 
 # GitOps deploy: validate, diff, commit, push, reconcile Flux, wait, roll back on failure
 deploy NS *FLAGS:
-    @{{nsops}} deploy {{NS}} {{FLAGS}}
+    @exec "{{nsops}}" deploy "$@"
 
 # revert the last deploy commit of NS (a new commit), push and reconcile
 rollback NS *FLAGS:
-    @{{nsops}} deploy {{NS}} --rollback {{FLAGS}}
+    @exec "{{nsops}}" deploy "$1" --rollback "${@:2}"
 
 # build the prod overlay of NS (default: all), check schemas, server-side dry-run when a cluster answers
 validate *NS:
-    @{{nsops}} validate {{NS}}
+    @exec "{{nsops}}" validate "$@"
 
 # what `just deploy NS` would change in the cluster (server-side diff, Secrets masked)
 diff NS *FLAGS:
-    @{{nsops}} deploy {{NS}} --dry-run {{FLAGS}}
+    @exec "{{nsops}}" deploy "$1" --dry-run "${@:2}"
 
 # scaffold namespaces/NAME with config, scripts, overlays and its Flux Kustomization
 new-namespace NAME:
-    @{{nsops}} new-namespace {{NAME}}
+    @exec "{{nsops}}" new-namespace "$@"
 
 # start the local cluster or find it running (sim without Docker; --provider kind|k3d|existing)
 cluster-up *FLAGS:
-    @{{nsops}} cluster-up {{FLAGS}}
+    @exec "{{nsops}}" cluster-up "$@"
 
 # stop every process of the sim cluster (state kept; --purge deletes it)
 cluster-down *FLAGS:
-    @{{nsops}} cluster-down {{FLAGS}}
+    @exec "{{nsops}}" cluster-down "$@"
 
 # each cluster component: running, stopped, or dead with its log tail
 cluster-status *FLAGS:
-    @{{nsops}} cluster-status {{FLAGS}}
+    @exec "{{nsops}}" cluster-status "$@"
 
 # type-check and run every test (unit, integration on a real sim cluster, end to end)
 test *FILTER:
-    @NSOPS_TEST_ONLY="{{FILTER}}" test/run.sh
+    @NSOPS_TEST_ONLY="$(IFS=,; echo "$*")" exec test/run.sh
 
 # benchmarks: print figures and ratios (see bench/README.md)
 bench *WHICH:
-    @shared/bin/nsops-node bench/run.ts {{WHICH}}
+    @exec shared/bin/nsops-node bench/run.ts "$@"
