@@ -2,7 +2,8 @@
 // them with an ownership marker, reconcile and wait, and summarise their status.
 export { installFluxCrds, fluxCrdBundle, CRD_LABEL, type FluxCrdInstall, type FluxCrdBundle } from './crds.ts'
 export { fluxKinds, refString, FLUX_FIELD_MANAGER, type FluxKind, type FluxRef, type FluxObject } from './kinds.ts'
-export { fluxObjectsFor, ROOT_KUSTOMIZATION, type FluxScope } from './objects.ts'
+export { fluxObjectsFor, type FluxScope } from './objects.ts'
+export { findManagers, manages, inventoryRefs, pathBuilds, ROOT_KUSTOMIZATION, type Manager, type FluxManagement, type ManagedScope } from './managing.ts'
 export {
   suspendFor, resumeOwned, findStaleSuspensions, resumeStale, currentOwner, staleReason, markerOf, isOwner, describeSuspension,
   SUSPENDED_BY, MARKER_MAX_AGE_MS,

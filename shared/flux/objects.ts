@@ -5,6 +5,7 @@ import { NsopsError } from '../errors.ts'
 import type { Kube } from '../kube.ts'
 import { repoRoot } from '../paths.ts'
 import { crdInstalled, listFlux, refString, type FluxObject } from './kinds.ts'
+import { ROOT_KUSTOMIZATION } from './managing.ts'
 
 export interface FluxScope {
   namespace: string
@@ -14,8 +15,6 @@ export interface FluxScope {
   kustomizationName?: string
 }
 
-/** The root Kustomization `flux bootstrap` creates; it applies every namespace's objects. */
-export const ROOT_KUSTOMIZATION = 'flux-system'
 
 function normalize(p: string): string {
   const rel = path.isAbsolute(p) ? path.relative(repoRoot, p) : p
