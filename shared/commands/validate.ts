@@ -1,9 +1,10 @@
 // `just validate [NS...]`: what deploy checks before it commits, for one or every namespace:
-// overlays/prod builds, no plaintext Secret, and (when a cluster answers) the API server
-// accepts every object in a server-side dry run. Nothing is changed.
+// overlays/prod builds, no plaintext Secret, every object passes strict schema validation
+// (the cluster's OpenAPI with its CRDs; offline, the pinned Kubernetes version and the Flux
+// CRDs), and objects whose namespace exists pass a server-side dry run. Nothing is changed.
 import path from 'node:path'
 import { parseCommand } from '../cli.ts'
-import { errorMessage, ExitCode } from '../errors.ts'
+import { errorMessage, ExitCode, isNsopsError } from '../errors.ts'
 import { c, log } from '../output.ts'
 import { repoRoot } from '../paths.ts'
 import { resolveTarget, targetOptions } from '../target.ts'
@@ -12,11 +13,19 @@ const usage = `
 Usage: just validate [NS...] [--offline]
 
 Validates the prod overlay of each namespace (default: all) the way \`just deploy\` does before
-it commits: kustomize build, plaintext Secret check (SOPS-encrypt Secrets), and a server-side
-dry run of every object when a cluster answers (--offline skips it). Exits 1 if any fails.
+it commits: kustomize build, plaintext Secret check (SOPS-encrypt Secrets), strict schema
+validation of every object (unknown or mistyped fields are errors, as with
+\`kubectl --validate=strict\`; a kind no schema knows is an error too), reported at the file and
+line they come from, and a server-side dry run of the objects whose namespace exists.
 
-  --offline          build and Secret check only
+Schemas come from the cluster when one answers (its OpenAPI v3, with every CRD installed
+there); otherwise, or with --offline, from the pinned Kubernetes version plus the Flux CRDs,
+cached under \${XDG_CACHE_HOME:-~/.cache}/nsops/schemas.
+
+  --offline          no cluster: pinned schemas, no dry run
   --kubeconfig FILE  --context NAME   which cluster (default: the one \`just cluster-up\` chose)
+
+Exit codes: 0 every namespace is valid · 1 at least one is not (each error is listed).
 `
 
 export async function validate(argv: string[]): Promise<number> {
@@ -24,8 +33,8 @@ export async function validate(argv: string[]): Promise<number> {
   const { loadNamespaces } = await import('../namespaces.ts')
   const configs = await loadNamespaces(positionals)
   const { buildKustomization } = await import('../kustomize.ts')
-  const { findPlaintextSecrets } = await import('../deploy/secrets.ts')
-  const { serverDryRun } = await import('../deploy/validate.ts')
+  const { findPlaintextSecrets, plaintextSecretsError } = await import('../deploy/secrets.ts')
+  const { validateBuild, validationSummary } = await import('../deploy/validate.ts')
   let kube: import('../kube.ts').Kube | undefined
   if (!values.offline) {
     const { connect, ensureReachable } = await import('../kube.ts')
@@ -33,7 +42,7 @@ export async function validate(argv: string[]): Promise<number> {
       kube = connect(resolveTarget(values))
       await ensureReachable(kube, 3000)
     } catch (err) {
-      log.warn(`no server-side dry run: ${errorMessage(err).split('\n')[0]}`)
+      log.warn(`no cluster answers (${errorMessage(err).split('\n')[0]}): validating offline against the pinned schemas, no server-side dry run`)
       kube = undefined
     }
   }
@@ -42,18 +51,15 @@ export async function validate(argv: string[]): Promise<number> {
     const rel = path.relative(repoRoot, ns.paths.overlays.prod)
     try {
       const objects = await buildKustomization(ns.paths.overlays.prod)
-      const secrets = await findPlaintextSecrets(repoRoot, path.relative(repoRoot, ns.paths.root), objects)
-      if (secrets.length) throw new Error(`plaintext Secret(s): ${secrets.map((s) => `Secret ${s.secret}${s.file ? ` (${s.file}${s.line ? `:${s.line}` : ""})` : ""}`).join(', ')} (SOPS-encrypt them)`)
-      let note = 'offline: build and Secret check only'
-      if (kube) {
-        const v = await serverDryRun(kube, objects, ns.namespaces.prod)
-        if (v.rejected.length) throw new Error(v.rejected.map((r) => `${r.object}: ${r.message}`).join('; '))
-        note = `the API server (${kube.context}) accepts ${v.accepted} object(s)${v.notValidated.length ? `, ${v.notValidated.length} not validated` : ''}`
-      }
-      log.ok(`${ns.name}: ${rel} builds (${objects.length} objects); ${note}`)
+      const nsDir = path.relative(repoRoot, ns.paths.root)
+      const secrets = await findPlaintextSecrets(repoRoot, nsDir, objects)
+      if (secrets.length) throw plaintextSecretsError(secrets, nsDir)
+      const v = await validateBuild(objects, { kube, overlayDir: ns.paths.overlays.prod, nsDir: ns.paths.root, repoDir: repoRoot, namespace: ns.namespaces.prod })
+      log.ok(`${ns.name}: ${rel} builds (${objects.length} objects); ${validationSummary(v)}`)
     } catch (err) {
       failed++
       log.fail(`${ns.name}: ${errorMessage(err)}`)
+      if (isNsopsError(err) && err.hint && configs.length === 1) log.info(`hint: ${err.hint}`)
     }
   }
   if (failed) log.info(c.red(`${failed} of ${configs.length} namespace(s) failed validation`))

@@ -21,7 +21,7 @@ import { lastCommits, preflight, type Preflight } from './preflight.ts'
 import type { DeployReport } from './report.ts'
 import { autoRollback, rollbackFlow } from './rollback.ts'
 import { findPlaintextSecrets, plaintextSecretsError } from './secrets.ts'
-import { rejectedError, serverDryRun } from './validate.ts'
+import { validateBuild, validationSummary } from './validate.ts'
 
 export { DEFAULT_TIMEOUT_MS, type DeployOptions, type Logger } from './flow.ts'
 
@@ -81,22 +81,18 @@ async function validateSteps(f: Flow, repoDir: string): Promise<{ objects: Manif
   })
   throwIfInterrupted(f.opts.signal)
   const cluster = await f.cluster()
-  await f.step('validate', 'Validating on the cluster (server-side dry run)', async () => {
-    if (!cluster.kube) {
-      return {
-        value: undefined,
-        status: 'warning' as const,
-        message: `validation was offline only (kustomize build and the Secret check): no cluster answers (${clause(cluster.offline)})`,
-        detail: { offline: true, reason: cluster.offline },
-      }
-    }
-    const v = await serverDryRun(cluster.kube, objects, f.ns.namespaces.prod)
-    if (v.rejected.length > 0) throw rejectedError(v, f.overlayDir, cluster.kube.context)
-    const note = v.notValidated.length ? `; ${plural(v.notValidated.length, 'object')} not validated (${[...new Set(v.notValidated.map((n) => n.reason))].join('; ')})` : ''
+  await f.step('validate', cluster.kube ? 'Validating (schemas, server-side dry run)' : 'Validating (schemas, offline)', async () => {
+    const v = await validateBuild(objects, {
+      kube: cluster.kube, overlayDir: path.join(repoDir, f.overlayDir), nsDir: path.join(repoDir, f.nsDir), repoDir, namespace: f.ns.namespaces.prod,
+    })
     return {
       value: undefined,
-      message: `the API server (context ${cluster.kube.context}) accepts ${v.accepted === 1 ? 'the object' : `all ${v.accepted} objects`}${note}`,
-      detail: { context: cluster.kube.context, accepted: v.accepted, notValidated: v.notValidated },
+      ...(cluster.kube ? {} : { status: 'warning' as const }),
+      message: `${validationSummary(v)}${cluster.kube ? '' : `: no cluster answers (${clause(cluster.offline)})`}`,
+      detail: {
+        schemas: v.schema.source, checked: v.schema.checked,
+        ...(v.server ? { context: cluster.kube?.context, accepted: v.server.accepted, notValidated: v.server.notValidated } : { offline: true, reason: cluster.offline }),
+      },
     }
   })
   return { objects, cluster }

@@ -1,11 +1,15 @@
-// Validation before anything is committed: the prod overlay builds, holds no plaintext Secret,
-// and — when a cluster answers — the API server accepts every object in a server-side dry
-// run (admission, schemas, CRDs), applied as Flux's kustomize-controller would apply it.
+// Validation before anything is committed, shared by `just validate` and deploy: the prod
+// overlay builds, holds no plaintext Secret, every object passes strict schema validation
+// (the cluster's OpenAPI with its CRDs, or the pinned offline set; shared/schema/), and — for
+// objects whose namespace exists — the API server accepts it in a server-side dry run
+// (admission, defaulting, CEL rules), applied as Flux's kustomize-controller would apply it.
+import path from 'node:path'
 import { applyObjects, type ApplyResult } from '../apply/apply.ts'
 import { refOf, refString, type ObjectRef } from '../apply/refs.ts'
 import { NsopsError } from '../errors.ts'
 import type { Kube } from '../kube.ts'
 import type { ManifestObject } from '../kustomize.ts'
+import { checkSchemas, type SchemaResult } from '../schema/index.ts'
 import { isSopsSecret } from './secrets.ts'
 
 /** The field manager Flux applies with; dry runs and diffs use it so they show what Flux will do. */
@@ -58,7 +62,7 @@ export async function serverDryRun(kube: Kube, objects: ManifestObject[], namesp
   ]
   for (const f of result.failed) {
     if (waitsForNewNamespace(f.ref, f.message, fresh)) {
-      notValidated.push({ object: refString(f.ref), reason: `its Namespace ${f.ref.namespace} is created by this deploy, so the dry run cannot place it` })
+      notValidated.push({ object: refString(f.ref), reason: `schema-checked only: its Namespace ${f.ref.namespace} is created by this deploy, so the dry run cannot place it` })
     } else {
       rejected.push({ object: refString(f.ref), message: f.message })
     }
@@ -72,4 +76,43 @@ export function rejectedError(v: ServerValidation, overlay: string, context: str
     `the API server (context ${context}) rejects ${v.rejected.length === 1 ? 'an object' : `${v.rejected.length} objects`} of ${overlay} in a server-side dry run, so nothing was committed or pushed:\n  ${lines.join('\n  ')}`,
     { hint: `fix the manifests under ${overlay} (or the bases it uses), then run again; \`--dry-run\` repeats the check without committing.` },
   )
+}
+
+export interface Validation {
+  schema: SchemaResult
+  /** the server-side dry run, when a cluster answers */
+  server?: ServerValidation
+}
+
+export interface ValidateOptions {
+  /** the cluster to dry-run against and read schemas from; undefined: offline */
+  kube?: Kube
+  /** the built overlay (absolute) */
+  overlayDir: string
+  /** the namespace's folder (absolute): searched for the patch a bad field comes from */
+  nsDir: string
+  /** the clone: paths in messages are relative to it */
+  repoDir: string
+  /** where objects without a namespace go (the prod namespace) */
+  namespace: string
+}
+
+/**
+ * Schema validation of every object, then the server-side dry run on top when a cluster
+ * answers. Throws an NsopsError (exit 1) naming each rejected field at file:line.
+ */
+export async function validateBuild(objects: ManifestObject[], opts: ValidateOptions): Promise<Validation> {
+  const schema = await checkSchemas(objects, { kube: opts.kube, overlayDir: opts.overlayDir, searchDir: opts.nsDir, relativeTo: opts.repoDir })
+  if (!opts.kube) return { schema }
+  const server = await serverDryRun(opts.kube, objects, opts.namespace)
+  if (server.rejected.length) throw rejectedError(server, path.relative(opts.repoDir, opts.overlayDir).split(path.sep).join('/'), opts.kube.context)
+  return { schema, server }
+}
+
+/** One line for people: what was checked against what. */
+export function validationSummary(v: Validation): string {
+  const schema = `${v.schema.checked === 1 ? 'the object passes' : `all ${v.schema.checked} objects pass`} strict schema validation against ${v.schema.source}${v.schema.fallback ? ` (${v.schema.fallback})` : ''}`
+  if (!v.server) return `${schema}; no server-side dry run (offline)`
+  const reasons = [...new Set(v.server.notValidated.map((n) => n.reason))]
+  return `${schema}; the API server accepts ${v.server.accepted === 1 ? 'the object' : `${v.server.accepted} objects`} in a dry run${v.server.notValidated.length ? ` (${v.server.notValidated.length} not dry-run: ${reasons.join('; ')})` : ''}`
 }
