@@ -10,22 +10,63 @@ export interface CommandSpec<O extends NonNullable<ParseArgsConfig['options']>> 
 }
 
 export function parseCommand<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], spec: CommandSpec<O>) {
+  // kubectl and flux users type `-o json`: every command with --json takes it as well
+  const takesJson = (spec.options as Record<string, { type?: string }>).json?.type === 'boolean'
   let parsed
   try {
     parsed = parseArgs({
       args: argv,
-      options: { ...spec.options, help: { type: 'boolean', short: 'h' }, debug: { type: 'boolean' } },
+      options: {
+        ...spec.options,
+        ...(takesJson ? { output: { type: 'string', short: 'o' } } : {}),
+        help: { type: 'boolean', short: 'h' },
+        debug: { type: 'boolean' },
+      },
       allowPositionals: spec.allowPositionals ?? false,
       strict: true,
     })
   } catch (err) {
     throw new NsopsError((err as Error).message.split('\n')[0], { hint: `Usage:\n${spec.usage}` })
   }
-  if ((parsed.values as { help?: boolean }).help) {
+  const values = parsed.values as { help?: boolean; output?: string; json?: boolean }
+  if (values.help) {
     process.stdout.write(`${spec.usage.trim()}\n`)
     process.exit(ExitCode.ok)
   }
+  if (values.output !== undefined) {
+    if (values.output !== 'json') throw new NsopsError(`-o ${values.output} is not supported: the only output format is json.`, { hint: 'use -o json (or --json).' })
+    values.json = true
+  }
   return parsed
+}
+
+const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
+/**
+ * A Go duration (time.ParseDuration, how flux and kubectl print them: `90s`, `1m30s`, `5m0s`,
+ * `300ms`, `1.5h`) in milliseconds; undefined when it is not one. A bare number is seconds.
+ */
+export function goDuration(text: string | undefined): number | undefined {
+  const s = text?.trim()
+  if (!s) return undefined
+  if (/^\d+(\.\d+)?$/.test(s)) return Number(s) * 1000
+  if (s === '0') return 0
+  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y
+  let total = 0
+  let at = 0
+  for (let m = re.exec(s); m; m = re.exec(s)) {
+    total += Number(m[1]) * UNITS[m[2]]
+    at = re.lastIndex
+  }
+  return at === s.length ? total : undefined
+}
+
+/** A duration flag's value in milliseconds (> 0 unless `allowZero`), or an NsopsError that names the flag. */
+export function parseDuration(text: string, flag = '--timeout', opts: { allowZero?: boolean } = {}): number {
+  const ms = goDuration(text)
+  if (ms === undefined) throw new NsopsError(`${flag} ${JSON.stringify(text)} is not a duration.`, { hint: `give it as Go and flux write them: e.g. ${flag} 90s, 1m30s, 5m or 1h.` })
+  if (!(ms > 0) && !(opts.allowZero && ms === 0)) throw new NsopsError(`${flag} must be longer than 0, not ${JSON.stringify(text)}.`, { hint: `e.g. ${flag} 5m` })
+  return ms
 }
 
 /** Runs a command's main function and turns its outcome into an exit code. */

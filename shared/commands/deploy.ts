@@ -1,10 +1,9 @@
 // deploy.ts for any namespace: the GitOps deploy (the flow lives in shared/deploy/run.ts).
-import { parseCommand } from '../cli.ts'
+import { parseCommand, parseDuration } from '../cli.ts'
 import { ExitCode, NsopsError } from '../errors.ts'
 import type { NamespaceConfig } from '../namespace-config.ts'
 import { c, log, setJsonMode } from '../output.ts'
 import { resolveTarget, targetOptions } from '../target.ts'
-import { parseDuration } from './dev.ts'
 
 const usage = (ns: string) => `
 Usage: ./namespaces/${ns}/deploy.ts [--yes] [--dry-run] [--no-rollback] [--timeout 5m] [--message MSG] [--json]
@@ -59,8 +58,7 @@ export async function deploy(ns: NamespaceConfig, argv: string[]): Promise<numbe
   if (values.rollback && values['no-rollback']) throw new NsopsError('--rollback and --no-rollback contradict each other; pick one.')
   if (values.rollback && values.message) throw new NsopsError('--message names a deploy commit; a rollback writes its own revert message.')
   if (values.message !== undefined && !values.message.trim()) throw new NsopsError('--message is empty.', { hint: 'give a commit subject, e.g. --message "sonarr: 2 replicas".' })
-  const timeoutMs = values.timeout ? parseDuration(values.timeout) : undefined
-  if (timeoutMs !== undefined && !(timeoutMs > 0)) throw new NsopsError(`--timeout must be longer than 0, not "${values.timeout}".`, { hint: 'e.g. --timeout 5m' })
+  const timeoutMs = values.timeout !== undefined ? parseDuration(values.timeout) : undefined
   if (values.json) setJsonMode(true)
 
   const { repoRoot } = await import('../paths.ts')

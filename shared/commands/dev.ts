@@ -1,6 +1,5 @@
 // dev.ts for any namespace: the Tilt replacement (see shared/dev/).
-import { parseCommand } from '../cli.ts'
-import { NsopsError } from '../errors.ts'
+import { parseCommand, parseDuration } from '../cli.ts'
 import type { NamespaceConfig } from '../namespace-config.ts'
 import { resolveTarget, targetOptions } from '../target.ts'
 
@@ -17,24 +16,18 @@ only the dev overlay has (PVCs and the namespace are kept) and resumes Flux.
 
   --ci             like \`tilt ci\`: apply once, wait until healthy, print a verdict,
                    clean up; exit 0 when healthy, 1 otherwise
-  --timeout DUR    how long --ci waits (default 5m; e.g. 90s, 10m)
+  --timeout DUR    how long --ci waits (default 5m; Go durations: 90s, 1m30s, 10m)
   --no-forwards    skip the port-forwards
   --keep           on exit, leave what was applied in place
   --kubeconfig FILE  --context NAME   which cluster (default: the one \`just cluster-up\` chose)
 `
-
-export function parseDuration(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s.trim())
-  if (!m) throw new NsopsError(`"${s}" is not a duration.`, { hint: 'Use e.g. 90s, 5m or 1h.' })
-  return Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 's'] ?? 1000)
-}
 
 export async function dev(ns: NamespaceConfig, argv: string[]): Promise<number> {
   const { values } = parseCommand(argv, {
     usage: usage(ns.name),
     options: { ci: { type: 'boolean' }, timeout: { type: 'string' }, 'no-forwards': { type: 'boolean' }, keep: { type: 'boolean' }, ...targetOptions },
   })
-  const timeoutMs = values.timeout ? parseDuration(values.timeout) : 300_000
+  const timeoutMs = values.timeout !== undefined ? parseDuration(values.timeout) : 300_000
   const { connect, ensureReachable } = await import('../kube.ts')
   const { runDevLoops } = await import('../dev/run.ts')
   const kube = connect(resolveTarget(values))

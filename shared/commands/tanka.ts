@@ -2,7 +2,7 @@
 // validate) with `tk` when it is installed and nsops' own renderer when it is not.
 import fs from 'node:fs'
 import path from 'node:path'
-import { parseCommand } from '../cli.ts'
+import { parseCommand, parseDuration } from '../cli.ts'
 import { ExitCode, NsopsError } from '../errors.ts'
 import { c, duration, log, setJsonMode, spinner } from '../output.ts'
 import type { ApplyResult } from '../apply/apply.ts'
@@ -12,7 +12,6 @@ import { exportEnvironment, toYamlStream } from '../tanka/export.ts'
 import { renderEnvironment, type Engine, type Rendered } from '../tanka/render.ts'
 import { formatJsonnet } from '../tanka/renderer.ts'
 import { resolveTarget, targetOptions } from '../target.ts'
-import { parseDuration } from './dev.ts'
 
 /** tk's exit status when `tk diff` finds changes. */
 export const EXIT_DIFF = 16
@@ -44,10 +43,11 @@ function environmentArg(positionals: string[], root: string, usage: string): Tan
   return loadEnvironment(name, root)
 }
 
-async function render(env: TankaEnvironment, engine: Engine | 'auto'): Promise<Rendered> {
+/** With `kube`, charts render for that cluster's Kubernetes version. */
+async function render(env: TankaEnvironment, engine: Engine | 'auto', kube?: Kube): Promise<Rendered> {
   const s = spinner(`rendering ${env.name}`)
   try {
-    const r = await renderEnvironment(env, { engine })
+    const r = await renderEnvironment(env, { engine, kube })
     s.succeed(`rendered ${env.name}: ${r.objects.length} objects with ${r.engine === 'tk' ? 'tk' : "nsops' renderer"} in ${duration(r.elapsedMs)}`)
     return r
   } catch (err) {
@@ -131,8 +131,8 @@ export async function tkDiff(argv: string[]): Promise<number> {
   })
   if (values.json) setJsonMode(true)
   const env = environmentArg(positionals, tankaRoot(values.root), diffUsage)
-  const { objects } = await render(env, engineOf(values.engine))
   const kube = await reachableCluster(values)
+  const { objects } = await render(env, engineOf(values.engine), kube)
   const { diffEnvironment } = await import('../tanka/apply.ts')
   const { renderDiff } = await import('../apply/diff.ts')
   const result = await diffEnvironment(kube, env, objects, { withPrune: values['with-prune'] })
@@ -162,12 +162,12 @@ export async function tkApply(argv: string[]): Promise<number> {
     options: { 'dry-run': { type: 'boolean' }, prune: { type: 'boolean' }, timeout: { type: 'string' }, ...rootOptions, ...targetOptions },
   })
   const env = environmentArg(positionals, tankaRoot(values.root), applyUsage)
-  const timeoutMs = values.timeout ? parseDuration(values.timeout) : 300_000
+  const timeoutMs = values.timeout !== undefined ? parseDuration(values.timeout, '--timeout', { allowZero: true }) : 300_000
   const kube = await reachableCluster(values)
   const { guardContext } = await import('../guard.ts')
   // refuse before spending time on a render the guard would throw away
   if (!values['dry-run']) guardContext(kube.context, kube.server, `apply the Tanka environment ${env.name}`)
-  const { objects } = await render(env, engineOf(values.engine))
+  const { objects } = await render(env, engineOf(values.engine), kube)
   const { applyEnvironment } = await import('../tanka/apply.ts')
   const { refString } = await import('../apply/refs.ts')
   const dryRun = values['dry-run'] ?? false
