@@ -12,7 +12,7 @@ import { NsopsError, errorMessage } from '../errors.ts'
 import { spinner, duration } from '../output.ts'
 import { cacheDir, repoRoot } from '../paths.ts'
 import { withFileLock } from '../lock.ts'
-import { recipes, versionArgs } from './recipes.ts'
+import { recipes, versionArgs, type GoRecipe, type ModuleFacts } from './recipes.ts'
 import { toolForBinary, toolSpec, type ToolSpec } from './versions.ts'
 
 const run = promisify(execFile)
@@ -24,6 +24,43 @@ export function toolsDir(): string {
 /** Where the cache keeps a tool's binaries: tools/<tool>/<version>/<binary>. */
 export function cachedBinaryPath(spec: ToolSpec, binary: string): string {
   return path.join(toolsDir(), spec.name, spec.version, binary)
+}
+
+/**
+ * What a cached build was made from: the pinned module and version and everything its recipe
+ * says (go.mod, tidy arguments, packages, added files, ldflags). Recorded next to the binaries
+ * (STAMP), so an edited recipe rebuilds instead of serving a binary built the old way.
+ */
+export function buildKey(spec: ToolSpec): string {
+  const r = recipes[spec.name]
+  const facts: ModuleFacts = { require: (dep) => `{${dep} required by ${r?.goModule ?? spec.module}@${spec.version}}` }
+  const inputs = {
+    module: spec.module, version: spec.version, kind: r?.kind, goModule: r?.goModule, goMod: r?.goMod?.(spec),
+    tidyArgs: r?.tidyArgs, packages: r?.packages, addFiles: r?.addFiles, ldflags: r?.ldflags?.(spec, facts) ?? '-s -w',
+  }
+  return createHash('sha256').update(JSON.stringify(inputs)).digest('hex').slice(0, 16)
+}
+
+/** The stamp file in tools/<tool>/<version>/: `build <buildKey>` or `release <url>`. */
+const STAMP = '.provenance'
+
+function stampPath(spec: ToolSpec): string {
+  return path.join(toolsDir(), spec.name, spec.version, STAMP)
+}
+
+/** Whether the cached binaries came from the official release or from the current recipe. */
+function stampCurrent(spec: ToolSpec): boolean {
+  let stamp: string
+  try { stamp = fs.readFileSync(stampPath(spec), 'utf8').trim() } catch { return false }
+  return stamp.startsWith('release ') || stamp === `build ${buildKey(spec)}`
+}
+
+/** Records how the binaries in the cache were made (after they are all in place). */
+export function writeStamp(spec: ToolSpec, how: { release: string } | 'build'): void {
+  const text = how === 'build' ? `build ${buildKey(spec)}` : `release ${how.release}`
+  fs.mkdirSync(path.dirname(stampPath(spec)), { recursive: true })
+  fs.writeFileSync(`${stampPath(spec)}.${process.pid}`, `${text}\n`)
+  fs.renameSync(`${stampPath(spec)}.${process.pid}`, stampPath(spec))
 }
 
 interface MemoEntry { path: string; mtimeMs: number; size: number }
@@ -97,7 +134,7 @@ function keyedBySource(spec: ToolSpec): ToolSpec {
 export async function toolPath(binary: string, opts: ProvisionOptions = {}): Promise<string> {
   const spec = keyedBySource(toolForBinary(binary))
   const memo = readMemo()
-  const key = `${binary}@${spec.version}`
+  const key = `${binary}@${spec.version}#${buildKey(spec)}`
   const hit = memo[key]
   if (hit && !opts.ignorePath) {
     const st = statOf(hit.path)
@@ -133,7 +170,7 @@ async function provisionTool(spec: ToolSpec, opts: ProvisionOptions): Promise<Re
   }
 
   // 2. cache
-  const cached = () => spec.binaries.every((b) => isExecutable(cachedBinaryPath(spec, b)))
+  const cached = () => spec.binaries.every((b) => isExecutable(cachedBinaryPath(spec, b))) && stampCurrent(spec)
   const fromCache = () => Object.fromEntries(spec.binaries.map((b) => [b, cachedBinaryPath(spec, b)]))
   if (cached()) return fromCache()
 
@@ -183,8 +220,10 @@ async function fetchBuffer(url: string): Promise<Buffer> {
 async function downloadRelease(spec: ToolSpec): Promise<void> {
   const dest = path.join(toolsDir(), spec.name, spec.version)
   await fsp.mkdir(dest, { recursive: true })
+  // {number}: the version without its v (release archives such as flux_2.9.5_linux_amd64.tar.gz)
   const fill = (b: string) =>
-    spec.release!.replaceAll('{version}', spec.version).replaceAll('{arch}', goArch()).replaceAll('{binary}', b)
+    spec.release!.replaceAll('{version}', spec.version).replaceAll('{number}', spec.version.replace(/^v/, ''))
+      .replaceAll('{arch}', goArch()).replaceAll('{binary}', b)
   const urls = spec.release!.includes('{binary}') ? spec.binaries.map((b) => [b, fill(b)]) : [[spec.binaries[0], fill('')]]
   const s = spinner(`downloading ${spec.name} ${spec.version}`)
   try {
@@ -213,6 +252,7 @@ async function downloadRelease(spec: ToolSpec): Promise<void> {
         await fsp.rename(tmp, path.join(dest, binary))
       }
     }
+    writeStamp(spec, { release: urls[0][1] })
     s.succeed(`downloaded ${spec.name} ${spec.version}`)
   } catch (err) {
     s.stop()
@@ -247,12 +287,12 @@ async function buildFromModule(spec: ToolSpec, tried: string[]): Promise<void> {
   const work = path.join(cacheDir(), 'gobuild', `${spec.name}-${spec.version}`)
   await fsp.mkdir(dest, { recursive: true })
   await fsp.mkdir(work, { recursive: true })
-  const ldflags = recipe.ldflags?.(spec) ?? '-s -w'
   const why = tried.join('; ')
   const s = spinner(`building ${spec.binaries.join(', ')} ${spec.version} from ${spec.module} (${why}); ${recipe.expect}`)
   const started = Date.now()
   const progress = (line: string) => s.text(`building ${spec.name} ${spec.version} [${duration(Date.now() - started)}] ${line.slice(0, 100)}`)
   try {
+    const ldflags = recipe.ldflags ? recipe.ldflags(spec, await moduleFacts(recipe, spec, work)) : '-s -w'
     if (recipe.kind === 'install') {
       await goRun(['install', '-trimpath', '-ldflags', ldflags, `${spec.module}@${spec.version}`], work, { ...goEnv(), GOBIN: work }, progress)
       for (const b of spec.binaries) await installFile(path.join(work, b), path.join(dest, b))
@@ -260,9 +300,14 @@ async function buildFromModule(spec: ToolSpec, tried: string[]): Promise<void> {
       const out = path.join(work, spec.binaries[0])
       await goRun(['build', '-trimpath', '-ldflags', ldflags, '-o', out, '.'], path.join(repoRoot, recipe.dir!), goEnv(), progress)
       await installFile(out, path.join(dest, spec.binaries[0]))
+    } else if (recipe.kind === 'copy') {
+      const src = await copyModuleSource(recipe, spec, work)
+      const out = path.join(work, 'bin', spec.binaries[0])
+      await goRun(['build', '-trimpath', '-ldflags', ldflags, '-o', out, ...recipe.packages!], src, goEnv(), progress)
+      await installFile(out, path.join(dest, spec.binaries[0]))
     } else {
       await fsp.writeFile(path.join(work, 'go.mod'), recipe.goMod!(spec))
-      await goRun(['mod', 'tidy'], work, goEnv(), progress)
+      await goRun(['mod', 'tidy', ...(recipe.tidyArgs ?? [])], work, goEnv(), progress)
       const out = path.join(work, 'bin')
       await fsp.mkdir(out, { recursive: true })
       // one package: name the binary ourselves (go would call server/v3 "server")
@@ -270,11 +315,47 @@ async function buildFromModule(spec: ToolSpec, tried: string[]): Promise<void> {
       await goRun(['build', '-trimpath', '-ldflags', ldflags, '-o', target, ...recipe.packages!], work, goEnv(), progress)
       for (const b of spec.binaries) await installFile(path.join(out, b), path.join(dest, b))
     }
+    writeStamp(spec, 'build')
     s.succeed(`built ${spec.name} ${spec.version} in ${duration(Date.now() - started)} → ${dest}`)
   } catch (err) {
     s.fail(`building ${spec.name} ${spec.version} failed`)
     tried.push(`go build failed: ${errorMessage(err)}`)
   }
+}
+
+/** `go mod download -json MODULE@VERSION`: where the module's source and go.mod are. */
+async function downloadModule(module: string, version: string, cwd: string): Promise<{ Dir: string; GoMod: string }> {
+  const { stdout } = await run('go', ['mod', 'download', '-json', `${module}@${version}`], { cwd, env: goEnv(), maxBuffer: 1 << 20 })
+  const info = JSON.parse(stdout) as { Dir?: string; GoMod?: string; Error?: string }
+  if (info.Error || !info.Dir || !info.GoMod) throw new Error(`go mod download ${module}@${version}: ${info.Error ?? 'no module directory'}`)
+  return { Dir: info.Dir, GoMod: info.GoMod }
+}
+
+async function moduleFacts(recipe: GoRecipe, spec: ToolSpec, cwd: string): Promise<ModuleFacts> {
+  // only a recipe that names its module (goModule) reads facts from it; others skip the download
+  const module = recipe.goModule
+  const text = module ? await fsp.readFile((await downloadModule(module, spec.version, cwd)).GoMod, 'utf8') : ''
+  return {
+    require(dep) {
+      const line = text.split('\n').map((l) => l.trim().replace(/^require\s+/, '').split(/\s+/)).find((f) => f[0] === dep)
+      if (!line?.[1]) throw new Error(`${module ?? spec.module}@${spec.version}'s go.mod requires no ${dep}`)
+      return line[1]
+    },
+  }
+}
+
+/** `copy` builds: a writable copy of the module's source (the module cache is read-only), plus addFiles. */
+async function copyModuleSource(recipe: GoRecipe, spec: ToolSpec, work: string): Promise<string> {
+  const { Dir } = await downloadModule(recipe.goModule ?? spec.module, spec.version, work)
+  const src = path.join(work, 'src')
+  await fsp.rm(src, { recursive: true, force: true })
+  await run('cp', ['-R', Dir, src])
+  await run('chmod', ['-R', 'u+w', src])
+  for (const [file, content] of Object.entries(recipe.addFiles ?? {})) {
+    await fsp.mkdir(path.dirname(path.join(src, file)), { recursive: true })
+    await fsp.writeFile(path.join(src, file), content)
+  }
+  return src
 }
 
 function goRun(args: string[], cwd: string, env: NodeJS.ProcessEnv, progress: (line: string) => void): Promise<void> {

@@ -1,24 +1,48 @@
 // How each pinned tool is built from its Go module when no binary can be had. The main
-// packages of kubernetes, etcd and kustomize-controller carry replace directives, so they
+// packages of kubernetes, etcd and the Flux controllers carry replace directives, so they
 // cannot be `go install`ed: each gets a small wrapper module (research/control-plane.md §2).
+// Everything a recipe says is part of the cache key (provision.ts buildKey): a changed
+// go.mod, package list or ldflags means a rebuild, not a stale binary.
 import type { ToolSpec } from './versions.ts'
+
+/**
+ * Facts read from the pinned module's own go.mod at build time. While the cache key is
+ * computed they answer a placeholder naming the fact, since they are fixed by the pinned
+ * version, which is in the key already.
+ */
+export interface ModuleFacts {
+  /** the version the module's go.mod requires of `dep`, e.g. k8s.io/client-go → v0.37.0 */
+  require(dep: string): string
+}
 
 export interface GoRecipe {
   /**
    * `install`: go install MODULE@VERSION; `wrapper`: go build inside a generated module;
+   * `copy`: go build inside a writable copy of the module's source (`prepare` edits it);
    * `local`: go build of a main package in this repo (`dir`), cached under a hash of its sources
    */
-  kind: 'install' | 'wrapper' | 'local'
+  kind: 'install' | 'wrapper' | 'copy' | 'local'
   /** `local` builds: the package's directory, relative to the repo root */
   dir?: string
+  /** the module whose go.mod ModuleFacts read (and `copy` builds copy); default spec.module */
+  goModule?: string
   /** go.mod of the wrapper module */
   goMod?: (spec: ToolSpec) => string
-  /** packages to build, one binary each (wrapper builds) */
+  /** extra `go mod tidy` arguments (wrapper builds) */
+  tidyArgs?: string[]
+  /** packages to build, one binary each (wrapper builds; `copy`: relative to the module, ./cmd/x) */
   packages?: string[]
-  ldflags?: (spec: ToolSpec) => string
+  /** `copy` builds: what the copied source lacks, as files to write (path relative to the module → content) */
+  addFiles?: Record<string, string>
+  ldflags?: (spec: ToolSpec, mod: ModuleFacts) => string
   /** what a newcomer should expect while it builds */
   expect: string
 }
+
+const fluxControllerReplaces = [
+  // upstream replaces go-digest with its master for BLAKE3 (opencontainers/go-digest#66)
+  'replace github.com/opencontainers/go-digest => github.com/opencontainers/go-digest v1.0.1-0.20220411205349-bde1400a84be',
+]
 
 const k8sStaging = [
   'api', 'apiextensions-apiserver', 'apimachinery', 'apiserver', 'cli-runtime', 'client-go', 'cloud-provider',
@@ -73,7 +97,17 @@ export const recipes: Record<string, GoRecipe> = {
   helm: {
     kind: 'install',
     expect: 'about 75 seconds',
-    ldflags: (s) => `-s -w -X helm.sh/helm/v3/internal/version.version=${s.version}`,
+    goModule: 'helm.sh/helm/v3',
+    // As helm's Makefile (v3.22.0, lines 61-69): the Kubernetes version helm assumes without a
+    // cluster is its client-go's, major + 1. Without these helm believes in v1.20.0 and
+    // refuses every chart with `kubeVersion: >=1.23.0-0`.
+    ldflags: (s, mod) => {
+      const [major, minor] = mod.require('k8s.io/client-go').replace(/^v/, '').split('.')
+      const k8sMajor = /^\d+$/.test(major) ? String(Number(major) + 1) : `${major}+1`
+      const stamp = (pkg: string) =>
+        `-X helm.sh/helm/v3/pkg/${pkg}.k8sVersionMajor=${k8sMajor} -X helm.sh/helm/v3/pkg/${pkg}.k8sVersionMinor=${minor}`
+      return `-s -w -X helm.sh/helm/v3/internal/version.version=${s.version} ${stamp('lint/rules')} ${stamp('chartutil')}`
+    },
   },
   jsonnet: { kind: 'install', expect: 'about 5 seconds', ldflags: () => '-s -w' },
   'kustomize-controller': {
@@ -87,7 +121,7 @@ export const recipes: Record<string, GoRecipe> = {
         `require ${s.module} ${s.version}`,
         `require ${s.module}/api ${s.version}`,
         // upstream's replace lines, minus the one pointing at ./api
-        'replace github.com/opencontainers/go-digest => github.com/opencontainers/go-digest v1.0.1-0.20220411205349-bde1400a84be',
+        ...fluxControllerReplaces,
         'replace sigs.k8s.io/kustomize/api => sigs.k8s.io/kustomize/api v0.21.1',
         'replace sigs.k8s.io/kustomize/kyaml => sigs.k8s.io/kustomize/kyaml v0.21.1',
         'replace gopkg.in/yaml.v3 => gopkg.in/yaml.v3 v3.0.1',
@@ -95,6 +129,41 @@ export const recipes: Record<string, GoRecipe> = {
       ].join('\n'),
     packages: ['github.com/fluxcd/kustomize-controller'],
     ldflags: () => '-s -w',
+  },
+  'source-controller': {
+    kind: 'wrapper',
+    expect: 'about 4 to 5 minutes',
+    goMod: (s) =>
+      [
+        'module local/source-controller',
+        'go 1.26.0',
+        `tool ${s.module}`,
+        `require ${s.module} ${s.version}`,
+        `require ${s.module}/api ${s.version}`,
+        ...fluxControllerReplaces,
+        // v1.9.5 asks for v0.18.3, whose archive the module mirror refuses; v0.18.0 has the
+        // same API (research/control-plane.md, update 2026-12-01)
+        'replace github.com/fluxcd/pkg/artifact => github.com/fluxcd/pkg/artifact v0.18.0',
+        '',
+      ].join('\n'),
+    // -e: a test-only dependency (fluxcd/pkg/helmtestserver) is refused by the mirror; the
+    // controller's own packages do not import it
+    tidyArgs: ['-e'],
+    packages: ['github.com/fluxcd/source-controller'],
+    ldflags: () => '-s -w',
+  },
+  flux: {
+    kind: 'copy',
+    expect: 'about 2 minutes',
+    goModule: 'github.com/fluxcd/flux2/v2',
+    // cmd/flux embeds manifests/*.yaml, which upstream generates from release downloads before
+    // building; only `flux install` and `flux bootstrap` read them, and nsops uses neither
+    addFiles: {
+      'cmd/flux/manifests/nsops-placeholder.yaml':
+        '# nsops builds flux from its module: the install manifests are not embedded, so `flux install` and `flux bootstrap` do not work with this binary\n',
+    },
+    packages: ['./cmd/flux'],
+    ldflags: (s) => `-s -w -X main.VERSION=${s.version.replace(/^v/, '')}`,
   },
   'tanka-renderer': { kind: 'local', dir: 'tanka/renderer', expect: 'about 10 seconds', ldflags: () => '-s -w' },
 }
@@ -110,5 +179,7 @@ export const versionArgs: Record<string, string[] | undefined> = {
   kustomize: ['version'],
   helm: ['version', '--short'],
   jsonnet: ['--version'],
-  // kustomize-controller has no version flag: only the cache or a build is trusted.
+  flux: ['version', '--client'],
+  // kustomize-controller and source-controller have no version flag: only the cache or a
+  // build is trusted.
 }
