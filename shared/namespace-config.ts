@@ -46,14 +46,22 @@ export interface NamespaceInput {
   description: string
   /** the Kubernetes namespace each overlay deploys into */
   namespaces: Record<Environment, string>
-  /** the Flux Kustomization that applies overlays/prod; default: the namespace's name */
-  flux?: { kustomization?: string; namespace?: 'flux-system' }
+  /**
+   * `kustomization`: the Flux Kustomization that applies overlays/prod (default: the
+   * namespace's name; found by inventory or spec.path when it has another name or there is
+   * only the root flux-system). `hold`: what a dev loop suspends while it runs — `auto`
+   * (default) holds only what overlaps the dev overlay's objects, `kustomization` always
+   * suspends the namespace's own Kustomization(s), `never` holds nothing.
+   */
+  flux?: { kustomization?: string; namespace?: 'flux-system'; hold?: FluxHoldPolicy }
   groups?: GroupInput[]
   portForwards?: PortForward[]
   /** Ingress hosts are `<app>.<domain>`; keep equal to overlays/<env>/domain.yaml */
   domains?: Partial<Record<Environment, string>>
   quickCommands?: QuickCommand[]
 }
+
+export type FluxHoldPolicy = 'auto' | 'kustomization' | 'never'
 
 export interface App {
   name: string
@@ -84,7 +92,7 @@ export interface NamespaceConfig {
   name: string
   description: string
   namespaces: Record<Environment, string>
-  flux: { kustomization: string; namespace: 'flux-system' }
+  flux: { kustomization: string; namespace: 'flux-system'; hold: FluxHoldPolicy }
   paths: NamespacePaths
   groups: AppGroup[]
   /** every app of every group, in group order */
@@ -154,6 +162,9 @@ function checkInput(input: NamespaceInput, p: Problems): void {
   if (input.flux?.kustomization !== undefined) p.subdomain('flux.kustomization', input.flux.kustomization)
   if (input.flux?.namespace !== undefined && input.flux.namespace !== 'flux-system') {
     p.add(`flux.namespace must be "flux-system" (the namespace Flux's objects live in), got ${show(input.flux.namespace)}`)
+  }
+  if (input.flux?.hold !== undefined && !['auto', 'kustomization', 'never'].includes(input.flux.hold)) {
+    p.add(`flux.hold must be "auto", "kustomization" or "never", got ${show(input.flux.hold)}`)
   }
   for (const [env, domain] of Object.entries(input.domains ?? {})) {
     if (!environments.includes(env as Environment)) p.add(`domains.${env} is not an environment (dev or prod)`)
@@ -250,7 +261,7 @@ export function defineNamespace(input: NamespaceInput): NamespaceConfig {
     name: input.name,
     description: input.description,
     namespaces,
-    flux: { kustomization: input.flux?.kustomization ?? input.name, namespace: 'flux-system' as const },
+    flux: { kustomization: input.flux?.kustomization ?? input.name, namespace: 'flux-system' as const, hold: input.flux?.hold ?? 'auto' },
     paths: namespacePaths(root),
     groups,
     apps,

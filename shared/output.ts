@@ -96,3 +96,14 @@ export function duration(ms: number): string {
   const m = Math.floor(ms / 60_000)
   return `${m} min ${Math.round((ms % 60_000) / 1000)} s`
 }
+
+/** Status glyphs and colours, one table for every view (dev loop, dashboard, dev-status). */
+export type HealthStatus = 'Current' | 'InProgress' | 'Failed' | 'Terminating' | 'NotFound' | 'Unknown'
+export const healthMark: Record<HealthStatus, (text: string) => string> = {
+  Current: (s) => c.green(`✓ ${s}`),
+  InProgress: (s) => c.yellow(`… ${s}`),
+  Failed: (s) => c.red(`✗ ${s}`),
+  Terminating: (s) => c.magenta(`↓ ${s}`),
+  NotFound: (s) => c.red(`✗ ${s}`),
+  Unknown: (s) => c.yellow(`? ${s}`),
+}

@@ -16,6 +16,12 @@ export interface PruneOptions {
   concurrency: number
   /** a reason not to touch this object in this run, if there is one */
   unsure?: (ref: ObjectRef) => string | undefined
+  /**
+   * leave CRDs and cluster-scoped objects alone when another field manager also manages
+   * them (a CRD another namespace or a Helm release installs too: deleting it would take
+   * every resource of its kind along)
+   */
+  keepShared?: boolean
 }
 
 export interface PruneReport {
@@ -53,8 +59,13 @@ async function pruneOne(kube: Kube, ref: ObjectRef, opts: PruneOptions): Promise
     if (!live) return 'gone'
     // The inventory says we applied it; the object must still say so too (someone may have
     // deleted and recreated it, or taken it over) before we delete anything.
-    if (!(live.metadata.managedFields ?? []).some((e) => e.manager === opts.fieldManager)) {
+    const managers = live.metadata.managedFields ?? []
+    if (!managers.some((e) => e.manager === opts.fieldManager)) {
       return { reason: `no field of it is managed by ${opts.fieldManager} any more, so it is not ours to delete`, keep: false }
+    }
+    if (opts.keepShared && (isCrd(ref) || !ref.namespace)) {
+      const others = [...new Set(managers.filter((e) => e.manager !== opts.fieldManager && e.subresource !== 'status').map((e) => e.manager))]
+      if (others.length) return { reason: `also managed by ${others.join(', ')}, so it is shared and left in place`, keep: false }
     }
     return (await deleteObject(kube, ref, { dryRun: opts.dryRun, uid: live.metadata.uid })) ? 'pruned' : 'gone'
   } catch (err) {

@@ -58,10 +58,24 @@ try {
 } catch {
   // esbuild missing or the build failed: run through tsx instead (slower, same result)
 }
-if (bundled) await import(pathToFileURL(out).href)
-else {
-  const { register } = await import(pathToFileURL(path.join(root, 'node_modules/tsx/dist/esm/api/index.mjs')).href)
-  register()
-  await import('./fast-deps.mjs')
-  await import(pathToFileURL(entry).href)
+// An error while the script's modules load (a namespace.ts that fails its checks is the
+// usual one) happens before the script's own error handling runs: report it the same way,
+// `error:` and `hint:`, the stack only with --debug.
+try {
+  if (bundled) await import(pathToFileURL(out).href)
+  else {
+    const { register } = await import(pathToFileURL(path.join(root, 'node_modules/tsx/dist/esm/api/index.mjs')).href)
+    register()
+    await import('./fast-deps.mjs')
+    await import(pathToFileURL(entry).href)
+  }
+} catch (err) {
+  const debug = process.argv.includes('--debug')
+  const known = err instanceof Error && err.name === 'NsopsError'
+  const lines = [`error: ${err instanceof Error ? err.message : String(err)}`]
+  if (known && err.hint) lines.push(`hint: ${err.hint}`)
+  else if (!known) lines.push('hint: run again with --debug for the full trace, and report it if it looks like a bug.')
+  if (debug && err instanceof Error && err.stack) lines.push(err.stack)
+  process.stderr.write(`${lines.join('\n')}\n`)
+  process.exit(known && typeof err.exitCode === 'number' ? err.exitCode : 1)
 }

@@ -5,22 +5,37 @@ import { c, log, spinner, table } from '../output.ts'
 import { rememberTarget, resolveTarget } from '../target.ts'
 
 const upUsage = `
-Usage: just dev-up [NS...] [--tanka ENV]...
+Usage: just dev-up [NS...] [--tanka ENV]... [--ci [--timeout 5m] [--down] [--output-snapshot FILE]]
 
 Ensures a cluster (an allowed current context, else kind/k3d when a Docker engine answers,
 else the embedded sim cluster), installs the Flux CRDs, and runs the dev loops of the given
 namespaces (default: all) in one process with one combined view. Ctrl-C stops every loop,
-deletes dev-only objects and resumes Flux.
+deletes dev-only objects and releases what the loops hold in Flux (a second Ctrl-C shows
+what the cleanup is doing, a third within 3 s forces the exit).
 
   --tanka ENV   also render and apply the Tanka environment ENV (tanka/environments/ENV),
                 re-rendering on every change under tanka/ (repeatable)
-  --ci          apply once, wait until everything is healthy, print a verdict, clean up
+  --ci          like \`tilt ci\`: apply once, wait until everything is healthy (failing fast),
+                print a verdict and leave the stack running for later CI steps; exit 0/1
+  --down        with --ci: tear down after the verdict
+  --timeout DUR how long --ci waits (default 5m)
+  --output-snapshot FILE   with --ci: every resource's status, events, pods' last log lines
+  --hold-root   allow suspending the root flux-system Kustomization (see dev.ts --help)
 `
 
 export async function devUp(argv: string[]): Promise<number> {
   const { positionals, values } = parseCommand(argv, {
-    usage: upUsage, options: { tanka: { type: 'string', multiple: true }, ci: { type: 'boolean' } }, allowPositionals: true,
+    usage: upUsage, allowPositionals: true,
+    options: {
+      tanka: { type: 'string', multiple: true }, ci: { type: 'boolean' }, down: { type: 'boolean' }, timeout: { type: 'string' },
+      'output-snapshot': { type: 'string' }, 'hold-root': { type: 'boolean' },
+    },
   })
+  const { parseDuration } = await import('../cli.ts')
+  const timeoutMs = values.timeout !== undefined ? parseDuration(values.timeout) : 300_000
+  // installed before the cluster starts: a Ctrl-C anywhere from here on ends in the cleanup
+  const { Shutdown } = await import('../signals.ts')
+  const shutdown = new Shutdown()
   const { loadNamespaces } = await import('../namespaces.ts')
   const configs = await loadNamespaces(positionals) // bad names fail here, before a cluster starts
   const { loadEnvironment } = await import('../tanka/environments.ts')
@@ -57,7 +72,10 @@ export async function devUp(argv: string[]): Promise<number> {
   }
   const { runDevLoops } = await import('../dev/run.ts')
   const { TankaLoop } = await import('../dev/tanka-loop.ts')
-  return runDevLoops(kube, configs, { ci: values.ci }, envs.map((e) => new TankaLoop(kube, e, { watch: !values.ci })))
+  if (shutdown.stopping) return shutdown.exitCode
+  return runDevLoops(kube, configs, {
+    ci: values.ci, down: values.down, timeoutMs, outputSnapshot: values['output-snapshot'], hold: { holdRoot: values['hold-root'] }, shutdown,
+  }, envs.map((e) => new TankaLoop(kube, e, { watch: !values.ci })))
 }
 
 const downUsage = `
@@ -72,7 +90,8 @@ export async function devDown(argv: string[]): Promise<number> {
   const { values } = parseCommand(argv, { usage: downUsage, options: { 'keep-cluster': { type: 'boolean' } } })
   const { liveSessions } = await import('../dev/session.ts')
   const { pidAlive } = await import('../lock.ts')
-  for (const sess of liveSessions()) {
+  const sessions = liveSessions()
+  for (const sess of sessions.filter((x) => !x.kept)) {
     const s = spinner(`stopping the dev loop of ${sess.namespace} (pid ${sess.pid})`)
     process.kill(sess.pid, 'SIGTERM')
     const until = Date.now() + 60_000
@@ -82,6 +101,21 @@ export async function devDown(argv: string[]): Promise<number> {
   }
   const { connect } = await import('../kube.ts')
   const target = resolveTarget()
+  const kept = sessions.filter((x) => x.kept)
+  if (kept.length) {
+    const { loadNamespace } = await import('../namespaces.ts')
+    const { DevLoop } = await import('../dev/loop.ts')
+    const kube = connect(target)
+    for (const sess of kept) {
+      const s = spinner(`ending the session dev --ci kept for ${sess.namespace}`)
+      try {
+        const notes = await new DevLoop(kube, await loadNamespace(sess.namespace)).endKept()
+        s.succeed(`ended the kept session of ${sess.namespace}${notes.length ? `: ${notes.join('; ')}` : ''}`)
+      } catch (err) {
+        s.fail(`could not end the kept session of ${sess.namespace}: ${errorMessage(err)}`)
+      }
+    }
+  }
   try {
     const kube = connect(target)
     const { findStaleSuspensions, resumeStale } = await import('../flux/index.ts')
@@ -133,7 +167,7 @@ export async function devStatus(argv: string[]): Promise<number> {
       const apps = m.groups.flatMap((g) => g.apps)
       const ok = apps.filter((a) => a.status === 'Current').length
       const flux = m.flux.objects.map((f) => (f.suspended ? c.yellow(`flux suspended ${f.suspendedBy ?? ''}`) : f.ready === 'True' ? c.green('flux ready') : c.red(`flux ${f.ready}`))).join(' ') || c.dim(m.flux.note ?? '')
-      return [c.bold(ns.name), sess ? c.cyan(`dev loop pid ${sess.pid}`) : c.dim('no dev loop'), m.namespace.exists ? `${m.namespace.name}: ${ok}/${apps.length} apps healthy` : c.dim(`${m.namespace.name}: not deployed`), flux]
+      return [c.bold(ns.name), sess ? (sess.kept ? c.cyan('kept by dev --ci (just dev-down ends it)') : c.cyan(`dev loop pid ${sess.pid}`)) : c.dim('no dev loop'), m.namespace.exists ? `${m.namespace.name}: ${ok}/${apps.length} apps healthy` : c.dim(`${m.namespace.name}: not deployed`), flux]
     } catch (err) {
       return [c.bold(ns.name), '', c.red(errorMessage(err)), '']
     }

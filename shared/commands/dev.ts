@@ -4,33 +4,56 @@ import type { NamespaceConfig } from '../namespace-config.ts'
 import { resolveTarget, targetOptions } from '../target.ts'
 
 const usage = (ns: string) => `
-Usage: ./namespaces/${ns}/dev.ts [--ci [--timeout 5m]] [--no-forwards] [--keep]
+Usage: ./namespaces/${ns}/dev.ts [--ci [--timeout 5m] [--down] [--output-snapshot FILE]] [--no-forwards] [--keep] [--hold-root]
        just dev ${ns}
 
 The ${ns} dev loop, like \`tilt up\`: checks the context is a local one (or allow-listed),
-suspends ${ns}'s own Flux Kustomization while it runs (with an ownership marker), applies
-overlays/dev with server-side apply, watches base/, overlays/dev/ and components/ and
-re-applies what changed (pruning what left the overlay), runs the port-forwards from
-namespace.ts and shows each resource's health. Ctrl-C stops forwards, deletes the objects
-only the dev overlay has (PVCs and the namespace are kept) and resumes Flux.
+applies overlays/dev with server-side apply, watches base/, overlays/dev/ and components/
+and re-applies what changed (pruning what left the overlay), runs the port-forwards from
+namespace.ts and shows each app's health.
 
-  --ci             like \`tilt ci\`: apply once, wait until healthy, print a verdict,
-                   clean up; exit 0 when healthy, 1 otherwise
+Flux: it holds only what Flux and the loop share (namespace.ts \`flux.hold\`, default auto).
+When the dev overlay's objects overlap nothing a Flux Kustomization manages (the usual
+case: dev applies into ${ns}-dev), nothing is held. When they overlap, the namespace's own
+Kustomization is suspended with an ownership marker and resumed on exit; the root
+flux-system only with --hold-root. A suspension made by hand is never resumed.
+
+Ctrl-C (or SIGTERM, or closing the terminal) stops forwards, deletes the objects only the
+dev overlay has (PVCs and the namespace are kept) and releases the hold. A second Ctrl-C
+shows what the cleanup is doing; a third within 3 s forces the exit.
+
+  --ci             like \`tilt ci\`: apply once, wait until healthy (failing fast on a
+                   Failed workload), print a verdict and leave the stack running; exit 0
+                   when healthy, 1 otherwise. \`just dev-down\` ends it.
+  --down           with --ci: tear down after the verdict instead of keeping the stack
+  --output-snapshot FILE  with --ci: write every resource's status, the events and pods'
+                   last log lines as JSON
   --timeout DUR    how long --ci waits (default 5m; Go durations: 90s, 1m30s, 10m)
   --no-forwards    skip the port-forwards
-  --keep           on exit, leave what was applied in place
+  --keep           on exit, leave what was applied in place (the Flux hold is released)
+  --hold-root      allow suspending the root flux-system Kustomization when it manages
+                   what the dev overlay writes (stops Flux for every namespace meanwhile)
   --kubeconfig FILE  --context NAME   which cluster (default: the one \`just cluster-up\` chose)
 `
 
 export async function dev(ns: NamespaceConfig, argv: string[]): Promise<number> {
   const { values } = parseCommand(argv, {
     usage: usage(ns.name),
-    options: { ci: { type: 'boolean' }, timeout: { type: 'string' }, 'no-forwards': { type: 'boolean' }, keep: { type: 'boolean' }, ...targetOptions },
+    options: {
+      ci: { type: 'boolean' }, down: { type: 'boolean' }, 'output-snapshot': { type: 'string' }, timeout: { type: 'string' },
+      'no-forwards': { type: 'boolean' }, keep: { type: 'boolean' }, 'hold-root': { type: 'boolean' }, ...targetOptions,
+    },
   })
   const timeoutMs = values.timeout !== undefined ? parseDuration(values.timeout) : 300_000
+  // signals are ours from here on: a Ctrl-C while connecting must not skip the cleanup
+  const { Shutdown } = await import('../signals.ts')
+  const shutdown = new Shutdown()
   const { connect, ensureReachable } = await import('../kube.ts')
   const { runDevLoops } = await import('../dev/run.ts')
   const kube = connect(resolveTarget(values))
   await ensureReachable(kube)
-  return runDevLoops(kube, [ns], { ci: values.ci, timeoutMs, forwards: !values['no-forwards'], keep: values.keep })
+  return runDevLoops(kube, [ns], {
+    ci: values.ci, down: values.down, outputSnapshot: values['output-snapshot'], timeoutMs, forwards: !values['no-forwards'],
+    keep: values.keep, hold: { holdRoot: values['hold-root'] }, shutdown,
+  })
 }

@@ -36,7 +36,7 @@ export interface DashboardModel {
   server: string
   namespace: { config: string; name: string; env: Environment; exists: boolean; phase?: string }
   flux: FluxSection
-  devLoop?: { pid: number; startedAt: string; lastApply?: string }
+  devLoop?: { pid: number; startedAt: string; lastApply?: string; kept?: boolean }
   groups: { title: string; apps: AppRow[] }[]
   pods: PodRow[]
   pvcs: PvcRow[]
@@ -172,7 +172,7 @@ export async function collect(kube: Kube, ns: NamespaceConfig, env: Environment)
     server: kube.server,
     namespace: { config: ns.name, name: namespace, env, exists: Boolean(nsObj), phase: nsObj?.status?.phase },
     flux,
-    devLoop: session ? { pid: session.pid, startedAt: session.startedAt, lastApply: session.lastApply } : undefined,
+    devLoop: session ? { pid: session.pid, startedAt: session.startedAt, lastApply: session.lastApply, ...(session.kept ? { kept: true } : {}) } : undefined,
     groups,
     pods: podRows,
     pvcs: pvcRows,

@@ -29,12 +29,11 @@ async function gitHead(): Promise<string | undefined> {
 
 export async function fluxSection(kube: Kube, ns: NamespaceConfig): Promise<FluxSection> {
   const headP = gitHead()
-  const [{ fluxObjectsFor }, { fluxStatus }, { crdInstalled }] = await Promise.all([import('../flux/objects.ts'), import('../flux/status.ts'), import('../flux/kinds.ts')])
-  const objects = await fluxObjectsFor(kube, { namespace: ns.namespaces.prod, path: `namespaces/${ns.name}`, kustomizationName: ns.flux.kustomization })
-  if (objects.length === 0) {
-    const installed = await crdInstalled(kube, 'Kustomization')
-    return { objects: [], stale: [], problems: [], note: installed ? `no Flux Kustomization for ${ns.name} (expected ${ns.flux.kustomization})` : 'Flux is not installed on this cluster (no Kustomization CRD)' }
-  }
+  const [{ findManagers }, { fluxStatus }] = await Promise.all([import('../flux/managing.ts'), import('../flux/status.ts')])
+  // the same finder dev and deploy use: its own Kustomization, or the root that includes it
+  const m = await findManagers(kube, ns)
+  if (m.state !== 'managed') return { objects: [], stale: [], problems: [], note: m.note }
+  const objects = [...m.managers.map((x) => x.kustomization), ...m.helmReleases]
   const [statuses, head] = await Promise.all([fluxStatus(kube, objects), headP])
   const rows: FluxRow[] = statuses.map((s) => {
     const applied = s.lastAppliedRevision

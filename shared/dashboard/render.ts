@@ -1,17 +1,10 @@
 // The dashboard model as text: header, apps by group, pods, PVCs, events, quick commands.
 // Pure: model in, string out, so --watch can redraw a whole frame in one write.
-import { c, table } from '../output.ts'
+import { c, healthMark, table } from '../output.ts'
 import type { Status } from '../health/kstatus.ts'
 import type { DashboardModel } from './collect.ts'
 
-const statusMark: Record<Status, (s: string) => string> = {
-  Current: (s) => c.green(`✓ ${s}`),
-  InProgress: (s) => c.yellow(`… ${s}`),
-  Failed: (s) => c.red(`✗ ${s}`),
-  Terminating: (s) => c.magenta(`↓ ${s}`),
-  NotFound: (s) => c.red(`✗ ${s}`),
-  Unknown: (s) => c.yellow(`? ${s}`),
-}
+const statusMark = healthMark
 
 function podColour(status: string, healthy: boolean): string {
   if (healthy) return status === 'Completed' ? c.gray(status) : c.green(status)
@@ -26,14 +19,14 @@ export function renderDashboard(m: DashboardModel): string {
   out.push(c.bold(`${m.namespace.config} · ${m.namespace.name} (${m.namespace.env})`) + c.dim(`   context ${m.context} · ${m.server}`))
   if (!m.namespace.exists) out.push(c.red(`  namespace ${m.namespace.name} does not exist yet`))
   out.push(m.healthy ? c.green('  healthy') : c.red(`  ${m.problems.length} problem${m.problems.length === 1 ? '' : 's'}: `) + (m.healthy ? '' : m.problems.slice(0, 3).join('; ')))
-  if (m.devLoop) out.push(c.dim(`  dev loop running (pid ${m.devLoop.pid}, since ${m.devLoop.startedAt}${m.devLoop.lastApply ? `, last apply ${m.devLoop.lastApply}` : ''})`))
+  if (m.devLoop) out.push(c.dim(`  dev loop ${m.devLoop.kept ? 'kept by dev --ci (`just dev-down` ends it)' : 'running'} (pid ${m.devLoop.pid}, since ${m.devLoop.startedAt}${m.devLoop.lastApply ? `, last apply ${m.devLoop.lastApply}` : ''})`))
 
   head('FLUX')
   if (m.flux.objects.length === 0) out.push(c.dim(`  ${m.flux.note ?? 'no Flux objects for this namespace'}`))
   else {
     out.push(table(m.flux.objects.map((f) => [
       `${f.kind}/${f.name}`,
-      f.suspended ? c.yellow(`suspended${f.suspendedBy ? ` by ${f.suspendedBy}` : ''}`) : f.ready === 'True' ? c.green('Ready') : c.red(`Ready=${f.ready}`),
+      f.suspended ? c.yellow(`suspended${f.suspendedBy ? ` ${f.suspendedBy}` : ''}`) : f.ready === 'True' ? c.green('Ready') : c.red(`Ready=${f.ready}`),
       f.lastAppliedRevision ? `applied ${f.lastAppliedRevision}` : c.dim('nothing applied yet'),
       f.inSyncWithHead === undefined ? '' : f.inSyncWithHead ? c.green('= git HEAD') : c.yellow(`≠ git HEAD ${f.gitHead?.slice(0, 7)}`),
       c.dim(f.message ?? ''),

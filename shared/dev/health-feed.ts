@@ -25,7 +25,8 @@ export class HealthFeed {
     const ac = new AbortController()
     this.abort = ac
     void waitFor(this.kube, healthRefs(objects), {
-      timeoutMs: 24 * 3600_000, signal: ac.signal, failFast: false,
+      // follow: the informers stay up for as long as the loop runs (until the next apply)
+      timeoutMs: 24 * 3600_000, signal: ac.signal, follow: true,
       onProgress: (_changed, all) => this.onAll(all),
     }).then((r) => { if (!ac.signal.aborted) this.onAll(r.statuses) }).catch(() => {})
   }

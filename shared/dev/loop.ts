@@ -6,7 +6,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { applyObjects, type ApplyResult } from '../apply/apply.ts'
 import { deleteObject } from '../apply/rest.ts'
-import { refKey, refOf } from '../apply/refs.ts'
+import { pruneLeftovers } from '../apply/prune.ts'
+import { refKey, refOf, refString } from '../apply/refs.ts'
 import { inventoryConfigMapName, readInventory, type InventoryRef } from '../apply/inventory.ts'
 import { errorMessage } from '../errors.ts'
 import type { ObjectHealth, WaitResult } from '../health/wait.ts'
@@ -14,8 +15,8 @@ import { HealthFeed, lastApplyOf } from './health-feed.ts'
 import { buildKustomization, type ManifestObject } from '../kustomize.ts'
 import type { Kube } from '../kube.ts'
 import type { NamespaceConfig } from '../namespace-config.ts'
-import { claimSession, releaseSession, writeSession, type DevSession, type ForwardInfo } from './session.ts'
-import { refreshHold, suspendNamespaceFlux, resumeNamespaceFlux, type FluxHold } from './flux-hold.ts'
+import { claimSession, holdLease, releaseSession, writeSession, type DevSession, type ForwardInfo } from './session.ts'
+import { keepHold, refreshHold, releaseHold, takeHold, type FluxHold, type HoldOptions } from './flux-hold.ts'
 
 // The "kubectl" prefix is deliberate: kustomize-controller folds managers named kubectl* into
 // its own before it applies, so when Flux resumes, what the dev overlay set and prod does
@@ -39,7 +40,11 @@ export interface DevStatus {
   phase: 'starting' | 'applying' | 'watching' | 'error' | 'stopping' | 'stopped'
   error?: string
   flux: string
+  /** what the Flux hold warns about (overlap with the root, suspended by someone else) */
+  fluxWarnings?: string[]
   lastApply?: LastApply
+  /** the namespace's apps (namespace.ts), for views that group objects by app */
+  apps?: string[]
   resources: readonly ObjectHealth[]
   forwards: ForwardInfo[]
 }
@@ -52,6 +57,17 @@ export interface DevLoopOptions {
   /** on stop, leave the applied objects in place (normally dev-only objects are deleted) */
   keep?: boolean
   debounceMs?: number
+  /** what to hold in Flux (namespace.ts flux.hold, --hold-root) */
+  hold?: HoldOptions
+  /** aborts start-up where it is (Ctrl-C during start) */
+  signal?: AbortSignal
+}
+
+export interface StopOptions {
+  /** leave the stack running (dev --ci): objects, Flux hold and session stay, marked kept */
+  keep?: boolean
+  /** what the cleanup is doing now, for a signal that arrives meanwhile */
+  progress?: (doing: string) => void
 }
 
 /** What the runner and the view need from a loop (a namespace's, or a Tanka environment's). */
@@ -59,7 +75,9 @@ export interface Loop extends EventEmitter {
   readonly name: string
   readonly status: DevStatus
   start(): Promise<void>
-  stop(): Promise<string[]>
+  stop(opts?: StopOptions): Promise<string[]>
+  /** what a forced exit would leave behind, if anything */
+  leftover?(): string | undefined
   waitHealthy(timeoutMs: number): Promise<WaitResult>
 }
 
@@ -84,11 +102,14 @@ export class DevLoop extends EventEmitter implements Loop {
   private forwards: { stop(): Promise<void> | void }[] = []
   private flux?: FluxHold
   private fluxRefresh?: NodeJS.Timeout
+  private lease?: { release(opts?: { keep?: boolean }): Promise<void> }
+  private starting: Promise<void> = Promise.resolve()
+  private stopped = false
   private readonly inventory: InventoryRef
 
   constructor(readonly kube: Kube, readonly ns: NamespaceConfig, private readonly opts: DevLoopOptions = {}) {
     super()
-    this.status = { namespace: ns.name, target: ns.namespaces.dev, phase: 'starting', flux: 'checking', resources: [], forwards: [] }
+    this.status = { namespace: ns.name, target: ns.namespaces.dev, phase: 'starting', flux: 'checking', apps: ns.apps.map((a) => a.name), resources: [], forwards: [] }
     this.inventory = { name: `dev-${ns.name}`, namespace: ns.namespaces.dev }
     this.health = new HealthFeed(kube, (all) => { this.status.resources = all; this.publish() })
   }
@@ -104,19 +125,61 @@ export class DevLoop extends EventEmitter implements Loop {
     this.emit('status', this.status)
   }
 
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    this.starting = this.startSteps()
+    return this.starting
+  }
+
+  private get aborted(): boolean { return Boolean(this.opts.signal?.aborted) || this.stopped }
+
+  private async startSteps(): Promise<void> {
+    // each step checks for Ctrl-C first: stop() then undoes exactly what was done
     this.session = claimSession({ namespace: this.ns.name, kubernetesNamespace: this.ns.namespaces.dev, context: this.kube.context })
-    this.flux = await suspendNamespaceFlux(this.kube, this.ns, this.session)
+    try {
+      this.lease = await holdLease(this.kube, this.session)
+    } catch (err) {
+      releaseSession(this.ns.name)
+      this.session = undefined
+      throw err
+    }
+    if (this.aborted) return
+    // what the dev overlay writes decides what Flux must hold (nothing, when they do not overlap)
+    let devObjects: ManifestObject[] = []
+    try { devObjects = await buildKustomization(this.ns.paths.overlays.dev) } catch { /* reported by the apply below */ }
+    if (this.aborted) return
+    this.flux = await takeHold(this.kube, this.ns, this.session, devObjects, this.opts.hold)
     this.status.flux = this.flux.summary
+    this.status.fluxWarnings = this.flux.warnings
+    this.emit('flux', this.flux)
     const hold = this.flux
-    this.fluxRefresh = setInterval(() => void refreshHold(this.kube, hold).catch(() => {}), 30 * 60_000)
-    this.fluxRefresh.unref()
+    if (hold.held.length) {
+      this.fluxRefresh = setInterval(() => {
+        void refreshHold(this.kube, hold).then((lost) => {
+          if (!lost.length) return
+          this.status.flux = `${lost.map((l) => `${l.kind}/${l.namespace}/${l.name}`).join(', ')} resumed or re-suspended by someone else: no longer held by this loop`
+          this.publish()
+        }, () => {})
+      }, 30 * 60_000)
+      this.fluxRefresh.unref()
+    }
     this.publish()
+    if (this.aborted) return
     await this.apply('start')
+    if (this.aborted) return
     if (this.opts.watch !== false) this.watchFiles()
     if (this.opts.forwards !== false) await this.startForwards()
     if (this.status.phase === 'applying') this.status.phase = 'watching'
     this.publish()
+  }
+
+  leftover(): string | undefined {
+    if (!this.session || this.status.phase === 'stopped') return undefined
+    const parts = [
+      this.flux?.held.length ? `Flux hold on ${this.flux.held.map((h) => `${h.kind}/${h.namespace}/${h.name}`).join(', ')}` : '',
+      this.opts.keep ? '' : `dev objects in ${this.ns.namespaces.dev}`,
+      `the session of ${this.ns.name}`,
+    ].filter(Boolean)
+    return `${this.ns.name}: left ${parts.join(', ')}`
   }
 
   private watchFiles(): void {
@@ -216,10 +279,14 @@ export class DevLoop extends EventEmitter implements Loop {
   /**
    * Every exit path ends here: stop forwards and watches, delete the objects only the dev
    * overlay has (not Namespaces, not PVCs: nothing is lost), resume Flux, free the session.
+   * With `keep` (dev --ci) the stack stays: objects, hold and session, marked kept.
    */
-  async stop(): Promise<string[]> {
+  async stop(opts: StopOptions = {}): Promise<string[]> {
+    this.stopped = true
+    await this.starting.catch(() => {})
     // never claimed the namespace (another loop runs it): nothing here is ours to undo
     if (!this.session) return []
+    const say = opts.progress ?? (() => {})
     const notes: string[] = []
     this.status.phase = 'stopping'
     this.emit('status', this.status)
@@ -228,18 +295,52 @@ export class DevLoop extends EventEmitter implements Loop {
     clearInterval(this.fluxRefresh)
     this.health.stop()
     await this.applying.catch(() => {})
+    say(`stopping the port-forwards of ${this.ns.name}`)
     await Promise.allSettled(this.forwards.map((f) => f.stop()))
-    if (!this.opts.keep) {
+    const keep = opts.keep ?? this.opts.keep
+    if (opts.keep) {
+      if (this.flux) notes.push(...(await keepHold(this.kube, this.flux).catch((err) => [`could not mark the Flux hold kept: ${errorMessage(err)}`])))
+      await this.lease?.release({ keep: true }).catch(() => {})
+      this.session.kept = true
+      this.session.forwards = []
+      writeSession(this.session)
+      notes.push(`kept ${this.ns.name} running in ${this.ns.namespaces.dev}: \`just dev-down\` ends it (deletes dev-only objects${this.flux?.held.length ? ', resumes Flux' : ''})`)
+      this.status.phase = 'stopped'
+      this.emit('status', this.status)
+      return notes
+    }
+    if (!keep) {
+      say(`deleting the dev-only objects of ${this.ns.name} in ${this.ns.namespaces.dev}`)
       try { notes.push(...(await this.deleteDevOnly())) } catch (err) { notes.push(`could not delete dev objects: ${errorMessage(err)}`) }
     }
-    if (this.flux && this.session) {
-      try { notes.push(...(await resumeNamespaceFlux(this.kube, this.flux, this.session))) } catch (err) {
+    if (this.flux) {
+      if (this.flux.held.length) say(`resuming Flux ${this.flux.held.map((h) => `${h.kind}/${h.namespace}/${h.name}`).join(', ')}`)
+      try { notes.push(...(await releaseHold(this.kube, this.flux))) } catch (err) {
         notes.push(`could not resume Flux: ${errorMessage(err)} — run \`just dev-down\` to retry`)
       }
     }
+    await this.lease?.release().catch((err) => notes.push(errorMessage(err)))
     releaseSession(this.ns.name)
     this.status.phase = 'stopped'
     this.emit('status', this.status)
+    return notes
+  }
+
+  /**
+   * `just dev-down` for a session `dev --ci` kept: take the namespace over (the kept session
+   * file and Lease allow it), resume the holds it left, delete its dev-only objects.
+   */
+  async endKept(): Promise<string[]> {
+    this.session = claimSession({ namespace: this.ns.name, kubernetesNamespace: this.ns.namespaces.dev, context: this.kube.context })
+    this.lease = await holdLease(this.kube, this.session)
+    const { findKeptSuspensions, resumeStale } = await import('../flux/index.ts')
+    const kept = (await findKeptSuspensions(this.kube)).filter((k) => k.marker !== 'unreadable marker' && k.marker.session?.startsWith(`dev-${this.ns.name}-`))
+    const notes = await this.deleteDevOnly()
+    const r = await resumeStale(this.kube, kept)
+    if (r.resumed.length) notes.push(`resumed Flux ${r.resumed.map((x) => `${x.kind}/${x.namespace}/${x.name}`).join(', ')}`)
+    for (const x of r.changed) notes.push(`left ${x.kind}/${x.namespace}/${x.name} as it is: it was resumed or suspended by someone else since`)
+    await this.lease.release()
+    releaseSession(this.ns.name)
     return notes
   }
 
@@ -248,11 +349,17 @@ export class DevLoop extends EventEmitter implements Loop {
     for (const [k, json] of this.lastApplied) if (!applied.has(k)) applied.set(k, refOf(JSON.parse(json) as ManifestObject))
     let prod = new Set<string>()
     try { prod = new Set((await buildKustomization(this.ns.paths.overlays.prod)).map((o) => refKey(refOf(o)))) } catch { /* prod overlay broken: treat all as dev-only */ }
-    const doomed = [...applied.entries()].filter(([k, r]) => !prod.has(k) && r.kind !== 'Namespace' && r.kind !== 'PersistentVolumeClaim')
-    await Promise.all(doomed.map(([, r]) => deleteObject(this.kube, r, { dryRun: false }).catch(() => false)))
+    const doomed = [...applied.entries()].filter(([k]) => !prod.has(k)).map(([, r]) => r)
+    // the same safety as prune: ours by field manager, uid precondition, shared cluster objects kept
+    const r = await pruneLeftovers(this.kube, doomed, { fieldManager: DEV_FIELD_MANAGER, dryRun: false, prunePvcs: false, concurrency: 16, keepShared: true })
     try {
       await deleteObject(this.kube, { apiVersion: 'v1', kind: 'ConfigMap', namespace: this.inventory.namespace, name: inventoryConfigMapName(this.inventory) }, { dryRun: false })
     } catch { /* none */ }
-    return doomed.length ? [`deleted ${doomed.length} dev-only object(s) in ${this.ns.namespaces.dev} (PVCs and the namespace kept)`] : []
+    const notes: string[] = []
+    if (r.pruned.length) notes.push(`deleted ${r.pruned.length} dev-only object(s) in ${this.ns.namespaces.dev} (PVCs and the namespace kept)`)
+    const shared = r.retained.filter((x) => /shared/.test(x.reason))
+    if (shared.length) notes.push(`left ${shared.map((x) => refString(x.ref)).join(', ')} in place: ${shared[0].reason}`)
+    for (const f of r.failed) notes.push(`could not delete ${refString(f.ref)}: ${f.message}`)
+    return notes
   }
 }

@@ -1,71 +1,113 @@
-// Runs dev loops until Ctrl-C / SIGTERM / an error, and always cleans up: every exit path
-// stops forwards, deletes dev-only objects and resumes Flux (research: forgotten suspends).
+// Runs dev loops until Ctrl-C / SIGTERM / SIGHUP / an error, and always cleans up: every
+// exit path stops forwards, deletes dev-only objects and resumes Flux (research: forgotten
+// suspends). Signals are handled by shared/signals.ts, installed before start-up and kept
+// through the cleanup, so a second signal (wrappers relay one) never cuts it short.
+// `--ci` is `tilt ci`: apply once, wait (failing fast), verdict, and leave the stack running.
+import fs from 'node:fs'
 import { ExitCode, errorMessage } from '../errors.ts'
 import { guardContext } from '../guard.ts'
 import type { Kube } from '../kube.ts'
 import type { NamespaceConfig } from '../namespace-config.ts'
 import { c, duration, log } from '../output.ts'
+import { Shutdown } from '../signals.ts'
 import { DevLoop, type DevLoopOptions, type Loop } from './loop.ts'
 import { attachView } from './view.ts'
 
 export interface RunOptions extends DevLoopOptions {
-  /** like `tilt ci`: apply once, wait for health, verdict, clean up */
+  /** like `tilt ci`: apply once, wait for health, verdict; the stack stays (unless `down`) */
   ci?: boolean
+  /** with ci: tear everything down after the verdict */
+  down?: boolean
   timeoutMs?: number
+  /** with ci: write every resource's status, the events and pods' last log lines here */
+  outputSnapshot?: string
+  /** the command's shutdown handler, when it installed one before its own start-up */
+  shutdown?: Shutdown
 }
 
 export async function runDevLoops(kube: Kube, configs: NamespaceConfig[], opts: RunOptions, extra: Loop[] = []): Promise<number> {
   guardContext(kube.context, kube.server, 'apply dev overlays')
-  const loops: Loop[] = [...configs.map((ns) => new DevLoop(kube, ns, { ...opts, watch: !opts.ci, forwards: opts.ci ? false : opts.forwards })), ...extra]
-  let stopping: Promise<void> | undefined
-  const started: Loop[] = []
-  const cleanup = async () => {
-    stopping ??= (async () => {
-      const notes = await Promise.all(started.map((l) => l.stop().catch((err) => [`${l.name}: cleanup failed: ${errorMessage(err)}`])))
-      for (const n of notes.flat()) log.info(c.dim(n))
-    })()
-    return stopping
+  const loops: Loop[] = []
+  const shutdown = opts.shutdown ?? new Shutdown()
+  const leftover = () => {
+    const left = loops.map((l) => l.leftover?.()).filter(Boolean)
+    return left.length ? `${left.join('\n')}\nRun \`just dev-down\` to finish the cleanup.` : 'Nothing was left behind.'
   }
-  let interrupted: ((code: number) => void) | undefined
-  const interruptedP = new Promise<number>((resolve) => { interrupted = resolve })
-  const onSignal = (sig: NodeJS.Signals) => { interrupted?.(sig === 'SIGINT' ? ExitCode.interrupted : 143) }
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
-  const onCrash = (err: unknown) => { log.fail(`dev loop crashed: ${errorMessage(err)}`); interrupted?.(1) }
+  shutdown.setLeftover(leftover)
+  const onCrash = (err: unknown) => { log.fail(`dev loop crashed: ${errorMessage(err)}`); shutdown.stop('crash') }
   process.on('uncaughtException', onCrash)
   process.on('unhandledRejection', onCrash)
-  let view: { stop(): void } | undefined
+  const stopped = new Promise<void>((resolve) => {
+    if (shutdown.stopping) resolve()
+    shutdown.signal.addEventListener('abort', () => resolve(), { once: true })
+  })
+  for (const ns of configs) {
+    loops.push(new DevLoop(kube, ns, { ...opts, watch: !opts.ci, forwards: opts.ci ? false : opts.forwards, signal: shutdown.signal }))
+  }
+  loops.push(...extra)
+  // the view subscribes before anything starts: off a terminal every event is a log line
+  let view: { stop(): void } | undefined = attachView(loops, `nsops dev · context ${kube.context} · ${kube.server}`)
+  const endView = () => { view?.stop(); view = undefined }
+  let code: number = ExitCode.ok
+  let keep = false
   try {
     const t0 = performance.now()
-    for (const l of loops) { started.push(l); await l.start() }
+    const startAll = (async () => { for (const l of loops) { if (shutdown.stopping) return; await l.start() } })()
+    await Promise.race([startAll, stopped])
+    if (shutdown.stopping) return shutdown.exitCode
     if (opts.ci) {
       const results = await Promise.race([
         Promise.all(loops.map((l) => l.waitHealthy(opts.timeoutMs ?? 300_000))),
-        interruptedP.then((code) => code),
+        stopped.then(() => undefined),
       ])
-      if (typeof results === 'number') return results
+      if (!results) return shutdown.exitCode
+      endView()
+      keep = !opts.down
       const failedApply = loops.filter((l) => l.status.lastApply?.failed.length || l.status.phase === 'error')
       const bad = results.filter((r) => !r.ok)
+      if (opts.outputSnapshot) await writeSnapshot(kube, opts.outputSnapshot, loops)
       if (bad.length === 0 && failedApply.length === 0) {
         log.ok(`SUCCESS. All workloads are healthy (${loops.map((l) => l.name).join(', ')}) in ${duration(performance.now() - t0)}.`)
-        return ExitCode.ok
+        code = ExitCode.ok
+      } else {
+        for (const l of failedApply) log.fail(`${l.name}: ${l.status.error ?? ''} ${(l.status.lastApply?.failed ?? []).join('; ')}`)
+        for (const r of bad) log.fail(r.report)
+        code = 1
       }
-      for (const l of failedApply) log.fail(`${l.name}: ${l.status.error ?? ''} ${(l.status.lastApply?.failed ?? []).join('; ')}`)
-      for (const r of bad) log.fail(r.report)
-      return 1
+      return code
     }
-    view = attachView(loops, `nsops dev · context ${kube.context} · ${kube.server}`)
-    return await interruptedP
-  } catch (err) {
-    view?.stop()
-    view = undefined
-    throw err
+    await stopped
+    return shutdown.exitCode
   } finally {
-    view?.stop()
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
+    endView()
+    shutdown.stop('done')
     process.off('uncaughtException', onCrash)
     process.off('unhandledRejection', onCrash)
-    await cleanup()
+    const notes = await Promise.all(loops.map((l) => l.stop({ keep, progress: (d) => shutdown.setDoing(d) })
+      .catch((err) => [`${l.name}: cleanup failed: ${errorMessage(err)}`])))
+    for (const n of notes.flat()) log.info(c.dim(n))
+    shutdown.dispose()
   }
+}
+
+/** `--output-snapshot`: what `tilt ci --output-snapshot-on-exit` keeps, as JSON. */
+async function writeSnapshot(kube: Kube, file: string, loops: Loop[]): Promise<void> {
+  const namespaces = [...new Set(loops.map((l) => l.status.target))]
+  const events = Object.fromEntries(await Promise.all(namespaces.map(async (ns) => {
+    const list = await kube.core.listNamespacedEvent({ namespace: ns }).catch(() => ({ items: [] }))
+    return [ns, list.items.map((e) => ({ type: e.type, reason: e.reason, object: `${e.involvedObject?.kind}/${e.involvedObject?.name}`, message: e.message, count: e.count, last: e.lastTimestamp ?? e.eventTime }))]
+  })))
+  const logs: Record<string, string[]> = {}
+  for (const l of loops) {
+    for (const r of l.status.resources) {
+      for (const p of r.pods ?? []) {
+        // a pod's last lines when the node serves logs (sim answers once it writes them)
+        const text = await kube.core.readNamespacedPodLog({ name: p.name, namespace: r.namespace ?? l.status.target, tailLines: 20 }).catch(() => undefined)
+        if (typeof text === 'string') logs[`${r.namespace}/${p.name}`] = text.split('\n').filter(Boolean)
+      }
+    }
+  }
+  const snapshot = { at: new Date().toISOString(), context: kube.context, loops: loops.map((l) => l.status), events, logs }
+  fs.writeFileSync(file, `${JSON.stringify(snapshot, null, 2)}\n`)
+  log.info(c.dim(`snapshot written to ${file}`))
 }

@@ -1,57 +1,147 @@
-// The dev loop's live view: one block per namespace (resources with health, last apply,
-// forward URLs, Flux hold). On a TTY the whole frame is redrawn in place; elsewhere each
-// apply and each problem is one log line, so CI logs stay readable.
-import type { Status } from '../health/kstatus.ts'
-import { c, interactive, log, table } from '../output.ts'
-import type { Loop, DevStatus } from './loop.ts'
+// The dev loop's views. Both only render the loops' published status (one source of truth).
+// On a TTY: one block per namespace with one row per app (health, ready, restarts, forward),
+// redrawn in place on the alternate screen. Elsewhere (CI, `| tee`): one line per event —
+// applied, a resource turning healthy or unhealthy, a forward up or down, the Flux hold — so
+// a log tells the whole story.
+import type { ObjectHealth } from '../health/wait.ts'
+import { c, healthMark, interactive, log, table, type HealthStatus } from '../output.ts'
+import type { DevStatus, LastApply, Loop } from './loop.ts'
 
-const mark: Record<Status, string> = {
-  Current: '✓', InProgress: '…', Failed: '✗', Terminating: '↓', NotFound: '✗', Unknown: '?',
+const severity: HealthStatus[] = ['Current', 'Unknown', 'InProgress', 'Terminating', 'NotFound', 'Failed']
+const worst = (all: HealthStatus[]): HealthStatus => all.reduce((w, s) => (severity.indexOf(s) > severity.indexOf(w) ? s : w), 'Current' as HealthStatus)
+
+export interface AppRow {
+  app: string
+  status: HealthStatus
+  /** why it is not Current (the worst object's kstatus message) */
+  message?: string
+  ready: string
+  restarts: number
+  forward?: string
 }
-const colour = (s: Status) => (s === 'Current' ? c.green : s === 'InProgress' || s === 'Unknown' ? c.yellow : c.red)
+
+/** Objects by app (named `<app>` or `<app>-…`); the rest apart. Shared by every view. */
+export function appRows(s: DevStatus): { apps: AppRow[]; other: ObjectHealth[] } {
+  const names = [...(s.apps ?? [])].sort((a, b) => b.length - a.length) // longest first: `radarr-exporter` before `radarr`
+  const byApp = new Map<string, ObjectHealth[]>((s.apps ?? []).map((a) => [a, []]))
+  const other: ObjectHealth[] = []
+  for (const r of s.resources) {
+    const app = names.find((a) => r.name === a || r.name.startsWith(`${a}-`))
+    if (app) byApp.get(app)!.push(r)
+    else other.push(r)
+  }
+  const apps = [...byApp.entries()].map(([app, objs]): AppRow => {
+    const status = objs.length ? worst(objs.map((o) => o.status)) : 'Unknown'
+    const bad = objs.find((o) => o.status === status && status !== 'Current')
+    const pods = objs.flatMap((o) => o.pods ?? [])
+    const ready = pods.filter((p) => { const [a, b] = p.ready.split('/'); return a === b && Number(b) > 0 }).length
+    const fw = s.forwards.find((f) => f.app === app)
+    return {
+      app, status, ...(bad ? { message: `${bad.kind}/${bad.name}: ${bad.message}` } : objs.length ? {} : { message: 'nothing applied for it yet' }),
+      ready: `${ready}/${pods.length}`, restarts: pods.reduce((n, p) => n + p.restarts, 0),
+      ...(fw ? { forward: fw.status === 'active' ? fw.url : `${fw.url} (${fw.status}${fw.error ? `: ${fw.error}` : ''})` } : {}),
+    }
+  })
+  return { apps, other }
+}
+
+function applyLine(la: LastApply): string {
+  return `${la.trigger}; ${la.created} created, ${la.configured} changed, ${la.unchanged} unchanged, ${la.pruned} pruned in ${la.ms} ms`
+}
 
 export function renderDevStatus(all: DevStatus[], header: string): string {
   const out = [c.bold(header)]
   for (const s of all) {
     const la = s.lastApply
-    out.push('', `${c.bold().cyan(s.namespace)} → ${s.target}  ${c.dim(s.phase)}` +
-      (la ? c.dim(`  last apply ${la.at.slice(11, 19)} (${la.trigger}; ${la.created} created, ${la.configured} changed, ${la.pruned} pruned, ${la.ms} ms)`) : ''))
-    out.push(c.dim(`  flux: ${s.flux}`))
+    out.push('', `${c.bold().cyan(s.namespace)} → ${s.target}  ${c.dim(s.phase)}` + (la ? c.dim(`  last apply ${la.at.slice(11, 19)} (${applyLine(la)})`) : ''))
+    out.push(c.dim(`  flux ${s.flux}`))
+    for (const w of s.fluxWarnings ?? []) out.push(c.yellow(`  ⚠ ${w}`))
     if (s.error) out.push(c.red(`  error: ${s.error}`))
     for (const f of la?.failed ?? []) out.push(c.red(`  rejected: ${f}`))
-    const rows = s.resources.filter((r) => r.kind !== 'ConfigMap' && r.kind !== 'ServiceAccount')
-    if (rows.length) out.push(table(rows.map((r) => [`${r.kind}/${r.name}`, colour(r.status)(`${mark[r.status]} ${r.status}`), r.status === 'Current' ? '' : c.dim(r.message)])))
-    const fw = s.forwards.map((f) => `${f.app} ${f.status === 'active' ? c.cyan(f.url) : c.yellow(`${f.url} (${f.status}${f.error ? `: ${f.error}` : ''})`)}`)
-    if (fw.length) out.push(`  forwards: ${fw.join('  ')}`)
+    const { apps, other } = appRows(s)
+    const rows = apps.map((a) => [
+      a.app, healthMark[a.status](a.status), a.ready, a.restarts ? c.yellow(String(a.restarts)) : '0',
+      a.forward ? (a.forward.includes('(') ? c.yellow(a.forward) : c.cyan(a.forward)) : '', a.message ? c.dim(a.message) : '',
+    ])
+    // objects that belong to no app: one summary row, plus a row for each one that is not healthy
+    const ok = other.filter((o) => o.status === 'Current').length
+    if (other.length) rows.push([c.dim('other'), healthMark[worst(other.map((o) => o.status))](`${other.length} object${other.length === 1 ? '' : 's'}`), c.dim(`${ok} current`), '', '', ''])
+    for (const o of other.filter((x) => x.status !== 'Current' && x.kind !== 'ConfigMap')) rows.push([c.dim(`  ${o.kind}/${o.name}`), healthMark[o.status](o.status), '', '', '', c.dim(o.message)])
+    if (rows.length) out.push(table([[c.dim('APP'), c.dim('HEALTH'), c.dim('READY'), c.dim('RESTARTS'), c.dim('FORWARD'), ''], ...rows]))
   }
   return out.join('\n')
 }
 
-/** Draws the view for these loops until stop() is called. */
+/** Off a terminal: one log line per event of each loop. */
+function logEvents(l: Loop): () => void {
+  const health = new Map<string, string>()
+  const forwards = new Map<string, string>()
+  let flux = ''
+  let lastError: string | undefined
+  let phase = ''
+  const onApplied = (a: LastApply) => log.info(`${l.name}: applied (${applyLine(a)})${a.failed.length ? `; rejected: ${a.failed.join('; ')}` : ''}`)
+  const onStatus = (s: DevStatus) => {
+    if (s.flux !== flux && s.flux !== 'checking') {
+      flux = s.flux
+      log.info(`${l.name}: Flux ${s.flux}`)
+      for (const w of s.fluxWarnings ?? []) log.warn(`${l.name}: ${w}`)
+    }
+    if (s.error && s.error !== lastError) log.warn(`${l.name}: ${s.error}`)
+    lastError = s.error
+    for (const r of s.resources) {
+      const key = `${r.kind}/${r.name}`
+      if (health.get(key) === r.status) continue
+      const first = !health.has(key)
+      health.set(key, r.status)
+      if (first && r.status === 'Unknown') continue
+      const line = `${l.name}: ${key} ${r.status}${r.status === 'Current' ? '' : `: ${r.reason ? `${r.reason}: ` : ''}${r.message}`}`
+      if (r.status === 'Failed' || r.status === 'NotFound') log.fail(line)
+      else if (r.status === 'Current') log.ok(line)
+      else log.info(line)
+    }
+    for (const f of s.forwards) {
+      const state = `${f.status}${f.pod ? ` → ${f.pod}` : ''}`
+      if (forwards.get(f.app) === state) continue
+      forwards.set(f.app, state)
+      log.info(`${l.name}: forward ${f.app} ${f.url} ${f.status}${f.pod ? ` (pod ${f.pod})` : ''}${f.error ? `: ${f.error}` : ''}`)
+    }
+    if (s.phase !== phase && (s.phase === 'stopping' || s.phase === 'stopped')) log.info(`${l.name}: ${s.phase}`)
+    phase = s.phase
+  }
+  l.on('applied', onApplied)
+  l.on('status', onStatus)
+  return () => { l.off('applied', onApplied); l.off('status', onStatus) }
+}
+
+/** Draws the view for these loops until stop() is called. Attach it before the loops start. */
 export function attachView(loops: Loop[], header: string): { stop(): void } {
   if (!interactive()) {
-    for (const l of loops) {
-      l.on('applied', (a) => log.info(`${l.name}: applied (${a.trigger}): ${a.created} created, ${a.configured} changed, ${a.unchanged} unchanged, ${a.pruned} pruned in ${a.ms} ms${a.failed.length ? `; rejected: ${a.failed.join('; ')}` : ''}`))
-      let lastError: string | undefined
-      l.on('status', (s: DevStatus) => { if (s.error && s.error !== lastError) log.warn(`${l.name}: ${s.error}`); lastError = s.error })
-    }
-    return { stop() {} }
+    const offs = loops.map(logEvents)
+    return { stop() { for (const off of offs) off() } }
   }
   const out = process.stderr
   let timer: NodeJS.Timeout | undefined
+  let stopped = false
   const draw = () => {
+    if (stopped) return
     const frame = renderDevStatus(loops.map((l) => l.status), header).split('\n').map((x) => `${x}\x1b[K`).join('\n')
-    out.write(`\x1b[H${frame}\n${c.dim('Ctrl-C stops the loop, deletes dev-only objects and resumes Flux')}\x1b[K\x1b[J`)
+    out.write(`\x1b[H${frame}\n${c.dim('Ctrl-C stops the loop, deletes dev-only objects and resumes what it holds in Flux')}\x1b[K\x1b[J`)
   }
   const schedule = () => { if (!timer) timer = setTimeout(() => { timer = undefined; draw() }, 100) }
   out.write('\x1b[?1049h\x1b[?25l')
+  // the terminal is restored however the process ends (a crash, a forced exit)
+  const restore = () => { try { out.write('\x1b[?25h\x1b[?1049l') } catch { /* closed */ } }
+  process.once('exit', restore)
   for (const l of loops) l.on('status', schedule)
   draw()
   return {
     stop() {
+      if (stopped) return
+      stopped = true
       clearTimeout(timer)
       for (const l of loops) l.off('status', schedule)
-      out.write('\x1b[?25h\x1b[?1049l')
+      process.off('exit', restore)
+      restore()
     },
   }
 }

@@ -5,7 +5,7 @@ export { fluxKinds, refString, FLUX_FIELD_MANAGER, type FluxKind, type FluxRef, 
 export { fluxObjectsFor, type FluxScope } from './objects.ts'
 export { findManagers, manages, inventoryRefs, pathBuilds, ROOT_KUSTOMIZATION, type Manager, type FluxManagement, type ManagedScope } from './managing.ts'
 export {
-  suspendFor, resumeOwned, findStaleSuspensions, resumeStale, currentOwner, staleReason, markerOf, isOwner, describeSuspension,
+  suspendFor, resumeOwned, refreshOwned, takeOverStale, keepOwned, findKeptSuspensions, untouchedSince, findStaleSuspensions, resumeStale, currentOwner, staleReason, markerOf, isOwner, describeSuspension,
   SUSPENDED_BY, MARKER_MAX_AGE_MS,
   type SuspensionOwner, type SuspensionMarker, type SuspendedBy, type SuspendResult, type ResumeResult, type StaleSuspension, type StaleOptions,
 } from './suspend.ts'

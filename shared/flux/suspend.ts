@@ -8,7 +8,15 @@
 // MARKER_MAX_AGE_MS (a live session refreshes `at` by calling suspendFor again). A marker
 // that is not valid JSON is stale too: no session could ever match it. (A reused pid makes a
 // dead session look alive until that process ends; the age rule does not apply on the same
-// host because a long dev session is normal there.)
+// host because a long dev session is normal there.) A marker of a session kept on purpose
+// (`dev --ci` leaves its stack for later CI steps) is never stale: `just dev-down` ends it.
+//
+// A marker is tied to the suspension we made, not only to the object: it records a token of
+// the session and the object's metadata.generation right after our suspend (every flip of
+// spec.suspend bumps it, and `flux suspend` / `flux resume` leave our annotation in place).
+// Before every resume, refresh and takeover the live generation must still be that one;
+// otherwise someone resumed or suspended it since, and the suspension is theirs now.
+import { randomUUID } from 'node:crypto'
 import os from 'node:os'
 import { pidAlive } from '../lock.ts'
 import { isApiError, type Kube } from '../kube.ts'
@@ -24,11 +32,17 @@ export interface SuspensionOwner {
   pid: number
   /** a session id that outlives the pid (e.g. a dev session restarted in place) */
   session?: string
+  /** random per session: what makes a marker ours rather than a same-pid look-alike */
+  token?: string
+  /** kept on purpose after the process ended (`dev --ci`): not stale, ended by dev-down */
+  kept?: boolean
 }
 
 export interface SuspensionMarker extends SuspensionOwner {
   /** when the marker was written (ISO 8601) */
   at: string
+  /** metadata.generation of the object once our suspend landed */
+  generation?: number
 }
 
 /** Who suspended an object: our marker's owner, nobody we know ("by hand"), or garbage. */
@@ -37,7 +51,7 @@ export type SuspendedBy = SuspensionMarker | 'by hand' | 'unreadable marker'
 export function currentOwner(session?: string): SuspensionOwner {
   let user = process.env.USER ?? 'unknown'
   try { user = os.userInfo().username } catch { /* no passwd entry in some containers */ }
-  return { user, host: os.hostname(), pid: process.pid, ...(session ? { session } : {}) }
+  return { user, host: os.hostname(), pid: process.pid, ...(session ? { session } : {}), token: randomUUID() }
 }
 
 export function markerOf(obj: FluxObject): SuspensionMarker | 'unreadable marker' | undefined {
@@ -46,7 +60,13 @@ export function markerOf(obj: FluxObject): SuspensionMarker | 'unreadable marker
   try {
     const m = JSON.parse(raw) as Partial<SuspensionMarker>
     if (typeof m.host === 'string' && typeof m.pid === 'number' && typeof m.at === 'string') {
-      return { user: String(m.user ?? 'unknown'), host: m.host, pid: m.pid, at: m.at, ...(m.session ? { session: String(m.session) } : {}) }
+      return {
+        user: String(m.user ?? 'unknown'), host: m.host, pid: m.pid, at: m.at,
+        ...(m.session ? { session: String(m.session) } : {}),
+        ...(typeof m.token === 'string' ? { token: m.token } : {}),
+        ...(m.kept === true ? { kept: true } : {}),
+        ...(typeof m.generation === 'number' ? { generation: m.generation } : {}),
+      }
     }
   } catch { /* fall through */ }
   return 'unreadable marker'
@@ -62,13 +82,30 @@ export function suspendedBy(obj: FluxObject): SuspendedBy | undefined {
 export function describeSuspension(by: SuspendedBy): string {
   if (by === 'by hand') return 'by hand'
   if (by === 'unreadable marker') return 'with an unreadable nsops marker'
-  return `by ${by.user}@${by.host} (pid ${by.pid}${by.session ? `, session ${by.session}` : ''}) at ${by.at}`
+  return `by ${by.user}@${by.host} (pid ${by.pid}${by.session ? `, session ${by.session}` : ''}${by.kept ? ', kept by dev --ci' : ''}) at ${by.at}`
 }
 
 export function isOwner(marker: SuspensionMarker | 'unreadable marker' | undefined, owner: SuspensionOwner): boolean {
   if (!marker || marker === 'unreadable marker') return false
+  if (marker.token && owner.token) return marker.token === owner.token
   if (marker.session && owner.session && marker.session === owner.session) return true
   return marker.host === owner.host && marker.pid === owner.pid
+}
+
+/**
+ * Whether the object is still in the state our suspend left it: its generation has not moved
+ * since (a resume and a suspend by hand each bump it). Markers without one predate the rule.
+ */
+export function untouchedSince(marker: SuspensionMarker, obj: FluxObject): boolean {
+  return marker.generation === undefined || marker.generation === obj.metadata.generation
+}
+
+/** The marker and patch that put `owner`'s suspension on `obj` (suspending it if need be). */
+function suspendPatch(obj: FluxObject, owner: SuspensionOwner, generation?: number) {
+  // a flip of spec.suspend bumps the generation by one; annotations do not
+  const gen = generation ?? (obj.metadata.generation ?? 0) + (isSuspended(obj) ? 0 : 1)
+  const value: SuspensionMarker = { ...owner, at: new Date().toISOString(), generation: gen }
+  return { metadata: { annotations: { [SUSPENDED_BY]: JSON.stringify(value) } }, ...(isSuspended(obj) ? {} : { spec: { suspend: true } }) }
 }
 
 type Target = FluxObject | FluxRef
@@ -119,13 +156,13 @@ export async function suspendFor(kube: Kube, objects: Target[], owner: Suspensio
     const state: { outcome: 'suspended' | 'ours' | { by: SuspendedBy } } = { outcome: 'suspended' }
     const seen = await guardedPatch(kube, r, (obj) => {
       const marker = markerOf(obj)
-      if (isSuspended(obj) && !isOwner(marker, owner)) {
-        state.outcome = { by: marker ?? 'by hand' }
+      const ours = isOwner(marker, owner) && untouchedSince(marker as SuspensionMarker, obj)
+      if (isSuspended(obj) && !ours) {
+        state.outcome = { by: isOwner(marker, owner) ? 'by hand' : (marker ?? 'by hand') }
         return undefined
       }
       state.outcome = isSuspended(obj) ? 'ours' : 'suspended'
-      const value: SuspensionMarker = { ...owner, at: new Date().toISOString() }
-      return { metadata: { annotations: { [SUSPENDED_BY]: JSON.stringify(value) } }, spec: { suspend: true } }
+      return suspendPatch(obj, owner, isSuspended(obj) ? (marker as SuspensionMarker).generation : undefined)
     })
     const { outcome } = state
     if (!seen) result.missing.push(r)
@@ -158,11 +195,17 @@ export async function resumeOwned(kube: Kube, objects: Target[], owner: Suspensi
   await Promise.all(objects.map(async (o) => {
     const r = refOf(o)
     let ours = false
+    let changed = false
     const seen = await guardedPatch(kube, r, (obj) => {
-      ours = isOwner(markerOf(obj), owner)
+      const marker = markerOf(obj)
+      ours = isOwner(marker, owner)
+      changed = ours && isSuspended(obj) && !untouchedSince(marker as SuspensionMarker, obj)
+      // resumed and suspended again since: the suspension is someone else's; drop only our note
+      if (changed) return { metadata: { annotations: { [SUSPENDED_BY]: null } } }
       return ours ? resumePatch(obj) : undefined
     })
     if (!seen) result.missing.push(r)
+    else if (changed) result.notOurs.push({ ref: r, by: 'by hand' })
     else if (ours) result.resumed.push(r)
     else if (isSuspended(seen)) result.notOurs.push({ ref: r, by: suspendedBy(seen)! })
     else result.notSuspended.push(r)
@@ -189,6 +232,7 @@ export interface StaleOptions {
 /** Why a marker is stale, or undefined while its owner may still be running. */
 export function staleReason(marker: SuspensionMarker | 'unreadable marker', opts: StaleOptions = {}): string | undefined {
   if (marker === 'unreadable marker') return 'its nsops.dev/suspended-by marker is not valid JSON'
+  if (marker.kept) return undefined
   const host = opts.host ?? os.hostname()
   if (marker.host === host) {
     return pidAlive(marker.pid) ? undefined : `the session that suspended it (pid ${marker.pid} on ${host}, ${marker.user}) is gone`
@@ -228,11 +272,68 @@ export async function resumeStale(kube: Kube, stale: StaleSuspension[]): Promise
     const r = refOf(s)
     const seen = await guardedPatch(kube, r, (obj) => {
       same = obj.metadata.annotations?.[SUSPENDED_BY] === s.raw
-      return same ? resumePatch(obj) : undefined
+      if (!same) return undefined
+      // suspended again by hand since the session died (the flux CLI keeps our annotation):
+      // theirs now; remove only our stale note
+      if (isSuspended(obj) && s.marker !== 'unreadable marker' && !untouchedSince(s.marker, obj)) {
+        same = false
+        return { metadata: { annotations: { [SUSPENDED_BY]: null } } }
+      }
+      return resumePatch(obj)
     })
     if (!seen) result.missing.push(r)
     else if (same) result.resumed.push(r)
     else result.changed.push(r)
   }))
   return result
+}
+
+/**
+ * Re-marks our suspensions (a fresh `at`) so other hosts do not take them for stale; only
+ * those still suspended under our marker and untouched since. Returns the ones we lost.
+ */
+export async function refreshOwned(kube: Kube, objects: Target[], owner: SuspensionOwner): Promise<FluxRef[]> {
+  const lost: FluxRef[] = []
+  await Promise.all(objects.map(async (o) => {
+    const r = refOf(o)
+    let ours = false
+    await guardedPatch(kube, r, (obj) => {
+      const marker = markerOf(obj)
+      ours = isSuspended(obj) && isOwner(marker, owner) && untouchedSince(marker as SuspensionMarker, obj)
+      return ours ? suspendPatch(obj, owner, (marker as SuspensionMarker).generation) : undefined
+    })
+    if (!ours) lost.push(r)
+  }))
+  return lost
+}
+
+/**
+ * Takes over a stale suspension in one guarded patch that only rewrites the marker: the
+ * object stays suspended throughout (resume-then-suspend would let Flux apply prod in
+ * between). Refused when the marker or the generation changed since it was found.
+ */
+export async function takeOverStale(kube: Kube, stale: StaleSuspension, owner: SuspensionOwner): Promise<'taken' | 'changed' | 'missing'> {
+  let outcome: 'taken' | 'changed' = 'changed'
+  const seen = await guardedPatch(kube, refOf(stale), (obj) => {
+    const same = obj.metadata.annotations?.[SUSPENDED_BY] === stale.raw && isSuspended(obj) &&
+      (stale.marker === 'unreadable marker' || untouchedSince(stale.marker, obj))
+    outcome = same ? 'taken' : 'changed'
+    return same ? suspendPatch(obj, owner, obj.metadata.generation) : undefined
+  })
+  return seen ? outcome : 'missing'
+}
+
+/** Every suspension a kept `dev --ci` session left, for `just dev-down`. */
+export async function findKeptSuspensions(kube: Kube): Promise<StaleSuspension[]> {
+  const objects = (await Promise.all((['Kustomization', 'HelmRelease'] as const).map((k) => listFlux(kube, k, { fallbackNamespaces: ['flux-system'] })))).flat()
+  return objects.flatMap((obj) => {
+    const marker = markerOf(obj)
+    if (!marker || marker === 'unreadable marker' || !marker.kept) return []
+    return [{ ...refOf(obj), marker, raw: obj.metadata.annotations![SUSPENDED_BY], suspended: isSuspended(obj), reason: `kept by a dev --ci session of ${marker.user}@${marker.host}` }]
+  })
+}
+
+/** Marks our suspensions as kept after this process ends (dev --ci leaving its stack). */
+export function keepOwned(kube: Kube, objects: Target[], owner: SuspensionOwner): Promise<FluxRef[]> {
+  return refreshOwned(kube, objects, { ...owner, kept: true })
 }

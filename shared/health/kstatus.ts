@@ -241,7 +241,8 @@ const pod: Rule = (obj, now) => {
     case 'Pending': {
       const scheduled = condition(obj, 'PodScheduled')
       if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') {
-        const created = timeOf(obj.metadata?.creationTimestamp) ?? now.getTime()
+        // no creationTimestamp is the zero time in cli-utils: older than any window, so Failed now
+        const created = timeOf(obj.metadata?.creationTimestamp) ?? 0
         if (now.getTime() - created < SCHEDULE_WINDOW_MS) {
           return inProgress('PodNotScheduled', 'Pod has not been scheduled')
         }
@@ -322,8 +323,12 @@ const kindRules: Record<string, Rule> = {
   'apiextensions.k8s.io/CustomResourceDefinition': crd,
 }
 
-/** Kinds whose pods the poller looks at (a Failed pod turns InProgress into Failed). */
-const podControllers = new Set(['apps/ReplicaSet', 'extensions/ReplicaSet', 'apps/StatefulSet'])
+/**
+ * Kinds whose pods the poller looks at (a Failed pod turns InProgress into Failed). cli-utils
+ * reaches a Deployment's pods through its ReplicaSets; we match them by the selector, so a
+ * Deployment whose pods cannot be scheduled fails after the window instead of the timeout.
+ */
+const podControllers = new Set(['apps/ReplicaSet', 'extensions/ReplicaSet', 'apps/StatefulSet', 'apps/Deployment', 'apps/DaemonSet'])
 
 /**
  * The kstatus status of one object. `undefined`/`null` (the object does not exist) is

@@ -48,6 +48,11 @@ export interface WaitOptions {
   onProgress?: (changed: ObjectHealth, all: readonly ObjectHealth[]) => void
   /** stop as soon as one object is Failed (default true); otherwise wait for all Current or the timeout */
   failFast?: boolean
+  /**
+   * keep following until the signal aborts (or the timeout): a set that turned Current may
+   * turn unhealthy again later (a crash, a patched pod template), and a view must show it
+   */
+  follow?: boolean
   signal?: AbortSignal
 }
 
@@ -235,8 +240,8 @@ export async function waitFor(kube: Kube, objects: readonly ObjectRef[], opts: W
       }
     }
     const statuses = [...entries.values()].map((e) => e.health!.status)
-    if (statuses.every((s) => s === 'Current')) return finish('current')
-    if (failFast && statuses.includes('Failed')) return finish('failed')
+    if (!opts.follow && statuses.every((s) => s === 'Current')) return finish('current')
+    if (!opts.follow && failFast && statuses.includes('Failed')) return finish('failed')
     // kstatus turns an unschedulable pod Failed 15 s after creation; no event marks that moment
     if (recheck) { clearTimeout(recheck); timers.delete(recheck); recheck = undefined }
     if (recheckAt !== Infinity) recheck = later(Math.max(0, recheckAt - now.getTime()) + 5, evaluate)

@@ -1,0 +1,117 @@
+// How a long-running command (a dev loop, dev-up) is stopped: one handler for SIGINT,
+// SIGTERM and SIGHUP, installed before start-up and kept until the cleanup has finished.
+//
+// The first signal aborts `signal` (start-up stops where it is, the loop ends, cleanup
+// starts). Further signals never kill the process while it cleans up — wrappers between a
+// terminal and node (npx, just) may deliver a second one right after the first — they print
+// what the cleanup is still doing. Only a person pressing Ctrl-C twice more, within a few
+// seconds, forces the exit; then it prints what is left and the command that finishes it.
+// A closed stdout or stderr (`| head -1`, a closed terminal) stops output, never cleanup.
+import { ExitCode } from './errors.ts'
+
+/** Signals closer together than this come from one key press relayed by wrappers. */
+const RELAY_WINDOW_MS = 300
+/** Two presses within this window, after the first, force the exit. */
+const FORCE_WINDOW_MS = 3000
+
+const exitCodes: Record<string, number> = { SIGINT: ExitCode.interrupted, SIGTERM: 143, SIGHUP: 129, EPIPE: 141 }
+
+export interface ShutdownOptions {
+  /** what a forced exit leaves behind and how to finish it (printed on force) */
+  leftover?: () => string
+  /** where messages go; default stderr while it is open */
+  say?: (msg: string) => void
+  /** the process to listen on (tests pass their own emitter) */
+  proc?: NodeJS.Process
+  /** how to exit on force; default process.exit */
+  exit?: (code: number) => void
+}
+
+export class Shutdown {
+  private readonly ac = new AbortController()
+  /** what stopped us: a signal name, 'EPIPE' (the reader went away), or an error */
+  reason?: string
+  private doing = 'stopping'
+  private lastSignalAt = 0
+  private lastPressAt = 0
+  private readonly handler = (sig: NodeJS.Signals) => this.onSignal(sig)
+  private readonly pipeHandler = (err: NodeJS.ErrnoException) => this.onStreamError(err)
+  private readonly proc: NodeJS.Process
+  private streamsOpen = true
+
+  constructor(private opts: ShutdownOptions = {}) {
+    this.proc = opts.proc ?? process
+    for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) this.proc.on(s, this.handler)
+    this.proc.stdout?.on?.('error', this.pipeHandler)
+    this.proc.stderr?.on?.('error', this.pipeHandler)
+  }
+
+  /** Aborted by the first signal (or stop()). */
+  get signal(): AbortSignal { return this.ac.signal }
+
+  get stopping(): boolean { return this.ac.signal.aborted }
+
+  /** The exit code for how we were stopped (130 for Ctrl-C). */
+  get exitCode(): number { return exitCodes[this.reason ?? ''] ?? ExitCode.usage }
+
+  /** Stop for another reason (an error, the loop ended on its own). */
+  stop(reason: string): void {
+    if (this.stopping) return
+    this.reason = reason
+    this.ac.abort(reason)
+  }
+
+  /** What a forced exit leaves behind (known only once the loops exist). */
+  setLeftover(fn: () => string): void { this.opts.leftover = fn }
+
+  /** What the cleanup is doing now; shown when another signal arrives. */
+  setDoing(text: string): void { this.doing = text }
+
+  /** Removes the handlers: call after the cleanup has finished. */
+  dispose(): void {
+    // the stream handlers stay: a write after a closed pipe must not crash the exit
+    for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) this.proc.off(s, this.handler)
+  }
+
+  private say(msg: string): void {
+    if (this.opts.say) { this.opts.say(msg); return }
+    if (!this.streamsOpen) return
+    try { this.proc.stderr.write(`${msg}\n`) } catch { /* closed terminal */ }
+  }
+
+  private onSignal(sig: NodeJS.Signals): void {
+    const now = Date.now()
+    const relayed = now - this.lastSignalAt < RELAY_WINDOW_MS
+    this.lastSignalAt = now
+    if (!this.stopping) {
+      this.reason = sig
+      this.lastPressAt = now
+      this.ac.abort(sig)
+      return
+    }
+    // SIGTERM and SIGHUP (a wrapper, a closed terminal, `kill`) never force: only a person does
+    if (sig !== 'SIGINT' || relayed) {
+      this.say(`… still ${this.doing}`)
+      return
+    }
+    if (now - this.lastPressAt < FORCE_WINDOW_MS && this.pressedOnce) {
+      this.say(`forced exit while ${this.doing}.`)
+      const left = this.opts.leftover?.()
+      if (left) this.say(left)
+      ;(this.opts.exit ?? ((code: number) => this.proc.exit(code)))(this.exitCode)
+      return
+    }
+    this.pressedOnce = true
+    this.lastPressAt = now
+    this.say(`… still ${this.doing}. Press Ctrl-C again within ${FORCE_WINDOW_MS / 1000} s to force the exit (cleanup is then left unfinished).`)
+  }
+
+  private pressedOnce = false
+
+  private onStreamError(err: NodeJS.ErrnoException): void {
+    // EPIPE / EIO: whoever read our output is gone; keep quiet, stop, and still clean up
+    if (err.code !== 'EPIPE' && err.code !== 'EIO') throw err
+    this.streamsOpen = false
+    this.stop('EPIPE')
+  }
+}
