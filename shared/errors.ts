@@ -10,6 +10,8 @@ export const ExitCode = {
   /** deploy failed and the rollback failed too; also `dashboard --check` when unhealthy */
   rollbackFailed: 3,
   unhealthy: 3,
+  /** deploy pushed, and did not confirm Flux applied it healthy: --push-only, no answer from Flux, --no-rollback after a failure */
+  pushedUnverified: 4,
   interrupted: 130,
 } as const
 

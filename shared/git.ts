@@ -35,6 +35,8 @@ export interface PushResult {
   remoteSha: string
   /** true when the first push was rejected and the commit was rebased onto the remote */
   rebased: boolean
+  /** the push landed, and someone else's commit landed on top of it right after */
+  overtaken: boolean
 }
 
 export interface RevertResult {
@@ -179,13 +181,31 @@ export class Repo {
     }
     const localSha = await this.headSha()
     const remoteSha = await this.remoteSha(up.remoteBranch)
-    if (remoteSha !== localSha) {
-      // the push itself succeeded; what Flux will read next is no longer our commit
-      throw new NsopsError(`${shortSha(localSha)} was pushed, but ${target} is now at ${remoteSha ? shortSha(remoteSha) : 'nothing'}: someone else pushed right after.`, {
-        hint: '`git pull --rebase` to see their change, then run the deploy again.',
-      })
+    // the push itself succeeded (git said so); a remote already past it means someone pushed
+    // on top right after: Flux applies their commit, which contains ours (the deploy checks
+    // that by ancestry), so this is no error
+    return { localSha, remoteSha: remoteSha ?? localSha, rebased, overtaken: remoteSha !== null && remoteSha !== localSha }
+  }
+
+  /** The URL `git push` uses for a remote (its pushurl, else its url). */
+  async remoteUrl(remote: string): Promise<string | undefined> {
+    const out = await this.git.raw(['remote', 'get-url', '--push', remote]).catch(() => '')
+    return out.trim() || undefined
+  }
+
+  /** Fetches the remote's branch so commits Flux reports can be looked at; never throws (ancestry then says no). */
+  async fetchQuietly(remote: string, branch: string): Promise<void> {
+    await this.git.raw(['fetch', '--quiet', remote, `refs/heads/${branch}`]).catch(() => undefined)
+  }
+
+  /** Whether `ancestor` is `descendant` or one of its ancestors (`git merge-base --is-ancestor`). */
+  async isAncestor(ancestor: string, descendant: string): Promise<boolean> {
+    try {
+      await this.git.raw(['merge-base', '--is-ancestor', ancestor, descendant])
+      return true
+    } catch {
+      return false // not an ancestor (exit 1), or the commit is unknown here
     }
-    return { localSha, remoteSha, rebased }
   }
 
   /** Undoes a commit with a new commit (`git revert`); history is never rewritten. */
@@ -325,6 +345,35 @@ export class Repo {
       throw gitFailure(what, this.root, err)
     }
   }
+}
+
+/**
+ * A git URL reduced to what names the repository: host (lower case, default port dropped)
+ * and path (without a trailing `.git` or `/`), whatever the scheme, user or password:
+ * `git@github.com:me/repo.git`, `ssh://git@github.com/me/repo` and
+ * `https://token@github.com/me/repo/` are one repository. Local paths stay paths.
+ */
+export function normalizeGitUrl(url: string): string {
+  let u = url.trim()
+  const scp = /^(?:[^@/\s]+@)?([^:/\s]+):(?!\/)(.+)$/.exec(u)
+  if (scp && !/^[a-z][a-z0-9+.-]*:\/\//i.test(u)) u = `ssh://${scp[1]}/${scp[2]}`
+  let host = ''
+  let p = u
+  const m = /^([a-z][a-z0-9+.-]*):\/\/(?:[^@/]*@)?([^/]*)(\/.*)?$/i.exec(u)
+  if (m) {
+    const scheme = m[1].toLowerCase()
+    host = m[2].toLowerCase().replace(/:(22|80|443)$/, '')
+    if (scheme === 'file') host = ''
+    p = m[3] ?? '/'
+  } else {
+    p = path.resolve(u)
+  }
+  p = decodeURIComponent(p).replace(/\/+$/, '').replace(/\.git$/, '').replace(/\/+$/, '')
+  return `${host}${p}`
+}
+
+export function sameRepository(a: string, b: string): boolean {
+  return normalizeGitUrl(a) === normalizeGitUrl(b)
 }
 
 function fileLists(s: StatusResult): Pick<RepoState, 'staged' | 'unstaged' | 'untracked'> {

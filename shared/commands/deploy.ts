@@ -6,7 +6,7 @@ import { c, log, setJsonMode } from '../output.ts'
 import { resolveTarget, targetOptions } from '../target.ts'
 
 const usage = (ns: string) => `
-Usage: ./namespaces/${ns}/deploy.ts [--yes] [--dry-run] [--no-rollback] [--timeout 5m] [--message MSG] [--json]
+Usage: ./namespaces/${ns}/deploy.ts [--yes] [--dry-run] [--push-only] [--no-rollback] [--timeout 5m] [--message MSG] [--json]
        ./namespaces/${ns}/deploy.ts --rollback [--yes]
        just deploy ${ns}   ·   just diff ${ns} (= --dry-run)   ·   just rollback ${ns} (= --rollback)
 
@@ -14,30 +14,39 @@ Ships your changes under namespaces/${ns}/ to the cluster the GitOps way: Flux a
 is in git, so a deploy is a commit that Flux is then made to apply and watched until healthy.
 
   1. checks git: a branch that tracks a remote branch, nothing staged outside namespaces/${ns}/
-  2. validates: builds overlays/prod, refuses plaintext Secrets (SOPS-encrypt them), and has the
-     API server dry-run every object when a cluster answers (offline: build and Secret check only)
-  3. shows the diff against the live cluster (Secret values masked)
-  4. asks before committing (--yes answers for scripts; without a terminal it refuses)
-  5. commits only namespaces/${ns}/ and pushes (a rejected push is rebased once, never forced)
-  6. has Flux fetch the commit and apply it (the Kustomization named in namespace.ts), then
-     waits until everything it applied is healthy, failing fast on errors
-  7. on failure reverts the commit (a new commit, history is never rewritten), pushes that and
-     waits for it too
+  2. validates: builds overlays/prod, refuses plaintext Secrets (SOPS-encrypt them), checks
+     every object strictly against the cluster's OpenAPI schemas (offline: the pinned
+     Kubernetes version and the Flux CRDs), errors at file:line, and has the API server
+     dry-run the objects whose namespace exists
+  3. refuses before committing when nothing would apply the push: no cluster, no Flux, no
+     Kustomization managing ${ns}, one suspended, a dependsOn not Ready, or a GitRepository
+     reading another branch or repository than the one pushed to (--push-only skips this)
+  4. shows the diff against the live cluster (Secret values masked)
+  5. asks before committing (--yes answers for scripts; without a terminal it refuses)
+  6. commits only namespaces/${ns}/ and pushes (a rejected push is rebased once, never forced;
+     unpushed commits touching other paths are refused)
+  7. has Flux fetch the commit and apply it (every Kustomization managing ${ns}), accepting the
+     commit or one pushed on top of it, then waits until everything is healthy, failing fast
+  8. on failure reverts this deploy's commits (new commits, history is never rewritten),
+     pushes that and waits for it too
 
   --yes              do not ask before committing and pushing
   --dry-run          stop after the diff: nothing is committed or pushed
+  --push-only        validate, commit and push, but do not reconcile or verify (exit 4)
   --no-rollback      on failure leave the commit in place (roll back later with just rollback ${ns})
   --rollback         undo instead: revert the last commit that touched namespaces/${ns}/ as a new
                      commit, push it, reconcile and wait (running it twice re-applies the change)
   --timeout DUR      how long Flux may take to apply and everything to turn healthy (default 5m;
-                     e.g. 90s, 10m); a rollback gets the same again
+                     Go durations: 90s, 1m30s, 10m); a rollback gets the same again
   --message MSG      the commit subject (default: deploy(${ns}): update …)
-  --json             print a summary of every step as JSON on stdout (schema nsops.deploy/v1)
+  --json, -o json    print a summary of every step as JSON on stdout (schema nsops.deploy/v1;
+                     git.pushed and git.remote always say what was pushed where)
   --kubeconfig FILE  --context NAME   which cluster (default: the one \`just cluster-up\` chose)
 
-Exit codes: 0 deployed (or nothing to deploy, or a dry run) · 1 refused, not confirmed, or
-pushed but not verified/failed without rollback (the message says which) · 2 failed and rolled
-back · 3 failed and the rollback failed too (the message says where every commit is) ·
+Exit codes: 0 deployed (or nothing to deploy, or a dry run) · 1 nothing was pushed (usage,
+refused, validation failed, not confirmed) · 2 failed and rolled back · 3 failed and the
+rollback failed too (the message says where every commit is) · 4 pushed but not verified
+(--push-only, Flux gave no answer in time, or a failure left in place by --no-rollback) ·
 130 interrupted (a local commit is kept; the message says how to continue).
 `
 
@@ -49,12 +58,15 @@ export async function deploy(ns: NamespaceConfig, argv: string[]): Promise<numbe
       'dry-run': { type: 'boolean' },
       'no-rollback': { type: 'boolean' },
       rollback: { type: 'boolean' },
+      'push-only': { type: 'boolean' },
       timeout: { type: 'string' },
       message: { type: 'string', short: 'm' },
       json: { type: 'boolean' },
       ...targetOptions,
     },
   })
+  if (values['push-only'] && values['dry-run']) throw new NsopsError('--push-only and --dry-run contradict each other: one pushes, the other does not.')
+  if (values['push-only'] && values['no-rollback']) throw new NsopsError('--push-only never rolls back (it does not verify); drop --no-rollback.')
   if (values.rollback && values['no-rollback']) throw new NsopsError('--rollback and --no-rollback contradict each other; pick one.')
   if (values.rollback && values.message) throw new NsopsError('--message names a deploy commit; a rollback writes its own revert message.')
   if (values.message !== undefined && !values.message.trim()) throw new NsopsError('--message is empty.', { hint: 'give a commit subject, e.g. --message "sonarr: 2 replicas".' })
@@ -73,6 +85,7 @@ export async function deploy(ns: NamespaceConfig, argv: string[]): Promise<numbe
       yes: values.yes,
       dryRun: values['dry-run'],
       rollbackOnFailure: !values['no-rollback'],
+      pushOnly: values['push-only'],
       ...(timeoutMs !== undefined ? { timeoutMs } : {}),
       ...(values.message ? { message: values.message } : {}),
       target: resolveTarget(values),

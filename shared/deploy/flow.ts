@@ -11,7 +11,7 @@ import type { NamespaceConfig } from '../namespace-config.ts'
 import { c, interactive, log as defaultLog, spinner, type Spinner } from '../output.ts'
 import { repoRoot } from '../paths.ts'
 import { confirm, type PromptInput } from './confirm.ts'
-import { fluxBlocker, kustomizationRef, lookupFlux, type FluxFound, type FluxLookup } from './flux-target.ts'
+import { dependencyBlocker, fluxBlocker, kustomizationRef, lookupFlux, type FluxFound, type FluxLookup, type PushTarget } from './flux-target.ts'
 import { Interrupted, throwIfInterrupted } from './interrupt.ts'
 import { interrupted, type Phase } from './outcome.ts'
 import { newReport, type DeployReport, type DeployStep, type StepName, type StepStatus, type Verdict } from './report.ts'
@@ -31,6 +31,8 @@ export interface DeployOptions {
   dryRun?: boolean
   /** roll back a failed deploy (default true; --no-rollback sets false) */
   rollbackOnFailure?: boolean
+  /** --push-only: validate, commit and push, and do not verify (exit 4); nothing needs to apply the push */
+  pushOnly?: boolean
   /** how long Flux may take to apply and everything to turn healthy; default 5 min */
   timeoutMs?: number
   /** the commit subject; default `deploy(<ns>): …` */
@@ -78,6 +80,8 @@ export class Flow {
   readonly log: Logger
   phase: Phase = 'before-commit'
   remote = 'the remote'
+  /** the branch on the remote that is pushed to */
+  remoteBranch?: string
   /** the commits a rollback is undoing, for the summary of an interruption */
   reverting: string[] = []
 
@@ -195,26 +199,41 @@ export function verdictFor(f: Flow, err: unknown): Verdict {
   // an error after a commit: say where things are, as for an interruption
   const state = interrupted(facts)
   const during = f.phase.includes('revert') ? 'the rollback' : 'the deploy'
+  // 1 only while nothing can have reached the remote; once a push started, 4 (or 3 in a rollback)
+  const mayBePushed = f.phase === 'pushing' || f.phase === 'pushed'
   return {
-    outcome: during === 'the rollback' ? 'rollback-failed' : 'failed',
-    exitCode: during === 'the rollback' ? ExitCode.rollbackFailed : ExitCode.usage,
+    outcome: during === 'the rollback' ? 'rollback-failed' : mayBePushed ? 'pushed-unverified' : 'failed',
+    exitCode: during === 'the rollback' ? ExitCode.rollbackFailed : mayBePushed ? ExitCode.pushedUnverified : ExitCode.usage,
     summary: `${during} stopped on an error: ${clause(errorMessage(err))}${err instanceof NsopsError && err.hint ? ` (${clause(err.hint)})` : ''}. State: ${state.summary.replace(/^interrupted: /, '')}`,
     ...(state.hint ? { hint: state.hint } : {}),
   }
 }
 
 
-/** The namespace's Flux Kustomization; stops before any commit when a push could not deploy. */
-export async function fluxStep(f: Flow, kube: Kube, upstream: Upstream | undefined): Promise<FluxLookup> {
+/**
+ * The Kustomization(s) that manage the namespace; stops before any commit when nothing would
+ * apply the push (no Flux, nothing manages the namespace, suspended, a dependsOn not Ready, a
+ * source on another branch or repository). A dry run and --push-only only warn.
+ */
+export async function fluxStep(f: Flow, kube: Kube, upstream: Upstream | PushTarget | undefined): Promise<FluxLookup> {
+  const lenient = f.opts.dryRun || f.opts.pushOnly
+  const refuse = (b: { reason: string; hint: string }) => new NsopsError(`${b.reason}. Nothing was committed or pushed.`, { hint: b.hint })
   return f.step<FluxLookup>('flux', 'Finding the Flux Kustomization', async () => {
-    const found = await lookupFlux(kube, f.ns)
-    if (!found.found) return { value: found, status: 'warning' as const, message: `${found.reason}: the push will not be verified`, detail: { found: false, reason: found.reason } }
-    const blocker = fluxBlocker(found, upstream)
-    if (blocker && !f.opts.dryRun) throw new NsopsError(`${blocker.reason}. Nothing was committed or pushed.`, { hint: blocker.hint })
+    const found = await lookupFlux(kube, f.ns, f.opts.repoDir)
+    if (!found.found) {
+      if (!lenient) throw refuse(found)
+      return { value: found, status: 'warning' as const, message: `${found.reason}: the push will not be verified`, detail: { found: false, state: found.state, reason: found.reason } }
+    }
+    const blocker = fluxBlocker(found, upstream) ?? await dependencyBlocker(kube, found)
+    if (blocker && !lenient) throw refuse(blocker)
     const ks = found.kustomization
-    const detail = { found: true, kustomization: refString(ks), source: found.sourceRef ? refString(found.sourceRef) : undefined }
+    const detail = {
+      found: true, kustomization: refString(ks), managers: found.managers.map((m) => ({ kustomization: refString(m.kustomization), by: m.by, root: m.root })),
+      source: found.sourceRef ? refString(found.sourceRef) : undefined,
+    }
     if (blocker) return { value: found, status: 'warning' as const, message: blocker.reason, detail }
-    return { value: found, message: `${refString(ks)} applies ${String(ks.spec?.path ?? '?')}${found.sourceRef ? ` from ${refString(found.sourceRef)}` : ''}`, detail }
+    const others = found.managers.length > 1 ? ` (also managed by ${found.managers.slice(1).map((m) => refString(m.kustomization)).join(', ')})` : ''
+    return { value: found, message: `${refString(ks)} applies ${String(ks.spec?.path ?? '?')}${found.sourceRef ? ` from ${refString(found.sourceRef)}` : ''}${others}`, detail }
   })
 }
 
@@ -241,7 +260,7 @@ export async function rolloutStep(f: Flow, name: 'reconcile' | 'reconcile-revert
   return f.step(name, `Reconciling Flux at ${shortSha(sha)}`, async (progress) => {
     let r: RolloutResult
     try {
-      r = await rollout(kube, flux, sha, { timeoutMs: f.timeoutMs, signal: f.opts.signal, progress: (_stage, m) => progress(m) })
+      r = await rollout(kube, flux, sha, { timeoutMs: f.timeoutMs, signal: f.opts.signal, progress: (_stage, m) => progress(m), repoDir: f.opts.repoDir, remote: f.report.git.remote?.name, branch: f.remoteBranch })
     } catch (err) {
       if (err instanceof Interrupted || !(err instanceof NsopsError)) throw err
       r = { ok: false, sha, stage: 'kustomization', message: err.message, elapsedMs: 0 }

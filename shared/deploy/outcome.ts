@@ -1,7 +1,9 @@
 // The verdicts after something went wrong, as pure functions of what is known: which commits
-// are where, what failed and what Flux reports. Exit codes as in DESIGN.md: 1 when the
-// failed deploy was left in place (or nothing was pushed), 2 when it was rolled back, 3 when
-// the rollback failed too, 130 when interrupted. Every summary says the state of things.
+// are where, what failed and what Flux reports. Exit codes as in DESIGN.md: 1 only when
+// nothing was pushed, 2 when a failed deploy was rolled back, 3 when the rollback failed too,
+// 4 when commits are pushed and nothing confirmed they deployed (--push-only, Flux gave no
+// answer, or a failure left in place with --no-rollback), 130 when interrupted. Every
+// summary says the state of things.
 import { ExitCode } from '../errors.ts'
 import { shortSha } from '../git.ts'
 import type { Verdict } from './report.ts'
@@ -42,7 +44,7 @@ function failed(f: FailureFacts): string {
 export function failedWithoutRollback(f: FailureFacts): Verdict {
   return {
     outcome: 'failed',
-    exitCode: ExitCode.usage,
+    exitCode: ExitCode.pushedUnverified,
     summary: `${failed(f)}. Not rolled back (--no-rollback): ${shas(f.deployed)} stays pushed to ${f.remote} and Flux keeps trying to apply it.`,
     hint: `roll back with \`just rollback ${f.ns}\` (reverts the last commit under namespaces/${f.ns}/ as a new commit, pushes and waits), or fix forward and run \`just deploy ${f.ns}\` again.`,
   }
@@ -111,7 +113,7 @@ export function rollbackFailed(f: FailureFacts, r: RollbackFailure): Verdict {
 export function pushedUnverified(ns: string, remote: string, pushed: string[], reason: string, hint: string, what: 'deploy' | 'rollback' = 'deploy'): Verdict {
   return {
     outcome: 'pushed-unverified',
-    exitCode: ExitCode.usage,
+    exitCode: ExitCode.pushedUnverified,
     summary: `${shas(pushed)} is pushed to ${remote}, but the ${what} cannot be confirmed: ${reason}. It stays pushed${what === 'deploy' ? '; nothing was rolled back' : ''}.`,
     hint: what === 'deploy' ? `${hint} Undo the push with \`just rollback ${ns}\`.`.trim() : hint,
   }

@@ -29,9 +29,9 @@ export type DeployOutcome =
   | 'declined'
   /** preflight or validation refused; nothing committed or pushed (exit 1) */
   | 'refused'
-  /** pushed, but nothing could confirm it applied: no cluster, no Flux Kustomization (exit 1) */
+  /** pushed, and nothing confirmed it applied: --push-only, or Flux gave no answer (exit 4) */
   | 'pushed-unverified'
-  /** pushed and failed, left in place (--no-rollback, exit 1) */
+  /** pushed and failed, left in place (--no-rollback, exit 4); or failed after a commit that was not pushed (exit 1) */
   | 'failed'
   /** failed and rolled back (exit 2) */
   | 'rolled-back'
@@ -52,6 +52,8 @@ export interface GitState {
   branch?: string
   /** e.g. origin/main */
   upstream?: string
+  /** the remote pushed to: its name and URL (set before anything is pushed) */
+  remote?: { name: string; url: string }
   /** the deploy commit this run made, if any */
   committed?: string
   /** the commits this run pushed (newest last) */

@@ -81,6 +81,12 @@ export async function rollbackFlow(f: Flow): Promise<DeployReport> {
     }
     const commit = await lastCommitUnder(repo.root, f.nsDir)
     if (!commit) throw new NsopsError(`nothing to roll back: no commit on ${up.branch} touches ${f.nsDir}/.`, { hint: '`git log -- ' + f.nsDir + '` lists the commits that did.' })
+    const elsewhere = commit.files.filter((file) => !file.startsWith(`${f.nsDir}/`))
+    if (elsewhere.length) {
+      throw new NsopsError(`the last commit under ${f.nsDir}/, ${shortSha(commit.sha)} "${commit.subject}", also changes files outside it (${elsewhere.slice(0, 5).join(', ')}${elsewhere.length > 5 ? ', …' : ''}); reverting it would undo those too, so nothing was done.`, {
+        hint: `revert only this namespace's part by hand: \`git revert --no-commit ${shortSha(commit.sha)} && git restore --staged --worktree -- ${elsewhere.map((e) => `':(literal)${e}'`).join(' ')}\`, commit and push.`,
+      })
+    }
     return {
       value: { last: commit, upstream: up },
       message: `the last commit under ${f.nsDir}/ is ${shortSha(commit.sha)} "${commit.subject}"`,
@@ -89,7 +95,15 @@ export async function rollbackFlow(f: Flow): Promise<DeployReport> {
   })
   throwIfInterrupted(opts.signal)
   const cluster = await f.cluster()
-  const flux = cluster.kube ? await fluxStep(f, cluster.kube, upstream) : undefined
+  if (!cluster.kube && !opts.dryRun && !opts.pushOnly) {
+    throw new NsopsError(`no cluster answers (${clause(cluster.offline)}), so nothing could confirm that Flux applies the revert; nothing was done.`, {
+      hint: 'start or reach the cluster and run again, or pass --push-only to revert and push without verifying (exit 4).',
+    })
+  }
+  const url = await repo.remoteUrl(upstream.remote)
+  f.report.git.remote = { name: upstream.remote, url: url ?? '' }
+  f.remoteBranch = upstream.remoteBranch
+  const flux = cluster.kube ? await fluxStep(f, cluster.kube, { ...upstream, url }) : undefined
   if (!cluster.kube) f.log.warn(`no cluster answers (${clause(cluster.offline)}): the rollback will not be verified`)
   const reapplies = /^Revert "/.test(last.subject) || /^rollback\(/.test(last.subject)
   const plan = [

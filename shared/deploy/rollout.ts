@@ -1,7 +1,9 @@
-// After the push: have Flux fetch the commit (GitRepository), apply it (the namespace's
-// Kustomization, Ready with lastAppliedRevision = the commit), then wait until everything it
-// applied is Current (kstatus over status.inventory). One deadline covers all three; every
-// step fails fast on a verdict instead of waiting out the timeout.
+// After the push: have Flux fetch the commit (GitRepository), apply it (every Kustomization
+// that manages the namespace, Ready with lastAppliedRevision = the commit or a descendant of
+// it), then wait until everything the namespace's own Kustomization applied is Current
+// (kstatus over status.inventory). One deadline covers all three; every step fails fast on a
+// verdict instead of waiting out the timeout.
+import { execFileSync } from 'node:child_process'
 import { getFlux, refString } from '../flux/kinds.ts'
 import { reconcile, reconcileSource, type ReconcileResult } from '../flux/index.ts'
 import { shortSha } from '../git.ts'
@@ -29,6 +31,10 @@ export interface RolloutResult {
 
 export interface RolloutOptions {
   timeoutMs: number
+  /** the clone and the remote/branch pushed to: a revision Flux reports is fetched from there and accepted when it descends from ours */
+  repoDir?: string
+  remote?: string
+  branch?: string
   signal?: AbortSignal
   progress?: (stage: RolloutStage, message: string) => void
 }
@@ -42,19 +48,26 @@ export async function rollout(kube: Kube, target: FluxFound, sha: string, opts: 
 
   // Only a git source carries our commit; other sources are reconciled without a revision.
   const revision = (source?.kind ?? target.sourceRef?.kind ?? 'GitRepository') === 'GitRepository' ? sha : undefined
+  const accepts = opts.repoDir ? descendantOf(opts.repoDir, sha, opts.remote, opts.branch) : undefined
   if (source) {
     say('source', `${refString(source)}: fetching ${shortSha(sha)}`)
     const r = await orInterrupt(reconcileSource(kube, { kind: source.kind, namespace: source.metadata.namespace, name: source.metadata.name }, {
-      revision, timeoutMs: left(), onProgress: (m) => say('source', m),
+      revision, accepts, timeoutMs: left(), onProgress: (m) => say('source', m),
     }), opts.signal)
     if (!r.ok) return done({ ok: false, stage: 'source', message: r.message, source: r })
   }
   throwIfInterrupted(opts.signal)
 
-  say('kustomization', `${refString(ks)}: applying ${shortSha(sha)}`)
-  const k = await orInterrupt(reconcile(kube, ks, { revision, timeoutMs: left(), onProgress: (m) => say('kustomization', m) }), opts.signal)
-  if (!k.ok) return done({ ok: false, stage: 'kustomization', message: k.message, kustomization: k })
-  throwIfInterrupted(opts.signal)
+  // the namespace's own Kustomization first, then any other that manages it (the root one)
+  const kustomizations = target.managers?.length ? target.managers.map((m) => m.kustomization) : [ks]
+  let k: ReconcileResult | undefined
+  for (const each of kustomizations) {
+    say('kustomization', `${refString(each)}: applying ${shortSha(sha)}`)
+    const r = await orInterrupt(reconcile(kube, each, { revision, accepts, timeoutMs: left(), onProgress: (m) => say('kustomization', m) }), opts.signal)
+    if (!r.ok) return done({ ok: false, stage: 'kustomization', message: r.message, kustomization: r })
+    k ??= r
+    throwIfInterrupted(opts.signal)
+  }
 
   const applied = await getFlux(kube, { kind: 'Kustomization', namespace: ks.metadata.namespace, name: ks.metadata.name })
   const targets = applied ? waitTargets(applied) : []
@@ -71,6 +84,38 @@ export async function rollout(kube: Kube, target: FluxFound, sha: string, opts: 
   if (!w.ok) return done({ ok: false, stage: 'health', message: `applied ${shortSha(sha)}, but the workloads are not healthy: ${w.report}`, kustomization: k, health })
   return done({
     ok: true, stage: 'health', kustomization: k, health,
-    message: `${refString(ks)} applied ${shortSha(sha)}; ${w.report} (${duration(Date.now() - started)} in all)`,
+    message: `${refString(ks)} applied ${appliedText(k?.revision, sha)}; ${w.report} (${duration(Date.now() - started)} in all)`,
   })
+}
+
+/**
+ * Whether a revision Flux reports (`main@sha1:<hex>`) is `sha` or a descendant of it: someone
+ * pushed on top of our commit, and Flux applying theirs applies ours too. The commit is
+ * fetched from the remote first (it may be newer than this clone). Synchronous because Flux
+ * verdicts are judged inside a watch callback; it runs once per revision seen.
+ */
+export function descendantOf(repoDir: string, sha: string, remote?: string, branch?: string): (revision: string) => boolean {
+  const answers = new Map<string, boolean>()
+  return (revision) => {
+    const hex = /([0-9a-f]{40})$/i.exec(revision)?.[1]
+    if (!hex) return false
+    if (hex === sha) return true
+    const known = answers.get(hex)
+    if (known !== undefined) return known
+    const git = (...args: string[]) => execFileSync('git', ['-C', repoDir, ...args], { stdio: 'ignore', timeout: 30_000 })
+    const isAncestor = () => { try { git('merge-base', '--is-ancestor', sha, hex); return true } catch { return false } }
+    const present = () => { try { git('cat-file', '-e', `${hex}^{commit}`); return true } catch { return false } }
+    if (!present() && remote) {
+      try { git('fetch', '--quiet', remote, ...(branch ? [`refs/heads/${branch}`] : [])) } catch { /* unreachable: ancestry stays unknown, so no */ }
+    }
+    const yes = isAncestor()
+    answers.set(hex, yes)
+    return yes
+  }
+}
+
+/** `abc1234`, or `def5678 (a descendant of abc1234)` when someone pushed on top. */
+export function appliedText(revision: string | undefined, sha: string): string {
+  const hex = revision ? /([0-9a-f]{40})$/i.exec(revision)?.[1] : undefined
+  return hex && hex !== sha ? `${shortSha(hex)} (which contains ${shortSha(sha)}: a commit pushed on top of it)` : shortSha(sha)
 }

@@ -49,13 +49,26 @@ async function preflightStep(f: Flow, repo: Repo): Promise<{ pf?: Preflight; pro
     let p: Preflight
     try {
       p = await preflight(repo, f.nsDir)
+      // a deploy of one namespace pushes that namespace only: another's commit would ride
+      // along unvalidated, and a rollback would revert it whole
+      const outside = p.unpushed.filter((u) => u.files.some((file) => !file.startsWith(`${f.nsDir}/`)))
+      if (outside.length) {
+        const files = [...new Set(outside.flatMap((u) => u.files.filter((file) => !file.startsWith(`${f.nsDir}/`))))]
+        throw new NsopsError(
+          `${plural(outside.length, 'local commit')} not pushed yet ${outside.length === 1 ? 'changes' : 'change'} files outside ${f.nsDir}/ (${outside.map((u) => `${shortSha(u.sha)} "${u.subject}"`).join(', ')}: ${files.slice(0, 5).join(', ')}${files.length > 5 ? ', …' : ''}). A deploy of ${f.ns.name} pushes only its own commits, so nothing was committed or pushed.`,
+          { hint: `push ${outside.length === 1 ? 'that commit' : 'those commits'} first (\`git push\`, or deploy the namespace ${outside.length === 1 ? 'it belongs' : 'they belong'} to), or move ${outside.length === 1 ? 'it' : 'them'} to another branch; then run again.` },
+        )
+      }
     } catch (err) {
       if (!f.opts.dryRun || !(err instanceof NsopsError)) throw err
       return { value: { problem: clause(err.message) }, status: 'warning' as const, message: `a deploy would be refused: ${clause(err.message)}` }
     }
     f.remote = `${p.upstream.remote}/${p.upstream.remoteBranch}`
+    f.remoteBranch = p.upstream.remoteBranch
     f.report.git.branch = p.branch
     f.report.git.upstream = f.remote
+    const url = await repo.remoteUrl(p.upstream.remote)
+    f.report.git.remote = { name: p.upstream.remote, url: url ?? '' }
     const parts = [
       p.changed.length ? `${plural(p.changed.length, 'changed file')} under ${f.nsDir}/` : `no uncommitted changes under ${f.nsDir}/`,
       p.unpushed.length ? `${plural(p.unpushed.length, 'local commit')} not pushed to ${f.remote}` : `up to date with ${f.remote}`,
@@ -110,7 +123,13 @@ async function deployFlow(f: Flow): Promise<DeployReport> {
   const { objects, cluster } = await validateSteps(f, repo.root)
   throwIfInterrupted(opts.signal)
 
-  const flux = cluster.kube ? await fluxStep(f, cluster.kube, pf?.upstream) : undefined
+  if (!cluster.kube && !opts.dryRun && !opts.pushOnly) {
+    throw new NsopsError(`no cluster answers (${clause(cluster.offline)}), so nothing could confirm that Flux applies the push. The build passed offline validation; nothing was committed or pushed.`, {
+      hint: 'start or reach the cluster (`just cluster-up`, or --kubeconfig/--context) and run again; or pass --push-only to commit and push without verifying (exit 4).',
+    })
+  }
+  const pushTarget = pf ? { ...pf.upstream, url: f.report.git.remote?.url || undefined } : undefined
+  const flux = cluster.kube ? await fluxStep(f, cluster.kube, pushTarget) : undefined
   let diff: DeployDiff | undefined
   if (cluster.kube) {
     const kube = cluster.kube
@@ -143,12 +162,12 @@ async function deployFlow(f: Flow): Promise<DeployReport> {
   const plan = [
     pf.changed.length ? `commit ${plural(pf.changed.length, 'file')} under ${f.nsDir}/ as "${message.split('\n')[0]}"` : undefined,
     `push ${pf.branch} to ${f.remote}${toPush.length ? ` (with ${plural(toPush.length, 'local commit')} not pushed yet: ${toPush.map((u) => `${shortSha(u.sha)} ${u.subject}`).join('; ')})` : ''}`,
-    flux?.found
-      ? `reconcile ${refString(flux.kustomization)}, wait up to ${duration(f.timeoutMs)} for health${opts.rollbackOnFailure === false ? '' : ', roll back on failure'}`
-      : `no Flux Kustomization to reconcile: the push will not be verified`,
+    opts.pushOnly
+      ? 'do not verify (--push-only): Flux applies it at its next interval'
+      : flux?.found
+        ? `reconcile ${flux.managers.map((m) => refString(m.kustomization)).join(', ')}, wait up to ${duration(f.timeoutMs)} for health${opts.rollbackOnFailure === false ? '' : ', roll back on failure'}`
+        : `no Flux Kustomization to reconcile: the push will not be verified`,
   ].filter(Boolean) as string[]
-  const outside = toPush.filter((u) => u.files.some((file) => !file.startsWith(`${f.nsDir}/`)))
-  if (outside.length) f.log.warn(`${plural(outside.length, 'unpushed commit')} also change files outside ${f.nsDir}/: ${outside.map((u) => shortSha(u.sha)).join(', ')}; they are pushed too.`)
   if (!(await confirmStep(f, `Deploy ${f.ns.name}`, plan, 'Commit and push?', `deploying ${f.ns.name}`))) return f.finish(declined('committed or pushed'))
 
   // from here on, every way out says where the commits are
@@ -175,19 +194,25 @@ async function deployFlow(f: Flow): Promise<DeployReport> {
   try {
     pushed = await f.step('push', `Pushing to ${f.remote}`, async () => {
       const r = await repo.push()
-      return { value: r, message: `pushed ${shortSha(r.localSha)} to ${f.remote}${r.rebased ? ' (rebased onto new commits from the remote first)' : ''}`, detail: { ...r } }
+      const notes = [r.rebased ? 'rebased onto new commits from the remote first' : '', r.overtaken ? `someone pushed ${shortSha(r.remoteSha)} on top right after` : ''].filter(Boolean)
+      return { value: r, message: `pushed ${shortSha(r.localSha)} to ${f.remote}${notes.length ? ` (${notes.join('; ')})` : ''}`, detail: { ...r } }
     })
   } catch (err) {
-    // git.ts says exactly where the commit is (kept locally; or pushed and overtaken)
+    // a push that git refused pushed nothing; git.ts says where the commit is (kept locally)
     if (!(err instanceof NsopsError)) throw err
     return f.finish({ outcome: 'failed', exitCode: ExitCode.usage, summary: err.message, ...(err.hint ? { hint: err.hint } : {}) })
   }
   // a rebase gives the commits new SHAs: ours are the newest `commitsToPush` of HEAD
+  f.report.git.pushed = [pushed.localSha]
+  f.phase = 'pushed'
   const ours = await lastCommits(repo.root, f.nsDir, commitsToPush)
   f.report.git.pushed = ours.map((o) => o.sha)
-  f.phase = 'pushed'
   throwIfInterrupted(opts.signal)
 
+  if (opts.pushOnly) {
+    return f.finish(pushedUnverified(f.ns.name, f.remote, f.report.git.pushed, 'not verified, as asked (--push-only)',
+      `Flux applies it at its next interval; watch it with \`just dashboard ${f.ns.name}\`.`))
+  }
   if (!cluster.kube) {
     return f.finish(pushedUnverified(f.ns.name, f.remote, f.report.git.pushed, `no cluster answered (${clause(cluster.offline)})`,
       `Flux applies it at its next interval; check it with \`just dashboard ${f.ns.name}\` once the cluster answers.`))

@@ -26,6 +26,11 @@ export const REQUESTED_AT = 'reconcile.fluxcd.io/requestedAt'
 export interface ReconcileOptions {
   /** the revision that must be applied: `main@sha1:<sha>`, `sha1:<sha>` or the bare sha */
   revision?: string
+  /**
+   * whether an applied revision other than `revision` counts as it: deploy accepts a
+   * descendant of its commit (someone pushed on top; Flux applies theirs, which holds ours)
+   */
+  accepts?: (revision: string) => boolean
   timeoutMs: number
   onProgress?: (message: string) => void
 }
@@ -124,7 +129,9 @@ function failureOf(obj: FluxObject, wanted: string): Verdict | undefined {
   return undefined
 }
 
-function judge(obj: FluxObject | null, token: string, previous: string | undefined, wanted: string | undefined): Verdict | { waiting: string } {
+const isSourceKind = (kind: string) => kind !== 'Kustomization' && kind !== 'HelmRelease'
+
+function judge(obj: FluxObject | null, token: string, previous: string | undefined, wanted: string | undefined, accepts?: (revision: string) => boolean): Verdict | { waiting: string } {
   if (!obj) return { ok: false, reason: 'NotFound', message: 'it was deleted while we waited' }
   if (isSuspended(obj)) return { ok: false, reason: 'Suspended', message: `it was suspended while we waited (${describeSuspension(suspendedBy(obj)!)})` }
   const handled = statusString(obj, 'lastHandledReconcileAt')
@@ -145,12 +152,22 @@ function judge(obj: FluxObject | null, token: string, previous: string | undefin
   if (stalled?.status === 'True') {
     return { ok: false, reason: ready?.reason || stalled.reason || 'Stalled', message: ready?.message || stalled.message || 'stalled' }
   }
-  const attemptIsWanted = !wanted || !attempted || revisionMatches(attempted, wanted)
+  // A source's "attempted" revision is its old artifact while a fetch fails, so for sources
+  // a failed fetch after our request was handled is the verdict (auth, network, a URL that
+  // stopped answering), not something to wait out.
+  if (isSourceKind(obj.kind)) {
+    const fetchFailed = conditionOf(obj, 'FetchFailed')
+    if (fetchFailed?.status === 'True' || (ready?.status === 'False' && reconciling?.reason === 'ProgressingWithRetry')) {
+      return { ok: false, reason: fetchFailed?.reason || ready?.reason || 'FetchFailed', message: fetchFailed?.message || ready?.message || '' }
+    }
+  }
+  const matches = (rev: string | undefined) => !!wanted && !!rev && (revisionMatches(rev, wanted) || !!accepts?.(rev))
+  const attemptIsWanted = !wanted || !attempted || matches(attempted)
   if (ready?.status === 'False' && reconciling?.reason === 'ProgressingWithRetry' && ready.reason !== 'HealthCheckCanceled' && attemptIsWanted) {
     return { ok: false, reason: ready.reason ?? 'ReconciliationFailed', message: ready.message ?? '' }
   }
   if (ready?.status === 'True' && readyIsCurrent(obj) && computeStatus(obj).status === 'Current') {
-    if (!wanted || revisionMatches(applied, wanted)) return { ok: true, reason: ready.reason ?? 'Succeeded', message: ready.message ?? '' }
+    if (!wanted || matches(applied)) return { ok: true, reason: ready.reason ?? 'Succeeded', message: ready.message ?? '' }
     return { waiting: `ready at ${applied ?? '(no revision)'}; waiting for ${wanted} to be applied` }
   }
   return { waiting: readyText }
@@ -199,7 +216,7 @@ async function reconcileObject(kube: Kube, target: FluxRef | FluxObject, opts: R
   let lastProgress = ''
   const decide = (o: FluxObject | null): Verdict | undefined => {
     last = o
-    const j = judge(o, token, previous, opts.revision)
+    const j = judge(o, token, previous, opts.revision, opts.accepts)
     if ('waiting' in j) {
       if (j.waiting !== lastProgress) progress((lastProgress = j.waiting))
       return undefined

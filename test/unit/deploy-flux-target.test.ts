@@ -3,6 +3,7 @@
 // pointless (suspended, a source on another branch).
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { normalizeGitUrl, sameRepository } from '../../shared/git.ts'
 import { asFluxApplies, fluxBlocker, inventoryRefs, waitTargets, type FluxFound } from '../../shared/deploy/flux-target.ts'
 import type { FluxObject } from '../../shared/flux/kinds.ts'
 import type { ManifestObject } from '../../shared/kustomize.ts'
@@ -22,7 +23,7 @@ const source = (branch: string): FluxObject => ({
 })
 
 const upstream = { branch: 'main', remote: 'origin', remoteBranch: 'main' }
-const found = (k: FluxObject, src: FluxObject | null): FluxFound => ({ found: true, kustomization: k, source: src, sourceRef: { kind: 'GitRepository', namespace: 'flux-system', name: 'nsops' } })
+const found = (k: FluxObject, src: FluxObject | null): FluxFound => ({ found: true, kustomization: k, managers: [{ kustomization: k, by: 'name', root: false }], source: src, sourceRef: { kind: 'GitRepository', namespace: 'flux-system', name: 'nsops' } })
 
 describe('deploy: the Flux Kustomization', () => {
   it('reads the inventory ids <ns>_<name>_<group>_<Kind> with their version, cluster-scoped ones without a namespace', () => {
@@ -63,5 +64,30 @@ describe('deploy: the Flux Kustomization', () => {
     assert.match(b.hint, /git switch release/)
     assert.equal(fluxBlocker(found(ks(), source('main')), upstream), undefined)
     assert.equal(fluxBlocker(found(ks(), source('release'))), undefined, 'no upstream known (a dry run): nothing to compare')
+  })
+
+  it('stops a push to another repository than the one the GitRepository reads (nsops-local vs origin)', () => {
+    const b = fluxBlocker(found(ks(), source('main')), { ...upstream, url: 'http://127.0.0.1:41234/nsops.git' })!
+    assert.match(b.reason, /reads https:\/\/git\.example\/nsops\.git, but this deploy pushes to origin \(http:\/\/127\.0\.0\.1:41234\/nsops\.git\)/)
+    assert.match(b.hint, /nsops-local/)
+    assert.equal(fluxBlocker(found(ks(), source('main')), { ...upstream, url: 'git@git.example:nsops' }), undefined, 'the same repository written another way')
+  })
+
+  it('a suspended Kustomization among several managers blocks too', () => {
+    const own = ks()
+    const root = ks({ spec: { suspend: true } })
+    root.metadata.name = 'flux-system'
+    const f: FluxFound = { ...found(own, source('main')), managers: [{ kustomization: own, by: 'name', root: false }, { kustomization: root, by: 'path', root: true }] }
+    assert.match(fluxBlocker(f, upstream)!.reason, /Kustomization\/flux-system\/flux-system is suspended/)
+  })
+})
+
+describe('git URLs', () => {
+  it('names one repository the same way whatever the scheme, user, port, .git or trailing slash', () => {
+    const same = ['git@github.com:me/repo.git', 'ssh://git@github.com/me/repo', 'https://github.com/me/repo', 'https://token:x@GitHub.com:443/me/repo.git/', 'ssh://git@github.com:22/me/repo.git']
+    for (const u of same) assert.equal(normalizeGitUrl(u), 'github.com/me/repo', u)
+    assert.ok(sameRepository('/tmp/x/origin.git', 'file:///tmp/x/origin.git'))
+    assert.ok(!sameRepository('https://github.com/me/repo', 'https://github.com/me/other'))
+    assert.ok(!sameRepository('http://127.0.0.1:4000/nsops.git', 'http://127.0.0.1:4001/nsops.git'), 'another port is another server')
   })
 })

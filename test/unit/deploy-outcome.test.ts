@@ -1,4 +1,5 @@
-// The verdicts after a push went wrong: exit 1 when the failing commit is left in place, 2
+// The verdicts after a push went wrong: exit 4 when the failing commit is left in place (1
+// means nothing was pushed), 2
 // when it was rolled back, 3 when the rollback failed too, 130 when interrupted; and every
 // summary says which commit is where.
 import assert from 'node:assert/strict'
@@ -16,9 +17,9 @@ const facts: FailureFacts = {
 }
 
 describe('deploy: verdicts', () => {
-  it('leaves a failed deploy pushed with --no-rollback: exit 1, and says how to roll back', () => {
+  it('leaves a failed deploy pushed with --no-rollback: exit 4 (pushed, not 1), and says how to roll back', () => {
     const v = failedWithoutRollback(facts)
-    assert.equal(v.exitCode, 1)
+    assert.equal(v.exitCode, 4)
     assert.equal(v.outcome, 'failed')
     assert.match(v.summary, /^the deploy of aaaaaaa failed while Flux applied it \(Kustomization\): .*HealthCheckFailed/)
     assert.match(v.summary, /aaaaaaa stays pushed to origin\/main/)
@@ -49,9 +50,9 @@ describe('deploy: verdicts', () => {
     assert.match(reconcile.hint!, /flux reconcile kustomization arr-stack -n flux-system --with-source/)
   })
 
-  it('pushed but unverified: exit 1, the commit stays and how to undo it', () => {
+  it('pushed but unverified: exit 4, the commit stays and how to undo it', () => {
     const v = pushedUnverified('demo', 'origin/main', [A], 'Flux was not found on the cluster', 'install Flux.')
-    assert.equal(v.exitCode, 1)
+    assert.equal(v.exitCode, 4)
     assert.equal(v.outcome, 'pushed-unverified')
     assert.match(v.summary, /^aaaaaaa is pushed to origin\/main, but the deploy cannot be confirmed: Flux was not found on the cluster\. It stays pushed/)
     assert.match(v.hint!, /install Flux\. Undo the push with `just rollback demo`\./)
