@@ -55,7 +55,7 @@ export class TankaLoop extends EventEmitter implements Loop {
     this.status.phase = 'applying'
     this.publish()
     try {
-      const rendered = await renderEnvironment(this.env)
+      const rendered = await renderEnvironment(this.env, { kube: this.kube })
       this.objects = rendered.objects as ManifestObject[]
       const r = await applyObjects(this.kube, this.objects, {
         fieldManager: TANKA_FIELD_MANAGER, namespace: this.env.spec.spec.namespace, inventory: inventoryFor(this.env),

@@ -16,6 +16,8 @@ export interface RendererTools {
   renderer?: string
   /** the helm binary helmTemplate runs; default: the pinned helm */
   helm?: string
+  /** the target cluster's Kubernetes version, for helmTemplate calls that set no kubeVersion */
+  kubeVersion?: string
 }
 
 export async function rendererBinary(): Promise<string> {
@@ -28,7 +30,8 @@ export async function evaluateEnvironment(env: TankaEnvironment, tools: Renderer
   const helm = tools.helm ?? (await toolPath('helm'))
   let stdout: string
   try {
-    ;({ stdout } = await run(renderer, ['eval', '--errors', 'json', '--helm', helm, env.dir], { maxBuffer: MAX_OUTPUT, cwd: env.root }))
+    const kubeVersion = tools.kubeVersion ? ['--kube-version', tools.kubeVersion] : []
+    ;({ stdout } = await run(renderer, ['eval', '--errors', 'json', '--helm', helm, ...kubeVersion, env.dir], { maxBuffer: MAX_OUTPUT, cwd: env.root }))
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string; code?: number | string }
     if (typeof e.code === 'string') {

@@ -5,9 +5,58 @@
 // runs `helm template redis <that dir>/../charts/redis --namespace platform --include-crds`
 // with the values, under tk and under nsops' renderer alike. The result is an object of
 // the chart's manifests, keyed like `deployment_redis`.
+//
+// Namespaced objects the chart's templates leave without metadata.namespace are put in
+// conf.namespace, where `helm install --namespace` would put them: `helm template` leaves
+// them bare, and tk would then give them the environment's spec.namespace instead (the
+// flux2 chart's controllers would land in `platform`, not `flux-system`).
+local clusterWide = std.set([
+  // tk's list of cluster-scoped kinds (grafana/tanka pkg/process/namespace.go)
+  'APIService',
+  'CertificateSigningRequest',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'ComponentStatus',
+  'CSIDriver',
+  'CSINode',
+  'CustomResourceDefinition',
+  'MutatingWebhookConfiguration',
+  'Namespace',
+  'Node',
+  'NodeMetrics',
+  'PersistentVolume',
+  'PodSecurityPolicy',
+  'PriorityClass',
+  'RuntimeClass',
+  'SelfSubjectAccessReview',
+  'SelfSubjectRulesReview',
+  'StorageClass',
+  'SubjectAccessReview',
+  'TokenReview',
+  'ValidatingWebhookConfiguration',
+  'VolumeAttachment',
+  'ClusterIssuer',
+  'IngressClass',
+  'ValidatingAdmissionPolicy',
+  'ValidatingAdmissionPolicyBinding',
+]);
+
+local namespaced(o) =
+  local override = std.get(std.get(o.metadata, 'annotations', {}), 'tanka.dev/namespaced', null);
+  if override != null then override == 'true' else !std.setMember(o.kind, clusterWide);
+
+local inNamespace(ns, o) =
+  if std.isObject(o) && std.objectHas(o, 'kind') && std.objectHas(o, 'metadata')
+     && namespaced(o) && std.get(o.metadata, 'namespace', null) == null
+  then o { metadata+: { namespace: ns } }
+  else o;
+
 {
   new(calledFrom):: {
     template(name, chart, conf={})::
-      std.native('helmTemplate')(name, chart, conf { calledFrom: calledFrom }),
+      local rendered = std.native('helmTemplate')(name, chart, conf { calledFrom: calledFrom });
+      if std.objectHas(conf, 'namespace')
+      then std.mapWithKey(function(_, o) inNamespace(conf.namespace, o), rendered)
+      else rendered,
   },
 }

@@ -24,7 +24,7 @@ const (
 func jsonnetVersion() string { return jsonnet.Version() }
 
 // evalEnvironment evaluates <dir>/main.jsonnet the way `tk eval <dir>` does and returns its JSON.
-func evalEnvironment(dir, helmPath string) (string, error) {
+func evalEnvironment(dir string, helm helmConfig) (string, error) {
 	base, err := filepath.Abs(dir)
 	if err != nil {
 		return "", err
@@ -46,7 +46,7 @@ func evalEnvironment(dir, helmPath string) (string, error) {
 	vm.ErrorFormatter = &structuredErrors{}
 	vm.Importer(&tankaImporter{files: &jsonnet.FileImporter{JPaths: importPaths(root, base)}})
 	vm.ExtCode(extCodeName, env)
-	for _, f := range nativeFuncs(helmPath) {
+	for _, f := range nativeFuncs(helm) {
 		vm.NativeFunction(f)
 	}
 	out, err := vm.EvaluateFile(main)

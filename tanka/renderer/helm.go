@@ -34,9 +34,18 @@ type helmOpts struct {
 	NameFormat string `json:"nameFormat"`
 }
 
+// helmConfig is how helmTemplate runs helm: the binary, and the Kubernetes version of the
+// cluster the output is for (--kube-version), used where a call sets no kubeVersion itself.
+// Without it helm assumes the version compiled into it, which charts' kubeVersion
+// constraints and .Capabilities.KubeVersion checks then see.
+type helmConfig struct {
+	Path        string
+	KubeVersion string
+}
+
 // helmTemplate is std.native('helmTemplate')(name, chart, opts): `helm template` of a
 // vendored chart, returned as an object of its manifests keyed by nameFormat.
-func helmTemplate(helmPath string) *jsonnet.NativeFunction {
+func helmTemplate(helm helmConfig) *jsonnet.NativeFunction {
 	return &jsonnet.NativeFunction{
 		Name:   "helmTemplate",
 		Params: ast.Identifiers{"name", "chart", "opts"},
@@ -57,7 +66,10 @@ func helmTemplate(helmPath string) *jsonnet.NativeFunction {
 			if _, err := os.Stat(chart); err != nil {
 				return nil, fmt.Errorf("helmTemplate: Failed to find a chart at '%s': %s. See https://tanka.dev/helm#failed-to-find-chart", chart, err)
 			}
-			list, err := runHelmTemplate(helmPath, name, chart, opts)
+			if opts.KubeVersion == "" {
+				opts.KubeVersion = helm.KubeVersion
+			}
+			list, err := runHelmTemplate(helm.Path, name, chart, opts)
 			if err != nil {
 				return nil, err
 			}

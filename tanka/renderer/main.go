@@ -1,6 +1,8 @@
 // tanka-renderer: a small Tanka-compatible renderer for machines without `tk`.
 //
-//	tanka-renderer eval [--helm PATH] [--errors json] ENV_DIR   evaluate ENV_DIR/main.jsonnet as `tk eval` does; prints JSON
+//	tanka-renderer eval [--helm PATH] [--kube-version V] [--errors json] ENV_DIR
+//	    evaluate ENV_DIR/main.jsonnet as `tk eval` does; prints JSON. --kube-version is the
+//	    target cluster's version, for helmTemplate calls that set no kubeVersion of their own
 //	tanka-renderer fmt [--test] [--errors json] PATH...         jsonnetfmt (Tanka's `tk fmt`) over .jsonnet/.libsonnet files
 //	tanka-renderer version
 //
@@ -47,18 +49,19 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	helm := fs.String("helm", os.Getenv("TANKA_HELM_PATH"), "helm binary for helmTemplate (default $TANKA_HELM_PATH, else helm on PATH)")
+	kubeVersion := fs.String("kube-version", "", "Kubernetes version helmTemplate renders for when a call sets no kubeVersion (e.g. v1.36.3)")
 	errFormat := fs.String("errors", "text", "error format: text or json")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: tanka-renderer eval [--helm PATH] [--errors json] ENV_DIR")
+		fmt.Fprintln(stderr, "usage: tanka-renderer eval [--helm PATH] [--kube-version V] [--errors json] ENV_DIR")
 		return 2
 	}
 	if *helm == "" {
 		*helm = "helm"
 	}
-	out, err := evalEnvironment(fs.Arg(0), *helm)
+	out, err := evalEnvironment(fs.Arg(0), helmConfig{Path: *helm, KubeVersion: *kubeVersion})
 	if err != nil {
 		reportError(stderr, *errFormat, err)
 		return 1

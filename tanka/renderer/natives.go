@@ -17,7 +17,7 @@ import (
 // nativeFuncs are Tanka's std.native functions with Tanka's names, parameters and
 // semantics (grafana/tanka pkg/jsonnet/native and pkg/helm). Not provided:
 // kustomizeBuild and promQLRemoveByLabels, which nothing here uses.
-func nativeFuncs(helmPath string) []*jsonnet.NativeFunction {
+func nativeFuncs(helm helmConfig) []*jsonnet.NativeFunction {
 	return []*jsonnet.NativeFunction{
 		parseJSON(),
 		parseYAML(),
@@ -27,7 +27,7 @@ func nativeFuncs(helmPath string) []*jsonnet.NativeFunction {
 		regexMatch(),
 		regexSubst(),
 		sha256Hex(),
-		helmTemplate(helmPath),
+		helmTemplate(helm),
 	}
 }
 

@@ -7,7 +7,8 @@ import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { execFileSync } from 'node:child_process'
 import { NsopsError } from '../../shared/errors.ts'
-import { cachedBinaryPath, toolPath } from '../../shared/tools/provision.ts'
+import { buildKey, cachedBinaryPath, toolPath, writeStamp } from '../../shared/tools/provision.ts'
+import { recipes } from '../../shared/tools/recipes.ts'
 import { toolSpec } from '../../shared/tools/versions.ts'
 
 describe('tool provisioning', () => {
@@ -32,6 +33,7 @@ describe('tool provisioning', () => {
     fs.mkdirSync(path.dirname(dest), { recursive: true })
     fs.copyFileSync(realKustomize, dest)
     fs.chmodSync(dest, 0o755)
+    writeStamp(spec, 'build')
     assert.equal(await toolPath('kustomize', { ignorePath: true }), dest)
     process.env.PATH = '/usr/bin:/bin'
     const t0 = performance.now()
@@ -60,6 +62,31 @@ describe('tool provisioning', () => {
     const p = await toolPath('jsonnet', { ignorePath: true })
     assert.equal(p, cachedBinaryPath(toolSpec('jsonnet'), 'jsonnet'))
     assert.match(execFileSync(p, ['--version']).toString(), /v0\.22\.0/)
+  })
+
+  it('a cached binary built from another recipe is not used: changing a recipe (its ldflags) means a rebuild', async () => {
+    const spec = toolSpec('kustomize')
+    const dest = cachedBinaryPath(spec, 'kustomize')
+    const key = buildKey(spec)
+    const original = recipes.kustomize.ldflags
+    recipes.kustomize.ldflags = () => '-s -w -X main.edited=yes'
+    try {
+      assert.notEqual(buildKey(spec), key, 'the ldflags are part of the cache key')
+      process.env.PATH = '/nonexistent' // no go: the stale entry cannot be rebuilt, so it must be refused
+      await assert.rejects(toolPath('kustomize', { ignorePath: true }), /kustomize v5\.8\.2 is not available/)
+    } finally {
+      recipes.kustomize.ldflags = original
+      process.env.PATH = saved.PATH
+    }
+    assert.equal(buildKey(spec), key)
+    assert.equal(await toolPath('kustomize', { ignorePath: true }), dest, 'the entry matches its recipe again')
+  })
+
+  it('helm is stamped with the Kubernetes version its Makefile derives from client-go, for both packages that read it', () => {
+    const flags = recipes.helm.ldflags!(toolSpec('helm'), { require: (dep) => (dep === 'k8s.io/client-go' ? 'v0.37.0' : 'v0.0.0') })
+    for (const pkg of ['chartutil', 'lint/rules']) {
+      assert.match(flags, new RegExp(`-X helm\\.sh/helm/v3/pkg/${pkg}\\.k8sVersionMajor=1 -X helm\\.sh/helm/v3/pkg/${pkg}\\.k8sVersionMinor=37\\b`))
+    }
   })
 
   it('without go, a cache or a download, says what to install', async () => {
