@@ -37,18 +37,30 @@ describe('namespace scripts end to end', () => {
   before(async () => { kubeconfig = (await testCluster()).kubeconfig })
   after(() => fs.rmSync(stateDir, { recursive: true, force: true }))
 
-  it('dev.ts --ci applies arr-stack, waits until healthy, exits 0 and cleans up', async () => {
+  it('dev.ts --ci is tilt ci: healthy, exit 0, the stack left running until just dev-down', async () => {
     const r = await script('namespaces/arr-stack/dev.ts', ['--ci', '--timeout', '2m', '--kubeconfig', kubeconfig])
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stderr, /SUCCESS\. All workloads are healthy \(arr-stack\)/)
-    assert.match(r.stderr, /deleted \d+ dev-only object/)
+    assert.match(r.stderr, /kept arr-stack running in arr-stack-dev: `just dev-down` ends it/)
+    // off a terminal the log tells the story: the apply and each resource turning healthy
+    assert.match(r.stderr, /arr-stack: applied \(start; \d+ created/)
+    assert.match(r.stderr, /arr-stack: Deployment\/sonarr Current/)
+    assert.match(r.stderr, /arr-stack: Flux holds nothing/)
     const { kube } = await testCluster()
     const deps = await kube.apps.listNamespacedDeployment({ namespace: 'arr-stack-dev' })
-    assert.equal(deps.items.length, 0, 'dev-only Deployments are deleted on exit')
+    assert.equal(deps.items.length, 8, 'the stack is still there for the CI steps after it')
+    const status = await script('shared/bin/nsops.ts', ['dev-status'], { NSOPS_KUBECONFIG: kubeconfig })
+    assert.match(status.stderr, /arr-stack\s+kept by dev --ci/)
+
+    const down = await script('shared/bin/nsops.ts', ['dev-down', '--keep-cluster'], { NSOPS_KUBECONFIG: kubeconfig })
+    assert.equal(down.code, 0, down.stderr)
+    assert.match(down.stderr, /ended the kept session of arr-stack: deleted \d+ dev-only object/)
+    const after = await kube.apps.listNamespacedDeployment({ namespace: 'arr-stack-dev' })
+    assert.equal(after.items.length, 0, 'dev-down deleted the dev-only Deployments')
   })
 
   it('dashboard.ts --json lists every arr-stack app as Current; --check exits 3 once a pod cannot run', async () => {
-    const up = await script('namespaces/arr-stack/dev.ts', ['--ci', '--keep', '--kubeconfig', kubeconfig])
+    const up = await script('namespaces/arr-stack/dev.ts', ['--ci', '--kubeconfig', kubeconfig])
     assert.equal(up.code, 0, up.stderr)
     const r = await script('namespaces/arr-stack/dashboard.ts', ['--json', '--env', 'dev', '--kubeconfig', kubeconfig])
     assert.equal(r.code, 0, r.stderr)
@@ -73,10 +85,10 @@ describe('namespace scripts end to end', () => {
     assert.match(bad.stdout, /sonarr/)
 
     // undo the break (it was made by another field manager, so the dev overlay does not own
-    // it), then clean up through the real command path: --ci deletes the dev objects
+    // it), then clean up through the real command path: --ci --down deletes the dev objects
     await kube.apps.patchNamespacedDeployment({ name: 'sonarr', namespace: 'arr-stack-dev',
       body: [{ op: 'remove', path: '/spec/template/spec/nodeSelector' }] })
-    const down = await script('namespaces/arr-stack/dev.ts', ['--ci', '--timeout', '2m', '--kubeconfig', kubeconfig])
+    const down = await script('namespaces/arr-stack/dev.ts', ['--ci', '--down', '--timeout', '2m', '--kubeconfig', kubeconfig])
     assert.equal(down.code, 0, down.stderr)
   })
 
@@ -168,13 +180,33 @@ describe('namespace scripts end to end', () => {
       assert.equal(again.code, 1)
       assert.match(again.stderr, /already exists/)
 
-      const ci = await script(`namespaces/${name}/dev.ts`, ['--ci', '--timeout', '2m', '--kubeconfig', kubeconfig])
+      const ci = await script(`namespaces/${name}/dev.ts`, ['--ci', '--down', '--timeout', '2m', '--kubeconfig', kubeconfig])
       assert.equal(ci.code, 0, ci.stderr)
 
+      // fail fast: a pod no node can take is Failed after kstatus' 15 s window, long before --timeout
+      const depFile = path.join(dir, 'base/web/deployment.yaml')
+      const depYaml = fs.readFileSync(depFile, 'utf8')
+      fs.writeFileSync(depFile, depYaml.replace(/\n    spec:\n/, '\n    spec:\n      nodeSelector: { nsops.dev/no-such-node: "true" }\n'))
+      const unschedulable = await script(`namespaces/${name}/dev.ts`, ['--ci', '--down', '--timeout', '10m', '--kubeconfig', kubeconfig])
+      assert.equal(unschedulable.code, 1, unschedulable.stderr)
+      assert.match(unschedulable.stderr, /Failed after/, 'a verdict before the timeout')
+      assert.doesNotMatch(unschedulable.stderr, /timed out/)
+      assert.match(unschedulable.stderr, /Deployment\/[^\n]*web: Failed: .*(Unschedulable|scheduled)/)
+      fs.writeFileSync(depFile, depYaml)
+
       fs.writeFileSync(path.join(dir, 'base/web/service.yaml'), 'apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  labels: [oops\n')
-      const broken = await script(`namespaces/${name}/dev.ts`, ['--ci', '--kubeconfig', kubeconfig])
+      const broken = await script(`namespaces/${name}/dev.ts`, ['--ci', '--down', '--kubeconfig', kubeconfig])
       assert.notEqual(broken.code, 0)
       assert.match(broken.stderr, /service\.yaml:\d+/)
+
+      // a namespace.ts that fails its checks: error + hint, no bundle line, no stack trace
+      const cfg = path.join(dir, 'namespace.ts')
+      fs.writeFileSync(cfg, fs.readFileSync(cfg, 'utf8').replace(/apps: \[/, 'apps: [], unused: ['))
+      const invalid = await script(`namespaces/${name}/dashboard.ts`, ['--kubeconfig', kubeconfig])
+      assert.equal(invalid.code, 1)
+      assert.match(invalid.stderr, new RegExp(`^error: namespaces/${name}/namespace\\.ts is invalid: groups\\[0\\]\\.apps must list at least one app`))
+      assert.match(invalid.stderr, /\nhint: /)
+      assert.doesNotMatch(invalid.stderr, /\.mjs:\d+|    at /, 'no bundle line, no stack trace')
     })
   })
 })

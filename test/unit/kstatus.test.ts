@@ -433,6 +433,12 @@ describe('kstatus: Pod', () => {
     assert.equal(r.reason, 'PodUnschedulable')
   })
 
+  it('Unschedulable with no creationTimestamp is Failed at once (the zero time is older than the window, as in cli-utils)', () => {
+    const p = pod(unschedulable)
+    delete p.metadata!.creationTimestamp
+    expect(p, 'Failed', /^0\/1 nodes are available/)
+  })
+
   it('a creationTimestamp given as a Date (typed client) works the same', () => {
     const p = pod(unschedulable)
     p.metadata!.creationTimestamp = new Date(created)
@@ -580,8 +586,8 @@ describe('kstatus: poller extras', () => {
     expect(replicaSet(), 'Current', undefined, { pods: [pod(crashLooping)] })
   })
 
-  it('a Deployment does not look at pods (kstatus leaves that to its ReplicaSets)', () => {
-    expect(deployment({ status: { readyReplicas: 1 } }), 'InProgress', 'Ready: 1/2', { pods: [pod(crashLooping)] })
+  it('a Deployment is Failed when one of its pods is (cli-utils reaches them through its ReplicaSets; we by the selector)', () => {
+    expect(deployment({ status: { readyReplicas: 1 } }), 'Failed', /1 pod has failed .*CrashLoop/, { pods: [pod(crashLooping)] })
   })
 })
 

@@ -316,7 +316,7 @@ describe('namespace config', () => {
     assert.equal(c.paths.overlays.prod, path.join(repoRoot, 'namespaces', 'media', 'overlays', 'prod'))
     assert.equal(c.paths.base, path.join(c.paths.root, 'base'))
     assert.equal(c.paths.components, path.join(c.paths.root, 'components'))
-    assert.deepEqual(c.flux, { kustomization: 'media', namespace: 'flux-system' })
+    assert.deepEqual(c.flux, { kustomization: 'media', namespace: 'flux-system', hold: 'auto' })
     assert.deepEqual(c.groups.map((g) => g.id), ['media-servers', 'metrics'])
     assert.deepEqual(c.apps.map((a) => [a.name, a.group, a.ingress]), [['jellyfin', 'media-servers', true], ['exporter', 'metrics', false]])
     assert.equal(c.urls.dev('jellyfin'), 'http://jellyfin.media.localhost/web')
@@ -350,6 +350,10 @@ describe('namespace config', () => {
     rejects({ ...valid(), groups: [...valid().groups!, { title: 'Other', apps: [{ name: 'jellyfin', port: 1 }] }] }, /lists "jellyfin" more than once/)
     rejects({ ...valid(), groups: [...valid().groups!, { title: 'media servers', apps: [{ name: 'x', port: 1 }] }] }, /lists "media-servers" more than once/)
     rejects({ ...valid(), portForwards: [{ app: 'a', local: 80, remote: 80 }, { app: 'b', local: 80, remote: 81 }] }, /portForwards \(by local port\) lists "80"/)
+  })
+
+  it('refuses a Flux hold policy it does not know', () => {
+    rejects({ ...valid(), flux: { hold: 'sometimes' as 'auto' } }, /flux\.hold must be "auto", "kustomization" or "never"/)
   })
 
   it('refuses a Flux namespace other than flux-system', () => {
