@@ -150,6 +150,9 @@ export async function rollbackFlow(f: Flow): Promise<DeployReport> {
   f.report.git.revertsPushed = true
   f.phase = 'revert-pushed'
   throwIfInterrupted(opts.signal)
+  if (opts.pushOnly) {
+    return f.finish(pushedUnverified(f.ns.name, f.remote, [head], 'not verified, as asked (--push-only)', `Flux applies it at its next interval; check \`just dashboard ${f.ns.name}\`.`, 'rollback'))
+  }
   if (!cluster.kube) {
     return f.finish(pushedUnverified(f.ns.name, f.remote, [head], `no cluster answered (${clause(cluster.offline)})`, `Flux applies it at its next interval; check \`just dashboard ${f.ns.name}\`.`, 'rollback'))
   }

@@ -1,7 +1,7 @@
 // The GitOps deploy up to the push, with real parts: a bare "origin" in a temp dir and a clone
 // holding a small namespaces/demo tree (never this repository), kustomize, and the sim cluster
-// for the server-side dry run and the diff. The test cluster runs no Flux, so a confirmed
-// deploy pushes and then stops, saying Flux was not found.
+// for schemas, the server-side dry run and the diff. The test cluster runs no Flux for this
+// namespace, so a confirmed deploy is refused before committing; --push-only pushes (exit 4).
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -271,7 +271,7 @@ describe('deploy', () => {
     const head = fx.head()
     const input = fs.createReadStream('/dev/null')
     try {
-      const { report } = await run(fx, { input })
+      const { report } = await run(fx, { input, pushOnly: true }) // the prompt, not Flux, is under test
       assert.equal(report.exitCode, 1)
       assert.match(report.summary, /deploying demo needs a confirmation, and there is no terminal to ask on/)
       assert.match(report.hint!, /--yes/)
@@ -288,7 +288,7 @@ describe('deploy', () => {
     write(fx.dir, `${NS_DIR}/base/deployment.yaml`, deployment(2))
     const head = fx.head()
     const input = Object.assign(new PassThrough(), { isTTY: true })
-    const deploying = run(fx, { input })
+    const deploying = run(fx, { input, pushOnly: true })
     // the question is asked once validation and the diff are done
     const answer = setInterval(() => input.write('n\n'), 100)
     try {
@@ -329,7 +329,61 @@ describe('deploy', () => {
     assert.equal(fx.head(), fx.remoteHead())
   })
 
-  it('with --yes commits only the namespace\'s folder, pushes, then exits 1 because Flux is not on the cluster', async () => {
+  it('refuses before committing when nothing on the cluster would apply the push (exit 1, nothing committed or pushed)', async () => {
+    const fx = fixture(tmp, k8sNs.name)
+    write(fx.dir, `${NS_DIR}/base/deployment.yaml`, deployment(2))
+    const before = fx.head()
+    const { report } = await run(fx, { yes: true })
+    assert.equal(report.exitCode, 1, report.summary)
+    assert.equal(report.outcome, 'refused')
+    assert.match(report.summary, /(Flux is not installed|no Flux Kustomization .* manages demo).*nothing would apply the push\. Nothing was committed or pushed/)
+    assert.match(report.hint!, /--push-only/)
+    assert.equal(fx.head(), before)
+    assert.equal(fx.remoteHead(), before)
+    assert.deepEqual(report.git.pushed, [])
+  })
+
+  it('refuses an invalid field in a namespace the cluster does not have yet, at file:line, pushing nothing', async () => {
+    const absent = `nsops-absent-${process.pid}`
+    const fx = fixture(tmp, absent)
+    write(fx.dir, `${NS_DIR}/overlays/prod/namespace.yaml`, `apiVersion: v1\nkind: Namespace\nmetadata: { name: ${absent} }\n`)
+    write(fx.dir, `${NS_DIR}/overlays/prod/kustomization.yaml`, `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: ${absent}\nresources: [namespace.yaml, ../../base]\n`)
+    write(fx.dir, `${NS_DIR}/base/deployment.yaml`, deployment(2).replace('replicas: 2', 'replicas: "two"'))
+    const before = fx.head()
+    for (const extra of [{ yes: true }, { yes: true, pushOnly: true }] as Partial<DeployOptions>[]) {
+      const { report } = await run(fx, extra)
+      assert.equal(report.exitCode, 1, report.summary)
+      assert.equal(report.outcome, 'refused')
+      assert.match(report.summary, new RegExp(`namespaces/demo/base/deployment\\.yaml:7: Deployment ${absent}/web: spec\\.replicas: must be integer, not "two"`))
+      assert.match(report.summary, /strict schema validation against the cluster's OpenAPI/)
+      assert.equal(fx.head(), before, 'nothing committed')
+      assert.equal(fx.remoteHead(), before, 'nothing pushed')
+    }
+  })
+
+  it('places an unknown field set by a patch at the patch file\'s line', async () => {
+    const fx = fixture(tmp, k8sNs.name)
+    write(fx.dir, `${NS_DIR}/overlays/prod/kustomization.yaml`, `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: ${k8sNs.name}\nresources: [../../base]\npatches: [{ path: web-patch.yaml }]\n`)
+    write(fx.dir, `${NS_DIR}/overlays/prod/web-patch.yaml`, 'apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: web }\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          imagePullPolice: Always\n')
+    const { report } = await run(fx, { dryRun: true })
+    assert.equal(report.exitCode, 1, report.summary)
+    assert.match(report.summary, /namespaces\/demo\/overlays\/prod\/web-patch\.yaml:9: Deployment [^:]+\/web: spec\.template\.spec\.containers\[0\]\.imagePullPolice: unknown field/)
+  })
+
+  it('refuses unpushed commits that touch other paths than the namespace, naming them', async () => {
+    const fx = fixture(tmp, k8sNs.name)
+    write(fx.dir, 'namespaces/other/base/configmap.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: other }\ndata: { a: "2" }\n')
+    git(fx.dir, 'commit', '-q', '-am', 'other: a=2')
+    write(fx.dir, `${NS_DIR}/base/deployment.yaml`, deployment(2))
+    const head = fx.head()
+    const { report } = await run(fx, { yes: true, pushOnly: true })
+    assert.equal(report.exitCode, 1, report.summary)
+    assert.match(report.summary, /1 local commit not pushed yet changes files outside namespaces\/demo\/ \([0-9a-f]{7} "other: a=2": namespaces\/other\/base\/configmap\.yaml\)/)
+    assert.equal(fx.head(), head)
+    assert.notEqual(fx.remoteHead(), head)
+  })
+
+  it('with --push-only commits only the namespace\'s folder, pushes, and exits 4 (pushed, not verified)', async () => {
     const fx = fixture(tmp, k8sNs.name)
     write(fx.dir, `${NS_DIR}/base/deployment.yaml`, deployment(2))
     write(fx.dir, `${NS_DIR}/base/extra.yaml`, 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: extra }\n')
@@ -338,12 +392,14 @@ describe('deploy', () => {
     write(fx.dir, 'notes.txt', 'unrelated, untracked\n')
     const before = fx.head()
 
-    const { report } = await run(fx, { yes: true, message: 'demo: 2 replicas' })
+    const { report } = await run(fx, { yes: true, pushOnly: true, message: 'demo: 2 replicas' })
 
-    assert.equal(report.exitCode, 1, report.summary)
+    assert.equal(report.exitCode, 4, report.summary)
     assert.equal(report.outcome, 'pushed-unverified')
-    assert.match(report.summary, /Flux.* was not found/)
+    assert.match(report.summary, /not verified, as asked \(--push-only\)/)
     assert.match(report.summary, /It stays pushed/)
+    assert.equal(report.git.remote?.name, 'origin')
+    assert.equal(report.git.remote?.url, fx.origin)
     assert.match(report.hint!, /just rollback demo/)
 
     const head = fx.head()
@@ -365,9 +421,9 @@ describe('deploy', () => {
     git(fx.dir, 'commit', '-q', '-am', 'local: 4 replicas')
     const local = fx.head()
 
-    const { report } = await run(fx, { yes: true })
+    const { report } = await run(fx, { yes: true, pushOnly: true })
 
-    assert.equal(report.exitCode, 1, report.summary)
+    assert.equal(report.exitCode, 4, report.summary)
     assert.equal(report.outcome, 'pushed-unverified')
     assert.equal(step(report, 'commit'), undefined, 'nothing new to commit')
     assert.equal(fx.head(), local)
@@ -386,7 +442,7 @@ describe('deploy', () => {
     assert.equal(report.exitCode, 0, report.summary)
     const validate = step(report, 'validate')!
     assert.equal(validate.status, 'warning')
-    assert.match(validate.message, /validation was offline only .*no cluster answers/)
+    assert.match(validate.message, /strict schema validation against the pinned schemas .*no server-side dry run .*no cluster answers/)
     assert.equal(step(report, 'diff')!.status, 'skipped')
     assert.equal(fx.head(), fx.remoteHead())
   })
@@ -397,7 +453,7 @@ describe('deploy', () => {
     const remote = fx.remoteHead()
     const ac = new AbortController()
 
-    const { report } = await run(fx, { yes: true, signal: ac.signal, onStep: (s) => { if (s.name === 'commit') ac.abort() } })
+    const { report } = await run(fx, { yes: true, pushOnly: true, signal: ac.signal, onStep: (s) => { if (s.name === 'commit') ac.abort() } })
 
     assert.equal(report.exitCode, 130)
     assert.equal(report.outcome, 'interrupted')
@@ -411,7 +467,7 @@ describe('deploy', () => {
   it('--rollback reverts the last commit under the namespace as a new commit and pushes it', async () => {
     const fx = fixture(tmp, k8sNs.name)
     write(fx.dir, `${NS_DIR}/base/deployment.yaml`, deployment(5))
-    const deployed = (await run(fx, { yes: true })).report
+    const deployed = (await run(fx, { yes: true, pushOnly: true })).report
     assert.equal(deployed.outcome, 'pushed-unverified')
     const deployCommit = fx.head()
     // a later commit elsewhere is not what a rollback of demo undoes
@@ -419,11 +475,11 @@ describe('deploy', () => {
     git(fx.dir, 'commit', '-q', '-am', 'docs')
     git(fx.dir, 'push', '-q')
 
-    const { report } = await run(fx, { mode: 'rollback', yes: true })
+    const { report } = await run(fx, { mode: 'rollback', yes: true, pushOnly: true })
 
-    assert.equal(report.exitCode, 1, report.summary)
+    assert.equal(report.exitCode, 4, report.summary)
     assert.equal(report.outcome, 'pushed-unverified')
-    assert.match(report.summary, /is pushed to origin\/main, but the rollback cannot be confirmed: .*Flux.* was not found/)
+    assert.match(report.summary, /is pushed to origin\/main, but the rollback cannot be confirmed: not verified, as asked/)
     const head = fx.head()
     assert.equal(fx.remoteHead(), head)
     assert.deepEqual(report.git.reverts, [head])
