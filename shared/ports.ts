@@ -55,3 +55,14 @@ export async function freePort(range?: [number, number]): Promise<number> {
     if (!handedOut.has(port)) { handedOut.add(port); return port }
   }
 }
+
+/**
+ * `port` again if nothing listens on it now (a component taking back the port it had before
+ * a restart, so URLs naming it stay valid), else undefined. Allowed even when this process
+ * handed it out before: that was the same component's earlier run.
+ */
+export async function reclaimPort(port: number): Promise<number | undefined> {
+  if (!(await canBind(port))) return undefined
+  handedOut.add(port)
+  return port
+}

@@ -15,8 +15,8 @@ cluster-up      start the local cluster, or find it running (idempotent). Withou
                 an allowed current context, else kind/k3d when a Docker engine answers, else
                 the embedded sim cluster (etcd + kube-apiserver + controllers + kwok, no Docker).
                 Its kubeconfig is .nsops/sim/kubeconfig, context nsops-sim. --flux also runs
-                Flux on it: the real kustomize-controller, the local source (standing in for
-                source-controller, which cannot be built here) and a local git server.
+                Flux on it: the real source-controller and kustomize-controller, and a local
+                git server whose URL survives cluster-down / cluster-up.
 cluster-down    stop every process the sim cluster started; its state (etcd data, PKI) is kept
                 for the next cluster-up unless --purge.
 cluster-status  each component: running, stopped, or dead with the end of its log.

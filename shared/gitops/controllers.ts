@@ -1,12 +1,12 @@
 // The Flux controllers of the GitOps path as processes a cluster provider supervises: the
-// real kustomize-controller, and on the source side the real source-controller when a
-// binary can be had, else the local source (local-source.ts). Plus bootstrapFlux, which
-// applies this repo's Flux objects (k8s/flux/) pointed at a given git URL.
+// real source-controller and kustomize-controller (both pinned and provisioned like every
+// tool), and the cluster's own git server. Plus bootstrapFlux, which applies this repo's
+// Flux objects (k8s/flux/) pointed at a given git URL.
 import fs from 'node:fs'
 import path from 'node:path'
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
 import YAML from 'yaml'
-import { freePort } from '../ports.ts'
+import { freePort, reclaimPort } from '../ports.ts'
 import { NsopsError, errorMessage } from '../errors.ts'
 import { installFluxCrds } from '../flux/crds.ts'
 import { createBareRepo } from './git-server.ts'
@@ -27,27 +27,13 @@ export interface ControllerProcess {
   healthUrl: string
 }
 
-const componentNames = ['kustomize-controller', 'source-controller', 'local-source', 'git-server']
+const componentNames = ['kustomize-controller', 'source-controller', 'git-server']
 
 /** Whether a supervised component is one of the Flux controllers (optional, not core). */
 export function isFluxComponent(name: string): boolean {
   return componentNames.includes(name)
 }
 
-/** A source-controller binary from the tool cache or PATH; none on this project's machines. */
-export async function sourceControllerBinary(): Promise<string | undefined> {
-  try { return await toolPath('source-controller', { noDownload: true }) } catch { /* not a pinned tool */ }
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
-    const p = path.join(dir, 'source-controller')
-    try { fs.accessSync(p, fs.constants.X_OK); if (fs.statSync(p).isFile()) return p } catch { /* next */ }
-  }
-  return undefined
-}
-
-/**
- * Installs the Flux CRDs into the cluster and returns the controller processes to start,
- * source first. `dir` holds the source's storage (keep it across restarts).
- */
 export const LOCAL_REPO = 'nsops.git'
 
 /** The clone URL of the sim cluster's own git host, once its Flux controllers run. */
@@ -55,10 +41,40 @@ export function localGitUrl(fluxStateDir: string): string | undefined {
   try { return fs.readFileSync(path.join(fluxStateDir, 'git-url'), 'utf8').trim() } catch { return undefined }
 }
 
+/** The URLs the git server had before (a port taken while it was down); repointLocalGit reads them. */
+export function previousGitUrls(fluxStateDir: string): string[] {
+  try { return fs.readFileSync(path.join(fluxStateDir, 'git-url.previous'), 'utf8').split('\n').filter(Boolean) } catch { return [] }
+}
+
+/**
+ * The ports of what outlives a restart in URLs: the git server's (in the GitRepository and
+ * the `nsops-local` remote) and source-controller's storage (in artifact URLs). Kept in the
+ * state dir and taken again when still free, so `cluster-down` / `cluster-up` changes no URL;
+ * one that got taken meanwhile is replaced, and repointLocalGit fixes what named it.
+ */
+async function stablePorts(dir: string): Promise<{ git: number; storage: number }> {
+  const file = path.join(dir, 'ports.json')
+  let kept: Partial<Record<'git' | 'storage', number>> = {}
+  try { kept = JSON.parse(fs.readFileSync(file, 'utf8')) } catch { /* first start */ }
+  const take = async (p: number | undefined) => (p && await reclaimPort(p)) || freePort()
+  const ports = { git: await take(kept.git), storage: await take(kept.storage) }
+  fs.writeFileSync(file, JSON.stringify(ports))
+  return ports
+}
+
+/**
+ * Installs the Flux CRDs into the cluster and returns the controller processes to start.
+ * `dir` holds the git server's repositories and source-controller's storage (keep it across
+ * restarts).
+ */
 export async function fluxControllers(opts: { kubeconfig: string; dir: string }): Promise<ControllerProcess[]> {
-  await installFluxCrds(connect({ kubeconfig: opts.kubeconfig }))
+  fs.mkdirSync(opts.dir, { recursive: true })
+  const [, sourceController, kustomizeController] = await Promise.all([
+    installFluxCrds(connect({ kubeconfig: opts.kubeconfig })), toolPath('source-controller'), toolPath('kustomize-controller'),
+  ])
   const env = { KUBECONFIG: opts.kubeconfig, RUNTIME_NAMESPACE: FLUX_NAMESPACE }
-  const [kcMetrics, kcHealth, srcPort, srcMetrics, srcHealth, gitPort] = await Promise.all(Array.from({ length: 6 }, () => freePort()))
+  const { git: gitPort, storage: srcPort } = await stablePorts(opts.dir)
+  const [kcMetrics, kcHealth, srcMetrics, srcHealth] = await Promise.all(Array.from({ length: 4 }, () => freePort()))
   const procs: ControllerProcess[] = []
 
   // The cluster's own git host: `just dev-up` pushes this repo there and points Flux at it,
@@ -66,6 +82,12 @@ export async function fluxControllers(opts: { kubeconfig: string; dir: string })
   const gitRoot = path.join(opts.dir, 'git')
   if (!fs.existsSync(path.join(gitRoot, LOCAL_REPO))) await createBareRepo(gitRoot, LOCAL_REPO)
   const gitUrl = `http://127.0.0.1:${gitPort}/${LOCAL_REPO}`
+  const previous = localGitUrl(opts.dir)
+  if (previous && previous !== gitUrl) {
+    const history = new Set([...previousGitUrls(opts.dir), previous])
+    history.delete(gitUrl)
+    fs.writeFileSync(path.join(opts.dir, 'git-url.previous'), [...history].join('\n'))
+  }
   fs.writeFileSync(path.join(opts.dir, 'git-url'), gitUrl)
   procs.push({
     name: 'git-server',
@@ -75,33 +97,28 @@ export async function fluxControllers(opts: { kubeconfig: string; dir: string })
     healthUrl: `${gitUrl}/info/refs?service=git-upload-pack`,
   })
 
-  const sourceController = await sourceControllerBinary()
-  if (sourceController) {
-    procs.push({
-      name: 'source-controller',
-      command: sourceController,
-      args: [
-        '--watch-all-namespaces', '--log-encoding=console',
-        `--storage-path=${path.join(opts.dir, 'source-controller')}`,
-        `--storage-addr=127.0.0.1:${srcPort}`, `--storage-adv-addr=127.0.0.1:${srcPort}`,
-        `--metrics-addr=127.0.0.1:${srcMetrics}`, `--health-addr=127.0.0.1:${srcHealth}`,
-      ],
-      env,
-      healthUrl: `http://127.0.0.1:${srcHealth}/readyz`,
-    })
-  } else {
-    procs.push({
-      name: 'local-source',
-      command: process.execPath,
-      args: tsNodeArgs('shared/gitops/local-source.ts', opts.kubeconfig, path.join(opts.dir, 'local-source'), String(srcPort)),
-      env,
-      healthUrl: `http://127.0.0.1:${srcPort}/healthz`,
-    })
-  }
+  // Out of cluster: artifacts are stored in the state dir (which it wants to exist) and served
+  // on 127.0.0.1 (the advertised address goes into every artifact URL kustomize-controller
+  // fetches). No leader election: one replica, and a lease left by a killed run would delay
+  // the next start.
+  const storage = path.join(opts.dir, 'source-controller')
+  fs.mkdirSync(storage, { recursive: true })
+  procs.push({
+    name: 'source-controller',
+    command: sourceController,
+    args: [
+      '--watch-all-namespaces', '--log-encoding=console', '--enable-leader-election=false',
+      `--storage-path=${storage}`,
+      `--storage-addr=127.0.0.1:${srcPort}`, `--storage-adv-addr=127.0.0.1:${srcPort}`,
+      `--metrics-addr=127.0.0.1:${srcMetrics}`, `--health-addr=127.0.0.1:${srcHealth}`,
+    ],
+    env,
+    healthUrl: `http://127.0.0.1:${srcHealth}/readyz`,
+  })
 
   procs.push({
     name: 'kustomize-controller',
-    command: await toolPath('kustomize-controller'),
+    command: kustomizeController,
     args: [
       `--metrics-addr=127.0.0.1:${kcMetrics}`, `--health-addr=127.0.0.1:${kcHealth}`,
       '--watch-all-namespaces', '--concurrent=4', '--requeue-dependency=5s', '--log-encoding=console',

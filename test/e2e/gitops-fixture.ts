@@ -1,5 +1,5 @@
 // A small GitOps world for end-to-end tests: a sim cluster of its own running the real
-// kustomize-controller and the local source, a smart-HTTP git server with a bare repo, a
+// source-controller and kustomize-controller, a smart-HTTP git server with a bare repo, a
 // working clone holding one namespace (`demo`), and Flux objects that deploy its prod overlay.
 import { execFile } from 'node:child_process'
 import fs from 'node:fs'

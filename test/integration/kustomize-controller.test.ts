@@ -1,6 +1,6 @@
-// The real GitOps loop on a sim cluster of its own: the real kustomize-controller v1.9.5
-// and the local source, run by ensure({ flux: true }), reading a real repository over the
-// local smart-HTTP git server and applying it to the real control plane.
+// The real GitOps loop on a sim cluster of its own: Flux's source-controller and
+// kustomize-controller v1.9.5, run by ensure({ flux: true }), reading a real repository over
+// the local smart-HTTP git server and applying it to the real control plane.
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import fs from 'node:fs'
@@ -13,7 +13,9 @@ import { SimCluster } from '../../shared/cluster/sim/index.ts'
 import { fluxKinds, type Condition, type FluxKind, type FluxObject } from '../../shared/flux/kinds.ts'
 import { bootstrapFlux, fluxManifests, FLUX_NAMESPACE } from '../../shared/gitops/controllers.ts'
 import { createBareRepo, startGitServer, type GitServer } from '../../shared/gitops/git-server.ts'
-import { REQUESTED_AT } from '../../shared/gitops/local-source.ts'
+import { REQUESTED_AT } from '../../shared/flux/reconcile.ts'
+import { toolPath } from '../../shared/tools/provision.ts'
+import { serveDir } from '../static-server.ts'
 import { clientsFor, isApiError, type Kube } from '../../shared/kube.ts'
 import { pidAlive } from '../../shared/lock.ts'
 import { loadNamespaces } from '../../shared/namespaces.ts'
@@ -136,9 +138,9 @@ describe('kustomize-controller on the sim cluster', () => {
     }
   })
 
-  it('runs kustomize-controller and the local source as cluster components, and a second ensure({ flux: true }) reuses them', async () => {
+  it('runs source-controller, kustomize-controller and the git server as cluster components, and a second ensure({ flux: true }) reuses them', async () => {
     const components = await sim.describe()
-    for (const name of ['kustomize-controller', 'local-source']) {
+    for (const name of ['source-controller', 'kustomize-controller', 'git-server']) {
       assert.equal(components.find((c) => c.name === name)?.state, 'running', JSON.stringify(components))
     }
     const pids = statePids(dir)
@@ -193,6 +195,54 @@ describe('kustomize-controller on the sim cluster', () => {
         throw err
       }
     }, 30_000)
+  })
+
+  it('source-controller does what the stand-in never did: ref.semver picks the highest tag, spec.ignore leaves files out of the artifact', async () => {
+    await commit({ 'apps/tagged/notes.md': 'v1.2.0', 'apps/tagged/kustomization.yaml': 'resources: []\n' })
+    await git(work, 'tag', 'v1.2.0')
+    const v130 = await commit({ 'apps/tagged/notes.md': 'v1.3.0', 'secret-notes.txt': 'not for the cluster' })
+    await git(work, 'tag', 'v1.3.0')
+    await commit({ 'apps/tagged/notes.md': 'v2.0.0-rc.1' })
+    await git(work, 'tag', 'v2.0.0-rc.1')
+    await git(work, 'push', '--quiet', 'origin', '--tags')
+    await apply('GitRepository', 'tagged', { url: server.urlFor('app.git'), interval: '10m', ref: { semver: '>=1.0.0 <2.0.0' }, ignore: '/secret-notes.txt\n' })
+    const repo = await until('the semver-selected artifact', async () => {
+      const o = await get('GitRepository', ns, 'tagged')
+      return (o.status?.artifact as { revision?: string } | undefined)?.revision ? o : undefined
+    }, 30_000, () => 'no artifact')
+    const artifact = repo.status?.artifact as { revision: string; url: string }
+    assert.equal(artifact.revision, `v1.3.0@sha1:${v130}`, 'the highest tag in range, not the pre-release')
+    assert.match(artifact.url, /^http:\/\/127\.0\.0\.1:\d+\//, 'served on 127.0.0.1')
+    const tgz = path.join(tmp, 'tagged.tar.gz')
+    fs.writeFileSync(tgz, Buffer.from(await (await fetch(artifact.url)).arrayBuffer()))
+    const files = (await run('tar', ['tzf', tgz])).stdout.split('\n')
+    assert.ok(files.some((f) => f.endsWith('apps/tagged/notes.md')), files.join(' '))
+    assert.ok(!files.some((f) => f.endsWith('secret-notes.txt')), 'spec.ignore honoured')
+  })
+
+  it('HelmRepository and HelmChart sources work without helm-controller: the chart is fetched from a chart repository and stored', async () => {
+    const helm = await toolPath('helm')
+    const src = path.join(tmp, 'charts-src')
+    fs.cpSync(path.join(repoRoot, 'test', 'fixtures', 'charts'), src, { recursive: true })
+    await run(helm, ['dependency', 'build', path.join(src, 'queue')])
+    const site = path.join(tmp, 'chart-repo')
+    fs.mkdirSync(site)
+    await run(helm, ['package', path.join(src, 'queue'), '--destination', site])
+    await run(helm, ['repo', 'index', site])
+    const charts = await serveDir(site)
+    try {
+      await apply('HelmRepository', 'local', { url: charts.url, interval: '10m' })
+      await apply('HelmChart', 'queue', { chart: 'queue', version: '0.4.x', interval: '10m', sourceRef: { kind: 'HelmRepository', name: 'local' } })
+      let last: FluxObject | undefined
+      const chart = await until('HelmChart Ready', async () => {
+        last = await get('HelmChart', ns, 'queue')
+        return cond(last, 'Ready')?.status === 'True' ? last : undefined
+      }, 60_000, () => JSON.stringify(last?.status))
+      assert.equal((chart.status?.artifact as { revision?: string }).revision, '0.4.0')
+      assert.equal(cond(await get('HelmRepository', ns, 'local'), 'Ready')?.status, 'True')
+    } finally {
+      await charts.stop()
+    }
   })
 
   it('starts a Flux controller that died again on the next ensure({ flux: true }), without restarting the cluster', async () => {

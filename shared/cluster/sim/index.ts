@@ -196,7 +196,7 @@ export class SimCluster implements ClusterProvider {
     await stopComponents(flux)
     state.components = state.components.filter((c) => !flux.includes(c))
     this.onProgress('installing the Flux CRDs and starting the Flux controllers')
-    const { fluxControllers, waitForControllers } = await import('../../gitops/controllers.ts')
+    const { fluxControllers, waitForControllers, localGitUrl } = await import('../../gitops/controllers.ts')
     const procs = await fluxControllers({ kubeconfig: this.kubeconfigPath, dir: path.join(this.dir, 'flux') })
     state.flux = procs.map((p) => p.name)
     for (const p of procs) {
@@ -209,6 +209,13 @@ export class SimCluster implements ClusterProvider {
         return c ? `last lines of ${c.logFile}:\n${logTail(c.logFile)}` : ''
       },
     })
+    // a git server that could not keep its port: what named the old URL follows it
+    const { repointLocalGit } = await import('../../gitops/local-remote.ts')
+    const { connect } = await import('../../kube.ts')
+    const fluxDir = path.join(this.dir, 'flux')
+    const moved = await repointLocalGit(connect({ kubeconfig: this.kubeconfigPath }), fluxDir)
+    const what = [...moved.gitRepositories.map((g) => `GitRepository ${g}`), ...moved.remotes.map((r) => `the remote in ${r}`)]
+    if (what.length) this.onProgress(`the git server moved to ${localGitUrl(fluxDir)}: re-pointed ${what.join(', ')}`)
   }
 
   /** A component that has died, reported with the tail of its log. */
