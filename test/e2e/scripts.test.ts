@@ -191,7 +191,7 @@ describe('namespace scripts end to end', () => {
       assert.equal(unschedulable.code, 1, unschedulable.stderr)
       assert.match(unschedulable.stderr, /Failed after/, 'a verdict before the timeout')
       assert.doesNotMatch(unschedulable.stderr, /timed out/)
-      assert.match(unschedulable.stderr, /Deployment\/[^\n]*web: Failed: .*(Unschedulable|scheduled)/)
+      assert.match(unschedulable.stderr, /Deployment\/\S*web: Failed: 1 pod has failed .*nodes are available/)
       fs.writeFileSync(depFile, depYaml)
 
       fs.writeFileSync(path.join(dir, 'base/web/service.yaml'), 'apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  labels: [oops\n')

@@ -61,10 +61,39 @@ describe('dev loop', () => {
     }>
   }
 
-  it('suspends Flux, follows file edits, prunes, survives a broken file and restores everything on stop', async () => {
+  it('holds nothing in Flux when the dev objects overlap nothing its Kustomization manages (flux.hold auto)', async () => {
+    const { kube } = await testCluster()
+    const loop = new DevLoop(kube, await loadNamespace(name), { forwards: false })
+    try {
+      await loop.start()
+      assert.match(loop.status.flux, new RegExp(`holds nothing: the dev objects \\(in ${devNs}\\) overlap nothing Kustomization/flux-system/${name} manages`))
+      assert.notEqual((await ks()).spec.suspend, true)
+    } finally {
+      await loop.stop()
+    }
+  })
+
+  it('keeps following health after everything was Current: a pod template no node can take shows at once', async () => {
+    const { kube } = await testCluster()
+    const loop = new DevLoop(kube, await loadNamespace(name), { forwards: false })
+    const web = () => loop.status.resources.find((r) => r.kind === 'Deployment' && r.name === 'web')
+    try {
+      await loop.start()
+      await until('web Current', async () => web()?.status === 'Current', 60_000)
+      await kube.apps.patchNamespacedDeployment({ name: 'web', namespace: devNs,
+        body: [{ op: 'add', path: '/spec/template/spec/nodeSelector', value: { 'nsops.dev/no-such-node': 'true' } }] })
+      await until('web no longer Current in the view', async () => web()?.status !== 'Current', 10_000)
+      // and Failed once kstatus' window for an unschedulable pod has passed
+      await until('web Failed', async () => web()?.status === 'Failed', 60_000)
+    } finally {
+      await loop.stop()
+    }
+  })
+
+  it('suspends Flux (flux.hold kustomization), follows file edits, prunes, survives a broken file and restores everything on stop', async () => {
     const { kube } = await testCluster()
     const ns = await loadNamespace(name)
-    const loop = new DevLoop(kube, ns, { forwards: false })
+    const loop = new DevLoop(kube, ns, { forwards: false, hold: { policy: 'kustomization' } })
     let notes: string[] = []
     try {
       await loop.start()
@@ -77,7 +106,7 @@ describe('dev loop', () => {
         env: { ...process.env, NSOPS_STATE_DIR: stateDir, CI: '1' },
       }).then(() => ({ code: 0, stderr: '' }), (e: { code: number; stderr: string }) => e)
       assert.equal(second.code, 1)
-      assert.match(second.stderr, /a dev loop for devloop-\d+ is already running \(pid \d+/)
+      assert.match(second.stderr, /a dev loop for devloop-\d+ is already running on this machine \(\S+@\S+, pid \d+/)
       await kube.apps.readNamespacedDeployment({ name: 'web', namespace: devNs })
 
       // an edit is applied

@@ -176,7 +176,11 @@ describe('flux', () => {
       const after1 = await read(first.suspended[0])
       assert.equal(after1.spec?.suspend, true)
       const marker = JSON.parse(after1.metadata.annotations![SUSPENDED_BY])
-      assert.deepEqual({ ...marker, at: undefined }, { user: owner.user, host: os.hostname(), pid: process.pid, session: 'session-1', at: undefined })
+      assert.deepEqual({ ...marker, at: undefined }, {
+        user: owner.user, host: os.hostname(), pid: process.pid, session: 'session-1', token: owner.token, at: undefined,
+        // tied to this suspension: the generation our suspend produced
+        generation: (after1.metadata as { generation?: number }).generation,
+      })
       assert.ok(Math.abs(Date.parse(marker.at) - Date.now()) < 60_000)
       const managers = (after1.metadata as { managedFields?: { manager: string; fieldsV1?: { 'f:spec'?: Record<string, unknown> } }[] }).managedFields ?? []
       assert.ok(managers.some((m) => m.manager === FLUX_FIELD_MANAGER && m.fieldsV1?.['f:spec']?.['f:suspend']), 'spec.suspend is owned by flux-client-side-apply')
