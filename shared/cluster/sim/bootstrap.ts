@@ -20,8 +20,10 @@ const node = {
     // Only an InternalIP, and 127.0.0.1: the apiserver reaches the "kubelet" (kwok's server)
     // by the first address of its preferred types (Hostname first), and the name does not resolve.
     addresses: [{ type: 'InternalIP', address: '127.0.0.1' }],
-    allocatable: { cpu: '32', memory: '256Gi', pods: '110' },
-    capacity: { cpu: '32', memory: '256Gi', pods: '110' },
+    // far above a kubelet's 110: the simulated pods cost nothing, and a 1,000-object
+    // namespace (250 apps) must be able to run on one simulated node
+    allocatable: { cpu: '256', memory: '2Ti', pods: '2000' },
+    capacity: { cpu: '256', memory: '2Ti', pods: '2000' },
   },
 }
 

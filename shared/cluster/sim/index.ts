@@ -155,7 +155,10 @@ export class SimCluster implements ClusterProvider {
 
       this.onProgress('starting controller-manager, scheduler, kwok and the local-path provisioner')
       const kcArgs = [`--kubeconfig=${kubeconfig}`, `--authentication-kubeconfig=${kubeconfig}`, `--authorization-kubeconfig=${kubeconfig}`,
-        '--leader-elect=false', '--bind-address=127.0.0.1']
+        '--leader-elect=false', '--bind-address=127.0.0.1',
+        // the defaults (20 qps for the controllers, 50 for the scheduler) make a big apply
+        // wait on the control plane: creating 250 ReplicaSets and pods is all they do here
+        '--kube-api-qps=300', '--kube-api-burst=600']
       launch('kube-controller-manager', bin['kube-controller-manager'], [...kcArgs, `--secure-port=${cp}`,
         `--service-account-private-key-file=${pki.saKey}`, `--root-ca-file=${pki.caCert}`, '--use-service-account-credentials=false',
         '--cluster-name=nsops-sim', '--profiling=false'])
