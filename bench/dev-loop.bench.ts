@@ -40,7 +40,7 @@ export default async function (): Promise<void> {
     Object.assign(console, quiet)
 
     const t0 = performance.now()
-    const code = await runDevLoops(kube, await loadNamespaces(), { ci: true, timeoutMs: 300_000 })
+    const code = await runDevLoops(kube, await loadNamespaces(), { ci: true, down: true, timeoutMs: 300_000 })
     report(`dev-up --ci, 3 namespaces → all healthy (exit ${code})`, [performance.now() - t0])
   })
 }
