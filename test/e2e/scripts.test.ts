@@ -38,9 +38,15 @@ describe('namespace scripts end to end', () => {
   after(() => fs.rmSync(stateDir, { recursive: true, force: true }))
 
   it('dev.ts --ci is tilt ci: healthy, exit 0, the stack left running until just dev-down', async () => {
-    const r = await script('namespaces/arr-stack/dev.ts', ['--ci', '--timeout', '2m', '--kubeconfig', kubeconfig])
+    const snapshot = path.join(stateDir, 'snapshot.json')
+    const r = await script('namespaces/arr-stack/dev.ts', ['--ci', '--timeout', '2m', '--output-snapshot', snapshot, '--kubeconfig', kubeconfig])
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stderr, /SUCCESS\. All workloads are healthy \(arr-stack\)/)
+    // --output-snapshot: every resource's status and the namespace's events, as JSON
+    const snap = JSON.parse(fs.readFileSync(snapshot, 'utf8'))
+    const sonarr = snap.loops[0].resources.find((x: { kind: string; name: string }) => x.kind === 'Deployment' && x.name === 'sonarr')
+    assert.equal(sonarr.status, 'Current')
+    assert.ok(Array.isArray(snap.events['arr-stack-dev']))
     assert.match(r.stderr, /kept arr-stack running in arr-stack-dev: `just dev-down` ends it/)
     // off a terminal the log tells the story: the apply and each resource turning healthy
     assert.match(r.stderr, /arr-stack: applied \(start; \d+ created/)
