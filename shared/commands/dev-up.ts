@@ -139,49 +139,92 @@ export async function devDown(argv: string[]): Promise<number> {
   return 0
 }
 
+const devStatusUsage = `
+Usage: just dev-status [--json | -o json]
+
+The cluster, and one line per namespace: dev loop, health, Flux; then the Tanka environments.
+--json prints the same as one JSON document (schema nsops.dev-status/v1) on stdout.
+Exit codes: 0 · 1 the cluster does not answer.
+`
+
+interface DevStatusNamespace {
+  name: string
+  devLoop: { pid: number } | null
+  namespace: string
+  deployed: boolean
+  apps: { healthy: number; total: number }
+  flux: { kind: string; namespace: string; name: string; ready: string; suspended: boolean; suspendedBy?: string }[]
+  fluxNote?: string
+  error?: string
+}
+
 export async function devStatus(argv: string[]): Promise<number> {
-  parseCommand(argv, { usage: 'Usage: just dev-status\n\nThe cluster, and one line per namespace: dev loop, health, Flux.', options: {} })
+  const { values } = parseCommand(argv, { usage: devStatusUsage, options: { json: { type: 'boolean' } } })
+  const json = !!values.json
   const { SimCluster } = await import('../cluster/sim/index.ts')
   const comps = await new SimCluster().describe()
   const target = resolveTarget()
-  log.info(c.bold('cluster'))
-  if (comps.length) log.info(table(comps.map((x) => [x.name, x.state === 'running' ? c.green('● running') : c.red(`✖ ${x.state}`)])))
-  else log.info(c.dim('  sim cluster not started'))
+  const doc: Record<string, unknown> = { schema: 'nsops.dev-status/v1', sim: comps.map((x) => ({ name: x.name, state: x.state })) }
+  const print = (code: number) => {
+    if (json) process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`)
+    return code
+  }
+  if (!json) {
+    log.info(c.bold('cluster'))
+    if (comps.length) log.info(table(comps.map((x) => [x.name, x.state === 'running' ? c.green('● running') : c.red(`✖ ${x.state}`)])))
+    else log.info(c.dim('  sim cluster not started'))
+  }
   const { connect, ensureReachable } = await import('../kube.ts')
   let kube
   try {
     kube = connect(target)
     await ensureReachable(kube, 3000)
   } catch (err) {
-    log.info(c.dim(`  ${errorMessage(err)}`))
-    return 1
+    doc.cluster = { reachable: false, error: errorMessage(err) }
+    if (!json) log.info(c.dim(`  ${errorMessage(err)}`))
+    return print(1)
   }
-  log.info(c.dim(`  context ${kube.context} · ${kube.server}`))
+  doc.cluster = { reachable: true, context: kube.context, server: kube.server }
+  if (!json) log.info(c.dim(`  context ${kube.context} · ${kube.server}`))
   const { loadNamespaces } = await import('../namespaces.ts')
   const { collect } = await import('../dashboard/collect.ts')
   const { readSession } = await import('../dev/session.ts')
-  const rows = await Promise.all((await loadNamespaces()).map(async (ns) => {
+  const nsRows: DevStatusNamespace[] = await Promise.all((await loadNamespaces()).map(async (ns) => {
     const sess = readSession(ns.name)
+    const base = { name: ns.name, devLoop: sess ? { pid: sess.pid } : null }
     try {
       const m = await collect(kube, ns, 'dev')
       const apps = m.groups.flatMap((g) => g.apps)
-      const ok = apps.filter((a) => a.status === 'Current').length
-      const flux = m.flux.objects.map((f) => (f.suspended ? c.yellow(`flux suspended ${f.suspendedBy ?? ''}`) : f.ready === 'True' ? c.green('flux ready') : c.red(`flux ${f.ready}`))).join(' ') || c.dim(m.flux.note ?? '')
-      return [c.bold(ns.name), sess ? (sess.kept ? c.cyan('kept by dev --ci (just dev-down ends it)') : c.cyan(`dev loop pid ${sess.pid}`)) : c.dim('no dev loop'), m.namespace.exists ? `${m.namespace.name}: ${ok}/${apps.length} apps healthy` : c.dim(`${m.namespace.name}: not deployed`), flux]
+      return {
+        ...base, namespace: m.namespace.name, deployed: m.namespace.exists,
+        apps: { healthy: apps.filter((a) => a.status === 'Current').length, total: apps.length },
+        flux: m.flux.objects.map((f) => ({ kind: f.kind, namespace: f.namespace, name: f.name, ready: String(f.ready), suspended: !!f.suspended, ...(f.suspendedBy ? { suspendedBy: String(f.suspendedBy) } : {}) })),
+        ...(m.flux.note ? { fluxNote: m.flux.note } : {}),
+      }
     } catch (err) {
-      return [c.bold(ns.name), '', c.red(errorMessage(err)), '']
+      return { ...base, namespace: ns.namespaces.dev, deployed: false, apps: { healthy: 0, total: 0 }, flux: [], error: errorMessage(err) }
     }
   }))
-  log.info(`\n${c.bold('namespaces')}`)
-  log.info(table(rows))
+  doc.namespaces = nsRows
   const { loadEnvironments } = await import('../tanka/environments.ts')
   const { readInventory } = await import('../apply/inventory.ts')
   const { inventoryFor } = await import('../tanka/apply.ts')
-  const envRows = await Promise.all(loadEnvironments().map(async (e) => {
+  const envs = await Promise.all(loadEnvironments().map(async (e) => {
     const inv = await readInventory(kube, inventoryFor(e)).catch(() => new Map())
-    return [c.bold(`tanka:${e.name}`), e.spec.spec.namespace, inv.size ? `${inv.size} objects applied` : c.dim('not applied (just tk-apply ' + e.name + ')')]
+    return { name: e.name, namespace: e.spec.spec.namespace, applied: inv.size }
   }))
+  doc.tanka = envs
+  if (json) return print(0)
+  log.info(`\n${c.bold('namespaces')}`)
+  log.info(table(nsRows.map((r) => r.error
+    ? [c.bold(r.name), '', c.red(r.error), '']
+    : [
+      c.bold(r.name),
+      r.devLoop ? c.cyan(`dev loop pid ${r.devLoop.pid}`) : c.dim('no dev loop'),
+      r.deployed ? `${r.namespace}: ${r.apps.healthy}/${r.apps.total} apps healthy` : c.dim(`${r.namespace}: not deployed`),
+      r.flux.map((f) => (f.suspended ? c.yellow(`flux suspended ${f.suspendedBy ?? ''}`) : f.ready === 'True' ? c.green('flux ready') : c.red(`flux ${f.ready}`))).join(' ') || c.dim(r.fluxNote ?? ''),
+    ])))
   log.info(`\n${c.bold('tanka environments')}`)
-  log.info(table(envRows))
+  log.info(table(envs.map((e) => [c.bold(`tanka:${e.name}`), e.namespace, e.applied ? `${e.applied} objects applied` : c.dim('not applied (just tk-apply ' + e.name + ')')])))
   return 0
 }

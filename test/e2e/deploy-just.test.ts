@@ -101,4 +101,13 @@ current-context: dead
     assert.equal(git(bare, 'log', '-1', '--format=%s', 'refs/heads/main'), message, 'one argument, unexpanded')
     assert.deepEqual(git(bare, 'show', '--name-only', '--format=', 'refs/heads/main').split('\n'), [SONARR])
   })
+
+  it('just dev-status -o json is one JSON document, saying the cluster does not answer (exit 1)', async () => {
+    const r = await just('dev-status', '-o', 'json')
+    assert.equal(r.code, 1, r.stderr)
+    const doc = JSON.parse(r.stdout) as { schema: string; cluster: { reachable: boolean; error?: string } }
+    assert.equal(doc.schema, 'nsops.dev-status/v1')
+    assert.equal(doc.cluster.reachable, false)
+    assert.ok(doc.cluster.error)
+  })
 })
