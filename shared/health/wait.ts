@@ -151,6 +151,8 @@ interface Entry {
   /** set when attaching after its CRD appeared failed; the object then reads Unknown */
   error?: string
   health?: ObjectHealth
+  /** when its status changes with no event (an unschedulable pod's window ends) */
+  recheckAt?: number
 }
 
 interface Collection {
@@ -221,15 +223,32 @@ export async function waitFor(kube: Kube, objects: readonly ObjectRef[], opts: W
     return t
   }
 
-  const evaluate = () => {
+  // the entries each collection's events concern: an event re-evaluates only those (a big
+  // namespace sends hundreds of events while it starts; each used to re-evaluate everything)
+  const byPath = new Map<string, Entry[]>()
+  const affected = (col: Collection, obj: KubernetesObject | undefined): Entry[] | undefined => {
+    const name = obj?.metadata?.name
+    if (!name) return undefined // unknown: evaluate everything
+    const direct = (byPath.get(col.path) ?? []).filter((e) => e.name === name)
+    if (col.kind !== 'Pod') return direct
+    // a pod concerns the workloads of its namespace that select it (or listed it before)
+    const labels = obj.metadata?.labels
+    const workloads = [...entries.values()].filter((e) => e.resolved && e.namespace === col.namespace && workloadKinds.has(groupKind(e)))
+    return [...direct, ...workloads.filter((w) => {
+      const live = collections.get(collectionPath(w.apiVersion, w.resolved!.plural, w.namespace))?.informer.get(w.name, w.namespace)
+      const selector = (live as { spec?: { selector?: LabelSelector } } | undefined)?.spec?.selector
+      return !live || matchesSelector(selector, labels) || Boolean(w.health?.pods?.some((p) => p.name === name))
+    })]
+  }
+
+  const evaluate = (only?: Iterable<Entry>) => {
     if (stopping || !ready) return
     const now = new Date()
-    let recheckAt = Infinity
-    for (const e of entries.values()) {
+    for (const e of only ?? entries.values()) {
       const before = e.health
       const health = healthOf(e, now, collections)
       e.health = health.health
-      recheckAt = Math.min(recheckAt, health.recheckAt)
+      e.recheckAt = health.recheckAt
       if (opts.onProgress && (!before || before.status !== e.health.status || before.message !== e.health.message)) {
         try {
           opts.onProgress(e.health, [...entries.values()].map((x) => x.health!).filter(Boolean))
@@ -239,12 +258,18 @@ export async function waitFor(kube: Kube, objects: readonly ObjectRef[], opts: W
         }
       }
     }
-    const statuses = [...entries.values()].map((e) => e.health!.status)
+    let recheckAt = Infinity
+    const statuses: Status[] = []
+    for (const e of entries.values()) {
+      if (!e.health) { const h = healthOf(e, now, collections); e.health = h.health; e.recheckAt = h.recheckAt }
+      statuses.push(e.health.status)
+      recheckAt = Math.min(recheckAt, e.recheckAt ?? Infinity)
+    }
     if (!opts.follow && statuses.every((s) => s === 'Current')) return finish('current')
     if (!opts.follow && failFast && statuses.includes('Failed')) return finish('failed')
     // kstatus turns an unschedulable pod Failed 15 s after creation; no event marks that moment
     if (recheck) { clearTimeout(recheck); timers.delete(recheck); recheck = undefined }
-    if (recheckAt !== Infinity) recheck = later(Math.max(0, recheckAt - now.getTime()) + 5, evaluate)
+    if (recheckAt !== Infinity) recheck = later(Math.max(0, recheckAt - now.getTime()) + 5, () => evaluate())
   }
 
   const watchCollection = async (apiVersion: string, kind: string, plural: string, namespace?: string): Promise<Collection> => {
@@ -255,7 +280,7 @@ export async function waitFor(kube: Kube, objects: readonly ObjectRef[], opts: W
       const list = await kube.objects.list(apiVersion, kind, namespace)
       col.error = undefined
       // an empty list fires no events, yet it may change a status (Unknown → NotFound)
-      setImmediate(evaluate)
+      setImmediate(() => evaluate())
       return list
     }
     const informer = makeInformer<KubernetesObject>(kube.kc, path, listed)
@@ -271,7 +296,7 @@ export async function waitFor(kube: Kube, objects: readonly ObjectRef[], opts: W
       later(backoff, () => { retrying = false; if (!stopping) void informer.start() })
       backoff = Math.min(backoff * 2, restartBackoffMs.max)
     }
-    const onChange = () => { backoff = restartBackoffMs.first; evaluate() }
+    const onChange = (obj?: KubernetesObject) => { backoff = restartBackoffMs.first; evaluate(affected(col, obj)) }
     informer.on('add', onChange)
     informer.on('update', onChange)
     informer.on('delete', onChange)
@@ -300,6 +325,7 @@ export async function waitFor(kube: Kube, objects: readonly ObjectRef[], opts: W
     }
     if (!e.resolved.namespaced) { e.namespace = undefined; e.ref = `${e.kind}/${e.name}` }
     const cols = [await watchCollection(e.apiVersion, e.kind, e.resolved.plural, e.namespace)]
+    byPath.set(cols[0].path, [...(byPath.get(cols[0].path) ?? []), e])
     if (workloadKinds.has(groupKind(e)) && e.namespace) cols.push(await watchCollection('v1', 'Pod', 'pods', e.namespace))
     // no answer at all while starting is an unreachable API; an HTTP refusal shows as Unknown and is retried
     for (const col of cols) if (!ready && col.error && httpStatusOf(col.error) === undefined) throw unreachable(kube, col.error)
@@ -318,7 +344,7 @@ export async function waitFor(kube: Kube, objects: readonly ObjectRef[], opts: W
       const kind = (c.spec as { names?: { kind?: string } })?.names?.kind
       for (const e of entries.values()) {
         if (!e.resolved && e.kind === kind && e.apiVersion.startsWith(`${group}/`)) {
-          attach(e).then(evaluate, (err) => { e.error = errorMessage(err); evaluate() })
+          attach(e).then(() => evaluate(), (err) => { e.error = errorMessage(err); evaluate() })
         }
       }
     }
