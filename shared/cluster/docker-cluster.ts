@@ -41,6 +41,8 @@ const table: Record<'kind' | 'k3d', Commands> = {
 
 export class DockerCluster implements ClusterProvider {
   private readonly cmd: Commands
+  // kind and k3d run real nodes: Flux comes from `flux install`, as on any cluster
+  readonly capabilities = { localGitOps: false }
   constructor(readonly name: 'kind' | 'k3d', private readonly clusterName = 'nsops') {
     this.cmd = table[name]
   }

@@ -6,6 +6,7 @@ import type { ClusterInfo, ClusterProvider, ComponentStatus } from './provider.t
 
 export class ExistingCluster implements ClusterProvider {
   readonly name = 'existing' as const
+  readonly capabilities = { localGitOps: false }
   constructor(private readonly context?: string, private readonly kubeconfigFile?: string) {}
 
   private load(): KubeConfig {

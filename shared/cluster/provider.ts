@@ -24,10 +24,19 @@ export interface ClusterInfo {
 export interface EnsureOptions {
   /** also run the Flux controllers (GitOps path) */
   flux?: boolean
+  /** the command's own Ctrl-C: an interrupted start stops what it started and throws */
+  signal?: AbortSignal
+}
+
+/** What a provider can do, so commands never ask for its name (kind's ProviderInfo). */
+export interface ProviderCapabilities {
+  /** runs Flux's controllers and a git server of its own: GitOps works offline on it */
+  localGitOps: boolean
 }
 
 export interface ClusterProvider {
   readonly name: ProviderName
+  readonly capabilities: ProviderCapabilities
   /** Whether this provider can work here (its tool and engine); the reason when not. */
   available(): Promise<{ ok: true } | { ok: false; reason: string }>
   /** Start or find the cluster. Idempotent. */

@@ -43,7 +43,8 @@ export async function devUp(argv: string[]): Promise<number> {
   const { chooseProvider } = await import('../cluster/select.ts')
   const s = spinner('choosing a cluster')
   const choice = await chooseProvider({ onProgress: (m) => s.text(`cluster: ${m}`) })
-  const info = await choice.provider.ensure({ flux: choice.provider.name === 'sim' })
+  const gitops = choice.provider.capabilities.localGitOps
+  const info = await choice.provider.ensure({ flux: gitops, signal: shutdown.signal })
   rememberTarget({ kubeconfig: info.kubeconfig, context: info.context })
   s.succeed(`cluster ${info.context} (${choice.provider.name}: ${choice.why})`)
   const { connect, ensureReachable } = await import('../kube.ts')
@@ -51,7 +52,7 @@ export async function devUp(argv: string[]): Promise<number> {
   await ensureReachable(kube)
   const { guardContext } = await import('../guard.ts')
   guardContext(kube.context, kube.server, 'bootstrap it for development')
-  if (choice.provider.name === 'sim') {
+  if (gitops) {
     const { bootstrapLocalGitOps } = await import('../gitops/local-remote.ts')
     const g = spinner('pushing this repo to the cluster\'s git server and pointing Flux at it')
     try {

@@ -2,7 +2,6 @@
 // file watch → kustomize build → apply (only what changed) → health; port-forwards; Flux
 // suspended for the loop's lifetime. The terminal view only reads `status`.
 import { EventEmitter } from 'node:events'
-import fs from 'node:fs'
 import path from 'node:path'
 import { applyObjects, type ApplyResult } from '../apply/apply.ts'
 import { deleteObject } from '../apply/rest.ts'
@@ -16,6 +15,7 @@ import { buildKustomization, type ManifestObject } from '../kustomize.ts'
 import type { Kube } from '../kube.ts'
 import type { NamespaceConfig } from '../namespace-config.ts'
 import { claimSession, holdLease, releaseSession, writeSession, type DevSession, type ForwardInfo } from './session.ts'
+import { watchDebounced, type FileWatch } from './file-watch.ts'
 import { keepHold, refreshHold, releaseHold, takeHold, type FluxHold, type HoldOptions } from './flux-hold.ts'
 
 // The "kubectl" prefix is deliberate: kustomize-controller folds managers named kubectl* into
@@ -70,8 +70,18 @@ export interface StopOptions {
   progress?: (doing: string) => void
 }
 
+/** What a loop publishes; views subscribe to these and only render them. */
+export interface LoopEvents {
+  /** the whole status, whenever any part of it changed */
+  status: [DevStatus]
+  /** an apply finished */
+  applied: [LastApply]
+  /** the Flux hold was decided (taken, or why nothing is held) */
+  flux: [FluxHold]
+}
+
 /** What the runner and the view need from a loop (a namespace's, or a Tanka environment's). */
-export interface Loop extends EventEmitter {
+export interface Loop extends EventEmitter<LoopEvents> {
   readonly name: string
   readonly status: DevStatus
   start(): Promise<void>
@@ -88,12 +98,10 @@ function feedsDevOverlay(ns: NamespaceConfig, file: string): boolean {
   return !rel.startsWith(path.join('overlays', 'prod'))
 }
 
-export class DevLoop extends EventEmitter implements Loop {
+export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
   readonly status: DevStatus
   private session?: DevSession
-  private watcher?: fs.FSWatcher
-  private timer?: NodeJS.Timeout
-  private firstChangeAt = 0
+  private watcher?: FileWatch
   private applying: Promise<void> = Promise.resolve()
   private lastApplied = new Map<string, string>() // refKey → JSON of what we sent
   private objects: ManifestObject[] = []
@@ -183,16 +191,10 @@ export class DevLoop extends EventEmitter implements Loop {
   }
 
   private watchFiles(): void {
-    // 50 ms of quiet coalesces an editor's save (write + rename) and a burst of saves; Tilt
-    // waits 200 ms, which alone would eat most of the 250 ms budget from save to API
-    const debounce = this.opts.debounceMs ?? 50
-    this.watcher = fs.watch(this.ns.paths.root, { recursive: true }, (_event, file) => {
-      if (!file || !feedsDevOverlay(this.ns, file.toString())) return
-      // coalescing as Tilt does it: a quiet window, at most 10 s after the first change
-      if (!this.timer) this.firstChangeAt = Date.now()
-      clearTimeout(this.timer)
-      const wait = Math.max(0, Math.min(debounce, this.firstChangeAt + 10_000 - Date.now()))
-      this.timer = setTimeout(() => { this.timer = undefined; void this.apply(`changed ${file}`) }, wait)
+    this.watcher = watchDebounced(this.ns.paths.root, {
+      debounceMs: this.opts.debounceMs,
+      relevant: (file) => feedsDevOverlay(this.ns, file),
+      onChange: (file) => void this.apply(`changed ${file}`),
     })
   }
 
@@ -291,7 +293,6 @@ export class DevLoop extends EventEmitter implements Loop {
     this.status.phase = 'stopping'
     this.emit('status', this.status)
     this.watcher?.close()
-    clearTimeout(this.timer)
     clearInterval(this.fluxRefresh)
     this.health.stop()
     await this.applying.catch(() => {})

@@ -3,7 +3,6 @@
 // change under tanka/. Unlike a namespace's dev overlay, an environment is infrastructure
 // with no Flux counterpart here, so stopping the loop leaves it running (as `tilt up` does).
 import { EventEmitter } from 'node:events'
-import fs from 'node:fs'
 import path from 'node:path'
 import { applyObjects } from '../apply/apply.ts'
 import { errorMessage } from '../errors.ts'
@@ -14,12 +13,12 @@ import type { ManifestObject } from '../kustomize.ts'
 import { inventoryFor, TANKA_FIELD_MANAGER } from '../tanka/apply.ts'
 import type { TankaEnvironment } from '../tanka/environments.ts'
 import { renderEnvironment } from '../tanka/render.ts'
-import type { DevStatus, Loop } from './loop.ts'
+import type { DevStatus, Loop, LoopEvents } from './loop.ts'
+import { watchDebounced, type FileWatch } from './file-watch.ts'
 
-export class TankaLoop extends EventEmitter implements Loop {
+export class TankaLoop extends EventEmitter<LoopEvents> implements Loop {
   readonly status: DevStatus
-  private watcher?: fs.FSWatcher
-  private timer?: NodeJS.Timeout
+  private watcher?: FileWatch
   private applying: Promise<void> = Promise.resolve()
   private objects: ManifestObject[] = []
   private readonly health: HealthFeed
@@ -37,10 +36,10 @@ export class TankaLoop extends EventEmitter implements Loop {
   async start(): Promise<void> {
     await this.apply('start')
     if (this.opts.watch !== false) {
-      this.watcher = fs.watch(this.env.root, { recursive: true }, (_e, file) => {
-        if (!file || file.toString().split(path.sep).some((p) => p.startsWith('.') || p === 'renderer')) return
-        clearTimeout(this.timer)
-        this.timer = setTimeout(() => void this.apply(`changed ${file}`), this.opts.debounceMs ?? 50)
+      this.watcher = watchDebounced(this.env.root, {
+        debounceMs: this.opts.debounceMs,
+        relevant: (file) => !file.split(path.sep).some((p) => p.startsWith('.') || p === 'renderer'),
+        onChange: (file) => void this.apply(`changed ${file}`),
       })
     }
   }
@@ -80,7 +79,6 @@ export class TankaLoop extends EventEmitter implements Loop {
 
   async stop(): Promise<string[]> {
     this.watcher?.close()
-    clearTimeout(this.timer)
     this.health.stop()
     await this.applying.catch(() => {})
     this.status.phase = 'stopped'

@@ -34,6 +34,8 @@ export interface SimOptions {
 }
 
 export class SimCluster implements ClusterProvider {
+  // the sim runs Flux's controllers and a git server of its own beside the control plane
+  readonly capabilities = { localGitOps: true }
   readonly name = 'sim' as const
   readonly dir: string
   private onProgress: (msg: string) => void
@@ -105,7 +107,7 @@ export class SimCluster implements ClusterProvider {
     return `https://127.0.0.1:${this.readState()?.apiserverPort ?? 0}`
   }
 
-  private async start(_opts: EnsureOptions): Promise<void> {
+  private async start(opts: EnsureOptions): Promise<void> {
     this.onProgress('provisioning binaries')
     const bin = await toolPaths(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok'])
     this.onProgress('preparing certificates')
@@ -125,14 +127,22 @@ export class SimCluster implements ClusterProvider {
       return rec
     }
 
-    // A cluster-up interrupted mid-start takes down what it started.
-    const abort = async (sig: NodeJS.Signals) => {
+    // A start interrupted midway takes down what it started. A command that handles signals
+    // itself (dev-up) passes its AbortSignal and gets an error back; otherwise (cluster-up)
+    // the signal is ours and we exit with its code.
+    let stoppedAll: Promise<void> | undefined
+    const abort = async (sig: NodeJS.Signals | 'aborted') => {
       interrupted = true
-      await stopComponents(state.components, 3000)
-      process.exit(sig === 'SIGINT' ? 130 : 143)
+      stoppedAll = stopComponents(state.components, 3000)
+      await stoppedAll
+      if (sig !== 'aborted') process.exit(sig === 'SIGINT' ? 130 : 143)
     }
-    process.once('SIGINT', abort)
-    process.once('SIGTERM', abort)
+    const onAbort = () => void abort('aborted')
+    if (opts.signal) opts.signal.addEventListener('abort', onAbort, { once: true })
+    else {
+      process.once('SIGINT', abort)
+      process.once('SIGTERM', abort)
+    }
     try {
       this.onProgress('starting etcd and kube-apiserver')
       const etcdUrl = `http://127.0.0.1:${ec}`
@@ -178,12 +188,17 @@ export class SimCluster implements ClusterProvider {
     } catch (err) {
       // interrupted: the signal handler is stopping everything and exits 130; a component it
       // stopped must not be reported as a crash meanwhile
-      if (interrupted) await new Promise(() => {})
+      if (interrupted && !opts.signal) await new Promise(() => {})
+      if (interrupted) {
+        await stoppedAll
+        throw new NsopsError('the cluster start was interrupted; everything it had started is stopped.', { exitCode: 130 })
+      }
       await stopComponents(state.components, 3000)
       throw err
     } finally {
       process.off('SIGINT', abort)
       process.off('SIGTERM', abort)
+      opts.signal?.removeEventListener('abort', onAbort)
     }
   }
 
