@@ -98,6 +98,23 @@ export default async function (): Promise<void> {
     })
     report('render environments/local (stand-in charts)', render, `${objects} objects, 4 helm template runs`)
 
+    // the same environment with a chart of real-world shape under every pinned directory
+    // (test/fixtures/charts/queue: kubeVersion, a library subchart, CRDs, hooks, ~12 objects)
+    const realistic = path.join(work, 'tanka-realistic')
+    fs.cpSync(root, realistic, { recursive: true, filter: (f) => !f.startsWith(charts) })
+    const queue = path.join(work, 'fixture-charts')
+    fs.cpSync(path.join(repoRoot, 'test', 'fixtures', 'charts'), queue, { recursive: true })
+    await run(helm, ['dependency', 'build', path.join(queue, 'queue')])
+    for (const name of Object.keys(PINS)) fs.cpSync(path.join(queue, 'queue'), path.join(realistic, 'charts', name), { recursive: true })
+    const realisticEnv = loadEnvironment('local', realistic)
+    let realisticObjects = 0
+    const realisticMs = await repeat(10, async () => {
+      const r = await renderEnvironment(realisticEnv, { engine: 'renderer', renderer, helm })
+      realisticObjects = r.objects.length
+      return r.elapsedMs
+    })
+    report('render environments/local (real-world-shaped charts)', realisticMs, `${realisticObjects} objects, 4 helm template runs`)
+
     if (fs.existsSync(path.join(repoRoot, 'tanka', 'charts', 'redis'))) {
       const real = loadEnvironment('local')
       const ms = await repeat(5, async () => (await renderEnvironment(real, { engine: 'renderer', renderer, helm })).elapsedMs)
