@@ -1,14 +1,20 @@
-// Validate = kustomize build + server-side dry run of every object, for a 40-object and a
-// 400-object overlay, against `kubectl kustomize DIR | kubectl apply --dry-run=server -f -`
-// on the same cluster in the same run. Target: at least as fast. Ours is measured as the
-// library call (what `just validate` and deploy run) and as a fresh process would pay it
-// (plus node + tsx start-up, measured separately by bench/startup).
+// Validate = kustomize build + strict schema validation (the cluster's OpenAPI) + server-side
+// dry run of every object, for a 40-object and a 400-object overlay, against
+// `kubectl kustomize DIR | kubectl apply --dry-run=server -f -` on the same cluster in the same
+// run (target ≥ 3×). Offline: build + strict schemas (the pinned set) against
+// `kustomize build | kubeconform -strict` with the very same schemas exported in its layout
+// (kubeconform v0.8.0 is built from its Go module for the bench only; target: at least as
+// fast). Ours is measured as the library call (what `just validate` and deploy run); node's
+// start-up is measured by bench/startup.
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { applyObjects } from '../shared/apply/apply.ts'
-import { buildKustomization } from '../shared/kustomize.ts'
+import { validateBuild } from '../shared/deploy/validate.ts'
+import { buildKustomization, type ManifestObject } from '../shared/kustomize.ts'
+import { cacheDir } from '../shared/paths.ts'
+import { checkSchemas, offlineSchemas, type OfflineSchemas } from '../shared/schema/index.ts'
+import { splitApiVersion } from '../shared/schema/convert.ts'
 import { toolPath } from '../shared/tools/provision.ts'
 import { withBenchCluster } from './cluster.ts'
 import { median, report } from './stats.ts'
@@ -43,26 +49,73 @@ spec: { selector: { app: app-${i} }, ports: [{ port: 80 }] }
   return ov
 }
 
+/** kubeconform v0.8.0 from its module (bench only), or undefined when it cannot be built here. */
+function kubeconform(): string | undefined {
+  const bin = path.join(cacheDir(), 'bench-tools', 'kubeconform')
+  if (fs.existsSync(bin)) return bin
+  try {
+    execFileSync('go', ['install', 'github.com/yannh/kubeconform/cmd/kubeconform@v0.8.0'], { env: { ...process.env, GOBIN: path.dirname(bin), GOTOOLCHAIN: 'local' }, stdio: 'ignore', timeout: 600_000 })
+    return bin
+  } catch {
+    return undefined
+  }
+}
+
+/** Our converted schemas for the kinds in `objects`, one self-contained file per kind, named for kubeconform's template. */
+async function exportSchemas(objects: ManifestObject[], source: OfflineSchemas, dir: string): Promise<string> {
+  fs.mkdirSync(dir, { recursive: true })
+  for (const key of new Set(objects.map((o) => `${o.apiVersion} ${o.kind}`))) {
+    const [apiVersion, kind] = key.split(' ')
+    const doc = await source.load(apiVersion)
+    const name = doc?.kinds[kind]
+    if (!doc || !name) continue
+    const { group, version } = splitApiVersion(apiVersion)
+    fs.writeFileSync(path.join(dir, `${kind.toLowerCase()}_${group}_${version}.json`), JSON.stringify({ ...doc.components.schemas[name], components: doc.components }))
+  }
+  return `${dir}/{{ .ResourceKind }}_{{ .Group }}_{{ .ResourceAPIVersion }}.json`
+}
+
 export default async function (): Promise<void> {
   const kubectl = await toolPath('kubectl')
+  const kustomize = await toolPath('kustomize')
+  const kc = kubeconform()
   await withBenchCluster(async (kube, kubeconfig) => {
     for (const n of [40, 400]) {
       const dir = overlay(n)
+      const root = path.dirname(dir)
+      const opts = { overlayDir: dir, nsDir: root, repoDir: root, namespace: 'default' }
       const ours: number[] = []
       const theirs: number[] = []
+      const offline: number[] = []
+      const kcTimes: number[] = []
       for (let i = 0; i < 5; i++) {
         let t0 = performance.now()
         const objects = await buildKustomization(dir)
-        const r = await applyObjects(kube, objects, { dryRun: true, concurrency: 16 })
-        if (r.failed.length) throw new Error(r.failed[0].message)
+        const v = await validateBuild(objects, { ...opts, kube })
+        if (v.server?.rejected.length) throw new Error(v.server.rejected[0].message)
         ours.push(performance.now() - t0)
         t0 = performance.now()
         execFileSync('sh', ['-c', `"${kubectl}" kustomize "${dir}" | "${kubectl}" --kubeconfig "${kubeconfig}" apply --dry-run=server -f - >/dev/null`])
         theirs.push(performance.now() - t0)
+        t0 = performance.now()
+        await checkSchemas(await buildKustomization(dir), { overlayDir: dir, searchDir: root, relativeTo: root })
+        offline.push(performance.now() - t0)
+      }
+      if (kc) {
+        const objects = await buildKustomization(dir)
+        const location = await exportSchemas(objects, await offlineSchemas(), path.join(root, 'kubeconform-schemas'))
+        for (let i = 0; i < 5; i++) {
+          const t0 = performance.now()
+          execFileSync('sh', ['-c', `"${kustomize}" build "${dir}" | "${kc}" -strict -summary -schema-location '${location}' >/dev/null`])
+          kcTimes.push(performance.now() - t0)
+        }
       }
       report(`baseline: kubectl kustomize | kubectl apply --dry-run=server (${n} objects)`, theirs)
-      report(`build + server dry-run, nsops library (${n} objects)`, ours, `${(median(theirs) / median(ours)).toFixed(1)}× kubectl`)
-      fs.rmSync(path.dirname(dir), { recursive: true, force: true })
+      report(`build + strict schemas (cluster OpenAPI) + server dry-run, nsops library (${n} objects)`, ours, `${(median(theirs) / median(ours)).toFixed(1)}× kubectl`)
+      if (kcTimes.length) report(`baseline: kustomize build | kubeconform -strict, same schemas (${n} objects)`, kcTimes)
+      report(`build + strict schemas offline (pinned set), nsops library (${n} objects)`, offline,
+        kcTimes.length ? `${(median(kcTimes) / median(offline)).toFixed(1)}× kubeconform` : 'kubeconform could not be built here')
+      fs.rmSync(root, { recursive: true, force: true })
     }
   })
 }

@@ -3,7 +3,8 @@
 // it), then wait until everything the namespace's own Kustomization applied is Current
 // (kstatus over status.inventory). One deadline covers all three; every step fails fast on a
 // verdict instead of waiting out the timeout.
-import { execFileSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { getFlux, refString } from '../flux/kinds.ts'
 import { reconcile, reconcileSource, type ReconcileResult } from '../flux/index.ts'
 import { shortSha } from '../git.ts'
@@ -12,6 +13,8 @@ import type { Kube } from '../kube.ts'
 import { duration } from '../output.ts'
 import { orInterrupt, throwIfInterrupted } from './interrupt.ts'
 import { waitTargets, type FluxFound } from './flux-target.ts'
+
+const run = promisify(execFile)
 
 export type RolloutStage = 'source' | 'kustomization' | 'health'
 
@@ -90,27 +93,20 @@ export async function rollout(kube: Kube, target: FluxFound, sha: string, opts: 
 
 /**
  * Whether a revision Flux reports (`main@sha1:<hex>`) is `sha` or a descendant of it: someone
- * pushed on top of our commit, and Flux applying theirs applies ours too. The commit is
- * fetched from the remote first (it may be newer than this clone). Synchronous because Flux
- * verdicts are judged inside a watch callback; it runs once per revision seen.
+ * pushed on top of our commit, and Flux applying theirs applies ours too. A commit this clone
+ * does not have is fetched from the remote first.
  */
-export function descendantOf(repoDir: string, sha: string, remote?: string, branch?: string): (revision: string) => boolean {
-  const answers = new Map<string, boolean>()
-  return (revision) => {
+export function descendantOf(repoDir: string, sha: string, remote?: string, branch?: string): (revision: string) => Promise<boolean> {
+  const git = (...args: string[]) => run('git', ['-C', repoDir, ...args], { timeout: 60_000 })
+  const ok = (p: Promise<unknown>) => p.then(() => true, () => false)
+  return async (revision) => {
     const hex = /([0-9a-f]{40})$/i.exec(revision)?.[1]
     if (!hex) return false
     if (hex === sha) return true
-    const known = answers.get(hex)
-    if (known !== undefined) return known
-    const git = (...args: string[]) => execFileSync('git', ['-C', repoDir, ...args], { stdio: 'ignore', timeout: 30_000 })
-    const isAncestor = () => { try { git('merge-base', '--is-ancestor', sha, hex); return true } catch { return false } }
-    const present = () => { try { git('cat-file', '-e', `${hex}^{commit}`); return true } catch { return false } }
-    if (!present() && remote) {
-      try { git('fetch', '--quiet', remote, ...(branch ? [`refs/heads/${branch}`] : [])) } catch { /* unreachable: ancestry stays unknown, so no */ }
+    if (!(await ok(git('cat-file', '-e', `${hex}^{commit}`))) && remote) {
+      await ok(git('fetch', '--quiet', remote, ...(branch ? [`refs/heads/${branch}`] : []))) // unreachable: ancestry stays unknown, so no
     }
-    const yes = isAncestor()
-    answers.set(hex, yes)
-    return yes
+    return ok(git('merge-base', '--is-ancestor', sha, hex))
   }
 }
 

@@ -30,7 +30,7 @@ export interface ReconcileOptions {
    * whether an applied revision other than `revision` counts as it: deploy accepts a
    * descendant of its commit (someone pushed on top; Flux applies theirs, which holds ours)
    */
-  accepts?: (revision: string) => boolean
+  accepts?: (revision: string) => boolean | Promise<boolean>
   timeoutMs: number
   onProgress?: (message: string) => void
 }
@@ -214,9 +214,24 @@ async function reconcileObject(kube: Kube, target: FluxRef | FluxObject, opts: R
 
   let last: FluxObject | null = patched
   let lastProgress = ''
+  // `accepts` may need I/O (git fetch + merge-base): verdicts are judged synchronously on
+  // each event, so an answer still pending counts as "no" and, once it is "yes", the last
+  // object is judged again
+  const accepted = new Map<string, boolean>()
+  let judgeAgain: () => void = () => {}
+  const acceptedLater = new Promise<Verdict>((resolve) => {
+    judgeAgain = () => { const v = decide(last); if (v) resolve(v) }
+  })
+  const accepts = opts.accepts && ((rev: string): boolean => {
+    const known = accepted.get(rev)
+    if (known !== undefined) return known
+    accepted.set(rev, false)
+    void Promise.resolve(opts.accepts!(rev)).then((yes) => { accepted.set(rev, yes); if (yes) judgeAgain() }, () => {})
+    return false
+  })
   const decide = (o: FluxObject | null): Verdict | undefined => {
     last = o
-    const j = judge(o, token, previous, opts.revision, opts.accepts)
+    const j = judge(o, token, previous, opts.revision, accepts)
     if ('waiting' in j) {
       if (j.waiting !== lastProgress) progress((lastProgress = j.waiting))
       return undefined
@@ -244,9 +259,12 @@ async function reconcileObject(kube: Kube, target: FluxRef | FluxObject, opts: R
   const ac = new AbortController()
   const timer = setTimeout(() => ac.abort(new Error('timeout')), Math.max(0, opts.timeoutMs - (Date.now() - started)))
   try {
-    const verdict = await watchOne<Verdict, FluxObject>(kube,
+    const watching = watchOne<Verdict, FluxObject>(kube,
       { path: collectionPath(r.kind, r.namespace), name: r.name, resourceVersion: patched.metadata.resourceVersion, signal: ac.signal },
       (o) => decide(o ? { ...o, kind: r.kind } : null))
+    watching.catch(() => {}) // awaited just below; a rejection after acceptedLater won is moot
+    const verdict = await Promise.race([watching, acceptedLater])
+    ac.abort(new Error('done')) // stops the watch when acceptedLater decided
     return finish(verdict)
   } catch (err) {
     if (!ac.signal.aborted) throw err instanceof NsopsError ? err : apiFailure(`watching ${refString(r)}`, kube, err)

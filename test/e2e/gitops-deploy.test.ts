@@ -1,7 +1,9 @@
 // deploy end to end with the real kustomize-controller reading a real git server: commit →
 // push → reconcile → Ready at the pushed revision → healthy → exit 0; a push that races
-// with another commit is rebased; a change that can never become available fails fast, is
-// reverted (a new commit), Flux brings the previous revision back, exit 2.
+// with another commit is rebased; a commit landing on top right after ours is accepted (Flux
+// applies a descendant); a change that can never become available fails fast, is reverted
+// (a new commit), Flux brings the previous revision back, exit 2; what would make a push
+// pointless (suspended, dependsOn not Ready, another repository) is refused before committing.
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import fs from 'node:fs'
@@ -10,6 +12,7 @@ import path from 'node:path'
 import { Writable } from 'node:stream'
 import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
 import { runDeploy } from '../../shared/deploy/run.ts'
 import type { DeployOptions } from '../../shared/deploy/flow.ts'
 import { DEMO, gitOpsWorld, settings, type GitOpsWorld } from './gitops-fixture.ts'
@@ -90,6 +93,93 @@ describe('deploy against the real kustomize-controller', () => {
     assert.equal(dep.spec?.template.spec?.nodeSelector, undefined, 'Flux brought the previous revision back')
   })
 
+  it('a commit pushed on top right after ours: Flux applies the descendant, the deploy succeeds and reverts nothing', async () => {
+    // someone else's commit lands on top of ours the moment our push is received: a
+    // post-receive hook of the real git server commits on top once (the test's own process
+    // serves git, so it cannot push from here while the deploy waits)
+    const bare = path.join(w.git.root, 'nsops.git')
+    const hook = path.join(bare, 'hooks', 'post-receive')
+    fs.writeFileSync(hook, `#!/bin/sh
+[ -f "$GIT_DIR/ontop-sha" ] && exit 0
+read old new ref
+export GIT_AUTHOR_NAME=other GIT_AUTHOR_EMAIL=o@x GIT_COMMITTER_NAME=other GIT_COMMITTER_EMAIL=o@x
+c=$(git commit-tree -p "$new" -m "someone else, on top" "$new^{tree}") && git update-ref refs/heads/main "$c" "$new" && echo "$c" > "$GIT_DIR/ontop-sha"
+`, { mode: 0o755 })
+    try {
+      w.write(`namespaces/${DEMO}/base/settings.yaml`, settings('ours'))
+      const r = await deploy()
+      const theirs = fs.readFileSync(path.join(bare, 'ontop-sha'), 'utf8').trim()
+      assert.equal(r.exitCode, 0, `${r.outcome}: ${r.summary}`)
+      assert.equal(r.outcome, 'deployed')
+      assert.deepEqual(r.git.reverts, [], 'nothing reverted')
+      assert.match(r.summary, /which contains [0-9a-f]{7}: a commit pushed on top of it/)
+      const ks = await w.ks()
+      assert.ok(ks.status?.lastAppliedRevision?.endsWith(theirs), `Flux applied their commit: ${ks.status?.lastAppliedRevision}`)
+      assert.equal(await mode(), 'ours')
+      await w.git$('pull', '-q', '--rebase')
+    } finally {
+      fs.rmSync(hook, { force: true })
+    }
+  })
+
+  it('refuses before committing: a Kustomization suspended by hand, a dependsOn not Ready, a remote Flux does not read', async () => {
+    const flux = (name: string, patch: object) => w.kube.custom.patchNamespacedCustomObject({
+      group: 'kustomize.toolkit.fluxcd.io', version: 'v1', namespace: 'flux-system', plural: 'kustomizations', name, body: patch,
+    }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
+    w.write(`namespaces/${DEMO}/base/settings.yaml`, settings('refused'))
+    const head = await w.git$('rev-parse', 'HEAD')
+    const remote = async () => (await w.git$('ls-remote', 'origin', 'refs/heads/main')).split(/\s/)[0]
+    const unchanged = async (r: Awaited<ReturnType<typeof deploy>>) => {
+      assert.equal(r.exitCode, 1, `${r.outcome}: ${r.summary}`)
+      assert.equal(r.outcome, 'refused')
+      assert.match(r.summary, /Nothing was committed or pushed/)
+      assert.equal(await w.git$('rev-parse', 'HEAD'), head)
+      assert.equal(await remote(), head)
+    }
+
+    await flux(DEMO, { spec: { suspend: true } })
+    try {
+      const r = await deploy()
+      await unchanged(r)
+      assert.match(r.summary, /Kustomization\/flux-system\/demo is suspended .*so Flux would not apply the push/)
+    } finally {
+      await flux(DEMO, { spec: { suspend: false } })
+    }
+
+    // a dependency that can never be Ready: its path does not exist in the repository
+    await w.kube.custom.createNamespacedCustomObject({ group: 'kustomize.toolkit.fluxcd.io', version: 'v1', namespace: 'flux-system', plural: 'kustomizations',
+      body: { apiVersion: 'kustomize.toolkit.fluxcd.io/v1', kind: 'Kustomization', metadata: { name: 'infra' },
+        spec: { interval: '10m', path: './no/such/path', prune: false, sourceRef: { kind: 'GitRepository', name: 'demo-src' } } } })
+    await flux(DEMO, { spec: { dependsOn: [{ name: 'infra' }] } })
+    try {
+      const r = await deploy()
+      await unchanged(r)
+      assert.match(r.summary, /Kustomization\/flux-system\/demo → Kustomization\/flux-system\/infra: .*is not Ready/)
+    } finally {
+      await flux(DEMO, { spec: { dependsOn: null } })
+      await w.kube.custom.deleteNamespacedCustomObject({ group: 'kustomize.toolkit.fluxcd.io', version: 'v1', namespace: 'flux-system', plural: 'kustomizations', name: 'infra' })
+    }
+
+    // the clone tracks a remote that is another repository than the GitRepository's URL
+    const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-elsewhere-'))
+    try {
+      await run('git', ['init', '-q', '--bare', elsewhere])
+      await w.git$('remote', 'add', 'elsewhere', elsewhere)
+      await w.git$('push', '-q', 'elsewhere', 'main')
+      await w.git$('branch', '-q', '--set-upstream-to=elsewhere/main')
+      const r = await deploy()
+      assert.equal(r.exitCode, 1, `${r.outcome}: ${r.summary}`)
+      assert.match(r.summary, /GitRepository\/flux-system\/demo-src reads http:\/\/127\.0\.0\.1:\d+\/nsops\.git, but this deploy pushes to elsewhere/)
+      assert.equal(await w.git$('rev-parse', 'HEAD'), head)
+      assert.equal((await run('git', ['-C', elsewhere, 'rev-parse', 'refs/heads/main'])).stdout.trim(), head, 'nothing pushed there either')
+    } finally {
+      await w.git$('branch', '-q', '--set-upstream-to=origin/main')
+      await w.git$('remote', 'remove', 'elsewhere')
+      fs.rmSync(elsewhere, { recursive: true, force: true })
+      await w.git$('checkout', '-q', '--', `namespaces/${DEMO}/base/settings.yaml`)
+    }
+  })
+
   it('an API server that stops answering during the wait is retried until the timeout, then reported; nothing is lost', async () => {
     const state = JSON.parse(fs.readFileSync(path.join(w.sim.dir, 'state.json'), 'utf8')) as { components: { name: string; pid: number }[] }
     const apiserver = state.components.find((c) => c.name === 'kube-apiserver')!.pid
@@ -103,7 +193,8 @@ describe('deploy against the real kustomize-controller', () => {
         onStep: (step) => { if (step.name === 'push' && step.status === 'ok') { process.kill(apiserver, 'SIGSTOP'); frozen = true } },
       })
       assert.ok(frozen, 'the outage started after the push')
-      assert.equal(r.exitCode, 1, `${r.outcome}: ${r.summary}`)
+      assert.equal(r.exitCode, 4, `pushed, not verified (never 1, which says nothing was pushed): ${r.outcome}: ${r.summary}`)
+      assert.deepEqual(r.git.pushed, [await w.git$('rev-parse', 'HEAD')])
       assert.match(r.summary, /pushed|timed out|did not|no answer|not verified/i)
       const head = await w.git$('rev-parse', 'HEAD')
       assert.equal(await w.git$('ls-remote', 'origin', 'refs/heads/main').then((o) => o.split(/\s/)[0]), head, 'the pushed commit is kept')
