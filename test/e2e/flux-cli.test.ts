@@ -7,8 +7,11 @@ import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { Writable } from 'node:stream'
 import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
+import type { ObjectDiff } from '../../shared/apply/diff.ts'
+import { runDeploy } from '../../shared/deploy/run.ts'
 import { DevLoop } from '../../shared/dev/loop.ts'
 import { SUSPENDED_BY } from '../../shared/flux/index.ts'
 import { toolPath } from '../../shared/tools/provision.ts'
@@ -81,6 +84,31 @@ describe('the flux CLI against sim, beside nsops', () => {
     assert.match(r.stdout + r.stderr, new RegExp(`applied revision main@sha1:${sha}`))
     assert.equal((await w.ks()).status?.lastAppliedRevision, `main@sha1:${sha}`)
     assert.equal((await w.kube.core.readNamespacedConfigMap({ name: 'settings', namespace: DEMO })).data?.mode, 'prod-v2')
+  })
+
+  it('flux diff ks --path and nsops\' deploy --dry-run (just diff) agree on what would change', async () => {
+    const base = `namespaces/${DEMO}/base`
+    w.write(`${base}/settings.yaml`, settings('not-yet'))
+    w.write(`${base}/extra.yaml`, 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: extra }\ndata: { new: "yes" }\n')
+    w.write(`${base}/kustomization.yaml`, 'resources: [web.yaml, settings.yaml, extra.yaml]\n')
+    try {
+      // flux exits 1 on drift and prints `► Kind/namespace/name created|drifted|deleted` per object
+      const byFluxRun = await fluxRun('diff', 'ks', DEMO, '--path', path.join(w.work, 'namespaces', DEMO, 'overlays', 'prod'))
+      assert.equal(byFluxRun.code, 1, byFluxRun.stdout + byFluxRun.stderr)
+      const words: Record<string, string> = { created: 'create', drifted: 'update', deleted: 'delete' }
+      const byFlux = Object.fromEntries([...byFluxRun.stdout.matchAll(/^► (\S+) (created|drifted|deleted)$/gm)].map((m) => [m[1], words[m[2]]]))
+      const sink = () => new Writable({ write(_c, _e, cb) { cb() } })
+      const quiet = { info() {}, step() {}, ok() {}, warn() {}, fail() {} }
+      const report = await runDeploy({ ns: w.ns, repoDir: w.work, dryRun: true, target: { kubeconfig: w.kubeconfig }, timeoutMs: 60_000, log: quiet, out: sink(), prompt: sink() })
+      assert.equal(report.outcome, 'dry-run', report.summary)
+      const diff = report.steps.find((st) => st.name === 'diff')?.detail?.objects as ObjectDiff[]
+      const byNsops = Object.fromEntries(diff.filter((d) => d.action !== 'unchanged').map((d) => [`${d.ref.kind}/${d.ref.namespace}/${d.ref.name}`, d.action]))
+      assert.deepEqual(byNsops, { [`ConfigMap/${DEMO}/settings`]: 'update', [`ConfigMap/${DEMO}/extra`]: 'create' })
+      assert.deepEqual(byFlux, byNsops, byFluxRun.stdout)
+    } finally {
+      fs.rmSync(path.join(w.work, base, 'extra.yaml'), { force: true })
+      await w.git$('checkout', '--', base)
+    }
   })
 
   it('flux get ks shows a dev loop\'s hold while it runs, and the release after', async () => {
