@@ -45,6 +45,10 @@ dashboard NS *FLAGS:
 deploy NS *FLAGS:
     @exec "{{nsops}}" deploy "$@"
 
+# what in the live NS differs from git and who changed it, read-only (exit 0 in sync, 1 drift, 2 error); --baseline, -o json
+drift NS *FLAGS:
+    @exec "{{nsops}}" drift "$@"
+
 # revert the last deploy commit of NS (a new commit), push and reconcile
 rollback NS *FLAGS:
     @exec "{{nsops}}" deploy "$1" --rollback "${@:2}"

@@ -5,6 +5,7 @@
 import path from 'node:path'
 import { NsopsError } from './errors.ts'
 import { repoRoot } from './paths.ts'
+import { parseLocalRule } from './drift/ignore.ts'
 
 export type Environment = 'dev' | 'prod'
 export const environments: readonly Environment[] = ['dev', 'prod']
@@ -59,6 +60,12 @@ export interface NamespaceInput {
   /** Ingress hosts are `<app>.<domain>`; keep equal to overlays/<env>/domain.yaml */
   domains?: Partial<Record<Environment, string>>
   quickCommands?: QuickCommand[]
+  /**
+   * `ignore`: fields `just drift` leaves out, on top of the Kustomization's `.spec.ignore`:
+   * a JSON pointer for every object (`/spec/replicas`), or for a kind or one object
+   * (`Deployment:/spec/replicas`, `Deployment/web:/spec/replicas`).
+   */
+  drift?: { ignore?: string[] }
 }
 
 export type FluxHoldPolicy = 'auto' | 'kustomization' | 'never'
@@ -102,6 +109,8 @@ export interface NamespaceConfig {
   /** an app's URL in an environment, or undefined when it has no Ingress there */
   urls: Record<Environment, (app: string) => string | undefined>
   quickCommands: QuickCommand[]
+  /** what `just drift` leaves out (see NamespaceInput.drift) */
+  drift: { ignore: string[] }
   /** the quick commands with `{namespace}` filled in for one environment */
   quickCommandsFor(env: Environment): QuickCommand[]
 }
@@ -201,6 +210,17 @@ function checkInput(input: NamespaceInput, p: Problems): void {
     p.text(`quickCommands[${i}].title`, q.title)
     p.text(`quickCommands[${i}].command`, q.command)
   })
+
+  if (input.drift !== undefined) {
+    if (typeof input.drift !== 'object' || input.drift === null || Array.isArray(input.drift)) p.add(`drift must be an object like { ignore: ['/spec/replicas'] }, got ${show(input.drift)}`)
+    else if (input.drift.ignore !== undefined && !Array.isArray(input.drift.ignore)) p.add(`drift.ignore must be a list of JSON pointers, got ${show(input.drift.ignore)}`)
+    else {
+      (input.drift.ignore ?? []).forEach((e, i) => {
+        const r = parseLocalRule(e, i)
+        if (typeof r === 'string') p.add(`drift.ignore[${i}] ${r}`)
+      })
+    }
+  }
 }
 
 /** Where a namespace folder keeps its manifests. */
@@ -269,6 +289,7 @@ export function defineNamespace(input: NamespaceInput): NamespaceConfig {
     domains,
     urls: { dev: urlIn('dev'), prod: urlIn('prod') },
     quickCommands,
+    drift: { ignore: [...(input.drift?.ignore ?? [])] },
     quickCommandsFor: (env: Environment) =>
       quickCommands.map((q) => ({ title: q.title, command: q.command.replaceAll('{namespace}', namespaces[env]) })),
   })

@@ -25,6 +25,11 @@ const commands: Record<string, () => Promise<(argv: string[]) => Promise<number>
   dashboard: async () => perNamespace(async (ns, argv) => (await import('../commands/dashboard.ts')).dashboard(ns, argv)),
   dev: async () => perNamespace(async (ns, argv) => (await import('../commands/dev.ts')).dev(ns, argv)),
   deploy: async () => perNamespace(async (ns, argv) => (await import('../commands/deploy.ts')).deploy(ns, argv)),
+  // drift exits 2 on every error (a missing namespace included), like `flux diff`: 1 means drift
+  drift: async () => async (argv) => {
+    const { drift, asDriftError } = await import('../commands/drift.ts')
+    try { return await perNamespace(drift)(argv) } catch (err) { throw asDriftError(err) }
+  },
 }
 
 type NsCommand = (ns: import('../namespace-config.ts').NamespaceConfig, argv: string[]) => Promise<number>

@@ -59,7 +59,9 @@ export async function devUp(argv: string[]): Promise<number> {
       const r = await bootstrapLocalGitOps(kube, info.kubeconfig)
       g.succeed(`Flux reads ${r.url} (branch ${r.branch}); ${r.upstreamNote}`)
     } catch (err) {
-      g.warn(`GitOps bootstrap skipped: ${errorMessage(err)}`)
+      // a refused push still leaves Flux pointed at the live git server; the hint says so
+      const hint = (err as { hint?: string }).hint
+      g.warn(`GitOps bootstrap incomplete: ${errorMessage(err)}${hint ? ` (${hint})` : ''}`)
     }
   } else {
     const { installFluxCrds } = await import('../flux/index.ts')

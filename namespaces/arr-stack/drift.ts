@@ -1,0 +1,9 @@
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/../../shared/bin/nsops-node" "$0" "$@"'
+// What in the live arr-stack namespace differs from git, read-only (--help for flags; exit 0 in sync, 1 drift, 2 error).
+import ns from './namespace.ts'
+import { runMain } from '../../shared/cli.ts'
+
+runMain(async () => {
+  const { drift, asDriftError } = await import('../../shared/commands/drift.ts')
+  try { return await drift(ns, process.argv.slice(2)) } catch (err) { throw asDriftError(err) }
+})

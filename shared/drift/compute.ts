@@ -1,0 +1,317 @@
+// `just drift NS`: what in the live namespace differs from git, and who changed it, without
+// changing anything. Git is the managing Kustomization's build at the baseline revision
+// (applied as kustomize-controller applies it: its labels, commonMetadata, targetNamespace),
+// or overlays/prod for a namespace no Kustomization manages. Each object is compared through
+// a server-side dry run with kustomize-controller's field manager and force, which is exactly
+// the apply Flux would make, so server defaults appear on both sides and never as drift.
+// The only writes are dry runs (`dryRun=All`): the API server persists nothing.
+import crypto from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
+import { ApiException } from '@kubernetes/client-node'
+import { stripNoise } from '../apply/diff.ts'
+import { mapLimit } from '../apply/order.ts'
+import { refKey, refOf, refString, type ObjectRef } from '../apply/refs.ts'
+import { dryRunAgainstLive, getObject, resourceFor, UnknownKindError, type LiveObject } from '../apply/rest.ts'
+import { asFluxApplies } from '../deploy/flux-target.ts'
+import { FLUX_APPLY_MANAGER, splitEncrypted } from '../deploy/validate.ts'
+import { NsopsError, errorMessage, isNsopsError } from '../errors.ts'
+import { findManagers, inventoryRefs, type Manager } from '../flux/managing.ts'
+import { getFlux, isSuspended, listFlux, refString as fluxRefString, type FluxObject } from '../flux/kinds.ts'
+import { sourceOf } from '../flux/status.ts'
+import { describeSuspension, suspendedBy } from '../flux/suspend.ts'
+import { apiMessage, type Kube } from '../kube.ts'
+import { buildKustomization, type ManifestObject } from '../kustomize.ts'
+import type { NamespaceConfig } from '../namespace-config.ts'
+import { resolveBaseline, type Baseline } from './baseline.ts'
+import { builtIn, listNamespace, liveRef } from './extras.ts'
+import { leafChanges, removePath, wantedChanges, type FieldChange } from './fields.ts'
+import { ignoredPaths, kustomizationRules, localRules, type IgnoreRule } from './ignore.ts'
+import { settersOf } from './managers.ts'
+import { DRIFT_CLASSES, DRIFT_SCHEMA, type DriftClass, type DriftObject, type DriftReport, type DriftSuspension } from './types.ts'
+import { immutableWarnings } from './warnings.ts'
+
+export interface DriftOptions {
+  /** `applied` (default under Flux), `worktree`, or a git revision (default `HEAD` when not under Flux) */
+  baseline?: string
+  /** extra objects count as drift too (exit 1) */
+  strict?: boolean
+  /** the clone to read git from; default: the one namespaces/<ns> lives in */
+  repoDir?: string
+  /** requests in flight at once; default 16 */
+  concurrency?: number
+}
+
+const ERROR = 2
+const KS_GROUP = 'kustomize.toolkit.fluxcd.io'
+const RECONCILE = `${KS_GROUP}/reconcile`
+const SSA = `${KS_GROUP}/ssa`
+const PRUNE = `${KS_GROUP}/prune`
+const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization']
+
+type Meta = { labels?: Record<string, string>; annotations?: Record<string, string> }
+const metaValue = (m: Meta | undefined, key: string) => m?.annotations?.[key] ?? m?.labels?.[key]
+
+/** Why kustomize-controller would not apply this object (its ExclusionSelector / IfNotPresentSelector), or undefined. */
+export function skipReason(desired: Meta | undefined, live: Meta | undefined): string | undefined {
+  for (const [where, m] of [['in git', desired], ['on the live object', live]] as const) {
+    if (metaValue(m, RECONCILE) === 'disabled') return `${RECONCILE}: disabled ${where}: Flux neither applies nor prunes it`
+    if (metaValue(m, SSA) === 'Ignore') return `${SSA}: Ignore ${where}: Flux does not apply it`
+  }
+  if (live && metaValue(desired, SSA) === 'IfNotPresent') return `${SSA}: IfNotPresent: Flux only creates it, and it exists`
+  return undefined
+}
+
+/** A Secret value shown as a short hash of its bytes: tells changed from unchanged, reveals nothing. */
+export function secretHash(base64: unknown): string {
+  return `sha256:${crypto.createHash('sha256').update(Buffer.from(String(base64), 'base64')).digest('hex').slice(0, 12)}`
+}
+
+/** A Secret's stringData as the server stores it (base64 data), so both sides compare alike. */
+function secretAsStored(obj: Record<string, unknown>): Record<string, unknown> {
+  if (obj.kind !== 'Secret' || !obj.stringData) return obj
+  const data = { ...(obj.data as Record<string, string> | undefined) }
+  for (const [k, v] of Object.entries(obj.stringData as Record<string, string>)) data[k] = Buffer.from(String(v)).toString('base64')
+  const copy: Record<string, unknown> = { ...obj, data }
+  delete copy.stringData
+  return copy
+}
+
+function maskSecretChanges(changes: FieldChange[]): { changes: FieldChange[]; keys: string[] } {
+  const keys: string[] = []
+  const masked = changes.map((ch) => {
+    const m = /^\/(data|stringData)\/(.+)$/.exec(ch.path)
+    if (!m) return ch
+    keys.push(m[2].replaceAll('~1', '/').replaceAll('~0', '~'))
+    return { path: ch.path, ...(ch.git !== undefined ? { git: secretHash(ch.git) } : {}), ...(ch.live !== undefined ? { live: secretHash(ch.live) } : {}) }
+  })
+  return { changes: masked, keys }
+}
+
+interface Context {
+  kube: Kube
+  rules: IgnoreRule[]
+}
+
+async function compareOne(ctx: Context, obj: ManifestObject): Promise<DriftObject> {
+  const ref = refOf(obj)
+  const live = await getObject(ctx.kube, ref)
+  const skip = skipReason(obj.metadata, live?.metadata)
+  if (skip && live) return { ref, class: 'skipped', reason: skip }
+  if (!live) return { ref, class: 'missing', ...(skip && !skip.includes('IfNotPresent') ? { class: 'skipped' as const, reason: skip } : {}) }
+
+  const ignores = ignoredPaths(ctx.rules, ref, obj.metadata)
+  const whole = ignores.find((i) => i.path === '' || i.path === '/')
+  if (whole) return { ref, class: 'skipped', reason: `ignored whole by ${whole.from}` }
+
+  let gitSide: Record<string, unknown>
+  let liveSide: Record<string, unknown>
+  let dryRunError: string | undefined
+  let current: LiveObject = live
+  try {
+    const r = await dryRunAgainstLive(ctx.kube, obj, ref, { fieldManager: FLUX_APPLY_MANAGER, force: true }, { live })
+    current = r.live ?? live
+    gitSide = stripNoise(r.after)
+    liveSide = stripNoise(current)
+  } catch (err) {
+    if (!(err instanceof ApiException)) throw err
+    // refused (an immutable field, a shrinking claim, a webhook): compare what git asks for
+    dryRunError = apiMessage(err)
+    gitSide = secretAsStored(stripNoise(obj))
+    liveSide = stripNoise(live)
+  }
+  const ignored: string[] = []
+  for (const { path: p } of ignores) {
+    removePath(gitSide, p)
+    removePath(liveSide, p)
+    ignored.push(p)
+  }
+  let changes = dryRunError ? wantedChanges(gitSide, liveSide) : leafChanges(gitSide, liveSide)
+  let secretKeys: string[] | undefined
+  if (ref.kind === 'Secret') ({ changes, keys: secretKeys } = maskSecretChanges(changes))
+  const out: DriftObject = {
+    ref,
+    class: changes.length ? 'modified' : 'in-sync',
+  }
+  if (changes.length) {
+    out.changes = changes.map((ch) => ({ ...ch, setBy: ch.live === undefined ? [] : settersOf(current, ch.path) }))
+    const warnings = immutableWarnings(ref, changes)
+    if (warnings.length) out.warnings = warnings
+  }
+  if (secretKeys?.length) out.secretKeys = [...new Set(secretKeys)]
+  if (dryRunError) out.dryRunError = dryRunError
+  if (ignored.length) out.ignored = [...new Set(ignored)]
+  return out
+}
+
+function relPath(p: unknown): string {
+  return String(p ?? '').replace(/^\.\/+/, '').replace(/\/+$/, '')
+}
+
+/** The folder to build inside the baseline tree: the Kustomization's spec.path, else the namespace's overlays/prod. */
+function buildDirFor(baseline: Baseline, ks: FluxObject | undefined, overlay: string): string {
+  if (ks) {
+    const p = relPath(ks.spec?.path)
+    if (KUSTOMIZATION_FILES.some((f) => fs.existsSync(path.join(baseline.dir, p, f)))) return p
+  }
+  return overlay
+}
+
+/** Objects as they go to the API: namespaced ones in targetNamespace (or the prod namespace), cluster-scoped ones without. */
+async function place(kube: Kube, objects: ManifestObject[], namespace: string, target: string | undefined): Promise<{ placed: ManifestObject[]; unknown: ManifestObject[] }> {
+  const placed: ManifestObject[] = []
+  const unknown: ManifestObject[] = []
+  await mapLimit(objects, 16, async (o) => {
+    const r = await resourceFor(kube, o.apiVersion, o.kind)
+    if (!r) { unknown.push(o); return }
+    const copy = structuredClone(o)
+    if (r.namespaced) copy.metadata.namespace = target ?? (copy.metadata.namespace || namespace)
+    else delete copy.metadata.namespace
+    placed.push(copy)
+  })
+  return { placed, unknown }
+}
+
+function suspensionOf(ks: FluxObject, drifted: boolean, changes: number): DriftSuspension | undefined {
+  const by = suspendedBy(ks)
+  if (!by) return undefined
+  const marker = typeof by === 'object' ? by : undefined
+  return {
+    kustomization: fluxRefString(ks),
+    by: describeSuspension(by),
+    ...(marker ? { user: marker.user, host: marker.host, since: marker.at, ...(marker.session ? { session: marker.session } : {}) } : {}),
+    note: drifted
+      ? `Flux is not reconciling it: on resume it reverts the ${changes === 1 ? 'change' : `${changes} changes`} below (and prunes what left git)`
+      : 'Flux is not reconciling it; nothing has drifted, so resuming changes nothing',
+  }
+}
+
+export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftOptions = {}): Promise<DriftReport> {
+  const t0 = performance.now()
+  const namespace = ns.namespaces.prod
+  const repoDir = opts.repoDir ?? path.resolve(ns.paths.root, '..', '..')
+  const overlay = path.relative(repoDir, ns.paths.overlays.prod).split(path.sep).join('/')
+
+  const [management, allKs] = await Promise.all([
+    findManagers(kube, ns, { root: repoDir }),
+    listFlux(kube, 'Kustomization', { fallbackNamespaces: ['flux-system', namespace] }).catch(() => [] as FluxObject[]),
+  ])
+  const managers: Manager[] = management.state === 'managed' ? management.managers : []
+  const primary = managers.find((m) => !m.root) ?? managers[0]
+  const ks = primary?.kustomization
+  const requested = opts.baseline ?? (ks ? 'applied' : 'HEAD')
+
+  let source: FluxObject | null = null
+  const srcRef = ks ? sourceOf(ks) : undefined
+  if (requested === 'applied' && srcRef) source = await getFlux(kube, srcRef).catch(() => null)
+  const baseline = await resolveBaseline(requested, repoDir, ks ? {
+    revision: ks.status?.lastAppliedRevision as string | undefined,
+    artifact: source?.status?.artifact as { url?: string; revision?: string } | undefined,
+    kustomization: fluxRefString(ks),
+  } : undefined)
+
+  try {
+    const buildPath = buildDirFor(baseline, ks, overlay)
+    let built: ManifestObject[]
+    try {
+      built = await buildKustomization(path.join(baseline.dir, buildPath))
+    } catch (err) {
+      if (isNsopsError(err)) throw new NsopsError(`building ${buildPath} at ${baseline.sha?.slice(0, 12) ?? 'the working tree'}: ${err.message}`, { hint: err.hint, exitCode: ERROR, cause: err })
+      throw err
+    }
+    const target = typeof ks?.spec?.targetNamespace === 'string' ? ks.spec.targetNamespace : undefined
+    const { placed, unknown } = await place(kube, built, namespace, target)
+    // the root Kustomization builds every namespace: keep this one's objects
+    const mine = primary?.root
+      ? placed.filter((o) => o.metadata.namespace === namespace || (o.kind === 'Namespace' && o.metadata.name === namespace))
+      : placed
+    const desired = ks ? asFluxApplies(mine, ks) : mine
+    const { plain, encrypted } = splitEncrypted(desired)
+
+    const rules = [...managers.flatMap((m) => kustomizationRules(m.kustomization.spec, fluxRefString(m.kustomization))), ...localRules(ns.drift?.ignore)]
+    const ctx: Context = { kube, rules }
+    const compared = await mapLimit(plain, opts.concurrency ?? 16, (o) => compareOne(ctx, o))
+
+    const desiredKeys = new Set(desired.map((o) => refKey(refOf(o))))
+    // what Flux applied before and git no longer has: it prunes it on the next reconcile
+    const inScope = (r: ObjectRef, m: Manager) => !m.root || r.namespace === namespace || (r.kind === 'Namespace' && r.name === namespace)
+    const inventory = new Map<string, { ref: ObjectRef; m: Manager }>()
+    for (const m of managers) for (const r of inventoryRefs(m.kustomization)) if (inScope(r, m)) inventory.set(refKey(r), { ref: r, m })
+    const gone = await mapLimit([...inventory.values()].filter(({ ref }) => !desiredKeys.has(refKey(ref))), opts.concurrency ?? 16, async ({ ref, m }): Promise<DriftObject | undefined> => {
+      let live: LiveObject | undefined
+      try { live = await getObject(kube, ref) } catch (err) { if (err instanceof UnknownKindError) return undefined; throw err }
+      if (!live) return undefined
+      const pruneDisabled = metaValue(live.metadata, PRUNE) === 'disabled'
+      const prunes = m.kustomization.spec?.prune === true
+      const willPrune = prunes && !pruneDisabled && !skipReason(undefined, live.metadata)
+      return {
+        ref, class: 'gone-from-git', willPrune, ...(pruneDisabled ? { pruneDisabled } : {}),
+        reason: pruneDisabled ? `${PRUNE}: disabled: Flux keeps it and drops it from its inventory`
+          : willPrune ? `Flux deletes it on the next reconcile of ${fluxRefString(m.kustomization)}`
+            : prunes ? 'Flux keeps it (excluded from reconciliation)' : `${fluxRefString(m.kustomization)} has prune: false: Flux keeps it`,
+      }
+    })
+
+    // extra: in the namespace, in no inventory and no build, owned by nothing
+    const accounted = new Set(desiredKeys)
+    for (const k of allKs) for (const r of inventoryRefs(k)) accounted.add(refKey(r))
+    const { objects: present, unreadable } = await listNamespace(kube, namespace)
+    const extras: DriftObject[] = present
+      .filter((o) => !accounted.has(refKey(liveRef(o))) && !builtIn(o, present))
+      .map((o) => {
+        const setBy = settersOf(o, '/metadata/name')
+        const creator = (o.metadata.managedFields ?? [])[0]?.manager
+        return { ref: liveRef(o), class: 'extra' as const, reason: `in no Kustomization's inventory and not in git${creator ? `; created by ${creator}` : setBy[0] ? `; by ${setBy[0].manager}` : ''}` }
+      })
+
+    const objects = [...compared, ...gone.filter((g): g is DriftObject => Boolean(g)), ...extras]
+      .sort((a, b) => DRIFT_CLASSES.indexOf(a.class) - DRIFT_CLASSES.indexOf(b.class) || refString(a.ref).localeCompare(refString(b.ref)))
+    const counts = Object.fromEntries(DRIFT_CLASSES.map((c) => [c, objects.filter((o) => o.class === c).length])) as Record<DriftClass, number>
+    const drifted = counts.modified + counts.missing + counts['gone-from-git'] + (opts.strict ? counts.extra : 0) > 0
+    const changeCount = objects.reduce((n, o) => n + (o.changes?.length ?? (o.class === 'missing' || o.class === 'gone-from-git' ? 1 : 0)), 0)
+    const suspensions = managers.map((m) => suspensionOf(m.kustomization, drifted, changeCount)).filter((s): s is DriftSuspension => Boolean(s))
+
+    const warnings: string[] = []
+    if (management.state !== 'managed') warnings.push(`${management.note}: compared with ${buildPath} built from ${baseline.kind === 'worktree' ? 'the working tree' : `commit ${baseline.sha?.slice(0, 12)}`}`)
+    for (const o of objects) if (o.dryRunError && o.class === 'in-sync') warnings.push(`${refString(o.ref)}: the server refused the dry run (${o.dryRunError}); compared the manifest with live instead`)
+    if (ks && baseline.kind !== 'applied' && ks.status?.lastAppliedRevision) warnings.push(`baseline ${requested} (${baseline.sha?.slice(0, 12) ?? 'working tree'}), while Flux last applied ${ks.status.lastAppliedRevision as string}: differences include what Flux has not applied yet`)
+
+    return {
+      schema: DRIFT_SCHEMA,
+      generatedAt: new Date().toISOString(),
+      context: kube.context,
+      server: kube.server,
+      namespace: { config: ns.name, name: namespace },
+      source: {
+        mode: ks ? 'flux' : 'local',
+        ...(ks && primary ? {
+          kustomization: {
+            name: ks.metadata.name, namespace: ks.metadata.namespace, by: primary.by, root: primary.root, suspended: isSuspended(ks),
+            prune: ks.spec?.prune === true, ...(ks.status?.lastAppliedRevision ? { lastAppliedRevision: ks.status.lastAppliedRevision as string } : {}),
+          },
+        } : {}),
+        note: management.note,
+        path: buildPath,
+        baseline: { kind: baseline.kind, requested, ...(baseline.sha ? { sha: baseline.sha } : {}), ...(baseline.revision ? { revision: baseline.revision } : {}), from: baseline.from },
+      },
+      drifted,
+      counts,
+      objects,
+      ignoreRules: rules.map((r) => ({ from: r.from, paths: r.paths, ...(r.target ? { target: r.target as Record<string, string> } : {}) })),
+      suspensions,
+      notChecked: [
+        ...encrypted.map((o) => ({ object: refString(refOf(o)), reason: 'SOPS-encrypted: only Flux can decrypt it' })),
+        ...unknown.map((o) => ({ object: `${o.kind}/${o.metadata.name}`, reason: `no kind ${o.kind} in ${o.apiVersion} on the server (is its CRD installed?)` })),
+        ...unreadable.map((k) => ({ object: k, reason: 'could not list it for extras' })),
+      ],
+      warnings,
+      tookMs: Math.round(performance.now() - t0),
+    }
+  } catch (err) {
+    if (isNsopsError(err)) throw err.exitCode === ERROR ? err : new NsopsError(err.message, { hint: err.hint, exitCode: ERROR, cause: err })
+    if (err instanceof ApiException) throw new NsopsError(`the API server (context ${kube.context}) refused a read: ${apiMessage(err)}`, { hint: 'check that your credentials may get/list the namespace\'s objects (and patch them in dry runs).', exitCode: ERROR, cause: err })
+    throw new NsopsError(`drift failed: ${errorMessage(err)}`, { hint: 'run again with --debug for the full trace.', exitCode: ERROR, cause: err })
+  } finally {
+    baseline.dispose()
+  }
+}
