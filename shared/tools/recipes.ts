@@ -103,6 +103,7 @@ export const recipes: Record<string, GoRecipe> = {
     // refuses every chart with `kubeVersion: >=1.23.0-0`.
     ldflags: (s, mod) => {
       const [major, minor] = mod.require('k8s.io/client-go').replace(/^v/, '').split('.')
+      // (while the cache key is computed, `require` answers a placeholder, not a number)
       const k8sMajor = /^\d+$/.test(major) ? String(Number(major) + 1) : `${major}+1`
       const stamp = (pkg: string) =>
         `-X helm.sh/helm/v3/pkg/${pkg}.k8sVersionMajor=${k8sMajor} -X helm.sh/helm/v3/pkg/${pkg}.k8sVersionMinor=${minor}`
