@@ -41,6 +41,10 @@ dev NS *FLAGS:
 dashboard NS *FLAGS:
     @exec "{{nsops}}" dashboard "$@"
 
+# run a namespace's typed zx task NAME from its namespace.ts (no NAME: list them)
+task NS *ARGS:
+    @exec "{{nsops}}" task "$@"
+
 # GitOps deploy: validate, diff, commit, push, reconcile Flux, wait, roll back on failure
 deploy NS *FLAGS:
     @exec "{{nsops}}" deploy "$@"

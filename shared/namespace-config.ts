@@ -6,6 +6,7 @@ import path from 'node:path'
 import { NsopsError } from './errors.ts'
 import { repoRoot } from './paths.ts'
 import { parseLocalRule } from './drift/ignore.ts'
+import type { Hooks, TaskSpec } from './tasks/types.ts'
 
 export type Environment = 'dev' | 'prod'
 export const environments: readonly Environment[] = ['dev', 'prod']
@@ -66,6 +67,10 @@ export interface NamespaceInput {
    * (`Deployment:/spec/replicas`, `Deployment/web:/spec/replicas`).
    */
   drift?: { ignore?: string[] }
+  /** typed zx tasks (Tilt's local_resource/cmd_button): `just task NS NAME`, or on apply/save in the dev loop */
+  tasks?: Record<string, TaskSpec>
+  /** typed zx hooks at fixed points: beforeApply/afterApply (dev), beforeCommit/afterDeploy (deploy), dashboardSections */
+  hooks?: Hooks
 }
 
 export type FluxHoldPolicy = 'auto' | 'kustomization' | 'never'
@@ -111,6 +116,8 @@ export interface NamespaceConfig {
   quickCommands: QuickCommand[]
   /** what `just drift` leaves out (see NamespaceInput.drift) */
   drift: { ignore: string[] }
+  tasks: Record<string, TaskSpec>
+  hooks: Hooks
   /** the quick commands with `{namespace}` filled in for one environment */
   quickCommandsFor(env: Environment): QuickCommand[]
 }
@@ -206,6 +213,16 @@ function checkInput(input: NamespaceInput, p: Problems): void {
   })
   p.unique('portForwards (by local port)', forwards.map((f) => String(f.local)))
 
+  for (const [name, t] of Object.entries(input.tasks ?? {})) {
+    p.label(`tasks.${name} (its name)`, name)
+    if (typeof t?.run !== 'function') p.add(`tasks.${name}.run must be an async function ({ $, ns, kube, forwards }) => …`)
+    if (t?.on !== undefined && !['manual', 'apply', 'save'].includes(t.on)) p.add(`tasks.${name}.on must be "manual", "apply" or "save", got ${show(t.on)}`)
+    for (const dep of t?.after ?? []) if (!(dep in (input.tasks ?? {}))) p.add(`tasks.${name}.after names ${show(dep)}, which is not a task of this namespace`)
+  }
+  for (const [hook, fn] of Object.entries(input.hooks ?? {})) {
+    if (!['beforeApply', 'afterApply', 'beforeCommit', 'afterDeploy', 'dashboardSections'].includes(hook)) p.add(`hooks.${hook} is not a hook (beforeApply, afterApply, beforeCommit, afterDeploy, dashboardSections)`)
+    else if (typeof fn !== 'function') p.add(`hooks.${hook} must be an async function`)
+  }
   ;(input.quickCommands ?? []).forEach((q, i) => {
     p.text(`quickCommands[${i}].title`, q.title)
     p.text(`quickCommands[${i}].command`, q.command)
@@ -290,6 +307,8 @@ export function defineNamespace(input: NamespaceInput): NamespaceConfig {
     urls: { dev: urlIn('dev'), prod: urlIn('prod') },
     quickCommands,
     drift: { ignore: [...(input.drift?.ignore ?? [])] },
+    tasks: { ...input.tasks },
+    hooks: { ...input.hooks },
     quickCommandsFor: (env: Environment) =>
       quickCommands.map((q) => ({ title: q.title, command: q.command.replaceAll('{namespace}', namespaces[env]) })),
   })

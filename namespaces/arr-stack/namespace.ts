@@ -45,6 +45,24 @@ export default defineNamespace({
     { app: 'jellyfin', local: 8096, remote: 8096 },
     { app: 'jellyseerr', local: 5055, remote: 5055 },
   ],
+  // Typed zx tasks: `just task arr-stack NAME`, or by themselves in the dev loop (`on`).
+  tasks: {
+    'sonarr-ready': {
+      description: 'wait until sonarr has rolled out (after every apply of the dev loop)',
+      on: 'apply',
+      run: async ({ $, namespace }) => {
+        await $`kubectl -n ${namespace} rollout status deploy/sonarr --timeout=90s`
+      },
+    },
+    'restart-downloads': {
+      description: 'restart qbittorrent and wait until it is back',
+      after: ['sonarr-ready'],
+      run: async ({ $, namespace }) => {
+        await $`kubectl -n ${namespace} rollout restart deploy/qbittorrent`
+        await $`kubectl -n ${namespace} rollout status deploy/qbittorrent --timeout=90s`
+      },
+    },
+  },
   quickCommands: [
     { title: 'Follow sonarr logs', command: 'kubectl -n {namespace} logs deploy/sonarr -f' },
     { title: 'Shared volumes', command: 'kubectl -n {namespace} get pvc -l nsops.dev/storage=shared' },

@@ -17,6 +17,16 @@ export default defineNamespace({
     },
   ],
   portForwards: [{ app: 'loki', local: 3100, remote: 3100 }],
+  tasks: {
+    'loki-ready': {
+      description: 'wait until Loki and promtail have rolled out (after every apply of the dev loop)',
+      on: 'apply',
+      run: async ({ $, namespace }) => {
+        await $`kubectl -n ${namespace} rollout status deploy/loki --timeout=90s`
+        await $`kubectl -n ${namespace} rollout status daemonset/promtail --timeout=90s`
+      },
+    },
+  },
   quickCommands: [
     { title: 'Loki readiness', command: 'kubectl get --raw /api/v1/namespaces/{namespace}/services/loki:http/proxy/ready' },
     { title: 'Follow promtail logs', command: 'kubectl -n {namespace} logs ds/promtail -f' },

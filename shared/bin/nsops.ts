@@ -30,6 +30,7 @@ const commands: Record<string, () => Promise<(argv: string[]) => Promise<number>
     const { drift, asDriftError } = await import('../commands/drift.ts')
     try { return await perNamespace(drift)(argv) } catch (err) { throw asDriftError(err) }
   },
+  task: async () => perNamespace(async (ns, argv) => (await import('../commands/task.ts')).task(ns, argv)),
 }
 
 type NsCommand = (ns: import('../namespace-config.ts').NamespaceConfig, argv: string[]) => Promise<number>

@@ -4,14 +4,25 @@
 // applies. 50 ms by default: Tilt's 200 ms alone would eat most of a 250 ms save → live budget.
 import fs from 'node:fs'
 
-export interface FileWatch { close(): void }
+export interface FileWatch {
+  close(): void
+  /**
+   * Runs fn with the watch deaf to its writes (a beforeApply hook that regenerates a file
+   * under the folder must not trigger another apply), and for a moment after, since fs
+   * events arrive late.
+   */
+  muted<T>(fn: () => Promise<T>): Promise<T>
+}
 
 export function watchDebounced(root: string, opts: { debounceMs?: number; relevant: (file: string) => boolean; onChange: (file: string) => void }): FileWatch {
   const debounce = opts.debounceMs ?? 50
   let timer: NodeJS.Timeout | undefined
   let firstChangeAt = 0
   let last = ''
+  let mutes = 0
+  let deafUntil = 0
   const watcher = fs.watch(root, { recursive: true }, (_event, file) => {
+    if (mutes > 0 || Date.now() < deafUntil) return
     if (!file || !opts.relevant(file.toString())) return
     last = file.toString()
     if (!timer) firstChangeAt = Date.now()
@@ -19,5 +30,11 @@ export function watchDebounced(root: string, opts: { debounceMs?: number; releva
     const wait = Math.max(0, Math.min(debounce, firstChangeAt + 10_000 - Date.now()))
     timer = setTimeout(() => { timer = undefined; opts.onChange(last) }, wait)
   })
-  return { close() { clearTimeout(timer); watcher.close() } }
+  return {
+    close() { clearTimeout(timer); watcher.close() },
+    async muted(fn) {
+      mutes++
+      try { return await fn() } finally { mutes--; deafUntil = Date.now() + 150 }
+    },
+  }
 }

@@ -47,6 +47,17 @@ export interface DevStatus {
   apps?: string[]
   resources: readonly ObjectHealth[]
   forwards: ForwardInfo[]
+  /** the namespace's tasks (namespace.ts) and how their last run went */
+  tasks?: TaskState[]
+}
+
+export interface TaskState {
+  name: string
+  on: 'manual' | 'apply' | 'save'
+  state: 'idle' | 'running' | 'ok' | 'failed'
+  at?: string
+  ms?: number
+  error?: string
 }
 
 export interface DevLoopOptions {
@@ -78,6 +89,8 @@ export interface LoopEvents {
   applied: [LastApply]
   /** the Flux hold was decided (taken, or why nothing is held) */
   flux: [FluxHold]
+  /** a line of a task's or hook's log */
+  taskLine: [task: string, line: string]
 }
 
 /** What the runner and the view need from a loop (a namespace's, or a Tanka environment's). */
@@ -117,7 +130,10 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
 
   constructor(readonly kube: Kube, readonly ns: NamespaceConfig, private readonly opts: DevLoopOptions = {}) {
     super()
-    this.status = { namespace: ns.name, target: ns.namespaces.dev, phase: 'starting', flux: 'checking', apps: ns.apps.map((a) => a.name), resources: [], forwards: [] }
+    this.status = {
+      namespace: ns.name, target: ns.namespaces.dev, phase: 'starting', flux: 'checking', apps: ns.apps.map((a) => a.name), resources: [], forwards: [],
+      tasks: Object.entries(ns.tasks).map(([name, t]) => ({ name, on: t.on ?? 'manual', state: 'idle' as const })),
+    }
     this.inventory = { name: `dev-${ns.name}`, namespace: ns.namespaces.dev }
     this.health = new HealthFeed(kube, (all) => { this.status.resources = all; this.publish() })
   }
@@ -204,10 +220,45 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     return this.applying
   }
 
+  private taskOptions() {
+    return {
+      kube: this.kube, ns: this.ns, env: 'dev' as const, signal: this.opts.signal,
+      forwards: Object.fromEntries(this.status.forwards.filter((f) => f.status === 'active').map((f) => [f.app, f.url])),
+      onLine: (task: string, line: string) => this.emit('taskLine', task, line),
+    }
+  }
+
+  /** Runs a task of the namespace now (a trigger from a key, the web page, or apply/save). */
+  async runTask(name: string): Promise<boolean> {
+    const state = this.status.tasks?.find((t) => t.name === name)
+    if (!state) throw new Error(`${this.ns.name} has no task ${name}`)
+    if (state.state === 'running') return false
+    state.state = 'running'
+    this.publish()
+    const { runTask } = await import('../tasks/run.ts')
+    const runs = await runTask(name, this.taskOptions()).catch((err) => [{ name, ok: false, ms: 0, at: new Date().toISOString(), error: errorMessage(err), lines: [] }])
+    const last = runs[runs.length - 1]
+    const ok = last.ok && last.name === name
+    Object.assign(state, { state: ok ? 'ok' : 'failed', at: last.at, ms: last.ms, error: ok ? undefined : `${last.name === name ? '' : `${last.name}: `}${last.error}` })
+    this.publish()
+    return ok
+  }
+
   private async applyOnce(trigger: string): Promise<void> {
     const t0 = performance.now()
     this.status.phase = 'applying'
     this.publish()
+    if (this.ns.hooks.beforeApply) {
+      // e.g. regenerate a ConfigMap from a template: its writes must not trigger another apply
+      const { runHook, hookFailure } = await import('../tasks/run.ts')
+      const ran = this.watcher ? await this.watcher.muted(() => runHook('beforeApply', {}, this.taskOptions())) : await runHook('beforeApply', {}, this.taskOptions())
+      if (ran && !ran.run.ok) {
+        this.status.phase = 'error'
+        this.status.error = hookFailure('beforeApply', ran.run, 'nothing was applied', this.ns.name).message
+        this.publish()
+        return
+      }
+    }
     let objects: ManifestObject[]
     try {
       objects = await buildKustomization(this.ns.paths.overlays.dev)
@@ -248,6 +299,24 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     this.emit('applied', this.status.lastApply)
     this.objects = objects
     this.health.follow(objects)
+    if (result.failed.length === 0) await this.afterApply(trigger)
+  }
+
+  private async afterApply(trigger: string): Promise<void> {
+    const la = this.status.lastApply!
+    if (this.ns.hooks.afterApply) {
+      const { runHook, hookFailure } = await import('../tasks/run.ts')
+      const ran = await runHook('afterApply', { applied: la }, this.taskOptions())
+      if (ran && !ran.run.ok) {
+        this.status.error = hookFailure('afterApply', ran.run, 'the apply stands but its follow-up did not run', this.ns.name).message
+        this.publish()
+      }
+    }
+    // tasks that run by themselves: after every apply, or after an apply a save caused
+    const saved = trigger.startsWith('changed ')
+    for (const t of this.status.tasks ?? []) {
+      if (t.on === 'apply' || (t.on === 'save' && saved)) void this.runTask(t.name)
+    }
   }
 
   /** For --ci: wait until what the last apply built is healthy, or the timeout. */

@@ -45,6 +45,13 @@ export function appRows(s: DevStatus): { apps: AppRow[]; other: ObjectHealth[] }
   return { apps, other }
 }
 
+function taskMark(t: NonNullable<DevStatus['tasks']>[number]): string {
+  if (t.state === 'running') return c.yellow('… running')
+  if (t.state === 'ok') return c.green(`✓ ${t.ms} ms`)
+  if (t.state === 'failed') return c.red(`✗ ${t.error ?? 'failed'}`)
+  return c.dim(t.on === 'manual' ? 'manual' : `on ${t.on}`)
+}
+
 function applyLine(la: LastApply): string {
   return `${la.trigger}; ${la.created} created, ${la.configured} changed, ${la.unchanged} unchanged, ${la.pruned} pruned in ${la.ms} ms`
 }
@@ -68,6 +75,8 @@ export function renderDevStatus(all: DevStatus[], header: string): string {
     if (other.length) rows.push([c.dim('other'), healthMark[worst(other.map((o) => o.status))](`${other.length} object${other.length === 1 ? '' : 's'}`), c.dim(`${ok} current`), '', '', ''])
     for (const o of other.filter((x) => x.status !== 'Current' && x.kind !== 'ConfigMap')) rows.push([c.dim(`  ${o.kind}/${o.name}`), healthMark[o.status](o.status), '', '', '', c.dim(o.message)])
     if (rows.length) out.push(table([[c.dim('APP'), c.dim('HEALTH'), c.dim('READY'), c.dim('RESTARTS'), c.dim('FORWARD'), ''], ...rows]))
+    const tasks = (s.tasks ?? []).map((t) => `${t.name} ${taskMark(t)}`)
+    if (tasks.length) out.push(`  tasks: ${tasks.join('  ')}  ${c.dim('(just task ' + s.namespace + ' NAME)')}`)
   }
   return out.join('\n')
 }
@@ -79,6 +88,8 @@ function logEvents(l: Loop): () => void {
   let flux = ''
   let lastError: string | undefined
   let phase = ''
+  const tasks = new Map<string, string>()
+  const onTaskLine = (task: string, line: string) => log.info(`${l.name}/${task}: ${line}`)
   const onApplied = (a: LastApply) => log.info(`${l.name}: applied (${applyLine(a)})${a.failed.length ? `; rejected: ${a.failed.join('; ')}` : ''}`)
   const onStatus = (s: DevStatus) => {
     if (s.flux !== flux && s.flux !== 'checking') {
@@ -105,12 +116,20 @@ function logEvents(l: Loop): () => void {
       forwards.set(f.app, state)
       log.info(`${l.name}: forward ${f.app} ${f.url} ${f.status}${f.pod ? ` (pod ${f.pod})` : ''}${f.error ? `: ${f.error}` : ''}`)
     }
+    for (const t of s.tasks ?? []) {
+      if (tasks.get(t.name) === t.state) continue
+      tasks.set(t.name, t.state)
+      if (t.state === 'ok') log.ok(`${l.name}: task ${t.name} succeeded in ${t.ms} ms`)
+      else if (t.state === 'failed') log.fail(`${l.name}: task ${t.name} failed: ${t.error}`)
+      else if (t.state === 'running') log.info(`${l.name}: task ${t.name} running`)
+    }
     if (s.phase !== phase && (s.phase === 'stopping' || s.phase === 'stopped')) log.info(`${l.name}: ${s.phase}`)
     phase = s.phase
   }
   l.on('applied', onApplied)
   l.on('status', onStatus)
-  return () => { l.off('applied', onApplied); l.off('status', onStatus) }
+  l.on('taskLine', onTaskLine)
+  return () => { l.off('applied', onApplied); l.off('status', onStatus); l.off('taskLine', onTaskLine) }
 }
 
 /** Draws the view for these loops until stop() is called. Attach it before the loops start. */

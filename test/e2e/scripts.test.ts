@@ -58,6 +58,16 @@ describe('namespace scripts end to end', () => {
     const status = await script('shared/bin/nsops.ts', ['dev-status'], { NSOPS_KUBECONFIG: kubeconfig })
     assert.match(status.stderr, /arr-stack\s+kept by dev --ci/)
 
+    // a typed zx task of arr-stack's namespace.ts, by hand, against the stack --ci kept
+    const task = await script('shared/bin/nsops.ts', ['task', 'arr-stack', 'restart-downloads', '--kubeconfig', kubeconfig])
+    assert.equal(task.code, 0, task.stderr)
+    assert.match(task.stderr, /\[sonarr-ready\] \$ kubectl -n arr-stack-dev rollout status deploy\/sonarr/, 'its `after` task ran first')
+    assert.match(task.stderr, /\[restart-downloads\] \$ kubectl -n arr-stack-dev rollout restart deploy\/qbittorrent/)
+    assert.match(task.stderr, /task restart-downloads succeeded/)
+    const unknown = await script('shared/bin/nsops.ts', ['task', 'arr-stack', 'nope', '--kubeconfig', kubeconfig])
+    assert.equal(unknown.code, 1)
+    assert.match(unknown.stderr, /arr-stack has no task "nope"[\s\S]*hint: Its tasks: sonarr-ready, restart-downloads/)
+
     const down = await script('shared/bin/nsops.ts', ['dev-down', '--keep-cluster'], { NSOPS_KUBECONFIG: kubeconfig })
     assert.equal(down.code, 0, down.stderr)
     assert.match(down.stderr, /ended the kept session of arr-stack: deleted \d+ dev-only object/)

@@ -12,6 +12,7 @@ import { DevLoop } from '../../shared/dev/loop.ts'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { TankaLoop } from '../../shared/dev/tanka-loop.ts'
+import type { TaskContext } from '../../shared/tasks/types.ts'
 import { installFluxCrds, SUSPENDED_BY } from '../../shared/flux/index.ts'
 import { isApiError } from '../../shared/kube.ts'
 import { loadNamespace } from '../../shared/namespaces.ts'
@@ -141,6 +142,61 @@ describe('dev loop', () => {
     await assert.rejects(kube.apps.readNamespacedDeployment({ name: 'web', namespace: devNs }), 'dev-only Deployment deleted')
     const pvc = await kube.core.readNamespacedPersistentVolumeClaim({ name: 'web-data', namespace: devNs })
     assert.equal(pvc.metadata?.name, 'web-data', 'PVCs are kept: nothing is lost')
+  })
+
+  it('runs typed zx tasks and hooks: on apply, on save, by hand; a failing beforeApply applies nothing', async () => {
+    const { kube } = await testCluster()
+    const marks = path.join(stateDir, `marks-${Date.now()}`)
+    const lines = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8').trim().split('\n') : [])
+    let failBefore = false
+    const ns = {
+      ...(await loadNamespace(name)),
+      tasks: {
+        applied: { on: 'apply' as const, run: async ({ $, namespace }: TaskContext) => { await $`sh -c ${`echo "apply ${namespace} $(pwd)" >> ${marks}.apply`}` } },
+        saved: { on: 'save' as const, run: async ({ $ }: TaskContext) => { await $`sh -c ${`echo save >> ${marks}.save`}` } },
+        broken: { run: async ({ $ }: TaskContext) => { await $`sh -c ${'echo going down >&2; exit 3'}` } },
+      },
+      hooks: {
+        beforeApply: async ({ $ }: TaskContext) => {
+          await $`sh -c ${`echo before >> ${marks}.before`}`
+          if (failBefore) await $`false`
+        },
+      },
+    }
+    const loop = new DevLoop(kube, ns, { forwards: false })
+    const taskState = (n: string) => loop.status.tasks?.find((t) => t.name === n)?.state
+    try {
+      await loop.start()
+      await until('the apply task ran', async () => taskState('applied') === 'ok')
+      // $ ran in the namespace folder, for the dev namespace
+      assert.deepEqual(lines(`${marks}.apply`), [`apply ${devNs} ${dir}`])
+      assert.deepEqual(lines(`${marks}.save`), [], 'no save yet')
+      assert.deepEqual(lines(`${marks}.before`), ['before'])
+
+      const svcFile = path.join(dir, 'base/web/service.yaml')
+      const svc = fs.readFileSync(svcFile, 'utf8')
+      fs.writeFileSync(svcFile, svc.replace('  labels:', '  annotations: { saved: "1" }\n  labels:'))
+      await until('the save task ran', async () => lines(`${marks}.save`).length === 1 && taskState('saved') === 'ok')
+      await until('the apply task ran again', async () => lines(`${marks}.apply`).length === 2)
+
+      // by hand (the key in the view, the page's button): a failure says how it failed
+      assert.equal(await loop.runTask('broken'), false)
+      const broken = loop.status.tasks?.find((t) => t.name === 'broken')
+      assert.equal(broken?.state, 'failed')
+      assert.match(broken?.error ?? '', /exited with code 3/)
+      assert.match(fs.readFileSync(path.join(stateDir, 'tasks', name, 'broken.log'), 'utf8'), /going down/)
+
+      // a failing beforeApply: the change is not applied, the error names the hook
+      failBefore = true
+      fs.writeFileSync(svcFile, svc.replace('  labels:', '  annotations: { saved: "2" }\n  labels:'))
+      await until('the hook failure in the status', async () => loop.status.phase === 'error' && /the beforeApply hook of devloop-\d+ failed/.test(loop.status.error ?? ''))
+      assert.equal((await kube.core.readNamespacedService({ name: 'web', namespace: devNs })).metadata?.annotations?.saved, '1', 'nothing was applied')
+      failBefore = false
+      fs.writeFileSync(svcFile, svc)
+      await until('recovered', async () => loop.status.phase === 'watching')
+    } finally {
+      await loop.stop()
+    }
   })
 
   it('renders and applies a Tanka environment and re-applies after a one-line jsonnet change', async () => {
