@@ -14,7 +14,6 @@ import { validateBuild } from '../shared/deploy/validate.ts'
 import { buildKustomization, type ManifestObject } from '../shared/kustomize.ts'
 import { cacheDir } from '../shared/paths.ts'
 import { checkSchemas, offlineSchemas, type OfflineSchemas } from '../shared/schema/index.ts'
-import { splitApiVersion } from '../shared/schema/convert.ts'
 import { toolPath } from '../shared/tools/provision.ts'
 import { withBenchCluster } from './cluster.ts'
 import { median, report } from './stats.ts'
@@ -69,8 +68,9 @@ async function exportSchemas(objects: ManifestObject[], source: OfflineSchemas, 
     const doc = await source.load(apiVersion)
     const name = doc?.kinds[kind]
     if (!doc || !name) continue
-    const { group, version } = splitApiVersion(apiVersion)
-    fs.writeFileSync(path.join(dir, `${kind.toLowerCase()}_${group}_${version}.json`), JSON.stringify({ ...doc.components.schemas[name], components: doc.components }))
+    // kubeconform's .Group is the part before the slash, the version itself for v1
+    const parts = apiVersion.split('/')
+    fs.writeFileSync(path.join(dir, `${kind.toLowerCase()}_${parts[0]}_${parts[parts.length - 1]}.json`), JSON.stringify({ ...doc.components.schemas[name], components: doc.components }))
   }
   return `${dir}/{{ .ResourceKind }}_{{ .Group }}_{{ .ResourceAPIVersion }}.json`
 }

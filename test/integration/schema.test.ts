@@ -2,11 +2,16 @@
 // the Flux CRDs, built from Go's module cache into the nsops cache) and against a real sim
 // cluster's /openapi/v3: what `just validate` and deploy run before anything is committed.
 import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
+import { promisify } from 'node:util'
 import { describe, it } from 'node:test'
 import { buildKustomization, type ManifestObject } from '../../shared/kustomize.ts'
 import { repoRoot } from '../../shared/paths.ts'
 import { ClusterSchemas, fieldPath, offlineSchemas, SchemaValidator } from '../../shared/schema/index.ts'
+import { toolPath } from '../../shared/tools/provision.ts'
 import { testCluster } from '../harness.ts'
 
 const deployment = (spec: Record<string, unknown>): ManifestObject => ({
@@ -63,5 +68,22 @@ describe('schema validation', () => {
     const r = await new SchemaValidator(new ClusterSchemas(kube)).check([deployment({ replicas: 'two' }), { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' }, data: { a: 1 } }])
     assert.deepEqual(messages(r), ['data.a: must be string, not 1', 'spec.replicas: must be integer, not "two"'])
     assert.match(r.source, /the cluster's OpenAPI \(context /)
+  })
+
+  it('validate --offline on a machine that never cached the schemas and cannot fetch them: a clear error and what to do', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-no-schemas-'))
+    try {
+      // a fresh cache, an empty Go module cache and no module proxy; kustomize from PATH
+      const kustomizeDir = path.dirname(await toolPath('kustomize'))
+      const env = { ...process.env, XDG_CACHE_HOME: path.join(tmp, 'cache'), GOMODCACHE: path.join(tmp, 'mod'), GOPROXY: 'off', GOFLAGS: '-mod=mod', PATH: `${kustomizeDir}:${process.env.PATH}`, NO_COLOR: '1' }
+      const r = await promisify(execFile)(path.join(repoRoot, 'shared/bin/nsops.ts'), ['validate', 'arr-stack', '--offline'], { env, timeout: 120_000 })
+        .then(() => ({ code: 0, stderr: '' }), (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }))
+      assert.equal(r.code, 1, r.stderr)
+      assert.match(r.stderr, /no offline schemas for Kubernetes v\d+\.\d+\.\d+ yet, and they cannot be fetched/)
+      assert.match(r.stderr, /hint: .*just setup/)
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace without --debug')
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true })
+    }
   })
 })
