@@ -152,7 +152,8 @@ Exit codes: 0 · 1 the cluster does not answer.
 
 interface DevStatusNamespace {
   name: string
-  devLoop: { pid: number } | null
+  /** kept: `dev --ci` left its stack running (not stale; `just dev-down` ends it) */
+  devLoop: { pid: number; kept: boolean } | null
   namespace: string
   deployed: boolean
   apps: { healthy: number; total: number }
@@ -194,7 +195,7 @@ export async function devStatus(argv: string[]): Promise<number> {
   const { readSession } = await import('../dev/session.ts')
   const nsRows: DevStatusNamespace[] = await Promise.all((await loadNamespaces()).map(async (ns) => {
     const sess = readSession(ns.name)
-    const base = { name: ns.name, devLoop: sess ? { pid: sess.pid } : null }
+    const base = { name: ns.name, devLoop: sess ? { pid: sess.pid, kept: Boolean(sess.kept) } : null }
     try {
       const m = await collect(kube, ns, 'dev')
       const apps = m.groups.flatMap((g) => g.apps)
@@ -223,7 +224,7 @@ export async function devStatus(argv: string[]): Promise<number> {
     ? [c.bold(r.name), '', c.red(r.error), '']
     : [
       c.bold(r.name),
-      r.devLoop ? c.cyan(`dev loop pid ${r.devLoop.pid}`) : c.dim('no dev loop'),
+      r.devLoop ? c.cyan(r.devLoop.kept ? 'kept by dev --ci (just dev-down ends it)' : `dev loop pid ${r.devLoop.pid}`) : c.dim('no dev loop'),
       r.deployed ? `${r.namespace}: ${r.apps.healthy}/${r.apps.total} apps healthy` : c.dim(`${r.namespace}: not deployed`),
       r.flux.map((f) => (f.suspended ? c.yellow(`flux suspended ${f.suspendedBy ?? ''}`) : f.ready === 'True' ? c.green('flux ready') : c.red(`flux ${f.ready}`))).join(' ') || c.dim(r.fluxNote ?? ''),
     ])))
