@@ -83,6 +83,8 @@ export interface Validation {
   schema: SchemaResult
   /** the server-side dry run, when a cluster answers */
   server?: ServerValidation
+  /** the context it ran in */
+  context?: string
 }
 
 export interface ValidateOptions {
@@ -107,7 +109,7 @@ export async function validateBuild(objects: ManifestObject[], opts: ValidateOpt
   if (!opts.kube) return { schema }
   const server = await serverDryRun(opts.kube, objects, opts.namespace)
   if (server.rejected.length) throw rejectedError(server, path.relative(opts.repoDir, opts.overlayDir).split(path.sep).join('/'), opts.kube.context)
-  return { schema, server }
+  return { schema, server, context: opts.kube.context }
 }
 
 /** One line for people: what was checked against what. */
@@ -115,5 +117,5 @@ export function validationSummary(v: Validation): string {
   const schema = `${v.schema.checked === 1 ? 'the object passes' : `all ${v.schema.checked} objects pass`} strict schema validation against ${v.schema.source}${v.schema.fallback ? ` (${v.schema.fallback})` : ''}`
   if (!v.server) return `${schema}; no server-side dry run (offline)`
   const reasons = [...new Set(v.server.notValidated.map((n) => n.reason))]
-  return `${schema}; the API server accepts ${v.server.accepted === 1 ? 'the object' : `${v.server.accepted} objects`} in a dry run${v.server.notValidated.length ? ` (${v.server.notValidated.length} not dry-run: ${reasons.join('; ')})` : ''}`
+  return `${schema}; the API server${v.context ? ` (${v.context})` : ''} accepts ${v.server.accepted === 1 ? 'the object' : `${v.server.accepted} objects`} in a dry run${v.server.notValidated.length ? ` (${v.server.notValidated.length} not dry-run: ${reasons.join('; ')})` : ''}`
 }

@@ -149,7 +149,7 @@ describe('git', () => {
 
     const pushed = await repo.push()
 
-    assert.deepEqual(pushed, { localSha: commit.sha, remoteSha: commit.sha, rebased: false })
+    assert.deepEqual(pushed, { localSha: commit.sha, remoteSha: commit.sha, rebased: false, overtaken: false })
     assert.equal(git(origin, 'rev-parse', 'main'), commit.sha)
     assert.equal(await repo.remoteSha('main'), commit.sha)
     assert.equal(await repo.remoteSha('no-such-branch'), null)
