@@ -7,7 +7,7 @@ import { c, setJsonMode } from '../output.ts'
 import { resolveTarget, targetOptions } from '../target.ts'
 
 const usage = (ns: string) => `
-Usage: ./namespaces/${ns}/dashboard.ts [--env dev|prod] [--json | --watch | --check]
+Usage: ./namespaces/${ns}/dashboard.ts [--env dev|prod] [--drift] [--json | --watch | --check]
        just dashboard ${ns}
 
 The ${ns} namespace at a glance: Flux state (Ready, suspended and by whom, applied revision vs
@@ -19,13 +19,14 @@ never read.
   --json             print the data (schema nsops.dashboard/v1, see docs/dashboard-json.md)
   --watch            live view, redrawn from watch events
   --check            print problems only; exit 3 if anything is not healthy, 0 if all is
+  --drift            add a drift summary of the prod namespace against git (slower: one dry run per object; \`just drift\` has the details)
   --kubeconfig FILE  --context NAME   which cluster (default: the one \`just cluster-up\` chose)
 `
 
 export async function dashboard(ns: NamespaceConfig, argv: string[]): Promise<number> {
   const { values } = parseCommand(argv, {
     usage: usage(ns.name),
-    options: { env: { type: 'string' }, json: { type: 'boolean' }, watch: { type: 'boolean' }, check: { type: 'boolean' }, ...targetOptions },
+    options: { env: { type: 'string' }, drift: { type: 'boolean' }, json: { type: 'boolean' }, watch: { type: 'boolean' }, check: { type: 'boolean' }, ...targetOptions },
   })
   if (values.env && values.env !== 'dev' && values.env !== 'prod') {
     throw new NsopsError(`--env must be dev or prod, not "${values.env}".`)
@@ -33,6 +34,7 @@ export async function dashboard(ns: NamespaceConfig, argv: string[]): Promise<nu
   if ([values.json, values.watch, values.check].filter(Boolean).length > 1) {
     throw new NsopsError('--json, --watch and --check are alternatives; pick one.')
   }
+  if (values.drift && values.watch) throw new NsopsError('--drift does not combine with --watch (it dry-runs every object); run `just drift` beside it.')
   if (values.json) setJsonMode(true)
   const { connect, ensureReachable } = await import('../kube.ts')
   const { isLocalContext } = await import('../contexts.ts')
@@ -47,7 +49,12 @@ export async function dashboard(ns: NamespaceConfig, argv: string[]): Promise<nu
     const { watchDashboard } = await import('../dashboard/watch.ts')
     return watchDashboard(kube, ns, env)
   }
-  const [model] = await Promise.all([collect(kube, ns, env).catch(async (err) => { await reachable; throw err }), reachable])
+  const driftP = values.drift ? (async () => {
+    const [{ computeDrift }, { summarizeDrift }] = await Promise.all([import('../drift/compute.ts'), import('../drift/types.ts')])
+    return summarizeDrift(await computeDrift(kube, ns))
+  })() : undefined
+  const [model, drift] = await Promise.all([collect(kube, ns, env).catch(async (err) => { await reachable; throw err }), driftP, reachable])
+  if (drift) model.drift = drift
   if (values.json) {
     process.stdout.write(`${JSON.stringify(model, null, 2)}\n`)
     return ExitCode.ok

@@ -8,6 +8,7 @@ import { isApiError, type Kube } from '../kube.ts'
 import type { Environment, NamespaceConfig } from '../namespace-config.ts'
 import { readSession } from '../dev/session.ts'
 import { fluxSection, type FluxSection } from './flux-section.ts'
+import type { DriftSummary } from '../drift/types.ts'
 
 export const DASHBOARD_SCHEMA = 'nsops.dashboard/v1'
 
@@ -42,6 +43,8 @@ export interface DashboardModel {
   pvcs: PvcRow[]
   events: EventRow[]
   quickCommands: { title: string; command: string }[]
+  /** only with --drift (computed on demand: it dry-runs every object): the prod namespace against git */
+  drift?: DriftSummary
   healthy: boolean
   problems: string[]
 }

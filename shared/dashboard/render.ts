@@ -65,6 +65,16 @@ export function renderDashboard(m: DashboardModel): string {
   if (m.events.length === 0) out.push(c.dim('  none'))
   else out.push(table(m.events.map((e) => [e.age, e.object, c.yellow(e.reason), e.count > 1 ? `×${e.count}` : '', e.message.slice(0, 120)])))
 
+  if (m.drift) {
+    const d = m.drift
+    head(`DRIFT (${d.namespace} vs git ${d.baseline})`)
+    const n = d.counts
+    out.push(`  ${d.drifted ? c.yellow('drifted') : c.green('in sync')}: ${n.modified} modified, ${n.missing} missing, ${n['gone-from-git']} gone from git, ${n.extra} extra, ${n.skipped} skipped, ${n['in-sync']} in sync ${c.dim(`(${d.tookMs} ms)`)}`)
+    for (const s of d.suspensions) out.push(c.yellow(`  ⏸ ${s}`))
+    for (const i of d.items) out.push(`  ${i}`)
+    if (d.drifted) out.push(c.dim(`  details: just drift ${m.namespace.config}`))
+  }
+
   head('QUICK COMMANDS')
   for (const q of m.quickCommands) out.push(`  ${q.title.padEnd(28)} ${c.dim(q.command)}`)
   out.push(`  ${'Dev loop'.padEnd(28)} ${c.dim(`./namespaces/${m.namespace.config}/dev.ts`)}`)

@@ -82,3 +82,31 @@ export interface DriftReport {
   warnings: string[]
   tookMs: number
 }
+
+/** The dashboard's drift section (`dashboard.ts --drift`): counts and the first objects per class. */
+export interface DriftSummary {
+  namespace: string
+  drifted: boolean
+  counts: Record<DriftClass, number>
+  /** `Deployment/arr-stack/sonarr: /spec/replicas set by kubectl`, at most 10 */
+  items: string[]
+  suspensions: string[]
+  baseline: string
+  tookMs: number
+}
+
+export function summarizeDrift(r: DriftReport): DriftSummary {
+  const name = (o: DriftObject) => `${o.ref.kind}/${o.ref.namespace ? `${o.ref.namespace}/` : ''}${o.ref.name}`
+  const items = r.objects.filter((o) => o.class !== 'in-sync' && o.class !== 'skipped').slice(0, 10).map((o) => {
+    if (o.class !== 'modified') return `${name(o)}: ${o.class}`
+    const fields = (o.changes ?? []).slice(0, 3).map((c) => `${c.path}${c.setBy[0] ? ` by ${c.setBy[0].manager}` : ''}`)
+    return `${name(o)}: ${fields.join(', ')}${(o.changes?.length ?? 0) > 3 ? ', …' : ''}`
+  })
+  const b = r.source.baseline
+  return {
+    namespace: r.namespace.name, drifted: r.drifted, counts: r.counts, items,
+    suspensions: r.suspensions.map((s) => `${s.kustomization} suspended ${s.by}: ${s.note}`),
+    baseline: b.kind === 'worktree' ? 'worktree' : `${b.requested} ${b.sha?.slice(0, 12) ?? ''}`.trim(),
+    tookMs: r.tookMs,
+  }
+}

@@ -57,6 +57,11 @@ import { demoNamespace } from ${JSON.stringify(path.join(repoRoot, 'test/e2e/git
 import { drift } from ${JSON.stringify(path.join(repoRoot, 'shared/commands/drift.ts'))}
 runMain(() => drift(demoNamespace(${JSON.stringify(w.work)}), process.argv.slice(2)))
 `)
+    fs.writeFileSync(path.join(tmp, 'dashboard.mts'), `import { runMain } from ${JSON.stringify(path.join(repoRoot, 'shared/cli.ts'))}
+import { demoNamespace } from ${JSON.stringify(path.join(repoRoot, 'test/e2e/gitops-fixture.ts'))}
+import { dashboard } from ${JSON.stringify(path.join(repoRoot, 'shared/commands/dashboard.ts'))}
+runMain(() => dashboard(demoNamespace(${JSON.stringify(w.work)}), process.argv.slice(2)))
+`)
     // the Service arrives through a deploy, as a user's would
     w.write(`namespaces/${DEMO}/base/service.yaml`, service)
     w.write(`namespaces/${DEMO}/base/kustomization.yaml`, 'resources: [web.yaml, settings.yaml, service.yaml]\n')
@@ -149,6 +154,16 @@ runMain(() => drift(demoNamespace(${JSON.stringify(w.work)}), process.argv.slice
       assert.match(text.stdout, /suspended since \d\d:\d\d by .*session drift-e2e.*on resume it reverts/)
       assert.match(text.stdout, /MISSING LIVE \(1\)\n\s+- Service\/demo\/web/)
       assert.match(text.stdout, /EXTRA IN THE NAMESPACE \(1\)\n\s+\+ ConfigMap\/demo\/by-hand/)
+
+      // the dashboard's on-demand section is the same report, summarised
+      const dash = await run(path.join(repoRoot, 'shared/bin/nsops-node'), [path.join(tmp, 'dashboard.mts'), '--kubeconfig', w.kubeconfig, '--env', 'prod', '--drift', '--json'], { maxBuffer: 32 << 20 })
+      const model = JSON.parse(dash.stdout) as { drift?: { drifted: boolean; counts: Record<string, number>; items: string[]; suspensions: string[] } }
+      assert.equal(model.drift?.drifted, true)
+      assert.deepEqual([model.drift?.counts.modified, model.drift?.counts.missing, model.drift?.counts.extra], [1, 1, 1])
+      assert.ok(model.drift?.items.some((i) => /Deployment\/demo\/web: .*\/spec\/replicas by kubectl/.test(i)), model.drift?.items.join('\n'))
+      assert.equal(model.drift?.suspensions.length, 1)
+      const plain = await run(path.join(repoRoot, 'shared/bin/nsops-node'), [path.join(tmp, 'dashboard.mts'), '--kubeconfig', w.kubeconfig, '--env', 'prod', '--drift'], { env: { ...process.env, NO_COLOR: '1' }, maxBuffer: 32 << 20 })
+      assert.match(plain.stdout, /DRIFT \(demo vs git applied [0-9a-f]{12}\)\n\s+drifted: 1 modified, 1 missing/)
     } finally {
       const resumed = await resumeOwned(w.kube, [KS], owner)
       assert.equal(resumed.resumed.length, 1)
