@@ -488,6 +488,20 @@ describe('deploy', () => {
     assert.equal(fs.readFileSync(path.join(fx.dir, 'README.md'), 'utf8'), 'later\n', 'the later commit stays')
   })
 
+  it('--rollback refuses a commit that also changed another namespace: reverting it would undo that too', async () => {
+    const fx = fixture(tmp, k8sNs.name)
+    write(fx.dir, `${NS_DIR}/base/deployment.yaml`, deployment(3))
+    write(fx.dir, 'namespaces/other/base/configmap.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: other }\ndata: { a: "3" }\n')
+    git(fx.dir, 'commit', '-q', '-am', 'demo and other together')
+    git(fx.dir, 'push', '-q')
+    const head = fx.head()
+    const { report } = await run(fx, { mode: 'rollback', yes: true, pushOnly: true })
+    assert.equal(report.exitCode, 1, report.summary)
+    assert.match(report.summary, /"demo and other together", also changes files outside it \(namespaces\/other\/base\/configmap\.yaml\); reverting it would undo those too, so nothing was done/)
+    assert.equal(fx.head(), head)
+    assert.equal(fx.remoteHead(), head)
+  })
+
   it('--rollback is refused while local commits are unpushed, and when no commit touches the namespace', async () => {
     const fx = fixture(tmp, k8sNs.name)
     write(fx.dir, 'README.md', 'local only\n')
