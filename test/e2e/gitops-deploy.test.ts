@@ -210,4 +210,23 @@ c=$(git commit-tree -p "$new" -m "someone else, on top" "$new^{tree}") && git up
       await new Promise((r) => setTimeout(r, 500))
     }
   })
+
+  // last: it stops the git server for good
+  it('a GitRepository whose URL stops answering after the push fails fast with the source\'s reason (exit 4, the commit stays pushed)', async () => {
+    w.write(`namespaces/${DEMO}/base/settings.yaml`, settings('unreachable'))
+    let stopped: Promise<void> | undefined
+    const t0 = Date.now()
+    const r = await deploy({
+      timeoutMs: 120_000, rollbackOnFailure: false,
+      onStep: (step) => { if (step.name === 'push' && step.status === 'ok') stopped = w.git.stop() },
+    })
+    const took = Date.now() - t0
+    await stopped
+    assert.ok(stopped, 'the git server was stopped after the push')
+    assert.equal(r.exitCode, 4, `${r.outcome}: ${r.summary}`)
+    assert.match(r.summary, /failed while Flux fetched it \(GitRepository\): GitRepository\/flux-system\/demo-src failed: /)
+    assert.doesNotMatch(r.summary, /did not become ready within/, 'a verdict, not a timeout')
+    assert.ok(took < 90_000, `failed fast (${took} ms), not after the 120 s timeout`)
+    assert.deepEqual(r.git.pushed, [await w.git$('rev-parse', 'HEAD')])
+  })
 })
