@@ -1,7 +1,7 @@
 // `just deploy` through the user's door: `npx just deploy arr-stack …` in a real clone of this
 // repository (its own justfile and scripts; node_modules linked), pushing to a bare remote in
-// a temp dir, with no cluster reachable. An invalid manifest is refused offline at file:line
-// with nothing committed or pushed (exit 1); --push-only pushes a valid one and exits 4; a
+// a temp dir. An invalid manifest is refused at file:line with nothing committed or pushed
+// (exit 1), offline and on the test cluster where the namespace does not exist yet; --push-only pushes a valid one and exits 4; a
 // quoted message with spaces and `$` reaches git exactly as typed.
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
@@ -12,13 +12,14 @@ import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
 import { repoRoot } from '../../shared/paths.ts'
 import { git } from '../git-fixture.ts'
+import { testCluster } from '../harness.ts'
 
 const exec = promisify(execFile)
 const SONARR = 'namespaces/arr-stack/base/sonarr/deployment.yaml'
 
 interface Ran { code: number; stdout: string; stderr: string }
 
-describe('just deploy in a clone, no cluster', () => {
+describe('just deploy in a clone', () => {
   let tmp = ''
   let clone = ''
   let bare = ''
@@ -72,6 +73,28 @@ current-context: dead
       assert.equal(r.code, 1, r.stderr)
       assert.match(r.stderr, new RegExp(`${SONARR.replace(/[./]/g, '\\$&')}:${line}: Deployment arr-stack/sonarr: spec\\.replicas: must be integer, not "two"`))
       assert.match(r.stderr, /nothing was committed or pushed/)
+      assert.equal(git(clone, 'rev-parse', 'HEAD'), head, 'nothing committed')
+      assert.equal(remoteHead(), remote, 'nothing pushed')
+    } finally {
+      fs.writeFileSync(file, good)
+    }
+  })
+
+  it('on a cluster that lacks the namespace arr-stack: refused against the cluster\'s schemas at file:line, nothing committed or pushed', async () => {
+    const { kube, kubeconfig } = await testCluster()
+    const existing = await kube.core.readNamespace({ name: 'arr-stack' }).then(() => true, () => false)
+    assert.equal(existing, false, 'precondition: the prod namespace does not exist on the test cluster')
+    const file = path.join(clone, SONARR)
+    const good = fs.readFileSync(file, 'utf8')
+    const line = good.split('\n').findIndex((l) => /^\s+replicas:/.test(l)) + 1
+    fs.writeFileSync(file, good.replace(/^(\s+replicas:).*$/m, '$1 "two"'))
+    const head = git(clone, 'rev-parse', 'HEAD')
+    const remote = remoteHead()
+    try {
+      const r = await just('deploy', 'arr-stack', '--yes', '--kubeconfig', kubeconfig)
+      assert.equal(r.code, 1, r.stderr)
+      assert.match(r.stderr, /strict schema validation against the cluster's OpenAPI/)
+      assert.match(r.stderr, new RegExp(`${SONARR.replace(/[./]/g, '\\$&')}:${line}: Deployment arr-stack/sonarr: spec\\.replicas: must be integer, not "two"`))
       assert.equal(git(clone, 'rev-parse', 'HEAD'), head, 'nothing committed')
       assert.equal(remoteHead(), remote, 'nothing pushed')
     } finally {
