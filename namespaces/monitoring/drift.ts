@@ -3,7 +3,4 @@
 import ns from './namespace.ts'
 import { runMain } from '../../shared/cli.ts'
 
-runMain(async () => {
-  const { drift, asDriftError } = await import('../../shared/commands/drift.ts')
-  try { return await drift(ns, process.argv.slice(2)) } catch (err) { throw asDriftError(err) }
-})
+runMain(async () => (await import('../../shared/commands/drift.ts')).drift(ns, process.argv.slice(2)))

@@ -49,8 +49,8 @@ export async function drift(ns: NamespaceConfig, argv: string[]): Promise<number
     const { connect, ensureReachable } = await import('../kube.ts')
     const { computeDrift } = await import('../drift/compute.ts')
     const kube = connect(resolveTarget(values))
-    await ensureReachable(kube)
-    const report = await computeDrift(kube, ns, { baseline: values.baseline, strict: values.strict })
+    const reachable = ensureReachable(kube) // in parallel with the reads; its error names context and server
+    const [report] = await Promise.all([computeDrift(kube, ns, { baseline: values.baseline, strict: values.strict }).catch(async (err) => { await reachable; throw err }), reachable])
     if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
     else {
       const { renderDrift } = await import('../drift/render.ts')

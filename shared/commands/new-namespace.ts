@@ -12,7 +12,7 @@ import { repoRoot } from '../paths.ts'
 const usage = `
 Usage: just new-namespace NAME
 
-Scaffolds namespaces/NAME: namespace.ts (typed config), dev.ts, dashboard.ts, deploy.ts,
+Scaffolds namespaces/NAME: namespace.ts (typed config), dev.ts, dashboard.ts, deploy.ts, drift.ts,
 base/ with one sample app (traefik/whoami), overlays/dev (namespace NAME-dev, local-path
 storage) and overlays/prod (namespace NAME, NFS storage), components/storage/{local-path,nfs},
 and k8s/flux/NAME.yaml (its own Flux Kustomization). NAME: lowercase letters, digits, '-'.
@@ -46,6 +46,7 @@ export default defineNamespace({
     'dev.ts': script('dev', `The ${name} dev loop`),
     'dashboard.ts': script('dashboard', `${name} at a glance`),
     'deploy.ts': script('deploy', `GitOps deploy of ${name}`),
+    'drift.ts': script('drift', `What in the live ${name} namespace differs from git, read-only`),
     'base/kustomization.yaml': `apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 labels:

@@ -196,6 +196,9 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
     findManagers(kube, ns, { root: repoDir }),
     listFlux(kube, 'Kustomization', { fallbackNamespaces: ['flux-system', namespace] }).catch(() => [] as FluxObject[]),
   ])
+  // the namespace's objects (for extras) do not depend on git: listed while we build and compare
+  const listing = listNamespace(kube, namespace)
+  listing.catch(() => {}) // awaited below; an early failure must not go unhandled meanwhile
   const managers: Manager[] = management.state === 'managed' ? management.managers : []
   const primary = managers.find((m) => !m.root) ?? managers[0]
   const ks = primary?.kustomization
@@ -230,7 +233,8 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
 
     const rules = [...managers.flatMap((m) => kustomizationRules(m.kustomization.spec, fluxRefString(m.kustomization))), ...localRules(ns.drift?.ignore)]
     const ctx: Context = { kube, rules }
-    const compared = await mapLimit(plain, opts.concurrency ?? 16, (o) => compareOne(ctx, o))
+    const comparing = mapLimit(plain, opts.concurrency ?? 16, (o) => compareOne(ctx, o))
+    comparing.catch(() => {})
 
     const desiredKeys = new Set(desired.map((o) => refKey(refOf(o))))
     // what Flux applied before and git no longer has: it prunes it on the next reconcile
@@ -252,10 +256,12 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
       }
     })
 
+    const compared = await comparing
+
     // extra: in the namespace, in no inventory and no build, owned by nothing
     const accounted = new Set(desiredKeys)
     for (const k of allKs) for (const r of inventoryRefs(k)) accounted.add(refKey(r))
-    const { objects: present, unreadable } = await listNamespace(kube, namespace)
+    const { objects: present, unreadable } = await listing
     const extras: DriftObject[] = present
       .filter((o) => !accounted.has(refKey(liveRef(o))) && !builtIn(o, present))
       .map((o) => {

@@ -1,0 +1,124 @@
+// Drift of arr-stack (36 objects) and of a 400-object namespace against
+// `flux diff kustomization NAME --path DIR` with the provisioned flux CLI, on the same sim
+// cluster with Flux's own controllers, in the same run. Both do a build plus one server-side
+// dry run per object; drift also reads managedFields, the inventory and lists the namespace
+// for extras. Ours is measured as the library call and as a fresh process (node start-up
+// included), bundled as the namespace scripts are.
+import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import { computeDrift } from '../shared/drift/compute.ts'
+import { loadNamespace } from '../shared/namespaces.ts'
+import { defineNamespace, namespacePaths, type NamespaceConfig } from '../shared/namespace-config.ts'
+import { repoRoot } from '../shared/paths.ts'
+import { toolPath } from '../shared/tools/provision.ts'
+import { gitOpsWorld, type GitOpsWorld } from '../test/e2e/gitops-fixture.ts'
+import { median, report } from './stats.ts'
+
+const run = promisify(execFile)
+const RUNS = 5
+
+function bigNamespace(w: GitOpsWorld, apps: number): void {
+  const dir = 'namespaces/big/overlays/prod'
+  const docs: string[] = []
+  for (let i = 0; i < apps; i++) {
+    docs.push(`apiVersion: apps/v1
+kind: Deployment
+metadata: { name: app-${i}, labels: { app: app-${i} } }
+spec:
+  replicas: 1
+  selector: { matchLabels: { app: app-${i} } }
+  template:
+    metadata: { labels: { app: app-${i} } }
+    spec: { containers: [{ name: c, image: nginx:1.27, ports: [{ containerPort: 80 }] }] }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: app-${i} }
+spec: { selector: { app: app-${i} }, ports: [{ port: 80 }] }`)
+  }
+  w.write(`${dir}/apps.yaml`, `${docs.join('\n---\n')}\n`)
+  w.write(`${dir}/namespace.yaml`, 'apiVersion: v1\nkind: Namespace\nmetadata: { name: big }\n')
+  w.write(`${dir}/kustomization.yaml`, 'namespace: big\nresources: [namespace.yaml, apps.yaml]\n')
+}
+
+async function kustomization(w: GitOpsWorld, name: string): Promise<void> {
+  await w.kube.custom.createNamespacedCustomObject({ group: 'kustomize.toolkit.fluxcd.io', version: 'v1', namespace: 'flux-system', plural: 'kustomizations',
+    body: { apiVersion: 'kustomize.toolkit.fluxcd.io/v1', kind: 'Kustomization', metadata: { name },
+      spec: { interval: '10m', timeout: '5m', path: `./namespaces/${name}/overlays/prod`, prune: true, wait: false, targetNamespace: name, sourceRef: { kind: 'GitRepository', name: 'demo-src' } } } })
+}
+
+async function waitApplied(w: GitOpsWorld, name: string, sha: string): Promise<void> {
+  const end = Date.now() + 180_000
+  for (;;) {
+    const k = await w.kube.custom.getNamespacedCustomObject({ group: 'kustomize.toolkit.fluxcd.io', version: 'v1', namespace: 'flux-system', plural: 'kustomizations', name }) as { status?: { lastAppliedRevision?: string } }
+    if (k.status?.lastAppliedRevision?.endsWith(sha)) return
+    if (Date.now() > end) throw new Error(`Flux did not apply ${name} at ${sha}`)
+    await new Promise((r) => setTimeout(r, 250))
+  }
+}
+
+export default async function (): Promise<void> {
+  const flux = await toolPath('flux')
+  const w = await gitOpsWorld()
+  const tmp = fs.mkdtempSync(path.join(w.work, '..', 'bench-drift-'))
+  try {
+    // arr-stack as shipped, in the fixture's repository, under a Kustomization of its own
+    fs.cpSync(path.join(repoRoot, 'namespaces/arr-stack'), path.join(w.work, 'namespaces/arr-stack'), { recursive: true, filter: (f) => !f.endsWith('.ts') })
+    bigNamespace(w, 200)
+    const sha = await w.commitAndPush('bench: arr-stack and a 400-object namespace')
+    await kustomization(w, 'arr-stack')
+    await kustomization(w, 'big')
+    await Promise.all([waitApplied(w, 'arr-stack', sha), waitApplied(w, 'big', sha)])
+
+    const shipped = await loadNamespace('arr-stack')
+    const arr: NamespaceConfig = { ...shipped, paths: namespacePaths(path.join(w.work, 'namespaces/arr-stack')) }
+    const big: NamespaceConfig = { ...defineNamespace({ name: 'big', description: '400 objects', namespaces: { dev: 'big-dev', prod: 'big' } }), paths: namespacePaths(path.join(w.work, 'namespaces/big')) }
+
+    for (const ns of [arr, big]) {
+      const script = path.join(tmp, `drift-${ns.name}.mts`) // .mts: an ES module outside any package.json
+      fs.writeFileSync(script, `import { runMain } from ${JSON.stringify(path.join(repoRoot, 'shared/cli.ts'))}
+import { defineNamespace, namespacePaths } from ${JSON.stringify(path.join(repoRoot, 'shared/namespace-config.ts'))}
+import { drift } from ${JSON.stringify(path.join(repoRoot, 'shared/commands/drift.ts'))}
+${ns.name === 'arr-stack' ? `import shipped from ${JSON.stringify(path.join(repoRoot, 'namespaces/arr-stack/namespace.ts'))}` : ''}
+// as ./namespaces/<ns>/drift.ts: namespace.ts imported statically (bundled), its paths in the fixture's clone
+const base = ${ns.name === 'arr-stack' ? 'shipped' : "defineNamespace({ name: 'big', description: 'x', namespaces: { dev: 'big-dev', prod: 'big' } })"}
+runMain(() => drift({ ...base, paths: namespacePaths(${JSON.stringify(ns.paths.root)}) }, process.argv.slice(2)))
+`)
+      const objects = (await computeDrift(w.kube, ns)).objects.length
+      const lib: number[] = []
+      const proc: number[] = []
+      const theirs: number[] = []
+      for (let i = 0; i < RUNS; i++) {
+        let t0 = performance.now()
+        const r = await computeDrift(w.kube, ns)
+        lib.push(performance.now() - t0)
+        if (r.drifted) throw new Error(`${ns.name} drifted on a clean cluster: ${JSON.stringify(r.objects.filter((o) => o.class === 'modified').slice(0, 2))}`)
+        t0 = performance.now()
+        // through the same esbuild bundle the namespace scripts run as (shared/bin/run-bundled.mjs)
+        await run('node', [path.join(repoRoot, 'shared/bin/run-bundled.mjs'), script, '--kubeconfig', w.kubeconfig, '-o', 'json'], { maxBuffer: 64 << 20 })
+        proc.push(performance.now() - t0)
+        t0 = performance.now()
+        try {
+          await run(flux, ['diff', 'kustomization', ns.name, '--path', ns.paths.overlays.prod, '--kubeconfig', w.kubeconfig, '--namespace', 'flux-system'], { maxBuffer: 64 << 20 })
+        } catch (err) {
+          if ((err as { code?: number }).code !== 1) throw err // 1 = a diff, still a measured run
+        }
+        theirs.push(performance.now() - t0)
+      }
+      report(`baseline: flux diff kustomization ${ns.name} --path (${objects} objects)`, theirs)
+      report(`drift ${ns.name}, library call`, lib, `${(median(theirs) / median(lib)).toFixed(1)}× flux diff`)
+      report(`drift ${ns.name}, fresh process (-o json)`, proc, `${(median(theirs) / median(proc)).toFixed(1)}× flux diff`)
+    }
+  } finally {
+    // the bundles run-bundled.mjs cached for our temp scripts (keyed by the entry's path)
+    for (const ns of ['arr-stack', 'big']) {
+      const key = createHash('sha256').update(path.join(tmp, `drift-${ns}.mts`)).digest('hex').slice(0, 16)
+      for (const ext of ['mjs', 'json']) fs.rmSync(path.join(repoRoot, 'node_modules/.nsops/run', `${key}.${ext}`), { force: true })
+    }
+    fs.rmSync(tmp, { recursive: true, force: true })
+    await w.stop()
+  }
+}
