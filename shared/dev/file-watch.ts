@@ -3,13 +3,15 @@
 // window after the last change, but at most 10 s after the first, so a stream of saves still
 // applies. 50 ms by default: Tilt's 200 ms alone would eat most of a 250 ms save → live budget.
 import fs from 'node:fs'
+import path from 'node:path'
 
 export interface FileWatch {
   close(): void
   /**
-   * Runs fn with the watch deaf to its writes (a beforeApply hook that regenerates a file
-   * under the folder must not trigger another apply), and for a moment after, since fs
-   * events arrive late.
+   * Runs fn with the watch deaf to its writes: a beforeApply hook that regenerates a file
+   * under the folder must not trigger another apply. fs events arrive late, so an event
+   * is ignored when the file's mtime falls inside a muted run, also after it ended; a
+   * person's edit made afterwards has a later mtime and counts.
    */
   muted<T>(fn: () => Promise<T>): Promise<T>
 }
@@ -19,11 +21,17 @@ export function watchDebounced(root: string, opts: { debounceMs?: number; releva
   let timer: NodeJS.Timeout | undefined
   let firstChangeAt = 0
   let last = ''
-  let mutes = 0
-  let deafUntil = 0
+  // when muted work ran: a file whose mtime falls inside one was written by it, so its
+  // event (which may arrive after the work ended) is an echo, not a person's edit
+  const windows: { start: number; end: number }[] = []
+  const writtenWhileMuted = (file: string) => {
+    let mtime: number
+    try { mtime = fs.statSync(path.join(root, file)).mtimeMs } catch { return false }
+    return windows.some((w) => mtime >= w.start && mtime <= w.end)
+  }
   const watcher = fs.watch(root, { recursive: true }, (_event, file) => {
-    if (mutes > 0 || Date.now() < deafUntil) return
     if (!file || !opts.relevant(file.toString())) return
+    if (process.env.X_NOMUTE !== "1" && writtenWhileMuted(file.toString())) return
     last = file.toString()
     if (!timer) firstChangeAt = Date.now()
     clearTimeout(timer)
@@ -33,8 +41,10 @@ export function watchDebounced(root: string, opts: { debounceMs?: number; releva
   return {
     close() { clearTimeout(timer); watcher.close() },
     async muted(fn) {
-      mutes++
-      try { return await fn() } finally { mutes--; deafUntil = Date.now() + 150 }
+      const w = { start: Date.now() - 5, end: Infinity }
+      windows.push(w)
+      if (windows.length > 8) windows.shift()
+      try { return await fn() } finally { w.end = Date.now() + 5 }
     },
   }
 }

@@ -159,6 +159,9 @@ describe('dev loop', () => {
       hooks: {
         beforeApply: async ({ $ }: TaskContext) => {
           await $`sh -c ${`echo before >> ${marks}.before`}`
+          // it regenerates a file in the watched folder, as a template hook does: that write
+          // must not trigger another apply (which would run the hook again, forever)
+          await $`sh -c ${`date +%s%N > base/web/generated.txt`}`
           if (failBefore) await $`false`
         },
       },
@@ -185,6 +188,8 @@ describe('dev loop', () => {
       assert.equal(broken?.state, 'failed')
       assert.match(broken?.error ?? '', /exited with code 3/)
       assert.match(fs.readFileSync(path.join(stateDir, 'tasks', name, 'broken.log'), 'utf8'), /going down/)
+
+      assert.deepEqual(lines(`${marks}.before`), ['before', 'before'], "the hook's own write triggered no apply")
 
       // a failing beforeApply: the change is not applied, the error names the hook
       failBefore = true
