@@ -31,7 +31,7 @@ export function watchDebounced(root: string, opts: { debounceMs?: number; releva
   }
   const watcher = fs.watch(root, { recursive: true }, (_event, file) => {
     if (!file || !opts.relevant(file.toString())) return
-    if (process.env.X_NOMUTE !== "1" && writtenWhileMuted(file.toString())) return
+    if (writtenWhileMuted(file.toString())) return
     last = file.toString()
     if (!timer) firstChangeAt = Date.now()
     clearTimeout(timer)
