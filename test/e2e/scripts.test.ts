@@ -108,10 +108,12 @@ describe('namespace scripts end to end', () => {
     assert.equal(down.code, 0, down.stderr)
   })
 
-  it('just validate checks every prod overlay with a server-side dry run', async () => {
+  it('just validate checks every prod overlay: strict schemas of the cluster, then a server-side dry run', async () => {
     const r = await script('shared/bin/nsops.ts', ['validate', '--kubeconfig', kubeconfig])
     assert.equal(r.code, 0, r.stderr)
-    for (const ns of ['arr-stack', 'monitoring', 'observability']) assert.match(r.stderr, new RegExp(`${ns}: .*builds .*the API server \\(nsops-sim\\) accepts`))
+    for (const ns of ['arr-stack', 'monitoring', 'observability']) {
+      assert.match(r.stderr, new RegExp(`${ns}: .*builds .*pass strict schema validation against the cluster's OpenAPI \\(context nsops-sim\\); the API server accepts`))
+    }
   })
 
   describe('bad input gets one clear message and a non-zero exit', () => {
