@@ -14,7 +14,8 @@ const RELAY_WINDOW_MS = 300
 /** Two presses within this window, after the first, force the exit. */
 const FORCE_WINDOW_MS = 3000
 
-const exitCodes: Record<string, number> = { SIGINT: ExitCode.interrupted, SIGTERM: 143, SIGHUP: 129, EPIPE: 141 }
+// `web`: the page's stop button, a normal end of the session
+const exitCodes: Record<string, number> = { SIGINT: ExitCode.interrupted, SIGTERM: 143, SIGHUP: 129, EPIPE: 141, web: 0 }
 
 export interface ShutdownOptions {
   /** what a forced exit leaves behind and how to finish it (printed on force) */

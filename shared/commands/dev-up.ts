@@ -20,6 +20,7 @@ what the cleanup is doing, a third within 3 s forces the exit).
   --down        with --ci: tear down after the verdict
   --timeout DUR how long --ci waits (default 5m)
   --output-snapshot FILE   with --ci: every resource's status, events, pods' last log lines
+  --ui-port N   the web page's port (default 10350, Tilt's); --no-ui: none
   --hold-root   allow suspending the root flux-system Kustomization (see dev.ts --help)
 `
 
@@ -28,7 +29,7 @@ export async function devUp(argv: string[]): Promise<number> {
     usage: upUsage, allowPositionals: true,
     options: {
       tanka: { type: 'string', multiple: true }, ci: { type: 'boolean' }, down: { type: 'boolean' }, timeout: { type: 'string' },
-      'output-snapshot': { type: 'string' }, 'hold-root': { type: 'boolean' },
+      'output-snapshot': { type: 'string' }, 'hold-root': { type: 'boolean' }, 'ui-port': { type: 'string' }, 'no-ui': { type: 'boolean' },
     },
   })
   const { parseDuration } = await import('../cli.ts')
@@ -78,6 +79,7 @@ export async function devUp(argv: string[]): Promise<number> {
   if (shutdown.stopping) return shutdown.exitCode
   return runDevLoops(kube, configs, {
     ci: values.ci, down: values.down, timeoutMs, outputSnapshot: values['output-snapshot'], hold: { holdRoot: values['hold-root'] }, shutdown,
+    ui: values['no-ui'] ? false : { port: values['ui-port'] !== undefined ? (await import('./dev.ts')).uiPort(values['ui-port']) : undefined },
   }, envs.map((e) => new TankaLoop(kube, e, { watch: !values.ci })))
 }
 

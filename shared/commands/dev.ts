@@ -1,5 +1,6 @@
 // dev.ts for any namespace: the Tilt replacement (see shared/dev/).
 import { parseCommand, parseDuration } from '../cli.ts'
+import { NsopsError } from '../errors.ts'
 import type { NamespaceConfig } from '../namespace-config.ts'
 import { resolveTarget, targetOptions } from '../target.ts'
 
@@ -31,17 +32,25 @@ shows what the cleanup is doing; a third within 3 s forces the exit.
   --timeout DUR    how long --ci waits (default 5m; Go durations: 90s, 1m30s, 10m)
   --no-forwards    skip the port-forwards
   --keep           on exit, leave what was applied in place (the Flux hold is released)
+  --ui-port N      the web page's port (default 10350, Tilt's; a free one when taken)
+  --no-ui          no web page
   --hold-root      allow suspending the root flux-system Kustomization when it manages
                    what the dev overlay writes (stops Flux for every namespace meanwhile)
   --kubeconfig FILE  --context NAME   which cluster (default: the one \`just cluster-up\` chose)
 `
+
+export function uiPort(text: string): number {
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new NsopsError(`--ui-port ${text} is not a port.`, { hint: 'Give a number from 1 to 65535, or 0 for any free port.' })
+  return n
+}
 
 export async function dev(ns: NamespaceConfig, argv: string[]): Promise<number> {
   const { values } = parseCommand(argv, {
     usage: usage(ns.name),
     options: {
       ci: { type: 'boolean' }, down: { type: 'boolean' }, 'output-snapshot': { type: 'string' }, timeout: { type: 'string' },
-      'no-forwards': { type: 'boolean' }, keep: { type: 'boolean' }, 'hold-root': { type: 'boolean' }, ...targetOptions,
+      'no-forwards': { type: 'boolean' }, keep: { type: 'boolean' }, 'hold-root': { type: 'boolean' }, 'ui-port': { type: 'string' }, 'no-ui': { type: 'boolean' }, ...targetOptions,
     },
   })
   const timeoutMs = values.timeout !== undefined ? parseDuration(values.timeout) : 300_000
@@ -55,5 +64,6 @@ export async function dev(ns: NamespaceConfig, argv: string[]): Promise<number> 
   return runDevLoops(kube, [ns], {
     ci: values.ci, down: values.down, outputSnapshot: values['output-snapshot'], timeoutMs, forwards: !values['no-forwards'],
     keep: values.keep, hold: { holdRoot: values['hold-root'] }, shutdown,
+    ui: values['no-ui'] ? false : { port: values['ui-port'] !== undefined ? uiPort(values['ui-port']) : undefined },
   })
 }

@@ -23,6 +23,8 @@ export interface RunOptions extends DevLoopOptions {
   outputSnapshot?: string
   /** the command's shutdown handler, when it installed one before its own start-up */
   shutdown?: Shutdown
+  /** the web page (default on, port 10350; never with ci): false for --no-ui */
+  ui?: false | { port?: number }
 }
 
 export async function runDevLoops(kube: Kube, configs: NamespaceConfig[], opts: RunOptions, extra: Loop[] = []): Promise<number> {
@@ -45,8 +47,16 @@ export async function runDevLoops(kube: Kube, configs: NamespaceConfig[], opts: 
     loops.push(new DevLoop(kube, ns, { ...opts, watch: !opts.ci, forwards: opts.ci ? false : opts.forwards, signal: shutdown.signal }))
   }
   loops.push(...extra)
+  // the web page serves the same status; it is up before the loops start, like the view
+  let ui: { url: string; close(): Promise<void> } | undefined
+  if (!opts.ci && opts.ui !== false) {
+    const { startWebUi } = await import('../web/server.ts')
+    ui = await startWebUi({ loops, kube, port: opts.ui?.port, stop: () => shutdown.stop('web'), note: (line) => log.info(c.dim(line)) })
+      .catch((err) => { log.warn(`web page not started: ${errorMessage(err)}`); return undefined })
+    if (ui) log.info(`web: ${ui.url}`)
+  }
   // the view subscribes before anything starts: off a terminal every event is a log line
-  let view: { stop(): void } | undefined = attachView(loops, `nsops dev · context ${kube.context} · ${kube.server}`)
+  let view: { stop(): void } | undefined = attachView(loops, `nsops dev · context ${kube.context} · ${kube.server}${ui ? ` · ${ui.url}` : ''}`)
   const endView = () => { view?.stop(); view = undefined }
   let code: number = ExitCode.ok
   let keep = false
@@ -86,6 +96,7 @@ export async function runDevLoops(kube: Kube, configs: NamespaceConfig[], opts: 
     const notes = await Promise.all(loops.map((l) => l.stop({ keep, progress: (d) => shutdown.setDoing(d) })
       .catch((err) => [`${l.name}: cleanup failed: ${errorMessage(err)}`])))
     for (const n of notes.flat()) log.info(c.dim(n))
+    await ui?.close()
     shutdown.dispose()
   }
 }

@@ -1,0 +1,97 @@
+// The dev session's web page in a real browser (Debian's chromium driven by playwright-core):
+// served by ./namespaces/arr-stack/dev.ts on the sim cluster, live without reloads, actions
+// guarded by the session token and the origin. With NSOPS_UPDATE_SCREENSHOTS=1 it also saves
+// the screenshots the README shows (docs/web-ui.png, docs/web-ui-app.png).
+import assert from 'node:assert/strict'
+import { spawn, type ChildProcess } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { repoRoot } from '../../shared/paths.ts'
+import { testCluster, type TestCluster } from '../harness.ts'
+import { until } from '../until.ts'
+
+const browserPath = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p))
+
+describe('the dev web page in chromium', { skip: !browserPath && 'chromium is not installed (.ci/run installs it)' }, () => {
+  let cluster: TestCluster
+  let child: ChildProcess
+  let out = ''
+  let url = ''
+  let browser: Browser
+  let page: Page
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-web-state-'))
+
+  before(async () => {
+    cluster = await testCluster()
+    child = spawn(path.join(repoRoot, 'namespaces/arr-stack/dev.ts'), ['--no-forwards', '--ui-port', '0', '--kubeconfig', cluster.kubeconfig], {
+      env: { ...process.env, CI: '1', NO_COLOR: '1', NSOPS_STATE_DIR: stateDir, NODE_OPTIONS: '' }, stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    child.stderr!.on('data', (b) => { out += b })
+    url = await until('the page URL and a healthy sonarr', async () => /Deployment\/sonarr Current/.test(out) && /web: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)?.[1], 120_000)
+    browser = await chromium.launch({ executablePath: browserPath, args: ['--no-sandbox'] })
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+  })
+  after(async () => {
+    await browser?.close()
+    if (child && child.exitCode === null) {
+      child.kill('SIGINT')
+      await new Promise((r) => child.once('exit', r))
+    }
+    fs.rmSync(stateDir, { recursive: true, force: true })
+  })
+
+  it('loads with one row per app, and follows a pod deleted with kubectl without a reload', async () => {
+    await page.goto(url)
+    await page.waitForSelector('tr.app[data-app="sonarr"] [data-status="Current"]')
+    assert.equal(await page.locator('section.loop[data-ns="arr-stack"] tr.app').count(), 8)
+    if (process.env.NSOPS_UPDATE_SCREENSHOTS === '1') await page.screenshot({ path: path.join(repoRoot, 'docs/web-ui.png'), fullPage: true })
+
+    await page.click('tr.app[data-app="sonarr"]')
+    const podRow = page.locator('#detail tbody.pods tr')
+    await podRow.first().waitFor()
+    const before = await podRow.first().getAttribute('data-pod')
+    if (process.env.NSOPS_UPDATE_SCREENSHOTS === '1') await page.screenshot({ path: path.join(repoRoot, 'docs/web-ui-app.png'), fullPage: true })
+    await cluster.kube.core.deleteNamespacedPod({ name: before!, namespace: 'arr-stack-dev' })
+    // pushed to the page: the replacement shows in the same page, no reload
+    // (a string: it runs in the page, where `document` exists; tsc checks this file for node)
+    await page.waitForFunction(`(() => {
+      const rows = [...document.querySelectorAll('#detail tbody.pods tr')]
+      return rows.length > 0 && rows.every((r) => r.getAttribute('data-pod') !== ${JSON.stringify(before)})
+    })()`, undefined, { timeout: 10_000 })
+  })
+
+  it('"re-apply now" triggers an apply that the terminal log shows', async () => {
+    const seen = out.length
+    page.once('dialog', (d) => void d.accept())
+    await page.click('section.loop[data-ns="arr-stack"] button[data-action="reapply"]')
+    await until('the apply in the terminal log', async () => /arr-stack: applied \(web: re-apply/.test(out.slice(seen)), 30_000)
+    await page.waitForSelector('#result:has-text("re-applying arr-stack")')
+  })
+
+  it('an action without the token, or from another origin, is refused', async () => {
+    const base = new URL(url)
+    const noToken = await fetch(new URL('/api/action', base), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ action: 'stop' }) })
+    assert.equal(noToken.status, 403)
+    const token = await page.locator('meta[name=nsops-token]').getAttribute('content')
+    const foreign = await fetch(new URL('/api/action', base), { method: 'POST', headers: { 'content-type': 'application/json', 'x-nsops-token': token!, origin: 'http://evil.example' }, body: JSON.stringify({ action: 'stop' }) })
+    assert.equal(foreign.status, 403)
+    assert.equal(child.exitCode, null, 'the session still runs')
+    // the snapshot the page exports holds no Secret data: only names and health
+    const snap = await (await fetch(new URL('/api/snapshot', base))).json() as { schema: string; loops: { apps: unknown[] }[] }
+    assert.equal(snap.schema, 'nsops.dev-web/v1')
+    assert.equal(snap.loops[0].apps.length, 8)
+  })
+
+  it('"stop session" ends the loop with its cleanup, as Ctrl-C does', async () => {
+    page.once('dialog', (d) => void d.accept())
+    await page.click('button[data-action="stop"]')
+    const code = await new Promise<number | null>((r) => (child.exitCode !== null ? r(child.exitCode) : child.once('exit', (c) => r(c))))
+    assert.equal(code, 0, out.slice(-2000))
+    assert.match(out, /deleted \d+ dev-only object/)
+    const deps = await cluster.kube.apps.listNamespacedDeployment({ namespace: 'arr-stack-dev' })
+    assert.equal(deps.items.length, 0)
+  })
+})
