@@ -22,6 +22,7 @@ setup *FLAGS:
     @[ -f node_modules/.package-lock.json ] || npm ci; exec "{{nsops}}" setup "$@"
 
 # ensure a cluster (allowed context → kind/k3d → sim), bootstrap it, run the dev loops of NS… (default: all) in one view
+[no-exit-message]
 dev-up *NS:
     @exec "{{nsops}}" dev-up "$@"
 
@@ -34,6 +35,7 @@ dev-status *FLAGS:
     @exec "{{nsops}}" dev-status "$@"
 
 # the dev loop for one namespace (= ./namespaces/NS/dev.ts); --ci applies once and waits
+[no-exit-message]
 dev NS *FLAGS:
     @exec "{{nsops}}" dev "$@"
 

@@ -101,6 +101,7 @@ describe('the dev loop in a real terminal', { skip: !tmuxAvailable() && 'tmux is
       const screen = await t.screen()
       assert.match(screen, /resumed Flux Kustomization\/flux-system\/arr-stack/)
       assert.doesNotMatch(screen, /terminated .* by signal/, 'just saw a clean exit, not a kill')
+      assert.doesNotMatch(screen, /error: recipe `dev-up` failed/, 'a Ctrl-C is not reported as a failure')
     } finally { await t.close() }
   })
 
