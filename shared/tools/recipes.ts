@@ -94,6 +94,8 @@ export const recipes: Record<string, GoRecipe> = {
   },
   kwok: { kind: 'install', expect: 'about 90 seconds', ldflags: () => '-s -w' },
   kustomize: { kind: 'install', expect: 'about 15 seconds', ldflags: () => '-s -w' },
+  // actionlint stamps its version from the build info of a module install, so no -X is needed
+  actionlint: { kind: 'install', expect: 'about 20 seconds', ldflags: () => '-s -w' },
   helm: {
     kind: 'install',
     expect: 'about 75 seconds',
@@ -181,6 +183,7 @@ export const versionArgs: Record<string, string[] | undefined> = {
   helm: ['version', '--short'],
   jsonnet: ['--version'],
   flux: ['version', '--client'],
+  actionlint: ['-version'],
   // kustomize-controller and source-controller have no version flag: only the cache or a
   // build is trusted.
 }
