@@ -63,6 +63,10 @@ rollback NS *FLAGS:
 validate *NS:
     @exec "{{nsops}}" validate "$@"
 
+# what CI runs on a pull request: changed → validate → diff → e2e (or one STEP); --base REF (default: the upstream branch)
+ci *ARGS:
+    @exec "{{nsops}}" ci "$@"
+
 # what `just deploy NS` would change in the cluster (server-side diff, Secrets masked)
 diff NS *FLAGS:
     @exec "{{nsops}}" deploy "$1" --dry-run "${@:2}"

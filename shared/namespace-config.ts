@@ -42,6 +42,14 @@ export interface QuickCommand {
   command: string
 }
 
+/**
+ * A check `just ci e2e` runs once `dev-up --ci` found the namespace healthy (the seed's smoke
+ * test after `tilt ci`): a shell command (`run`, `{namespace}` = the dev namespace, kubectl on
+ * PATH and KUBECONFIG pinned to the cluster) that passes when it exits 0, or one of the
+ * namespace's typed zx `tasks` by name (`task`).
+ */
+export type CheckSpec = { name: string; run: string; task?: never } | { name: string; task: string; run?: never }
+
 export interface NamespaceInput {
   /** the folder under namespaces/ */
   name: string
@@ -71,6 +79,8 @@ export interface NamespaceInput {
   tasks?: Record<string, TaskSpec>
   /** typed zx hooks at fixed points: beforeApply/afterApply (dev), beforeCommit/afterDeploy (deploy), dashboardSections */
   hooks?: Hooks
+  /** what `just ci e2e` runs against the healthy dev stack: shell commands or task names */
+  checks?: CheckSpec[]
 }
 
 export type FluxHoldPolicy = 'auto' | 'kustomization' | 'never'
@@ -118,6 +128,7 @@ export interface NamespaceConfig {
   drift: { ignore: string[] }
   tasks: Record<string, TaskSpec>
   hooks: Hooks
+  checks: CheckSpec[]
   /** the quick commands with `{namespace}` filled in for one environment */
   quickCommandsFor(env: Environment): QuickCommand[]
 }
@@ -223,6 +234,19 @@ function checkInput(input: NamespaceInput, p: Problems): void {
     if (!['beforeApply', 'afterApply', 'beforeCommit', 'afterDeploy', 'dashboardSections'].includes(hook)) p.add(`hooks.${hook} is not a hook (beforeApply, afterApply, beforeCommit, afterDeploy, dashboardSections)`)
     else if (typeof fn !== 'function') p.add(`hooks.${hook} must be an async function`)
   }
+  if (input.checks !== undefined && !Array.isArray(input.checks)) p.add(`checks must be a list like [{ name: 'ping', run: 'kubectl -n {namespace} rollout status deploy/web' }], got ${show(input.checks)}`)
+  else {
+    const checks = input.checks ?? []
+    checks.forEach((ch, i) => {
+      p.label(`checks[${i}].name`, ch?.name)
+      const hasRun = ch?.run !== undefined
+      const hasTask = ch?.task !== undefined
+      if (hasRun === hasTask) p.add(`checks[${i}] needs exactly one of run (a shell command) or task (a task's name)`)
+      else if (hasRun) p.text(`checks[${i}].run`, ch.run)
+      else if (!(typeof ch.task === 'string' && ch.task in (input.tasks ?? {}))) p.add(`checks[${i}].task names ${show(ch.task)}, which is not a task of this namespace`)
+    })
+    p.unique('checks (by name)', checks.map((ch) => ch?.name).filter((n): n is string => typeof n === 'string'))
+  }
   ;(input.quickCommands ?? []).forEach((q, i) => {
     p.text(`quickCommands[${i}].title`, q.title)
     p.text(`quickCommands[${i}].command`, q.command)
@@ -309,6 +333,7 @@ export function defineNamespace(input: NamespaceInput): NamespaceConfig {
     drift: { ignore: [...(input.drift?.ignore ?? [])] },
     tasks: { ...input.tasks },
     hooks: { ...input.hooks },
+    checks: (input.checks ?? []).map((ch) => ({ ...ch })),
     quickCommandsFor: (env: Environment) =>
       quickCommands.map((q) => ({ title: q.title, command: q.command.replaceAll('{namespace}', namespaces[env]) })),
   })

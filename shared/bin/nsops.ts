@@ -13,6 +13,7 @@ const commands: Record<string, () => Promise<(argv: string[]) => Promise<number>
   'dev-down': async () => (await import('../commands/dev-up.ts')).devDown,
   'dev-status': async () => (await import('../commands/dev-up.ts')).devStatus,
   validate: async () => (await import('../commands/validate.ts')).validate,
+  ci: async () => (await import('../commands/ci.ts')).ci,
   'new-namespace': async () => (await import('../commands/new-namespace.ts')).newNamespace,
   'tk-vendor': async () => (await import('../commands/tanka.ts')).tkVendor,
   'tk-show': async () => (await import('../commands/tanka.ts')).tkShow,

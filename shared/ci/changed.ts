@@ -1,0 +1,106 @@
+// `just ci changed`: what a pull request touches, as flux-local/flate's changed-only mode
+// decides it. The files that differ between the merge base with the base branch and the
+// working tree (HEAD plus anything not committed yet, so a local run sees what CI will see
+// once it is pushed) select the namespaces and Tanka environments they belong to; a change
+// to shared/ (the library every script runs on) or k8s/ (pinned tools, Flux objects, cluster
+// configs) selects everything, as does one to tanka/ outside an environment for Tanka.
+import fs from 'node:fs'
+import path from 'node:path'
+import { simpleGit } from 'simple-git'
+import { NsopsError, errorMessage } from '../errors.ts'
+import { shortSha } from '../git.ts'
+import { knownEnvironments } from '../tanka/environments.ts'
+
+export interface Changed {
+  /** the ref the merge base was taken with, as given (or the upstream's name) */
+  base: string
+  /** where the base ref came from: --base, NSOPS_CI_BASE, or the upstream branch */
+  baseSource: string
+  mergeBase: string
+  /** every file that differs, repo-relative, sorted */
+  files: string[]
+  namespaces: string[]
+  tankaEnvironments: string[]
+  /** why everything was selected (`shared/ changed`), when it was */
+  all?: string
+}
+
+/** Paths whose change selects every namespace and every Tanka environment. */
+export const EVERYTHING = ['shared/', 'k8s/']
+
+/** The base: --base, else NSOPS_CI_BASE (what the workflows set), else the upstream branch. */
+export async function resolveBase(repoDir: string, flag?: string): Promise<{ base: string; source: string }> {
+  if (flag) return { base: flag, source: '--base' }
+  if (process.env.NSOPS_CI_BASE) return { base: process.env.NSOPS_CI_BASE, source: 'NSOPS_CI_BASE' }
+  const git = simpleGit({ baseDir: repoDir })
+  try {
+    const up = (await git.raw(['rev-parse', '--abbrev-ref', '--symbolic-full-name', '@{upstream}'])).trim()
+    if (up) return { base: up, source: 'the upstream branch' }
+  } catch { /* no upstream: said below */ }
+  let branch = ''
+  try { branch = (await git.raw(['branch', '--show-current'])).trim() } catch { /* not a repo: said by mergeBase */ }
+  throw new NsopsError(
+    `${branch ? `branch "${branch}"` : 'HEAD (detached)'} has no upstream, so there is no base branch to compare with.`,
+    { hint: 'name it: `just ci --base origin/main` (or set NSOPS_CI_BASE=origin/main, as the workflows do); in a fresh clone fetch it first (`git fetch origin main`, checkout with fetch-depth: 0).' },
+  )
+}
+
+export async function changedSince(repoDir: string, base: string, baseSource = '--base'): Promise<Changed> {
+  const git = simpleGit({ baseDir: repoDir })
+  let mergeBase: string
+  try {
+    mergeBase = (await git.raw(['merge-base', base, 'HEAD'])).trim()
+  } catch (err) {
+    const msg = errorMessage(err).trim().split('\n')[0]
+    throw new NsopsError(`no merge base between ${base} (${baseSource}) and HEAD in ${repoDir}: ${msg}`, {
+      hint: /not a valid|unknown revision|bad revision|Not a valid object/i.test(msg) || msg === ''
+        ? `${base} is not known here: fetch it (\`git fetch origin <branch>\`; in CI check out with fetch-depth: 0), or pass another --base.`
+        : 'a shallow clone has no history to find it in: fetch more (`git fetch --unshallow`), or check out with fetch-depth: 0.',
+    })
+  }
+  if (!mergeBase) throw new NsopsError(`${base} and HEAD share no history in ${repoDir}.`, { hint: 'pass a --base on the same history (e.g. origin/main).' })
+  // committed, staged and unstaged changes against the merge base, then untracked files
+  const tracked = (await git.raw(['diff', '--name-only', '--no-renames', mergeBase, '--'])).split('\n')
+  const untracked = (await git.raw(['ls-files', '--others', '--exclude-standard'])).split('\n')
+  const files = [...new Set([...tracked, ...untracked].map((f) => f.trim()).filter(Boolean))].sort()
+  return { base, baseSource, mergeBase, files, ...select(repoDir, files) }
+}
+
+/** Which namespaces and Tanka environments the changed files select. */
+export function select(repoDir: string, files: string[]): Pick<Changed, 'namespaces' | 'tankaEnvironments' | 'all'> {
+  const namespaces = knownNamespacesIn(repoDir)
+  const environments = knownEnvironments(path.join(repoDir, 'tanka'))
+  const hit = EVERYTHING.find((p) => files.some((f) => f.startsWith(p)))
+  if (hit) return { namespaces, tankaEnvironments: environments, all: `${hit} changed` }
+  const ns = new Set<string>()
+  const envs = new Set<string>()
+  let allTanka = false
+  for (const f of files) {
+    const m = /^namespaces\/([^/]+)\//.exec(f)
+    if (m && namespaces.includes(m[1])) ns.add(m[1])
+    if (f.startsWith('tanka/environments/')) {
+      const rel = f.slice('tanka/environments/'.length)
+      // the longest known environment the file is under (environments may nest)
+      const env = environments.filter((e) => rel.startsWith(`${e}/`)).sort((a, b) => b.length - a.length)[0]
+      if (env) envs.add(env)
+    } else if (f.startsWith('tanka/')) allTanka = true // lib/, chartfile, renderer: every environment
+  }
+  return { namespaces: [...ns].sort(), tankaEnvironments: allTanka ? environments : [...envs].sort() }
+}
+
+function knownNamespacesIn(repoDir: string): string[] {
+  const dir = path.join(repoDir, 'namespaces')
+  if (!fs.existsSync(dir)) return []
+  return fs.readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && fs.existsSync(path.join(dir, e.name, 'namespace.ts')))
+    .map((e) => e.name).sort()
+}
+
+/** The step's summary line. */
+export function changedSummary(c: Changed): string {
+  const what = [
+    c.namespaces.length ? `namespaces ${c.namespaces.join(', ')}` : 'no namespace',
+    c.tankaEnvironments.length ? `Tanka ${c.tankaEnvironments.join(', ')}` : 'no Tanka environment',
+  ].join('; ')
+  return `${what}${c.all ? ` (all: ${c.all})` : ''} — ${c.files.length} file(s) differ from the merge base ${shortSha(c.mergeBase)} with ${c.base}`
+}
