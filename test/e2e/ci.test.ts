@@ -16,6 +16,7 @@ import { CI_STEPS } from '../../shared/commands/ci.ts'
 import { COMMENT_MARKER } from '../../shared/ci/diff.ts'
 import { repoRoot } from '../../shared/paths.ts'
 import { toolPath } from '../../shared/tools/provision.ts'
+import { ciRepo, type CiRepo } from '../ci-fixture.ts'
 import { git, write } from '../git-fixture.ts'
 import { testCluster } from '../harness.ts'
 
@@ -43,37 +44,6 @@ async function exec(cmd: string, args: string[], cwd: string, env: NodeJS.Proces
 
 const nsops = (work: string, args: string[], env: NodeJS.ProcessEnv = {}, timeout?: number) =>
   exec(path.join(work, 'shared/bin/nsops.ts'), args, work, env, timeout)
-
-interface CiRepo { root: string; work: string; remote: string; out: string }
-
-/** This repo's files (tracked and new, as they are now) committed as `main` of a fresh repo with a bare remote; HEAD on `change`, tracking origin/main. */
-export function ciRepo(): CiRepo {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-ci-'))
-  const work = path.join(root, 'work')
-  const remote = path.join(root, 'remote.git')
-  const out = path.join(root, 'out')
-  execFileSync('git', ['init', '-q', '--bare', '-b', 'main', remote])
-  const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: repoRoot, encoding: 'utf8' }).split('\0').filter(Boolean)
-  for (const f of files) {
-    const from = path.join(repoRoot, f)
-    if (!fs.existsSync(from) || fs.lstatSync(from).isDirectory()) continue // deleted in the working tree; a submodule
-    fs.mkdirSync(path.dirname(path.join(work, f)), { recursive: true })
-    fs.copyFileSync(from, path.join(work, f))
-    fs.chmodSync(path.join(work, f), fs.statSync(from).mode)
-  }
-  fs.symlinkSync(path.join(repoRoot, 'node_modules'), path.join(work, 'node_modules'))
-  git(work, 'init', '-q')
-  // the symlink is no directory, so .gitignore's `node_modules/` does not cover it
-  fs.appendFileSync(path.join(work, '.git/info/exclude'), 'node_modules\n')
-  git(work, 'config', 'user.name', 'nsops test')
-  git(work, 'config', 'user.email', 'test@nsops.invalid')
-  git(work, 'add', '-A')
-  git(work, 'commit', '-qm', 'base')
-  git(work, 'remote', 'add', 'origin', remote)
-  git(work, 'push', '-q', '-u', 'origin', 'main')
-  git(work, 'switch', '-q', '-c', 'change', '--track', 'origin/main')
-  return { root, work, remote, out }
-}
 
 function reset(r: CiRepo): void {
   git(r.work, 'reset', '-q', '--hard', 'origin/main')
