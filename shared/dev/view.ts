@@ -45,6 +45,12 @@ export function appRows(s: DevStatus): { apps: AppRow[]; other: ObjectHealth[] }
   return { apps, other }
 }
 
+/** The key that runs a task in the view: 1–9 over every loop's tasks in order. */
+function keyOf(all: DevStatus[], s: DevStatus, task: string): string {
+  const i = all.flatMap((x) => (x.tasks ?? []).map((t) => `${x.namespace}/${t.name}`)).indexOf(`${s.namespace}/${task}`)
+  return i >= 0 && i < 9 ? String(i + 1) : '-'
+}
+
 function taskMark(t: NonNullable<DevStatus['tasks']>[number]): string {
   if (t.state === 'running') return c.yellow('… running')
   if (t.state === 'ok') return c.green(`✓ ${t.ms} ms`)
@@ -75,8 +81,8 @@ export function renderDevStatus(all: DevStatus[], header: string): string {
     if (other.length) rows.push([c.dim('other'), healthMark[worst(other.map((o) => o.status))](`${other.length} object${other.length === 1 ? '' : 's'}`), c.dim(`${ok} current`), '', '', ''])
     for (const o of other.filter((x) => x.status !== 'Current' && x.kind !== 'ConfigMap')) rows.push([c.dim(`  ${o.kind}/${o.name}`), healthMark[o.status](o.status), '', '', '', c.dim(o.message)])
     if (rows.length) out.push(table([[c.dim('APP'), c.dim('HEALTH'), c.dim('READY'), c.dim('RESTARTS'), c.dim('FORWARD'), ''], ...rows]))
-    const tasks = (s.tasks ?? []).map((t) => `${t.name} ${taskMark(t)}`)
-    if (tasks.length) out.push(`  tasks: ${tasks.join('  ')}  ${c.dim('(just task ' + s.namespace + ' NAME)')}`)
+    const tasks = (s.tasks ?? []).map((t) => `${c.bold(`[${keyOf(all, s, t.name)}]`)} ${t.name} ${taskMark(t)}`)
+    if (tasks.length) out.push(`  tasks: ${tasks.join('  ')}`)
   }
   return out.join('\n')
 }
@@ -144,12 +150,31 @@ export function attachView(loops: Loop[], header: string): { stop(): void } {
   const draw = () => {
     if (stopped) return
     const frame = renderDevStatus(loops.map((l) => l.status), header).split('\n').map((x) => `${x}\x1b[K`).join('\n')
-    out.write(`\x1b[H${frame}\n${c.dim('Ctrl-C stops the loop, deletes dev-only objects and resumes what it holds in Flux')}\x1b[K\x1b[J`)
+    out.write(`\x1b[H${frame}\n${c.dim(`${keys ? 'r re-applies · 1–9 run a task · ' : ''}Ctrl-C stops the loop, deletes dev-only objects and resumes what it holds in Flux`)}\x1b[K\x1b[J`)
   }
   const schedule = () => { if (!timer) timer = setTimeout(() => { timer = undefined; draw() }, 100) }
+  // keys, read raw; raw mode turns off the terminal's own Ctrl-C, so \x03 is sent on as the
+  // terminal would: SIGINT to our whole process group (npx and just included)
+  const stdin = process.stdin
+  const keys = Boolean(stdin.isTTY && typeof stdin.setRawMode === 'function')
+  const onKey = (buf: Buffer) => {
+    for (const ch of buf.toString()) {
+      if (ch === '\x03') { try { process.kill(0, 'SIGINT') } catch { process.kill(process.pid, 'SIGINT') } continue }
+      if (ch === 'r') for (const l of loops) void (l as Loop & { apply?: (t: string) => Promise<void> }).apply?.('key: re-apply')
+      if (ch >= '1' && ch <= '9') {
+        const all = loops.flatMap((l) => (l.status.tasks ?? []).map((t) => ({ l, t: t.name })))
+        const pick = all[Number(ch) - 1]
+        if (pick) void (pick.l as Loop & { runTask?: (n: string) => Promise<boolean> }).runTask?.(pick.t)
+      }
+    }
+  }
+  if (keys) { stdin.setRawMode(true); stdin.resume(); stdin.on('data', onKey) }
   out.write('\x1b[?1049h\x1b[?25l')
   // the terminal is restored however the process ends (a crash, a forced exit)
-  const restore = () => { try { out.write('\x1b[?25h\x1b[?1049l') } catch { /* closed */ } }
+  const restore = () => {
+    try { out.write('\x1b[?25h\x1b[?1049l') } catch { /* closed */ }
+    if (keys) { try { stdin.off('data', onKey); stdin.setRawMode(false); stdin.pause() } catch { /* closed */ } }
+  }
   process.once('exit', restore)
   for (const l of loops) l.on('status', schedule)
   draw()

@@ -3,6 +3,7 @@
 // the namespace folder with a kubeconfig pinned to the session's context (so `kubectl` inside
 // a task can never reach another cluster), the session's forward URLs, and its own log: the
 // commands it ran and their output, kept in .nsops/tasks/<ns>/<task>.log.
+import { randomUUID } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import type { LogEntry } from 'zx'
@@ -40,7 +41,8 @@ const logDir = (ns: string) => path.join(stateDir(), 'tasks', ns)
 function pinnedKubeconfig(kube: Kube, ns: string): string {
   const kc = JSON.parse(kube.kc.exportConfig()) as { 'current-context'?: string }
   kc['current-context'] = kube.context
-  const file = path.join(logDir(ns), `kubeconfig.${process.pid}`)
+  // one per run: tasks run side by side (an apply's task while one runs by hand)
+  const file = path.join(logDir(ns), `kubeconfig.${process.pid}.${randomUUID().slice(0, 8)}`)
   fs.mkdirSync(path.dirname(file), { recursive: true })
   fs.writeFileSync(file, JSON.stringify(kc), { mode: 0o600 })
   return file

@@ -94,6 +94,11 @@ describe('the dev loop in a real terminal', { skip: !tmuxAvailable() && 'tmux is
     try {
       const pids = await upAndRunning(t)
       assert.ok(pids.length >= 4, `npx, the just launcher, just, node: ${pids.join(' ')}`)
+      // keys: r re-applies, 2 runs the second task (arr-stack's restart-downloads)
+      await t.press('r')
+      await t.waitFor(/last apply \S+ \(key: re-apply;/, 60_000)
+      await t.press('2')
+      await t.waitFor(/\[2\] restart-downloads ✓/, 120_000)
       await t.press('C-c')
       assert.equal(await t.waitExit(), 130)
       await assertCleanedUp(pids)
