@@ -173,20 +173,26 @@ export async function diffAgainstMergeBase(repoDir: string, namespaces: string[]
   await git.raw(['worktree', 'add', '--detach', '--quiet', tree, opts.mergeBase])
   try {
     const result: CiDiff = { schema: 'nsops.ci-diff/v1', base: opts.base, mergeBase: opts.mergeBase, namespaces: [], signals: [], counts: { create: 0, update: 0, delete: 0 } }
-    for (const name of namespaces) {
-      const build = async (root: string) => {
-        const dir = path.join(root, 'namespaces', name, 'overlays', 'prod')
-        return fs.existsSync(dir) ? buildKustomization(dir) : [] // a namespace new (or gone) in this change
-      }
+    const build = async (root: string, name: string) => {
+      const dir = path.join(root, 'namespaces', name, 'overlays', 'prod')
+      return fs.existsSync(dir) ? buildKustomization(dir) : [] // a namespace new (or gone) in this change
+    }
+    // every build at once: each is its own kustomize process, so they overlap on every core
+    const built = await Promise.all(namespaces.map(async (name): Promise<NamespaceDiff & { signals: Signal[] }> => {
       try {
-        const [before, after] = await Promise.all([build(tree).catch((err) => { throw new Error(`the merge base does not build: ${errorMessage(err)}`) }), build(repoDir)])
-        const { objects, signals } = compareBuilds(name, before, after)
-        result.namespaces.push({ name, objects })
-        result.signals.push(...signals)
-        for (const o of objects) result.counts[o.action as 'create' | 'update' | 'delete']++
+        const [before, after] = await Promise.all([
+          build(tree, name).catch((err) => { throw new Error(`the merge base does not build: ${errorMessage(err)}`) }),
+          build(repoDir, name),
+        ])
+        return { name, ...compareBuilds(name, before, after) }
       } catch (err) {
-        result.namespaces.push({ name, error: errorMessage(err), objects: [] })
+        return { name, error: errorMessage(err), objects: [], signals: [] }
       }
+    }))
+    for (const { signals, ...n } of built) {
+      result.namespaces.push(n)
+      result.signals.push(...signals)
+      for (const o of n.objects) result.counts[o.action as 'create' | 'update' | 'delete']++
     }
     return result
   } finally {

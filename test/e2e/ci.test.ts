@@ -65,6 +65,18 @@ const CHECKS = `checks: [
   ],
   portForwards:`
 
+describe('namespace.ts checks are validated like the other fields', () => {
+  it('refuses a check with both or neither of run and task, a task that does not exist, and duplicate names', async () => {
+    const { defineNamespace } = await import('../../shared/namespace-config.ts')
+    const base = { name: 'shop', description: 'a shop', namespaces: { dev: 'shop-dev', prod: 'shop' } }
+    assert.deepEqual(defineNamespace({ ...base, checks: [{ name: 'up', run: 'kubectl -n {namespace} get deploy' }] }).checks, [{ name: 'up', run: 'kubectl -n {namespace} get deploy' }])
+    assert.throws(() => defineNamespace({ ...base, checks: [{ name: 'x', run: 'true', task: 't' } as never] }), /checks\[0\] needs exactly one of run \(a shell command\) or task/)
+    assert.throws(() => defineNamespace({ ...base, checks: [{ name: 'x', task: 'nope' }] }), /checks\[0\]\.task names "nope", which is not a task of this namespace/)
+    assert.throws(() => defineNamespace({ ...base, checks: [{ name: 'x', run: 'true' }, { name: 'x', run: 'false' }] }), /checks \(by name\) lists "x" more than once/)
+    assert.throws(() => defineNamespace({ ...base, checks: [{ name: 'Bad Name', run: 'true' }] }), /checks\[0\]\.name must be a DNS-1123 label/)
+  })
+})
+
 describe('just ci on a real repository with a merge base', () => {
   let r: CiRepo
   before(() => { r = ciRepo() })
@@ -203,6 +215,23 @@ describe('just ci on a real repository with a merge base', () => {
         const { kube } = await testCluster()
         const deps = await kube.apps.listNamespacedDeployment({ namespace: 'observability-dev' })
         assert.deepEqual(deps.items.map((d) => d.metadata?.name), ['loki'])
+      } finally {
+        await devDown()
+      }
+    })
+
+    it('fails when a check fails, naming it, with its log in the artifacts', async () => {
+      reset(r)
+      edit(r.work, 'namespaces/observability/namespace.ts', (t) => t.replace('portForwards:', `checks: [
+    { name: 'missing', run: 'kubectl -n {namespace} get deploy/no-such-app' },
+  ],
+  portForwards:`))
+      try {
+        const e = await nsops(r.work, ['ci', 'e2e', '--timeout', '2m', '--out', r.out], env)
+        assert.equal(e.code, 1, e.stderr)
+        assert.match(e.stderr, /ci e2e: FAILED — observability healthy, but checks failed; checks 0\/1 passed \(failed: observability\/missing\)/)
+        assert.match(fs.readFileSync(path.join(r.out, 'e2e/checks/observability/missing.log'), 'utf8'), /"no-such-app" not found/)
+        assert.equal(JSON.parse(fs.readFileSync(path.join(r.out, 'e2e/summary.json'), 'utf8')).failed, 'checks')
       } finally {
         await devDown()
       }
