@@ -52,14 +52,16 @@ async function installKwokCrds(kube: Kube): Promise<void> {
   }
 }
 
-/** Tells kwok where the pod's container port 80 goes; retried while the CRD is being established. */
+/**
+ * Tells kwok where the pod's container port 80 goes; retried while the CRD is being established.
+ * Applied with force: the sim's simulated-containers component may have routed the pod to
+ * its own app server already, and a route set by hand takes over (and is left alone by it).
+ */
 async function routePod(kube: Kube, namespace: string, pod: string, port: number): Promise<void> {
   await until(`kwok PortForward for ${pod}`, async () => {
-    await kube.custom.createNamespacedCustomObject({
-      group: 'kwok.x-k8s.io', version: 'v1alpha1', namespace, plural: 'portforwards',
-      body: { apiVersion: 'kwok.x-k8s.io/v1alpha1', kind: 'PortForward', metadata: { name: pod, namespace },
-        spec: { forwards: [{ ports: [80], target: { address: '127.0.0.1', port } }] } },
-    })
+    await kube.objects.patch({ apiVersion: 'kwok.x-k8s.io/v1alpha1', kind: 'PortForward', metadata: { name: pod, namespace },
+      spec: { forwards: [{ ports: [80], target: { address: '127.0.0.1', port } }] } } as KubernetesObject,
+    undefined, undefined, 'nsops-test', true, PatchStrategy.ServerSideApply)
     return true
   })
 }

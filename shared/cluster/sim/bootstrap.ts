@@ -1,7 +1,11 @@
 // What a fresh sim cluster needs before it behaves like a small real one: a kwok-managed
 // Node and a default `local-path` StorageClass (served by local-path-provisioner.ts).
-import { KubeConfig, PatchStrategy, type KubernetesObject, type V1Node } from '@kubernetes/client-node'
+import fs from 'node:fs'
+import path from 'node:path'
+import { ApiextensionsV1Api, KubeConfig, PatchStrategy, type KubernetesObject, type V1Node } from '@kubernetes/client-node'
+import YAML from 'yaml'
 import { clientsFor } from '../../kube.ts'
+import { repoRoot } from '../../paths.ts'
 import { SIM_NODE } from './index.ts'
 import { LOCAL_PATH_PROVISIONER } from './local-path-provisioner.ts'
 
@@ -69,4 +73,24 @@ export async function bootstrap(kubeconfig: string, dead: () => Error | undefine
     await new Promise((r) => setTimeout(r, 100))
   }
   throw new Error(`sim cluster did not settle within ${timeoutMs / 1000} s: ${last}`)
+}
+
+/** Applies kwok's CRDs (k8s/sim/kwok-crds.yaml) and waits until the apiserver serves them. */
+export async function installKwokCrds(kubeconfig: string, timeoutMs = 30_000): Promise<void> {
+  const kc = new KubeConfig()
+  kc.loadFromFile(kubeconfig)
+  const kube = clientsFor(kc, kubeconfig)
+  const ext = kc.makeApiClient(ApiextensionsV1Api)
+  const crds = YAML.parseAllDocuments(fs.readFileSync(path.join(repoRoot, 'k8s/sim/kwok-crds.yaml'), 'utf8'))
+    .map((d) => d.toJS() as KubernetesObject).filter(Boolean)
+  await Promise.all(crds.map((crd) => kube.objects.patch(crd, undefined, undefined, 'nsops-sim', true, PatchStrategy.ServerSideApply)))
+  const until = Date.now() + timeoutMs
+  for (const crd of crds) {
+    for (;;) {
+      const got = await ext.readCustomResourceDefinition({ name: crd.metadata!.name! })
+      if (got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break
+      if (Date.now() > until) throw new Error(`sim cluster: CRD ${crd.metadata!.name} not Established within ${timeoutMs / 1000} s`)
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  }
 }

@@ -46,6 +46,8 @@ export class SimCluster implements ClusterProvider {
   }
 
   get kubeconfigPath(): string { return path.join(this.dir, 'kubeconfig') }
+  /** where simulated containers' CRI log files live (container-logs.ts has the layout) */
+  get podLogRoot(): string { return path.join(this.dir, 'pods') }
   private get stateFile(): string { return path.join(this.dir, 'state.json') }
   private get logDir(): string { return path.join(this.dir, 'logs') }
 
@@ -173,14 +175,22 @@ export class SimCluster implements ClusterProvider {
         `--service-account-private-key-file=${pki.saKey}`, `--root-ca-file=${pki.caCert}`, '--use-service-account-credentials=false',
         '--cluster-name=nsops-sim', '--profiling=false'])
       launch('kube-scheduler', bin['kube-scheduler'], [...kcArgs, `--secure-port=${sp}`, '--profiling=false'])
+      // kwok lists its CRDs when it starts and looks again for a missing one only after a
+      // backoff of up to a minute: they are installed (and Established) before it starts.
+      const { installKwokCrds } = await import('./bootstrap.ts')
+      await installKwokCrds(kubeconfig)
       // kwok's server stands in for the kubelet: --node-port puts its port in the Node's
-      // daemonEndpoints so the apiserver can proxy port-forward to it, and the
-      // ClusterPortForward/PortForward CRDs (k8s/sim/kwok-crds.yaml) say where a pod's port goes.
+      // daemonEndpoints so the apiserver can proxy port-forward and logs to it; the
+      // PortForward and Logs objects (k8s/sim/kwok-crds.yaml) say where a pod's port goes and
+      // which file is a container's log.
       launch('kwok', bin.kwok, [`--kubeconfig=${kubeconfig}`, '--manage-all-nodes=true', '--node-lease-duration-seconds=40',
         '--cidr=10.0.0.1/24', '--node-ip=10.0.0.1', `--server-address=127.0.0.1:${kp}`, `--node-port=${kp}`,
-        '--enable-crds=ClusterPortForward,PortForward'])
+        '--enable-crds=ClusterPortForward,PortForward,Logs,ClusterLogs'])
       launch('local-path-provisioner', process.execPath,
         tsNodeArgs('shared/cluster/sim/local-path-provisioner.ts', kubeconfig, path.join(this.dir, 'volumes')))
+      // what the simulated pods' containers would do: write their logs, answer on their ports
+      launch('simulated-containers', process.execPath,
+        tsNodeArgs('shared/cluster/sim/simulated-containers.ts', kubeconfig, this.podLogRoot))
 
       this.onProgress('registering the node and the local-path StorageClass')
       const { bootstrap } = await import('./bootstrap.ts')
