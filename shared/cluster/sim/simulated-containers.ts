@@ -111,8 +111,8 @@ async function main(kubeconfig: string, root: string): Promise<void> {
     try { appendContainerLog(root, { namespace: app.namespace, pod: app.pod, uid: pod.pod.metadata!.uid!, container: app.container }, [line]) } catch { /* pod going away */ }
   })
 
-  const apply = (obj: KubernetesObject) =>
-    objects.patch(obj, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply)
+  const apply = (obj: KubernetesObject, force = true) =>
+    objects.patch(obj, undefined, undefined, FIELD_MANAGER, force, k8s.PatchStrategy.ServerSideApply)
 
   const theirClusterRoute = (pod: V1Pod) => [...clusterRoutes.values()].some((r) => {
     const s = r.spec?.selector
@@ -145,12 +145,19 @@ async function main(kubeconfig: string, root: string): Promise<void> {
     if (await theirPortForward(pod)) { sim.routed = 'theirs'; return }
     if (sim.listeners.length === 0) sim.listeners = await Promise.all(portApps(pod).map((a) => ports.listen(a)))
     if (sim.listeners.length === 0) { sim.routed = 'none'; return }
-    await apply({
-      apiVersion: `${KWOK.group}/${KWOK.version}`, kind: 'PortForward',
-      metadata: { ...ref, ownerReferences: ownerRef(pod), labels: { 'app.kubernetes.io/managed-by': FIELD_MANAGER } },
-      spec: { forwards: sim.listeners.map((l) => ({ ports: [l.app.port], target: { address: '127.0.0.1', port: l.localPort } })) },
-    } as KubernetesObject)
-    sim.routed = 'ours'
+    try {
+      // without force: a route someone applied between our look and this write conflicts
+      // (409) instead of being overwritten, and stays theirs
+      await apply({
+        apiVersion: `${KWOK.group}/${KWOK.version}`, kind: 'PortForward',
+        metadata: { ...ref, ownerReferences: ownerRef(pod), labels: { 'app.kubernetes.io/managed-by': FIELD_MANAGER } },
+        spec: { forwards: sim.listeners.map((l) => ({ ports: [l.app.port], target: { address: '127.0.0.1', port: l.localPort } })) },
+      } as KubernetesObject, false)
+      sim.routed = 'ours'
+    } catch (err) {
+      if ((err as { code?: number }).code !== 409) throw err
+      sim.routed = 'theirs'
+    }
   }
 
   const sync = async (sim: PodSim) => {
