@@ -10,7 +10,8 @@ import type { Verdict } from './report.ts'
 import type { RolloutStage } from './rollout.ts'
 
 export interface Failure {
-  stage: RolloutStage
+  /** where it failed: a rollout stage, or the namespace's afterDeploy hook (a smoke test) */
+  stage: RolloutStage | 'after-deploy'
   message: string
 }
 
@@ -26,7 +27,8 @@ export interface FailureFacts {
   failure: Failure
 }
 
-const stageText: Record<RolloutStage, string> = {
+const stageText: Record<Failure['stage'], string> = {
+  'after-deploy': 'after Flux applied it and it was healthy',
   source: 'while Flux fetched it (GitRepository)',
   kustomization: 'while Flux applied it (Kustomization)',
   health: 'in the health check of what Flux applied',

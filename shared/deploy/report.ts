@@ -1,10 +1,11 @@
 // What a deploy reports: one record per step and a verdict (outcome, exit code, a summary a
 // person can act on). The same object is the `--json` output (schema nsops.deploy/v1).
 import type { FluxStatusRow } from '../flux/index.ts'
+import type { HookReport } from './hooks.ts'
 
 export type StepName =
   | 'preflight' | 'build' | 'secrets' | 'validate' | 'flux' | 'diff' | 'confirm'
-  | 'commit' | 'push' | 'reconcile' | 'revert' | 'push-revert' | 'reconcile-revert'
+  | 'before-commit' | 'revalidate' | 'commit' | 'push' | 'reconcile' | 'after-deploy' | 'revert' | 'push-revert' | 'reconcile-revert'
 
 export type StepStatus = 'ok' | 'warning' | 'failed' | 'skipped'
 
@@ -73,6 +74,8 @@ export interface DeployReport extends Verdict {
   git: GitState
   /** the namespace's Flux objects as last read, on failures */
   flux?: FluxStatusRow[]
+  /** the namespace's deploy hooks that ran (beforeCommit, afterDeploy): result and output */
+  hooks?: HookReport[]
   steps: DeployStep[]
 }
 

@@ -7,17 +7,19 @@ import path from 'node:path'
 import { NsopsError, ExitCode } from '../errors.ts'
 import { refString } from '../flux/kinds.ts'
 import { openRepo, shortSha, type PushResult, type Repo } from '../git.ts'
+import { connect, type Kube } from '../kube.ts'
 import { buildKustomization, type ManifestObject } from '../kustomize.ts'
 import { duration } from '../output.ts'
 import { changeCount, diffAgainstCluster, renderDeployDiff, type DeployDiff } from './diff.ts'
 import {
-  clause, confirmStep, declined, fluxStep, Flow, plural, rolloutStep, verdictFor,
+  clause, confirmStep, declined, fluxStep, Flow, inRepo, plural, rolloutStep, verdictFor,
   type Cluster, type DeployOptions,
 } from './flow.ts'
 import { asFluxApplies } from './flux-target.ts'
 import { throwIfInterrupted } from './interrupt.ts'
-import { failedWithoutRollback, pushedUnverified, type FailureFacts } from './outcome.ts'
-import { lastCommits, preflight, type Preflight } from './preflight.ts'
+import { beforeCommitChanges, changedBetween, hookKube, hookReport, snapshotTree, type TreeSnapshot } from './hooks.ts'
+import { failedWithoutRollback, pushedUnverified, type Failure, type FailureFacts } from './outcome.ts'
+import { isUnder, lastCommits, preflight, type Preflight } from './preflight.ts'
 import type { DeployReport } from './report.ts'
 import { autoRollback, rollbackFlow } from './rollback.ts'
 import { findPlaintextSecrets, plaintextSecretsError } from './secrets.ts'
@@ -111,6 +113,80 @@ async function validateSteps(f: Flow, repoDir: string): Promise<{ objects: Manif
   return { objects, cluster }
 }
 
+/** Runs beforeCommit and returns the files it changed under the namespace's folder. */
+async function beforeCommitStep(f: Flow, repo: Repo, cluster: Cluster): Promise<string[]> {
+  const kube = hookKube(cluster.kube, () => connect(f.opts.target ?? {}))
+  return f.step('before-commit', 'Running the beforeCommit hook', async (progress) => {
+    const before = await snapshotTree(repo.root)
+    const { runHook, hookFailure } = await import('../tasks/run.ts')
+    const ran = await runHook('beforeCommit', { files: pendingFiles(before, f.nsDir) }, hookOptions(f, kube, progress))
+    if (!ran) return { value: [], message: 'no beforeCommit hook' }
+    throwIfInterrupted(f.opts.signal)
+    if (!ran.run.ok) {
+      f.report.hooks = [...(f.report.hooks ?? []), hookReport('beforeCommit', ran.run)]
+      throw hookFailure('beforeCommit', ran.run, 'nothing was committed or pushed', f.ns.name)
+    }
+    const after = await snapshotTree(repo.root)
+    let changed: string[]
+    try {
+      changed = beforeCommitChanges(before, after, f.nsDir, f.ns.name)
+    } finally {
+      f.report.hooks = [...(f.report.hooks ?? []), hookReport('beforeCommit', ran.run, changedBetween(before, after))]
+    }
+    return {
+      value: changed,
+      message: `beforeCommit ran in ${duration(ran.run.ms)}${changed.length ? `: changed ${changed.map((c) => c.slice(f.nsDir.length + 1)).join(', ')}` : ', changed nothing'}`,
+      detail: { ms: ran.run.ms, files: changed },
+    }
+  })
+}
+
+/** What is about to be committed (changed, new or deleted under the folder), relative to the folder: the hook's cwd. */
+function pendingFiles(s: TreeSnapshot, nsDir: string): string[] {
+  return [...s.files.keys()].filter((file) => isUnder(file, nsDir)).map((file) => file.slice(nsDir.length + 1)).sort()
+}
+
+function hookOptions(f: Flow, kube: Kube, progress: (text: string) => void) {
+  return {
+    kube, ns: f.ns, env: 'prod' as const, signal: f.opts.signal,
+    // the hook's output as it comes: on a terminal in the spinner, in CI logs as lines
+    onLine: (_hook: string, line: string) => progress(line),
+  }
+}
+
+/** Build, Secret check and validation once more, on what beforeCommit left. */
+async function revalidateStep(f: Flow, repoDir: string, cluster: Cluster): Promise<ManifestObject[]> {
+  return f.step('revalidate', 'Validating again (beforeCommit changed the prod overlay\'s inputs)', async () => {
+    const objects = await buildKustomization(path.join(repoDir, f.overlayDir))
+    const found = await findPlaintextSecrets(repoDir, f.nsDir, objects)
+    if (found.length > 0) throw plaintextSecretsError(found, f.nsDir)
+    const v = await validateBuild(objects, {
+      kube: cluster.kube, overlayDir: path.join(repoDir, f.overlayDir), nsDir: path.join(repoDir, f.nsDir), repoDir, namespace: f.ns.namespaces.prod,
+    })
+    return {
+      value: objects,
+      message: `after beforeCommit: ${plural(objects.length, 'object')}, ${validationSummary(v)}`,
+      detail: { objects: objects.length, schemas: v.schema.source, checked: v.schema.checked },
+    }
+  })
+}
+
+/** Runs afterDeploy; its failure as the Failure a rollback starts from, or undefined when it passed (or there is none). */
+async function afterDeployStep(f: Flow, kube: Kube, revision: string): Promise<Failure | undefined> {
+  if (!f.ns.hooks.afterDeploy) return undefined
+  return f.step('after-deploy', 'Running the afterDeploy hook', async (progress) => {
+    const { runHook } = await import('../tasks/run.ts')
+    const ran = await runHook('afterDeploy', { revision }, hookOptions(f, kube, progress))
+    throwIfInterrupted(f.opts.signal)
+    if (!ran) return { value: undefined, message: 'no afterDeploy hook' }
+    f.report.hooks = [...(f.report.hooks ?? []), hookReport('afterDeploy', ran.run)]
+    if (ran.run.ok) return { value: undefined, message: `afterDeploy passed in ${duration(ran.run.ms)}`, detail: { ms: ran.run.ms } }
+    const last = ran.run.lines.filter((l) => !l.startsWith('✖ ')).at(-1)
+    const message = `the afterDeploy hook failed (${ran.run.error})${last ? `, its last output: "${last.trim()}"` : ''}; its log is .nsops/tasks/${f.ns.name}/hook-afterDeploy.log`
+    return { value: { stage: 'after-deploy' as const, message }, status: 'warning' as const, message, detail: { ms: ran.run.ms, exitCode: ran.run.exitCode } }
+  })
+}
+
 async function deployFlow(f: Flow): Promise<DeployReport> {
   const { opts } = f
   const repo = await openRepo(opts.repoDir)
@@ -130,9 +206,19 @@ async function deployFlow(f: Flow): Promise<DeployReport> {
   }
   const pushTarget = pf ? { ...pf.upstream, url: f.report.git.remote?.url || undefined } : undefined
   const flux = cluster.kube ? await fluxStep(f, cluster.kube, pushTarget) : undefined
+  // beforeCommit runs before the diff and the question, so what is confirmed is what is
+  // committed; a dry run changes nothing, so it does not run there
+  let built = objects
+  if (f.ns.hooks.beforeCommit && !opts.dryRun && pf) {
+    const changed = await beforeCommitStep(f, repo, cluster)
+    pf.changed = [...new Set([...pf.changed, ...changed])].sort()
+    const inputs = [f.ns.paths.base, f.ns.paths.overlays.prod, f.ns.paths.components].map((d) => inRepo(d, opts.repoDir))
+    if (changed.some((file) => inputs.some((d) => isUnder(file, d)))) built = await revalidateStep(f, repo.root, cluster)
+  }
   let diff: DeployDiff | undefined
   if (cluster.kube) {
     const kube = cluster.kube
+    const objects = built
     diff = await f.step('diff', 'Diffing against the live cluster', async () => {
       const d = flux?.found
         ? await diffAgainstCluster(kube, asFluxApplies(objects, flux.kustomization), { namespace: f.ns.namespaces.prod, kustomization: flux.kustomization })
@@ -223,12 +309,14 @@ async function deployFlow(f: Flow): Promise<DeployReport> {
   }
 
   const result = await rolloutStep(f, 'reconcile', cluster.kube, flux, pushed.localSha)
-  if (result.ok) {
+  // a failing afterDeploy (a smoke test) counts as a failed health check: same rollback
+  const smoke = result.ok ? await afterDeployStep(f, cluster.kube, pushed.localSha) : undefined
+  if (result.ok && !smoke) {
     return f.finish({ outcome: 'deployed', exitCode: ExitCode.ok, summary: `deployed ${f.ns.name}: ${result.message}.` })
   }
   const facts: FailureFacts = {
     ns: f.ns.name, kustomization: f.ns.flux.kustomization, remote: f.remote,
-    deployed: f.report.git.pushed, failure: { stage: result.stage, message: result.message },
+    deployed: f.report.git.pushed, failure: smoke ?? { stage: result.stage, message: result.message },
   }
   if (opts.rollbackOnFailure === false) {
     await f.fluxLine(cluster.kube)

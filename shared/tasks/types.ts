@@ -41,7 +41,12 @@ export interface Hooks {
   beforeApply?: (ctx: TaskContext) => Promise<unknown>
   /** dev: after each apply */
   afterApply?: (ctx: TaskContext & { applied: ApplyInfo }) => Promise<unknown>
-  /** deploy: before the commit; what it changes under the namespace folder is committed too */
+  /**
+   * deploy: after validation, before the diff and the commit (not in a dry run); what it
+   * changes under the namespace folder is committed too (validated again when it touched
+   * base/, overlays/prod/ or components/), a change anywhere else is refused. `files`: what is
+   * about to be committed, relative to the namespace folder.
+   */
   beforeCommit?: (ctx: TaskContext & { files: string[] }) => Promise<unknown>
   /** deploy: after Flux applied and the workloads are healthy; a failure rolls back like a health failure */
   afterDeploy?: (ctx: TaskContext & { revision: string }) => Promise<unknown>
