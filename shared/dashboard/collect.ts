@@ -8,6 +8,7 @@ import { isApiError, type Kube } from '../kube.ts'
 import type { Environment, NamespaceConfig } from '../namespace-config.ts'
 import { readSession } from '../dev/session.ts'
 import { fluxSection, type FluxSection } from './flux-section.ts'
+import { hookSections, type SectionRow } from './sections.ts'
 import type { DriftSummary } from '../drift/types.ts'
 
 export const DASHBOARD_SCHEMA = 'nsops.dashboard/v1'
@@ -43,6 +44,8 @@ export interface DashboardModel {
   pvcs: PvcRow[]
   events: EventRow[]
   quickCommands: { title: string; command: string }[]
+  /** the namespace's dashboardSections hook (only when it has one): its sections, or one row with `error` */
+  sections?: SectionRow[]
   /** only with --drift (computed on demand: it dry-runs every object): the prod namespace against git */
   drift?: DriftSummary
   healthy: boolean
@@ -83,7 +86,11 @@ export async function collect(kube: Kube, ns: NamespaceConfig, env: Environment)
   const now = Date.now()
   const list = <T>(p: Promise<{ items: T[] }>) => p.then((r) => r.items)
 
-  const [nsObj, deployments, statefulsets, daemonsets, pods, services, pvcs, events, ingresses, flux] = await Promise.all([
+  const session = readSession(ns.name)
+  const forwards = new Map((session?.kubernetesNamespace === namespace ? session.forwards : []).map((f) => [f.app, f]))
+  const activeForwards = Object.fromEntries([...forwards.values()].filter((f) => f.status === 'active').map((f) => [f.app, f.url]))
+
+  const [nsObj, deployments, statefulsets, daemonsets, pods, services, pvcs, events, ingresses, flux, sections] = await Promise.all([
     kube.core.readNamespace({ name: namespace }).catch((err) => { if (isApiError(err, 404)) return undefined; throw err }),
     list(kube.apps.listNamespacedDeployment({ namespace })),
     list(kube.apps.listNamespacedStatefulSet({ namespace })),
@@ -94,10 +101,9 @@ export async function collect(kube: Kube, ns: NamespaceConfig, env: Environment)
     list(kube.core.listNamespacedEvent({ namespace, fieldSelector: 'type=Warning' })),
     list(networking.listNamespacedIngress({ namespace })),
     fluxSection(kube, ns),
+    ns.hooks.dashboardSections ? hookSections(kube, ns, env, activeForwards) : undefined,
   ])
 
-  const session = readSession(ns.name)
-  const forwards = new Map((session?.kubernetesNamespace === namespace ? session.forwards : []).map((f) => [f.app, f]))
   const urls = ingressUrls(ingresses)
   const podsByApp = new Map<string, V1Pod[]>()
   for (const p of pods) { const a = appOf(p); if (a) podsByApp.set(a, [...(podsByApp.get(a) ?? []), p]) }
@@ -181,6 +187,7 @@ export async function collect(kube: Kube, ns: NamespaceConfig, env: Environment)
     pvcs: pvcRows,
     events: eventRows,
     quickCommands: ns.quickCommandsFor(env),
+    ...(sections ? { sections } : {}),
     healthy: problems.length === 0,
     problems,
   }

@@ -65,6 +65,13 @@ export function renderDashboard(m: DashboardModel): string {
   if (m.events.length === 0) out.push(c.dim('  none'))
   else out.push(table(m.events.map((e) => [e.age, e.object, c.yellow(e.reason), e.count > 1 ? `×${e.count}` : '', e.message.slice(0, 120)])))
 
+  for (const s of m.sections ?? []) {
+    head(s.title.toUpperCase())
+    if (s.error) out.push(c.red(`  ✖ ${s.error}`))
+    else if (s.rows.length === 0) out.push(c.dim('  none'))
+    else out.push(table(s.rows))
+  }
+
   if (m.drift) {
     const d = m.drift
     head(`DRIFT (${d.namespace} vs git ${d.baseline})`)
