@@ -43,6 +43,10 @@ dev NS *FLAGS:
 dashboard NS *FLAGS:
     @exec "{{nsops}}" dashboard "$@"
 
+# follow the logs of APP's pods in NS (no APP: every pod), across restarts; --since, --tail, --include/--exclude, --previous, -o json
+logs NS *ARGS:
+    @exec "{{nsops}}" logs "$@"
+
 # run a namespace's typed zx task NAME from its namespace.ts (no NAME: list them)
 task NS *ARGS:
     @exec "{{nsops}}" task "$@"

@@ -32,6 +32,7 @@ const commands: Record<string, () => Promise<(argv: string[]) => Promise<number>
     try { return await perNamespace(drift)(argv) } catch (err) { throw asDriftError(err) }
   },
   task: async () => perNamespace(async (ns, argv) => (await import('../commands/task.ts')).task(ns, argv)),
+  logs: async () => perNamespace(async (ns, argv) => (await import('../commands/logs.ts')).logs(ns, argv)),
 }
 
 type NsCommand = (ns: import('../namespace-config.ts').NamespaceConfig, argv: string[]) => Promise<number>

@@ -1,0 +1,179 @@
+// `logs.ts [APP]` as a user runs it (the fixture namespace's script, the same command as
+// `just logs NS`), on sim: the app's container restarts and its pod is replaced while the
+// command follows, and every line shows up once, in order; --previous, -o json,
+// --include/--exclude and the errors a user can cause.
+import assert from 'node:assert/strict'
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import path from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { PatchStrategy, setHeaderOptions, type V1Deployment, type V1Pod } from '@kubernetes/client-node'
+import { appendContainerLog, currentRun, type ContainerRef } from '../../shared/cluster/sim/container-logs.ts'
+import type { Kube } from '../../shared/kube.ts'
+import { repoRoot } from '../../shared/paths.ts'
+import { testCluster, testNamespace, type TestCluster } from '../harness.ts'
+import { until } from '../until.ts'
+
+const script = path.join(repoRoot, 'test/fixtures/logs-ns/logs.ts')
+
+function app(name: string): V1Deployment {
+  const labels = { 'app.kubernetes.io/name': name }
+  return {
+    metadata: { name },
+    spec: { replicas: 1, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: {
+      containers: [{ name, image: `example/${name}:1`, ports: [{ containerPort: 80 }], readinessProbe: { httpGet: { path: '/ready', port: 80 } } }],
+    } } },
+  }
+}
+
+interface Run { child: ChildProcessWithoutNullStreams; out: () => string[]; err: () => string; exit: Promise<number> }
+
+describe('just logs', { skip: process.env.NSOPS_TEST_CONTEXT ? 'needs the sim cluster' : false }, () => {
+  let cluster: TestCluster
+  let kube: Kube
+  let ns: { name: string; cleanup: () => Promise<void> }
+  const runs: Run[] = []
+
+  const logs = (...args: string[]): Run => {
+    const child = spawn(script, args, { env: { ...process.env, NSOPS_KUBECONFIG: cluster.kubeconfig, NSOPS_TEST_LOGS_NS: ns.name, NO_COLOR: '1', CI: '1' } })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d) => { out += d })
+    child.stderr.on('data', (d) => { err += d })
+    const exit = new Promise<number>((resolve) => child.on('exit', (code, sig) => resolve(code ?? (sig ? 128 : 1))))
+    const run = { child, out: () => out.split('\n').filter(Boolean), err: () => err, exit }
+    runs.push(run)
+    return run
+  }
+  const podOf = (name: string, not?: string) => until(`a running pod of ${name}`, async () => {
+    const pods = await kube.core.listNamespacedPod({ namespace: ns.name, labelSelector: `app.kubernetes.io/name=${name}` })
+    return pods.items.find((p) => p.status?.podIP && !p.metadata?.deletionTimestamp && p.metadata?.name !== not)
+  })
+  const ref = (pod: V1Pod): ContainerRef => ({ namespace: ns.name, pod: pod.metadata!.name!, uid: pod.metadata!.uid!, container: pod.spec!.containers[0].name })
+  const write = (pod: V1Pod, lines: string[]) => appendContainerLog(cluster.sim!.podLogRoot, ref(pod), lines)
+  const restart = async (pod: V1Pod, restarts: number) => {
+    await kube.core.patchNamespacedPodStatus({ namespace: ns.name, name: pod.metadata!.name!, body: [
+      { op: 'replace', path: '/status/containerStatuses/0/restartCount', value: restarts },
+    ] }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch))
+    await until('the new run to have its log', async () => currentRun(cluster.sim!.podLogRoot, ref(pod)) === restarts)
+  }
+  const seen = (run: Run, line: string) => until(`${JSON.stringify(line)} in the output`, async () => run.out().some((l) => l.endsWith(line)))
+  const nLines = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `n=${from + i}`)
+
+  before(async () => {
+    cluster = await testCluster()
+    kube = cluster.kube
+    ns = await testNamespace('logs')
+    await kube.apps.createNamespacedDeployment({ namespace: ns.name, body: app('web') })
+    await kube.apps.createNamespacedDeployment({ namespace: ns.name, body: app('other') })
+  })
+
+  after(async () => {
+    for (const r of runs) r.child.kill('SIGKILL')
+    await ns?.cleanup()
+  })
+
+  it('follows a container restart and a replaced pod without a duplicate or lost line', async () => {
+    const pod = await podOf('web')
+    await podOf('other')
+    const run = logs('web')
+    await seen(run, 'ready')
+    write(pod, nLines(1, 20))
+    // the restart right after the old run's last lines: those arrive on the old stream or
+    // through the read of the previous run, never twice
+    await restart(pod, 1)
+    await seen(run, `starting example/web:1 as container web of pod ${ns.name}/${pod.metadata!.name} (restart 1)`)
+    write(pod, nLines(21, 40))
+    await seen(run, 'n=40')
+    await restart(pod, 2)
+    write(pod, nLines(41, 45))
+    await seen(run, 'n=45')
+
+    const out = run.out()
+    const numbered = out.filter((l) => /^n=\d+$/.test(l))
+    assert.deepEqual(numbered, nLines(1, 45), 'every line once, in order, and nothing from the other app')
+    assert.equal(out.filter((l) => l === 'ready').length, 3, 'the start lines of each of the three runs once')
+    assert.ok(out.every((l) => !l.includes(' web ') || l.startsWith('starting')), 'one pod, one container: no prefix')
+
+    await kube.core.deleteNamespacedPod({ namespace: ns.name, name: pod.metadata!.name!, gracePeriodSeconds: 0 })
+    const next = await podOf('web', pod.metadata!.name!)
+    await seen(run, `starting example/web:1 as container web of pod ${ns.name}/${next.metadata!.name}`)
+    write(next, ['after the replacement'])
+    await seen(run, 'after the replacement')
+    assert.equal(run.out().filter((l) => l.endsWith('after the replacement')).length, 1)
+    run.child.kill('SIGINT')
+    assert.equal(await run.exit, 130, 'Ctrl-C ends it with 130')
+  })
+
+  it('--previous prints the previous run of each container and exits', async () => {
+    const pod = await podOf('web')
+    write(pod, ['run 0 says goodbye'])
+    await restart(pod, 1)
+    write(pod, ['run 1 is current'])
+    const run = logs('web', '--previous')
+    assert.equal(await run.exit, 0, run.err())
+    const out = run.out()
+    assert.ok(out.includes('run 0 says goodbye'), out.join('\n'))
+    assert.ok(!out.includes('run 1 is current'))
+    assert.match(out[0], /^starting example\/web:1 as container web of pod /, 'the previous run from its start')
+  })
+
+  it('--previous without a restart says there is nothing to show', async () => {
+    const run = logs('other', '--previous')
+    assert.equal(await run.exit, 1)
+    assert.match(run.err(), /no previous run to show in .* for other: container other of pod .* has not restarted/)
+    assert.match(run.err(), /hint: A container has a previous run once it has restarted/)
+  })
+
+  it('-o json prints JSON lines {ts, pod, container, line}, prefixed by nothing, for every pod of the namespace', async () => {
+    const [web, other] = [await podOf('web'), await podOf('other')]
+    const run = logs('-o', 'json', '--tail', '2')
+    await until('two lines of each pod', async () => run.out().length >= 4)
+    write(other, ['from other'])
+    await until('the new line', async () => run.out().some((l) => l.includes('from other')))
+    run.child.kill('SIGINT')
+    await run.exit
+    const docs = run.out().map((l) => JSON.parse(l) as Record<string, string>)
+    for (const d of docs) {
+      assert.deepEqual(Object.keys(d), ['ts', 'pod', 'container', 'line'])
+      assert.match(d.ts, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/)
+    }
+    assert.deepEqual(new Set(docs.map((d) => d.pod)), new Set([web.metadata!.name, other.metadata!.name]))
+    assert.equal(docs.filter((d) => d.pod === web.metadata!.name).length, 2, '--tail 2 of the web container')
+    assert.deepEqual(docs.at(-1), { ts: docs.at(-1)!.ts, pod: other.metadata!.name, container: 'other', line: 'from other' })
+  })
+
+  it('text output prefixes pod and container when several pods are followed', async () => {
+    const other = await podOf('other')
+    const run = logs('--since', '1h')
+    write(other, ['prefixed line'])
+    await seen(run, 'prefixed line')
+    run.child.kill('SIGINT')
+    await run.exit
+    assert.ok(run.out().includes(`${other.metadata!.name} other prefixed line`), run.out().join('\n'))
+  })
+
+  it('--include and --exclude (repeatable) keep only the wanted lines', async () => {
+    const pod = await podOf('other')
+    write(pod, ['GET /api 200', 'GET /api 500', 'GET /ready 200', 'POST /api 201', 'noise'])
+    const run = logs('other', '--include', '^GET', '--include', '^POST', '--exclude', '/ready', '--exclude', ' 500$')
+    await seen(run, 'POST /api 201')
+    run.child.kill('SIGINT')
+    await run.exit
+    assert.deepEqual(run.out(), ['GET /api 200', 'POST /api 201'])
+  })
+
+  it('refuses a bad duration, a bad regex and an unknown app with a hint', async () => {
+    const cases: [string[], RegExp][] = [
+      [['web', '--since', 'soon'], /--since "soon" is not a duration[\s\S]*hint: give it as Go/],
+      [['web', '--include', '(('], /--include "\(\(" is not a regular expression[\s\S]*hint:/],
+      [['nope'], /logs-fixture has no app "nope"[\s\S]*hint: Its apps: web, other/],
+      [['web', '--tail', 'many'], /--tail must be a whole number of lines, not "many"/],
+    ]
+    for (const [args, want] of cases) {
+      const run = logs(...args)
+      assert.equal(await run.exit, 1, args.join(' '))
+      assert.match(run.err(), want)
+      assert.doesNotMatch(run.err(), /\n\s+at /, 'no stack without --debug')
+    }
+  })
+})
