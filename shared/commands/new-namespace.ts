@@ -41,6 +41,26 @@ export default defineNamespace({
   groups: [{ title: 'Apps', apps: [{ name: '${app}', port: 80, description: 'sample app; replace it' }] }],
   portForwards: [{ app: '${app}', local: 18080, remote: 80 }],
   quickCommands: [{ title: 'Follow ${app} logs', command: 'kubectl -n {namespace} logs deploy/${app} -f' }],
+  // Typed zx tasks (README "Tasks and hooks"): \`just task ${name} status\`. \`$\` runs in this
+  // folder with KUBECONFIG pinned to the session's context and the pinned kubectl on PATH;
+  // \`on: 'apply'\` or \`'save'\` would run it in the dev loop by itself, \`after\` names tasks to run first.
+  tasks: {
+    status: {
+      description: 'what runs of ${name} in the namespace the task works on',
+      on: 'manual',
+      run: async ({ $, namespace }) => {
+        await $\`kubectl -n \${namespace} get deploy,pods -l app.kubernetes.io/part-of=${name}\`
+      },
+    },
+  },
+  // Hooks at fixed points: beforeApply/afterApply (dev), beforeCommit/afterDeploy (deploy),
+  // dashboardSections. This smoke test runs after \`just deploy ${name}\` once Flux applied the
+  // commit and everything is healthy, against prod; if it fails, the deploy is rolled back (exit 2).
+  hooks: {
+    afterDeploy: async ({ $, namespace }) => {
+      await $\`kubectl -n \${namespace} rollout status deploy/${app} --timeout=60s\`
+    },
+  },
 })
 `,
     'dev.ts': script('dev', `The ${name} dev loop`),

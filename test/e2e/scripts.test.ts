@@ -112,7 +112,7 @@ describe('namespace scripts end to end', () => {
     const r = await script('shared/bin/nsops.ts', ['validate', '--kubeconfig', kubeconfig])
     assert.equal(r.code, 0, r.stderr)
     for (const ns of ['arr-stack', 'monitoring', 'observability']) {
-      assert.match(r.stderr, new RegExp(`${ns}: .*builds .*pass strict schema validation against the cluster's OpenAPI \\(context nsops-sim\\); the API server accepts`))
+      assert.match(r.stderr, new RegExp(`${ns}: .*builds .*pass strict schema validation against the cluster's OpenAPI \\(context nsops-sim\\); the API server \\(nsops-sim\\) accepts`))
     }
   })
 
@@ -200,6 +200,16 @@ describe('namespace scripts end to end', () => {
 
       const ci = await script(`namespaces/${name}/dev.ts`, ['--ci', '--down', '--timeout', '2m', '--kubeconfig', kubeconfig])
       assert.equal(ci.code, 0, ci.stderr)
+
+      // the scaffold's example task runs as scaffolded, and its example hook passes the config's checks
+      const listed = await script('shared/bin/nsops.ts', ['task', name, '--kubeconfig', kubeconfig])
+      assert.equal(listed.code, 0, listed.stderr)
+      assert.match(listed.stderr, /status {2}on manual {2}what runs of/)
+      const task = await script('shared/bin/nsops.ts', ['task', name, 'status', '--kubeconfig', kubeconfig])
+      assert.equal(task.code, 0, task.stderr)
+      assert.match(task.stderr, new RegExp(`\\[status\\] \\$ kubectl -n ${name}-dev get deploy,pods -l app\\.kubernetes\\.io/part-of=${name}`))
+      assert.match(task.stderr, /task status succeeded/)
+      assert.match(fs.readFileSync(path.join(dir, 'namespace.ts'), 'utf8'), /hooks: \{\n    afterDeploy: async \(\{ \$, namespace \}\) => \{/)
 
       // fail fast: a pod no node can take is Failed after kstatus' 15 s window, long before --timeout
       const depFile = path.join(dir, 'base/web/deployment.yaml')
