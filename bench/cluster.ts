@@ -6,13 +6,13 @@ import { KubeConfig } from '@kubernetes/client-node'
 import { SimCluster } from '../shared/cluster/sim/index.ts'
 import { clientsFor, type Kube } from '../shared/kube.ts'
 
-export async function withBenchCluster<T>(fn: (kube: Kube, kubeconfig: string) => Promise<T>): Promise<T> {
+export async function withBenchCluster<T>(fn: (kube: Kube, kubeconfig: string, sim: SimCluster) => Promise<T>): Promise<T> {
   const sim = new SimCluster({ dir: fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-bench-')) })
   try {
     const info = await sim.ensure()
     const kc = new KubeConfig()
     kc.loadFromFile(info.kubeconfig)
-    return await fn(clientsFor(kc, info.kubeconfig), info.kubeconfig)
+    return await fn(clientsFor(kc, info.kubeconfig), info.kubeconfig, sim)
   } finally {
     await sim.stop({ purge: true })
   }
