@@ -82,7 +82,9 @@ describe('sim cluster', () => {
       const kc = () => { const k = new KubeConfig(); k.loadFromFile(sim.kubeconfigPath); return clientsFor(k) }
       await kc().core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'keep-me' }, data: { a: '1' } } })
       const pids = statePids(dir)
-      assert.equal(pids.length, 6)
+      const names = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')).components.map((c: { name: string }) => c.name)
+      assert.deepEqual(names, ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok', 'local-path-provisioner', 'simulated-containers'])
+      assert.equal(pids.length, 7)
       await sim.stop()
       assert.deepEqual(pids.filter(running), [])
       const again = await sim.ensure()
