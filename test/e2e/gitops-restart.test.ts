@@ -31,6 +31,7 @@ describe('GitOps state across a sim restart with its state kept', () => {
   const clone = path.join(tmp, 'clone')
   let kube: Kube
   let blocker: net.Server | undefined
+  const blocked = new Set<net.Socket>()
   const git = async (dir: string, ...args: string[]) => (await run('git', [...isolated, '-C', dir, ...args])).stdout.trim()
   const repo = async () => (await kube.custom.getNamespacedCustomObject({ ...fluxKinds.GitRepository, namespace: FLUX_NAMESPACE, name: 'nsops' })) as FluxObject
   const commit = async (dir: string, file: string) => {
@@ -60,8 +61,11 @@ describe('GitOps state across a sim restart with its state kept', () => {
   })
 
   after(async () => {
-    await new Promise<void>((resolve) => (blocker ? blocker.close(() => resolve()) : resolve()))
+    // the cluster first (its controllers are the blocker's only clients), then the blocker
+    // with every connection it accepted destroyed, so its close cannot wait on a peer
     await sim.stop({ purge: true })
+    for (const s of blocked) s.destroy()
+    if (blocker?.listening) await new Promise<void>((resolve) => blocker!.close(() => resolve()))
     fs.rmSync(tmp, { recursive: true, force: true })
   })
 
@@ -85,7 +89,7 @@ describe('GitOps state across a sim restart with its state kept', () => {
     const old = localGitUrl(fluxDir)!
     await sim.stop()
     // someone else listens on the git server's port while the cluster is down
-    blocker = net.createServer()
+    blocker = net.createServer((socket) => { blocked.add(socket); socket.on('close', () => blocked.delete(socket)) })
     await new Promise<void>((resolve, reject) => blocker!.once('error', reject).listen(Number(new URL(old).port), '127.0.0.1', resolve))
     const info = await sim.ensure({ flux: true })
     kube = connect({ kubeconfig: info.kubeconfig })
