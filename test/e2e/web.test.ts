@@ -71,6 +71,14 @@ describe('the dev web page in chromium', { skip: !browserPath && 'chromium is no
     await page.waitForSelector('#result:has-text("re-applying arr-stack")')
   })
 
+  it("a task's button runs it; the terminal log shows its run", async () => {
+    const seen = out.length
+    await page.click('section.loop[data-ns="arr-stack"] button[data-action="task"][data-task="sonarr-ready"]')
+    await page.waitForSelector('#result:has-text("running the task sonarr-ready of arr-stack")')
+    await until('the task run in the log', async () => /arr-stack: task sonarr-ready succeeded/.test(out.slice(seen)), 60_000)
+    assert.match(out.slice(seen), /arr-stack\/sonarr-ready: \$ kubectl -n arr-stack-dev rollout status deploy\/sonarr/)
+  })
+
   it('an action without the token, or from another origin, is refused', async () => {
     const base = new URL(url)
     const noToken = await fetch(new URL('/api/action', base), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ action: 'stop' }) })
