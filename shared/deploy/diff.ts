@@ -5,7 +5,7 @@
 import { diffObjects, objectDiff, renderDiff, type DiffResult, type ObjectDiff } from '../apply/diff.ts'
 import { refKey } from '../apply/refs.ts'
 import { getObject, UnknownKindError } from '../apply/rest.ts'
-import type { FluxObject } from '../flux/kinds.ts'
+import type { FluxObject } from '../flux/index.ts'
 import type { Kube } from '../kube.ts'
 import type { ManifestObject } from '../kustomize.ts'
 import { c } from '../output.ts'

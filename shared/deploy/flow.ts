@@ -3,8 +3,7 @@
 // that deploy and rollback have in common (Flux lookup, confirmation, reconcile and wait).
 import path from 'node:path'
 import { NsopsError, ExitCode, errorMessage } from '../errors.ts'
-import { fluxStatus } from '../flux/index.ts'
-import { refString } from '../flux/kinds.ts'
+import { fluxStatus, refString } from '../flux/index.ts'
 import { shortSha, type Upstream } from '../git.ts'
 import { connect, ensureReachable, type Kube, type KubeTarget } from '../kube.ts'
 import type { NamespaceConfig } from '../namespace-config.ts'

@@ -4,9 +4,10 @@
 // managing the namespace, a suspended Kustomization, a dependsOn that is not Ready, a source
 // on another branch or another repository than the one we push to — stops the deploy early.
 import type { ObjectRef } from '../apply/refs.ts'
-import { findManagers, inventoryRefs as managedInventory, sourceOf, type Manager } from '../flux/index.ts'
-import { conditionOf, getFlux, isSuspended, refString, type FluxObject, type FluxRef } from '../flux/kinds.ts'
-import { describeSuspension, suspendedBy } from '../flux/suspend.ts'
+import {
+  conditionOf, describeSuspension, findManagers, getFlux, inventoryRefs as managedInventory, isSuspended, refString, sourceOf, suspendedBy,
+  type FluxObject, type FluxRef, type Manager,
+} from '../flux/index.ts'
 import { sameRepository, type Upstream } from '../git.ts'
 import type { Kube } from '../kube.ts'
 import type { ManifestObject } from '../kustomize.ts'

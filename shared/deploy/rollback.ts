@@ -2,7 +2,7 @@
 // push, and wait for Flux to apply the revert. Automatic after a failed deploy, or asked for
 // with `--rollback` (the namespace's last commit).
 import { NsopsError, ExitCode, errorMessage } from '../errors.ts'
-import { refString } from '../flux/kinds.ts'
+import { refString } from '../flux/index.ts'
 import { openRepo, shortSha, type Repo } from '../git.ts'
 import type { Kube } from '../kube.ts'
 import { duration } from '../output.ts'

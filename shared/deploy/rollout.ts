@@ -5,8 +5,7 @@
 // verdict instead of waiting out the timeout.
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { getFlux, refString } from '../flux/kinds.ts'
-import { reconcile, reconcileSource, type ReconcileResult } from '../flux/index.ts'
+import { getFlux, reconcile, reconcileSource, refString, type ReconcileResult } from '../flux/index.ts'
 import { shortSha } from '../git.ts'
 import { waitFor, type WaitResult } from '../health/wait.ts'
 import type { Kube } from '../kube.ts'

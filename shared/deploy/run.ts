@@ -5,7 +5,7 @@
 // agreed; after the push every way out says which commit is where.
 import path from 'node:path'
 import { NsopsError, ExitCode } from '../errors.ts'
-import { refString } from '../flux/kinds.ts'
+import { refString } from '../flux/index.ts'
 import { openRepo, shortSha, type PushResult, type Repo } from '../git.ts'
 import { connect, type Kube } from '../kube.ts'
 import { buildKustomization, type ManifestObject } from '../kustomize.ts'

@@ -1,13 +1,14 @@
 // Flux for one namespace: install the CRDs, find the namespace's objects, suspend/resume
 // them with an ownership marker, reconcile and wait, and summarise their status.
 export { installFluxCrds, fluxCrdBundle, CRD_LABEL, type FluxCrdInstall, type FluxCrdBundle } from './crds.ts'
-export { fluxKinds, refString, FLUX_FIELD_MANAGER, type FluxKind, type FluxRef, type FluxObject } from './kinds.ts'
+export { fluxKinds, refString, refOf, getFlux, conditionOf, isSuspended, FLUX_FIELD_MANAGER, type FluxKind, type FluxRef, type FluxObject } from './kinds.ts'
 export { fluxObjectsFor, type FluxScope } from './objects.ts'
 export { findManagers, manages, inventoryRefs, pathBuilds, ROOT_KUSTOMIZATION, type Manager, type FluxManagement, type ManagedScope } from './managing.ts'
 export {
   suspendFor, resumeOwned, refreshOwned, takeOverStale, keepOwned, findKeptSuspensions, untouchedSince, findStaleSuspensions, resumeStale, currentOwner, staleReason, markerOf, isOwner, describeSuspension,
-  SUSPENDED_BY, MARKER_MAX_AGE_MS,
+  suspendedBy, SUSPENDED_BY, MARKER_MAX_AGE_MS,
   type SuspensionOwner, type SuspensionMarker, type SuspendedBy, type SuspendResult, type ResumeResult, type StaleSuspension, type StaleOptions,
 } from './suspend.ts'
 export { reconcile, reconcileSource, revisionMatches, requestToken, handledSince, REQUESTED_AT, type ReconcileOptions, type ReconcileResult } from './reconcile.ts'
-export { fluxStatus, summarizeFlux, sourceOf, readyIsCurrent, type FluxStatusRow } from './status.ts'
+export { fluxStatus, summarizeFlux, sourceOf, type FluxStatusRow } from './status.ts'
+export { readyIsCurrent, isReadyNow, stalledFailure, retryingFailure, fetchFailure, isSourceKind, type Readiness } from './readiness.ts'

@@ -152,7 +152,8 @@ export function apiFailure(what: string, kube: Kube, err: unknown): NsopsError {
 
 // ---- status accessors shared by reconcile, suspend and status ----
 
-export interface Condition {
+/** A condition as Flux writes it (health/kstatus.ts reads the looser Kubernetes shape for any kind). */
+export interface FluxCondition {
   type: string
   status: 'True' | 'False' | 'Unknown'
   reason?: string
@@ -161,10 +162,10 @@ export interface Condition {
   lastTransitionTime?: string
 }
 
-export function conditionOf(obj: FluxObject | null | undefined, type: string): Condition | undefined {
+export function conditionOf(obj: FluxObject | null | undefined, type: string): FluxCondition | undefined {
   const list = obj?.status?.conditions
   if (!Array.isArray(list)) return undefined
-  return (list as Condition[]).find((c) => c?.type === type)
+  return (list as FluxCondition[]).find((c) => c?.type === type)
 }
 
 export function statusString(obj: FluxObject | null | undefined, key: string): string | undefined {

@@ -10,14 +10,13 @@
 // the one we wait for (the source has not fetched the new commit yet; its arrival triggers
 // the next run).
 import { NsopsError } from '../errors.ts'
-import { computeStatus } from '../health/kstatus.ts'
 import { duration } from '../output.ts'
 import type { Kube } from '../kube.ts'
 import {
   apiFailure, collectionPath, conditionOf, getFlux, isSuspended, mergePatchFlux, refOf, refString, statusString,
   type FluxKind, type FluxObject, type FluxRef,
 } from './kinds.ts'
-import { readyIsCurrent } from './status.ts'
+import { fetchFailure, isReadyNow, isSourceKind, retryingFailure, stalledFailure, type Readiness } from './readiness.ts'
 import { describeSuspension, suspendedBy } from './suspend.ts'
 import { watchOne } from './watch.ts'
 
@@ -99,9 +98,6 @@ function suspendedError(obj: FluxObject): NsopsError {
   })
 }
 
-type Verdict = { ok: boolean; reason: string; message: string }
-
-/** Where the object stands relative to our request: a verdict, or a progress line to wait on. */
 /**
  * Whether the controller has handled our request: our token, or a request made after ours
  * (someone else asked again meanwhile; that run starts after our request, so it counts).
@@ -116,22 +112,14 @@ export function handledSince(handled: string | undefined, token: string, previou
 }
 
 /** Stalled, or Ready=False while retrying, with the wanted commit as the attempted revision. */
-function failureOf(obj: FluxObject, wanted: string): Verdict | undefined {
+function failureOf(obj: FluxObject, wanted: string): Readiness | undefined {
   const { attempted } = revisions(obj)
   if (!attempted || !revisionMatches(attempted, wanted)) return undefined
-  const ready = conditionOf(obj, 'Ready')
-  const stalled = conditionOf(obj, 'Stalled')
-  const reconciling = conditionOf(obj, 'Reconciling')
-  if (stalled?.status === 'True') return { ok: false, reason: ready?.reason || stalled.reason || 'Stalled', message: ready?.message || stalled.message || 'stalled' }
-  if (ready?.status === 'False' && reconciling?.reason === 'ProgressingWithRetry' && ready.reason !== 'HealthCheckCanceled') {
-    return { ok: false, reason: ready.reason ?? 'ReconciliationFailed', message: ready.message ?? '' }
-  }
-  return undefined
+  return stalledFailure(obj) ?? retryingFailure(obj)
 }
 
-const isSourceKind = (kind: string) => kind !== 'Kustomization' && kind !== 'HelmRelease'
-
-function judge(obj: FluxObject | null, token: string, previous: string | undefined, wanted: string | undefined, accepts?: (revision: string) => boolean): Verdict | { waiting: string } {
+/** Where the object stands relative to our request: a verdict, or a progress line to wait on. */
+function judge(obj: FluxObject | null, token: string, previous: string | undefined, wanted: string | undefined, accepts?: (revision: string) => boolean): Readiness | { waiting: string } {
   if (!obj) return { ok: false, reason: 'NotFound', message: 'it was deleted while we waited' }
   if (isSuspended(obj)) return { ok: false, reason: 'Suspended', message: `it was suspended while we waited (${describeSuspension(suspendedBy(obj)!)})` }
   const handled = statusString(obj, 'lastHandledReconcileAt')
@@ -144,29 +132,22 @@ function judge(obj: FluxObject | null, token: string, previous: string | undefin
     return { waiting: `waiting for ${controllerOf(obj.kind)} to pick up the request (lastHandledReconcileAt: ${handled ?? 'never'})` }
   }
   const ready = conditionOf(obj, 'Ready')
-  const stalled = conditionOf(obj, 'Stalled')
-  const reconciling = conditionOf(obj, 'Reconciling')
   const { applied, attempted } = revisions(obj)
   const readyText = ready ? `${ready.reason ?? ''}: ${ready.message ?? ''}` : 'no Ready condition yet'
 
-  if (stalled?.status === 'True') {
-    return { ok: false, reason: ready?.reason || stalled.reason || 'Stalled', message: ready?.message || stalled.message || 'stalled' }
-  }
+  const stalled = stalledFailure(obj)
+  if (stalled) return stalled
   // A source's "attempted" revision is its old artifact while a fetch fails, so for sources
   // a failed fetch after our request was handled is the verdict (auth, network, a URL that
   // stopped answering), not something to wait out.
-  if (isSourceKind(obj.kind)) {
-    const fetchFailed = conditionOf(obj, 'FetchFailed')
-    if (fetchFailed?.status === 'True' || (ready?.status === 'False' && reconciling?.reason === 'ProgressingWithRetry')) {
-      return { ok: false, reason: fetchFailed?.reason || ready?.reason || 'FetchFailed', message: fetchFailed?.message || ready?.message || '' }
-    }
-  }
+  const fetch = isSourceKind(obj.kind) ? fetchFailure(obj) : undefined
+  if (fetch) return fetch
   const matches = (rev: string | undefined) => !!wanted && !!rev && (revisionMatches(rev, wanted) || !!accepts?.(rev))
+  // a retry of an older revision than the wanted one is not a verdict on ours
   const attemptIsWanted = !wanted || !attempted || matches(attempted)
-  if (ready?.status === 'False' && reconciling?.reason === 'ProgressingWithRetry' && ready.reason !== 'HealthCheckCanceled' && attemptIsWanted) {
-    return { ok: false, reason: ready.reason ?? 'ReconciliationFailed', message: ready.message ?? '' }
-  }
-  if (ready?.status === 'True' && readyIsCurrent(obj) && computeStatus(obj).status === 'Current') {
+  const retrying = attemptIsWanted ? retryingFailure(obj) : undefined
+  if (retrying) return retrying
+  if (ready && isReadyNow(obj)) {
     if (!wanted || matches(applied)) return { ok: true, reason: ready.reason ?? 'Succeeded', message: ready.message ?? '' }
     return { waiting: `ready at ${applied ?? '(no revision)'}; waiting for ${wanted} to be applied` }
   }
@@ -219,7 +200,7 @@ async function reconcileObject(kube: Kube, target: FluxRef | FluxObject, opts: R
   // object is judged again
   const accepted = new Map<string, boolean>()
   let judgeAgain: () => void = () => {}
-  const acceptedLater = new Promise<Verdict>((resolve) => {
+  const acceptedLater = new Promise<Readiness>((resolve) => {
     judgeAgain = () => { const v = decide(last); if (v) resolve(v) }
   })
   const accepts = opts.accepts && ((rev: string): boolean => {
@@ -229,7 +210,7 @@ async function reconcileObject(kube: Kube, target: FluxRef | FluxObject, opts: R
     void Promise.resolve(opts.accepts!(rev)).then((yes) => { accepted.set(rev, yes); if (yes) judgeAgain() }, () => {})
     return false
   })
-  const decide = (o: FluxObject | null): Verdict | undefined => {
+  const decide = (o: FluxObject | null): Readiness | undefined => {
     last = o
     const j = judge(o, token, previous, opts.revision, accepts)
     if ('waiting' in j) {
@@ -238,7 +219,7 @@ async function reconcileObject(kube: Kube, target: FluxRef | FluxObject, opts: R
     }
     return j
   }
-  const finish = (v: Verdict): ReconcileResult => {
+  const finish = (v: Readiness): ReconcileResult => {
     const ready = conditionOf(last, 'Ready')
     const revision = last ? revisions(last).applied : undefined
     return {
@@ -259,7 +240,7 @@ async function reconcileObject(kube: Kube, target: FluxRef | FluxObject, opts: R
   const ac = new AbortController()
   const timer = setTimeout(() => ac.abort(new Error('timeout')), Math.max(0, opts.timeoutMs - (Date.now() - started)))
   try {
-    const watching = watchOne<Verdict, FluxObject>(kube,
+    const watching = watchOne<Readiness, FluxObject>(kube,
       { path: collectionPath(r.kind, r.namespace), name: r.name, resourceVersion: patched.metadata.resourceVersion, signal: ac.signal },
       (o) => decide(o ? { ...o, kind: r.kind } : null))
     watching.catch(() => {}) // awaited just below; a rejection after acceptedLater won is moot

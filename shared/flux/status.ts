@@ -2,6 +2,7 @@
 // revisions and the source it reads from. Pure summarising over what the API returned.
 import type { Kube } from '../kube.ts'
 import { conditionOf, getFlux, isSuspended, refOf, statusString, type FluxKind, type FluxObject, type FluxRef } from './kinds.ts'
+import { readyIsCurrent } from './readiness.ts'
 import { describeSuspension, markerOf, staleReason, suspendedBy, type StaleOptions, type SuspensionMarker } from './suspend.ts'
 
 export interface FluxStatusRow {
@@ -37,15 +38,6 @@ export function sourceOf(obj: FluxObject): FluxRef | undefined {
   const raw = (spec.sourceRef ?? spec.chartRef ?? chart?.sourceRef) as { kind?: string; name?: string; namespace?: string } | undefined
   if (!raw?.kind || !raw.name) return undefined
   return { kind: raw.kind as FluxKind, name: raw.name, namespace: raw.namespace ?? obj.metadata.namespace }
-}
-
-/** Whether the Ready condition was written for the object's current generation. */
-export function readyIsCurrent(obj: FluxObject): boolean {
-  const ready = conditionOf(obj, 'Ready')
-  const generation = obj.metadata.generation
-  if (!ready || generation === undefined) return false
-  if (ready.observedGeneration) return ready.observedGeneration === generation
-  return obj.status?.observedGeneration === generation
 }
 
 export function summarizeFlux(obj: FluxObject, opts: StaleOptions = {}): FluxStatusRow {

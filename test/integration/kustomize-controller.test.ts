@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
 import { KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
 import { SimCluster } from '../../shared/cluster/sim/index.ts'
-import { fluxKinds, type Condition, type FluxKind, type FluxObject } from '../../shared/flux/kinds.ts'
+import { fluxKinds, type FluxCondition, type FluxKind, type FluxObject } from '../../shared/flux/kinds.ts'
 import { bootstrapFlux, fluxManifests, FLUX_NAMESPACE } from '../../shared/gitops/controllers.ts'
 import { createBareRepo, startGitServer, type GitServer } from '../../shared/gitops/git-server.ts'
 import { REQUESTED_AT } from '../../shared/flux/reconcile.ts'
@@ -40,7 +40,7 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutM
   }
 }
 
-const cond = (o: FluxObject | undefined, type: string) => (o?.status?.conditions as Condition[] | undefined)?.find((c) => c.type === type)
+const cond = (o: FluxObject | undefined, type: string) => (o?.status?.conditions as FluxCondition[] | undefined)?.find((c) => c.type === type)
 
 function statePids(dir: string): Record<string, number> {
   const state = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as { components: { name: string; pid: number }[] }
