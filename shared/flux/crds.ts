@@ -79,7 +79,7 @@ export async function fluxCrdBundle(): Promise<FluxCrdBundle> {
     if (again) return { ...again, dir }
     await buildBundle(dir, s)
     const made = readManifest(dir)
-    if (!made) throw new Error(`the Flux CRD cache ${dir} was written but cannot be read`)
+    if (!made) throw new NsopsError(`the Flux CRD cache ${dir} was written but cannot be read.`, { hint: `remove ${dir} and run again (\`just setup\` rebuilds it); check the disk has space and the folder is writable.` })
     return { ...made, dir }
   })
 }
@@ -162,12 +162,12 @@ async function generateHelmReleaseCrd(api: ModuleRef, gen: ModuleRef, out: strin
   // module's packages from apiDir (read-only, which is all it needs)
   await run('go', ['run', `${gen.module}@${gen.version}`, 'crd:crdVersions=v1', 'paths=./...', `output:crd:artifacts:config=${out}`],
     { cwd: apiDir, env: goEnv(), maxBuffer: 16 << 20, timeout: 15 * 60_000 })
-  if (!fs.readdirSync(out).some((f) => f.includes('helmreleases'))) throw new Error('controller-gen wrote no helmreleases CRD')
+  if (!fs.readdirSync(out).some((f) => f.includes('helmreleases'))) throw new NsopsError(`controller-gen (${gen.module}@${gen.version}) wrote no helmreleases CRD into ${out}.`, { hint: `check the helm-controller api module pinned in k8s/versions.yaml (${api.module}@${api.version}) and run again; \`go run ${gen.module}@${gen.version} crd paths=./...\` in its module folder shows what it generates.` })
 }
 
 function parseCrd(text: string, file: string): V1CustomResourceDefinition {
   const docs = YAML.parseAllDocuments(text).map((d) => d.toJS() as V1CustomResourceDefinition).filter((d) => d?.kind === 'CustomResourceDefinition')
-  if (docs.length !== 1) throw new Error(`${file}: expected one CustomResourceDefinition, found ${docs.length}`)
+  if (docs.length !== 1) throw new NsopsError(`${file}: expected one CustomResourceDefinition, found ${docs.length}.`, { hint: `the Flux CRD bundle is built from the pinned modules in k8s/versions.yaml: remove the cached bundle in ${path.join(cacheDir(), 'flux-crds')} and run again.` })
   return docs[0]
 }
 
