@@ -29,6 +29,7 @@ describe('deploy hooks against the real kustomize-controller', () => {
     await w?.stop()
     // the hooks' own logs (.nsops/tasks/demo/hook-*.log) are this file's only trace
     for (const hook of ['beforeCommit', 'afterDeploy']) fs.rmSync(path.join(stateDir(), 'tasks', DEMO, `hook-${hook}.log`), { force: true })
+    try { fs.rmdirSync(path.join(stateDir(), 'tasks', DEMO)) } catch { /* another test's logs are still there */ }
   })
 
   const deploy = (hooks: Hooks, extra: Partial<DeployOptions> = {}) => runDeploy({
