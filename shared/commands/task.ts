@@ -7,7 +7,6 @@ import { resolveTarget, targetOptions } from '../target.ts'
 
 const usage = (ns: string) => `
 Usage: just task ${ns} [NAME] [--env dev|prod]
-       ./namespaces/${ns}/task.ts [NAME]
 
 Runs the task NAME from namespaces/${ns}/namespace.ts (after the tasks it names in \`after\`),
 prints its commands and output, and exits 0 when it succeeded, 1 when it failed. Without
