@@ -65,13 +65,16 @@ describe('the dev web page in chromium', { skip: !browserPath && 'chromium is no
 
   it('"re-apply now" triggers an apply that the terminal log shows', async () => {
     const seen = out.length
-    page.once('dialog', (d) => void d.accept())
     await page.click('section.loop[data-ns="arr-stack"] button[data-action="reapply"]')
     await until('the apply in the terminal log', async () => /arr-stack: applied \(web: re-apply/.test(out.slice(seen)), 30_000)
+    // and the task that runs after every apply (sonarr-ready, on: apply) has run
+    await until('the on-apply task after it', async () => /arr-stack: task sonarr-ready succeeded/.test(out.slice(seen)), 60_000)
     await page.waitForSelector('#result:has-text("re-applying arr-stack")')
   })
 
   it("a task's button runs it; the terminal log shows its run", async () => {
+    // the re-apply above runs it too (on: apply): wait until that run has ended
+    await page.waitForSelector('button[data-task="sonarr-ready"] .Current', { timeout: 60_000 })
     const seen = out.length
     await page.click('section.loop[data-ns="arr-stack"] button[data-action="task"][data-task="sonarr-ready"]')
     await page.waitForSelector('#result:has-text("running the task sonarr-ready of arr-stack")')
@@ -94,7 +97,8 @@ describe('the dev web page in chromium', { skip: !browserPath && 'chromium is no
   })
 
   it('"stop session" ends the loop with its cleanup, as Ctrl-C does', async () => {
-    page.once('dialog', (d) => void d.accept())
+    // "stop session" asks first (a confirm dialog); accept it
+    page.once('dialog', (d) => void d.accept().catch(() => {}))
     await page.click('button[data-action="stop"]')
     const code = await new Promise<number | null>((r) => (child.exitCode !== null ? r(child.exitCode) : child.once('exit', (c) => r(c))))
     assert.equal(code, 0, out.slice(-2000))
