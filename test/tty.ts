@@ -69,6 +69,11 @@ export class Terminal {
     return until('the command in the terminal to exit', () => this.exitStatus(), timeoutMs)
   }
 
+  /** Whether a full-screen view holds the alternate screen now. */
+  async alternateScreen(): Promise<boolean> {
+    return (await this.tmux('display', '-p', '-t', 't', '#{alternate_on}')).trim() === '1'
+  }
+
   /** Whether the terminal is back to normal: main screen, cursor shown. */
   async restored(): Promise<boolean> {
     const [alt, cursor] = (await this.tmux('display', '-p', '-t', 't', '#{alternate_on} #{cursor_flag}')).trim().split(' ')

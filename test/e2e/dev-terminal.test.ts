@@ -125,7 +125,9 @@ describe('the dev loop in a real terminal', { skip: !tmuxAvailable() && 'tmux is
       const pids = await upAndRunning(t)
       const node = JSON.parse(fs.readFileSync(sessionFile, 'utf8')).pid as number
       await t.press('C-c')
-      process.kill(node, 'SIGTERM')
+      // once the Ctrl-C has arrived (the view left the alternate screen: cleanup runs), a SIGTERM
+      await until('the Ctrl-C to arrive', async () => !(await t.alternateScreen()), 30_000)
+      try { process.kill(node, 'SIGTERM') } catch { /* cleanup already done: nothing left to cut short */ }
       assert.equal(await t.waitExit(), 130)
       await assertCleanedUp(pids)
       assert.equal(await t.restored(), true)
