@@ -4,6 +4,7 @@
 // dry run per object; drift also reads managedFields, the inventory and lists the namespace
 // for extras. Ours is measured as the library call and as a fresh process (node start-up
 // included), bundled as the namespace scripts are.
+import { benchApp } from './app-manifest.ts'
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
@@ -24,20 +25,7 @@ function bigNamespace(w: GitOpsWorld, apps: number): void {
   const dir = 'namespaces/big/overlays/prod'
   const docs: string[] = []
   for (let i = 0; i < apps; i++) {
-    docs.push(`apiVersion: apps/v1
-kind: Deployment
-metadata: { name: app-${i}, labels: { app: app-${i} } }
-spec:
-  replicas: 1
-  selector: { matchLabels: { app: app-${i} } }
-  template:
-    metadata: { labels: { app: app-${i} } }
-    spec: { containers: [{ name: c, image: nginx:1.27, ports: [{ containerPort: 80 }] }] }
----
-apiVersion: v1
-kind: Service
-metadata: { name: app-${i} }
-spec: { selector: { app: app-${i} }, ports: [{ port: 80 }] }`)
+    docs.push(benchApp(i))
   }
   w.write(`${dir}/apps.yaml`, `${docs.join('\n---\n')}\n`)
   w.write(`${dir}/namespace.yaml`, 'apiVersion: v1\nkind: Namespace\nmetadata: { name: big }\n')

@@ -17,6 +17,7 @@ import { checkSchemas, offlineSchemas, type OfflineSchemas } from '../shared/sch
 import { toolPath } from '../shared/tools/provision.ts'
 import { withBenchCluster } from './cluster.ts'
 import { median, report } from './stats.ts'
+import { benchApp } from './app-manifest.ts'
 
 function overlay(objects: number): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `nsops-bench-kz-${objects}-`))
@@ -24,21 +25,7 @@ function overlay(objects: number): string {
   fs.mkdirSync(base)
   const resources: string[] = []
   for (let i = 0; i < objects / 2; i++) {
-    fs.writeFileSync(path.join(base, `app-${i}.yaml`), `apiVersion: apps/v1
-kind: Deployment
-metadata: { name: app-${i}, labels: { app: app-${i} } }
-spec:
-  replicas: 1
-  selector: { matchLabels: { app: app-${i} } }
-  template:
-    metadata: { labels: { app: app-${i} } }
-    spec: { containers: [{ name: c, image: nginx:1.27, ports: [{ containerPort: 80 }] }] }
----
-apiVersion: v1
-kind: Service
-metadata: { name: app-${i} }
-spec: { selector: { app: app-${i} }, ports: [{ port: 80 }] }
-`)
+    fs.writeFileSync(path.join(base, `app-${i}.yaml`), `${benchApp(i)}\n`)
     resources.push(`app-${i}.yaml`)
   }
   fs.writeFileSync(path.join(base, 'kustomization.yaml'), `resources:\n${resources.map((r) => `  - ${r}`).join('\n')}\n`)
