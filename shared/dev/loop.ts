@@ -326,7 +326,7 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
   }
 
   private async startForwards(): Promise<void> {
-    const { forwardService } = await import('../portforward.ts')
+    const { forwardService } = await import('../portforward/index.ts')
     for (const pf of this.ns.portForwards) {
       const info: ForwardInfo = { app: pf.app, local: pf.local, remote: pf.remote, url: `http://127.0.0.1:${pf.local}`, status: 'starting' }
       this.status.forwards.push(info)

@@ -43,7 +43,7 @@ function matches(selector: Record<string, string>, pod: V1Pod): boolean {
  * The pod a forward should use: the current one while it stays Ready (no needless
  * re-targeting), otherwise the newest Ready pod, which during a rollout is the new version.
  */
-export function resolveTarget(want: ServicePort, svc: V1Service | undefined, pods: V1Pod[], current?: string): Resolution {
+export function resolveForwardTarget(want: ServicePort, svc: V1Service | undefined, pods: V1Pod[], current?: string): Resolution {
   const name = `Service ${want.namespace}/${want.service}`
   if (!svc) return { problem: `${name} does not exist (yet)` }
   const selector = svc.spec?.selector ?? {}
@@ -178,7 +178,7 @@ export function watchServiceTarget(kube: Kube, want: ServicePort, onChange: () =
   let last: string | undefined
   return {
     current() {
-      const r = resolveTarget(want, services.items()[0], pods.items(), last)
+      const r = resolveForwardTarget(want, services.items()[0], pods.items(), last)
       if (r.target) last = r.target.pod
       return r
     },

@@ -13,7 +13,7 @@ import YAML from 'yaml'
 import { NsopsError } from '../../shared/errors.ts'
 import type { Kube } from '../../shared/kube.ts'
 import { repoRoot } from '../../shared/paths.ts'
-import { Backoff, forwardService, type Forward, type ForwardState, type ForwardStatus } from '../../shared/portforward.ts'
+import { Backoff, forwardService, type Forward, type ForwardState, type ForwardStatus } from '../../shared/portforward/index.ts'
 import { testCluster, testNamespace } from '../harness.ts'
 import { until } from '../until.ts'
 
