@@ -10,6 +10,7 @@ import type { Kube } from '../kube.ts'
 import type { NamespaceConfig } from '../namespace-config.ts'
 import { c, duration, log } from '../output.ts'
 import { Shutdown } from '../signals.ts'
+import { LogFeed } from './log-feed.ts'
 import { DevLoop, type DevLoopOptions, type Loop } from './loop.ts'
 import { attachView } from './view.ts'
 
@@ -47,16 +48,19 @@ export async function runDevLoops(kube: Kube, configs: NamespaceConfig[], opts: 
     loops.push(new DevLoop(kube, ns, { ...opts, watch: !opts.ci, forwards: opts.ci ? false : opts.forwards, signal: shutdown.signal }))
   }
   loops.push(...extra)
+  // the pods' logs, published beside the loops' status for the view and the page (not in
+  // --ci: its snapshot keeps each pod's last lines instead)
+  const logs = opts.ci ? undefined : new LogFeed(kube, loops)
   // the web page serves the same status; it is up before the loops start, like the view
   let ui: { url: string; close(): Promise<void> } | undefined
   if (!opts.ci && opts.ui !== false) {
-    const { startWebUi } = await import('../web/server.ts')
-    ui = await startWebUi({ loops, kube, port: opts.ui?.port, stop: () => shutdown.stop('web'), note: (line) => log.info(c.dim(line)) })
+    const { startWebUi } = await import('../web/dev-ui.ts')
+    ui = await startWebUi({ loops, kube, logs, port: opts.ui?.port, stop: () => shutdown.stop('web'), note: (line) => log.info(c.dim(line)) })
       .catch((err) => { log.warn(`web page not started: ${errorMessage(err)}`); return undefined })
     if (ui) log.info(`web: ${ui.url}`)
   }
   // the view subscribes before anything starts: off a terminal every event is a log line
-  let view: { stop(): void } | undefined = attachView(loops, `nsops dev · context ${kube.context} · ${kube.server}${ui ? ` · ${ui.url}` : ''}`)
+  let view: { stop(): void } | undefined = attachView(loops, `nsops dev · context ${kube.context} · ${kube.server}${ui ? ` · ${ui.url}` : ''}`, logs)
   const endView = () => { view?.stop(); view = undefined }
   let code: number = ExitCode.ok
   let keep = false
@@ -90,13 +94,14 @@ export async function runDevLoops(kube: Kube, configs: NamespaceConfig[], opts: 
     return shutdown.exitCode
   } finally {
     endView()
+    const logsStopped = logs?.stop() // nothing reads them from here on; the cleanup deletes pods
     shutdown.stop('done')
     process.off('uncaughtException', onCrash)
     process.off('unhandledRejection', onCrash)
     const notes = await Promise.all(loops.map((l) => l.stop({ keep, progress: (d) => shutdown.setDoing(d) })
       .catch((err) => [`${l.name}: cleanup failed: ${errorMessage(err)}`])))
     for (const n of notes.flat()) log.info(c.dim(n))
-    await ui?.close()
+    await Promise.all([ui?.close(), logsStopped])
     shutdown.dispose()
   }
 }

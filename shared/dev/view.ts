@@ -3,8 +3,12 @@
 // redrawn in place on the alternate screen. Elsewhere (CI, `| tee`): one line per event —
 // applied, a resource turning healthy or unhealthy, a forward up or down, the Flux hold — so
 // a log tells the whole story.
+// Logs (the session's LogFeed): on a TTY the `l` key switches from the status to the logs of
+// all apps, then of one app at a time, then back (`s` goes straight back); off a TTY every
+// line is printed as it comes, prefixed with its app.
 import type { ObjectHealth } from '../health/wait.ts'
 import { c, healthMark, interactive, log, table, type HealthStatus } from '../output.ts'
+import type { FeedLine, LogFeed, LogLevel } from './log-feed.ts'
 import type { DevStatus, LastApply, Loop } from './loop.ts'
 
 const severity: HealthStatus[] = ['Current', 'Unknown', 'InProgress', 'Terminating', 'NotFound', 'Failed']
@@ -138,19 +142,69 @@ function logEvents(l: Loop): () => void {
   return () => { l.off('applied', onApplied); l.off('status', onStatus); l.off('taskLine', onTaskLine) }
 }
 
+/** `[app]` (`[loop/app]` when the session has several loops), then pod/container when the app has several. */
+export function logPrefix(l: FeedLine, manyLoops: boolean): string {
+  return `[${manyLoops ? `${l.loop}/` : ''}${l.app}${l.source ? ` ${l.source}` : ''}]`
+}
+
+const levelColour: Record<LogLevel, (s: string) => string> = { error: (s) => c.red(s), warn: (s) => c.yellow(s), info: (s) => s, debug: (s) => c.dim(s) }
+
+/** Which logs the terminal shows: all apps, or one. */
+export interface LogsMode { loop?: string; app?: string }
+
+/** The logs screen: the newest lines that fit, one per row, cut to the width. */
+export function renderLogs(lines: readonly FeedLine[], mode: LogsMode, manyLoops: boolean, rows: number, columns: number): string[] {
+  const shown = lines.filter((l) => (!mode.loop || l.loop === mode.loop) && (!mode.app || l.app === mode.app)).slice(-Math.max(1, rows))
+  // the app column only when more than one app is shown
+  const width = mode.app ? 0 : Math.min(24, Math.max(0, ...shown.map((l) => (manyLoops ? l.loop.length + 1 : 0) + l.app.length)))
+  return shown.map((l) => {
+    const app = mode.app ? '' : `${c.cyan((manyLoops ? `${l.loop}/${l.app}` : l.app).padEnd(width))} │ `
+    const text = `${l.source ? `${c.dim(l.source)} ` : ''}${l.level ? levelColour[l.level](l.line) : l.line}`
+    const visible = (mode.app ? 0 : width + 3) + (l.source ? l.source.length + 1 : 0) + l.line.length
+    // cut long lines (colour codes do not count; a cut line loses its colour, which is fine)
+    return visible > columns ? `${app}${`${l.source ? `${l.source} ` : ''}${l.line}`.slice(0, Math.max(10, columns - (mode.app ? 0 : width + 3) - 1))}…` : `${app}${text}`
+  })
+}
+
+/** Off a terminal: each log line as it comes, prefixed. */
+function printLogLines(feed: LogFeed, manyLoops: boolean): () => void {
+  const onLine = (l: FeedLine) => log.info(`${c.cyan(logPrefix(l, manyLoops))} ${l.line}`)
+  feed.on('line', onLine)
+  return () => feed.off('line', onLine)
+}
+
 /** Draws the view for these loops until stop() is called. Attach it before the loops start. */
-export function attachView(loops: Loop[], header: string): { stop(): void } {
+export function attachView(loops: Loop[], header: string, logs?: LogFeed): { stop(): void } {
+  const manyLoops = loops.length > 1
   if (!interactive()) {
-    const offs = loops.map(logEvents)
+    const offs = [...loops.map(logEvents), ...(logs ? [printLogLines(logs, manyLoops)] : [])]
     return { stop() { for (const off of offs) off() } }
   }
   const out = process.stderr
   let timer: NodeJS.Timeout | undefined
   let stopped = false
+  // undefined: the status; else the logs of every app or of one
+  let mode: LogsMode | undefined
+  /** `l` steps through: status → all apps → each app of each loop → status. */
+  const nextMode = (): LogsMode | undefined => {
+    const apps = loops.flatMap((l) => (l.status.apps ?? []).map((app) => ({ loop: l.name, app })))
+    if (!mode) return {}
+    const i = mode.app ? apps.findIndex((a) => a.loop === mode!.loop && a.app === mode!.app) : -1
+    return i + 1 < apps.length ? apps[i + 1] : undefined
+  }
   const draw = () => {
     if (stopped) return
-    const frame = renderDevStatus(loops.map((l) => l.status), header).split('\n').map((x) => `${x}\x1b[K`).join('\n')
-    out.write(`\x1b[H${frame}\n${c.dim(`${keys ? 'r re-applies · 1–9 run a task · ' : ''}Ctrl-C stops the loop, deletes dev-only objects and resumes what it holds in Flux`)}\x1b[K\x1b[J`)
+    const help = c.dim(`${keys ? `${mode ? 'l next app · s status · ' : 'r re-applies · 1–9 run a task · '}${logs ? (mode ? '' : 'l logs · ') : ''}` : ''}Ctrl-C stops the loop, deletes dev-only objects and resumes what it holds in Flux`)
+    let lines: string[]
+    if (mode && logs) {
+      const which = mode.app ? `${manyLoops ? `${mode.loop}/` : ''}${mode.app}` : 'all apps'
+      const rows = (out.rows ?? 40) - 3
+      const body = renderLogs(logs.lines(), mode, manyLoops, rows, out.columns ?? 120)
+      lines = [c.bold(header), `${c.bold().cyan('logs')} · ${which}${body.length ? '' : c.dim('  (no lines yet)')}`, ...body]
+    } else {
+      lines = renderDevStatus(loops.map((l) => l.status), header).split('\n')
+    }
+    out.write(`\x1b[H${lines.map((x) => `${x}\x1b[K`).join('\n')}\n${help}\x1b[K\x1b[J`)
   }
   const schedule = () => { if (!timer) timer = setTimeout(() => { timer = undefined; draw() }, 100) }
   // keys, read raw; raw mode turns off the terminal's own Ctrl-C, so \x03 is sent on as the
@@ -160,6 +214,8 @@ export function attachView(loops: Loop[], header: string): { stop(): void } {
   const onKey = (buf: Buffer) => {
     for (const ch of buf.toString()) {
       if (ch === '\x03') { try { process.kill(0, 'SIGINT') } catch { process.kill(process.pid, 'SIGINT') } continue }
+      if (logs && ch === 'l') { mode = nextMode(); draw(); continue }
+      if (logs && (ch === 's' || ch === '\x1b') && mode) { mode = undefined; draw(); continue }
       if (ch === 'r') for (const l of loops) void (l as Loop & { apply?: (t: string) => Promise<void> }).apply?.('key: re-apply')
       if (ch >= '1' && ch <= '9') {
         const all = loops.flatMap((l) => (l.status.tasks ?? []).map((t) => ({ l, t: t.name })))
@@ -177,6 +233,9 @@ export function attachView(loops: Loop[], header: string): { stop(): void } {
   }
   process.once('exit', restore)
   for (const l of loops) l.on('status', schedule)
+  // a log line redraws only while the logs are shown
+  const onLine = () => { if (mode) schedule() }
+  logs?.on('line', onLine)
   draw()
   return {
     stop() {
@@ -184,6 +243,7 @@ export function attachView(loops: Loop[], header: string): { stop(): void } {
       stopped = true
       clearTimeout(timer)
       for (const l of loops) l.off('status', schedule)
+      logs?.off('line', onLine)
       process.off('exit', restore)
       restore()
     },

@@ -21,6 +21,8 @@ export interface LogLine {
   /** the run it came from (container ID, or uid/name#restartCount) */
   run: string
   line: string
+  /** the pod's `app.kubernetes.io/name` label (or `app`), the key every view groups by */
+  app?: string
 }
 
 export interface LogFollowerOptions {
@@ -45,10 +47,11 @@ export interface LogFollowerOptions {
   retryMs?: number
 }
 
-export interface FollowedContainer { pod: string; container: string; run: string }
+export interface FollowedContainer { pod: string; container: string; run: string; app?: string }
 
 interface Stream {
   pod: string
+  app?: string
   podUid: string
   container: string
   run: string
@@ -70,6 +73,11 @@ type Events = {
   detach: [FollowedContainer]
   /** something worth telling a user that does not stop following */
   problem: [{ pod?: string; container?: string; message: string }]
+}
+
+/** The app a pod belongs to, by the label the rest of nsops groups by. */
+export function appOfPod(pod: V1Pod): string | undefined {
+  return pod.metadata?.labels?.['app.kubernetes.io/name'] ?? pod.metadata?.labels?.app
 }
 
 /** The containers (init ones first) of a pod that have started, with their current run. */
@@ -148,7 +156,7 @@ export class LogFollower extends EventEmitter<Events> {
 
   private stream(pod: V1Pod, container: string, run: string): Stream {
     const s: Stream = {
-      pod: pod.metadata!.name!, podUid: pod.metadata!.uid!, container, run,
+      pod: pod.metadata!.name!, podUid: pod.metadata!.uid!, container, run, app: appOfPod(pod),
       cursor: new LogCursor(), ended: false, chain: Promise.resolve(), terminated: false,
     }
     this.streams.set(`${s.podUid}/${container}`, s)
@@ -180,7 +188,7 @@ export class LogFollower extends EventEmitter<Events> {
     s.ended = true
     s.controller?.abort()
     await s.chain
-    this.emit('detach', { pod: s.pod, container: s.container, run: s.run })
+    this.emit('detach', { pod: s.pod, container: s.container, run: s.run, ...(s.app ? { app: s.app } : {}) })
     const since = s.cursor.sinceTime()
     s.cursor.resume()
     try {
@@ -197,13 +205,13 @@ export class LogFollower extends EventEmitter<Events> {
       this.streams.delete(key)
       const t = setTimeout(() => s.controller?.abort(), this.opts.retryMs ?? 1000)
       this.abort.signal.addEventListener('abort', () => { clearTimeout(t); s.controller?.abort() }, { once: true })
-      void s.chain.then(() => { clearTimeout(t); this.emit('detach', { pod: s.pod, container: s.container, run: s.run }) })
+      void s.chain.then(() => { clearTimeout(t); this.emit('detach', { pod: s.pod, container: s.container, run: s.run, ...(s.app ? { app: s.app } : {}) }) })
     }
   }
 
   /** Follows a run until it ends or is replaced, resuming a dropped stream from its cursor. */
   private async keepReading(s: Stream, window: LogOptions): Promise<void> {
-    this.emit('attach', { pod: s.pod, container: s.container, run: s.run })
+    this.emit('attach', { pod: s.pod, container: s.container, run: s.run, ...(s.app ? { app: s.app } : {}) })
     let opts: LogOptions = { follow: true, ...window }
     while (!s.ended && !this.abort.signal.aborted) {
       try {
@@ -232,7 +240,7 @@ export class LogFollower extends EventEmitter<Events> {
       if (!parsed) return
       if (!s.cursor.accept(parsed.ts, parsed.nanos)) return
       if (!this.wanted(parsed.text)) return
-      this.emit('line', { ts: parsed.ts, pod: s.pod, container: s.container, run: s.run, line: parsed.text })
+      this.emit('line', { ts: parsed.ts, pod: s.pod, container: s.container, run: s.run, line: parsed.text, ...(s.app ? { app: s.app } : {}) })
     }
     let finished!: () => void
     const ended = new Promise<void>((resolve) => { finished = resolve })
