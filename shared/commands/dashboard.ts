@@ -3,11 +3,12 @@
 import { parseCommand } from '../cli.ts'
 import { ExitCode, NsopsError } from '../errors.ts'
 import type { Environment, NamespaceConfig } from '../namespace-config.ts'
-import { c, setJsonMode } from '../output.ts'
+import type { Kube } from '../kube.ts'
+import { c, log, setJsonMode } from '../output.ts'
 import { resolveTarget, targetOptions } from '../target.ts'
 
 const usage = (ns: string) => `
-Usage: ./namespaces/${ns}/dashboard.ts [--env dev|prod] [--drift] [--json | --watch | --check]
+Usage: ./namespaces/${ns}/dashboard.ts [--env dev|prod] [--drift] [--json | --watch | --check | --web [--ui-port N]]
        just dashboard ${ns}
 
 The ${ns} namespace at a glance: Flux state (Ready, suspended and by whom, applied revision vs
@@ -18,6 +19,10 @@ never read.
   --env ENV          dev or prod namespace (default: dev on a local cluster, else prod)
   --json             print the data (schema nsops.dashboard/v1, see docs/dashboard-json.md)
   --watch            live view, redrawn from watch events
+  --web              the same, live on a web page at http://127.0.0.1:10350 (its URL is
+                     printed; Ctrl-C stops it). Read-only but one action, "reconcile"
+                     (asks Flux to reconcile the namespace), which needs the page's token
+  --ui-port N        the page's port (default 10350; a free one when taken; 0 for any)
   --check            print problems only; exit 3 if anything is not healthy, 0 if all is
   --drift            add a drift summary of the prod namespace against git (slower: one dry run per object; \`just drift\` has the details)
   --kubeconfig FILE  --context NAME   which cluster (default: the one \`just cluster-up\` chose)
@@ -26,15 +31,18 @@ never read.
 export async function dashboard(ns: NamespaceConfig, argv: string[]): Promise<number> {
   const { values } = parseCommand(argv, {
     usage: usage(ns.name),
-    options: { env: { type: 'string' }, drift: { type: 'boolean' }, json: { type: 'boolean' }, watch: { type: 'boolean' }, check: { type: 'boolean' }, ...targetOptions },
+    options: { env: { type: 'string' }, drift: { type: 'boolean' }, json: { type: 'boolean' }, watch: { type: 'boolean' }, check: { type: 'boolean' },
+      web: { type: 'boolean' }, 'ui-port': { type: 'string' }, ...targetOptions },
   })
   if (values.env && values.env !== 'dev' && values.env !== 'prod') {
     throw new NsopsError(`--env must be dev or prod, not "${values.env}".`)
   }
-  if ([values.json, values.watch, values.check].filter(Boolean).length > 1) {
-    throw new NsopsError('--json, --watch and --check are alternatives; pick one.')
+  if ([values.json, values.watch, values.check, values.web].filter(Boolean).length > 1) {
+    throw new NsopsError('--json, --watch, --check and --web are alternatives; pick one.')
   }
-  if (values.drift && values.watch) throw new NsopsError('--drift does not combine with --watch (it dry-runs every object); run `just drift` beside it.')
+  if (values.drift && (values.watch || values.web)) throw new NsopsError(`--drift does not combine with --${values.web ? 'web' : 'watch'} (it dry-runs every object); run \`just drift\` beside it.`)
+  if (values['ui-port'] !== undefined && !values.web) throw new NsopsError('--ui-port is the port of --web; add --web.')
+  const uiPort = values['ui-port'] !== undefined ? (await import('./dev.ts')).uiPort(values['ui-port']) : undefined
   if (values.json) setJsonMode(true)
   const { connect, ensureReachable } = await import('../kube.ts')
   const { isLocalContext } = await import('../contexts.ts')
@@ -44,6 +52,10 @@ export async function dashboard(ns: NamespaceConfig, argv: string[]): Promise<nu
   const env: Environment = (values.env as Environment | undefined) ?? (isLocalContext(kube.context) ? 'dev' : 'prod')
   const reachable = ensureReachable(kube) // in parallel with the reads; its error names context and server
 
+  if (values.web) {
+    await reachable
+    return serveDashboardPage(kube, ns, env, uiPort)
+  }
   if (values.watch) {
     await reachable
     const { watchDashboard } = await import('../dashboard/watch.ts')
@@ -69,4 +81,21 @@ export async function dashboard(ns: NamespaceConfig, argv: string[]): Promise<nu
   }
   process.stdout.write(`${renderDashboard(model)}\n`)
   return ExitCode.ok
+}
+
+/** `--web`: the page until Ctrl-C (or SIGTERM, or the terminal closing), then a clean stop. */
+async function serveDashboardPage(kube: Kube, ns: NamespaceConfig, env: Environment, port: number | undefined): Promise<number> {
+  const { Shutdown } = await import('../signals.ts')
+  const { startDashboardUi } = await import('../web/dashboard-ui.ts')
+  const shutdown = new Shutdown()
+  try {
+    const ui = await startDashboardUi(kube, ns, env, { port, note: (line) => log.info(c.dim(line)) })
+    log.info(`${ns.name} (${ns.namespaces[env]}) on ${kube.context}: ${ui.url}`)
+    log.info(c.dim('read-only but "reconcile"; Ctrl-C stops it'))
+    if (!shutdown.stopping) await new Promise<void>((resolve) => shutdown.signal.addEventListener('abort', () => resolve(), { once: true }))
+    await ui.close()
+    return shutdown.exitCode
+  } finally {
+    shutdown.dispose()
+  }
 }

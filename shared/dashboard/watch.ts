@@ -1,10 +1,11 @@
-// --watch: the dashboard redrawn whenever a watch on the namespace reports a change
-// (debounced), not on a timer. A whole frame is written at once over the previous one in
-// the alternate screen, so nothing flickers.
+// The dashboard kept live from watch events on the namespace (debounced), not on a timer:
+// `followDashboard` publishes a fresh model after every burst of changes; `--watch` redraws
+// the terminal from it and `--web` pushes it to the page. A whole frame is written at once
+// over the previous one in the alternate screen, so nothing flickers.
 import { Watch } from '@kubernetes/client-node'
 import type { Kube } from '../kube.ts'
 import type { Environment, NamespaceConfig } from '../namespace-config.ts'
-import { collect } from './collect.ts'
+import { collect, type DashboardModel } from './collect.ts'
 import { renderDashboard } from './render.ts'
 
 const paths = (ns: string) => [
@@ -16,42 +17,70 @@ const paths = (ns: string) => [
   `/api/v1/namespaces/${ns}/events`,
 ]
 
-export async function watchDashboard(kube: Kube, ns: NamespaceConfig, env: Environment): Promise<number> {
-  const out = process.stdout
-  const namespace = ns.namespaces[env]
+export interface DashboardFeed {
+  /** the latest model (undefined until the first collect has finished) */
+  readonly model: DashboardModel | undefined
+  stop(): void
+}
+
+/**
+ * Collects the dashboard now and again after every burst of watch events (150 ms quiet), one
+ * collect at a time; `onModel` gets each new model, `onError` a failed collect.
+ */
+export async function followDashboard(kube: Kube, ns: NamespaceConfig, env: Environment,
+  onModel: (m: DashboardModel) => void, onError: (err: unknown) => void = () => {}): Promise<DashboardFeed> {
+  let model: DashboardModel | undefined
   let timer: NodeJS.Timeout | undefined
-  let drawing = false
+  let collecting = false
   let again = false
-  const draw = async () => {
-    if (drawing) { again = true; return }
-    drawing = true
+  let stopped = false
+  const refresh = async () => {
+    if (collecting) { again = true; return }
+    collecting = true
     try {
-      const frame = renderDashboard(await collect(kube, ns, env)).split('\n').map((l) => `${l}\x1b[K`).join('\n')
-      out.write(`\x1b[H${frame}\n\x1b[2m(watching; Ctrl-C to quit)\x1b[0m\x1b[K\x1b[J`)
+      const m = await collect(kube, ns, env)
+      if (!stopped) { model = m; onModel(m) }
     } catch (err) {
-      out.write(`\x1b[H\x1b[Jcould not refresh: ${(err as Error).message}\x1b[K`)
+      if (!stopped) onError(err)
     } finally {
-      drawing = false
-      if (again) { again = false; schedule() }
+      collecting = false
+      if (again && !stopped) { again = false; schedule() }
     }
   }
-  const schedule = () => { clearTimeout(timer); timer = setTimeout(() => void draw(), 150) }
+  const schedule = () => { clearTimeout(timer); timer = setTimeout(() => void refresh(), 150) }
 
   const watch = new Watch(kube.kc)
   const controllers: AbortController[] = []
   const start = async (p: string) => {
-    const ac = await watch.watch(p, {}, () => schedule(), () => setTimeout(() => void start(p).catch(() => {}), 1000))
+    if (stopped) return
+    // a dropped watch is started again after a second
+    const ac = await watch.watch(p, {}, () => schedule(), () => { if (!stopped) setTimeout(() => void start(p).catch(() => {}), 1000) })
     controllers.push(ac)
   }
+  await refresh()
+  await Promise.all(paths(ns.namespaces[env]).map(start))
+  return {
+    get model() { return model },
+    stop() {
+      stopped = true
+      clearTimeout(timer)
+      for (const ac of controllers) ac.abort()
+    },
+  }
+}
+
+export async function watchDashboard(kube: Kube, ns: NamespaceConfig, env: Environment): Promise<number> {
+  const out = process.stdout
   out.write('\x1b[?1049h\x1b[?25l') // alternate screen, hide cursor
   const restore = () => out.write('\x1b[?25h\x1b[?1049l')
-  await draw()
-  await Promise.all(paths(namespace).map(start))
+  const feed = await followDashboard(kube, ns, env, (m) => {
+    const frame = renderDashboard(m).split('\n').map((l) => `${l}\x1b[K`).join('\n')
+    out.write(`\x1b[H${frame}\n\x1b[2m(watching; Ctrl-C to quit)\x1b[0m\x1b[K\x1b[J`)
+  }, (err) => out.write(`\x1b[H\x1b[Jcould not refresh: ${(err as Error).message}\x1b[K`))
   await new Promise<void>((resolve) => {
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve())
   })
-  for (const ac of controllers) ac.abort()
-  clearTimeout(timer)
+  feed.stop()
   restore()
   return 0
 }

@@ -1,52 +1,53 @@
-// The dev session's web page (Tilt's web UI, on Tilt's port 10350): one table per namespace,
-// a row per app, each app's objects, pods and events, and actions. It renders the same
-// status the terminal view renders (the loops publish it; this only forwards it), pushed to
-// the page as server-sent events when it changes — no polling.
+// The server behind nsops' web pages (the dev session's, `dashboard.ts --web`): serves the
+// one page (shared/web/page.html), what it shows as JSON, and pushes changes to it as
+// server-sent events — no polling. Each page's module says what its snapshot is, which
+// events follow it, and which actions it takes; this module is the door.
 //
 // Security, as Tilt does it: bound to 127.0.0.1 only; every action needs the per-session
 // token the page is served with (a CSRF token: another site's page cannot read it), and a
 // request whose Origin is not this server is refused. Nothing on the page comes from a
-// Secret (the status holds object names and health, never data).
+// Secret (snapshots hold object names and health, never data; log lines are scrubbed).
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { DevLoop, Loop } from '../dev/loop.ts'
-import { appRows } from '../dev/view.ts'
 import { errorMessage } from '../errors.ts'
-import type { Kube } from '../kube.ts'
 import { repoRoot } from '../paths.ts'
 
 export const DEFAULT_UI_PORT = 10350
 
-export interface WebUi {
-  url: string
-  token: string
-  close(): Promise<void>
-}
+export interface ActionBody { action?: string; namespace?: string; app?: string; task?: string }
 
-export interface WebUiOptions {
-  loops: Loop[]
-  kube: Kube
+/** One server-sent event: its name and its JSON data. */
+export interface PageEvent { event: string; data: unknown }
+
+export interface PageServerOptions {
   /** 0 for any free port; default 10350 (falls back to a free port when taken) */
   port?: number
-  /** ends the session as Ctrl-C does (the page's "stop" button) */
-  stop: () => void
-  /** a line in the session's log for each action taken from the page */
+  /** what the page shows now: the first event of a stream and every push */
+  snapshot: () => unknown
+  /** the export (GET /api/snapshot), when it holds more than the pushed snapshot (logs) */
+  exportSnapshot?: () => unknown
+  /** events a new stream gets after the snapshot (a log checkpoint) */
+  onConnect?: () => PageEvent[]
+  /** GET routes of this page under /api/ (JSON); undefined: not one of them */
+  get?: (url: URL) => Promise<{ status: number; body: unknown }> | undefined
+  /** an action from the page (token and origin already checked); its message is shown there */
+  action: (body: ActionBody) => Promise<string>
+  /** a line in the command's log for each action taken from the page */
   note?: (line: string) => void
 }
 
-/** What the page shows: each loop's status plus its rows by app, computed once for every view. */
-export function webSnapshot(loops: Loop[], kube: Kube) {
-  return {
-    schema: 'nsops.dev-web/v1',
-    at: new Date().toISOString(),
-    context: kube.context,
-    server: kube.server,
-    loops: loops.map((l) => ({ name: l.name, status: l.status, ...appRows(l.status) })),
-  }
+export interface PageServer {
+  url: string
+  token: string
+  /** the snapshot changed: pushed once per tick, however many changes came in it */
+  changed(): void
+  /** an event to every open page */
+  broadcast(e: PageEvent): void
+  close(): Promise<void>
 }
 
 function pageHtml(token: string): string {
@@ -67,7 +68,9 @@ async function listen(server: http.Server, port: number): Promise<number> {
   })
 }
 
-export async function startWebUi(opts: WebUiOptions): Promise<WebUi> {
+const sse = (e: PageEvent) => `event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`
+
+export async function startPageServer(opts: PageServerOptions): Promise<PageServer> {
   const token = randomBytes(24).toString('hex')
   const clients = new Set<http.ServerResponse>()
   let port = 0
@@ -78,51 +81,17 @@ export async function startWebUi(opts: WebUiOptions): Promise<WebUi> {
     res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' })
     res.end(type === 'application/json' ? JSON.stringify(body) : String(body))
   }
-
-  const push = () => {
+  const broadcast = (e: PageEvent) => {
     if (clients.size === 0) return
-    const data = `event: snapshot\ndata: ${JSON.stringify(webSnapshot(opts.loops, opts.kube))}\n\n`
+    const data = sse(e)
     for (const c of clients) c.write(data)
   }
-  // coalesce a burst of status events into one push per tick (many objects change at once)
+  // coalesce a burst of changes into one push per tick (many objects change at once)
   let queued = false
-  const schedule = () => { if (!queued) { queued = true; setImmediate(() => { queued = false; push() }) } }
-  for (const l of opts.loops) l.on('status', schedule)
-
-  const action = async (body: { action?: string; namespace?: string; app?: string; task?: string }): Promise<string> => {
-    const loop = opts.loops.find((l) => l.name === body.namespace) as (Loop & Partial<Pick<DevLoop, 'apply' | 'runTask'>>) | undefined
-    if (body.action === 'stop') { opts.stop(); return 'stopping the session (cleanup as on Ctrl-C)' }
-    if (!loop) throw new Error(`no dev loop for ${body.namespace}`)
-    switch (body.action) {
-      case 'reapply':
-        if (!loop.apply) throw new Error(`${loop.name} cannot re-apply`)
-        void loop.apply('web: re-apply')
-        return `re-applying ${loop.name}`
-      case 'restart': {
-        if (!body.app) throw new Error('name an app')
-        const ns = loop.status.target
-        await opts.kube.core.deleteCollectionNamespacedPod({ namespace: ns, labelSelector: `app.kubernetes.io/name=${body.app}` })
-        return `deleted the pods of ${body.app} in ${ns}; their controller makes new ones`
-      }
-      case 'task':
-        if (!loop.runTask || !body.task) throw new Error('name a task')
-        void loop.runTask(body.task)
-        return `running the task ${body.task} of ${loop.name}`
-      case 'reconcile': {
-        const { findManagers, REQUESTED_AT } = await import('../flux/index.ts')
-        const { loadNamespace } = await import('../namespaces.ts')
-        const m = await findManagers(opts.kube, await loadNamespace(loop.name))
-        if (m.state !== 'managed') return `${loop.name}: ${m.note}`
-        const at = new Date().toISOString()
-        await Promise.all(m.managers.map((x) => opts.kube.custom.patchNamespacedCustomObject({
-          group: 'kustomize.toolkit.fluxcd.io', version: 'v1', namespace: x.kustomization.metadata.namespace, plural: 'kustomizations', name: x.kustomization.metadata.name,
-          body: { metadata: { annotations: { [REQUESTED_AT]: at } } },
-        }, { headers: { 'content-type': 'application/merge-patch+json' } } as never)))
-        return `asked Flux to reconcile ${m.managers.map((x) => x.kustomization.metadata.name).join(', ')}`
-      }
-      default:
-        throw new Error(`unknown action ${body.action}`)
-    }
+  const changed = () => {
+    if (queued || clients.size === 0) return
+    queued = true
+    setImmediate(() => { queued = false; broadcast({ event: 'snapshot', data: opts.snapshot() }) })
   }
 
   const server = http.createServer((req, res) => {
@@ -130,32 +99,30 @@ export async function startWebUi(opts: WebUiOptions): Promise<WebUi> {
     // another site's page may send requests here; it gets nothing and changes nothing
     if (!allowedOrigin(req.headers.origin)) return send(res, 403, { error: 'cross-origin requests are refused' })
     if (req.method === 'GET' && url.pathname === '/') return send(res, 200, pageHtml(token), 'text/html; charset=utf-8')
-    if (req.method === 'GET' && url.pathname === '/api/snapshot') return send(res, 200, webSnapshot(opts.loops, opts.kube))
+    if (req.method === 'GET' && url.pathname === '/api/snapshot') return send(res, 200, (opts.exportSnapshot ?? opts.snapshot)())
     if (req.method === 'GET' && url.pathname === '/api/stream') {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
-      res.write(`event: snapshot\ndata: ${JSON.stringify(webSnapshot(opts.loops, opts.kube))}\n\n`)
+      res.write(sse({ event: 'snapshot', data: opts.snapshot() }))
+      for (const e of opts.onConnect?.() ?? []) res.write(sse(e))
       clients.add(res)
       req.on('close', () => clients.delete(res))
       return
     }
-    if (req.method === 'GET' && url.pathname === '/api/events') {
-      const ns = url.searchParams.get('namespace') ?? ''
-      const app = url.searchParams.get('app') ?? ''
-      if (!opts.loops.some((l) => l.status.target === ns)) return send(res, 404, { error: `no dev loop applies into ${ns}` })
-      void opts.kube.core.listNamespacedEvent({ namespace: ns }).then((list) => send(res, 200, list.items
-        .filter((e) => !app || e.involvedObject?.name === app || e.involvedObject?.name?.startsWith(`${app}-`))
-        .map((e) => ({ type: e.type, reason: e.reason, object: `${e.involvedObject?.kind}/${e.involvedObject?.name}`, message: e.message, count: e.count, last: e.lastTimestamp ?? e.eventTime }))),
-      (err) => send(res, 502, { error: errorMessage(err) }))
-      return
+    if (req.method === 'GET' && url.pathname.startsWith('/api/')) {
+      const answer = opts.get?.(url)
+      if (answer) {
+        void answer.then((a) => send(res, a.status, a.body), (err) => send(res, 502, { error: errorMessage(err) }))
+        return
+      }
     }
     if (req.method === 'POST' && url.pathname === '/api/action') {
       if (req.headers['x-nsops-token'] !== token) return send(res, 403, { error: 'this action needs the session token the page was served with' })
       let raw = ''
       req.on('data', (b) => { raw += b; if (raw.length > 64 * 1024) req.destroy() })
       req.on('end', () => {
-        let body: Record<string, string>
+        let body: ActionBody
         try { body = JSON.parse(raw || '{}') } catch { return send(res, 400, { error: 'the body must be JSON' }) }
-        action(body).then((message) => { opts.note?.(`web: ${message}`); send(res, 200, { ok: true, message }) },
+        opts.action(body).then((message) => { opts.note?.(`web: ${message}`); send(res, 200, { ok: true, message }) },
           (err) => send(res, 400, { ok: false, error: errorMessage(err) }))
       })
       return
@@ -172,8 +139,9 @@ export async function startWebUi(opts: WebUiOptions): Promise<WebUi> {
   return {
     url: `http://127.0.0.1:${port}/`,
     token,
+    changed,
+    broadcast,
     async close() {
-      for (const l of opts.loops) l.off('status', schedule)
       for (const c of clients) c.end()
       clients.clear()
       server.closeAllConnections()

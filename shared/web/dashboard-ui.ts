@@ -1,0 +1,45 @@
+// `dashboard.ts --web`: the dashboard's model (shared/dashboard/collect.ts, the --json
+// schema) on the same page the dev session uses, kept live from watch events and pushed as
+// it changes. Read-only but one action: ask Flux to reconcile the namespace.
+import type { DashboardModel } from '../dashboard/collect.ts'
+import { followDashboard } from '../dashboard/watch.ts'
+import type { Kube } from '../kube.ts'
+import type { Environment, NamespaceConfig } from '../namespace-config.ts'
+import { requestReconcile } from './reconcile.ts'
+import { startPageServer } from './server.ts'
+
+export interface DashboardUi {
+  url: string
+  token: string
+  close(): Promise<void>
+}
+
+export async function startDashboardUi(kube: Kube, ns: NamespaceConfig, env: Environment, opts: { port?: number; note?: (line: string) => void } = {}): Promise<DashboardUi> {
+  let latest: DashboardModel | undefined
+  let error: string | undefined
+  let server: Awaited<ReturnType<typeof startPageServer>> | undefined
+  const feed = await followDashboard(kube, ns, env,
+    (m) => { latest = m; error = undefined; server?.changed() },
+    (err) => { error = (err as Error).message; server?.changed() })
+  const snapshot = () => ({ ...(latest ?? { schema: 'nsops.dashboard/v1' }), ...(error ? { error: `could not refresh: ${error}` } : {}) })
+  try {
+    server = await startPageServer({
+      port: opts.port,
+      snapshot,
+      action: async (body) => {
+        if (body.action !== 'reconcile') throw new Error(`the dashboard page is read-only; it only offers reconcile, not ${body.action}`)
+        return requestReconcile(kube, ns)
+      },
+      note: opts.note,
+    })
+  } catch (err) {
+    feed.stop()
+    throw err
+  }
+  const s = server
+  return {
+    url: s.url,
+    token: s.token,
+    async close() { feed.stop(); await s.close() },
+  }
+}
