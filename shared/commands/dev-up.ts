@@ -123,12 +123,9 @@ export async function devDown(argv: string[]): Promise<number> {
   }
   try {
     const kube = connect(target)
-    const { findStaleSuspensions, resumeStale } = await import('../flux/index.ts')
-    const stale = await findStaleSuspensions(kube)
-    if (stale.length) {
-      const r = await resumeStale(kube, stale)
-      for (const x of r.resumed) log.ok(`resumed Flux ${x.kind}/${x.namespace}/${x.name} (suspended by a dev loop that is gone)`)
-    }
+    // suspensions and per-object holds whose dev loop is gone
+    const { releaseStaleHolds } = await import('../dev/flux-hold.ts')
+    for (const note of await releaseStaleHolds(kube)) log.ok(note)
   } catch (err) {
     log.warn(`could not check for stale Flux suspensions: ${errorMessage(err)}`)
   }

@@ -1,5 +1,6 @@
 // The dashboard's Flux block: the namespace's own Kustomization(s) and HelmReleases, who
-// suspended them, what they applied compared with git HEAD, and stale suspensions.
+// suspended them, what they applied compared with git HEAD, and stale suspensions or
+// per-object holds.
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import type { Kube } from '../kube.ts'
@@ -29,12 +30,13 @@ async function gitHead(): Promise<string | undefined> {
 
 export async function fluxSection(kube: Kube, ns: NamespaceConfig): Promise<FluxSection> {
   const headP = gitHead()
-  const [{ findManagers }, { fluxStatus }] = await Promise.all([import('../flux/managing.ts'), import('../flux/status.ts')])
+  const [{ findManagers }, { fluxStatus }, { findObjectHolds }] = await Promise.all([import('../flux/managing.ts'), import('../flux/status.ts'), import('../flux/object-hold.ts')])
   // the same finder dev and deploy use: its own Kustomization, or the root that includes it
   const m = await findManagers(kube, ns)
   if (m.state !== 'managed') return { objects: [], stale: [], problems: [], note: m.note }
   const objects = [...m.managers.map((x) => x.kustomization), ...m.helmReleases]
-  const [statuses, head] = await Promise.all([fluxStatus(kube, objects), headP])
+  // per-object holds (kustomize.toolkit.fluxcd.io/reconcile: disabled) a dev loop left behind
+  const [statuses, head, holds] = await Promise.all([fluxStatus(kube, objects), headP, findObjectHolds(kube, ns).catch(() => [])])
   const rows: FluxRow[] = statuses.map((s) => {
     const applied = s.lastAppliedRevision
     const sha = applied?.split('sha1:')[1] ?? applied
@@ -45,7 +47,10 @@ export async function fluxSection(kube: Kube, ns: NamespaceConfig): Promise<Flux
       inSyncWithHead: head && sha ? head.startsWith(sha) || sha.startsWith(head) : undefined,
     }
   })
-  const stale = statuses.filter((s) => s.staleSuspension).map((s) => `${s.kind}/${s.namespace}/${s.name} (${s.staleSuspension})`)
+  const stale = [
+    ...statuses.filter((s) => s.staleSuspension).map((s) => `${s.kind}/${s.namespace}/${s.name} (${s.staleSuspension})`),
+    ...holds.filter((h) => h.stale).map((h) => `${h.ref.kind}/${h.ref.namespace ? `${h.ref.namespace}/` : ''}${h.ref.name} held from Flux (${h.stale})`),
+  ]
   const problems = [
     ...rows.filter((r) => !r.suspended && r.ready !== 'True').map((r) => `Flux ${r.kind}/${r.name}: Ready=${r.ready} ${r.reason ?? ''}`.trim()),
     ...stale.map((r) => `stale Flux suspension: ${r}`),

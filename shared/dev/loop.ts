@@ -16,7 +16,7 @@ import type { Kube } from '../kube.ts'
 import type { NamespaceConfig } from '../namespace-config.ts'
 import { claimSession, holdLease, releaseSession, writeSession, type DevSession, type ForwardInfo } from './session.ts'
 import { watchDebounced, type FileWatch } from './file-watch.ts'
-import { keepHold, refreshHold, releaseHold, takeHold, type FluxHold, type HoldOptions } from './flux-hold.ts'
+import { describeHeld, endKeptHolds, holding, keepHold, refreshHold, releaseHold, takeHold, type FluxHold, type HoldOptions } from './flux-hold.ts'
 
 // The "kubectl" prefix is deliberate: kustomize-controller folds managers named kubectl* into
 // its own before it applies, so when Flux resumes, what the dev overlay set and prod does
@@ -176,7 +176,7 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     this.status.fluxWarnings = this.flux.warnings
     this.emit('flux', this.flux)
     const hold = this.flux
-    if (hold.held.length) {
+    if (holding(hold)) {
       this.fluxRefresh = setInterval(() => {
         void refreshHold(this.kube, hold).then((lost) => {
           if (!lost.length) return
@@ -199,7 +199,7 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
   leftover(): string | undefined {
     if (!this.session || this.status.phase === 'stopped') return undefined
     const parts = [
-      this.flux?.held.length ? `Flux hold on ${this.flux.held.map((h) => `${h.kind}/${h.namespace}/${h.name}`).join(', ')}` : '',
+      this.flux && holding(this.flux) ? `Flux hold on ${describeHeld(this.flux)}` : '',
       this.opts.keep ? '' : `dev objects in ${this.ns.namespaces.dev}`,
       `the session of ${this.ns.name}`,
     ].filter(Boolean)
@@ -374,7 +374,7 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       this.session.kept = true
       this.session.forwards = []
       writeSession(this.session)
-      notes.push(`kept ${this.ns.name} running in ${this.ns.namespaces.dev}: \`just dev-down\` ends it (deletes dev-only objects${this.flux?.held.length ? ', resumes Flux' : ''})`)
+      notes.push(`kept ${this.ns.name} running in ${this.ns.namespaces.dev}: \`just dev-down\` ends it (deletes dev-only objects${holding(this.flux) ? ', releases the Flux hold' : ''})`)
       this.status.phase = 'stopped'
       this.emit('status', this.status)
       return notes
@@ -384,7 +384,7 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       try { notes.push(...(await this.deleteDevOnly())) } catch (err) { notes.push(`could not delete dev objects: ${errorMessage(err)}`) }
     }
     if (this.flux) {
-      if (this.flux.held.length) say(`resuming Flux ${this.flux.held.map((h) => `${h.kind}/${h.namespace}/${h.name}`).join(', ')}`)
+      if (holding(this.flux)) say(`releasing the Flux hold on ${describeHeld(this.flux)}`)
       try { notes.push(...(await releaseHold(this.kube, this.flux))) } catch (err) {
         notes.push(`could not resume Flux: ${errorMessage(err)} — run \`just dev-down\` to retry`)
       }
@@ -403,12 +403,8 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
   async endKept(): Promise<string[]> {
     this.session = claimSession({ namespace: this.ns.name, kubernetesNamespace: this.ns.namespaces.dev, context: this.kube.context })
     this.lease = await holdLease(this.kube, this.session)
-    const { findKeptSuspensions, resumeStale } = await import('../flux/index.ts')
-    const kept = (await findKeptSuspensions(this.kube)).filter((k) => k.marker !== 'unreadable marker' && k.marker.session?.startsWith(`dev-${this.ns.name}-`))
     const notes = await this.deleteDevOnly()
-    const r = await resumeStale(this.kube, kept)
-    if (r.resumed.length) notes.push(`resumed Flux ${r.resumed.map((x) => `${x.kind}/${x.namespace}/${x.name}`).join(', ')}`)
-    for (const x of r.changed) notes.push(`left ${x.kind}/${x.namespace}/${x.name} as it is: it was resumed or suspended by someone else since`)
+    notes.push(...(await endKeptHolds(this.kube, this.ns)))
     await this.lease.release()
     releaseSession(this.ns.name)
     return notes

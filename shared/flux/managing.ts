@@ -54,7 +54,7 @@ export function inventoryRefs(ks: FluxObject): ObjectRef[] {
   return refs
 }
 
-function hasInventory(ks: FluxObject): boolean {
+export function hasInventory(ks: FluxObject): boolean {
   return Array.isArray((ks.status?.inventory as { entries?: unknown[] } | undefined)?.entries)
 }
 

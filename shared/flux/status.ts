@@ -69,7 +69,7 @@ export function summarizeFlux(obj: FluxObject, opts: StaleOptions = {}): FluxSta
 
 /**
  * Status rows in the order given. Objects are summarised as passed (e.g. straight from
- * fluxObjectsFor); refs are read now, and a missing one gives a row with `missing: true`.
+ * findManagers); refs are read now, and a missing one gives a row with `missing: true`.
  */
 export async function fluxStatus(kube: Kube, objects: (FluxObject | FluxRef)[], opts: StaleOptions = {}): Promise<FluxStatusRow[]> {
   return Promise.all(objects.map(async (o) => {

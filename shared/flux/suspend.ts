@@ -21,7 +21,7 @@ import os from 'node:os'
 import { pidAlive } from '../lock.ts'
 import { isApiError, type Kube } from '../kube.ts'
 import { apiFailure, getFlux, isSuspended, listFlux, mergePatchFlux, refOf, type FluxObject, type FluxRef } from './kinds.ts'
-import { fluxObjectsFor, type FluxScope } from './objects.ts'
+import { findManagers, type ManagedScope } from './managing.ts'
 
 export const SUSPENDED_BY = 'nsops.dev/suspended-by'
 export const MARKER_MAX_AGE_MS = 12 * 60 * 60 * 1000
@@ -55,7 +55,11 @@ export function currentOwner(session?: string): SuspensionOwner {
 }
 
 export function markerOf(obj: FluxObject): SuspensionMarker | 'unreadable marker' | undefined {
-  const raw = obj.metadata.annotations?.[SUSPENDED_BY]
+  return parseMarker(obj.metadata.annotations?.[SUSPENDED_BY])
+}
+
+/** A marker as written in an annotation (the Flux hold's and the per-object hold's share one shape). */
+export function parseMarker(raw: string | undefined): SuspensionMarker | 'unreadable marker' | undefined {
   if (raw === undefined) return undefined
   try {
     const m = JSON.parse(raw) as Partial<SuspensionMarker>
@@ -248,12 +252,17 @@ export function staleReason(marker: SuspensionMarker | 'unreadable marker', opts
 
 /**
  * Flux objects carrying a marker whose owner is gone (see the rule at the top). With a
- * scope, only the namespace's own objects; without, every Kustomization and HelmRelease.
+ * scope, what the finder (managing.ts) says manages the namespace, the root included (a
+ * --hold-root session may have left it); without, every Kustomization and HelmRelease.
  */
-export async function findStaleSuspensions(kube: Kube, scope?: FluxScope, opts: StaleOptions = {}): Promise<StaleSuspension[]> {
-  const objects = scope
-    ? await fluxObjectsFor(kube, scope)
-    : (await Promise.all((['Kustomization', 'HelmRelease'] as const).map((k) => listFlux(kube, k, { fallbackNamespaces: ['flux-system'] })))).flat()
+export async function findStaleSuspensions(kube: Kube, scope?: ManagedScope, opts: StaleOptions = {}): Promise<StaleSuspension[]> {
+  let objects: FluxObject[]
+  if (scope) {
+    const m = await findManagers(kube, scope)
+    objects = m.state === 'managed' ? [...m.managers.map((x) => x.kustomization), ...m.helmReleases] : []
+  } else {
+    objects = (await Promise.all((['Kustomization', 'HelmRelease'] as const).map((k) => listFlux(kube, k, { fallbackNamespaces: ['flux-system'] })))).flat()
+  }
   const stale: StaleSuspension[] = []
   for (const obj of objects) {
     const marker = markerOf(obj)

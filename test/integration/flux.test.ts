@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test'
 import { ApiextensionsV1Api, PatchStrategy, Watch, setHeaderOptions } from '@kubernetes/client-node'
 import { NsopsError } from '../../shared/errors.ts'
 import {
-  currentOwner, findStaleSuspensions, fluxCrdBundle, handledSince, fluxObjectsFor, fluxStatus, installFluxCrds, reconcile,
+  currentOwner, findManagers, findStaleSuspensions, fluxCrdBundle, handledSince, fluxStatus, installFluxCrds, reconcile,
   reconcileSource, resumeOwned, resumeStale, revisionMatches, suspendFor, FLUX_FIELD_MANAGER, REQUESTED_AT, SUSPENDED_BY,
   type FluxCrdInstall, type FluxKind, type FluxObject, type FluxRef,
 } from '../../shared/flux/index.ts'
@@ -133,33 +133,25 @@ describe('flux', () => {
   })
 
   describe('find', () => {
-    it("returns only the namespace's own Kustomizations and HelmReleases, never the root flux-system", async () => {
+    it('the finder: Kustomizations that build or target the namespace, their HelmReleases; no refusal for a name that does not exist', async () => {
       const other = `${target.name}-other`
       await kustomization('by-target', { targetNamespace: target.name })
       await kustomization('by-path', { path: `./namespaces/${target.name}/overlays/prod` })
       await kustomization('by-path-prefix-only', { path: `./namespaces/${target.name}-extra` }) // a sibling folder, not ours
       await kustomization('unrelated', { targetNamespace: other, path: `./namespaces/${other}` })
-      await kustomization('flux-system', { targetNamespace: target.name, path: './' })
       const chart = { spec: { chart: 'podinfo', sourceRef: { kind: 'HelmRepository', name: 'podinfo' } } }
       await create('HelmRelease', target.name, 'in-namespace', { interval: '10m', chart })
       await create('HelmRelease', fluxNs.name, 'targeting', { interval: '10m', chart, targetNamespace: target.name })
       await create('HelmRelease', fluxNs.name, 'unrelated-hr', { interval: '10m', chart, targetNamespace: other })
 
-      const found = await fluxObjectsFor(kube, { namespace: target.name, path: `namespaces/${target.name}` })
-      // sorted by namespace/name within each kind: flux-home-… (the Flux home) before flux-target-…
-      assert.deepEqual(names(found), ['Kustomization/by-path', 'Kustomization/by-target', 'HelmRelease/targeting', 'HelmRelease/in-namespace'])
-
-      const withRoot = await fluxObjectsFor(kube, { namespace: target.name, kustomizationName: `${fluxNs.name}/flux-system` })
-      assert.deepEqual(names(withRoot), ['Kustomization/by-target', 'Kustomization/flux-system', 'HelmRelease/targeting', 'HelmRelease/in-namespace'])
-    })
-
-    it('refuses an explicitly named Kustomization that does not exist, naming the known ones', async () => {
-      await assert.rejects(fluxObjectsFor(kube, { namespace: target.name, kustomizationName: 'no-such-ks' }), (err: NsopsError) => {
-        assert.ok(err instanceof NsopsError)
-        assert.match(err.message, /no Flux Kustomization named no-such-ks/)
-        assert.match(err.hint ?? '', new RegExp(`${fluxNs.name}/by-target`))
-        return true
-      })
+      const scope = { name: target.name, namespaces: { prod: target.name }, flux: { kustomization: 'no-such-ks' } }
+      const m = await findManagers(kube, scope)
+      assert.equal(m.state, 'managed')
+      if (m.state !== 'managed') return
+      assert.deepEqual(m.managers.map((x) => [x.kustomization.metadata.name, x.by]), [['by-path', 'path'], ['by-target', 'targetNamespace']])
+      assert.deepEqual(names(m.helmReleases).sort(), ['HelmRelease/in-namespace', 'HelmRelease/targeting'])
+      const none = await findManagers(kube, { name: `${target.name}-none`, namespaces: { prod: `${target.name}-none` } })
+      assert.equal(none.state, 'unmanaged')
     })
   })
 
@@ -212,12 +204,13 @@ describe('flux', () => {
     it('finds a suspension whose session died as stale, and resumeStale resumes it', async () => {
       const dead = spawnSync(process.execPath, ['-e', '']).pid!
       const deadObj = await kustomization('st-dead', { path: `./namespaces/${fluxNs.name}-stale` })
-      const liveObj = await kustomization('st-live', { path: `./namespaces/${fluxNs.name}-stale/x` })
-      const farObj = await kustomization('st-far', { path: `./namespaces/${fluxNs.name}-stale/y` })
+      const liveObj = await kustomization('st-live', { path: `./namespaces/${fluxNs.name}-stale/overlays/prod` })
+      const farObj = await kustomization('st-far', { path: `./namespaces/${fluxNs.name}-stale/overlays` })
       await suspendFor(kube, [deadObj], { user: 'ghost', host: os.hostname(), pid: dead })
       await suspendFor(kube, [liveObj], currentOwner())
       await suspendFor(kube, [farObj], { user: 'remote', host: 'far-away-host', pid: 1 })
-      const scope = { namespace: 'not-a-target', path: `namespaces/${fluxNs.name}-stale` }
+      // through the finder: the Kustomizations whose spec.path builds namespaces/<name>/overlays/prod
+      const scope = { name: `${fluxNs.name}-stale`, namespaces: { prod: 'not-a-target' } }
 
       const stale = await findStaleSuspensions(kube, scope)
       assert.deepEqual(stale.map((s) => s.name), ['st-dead'])
