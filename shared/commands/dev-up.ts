@@ -20,7 +20,8 @@ what the cleanup is doing, a third within 3 s forces the exit).
   --down        with --ci: tear down after the verdict
   --timeout DUR how long --ci waits (default 5m)
   --output-snapshot FILE   with --ci: every resource's status, events, pods' last log lines
-  --ui-port N   the web page's port (default 10350, Tilt's); --no-ui: none
+  --ui-port N   the web page's port (default 10350, Tilt's); --no-ui: none. The page and the
+                terminal view (key l) show each app's logs too
   --hold-root   allow suspending the root flux-system Kustomization (see dev.ts --help)
 `
 

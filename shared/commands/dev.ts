@@ -11,7 +11,10 @@ Usage: ./namespaces/${ns}/dev.ts [--ci [--timeout 5m] [--down] [--output-snapsho
 The ${ns} dev loop, like \`tilt up\`: checks the context is a local one (or allow-listed),
 applies overlays/dev with server-side apply, watches base/, overlays/dev/ and components/
 and re-applies what changed (pruning what left the overlay), runs the port-forwards from
-namespace.ts and shows each app's health.
+namespace.ts and shows each app's health. Keys on a terminal: l shows the apps' logs (again:
+one app at a time), s the status, r re-applies, 1–9 run a task. Off a terminal every event
+and every log line (prefixed [app]) is printed. The web page (http://127.0.0.1:10350) shows
+the same, with a live log pane per app filtered by text, level and pod/container.
 
 Flux: it holds only what Flux and the loop share (namespace.ts \`flux.hold\`, default auto).
 When the dev overlay's objects overlap nothing a Flux Kustomization manages (the usual

@@ -11,6 +11,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
+import { appendContainerLog } from '../../shared/cluster/sim/container-logs.ts'
 import { installFluxCrds, SUSPENDED_BY } from '../../shared/flux/index.ts'
 import { pidAlive } from '../../shared/lock.ts'
 import { repoRoot } from '../../shared/paths.ts'
@@ -116,6 +117,33 @@ describe('the dev loop in a real terminal', { skip: !tmuxAvailable() && 'tmux is
       const pids = await upAndRunning(t)
       await t.hangUp()
       await assertCleanedUp(pids)
+    } finally { await t.close() }
+  })
+
+  it('the l key shows the logs: a line a simulated container writes shows live, then one app at a time; s goes back', { skip: process.env.NSOPS_TEST_CONTEXT ? 'writes a simulated container\'s log: needs the sim cluster' : false }, async () => {
+    const t = await Terminal.open([path.join(repoRoot, 'namespaces/arr-stack/dev.ts'), '--no-forwards', '--no-ui'], { cwd: os.tmpdir(), env })
+    try {
+      const status = await t.waitFor(/sonarr\s+✓ Current/, 180_000)
+      const pids = processTree(await t.pid())
+      assert.match(status, /l logs/, 'the help line names the key')
+      await t.press('l')
+      await t.waitFor(/logs · all apps/, 10_000)
+      const pods = await cluster.kube.core.listNamespacedPod({ namespace: 'arr-stack-dev', labelSelector: 'app.kubernetes.io/name=sonarr' })
+      const p = pods.items.find((x) => x.status?.podIP && !x.metadata?.deletionTimestamp)!
+      const mark = `tty-${Date.now()}`
+      appendContainerLog(cluster.sim!.podLogRoot, { namespace: 'arr-stack-dev', pod: p.metadata!.name!, uid: p.metadata!.uid!, container: p.spec!.containers[0].name }, [`WARN ${mark} written by the simulated sonarr`])
+      await t.waitFor(new RegExp(`sonarr\\s+│ WARN ${mark} written by the simulated sonarr`), 15_000)
+      // l again: one app at a time, in namespace.ts order; the lines of that app only
+      const apps = (await import('../../namespaces/arr-stack/namespace.ts')).default.apps.map((a) => a.name)
+      for (const app of apps.slice(0, apps.indexOf('sonarr') + 1)) { await t.press('l'); await t.waitFor(new RegExp(`logs · ${app}\\b`), 10_000) }
+      const sonarr = await t.waitFor(new RegExp(`^WARN ${mark}`, 'm'), 10_000)
+      assert.doesNotMatch(sonarr, /│/, 'one app: no app column')
+      await t.press('s')
+      await t.waitFor(/sonarr\s+✓ Current/, 10_000)
+      await t.press('C-c')
+      assert.equal(await t.waitExit(), 130)
+      await assertCleanedUp(pids)
+      assert.equal(await t.restored(), true, 'main screen and cursor back')
     } finally { await t.close() }
   })
 

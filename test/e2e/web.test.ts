@@ -1,6 +1,6 @@
 // The dev session's web page in a real browser (Debian's chromium driven by playwright-core):
-// served by ./namespaces/arr-stack/dev.ts on the sim cluster, live without reloads, actions
-// guarded by the session token and the origin. With NSOPS_UPDATE_SCREENSHOTS=1 it also saves
+// served by ./namespaces/arr-stack/dev.ts on the sim cluster, live without reloads (status and
+// log lines), actions guarded by the session token and the origin. With NSOPS_UPDATE_SCREENSHOTS=1 it also saves
 // the screenshots the README shows (docs/web-ui.png, docs/web-ui-app.png).
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -9,6 +9,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { chromium, type Browser, type Page } from 'playwright-core'
+import { appendContainerLog, currentRun } from '../../shared/cluster/sim/container-logs.ts'
 import { repoRoot } from '../../shared/paths.ts'
 import { testCluster, type TestCluster } from '../harness.ts'
 import { until } from '../until.ts'
@@ -53,7 +54,6 @@ describe('the dev web page in chromium', { skip: !browserPath && 'chromium is no
     const podRow = page.locator('#detail tbody.pods tr')
     await podRow.first().waitFor()
     const before = await podRow.first().getAttribute('data-pod')
-    if (process.env.NSOPS_UPDATE_SCREENSHOTS === '1') await page.screenshot({ path: path.join(repoRoot, 'docs/web-ui-app.png'), fullPage: true })
     await cluster.kube.core.deleteNamespacedPod({ name: before!, namespace: 'arr-stack-dev' })
     // pushed to the page: the replacement shows in the same page, no reload
     // (a string: it runs in the page, where `document` exists; tsc checks this file for node)
@@ -61,6 +61,41 @@ describe('the dev web page in chromium', { skip: !browserPath && 'chromium is no
       const rows = [...document.querySelectorAll('#detail tbody.pods tr')]
       return rows.length > 0 && rows.every((r) => r.getAttribute('data-pod') !== ${JSON.stringify(before)})
     })()`, undefined, { timeout: 10_000 })
+  })
+
+  it("a log line written on sim shows in the app's pane, live; the filters hide what does not match; the piped log carries it prefixed", { skip: process.env.NSOPS_TEST_CONTEXT ? 'writes a simulated container\'s log: needs the sim cluster' : false }, async () => {
+    const pod = await until('a running sonarr pod with its log', async () => {
+      const pods = await cluster.kube.core.listNamespacedPod({ namespace: 'arr-stack-dev', labelSelector: 'app.kubernetes.io/name=sonarr' })
+      const p = pods.items.find((x) => x.status?.podIP && !x.metadata?.deletionTimestamp)
+      const ref = p && { namespace: 'arr-stack-dev', pod: p.metadata!.name!, uid: p.metadata!.uid!, container: p.spec!.containers[0].name }
+      return ref && currentRun(cluster.sim!.podLogRoot, ref) !== undefined ? ref : undefined
+    }, 60_000)
+    await page.click('tr.app[data-app="sonarr"]')
+    await page.waitForSelector('#logpane')
+    const mark = `e2e-${Date.now()}`
+    appendContainerLog(cluster.sim!.podLogRoot, pod, [`INFO ${mark} hello from sonarr`, `ERROR ${mark} something failed`])
+    const pane = page.locator('#log-lines')
+    await pane.locator(`.ll:has-text("${mark} hello from sonarr")`).waitFor({ timeout: 10_000 })
+    await pane.locator(`.ll.error:has-text("${mark} something failed")`).waitFor()
+    // text filter: only the matching line stays
+    await page.fill('#log-text', 'hello from')
+    await pane.locator(`.ll:has-text("${mark} something failed")`).waitFor({ state: 'detached' })
+    assert.equal(await pane.locator(`.ll:has-text("${mark}")`).count(), 1)
+    // level filter: errors only
+    await page.fill('#log-text', mark)
+    await page.selectOption('#log-level', 'error')
+    await pane.locator(`.ll:has-text("${mark} hello from sonarr")`).waitFor({ state: 'detached' })
+    assert.equal(await pane.locator(`.ll:has-text("${mark}")`).count(), 1)
+    // a line that arrives while filtered shows only if it matches
+    appendContainerLog(cluster.sim!.podLogRoot, pod, [`INFO ${mark} later, not an error`, `ERROR ${mark} later error`])
+    await pane.locator(`.ll:has-text("${mark} later error")`).waitFor({ timeout: 10_000 })
+    assert.equal(await pane.locator(`.ll:has-text("${mark} later, not an error")`).count(), 0)
+    await page.selectOption('#log-level', '')
+    await page.fill('#log-text', '')
+    await pane.locator(`.ll:has-text("${mark} later, not an error")`).waitFor()
+    if (process.env.NSOPS_UPDATE_SCREENSHOTS === '1') await page.screenshot({ path: path.join(repoRoot, 'docs/web-ui-app.png'), fullPage: true })
+    // off a terminal (this process reads the loop's piped stderr) the line is printed with its app
+    await until('the prefixed line in the piped log', async () => out.includes(`[sonarr] INFO ${mark} hello from sonarr`), 10_000)
   })
 
   it('"re-apply now" triggers an apply that the terminal log shows', async () => {
