@@ -1,7 +1,7 @@
 // `kustomize build` with the pinned binary, its output read as typed objects, and its errors
 // turned into what a user can act on: the file and line of malformed YAML, the kustomization
 // that names a missing resource, the patch whose target is not there.
-import { execFile } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
@@ -101,8 +101,8 @@ function checkManifest(value: unknown, where: string): ManifestObject {
   return obj as ManifestObject
 }
 
-/** Builds a kustomization directory with the pinned kustomize and returns its objects. */
-export async function buildKustomization(dir: string, opts: BuildOptions = {}): Promise<ManifestObject[]> {
+/** The directory and restrictor of a build, checked the way a user gets told about them. */
+function buildRoot(dir: string): string {
   const root = path.resolve(dir)
   if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) {
     throw new NsopsError(`${shown(root)} is not a directory.`, { hint: 'Pass the directory that holds kustomization.yaml (e.g. namespaces/<ns>/overlays/dev).' })
@@ -110,16 +110,188 @@ export async function buildKustomization(dir: string, opts: BuildOptions = {}): 
   if (!kustomizationFile(root)) {
     throw new NsopsError(`${shown(root)} has no kustomization.yaml.`, { hint: 'Pass the directory that holds kustomization.yaml, or create one that lists the resources.' })
   }
+  return root
+}
+
+/** `kustomize build` of a checked root with the pinned binary, one process per build. */
+async function kustomizeText(root: string, opts: BuildOptions): Promise<string> {
   const kustomize = await toolPath('kustomize')
   const restrictor = opts.loadRestrictor === 'none' ? 'LoadRestrictionsNone' : 'LoadRestrictionsRootOnly'
-  let stdout: string
   try {
-    ({ stdout } = await run(kustomize, ['build', '--load-restrictor', restrictor, root], { maxBuffer: 256 * 1024 * 1024 }))
+    return (await run(kustomize, ['build', '--load-restrictor', restrictor, root], { maxBuffer: 256 * 1024 * 1024 })).stdout
   } catch (err) {
     const stderr = String((err as { stderr?: unknown }).stderr ?? '')
     throw kustomizeError(root, stderr || String(err), err)
   }
-  return parseManifests(stdout, `kustomize build ${shown(root)}`)
+}
+
+/** Builds a kustomization directory with the pinned kustomize and returns its objects. */
+export async function buildKustomization(dir: string, opts: BuildOptions = {}): Promise<ManifestObject[]> {
+  const root = buildRoot(dir)
+  return parseManifests(await kustomizeText(root, opts), `kustomize build ${shown(root)}`)
+}
+
+export interface WarmBuildOptions extends BuildOptions {
+  /**
+   * Files read from memory in place of their contents on disk (absolute paths, symlinks
+   * resolved): a partial build gives an ancestor kustomization fewer resources.
+   */
+  overrides?: Record<string, string>
+  /** parses only the documents that changed since earlier builds (see ManifestCache) */
+  cache?: ManifestCache
+}
+
+/**
+ * `kustomize build` through one long-lived kustomize-server per process (the same kustomize
+ * api module as the pinned kustomize; its output is byte for byte the CLI's): a loop that
+ * builds on every save pays kustomize's start-up once. Falls back to the CLI when the server
+ * cannot be had (no Go toolchain to build it); overrides need the server.
+ */
+export async function buildKustomizationWarm(dir: string, opts: WarmBuildOptions = {}): Promise<ManifestObject[]> {
+  const root = buildRoot(dir)
+  const source = `kustomize build ${shown(root)}`
+  const text = await warmText(root, opts)
+  return opts.cache ? opts.cache.parse(text, source) : parseManifests(text, source)
+}
+
+async function warmText(root: string, opts: WarmBuildOptions): Promise<string> {
+  let server: KustomizeServer | undefined
+  try { server = await kustomizeServer() } catch (err) {
+    if (opts.overrides) throw err
+    return kustomizeText(root, opts)
+  }
+  const answer = await server.build({ dir: fs.realpathSync(root), loadRestrictor: opts.loadRestrictor === 'none' ? 'none' : 'rootOnly', overrides: opts.overrides })
+  if (answer.error !== undefined) throw kustomizeError(root, `Error: ${answer.error}`, new Error(answer.error))
+  return answer.yaml ?? ''
+}
+
+interface ServerAnswer { id: number; yaml?: string; error?: string }
+
+/** One kustomize-server child: requests go out one per line and are answered in order. */
+class KustomizeServer {
+  private readonly child: ChildProcess
+  private readonly waiting: { id: number; resolve(a: ServerAnswer): void; reject(e: Error): void }[] = []
+  private nextId = 1
+  private chunks: string[] = []
+  private stderr = ''
+  exited = false
+
+  constructor(binary: string) {
+    this.child = spawn(binary, ['serve'], { stdio: ['pipe', 'pipe', 'pipe'] })
+    // never what keeps node running: idle, the process and its pipes are unreferenced, and
+    // EOF on its stdin (our exit, however it happens) ends it
+    this.child.unref()
+    for (const s of [this.child.stdin, this.child.stdout, this.child.stderr] as unknown as { unref?(): void }[]) s.unref?.()
+    this.child.stdout!.setEncoding('utf8')
+    this.child.stdout!.on('data', (chunk: string) => this.read(chunk))
+    this.child.stderr!.setEncoding('utf8')
+    this.child.stderr!.on('data', (chunk: string) => { this.stderr = (this.stderr + chunk).slice(-4000) })
+    this.child.stdin!.on('error', () => {}) // EPIPE when it died: reported by 'exit'
+    this.child.on('error', (err) => this.fail(err))
+    this.child.on('exit', (code, signal) => this.fail(new Error(`kustomize-server exited (${signal ?? code})${this.stderr ? `: ${this.stderr.trim()}` : ''}`)))
+  }
+
+  build(req: { dir: string; loadRestrictor: string; overrides?: Record<string, string> }): Promise<ServerAnswer> {
+    if (this.exited) return Promise.reject(new Error('kustomize-server is not running'))
+    const id = this.nextId++
+    return new Promise((resolve, reject) => {
+      if (this.waiting.length === 0) (this.child.stdout as unknown as { ref(): void }).ref() // an answer is due: stay alive for it
+      this.waiting.push({ id, resolve, reject })
+      this.child.stdin!.write(`${JSON.stringify({ id, ...req })}\n`)
+    })
+  }
+
+  private read(chunk: string): void {
+    let nl = chunk.indexOf('\n')
+    while (nl >= 0) {
+      this.chunks.push(chunk.slice(0, nl))
+      const line = this.chunks.join('')
+      this.chunks = []
+      chunk = chunk.slice(nl + 1)
+      nl = chunk.indexOf('\n')
+      const next = this.waiting.shift()
+      if (this.waiting.length === 0) (this.child.stdout as unknown as { unref(): void }).unref()
+      if (!next) continue
+      try {
+        const answer = JSON.parse(line) as ServerAnswer
+        if (answer.id !== next.id) throw new Error(`kustomize-server answered request ${answer.id}, expected ${next.id}`)
+        next.resolve(answer)
+      } catch (err) { next.reject(err as Error) }
+    }
+    if (chunk) this.chunks.push(chunk)
+  }
+
+  private fail(err: Error): void {
+    this.exited = true
+    if (server?.current === this) server = undefined
+    for (const w of this.waiting.splice(0)) w.reject(err)
+  }
+
+  stop(): void {
+    this.exited = true
+    this.child.stdin!.end()
+  }
+}
+
+let server: { current?: KustomizeServer; starting: Promise<KustomizeServer> } | undefined
+
+function kustomizeServer(): Promise<KustomizeServer> {
+  if (server && !server.current?.exited) return server.starting
+  const s: NonNullable<typeof server> = {
+    starting: toolPath('kustomize-server').then((bin) => {
+      s.current = new KustomizeServer(bin)
+      return s.current
+    }),
+  }
+  server = s
+  s.starting.catch(() => { if (server === s) server = undefined })
+  return s.starting
+}
+
+/** Ends this process's kustomize-server, if one runs (it also ends by itself when we exit). */
+export function stopKustomizeServer(): void {
+  server?.current?.stop()
+  server = undefined
+}
+
+/**
+ * Parsed documents of earlier builds, by their text: a build that differs from the last in a
+ * few objects parses those few. Objects are handed out as copies, so a caller may change them.
+ * Documents are found at kustomize's separator lines (`---` alone on a line: inside a block
+ * scalar such a line would end the document, so it never occurs within one).
+ */
+export class ManifestCache {
+  private docs = new Map<string, ManifestObject[]>()
+  constructor(private readonly capacity = 20_000) {}
+
+  parse(text: string, source: string): ManifestObject[] {
+    const out: ManifestObject[] = []
+    let start = 0
+    let line = 0
+    while (start < text.length) {
+      const sep = text.indexOf('\n---\n', start - 1)
+      const end = sep < 0 ? text.length : sep + 1
+      const doc = text.slice(start, end)
+      let objects = this.docs.get(doc)
+      if (objects) this.docs.delete(doc) // re-inserted below: the most recently used stay
+      else objects = parseManifests('\n'.repeat(line) + doc, source) // errors keep their line numbers
+      this.docs.set(doc, objects)
+      for (const o of objects) out.push(structuredClone(o))
+      line += countLines(doc) + 1
+      start = sep < 0 ? text.length : sep + 5
+    }
+    for (const k of this.docs.keys()) {
+      if (this.docs.size <= this.capacity) break
+      this.docs.delete(k)
+    }
+    return out
+  }
+}
+
+function countLines(text: string): number {
+  let n = 0
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++
+  return n
 }
 
 /**

@@ -16,11 +16,17 @@ export interface FileWatch {
   muted<T>(fn: () => Promise<T>): Promise<T>
 }
 
-export function watchDebounced(root: string, opts: { debounceMs?: number; relevant: (file: string) => boolean; onChange: (file: string) => void }): FileWatch {
+export function watchDebounced(root: string, opts: {
+  debounceMs?: number
+  relevant: (file: string) => boolean
+  /** `file` is the last file saved in the window, `files` every one (relative to root) */
+  onChange: (file: string, files: string[]) => void
+}): FileWatch {
   const debounce = opts.debounceMs ?? 50
   let timer: NodeJS.Timeout | undefined
   let firstChangeAt = 0
   let last = ''
+  let files = new Set<string>()
   // when muted work ran: a file whose mtime falls inside one was written by it, so its
   // event (which may arrive after the work ended) is an echo, not a person's edit
   const windows: { start: number; end: number }[] = []
@@ -33,10 +39,16 @@ export function watchDebounced(root: string, opts: { debounceMs?: number; releva
     if (!file || !opts.relevant(file.toString())) return
     if (writtenWhileMuted(file.toString())) return
     last = file.toString()
+    files.add(last)
     if (!timer) firstChangeAt = Date.now()
     clearTimeout(timer)
     const wait = Math.max(0, Math.min(debounce, firstChangeAt + 10_000 - Date.now()))
-    timer = setTimeout(() => { timer = undefined; opts.onChange(last) }, wait)
+    timer = setTimeout(() => {
+      timer = undefined
+      const all = [...files]
+      files = new Set()
+      opts.onChange(last, all)
+    }, wait)
   })
   return {
     close() { clearTimeout(timer); watcher.close() },

@@ -12,6 +12,7 @@ import { errorMessage } from '../errors.ts'
 import type { ObjectHealth, WaitResult } from '../health/wait.ts'
 import { HealthFeed, lastApplyOf } from './health-feed.ts'
 import { buildKustomization, type ManifestObject } from '../kustomize.ts'
+import { OverlayBuild } from './overlay-build.ts'
 import type { Kube } from '../kube.ts'
 import type { NamespaceConfig } from '../namespace-config.ts'
 import { claimSession, holdLease, releaseSession, writeSession, type DevSession, type ForwardInfo } from './session.ts'
@@ -32,6 +33,8 @@ export interface LastApply {
   unchanged: number
   pruned: number
   failed: string[]
+  /** how the overlay was built: 'full', or 'partial: base/app' (only what the save fed) */
+  build?: string
 }
 
 export interface DevStatus {
@@ -119,6 +122,11 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
   private lastApplied = new Map<string, string>() // refKey → JSON of what we sent
   private objects: ManifestObject[] = []
   private buildError: unknown
+  private readonly build: OverlayBuild
+  /** the start's build, applied by the first apply when nothing could have changed since */
+  private prebuilt?: ManifestObject[]
+  /** the full build that checks partial builds once saves pause */
+  private checkTimer?: NodeJS.Timeout
   private readonly health: HealthFeed
   private forwards: { stop(): Promise<void> | void }[] = []
   private flux?: FluxHold
@@ -135,6 +143,8 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       tasks: Object.entries(ns.tasks).map(([name, t]) => ({ name, on: t.on ?? 'manual', state: 'idle' as const })),
     }
     this.inventory = { name: `dev-${ns.name}`, namespace: ns.namespaces.dev }
+    // a beforeApply hook may write anywhere in the namespace: then every build is a full one
+    this.build = new OverlayBuild(ns.paths.overlays.dev, { partial: !ns.hooks.beforeApply })
     this.health = new HealthFeed(kube, (all) => { this.status.resources = all; this.publish() })
   }
 
@@ -169,7 +179,10 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     if (this.aborted) return
     // what the dev overlay writes decides what Flux must hold (nothing, when they do not overlap)
     let devObjects: ManifestObject[] = []
-    try { devObjects = await buildKustomization(this.ns.paths.overlays.dev) } catch { /* reported by the apply below */ }
+    try {
+      devObjects = (await this.build.full()).objects
+      if (!this.ns.hooks.beforeApply) this.prebuilt = devObjects
+    } catch { /* reported by the apply below */ }
     if (this.aborted) return
     this.flux = await takeHold(this.kube, this.ns, this.session, devObjects, this.opts.hold)
     this.status.flux = this.flux.summary
@@ -210,13 +223,18 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     this.watcher = watchDebounced(this.ns.paths.root, {
       debounceMs: this.opts.debounceMs,
       relevant: (file) => feedsDevOverlay(this.ns, file),
-      onChange: (file) => void this.apply(`changed ${file}`),
+      onChange: (file, files) => void this.apply(`changed ${file}`, files),
     })
   }
 
-  /** Build the dev overlay and apply what changed; serialised so applies never overlap. */
-  apply(trigger: string): Promise<void> {
-    this.applying = this.applying.then(() => this.applyOnce(trigger))
+  /**
+   * Build the dev overlay and apply what changed; serialised so applies never overlap.
+   * `saved`: the files (relative to the namespace folder) a save changed, so the build can
+   * redo only what they feed; without it the overlay is built in full.
+   */
+  apply(trigger: string, saved?: string[]): Promise<void> {
+    clearTimeout(this.checkTimer)
+    this.applying = this.applying.then(() => this.applyOnce(trigger, saved))
     return this.applying
   }
 
@@ -244,7 +262,7 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     return ok
   }
 
-  private async applyOnce(trigger: string): Promise<void> {
+  private async applyOnce(trigger: string, saved?: string[]): Promise<void> {
     const t0 = performance.now()
     this.status.phase = 'applying'
     this.publish()
@@ -260,8 +278,12 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       }
     }
     let objects: ManifestObject[]
+    let how = 'full'
     try {
-      objects = await buildKustomization(this.ns.paths.overlays.dev)
+      const prebuilt = this.prebuilt
+      this.prebuilt = undefined
+      if (prebuilt && trigger === 'start') objects = prebuilt
+      else ({ objects, how } = saved ? await this.build.afterSave(this.ns.paths.root, saved) : await this.build.full())
     } catch (err) {
       this.buildError = err
       this.status.phase = 'error'
@@ -292,7 +314,8 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       const k = refKey(refOf(o))
       if (!failed.has(k)) this.lastApplied.set(k, JSON.stringify(o))
     }
-    this.status.lastApply = lastApplyOf(result, t0, trigger, sameSet ? objects.length - changed.length : 0)
+    this.status.lastApply = { ...lastApplyOf(result, t0, trigger, sameSet ? objects.length - changed.length : 0), build: how }
+    if (how !== 'full') this.scheduleCheck()
     this.status.phase = result.failed.length ? 'error' : 'watching'
     this.status.error = result.failed.length ? `${result.failed.length} object(s) rejected` : undefined
     this.publish()
@@ -300,6 +323,23 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     this.objects = objects
     this.health.follow(objects)
     if (result.failed.length === 0) await this.afterApply(trigger)
+  }
+
+  /**
+   * Once saves pause, a full build checks what partial builds applied; if it disagrees,
+   * partial builds are off for the session and the full result is applied.
+   */
+  private scheduleCheck(): void {
+    clearTimeout(this.checkTimer)
+    this.checkTimer = setTimeout(() => {
+      void this.build.check().then((full) => {
+        if (!full || this.stopped) return
+        this.status.error = `${this.build.off}: applying the full build; partial builds are off until the loop restarts`
+        this.publish()
+        void this.apply('full build (check)')
+      }, () => { /* the overlay does not build now: the next save reports it */ })
+    }, 1500)
+    this.checkTimer.unref()
   }
 
   private async afterApply(trigger: string): Promise<void> {
@@ -362,6 +402,7 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     this.status.phase = 'stopping'
     this.emit('status', this.status)
     this.watcher?.close()
+    clearTimeout(this.checkTimer)
     clearInterval(this.fluxRefresh)
     this.health.stop()
     await this.applying.catch(() => {})
