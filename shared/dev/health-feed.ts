@@ -1,9 +1,9 @@
 // What both kinds of dev loop (a namespace's overlay, a Tanka environment) share after an
-// apply: the objects to watch, a health feed that follows them until the next apply, and
-// the one-line record of the apply.
+// apply: the objects to watch, a health feed that follows them until the next apply (and
+// gives --ci its verdict), and the one-line record of the apply.
 import type { ApplyResult } from '../apply/apply.ts'
 import { refString } from '../apply/refs.ts'
-import { waitFor, type ObjectHealth, type ObjectRef as WaitRef, type WaitResult } from '../health/wait.ts'
+import { HealthWatch, type ObjectHealth, type ObjectRef as WaitRef, type WaitResult } from '../health/wait.ts'
 import type { Kube } from '../kube.ts'
 import type { ManifestObject } from '../kustomize.ts'
 import type { LastApply } from './loop.ts'
@@ -14,29 +14,40 @@ export function healthRefs(objects: readonly ManifestObject[]): WaitRef[] {
     .map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata.name, namespace: o.metadata.namespace } }))
 }
 
-/** Watches the health of what was applied last; a new apply replaces the previous feed. */
+/**
+ * Watches the health of what was applied last, for as long as the loop runs; a new apply
+ * replaces the previous watch. `--ci`'s verdict is a moment of this same feed (one set of
+ * informers), not a second wait beside it.
+ */
 export class HealthFeed {
-  private abort?: AbortController
+  private watch?: HealthWatch
+  private following?: readonly ManifestObject[]
 
   constructor(private readonly kube: Kube, private readonly onAll: (all: readonly ObjectHealth[]) => void) {}
 
+  /** The watch that follows the last apply (undefined before the first). */
+  get current(): HealthWatch | undefined { return this.watch }
+
   follow(objects: readonly ManifestObject[]): void {
     this.stop()
-    const ac = new AbortController()
-    this.abort = ac
-    void waitFor(this.kube, healthRefs(objects), {
-      // follow: the informers stay up for as long as the loop runs (until the next apply)
-      timeoutMs: 24 * 3600_000, signal: ac.signal, follow: true,
-      onProgress: (_changed, all) => this.onAll(all),
-    }).then((r) => { if (!ac.signal.aborted) this.onAll(r.statuses) }).catch(() => {})
+    const watch = new HealthWatch(this.kube, healthRefs(objects), (_changed, all) => this.onAll(all))
+    this.watch = watch
+    this.following = objects
+    // an API that does not answer shows in the verdict (waitHealthy); the view just has no rows
+    watch.start().catch(() => {})
   }
 
-  /** For --ci: everything applied healthy, or the timeout. */
+  /** For --ci: everything applied healthy, a workload Failed, or the timeout; the feed keeps following. */
   waitHealthy(objects: readonly ManifestObject[], timeoutMs: number): Promise<WaitResult> {
-    return waitFor(this.kube, healthRefs(objects), { timeoutMs, onProgress: (_c, all) => this.onAll(all) })
+    if (!this.watch || this.following !== objects) this.follow(objects)
+    return this.watch!.until({ timeoutMs, failFast: true })
   }
 
-  stop(): void { this.abort?.abort() }
+  stop(): void {
+    void this.watch?.stop()
+    this.watch = undefined
+    this.following = undefined
+  }
 }
 
 export function lastApplyOf(result: ApplyResult, t0: number, trigger: string, notSent = 0): LastApply {

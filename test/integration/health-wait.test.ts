@@ -3,10 +3,12 @@
 import assert from 'node:assert/strict'
 import { performance } from 'node:perf_hooks'
 import { after, before, describe, it } from 'node:test'
-import { KubeConfig, Watch } from '@kubernetes/client-node'
+import { KubeConfig, PatchStrategy, setHeaderOptions, Watch } from '@kubernetes/client-node'
 import { NsopsError } from '../../shared/errors.ts'
 import { computeStatus, type KubeObject } from '../../shared/health/kstatus.ts'
-import { waitFor, type ObjectHealth } from '../../shared/health/wait.ts'
+import { HealthWatch, waitFor, type ObjectHealth } from '../../shared/health/wait.ts'
+import { HealthFeed } from '../../shared/dev/health-feed.ts'
+import { until } from '../until.ts'
 import { clientsFor, type Kube } from '../../shared/kube.ts'
 import { testCluster, testNamespace } from '../harness.ts'
 
@@ -198,5 +200,48 @@ describe('waiting for health', () => {
     })
     await assert.rejects(waitFor(clientsFor(kc), [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x', namespace: 'y' } }], { timeoutMs: 5000 }),
       (err: unknown) => err instanceof NsopsError && /does not answer: context gone, server https:\/\/127\.0\.0\.1:1/.test(err.message))
+  })
+
+  it('one HealthWatch follows and gives verdicts on the way: Current, gone (timeout), Current again — and publishes only changes', async () => {
+    const name = 'followed'
+    const ref = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: ns.name } }
+    const published: string[] = []
+    const watch = new HealthWatch(kube, [ref], (changed) => published.push(changed.status))
+    try {
+      await kube.core.createNamespacedConfigMap({ namespace: ns.name, body: { metadata: { name }, data: { a: '1' } } })
+      const first = await watch.until({ timeoutMs: 30_000 })
+      assert.equal(first.outcome, 'current', first.report)
+      // a change that does not change its health is not published
+      const before = published.length
+      await kube.core.patchNamespacedConfigMap({ namespace: ns.name, name, body: { data: { a: '2' } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
+      await kube.core.deleteNamespacedConfigMap({ namespace: ns.name, name })
+      const gone = await watch.until({ timeoutMs: 1500 })
+      assert.equal(gone.outcome, 'timeout', 'the same watch saw it deleted after its first verdict')
+      assert.equal(gone.statuses[0].status, 'NotFound')
+      assert.deepEqual(published.slice(before), ['NotFound'], 'the data change was not published; the deletion was')
+      await kube.core.createNamespacedConfigMap({ namespace: ns.name, body: { metadata: { name }, data: { a: '3' } } })
+      assert.equal((await watch.until({ timeoutMs: 30_000 })).outcome, 'current')
+    } finally {
+      await watch.stop()
+    }
+  })
+
+  it("dev --ci's verdict comes from the feed that follows: no second watch, and the feed keeps following after it", async () => {
+    const name = 'fed'
+    const objects = [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: ns.name } }]
+    let rows: readonly ObjectHealth[] = []
+    const feed = new HealthFeed(kube, (all) => { rows = all })
+    try {
+      feed.follow(objects)
+      const following = feed.current
+      await kube.core.createNamespacedConfigMap({ namespace: ns.name, body: { metadata: { name }, data: { a: '1' } } })
+      const verdict = await feed.waitHealthy(objects, 30_000)
+      assert.equal(verdict.outcome, 'current', verdict.report)
+      assert.equal(feed.current, following, 'the verdict was taken from the watch that follows, not a second one')
+      await kube.core.deleteNamespacedConfigMap({ namespace: ns.name, name })
+      await until('the feed to show the deletion after the verdict', async () => rows[0]?.status === 'NotFound', 10_000)
+    } finally {
+      feed.stop()
+    }
   })
 })
