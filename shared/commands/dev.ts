@@ -18,9 +18,11 @@ the same, with a live log pane per app filtered by text, level and pod/container
 
 Flux: it holds only what Flux and the loop share (namespace.ts \`flux.hold\`, default auto).
 When the dev overlay's objects overlap nothing a Flux Kustomization manages (the usual
-case: dev applies into ${ns}-dev), nothing is held. When they overlap, the namespace's own
-Kustomization is suspended with an ownership marker and resumed on exit; the root
-flux-system only with --hold-root. A suspension made by hand is never resumed.
+case: dev applies into ${ns}-dev), nothing is held. When they overlap, exactly those live
+objects are marked kustomize.toolkit.fluxcd.io/reconcile: disabled (Flux keeps applying the
+rest) and released on exit; flux.hold: kustomization suspends the namespace's own
+Kustomization instead, the root flux-system only with --hold-root. A hold made by hand is
+never released.
 
 Ctrl-C (or SIGTERM, or closing the terminal) stops forwards, deletes the objects only the
 dev overlay has (PVCs and the namespace are kept) and releases the hold. A second Ctrl-C

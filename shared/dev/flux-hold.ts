@@ -13,7 +13,7 @@ import { refOf as manifestRef, refString as objectRefString, type ObjectRef } fr
 import {
   currentOwner, describeSuspension, findManagers, findObjectHolds, findStaleSuspensions, holdObjects, keepOwned, manages, refreshObjects, refreshOwned,
   refString, releaseFound, releaseObjects, requestReconcile, resumeOwned, suspendFor, takeOverStale, RECONCILE_ANNOTATION,
-  type FluxObject, type FluxRef, type Manager, type SuspensionOwner,
+  type FluxObject, type FluxRef, type Manager, type SuspensionMarker, type SuspensionOwner,
 } from '../flux/index.ts'
 import { hasInventory } from '../flux/managing.ts'
 import { refOf } from '../flux/kinds.ts'
@@ -109,14 +109,28 @@ export async function takeHold(kube: Kube, ns: NamespaceConfig, session: DevSess
 
   const parts: string[] = []
   const objects: ObjectRef[] = []
+  const suspendWhy = new Map<string, string>()
   if (objectRefs.size) {
-    const r = await holdObjects(kube, [...objectRefs.values()], owner)
+    // the hold a `dev --ci` of this namespace kept is this loop's to continue
+    const adopt = (mk: SuspensionMarker) => Boolean(mk.kept && mk.session?.startsWith(`dev-${ns.name}-`))
+    const r = await holdObjects(kube, [...objectRefs.values()], owner, { adopt })
     objects.push(...r.held)
     for (const t of r.takenOver) parts.push(`took over a stale hold of ${objectRefString(t.ref)} (${t.reason})`)
     for (const o of r.byOthers) warnings.push(`${objectRefString(o.ref)} is ${o.why}: left as it is, and left so on exit`)
-    for (const o of r.missing) warnings.push(`${objectRefString(o)} is in Flux's inventory but not on the cluster: not held, Flux may write its prod version over the dev one`)
+    // an object the inventory lists but the cluster lacks cannot carry the annotation before the
+    // loop creates it: per object does not work there, so its Kustomization is suspended instead
+    const missing = new Set(r.missing.map(objectRefString))
+    for (const x of overlap) {
+      if (!objectManagers.some((k) => refString(k) === refString(x.kustomization))) continue
+      const lacking = devObjects.map(manifestRef).filter((o) => missing.has(objectRefString(o)) && manages(x, o, prod))
+      if (lacking.length === 0) continue
+      const why = ` (its inventory lists ${lacking.map(objectRefString).slice(0, 3).join(', ')}${lacking.length > 3 ? ', …' : ''}, not on the cluster: nothing to mark)`
+      if (x.root && !opts.holdRoot) rootWarning(x, why)
+      else { targets.push(x.kustomization); suspendWhy.set(refString(x.kustomization), why) }
+    }
     if (r.held.length) {
-      parts.push(`one by one (${RECONCILE_ANNOTATION}: disabled on the live object${r.held.length === 1 ? '' : 's'}); ${objectManagers.map(refString).join(', ')} keep${objectManagers.length === 1 ? 's' : ''} applying the rest`)
+      const applying = objectManagers.filter((k) => !targets.some((t) => refString(t) === refString(k)))
+      parts.push(`one by one (${RECONCILE_ANNOTATION}: disabled on the live object${r.held.length === 1 ? '' : 's'})${applying.length ? `; ${applying.map(refString).join(', ')} keep${applying.length === 1 ? 's' : ''} applying the rest` : ''}`)
     }
   }
 
@@ -129,7 +143,7 @@ export async function takeHold(kube: Kube, ns: NamespaceConfig, session: DevSess
   const held = [...taken, ...r.suspended, ...r.alreadyOurs]
   for (const o of r.suspendedByOthers) warnings.push(`${refString(o.ref)} was already suspended ${describeSuspension(o.by)}: left as it is, and left suspended on exit`)
   parts.push(...stale.filter((s) => taken.some((x) => refString(x) === refString(s))).map((x) => `took over a stale suspension of ${refString(x)} (${x.reason})`))
-  if (r.suspended.length || r.alreadyOurs.length) parts.push(`suspended ${[...r.suspended, ...r.alreadyOurs].map(refString).join(', ')}`)
+  if (r.suspended.length || r.alreadyOurs.length) parts.push(`suspended ${[...r.suspended, ...r.alreadyOurs].map((x) => `${refString(x)}${suspendWhy.get(refString(x)) ?? ''}`).join(', ')}`)
   const hold: FluxHold = { held, objects, objectManagers, owner, summary: '', warnings }
   hold.summary = parts.length ? `holds ${describeHeld(hold)}: ${parts.join('; ')}` : 'holds nothing'
   return hold

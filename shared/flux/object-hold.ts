@@ -71,6 +71,9 @@ const releasePatch = (dropAnnotation: boolean) => ({ metadata: {
   annotations: { [HELD_BY]: null, ...(dropAnnotation ? { [RECONCILE_ANNOTATION]: null } : {}) }, labels: { [HOLD_LABEL]: null },
 } })
 
+// results in a stable order (they complete in any order), for messages and the view
+const byRef = (a: ObjectRef, b: ObjectRef) => objectRefString(a).localeCompare(objectRefString(b))
+
 function header(r: ObjectRef) {
   return { apiVersion: r.apiVersion, kind: r.kind, metadata: { name: r.name, ...(r.namespace ? { namespace: r.namespace } : {}) } }
 }
@@ -125,7 +128,10 @@ export interface ObjectHoldResult {
 }
 
 /** Marks each object `reconcile: disabled` under our marker, unless someone else excluded it. */
-export async function holdObjects(kube: Kube, refs: readonly ObjectRef[], owner: SuspensionOwner, opts: StaleOptions = {}): Promise<ObjectHoldResult> {
+export async function holdObjects(kube: Kube, refs: readonly ObjectRef[], owner: SuspensionOwner, opts: StaleOptions & {
+  /** a live marker we may take over all the same (the hold a `dev --ci` of the namespace kept) */
+  adopt?: (marker: SuspensionMarker) => boolean
+} = {}): Promise<ObjectHoldResult> {
   const result: ObjectHoldResult = { held: [], takenOver: [], byOthers: [], missing: [] }
   await Promise.all(refs.map(async (r) => {
     let outcome: { held: true } | { taken: string } | { by: string } = { held: true }
@@ -135,7 +141,7 @@ export async function holdObjects(kube: Kube, refs: readonly ObjectRef[], owner:
       const excluded = excludedFromFlux(obj)
       if (marker && isOwner(marker, owner) && annotationIsOurs(obj)) { outcome = { held: true }; return remarkPatch(owner) }
       if (marker) {
-        const stale = staleReason(marker, opts)
+        const stale = staleReason(marker, opts) ?? (marker !== 'unreadable marker' && opts.adopt?.(marker) ? 'kept by dev --ci' : undefined)
         if (!stale) {
           outcome = { by: `held by another dev loop ${describeSuspension(marker === 'unreadable marker' ? 'unreadable marker' : marker)}` }
           return undefined
@@ -158,6 +164,8 @@ export async function holdObjects(kube: Kube, refs: readonly ObjectRef[], owner:
       if ('taken' in o) result.takenOver.push({ ref: r, reason: o.taken })
     }
   }))
+  result.held.sort(byRef)
+  result.missing.sort(byRef)
   return result
 }
 
@@ -189,6 +197,7 @@ async function releaseWhere(kube: Kube, refs: readonly ObjectRef[], mine: (obj: 
     if (!seen) result.missing.push(r)
     else result[outcome].push(r)
   }))
+  for (const list of Object.values(result)) list.sort(byRef)
   return result
 }
 

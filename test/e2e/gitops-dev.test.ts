@@ -26,6 +26,8 @@ describe('dev loop against the real kustomize-controller', () => {
   before(async () => {
     process.env.NSOPS_STATE_DIR = stateDir
     w = await gitOpsWorld()
+    // these tests are about the whole-Kustomization hold; gitops-object-hold covers `auto`
+    w.ns.flux.hold = 'kustomization'
     await w.waitApplied(await w.git$('rev-parse', 'HEAD'))
   })
   after(async () => {
@@ -73,7 +75,7 @@ describe('dev loop against the real kustomize-controller', () => {
 
   it('after kill -9, the stale suspension is seen by the dashboard and the next dev loop, and dev-down resumes it', async () => {
     const driver = async () => {
-      const child = spawn(process.execPath, ['--import', `file://${repoRoot}/node_modules/tsx/dist/esm/index.mjs`, path.join(repoRoot, 'test/e2e/dev-driver.ts'), w.kubeconfig, w.work],
+      const child = spawn(process.execPath, ['--import', `file://${repoRoot}/node_modules/tsx/dist/esm/index.mjs`, path.join(repoRoot, 'test/e2e/dev-driver.ts'), w.kubeconfig, w.work, 'kustomization'],
         { env: { ...process.env, NSOPS_STATE_DIR: stateDir }, stdio: ['ignore', 'pipe', 'pipe'] })
       let out = ''
       child.stdout.on('data', (b) => { out += b })

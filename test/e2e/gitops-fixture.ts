@@ -10,7 +10,7 @@ import { KubeConfig } from '@kubernetes/client-node'
 import { SimCluster } from '../../shared/cluster/sim/index.ts'
 import { createBareRepo, startGitServer, type GitServer } from '../../shared/gitops/git-server.ts'
 import { clientsFor, type Kube } from '../../shared/kube.ts'
-import { defineNamespace, namespacePaths, type NamespaceConfig } from '../../shared/namespace-config.ts'
+import { defineNamespace, namespacePaths, type FluxHoldPolicy, type NamespaceConfig } from '../../shared/namespace-config.ts'
 
 const run = promisify(execFile)
 
@@ -61,8 +61,8 @@ spec:
 `
 
 /** The fixture namespace's config, with its paths in the working clone (not this repo). */
-export function demoNamespace(work: string, devNs = DEMO): NamespaceConfig {
-  const base = defineNamespace({ name: DEMO, description: 'e2e fixture', namespaces: { dev: devNs, prod: DEMO }, flux: { kustomization: DEMO },
+export function demoNamespace(work: string, devNs = DEMO, hold: FluxHoldPolicy = 'auto'): NamespaceConfig {
+  const base = defineNamespace({ name: DEMO, description: 'e2e fixture', namespaces: { dev: devNs, prod: DEMO }, flux: { kustomization: DEMO, hold },
     groups: [{ title: 'Apps', apps: [{ name: 'web', port: 80 }] }] })
   return { ...base, paths: namespacePaths(path.join(work, 'namespaces', DEMO)) }
 }
