@@ -224,8 +224,17 @@ export class OverlayBuild {
   async afterSave(base: string, files: string[]): Promise<OverlayBuildResult> {
     if (this.opts.partial === false || this.off || this.current.length === 0) return this.full()
     const abs = files.map((f) => realFile(path.resolve(base, f)))
-    if (!this.tree || abs.some((f) => KUSTOMIZATION_FILES.includes(path.basename(f)))) {
+    const kustomizations = abs.filter((f) => KUSTOMIZATION_FILES.includes(path.basename(f)))
+    if (!this.tree || kustomizations.length) {
+      // what is known about an app stays true when only apps' own kustomizations changed (an
+      // app's object set is checked on every build)
       this.tree = loadTree(this.overlay)
+    }
+    // ancestors' own objects (and so each app's share) are known anew after a save into a
+    // kustomization that is an ancestor of others, a component, or no kustomization at all
+    const tree = this.tree
+    const ownerOf = (f: string) => tree.nodes.filter((n) => within(f, n.dir)).sort((a, b) => b.dir.length - a.dir.length)[0]
+    if (abs.some((f) => { const o = ownerOf(f); return !o || o === tree.root || o.component || o.resourceDirs.length > 0 })) {
       this.ancestorKeys.clear()
       this.known.clear()
     }
