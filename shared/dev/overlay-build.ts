@@ -174,9 +174,11 @@ function partialTarget(tree: Tree, files: string[]): KNode | string {
 
 /**
  * The ancestors' kustomization files with their resource lists cut down to their own files
- * and the entry that leads to N (or, with `withoutTarget`, not even that at N's parent).
+ * and the entry that leads to N (or, with `withoutTarget`, not even that at N's parent), and
+ * their `replicas:` to the entries that name one of N's objects (`names`): kustomize refuses
+ * an entry that matches nothing, and the others only ever touch objects left out.
  */
-function reducedOverrides(target: KNode, withoutTarget = false): Record<string, string> {
+function reducedOverrides(target: KNode, names: ReadonlySet<string>, withoutTarget = false): Record<string, string> {
   const overrides: Record<string, string> = {}
   const chain = chainOf(target)
   chain.forEach((a, i) => {
@@ -188,6 +190,11 @@ function reducedOverrides(target: KNode, withoutTarget = false): Record<string, 
       return r.node === next && !(withoutTarget && next === target)
     })
     doc.set('resources', keep)
+    if (Array.isArray(a.doc.replicas)) {
+      const replicas = (a.doc.replicas as { name?: unknown }[]).filter((r) => typeof r?.name === 'string' && names.has(r.name))
+      if (replicas.length) doc.set('replicas', replicas)
+      else doc.delete('replicas')
+    }
     overrides[a.file] = doc.toString()
   })
   return overrides
@@ -203,8 +210,10 @@ export class OverlayBuild {
   private current: ManifestObject[] = []
   /** N's parent dir → keys of the objects N's ancestors make themselves (their files, generators) */
   private ancestorKeys = new Map<string, Set<string>>()
-  /** N's dir → the keys of the objects N produced the last time it was built */
-  private known = new Map<string, Set<string>>()
+  /** N's dir → the keys and names of the objects N produced the last time it was built */
+  private known = new Map<string, { keys: Set<string>; names: Set<string> }>()
+  /** N's dir → why it cannot be built partially (until a kustomization changes) */
+  private refused = new Map<string, string>()
   private generation = 0
   /** why partial builds are off for the session, once a check found a disagreement */
   off?: string
@@ -229,6 +238,7 @@ export class OverlayBuild {
       // what is known about an app stays true when only apps' own kustomizations changed (an
       // app's object set is checked on every build)
       this.tree = loadTree(this.overlay)
+      this.refused.clear()
     }
     // ancestors' own objects (and so each app's share) are known anew after a save into a
     // kustomization that is an ancestor of others, a component, or no kustomization at all
@@ -244,11 +254,16 @@ export class OverlayBuild {
       return this.full()
     }
     const rel = path.relative(realDir(path.join(this.overlay, '..', '..')), target.dir) || target.dir
+    const refused = this.refused.get(target.dir)
+    if (refused) {
+      this.lastReason = refused
+      return this.full()
+    }
     const known = this.known.get(target.dir)
     if (!known) return this.learn(target, rel)
     let reduced: ManifestObject[]
     try {
-      reduced = await buildKustomizationWarm(this.overlay, { overrides: reducedOverrides(target), cache: this.cache })
+      reduced = await buildKustomizationWarm(this.overlay, { overrides: reducedOverrides(target, known.names), cache: this.cache })
     } catch {
       this.known.delete(target.dir)
       this.lastReason = `the partial build of ${rel} failed`
@@ -258,7 +273,7 @@ export class OverlayBuild {
     const ancestors = this.ancestorKeys.get(target.parent!.dir) ?? new Set()
     const mine = reduced.filter((o) => !ancestors.has(keyOf(o)))
     const theirs = reduced.filter((o) => ancestors.has(keyOf(o)))
-    const sameSet = mine.length === known.size && mine.every((o) => known.has(keyOf(o)))
+    const sameSet = mine.length === known.keys.size && mine.every((o) => known.keys.has(keyOf(o)))
     if (!sameSet || !theirs.every((o) => same(byKey.get(keyOf(o)), o))) {
       this.known.delete(target.dir)
       this.lastReason = sameSet ? 'the overlay\'s own objects changed' : `${rel} gained, lost or renamed objects`
@@ -279,19 +294,23 @@ export class OverlayBuild {
       const parent = target.parent!.dir
       let ancestors = this.ancestorKeys.get(parent)
       if (!ancestors) {
-        const own = await buildKustomizationWarm(this.overlay, { overrides: reducedOverrides(target, true), cache: this.cache })
+        const own = await buildKustomizationWarm(this.overlay, { overrides: reducedOverrides(target, new Set(), true), cache: this.cache })
         ancestors = new Set(own.map(keyOf))
         this.ancestorKeys.set(parent, ancestors)
       }
-      const reduced = await buildKustomizationWarm(this.overlay, { overrides: reducedOverrides(target), cache: this.cache })
+      // N on its own names its objects as the overlay will: no ancestor renames (partialTarget)
+      const names = new Set((await buildKustomizationWarm(target.dir)).map((o) => o.metadata.name))
+      const reduced = await buildKustomizationWarm(this.overlay, { overrides: reducedOverrides(target, names), cache: this.cache })
       const byKey = new Map(this.current.map((o) => [keyOf(o), o]))
       if (reduced.every((o) => same(byKey.get(keyOf(o)), o))) {
         const keys = ancestors
-        this.known.set(target.dir, new Set(reduced.map(keyOf).filter((k) => !keys.has(k))))
-      } else this.lastReason = `a partial build of ${rel} differs from the full build`
-    } catch {
-      this.lastReason = `a partial build of ${rel} is refused by kustomize`
+        const mine = reduced.filter((o) => !keys.has(keyOf(o)))
+        this.known.set(target.dir, { keys: new Set(mine.map(keyOf)), names: new Set(mine.map((o) => o.metadata.name)) })
+      } else this.refused.set(target.dir, `a partial build of ${rel} differs from the full build`)
+    } catch (err) {
+      this.refused.set(target.dir, `kustomize refuses a partial build of ${rel}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`)
     }
+    this.lastReason = this.refused.get(target.dir) ?? ''
     return r
   }
 

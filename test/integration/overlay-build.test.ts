@@ -107,8 +107,9 @@ spec:
 `,
 })
 
-// a dev overlay like the shipped ones: namespace, a component, a patch for every Deployment,
-// a replacement from the overlay's own ConfigMap, and a generated ConfigMap in the base
+// a dev overlay like the shipped ones: namespace, a component, replica counts per app (which
+// kustomize refuses for a name that matches nothing), a patch for every Deployment, a
+// replacement from the overlay's own ConfigMap, and a generated ConfigMap in the base
 // (hash-suffixed) that every app's Deployment refers to
 const tree: Record<string, string> = {
   'base/kustomization.yaml': `apiVersion: kustomize.config.k8s.io/v1beta1
@@ -138,6 +139,10 @@ kind: Kustomization
 namespace: shop-dev
 resources: [namespace.yaml, domain.yaml, ../../base]
 components: [../../components/extra]
+replicas:
+  - { name: app0, count: 2 }
+  - { name: app1, count: 3 }
+  - { name: app3, count: 1 }
 patches:
   - target: { kind: Deployment }
     patch: |-
