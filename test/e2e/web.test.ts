@@ -95,7 +95,10 @@ describe('the dev web page in chromium', { skip: !browserPath && 'chromium is no
     await pane.locator(`.ll:has-text("${mark} later, not an error")`).waitFor()
     if (process.env.NSOPS_UPDATE_SCREENSHOTS === '1') await page.screenshot({ path: path.join(repoRoot, 'docs/web-ui-app.png'), fullPage: true })
     // off a terminal (this process reads the loop's piped stderr) the line is printed with its app
-    await until('the prefixed line in the piped log', async () => out.includes(`[sonarr] INFO ${mark} hello from sonarr`), 10_000)
+    // ([sonarr pod/container] while the replaced pod of the first test is still followed)
+    const prefixed = new RegExp(`^\\[sonarr(?: sonarr-[\\w-]+/sonarr)?\\] INFO ${mark} hello from sonarr$`, 'm')
+    await until('the prefixed line in the piped log', async () => prefixed.test(out), 10_000)
+      .catch((err) => { throw new Error(`${(err as Error).message}; its lines:\n${out.split('\n').filter((l) => l.includes(mark)).join('\n')}`) })
   })
 
   it('"re-apply now" triggers an apply that the terminal log shows', async () => {
