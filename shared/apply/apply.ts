@@ -34,6 +34,11 @@ export interface ApplyOptions {
   concurrency?: number
   /** how long a CRD of the set may take to be Established; default 30 s */
   crdTimeoutMs?: number
+  /**
+   * The caller knows every object differs from what it last applied (the dev loop after a
+   * save): apply without reading the live object first, and count each as configured.
+   */
+  knownChanged?: boolean
 }
 
 export interface ApplyFailure { ref: ObjectRef; message: string }
@@ -96,7 +101,7 @@ export async function applyObjects(kube: Kube, objects: ManifestObject[], opts: 
       if (ns && newNamespaces.has(ns)) {
         return void result.skipped.push({ ref, reason: `its Namespace ${ns} is created by this set, so the dry run cannot validate it` })
       }
-      result[await applyPlaced(kube, placed, manager, opts.force ?? true, dryRun)].push(ref)
+      result[await applyPlaced(kube, placed, manager, opts.force ?? true, dryRun, opts.knownChanged ?? false)].push(ref)
     } catch (err) {
       if (!(err instanceof ApiException || err instanceof UnknownKindError)) throw err
       fail(ref, apiMessage(err))
@@ -178,8 +183,12 @@ export async function applyObjects(kube: Kube, objects: ManifestObject[], opts: 
   return sortResult(result)
 }
 
-async function applyPlaced(kube: Kube, obj: ManifestObject, manager: string, force: boolean, dryRun: boolean): Promise<Outcome> {
+async function applyPlaced(kube: Kube, obj: ManifestObject, manager: string, force: boolean, dryRun: boolean, knownChanged: boolean): Promise<Outcome> {
   const ref = refOf(obj)
+  if (knownChanged && !dryRun) {
+    await serverSideApply(kube, obj, ref, { fieldManager: manager, force, dryRun: false })
+    return 'configured'
+  }
   const live = await getObject(kube, ref)
   if (live && appliedUnchanged(obj, live, manager)) return 'unchanged'
   if (dryRun) {

@@ -300,7 +300,7 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       // Same set of objects: send only those whose rendering changed. A set that gained or
       // lost objects goes through the full apply, which records the inventory and prunes.
       result = sameSet
-        ? await applyObjects(this.kube, changed, { fieldManager: DEV_FIELD_MANAGER, prune: false, namespace: this.ns.namespaces.dev })
+        ? await applyObjects(this.kube, changed, { fieldManager: DEV_FIELD_MANAGER, prune: false, namespace: this.ns.namespaces.dev, knownChanged: true })
         : await applyObjects(this.kube, objects, { fieldManager: DEV_FIELD_MANAGER, inventory: this.inventory, namespace: this.ns.namespaces.dev })
     } catch (err) {
       this.status.phase = 'error'

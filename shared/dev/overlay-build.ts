@@ -214,6 +214,9 @@ export class OverlayBuild {
   private known = new Map<string, { keys: Set<string>; names: Set<string> }>()
   /** N's dir → why it cannot be built partially (until a kustomization changes) */
   private refused = new Map<string, string>()
+  /** per tree: the saved files → their N (or why none), and N + names → its overrides */
+  private targets = new Map<string, KNode | string>()
+  private overrides = new Map<string, Record<string, string>>()
   private generation = 0
   /** why partial builds are off for the session, once a check found a disagreement */
   off?: string
@@ -239,6 +242,8 @@ export class OverlayBuild {
       // app's object set is checked on every build)
       this.tree = loadTree(this.overlay)
       this.refused.clear()
+      this.targets.clear()
+      this.overrides.clear()
     }
     // ancestors' own objects (and so each app's share) are known anew after a save into a
     // kustomization that is an ancestor of others, a component, or no kustomization at all
@@ -248,7 +253,9 @@ export class OverlayBuild {
       this.ancestorKeys.clear()
       this.known.clear()
     }
-    const target = partialTarget(this.tree, abs)
+    const saved = [...abs].sort().join('\0')
+    const target = this.targets.get(saved) ?? partialTarget(this.tree, abs)
+    this.targets.set(saved, target)
     if (typeof target === 'string') {
       this.lastReason = target
       return this.full()
@@ -263,7 +270,10 @@ export class OverlayBuild {
     if (!known) return this.learn(target, rel)
     let reduced: ManifestObject[]
     try {
-      reduced = await buildKustomizationWarm(this.overlay, { overrides: reducedOverrides(target, known.names), cache: this.cache })
+      const key = `${target.dir}\0${[...known.names].sort().join('\0')}`
+      const overrides = this.overrides.get(key) ?? reducedOverrides(target, known.names)
+      this.overrides.set(key, overrides)
+      reduced = await buildKustomizationWarm(this.overlay, { overrides, cache: this.cache })
     } catch {
       this.known.delete(target.dir)
       this.lastReason = `the partial build of ${rel} failed`
