@@ -166,11 +166,13 @@ export function renderLogs(lines: readonly FeedLine[], mode: LogsMode, manyLoops
   })
 }
 
-/** Off a terminal: each log line as it comes, prefixed. */
+/** Off a terminal: each log line as it comes, prefixed, and what keeps the feed from reading. */
 function printLogLines(feed: LogFeed, manyLoops: boolean): () => void {
   const onLine = (l: FeedLine) => log.info(`${c.cyan(logPrefix(l, manyLoops))} ${l.line}`)
+  const onProblem = (message: string) => log.warn(`logs: ${message}`)
   feed.on('line', onLine)
-  return () => feed.off('line', onLine)
+  feed.on('problem', onProblem)
+  return () => { feed.off('line', onLine); feed.off('problem', onProblem) }
 }
 
 /** Draws the view for these loops until stop() is called. Attach it before the loops start. */

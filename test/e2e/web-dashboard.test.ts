@@ -2,7 +2,7 @@
 // in Debian's chromium: the page shows the namespace's apps and pods, a pod deleted with
 // kubectl shows as re-created without a reload (pushed from watch events), the page is
 // read-only but "reconcile", an action without the page's token is refused, and Ctrl-C
-// stops the server cleanly.
+// stops the server cleanly. With NSOPS_UPDATE_SCREENSHOTS=1 it saves docs/web-dashboard.png.
 import assert from 'node:assert/strict'
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
@@ -66,6 +66,7 @@ describe('dashboard.ts --web in chromium', { skip: !browserPath && 'chromium is 
     await page.waitForSelector('tr.app[data-app="web"] [data-status="Current"]', { timeout: 60_000 })
     await page.waitForSelector('tr.app[data-app="api"] [data-status="Current"]', { timeout: 60_000 })
     assert.equal(await page.locator('h1#title').textContent(), 'nsops dashboard')
+    if (process.env.NSOPS_UPDATE_SCREENSHOTS === '1') await page.screenshot({ path: path.join(repoRoot, 'docs/web-dashboard.png'), fullPage: true })
     const pods = page.locator('tbody.pods tr')
     await until('both pods on the page', async () => (await pods.count()) === 2)
     const webPod = (await cluster.kube.core.listNamespacedPod({ namespace: ns.name, labelSelector: 'app.kubernetes.io/name=web' })).items[0].metadata!.name!
