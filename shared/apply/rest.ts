@@ -63,13 +63,15 @@ export interface RequestOptions {
   contentType?: string
   query?: Record<string, string | undefined>
   timeoutMs?: number
+  /** the Accept header (default application/json), e.g. to ask for aggregated discovery */
+  accept?: string
 }
 
 /** One request to the API server; a non-2xx answer rejects with an ApiException. */
 export async function rest<T>(kube: Kube, method: string, path: string, opts: RequestOptions = {}): Promise<T> {
   const url = new URL(kube.server.replace(/\/$/, '') + path)
   for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, v)
-  const options: https.RequestOptions = { method, headers: { Accept: 'application/json' } }
+  const options: https.RequestOptions = { method, headers: { Accept: opts.accept ?? 'application/json' } }
   await kube.kc.applyToHTTPSOptions(options)
   const conn = connectionOf(kube)
   // client-node makes a fresh agent per call; one keep-alive agent per connection saves a
