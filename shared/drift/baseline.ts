@@ -6,8 +6,11 @@
 // - any git revision (`HEAD`, a branch, a SHA): `git archive` of it.
 // - `worktree`: the files as they are now, uncommitted edits included.
 // Archives go to a temp dir that `dispose` removes; nothing in the clone changes (no
-// worktree metadata, no checkout, no fetch).
-import { execFile } from 'node:child_process'
+// worktree metadata, no checkout, no fetch). Only the folders the build needs are unpacked
+// when the caller names them (the namespace's folder, the Kustomization's path): writing and
+// removing a whole repository's tree was most of a drift's time. A build that needs more
+// (a base outside those folders) asks for the whole tree with `widen`.
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
@@ -33,6 +36,10 @@ export interface Baseline {
   from: 'git' | 'artifact' | 'worktree'
   /** the tree's root (the repository root inside it) */
   dir: string
+  /** only some folders of the commit were unpacked at first (see `widen`) */
+  partial: boolean
+  /** unpacks the whole commit into `dir`, for a build that reaches outside the folders named */
+  widen(): Promise<void>
   dispose(): void
 }
 
@@ -56,17 +63,43 @@ function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-drift-'))
 }
 
-/** `git archive <sha>` unpacked into a temp dir: that commit's tree, nothing else touched. */
-async function archive(repo: string, sha: string): Promise<string> {
+/** `git archive <sha> [-- paths]` unpacked into `dir`: that commit's tree (or those folders of it), nothing else touched. */
+async function unpack(repo: string, sha: string, dir: string, paths: string[] = []): Promise<void> {
+  // tar reads git's stream directly (no tarball held in memory); both must succeed: a path
+  // the commit lacks fails git, not tar
+  const git = spawn('git', ['-C', repo, 'archive', '--format=tar', sha, '--', ...paths], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const tar = spawn('tar', ['-x', '-C', dir], { stdio: ['pipe', 'ignore', 'pipe'] })
+  git.stdout.pipe(tar.stdin)
+  tar.stdin.on('error', () => {}) // EPIPE when tar gave up: its exit code says why
+  const exited = (p: ChildProcess, name: string) => new Promise<void>((resolve, reject) => {
+    let stderr = ''
+    p.stderr?.on('data', (d: Buffer) => { stderr += d.toString() })
+    p.on('error', reject)
+    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${name} exited with ${code}: ${stderr.trim()}`))))
+  })
+  await Promise.all([exited(git, 'git archive'), exited(tar, 'tar')])
+}
+
+/** The commit's tree in a temp dir: only `paths` when given and present in it, else all of it. */
+async function archive(repo: string, sha: string, paths: string[]): Promise<{ dir: string; partial: boolean; widen(): Promise<void> }> {
   const dir = tempDir()
+  const readError = (err: unknown) => new NsopsError(`could not read commit ${sha.slice(0, 12)} from ${repo}: ${errorMessage(err).split('\n')[0]}`, { exitCode: ERROR, cause: err })
+  let partial = false
+  const whole = async () => {
+    fs.rmSync(dir, { recursive: true, force: true })
+    fs.mkdirSync(dir)
+    await unpack(repo, sha, dir)
+    partial = false
+  }
   try {
-    // one shell pipeline: tar reads git's stream directly, no tarball held in memory
-    await run('sh', ['-c', 'git -C "$1" archive --format=tar "$2" | tar -x -C "$3"', 'sh', repo, sha, dir], { maxBuffer: 16 * 1024 * 1024 })
-    return dir
+    // a folder the commit does not have makes git archive fail: then the whole tree
+    if (paths.length) partial = await unpack(repo, sha, dir, paths).then(() => true, () => false)
+    if (!partial) await whole()
   } catch (err) {
     fs.rmSync(dir, { recursive: true, force: true })
-    throw new NsopsError(`could not read commit ${sha.slice(0, 12)} from ${repo}: ${errorMessage(err).split('\n')[0]}`, { exitCode: ERROR, cause: err })
+    throw readError(err)
   }
+  return { dir, partial, widen: async () => { if (partial) await whole().catch((err) => { throw readError(err) }) } }
 }
 
 /** The source's artifact (a .tar.gz of the revision's tree) unpacked into a temp dir. */
@@ -107,11 +140,20 @@ export interface AppliedSource {
   kustomization: string
 }
 
-export async function resolveBaseline(requested: string, repoDir: string, applied?: AppliedSource): Promise<Baseline> {
+/**
+ * The tree to build from. `paths` (relative to the repository root) are the folders the build
+ * needs; when given, only they are unpacked from git (the tree is `partial` until `widen`).
+ */
+export async function resolveBaseline(requested: string, repoDir: string, applied?: AppliedSource, paths: string[] = []): Promise<Baseline> {
   const repo = await repoRootOf(repoDir)
   const noop = () => {}
-  if (requested === 'worktree') return { kind: 'worktree', requested, from: 'worktree', dir: repo, dispose: noop }
+  const whole = { partial: false, widen: async () => {} }
+  if (requested === 'worktree') return { kind: 'worktree', requested, from: 'worktree', dir: repo, ...whole, dispose: noop }
   const done = (dir: string) => () => fs.rmSync(dir, { recursive: true, force: true })
+  const fromGit = async (sha: string) => {
+    const tree = await archive(repo, sha, paths)
+    return { ...tree, dispose: done(tree.dir) }
+  }
 
   if (requested === 'applied') {
     if (!applied) {
@@ -123,15 +165,12 @@ export async function resolveBaseline(requested: string, repoDir: string, applie
         hint: 'wait for Flux to apply it (`flux get kustomizations`), or compare with --baseline HEAD.', exitCode: ERROR,
       })
     }
-    if (await hasCommit(repo, sha)) {
-      const dir = await archive(repo, sha)
-      return { kind: 'applied', requested, sha, revision: applied.revision, from: 'git', dir, dispose: done(dir) }
-    }
+    if (await hasCommit(repo, sha)) return { kind: 'applied', requested, sha, revision: applied.revision, from: 'git', ...await fromGit(sha) }
     const art = applied.artifact
     if (art?.url && shaOf(art.revision) === sha) {
       try {
         const dir = await fetchArtifact(art.url)
-        return { kind: 'applied', requested, sha, revision: applied.revision, from: 'artifact', dir, dispose: done(dir) }
+        return { kind: 'applied', requested, sha, revision: applied.revision, from: 'artifact', dir, ...whole, dispose: done(dir) }
       } catch { /* fall through to the error that says what to do */ }
     }
     throw new NsopsError(`${applied.kustomization} last applied ${applied.revision}, and this clone does not have commit ${sha.slice(0, 12)} (nor does the source's artifact match it).`, {
@@ -143,6 +182,5 @@ export async function resolveBaseline(requested: string, repoDir: string, applie
   try { sha = await git(repo, 'rev-parse', '--verify', `${requested}^{commit}`) } catch {
     throw new NsopsError(`--baseline ${requested} is not a commit of ${repo}.`, { hint: 'give `applied` (default), `worktree`, or a git revision such as HEAD, a branch or a SHA.', exitCode: ERROR })
   }
-  const dir = await archive(repo, sha)
-  return { kind: 'revision', requested, sha, from: 'git', dir, dispose: done(dir) }
+  return { kind: 'revision', requested, sha, from: 'git', ...await fromGit(sha) }
 }

@@ -24,7 +24,7 @@ import { apiMessage, type Kube } from '../kube.ts'
 import { buildKustomization, type ManifestObject } from '../kustomize.ts'
 import type { NamespaceConfig } from '../namespace-config.ts'
 import { resolveBaseline, type Baseline } from './baseline.ts'
-import { builtIn, listNamespace, liveRef } from './extras.ts'
+import { builtIn, liveRef, NamespaceListing, UNLISTED } from './extras.ts'
 import { leafChanges, removePath, wantedChanges, type FieldChange } from './fields.ts'
 import { ignoredPaths, kustomizationRules, localRules, type IgnoreRule } from './ignore.ts'
 import { settersOf } from './managers.ts'
@@ -91,11 +91,18 @@ function maskSecretChanges(changes: FieldChange[]): { changes: FieldChange[]; ke
 interface Context {
   kube: Kube
   rules: IgnoreRule[]
+  listing: NamespaceListing
+}
+
+/** The live object: from the namespace's lists when they speak for it, else one GET. */
+async function liveOf(ctx: Context, ref: ObjectRef): Promise<LiveObject | undefined> {
+  const listed = await ctx.listing.find(ref)
+  return listed === UNLISTED ? getObject(ctx.kube, ref) : listed
 }
 
 async function compareOne(ctx: Context, obj: ManifestObject): Promise<DriftObject> {
   const ref = refOf(obj)
-  const live = await getObject(ctx.kube, ref)
+  const live = await liveOf(ctx, ref)
   const skip = skipReason(obj.metadata, live?.metadata)
   if (skip && live) return { ref, class: 'skipped', reason: skip }
   if (!live) return { ref, class: 'missing', ...(skip && !skip.includes('IfNotPresent') ? { class: 'skipped' as const, reason: skip } : {}) }
@@ -196,9 +203,10 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
     findManagers(kube, ns, { root: repoDir }),
     listFlux(kube, 'Kustomization', { fallbackNamespaces: ['flux-system', namespace] }).catch(() => [] as FluxObject[]),
   ])
-  // the namespace's objects (for extras) do not depend on git: listed while we build and compare
-  const listing = listNamespace(kube, namespace)
-  listing.catch(() => {}) // awaited below; an early failure must not go unhandled meanwhile
+  // the namespace's objects (for extras, and the live side of each compare) do not depend on
+  // git: listed while we resolve the baseline and build
+  const listing = new NamespaceListing(kube, namespace)
+  listing.all.catch(() => {}) // awaited below; an early failure must not go unhandled meanwhile
   const managers: Manager[] = management.state === 'managed' ? management.managers : []
   const primary = managers.find((m) => !m.root) ?? managers[0]
   const ks = primary?.kustomization
@@ -207,17 +215,24 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
   let source: FluxObject | null = null
   const srcRef = ks ? sourceOf(ks) : undefined
   if (requested === 'applied' && srcRef) source = await getFlux(kube, srcRef).catch(() => null)
+  // from git, only the folders a build of this namespace normally reads: its own and the
+  // Kustomization's path (the whole tree when that path is the repository's root)
+  const nsFolder = path.relative(repoDir, ns.paths.root).split(path.sep).join('/')
+  const ksPath = ks ? relPath(ks.spec?.path) : undefined
+  const folders = ksPath === '' || nsFolder.startsWith('..') ? [] : [nsFolder, ...(ksPath ? [ksPath] : [])]
   const baseline = await resolveBaseline(requested, repoDir, ks ? {
     revision: ks.status?.lastAppliedRevision as string | undefined,
     artifact: source?.status?.artifact as { url?: string; revision?: string } | undefined,
     kustomization: fluxRefString(ks),
-  } : undefined)
+  } : undefined, folders)
 
   try {
     const buildPath = buildDirFor(baseline, ks, overlay)
+    const build = () => buildKustomization(path.join(baseline.dir, buildPath))
     let built: ManifestObject[]
     try {
-      built = await buildKustomization(path.join(baseline.dir, buildPath))
+      // a base outside those folders fails the build on the partial tree: build on the whole one
+      built = await build().catch(async (err) => { if (!baseline.partial) throw err; await baseline.widen(); return build() })
     } catch (err) {
       if (isNsopsError(err)) throw new NsopsError(`building ${buildPath} at ${baseline.sha?.slice(0, 12) ?? 'the working tree'}: ${err.message}`, { hint: err.hint, exitCode: ERROR, cause: err })
       throw err
@@ -232,7 +247,7 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
     const { plain, encrypted } = splitEncrypted(desired)
 
     const rules = [...managers.flatMap((m) => kustomizationRules(m.kustomization.spec, fluxRefString(m.kustomization))), ...localRules(ns.drift?.ignore)]
-    const ctx: Context = { kube, rules }
+    const ctx: Context = { kube, rules, listing }
     const comparing = mapLimit(plain, opts.concurrency ?? 16, (o) => compareOne(ctx, o))
     comparing.catch(() => {})
 
@@ -243,7 +258,7 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
     for (const m of managers) for (const r of inventoryRefs(m.kustomization)) if (inScope(r, m)) inventory.set(refKey(r), { ref: r, m })
     const gone = await mapLimit([...inventory.values()].filter(({ ref }) => !desiredKeys.has(refKey(ref))), opts.concurrency ?? 16, async ({ ref, m }): Promise<DriftObject | undefined> => {
       let live: LiveObject | undefined
-      try { live = await getObject(kube, ref) } catch (err) { if (err instanceof UnknownKindError) return undefined; throw err }
+      try { live = await liveOf(ctx, ref) } catch (err) { if (err instanceof UnknownKindError) return undefined; throw err }
       if (!live) return undefined
       const pruneDisabled = metaValue(live.metadata, PRUNE) === 'disabled'
       const prunes = m.kustomization.spec?.prune === true
@@ -261,7 +276,7 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
     // extra: in the namespace, in no inventory and no build, owned by nothing
     const accounted = new Set(desiredKeys)
     for (const k of allKs) for (const r of inventoryRefs(k)) accounted.add(refKey(r))
-    const { objects: present, unreadable } = await listing
+    const { objects: present, unreadable } = await listing.all
     const extras: DriftObject[] = present
       .filter((o) => !accounted.has(refKey(liveRef(o))) && !builtIn(o, present))
       .map((o) => {

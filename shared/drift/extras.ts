@@ -1,6 +1,7 @@
 // "Extra in the namespace": every object the namespace holds that no Kustomization's
 // inventory and no build accounts for, and that no other object owns. Found by listing each
-// namespaced kind discovery serves (preferred versions, listable), skipping what every
+// namespaced kind discovery serves (preferred versions, listable; the lists also give drift
+// the live side of each compare, see NamespaceListing), skipping what every
 // namespace has or what a controller makes for another object (Argo CD's orphaned-resource
 // exceptions, plus Events and a Service's Endpoints/EndpointSlices).
 import { ApiException } from '@kubernetes/client-node'
@@ -15,16 +16,51 @@ interface GroupList { groups: { name: string; preferredVersion?: { groupVersion:
 /** Kinds no one writes by hand: events, and metrics-style read-only views. */
 const NEVER_EXTRA = new Set(['/Event', 'events.k8s.io/Event', '/Binding', 'authorization.k8s.io/LocalSubjectAccessReview'])
 
-async function namespacedKinds(kube: Kube): Promise<{ apiVersion: string; resource: Resource }[]> {
+type NamespacedKind = { apiVersion: string; resource: Resource }
+
+// Aggregated discovery (GA in Kubernetes 1.30): every group's resources in two answers
+// (/api, /apis) instead of one request per group-version.
+const AGGREGATED = 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json'
+interface DiscoveryList {
+  kind?: string
+  items?: { metadata?: { name?: string }; versions?: { version: string; resources?: { resource: string; scope?: string; verbs?: string[]; responseKind?: { kind?: string } }[] }[] }[]
+}
+
+/** The namespaced, listable kinds of each group's preferred version (the first the server lists). */
+async function aggregatedKinds(kube: Kube): Promise<NamespacedKind[] | undefined> {
+  const [core, groups] = await Promise.all([
+    rest<DiscoveryList>(kube, 'GET', '/api', { accept: AGGREGATED }),
+    rest<DiscoveryList>(kube, 'GET', '/apis', { accept: AGGREGATED }),
+  ])
+  if (core?.kind !== 'APIGroupDiscoveryList' || groups?.kind !== 'APIGroupDiscoveryList') return undefined // an older server or a proxy: ask per group
+  const out: NamespacedKind[] = []
+  for (const g of [...(core.items ?? []), ...(groups.items ?? [])]) {
+    const v = g.versions?.[0]
+    if (!v) continue
+    const apiVersion = g.metadata?.name ? `${g.metadata.name}/${v.version}` : v.version
+    for (const r of v.resources ?? []) {
+      if (r.scope === 'Namespaced' && r.responseKind?.kind) out.push({ apiVersion, resource: { name: r.resource, namespaced: true, kind: r.responseKind.kind, verbs: r.verbs } })
+    }
+  }
+  return out
+}
+
+async function perGroupKinds(kube: Kube): Promise<NamespacedKind[]> {
   const groups = await rest<GroupList>(kube, 'GET', '/apis')
   const versions = ['v1', ...groups.groups.map((g) => g.preferredVersion?.groupVersion).filter((v): v is string => Boolean(v))]
   const lists = await Promise.all(versions.map(async (gv) => {
     try {
       const r = await rest<{ resources: Resource[] }>(kube, 'GET', gv === 'v1' ? '/api/v1' : `/apis/${gv}`)
-      return r.resources.filter((x) => x.namespaced && !x.name.includes('/') && (x.verbs ?? []).includes('list')).map((resource) => ({ apiVersion: gv, resource }))
+      return r.resources.filter((x) => x.namespaced).map((resource) => ({ apiVersion: gv, resource }))
     } catch { return [] } // an aggregated API that does not answer: nothing of it to report
   }))
-  return lists.flat().filter(({ apiVersion, resource }) => !NEVER_EXTRA.has(`${apiVersion.includes('/') ? apiVersion.split('/')[0] : ''}/${resource.kind}`))
+  return lists.flat()
+}
+
+async function namespacedKinds(kube: Kube): Promise<NamespacedKind[]> {
+  const kinds = await aggregatedKinds(kube).catch(() => undefined) ?? await perGroupKinds(kube)
+  return kinds.filter(({ apiVersion, resource }) => !resource.name.includes('/') && (resource.verbs ?? []).includes('list')
+    && !NEVER_EXTRA.has(`${apiVersion.includes('/') ? apiVersion.split('/')[0] : ''}/${resource.kind}`))
 }
 
 export interface NamespaceObjects {
@@ -33,21 +69,66 @@ export interface NamespaceObjects {
   unreadable: string[]
 }
 
-export async function listNamespace(kube: Kube, namespace: string): Promise<NamespaceObjects> {
-  const kinds = await namespacedKinds(kube)
-  const unreadable: string[] = []
-  const lists = await mapLimit(kinds, 16, async ({ apiVersion, resource }) => {
+/** find() when the listing cannot speak for the object: ask the server for it. */
+export const UNLISTED = Symbol('unlisted')
+
+/**
+ * Every object of the namespace, one list per kind. The lists also answer "what is live" for
+ * the objects drift compares (`find`), so comparing needs no GET per object: half the
+ * requests, which is what a drift of a few hundred objects waits on. A list is as current as a
+ * GET made at the same moment, and the dry run that follows reads the server's state anyway
+ * (a moved resourceVersion makes the compare read again).
+ */
+export class NamespaceListing {
+  /** per kind: its objects by name, undefined when its list failed */
+  private readonly lists: Promise<Map<string, Promise<Map<string, LiveObject> | undefined>>>
+  private readonly unreadable: string[] = []
+  /** every list answered (or failed); rejects only when discovery itself failed */
+  readonly all: Promise<NamespaceObjects>
+
+  constructor(private readonly kube: Kube, readonly namespace: string) {
+    this.lists = namespacedKinds(kube).then((kinds) => {
+      const out = new Map<string, Promise<Map<string, LiveObject> | undefined>>()
+      const settle = new Map<string, (items: Map<string, LiveObject> | undefined) => void>()
+      for (const k of kinds) out.set(kindKey(k.apiVersion, k.resource.kind), new Promise((resolve) => settle.set(kindKey(k.apiVersion, k.resource.kind), resolve)))
+      // each kind's promise settles as its own list answers (list() never rejects)
+      void mapLimit(kinds, 16, async (k) => settle.get(kindKey(k.apiVersion, k.resource.kind))!(await this.list(k.apiVersion, k.resource)))
+      return out
+    })
+    this.all = this.lists.then(async (m) => {
+      const lists = await Promise.all(m.values())
+      return { objects: lists.flatMap((l) => (l ? [...l.values()] : [])), unreadable: this.unreadable.sort() }
+    })
+  }
+
+  private async list(apiVersion: string, resource: Resource): Promise<Map<string, LiveObject> | undefined> {
     const base = apiVersion === 'v1' ? '/api/v1' : `/apis/${apiVersion}`
     try {
-      const list = await rest<{ items: LiveObject[] }>(kube, 'GET', `${base}/namespaces/${encodeURIComponent(namespace)}/${resource.name}`)
-      return list.items.map((o) => ({ ...o, apiVersion, kind: resource.kind }))
+      const list = await rest<{ items: LiveObject[] }>(this.kube, 'GET', `${base}/namespaces/${encodeURIComponent(this.namespace)}/${resource.name}`)
+      return new Map(list.items.map((o) => [o.metadata.name, { ...o, apiVersion, kind: resource.kind }]))
     } catch (err) {
-      if (err instanceof ApiException && err.code === 404) return []
-      unreadable.push(`${resource.name}${apiVersion.includes('/') ? `.${apiVersion.split('/')[0]}` : ''} (${err instanceof ApiException ? `HTTP ${err.code}` : String(err)})`)
-      return []
+      if (err instanceof ApiException && err.code === 404) return new Map()
+      this.unreadable.push(`${resource.name}${apiVersion.includes('/') ? `.${apiVersion.split('/')[0]}` : ''} (${err instanceof ApiException ? `HTTP ${err.code}` : String(err)})`)
+      return undefined
     }
-  })
-  return { objects: lists.flat(), unreadable: unreadable.sort() }
+  }
+
+  /**
+   * The live object as its kind's list saw it, undefined when the list has no such object, or
+   * UNLISTED when no list speaks for it (another namespace, a version discovery does not
+   * prefer, a list that failed).
+   */
+  async find(ref: ObjectRef): Promise<LiveObject | undefined | typeof UNLISTED> {
+    if (ref.namespace !== this.namespace) return UNLISTED
+    let lists: Map<string, Promise<Map<string, LiveObject> | undefined>>
+    try { lists = await this.lists } catch { return UNLISTED }
+    const items = await lists.get(kindKey(ref.apiVersion, ref.kind))
+    return items ? items.get(ref.name) : UNLISTED
+  }
+}
+
+function kindKey(apiVersion: string, kind: string): string {
+  return `${apiVersion} ${kind}`
 }
 
 /** Why an object every namespace has (or a controller made) is not "extra", or undefined. */
