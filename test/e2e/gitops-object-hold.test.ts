@@ -13,7 +13,7 @@ import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
 import { fluxSection } from '../../shared/dashboard/flux-section.ts'
 import { DevLoop } from '../../shared/dev/loop.ts'
-import { findObjectHolds, HELD_BY, HOLD_LABEL, RECONCILE_ANNOTATION, REQUESTED_AT } from '../../shared/flux/index.ts'
+import { findObjectHolds, requestReconcile as requestReconcileOf, HELD_BY, HOLD_LABEL, RECONCILE_ANNOTATION } from '../../shared/flux/index.ts'
 import { isApiError } from '../../shared/kube.ts'
 import { repoRoot } from '../../shared/paths.ts'
 import { toolPath } from '../../shared/tools/provision.ts'
@@ -46,13 +46,12 @@ describe('per-object Flux hold against the real kustomize-controller', () => {
   const replicas = async () => (await w.kube.apps.readNamespacedDeployment({ name: 'web', namespace: DEMO })).spec?.replicas
   const annotations = async () => (await configMap('settings')).metadata?.annotations ?? {}
   const kubectl$ = (...args: string[]) => run(kubectl, ['--kubeconfig', w.kubeconfig, '-n', DEMO, ...args])
-  const requestReconcile = () => w.kube.custom.patchNamespacedCustomObject({ group: 'kustomize.toolkit.fluxcd.io', version: 'v1', namespace: 'flux-system', plural: 'kustomizations', name: DEMO,
-    body: [{ op: 'add', path: `/metadata/annotations/${REQUESTED_AT.replace('/', '~1')}`, value: new Date().toISOString() }] })
+  const requestReconcile = () => requestReconcileOf(w.kube, [{ kind: 'Kustomization', namespace: 'flux-system', name: DEMO }])
   const handled = async () => (await w.ks() as { status?: { lastHandledReconcileAt?: string } }).status?.lastHandledReconcileAt
 
   it('holds exactly the shared objects: a reconcile applies the rest, not the dev change; after exit prod is back', async () => {
     assert.equal(await mode(), 'prod-v1')
-    const loop = new DevLoop(w.kube, w.ns, { forwards: false })
+    const loop = new DevLoop(w.kube, w.ns, { forwards: false, watch: false })
     let notes: string[] = []
     let pushed = ''
     try {
@@ -67,10 +66,10 @@ describe('per-object Flux hold against the real kustomize-controller', () => {
       assert.equal(await mode(), 'dev')
       assert.equal(await replicas(), 1)
 
-      // prod changes the held object and adds another; Flux applies while the loop runs
+      // prod changes the held object and adds one the dev overlay does not have; Flux applies while the loop runs
       w.write(`namespaces/${DEMO}/base/settings.yaml`, settings('prod-v2'))
-      w.write(`namespaces/${DEMO}/base/extra.yaml`, 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: extra }\ndata: { from: prod }\n')
-      w.write(`namespaces/${DEMO}/base/kustomization.yaml`, 'resources: [web.yaml, settings.yaml, extra.yaml]\n')
+      w.write(`namespaces/${DEMO}/overlays/prod/extra.yaml`, 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: extra }\ndata: { from: prod }\n')
+      w.write(`namespaces/${DEMO}/overlays/prod/kustomization.yaml`, `namespace: ${DEMO}\nresources: [../../base, extra.yaml]\n`)
       pushed = await w.commitAndPush('demo: prod v2 and an extra object')
       const { reconcileSource } = await import('../../shared/flux/index.ts')
       const src = await reconcileSource(w.kube, { namespace: 'flux-system', name: 'demo-src' }, { revision: pushed, timeoutMs: 30_000 })
@@ -101,7 +100,7 @@ describe('per-object Flux hold against the real kustomize-controller', () => {
   it('a reconcile: disabled set by hand is never removed: before the loop, or set again during it', async () => {
     // set by hand before the loop: not ours, not marked, left as it is
     await kubectl$('annotate', 'deployment/web', `${RECONCILE_ANNOTATION}=disabled`)
-    const loop = new DevLoop(w.kube, w.ns, { forwards: false })
+    const loop = new DevLoop(w.kube, w.ns, { forwards: false, watch: false })
     let notes: string[] = []
     try {
       await loop.start()
@@ -149,7 +148,7 @@ describe('per-object Flux hold against the real kustomize-controller', () => {
     assert.ok(dash.stale.some((s) => /ConfigMap\/demo\/settings held from Flux .*is gone/.test(s)), JSON.stringify(dash))
 
     // the next loop takes it over in one patch: the annotation never leaves
-    const loop = new DevLoop(w.kube, w.ns, { forwards: false })
+    const loop = new DevLoop(w.kube, w.ns, { forwards: false, watch: false })
     try {
       await loop.start()
       assert.match(loop.status.flux, new RegExp(`took over a stale hold of ConfigMap/demo/settings \\(.*pid ${pid}`))
