@@ -173,7 +173,10 @@ export class SimCluster implements ClusterProvider {
         '--kube-api-qps=300', '--kube-api-burst=600']
       launch('kube-controller-manager', bin['kube-controller-manager'], [...kcArgs, `--secure-port=${cp}`,
         `--service-account-private-key-file=${pki.saKey}`, `--root-ca-file=${pki.caCert}`, '--use-service-account-credentials=false',
-        '--cluster-name=nsops-sim', '--profiling=false'])
+        '--cluster-name=nsops-sim', '--profiling=false',
+        // a claim whose update lost a conflict waits for this resync (15 s by default, as long
+        // as kstatus lets a pod be Unschedulable); the local-path provisioner binds the rest
+        '--pvclaimbinder-sync-period=3s'])
       launch('kube-scheduler', bin['kube-scheduler'], [...kcArgs, `--secure-port=${sp}`, '--profiling=false'])
       // kwok lists its CRDs when it starts and looks again for a missing one only after a
       // backoff of up to a minute: they are installed (and Established) before it starts.
