@@ -112,7 +112,8 @@ describe('the flux CLI against sim, beside nsops', () => {
   })
 
   it('flux get ks shows a dev loop\'s hold while it runs, and the release after', async () => {
-    const loop = new DevLoop(w.kube, w.ns, { forwards: false })
+    // the whole-Kustomization hold (gitops-object-hold covers auto's per-object one)
+    const loop = new DevLoop(w.kube, w.ns, { forwards: false, hold: { policy: 'kustomization' } })
     try {
       await loop.start()
       const held = await get('ks', DEMO)

@@ -215,6 +215,7 @@ describe('waiting for health', () => {
       const before = published.length
       await kube.core.patchNamespacedConfigMap({ namespace: ns.name, name, body: { data: { a: '2' } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
       await kube.core.deleteNamespacedConfigMap({ namespace: ns.name, name })
+      await until('the watch to see the deletion', async () => published.at(-1) === 'NotFound', 10_000)
       const gone = await watch.until({ timeoutMs: 1500 })
       assert.equal(gone.outcome, 'timeout', 'the same watch saw it deleted after its first verdict')
       assert.equal(gone.statuses[0].status, 'NotFound')
