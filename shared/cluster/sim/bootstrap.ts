@@ -2,7 +2,7 @@
 // Node and a default `local-path` StorageClass (served by local-path-provisioner.ts).
 import fs from 'node:fs'
 import path from 'node:path'
-import { ApiextensionsV1Api, KubeConfig, PatchStrategy, type KubernetesObject, type V1Node } from '@kubernetes/client-node'
+import { ApiextensionsV1Api, KubeConfig, PatchStrategy, Watch, type KubernetesObject, type V1Node } from '@kubernetes/client-node'
 import YAML from 'yaml'
 import { clientsFor } from '../../kube.ts'
 import { repoRoot } from '../../paths.ts'
@@ -57,22 +57,39 @@ export async function bootstrap(kubeconfig: string, dead: () => Error | undefine
     await kube.objects.patch(obj, undefined, undefined, 'nsops-sim', true, PatchStrategy.ServerSideApply)
   }
   // Ready = kwok reports the node Ready and the node-lifecycle controller has lifted the
-  // not-ready taint; pods also need the `default` ServiceAccount in `default`.
-  const until = Date.now() + timeoutMs
-  let last = 'waiting for the node'
-  while (Date.now() < until) {
-    const d = dead()
-    if (d) throw d
-    const n: V1Node = await kube.core.readNode({ name: SIM_NODE })
-    const ready = n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
-    const tainted = (n.spec?.taints ?? []).some((t) => t.key.startsWith('node.kubernetes.io/'))
-    let sa = false
-    try { await kube.core.readNamespacedServiceAccount({ name: 'default', namespace: 'default' }); sa = true } catch { /* not yet */ }
-    if (ready && !tainted && sa) return
-    last = !ready ? 'node not Ready yet' : tainted ? 'node still tainted not-ready' : 'default ServiceAccount missing'
-    await new Promise((r) => setTimeout(r, 100))
+  // not-ready taint; pods also need the `default` ServiceAccount in `default`. Both are
+  // watched, so the start goes on the moment they are there.
+  let live: V1Node | undefined
+  let sa = false
+  const missing = () => !live?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? 'node not Ready yet'
+    : (live.spec?.taints ?? []).some((t) => t.key.startsWith('node.kubernetes.io/')) ? 'node still tainted not-ready' : !sa ? 'default ServiceAccount missing' : ''
+  const watches: AbortController[] = []
+  let tick: NodeJS.Timeout | undefined
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const check = () => { if (!missing()) resolve() }
+      const ended = (err: unknown) => { if (err) reject(err) }
+      const w = new Watch(kc)
+      w.watch('/api/v1/nodes', { fieldSelector: `metadata.name=${SIM_NODE}` }, (type, obj: V1Node) => {
+        live = type === 'DELETED' ? undefined : obj
+        check()
+      }, ended).then((c) => watches.push(c), reject)
+      w.watch('/api/v1/namespaces/default/serviceaccounts', { fieldSelector: 'metadata.name=default' }, (type) => {
+        sa = type !== 'DELETED'
+        check()
+      }, ended).then((c) => watches.push(c), reject)
+      tick = setInterval(() => {
+        const d = dead()
+        if (d) reject(d)
+      }, 200)
+      timer = setTimeout(() => reject(new Error(`sim cluster did not settle within ${timeoutMs / 1000} s: ${missing()}`)), timeoutMs)
+    })
+  } finally {
+    clearInterval(tick)
+    clearTimeout(timer)
+    for (const c of watches) c.abort()
   }
-  throw new Error(`sim cluster did not settle within ${timeoutMs / 1000} s: ${last}`)
 }
 
 /** Applies kwok's CRDs (k8s/sim/kwok-crds.yaml) and waits until the apiserver serves them. */

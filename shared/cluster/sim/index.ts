@@ -112,11 +112,11 @@ export class SimCluster implements ClusterProvider {
   private async start(opts: EnsureOptions): Promise<void> {
     this.onProgress('provisioning binaries')
     const bin = await toolPaths(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok'])
-    this.onProgress('preparing certificates')
-    const pki = await ensurePki(this.dir)
     const [ec, ep, em, ap, cp, sp, kp] = await Promise.all(Array.from({ length: 7 }, () => freePort()))
     const kubeconfig = this.kubeconfigPath
-    await writeKubeconfig(kubeconfig, pki, ap)
+    // made while etcd starts (it needs none): the apiserver is the first to need them
+    const pkiReady = ensurePki(this.dir)
+    pkiReady.catch(() => { /* awaited below */ })
 
     const state: SimState = { apiserverPort: ap, components: [], startedAt: new Date().toISOString() }
     const log = (n: string) => path.join(this.logDir, `${n}.log`)
@@ -146,7 +146,7 @@ export class SimCluster implements ClusterProvider {
       process.once('SIGTERM', abort)
     }
     try {
-      this.onProgress('starting etcd and kube-apiserver')
+      this.onProgress('starting etcd and kube-apiserver, preparing certificates')
       const etcdUrl = `http://127.0.0.1:${ec}`
       launch('etcd', bin.etcd, [
         '--name', 'n0', '--data-dir', path.join(this.dir, 'etcd'), '--unsafe-no-fsync',
@@ -154,6 +154,8 @@ export class SimCluster implements ClusterProvider {
         `--listen-peer-urls=http://127.0.0.1:${ep}`, `--initial-advertise-peer-urls=http://127.0.0.1:${ep}`,
         `--initial-cluster=n0=http://127.0.0.1:${ep}`, `--listen-metrics-urls=http://127.0.0.1:${em}`,
       ])
+      const pki = await pkiReady
+      await writeKubeconfig(kubeconfig, pki, ap)
       const apiserver = launch('kube-apiserver', bin['kube-apiserver'], [
         `--etcd-servers=${etcdUrl}`, '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1',
         `--secure-port=${ap}`, `--tls-cert-file=${pki.serverCert}`, `--tls-private-key-file=${pki.serverKey}`,
@@ -163,9 +165,16 @@ export class SimCluster implements ClusterProvider {
         '--service-cluster-ip-range=10.96.0.0/12', '--authorization-mode=Node,RBAC', '--allow-privileged=true',
         '--profiling=false',
       ])
+      // the node processes take a second to load: they start now, beside the apiserver, and
+      // wait for it (and for kwok's CRDs) themselves
+      launch('local-path-provisioner', process.execPath,
+        tsNodeArgs('shared/cluster/sim/local-path-provisioner.ts', kubeconfig, path.join(this.dir, 'volumes')))
+      // what the simulated pods' containers would do: write their logs, answer on their ports
+      launch('simulated-containers', process.execPath,
+        tsNodeArgs('shared/cluster/sim/simulated-containers.ts', kubeconfig, this.podLogRoot))
       await this.waitReady(ap, pki, apiserver, state.components)
 
-      this.onProgress('starting controller-manager, scheduler, kwok and the local-path provisioner')
+      this.onProgress('starting controller-manager, scheduler and kwok')
       const kcArgs = [`--kubeconfig=${kubeconfig}`, `--authentication-kubeconfig=${kubeconfig}`, `--authorization-kubeconfig=${kubeconfig}`,
         '--leader-elect=false', '--bind-address=127.0.0.1',
         // the defaults (20 qps for the controllers, 50 for the scheduler) make a big apply
@@ -189,11 +198,6 @@ export class SimCluster implements ClusterProvider {
       launch('kwok', bin.kwok, [`--kubeconfig=${kubeconfig}`, '--manage-all-nodes=true', '--node-lease-duration-seconds=40',
         '--cidr=10.0.0.1/24', '--node-ip=10.0.0.1', `--server-address=127.0.0.1:${kp}`, `--node-port=${kp}`,
         '--enable-crds=ClusterPortForward,PortForward,Logs,ClusterLogs'])
-      launch('local-path-provisioner', process.execPath,
-        tsNodeArgs('shared/cluster/sim/local-path-provisioner.ts', kubeconfig, path.join(this.dir, 'volumes')))
-      // what the simulated pods' containers would do: write their logs, answer on their ports
-      launch('simulated-containers', process.execPath,
-        tsNodeArgs('shared/cluster/sim/simulated-containers.ts', kubeconfig, this.podLogRoot))
 
       this.onProgress('registering the node and the local-path StorageClass')
       const { bootstrap } = await import('./bootstrap.ts')
@@ -264,7 +268,7 @@ export class SimCluster implements ClusterProvider {
       const dead = this.deadComponent(all)
       if (dead) throw dead
       if (await readyz(port, pki, 1000)) return
-      await new Promise((r) => setTimeout(r, 100))
+      await new Promise((r) => setTimeout(r, 50))
     }
     throw new NsopsError(`sim cluster: kube-apiserver did not become ready within 60 s. Last lines of its log:\n${logTail(apiserver.logFile)}`)
   }

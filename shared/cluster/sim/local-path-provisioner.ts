@@ -118,6 +118,9 @@ async function main(kubeconfig: string, volumesDir: string): Promise<void> {
     console.log(`deleted ${pv.metadata!.name}`)
   }
 
+  // started beside the apiserver (sim/index.ts): wait for it to answer
+  const { untilServed } = await import('./processes.ts')
+  await untilServed(kubeconfig, '/api/v1/persistentvolumeclaims')
   const pvcs = makeInformer(kc, '/api/v1/persistentvolumeclaims', () => core.listPersistentVolumeClaimForAllNamespaces())
   pvcs.on('add', (o: Pvc) => void provision(o))
   pvcs.on('update', (o: Pvc) => void provision(o))

@@ -71,3 +71,27 @@ export function logTail(file: string, lines = 15): string {
     return text.split('\n').filter(Boolean).slice(-lines).join('\n')
   } catch { return '(no log)' }
 }
+
+/**
+ * For a component started beside the apiserver rather than after it (a node process takes
+ * a second to load, which then overlaps the apiserver's own start): resolves once the
+ * apiserver answers GET apiPath, e.g. once a CRD it watches is served.
+ */
+export async function untilServed(kubeconfig: string, apiPath: string, timeoutMs = 120_000): Promise<void> {
+  const { KubeConfig } = await import('@kubernetes/client-node')
+  const { clientsFor } = await import('../../kube.ts')
+  const { rest } = await import('../../apply/rest.ts')
+  const kc = new KubeConfig()
+  kc.loadFromFile(kubeconfig)
+  const kube = clientsFor(kc, kubeconfig)
+  const until = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      await rest(kube, 'GET', apiPath, { query: { limit: '1' }, timeoutMs: 2000 })
+      return
+    } catch (err) {
+      if (Date.now() > until) throw err
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}

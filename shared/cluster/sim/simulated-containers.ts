@@ -222,6 +222,9 @@ async function main(kubeconfig: string, root: string): Promise<void> {
     removePodLogs(root, new Set([...sims.values()].map((s) => podLogKey(s.pod.metadata!.namespace!, s.pod.metadata!.name!, s.pod.metadata!.uid!))))
   }
 
+  // started beside the apiserver (sim/index.ts): wait until it serves kwok's CRDs
+  const { untilServed } = await import('./processes.ts')
+  await untilServed(kubeconfig, `/apis/${KWOK.group}/${KWOK.version}/clusterportforwards`)
   const pods = k8s.makeInformer(kc, '/api/v1/pods', () => core.listPodForAllNamespaces())
   pods.on('add', upsert)
   pods.on('update', upsert)
