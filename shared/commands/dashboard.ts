@@ -16,7 +16,8 @@ git HEAD), apps by group with health (kstatus), ready replicas, restarts and URL
 their kubectl-style status, PVCs, recent Warning events and quick commands. Secret values are
 never read.
 
-  --env ENV          dev or prod namespace (default: dev on a local cluster, else prod)
+  --env ENV          dev or prod namespace (default: dev while a dev loop of this namespace runs
+                     here or was kept by dev --ci, else prod)
   --json             print the data (schema nsops.dashboard/v1, see docs/dashboard-json.md)
   --watch            live view, redrawn from watch events
   --web              the same, live on a web page at http://127.0.0.1:10350 (its URL is
@@ -45,11 +46,13 @@ export async function dashboard(ns: NamespaceConfig, argv: string[]): Promise<nu
   const uiPort = values['ui-port'] !== undefined ? (await import('./dev.ts')).uiPort(values['ui-port']) : undefined
   if (values.json) setJsonMode(true)
   const { connect, ensureReachable } = await import('../kube.ts')
-  const { isLocalContext } = await import('../contexts.ts')
+  const { readSession } = await import('../dev/session.ts')
   const { collect } = await import('../dashboard/collect.ts')
   const { renderDashboard } = await import('../dashboard/render.ts')
   const kube = connect(resolveTarget(values))
-  const env: Environment = (values.env as Environment | undefined) ?? (isLocalContext(kube.context) ? 'dev' : 'prod')
+  // the dev namespace only while a dev loop works on it: after `just dev-down` a person looks at prod
+  // (the dev namespace is empty then, and every app would show as NotFound)
+  const env: Environment = (values.env as Environment | undefined) ?? (readSession(ns.name) ? 'dev' : 'prod')
   const reachable = ensureReachable(kube) // in parallel with the reads; its error names context and server
 
   if (values.web) {

@@ -57,6 +57,10 @@ describe('namespace scripts end to end', () => {
     assert.equal(deps.items.length, 8, 'the stack is still there for the CI steps after it')
     const status = await script('shared/bin/nsops.ts', ['dev-status'], { NSOPS_KUBECONFIG: kubeconfig })
     assert.match(status.stderr, /arr-stack\s+kept by dev --ci/)
+    // with no --env the dashboard shows the namespace the dev loop works on while it is kept
+    const devDash = await script('namespaces/arr-stack/dashboard.ts', ['--json', '--kubeconfig', kubeconfig])
+    assert.equal(devDash.code, 0, devDash.stderr)
+    assert.deepEqual([JSON.parse(devDash.stdout).namespace.env, JSON.parse(devDash.stdout).namespace.name], ['dev', 'arr-stack-dev'])
 
     // a typed zx task of arr-stack's namespace.ts, by hand, against the stack --ci kept
     const task = await script('shared/bin/nsops.ts', ['task', 'arr-stack', 'restart-downloads', '--kubeconfig', kubeconfig])
@@ -71,6 +75,9 @@ describe('namespace scripts end to end', () => {
     const down = await script('shared/bin/nsops.ts', ['dev-down', '--keep-cluster'], { NSOPS_KUBECONFIG: kubeconfig })
     assert.equal(down.code, 0, down.stderr)
     assert.match(down.stderr, /ended the kept session of arr-stack: deleted \d+ dev-only object/)
+    // …and prod once the session has ended
+    const prodDash = await script('namespaces/arr-stack/dashboard.ts', ['--json', '--kubeconfig', kubeconfig])
+    assert.deepEqual([JSON.parse(prodDash.stdout).namespace.env, JSON.parse(prodDash.stdout).namespace.name], ['prod', 'arr-stack'])
     const after = await kube.apps.listNamespacedDeployment({ namespace: 'arr-stack-dev' })
     assert.equal(after.items.length, 0, 'dev-down deleted the dev-only Deployments')
   })
