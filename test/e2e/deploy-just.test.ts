@@ -111,6 +111,9 @@ current-context: dead
     assert.match(refused.stderr, /no cluster answers .*nothing was committed or pushed/)
     assert.match(refused.stderr, /--push-only/)
     assert.equal(remoteHead(), remote)
+    // one error, the script's own: just adds no "recipe `deploy` failed" line under its hint
+    assert.equal(refused.stderr.match(/^error:/gm)?.length, 1, refused.stderr)
+    assert.doesNotMatch(refused.stderr, /recipe `deploy` failed/)
 
     // the message as typed: spaces, a `$` that a shell would expand, double quotes
     const message = 'sonarr: 2 replicas $HOME "and quotes"'
