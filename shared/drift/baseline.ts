@@ -134,8 +134,8 @@ export function shaOf(revision: string | undefined): string | undefined {
 export interface AppliedSource {
   /** status.lastAppliedRevision of the Kustomization */
   revision?: string
-  /** the GitRepository's status.artifact */
-  artifact?: { url?: string; revision?: string }
+  /** the GitRepository's status.artifact (a promise: it is read only when the clone lacks the commit) */
+  artifact?: { url?: string; revision?: string } | Promise<{ url?: string; revision?: string } | undefined>
   /** `Kustomization/flux-system/demo`, for messages */
   kustomization: string
 }
@@ -166,7 +166,7 @@ export async function resolveBaseline(requested: string, repoDir: string, applie
       })
     }
     if (await hasCommit(repo, sha)) return { kind: 'applied', requested, sha, revision: applied.revision, from: 'git', ...await fromGit(sha) }
-    const art = applied.artifact
+    const art = await applied.artifact
     if (art?.url && shaOf(art.revision) === sha) {
       try {
         const dir = await fetchArtifact(art.url)

@@ -212,9 +212,10 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
   const ks = primary?.kustomization
   const requested = opts.baseline ?? (ks ? 'applied' : 'HEAD')
 
-  let source: FluxObject | null = null
+  // the source's artifact is the fallback when the clone lacks the applied commit: read
+  // alongside the git work, not before it
   const srcRef = ks ? sourceOf(ks) : undefined
-  if (requested === 'applied' && srcRef) source = await getFlux(kube, srcRef).catch(() => null)
+  const source = requested === 'applied' && srcRef ? getFlux(kube, srcRef).catch(() => null) : Promise.resolve(null)
   // from git, only the folders a build of this namespace normally reads: its own and the
   // Kustomization's path (the whole tree when that path is the repository's root)
   const nsFolder = path.relative(repoDir, ns.paths.root).split(path.sep).join('/')
@@ -222,7 +223,7 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
   const folders = ksPath === '' || nsFolder.startsWith('..') ? [] : [nsFolder, ...(ksPath ? [ksPath] : [])]
   const baseline = await resolveBaseline(requested, repoDir, ks ? {
     revision: ks.status?.lastAppliedRevision as string | undefined,
-    artifact: source?.status?.artifact as { url?: string; revision?: string } | undefined,
+    artifact: source.then((src) => src?.status?.artifact as { url?: string; revision?: string } | undefined),
     kustomization: fluxRefString(ks),
   } : undefined, folders)
 
