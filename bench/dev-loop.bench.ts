@@ -1,6 +1,6 @@
 // Dev loop: file saved → change visible through the API (a watch sees it), arr-stack, 20
 // edits; and `dev-up` of all three namespaces from a running cluster to all healthy.
-// Target p50 ≤ 250 ms (DESIGN.md). The edits go to a copy of the namespace folder, so a
+// Target p50 ≤ 120 ms (DESIGN.md). The edits go to a copy of the namespace folder, so a
 // bench that is killed halfway leaves the repo as it was.
 import fs from 'node:fs'
 import os from 'node:os'
@@ -36,7 +36,7 @@ export default async function (): Promise<void> {
       await loop.stop()
       fs.rmSync(copy, { recursive: true, force: true })
     }
-    report('dev loop: file saved → change seen by a watch', latencies, 'target p50 ≤ 250 ms (50 ms of it is the debounce)')
+    report('dev loop: file saved → change seen by a watch', latencies, 'target p50 ≤ 120 ms (50 ms of it is the debounce)')
     Object.assign(console, quiet)
 
     const t0 = performance.now()

@@ -1,5 +1,5 @@
 // Sim cluster start with binaries cached: fresh state dir → node Ready (ensure() returns)
-// → a 2-replica Deployment Available. Target ≤ 5 s (DESIGN.md); kind takes about 60 s.
+// → a 2-replica Deployment Available. Target ≤ 3 s (DESIGN.md); kind takes about 60 s.
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -44,6 +44,6 @@ export default async function (): Promise<void> {
     }
   })
   report('sim start → node Ready (cold state)', toNode)
-  report('sim start → 2-replica Deployment Available', toDeploy, 'target ≤ 5 s; kind ≈ 60 s')
+  report('sim start → 2-replica Deployment Available', toDeploy, 'target ≤ 3 s; kind ≈ 60 s')
   report('sim restart with state kept → node Ready', restart)
 }

@@ -50,12 +50,23 @@ const simNfsClasses = ['nfs-media', 'nfs-logs'].map((name) => ({
 }))
 
 export async function bootstrap(kubeconfig: string, dead: () => Error | undefined, timeoutMs = 60_000): Promise<void> {
+  await registerNode(kubeconfig)
+  await untilSettled(kubeconfig, dead, timeoutMs)
+}
+
+/** The Node and the StorageClasses, applied (kwok takes over a Node that exists before it starts). */
+export async function registerNode(kubeconfig: string): Promise<void> {
   const kc = new KubeConfig()
   kc.loadFromFile(kubeconfig)
   const kube = clientsFor(kc, kubeconfig)
-  for (const obj of [node, storageClass, ...simNfsClasses] as KubernetesObject[]) {
-    await kube.objects.patch(obj, undefined, undefined, 'nsops-sim', true, PatchStrategy.ServerSideApply)
-  }
+  await Promise.all(([node, storageClass, ...simNfsClasses] as KubernetesObject[])
+    .map((obj) => kube.objects.patch(obj, undefined, undefined, 'nsops-sim', true, PatchStrategy.ServerSideApply)))
+}
+
+/** Resolves once the node is Ready and schedulable and `default` has its ServiceAccount. */
+export async function untilSettled(kubeconfig: string, dead: () => Error | undefined, timeoutMs = 60_000): Promise<void> {
+  const kc = new KubeConfig()
+  kc.loadFromFile(kubeconfig)
   // Ready = kwok reports the node Ready and the node-lifecycle controller has lifted the
   // not-ready taint; pods also need the `default` ServiceAccount in `default`. Both are
   // watched, so the start goes on the moment they are there.

@@ -117,6 +117,9 @@ export class SimCluster implements ClusterProvider {
     // made while etcd starts (it needs none): the apiserver is the first to need them
     const pkiReady = ensurePki(this.dir)
     pkiReady.catch(() => { /* awaited below */ })
+    // loaded while the apiserver starts: the first load of client-node takes a second or two
+    const bootstrapModule = import('./bootstrap.ts')
+    bootstrapModule.catch(() => { /* awaited below */ })
 
     const state: SimState = { apiserverPort: ap, components: [], startedAt: new Date().toISOString() }
     const log = (n: string) => path.join(this.logDir, `${n}.log`)
@@ -189,8 +192,10 @@ export class SimCluster implements ClusterProvider {
       launch('kube-scheduler', bin['kube-scheduler'], [...kcArgs, `--secure-port=${sp}`, '--profiling=false'])
       // kwok lists its CRDs when it starts and looks again for a missing one only after a
       // backoff of up to a minute: they are installed (and Established) before it starts.
-      const { installKwokCrds } = await import('./bootstrap.ts')
-      await installKwokCrds(kubeconfig)
+      // The Node and StorageClasses go in meanwhile: kwok takes over a Node that exists.
+      const { installKwokCrds, registerNode, untilSettled } = await bootstrapModule
+      this.onProgress('registering the node and the local-path StorageClass, installing kwok\'s CRDs')
+      await Promise.all([installKwokCrds(kubeconfig), registerNode(kubeconfig)])
       // kwok's server stands in for the kubelet: --node-port puts its port in the Node's
       // daemonEndpoints so the apiserver can proxy port-forward and logs to it; the
       // PortForward and Logs objects (k8s/sim/kwok-crds.yaml) say where a pod's port goes and
@@ -199,9 +204,8 @@ export class SimCluster implements ClusterProvider {
         '--cidr=10.0.0.1/24', '--node-ip=10.0.0.1', `--server-address=127.0.0.1:${kp}`, `--node-port=${kp}`,
         '--enable-crds=ClusterPortForward,PortForward,Logs,ClusterLogs'])
 
-      this.onProgress('registering the node and the local-path StorageClass')
-      const { bootstrap } = await import('./bootstrap.ts')
-      await bootstrap(kubeconfig, () => this.deadComponent(state.components))
+      this.onProgress('waiting for the node')
+      await untilSettled(kubeconfig, () => this.deadComponent(state.components))
     } catch (err) {
       // interrupted: the signal handler is stopping everything and exits 130; a component it
       // stopped must not be reported as a crash meanwhile
