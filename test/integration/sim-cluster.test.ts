@@ -64,6 +64,47 @@ describe('sim cluster', () => {
     }
   })
 
+  it('binds a burst of 100 claims, each used by a pod, fast enough that no pod stays Unschedulable for kstatus\' 15 s', async () => {
+    const { kube } = await testCluster()
+    const ns = await testNamespace('simpvc')
+    const n = 100
+    try {
+      const t0 = Date.now()
+      await Promise.all(Array.from({ length: n }, async (_, i) => {
+        await kube.core.createNamespacedPersistentVolumeClaim({ namespace: ns.name, body: {
+          metadata: { name: `data-${i}` }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+        } })
+        await kube.core.createNamespacedPod({ namespace: ns.name, body: {
+          metadata: { name: `app-${i}` },
+          spec: { containers: [{ name: 'app', image: 'nginx:1.27' }], volumes: [{ name: 'data', persistentVolumeClaim: { claimName: `data-${i}` } }] },
+        } })
+      }))
+      const claims = await until(`${n} claims bound by the controller-manager (bind-completed)`, async () => {
+        const list = await kube.core.listNamespacedPersistentVolumeClaim({ namespace: ns.name })
+        return list.items.length === n && list.items.every((c) => c.status?.phase === 'Bound' && c.metadata?.annotations?.['pv.kubernetes.io/bind-completed']) ? list.items : undefined
+      }, 60_000)
+      for (const c of claims) {
+        const pv = await kube.core.readPersistentVolume({ name: c.spec!.volumeName! })
+        assert.equal(pv.status?.phase, 'Bound')
+        assert.equal(pv.spec?.claimRef?.uid, c.metadata?.uid)
+      }
+      const pods = await until(`${n} pods scheduled`, async () => {
+        const list = await kube.core.listNamespacedPod({ namespace: ns.name })
+        return list.items.length === n && list.items.every((p) => p.spec?.nodeName) ? list.items : undefined
+      }, 60_000)
+      // what kstatus fails fast on: a pod Unschedulable for longer than 15 s
+      for (const p of pods) {
+        const scheduled = p.status?.conditions?.find((c) => c.type === 'PodScheduled')
+        assert.equal(scheduled?.status, 'True', p.metadata?.name)
+        const waited = new Date(scheduled!.lastTransitionTime!).getTime() - new Date(p.metadata!.creationTimestamp!).getTime()
+        assert.ok(waited < 15_000, `${p.metadata?.name} waited ${waited} ms to be scheduled`)
+      }
+      assert.ok(Date.now() - t0 < 60_000)
+    } finally {
+      await ns.cleanup()
+    }
+  })
+
   describe('lifecycle (a cluster of its own)', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-sim-life-'))
     const sim = new SimCluster({ dir })
