@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict'
 import os from 'node:os'
 import { after, before, describe, it } from 'node:test'
-import { releaseHold, takeHold } from '../../shared/dev/flux-hold.ts'
+import { endKeptHolds, keepHold, releaseHold, takeHold } from '../../shared/dev/flux-hold.ts'
 import type { DevSession } from '../../shared/dev/session.ts'
-import { HELD_BY, installFluxCrds, RECONCILE_ANNOTATION, REQUESTED_AT, SUSPENDED_BY } from '../../shared/flux/index.ts'
+import { findObjectHolds, HELD_BY, installFluxCrds, RECONCILE_ANNOTATION, REQUESTED_AT, SUSPENDED_BY } from '../../shared/flux/index.ts'
 import type { ManifestObject } from '../../shared/kustomize.ts'
 import { defineNamespace } from '../../shared/namespace-config.ts'
 import { testCluster, testNamespace, type TestCluster } from '../harness.ts'
@@ -82,5 +82,17 @@ describe('Flux hold under the root flux-system', () => {
     const after = await root()
     assert.notEqual(after.spec.suspend, true)
     assert.equal(after.metadata.annotations?.[SUSPENDED_BY], undefined)
+  })
+
+  it('dev --ci keeps the hold: marked kept (not stale once the process is gone), ended by just dev-down', async () => {
+    const hold = await takeHold(cluster.kube, ns(), session(), [web()])
+    assert.deepEqual(await keepHold(cluster.kube, hold), [`kept the Flux hold on 1 object (Deployment/${target.name}/web)`])
+    const kept = JSON.parse((await webNow()).metadata!.annotations![HELD_BY])
+    assert.equal(kept.kept, true)
+    const found = await findObjectHolds(cluster.kube, ns())
+    assert.deepEqual(found.map((h) => [h.ref.name, h.stale]), [['web', undefined]], 'a kept hold is not stale')
+    // what `just dev-down` runs for the kept session of the namespace
+    assert.deepEqual(await endKeptHolds(cluster.kube, ns()), ["released Flux's hold on 1 object"])
+    assert.equal((await webNow()).metadata?.annotations?.[RECONCILE_ANNOTATION], undefined)
   })
 })
