@@ -59,9 +59,10 @@ export interface NamespaceInput {
   /**
    * `kustomization`: the Flux Kustomization that applies overlays/prod (default: the
    * namespace's name; found by inventory or spec.path when it has another name or there is
-   * only the root flux-system). `hold`: what a dev loop suspends while it runs — `auto`
-   * (default) holds only what overlaps the dev overlay's objects, `kustomization` always
-   * suspends the namespace's own Kustomization(s), `never` holds nothing.
+   * only the root flux-system). `hold`: what a dev loop holds in Flux while it runs — `auto`
+   * (default) holds only the live objects the dev overlay shares with a Kustomization, one by
+   * one (`kustomize.toolkit.fluxcd.io/reconcile: disabled`), `kustomization` always suspends
+   * the namespace's own Kustomization(s), `never` holds nothing.
    */
   flux?: { kustomization?: string; namespace?: 'flux-system'; hold?: FluxHoldPolicy }
   groups?: GroupInput[]
