@@ -14,6 +14,16 @@ export function healthRefs(objects: readonly ManifestObject[]): WaitRef[] {
     .map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata.name, namespace: o.metadata.namespace } }))
 }
 
+/** The same objects by identity (a later apply of the same set keeps the feed that follows it). */
+function sameObjects(a: readonly ManifestObject[], b: readonly ManifestObject[]): boolean {
+  if (a === b) return true
+  const key = (o: ManifestObject) => `${o.apiVersion}|${o.kind}|${o.metadata.namespace ?? ''}|${o.metadata.name}`
+  const keys = new Set(healthRefsOf(a).map(key))
+  const other = healthRefsOf(b)
+  return keys.size === other.length && other.every((o) => keys.has(key(o)))
+}
+const healthRefsOf = (objects: readonly ManifestObject[]) => objects.filter((o) => o.kind !== 'Namespace')
+
 /**
  * Watches the health of what was applied last, for as long as the loop runs; a new apply
  * replaces the previous watch. `--ci`'s verdict is a moment of this same feed (one set of
@@ -39,7 +49,7 @@ export class HealthFeed {
 
   /** For --ci: everything applied healthy, a workload Failed, or the timeout; the feed keeps following. */
   waitHealthy(objects: readonly ManifestObject[], timeoutMs: number): Promise<WaitResult> {
-    if (!this.watch || this.following !== objects) this.follow(objects)
+    if (!this.watch || !this.following || !sameObjects(this.following, objects)) this.follow(objects)
     return this.watch!.until({ timeoutMs, failFast: true })
   }
 

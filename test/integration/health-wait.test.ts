@@ -236,7 +236,8 @@ describe('waiting for health', () => {
       feed.follow(objects)
       const following = feed.current
       await kube.core.createNamespacedConfigMap({ namespace: ns.name, body: { metadata: { name }, data: { a: '1' } } })
-      const verdict = await feed.waitHealthy(objects, 30_000)
+      // a later apply of the same set hands over a new array: still the same objects, the same feed
+      const verdict = await feed.waitHealthy(objects.map((o) => ({ ...o })), 30_000)
       assert.equal(verdict.outcome, 'current', verdict.report)
       assert.equal(feed.current, following, 'the verdict was taken from the watch that follows, not a second one')
       await kube.core.deleteNamespacedConfigMap({ namespace: ns.name, name })
