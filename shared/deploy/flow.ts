@@ -3,7 +3,7 @@
 // that deploy and rollback have in common (Flux lookup, confirmation, reconcile and wait).
 import path from 'node:path'
 import { NsopsError, ExitCode, errorMessage } from '../errors.ts'
-import { fluxStatus, refString } from '../flux/index.ts'
+import { fluxStatus, fluxRefString } from '../flux/index.ts'
 import { shortSha, type Upstream } from '../git.ts'
 import { connect, ensureReachable, type Kube, type KubeTarget } from '../kube.ts'
 import type { NamespaceConfig } from '../namespace-config.ts'
@@ -227,12 +227,12 @@ export async function fluxStep(f: Flow, kube: Kube, upstream: Upstream | PushTar
     if (blocker && !lenient) throw refuse(blocker)
     const ks = found.kustomization
     const detail = {
-      found: true, kustomization: refString(ks), managers: found.managers.map((m) => ({ kustomization: refString(m.kustomization), by: m.by, root: m.root })),
-      source: found.sourceRef ? refString(found.sourceRef) : undefined,
+      found: true, kustomization: fluxRefString(ks), managers: found.managers.map((m) => ({ kustomization: fluxRefString(m.kustomization), by: m.by, root: m.root })),
+      source: found.sourceRef ? fluxRefString(found.sourceRef) : undefined,
     }
     if (blocker) return { value: found, status: 'warning' as const, message: blocker.reason, detail }
-    const others = found.managers.length > 1 ? ` (also managed by ${found.managers.slice(1).map((m) => refString(m.kustomization)).join(', ')})` : ''
-    return { value: found, message: `${refString(ks)} applies ${String(ks.spec?.path ?? '?')}${found.sourceRef ? ` from ${refString(found.sourceRef)}` : ''}${others}`, detail }
+    const others = found.managers.length > 1 ? ` (also managed by ${found.managers.slice(1).map((m) => fluxRefString(m.kustomization)).join(', ')})` : ''
+    return { value: found, message: `${fluxRefString(ks)} applies ${String(ks.spec?.path ?? '?')}${found.sourceRef ? ` from ${fluxRefString(found.sourceRef)}` : ''}${others}`, detail }
   })
 }
 

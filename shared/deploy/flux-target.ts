@@ -5,7 +5,7 @@
 // on another branch or another repository than the one we push to — stops the deploy early.
 import type { ObjectRef } from '../apply/refs.ts'
 import {
-  conditionOf, describeSuspension, findManagers, getFlux, inventoryRefs as managedInventory, isSuspended, refString, sourceOf, suspendedBy,
+  conditionOf, describeSuspension, findManagers, getFlux, inventoryRefs as managedInventory, isSuspended, fluxRefString, sourceOf, suspendedBy,
   type FluxObject, type FluxRef, type Manager,
 } from '../flux/index.ts'
 import { sameRepository, type Upstream } from '../git.ts'
@@ -60,7 +60,7 @@ export interface Blocker { reason: string; hint: string }
 function suspendedBlocker(ks: FluxObject): Blocker {
   const by = suspendedBy(ks) ?? 'by hand'
   return {
-    reason: `${refString(ks)} is suspended (${describeSuspension(by)}), so Flux would not apply the push`,
+    reason: `${fluxRefString(ks)} is suspended (${describeSuspension(by)}), so Flux would not apply the push`,
     hint: by === 'by hand'
       ? `resume it (\`flux resume kustomization ${ks.metadata.name} -n ${ks.metadata.namespace}\`) and run again.`
       : 'a dev session holds it: stop that session (it resumes Flux on exit) or run `just dev-down`, then run again.',
@@ -87,14 +87,14 @@ export function fluxBlocker(found: FluxFound, upstream?: PushTarget): Blocker | 
     const branch = (src.spec?.ref as { branch?: string } | undefined)?.branch
     if (branch && branch !== upstream.remoteBranch) {
       return {
-        reason: `${refString(src)} follows branch "${branch}", but this deploy pushes to ${upstream.remote}/${upstream.remoteBranch}, so Flux would never see it`,
+        reason: `${fluxRefString(src)} follows branch "${branch}", but this deploy pushes to ${upstream.remote}/${upstream.remoteBranch}, so Flux would never see it`,
         hint: `switch to the branch Flux follows (\`git switch ${branch}\`) and run again.`,
       }
     }
     const url = typeof src.spec?.url === 'string' ? src.spec.url : undefined
     if (url && upstream.url && !sameRepository(url, upstream.url)) {
       return {
-        reason: `${refString(src)} reads ${url}, but this deploy pushes to ${upstream.remote} (${upstream.url}), so Flux would never see the push`,
+        reason: `${fluxRefString(src)} reads ${url}, but this deploy pushes to ${upstream.remote} (${upstream.url}), so Flux would never see the push`,
         hint: `push to the remote Flux reads: \`git branch -u <remote>/${upstream.remoteBranch}\` for the remote whose URL is ${url} (\`git remote -v\` lists them; after \`just dev-up\` on sim it is nsops-local), or point the GitRepository at ${upstream.url}.`,
       }
     }
@@ -110,17 +110,17 @@ export async function dependencyBlocker(kube: Kube, found: FluxFound): Promise<B
     for (const d of deps) {
       if (!d.name) continue
       const ref: FluxRef = { kind: 'Kustomization', namespace: d.namespace ?? ks.metadata.namespace, name: d.name }
-      const key = refString(ref)
+      const key = fluxRefString(ref)
       if (seen.has(key)) continue
       seen.add(key)
       const dep = await getFlux(kube, ref)
       const path = [...chain, key].join(' → ')
-      if (!dep) return { reason: `${path}: ${key} does not exist, so Flux would not apply ${refString(found.kustomization)}`, hint: `create ${key} or remove it from dependsOn, then run again.` }
+      if (!dep) return { reason: `${path}: ${key} does not exist, so Flux would not apply ${fluxRefString(found.kustomization)}`, hint: `create ${key} or remove it from dependsOn, then run again.` }
       if (isSuspended(dep)) return { ...suspendedBlocker(dep), reason: `${path}: ${suspendedBlocker(dep).reason}` }
       const ready = conditionOf(dep, 'Ready')
       if (ready?.status !== 'True') {
         return {
-          reason: `${path}: ${key} is not Ready (${ready ? `${ready.reason ?? ready.status}: ${ready.message ?? ''}` : 'no Ready condition'}), so Flux would hold back ${refString(ks)} and the push would not apply`,
+          reason: `${path}: ${key} is not Ready (${ready ? `${ready.reason ?? ready.status}: ${ready.message ?? ''}` : 'no Ready condition'}), so Flux would hold back ${fluxRefString(ks)} and the push would not apply`,
           hint: `fix ${key} first (\`flux get kustomizations -A\`, \`just dashboard\`), then run again.`,
         }
       }
@@ -130,7 +130,7 @@ export async function dependencyBlocker(kube: Kube, found: FluxFound): Promise<B
     return undefined
   }
   for (const m of found.managers) {
-    const b = await visit(m.kustomization, [refString(m.kustomization)])
+    const b = await visit(m.kustomization, [fluxRefString(m.kustomization)])
     if (b) return b
   }
   return undefined

@@ -2,7 +2,7 @@
 // push, and wait for Flux to apply the revert. Automatic after a failed deploy, or asked for
 // with `--rollback` (the namespace's last commit).
 import { NsopsError, ExitCode, errorMessage } from '../errors.ts'
-import { refString } from '../flux/index.ts'
+import { fluxRefString } from '../flux/index.ts'
 import { openRepo, shortSha, type Repo } from '../git.ts'
 import type { Kube } from '../kube.ts'
 import { duration } from '../output.ts'
@@ -109,7 +109,7 @@ export async function rollbackFlow(f: Flow): Promise<DeployReport> {
   const plan = [
     `revert ${shortSha(last.sha)} "${last.subject}" (${plural(last.files.length, 'file')}) as a new commit${reapplies ? ' — it is itself a revert, so this re-applies what it undid' : ''}`,
     `push ${f.report.git.branch} to ${f.remote}`,
-    flux?.found ? `reconcile ${refString(flux.kustomization)} and wait up to ${duration(f.timeoutMs)} for health` : 'no Flux Kustomization to reconcile: the push will not be verified',
+    flux?.found ? `reconcile ${fluxRefString(flux.kustomization)} and wait up to ${duration(f.timeoutMs)} for health` : 'no Flux Kustomization to reconcile: the push will not be verified',
   ]
   if (opts.dryRun) {
     f.log.info(plan.map((p) => `  • ${p}`).join('\n'))

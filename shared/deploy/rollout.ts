@@ -5,7 +5,7 @@
 // verdict instead of waiting out the timeout.
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { getFlux, reconcile, reconcileSource, refString, type ReconcileResult } from '../flux/index.ts'
+import { getFlux, reconcile, reconcileSource, fluxRefString, type ReconcileResult } from '../flux/index.ts'
 import { shortSha } from '../git.ts'
 import { waitFor, type WaitResult } from '../health/wait.ts'
 import type { Kube } from '../kube.ts'
@@ -52,7 +52,7 @@ export async function rollout(kube: Kube, target: FluxFound, sha: string, opts: 
   const revision = (source?.kind ?? target.sourceRef?.kind ?? 'GitRepository') === 'GitRepository' ? sha : undefined
   const accepts = opts.repoDir ? descendantOf(opts.repoDir, sha, opts.remote, opts.branch) : undefined
   if (source) {
-    say('source', `${refString(source)}: fetching ${shortSha(sha)}`)
+    say('source', `${fluxRefString(source)}: fetching ${shortSha(sha)}`)
     const r = await orInterrupt(reconcileSource(kube, { kind: source.kind, namespace: source.metadata.namespace, name: source.metadata.name }, {
       revision, accepts, timeoutMs: left(), onProgress: (m) => say('source', m),
     }), opts.signal)
@@ -64,7 +64,7 @@ export async function rollout(kube: Kube, target: FluxFound, sha: string, opts: 
   const kustomizations = target.managers?.length ? target.managers.map((m) => m.kustomization) : [ks]
   let k: ReconcileResult | undefined
   for (const each of kustomizations) {
-    say('kustomization', `${refString(each)}: applying ${shortSha(sha)}`)
+    say('kustomization', `${fluxRefString(each)}: applying ${shortSha(sha)}`)
     const r = await orInterrupt(reconcile(kube, each, { revision, accepts, timeoutMs: left(), onProgress: (m) => say('kustomization', m) }), opts.signal)
     if (!r.ok) return done({ ok: false, stage: 'kustomization', message: r.message, kustomization: r })
     k ??= r
@@ -75,7 +75,7 @@ export async function rollout(kube: Kube, target: FluxFound, sha: string, opts: 
   const targets = applied ? waitTargets(applied) : []
   say('health', `waiting for ${targets.length} object${targets.length === 1 ? '' : 's'} to be Current`)
   if (targets.length === 0) {
-    return done({ ok: true, stage: 'health', message: `${refString(ks)} applied ${shortSha(sha)}; its inventory is empty, so there is nothing to wait for`, kustomization: k })
+    return done({ ok: true, stage: 'health', message: `${fluxRefString(ks)} applied ${shortSha(sha)}; its inventory is empty, so there is nothing to wait for`, kustomization: k })
   }
   const w = await waitFor(kube, targets, { timeoutMs: left(), failFast: true, signal: opts.signal })
   throwIfInterrupted(opts.signal)
@@ -86,7 +86,7 @@ export async function rollout(kube: Kube, target: FluxFound, sha: string, opts: 
   if (!w.ok) return done({ ok: false, stage: 'health', message: `applied ${shortSha(sha)}, but the workloads are not healthy: ${w.report}`, kustomization: k, health })
   return done({
     ok: true, stage: 'health', kustomization: k, health,
-    message: `${refString(ks)} applied ${appliedText(k?.revision, sha)}; ${w.report} (${duration(Date.now() - started)} in all)`,
+    message: `${fluxRefString(ks)} applied ${appliedText(k?.revision, sha)}; ${w.report} (${duration(Date.now() - started)} in all)`,
   })
 }
 

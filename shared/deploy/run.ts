@@ -5,7 +5,7 @@
 // agreed; after the push every way out says which commit is where.
 import path from 'node:path'
 import { NsopsError, ExitCode } from '../errors.ts'
-import { refString } from '../flux/index.ts'
+import { fluxRefString } from '../flux/index.ts'
 import { openRepo, shortSha, type PushResult, type Repo } from '../git.ts'
 import { connect, type Kube } from '../kube.ts'
 import { buildKustomization, type ManifestObject } from '../kustomize.ts'
@@ -251,7 +251,7 @@ async function deployFlow(f: Flow): Promise<DeployReport> {
     opts.pushOnly
       ? 'do not verify (--push-only): Flux applies it at its next interval'
       : flux?.found
-        ? `reconcile ${flux.managers.map((m) => refString(m.kustomization)).join(', ')}, wait up to ${duration(f.timeoutMs)} for health${opts.rollbackOnFailure === false ? '' : ', roll back on failure'}`
+        ? `reconcile ${flux.managers.map((m) => fluxRefString(m.kustomization)).join(', ')}, wait up to ${duration(f.timeoutMs)} for health${opts.rollbackOnFailure === false ? '' : ', roll back on failure'}`
         : `no Flux Kustomization to reconcile: the push will not be verified`,
   ].filter(Boolean) as string[]
   if (!(await confirmStep(f, `Deploy ${f.ns.name}`, plan, 'Commit and push?', `deploying ${f.ns.name}`))) return f.finish(declined('committed or pushed'))

@@ -12,11 +12,11 @@
 import { refOf as manifestRef, refString as objectRefString, type ObjectRef } from '../apply/refs.ts'
 import {
   currentOwner, describeSuspension, findManagers, findObjectHolds, findStaleSuspensions, holdObjects, keepOwned, manages, refreshObjects, refreshOwned,
-  refString, releaseFound, releaseObjects, requestReconcile, resumeOwned, suspendFor, takeOverStale, RECONCILE_ANNOTATION,
+  fluxRefString, releaseFound, releaseObjects, requestReconcile, resumeOwned, suspendFor, takeOverStale, RECONCILE_ANNOTATION,
   type FluxObject, type FluxRef, type Manager, type SuspensionMarker, type SuspensionOwner,
 } from '../flux/index.ts'
 import { hasInventory } from '../flux/managing.ts'
-import { refOf } from '../flux/kinds.ts'
+import { fluxRefOf } from '../flux/kinds.ts'
 import type { Kube } from '../kube.ts'
 import type { ManifestObject } from '../kustomize.ts'
 import type { FluxHoldPolicy, NamespaceConfig } from '../namespace-config.ts'
@@ -46,7 +46,7 @@ export function describeHeld(hold: FluxHold): string {
   const objects = hold.objects.length
     ? [`${hold.objects.length} object${hold.objects.length === 1 ? '' : 's'} (${hold.objects.slice(0, 4).map(objectRefString).join(', ')}${hold.objects.length > 4 ? ', …' : ''})`]
     : []
-  return [...hold.held.map(refString), ...objects].join(', ')
+  return [...hold.held.map(fluxRefString), ...objects].join(', ')
 }
 
 export interface HoldOptions {
@@ -68,19 +68,19 @@ export async function takeHold(kube: Kube, ns: NamespaceConfig, session: DevSess
   const none = (summary: string, warnings: string[] = []): FluxHold => ({ held: [], objects: [], objectManagers: [], owner, summary, warnings })
   const m = await findManagers(kube, ns)
   if (m.state !== 'managed') return none(`holds nothing: ${m.note}`)
-  const managerList = m.managers.map((x) => refString(x.kustomization)).join(', ')
+  const managerList = m.managers.map((x) => fluxRefString(x.kustomization)).join(', ')
   const prod = ns.namespaces.prod
   const overlap = overlapping(m.managers, devObjects, prod)
   if (policy === 'never') {
     return none(`holds nothing (flux.hold: never); ${m.note}`, overlap.length
-      ? [`the dev overlay writes objects ${overlap.map((x) => refString(x.kustomization)).join(', ')} manage${overlap.length === 1 ? 's' : ''}: Flux may revert them while the loop runs`]
+      ? [`the dev overlay writes objects ${overlap.map((x) => fluxRefString(x.kustomization)).join(', ')} manage${overlap.length === 1 ? 's' : ''}: Flux may revert them while the loop runs`]
       : [])
   }
   const warnings: string[] = []
   const targets: FluxObject[] = [] // to suspend whole
   const objectRefs = new Map<string, ObjectRef>() // to hold one by one
   const objectManagers: FluxRef[] = []
-  const rootWarning = (x: Manager, why: string) => warnings.push(`the dev overlay writes objects the root ${refString(x.kustomization)} manages${why}; it is not suspended (that would stop Flux for every namespace) — pass --hold-root to hold it, or set flux.hold: never`)
+  const rootWarning = (x: Manager, why: string) => warnings.push(`the dev overlay writes objects the root ${fluxRefString(x.kustomization)} manages${why}; it is not suspended (that would stop Flux for every namespace) — pass --hold-root to hold it, or set flux.hold: never`)
   if (policy === 'kustomization') {
     for (const x of m.managers.filter((k) => !k.root || overlap.includes(k))) {
       if (x.root && !opts.holdRoot) rootWarning(x, '')
@@ -94,7 +94,7 @@ export async function takeHold(kube: Kube, ns: NamespaceConfig, session: DevSess
     for (const x of overlap) {
       // the inventory names exactly what the Kustomization applies: those objects are held alone
       if (hasInventory(x.kustomization)) {
-        objectManagers.push(refOf(x.kustomization))
+        objectManagers.push(fluxRefOf(x.kustomization))
         for (const o of devObjects) {
           const r = manifestRef(o)
           if (manages(x, r, prod)) objectRefs.set(objectRefString(r), r)
@@ -121,29 +121,29 @@ export async function takeHold(kube: Kube, ns: NamespaceConfig, session: DevSess
     // loop creates it: per object does not work there, so its Kustomization is suspended instead
     const missing = new Set(r.missing.map(objectRefString))
     for (const x of overlap) {
-      if (!objectManagers.some((k) => refString(k) === refString(x.kustomization))) continue
+      if (!objectManagers.some((k) => fluxRefString(k) === fluxRefString(x.kustomization))) continue
       const lacking = devObjects.map(manifestRef).filter((o) => missing.has(objectRefString(o)) && manages(x, o, prod))
       if (lacking.length === 0) continue
       const why = ` (its inventory lists ${lacking.map(objectRefString).slice(0, 3).join(', ')}${lacking.length > 3 ? ', …' : ''}, not on the cluster: nothing to mark)`
       if (x.root && !opts.holdRoot) rootWarning(x, why)
-      else { targets.push(x.kustomization); suspendWhy.set(refString(x.kustomization), why) }
+      else { targets.push(x.kustomization); suspendWhy.set(fluxRefString(x.kustomization), why) }
     }
     if (r.held.length) {
-      const applying = objectManagers.filter((k) => !targets.some((t) => refString(t) === refString(k)))
-      parts.push(`one by one (${RECONCILE_ANNOTATION}: disabled on the live object${r.held.length === 1 ? '' : 's'})${applying.length ? `; ${applying.map(refString).join(', ')} keep${applying.length === 1 ? 's' : ''} applying the rest` : ''}`)
+      const applying = objectManagers.filter((k) => !targets.some((t) => fluxRefString(t) === fluxRefString(k)))
+      parts.push(`one by one (${RECONCILE_ANNOTATION}: disabled on the live object${r.held.length === 1 ? '' : 's'})${applying.length ? `; ${applying.map(fluxRefString).join(', ')} keep${applying.length === 1 ? 's' : ''} applying the rest` : ''}`)
     }
   }
 
   // a suspension a dead dev loop left (kill -9) is taken over in place: it never flips to resumed
-  const stale = (await findStaleSuspensions(kube, ns)).filter((s) => targets.some((t) => refString(t) === refString(s)))
+  const stale = (await findStaleSuspensions(kube, ns)).filter((s) => targets.some((t) => fluxRefString(t) === fluxRefString(s)))
   const taken: FluxRef[] = []
   for (const s of stale) if (s.suspended && (await takeOverStale(kube, s, owner)) === 'taken') taken.push(s)
-  const rest = targets.filter((t) => !taken.some((x) => refString(x) === refString(t)))
+  const rest = targets.filter((t) => !taken.some((x) => fluxRefString(x) === fluxRefString(t)))
   const r = rest.length ? await suspendFor(kube, rest, owner) : { suspended: [], alreadyOurs: [], suspendedByOthers: [], missing: [] }
   const held = [...taken, ...r.suspended, ...r.alreadyOurs]
-  for (const o of r.suspendedByOthers) warnings.push(`${refString(o.ref)} was already suspended ${describeSuspension(o.by)}: left as it is, and left suspended on exit`)
-  parts.push(...stale.filter((s) => taken.some((x) => refString(x) === refString(s))).map((x) => `took over a stale suspension of ${refString(x)} (${x.reason})`))
-  if (r.suspended.length || r.alreadyOurs.length) parts.push(`suspended ${[...r.suspended, ...r.alreadyOurs].map((x) => `${refString(x)}${suspendWhy.get(refString(x)) ?? ''}`).join(', ')}`)
+  for (const o of r.suspendedByOthers) warnings.push(`${fluxRefString(o.ref)} was already suspended ${describeSuspension(o.by)}: left as it is, and left suspended on exit`)
+  parts.push(...stale.filter((s) => taken.some((x) => fluxRefString(x) === fluxRefString(s))).map((x) => `took over a stale suspension of ${fluxRefString(x)} (${x.reason})`))
+  if (r.suspended.length || r.alreadyOurs.length) parts.push(`suspended ${[...r.suspended, ...r.alreadyOurs].map((x) => `${fluxRefString(x)}${suspendWhy.get(fluxRefString(x)) ?? ''}`).join(', ')}`)
   const hold: FluxHold = { held, objects, objectManagers, owner, summary: '', warnings }
   hold.summary = parts.length ? `holds ${describeHeld(hold)}: ${parts.join('; ')}` : 'holds nothing'
   return hold
@@ -156,15 +156,15 @@ export async function releaseHold(kube: Kube, hold: FluxHold): Promise<string[]>
     const r = await releaseObjects(kube, hold.objects, hold.owner)
     if (r.released.length) {
       await requestReconcile(kube, hold.objectManagers)
-      notes.push(`released Flux's hold on ${plural(r.released.length, 'object')} (asked ${hold.objectManagers.map(refString).join(', ')} to reconcile)`)
+      notes.push(`released Flux's hold on ${plural(r.released.length, 'object')} (asked ${hold.objectManagers.map(fluxRefString).join(', ')} to reconcile)`)
     }
     for (const x of r.leftExcluded) notes.push(`left ${objectRefString(x)} excluded from Flux: ${RECONCILE_ANNOTATION} was set again by someone else since this loop held it`)
     for (const x of r.notOurs) notes.push(`left ${objectRefString(x)} as it is: its hold is no longer this loop's`)
   }
   if (hold.held.length) {
     const r = await resumeOwned(kube, hold.held, hold.owner)
-    if (r.resumed.length) notes.push(`resumed Flux ${r.resumed.map(refString).join(', ')}`)
-    for (const o of r.notOurs) notes.push(`left ${refString(o.ref)} suspended: it was resumed or suspended ${describeSuspension(o.by)} since this loop suspended it`)
+    if (r.resumed.length) notes.push(`resumed Flux ${r.resumed.map(fluxRefString).join(', ')}`)
+    for (const o of r.notOurs) notes.push(`left ${fluxRefString(o.ref)} suspended: it was resumed or suspended ${describeSuspension(o.by)} since this loop suspended it`)
   }
   return notes
 }
@@ -175,7 +175,7 @@ export async function refreshHold(kube: Kube, hold: FluxHold): Promise<(FluxRef 
     hold.held.length ? refreshOwned(kube, hold.held, hold.owner) : [],
     hold.objects.length ? refreshObjects(kube, hold.objects, hold.owner) : [],
   ])
-  hold.held = hold.held.filter((h) => !lost.some((l) => refString(l) === refString(h)))
+  hold.held = hold.held.filter((h) => !lost.some((l) => fluxRefString(l) === fluxRefString(h)))
   hold.objects = hold.objects.filter((h) => !lostObjects.some((l) => objectRefString(l) === objectRefString(h)))
   return [...lost, ...lostObjects]
 }
@@ -199,8 +199,8 @@ export async function endKeptHolds(kube: Kube, ns: NamespaceConfig): Promise<str
   const [kept, objects] = await Promise.all([findKeptSuspensions(kube), findObjectHolds(kube, ns)])
   const notes: string[] = []
   const r = await resumeStale(kube, kept.filter((k) => ofThisNamespace(k.marker)))
-  if (r.resumed.length) notes.push(`resumed Flux ${r.resumed.map(refString).join(', ')}`)
-  for (const x of r.changed) notes.push(`left ${refString(x)} as it is: it was resumed or suspended by someone else since`)
+  if (r.resumed.length) notes.push(`resumed Flux ${r.resumed.map(fluxRefString).join(', ')}`)
+  for (const x of r.changed) notes.push(`left ${fluxRefString(x)} as it is: it was resumed or suspended by someone else since`)
   const o = await releaseFound(kube, objects.filter((h) => ofThisNamespace(h.marker)))
   if (o.released.length) notes.push(`released Flux's hold on ${plural(o.released.length, 'object')}`)
   for (const x of o.leftExcluded) notes.push(`left ${objectRefString(x)} excluded from Flux: set again by someone else since`)
@@ -214,7 +214,7 @@ export async function releaseStaleHolds(kube: Kube): Promise<string[]> {
   const notes: string[] = []
   if (stale.length) {
     const r = await resumeStale(kube, stale)
-    for (const x of r.resumed) notes.push(`resumed Flux ${refString(x)} (suspended by a dev loop that is gone)`)
+    for (const x of r.resumed) notes.push(`resumed Flux ${fluxRefString(x)} (suspended by a dev loop that is gone)`)
   }
   const gone = objects.filter((h) => h.stale)
   if (gone.length) {

@@ -3,13 +3,13 @@
 // gives --ci its verdict), and the one-line record of the apply.
 import type { ApplyResult } from '../apply/apply.ts'
 import { refString } from '../apply/refs.ts'
-import { HealthWatch, type ObjectHealth, type ObjectRef as WaitRef, type WaitResult } from '../health/wait.ts'
+import { HealthWatch, type ObjectHealth, type WaitTarget, type WaitResult } from '../health/wait.ts'
 import type { Kube } from '../kube.ts'
 import type { ManifestObject } from '../kustomize.ts'
 import type { LastApply } from './loop.ts'
 
 /** Every applied object but Namespaces (always Current, never interesting). */
-export function healthRefs(objects: readonly ManifestObject[]): WaitRef[] {
+export function healthRefs(objects: readonly ManifestObject[]): WaitTarget[] {
   return objects.filter((o) => o.kind !== 'Namespace')
     .map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata.name, namespace: o.metadata.namespace } }))
 }

@@ -1,7 +1,7 @@
 // Flux for one namespace: install the CRDs, find what manages the namespace, hold it (a
 // suspension, or per object) with an ownership marker, reconcile and wait, and summarise their status.
 export { installFluxCrds, fluxCrdBundle, CRD_LABEL, type FluxCrdInstall, type FluxCrdBundle } from './crds.ts'
-export { fluxKinds, refString, refOf, getFlux, conditionOf, isSuspended, FLUX_FIELD_MANAGER, type FluxKind, type FluxRef, type FluxObject } from './kinds.ts'
+export { fluxKinds, fluxRefString, fluxRefOf, getFlux, conditionOf, isSuspended, FLUX_FIELD_MANAGER, type FluxKind, type FluxRef, type FluxObject } from './kinds.ts'
 export { findManagers, manages, inventoryRefs, pathBuilds, ROOT_KUSTOMIZATION, type Manager, type FluxManagement, type ManagedScope } from './managing.ts'
 export {
   suspendFor, resumeOwned, refreshOwned, takeOverStale, keepOwned, findKeptSuspensions, untouchedSince, findStaleSuspensions, resumeStale, currentOwner, staleReason, markerOf, parseMarker, isOwner, describeSuspension,

@@ -39,13 +39,13 @@ export interface FluxObject extends KubeObject {
  * managers into its own and then removes their fields (research/anchors.md Part 1 §2). */
 export const FLUX_FIELD_MANAGER = 'flux-client-side-apply'
 
-export function refOf(obj: FluxObject | FluxRef): FluxRef {
+export function fluxRefOf(obj: FluxObject | FluxRef): FluxRef {
   if ('metadata' in obj) return { kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name }
   return { kind: obj.kind, namespace: obj.namespace, name: obj.name }
 }
 
-export function refString(r: FluxRef | FluxObject): string {
-  const { kind, namespace, name } = refOf(r)
+export function fluxRefString(r: FluxRef | FluxObject): string {
+  const { kind, namespace, name } = fluxRefOf(r)
   return `${kind}/${namespace}/${name}`
 }
 
@@ -72,7 +72,7 @@ export async function getFlux(kube: Kube, r: FluxRef): Promise<FluxObject | null
     return withKind(r.kind, obj)
   } catch (err) {
     if (isApiError(err, 404)) return null
-    throw apiFailure(`reading ${refString(r)}`, kube, err)
+    throw apiFailure(`reading ${fluxRefString(r)}`, kube, err)
   }
 }
 

@@ -9,7 +9,7 @@ import YAML from 'yaml'
 import type { ObjectRef } from '../apply/refs.ts'
 import type { Kube } from '../kube.ts'
 import { repoRoot } from '../paths.ts'
-import { crdInstalled, listFlux, refString, type FluxObject } from './kinds.ts'
+import { crdInstalled, listFlux, fluxRefString, type FluxObject } from './kinds.ts'
 
 /** The root Kustomization `flux bootstrap` creates; it applies every namespace's objects. */
 export const ROOT_KUSTOMIZATION = 'flux-system'
@@ -131,11 +131,11 @@ export async function findManagers(kube: Kube, scope: ManagedScope, opts: { root
     return { state: 'unmanaged', note: `not under Flux: no Kustomization applies ${overlay} or objects in namespace ${namespace}` }
   }
   // the namespace's own Kustomization(s) first, the root last
-  managers.sort((a, b) => Number(a.root) - Number(b.root) || refString(a.kustomization).localeCompare(refString(b.kustomization)))
+  managers.sort((a, b) => Number(a.root) - Number(b.root) || fluxRefString(a.kustomization).localeCompare(fluxRefString(b.kustomization)))
   const applied = new Set(managers.flatMap((m) => [...inventoryHelmReleases(m.kustomization)]))
   const helmReleases = allHr.filter((h) =>
     h.metadata.namespace === namespace || h.spec?.targetNamespace === namespace || applied.has(`${h.metadata.namespace}/${h.metadata.name}`))
-  const note = `managed by ${managers.map((m) => `${refString(m.kustomization)} (${m.by}${m.root ? ', root' : ''})`).join(', ')}`
+  const note = `managed by ${managers.map((m) => `${fluxRefString(m.kustomization)} (${m.by}${m.root ? ', root' : ''})`).join(', ')}`
   return { state: 'managed', managers, helmReleases, note }
 }
 

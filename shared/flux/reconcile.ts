@@ -13,7 +13,7 @@ import { NsopsError } from '../errors.ts'
 import { duration } from '../output.ts'
 import type { Kube } from '../kube.ts'
 import {
-  apiFailure, collectionPath, conditionOf, getFlux, isSuspended, mergePatchFlux, refOf, refString, statusString,
+  apiFailure, collectionPath, conditionOf, getFlux, isSuspended, mergePatchFlux, fluxRefOf, fluxRefString, statusString,
   type FluxKind, type FluxObject, type FluxRef,
 } from './kinds.ts'
 import { fetchFailure, isReadyNow, isSourceKind, retryingFailure, stalledFailure, type Readiness } from './readiness.ts'
@@ -89,9 +89,9 @@ export function requestToken(previous?: string): string {
 
 function suspendedError(obj: FluxObject): NsopsError {
   const by = suspendedBy(obj) ?? 'by hand'
-  const { kind, namespace, name } = refOf(obj)
+  const { kind, namespace, name } = fluxRefOf(obj)
   const cli = kind === 'Kustomization' ? 'kustomization' : kind === 'HelmRelease' ? 'helmrelease' : `source ${kind === 'GitRepository' ? 'git' : kind.toLowerCase()}`
-  return new NsopsError(`${refString(obj)}: resource is suspended (${describeSuspension(by)}), so Flux will not reconcile it.`, {
+  return new NsopsError(`${fluxRefString(obj)}: resource is suspended (${describeSuspension(by)}), so Flux will not reconcile it.`, {
     hint: by === 'by hand'
       ? `Resume it with \`flux resume ${cli} ${name} -n ${namespace}\` and run again.`
       : 'A dev session suspended it: stop that session (it resumes Flux on exit) or run `just dev-down` for its namespace, then run again.',
@@ -173,11 +173,11 @@ function describeLast(obj: FluxObject | null, token: string, previous: string | 
 
 async function reconcileObject(kube: Kube, target: FluxRef | FluxObject, opts: ReconcileOptions): Promise<ReconcileResult> {
   const started = Date.now()
-  const r = refOf(target)
+  const r = fluxRefOf(target)
   const progress = opts.onProgress ?? (() => {})
   const obj = await getFlux(kube, r)
   if (!obj) {
-    throw new NsopsError(`${refString(r)} does not exist (context ${kube.context}).`, {
+    throw new NsopsError(`${fluxRefString(r)} does not exist (context ${kube.context}).`, {
       hint: 'Check the name and namespace (`flux get all -A`); for a namespace of this repo, see the Flux objects in k8s/.',
     })
   }
@@ -185,12 +185,12 @@ async function reconcileObject(kube: Kube, target: FluxRef | FluxObject, opts: R
 
   const previous = statusString(obj, 'lastHandledReconcileAt')
   const token = requestToken(previous)
-  progress(`requesting reconciliation of ${refString(r)}`)
+  progress(`requesting reconciliation of ${fluxRefString(r)}`)
   let patched: FluxObject
   try {
     patched = await mergePatchFlux(kube, r, { metadata: { annotations: { [REQUESTED_AT]: token } } })
   } catch (err) {
-    throw apiFailure(`requesting reconciliation of ${refString(r)}`, kube, err)
+    throw apiFailure(`requesting reconciliation of ${fluxRefString(r)}`, kube, err)
   }
 
   let last: FluxObject | null = patched
@@ -229,8 +229,8 @@ async function reconcileObject(kube: Kube, target: FluxRef | FluxObject, opts: R
       readyMessage: ready?.message ?? '',
       reason: v.reason,
       message: v.ok
-        ? `${refString(r)} is ready at ${revision ?? '(no revision)'}`
-        : `${refString(r)} failed: ${v.reason}: ${v.message}`,
+        ? `${fluxRefString(r)} is ready at ${revision ?? '(no revision)'}`
+        : `${fluxRefString(r)} failed: ${v.reason}: ${v.message}`,
       elapsedMs: Date.now() - started,
     }
   }
@@ -248,9 +248,9 @@ async function reconcileObject(kube: Kube, target: FluxRef | FluxObject, opts: R
     ac.abort(new Error('done')) // stops the watch when acceptedLater decided
     return finish(verdict)
   } catch (err) {
-    if (!ac.signal.aborted) throw err instanceof NsopsError ? err : apiFailure(`watching ${refString(r)}`, kube, err)
+    if (!ac.signal.aborted) throw err instanceof NsopsError ? err : apiFailure(`watching ${fluxRefString(r)}`, kube, err)
     const result = finish({ ok: false, reason: 'Timeout', message: '' })
-    result.message = `${refString(r)} did not become ready within ${duration(opts.timeoutMs)}: ${describeLast(last, token, previous, opts.revision)}`
+    result.message = `${fluxRefString(r)} did not become ready within ${duration(opts.timeoutMs)}: ${describeLast(last, token, previous, opts.revision)}`
     return result
   } finally {
     clearTimeout(timer)

@@ -1,7 +1,7 @@
 // One row per Flux object for dashboards and `--json`: readiness, suspension (and by whom),
 // revisions and the source it reads from. Pure summarising over what the API returned.
 import type { Kube } from '../kube.ts'
-import { conditionOf, getFlux, isSuspended, refOf, statusString, type FluxKind, type FluxObject, type FluxRef } from './kinds.ts'
+import { conditionOf, getFlux, isSuspended, fluxRefOf, statusString, type FluxKind, type FluxObject, type FluxRef } from './kinds.ts'
 import { readyIsCurrent } from './readiness.ts'
 import { describeSuspension, markerOf, staleReason, suspendedBy, type StaleOptions, type SuspensionMarker } from './suspend.ts'
 
@@ -45,7 +45,7 @@ export function summarizeFlux(obj: FluxObject, opts: StaleOptions = {}): FluxSta
   const marker = markerOf(obj)
   const artifact = obj.status?.artifact as { revision?: string } | undefined
   const row: FluxStatusRow = {
-    ...refOf(obj),
+    ...fluxRefOf(obj),
     ready: ready?.status === 'True' || ready?.status === 'False' ? ready.status : 'Unknown',
     reason: ready?.reason ?? '',
     message: ready?.message ?? '',
@@ -75,6 +75,6 @@ export async function fluxStatus(kube: Kube, objects: (FluxObject | FluxRef)[], 
   return Promise.all(objects.map(async (o) => {
     const obj = 'metadata' in o ? o : await getFlux(kube, o)
     if (obj) return summarizeFlux(obj, opts)
-    return { ...refOf(o), ready: 'Unknown', reason: 'NotFound', message: 'not found', readyIsCurrent: false, suspended: false, missing: true }
+    return { ...fluxRefOf(o), ready: 'Unknown', reason: 'NotFound', message: 'not found', readyIsCurrent: false, suspended: false, missing: true }
   }))
 }

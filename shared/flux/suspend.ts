@@ -20,7 +20,7 @@ import { randomUUID } from 'node:crypto'
 import os from 'node:os'
 import { pidAlive } from '../lock.ts'
 import { isApiError, type Kube } from '../kube.ts'
-import { apiFailure, getFlux, isSuspended, listFlux, mergePatchFlux, refOf, type FluxObject, type FluxRef } from './kinds.ts'
+import { apiFailure, getFlux, isSuspended, listFlux, mergePatchFlux, fluxRefOf, type FluxObject, type FluxRef } from './kinds.ts'
 import { findManagers, type ManagedScope } from './managing.ts'
 
 export const SUSPENDED_BY = 'nsops.dev/suspended-by'
@@ -155,7 +155,7 @@ export interface SuspendResult {
 export async function suspendFor(kube: Kube, objects: Target[], owner: SuspensionOwner): Promise<SuspendResult> {
   const result: SuspendResult = { suspended: [], alreadyOurs: [], suspendedByOthers: [], missing: [] }
   await Promise.all(objects.map(async (o) => {
-    const r = refOf(o)
+    const r = fluxRefOf(o)
     // set inside the read-patch loop; the last attempt's decision is the one that counts
     const state: { outcome: 'suspended' | 'ours' | { by: SuspendedBy } } = { outcome: 'suspended' }
     const seen = await guardedPatch(kube, r, (obj) => {
@@ -197,7 +197,7 @@ const resumePatch = (obj: FluxObject) => ({
 export async function resumeOwned(kube: Kube, objects: Target[], owner: SuspensionOwner): Promise<ResumeResult> {
   const result: ResumeResult = { resumed: [], notOurs: [], notSuspended: [], missing: [] }
   await Promise.all(objects.map(async (o) => {
-    const r = refOf(o)
+    const r = fluxRefOf(o)
     let ours = false
     let changed = false
     const seen = await guardedPatch(kube, r, (obj) => {
@@ -268,7 +268,7 @@ export async function findStaleSuspensions(kube: Kube, scope?: ManagedScope, opt
     const marker = markerOf(obj)
     if (!marker) continue
     const reason = staleReason(marker, opts)
-    if (reason) stale.push({ ...refOf(obj), marker, raw: obj.metadata.annotations![SUSPENDED_BY], suspended: isSuspended(obj), reason })
+    if (reason) stale.push({ ...fluxRefOf(obj), marker, raw: obj.metadata.annotations![SUSPENDED_BY], suspended: isSuspended(obj), reason })
   }
   return stale
 }
@@ -278,7 +278,7 @@ export async function resumeStale(kube: Kube, stale: StaleSuspension[]): Promise
   const result = { resumed: [] as FluxRef[], changed: [] as FluxRef[], missing: [] as FluxRef[] }
   await Promise.all(stale.map(async (s) => {
     let same = false
-    const r = refOf(s)
+    const r = fluxRefOf(s)
     const seen = await guardedPatch(kube, r, (obj) => {
       same = obj.metadata.annotations?.[SUSPENDED_BY] === s.raw
       if (!same) return undefined
@@ -304,7 +304,7 @@ export async function resumeStale(kube: Kube, stale: StaleSuspension[]): Promise
 export async function refreshOwned(kube: Kube, objects: Target[], owner: SuspensionOwner): Promise<FluxRef[]> {
   const lost: FluxRef[] = []
   await Promise.all(objects.map(async (o) => {
-    const r = refOf(o)
+    const r = fluxRefOf(o)
     let ours = false
     await guardedPatch(kube, r, (obj) => {
       const marker = markerOf(obj)
@@ -323,7 +323,7 @@ export async function refreshOwned(kube: Kube, objects: Target[], owner: Suspens
  */
 export async function takeOverStale(kube: Kube, stale: StaleSuspension, owner: SuspensionOwner): Promise<'taken' | 'changed' | 'missing'> {
   let outcome: 'taken' | 'changed' = 'changed'
-  const seen = await guardedPatch(kube, refOf(stale), (obj) => {
+  const seen = await guardedPatch(kube, fluxRefOf(stale), (obj) => {
     const same = obj.metadata.annotations?.[SUSPENDED_BY] === stale.raw && isSuspended(obj) &&
       (stale.marker === 'unreadable marker' || untouchedSince(stale.marker, obj))
     outcome = same ? 'taken' : 'changed'
@@ -338,7 +338,7 @@ export async function findKeptSuspensions(kube: Kube): Promise<StaleSuspension[]
   return objects.flatMap((obj) => {
     const marker = markerOf(obj)
     if (!marker || marker === 'unreadable marker' || !marker.kept) return []
-    return [{ ...refOf(obj), marker, raw: obj.metadata.annotations![SUSPENDED_BY], suspended: isSuspended(obj), reason: `kept by a dev --ci session of ${marker.user}@${marker.host}` }]
+    return [{ ...fluxRefOf(obj), marker, raw: obj.metadata.annotations![SUSPENDED_BY], suspended: isSuspended(obj), reason: `kept by a dev --ci session of ${marker.user}@${marker.host}` }]
   })
 }
 

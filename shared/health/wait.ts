@@ -19,7 +19,7 @@ import { renderReport, type Outcome } from './report.ts'
 export type { ObjectHealth, PodHealth } from './evaluate.ts'
 
 /** What to wait for: a full object or just `{ apiVersion, kind, metadata: { name, namespace } }`. */
-export type ObjectRef = Pick<KubernetesObject, 'apiVersion' | 'kind' | 'metadata'>
+export type WaitTarget = Pick<KubernetesObject, 'apiVersion' | 'kind' | 'metadata'>
 
 type Progress = (changed: ObjectHealth, all: readonly ObjectHealth[]) => void
 
@@ -53,7 +53,7 @@ export interface WaitResult {
 
 interface Waiter { failFast: boolean; follow: boolean; settle(outcome: Outcome): void }
 
-function validateRefs(objects: readonly ObjectRef[]): void {
+function validateRefs(objects: readonly WaitTarget[]): void {
   for (const o of objects) {
     if (!o?.apiVersion || !o.kind || !o.metadata?.name) {
       throw new NsopsError(`cannot wait for ${JSON.stringify(o)}: an object needs apiVersion, kind and metadata.name.`)
@@ -77,7 +77,7 @@ export class HealthWatch {
   /** an exception in onProgress would otherwise vanish inside the watch stream's line handler */
   private callbackError?: { error: unknown }
 
-  constructor(private readonly kube: Kube, objects: readonly ObjectRef[], private readonly onProgress?: Progress) {
+  constructor(private readonly kube: Kube, objects: readonly WaitTarget[], private readonly onProgress?: Progress) {
     validateRefs(objects)
     for (const o of objects) {
       const e: Entry = { apiVersion: o.apiVersion!, kind: o.kind!, name: o.metadata!.name!, namespace: o.metadata!.namespace || undefined, ref: '' }
@@ -251,7 +251,7 @@ export class HealthWatch {
  * passes or the signal aborts. Never throws for unhealthy objects: the result says what is
  * not Current and why. Throws NsopsError for bad input or an API that does not answer.
  */
-export async function waitFor(kube: Kube, objects: readonly ObjectRef[], opts: WaitOptions): Promise<WaitResult> {
+export async function waitFor(kube: Kube, objects: readonly WaitTarget[], opts: WaitOptions): Promise<WaitResult> {
   validateTimeout(opts.timeoutMs)
   const watch = new HealthWatch(kube, objects, opts.onProgress)
   try {
