@@ -19,7 +19,7 @@ never read.
   --env ENV          dev or prod namespace (default: dev while a dev loop of this namespace runs
                      here or was kept by dev --ci, else prod)
   --json             print the data (schema nsops.dashboard/v1, see docs/dashboard-json.md)
-  --watch            live view, redrawn from watch events
+  --watch            live view, redrawn from watch events (Ctrl-C ends it: exit 130)
   --web              the same, live on a web page at http://127.0.0.1:10350 (its URL is
                      printed; Ctrl-C stops it). Read-only but one action, "reconcile"
                      (asks Flux to reconcile the namespace), which needs the page's token

@@ -69,18 +69,23 @@ export async function followDashboard(kube: Kube, ns: NamespaceConfig, env: Envi
   }
 }
 
+/** `--watch`: redraws until Ctrl-C, SIGTERM or the terminal closing (SIGHUP), then restores the terminal. */
 export async function watchDashboard(kube: Kube, ns: NamespaceConfig, env: Environment): Promise<number> {
+  // the same stop as the dev loop and --web: 130 on Ctrl-C, 143 on SIGTERM, 129 on SIGHUP
+  const { Shutdown } = await import('../signals.ts')
+  const shutdown = new Shutdown()
   const out = process.stdout
   out.write('\x1b[?1049h\x1b[?25l') // alternate screen, hide cursor
-  const restore = () => out.write('\x1b[?25h\x1b[?1049l')
-  const feed = await followDashboard(kube, ns, env, (m) => {
-    const frame = renderDashboard(m).split('\n').map((l) => `${l}\x1b[K`).join('\n')
-    out.write(`\x1b[H${frame}\n\x1b[2m(watching; Ctrl-C to quit)\x1b[0m\x1b[K\x1b[J`)
-  }, (err) => out.write(`\x1b[H\x1b[Jcould not refresh: ${(err as Error).message}\x1b[K`))
-  await new Promise<void>((resolve) => {
-    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve())
-  })
-  feed.stop()
-  restore()
-  return 0
+  try {
+    const feed = await followDashboard(kube, ns, env, (m) => {
+      const frame = renderDashboard(m).split('\n').map((l) => `${l}\x1b[K`).join('\n')
+      out.write(`\x1b[H${frame}\n\x1b[2m(watching; Ctrl-C to quit)\x1b[0m\x1b[K\x1b[J`)
+    }, (err) => out.write(`\x1b[H\x1b[Jcould not refresh: ${(err as Error).message}\x1b[K`))
+    if (!shutdown.stopping) await new Promise<void>((resolve) => shutdown.signal.addEventListener('abort', () => resolve(), { once: true }))
+    feed.stop()
+    return shutdown.exitCode
+  } finally {
+    if (out.writable) out.write('\x1b[?25h\x1b[?1049l') // cursor and main screen back, also after an error
+    shutdown.dispose()
+  }
 }
