@@ -11,24 +11,30 @@
 // The answer {"id": N, "yaml": "..."} carries exactly what `kustomize build --load-restrictor …
 // DIR` of kustomize v5.8.2 prints (same api module, same options as its build command with
 // no other flags), or {"id": N, "error": "..."} with the message the CLI prints after
-// "Error: ". Requests are answered in order, one at a time. EOF on stdin ends the process,
+// "Error: ". With "output": "json" the answer is {"id": N, "objects": [...]} instead: the
+// objects AsYaml would write, in its order, as the JSON values the YAML stands for (see
+// jsonObjects), so the caller parses JSON rather than YAML. Requests are answered in order, one at a time. EOF on stdin ends the process,
 // so it never outlives the program that started it.
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"unicode"
 
 	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/resmap"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
 
 // version is reported by `kustomize-server version`; the cache key is a hash of the sources.
-const version = "0.1.0"
+const version = "0.2.0"
 
 type request struct {
 	ID             int    `json:"id"`
@@ -36,6 +42,8 @@ type request struct {
 	LoadRestrictor string `json:"loadRestrictor"`
 	// absolute path (symlinks resolved) → the text read in place of that file
 	Overrides map[string]string `json:"overrides"`
+	// "json": answer the objects as a JSON array rather than the YAML text
+	Output string `json:"output"`
 }
 
 // overriddenFS reads some files from memory and everything else from disk.
@@ -52,9 +60,10 @@ func (o overriddenFS) ReadFile(p string) ([]byte, error) {
 }
 
 type answer struct {
-	ID    int    `json:"id"`
-	YAML  string `json:"yaml,omitempty"`
-	Error string `json:"error,omitempty"`
+	ID      int             `json:"id"`
+	YAML    string          `json:"yaml,omitempty"`
+	Objects json.RawMessage `json:"objects,omitempty"`
+	Error   string          `json:"error,omitempty"`
 }
 
 func main() {
@@ -116,9 +125,143 @@ func build(fSys filesys.FileSystem, req request) answer {
 	if err != nil {
 		return answer{ID: req.ID, Error: err.Error()}
 	}
+	if req.Output == "json" {
+		objs, err := jsonObjects(m)
+		if err != nil {
+			return answer{ID: req.ID, Error: err.Error()}
+		}
+		return answer{ID: req.ID, Objects: objs}
+	}
 	yml, err := m.AsYaml()
 	if err != nil {
 		return answer{ID: req.ID, Error: err.Error()}
 	}
 	return answer{ID: req.ID, YAML: string(yml)}
+}
+
+// jsonObjects is AsYaml's output as JSON: one array element per resource, in AsYaml's order.
+// AsYaml writes each resource as Resource.AsYAML does: MarshalJSON (the kyaml node decoded
+// by yaml.v3 and encoded by encoding/json), then sigs.k8s.io/yaml's JSONToYAML, which
+// re-reads that JSON with yaml.v2 and writes it with map keys in yaml.v2's order. So the
+// values are that very JSON (an int stays an int, "1" a string: yaml.v2 quotes any string
+// that would read as another type), and only the key order is redone, as yaml.v2 sorts, so
+// a reader sees the keys in the order the YAML lists them.
+func jsonObjects(m resmap.ResMap) (json.RawMessage, error) {
+	var buf bytes.Buffer
+	buf.WriteByte('[')
+	for i, res := range m.Resources() {
+		j, err := res.MarshalJSON()
+		if err != nil {
+			_, yerr := m.AsYaml() // the error the YAML answer gives, word for word
+			if yerr == nil {
+				yerr = err
+			}
+			return nil, yerr
+		}
+		dec := json.NewDecoder(bytes.NewReader(j))
+		dec.UseNumber() // numbers go out as the digits MarshalJSON wrote
+		var v interface{}
+		if err := dec.Decode(&v); err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		if err := writeJSON(&buf, v); err != nil {
+			return nil, err
+		}
+	}
+	buf.WriteByte(']')
+	return buf.Bytes(), nil
+}
+
+// writeJSON encodes v as encoding/json does, with object keys in yaml.v2's order.
+func writeJSON(buf *bytes.Buffer, v interface{}) error {
+	switch t := v.(type) {
+	case map[string]interface{}:
+		keys := make([]string, 0, len(t))
+		for k := range t {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool { return yamlV2KeyLess(keys[i], keys[j]) })
+		buf.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			kb, err := json.Marshal(k)
+			if err != nil {
+				return err
+			}
+			buf.Write(kb)
+			buf.WriteByte(':')
+			if err := writeJSON(buf, t[k]); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte('}')
+	case []interface{}:
+		buf.WriteByte('[')
+		for i, e := range t {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			if err := writeJSON(buf, e); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte(']')
+	default: // string, json.Number, bool, nil
+		b, err := json.Marshal(t)
+		if err != nil {
+			return err
+		}
+		buf.Write(b)
+	}
+	return nil
+}
+
+// yamlV2KeyLess is how yaml.v2 (go.yaml.in/yaml/v2 v2.4.4, sorter.go keyList.Less) orders
+// string map keys when it writes a map: letters after other characters, runs of digits by
+// their number. Keys from JSON are always strings, so only its string branch applies.
+func yamlV2KeyLess(a, b string) bool {
+	ar, br := []rune(a), []rune(b)
+	for i := 0; i < len(ar) && i < len(br); i++ {
+		if ar[i] == br[i] {
+			continue
+		}
+		al := unicode.IsLetter(ar[i])
+		bl := unicode.IsLetter(br[i])
+		if al && bl {
+			return ar[i] < br[i]
+		}
+		if al || bl {
+			return bl
+		}
+		var ai, bi int
+		var an, bn int64
+		if ar[i] == '0' || br[i] == '0' {
+			for j := i - 1; j >= 0 && unicode.IsDigit(ar[j]); j-- {
+				if ar[j] != '0' {
+					an = 1
+					bn = 1
+					break
+				}
+			}
+		}
+		for ai = i; ai < len(ar) && unicode.IsDigit(ar[ai]); ai++ {
+			an = an*10 + int64(ar[ai]-'0')
+		}
+		for bi = i; bi < len(br) && unicode.IsDigit(br[bi]); bi++ {
+			bn = bn*10 + int64(br[bi]-'0')
+		}
+		if an != bn {
+			return an < bn
+		}
+		if ai != bi {
+			return ai < bi
+		}
+		return ar[i] < br[i]
+	}
+	return len(ar) < len(br)
 }
