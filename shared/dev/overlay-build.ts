@@ -24,7 +24,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import YAML from 'yaml'
 import { refKey, refOf } from '../apply/refs.ts'
-import { buildKustomization, buildKustomizationWarm, ManifestCache, type ManifestObject } from '../kustomize.ts'
+import { buildKustomizationWarm, ManifestCache, type ManifestObject } from '../kustomize.ts'
 
 const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization']
 
@@ -331,7 +331,8 @@ export class OverlayBuild {
    */
   async check(): Promise<ManifestObject[] | undefined> {
     const generation = this.generation
-    const full = await buildKustomization(this.overlay)
+    // the CLI, in a process of its own: the server stays free for saves meanwhile
+    const full = await buildKustomizationWarm(this.overlay, { cli: true, cache: this.cache })
     if (generation !== this.generation) return undefined
     const byKey = new Map(this.current.map((o) => [keyOf(o), o]))
     const agrees = full.length === this.current.length && full.every((o) => same(byKey.get(keyOf(o)), o))
