@@ -320,6 +320,7 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     this.status.error = result.failed.length ? `${result.failed.length} object(s) rejected` : undefined
     this.publish()
     this.emit('applied', this.status.lastApply)
+    await this.build.learnPending().catch(() => {}) // after the apply: not in this save's way
     // the same objects: the feed that follows them sees the change live (new informers over
     // every object on each save cost a 400-object loop more than the save itself)
     if (!sameSet || !this.health.current) this.health.follow(objects)

@@ -15,8 +15,8 @@
 //     objects refer to is the same in both builds;
 // and, on the objects: N produces the same set of objects as before (an added, removed or
 // renamed object takes the full build, which also prunes), and the ancestors' own objects
-// come out exactly as in the last full build. The first save into N is built in full and
-// then both ways, and the two must agree before N is built partially. A partial build that
+// come out exactly as in the last full build. The first save into N is built in full and,
+// once applied, partially too: the two must agree before N is built partially. A partial build that
 // kustomize refuses (e.g. a patch whose target was left out) falls back to the full build.
 // After partial builds, a full build runs in the background once saves pause; if it ever
 // disagrees, partial builds are off for the session and the full result is applied.
@@ -218,6 +218,8 @@ export class OverlayBuild {
   private targets = new Map<string, KNode | string>()
   private overrides = new Map<string, Record<string, string>>()
   private generation = 0
+  /** a first save into N, built in full, whose partial build is still to be compared */
+  private pending?: { target: KNode; rel: string; generation: number }
   /** why partial builds are off for the session, once a check found a disagreement */
   off?: string
   /** why the last build after a save was not partial ('' when it was, or nothing said why) */
@@ -267,7 +269,13 @@ export class OverlayBuild {
       return this.full()
     }
     const known = this.known.get(target.dir)
-    if (!known) return this.learn(target, rel)
+    if (!known) {
+      // the first save into N is built in full; learnPending compares afterwards, once the
+      // loop has applied it, so the comparison is not in this save's way
+      const r = await this.full()
+      this.pending = { target, rel, generation: this.generation }
+      return r
+    }
     let reduced: ManifestObject[]
     try {
       const key = `${target.dir}\0${[...known.names].sort().join('\0')}`
@@ -297,9 +305,16 @@ export class OverlayBuild {
     return { objects: this.current, how: `partial: ${rel}` }
   }
 
-  /** First save into N: build in full, then N partially and the overlay without N; they must agree. */
-  private async learn(target: KNode, rel: string): Promise<OverlayBuildResult> {
-    const r = await this.full()
+  /**
+   * After the first save into N was built in full: N partially and the overlay without N;
+   * they must agree with that full build before N is built partially. Skipped when another
+   * build came in between (the next save into N tries again).
+   */
+  async learnPending(): Promise<void> {
+    const p = this.pending
+    this.pending = undefined
+    if (!p || p.generation !== this.generation) return
+    const { target, rel } = p
     try {
       const parent = target.parent!.dir
       let ancestors = this.ancestorKeys.get(parent)
@@ -321,7 +336,6 @@ export class OverlayBuild {
       this.refused.set(target.dir, `kustomize refuses a partial build of ${rel}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`)
     }
     this.lastReason = this.refused.get(target.dir) ?? ''
-    return r
   }
 
   /**
