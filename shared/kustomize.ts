@@ -150,8 +150,11 @@ function describe(value: unknown): string {
  * A build by this process's kustomize-server, answered as JSON (JSON.parse of the answer is
  * several times faster than reading the same objects from YAML); undefined when the server
  * cannot be had (no Go toolchain to build it), so the caller runs the CLI instead.
+ * NSOPS_KUSTOMIZE_JSON=0 turns it off for builds without overrides (those need the server):
+ * they run the CLI and parse its YAML as before, to compare (bench/validate, bench/drift).
  */
 async function serverManifests(root: string, opts: WarmBuildOptions, source: string): Promise<ManifestObject[] | undefined> {
+  if (process.env.NSOPS_KUSTOMIZE_JSON === '0' && !opts.overrides) return undefined
   let server: KustomizeServer
   try { server = await kustomizeServer() } catch (err) {
     if (opts.overrides) throw err
