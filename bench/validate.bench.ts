@@ -75,6 +75,7 @@ export default async function (): Promise<void> {
       const theirs: number[] = []
       const offline: number[] = []
       const kcTimes: number[] = []
+      const offlineYaml: number[] = []
       for (let i = 0; i < 5; i++) {
         let t0 = performance.now()
         const objects = await buildKustomization(dir)
@@ -87,6 +88,13 @@ export default async function (): Promise<void> {
         t0 = performance.now()
         await checkSchemas(await buildKustomization(dir), { overlayDir: dir, searchDir: root, relativeTo: root })
         offline.push(performance.now() - t0)
+        // the same with builds as before JSON answers: the kustomize CLI, its YAML parsed
+        process.env.NSOPS_KUSTOMIZE_JSON = '0'
+        try {
+          t0 = performance.now()
+          await checkSchemas(await buildKustomization(dir), { overlayDir: dir, searchDir: root, relativeTo: root })
+          offlineYaml.push(performance.now() - t0)
+        } finally { delete process.env.NSOPS_KUSTOMIZE_JSON }
       }
       if (kc) {
         const objects = await buildKustomization(dir)
@@ -102,6 +110,8 @@ export default async function (): Promise<void> {
       if (kcTimes.length) report(`baseline: kustomize build | kubeconform -strict, same schemas (${n} objects)`, kcTimes)
       report(`build + strict schemas offline (pinned set), nsops library (${n} objects)`, offline,
         kcTimes.length ? `${(median(kcTimes) / median(offline)).toFixed(1)}× kubeconform` : 'kubeconform could not be built here')
+      report(`  the same, built by the kustomize CLI + YAML parse (NSOPS_KUSTOMIZE_JSON=0, before JSON builds) (${n} objects)`, offlineYaml,
+        `${(median(offlineYaml) / median(offline)).toFixed(1)}× slower than JSON builds${kcTimes.length ? `, ${(median(kcTimes) / median(offlineYaml)).toFixed(1)}× kubeconform` : ''}`)
       fs.rmSync(root, { recursive: true, force: true })
     }
   })
