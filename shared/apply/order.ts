@@ -5,6 +5,7 @@ import type { Kube } from '../kube.ts'
 import type { ManifestObject } from '../kustomize.ts'
 import { groupOf } from './refs.ts'
 import { rest } from './rest.ts'
+import { NsopsError } from '../errors.ts'
 
 export const CRD_API_VERSION = 'apiextensions.k8s.io/v1'
 
@@ -49,7 +50,9 @@ export async function waitForEstablished(kube: Kube, crdName: string, timeoutMs:
     const blocking = conditions.find((c) => c.status === 'False' && c.message)
     if (blocking) last = `${blocking.type}=False: ${blocking.message}`
     if (Date.now() + delay > deadline) {
-      throw new Error(`CustomResourceDefinition ${crdName} is not Established after ${timeoutMs} ms (${last})`)
+      throw new NsopsError(`CustomResourceDefinition ${crdName} is not Established after ${timeoutMs} ms (${last}), so its custom resources cannot be applied yet.`, {
+        hint: `read its conditions with \`kubectl get crd ${crdName} -o yaml\` (NamesAccepted=False names the CRD that already uses its names), fix the CRD in the overlay and save again.`,
+      })
     }
     await new Promise((r) => setTimeout(r, delay))
   }

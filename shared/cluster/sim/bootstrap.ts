@@ -8,6 +8,7 @@ import { clientsFor } from '../../kube.ts'
 import { repoRoot } from '../../paths.ts'
 import { SIM_NODE } from './index.ts'
 import { LOCAL_PATH_PROVISIONER } from './local-path-provisioner.ts'
+import { NsopsError } from '../../errors.ts'
 
 const node = {
   apiVersion: 'v1',
@@ -117,7 +118,9 @@ export async function installKwokCrds(kubeconfig: string, timeoutMs = 30_000): P
     for (;;) {
       const got = await ext.readCustomResourceDefinition({ name: crd.metadata!.name! })
       if (got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break
-      if (Date.now() > until) throw new Error(`sim cluster: CRD ${crd.metadata!.name} not Established within ${timeoutMs / 1000} s`)
+      if (Date.now() > until) throw new NsopsError(`sim cluster: kwok's CRD ${crd.metadata!.name} is not Established within ${timeoutMs / 1000} s.`, {
+        hint: '`just cluster-status` shows each component with its log tail; `just cluster-down --purge` and `just cluster-up` start the sim from scratch.',
+      })
       await new Promise((r) => setTimeout(r, 50))
     }
   }

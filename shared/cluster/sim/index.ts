@@ -229,7 +229,7 @@ export class SimCluster implements ClusterProvider {
   // count for isUp(), so a dead controller never restarts the whole cluster.
   private async ensureFlux(): Promise<void> {
     const state = this.readState()
-    if (!state) throw new Error('sim cluster: no state to add the Flux controllers to')
+    if (!state) throw new NsopsError('the sim cluster has no state to add the Flux controllers to.', { hint: 'start it first: `just cluster-up --flux` (or `just dev-up`).' })
     const flux = state.components.filter((c) => state.flux?.includes(c.name))
     if (state.flux?.length && state.flux.every((n) => flux.some((c) => c.name === n && isRunning(c)))) return
     await stopComponents(flux)

@@ -44,7 +44,7 @@ async function openssl(args: string[], cwd: string): Promise<void> {
         hint: 'Install it with your package manager (Debian/Ubuntu: apt-get install openssl) and run again.',
       })
     }
-    throw new Error(`openssl ${args[0]} failed: ${e.stderr ?? e.message}`)
+    throw new NsopsError(`openssl ${args[0]} failed while making the sim cluster's certificates: ${e.stderr ?? e.message}`, { hint: 'check that `openssl version` works (OpenSSL 1.1 or newer); `just cluster-down --purge` removes half-made certificates.' })
   }
 }
 

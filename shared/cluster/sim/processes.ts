@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import { pidAlive } from '../../lock.ts'
+import { NsopsError } from '../../errors.ts'
 
 export interface ComponentRecord {
   name: string
@@ -22,7 +23,7 @@ export function startComponent(name: string, command: string, args: string[], lo
   const child = spawn(command, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, ...env } })
   fs.closeSync(fd)
   child.unref()
-  if (!child.pid) throw new Error(`could not start ${name} (${command})`)
+  if (!child.pid) throw new NsopsError(`could not start the sim's ${name} (${command}).`, { hint: 'its binary may be missing or not executable: `just setup` provisions every pinned tool again.' })
   return { name, pid: child.pid, command, args, logFile, startedAt: new Date().toISOString() }
 }
 
