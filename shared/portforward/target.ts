@@ -96,6 +96,10 @@ class ListWatch<T extends { metadata?: { name?: string } }> {
 
   items(): T[] { return [...this.objects.values()] }
 
+  /** Whether the first list has arrived: before it, an empty cache says nothing about the cluster. */
+  get synced(): boolean { return this.listed }
+  private listed = false
+
   private async run(): Promise<void> {
     let rv = ''
     while (!this.stopped) {
@@ -105,6 +109,7 @@ class ListWatch<T extends { metadata?: { name?: string } }> {
           if (this.stopped) return
           this.objects = new Map(list.items.map((o) => [o.metadata?.name ?? '', o]))
           rv = list.metadata?.resourceVersion ?? ''
+          this.listed = true
           this.backoff.reset()
           this.changed()
         }
@@ -169,12 +174,15 @@ export function watchServiceTarget(kube: Kube, want: ServicePort, onChange: () =
   const { namespace, service } = want
   const failed = (what: string) => (err: unknown) =>
     onError(new Error(`watching ${what} in namespace ${namespace} failed (${errorMessage(err)}); retrying`))
-  const services = new ListWatch<V1Service>(kube, `/api/v1/namespaces/${namespace}/services`,
+  // the answer is judged only once both lists have arrived: the pods' list coming back first
+  // would otherwise report "Service … does not exist (yet)" for a Service that does exist
+  const whenSynced = () => { if (services.synced && pods.synced) onChange() }
+  const services: ListWatch<V1Service> = new ListWatch<V1Service>(kube, `/api/v1/namespaces/${namespace}/services`,
     () => kube.core.listNamespacedService({ namespace, fieldSelector: `metadata.name=${service}` }),
-    { fieldSelector: `metadata.name=${service}` }, onChange, failed(`Service ${service}`))
+    { fieldSelector: `metadata.name=${service}` }, whenSynced, failed(`Service ${service}`))
   // All pods of the namespace rather than the selector's: the selector can change with the Service.
-  const pods = new ListWatch<V1Pod>(kube, `/api/v1/namespaces/${namespace}/pods`,
-    () => kube.core.listNamespacedPod({ namespace }), {}, onChange, failed('pods'))
+  const pods: ListWatch<V1Pod> = new ListWatch<V1Pod>(kube, `/api/v1/namespaces/${namespace}/pods`,
+    () => kube.core.listNamespacedPod({ namespace }), {}, whenSynced, failed('pods'))
   let last: string | undefined
   return {
     current() {
