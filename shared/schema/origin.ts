@@ -4,18 +4,15 @@
 // overlay and asks for the annotations, and only when there are errors to place. The field is
 // then looked up in that file's YAML; when the value there differs or the field is absent
 // (a patch set it), the patches under the namespace's folder are searched for that value.
-import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import fsp from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { isDeepStrictEqual, promisify } from 'node:util'
+import { isDeepStrictEqual } from 'node:util'
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node } from 'yaml'
-import { parseManifests, type ManifestObject } from '../kustomize.ts'
-import { toolPath } from '../tools/provision.ts'
+import { buildKustomization, type ManifestObject } from '../kustomize.ts'
 import { pointerSegments, type SchemaFinding } from './validate.ts'
 
-const run = promisify(execFile)
 const ORIGIN = 'config.kubernetes.io/origin'
 
 function key(o: { kind: string; metadata: { name: string; namespace?: string } }): string {
@@ -29,10 +26,9 @@ export async function originFiles(overlayDir: string): Promise<Map<string, strin
     // kustomize takes only relative resource paths
     const rel = path.relative(tmp, path.resolve(overlayDir)).split(path.sep).join('/')
     await fsp.writeFile(path.join(tmp, 'kustomization.yaml'), `resources:\n  - ${JSON.stringify(rel)}\nbuildMetadata: [originAnnotations]\n`)
-    const kustomize = await toolPath('kustomize')
-    const { stdout } = await run(kustomize, ['build', tmp], { maxBuffer: 256 << 20 })
     const out = new Map<string, string>()
-    for (const o of parseManifests(stdout, 'kustomize build (origins)')) {
+    // like every build: kustomize-server's JSON when it can be had, else the CLI
+    for (const o of await buildKustomization(tmp)) {
       const text = o.metadata.annotations?.[ORIGIN]
       const file = text ? /^path: (.+)$/m.exec(text)?.[1] : undefined
       if (file) out.set(key(o), path.resolve(tmp, file.trim()))
