@@ -1,11 +1,20 @@
 // Watching a folder for saves, as both dev loops (a namespace's overlay, a Tanka environment)
-// do: fs.watch recursive, a filter for the files that matter, and Tilt's coalescing — a quiet
-// window after the last change, but at most 10 s after the first, so a stream of saves still
-// applies. 50 ms by default: Tilt's 200 ms alone would eat most of a 250 ms save → live budget.
+// do: a watch per directory (chokidar), a filter for the files that matter, and Tilt's
+// coalescing — a quiet window after the last change, but at most 10 s after the first, so a
+// stream of saves still applies. 50 ms by default: Tilt's 200 ms alone would eat most of a
+// 250 ms save → live budget.
+//
+// Not node's `fs.watch(root, { recursive: true })`: on Linux (node 20) it loses a file once an
+// editor saves it atomically (write a temp file, rename it over the old one — vim, sed -i,
+// JetBrains' safe write): every later save of that file went unseen. A watch per directory
+// sees the rename of the file's name, which is what chokidar keeps for every folder below.
 import fs from 'node:fs'
 import path from 'node:path'
+import chokidar from 'chokidar'
 
 export interface FileWatch {
+  /** resolves once every folder below the root is watched: saves from then on are seen */
+  ready: Promise<void>
   close(): void
   /**
    * Runs fn with the watch deaf to its writes: a beforeApply hook that regenerates a file
@@ -35,10 +44,13 @@ export function watchDebounced(root: string, opts: {
     try { mtime = fs.statSync(path.join(root, file)).mtimeMs } catch { return false }
     return windows.some((w) => mtime >= w.start && mtime <= w.end)
   }
-  const watcher = fs.watch(root, { recursive: true }, (_event, file) => {
-    if (!file || !opts.relevant(file.toString())) return
-    if (writtenWhileMuted(file.toString())) return
-    last = file.toString()
+  const watcher = chokidar.watch(root, { ignoreInitial: true, ignored: (p: string) => path.basename(p).startsWith('.') && p !== root })
+  watcher.on('all', (event, abs) => {
+    if (event === 'addDir' || event === 'unlinkDir') return
+    const file = path.relative(root, abs)
+    if (!file || !opts.relevant(file)) return
+    if (writtenWhileMuted(file)) return
+    last = file
     files.add(last)
     if (!timer) firstChangeAt = Date.now()
     clearTimeout(timer)
@@ -51,7 +63,8 @@ export function watchDebounced(root: string, opts: {
     }, wait)
   })
   return {
-    close() { clearTimeout(timer); watcher.close() },
+    ready: new Promise<void>((resolve) => watcher.once('ready', () => resolve())),
+    close() { clearTimeout(timer); void watcher.close() },
     async muted(fn) {
       const w = { start: Date.now() - 5, end: Infinity }
       windows.push(w)

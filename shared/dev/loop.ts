@@ -205,6 +205,7 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     if (this.aborted) return
     if (this.opts.watch !== false) this.watchFiles()
     if (this.opts.forwards !== false) await this.startForwards()
+    await this.watcher?.ready // "watching" only once a save is sure to be seen
     if (this.status.phase === 'applying') this.status.phase = 'watching'
     this.publish()
   }

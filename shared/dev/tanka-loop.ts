@@ -41,6 +41,7 @@ export class TankaLoop extends EventEmitter<LoopEvents> implements Loop {
         relevant: (file) => !file.split(path.sep).some((p) => p.startsWith('.') || p === 'renderer'),
         onChange: (file) => void this.apply(`changed ${file}`),
       })
+      await this.watcher.ready
     }
   }
 

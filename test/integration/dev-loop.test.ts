@@ -116,6 +116,19 @@ describe('dev loop', () => {
       fs.writeFileSync(svcFile, svc.replace('  labels:', '  annotations: { edited: "yes" }\n  labels:'))
       await until('the edit in the API', async () => (await kube.core.readNamespacedService({ name: 'web', namespace: devNs })).metadata?.annotations?.edited === 'yes')
 
+      // an editor's atomic save (vim, sed -i, JetBrains: a temp file renamed over the old one),
+      // twice: node's recursive fs.watch lost the file after the first and missed the second
+      const atomicSave = (text: string) => {
+        const tmp = path.join(path.dirname(svcFile), '.service.yaml.swp')
+        fs.writeFileSync(tmp, text)
+        fs.renameSync(tmp, svcFile)
+      }
+      const annotation = async () => (await kube.core.readNamespacedService({ name: 'web', namespace: devNs })).metadata?.annotations?.saved
+      for (const n of ['1', '2', '3']) {
+        atomicSave(svc.replace('  labels:', `  annotations: { saved: "${n}" }\n  labels:`))
+        await until(`atomic save ${n} in the API`, async () => (await annotation()) === n, 15_000)
+      }
+
       // a new object appears, and is pruned once it leaves the overlay
       const kfile = path.join(dir, 'base/web/kustomization.yaml')
       const kbase = fs.readFileSync(kfile, 'utf8')
