@@ -45,10 +45,20 @@ export function watchDebounced(root: string, opts: {
     return windows.some((w) => mtime >= w.start && mtime <= w.end)
   }
   const watcher = chokidar.watch(root, { ignoreInitial: true, ignored: (p: string) => path.basename(p).startsWith('.') && p !== root })
+  // files created in this window: one removed again in the same window was an editor's temp
+  // file (sed -i's sedXXXX, vim's 4913 and file~), not a save to build for or to name
+  let created = new Set<string>()
   watcher.on('all', (event, abs) => {
     if (event === 'addDir' || event === 'unlinkDir') return
     const file = path.relative(root, abs)
     if (!file || !opts.relevant(file)) return
+    if (event === 'add') created.add(file)
+    if (event === 'unlink' && created.delete(file)) {
+      files.delete(file)
+      if (last === file) last = [...files].at(-1) ?? ''
+      if (files.size === 0) { clearTimeout(timer); timer = undefined }
+      return
+    }
     if (writtenWhileMuted(file)) return
     last = file
     files.add(last)
@@ -59,6 +69,7 @@ export function watchDebounced(root: string, opts: {
       timer = undefined
       const all = [...files]
       files = new Set()
+      created = new Set()
       opts.onChange(last, all)
     }, wait)
   })

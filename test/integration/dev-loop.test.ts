@@ -116,17 +116,16 @@ describe('dev loop', () => {
       fs.writeFileSync(svcFile, svc.replace('  labels:', '  annotations: { edited: "yes" }\n  labels:'))
       await until('the edit in the API', async () => (await kube.core.readNamespacedService({ name: 'web', namespace: devNs })).metadata?.annotations?.edited === 'yes')
 
-      // an editor's atomic save (vim, sed -i, JetBrains: a temp file renamed over the old one),
-      // twice: node's recursive fs.watch lost the file after the first and missed the second
-      const atomicSave = (text: string) => {
-        const tmp = path.join(path.dirname(svcFile), '.service.yaml.swp')
-        fs.writeFileSync(tmp, text)
-        fs.renameSync(tmp, svcFile)
-      }
+      // an editor's atomic save, here sed -i itself (a temp file renamed over the old one, as vim
+      // and JetBrains also save), three times: node's recursive fs.watch lost the file after
+      // the first; and the save is named by the file saved, not by sed's temp file
       const annotation = async () => (await kube.core.readNamespacedService({ name: 'web', namespace: devNs })).metadata?.annotations?.saved
-      for (const n of ['1', '2', '3']) {
-        atomicSave(svc.replace('  labels:', `  annotations: { saved: "${n}" }\n  labels:`))
-        await until(`atomic save ${n} in the API`, async () => (await annotation()) === n, 15_000)
+      fs.writeFileSync(svcFile, svc.replace('  labels:', '  annotations: { saved: "0" }\n  labels:'))
+      await until('the plain save in the API', async () => (await annotation()) === '0', 15_000)
+      for (const n of [1, 2, 3]) {
+        await run('sed', ['-i', `s/saved: "${n - 1}"/saved: "${n}"/`, svcFile])
+        await until(`sed -i save ${n} in the API`, async () => (await annotation()) === String(n), 15_000)
+        assert.equal(loop.status.lastApply?.trigger, `changed ${path.join('base', 'web', 'service.yaml')}`)
       }
 
       // a new object appears, and is pruned once it leaves the overlay
