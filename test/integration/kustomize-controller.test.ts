@@ -234,9 +234,11 @@ describe('kustomize-controller on the sim cluster', () => {
       await apply('HelmRepository', 'local', { url: charts.url, interval: '10m' })
       await apply('HelmChart', 'queue', { chart: 'queue', version: '0.4.x', interval: '10m', sourceRef: { kind: 'HelmRepository', name: 'local' } })
       let last: FluxObject | undefined
-      const chart = await until('HelmChart Ready', async () => {
+      // Ready and its artifact recorded: a CI run under load once read Ready=True in a status
+      // that did not carry the artifact yet
+      const chart = await until('HelmChart Ready with its artifact', async () => {
         last = await get('HelmChart', ns, 'queue')
-        return cond(last, 'Ready')?.status === 'True' ? last : undefined
+        return cond(last, 'Ready')?.status === 'True' && last?.status?.artifact ? last : undefined
       }, 60_000, () => JSON.stringify(last?.status))
       assert.equal((chart.status?.artifact as { revision?: string }).revision, '0.4.0')
       assert.equal(cond(await get('HelmRepository', ns, 'local'), 'Ready')?.status, 'True')
