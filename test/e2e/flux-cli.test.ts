@@ -16,6 +16,7 @@ import { DevLoop } from '../../shared/dev/loop.ts'
 import { SUSPENDED_BY } from '../../shared/flux/index.ts'
 import { toolPath } from '../../shared/tools/provision.ts'
 import { DEMO, gitOpsWorld, settings, type GitOpsWorld } from './gitops-fixture.ts'
+import { privateStateDir } from '../state-dir.ts'
 
 const run = promisify(execFile)
 
@@ -24,8 +25,8 @@ interface Row { name: string; revision: string; suspended: string; ready: string
 describe('the flux CLI against sim, beside nsops', () => {
   let w: GitOpsWorld
   let flux: string
-  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-flux-cli-state-'))
-  const savedState = process.env.NSOPS_STATE_DIR
+  const state = privateStateDir('nsops-flux-cli-state-')
+  const stateDir = state.dir
 
   const fluxRun = async (...args: string[]) => {
     try {
@@ -48,15 +49,13 @@ describe('the flux CLI against sim, beside nsops', () => {
 
   before(async () => {
     flux = await toolPath('flux')
-    process.env.NSOPS_STATE_DIR = stateDir
+    state.enter()
     w = await gitOpsWorld()
     await w.waitApplied(await w.git$('rev-parse', 'HEAD'))
   })
   after(async () => {
     await w?.stop()
-    fs.rmSync(stateDir, { recursive: true, force: true })
-    if (savedState === undefined) delete process.env.NSOPS_STATE_DIR
-    else process.env.NSOPS_STATE_DIR = savedState
+    state.leave()
   })
 
   it('is the pinned flux 2.9.5', async () => {

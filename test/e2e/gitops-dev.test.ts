@@ -16,15 +16,16 @@ import { isApiError } from '../../shared/kube.ts'
 import { repoRoot } from '../../shared/paths.ts'
 import { bootstrapLocalGitOps, LOCAL_REMOTE } from '../../shared/gitops/local-remote.ts'
 import { DEMO, gitOpsWorld, settings, type GitOpsWorld } from './gitops-fixture.ts'
+import { privateStateDir } from '../state-dir.ts'
 
 const run = promisify(execFile)
 
 describe('dev loop against the real kustomize-controller', () => {
   let w: GitOpsWorld
-  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-gitops-dev-state-'))
-  const savedState = process.env.NSOPS_STATE_DIR
+  const state = privateStateDir('nsops-gitops-dev-state-')
+  const stateDir = state.dir
   before(async () => {
-    process.env.NSOPS_STATE_DIR = stateDir
+    state.enter()
     w = await gitOpsWorld()
     // these tests are about the whole-Kustomization hold; gitops-object-hold covers `auto`
     w.ns.flux.hold = 'kustomization'
@@ -32,9 +33,7 @@ describe('dev loop against the real kustomize-controller', () => {
   })
   after(async () => {
     await w?.stop()
-    fs.rmSync(stateDir, { recursive: true, force: true })
-    if (savedState === undefined) delete process.env.NSOPS_STATE_DIR
-    else process.env.NSOPS_STATE_DIR = savedState
+    state.leave()
   })
 
   const mode = async () => (await w.kube.core.readNamespacedConfigMap({ name: 'settings', namespace: DEMO })).data?.mode

@@ -19,25 +19,24 @@ import { repoRoot } from '../../shared/paths.ts'
 import { toolPath } from '../../shared/tools/provision.ts'
 import { until } from '../until.ts'
 import { DEMO, gitOpsWorld, settings, type GitOpsWorld } from './gitops-fixture.ts'
+import { privateStateDir } from '../state-dir.ts'
 
 const run = promisify(execFile)
 
 describe('per-object Flux hold against the real kustomize-controller', () => {
   let w: GitOpsWorld
   let kubectl = ''
-  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-object-hold-state-'))
-  const savedState = process.env.NSOPS_STATE_DIR
+  const state = privateStateDir('nsops-object-hold-state-')
+  const stateDir = state.dir
   before(async () => {
-    process.env.NSOPS_STATE_DIR = stateDir
+    state.enter()
     w = await gitOpsWorld()
     kubectl = await toolPath('kubectl')
     await w.waitApplied(await w.git$('rev-parse', 'HEAD'))
   })
   after(async () => {
     await w?.stop()
-    fs.rmSync(stateDir, { recursive: true, force: true })
-    if (savedState === undefined) delete process.env.NSOPS_STATE_DIR
-    else process.env.NSOPS_STATE_DIR = savedState
+    state.leave()
   })
 
   const configMap = (name: string) => w.kube.core.readNamespacedConfigMap({ name, namespace: DEMO })

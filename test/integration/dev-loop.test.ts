@@ -20,6 +20,7 @@ import { repoRoot } from '../../shared/paths.ts'
 import { loadEnvironment } from '../../shared/tanka/environments.ts'
 import { testCluster } from '../harness.ts'
 import { until } from '../until.ts'
+import { privateStateDir } from '../state-dir.ts'
 
 const run = promisify(execFile)
 
@@ -28,11 +29,11 @@ describe('dev loop', () => {
   const name = `devloop-${process.pid}`
   const dir = path.join(repoRoot, 'namespaces', name)
   const devNs = `${name}-dev`
-  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-devloop-state-'))
-  const savedState = process.env.NSOPS_STATE_DIR
+  const state = privateStateDir('nsops-devloop-state-')
+  const stateDir = state.dir
 
   before(async () => {
-    process.env.NSOPS_STATE_DIR = stateDir
+    state.enter()
     for (const [rel, text] of Object.entries(scaffoldFiles(name))) {
       fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true })
       fs.writeFileSync(path.join(dir, rel), text, { mode: rel.endsWith('.ts') && rel !== 'namespace.ts' ? 0o755 : 0o644 })
@@ -48,9 +49,7 @@ describe('dev loop', () => {
   })
   after(async () => {
     fs.rmSync(dir, { recursive: true, force: true })
-    fs.rmSync(stateDir, { recursive: true, force: true })
-    if (savedState === undefined) delete process.env.NSOPS_STATE_DIR
-    else process.env.NSOPS_STATE_DIR = savedState
+    state.leave()
     const { kube } = await testCluster()
     await kube.core.deleteNamespace({ name: devNs }).catch(() => {})
   })
