@@ -3,7 +3,9 @@
 // cluster with Flux's own controllers, in the same run. Both do a build plus one server-side
 // dry run per object; drift also reads managedFields, the inventory and lists the namespace
 // for extras. Ours is measured as the library call and as a fresh process (node start-up
-// included), bundled as the namespace scripts are.
+// included), bundled as the namespace scripts are: as a user runs it (the commit's build
+// kept from an earlier report, the bundle's V8 code cache made), and with each cache off in
+// turn, so the figure of a first report after a new commit is there too.
 import { benchApp } from './app-manifest.ts'
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -76,23 +78,30 @@ const base = ${ns.name === 'arr-stack' ? 'shipped' : "defineNamespace({ name: 'b
 runMain(() => drift({ ...base, paths: namespacePaths(${JSON.stringify(ns.paths.root)}) }, process.argv.slice(2)))
 `)
       const objects = (await computeDrift(w.kube, ns)).objects.length
+      const bundled = (env: Record<string, string> = {}) =>
+        run('node', [path.join(repoRoot, 'shared/bin/run-bundled.mjs'), script, '--kubeconfig', w.kubeconfig, '-o', 'json'], { maxBuffer: 64 << 20, env: { ...process.env, ...env } })
+      // the bundle and its code cache are made by a first run, as after any edit of nsops
+      await bundled()
+      const variants: { label: string; env: Record<string, string>; times: number[] }[] = [
+        { label: 'fresh process (-o json)', env: {}, times: [] },
+        { label: '  the same, nothing cached: a commit not built before (NSOPS_DRIFT_CACHE=0)', env: { NSOPS_DRIFT_CACHE: '0' }, times: [] },
+        { label: '  the same, and no V8 code cache either (NSOPS_CODE_CACHE=0, ESM bundle)', env: { NSOPS_DRIFT_CACHE: '0', NSOPS_CODE_CACHE: '0' }, times: [] },
+        { label: '  the same, built by the kustomize CLI + YAML parse (NSOPS_KUSTOMIZE_JSON=0, before JSON builds)', env: { NSOPS_KUSTOMIZE_JSON: '0' }, times: [] },
+      ]
+      await bundled({ NSOPS_CODE_CACHE: '0' }) // its ESM bundle, made outside the measured runs
       const lib: number[] = []
-      const proc: number[] = []
-      const procYaml: number[] = []
       const theirs: number[] = []
       for (let i = 0; i < RUNS; i++) {
         let t0 = performance.now()
         const r = await computeDrift(w.kube, ns)
         lib.push(performance.now() - t0)
         if (r.drifted) throw new Error(`${ns.name} drifted on a clean cluster: ${JSON.stringify(r.objects.filter((o) => o.class === 'modified').slice(0, 2))}`)
-        t0 = performance.now()
         // through the same esbuild bundle the namespace scripts run as (shared/bin/run-bundled.mjs)
-        await run('node', [path.join(repoRoot, 'shared/bin/run-bundled.mjs'), script, '--kubeconfig', w.kubeconfig, '-o', 'json'], { maxBuffer: 64 << 20 })
-        proc.push(performance.now() - t0)
-        // the same process with builds as before JSON answers: the kustomize CLI, its YAML parsed
-        t0 = performance.now()
-        await run('node', [path.join(repoRoot, 'shared/bin/run-bundled.mjs'), script, '--kubeconfig', w.kubeconfig, '-o', 'json'], { maxBuffer: 64 << 20, env: { ...process.env, NSOPS_KUSTOMIZE_JSON: '0' } })
-        procYaml.push(performance.now() - t0)
+        for (const v of variants) {
+          t0 = performance.now()
+          await bundled(v.env)
+          v.times.push(performance.now() - t0)
+        }
         t0 = performance.now()
         try {
           await run(flux, ['diff', 'kustomization', ns.name, '--path', ns.paths.overlays.prod, '--kubeconfig', w.kubeconfig, '--namespace', 'flux-system'], { maxBuffer: 64 << 20 })
@@ -103,15 +112,15 @@ runMain(() => drift({ ...base, paths: namespacePaths(${JSON.stringify(ns.paths.r
       }
       report(`baseline: flux diff kustomization ${ns.name} --path (${objects} objects)`, theirs)
       report(`drift ${ns.name}, library call`, lib, `${(median(theirs) / median(lib)).toFixed(1)}× flux diff`)
-      report(`drift ${ns.name}, fresh process (-o json)`, proc, `${(median(theirs) / median(proc)).toFixed(1)}× flux diff`)
-      report(`  the same, built by the kustomize CLI + YAML parse (NSOPS_KUSTOMIZE_JSON=0, before JSON builds)`, procYaml,
-        `${(median(theirs) / median(procYaml)).toFixed(1)}× flux diff; JSON builds ${(median(procYaml) / median(proc)).toFixed(1)}× faster`)
+      for (const v of variants) report(v.label.startsWith(' ') ? v.label : `drift ${ns.name}, ${v.label}`, v.times, `${(median(theirs) / median(v.times)).toFixed(1)}× flux diff`)
     }
   } finally {
     // the bundles run-bundled.mjs cached for our temp scripts (keyed by the entry's path)
     for (const ns of ['arr-stack', 'big']) {
       const key = createHash('sha256').update(path.join(tmp, `drift-${ns}.mts`)).digest('hex').slice(0, 16)
-      for (const ext of ['mjs', 'json']) fs.rmSync(path.join(repoRoot, 'node_modules/.nsops/run', `${key}.${ext}`), { force: true })
+      for (const k of [key, `${key}-esm`]) {
+        for (const ext of ['mjs', 'cjs', 'cache', 'json']) fs.rmSync(path.join(repoRoot, 'node_modules/.nsops/run', `${k}.${ext}`), { force: true })
+      }
     }
     fs.rmSync(tmp, { recursive: true, force: true })
     await w.stop()

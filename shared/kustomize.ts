@@ -300,6 +300,15 @@ function kustomizeServer(): Promise<KustomizeServer> {
   return s.starting
 }
 
+/**
+ * Starts this process's kustomize-server now, for a caller that will build in a moment and
+ * has cluster or git work to do first: the server's start-up overlaps that work.
+ */
+export function warmKustomizeServer(): void {
+  if (process.env.NSOPS_KUSTOMIZE_JSON === '0') return
+  kustomizeServer().catch(() => {}) // the build itself reports a server that cannot be had
+}
+
 /** Ends this process's kustomize-server, if one runs (it also ends by itself when we exit). */
 export function stopKustomizeServer(): void {
   server?.current?.stop()

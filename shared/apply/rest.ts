@@ -3,7 +3,9 @@
 // CRD's schema), so what we applied and what we read back would not be what the user wrote.
 // Errors are client-node ApiExceptions, so `isApiError` and `apiMessage` work on them.
 import http from 'node:http'
+import http2 from 'node:http2'
 import https from 'node:https'
+import tls from 'node:tls'
 import { ApiException } from '@kubernetes/client-node'
 import type { Kube } from '../kube.ts'
 import type { ManifestObject } from '../kustomize.ts'
@@ -46,7 +48,12 @@ export interface ApiResourceInfo {
 interface ResourceList { resources: (ApiResourceInfo & { name: string })[] }
 
 interface Connection {
+  /** HTTP/1.1 keep-alive agent: for plain http, proxies, and servers that do not speak h2 */
   agent?: http.Agent
+  /** the HTTP/2 session; undefined until the first TLS request, false once the server refused h2 */
+  h2?: Promise<http2.ClientHttp2Session | false>
+  /** streams open on the session: it is unref'd when none is, so an idle session never keeps the process alive */
+  active: number
   discovery: Map<string, Promise<ResourceList | undefined>>
 }
 
@@ -54,7 +61,7 @@ const connections = new WeakMap<Kube, Connection>()
 
 function connectionOf(kube: Kube): Connection {
   let conn = connections.get(kube)
-  if (!conn) connections.set(kube, conn = { discovery: new Map() })
+  if (!conn) connections.set(kube, conn = { active: 0, discovery: new Map() })
   return conn
 }
 
@@ -67,45 +74,141 @@ export interface RequestOptions {
   accept?: string
 }
 
+interface Answer { status: number; headers: Record<string, string>; text: string }
+
 /** One request to the API server; a non-2xx answer rejects with an ApiException. */
 export async function rest<T>(kube: Kube, method: string, path: string, opts: RequestOptions = {}): Promise<T> {
   const url = new URL(kube.server.replace(/\/$/, '') + path)
   for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, v)
   const options: https.RequestOptions = { method, headers: { Accept: opts.accept ?? 'application/json' } }
   await kube.kc.applyToHTTPSOptions(options)
-  const conn = connectionOf(kube)
-  // client-node makes a fresh agent per call; one keep-alive agent per connection saves a
-  // TLS handshake per request (a dev-loop apply makes dozens). Proxies keep their own agent.
-  if (!kube.kc.getCurrentCluster()?.proxyUrl) {
-    conn.agent ??= url.protocol === 'http:'
-      ? new http.Agent({ keepAlive: true })
-      : new https.Agent({
-        keepAlive: true,
-        ca: options.ca, cert: options.cert, key: options.key, pfx: options.pfx, passphrase: options.passphrase,
-        rejectUnauthorized: options.rejectUnauthorized, servername: options.servername,
-      })
-    options.agent = conn.agent
-  }
   const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body)
   if (payload !== undefined) {
     options.headers = { ...options.headers, 'Content-Type': opts.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(payload) }
   }
+  const timeoutMs = opts.timeoutMs ?? 30_000
+  const conn = connectionOf(kube)
+  const proxied = Boolean(kube.kc.getCurrentCluster()?.proxyUrl)
+  let answer: Answer | undefined
+  // HTTP/2 as kubectl and Flux speak it: every request of a run multiplexed on one TLS
+  // connection, so a drift or a dry run of dozens of objects pays one handshake, not one per
+  // request in flight. HTTP/1.1 when the server does not offer h2 (or through a proxy).
+  if (url.protocol === 'https:' && !proxied && process.env.NSOPS_HTTP2 !== '0') {
+    for (let attempt = 1; !answer; attempt++) {
+      const session = await h2Session(conn, url, options)
+      if (!session) break
+      try {
+        answer = await h2Request(conn, session, url, options, payload, timeoutMs, `${method} ${path}`)
+      } catch (err) {
+        // a stream the server never took (the session closing, GOAWAY, REFUSED_STREAM) is
+        // safe to send again on a new session; anything else is the request's own failure
+        if (!(err instanceof NotSent) || attempt === 2) throw err instanceof NotSent ? err.original : err
+        if (conn.h2) conn.h2 = undefined
+      }
+    }
+  }
+  answer ??= await h1Request(conn, url, options, payload, timeoutMs, `${method} ${path}`, kube.server, proxied)
+  let body: unknown = answer.text
+  try { body = answer.text ? JSON.parse(answer.text) : undefined } catch { /* not JSON: keep the text */ }
+  if (answer.status >= 200 && answer.status < 300) return body as T
+  throw new ApiException(answer.status, `${method} ${path}: HTTP ${answer.status}`, body, answer.headers)
+}
+
+/** A request that never reached the server: it may be sent again. */
+class NotSent extends Error {
+  constructor(readonly original: unknown) { super(String(original)) }
+}
+
+function tlsOptions(options: https.RequestOptions): tls.SecureContextOptions & { rejectUnauthorized?: boolean; servername?: string } {
+  return {
+    ca: options.ca, cert: options.cert, key: options.key, pfx: options.pfx, passphrase: options.passphrase,
+    rejectUnauthorized: options.rejectUnauthorized, servername: options.servername,
+  }
+}
+
+function h2Session(conn: Connection, url: URL, options: https.RequestOptions): Promise<http2.ClientHttp2Session | false> {
+  if (conn.h2) return conn.h2
+  const opening = new Promise<http2.ClientHttp2Session | false>((resolve) => {
+    const session = http2.connect(url.origin, { ...tlsOptions(options), ALPNProtocols: ['h2'] })
+    const forget = () => { if (conn.h2 === opening) conn.h2 = undefined }
+    session.once('connect', () => {
+      if (session.alpnProtocol !== 'h2') { session.destroy(); resolve(false); return }
+      session.unref()
+      resolve(session)
+    })
+    // before connecting: no h2 here (HTTP/1.1 then, for the rest of the run); after: a
+    // broken session, forgotten so the next request opens a new one
+    session.on('error', () => { if (!session.connecting && session.alpnProtocol === 'h2') forget(); else resolve(false) })
+    session.once('close', forget)
+    session.once('goaway', forget)
+  })
+  conn.h2 = opening
+  return opening
+}
+
+// hop-by-hop headers HTTP/2 forbids
+const H1_ONLY = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'host', 'proxy-connection'])
+
+function h2Request(conn: Connection, session: http2.ClientHttp2Session, url: URL, options: https.RequestOptions, payload: string | undefined, timeoutMs: number, what: string): Promise<Answer> {
+  const headers: http2.OutgoingHttpHeaders = { ':method': options.method, ':path': url.pathname + url.search }
+  for (const [k, v] of Object.entries(options.headers ?? {})) if (v !== undefined && !H1_ONLY.has(k.toLowerCase())) headers[k.toLowerCase()] = v as string
+  return new Promise<Answer>((resolve, reject) => {
+    let stream: http2.ClientHttp2Stream
+    try { stream = session.request(headers, { endStream: payload === undefined }) } catch (err) { reject(new NotSent(err)); return }
+    if (conn.active++ === 0) session.ref()
+    let responded = false
+    let status = 0
+    let resHeaders: Record<string, string> = {}
+    const chunks: Buffer[] = []
+    stream.on('response', (h) => {
+      responded = true
+      status = Number(h[':status'])
+      resHeaders = Object.fromEntries(Object.entries(h).filter(([k]) => !k.startsWith(':')).map(([k, v]) => [k, String(v)]))
+    })
+    stream.on('data', (d: Buffer) => chunks.push(d))
+    stream.setTimeout(timeoutMs, () => stream.close(http2.constants.NGHTTP2_CANCEL))
+    let settled = false
+    const done = (fn: () => void) => {
+      if (settled) return
+      settled = true
+      if (--conn.active === 0 && !session.destroyed) session.unref()
+      fn()
+    }
+    stream.on('end', () => done(() => resolve({ status, headers: resHeaders, text: Buffer.concat(chunks).toString('utf8') })))
+    stream.on('error', (err) => done(() => reject(!responded && refused(err, stream) ? new NotSent(err) : err)))
+    stream.on('close', () => done(() => {
+      if (stream.rstCode === http2.constants.NGHTTP2_CANCEL) reject(new Error(`${what}: no answer from ${url.origin} within ${timeoutMs} ms`))
+      else if (!responded && stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM) reject(new NotSent(new Error(`${what}: stream refused`)))
+      else reject(new Error(`${what}: the connection closed before the answer was complete`))
+    }))
+    if (payload !== undefined) stream.end(payload)
+  })
+}
+
+function refused(err: unknown, stream: http2.ClientHttp2Stream): boolean {
+  const code = (err as { code?: string }).code
+  return stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM || code === 'ERR_HTTP2_GOAWAY_SESSION' || code === 'ERR_HTTP2_INVALID_SESSION' || code === 'ERR_HTTP2_STREAM_CANCEL'
+}
+
+function h1Request(conn: Connection, url: URL, options: https.RequestOptions, payload: string | undefined, timeoutMs: number, what: string, server: string, proxied: boolean): Promise<Answer> {
+  // client-node makes a fresh agent per call; one keep-alive agent per connection saves a
+  // TLS handshake per request, and one secure context saves parsing the certificates per
+  // socket. Proxies keep their own agent.
+  if (!proxied) {
+    conn.agent ??= url.protocol === 'http:'
+      ? new http.Agent({ keepAlive: true })
+      : new https.Agent({ keepAlive: true, ...tlsOptions(options), secureContext: tls.createSecureContext(tlsOptions(options)) })
+    options.agent = conn.agent
+  }
   const mod = url.protocol === 'http:' ? http : https
-  return new Promise<T>((resolve, reject) => {
+  return new Promise<Answer>((resolve, reject) => {
     const req = mod.request(url, options, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (d: Buffer) => chunks.push(d))
       res.on('error', reject)
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8')
-        let body: unknown = text
-        try { body = text ? JSON.parse(text) : undefined } catch { /* not JSON: keep the text */ }
-        const code = res.statusCode ?? 0
-        if (code >= 200 && code < 300) resolve(body as T)
-        else reject(new ApiException(code, `${method} ${path}: HTTP ${code}`, body, res.headers as Record<string, string>))
-      })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers as Record<string, string>, text: Buffer.concat(chunks).toString('utf8') }))
     })
-    req.setTimeout(opts.timeoutMs ?? 30_000, () => req.destroy(new Error(`${method} ${path}: no answer from ${kube.server} within ${opts.timeoutMs ?? 30_000} ms`)))
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`${what}: no answer from ${server} within ${timeoutMs} ms`)))
     req.on('error', reject)
     if (payload !== undefined) req.write(payload)
     req.end()

@@ -5,18 +5,31 @@
 // rebuilt when any of the script's source files changes (mtime and size of each input).
 // TypeScript loaded by a computed path (a namespace's namespace.ts) still goes through tsx,
 // registered on demand (shared/ts-import.ts). NSOPS_NO_BUNDLE=1 runs everything through tsx.
+//
+// The bundle is CommonJS when it can be (no top-level await in it), so that it runs through a
+// vm.Script with a V8 code cache kept beside it: node 20 has no compile cache of its own, and
+// compiling a 3-4 MB bundle (and the functions it calls, lazily) was ~60-100 ms of every start.
+// The cache is written once, when the process ends, so it holds what that run compiled;
+// V8 checks it against the source and its own flags and we rewrite it when V8 refuses it.
+// A bundle that needs ESM (top-level await) runs as before, through import(); so does every
+// bundle with NSOPS_CODE_CACHE=0 (bench/startup compares the two).
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
-import { createRequire } from 'node:module'
+import Module, { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import vm from 'node:vm'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const entry = path.resolve(process.argv[2])
 const dir = path.join(root, 'node_modules/.nsops/run')
-const key = createHash('sha256').update(entry).digest('hex').slice(0, 16)
-const out = path.join(dir, `${key}.mjs`)
+const esmOnly = process.env.NSOPS_CODE_CACHE === '0'
+const key = createHash('sha256').update(entry).digest('hex').slice(0, 16) + (esmOnly ? '-esm' : '')
+const esmOut = path.join(dir, `${key}.mjs`)
+const cjsOut = path.join(dir, `${key}.cjs`)
+const codeCache = path.join(dir, `${key}.cache`)
 const metaFile = path.join(dir, `${key}.json`)
+let format = 'cjs'
 const lockFile = path.join(root, 'node_modules/.package-lock.json')
 
 function stamp(file) {
@@ -27,7 +40,8 @@ function stamp(file) {
 function fresh() {
   try {
     const meta = JSON.parse(fs.readFileSync(metaFile, 'utf8'))
-    if (meta.lock !== stamp(lockFile) || !fs.existsSync(out)) return false
+    format = meta.format === 'esm' ? 'esm' : 'cjs'
+    if (meta.lock !== stamp(lockFile) || !fs.existsSync(format === 'esm' ? esmOut : cjsOut)) return false
     return Object.entries(meta.inputs).every(([f, s]) => stamp(f) === s)
   } catch { return false }
 }
@@ -35,18 +49,61 @@ function fresh() {
 function build() {
   const esbuild = createRequire(path.join(root, 'node_modules/tsx/package.json'))('esbuild')
   fs.mkdirSync(dir, { recursive: true })
-  const tmp = `${out}.${process.pid}.tmp`
-  const result = esbuild.buildSync({
-    entryPoints: [entry], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: tmp,
+  const common = {
+    entryPoints: [entry], bundle: true, platform: 'node', target: 'node20',
     metafile: true, logLevel: 'silent', minifyWhitespace: true, minifySyntax: true, keepNames: true,
     external: ['tsx', 'tsx/*', 'esbuild'],
-    banner: { js: "import { createRequire as __nsopsRequire } from 'node:module'; const require = __nsopsRequire(import.meta.url);" },
-  })
+  }
+  let result
+  let tmp
+  try {
+    if (esmOnly) throw new Error('Top-level await: NSOPS_CODE_CACHE=0 asks for the ESM bundle')
+    format = 'cjs'
+    tmp = `${cjsOut}.${process.pid}.tmp`
+    // import.meta.url is the bundle's own URL in every module, as it is in the ESM bundle
+    result = esbuild.buildSync({ ...common, format: 'cjs', outfile: tmp, define: { 'import.meta.url': '__nsopsImportMetaUrl' },
+      banner: { js: "var __nsopsImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" } })
+  } catch (err) {
+    // top-level await somewhere in the bundle: only ESM can hold it
+    if (!String(err?.message).includes('Top-level await')) throw err
+    format = 'esm'
+    tmp = `${esmOut}.${process.pid}.tmp`
+    result = esbuild.buildSync({ ...common, format: 'esm', outfile: tmp,
+      banner: { js: "import { createRequire as __nsopsRequire } from 'node:module'; const require = __nsopsRequire(import.meta.url);" } })
+  }
   // our own sources only: packages change together with the lockfile
   const inputs = Object.fromEntries(Object.keys(result.metafile.inputs)
     .map((f) => path.resolve(f)).filter((f) => !f.includes(`${path.sep}node_modules${path.sep}`)).map((f) => [f, stamp(f)]))
-  fs.renameSync(tmp, out)
-  fs.writeFileSync(metaFile, JSON.stringify({ entry, lock: stamp(lockFile), inputs }))
+  fs.renameSync(tmp, format === 'esm' ? esmOut : cjsOut)
+  fs.rmSync(codeCache, { force: true })
+  fs.writeFileSync(metaFile, JSON.stringify({ entry, format, lock: stamp(lockFile), inputs }))
+}
+
+/** Runs the CommonJS bundle as node's loader would, compiled with (and then into) the code cache. */
+function runCommonJs() {
+  // esbuild keeps the entry's shebang, which only a file node itself loads may have
+  const source = fs.readFileSync(cjsOut, 'utf8').replace(/^#!/, '//')
+  let cachedData
+  try { cachedData = fs.readFileSync(codeCache) } catch { /* first run of this bundle */ }
+  const script = new vm.Script(Module.wrap(source), {
+    filename: cjsOut, cachedData,
+    // import() of what is not bundled (a namespace.ts through tsx) goes to node's own loader
+    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  })
+  if (!cachedData || script.cachedDataRejected) {
+    process.once('exit', () => {
+      try {
+        const tmp = `${codeCache}.${process.pid}.tmp`
+        fs.writeFileSync(tmp, script.createCachedData())
+        fs.renameSync(tmp, codeCache)
+      } catch { /* a read-only checkout: the next run compiles again */ }
+    })
+  }
+  const mod = new Module(cjsOut, undefined)
+  mod.filename = cjsOut
+  mod.paths = Module._nodeModulePaths(dir)
+  const require = createRequire(cjsOut)
+  script.runInThisContext()(mod.exports, require, mod, cjsOut, dir)
 }
 
 process.env.NSOPS_REPO_ROOT = root
@@ -62,7 +119,8 @@ try {
 // usual one) happens before the script's own error handling runs: report it the same way,
 // `error:` and `hint:`, the stack only with --debug.
 try {
-  if (bundled) await import(pathToFileURL(out).href)
+  if (bundled && format === 'cjs') runCommonJs()
+  else if (bundled) await import(pathToFileURL(esmOut).href)
   else {
     const { register } = await import(pathToFileURL(path.join(root, 'node_modules/tsx/dist/esm/api/index.mjs')).href)
     register()

@@ -5,6 +5,7 @@ import { NsopsError, errorMessage, isNsopsError } from '../errors.ts'
 import type { NamespaceConfig } from '../namespace-config.ts'
 import { setJsonMode } from '../output.ts'
 import { resolveTarget, targetOptions } from '../target.ts'
+import { trace } from '../trace.ts'
 
 export const DRIFT_EXIT = { inSync: 0, drift: 1, error: 2 } as const
 
@@ -39,6 +40,7 @@ export function asDriftError(err: unknown): NsopsError {
 }
 
 export async function drift(ns: NamespaceConfig, argv: string[]): Promise<number> {
+  trace('drift: modules loaded')
   try {
     const { values } = parseCommand(argv, {
       usage: usage(ns.name),

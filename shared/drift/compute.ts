@@ -21,15 +21,17 @@ import { getFlux, isSuspended, listFlux, fluxRefString, type FluxObject } from '
 import { sourceOf } from '../flux/status.ts'
 import { describeSuspension, suspendedBy } from '../flux/suspend.ts'
 import { apiMessage, type Kube } from '../kube.ts'
-import { buildKustomization, type ManifestObject } from '../kustomize.ts'
+import { buildKustomization, warmKustomizeServer, type ManifestObject } from '../kustomize.ts'
 import type { NamespaceConfig } from '../namespace-config.ts'
-import { resolveBaseline, type Baseline } from './baseline.ts'
+import { repoRootOf, resolveBaseline, shaOf, type Baseline } from './baseline.ts'
+import { buildKey, readBuild, storeBuild } from './build-cache.ts'
 import { builtIn, liveRef, NamespaceListing, UNLISTED } from './extras.ts'
 import { leafChanges, removePath, wantedChanges, type FieldChange } from './fields.ts'
 import { ignoredPaths, kustomizationRules, localRules, type IgnoreRule } from './ignore.ts'
 import { settersOf } from './managers.ts'
 import { DRIFT_CLASSES, DRIFT_SCHEMA, type DriftClass, type DriftObject, type DriftReport, type DriftSuspension } from './types.ts'
 import { immutableWarnings } from './warnings.ts'
+import { trace } from '../trace.ts'
 
 export interface DriftOptions {
   /** `applied` (default under Flux), `worktree`, or a git revision (default `HEAD` when not under Flux) */
@@ -198,15 +200,18 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
   const namespace = ns.namespaces.prod
   const repoDir = opts.repoDir ?? path.resolve(ns.paths.root, '..', '..')
   const overlay = path.relative(repoDir, ns.paths.overlays.prod).split(path.sep).join('/')
+  warmKustomizeServer() // it starts while we read the cluster and git
 
+  // the namespace's objects (for extras, and the live side of each compare) depend on
+  // neither Flux nor git: listed while we find the managers, resolve the baseline and build
+  trace('drift: start')
+  const listing = new NamespaceListing(kube, namespace)
+  listing.all.catch(() => {}) // awaited below; an early failure must not go unhandled meanwhile
   const [management, allKs] = await Promise.all([
     findManagers(kube, ns, { root: repoDir }),
     listFlux(kube, 'Kustomization', { fallbackNamespaces: ['flux-system', namespace] }).catch(() => [] as FluxObject[]),
   ])
-  // the namespace's objects (for extras, and the live side of each compare) do not depend on
-  // git: listed while we resolve the baseline and build
-  const listing = new NamespaceListing(kube, namespace)
-  listing.all.catch(() => {}) // awaited below; an early failure must not go unhandled meanwhile
+  trace('drift: managing Kustomization found')
   const managers: Manager[] = management.state === 'managed' ? management.managers : []
   const primary = managers.find((m) => !m.root) ?? managers[0]
   const ks = primary?.kustomization
@@ -221,23 +226,9 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
   const nsFolder = path.relative(repoDir, ns.paths.root).split(path.sep).join('/')
   const ksPath = ks ? relPath(ks.spec?.path) : undefined
   const folders = ksPath === '' || nsFolder.startsWith('..') ? [] : [nsFolder, ...(ksPath ? [ksPath] : [])]
-  const baseline = await resolveBaseline(requested, repoDir, ks ? {
-    revision: ks.status?.lastAppliedRevision as string | undefined,
-    artifact: source.then((src) => src?.status?.artifact as { url?: string; revision?: string } | undefined),
-    kustomization: fluxRefString(ks),
-  } : undefined, folders)
-
   try {
-    const buildPath = buildDirFor(baseline, ks, overlay)
-    const build = () => buildKustomization(path.join(baseline.dir, buildPath))
-    let built: ManifestObject[]
-    try {
-      // a base outside those folders fails the build on the partial tree: build on the whole one
-      built = await build().catch(async (err) => { if (!baseline.partial) throw err; await baseline.widen(); return build() })
-    } catch (err) {
-      if (isNsopsError(err)) throw new NsopsError(`building ${buildPath} at ${baseline.sha?.slice(0, 12) ?? 'the working tree'}: ${err.message}`, { hint: err.hint, exitCode: ERROR, cause: err })
-      throw err
-    }
+    const { baseline, buildPath, built } = await buildAtBaseline(requested, repoDir, ks, overlay, folders, source)
+    trace('drift: built')
     const target = typeof ks?.spec?.targetNamespace === 'string' ? ks.spec.targetNamespace : undefined
     const { placed, unknown } = await place(kube, built, namespace, target)
     // the root Kustomization builds every namespace: keep this one's objects
@@ -273,6 +264,7 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
     })
 
     const compared = await comparing
+    trace('drift: dry runs compared')
 
     // extra: in the namespace, in no inventory and no build, owned by nothing
     const accounted = new Set(desiredKeys)
@@ -286,6 +278,7 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
         return { ref: liveRef(o), class: 'extra' as const, reason: `in no Kustomization's inventory and not in git${creator ? `; created by ${creator}` : setBy[0] ? `; by ${setBy[0].manager}` : ''}` }
       })
 
+    trace('drift: namespace listed')
     const objects = [...compared, ...gone.filter((g): g is DriftObject => Boolean(g)), ...extras]
       .sort((a, b) => DRIFT_CLASSES.indexOf(a.class) - DRIFT_CLASSES.indexOf(b.class) || refString(a.ref).localeCompare(refString(b.ref)))
     const counts = Object.fromEntries(DRIFT_CLASSES.map((c) => [c, objects.filter((o) => o.class === c).length])) as Record<DriftClass, number>
@@ -333,6 +326,51 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
     if (isNsopsError(err)) throw err.exitCode === ERROR ? err : new NsopsError(err.message, { hint: err.hint, exitCode: ERROR, cause: err })
     if (err instanceof ApiException) throw new NsopsError(`the API server (context ${kube.context}) refused a read: ${apiMessage(err)}`, { hint: 'check that your credentials may get/list the namespace\'s objects (and patch them in dry runs).', exitCode: ERROR, cause: err })
     throw new NsopsError(`drift failed: ${errorMessage(err)}`, { hint: 'run again with --debug for the full trace.', exitCode: ERROR, cause: err })
+  }
+}
+
+type BaselineInfo = Pick<Baseline, 'kind' | 'requested' | 'sha' | 'revision' | 'from'>
+
+/**
+ * The namespace built as git has it at the baseline: from the build cache when this very
+ * tree was built before (build-cache.ts), else unpacked from git (only `folders` at first)
+ * and built with kustomize. The unpacked tree is gone when this returns.
+ */
+async function buildAtBaseline(
+  requested: string, repoDir: string, ks: FluxObject | undefined, overlay: string, folders: string[], source: Promise<FluxObject | null>,
+): Promise<{ baseline: BaselineInfo; buildPath: string; built: ManifestObject[] }> {
+  const revision = ks?.status?.lastAppliedRevision as string | undefined
+  const rev = requested === 'worktree' ? undefined : requested === 'applied' ? shaOf(revision) : requested
+  const repo = await repoRootOf(repoDir)
+  const keyed = rev ? await buildKey(repo, rev, folders, { ksPath: ks ? relPath(ks.spec?.path) : null, overlay }) : undefined
+  const hit = readBuild(keyed?.key)
+  if (hit && keyed) {
+    trace('drift: build cache hit')
+    const kind = requested === 'applied' ? 'applied' : 'revision'
+    return { baseline: { kind, requested, sha: keyed.sha, ...(kind === 'applied' ? { revision } : {}), from: 'git' }, buildPath: hit.buildPath, built: hit.objects }
+  }
+  const baseline = await resolveBaseline(requested, repoDir, ks ? {
+    revision,
+    artifact: source.then((src) => src?.status?.artifact as { url?: string; revision?: string } | undefined),
+    kustomization: fluxRefString(ks),
+  } : undefined, folders)
+  trace('drift: baseline tree ready')
+  try {
+    const buildPath = buildDirFor(baseline, ks, overlay)
+    const build = () => buildKustomization(path.join(baseline.dir, buildPath))
+    const partial = baseline.partial
+    let widened = false
+    let built: ManifestObject[]
+    try {
+      // a base outside those folders fails the build on the partial tree: build on the whole one
+      built = await build().catch(async (err) => { if (!baseline.partial) throw err; widened = true; await baseline.widen(); return build() })
+    } catch (err) {
+      if (isNsopsError(err)) throw new NsopsError(`building ${buildPath} at ${baseline.sha?.slice(0, 12) ?? 'the working tree'}: ${err.message}`, { hint: err.hint, exitCode: ERROR, cause: err })
+      throw err
+    }
+    // only a build that read nothing but the folders the key covers
+    if (keyed && partial && !widened && baseline.sha === keyed.sha) storeBuild(keyed.key, baseline.dir, folders, { buildPath, objects: built })
+    return { baseline, buildPath, built }
   } finally {
     baseline.dispose()
   }

@@ -6,6 +6,7 @@ import fs from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import zlib from 'node:zlib'
 
@@ -154,13 +155,19 @@ function fail(res: http.ServerResponse, message: string, status = 500): void {
 }
 
 // As a sim cluster component (`just dev-up`): node --import tsx git-server.ts ROOT PORT
-if (process.argv[1] && (await import('node:url')).fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+// no top-level await: the namespace scripts' bundles that include this module are CommonJS
+// (shared/bin/run-bundled.mjs keeps a V8 code cache for them), and CommonJS has none
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   const [root, port] = process.argv.slice(2)
   if (!root || !port) {
     console.error('usage: git-server.ts ROOT PORT')
     process.exit(1)
   }
-  const srv = await startGitServer({ root, port: Number(port) })
-  console.log(`serving the bare repositories in ${root} at ${srv.url}`)
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void srv.stop().then(() => process.exit(0)))
+  void startGitServer({ root, port: Number(port) }).then((srv) => {
+    console.log(`serving the bare repositories in ${root} at ${srv.url}`)
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void srv.stop().then(() => process.exit(0)))
+  }, (err: unknown) => {
+    console.error(`git-server: ${err instanceof Error ? err.message : String(err)}`)
+    process.exit(1)
+  })
 }

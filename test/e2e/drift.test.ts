@@ -75,9 +75,10 @@ runMain(() => dashboard(demoNamespace(${JSON.stringify(w.work)}), process.argv.s
   })
 
   const k = (...args: string[]) => run(kubectl, ['--kubeconfig', w.kubeconfig, '-n', DEMO, ...args])
-  const cli = async (...args: string[]) => {
+  const cli = async (...args: string[]) => cliWith({}, ...args)
+  const cliWith = async (env: Record<string, string>, ...args: string[]) => {
     try {
-      const { stdout, stderr } = await run(path.join(repoRoot, 'shared/bin/nsops-node'), [script, '--kubeconfig', w.kubeconfig, ...args], { env: { ...process.env, NO_COLOR: '1' }, maxBuffer: 32 << 20 })
+      const { stdout, stderr } = await run(path.join(repoRoot, 'shared/bin/nsops-node'), [script, '--kubeconfig', w.kubeconfig, ...args], { env: { ...process.env, NO_COLOR: '1', ...env }, maxBuffer: 32 << 20 })
       return { code: 0, stdout, stderr }
     } catch (err) {
       const e = err as { code?: number; stdout?: string; stderr?: string }
@@ -109,6 +110,20 @@ runMain(() => dashboard(demoNamespace(${JSON.stringify(w.work)}), process.argv.s
     }
     // defaults the server filled in (strategy, revisionHistoryLimit, clusterIP…) are no drift
     assert.equal(report.counts.modified, 0, JSON.stringify(report.objects.filter((o) => o.class === 'modified')))
+  })
+
+  it('a report of a commit built before reuses that build (build cache): the same report as building afresh', async () => {
+    const fresh = await cliWith({ NSOPS_DRIFT_CACHE: '0', NSOPS_TRACE: '1' }, '-o', 'json')
+    const cached = await cliWith({ NSOPS_TRACE: '1' }, '-o', 'json')
+    assert.equal(fresh.code, 0, fresh.stderr)
+    assert.equal(cached.code, 0, cached.stderr)
+    assert.match(fresh.stderr, /drift: baseline tree ready/)
+    assert.doesNotMatch(fresh.stderr, /build cache hit/)
+    // the first test of this suite made the same report, so its build is kept
+    assert.match(cached.stderr, /drift: build cache hit/)
+    assert.doesNotMatch(cached.stderr, /baseline tree ready/)
+    const comparable = (text: string) => { const r = JSON.parse(text) as Partial<DriftReport>; delete r.generatedAt; delete r.tookMs; return r }
+    assert.deepEqual(comparable(cached.stdout), comparable(fresh.stdout))
   })
 
   it('hand edits under a dev-loop hold: each in its class with the manager that made it, exit 1; resume + reconcile → clean, exit 0', async () => {
