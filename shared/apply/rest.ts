@@ -52,8 +52,9 @@ interface Connection {
   agent?: http.Agent
   /** the HTTP/2 session; undefined until the first TLS request, false once the server refused h2 */
   h2?: Promise<http2.ClientHttp2Session | false>
-  /** streams open on the session: it is unref'd when none is, so an idle session never keeps the process alive */
-  active: number
+  /** HTTP/2 sessions opened, and what the last request went over (transportOf) */
+  sessions: number
+  last?: 'h2' | 'http/1.1'
   discovery: Map<string, Promise<ResourceList | undefined>>
 }
 
@@ -61,7 +62,7 @@ const connections = new WeakMap<Kube, Connection>()
 
 function connectionOf(kube: Kube): Connection {
   let conn = connections.get(kube)
-  if (!conn) connections.set(kube, conn = { active: 0, discovery: new Map() })
+  if (!conn) connections.set(kube, conn = { sessions: 0, discovery: new Map() })
   return conn
 }
 
@@ -98,7 +99,7 @@ export async function rest<T>(kube: Kube, method: string, path: string, opts: Re
       const session = await h2Session(conn, url, options)
       if (!session) break
       try {
-        answer = await h2Request(conn, session, url, options, payload, timeoutMs, `${method} ${path}`)
+        answer = await h2Request(session, url, options, payload, timeoutMs, `${method} ${path}`)
       } catch (err) {
         // a stream the server never took (the session closing, GOAWAY, REFUSED_STREAM) is
         // safe to send again on a new session; anything else is the request's own failure
@@ -107,11 +108,21 @@ export async function rest<T>(kube: Kube, method: string, path: string, opts: Re
       }
     }
   }
-  answer ??= await h1Request(conn, url, options, payload, timeoutMs, `${method} ${path}`, kube.server, proxied)
+  if (answer) conn.last = 'h2'
+  else {
+    answer = await h1Request(conn, url, options, payload, timeoutMs, `${method} ${path}`, kube.server, proxied)
+    conn.last = 'http/1.1'
+  }
   let body: unknown = answer.text
   try { body = answer.text ? JSON.parse(answer.text) : undefined } catch { /* not JSON: keep the text */ }
   if (answer.status >= 200 && answer.status < 300) return body as T
   throw new ApiException(answer.status, `${method} ${path}: HTTP ${answer.status}`, body, answer.headers)
+}
+
+/** What this connection's requests went over: the protocol of the last one, and how many HTTP/2 sessions were opened. */
+export function transportOf(kube: Kube): { protocol?: 'h2' | 'http/1.1'; sessions: number } {
+  const conn = connectionOf(kube)
+  return { protocol: conn.last, sessions: conn.sessions }
 }
 
 /** A request that never reached the server: it may be sent again. */
@@ -130,15 +141,26 @@ function h2Session(conn: Connection, url: URL, options: https.RequestOptions): P
   if (conn.h2) return conn.h2
   const opening = new Promise<http2.ClientHttp2Session | false>((resolve) => {
     const session = http2.connect(url.origin, { ...tlsOptions(options), ALPNProtocols: ['h2'] })
+    conn.sessions++
+    let settled = false
     const forget = () => { if (conn.h2 === opening) conn.h2 = undefined }
     session.once('connect', () => {
+      settled = true
+      // the server chose another protocol: HTTP/1.1 for the rest of the run
       if (session.alpnProtocol !== 'h2') { session.destroy(); resolve(false); return }
-      session.unref()
+      if (!streams.get(session)) session.unref()
       resolve(session)
     })
-    // before connecting: no h2 here (HTTP/1.1 then, for the rest of the run); after: a
-    // broken session, forgotten so the next request opens a new one
-    session.on('error', () => { if (!session.connecting && session.alpnProtocol === 'h2') forget(); else resolve(false) })
+    session.on('error', (err: NodeJS.ErrnoException) => {
+      forget()
+      if (settled) return
+      settled = true
+      // TLS refused h2 (a server or proxy that speaks only HTTP/1.1): HTTP/1.1 from now on.
+      // No connection at all (the server down, restarting): this request goes over HTTP/1.1
+      // and reports why; the next one tries h2 again.
+      if (err.code === 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL' || (session.alpnProtocol !== undefined && session.alpnProtocol !== 'h2')) conn.h2 = Promise.resolve(false)
+      resolve(false)
+    })
     session.once('close', forget)
     session.once('goaway', forget)
   })
@@ -146,16 +168,24 @@ function h2Session(conn: Connection, url: URL, options: https.RequestOptions): P
   return opening
 }
 
+/**
+ * Streams open per session. A session with none is unref'd, so an idle connection never keeps
+ * a script from exiting; one with a request in flight is ref'd, so the process waits for it.
+ */
+const streams = new WeakMap<http2.ClientHttp2Session, number>()
+
 // hop-by-hop headers HTTP/2 forbids
 const H1_ONLY = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'host', 'proxy-connection'])
 
-function h2Request(conn: Connection, session: http2.ClientHttp2Session, url: URL, options: https.RequestOptions, payload: string | undefined, timeoutMs: number, what: string): Promise<Answer> {
+function h2Request(session: http2.ClientHttp2Session, url: URL, options: https.RequestOptions, payload: string | undefined, timeoutMs: number, what: string): Promise<Answer> {
   const headers: http2.OutgoingHttpHeaders = { ':method': options.method, ':path': url.pathname + url.search }
   for (const [k, v] of Object.entries(options.headers ?? {})) if (v !== undefined && !H1_ONLY.has(k.toLowerCase())) headers[k.toLowerCase()] = v as string
   return new Promise<Answer>((resolve, reject) => {
     let stream: http2.ClientHttp2Stream
     try { stream = session.request(headers, { endStream: payload === undefined }) } catch (err) { reject(new NotSent(err)); return }
-    if (conn.active++ === 0) session.ref()
+    const open = (streams.get(session) ?? 0) + 1
+    streams.set(session, open)
+    if (open === 1) session.ref()
     let responded = false
     let status = 0
     let resHeaders: Record<string, string> = {}
@@ -171,7 +201,9 @@ function h2Request(conn: Connection, session: http2.ClientHttp2Session, url: URL
     const done = (fn: () => void) => {
       if (settled) return
       settled = true
-      if (--conn.active === 0 && !session.destroyed) session.unref()
+      const left = (streams.get(session) ?? 1) - 1
+      streams.set(session, left)
+      if (left === 0 && !session.destroyed) session.unref()
       fn()
     }
     stream.on('end', () => done(() => resolve({ status, headers: resHeaders, text: Buffer.concat(chunks).toString('utf8') })))

@@ -54,18 +54,10 @@ function build() {
     metafile: true, logLevel: 'silent', minifyWhitespace: true, minifySyntax: true, keepNames: true,
     external: ['tsx', 'tsx/*', 'esbuild'],
   }
-  let result
-  let tmp
-  try {
-    if (esmOnly) throw new Error('Top-level await: NSOPS_CODE_CACHE=0 asks for the ESM bundle')
-    format = 'cjs'
-    tmp = `${cjsOut}.${process.pid}.tmp`
-    // import.meta.url is the bundle's own URL in every module, as it is in the ESM bundle
-    result = esbuild.buildSync({ ...common, format: 'cjs', outfile: tmp, define: { 'import.meta.url': '__nsopsImportMetaUrl' },
-      banner: { js: "var __nsopsImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" } })
-  } catch (err) {
-    // top-level await somewhere in the bundle: only ESM can hold it
-    if (!String(err?.message).includes('Top-level await')) throw err
+  let result = esmOnly ? undefined : commonJs(esbuild, common)
+  let tmp = `${cjsOut}.${process.pid}.tmp`
+  format = 'cjs'
+  if (!result) {
     format = 'esm'
     tmp = `${esmOut}.${process.pid}.tmp`
     result = esbuild.buildSync({ ...common, format: 'esm', outfile: tmp,
@@ -79,6 +71,30 @@ function build() {
   fs.writeFileSync(metaFile, JSON.stringify({ entry, format, lock: stamp(lockFile), inputs }))
 }
 
+/**
+ * The CommonJS bundle, or undefined when the script needs ESM: top-level await somewhere, or
+ * an import() of something not bundled (from code compiled with a code cache such an import
+ * cannot reach node's loader in node 20; shared/ts-import.ts borrows ours instead).
+ */
+function commonJs(esbuild, common) {
+  const tmp = `${cjsOut}.${process.pid}.tmp`
+  let result
+  try {
+    // import.meta.url is the bundle's own URL in every module, as it is in the ESM bundle
+    result = esbuild.buildSync({ ...common, format: 'cjs', outfile: tmp, define: { 'import.meta.url': '__nsopsImportMetaUrl' },
+      banner: { js: "var __nsopsImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" } })
+  } catch (err) {
+    if (String(err?.message).includes('Top-level await')) return undefined
+    throw err
+  }
+  const imports = Object.values(result.metafile.outputs).flatMap((o) => o.imports)
+  if (imports.some((i) => i.kind === 'dynamic-import' && i.external)) {
+    fs.rmSync(tmp, { force: true })
+    return undefined
+  }
+  return result
+}
+
 /** Runs the CommonJS bundle as node's loader would, compiled with (and then into) the code cache. */
 function runCommonJs() {
   // esbuild keeps the entry's shebang, which only a file node itself loads may have
@@ -87,8 +103,6 @@ function runCommonJs() {
   try { cachedData = fs.readFileSync(codeCache) } catch { /* first run of this bundle */ }
   const script = new vm.Script(Module.wrap(source), {
     filename: cjsOut, cachedData,
-    // import() of what is not bundled (a namespace.ts through tsx) goes to node's own loader
-    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   })
   if (!cachedData || script.cachedDataRejected) {
     process.once('exit', () => {
@@ -99,6 +113,8 @@ function runCommonJs() {
       } catch { /* a read-only checkout: the next run compiles again */ }
     })
   }
+  // what shared/ts-import.ts calls for import(): this module's own, node's loader
+  globalThis.__nsopsImport = (specifier) => import(specifier)
   const mod = new Module(cjsOut, undefined)
   mod.filename = cjsOut
   mod.paths = Module._nodeModulePaths(dir)

@@ -1,4 +1,5 @@
 // `existing`: a cluster someone else runs, reached through a kubeconfig context.
+import os from 'node:os'
 import { KubeConfig } from '@kubernetes/client-node'
 import { NsopsError } from '../errors.ts'
 import { loadKubeConfig } from '../kube.ts'
@@ -33,7 +34,6 @@ export class ExistingCluster implements ClusterProvider {
   async kubeconfig(): Promise<string> {
     const file = this.kubeconfigFile ?? process.env.KUBECONFIG?.split(':')[0]
     if (file) return file
-    const { default: os } = await import('node:os')
     return `${os.homedir()}/.kube/config`
   }
 

@@ -7,6 +7,8 @@ import fs from 'node:fs'
 import fsp from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import { promisify } from 'node:util'
 import { NsopsError, errorMessage } from '../errors.ts'
 import { spinner, duration } from '../output.ts'
@@ -238,8 +240,6 @@ async function downloadRelease(spec: ToolSpec): Promise<void> {
         const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'nsops-dl-'))
         try {
           const tar = await import('tar')
-          const { Readable } = await import('node:stream')
-          const { pipeline } = await import('node:stream/promises')
           await pipeline(Readable.from(body), tar.x({ cwd: tmp }))
           for (const b of spec.binaries) {
             const found = await findFile(tmp, b)

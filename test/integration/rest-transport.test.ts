@@ -1,0 +1,151 @@
+// nsops' own requests to the API server (shared/apply/rest.ts) go over one HTTP/2 connection,
+// as kubectl's and Flux's do, and over HTTP/1.1 when the server does not offer h2. Against
+// the real sim apiserver: dozens of concurrent requests share one session, errors keep their
+// status and body, an idle session does not keep a script from exiting. Two local servers
+// stand in for what the sim cannot be made to do on demand: an HTTPS server that speaks only
+// HTTP/1.1 (a proxy in front of a cluster), and an HTTP/2 server that sends GOAWAY after each
+// answer (an apiserver restarting, or one run with --goaway-chance).
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import fs from 'node:fs'
+import http2 from 'node:http2'
+import https from 'node:https'
+import type { AddressInfo } from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import { after, before, describe, it } from 'node:test'
+import { ApiException, KubeConfig } from '@kubernetes/client-node'
+import { mapLimit } from '../../shared/apply/order.ts'
+import { getObject, rest, transportOf } from '../../shared/apply/rest.ts'
+import { ensurePki } from '../../shared/cluster/sim/pki.ts'
+import { clientsFor, type Kube } from '../../shared/kube.ts'
+import { repoRoot } from '../../shared/paths.ts'
+import { testCluster, testNamespace } from '../harness.ts'
+
+const run = promisify(execFile)
+
+/** A Kube for a local server whose certificate the PKI's CA signed (for 127.0.0.1). */
+function kubeFor(server: string, caFile: string): Kube {
+  const kc = new KubeConfig()
+  kc.loadFromOptions({
+    clusters: [{ name: 'local', server, caFile }],
+    users: [{ name: 'u', token: 'x' }],
+    contexts: [{ name: 'local', cluster: 'local', user: 'u' }],
+    currentContext: 'local',
+  })
+  return clientsFor(kc)
+}
+
+describe('API requests over HTTP/2', () => {
+  let kube: Kube
+  let kubeconfig = ''
+  let ns = ''
+  let cleanup: () => Promise<void> = async () => {}
+  before(async () => {
+    ({ kube, kubeconfig } = await testCluster())
+    const t = await testNamespace('rest-h2')
+    ns = t.name
+    cleanup = t.cleanup
+  })
+  after(() => cleanup())
+
+  it('forty concurrent requests to the real apiserver share one HTTP/2 session; errors keep their status and body', async () => {
+    const fresh = clientsFor(kube.kc) // a connection of its own, as a fresh process has
+    const names = Array.from({ length: 40 }, (_, i) => `cm-${i}`)
+    const answers = await mapLimit(names, 16, (name) => rest<{ metadata: { name: string; resourceVersion?: string } }>(fresh, 'PATCH', `/api/v1/namespaces/${ns}/configmaps/${name}`, {
+      body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: ns }, data: { n: name } },
+      contentType: 'application/apply-patch+yaml', query: { fieldManager: 'nsops-test', dryRun: 'All' },
+    }))
+    assert.deepEqual(answers.map((a) => a.metadata.name), names)
+    assert.deepEqual(transportOf(fresh), { protocol: 'h2', sessions: 1 })
+    // a 404 is an ApiException with the server's Status body, as over HTTP/1.1
+    assert.equal(await getObject(fresh, { apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, name: 'not-there' }), undefined)
+    await assert.rejects(rest(fresh, 'GET', `/api/v1/namespaces/${ns}/configmaps/not-there`), (err: unknown) =>
+      err instanceof ApiException && err.code === 404 && (err.body as { reason?: string }).reason === 'NotFound')
+    await assert.rejects(rest(fresh, 'POST', `/api/v1/namespaces/${ns}/configmaps`, { body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'Bad_Name' } }, query: { dryRun: 'All' } }),
+      (err: unknown) => err instanceof ApiException && err.code === 422)
+    assert.deepEqual(transportOf(fresh), { protocol: 'h2', sessions: 1 })
+  })
+
+  it('NSOPS_HTTP2=0 sends the same requests over HTTP/1.1', async () => {
+    const fresh = clientsFor(kube.kc)
+    process.env.NSOPS_HTTP2 = '0'
+    try {
+      const list = await rest<{ kind: string }>(fresh, 'GET', `/api/v1/namespaces/${ns}/configmaps`)
+      assert.equal(list.kind, 'ConfigMapList')
+      assert.deepEqual(transportOf(fresh), { protocol: 'http/1.1', sessions: 0 })
+    } finally { delete process.env.NSOPS_HTTP2 }
+  })
+
+  it('an idle session does not keep a script from exiting by itself', async () => {
+    // no process.exit: node must end on its own once the answer is in
+    const script = `import { connect } from ${JSON.stringify(path.join(repoRoot, 'shared/kube.ts'))}
+import { rest, transportOf } from ${JSON.stringify(path.join(repoRoot, 'shared/apply/rest.ts'))}
+const kube = connect({ kubeconfig: ${JSON.stringify(kubeconfig)} })
+const r = await rest(kube, 'GET', '/api/v1/namespaces/${ns}')
+console.log(r.metadata.name, transportOf(kube).protocol)
+`
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-rest-test-'))
+    try {
+      fs.writeFileSync(path.join(dir, 'one.mts'), script)
+      const { stdout } = await run(path.join(repoRoot, 'shared/bin/nsops-node'), [path.join(dir, 'one.mts')], { timeout: 30_000 })
+      assert.equal(stdout.trim(), `${ns} h2`)
+    } finally { fs.rmSync(dir, { recursive: true, force: true }) }
+  })
+
+  describe('local servers standing in for what the sim cannot be made to do', () => {
+    let pki: Awaited<ReturnType<typeof ensurePki>>
+    let dir = ''
+    before(async () => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-rest-pki-'))
+      pki = await ensurePki(dir)
+    })
+    after(() => fs.rmSync(dir, { recursive: true, force: true }))
+
+    const listen = (server: https.Server | http2.Http2SecureServer) => new Promise<string>((resolve) =>
+      server.listen(0, '127.0.0.1', () => resolve(`https://127.0.0.1:${(server.address() as AddressInfo).port}`)))
+
+    it('a server that offers only HTTP/1.1: the requests go over HTTP/1.1, and keep doing so', async () => {
+      const seen: string[] = []
+      const server = https.createServer({ cert: fs.readFileSync(pki.serverCert), key: fs.readFileSync(pki.serverKey) }, (req, res) => {
+        seen.push(`${req.method} ${req.url} HTTP/${req.httpVersion} ${req.headers.authorization}`)
+        res.writeHead(200, { 'Content-Type': 'application/json' })
+        res.end(JSON.stringify({ kind: 'Status', path: req.url }))
+      })
+      const url = await listen(server)
+      try {
+        const k = kubeFor(url, pki.caCert)
+        for (const p of ['/a', '/b']) assert.deepEqual(await rest(k, 'GET', p), { kind: 'Status', path: p })
+        assert.deepEqual(seen, ['GET /a HTTP/1.1 Bearer x', 'GET /b HTTP/1.1 Bearer x'])
+        assert.deepEqual(transportOf(k), { protocol: 'http/1.1', sessions: 1 }) // h2 asked for once, refused, not again
+      } finally {
+        server.closeAllConnections()
+        await new Promise((r) => server.close(r))
+      }
+    })
+
+    it('a server that sends GOAWAY after each answer: every request still gets its answer, on a new session', async () => {
+      let streams = 0
+      const server = http2.createSecureServer({ cert: fs.readFileSync(pki.serverCert), key: fs.readFileSync(pki.serverKey) })
+      server.on('stream', (stream, headers) => {
+        streams++
+        stream.respond({ ':status': 200, 'content-type': 'application/json' })
+        stream.end(JSON.stringify({ path: headers[':path'], auth: headers.authorization }))
+        stream.session?.goaway()
+      })
+      const url = await listen(server)
+      try {
+        const k = kubeFor(url, pki.caCert)
+        const answers = []
+        for (const p of ['/one', '/two', '/three']) answers.push(await rest(k, 'GET', p))
+        assert.deepEqual(answers, ['/one', '/two', '/three'].map((p) => ({ path: p, auth: 'Bearer x' })))
+        assert.equal(streams, 3)
+        assert.equal(transportOf(k).protocol, 'h2')
+        assert.ok(transportOf(k).sessions >= 2, `a new session after GOAWAY (${transportOf(k).sessions})`)
+      } finally {
+        await new Promise((r) => server.close(r))
+      }
+    })
+  })
+})
