@@ -134,6 +134,8 @@ console.log(r.metadata.name, transportOf(kube).protocol)
         stream.end(JSON.stringify({ path: headers[':path'], auth: headers.authorization }))
         stream.session?.goaway()
       })
+      const sessions = new Set<http2.ServerHttp2Session>()
+      server.on('session', (s) => sessions.add(s))
       const url = await listen(server)
       try {
         const k = kubeFor(url, pki.caCert)
@@ -144,6 +146,9 @@ console.log(r.metadata.name, transportOf(kube).protocol)
         assert.equal(transportOf(k).protocol, 'h2')
         assert.ok(transportOf(k).sessions >= 2, `a new session after GOAWAY (${transportOf(k).sessions})`)
       } finally {
+        // our idle sessions hold nothing open (by design), so close() would wait on them with
+        // an empty event loop: end them from this side
+        for (const s of sessions) s.destroy()
         await new Promise((r) => server.close(r))
       }
     })
