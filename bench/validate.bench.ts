@@ -4,8 +4,10 @@
 // run (target ≥ 3×). Offline: build + strict schemas (the pinned set) against
 // `kustomize build | kubeconform -strict` with the very same schemas exported in its layout
 // (kubeconform v0.8.0 is built from its Go module for the bench only; target: at least as
-// fast). Ours is measured as the library call (what `just validate` and deploy run); node's
-// start-up is measured by bench/startup.
+// fast). Ours is measured as the library call (what `just validate` and deploy run): with the
+// build kept from the run before (build cache: nothing under the overlay changed since), and
+// built afresh (NSOPS_BUILD_CACHE=0: the first validate after an edit); node's start-up is
+// measured by bench/startup.
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -32,6 +34,10 @@ function overlay(objects: number): string {
   const ov = path.join(dir, 'overlay')
   fs.mkdirSync(ov)
   fs.writeFileSync(path.join(ov, 'kustomization.yaml'), 'namespace: default\nlabels:\n  - pairs: { env: bench }\nresources:\n  - ../base\n')
+  // a checkout made a while ago: a build right after its files were written is not kept
+  const past = new Date(Date.now() - 60_000)
+  for (const e of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) fs.utimesSync(path.join(e.parentPath ?? e.path, e.name), past, past)
+  fs.utimesSync(dir, past, past)
   return ov
 }
 
@@ -72,22 +78,34 @@ export default async function (): Promise<void> {
       const root = path.dirname(dir)
       const opts = { overlayDir: dir, nsDir: root, repoDir: root, namespace: 'default' }
       const ours: number[] = []
+      const cold: number[] = []
       const theirs: number[] = []
       const offline: number[] = []
+      const offlineKept: number[] = []
       const kcTimes: number[] = []
       const offlineYaml: number[] = []
       for (let i = 0; i < 5; i++) {
+        if (i === 0) await buildKustomization(dir, { reuse: true }) // the run before: keeps the build
         let t0 = performance.now()
-        const objects = await buildKustomization(dir)
+        const objects = await buildKustomization(dir, { reuse: true })
         const v = await validateBuild(objects, { ...opts, kube })
         if (v.server?.rejected.length) throw new Error(v.server.rejected[0].message)
         ours.push(performance.now() - t0)
+        process.env.NSOPS_BUILD_CACHE = '0'
+        try {
+          t0 = performance.now()
+          await validateBuild(await buildKustomization(dir, { reuse: true }), { ...opts, kube })
+          cold.push(performance.now() - t0)
+        } finally { delete process.env.NSOPS_BUILD_CACHE }
         t0 = performance.now()
         execFileSync('sh', ['-c', `"${kubectl}" kustomize "${dir}" | "${kubectl}" --kubeconfig "${kubeconfig}" apply --dry-run=server -f - >/dev/null`])
         theirs.push(performance.now() - t0)
         t0 = performance.now()
         await checkSchemas(await buildKustomization(dir), { overlayDir: dir, searchDir: root, relativeTo: root })
         offline.push(performance.now() - t0)
+        t0 = performance.now()
+        await checkSchemas(await buildKustomization(dir, { reuse: true }), { overlayDir: dir, searchDir: root, relativeTo: root })
+        offlineKept.push(performance.now() - t0)
         // the same with builds as before JSON answers: the kustomize CLI, its YAML parsed
         process.env.NSOPS_KUSTOMIZE_JSON = '0'
         try {
@@ -107,9 +125,12 @@ export default async function (): Promise<void> {
       }
       report(`baseline: kubectl kustomize | kubectl apply --dry-run=server (${n} objects)`, theirs)
       report(`build + strict schemas (cluster OpenAPI) + server dry-run, nsops library (${n} objects)`, ours, `${(median(theirs) / median(ours)).toFixed(1)}× kubectl`)
+      report(`  the same, built afresh: nothing kept (NSOPS_BUILD_CACHE=0, the first validate after an edit) (${n} objects)`, cold, `${(median(theirs) / median(cold)).toFixed(1)}× kubectl`)
       if (kcTimes.length) report(`baseline: kustomize build | kubeconform -strict, same schemas (${n} objects)`, kcTimes)
-      report(`build + strict schemas offline (pinned set), nsops library (${n} objects)`, offline,
+      report(`build + strict schemas offline (pinned set), built afresh, nsops library (${n} objects)`, offline,
         kcTimes.length ? `${(median(kcTimes) / median(offline)).toFixed(1)}× kubeconform` : 'kubeconform could not be built here')
+      report(`  the same with the build kept from the run before (\`just validate --offline\` run again) (${n} objects)`, offlineKept,
+        kcTimes.length ? `${(median(kcTimes) / median(offlineKept)).toFixed(1)}× kubeconform` : '')
       report(`  the same, built by the kustomize CLI + YAML parse (NSOPS_KUSTOMIZE_JSON=0, before JSON builds) (${n} objects)`, offlineYaml,
         `${(median(offlineYaml) / median(offline)).toFixed(1)}× slower than JSON builds${kcTimes.length ? `, ${(median(kcTimes) / median(offlineYaml)).toFixed(1)}× kubeconform` : ''}`)
       fs.rmSync(root, { recursive: true, force: true })

@@ -7,6 +7,7 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import type { KubernetesObject, V1ObjectMeta } from '@kubernetes/client-node'
 import { LineCounter, parseAllDocuments, type YAMLError } from 'yaml'
+import { readWorkBuild, storeWorkBuild, workBuildsEnabled } from './build-cache.ts'
 import { NsopsError } from './errors.ts'
 import { toolPath } from './tools/provision.ts'
 
@@ -23,6 +24,11 @@ export interface ManifestObject extends KubernetesObject {
 export interface BuildOptions {
   /** kustomize's --load-restrictor: `rootOnly` (kustomize's default) or `none` to read files outside the root */
   loadRestrictor?: 'rootOnly' | 'none'
+  /**
+   * keep the build on disk and reuse it while every path it looked at is unchanged
+   * (shared/build-cache.ts): for working trees built again and again (validate, deploy)
+   */
+  reuse?: boolean
 }
 
 const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization']
@@ -160,9 +166,21 @@ async function serverManifests(root: string, opts: WarmBuildOptions, source: str
     if (opts.overrides) throw err
     return undefined
   }
-  const answer = await server.build({ dir: fs.realpathSync(root), loadRestrictor: opts.loadRestrictor === 'none' ? 'none' : 'rootOnly', overrides: opts.overrides, output: 'json' })
+  const dir = fs.realpathSync(root)
+  const loadRestrictor = opts.loadRestrictor === 'none' ? 'none' : 'rootOnly'
+  const reuse = opts.reuse === true && !opts.overrides && workBuildsEnabled()
+  if (reuse) {
+    const kept = readWorkBuild(dir, loadRestrictor, server.binary)
+    if (kept) return manifestsOfJson(kept, source)
+  }
+  const startedAt = Date.now()
+  const answer = await server.build({ dir, loadRestrictor, overrides: opts.overrides, output: 'json', ...(reuse ? { inputs: true } : {}) })
   if (answer.error !== undefined) throw kustomizeError(root, `Error: ${answer.error}`, new Error(answer.error))
-  if (answer.objects) return manifestsOfJson(answer.objects, source)
+  if (answer.objects) {
+    const objects = manifestsOfJson(answer.objects, source)
+    if (reuse && answer.inputs) storeWorkBuild(dir, loadRestrictor, server.binary, answer.inputs, objects, startedAt)
+    return objects
+  }
   // a server that predates JSON answers (it ignores the option): its YAML reads as the CLI's
   return opts.cache ? opts.cache.parse(answer.yaml ?? '', source) : parseManifests(answer.yaml ?? '', source)
 }
@@ -217,7 +235,7 @@ async function warmText(root: string, opts: WarmBuildOptions): Promise<string> {
   return answer.yaml ?? ''
 }
 
-interface ServerAnswer { id: number; yaml?: string; objects?: unknown[]; error?: string }
+interface ServerAnswer { id: number; yaml?: string; objects?: unknown[]; inputs?: string[]; error?: string }
 
 /** One kustomize-server child: requests go out one per line and are answered in order. */
 class KustomizeServer {
@@ -228,7 +246,7 @@ class KustomizeServer {
   private stderr = ''
   exited = false
 
-  constructor(binary: string) {
+  constructor(readonly binary: string) {
     this.child = spawn(binary, ['serve'], { stdio: ['pipe', 'pipe', 'pipe'] })
     // never what keeps node running: idle, the process and its pipes are unreferenced, and
     // EOF on its stdin (our exit, however it happens) ends it
@@ -243,7 +261,7 @@ class KustomizeServer {
     this.child.on('exit', (code, signal) => this.fail(new Error(`kustomize-server exited (${signal ?? code})${this.stderr ? `: ${this.stderr.trim()}` : ''}`)))
   }
 
-  build(req: { dir: string; loadRestrictor: string; overrides?: Record<string, string>; output?: 'json' }): Promise<ServerAnswer> {
+  build(req: { dir: string; loadRestrictor: string; overrides?: Record<string, string>; output?: 'json'; inputs?: boolean }): Promise<ServerAnswer> {
     if (this.exited) return Promise.reject(new Error('kustomize-server is not running'))
     const id = this.nextId++
     return new Promise((resolve, reject) => {

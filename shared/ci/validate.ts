@@ -33,7 +33,7 @@ export async function validateChanged(namespaces: string[], environments: string
     for (const name of namespaces) {
       try {
         const ns = await loadNamespace(name)
-        const objects = await buildKustomization(ns.paths.overlays.prod)
+        const objects = await buildKustomization(ns.paths.overlays.prod, { reuse: true })
         const nsDir = path.relative(repoRoot, ns.paths.root)
         const secrets = await findPlaintextSecrets(repoRoot, nsDir, objects)
         if (secrets.length) throw plaintextSecretsError(secrets, nsDir)

@@ -50,7 +50,7 @@ export async function validate(argv: string[]): Promise<number> {
   for (const ns of configs) {
     const rel = path.relative(repoRoot, ns.paths.overlays.prod)
     try {
-      const objects = await buildKustomization(ns.paths.overlays.prod)
+      const objects = await buildKustomization(ns.paths.overlays.prod, { reuse: true })
       const nsDir = path.relative(repoRoot, ns.paths.root)
       const secrets = await findPlaintextSecrets(repoRoot, nsDir, objects)
       if (secrets.length) throw plaintextSecretsError(secrets, nsDir)

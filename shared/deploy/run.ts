@@ -85,7 +85,7 @@ async function preflightStep(f: Flow, repo: Repo): Promise<{ pf?: Preflight; pro
 
 async function validateSteps(f: Flow, repoDir: string): Promise<{ objects: ManifestObject[]; cluster: Cluster }> {
   const objects = await f.step('build', `Building ${f.overlayDir}`, async () => {
-    const objs = await buildKustomization(path.join(repoDir, f.overlayDir))
+    const objs = await buildKustomization(path.join(repoDir, f.overlayDir), { reuse: true })
     return { value: objs, message: `${f.overlayDir} builds: ${plural(objs.length, 'object')}`, detail: { objects: objs.length } }
   })
   await f.step('secrets', 'Checking for plaintext Secrets', async () => {
@@ -157,7 +157,7 @@ function hookOptions(f: Flow, kube: Kube, progress: (text: string) => void) {
 /** Build, Secret check and validation once more, on what beforeCommit left. */
 async function revalidateStep(f: Flow, repoDir: string, cluster: Cluster): Promise<ManifestObject[]> {
   return f.step('revalidate', 'Validating again (beforeCommit changed the prod overlay\'s inputs)', async () => {
-    const objects = await buildKustomization(path.join(repoDir, f.overlayDir))
+    const objects = await buildKustomization(path.join(repoDir, f.overlayDir), { reuse: true })
     const found = await findPlaintextSecrets(repoDir, f.nsDir, objects)
     if (found.length > 0) throw plaintextSecretsError(found, f.nsDir)
     const v = await validateBuild(objects, {

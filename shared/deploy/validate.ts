@@ -60,7 +60,7 @@ export function newNamespaces(result: Pick<ApplyResult, 'created'>): Set<string>
  * which halves the requests. A set with CRDs goes through applyObjects, which waits for a CRD
  * to be served before its objects.
  */
-export async function serverDryRun(kube: Kube, objects: ManifestObject[], namespace: string): Promise<ServerValidation> {
+export async function serverDryRun(kube: Kube, objects: ManifestObject[], namespace: string, concurrency = DRY_RUN_CONCURRENCY): Promise<ServerValidation> {
   const { plain, encrypted } = splitEncrypted(objects)
   if (plain.some((o) => o.kind === 'CustomResourceDefinition')) return dryRunWithApply(kube, plain, encrypted, namespace)
   const rejected: Rejection[] = []
@@ -95,7 +95,7 @@ export async function serverDryRun(kube: Kube, objects: ManifestObject[], namesp
     if (!(await getObject(kube, { apiVersion: 'v1', kind: 'Namespace', name: n.metadata.name }))) fresh.add(n.metadata.name)
     await dryRun(n)
   })
-  await mapLimit(plain.filter((o) => !namespaces.includes(o)), DRY_RUN_CONCURRENCY, dryRun)
+  await mapLimit(plain.filter((o) => !namespaces.includes(o)), concurrency, dryRun)
   return { accepted, rejected, notValidated }
 }
 

@@ -8,6 +8,7 @@
 // A request is {"id": N, "dir": "/abs/overlay", "loadRestrictor": "rootOnly"|"none",
 // "overrides": {"/abs/path/kustomization.yaml": "text"}}; overrides stand in for those files'
 // contents (the dev loop's partial builds: an ancestor kustomization with fewer resources).
+// With "inputs": true the answer also lists every path the build looked at ("inputs").
 // The answer {"id": N, "yaml": "..."} carries exactly what `kustomize build --load-restrictor …
 // DIR` of kustomize v5.8.2 prints (same api module, same options as its build command with
 // no other flags), or {"id": N, "error": "..."} with the message the CLI prints after
@@ -34,7 +35,7 @@ import (
 )
 
 // version is reported by `kustomize-server version`; the cache key is a hash of the sources.
-const version = "0.2.0"
+const version = "0.3.0"
 
 type request struct {
 	ID             int    `json:"id"`
@@ -44,6 +45,8 @@ type request struct {
 	Overrides map[string]string `json:"overrides"`
 	// "json": answer the objects as a JSON array rather than the YAML text
 	Output string `json:"output"`
+	// true: answer the paths the build looked at too (see recordingFS)
+	Inputs bool `json:"inputs"`
 }
 
 // overriddenFS reads some files from memory and everything else from disk.
@@ -63,7 +66,51 @@ type answer struct {
 	ID      int             `json:"id"`
 	YAML    string          `json:"yaml,omitempty"`
 	Objects json.RawMessage `json:"objects,omitempty"`
+	Inputs  []string        `json:"inputs,omitempty"`
 	Error   string          `json:"error,omitempty"`
+}
+
+// recordingFS notes every path a build looks at: each file read, each directory listed or
+// tested, each file looked for and not found (it may appear later). A caller that finds all
+// of them as they were knows a rebuild would read the same bytes (nsops' build cache).
+type recordingFS struct {
+	filesys.FileSystem
+	seen map[string]struct{}
+}
+
+func (r recordingFS) note(p string) { r.seen[filepath.Clean(p)] = struct{}{} }
+
+func (r recordingFS) Open(p string) (filesys.File, error) { r.note(p); return r.FileSystem.Open(p) }
+func (r recordingFS) IsDir(p string) bool                 { r.note(p); return r.FileSystem.IsDir(p) }
+func (r recordingFS) ReadDir(p string) ([]string, error)  { r.note(p); return r.FileSystem.ReadDir(p) }
+func (r recordingFS) Exists(p string) bool                { r.note(p); return r.FileSystem.Exists(p) }
+func (r recordingFS) ReadFile(p string) ([]byte, error)   { r.note(p); return r.FileSystem.ReadFile(p) }
+func (r recordingFS) CleanedAbs(p string) (filesys.ConfirmedDir, string, error) {
+	r.note(p)
+	return r.FileSystem.CleanedAbs(p)
+}
+func (r recordingFS) Glob(pattern string) ([]string, error) {
+	r.note(filepath.Dir(pattern))
+	found, err := r.FileSystem.Glob(pattern)
+	for _, f := range found {
+		r.note(f)
+	}
+	return found, err
+}
+func (r recordingFS) Walk(p string, fn filepath.WalkFunc) error {
+	return r.FileSystem.Walk(p, func(path string, info os.FileInfo, err error) error {
+		r.note(path)
+		return fn(path, info, err)
+	})
+}
+
+func (r recordingFS) paths() []string {
+	out := make([]string, 0, len(r.seen))
+	for p := range r.seen {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func main() {
@@ -121,22 +168,33 @@ func build(fSys filesys.FileSystem, req request) answer {
 		}
 		fSys = overriddenFS{FileSystem: fSys, files: files}
 	}
+	var rec *recordingFS
+	if req.Inputs {
+		rec = &recordingFS{FileSystem: fSys, seen: map[string]struct{}{}}
+		fSys = rec
+	}
 	m, err := krusty.MakeKustomizer(opts).Run(fSys, req.Dir)
 	if err != nil {
 		return answer{ID: req.ID, Error: err.Error()}
+	}
+	ans := answer{ID: req.ID}
+	if rec != nil {
+		ans.Inputs = rec.paths()
 	}
 	if req.Output == "json" {
 		objs, err := jsonObjects(m)
 		if err != nil {
 			return answer{ID: req.ID, Error: err.Error()}
 		}
-		return answer{ID: req.ID, Objects: objs}
+		ans.Objects = objs
+		return ans
 	}
 	yml, err := m.AsYaml()
 	if err != nil {
 		return answer{ID: req.ID, Error: err.Error()}
 	}
-	return answer{ID: req.ID, YAML: string(yml)}
+	ans.YAML = string(yml)
+	return ans
 }
 
 // jsonObjects is AsYaml's output as JSON: one array element per resource, in AsYaml's order.

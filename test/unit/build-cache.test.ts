@@ -1,12 +1,15 @@
-// The drift build cache: keyed by git's tree ids of the folders built (so any change to a file
-// below them is a new key), kept only for builds that reference nothing remote, off with
-// NSOPS_DRIFT_CACHE=0. The builds are the real pinned kustomize through kustomize-server.
+// The build caches (shared/build-cache.ts). Drift's: keyed by git's tree ids of the folders
+// built (any change to a file below them is a new key), kept only for builds that reference
+// nothing remote, off with NSOPS_DRIFT_CACHE=0. Working trees': reused while every path
+// kustomize-server says the build looked at is unchanged. The builds are the real pinned
+// kustomize through kustomize-server.
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, afterEach, before, describe, it } from 'node:test'
-import { buildKey, readBuild, storeBuild } from '../../shared/drift/build-cache.ts'
+import { buildKey, readBuild, storeBuild } from '../../shared/build-cache.ts'
+import { stopKustomizeServer } from '../../shared/kustomize.ts'
 import { buildKustomization } from '../../shared/kustomize.ts'
 import { git, write } from '../git-fixture.ts'
 
@@ -36,7 +39,9 @@ describe('drift build cache', () => {
     if (cache) fs.rmSync(cache, { recursive: true, force: true })
     cache = ''
     delete process.env.NSOPS_DRIFT_CACHE
+    delete process.env.NSOPS_BUILD_CACHE
   })
+  after(() => stopKustomizeServer())
   after(() => fs.rmSync(repo, { recursive: true, force: true }))
 
   const folders = ['namespaces/a']
@@ -98,6 +103,75 @@ describe('drift build cache', () => {
       storeBuild(k.key, repo, folders, { buildPath: 'namespaces/a/overlays/prod', objects: [] })
       assert.equal(fs.existsSync(dir) ? fs.readdirSync(dir).length : 0, 0)
       assert.equal(readBuild(k.key), undefined)
+    })
+  })
+
+  describe('working trees', () => {
+    let tree = ''
+    const overlay = () => path.join(tree, 'overlays/prod')
+    const past = new Date(Date.now() - 60_000)
+    // files written a minute ago: a build right after a write is not kept (it may have read
+    // the bytes before the write), which the last test shows
+    const settle = () => {
+      for (const e of fs.readdirSync(tree, { recursive: true, withFileTypes: true })) fs.utimesSync(path.join(e.parentPath ?? e.path, e.name), past, past)
+      fs.utimesSync(tree, past, past)
+    }
+    before(() => {
+      tree = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-work-build-test-'))
+      write(tree, 'base/cm.yaml', cm('a'))
+      write(tree, 'base/kustomization.yaml', 'resources: [cm.yaml]\n')
+      write(tree, 'overlays/prod/kustomization.yaml', 'namespace: w\nresources: [../../base]\n')
+    })
+    after(() => fs.rmSync(tree, { recursive: true, force: true }))
+    const entries = (dir: string) => (fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.json')) : [])
+    const value = async () => ((await buildKustomization(overlay(), { reuse: true }))[0].data as { a: string }).a
+
+    it('is reused while nothing it read changed (a file with the same stamps is not read again), and built again after an edit', async () => {
+      await useCache(async (dir) => {
+        const builds = path.join(dir, '..', 'builds')
+        settle()
+        assert.equal(await value(), '1')
+        assert.equal(entries(builds).length, 1, 'kept')
+        // the bytes change but mtime, size and inode stay: the kept build answers, so no file was read
+        const file = path.join(tree, 'base/cm.yaml')
+        fs.writeFileSync(file, cm('a', '9'))
+        fs.utimesSync(file, past, past)
+        assert.equal(await value(), '1')
+        // an edit as editors make it: a new mtime
+        fs.writeFileSync(file, cm('a', '2'))
+        const later = new Date(Date.now() - 30_000)
+        fs.utimesSync(file, later, later)
+        assert.equal(await value(), '2')
+        // without reuse nothing is read from the cache
+        assert.equal(((await buildKustomization(overlay()))[0].data as { a: string }).a, '2')
+      })
+    })
+
+    it('a file the build looked for and did not find appears: built again', async () => {
+      await useCache(async () => {
+        settle()
+        await value()
+        // kustomize looks for kustomization.yml beside kustomization.yaml; with both it refuses
+        write(tree, 'base/kustomization.yml', 'resources: [cm.yaml]\n')
+        await assert.rejects(value(), /Found multiple kustomization files/)
+        fs.rmSync(path.join(tree, 'base/kustomization.yml'))
+      })
+    })
+
+    it('a build whose inputs changed a moment before is not kept; NSOPS_BUILD_CACHE=0 keeps nothing', async () => {
+      await useCache(async (dir) => {
+        const builds = path.join(dir, '..', 'builds')
+        write(tree, 'base/cm.yaml', cm('a', '3'))
+        assert.equal(await value(), '3')
+        assert.equal(entries(builds).length, 0)
+        settle()
+        process.env.NSOPS_BUILD_CACHE = '0'
+        assert.equal(await value(), '3')
+        assert.equal(entries(builds).length, 0)
+        delete process.env.NSOPS_BUILD_CACHE
+        assert.equal(await value(), '3')
+        assert.equal(entries(builds).length, 1)
+      })
     })
   })
 })
