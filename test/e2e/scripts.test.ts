@@ -2,6 +2,7 @@
 // and messages. Each run passes --kubeconfig of the test cluster.
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -241,7 +242,25 @@ describe('namespace scripts end to end', () => {
       assert.equal(invalid.code, 1)
       assert.match(invalid.stderr, new RegExp(`^error: namespaces/${name}/namespace\\.ts is invalid: groups\\[0\\]\\.apps must list at least one app`))
       assert.match(invalid.stderr, /\nhint: /)
-      assert.doesNotMatch(invalid.stderr, /\.mjs:\d+|    at /, 'no bundle line, no stack trace')
+      assert.doesNotMatch(invalid.stderr, /\.[mc]?js:\d+|    at /, 'no bundle line, no stack trace')
     })
+  })
+
+  it('scripts run from a CommonJS bundle with a V8 code cache made by the first run and used by the next; a namespace.ts loaded at run time still loads', async () => {
+    const entry = fs.realpathSync(path.join(repoRoot, 'shared/bin/nsops.ts'))
+    const key = createHash('sha256').update(entry).digest('hex').slice(0, 16)
+    const dir = path.join(repoRoot, 'node_modules/.nsops/run')
+    const cache = path.join(dir, `${key}.cache`)
+    fs.rmSync(cache, { force: true })
+    // validate loads namespaces/arr-stack/namespace.ts through tsx: an import() from the bundle
+    const first = await script('shared/bin/nsops.ts', ['validate', 'arr-stack', '--offline'])
+    assert.equal(first.code, 0, first.stderr)
+    assert.equal(JSON.parse(fs.readFileSync(path.join(dir, `${key}.json`), 'utf8')).format, 'cjs')
+    assert.ok(fs.existsSync(cache), 'the first run wrote the code cache')
+    const made = fs.statSync(cache).mtimeMs
+    const second = await script('shared/bin/nsops.ts', ['validate', 'arr-stack', '--offline'])
+    assert.equal(second.code, 0, second.stderr)
+    assert.match(second.stdout + second.stderr, /arr-stack: namespaces\/arr-stack\/overlays\/prod builds \(\d+ objects\)/)
+    assert.equal(fs.statSync(cache).mtimeMs, made, 'V8 took the cache (a refused one is written anew)')
   })
 })
