@@ -104,7 +104,8 @@ export async function rest<T>(kube: Kube, method: string, path: string, opts: Re
         // a stream the server never took (the session closing, GOAWAY, REFUSED_STREAM) is
         // safe to send again on a new session; anything else is the request's own failure
         if (!(err instanceof NotSent) || attempt === 2) throw err instanceof NotSent ? err.original : err
-        if (conn.h2) conn.h2 = undefined
+        // that session is done with; another request may have opened the next one already
+        if (conn.h2 && (await conn.h2) === session) conn.h2 = undefined
       }
     }
   }
@@ -219,7 +220,9 @@ function h2Request(session: http2.ClientHttp2Session, url: URL, options: https.R
 
 function refused(err: unknown, stream: http2.ClientHttp2Stream): boolean {
   const code = (err as { code?: string }).code
-  return stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM || code === 'ERR_HTTP2_GOAWAY_SESSION' || code === 'ERR_HTTP2_INVALID_SESSION' || code === 'ERR_HTTP2_STREAM_CANCEL'
+  // only what the server promises it never processed: a request that may have been (a POST)
+  // is not sent twice
+  return stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM || code === 'ERR_HTTP2_GOAWAY_SESSION' || code === 'ERR_HTTP2_INVALID_SESSION'
 }
 
 function h1Request(conn: Connection, url: URL, options: https.RequestOptions, payload: string | undefined, timeoutMs: number, what: string, server: string, proxied: boolean): Promise<Answer> {
