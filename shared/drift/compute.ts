@@ -17,7 +17,7 @@ import { asFluxApplies } from '../deploy/flux-target.ts'
 import { FLUX_APPLY_MANAGER, splitEncrypted } from '../deploy/validate.ts'
 import { NsopsError, errorMessage, isNsopsError } from '../errors.ts'
 import { findManagers, inventoryRefs, type Manager } from '../flux/managing.ts'
-import { getFlux, isSuspended, listFlux, fluxRefString, type FluxObject } from '../flux/kinds.ts'
+import { getFlux, isSuspended, fluxRefString, type FluxObject } from '../flux/kinds.ts'
 import { sourceOf } from '../flux/status.ts'
 import { describeSuspension, suspendedBy } from '../flux/suspend.ts'
 import { apiMessage, type Kube } from '../kube.ts'
@@ -207,10 +207,9 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
   trace('drift: start')
   const listing = new NamespaceListing(kube, namespace)
   listing.all.catch(() => {}) // awaited below; an early failure must not go unhandled meanwhile
-  const [management, allKs] = await Promise.all([
-    findManagers(kube, ns, { root: repoDir }),
-    listFlux(kube, 'Kustomization', { fallbackNamespaces: ['flux-system', namespace] }).catch(() => [] as FluxObject[]),
-  ])
+  const management = await findManagers(kube, ns, { root: repoDir })
+  // every Kustomization's inventory accounts for objects in the namespace (not "extra")
+  const allKs = management.kustomizations
   trace('drift: managing Kustomization found')
   const managers: Manager[] = management.state === 'managed' ? management.managers : []
   const primary = managers.find((m) => !m.root) ?? managers[0]

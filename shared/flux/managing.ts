@@ -27,9 +27,9 @@ export interface Manager {
 }
 
 export type FluxManagement =
-  | { state: 'no-flux'; note: string }
-  | { state: 'unmanaged'; note: string }
-  | { state: 'managed'; managers: Manager[]; helmReleases: FluxObject[]; note: string }
+  | { state: 'no-flux'; note: string; kustomizations: FluxObject[] }
+  | { state: 'unmanaged'; note: string; kustomizations: FluxObject[] }
+  | { state: 'managed'; managers: Manager[]; helmReleases: FluxObject[]; note: string; kustomizations: FluxObject[] }
 
 /** What the finder needs of a namespace (a NamespaceConfig fits). */
 export interface ManagedScope {
@@ -113,7 +113,7 @@ export async function findManagers(kube: Kube, scope: ManagedScope, opts: { root
     listFlux(kube, 'HelmRelease', { fallbackNamespaces }).catch(() => [] as FluxObject[]),
   ])
   if (allKs.length === 0 && !(await crdInstalled(kube, 'Kustomization'))) {
-    return { state: 'no-flux', note: `Flux is not installed on ${kube.context} (no Kustomization CRD)` }
+    return { state: 'no-flux', note: `Flux is not installed on ${kube.context} (no Kustomization CRD)`, kustomizations: [] }
   }
   const overlay = `namespaces/${scope.name}/overlays/prod`
   const named = scope.flux?.kustomization
@@ -128,7 +128,7 @@ export async function findManagers(kube: Kube, scope: ManagedScope, opts: { root
     if (by) managers.push({ kustomization: ks, by, root })
   }
   if (managers.length === 0) {
-    return { state: 'unmanaged', note: `not under Flux: no Kustomization applies ${overlay} or objects in namespace ${namespace}` }
+    return { state: 'unmanaged', note: `not under Flux: no Kustomization applies ${overlay} or objects in namespace ${namespace}`, kustomizations: allKs }
   }
   // the namespace's own Kustomization(s) first, the root last
   managers.sort((a, b) => Number(a.root) - Number(b.root) || fluxRefString(a.kustomization).localeCompare(fluxRefString(b.kustomization)))
@@ -136,7 +136,7 @@ export async function findManagers(kube: Kube, scope: ManagedScope, opts: { root
   const helmReleases = allHr.filter((h) =>
     h.metadata.namespace === namespace || h.spec?.targetNamespace === namespace || applied.has(`${h.metadata.namespace}/${h.metadata.name}`))
   const note = `managed by ${managers.map((m) => `${fluxRefString(m.kustomization)} (${m.by}${m.root ? ', root' : ''})`).join(', ')}`
-  return { state: 'managed', managers, helmReleases, note }
+  return { state: 'managed', managers, helmReleases, note, kustomizations: allKs }
 }
 
 /**
