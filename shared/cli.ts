@@ -72,7 +72,11 @@ export function parseDuration(text: string, flag = '--timeout', opts: { allowZer
 /** Runs a command's main function and turns its outcome into an exit code. */
 export function runMain(main: () => Promise<number | void>): void {
   const debug = process.argv.includes('--debug')
-  main().then(
+  // node ends a process whose event loop has nothing referenced left, with exit code 0, even
+  // while main() still waits (on an idle keep-alive connection, an unref'd child or timer):
+  // a cleanup cut short and reported as success. The process stays until main() settles.
+  const hold = setInterval(() => {}, 1 << 30)
+  main().finally(() => clearInterval(hold)).then(
     (code) => process.exit(code ?? ExitCode.ok),
     (err) => {
       process.stderr.write(`${formatError(err, debug)}\n`)

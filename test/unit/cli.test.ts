@@ -55,3 +55,29 @@ describe('cli: -o json', () => {
     assert.throws(() => parseCommand(['-o', 'json'], { usage: 'Usage: y', options: {} }), NsopsError)
   })
 })
+
+describe('cli: runMain', () => {
+  it('keeps the process until main() settles, even when all it waits on is unreferenced (no silent exit 0 mid-cleanup)', async () => {
+    const { execFile } = await import('node:child_process')
+    const fs = await import('node:fs')
+    const os = await import('node:os')
+    const path = await import('node:path')
+    const { repoRoot } = await import('../../shared/paths.ts')
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-runmain-test-'))
+    try {
+      // a cleanup that waits on an unref'd timer, as on an idle keep-alive connection
+      fs.writeFileSync(path.join(dir, 'main.mts'), `import { runMain } from ${JSON.stringify(path.join(repoRoot, 'shared/cli.ts'))}
+runMain(async () => {
+  await new Promise((resolve) => setTimeout(resolve, 300).unref())
+  process.stdout.write('cleaned up')
+  return 130
+})
+`)
+      const result = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+        execFile(path.join(repoRoot, 'shared/bin/nsops-node'), [path.join(dir, 'main.mts')], (err, stdout) =>
+          resolve({ code: err ? (err as { code?: number }).code ?? null : 0, stdout }))
+      })
+      assert.deepEqual(result, { code: 130, stdout: 'cleaned up' })
+    } finally { fs.rmSync(dir, { recursive: true, force: true }) }
+  })
+})
