@@ -19,13 +19,13 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { parse } from 'yaml'
-import type { ManifestObject } from './kustomize.ts'
+// kustomize.ts imports this module too: its constant is read only inside functions here
+import { KUSTOMIZATION_FILES, type ManifestObject } from './kustomize.ts'
 import { cacheDir } from './paths.ts'
 import { toolPath } from './tools/provision.ts'
 
 const run = promisify(execFile)
 const KEEP = 200
-const KUSTOMIZATION_FILES = new Set(['kustomization.yaml', 'kustomization.yml', 'Kustomization'])
 // how kustomize recognises a remote base or resource (api/internal/git/repospec.go)
 const REMOTE = /^(\w+:\/\/|git@|github\.com\/|gitlab\.com\/|bitbucket\.org\/|gh:|git::)/
 // the fields that load other kustomizations or files by location
@@ -102,7 +102,7 @@ function referencesRemote(folder: string): boolean {
 /** Whether any of these files is a kustomization that loads something remote (or a Helm chart). */
 function remoteIn(files: string[]): boolean {
   return files.some((file) => {
-    if (!KUSTOMIZATION_FILES.has(path.basename(file))) return false
+    if (!KUSTOMIZATION_FILES.includes(path.basename(file))) return false
     let doc: Record<string, unknown>
     try { doc = parse(fs.readFileSync(file, 'utf8')) ?? {} } catch { return fs.existsSync(file) }
     if (doc.helmCharts || doc.helmChartInflationGenerator) return true // charts come from elsewhere
@@ -114,7 +114,10 @@ function remoteIn(files: string[]): boolean {
 
 /** What the cache compares: absent, or kind, mtime, size and inode. */
 function stampOf(p: string): string {
-  const st = fs.statSync(p, { throwIfNoEntry: false })
+  return stampOfStat(fs.statSync(p, { throwIfNoEntry: false }))
+}
+
+function stampOfStat(st: fs.Stats | undefined): string {
   return st ? `${st.isDirectory() ? 'd' : 'f'}:${st.mtimeMs}:${st.size}:${st.ino}` : '-'
 }
 
@@ -152,9 +155,10 @@ export function readWorkBuild(dir: string, loadRestrictor: string, server: strin
 export function storeWorkBuild(dir: string, loadRestrictor: string, server: string, inputs: string[], objects: ManifestObject[], startedAt: number): void {
   if (!enabled() || inputs.length === 0) return
   try {
-    const stamps = inputs.map((p): [string, string] => [p, stampOf(p)])
+    const stats = inputs.map((p) => fs.statSync(p, { throwIfNoEntry: false }))
+    const stamps = inputs.map((p, i): [string, string] => [p, stampOfStat(stats[i])])
     // mtimes have a coarse grain on some filesystems: a change within a second of the build could hide
-    const racy = inputs.some((p) => (fs.statSync(p, { throwIfNoEntry: false })?.mtimeMs ?? 0) > startedAt - 1000)
+    const racy = stats.some((st) => (st?.mtimeMs ?? 0) > startedAt - 1000)
     if (racy || remoteIn(inputs)) return
     const file = workFile(dir, loadRestrictor)
     fs.mkdirSync(path.dirname(file), { recursive: true })

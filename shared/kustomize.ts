@@ -31,7 +31,8 @@ export interface BuildOptions {
   reuse?: boolean
 }
 
-const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization']
+/** The names kustomize looks for in a directory, in its order. */
+export const KUSTOMIZATION_FILES: readonly string[] = ['kustomization.yaml', 'kustomization.yml', 'Kustomization']
 
 /** Paths as a user typed them: relative to the working directory when inside it. */
 function shown(p: string): string {

@@ -14,3 +14,17 @@ export function write(dir: string, file: string, text: string): void {
   fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true })
   fs.writeFileSync(path.join(dir, file), text)
 }
+
+/** Stages everything and commits it (with an identity of its own); returns the new HEAD. */
+export function commitAll(dir: string, message: string): string {
+  git(dir, 'add', '-A')
+  git(dir, '-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-qm', message)
+  return git(dir, 'rev-parse', 'HEAD')
+}
+
+/** A new repository in `dir` holding `files` (path → text) in one commit; returns its SHA. */
+export function seedRepo(dir: string, files: Record<string, string>): string {
+  git(dir, 'init', '-q')
+  for (const [file, text] of Object.entries(files)) write(dir, file, text)
+  return commitAll(dir, 'seed')
+}

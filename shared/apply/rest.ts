@@ -230,9 +230,10 @@ function h1Request(conn: Connection, url: URL, options: https.RequestOptions, pa
   // TLS handshake per request, and one secure context saves parsing the certificates per
   // socket. Proxies keep their own agent.
   if (!proxied) {
+    const tlsOpts = tlsOptions(options)
     conn.agent ??= url.protocol === 'http:'
       ? new http.Agent({ keepAlive: true })
-      : new https.Agent({ keepAlive: true, ...tlsOptions(options), secureContext: tls.createSecureContext(tlsOptions(options)) })
+      : new https.Agent({ keepAlive: true, ...tlsOpts, secureContext: tls.createSecureContext(tlsOpts) })
     options.agent = conn.agent
   }
   const mod = url.protocol === 'http:' ? http : https

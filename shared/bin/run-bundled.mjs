@@ -28,6 +28,9 @@ const key = createHash('sha256').update(entry).digest('hex').slice(0, 16) + (esm
 const esmOut = path.join(dir, `${key}.mjs`)
 const cjsOut = path.join(dir, `${key}.cjs`)
 const codeCache = path.join(dir, `${key}.cache`)
+// where esbuild writes before the rename: a run that dies midway never leaves half a bundle
+const cjsTmp = `${cjsOut}.${process.pid}.tmp`
+const esmTmp = `${esmOut}.${process.pid}.tmp`
 const metaFile = path.join(dir, `${key}.json`)
 let format = 'cjs'
 const lockFile = path.join(root, 'node_modules/.package-lock.json')
@@ -55,18 +58,16 @@ function build() {
     external: ['tsx', 'tsx/*', 'esbuild'],
   }
   let result = esmOnly ? undefined : commonJs(esbuild, common)
-  let tmp = `${cjsOut}.${process.pid}.tmp`
   format = 'cjs'
   if (!result) {
     format = 'esm'
-    tmp = `${esmOut}.${process.pid}.tmp`
-    result = esbuild.buildSync({ ...common, format: 'esm', outfile: tmp,
+    result = esbuild.buildSync({ ...common, format: 'esm', outfile: esmTmp,
       banner: { js: "import { createRequire as __nsopsRequire } from 'node:module'; const require = __nsopsRequire(import.meta.url);" } })
   }
   // our own sources only: packages change together with the lockfile
   const inputs = Object.fromEntries(Object.keys(result.metafile.inputs)
     .map((f) => path.resolve(f)).filter((f) => !f.includes(`${path.sep}node_modules${path.sep}`)).map((f) => [f, stamp(f)]))
-  fs.renameSync(tmp, format === 'esm' ? esmOut : cjsOut)
+  fs.renameSync(format === 'esm' ? esmTmp : cjsTmp, format === 'esm' ? esmOut : cjsOut)
   fs.rmSync(codeCache, { force: true })
   fs.writeFileSync(metaFile, JSON.stringify({ entry, format, lock: stamp(lockFile), inputs }))
 }
@@ -77,11 +78,10 @@ function build() {
  * cannot reach node's loader in node 20; shared/ts-import.ts borrows ours instead).
  */
 function commonJs(esbuild, common) {
-  const tmp = `${cjsOut}.${process.pid}.tmp`
   let result
   try {
     // import.meta.url is the bundle's own URL in every module, as it is in the ESM bundle
-    result = esbuild.buildSync({ ...common, format: 'cjs', outfile: tmp, define: { 'import.meta.url': '__nsopsImportMetaUrl' },
+    result = esbuild.buildSync({ ...common, format: 'cjs', outfile: cjsTmp, define: { 'import.meta.url': '__nsopsImportMetaUrl' },
       banner: { js: "var __nsopsImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" } })
   } catch (err) {
     if (String(err?.message).includes('Top-level await')) return undefined
@@ -89,7 +89,7 @@ function commonJs(esbuild, common) {
   }
   const imports = Object.values(result.metafile.outputs).flatMap((o) => o.imports)
   if (imports.some((i) => i.kind === 'dynamic-import' && i.external)) {
-    fs.rmSync(tmp, { force: true })
+    fs.rmSync(cjsTmp, { force: true })
     return undefined
   }
   return result

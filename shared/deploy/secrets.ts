@@ -8,7 +8,7 @@ import path from 'node:path'
 import { simpleGit } from 'simple-git'
 import { LineCounter, parseAllDocuments } from 'yaml'
 import { NsopsError } from '../errors.ts'
-import type { ManifestObject } from '../kustomize.ts'
+import { KUSTOMIZATION_FILES, type ManifestObject } from '../kustomize.ts'
 
 export interface PlaintextSecret {
   /** the Secret's name (as built, when it comes from the build) */
@@ -20,7 +20,7 @@ export interface PlaintextSecret {
   why: string
 }
 
-const KUSTOMIZATION_FILES = new Set(['kustomization.yaml', 'kustomization.yml', 'Kustomization'])
+const KUSTOMIZATION_NAMES = new Set(KUSTOMIZATION_FILES)
 const MANIFEST = /\.(ya?ml|json)$/
 
 type Obj = Record<string, unknown>
@@ -108,11 +108,11 @@ async function scanFolder(repoDir: string, nsDir: string): Promise<{ secrets: Fi
   const generators: Generator[] = []
   for (const file of await committableFiles(repoDir, nsDir)) {
     const base = path.posix.basename(file)
-    if (!MANIFEST.test(base) && !KUSTOMIZATION_FILES.has(base)) continue
+    if (!MANIFEST.test(base) && !KUSTOMIZATION_NAMES.has(base)) continue
     const text = fs.readFileSync(path.join(repoDir, file), 'utf8')
     for (const { value, line } of documents(text)) {
       if (!isObj(value)) continue
-      if (KUSTOMIZATION_FILES.has(base)) { generators.push(...scanKustomization(repoDir, file, value, line)); continue }
+      if (KUSTOMIZATION_NAMES.has(base)) { generators.push(...scanKustomization(repoDir, file, value, line)); continue }
       if (value.kind !== 'Secret') continue
       const meta = isObj(value.metadata) ? value.metadata : {}
       secrets.push({ name: typeof meta.name === 'string' ? meta.name : '(unnamed)', file, line, why: plaintextReason(value) })

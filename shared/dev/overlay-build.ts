@@ -24,9 +24,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import YAML from 'yaml'
 import { refKey, refOf } from '../apply/refs.ts'
-import { buildKustomizationWarm, ManifestCache, type ManifestObject } from '../kustomize.ts'
+import { buildKustomizationWarm, KUSTOMIZATION_FILES, ManifestCache, type ManifestObject } from '../kustomize.ts'
 
-const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization']
 
 /** One kustomization in the overlay's tree. */
 interface KNode {

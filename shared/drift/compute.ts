@@ -21,7 +21,7 @@ import { getFlux, isSuspended, fluxRefString, type FluxObject } from '../flux/ki
 import { sourceOf } from '../flux/status.ts'
 import { describeSuspension, suspendedBy } from '../flux/suspend.ts'
 import { apiMessage, type Kube } from '../kube.ts'
-import { buildKustomization, warmKustomizeServer, type ManifestObject } from '../kustomize.ts'
+import { buildKustomization, KUSTOMIZATION_FILES, warmKustomizeServer, type ManifestObject } from '../kustomize.ts'
 import type { NamespaceConfig } from '../namespace-config.ts'
 import { repoRootOf, resolveBaseline, shaOf, type Baseline } from './baseline.ts'
 import { buildKey, readBuild, storeBuild } from '../build-cache.ts'
@@ -49,7 +49,6 @@ const KS_GROUP = 'kustomize.toolkit.fluxcd.io'
 const RECONCILE = `${KS_GROUP}/reconcile`
 const SSA = `${KS_GROUP}/ssa`
 const PRUNE = `${KS_GROUP}/prune`
-const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization']
 
 type Meta = { labels?: Record<string, string>; annotations?: Record<string, string> }
 const metaValue = (m: Meta | undefined, key: string) => m?.annotations?.[key] ?? m?.labels?.[key]

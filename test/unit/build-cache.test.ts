@@ -11,27 +11,21 @@ import { after, afterEach, before, describe, it } from 'node:test'
 import { buildKey, readBuild, storeBuild } from '../../shared/build-cache.ts'
 import { stopKustomizeServer } from '../../shared/kustomize.ts'
 import { buildKustomization } from '../../shared/kustomize.ts'
-import { git, write } from '../git-fixture.ts'
+import { commitAll, git, seedRepo, write } from '../git-fixture.ts'
 
 const cm = (name: string, v = '1') => `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: ${name} }\ndata: { a: "${v}" }\n`
-const commit = (repo: string, msg: string) => {
-  git(repo, 'add', '-A')
-  git(repo, '-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-qm', msg)
-  return git(repo, 'rev-parse', 'HEAD').trim()
-}
-
 describe('drift build cache', () => {
   let repo = ''
   let cache = ''
   const saved = process.env.XDG_CACHE_HOME
   before(() => {
     repo = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-build-cache-test-'))
-    git(repo, 'init', '-q')
-    write(repo, 'namespaces/a/base/cm.yaml', cm('a'))
-    write(repo, 'namespaces/a/base/kustomization.yaml', 'resources: [cm.yaml]\n')
-    write(repo, 'namespaces/a/overlays/prod/kustomization.yaml', '# served at http://a.example\nnamespace: a\nresources: [../../base]\n')
-    write(repo, 'other/x.yaml', cm('x'))
-    commit(repo, 'seed')
+    seedRepo(repo, {
+      'namespaces/a/base/cm.yaml': cm('a'),
+      'namespaces/a/base/kustomization.yaml': 'resources: [cm.yaml]\n',
+      'namespaces/a/overlays/prod/kustomization.yaml': '# served at http://a.example\nnamespace: a\nresources: [../../base]\n',
+      'other/x.yaml': cm('x'),
+    })
   })
   afterEach(() => {
     // each test's cache in its own folder: the kustomize-server binary is still found in the
@@ -72,10 +66,10 @@ describe('drift build cache', () => {
 
       // a commit outside the folder keeps the key; one below it changes it
       write(repo, 'other/x.yaml', cm('x', '2'))
-      commit(repo, 'outside')
+      commitAll(repo, 'outside')
       assert.equal((await buildKey(repo, 'HEAD', folders, what))?.key, k1.key)
       write(repo, 'namespaces/a/base/cm.yaml', cm('a', '2'))
-      const sha = commit(repo, 'inside')
+      const sha = commitAll(repo, 'inside')
       const k2 = await buildKey(repo, 'HEAD', folders, what)
       assert.ok(k2 && k2.key !== k1.key && k2.sha === sha)
       assert.equal(readBuild(k2.key), undefined)
@@ -97,7 +91,7 @@ describe('drift build cache', () => {
   it('a build that references a remote base is not stored (it can change under the same tree)', async () => {
     await useCache(async (dir) => {
       write(repo, 'namespaces/a/overlays/prod/kustomization.yaml', 'namespace: a\nresources:\n  - ../../base\n  - https://github.com/example/repo//deploy?ref=v1\n')
-      commit(repo, 'remote')
+      commitAll(repo, 'remote')
       const k = await buildKey(repo, 'HEAD', folders, what)
       assert.ok(k)
       storeBuild(k.key, repo, folders, { buildPath: 'namespaces/a/overlays/prod', objects: [] })

@@ -10,7 +10,7 @@ import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { resolveBaseline } from '../../shared/drift/baseline.ts'
 import { buildKustomization } from '../../shared/kustomize.ts'
-import { git, write } from '../git-fixture.ts'
+import { seedRepo } from '../git-fixture.ts'
 
 const cm = (name: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: ${name} }\ndata: { a: "1" }\n`
 
@@ -18,17 +18,16 @@ describe('drift baseline', () => {
   let repo = ''
   before(() => {
     repo = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-baseline-test-'))
-    git(repo, 'init', '-q')
-    write(repo, 'namespaces/a/base/cm.yaml', cm('a'))
-    write(repo, 'namespaces/a/base/kustomization.yaml', 'resources: [cm.yaml]\n')
-    write(repo, 'namespaces/a/overlays/prod/kustomization.yaml', 'namespace: a\nresources: [../../base]\n')
-    // a namespace whose overlay uses a base outside its own folder
-    write(repo, 'shared-bases/common/cm.yaml', cm('common'))
-    write(repo, 'shared-bases/common/kustomization.yaml', 'resources: [cm.yaml]\n')
-    write(repo, 'namespaces/b/overlays/prod/kustomization.yaml', 'namespace: b\nresources: [../../../../shared-bases/common]\n')
-    write(repo, 'docs/big.txt', 'x'.repeat(100_000))
-    git(repo, 'add', '-A')
-    git(repo, '-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-qm', 'seed')
+    seedRepo(repo, {
+      'namespaces/a/base/cm.yaml': cm('a'),
+      'namespaces/a/base/kustomization.yaml': 'resources: [cm.yaml]\n',
+      'namespaces/a/overlays/prod/kustomization.yaml': 'namespace: a\nresources: [../../base]\n',
+      // a namespace whose overlay uses a base outside its own folder
+      'shared-bases/common/cm.yaml': cm('common'),
+      'shared-bases/common/kustomization.yaml': 'resources: [cm.yaml]\n',
+      'namespaces/b/overlays/prod/kustomization.yaml': 'namespace: b\nresources: [../../../../shared-bases/common]\n',
+      'docs/big.txt': 'x'.repeat(100_000),
+    })
   })
   after(() => fs.rmSync(repo, { recursive: true, force: true }))
 
