@@ -51,7 +51,7 @@ export default async function ciBench(): Promise<void> {
     for (const [s, ms] of Object.entries(steps)) report(`  ci ${s}`, ms)
 
     // every namespace selected: a change in the library
-    fs.appendFileSync(path.join(r.work, 'shared/output.ts'), '\n// bench: a library change selects every namespace\n')
+    fs.appendFileSync(path.join(r.work, 'shared/core/output.ts'), '\n// bench: a library change selects every namespace\n')
     const diffs: number[] = []
     for (let i = 0; i < 5; i++) diffs.push(await timed(r.work, ['ci', 'diff', '--out', r.out]))
     const kustomize = await toolPath('kustomize')

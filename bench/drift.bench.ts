@@ -13,9 +13,9 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { computeDrift } from '../shared/drift/compute.ts'
-import { loadNamespace } from '../shared/namespaces.ts'
-import { defineNamespace, namespacePaths, type NamespaceConfig } from '../shared/namespace-config.ts'
-import { repoRoot } from '../shared/paths.ts'
+import { loadNamespace } from '../shared/config/namespaces.ts'
+import { defineNamespace, namespacePaths, type NamespaceConfig } from '../shared/config/namespace-config.ts'
+import { repoRoot } from '../shared/core/paths.ts'
 import { toolPath } from '../shared/tools/provision.ts'
 import { gitOpsWorld, type GitOpsWorld } from '../test/e2e/gitops-fixture.ts'
 import { median, report } from './stats.ts'
@@ -69,8 +69,8 @@ export default async function (): Promise<void> {
 
     for (const ns of [arr, big]) {
       const script = path.join(tmp, `drift-${ns.name}.mts`) // .mts: an ES module outside any package.json
-      fs.writeFileSync(script, `import { runMain } from ${JSON.stringify(path.join(repoRoot, 'shared/cli.ts'))}
-import { defineNamespace, namespacePaths } from ${JSON.stringify(path.join(repoRoot, 'shared/namespace-config.ts'))}
+      fs.writeFileSync(script, `import { runMain } from ${JSON.stringify(path.join(repoRoot, 'shared/core/cli.ts'))}
+import { defineNamespace, namespacePaths } from ${JSON.stringify(path.join(repoRoot, 'shared/config/namespace-config.ts'))}
 import { drift } from ${JSON.stringify(path.join(repoRoot, 'shared/commands/drift.ts'))}
 ${ns.name === 'arr-stack' ? `import shipped from ${JSON.stringify(path.join(repoRoot, 'namespaces/arr-stack/namespace.ts'))}` : ''}
 // as ./namespaces/<ns>/drift.ts: namespace.ts imported statically (bundled), its paths in the fixture's clone

@@ -1,7 +1,7 @@
 // File saved → change visible through the API: saves `n` edits one after another and times
 // each until a watch sees the mark that edit carries. Shared by the dev-loop benchmarks.
 import { Watch } from '@kubernetes/client-node'
-import type { Kube } from '../shared/kube.ts'
+import type { Kube } from '../shared/kube/client.ts'
 
 export interface EditRun {
   /** what to watch: an API path and its query (fieldSelector, labelSelector) */

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process'
 import path from 'node:path'
 import { appendContainerLog } from '../shared/cluster/sim/container-logs.ts'
-import { repoRoot } from '../shared/paths.ts'
+import { repoRoot } from '../shared/core/paths.ts'
 import { toolPaths } from '../shared/tools/provision.ts'
 import { withBenchCluster } from './cluster.ts'
 import { median, report } from './stats.ts'

@@ -5,7 +5,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { KubeConfig } from '@kubernetes/client-node'
 import { SimCluster } from '../shared/cluster/sim/index.ts'
-import { clientsFor } from '../shared/kube.ts'
+import { clientsFor } from '../shared/kube/client.ts'
 import { toolPaths } from '../shared/tools/provision.ts'
 import { report, repeat } from './stats.ts'
 

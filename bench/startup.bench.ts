@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { repoRoot } from '../shared/paths.ts'
+import { repoRoot } from '../shared/core/paths.ts'
 import { median, report } from './stats.ts'
 
 function time(cmd: string, args: string[], cwd: string, env: Record<string, string> = {}): number {

@@ -10,7 +10,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { chromium } from 'playwright-core'
 import { appendContainerLog } from '../shared/cluster/sim/container-logs.ts'
-import { repoRoot } from '../shared/paths.ts'
+import { repoRoot } from '../shared/core/paths.ts'
 import { withBenchCluster } from './cluster.ts'
 import { report } from './stats.ts'
 

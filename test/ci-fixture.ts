@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { repoRoot } from '../shared/paths.ts'
+import { repoRoot } from '../shared/core/paths.ts'
 import { git } from './git-fixture.ts'
 
 export interface CiRepo { root: string; work: string; remote: string; out: string }

@@ -5,7 +5,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { KubeConfig } from '@kubernetes/client-node'
-import { clientsFor, type Kube } from '../shared/kube.ts'
+import { clientsFor, type Kube } from '../shared/kube/client.ts'
 import { SimCluster } from '../shared/cluster/sim/index.ts'
 
 export interface TestCluster {

@@ -1,6 +1,6 @@
 // The arr-stack: indexers feed the automation apps, which send releases to the download
 // client and file the results into the library the media servers stream.
-import { defineNamespace } from '../../shared/namespace-config.ts'
+import { defineNamespace } from '../../shared/config/namespace-config.ts'
 
 export default defineNamespace({
   name: 'arr-stack',

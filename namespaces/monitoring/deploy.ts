@@ -1,6 +1,6 @@
 #!/usr/bin/env -S sh -c 'exec "${0%/*}/../../shared/bin/nsops-node" "$0" "$@"'
 // GitOps deploy of monitoring (--help for flags). The namespace's own touches live in namespace.ts.
 import ns from './namespace.ts'
-import { runMain } from '../../shared/cli.ts'
+import { runMain } from '../../shared/core/cli.ts'
 
 runMain(async () => (await import('../../shared/commands/deploy.ts')).deploy(ns, process.argv.slice(2)))

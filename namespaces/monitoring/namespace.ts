@@ -2,7 +2,7 @@
 // (and the logs in observability's Loki).
 import fs from 'node:fs'
 import path from 'node:path'
-import { defineNamespace } from '../../shared/namespace-config.ts'
+import { defineNamespace } from '../../shared/config/namespace-config.ts'
 import observability from '../observability/namespace.ts'
 
 /** Grafana's Loki datasource for an environment: it follows observability's namespace name. */

@@ -1,6 +1,6 @@
 #!/usr/bin/env -S sh -c 'exec "${0%/*}/../../shared/bin/nsops-node" "$0" "$@"'
 // observability dev loop, like tilt up (--help for flags). The namespace's own touches live in namespace.ts.
 import ns from './namespace.ts'
-import { runMain } from '../../shared/cli.ts'
+import { runMain } from '../../shared/core/cli.ts'
 
 runMain(async () => (await import('../../shared/commands/dev.ts')).dev(ns, process.argv.slice(2)))

@@ -1,5 +1,5 @@
 // Logs: promtail on every node ships container logs to Loki; Grafana in monitoring reads them.
-import { defineNamespace } from '../../shared/namespace-config.ts'
+import { defineNamespace } from '../../shared/config/namespace-config.ts'
 
 export default defineNamespace({
   name: 'observability',

@@ -2,16 +2,16 @@
 // unchanged object costs a GET and no write, every rejection is reported per object, and a
 // named inventory lets the next apply prune what left the set (only what we applied).
 import { ApiException } from '@kubernetes/client-node'
-import { NsopsError } from '../errors.ts'
-import { apiMessage, type Kube } from '../kube.ts'
-import type { ManifestObject } from '../kustomize.ts'
+import { NsopsError } from '../core/errors.ts'
+import { apiMessage, type Kube } from '../kube/client.ts'
+import type { ManifestObject } from '../kustomize/build.ts'
 import { stripNoise } from './diff.ts'
 import { readInventory, writeInventory, inventoryConfigMapName, type InventoryRef } from './inventory.ts'
 import { isCrd, isFirstPhase, kindKey, kindsDefinedBy, mapLimit, waitForEstablished } from './order.ts'
 import { pruneLeftovers } from './prune.ts'
 import { appliedUnchanged, looseEqual } from './owned.ts'
-import { groupOf, refKey, refOf, refString, type ObjectRef } from './refs.ts'
-import { DEFAULT_FIELD_MANAGER, dryRunAgainstLive, getObject, placeObject, serverSideApply, UnknownKindError } from './rest.ts'
+import { groupOf, refKey, refOf, refString, type ObjectRef } from '../kube/refs.ts'
+import { DEFAULT_FIELD_MANAGER, dryRunAgainstLive, getObject, placeObject, serverSideApply, UnknownKindError } from '../kube/rest.ts'
 
 export { DEFAULT_FIELD_MANAGER }
 

@@ -4,14 +4,14 @@
 // what the inventory would prune. The same result prints for people and as `--json` data.
 import { ApiException } from '@kubernetes/client-node'
 import { stringify } from 'yaml'
-import { apiMessage, type Kube } from '../kube.ts'
-import type { ManifestObject } from '../kustomize.ts'
-import { c } from '../output.ts'
+import { apiMessage, type Kube } from '../kube/client.ts'
+import type { ManifestObject } from '../kustomize/build.ts'
+import { c } from '../core/output.ts'
 import { pruneDecision, readInventory, type InventoryRef } from './inventory.ts'
 import { diffLines, unifiedText } from './line-diff.ts'
 import { kindKey, kindsDefinedBy, mapLimit } from './order.ts'
-import { refKey, refOf, refString, type ObjectRef } from './refs.ts'
-import { DEFAULT_FIELD_MANAGER, dryRunAgainstLive, getObject, placeObject, UnknownKindError } from './rest.ts'
+import { refKey, refOf, refString, type ObjectRef } from '../kube/refs.ts'
+import { DEFAULT_FIELD_MANAGER, dryRunAgainstLive, getObject, placeObject, UnknownKindError } from '../kube/rest.ts'
 
 export type DiffAction = 'create' | 'update' | 'delete' | 'unchanged'
 

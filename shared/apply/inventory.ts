@@ -3,11 +3,11 @@
 // ConfigMap data keys cannot hold `/`, so the entries live in one JSON document:
 // { "<group>/<kind>/<namespace>/<name>": "<apiVersion>" } (the version says how to reach it).
 import { ApiException } from '@kubernetes/client-node'
-import { NsopsError } from '../errors.ts'
-import type { Kube } from '../kube.ts'
-import type { ManifestObject } from '../kustomize.ts'
-import { refKey, type ObjectRef } from './refs.ts'
-import { rest } from './rest.ts'
+import { NsopsError } from '../core/errors.ts'
+import type { Kube } from '../kube/client.ts'
+import type { ManifestObject } from '../kustomize/build.ts'
+import { refKey, type ObjectRef } from '../kube/refs.ts'
+import { rest } from '../kube/rest.ts'
 
 export interface InventoryRef {
   /** the set's name, e.g. the namespace being developed: stored as `nsops-inventory-<name>` */

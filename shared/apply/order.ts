@@ -1,11 +1,11 @@
 // In what order a set goes to the API server: Namespaces and CRDs first (everything else may
 // live in them or be one of their kinds), custom resources once their CRD is Established,
 // the rest side by side with a bounded number of requests in flight.
-import type { Kube } from '../kube.ts'
-import type { ManifestObject } from '../kustomize.ts'
-import { groupOf } from './refs.ts'
-import { rest } from './rest.ts'
-import { NsopsError } from '../errors.ts'
+import type { Kube } from '../kube/client.ts'
+import type { ManifestObject } from '../kustomize/build.ts'
+import { groupOf } from '../kube/refs.ts'
+import { rest } from '../kube/rest.ts'
+import { NsopsError } from '../core/errors.ts'
 
 export const CRD_API_VERSION = 'apiextensions.k8s.io/v1'
 

@@ -14,8 +14,8 @@
 // as `500m`) looks changed, so we apply, and that apply is a no-op the caller still reports
 // as unchanged (the resourceVersion does not move). The one leniency: a number and its string
 // spelling (`80`, `"80"`) count as equal, as int-or-string fields and YAML's `cpu: 1` need.
-import type { ManifestObject } from '../kustomize.ts'
-import type { LiveObject, ManagedFieldsEntry } from './rest.ts'
+import type { ManifestObject } from '../kustomize/build.ts'
+import type { LiveObject, ManagedFieldsEntry } from '../kube/rest.ts'
 
 type Fields = Record<string, unknown>
 

@@ -3,11 +3,11 @@
 // only with consent. Custom resources and the rest go before CRDs, since deleting a CRD takes
 // every resource of its kind along.
 import { ApiException } from '@kubernetes/client-node'
-import { apiMessage, type Kube } from '../kube.ts'
+import { apiMessage, type Kube } from '../kube/client.ts'
 import { pruneDecision } from './inventory.ts'
 import { isCrd, mapLimit } from './order.ts'
-import type { ObjectRef } from './refs.ts'
-import { deleteObject, getObject, UnknownKindError } from './rest.ts'
+import type { ObjectRef } from '../kube/refs.ts'
+import { deleteObject, getObject, UnknownKindError } from '../kube/rest.ts'
 
 export interface PruneOptions {
   fieldManager: string

@@ -1,8 +1,8 @@
 #!/usr/bin/env -S sh -c 'exec "${0%/*}/nsops-node" "$0" "$@"'
 // The one entry the justfile calls: `nsops <command> [flags]`. Commands load lazily so
 // `--help` and light commands start fast.
-import { runMain } from '../cli.ts'
-import { NsopsError } from '../errors.ts'
+import { runMain } from '../core/cli.ts'
+import { NsopsError } from '../core/errors.ts'
 
 const commands: Record<string, () => Promise<(argv: string[]) => Promise<number>>> = {
   'cluster-up': async () => (await import('../commands/cluster.ts')).clusterUp,
@@ -35,11 +35,11 @@ const commands: Record<string, () => Promise<(argv: string[]) => Promise<number>
   logs: async () => perNamespace(async (ns, argv) => (await import('../commands/logs.ts')).logs(ns, argv)),
 }
 
-type NsCommand = (ns: import('../namespace-config.ts').NamespaceConfig, argv: string[]) => Promise<number>
+type NsCommand = (ns: import('../config/namespace-config.ts').NamespaceConfig, argv: string[]) => Promise<number>
 
 function perNamespace(run: NsCommand): (argv: string[]) => Promise<number> {
   return async ([name, ...argv]) => {
-    const { loadNamespace, knownNamespaces } = await import('../namespaces.ts')
+    const { loadNamespace, knownNamespaces } = await import('../config/namespaces.ts')
     if (!name || name.startsWith('-')) {
       throw new NsopsError('name a namespace first.', { hint: `Known namespaces: ${knownNamespaces().join(', ')}.` })
     }

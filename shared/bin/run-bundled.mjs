@@ -4,7 +4,7 @@
 // hooks costs more; this is what keeps `--help` and `dashboard.ts --json` quick. The cache is
 // rebuilt when any of the script's source files changes (mtime and size of each input).
 // TypeScript loaded by a computed path (a namespace's namespace.ts) still goes through tsx,
-// registered on demand (shared/ts-import.ts). NSOPS_NO_BUNDLE=1 runs everything through tsx.
+// registered on demand (shared/core/ts-import.ts). NSOPS_NO_BUNDLE=1 runs everything through tsx.
 //
 // The bundle is CommonJS when it can be (no top-level await in it), so that it runs through a
 // vm.Script with a V8 code cache kept beside it: node 20 has no compile cache of its own, and
@@ -75,7 +75,7 @@ function build() {
 /**
  * The CommonJS bundle, or undefined when the script needs ESM: top-level await somewhere, or
  * an import() of something not bundled (from code compiled with a code cache such an import
- * cannot reach node's loader in node 20; shared/ts-import.ts borrows ours instead).
+ * cannot reach node's loader in node 20; shared/core/ts-import.ts borrows ours instead).
  */
 function commonJs(esbuild, common) {
   let result
@@ -113,7 +113,7 @@ function runCommonJs() {
       } catch { /* a read-only checkout: the next run compiles again */ }
     })
   }
-  // what shared/ts-import.ts calls for import(): this module's own, node's loader
+  // what shared/core/ts-import.ts calls for import(): this module's own, node's loader
   globalThis.__nsopsImport = (specifier) => import(specifier)
   const mod = new Module(cjsOut, undefined)
   mod.filename = cjsOut

@@ -7,8 +7,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { simpleGit } from 'simple-git'
-import { NsopsError, errorMessage } from '../errors.ts'
-import { shortSha } from '../git.ts'
+import { NsopsError, errorMessage } from '../core/errors.ts'
+import { shortSha } from '../git/repo.ts'
 import { knownEnvironments } from '../tanka/environments.ts'
 
 export interface Changed {

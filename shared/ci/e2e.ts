@@ -10,10 +10,10 @@ import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { errorMessage } from '../errors.ts'
-import type { CheckSpec, NamespaceConfig } from '../namespace-config.ts'
-import { repoRoot, stateDir } from '../paths.ts'
-import { resolveTarget } from '../target.ts'
+import { errorMessage } from '../core/errors.ts'
+import type { CheckSpec, NamespaceConfig } from '../config/namespace-config.ts'
+import { repoRoot, stateDir } from '../core/paths.ts'
+import { resolveTarget } from '../kube/target.ts'
 
 export interface CheckResult { namespace: string; name: string; ok: boolean; ms: number; exitCode?: number; error?: string; log: string }
 
@@ -101,7 +101,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
 }
 
 async function kubeFor() {
-  const { connect } = await import('../kube.ts')
+  const { connect } = await import('../kube/client.ts')
   return connect(resolveTarget())
 }
 

@@ -6,10 +6,10 @@
 // vendored (a no-op once the lock matches), the environment rendered for the pinned
 // Kubernetes version, every object strictly schema-checked.
 import path from 'node:path'
-import { errorMessage, isNsopsError } from '../errors.ts'
-import type { ManifestObject } from '../kustomize.ts'
-import { loadNamespace } from '../namespaces.ts'
-import { repoRoot } from '../paths.ts'
+import { errorMessage, isNsopsError } from '../core/errors.ts'
+import type { ManifestObject } from '../kustomize/build.ts'
+import { loadNamespace } from '../config/namespaces.ts'
+import { repoRoot } from '../core/paths.ts'
 
 export interface ValidateEntry {
   kind: 'namespace' | 'tanka'
@@ -27,7 +27,7 @@ export async function validateChanged(namespaces: string[], environments: string
   const entries: ValidateEntry[] = []
   const done = (e: ValidateEntry) => { entries.push(e); onEntry(e) }
   if (namespaces.length) {
-    const { buildKustomization } = await import('../kustomize.ts')
+    const { buildKustomization } = await import('../kustomize/build.ts')
     const { findPlaintextSecrets, plaintextSecretsError } = await import('../deploy/secrets.ts')
     const { validateBuild, validationSummary } = await import('../deploy/validate.ts')
     for (const name of namespaces) {

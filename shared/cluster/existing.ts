@@ -1,8 +1,8 @@
 // `existing`: a cluster someone else runs, reached through a kubeconfig context.
 import os from 'node:os'
 import { KubeConfig } from '@kubernetes/client-node'
-import { NsopsError } from '../errors.ts'
-import { loadKubeConfig } from '../kube.ts'
+import { NsopsError } from '../core/errors.ts'
+import { loadKubeConfig } from '../kube/client.ts'
 import type { ClusterInfo, ClusterProvider, ComponentStatus } from './provider.ts'
 
 export class ExistingCluster implements ClusterProvider {

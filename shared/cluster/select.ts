@@ -1,8 +1,8 @@
 // Which cluster to use: an allowed current context → kind/k3d when a Docker engine answers
 // → the embedded sim cluster. NSOPS_PROVIDER=existing|kind|k3d|sim forces one.
 import { KubeConfig } from '@kubernetes/client-node'
-import { NsopsError } from '../errors.ts'
-import { isAllowedContext } from '../guard.ts'
+import { NsopsError } from '../core/errors.ts'
+import { isAllowedContext } from '../kube/guard.ts'
 import { DockerCluster } from './docker-cluster.ts'
 import { ExistingCluster } from './existing.ts'
 import type { ClusterProvider, ProviderName } from './provider.ts'

@@ -4,10 +4,10 @@
 // CI log and a local run read the same. Results land in --out (default .nsops/ci).
 import fs from 'node:fs'
 import path from 'node:path'
-import { parseCommand } from '../cli.ts'
-import { ExitCode, NsopsError, isNsopsError, errorMessage } from '../errors.ts'
-import { c, duration, log } from '../output.ts'
-import { repoRoot, stateDir } from '../paths.ts'
+import { parseCommand } from '../core/cli.ts'
+import { ExitCode, NsopsError, isNsopsError, errorMessage } from '../core/errors.ts'
+import { c, duration, log } from '../core/output.ts'
+import { repoRoot, stateDir } from '../core/paths.ts'
 import type { Changed } from '../ci/changed.ts'
 
 export const CI_STEPS = ['changed', 'validate', 'diff', 'e2e'] as const
@@ -53,7 +53,7 @@ export async function ci(argv: string[]): Promise<number> {
   if (positionals.length > 1 || (positionals[0] && !CI_STEPS.includes(positionals[0] as Step))) {
     throw new NsopsError(`unknown ci step "${positionals.join(' ')}".`, { hint: `Steps: ${CI_STEPS.join(', ')} (none: all of them, in that order).` })
   }
-  if (values.timeout !== undefined) { const { parseDuration } = await import('../cli.ts'); parseDuration(values.timeout) }
+  if (values.timeout !== undefined) { const { parseDuration } = await import('../core/cli.ts'); parseDuration(values.timeout) }
   const limit = values.limit === undefined ? undefined : Number(values.limit)
   if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1000)) throw new NsopsError(`--limit ${values.limit} is not a size.`, { hint: 'give it in characters, at least 1000 (GitHub comments take 65536).' })
   const ctx: Ctx = { base: values.base, out: path.resolve(values.out ?? path.join(stateDir(), 'ci')), timeout: values.timeout, limit, json: values.json }
@@ -145,7 +145,7 @@ const STEPS: Record<Exclude<Step, 'changed'>, (changed: Changed, ctx: Ctx) => Pr
       summary('e2e', true, 'no namespace changed: nothing to run')
       return true
     }
-    const { loadNamespaces } = await import('../namespaces.ts')
+    const { loadNamespaces } = await import('../config/namespaces.ts')
     const configs = await loadNamespaces(changed.namespaces)
     const { runE2e, e2eSummary } = await import('../ci/e2e.ts')
     const ac = new AbortController()

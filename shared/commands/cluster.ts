@@ -1,10 +1,10 @@
 // cluster-up / cluster-down / cluster-status: the local cluster's lifecycle.
-import { c, log, spinner, table, duration } from '../output.ts'
+import { c, log, spinner, table, duration } from '../core/output.ts'
 import { chooseProvider, providerByName } from '../cluster/select.ts'
 import { SimCluster } from '../cluster/sim/index.ts'
 import type { ClusterProvider } from '../cluster/provider.ts'
-import { parseCommand } from '../cli.ts'
-import { forgetTarget, rememberTarget } from '../target.ts'
+import { parseCommand } from '../core/cli.ts'
+import { forgetTarget, rememberTarget } from '../kube/target.ts'
 
 const usage = `
 Usage: just cluster-up [--provider sim|kind|k3d|existing] [--flux]

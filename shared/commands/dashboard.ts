@@ -1,11 +1,11 @@
 // dashboard.ts for any namespace: one screen, --json for data, --watch for a live view,
 // --check for scripts (exit 3 when anything is unhealthy).
-import { parseCommand } from '../cli.ts'
-import { ExitCode, NsopsError } from '../errors.ts'
-import type { Environment, NamespaceConfig } from '../namespace-config.ts'
-import type { Kube } from '../kube.ts'
-import { c, log, setJsonMode } from '../output.ts'
-import { resolveTarget, targetOptions } from '../target.ts'
+import { parseCommand } from '../core/cli.ts'
+import { ExitCode, NsopsError } from '../core/errors.ts'
+import type { Environment, NamespaceConfig } from '../config/namespace-config.ts'
+import type { Kube } from '../kube/client.ts'
+import { c, log, setJsonMode } from '../core/output.ts'
+import { resolveTarget, targetOptions } from '../kube/target.ts'
 
 const usage = (ns: string) => `
 Usage: ./namespaces/${ns}/dashboard.ts [--env dev|prod] [--drift] [--json | --watch | --check | --web [--ui-port N]]
@@ -45,7 +45,7 @@ export async function dashboard(ns: NamespaceConfig, argv: string[]): Promise<nu
   if (values['ui-port'] !== undefined && !values.web) throw new NsopsError('--ui-port is the port of --web; add --web.')
   const uiPort = values['ui-port'] !== undefined ? (await import('./dev.ts')).uiPort(values['ui-port']) : undefined
   if (values.json) setJsonMode(true)
-  const { connect, ensureReachable } = await import('../kube.ts')
+  const { connect, ensureReachable } = await import('../kube/client.ts')
   const { readSession } = await import('../dev/session.ts')
   const { collect } = await import('../dashboard/collect.ts')
   const { renderDashboard } = await import('../dashboard/render.ts')
@@ -88,7 +88,7 @@ export async function dashboard(ns: NamespaceConfig, argv: string[]): Promise<nu
 
 /** `--web`: the page until Ctrl-C (or SIGTERM, or the terminal closing), then a clean stop. */
 async function serveDashboardPage(kube: Kube, ns: NamespaceConfig, env: Environment, port: number | undefined): Promise<number> {
-  const { Shutdown } = await import('../signals.ts')
+  const { Shutdown } = await import('../core/signals.ts')
   const { startDashboardUi } = await import('../web/dashboard-ui.ts')
   const shutdown = new Shutdown()
   try {

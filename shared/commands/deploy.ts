@@ -1,9 +1,9 @@
 // deploy.ts for any namespace: the GitOps deploy (the flow lives in shared/deploy/run.ts).
-import { parseCommand, parseDuration } from '../cli.ts'
-import { ExitCode, NsopsError } from '../errors.ts'
-import type { NamespaceConfig } from '../namespace-config.ts'
-import { c, log, setJsonMode } from '../output.ts'
-import { resolveTarget, targetOptions } from '../target.ts'
+import { parseCommand, parseDuration } from '../core/cli.ts'
+import { ExitCode, NsopsError } from '../core/errors.ts'
+import type { NamespaceConfig } from '../config/namespace-config.ts'
+import { c, log, setJsonMode } from '../core/output.ts'
+import { resolveTarget, targetOptions } from '../kube/target.ts'
 
 const usage = (ns: string) => `
 Usage: ./namespaces/${ns}/deploy.ts [--yes] [--dry-run] [--push-only] [--no-rollback] [--timeout 5m] [--message MSG] [--json]
@@ -73,7 +73,7 @@ export async function deploy(ns: NamespaceConfig, argv: string[]): Promise<numbe
   const timeoutMs = values.timeout !== undefined ? parseDuration(values.timeout) : undefined
   if (values.json) setJsonMode(true)
 
-  const { repoRoot } = await import('../paths.ts')
+  const { repoRoot } = await import('../core/paths.ts')
   const { runDeploy } = await import('../deploy/run.ts')
   const { interruptOnSigint } = await import('../deploy/interrupt.ts')
   const sigint = interruptOnSigint(() => log.warn('stopping at the next safe point (Ctrl-C again to quit at once)…'))

@@ -1,8 +1,8 @@
 // dev-up / dev-down / dev-status: the whole local environment in one command each.
-import { parseCommand } from '../cli.ts'
-import { errorMessage } from '../errors.ts'
-import { c, log, spinner, table } from '../output.ts'
-import { rememberTarget, resolveTarget } from '../target.ts'
+import { parseCommand } from '../core/cli.ts'
+import { errorMessage } from '../core/errors.ts'
+import { c, log, spinner, table } from '../core/output.ts'
+import { rememberTarget, resolveTarget } from '../kube/target.ts'
 
 const upUsage = `
 Usage: just dev-up [NS...] [--tanka ENV]... [--ci [--timeout 5m] [--down] [--output-snapshot FILE]]
@@ -33,12 +33,12 @@ export async function devUp(argv: string[]): Promise<number> {
       'output-snapshot': { type: 'string' }, 'hold-root': { type: 'boolean' }, 'ui-port': { type: 'string' }, 'no-ui': { type: 'boolean' },
     },
   })
-  const { parseDuration } = await import('../cli.ts')
+  const { parseDuration } = await import('../core/cli.ts')
   const timeoutMs = values.timeout !== undefined ? parseDuration(values.timeout) : 300_000
   // installed before the cluster starts: a Ctrl-C anywhere from here on ends in the cleanup
-  const { Shutdown } = await import('../signals.ts')
+  const { Shutdown } = await import('../core/signals.ts')
   const shutdown = new Shutdown()
-  const { loadNamespaces } = await import('../namespaces.ts')
+  const { loadNamespaces } = await import('../config/namespaces.ts')
   const configs = await loadNamespaces(positionals) // bad names fail here, before a cluster starts
   const { loadEnvironment } = await import('../tanka/environments.ts')
   const envs = (values.tanka ?? []).map((e) => loadEnvironment(e))
@@ -49,13 +49,13 @@ export async function devUp(argv: string[]): Promise<number> {
   const info = await choice.provider.ensure({ flux: gitops, signal: shutdown.signal })
   rememberTarget({ kubeconfig: info.kubeconfig, context: info.context })
   s.succeed(`cluster ${info.context} (${choice.provider.name}: ${choice.why})`)
-  const { connect, ensureReachable } = await import('../kube.ts')
+  const { connect, ensureReachable } = await import('../kube/client.ts')
   const kube = connect({ kubeconfig: info.kubeconfig, context: info.context })
   await ensureReachable(kube)
-  const { guardContext } = await import('../guard.ts')
+  const { guardContext } = await import('../kube/guard.ts')
   guardContext(kube.context, kube.server, 'bootstrap it for development')
   if (gitops) {
-    const { bootstrapLocalGitOps } = await import('../gitops/local-remote.ts')
+    const { bootstrapLocalGitOps } = await import('../cluster/sim/local-remote.ts')
     const g = spinner('pushing this repo to the cluster\'s git server and pointing Flux at it')
     try {
       const r = await bootstrapLocalGitOps(kube, info.kubeconfig)
@@ -80,7 +80,7 @@ export async function devUp(argv: string[]): Promise<number> {
   if (shutdown.stopping) return shutdown.exitCode
   return runDevLoops(kube, configs, {
     ci: values.ci, down: values.down, timeoutMs, outputSnapshot: values['output-snapshot'], hold: { holdRoot: values['hold-root'] }, shutdown,
-    ui: values['no-ui'] ? false : { port: values['ui-port'] !== undefined ? (await import('./dev.ts')).uiPort(values['ui-port']) : undefined },
+    ui: values['no-ui'] ? false : (await import('./dev.ts')).webPage(values['ui-port'] !== undefined ? (await import('./dev.ts')).uiPort(values['ui-port']) : undefined),
   }, envs.map((e) => new TankaLoop(kube, e, { watch: !values.ci })))
 }
 
@@ -95,7 +95,7 @@ sim cluster (its state is kept for the next dev-up).
 export async function devDown(argv: string[]): Promise<number> {
   const { values } = parseCommand(argv, { usage: downUsage, options: { 'keep-cluster': { type: 'boolean' } } })
   const { liveSessions } = await import('../dev/session.ts')
-  const { pidAlive } = await import('../lock.ts')
+  const { pidAlive } = await import('../core/lock.ts')
   const sessions = liveSessions()
   for (const sess of sessions.filter((x) => !x.kept)) {
     const s = spinner(`stopping the dev loop of ${sess.namespace} (pid ${sess.pid})`)
@@ -105,11 +105,11 @@ export async function devDown(argv: string[]): Promise<number> {
     if (pidAlive(sess.pid)) s.warn(`dev loop of ${sess.namespace} (pid ${sess.pid}) did not stop within 60 s`)
     else s.succeed(`stopped the dev loop of ${sess.namespace}`)
   }
-  const { connect } = await import('../kube.ts')
+  const { connect } = await import('../kube/client.ts')
   const target = resolveTarget()
   const kept = sessions.filter((x) => x.kept)
   if (kept.length) {
-    const { loadNamespace } = await import('../namespaces.ts')
+    const { loadNamespace } = await import('../config/namespaces.ts')
     const { DevLoop } = await import('../dev/loop.ts')
     const kube = connect(target)
     for (const sess of kept) {
@@ -178,7 +178,7 @@ export async function devStatus(argv: string[]): Promise<number> {
     if (comps.length) log.info(table(comps.map((x) => [x.name, x.state === 'running' ? c.green('● running') : c.red(`✖ ${x.state}`)])))
     else log.info(c.dim('  sim cluster not started'))
   }
-  const { connect, ensureReachable } = await import('../kube.ts')
+  const { connect, ensureReachable } = await import('../kube/client.ts')
   let kube
   try {
     kube = connect(target)
@@ -190,7 +190,7 @@ export async function devStatus(argv: string[]): Promise<number> {
   }
   doc.cluster = { reachable: true, context: kube.context, server: kube.server }
   if (!json) log.info(c.dim(`  context ${kube.context} · ${kube.server}`))
-  const { loadNamespaces } = await import('../namespaces.ts')
+  const { loadNamespaces } = await import('../config/namespaces.ts')
   const { collect } = await import('../dashboard/collect.ts')
   const { readSession } = await import('../dev/session.ts')
   const nsRows: DevStatusNamespace[] = await Promise.all((await loadNamespaces()).map(async (ns) => {

@@ -1,8 +1,10 @@
 // dev.ts for any namespace: the Tilt replacement (see shared/dev/).
-import { parseCommand, parseDuration } from '../cli.ts'
-import { NsopsError } from '../errors.ts'
-import type { NamespaceConfig } from '../namespace-config.ts'
-import { resolveTarget, targetOptions } from '../target.ts'
+import { parseCommand, parseDuration } from '../core/cli.ts'
+import { NsopsError } from '../core/errors.ts'
+import type { NamespaceConfig } from '../config/namespace-config.ts'
+import { resolveTarget, targetOptions } from '../kube/target.ts'
+import type { UiContext } from '../dev/run.ts'
+import { startWebUi } from '../web/dev-ui.ts'
 
 const usage = (ns: string) => `
 Usage: ./namespaces/${ns}/dev.ts [--ci [--timeout 5m] [--down] [--output-snapshot FILE]] [--no-forwards] [--keep] [--hold-root]
@@ -44,6 +46,11 @@ shows what the cleanup is doing; a third within 3 s forces the exit.
   --kubeconfig FILE  --context NAME   which cluster (default: the one \`just cluster-up\` chose)
 `
 
+/** The dev session's web page on `port` (default 10350, a free one when taken). */
+export function webPage(port: number | undefined): { start: (ctx: UiContext) => ReturnType<typeof startWebUi> } {
+  return { start: (ctx) => startWebUi({ ...ctx, port }) }
+}
+
 export function uiPort(text: string): number {
   const n = Number(text)
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new NsopsError(`--ui-port ${text} is not a port.`, { hint: 'Give a number from 1 to 65535, or 0 for any free port.' })
@@ -60,15 +67,15 @@ export async function dev(ns: NamespaceConfig, argv: string[]): Promise<number> 
   })
   const timeoutMs = values.timeout !== undefined ? parseDuration(values.timeout) : 300_000
   // signals are ours from here on: a Ctrl-C while connecting must not skip the cleanup
-  const { Shutdown } = await import('../signals.ts')
+  const { Shutdown } = await import('../core/signals.ts')
   const shutdown = new Shutdown()
-  const { connect, ensureReachable } = await import('../kube.ts')
+  const { connect, ensureReachable } = await import('../kube/client.ts')
   const { runDevLoops } = await import('../dev/run.ts')
   const kube = connect(resolveTarget(values))
   await ensureReachable(kube)
   return runDevLoops(kube, [ns], {
     ci: values.ci, down: values.down, outputSnapshot: values['output-snapshot'], timeoutMs, forwards: !values['no-forwards'],
     keep: values.keep, hold: { holdRoot: values['hold-root'] }, shutdown,
-    ui: values['no-ui'] ? false : { port: values['ui-port'] !== undefined ? uiPort(values['ui-port']) : undefined },
+    ui: values['no-ui'] ? false : webPage(values['ui-port'] !== undefined ? uiPort(values['ui-port']) : undefined),
   })
 }

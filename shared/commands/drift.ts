@@ -1,11 +1,11 @@
 // drift.ts for any namespace: live vs git, read-only, exit codes like `flux diff`
 // (0 in sync, 1 drift, 2 error — usage errors included, so a script never reads a typo as drift).
-import { parseCommand } from '../cli.ts'
-import { NsopsError, errorMessage, isNsopsError } from '../errors.ts'
-import type { NamespaceConfig } from '../namespace-config.ts'
-import { setJsonMode } from '../output.ts'
-import { resolveTarget, targetOptions } from '../target.ts'
-import { trace } from '../trace.ts'
+import { parseCommand } from '../core/cli.ts'
+import { NsopsError, errorMessage, isNsopsError } from '../core/errors.ts'
+import type { NamespaceConfig } from '../config/namespace-config.ts'
+import { setJsonMode } from '../core/output.ts'
+import { resolveTarget, targetOptions } from '../kube/target.ts'
+import { trace } from '../core/trace.ts'
 
 export const DRIFT_EXIT = { inSync: 0, drift: 1, error: 2 } as const
 
@@ -49,8 +49,8 @@ export async function drift(ns: NamespaceConfig, argv: string[]): Promise<number
     if (values.baseline !== undefined && values.baseline.trim() === '') throw new NsopsError('--baseline needs a value.', { hint: 'applied, HEAD, a SHA or worktree.' })
     if (values.json) setJsonMode(true)
     // kustomize-server starts while the cluster client loads (the first build needs it)
-    ;(await import('../kustomize.ts')).warmKustomizeServer()
-    const { connect, ensureReachable } = await import('../kube.ts')
+    ;(await import('../kustomize/build.ts')).warmKustomizeServer()
+    const { connect, ensureReachable } = await import('../kube/client.ts')
     const { computeDrift } = await import('../drift/compute.ts')
     const kube = connect(resolveTarget(values))
     const reachable = ensureReachable(kube) // in parallel with the reads; its error names context and server

@@ -1,10 +1,10 @@
 // `just logs NS [APP]`: follow the logs of an app's pods (or every pod of the namespace),
 // stern-like, through the LogFollower that the dev loop and the web page subscribe to too.
-import { parseCommand, parseDuration } from '../cli.ts'
-import { ExitCode, NsopsError } from '../errors.ts'
-import type { Environment, NamespaceConfig } from '../namespace-config.ts'
-import { c, log, setJsonMode } from '../output.ts'
-import { resolveTarget, targetOptions } from '../target.ts'
+import { parseCommand, parseDuration } from '../core/cli.ts'
+import { ExitCode, NsopsError } from '../core/errors.ts'
+import type { Environment, NamespaceConfig } from '../config/namespace-config.ts'
+import { c, log, setJsonMode } from '../core/output.ts'
+import { resolveTarget, targetOptions } from '../kube/target.ts'
 import type { LogLine } from '../logs/follower.ts'
 
 const usage = (ns: string) => `
@@ -74,7 +74,7 @@ export async function logs(ns: NamespaceConfig, argv: string[]): Promise<number>
 
   const env = (values.env as Environment | undefined) ?? 'dev'
   const namespace = ns.namespaces[env]
-  const { connect, ensureReachable } = await import('../kube.ts')
+  const { connect, ensureReachable } = await import('../kube/client.ts')
   const kube = connect(resolveTarget(values))
   await ensureReachable(kube)
   try {
@@ -86,7 +86,7 @@ export async function logs(ns: NamespaceConfig, argv: string[]): Promise<number>
     })
   }
 
-  const { Shutdown } = await import('../signals.ts')
+  const { Shutdown } = await import('../core/signals.ts')
   const { LogFollower } = await import('../logs/follower.ts')
   const shutdown = new Shutdown()
   try {

@@ -3,11 +3,11 @@
 // Flux Kustomization under k8s/flux/.
 import fs from 'node:fs'
 import path from 'node:path'
-import { parseCommand } from '../cli.ts'
-import { NsopsError } from '../errors.ts'
-import { checkNamespaceName, knownNamespaces, namespacesDir } from '../namespaces.ts'
-import { log } from '../output.ts'
-import { repoRoot } from '../paths.ts'
+import { parseCommand } from '../core/cli.ts'
+import { NsopsError } from '../core/errors.ts'
+import { checkNamespaceName, knownNamespaces, namespacesDir } from '../config/namespaces.ts'
+import { log } from '../core/output.ts'
+import { repoRoot } from '../core/paths.ts'
 
 const usage = `
 Usage: just new-namespace NAME
@@ -21,7 +21,7 @@ and k8s/flux/NAME.yaml (its own Flux Kustomization). NAME: lowercase letters, di
 const script = (kind: string, what: string) => `#!/usr/bin/env -S sh -c 'exec "\${0%/*}/../../shared/bin/nsops-node" "$0" "$@"'
 // ${what} (--help for flags). The namespace's own touches live in namespace.ts.
 import ns from './namespace.ts'
-import { runMain } from '../../shared/cli.ts'
+import { runMain } from '../../shared/core/cli.ts'
 
 runMain(async () => (await import('../../shared/commands/${kind}.ts')).${kind}(ns, process.argv.slice(2)))
 `
@@ -30,7 +30,7 @@ export function scaffoldFiles(name: string): Record<string, string> {
   const app = 'web'
   return {
     'namespace.ts': `// ${name}: describe what runs here and why it is one namespace.
-import { defineNamespace } from '../../shared/namespace-config.ts'
+import { defineNamespace } from '../../shared/config/namespace-config.ts'
 
 export default defineNamespace({
   name: '${name}',

@@ -1,6 +1,6 @@
 // `just setup`: provision every pinned tool now (the first run builds from Go modules).
-import { c, log } from '../output.ts'
-import { parseCommand } from '../cli.ts'
+import { c, log } from '../core/output.ts'
+import { parseCommand } from '../core/cli.ts'
 import { toolPaths } from '../tools/provision.ts'
 import { toolSpecs } from '../tools/versions.ts'
 

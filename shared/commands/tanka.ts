@@ -2,16 +2,16 @@
 // validate) with `tk` when it is installed and nsops' own renderer when it is not.
 import fs from 'node:fs'
 import path from 'node:path'
-import { parseCommand, parseDuration } from '../cli.ts'
-import { ExitCode, NsopsError } from '../errors.ts'
-import { c, duration, log, setJsonMode, spinner } from '../output.ts'
+import { parseCommand, parseDuration } from '../core/cli.ts'
+import { ExitCode, NsopsError } from '../core/errors.ts'
+import { c, duration, log, setJsonMode, spinner } from '../core/output.ts'
 import type { ApplyResult } from '../apply/apply.ts'
-import type { Kube } from '../kube.ts'
+import type { Kube } from '../kube/client.ts'
 import { defaultTankaRoot, loadEnvironment, shown, type TankaEnvironment } from '../tanka/environments.ts'
 import { exportEnvironment, toYamlStream } from '../tanka/export.ts'
 import { renderEnvironment, type Engine, type Rendered } from '../tanka/render.ts'
 import { formatJsonnet } from '../tanka/renderer.ts'
-import { resolveTarget, targetOptions } from '../target.ts'
+import { resolveTarget, targetOptions } from '../kube/target.ts'
 
 /** tk's exit status when `tk diff` finds changes. */
 export const EXIT_DIFF = 16
@@ -57,7 +57,7 @@ async function render(env: TankaEnvironment, engine: Engine | 'auto', kube?: Kub
 }
 
 async function reachableCluster(values: { kubeconfig?: string; context?: string }): Promise<Kube> {
-  const { connect, ensureReachable } = await import('../kube.ts')
+  const { connect, ensureReachable } = await import('../kube/client.ts')
   const kube = connect(resolveTarget(values))
   await ensureReachable(kube)
   return kube
@@ -164,12 +164,12 @@ export async function tkApply(argv: string[]): Promise<number> {
   const env = environmentArg(positionals, tankaRoot(values.root), applyUsage)
   const timeoutMs = values.timeout !== undefined ? parseDuration(values.timeout, '--timeout', { allowZero: true }) : 300_000
   const kube = await reachableCluster(values)
-  const { guardContext } = await import('../guard.ts')
+  const { guardContext } = await import('../kube/guard.ts')
   // refuse before spending time on a render the guard would throw away
   if (!values['dry-run']) guardContext(kube.context, kube.server, `apply the Tanka environment ${env.name}`)
   const { objects } = await render(env, engineOf(values.engine), kube)
   const { applyEnvironment } = await import('../tanka/apply.ts')
-  const { refString } = await import('../apply/refs.ts')
+  const { refString } = await import('../kube/refs.ts')
   const dryRun = values['dry-run'] ?? false
   const appliedLine = (a: ApplyResult) =>
     `${dryRun ? 'dry run: ' : ''}${a.created.length} created, ${a.configured.length} configured, ${a.unchanged.length} unchanged` +

@@ -1,9 +1,9 @@
 // `just task NS [NAME]`: run one of a namespace's typed zx tasks (namespace.ts `tasks`), with
 // the dev session's forward URLs when a dev loop runs, under the same context guard.
-import { parseCommand } from '../cli.ts'
-import type { Environment, NamespaceConfig } from '../namespace-config.ts'
-import { c, duration, log } from '../output.ts'
-import { resolveTarget, targetOptions } from '../target.ts'
+import { parseCommand } from '../core/cli.ts'
+import type { Environment, NamespaceConfig } from '../config/namespace-config.ts'
+import { c, duration, log } from '../core/output.ts'
+import { resolveTarget, targetOptions } from '../kube/target.ts'
 
 const usage = (ns: string) => `
 Usage: just task ${ns} [NAME] [--env dev|prod]
@@ -29,9 +29,9 @@ export async function task(ns: NamespaceConfig, argv: string[]): Promise<number>
     return 0
   }
   const env = (values.env ?? 'dev') as Environment
-  const { connect, ensureReachable } = await import('../kube.ts')
+  const { connect, ensureReachable } = await import('../kube/client.ts')
   const kube = connect(resolveTarget(values))
-  const { guardContext } = await import('../guard.ts')
+  const { guardContext } = await import('../kube/guard.ts')
   guardContext(kube.context, kube.server, `run the task ${name}`)
   await ensureReachable(kube)
   const { readSession } = await import('../dev/session.ts')

@@ -3,11 +3,11 @@
 // (the cluster's OpenAPI with its CRDs; offline, the pinned Kubernetes version and the Flux
 // CRDs), and objects whose namespace exists pass a server-side dry run. Nothing is changed.
 import path from 'node:path'
-import { parseCommand } from '../cli.ts'
-import { errorMessage, ExitCode, isNsopsError } from '../errors.ts'
-import { c, log } from '../output.ts'
-import { repoRoot } from '../paths.ts'
-import { resolveTarget, targetOptions } from '../target.ts'
+import { parseCommand } from '../core/cli.ts'
+import { errorMessage, ExitCode, isNsopsError } from '../core/errors.ts'
+import { c, log } from '../core/output.ts'
+import { repoRoot } from '../core/paths.ts'
+import { resolveTarget, targetOptions } from '../kube/target.ts'
 
 const usage = `
 Usage: just validate [NS...] [--offline]
@@ -30,14 +30,14 @@ Exit codes: 0 every namespace is valid · 1 at least one is not (each error is l
 
 export async function validate(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommand(argv, { usage, options: { offline: { type: 'boolean' }, ...targetOptions }, allowPositionals: true })
-  const { loadNamespaces } = await import('../namespaces.ts')
+  const { loadNamespaces } = await import('../config/namespaces.ts')
   const configs = await loadNamespaces(positionals)
-  const { buildKustomization } = await import('../kustomize.ts')
+  const { buildKustomization } = await import('../kustomize/build.ts')
   const { findPlaintextSecrets, plaintextSecretsError } = await import('../deploy/secrets.ts')
   const { validateBuild, validationSummary } = await import('../deploy/validate.ts')
-  let kube: import('../kube.ts').Kube | undefined
+  let kube: import('../kube/client.ts').Kube | undefined
   if (!values.offline) {
-    const { connect, ensureReachable } = await import('../kube.ts')
+    const { connect, ensureReachable } = await import('../kube/client.ts')
     try {
       kube = connect(resolveTarget(values))
       await ensureReachable(kube, 3000)

@@ -3,9 +3,9 @@
 // per-object holds.
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import type { Kube } from '../kube.ts'
-import type { NamespaceConfig } from '../namespace-config.ts'
-import { repoRoot } from '../paths.ts'
+import type { Kube } from '../kube/client.ts'
+import type { NamespaceConfig } from '../config/namespace-config.ts'
+import { repoRoot } from '../core/paths.ts'
 
 export interface FluxRow {
   kind: string

@@ -3,9 +3,9 @@
 // or fail, so it gets 5 s and its result is computed once per process run (--watch redraws
 // reuse it instead of calling an app's API on every pod event); a failure, a timeout or a
 // malformed result becomes one error row and never breaks the rest of the dashboard.
-import { errorMessage } from '../errors.ts'
-import type { Kube } from '../kube.ts'
-import type { Environment, NamespaceConfig } from '../namespace-config.ts'
+import { errorMessage } from '../core/errors.ts'
+import type { Kube } from '../kube/client.ts'
+import type { Environment, NamespaceConfig } from '../config/namespace-config.ts'
 
 export const SECTIONS_TIMEOUT_MS = 5000
 

@@ -3,8 +3,8 @@
 // the terminal from it and `--web` pushes it to the page. A whole frame is written at once
 // over the previous one in the alternate screen, so nothing flickers.
 import { Watch } from '@kubernetes/client-node'
-import type { Kube } from '../kube.ts'
-import type { Environment, NamespaceConfig } from '../namespace-config.ts'
+import type { Kube } from '../kube/client.ts'
+import type { Environment, NamespaceConfig } from '../config/namespace-config.ts'
 import { collect, type DashboardModel } from './collect.ts'
 import { renderDashboard } from './render.ts'
 
@@ -72,7 +72,7 @@ export async function followDashboard(kube: Kube, ns: NamespaceConfig, env: Envi
 /** `--watch`: redraws until Ctrl-C, SIGTERM or the terminal closing (SIGHUP), then restores the terminal. */
 export async function watchDashboard(kube: Kube, ns: NamespaceConfig, env: Environment): Promise<number> {
   // the same stop as the dev loop and --web: 130 on Ctrl-C, 143 on SIGTERM, 129 on SIGHUP
-  const { Shutdown } = await import('../signals.ts')
+  const { Shutdown } = await import('../core/signals.ts')
   const shutdown = new Shutdown()
   const out = process.stdout
   out.write('\x1b[?1049h\x1b[?25l') // alternate screen, hide cursor

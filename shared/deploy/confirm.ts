@@ -2,7 +2,7 @@
 // only on a terminal: without one (CI, a pipe, </dev/null) there is nobody to answer, and a
 // prompt would hang or read garbage, so the deploy is refused with what to pass instead.
 import readline from 'node:readline'
-import { NsopsError } from '../errors.ts'
+import { NsopsError } from '../core/errors.ts'
 import { Interrupted, throwIfInterrupted } from './interrupt.ts'
 
 export type PromptInput = NodeJS.ReadableStream & { isTTY?: boolean }

@@ -3,12 +3,12 @@
 // would apply it), Secret values masked; plus what Flux would prune (objects in the
 // Kustomization's inventory that left the overlay, when it prunes).
 import { diffObjects, objectDiff, renderDiff, type DiffResult, type ObjectDiff } from '../apply/diff.ts'
-import { refKey } from '../apply/refs.ts'
-import { getObject, UnknownKindError } from '../apply/rest.ts'
+import { refKey } from '../kube/refs.ts'
+import { getObject, UnknownKindError } from '../kube/rest.ts'
 import type { FluxObject } from '../flux/index.ts'
-import type { Kube } from '../kube.ts'
-import type { ManifestObject } from '../kustomize.ts'
-import { c } from '../output.ts'
+import type { Kube } from '../kube/client.ts'
+import type { ManifestObject } from '../kustomize/build.ts'
+import { c } from '../core/output.ts'
 import { inventoryRefs } from './flux-target.ts'
 import { encryptedNote, FLUX_APPLY_MANAGER, splitEncrypted, waitsForNewNamespace, type NotValidated } from './validate.ts'
 

@@ -3,15 +3,15 @@
 // read. Read before committing, so that what would make the push pointless — no Flux, nothing
 // managing the namespace, a suspended Kustomization, a dependsOn that is not Ready, a source
 // on another branch or another repository than the one we push to — stops the deploy early.
-import type { ObjectRef } from '../apply/refs.ts'
+import type { ObjectRef } from '../kube/refs.ts'
 import {
   conditionOf, describeSuspension, findManagers, getFlux, inventoryRefs as managedInventory, isSuspended, fluxRefString, sourceOf, suspendedBy,
   type FluxObject, type FluxRef, type Manager,
 } from '../flux/index.ts'
-import { sameRepository, type Upstream } from '../git.ts'
-import type { Kube } from '../kube.ts'
-import type { ManifestObject } from '../kustomize.ts'
-import type { NamespaceConfig } from '../namespace-config.ts'
+import { sameRepository, type Upstream } from '../git/repo.ts'
+import type { Kube } from '../kube/client.ts'
+import type { ManifestObject } from '../kustomize/build.ts'
+import type { NamespaceConfig } from '../config/namespace-config.ts'
 
 export type FluxLookup =
   | {

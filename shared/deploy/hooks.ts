@@ -8,10 +8,10 @@ import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { simpleGit } from 'simple-git'
-import { NsopsError, errorMessage } from '../errors.ts'
-import type { Kube } from '../kube.ts'
+import { NsopsError, errorMessage } from '../core/errors.ts'
+import type { Kube } from '../kube/client.ts'
 import type { TaskRun } from '../tasks/run.ts'
-import type { HookName } from '../tasks/types.ts'
+import type { HookName } from '../config/task-types.ts'
 import { isUnder } from './preflight.ts'
 
 /** A hook's result in the deploy report (`hooks[]` of --json). */

@@ -2,7 +2,7 @@
 // can be told exactly (the flow then says which commit is where and exits 130); a second one
 // exits at once. Git commands finish or fail on their own: a half-written commit or push is
 // never abandoned mid-way by us.
-import { ExitCode } from '../errors.ts'
+import { ExitCode } from '../core/errors.ts'
 
 export class Interrupted extends Error {
   constructor() {

@@ -4,8 +4,8 @@
 // 4 when commits are pushed and nothing confirmed they deployed (--push-only, Flux gave no
 // answer, or a failure left in place with --no-rollback), 130 when interrupted. Every
 // summary says the state of things.
-import { ExitCode } from '../errors.ts'
-import { shortSha } from '../git.ts'
+import { ExitCode } from '../core/errors.ts'
+import { shortSha } from '../git/repo.ts'
 import type { Verdict } from './report.ts'
 import type { RolloutStage } from './rollout.ts'
 

@@ -3,8 +3,8 @@
 // something of this namespace to deploy: changes under its folder, or local commits that
 // touch it and are not pushed yet.
 import { simpleGit } from 'simple-git'
-import { NsopsError, ExitCode, errorMessage } from '../errors.ts'
-import type { Repo, Upstream } from '../git.ts'
+import { NsopsError, ExitCode, errorMessage } from '../core/errors.ts'
+import type { Repo, Upstream } from '../git/repo.ts'
 
 export interface UnpushedCommit {
   sha: string

@@ -1,11 +1,11 @@
 // Undoing a deploy the GitOps way: `git revert` as new commits (history is never rewritten),
 // push, and wait for Flux to apply the revert. Automatic after a failed deploy, or asked for
 // with `--rollback` (the namespace's last commit).
-import { NsopsError, ExitCode, errorMessage } from '../errors.ts'
+import { NsopsError, ExitCode, errorMessage } from '../core/errors.ts'
 import { fluxRefString } from '../flux/index.ts'
-import { openRepo, shortSha, type Repo } from '../git.ts'
-import type { Kube } from '../kube.ts'
-import { duration } from '../output.ts'
+import { openRepo, shortSha, type Repo } from '../git/repo.ts'
+import type { Kube } from '../kube/client.ts'
+import { duration } from '../core/output.ts'
 import { clause, confirmStep, declined, fluxStep, plural, rolloutStep, type Flow } from './flow.ts'
 import type { FluxFound } from './flux-target.ts'
 import { Interrupted, throwIfInterrupted } from './interrupt.ts'

@@ -6,10 +6,10 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { getFlux, reconcile, reconcileSource, fluxRefString, type ReconcileResult } from '../flux/index.ts'
-import { shortSha } from '../git.ts'
+import { shortSha } from '../git/repo.ts'
 import { waitFor, type WaitResult } from '../health/wait.ts'
-import type { Kube } from '../kube.ts'
-import { duration } from '../output.ts'
+import type { Kube } from '../kube/client.ts'
+import { duration } from '../core/output.ts'
 import { orInterrupt, throwIfInterrupted } from './interrupt.ts'
 import { waitTargets, type FluxFound } from './flux-target.ts'
 

@@ -4,12 +4,12 @@
 // also `--rollback`). Nothing is committed before validation passes and the user (or --yes)
 // agreed; after the push every way out says which commit is where.
 import path from 'node:path'
-import { NsopsError, ExitCode } from '../errors.ts'
+import { NsopsError, ExitCode } from '../core/errors.ts'
 import { fluxRefString } from '../flux/index.ts'
-import { openRepo, shortSha, type PushResult, type Repo } from '../git.ts'
-import { connect, type Kube } from '../kube.ts'
-import { buildKustomization, type ManifestObject } from '../kustomize.ts'
-import { duration } from '../output.ts'
+import { openRepo, shortSha, type PushResult, type Repo } from '../git/repo.ts'
+import { connect, type Kube } from '../kube/client.ts'
+import { buildKustomization, type ManifestObject } from '../kustomize/build.ts'
+import { duration } from '../core/output.ts'
 import { changeCount, diffAgainstCluster, renderDeployDiff, type DeployDiff } from './diff.ts'
 import {
   clause, confirmStep, declined, fluxStep, Flow, inRepo, plural, rolloutStep, verdictFor,

@@ -7,8 +7,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { simpleGit } from 'simple-git'
 import { LineCounter, parseAllDocuments } from 'yaml'
-import { NsopsError } from '../errors.ts'
-import { KUSTOMIZATION_FILES, type ManifestObject } from '../kustomize.ts'
+import { NsopsError } from '../core/errors.ts'
+import { KUSTOMIZATION_FILES, type ManifestObject } from '../kustomize/build.ts'
 
 export interface PlaintextSecret {
   /** the Secret's name (as built, when it comes from the build) */

@@ -9,7 +9,7 @@
 // `kustomization`: the namespace's own Kustomization(s) are suspended; the root only with
 // --hold-root. Every hold carries our marker (token; generation or field manager), so a
 // hold made by hand is never released, and a stale one is taken over without a gap.
-import { refOf as manifestRef, refString as objectRefString, type ObjectRef } from '../apply/refs.ts'
+import { refOf as manifestRef, refString as objectRefString, type ObjectRef } from '../kube/refs.ts'
 import {
   currentOwner, describeSuspension, findManagers, findObjectHolds, findStaleSuspensions, holdObjects, keepOwned, manages, refreshObjects, refreshOwned,
   fluxRefString, releaseFound, releaseObjects, requestReconcile, resumeOwned, suspendFor, takeOverStale, RECONCILE_ANNOTATION,
@@ -17,9 +17,9 @@ import {
 } from '../flux/index.ts'
 import { hasInventory } from '../flux/managing.ts'
 import { fluxRefOf } from '../flux/kinds.ts'
-import type { Kube } from '../kube.ts'
-import type { ManifestObject } from '../kustomize.ts'
-import type { FluxHoldPolicy, NamespaceConfig } from '../namespace-config.ts'
+import type { Kube } from '../kube/client.ts'
+import type { ManifestObject } from '../kustomize/build.ts'
+import type { FluxHoldPolicy, NamespaceConfig } from '../config/namespace-config.ts'
 import type { DevSession } from './session.ts'
 
 export interface FluxHold {

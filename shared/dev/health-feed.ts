@@ -2,10 +2,10 @@
 // apply: the objects to watch, a health feed that follows them until the next apply (and
 // gives --ci its verdict), and the one-line record of the apply.
 import type { ApplyResult } from '../apply/apply.ts'
-import { refString } from '../apply/refs.ts'
+import { refString } from '../kube/refs.ts'
 import { HealthWatch, type ObjectHealth, type WaitTarget, type WaitResult } from '../health/wait.ts'
-import type { Kube } from '../kube.ts'
-import type { ManifestObject } from '../kustomize.ts'
+import type { Kube } from '../kube/client.ts'
+import type { ManifestObject } from '../kustomize/build.ts'
 import type { LastApply } from './loop.ts'
 
 /** Every applied object but Namespaces (always Current, never interesting). */

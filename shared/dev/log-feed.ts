@@ -10,7 +10,7 @@
 // every line before it is buffered or published, as Tilt scrubs the Secrets it deployed.
 import { EventEmitter } from 'node:events'
 import { makeInformer, type V1Secret } from '@kubernetes/client-node'
-import type { Kube } from '../kube.ts'
+import type { Kube } from '../kube/client.ts'
 import { LogFollower, type LogLine } from '../logs/follower.ts'
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug'

@@ -23,8 +23,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import YAML from 'yaml'
-import { refKey, refOf } from '../apply/refs.ts'
-import { buildKustomizationWarm, KUSTOMIZATION_FILES, ManifestCache, type ManifestObject } from '../kustomize.ts'
+import { refKey, refOf } from '../kube/refs.ts'
+import { buildKustomizationWarm, KUSTOMIZATION_FILES, ManifestCache, type ManifestObject } from '../kustomize/build.ts'
 
 
 /** One kustomization in the overlay's tree. */

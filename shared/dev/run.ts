@@ -1,15 +1,15 @@
 // Runs dev loops until Ctrl-C / SIGTERM / SIGHUP / an error, and always cleans up: every
 // exit path stops forwards, deletes dev-only objects and resumes Flux (research: forgotten
-// suspends). Signals are handled by shared/signals.ts, installed before start-up and kept
+// suspends). Signals are handled by shared/core/signals.ts, installed before start-up and kept
 // through the cleanup, so a second signal (wrappers relay one) never cuts it short.
 // `--ci` is `tilt ci`: apply once, wait (failing fast), verdict, and leave the stack running.
 import fs from 'node:fs'
-import { ExitCode, errorMessage } from '../errors.ts'
-import { guardContext } from '../guard.ts'
-import type { Kube } from '../kube.ts'
-import type { NamespaceConfig } from '../namespace-config.ts'
-import { c, duration, log } from '../output.ts'
-import { Shutdown } from '../signals.ts'
+import { ExitCode, errorMessage } from '../core/errors.ts'
+import { guardContext } from '../kube/guard.ts'
+import type { Kube } from '../kube/client.ts'
+import type { NamespaceConfig } from '../config/namespace-config.ts'
+import { c, duration, log } from '../core/output.ts'
+import { Shutdown } from '../core/signals.ts'
 import { LogFeed } from './log-feed.ts'
 import { DevLoop, type DevLoopOptions, type Loop } from './loop.ts'
 import { attachView } from './view.ts'
@@ -24,8 +24,17 @@ export interface RunOptions extends DevLoopOptions {
   outputSnapshot?: string
   /** the command's shutdown handler, when it installed one before its own start-up */
   shutdown?: Shutdown
-  /** the web page (default on, port 10350; never with ci): false for --no-ui */
-  ui?: false | { port?: number }
+  /** the web page (never with ci): the command passes how to start it (web/ sits above dev/) */
+  ui?: false | { start: (ctx: UiContext) => Promise<{ url: string; close(): Promise<void> }> }
+}
+
+/** What the web page is given to render: the loops' status and the log feed, and how to stop the session. */
+export interface UiContext {
+  loops: Loop[]
+  kube: Kube
+  logs?: LogFeed
+  stop: () => void
+  note: (line: string) => void
 }
 
 export async function runDevLoops(kube: Kube, configs: NamespaceConfig[], opts: RunOptions, extra: Loop[] = []): Promise<number> {
@@ -53,9 +62,8 @@ export async function runDevLoops(kube: Kube, configs: NamespaceConfig[], opts: 
   const logs = opts.ci ? undefined : new LogFeed(kube, loops)
   // the web page serves the same status; it is up before the loops start, like the view
   let ui: { url: string; close(): Promise<void> } | undefined
-  if (!opts.ci && opts.ui !== false) {
-    const { startWebUi } = await import('../web/dev-ui.ts')
-    ui = await startWebUi({ loops, kube, logs, port: opts.ui?.port, stop: () => shutdown.stop('web'), note: (line) => log.info(c.dim(line)) })
+  if (!opts.ci && opts.ui) {
+    ui = await opts.ui.start({ loops, kube, logs, stop: () => shutdown.stop('web'), note: (line) => log.info(c.dim(line)) })
       .catch((err) => { log.warn(`web page not started: ${errorMessage(err)}`); return undefined })
     if (ui) log.info(`web: ${ui.url}`)
   }

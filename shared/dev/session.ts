@@ -9,10 +9,10 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { CoordinationV1Api, V1MicroTime, type V1Lease } from '@kubernetes/client-node'
-import { NsopsError, errorMessage } from '../errors.ts'
-import { isApiError, type Kube } from '../kube.ts'
-import { pidAlive } from '../lock.ts'
-import { stateDir } from '../paths.ts'
+import { NsopsError, errorMessage } from '../core/errors.ts'
+import { isApiError, type Kube } from '../kube/client.ts'
+import { pidAlive } from '../core/lock.ts'
+import { stateDir } from '../core/paths.ts'
 
 export interface ForwardInfo { app: string; local: number; remote: number; url: string; status: string; pod?: string; error?: string }
 

@@ -18,7 +18,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { promisify } from 'node:util'
-import { NsopsError, errorMessage } from '../errors.ts'
+import { NsopsError, errorMessage } from '../core/errors.ts'
 
 const run = promisify(execFile)
 

@@ -6,9 +6,9 @@
 // exceptions, plus Events and a Service's Endpoints/EndpointSlices).
 import { ApiException } from '@kubernetes/client-node'
 import { mapLimit } from '../apply/order.ts'
-import { rest, type LiveObject } from '../apply/rest.ts'
-import type { ObjectRef } from '../apply/refs.ts'
-import type { Kube } from '../kube.ts'
+import { rest, type LiveObject } from '../kube/rest.ts'
+import type { ObjectRef } from '../kube/refs.ts'
+import type { Kube } from '../kube/client.ts'
 
 interface Resource { name: string; namespaced: boolean; kind: string; verbs?: string[] }
 interface GroupList { groups: { name: string; preferredVersion?: { groupVersion: string } }[] }

@@ -1,6 +1,9 @@
 // Objects as JSON trees compared leaf by leaf, addressed by JSON pointers (RFC 6901), the
 // form Flux's `.spec.ignore` rules and `kubectl patch --type json` use: `/spec/replicas`,
 // `/spec/template/spec/containers/0/image`, `/metadata/annotations/a~1b` for key `a/b`.
+import { parsePointer } from '../core/json-pointer.ts'
+
+export { parsePointer }
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
 
@@ -19,11 +22,6 @@ export function escapeToken(t: string): string {
   return t.replaceAll('~', '~0').replaceAll('/', '~1')
 }
 
-export function parsePointer(p: string): string[] {
-  if (p === '' || p === '/') return []
-  if (!p.startsWith('/')) throw new Error(`${JSON.stringify(p)} is not a JSON pointer (it must start with "/")`)
-  return p.slice(1).split('/').map((t) => t.replaceAll('~1', '/').replaceAll('~0', '~'))
-}
 
 /**
  * Every leaf where `git` and `live` differ. Objects recurse by key, arrays by index (a list

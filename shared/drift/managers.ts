@@ -3,7 +3,7 @@
 // neither `flux diff` nor Argo CD nor kapp tell. FieldsV1 keys: `f:<field>`, `k:<json of
 // the item's merge keys>` for keyed lists (containers by name, ports by port+protocol),
 // `v:<json value>` for sets, `i:<index>` for atomic positions; `.` marks the node itself.
-import type { LiveObject, ManagedFieldsEntry } from '../apply/rest.ts'
+import type { LiveObject, ManagedFieldsEntry } from '../kube/rest.ts'
 import { parsePointer } from './fields.ts'
 
 export interface FieldSetter {

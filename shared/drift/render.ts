@@ -1,8 +1,8 @@
 // The drift report for people: where git comes from, the suspension context, then one block
 // per class with each changed field, git → live, and who set the live value when.
 // Pure: report in, text out.
-import { refString } from '../apply/refs.ts'
-import { c } from '../output.ts'
+import { refString } from '../kube/refs.ts'
+import { c } from '../core/output.ts'
 import type { Json } from './fields.ts'
 import type { FieldSetter } from './managers.ts'
 import type { DriftClass, DriftObject, DriftReport } from './types.ts'

@@ -1,6 +1,6 @@
 // The drift report: one typed model for the terminal, `-o json` (schema nsops.drift/v1,
 // docs/drift-json.md) and the dashboard's summary.
-import type { ObjectRef } from '../apply/refs.ts'
+import type { ObjectRef } from '../kube/refs.ts'
 import type { Json } from './fields.ts'
 import type { FieldSetter } from './managers.ts'
 

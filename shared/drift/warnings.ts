@@ -2,7 +2,7 @@
 // apply fails, or with the Kustomization's `spec.force: true` Flux deletes and recreates the
 // object), and a PersistentVolumeClaim never shrinks. Flagged per changed field, so a reader
 // knows before resuming Flux that this one will not simply be put back.
-import type { ObjectRef } from '../apply/refs.ts'
+import type { ObjectRef } from '../kube/refs.ts'
 import { under, type FieldChange } from './fields.ts'
 
 const IMMUTABLE: Record<string, string[]> = {

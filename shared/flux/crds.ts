@@ -17,12 +17,12 @@ import {
   type V1CustomResourceDefinition,
 } from '@kubernetes/client-node'
 import YAML from 'yaml'
-import { NsopsError, errorMessage } from '../errors.ts'
+import { NsopsError, errorMessage } from '../core/errors.ts'
 import { computeStatus, type KubeObject } from '../health/kstatus.ts'
-import { apiMessage, isApiError, type Kube } from '../kube.ts'
-import { withFileLock } from '../lock.ts'
-import { spinner } from '../output.ts'
-import { cacheDir } from '../paths.ts'
+import { apiMessage, isApiError, type Kube } from '../kube/client.ts'
+import { withFileLock } from '../core/lock.ts'
+import { spinner } from '../core/output.ts'
+import { cacheDir } from '../core/paths.ts'
 import { toolSpec, toolSpecs } from '../tools/versions.ts'
 import { watchOne } from './watch.ts'
 

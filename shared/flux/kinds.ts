@@ -2,8 +2,8 @@
 // other flux module makes. Flux objects go through CustomObjectsApi with the plural spelled
 // out: no discovery, so a CRD installed a moment ago is usable at once.
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
-import { NsopsError } from '../errors.ts'
-import { apiMessage, isApiError, type Kube } from '../kube.ts'
+import { NsopsError } from '../core/errors.ts'
+import { apiMessage, isApiError, type Kube } from '../kube/client.ts'
 import type { KubeObject } from '../health/kstatus.ts'
 
 export const fluxKinds = {

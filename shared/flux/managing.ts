@@ -6,9 +6,9 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import YAML from 'yaml'
-import type { ObjectRef } from '../apply/refs.ts'
-import type { Kube } from '../kube.ts'
-import { repoRoot } from '../paths.ts'
+import type { ObjectRef } from '../kube/refs.ts'
+import type { Kube } from '../kube/client.ts'
+import { repoRoot } from '../core/paths.ts'
 import { crdInstalled, listFlux, fluxRefString, type FluxObject } from './kinds.ts'
 
 /** The root Kustomization `flux bootstrap` creates; it applies every namespace's objects. */

@@ -14,9 +14,9 @@
 // it again (kubectl annotate, flux CLI, an edit) becomes its manager, and then it is theirs
 // and never removed by us. A value set by hand before we came is left alone and not marked.
 import { PatchStrategy } from '@kubernetes/client-node'
-import { groupOf, refString as objectRefString, type ObjectRef } from '../apply/refs.ts'
-import { apiMessage, isApiError, type Kube } from '../kube.ts'
-import { NsopsError } from '../errors.ts'
+import { groupOf, refString as objectRefString, type ObjectRef } from '../kube/refs.ts'
+import { apiMessage, isApiError, type Kube } from '../kube/client.ts'
+import { NsopsError } from '../core/errors.ts'
 import { listFlux, mergePatchFlux, fluxRefOf, type FluxObject, type FluxRef } from './kinds.ts'
 import { findManagers, inventoryRefs, type ManagedScope } from './managing.ts'
 import { REQUESTED_AT, requestToken } from './reconcile.ts'

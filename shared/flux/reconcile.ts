@@ -9,9 +9,9 @@
 // controller requeues at once for a newer revision), and a failure of an older revision than
 // the one we wait for (the source has not fetched the new commit yet; its arrival triggers
 // the next run).
-import { NsopsError } from '../errors.ts'
-import { duration } from '../output.ts'
-import type { Kube } from '../kube.ts'
+import { NsopsError } from '../core/errors.ts'
+import { duration } from '../core/output.ts'
+import type { Kube } from '../kube/client.ts'
 import {
   apiFailure, collectionPath, conditionOf, getFlux, isSuspended, mergePatchFlux, fluxRefOf, fluxRefString, statusString,
   type FluxKind, type FluxObject, type FluxRef,

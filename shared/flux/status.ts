@@ -1,6 +1,6 @@
 // One row per Flux object for dashboards and `--json`: readiness, suspension (and by whom),
 // revisions and the source it reads from. Pure summarising over what the API returned.
-import type { Kube } from '../kube.ts'
+import type { Kube } from '../kube/client.ts'
 import { conditionOf, getFlux, isSuspended, fluxRefOf, statusString, type FluxKind, type FluxObject, type FluxRef } from './kinds.ts'
 import { readyIsCurrent } from './readiness.ts'
 import { describeSuspension, markerOf, staleReason, suspendedBy, type StaleOptions, type SuspensionMarker } from './suspend.ts'

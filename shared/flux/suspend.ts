@@ -18,8 +18,8 @@
 // otherwise someone resumed or suspended it since, and the suspension is theirs now.
 import { randomUUID } from 'node:crypto'
 import os from 'node:os'
-import { pidAlive } from '../lock.ts'
-import { isApiError, type Kube } from '../kube.ts'
+import { pidAlive } from '../core/lock.ts'
+import { isApiError, type Kube } from '../kube/client.ts'
 import { apiFailure, getFlux, isSuspended, listFlux, mergePatchFlux, fluxRefOf, type FluxObject, type FluxRef } from './kinds.ts'
 import { findManagers, type ManagedScope } from './managing.ts'
 

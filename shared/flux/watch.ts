@@ -2,7 +2,7 @@
 // happens. Reconnects on its own when the server ends the stream, and starts over from the
 // current state when its resourceVersion has expired (410 Gone).
 import { Watch } from '@kubernetes/client-node'
-import type { Kube } from '../kube.ts'
+import type { Kube } from '../kube/client.ts'
 import type { KubeObject } from '../health/kstatus.ts'
 
 export interface WatchOneOptions {

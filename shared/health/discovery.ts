@@ -2,8 +2,8 @@
 // goes through client-node's KubernetesObjectApi (GET /api/v1, /apis/<group>/<version>, cached
 // per KubeConfig), so repeated waits do not repeat it.
 import { KubernetesObjectApi, type KubeConfig } from '@kubernetes/client-node'
-import { NsopsError, errorMessage } from '../errors.ts'
-import { apiMessage, isApiError, type Kube } from '../kube.ts'
+import { NsopsError, errorMessage } from '../core/errors.ts'
+import { apiMessage, isApiError, type Kube } from '../kube/client.ts'
 
 export interface Resolved { plural: string; namespaced: boolean }
 

@@ -2,7 +2,7 @@
 // with the pods a workload selects, and when its status will change with no event (an
 // unschedulable pod's window ends). Pure: reads caches, writes nothing.
 import type { KubernetesObject } from '@kubernetes/client-node'
-import { apiMessage } from '../kube.ts'
+import { apiMessage } from '../kube/client.ts'
 import { collectionPath, type Resolved } from './discovery.ts'
 import type { Informers } from './informers.ts'
 import { computeStatus, groupKind, SCHEDULE_WINDOW_MS, type KubeObject, type Status } from './kstatus.ts'

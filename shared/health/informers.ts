@@ -3,7 +3,7 @@
 // list is refused for now, and stopped together. They only report "something changed in
 // this collection"; what that means for an object's health is evaluate.ts's job.
 import { makeInformer, type Informer, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node'
-import type { Kube } from '../kube.ts'
+import type { Kube } from '../kube/client.ts'
 import { collectionPath } from './discovery.ts'
 
 export interface Collection {

@@ -1,6 +1,6 @@
 // The wait's outcome for people: one line when all is Current, otherwise each object that is
 // not, with its status, why, and its pods grouped by reason.
-import { duration } from '../output.ts'
+import { duration } from '../core/output.ts'
 import type { ObjectHealth, PodHealth } from './evaluate.ts'
 
 export type Outcome = 'current' | 'failed' | 'timeout' | 'aborted'

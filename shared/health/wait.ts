@@ -8,8 +8,8 @@
 // (onProgress) only when it changed. The same watch can follow for as long as a dev loop runs
 // and give a verdict (`until`) on the way, without a second set of informers.
 import type { KubernetesObject } from '@kubernetes/client-node'
-import { NsopsError, errorMessage } from '../errors.ts'
-import type { Kube } from '../kube.ts'
+import { NsopsError, errorMessage } from '../core/errors.ts'
+import type { Kube } from '../kube/client.ts'
 import { httpStatusOf, resolve, unreachable } from './discovery.ts'
 import { healthOf, isWorkload, matchesSelector, plain, sameHealth, selectorOf, type Entry, type ObjectHealth } from './evaluate.ts'
 import { Informers, type Collection } from './informers.ts'

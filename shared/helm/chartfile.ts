@@ -4,7 +4,7 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml'
-import { NsopsError } from '../errors.ts'
+import { NsopsError } from '../core/errors.ts'
 
 export const CHARTFILE_NAME = 'chartfile.yaml'
 export const DEFAULT_CHART_DIR = 'charts'

@@ -13,7 +13,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 import semver from 'semver'
 import * as tar from 'tar'
 import { parse as parseYaml } from 'yaml'
-import { NsopsError, errorMessage } from '../errors.ts'
+import { NsopsError, errorMessage } from '../core/errors.ts'
 import { loadChartfile, type ChartRequirement, type Chartfile } from './chartfile.ts'
 
 export const LOCK_FILE = '.vendor-lock.json'

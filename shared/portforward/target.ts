@@ -1,8 +1,8 @@
 // Which pod and container port a Service's port leads to right now: the Service and the pods
 // of its namespace are watched, so a replaced pod is noticed as soon as the API says so.
 import { Watch, type V1Pod, type V1Service } from '@kubernetes/client-node'
-import { errorMessage } from '../errors.ts'
-import type { Kube } from '../kube.ts'
+import { errorMessage } from '../core/errors.ts'
+import type { Kube } from '../kube/client.ts'
 import { Backoff } from './backoff.ts'
 
 export interface Target {

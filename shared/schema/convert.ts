@@ -6,7 +6,7 @@
 // several times smaller and quicker to compile. CRDs become documents of the same shape, so
 // the cluster's served documents, the pinned offline set and CRDs in the build are one thing.
 import { createHash } from 'node:crypto'
-import type { ManifestObject } from '../kustomize.ts'
+import type { ManifestObject } from '../kustomize/build.ts'
 
 export type Schema = Record<string, unknown>
 

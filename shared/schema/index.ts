@@ -2,9 +2,9 @@
 // cluster's OpenAPI v3 when one answers, the pinned offline set otherwise (or with --offline),
 // errors placed at the file and line they come from.
 import path from 'node:path'
-import { NsopsError, errorMessage } from '../errors.ts'
-import type { Kube } from '../kube.ts'
-import type { ManifestObject } from '../kustomize.ts'
+import { NsopsError, errorMessage } from '../core/errors.ts'
+import type { Kube } from '../kube/client.ts'
+import type { ManifestObject } from '../kustomize/build.ts'
 import { locateFindings } from './origin.ts'
 import { ClusterSchemas, offlineSchemas, type SchemaSource } from './sources.ts'
 import { fieldPath, SchemaValidator, type SchemaCheck, type SchemaFinding } from './validate.ts'

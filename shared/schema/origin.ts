@@ -10,7 +10,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node } from 'yaml'
-import { buildKustomization, type ManifestObject } from '../kustomize.ts'
+import { buildKustomization, type ManifestObject } from '../kustomize/build.ts'
 import { pointerSegments, type SchemaFinding } from './validate.ts'
 
 const ORIGIN = 'config.kubernetes.io/origin'

@@ -5,10 +5,10 @@
 import { applyObjects, type ApplyResult } from '../apply/apply.ts'
 import { diffObjects, type DiffResult } from '../apply/diff.ts'
 import type { InventoryRef } from '../apply/inventory.ts'
-import { guardContext } from '../guard.ts'
+import { guardContext } from '../kube/guard.ts'
 import { waitFor, type ObjectHealth, type WaitResult } from '../health/wait.ts'
-import type { Kube } from '../kube.ts'
-import type { ManifestObject } from '../kustomize.ts'
+import type { Kube } from '../kube/client.ts'
+import type { ManifestObject } from '../kustomize/build.ts'
 import type { TankaEnvironment } from './environments.ts'
 import type { TankaObject } from './process.ts'
 

@@ -4,8 +4,8 @@
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
-import { NsopsError } from '../errors.ts'
-import { repoRoot } from '../paths.ts'
+import { NsopsError } from '../core/errors.ts'
+import { repoRoot } from '../core/paths.ts'
 
 export const defaultTankaRoot = path.join(repoRoot, 'tanka')
 export const SPEC_FILE = 'spec.json'

@@ -4,7 +4,7 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { stringify } from 'yaml'
-import { NsopsError } from '../errors.ts'
+import { NsopsError } from '../core/errors.ts'
 import { shown, type TankaEnvironment } from './environments.ts'
 import type { TankaObject } from './process.ts'
 

@@ -2,7 +2,7 @@
 // pkg/process): find every Kubernetes object in the nested output, flatten `*List` kinds,
 // default the namespace of namespaced kinds, add the tanka.dev/environment label and the
 // spec's resourceDefaults, and order the objects for apply.
-import { NsopsError } from '../errors.ts'
+import { NsopsError } from '../core/errors.ts'
 import { environmentLabel, type TankaEnvironment } from './environments.ts'
 
 /** A Kubernetes object as an environment renders it. */

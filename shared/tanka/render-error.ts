@@ -2,7 +2,7 @@
 // go-jsonnet print) into one error a user can act on: file:line:column and the message, and
 // for a chart nobody vendored, the command that vendors it.
 import path from 'node:path'
-import { NsopsError } from '../errors.ts'
+import { NsopsError } from '../core/errors.ts'
 import { shown, type TankaEnvironment } from './environments.ts'
 
 /** The renderer's `--errors json` report (tanka/renderer/errors.go). */

@@ -1,8 +1,8 @@
 // Renders an environment to its ordered Kubernetes objects, two ways with one result:
 // `tk show` when tk can be had, else the project's renderer followed by tk's processing.
 import { VersionApi } from '@kubernetes/client-node'
-import { NsopsError } from '../errors.ts'
-import type { Kube } from '../kube.ts'
+import { NsopsError } from '../core/errors.ts'
+import type { Kube } from '../kube/client.ts'
 import { toolPath } from '../tools/provision.ts'
 import type { TankaEnvironment } from './environments.ts'
 import { processOutput, type TankaObject } from './process.ts'

@@ -3,7 +3,7 @@
 // this repo's sources and cached under their hash.
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { NsopsError } from '../errors.ts'
+import { NsopsError } from '../core/errors.ts'
 import { toolPath } from '../tools/provision.ts'
 import { shown, type TankaEnvironment } from './environments.ts'
 import { parseRenderError, renderFailure } from './render-error.ts'

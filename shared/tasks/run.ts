@@ -7,11 +7,11 @@ import { randomUUID } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import type { LogEntry } from 'zx'
-import { NsopsError, errorMessage } from '../errors.ts'
-import type { Kube } from '../kube.ts'
-import type { Environment, NamespaceConfig } from '../namespace-config.ts'
-import { stateDir } from '../paths.ts'
-import type { HookName, Hooks, TaskContext } from './types.ts'
+import { NsopsError, errorMessage } from '../core/errors.ts'
+import type { Kube } from '../kube/client.ts'
+import type { Environment, NamespaceConfig } from '../config/namespace-config.ts'
+import { stateDir } from '../core/paths.ts'
+import type { HookName, Hooks, TaskContext } from '../config/task-types.ts'
 
 export interface TaskRun {
   name: string

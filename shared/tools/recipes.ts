@@ -169,7 +169,7 @@ export const recipes: Record<string, GoRecipe> = {
     ldflags: (s) => `-s -w -X main.VERSION=${s.version.replace(/^v/, '')}`,
   },
   'tanka-renderer': { kind: 'local', dir: 'tanka/renderer', expect: 'about 10 seconds', ldflags: () => '-s -w' },
-  // `kustomize build` as a long-lived process for the dev loop (shared/kustomize.ts), on the
+  // `kustomize build` as a long-lived process for the dev loop (shared/kustomize/build.ts), on the
   // kustomize api module kustomize v5.8.2 builds with
   'kustomize-server': { kind: 'local', dir: 'shared/tools/kustomize-server', expect: 'about 30 seconds', ldflags: () => '-s -w' },
 }

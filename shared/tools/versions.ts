@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import YAML from 'yaml'
-import { repoRoot } from '../paths.ts'
+import { repoRoot } from '../core/paths.ts'
 
 export interface ToolSpec {
   name: string

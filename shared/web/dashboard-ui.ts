@@ -3,8 +3,8 @@
 // it changes. Read-only but one action: ask Flux to reconcile the namespace.
 import type { DashboardModel } from '../dashboard/collect.ts'
 import { followDashboard } from '../dashboard/watch.ts'
-import type { Kube } from '../kube.ts'
-import type { Environment, NamespaceConfig } from '../namespace-config.ts'
+import type { Kube } from '../kube/client.ts'
+import type { Environment, NamespaceConfig } from '../config/namespace-config.ts'
 import { requestReconcile } from './reconcile.ts'
 import { startPageServer } from './server.ts'
 

@@ -5,8 +5,8 @@
 // (a checkpoint of what is buffered when a page connects, then only the new lines).
 import type { DevLoop, Loop } from '../dev/loop.ts'
 import type { FeedLine, LogFeed } from '../dev/log-feed.ts'
-import { appRows } from '../dev/view.ts'
-import type { Kube } from '../kube.ts'
+import { appRows } from '../dev/app-rows.ts'
+import type { Kube } from '../kube/client.ts'
 import { requestReconcile } from './reconcile.ts'
 import { startPageServer, type ActionBody } from './server.ts'
 
@@ -64,7 +64,7 @@ export async function startWebUi(opts: WebUiOptions): Promise<WebUi> {
         void loop.runTask(body.task)
         return `running the task ${body.task} of ${loop.name}`
       case 'reconcile': {
-        const { loadNamespace } = await import('../namespaces.ts')
+        const { loadNamespace } = await import('../config/namespaces.ts')
         return requestReconcile(kube, loop.ns ?? await loadNamespace(loop.name))
       }
       default:

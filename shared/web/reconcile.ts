@@ -1,8 +1,8 @@
 // The "reconcile" action both pages offer: ask Flux to reconcile the Kustomization(s) that
 // manage a namespace (the one finder says which), as `flux reconcile` does: set
 // requestedAt and let the controller pick it up. The page shows the result; it does not wait.
-import type { Kube } from '../kube.ts'
-import type { NamespaceConfig } from '../namespace-config.ts'
+import type { Kube } from '../kube/client.ts'
+import type { NamespaceConfig } from '../config/namespace-config.ts'
 
 export async function requestReconcile(kube: Kube, ns: NamespaceConfig): Promise<string> {
   const { findManagers, REQUESTED_AT } = await import('../flux/index.ts')

@@ -13,8 +13,8 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { errorMessage } from '../errors.ts'
-import { repoRoot } from '../paths.ts'
+import { errorMessage } from '../core/errors.ts'
+import { repoRoot } from '../core/paths.ts'
 
 export const DEFAULT_UI_PORT = 10350
 

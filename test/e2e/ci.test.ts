@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test'
 import YAML from 'yaml'
 import { CI_STEPS } from '../../shared/commands/ci.ts'
 import { COMMENT_MARKER } from '../../shared/ci/diff.ts'
-import { repoRoot } from '../../shared/paths.ts'
+import { repoRoot } from '../../shared/core/paths.ts'
 import { toolPath } from '../../shared/tools/provision.ts'
 import { ciRepo, type CiRepo } from '../ci-fixture.ts'
 import { git, write } from '../git-fixture.ts'
@@ -67,7 +67,7 @@ const CHECKS = `checks: [
 
 describe('namespace.ts checks are validated like the other fields', () => {
   it('refuses a check with both or neither of run and task, a task that does not exist, and duplicate names', async () => {
-    const { defineNamespace } = await import('../../shared/namespace-config.ts')
+    const { defineNamespace } = await import('../../shared/config/namespace-config.ts')
     const base = { name: 'shop', description: 'a shop', namespaces: { dev: 'shop-dev', prod: 'shop' } }
     assert.deepEqual(defineNamespace({ ...base, checks: [{ name: 'up', run: 'kubectl -n {namespace} get deploy' }] }).checks, [{ name: 'up', run: 'kubectl -n {namespace} get deploy' }])
     assert.throws(() => defineNamespace({ ...base, checks: [{ name: 'x', run: 'true', task: 't' } as never] }), /checks\[0\] needs exactly one of run \(a shell command\) or task/)
@@ -100,7 +100,7 @@ describe('just ci on a real repository with a merge base', () => {
     write(r.work, 'tanka/environments/local/extra.libsonnet', '{}\n')
     const tanka = JSON.parse((await nsops(r.work, ['ci', 'changed', '--json', '--out', r.out])).stdout)
     assert.deepEqual([tanka.namespaces, tanka.tankaEnvironments], [['observability'], ['local']])
-    fs.appendFileSync(path.join(r.work, 'shared/output.ts'), '\n// a change in the library\n')
+    fs.appendFileSync(path.join(r.work, 'shared/core/output.ts'), '\n// a change in the library\n')
     const all = await nsops(r.work, ['ci', 'changed', '--json', '--out', r.out])
     const every = JSON.parse(all.stdout)
     assert.deepEqual(every.namespaces, ['arr-stack', 'monitoring', 'observability'])

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test'
 import type { V1Deployment } from '@kubernetes/client-node'
 import os from 'node:os'
 import path from 'node:path'
-import { repoRoot } from '../../shared/paths.ts'
+import { repoRoot } from '../../shared/core/paths.ts'
 import { testCluster, testNamespace, type TestCluster } from '../harness.ts'
 import { Terminal, tmuxAvailable } from '../tty.ts'
 

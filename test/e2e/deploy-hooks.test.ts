@@ -11,8 +11,8 @@ import { Writable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
 import { runDeploy } from '../../shared/deploy/run.ts'
 import type { DeployOptions } from '../../shared/deploy/flow.ts'
-import { stateDir } from '../../shared/paths.ts'
-import type { Hooks } from '../../shared/tasks/types.ts'
+import { stateDir } from '../../shared/core/paths.ts'
+import type { Hooks } from '../../shared/config/task-types.ts'
 import { DEMO, gitOpsWorld, settings, type GitOpsWorld } from './gitops-fixture.ts'
 
 const sink = () => new Writable({ write(_c, _e, cb) { cb() } })

@@ -10,7 +10,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
-import { repoRoot } from '../../shared/paths.ts'
+import { repoRoot } from '../../shared/core/paths.ts'
 import { git } from '../git-fixture.ts'
 import { testCluster } from '../harness.ts'
 

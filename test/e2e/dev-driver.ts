@@ -2,7 +2,7 @@
 //   node --import tsx dev-driver.ts KUBECONFIG WORKDIR [HOLD]   (prints READY once started)
 import { KubeConfig } from '@kubernetes/client-node'
 import { DevLoop } from '../../shared/dev/loop.ts'
-import { clientsFor } from '../../shared/kube.ts'
+import { clientsFor } from '../../shared/kube/client.ts'
 import { demoNamespace } from './gitops-fixture.ts'
 
 const [kubeconfig, work, hold] = process.argv.slice(2) as [string, string, 'auto' | 'kustomization' | undefined]

@@ -19,9 +19,9 @@ import { computeDrift, type DriftOptions } from '../../shared/drift/compute.ts'
 import type { DriftObject, DriftReport } from '../../shared/drift/types.ts'
 import { reconcile } from '../../shared/flux/reconcile.ts'
 import { currentOwner, resumeOwned, suspendFor } from '../../shared/flux/suspend.ts'
-import { clientsFor, type Kube } from '../../shared/kube.ts'
-import { defineNamespace, namespacePaths, type NamespaceConfig } from '../../shared/namespace-config.ts'
-import { repoRoot } from '../../shared/paths.ts'
+import { clientsFor, type Kube } from '../../shared/kube/client.ts'
+import { defineNamespace, namespacePaths, type NamespaceConfig } from '../../shared/config/namespace-config.ts'
+import { repoRoot } from '../../shared/core/paths.ts'
 import { toolPath } from '../../shared/tools/provision.ts'
 import { until } from '../until.ts'
 import { DEMO, gitOpsWorld, type GitOpsWorld } from './gitops-fixture.ts'
@@ -52,12 +52,12 @@ describe('drift against the real kustomize-controller', () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-drift-test-'))
     // the command as a user runs it (flags, -o json, exit codes), for the fixture's namespace
     script = path.join(tmp, 'drift.mts') // .mts: an ES module outside any package.json
-    fs.writeFileSync(script, `import { runMain } from ${JSON.stringify(path.join(repoRoot, 'shared/cli.ts'))}
+    fs.writeFileSync(script, `import { runMain } from ${JSON.stringify(path.join(repoRoot, 'shared/core/cli.ts'))}
 import { demoNamespace } from ${JSON.stringify(path.join(repoRoot, 'test/e2e/gitops-fixture.ts'))}
 import { drift } from ${JSON.stringify(path.join(repoRoot, 'shared/commands/drift.ts'))}
 runMain(() => drift(demoNamespace(${JSON.stringify(w.work)}), process.argv.slice(2)))
 `)
-    fs.writeFileSync(path.join(tmp, 'dashboard.mts'), `import { runMain } from ${JSON.stringify(path.join(repoRoot, 'shared/cli.ts'))}
+    fs.writeFileSync(path.join(tmp, 'dashboard.mts'), `import { runMain } from ${JSON.stringify(path.join(repoRoot, 'shared/core/cli.ts'))}
 import { demoNamespace } from ${JSON.stringify(path.join(repoRoot, 'test/e2e/gitops-fixture.ts'))}
 import { dashboard } from ${JSON.stringify(path.join(repoRoot, 'shared/commands/dashboard.ts'))}
 runMain(() => dashboard(demoNamespace(${JSON.stringify(w.work)}), process.argv.slice(2)))

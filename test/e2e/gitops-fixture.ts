@@ -8,9 +8,9 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import { KubeConfig } from '@kubernetes/client-node'
 import { SimCluster } from '../../shared/cluster/sim/index.ts'
-import { createBareRepo, startGitServer, type GitServer } from '../../shared/gitops/git-server.ts'
-import { clientsFor, type Kube } from '../../shared/kube.ts'
-import { defineNamespace, namespacePaths, type FluxHoldPolicy, type NamespaceConfig } from '../../shared/namespace-config.ts'
+import { createBareRepo, startGitServer, type GitServer } from '../../shared/cluster/sim/git-server.ts'
+import { clientsFor, type Kube } from '../../shared/kube/client.ts'
+import { defineNamespace, namespacePaths, type FluxHoldPolicy, type NamespaceConfig } from '../../shared/config/namespace-config.ts'
 
 const run = promisify(execFile)
 

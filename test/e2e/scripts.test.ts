@@ -9,7 +9,7 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
 import YAML from 'yaml'
-import { repoRoot } from '../../shared/paths.ts'
+import { repoRoot } from '../../shared/core/paths.ts'
 import { testCluster } from '../harness.ts'
 
 const run = promisify(execFile)

@@ -10,7 +10,7 @@ import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { appendContainerLog, currentRun } from '../../shared/cluster/sim/container-logs.ts'
-import { repoRoot } from '../../shared/paths.ts'
+import { repoRoot } from '../../shared/core/paths.ts'
 import { testCluster, type TestCluster } from '../harness.ts'
 import { until } from '../until.ts'
 

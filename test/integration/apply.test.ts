@@ -6,9 +6,9 @@ import { ApiextensionsV1Api, KubeConfig, PatchStrategy, RbacAuthorizationV1Api, 
 import { applyObjects, type ApplyResult } from '../../shared/apply/apply.ts'
 import { diffObjects, renderDiff } from '../../shared/apply/diff.ts'
 import { readInventory } from '../../shared/apply/inventory.ts'
-import { refString, type ObjectRef } from '../../shared/apply/refs.ts'
-import { clientsFor, isApiError, type Kube } from '../../shared/kube.ts'
-import type { ManifestObject } from '../../shared/kustomize.ts'
+import { refString, type ObjectRef } from '../../shared/kube/refs.ts'
+import { clientsFor, isApiError, type Kube } from '../../shared/kube/client.ts'
+import type { ManifestObject } from '../../shared/kustomize/build.ts'
 import { testCluster, testNamespace } from '../harness.ts'
 
 async function inNamespace(prefix: string, fn: (ns: string, kube: Kube) => Promise<void>): Promise<void> {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import { ApiextensionsV1Api, type V1CustomResourceDefinition } from '@kubernetes/client-node'
 import { waitForEstablished } from '../../shared/apply/order.ts'
-import { formatError, isNsopsError } from '../../shared/errors.ts'
+import { formatError, isNsopsError } from '../../shared/core/errors.ts'
 import { testCluster } from '../harness.ts'
 
 const group = `clash${process.pid}.nsops.dev`

@@ -9,9 +9,9 @@ import { after, before, describe, it } from 'node:test'
 import { collect } from '../../shared/dashboard/collect.ts'
 import { renderDashboard } from '../../shared/dashboard/render.ts'
 import { hookSections } from '../../shared/dashboard/sections.ts'
-import { defineNamespace, namespacePaths, type NamespaceConfig } from '../../shared/namespace-config.ts'
-import { stateDir } from '../../shared/paths.ts'
-import type { Hooks } from '../../shared/tasks/types.ts'
+import { defineNamespace, namespacePaths, type NamespaceConfig } from '../../shared/config/namespace-config.ts'
+import { stateDir } from '../../shared/core/paths.ts'
+import type { Hooks } from '../../shared/config/task-types.ts'
 import { testCluster, testNamespace, type TestCluster } from '../harness.ts'
 
 const plain = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '')

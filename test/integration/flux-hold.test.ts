@@ -10,8 +10,8 @@ import { after, before, describe, it } from 'node:test'
 import { endKeptHolds, keepHold, releaseHold, takeHold } from '../../shared/dev/flux-hold.ts'
 import type { DevSession } from '../../shared/dev/session.ts'
 import { findObjectHolds, HELD_BY, installFluxCrds, RECONCILE_ANNOTATION, REQUESTED_AT, SUSPENDED_BY } from '../../shared/flux/index.ts'
-import type { ManifestObject } from '../../shared/kustomize.ts'
-import { defineNamespace } from '../../shared/namespace-config.ts'
+import type { ManifestObject } from '../../shared/kustomize/build.ts'
+import { defineNamespace } from '../../shared/config/namespace-config.ts'
 import { testCluster, testNamespace, type TestCluster } from '../harness.ts'
 
 describe('Flux hold under the root flux-system', () => {

@@ -10,14 +10,14 @@ import { spawnSync } from 'node:child_process'
 import os from 'node:os'
 import { after, before, describe, it } from 'node:test'
 import { ApiextensionsV1Api, PatchStrategy, Watch, setHeaderOptions } from '@kubernetes/client-node'
-import { NsopsError } from '../../shared/errors.ts'
+import { NsopsError } from '../../shared/core/errors.ts'
 import {
   currentOwner, findManagers, findStaleSuspensions, fluxCrdBundle, handledSince, fluxStatus, installFluxCrds, reconcile,
   reconcileSource, resumeOwned, resumeStale, revisionMatches, suspendFor, FLUX_FIELD_MANAGER, REQUESTED_AT, SUSPENDED_BY,
   type FluxCrdInstall, type FluxKind, type FluxObject, type FluxRef,
 } from '../../shared/flux/index.ts'
 import { fluxKinds } from '../../shared/flux/kinds.ts'
-import type { Kube } from '../../shared/kube.ts'
+import type { Kube } from '../../shared/kube/client.ts'
 import { testCluster, testNamespace } from '../harness.ts'
 
 const SHA = 'a'.repeat(40)

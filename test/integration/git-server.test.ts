@@ -8,7 +8,7 @@ import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
 import zlib from 'node:zlib'
-import { createBareRepo, startGitServer, type GitServer } from '../../shared/gitops/git-server.ts'
+import { createBareRepo, startGitServer, type GitServer } from '../../shared/cluster/sim/git-server.ts'
 
 const run = promisify(execFile)
 const gitEnv = { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0' }

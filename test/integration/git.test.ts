@@ -1,11 +1,11 @@
-// shared/git.ts against real repositories: a bare "origin" in a temp dir and one or two clones.
+// shared/git/repo.ts against real repositories: a bare "origin" in a temp dir and one or two clones.
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { openRepo, shortSha } from '../../shared/git.ts'
-import { NsopsError } from '../../shared/errors.ts'
+import { openRepo, shortSha } from '../../shared/git/repo.ts'
+import { NsopsError } from '../../shared/core/errors.ts'
 import { git, write } from '../git-fixture.ts'
 
 const NS = 'namespaces/demo'

@@ -11,7 +11,7 @@ import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import * as tar from 'tar'
 import { stringify } from 'yaml'
-import { NsopsError } from '../../shared/errors.ts'
+import { NsopsError } from '../../shared/core/errors.ts'
 import { LOCK_FILE, vendorCharts, vendorSummaryLines } from '../../shared/helm/vendor.ts'
 import { serveDir, type StaticServer } from '../static-server.ts'
 

@@ -11,8 +11,8 @@ import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
-import { buildKustomization, buildKustomizationWarm, parseManifests, type ManifestObject } from '../../shared/kustomize.ts'
-import { repoRoot } from '../../shared/paths.ts'
+import { buildKustomization, buildKustomizationWarm, parseManifests, type ManifestObject } from '../../shared/kustomize/build.ts'
+import { repoRoot } from '../../shared/core/paths.ts'
 import { toolPath } from '../../shared/tools/provision.ts'
 
 const run = promisify(execFile)

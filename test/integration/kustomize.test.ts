@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict'
 import path from 'node:path'
 import { describe, it } from 'node:test'
-import { NsopsError } from '../../shared/errors.ts'
-import { buildKustomization, parseManifests, type ManifestObject } from '../../shared/kustomize.ts'
-import { repoRoot } from '../../shared/paths.ts'
+import { NsopsError } from '../../shared/core/errors.ts'
+import { buildKustomization, parseManifests, type ManifestObject } from '../../shared/kustomize/build.ts'
+import { repoRoot } from '../../shared/core/paths.ts'
 
 const fixtures = path.join(repoRoot, 'test', 'fixtures', 'kustomize')
 const fixture = (...p: string[]) => path.join(fixtures, ...p)

@@ -8,11 +8,11 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { refKey, refOf } from '../../shared/apply/refs.ts'
+import { refKey, refOf } from '../../shared/kube/refs.ts'
 import { OverlayBuild } from '../../shared/dev/overlay-build.ts'
-import { NsopsError } from '../../shared/errors.ts'
-import { buildKustomization, buildKustomizationWarm, ManifestCache, parseManifests, type ManifestObject } from '../../shared/kustomize.ts'
-import { repoRoot } from '../../shared/paths.ts'
+import { NsopsError } from '../../shared/core/errors.ts'
+import { buildKustomization, buildKustomizationWarm, ManifestCache, parseManifests, type ManifestObject } from '../../shared/kustomize/build.ts'
+import { repoRoot } from '../../shared/core/paths.ts'
 
 const sorted = (objects: ManifestObject[]) =>
   JSON.stringify([...objects].sort((a, b) => refKey(refOf(a)).localeCompare(refKey(refOf(b)))))

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { watchServiceTarget, type Resolution } from '../../shared/portforward/target.ts'
-import type { Kube } from '../../shared/kube.ts'
+import type { Kube } from '../../shared/kube/client.ts'
 import { testCluster, testNamespace } from '../harness.ts'
 import { until } from '../until.ts'
 

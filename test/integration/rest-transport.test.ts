@@ -1,4 +1,4 @@
-// nsops' own requests to the API server (shared/apply/rest.ts) go over one HTTP/2 connection,
+// nsops' own requests to the API server (shared/kube/rest.ts) go over one HTTP/2 connection,
 // as kubectl's and Flux's do, and over HTTP/1.1 when the server does not offer h2. Against
 // the real sim apiserver: dozens of concurrent requests share one session, errors keep their
 // status and body, an idle session does not keep a script from exiting. Two local servers
@@ -17,10 +17,10 @@ import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
 import { ApiException, KubeConfig } from '@kubernetes/client-node'
 import { mapLimit } from '../../shared/apply/order.ts'
-import { getObject, rest, transportOf } from '../../shared/apply/rest.ts'
+import { getObject, rest, transportOf } from '../../shared/kube/rest.ts'
 import { ensurePki } from '../../shared/cluster/sim/pki.ts'
-import { clientsFor, type Kube } from '../../shared/kube.ts'
-import { repoRoot } from '../../shared/paths.ts'
+import { clientsFor, type Kube } from '../../shared/kube/client.ts'
+import { repoRoot } from '../../shared/core/paths.ts'
 import { testCluster, testNamespace } from '../harness.ts'
 
 const run = promisify(execFile)
@@ -80,8 +80,8 @@ describe('API requests over HTTP/2', () => {
 
   it('an idle session does not keep a script from exiting by itself', async () => {
     // no process.exit: node must end on its own once the answer is in
-    const script = `import { connect } from ${JSON.stringify(path.join(repoRoot, 'shared/kube.ts'))}
-import { rest, transportOf } from ${JSON.stringify(path.join(repoRoot, 'shared/apply/rest.ts'))}
+    const script = `import { connect } from ${JSON.stringify(path.join(repoRoot, 'shared/kube/client.ts'))}
+import { rest, transportOf } from ${JSON.stringify(path.join(repoRoot, 'shared/kube/rest.ts'))}
 const kube = connect({ kubeconfig: ${JSON.stringify(kubeconfig)} })
 const r = await rest(kube, 'GET', '/api/v1/namespaces/${ns}')
 console.log(r.metadata.name, transportOf(kube).protocol)

@@ -1,4 +1,4 @@
-// The build caches (shared/build-cache.ts). Drift's: keyed by git's tree ids of the folders
+// The build caches (shared/kustomize/build-cache.ts). Drift's: keyed by git's tree ids of the folders
 // built (any change to a file below them is a new key), kept only for builds that reference
 // nothing remote, off with NSOPS_DRIFT_CACHE=0. Working trees': reused while every path
 // kustomize-server says the build looked at is unchanged. The builds are the real pinned
@@ -8,9 +8,9 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, afterEach, before, describe, it } from 'node:test'
-import { buildKey, readBuild, storeBuild } from '../../shared/build-cache.ts'
-import { stopKustomizeServer } from '../../shared/kustomize.ts'
-import { buildKustomization } from '../../shared/kustomize.ts'
+import { buildKey, readBuild, storeBuild } from '../../shared/kustomize/build-cache.ts'
+import { stopKustomizeServer } from '../../shared/kustomize/build.ts'
+import { buildKustomization } from '../../shared/kustomize/build.ts'
 import { commitAll, git, seedRepo, write } from '../git-fixture.ts'
 
 const cm = (name: string, v = '1') => `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: ${name} }\ndata: { a: "${v}" }\n`
@@ -41,7 +41,7 @@ describe('drift build cache', () => {
   const folders = ['namespaces/a']
   const what = { ksPath: 'namespaces/a/overlays/prod', overlay: 'namespaces/a/overlays/prod' }
   const useCache = async <T>(fn: (dir: string) => Promise<T>): Promise<T> => {
-    const real = (await import('../../shared/paths.ts')).cacheDir()
+    const real = (await import('../../shared/core/paths.ts')).cacheDir()
     cache = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-build-cache-dir-'))
     // drift-builds under a temp cache; tools/ linked to the real one
     fs.mkdirSync(path.join(cache, 'nsops'))

@@ -2,8 +2,8 @@
 // `-o json` as a synonym of --json.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { goDuration, parseCommand, parseDuration } from '../../shared/cli.ts'
-import { NsopsError } from '../../shared/errors.ts'
+import { goDuration, parseCommand, parseDuration } from '../../shared/core/cli.ts'
+import { NsopsError } from '../../shared/core/errors.ts'
 
 describe('cli: durations', () => {
   it('reads Go durations: 90s, 1m30s, 5m0s, 300ms, 1h, 1.5h, 2h45m', () => {
@@ -62,11 +62,11 @@ describe('cli: runMain', () => {
     const fs = await import('node:fs')
     const os = await import('node:os')
     const path = await import('node:path')
-    const { repoRoot } = await import('../../shared/paths.ts')
+    const { repoRoot } = await import('../../shared/core/paths.ts')
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-runmain-test-'))
     try {
       // a cleanup that waits on an unref'd timer, as on an idle keep-alive connection
-      fs.writeFileSync(path.join(dir, 'main.mts'), `import { runMain } from ${JSON.stringify(path.join(repoRoot, 'shared/cli.ts'))}
+      fs.writeFileSync(path.join(dir, 'main.mts'), `import { runMain } from ${JSON.stringify(path.join(repoRoot, 'shared/core/cli.ts'))}
 runMain(async () => {
   await new Promise((resolve) => setTimeout(resolve, 300).unref())
   process.stdout.write('cleaned up')

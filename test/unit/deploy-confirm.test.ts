@@ -5,7 +5,7 @@ import { PassThrough } from 'node:stream'
 import { describe, it } from 'node:test'
 import { confirm, isYes } from '../../shared/deploy/confirm.ts'
 import { Interrupted } from '../../shared/deploy/interrupt.ts'
-import { NsopsError } from '../../shared/errors.ts'
+import { NsopsError } from '../../shared/core/errors.ts'
 
 /** A stream that says it is a terminal, as process.stdin does in one. */
 function terminal(): PassThrough & { isTTY: boolean } {

@@ -3,10 +3,10 @@
 // pointless (suspended, a source on another branch).
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { normalizeGitUrl, sameRepository } from '../../shared/git.ts'
+import { normalizeGitUrl, sameRepository } from '../../shared/git/repo.ts'
 import { asFluxApplies, fluxBlocker, inventoryRefs, waitTargets, type FluxFound } from '../../shared/deploy/flux-target.ts'
 import type { FluxObject } from '../../shared/flux/kinds.ts'
-import type { ManifestObject } from '../../shared/kustomize.ts'
+import type { ManifestObject } from '../../shared/kustomize/build.ts'
 
 function ks(fields: { spec?: Record<string, unknown>; status?: Record<string, unknown>; annotations?: Record<string, string> } = {}): FluxObject {
   return {

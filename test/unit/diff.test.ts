@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { before, describe, it } from 'node:test'
 import { maskSecrets, objectDiff, renderDiff, stripNoise, summaryLine, type DiffResult } from '../../shared/apply/diff.ts'
 import { diffLines, hunks, unifiedText } from '../../shared/apply/line-diff.ts'
-import { c } from '../../shared/output.ts'
+import { c } from '../../shared/core/output.ts'
 
 const ANSI = /\x1b\[[0-9;]*m/
 

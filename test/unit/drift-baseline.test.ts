@@ -9,7 +9,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { resolveBaseline } from '../../shared/drift/baseline.ts'
-import { buildKustomization } from '../../shared/kustomize.ts'
+import { buildKustomization } from '../../shared/kustomize/build.ts'
 import { seedRepo } from '../git-fixture.ts'
 
 const cm = (name: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: ${name} }\ndata: { a: "1" }\n`

@@ -3,13 +3,13 @@
 // Secret hashing, and namespace.ts drift.ignore validation.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import type { LiveObject } from '../../shared/apply/rest.ts'
+import type { LiveObject } from '../../shared/kube/rest.ts'
 import { secretHash, skipReason } from '../../shared/drift/compute.ts'
 import { leafChanges, removePath, wantedChanges } from '../../shared/drift/fields.ts'
-import { ignoredPaths, kustomizationRules, parseLocalRule, selectorMatches } from '../../shared/drift/ignore.ts'
+import { ignoredPaths, kustomizationRules, parseLocalRule, selectorMatches } from '../../shared/config/ignore-rules.ts'
 import { settersOf } from '../../shared/drift/managers.ts'
 import { immutableWarnings, parseQuantity } from '../../shared/drift/warnings.ts'
-import { defineNamespace } from '../../shared/namespace-config.ts'
+import { defineNamespace } from '../../shared/config/namespace-config.ts'
 
 const deployment: LiveObject = {
   apiVersion: 'apps/v1', kind: 'Deployment',

@@ -3,8 +3,8 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, it } from 'node:test'
-import { NsopsError } from '../../shared/errors.ts'
-import { allowedContexts, guardContext, isAllowedContext } from '../../shared/guard.ts'
+import { NsopsError } from '../../shared/core/errors.ts'
+import { allowedContexts, guardContext, isAllowedContext } from '../../shared/kube/guard.ts'
 
 describe('context guard', () => {
   it('allows known local contexts', () => {

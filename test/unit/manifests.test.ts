@@ -15,9 +15,9 @@ import type {
   V1Service,
 } from '@kubernetes/client-node'
 import { parseAllDocuments } from 'yaml'
-import { NsopsError } from '../../shared/errors.ts'
-import { defineNamespace, environments, type Environment, type NamespaceConfig, type NamespaceInput } from '../../shared/namespace-config.ts'
-import { repoRoot } from '../../shared/paths.ts'
+import { NsopsError } from '../../shared/core/errors.ts'
+import { defineNamespace, environments, type Environment, type NamespaceConfig, type NamespaceInput } from '../../shared/config/namespace-config.ts'
+import { repoRoot } from '../../shared/core/paths.ts'
 import { toolPath } from '../../shared/tools/provision.ts'
 
 const run = promisify(execFile)

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import net from 'node:net'
 import { describe, it } from 'node:test'
-import { freePort } from '../../shared/ports.ts'
+import { freePort } from '../../shared/core/ports.ts'
 
 const ephemeralStart = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
 

@@ -6,7 +6,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { after, describe, it } from 'node:test'
-import { repoRoot } from '../../shared/paths.ts'
+import { repoRoot } from '../../shared/core/paths.ts'
 
 const run = promisify(execFile)
 const dir = path.join(repoRoot, 'test', `.tsc-${process.pid}`)
@@ -22,7 +22,7 @@ async function typecheck(source: string): Promise<{ code: number; out: string }>
   )
 }
 
-const config = (tasks: string, hooks = '{}') => `import { defineNamespace } from '../../shared/namespace-config.ts'
+const config = (tasks: string, hooks = '{}') => `import { defineNamespace } from '../../shared/config/namespace-config.ts'
 export default defineNamespace({ name: 'typed', description: 't', namespaces: { dev: 'typed-dev', prod: 'typed' }, tasks: ${tasks}, hooks: ${hooks} })
 `
 

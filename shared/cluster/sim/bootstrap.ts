@@ -4,11 +4,11 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { ApiextensionsV1Api, KubeConfig, PatchStrategy, Watch, type KubernetesObject, type V1Node } from '@kubernetes/client-node'
 import YAML from 'yaml'
-import { clientsFor } from '../../kube.ts'
-import { repoRoot } from '../../paths.ts'
+import { clientsFor } from '../../kube/client.ts'
+import { repoRoot } from '../../core/paths.ts'
 import { SIM_NODE } from './index.ts'
 import { LOCAL_PATH_PROVISIONER } from './local-path-provisioner.ts'
-import { NsopsError } from '../../errors.ts'
+import { NsopsError } from '../../core/errors.ts'
 
 const node = {
   apiVersion: 'v1',

@@ -6,10 +6,10 @@ import fsp from 'node:fs/promises'
 import https from 'node:https'
 import path from 'node:path'
 import YAML from 'yaml'
-import { NsopsError } from '../../errors.ts'
-import { withFileLock } from '../../lock.ts'
-import { stateDir, tsNodeArgs } from '../../paths.ts'
-import { freePort } from '../../ports.ts'
+import { NsopsError } from '../../core/errors.ts'
+import { withFileLock } from '../../core/lock.ts'
+import { stateDir, tsNodeArgs } from '../../core/paths.ts'
+import { freePort } from '../../core/ports.ts'
 import { toolPaths } from '../../tools/provision.ts'
 import type { ClusterInfo, ClusterProvider, ComponentStatus, EnsureOptions } from '../provider.ts'
 import { ensurePki, type Pki } from './pki.ts'
@@ -223,7 +223,7 @@ export class SimCluster implements ClusterProvider {
     }
   }
 
-  // ---- Flux controllers (the GitOps path; shared/gitops/controllers.ts) ----
+  // ---- Flux controllers (the GitOps path; shared/cluster/sim/controllers.ts) ----
   // Optional components: started after the node is up, by any ensure({ flux: true }), also on
   // a cluster that runs without them; one that died is started again there. They do not
   // count for isUp(), so a dead controller never restarts the whole cluster.
@@ -235,7 +235,7 @@ export class SimCluster implements ClusterProvider {
     await stopComponents(flux)
     state.components = state.components.filter((c) => !flux.includes(c))
     this.onProgress('installing the Flux CRDs and starting the Flux controllers')
-    const { fluxControllers, waitForControllers, localGitUrl } = await import('../../gitops/controllers.ts')
+    const { fluxControllers, waitForControllers, localGitUrl } = await import('./controllers.ts')
     const procs = await fluxControllers({ kubeconfig: this.kubeconfigPath, dir: path.join(this.dir, 'flux') })
     state.flux = procs.map((p) => p.name)
     for (const p of procs) {
@@ -249,8 +249,8 @@ export class SimCluster implements ClusterProvider {
       },
     })
     // a git server that could not keep its port: what named the old URL follows it
-    const { repointLocalGit } = await import('../../gitops/local-remote.ts')
-    const { connect } = await import('../../kube.ts')
+    const { repointLocalGit } = await import('./local-remote.ts')
+    const { connect } = await import('../../kube/client.ts')
     const fluxDir = path.join(this.dir, 'flux')
     const moved = await repointLocalGit(connect({ kubeconfig: this.kubeconfigPath }), fluxDir)
     const what = [...moved.gitRepositories.map((g) => `GitRepository ${g}`), ...moved.remotes.map((r) => `the remote in ${r}`)]

@@ -10,10 +10,10 @@ export const LOCAL_PATH_PROVISIONER = 'nsops.dev/local-path'
 
 async function main(kubeconfig: string, volumesDir: string): Promise<void> {
   const { KubeConfig, CoreV1Api, makeInformer } = await import('@kubernetes/client-node')
-  const { clientsFor } = await import('../../kube.ts')
+  const { clientsFor } = await import('../../kube/client.ts')
   // one keep-alive connection for every write: a big apply brings hundreds of PVCs at once,
   // and a TLS handshake per request (client-node's way) made them wait their turn for seconds
-  const { rest } = await import('../../apply/rest.ts')
+  const { rest } = await import('../../kube/rest.ts')
   const kc = new KubeConfig()
   kc.loadFromFile(kubeconfig)
   const kube = clientsFor(kc, kubeconfig)

@@ -6,7 +6,7 @@ import fs from 'node:fs'
 import fsp from 'node:fs/promises'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import { NsopsError } from '../../errors.ts'
+import { NsopsError } from '../../core/errors.ts'
 
 const run = promisify(execFile)
 

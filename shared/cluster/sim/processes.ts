@@ -3,8 +3,8 @@
 // and, after a grace period, SIGKILL.
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
-import { pidAlive } from '../../lock.ts'
-import { NsopsError } from '../../errors.ts'
+import { pidAlive } from '../../core/lock.ts'
+import { NsopsError } from '../../core/errors.ts'
 
 export interface ComponentRecord {
   name: string
@@ -80,8 +80,8 @@ export function logTail(file: string, lines = 15): string {
  */
 export async function untilServed(kubeconfig: string, apiPath: string, timeoutMs = 120_000): Promise<void> {
   const { KubeConfig } = await import('@kubernetes/client-node')
-  const { clientsFor } = await import('../../kube.ts')
-  const { rest } = await import('../../apply/rest.ts')
+  const { clientsFor } = await import('../../kube/client.ts')
+  const { rest } = await import('../../kube/rest.ts')
   const kc = new KubeConfig()
   kc.loadFromFile(kubeconfig)
   const kube = clientsFor(kc, kubeconfig)

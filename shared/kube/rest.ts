@@ -7,8 +7,8 @@ import http2 from 'node:http2'
 import https from 'node:https'
 import tls from 'node:tls'
 import { ApiException } from '@kubernetes/client-node'
-import type { Kube } from '../kube.ts'
-import type { ManifestObject } from '../kustomize.ts'
+import type { Kube } from './client.ts'
+import type { ManifestObject } from './refs.ts'
 import type { ObjectRef } from './refs.ts'
 
 /** An object as the API server returns it: raw JSON, nothing dropped or retyped. */

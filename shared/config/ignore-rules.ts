@@ -3,9 +3,9 @@
 // them) and the namespace's local list in namespace.ts (`drift.ignore`). Target fields are
 // regular expressions matched against the whole value, as fluxcd/pkg/ssa's SelectorRegex does;
 // label and annotation selectors take the equality forms (`a=b`, `a!=b`, `a`, `!a`).
-import { groupOf, type ObjectRef } from '../apply/refs.ts'
-import { NsopsError } from '../errors.ts'
-import { parsePointer } from './fields.ts'
+import { groupOf, type ObjectRef } from '../kube/refs.ts'
+import { NsopsError } from '../core/errors.ts'
+import { parsePointer } from '../core/json-pointer.ts'
 
 export interface IgnoreTarget {
   group?: string

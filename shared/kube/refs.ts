@@ -1,5 +1,13 @@
 // How an applied object is named: in results, in the inventory, in messages.
-import type { ManifestObject } from '../kustomize.ts'
+import type { KubernetesObject, V1ObjectMeta } from '@kubernetes/client-node'
+
+/** A manifest as it goes to the API server: apiVersion, kind and metadata.name are present. */
+export interface ManifestObject extends KubernetesObject {
+  apiVersion: string
+  kind: string
+  metadata: V1ObjectMeta & { name: string }
+  [field: string]: unknown
+}
 
 export interface ObjectRef {
   apiVersion: string

@@ -2,10 +2,10 @@
 // Names come from users (just deploy NAME), so they are checked before touching the disk.
 import fs from 'node:fs'
 import path from 'node:path'
-import { NsopsError } from './errors.ts'
+import { NsopsError } from '../core/errors.ts'
 import type { NamespaceConfig } from './namespace-config.ts'
-import { repoRoot } from './paths.ts'
-import { importTs } from './ts-import.ts'
+import { repoRoot } from '../core/paths.ts'
+import { importTs } from '../core/ts-import.ts'
 
 export const namespacesDir = path.join(repoRoot, 'namespaces')
 

@@ -4,8 +4,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import YAML from 'yaml'
-import { NsopsError } from './errors.ts'
-import { repoRoot } from './paths.ts'
+import { NsopsError } from '../core/errors.ts'
+import { repoRoot } from '../core/paths.ts'
 
 export { LOCAL_CONTEXT_PREFIXES, isLocalContext } from './contexts.ts'
 import { isLocalContext } from './contexts.ts'

@@ -2,8 +2,8 @@
 // `just cluster-up` / `just dev-up` last chose (.nsops/target.json) → the default kubeconfig.
 import fs from 'node:fs'
 import path from 'node:path'
-import type { KubeTarget } from './kube.ts'
-import { stateDir } from './paths.ts'
+import type { KubeTarget } from './client.ts'
+import { stateDir } from '../core/paths.ts'
 
 export interface Target extends KubeTarget {
   /** where the choice came from, for headers and error messages */

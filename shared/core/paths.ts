@@ -4,7 +4,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 // NSOPS_REPO_ROOT: set by shared/bin/run-bundled.mjs, where this module lives in a bundle
-export const repoRoot = process.env.NSOPS_REPO_ROOT || path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+export const repoRoot = process.env.NSOPS_REPO_ROOT || path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
 /** Tool binaries and Go build trees, shared by every checkout: `${XDG_CACHE_HOME:-~/.cache}/nsops`. */
 export function cacheDir(): string {

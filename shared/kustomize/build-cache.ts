@@ -20,9 +20,9 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import { parse } from 'yaml'
 // kustomize.ts imports this module too: its constant is read only inside functions here
-import { KUSTOMIZATION_FILES, type ManifestObject } from './kustomize.ts'
-import { cacheDir } from './paths.ts'
-import { toolPath } from './tools/provision.ts'
+import { KUSTOMIZATION_FILES, type ManifestObject } from './build.ts'
+import { cacheDir } from '../core/paths.ts'
+import { toolPath } from '../tools/provision.ts'
 
 const run = promisify(execFile)
 const KEEP = 200

@@ -5,28 +5,23 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import type { KubernetesObject, V1ObjectMeta } from '@kubernetes/client-node'
 import { LineCounter, parseAllDocuments, type YAMLError } from 'yaml'
 import { readWorkBuild, storeWorkBuild, workBuildsEnabled } from './build-cache.ts'
-import { NsopsError } from './errors.ts'
-import { toolPath } from './tools/provision.ts'
+import { NsopsError } from '../core/errors.ts'
+import { toolPath } from '../tools/provision.ts'
 
 const run = promisify(execFile)
 
-/** A manifest as it goes to the API server: apiVersion, kind and metadata.name are present. */
-export interface ManifestObject extends KubernetesObject {
-  apiVersion: string
-  kind: string
-  metadata: V1ObjectMeta & { name: string }
-  [field: string]: unknown
-}
+import type { ManifestObject } from '../kube/refs.ts'
+
+export type { ManifestObject }
 
 export interface BuildOptions {
   /** kustomize's --load-restrictor: `rootOnly` (kustomize's default) or `none` to read files outside the root */
   loadRestrictor?: 'rootOnly' | 'none'
   /**
    * keep the build on disk and reuse it while every path it looked at is unchanged
-   * (shared/build-cache.ts): for working trees built again and again (validate, deploy)
+   * (shared/kustomize/build-cache.ts): for working trees built again and again (validate, deploy)
    */
   reuse?: boolean
 }

@@ -3,10 +3,10 @@
 // own touches for the commands (dashboard groups, port-forwards, URLs, quick commands).
 // It is checked when defined, so a typo fails on import with a message naming the field.
 import path from 'node:path'
-import { NsopsError } from './errors.ts'
-import { repoRoot } from './paths.ts'
-import { parseLocalRule } from './drift/ignore.ts'
-import type { Hooks, TaskSpec } from './tasks/types.ts'
+import { NsopsError } from '../core/errors.ts'
+import { repoRoot } from '../core/paths.ts'
+import { parseLocalRule } from './ignore-rules.ts'
+import type { Hooks, TaskSpec } from './task-types.ts'
 
 export type Environment = 'dev' | 'prod'
 export const environments: readonly Environment[] = ['dev', 'prod']
@@ -284,7 +284,7 @@ export function defineNamespace(input: NamespaceInput): NamespaceConfig {
       ? `namespaces/${input.name}/namespace.ts`
       : 'a namespace.ts'
     throw new NsopsError(`${where} is invalid: ${problems.list.join('; ')}.`, {
-      hint: 'Fix those fields; shared/namespace-config.ts describes each one.',
+      hint: 'Fix those fields; shared/config/namespace-config.ts describes each one.',
     })
   }
 

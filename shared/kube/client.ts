@@ -11,7 +11,7 @@ import {
   VersionApi,
   type KubernetesObject,
 } from '@kubernetes/client-node'
-import { NsopsError, errorMessage } from './errors.ts'
+import { NsopsError, errorMessage } from '../core/errors.ts'
 
 export interface KubeTarget {
   /** kubeconfig file; default: $KUBECONFIG or ~/.kube/config */

@@ -2,8 +2,8 @@
 // must return. Tasks are Tilt's local_resource / cmd_button; hooks run at fixed points of the
 // dev loop, deploy and dashboard. Only types here: zx itself is imported when a task runs.
 import type { Shell } from 'zx'
-import type { Kube } from '../kube.ts'
-import type { Environment, NamespaceConfig } from '../namespace-config.ts'
+import type { Kube } from '../kube/client.ts'
+import type { Environment, NamespaceConfig } from './namespace-config.ts'
 
 export interface TaskContext {
   /** zx's `$`, in the namespace folder, with KUBECONFIG and the context of the session */

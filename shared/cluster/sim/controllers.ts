@@ -6,14 +6,14 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
 import YAML from 'yaml'
-import { freePort, reclaimPort } from '../ports.ts'
-import { NsopsError, errorMessage } from '../errors.ts'
-import { installFluxCrds } from '../flux/crds.ts'
+import { freePort, reclaimPort } from '../../core/ports.ts'
+import { NsopsError, errorMessage } from '../../core/errors.ts'
+import { installFluxCrds } from '../../flux/crds.ts'
 import { createBareRepo } from './git-server.ts'
-import { fluxKinds, type FluxKind } from '../flux/kinds.ts'
-import { apiMessage, connect, isApiError, type Kube } from '../kube.ts'
-import { repoRoot, tsNodeArgs } from '../paths.ts'
-import { toolPath } from '../tools/provision.ts'
+import { fluxKinds, type FluxKind } from '../../flux/kinds.ts'
+import { apiMessage, connect, isApiError, type Kube } from '../../kube/client.ts'
+import { repoRoot, tsNodeArgs } from '../../core/paths.ts'
+import { toolPath } from '../../tools/provision.ts'
 
 export const FLUX_NAMESPACE = 'flux-system'
 export const fluxDir = path.join(repoRoot, 'k8s', 'flux')
@@ -92,7 +92,7 @@ export async function fluxControllers(opts: { kubeconfig: string; dir: string })
   procs.push({
     name: 'git-server',
     command: process.execPath,
-    args: tsNodeArgs('shared/gitops/git-server.ts', gitRoot, String(gitPort)),
+    args: tsNodeArgs('shared/cluster/sim/git-server.ts', gitRoot, String(gitPort)),
     env,
     healthUrl: `${gitUrl}/info/refs?service=git-upload-pack`,
   })

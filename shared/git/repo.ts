@@ -4,7 +4,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { simpleGit, type SimpleGit, type StatusResult } from 'simple-git'
-import { NsopsError, ExitCode, errorMessage } from './errors.ts'
+import { NsopsError, ExitCode, errorMessage } from '../core/errors.ts'
 
 export interface RepoState {
   root: string
