@@ -36,7 +36,7 @@ function overlay(objects: number): string {
   fs.writeFileSync(path.join(ov, 'kustomization.yaml'), 'namespace: default\nlabels:\n  - pairs: { env: bench }\nresources:\n  - ../base\n')
   // a checkout made a while ago: a build right after its files were written is not kept
   const past = new Date(Date.now() - 60_000)
-  for (const e of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) fs.utimesSync(path.join(e.parentPath ?? e.path, e.name), past, past)
+  for (const e of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) fs.utimesSync(path.join(e.parentPath, e.name), past, past)
   fs.utimesSync(dir, past, past)
   return ov
 }

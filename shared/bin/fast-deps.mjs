@@ -24,7 +24,7 @@ function ensureBundle(out) {
     const tmp = `${out}.${process.pid}.tmp`
     esbuild.buildSync({
       entryPoints: [path.join(pkgDir, 'dist/index.js')], bundle: true, minify: true, keepNames: true,
-      platform: 'node', format: 'esm', target: 'node20', outfile: tmp, logLevel: 'silent',
+      platform: 'node', format: 'esm', target: 'node24', outfile: tmp, logLevel: 'silent',
       // bundled CommonJS dependencies still call require()
       banner: { js: "import { createRequire as __nsopsRequire } from 'node:module'; const require = __nsopsRequire(import.meta.url);" },
     })

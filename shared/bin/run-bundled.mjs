@@ -53,7 +53,7 @@ function build() {
   const esbuild = createRequire(path.join(root, 'node_modules/tsx/package.json'))('esbuild')
   fs.mkdirSync(dir, { recursive: true })
   const common = {
-    entryPoints: [entry], bundle: true, platform: 'node', target: 'node20',
+    entryPoints: [entry], bundle: true, platform: 'node', target: 'node24',
     metafile: true, logLevel: 'silent', minifyWhitespace: true, minifySyntax: true, keepNames: true,
     external: ['tsx', 'tsx/*', 'esbuild'],
   }

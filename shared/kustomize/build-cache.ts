@@ -96,7 +96,7 @@ export function storeBuild(key: string | undefined, treeDir: string, folders: st
 function referencesRemote(folder: string): boolean {
   let entries: fs.Dirent[]
   try { entries = fs.readdirSync(folder, { withFileTypes: true, recursive: true }) } catch { return true }
-  return remoteIn(entries.filter((e) => e.isFile()).map((e) => path.join(e.parentPath ?? e.path, e.name)))
+  return remoteIn(entries.filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name)))
 }
 
 /** Whether any of these files is a kustomization that loads something remote (or a Helm chart). */

@@ -107,7 +107,7 @@ describe('drift build cache', () => {
     // files written a minute ago: a build right after a write is not kept (it may have read
     // the bytes before the write), which the last test shows
     const settle = () => {
-      for (const e of fs.readdirSync(tree, { recursive: true, withFileTypes: true })) fs.utimesSync(path.join(e.parentPath ?? e.path, e.name), past, past)
+      for (const e of fs.readdirSync(tree, { recursive: true, withFileTypes: true })) fs.utimesSync(path.join(e.parentPath, e.name), past, past)
       fs.utimesSync(tree, past, past)
     }
     before(() => {
