@@ -40,7 +40,9 @@ export default async function ciBench(): Promise<void> {
     for (let i = 0; i < 3; i++) {
       try {
         totals.push(await timed(r.work, ['ci', '--out', r.out]))
-        const doc = JSON.parse(fs.readFileSync(path.join(r.out, 'ci.json'), 'utf8')) as { steps: { step: string; ms: number }[] }
+        const doc = JSON.parse(fs.readFileSync(path.join(r.out, 'ci.json'), 'utf8')) as {
+          steps: { step: string; ms: number }[]
+        }
         for (const s of doc.steps) (steps[s.step] ??= []).push(s.ms)
       } finally {
         // like a fresh runner: nothing left running for the next run (dev-down also stops sim)
@@ -51,7 +53,10 @@ export default async function ciBench(): Promise<void> {
     for (const [s, ms] of Object.entries(steps)) report(`  ci ${s}`, ms)
 
     // every namespace selected: a change in the library
-    fs.appendFileSync(path.join(r.work, 'shared/core/output.ts'), '\n// bench: a library change selects every namespace\n')
+    fs.appendFileSync(
+      path.join(r.work, 'shared/core/output.ts'),
+      '\n// bench: a library change selects every namespace\n',
+    )
     const diffs: number[] = []
     for (let i = 0; i < 5; i++) diffs.push(await timed(r.work, ['ci', 'diff', '--out', r.out]))
     const kustomize = await toolPath('kustomize')
@@ -59,14 +64,21 @@ export default async function ciBench(): Promise<void> {
     for (let i = 0; i < 5; i++) {
       const t0 = performance.now()
       for (const ns of ['arr-stack', 'monitoring', 'observability']) {
-        for (let tree = 0; tree < 2; tree++) execFileSync(kustomize, ['build', path.join(r.work, 'namespaces', ns, 'overlays/prod')], { stdio: 'ignore' })
+        for (let tree = 0; tree < 2; tree++)
+          execFileSync(kustomize, ['build', path.join(r.work, 'namespaces', ns, 'overlays/prod')], { stdio: 'ignore' })
       }
       floor.push(performance.now() - t0)
     }
-    report('ci diff, all three namespaces', diffs, `${(median(diffs) / median(floor)).toFixed(2)}× the six kustomize builds alone`)
+    report(
+      'ci diff, all three namespaces',
+      diffs,
+      `${(median(diffs) / median(floor)).toFixed(2)}× the six kustomize builds alone`,
+    )
     report('  6× kustomize build (floor)', floor)
   } finally {
-    await run(path.join(r.work, 'shared/bin/nsops.ts'), ['cluster-down', '--purge'], { cwd: r.work, env: env() }).catch(() => {})
+    await run(path.join(r.work, 'shared/bin/nsops.ts'), ['cluster-down', '--purge'], { cwd: r.work, env: env() }).catch(
+      () => {},
+    )
     fs.rmSync(r.root, { recursive: true, force: true })
   }
 }

@@ -6,7 +6,9 @@ import { KubeConfig } from '@kubernetes/client-node'
 import { SimCluster } from '../shared/cluster/sim/index.ts'
 import { clientsFor, type Kube } from '../shared/kube/client.ts'
 
-export async function withBenchCluster<T>(fn: (kube: Kube, kubeconfig: string, sim: SimCluster) => Promise<T>): Promise<T> {
+export async function withBenchCluster<T>(
+  fn: (kube: Kube, kubeconfig: string, sim: SimCluster) => Promise<T>,
+): Promise<T> {
   const sim = new SimCluster({ dir: fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-bench-')) })
   try {
     const info = await sim.ensure()

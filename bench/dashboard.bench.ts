@@ -14,16 +14,34 @@ export default async function (): Promise<void> {
   const kubectl = await toolPath('kubectl')
   await withBenchCluster(async (kube, kubeconfig) => {
     await runDevLoops(kube, [await loadNamespace('arr-stack')], { ci: true, keep: true })
-    const env = { ...process.env, KUBECONFIG: kubeconfig, NAMESPACE: 'arr-stack-dev', CI: '1', PATH: `${path.dirname(kubectl)}:${process.env.PATH}` }
+    const env = {
+      ...process.env,
+      KUBECONFIG: kubeconfig,
+      NAMESPACE: 'arr-stack-dev',
+      CI: '1',
+      PATH: `${path.dirname(kubectl)}:${process.env.PATH}`,
+    }
     const time = (cmd: string, args: string[]) => {
       const t0 = performance.now()
       execFileSync(cmd, args, { env, stdio: 'ignore' })
       return performance.now() - t0
     }
     const n = 7
-    const ours = Array.from({ length: n }, () => time(path.join(repoRoot, 'namespaces/arr-stack/dashboard.ts'), ['--json', '--env', 'dev', '--kubeconfig', kubeconfig]))
+    const ours = Array.from({ length: n }, () =>
+      time(path.join(repoRoot, 'namespaces/arr-stack/dashboard.ts'), [
+        '--json',
+        '--env',
+        'dev',
+        '--kubeconfig',
+        kubeconfig,
+      ]),
+    )
     const seed = Array.from({ length: n }, () => time(path.join(repoRoot, 'bench/seed-dashboard.sh'), []))
     report('baseline: seed dashboard.sh (kubectl per section)', seed)
-    report('dashboard.ts --json (one process, parallel)', ours, `${(median(seed) / median(ours)).toFixed(1)}× faster; target ≥ 4×`)
+    report(
+      'dashboard.ts --json (one process, parallel)',
+      ours,
+      `${(median(seed) / median(ours)).toFixed(1)}× faster; target ≥ 4×`,
+    )
   })
 }

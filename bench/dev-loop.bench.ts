@@ -28,15 +28,27 @@ export default async function (): Promise<void> {
     try {
       latencies = await timeEdits(kube, {
         n: 20,
-        watch: { path: `/api/v1/namespaces/${ns.namespaces.dev}/services`, query: { fieldSelector: 'metadata.name=sonarr' } },
-        markOf: (obj) => (obj as { metadata?: { annotations?: Record<string, string> } }).metadata?.annotations?.['nsops.dev/bench'],
-        save: (mark) => fs.writeFileSync(file, original.replace('  labels:\n', `  annotations:\n    nsops.dev/bench: "${mark}"\n  labels:\n`)),
+        watch: {
+          path: `/api/v1/namespaces/${ns.namespaces.dev}/services`,
+          query: { fieldSelector: 'metadata.name=sonarr' },
+        },
+        markOf: (obj) =>
+          (obj as { metadata?: { annotations?: Record<string, string> } }).metadata?.annotations?.['nsops.dev/bench'],
+        save: (mark) =>
+          fs.writeFileSync(
+            file,
+            original.replace('  labels:\n', `  annotations:\n    nsops.dev/bench: "${mark}"\n  labels:\n`),
+          ),
       })
     } finally {
       await loop.stop()
       fs.rmSync(copy, { recursive: true, force: true })
     }
-    report('dev loop: file saved → change seen by a watch', latencies, 'target p50 ≤ 120 ms (50 ms of it is the debounce)')
+    report(
+      'dev loop: file saved → change seen by a watch',
+      latencies,
+      'target p50 ≤ 120 ms (50 ms of it is the debounce)',
+    )
     Object.assign(console, quiet)
 
     const t0 = performance.now()

@@ -37,13 +37,26 @@ function bigNamespace(name: string, apps: number): { ns: NamespaceConfig; dir: s
     }
     const out = path.join(dir, rel)
     fs.mkdirSync(path.dirname(out), { recursive: true })
-    fs.writeFileSync(out, rel === 'base/kustomization.yaml' ? text.replace('  - web\n', Array.from({ length: apps }, (_, i) => `  - app${i}\n`).join('')) : text)
+    fs.writeFileSync(
+      out,
+      rel === 'base/kustomization.yaml'
+        ? text.replace('  - web\n', Array.from({ length: apps }, (_, i) => `  - app${i}\n`).join(''))
+        : text,
+    )
   }
-  const ns = defineNamespace({ name, description: 'bench', namespaces: { dev: `${name}-dev`, prod: name }, groups: [{ title: 'Apps', apps: Array.from({ length: apps }, (_, i) => ({ name: `app${i}`, port: 80 })) }] })
+  const ns = defineNamespace({
+    name,
+    description: 'bench',
+    namespaces: { dev: `${name}-dev`, prod: name },
+    groups: [{ title: 'Apps', apps: Array.from({ length: apps }, (_, i) => ({ name: `app${i}`, port: 80 })) }],
+  })
   return { ns: { ...ns, paths: namespacePaths(dir) }, dir }
 }
 
-async function devCi(kube: Parameters<typeof runDevLoops>[0], ns: NamespaceConfig): Promise<{ ms: number; code: number }> {
+async function devCi(
+  kube: Parameters<typeof runDevLoops>[0],
+  ns: NamespaceConfig,
+): Promise<{ ms: number; code: number }> {
   const t0 = performance.now()
   const code = await runDevLoops(kube, [ns], { ci: true, timeoutMs: 600_000 })
   return { ms: performance.now() - t0, code }
@@ -59,16 +72,32 @@ export default async function (): Promise<void> {
       const t0 = performance.now()
       const built = await run(kustomize, ['build', base.ns.paths.overlays.dev], { maxBuffer: 64 << 20 })
       await new Promise<void>((resolve, reject) => {
-        const p = spawn(kubectl, ['--kubeconfig', kubeconfig, 'apply', '--server-side', '-f', '-'], { stdio: ['pipe', 'ignore', 'inherit'] })
+        const p = spawn(kubectl, ['--kubeconfig', kubeconfig, 'apply', '--server-side', '-f', '-'], {
+          stdio: ['pipe', 'ignore', 'inherit'],
+        })
         p.on('exit', (c) => (c === 0 ? resolve() : reject(new Error(`kubectl apply exited ${c}`))))
         p.stdin.end(built.stdout)
       })
-      await run(kubectl, ['--kubeconfig', kubeconfig, 'wait', '--for=condition=Available', 'deploy', '--all', '-n', 'bigbase-dev', '--timeout=600s'])
+      await run(kubectl, [
+        '--kubeconfig',
+        kubeconfig,
+        'wait',
+        '--for=condition=Available',
+        'deploy',
+        '--all',
+        '-n',
+        'bigbase-dev',
+        '--timeout=600s',
+      ])
       const baseline = performance.now() - t0
 
       const ours = await devCi(kube, big.ns)
       report('400 objects: kustomize build | kubectl apply --server-side + kubectl wait', [baseline])
-      report(`400 objects: dev --ci start → healthy (exit ${ours.code})`, [ours.ms], `${(baseline / ours.ms).toFixed(2)}× the baseline's speed (target ≥ 1×, aim 1.5×)`)
+      report(
+        `400 objects: dev --ci start → healthy (exit ${ours.code})`,
+        [ours.ms],
+        `${(baseline / ours.ms).toFixed(2)}× the baseline's speed (target ≥ 1×, aim 1.5×)`,
+      )
 
       // save → live on the 400-object namespace (the --ci run above left the stack in place)
       const loop = new DevLoop(kube, big.ns, { forwards: false })
@@ -79,8 +108,13 @@ export default async function (): Promise<void> {
         const latencies = await timeEdits(kube, {
           n: 10,
           watch: { path: '/api/v1/namespaces/big-dev/services', query: { fieldSelector: 'metadata.name=app7' } },
-          markOf: (obj) => (obj as { metadata?: { annotations?: Record<string, string> } }).metadata?.annotations?.['nsops.dev/bench'],
-          save: (mark) => fs.writeFileSync(file, original.replace('  labels:', `  annotations: { nsops.dev/bench: "${mark}" }\n  labels:`)),
+          markOf: (obj) =>
+            (obj as { metadata?: { annotations?: Record<string, string> } }).metadata?.annotations?.['nsops.dev/bench'],
+          save: (mark) =>
+            fs.writeFileSync(
+              file,
+              original.replace('  labels:', `  annotations: { nsops.dev/bench: "${mark}" }\n  labels:`),
+            ),
         })
         report('400 objects: file saved → change seen by a watch', latencies, 'target p50 ≤ 250 ms')
       } finally {

@@ -35,15 +35,38 @@ function bigNamespace(w: GitOpsWorld, apps: number): void {
 }
 
 async function kustomization(w: GitOpsWorld, name: string): Promise<void> {
-  await w.kube.custom.createNamespacedCustomObject({ group: 'kustomize.toolkit.fluxcd.io', version: 'v1', namespace: 'flux-system', plural: 'kustomizations',
-    body: { apiVersion: 'kustomize.toolkit.fluxcd.io/v1', kind: 'Kustomization', metadata: { name },
-      spec: { interval: '10m', timeout: '5m', path: `./namespaces/${name}/overlays/prod`, prune: true, wait: false, targetNamespace: name, sourceRef: { kind: 'GitRepository', name: 'demo-src' } } } })
+  await w.kube.custom.createNamespacedCustomObject({
+    group: 'kustomize.toolkit.fluxcd.io',
+    version: 'v1',
+    namespace: 'flux-system',
+    plural: 'kustomizations',
+    body: {
+      apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
+      kind: 'Kustomization',
+      metadata: { name },
+      spec: {
+        interval: '10m',
+        timeout: '5m',
+        path: `./namespaces/${name}/overlays/prod`,
+        prune: true,
+        wait: false,
+        targetNamespace: name,
+        sourceRef: { kind: 'GitRepository', name: 'demo-src' },
+      },
+    },
+  })
 }
 
 async function waitApplied(w: GitOpsWorld, name: string, sha: string): Promise<void> {
   const end = Date.now() + 180_000
   for (;;) {
-    const k = await w.kube.custom.getNamespacedCustomObject({ group: 'kustomize.toolkit.fluxcd.io', version: 'v1', namespace: 'flux-system', plural: 'kustomizations', name }) as { status?: { lastAppliedRevision?: string } }
+    const k = (await w.kube.custom.getNamespacedCustomObject({
+      group: 'kustomize.toolkit.fluxcd.io',
+      version: 'v1',
+      namespace: 'flux-system',
+      plural: 'kustomizations',
+      name,
+    })) as { status?: { lastAppliedRevision?: string } }
     if (k.status?.lastAppliedRevision?.endsWith(sha)) return
     if (Date.now() > end) throw new Error(`Flux did not apply ${name} at ${sha}`)
     await new Promise((r) => setTimeout(r, 250))
@@ -56,7 +79,10 @@ export default async function (): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(w.work, '..', 'bench-drift-'))
   try {
     // arr-stack as shipped, in the fixture's repository, under a Kustomization of its own
-    fs.cpSync(path.join(repoRoot, 'namespaces/arr-stack'), path.join(w.work, 'namespaces/arr-stack'), { recursive: true, filter: (f) => !f.endsWith('.ts') })
+    fs.cpSync(path.join(repoRoot, 'namespaces/arr-stack'), path.join(w.work, 'namespaces/arr-stack'), {
+      recursive: true,
+      filter: (f) => !f.endsWith('.ts'),
+    })
     bigNamespace(w, 200)
     const sha = await w.commitAndPush('bench: arr-stack and a 400-object namespace')
     await kustomization(w, 'arr-stack')
@@ -65,28 +91,50 @@ export default async function (): Promise<void> {
 
     const shipped = await loadNamespace('arr-stack')
     const arr: NamespaceConfig = { ...shipped, paths: namespacePaths(path.join(w.work, 'namespaces/arr-stack')) }
-    const big: NamespaceConfig = { ...defineNamespace({ name: 'big', description: '400 objects', namespaces: { dev: 'big-dev', prod: 'big' } }), paths: namespacePaths(path.join(w.work, 'namespaces/big')) }
+    const big: NamespaceConfig = {
+      ...defineNamespace({ name: 'big', description: '400 objects', namespaces: { dev: 'big-dev', prod: 'big' } }),
+      paths: namespacePaths(path.join(w.work, 'namespaces/big')),
+    }
 
     for (const ns of [arr, big]) {
       const script = path.join(tmp, `drift-${ns.name}.mts`) // .mts: an ES module outside any package.json
-      fs.writeFileSync(script, `import { runMain } from ${JSON.stringify(path.join(repoRoot, 'shared/core/cli.ts'))}
+      fs.writeFileSync(
+        script,
+        `import { runMain } from ${JSON.stringify(path.join(repoRoot, 'shared/core/cli.ts'))}
 import { defineNamespace, namespacePaths } from ${JSON.stringify(path.join(repoRoot, 'shared/config/namespace-config.ts'))}
 import { drift } from ${JSON.stringify(path.join(repoRoot, 'shared/commands/drift.ts'))}
 ${ns.name === 'arr-stack' ? `import shipped from ${JSON.stringify(path.join(repoRoot, 'namespaces/arr-stack/namespace.ts'))}` : ''}
 // as ./namespaces/<ns>/drift.ts: namespace.ts imported statically (bundled), its paths in the fixture's clone
 const base = ${ns.name === 'arr-stack' ? 'shipped' : "defineNamespace({ name: 'big', description: 'x', namespaces: { dev: 'big-dev', prod: 'big' } })"}
 runMain(() => drift({ ...base, paths: namespacePaths(${JSON.stringify(ns.paths.root)}) }, process.argv.slice(2)))
-`)
+`,
+      )
       const objects = (await computeDrift(w.kube, ns)).objects.length
       const bundled = (env: Record<string, string> = {}) =>
-        run('node', [path.join(repoRoot, 'shared/bin/run-bundled.mjs'), script, '--kubeconfig', w.kubeconfig, '-o', 'json'], { maxBuffer: 64 << 20, env: { ...process.env, ...env } })
+        run(
+          'node',
+          [path.join(repoRoot, 'shared/bin/run-bundled.mjs'), script, '--kubeconfig', w.kubeconfig, '-o', 'json'],
+          { maxBuffer: 64 << 20, env: { ...process.env, ...env } },
+        )
       // the bundle and its code cache are made by a first run, as after any edit of nsops
       await bundled()
       const variants: { label: string; env: Record<string, string>; times: number[] }[] = [
         { label: 'fresh process (-o json)', env: {}, times: [] },
-        { label: '  the same, nothing cached: a commit not built before (NSOPS_DRIFT_CACHE=0)', env: { NSOPS_DRIFT_CACHE: '0' }, times: [] },
-        { label: '  the same, and no V8 code cache either (NSOPS_CODE_CACHE=0, ESM bundle)', env: { NSOPS_DRIFT_CACHE: '0', NSOPS_CODE_CACHE: '0' }, times: [] },
-        { label: '  the same, built by the kustomize CLI + YAML parse (NSOPS_KUSTOMIZE_JSON=0, before JSON builds)', env: { NSOPS_KUSTOMIZE_JSON: '0' }, times: [] },
+        {
+          label: '  the same, nothing cached: a commit not built before (NSOPS_DRIFT_CACHE=0)',
+          env: { NSOPS_DRIFT_CACHE: '0' },
+          times: [],
+        },
+        {
+          label: '  the same, and no V8 code cache either (NSOPS_CODE_CACHE=0, ESM bundle)',
+          env: { NSOPS_DRIFT_CACHE: '0', NSOPS_CODE_CACHE: '0' },
+          times: [],
+        },
+        {
+          label: '  the same, built by the kustomize CLI + YAML parse (NSOPS_KUSTOMIZE_JSON=0, before JSON builds)',
+          env: { NSOPS_KUSTOMIZE_JSON: '0' },
+          times: [],
+        },
       ]
       await bundled({ NSOPS_CODE_CACHE: '0' }) // its ESM bundle, made outside the measured runs
       const lib: number[] = []
@@ -95,7 +143,10 @@ runMain(() => drift({ ...base, paths: namespacePaths(${JSON.stringify(ns.paths.r
         let t0 = performance.now()
         const r = await computeDrift(w.kube, ns)
         lib.push(performance.now() - t0)
-        if (r.drifted) throw new Error(`${ns.name} drifted on a clean cluster: ${JSON.stringify(r.objects.filter((o) => o.class === 'modified').slice(0, 2))}`)
+        if (r.drifted)
+          throw new Error(
+            `${ns.name} drifted on a clean cluster: ${JSON.stringify(r.objects.filter((o) => o.class === 'modified').slice(0, 2))}`,
+          )
         // through the same esbuild bundle the namespace scripts run as (shared/bin/run-bundled.mjs)
         for (const v of variants) {
           t0 = performance.now()
@@ -104,7 +155,21 @@ runMain(() => drift({ ...base, paths: namespacePaths(${JSON.stringify(ns.paths.r
         }
         t0 = performance.now()
         try {
-          await run(flux, ['diff', 'kustomization', ns.name, '--path', ns.paths.overlays.prod, '--kubeconfig', w.kubeconfig, '--namespace', 'flux-system'], { maxBuffer: 64 << 20 })
+          await run(
+            flux,
+            [
+              'diff',
+              'kustomization',
+              ns.name,
+              '--path',
+              ns.paths.overlays.prod,
+              '--kubeconfig',
+              w.kubeconfig,
+              '--namespace',
+              'flux-system',
+            ],
+            { maxBuffer: 64 << 20 },
+          )
         } catch (err) {
           if ((err as { code?: number }).code !== 1) throw err // 1 = a diff, still a measured run
         }
@@ -112,14 +177,23 @@ runMain(() => drift({ ...base, paths: namespacePaths(${JSON.stringify(ns.paths.r
       }
       report(`baseline: flux diff kustomization ${ns.name} --path (${objects} objects)`, theirs)
       report(`drift ${ns.name}, library call`, lib, `${(median(theirs) / median(lib)).toFixed(1)}× flux diff`)
-      for (const v of variants) report(v.label.startsWith(' ') ? v.label : `drift ${ns.name}, ${v.label}`, v.times, `${(median(theirs) / median(v.times)).toFixed(1)}× flux diff`)
+      for (const v of variants)
+        report(
+          v.label.startsWith(' ') ? v.label : `drift ${ns.name}, ${v.label}`,
+          v.times,
+          `${(median(theirs) / median(v.times)).toFixed(1)}× flux diff`,
+        )
     }
   } finally {
     // the bundles run-bundled.mjs cached for our temp scripts (keyed by the entry's path)
     for (const ns of ['arr-stack', 'big']) {
-      const key = createHash('sha256').update(path.join(tmp, `drift-${ns}.mts`)).digest('hex').slice(0, 16)
+      const key = createHash('sha256')
+        .update(path.join(tmp, `drift-${ns}.mts`))
+        .digest('hex')
+        .slice(0, 16)
       for (const k of [key, `${key}-esm`]) {
-        for (const ext of ['mjs', 'cjs', 'cache', 'json']) fs.rmSync(path.join(repoRoot, 'node_modules/.nsops/run', `${k}.${ext}`), { force: true })
+        for (const ext of ['mjs', 'cjs', 'cache', 'json'])
+          fs.rmSync(path.join(repoRoot, 'node_modules/.nsops/run', `${k}.${ext}`), { force: true })
       }
     }
     fs.rmSync(tmp, { recursive: true, force: true })

@@ -15,10 +15,15 @@ export interface EditRun {
 
 export async function timeEdits(kube: Kube, run: EditRun): Promise<number[]> {
   const seen = new Map<string, number>()
-  const ac = await new Watch(kube.kc).watch(run.watch.path, run.watch.query, (_t, obj) => {
-    const mark = run.markOf(obj)
-    if (mark !== undefined && !seen.has(mark)) seen.set(mark, performance.now())
-  }, () => {})
+  const ac = await new Watch(kube.kc).watch(
+    run.watch.path,
+    run.watch.query,
+    (_t, obj) => {
+      const mark = run.markOf(obj)
+      if (mark !== undefined && !seen.has(mark)) seen.set(mark, performance.now())
+    },
+    () => {},
+  )
   const latencies: number[] = []
   try {
     for (let i = 0; i < run.n; i++) {

@@ -20,11 +20,23 @@ function follower(cmd: string, args: string[], env: NodeJS.ProcessEnv) {
   child.stdout.setEncoding('utf8')
   child.stdout.on('data', (d: string) => {
     out += d
-    for (const [m, done] of waiting) if (out.includes(m)) { waiting.delete(m); done() }
+    for (const [m, done] of waiting)
+      if (out.includes(m)) {
+        waiting.delete(m)
+        done()
+      }
   })
   return {
-    shown: (marker: string) => new Promise<void>((resolve) => { if (out.includes(marker)) resolve(); else waiting.set(marker, resolve) }),
-    stop: () => new Promise<void>((resolve) => { child.once('exit', () => resolve()); child.kill('SIGINT') }),
+    shown: (marker: string) =>
+      new Promise<void>((resolve) => {
+        if (out.includes(marker)) resolve()
+        else waiting.set(marker, resolve)
+      }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        child.once('exit', () => resolve())
+        child.kill('SIGINT')
+      }),
   }
 }
 
@@ -33,9 +45,17 @@ export default async function (): Promise<void> {
     const namespace = 'logs-bench'
     await kube.core.createNamespace({ body: { metadata: { name: namespace } } })
     const labels = { 'app.kubernetes.io/name': 'web' }
-    await kube.apps.createNamespacedDeployment({ namespace, body: { metadata: { name: 'web' }, spec: {
-      replicas: 1, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'web', image: 'example/web:1' }] } },
-    } } })
+    await kube.apps.createNamespacedDeployment({
+      namespace,
+      body: {
+        metadata: { name: 'web' },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: labels },
+          template: { metadata: { labels }, spec: { containers: [{ name: 'web', image: 'example/web:1' }] } },
+        },
+      },
+    })
     let pod
     for (;;) {
       pod = (await kube.core.listNamespacedPod({ namespace })).items.find((p) => p.status?.podIP)
@@ -45,9 +65,14 @@ export default async function (): Promise<void> {
     const ref = { namespace, pod: pod.metadata!.name!, uid: pod.metadata!.uid!, container: 'web' }
     const { kubectl } = await toolPaths(['kubectl'])
     const runs = {
-      'just logs (logs.ts web)': () => follower(path.join(repoRoot, 'test/fixtures/logs-ns/logs.ts'), ['web'],
-        { NSOPS_KUBECONFIG: kubeconfig, NSOPS_TEST_LOGS_NS: namespace, NO_COLOR: '1' }),
-      'kubectl logs -f (baseline)': () => follower(kubectl, ['--kubeconfig', kubeconfig, '-n', namespace, 'logs', '-f', ref.pod], {}),
+      'just logs (logs.ts web)': () =>
+        follower(path.join(repoRoot, 'test/fixtures/logs-ns/logs.ts'), ['web'], {
+          NSOPS_KUBECONFIG: kubeconfig,
+          NSOPS_TEST_LOGS_NS: namespace,
+          NO_COLOR: '1',
+        }),
+      'kubectl logs -f (baseline)': () =>
+        follower(kubectl, ['--kubeconfig', kubeconfig, '-n', namespace, 'logs', '-f', ref.pod], {}),
     }
     for (const [name, start] of Object.entries(runs)) {
       const f = start()

@@ -24,13 +24,24 @@ export default async function (): Promise<void> {
       kc.loadFromFile(info.kubeconfig)
       const kube = clientsFor(kc)
       const labels = { app: 'web' }
-      await kube.apps.createNamespacedDeployment({ namespace: 'default', body: {
-        metadata: { name: 'web' },
-        spec: { replicas: 2, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'web', image: 'nginx' }] } } },
-      } })
+      await kube.apps.createNamespacedDeployment({
+        namespace: 'default',
+        body: {
+          metadata: { name: 'web' },
+          spec: {
+            replicas: 2,
+            selector: { matchLabels: labels },
+            template: { metadata: { labels }, spec: { containers: [{ name: 'web', image: 'nginx' }] } },
+          },
+        },
+      })
       for (;;) {
         const d = await kube.apps.readNamespacedDeployment({ name: 'web', namespace: 'default' })
-        if (d.status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True') && d.status.readyReplicas === 2) break
+        if (
+          d.status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True') &&
+          d.status.readyReplicas === 2
+        )
+          break
         await new Promise((r) => setTimeout(r, 50))
       }
       const total = performance.now() - t0

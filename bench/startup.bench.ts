@@ -31,8 +31,16 @@ export default async function (): Promise<void> {
   ].filter((f) => fs.existsSync(f))
   for (const t of targets) {
     const ms = run(t, ['--help'])
-    report(`${path.relative(repoRoot, t)} --help (cwd ${elsewhere})`, ms, `${(median(ms) / median(base)).toFixed(1)}× node -e 0; target ≤ 400 ms`)
+    report(
+      `${path.relative(repoRoot, t)} --help (cwd ${elsewhere})`,
+      ms,
+      `${(median(ms) / median(base)).toFixed(1)}× node -e 0; target ≤ 400 ms`,
+    )
     const esm = run(t, ['--help'], { NSOPS_CODE_CACHE: '0' })
-    report('  the same without the code cache (NSOPS_CODE_CACHE=0)', esm, `code cache saves ${Math.round(median(esm) - median(ms))} ms`)
+    report(
+      '  the same without the code cache (NSOPS_CODE_CACHE=0)',
+      esm,
+      `code cache saves ${Math.round(median(esm) - median(ms))} ms`,
+    )
   }
 }

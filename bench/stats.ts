@@ -18,5 +18,7 @@ export async function repeat(n: number, fn: () => Promise<number>): Promise<numb
 
 export function report(name: string, ms: number[], extra = ''): void {
   const fmt = (x: number) => (x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x.toFixed(0)} ms`)
-  console.log(`${name.padEnd(48)} median ${fmt(median(ms)).padStart(9)}  p95 ${fmt(percentile(ms, 95)).padStart(9)}  n=${ms.length}${extra ? `  ${extra}` : ''}`)
+  console.log(
+    `${name.padEnd(48)} median ${fmt(median(ms)).padStart(9)}  p95 ${fmt(percentile(ms, 95)).padStart(9)}  n=${ms.length}${extra ? `  ${extra}` : ''}`,
+  )
 }

@@ -30,14 +30,20 @@ const PINS: Record<string, string> = { redis: '18.19.4', gitea: '10.1.4', keda: 
 
 function standIn(dir: string, name: string, version: string): void {
   fs.mkdirSync(path.join(dir, 'templates'), { recursive: true })
-  fs.writeFileSync(path.join(dir, 'Chart.yaml'), stringify({ apiVersion: 'v2', name, version, description: `stand-in for ${name}` }))
+  fs.writeFileSync(
+    path.join(dir, 'Chart.yaml'),
+    stringify({ apiVersion: 'v2', name, version, description: `stand-in for ${name}` }),
+  )
   fs.writeFileSync(path.join(dir, 'values.yaml'), 'replicaCount: 1\n')
   const meta = `metadata:\n  name: {{ .Release.Name }}-${name}\n  labels: {app: ${name}}\n`
-  fs.writeFileSync(path.join(dir, 'templates', 'all.yaml'), [
-    `apiVersion: v1\nkind: ConfigMap\n${meta}data:\n  values: {{ toJson .Values | quote }}\n`,
-    `apiVersion: v1\nkind: Service\n${meta}spec:\n  selector: {app: ${name}}\n  ports: [{port: 80}]\n`,
-    `apiVersion: apps/v1\nkind: Deployment\n${meta}spec:\n  replicas: 1\n  selector: {matchLabels: {app: ${name}}}\n  template:\n    metadata: {labels: {app: ${name}}}\n    spec: {containers: [{name: ${name}, image: "example/${name}:${version}"}]}\n`,
-  ].join('---\n'))
+  fs.writeFileSync(
+    path.join(dir, 'templates', 'all.yaml'),
+    [
+      `apiVersion: v1\nkind: ConfigMap\n${meta}data:\n  values: {{ toJson .Values | quote }}\n`,
+      `apiVersion: v1\nkind: Service\n${meta}spec:\n  selector: {app: ${name}}\n  ports: [{port: 80}]\n`,
+      `apiVersion: apps/v1\nkind: Deployment\n${meta}spec:\n  replicas: 1\n  selector: {matchLabels: {app: ${name}}}\n  template:\n    metadata: {labels: {app: ${name}}}\n    spec: {containers: [{name: ${name}, image: "example/${name}:${version}"}]}\n`,
+    ].join('---\n'),
+  )
 }
 
 export default async function (): Promise<void> {
@@ -53,7 +59,10 @@ export default async function (): Promise<void> {
   await run(helm, ['repo', 'index', site])
   const server = http.createServer((req, res) => {
     const file = path.join(site, path.basename(new URL(req.url ?? '/', 'http://x').pathname))
-    if (!fs.existsSync(file)) { res.writeHead(404).end(); return }
+    if (!fs.existsSync(file)) {
+      res.writeHead(404).end()
+      return
+    }
     res.writeHead(200)
     fs.createReadStream(file).pipe(res)
   })
@@ -66,11 +75,14 @@ export default async function (): Promise<void> {
       fs.cpSync(path.join(repoRoot, 'tanka', part), path.join(root, part), { recursive: true })
     }
     const chartfile = path.join(root, 'chartfile.yaml')
-    fs.writeFileSync(chartfile, stringify({
-      version: 1,
-      repositories: [{ name: 'local', url: base }],
-      requires: Object.entries(PINS).map(([name, version]) => ({ chart: `local/${name}`, version })),
-    }))
+    fs.writeFileSync(
+      chartfile,
+      stringify({
+        version: 1,
+        repositories: [{ name: 'local', url: base }],
+        requires: Object.entries(PINS).map(([name, version]) => ({ chart: `local/${name}`, version })),
+      }),
+    )
     const charts = path.join(root, 'charts')
 
     const cold = await repeat(10, async () => {
@@ -86,7 +98,11 @@ export default async function (): Promise<void> {
       return performance.now() - t0
     })
     report('tk-vendor cold (4 charts, local repository)', cold)
-    report('tk-vendor warm (lock matches, no request)', warm, `${(median(cold) / median(warm)).toFixed(0)}× faster than cold`)
+    report(
+      'tk-vendor warm (lock matches, no request)',
+      warm,
+      `${(median(cold) / median(warm)).toFixed(0)}× faster than cold`,
+    )
 
     const env = loadEnvironment('local', root)
     let objects = 0
@@ -105,7 +121,8 @@ export default async function (): Promise<void> {
     const queue = path.join(work, 'fixture-charts')
     fs.cpSync(path.join(repoRoot, 'test', 'fixtures', 'charts'), queue, { recursive: true })
     await run(helm, ['dependency', 'build', path.join(queue, 'queue')])
-    for (const name of Object.keys(PINS)) fs.cpSync(path.join(queue, 'queue'), path.join(realistic, 'charts', name), { recursive: true })
+    for (const name of Object.keys(PINS))
+      fs.cpSync(path.join(queue, 'queue'), path.join(realistic, 'charts', name), { recursive: true })
     const realisticEnv = loadEnvironment('local', realistic)
     let realisticObjects = 0
     const realisticMs = await repeat(10, async () => {
@@ -113,11 +130,18 @@ export default async function (): Promise<void> {
       realisticObjects = r.objects.length
       return r.elapsedMs
     })
-    report('render environments/local (real-world-shaped charts)', realisticMs, `${realisticObjects} objects, 4 helm template runs`)
+    report(
+      'render environments/local (real-world-shaped charts)',
+      realisticMs,
+      `${realisticObjects} objects, 4 helm template runs`,
+    )
 
     if (fs.existsSync(path.join(repoRoot, 'tanka', 'charts', 'redis'))) {
       const real = loadEnvironment('local')
-      const ms = await repeat(5, async () => (await renderEnvironment(real, { engine: 'renderer', renderer, helm })).elapsedMs)
+      const ms = await repeat(
+        5,
+        async () => (await renderEnvironment(real, { engine: 'renderer', renderer, helm })).elapsedMs,
+      )
       report('render environments/local (vendored charts)', ms)
     } else {
       console.log('(tanka/charts is not vendored here, so the render with the upstream charts is not measured)')
@@ -126,7 +150,8 @@ export default async function (): Promise<void> {
     await withBenchCluster(async (kube) => {
       const loop = new TankaLoop(kube, env)
       const original = fs.readFileSync(env.main, 'utf8')
-      if (!original.includes('keda+: { replicas: 1 }')) throw new Error(`${env.main} no longer sets keda's replicas: update this bench`)
+      if (!original.includes('keda+: { replicas: 1 }'))
+        throw new Error(`${env.main} no longer sets keda's replicas: update this bench`)
       // keda's stand-in chart writes its values into a ConfigMap: the replica count shows
       // there, and edit i sets it to 2 + i
       let latencies: number[] = []
@@ -136,16 +161,25 @@ export default async function (): Promise<void> {
           n: 10,
           watch: { path: '/api/v1/configmaps', query: { labelSelector: 'app=keda' } },
           markOf: (obj) => {
-            const n = (JSON.parse((obj as { data?: Record<string, string> }).data?.values ?? '{}') as { operator?: { replicaCount?: number } }).operator?.replicaCount
+            const n = (
+              JSON.parse((obj as { data?: Record<string, string> }).data?.values ?? '{}') as {
+                operator?: { replicaCount?: number }
+              }
+            ).operator?.replicaCount
             return n === undefined ? undefined : `edit-${n - 2}`
           },
-          save: (_mark, i) => fs.writeFileSync(env.main, original.replace('keda+: { replicas: 1 }', `keda+: { replicas: ${2 + i} }`)),
+          save: (_mark, i) =>
+            fs.writeFileSync(env.main, original.replace('keda+: { replicas: 1 }', `keda+: { replicas: ${2 + i} }`)),
         })
       } finally {
         fs.writeFileSync(env.main, original)
         await loop.stop()
       }
-      report('dev loop: main.jsonnet saved → re-rendered, applied, seen by a watch', latencies, `${objects} objects re-applied (unchanged ones cost no write)`)
+      report(
+        'dev loop: main.jsonnet saved → re-rendered, applied, seen by a watch',
+        latencies,
+        `${objects} objects re-applied (unchanged ones cost no write)`,
+      )
     })
   } finally {
     server.closeAllConnections()

@@ -30,13 +30,20 @@ function overlay(objects: number): string {
     fs.writeFileSync(path.join(base, `app-${i}.yaml`), `${benchApp(i)}\n`)
     resources.push(`app-${i}.yaml`)
   }
-  fs.writeFileSync(path.join(base, 'kustomization.yaml'), `resources:\n${resources.map((r) => `  - ${r}`).join('\n')}\n`)
+  fs.writeFileSync(
+    path.join(base, 'kustomization.yaml'),
+    `resources:\n${resources.map((r) => `  - ${r}`).join('\n')}\n`,
+  )
   const ov = path.join(dir, 'overlay')
   fs.mkdirSync(ov)
-  fs.writeFileSync(path.join(ov, 'kustomization.yaml'), 'namespace: default\nlabels:\n  - pairs: { env: bench }\nresources:\n  - ../base\n')
+  fs.writeFileSync(
+    path.join(ov, 'kustomization.yaml'),
+    'namespace: default\nlabels:\n  - pairs: { env: bench }\nresources:\n  - ../base\n',
+  )
   // a checkout made a while ago: a build right after its files were written is not kept
   const past = new Date(Date.now() - 60_000)
-  for (const e of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) fs.utimesSync(path.join(e.parentPath, e.name), past, past)
+  for (const e of fs.readdirSync(dir, { recursive: true, withFileTypes: true }))
+    fs.utimesSync(path.join(e.parentPath, e.name), past, past)
   fs.utimesSync(dir, past, past)
   return ov
 }
@@ -46,7 +53,11 @@ function kubeconform(): string | undefined {
   const bin = path.join(cacheDir(), 'bench-tools', 'kubeconform')
   if (fs.existsSync(bin)) return bin
   try {
-    execFileSync('go', ['install', 'github.com/yannh/kubeconform/cmd/kubeconform@v0.8.0'], { env: { ...process.env, GOBIN: path.dirname(bin), GOTOOLCHAIN: 'local' }, stdio: 'ignore', timeout: 600_000 })
+    execFileSync('go', ['install', 'github.com/yannh/kubeconform/cmd/kubeconform@v0.8.0'], {
+      env: { ...process.env, GOBIN: path.dirname(bin), GOTOOLCHAIN: 'local' },
+      stdio: 'ignore',
+      timeout: 600_000,
+    })
     return bin
   } catch {
     return undefined
@@ -63,7 +74,10 @@ async function exportSchemas(objects: ManifestObject[], source: OfflineSchemas, 
     if (!doc || !name) continue
     // kubeconform's .Group is the part before the slash, the version itself for v1
     const parts = apiVersion.split('/')
-    fs.writeFileSync(path.join(dir, `${kind.toLowerCase()}_${parts[0]}_${parts[parts.length - 1]}.json`), JSON.stringify({ ...doc.components.schemas[name], components: doc.components }))
+    fs.writeFileSync(
+      path.join(dir, `${kind.toLowerCase()}_${parts[0]}_${parts[parts.length - 1]}.json`),
+      JSON.stringify({ ...doc.components.schemas[name], components: doc.components }),
+    )
   }
   return `${dir}/{{ .ResourceKind }}_{{ .Group }}_{{ .ResourceAPIVersion }}.json`
 }
@@ -96,15 +110,24 @@ export default async function (): Promise<void> {
           t0 = performance.now()
           await validateBuild(await buildKustomization(dir, { reuse: true }), { ...opts, kube })
           cold.push(performance.now() - t0)
-        } finally { delete process.env.NSOPS_BUILD_CACHE }
+        } finally {
+          delete process.env.NSOPS_BUILD_CACHE
+        }
         t0 = performance.now()
-        execFileSync('sh', ['-c', `"${kubectl}" kustomize "${dir}" | "${kubectl}" --kubeconfig "${kubeconfig}" apply --dry-run=server -f - >/dev/null`])
+        execFileSync('sh', [
+          '-c',
+          `"${kubectl}" kustomize "${dir}" | "${kubectl}" --kubeconfig "${kubeconfig}" apply --dry-run=server -f - >/dev/null`,
+        ])
         theirs.push(performance.now() - t0)
         t0 = performance.now()
         await checkSchemas(await buildKustomization(dir), { overlayDir: dir, searchDir: root, relativeTo: root })
         offline.push(performance.now() - t0)
         t0 = performance.now()
-        await checkSchemas(await buildKustomization(dir, { reuse: true }), { overlayDir: dir, searchDir: root, relativeTo: root })
+        await checkSchemas(await buildKustomization(dir, { reuse: true }), {
+          overlayDir: dir,
+          searchDir: root,
+          relativeTo: root,
+        })
         offlineKept.push(performance.now() - t0)
         // the same with builds as before JSON answers: the kustomize CLI, its YAML parsed
         process.env.NSOPS_KUSTOMIZE_JSON = '0'
@@ -112,27 +135,52 @@ export default async function (): Promise<void> {
           t0 = performance.now()
           await checkSchemas(await buildKustomization(dir), { overlayDir: dir, searchDir: root, relativeTo: root })
           offlineYaml.push(performance.now() - t0)
-        } finally { delete process.env.NSOPS_KUSTOMIZE_JSON }
+        } finally {
+          delete process.env.NSOPS_KUSTOMIZE_JSON
+        }
       }
       if (kc) {
         const objects = await buildKustomization(dir)
         const location = await exportSchemas(objects, await offlineSchemas(), path.join(root, 'kubeconform-schemas'))
         for (let i = 0; i < 5; i++) {
           const t0 = performance.now()
-          execFileSync('sh', ['-c', `"${kustomize}" build "${dir}" | "${kc}" -strict -summary -schema-location '${location}' >/dev/null`])
+          execFileSync('sh', [
+            '-c',
+            `"${kustomize}" build "${dir}" | "${kc}" -strict -summary -schema-location '${location}' >/dev/null`,
+          ])
           kcTimes.push(performance.now() - t0)
         }
       }
       report(`baseline: kubectl kustomize | kubectl apply --dry-run=server (${n} objects)`, theirs)
-      report(`build + strict schemas (cluster OpenAPI) + server dry-run, nsops library (${n} objects)`, ours, `${(median(theirs) / median(ours)).toFixed(1)}× kubectl`)
-      report(`  the same, built afresh: nothing kept (NSOPS_BUILD_CACHE=0, the first validate after an edit) (${n} objects)`, cold, `${(median(theirs) / median(cold)).toFixed(1)}× kubectl`)
-      if (kcTimes.length) report(`baseline: kustomize build | kubeconform -strict, same schemas (${n} objects)`, kcTimes)
-      report(`build + strict schemas offline (pinned set), built afresh, nsops library (${n} objects)`, offline,
-        kcTimes.length ? `${(median(kcTimes) / median(offline)).toFixed(1)}× kubeconform` : 'kubeconform could not be built here')
-      report(`  the same with the build kept from the run before (\`just validate --offline\` run again) (${n} objects)`, offlineKept,
-        kcTimes.length ? `${(median(kcTimes) / median(offlineKept)).toFixed(1)}× kubeconform` : '')
-      report(`  the same, built by the kustomize CLI + YAML parse (NSOPS_KUSTOMIZE_JSON=0, before JSON builds) (${n} objects)`, offlineYaml,
-        `${(median(offlineYaml) / median(offline)).toFixed(1)}× slower than JSON builds${kcTimes.length ? `, ${(median(kcTimes) / median(offlineYaml)).toFixed(1)}× kubeconform` : ''}`)
+      report(
+        `build + strict schemas (cluster OpenAPI) + server dry-run, nsops library (${n} objects)`,
+        ours,
+        `${(median(theirs) / median(ours)).toFixed(1)}× kubectl`,
+      )
+      report(
+        `  the same, built afresh: nothing kept (NSOPS_BUILD_CACHE=0, the first validate after an edit) (${n} objects)`,
+        cold,
+        `${(median(theirs) / median(cold)).toFixed(1)}× kubectl`,
+      )
+      if (kcTimes.length)
+        report(`baseline: kustomize build | kubeconform -strict, same schemas (${n} objects)`, kcTimes)
+      report(
+        `build + strict schemas offline (pinned set), built afresh, nsops library (${n} objects)`,
+        offline,
+        kcTimes.length
+          ? `${(median(kcTimes) / median(offline)).toFixed(1)}× kubeconform`
+          : 'kubeconform could not be built here',
+      )
+      report(
+        `  the same with the build kept from the run before (\`just validate --offline\` run again) (${n} objects)`,
+        offlineKept,
+        kcTimes.length ? `${(median(kcTimes) / median(offlineKept)).toFixed(1)}× kubeconform` : '',
+      )
+      report(
+        `  the same, built by the kustomize CLI + YAML parse (NSOPS_KUSTOMIZE_JSON=0, before JSON builds) (${n} objects)`,
+        offlineYaml,
+        `${(median(offlineYaml) / median(offline)).toFixed(1)}× slower than JSON builds${kcTimes.length ? `, ${(median(kcTimes) / median(offlineYaml)).toFixed(1)}× kubeconform` : ''}`,
+      )
       fs.rmSync(root, { recursive: true, force: true })
     }
   })

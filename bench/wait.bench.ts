@@ -14,12 +14,30 @@ export default async function (): Promise<void> {
       const name = `wait-${i}`
       const labels = { app: name }
       let allReadyAt = 0
-      const ac = await new Watch(kube.kc).watch('/apis/apps/v1/namespaces/default/deployments', { fieldSelector: `metadata.name=${name}` },
-        (_t, d: { status?: { readyReplicas?: number } }) => { if (!allReadyAt && d.status?.readyReplicas === 3) allReadyAt = performance.now() }, () => {})
-      const waiting = waitFor(kube, [{ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: 'default' } }], { timeoutMs: 60_000 })
-      await kube.apps.createNamespacedDeployment({ namespace: 'default', body: {
-        metadata: { name }, spec: { replicas: 3, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'c', image: 'nginx' }] } } },
-      } })
+      const ac = await new Watch(kube.kc).watch(
+        '/apis/apps/v1/namespaces/default/deployments',
+        { fieldSelector: `metadata.name=${name}` },
+        (_t, d: { status?: { readyReplicas?: number } }) => {
+          if (!allReadyAt && d.status?.readyReplicas === 3) allReadyAt = performance.now()
+        },
+        () => {},
+      )
+      const waiting = waitFor(
+        kube,
+        [{ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: 'default' } }],
+        { timeoutMs: 60_000 },
+      )
+      await kube.apps.createNamespacedDeployment({
+        namespace: 'default',
+        body: {
+          metadata: { name },
+          spec: {
+            replicas: 3,
+            selector: { matchLabels: labels },
+            template: { metadata: { labels }, spec: { containers: [{ name: 'c', image: 'nginx' }] } },
+          },
+        },
+      })
       const r = await waiting
       const doneAt = performance.now()
       if (!r.ok) throw new Error(r.report)
@@ -28,6 +46,10 @@ export default async function (): Promise<void> {
       if (allReadyAt) lags.push(Math.max(0, doneAt - allReadyAt))
       else missed++
     }
-    report('waitFor: last replica Ready → wait resolves', lags, `target ≤ 100 ms${missed ? `; ${missed} run(s) dropped: the reference watch saw no all-ready event` : ''}`)
+    report(
+      'waitFor: last replica Ready → wait resolves',
+      lags,
+      `target ≤ 100 ms${missed ? `; ${missed} run(s) dropped: the reference watch saw no all-ready event` : ''}`,
+    )
   })
 }

@@ -8,12 +8,17 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { stopTestCluster } from './harness.ts'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-const only = (process.env.NSOPS_TEST_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+const only = (process.env.NSOPS_TEST_ONLY ?? '')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean)
 const files = (fs.readdirSync(here, { recursive: true }) as string[])
   .filter((f) => f.endsWith('.test.ts'))
   .filter((f) => only.length === 0 || only.some((w) => f.includes(w)))
   .sort()
 
-after(async () => { await stopTestCluster() })
+after(async () => {
+  await stopTestCluster()
+})
 
 for (const f of files) await import(pathToFileURL(path.join(here, f)).href)

@@ -9,7 +9,12 @@ import path from 'node:path'
 import { repoRoot } from '../shared/core/paths.ts'
 import { git } from './git-fixture.ts'
 
-export interface CiRepo { root: string; work: string; remote: string; out: string }
+export interface CiRepo {
+  root: string
+  work: string
+  remote: string
+  out: string
+}
 
 export function ciRepo(): CiRepo {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-ci-'))
@@ -17,7 +22,12 @@ export function ciRepo(): CiRepo {
   const remote = path.join(root, 'remote.git')
   const out = path.join(root, 'out')
   execFileSync('git', ['init', '-q', '--bare', '-b', 'main', remote])
-  const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: repoRoot, encoding: 'utf8' }).split('\0').filter(Boolean)
+  const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+  })
+    .split('\0')
+    .filter(Boolean)
   for (const f of files) {
     const from = path.join(repoRoot, f)
     if (!fs.existsSync(from) || fs.lstatSync(from).isDirectory()) continue // deleted in the working tree; a submodule

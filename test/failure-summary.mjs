@@ -16,8 +16,15 @@ export default async function* failureSummary(source) {
   yield `\n# ${failures.length} failed:\n`
   for (const f of failures) {
     yield `#\n# ✖ ${f.name}${f.where ? `  (${f.where})` : ''}\n`
-    if (f.kind === 'cancelledByParent') { yield '#   cancelled: its suite failed first (see below or above)\n'; continue }
+    if (f.kind === 'cancelledByParent') {
+      yield '#   cancelled: its suite failed first (see below or above)\n'
+      continue
+    }
     // node's own frames say nothing about the failure
-    for (const l of f.text.split('\n').filter((l) => !/\(node:|at node:/.test(l)).slice(0, 12)) yield `#   ${l}\n`
+    for (const l of f.text
+      .split('\n')
+      .filter((l) => !/\(node:|at node:/.test(l))
+      .slice(0, 12))
+      yield `#   ${l}\n`
   }
 }

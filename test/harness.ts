@@ -22,10 +22,20 @@ function killOnExit(cluster: SimCluster): void {
   // last resort if the run dies without reaching `after`: no process may outlive it
   process.once('exit', () => {
     try {
-      const state = JSON.parse(fs.readFileSync(path.join(cluster.dir, 'state.json'), 'utf8')) as { components: { pid: number }[] }
-      for (const c of state.components) { try { process.kill(c.pid, 'SIGKILL') } catch { /* gone */ } }
+      const state = JSON.parse(fs.readFileSync(path.join(cluster.dir, 'state.json'), 'utf8')) as {
+        components: { pid: number }[]
+      }
+      for (const c of state.components) {
+        try {
+          process.kill(c.pid, 'SIGKILL')
+        } catch {
+          /* gone */
+        }
+      }
       fs.rmSync(cluster.dir, { recursive: true, force: true })
-    } catch { /* stopped already */ }
+    } catch {
+      /* stopped already */
+    }
   })
 }
 
@@ -58,12 +68,19 @@ let counter = 0
 /** A fresh namespace for one test; the returned cleanup deletes it (call it in `after`). */
 export async function testNamespace(prefix: string): Promise<{ name: string; cleanup: () => Promise<void> }> {
   const { kube } = await testCluster()
-  const name = `${prefix}-${process.pid}-${++counter}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63)
+  const name = `${prefix}-${process.pid}-${++counter}`
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .slice(0, 63)
   await kube.core.createNamespace({ body: { metadata: { name, labels: { 'nsops.dev/test': 'true' } } } })
   return {
     name,
     cleanup: async () => {
-      try { await kube.core.deleteNamespace({ name }) } catch { /* already gone */ }
+      try {
+        await kube.core.deleteNamespace({ name })
+      } catch {
+        /* already gone */
+      }
     },
   }
 }

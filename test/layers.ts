@@ -45,7 +45,8 @@ function tsFiles(dir: string): string[] {
   return out
 }
 
-const IMPORT = /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^import\s+['"]([^'"]+)['"]/gm
+const IMPORT =
+  /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^import\s+['"]([^'"]+)['"]/gm
 
 /** Relative imports of a file, resolved to absolute paths (type-only imports included: they are dependencies too). */
 export function importsOf(file: string): string[] {
@@ -92,25 +93,47 @@ export function layerViolations(): Violation[] {
   const graph = folderGraph()
   for (const file of tsFiles(shared)) {
     if (folderOf(file) === '') {
-      violations.push({ from: '', to: '', kind: 'root-file', detail: `shared/${path.relative(shared, file)} has no room: put it in a folder of FLOORS` })
+      violations.push({
+        from: '',
+        to: '',
+        kind: 'root-file',
+        detail: `shared/${path.relative(shared, file)} has no room: put it in a folder of FLOORS`,
+      })
     }
   }
   const folders = new Set([...graph.keys(), ...[...graph.values()].flatMap((e) => [...e.keys()])])
   for (const folder of folders) {
     if (folder !== '' && floorOf(folder) < 0) {
-      violations.push({ from: folder, to: '', kind: 'unknown-folder', detail: `shared/${folder}/ is on no floor: add it to FLOORS in test/layers.ts and to the README` })
+      violations.push({
+        from: folder,
+        to: '',
+        kind: 'unknown-folder',
+        detail: `shared/${folder}/ is on no floor: add it to FLOORS in test/layers.ts and to the README`,
+      })
     }
   }
   for (const [from, edges] of graph) {
     for (const [to, example] of edges) {
       if (floorOf(from) >= 0 && floorOf(to) > floorOf(from)) {
-        violations.push({ from, to, kind: 'upward', detail: `${from}/ (floor ${floorOf(from)}) imports ${to}/ (floor ${floorOf(to)}): ${example}` })
+        violations.push({
+          from,
+          to,
+          kind: 'upward',
+          detail: `${from}/ (floor ${floorOf(from)}) imports ${to}/ (floor ${floorOf(to)}): ${example}`,
+        })
       }
     }
   }
   for (const cycle of folderCycles(graph)) {
-    const detail = cycle.map((f, i) => `${f}/ → ${cycle[(i + 1) % cycle.length]}/ (${graph.get(f)?.get(cycle[(i + 1) % cycle.length])})`).join('; ')
-    violations.push({ from: cycle[0], to: cycle[cycle.length - 1], kind: 'cycle', detail: `cycle between folders: ${detail}` })
+    const detail = cycle
+      .map((f, i) => `${f}/ → ${cycle[(i + 1) % cycle.length]}/ (${graph.get(f)?.get(cycle[(i + 1) % cycle.length])})`)
+      .join('; ')
+    violations.push({
+      from: cycle[0],
+      to: cycle[cycle.length - 1],
+      kind: 'cycle',
+      detail: `cycle between folders: ${detail}`,
+    })
   }
   return violations
 }
@@ -174,10 +197,15 @@ function pathThrough(graph: Map<string, Map<string, string>>, scc: Set<string>, 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const graph = folderGraph()
   if (process.argv.includes('--graph')) {
-    for (const [from, edges] of [...graph].sort()) console.log(`${from || '(root)'} → ${[...edges.keys()].sort().join(', ')}`)
+    for (const [from, edges] of [...graph].sort())
+      console.log(`${from || '(root)'} → ${[...edges.keys()].sort().join(', ')}`)
   }
   const violations = layerViolations()
   for (const v of violations) console.log(`${v.kind}: ${v.detail}`)
-  console.log(violations.length === 0 ? 'layers: every import goes down a floor, no cycle between folders' : `layers: ${violations.length} violation(s)`)
+  console.log(
+    violations.length === 0
+      ? 'layers: every import goes down a floor, no cycle between folders'
+      : `layers: ${violations.length} violation(s)`,
+  )
   process.exitCode = violations.length === 0 ? 0 : 1
 }

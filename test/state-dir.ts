@@ -9,7 +9,9 @@ export function privateStateDir(prefix: string): { dir: string; enter(): void; l
   const saved = process.env.NSOPS_STATE_DIR
   return {
     dir,
-    enter() { process.env.NSOPS_STATE_DIR = dir },
+    enter() {
+      process.env.NSOPS_STATE_DIR = dir
+    },
     leave() {
       fs.rmSync(dir, { recursive: true, force: true })
       if (saved === undefined) delete process.env.NSOPS_STATE_DIR

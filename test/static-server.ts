@@ -5,7 +5,10 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 
-export interface StaticServer { url: string; stop(): Promise<void> }
+export interface StaticServer {
+  url: string
+  stop(): Promise<void>
+}
 
 export async function serveDir(root: string, onRequest: (url: string) => void = () => {}): Promise<StaticServer> {
   const server = http.createServer((req, res) => {
@@ -21,6 +24,10 @@ export async function serveDir(root: string, onRequest: (url: string) => void = 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    stop: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
   }
 }

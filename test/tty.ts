@@ -9,7 +9,12 @@ import { until } from './until.ts'
 const run = promisify(execFile)
 
 export function tmuxAvailable(): boolean {
-  try { execFileSync('tmux', ['-V'], { stdio: 'ignore' }); return true } catch { return false }
+  try {
+    execFileSync('tmux', ['-V'], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
 }
 
 export class Terminal {
@@ -32,7 +37,23 @@ export class Terminal {
     // an interactive shell survives the Ctrl-C meant for its foreground job; `trap` does
     // that here (a trap, not an ignore: the command still gets the default disposition)
     const line = `trap 'true' INT; ${quoted}; echo "EXIT=$?"; exec sleep 3600`
-    await t.tmux('-f', '/dev/null', 'new-session', '-d', '-s', 't', '-x', '160', '-y', '50', '-c', opts.cwd, 'sh', '-c', line)
+    await t.tmux(
+      '-f',
+      '/dev/null',
+      'new-session',
+      '-d',
+      '-s',
+      't',
+      '-x',
+      '160',
+      '-y',
+      '50',
+      '-c',
+      opts.cwd,
+      'sh',
+      '-c',
+      line,
+    )
     return t
   }
 
@@ -41,12 +62,21 @@ export class Terminal {
   }
 
   /** What the screen shows now (the alternate screen when a full-screen view is up). */
-  screen(): Promise<string> { return this.tmux('capture-pane', '-p', '-t', 't') }
+  screen(): Promise<string> {
+    return this.tmux('capture-pane', '-p', '-t', 't')
+  }
 
   async waitFor(pattern: RegExp, timeoutMs = 120_000): Promise<string> {
     let last = ''
     try {
-      await until(`the terminal to show ${pattern}`, async () => { last = await this.screen(); return pattern.test(last) }, timeoutMs)
+      await until(
+        `the terminal to show ${pattern}`,
+        async () => {
+          last = await this.screen()
+          return pattern.test(last)
+        },
+        timeoutMs,
+      )
     } catch (err) {
       throw new Error(`${(err as Error).message}; the screen:\n${last}`)
     }
@@ -54,10 +84,14 @@ export class Terminal {
   }
 
   /** Presses keys (tmux names: C-c, Enter). */
-  press(...keys: string[]): Promise<string> { return this.tmux('send-keys', '-t', 't', ...keys) }
+  press(...keys: string[]): Promise<string> {
+    return this.tmux('send-keys', '-t', 't', ...keys)
+  }
 
   /** The pid of the terminal's shell; the command's processes are below it. */
-  async pid(): Promise<number> { return Number((await this.tmux('display', '-p', '-t', 't', '#{pane_pid}')).trim()) }
+  async pid(): Promise<number> {
+    return Number((await this.tmux('display', '-p', '-t', 't', '#{pane_pid}')).trim())
+  }
 
   /** The command's exit status as the shell saw it, once it has ended. */
   async exitStatus(): Promise<number | undefined> {
@@ -76,12 +110,18 @@ export class Terminal {
 
   /** Whether the terminal is back to normal: main screen, cursor shown. */
   async restored(): Promise<boolean> {
-    const [alt, cursor] = (await this.tmux('display', '-p', '-t', 't', '#{alternate_on} #{cursor_flag}')).trim().split(' ')
+    const [alt, cursor] = (await this.tmux('display', '-p', '-t', 't', '#{alternate_on} #{cursor_flag}'))
+      .trim()
+      .split(' ')
     return alt === '0' && cursor === '1'
   }
 
   /** Closes the terminal (the program gets SIGHUP, as from a closed window). */
-  async hangUp(): Promise<void> { await this.tmux('kill-session', '-t', 't').catch(() => {}) }
+  async hangUp(): Promise<void> {
+    await this.tmux('kill-session', '-t', 't').catch(() => {})
+  }
 
-  async close(): Promise<void> { await this.tmux('kill-server').catch(() => {}) }
+  async close(): Promise<void> {
+    await this.tmux('kill-server').catch(() => {})
+  }
 }

@@ -8,8 +8,11 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined | f
     try {
       const v = await fn()
       if (v !== undefined && v !== false) return v
-    } catch (err) { last = err }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`)
+    } catch (err) {
+      last = err
+    }
+    if (Date.now() > end)
+      throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`)
     await new Promise((r) => setTimeout(r, 50))
   }
 }

@@ -66,6 +66,9 @@ export default defineNamespace({
   quickCommands: [
     { title: 'Follow sonarr logs', command: 'kubectl -n {namespace} logs deploy/sonarr -f' },
     { title: 'Shared volumes', command: 'kubectl -n {namespace} get pvc -l nsops.dev/storage=shared' },
-    { title: 'Restart qbittorrent', command: 'kubectl -n {namespace} delete pod -l app.kubernetes.io/name=qbittorrent' },
+    {
+      title: 'Restart qbittorrent',
+      command: 'kubectl -n {namespace} delete pod -l app.kubernetes.io/name=qbittorrent',
+    },
   ],
 })

@@ -28,7 +28,10 @@ export default defineNamespace({
     },
   },
   quickCommands: [
-    { title: 'Loki readiness', command: 'kubectl get --raw /api/v1/namespaces/{namespace}/services/loki:http/proxy/ready' },
+    {
+      title: 'Loki readiness',
+      command: 'kubectl get --raw /api/v1/namespaces/{namespace}/services/loki:http/proxy/ready',
+    },
     { title: 'Follow promtail logs', command: 'kubectl -n {namespace} logs ds/promtail -f' },
   ],
 })

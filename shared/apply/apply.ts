@@ -11,7 +11,14 @@ import { isCrd, isFirstPhase, kindKey, kindsDefinedBy, mapLimit, waitForEstablis
 import { pruneLeftovers } from './prune.ts'
 import { appliedUnchanged, looseEqual } from './owned.ts'
 import { groupOf, refKey, refOf, refString, type ObjectRef } from '../kube/refs.ts'
-import { DEFAULT_FIELD_MANAGER, dryRunAgainstLive, getObject, placeObject, serverSideApply, UnknownKindError } from '../kube/rest.ts'
+import {
+  DEFAULT_FIELD_MANAGER,
+  dryRunAgainstLive,
+  getObject,
+  placeObject,
+  serverSideApply,
+  UnknownKindError,
+} from '../kube/rest.ts'
 
 export { DEFAULT_FIELD_MANAGER }
 
@@ -41,8 +48,14 @@ export interface ApplyOptions {
   knownChanged?: boolean
 }
 
-export interface ApplyFailure { ref: ObjectRef; message: string }
-export interface SetAside { ref: ObjectRef; reason: string }
+export interface ApplyFailure {
+  ref: ObjectRef
+  message: string
+}
+export interface SetAside {
+  ref: ObjectRef
+  reason: string
+}
 
 export interface ApplyResult {
   created: ObjectRef[]
@@ -59,11 +72,23 @@ export interface ApplyResult {
 
 type Outcome = 'created' | 'configured' | 'unchanged'
 
-export async function applyObjects(kube: Kube, objects: ManifestObject[], opts: ApplyOptions = {}): Promise<ApplyResult> {
+export async function applyObjects(
+  kube: Kube,
+  objects: ManifestObject[],
+  opts: ApplyOptions = {},
+): Promise<ApplyResult> {
   const manager = opts.fieldManager ?? DEFAULT_FIELD_MANAGER
   const dryRun = opts.dryRun ?? false
   const limit = opts.concurrency ?? 8
-  const result: ApplyResult = { created: [], configured: [], unchanged: [], pruned: [], failed: [], retained: [], skipped: [] }
+  const result: ApplyResult = {
+    created: [],
+    configured: [],
+    unchanged: [],
+    pruned: [],
+    failed: [],
+    retained: [],
+    skipped: [],
+  }
   rejectDuplicates(objects)
 
   const previous = opts.inventory ? await readInventory(kube, opts.inventory) : new Map<string, ObjectRef>()
@@ -99,7 +124,10 @@ export async function applyObjects(kube: Kube, objects: ManifestObject[], opts: 
       placedRefs.set(refKey(ref), ref)
       const ns = placed.metadata.namespace
       if (ns && newNamespaces.has(ns)) {
-        return void result.skipped.push({ ref, reason: `its Namespace ${ns} is created by this set, so the dry run cannot validate it` })
+        return void result.skipped.push({
+          ref,
+          reason: `its Namespace ${ns} is created by this set, so the dry run cannot validate it`,
+        })
       }
       result[await applyPlaced(kube, placed, manager, opts.force ?? true, dryRun, opts.knownChanged ?? false)].push(ref)
     } catch (err) {
@@ -118,9 +146,12 @@ export async function applyObjects(kube: Kube, objects: ManifestObject[], opts: 
   await mapLimit(first.filter(isCrd), limit, async (crd) => {
     const name = crd.metadata.name
     const ref = refOf(crd)
-    if (failedKeys.has(refKey(ref))) return void crdProblem.set(name, { failed: `its CustomResourceDefinition ${name} was not applied` })
+    if (failedKeys.has(refKey(ref)))
+      return void crdProblem.set(name, { failed: `its CustomResourceDefinition ${name} was not applied` })
     if (dryRun && result.created.some((r) => refKey(r) === refKey(ref))) {
-      return void crdProblem.set(name, { skipped: `its CustomResourceDefinition ${name} is created by this set, so the dry run cannot validate it` })
+      return void crdProblem.set(name, {
+        skipped: `its CustomResourceDefinition ${name} is created by this set, so the dry run cannot validate it`,
+      })
     }
     try {
       await waitForEstablished(kube, name, opts.crdTimeoutMs ?? 30_000)
@@ -131,19 +162,24 @@ export async function applyObjects(kube: Kube, objects: ManifestObject[], opts: 
 
   // Phase 2: everything else, custom resources after their CRD.
   const definedBy = kindsDefinedBy(objects)
-  await mapLimit(objects.filter((o) => !isFirstPhase(o)), limit, async (obj) => {
-    const crd = definedBy.get(kindKey(obj))
-    const problem = crd ? crdProblem.get(crd) : undefined
-    if (problem) unplacedKinds.add(groupKind(refOf(obj)))
-    if (problem?.skipped) {
-      const ref = guessRef(obj)
-      placedRefs.set(refKey(ref), ref)
-      return void result.skipped.push({ ref, reason: problem.skipped })
-    }
-    if (problem?.failed) return fail(guessRef(obj), `${obj.kind} ${obj.metadata.name} was not applied: ${problem.failed}`)
-    if (crd) await untilServed(kube, obj)
-    await applyOne(obj)
-  })
+  await mapLimit(
+    objects.filter((o) => !isFirstPhase(o)),
+    limit,
+    async (obj) => {
+      const crd = definedBy.get(kindKey(obj))
+      const problem = crd ? crdProblem.get(crd) : undefined
+      if (problem) unplacedKinds.add(groupKind(refOf(obj)))
+      if (problem?.skipped) {
+        const ref = guessRef(obj)
+        placedRefs.set(refKey(ref), ref)
+        return void result.skipped.push({ ref, reason: problem.skipped })
+      }
+      if (problem?.failed)
+        return fail(guessRef(obj), `${obj.kind} ${obj.metadata.name} was not applied: ${problem.failed}`)
+      if (crd) await untilServed(kube, obj)
+      await applyOne(obj)
+    },
+  )
 
   if (!opts.inventory) return sortResult(result)
 
@@ -154,13 +190,21 @@ export async function applyObjects(kube: Kube, objects: ManifestObject[], opts: 
   }
   if (opts.prune !== false) {
     const gone = [...previous].filter(([key]) => !placedRefs.has(key))
-    const pruning = await pruneLeftovers(kube, gone.map(([, ref]) => ref), {
-      fieldManager: manager, dryRun, prunePvcs: opts.prunePvcs ?? false, concurrency: limit,
-      // an object of the set whose identity is a guess may be one of these: keep them
-      unsure: (ref) => unplacedKinds.has(groupKind(ref))
-        ? `the set's own ${ref.kind} objects could not be resolved in this run, so this one may still belong to it`
-        : undefined,
-    })
+    const pruning = await pruneLeftovers(
+      kube,
+      gone.map(([, ref]) => ref),
+      {
+        fieldManager: manager,
+        dryRun,
+        prunePvcs: opts.prunePvcs ?? false,
+        concurrency: limit,
+        // an object of the set whose identity is a guess may be one of these: keep them
+        unsure: (ref) =>
+          unplacedKinds.has(groupKind(ref))
+            ? `the set's own ${ref.kind} objects could not be resolved in this run, so this one may still belong to it`
+            : undefined,
+      },
+    )
     result.pruned.push(...pruning.pruned)
     result.failed.push(...pruning.failed)
     result.retained.push(...pruning.retained)
@@ -175,7 +219,12 @@ export async function applyObjects(kube: Kube, objects: ManifestObject[], opts: 
     } catch (err) {
       if (!(err instanceof ApiException)) throw err
       result.failed.push({
-        ref: { apiVersion: 'v1', kind: 'ConfigMap', namespace: opts.inventory.namespace, name: inventoryConfigMapName(opts.inventory) },
+        ref: {
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          namespace: opts.inventory.namespace,
+          name: inventoryConfigMapName(opts.inventory),
+        },
         message: `the inventory was not recorded, so the next apply cannot prune what left this set: ${apiMessage(err)}`,
       })
     }
@@ -183,7 +232,14 @@ export async function applyObjects(kube: Kube, objects: ManifestObject[], opts: 
   return sortResult(result)
 }
 
-async function applyPlaced(kube: Kube, obj: ManifestObject, manager: string, force: boolean, dryRun: boolean, knownChanged: boolean): Promise<Outcome> {
+async function applyPlaced(
+  kube: Kube,
+  obj: ManifestObject,
+  manager: string,
+  force: boolean,
+  dryRun: boolean,
+  knownChanged: boolean,
+): Promise<Outcome> {
   const ref = refOf(obj)
   if (knownChanged && !dryRun) {
     await serverSideApply(kube, obj, ref, { fieldManager: manager, force, dryRun: false })

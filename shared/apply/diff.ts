@@ -72,7 +72,10 @@ type Values = Record<string, unknown>
  * and `*** (changed)` after where they differ (so the line still shows in the diff), `***`
  * where a key exists on one side only. Other kinds pass through.
  */
-export function maskSecrets(before: Values | undefined, after: Values | undefined): [Values | undefined, Values | undefined] {
+export function maskSecrets(
+  before: Values | undefined,
+  after: Values | undefined,
+): [Values | undefined, Values | undefined] {
   const isSecret = (o: Values | undefined) => o?.kind === 'Secret'
   if (!isSecret(before) && !isSecret(after)) return [before, after]
   const b = before && structuredClone(before)
@@ -118,9 +121,13 @@ export async function diffObjects(kube: Kube, objects: ManifestObject[], opts: D
   const inSet = new Set<string>()
   // the server cannot dry-run an object into a Namespace that does not exist yet
   const newNamespaces = new Set<string>()
-  await mapLimit(objects.filter((o) => o.kind === 'Namespace' && o.apiVersion === 'v1'), opts.concurrency ?? 8, async (o) => {
-    if (!(await getObject(kube, refOf(o)))) newNamespaces.add(o.metadata.name)
-  })
+  await mapLimit(
+    objects.filter((o) => o.kind === 'Namespace' && o.apiVersion === 'v1'),
+    opts.concurrency ?? 8,
+    async (o) => {
+      if (!(await getObject(kube, refOf(o)))) newNamespaces.add(o.metadata.name)
+    },
+  )
 
   const diffs = await mapLimit(objects, opts.concurrency ?? 8, async (obj): Promise<ObjectDiff> => {
     let ref = refOf(obj)
@@ -131,14 +138,20 @@ export async function diffObjects(kube: Kube, objects: ManifestObject[], opts: D
         inSet.add(refKey(ref))
         if (definedBy.has(kindKey(obj))) {
           // its CRD is new in this set: the server cannot answer for it yet
-          return { ...objectDiff(ref, undefined, obj), note: `not validated: its CustomResourceDefinition ${definedBy.get(kindKey(obj))} is created by this set` }
+          return {
+            ...objectDiff(ref, undefined, obj),
+            note: `not validated: its CustomResourceDefinition ${definedBy.get(kindKey(obj))} is created by this set`,
+          }
         }
         throw new UnknownKindError(obj.apiVersion, obj.kind)
       }
       ref = refOf(placed)
       inSet.add(refKey(ref))
       if (placed.metadata.namespace && newNamespaces.has(placed.metadata.namespace)) {
-        return { ...objectDiff(ref, undefined, placed), note: `not validated: its Namespace ${placed.metadata.namespace} is created by this set` }
+        return {
+          ...objectDiff(ref, undefined, placed),
+          note: `not validated: its Namespace ${placed.metadata.namespace} is created by this set`,
+        }
       }
       try {
         const { live, after } = await dryRunAgainstLive(kube, placed, ref, { fieldManager: manager, force: true })
@@ -190,9 +203,12 @@ export function renderDiff(result: DiffResult): string {
       out.push(`${c.red('!')} ${c.bold(name)}: ${c.red(d.error)}`)
       continue
     }
-    const counts = [d.added ? c.green(`+${d.added}`) : '', d.removed ? c.red(`-${d.removed}`) : ''].filter(Boolean).join(' ')
+    const counts = [d.added ? c.green(`+${d.added}`) : '', d.removed ? c.red(`-${d.removed}`) : '']
+      .filter(Boolean)
+      .join(' ')
     const label = d.action === 'create' ? 'new' : d.action === 'delete' ? 'pruned' : 'changed'
-    const mark = d.action === 'create' ? c.green(MARK.create) : d.action === 'delete' ? c.red(MARK.delete) : c.yellow(MARK.update)
+    const mark =
+      d.action === 'create' ? c.green(MARK.create) : d.action === 'delete' ? c.red(MARK.delete) : c.yellow(MARK.update)
     out.push(`${mark} ${c.bold(name)} (${label}, ${counts})${d.note ? c.yellow(` ${d.note}`) : ''}`)
     for (const line of (d.diff ?? '').split('\n').filter(Boolean)) out.push(`    ${paint(line)}`)
   }

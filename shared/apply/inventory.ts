@@ -49,10 +49,13 @@ export async function readInventory(kube: Kube, inv: InventoryRef): Promise<Map<
   try {
     entries = JSON.parse(cm.data?.[DATA_KEY] ?? '{}') as Record<string, string>
   } catch (err) {
-    throw new NsopsError(`inventory ConfigMap ${inv.namespace}/${inventoryConfigMapName(inv)} is not readable (${DATA_KEY} is not JSON).`, {
-      hint: 'Someone edited it by hand. Delete it to start a fresh inventory (the next apply will not prune anything it does not list).',
-      cause: err,
-    })
+    throw new NsopsError(
+      `inventory ConfigMap ${inv.namespace}/${inventoryConfigMapName(inv)} is not readable (${DATA_KEY} is not JSON).`,
+      {
+        hint: 'Someone edited it by hand. Delete it to start a fresh inventory (the next apply will not prune anything it does not list).',
+        cause: err,
+      },
+    )
   }
   for (const [key, apiVersion] of Object.entries(entries)) {
     const [, kind, namespace, ...name] = key.split('/')
@@ -63,7 +66,12 @@ export async function readInventory(kube: Kube, inv: InventoryRef): Promise<Map<
   return out
 }
 
-export async function writeInventory(kube: Kube, inv: InventoryRef, refs: Iterable<ObjectRef>, fieldManager: string): Promise<void> {
+export async function writeInventory(
+  kube: Kube,
+  inv: InventoryRef,
+  refs: Iterable<ObjectRef>,
+  fieldManager: string,
+): Promise<void> {
   checkName(inv)
   const entries: Record<string, string> = {}
   for (const r of [...refs].sort((a, b) => refKey(a).localeCompare(refKey(b)))) entries[refKey(r)] = r.apiVersion
@@ -92,10 +100,18 @@ export type PruneDecision =
 /** What happens to an object that left the set. Only objects from the inventory get here. */
 export function pruneDecision(ref: ObjectRef, opts: { prunePvcs?: boolean }): PruneDecision {
   if (ref.kind === 'Namespace' && ref.apiVersion === 'v1') {
-    return { prune: false, keep: false, reason: 'Namespaces are never pruned (everything in them would go); delete it yourself if you mean it' }
+    return {
+      prune: false,
+      keep: false,
+      reason: 'Namespaces are never pruned (everything in them would go); delete it yourself if you mean it',
+    }
   }
   if (ref.kind === 'PersistentVolumeClaim' && ref.apiVersion === 'v1' && !opts.prunePvcs) {
-    return { prune: false, keep: true, reason: 'PersistentVolumeClaims are pruned only with prunePvcs (the volume\'s data may go with them)' }
+    return {
+      prune: false,
+      keep: true,
+      reason: "PersistentVolumeClaims are pruned only with prunePvcs (the volume's data may go with them)",
+    }
   }
   return { prune: true }
 }

@@ -15,7 +15,10 @@ export function diffLines(before: readonly string[], after: readonly string[]): 
   while (start < before.length && start < after.length && before[start] === after[start]) start++
   let endB = before.length
   let endA = after.length
-  while (endB > start && endA > start && before[endB - 1] === after[endA - 1]) { endB--; endA-- }
+  while (endB > start && endA > start && before[endB - 1] === after[endA - 1]) {
+    endB--
+    endA--
+  }
 
   const head = before.slice(0, start).map((text): DiffLine => ({ op: ' ', text }))
   const tail = before.slice(endB).map((text): DiffLine => ({ op: ' ', text }))
@@ -35,14 +38,19 @@ function middle(b: readonly string[], a: readonly string[]): DiffLine[] {
   const lcs = new Uint32Array((n + 1) * width)
   for (let i = n - 1; i >= 0; i--) {
     for (let j = m - 1; j >= 0; j--) {
-      lcs[i * width + j] = b[i] === a[j] ? lcs[(i + 1) * width + j + 1] + 1 : Math.max(lcs[(i + 1) * width + j], lcs[i * width + j + 1])
+      lcs[i * width + j] =
+        b[i] === a[j] ? lcs[(i + 1) * width + j + 1] + 1 : Math.max(lcs[(i + 1) * width + j], lcs[i * width + j + 1])
     }
   }
   const out: DiffLine[] = []
   let i = 0
   let j = 0
   while (i < n && j < m) {
-    if (b[i] === a[j]) { out.push({ op: ' ', text: b[i] }); i++; j++ }
+    if (b[i] === a[j]) {
+      out.push({ op: ' ', text: b[i] })
+      i++
+      j++
+    }
     // removals before additions, as unified diffs print a change
     else if (lcs[(i + 1) * width + j] >= lcs[i * width + j + 1]) out.push({ op: '-', text: b[i++] })
     else out.push({ op: '+', text: a[j++] })

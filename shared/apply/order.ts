@@ -17,7 +17,11 @@ export function isFirstPhase(obj: ManifestObject): boolean {
   return (obj.kind === 'Namespace' && obj.apiVersion === 'v1') || isCrd(obj)
 }
 
-interface CrdSpec { group?: string; names?: { kind?: string }; versions?: { name?: string }[] }
+interface CrdSpec {
+  group?: string
+  names?: { kind?: string }
+  versions?: { name?: string }[]
+}
 
 /** `group/version/Kind` of every kind the set's CRDs define → the CRD's name. */
 export function kindsDefinedBy(objects: ManifestObject[]): Map<string, string> {
@@ -33,7 +37,9 @@ export function kindKey(obj: { apiVersion: string; kind: string }): string {
   return `${obj.apiVersion}/${obj.kind}`
 }
 
-interface CrdStatus { status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] } }
+interface CrdStatus {
+  status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] }
+}
 
 /**
  * Waits until the CRD's API is served (Established=True). A short poll: a CRD is usually
@@ -44,22 +50,33 @@ export async function waitForEstablished(kube: Kube, crdName: string, timeoutMs:
   const deadline = Date.now() + timeoutMs
   let last = 'no status yet'
   for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
-    const crd = await rest<CrdStatus>(kube, 'GET', `/apis/${CRD_API_VERSION}/customresourcedefinitions/${encodeURIComponent(crdName)}`)
+    const crd = await rest<CrdStatus>(
+      kube,
+      'GET',
+      `/apis/${CRD_API_VERSION}/customresourcedefinitions/${encodeURIComponent(crdName)}`,
+    )
     const conditions = crd.status?.conditions ?? []
     if (conditions.some((c) => c.type === 'Established' && c.status === 'True')) return
     const blocking = conditions.find((c) => c.status === 'False' && c.message)
     if (blocking) last = `${blocking.type}=False: ${blocking.message}`
     if (Date.now() + delay > deadline) {
-      throw new NsopsError(`CustomResourceDefinition ${crdName} is not Established after ${timeoutMs} ms (${last}), so its custom resources cannot be applied yet.`, {
-        hint: `read its conditions with \`kubectl get crd ${crdName} -o yaml\` (NamesAccepted=False names the CRD that already uses its names), fix the CRD in the overlay and save again.`,
-      })
+      throw new NsopsError(
+        `CustomResourceDefinition ${crdName} is not Established after ${timeoutMs} ms (${last}), so its custom resources cannot be applied yet.`,
+        {
+          hint: `read its conditions with \`kubectl get crd ${crdName} -o yaml\` (NamesAccepted=False names the CRD that already uses its names), fix the CRD in the overlay and save again.`,
+        },
+      )
     }
     await new Promise((r) => setTimeout(r, delay))
   }
 }
 
 /** Runs fn over items with at most `limit` calls in flight; results in input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results = new Array<R>(items.length)
   let next = 0
   const worker = async () => {

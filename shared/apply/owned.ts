@@ -21,8 +21,10 @@ type Fields = Record<string, unknown>
 
 /** Our Apply entry in managedFields for this apiVersion, if we applied the object before. */
 export function ownedFields(live: LiveObject, fieldManager: string, apiVersion: string): Fields | undefined {
-  const entry = (live.metadata.managedFields ?? []).find((e: ManagedFieldsEntry) =>
-    e.manager === fieldManager && e.operation === 'Apply' && !e.subresource && e.apiVersion === apiVersion)
+  const entry = (live.metadata.managedFields ?? []).find(
+    (e: ManagedFieldsEntry) =>
+      e.manager === fieldManager && e.operation === 'Apply' && !e.subresource && e.apiVersion === apiVersion,
+  )
   return entry?.fieldsV1
 }
 
@@ -44,7 +46,9 @@ export function extractOwned(value: unknown, fields: Fields): unknown {
       const body = key.slice(2)
       if (key.startsWith('k:')) {
         const match = JSON.parse(body) as Record<string, unknown>
-        const index = value.findIndex((item) => isPlainObject(item) && Object.entries(match).every(([k, v]) => looseEqual(item[k], v)))
+        const index = value.findIndex(
+          (item) => isPlainObject(item) && Object.entries(match).every(([k, v]) => looseEqual(item[k], v)),
+        )
         picked.push(index < 0 ? { index: Infinity, value: ABSENT } : { index, value: extractOwned(value[index], sub) })
       } else if (key.startsWith('v:')) {
         const wanted: unknown = JSON.parse(body)
@@ -52,7 +56,9 @@ export function extractOwned(value: unknown, fields: Fields): unknown {
         picked.push(index < 0 ? { index: Infinity, value: ABSENT } : { index, value: structuredClone(value[index]) })
       } else if (key.startsWith('i:')) {
         const index = Number(body)
-        picked.push(index < value.length ? { index, value: extractOwned(value[index], sub) } : { index: Infinity, value: ABSENT })
+        picked.push(
+          index < value.length ? { index, value: extractOwned(value[index], sub) } : { index: Infinity, value: ABSENT },
+        )
       }
     }
     return picked.sort((a, b) => a.index - b.index).map((p) => p.value)
@@ -111,7 +117,8 @@ function dropNulls(v: unknown): unknown {
 /** Deep equality where `80` and `"80"` are the same (int-or-string fields, numeric quantities). */
 export function looseEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true
-  if ((typeof a === 'number' && typeof b === 'string') || (typeof a === 'string' && typeof b === 'number')) return String(a) === String(b)
+  if ((typeof a === 'number' && typeof b === 'string') || (typeof a === 'string' && typeof b === 'number'))
+    return String(a) === String(b)
   if (Array.isArray(a) || Array.isArray(b)) {
     return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => looseEqual(x, b[i]))
   }

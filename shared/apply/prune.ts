@@ -61,11 +61,19 @@ async function pruneOne(kube: Kube, ref: ObjectRef, opts: PruneOptions): Promise
     // deleted and recreated it, or taken it over) before we delete anything.
     const managers = live.metadata.managedFields ?? []
     if (!managers.some((e) => e.manager === opts.fieldManager)) {
-      return { reason: `no field of it is managed by ${opts.fieldManager} any more, so it is not ours to delete`, keep: false }
+      return {
+        reason: `no field of it is managed by ${opts.fieldManager} any more, so it is not ours to delete`,
+        keep: false,
+      }
     }
     if (opts.keepShared && (isCrd(ref) || !ref.namespace)) {
-      const others = [...new Set(managers.filter((e) => e.manager !== opts.fieldManager && e.subresource !== 'status').map((e) => e.manager))]
-      if (others.length) return { reason: `also managed by ${others.join(', ')}, so it is shared and left in place`, keep: false }
+      const others = [
+        ...new Set(
+          managers.filter((e) => e.manager !== opts.fieldManager && e.subresource !== 'status').map((e) => e.manager),
+        ),
+      ]
+      if (others.length)
+        return { reason: `also managed by ${others.join(', ')}, so it is shared and left in place`, keep: false }
     }
     return (await deleteObject(kube, ref, { dryRun: opts.dryRun, uid: live.metadata.uid })) ? 'pruned' : 'gone'
   } catch (err) {

@@ -23,10 +23,19 @@ function ensureBundle(out) {
     fs.mkdirSync(path.dirname(out), { recursive: true })
     const tmp = `${out}.${process.pid}.tmp`
     esbuild.buildSync({
-      entryPoints: [path.join(pkgDir, 'dist/index.js')], bundle: true, minify: true, keepNames: true,
-      platform: 'node', format: 'esm', target: 'node24', outfile: tmp, logLevel: 'silent',
+      entryPoints: [path.join(pkgDir, 'dist/index.js')],
+      bundle: true,
+      minify: true,
+      keepNames: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node24',
+      outfile: tmp,
+      logLevel: 'silent',
       // bundled CommonJS dependencies still call require()
-      banner: { js: "import { createRequire as __nsopsRequire } from 'node:module'; const require = __nsopsRequire(import.meta.url);" },
+      banner: {
+        js: "import { createRequire as __nsopsRequire } from 'node:module'; const require = __nsopsRequire(import.meta.url);",
+      },
     })
     fs.renameSync(tmp, out)
     return true

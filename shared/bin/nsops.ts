@@ -23,13 +23,18 @@ const commands: Record<string, () => Promise<(argv: string[]) => Promise<number>
   'tk-fmt': async () => (await import('../commands/tanka.ts')).tkFmt,
   'tk-validate': async () => (await import('../commands/tanka.ts')).tkValidate,
   // per-namespace commands: `nsops dashboard NS [flags]` = ./namespaces/NS/dashboard.ts [flags]
-  dashboard: async () => perNamespace(async (ns, argv) => (await import('../commands/dashboard.ts')).dashboard(ns, argv)),
+  dashboard: async () =>
+    perNamespace(async (ns, argv) => (await import('../commands/dashboard.ts')).dashboard(ns, argv)),
   dev: async () => perNamespace(async (ns, argv) => (await import('../commands/dev.ts')).dev(ns, argv)),
   deploy: async () => perNamespace(async (ns, argv) => (await import('../commands/deploy.ts')).deploy(ns, argv)),
   // drift exits 2 on every error (a missing namespace included), like `flux diff`: 1 means drift
   drift: async () => async (argv) => {
     const { drift, asDriftError } = await import('../commands/drift.ts')
-    try { return await perNamespace(drift)(argv) } catch (err) { throw asDriftError(err) }
+    try {
+      return await perNamespace(drift)(argv)
+    } catch (err) {
+      throw asDriftError(err)
+    }
   },
   task: async () => perNamespace(async (ns, argv) => (await import('../commands/task.ts')).task(ns, argv)),
   logs: async () => perNamespace(async (ns, argv) => (await import('../commands/logs.ts')).logs(ns, argv)),
@@ -50,7 +55,9 @@ function perNamespace(run: NsCommand): (argv: string[]) => Promise<number> {
 runMain(async () => {
   const [name, ...argv] = process.argv.slice(2)
   if (name === '--help' || name === '-h') {
-    process.stdout.write(`Usage: nsops <command> [flags]   (usually through just: \`just --list\`)\nCommands: ${Object.keys(commands).join(', ')}\nEach command answers --help.\n`)
+    process.stdout.write(
+      `Usage: nsops <command> [flags]   (usually through just: \`just --list\`)\nCommands: ${Object.keys(commands).join(', ')}\nEach command answers --help.\n`,
+    )
     return 0
   }
   const load = name ? commands[name] : undefined

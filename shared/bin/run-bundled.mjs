@@ -46,27 +46,46 @@ function fresh() {
     format = meta.format === 'esm' ? 'esm' : 'cjs'
     if (meta.lock !== stamp(lockFile) || !fs.existsSync(format === 'esm' ? esmOut : cjsOut)) return false
     return Object.entries(meta.inputs).every(([f, s]) => stamp(f) === s)
-  } catch { return false }
+  } catch {
+    return false
+  }
 }
 
 function build() {
   const esbuild = createRequire(path.join(root, 'node_modules/tsx/package.json'))('esbuild')
   fs.mkdirSync(dir, { recursive: true })
   const common = {
-    entryPoints: [entry], bundle: true, platform: 'node', target: 'node24',
-    metafile: true, logLevel: 'silent', minifyWhitespace: true, minifySyntax: true, keepNames: true,
+    entryPoints: [entry],
+    bundle: true,
+    platform: 'node',
+    target: 'node24',
+    metafile: true,
+    logLevel: 'silent',
+    minifyWhitespace: true,
+    minifySyntax: true,
+    keepNames: true,
     external: ['tsx', 'tsx/*', 'esbuild'],
   }
   let result = esmOnly ? undefined : commonJs(esbuild, common)
   format = 'cjs'
   if (!result) {
     format = 'esm'
-    result = esbuild.buildSync({ ...common, format: 'esm', outfile: esmTmp,
-      banner: { js: "import { createRequire as __nsopsRequire } from 'node:module'; const require = __nsopsRequire(import.meta.url);" } })
+    result = esbuild.buildSync({
+      ...common,
+      format: 'esm',
+      outfile: esmTmp,
+      banner: {
+        js: "import { createRequire as __nsopsRequire } from 'node:module'; const require = __nsopsRequire(import.meta.url);",
+      },
+    })
   }
   // our own sources only: packages change together with the lockfile
-  const inputs = Object.fromEntries(Object.keys(result.metafile.inputs)
-    .map((f) => path.resolve(f)).filter((f) => !f.includes(`${path.sep}node_modules${path.sep}`)).map((f) => [f, stamp(f)]))
+  const inputs = Object.fromEntries(
+    Object.keys(result.metafile.inputs)
+      .map((f) => path.resolve(f))
+      .filter((f) => !f.includes(`${path.sep}node_modules${path.sep}`))
+      .map((f) => [f, stamp(f)]),
+  )
   fs.renameSync(format === 'esm' ? esmTmp : cjsTmp, format === 'esm' ? esmOut : cjsOut)
   fs.rmSync(codeCache, { force: true })
   fs.writeFileSync(metaFile, JSON.stringify({ entry, format, lock: stamp(lockFile), inputs }))
@@ -81,8 +100,13 @@ function commonJs(esbuild, common) {
   let result
   try {
     // import.meta.url is the bundle's own URL in every module, as it is in the ESM bundle
-    result = esbuild.buildSync({ ...common, format: 'cjs', outfile: cjsTmp, define: { 'import.meta.url': '__nsopsImportMetaUrl' },
-      banner: { js: "var __nsopsImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" } })
+    result = esbuild.buildSync({
+      ...common,
+      format: 'cjs',
+      outfile: cjsTmp,
+      define: { 'import.meta.url': '__nsopsImportMetaUrl' },
+      banner: { js: "var __nsopsImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+    })
   } catch (err) {
     if (String(err?.message).includes('Top-level await')) return undefined
     throw err
@@ -100,9 +124,14 @@ function runCommonJs() {
   // esbuild keeps the entry's shebang, which only a file node itself loads may have
   const source = fs.readFileSync(cjsOut, 'utf8').replace(/^#!/, '//')
   let cachedData
-  try { cachedData = fs.readFileSync(codeCache) } catch { /* first run of this bundle */ }
+  try {
+    cachedData = fs.readFileSync(codeCache)
+  } catch {
+    /* first run of this bundle */
+  }
   const script = new vm.Script(Module.wrap(source), {
-    filename: cjsOut, cachedData,
+    filename: cjsOut,
+    cachedData,
   })
   if (!cachedData || script.cachedDataRejected) {
     process.once('exit', () => {
@@ -110,7 +139,9 @@ function runCommonJs() {
         const tmp = `${codeCache}.${process.pid}.tmp`
         fs.writeFileSync(tmp, script.createCachedData())
         fs.renameSync(tmp, codeCache)
-      } catch { /* a read-only checkout: the next run compiles again */ }
+      } catch {
+        /* a read-only checkout: the next run compiles again */
+      }
     })
   }
   // what shared/core/ts-import.ts calls for import(): this module's own, node's loader

@@ -36,12 +36,20 @@ export async function resolveBase(repoDir: string, flag?: string): Promise<{ bas
   try {
     const up = (await git.raw(['rev-parse', '--abbrev-ref', '--symbolic-full-name', '@{upstream}'])).trim()
     if (up) return { base: up, source: 'the upstream branch' }
-  } catch { /* no upstream: said below */ }
+  } catch {
+    /* no upstream: said below */
+  }
   let branch = ''
-  try { branch = (await git.raw(['branch', '--show-current'])).trim() } catch { /* not a repo: said by mergeBase */ }
+  try {
+    branch = (await git.raw(['branch', '--show-current'])).trim()
+  } catch {
+    /* not a repo: said by mergeBase */
+  }
   throw new NsopsError(
     `${branch ? `branch "${branch}"` : 'HEAD (detached)'} has no upstream, so there is no base branch to compare with.`,
-    { hint: 'name it: `just ci --base origin/main` (or set NSOPS_CI_BASE=origin/main, as the workflows do); in a fresh clone fetch it first (`git fetch origin main`, checkout with fetch-depth: 0).' },
+    {
+      hint: 'name it: `just ci --base origin/main` (or set NSOPS_CI_BASE=origin/main, as the workflows do); in a fresh clone fetch it first (`git fetch origin main`, checkout with fetch-depth: 0).',
+    },
   )
 }
 
@@ -53,12 +61,16 @@ export async function changedSince(repoDir: string, base: string, baseSource = '
   } catch (err) {
     const msg = errorMessage(err).trim().split('\n')[0]
     throw new NsopsError(`no merge base between ${base} (${baseSource}) and HEAD in ${repoDir}: ${msg}`, {
-      hint: /not a valid|unknown revision|bad revision|Not a valid object/i.test(msg) || msg === ''
-        ? `${base} is not known here: fetch it (\`git fetch origin <branch>\`; in CI check out with fetch-depth: 0), or pass another --base.`
-        : 'a shallow clone has no history to find it in: fetch more (`git fetch --unshallow`), or check out with fetch-depth: 0.',
+      hint:
+        /not a valid|unknown revision|bad revision|Not a valid object/i.test(msg) || msg === ''
+          ? `${base} is not known here: fetch it (\`git fetch origin <branch>\`; in CI check out with fetch-depth: 0), or pass another --base.`
+          : 'a shallow clone has no history to find it in: fetch more (`git fetch --unshallow`), or check out with fetch-depth: 0.',
     })
   }
-  if (!mergeBase) throw new NsopsError(`${base} and HEAD share no history in ${repoDir}.`, { hint: 'pass a --base on the same history (e.g. origin/main).' })
+  if (!mergeBase)
+    throw new NsopsError(`${base} and HEAD share no history in ${repoDir}.`, {
+      hint: 'pass a --base on the same history (e.g. origin/main).',
+    })
   // committed, staged and unstaged changes against the merge base, then untracked files
   const tracked = (await git.raw(['diff', '--name-only', '--no-renames', mergeBase, '--'])).split('\n')
   const untracked = (await git.raw(['ls-files', '--others', '--exclude-standard'])).split('\n')
@@ -91,9 +103,11 @@ export function select(repoDir: string, files: string[]): Pick<Changed, 'namespa
 function knownNamespacesIn(repoDir: string): string[] {
   const dir = path.join(repoDir, 'namespaces')
   if (!fs.existsSync(dir)) return []
-  return fs.readdirSync(dir, { withFileTypes: true })
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
     .filter((e) => e.isDirectory() && fs.existsSync(path.join(dir, e.name, 'namespace.ts')))
-    .map((e) => e.name).sort()
+    .map((e) => e.name)
+    .sort()
 }
 
 /** The step's summary line. */

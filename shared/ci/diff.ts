@@ -24,7 +24,12 @@ export const DEFAULT_MARKDOWN_LIMIT = 60_000
 
 export type SignalKind = 'image' | 'prune' | 'immutable' | 'suspend' | 'scale-to-zero' | 'pvc'
 
-export interface Signal { kind: SignalKind; namespace: string; object: string; message: string }
+export interface Signal {
+  kind: SignalKind
+  namespace: string
+  object: string
+  message: string
+}
 
 export interface NamespaceDiff {
   name: string
@@ -78,7 +83,8 @@ function images(o: Obj | undefined): Map<string, string> {
   const out = new Map<string, string>()
   const spec = o && podSpec(o)
   for (const field of ['initContainers', 'containers']) {
-    for (const c of (spec?.[field] ?? []) as { name: string; image?: string }[]) out.set(`${field === 'initContainers' ? 'init container' : 'container'} ${c.name}`, c.image ?? '')
+    for (const c of (spec?.[field] ?? []) as { name: string; image?: string }[])
+      out.set(`${field === 'initContainers' ? 'init container' : 'container'} ${c.name}`, c.image ?? '')
   }
   return out
 }
@@ -92,10 +98,23 @@ const IMMUTABLE: Record<string, string[][]> = {
   Deployment: [['spec', 'selector']],
   ReplicaSet: [['spec', 'selector']],
   DaemonSet: [['spec', 'selector']],
-  StatefulSet: [['spec', 'selector'], ['spec', 'volumeClaimTemplates'], ['spec', 'serviceName'], ['spec', 'podManagementPolicy']],
-  Job: [['spec', 'selector'], ['spec', 'template']],
+  StatefulSet: [
+    ['spec', 'selector'],
+    ['spec', 'volumeClaimTemplates'],
+    ['spec', 'serviceName'],
+    ['spec', 'podManagementPolicy'],
+  ],
+  Job: [
+    ['spec', 'selector'],
+    ['spec', 'template'],
+  ],
   Service: [['spec', 'clusterIP']],
-  PersistentVolumeClaim: [['spec', 'storageClassName'], ['spec', 'accessModes'], ['spec', 'volumeName'], ['spec', 'selector']],
+  PersistentVolumeClaim: [
+    ['spec', 'storageClassName'],
+    ['spec', 'accessModes'],
+    ['spec', 'volumeName'],
+    ['spec', 'selector'],
+  ],
   RoleBinding: [['roleRef']],
   ClusterRoleBinding: [['roleRef']],
 }
@@ -121,33 +140,64 @@ export function dangerSignals(namespace: string, before: Obj | undefined, after:
   for (const p of IMMUTABLE[o.kind] ?? []) {
     const a = get(before, p)
     const b = get(after, p)
-    if (a !== undefined && !same(a, b)) add('immutable', `${p.join('.')} changed: the API server refuses this in place (the object must be recreated)`)
+    if (a !== undefined && !same(a, b))
+      add('immutable', `${p.join('.')} changed: the API server refuses this in place (the object must be recreated)`)
   }
-  if ((o.kind === 'ConfigMap' || o.kind === 'Secret') && before.immutable === true && (!same(before.data, after.data) || !same(before.stringData, after.stringData))) {
+  if (
+    (o.kind === 'ConfigMap' || o.kind === 'Secret') &&
+    before.immutable === true &&
+    (!same(before.data, after.data) || !same(before.stringData, after.stringData))
+  ) {
     add('immutable', 'data of an immutable object changed: it must be recreated')
   }
   const flux = groupOf(String(o.apiVersion)).endsWith('toolkit.fluxcd.io')
-  if ((flux || o.kind === 'CronJob') && Boolean(get(before, ['spec', 'suspend'])) !== Boolean(get(after, ['spec', 'suspend']))) {
-    add('suspend', get(after, ['spec', 'suspend']) ? 'suspended: it stops reconciling' : 'resumed: it starts reconciling again')
+  if (
+    (flux || o.kind === 'CronJob') &&
+    Boolean(get(before, ['spec', 'suspend'])) !== Boolean(get(after, ['spec', 'suspend']))
+  ) {
+    add(
+      'suspend',
+      get(after, ['spec', 'suspend']) ? 'suspended: it stops reconciling' : 'resumed: it starts reconciling again',
+    )
   }
   const replicas = get(after, ['spec', 'replicas'])
-  if (replicas === 0 && get(before, ['spec', 'replicas']) !== 0) add('scale-to-zero', `replicas ${get(before, ['spec', 'replicas']) ?? 1} → 0`)
+  if (replicas === 0 && get(before, ['spec', 'replicas']) !== 0)
+    add('scale-to-zero', `replicas ${get(before, ['spec', 'replicas']) ?? 1} → 0`)
   if (o.kind === 'PersistentVolumeClaim' && !same(before.spec, after.spec)) {
     const was = get(before, ['spec', 'resources', 'requests', 'storage'])
     const now = get(after, ['spec', 'resources', 'requests', 'storage'])
-    add('pvc', was !== now ? `storage ${was} → ${now}${bytes(now) < bytes(was) ? ' (a shrink: refused by the API server)' : ''}` : 'the claim changed')
+    add(
+      'pvc',
+      was !== now
+        ? `storage ${was} → ${now}${bytes(now) < bytes(was) ? ' (a shrink: refused by the API server)' : ''}`
+        : 'the claim changed',
+    )
   }
   return out
 }
 
-const UNITS: Record<string, number> = { '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4 }
+const UNITS: Record<string, number> = {
+  '': 1,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  Ki: 1024,
+  Mi: 1024 ** 2,
+  Gi: 1024 ** 3,
+  Ti: 1024 ** 4,
+}
 function bytes(q: unknown): number {
   const m = /^(\d+(?:\.\d+)?)([kMGT]i?|)$/.exec(String(q ?? ''))
   return m ? Number(m[1]) * (UNITS[m[2]] ?? 1) : NaN
 }
 
 /** Objects of two builds compared by identity (group/kind/namespace/name). */
-export function compareBuilds(name: string, before: ManifestObject[], after: ManifestObject[]): { objects: ObjectDiff[]; signals: Signal[] } {
+export function compareBuilds(
+  name: string,
+  before: ManifestObject[],
+  after: ManifestObject[],
+): { objects: ObjectDiff[]; signals: Signal[] } {
   const place = (o: ManifestObject) => stripChartNoise(o)
   const key = (o: ManifestObject) => refKey(refOf(o))
   const b = new Map(before.map((o) => [key(o), place(o)]))
@@ -166,29 +216,44 @@ export function compareBuilds(name: string, before: ManifestObject[], after: Man
 }
 
 /** Builds `overlays/prod` of each namespace in the merge base and in the working tree and compares them. */
-export async function diffAgainstMergeBase(repoDir: string, namespaces: string[], opts: { base: string; mergeBase: string }): Promise<CiDiff> {
+export async function diffAgainstMergeBase(
+  repoDir: string,
+  namespaces: string[],
+  opts: { base: string; mergeBase: string },
+): Promise<CiDiff> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-ci-base-'))
   const tree = path.join(tmp, 'tree')
   const git = simpleGit({ baseDir: repoDir })
   await git.raw(['worktree', 'add', '--detach', '--quiet', tree, opts.mergeBase])
   try {
-    const result: CiDiff = { schema: 'nsops.ci-diff/v1', base: opts.base, mergeBase: opts.mergeBase, namespaces: [], signals: [], counts: { create: 0, update: 0, delete: 0 } }
+    const result: CiDiff = {
+      schema: 'nsops.ci-diff/v1',
+      base: opts.base,
+      mergeBase: opts.mergeBase,
+      namespaces: [],
+      signals: [],
+      counts: { create: 0, update: 0, delete: 0 },
+    }
     const build = async (root: string, name: string) => {
       const dir = path.join(root, 'namespaces', name, 'overlays', 'prod')
       return fs.existsSync(dir) ? buildKustomization(dir) : [] // a namespace new (or gone) in this change
     }
     // every build at once: each is its own kustomize process, so they overlap on every core
-    const built = await Promise.all(namespaces.map(async (name): Promise<NamespaceDiff & { signals: Signal[] }> => {
-      try {
-        const [before, after] = await Promise.all([
-          build(tree, name).catch((err) => { throw new Error(`the merge base does not build: ${errorMessage(err)}`) }),
-          build(repoDir, name),
-        ])
-        return { name, ...compareBuilds(name, before, after) }
-      } catch (err) {
-        return { name, error: errorMessage(err), objects: [], signals: [] }
-      }
-    }))
+    const built = await Promise.all(
+      namespaces.map(async (name): Promise<NamespaceDiff & { signals: Signal[] }> => {
+        try {
+          const [before, after] = await Promise.all([
+            build(tree, name).catch((err) => {
+              throw new Error(`the merge base does not build: ${errorMessage(err)}`)
+            }),
+            build(repoDir, name),
+          ])
+          return { name, ...compareBuilds(name, before, after) }
+        } catch (err) {
+          return { name, error: errorMessage(err), objects: [], signals: [] }
+        }
+      }),
+    )
     for (const { signals, ...n } of built) {
       result.namespaces.push(n)
       result.signals.push(...signals)
@@ -236,17 +301,29 @@ export function renderMarkdown(d: CiDiff, limit = DEFAULT_MARKDOWN_LIMIT): strin
     head.push(`### ⚠️ ${d.signals.length} danger signal(s)`, '', '| signal | object | what |', '| --- | --- | --- |')
     for (const s of d.signals) head.push(`| **${s.kind}** | \`${s.object}\` | ${cell(s.message)} |`)
     head.push('')
-  } else head.push('No danger signals (image changes, prunes, immutable fields, suspend flips, scale to zero, PVC changes).', '')
-  for (const n of d.namespaces.filter((x) => x.error)) head.push(`### ❌ ${n.name} does not build`, '', fence(n.error!), '')
-  const truncated = '\n> ✂️ Truncated to fit a comment: the full diff is `diff-full.md` / `diff.json` in the workflow\'s artifacts (`just ci diff` prints it locally).\n'
+  } else
+    head.push(
+      'No danger signals (image changes, prunes, immutable fields, suspend flips, scale to zero, PVC changes).',
+      '',
+    )
+  for (const n of d.namespaces.filter((x) => x.error))
+    head.push(`### ❌ ${n.name} does not build`, '', fence(n.error!), '')
+  const truncated =
+    "\n> ✂️ Truncated to fit a comment: the full diff is `diff-full.md` / `diff.json` in the workflow's artifacts (`just ci diff` prints it locally).\n"
   let out = head.join('\n')
   outer: for (const n of d.namespaces.filter((x) => !x.error)) {
     const section = `### ${n.name}: ${n.objects.length ? `${n.objects.length} object(s)` : 'no rendered change'}\n\n`
-    if (out.length + section.length + truncated.length > limit) { out += truncated; break }
+    if (out.length + section.length + truncated.length > limit) {
+      out += truncated
+      break
+    }
     out += section
     for (const o of n.objects) {
       const block = `<details><summary>${ACTION_WORD[o.action]} <code>${refString(o.ref)}</code> (+${o.added} −${o.removed})</summary>\n\n${fence(o.diff ?? '')}\n\n</details>\n\n`
-      if (out.length + block.length + truncated.length > limit) { out += truncated; break outer }
+      if (out.length + block.length + truncated.length > limit) {
+        out += truncated
+        break outer
+      }
       out += block
     }
   }

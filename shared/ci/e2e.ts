@@ -15,7 +15,15 @@ import type { CheckSpec, NamespaceConfig } from '../config/namespace-config.ts'
 import { repoRoot, stateDir } from '../core/paths.ts'
 import { resolveTarget } from '../kube/target.ts'
 
-export interface CheckResult { namespace: string; name: string; ok: boolean; ms: number; exitCode?: number; error?: string; log: string }
+export interface CheckResult {
+  namespace: string
+  name: string
+  ok: boolean
+  ms: number
+  exitCode?: number
+  error?: string
+  log: string
+}
 
 export interface E2eResult {
   ok: boolean
@@ -45,13 +53,27 @@ export interface E2eOptions {
 const nsops = path.join(repoRoot, 'shared', 'bin', 'nsops.ts')
 
 /** Runs a command with its output to `onLine` and to `logFile`; resolves with its exit code. */
-function runLogged(cmd: string, args: string[], opts: { logFile: string; env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; signal?: AbortSignal; onLine?: (l: string) => void }): Promise<number> {
+function runLogged(
+  cmd: string,
+  args: string[],
+  opts: {
+    logFile: string
+    env?: NodeJS.ProcessEnv
+    cwd?: string
+    timeoutMs?: number
+    signal?: AbortSignal
+    onLine?: (l: string) => void
+  },
+): Promise<number> {
   fs.mkdirSync(path.dirname(opts.logFile), { recursive: true })
   const log = fs.createWriteStream(opts.logFile)
   return new Promise((resolve) => {
     const child = spawn(cmd, args, {
-      cwd: opts.cwd ?? repoRoot, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'],
-      ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}), ...(opts.signal ? { signal: opts.signal, killSignal: 'SIGINT' as const } : {}),
+      cwd: opts.cwd ?? repoRoot,
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
+      ...(opts.signal ? { signal: opts.signal, killSignal: 'SIGINT' as const } : {}),
     })
     let partial = ''
     const onData = (chunk: Buffer) => {
@@ -62,7 +84,9 @@ function runLogged(cmd: string, args: string[], opts: { logFile: string; env?: N
     }
     child.stdout.on('data', onData)
     child.stderr.on('data', onData)
-    child.on('error', (err) => { if (!(err as { name?: string }).name?.includes('Abort')) log.write(`\n${errorMessage(err)}\n`) })
+    child.on('error', (err) => {
+      if (!(err as { name?: string }).name?.includes('Abort')) log.write(`\n${errorMessage(err)}\n`)
+    })
     child.on('close', (code, sig) => {
       if (partial) opts.onLine?.(partial)
       log.end(() => resolve(code ?? (sig === 'SIGINT' ? 130 : 1)))
@@ -77,26 +101,57 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
   const result: E2eResult = { ok: false, checks: [], artifacts: dir, notes: [] }
   const line = opts.onLine ?? (() => {})
   try {
-    result.clusterUp = await runLogged(nsops, ['cluster-up', '--flux'], { logFile: path.join(dir, 'cluster-up.log'), signal: opts.signal, onLine: line })
-    if (result.clusterUp !== 0) { result.failed = 'cluster-up'; return result }
+    result.clusterUp = await runLogged(nsops, ['cluster-up', '--flux'], {
+      logFile: path.join(dir, 'cluster-up.log'),
+      signal: opts.signal,
+      onLine: line,
+    })
+    if (result.clusterUp !== 0) {
+      result.failed = 'cluster-up'
+      return result
+    }
     const names = opts.namespaces.map((n) => n.name)
-    result.devUp = await runLogged(nsops, [
-      'dev-up', ...names, '--ci', '--timeout', opts.timeout ?? '5m', '--output-snapshot', path.join(dir, 'snapshot.json'),
-    ], { logFile: path.join(dir, 'dev-up.log'), env: { CI: process.env.CI ?? '1' }, signal: opts.signal, onLine: line })
-    if (result.devUp !== 0) { result.failed = 'dev-up'; return result }
+    result.devUp = await runLogged(
+      nsops,
+      [
+        'dev-up',
+        ...names,
+        '--ci',
+        '--timeout',
+        opts.timeout ?? '5m',
+        '--output-snapshot',
+        path.join(dir, 'snapshot.json'),
+      ],
+      { logFile: path.join(dir, 'dev-up.log'), env: { CI: process.env.CI ?? '1' }, signal: opts.signal, onLine: line },
+    )
+    if (result.devUp !== 0) {
+      result.failed = 'dev-up'
+      return result
+    }
     for (const ns of opts.namespaces) {
       for (const check of ns.checks) {
         if (opts.signal?.aborted) break
-        const r = await runCheck(ns, check, { dir, timeoutMs: opts.checkTimeoutMs ?? 300_000, signal: opts.signal, onLine: line })
+        const r = await runCheck(ns, check, {
+          dir,
+          timeoutMs: opts.checkTimeoutMs ?? 300_000,
+          signal: opts.signal,
+          onLine: line,
+        })
         result.checks.push(r)
       }
     }
-    if (result.checks.some((c) => !c.ok)) { result.failed = 'checks'; return result }
+    if (result.checks.some((c) => !c.ok)) {
+      result.failed = 'checks'
+      return result
+    }
     result.ok = true
     return result
   } finally {
     await collectArtifacts(opts.namespaces, dir, result)
-    fs.writeFileSync(path.join(dir, 'summary.json'), `${JSON.stringify({ schema: 'nsops.ci-e2e/v1', ...result }, null, 2)}\n`)
+    fs.writeFileSync(
+      path.join(dir, 'summary.json'),
+      `${JSON.stringify({ schema: 'nsops.ci-e2e/v1', ...result }, null, 2)}\n`,
+    )
   }
 }
 
@@ -105,7 +160,11 @@ async function kubeFor() {
   return connect(resolveTarget())
 }
 
-async function runCheck(ns: NamespaceConfig, check: CheckSpec, o: { dir: string; timeoutMs: number; signal?: AbortSignal; onLine: (l: string) => void }): Promise<CheckResult> {
+async function runCheck(
+  ns: NamespaceConfig,
+  check: CheckSpec,
+  o: { dir: string; timeoutMs: number; signal?: AbortSignal; onLine: (l: string) => void },
+): Promise<CheckResult> {
   const logFile = path.join(o.dir, 'checks', ns.name, `${check.name}.log`)
   const namespace = ns.namespaces.dev
   const t0 = performance.now()
@@ -115,9 +174,21 @@ async function runCheck(ns: NamespaceConfig, check: CheckSpec, o: { dir: string;
     const { runTask } = await import('../tasks/run.ts')
     const runs = await runTask(check.task, { kube, ns, env: 'dev', signal: o.signal, onLine: (_t, l) => label(l) })
     fs.mkdirSync(path.dirname(logFile), { recursive: true })
-    fs.writeFileSync(logFile, `${runs.flatMap((r) => [`# task ${r.name}: ${r.ok ? 'ok' : r.error}`, ...r.lines]).join('\n')}\n`)
+    fs.writeFileSync(
+      logFile,
+      `${runs.flatMap((r) => [`# task ${r.name}: ${r.ok ? 'ok' : r.error}`, ...r.lines]).join('\n')}\n`,
+    )
     const bad = runs.find((r) => !r.ok)
-    return { namespace: ns.name, name: check.name, ok: !bad, ms: Math.round(performance.now() - t0), log: path.relative(o.dir, logFile), ...(bad ? { error: `task ${bad.name}: ${bad.error}`, ...(bad.exitCode !== undefined ? { exitCode: bad.exitCode } : {}) } : {}) }
+    return {
+      namespace: ns.name,
+      name: check.name,
+      ok: !bad,
+      ms: Math.round(performance.now() - t0),
+      log: path.relative(o.dir, logFile),
+      ...(bad
+        ? { error: `task ${bad.name}: ${bad.error}`, ...(bad.exitCode !== undefined ? { exitCode: bad.exitCode } : {}) }
+        : {}),
+    }
   }
   // kubectl in the check talks to the cluster e2e ran on and no other: a kubeconfig whose
   // current context is that one, outside the artifact directory (it holds credentials)
@@ -128,15 +199,46 @@ async function runCheck(ns: NamespaceConfig, check: CheckSpec, o: { dir: string;
     const kubeconfig = path.join(tmp, 'kubeconfig')
     fs.writeFileSync(kubeconfig, JSON.stringify(kc), { mode: 0o600 })
     const { toolPath } = await import('../tools/provision.ts')
-    const dirs = (await Promise.all(['kubectl', 'kustomize', 'helm'].map((t) => toolPath(t, { noDownload: true }).then((p) => path.dirname(p), () => undefined)))).filter(Boolean) as string[]
+    const dirs = (
+      await Promise.all(
+        ['kubectl', 'kustomize', 'helm'].map((t) =>
+          toolPath(t, { noDownload: true }).then(
+            (p) => path.dirname(p),
+            () => undefined,
+          ),
+        ),
+      )
+    ).filter(Boolean) as string[]
     const command = check.run.replaceAll('{namespace}', namespace)
     label(`$ ${command}`)
     const code = await runLogged('bash', ['-c', command], {
-      logFile, cwd: ns.paths.root, timeoutMs: o.timeoutMs, signal: o.signal, onLine: label,
-      env: { KUBECONFIG: kubeconfig, NSOPS_NAMESPACE: namespace, NSOPS_CONTEXT: kube.context, PATH: [...new Set([...dirs, process.env.PATH ?? ''])].join(path.delimiter) },
+      logFile,
+      cwd: ns.paths.root,
+      timeoutMs: o.timeoutMs,
+      signal: o.signal,
+      onLine: label,
+      env: {
+        KUBECONFIG: kubeconfig,
+        NSOPS_NAMESPACE: namespace,
+        NSOPS_CONTEXT: kube.context,
+        PATH: [...new Set([...dirs, process.env.PATH ?? ''])].join(path.delimiter),
+      },
     })
     const ms = Math.round(performance.now() - t0)
-    return { namespace: ns.name, name: check.name, ok: code === 0, ms, log: path.relative(o.dir, logFile), ...(code === 0 ? {} : { exitCode: code, error: ms >= o.timeoutMs ? `timed out after ${Math.round(o.timeoutMs / 1000)}s` : `exited with code ${code}` }) }
+    return {
+      namespace: ns.name,
+      name: check.name,
+      ok: code === 0,
+      ms,
+      log: path.relative(o.dir, logFile),
+      ...(code === 0
+        ? {}
+        : {
+            exitCode: code,
+            error:
+              ms >= o.timeoutMs ? `timed out after ${Math.round(o.timeoutMs / 1000)}s` : `exited with code ${code}`,
+          }),
+    }
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true })
   }
@@ -146,7 +248,10 @@ async function runCheck(ns: NamespaceConfig, check: CheckSpec, o: { dir: string;
 async function collectArtifacts(namespaces: NamespaceConfig[], dir: string, result: E2eResult): Promise<void> {
   const simLogs = path.join(stateDir(), 'sim', 'logs')
   if (fs.existsSync(simLogs)) fs.cpSync(simLogs, path.join(dir, 'sim-logs'), { recursive: true })
-  else result.notes.push(`no sim component logs: ${path.relative(repoRoot, simLogs)} does not exist (the cluster is not this checkout's sim)`)
+  else
+    result.notes.push(
+      `no sim component logs: ${path.relative(repoRoot, simLogs)} does not exist (the cluster is not this checkout's sim)`,
+    )
   if (result.clusterUp !== 0) return
   let kubectl: string
   try {
@@ -157,27 +262,48 @@ async function collectArtifacts(namespaces: NamespaceConfig[], dir: string, resu
     return
   }
   const t = resolveTarget()
-  const target = [...(t.kubeconfig ? ['--kubeconfig', t.kubeconfig] : []), ...(t.context ? ['--context', t.context] : [])]
+  const target = [
+    ...(t.kubeconfig ? ['--kubeconfig', t.kubeconfig] : []),
+    ...(t.context ? ['--context', t.context] : []),
+  ]
   const take = async (file: string, args: string[]) => {
     const code = await runLogged(kubectl, [...target, ...args], { logFile: path.join(dir, file), timeoutMs: 60_000 })
     if (code !== 0) result.notes.push(`kubectl ${args.join(' ')} exited ${code} (see ${file})`)
   }
   await take('cluster/nodes.txt', ['get', 'nodes', '-o', 'wide'])
-  await take('cluster/flux.txt', ['get', 'gitrepositories.source.toolkit.fluxcd.io,kustomizations.kustomize.toolkit.fluxcd.io', '-A'])
-  await Promise.all(namespaces.map(async (ns) => {
-    const n = ns.namespaces.dev
-    await take(`namespaces/${ns.name}/get-all.txt`, ['get', 'all,pvc,configmap,ingress', '-n', n, '-o', 'wide'])
-    await take(`namespaces/${ns.name}/events.txt`, ['get', 'events', '-n', n, '--sort-by=.lastTimestamp'])
-    await take(`namespaces/${ns.name}/describe-pods.txt`, ['describe', 'pods', '-n', n])
-  }))
+  await take('cluster/flux.txt', [
+    'get',
+    'gitrepositories.source.toolkit.fluxcd.io,kustomizations.kustomize.toolkit.fluxcd.io',
+    '-A',
+  ])
+  await Promise.all(
+    namespaces.map(async (ns) => {
+      const n = ns.namespaces.dev
+      await take(`namespaces/${ns.name}/get-all.txt`, ['get', 'all,pvc,configmap,ingress', '-n', n, '-o', 'wide'])
+      await take(`namespaces/${ns.name}/events.txt`, ['get', 'events', '-n', n, '--sort-by=.lastTimestamp'])
+      await take(`namespaces/${ns.name}/describe-pods.txt`, ['describe', 'pods', '-n', n])
+    }),
+  )
 }
 
 /** The step's summary line. */
 export function e2eSummary(r: E2eResult, namespaces: string[]): string {
-  const checks = r.checks.length ? `; checks ${r.checks.filter((c) => c.ok).length}/${r.checks.length} passed${r.checks.some((c) => !c.ok) ? ` (failed: ${r.checks.filter((c) => !c.ok).map((c) => `${c.namespace}/${c.name}`).join(', ')})` : ''}` : ''
-  const what = r.ok ? `${namespaces.join(', ')} healthy on the cluster${checks}`
-    : r.failed === 'cluster-up' ? `the cluster did not start (exit ${r.clusterUp})`
-    : r.failed === 'dev-up' ? `dev-up --ci of ${namespaces.join(', ')} failed (exit ${r.devUp})`
-    : `${namespaces.join(', ')} healthy, but checks failed${checks}`
+  const checks = r.checks.length
+    ? `; checks ${r.checks.filter((c) => c.ok).length}/${r.checks.length} passed${
+        r.checks.some((c) => !c.ok)
+          ? ` (failed: ${r.checks
+              .filter((c) => !c.ok)
+              .map((c) => `${c.namespace}/${c.name}`)
+              .join(', ')})`
+          : ''
+      }`
+    : ''
+  const what = r.ok
+    ? `${namespaces.join(', ')} healthy on the cluster${checks}`
+    : r.failed === 'cluster-up'
+      ? `the cluster did not start (exit ${r.clusterUp})`
+      : r.failed === 'dev-up'
+        ? `dev-up --ci of ${namespaces.join(', ')} failed (exit ${r.devUp})`
+        : `${namespaces.join(', ')} healthy, but checks failed${checks}`
   return `${what}; artifacts in ${path.relative(process.cwd(), r.artifacts) || '.'}`
 }

@@ -21,11 +21,21 @@ export interface ValidateEntry {
   hint?: string
 }
 
-export interface ValidateResult { entries: ValidateEntry[]; ok: boolean }
+export interface ValidateResult {
+  entries: ValidateEntry[]
+  ok: boolean
+}
 
-export async function validateChanged(namespaces: string[], environments: string[], onEntry: (e: ValidateEntry) => void = () => {}): Promise<ValidateResult> {
+export async function validateChanged(
+  namespaces: string[],
+  environments: string[],
+  onEntry: (e: ValidateEntry) => void = () => {},
+): Promise<ValidateResult> {
   const entries: ValidateEntry[] = []
-  const done = (e: ValidateEntry) => { entries.push(e); onEntry(e) }
+  const done = (e: ValidateEntry) => {
+    entries.push(e)
+    onEntry(e)
+  }
   if (namespaces.length) {
     const { buildKustomization } = await import('../kustomize/build.ts')
     const { findPlaintextSecrets, plaintextSecretsError } = await import('../deploy/secrets.ts')
@@ -37,10 +47,27 @@ export async function validateChanged(namespaces: string[], environments: string
         const nsDir = path.relative(repoRoot, ns.paths.root)
         const secrets = await findPlaintextSecrets(repoRoot, nsDir, objects)
         if (secrets.length) throw plaintextSecretsError(secrets, nsDir)
-        const v = await validateBuild(objects, { overlayDir: ns.paths.overlays.prod, nsDir: ns.paths.root, repoDir: repoRoot, namespace: ns.namespaces.prod })
-        done({ kind: 'namespace', name, ok: true, objects: objects.length, message: `${path.relative(repoRoot, ns.paths.overlays.prod)} builds (${objects.length} objects); ${validationSummary(v)}` })
+        const v = await validateBuild(objects, {
+          overlayDir: ns.paths.overlays.prod,
+          nsDir: ns.paths.root,
+          repoDir: repoRoot,
+          namespace: ns.namespaces.prod,
+        })
+        done({
+          kind: 'namespace',
+          name,
+          ok: true,
+          objects: objects.length,
+          message: `${path.relative(repoRoot, ns.paths.overlays.prod)} builds (${objects.length} objects); ${validationSummary(v)}`,
+        })
       } catch (err) {
-        done({ kind: 'namespace', name, ok: false, message: errorMessage(err), ...(isNsopsError(err) && err.hint ? { hint: err.hint } : {}) })
+        done({
+          kind: 'namespace',
+          name,
+          ok: false,
+          message: errorMessage(err),
+          ...(isNsopsError(err) && err.hint ? { hint: err.hint } : {}),
+        })
       }
     }
   }
@@ -53,17 +80,35 @@ export async function validateChanged(namespaces: string[], environments: string
     try {
       const { vendorCharts } = await import('../helm/vendor.ts')
       await vendorCharts({ chartfile: path.join(defaultTankaRoot, 'chartfile.yaml') })
-    } catch (err) { vendorError = err }
+    } catch (err) {
+      vendorError = err
+    }
     for (const name of environments) {
       try {
         if (vendorError) throw vendorError
         const env = loadEnvironment(name)
         // rendered for the Kubernetes version nsops pins, the one the offline schemas are of
         const { objects } = await renderEnvironment(env, { kubeVersion: toolSpec('kubernetes').version })
-        const v = await checkSchemas(objects as ManifestObject[], { overlayDir: env.dir, searchDir: env.dir, relativeTo: repoRoot })
-        done({ kind: 'tanka', name, ok: true, objects: objects.length, message: `tanka/environments/${name} renders (${objects.length} objects); all pass strict schema validation against ${v.source}` })
+        const v = await checkSchemas(objects as ManifestObject[], {
+          overlayDir: env.dir,
+          searchDir: env.dir,
+          relativeTo: repoRoot,
+        })
+        done({
+          kind: 'tanka',
+          name,
+          ok: true,
+          objects: objects.length,
+          message: `tanka/environments/${name} renders (${objects.length} objects); all pass strict schema validation against ${v.source}`,
+        })
       } catch (err) {
-        done({ kind: 'tanka', name, ok: false, message: errorMessage(err), ...(isNsopsError(err) && err.hint ? { hint: err.hint } : {}) })
+        done({
+          kind: 'tanka',
+          name,
+          ok: false,
+          message: errorMessage(err),
+          ...(isNsopsError(err) && err.hint ? { hint: err.hint } : {}),
+        })
       }
     }
   }

@@ -25,7 +25,16 @@ const table: Record<'kind' | 'k3d', Commands> = {
     tool: 'kind',
     install: 'https://kind.sigs.k8s.io/docs/user/quick-start/#installation',
     list: ['get', 'clusters'],
-    create: (n) => ['create', 'cluster', '--name', n, '--config', path.join(repoRoot, 'k8s/kind.yaml'), '--wait', '120s'],
+    create: (n) => [
+      'create',
+      'cluster',
+      '--name',
+      n,
+      '--config',
+      path.join(repoRoot, 'k8s/kind.yaml'),
+      '--wait',
+      '120s',
+    ],
     kubeconfig: (n) => ['get', 'kubeconfig', '--name', n],
     delete: (n) => ['delete', 'cluster', '--name', n],
   },
@@ -43,12 +52,16 @@ export class DockerCluster implements ClusterProvider {
   private readonly cmd: Commands
   // kind and k3d run real nodes: Flux comes from `flux install`, as on any cluster
   readonly capabilities = { localGitOps: false }
-  constructor(readonly name: 'kind' | 'k3d', private readonly clusterName = 'nsops') {
+  constructor(
+    readonly name: 'kind' | 'k3d',
+    private readonly clusterName = 'nsops',
+  ) {
     this.cmd = table[name]
   }
 
   async available() {
-    if (!(await commandExists(this.cmd.tool))) return { ok: false as const, reason: `${this.cmd.tool} is not installed (${this.cmd.install})` }
+    if (!(await commandExists(this.cmd.tool)))
+      return { ok: false as const, reason: `${this.cmd.tool} is not installed (${this.cmd.install})` }
     return dockerEngineAnswers()
   }
 
@@ -66,7 +79,9 @@ export class DockerCluster implements ClusterProvider {
     return stdout.split('\n').some((l) => l.trim().split(/\s+/)[0] === this.clusterName)
   }
 
-  get context(): string { return `${this.name}-${this.clusterName}` }
+  get context(): string {
+    return `${this.name}-${this.clusterName}`
+  }
 
   async kubeconfig(): Promise<string> {
     const file = path.join(stateDir(), this.name, 'kubeconfig')
@@ -94,5 +109,7 @@ export class DockerCluster implements ClusterProvider {
     if (await this.exists()) await run(this.cmd.tool, this.cmd.delete(this.clusterName))
   }
 
-  async logs(): Promise<Record<string, string>> { return {} }
+  async logs(): Promise<Record<string, string>> {
+    return {}
+  }
 }

@@ -5,7 +5,12 @@ import { promisify } from 'node:util'
 const run = promisify(execFile)
 
 export async function commandExists(cmd: string): Promise<boolean> {
-  try { await run('sh', ['-c', `command -v ${cmd}`]); return true } catch { return false }
+  try {
+    await run('sh', ['-c', `command -v ${cmd}`])
+    return true
+  } catch {
+    return false
+  }
 }
 
 export async function dockerEngineAnswers(): Promise<{ ok: true } | { ok: false; reason: string }> {

@@ -8,21 +8,32 @@ import type { ClusterInfo, ClusterProvider, ComponentStatus } from './provider.t
 export class ExistingCluster implements ClusterProvider {
   readonly name = 'existing' as const
   readonly capabilities = { localGitOps: false }
-  constructor(private readonly context?: string, private readonly kubeconfigFile?: string) {}
+  constructor(
+    private readonly context?: string,
+    private readonly kubeconfigFile?: string,
+  ) {}
 
   private load(): KubeConfig {
     return loadKubeConfig({ context: this.context, kubeconfig: this.kubeconfigFile })
   }
 
   async available() {
-    try { this.load(); return { ok: true as const } } catch (err) { return { ok: false as const, reason: (err as Error).message } }
+    try {
+      this.load()
+      return { ok: true as const }
+    } catch (err) {
+      return { ok: false as const, reason: (err as Error).message }
+    }
   }
 
   async ensure(): Promise<ClusterInfo> {
     const kc = this.load()
     return {
-      provider: 'existing', context: kc.getCurrentContext(), kubeconfig: await this.kubeconfig(),
-      server: kc.getCurrentCluster()?.server ?? '', reused: true,
+      provider: 'existing',
+      context: kc.getCurrentContext(),
+      kubeconfig: await this.kubeconfig(),
+      server: kc.getCurrentCluster()?.server ?? '',
+      reused: true,
     }
   }
 
@@ -43,5 +54,7 @@ export class ExistingCluster implements ClusterProvider {
     })
   }
 
-  async logs(): Promise<Record<string, string>> { return {} }
+  async logs(): Promise<Record<string, string>> {
+    return {}
+  }
 }

@@ -12,10 +12,14 @@ export const PROVIDERS: ProviderName[] = ['existing', 'kind', 'k3d', 'sim']
 
 export function providerByName(name: string, sim: SimOptions = {}): ClusterProvider {
   switch (name) {
-    case 'existing': return new ExistingCluster()
-    case 'kind': return new DockerCluster('kind')
-    case 'k3d': return new DockerCluster('k3d')
-    case 'sim': return new SimCluster(sim)
+    case 'existing':
+      return new ExistingCluster()
+    case 'kind':
+      return new DockerCluster('kind')
+    case 'k3d':
+      return new DockerCluster('k3d')
+    case 'sim':
+      return new SimCluster(sim)
     default:
       throw new NsopsError(`unknown cluster provider "${name}".`, { hint: `Use one of: ${PROVIDERS.join(', ')}.` })
   }
@@ -27,10 +31,15 @@ function currentContext(): string | undefined {
     kc.loadFromDefault()
     const ctx = kc.getCurrentContext()
     return ctx === 'loaded-context' ? undefined : ctx
-  } catch { return undefined }
+  } catch {
+    return undefined
+  }
 }
 
-export interface Choice { provider: ClusterProvider; why: string }
+export interface Choice {
+  provider: ClusterProvider
+  why: string
+}
 
 export async function chooseProvider(sim: SimOptions = {}): Promise<Choice> {
   const forced = process.env.NSOPS_PROVIDER
@@ -43,5 +52,8 @@ export async function chooseProvider(sim: SimOptions = {}): Promise<Choice> {
     const p = new DockerCluster(name)
     if ((await p.available()).ok) return { provider: p, why: `${name} is installed and a Docker engine answers` }
   }
-  return { provider: new SimCluster(sim), why: 'no allowed current context and no Docker engine: using the embedded sim cluster' }
+  return {
+    provider: new SimCluster(sim),
+    why: 'no allowed current context and no Docker engine: using the embedded sim cluster',
+  }
 }

@@ -11,7 +11,7 @@ import { repoRoot, stateDir } from '../core/paths.ts'
 import type { Changed } from '../ci/changed.ts'
 
 export const CI_STEPS = ['changed', 'validate', 'diff', 'e2e'] as const
-type Step = typeof CI_STEPS[number]
+type Step = (typeof CI_STEPS)[number]
 
 const usage = `
 Usage: just ci [changed|validate|diff|e2e] [--base REF] [--out DIR] [flags]
@@ -43,30 +43,62 @@ branch.
 Exit codes: 0 every step passed · 1 a step failed (or bad input).
 `
 
-interface Ctx { base?: string; out: string; timeout?: string; limit?: number; json?: boolean }
+interface Ctx {
+  base?: string
+  out: string
+  timeout?: string
+  limit?: number
+  json?: boolean
+}
 
 export async function ci(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommand(argv, {
-    usage, allowPositionals: true,
-    options: { base: { type: 'string' }, out: { type: 'string' }, timeout: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' } },
+    usage,
+    allowPositionals: true,
+    options: {
+      base: { type: 'string' },
+      out: { type: 'string' },
+      timeout: { type: 'string' },
+      limit: { type: 'string' },
+      json: { type: 'boolean' },
+    },
   })
   if (positionals.length > 1 || (positionals[0] && !CI_STEPS.includes(positionals[0] as Step))) {
-    throw new NsopsError(`unknown ci step "${positionals.join(' ')}".`, { hint: `Steps: ${CI_STEPS.join(', ')} (none: all of them, in that order).` })
+    throw new NsopsError(`unknown ci step "${positionals.join(' ')}".`, {
+      hint: `Steps: ${CI_STEPS.join(', ')} (none: all of them, in that order).`,
+    })
   }
-  if (values.timeout !== undefined) { const { parseDuration } = await import('../core/cli.ts'); parseDuration(values.timeout) }
+  if (values.timeout !== undefined) {
+    const { parseDuration } = await import('../core/cli.ts')
+    parseDuration(values.timeout)
+  }
   const limit = values.limit === undefined ? undefined : Number(values.limit)
-  if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1000)) throw new NsopsError(`--limit ${values.limit} is not a size.`, { hint: 'give it in characters, at least 1000 (GitHub comments take 65536).' })
-  const ctx: Ctx = { base: values.base, out: path.resolve(values.out ?? path.join(stateDir(), 'ci')), timeout: values.timeout, limit, json: values.json }
+  if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1000))
+    throw new NsopsError(`--limit ${values.limit} is not a size.`, {
+      hint: 'give it in characters, at least 1000 (GitHub comments take 65536).',
+    })
+  const ctx: Ctx = {
+    base: values.base,
+    out: path.resolve(values.out ?? path.join(stateDir(), 'ci')),
+    timeout: values.timeout,
+    limit,
+    json: values.json,
+  }
   fs.mkdirSync(ctx.out, { recursive: true })
   const step = positionals[0] as Step | undefined
   const started = Date.now()
   const { changedSince, resolveBase, changedSummary } = await import('../ci/changed.ts')
   const { base, source } = await resolveBase(repoRoot, ctx.base)
   const changed = await changedSince(repoRoot, base, source)
-  fs.writeFileSync(path.join(ctx.out, 'changed.json'), `${JSON.stringify({ schema: 'nsops.ci-changed/v1', ...changed }, null, 2)}\n`)
+  fs.writeFileSync(
+    path.join(ctx.out, 'changed.json'),
+    `${JSON.stringify({ schema: 'nsops.ci-changed/v1', ...changed }, null, 2)}\n`,
+  )
   if (step === 'changed' || !step) {
     if (ctx.json) process.stdout.write(`${JSON.stringify({ schema: 'nsops.ci-changed/v1', ...changed }, null, 2)}\n`)
-    else if (step) for (const n of [...changed.namespaces, ...changed.tankaEnvironments.map((e) => `tanka/${e}`)]) process.stdout.write(`${n}\n`)
+    else if (step)
+      for (const n of [...changed.namespaces, ...changed.tankaEnvironments.map((e) => `tanka/${e}`)])
+        process.stdout.write(`${n}\n`)
     summary('changed', true, changedSummary(changed))
     if (step) return ExitCode.ok
   }
@@ -90,9 +122,13 @@ export async function ci(argv: string[]): Promise<number> {
   }
   if (!step) {
     // per-step figures for people and for bench/ci.bench.ts
-    fs.writeFileSync(path.join(ctx.out, 'ci.json'), `${JSON.stringify({ schema: 'nsops.ci/v1', steps: results.map(([s, ok, ms]) => ({ step: s, ok, ms })) }, null, 2)}\n`)
+    fs.writeFileSync(
+      path.join(ctx.out, 'ci.json'),
+      `${JSON.stringify({ schema: 'nsops.ci/v1', steps: results.map(([s, ok, ms]) => ({ step: s, ok, ms })) }, null, 2)}\n`,
+    )
     log.info(c.bold('just ci:'))
-    for (const [s, ok, ms] of results) log.info(`  ${ok ? c.green('ok    ') : c.red('FAILED')} ${s.padEnd(8)} ${c.dim(duration(ms))}`)
+    for (const [s, ok, ms] of results)
+      log.info(`  ${ok ? c.green('ok    ') : c.red('FAILED')} ${s.padEnd(8)} ${c.dim(duration(ms))}`)
   }
   return results.every(([, ok]) => ok) ? ExitCode.ok : ExitCode.usage
 }
@@ -105,22 +141,40 @@ function summary(step: Step, ok: boolean, text: string): void {
 
 const STEPS: Record<Exclude<Step, 'changed'>, (changed: Changed, ctx: Ctx) => Promise<boolean>> = {
   async validate(changed, ctx) {
-    if (!changed.namespaces.length && !changed.tankaEnvironments.length) { summary('validate', true, 'nothing changed that renders'); return true }
+    if (!changed.namespaces.length && !changed.tankaEnvironments.length) {
+      summary('validate', true, 'nothing changed that renders')
+      return true
+    }
     const { validateChanged } = await import('../ci/validate.ts')
     const r = await validateChanged(changed.namespaces, changed.tankaEnvironments, (e) => {
       const name = e.kind === 'tanka' ? `tanka/${e.name}` : e.name
       if (e.ok) log.ok(`${name}: ${e.message}`)
-      else { log.fail(`${name}: ${e.message}`); if (e.hint) log.info(`  hint: ${e.hint}`) }
+      else {
+        log.fail(`${name}: ${e.message}`)
+        if (e.hint) log.info(`  hint: ${e.hint}`)
+      }
     })
-    fs.writeFileSync(path.join(ctx.out, 'validate.json'), `${JSON.stringify({ schema: 'nsops.ci-validate/v1', ...r }, null, 2)}\n`)
+    fs.writeFileSync(
+      path.join(ctx.out, 'validate.json'),
+      `${JSON.stringify({ schema: 'nsops.ci-validate/v1', ...r }, null, 2)}\n`,
+    )
     const bad = r.entries.filter((e) => !e.ok)
-    summary('validate', r.ok, r.ok ? `${r.entries.length} valid (${r.entries.map((e) => e.kind === 'tanka' ? `tanka/${e.name}` : e.name).join(', ')})` : `${bad.length} of ${r.entries.length} invalid: ${bad.map((e) => e.kind === 'tanka' ? `tanka/${e.name}` : e.name).join(', ')}`)
+    summary(
+      'validate',
+      r.ok,
+      r.ok
+        ? `${r.entries.length} valid (${r.entries.map((e) => (e.kind === 'tanka' ? `tanka/${e.name}` : e.name)).join(', ')})`
+        : `${bad.length} of ${r.entries.length} invalid: ${bad.map((e) => (e.kind === 'tanka' ? `tanka/${e.name}` : e.name)).join(', ')}`,
+    )
     return r.ok
   },
 
   async diff(changed, ctx) {
     const { diffAgainstMergeBase, renderMarkdown, diffSummary } = await import('../ci/diff.ts')
-    const d = await diffAgainstMergeBase(repoRoot, changed.namespaces, { base: changed.base, mergeBase: changed.mergeBase })
+    const d = await diffAgainstMergeBase(repoRoot, changed.namespaces, {
+      base: changed.base,
+      mergeBase: changed.mergeBase,
+    })
     const md = renderMarkdown(d, ctx.limit)
     fs.writeFileSync(path.join(ctx.out, 'diff.md'), md)
     fs.writeFileSync(path.join(ctx.out, 'diff-full.md'), renderMarkdown(d, Number.MAX_SAFE_INTEGER))
@@ -141,7 +195,10 @@ const STEPS: Record<Exclude<Step, 'changed'>, (changed: Changed, ctx: Ctx) => Pr
     if (!changed.namespaces.length) {
       fs.rmSync(path.join(ctx.out, 'e2e'), { recursive: true, force: true })
       fs.mkdirSync(path.join(ctx.out, 'e2e'), { recursive: true })
-      fs.writeFileSync(path.join(ctx.out, 'e2e', 'summary.json'), `${JSON.stringify({ schema: 'nsops.ci-e2e/v1', ok: true, skipped: 'no namespace changed' }, null, 2)}\n`)
+      fs.writeFileSync(
+        path.join(ctx.out, 'e2e', 'summary.json'),
+        `${JSON.stringify({ schema: 'nsops.ci-e2e/v1', ok: true, skipped: 'no namespace changed' }, null, 2)}\n`,
+      )
       summary('e2e', true, 'no namespace changed: nothing to run')
       return true
     }
@@ -155,7 +212,13 @@ const STEPS: Record<Exclude<Step, 'changed'>, (changed: Changed, ctx: Ctx) => Pr
     process.once('SIGINT', onSignal)
     process.once('SIGTERM', onSignal)
     try {
-      const r = await runE2e({ namespaces: configs, out: ctx.out, timeout: ctx.timeout, signal: ac.signal, onLine: (l) => log.info(l) })
+      const r = await runE2e({
+        namespaces: configs,
+        out: ctx.out,
+        timeout: ctx.timeout,
+        signal: ac.signal,
+        onLine: (l) => log.info(l),
+      })
       for (const n of r.notes) log.info(c.dim(`note: ${n}`))
       summary('e2e', r.ok, e2eSummary(r, changed.namespaces))
       return r.ok

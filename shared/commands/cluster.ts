@@ -37,7 +37,9 @@ export async function clusterUp(argv: string[]): Promise<number> {
   try {
     const info = await p.ensure({ flux: values.flux })
     rememberTarget({ kubeconfig: info.kubeconfig, context: info.context }) // later scripts talk to this cluster
-    s.succeed(`${info.reused ? 'cluster already running' : `cluster started in ${duration(Date.now() - started)}`}: context ${info.context}, ${info.server}`)
+    s.succeed(
+      `${info.reused ? 'cluster already running' : `cluster started in ${duration(Date.now() - started)}`}: context ${info.context}, ${info.server}`,
+    )
     log.info(`  kubeconfig: ${info.kubeconfig}\n  try: kubectl --kubeconfig ${info.kubeconfig} get nodes`)
     return 0
   } catch (err) {
@@ -47,12 +49,19 @@ export async function clusterUp(argv: string[]): Promise<number> {
 }
 
 export async function clusterDown(argv: string[]): Promise<number> {
-  const { values } = parseCommand(argv, { usage, options: { purge: { type: 'boolean' }, provider: { type: 'string' } } })
+  const { values } = parseCommand(argv, {
+    usage,
+    options: { purge: { type: 'boolean' }, provider: { type: 'string' } },
+  })
   const p = values.provider ? providerByName(values.provider) : new SimCluster()
   const s = spinner(`stopping the ${p.name} cluster`)
   await p.stop({ purge: values.purge })
   forgetTarget()
-  s.succeed(values.purge ? `${p.name} cluster stopped and its state deleted` : `${p.name} cluster stopped (state kept; --purge deletes it)`)
+  s.succeed(
+    values.purge
+      ? `${p.name} cluster stopped and its state deleted`
+      : `${p.name} cluster stopped (state kept; --purge deletes it)`,
+  )
   return 0
 }
 
@@ -67,6 +76,7 @@ export async function clusterStatus(argv: string[]): Promise<number> {
   const mark = { running: c.green('● running'), stopped: c.dim('○ stopped'), dead: c.red('✖ dead') }
   log.info(`${p.name} cluster:`)
   log.info(table(comps.map((x) => [x.name, mark[x.state], x.pid ? `pid ${x.pid}` : '', x.detail ?? ''])))
-  for (const dead of comps.filter((x) => x.state === 'dead')) log.info(`\n${c.red(dead.name)} log tail:\n${dead.logTail}`)
+  for (const dead of comps.filter((x) => x.state === 'dead'))
+    log.info(`\n${c.red(dead.name)} log tail:\n${dead.logTail}`)
   return comps.some((x) => x.state === 'dead') ? 1 : 0
 }

@@ -32,8 +32,16 @@ never read.
 export async function dashboard(ns: NamespaceConfig, argv: string[]): Promise<number> {
   const { values } = parseCommand(argv, {
     usage: usage(ns.name),
-    options: { env: { type: 'string' }, drift: { type: 'boolean' }, json: { type: 'boolean' }, watch: { type: 'boolean' }, check: { type: 'boolean' },
-      web: { type: 'boolean' }, 'ui-port': { type: 'string' }, ...targetOptions },
+    options: {
+      env: { type: 'string' },
+      drift: { type: 'boolean' },
+      json: { type: 'boolean' },
+      watch: { type: 'boolean' },
+      check: { type: 'boolean' },
+      web: { type: 'boolean' },
+      'ui-port': { type: 'string' },
+      ...targetOptions,
+    },
   })
   if (values.env && values.env !== 'dev' && values.env !== 'prod') {
     throw new NsopsError(`--env must be dev or prod, not "${values.env}".`)
@@ -41,7 +49,10 @@ export async function dashboard(ns: NamespaceConfig, argv: string[]): Promise<nu
   if ([values.json, values.watch, values.check, values.web].filter(Boolean).length > 1) {
     throw new NsopsError('--json, --watch, --check and --web are alternatives; pick one.')
   }
-  if (values.drift && (values.watch || values.web)) throw new NsopsError(`--drift does not combine with --${values.web ? 'web' : 'watch'} (it dry-runs every object); run \`just drift\` beside it.`)
+  if (values.drift && (values.watch || values.web))
+    throw new NsopsError(
+      `--drift does not combine with --${values.web ? 'web' : 'watch'} (it dry-runs every object); run \`just drift\` beside it.`,
+    )
   if (values['ui-port'] !== undefined && !values.web) throw new NsopsError('--ui-port is the port of --web; add --web.')
   const uiPort = values['ui-port'] !== undefined ? (await import('./dev.ts')).uiPort(values['ui-port']) : undefined
   if (values.json) setJsonMode(true)
@@ -64,11 +75,23 @@ export async function dashboard(ns: NamespaceConfig, argv: string[]): Promise<nu
     const { watchDashboard } = await import('../dashboard/watch.ts')
     return watchDashboard(kube, ns, env)
   }
-  const driftP = values.drift ? (async () => {
-    const [{ computeDrift }, { summarizeDrift }] = await Promise.all([import('../drift/compute.ts'), import('../drift/types.ts')])
-    return summarizeDrift(await computeDrift(kube, ns))
-  })() : undefined
-  const [model, drift] = await Promise.all([collect(kube, ns, env).catch(async (err) => { await reachable; throw err }), driftP, reachable])
+  const driftP = values.drift
+    ? (async () => {
+        const [{ computeDrift }, { summarizeDrift }] = await Promise.all([
+          import('../drift/compute.ts'),
+          import('../drift/types.ts'),
+        ])
+        return summarizeDrift(await computeDrift(kube, ns))
+      })()
+    : undefined
+  const [model, drift] = await Promise.all([
+    collect(kube, ns, env).catch(async (err) => {
+      await reachable
+      throw err
+    }),
+    driftP,
+    reachable,
+  ])
   if (drift) model.drift = drift
   if (values.json) {
     process.stdout.write(`${JSON.stringify(model, null, 2)}\n`)
@@ -79,7 +102,9 @@ export async function dashboard(ns: NamespaceConfig, argv: string[]): Promise<nu
       process.stdout.write(`${c.green('✓')} ${ns.name} (${model.namespace.name}) is healthy\n`)
       return ExitCode.ok
     }
-    process.stdout.write(`${c.red('✗')} ${ns.name} (${model.namespace.name}) is not healthy:\n${model.problems.map((p) => `  - ${p}`).join('\n')}\n`)
+    process.stdout.write(
+      `${c.red('✗')} ${ns.name} (${model.namespace.name}) is not healthy:\n${model.problems.map((p) => `  - ${p}`).join('\n')}\n`,
+    )
     return ExitCode.unhealthy
   }
   process.stdout.write(`${renderDashboard(model)}\n`)
@@ -87,7 +112,12 @@ export async function dashboard(ns: NamespaceConfig, argv: string[]): Promise<nu
 }
 
 /** `--web`: the page until Ctrl-C (or SIGTERM, or the terminal closing), then a clean stop. */
-async function serveDashboardPage(kube: Kube, ns: NamespaceConfig, env: Environment, port: number | undefined): Promise<number> {
+async function serveDashboardPage(
+  kube: Kube,
+  ns: NamespaceConfig,
+  env: Environment,
+  port: number | undefined,
+): Promise<number> {
   const { Shutdown } = await import('../core/signals.ts')
   const { startDashboardUi } = await import('../web/dashboard-ui.ts')
   const shutdown = new Shutdown()
@@ -95,7 +125,8 @@ async function serveDashboardPage(kube: Kube, ns: NamespaceConfig, env: Environm
     const ui = await startDashboardUi(kube, ns, env, { port, note: (line) => log.info(c.dim(line)) })
     log.info(`${ns.name} (${ns.namespaces[env]}) on ${kube.context}: ${ui.url}`)
     log.info(c.dim('read-only but "reconcile"; Ctrl-C stops it'))
-    if (!shutdown.stopping) await new Promise<void>((resolve) => shutdown.signal.addEventListener('abort', () => resolve(), { once: true }))
+    if (!shutdown.stopping)
+      await new Promise<void>((resolve) => shutdown.signal.addEventListener('abort', () => resolve(), { once: true }))
     await ui.close()
     return shutdown.exitCode
   } finally {

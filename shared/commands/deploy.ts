@@ -65,11 +65,16 @@ export async function deploy(ns: NamespaceConfig, argv: string[]): Promise<numbe
       ...targetOptions,
     },
   })
-  if (values['push-only'] && values['dry-run']) throw new NsopsError('--push-only and --dry-run contradict each other: one pushes, the other does not.')
-  if (values['push-only'] && values['no-rollback']) throw new NsopsError('--push-only never rolls back (it does not verify); drop --no-rollback.')
-  if (values.rollback && values['no-rollback']) throw new NsopsError('--rollback and --no-rollback contradict each other; pick one.')
-  if (values.rollback && values.message) throw new NsopsError('--message names a deploy commit; a rollback writes its own revert message.')
-  if (values.message !== undefined && !values.message.trim()) throw new NsopsError('--message is empty.', { hint: 'give a commit subject, e.g. --message "sonarr: 2 replicas".' })
+  if (values['push-only'] && values['dry-run'])
+    throw new NsopsError('--push-only and --dry-run contradict each other: one pushes, the other does not.')
+  if (values['push-only'] && values['no-rollback'])
+    throw new NsopsError('--push-only never rolls back (it does not verify); drop --no-rollback.')
+  if (values.rollback && values['no-rollback'])
+    throw new NsopsError('--rollback and --no-rollback contradict each other; pick one.')
+  if (values.rollback && values.message)
+    throw new NsopsError('--message names a deploy commit; a rollback writes its own revert message.')
+  if (values.message !== undefined && !values.message.trim())
+    throw new NsopsError('--message is empty.', { hint: 'give a commit subject, e.g. --message "sonarr: 2 replicas".' })
   const timeoutMs = values.timeout !== undefined ? parseDuration(values.timeout) : undefined
   if (values.json) setJsonMode(true)
 

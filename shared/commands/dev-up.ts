@@ -27,10 +27,17 @@ what the cleanup is doing, a third within 3 s forces the exit).
 
 export async function devUp(argv: string[]): Promise<number> {
   const { positionals, values } = parseCommand(argv, {
-    usage: upUsage, allowPositionals: true,
+    usage: upUsage,
+    allowPositionals: true,
     options: {
-      tanka: { type: 'string', multiple: true }, ci: { type: 'boolean' }, down: { type: 'boolean' }, timeout: { type: 'string' },
-      'output-snapshot': { type: 'string' }, 'hold-root': { type: 'boolean' }, 'ui-port': { type: 'string' }, 'no-ui': { type: 'boolean' },
+      tanka: { type: 'string', multiple: true },
+      ci: { type: 'boolean' },
+      down: { type: 'boolean' },
+      timeout: { type: 'string' },
+      'output-snapshot': { type: 'string' },
+      'hold-root': { type: 'boolean' },
+      'ui-port': { type: 'string' },
+      'no-ui': { type: 'boolean' },
     },
   })
   const { parseDuration } = await import('../core/cli.ts')
@@ -56,7 +63,7 @@ export async function devUp(argv: string[]): Promise<number> {
   guardContext(kube.context, kube.server, 'bootstrap it for development')
   if (gitops) {
     const { bootstrapLocalGitOps } = await import('../cluster/sim/local-remote.ts')
-    const g = spinner('pushing this repo to the cluster\'s git server and pointing Flux at it')
+    const g = spinner("pushing this repo to the cluster's git server and pointing Flux at it")
     try {
       const r = await bootstrapLocalGitOps(kube, info.kubeconfig)
       g.succeed(`Flux reads ${r.url} (branch ${r.branch}); ${r.upstreamNote}`)
@@ -78,10 +85,24 @@ export async function devUp(argv: string[]): Promise<number> {
   const { runDevLoops } = await import('../dev/run.ts')
   const { TankaLoop } = await import('../dev/tanka-loop.ts')
   if (shutdown.stopping) return shutdown.exitCode
-  return runDevLoops(kube, configs, {
-    ci: values.ci, down: values.down, timeoutMs, outputSnapshot: values['output-snapshot'], hold: { holdRoot: values['hold-root'] }, shutdown,
-    ui: values['no-ui'] ? false : (await import('./dev.ts')).webPage(values['ui-port'] !== undefined ? (await import('./dev.ts')).uiPort(values['ui-port']) : undefined),
-  }, envs.map((e) => new TankaLoop(kube, e, { watch: !values.ci })))
+  return runDevLoops(
+    kube,
+    configs,
+    {
+      ci: values.ci,
+      down: values.down,
+      timeoutMs,
+      outputSnapshot: values['output-snapshot'],
+      hold: { holdRoot: values['hold-root'] },
+      shutdown,
+      ui: values['no-ui']
+        ? false
+        : (await import('./dev.ts')).webPage(
+            values['ui-port'] !== undefined ? (await import('./dev.ts')).uiPort(values['ui-port']) : undefined,
+          ),
+    },
+    envs.map((e) => new TankaLoop(kube, e, { watch: !values.ci })),
+  )
 }
 
 const downUsage = `
@@ -168,14 +189,18 @@ export async function devStatus(argv: string[]): Promise<number> {
   const { SimCluster } = await import('../cluster/sim/index.ts')
   const comps = await new SimCluster().describe()
   const target = resolveTarget()
-  const doc: Record<string, unknown> = { schema: 'nsops.dev-status/v1', sim: comps.map((x) => ({ name: x.name, state: x.state })) }
+  const doc: Record<string, unknown> = {
+    schema: 'nsops.dev-status/v1',
+    sim: comps.map((x) => ({ name: x.name, state: x.state })),
+  }
   const print = (code: number) => {
     if (json) process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`)
     return code
   }
   if (!json) {
     log.info(c.bold('cluster'))
-    if (comps.length) log.info(table(comps.map((x) => [x.name, x.state === 'running' ? c.green('● running') : c.red(`✖ ${x.state}`)])))
+    if (comps.length)
+      log.info(table(comps.map((x) => [x.name, x.state === 'running' ? c.green('● running') : c.red(`✖ ${x.state}`)])))
     else log.info(c.dim('  sim cluster not started'))
   }
   const { connect, ensureReachable } = await import('../kube/client.ts')
@@ -193,42 +218,88 @@ export async function devStatus(argv: string[]): Promise<number> {
   const { loadNamespaces } = await import('../config/namespaces.ts')
   const { collect } = await import('../dashboard/collect.ts')
   const { readSession } = await import('../dev/session.ts')
-  const nsRows: DevStatusNamespace[] = await Promise.all((await loadNamespaces()).map(async (ns) => {
-    const sess = readSession(ns.name)
-    const base = { name: ns.name, devLoop: sess ? { pid: sess.pid, kept: Boolean(sess.kept) } : null }
-    try {
-      const m = await collect(kube, ns, 'dev')
-      const apps = m.groups.flatMap((g) => g.apps)
-      return {
-        ...base, namespace: m.namespace.name, deployed: m.namespace.exists,
-        apps: { healthy: apps.filter((a) => a.status === 'Current').length, total: apps.length },
-        flux: m.flux.objects.map((f) => ({ kind: f.kind, namespace: f.namespace, name: f.name, ready: String(f.ready), suspended: !!f.suspended, ...(f.suspendedBy ? { suspendedBy: String(f.suspendedBy) } : {}) })),
-        ...(m.flux.note ? { fluxNote: m.flux.note } : {}),
+  const nsRows: DevStatusNamespace[] = await Promise.all(
+    (await loadNamespaces()).map(async (ns) => {
+      const sess = readSession(ns.name)
+      const base = { name: ns.name, devLoop: sess ? { pid: sess.pid, kept: Boolean(sess.kept) } : null }
+      try {
+        const m = await collect(kube, ns, 'dev')
+        const apps = m.groups.flatMap((g) => g.apps)
+        return {
+          ...base,
+          namespace: m.namespace.name,
+          deployed: m.namespace.exists,
+          apps: { healthy: apps.filter((a) => a.status === 'Current').length, total: apps.length },
+          flux: m.flux.objects.map((f) => ({
+            kind: f.kind,
+            namespace: f.namespace,
+            name: f.name,
+            ready: String(f.ready),
+            suspended: !!f.suspended,
+            ...(f.suspendedBy ? { suspendedBy: String(f.suspendedBy) } : {}),
+          })),
+          ...(m.flux.note ? { fluxNote: m.flux.note } : {}),
+        }
+      } catch (err) {
+        return {
+          ...base,
+          namespace: ns.namespaces.dev,
+          deployed: false,
+          apps: { healthy: 0, total: 0 },
+          flux: [],
+          error: errorMessage(err),
+        }
       }
-    } catch (err) {
-      return { ...base, namespace: ns.namespaces.dev, deployed: false, apps: { healthy: 0, total: 0 }, flux: [], error: errorMessage(err) }
-    }
-  }))
+    }),
+  )
   doc.namespaces = nsRows
   const { loadEnvironments } = await import('../tanka/environments.ts')
   const { readInventory } = await import('../apply/inventory.ts')
   const { inventoryFor } = await import('../tanka/apply.ts')
-  const envs = await Promise.all(loadEnvironments().map(async (e) => {
-    const inv = await readInventory(kube, inventoryFor(e)).catch(() => new Map())
-    return { name: e.name, namespace: e.spec.spec.namespace, applied: inv.size }
-  }))
+  const envs = await Promise.all(
+    loadEnvironments().map(async (e) => {
+      const inv = await readInventory(kube, inventoryFor(e)).catch(() => new Map())
+      return { name: e.name, namespace: e.spec.spec.namespace, applied: inv.size }
+    }),
+  )
   doc.tanka = envs
   if (json) return print(0)
   log.info(`\n${c.bold('namespaces')}`)
-  log.info(table(nsRows.map((r) => r.error
-    ? [c.bold(r.name), '', c.red(r.error), '']
-    : [
-      c.bold(r.name),
-      r.devLoop ? c.cyan(r.devLoop.kept ? 'kept by dev --ci (just dev-down ends it)' : `dev loop pid ${r.devLoop.pid}`) : c.dim('no dev loop'),
-      r.deployed ? `${r.namespace}: ${r.apps.healthy}/${r.apps.total} apps healthy` : c.dim(`${r.namespace}: not deployed`),
-      r.flux.map((f) => (f.suspended ? c.yellow(`flux suspended ${f.suspendedBy ?? ''}`) : f.ready === 'True' ? c.green('flux ready') : c.red(`flux ${f.ready}`))).join(' ') || c.dim(r.fluxNote ?? ''),
-    ])))
+  log.info(
+    table(
+      nsRows.map((r) =>
+        r.error
+          ? [c.bold(r.name), '', c.red(r.error), '']
+          : [
+              c.bold(r.name),
+              r.devLoop
+                ? c.cyan(r.devLoop.kept ? 'kept by dev --ci (just dev-down ends it)' : `dev loop pid ${r.devLoop.pid}`)
+                : c.dim('no dev loop'),
+              r.deployed
+                ? `${r.namespace}: ${r.apps.healthy}/${r.apps.total} apps healthy`
+                : c.dim(`${r.namespace}: not deployed`),
+              r.flux
+                .map((f) =>
+                  f.suspended
+                    ? c.yellow(`flux suspended ${f.suspendedBy ?? ''}`)
+                    : f.ready === 'True'
+                      ? c.green('flux ready')
+                      : c.red(`flux ${f.ready}`),
+                )
+                .join(' ') || c.dim(r.fluxNote ?? ''),
+            ],
+      ),
+    ),
+  )
   log.info(`\n${c.bold('tanka environments')}`)
-  log.info(table(envs.map((e) => [c.bold(`tanka:${e.name}`), e.namespace, e.applied ? `${e.applied} objects applied` : c.dim('not applied (just tk-apply ' + e.name + ')')])))
+  log.info(
+    table(
+      envs.map((e) => [
+        c.bold(`tanka:${e.name}`),
+        e.namespace,
+        e.applied ? `${e.applied} objects applied` : c.dim('not applied (just tk-apply ' + e.name + ')'),
+      ]),
+    ),
+  )
   return 0
 }

@@ -53,7 +53,10 @@ export function webPage(port: number | undefined): { start: (ctx: UiContext) => 
 
 export function uiPort(text: string): number {
   const n = Number(text)
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new NsopsError(`--ui-port ${text} is not a port.`, { hint: 'Give a number from 1 to 65535, or 0 for any free port.' })
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new NsopsError(`--ui-port ${text} is not a port.`, {
+      hint: 'Give a number from 1 to 65535, or 0 for any free port.',
+    })
   return n
 }
 
@@ -61,8 +64,16 @@ export async function dev(ns: NamespaceConfig, argv: string[]): Promise<number> 
   const { values } = parseCommand(argv, {
     usage: usage(ns.name),
     options: {
-      ci: { type: 'boolean' }, down: { type: 'boolean' }, 'output-snapshot': { type: 'string' }, timeout: { type: 'string' },
-      'no-forwards': { type: 'boolean' }, keep: { type: 'boolean' }, 'hold-root': { type: 'boolean' }, 'ui-port': { type: 'string' }, 'no-ui': { type: 'boolean' }, ...targetOptions,
+      ci: { type: 'boolean' },
+      down: { type: 'boolean' },
+      'output-snapshot': { type: 'string' },
+      timeout: { type: 'string' },
+      'no-forwards': { type: 'boolean' },
+      keep: { type: 'boolean' },
+      'hold-root': { type: 'boolean' },
+      'ui-port': { type: 'string' },
+      'no-ui': { type: 'boolean' },
+      ...targetOptions,
     },
   })
   const timeoutMs = values.timeout !== undefined ? parseDuration(values.timeout) : 300_000
@@ -74,8 +85,14 @@ export async function dev(ns: NamespaceConfig, argv: string[]): Promise<number> 
   const kube = connect(resolveTarget(values))
   await ensureReachable(kube)
   return runDevLoops(kube, [ns], {
-    ci: values.ci, down: values.down, outputSnapshot: values['output-snapshot'], timeoutMs, forwards: !values['no-forwards'],
-    keep: values.keep, hold: { holdRoot: values['hold-root'] }, shutdown,
+    ci: values.ci,
+    down: values.down,
+    outputSnapshot: values['output-snapshot'],
+    timeoutMs,
+    forwards: !values['no-forwards'],
+    keep: values.keep,
+    hold: { holdRoot: values['hold-root'] },
+    shutdown,
     ui: values['no-ui'] ? false : webPage(values['ui-port'] !== undefined ? uiPort(values['ui-port']) : undefined),
   })
 }

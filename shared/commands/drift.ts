@@ -35,8 +35,15 @@ Exit: 0 in sync · 1 drift · 2 error.
 
 /** Any failure as exit 2 (flux diff: >1 is an error), keeping message and hint. */
 export function asDriftError(err: unknown): NsopsError {
-  if (isNsopsError(err)) return err.exitCode === DRIFT_EXIT.error ? err : new NsopsError(err.message, { hint: err.hint, exitCode: DRIFT_EXIT.error, cause: err })
-  return new NsopsError(errorMessage(err), { hint: 'run again with --debug for the full trace, and report it if it looks like a bug.', exitCode: DRIFT_EXIT.error, cause: err })
+  if (isNsopsError(err))
+    return err.exitCode === DRIFT_EXIT.error
+      ? err
+      : new NsopsError(err.message, { hint: err.hint, exitCode: DRIFT_EXIT.error, cause: err })
+  return new NsopsError(errorMessage(err), {
+    hint: 'run again with --debug for the full trace, and report it if it looks like a bug.',
+    exitCode: DRIFT_EXIT.error,
+    cause: err,
+  })
 }
 
 export async function drift(ns: NamespaceConfig, argv: string[]): Promise<number> {
@@ -44,9 +51,16 @@ export async function drift(ns: NamespaceConfig, argv: string[]): Promise<number
   try {
     const { values } = parseCommand(argv, {
       usage: usage(ns.name),
-      options: { baseline: { type: 'string' }, strict: { type: 'boolean' }, all: { type: 'boolean' }, json: { type: 'boolean' }, ...targetOptions },
+      options: {
+        baseline: { type: 'string' },
+        strict: { type: 'boolean' },
+        all: { type: 'boolean' },
+        json: { type: 'boolean' },
+        ...targetOptions,
+      },
     })
-    if (values.baseline !== undefined && values.baseline.trim() === '') throw new NsopsError('--baseline needs a value.', { hint: 'applied, HEAD, a SHA or worktree.' })
+    if (values.baseline !== undefined && values.baseline.trim() === '')
+      throw new NsopsError('--baseline needs a value.', { hint: 'applied, HEAD, a SHA or worktree.' })
     if (values.json) setJsonMode(true)
     // kustomize-server starts while the cluster client loads (the first build needs it)
     ;(await import('../kustomize/build.ts')).warmKustomizeServer()
@@ -54,7 +68,13 @@ export async function drift(ns: NamespaceConfig, argv: string[]): Promise<number
     const { computeDrift } = await import('../drift/compute.ts')
     const kube = connect(resolveTarget(values))
     const reachable = ensureReachable(kube) // in parallel with the reads; its error names context and server
-    const [report] = await Promise.all([computeDrift(kube, ns, { baseline: values.baseline, strict: values.strict }).catch(async (err) => { await reachable; throw err }), reachable])
+    const [report] = await Promise.all([
+      computeDrift(kube, ns, { baseline: values.baseline, strict: values.strict }).catch(async (err) => {
+        await reachable
+        throw err
+      }),
+      reachable,
+    ])
     if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
     else {
       const { renderDrift } = await import('../drift/render.ts')

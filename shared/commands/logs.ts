@@ -37,8 +37,12 @@ function colourOf(pod: string): (s: string) => string {
 
 function regexes(flag: string, values: string[] | undefined): RegExp[] {
   return (values ?? []).map((v) => {
-    try { return new RegExp(v) } catch (err) {
-      throw new NsopsError(`${flag} ${JSON.stringify(v)} is not a regular expression: ${(err as Error).message}.`, { hint: `e.g. ${flag} 'GET /api' or ${flag} '(?i)error'` })
+    try {
+      return new RegExp(v)
+    } catch (err) {
+      throw new NsopsError(`${flag} ${JSON.stringify(v)} is not a regular expression: ${(err as Error).message}.`, {
+        hint: `e.g. ${flag} 'GET /api' or ${flag} '(?i)error'`,
+      })
     }
   })
 }
@@ -48,22 +52,34 @@ export async function logs(ns: NamespaceConfig, argv: string[]): Promise<number>
     usage: usage(ns.name),
     allowPositionals: true,
     options: {
-      env: { type: 'string' }, since: { type: 'string' }, tail: { type: 'string' },
-      include: { type: 'string', multiple: true }, exclude: { type: 'string', multiple: true },
-      previous: { type: 'boolean' }, json: { type: 'boolean' }, ...targetOptions,
+      env: { type: 'string' },
+      since: { type: 'string' },
+      tail: { type: 'string' },
+      include: { type: 'string', multiple: true },
+      exclude: { type: 'string', multiple: true },
+      previous: { type: 'boolean' },
+      json: { type: 'boolean' },
+      ...targetOptions,
     },
   })
-  if (positionals.length > 1) throw new NsopsError(`one APP at most, not ${positionals.join(' ')}.`, { hint: `Usage:\n${usage(ns.name)}` })
+  if (positionals.length > 1)
+    throw new NsopsError(`one APP at most, not ${positionals.join(' ')}.`, { hint: `Usage:\n${usage(ns.name)}` })
   const app = positionals[0]
   if (app && !ns.apps.some((a) => a.name === app)) {
-    throw new NsopsError(`${ns.name} has no app "${app}".`, { hint: `Its apps: ${ns.apps.map((a) => a.name).join(', ')}. No APP follows every pod of the namespace.` })
+    throw new NsopsError(`${ns.name} has no app "${app}".`, {
+      hint: `Its apps: ${ns.apps.map((a) => a.name).join(', ')}. No APP follows every pod of the namespace.`,
+    })
   }
-  if (values.env && values.env !== 'dev' && values.env !== 'prod') throw new NsopsError(`--env must be dev or prod, not "${values.env}".`)
+  if (values.env && values.env !== 'dev' && values.env !== 'prod')
+    throw new NsopsError(`--env must be dev or prod, not "${values.env}".`)
   const sinceMs = values.since !== undefined ? parseDuration(values.since, '--since') : undefined
   let tail: number | undefined
   if (values.tail !== undefined) {
     tail = Number(values.tail)
-    if (!Number.isInteger(tail) || tail < 0) throw new NsopsError(`--tail must be a whole number of lines, not ${JSON.stringify(values.tail)}.`, { hint: 'e.g. --tail 100' })
+    if (!Number.isInteger(tail) || tail < 0)
+      throw new NsopsError(`--tail must be a whole number of lines, not ${JSON.stringify(values.tail)}.`, {
+        hint: 'e.g. --tail 100',
+      })
   }
   if (values.previous && (sinceMs !== undefined || tail !== undefined)) {
     throw new NsopsError('--previous shows a whole previous run; it does not combine with --since or --tail.')
@@ -82,7 +98,10 @@ export async function logs(ns: NamespaceConfig, argv: string[]): Promise<number>
   } catch (err) {
     if ((err as { code?: number }).code !== 404) throw err
     throw new NsopsError(`namespace ${namespace} does not exist on ${kube.context}.`, {
-      hint: env === 'dev' ? `Start the dev loop (\`just dev ${ns.name}\`), or follow prod with --env prod.` : `Deploy it (\`just deploy ${ns.name}\`), or follow the dev loop's with --env dev.`,
+      hint:
+        env === 'dev'
+          ? `Start the dev loop (\`just dev ${ns.name}\`), or follow prod with --env prod.`
+          : `Deploy it (\`just deploy ${ns.name}\`), or follow the dev loop's with --env dev.`,
     })
   }
 
@@ -91,23 +110,39 @@ export async function logs(ns: NamespaceConfig, argv: string[]): Promise<number>
   const shutdown = new Shutdown()
   try {
     const follower = new LogFollower(kube.kc, {
-      namespace, selector: app ? `app.kubernetes.io/name=${app}` : undefined,
-      previous: values.previous, sinceMs, tail, include, exclude, signal: shutdown.signal,
+      namespace,
+      selector: app ? `app.kubernetes.io/name=${app}` : undefined,
+      previous: values.previous,
+      sinceMs,
+      tail,
+      include,
+      exclude,
+      signal: shutdown.signal,
     })
     let lines = 0
     follower.on('line', (l) => {
       lines++
-      process.stdout.write(values.json ? `${JSON.stringify({ ts: l.ts, pod: l.pod, container: l.container, line: l.line })}\n` : render(l, follower.containers()))
+      process.stdout.write(
+        values.json
+          ? `${JSON.stringify({ ts: l.ts, pod: l.pod, container: l.container, line: l.line })}\n`
+          : render(l, follower.containers()),
+      )
     })
     const problems: string[] = []
-    follower.on('problem', (p) => { problems.push(p.message); if (!values.previous) log.warn(p.message) })
+    follower.on('problem', (p) => {
+      problems.push(p.message)
+      if (!values.previous) log.warn(p.message)
+    })
     if (!values.previous && !values.json) {
       follower.on('attach', (t) => log.info(c.dim(`+ ${t.pod} ${t.container}`)))
       follower.on('detach', (t) => log.info(c.dim(`- ${t.pod} ${t.container}`)))
     }
     await follower.done
     if (values.previous && lines === 0 && problems.length) {
-      throw new NsopsError(`no previous run to show in ${namespace}${app ? ` for ${app}` : ''}: ${problems.join('; ')}.`, { hint: 'A container has a previous run once it has restarted (RESTARTS > 0 in the dashboard).' })
+      throw new NsopsError(
+        `no previous run to show in ${namespace}${app ? ` for ${app}` : ''}: ${problems.join('; ')}.`,
+        { hint: 'A container has a previous run once it has restarted (RESTARTS > 0 in the dashboard).' },
+      )
     }
     return shutdown.stopping ? shutdown.exitCode : ExitCode.ok
   } finally {
@@ -120,7 +155,11 @@ function render(l: LogLine, followed: { pod: string; container: string }[]): str
   const pods = new Set(followed.map((f) => f.pod)).add(l.pod)
   const containers = new Set(followed.map((f) => f.container)).add(l.container)
   const colour = colourOf(l.pod)
-  const prefix = [pods.size > 1 ? colour(l.pod) : '', containers.size > 1 ? (pods.size > 1 ? c.dim(l.container) : colour(l.container)) : '']
-    .filter(Boolean).join(' ')
+  const prefix = [
+    pods.size > 1 ? colour(l.pod) : '',
+    containers.size > 1 ? (pods.size > 1 ? c.dim(l.container) : colour(l.container)) : '',
+  ]
+    .filter(Boolean)
+    .join(' ')
   return prefix ? `${prefix} ${l.line}\n` : `${l.line}\n`
 }

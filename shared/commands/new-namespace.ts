@@ -18,7 +18,10 @@ storage) and overlays/prod (namespace NAME, NFS storage), components/storage/{lo
 and k8s/flux/NAME.yaml (its own Flux Kustomization). NAME: lowercase letters, digits, '-'.
 `
 
-const script = (kind: string, what: string) => `#!/usr/bin/env -S sh -c 'exec "\${0%/*}/../../shared/bin/nsops-node" "$0" "$@"'
+const script = (
+  kind: string,
+  what: string,
+) => `#!/usr/bin/env -S sh -c 'exec "\${0%/*}/../../shared/bin/nsops-node" "$0" "$@"'
 // ${what} (--help for flags). The namespace's own touches live in namespace.ts.
 import ns from './namespace.ts'
 import { runMain } from '../../shared/core/cli.ts'
@@ -158,11 +161,14 @@ patches:
         path: /spec/storageClassName
         value: nfs-media
 `,
-    ...Object.fromEntries((['dev', 'prod'] as const).flatMap((env) => {
-      const ns = env === 'dev' ? `${name}-dev` : name
-      const domain = env === 'dev' ? `${name}.localhost` : 'home.example'
-      return [
-        [`overlays/${env}/kustomization.yaml`, `apiVersion: kustomize.config.k8s.io/v1beta1
+    ...Object.fromEntries(
+      (['dev', 'prod'] as const).flatMap((env) => {
+        const ns = env === 'dev' ? `${name}-dev` : name
+        const domain = env === 'dev' ? `${name}.localhost` : 'home.example'
+        return [
+          [
+            `overlays/${env}/kustomization.yaml`,
+            `apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 namespace: ${ns}
 resources:
@@ -177,14 +183,20 @@ replacements:
       - select: { kind: Ingress }
         fieldPaths: [spec.rules.*.host]
         options: { delimiter: ".", index: 1 }
-`],
-        [`overlays/${env}/namespace.yaml`, `apiVersion: v1
+`,
+          ],
+          [
+            `overlays/${env}/namespace.yaml`,
+            `apiVersion: v1
 kind: Namespace
 metadata:
   name: ${ns}
   labels: { nsops.dev/namespace: ${name}, nsops.dev/environment: ${env} }
-`],
-        [`overlays/${env}/domain.yaml`, `# Build-time input only; keep equal to domains.${env} in ../../namespace.ts.
+`,
+          ],
+          [
+            `overlays/${env}/domain.yaml`,
+            `# Build-time input only; keep equal to domains.${env} in ../../namespace.ts.
 apiVersion: v1
 kind: ConfigMap
 metadata:
@@ -192,9 +204,11 @@ metadata:
   annotations: { config.kubernetes.io/local-config: "true" }
 data:
   domain: ${domain}
-`],
-      ]
-    })),
+`,
+          ],
+        ]
+      }),
+    ),
   }
 }
 
@@ -223,7 +237,9 @@ export async function newNamespace(argv: string[]): Promise<number> {
   checkNamespaceName(name)
   const dir = path.join(namespacesDir, name)
   if (fs.existsSync(dir)) {
-    throw new NsopsError(`namespaces/${name} already exists; nothing was changed.`, { hint: `Known namespaces: ${knownNamespaces().join(', ')}.` })
+    throw new NsopsError(`namespaces/${name} already exists; nothing was changed.`, {
+      hint: `Known namespaces: ${knownNamespaces().join(', ')}.`,
+    })
   }
   const files = scaffoldFiles(name)
   for (const [rel, text] of Object.entries(files)) {

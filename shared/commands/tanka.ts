@@ -26,13 +26,17 @@ const rootOptions = { root: { type: 'string' }, engine: { type: 'string' } } as 
 
 function tankaRoot(flag: string | undefined): string {
   const root = path.resolve(flag ?? process.env.NSOPS_TANKA_ROOT ?? defaultTankaRoot)
-  if (!fs.existsSync(root)) throw new NsopsError(`the Tanka project ${root} does not exist.`, { hint: 'Pass --root DIR, the directory with jsonnetfile.json, lib/ and environments/.' })
+  if (!fs.existsSync(root))
+    throw new NsopsError(`the Tanka project ${root} does not exist.`, {
+      hint: 'Pass --root DIR, the directory with jsonnetfile.json, lib/ and environments/.',
+    })
   return root
 }
 
 function engineOf(flag: string | undefined): Engine | 'auto' {
   const e = flag ?? 'auto'
-  if (e !== 'auto' && e !== 'tk' && e !== 'renderer') throw new NsopsError(`--engine ${e} is not one of tk, renderer, auto.`)
+  if (e !== 'auto' && e !== 'tk' && e !== 'renderer')
+    throw new NsopsError(`--engine ${e} is not one of tk, renderer, auto.`)
   return e
 }
 
@@ -48,7 +52,9 @@ async function render(env: TankaEnvironment, engine: Engine | 'auto', kube?: Kub
   const s = spinner(`rendering ${env.name}`)
   try {
     const r = await renderEnvironment(env, { engine, kube })
-    s.succeed(`rendered ${env.name}: ${r.objects.length} objects with ${r.engine === 'tk' ? 'tk' : "nsops' renderer"} in ${duration(r.elapsedMs)}`)
+    s.succeed(
+      `rendered ${env.name}: ${r.objects.length} objects with ${r.engine === 'tk' ? 'tk' : "nsops' renderer"} in ${duration(r.elapsedMs)}`,
+    )
     return r
   } catch (err) {
     s.fail(`rendering ${env.name} failed`)
@@ -86,7 +92,11 @@ export async function tkVendor(argv: string[]): Promise<number> {
         else if (e.step === 'warning') log.warn(e.message)
       },
     })
-    s.succeed(summary.fetched.length ? `vendored ${summary.fetched.length} chart(s) into ${shown(summary.dest)}` : `charts in ${shown(summary.dest)} are up to date`)
+    s.succeed(
+      summary.fetched.length
+        ? `vendored ${summary.fetched.length} chart(s) into ${shown(summary.dest)}`
+        : `charts in ${shown(summary.dest)} are up to date`,
+    )
     for (const line of vendorSummaryLines(summary)) log.info(`  ${line}`)
     return ExitCode.ok
   } catch (err) {
@@ -104,7 +114,11 @@ Renders the environment (tanka/environments/ENV) and prints its Kubernetes objec
 `
 
 export async function tkShow(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommand(argv, { usage: showUsage, allowPositionals: true, options: { json: { type: 'boolean' }, ...rootOptions } })
+  const { values, positionals } = parseCommand(argv, {
+    usage: showUsage,
+    allowPositionals: true,
+    options: { json: { type: 'boolean' }, ...rootOptions },
+  })
   if (values.json) setJsonMode(true)
   const env = environmentArg(positionals, tankaRoot(values.root), showUsage)
   const { objects } = await render(env, engineOf(values.engine))
@@ -127,7 +141,13 @@ export async function tkDiff(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommand(argv, {
     usage: diffUsage,
     allowPositionals: true,
-    options: { 'with-prune': { type: 'boolean' }, 'exit-zero': { type: 'boolean' }, json: { type: 'boolean' }, ...rootOptions, ...targetOptions },
+    options: {
+      'with-prune': { type: 'boolean' },
+      'exit-zero': { type: 'boolean' },
+      json: { type: 'boolean' },
+      ...rootOptions,
+      ...targetOptions,
+    },
   })
   if (values.json) setJsonMode(true)
   const env = environmentArg(positionals, tankaRoot(values.root), diffUsage)
@@ -159,10 +179,17 @@ export async function tkApply(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommand(argv, {
     usage: applyUsage,
     allowPositionals: true,
-    options: { 'dry-run': { type: 'boolean' }, prune: { type: 'boolean' }, timeout: { type: 'string' }, ...rootOptions, ...targetOptions },
+    options: {
+      'dry-run': { type: 'boolean' },
+      prune: { type: 'boolean' },
+      timeout: { type: 'string' },
+      ...rootOptions,
+      ...targetOptions,
+    },
   })
   const env = environmentArg(positionals, tankaRoot(values.root), applyUsage)
-  const timeoutMs = values.timeout !== undefined ? parseDuration(values.timeout, '--timeout', { allowZero: true }) : 300_000
+  const timeoutMs =
+    values.timeout !== undefined ? parseDuration(values.timeout, '--timeout', { allowZero: true }) : 300_000
   const kube = await reachableCluster(values)
   const { guardContext } = await import('../kube/guard.ts')
   // refuse before spending time on a render the guard would throw away
@@ -182,15 +209,19 @@ export async function tkApply(argv: string[]): Promise<number> {
     timeoutMs: dryRun ? 0 : timeoutMs,
     onHealth: (_changed, all) => {
       const line = `waiting for health: ${all.filter((h) => h.status === 'Current').length}/${all.length} current`
-      if (line !== lastShown) s.text(lastShown = line)
+      if (line !== lastShown) s.text((lastShown = line))
     },
-  }).catch((err: unknown) => { s.fail('apply failed'); throw err })
+  }).catch((err: unknown) => {
+    s.fail('apply failed')
+    throw err
+  })
   s.succeed(appliedLine(applied))
   for (const f of applied.failed) log.fail(`${refString(f.ref)}: ${f.message}`)
   for (const r of applied.retained) log.info(c.dim(`  kept ${refString(r.ref)}: ${r.reason}`))
   if (health) {
     if (health.ok) log.ok(`${env.name} is healthy (${duration(health.elapsedMs)})`)
-    else log.fail(`${env.name} is not healthy (${health.outcome} after ${duration(health.elapsedMs)}):\n${health.report}`)
+    else
+      log.fail(`${env.name} is not healthy (${health.outcome} after ${duration(health.elapsedMs)}):\n${health.report}`)
   }
   if (applied.failed.length) return ExitCode.usage
   return health && !health.ok ? ExitCode.unhealthy : ExitCode.ok
@@ -205,7 +236,11 @@ or new (--merge adds to it; no file is ever overwritten).${common}
 `
 
 export async function tkExport(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommand(argv, { usage: exportUsage, allowPositionals: true, options: { merge: { type: 'boolean' }, ...rootOptions } })
+  const { values, positionals } = parseCommand(argv, {
+    usage: exportUsage,
+    allowPositionals: true,
+    options: { merge: { type: 'boolean' }, ...rootOptions },
+  })
   const env = environmentArg(positionals, tankaRoot(values.root), exportUsage)
   const dir = positionals[1]
   if (!dir) throw new NsopsError('name the directory to export into.', { hint: `Usage:\n${exportUsage.trim()}` })
@@ -225,12 +260,19 @@ style as \`tk fmt\` does (vendor/ and hidden files are left alone).
 `
 
 export async function tkFmt(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommand(argv, { usage: fmtUsage, allowPositionals: true, options: { test: { type: 'boolean' }, root: { type: 'string' } } })
+  const { values, positionals } = parseCommand(argv, {
+    usage: fmtUsage,
+    allowPositionals: true,
+    options: { test: { type: 'boolean' }, root: { type: 'string' } },
+  })
   const paths = positionals.length ? positionals.map((p) => path.resolve(p)) : [tankaRoot(values.root)]
   for (const p of paths) if (!fs.existsSync(p)) throw new NsopsError(`${p} does not exist.`)
   const { changed } = await formatJsonnet(paths, { test: values.test })
   if (values.test) {
-    if (changed.length === 0) { log.ok('all Jsonnet is formatted'); return ExitCode.ok }
+    if (changed.length === 0) {
+      log.ok('all Jsonnet is formatted')
+      return ExitCode.ok
+    }
     log.fail(`${changed.length} file(s) are not formatted:`)
     for (const f of changed) process.stdout.write(`${shown(f)}\n`)
     log.info(c.dim('  run `just tk-fmt` to format them'))
@@ -270,24 +312,39 @@ export async function tkValidate(argv: string[]): Promise<number> {
   }
   const { validateTanka } = await import('../tanka/validate.ts')
   const s = spinner('validating the Tanka project')
-  const report = await validateTanka({ root, kube, noDryRun, engine: engineOf(values.engine), onProgress: (m) => s.text(m) })
-    .catch((err: unknown) => { s.fail('validation could not run'); throw err })
+  const report = await validateTanka({
+    root,
+    kube,
+    noDryRun,
+    engine: engineOf(values.engine),
+    onProgress: (m) => s.text(m),
+  }).catch((err: unknown) => {
+    s.fail('validation could not run')
+    throw err
+  })
   s.stop()
   if (values.json) {
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
     return report.ok ? ExitCode.ok : ExitCode.usage
   }
   const mark = (ok: boolean) => (ok ? c.green('✔') : c.red('✖'))
-  log.info(`${mark(report.unformatted.length === 0)} formatting${report.unformatted.length ? `: not formatted: ${report.unformatted.join(', ')} (run \`just tk-fmt\`)` : ''}`)
+  log.info(
+    `${mark(report.unformatted.length === 0)} formatting${report.unformatted.length ? `: not formatted: ${report.unformatted.join(', ')} (run \`just tk-fmt\`)` : ''}`,
+  )
   for (const e of report.environments) {
-    if (e.renderError) { log.info(`${mark(false)} ${e.env}: ${e.renderError}`); continue }
+    if (e.renderError) {
+      log.info(`${mark(false)} ${e.env}: ${e.renderError}`)
+      continue
+    }
     const problems = [
       e.missingKinds.length ? `missing kinds: ${e.missingKinds.join(', ')}` : '',
       e.tooFew ?? '',
       ...e.rejected.map((r) => `rejected ${r}`),
     ].filter(Boolean)
     const dry = e.dryRun ? ', dry run passed' : ''
-    log.info(`${mark(problems.length === 0)} ${e.env}: ${e.objects} objects (${Object.keys(e.kinds).length} kinds) via ${e.engine}${problems.length ? '' : dry}`)
+    log.info(
+      `${mark(problems.length === 0)} ${e.env}: ${e.objects} objects (${Object.keys(e.kinds).length} kinds) via ${e.engine}${problems.length ? '' : dry}`,
+    )
     for (const p of problems) log.info(`    ${p}`)
   }
   if (report.noDryRun) log.info(c.dim(`  no server-side dry run: ${report.noDryRun}`))

@@ -20,12 +20,20 @@ or allow-listed context.
 `
 
 export async function task(ns: NamespaceConfig, argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommand(argv, { usage: usage(ns.name), allowPositionals: true, options: { env: { type: 'string' }, ...targetOptions } })
+  const { values, positionals } = parseCommand(argv, {
+    usage: usage(ns.name),
+    allowPositionals: true,
+    options: { env: { type: 'string' }, ...targetOptions },
+  })
   const [name] = positionals
   if (!name) {
     const entries = Object.entries(ns.tasks)
-    if (!entries.length) log.info(c.dim(`${ns.name} has no tasks (add them under \`tasks\` in namespaces/${ns.name}/namespace.ts)`))
-    for (const [n, t] of entries) log.info(`${c.bold(n)}  ${c.dim(`on ${t.on ?? 'manual'}${t.after?.length ? `, after ${t.after.join(', ')}` : ''}`)}  ${t.description ?? ''}`)
+    if (!entries.length)
+      log.info(c.dim(`${ns.name} has no tasks (add them under \`tasks\` in namespaces/${ns.name}/namespace.ts)`))
+    for (const [n, t] of entries)
+      log.info(
+        `${c.bold(n)}  ${c.dim(`on ${t.on ?? 'manual'}${t.after?.length ? `, after ${t.after.join(', ')}` : ''}`)}  ${t.description ?? ''}`,
+      )
     return 0
   }
   const env = (values.env ?? 'dev') as Environment
@@ -35,14 +43,24 @@ export async function task(ns: NamespaceConfig, argv: string[]): Promise<number>
   guardContext(kube.context, kube.server, `run the task ${name}`)
   await ensureReachable(kube)
   const { readSession } = await import('../dev/session.ts')
-  const forwards = Object.fromEntries((readSession(ns.name)?.forwards ?? []).filter((f) => f.status === 'active').map((f) => [f.app, f.url]))
+  const forwards = Object.fromEntries(
+    (readSession(ns.name)?.forwards ?? []).filter((f) => f.status === 'active').map((f) => [f.app, f.url]),
+  )
   const { runTask } = await import('../tasks/run.ts')
   const ac = new AbortController()
   process.once('SIGINT', () => ac.abort())
-  const runs = await runTask(name, { kube, ns, env, forwards, signal: ac.signal, onLine: (t, l) => log.info(`${c.dim(`[${t}]`)} ${l}`) })
+  const runs = await runTask(name, {
+    kube,
+    ns,
+    env,
+    forwards,
+    signal: ac.signal,
+    onLine: (t, l) => log.info(`${c.dim(`[${t}]`)} ${l}`),
+  })
   for (const r of runs) {
     if (r.ok) log.ok(`task ${r.name} succeeded in ${duration(r.ms)}`)
-    else log.fail(`task ${r.name} failed after ${duration(r.ms)}: ${r.error} (log: .nsops/tasks/${ns.name}/${r.name}.log)`)
+    else
+      log.fail(`task ${r.name} failed after ${duration(r.ms)}: ${r.error} (log: .nsops/tasks/${ns.name}/${r.name}.log)`)
   }
   return runs.every((r) => r.ok) ? 0 : 1
 }

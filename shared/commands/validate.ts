@@ -29,7 +29,11 @@ Exit codes: 0 every namespace is valid · 1 at least one is not (each error is l
 `
 
 export async function validate(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommand(argv, { usage, options: { offline: { type: 'boolean' }, ...targetOptions }, allowPositionals: true })
+  const { values, positionals } = parseCommand(argv, {
+    usage,
+    options: { offline: { type: 'boolean' }, ...targetOptions },
+    allowPositionals: true,
+  })
   const { loadNamespaces } = await import('../config/namespaces.ts')
   const configs = await loadNamespaces(positionals)
   const { buildKustomization } = await import('../kustomize/build.ts')
@@ -42,7 +46,9 @@ export async function validate(argv: string[]): Promise<number> {
       kube = connect(resolveTarget(values))
       await ensureReachable(kube, 3000)
     } catch (err) {
-      log.warn(`no cluster answers (${errorMessage(err).split('\n')[0]}): validating offline against the pinned schemas, no server-side dry run`)
+      log.warn(
+        `no cluster answers (${errorMessage(err).split('\n')[0]}): validating offline against the pinned schemas, no server-side dry run`,
+      )
       kube = undefined
     }
   }
@@ -54,7 +60,13 @@ export async function validate(argv: string[]): Promise<number> {
       const nsDir = path.relative(repoRoot, ns.paths.root)
       const secrets = await findPlaintextSecrets(repoRoot, nsDir, objects)
       if (secrets.length) throw plaintextSecretsError(secrets, nsDir)
-      const v = await validateBuild(objects, { kube, overlayDir: ns.paths.overlays.prod, nsDir: ns.paths.root, repoDir: repoRoot, namespace: ns.namespaces.prod })
+      const v = await validateBuild(objects, {
+        kube,
+        overlayDir: ns.paths.overlays.prod,
+        nsDir: ns.paths.root,
+        repoDir: repoRoot,
+        namespace: ns.namespaces.prod,
+      })
       log.ok(`${ns.name}: ${rel} builds (${objects.length} objects); ${validationSummary(v)}`)
     } catch (err) {
       failed++

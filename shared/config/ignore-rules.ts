@@ -24,43 +24,62 @@ export interface IgnoreRule {
   from: string
 }
 
-interface Meta { labels?: Record<string, string>; annotations?: Record<string, string> }
+interface Meta {
+  labels?: Record<string, string>
+  annotations?: Record<string, string>
+}
 
 function fullMatch(pattern: string | undefined, value: string): boolean {
   if (!pattern) return true
-  try { return new RegExp(`^(?:${pattern})$`).test(value) } catch { return pattern === value }
+  try {
+    return new RegExp(`^(?:${pattern})$`).test(value)
+  } catch {
+    return pattern === value
+  }
 }
 
 /** An equality-based selector (`app=web,tier!=db,canary,!legacy`) against a map. */
 export function selectorMatches(selector: string | undefined, map: Record<string, string> | undefined): boolean {
   if (!selector?.trim()) return true
   const m = map ?? {}
-  return selector.split(',').map((s) => s.trim()).filter(Boolean).every((term) => {
-    const ne = /^([^!=]+)!=(.*)$/.exec(term)
-    if (ne) return m[ne[1].trim()] !== ne[2].trim()
-    const eq = /^([^!=]+)==?(.*)$/.exec(term)
-    if (eq) return m[eq[1].trim()] === eq[2].trim()
-    if (term.startsWith('!')) return !(term.slice(1).trim() in m)
-    return term in m
-  })
+  return selector
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .every((term) => {
+      const ne = /^([^!=]+)!=(.*)$/.exec(term)
+      if (ne) return m[ne[1].trim()] !== ne[2].trim()
+      const eq = /^([^!=]+)==?(.*)$/.exec(term)
+      if (eq) return m[eq[1].trim()] === eq[2].trim()
+      if (term.startsWith('!')) return !(term.slice(1).trim() in m)
+      return term in m
+    })
 }
 
 export function targetMatches(t: IgnoreTarget | undefined, ref: ObjectRef, meta: Meta): boolean {
   if (!t) return true
   const version = ref.apiVersion.includes('/') ? ref.apiVersion.split('/')[1] : ref.apiVersion
-  return fullMatch(t.group, groupOf(ref.apiVersion)) && fullMatch(t.version, version) && fullMatch(t.kind, ref.kind) &&
-    fullMatch(t.name, ref.name) && fullMatch(t.namespace, ref.namespace ?? '') &&
-    selectorMatches(t.labelSelector, meta.labels) && selectorMatches(t.annotationSelector, meta.annotations)
+  return (
+    fullMatch(t.group, groupOf(ref.apiVersion)) &&
+    fullMatch(t.version, version) &&
+    fullMatch(t.kind, ref.kind) &&
+    fullMatch(t.name, ref.name) &&
+    fullMatch(t.namespace, ref.namespace ?? '') &&
+    selectorMatches(t.labelSelector, meta.labels) &&
+    selectorMatches(t.annotationSelector, meta.annotations)
+  )
 }
 
 /** The pointers to leave out of one object's comparison ('' or '/' means the whole object). */
 export function ignoredPaths(rules: IgnoreRule[], ref: ObjectRef, meta: Meta): { path: string; from: string }[] {
-  return rules.filter((r) => targetMatches(r.target, ref, meta)).flatMap((r) => r.paths.map((path) => ({ path, from: r.from })))
+  return rules
+    .filter((r) => targetMatches(r.target, ref, meta))
+    .flatMap((r) => r.paths.map((path) => ({ path, from: r.from })))
 }
 
 /** `.spec.ignore` of a Kustomization, as the controller reads it. */
 export function kustomizationRules(spec: Record<string, unknown> | undefined, from: string): IgnoreRule[] {
-  const raw = Array.isArray(spec?.ignore) ? spec.ignore as { paths?: unknown; target?: IgnoreTarget }[] : []
+  const raw = Array.isArray(spec?.ignore) ? (spec.ignore as { paths?: unknown; target?: IgnoreTarget }[]) : []
   return raw.map((r, i) => ({
     paths: Array.isArray(r.paths) ? r.paths.filter((p): p is string => typeof p === 'string') : [],
     ...(r.target ? { target: r.target } : {}),
@@ -74,10 +93,16 @@ export function kustomizationRules(spec: Record<string, unknown> | undefined, fr
  * Returns why it is malformed, or the rule.
  */
 export function parseLocalRule(entry: unknown, index: number): IgnoreRule | string {
-  if (typeof entry !== 'string' || entry.trim() === '') return `must be a JSON pointer like "/spec/replicas" or "Deployment/web:/spec/replicas", got ${JSON.stringify(entry)}`
+  if (typeof entry !== 'string' || entry.trim() === '')
+    return `must be a JSON pointer like "/spec/replicas" or "Deployment/web:/spec/replicas", got ${JSON.stringify(entry)}`
   const m = /^(?:([A-Za-z][A-Za-z0-9]*)(?:\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?))?:)?(\/.*)$/.exec(entry.trim())
-  if (!m) return `must be a JSON pointer (starting with "/"), optionally after "Kind:" or "Kind/name:", got ${JSON.stringify(entry)}`
-  try { parsePointer(m[4]) } catch (err) { return (err as Error).message }
+  if (!m)
+    return `must be a JSON pointer (starting with "/"), optionally after "Kind:" or "Kind/name:", got ${JSON.stringify(entry)}`
+  try {
+    parsePointer(m[4])
+  } catch (err) {
+    return (err as Error).message
+  }
   const target: IgnoreTarget = {}
   // literal names, not regular expressions: escape what a regexp would read
   if (m[1]) target.kind = m[1]

@@ -139,16 +139,23 @@ const dnsSubdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-
 
 /** `Media servers` → `media-servers`: a group title as a label value. */
 export function groupId(title: string): string {
-  return title.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '')
+  return title
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
 }
 
 class Problems {
   readonly list: string[] = []
-  add(message: string): void { this.list.push(message) }
+  add(message: string): void {
+    this.list.push(message)
+  }
 
   label(field: string, value: unknown): value is string {
     if (typeof value === 'string' && value.length <= 63 && dnsLabel.test(value)) return true
-    this.add(`${field} must be a DNS-1123 label (lowercase letters, digits and '-', at most 63 characters), got ${show(value)}`)
+    this.add(
+      `${field} must be a DNS-1123 label (lowercase letters, digits and '-', at most 63 characters), got ${show(value)}`,
+    )
     return false
   }
 
@@ -189,7 +196,9 @@ function checkInput(input: NamespaceInput, p: Problems): void {
   for (const env of environments) p.label(`namespaces.${env}`, input.namespaces?.[env])
   if (input.flux?.kustomization !== undefined) p.subdomain('flux.kustomization', input.flux.kustomization)
   if (input.flux?.namespace !== undefined && input.flux.namespace !== 'flux-system') {
-    p.add(`flux.namespace must be "flux-system" (the namespace Flux's objects live in), got ${show(input.flux.namespace)}`)
+    p.add(
+      `flux.namespace must be "flux-system" (the namespace Flux's objects live in), got ${show(input.flux.namespace)}`,
+    )
   }
   if (input.flux?.hold !== undefined && !['auto', 'kustomization', 'never'].includes(input.flux.hold)) {
     p.add(`flux.hold must be "auto", "kustomization" or "never", got ${show(input.flux.hold)}`)
@@ -214,8 +223,14 @@ function checkInput(input: NamespaceInput, p: Problems): void {
       }
     })
   })
-  p.unique('groups (by title)', groups.map((g) => (typeof g.title === 'string' ? groupId(g.title) : '')).filter(Boolean))
-  p.unique('groups[].apps (by name)', groups.flatMap((g) => (g.apps ?? []).map((a) => a.name)))
+  p.unique(
+    'groups (by title)',
+    groups.map((g) => (typeof g.title === 'string' ? groupId(g.title) : '')).filter(Boolean),
+  )
+  p.unique(
+    'groups[].apps (by name)',
+    groups.flatMap((g) => (g.apps ?? []).map((a) => a.name)),
+  )
 
   const forwards = input.portForwards ?? []
   forwards.forEach((f, i) => {
@@ -223,19 +238,30 @@ function checkInput(input: NamespaceInput, p: Problems): void {
     p.port(`portForwards[${i}].local`, f.local)
     p.port(`portForwards[${i}].remote`, f.remote)
   })
-  p.unique('portForwards (by local port)', forwards.map((f) => String(f.local)))
+  p.unique(
+    'portForwards (by local port)',
+    forwards.map((f) => String(f.local)),
+  )
 
   for (const [name, t] of Object.entries(input.tasks ?? {})) {
     p.label(`tasks.${name} (its name)`, name)
-    if (typeof t?.run !== 'function') p.add(`tasks.${name}.run must be an async function ({ $, ns, kube, forwards }) => …`)
-    if (t?.on !== undefined && !['manual', 'apply', 'save'].includes(t.on)) p.add(`tasks.${name}.on must be "manual", "apply" or "save", got ${show(t.on)}`)
-    for (const dep of t?.after ?? []) if (!(dep in (input.tasks ?? {}))) p.add(`tasks.${name}.after names ${show(dep)}, which is not a task of this namespace`)
+    if (typeof t?.run !== 'function')
+      p.add(`tasks.${name}.run must be an async function ({ $, ns, kube, forwards }) => …`)
+    if (t?.on !== undefined && !['manual', 'apply', 'save'].includes(t.on))
+      p.add(`tasks.${name}.on must be "manual", "apply" or "save", got ${show(t.on)}`)
+    for (const dep of t?.after ?? [])
+      if (!(dep in (input.tasks ?? {})))
+        p.add(`tasks.${name}.after names ${show(dep)}, which is not a task of this namespace`)
   }
   for (const [hook, fn] of Object.entries(input.hooks ?? {})) {
-    if (!['beforeApply', 'afterApply', 'beforeCommit', 'afterDeploy', 'dashboardSections'].includes(hook)) p.add(`hooks.${hook} is not a hook (beforeApply, afterApply, beforeCommit, afterDeploy, dashboardSections)`)
+    if (!['beforeApply', 'afterApply', 'beforeCommit', 'afterDeploy', 'dashboardSections'].includes(hook))
+      p.add(`hooks.${hook} is not a hook (beforeApply, afterApply, beforeCommit, afterDeploy, dashboardSections)`)
     else if (typeof fn !== 'function') p.add(`hooks.${hook} must be an async function`)
   }
-  if (input.checks !== undefined && !Array.isArray(input.checks)) p.add(`checks must be a list like [{ name: 'ping', run: 'kubectl -n {namespace} rollout status deploy/web' }], got ${show(input.checks)}`)
+  if (input.checks !== undefined && !Array.isArray(input.checks))
+    p.add(
+      `checks must be a list like [{ name: 'ping', run: 'kubectl -n {namespace} rollout status deploy/web' }], got ${show(input.checks)}`,
+    )
   else {
     const checks = input.checks ?? []
     checks.forEach((ch, i) => {
@@ -244,9 +270,13 @@ function checkInput(input: NamespaceInput, p: Problems): void {
       const hasTask = ch?.task !== undefined
       if (hasRun === hasTask) p.add(`checks[${i}] needs exactly one of run (a shell command) or task (a task's name)`)
       else if (hasRun) p.text(`checks[${i}].run`, ch.run)
-      else if (!(typeof ch.task === 'string' && ch.task in (input.tasks ?? {}))) p.add(`checks[${i}].task names ${show(ch.task)}, which is not a task of this namespace`)
+      else if (!(typeof ch.task === 'string' && ch.task in (input.tasks ?? {})))
+        p.add(`checks[${i}].task names ${show(ch.task)}, which is not a task of this namespace`)
     })
-    p.unique('checks (by name)', checks.map((ch) => ch?.name).filter((n): n is string => typeof n === 'string'))
+    p.unique(
+      'checks (by name)',
+      checks.map((ch) => ch?.name).filter((n): n is string => typeof n === 'string'),
+    )
   }
   ;(input.quickCommands ?? []).forEach((q, i) => {
     p.text(`quickCommands[${i}].title`, q.title)
@@ -254,10 +284,12 @@ function checkInput(input: NamespaceInput, p: Problems): void {
   })
 
   if (input.drift !== undefined) {
-    if (typeof input.drift !== 'object' || input.drift === null || Array.isArray(input.drift)) p.add(`drift must be an object like { ignore: ['/spec/replicas'] }, got ${show(input.drift)}`)
-    else if (input.drift.ignore !== undefined && !Array.isArray(input.drift.ignore)) p.add(`drift.ignore must be a list of JSON pointers, got ${show(input.drift.ignore)}`)
+    if (typeof input.drift !== 'object' || input.drift === null || Array.isArray(input.drift))
+      p.add(`drift must be an object like { ignore: ['/spec/replicas'] }, got ${show(input.drift)}`)
+    else if (input.drift.ignore !== undefined && !Array.isArray(input.drift.ignore))
+      p.add(`drift.ignore must be a list of JSON pointers, got ${show(input.drift.ignore)}`)
     else {
-      (input.drift.ignore ?? []).forEach((e, i) => {
+      ;(input.drift.ignore ?? []).forEach((e, i) => {
         const r = parseLocalRule(e, i)
         if (typeof r === 'string') p.add(`drift.ignore[${i}] ${r}`)
       })
@@ -280,9 +312,10 @@ export function defineNamespace(input: NamespaceInput): NamespaceConfig {
   const problems = new Problems()
   checkInput(input, problems)
   if (problems.list.length > 0) {
-    const where = typeof input.name === 'string' && dnsLabel.test(input.name)
-      ? `namespaces/${input.name}/namespace.ts`
-      : 'a namespace.ts'
+    const where =
+      typeof input.name === 'string' && dnsLabel.test(input.name)
+        ? `namespaces/${input.name}/namespace.ts`
+        : 'a namespace.ts'
     throw new NsopsError(`${where} is invalid: ${problems.list.join('; ')}.`, {
       hint: 'Fix those fields; shared/config/namespace-config.ts describes each one.',
     })
@@ -308,13 +341,15 @@ export function defineNamespace(input: NamespaceInput): NamespaceConfig {
   const apps = groups.flatMap((g) => g.apps)
   const byName = new Map(apps.map((a) => [a.name, a]))
 
-  const urlIn = (env: Environment) => (name: string): string | undefined => {
-    const domain = domains[env]
-    const app = byName.get(name)
-    if (!domain || app?.ingress === false) return undefined
-    const sub = app && app.path !== '/' ? app.path : ''
-    return `http://${name}.${domain}${sub}`
-  }
+  const urlIn =
+    (env: Environment) =>
+    (name: string): string | undefined => {
+      const domain = domains[env]
+      const app = byName.get(name)
+      if (!domain || app?.ingress === false) return undefined
+      const sub = app && app.path !== '/' ? app.path : ''
+      return `http://${name}.${domain}${sub}`
+    }
 
   const root = path.join(repoRoot, 'namespaces', input.name)
   const quickCommands = (input.quickCommands ?? []).map((q) => ({ ...q }))
@@ -323,7 +358,11 @@ export function defineNamespace(input: NamespaceInput): NamespaceConfig {
     name: input.name,
     description: input.description,
     namespaces,
-    flux: { kustomization: input.flux?.kustomization ?? input.name, namespace: 'flux-system' as const, hold: input.flux?.hold ?? 'auto' },
+    flux: {
+      kustomization: input.flux?.kustomization ?? input.name,
+      namespace: 'flux-system' as const,
+      hold: input.flux?.hold ?? 'auto',
+    },
     paths: namespacePaths(root),
     groups,
     apps,

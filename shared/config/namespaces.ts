@@ -19,10 +19,20 @@ export function knownNamespaces(): string[] {
 
 /** Refuses names with path characters before anything else looks at them. */
 export function checkNamespaceName(name: string): void {
-  if (!name || name.includes('/') || name.includes('\\') || name.includes('..') || name.startsWith('.') || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name)) {
-    throw new NsopsError(`"${name}" is not a namespace name: use lowercase letters, digits and '-' (no '/', '..' or spaces).`, {
-      hint: `Known namespaces: ${knownNamespaces().join(', ')}.`,
-    })
+  if (
+    !name ||
+    name.includes('/') ||
+    name.includes('\\') ||
+    name.includes('..') ||
+    name.startsWith('.') ||
+    !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name)
+  ) {
+    throw new NsopsError(
+      `"${name}" is not a namespace name: use lowercase letters, digits and '-' (no '/', '..' or spaces).`,
+      {
+        hint: `Known namespaces: ${knownNamespaces().join(', ')}.`,
+      },
+    )
   }
 }
 

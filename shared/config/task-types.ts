@@ -32,9 +32,19 @@ export interface TaskSpec {
   run: (ctx: TaskContext) => Promise<unknown>
 }
 
-export interface ApplyInfo { trigger: string; created: number; configured: number; unchanged: number; pruned: number; failed: string[] }
+export interface ApplyInfo {
+  trigger: string
+  created: number
+  configured: number
+  unchanged: number
+  pruned: number
+  failed: string[]
+}
 
-export interface DashboardSection { title: string; rows: string[][] }
+export interface DashboardSection {
+  title: string
+  rows: string[][]
+}
 
 export interface Hooks {
   /** dev: before each apply; a failure skips that apply (nothing half-applied) */

@@ -34,13 +34,25 @@ export function parseCommand<O extends NonNullable<ParseArgsConfig['options']>>(
     process.exit(ExitCode.ok)
   }
   if (values.output !== undefined) {
-    if (values.output !== 'json') throw new NsopsError(`-o ${values.output} is not supported: the only output format is json.`, { hint: 'use -o json (or --json).' })
+    if (values.output !== 'json')
+      throw new NsopsError(`-o ${values.output} is not supported: the only output format is json.`, {
+        hint: 'use -o json (or --json).',
+      })
     values.json = true
   }
   return parsed
 }
 
-const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+const UNITS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  μs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+}
 
 /**
  * A Go duration (time.ParseDuration, how flux and kubectl print them: `90s`, `1m30s`, `5m0s`,
@@ -64,8 +76,12 @@ export function goDuration(text: string | undefined): number | undefined {
 /** A duration flag's value in milliseconds (> 0 unless `allowZero`), or an NsopsError that names the flag. */
 export function parseDuration(text: string, flag = '--timeout', opts: { allowZero?: boolean } = {}): number {
   const ms = goDuration(text)
-  if (ms === undefined) throw new NsopsError(`${flag} ${JSON.stringify(text)} is not a duration.`, { hint: `give it as Go and flux write them: e.g. ${flag} 90s, 1m30s, 5m or 1h.` })
-  if (!(ms > 0) && !(opts.allowZero && ms === 0)) throw new NsopsError(`${flag} must be longer than 0, not ${JSON.stringify(text)}.`, { hint: `e.g. ${flag} 5m` })
+  if (ms === undefined)
+    throw new NsopsError(`${flag} ${JSON.stringify(text)} is not a duration.`, {
+      hint: `give it as Go and flux write them: e.g. ${flag} 90s, 1m30s, 5m or 1h.`,
+    })
+  if (!(ms > 0) && !(opts.allowZero && ms === 0))
+    throw new NsopsError(`${flag} must be longer than 0, not ${JSON.stringify(text)}.`, { hint: `e.g. ${flag} 5m` })
   return ms
 }
 
@@ -76,11 +92,13 @@ export function runMain(main: () => Promise<number | void>): void {
   // while main() still waits (on an idle keep-alive connection, an unref'd child or timer):
   // a cleanup cut short and reported as success. The process stays until main() settles.
   const hold = setInterval(() => {}, 1 << 30)
-  main().finally(() => clearInterval(hold)).then(
-    (code) => process.exit(code ?? ExitCode.ok),
-    (err) => {
-      process.stderr.write(`${formatError(err, debug)}\n`)
-      process.exit(isNsopsError(err) ? err.exitCode : ExitCode.usage)
-    },
-  )
+  main()
+    .finally(() => clearInterval(hold))
+    .then(
+      (code) => process.exit(code ?? ExitCode.ok),
+      (err) => {
+        process.stderr.write(`${formatError(err, debug)}\n`)
+        process.exit(isNsopsError(err) ? err.exitCode : ExitCode.usage)
+      },
+    )
 }

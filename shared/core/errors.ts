@@ -32,7 +32,10 @@ export class NsopsError extends Error {
  * a namespace.ts through tsx gets two copies), so hints and exit codes survive.
  */
 export function isNsopsError(err: unknown): err is NsopsError {
-  return err instanceof NsopsError || (err instanceof Error && err.name === 'NsopsError' && typeof (err as NsopsError).exitCode === 'number')
+  return (
+    err instanceof NsopsError ||
+    (err instanceof Error && err.name === 'NsopsError' && typeof (err as NsopsError).exitCode === 'number')
+  )
 }
 
 export function errorMessage(err: unknown): string {

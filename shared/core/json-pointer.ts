@@ -2,5 +2,8 @@
 export function parsePointer(p: string): string[] {
   if (p === '' || p === '/') return []
   if (!p.startsWith('/')) throw new Error(`${JSON.stringify(p)} is not a JSON pointer (it must start with "/")`)
-  return p.slice(1).split('/').map((t) => t.replaceAll('~1', '/').replaceAll('~0', '~'))
+  return p
+    .slice(1)
+    .split('/')
+    .map((t) => t.replaceAll('~1', '/').replaceAll('~0', '~'))
 }

@@ -5,7 +5,12 @@ import path from 'node:path'
 
 export function pidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false
-  try { process.kill(pid, 0); return true } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM' }
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }
 
 function tryAcquire(dir: string): boolean {
@@ -28,7 +33,11 @@ function tryAcquire(dir: string): boolean {
 }
 
 function readOwner(dir: string): string {
-  try { return fs.readFileSync(path.join(dir, 'pid'), 'utf8') } catch { return '0' }
+  try {
+    return fs.readFileSync(path.join(dir, 'pid'), 'utf8')
+  } catch {
+    return '0'
+  }
 }
 
 /** Runs fn while holding the lock; waits (polling) while another live process holds it. */

@@ -25,7 +25,13 @@ export const c = kleur
 
 export function interactive(): boolean {
   // a terminal that reports no width (e.g. `script` without a size) makes ora redraw endlessly
-  return !jsonMode && Boolean(process.stderr.isTTY) && (process.stderr.columns ?? 0) > 0 && !process.env.CI && process.env.TERM !== 'dumb'
+  return (
+    !jsonMode &&
+    Boolean(process.stderr.isTTY) &&
+    (process.stderr.columns ?? 0) > 0 &&
+    !process.env.CI &&
+    process.env.TERM !== 'dumb'
+  )
 }
 
 /** Messages for people go to stderr so stdout stays clean for data. */
@@ -55,27 +61,46 @@ export function spinner(text: string): Spinner {
     let current = text
     let done = false
     let s: Ora | undefined
-    void import('ora').then(({ default: ora }) => { if (!done) s = ora({ text: current, stream: process.stderr }).start() })
+    void import('ora').then(({ default: ora }) => {
+      if (!done) s = ora({ text: current, stream: process.stderr }).start()
+    })
     const end = (how: 'succeed' | 'fail' | 'warn', m?: string) => {
       done = true
-      if (s) { s[how](m); return }
+      if (s) {
+        s[how](m)
+        return
+      }
       log[how === 'succeed' ? 'ok' : how](m ?? current)
     }
     return {
-      text: (m) => { current = m; if (s) s.text = m },
+      text: (m) => {
+        current = m
+        if (s) s.text = m
+      },
       succeed: (m) => end('succeed', m),
       fail: (m) => end('fail', m),
       warn: (m) => end('warn', m),
-      stop: () => { done = true; s?.stop() },
+      stop: () => {
+        done = true
+        s?.stop()
+      },
     }
   }
   let current = text
   if (!jsonMode) log.step(text)
   return {
-    text: (m) => { current = m },
-    succeed: (m) => { if (!jsonMode) log.ok(m ?? current) },
-    fail: (m) => { if (!jsonMode) log.fail(m ?? current) },
-    warn: (m) => { if (!jsonMode) log.warn(m ?? current) },
+    text: (m) => {
+      current = m
+    },
+    succeed: (m) => {
+      if (!jsonMode) log.ok(m ?? current)
+    },
+    fail: (m) => {
+      if (!jsonMode) log.fail(m ?? current)
+    },
+    warn: (m) => {
+      if (!jsonMode) log.warn(m ?? current)
+    },
     stop: () => {},
   }
 }
@@ -84,9 +109,16 @@ export function spinner(text: string): Spinner {
 export function table(rows: string[][], indent = '  '): string {
   const visible = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '').length
   const widths: number[] = []
-  for (const row of rows) row.forEach((cell, i) => { widths[i] = Math.max(widths[i] ?? 0, visible(cell)) })
+  for (const row of rows)
+    row.forEach((cell, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, visible(cell))
+    })
   return rows
-    .map((row) => indent + row.map((cell, i) => (i === row.length - 1 ? cell : cell + ' '.repeat(widths[i] - visible(cell)))).join('  '))
+    .map(
+      (row) =>
+        indent +
+        row.map((cell, i) => (i === row.length - 1 ? cell : cell + ' '.repeat(widths[i] - visible(cell)))).join('  '),
+    )
     .join('\n')
 }
 

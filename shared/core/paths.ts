@@ -4,7 +4,8 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 // NSOPS_REPO_ROOT: set by shared/bin/run-bundled.mjs, where this module lives in a bundle
-export const repoRoot = process.env.NSOPS_REPO_ROOT || path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+export const repoRoot =
+  process.env.NSOPS_REPO_ROOT || path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
 /** Tool binaries and Go build trees, shared by every checkout: `${XDG_CACHE_HOME:-~/.cache}/nsops`. */
 export function cacheDir(): string {
@@ -20,8 +21,11 @@ export function stateDir(): string {
 /** `node` arguments that run one of our TypeScript files as its own process (a cluster component). */
 export function tsNodeArgs(file: string, ...args: string[]): string[] {
   return [
-    '--import', `file://${path.join(repoRoot, 'node_modules/tsx/dist/esm/index.mjs')}`,
-    '--import', `file://${path.join(repoRoot, 'shared/bin/fast-deps.mjs')}`,
-    path.join(repoRoot, file), ...args,
+    '--import',
+    `file://${path.join(repoRoot, 'node_modules/tsx/dist/esm/index.mjs')}`,
+    '--import',
+    `file://${path.join(repoRoot, 'shared/bin/fast-deps.mjs')}`,
+    path.join(repoRoot, file),
+    ...args,
   ]
 }

@@ -52,7 +52,10 @@ export async function freePort(range?: [number, number]): Promise<number> {
   }
   for (;;) {
     const port = await bindAny()
-    if (!handedOut.has(port)) { handedOut.add(port); return port }
+    if (!handedOut.has(port)) {
+      handedOut.add(port)
+      return port
+    }
   }
 }
 

@@ -15,7 +15,13 @@ const RELAY_WINDOW_MS = 300
 const FORCE_WINDOW_MS = 3000
 
 // `web`: the page's stop button, a normal end of the session
-const exitCodes: Record<string, number> = { SIGINT: ExitCode.interrupted, SIGTERM: 143, SIGHUP: 129, EPIPE: 141, web: 0 }
+const exitCodes: Record<string, number> = {
+  SIGINT: ExitCode.interrupted,
+  SIGTERM: 143,
+  SIGHUP: 129,
+  EPIPE: 141,
+  web: 0,
+}
 
 export interface ShutdownOptions {
   /** what a forced exit leaves behind and how to finish it (printed on force) */
@@ -48,12 +54,18 @@ export class Shutdown {
   }
 
   /** Aborted by the first signal (or stop()). */
-  get signal(): AbortSignal { return this.ac.signal }
+  get signal(): AbortSignal {
+    return this.ac.signal
+  }
 
-  get stopping(): boolean { return this.ac.signal.aborted }
+  get stopping(): boolean {
+    return this.ac.signal.aborted
+  }
 
   /** The exit code for how we were stopped (130 for Ctrl-C). */
-  get exitCode(): number { return exitCodes[this.reason ?? ''] ?? ExitCode.usage }
+  get exitCode(): number {
+    return exitCodes[this.reason ?? ''] ?? ExitCode.usage
+  }
 
   /** Stop for another reason (an error, the loop ended on its own). */
   stop(reason: string): void {
@@ -63,10 +75,14 @@ export class Shutdown {
   }
 
   /** What a forced exit leaves behind (known only once the loops exist). */
-  setLeftover(fn: () => string): void { this.opts.leftover = fn }
+  setLeftover(fn: () => string): void {
+    this.opts.leftover = fn
+  }
 
   /** What the cleanup is doing now; shown when another signal arrives. */
-  setDoing(text: string): void { this.doing = text }
+  setDoing(text: string): void {
+    this.doing = text
+  }
 
   /** Removes the handlers: call after the cleanup has finished. */
   dispose(): void {
@@ -75,9 +91,16 @@ export class Shutdown {
   }
 
   private say(msg: string): void {
-    if (this.opts.say) { this.opts.say(msg); return }
+    if (this.opts.say) {
+      this.opts.say(msg)
+      return
+    }
     if (!this.streamsOpen) return
-    try { this.proc.stderr.write(`${msg}\n`) } catch { /* closed terminal */ }
+    try {
+      this.proc.stderr.write(`${msg}\n`)
+    } catch {
+      /* closed terminal */
+    }
   }
 
   private onSignal(sig: NodeJS.Signals): void {
@@ -104,7 +127,9 @@ export class Shutdown {
     }
     this.pressedOnce = true
     this.lastPressAt = now
-    this.say(`… still ${this.doing}. Press Ctrl-C again within ${FORCE_WINDOW_MS / 1000} s to force the exit (cleanup is then left unfinished).`)
+    this.say(
+      `… still ${this.doing}. Press Ctrl-C again within ${FORCE_WINDOW_MS / 1000} s to force the exit (cleanup is then left unfinished).`,
+    )
   }
 
   private pressedOnce = false

@@ -9,14 +9,18 @@ let registered: Promise<void> | undefined
 // import() expression cannot reach node's loader: run-bundled lends its own. Under tsx, the
 // plain expression.
 const dynamicImport = (specifier: string): Promise<unknown> =>
-  ((globalThis as { __nsopsImport?: (s: string) => Promise<unknown> }).__nsopsImport ?? ((s: string) => import(s)))(specifier)
+  ((globalThis as { __nsopsImport?: (s: string) => Promise<unknown> }).__nsopsImport ?? ((s: string) => import(s)))(
+    specifier,
+  )
 
 /** Started as `node --import tsx …` (shared/bin/nsops-node): TypeScript imports just work. */
 const underTsx = process.execArgv.some((a) => a.includes('tsx'))
 
 export async function importTs<T>(file: string): Promise<T> {
   if (!underTsx) {
-    registered ??= (dynamicImport('tsx/esm/api') as Promise<typeof import('tsx/esm/api')>).then(({ register }) => { register() })
+    registered ??= (dynamicImport('tsx/esm/api') as Promise<typeof import('tsx/esm/api')>).then(({ register }) => {
+      register()
+    })
     await registered
   }
   return dynamicImport(pathToFileURL(file).href) as Promise<T>

@@ -27,9 +27,34 @@ export interface AppRow {
   localUrl?: string
 }
 
-export interface PodRow { name: string; app?: string; status: string; ready: string; restarts: number; age: string; ip?: string; node?: string; healthy: boolean }
-export interface PvcRow { name: string; status: string; capacity?: string; requested?: string; storageClass?: string; accessModes: string[]; volume?: string }
-export interface EventRow { object: string; reason: string; message: string; count: number; lastSeen: string; age: string }
+export interface PodRow {
+  name: string
+  app?: string
+  status: string
+  ready: string
+  restarts: number
+  age: string
+  ip?: string
+  node?: string
+  healthy: boolean
+}
+export interface PvcRow {
+  name: string
+  status: string
+  capacity?: string
+  requested?: string
+  storageClass?: string
+  accessModes: string[]
+  volume?: string
+}
+export interface EventRow {
+  object: string
+  reason: string
+  message: string
+  count: number
+  lastSeen: string
+  age: string
+}
 
 export interface DashboardModel {
   schema: typeof DASHBOARD_SCHEMA
@@ -72,7 +97,10 @@ function ingressUrls(ingresses: V1Ingress[]): Map<string, string> {
       for (const p of rule.http?.paths ?? []) {
         const svc = p.backend?.service?.name
         if (svc && rule.host && !urls.has(svc)) {
-          urls.set(svc, `${tlsHosts.has(rule.host) ? 'https' : 'http'}://${rule.host}${p.path && p.path !== '/' ? p.path : '/'}`)
+          urls.set(
+            svc,
+            `${tlsHosts.has(rule.host) ? 'https' : 'http'}://${rule.host}${p.path && p.path !== '/' ? p.path : '/'}`,
+          )
         }
       }
     }
@@ -88,25 +116,34 @@ export async function collect(kube: Kube, ns: NamespaceConfig, env: Environment)
 
   const session = readSession(ns.name)
   const forwards = new Map((session?.kubernetesNamespace === namespace ? session.forwards : []).map((f) => [f.app, f]))
-  const activeForwards = Object.fromEntries([...forwards.values()].filter((f) => f.status === 'active').map((f) => [f.app, f.url]))
+  const activeForwards = Object.fromEntries(
+    [...forwards.values()].filter((f) => f.status === 'active').map((f) => [f.app, f.url]),
+  )
 
-  const [nsObj, deployments, statefulsets, daemonsets, pods, services, pvcs, events, ingresses, flux, sections] = await Promise.all([
-    kube.core.readNamespace({ name: namespace }).catch((err) => { if (isApiError(err, 404)) return undefined; throw err }),
-    list(kube.apps.listNamespacedDeployment({ namespace })),
-    list(kube.apps.listNamespacedStatefulSet({ namespace })),
-    list(kube.apps.listNamespacedDaemonSet({ namespace })),
-    list(kube.core.listNamespacedPod({ namespace })),
-    list(kube.core.listNamespacedService({ namespace })),
-    list(kube.core.listNamespacedPersistentVolumeClaim({ namespace })),
-    list(kube.core.listNamespacedEvent({ namespace, fieldSelector: 'type=Warning' })),
-    list(networking.listNamespacedIngress({ namespace })),
-    fluxSection(kube, ns),
-    ns.hooks.dashboardSections ? hookSections(kube, ns, env, activeForwards) : undefined,
-  ])
+  const [nsObj, deployments, statefulsets, daemonsets, pods, services, pvcs, events, ingresses, flux, sections] =
+    await Promise.all([
+      kube.core.readNamespace({ name: namespace }).catch((err) => {
+        if (isApiError(err, 404)) return undefined
+        throw err
+      }),
+      list(kube.apps.listNamespacedDeployment({ namespace })),
+      list(kube.apps.listNamespacedStatefulSet({ namespace })),
+      list(kube.apps.listNamespacedDaemonSet({ namespace })),
+      list(kube.core.listNamespacedPod({ namespace })),
+      list(kube.core.listNamespacedService({ namespace })),
+      list(kube.core.listNamespacedPersistentVolumeClaim({ namespace })),
+      list(kube.core.listNamespacedEvent({ namespace, fieldSelector: 'type=Warning' })),
+      list(networking.listNamespacedIngress({ namespace })),
+      fluxSection(kube, ns),
+      ns.hooks.dashboardSections ? hookSections(kube, ns, env, activeForwards) : undefined,
+    ])
 
   const urls = ingressUrls(ingresses)
   const podsByApp = new Map<string, V1Pod[]>()
-  for (const p of pods) { const a = appOf(p); if (a) podsByApp.set(a, [...(podsByApp.get(a) ?? []), p]) }
+  for (const p of pods) {
+    const a = appOf(p)
+    if (a) podsByApp.set(a, [...(podsByApp.get(a) ?? []), p])
+  }
 
   const workloads = [
     ...deployments.map((o) => ({ o, kind: 'Deployment', apiVersion: 'apps/v1' })),
@@ -122,17 +159,30 @@ export async function collect(kube: Kube, ns: NamespaceConfig, env: Environment)
     const svcPort = port ?? svc?.spec?.ports?.[0]?.port
     const fwd = forwards.get(name)
     const base = {
-      name, group,
+      name,
+      group,
       restarts: appPods.reduce((n, p) => n + podStatus(p).restarts, 0),
       ingressUrl: urls.get(name),
       address: svc && svcPort ? `${name}.${namespace}.svc:${svcPort}` : undefined,
       clusterIP: svc?.spec?.clusterIP && svcPort ? `${svc.spec.clusterIP}:${svcPort}` : undefined,
       localUrl: fwd && fwd.status === 'active' ? fwd.url : undefined,
     }
-    if (!w) return { ...base, status: 'NotFound', message: 'no Deployment, StatefulSet or DaemonSet with this name', ready: '0/0' }
-    const st = computeStatus({ ...(w.o as KubeObject), kind: w.kind, apiVersion: w.apiVersion }, new Date(now), { pods: appPods as KubeObject[] })
-    const s = w.o.status as { readyReplicas?: number; replicas?: number; numberReady?: number; desiredNumberScheduled?: number } | undefined
-    const ready = w.kind === 'DaemonSet' ? `${s?.numberReady ?? 0}/${s?.desiredNumberScheduled ?? 0}` : `${s?.readyReplicas ?? 0}/${(w.o.spec as { replicas?: number })?.replicas ?? 1}`
+    if (!w)
+      return {
+        ...base,
+        status: 'NotFound',
+        message: 'no Deployment, StatefulSet or DaemonSet with this name',
+        ready: '0/0',
+      }
+    const st = computeStatus({ ...(w.o as KubeObject), kind: w.kind, apiVersion: w.apiVersion }, new Date(now), {
+      pods: appPods as KubeObject[],
+    })
+    const s = w.o.status as
+      { readyReplicas?: number; replicas?: number; numberReady?: number; desiredNumberScheduled?: number } | undefined
+    const ready =
+      w.kind === 'DaemonSet'
+        ? `${s?.numberReady ?? 0}/${s?.desiredNumberScheduled ?? 0}`
+        : `${s?.readyReplicas ?? 0}/${(w.o.spec as { replicas?: number })?.replicas ?? 1}`
     return { ...base, kind: w.kind, status: st.status, message: st.message, ready }
   }
 
@@ -140,32 +190,52 @@ export async function collect(kube: Kube, ns: NamespaceConfig, env: Environment)
   const known = new Set(ns.apps.map((a) => a.name))
   const others = workloads.map((w) => appOf(w.o) ?? w.o.metadata!.name!).filter((n) => !known.has(n))
   if (others.length) groups.push({ title: 'Other workloads', apps: [...new Set(others)].map((n) => row(n, 'other')) })
-  for (const g of groups) for (const a of g.apps) if (a.status !== 'Current') problems.push(`${a.name}: ${a.status} (${a.message})`)
+  for (const g of groups)
+    for (const a of g.apps) if (a.status !== 'Current') problems.push(`${a.name}: ${a.status} (${a.message})`)
 
-  const podRows: PodRow[] = pods.map((p) => {
-    const st = podStatus(p)
-    if (!st.healthy) problems.push(`pod ${p.metadata?.name}: ${st.status}`)
-    return {
-      name: p.metadata!.name!, app: appOf(p), status: st.status, ready: st.ready, restarts: st.restarts,
-      age: age(p.metadata?.creationTimestamp, now), ip: p.status?.podIP, node: p.spec?.nodeName, healthy: st.healthy,
-    }
-  }).sort((a, b) => a.name.localeCompare(b.name))
+  const podRows: PodRow[] = pods
+    .map((p) => {
+      const st = podStatus(p)
+      if (!st.healthy) problems.push(`pod ${p.metadata?.name}: ${st.status}`)
+      return {
+        name: p.metadata!.name!,
+        app: appOf(p),
+        status: st.status,
+        ready: st.ready,
+        restarts: st.restarts,
+        age: age(p.metadata?.creationTimestamp, now),
+        ip: p.status?.podIP,
+        node: p.spec?.nodeName,
+        healthy: st.healthy,
+      }
+    })
+    .sort((a, b) => a.name.localeCompare(b.name))
 
-  const pvcRows: PvcRow[] = pvcs.map((p) => {
-    if (p.status?.phase !== 'Bound') problems.push(`PVC ${p.metadata?.name}: ${p.status?.phase ?? 'Pending'}`)
-    return {
-      name: p.metadata!.name!, status: p.status?.phase ?? 'Pending', capacity: p.status?.capacity?.storage,
-      requested: p.spec?.resources?.requests?.storage, storageClass: p.spec?.storageClassName,
-      accessModes: p.spec?.accessModes ?? [], volume: p.spec?.volumeName,
-    }
-  }).sort((a, b) => a.name.localeCompare(b.name))
+  const pvcRows: PvcRow[] = pvcs
+    .map((p) => {
+      if (p.status?.phase !== 'Bound') problems.push(`PVC ${p.metadata?.name}: ${p.status?.phase ?? 'Pending'}`)
+      return {
+        name: p.metadata!.name!,
+        status: p.status?.phase ?? 'Pending',
+        capacity: p.status?.capacity?.storage,
+        requested: p.spec?.resources?.requests?.storage,
+        storageClass: p.spec?.storageClassName,
+        accessModes: p.spec?.accessModes ?? [],
+        volume: p.spec?.volumeName,
+      }
+    })
+    .sort((a, b) => a.name.localeCompare(b.name))
 
   const eventRows: EventRow[] = events
     .map((e) => {
       const last = e.lastTimestamp ?? e.eventTime ?? e.metadata?.creationTimestamp
       return {
-        object: `${e.involvedObject?.kind}/${e.involvedObject?.name}`, reason: e.reason ?? '', message: (e.message ?? '').trim(),
-        count: e.count ?? 1, lastSeen: last ? new Date(last).toISOString() : '', age: age(last, now),
+        object: `${e.involvedObject?.kind}/${e.involvedObject?.name}`,
+        reason: e.reason ?? '',
+        message: (e.message ?? '').trim(),
+        count: e.count ?? 1,
+        lastSeen: last ? new Date(last).toISOString() : '',
+        age: age(last, now),
       }
     })
     .sort((a, b) => b.lastSeen.localeCompare(a.lastSeen))
@@ -181,7 +251,14 @@ export async function collect(kube: Kube, ns: NamespaceConfig, env: Environment)
     server: kube.server,
     namespace: { config: ns.name, name: namespace, env, exists: Boolean(nsObj), phase: nsObj?.status?.phase },
     flux,
-    devLoop: session ? { pid: session.pid, startedAt: session.startedAt, lastApply: session.lastApply, ...(session.kept ? { kept: true } : {}) } : undefined,
+    devLoop: session
+      ? {
+          pid: session.pid,
+          startedAt: session.startedAt,
+          lastApply: session.lastApply,
+          ...(session.kept ? { kept: true } : {}),
+        }
+      : undefined,
     groups,
     pods: podRows,
     pvcs: pvcRows,

@@ -21,38 +21,70 @@ export interface FluxRow {
   inSyncWithHead?: boolean
 }
 
-export interface FluxSection { objects: FluxRow[]; stale: string[]; problems: string[]; note?: string }
+export interface FluxSection {
+  objects: FluxRow[]
+  stale: string[]
+  problems: string[]
+  note?: string
+}
 
 // one rev-parse, without loading simple-git on the dashboard's start-up path
 async function gitHead(): Promise<string | undefined> {
-  try { return (await promisify(execFile)('git', ['-C', repoRoot, 'rev-parse', 'HEAD'])).stdout.trim() } catch { return undefined }
+  try {
+    return (await promisify(execFile)('git', ['-C', repoRoot, 'rev-parse', 'HEAD'])).stdout.trim()
+  } catch {
+    return undefined
+  }
 }
 
 export async function fluxSection(kube: Kube, ns: NamespaceConfig): Promise<FluxSection> {
   const headP = gitHead()
-  const [{ findManagers }, { fluxStatus }, { findObjectHolds }] = await Promise.all([import('../flux/managing.ts'), import('../flux/status.ts'), import('../flux/object-hold.ts')])
+  const [{ findManagers }, { fluxStatus }, { findObjectHolds }] = await Promise.all([
+    import('../flux/managing.ts'),
+    import('../flux/status.ts'),
+    import('../flux/object-hold.ts'),
+  ])
   // the same finder dev and deploy use: its own Kustomization, or the root that includes it
   const m = await findManagers(kube, ns)
   if (m.state !== 'managed') return { objects: [], stale: [], problems: [], note: m.note }
   const objects = [...m.managers.map((x) => x.kustomization), ...m.helmReleases]
   // per-object holds (kustomize.toolkit.fluxcd.io/reconcile: disabled) a dev loop left behind
-  const [statuses, head, holds] = await Promise.all([fluxStatus(kube, objects), headP, findObjectHolds(kube, ns).catch(() => [])])
+  const [statuses, head, holds] = await Promise.all([
+    fluxStatus(kube, objects),
+    headP,
+    findObjectHolds(kube, ns).catch(() => []),
+  ])
   const rows: FluxRow[] = statuses.map((s) => {
     const applied = s.lastAppliedRevision
     const sha = applied?.split('sha1:')[1] ?? applied
     return {
-      kind: s.kind, name: s.name, namespace: s.namespace, ready: s.ready, reason: s.reason, message: s.message,
-      suspended: s.suspended, suspendedBy: s.suspended ? s.suspension : undefined,
-      lastAppliedRevision: applied, gitHead: head,
+      kind: s.kind,
+      name: s.name,
+      namespace: s.namespace,
+      ready: s.ready,
+      reason: s.reason,
+      message: s.message,
+      suspended: s.suspended,
+      suspendedBy: s.suspended ? s.suspension : undefined,
+      lastAppliedRevision: applied,
+      gitHead: head,
       inSyncWithHead: head && sha ? head.startsWith(sha) || sha.startsWith(head) : undefined,
     }
   })
   const stale = [
-    ...statuses.filter((s) => s.staleSuspension).map((s) => `${s.kind}/${s.namespace}/${s.name} (${s.staleSuspension})`),
-    ...holds.filter((h) => h.stale).map((h) => `${h.ref.kind}/${h.ref.namespace ? `${h.ref.namespace}/` : ''}${h.ref.name} held from Flux (${h.stale})`),
+    ...statuses
+      .filter((s) => s.staleSuspension)
+      .map((s) => `${s.kind}/${s.namespace}/${s.name} (${s.staleSuspension})`),
+    ...holds
+      .filter((h) => h.stale)
+      .map(
+        (h) => `${h.ref.kind}/${h.ref.namespace ? `${h.ref.namespace}/` : ''}${h.ref.name} held from Flux (${h.stale})`,
+      ),
   ]
   const problems = [
-    ...rows.filter((r) => !r.suspended && r.ready !== 'True').map((r) => `Flux ${r.kind}/${r.name}: Ready=${r.ready} ${r.reason ?? ''}`.trim()),
+    ...rows
+      .filter((r) => !r.suspended && r.ready !== 'True')
+      .map((r) => `Flux ${r.kind}/${r.name}: Ready=${r.ready} ${r.reason ?? ''}`.trim()),
     ...stale.map((r) => `stale Flux suspension: ${r}`),
   ]
   return { objects: rows, stale, problems }

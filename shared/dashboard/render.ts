@@ -9,61 +9,120 @@ const statusMark = healthMark
 function podColour(status: string, healthy: boolean): string {
   if (healthy) return status === 'Completed' ? c.gray(status) : c.green(status)
   if (status === 'Terminating') return c.magenta(status)
-  if (status === 'Pending' || status.startsWith('Init:') && !/Err|BackOff/.test(status) || status === 'ContainerCreating') return c.yellow(status)
+  if (
+    status === 'Pending' ||
+    (status.startsWith('Init:') && !/Err|BackOff/.test(status)) ||
+    status === 'ContainerCreating'
+  )
+    return c.yellow(status)
   return c.red(status)
 }
 
 export function renderDashboard(m: DashboardModel): string {
   const out: string[] = []
   const head = (t: string) => out.push('', c.bold().cyan(t))
-  out.push(c.bold(`${m.namespace.config} · ${m.namespace.name} (${m.namespace.env})`) + c.dim(`   context ${m.context} · ${m.server}`))
+  out.push(
+    c.bold(`${m.namespace.config} · ${m.namespace.name} (${m.namespace.env})`) +
+      c.dim(`   context ${m.context} · ${m.server}`),
+  )
   if (!m.namespace.exists) out.push(c.red(`  namespace ${m.namespace.name} does not exist yet`))
-  out.push(m.healthy ? c.green('  healthy') : c.red(`  ${m.problems.length} problem${m.problems.length === 1 ? '' : 's'}: `) + (m.healthy ? '' : m.problems.slice(0, 3).join('; ')))
-  if (m.devLoop) out.push(c.dim(`  dev loop ${m.devLoop.kept ? 'kept by dev --ci (`just dev-down` ends it)' : 'running'} (pid ${m.devLoop.pid}, since ${m.devLoop.startedAt}${m.devLoop.lastApply ? `, last apply ${m.devLoop.lastApply}` : ''})`))
+  out.push(
+    m.healthy
+      ? c.green('  healthy')
+      : c.red(`  ${m.problems.length} problem${m.problems.length === 1 ? '' : 's'}: `) +
+          (m.healthy ? '' : m.problems.slice(0, 3).join('; ')),
+  )
+  if (m.devLoop)
+    out.push(
+      c.dim(
+        `  dev loop ${m.devLoop.kept ? 'kept by dev --ci (`just dev-down` ends it)' : 'running'} (pid ${m.devLoop.pid}, since ${m.devLoop.startedAt}${m.devLoop.lastApply ? `, last apply ${m.devLoop.lastApply}` : ''})`,
+      ),
+    )
 
   head('FLUX')
   if (m.flux.objects.length === 0) out.push(c.dim(`  ${m.flux.note ?? 'no Flux objects for this namespace'}`))
   else {
-    out.push(table(m.flux.objects.map((f) => [
-      `${f.kind}/${f.name}`,
-      f.suspended ? c.yellow(`suspended${f.suspendedBy ? ` ${f.suspendedBy}` : ''}`) : f.ready === 'True' ? c.green('Ready') : c.red(`Ready=${f.ready}`),
-      f.lastAppliedRevision ? `applied ${f.lastAppliedRevision}` : c.dim('nothing applied yet'),
-      f.inSyncWithHead === undefined ? '' : f.inSyncWithHead ? c.green('= git HEAD') : c.yellow(`≠ git HEAD ${f.gitHead?.slice(0, 7)}`),
-      c.dim(f.message ?? ''),
-    ])))
+    out.push(
+      table(
+        m.flux.objects.map((f) => [
+          `${f.kind}/${f.name}`,
+          f.suspended
+            ? c.yellow(`suspended${f.suspendedBy ? ` ${f.suspendedBy}` : ''}`)
+            : f.ready === 'True'
+              ? c.green('Ready')
+              : c.red(`Ready=${f.ready}`),
+          f.lastAppliedRevision ? `applied ${f.lastAppliedRevision}` : c.dim('nothing applied yet'),
+          f.inSyncWithHead === undefined
+            ? ''
+            : f.inSyncWithHead
+              ? c.green('= git HEAD')
+              : c.yellow(`≠ git HEAD ${f.gitHead?.slice(0, 7)}`),
+          c.dim(f.message ?? ''),
+        ]),
+      ),
+    )
   }
   for (const s of m.flux.stale) out.push(c.yellow(`  ⚠ stale suspension: ${s} — run \`just dev-down\` to resume it`))
 
   for (const g of m.groups) {
     head(g.title.toUpperCase())
-    out.push(table(g.apps.map((a) => [
-      a.name,
-      statusMark[a.status](a.status),
-      a.ready,
-      a.restarts ? c.yellow(`${a.restarts} restarts`) : c.dim('0 restarts'),
-      a.localUrl ? c.cyan(a.localUrl) : a.ingressUrl ?? '',
-      c.dim(a.address ?? ''),
-      a.status === 'Current' ? '' : c.dim(a.message),
-    ])))
+    out.push(
+      table(
+        g.apps.map((a) => [
+          a.name,
+          statusMark[a.status](a.status),
+          a.ready,
+          a.restarts ? c.yellow(`${a.restarts} restarts`) : c.dim('0 restarts'),
+          a.localUrl ? c.cyan(a.localUrl) : (a.ingressUrl ?? ''),
+          c.dim(a.address ?? ''),
+          a.status === 'Current' ? '' : c.dim(a.message),
+        ]),
+      ),
+    )
   }
 
   head('PODS')
   if (m.pods.length === 0) out.push(c.dim('  none'))
-  else out.push(table([[c.dim('NAME'), c.dim('READY'), c.dim('STATUS'), c.dim('RESTARTS'), c.dim('AGE'), c.dim('IP')],
-    ...m.pods.map((p) => [p.name, p.ready, podColour(p.status, p.healthy), String(p.restarts), p.age, p.ip ?? ''])]))
+  else
+    out.push(
+      table([
+        [c.dim('NAME'), c.dim('READY'), c.dim('STATUS'), c.dim('RESTARTS'), c.dim('AGE'), c.dim('IP')],
+        ...m.pods.map((p) => [p.name, p.ready, podColour(p.status, p.healthy), String(p.restarts), p.age, p.ip ?? '']),
+      ]),
+    )
 
   head('STORAGE')
   const bound = m.pvcs.filter((p) => p.status === 'Bound').length
   if (m.pvcs.length === 0) out.push(c.dim('  no PVCs'))
   else {
     out.push(`  ${bound}/${m.pvcs.length} bound`)
-    out.push(table(m.pvcs.map((p) => [p.name, p.status === 'Bound' ? c.green('● Bound') : c.yellow(`○ ${p.status}`),
-      p.capacity ?? p.requested ?? '', p.accessModes.join(','), p.storageClass ?? c.dim('(default)')])))
+    out.push(
+      table(
+        m.pvcs.map((p) => [
+          p.name,
+          p.status === 'Bound' ? c.green('● Bound') : c.yellow(`○ ${p.status}`),
+          p.capacity ?? p.requested ?? '',
+          p.accessModes.join(','),
+          p.storageClass ?? c.dim('(default)'),
+        ]),
+      ),
+    )
   }
 
   head('RECENT WARNINGS')
   if (m.events.length === 0) out.push(c.dim('  none'))
-  else out.push(table(m.events.map((e) => [e.age, e.object, c.yellow(e.reason), e.count > 1 ? `×${e.count}` : '', e.message.slice(0, 120)])))
+  else
+    out.push(
+      table(
+        m.events.map((e) => [
+          e.age,
+          e.object,
+          c.yellow(e.reason),
+          e.count > 1 ? `×${e.count}` : '',
+          e.message.slice(0, 120),
+        ]),
+      ),
+    )
 
   for (const s of m.sections ?? []) {
     head(s.title.toUpperCase())
@@ -76,7 +135,9 @@ export function renderDashboard(m: DashboardModel): string {
     const d = m.drift
     head(`DRIFT (${d.namespace} vs git ${d.baseline})`)
     const n = d.counts
-    out.push(`  ${d.drifted ? c.yellow('drifted') : c.green('in sync')}: ${n.modified} modified, ${n.missing} missing, ${n['gone-from-git']} gone from git, ${n.extra} extra, ${n.skipped} skipped, ${n['in-sync']} in sync ${c.dim(`(${d.tookMs} ms)`)}`)
+    out.push(
+      `  ${d.drifted ? c.yellow('drifted') : c.green('in sync')}: ${n.modified} modified, ${n.missing} missing, ${n['gone-from-git']} gone from git, ${n.extra} extra, ${n.skipped} skipped, ${n['in-sync']} in sync ${c.dim(`(${d.tookMs} ms)`)}`,
+    )
     for (const s of d.suspensions) out.push(c.yellow(`  ⏸ ${s}`))
     for (const i of d.items) out.push(`  ${i}`)
     if (d.drifted) out.push(c.dim(`  details: just drift ${m.namespace.config}`))

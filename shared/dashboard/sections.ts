@@ -18,7 +18,13 @@ export interface SectionRow {
 
 const cache = new Map<string, Promise<SectionRow[]>>()
 
-export function hookSections(kube: Kube, ns: NamespaceConfig, env: Environment, forwards: Record<string, string>, timeoutMs = SECTIONS_TIMEOUT_MS): Promise<SectionRow[]> {
+export function hookSections(
+  kube: Kube,
+  ns: NamespaceConfig,
+  env: Environment,
+  forwards: Record<string, string>,
+  timeoutMs = SECTIONS_TIMEOUT_MS,
+): Promise<SectionRow[]> {
   const key = `${ns.name}\0${env}\0${kube.context}`
   let p = cache.get(key)
   if (!p) cache.set(key, (p = run(kube, ns, env, forwards, timeoutMs)))
@@ -27,10 +33,18 @@ export function hookSections(kube: Kube, ns: NamespaceConfig, env: Environment, 
 
 const failed = (error: string): SectionRow[] => [{ title: 'dashboardSections', rows: [], error }]
 
-async function run(kube: Kube, ns: NamespaceConfig, env: Environment, forwards: Record<string, string>, timeoutMs: number): Promise<SectionRow[]> {
+async function run(
+  kube: Kube,
+  ns: NamespaceConfig,
+  env: Environment,
+  forwards: Record<string, string>,
+  timeoutMs: number,
+): Promise<SectionRow[]> {
   const ac = new AbortController()
   let timer: NodeJS.Timeout | undefined
-  const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs) })
+  const timedOut = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs)
+  })
   try {
     const { runHook } = await import('../tasks/run.ts')
     const ran = runHook('dashboardSections', {}, { kube, ns, env, forwards, signal: ac.signal })
@@ -56,12 +70,19 @@ async function run(kube: Kube, ns: NamespaceConfig, env: Environment, forwards: 
 
 /** The hook's value as sections; its type is checked by tsc, but a namespace.ts may be plain JS or cast. */
 function shape(value: unknown): SectionRow[] {
-  if (!Array.isArray(value)) return failed(`the dashboardSections hook returned ${value === undefined ? 'nothing' : typeof value}, not a list of { title, rows }`)
+  if (!Array.isArray(value))
+    return failed(
+      `the dashboardSections hook returned ${value === undefined ? 'nothing' : typeof value}, not a list of { title, rows }`,
+    )
   const out: SectionRow[] = []
   for (const s of value as unknown[]) {
     const sec = s as { title?: unknown; rows?: unknown }
-    if (!sec || typeof sec.title !== 'string' || !Array.isArray(sec.rows)) return failed('the dashboardSections hook returned an entry that is not { title: string, rows: string[][] }')
-    out.push({ title: sec.title, rows: sec.rows.map((row) => (Array.isArray(row) ? row : [row]).map((cell) => String(cell ?? ''))) })
+    if (!sec || typeof sec.title !== 'string' || !Array.isArray(sec.rows))
+      return failed('the dashboardSections hook returned an entry that is not { title: string, rows: string[][] }')
+    out.push({
+      title: sec.title,
+      rows: sec.rows.map((row) => (Array.isArray(row) ? row : [row]).map((cell) => String(cell ?? ''))),
+    })
   }
   return out
 }

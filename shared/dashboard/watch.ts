@@ -27,40 +27,66 @@ export interface DashboardFeed {
  * Collects the dashboard now and again after every burst of watch events (150 ms quiet), one
  * collect at a time; `onModel` gets each new model, `onError` a failed collect.
  */
-export async function followDashboard(kube: Kube, ns: NamespaceConfig, env: Environment,
-  onModel: (m: DashboardModel) => void, onError: (err: unknown) => void = () => {}): Promise<DashboardFeed> {
+export async function followDashboard(
+  kube: Kube,
+  ns: NamespaceConfig,
+  env: Environment,
+  onModel: (m: DashboardModel) => void,
+  onError: (err: unknown) => void = () => {},
+): Promise<DashboardFeed> {
   let model: DashboardModel | undefined
   let timer: NodeJS.Timeout | undefined
   let collecting = false
   let again = false
   let stopped = false
   const refresh = async () => {
-    if (collecting) { again = true; return }
+    if (collecting) {
+      again = true
+      return
+    }
     collecting = true
     try {
       const m = await collect(kube, ns, env)
-      if (!stopped) { model = m; onModel(m) }
+      if (!stopped) {
+        model = m
+        onModel(m)
+      }
     } catch (err) {
       if (!stopped) onError(err)
     } finally {
       collecting = false
-      if (again && !stopped) { again = false; schedule() }
+      if (again && !stopped) {
+        again = false
+        schedule()
+      }
     }
   }
-  const schedule = () => { clearTimeout(timer); timer = setTimeout(() => void refresh(), 150) }
+  const schedule = () => {
+    clearTimeout(timer)
+    timer = setTimeout(() => void refresh(), 150)
+  }
 
   const watch = new Watch(kube.kc)
   const controllers: AbortController[] = []
   const start = async (p: string) => {
     if (stopped) return
     // a dropped watch is started again after a second
-    const ac = await watch.watch(p, {}, () => schedule(), () => { if (!stopped) setTimeout(() => void start(p).catch(() => {}), 1000) })
+    const ac = await watch.watch(
+      p,
+      {},
+      () => schedule(),
+      () => {
+        if (!stopped) setTimeout(() => void start(p).catch(() => {}), 1000)
+      },
+    )
     controllers.push(ac)
   }
   await refresh()
   await Promise.all(paths(ns.namespaces[env]).map(start))
   return {
-    get model() { return model },
+    get model() {
+      return model
+    },
     stop() {
       stopped = true
       clearTimeout(timer)
@@ -77,11 +103,21 @@ export async function watchDashboard(kube: Kube, ns: NamespaceConfig, env: Envir
   const out = process.stdout
   out.write('\x1b[?1049h\x1b[?25l') // alternate screen, hide cursor
   try {
-    const feed = await followDashboard(kube, ns, env, (m) => {
-      const frame = renderDashboard(m).split('\n').map((l) => `${l}\x1b[K`).join('\n')
-      out.write(`\x1b[H${frame}\n\x1b[2m(watching; Ctrl-C to quit)\x1b[0m\x1b[K\x1b[J`)
-    }, (err) => out.write(`\x1b[H\x1b[Jcould not refresh: ${(err as Error).message}\x1b[K`))
-    if (!shutdown.stopping) await new Promise<void>((resolve) => shutdown.signal.addEventListener('abort', () => resolve(), { once: true }))
+    const feed = await followDashboard(
+      kube,
+      ns,
+      env,
+      (m) => {
+        const frame = renderDashboard(m)
+          .split('\n')
+          .map((l) => `${l}\x1b[K`)
+          .join('\n')
+        out.write(`\x1b[H${frame}\n\x1b[2m(watching; Ctrl-C to quit)\x1b[0m\x1b[K\x1b[J`)
+      },
+      (err) => out.write(`\x1b[H\x1b[Jcould not refresh: ${(err as Error).message}\x1b[K`),
+    )
+    if (!shutdown.stopping)
+      await new Promise<void>((resolve) => shutdown.signal.addEventListener('abort', () => resolve(), { once: true }))
     feed.stop()
     return shutdown.exitCode
   } finally {

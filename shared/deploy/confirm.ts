@@ -29,9 +29,12 @@ export async function confirm(question: string, opts: ConfirmOptions = {}): Prom
   const input = opts.input ?? process.stdin
   const what = opts.what ?? 'this'
   if (!input.isTTY) {
-    throw new NsopsError(`${what} needs a confirmation, and there is no terminal to ask on (stdin is not a TTY), so nothing was committed or pushed.`, {
-      hint: 'pass --yes to confirm without a prompt (scripts, CI), or --dry-run to only see what would change.',
-    })
+    throw new NsopsError(
+      `${what} needs a confirmation, and there is no terminal to ask on (stdin is not a TTY), so nothing was committed or pushed.`,
+      {
+        hint: 'pass --yes to confirm without a prompt (scripts, CI), or --dry-run to only see what would change.',
+      },
+    )
   }
   throwIfInterrupted(opts.signal)
   const rl = readline.createInterface({ input, output: opts.output ?? process.stderr })
@@ -39,7 +42,12 @@ export async function confirm(question: string, opts: ConfirmOptions = {}): Prom
   try {
     return await new Promise<boolean>((resolve, reject) => {
       let settled = false
-      const settle = (fn: () => void) => { if (!settled) { settled = true; fn() } }
+      const settle = (fn: () => void) => {
+        if (!settled) {
+          settled = true
+          fn()
+        }
+      }
       interrupted = () => settle(() => reject(new Interrupted()))
       // on a terminal readline takes Ctrl-C itself (raw mode) and reports it here
       rl.on('SIGINT', interrupted)

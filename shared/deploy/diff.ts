@@ -10,7 +10,13 @@ import type { Kube } from '../kube/client.ts'
 import type { ManifestObject } from '../kustomize/build.ts'
 import { c } from '../core/output.ts'
 import { inventoryRefs } from './flux-target.ts'
-import { encryptedNote, FLUX_APPLY_MANAGER, splitEncrypted, waitsForNewNamespace, type NotValidated } from './validate.ts'
+import {
+  encryptedNote,
+  FLUX_APPLY_MANAGER,
+  splitEncrypted,
+  waitsForNewNamespace,
+  type NotValidated,
+} from './validate.ts'
 
 export interface DeployDiff extends DiffResult {
   /** objects left out of the diff (SOPS-encrypted Secrets), and why */
@@ -19,21 +25,41 @@ export interface DeployDiff extends DiffResult {
 
 const PRUNE_DISABLED = 'kustomize.toolkit.fluxcd.io/prune'
 
-export async function diffAgainstCluster(kube: Kube, objects: ManifestObject[], opts: { namespace: string; kustomization?: FluxObject }): Promise<DeployDiff> {
+export async function diffAgainstCluster(
+  kube: Kube,
+  objects: ManifestObject[],
+  opts: { namespace: string; kustomization?: FluxObject },
+): Promise<DeployDiff> {
   const { plain, encrypted } = splitEncrypted(objects)
   const result = await diffObjects(kube, plain, { fieldManager: FLUX_APPLY_MANAGER, namespace: opts.namespace })
-  const fresh = new Set(result.objects.filter((d) => d.ref.kind === 'Namespace' && d.action === 'create' && !d.error).map((d) => d.ref.name))
+  const fresh = new Set(
+    result.objects
+      .filter((d) => d.ref.kind === 'Namespace' && d.action === 'create' && !d.error)
+      .map((d) => d.ref.name),
+  )
   const diffs: ObjectDiff[] = result.objects.map((d) => {
     // a dry run cannot place objects into a Namespace the same deploy creates: show them as new
     if (d.error && waitsForNewNamespace(d.ref, d.error, fresh)) {
       const obj = plain.find((o) => o.kind === d.ref.kind && o.metadata.name === d.ref.name)
-      if (obj) return { ...objectDiff(d.ref, undefined, { ...obj, metadata: { ...obj.metadata, namespace: d.ref.namespace } }), note: `not validated: its Namespace ${d.ref.namespace} is created by this deploy` }
+      if (obj)
+        return {
+          ...objectDiff(d.ref, undefined, { ...obj, metadata: { ...obj.metadata, namespace: d.ref.namespace } }),
+          note: `not validated: its Namespace ${d.ref.namespace} is created by this deploy`,
+        }
     }
     return d
   })
 
   const inSet = new Set(diffs.map((d) => refKey(d.ref)))
-  for (const s of encrypted) inSet.add(refKey({ apiVersion: s.apiVersion, kind: s.kind, name: s.metadata.name, namespace: s.metadata.namespace ?? opts.namespace }))
+  for (const s of encrypted)
+    inSet.add(
+      refKey({
+        apiVersion: s.apiVersion,
+        kind: s.kind,
+        name: s.metadata.name,
+        namespace: s.metadata.namespace ?? opts.namespace,
+      }),
+    )
   const ks = opts.kustomization
   if (ks?.spec?.prune === true) {
     for (const ref of inventoryRefs(ks)) {

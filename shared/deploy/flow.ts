@@ -10,10 +10,25 @@ import type { NamespaceConfig } from '../config/namespace-config.ts'
 import { c, interactive, log as defaultLog, spinner, type Spinner } from '../core/output.ts'
 import { repoRoot } from '../core/paths.ts'
 import { confirm, type PromptInput } from './confirm.ts'
-import { dependencyBlocker, fluxBlocker, kustomizationRef, lookupFlux, type FluxFound, type FluxLookup, type PushTarget } from './flux-target.ts'
+import {
+  dependencyBlocker,
+  fluxBlocker,
+  kustomizationRef,
+  lookupFlux,
+  type FluxFound,
+  type FluxLookup,
+  type PushTarget,
+} from './flux-target.ts'
 import { Interrupted, throwIfInterrupted } from './interrupt.ts'
 import { interrupted, type Phase } from './outcome.ts'
-import { newReport, type DeployReport, type DeployStep, type StepName, type StepStatus, type Verdict } from './report.ts'
+import {
+  newReport,
+  type DeployReport,
+  type DeployStep,
+  type StepName,
+  type StepStatus,
+  type Verdict,
+} from './report.ts'
 import { rollout, type RolloutResult } from './rollout.ts'
 
 export type Logger = Record<'info' | 'step' | 'ok' | 'warn' | 'fail', (msg: string) => void>
@@ -92,15 +107,25 @@ export class Flow {
     this.log = opts.log ?? defaultLog
   }
 
-  get ns(): NamespaceConfig { return this.opts.ns }
-  get timeoutMs(): number { return this.opts.timeoutMs ?? DEFAULT_TIMEOUT_MS }
+  get ns(): NamespaceConfig {
+    return this.opts.ns
+  }
+  get timeoutMs(): number {
+    return this.opts.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  }
 
   /** A spinner on a terminal, unless the step writes to the terminal itself (the prompt). */
   private task(text: string, animated: boolean): Spinner {
     if (!this.opts.log && animated) return spinner(text)
     const l = this.log
     l.step(text)
-    return { text: () => {}, succeed: (m) => l.ok(m ?? text), fail: (m) => l.fail(m ?? text), warn: (m) => l.warn(m ?? text), stop: () => {} }
+    return {
+      text: () => {},
+      succeed: (m) => l.ok(m ?? text),
+      fail: (m) => l.fail(m ?? text),
+      warn: (m) => l.warn(m ?? text),
+      stop: () => {},
+    }
   }
 
   record(step: DeployStep): void {
@@ -108,7 +133,12 @@ export class Flow {
     this.opts.onStep?.(step)
   }
 
-  async step<T>(name: StepName, start: string, fn: (progress: (text: string) => void) => Promise<StepDone<T>>, animated = true): Promise<T> {
+  async step<T>(
+    name: StepName,
+    start: string,
+    fn: (progress: (text: string) => void) => Promise<StepDone<T>>,
+    animated = true,
+  ): Promise<T> {
     const t0 = Date.now()
     const task = this.task(start, animated)
     // a spinner shows progress in place; elsewhere (CI logs, tests) each new state is a line
@@ -121,7 +151,13 @@ export class Flow {
     try {
       const r = await fn(progress)
       const status = r.status ?? 'ok'
-      this.record({ name, status, message: r.message, elapsedMs: Date.now() - t0, ...(r.detail ? { detail: r.detail } : {}) })
+      this.record({
+        name,
+        status,
+        message: r.message,
+        elapsedMs: Date.now() - t0,
+        ...(r.detail ? { detail: r.detail } : {}),
+      })
       if (status === 'ok') task.succeed(r.message)
       else task.warn(r.message)
       return r.value
@@ -168,7 +204,6 @@ export class Flow {
   }
 }
 
-
 /** A message as a clause inside a sentence: without its final period. */
 export function clause(msg: string): string {
   return msg.trim().replace(/\.$/, '')
@@ -178,7 +213,6 @@ export function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`
 }
 
-
 /**
  * The verdict for an error or interruption that ended a flow: before any commit a plain
  * refusal (a non-NsopsError there is a bug and is rethrown); after it, where the commits are.
@@ -186,13 +220,23 @@ export function plural(n: number, word: string): string {
 export function verdictFor(f: Flow, err: unknown): Verdict {
   const git = f.report.git
   const facts = {
-    ns: f.ns.name, remote: f.remote, phase: f.phase, pushed: git.pushed, reverts: git.reverts,
+    ns: f.ns.name,
+    remote: f.remote,
+    phase: f.phase,
+    pushed: git.pushed,
+    reverts: git.reverts,
     ...(f.reverting.length ? { reverting: f.reverting } : {}),
     ...(git.committed ? { committed: git.committed } : {}),
   }
   if (err instanceof Interrupted) return interrupted(facts)
   if (f.phase === 'before-commit') {
-    if (err instanceof NsopsError) return { outcome: 'refused', exitCode: err.exitCode, summary: err.message, ...(err.hint ? { hint: err.hint } : {}) }
+    if (err instanceof NsopsError)
+      return {
+        outcome: 'refused',
+        exitCode: err.exitCode,
+        summary: err.message,
+        ...(err.hint ? { hint: err.hint } : {}),
+      }
     throw err // a bug before anything changed: runMain shows it (with the stack under --debug)
   }
   // an error after a commit: say where things are, as for an interruption
@@ -202,12 +246,12 @@ export function verdictFor(f: Flow, err: unknown): Verdict {
   const mayBePushed = f.phase === 'pushing' || f.phase === 'pushed'
   return {
     outcome: during === 'the rollback' ? 'rollback-failed' : mayBePushed ? 'pushed-unverified' : 'failed',
-    exitCode: during === 'the rollback' ? ExitCode.rollbackFailed : mayBePushed ? ExitCode.pushedUnverified : ExitCode.usage,
+    exitCode:
+      during === 'the rollback' ? ExitCode.rollbackFailed : mayBePushed ? ExitCode.pushedUnverified : ExitCode.usage,
     summary: `${during} stopped on an error: ${clause(errorMessage(err))}${err instanceof NsopsError && err.hint ? ` (${clause(err.hint)})` : ''}. State: ${state.summary.replace(/^interrupted: /, '')}`,
     ...(state.hint ? { hint: state.hint } : {}),
   }
 }
-
 
 /**
  * The Kustomization(s) that manage the namespace; stops before any commit when nothing would
@@ -216,57 +260,110 @@ export function verdictFor(f: Flow, err: unknown): Verdict {
  */
 export async function fluxStep(f: Flow, kube: Kube, upstream: Upstream | PushTarget | undefined): Promise<FluxLookup> {
   const lenient = f.opts.dryRun || f.opts.pushOnly
-  const refuse = (b: { reason: string; hint: string }) => new NsopsError(`${b.reason}. Nothing was committed or pushed.`, { hint: b.hint })
+  const refuse = (b: { reason: string; hint: string }) =>
+    new NsopsError(`${b.reason}. Nothing was committed or pushed.`, { hint: b.hint })
   return f.step<FluxLookup>('flux', 'Finding the Flux Kustomization', async () => {
     const found = await lookupFlux(kube, f.ns, f.opts.repoDir)
     if (!found.found) {
       if (!lenient) throw refuse(found)
-      return { value: found, status: 'warning' as const, message: `${found.reason}: the push will not be verified`, detail: { found: false, state: found.state, reason: found.reason } }
+      return {
+        value: found,
+        status: 'warning' as const,
+        message: `${found.reason}: the push will not be verified`,
+        detail: { found: false, state: found.state, reason: found.reason },
+      }
     }
-    const blocker = fluxBlocker(found, upstream) ?? await dependencyBlocker(kube, found)
+    const blocker = fluxBlocker(found, upstream) ?? (await dependencyBlocker(kube, found))
     if (blocker && !lenient) throw refuse(blocker)
     const ks = found.kustomization
     const detail = {
-      found: true, kustomization: fluxRefString(ks), managers: found.managers.map((m) => ({ kustomization: fluxRefString(m.kustomization), by: m.by, root: m.root })),
+      found: true,
+      kustomization: fluxRefString(ks),
+      managers: found.managers.map((m) => ({ kustomization: fluxRefString(m.kustomization), by: m.by, root: m.root })),
       source: found.sourceRef ? fluxRefString(found.sourceRef) : undefined,
     }
     if (blocker) return { value: found, status: 'warning' as const, message: blocker.reason, detail }
-    const others = found.managers.length > 1 ? ` (also managed by ${found.managers.slice(1).map((m) => fluxRefString(m.kustomization)).join(', ')})` : ''
-    return { value: found, message: `${fluxRefString(ks)} applies ${String(ks.spec?.path ?? '?')}${found.sourceRef ? ` from ${fluxRefString(found.sourceRef)}` : ''}${others}`, detail }
+    const others =
+      found.managers.length > 1
+        ? ` (also managed by ${found.managers
+            .slice(1)
+            .map((m) => fluxRefString(m.kustomization))
+            .join(', ')})`
+        : ''
+    return {
+      value: found,
+      message: `${fluxRefString(ks)} applies ${String(ks.spec?.path ?? '?')}${found.sourceRef ? ` from ${fluxRefString(found.sourceRef)}` : ''}${others}`,
+      detail,
+    }
   })
 }
 
-
 export function declined(what: string): Verdict {
-  return { outcome: 'declined', exitCode: ExitCode.usage, summary: `not confirmed: nothing was ${what}.`, hint: 'run again and answer y, or pass --yes.' }
+  return {
+    outcome: 'declined',
+    exitCode: ExitCode.usage,
+    summary: `not confirmed: nothing was ${what}.`,
+    hint: 'run again and answer y, or pass --yes.',
+  }
 }
 
 /** Shows the plan and asks (or takes --yes); false when the answer is no. */
-export async function confirmStep(f: Flow, title: string, plan: string[], question: string, what: string): Promise<boolean> {
+export async function confirmStep(
+  f: Flow,
+  title: string,
+  plan: string[],
+  question: string,
+  what: string,
+): Promise<boolean> {
   const { opts } = f
-  const yes = await f.step('confirm', 'Confirming', async () => {
-    f.log.info(`${c.bold(title)} (namespace ${f.ns.namespaces.prod}):\n${plan.map((p) => `  • ${p}`).join('\n')}`)
-    const answer = await confirm(question, { yes: opts.yes, input: opts.input, output: opts.prompt, signal: opts.signal, what })
-    return answer
-      ? { value: true, message: opts.yes ? 'confirmed by --yes' : 'confirmed', detail: { plan } }
-      : { value: false, status: 'warning' as const, message: 'not confirmed', detail: { plan } }
-  }, false)
+  const yes = await f.step(
+    'confirm',
+    'Confirming',
+    async () => {
+      f.log.info(`${c.bold(title)} (namespace ${f.ns.namespaces.prod}):\n${plan.map((p) => `  • ${p}`).join('\n')}`)
+      const answer = await confirm(question, {
+        yes: opts.yes,
+        input: opts.input,
+        output: opts.prompt,
+        signal: opts.signal,
+        what,
+      })
+      return answer
+        ? { value: true, message: opts.yes ? 'confirmed by --yes' : 'confirmed', detail: { plan } }
+        : { value: false, status: 'warning' as const, message: 'not confirmed', detail: { plan } }
+    },
+    false,
+  )
   throwIfInterrupted(opts.signal)
   return yes
 }
 
-export async function rolloutStep(f: Flow, name: 'reconcile' | 'reconcile-revert', kube: Kube, flux: FluxFound, sha: string): Promise<RolloutResult> {
+export async function rolloutStep(
+  f: Flow,
+  name: 'reconcile' | 'reconcile-revert',
+  kube: Kube,
+  flux: FluxFound,
+  sha: string,
+): Promise<RolloutResult> {
   return f.step(name, `Reconciling Flux at ${shortSha(sha)}`, async (progress) => {
     let r: RolloutResult
     try {
-      r = await rollout(kube, flux, sha, { timeoutMs: f.timeoutMs, signal: f.opts.signal, progress: (_stage, m) => progress(m), repoDir: f.opts.repoDir, remote: f.report.git.remote?.name, branch: f.remoteBranch })
+      r = await rollout(kube, flux, sha, {
+        timeoutMs: f.timeoutMs,
+        signal: f.opts.signal,
+        progress: (_stage, m) => progress(m),
+        repoDir: f.opts.repoDir,
+        remote: f.report.git.remote?.name,
+        branch: f.remoteBranch,
+      })
     } catch (err) {
       if (err instanceof Interrupted || !(err instanceof NsopsError)) throw err
       r = { ok: false, sha, stage: 'kustomization', message: err.message, elapsedMs: 0 }
     }
     const { health, ...rest } = r
     const detail: Record<string, unknown> = { ...rest, ...(health ? { health } : {}) }
-    return r.ok ? { value: r, message: r.message, detail } : { value: r, status: 'warning' as const, message: r.message, detail }
+    return r.ok
+      ? { value: r, message: r.message, detail }
+      : { value: r, status: 'warning' as const, message: r.message, detail }
   })
 }
-

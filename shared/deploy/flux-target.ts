@@ -5,8 +5,18 @@
 // on another branch or another repository than the one we push to — stops the deploy early.
 import type { ObjectRef } from '../kube/refs.ts'
 import {
-  conditionOf, describeSuspension, findManagers, getFlux, inventoryRefs as managedInventory, isSuspended, fluxRefString, sourceOf, suspendedBy,
-  type FluxObject, type FluxRef, type Manager,
+  conditionOf,
+  describeSuspension,
+  findManagers,
+  getFlux,
+  inventoryRefs as managedInventory,
+  isSuspended,
+  fluxRefString,
+  sourceOf,
+  suspendedBy,
+  type FluxObject,
+  type FluxRef,
+  type Manager,
 } from '../flux/index.ts'
 import { sameRepository, type Upstream } from '../git/repo.ts'
 import type { Kube } from '../kube/client.ts'
@@ -15,14 +25,14 @@ import type { NamespaceConfig } from '../config/namespace-config.ts'
 
 export type FluxLookup =
   | {
-    found: true
-    /** the Kustomization whose health a deploy waits for: the namespace's own (the root one only when nothing else manages it) */
-    kustomization: FluxObject
-    /** every managing Kustomization, the primary first; each is reconciled */
-    managers: Manager[]
-    source: FluxObject | null
-    sourceRef?: FluxRef
-  }
+      found: true
+      /** the Kustomization whose health a deploy waits for: the namespace's own (the root one only when nothing else manages it) */
+      kustomization: FluxObject
+      /** every managing Kustomization, the primary first; each is reconciled */
+      managers: Manager[]
+      source: FluxObject | null
+      sourceRef?: FluxRef
+    }
   | { found: false; state: 'no-flux' | 'unmanaged'; reason: string; hint: string }
 
 export type FluxFound = Extract<FluxLookup, { found: true }>
@@ -35,14 +45,16 @@ export async function lookupFlux(kube: Kube, ns: NamespaceConfig, root?: string)
   const m = await findManagers(kube, ns, root ? { root } : {})
   if (m.state === 'no-flux') {
     return {
-      found: false, state: 'no-flux',
+      found: false,
+      state: 'no-flux',
       reason: `Flux is not installed on the cluster (context ${kube.context} has no Kustomization CRD), so nothing would apply the push`,
       hint: 'install Flux (`flux install`, or `just dev-up` for the local sim cluster) and apply k8s/flux (`kubectl apply -k k8s/flux`); or pass --push-only to push without verifying.',
     }
   }
   if (m.state === 'unmanaged') {
     return {
-      found: false, state: 'unmanaged',
+      found: false,
+      state: 'unmanaged',
       reason: `no Flux Kustomization on the cluster (context ${kube.context}) manages ${ns.name}: ${m.note}, so nothing would apply the push`,
       hint: `create its Kustomization from k8s/flux/${ns.name}.yaml (\`kubectl apply -k k8s/flux\`), or fix \`flux.kustomization\` in namespaces/${ns.name}/namespace.ts; or pass --push-only to push without verifying.`,
     }
@@ -55,15 +67,19 @@ export async function lookupFlux(kube: Kube, ns: NamespaceConfig, root?: string)
   return { found: true, kustomization: ks, managers, source, ...(sourceRef ? { sourceRef } : {}) }
 }
 
-export interface Blocker { reason: string; hint: string }
+export interface Blocker {
+  reason: string
+  hint: string
+}
 
 function suspendedBlocker(ks: FluxObject): Blocker {
   const by = suspendedBy(ks) ?? 'by hand'
   return {
     reason: `${fluxRefString(ks)} is suspended (${describeSuspension(by)}), so Flux would not apply the push`,
-    hint: by === 'by hand'
-      ? `resume it (\`flux resume kustomization ${ks.metadata.name} -n ${ks.metadata.namespace}\`) and run again.`
-      : 'a dev session holds it: stop that session (it resumes Flux on exit) or run `just dev-down`, then run again.',
+    hint:
+      by === 'by hand'
+        ? `resume it (\`flux resume kustomization ${ks.metadata.name} -n ${ks.metadata.namespace}\`) and run again.`
+        : 'a dev session holds it: stop that session (it resumes Flux on exit) or run `just dev-down`, then run again.',
   }
 }
 
@@ -115,7 +131,11 @@ export async function dependencyBlocker(kube: Kube, found: FluxFound): Promise<B
       seen.add(key)
       const dep = await getFlux(kube, ref)
       const path = [...chain, key].join(' → ')
-      if (!dep) return { reason: `${path}: ${key} does not exist, so Flux would not apply ${fluxRefString(found.kustomization)}`, hint: `create ${key} or remove it from dependsOn, then run again.` }
+      if (!dep)
+        return {
+          reason: `${path}: ${key} does not exist, so Flux would not apply ${fluxRefString(found.kustomization)}`,
+          hint: `create ${key} or remove it from dependsOn, then run again.`,
+        }
       if (isSuspended(dep)) return { ...suspendedBlocker(dep), reason: `${path}: ${suspendedBlocker(dep).reason}` }
       const ready = conditionOf(dep, 'Ready')
       if (ready?.status !== 'True') {
@@ -141,7 +161,10 @@ export async function dependencyBlocker(kube: Kube, found: FluxFound): Promise<B
  * Kustomization's spec.commonMetadata, so a diff does not show Flux's own labels as removed.
  */
 export function asFluxApplies(objects: ManifestObject[], ks: FluxObject): ManifestObject[] {
-  const common = (ks.spec?.commonMetadata ?? {}) as { labels?: Record<string, string>; annotations?: Record<string, string> }
+  const common = (ks.spec?.commonMetadata ?? {}) as {
+    labels?: Record<string, string>
+    annotations?: Record<string, string>
+  }
   const labels = {
     ...common.labels,
     'kustomize.toolkit.fluxcd.io/name': ks.metadata.name,
@@ -163,6 +186,12 @@ export function inventoryRefs(ks: FluxObject): ObjectRef[] {
 }
 
 /** inventoryRefs as waitFor takes them. */
-export function waitTargets(ks: FluxObject): { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }[] {
-  return inventoryRefs(ks).map((r) => ({ apiVersion: r.apiVersion, kind: r.kind, metadata: { name: r.name, ...(r.namespace ? { namespace: r.namespace } : {}) } }))
+export function waitTargets(
+  ks: FluxObject,
+): { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }[] {
+  return inventoryRefs(ks).map((r) => ({
+    apiVersion: r.apiVersion,
+    kind: r.kind,
+    metadata: { name: r.name, ...(r.namespace ? { namespace: r.namespace } : {}) },
+  }))
 }

@@ -30,7 +30,10 @@ export interface HookReport {
 
 export function hookReport(hook: HookReport['hook'], run: TaskRun, files?: string[]): HookReport {
   return {
-    hook, ok: run.ok, ms: run.ms, at: run.at,
+    hook,
+    ok: run.ok,
+    ms: run.ms,
+    at: run.at,
     ...(run.exitCode !== undefined ? { exitCode: run.exitCode } : {}),
     ...(run.error ? { error: run.error } : {}),
     output: run.lines,
@@ -39,7 +42,10 @@ export function hookReport(hook: HookReport['hook'], run: TaskRun, files?: strin
 }
 
 /** What git status shows of the working tree: each dirty path with a hash of its content, and HEAD. */
-export interface TreeSnapshot { head: string; files: Map<string, string> }
+export interface TreeSnapshot {
+  head: string
+  files: Map<string, string>
+}
 
 export async function snapshotTree(root: string): Promise<TreeSnapshot> {
   const g = simpleGit({ baseDir: root })
@@ -78,14 +84,20 @@ export function beforeCommitChanges(before: TreeSnapshot, after: TreeSnapshot, n
   const changed = changedBetween(before, after)
   const outside = changed.filter((f) => !isUnder(f, nsDir))
   if (after.head !== before.head) {
-    throw new NsopsError(`the beforeCommit hook of ${ns} made a commit itself (HEAD moved from ${before.head.slice(0, 7)} to ${after.head.slice(0, 7)}); a deploy commits only its own changes under ${nsDir}/, so nothing was committed or pushed.`, {
-      hint: `make the hook only write files (the deploy commits them), undo its commit (\`git reset --soft HEAD~1\` keeps the changes), then run again.`,
-    })
+    throw new NsopsError(
+      `the beforeCommit hook of ${ns} made a commit itself (HEAD moved from ${before.head.slice(0, 7)} to ${after.head.slice(0, 7)}); a deploy commits only its own changes under ${nsDir}/, so nothing was committed or pushed.`,
+      {
+        hint: `make the hook only write files (the deploy commits them), undo its commit (\`git reset --soft HEAD~1\` keeps the changes), then run again.`,
+      },
+    )
   }
   if (outside.length) {
-    throw new NsopsError(`the beforeCommit hook of ${ns} changed files outside ${nsDir}/ (${outside.slice(0, 5).join(', ')}${outside.length > 5 ? ', …' : ''}), which a deploy of ${ns} does not commit, so nothing was committed or pushed.`, {
-      hint: `make the hook write only under ${nsDir}/; \`git status\` shows what it changed (undo it with \`git restore\` or by hand), then run again.`,
-    })
+    throw new NsopsError(
+      `the beforeCommit hook of ${ns} changed files outside ${nsDir}/ (${outside.slice(0, 5).join(', ')}${outside.length > 5 ? ', …' : ''}), which a deploy of ${ns} does not commit, so nothing was committed or pushed.`,
+      {
+        hint: `make the hook write only under ${nsDir}/; \`git status\` shows what it changed (undo it with \`git restore\` or by hand), then run again.`,
+      },
+    )
   }
   return changed
 }
@@ -96,8 +108,11 @@ export function hookKube(kube: Kube | undefined, make: () => Kube): Kube {
   try {
     return make()
   } catch (err) {
-    throw new NsopsError(`the beforeCommit hook needs a kube client, and no kubeconfig could be loaded (${errorMessage(err)}); nothing was committed or pushed.`, {
-      hint: 'pass --kubeconfig/--context, or run `just cluster-up`; then run again.',
-    })
+    throw new NsopsError(
+      `the beforeCommit hook needs a kube client, and no kubeconfig could be loaded (${errorMessage(err)}); nothing was committed or pushed.`,
+      {
+        hint: 'pass --kubeconfig/--context, or run `just cluster-up`; then run again.',
+      },
+    )
   }
 }

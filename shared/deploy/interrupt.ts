@@ -29,8 +29,14 @@ export function orInterrupt<T>(work: Promise<T>, signal?: AbortSignal): Promise<
     }
     signal.addEventListener('abort', onAbort, { once: true })
     work.then(
-      (v) => { signal.removeEventListener('abort', onAbort); resolve(v) },
-      (e) => { signal.removeEventListener('abort', onAbort); reject(e) },
+      (v) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(v)
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(e)
+      },
     )
   })
 }
@@ -47,5 +53,10 @@ export function interruptOnSigint(notice: () => void = () => {}): { signal: Abor
     ac.abort()
   }
   process.on('SIGINT', onSigint)
-  return { signal: ac.signal, dispose: () => { process.off('SIGINT', onSigint) } }
+  return {
+    signal: ac.signal,
+    dispose: () => {
+      process.off('SIGINT', onSigint)
+    },
+  }
 }

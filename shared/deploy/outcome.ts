@@ -112,7 +112,14 @@ export function rollbackFailed(f: FailureFacts, r: RollbackFailure): Verdict {
 }
 
 /** Pushed, but nothing could confirm Flux applied it (no cluster answers, no Kustomization). */
-export function pushedUnverified(ns: string, remote: string, pushed: string[], reason: string, hint: string, what: 'deploy' | 'rollback' = 'deploy'): Verdict {
+export function pushedUnverified(
+  ns: string,
+  remote: string,
+  pushed: string[],
+  reason: string,
+  hint: string,
+  what: 'deploy' | 'rollback' = 'deploy',
+): Verdict {
   return {
     outcome: 'pushed-unverified',
     exitCode: ExitCode.pushedUnverified,
@@ -122,22 +129,43 @@ export function pushedUnverified(ns: string, remote: string, pushed: string[], r
 }
 
 /** `--rollback` was asked for and did not end healthy. */
-export function requestedRollbackFailed(s: { ns: string; remote: string; reverted: string; reverts: string[]; pushed: boolean; message: string; flux?: string }): Verdict {
-  const where = s.pushed ? `the revert ${shas(s.reverts)} is pushed to ${s.remote}` : s.reverts.length ? `the revert ${shas(s.reverts)} is committed locally, not pushed` : 'no revert commit was made'
+export function requestedRollbackFailed(s: {
+  ns: string
+  remote: string
+  reverted: string
+  reverts: string[]
+  pushed: boolean
+  message: string
+  flux?: string
+}): Verdict {
+  const where = s.pushed
+    ? `the revert ${shas(s.reverts)} is pushed to ${s.remote}`
+    : s.reverts.length
+      ? `the revert ${shas(s.reverts)} is committed locally, not pushed`
+      : 'no revert commit was made'
   return {
     outcome: 'rollback-failed',
     exitCode: ExitCode.rollbackFailed,
     summary: `the rollback of ${shortSha(s.reverted)} failed: ${s.message}. State: ${where}.${s.flux ? ` Flux reports: ${s.flux}.` : ''}`,
     hint: s.pushed
       ? `see \`just dashboard ${s.ns}\` and \`flux get kustomizations -A\` for why Flux cannot apply it.`
-      : s.reverts.length ? 'publish it with `git pull --rebase && git push`, or drop it with `git reset --hard HEAD~1`.' : `revert by hand: \`git revert ${shortSha(s.reverted)}\` and \`git push\`.`,
+      : s.reverts.length
+        ? 'publish it with `git pull --rebase && git push`, or drop it with `git reset --hard HEAD~1`.'
+        : `revert by hand: \`git revert ${shortSha(s.reverted)}\` and \`git push\`.`,
   }
 }
 
 /** Where a deploy was when it was interrupted. */
 export type Phase =
-  | 'before-commit' | 'committing' | 'committed' | 'pushing' | 'pushed'
-  | 'reverting' | 'reverted' | 'pushing-revert' | 'revert-pushed'
+  | 'before-commit'
+  | 'committing'
+  | 'committed'
+  | 'pushing'
+  | 'pushed'
+  | 'reverting'
+  | 'reverted'
+  | 'pushing-revert'
+  | 'revert-pushed'
 
 export interface InterruptFacts {
   ns: string
@@ -153,31 +181,55 @@ export interface InterruptFacts {
 }
 
 export function interrupted(s: InterruptFacts): Verdict {
-  const v = (summary: string, hint?: string): Verdict => ({ outcome: 'interrupted', exitCode: ExitCode.interrupted, summary: `interrupted: ${summary}`, ...(hint ? { hint } : {}) })
+  const v = (summary: string, hint?: string): Verdict => ({
+    outcome: 'interrupted',
+    exitCode: ExitCode.interrupted,
+    summary: `interrupted: ${summary}`,
+    ...(hint ? { hint } : {}),
+  })
   const again = `\`just deploy ${s.ns}\``
   switch (s.phase) {
     case 'before-commit':
       return v('nothing was committed or pushed; your changes are as they were.')
     case 'committing':
-      return v('while committing. `git log -1` shows whether the commit was made; nothing was pushed.', `run ${again} again: it picks up a local commit as well as uncommitted changes.`)
+      return v(
+        'while committing. `git log -1` shows whether the commit was made; nothing was pushed.',
+        `run ${again} again: it picks up a local commit as well as uncommitted changes.`,
+      )
     case 'committed':
-      return v(`the commit ${s.committed ? shortSha(s.committed) : ''} is made locally and was not pushed. Nothing is lost.`,
-        `run ${again} again to validate, push and watch it (it pushes local commits), or \`git push\` it yourself; \`git reset --soft HEAD~1\` undoes the commit and keeps your changes.`)
+      return v(
+        `the commit ${s.committed ? shortSha(s.committed) : ''} is made locally and was not pushed. Nothing is lost.`,
+        `run ${again} again to validate, push and watch it (it pushes local commits), or \`git push\` it yourself; \`git reset --soft HEAD~1\` undoes the commit and keeps your changes.`,
+      )
     case 'pushing':
-      return v(`while pushing to ${s.remote}: \`git status\` tells whether ${s.remote} has your commit (not "ahead" means it does).`,
-        `if it is still ahead, run ${again} again; if it was pushed, Flux applies it on its own: watch it with \`just dashboard ${s.ns}\`.`)
+      return v(
+        `while pushing to ${s.remote}: \`git status\` tells whether ${s.remote} has your commit (not "ahead" means it does).`,
+        `if it is still ahead, run ${again} again; if it was pushed, Flux applies it on its own: watch it with \`just dashboard ${s.ns}\`.`,
+      )
     case 'pushed':
-      return v(`${shas(s.pushed)} is pushed to ${s.remote}; Flux applies it on its own, but nothing waited for it and nothing was rolled back.`,
-        `watch it with \`just dashboard ${s.ns}\`; undo it with \`just rollback ${s.ns}\`.`)
+      return v(
+        `${shas(s.pushed)} is pushed to ${s.remote}; Flux applies it on its own, but nothing waited for it and nothing was rolled back.`,
+        `watch it with \`just dashboard ${s.ns}\`; undo it with \`just rollback ${s.ns}\`.`,
+      )
     case 'reverting':
-      return v(`while reverting ${shas(s.reverting ?? s.pushed)} (pushed to ${s.remote}). \`git status\` and \`git log -3\` show whether a revert was committed; nothing of it was pushed.`,
-        `if \`git status\` shows a revert in progress, \`git revert --abort\`; then \`just rollback ${s.ns}\`.`)
+      return v(
+        `while reverting ${shas(s.reverting ?? s.pushed)} (pushed to ${s.remote}). \`git status\` and \`git log -3\` show whether a revert was committed; nothing of it was pushed.`,
+        `if \`git status\` shows a revert in progress, \`git revert --abort\`; then \`just rollback ${s.ns}\`.`,
+      )
     case 'reverted':
-      return v(`the revert ${shas(s.reverts)} is committed locally and not pushed; ${shas(s.reverting ?? s.pushed)} is still what ${s.remote} has.`,
-        `\`git push\` publishes the revert (Flux then applies it), or \`git reset --hard HEAD~${s.reverts.length}\` drops it.`)
+      return v(
+        `the revert ${shas(s.reverts)} is committed locally and not pushed; ${shas(s.reverting ?? s.pushed)} is still what ${s.remote} has.`,
+        `\`git push\` publishes the revert (Flux then applies it), or \`git reset --hard HEAD~${s.reverts.length}\` drops it.`,
+      )
     case 'pushing-revert':
-      return v(`while pushing the revert ${shas(s.reverts)}: \`git status\` tells whether ${s.remote} has it.`, `if it is still ahead, \`git push\`; then watch \`just dashboard ${s.ns}\`.`)
+      return v(
+        `while pushing the revert ${shas(s.reverts)}: \`git status\` tells whether ${s.remote} has it.`,
+        `if it is still ahead, \`git push\`; then watch \`just dashboard ${s.ns}\`.`,
+      )
     case 'revert-pushed':
-      return v(`the revert ${shas(s.reverts)} is pushed to ${s.remote}; Flux applies it on its own, but nothing waited for it.`, `watch it with \`just dashboard ${s.ns}\`.`)
+      return v(
+        `the revert ${shas(s.reverts)} is pushed to ${s.remote}; Flux applies it on its own, but nothing waited for it.`,
+        `watch it with \`just dashboard ${s.ns}\`.`,
+      )
   }
 }

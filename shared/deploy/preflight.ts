@@ -53,7 +53,9 @@ export async function preflight(repo: Repo, nsDir: string): Promise<Preflight> {
       },
     )
   }
-  const changed = [...new Set([...state.staged, ...state.unstaged, ...state.untracked])].filter((f) => isUnder(f, nsDir)).sort()
+  const changed = [...new Set([...state.staged, ...state.unstaged, ...state.untracked])]
+    .filter((f) => isUnder(f, nsDir))
+    .sort()
   const unpushed = await unpushedCommits(repo.root, nsDir)
   return {
     branch: upstream.branch,
@@ -72,7 +74,10 @@ export async function unpushedCommits(root: string, nsDir: string): Promise<Unpu
   } catch (err) {
     // the upstream branch does not exist on the remote yet (set, never pushed): git names it
     if (/unknown revision|ambiguous argument|no upstream/i.test(errorMessage(err))) return []
-    throw new NsopsError(`git log failed in ${root}: ${errorMessage(err).split('\n')[0]}`, { hint: 'run `git log @{upstream}..HEAD` by hand to see why.', cause: err })
+    throw new NsopsError(`git log failed in ${root}: ${errorMessage(err).split('\n')[0]}`, {
+      hint: 'run `git log @{upstream}..HEAD` by hand to see why.',
+      cause: err,
+    })
   }
 }
 
@@ -91,11 +96,26 @@ export async function lastCommitUnder(root: string, nsDir: string): Promise<Unpu
 }
 
 async function logCommits(root: string, nsDir: string, args: string[], reverse = true): Promise<UnpushedCommit[]> {
-  const out = await simpleGit({ baseDir: root }).raw(['log', ...(reverse ? ['--reverse'] : []), '--no-renames', '--format=%x00%H%x09%s', '--name-only', ...args])
-  return out.split('\0').filter((b) => b.trim()).map((block) => {
-    const [head, ...rest] = block.split('\n')
-    const tab = head.indexOf('\t')
-    const files = rest.map((l) => l.trim()).filter(Boolean)
-    return { sha: head.slice(0, tab), subject: head.slice(tab + 1), files, touchesNamespace: files.some((f) => isUnder(f, nsDir)) }
-  })
+  const out = await simpleGit({ baseDir: root }).raw([
+    'log',
+    ...(reverse ? ['--reverse'] : []),
+    '--no-renames',
+    '--format=%x00%H%x09%s',
+    '--name-only',
+    ...args,
+  ])
+  return out
+    .split('\0')
+    .filter((b) => b.trim())
+    .map((block) => {
+      const [head, ...rest] = block.split('\n')
+      const tab = head.indexOf('\t')
+      const files = rest.map((l) => l.trim()).filter(Boolean)
+      return {
+        sha: head.slice(0, tab),
+        subject: head.slice(tab + 1),
+        files,
+        touchesNamespace: files.some((f) => isUnder(f, nsDir)),
+      }
+    })
 }

@@ -14,7 +14,14 @@ import { lastCommits, lastCommitUnder, unpushedCommits } from './preflight.ts'
 import type { DeployReport } from './report.ts'
 
 /** Revert what this deploy pushed (newest first), push, and wait for Flux to apply the revert. */
-export async function autoRollback(f: Flow, repo: Repo, kube: Kube, flux: FluxFound, facts: FailureFacts, commits: string[]): Promise<DeployReport> {
+export async function autoRollback(
+  f: Flow,
+  repo: Repo,
+  kube: Kube,
+  flux: FluxFound,
+  facts: FailureFacts,
+  commits: string[],
+): Promise<DeployReport> {
   f.log.warn(`rolling back ${commits.map(shortSha).join(', ')}`)
   const reverts = f.report.git.reverts
   f.reverting = commits
@@ -25,11 +32,23 @@ export async function autoRollback(f: Flow, repo: Repo, kube: Kube, flux: FluxFo
         const r = await repo.revertCommit(sha, `rollback(${f.ns.name}): revert ${shortSha(sha)}, the deploy failed`)
         reverts.push(r.sha)
       }
-      return { value: undefined, message: `made ${plural(reverts.length, 'revert commit')}: ${reverts.map(shortSha).join(', ')}`, detail: { reverts } }
+      return {
+        value: undefined,
+        message: `made ${plural(reverts.length, 'revert commit')}: ${reverts.map(shortSha).join(', ')}`,
+        detail: { reverts },
+      }
     })
   } catch (err) {
     if (err instanceof Interrupted) throw err
-    return f.finish(rollbackFailed(facts, { step: 'revert', message: errorMessage(err), reverts, revertsPushed: false, flux: await f.fluxLine(kube) }))
+    return f.finish(
+      rollbackFailed(facts, {
+        step: 'revert',
+        message: errorMessage(err),
+        reverts,
+        revertsPushed: false,
+        flux: await f.fluxLine(kube),
+      }),
+    )
   }
   f.phase = 'reverted'
   throwIfInterrupted(f.opts.signal)
@@ -42,7 +61,15 @@ export async function autoRollback(f: Flow, repo: Repo, kube: Kube, flux: FluxFo
     })
   } catch (err) {
     if (err instanceof Interrupted) throw err
-    return f.finish(rollbackFailed(facts, { step: 'push', message: errorMessage(err), reverts, revertsPushed: false, flux: await f.fluxLine(kube) }))
+    return f.finish(
+      rollbackFailed(facts, {
+        step: 'push',
+        message: errorMessage(err),
+        reverts,
+        revertsPushed: false,
+        flux: await f.fluxLine(kube),
+      }),
+    )
   }
   // a rebase while pushing renames the reverts too
   f.report.git.reverts = (await lastCommits(repo.root, f.nsDir, reverts.length)).map((c) => c.sha)
@@ -51,7 +78,15 @@ export async function autoRollback(f: Flow, repo: Repo, kube: Kube, flux: FluxFo
   throwIfInterrupted(f.opts.signal)
   const r = await rolloutStep(f, 'reconcile-revert', kube, flux, revertHead)
   if (r.ok) return f.finish(rolledBack(facts, f.report.git.reverts, `Flux applied it: ${r.message}`))
-  return f.finish(rollbackFailed(facts, { step: 'reconcile', message: r.message, reverts: f.report.git.reverts, revertsPushed: true, flux: await f.fluxLine(kube) }))
+  return f.finish(
+    rollbackFailed(facts, {
+      step: 'reconcile',
+      message: r.message,
+      reverts: f.report.git.reverts,
+      revertsPushed: true,
+      flux: await f.fluxLine(kube),
+    }),
+  )
 }
 
 /**
@@ -69,23 +104,35 @@ export async function rollbackFlow(f: Flow): Promise<DeployReport> {
     f.report.git.upstream = f.remote
     const state = await repo.repoState()
     if (state.staged.length) {
-      throw new NsopsError(`changes are staged in ${repo.root} (${state.staged.join(', ')}); a rollback commits only its revert, so nothing was done.`, {
-        hint: 'commit them or unstage them (`git restore --staged -- FILE…`), then run again.',
-      })
+      throw new NsopsError(
+        `changes are staged in ${repo.root} (${state.staged.join(', ')}); a rollback commits only its revert, so nothing was done.`,
+        {
+          hint: 'commit them or unstage them (`git restore --staged -- FILE…`), then run again.',
+        },
+      )
     }
     const unpushed = await unpushedCommits(repo.root, f.nsDir)
     if (unpushed.length) {
-      throw new NsopsError(`${plural(unpushed.length, 'local commit')} ${unpushed.length === 1 ? 'is' : 'are'} not pushed to ${f.remote} (${unpushed.map((u) => `${shortSha(u.sha)} ${u.subject}`).join('; ')}); a rollback would push ${unpushed.length === 1 ? 'it' : 'them'} too, so nothing was done.`, {
-        hint: `push ${unpushed.length === 1 ? 'it' : 'them'} (or \`just deploy ${f.ns.name}\`) first, or move ${unpushed.length === 1 ? 'it' : 'them'} to another branch; then run again.`,
-      })
+      throw new NsopsError(
+        `${plural(unpushed.length, 'local commit')} ${unpushed.length === 1 ? 'is' : 'are'} not pushed to ${f.remote} (${unpushed.map((u) => `${shortSha(u.sha)} ${u.subject}`).join('; ')}); a rollback would push ${unpushed.length === 1 ? 'it' : 'them'} too, so nothing was done.`,
+        {
+          hint: `push ${unpushed.length === 1 ? 'it' : 'them'} (or \`just deploy ${f.ns.name}\`) first, or move ${unpushed.length === 1 ? 'it' : 'them'} to another branch; then run again.`,
+        },
+      )
     }
     const commit = await lastCommitUnder(repo.root, f.nsDir)
-    if (!commit) throw new NsopsError(`nothing to roll back: no commit on ${up.branch} touches ${f.nsDir}/.`, { hint: '`git log -- ' + f.nsDir + '` lists the commits that did.' })
+    if (!commit)
+      throw new NsopsError(`nothing to roll back: no commit on ${up.branch} touches ${f.nsDir}/.`, {
+        hint: '`git log -- ' + f.nsDir + '` lists the commits that did.',
+      })
     const elsewhere = commit.files.filter((file) => !file.startsWith(`${f.nsDir}/`))
     if (elsewhere.length) {
-      throw new NsopsError(`the last commit under ${f.nsDir}/, ${shortSha(commit.sha)} "${commit.subject}", also changes files outside it (${elsewhere.slice(0, 5).join(', ')}${elsewhere.length > 5 ? ', …' : ''}); reverting it would undo those too, so nothing was done.`, {
-        hint: `revert only this namespace's part by hand: \`git revert --no-commit ${shortSha(commit.sha)} && git restore --staged --worktree -- ${elsewhere.map((e) => `':(literal)${e}'`).join(' ')}\`, commit and push.`,
-      })
+      throw new NsopsError(
+        `the last commit under ${f.nsDir}/, ${shortSha(commit.sha)} "${commit.subject}", also changes files outside it (${elsewhere.slice(0, 5).join(', ')}${elsewhere.length > 5 ? ', …' : ''}); reverting it would undo those too, so nothing was done.`,
+        {
+          hint: `revert only this namespace's part by hand: \`git revert --no-commit ${shortSha(commit.sha)} && git restore --staged --worktree -- ${elsewhere.map((e) => `':(literal)${e}'`).join(' ')}\`, commit and push.`,
+        },
+      )
     }
     return {
       value: { last: commit, upstream: up },
@@ -96,9 +143,12 @@ export async function rollbackFlow(f: Flow): Promise<DeployReport> {
   throwIfInterrupted(opts.signal)
   const cluster = await f.cluster()
   if (!cluster.kube && !opts.dryRun && !opts.pushOnly) {
-    throw new NsopsError(`no cluster answers (${clause(cluster.offline)}), so nothing could confirm that Flux applies the revert; nothing was done.`, {
-      hint: 'start or reach the cluster and run again, or pass --push-only to revert and push without verifying (exit 4).',
-    })
+    throw new NsopsError(
+      `no cluster answers (${clause(cluster.offline)}), so nothing could confirm that Flux applies the revert; nothing was done.`,
+      {
+        hint: 'start or reach the cluster and run again, or pass --push-only to revert and push without verifying (exit 4).',
+      },
+    )
   }
   const url = await repo.remoteUrl(upstream.remote)
   f.report.git.remote = { name: upstream.remote, url: url ?? '' }
@@ -109,22 +159,41 @@ export async function rollbackFlow(f: Flow): Promise<DeployReport> {
   const plan = [
     `revert ${shortSha(last.sha)} "${last.subject}" (${plural(last.files.length, 'file')}) as a new commit${reapplies ? ' — it is itself a revert, so this re-applies what it undid' : ''}`,
     `push ${f.report.git.branch} to ${f.remote}`,
-    flux?.found ? `reconcile ${fluxRefString(flux.kustomization)} and wait up to ${duration(f.timeoutMs)} for health` : 'no Flux Kustomization to reconcile: the push will not be verified',
+    flux?.found
+      ? `reconcile ${fluxRefString(flux.kustomization)} and wait up to ${duration(f.timeoutMs)} for health`
+      : 'no Flux Kustomization to reconcile: the push will not be verified',
   ]
   if (opts.dryRun) {
     f.log.info(plan.map((p) => `  • ${p}`).join('\n'))
-    return f.finish({ outcome: 'dry-run', exitCode: ExitCode.ok, summary: `dry run: would revert ${shortSha(last.sha)} "${last.subject}"; nothing was committed or pushed.` })
+    return f.finish({
+      outcome: 'dry-run',
+      exitCode: ExitCode.ok,
+      summary: `dry run: would revert ${shortSha(last.sha)} "${last.subject}"; nothing was committed or pushed.`,
+    })
   }
-  if (!(await confirmStep(f, `Roll back ${f.ns.name}`, plan, 'Revert and push?', `rolling back ${f.ns.name}`))) return f.finish(declined('reverted or pushed'))
+  if (!(await confirmStep(f, `Roll back ${f.ns.name}`, plan, 'Revert and push?', `rolling back ${f.ns.name}`)))
+    return f.finish(declined('reverted or pushed'))
 
   f.reverting = [last.sha]
-  const failedRollback = async (message: string, pushed: boolean) => f.finish(requestedRollbackFailed({
-    ns: f.ns.name, remote: f.remote, reverted: last.sha, reverts: f.report.git.reverts, pushed, message, flux: await f.fluxLine(cluster.kube),
-  }))
+  const failedRollback = async (message: string, pushed: boolean) =>
+    f.finish(
+      requestedRollbackFailed({
+        ns: f.ns.name,
+        remote: f.remote,
+        reverted: last.sha,
+        reverts: f.report.git.reverts,
+        pushed,
+        message,
+        flux: await f.fluxLine(cluster.kube),
+      }),
+    )
   f.phase = 'reverting'
   try {
     await f.step('revert', `Reverting ${shortSha(last.sha)}`, async () => {
-      const r = await repo.revertCommit(last.sha, `rollback(${f.ns.name}): revert ${shortSha(last.sha)} "${last.subject}"`)
+      const r = await repo.revertCommit(
+        last.sha,
+        `rollback(${f.ns.name}): revert ${shortSha(last.sha)} "${last.subject}"`,
+      )
       f.report.git.reverts.push(r.sha)
       return { value: r, message: `made ${shortSha(r.sha)}`, detail: { ...r } }
     })
@@ -151,16 +220,40 @@ export async function rollbackFlow(f: Flow): Promise<DeployReport> {
   f.phase = 'revert-pushed'
   throwIfInterrupted(opts.signal)
   if (opts.pushOnly) {
-    return f.finish(pushedUnverified(f.ns.name, f.remote, [head], 'not verified, as asked (--push-only)', `Flux applies it at its next interval; check \`just dashboard ${f.ns.name}\`.`, 'rollback'))
+    return f.finish(
+      pushedUnverified(
+        f.ns.name,
+        f.remote,
+        [head],
+        'not verified, as asked (--push-only)',
+        `Flux applies it at its next interval; check \`just dashboard ${f.ns.name}\`.`,
+        'rollback',
+      ),
+    )
   }
   if (!cluster.kube) {
-    return f.finish(pushedUnverified(f.ns.name, f.remote, [head], `no cluster answered (${clause(cluster.offline)})`, `Flux applies it at its next interval; check \`just dashboard ${f.ns.name}\`.`, 'rollback'))
+    return f.finish(
+      pushedUnverified(
+        f.ns.name,
+        f.remote,
+        [head],
+        `no cluster answered (${clause(cluster.offline)})`,
+        `Flux applies it at its next interval; check \`just dashboard ${f.ns.name}\`.`,
+        'rollback',
+      ),
+    )
   }
   if (!flux?.found) {
-    return f.finish(pushedUnverified(f.ns.name, f.remote, [head], flux?.reason ?? 'Flux was not found', flux?.hint ?? '', 'rollback'))
+    return f.finish(
+      pushedUnverified(f.ns.name, f.remote, [head], flux?.reason ?? 'Flux was not found', flux?.hint ?? '', 'rollback'),
+    )
   }
   const r = await rolloutStep(f, 'reconcile-revert', cluster.kube, flux, head)
-  if (r.ok) return f.finish({ outcome: 'reverted', exitCode: ExitCode.ok, summary: `rolled back ${f.ns.name}: reverted ${shortSha(last.sha)} with ${shortSha(head)}; ${r.message}.` })
+  if (r.ok)
+    return f.finish({
+      outcome: 'reverted',
+      exitCode: ExitCode.ok,
+      summary: `rolled back ${f.ns.name}: reverted ${shortSha(last.sha)} with ${shortSha(head)}; ${r.message}.`,
+    })
   return failedRollback(`Flux did not apply the revert cleanly: ${r.message}`, true)
 }
-

@@ -27,7 +27,9 @@ export interface RolloutResult {
   message: string
   source?: ReconcileResult
   kustomization?: ReconcileResult
-  health?: Pick<WaitResult, 'ok' | 'outcome' | 'status' | 'report' | 'elapsedMs'> & { objects: { ref: string; status: string; message: string }[] }
+  health?: Pick<WaitResult, 'ok' | 'outcome' | 'status' | 'report' | 'elapsedMs'> & {
+    objects: { ref: string; status: string; message: string }[]
+  }
   elapsedMs: number
 }
 
@@ -41,21 +43,40 @@ export interface RolloutOptions {
   progress?: (stage: RolloutStage, message: string) => void
 }
 
-export async function rollout(kube: Kube, target: FluxFound, sha: string, opts: RolloutOptions): Promise<RolloutResult> {
+export async function rollout(
+  kube: Kube,
+  target: FluxFound,
+  sha: string,
+  opts: RolloutOptions,
+): Promise<RolloutResult> {
   const { kustomization: ks, source } = target
   const started = Date.now()
   const left = () => Math.max(1, opts.timeoutMs - (Date.now() - started))
   const say = opts.progress ?? (() => {})
-  const done = (r: Omit<RolloutResult, 'sha' | 'elapsedMs'>): RolloutResult => ({ ...r, sha, elapsedMs: Date.now() - started })
+  const done = (r: Omit<RolloutResult, 'sha' | 'elapsedMs'>): RolloutResult => ({
+    ...r,
+    sha,
+    elapsedMs: Date.now() - started,
+  })
 
   // Only a git source carries our commit; other sources are reconciled without a revision.
   const revision = (source?.kind ?? target.sourceRef?.kind ?? 'GitRepository') === 'GitRepository' ? sha : undefined
   const accepts = opts.repoDir ? descendantOf(opts.repoDir, sha, opts.remote, opts.branch) : undefined
   if (source) {
     say('source', `${fluxRefString(source)}: fetching ${shortSha(sha)}`)
-    const r = await orInterrupt(reconcileSource(kube, { kind: source.kind, namespace: source.metadata.namespace, name: source.metadata.name }, {
-      revision, accepts, timeoutMs: left(), onProgress: (m) => say('source', m),
-    }), opts.signal)
+    const r = await orInterrupt(
+      reconcileSource(
+        kube,
+        { kind: source.kind, namespace: source.metadata.namespace, name: source.metadata.name },
+        {
+          revision,
+          accepts,
+          timeoutMs: left(),
+          onProgress: (m) => say('source', m),
+        },
+      ),
+      opts.signal,
+    )
     if (!r.ok) return done({ ok: false, stage: 'source', message: r.message, source: r })
   }
   throwIfInterrupted(opts.signal)
@@ -65,27 +86,53 @@ export async function rollout(kube: Kube, target: FluxFound, sha: string, opts: 
   let k: ReconcileResult | undefined
   for (const each of kustomizations) {
     say('kustomization', `${fluxRefString(each)}: applying ${shortSha(sha)}`)
-    const r = await orInterrupt(reconcile(kube, each, { revision, accepts, timeoutMs: left(), onProgress: (m) => say('kustomization', m) }), opts.signal)
+    const r = await orInterrupt(
+      reconcile(kube, each, { revision, accepts, timeoutMs: left(), onProgress: (m) => say('kustomization', m) }),
+      opts.signal,
+    )
     if (!r.ok) return done({ ok: false, stage: 'kustomization', message: r.message, kustomization: r })
     k ??= r
     throwIfInterrupted(opts.signal)
   }
 
-  const applied = await getFlux(kube, { kind: 'Kustomization', namespace: ks.metadata.namespace, name: ks.metadata.name })
+  const applied = await getFlux(kube, {
+    kind: 'Kustomization',
+    namespace: ks.metadata.namespace,
+    name: ks.metadata.name,
+  })
   const targets = applied ? waitTargets(applied) : []
   say('health', `waiting for ${targets.length} object${targets.length === 1 ? '' : 's'} to be Current`)
   if (targets.length === 0) {
-    return done({ ok: true, stage: 'health', message: `${fluxRefString(ks)} applied ${shortSha(sha)}; its inventory is empty, so there is nothing to wait for`, kustomization: k })
+    return done({
+      ok: true,
+      stage: 'health',
+      message: `${fluxRefString(ks)} applied ${shortSha(sha)}; its inventory is empty, so there is nothing to wait for`,
+      kustomization: k,
+    })
   }
   const w = await waitFor(kube, targets, { timeoutMs: left(), failFast: true, signal: opts.signal })
   throwIfInterrupted(opts.signal)
   const health = {
-    ok: w.ok, outcome: w.outcome, status: w.status, report: w.report, elapsedMs: w.elapsedMs,
+    ok: w.ok,
+    outcome: w.outcome,
+    status: w.status,
+    report: w.report,
+    elapsedMs: w.elapsedMs,
     objects: w.statuses.map((s) => ({ ref: s.ref, status: s.status, message: s.message })),
   }
-  if (!w.ok) return done({ ok: false, stage: 'health', message: `applied ${shortSha(sha)}, but the workloads are not healthy: ${w.report}`, kustomization: k, health })
+  if (!w.ok)
+    return done({
+      ok: false,
+      stage: 'health',
+      message: `applied ${shortSha(sha)}, but the workloads are not healthy: ${w.report}`,
+      kustomization: k,
+      health,
+    })
   return done({
-    ok: true, stage: 'health', kustomization: k, health,
+    ok: true,
+    stage: 'health',
+    kustomization: k,
+    health,
     message: `${fluxRefString(ks)} applied ${appliedText(k?.revision, sha)}; ${w.report} (${duration(Date.now() - started)} in all)`,
   })
 }
@@ -95,9 +142,18 @@ export async function rollout(kube: Kube, target: FluxFound, sha: string, opts: 
  * pushed on top of our commit, and Flux applying theirs applies ours too. A commit this clone
  * does not have is fetched from the remote first.
  */
-export function descendantOf(repoDir: string, sha: string, remote?: string, branch?: string): (revision: string) => Promise<boolean> {
+export function descendantOf(
+  repoDir: string,
+  sha: string,
+  remote?: string,
+  branch?: string,
+): (revision: string) => Promise<boolean> {
   const git = (...args: string[]) => run('git', ['-C', repoDir, ...args], { timeout: 60_000 })
-  const ok = (p: Promise<unknown>) => p.then(() => true, () => false)
+  const ok = (p: Promise<unknown>) =>
+    p.then(
+      () => true,
+      () => false,
+    )
   return async (revision) => {
     const hex = /([0-9a-f]{40})$/i.exec(revision)?.[1]
     if (!hex) return false
@@ -112,5 +168,7 @@ export function descendantOf(repoDir: string, sha: string, remote?: string, bran
 /** `abc1234`, or `def5678 (a descendant of abc1234)` when someone pushed on top. */
 export function appliedText(revision: string | undefined, sha: string): string {
   const hex = revision ? /([0-9a-f]{40})$/i.exec(revision)?.[1] : undefined
-  return hex && hex !== sha ? `${shortSha(hex)} (which contains ${shortSha(sha)}: a commit pushed on top of it)` : shortSha(sha)
+  return hex && hex !== sha
+    ? `${shortSha(hex)} (which contains ${shortSha(sha)}: a commit pushed on top of it)`
+    : shortSha(sha)
 }

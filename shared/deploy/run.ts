@@ -12,8 +12,17 @@ import { buildKustomization, type ManifestObject } from '../kustomize/build.ts'
 import { duration } from '../core/output.ts'
 import { changeCount, diffAgainstCluster, renderDeployDiff, type DeployDiff } from './diff.ts'
 import {
-  clause, confirmStep, declined, fluxStep, Flow, inRepo, plural, rolloutStep, verdictFor,
-  type Cluster, type DeployOptions,
+  clause,
+  confirmStep,
+  declined,
+  fluxStep,
+  Flow,
+  inRepo,
+  plural,
+  rolloutStep,
+  verdictFor,
+  type Cluster,
+  type DeployOptions,
 } from './flow.ts'
 import { asFluxApplies } from './flux-target.ts'
 import { throwIfInterrupted } from './interrupt.ts'
@@ -58,12 +67,18 @@ async function preflightStep(f: Flow, repo: Repo): Promise<{ pf?: Preflight; pro
         const files = [...new Set(outside.flatMap((u) => u.files.filter((file) => !file.startsWith(`${f.nsDir}/`))))]
         throw new NsopsError(
           `${plural(outside.length, 'local commit')} not pushed yet ${outside.length === 1 ? 'changes' : 'change'} files outside ${f.nsDir}/ (${outside.map((u) => `${shortSha(u.sha)} "${u.subject}"`).join(', ')}: ${files.slice(0, 5).join(', ')}${files.length > 5 ? ', …' : ''}). A deploy of ${f.ns.name} pushes only its own commits, so nothing was committed or pushed.`,
-          { hint: `push ${outside.length === 1 ? 'that commit' : 'those commits'} first (\`git push\`, or deploy the namespace ${outside.length === 1 ? 'it belongs' : 'they belong'} to), or move ${outside.length === 1 ? 'it' : 'them'} to another branch; then run again.` },
+          {
+            hint: `push ${outside.length === 1 ? 'that commit' : 'those commits'} first (\`git push\`, or deploy the namespace ${outside.length === 1 ? 'it belongs' : 'they belong'} to), or move ${outside.length === 1 ? 'it' : 'them'} to another branch; then run again.`,
+          },
         )
       }
     } catch (err) {
       if (!f.opts.dryRun || !(err instanceof NsopsError)) throw err
-      return { value: { problem: clause(err.message) }, status: 'warning' as const, message: `a deploy would be refused: ${clause(err.message)}` }
+      return {
+        value: { problem: clause(err.message) },
+        status: 'warning' as const,
+        message: `a deploy would be refused: ${clause(err.message)}`,
+      }
     }
     f.remote = `${p.upstream.remote}/${p.upstream.remoteBranch}`
     f.remoteBranch = p.upstream.remoteBranch
@@ -72,8 +87,12 @@ async function preflightStep(f: Flow, repo: Repo): Promise<{ pf?: Preflight; pro
     const url = await repo.remoteUrl(p.upstream.remote)
     f.report.git.remote = { name: p.upstream.remote, url: url ?? '' }
     const parts = [
-      p.changed.length ? `${plural(p.changed.length, 'changed file')} under ${f.nsDir}/` : `no uncommitted changes under ${f.nsDir}/`,
-      p.unpushed.length ? `${plural(p.unpushed.length, 'local commit')} not pushed to ${f.remote}` : `up to date with ${f.remote}`,
+      p.changed.length
+        ? `${plural(p.changed.length, 'changed file')} under ${f.nsDir}/`
+        : `no uncommitted changes under ${f.nsDir}/`,
+      p.unpushed.length
+        ? `${plural(p.unpushed.length, 'local commit')} not pushed to ${f.remote}`
+        : `up to date with ${f.remote}`,
     ]
     return {
       value: { pf: p },
@@ -86,30 +105,48 @@ async function preflightStep(f: Flow, repo: Repo): Promise<{ pf?: Preflight; pro
 async function validateSteps(f: Flow, repoDir: string): Promise<{ objects: ManifestObject[]; cluster: Cluster }> {
   const objects = await f.step('build', `Building ${f.overlayDir}`, async () => {
     const objs = await buildKustomization(path.join(repoDir, f.overlayDir), { reuse: true })
-    return { value: objs, message: `${f.overlayDir} builds: ${plural(objs.length, 'object')}`, detail: { objects: objs.length } }
+    return {
+      value: objs,
+      message: `${f.overlayDir} builds: ${plural(objs.length, 'object')}`,
+      detail: { objects: objs.length },
+    }
   })
   await f.step('secrets', 'Checking for plaintext Secrets', async () => {
     const found = await findPlaintextSecrets(repoDir, f.nsDir, objects)
     if (found.length > 0) throw plaintextSecretsError(found, f.nsDir)
     const secrets = objects.filter((o) => o.kind === 'Secret').length
-    return { value: undefined, message: secrets ? `${plural(secrets, 'Secret')}, all SOPS-encrypted` : 'no plaintext Secret' }
+    return {
+      value: undefined,
+      message: secrets ? `${plural(secrets, 'Secret')}, all SOPS-encrypted` : 'no plaintext Secret',
+    }
   })
   throwIfInterrupted(f.opts.signal)
   const cluster = await f.cluster()
-  await f.step('validate', cluster.kube ? 'Validating (schemas, server-side dry run)' : 'Validating (schemas, offline)', async () => {
-    const v = await validateBuild(objects, {
-      kube: cluster.kube, overlayDir: path.join(repoDir, f.overlayDir), nsDir: path.join(repoDir, f.nsDir), repoDir, namespace: f.ns.namespaces.prod,
-    })
-    return {
-      value: undefined,
-      ...(cluster.kube ? {} : { status: 'warning' as const }),
-      message: `${validationSummary(v)}${cluster.kube ? '' : `: no cluster answers (${clause(cluster.offline)})`}`,
-      detail: {
-        schemas: v.schema.source, checked: v.schema.checked,
-        ...(v.server ? { context: cluster.kube?.context, accepted: v.server.accepted, notValidated: v.server.notValidated } : { offline: true, reason: cluster.offline }),
-      },
-    }
-  })
+  await f.step(
+    'validate',
+    cluster.kube ? 'Validating (schemas, server-side dry run)' : 'Validating (schemas, offline)',
+    async () => {
+      const v = await validateBuild(objects, {
+        kube: cluster.kube,
+        overlayDir: path.join(repoDir, f.overlayDir),
+        nsDir: path.join(repoDir, f.nsDir),
+        repoDir,
+        namespace: f.ns.namespaces.prod,
+      })
+      return {
+        value: undefined,
+        ...(cluster.kube ? {} : { status: 'warning' as const }),
+        message: `${validationSummary(v)}${cluster.kube ? '' : `: no cluster answers (${clause(cluster.offline)})`}`,
+        detail: {
+          schemas: v.schema.source,
+          checked: v.schema.checked,
+          ...(v.server
+            ? { context: cluster.kube?.context, accepted: v.server.accepted, notValidated: v.server.notValidated }
+            : { offline: true, reason: cluster.offline }),
+        },
+      }
+    },
+  )
   return { objects, cluster }
 }
 
@@ -143,12 +180,18 @@ async function beforeCommitStep(f: Flow, repo: Repo, cluster: Cluster): Promise<
 
 /** What is about to be committed (changed, new or deleted under the folder), relative to the folder: the hook's cwd. */
 function pendingFiles(s: TreeSnapshot, nsDir: string): string[] {
-  return [...s.files.keys()].filter((file) => isUnder(file, nsDir)).map((file) => file.slice(nsDir.length + 1)).sort()
+  return [...s.files.keys()]
+    .filter((file) => isUnder(file, nsDir))
+    .map((file) => file.slice(nsDir.length + 1))
+    .sort()
 }
 
 function hookOptions(f: Flow, kube: Kube, progress: (text: string) => void) {
   return {
-    kube, ns: f.ns, env: 'prod' as const, signal: f.opts.signal,
+    kube,
+    ns: f.ns,
+    env: 'prod' as const,
+    signal: f.opts.signal,
     // the hook's output as it comes: on a terminal in the spinner, in CI logs as lines
     onLine: (_hook: string, line: string) => progress(line),
   }
@@ -156,12 +199,16 @@ function hookOptions(f: Flow, kube: Kube, progress: (text: string) => void) {
 
 /** Build, Secret check and validation once more, on what beforeCommit left. */
 async function revalidateStep(f: Flow, repoDir: string, cluster: Cluster): Promise<ManifestObject[]> {
-  return f.step('revalidate', 'Validating again (beforeCommit changed the prod overlay\'s inputs)', async () => {
+  return f.step('revalidate', "Validating again (beforeCommit changed the prod overlay's inputs)", async () => {
     const objects = await buildKustomization(path.join(repoDir, f.overlayDir), { reuse: true })
     const found = await findPlaintextSecrets(repoDir, f.nsDir, objects)
     if (found.length > 0) throw plaintextSecretsError(found, f.nsDir)
     const v = await validateBuild(objects, {
-      kube: cluster.kube, overlayDir: path.join(repoDir, f.overlayDir), nsDir: path.join(repoDir, f.nsDir), repoDir, namespace: f.ns.namespaces.prod,
+      kube: cluster.kube,
+      overlayDir: path.join(repoDir, f.overlayDir),
+      nsDir: path.join(repoDir, f.nsDir),
+      repoDir,
+      namespace: f.ns.namespaces.prod,
     })
     return {
       value: objects,
@@ -180,10 +227,16 @@ async function afterDeployStep(f: Flow, kube: Kube, revision: string): Promise<F
     throwIfInterrupted(f.opts.signal)
     if (!ran) return { value: undefined, message: 'no afterDeploy hook' }
     f.report.hooks = [...(f.report.hooks ?? []), hookReport('afterDeploy', ran.run)]
-    if (ran.run.ok) return { value: undefined, message: `afterDeploy passed in ${duration(ran.run.ms)}`, detail: { ms: ran.run.ms } }
+    if (ran.run.ok)
+      return { value: undefined, message: `afterDeploy passed in ${duration(ran.run.ms)}`, detail: { ms: ran.run.ms } }
     const last = ran.run.lines.filter((l) => !l.startsWith('✖ ')).at(-1)
     const message = `the afterDeploy hook failed (${ran.run.error})${last ? `, its last output: "${last.trim()}"` : ''}; its log is .nsops/tasks/${f.ns.name}/hook-afterDeploy.log`
-    return { value: { stage: 'after-deploy' as const, message }, status: 'warning' as const, message, detail: { ms: ran.run.ms, exitCode: ran.run.exitCode } }
+    return {
+      value: { stage: 'after-deploy' as const, message },
+      status: 'warning' as const,
+      message,
+      detail: { ms: ran.run.ms, exitCode: ran.run.exitCode },
+    }
   })
 }
 
@@ -192,17 +245,26 @@ async function deployFlow(f: Flow): Promise<DeployReport> {
   const repo = await openRepo(opts.repoDir)
   const { pf, problem } = await preflightStep(f, repo)
   if (pf?.nothingToDeploy && !opts.dryRun) {
-    const others = pf.unpushed.length ? ` (${plural(pf.unpushed.length, 'local commit')} not pushed touch other paths only; a deploy of ${f.ns.name} does not push them)` : ''
-    return f.finish({ outcome: 'nothing-to-deploy', exitCode: ExitCode.ok, summary: `nothing to deploy for ${f.ns.name}: no changes under ${f.nsDir}/ and no unpushed commit touching it${others}.` })
+    const others = pf.unpushed.length
+      ? ` (${plural(pf.unpushed.length, 'local commit')} not pushed touch other paths only; a deploy of ${f.ns.name} does not push them)`
+      : ''
+    return f.finish({
+      outcome: 'nothing-to-deploy',
+      exitCode: ExitCode.ok,
+      summary: `nothing to deploy for ${f.ns.name}: no changes under ${f.nsDir}/ and no unpushed commit touching it${others}.`,
+    })
   }
   throwIfInterrupted(opts.signal)
   const { objects, cluster } = await validateSteps(f, repo.root)
   throwIfInterrupted(opts.signal)
 
   if (!cluster.kube && !opts.dryRun && !opts.pushOnly) {
-    throw new NsopsError(`no cluster answers (${clause(cluster.offline)}), so nothing could confirm that Flux applies the push. The build passed offline validation; nothing was committed or pushed.`, {
-      hint: 'start or reach the cluster (`just cluster-up`, or --kubeconfig/--context) and run again; or pass --push-only to commit and push without verifying (exit 4).',
-    })
+    throw new NsopsError(
+      `no cluster answers (${clause(cluster.offline)}), so nothing could confirm that Flux applies the push. The build passed offline validation; nothing was committed or pushed.`,
+      {
+        hint: 'start or reach the cluster (`just cluster-up`, or --kubeconfig/--context) and run again; or pass --push-only to commit and push without verifying (exit 4).',
+      },
+    )
   }
   const pushTarget = pf ? { ...pf.upstream, url: f.report.git.remote?.url || undefined } : undefined
   const flux = cluster.kube ? await fluxStep(f, cluster.kube, pushTarget) : undefined
@@ -212,8 +274,11 @@ async function deployFlow(f: Flow): Promise<DeployReport> {
   if (f.ns.hooks.beforeCommit && !opts.dryRun && pf) {
     const changed = await beforeCommitStep(f, repo, cluster)
     pf.changed = [...new Set([...pf.changed, ...changed])].sort()
-    const inputs = [f.ns.paths.base, f.ns.paths.overlays.prod, f.ns.paths.components].map((d) => inRepo(d, opts.repoDir))
-    if (changed.some((file) => inputs.some((d) => isUnder(file, d)))) built = await revalidateStep(f, repo.root, cluster)
+    const inputs = [f.ns.paths.base, f.ns.paths.overlays.prod, f.ns.paths.components].map((d) =>
+      inRepo(d, opts.repoDir),
+    )
+    if (changed.some((file) => inputs.some((d) => isUnder(file, d))))
+      built = await revalidateStep(f, repo.root, cluster)
   }
   let diff: DeployDiff | undefined
   if (cluster.kube) {
@@ -221,10 +286,17 @@ async function deployFlow(f: Flow): Promise<DeployReport> {
     const objects = built
     diff = await f.step('diff', 'Diffing against the live cluster', async () => {
       const d = flux?.found
-        ? await diffAgainstCluster(kube, asFluxApplies(objects, flux.kustomization), { namespace: f.ns.namespaces.prod, kustomization: flux.kustomization })
+        ? await diffAgainstCluster(kube, asFluxApplies(objects, flux.kustomization), {
+            namespace: f.ns.namespaces.prod,
+            kustomization: flux.kustomization,
+          })
         : await diffAgainstCluster(kube, objects, { namespace: f.ns.namespaces.prod })
       const n = changeCount(d)
-      return { value: d, message: n ? `${plural(n, 'object')} would change` : 'the cluster already matches overlays/prod', detail: { objects: d.objects, notDiffed: d.notDiffed } }
+      return {
+        value: d,
+        message: n ? `${plural(n, 'object')} would change` : 'the cluster already matches overlays/prod',
+        detail: { objects: d.objects, notDiffed: d.notDiffed },
+      }
     })
     // after the step: a spinner on stderr would garble the diff on stdout
     if (!opts.json) (opts.out ?? process.stdout).write(`${renderDeployDiff(diff)}\n`)
@@ -234,11 +306,21 @@ async function deployFlow(f: Flow): Promise<DeployReport> {
   throwIfInterrupted(opts.signal)
   if (opts.dryRun) {
     const notes = [
-      diff ? (changeCount(diff) ? `${plural(changeCount(diff), 'object')} would change` : 'no change in the cluster') : '',
-      pf?.nothingToDeploy ? `nothing to commit under ${f.nsDir}/, so the diff is the drift between git and the cluster` : '',
+      diff
+        ? changeCount(diff)
+          ? `${plural(changeCount(diff), 'object')} would change`
+          : 'no change in the cluster'
+        : '',
+      pf?.nothingToDeploy
+        ? `nothing to commit under ${f.nsDir}/, so the diff is the drift between git and the cluster`
+        : '',
       problem ? `a deploy would be refused: ${problem}` : '',
     ].filter(Boolean)
-    return f.finish({ outcome: 'dry-run', exitCode: ExitCode.ok, summary: `dry run: nothing was committed or pushed${notes.length ? ` (${notes.join('; ')})` : ''}.` })
+    return f.finish({
+      outcome: 'dry-run',
+      exitCode: ExitCode.ok,
+      summary: `dry run: nothing was committed or pushed${notes.length ? ` (${notes.join('; ')})` : ''}.`,
+    })
   }
   // outside a dry run preflightStep throws instead of leaving pf unset
   if (!pf) throw new Error('preflight gave no result')
@@ -246,7 +328,9 @@ async function deployFlow(f: Flow): Promise<DeployReport> {
   const message = opts.message ?? defaultMessage(f.ns.name, f.nsDir, pf.changed)
   const toPush = pf.unpushed
   const plan = [
-    pf.changed.length ? `commit ${plural(pf.changed.length, 'file')} under ${f.nsDir}/ as "${message.split('\n')[0]}"` : undefined,
+    pf.changed.length
+      ? `commit ${plural(pf.changed.length, 'file')} under ${f.nsDir}/ as "${message.split('\n')[0]}"`
+      : undefined,
     `push ${pf.branch} to ${f.remote}${toPush.length ? ` (with ${plural(toPush.length, 'local commit')} not pushed yet: ${toPush.map((u) => `${shortSha(u.sha)} ${u.subject}`).join('; ')})` : ''}`,
     opts.pushOnly
       ? 'do not verify (--push-only): Flux applies it at its next interval'
@@ -254,7 +338,8 @@ async function deployFlow(f: Flow): Promise<DeployReport> {
         ? `reconcile ${flux.managers.map((m) => fluxRefString(m.kustomization)).join(', ')}, wait up to ${duration(f.timeoutMs)} for health${opts.rollbackOnFailure === false ? '' : ', roll back on failure'}`
         : `no Flux Kustomization to reconcile: the push will not be verified`,
   ].filter(Boolean) as string[]
-  if (!(await confirmStep(f, `Deploy ${f.ns.name}`, plan, 'Commit and push?', `deploying ${f.ns.name}`))) return f.finish(declined('committed or pushed'))
+  if (!(await confirmStep(f, `Deploy ${f.ns.name}`, plan, 'Commit and push?', `deploying ${f.ns.name}`)))
+    return f.finish(declined('committed or pushed'))
 
   // from here on, every way out says where the commits are
   let committed: string | undefined
@@ -262,8 +347,17 @@ async function deployFlow(f: Flow): Promise<DeployReport> {
     f.phase = 'committing'
     committed = await f.step('commit', `Committing ${f.nsDir}/`, async () => {
       const r = await repo.commitPaths([f.nsDir], message)
-      if (!r.committed) return { value: undefined, status: 'warning' as const, message: `nothing to commit under ${f.nsDir}/ after all (the changes cancel out)` }
-      return { value: r.sha, message: `committed ${shortSha(r.sha)}: ${plural(r.files.length, 'file')}`, detail: { sha: r.sha, files: r.files } }
+      if (!r.committed)
+        return {
+          value: undefined,
+          status: 'warning' as const,
+          message: `nothing to commit under ${f.nsDir}/ after all (the changes cancel out)`,
+        }
+      return {
+        value: r.sha,
+        message: `committed ${shortSha(r.sha)}: ${plural(r.files.length, 'file')}`,
+        detail: { sha: r.sha, files: r.files },
+      }
     })
     if (committed) f.report.git.committed = committed
     f.phase = 'committed'
@@ -272,7 +366,11 @@ async function deployFlow(f: Flow): Promise<DeployReport> {
   const commitsToPush = (committed ? 1 : 0) + toPush.length
   if (commitsToPush === 0) {
     f.phase = 'before-commit'
-    return f.finish({ outcome: 'nothing-to-deploy', exitCode: ExitCode.ok, summary: `nothing to deploy for ${f.ns.name}: the changes under ${f.nsDir}/ cancel out.` })
+    return f.finish({
+      outcome: 'nothing-to-deploy',
+      exitCode: ExitCode.ok,
+      summary: `nothing to deploy for ${f.ns.name}: the changes under ${f.nsDir}/ cancel out.`,
+    })
   }
 
   f.phase = 'pushing'
@@ -280,13 +378,25 @@ async function deployFlow(f: Flow): Promise<DeployReport> {
   try {
     pushed = await f.step('push', `Pushing to ${f.remote}`, async () => {
       const r = await repo.push()
-      const notes = [r.rebased ? 'rebased onto new commits from the remote first' : '', r.overtaken ? `someone pushed ${shortSha(r.remoteSha)} on top right after` : ''].filter(Boolean)
-      return { value: r, message: `pushed ${shortSha(r.localSha)} to ${f.remote}${notes.length ? ` (${notes.join('; ')})` : ''}`, detail: { ...r } }
+      const notes = [
+        r.rebased ? 'rebased onto new commits from the remote first' : '',
+        r.overtaken ? `someone pushed ${shortSha(r.remoteSha)} on top right after` : '',
+      ].filter(Boolean)
+      return {
+        value: r,
+        message: `pushed ${shortSha(r.localSha)} to ${f.remote}${notes.length ? ` (${notes.join('; ')})` : ''}`,
+        detail: { ...r },
+      }
     })
   } catch (err) {
     // a push that git refused pushed nothing; git.ts says where the commit is (kept locally)
     if (!(err instanceof NsopsError)) throw err
-    return f.finish({ outcome: 'failed', exitCode: ExitCode.usage, summary: err.message, ...(err.hint ? { hint: err.hint } : {}) })
+    return f.finish({
+      outcome: 'failed',
+      exitCode: ExitCode.usage,
+      summary: err.message,
+      ...(err.hint ? { hint: err.hint } : {}),
+    })
   }
   // a rebase gives the commits new SHAs: ours are the newest `commitsToPush` of HEAD
   f.report.git.pushed = [pushed.localSha]
@@ -296,32 +406,67 @@ async function deployFlow(f: Flow): Promise<DeployReport> {
   throwIfInterrupted(opts.signal)
 
   if (opts.pushOnly) {
-    return f.finish(pushedUnverified(f.ns.name, f.remote, f.report.git.pushed, 'not verified, as asked (--push-only)',
-      `Flux applies it at its next interval; watch it with \`just dashboard ${f.ns.name}\`.`))
+    return f.finish(
+      pushedUnverified(
+        f.ns.name,
+        f.remote,
+        f.report.git.pushed,
+        'not verified, as asked (--push-only)',
+        `Flux applies it at its next interval; watch it with \`just dashboard ${f.ns.name}\`.`,
+      ),
+    )
   }
   if (!cluster.kube) {
-    return f.finish(pushedUnverified(f.ns.name, f.remote, f.report.git.pushed, `no cluster answered (${clause(cluster.offline)})`,
-      `Flux applies it at its next interval; check it with \`just dashboard ${f.ns.name}\` once the cluster answers.`))
+    return f.finish(
+      pushedUnverified(
+        f.ns.name,
+        f.remote,
+        f.report.git.pushed,
+        `no cluster answered (${clause(cluster.offline)})`,
+        `Flux applies it at its next interval; check it with \`just dashboard ${f.ns.name}\` once the cluster answers.`,
+      ),
+    )
   }
   if (!flux?.found) {
     const missing = flux && !flux.found ? flux : undefined
-    return f.finish(pushedUnverified(f.ns.name, f.remote, f.report.git.pushed, missing?.reason ?? 'Flux was not found', missing?.hint ?? ''))
+    return f.finish(
+      pushedUnverified(
+        f.ns.name,
+        f.remote,
+        f.report.git.pushed,
+        missing?.reason ?? 'Flux was not found',
+        missing?.hint ?? '',
+      ),
+    )
   }
 
   const result = await rolloutStep(f, 'reconcile', cluster.kube, flux, pushed.localSha)
   // a failing afterDeploy (a smoke test) counts as a failed health check: same rollback
   const smoke = result.ok ? await afterDeployStep(f, cluster.kube, pushed.localSha) : undefined
   if (result.ok && !smoke) {
-    return f.finish({ outcome: 'deployed', exitCode: ExitCode.ok, summary: `deployed ${f.ns.name}: ${result.message}.` })
+    return f.finish({
+      outcome: 'deployed',
+      exitCode: ExitCode.ok,
+      summary: `deployed ${f.ns.name}: ${result.message}.`,
+    })
   }
   const facts: FailureFacts = {
-    ns: f.ns.name, kustomization: f.ns.flux.kustomization, remote: f.remote,
-    deployed: f.report.git.pushed, failure: smoke ?? { stage: result.stage, message: result.message },
+    ns: f.ns.name,
+    kustomization: f.ns.flux.kustomization,
+    remote: f.remote,
+    deployed: f.report.git.pushed,
+    failure: smoke ?? { stage: result.stage, message: result.message },
   }
   if (opts.rollbackOnFailure === false) {
     await f.fluxLine(cluster.kube)
     return f.finish(failedWithoutRollback(facts))
   }
-  return autoRollback(f, repo, cluster.kube, flux, facts, ours.filter((o) => o.touchesNamespace).map((o) => o.sha))
+  return autoRollback(
+    f,
+    repo,
+    cluster.kube,
+    flux,
+    facts,
+    ours.filter((o) => o.touchesNamespace).map((o) => o.sha),
+  )
 }
-

@@ -45,7 +45,8 @@ export function plaintextReason(secret: Obj): string | undefined {
   if (values.length === 0) return undefined
   if (!isObj(secret.sops)) return 'it is not SOPS-encrypted (no top-level `sops:` block)'
   const clear = values.filter(([, v]) => !encrypted(v)).map(([k]) => k)
-  if (clear.length > 0) return `${clear.join(', ')} ${clear.length === 1 ? 'is' : 'are'} not encrypted (not ENC[…]; check encrypted_regex in .sops.yaml)`
+  if (clear.length > 0)
+    return `${clear.join(', ')} ${clear.length === 1 ? 'is' : 'are'} not encrypted (not ENC[…]; check encrypted_regex in .sops.yaml)`
   return undefined
 }
 
@@ -59,12 +60,31 @@ export function isSopsFile(text: string): boolean {
   return /ENC\[AES256_GCM,/.test(text) && /"sops"\s*:|(^|\n)\s*(sops\s*:|sops_version=|sops_mac=|\[sops\])/.test(text)
 }
 
-interface FileSecret { name: string; file: string; line: number; why?: string }
-interface Generator { name: string; file: string; line: number; why?: string; sourceFile?: string }
+interface FileSecret {
+  name: string
+  file: string
+  line: number
+  why?: string
+}
+interface Generator {
+  name: string
+  file: string
+  line: number
+  why?: string
+  sourceFile?: string
+}
 
 /** Files under the folder that git would commit: tracked or untracked, never ignored. */
 async function committableFiles(repoDir: string, nsDir: string): Promise<string[]> {
-  const out = await simpleGit({ baseDir: repoDir }).raw(['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--', `:(literal)${nsDir}`])
+  const out = await simpleGit({ baseDir: repoDir }).raw([
+    'ls-files',
+    '-z',
+    '--cached',
+    '--others',
+    '--exclude-standard',
+    '--',
+    `:(literal)${nsDir}`,
+  ])
   return [...new Set(out.split('\0').filter(Boolean))].filter((f) => fs.existsSync(path.join(repoDir, f))).sort()
 }
 
@@ -73,14 +93,17 @@ function documents(text: string): { value: unknown; line: number }[] {
   const docs = parseAllDocuments(text, { lineCounter: lines })
   if (!Array.isArray(docs)) return []
   // a file that does not parse is kustomize's to report (with file:line) if an overlay uses it
-  return docs.filter((d) => d.errors.length === 0).map((d) => ({
-    value: d.toJS() as unknown,
-    line: lines.linePos(d.contents?.range[0] ?? d.range[0]).line,
-  }))
+  return docs
+    .filter((d) => d.errors.length === 0)
+    .map((d) => ({
+      value: d.toJS() as unknown,
+      line: lines.linePos(d.contents?.range[0] ?? d.range[0]).line,
+    }))
 }
 
 function generatorSources(entry: Obj): string[] {
-  const list = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : typeof v === 'string' ? [v] : [])
+  const list = (v: unknown) =>
+    Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : typeof v === 'string' ? [v] : []
   // `files` entries may be `key=path`
   return [...list(entry.files).map((f) => f.slice(f.indexOf('=') + 1)), ...list(entry.envs), ...list(entry.env)]
 }
@@ -90,12 +113,24 @@ function scanKustomization(repoDir: string, file: string, value: Obj, line: numb
   return gens.map((g) => {
     const name = typeof g.name === 'string' ? g.name : '(unnamed)'
     const literals = Array.isArray(g.literals) ? g.literals.length : 0
-    if (literals > 0) return { name, file, line, why: `its secretGenerator "${name}" has ${literals} literal value${literals === 1 ? '' : 's'} in clear` }
+    if (literals > 0)
+      return {
+        name,
+        file,
+        line,
+        why: `its secretGenerator "${name}" has ${literals} literal value${literals === 1 ? '' : 's'} in clear`,
+      }
     for (const src of generatorSources(g)) {
       const rel = path.posix.normalize(path.posix.join(path.posix.dirname(file), src))
       const abs = path.join(repoDir, rel)
       if (fs.existsSync(abs) && !isSopsFile(fs.readFileSync(abs, 'utf8'))) {
-        return { name, file: rel, line: 1, sourceFile: rel, why: `secretGenerator "${name}" in ${file} reads it, and it is not SOPS-encrypted` }
+        return {
+          name,
+          file: rel,
+          line: 1,
+          sourceFile: rel,
+          why: `secretGenerator "${name}" in ${file} reads it, and it is not SOPS-encrypted`,
+        }
       }
     }
     return { name, file, line }
@@ -112,10 +147,18 @@ async function scanFolder(repoDir: string, nsDir: string): Promise<{ secrets: Fi
     const text = fs.readFileSync(path.join(repoDir, file), 'utf8')
     for (const { value, line } of documents(text)) {
       if (!isObj(value)) continue
-      if (KUSTOMIZATION_NAMES.has(base)) { generators.push(...scanKustomization(repoDir, file, value, line)); continue }
+      if (KUSTOMIZATION_NAMES.has(base)) {
+        generators.push(...scanKustomization(repoDir, file, value, line))
+        continue
+      }
       if (value.kind !== 'Secret') continue
       const meta = isObj(value.metadata) ? value.metadata : {}
-      secrets.push({ name: typeof meta.name === 'string' ? meta.name : '(unnamed)', file, line, why: plaintextReason(value) })
+      secrets.push({
+        name: typeof meta.name === 'string' ? meta.name : '(unnamed)',
+        file,
+        line,
+        why: plaintextReason(value),
+      })
     }
   }
   return { secrets, generators }
@@ -123,20 +166,29 @@ async function scanFolder(repoDir: string, nsDir: string): Promise<{ secrets: Fi
 
 /** The source whose name the built name contains (kustomize adds prefixes, suffixes, hashes); the longest wins. */
 function origin<T extends { name: string }>(built: string, sources: T[]): T | undefined {
-  return sources.filter((s) => built === s.name || built.includes(s.name)).sort((a, b) => b.name.length - a.name.length)[0]
+  return sources
+    .filter((s) => built === s.name || built.includes(s.name))
+    .sort((a, b) => b.name.length - a.name.length)[0]
 }
 
 /**
  * The plaintext Secrets of a namespace: in its committable files (`nsDir` relative to
  * `repoDir`) and among the `built` objects of its prod overlay. Empty when all is encrypted.
  */
-export async function findPlaintextSecrets(repoDir: string, nsDir: string, built: ManifestObject[]): Promise<PlaintextSecret[]> {
+export async function findPlaintextSecrets(
+  repoDir: string,
+  nsDir: string,
+  built: ManifestObject[],
+): Promise<PlaintextSecret[]> {
   const { secrets, generators } = await scanFolder(repoDir, nsDir)
   const found: PlaintextSecret[] = []
   const seen = new Set<string>()
   const add = (p: PlaintextSecret) => {
     const key = `${p.file ?? ''}|${p.line ?? ''}|${p.why}`
-    if (!seen.has(key)) { seen.add(key); found.push(p) }
+    if (!seen.has(key)) {
+      seen.add(key)
+      found.push(p)
+    }
   }
   for (const s of secrets) if (s.why) add({ secret: s.name, file: s.file, line: s.line, why: s.why })
   for (const g of generators) if (g.why) add({ secret: g.name, file: g.file, line: g.line, why: g.why })
@@ -149,17 +201,23 @@ export async function findPlaintextSecrets(repoDir: string, nsDir: string, built
     const fromGenerator = origin(name, generators)
     if (fromGenerator) continue // a generator over SOPS-encrypted files builds base64 of the encrypted text
     if (!plaintextReason(obj)) continue
-    add({ secret: name, why: `the prod overlay builds it from outside ${nsDir}/ (a remote or shared base), so it cannot be shown to be encrypted` })
+    add({
+      secret: name,
+      why: `the prod overlay builds it from outside ${nsDir}/ (a remote or shared base), so it cannot be shown to be encrypted`,
+    })
   }
   return found
 }
 
 export function plaintextSecretsError(found: PlaintextSecret[], nsDir: string): NsopsError {
-  const lines = found.map((p) => `${p.file ? `${p.file}${p.line ? `:${p.line}` : ''}` : `(outside ${nsDir}/)`}: Secret ${p.secret}: ${p.why}`)
+  const lines = found.map(
+    (p) => `${p.file ? `${p.file}${p.line ? `:${p.line}` : ''}` : `(outside ${nsDir}/)`}: Secret ${p.secret}: ${p.why}`,
+  )
   return new NsopsError(
     `refusing to deploy: ${found.length === 1 ? 'a Secret would be' : `${found.length} Secrets would be`} committed in plaintext. Nothing was committed or pushed.\n  ${lines.join('\n  ')}`,
     {
-      hint: 'encrypt each file in place with SOPS (`sops --encrypt --in-place FILE`, rules in .sops.yaml; Flux decrypts it in the cluster), ' +
+      hint:
+        'encrypt each file in place with SOPS (`sops --encrypt --in-place FILE`, rules in .sops.yaml; Flux decrypts it in the cluster), ' +
         'or keep the Secret out of git (create it in the cluster, or use an ExternalSecret); then run again.',
     },
   )

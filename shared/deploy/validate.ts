@@ -18,8 +18,14 @@ import { isSopsSecret } from './secrets.ts'
 /** The field manager Flux applies with; dry runs and diffs use it so they show what Flux will do. */
 export const FLUX_APPLY_MANAGER = 'kustomize-controller'
 
-export interface Rejection { object: string; message: string }
-export interface NotValidated { object: string; reason: string }
+export interface Rejection {
+  object: string
+  message: string
+}
+export interface NotValidated {
+  object: string
+  reason: string
+}
 
 export interface ServerValidation {
   /** objects the API server accepted */
@@ -40,7 +46,10 @@ export function splitEncrypted(objects: ManifestObject[]): { plain: ManifestObje
 }
 
 export function encryptedNote(obj: ManifestObject, namespace: string): NotValidated {
-  return { object: refString({ ...refOf(obj), namespace: obj.metadata.namespace ?? namespace }), reason: 'SOPS-encrypted: only Flux can decrypt it' }
+  return {
+    object: refString({ ...refOf(obj), namespace: obj.metadata.namespace ?? namespace }),
+    reason: 'SOPS-encrypted: only Flux can decrypt it',
+  }
 }
 
 /** `namespaces "x" not found` for an object whose Namespace the same set creates. */
@@ -60,9 +69,15 @@ export function newNamespaces(result: Pick<ApplyResult, 'created'>): Set<string>
  * which halves the requests. A set with CRDs goes through applyObjects, which waits for a CRD
  * to be served before its objects.
  */
-export async function serverDryRun(kube: Kube, objects: ManifestObject[], namespace: string, concurrency = DRY_RUN_CONCURRENCY): Promise<ServerValidation> {
+export async function serverDryRun(
+  kube: Kube,
+  objects: ManifestObject[],
+  namespace: string,
+  concurrency = DRY_RUN_CONCURRENCY,
+): Promise<ServerValidation> {
   const { plain, encrypted } = splitEncrypted(objects)
-  if (plain.some((o) => o.kind === 'CustomResourceDefinition')) return dryRunWithApply(kube, plain, encrypted, namespace)
+  if (plain.some((o) => o.kind === 'CustomResourceDefinition'))
+    return dryRunWithApply(kube, plain, encrypted, namespace)
   const rejected: Rejection[] = []
   const notValidated: NotValidated[] = encrypted.map((o) => encryptedNote(o, namespace))
   const fresh = new Set<string>()
@@ -70,17 +85,24 @@ export async function serverDryRun(kube: Kube, objects: ManifestObject[], namesp
   const dryRun = async (obj: ManifestObject): Promise<void> => {
     const placed = await placeObject(kube, obj, namespace)
     if (!placed) {
-      rejected.push({ object: refString({ ...refOf(obj), namespace: obj.metadata.namespace ?? namespace }), message: `the cluster does not serve ${obj.apiVersion} ${obj.kind}` })
+      rejected.push({
+        object: refString({ ...refOf(obj), namespace: obj.metadata.namespace ?? namespace }),
+        message: `the cluster does not serve ${obj.apiVersion} ${obj.kind}`,
+      })
       return
     }
     const ref = refOf(placed)
     if (ref.namespace && fresh.has(ref.namespace)) {
-      notValidated.push({ object: refString(ref), reason: `schema-checked only: its Namespace ${ref.namespace} is created by this deploy, so the dry run cannot place it` })
+      notValidated.push({
+        object: refString(ref),
+        reason: `schema-checked only: its Namespace ${ref.namespace} is created by this deploy, so the dry run cannot place it`,
+      })
       return
     }
     try {
       await rest(kube, 'PATCH', await objectPath(kube, ref), {
-        body: placed, contentType: 'application/apply-patch+yaml',
+        body: placed,
+        contentType: 'application/apply-patch+yaml',
         query: { fieldManager: FLUX_APPLY_MANAGER, force: 'true', dryRun: 'All', fieldValidation: 'Strict' },
       })
       accepted++
@@ -92,18 +114,34 @@ export async function serverDryRun(kube: Kube, objects: ManifestObject[], namesp
   // Namespaces first: one the cluster lacks cannot hold a dry-run object yet
   const namespaces = plain.filter((o) => o.kind === 'Namespace' && o.apiVersion === 'v1')
   await mapLimit(namespaces, DRY_RUN_CONCURRENCY, async (n) => {
-    if (!(await getObject(kube, { apiVersion: 'v1', kind: 'Namespace', name: n.metadata.name }))) fresh.add(n.metadata.name)
+    if (!(await getObject(kube, { apiVersion: 'v1', kind: 'Namespace', name: n.metadata.name })))
+      fresh.add(n.metadata.name)
     await dryRun(n)
   })
-  await mapLimit(plain.filter((o) => !namespaces.includes(o)), concurrency, dryRun)
+  await mapLimit(
+    plain.filter((o) => !namespaces.includes(o)),
+    concurrency,
+    dryRun,
+  )
   return { accepted, rejected, notValidated }
 }
 
 // a dry run changes nothing, so it can be more parallel than an apply
 const DRY_RUN_CONCURRENCY = 16
 
-async function dryRunWithApply(kube: Kube, plain: ManifestObject[], encrypted: ManifestObject[], namespace: string): Promise<ServerValidation> {
-  const result = await applyObjects(kube, plain, { dryRun: true, fieldManager: FLUX_APPLY_MANAGER, namespace, force: true, concurrency: DRY_RUN_CONCURRENCY })
+async function dryRunWithApply(
+  kube: Kube,
+  plain: ManifestObject[],
+  encrypted: ManifestObject[],
+  namespace: string,
+): Promise<ServerValidation> {
+  const result = await applyObjects(kube, plain, {
+    dryRun: true,
+    fieldManager: FLUX_APPLY_MANAGER,
+    namespace,
+    force: true,
+    concurrency: DRY_RUN_CONCURRENCY,
+  })
   const fresh = newNamespaces(result)
   const rejected: Rejection[] = []
   const notValidated: NotValidated[] = [
@@ -112,19 +150,28 @@ async function dryRunWithApply(kube: Kube, plain: ManifestObject[], encrypted: M
   ]
   for (const f of result.failed) {
     if (waitsForNewNamespace(f.ref, f.message, fresh)) {
-      notValidated.push({ object: refString(f.ref), reason: `schema-checked only: its Namespace ${f.ref.namespace} is created by this deploy, so the dry run cannot place it` })
+      notValidated.push({
+        object: refString(f.ref),
+        reason: `schema-checked only: its Namespace ${f.ref.namespace} is created by this deploy, so the dry run cannot place it`,
+      })
     } else {
       rejected.push({ object: refString(f.ref), message: f.message })
     }
   }
-  return { accepted: result.created.length + result.configured.length + result.unchanged.length, rejected, notValidated }
+  return {
+    accepted: result.created.length + result.configured.length + result.unchanged.length,
+    rejected,
+    notValidated,
+  }
 }
 
 export function rejectedError(v: ServerValidation, overlay: string, context: string): NsopsError {
   const lines = v.rejected.map((r) => `${r.object}: ${r.message}`)
   return new NsopsError(
     `the API server (context ${context}) rejects ${v.rejected.length === 1 ? 'an object' : `${v.rejected.length} objects`} of ${overlay} in a server-side dry run, so nothing was committed or pushed:\n  ${lines.join('\n  ')}`,
-    { hint: `fix the manifests under ${overlay} (or the bases it uses), then run again; \`--dry-run\` repeats the check without committing.` },
+    {
+      hint: `fix the manifests under ${overlay} (or the bases it uses), then run again; \`--dry-run\` repeats the check without committing.`,
+    },
   )
 }
 
@@ -159,10 +206,20 @@ export async function validateBuild(objects: ManifestObject[], opts: ValidateOpt
   // a schema error still wins (it names file and line).
   const dryRun = opts.kube ? serverDryRun(opts.kube, objects, opts.namespace) : undefined
   dryRun?.catch(() => {}) // awaited below, unless the schema check throws first
-  const schema = await checkSchemas(objects, { kube: opts.kube, overlayDir: opts.overlayDir, searchDir: opts.nsDir, relativeTo: opts.repoDir })
+  const schema = await checkSchemas(objects, {
+    kube: opts.kube,
+    overlayDir: opts.overlayDir,
+    searchDir: opts.nsDir,
+    relativeTo: opts.repoDir,
+  })
   if (!opts.kube || !dryRun) return { schema }
   const server = await dryRun
-  if (server.rejected.length) throw rejectedError(server, path.relative(opts.repoDir, opts.overlayDir).split(path.sep).join('/'), opts.kube.context)
+  if (server.rejected.length)
+    throw rejectedError(
+      server,
+      path.relative(opts.repoDir, opts.overlayDir).split(path.sep).join('/'),
+      opts.kube.context,
+    )
   return { schema, server, context: opts.kube.context }
 }
 

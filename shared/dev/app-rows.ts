@@ -5,7 +5,8 @@ import type { ObjectHealth } from '../health/wait.ts'
 import type { DevStatus } from './loop.ts'
 
 const severity: HealthStatus[] = ['Current', 'Unknown', 'InProgress', 'Terminating', 'NotFound', 'Failed']
-export const worst = (all: HealthStatus[]): HealthStatus => all.reduce((w, s) => (severity.indexOf(s) > severity.indexOf(w) ? s : w), 'Current' as HealthStatus)
+export const worst = (all: HealthStatus[]): HealthStatus =>
+  all.reduce((w, s) => (severity.indexOf(s) > severity.indexOf(w) ? s : w), 'Current' as HealthStatus)
 
 export interface AppRow {
   app: string
@@ -31,12 +32,24 @@ export function appRows(s: DevStatus): { apps: AppRow[]; other: ObjectHealth[] }
     const status = objs.length ? worst(objs.map((o) => o.status)) : 'Unknown'
     const bad = objs.find((o) => o.status === status && status !== 'Current')
     const pods = objs.flatMap((o) => o.pods ?? [])
-    const ready = pods.filter((p) => { const [a, b] = p.ready.split('/'); return a === b && Number(b) > 0 }).length
+    const ready = pods.filter((p) => {
+      const [a, b] = p.ready.split('/')
+      return a === b && Number(b) > 0
+    }).length
     const fw = s.forwards.find((f) => f.app === app)
     return {
-      app, status, ...(bad ? { message: `${bad.kind}/${bad.name}: ${bad.message}` } : objs.length ? {} : { message: 'nothing applied for it yet' }),
-      ready: `${ready}/${pods.length}`, restarts: pods.reduce((n, p) => n + p.restarts, 0),
-      ...(fw ? { forward: fw.status === 'active' ? fw.url : `${fw.url} (${fw.status}${fw.error ? `: ${fw.error}` : ''})` } : {}),
+      app,
+      status,
+      ...(bad
+        ? { message: `${bad.kind}/${bad.name}: ${bad.message}` }
+        : objs.length
+          ? {}
+          : { message: 'nothing applied for it yet' }),
+      ready: `${ready}/${pods.length}`,
+      restarts: pods.reduce((n, p) => n + p.restarts, 0),
+      ...(fw
+        ? { forward: fw.status === 'active' ? fw.url : `${fw.url} (${fw.status}${fw.error ? `: ${fw.error}` : ''})` }
+        : {}),
     }
   })
   return { apps, other }

@@ -25,12 +25,15 @@ export interface FileWatch {
   muted<T>(fn: () => Promise<T>): Promise<T>
 }
 
-export function watchDebounced(root: string, opts: {
-  debounceMs?: number
-  relevant: (file: string) => boolean
-  /** `file` is the last file saved in the window, `files` every one (relative to root) */
-  onChange: (file: string, files: string[]) => void
-}): FileWatch {
+export function watchDebounced(
+  root: string,
+  opts: {
+    debounceMs?: number
+    relevant: (file: string) => boolean
+    /** `file` is the last file saved in the window, `files` every one (relative to root) */
+    onChange: (file: string, files: string[]) => void
+  },
+): FileWatch {
   const debounce = opts.debounceMs ?? 50
   let timer: NodeJS.Timeout | undefined
   let firstChangeAt = 0
@@ -41,10 +44,17 @@ export function watchDebounced(root: string, opts: {
   const windows: { start: number; end: number }[] = []
   const writtenWhileMuted = (file: string) => {
     let mtime: number
-    try { mtime = fs.statSync(path.join(root, file)).mtimeMs } catch { return false }
+    try {
+      mtime = fs.statSync(path.join(root, file)).mtimeMs
+    } catch {
+      return false
+    }
     return windows.some((w) => mtime >= w.start && mtime <= w.end)
   }
-  const watcher = chokidar.watch(root, { ignoreInitial: true, ignored: (p: string) => path.basename(p).startsWith('.') && p !== root })
+  const watcher = chokidar.watch(root, {
+    ignoreInitial: true,
+    ignored: (p: string) => path.basename(p).startsWith('.') && p !== root,
+  })
   // files created in this window: one removed again in the same window was an editor's temp
   // file (sed -i's sedXXXX, vim's 4913 and file~), not a save to build for or to name
   let created = new Set<string>()
@@ -56,7 +66,10 @@ export function watchDebounced(root: string, opts: {
     if (event === 'unlink' && created.delete(file)) {
       files.delete(file)
       if (last === file) last = [...files].at(-1) ?? ''
-      if (files.size === 0) { clearTimeout(timer); timer = undefined }
+      if (files.size === 0) {
+        clearTimeout(timer)
+        timer = undefined
+      }
       return
     }
     if (writtenWhileMuted(file)) return
@@ -75,12 +88,19 @@ export function watchDebounced(root: string, opts: {
   })
   return {
     ready: new Promise<void>((resolve) => watcher.once('ready', () => resolve())),
-    close() { clearTimeout(timer); void watcher.close() },
+    close() {
+      clearTimeout(timer)
+      void watcher.close()
+    },
     async muted(fn) {
       const w = { start: Date.now() - 5, end: Infinity }
       windows.push(w)
       if (windows.length > 8) windows.shift()
-      try { return await fn() } finally { w.end = Date.now() + 5 }
+      try {
+        return await fn()
+      } finally {
+        w.end = Date.now() + 5
+      }
     },
   }
 }

@@ -10,8 +10,13 @@ import type { LastApply } from './loop.ts'
 
 /** Every applied object but Namespaces (always Current, never interesting). */
 export function healthRefs(objects: readonly ManifestObject[]): WaitTarget[] {
-  return objects.filter((o) => o.kind !== 'Namespace')
-    .map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata.name, namespace: o.metadata.namespace } }))
+  return objects
+    .filter((o) => o.kind !== 'Namespace')
+    .map((o) => ({
+      apiVersion: o.apiVersion,
+      kind: o.kind,
+      metadata: { name: o.metadata.name, namespace: o.metadata.namespace },
+    }))
 }
 
 /** The same objects by identity (a later apply of the same set keeps the feed that follows it). */
@@ -33,10 +38,15 @@ export class HealthFeed {
   private watch?: HealthWatch
   private following?: readonly ManifestObject[]
 
-  constructor(private readonly kube: Kube, private readonly onAll: (all: readonly ObjectHealth[]) => void) {}
+  constructor(
+    private readonly kube: Kube,
+    private readonly onAll: (all: readonly ObjectHealth[]) => void,
+  ) {}
 
   /** The watch that follows the last apply (undefined before the first). */
-  get current(): HealthWatch | undefined { return this.watch }
+  get current(): HealthWatch | undefined {
+    return this.watch
+  }
 
   follow(objects: readonly ManifestObject[]): void {
     this.stop()
@@ -62,9 +72,13 @@ export class HealthFeed {
 
 export function lastApplyOf(result: ApplyResult, t0: number, trigger: string, notSent = 0): LastApply {
   return {
-    at: new Date().toISOString(), ms: Math.round(performance.now() - t0), trigger,
-    created: result.created.length, configured: result.configured.length,
-    unchanged: result.unchanged.length + notSent, pruned: result.pruned.length,
+    at: new Date().toISOString(),
+    ms: Math.round(performance.now() - t0),
+    trigger,
+    created: result.created.length,
+    configured: result.configured.length,
+    unchanged: result.unchanged.length + notSent,
+    pruned: result.pruned.length,
     failed: result.failed.map((f) => `${refString(f.ref)}: ${f.message}`),
   }
 }

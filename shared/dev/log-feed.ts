@@ -45,13 +45,25 @@ type Events = {
 }
 
 /** What the feed needs of a loop: its name and the namespace it applies into. */
-export interface LoggedLoop { readonly name: string; readonly status: { readonly target: string } }
+export interface LoggedLoop {
+  readonly name: string
+  readonly status: { readonly target: string }
+}
 
 const LEVEL_WORD = /\b(FATAL|PANIC|CRIT(?:ICAL)?|ERROR|ERR|WARN(?:ING)?|INFO|DEBUG|TRACE)\b/
 const LEVEL_KEY = /\b(?:level|lvl|severity)"?\s*[=:]\s*"?([a-z]+)/i
 const levels: Record<string, LogLevel> = {
-  fatal: 'error', panic: 'error', crit: 'error', critical: 'error', error: 'error', err: 'error',
-  warn: 'warn', warning: 'warn', info: 'info', debug: 'debug', trace: 'debug',
+  fatal: 'error',
+  panic: 'error',
+  crit: 'error',
+  critical: 'error',
+  error: 'error',
+  err: 'error',
+  warn: 'warn',
+  warning: 'warn',
+  info: 'info',
+  debug: 'debug',
+  trace: 'debug',
 }
 
 /**
@@ -85,7 +97,11 @@ export class LogFeed extends EventEmitter<Events> {
   private readonly informers: { stop(): Promise<void> | void }[] = []
   private readonly perApp: number
 
-  constructor(private readonly kube: Kube, loops: readonly LoggedLoop[], opts: LogFeedOptions = {}) {
+  constructor(
+    private readonly kube: Kube,
+    loops: readonly LoggedLoop[],
+    opts: LogFeedOptions = {},
+  ) {
     super()
     this.perApp = opts.perApp ?? 1000
     // one follower per namespace, even when two loops apply into the same one
@@ -122,8 +138,15 @@ export class LogFeed extends EventEmitter<Events> {
     const line = this.scrub ? l.line.replace(this.scrub, '[redacted]') : l.line
     const level = detectLevel(line)
     const out: FeedLine = {
-      seq: ++this.seq, loop, app, pod: l.pod, container: l.container, ts: l.ts, line,
-      ...(level ? { level } : {}), ...(sources.size > 1 ? { source } : {}),
+      seq: ++this.seq,
+      loop,
+      app,
+      pod: l.pod,
+      container: l.container,
+      ts: l.ts,
+      line,
+      ...(level ? { level } : {}),
+      ...(sources.size > 1 ? { source } : {}),
     }
     const ring = this.rings.get(k) ?? []
     ring.push(out)
@@ -152,33 +175,59 @@ export class LogFeed extends EventEmitter<Events> {
   // this module holds them; nothing else of a Secret is kept.
   private async watchSecrets(namespace: string): Promise<void> {
     const core = this.kube.core
-    const informer = makeInformer(this.kube.kc, `/api/v1/namespaces/${namespace}/secrets`, () => core.listNamespacedSecret({ namespace }))
+    const informer = makeInformer(this.kube.kc, `/api/v1/namespaces/${namespace}/secrets`, () =>
+      core.listNamespacedSecret({ namespace }),
+    )
     const set = (s: V1Secret) => {
-      const values = Object.values(s.data ?? {}).map((v) => Buffer.from(v, 'base64').toString('utf8'))
+      const values = Object.values(s.data ?? {})
+        .map((v) => Buffer.from(v, 'base64').toString('utf8'))
         .concat(Object.values(s.stringData ?? {}))
-        .flatMap((v) => [v, ...v.split('\n')]).map((v) => v.trim()).filter((v) => v.length >= MIN_SECRET_LENGTH)
+        .flatMap((v) => [v, ...v.split('\n')])
+        .map((v) => v.trim())
+        .filter((v) => v.length >= MIN_SECRET_LENGTH)
       this.secrets.set(`${namespace}/${s.metadata?.name}`, values)
       this.rebuildScrub()
     }
     informer.on('add', set)
     informer.on('update', set)
-    informer.on('delete', (s) => { this.secrets.delete(`${namespace}/${s.metadata?.name}`); this.rebuildScrub() })
+    informer.on('delete', (s) => {
+      this.secrets.delete(`${namespace}/${s.metadata?.name}`)
+      this.rebuildScrub()
+    })
     informer.on('error', () => {
       if (this.abort.signal.aborted) return
       setTimeout(() => void informer.start().catch(() => {}), 1000)
     })
     this.informers.push(informer)
-    await informer.start().catch((err) => this.emit('problem', `reading the Secrets of ${namespace} to scrub them from logs failed: ${String((err as Error)?.message ?? err)}`))
+    await informer
+      .start()
+      .catch((err) =>
+        this.emit(
+          'problem',
+          `reading the Secrets of ${namespace} to scrub them from logs failed: ${String((err as Error)?.message ?? err)}`,
+        ),
+      )
   }
 
   private rebuildScrub(): void {
     const all = [...new Set([...this.secrets.values()].flat())].sort((a, b) => b.length - a.length)
-    this.scrub = all.length ? new RegExp(all.map((v) => v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'g') : undefined
+    this.scrub = all.length
+      ? new RegExp(all.map((v) => v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'g')
+      : undefined
   }
 
   /** Stops every follower and watch; resolves once they are closed. */
   async stop(): Promise<void> {
     this.abort.abort()
-    await Promise.all([...this.running, ...this.informers.map(async (i) => { try { await i.stop() } catch { /* closed */ } })])
+    await Promise.all([
+      ...this.running,
+      ...this.informers.map(async (i) => {
+        try {
+          await i.stop()
+        } catch {
+          /* closed */
+        }
+      }),
+    ])
   }
 }

@@ -17,7 +17,17 @@ import type { Kube } from '../kube/client.ts'
 import type { NamespaceConfig } from '../config/namespace-config.ts'
 import { claimSession, holdLease, releaseSession, writeSession, type DevSession, type ForwardInfo } from './session.ts'
 import { watchDebounced, type FileWatch } from './file-watch.ts'
-import { describeHeld, endKeptHolds, holding, keepHold, refreshHold, releaseHold, takeHold, type FluxHold, type HoldOptions } from './flux-hold.ts'
+import {
+  describeHeld,
+  endKeptHolds,
+  holding,
+  keepHold,
+  refreshHold,
+  releaseHold,
+  takeHold,
+  type FluxHold,
+  type HoldOptions,
+} from './flux-hold.ts'
 
 // The "kubectl" prefix is deliberate: kustomize-controller folds managers named kubectl* into
 // its own before it applies, so when Flux resumes, what the dev overlay set and prod does
@@ -136,19 +146,34 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
   private stopped = false
   private readonly inventory: InventoryRef
 
-  constructor(readonly kube: Kube, readonly ns: NamespaceConfig, private readonly opts: DevLoopOptions = {}) {
+  constructor(
+    readonly kube: Kube,
+    readonly ns: NamespaceConfig,
+    private readonly opts: DevLoopOptions = {},
+  ) {
     super()
     this.status = {
-      namespace: ns.name, target: ns.namespaces.dev, phase: 'starting', flux: 'checking', apps: ns.apps.map((a) => a.name), resources: [], forwards: [],
+      namespace: ns.name,
+      target: ns.namespaces.dev,
+      phase: 'starting',
+      flux: 'checking',
+      apps: ns.apps.map((a) => a.name),
+      resources: [],
+      forwards: [],
       tasks: Object.entries(ns.tasks).map(([name, t]) => ({ name, on: t.on ?? 'manual', state: 'idle' as const })),
     }
     this.inventory = { name: `dev-${ns.name}`, namespace: ns.namespaces.dev }
     // a beforeApply hook may write anywhere in the namespace: then every build is a full one
     this.build = new OverlayBuild(ns.paths.overlays.dev, { partial: !ns.hooks.beforeApply })
-    this.health = new HealthFeed(kube, (all) => { this.status.resources = all; this.publish() })
+    this.health = new HealthFeed(kube, (all) => {
+      this.status.resources = all
+      this.publish()
+    })
   }
 
-  get name(): string { return this.ns.name }
+  get name(): string {
+    return this.ns.name
+  }
 
   private publish(): void {
     if (this.session) {
@@ -164,11 +189,17 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     return this.starting
   }
 
-  private get aborted(): boolean { return Boolean(this.opts.signal?.aborted) || this.stopped }
+  private get aborted(): boolean {
+    return Boolean(this.opts.signal?.aborted) || this.stopped
+  }
 
   private async startSteps(): Promise<void> {
     // each step checks for Ctrl-C first: stop() then undoes exactly what was done
-    this.session = claimSession({ namespace: this.ns.name, kubernetesNamespace: this.ns.namespaces.dev, context: this.kube.context })
+    this.session = claimSession({
+      namespace: this.ns.name,
+      kubernetesNamespace: this.ns.namespaces.dev,
+      context: this.kube.context,
+    })
     try {
       this.lease = await holdLease(this.kube, this.session)
     } catch (err) {
@@ -182,7 +213,9 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     try {
       devObjects = (await this.build.full()).objects
       if (!this.ns.hooks.beforeApply) this.prebuilt = devObjects
-    } catch { /* reported by the apply below */ }
+    } catch {
+      /* reported by the apply below */
+    }
     if (this.aborted) return
     this.flux = await takeHold(this.kube, this.ns, this.session, devObjects, this.opts.hold)
     this.status.flux = this.flux.summary
@@ -191,11 +224,14 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     const hold = this.flux
     if (holding(hold)) {
       this.fluxRefresh = setInterval(() => {
-        void refreshHold(this.kube, hold).then((lost) => {
-          if (!lost.length) return
-          this.status.flux = `${lost.map((l) => `${l.kind}/${l.namespace}/${l.name}`).join(', ')} resumed or re-suspended by someone else: no longer held by this loop`
-          this.publish()
-        }, () => {})
+        void refreshHold(this.kube, hold).then(
+          (lost) => {
+            if (!lost.length) return
+            this.status.flux = `${lost.map((l) => `${l.kind}/${l.namespace}/${l.name}`).join(', ')} resumed or re-suspended by someone else: no longer held by this loop`
+            this.publish()
+          },
+          () => {},
+        )
       }, 30 * 60_000)
       this.fluxRefresh.unref()
     }
@@ -241,8 +277,13 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
 
   private taskOptions() {
     return {
-      kube: this.kube, ns: this.ns, env: 'dev' as const, signal: this.opts.signal,
-      forwards: Object.fromEntries(this.status.forwards.filter((f) => f.status === 'active').map((f) => [f.app, f.url])),
+      kube: this.kube,
+      ns: this.ns,
+      env: 'dev' as const,
+      signal: this.opts.signal,
+      forwards: Object.fromEntries(
+        this.status.forwards.filter((f) => f.status === 'active').map((f) => [f.app, f.url]),
+      ),
       onLine: (task: string, line: string) => this.emit('taskLine', task, line),
     }
   }
@@ -255,10 +296,17 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     state.state = 'running'
     this.publish()
     const { runTask } = await import('../tasks/run.ts')
-    const runs = await runTask(name, this.taskOptions()).catch((err) => [{ name, ok: false, ms: 0, at: new Date().toISOString(), error: errorMessage(err), lines: [] }])
+    const runs = await runTask(name, this.taskOptions()).catch((err) => [
+      { name, ok: false, ms: 0, at: new Date().toISOString(), error: errorMessage(err), lines: [] },
+    ])
     const last = runs[runs.length - 1]
     const ok = last.ok && last.name === name
-    Object.assign(state, { state: ok ? 'ok' : 'failed', at: last.at, ms: last.ms, error: ok ? undefined : `${last.name === name ? '' : `${last.name}: `}${last.error}` })
+    Object.assign(state, {
+      state: ok ? 'ok' : 'failed',
+      at: last.at,
+      ms: last.ms,
+      error: ok ? undefined : `${last.name === name ? '' : `${last.name}: `}${last.error}`,
+    })
     this.publish()
     return ok
   }
@@ -270,7 +318,9 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     if (this.ns.hooks.beforeApply) {
       // e.g. regenerate a ConfigMap from a template: its writes must not trigger another apply
       const { runHook, hookFailure } = await import('../tasks/run.ts')
-      const ran = this.watcher ? await this.watcher.muted(() => runHook('beforeApply', {}, this.taskOptions())) : await runHook('beforeApply', {}, this.taskOptions())
+      const ran = this.watcher
+        ? await this.watcher.muted(() => runHook('beforeApply', {}, this.taskOptions()))
+        : await runHook('beforeApply', {}, this.taskOptions())
       if (ran && !ran.run.ok) {
         this.status.phase = 'error'
         this.status.error = hookFailure('beforeApply', ran.run, 'nothing was applied', this.ns.name).message
@@ -301,8 +351,17 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       // Same set of objects: send only those whose rendering changed. A set that gained or
       // lost objects goes through the full apply, which records the inventory and prunes.
       result = sameSet
-        ? await applyObjects(this.kube, changed, { fieldManager: DEV_FIELD_MANAGER, prune: false, namespace: this.ns.namespaces.dev, knownChanged: true })
-        : await applyObjects(this.kube, objects, { fieldManager: DEV_FIELD_MANAGER, inventory: this.inventory, namespace: this.ns.namespaces.dev })
+        ? await applyObjects(this.kube, changed, {
+            fieldManager: DEV_FIELD_MANAGER,
+            prune: false,
+            namespace: this.ns.namespaces.dev,
+            knownChanged: true,
+          })
+        : await applyObjects(this.kube, objects, {
+            fieldManager: DEV_FIELD_MANAGER,
+            inventory: this.inventory,
+            namespace: this.ns.namespaces.dev,
+          })
     } catch (err) {
       this.status.phase = 'error'
       this.status.error = errorMessage(err)
@@ -315,7 +374,10 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       const k = refKey(refOf(o))
       if (!failed.has(k)) this.lastApplied.set(k, JSON.stringify(o))
     }
-    this.status.lastApply = { ...lastApplyOf(result, t0, trigger, sameSet ? objects.length - changed.length : 0), build: how }
+    this.status.lastApply = {
+      ...lastApplyOf(result, t0, trigger, sameSet ? objects.length - changed.length : 0),
+      build: how,
+    }
     if (how !== 'full') this.scheduleCheck()
     this.status.phase = result.failed.length ? 'error' : 'watching'
     this.status.error = result.failed.length ? `${result.failed.length} object(s) rejected` : undefined
@@ -336,12 +398,17 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
   private scheduleCheck(): void {
     clearTimeout(this.checkTimer)
     this.checkTimer = setTimeout(() => {
-      void this.build.check().then((full) => {
-        if (!full || this.stopped) return
-        this.status.error = `${this.build.off}: applying the full build; partial builds are off until the loop restarts`
-        this.publish()
-        void this.apply('full build (check)')
-      }, () => { /* the overlay does not build now: the next save reports it */ })
+      void this.build.check().then(
+        (full) => {
+          if (!full || this.stopped) return
+          this.status.error = `${this.build.off}: applying the full build; partial builds are off until the loop restarts`
+          this.publish()
+          void this.apply('full build (check)')
+        },
+        () => {
+          /* the overlay does not build now: the next save reports it */
+        },
+      )
     }, 1500)
     this.checkTimer.unref()
   }
@@ -352,7 +419,12 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       const { runHook, hookFailure } = await import('../tasks/run.ts')
       const ran = await runHook('afterApply', { applied: la }, this.taskOptions())
       if (ran && !ran.run.ok) {
-        this.status.error = hookFailure('afterApply', ran.run, 'the apply stands but its follow-up did not run', this.ns.name).message
+        this.status.error = hookFailure(
+          'afterApply',
+          ran.run,
+          'the apply stands but its follow-up did not run',
+          this.ns.name,
+        ).message
         this.publish()
       }
     }
@@ -372,10 +444,21 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
   private async startForwards(): Promise<void> {
     const { forwardService } = await import('../portforward/index.ts')
     for (const pf of this.ns.portForwards) {
-      const info: ForwardInfo = { app: pf.app, local: pf.local, remote: pf.remote, url: `http://127.0.0.1:${pf.local}`, status: 'starting' }
+      const info: ForwardInfo = {
+        app: pf.app,
+        local: pf.local,
+        remote: pf.remote,
+        url: `http://127.0.0.1:${pf.local}`,
+        status: 'starting',
+      }
       this.status.forwards.push(info)
       try {
-        const fwd = await forwardService(this.kube, { namespace: this.ns.namespaces.dev, service: pf.app, localPort: pf.local, remotePort: pf.remote })
+        const fwd = await forwardService(this.kube, {
+          namespace: this.ns.namespaces.dev,
+          service: pf.app,
+          localPort: pf.local,
+          remotePort: pf.remote,
+        })
         this.forwards.push(fwd)
         fwd.on('status', (s: { status: string; pod?: string; lastError?: string }) => {
           info.status = s.status
@@ -414,23 +497,36 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     await Promise.allSettled(this.forwards.map((f) => f.stop()))
     const keep = opts.keep ?? this.opts.keep
     if (opts.keep) {
-      if (this.flux) notes.push(...(await keepHold(this.kube, this.flux).catch((err) => [`could not mark the Flux hold kept: ${errorMessage(err)}`])))
+      if (this.flux)
+        notes.push(
+          ...(await keepHold(this.kube, this.flux).catch((err) => [
+            `could not mark the Flux hold kept: ${errorMessage(err)}`,
+          ])),
+        )
       await this.lease?.release({ keep: true }).catch(() => {})
       this.session.kept = true
       this.session.forwards = []
       writeSession(this.session)
-      notes.push(`kept ${this.ns.name} running in ${this.ns.namespaces.dev}: \`just dev-down\` ends it (deletes dev-only objects${holding(this.flux) ? ', releases the Flux hold' : ''})`)
+      notes.push(
+        `kept ${this.ns.name} running in ${this.ns.namespaces.dev}: \`just dev-down\` ends it (deletes dev-only objects${holding(this.flux) ? ', releases the Flux hold' : ''})`,
+      )
       this.status.phase = 'stopped'
       this.emit('status', this.status)
       return notes
     }
     if (!keep) {
       say(`deleting the dev-only objects of ${this.ns.name} in ${this.ns.namespaces.dev}`)
-      try { notes.push(...(await this.deleteDevOnly())) } catch (err) { notes.push(`could not delete dev objects: ${errorMessage(err)}`) }
+      try {
+        notes.push(...(await this.deleteDevOnly()))
+      } catch (err) {
+        notes.push(`could not delete dev objects: ${errorMessage(err)}`)
+      }
     }
     if (this.flux) {
       if (holding(this.flux)) say(`releasing the Flux hold on ${describeHeld(this.flux)}`)
-      try { notes.push(...(await releaseHold(this.kube, this.flux))) } catch (err) {
+      try {
+        notes.push(...(await releaseHold(this.kube, this.flux)))
+      } catch (err) {
         notes.push(`could not resume Flux: ${errorMessage(err)} — run \`just dev-down\` to retry`)
       }
     }
@@ -446,7 +542,11 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
    * file and Lease allow it), resume the holds it left, delete its dev-only objects.
    */
   async endKept(): Promise<string[]> {
-    this.session = claimSession({ namespace: this.ns.name, kubernetesNamespace: this.ns.namespaces.dev, context: this.kube.context })
+    this.session = claimSession({
+      namespace: this.ns.name,
+      kubernetesNamespace: this.ns.namespaces.dev,
+      context: this.kube.context,
+    })
     this.lease = await holdLease(this.kube, this.session)
     const notes = await this.deleteDevOnly()
     notes.push(...(await endKeptHolds(this.kube, this.ns)))
@@ -457,19 +557,45 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
 
   private async deleteDevOnly(): Promise<string[]> {
     const applied = await readInventory(this.kube, this.inventory)
-    for (const [k, json] of this.lastApplied) if (!applied.has(k)) applied.set(k, refOf(JSON.parse(json) as ManifestObject))
+    for (const [k, json] of this.lastApplied)
+      if (!applied.has(k)) applied.set(k, refOf(JSON.parse(json) as ManifestObject))
     let prod = new Set<string>()
-    try { prod = new Set((await buildKustomization(this.ns.paths.overlays.prod)).map((o) => refKey(refOf(o)))) } catch { /* prod overlay broken: treat all as dev-only */ }
+    try {
+      prod = new Set((await buildKustomization(this.ns.paths.overlays.prod)).map((o) => refKey(refOf(o))))
+    } catch {
+      /* prod overlay broken: treat all as dev-only */
+    }
     const doomed = [...applied.entries()].filter(([k]) => !prod.has(k)).map(([, r]) => r)
     // the same safety as prune: ours by field manager, uid precondition, shared cluster objects kept
-    const r = await pruneLeftovers(this.kube, doomed, { fieldManager: DEV_FIELD_MANAGER, dryRun: false, prunePvcs: false, concurrency: 16, keepShared: true })
+    const r = await pruneLeftovers(this.kube, doomed, {
+      fieldManager: DEV_FIELD_MANAGER,
+      dryRun: false,
+      prunePvcs: false,
+      concurrency: 16,
+      keepShared: true,
+    })
     try {
-      await deleteObject(this.kube, { apiVersion: 'v1', kind: 'ConfigMap', namespace: this.inventory.namespace, name: inventoryConfigMapName(this.inventory) }, { dryRun: false })
-    } catch { /* none */ }
+      await deleteObject(
+        this.kube,
+        {
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          namespace: this.inventory.namespace,
+          name: inventoryConfigMapName(this.inventory),
+        },
+        { dryRun: false },
+      )
+    } catch {
+      /* none */
+    }
     const notes: string[] = []
-    if (r.pruned.length) notes.push(`deleted ${r.pruned.length} dev-only object(s) in ${this.ns.namespaces.dev} (PVCs and the namespace kept)`)
+    if (r.pruned.length)
+      notes.push(
+        `deleted ${r.pruned.length} dev-only object(s) in ${this.ns.namespaces.dev} (PVCs and the namespace kept)`,
+      )
     const shared = r.retained.filter((x) => /shared/.test(x.reason))
-    if (shared.length) notes.push(`left ${shared.map((x) => refString(x.ref)).join(', ')} in place: ${shared[0].reason}`)
+    if (shared.length)
+      notes.push(`left ${shared.map((x) => refString(x.ref)).join(', ')} in place: ${shared[0].reason}`)
     for (const f of r.failed) notes.push(`could not delete ${refString(f.ref)}: ${f.message}`)
     return notes
   }

@@ -26,7 +26,6 @@ import YAML from 'yaml'
 import { refKey, refOf } from '../kube/refs.ts'
 import { buildKustomizationWarm, KUSTOMIZATION_FILES, ManifestCache, type ManifestObject } from '../kustomize/build.ts'
 
-
 /** One kustomization in the overlay's tree. */
 interface KNode {
   dir: string
@@ -59,7 +58,11 @@ export interface OverlayBuildResult {
 const isRemote = (entry: string) => /^[a-z][a-z0-9+.-]*:\/\/|^git@|^github\.com\/|\?ref=/i.test(entry)
 
 function realDir(p: string): string {
-  try { return fs.realpathSync(p) } catch { return path.resolve(p) }
+  try {
+    return fs.realpathSync(p)
+  } catch {
+    return path.resolve(p)
+  }
 }
 
 /** A file's real path, also when the file itself is gone (a delete is a save too). */
@@ -77,26 +80,44 @@ function loadTree(overlay: string): Tree {
     visits.set(dir, (visits.get(dir) ?? 0) + 1)
     const text = fs.readFileSync(file, 'utf8')
     let doc: Record<string, unknown>
-    try { doc = (YAML.parse(text) ?? {}) as Record<string, unknown> } catch { unusable = `${file} does not parse`; return undefined }
+    try {
+      doc = (YAML.parse(text) ?? {}) as Record<string, unknown>
+    } catch {
+      unusable = `${file} does not parse`
+      return undefined
+    }
     const node: KNode = { dir, file, text, doc, resourceDirs: [], components: [], parent, component }
     nodes.push(node)
-    const list = (key: string) => (Array.isArray(doc[key]) ? (doc[key] as unknown[]).filter((e): e is string => typeof e === 'string') : [])
+    const list = (key: string) =>
+      Array.isArray(doc[key]) ? (doc[key] as unknown[]).filter((e): e is string => typeof e === 'string') : []
     for (const entry of list('resources')) {
-      if (isRemote(entry)) { unusable = `${file} has a remote resource (${entry})`; continue }
+      if (isRemote(entry)) {
+        unusable = `${file} has a remote resource (${entry})`
+        continue
+      }
       const target = realDir(path.resolve(dir, entry))
       if (!fs.existsSync(target) || !fs.statSync(target).isDirectory()) continue
       const child = load(target, node, component, depth + 1)
       if (child) node.resourceDirs.push({ entry, node: child })
     }
     for (const entry of list('components')) {
-      if (isRemote(entry)) { unusable = `${file} has a remote component (${entry})`; continue }
+      if (isRemote(entry)) {
+        unusable = `${file} has a remote component (${entry})`
+        continue
+      }
       const child = load(realDir(path.resolve(dir, entry)), node, true, depth + 1)
       if (child) node.components.push(child)
     }
     return node
   }
   const root = load(realDir(overlay), undefined, false, 0)
-  if (!root) return { root: undefined as unknown as KNode, nodes, visits, unusable: unusable ?? `no kustomization in ${overlay}` }
+  if (!root)
+    return {
+      root: undefined as unknown as KNode,
+      nodes,
+      visits,
+      unusable: unusable ?? `no kustomization in ${overlay}`,
+    }
   return { root, nodes, visits, unusable }
 }
 
@@ -123,7 +144,18 @@ function strings(value: unknown, out: string[] = []): string[] {
 }
 
 const RENAMES_OR_PLUGINS = ['namePrefix', 'nameSuffix', 'generators', 'transformers', 'validators', 'bases']
-const LEFT_OUT_FORBIDDEN = ['namePrefix', 'nameSuffix', 'namespace', 'configMapGenerator', 'secretGenerator', 'generators', 'transformers', 'validators', 'helmCharts', 'bases']
+const LEFT_OUT_FORBIDDEN = [
+  'namePrefix',
+  'nameSuffix',
+  'namespace',
+  'configMapGenerator',
+  'secretGenerator',
+  'generators',
+  'transformers',
+  'validators',
+  'helmCharts',
+  'bases',
+]
 
 /** The kustomization N all saved files belong to, or why a partial build cannot be used. */
 function partialTarget(tree: Tree, files: string[]): KNode | string {
@@ -134,7 +166,8 @@ function partialTarget(tree: Tree, files: string[]): KNode | string {
     const n = owners[0]
     if (!n || n === tree.root) return `${f} belongs to the overlay itself`
     if (n.component) return `${f} feeds a component`
-    if (KUSTOMIZATION_FILES.includes(path.basename(f)) && path.dirname(f) !== n.dir) return `${f} is a new kustomization`
+    if (KUSTOMIZATION_FILES.includes(path.basename(f)) && path.dirname(f) !== n.dir)
+      return `${f} is a new kustomization`
     if (target && target !== n) return 'the saved files feed more than one kustomization'
     target = n
   }
@@ -148,7 +181,9 @@ function partialTarget(tree: Tree, files: string[]): KNode | string {
       if (bad) return `${c.file} has ${bad}`
     }
   }
-  const leftOut = tree.nodes.filter((n) => !inside.has(n) && !chain.includes(n) && !chain.some((a) => a.components.flatMap(subtree).includes(n)))
+  const leftOut = tree.nodes.filter(
+    (n) => !inside.has(n) && !chain.includes(n) && !chain.some((a) => a.components.flatMap(subtree).includes(n)),
+  )
   for (const n of leftOut) {
     const bad = LEFT_OUT_FORBIDDEN.find((k) => n.doc[k] !== undefined)
     if (bad) return `${n.file} has ${bad}`
@@ -158,7 +193,7 @@ function partialTarget(tree: Tree, files: string[]): KNode | string {
   for (const n of tree.nodes) {
     if (inside.has(n)) continue
     const at = chain.indexOf(n)
-    const next = at < 0 ? undefined : chain[at + 1] ?? target
+    const next = at < 0 ? undefined : (chain[at + 1] ?? target)
     for (const s of strings(n.doc)) {
       for (const candidate of [s, s.slice(s.indexOf('=') + 1)]) {
         if (!candidate || isRemote(candidate)) continue
@@ -183,14 +218,16 @@ function reducedOverrides(target: KNode, names: ReadonlySet<string>, withoutTarg
   chain.forEach((a, i) => {
     const next = chain[i + 1] ?? target
     const doc = YAML.parseDocument(a.text)
-    const keep = (Array.isArray(a.doc.resources) ? a.doc.resources as unknown[] : []).filter((entry) => {
+    const keep = (Array.isArray(a.doc.resources) ? (a.doc.resources as unknown[]) : []).filter((entry) => {
       const r = a.resourceDirs.find((d) => d.entry === entry)
       if (!r) return true // a file of its own
       return r.node === next && !(withoutTarget && next === target)
     })
     doc.set('resources', keep)
     if (Array.isArray(a.doc.replicas)) {
-      const replicas = (a.doc.replicas as { name?: unknown }[]).filter((r) => typeof r?.name === 'string' && names.has(r.name))
+      const replicas = (a.doc.replicas as { name?: unknown }[]).filter(
+        (r) => typeof r?.name === 'string' && names.has(r.name),
+      )
       if (replicas.length) doc.set('replicas', replicas)
       else doc.delete('replicas')
     }
@@ -200,7 +237,8 @@ function reducedOverrides(target: KNode, names: ReadonlySet<string>, withoutTarg
 }
 
 const keyOf = (o: ManifestObject) => refKey(refOf(o))
-const same = (a: ManifestObject | undefined, b: ManifestObject) => a !== undefined && JSON.stringify(a) === JSON.stringify(b)
+const same = (a: ManifestObject | undefined, b: ManifestObject) =>
+  a !== undefined && JSON.stringify(a) === JSON.stringify(b)
 
 export class OverlayBuild {
   private readonly cache = new ManifestCache()
@@ -224,7 +262,10 @@ export class OverlayBuild {
   /** why the last build after a save was not partial ('' when it was, or nothing said why) */
   lastReason = ''
 
-  constructor(readonly overlay: string, private readonly opts: { partial?: boolean } = {}) {}
+  constructor(
+    readonly overlay: string,
+    private readonly opts: { partial?: boolean } = {},
+  ) {}
 
   /** A full build (start, a manual re-apply, whatever cannot be built partially). */
   async full(): Promise<OverlayBuildResult> {
@@ -249,8 +290,14 @@ export class OverlayBuild {
     // ancestors' own objects (and so each app's share) are known anew after a save into a
     // kustomization that is an ancestor of others, a component, or no kustomization at all
     const tree = this.tree
-    const ownerOf = (f: string) => tree.nodes.filter((n) => within(f, n.dir)).sort((a, b) => b.dir.length - a.dir.length)[0]
-    if (abs.some((f) => { const o = ownerOf(f); return !o || o === tree.root || o.component || o.resourceDirs.length > 0 })) {
+    const ownerOf = (f: string) =>
+      tree.nodes.filter((n) => within(f, n.dir)).sort((a, b) => b.dir.length - a.dir.length)[0]
+    if (
+      abs.some((f) => {
+        const o = ownerOf(f)
+        return !o || o === tree.root || o.component || o.resourceDirs.length > 0
+      })
+    ) {
       this.ancestorKeys.clear()
       this.known.clear()
     }
@@ -293,7 +340,7 @@ export class OverlayBuild {
     const sameSet = mine.length === known.keys.size && mine.every((o) => known.keys.has(keyOf(o)))
     if (!sameSet || !theirs.every((o) => same(byKey.get(keyOf(o)), o))) {
       this.known.delete(target.dir)
-      this.lastReason = sameSet ? 'the overlay\'s own objects changed' : `${rel} gained, lost or renamed objects`
+      this.lastReason = sameSet ? "the overlay's own objects changed" : `${rel} gained, lost or renamed objects`
       const r = await this.full()
       return r
     }
@@ -318,13 +365,19 @@ export class OverlayBuild {
       const parent = target.parent!.dir
       let ancestors = this.ancestorKeys.get(parent)
       if (!ancestors) {
-        const own = await buildKustomizationWarm(this.overlay, { overrides: reducedOverrides(target, new Set(), true), cache: this.cache })
+        const own = await buildKustomizationWarm(this.overlay, {
+          overrides: reducedOverrides(target, new Set(), true),
+          cache: this.cache,
+        })
         ancestors = new Set(own.map(keyOf))
         this.ancestorKeys.set(parent, ancestors)
       }
       // N on its own names its objects as the overlay will: no ancestor renames (partialTarget)
       const names = new Set((await buildKustomizationWarm(target.dir)).map((o) => o.metadata.name))
-      const reduced = await buildKustomizationWarm(this.overlay, { overrides: reducedOverrides(target, names), cache: this.cache })
+      const reduced = await buildKustomizationWarm(this.overlay, {
+        overrides: reducedOverrides(target, names),
+        cache: this.cache,
+      })
       const byKey = new Map(this.current.map((o) => [keyOf(o), o]))
       if (reduced.every((o) => same(byKey.get(keyOf(o)), o))) {
         const keys = ancestors
@@ -332,7 +385,10 @@ export class OverlayBuild {
         this.known.set(target.dir, { keys: new Set(mine.map(keyOf)), names: new Set(mine.map((o) => o.metadata.name)) })
       } else this.refused.set(target.dir, `a partial build of ${rel} differs from the full build`)
     } catch (err) {
-      this.refused.set(target.dir, `kustomize refuses a partial build of ${rel}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`)
+      this.refused.set(
+        target.dir,
+        `kustomize refuses a partial build of ${rel}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`,
+      )
     }
     this.lastReason = this.refused.get(target.dir) ?? ''
   }

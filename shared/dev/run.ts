@@ -37,7 +37,12 @@ export interface UiContext {
   note: (line: string) => void
 }
 
-export async function runDevLoops(kube: Kube, configs: NamespaceConfig[], opts: RunOptions, extra: Loop[] = []): Promise<number> {
+export async function runDevLoops(
+  kube: Kube,
+  configs: NamespaceConfig[],
+  opts: RunOptions,
+  extra: Loop[] = [],
+): Promise<number> {
   guardContext(kube.context, kube.server, 'apply dev overlays')
   const loops: Loop[] = []
   const shutdown = opts.shutdown ?? new Shutdown()
@@ -46,7 +51,10 @@ export async function runDevLoops(kube: Kube, configs: NamespaceConfig[], opts: 
     return left.length ? `${left.join('\n')}\nRun \`just dev-down\` to finish the cleanup.` : 'Nothing was left behind.'
   }
   shutdown.setLeftover(leftover)
-  const onCrash = (err: unknown) => { log.fail(`dev loop crashed: ${errorMessage(err)}`); shutdown.stop('crash') }
+  const onCrash = (err: unknown) => {
+    log.fail(`dev loop crashed: ${errorMessage(err)}`)
+    shutdown.stop('crash')
+  }
   process.on('uncaughtException', onCrash)
   process.on('unhandledRejection', onCrash)
   const stopped = new Promise<void>((resolve) => {
@@ -54,7 +62,14 @@ export async function runDevLoops(kube: Kube, configs: NamespaceConfig[], opts: 
     shutdown.signal.addEventListener('abort', () => resolve(), { once: true })
   })
   for (const ns of configs) {
-    loops.push(new DevLoop(kube, ns, { ...opts, watch: !opts.ci, forwards: opts.ci ? false : opts.forwards, signal: shutdown.signal }))
+    loops.push(
+      new DevLoop(kube, ns, {
+        ...opts,
+        watch: !opts.ci,
+        forwards: opts.ci ? false : opts.forwards,
+        signal: shutdown.signal,
+      }),
+    )
   }
   loops.push(...extra)
   // the pods' logs, published beside the loops' status for the view and the page (not in
@@ -63,18 +78,34 @@ export async function runDevLoops(kube: Kube, configs: NamespaceConfig[], opts: 
   // the web page serves the same status; it is up before the loops start, like the view
   let ui: { url: string; close(): Promise<void> } | undefined
   if (!opts.ci && opts.ui) {
-    ui = await opts.ui.start({ loops, kube, logs, stop: () => shutdown.stop('web'), note: (line) => log.info(c.dim(line)) })
-      .catch((err) => { log.warn(`web page not started: ${errorMessage(err)}`); return undefined })
+    ui = await opts.ui
+      .start({ loops, kube, logs, stop: () => shutdown.stop('web'), note: (line) => log.info(c.dim(line)) })
+      .catch((err) => {
+        log.warn(`web page not started: ${errorMessage(err)}`)
+        return undefined
+      })
     if (ui) log.info(`web: ${ui.url}`)
   }
   // the view subscribes before anything starts: off a terminal every event is a log line
-  let view: { stop(): void } | undefined = attachView(loops, `nsops dev · context ${kube.context} · ${kube.server}${ui ? ` · ${ui.url}` : ''}`, logs)
-  const endView = () => { view?.stop(); view = undefined }
+  let view: { stop(): void } | undefined = attachView(
+    loops,
+    `nsops dev · context ${kube.context} · ${kube.server}${ui ? ` · ${ui.url}` : ''}`,
+    logs,
+  )
+  const endView = () => {
+    view?.stop()
+    view = undefined
+  }
   let code: number = ExitCode.ok
   let keep = false
   try {
     const t0 = performance.now()
-    const startAll = (async () => { for (const l of loops) { if (shutdown.stopping) return; await l.start() } })()
+    const startAll = (async () => {
+      for (const l of loops) {
+        if (shutdown.stopping) return
+        await l.start()
+      }
+    })()
     await Promise.race([startAll, stopped])
     if (shutdown.stopping) return shutdown.exitCode
     if (opts.ci) {
@@ -89,10 +120,13 @@ export async function runDevLoops(kube: Kube, configs: NamespaceConfig[], opts: 
       const bad = results.filter((r) => !r.ok)
       if (opts.outputSnapshot) await writeSnapshot(kube, opts.outputSnapshot, loops)
       if (bad.length === 0 && failedApply.length === 0) {
-        log.ok(`SUCCESS. All workloads are healthy (${loops.map((l) => l.name).join(', ')}) in ${duration(performance.now() - t0)}.`)
+        log.ok(
+          `SUCCESS. All workloads are healthy (${loops.map((l) => l.name).join(', ')}) in ${duration(performance.now() - t0)}.`,
+        )
         code = ExitCode.ok
       } else {
-        for (const l of failedApply) log.fail(`${l.name}: ${l.status.error ?? ''} ${(l.status.lastApply?.failed ?? []).join('; ')}`)
+        for (const l of failedApply)
+          log.fail(`${l.name}: ${l.status.error ?? ''} ${(l.status.lastApply?.failed ?? []).join('; ')}`)
         for (const r of bad) log.fail(r.report)
         code = 1
       }
@@ -106,8 +140,13 @@ export async function runDevLoops(kube: Kube, configs: NamespaceConfig[], opts: 
     shutdown.stop('done')
     process.off('uncaughtException', onCrash)
     process.off('unhandledRejection', onCrash)
-    const notes = await Promise.all(loops.map((l) => l.stop({ keep, progress: (d) => shutdown.setDoing(d) })
-      .catch((err) => [`${l.name}: cleanup failed: ${errorMessage(err)}`])))
+    const notes = await Promise.all(
+      loops.map((l) =>
+        l
+          .stop({ keep, progress: (d) => shutdown.setDoing(d) })
+          .catch((err) => [`${l.name}: cleanup failed: ${errorMessage(err)}`]),
+      ),
+    )
     for (const n of notes.flat()) log.info(c.dim(n))
     await Promise.all([ui?.close(), logsStopped])
     shutdown.dispose()
@@ -117,21 +156,43 @@ export async function runDevLoops(kube: Kube, configs: NamespaceConfig[], opts: 
 /** `--output-snapshot`: what `tilt ci --output-snapshot-on-exit` keeps, as JSON. */
 async function writeSnapshot(kube: Kube, file: string, loops: Loop[]): Promise<void> {
   const namespaces = [...new Set(loops.map((l) => l.status.target))]
-  const events = Object.fromEntries(await Promise.all(namespaces.map(async (ns) => {
-    const list = await kube.core.listNamespacedEvent({ namespace: ns }).catch(() => ({ items: [] }))
-    return [ns, list.items.map((e) => ({ type: e.type, reason: e.reason, object: `${e.involvedObject?.kind}/${e.involvedObject?.name}`, message: e.message, count: e.count, last: e.lastTimestamp ?? e.eventTime }))]
-  })))
+  const events = Object.fromEntries(
+    await Promise.all(
+      namespaces.map(async (ns) => {
+        const list = await kube.core.listNamespacedEvent({ namespace: ns }).catch(() => ({ items: [] }))
+        return [
+          ns,
+          list.items.map((e) => ({
+            type: e.type,
+            reason: e.reason,
+            object: `${e.involvedObject?.kind}/${e.involvedObject?.name}`,
+            message: e.message,
+            count: e.count,
+            last: e.lastTimestamp ?? e.eventTime,
+          })),
+        ]
+      }),
+    ),
+  )
   const logs: Record<string, string[]> = {}
   for (const l of loops) {
     for (const r of l.status.resources) {
       for (const p of r.pods ?? []) {
         // a pod's last lines when the node serves logs (sim answers once it writes them)
-        const text = await kube.core.readNamespacedPodLog({ name: p.name, namespace: r.namespace ?? l.status.target, tailLines: 20 }).catch(() => undefined)
+        const text = await kube.core
+          .readNamespacedPodLog({ name: p.name, namespace: r.namespace ?? l.status.target, tailLines: 20 })
+          .catch(() => undefined)
         if (typeof text === 'string') logs[`${r.namespace}/${p.name}`] = text.split('\n').filter(Boolean)
       }
     }
   }
-  const snapshot = { at: new Date().toISOString(), context: kube.context, loops: loops.map((l) => l.status), events, logs }
+  const snapshot = {
+    at: new Date().toISOString(),
+    context: kube.context,
+    loops: loops.map((l) => l.status),
+    events,
+    logs,
+  }
   fs.writeFileSync(file, `${JSON.stringify(snapshot, null, 2)}\n`)
   log.info(c.dim(`snapshot written to ${file}`))
 }

@@ -14,7 +14,15 @@ import { isApiError, type Kube } from '../kube/client.ts'
 import { pidAlive } from '../core/lock.ts'
 import { stateDir } from '../core/paths.ts'
 
-export interface ForwardInfo { app: string; local: number; remote: number; url: string; status: string; pod?: string; error?: string }
+export interface ForwardInfo {
+  app: string
+  local: number
+  remote: number
+  url: string
+  status: string
+  pod?: string
+  error?: string
+}
 
 export interface DevSession {
   namespace: string
@@ -34,7 +42,11 @@ const dir = () => path.join(stateDir(), 'dev')
 const file = (ns: string) => path.join(dir(), `${ns}.json`)
 
 function readFile(ns: string): DevSession | undefined {
-  try { return JSON.parse(fs.readFileSync(file(ns), 'utf8')) as DevSession } catch { return undefined }
+  try {
+    return JSON.parse(fs.readFileSync(file(ns), 'utf8')) as DevSession
+  } catch {
+    return undefined
+  }
 }
 
 function alive(s: DevSession): boolean {
@@ -49,19 +61,39 @@ export function readSession(ns: string): DevSession | undefined {
 
 export function liveSessions(): DevSession[] {
   let names: string[] = []
-  try { names = fs.readdirSync(dir()).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)) } catch { return [] }
+  try {
+    names = fs
+      .readdirSync(dir())
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => f.slice(0, -5))
+  } catch {
+    return []
+  }
   return names.map(readSession).filter((s): s is DevSession => Boolean(s))
 }
 
-function refusal(other: Pick<DevSession, 'namespace' | 'pid' | 'user' | 'host' | 'startedAt'>, where: string): NsopsError {
-  return new NsopsError(`a dev loop for ${other.namespace} is already running ${where} (${other.user}@${other.host}, pid ${other.pid}, since ${other.startedAt}).`, {
-    hint: `Use that one, or stop it first (Ctrl-C in its terminal, \`kill ${other.pid}\` on ${other.host}, or \`just dev-down\` there).`,
-  })
+function refusal(
+  other: Pick<DevSession, 'namespace' | 'pid' | 'user' | 'host' | 'startedAt'>,
+  where: string,
+): NsopsError {
+  return new NsopsError(
+    `a dev loop for ${other.namespace} is already running ${where} (${other.user}@${other.host}, pid ${other.pid}, since ${other.startedAt}).`,
+    {
+      hint: `Use that one, or stop it first (Ctrl-C in its terminal, \`kill ${other.pid}\` on ${other.host}, or \`just dev-down\` there).`,
+    },
+  )
 }
 
 /** Claims the namespace for this process; refuses while another live dev loop holds it. */
 export function claimSession(s: Omit<DevSession, 'pid' | 'host' | 'user' | 'startedAt' | 'forwards'>): DevSession {
-  const session: DevSession = { ...s, pid: process.pid, host: os.hostname(), user: os.userInfo().username, startedAt: new Date().toISOString(), forwards: [] }
+  const session: DevSession = {
+    ...s,
+    pid: process.pid,
+    host: os.hostname(),
+    user: os.userInfo().username,
+    startedAt: new Date().toISOString(),
+    forwards: [],
+  }
   fs.mkdirSync(dir(), { recursive: true })
   const tmp = `${file(s.namespace)}.${process.pid}.claim`
   fs.writeFileSync(tmp, JSON.stringify(session, null, 2))
@@ -76,7 +108,11 @@ export function claimSession(s: Omit<DevSession, 'pid' | 'host' | 'user' | 'star
       const other = readFile(s.namespace)
       if (other && alive(other) && other.pid !== process.pid) throw refusal(other, 'on this machine')
       // dead or kept: move it aside atomically; of two claimers only one rename succeeds
-      try { fs.renameSync(file(s.namespace), `${file(s.namespace)}.${process.pid}.old`) } catch { /* someone else did */ }
+      try {
+        fs.renameSync(file(s.namespace), `${file(s.namespace)}.${process.pid}.old`)
+      } catch {
+        /* someone else did */
+      }
       fs.rmSync(`${file(s.namespace)}.${process.pid}.old`, { force: true })
     }
   } finally {
@@ -103,7 +139,14 @@ const LEASE_SECONDS = 60
 const HOLDER = 'nsops.dev/holder'
 export const leaseName = (ns: string) => `nsops-dev-${ns}`
 
-interface LeaseHolder { user: string; host: string; pid: number; startedAt: string; namespace: string; kept?: boolean }
+interface LeaseHolder {
+  user: string
+  host: string
+  pid: number
+  startedAt: string
+  namespace: string
+  kept?: boolean
+}
 
 function expired(lease: V1Lease): boolean {
   const renew = lease.spec?.renewTime ? new Date(lease.spec.renewTime as unknown as string).getTime() : NaN
@@ -114,14 +157,29 @@ function expired(lease: V1Lease): boolean {
  * Holds the namespace's Lease for this session; refuses when another session's Lease is
  * live (another checkout, another machine). Renewed every 20 s until released.
  */
-export async function holdLease(kube: Kube, session: DevSession): Promise<{ release(opts?: { keep?: boolean }): Promise<void> }> {
+export async function holdLease(
+  kube: Kube,
+  session: DevSession,
+): Promise<{ release(opts?: { keep?: boolean }): Promise<void> }> {
   const api = kube.kc.makeApiClient(CoordinationV1Api)
   const name = leaseName(session.namespace)
-  const holder: LeaseHolder = { user: session.user, host: session.host, pid: session.pid, startedAt: session.startedAt, namespace: session.namespace }
+  const holder: LeaseHolder = {
+    user: session.user,
+    host: session.host,
+    pid: session.pid,
+    startedAt: session.startedAt,
+    namespace: session.namespace,
+  }
   const identity = `${holder.user}@${holder.host}/${holder.pid}`
   const body = (rv?: string, kept = false): V1Lease => ({
-    apiVersion: 'coordination.k8s.io/v1', kind: 'Lease',
-    metadata: { name, namespace: LEASE_NAMESPACE, ...(rv ? { resourceVersion: rv } : {}), annotations: { [HOLDER]: JSON.stringify({ ...holder, ...(kept ? { kept } : {}) }) } },
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: {
+      name,
+      namespace: LEASE_NAMESPACE,
+      ...(rv ? { resourceVersion: rv } : {}),
+      annotations: { [HOLDER]: JSON.stringify({ ...holder, ...(kept ? { kept } : {}) }) },
+    },
     spec: { holderIdentity: identity, leaseDurationSeconds: LEASE_SECONDS, renewTime: new V1MicroTime() },
   })
   let rv: string | undefined
@@ -131,28 +189,60 @@ export async function holdLease(kube: Kube, session: DevSession): Promise<{ rele
     if (!isApiError(err, 409)) throw err
     const current = await api.readNamespacedLease({ name, namespace: LEASE_NAMESPACE })
     let other: LeaseHolder | undefined
-    try { other = JSON.parse(current.metadata?.annotations?.[HOLDER] ?? '') as LeaseHolder } catch { /* a Lease someone else made */ }
+    try {
+      other = JSON.parse(current.metadata?.annotations?.[HOLDER] ?? '') as LeaseHolder
+    } catch {
+      /* a Lease someone else made */
+    }
     const ours = current.spec?.holderIdentity === identity
     const deadHere = other !== undefined && other.host === os.hostname() && !pidAlive(other.pid)
     if (!ours && !expired(current) && !deadHere && !other?.kept) {
-      throw refusal(other ?? { namespace: session.namespace, pid: 0, user: 'unknown', host: current.spec?.holderIdentity ?? 'unknown', startedAt: '?' },
-        `against this cluster (Lease ${LEASE_NAMESPACE}/${name})`)
+      throw refusal(
+        other ?? {
+          namespace: session.namespace,
+          pid: 0,
+          user: 'unknown',
+          host: current.spec?.holderIdentity ?? 'unknown',
+          startedAt: '?',
+        },
+        `against this cluster (Lease ${LEASE_NAMESPACE}/${name})`,
+      )
     }
     // expired, dead or kept: take it over, guarded by the resourceVersion we read
-    rv = (await api.replaceNamespacedLease({ name, namespace: LEASE_NAMESPACE, body: body(current.metadata?.resourceVersion) })).metadata?.resourceVersion
+    rv = (
+      await api.replaceNamespacedLease({
+        name,
+        namespace: LEASE_NAMESPACE,
+        body: body(current.metadata?.resourceVersion),
+      })
+    ).metadata?.resourceVersion
   }
-  const renew = setInterval(() => {
-    api.replaceNamespacedLease({ name, namespace: LEASE_NAMESPACE, body: body(rv) }).then((l) => { rv = l.metadata?.resourceVersion }, () => {})
-  }, (LEASE_SECONDS / 3) * 1000)
+  const renew = setInterval(
+    () => {
+      api.replaceNamespacedLease({ name, namespace: LEASE_NAMESPACE, body: body(rv) }).then(
+        (l) => {
+          rv = l.metadata?.resourceVersion
+        },
+        () => {},
+      )
+    },
+    (LEASE_SECONDS / 3) * 1000,
+  )
   renew.unref()
   return {
     async release(opts = {}) {
       clearInterval(renew)
       try {
         if (opts.keep) await api.replaceNamespacedLease({ name, namespace: LEASE_NAMESPACE, body: body(rv, true) })
-        else await api.deleteNamespacedLease({ name, namespace: LEASE_NAMESPACE, body: { preconditions: { resourceVersion: rv } } })
+        else
+          await api.deleteNamespacedLease({
+            name,
+            namespace: LEASE_NAMESPACE,
+            body: { preconditions: { resourceVersion: rv } },
+          })
       } catch (err) {
-        if (!isApiError(err, 404) && !isApiError(err, 409)) throw new NsopsError(`could not release the dev Lease ${LEASE_NAMESPACE}/${name}: ${errorMessage(err)}`)
+        if (!isApiError(err, 404) && !isApiError(err, 409))
+          throw new NsopsError(`could not release the dev Lease ${LEASE_NAMESPACE}/${name}: ${errorMessage(err)}`)
       }
     },
   }
@@ -161,5 +251,9 @@ export async function holdLease(kube: Kube, session: DevSession): Promise<{ rele
 /** Ends a kept session's Lease (`just dev-down`). */
 export async function dropLease(kube: Kube, ns: string): Promise<void> {
   const api = kube.kc.makeApiClient(CoordinationV1Api)
-  try { await api.deleteNamespacedLease({ name: leaseName(ns), namespace: LEASE_NAMESPACE }) } catch (err) { if (!isApiError(err, 404)) throw err }
+  try {
+    await api.deleteNamespacedLease({ name: leaseName(ns), namespace: LEASE_NAMESPACE })
+  } catch (err) {
+    if (!isApiError(err, 404)) throw err
+  }
 }

@@ -23,15 +23,33 @@ export class TankaLoop extends EventEmitter<LoopEvents> implements Loop {
   private objects: ManifestObject[] = []
   private readonly health: HealthFeed
 
-  constructor(readonly kube: Kube, readonly env: TankaEnvironment, private readonly opts: { watch?: boolean; debounceMs?: number } = {}) {
+  constructor(
+    readonly kube: Kube,
+    readonly env: TankaEnvironment,
+    private readonly opts: { watch?: boolean; debounceMs?: number } = {},
+  ) {
     super()
-    this.health = new HealthFeed(kube, (all) => { this.status.resources = all; this.publish() })
-    this.status = { namespace: `tanka:${env.name}`, target: env.spec.spec.namespace, phase: 'starting', flux: 'not managed by Flux', resources: [], forwards: [] }
+    this.health = new HealthFeed(kube, (all) => {
+      this.status.resources = all
+      this.publish()
+    })
+    this.status = {
+      namespace: `tanka:${env.name}`,
+      target: env.spec.spec.namespace,
+      phase: 'starting',
+      flux: 'not managed by Flux',
+      resources: [],
+      forwards: [],
+    }
   }
 
-  get name(): string { return `tanka:${this.env.name}` }
+  get name(): string {
+    return `tanka:${this.env.name}`
+  }
 
-  private publish(): void { this.emit('status', this.status) }
+  private publish(): void {
+    this.emit('status', this.status)
+  }
 
   async start(): Promise<void> {
     await this.apply('start')
@@ -58,7 +76,9 @@ export class TankaLoop extends EventEmitter<LoopEvents> implements Loop {
       const rendered = await renderEnvironment(this.env, { kube: this.kube })
       this.objects = rendered.objects as ManifestObject[]
       const r = await applyObjects(this.kube, this.objects, {
-        fieldManager: TANKA_FIELD_MANAGER, namespace: this.env.spec.spec.namespace, inventory: inventoryFor(this.env),
+        fieldManager: TANKA_FIELD_MANAGER,
+        namespace: this.env.spec.spec.namespace,
+        inventory: inventoryFor(this.env),
       })
       this.status.lastApply = lastApplyOf(r, t0, trigger)
       this.status.phase = r.failed.length ? 'error' : 'watching'
@@ -74,7 +94,8 @@ export class TankaLoop extends EventEmitter<LoopEvents> implements Loop {
   }
 
   async waitHealthy(timeoutMs: number): Promise<WaitResult> {
-    if (this.status.phase === 'error' && this.objects.length === 0) throw new Error(`${this.name}: ${this.status.error}`)
+    if (this.status.phase === 'error' && this.objects.length === 0)
+      throw new Error(`${this.name}: ${this.status.error}`)
     return this.health.waitHealthy(this.objects, timeoutMs)
   }
 
@@ -84,6 +105,10 @@ export class TankaLoop extends EventEmitter<LoopEvents> implements Loop {
     await this.applying.catch(() => {})
     this.status.phase = 'stopped'
     this.publish()
-    return this.objects.length ? [`left the Tanka environment ${this.env.name} applied (${this.objects.length} objects; \`just tk-apply\` owns it)`] : []
+    return this.objects.length
+      ? [
+          `left the Tanka environment ${this.env.name} applied (${this.objects.length} objects; \`just tk-apply\` owns it)`,
+        ]
+      : []
   }
 }

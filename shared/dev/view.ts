@@ -33,21 +33,41 @@ export function renderDevStatus(all: DevStatus[], header: string): string {
   const out = [c.bold(header)]
   for (const s of all) {
     const la = s.lastApply
-    out.push('', `${c.bold().cyan(s.namespace)} → ${s.target}  ${c.dim(s.phase)}` + (la ? c.dim(`  last apply ${la.at.slice(11, 19)} (${applyLine(la)})`) : ''))
+    out.push(
+      '',
+      `${c.bold().cyan(s.namespace)} → ${s.target}  ${c.dim(s.phase)}` +
+        (la ? c.dim(`  last apply ${la.at.slice(11, 19)} (${applyLine(la)})`) : ''),
+    )
     out.push(c.dim(`  flux ${s.flux}`))
     for (const w of s.fluxWarnings ?? []) out.push(c.yellow(`  ⚠ ${w}`))
     if (s.error) out.push(c.red(`  error: ${s.error}`))
     for (const f of la?.failed ?? []) out.push(c.red(`  rejected: ${f}`))
     const { apps, other } = appRows(s)
     const rows = apps.map((a) => [
-      a.app, healthMark[a.status](a.status), a.ready, a.restarts ? c.yellow(String(a.restarts)) : '0',
-      a.forward ? (a.forward.includes('(') ? c.yellow(a.forward) : c.cyan(a.forward)) : '', a.message ? c.dim(a.message) : '',
+      a.app,
+      healthMark[a.status](a.status),
+      a.ready,
+      a.restarts ? c.yellow(String(a.restarts)) : '0',
+      a.forward ? (a.forward.includes('(') ? c.yellow(a.forward) : c.cyan(a.forward)) : '',
+      a.message ? c.dim(a.message) : '',
     ])
     // objects that belong to no app: one summary row, plus a row for each one that is not healthy
     const ok = other.filter((o) => o.status === 'Current').length
-    if (other.length) rows.push([c.dim('other'), healthMark[worst(other.map((o) => o.status))](`${other.length} object${other.length === 1 ? '' : 's'}`), c.dim(`${ok} current`), '', '', ''])
-    for (const o of other.filter((x) => x.status !== 'Current' && x.kind !== 'ConfigMap')) rows.push([c.dim(`  ${o.kind}/${o.name}`), healthMark[o.status](o.status), '', '', '', c.dim(o.message)])
-    if (rows.length) out.push(table([[c.dim('APP'), c.dim('HEALTH'), c.dim('READY'), c.dim('RESTARTS'), c.dim('FORWARD'), ''], ...rows]))
+    if (other.length)
+      rows.push([
+        c.dim('other'),
+        healthMark[worst(other.map((o) => o.status))](`${other.length} object${other.length === 1 ? '' : 's'}`),
+        c.dim(`${ok} current`),
+        '',
+        '',
+        '',
+      ])
+    for (const o of other.filter((x) => x.status !== 'Current' && x.kind !== 'ConfigMap'))
+      rows.push([c.dim(`  ${o.kind}/${o.name}`), healthMark[o.status](o.status), '', '', '', c.dim(o.message)])
+    if (rows.length)
+      out.push(
+        table([[c.dim('APP'), c.dim('HEALTH'), c.dim('READY'), c.dim('RESTARTS'), c.dim('FORWARD'), ''], ...rows]),
+      )
     const tasks = (s.tasks ?? []).map((t) => `${c.bold(`[${keyOf(all, s, t.name)}]`)} ${t.name} ${taskMark(t)}`)
     if (tasks.length) out.push(`  tasks: ${tasks.join('  ')}`)
   }
@@ -63,7 +83,8 @@ function logEvents(l: Loop): () => void {
   let phase = ''
   const tasks = new Map<string, string>()
   const onTaskLine = (task: string, line: string) => log.info(`${l.name}/${task}: ${line}`)
-  const onApplied = (a: LastApply) => log.info(`${l.name}: applied (${applyLine(a)})${a.failed.length ? `; rejected: ${a.failed.join('; ')}` : ''}`)
+  const onApplied = (a: LastApply) =>
+    log.info(`${l.name}: applied (${applyLine(a)})${a.failed.length ? `; rejected: ${a.failed.join('; ')}` : ''}`)
   const onStatus = (s: DevStatus) => {
     if (s.flux !== flux && s.flux !== 'checking') {
       flux = s.flux
@@ -87,7 +108,9 @@ function logEvents(l: Loop): () => void {
       const state = `${f.status}${f.pod ? ` → ${f.pod}` : ''}`
       if (forwards.get(f.app) === state) continue
       forwards.set(f.app, state)
-      log.info(`${l.name}: forward ${f.app} ${f.url} ${f.status}${f.pod ? ` (pod ${f.pod})` : ''}${f.error ? `: ${f.error}` : ''}`)
+      log.info(
+        `${l.name}: forward ${f.app} ${f.url} ${f.status}${f.pod ? ` (pod ${f.pod})` : ''}${f.error ? `: ${f.error}` : ''}`,
+      )
     }
     for (const t of s.tasks ?? []) {
       if (tasks.get(t.name) === t.state) continue
@@ -102,7 +125,11 @@ function logEvents(l: Loop): () => void {
   l.on('applied', onApplied)
   l.on('status', onStatus)
   l.on('taskLine', onTaskLine)
-  return () => { l.off('applied', onApplied); l.off('status', onStatus); l.off('taskLine', onTaskLine) }
+  return () => {
+    l.off('applied', onApplied)
+    l.off('status', onStatus)
+    l.off('taskLine', onTaskLine)
+  }
 }
 
 /** `[app]` (`[loop/app]` when the session has several loops), then pod/container when the app has several. */
@@ -110,22 +137,42 @@ export function logPrefix(l: FeedLine, manyLoops: boolean): string {
   return `[${manyLoops ? `${l.loop}/` : ''}${l.app}${l.source ? ` ${l.source}` : ''}]`
 }
 
-const levelColour: Record<LogLevel, (s: string) => string> = { error: (s) => c.red(s), warn: (s) => c.yellow(s), info: (s) => s, debug: (s) => c.dim(s) }
+const levelColour: Record<LogLevel, (s: string) => string> = {
+  error: (s) => c.red(s),
+  warn: (s) => c.yellow(s),
+  info: (s) => s,
+  debug: (s) => c.dim(s),
+}
 
 /** Which logs the terminal shows: all apps, or one. */
-export interface LogsMode { loop?: string; app?: string }
+export interface LogsMode {
+  loop?: string
+  app?: string
+}
 
 /** The logs screen: the newest lines that fit, one per row, cut to the width. */
-export function renderLogs(lines: readonly FeedLine[], mode: LogsMode, manyLoops: boolean, rows: number, columns: number): string[] {
-  const shown = lines.filter((l) => (!mode.loop || l.loop === mode.loop) && (!mode.app || l.app === mode.app)).slice(-Math.max(1, rows))
+export function renderLogs(
+  lines: readonly FeedLine[],
+  mode: LogsMode,
+  manyLoops: boolean,
+  rows: number,
+  columns: number,
+): string[] {
+  const shown = lines
+    .filter((l) => (!mode.loop || l.loop === mode.loop) && (!mode.app || l.app === mode.app))
+    .slice(-Math.max(1, rows))
   // the app column only when more than one app is shown
-  const width = mode.app ? 0 : Math.min(24, Math.max(0, ...shown.map((l) => (manyLoops ? l.loop.length + 1 : 0) + l.app.length)))
+  const width = mode.app
+    ? 0
+    : Math.min(24, Math.max(0, ...shown.map((l) => (manyLoops ? l.loop.length + 1 : 0) + l.app.length)))
   return shown.map((l) => {
     const app = mode.app ? '' : `${c.cyan((manyLoops ? `${l.loop}/${l.app}` : l.app).padEnd(width))} │ `
     const text = `${l.source ? `${c.dim(l.source)} ` : ''}${l.level ? levelColour[l.level](l.line) : l.line}`
     const visible = (mode.app ? 0 : width + 3) + (l.source ? l.source.length + 1 : 0) + l.line.length
     // cut long lines (colour codes do not count; a cut line loses its colour, which is fine)
-    return visible > columns ? `${app}${`${l.source ? `${l.source} ` : ''}${l.line}`.slice(0, Math.max(10, columns - (mode.app ? 0 : width + 3) - 1))}…` : `${app}${text}`
+    return visible > columns
+      ? `${app}${`${l.source ? `${l.source} ` : ''}${l.line}`.slice(0, Math.max(10, columns - (mode.app ? 0 : width + 3) - 1))}…`
+      : `${app}${text}`
   })
 }
 
@@ -135,7 +182,10 @@ function printLogLines(feed: LogFeed, manyLoops: boolean): () => void {
   const onProblem = (message: string) => log.warn(`logs: ${message}`)
   feed.on('line', onLine)
   feed.on('problem', onProblem)
-  return () => { feed.off('line', onLine); feed.off('problem', onProblem) }
+  return () => {
+    feed.off('line', onLine)
+    feed.off('problem', onProblem)
+  }
 }
 
 /** Draws the view for these loops until stop() is called. Attach it before the loops start. */
@@ -143,7 +193,11 @@ export function attachView(loops: Loop[], header: string, logs?: LogFeed): { sto
   const manyLoops = loops.length > 1
   if (!interactive()) {
     const offs = [...loops.map(logEvents), ...(logs ? [printLogLines(logs, manyLoops)] : [])]
-    return { stop() { for (const off of offs) off() } }
+    return {
+      stop() {
+        for (const off of offs) off()
+      },
+    }
   }
   const out = process.stderr
   let timer: NodeJS.Timeout | undefined
@@ -159,29 +213,60 @@ export function attachView(loops: Loop[], header: string, logs?: LogFeed): { sto
   }
   const draw = () => {
     if (stopped) return
-    const help = c.dim(`${keys ? `${mode ? 'l next app · s status · ' : 'r re-applies · 1–9 run a task · '}${logs ? (mode ? '' : 'l logs · ') : ''}` : ''}Ctrl-C stops the loop, deletes dev-only objects and resumes what it holds in Flux`)
+    const help = c.dim(
+      `${keys ? `${mode ? 'l next app · s status · ' : 'r re-applies · 1–9 run a task · '}${logs ? (mode ? '' : 'l logs · ') : ''}` : ''}Ctrl-C stops the loop, deletes dev-only objects and resumes what it holds in Flux`,
+    )
     let lines: string[]
     if (mode && logs) {
       const which = mode.app ? `${manyLoops ? `${mode.loop}/` : ''}${mode.app}` : 'all apps'
       const rows = (out.rows ?? 40) - 3
       const body = renderLogs(logs.lines(), mode, manyLoops, rows, out.columns ?? 120)
-      lines = [c.bold(header), `${c.bold().cyan('logs')} · ${which}${body.length ? '' : c.dim('  (no lines yet)')}`, ...body]
+      lines = [
+        c.bold(header),
+        `${c.bold().cyan('logs')} · ${which}${body.length ? '' : c.dim('  (no lines yet)')}`,
+        ...body,
+      ]
     } else {
-      lines = renderDevStatus(loops.map((l) => l.status), header).split('\n')
+      lines = renderDevStatus(
+        loops.map((l) => l.status),
+        header,
+      ).split('\n')
     }
     out.write(`\x1b[H${lines.map((x) => `${x}\x1b[K`).join('\n')}\n${help}\x1b[K\x1b[J`)
   }
-  const schedule = () => { if (!timer) timer = setTimeout(() => { timer = undefined; draw() }, 100) }
+  const schedule = () => {
+    if (!timer)
+      timer = setTimeout(() => {
+        timer = undefined
+        draw()
+      }, 100)
+  }
   // keys, read raw; raw mode turns off the terminal's own Ctrl-C, so \x03 is sent on as the
   // terminal would: SIGINT to our whole process group (npx and just included)
   const stdin = process.stdin
   const keys = Boolean(stdin.isTTY && typeof stdin.setRawMode === 'function')
   const onKey = (buf: Buffer) => {
     for (const ch of buf.toString()) {
-      if (ch === '\x03') { try { process.kill(0, 'SIGINT') } catch { process.kill(process.pid, 'SIGINT') } continue }
-      if (logs && ch === 'l') { mode = nextMode(); draw(); continue }
-      if (logs && (ch === 's' || ch === '\x1b') && mode) { mode = undefined; draw(); continue }
-      if (ch === 'r') for (const l of loops) void (l as Loop & { apply?: (t: string) => Promise<void> }).apply?.('key: re-apply')
+      if (ch === '\x03') {
+        try {
+          process.kill(0, 'SIGINT')
+        } catch {
+          process.kill(process.pid, 'SIGINT')
+        }
+        continue
+      }
+      if (logs && ch === 'l') {
+        mode = nextMode()
+        draw()
+        continue
+      }
+      if (logs && (ch === 's' || ch === '\x1b') && mode) {
+        mode = undefined
+        draw()
+        continue
+      }
+      if (ch === 'r')
+        for (const l of loops) void (l as Loop & { apply?: (t: string) => Promise<void> }).apply?.('key: re-apply')
       if (ch >= '1' && ch <= '9') {
         const all = loops.flatMap((l) => (l.status.tasks ?? []).map((t) => ({ l, t: t.name })))
         const pick = all[Number(ch) - 1]
@@ -189,17 +274,35 @@ export function attachView(loops: Loop[], header: string, logs?: LogFeed): { sto
       }
     }
   }
-  if (keys) { stdin.setRawMode(true); stdin.resume(); stdin.on('data', onKey) }
+  if (keys) {
+    stdin.setRawMode(true)
+    stdin.resume()
+    stdin.on('data', onKey)
+  }
   out.write('\x1b[?1049h\x1b[?25l')
   // the terminal is restored however the process ends (a crash, a forced exit)
   const restore = () => {
-    try { out.write('\x1b[?25h\x1b[?1049l') } catch { /* closed */ }
-    if (keys) { try { stdin.off('data', onKey); stdin.setRawMode(false); stdin.pause() } catch { /* closed */ } }
+    try {
+      out.write('\x1b[?25h\x1b[?1049l')
+    } catch {
+      /* closed */
+    }
+    if (keys) {
+      try {
+        stdin.off('data', onKey)
+        stdin.setRawMode(false)
+        stdin.pause()
+      } catch {
+        /* closed */
+      }
+    }
   }
   process.once('exit', restore)
   for (const l of loops) l.on('status', schedule)
   // a log line redraws only while the logs are shown
-  const onLine = () => { if (mode) schedule() }
+  const onLine = () => {
+    if (mode) schedule()
+  }
   logs?.on('line', onLine)
   draw()
   return {

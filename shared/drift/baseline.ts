@@ -52,13 +52,23 @@ async function git(repo: string, ...args: string[]): Promise<string> {
 export async function repoRootOf(dir: string): Promise<string> {
   // the usual case, a clone's own root, without a git process (each costs ~10 ms)
   if (fs.existsSync(path.join(dir, '.git'))) return path.resolve(dir)
-  try { return await git(dir, 'rev-parse', '--show-toplevel') } catch (err) {
-    throw new NsopsError(`${dir} is not inside a git repository: ${errorMessage(err).split('\n')[0]}`, { hint: 'run drift from a clone of the repository Flux reads.', exitCode: ERROR })
+  try {
+    return await git(dir, 'rev-parse', '--show-toplevel')
+  } catch (err) {
+    throw new NsopsError(`${dir} is not inside a git repository: ${errorMessage(err).split('\n')[0]}`, {
+      hint: 'run drift from a clone of the repository Flux reads.',
+      exitCode: ERROR,
+    })
   }
 }
 
 async function hasCommit(repo: string, sha: string): Promise<boolean> {
-  try { await git(repo, 'cat-file', '-e', `${sha}^{commit}`); return true } catch { return false }
+  try {
+    await git(repo, 'cat-file', '-e', `${sha}^{commit}`)
+    return true
+  } catch {
+    return false
+  }
 }
 
 function tempDir(): string {
@@ -69,23 +79,38 @@ function tempDir(): string {
 async function unpack(repo: string, sha: string, dir: string, paths: string[] = []): Promise<void> {
   // tar reads git's stream directly (no tarball held in memory); both must succeed: a path
   // the commit lacks fails git, not tar
-  const git = spawn('git', ['-C', repo, 'archive', '--format=tar', sha, '--', ...paths], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const git = spawn('git', ['-C', repo, 'archive', '--format=tar', sha, '--', ...paths], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   const tar = spawn('tar', ['-x', '-C', dir], { stdio: ['pipe', 'ignore', 'pipe'] })
   git.stdout.pipe(tar.stdin)
   tar.stdin.on('error', () => {}) // EPIPE when tar gave up: its exit code says why
-  const exited = (p: ChildProcess, name: string) => new Promise<void>((resolve, reject) => {
-    let stderr = ''
-    p.stderr?.on('data', (d: Buffer) => { stderr += d.toString() })
-    p.on('error', reject)
-    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${name} exited with ${code}: ${stderr.trim()}`))))
-  })
+  const exited = (p: ChildProcess, name: string) =>
+    new Promise<void>((resolve, reject) => {
+      let stderr = ''
+      p.stderr?.on('data', (d: Buffer) => {
+        stderr += d.toString()
+      })
+      p.on('error', reject)
+      p.on('close', (code) =>
+        code === 0 ? resolve() : reject(new Error(`${name} exited with ${code}: ${stderr.trim()}`)),
+      )
+    })
   await Promise.all([exited(git, 'git archive'), exited(tar, 'tar')])
 }
 
 /** The commit's tree in a temp dir: only `paths` when given and present in it, else all of it. */
-async function archive(repo: string, sha: string, paths: string[]): Promise<{ dir: string; partial: boolean; widen(): Promise<void> }> {
+async function archive(
+  repo: string,
+  sha: string,
+  paths: string[],
+): Promise<{ dir: string; partial: boolean; widen(): Promise<void> }> {
   const dir = tempDir()
-  const readError = (err: unknown) => new NsopsError(`could not read commit ${sha.slice(0, 12)} from ${repo}: ${errorMessage(err).split('\n')[0]}`, { exitCode: ERROR, cause: err })
+  const readError = (err: unknown) =>
+    new NsopsError(`could not read commit ${sha.slice(0, 12)} from ${repo}: ${errorMessage(err).split('\n')[0]}`, {
+      exitCode: ERROR,
+      cause: err,
+    })
   let partial = false
   const whole = async () => {
     fs.rmSync(dir, { recursive: true, force: true })
@@ -95,13 +120,26 @@ async function archive(repo: string, sha: string, paths: string[]): Promise<{ di
   }
   try {
     // a folder the commit does not have makes git archive fail: then the whole tree
-    if (paths.length) partial = await unpack(repo, sha, dir, paths).then(() => true, () => false)
+    if (paths.length)
+      partial = await unpack(repo, sha, dir, paths).then(
+        () => true,
+        () => false,
+      )
     if (!partial) await whole()
   } catch (err) {
     fs.rmSync(dir, { recursive: true, force: true })
     throw readError(err)
   }
-  return { dir, partial, widen: async () => { if (partial) await whole().catch((err) => { throw readError(err) }) } }
+  return {
+    dir,
+    partial,
+    widen: async () => {
+      if (partial)
+        await whole().catch((err) => {
+          throw readError(err)
+        })
+    },
+  }
 }
 
 /** The source's artifact (a .tar.gz of the revision's tree) unpacked into a temp dir. */
@@ -111,7 +149,11 @@ async function fetchArtifact(url: string): Promise<string> {
   try {
     await new Promise<void>((resolve, reject) => {
       const req = (url.startsWith('https:') ? https : http).get(url, (res) => {
-        if (res.statusCode !== 200) { res.resume(); reject(new Error(`HTTP ${res.statusCode}`)); return }
+        if (res.statusCode !== 200) {
+          res.resume()
+          reject(new Error(`HTTP ${res.statusCode}`))
+          return
+        }
         pipeline(res, fs.createWriteStream(file)).then(resolve, reject)
       })
       req.setTimeout(30_000, () => req.destroy(new Error('no answer within 30 s')))
@@ -146,11 +188,17 @@ export interface AppliedSource {
  * The tree to build from. `paths` (relative to the repository root) are the folders the build
  * needs; when given, only they are unpacked from git (the tree is `partial` until `widen`).
  */
-export async function resolveBaseline(requested: string, repoDir: string, applied?: AppliedSource, paths: string[] = []): Promise<Baseline> {
+export async function resolveBaseline(
+  requested: string,
+  repoDir: string,
+  applied?: AppliedSource,
+  paths: string[] = [],
+): Promise<Baseline> {
   const repo = await repoRootOf(repoDir)
   const noop = () => {}
   const whole = { partial: false, widen: async () => {} }
-  if (requested === 'worktree') return { kind: 'worktree', requested, from: 'worktree', dir: repo, ...whole, dispose: noop }
+  if (requested === 'worktree')
+    return { kind: 'worktree', requested, from: 'worktree', dir: repo, ...whole, dispose: noop }
   const done = (dir: string) => () => fs.rmSync(dir, { recursive: true, force: true })
   const fromGit = async (sha: string) => {
     const tree = await archive(repo, sha, paths)
@@ -159,18 +207,25 @@ export async function resolveBaseline(requested: string, repoDir: string, applie
 
   if (requested === 'applied') {
     if (!applied) {
-      throw new NsopsError('--baseline applied needs a Flux Kustomization that manages the namespace, and none does.', { hint: 'use --baseline HEAD or --baseline worktree for a namespace not under Flux.', exitCode: ERROR })
+      throw new NsopsError('--baseline applied needs a Flux Kustomization that manages the namespace, and none does.', {
+        hint: 'use --baseline HEAD or --baseline worktree for a namespace not under Flux.',
+        exitCode: ERROR,
+      })
     }
     const sha = shaOf(applied.revision)
     if (!sha) {
-      throw new NsopsError(`${applied.kustomization} has not applied any revision yet (no status.lastAppliedRevision), so there is no "applied" baseline.`, {
-        hint: 'wait for Flux to apply it (`flux get kustomizations`), or compare with --baseline HEAD.', exitCode: ERROR,
-      })
+      throw new NsopsError(
+        `${applied.kustomization} has not applied any revision yet (no status.lastAppliedRevision), so there is no "applied" baseline.`,
+        {
+          hint: 'wait for Flux to apply it (`flux get kustomizations`), or compare with --baseline HEAD.',
+          exitCode: ERROR,
+        },
+      )
     }
     // the clone usually has the commit: unpack it straight away, and ask whether the commit
     // is there only when that fails
     try {
-      return { kind: 'applied', requested, sha, revision: applied.revision, from: 'git', ...await fromGit(sha) }
+      return { kind: 'applied', requested, sha, revision: applied.revision, from: 'git', ...(await fromGit(sha)) }
     } catch (err) {
       if (await hasCommit(repo, sha)) throw err
     }
@@ -178,17 +233,37 @@ export async function resolveBaseline(requested: string, repoDir: string, applie
     if (art?.url && shaOf(art.revision) === sha) {
       try {
         const dir = await fetchArtifact(art.url)
-        return { kind: 'applied', requested, sha, revision: applied.revision, from: 'artifact', dir, ...whole, dispose: done(dir) }
-      } catch { /* fall through to the error that says what to do */ }
+        return {
+          kind: 'applied',
+          requested,
+          sha,
+          revision: applied.revision,
+          from: 'artifact',
+          dir,
+          ...whole,
+          dispose: done(dir),
+        }
+      } catch {
+        /* fall through to the error that says what to do */
+      }
     }
-    throw new NsopsError(`${applied.kustomization} last applied ${applied.revision}, and this clone does not have commit ${sha.slice(0, 12)} (nor does the source's artifact match it).`, {
-      hint: 'fetch it (`git fetch`) and run again, or compare with --baseline HEAD.', exitCode: ERROR,
-    })
+    throw new NsopsError(
+      `${applied.kustomization} last applied ${applied.revision}, and this clone does not have commit ${sha.slice(0, 12)} (nor does the source's artifact match it).`,
+      {
+        hint: 'fetch it (`git fetch`) and run again, or compare with --baseline HEAD.',
+        exitCode: ERROR,
+      },
+    )
   }
 
   let sha: string
-  try { sha = await git(repo, 'rev-parse', '--verify', `${requested}^{commit}`) } catch {
-    throw new NsopsError(`--baseline ${requested} is not a commit of ${repo}.`, { hint: 'give `applied` (default), `worktree`, or a git revision such as HEAD, a branch or a SHA.', exitCode: ERROR })
+  try {
+    sha = await git(repo, 'rev-parse', '--verify', `${requested}^{commit}`)
+  } catch {
+    throw new NsopsError(`--baseline ${requested} is not a commit of ${repo}.`, {
+      hint: 'give `applied` (default), `worktree`, or a git revision such as HEAD, a branch or a SHA.',
+      exitCode: ERROR,
+    })
   }
-  return { kind: 'revision', requested, sha, from: 'git', ...await fromGit(sha) }
+  return { kind: 'revision', requested, sha, from: 'git', ...(await fromGit(sha)) }
 }

@@ -21,7 +21,12 @@ import { getFlux, isSuspended, fluxRefString, type FluxObject } from '../flux/ki
 import { sourceOf } from '../flux/status.ts'
 import { describeSuspension, suspendedBy } from '../flux/suspend.ts'
 import { apiMessage, type Kube } from '../kube/client.ts'
-import { buildKustomization, KUSTOMIZATION_FILES, warmKustomizeServer, type ManifestObject } from '../kustomize/build.ts'
+import {
+  buildKustomization,
+  KUSTOMIZATION_FILES,
+  warmKustomizeServer,
+  type ManifestObject,
+} from '../kustomize/build.ts'
 import type { NamespaceConfig } from '../config/namespace-config.ts'
 import { repoRootOf, resolveBaseline, shaOf, type Baseline } from './baseline.ts'
 import { buildKey, readBuild, storeBuild } from '../kustomize/build-cache.ts'
@@ -29,7 +34,14 @@ import { builtIn, liveRef, NamespaceListing, UNLISTED } from './extras.ts'
 import { leafChanges, removePath, wantedChanges, type FieldChange } from './fields.ts'
 import { ignoredPaths, kustomizationRules, localRules, type IgnoreRule } from '../config/ignore-rules.ts'
 import { settersOf } from './managers.ts'
-import { DRIFT_CLASSES, DRIFT_SCHEMA, type DriftClass, type DriftObject, type DriftReport, type DriftSuspension } from './types.ts'
+import {
+  DRIFT_CLASSES,
+  DRIFT_SCHEMA,
+  type DriftClass,
+  type DriftObject,
+  type DriftReport,
+  type DriftSuspension,
+} from './types.ts'
 import { immutableWarnings } from './warnings.ts'
 import { trace } from '../core/trace.ts'
 
@@ -55,24 +67,34 @@ const metaValue = (m: Meta | undefined, key: string) => m?.annotations?.[key] ??
 
 /** Why kustomize-controller would not apply this object (its ExclusionSelector / IfNotPresentSelector), or undefined. */
 export function skipReason(desired: Meta | undefined, live: Meta | undefined): string | undefined {
-  for (const [where, m] of [['in git', desired], ['on the live object', live]] as const) {
-    if (metaValue(m, RECONCILE) === 'disabled') return `${RECONCILE}: disabled ${where}: Flux neither applies nor prunes it`
+  for (const [where, m] of [
+    ['in git', desired],
+    ['on the live object', live],
+  ] as const) {
+    if (metaValue(m, RECONCILE) === 'disabled')
+      return `${RECONCILE}: disabled ${where}: Flux neither applies nor prunes it`
     if (metaValue(m, SSA) === 'Ignore') return `${SSA}: Ignore ${where}: Flux does not apply it`
   }
-  if (live && metaValue(desired, SSA) === 'IfNotPresent') return `${SSA}: IfNotPresent: Flux only creates it, and it exists`
+  if (live && metaValue(desired, SSA) === 'IfNotPresent')
+    return `${SSA}: IfNotPresent: Flux only creates it, and it exists`
   return undefined
 }
 
 /** A Secret value shown as a short hash of its bytes: tells changed from unchanged, reveals nothing. */
 export function secretHash(base64: unknown): string {
-  return `sha256:${crypto.createHash('sha256').update(Buffer.from(String(base64), 'base64')).digest('hex').slice(0, 12)}`
+  return `sha256:${crypto
+    .createHash('sha256')
+    .update(Buffer.from(String(base64), 'base64'))
+    .digest('hex')
+    .slice(0, 12)}`
 }
 
 /** A Secret's stringData as the server stores it (base64 data), so both sides compare alike. */
 function secretAsStored(obj: Record<string, unknown>): Record<string, unknown> {
   if (obj.kind !== 'Secret' || !obj.stringData) return obj
   const data = { ...(obj.data as Record<string, string> | undefined) }
-  for (const [k, v] of Object.entries(obj.stringData as Record<string, string>)) data[k] = Buffer.from(String(v)).toString('base64')
+  for (const [k, v] of Object.entries(obj.stringData as Record<string, string>))
+    data[k] = Buffer.from(String(v)).toString('base64')
   const copy: Record<string, unknown> = { ...obj, data }
   delete copy.stringData
   return copy
@@ -84,7 +106,11 @@ function maskSecretChanges(changes: FieldChange[]): { changes: FieldChange[]; ke
     const m = /^\/(data|stringData)\/(.+)$/.exec(ch.path)
     if (!m) return ch
     keys.push(m[2].replaceAll('~1', '/').replaceAll('~0', '~'))
-    return { path: ch.path, ...(ch.git !== undefined ? { git: secretHash(ch.git) } : {}), ...(ch.live !== undefined ? { live: secretHash(ch.live) } : {}) }
+    return {
+      path: ch.path,
+      ...(ch.git !== undefined ? { git: secretHash(ch.git) } : {}),
+      ...(ch.live !== undefined ? { live: secretHash(ch.live) } : {}),
+    }
   })
   return { changes: masked, keys }
 }
@@ -106,7 +132,12 @@ async function compareOne(ctx: Context, obj: ManifestObject): Promise<DriftObjec
   const live = await liveOf(ctx, ref)
   const skip = skipReason(obj.metadata, live?.metadata)
   if (skip && live) return { ref, class: 'skipped', reason: skip }
-  if (!live) return { ref, class: 'missing', ...(skip && !skip.includes('IfNotPresent') ? { class: 'skipped' as const, reason: skip } : {}) }
+  if (!live)
+    return {
+      ref,
+      class: 'missing',
+      ...(skip && !skip.includes('IfNotPresent') ? { class: 'skipped' as const, reason: skip } : {}),
+    }
 
   const ignores = ignoredPaths(ctx.rules, ref, obj.metadata)
   const whole = ignores.find((i) => i.path === '' || i.path === '/')
@@ -153,7 +184,9 @@ async function compareOne(ctx: Context, obj: ManifestObject): Promise<DriftObjec
 }
 
 function relPath(p: unknown): string {
-  return String(p ?? '').replace(/^\.\/+/, '').replace(/\/+$/, '')
+  return String(p ?? '')
+    .replace(/^\.\/+/, '')
+    .replace(/\/+$/, '')
 }
 
 /** The folder to build inside the baseline tree: the Kustomization's spec.path, else the namespace's overlays/prod. */
@@ -166,12 +199,20 @@ function buildDirFor(baseline: Baseline, ks: FluxObject | undefined, overlay: st
 }
 
 /** Objects as they go to the API: namespaced ones in targetNamespace (or the prod namespace), cluster-scoped ones without. */
-async function place(kube: Kube, objects: ManifestObject[], namespace: string, target: string | undefined): Promise<{ placed: ManifestObject[]; unknown: ManifestObject[] }> {
+async function place(
+  kube: Kube,
+  objects: ManifestObject[],
+  namespace: string,
+  target: string | undefined,
+): Promise<{ placed: ManifestObject[]; unknown: ManifestObject[] }> {
   const placed: ManifestObject[] = []
   const unknown: ManifestObject[] = []
   await mapLimit(objects, 16, async (o) => {
     const r = await resourceFor(kube, o.apiVersion, o.kind)
-    if (!r) { unknown.push(o); return }
+    if (!r) {
+      unknown.push(o)
+      return
+    }
     const copy = structuredClone(o)
     if (r.namespaced) copy.metadata.namespace = target ?? (copy.metadata.namespace || namespace)
     else delete copy.metadata.namespace
@@ -187,7 +228,14 @@ function suspensionOf(ks: FluxObject, drifted: boolean, changes: number): DriftS
   return {
     kustomization: fluxRefString(ks),
     by: describeSuspension(by),
-    ...(marker ? { user: marker.user, host: marker.host, since: marker.at, ...(marker.session ? { session: marker.session } : {}) } : {}),
+    ...(marker
+      ? {
+          user: marker.user,
+          host: marker.host,
+          since: marker.at,
+          ...(marker.session ? { session: marker.session } : {}),
+        }
+      : {}),
     note: drifted
       ? `Flux is not reconciling it: on resume it reverts the ${changes === 1 ? 'change' : `${changes} changes`} below (and prunes what left git)`
       : 'Flux is not reconciling it; nothing has drifted, so resuming changes nothing',
@@ -231,35 +279,58 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
     const { placed, unknown } = await place(kube, built, namespace, target)
     // the root Kustomization builds every namespace: keep this one's objects
     const mine = primary?.root
-      ? placed.filter((o) => o.metadata.namespace === namespace || (o.kind === 'Namespace' && o.metadata.name === namespace))
+      ? placed.filter(
+          (o) => o.metadata.namespace === namespace || (o.kind === 'Namespace' && o.metadata.name === namespace),
+        )
       : placed
     const desired = ks ? asFluxApplies(mine, ks) : mine
     const { plain, encrypted } = splitEncrypted(desired)
 
-    const rules = [...managers.flatMap((m) => kustomizationRules(m.kustomization.spec, fluxRefString(m.kustomization))), ...localRules(ns.drift?.ignore)]
+    const rules = [
+      ...managers.flatMap((m) => kustomizationRules(m.kustomization.spec, fluxRefString(m.kustomization))),
+      ...localRules(ns.drift?.ignore),
+    ]
     const ctx: Context = { kube, rules, listing }
     const comparing = mapLimit(plain, opts.concurrency ?? 16, (o) => compareOne(ctx, o))
     comparing.catch(() => {})
 
     const desiredKeys = new Set(desired.map((o) => refKey(refOf(o))))
     // what Flux applied before and git no longer has: it prunes it on the next reconcile
-    const inScope = (r: ObjectRef, m: Manager) => !m.root || r.namespace === namespace || (r.kind === 'Namespace' && r.name === namespace)
+    const inScope = (r: ObjectRef, m: Manager) =>
+      !m.root || r.namespace === namespace || (r.kind === 'Namespace' && r.name === namespace)
     const inventory = new Map<string, { ref: ObjectRef; m: Manager }>()
-    for (const m of managers) for (const r of inventoryRefs(m.kustomization)) if (inScope(r, m)) inventory.set(refKey(r), { ref: r, m })
-    const gone = await mapLimit([...inventory.values()].filter(({ ref }) => !desiredKeys.has(refKey(ref))), opts.concurrency ?? 16, async ({ ref, m }): Promise<DriftObject | undefined> => {
-      let live: LiveObject | undefined
-      try { live = await liveOf(ctx, ref) } catch (err) { if (err instanceof UnknownKindError) return undefined; throw err }
-      if (!live) return undefined
-      const pruneDisabled = metaValue(live.metadata, PRUNE) === 'disabled'
-      const prunes = m.kustomization.spec?.prune === true
-      const willPrune = prunes && !pruneDisabled && !skipReason(undefined, live.metadata)
-      return {
-        ref, class: 'gone-from-git', willPrune, ...(pruneDisabled ? { pruneDisabled } : {}),
-        reason: pruneDisabled ? `${PRUNE}: disabled: Flux keeps it and drops it from its inventory`
-          : willPrune ? `Flux deletes it on the next reconcile of ${fluxRefString(m.kustomization)}`
-            : prunes ? 'Flux keeps it (excluded from reconciliation)' : `${fluxRefString(m.kustomization)} has prune: false: Flux keeps it`,
-      }
-    })
+    for (const m of managers)
+      for (const r of inventoryRefs(m.kustomization)) if (inScope(r, m)) inventory.set(refKey(r), { ref: r, m })
+    const gone = await mapLimit(
+      [...inventory.values()].filter(({ ref }) => !desiredKeys.has(refKey(ref))),
+      opts.concurrency ?? 16,
+      async ({ ref, m }): Promise<DriftObject | undefined> => {
+        let live: LiveObject | undefined
+        try {
+          live = await liveOf(ctx, ref)
+        } catch (err) {
+          if (err instanceof UnknownKindError) return undefined
+          throw err
+        }
+        if (!live) return undefined
+        const pruneDisabled = metaValue(live.metadata, PRUNE) === 'disabled'
+        const prunes = m.kustomization.spec?.prune === true
+        const willPrune = prunes && !pruneDisabled && !skipReason(undefined, live.metadata)
+        return {
+          ref,
+          class: 'gone-from-git',
+          willPrune,
+          ...(pruneDisabled ? { pruneDisabled } : {}),
+          reason: pruneDisabled
+            ? `${PRUNE}: disabled: Flux keeps it and drops it from its inventory`
+            : willPrune
+              ? `Flux deletes it on the next reconcile of ${fluxRefString(m.kustomization)}`
+              : prunes
+                ? 'Flux keeps it (excluded from reconciliation)'
+                : `${fluxRefString(m.kustomization)} has prune: false: Flux keeps it`,
+        }
+      },
+    )
 
     const compared = await comparing
     trace('drift: dry runs compared')
@@ -273,21 +344,45 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
       .map((o) => {
         const setBy = settersOf(o, '/metadata/name')
         const creator = (o.metadata.managedFields ?? [])[0]?.manager
-        return { ref: liveRef(o), class: 'extra' as const, reason: `in no Kustomization's inventory and not in git${creator ? `; created by ${creator}` : setBy[0] ? `; by ${setBy[0].manager}` : ''}` }
+        return {
+          ref: liveRef(o),
+          class: 'extra' as const,
+          reason: `in no Kustomization's inventory and not in git${creator ? `; created by ${creator}` : setBy[0] ? `; by ${setBy[0].manager}` : ''}`,
+        }
       })
 
     trace('drift: namespace listed')
-    const objects = [...compared, ...gone.filter((g): g is DriftObject => Boolean(g)), ...extras]
-      .sort((a, b) => DRIFT_CLASSES.indexOf(a.class) - DRIFT_CLASSES.indexOf(b.class) || refString(a.ref).localeCompare(refString(b.ref)))
-    const counts = Object.fromEntries(DRIFT_CLASSES.map((c) => [c, objects.filter((o) => o.class === c).length])) as Record<DriftClass, number>
+    const objects = [...compared, ...gone.filter((g): g is DriftObject => Boolean(g)), ...extras].sort(
+      (a, b) =>
+        DRIFT_CLASSES.indexOf(a.class) - DRIFT_CLASSES.indexOf(b.class) ||
+        refString(a.ref).localeCompare(refString(b.ref)),
+    )
+    const counts = Object.fromEntries(
+      DRIFT_CLASSES.map((c) => [c, objects.filter((o) => o.class === c).length]),
+    ) as Record<DriftClass, number>
     const drifted = counts.modified + counts.missing + counts['gone-from-git'] + (opts.strict ? counts.extra : 0) > 0
-    const changeCount = objects.reduce((n, o) => n + (o.changes?.length ?? (o.class === 'missing' || o.class === 'gone-from-git' ? 1 : 0)), 0)
-    const suspensions = managers.map((m) => suspensionOf(m.kustomization, drifted, changeCount)).filter((s): s is DriftSuspension => Boolean(s))
+    const changeCount = objects.reduce(
+      (n, o) => n + (o.changes?.length ?? (o.class === 'missing' || o.class === 'gone-from-git' ? 1 : 0)),
+      0,
+    )
+    const suspensions = managers
+      .map((m) => suspensionOf(m.kustomization, drifted, changeCount))
+      .filter((s): s is DriftSuspension => Boolean(s))
 
     const warnings: string[] = []
-    if (management.state !== 'managed') warnings.push(`${management.note}: compared with ${buildPath} built from ${baseline.kind === 'worktree' ? 'the working tree' : `commit ${baseline.sha?.slice(0, 12)}`}`)
-    for (const o of objects) if (o.dryRunError && o.class === 'in-sync') warnings.push(`${refString(o.ref)}: the server refused the dry run (${o.dryRunError}); compared the manifest with live instead`)
-    if (ks && baseline.kind !== 'applied' && ks.status?.lastAppliedRevision) warnings.push(`baseline ${requested} (${baseline.sha?.slice(0, 12) ?? 'working tree'}), while Flux last applied ${ks.status.lastAppliedRevision as string}: differences include what Flux has not applied yet`)
+    if (management.state !== 'managed')
+      warnings.push(
+        `${management.note}: compared with ${buildPath} built from ${baseline.kind === 'worktree' ? 'the working tree' : `commit ${baseline.sha?.slice(0, 12)}`}`,
+      )
+    for (const o of objects)
+      if (o.dryRunError && o.class === 'in-sync')
+        warnings.push(
+          `${refString(o.ref)}: the server refused the dry run (${o.dryRunError}); compared the manifest with live instead`,
+        )
+    if (ks && baseline.kind !== 'applied' && ks.status?.lastAppliedRevision)
+      warnings.push(
+        `baseline ${requested} (${baseline.sha?.slice(0, 12) ?? 'working tree'}), while Flux last applied ${ks.status.lastAppliedRevision as string}: differences include what Flux has not applied yet`,
+      )
 
     return {
       schema: DRIFT_SCHEMA,
@@ -297,33 +392,65 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
       namespace: { config: ns.name, name: namespace },
       source: {
         mode: ks ? 'flux' : 'local',
-        ...(ks && primary ? {
-          kustomization: {
-            name: ks.metadata.name, namespace: ks.metadata.namespace, by: primary.by, root: primary.root, suspended: isSuspended(ks),
-            prune: ks.spec?.prune === true, ...(ks.status?.lastAppliedRevision ? { lastAppliedRevision: ks.status.lastAppliedRevision as string } : {}),
-          },
-        } : {}),
+        ...(ks && primary
+          ? {
+              kustomization: {
+                name: ks.metadata.name,
+                namespace: ks.metadata.namespace,
+                by: primary.by,
+                root: primary.root,
+                suspended: isSuspended(ks),
+                prune: ks.spec?.prune === true,
+                ...(ks.status?.lastAppliedRevision
+                  ? { lastAppliedRevision: ks.status.lastAppliedRevision as string }
+                  : {}),
+              },
+            }
+          : {}),
         note: management.note,
         path: buildPath,
-        baseline: { kind: baseline.kind, requested, ...(baseline.sha ? { sha: baseline.sha } : {}), ...(baseline.revision ? { revision: baseline.revision } : {}), from: baseline.from },
+        baseline: {
+          kind: baseline.kind,
+          requested,
+          ...(baseline.sha ? { sha: baseline.sha } : {}),
+          ...(baseline.revision ? { revision: baseline.revision } : {}),
+          from: baseline.from,
+        },
       },
       drifted,
       counts,
       objects,
-      ignoreRules: rules.map((r) => ({ from: r.from, paths: r.paths, ...(r.target ? { target: r.target as Record<string, string> } : {}) })),
+      ignoreRules: rules.map((r) => ({
+        from: r.from,
+        paths: r.paths,
+        ...(r.target ? { target: r.target as Record<string, string> } : {}),
+      })),
       suspensions,
       notChecked: [
         ...encrypted.map((o) => ({ object: refString(refOf(o)), reason: 'SOPS-encrypted: only Flux can decrypt it' })),
-        ...unknown.map((o) => ({ object: `${o.kind}/${o.metadata.name}`, reason: `no kind ${o.kind} in ${o.apiVersion} on the server (is its CRD installed?)` })),
+        ...unknown.map((o) => ({
+          object: `${o.kind}/${o.metadata.name}`,
+          reason: `no kind ${o.kind} in ${o.apiVersion} on the server (is its CRD installed?)`,
+        })),
         ...unreadable.map((k) => ({ object: k, reason: 'could not list it for extras' })),
       ],
       warnings,
       tookMs: Math.round(performance.now() - t0),
     }
   } catch (err) {
-    if (isNsopsError(err)) throw err.exitCode === ERROR ? err : new NsopsError(err.message, { hint: err.hint, exitCode: ERROR, cause: err })
-    if (err instanceof ApiException) throw new NsopsError(`the API server (context ${kube.context}) refused a read: ${apiMessage(err)}`, { hint: 'check that your credentials may get/list the namespace\'s objects (and patch them in dry runs).', exitCode: ERROR, cause: err })
-    throw new NsopsError(`drift failed: ${errorMessage(err)}`, { hint: 'run again with --debug for the full trace.', exitCode: ERROR, cause: err })
+    if (isNsopsError(err))
+      throw err.exitCode === ERROR ? err : new NsopsError(err.message, { hint: err.hint, exitCode: ERROR, cause: err })
+    if (err instanceof ApiException)
+      throw new NsopsError(`the API server (context ${kube.context}) refused a read: ${apiMessage(err)}`, {
+        hint: "check that your credentials may get/list the namespace's objects (and patch them in dry runs).",
+        exitCode: ERROR,
+        cause: err,
+      })
+    throw new NsopsError(`drift failed: ${errorMessage(err)}`, {
+      hint: 'run again with --debug for the full trace.',
+      exitCode: ERROR,
+      cause: err,
+    })
   }
 }
 
@@ -335,23 +462,41 @@ type BaselineInfo = Pick<Baseline, 'kind' | 'requested' | 'sha' | 'revision' | '
  * and built with kustomize. The unpacked tree is gone when this returns.
  */
 async function buildAtBaseline(
-  requested: string, repoDir: string, ks: FluxObject | undefined, overlay: string, folders: string[], source: Promise<FluxObject | null>,
+  requested: string,
+  repoDir: string,
+  ks: FluxObject | undefined,
+  overlay: string,
+  folders: string[],
+  source: Promise<FluxObject | null>,
 ): Promise<{ baseline: BaselineInfo; buildPath: string; built: ManifestObject[] }> {
   const revision = ks?.status?.lastAppliedRevision as string | undefined
   const rev = requested === 'worktree' ? undefined : requested === 'applied' ? shaOf(revision) : requested
   const repo = await repoRootOf(repoDir)
-  const keyed = rev ? await buildKey(repo, rev, folders, { ksPath: ks ? relPath(ks.spec?.path) : null, overlay }) : undefined
+  const keyed = rev
+    ? await buildKey(repo, rev, folders, { ksPath: ks ? relPath(ks.spec?.path) : null, overlay })
+    : undefined
   const hit = readBuild(keyed?.key)
   if (hit && keyed) {
     trace('drift: build cache hit')
     const kind = requested === 'applied' ? 'applied' : 'revision'
-    return { baseline: { kind, requested, sha: keyed.sha, ...(kind === 'applied' ? { revision } : {}), from: 'git' }, buildPath: hit.buildPath, built: hit.objects }
+    return {
+      baseline: { kind, requested, sha: keyed.sha, ...(kind === 'applied' ? { revision } : {}), from: 'git' },
+      buildPath: hit.buildPath,
+      built: hit.objects,
+    }
   }
-  const baseline = await resolveBaseline(requested, repoDir, ks ? {
-    revision,
-    artifact: source.then((src) => src?.status?.artifact as { url?: string; revision?: string } | undefined),
-    kustomization: fluxRefString(ks),
-  } : undefined, folders)
+  const baseline = await resolveBaseline(
+    requested,
+    repoDir,
+    ks
+      ? {
+          revision,
+          artifact: source.then((src) => src?.status?.artifact as { url?: string; revision?: string } | undefined),
+          kustomization: fluxRefString(ks),
+        }
+      : undefined,
+    folders,
+  )
   trace('drift: baseline tree ready')
   try {
     const buildPath = buildDirFor(baseline, ks, overlay)
@@ -361,13 +506,23 @@ async function buildAtBaseline(
     let built: ManifestObject[]
     try {
       // a base outside those folders fails the build on the partial tree: build on the whole one
-      built = await build().catch(async (err) => { if (!baseline.partial) throw err; widened = true; await baseline.widen(); return build() })
+      built = await build().catch(async (err) => {
+        if (!baseline.partial) throw err
+        widened = true
+        await baseline.widen()
+        return build()
+      })
     } catch (err) {
-      if (isNsopsError(err)) throw new NsopsError(`building ${buildPath} at ${baseline.sha?.slice(0, 12) ?? 'the working tree'}: ${err.message}`, { hint: err.hint, exitCode: ERROR, cause: err })
+      if (isNsopsError(err))
+        throw new NsopsError(
+          `building ${buildPath} at ${baseline.sha?.slice(0, 12) ?? 'the working tree'}: ${err.message}`,
+          { hint: err.hint, exitCode: ERROR, cause: err },
+        )
       throw err
     }
     // only a build that read nothing but the folders the key covers
-    if (keyed && partial && !widened && baseline.sha === keyed.sha) storeBuild(keyed.key, baseline.dir, folders, { buildPath, objects: built })
+    if (keyed && partial && !widened && baseline.sha === keyed.sha)
+      storeBuild(keyed.key, baseline.dir, folders, { buildPath, objects: built })
     return { baseline, buildPath, built }
   } finally {
     baseline.dispose()

@@ -10,11 +10,23 @@ import { rest, type LiveObject } from '../kube/rest.ts'
 import type { ObjectRef } from '../kube/refs.ts'
 import type { Kube } from '../kube/client.ts'
 
-interface Resource { name: string; namespaced: boolean; kind: string; verbs?: string[] }
-interface GroupList { groups: { name: string; preferredVersion?: { groupVersion: string } }[] }
+interface Resource {
+  name: string
+  namespaced: boolean
+  kind: string
+  verbs?: string[]
+}
+interface GroupList {
+  groups: { name: string; preferredVersion?: { groupVersion: string } }[]
+}
 
 /** Kinds no one writes by hand: events, and metrics-style read-only views. */
-const NEVER_EXTRA = new Set(['/Event', 'events.k8s.io/Event', '/Binding', 'authorization.k8s.io/LocalSubjectAccessReview'])
+const NEVER_EXTRA = new Set([
+  '/Event',
+  'events.k8s.io/Event',
+  '/Binding',
+  'authorization.k8s.io/LocalSubjectAccessReview',
+])
 
 type NamespacedKind = { apiVersion: string; resource: Resource }
 
@@ -23,7 +35,13 @@ type NamespacedKind = { apiVersion: string; resource: Resource }
 const AGGREGATED = 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json'
 interface DiscoveryList {
   kind?: string
-  items?: { metadata?: { name?: string }; versions?: { version: string; resources?: { resource: string; scope?: string; verbs?: string[]; responseKind?: { kind?: string } }[] }[] }[]
+  items?: {
+    metadata?: { name?: string }
+    versions?: {
+      version: string
+      resources?: { resource: string; scope?: string; verbs?: string[]; responseKind?: { kind?: string } }[]
+    }[]
+  }[]
 }
 
 /** The namespaced, listable kinds of each group's preferred version (the first the server lists). */
@@ -39,7 +57,11 @@ async function aggregatedKinds(kube: Kube): Promise<NamespacedKind[] | undefined
     if (!v) continue
     const apiVersion = g.metadata?.name ? `${g.metadata.name}/${v.version}` : v.version
     for (const r of v.resources ?? []) {
-      if (r.scope === 'Namespaced' && r.responseKind?.kind) out.push({ apiVersion, resource: { name: r.resource, namespaced: true, kind: r.responseKind.kind, verbs: r.verbs } })
+      if (r.scope === 'Namespaced' && r.responseKind?.kind)
+        out.push({
+          apiVersion,
+          resource: { name: r.resource, namespaced: true, kind: r.responseKind.kind, verbs: r.verbs },
+        })
     }
   }
   return out
@@ -47,20 +69,31 @@ async function aggregatedKinds(kube: Kube): Promise<NamespacedKind[] | undefined
 
 async function perGroupKinds(kube: Kube): Promise<NamespacedKind[]> {
   const groups = await rest<GroupList>(kube, 'GET', '/apis')
-  const versions = ['v1', ...groups.groups.map((g) => g.preferredVersion?.groupVersion).filter((v): v is string => Boolean(v))]
-  const lists = await Promise.all(versions.map(async (gv) => {
-    try {
-      const r = await rest<{ resources: Resource[] }>(kube, 'GET', gv === 'v1' ? '/api/v1' : `/apis/${gv}`)
-      return r.resources.filter((x) => x.namespaced).map((resource) => ({ apiVersion: gv, resource }))
-    } catch { return [] } // an aggregated API that does not answer: nothing of it to report
-  }))
+  const versions = [
+    'v1',
+    ...groups.groups.map((g) => g.preferredVersion?.groupVersion).filter((v): v is string => Boolean(v)),
+  ]
+  const lists = await Promise.all(
+    versions.map(async (gv) => {
+      try {
+        const r = await rest<{ resources: Resource[] }>(kube, 'GET', gv === 'v1' ? '/api/v1' : `/apis/${gv}`)
+        return r.resources.filter((x) => x.namespaced).map((resource) => ({ apiVersion: gv, resource }))
+      } catch {
+        return []
+      } // an aggregated API that does not answer: nothing of it to report
+    }),
+  )
   return lists.flat()
 }
 
 async function namespacedKinds(kube: Kube): Promise<NamespacedKind[]> {
-  const kinds = await aggregatedKinds(kube).catch(() => undefined) ?? await perGroupKinds(kube)
-  return kinds.filter(({ apiVersion, resource }) => !resource.name.includes('/') && (resource.verbs ?? []).includes('list')
-    && !NEVER_EXTRA.has(`${apiVersion.includes('/') ? apiVersion.split('/')[0] : ''}/${resource.kind}`))
+  const kinds = (await aggregatedKinds(kube).catch(() => undefined)) ?? (await perGroupKinds(kube))
+  return kinds.filter(
+    ({ apiVersion, resource }) =>
+      !resource.name.includes('/') &&
+      (resource.verbs ?? []).includes('list') &&
+      !NEVER_EXTRA.has(`${apiVersion.includes('/') ? apiVersion.split('/')[0] : ''}/${resource.kind}`),
+  )
 }
 
 export interface NamespaceObjects {
@@ -86,13 +119,22 @@ export class NamespaceListing {
   /** every list answered (or failed); rejects only when discovery itself failed */
   readonly all: Promise<NamespaceObjects>
 
-  constructor(private readonly kube: Kube, readonly namespace: string) {
+  constructor(
+    private readonly kube: Kube,
+    readonly namespace: string,
+  ) {
     this.lists = namespacedKinds(kube).then((kinds) => {
       const out = new Map<string, Promise<Map<string, LiveObject> | undefined>>()
       const settle = new Map<string, (items: Map<string, LiveObject> | undefined) => void>()
-      for (const k of kinds) out.set(kindKey(k.apiVersion, k.resource.kind), new Promise((resolve) => settle.set(kindKey(k.apiVersion, k.resource.kind), resolve)))
+      for (const k of kinds)
+        out.set(
+          kindKey(k.apiVersion, k.resource.kind),
+          new Promise((resolve) => settle.set(kindKey(k.apiVersion, k.resource.kind), resolve)),
+        )
       // each kind's promise settles as its own list answers (list() never rejects)
-      void mapLimit(kinds, 16, async (k) => settle.get(kindKey(k.apiVersion, k.resource.kind))!(await this.list(k.apiVersion, k.resource)))
+      void mapLimit(kinds, 16, async (k) =>
+        settle.get(kindKey(k.apiVersion, k.resource.kind))!(await this.list(k.apiVersion, k.resource)),
+      )
       return out
     })
     this.all = this.lists.then(async (m) => {
@@ -104,11 +146,17 @@ export class NamespaceListing {
   private async list(apiVersion: string, resource: Resource): Promise<Map<string, LiveObject> | undefined> {
     const base = apiVersion === 'v1' ? '/api/v1' : `/apis/${apiVersion}`
     try {
-      const list = await rest<{ items: LiveObject[] }>(this.kube, 'GET', `${base}/namespaces/${encodeURIComponent(this.namespace)}/${resource.name}`)
+      const list = await rest<{ items: LiveObject[] }>(
+        this.kube,
+        'GET',
+        `${base}/namespaces/${encodeURIComponent(this.namespace)}/${resource.name}`,
+      )
       return new Map(list.items.map((o) => [o.metadata.name, { ...o, apiVersion, kind: resource.kind }]))
     } catch (err) {
       if (err instanceof ApiException && err.code === 404) return new Map()
-      this.unreadable.push(`${resource.name}${apiVersion.includes('/') ? `.${apiVersion.split('/')[0]}` : ''} (${err instanceof ApiException ? `HTTP ${err.code}` : String(err)})`)
+      this.unreadable.push(
+        `${resource.name}${apiVersion.includes('/') ? `.${apiVersion.split('/')[0]}` : ''} (${err instanceof ApiException ? `HTTP ${err.code}` : String(err)})`,
+      )
       return undefined
     }
   }
@@ -121,7 +169,11 @@ export class NamespaceListing {
   async find(ref: ObjectRef): Promise<LiveObject | undefined | typeof UNLISTED> {
     if (ref.namespace !== this.namespace) return UNLISTED
     let lists: Map<string, Promise<Map<string, LiveObject> | undefined>>
-    try { lists = await this.lists } catch { return UNLISTED }
+    try {
+      lists = await this.lists
+    } catch {
+      return UNLISTED
+    }
     const items = await lists.get(kindKey(ref.apiVersion, ref.kind))
     return items ? items.get(ref.name) : UNLISTED
   }
@@ -140,18 +192,28 @@ export function builtIn(o: LiveObject, all: LiveObject[]): string | undefined {
   const services = new Set(all.filter((x) => x.kind === 'Service' && x.apiVersion === 'v1').map((x) => x.metadata.name))
   if (kind === 'Endpoints' && services.has(m.name)) return "its Service's endpoints"
   if (kind === 'EndpointSlice' && m.labels?.['kubernetes.io/service-name']) return "its Service's endpoints"
-  if (kind === 'Secret' && (o as { type?: string }).type === 'kubernetes.io/service-account-token') return 'a ServiceAccount token'
+  if (kind === 'Secret' && (o as { type?: string }).type === 'kubernetes.io/service-account-token')
+    return 'a ServiceAccount token'
   if (kind === 'PersistentVolumeClaim') {
     // a StatefulSet's claims carry no ownerReference (unless its retention policy deletes them)
     for (const sts of all.filter((x) => x.kind === 'StatefulSet')) {
-      const tpl = ((sts.spec as { volumeClaimTemplates?: { metadata?: { name?: string } }[] } | undefined)?.volumeClaimTemplates ?? [])
-      if (tpl.some((t) => new RegExp(`^${t.metadata?.name}-${sts.metadata.name}-\\d+$`).test(m.name))) return `a claim of StatefulSet ${sts.metadata.name}`
+      const tpl =
+        (sts.spec as { volumeClaimTemplates?: { metadata?: { name?: string } }[] } | undefined)?.volumeClaimTemplates ??
+        []
+      if (tpl.some((t) => new RegExp(`^${t.metadata?.name}-${sts.metadata.name}-\\d+$`).test(m.name)))
+        return `a claim of StatefulSet ${sts.metadata.name}`
     }
   }
-  if (m.labels?.['helm.toolkit.fluxcd.io/name']) return `applied by HelmRelease ${m.labels['helm.toolkit.fluxcd.io/name']}`
+  if (m.labels?.['helm.toolkit.fluxcd.io/name'])
+    return `applied by HelmRelease ${m.labels['helm.toolkit.fluxcd.io/name']}`
   return undefined
 }
 
 export function liveRef(o: LiveObject): ObjectRef {
-  return { apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name, ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}) }
+  return {
+    apiVersion: o.apiVersion,
+    kind: o.kind,
+    name: o.metadata.name,
+    ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}),
+  }
 }

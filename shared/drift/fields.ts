@@ -22,7 +22,6 @@ export function escapeToken(t: string): string {
   return t.replaceAll('~', '~0').replaceAll('/', '~1')
 }
 
-
 /**
  * Every leaf where `git` and `live` differ. Objects recurse by key, arrays by index (a list
  * that grew or shrank shows its extra items as added or removed). Scalars compare strictly,
@@ -53,14 +52,17 @@ export function leafChanges(git: unknown, live: unknown, at = ''): FieldChange[]
  */
 export function wantedChanges(git: unknown, live: unknown, at = ''): FieldChange[] {
   if (isObject(git)) {
-    return Object.keys(git).sort().flatMap((k) => wantedChanges(git[k], isObject(live) ? live[k] : undefined, `${at}/${escapeToken(k)}`))
+    return Object.keys(git)
+      .sort()
+      .flatMap((k) => wantedChanges(git[k], isObject(live) ? live[k] : undefined, `${at}/${escapeToken(k)}`))
   }
   if (Array.isArray(git) && Array.isArray(live) && git.length === live.length) {
     return git.flatMap((g, i) => wantedChanges(g, live[i], `${at}/${i}`))
   }
   if (git === null || git === undefined) return []
   // `80` and `"80"` (int-or-string), `1` and `"1"` (quantities) are one value to the server
-  if (JSON.stringify(git) === JSON.stringify(live) || (typeof live !== 'object' && String(git) === String(live))) return []
+  if (JSON.stringify(git) === JSON.stringify(live) || (typeof live !== 'object' && String(git) === String(live)))
+    return []
   const change: FieldChange = { path: at || '/', git: git as Json }
   if (live !== undefined) change.live = live as Json
   return [change]
@@ -77,8 +79,10 @@ export function removePath(obj: unknown, pointer: string): void {
     else return
   }
   const last = tokens[tokens.length - 1]
-  if (Array.isArray(cur)) { const i = Number(last); if (Number.isInteger(i) && i < cur.length) cur.splice(i, 1) }
-  else if (isObject(cur)) delete cur[last]
+  if (Array.isArray(cur)) {
+    const i = Number(last)
+    if (Number.isInteger(i) && i < cur.length) cur.splice(i, 1)
+  } else if (isObject(cur)) delete cur[last]
 }
 
 /** The value at `pointer`, or undefined. */

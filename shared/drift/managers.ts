@@ -20,14 +20,19 @@ type Fields = Record<string, unknown>
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 function matches(item: unknown, keys: Record<string, unknown>): boolean {
-  return isObject(item) && Object.entries(keys).every(([k, v]) => JSON.stringify(item[k]) === JSON.stringify(v) || String(item[k]) === String(v))
+  return (
+    isObject(item) &&
+    Object.entries(keys).every(
+      ([k, v]) => JSON.stringify(item[k]) === JSON.stringify(v) || String(item[k]) === String(v),
+    )
+  )
 }
 
 /** Whether `fields` holds the path (walking `value`, the live object, for list items). */
 function holds(fields: Fields, value: unknown, tokens: string[], root = false): boolean {
   if (tokens.length === 0) return true
   // a leaf set (`f:data: {}`) owns everything below it: atomic maps and lists (not the root)
-  if (!root && Object.keys(fields).length === 0 || (Object.keys(fields).length === 1 && '.' in fields)) return true
+  if ((!root && Object.keys(fields).length === 0) || (Object.keys(fields).length === 1 && '.' in fields)) return true
   const [t, ...rest] = tokens
   if (Array.isArray(value)) {
     const index = Number(t)
@@ -35,7 +40,11 @@ function holds(fields: Fields, value: unknown, tokens: string[], root = false): 
     for (const [key, sub] of Object.entries(fields)) {
       if (key.startsWith('k:')) {
         let keys: Record<string, unknown>
-        try { keys = JSON.parse(key.slice(2)) } catch { continue }
+        try {
+          keys = JSON.parse(key.slice(2))
+        } catch {
+          continue
+        }
         if (matches(item, keys)) return holds(sub as Fields, item, rest)
       } else if (key.startsWith('v:')) {
         if (JSON.stringify(JSON.parse(key.slice(2))) === JSON.stringify(item)) return true
@@ -60,7 +69,12 @@ export function settersOf(live: LiveObject, pointer: string): FieldSetter[] {
   for (const e of (live.metadata.managedFields ?? []) as (ManagedFieldsEntry & { time?: string })[]) {
     if (!e.fieldsV1 || !e.manager) continue
     if (!holds(e.fieldsV1, live, tokens, true)) continue
-    out.push({ manager: e.manager, operation: e.operation ?? 'Update', ...(e.subresource ? { subresource: e.subresource } : {}), ...(e.time ? { time: e.time } : {}) })
+    out.push({
+      manager: e.manager,
+      operation: e.operation ?? 'Update',
+      ...(e.subresource ? { subresource: e.subresource } : {}),
+      ...(e.time ? { time: e.time } : {}),
+    })
   }
   return out.sort((a, b) => (b.time ?? '').localeCompare(a.time ?? ''))
 }

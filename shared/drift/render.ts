@@ -8,8 +8,12 @@ import type { FieldSetter } from './managers.ts'
 import type { DriftClass, DriftObject, DriftReport } from './types.ts'
 
 const TITLES: Record<DriftClass, string> = {
-  modified: 'MODIFIED LIVE', missing: 'MISSING LIVE', 'gone-from-git': 'IN THE INVENTORY, GONE FROM GIT',
-  extra: 'EXTRA IN THE NAMESPACE', skipped: 'SKIPPED', 'in-sync': 'IN SYNC',
+  modified: 'MODIFIED LIVE',
+  missing: 'MISSING LIVE',
+  'gone-from-git': 'IN THE INVENTORY, GONE FROM GIT',
+  extra: 'EXTRA IN THE NAMESPACE',
+  skipped: 'SKIPPED',
+  'in-sync': 'IN SYNC',
 }
 
 /** `12:04` today, `2026-05-03 12:04` otherwise (local time, as a terminal reader expects). */
@@ -19,7 +23,9 @@ export function shortTime(iso: string | undefined, now = new Date()): string {
   if (Number.isNaN(d.getTime())) return iso
   const pad = (n: number) => String(n).padStart(2, '0')
   const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`
-  return d.toDateString() === now.toDateString() ? hm : `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${hm}`
+  return d.toDateString() === now.toDateString()
+    ? hm
+    : `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${hm}`
 }
 
 function value(v: Json | undefined): string {
@@ -32,7 +38,13 @@ export function setterText(s: FieldSetter[]): string {
   if (s.length === 0) return ''
   const first = s[0]
   const how = first.subresource ? ` (${first.subresource})` : first.operation === 'Apply' ? ' (apply)' : ''
-  const more = s.length > 1 ? ` +${s.slice(1).map((x) => x.manager).join(', ')}` : ''
+  const more =
+    s.length > 1
+      ? ` +${s
+          .slice(1)
+          .map((x) => x.manager)
+          .join(', ')}`
+      : ''
   return `set by ${first.manager}${how}${first.time ? ` at ${shortTime(first.time)}` : ''}${more}`
 }
 
@@ -41,16 +53,36 @@ function objectBlock(o: DriftObject): string[] {
   const out: string[] = []
   switch (o.class) {
     case 'modified': {
-      out.push(`  ${c.yellow('~')} ${name}${o.secretKeys?.length ? c.dim(`  Secret keys changed: ${o.secretKeys.join(', ')} (values shown as hashes)`) : ''}`)
-      for (const ch of o.changes ?? []) out.push(`      ${ch.path}: ${value(ch.git)} → ${c.yellow(value(ch.live))}${ch.setBy.length ? c.dim(`   ${setterText(ch.setBy)}`) : ''}`)
-      if (o.dryRunError) out.push(c.dim(`      (the server refused the dry run: ${o.dryRunError}; these compare the manifest with live)`))
+      out.push(
+        `  ${c.yellow('~')} ${name}${o.secretKeys?.length ? c.dim(`  Secret keys changed: ${o.secretKeys.join(', ')} (values shown as hashes)`) : ''}`,
+      )
+      for (const ch of o.changes ?? [])
+        out.push(
+          `      ${ch.path}: ${value(ch.git)} → ${c.yellow(value(ch.live))}${ch.setBy.length ? c.dim(`   ${setterText(ch.setBy)}`) : ''}`,
+        )
+      if (o.dryRunError)
+        out.push(
+          c.dim(`      (the server refused the dry run: ${o.dryRunError}; these compare the manifest with live)`),
+        )
       break
     }
-    case 'missing': out.push(`  ${c.red('-')} ${name}${c.dim('  in git, not live: Flux creates it')}`); break
-    case 'gone-from-git': out.push(`  ${c.magenta('×')} ${name}${c.dim(`  ${o.reason ?? ''}`)}${o.pruneDisabled ? c.yellow('  [prune: disabled]') : ''}`); break
-    case 'extra': out.push(`  ${c.cyan('+')} ${name}${c.dim(`  ${o.reason ?? ''}`)}`); break
-    case 'skipped': out.push(`  ${c.dim('·')} ${name}${c.dim(`  ${o.reason ?? ''}`)}`); break
-    case 'in-sync': out.push(`  ${c.green('=')} ${name}`); break
+    case 'missing':
+      out.push(`  ${c.red('-')} ${name}${c.dim('  in git, not live: Flux creates it')}`)
+      break
+    case 'gone-from-git':
+      out.push(
+        `  ${c.magenta('×')} ${name}${c.dim(`  ${o.reason ?? ''}`)}${o.pruneDisabled ? c.yellow('  [prune: disabled]') : ''}`,
+      )
+      break
+    case 'extra':
+      out.push(`  ${c.cyan('+')} ${name}${c.dim(`  ${o.reason ?? ''}`)}`)
+      break
+    case 'skipped':
+      out.push(`  ${c.dim('·')} ${name}${c.dim(`  ${o.reason ?? ''}`)}`)
+      break
+    case 'in-sync':
+      out.push(`  ${c.green('=')} ${name}`)
+      break
   }
   for (const w of o.warnings ?? []) out.push(`      ${c.red('⚠')} ${c.red(w)}`)
   return out
@@ -64,11 +96,24 @@ export function summaryText(r: DriftReport): string {
 export function renderDrift(r: DriftReport, opts: { showInSync?: boolean } = {}): string {
   const out: string[] = []
   const b = r.source.baseline
-  const rev = b.kind === 'worktree' ? 'the working tree' : b.kind === 'applied' ? `${b.revision ?? b.sha} (last applied by Flux${b.from === 'artifact' ? ', from the source artifact' : ''})` : `${b.requested} = ${b.sha?.slice(0, 12)}`
-  const against = r.source.kustomization ? `Kustomization/${r.source.kustomization.namespace}/${r.source.kustomization.name}${r.source.kustomization.root ? ' (root)' : ''}` : 'overlays/prod (not under Flux)'
-  out.push(c.bold(`${r.namespace.config} · drift of namespace ${r.namespace.name}`) + c.dim(`   context ${r.context} · ${r.server}`))
+  const rev =
+    b.kind === 'worktree'
+      ? 'the working tree'
+      : b.kind === 'applied'
+        ? `${b.revision ?? b.sha} (last applied by Flux${b.from === 'artifact' ? ', from the source artifact' : ''})`
+        : `${b.requested} = ${b.sha?.slice(0, 12)}`
+  const against = r.source.kustomization
+    ? `Kustomization/${r.source.kustomization.namespace}/${r.source.kustomization.name}${r.source.kustomization.root ? ' (root)' : ''}`
+    : 'overlays/prod (not under Flux)'
+  out.push(
+    c.bold(`${r.namespace.config} · drift of namespace ${r.namespace.name}`) +
+      c.dim(`   context ${r.context} · ${r.server}`),
+  )
   out.push(c.dim(`  git: ${r.source.path} at ${rev}, as ${against} applies it`))
-  for (const s of r.suspensions) out.push(c.yellow(`  ⏸ ${s.kustomization} suspended ${s.since ? `since ${shortTime(s.since)} ` : ''}${s.by}: ${s.note}`))
+  for (const s of r.suspensions)
+    out.push(
+      c.yellow(`  ⏸ ${s.kustomization} suspended ${s.since ? `since ${shortTime(s.since)} ` : ''}${s.by}: ${s.note}`),
+    )
   for (const w of r.warnings) out.push(c.yellow(`  ⚠ ${w}`))
   for (const cls of ['modified', 'missing', 'gone-from-git', 'extra', 'skipped'] as const) {
     const objs = r.objects.filter((o) => o.class === cls)

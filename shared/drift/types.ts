@@ -7,7 +7,14 @@ import type { FieldSetter } from './managers.ts'
 export const DRIFT_SCHEMA = 'nsops.drift/v1'
 
 export type DriftClass = 'in-sync' | 'modified' | 'missing' | 'gone-from-git' | 'extra' | 'skipped'
-export const DRIFT_CLASSES: readonly DriftClass[] = ['modified', 'missing', 'gone-from-git', 'extra', 'skipped', 'in-sync']
+export const DRIFT_CLASSES: readonly DriftClass[] = [
+  'modified',
+  'missing',
+  'gone-from-git',
+  'extra',
+  'skipped',
+  'in-sync',
+]
 
 export interface DriftChange {
   /** JSON pointer */
@@ -63,11 +70,25 @@ export interface DriftReport {
   source: {
     /** `flux`: the managing Kustomization's build; `local`: overlays/prod, the namespace being under no Flux Kustomization */
     mode: 'flux' | 'local'
-    kustomization?: { name: string; namespace: string; by: string; root: boolean; suspended: boolean; prune: boolean; lastAppliedRevision?: string }
+    kustomization?: {
+      name: string
+      namespace: string
+      by: string
+      root: boolean
+      suspended: boolean
+      prune: boolean
+      lastAppliedRevision?: string
+    }
     note: string
     /** the folder built, relative to the repository root */
     path: string
-    baseline: { kind: 'applied' | 'revision' | 'worktree'; requested: string; sha?: string; revision?: string; from: 'git' | 'artifact' | 'worktree' }
+    baseline: {
+      kind: 'applied' | 'revision' | 'worktree'
+      requested: string
+      sha?: string
+      revision?: string
+      from: 'git' | 'artifact' | 'worktree'
+    }
   }
   /** exit 0 when false */
   drifted: boolean
@@ -97,14 +118,22 @@ export interface DriftSummary {
 
 export function summarizeDrift(r: DriftReport): DriftSummary {
   const name = (o: DriftObject) => `${o.ref.kind}/${o.ref.namespace ? `${o.ref.namespace}/` : ''}${o.ref.name}`
-  const items = r.objects.filter((o) => o.class !== 'in-sync' && o.class !== 'skipped').slice(0, 10).map((o) => {
-    if (o.class !== 'modified') return `${name(o)}: ${o.class}`
-    const fields = (o.changes ?? []).slice(0, 3).map((c) => `${c.path}${c.setBy[0] ? ` by ${c.setBy[0].manager}` : ''}`)
-    return `${name(o)}: ${fields.join(', ')}${(o.changes?.length ?? 0) > 3 ? ', …' : ''}`
-  })
+  const items = r.objects
+    .filter((o) => o.class !== 'in-sync' && o.class !== 'skipped')
+    .slice(0, 10)
+    .map((o) => {
+      if (o.class !== 'modified') return `${name(o)}: ${o.class}`
+      const fields = (o.changes ?? [])
+        .slice(0, 3)
+        .map((c) => `${c.path}${c.setBy[0] ? ` by ${c.setBy[0].manager}` : ''}`)
+      return `${name(o)}: ${fields.join(', ')}${(o.changes?.length ?? 0) > 3 ? ', …' : ''}`
+    })
   const b = r.source.baseline
   return {
-    namespace: r.namespace.name, drifted: r.drifted, counts: r.counts, items,
+    namespace: r.namespace.name,
+    drifted: r.drifted,
+    counts: r.counts,
+    items,
     suspensions: r.suspensions.map((s) => `${s.kustomization} suspended ${s.by}: ${s.note}`),
     baseline: b.kind === 'worktree' ? 'worktree' : `${b.requested} ${b.sha?.slice(0, 12) ?? ''}`.trim(),
     tookMs: r.tookMs,

@@ -15,7 +15,18 @@ const IMMUTABLE: Record<string, string[]> = {
 }
 
 const BINARY: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 }
-const DECIMAL: Record<string, number> = { n: 1e-9, u: 1e-6, m: 1e-3, '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18 }
+const DECIMAL: Record<string, number> = {
+  n: 1e-9,
+  u: 1e-6,
+  m: 1e-3,
+  '': 1,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+}
 
 /** A Kubernetes quantity (`10Gi`, `500M`, `1.5`, `2e3`) as a number, or undefined. */
 export function parseQuantity(q: unknown): number | undefined {
@@ -33,14 +44,19 @@ export function immutableWarnings(ref: ObjectRef, changes: FieldChange[]): strin
   const out: string[] = []
   for (const prefix of IMMUTABLE[ref.kind] ?? []) {
     const hit = changes.filter((ch) => under(ch.path, prefix) && ch.live !== undefined)
-    if (hit.length) out.push(`${prefix} is immutable: a re-apply cannot change it (Flux fails, or with spec.force deletes and recreates ${ref.kind}/${ref.name})`)
+    if (hit.length)
+      out.push(
+        `${prefix} is immutable: a re-apply cannot change it (Flux fails, or with spec.force deletes and recreates ${ref.kind}/${ref.name})`,
+      )
   }
   if (ref.kind === 'PersistentVolumeClaim') {
     const size = changes.find((ch) => ch.path === '/spec/resources/requests/storage')
     const git = parseQuantity(size?.git)
     const live = parseQuantity(size?.live)
     if (git !== undefined && live !== undefined && git < live) {
-      out.push(`git asks for ${String(size!.git)} but the claim is ${String(size!.live)}: a PersistentVolumeClaim cannot shrink, so the apply will fail`)
+      out.push(
+        `git asks for ${String(size!.git)} but the claim is ${String(size!.live)}: a PersistentVolumeClaim cannot shrink, so the apply will fail`,
+      )
     }
   }
   return out

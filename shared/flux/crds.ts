@@ -32,11 +32,17 @@ const run = promisify(execFile)
 export const CRD_LABEL = 'nsops.dev/flux-crds'
 const FIELD_MANAGER = 'nsops'
 
-interface ModuleRef { module: string; version: string }
+interface ModuleRef {
+  module: string
+  version: string
+}
 
 // Not (yet) in k8s/versions.yaml; an entry there of the same name wins.
 const helmApiDefault: ModuleRef = { module: 'github.com/fluxcd/helm-controller/api', version: 'v1.6.4' } // flux2 v2.9.5 pins it
-const controllerGenDefault: ModuleRef = { module: 'sigs.k8s.io/controller-tools/cmd/controller-gen', version: 'v0.21.0' }
+const controllerGenDefault: ModuleRef = {
+  module: 'sigs.k8s.io/controller-tools/cmd/controller-gen',
+  version: 'v0.21.0',
+}
 
 function pinned(name: string, fallback?: ModuleRef): ModuleRef {
   const spec = toolSpecs()[name]
@@ -55,7 +61,9 @@ export interface FluxCrdBundle {
   helmReleaseMissing?: string
 }
 
-interface Manifest extends Omit<FluxCrdBundle, 'dir'> { sources: string[] }
+interface Manifest extends Omit<FluxCrdBundle, 'dir'> {
+  sources: string[]
+}
 
 function sources(): { source: ModuleRef; kustomize: ModuleRef; helmApi: ModuleRef; controllerGen: ModuleRef } {
   return {
@@ -79,13 +87,20 @@ export async function fluxCrdBundle(): Promise<FluxCrdBundle> {
     if (again) return { ...again, dir }
     await buildBundle(dir, s)
     const made = readManifest(dir)
-    if (!made) throw new NsopsError(`the Flux CRD cache ${dir} was written but cannot be read.`, { hint: `remove ${dir} and run again (\`just setup\` rebuilds it); check the disk has space and the folder is writable.` })
+    if (!made)
+      throw new NsopsError(`the Flux CRD cache ${dir} was written but cannot be read.`, {
+        hint: `remove ${dir} and run again (\`just setup\` rebuilds it); check the disk has space and the folder is writable.`,
+      })
     return { ...made, dir }
   })
 }
 
 function readManifest(dir: string): Manifest | undefined {
-  try { return JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as Manifest } catch { return undefined }
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as Manifest
+  } catch {
+    return undefined
+  }
 }
 
 function goEnv(): NodeJS.ProcessEnv {
@@ -96,7 +111,9 @@ function goEnv(): NodeJS.ProcessEnv {
 async function goModDir(m: ModuleRef): Promise<string> {
   let out: string
   try {
-    out = (await run('go', ['mod', 'download', '-json', `${m.module}@${m.version}`], { env: goEnv(), maxBuffer: 1 << 20 })).stdout
+    out = (
+      await run('go', ['mod', 'download', '-json', `${m.module}@${m.version}`], { env: goEnv(), maxBuffer: 1 << 20 })
+    ).stdout
   } catch (err) {
     const stdout = (err as { stdout?: string }).stdout ?? ''
     const reported = /"Error":\s*"([^"]*)"/.exec(stdout)?.[1]
@@ -121,11 +138,14 @@ async function buildBundle(dir: string, s: ReturnType<typeof sources>): Promise<
   try {
     for (const m of [s.source, s.kustomize]) {
       const bases = path.join(await goModDir(m), 'config', 'crd', 'bases')
-      for (const f of await fsp.readdir(bases)) if (f.endsWith('.yaml')) await fsp.copyFile(path.join(bases, f), path.join(tmp, f))
+      for (const f of await fsp.readdir(bases))
+        if (f.endsWith('.yaml')) await fsp.copyFile(path.join(bases, f), path.join(tmp, f))
     }
     let helmReleaseMissing: string | undefined
     try {
-      sp.text(`generating the HelmRelease CRD from ${s.helmApi.module}@${s.helmApi.version} with controller-gen (first run only: a minute with a warm Go build cache, a few on a cold one)`)
+      sp.text(
+        `generating the HelmRelease CRD from ${s.helmApi.module}@${s.helmApi.version} with controller-gen (first run only: a minute with a warm Go build cache, a few on a cold one)`,
+      )
       await generateHelmReleaseCrd(s.helmApi, s.controllerGen, tmp)
     } catch (err) {
       helmReleaseMissing = `the HelmRelease CRD could not be generated from ${s.helmApi.module}@${s.helmApi.version}: ${errorMessage(err).split('\n').slice(-3).join(' ')}`
@@ -160,14 +180,25 @@ async function generateHelmReleaseCrd(api: ModuleRef, gen: ModuleRef, out: strin
   const apiDir = await goModDir(api)
   // `go run pkg@version` builds controller-gen outside any module; it then loads the api
   // module's packages from apiDir (read-only, which is all it needs)
-  await run('go', ['run', `${gen.module}@${gen.version}`, 'crd:crdVersions=v1', 'paths=./...', `output:crd:artifacts:config=${out}`],
-    { cwd: apiDir, env: goEnv(), maxBuffer: 16 << 20, timeout: 15 * 60_000 })
-  if (!fs.readdirSync(out).some((f) => f.includes('helmreleases'))) throw new NsopsError(`controller-gen (${gen.module}@${gen.version}) wrote no helmreleases CRD into ${out}.`, { hint: `check the helm-controller api module pinned in k8s/versions.yaml (${api.module}@${api.version}) and run again; \`go run ${gen.module}@${gen.version} crd paths=./...\` in its module folder shows what it generates.` })
+  await run(
+    'go',
+    ['run', `${gen.module}@${gen.version}`, 'crd:crdVersions=v1', 'paths=./...', `output:crd:artifacts:config=${out}`],
+    { cwd: apiDir, env: goEnv(), maxBuffer: 16 << 20, timeout: 15 * 60_000 },
+  )
+  if (!fs.readdirSync(out).some((f) => f.includes('helmreleases')))
+    throw new NsopsError(`controller-gen (${gen.module}@${gen.version}) wrote no helmreleases CRD into ${out}.`, {
+      hint: `check the helm-controller api module pinned in k8s/versions.yaml (${api.module}@${api.version}) and run again; \`go run ${gen.module}@${gen.version} crd paths=./...\` in its module folder shows what it generates.`,
+    })
 }
 
 function parseCrd(text: string, file: string): V1CustomResourceDefinition {
-  const docs = YAML.parseAllDocuments(text).map((d) => d.toJS() as V1CustomResourceDefinition).filter((d) => d?.kind === 'CustomResourceDefinition')
-  if (docs.length !== 1) throw new NsopsError(`${file}: expected one CustomResourceDefinition, found ${docs.length}.`, { hint: `the Flux CRD bundle is built from the pinned modules in k8s/versions.yaml: remove the cached bundle in ${path.join(cacheDir(), 'flux-crds')} and run again.` })
+  const docs = YAML.parseAllDocuments(text)
+    .map((d) => d.toJS() as V1CustomResourceDefinition)
+    .filter((d) => d?.kind === 'CustomResourceDefinition')
+  if (docs.length !== 1)
+    throw new NsopsError(`${file}: expected one CustomResourceDefinition, found ${docs.length}.`, {
+      hint: `the Flux CRD bundle is built from the pinned modules in k8s/versions.yaml: remove the cached bundle in ${path.join(cacheDir(), 'flux-crds')} and run again.`,
+    })
   return docs[0]
 }
 
@@ -195,9 +226,18 @@ export async function installFluxCrds(kube: Kube, opts: { timeoutMs?: number } =
   const started = Date.now()
   const bundle = await fluxCrdBundle()
   const api = kube.kc.makeApiClient(ApiextensionsV1Api)
-  const result: FluxCrdInstall = { applied: [], unchanged: [], foreign: [], helmRelease: false, warnings: [], elapsedMs: 0 }
+  const result: FluxCrdInstall = {
+    applied: [],
+    unchanged: [],
+    foreign: [],
+    helmRelease: false,
+    warnings: [],
+    elapsedMs: 0,
+  }
   if (bundle.helmReleaseMissing) {
-    result.warnings.push(`${bundle.helmReleaseMissing}. HelmReleases are not handled; delete ${bundle.dir} to try again.`)
+    result.warnings.push(
+      `${bundle.helmReleaseMissing}. HelmReleases are not handled; delete ${bundle.dir} to try again.`,
+    )
   }
 
   let ours: V1CustomResourceDefinition[]
@@ -211,30 +251,35 @@ export async function installFluxCrds(kube: Kube, opts: { timeoutMs?: number } =
   result.unchanged.push(...bundle.crds.filter((c) => current.has(c.name)).map((c) => c.name))
 
   const pending: string[] = []
-  await Promise.all(todo.map(async (c) => {
-    const existing = await readCrd(api, kube, c.name)
-    if (existing && !existing.metadata?.labels?.[CRD_LABEL]) {
-      result.foreign.push(c.name)
-      const serves = existing.spec.versions.some((v) => v.name === c.version && v.served)
-      if (!serves) result.warnings.push(`${c.name} was installed by something else and does not serve ${c.version}, which nsops uses; upgrade Flux.`)
-      return
-    }
-    const crd = parseCrd(await fsp.readFile(path.join(bundle.dir, c.file), 'utf8'), c.file)
-    crd.metadata = { ...crd.metadata, labels: { ...crd.metadata?.labels, [CRD_LABEL]: bundle.hash } }
-    let applied: V1CustomResourceDefinition
-    try {
-      // the raw object goes through as JSON: the typed KubernetesObjectApi would drop the
-      // x-kubernetes-* schema keys it cannot map to its model
-      applied = await api.patchCustomResourceDefinition(
-        { name: c.name, body: crd, fieldManager: FIELD_MANAGER, force: true },
-        setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
-      )
-    } catch (err) {
-      throw crdFailure(`applying CRD ${c.name}`, kube, err)
-    }
-    result.applied.push(c.name)
-    if (!established(applied)) pending.push(c.name)
-  }))
+  await Promise.all(
+    todo.map(async (c) => {
+      const existing = await readCrd(api, kube, c.name)
+      if (existing && !existing.metadata?.labels?.[CRD_LABEL]) {
+        result.foreign.push(c.name)
+        const serves = existing.spec.versions.some((v) => v.name === c.version && v.served)
+        if (!serves)
+          result.warnings.push(
+            `${c.name} was installed by something else and does not serve ${c.version}, which nsops uses; upgrade Flux.`,
+          )
+        return
+      }
+      const crd = parseCrd(await fsp.readFile(path.join(bundle.dir, c.file), 'utf8'), c.file)
+      crd.metadata = { ...crd.metadata, labels: { ...crd.metadata?.labels, [CRD_LABEL]: bundle.hash } }
+      let applied: V1CustomResourceDefinition
+      try {
+        // the raw object goes through as JSON: the typed KubernetesObjectApi would drop the
+        // x-kubernetes-* schema keys it cannot map to its model
+        applied = await api.patchCustomResourceDefinition(
+          { name: c.name, body: crd, fieldManager: FIELD_MANAGER, force: true },
+          setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+        )
+      } catch (err) {
+        throw crdFailure(`applying CRD ${c.name}`, kube, err)
+      }
+      result.applied.push(c.name)
+      if (!established(applied)) pending.push(c.name)
+    }),
+  )
 
   await waitEstablished(kube, pending, opts.timeoutMs ?? 30_000)
   const names = new Set([...result.applied, ...result.unchanged, ...result.foreign])
@@ -260,22 +305,35 @@ async function waitEstablished(kube: Kube, names: string[], timeoutMs: number): 
   const last = new Map<string, string>()
   const done = new Set<string>()
   try {
-    await Promise.all(names.map((name) => watchOne(kube, { path: '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', name, signal: ac.signal },
-      (obj) => {
-        const st = computeStatus(obj)
-        last.set(name, st.message)
-        if (st.status === 'Failed') throw new NsopsError(`CRD ${name} was not accepted: ${st.message}.`, { hint: 'Another CRD may already claim its names; check `kubectl get crd`.' })
-        if (st.status !== 'Current') return undefined
-        done.add(name)
-        return true
-      })))
+    await Promise.all(
+      names.map((name) =>
+        watchOne(
+          kube,
+          { path: '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', name, signal: ac.signal },
+          (obj) => {
+            const st = computeStatus(obj)
+            last.set(name, st.message)
+            if (st.status === 'Failed')
+              throw new NsopsError(`CRD ${name} was not accepted: ${st.message}.`, {
+                hint: 'Another CRD may already claim its names; check `kubectl get crd`.',
+              })
+            if (st.status !== 'Current') return undefined
+            done.add(name)
+            return true
+          },
+        ),
+      ),
+    )
   } catch (err) {
     if (err instanceof NsopsError) throw err
     const waiting = names.filter((n) => !done.has(n))
-    throw new NsopsError(`the Flux CRDs did not become Established within ${timeoutMs} ms (${waiting.map((n) => `${n}: ${last.get(n) ?? 'no status'}`).join('; ')}).`, {
-      hint: 'Is kube-apiserver healthy? Check `kubectl get crd` and the API server log.',
-      cause: err,
-    })
+    throw new NsopsError(
+      `the Flux CRDs did not become Established within ${timeoutMs} ms (${waiting.map((n) => `${n}: ${last.get(n) ?? 'no status'}`).join('; ')}).`,
+      {
+        hint: 'Is kube-apiserver healthy? Check `kubectl get crd` and the API server log.',
+        cause: err,
+      },
+    )
   } finally {
     clearTimeout(timer)
     ac.abort()

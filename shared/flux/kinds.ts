@@ -85,29 +85,41 @@ export async function getFlux(kube: Kube, r: FluxRef): Promise<FluxObject | null
 async function retryBusy<T>(fn: () => Promise<T>, ms = 10_000): Promise<T> {
   const end = Date.now() + ms
   for (;;) {
-    try { return await fn() } catch (err) {
+    try {
+      return await fn()
+    } catch (err) {
       if (!(isApiError(err, 429) || isApiError(err, 503)) || Date.now() > end) throw err
       await new Promise((r) => setTimeout(r, 200))
     }
   }
 }
 
-export async function listFlux(kube: Kube, kind: FluxKind, opts: { namespaces?: string[]; fallbackNamespaces?: string[] } = {}): Promise<FluxObject[]> {
+export async function listFlux(
+  kube: Kube,
+  kind: FluxKind,
+  opts: { namespaces?: string[]; fallbackNamespaces?: string[] } = {},
+): Promise<FluxObject[]> {
   const k = fluxKinds[kind]
   const inNamespaces = async (namespaces: string[]) => {
-    const lists = await Promise.all(namespaces.map(async (namespace) => {
-      try {
-        return ((await retryBusy(() => kube.custom.listNamespacedCustomObject({ ...k, namespace }))) as { items: unknown[] }).items
-      } catch (err) {
-        if (isApiError(err, 404)) return []
-        throw apiFailure(`listing ${k.plural} in ${namespace}`, kube, err)
-      }
-    }))
+    const lists = await Promise.all(
+      namespaces.map(async (namespace) => {
+        try {
+          return (
+            (await retryBusy(() => kube.custom.listNamespacedCustomObject({ ...k, namespace }))) as { items: unknown[] }
+          ).items
+        } catch (err) {
+          if (isApiError(err, 404)) return []
+          throw apiFailure(`listing ${k.plural} in ${namespace}`, kube, err)
+        }
+      }),
+    )
     return lists.flat().map((o) => withKind(kind, o))
   }
   if (opts.namespaces) return inNamespaces([...new Set(opts.namespaces)])
   try {
-    return ((await retryBusy(() => kube.custom.listClusterCustomObject(k))) as { items: unknown[] }).items.map((o) => withKind(kind, o))
+    return ((await retryBusy(() => kube.custom.listClusterCustomObject(k))) as { items: unknown[] }).items.map((o) =>
+      withKind(kind, o),
+    )
   } catch (err) {
     if (isApiError(err, 404)) return []
     if (isApiError(err, 403) && opts.fallbackNamespaces) return inNamespaces([...new Set(opts.fallbackNamespaces)])

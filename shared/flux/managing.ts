@@ -60,11 +60,16 @@ export function hasInventory(ks: FluxObject): boolean {
 
 /** Whether the Kustomization's inventory holds an object of the namespace (or the Namespace itself). */
 function inventoryTouches(ks: FluxObject, namespace: string): boolean {
-  return inventoryRefs(ks).some((r) => r.namespace === namespace || (r.kind === 'Namespace' && !r.namespace && r.name === namespace))
+  return inventoryRefs(ks).some(
+    (r) => r.namespace === namespace || (r.kind === 'Namespace' && !r.namespace && r.name === namespace),
+  )
 }
 
 function normalize(p: string): string {
-  const n = path.posix.normalize(p.split(path.sep).join('/')).replace(/^\.?\/+/, '').replace(/\/+$/, '')
+  const n = path.posix
+    .normalize(p.split(path.sep).join('/'))
+    .replace(/^\.?\/+/, '')
+    .replace(/\/+$/, '')
   return n === '.' ? '' : n
 }
 
@@ -86,18 +91,32 @@ export function pathBuilds(from: string, target: string, root = repoRoot, seen =
   const file = kustomizationFiles.map((k) => path.join(dir, k)).find((k) => fs.existsSync(k))
   if (!file) return f === '' || t.startsWith(`${f}/`)
   let doc: { resources?: unknown; components?: unknown; bases?: unknown } | null
-  try { doc = YAML.parse(fs.readFileSync(file, 'utf8')) } catch { return false }
-  const entries = [doc?.resources, doc?.components, doc?.bases].flatMap((x) => (Array.isArray(x) ? x : [])).filter((x): x is string => typeof x === 'string')
+  try {
+    doc = YAML.parse(fs.readFileSync(file, 'utf8'))
+  } catch {
+    return false
+  }
+  const entries = [doc?.resources, doc?.components, doc?.bases]
+    .flatMap((x) => (Array.isArray(x) ? x : []))
+    .filter((x): x is string => typeof x === 'string')
   return entries.some((e) => {
     if (/^[a-z]+:\/\//.test(e) || e.includes('?')) return false // remote bases are not this repo
     const next = path.posix.join(f, e)
     if (next.startsWith('..')) return false
-    return fs.existsSync(path.join(root, next)) && fs.statSync(path.join(root, next)).isDirectory() && pathBuilds(next, t, root, seen)
+    return (
+      fs.existsSync(path.join(root, next)) &&
+      fs.statSync(path.join(root, next)).isDirectory() &&
+      pathBuilds(next, t, root, seen)
+    )
   })
 }
 
 function inventoryHelmReleases(ks: FluxObject): Set<string> {
-  return new Set(inventoryRefs(ks).filter((r) => r.kind === 'HelmRelease' && r.apiVersion.startsWith('helm.toolkit.fluxcd.io/')).map((r) => `${r.namespace}/${r.name}`))
+  return new Set(
+    inventoryRefs(ks)
+      .filter((r) => r.kind === 'HelmRelease' && r.apiVersion.startsWith('helm.toolkit.fluxcd.io/'))
+      .map((r) => `${r.namespace}/${r.name}`),
+  )
 }
 
 /**
@@ -105,7 +124,11 @@ function inventoryHelmReleases(ks: FluxObject): Set<string> {
  * hold. Read-only. The inventory is the truth once Flux has applied; before that, spec.path
  * (resolved against this checkout), targetNamespace and the name in namespace.ts tell.
  */
-export async function findManagers(kube: Kube, scope: ManagedScope, opts: { root?: string } = {}): Promise<FluxManagement> {
+export async function findManagers(
+  kube: Kube,
+  scope: ManagedScope,
+  opts: { root?: string } = {},
+): Promise<FluxManagement> {
   const namespace = scope.namespaces.prod
   const fallbackNamespaces = ['flux-system', namespace]
   const [allKs, allHr] = await Promise.all([
@@ -113,7 +136,11 @@ export async function findManagers(kube: Kube, scope: ManagedScope, opts: { root
     listFlux(kube, 'HelmRelease', { fallbackNamespaces }).catch(() => [] as FluxObject[]),
   ])
   if (allKs.length === 0 && !(await crdInstalled(kube, 'Kustomization'))) {
-    return { state: 'no-flux', note: `Flux is not installed on ${kube.context} (no Kustomization CRD)`, kustomizations: [] }
+    return {
+      state: 'no-flux',
+      note: `Flux is not installed on ${kube.context} (no Kustomization CRD)`,
+      kustomizations: [],
+    }
   }
   const overlay = `namespaces/${scope.name}/overlays/prod`
   const named = scope.flux?.kustomization
@@ -128,13 +155,24 @@ export async function findManagers(kube: Kube, scope: ManagedScope, opts: { root
     if (by) managers.push({ kustomization: ks, by, root })
   }
   if (managers.length === 0) {
-    return { state: 'unmanaged', note: `not under Flux: no Kustomization applies ${overlay} or objects in namespace ${namespace}`, kustomizations: allKs }
+    return {
+      state: 'unmanaged',
+      note: `not under Flux: no Kustomization applies ${overlay} or objects in namespace ${namespace}`,
+      kustomizations: allKs,
+    }
   }
   // the namespace's own Kustomization(s) first, the root last
-  managers.sort((a, b) => Number(a.root) - Number(b.root) || fluxRefString(a.kustomization).localeCompare(fluxRefString(b.kustomization)))
+  managers.sort(
+    (a, b) =>
+      Number(a.root) - Number(b.root) || fluxRefString(a.kustomization).localeCompare(fluxRefString(b.kustomization)),
+  )
   const applied = new Set(managers.flatMap((m) => [...inventoryHelmReleases(m.kustomization)]))
-  const helmReleases = allHr.filter((h) =>
-    h.metadata.namespace === namespace || h.spec?.targetNamespace === namespace || applied.has(`${h.metadata.namespace}/${h.metadata.name}`))
+  const helmReleases = allHr.filter(
+    (h) =>
+      h.metadata.namespace === namespace ||
+      h.spec?.targetNamespace === namespace ||
+      applied.has(`${h.metadata.namespace}/${h.metadata.name}`),
+  )
   const note = `managed by ${managers.map((m) => `${fluxRefString(m.kustomization)} (${m.by}${m.root ? ', root' : ''})`).join(', ')}`
   return { state: 'managed', managers, helmReleases, note, kustomizations: allKs }
 }
@@ -146,7 +184,8 @@ export async function findManagers(kube: Kube, scope: ManagedScope, opts: { root
 export function manages(m: Manager, ref: ObjectRef, prodNamespace: string): boolean {
   const ks = m.kustomization
   if (hasInventory(ks)) {
-    const key = (r: ObjectRef) => `${r.apiVersion.split('/').length > 1 ? r.apiVersion.split('/')[0] : ''}/${r.kind}/${r.namespace ?? ''}/${r.name}`
+    const key = (r: ObjectRef) =>
+      `${r.apiVersion.split('/').length > 1 ? r.apiVersion.split('/')[0] : ''}/${r.kind}/${r.namespace ?? ''}/${r.name}`
     const mine = new Set(inventoryRefs(ks).map(key))
     return mine.has(key(ref))
   }

@@ -20,7 +20,15 @@ import { NsopsError } from '../core/errors.ts'
 import { listFlux, mergePatchFlux, fluxRefOf, type FluxObject, type FluxRef } from './kinds.ts'
 import { findManagers, inventoryRefs, type ManagedScope } from './managing.ts'
 import { REQUESTED_AT, requestToken } from './reconcile.ts'
-import { describeSuspension, isOwner, parseMarker, staleReason, type StaleOptions, type SuspensionMarker, type SuspensionOwner } from './suspend.ts'
+import {
+  describeSuspension,
+  isOwner,
+  parseMarker,
+  staleReason,
+  type StaleOptions,
+  type SuspensionMarker,
+  type SuspensionOwner,
+} from './suspend.ts'
 
 export const RECONCILE_ANNOTATION = 'kustomize.toolkit.fluxcd.io/reconcile'
 export const SSA_ANNOTATION = 'kustomize.toolkit.fluxcd.io/ssa'
@@ -28,7 +36,10 @@ export const HELD_BY = 'nsops.dev/held-by'
 export const HOLD_LABEL = 'nsops.dev/flux-hold'
 export const HOLD_FIELD_MANAGER = 'nsops-flux-hold'
 
-interface ManagedField { manager?: string; fieldsV1?: Record<string, unknown> }
+interface ManagedField {
+  manager?: string
+  fieldsV1?: Record<string, unknown>
+}
 export interface LiveObject {
   apiVersion?: string
   kind?: string
@@ -45,7 +56,8 @@ export interface LiveObject {
 /** Which Flux exclusion the live object carries (`key: value`), if any. */
 export function excludedFromFlux(obj: LiveObject): string | undefined {
   for (const meta of [obj.metadata?.annotations, obj.metadata?.labels]) {
-    if (meta?.[RECONCILE_ANNOTATION]?.toLowerCase() === 'disabled') return `${RECONCILE_ANNOTATION}: ${meta[RECONCILE_ANNOTATION]}`
+    if (meta?.[RECONCILE_ANNOTATION]?.toLowerCase() === 'disabled')
+      return `${RECONCILE_ANNOTATION}: ${meta[RECONCILE_ANNOTATION]}`
     if (meta?.[SSA_ANNOTATION]?.toLowerCase() === 'ignore') return `${SSA_ANNOTATION}: ${meta[SSA_ANNOTATION]}`
   }
   return undefined
@@ -54,8 +66,15 @@ export function excludedFromFlux(obj: LiveObject): string | undefined {
 /** Whether the reconcile annotation is `disabled` and our field manager wrote it last. */
 export function annotationIsOurs(obj: LiveObject): boolean {
   if (obj.metadata?.annotations?.[RECONCILE_ANNOTATION] !== 'disabled') return false
-  return (obj.metadata.managedFields ?? []).some((m) => m.manager === HOLD_FIELD_MANAGER &&
-    Boolean(((m.fieldsV1?.['f:metadata'] as Record<string, Record<string, unknown>> | undefined)?.['f:annotations'])?.[`f:${RECONCILE_ANNOTATION}`]))
+  return (obj.metadata.managedFields ?? []).some(
+    (m) =>
+      m.manager === HOLD_FIELD_MANAGER &&
+      Boolean(
+        (m.fieldsV1?.['f:metadata'] as Record<string, Record<string, unknown>> | undefined)?.['f:annotations']?.[
+          `f:${RECONCILE_ANNOTATION}`
+        ],
+      ),
+  )
 }
 
 function markerValue(owner: SuspensionOwner): string {
@@ -63,19 +82,31 @@ function markerValue(owner: SuspensionOwner): string {
   return JSON.stringify(m)
 }
 
-const holdPatch = (owner: SuspensionOwner) => ({ metadata: {
-  annotations: { [RECONCILE_ANNOTATION]: 'disabled', [HELD_BY]: markerValue(owner) }, labels: { [HOLD_LABEL]: 'true' },
-} })
-const remarkPatch = (owner: SuspensionOwner) => ({ metadata: { annotations: { [HELD_BY]: markerValue(owner) }, labels: { [HOLD_LABEL]: 'true' } } })
-const releasePatch = (dropAnnotation: boolean) => ({ metadata: {
-  annotations: { [HELD_BY]: null, ...(dropAnnotation ? { [RECONCILE_ANNOTATION]: null } : {}) }, labels: { [HOLD_LABEL]: null },
-} })
+const holdPatch = (owner: SuspensionOwner) => ({
+  metadata: {
+    annotations: { [RECONCILE_ANNOTATION]: 'disabled', [HELD_BY]: markerValue(owner) },
+    labels: { [HOLD_LABEL]: 'true' },
+  },
+})
+const remarkPatch = (owner: SuspensionOwner) => ({
+  metadata: { annotations: { [HELD_BY]: markerValue(owner) }, labels: { [HOLD_LABEL]: 'true' } },
+})
+const releasePatch = (dropAnnotation: boolean) => ({
+  metadata: {
+    annotations: { [HELD_BY]: null, ...(dropAnnotation ? { [RECONCILE_ANNOTATION]: null } : {}) },
+    labels: { [HOLD_LABEL]: null },
+  },
+})
 
 // results in a stable order (they complete in any order), for messages and the view
 const byRef = (a: ObjectRef, b: ObjectRef) => objectRefString(a).localeCompare(objectRefString(b))
 
 function header(r: ObjectRef) {
-  return { apiVersion: r.apiVersion, kind: r.kind, metadata: { name: r.name, ...(r.namespace ? { namespace: r.namespace } : {}) } }
+  return {
+    apiVersion: r.apiVersion,
+    kind: r.kind,
+    metadata: { name: r.name, ...(r.namespace ? { namespace: r.namespace } : {}) },
+  }
 }
 
 function failure(what: string, kube: Kube, err: unknown): NsopsError {
@@ -92,11 +123,15 @@ function failure(what: string, kube: Kube, err: unknown): NsopsError {
  * resourceVersion as a precondition, retrying when the object changed in between. Returns the
  * object as read, null when it is gone.
  */
-async function guardedPatch(kube: Kube, r: ObjectRef, decide: (obj: LiveObject) => { metadata: Record<string, unknown> } | undefined): Promise<LiveObject | null> {
+async function guardedPatch(
+  kube: Kube,
+  r: ObjectRef,
+  decide: (obj: LiveObject) => { metadata: Record<string, unknown> } | undefined,
+): Promise<LiveObject | null> {
   for (let attempt = 0; ; attempt++) {
     let obj: LiveObject
     try {
-      obj = await kube.objects.read(header(r)) as LiveObject
+      obj = (await kube.objects.read(header(r))) as LiveObject
     } catch (err) {
       if (isApiError(err, 404)) return null
       throw failure(`reading ${objectRefString(r)}`, kube, err)
@@ -105,8 +140,17 @@ async function guardedPatch(kube: Kube, r: ObjectRef, decide: (obj: LiveObject) 
     if (!patch) return obj
     const h = header(r)
     try {
-      await kube.objects.patch({ ...h, metadata: { ...h.metadata, ...patch.metadata, resourceVersion: obj.metadata?.resourceVersion } } as never,
-        undefined, undefined, HOLD_FIELD_MANAGER, undefined, PatchStrategy.MergePatch)
+      await kube.objects.patch(
+        {
+          ...h,
+          metadata: { ...h.metadata, ...patch.metadata, resourceVersion: obj.metadata?.resourceVersion },
+        } as never,
+        undefined,
+        undefined,
+        HOLD_FIELD_MANAGER,
+        undefined,
+        PatchStrategy.MergePatch,
+      )
       return obj
     } catch (err) {
       if (isApiError(err, 409) && attempt < 8) continue
@@ -128,42 +172,65 @@ export interface ObjectHoldResult {
 }
 
 /** Marks each object `reconcile: disabled` under our marker, unless someone else excluded it. */
-export async function holdObjects(kube: Kube, refs: readonly ObjectRef[], owner: SuspensionOwner, opts: StaleOptions & {
-  /** a live marker we may take over all the same (the hold a `dev --ci` of the namespace kept) */
-  adopt?: (marker: SuspensionMarker) => boolean
-} = {}): Promise<ObjectHoldResult> {
+export async function holdObjects(
+  kube: Kube,
+  refs: readonly ObjectRef[],
+  owner: SuspensionOwner,
+  opts: StaleOptions & {
+    /** a live marker we may take over all the same (the hold a `dev --ci` of the namespace kept) */
+    adopt?: (marker: SuspensionMarker) => boolean
+  } = {},
+): Promise<ObjectHoldResult> {
   const result: ObjectHoldResult = { held: [], takenOver: [], byOthers: [], missing: [] }
-  await Promise.all(refs.map(async (r) => {
-    let outcome: { held: true } | { taken: string } | { by: string } = { held: true }
-    const seen = await guardedPatch(kube, r, (obj) => {
-      const raw = obj.metadata?.annotations?.[HELD_BY]
-      const marker = parseMarker(raw)
-      const excluded = excludedFromFlux(obj)
-      if (marker && isOwner(marker, owner) && annotationIsOurs(obj)) { outcome = { held: true }; return remarkPatch(owner) }
-      if (marker) {
-        const stale = staleReason(marker, opts) ?? (marker !== 'unreadable marker' && opts.adopt?.(marker) ? 'kept by dev --ci' : undefined)
-        if (!stale) {
-          outcome = { by: `held by another dev loop ${describeSuspension(marker === 'unreadable marker' ? 'unreadable marker' : marker)}` }
+  await Promise.all(
+    refs.map(async (r) => {
+      let outcome: { held: true } | { taken: string } | { by: string } = { held: true }
+      const seen = await guardedPatch(kube, r, (obj) => {
+        const raw = obj.metadata?.annotations?.[HELD_BY]
+        const marker = parseMarker(raw)
+        const excluded = excludedFromFlux(obj)
+        if (marker && isOwner(marker, owner) && annotationIsOurs(obj)) {
+          outcome = { held: true }
+          return remarkPatch(owner)
+        }
+        if (marker) {
+          const stale =
+            staleReason(marker, opts) ??
+            (marker !== 'unreadable marker' && opts.adopt?.(marker) ? 'kept by dev --ci' : undefined)
+          if (!stale) {
+            outcome = {
+              by: `held by another dev loop ${describeSuspension(marker === 'unreadable marker' ? 'unreadable marker' : marker)}`,
+            }
+            return undefined
+          }
+          // the session that held it is gone: take it over without ever letting go of the annotation
+          if (annotationIsOurs(obj)) {
+            outcome = { taken: stale }
+            return remarkPatch(owner)
+          }
+          if (excluded) {
+            outcome = { by: `excluded from Flux by hand (${excluded})` }
+            return releasePatch(false)
+          }
+          outcome = { held: true }
+          return holdPatch(owner)
+        }
+        if (excluded) {
+          outcome = { by: `excluded from Flux by hand (${excluded})` }
           return undefined
         }
-        // the session that held it is gone: take it over without ever letting go of the annotation
-        if (annotationIsOurs(obj)) { outcome = { taken: stale }; return remarkPatch(owner) }
-        if (excluded) { outcome = { by: `excluded from Flux by hand (${excluded})` }; return releasePatch(false) }
         outcome = { held: true }
         return holdPatch(owner)
+      })
+      const o = outcome as { held: true } | { taken: string } | { by: string }
+      if (!seen) result.missing.push(r)
+      else if ('by' in o) result.byOthers.push({ ref: r, why: o.by })
+      else {
+        result.held.push(r)
+        if ('taken' in o) result.takenOver.push({ ref: r, reason: o.taken })
       }
-      if (excluded) { outcome = { by: `excluded from Flux by hand (${excluded})` }; return undefined }
-      outcome = { held: true }
-      return holdPatch(owner)
-    })
-    const o = outcome as { held: true } | { taken: string } | { by: string }
-    if (!seen) result.missing.push(r)
-    else if ('by' in o) result.byOthers.push({ ref: r, why: o.by })
-    else {
-      result.held.push(r)
-      if ('taken' in o) result.takenOver.push({ ref: r, reason: o.taken })
-    }
-  }))
+    }),
+  )
   result.held.sort(byRef)
   result.missing.sort(byRef)
   return result
@@ -180,23 +247,36 @@ export interface ObjectReleaseResult {
 }
 
 /** Releases what this owner holds; an annotation someone else wrote since stays. */
-export async function releaseObjects(kube: Kube, refs: readonly ObjectRef[], owner: SuspensionOwner): Promise<ObjectReleaseResult> {
+export async function releaseObjects(
+  kube: Kube,
+  refs: readonly ObjectRef[],
+  owner: SuspensionOwner,
+): Promise<ObjectReleaseResult> {
   return releaseWhere(kube, refs, (obj) => isOwner(parseMarker(obj.metadata?.annotations?.[HELD_BY]), owner))
 }
 
-async function releaseWhere(kube: Kube, refs: readonly ObjectRef[], mine: (obj: LiveObject, ref: ObjectRef) => boolean): Promise<ObjectReleaseResult> {
+async function releaseWhere(
+  kube: Kube,
+  refs: readonly ObjectRef[],
+  mine: (obj: LiveObject, ref: ObjectRef) => boolean,
+): Promise<ObjectReleaseResult> {
   const result: ObjectReleaseResult = { released: [], leftExcluded: [], notOurs: [], missing: [] }
-  await Promise.all(refs.map(async (r) => {
-    let outcome: keyof Omit<ObjectReleaseResult, 'missing'> = 'notOurs'
-    const seen = await guardedPatch(kube, r, (obj) => {
-      if (!mine(obj, r)) { outcome = 'notOurs'; return undefined }
-      const ours = annotationIsOurs(obj)
-      outcome = ours ? 'released' : 'leftExcluded'
-      return releasePatch(ours)
-    })
-    if (!seen) result.missing.push(r)
-    else result[outcome].push(r)
-  }))
+  await Promise.all(
+    refs.map(async (r) => {
+      let outcome: keyof Omit<ObjectReleaseResult, 'missing'> = 'notOurs'
+      const seen = await guardedPatch(kube, r, (obj) => {
+        if (!mine(obj, r)) {
+          outcome = 'notOurs'
+          return undefined
+        }
+        const ours = annotationIsOurs(obj)
+        outcome = ours ? 'released' : 'leftExcluded'
+        return releasePatch(ours)
+      })
+      if (!seen) result.missing.push(r)
+      else result[outcome].push(r)
+    }),
+  )
   for (const list of Object.values(result)) list.sort(byRef)
   return result
 }
@@ -205,16 +285,22 @@ async function releaseWhere(kube: Kube, refs: readonly ObjectRef[], mine: (obj: 
  * Re-marks our holds (a fresh `at`, or `kept` for dev --ci) where they are still wholly ours;
  * returns the ones we lost (the annotation removed or rewritten by someone else).
  */
-export async function refreshObjects(kube: Kube, refs: readonly ObjectRef[], owner: SuspensionOwner): Promise<ObjectRef[]> {
+export async function refreshObjects(
+  kube: Kube,
+  refs: readonly ObjectRef[],
+  owner: SuspensionOwner,
+): Promise<ObjectRef[]> {
   const lost: ObjectRef[] = []
-  await Promise.all(refs.map(async (r) => {
-    let ours = false
-    await guardedPatch(kube, r, (obj) => {
-      ours = isOwner(parseMarker(obj.metadata?.annotations?.[HELD_BY]), owner) && annotationIsOurs(obj)
-      return ours ? remarkPatch(owner) : undefined
-    })
-    if (!ours) lost.push(r)
-  }))
+  await Promise.all(
+    refs.map(async (r) => {
+      let ours = false
+      await guardedPatch(kube, r, (obj) => {
+        ours = isOwner(parseMarker(obj.metadata?.annotations?.[HELD_BY]), owner) && annotationIsOurs(obj)
+        return ours ? remarkPatch(owner) : undefined
+      })
+      if (!ours) lost.push(r)
+    }),
+  )
   return lost
 }
 
@@ -234,7 +320,11 @@ export interface HeldObject {
  * Kustomizations that manage `scope` (or of every Kustomization), one labelled list per kind
  * and namespace in them.
  */
-export async function findObjectHolds(kube: Kube, scope?: ManagedScope, opts: StaleOptions = {}): Promise<HeldObject[]> {
+export async function findObjectHolds(
+  kube: Kube,
+  scope?: ManagedScope,
+  opts: StaleOptions = {},
+): Promise<HeldObject[]> {
   let kustomizations: FluxObject[]
   if (scope) {
     const m = await findManagers(kube, scope)
@@ -250,34 +340,71 @@ export async function findObjectHolds(kube: Kube, scope?: ManagedScope, opts: St
     for (const r of inventoryRefs(ks)) {
       if (scope && r.namespace && r.namespace !== scope.namespaces.prod) continue
       managersOf.set(key(r), [...(managersOf.get(key(r)) ?? []), fluxRefOf(ks)])
-      collections.set(`${r.apiVersion}|${r.kind}|${r.namespace ?? ''}`, { apiVersion: r.apiVersion, kind: r.kind, namespace: r.namespace })
+      collections.set(`${r.apiVersion}|${r.kind}|${r.namespace ?? ''}`, {
+        apiVersion: r.apiVersion,
+        kind: r.kind,
+        namespace: r.namespace,
+      })
     }
   }
   const found: HeldObject[] = []
-  await Promise.all([...collections.values()].map(async (c) => {
-    let items: LiveObject[]
-    try {
-      items = (await kube.objects.list(c.apiVersion, c.kind, c.namespace, undefined, undefined, undefined, undefined, HOLD_LABEL)).items as LiveObject[]
-    } catch (err) {
-      if (isApiError(err, 404) || isApiError(err, 403)) return // kind gone, or not ours to list
-      throw failure(`listing ${c.kind} held from Flux`, kube, err)
-    }
-    for (const obj of items) {
-      const raw = obj.metadata?.annotations?.[HELD_BY]
-      const marker = parseMarker(raw)
-      if (!marker || !obj.metadata?.name) continue
-      const ref: ObjectRef = { apiVersion: c.apiVersion, kind: c.kind, name: obj.metadata.name, ...(obj.metadata.namespace ? { namespace: obj.metadata.namespace } : {}) }
-      found.push({ ref, marker, raw: raw!, managers: managersOf.get(key(ref)) ?? [], stale: staleReason(marker, opts) })
-    }
-  }))
+  await Promise.all(
+    [...collections.values()].map(async (c) => {
+      let items: LiveObject[]
+      try {
+        items = (
+          await kube.objects.list(
+            c.apiVersion,
+            c.kind,
+            c.namespace,
+            undefined,
+            undefined,
+            undefined,
+            undefined,
+            HOLD_LABEL,
+          )
+        ).items as LiveObject[]
+      } catch (err) {
+        if (isApiError(err, 404) || isApiError(err, 403)) return // kind gone, or not ours to list
+        throw failure(`listing ${c.kind} held from Flux`, kube, err)
+      }
+      for (const obj of items) {
+        const raw = obj.metadata?.annotations?.[HELD_BY]
+        const marker = parseMarker(raw)
+        if (!marker || !obj.metadata?.name) continue
+        const ref: ObjectRef = {
+          apiVersion: c.apiVersion,
+          kind: c.kind,
+          name: obj.metadata.name,
+          ...(obj.metadata.namespace ? { namespace: obj.metadata.namespace } : {}),
+        }
+        found.push({
+          ref,
+          marker,
+          raw: raw!,
+          managers: managersOf.get(key(ref)) ?? [],
+          stale: staleReason(marker, opts),
+        })
+      }
+    }),
+  )
   return found.sort((a, b) => objectRefString(a.ref).localeCompare(objectRefString(b.ref)))
 }
 
 /** Releases holds found by findObjectHolds (stale or kept ones), unless their marker changed since. */
 export async function releaseFound(kube: Kube, holds: readonly HeldObject[]): Promise<ObjectReleaseResult> {
   const raw = new Map(holds.map((h) => [objectRefString(h.ref), h.raw]))
-  const r = await releaseWhere(kube, holds.map((h) => h.ref), (obj, ref) => obj.metadata?.annotations?.[HELD_BY] === raw.get(objectRefString(ref)))
-  await requestReconcile(kube, holds.filter((h) => r.released.some((x) => objectRefString(x) === objectRefString(h.ref))).flatMap((h) => h.managers))
+  const r = await releaseWhere(
+    kube,
+    holds.map((h) => h.ref),
+    (obj, ref) => obj.metadata?.annotations?.[HELD_BY] === raw.get(objectRefString(ref)),
+  )
+  await requestReconcile(
+    kube,
+    holds
+      .filter((h) => r.released.some((x) => objectRefString(x) === objectRefString(h.ref)))
+      .flatMap((h) => h.managers),
+  )
   return r
 }
 
@@ -288,5 +415,7 @@ export async function releaseFound(kube: Kube, holds: readonly HeldObject[]): Pr
  */
 export async function requestReconcile(kube: Kube, refs: readonly FluxRef[]): Promise<void> {
   const unique = [...new Map(refs.map((r) => [`${r.namespace}/${r.name}`, r])).values()]
-  await Promise.allSettled(unique.map((r) => mergePatchFlux(kube, r, { metadata: { annotations: { [REQUESTED_AT]: requestToken() } } })))
+  await Promise.allSettled(
+    unique.map((r) => mergePatchFlux(kube, r, { metadata: { annotations: { [REQUESTED_AT]: requestToken() } } })),
+  )
 }

@@ -6,7 +6,11 @@ import { computeStatus } from '../health/kstatus.ts'
 import { conditionOf, type FluxObject } from './kinds.ts'
 
 /** A decision on a Flux object: ready (ok) or failed, with the controller's reason and message. */
-export interface Readiness { ok: boolean; reason: string; message: string }
+export interface Readiness {
+  ok: boolean
+  reason: string
+  message: string
+}
 
 /** Whether the Ready condition was written for the object's current generation. */
 export function readyIsCurrent(obj: FluxObject): boolean {
@@ -27,7 +31,11 @@ export function stalledFailure(obj: FluxObject): Readiness | undefined {
   const stalled = conditionOf(obj, 'Stalled')
   if (stalled?.status !== 'True') return undefined
   const ready = conditionOf(obj, 'Ready')
-  return { ok: false, reason: ready?.reason || stalled.reason || 'Stalled', message: ready?.message || stalled.message || 'stalled' }
+  return {
+    ok: false,
+    reason: ready?.reason || stalled.reason || 'Stalled',
+    message: ready?.message || stalled.message || 'stalled',
+  }
 }
 
 /**
@@ -37,7 +45,12 @@ export function stalledFailure(obj: FluxObject): Readiness | undefined {
  */
 export function retryingFailure(obj: FluxObject): Readiness | undefined {
   const ready = conditionOf(obj, 'Ready')
-  if (ready?.status !== 'False' || conditionOf(obj, 'Reconciling')?.reason !== 'ProgressingWithRetry' || ready.reason === 'HealthCheckCanceled') return undefined
+  if (
+    ready?.status !== 'False' ||
+    conditionOf(obj, 'Reconciling')?.reason !== 'ProgressingWithRetry' ||
+    ready.reason === 'HealthCheckCanceled'
+  )
+    return undefined
   return { ok: false, reason: ready.reason ?? 'ReconciliationFailed', message: ready.message ?? '' }
 }
 
@@ -49,8 +62,16 @@ export function retryingFailure(obj: FluxObject): Readiness | undefined {
 export function fetchFailure(obj: FluxObject): Readiness | undefined {
   const fetchFailed = conditionOf(obj, 'FetchFailed')
   const ready = conditionOf(obj, 'Ready')
-  if (fetchFailed?.status !== 'True' && !(ready?.status === 'False' && conditionOf(obj, 'Reconciling')?.reason === 'ProgressingWithRetry')) return undefined
-  return { ok: false, reason: fetchFailed?.reason || ready?.reason || 'FetchFailed', message: fetchFailed?.message || ready?.message || '' }
+  if (
+    fetchFailed?.status !== 'True' &&
+    !(ready?.status === 'False' && conditionOf(obj, 'Reconciling')?.reason === 'ProgressingWithRetry')
+  )
+    return undefined
+  return {
+    ok: false,
+    reason: fetchFailed?.reason || ready?.reason || 'FetchFailed',
+    message: fetchFailed?.message || ready?.message || '',
+  }
 }
 
 /** Whether the kind is a source (not an applier: Kustomization, HelmRelease). */

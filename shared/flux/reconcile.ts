@@ -13,8 +13,18 @@ import { NsopsError } from '../core/errors.ts'
 import { duration } from '../core/output.ts'
 import type { Kube } from '../kube/client.ts'
 import {
-  apiFailure, collectionPath, conditionOf, getFlux, isSuspended, mergePatchFlux, fluxRefOf, fluxRefString, statusString,
-  type FluxKind, type FluxObject, type FluxRef,
+  apiFailure,
+  collectionPath,
+  conditionOf,
+  getFlux,
+  isSuspended,
+  mergePatchFlux,
+  fluxRefOf,
+  fluxRefString,
+  statusString,
+  type FluxKind,
+  type FluxObject,
+  type FluxRef,
 } from './kinds.ts'
 import { fetchFailure, isReadyNow, isSourceKind, retryingFailure, stalledFailure, type Readiness } from './readiness.ts'
 import { describeSuspension, suspendedBy } from './suspend.ts'
@@ -71,7 +81,10 @@ export function revisionMatches(observed: string | undefined, wanted: string): b
   if (wanted.includes('@')) return false
   const digest = (s: string) => {
     const afterAt = s.slice(s.lastIndexOf('@') + 1)
-    return { algo: afterAt.includes(':') ? afterAt.slice(0, afterAt.indexOf(':')) : undefined, hex: afterAt.slice(afterAt.indexOf(':') + 1) }
+    return {
+      algo: afterAt.includes(':') ? afterAt.slice(0, afterAt.indexOf(':')) : undefined,
+      hex: afterAt.slice(afterAt.indexOf(':') + 1),
+    }
   }
   const have = digest(observed)
   const want = digest(wanted)
@@ -90,12 +103,21 @@ export function requestToken(previous?: string): string {
 function suspendedError(obj: FluxObject): NsopsError {
   const by = suspendedBy(obj) ?? 'by hand'
   const { kind, namespace, name } = fluxRefOf(obj)
-  const cli = kind === 'Kustomization' ? 'kustomization' : kind === 'HelmRelease' ? 'helmrelease' : `source ${kind === 'GitRepository' ? 'git' : kind.toLowerCase()}`
-  return new NsopsError(`${fluxRefString(obj)}: resource is suspended (${describeSuspension(by)}), so Flux will not reconcile it.`, {
-    hint: by === 'by hand'
-      ? `Resume it with \`flux resume ${cli} ${name} -n ${namespace}\` and run again.`
-      : 'A dev session suspended it: stop that session (it resumes Flux on exit) or run `just dev-down` for its namespace, then run again.',
-  })
+  const cli =
+    kind === 'Kustomization'
+      ? 'kustomization'
+      : kind === 'HelmRelease'
+        ? 'helmrelease'
+        : `source ${kind === 'GitRepository' ? 'git' : kind.toLowerCase()}`
+  return new NsopsError(
+    `${fluxRefString(obj)}: resource is suspended (${describeSuspension(by)}), so Flux will not reconcile it.`,
+    {
+      hint:
+        by === 'by hand'
+          ? `Resume it with \`flux resume ${cli} ${name} -n ${namespace}\` and run again.`
+          : 'A dev session suspended it: stop that session (it resumes Flux on exit) or run `just dev-down` for its namespace, then run again.',
+    },
+  )
 }
 
 /**
@@ -119,9 +141,20 @@ function failureOf(obj: FluxObject, wanted: string): Readiness | undefined {
 }
 
 /** Where the object stands relative to our request: a verdict, or a progress line to wait on. */
-function judge(obj: FluxObject | null, token: string, previous: string | undefined, wanted: string | undefined, accepts?: (revision: string) => boolean): Readiness | { waiting: string } {
+function judge(
+  obj: FluxObject | null,
+  token: string,
+  previous: string | undefined,
+  wanted: string | undefined,
+  accepts?: (revision: string) => boolean,
+): Readiness | { waiting: string } {
   if (!obj) return { ok: false, reason: 'NotFound', message: 'it was deleted while we waited' }
-  if (isSuspended(obj)) return { ok: false, reason: 'Suspended', message: `it was suspended while we waited (${describeSuspension(suspendedBy(obj)!)})` }
+  if (isSuspended(obj))
+    return {
+      ok: false,
+      reason: 'Suspended',
+      message: `it was suspended while we waited (${describeSuspension(suspendedBy(obj)!)})`,
+    }
   const handled = statusString(obj, 'lastHandledReconcileAt')
   if (!handledSince(handled, token, previous)) {
     // A run the push itself triggered may already have failed on exactly the wanted commit:
@@ -129,7 +162,9 @@ function judge(obj: FluxObject | null, token: string, previous: string | undefin
     // the time to notice (about 2× Flux's health-check timeout).
     const early = wanted ? failureOf(obj, wanted) : undefined
     if (early) return early
-    return { waiting: `waiting for ${controllerOf(obj.kind)} to pick up the request (lastHandledReconcileAt: ${handled ?? 'never'})` }
+    return {
+      waiting: `waiting for ${controllerOf(obj.kind)} to pick up the request (lastHandledReconcileAt: ${handled ?? 'never'})`,
+    }
   }
   const ready = conditionOf(obj, 'Ready')
   const { applied, attempted } = revisions(obj)
@@ -148,18 +183,26 @@ function judge(obj: FluxObject | null, token: string, previous: string | undefin
   const retrying = attemptIsWanted ? retryingFailure(obj) : undefined
   if (retrying) return retrying
   if (ready && isReadyNow(obj)) {
-    if (!wanted || matches(applied)) return { ok: true, reason: ready.reason ?? 'Succeeded', message: ready.message ?? '' }
+    if (!wanted || matches(applied))
+      return { ok: true, reason: ready.reason ?? 'Succeeded', message: ready.message ?? '' }
     return { waiting: `ready at ${applied ?? '(no revision)'}; waiting for ${wanted} to be applied` }
   }
   return { waiting: readyText }
 }
 
-function describeLast(obj: FluxObject | null, token: string, previous: string | undefined, wanted: string | undefined): string {
+function describeLast(
+  obj: FluxObject | null,
+  token: string,
+  previous: string | undefined,
+  wanted: string | undefined,
+): string {
   if (!obj) return 'the object is gone'
   const handled = statusString(obj, 'lastHandledReconcileAt')
   if (!handledSince(handled, token, previous)) {
-    return `${controllerOf(obj.kind)} never handled the request (lastHandledReconcileAt is ${handled ?? 'unset'}, we asked for ${token}); ` +
+    return (
+      `${controllerOf(obj.kind)} never handled the request (lastHandledReconcileAt is ${handled ?? 'unset'}, we asked for ${token}); ` +
       `is ${controllerOf(obj.kind)} running?`
+    )
   }
   const ready = conditionOf(obj, 'Ready')
   const { applied } = revisions(obj)
@@ -171,7 +214,11 @@ function describeLast(obj: FluxObject | null, token: string, previous: string | 
   return parts.join('; ')
 }
 
-async function reconcileObject(kube: Kube, target: FluxRef | FluxObject, opts: ReconcileOptions): Promise<ReconcileResult> {
+async function reconcileObject(
+  kube: Kube,
+  target: FluxRef | FluxObject,
+  opts: ReconcileOptions,
+): Promise<ReconcileResult> {
   const started = Date.now()
   const r = fluxRefOf(target)
   const progress = opts.onProgress ?? (() => {})
@@ -201,15 +248,26 @@ async function reconcileObject(kube: Kube, target: FluxRef | FluxObject, opts: R
   const accepted = new Map<string, boolean>()
   let judgeAgain: () => void = () => {}
   const acceptedLater = new Promise<Readiness>((resolve) => {
-    judgeAgain = () => { const v = decide(last); if (v) resolve(v) }
+    judgeAgain = () => {
+      const v = decide(last)
+      if (v) resolve(v)
+    }
   })
-  const accepts = opts.accepts && ((rev: string): boolean => {
-    const known = accepted.get(rev)
-    if (known !== undefined) return known
-    accepted.set(rev, false)
-    void Promise.resolve(opts.accepts!(rev)).then((yes) => { accepted.set(rev, yes); if (yes) judgeAgain() }, () => {})
-    return false
-  })
+  const accepts =
+    opts.accepts &&
+    ((rev: string): boolean => {
+      const known = accepted.get(rev)
+      if (known !== undefined) return known
+      accepted.set(rev, false)
+      void Promise.resolve(opts.accepts!(rev)).then(
+        (yes) => {
+          accepted.set(rev, yes)
+          if (yes) judgeAgain()
+        },
+        () => {},
+      )
+      return false
+    })
   const decide = (o: FluxObject | null): Readiness | undefined => {
     last = o
     const j = judge(o, token, previous, opts.revision, accepts)
@@ -240,15 +298,23 @@ async function reconcileObject(kube: Kube, target: FluxRef | FluxObject, opts: R
   const ac = new AbortController()
   const timer = setTimeout(() => ac.abort(new Error('timeout')), Math.max(0, opts.timeoutMs - (Date.now() - started)))
   try {
-    const watching = watchOne<Readiness, FluxObject>(kube,
-      { path: collectionPath(r.kind, r.namespace), name: r.name, resourceVersion: patched.metadata.resourceVersion, signal: ac.signal },
-      (o) => decide(o ? { ...o, kind: r.kind } : null))
+    const watching = watchOne<Readiness, FluxObject>(
+      kube,
+      {
+        path: collectionPath(r.kind, r.namespace),
+        name: r.name,
+        resourceVersion: patched.metadata.resourceVersion,
+        signal: ac.signal,
+      },
+      (o) => decide(o ? { ...o, kind: r.kind } : null),
+    )
     watching.catch(() => {}) // awaited just below; a rejection after acceptedLater won is moot
     const verdict = await Promise.race([watching, acceptedLater])
     ac.abort(new Error('done')) // stops the watch when acceptedLater decided
     return finish(verdict)
   } catch (err) {
-    if (!ac.signal.aborted) throw err instanceof NsopsError ? err : apiFailure(`watching ${fluxRefString(r)}`, kube, err)
+    if (!ac.signal.aborted)
+      throw err instanceof NsopsError ? err : apiFailure(`watching ${fluxRefString(r)}`, kube, err)
     const result = finish({ ok: false, reason: 'Timeout', message: '' })
     result.message = `${fluxRefString(r)} did not become ready within ${duration(opts.timeoutMs)}: ${describeLast(last, token, previous, opts.revision)}`
     return result
@@ -266,6 +332,10 @@ export function reconcile(kube: Kube, ref: FluxRef | FluxObject, opts: Reconcile
  * Reconciles a source (a GitRepository unless the ref names another source kind) and waits
  * until it is Ready with the wanted artifact revision.
  */
-export function reconcileSource(kube: Kube, ref: Omit<FluxRef, 'kind'> & { kind?: FluxKind }, opts: ReconcileOptions): Promise<ReconcileResult> {
+export function reconcileSource(
+  kube: Kube,
+  ref: Omit<FluxRef, 'kind'> & { kind?: FluxKind },
+  opts: ReconcileOptions,
+): Promise<ReconcileResult> {
   return reconcileObject(kube, { ...ref, kind: ref.kind ?? 'GitRepository' }, opts)
 }

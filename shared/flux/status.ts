@@ -1,9 +1,25 @@
 // One row per Flux object for dashboards and `--json`: readiness, suspension (and by whom),
 // revisions and the source it reads from. Pure summarising over what the API returned.
 import type { Kube } from '../kube/client.ts'
-import { conditionOf, getFlux, isSuspended, fluxRefOf, statusString, type FluxKind, type FluxObject, type FluxRef } from './kinds.ts'
+import {
+  conditionOf,
+  getFlux,
+  isSuspended,
+  fluxRefOf,
+  statusString,
+  type FluxKind,
+  type FluxObject,
+  type FluxRef,
+} from './kinds.ts'
 import { readyIsCurrent } from './readiness.ts'
-import { describeSuspension, markerOf, staleReason, suspendedBy, type StaleOptions, type SuspensionMarker } from './suspend.ts'
+import {
+  describeSuspension,
+  markerOf,
+  staleReason,
+  suspendedBy,
+  type StaleOptions,
+  type SuspensionMarker,
+} from './suspend.ts'
 
 export interface FluxStatusRow {
   kind: FluxKind
@@ -35,7 +51,8 @@ export interface FluxStatusRow {
 export function sourceOf(obj: FluxObject): FluxRef | undefined {
   const spec = obj.spec ?? {}
   const chart = (spec.chart as { spec?: { sourceRef?: unknown } } | undefined)?.spec
-  const raw = (spec.sourceRef ?? spec.chartRef ?? chart?.sourceRef) as { kind?: string; name?: string; namespace?: string } | undefined
+  const raw = (spec.sourceRef ?? spec.chartRef ?? chart?.sourceRef) as
+    { kind?: string; name?: string; namespace?: string } | undefined
   if (!raw?.kind || !raw.name) return undefined
   return { kind: raw.kind as FluxKind, name: raw.name, namespace: raw.namespace ?? obj.metadata.namespace }
 }
@@ -71,10 +88,24 @@ export function summarizeFlux(obj: FluxObject, opts: StaleOptions = {}): FluxSta
  * Status rows in the order given. Objects are summarised as passed (e.g. straight from
  * findManagers); refs are read now, and a missing one gives a row with `missing: true`.
  */
-export async function fluxStatus(kube: Kube, objects: (FluxObject | FluxRef)[], opts: StaleOptions = {}): Promise<FluxStatusRow[]> {
-  return Promise.all(objects.map(async (o) => {
-    const obj = 'metadata' in o ? o : await getFlux(kube, o)
-    if (obj) return summarizeFlux(obj, opts)
-    return { ...fluxRefOf(o), ready: 'Unknown', reason: 'NotFound', message: 'not found', readyIsCurrent: false, suspended: false, missing: true }
-  }))
+export async function fluxStatus(
+  kube: Kube,
+  objects: (FluxObject | FluxRef)[],
+  opts: StaleOptions = {},
+): Promise<FluxStatusRow[]> {
+  return Promise.all(
+    objects.map(async (o) => {
+      const obj = 'metadata' in o ? o : await getFlux(kube, o)
+      if (obj) return summarizeFlux(obj, opts)
+      return {
+        ...fluxRefOf(o),
+        ready: 'Unknown',
+        reason: 'NotFound',
+        message: 'not found',
+        readyIsCurrent: false,
+        suspended: false,
+        missing: true,
+      }
+    }),
+  )
 }

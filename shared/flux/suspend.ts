@@ -20,7 +20,16 @@ import { randomUUID } from 'node:crypto'
 import os from 'node:os'
 import { pidAlive } from '../core/lock.ts'
 import { isApiError, type Kube } from '../kube/client.ts'
-import { apiFailure, getFlux, isSuspended, listFlux, mergePatchFlux, fluxRefOf, type FluxObject, type FluxRef } from './kinds.ts'
+import {
+  apiFailure,
+  getFlux,
+  isSuspended,
+  listFlux,
+  mergePatchFlux,
+  fluxRefOf,
+  type FluxObject,
+  type FluxRef,
+} from './kinds.ts'
 import { findManagers, type ManagedScope } from './managing.ts'
 
 export const SUSPENDED_BY = 'nsops.dev/suspended-by'
@@ -50,7 +59,11 @@ export type SuspendedBy = SuspensionMarker | 'by hand' | 'unreadable marker'
 
 export function currentOwner(session?: string): SuspensionOwner {
   let user = process.env.USER ?? 'unknown'
-  try { user = os.userInfo().username } catch { /* no passwd entry in some containers */ }
+  try {
+    user = os.userInfo().username
+  } catch {
+    /* no passwd entry in some containers */
+  }
   return { user, host: os.hostname(), pid: process.pid, ...(session ? { session } : {}), token: randomUUID() }
 }
 
@@ -65,14 +78,19 @@ export function parseMarker(raw: string | undefined): SuspensionMarker | 'unread
     const m = JSON.parse(raw) as Partial<SuspensionMarker>
     if (typeof m.host === 'string' && typeof m.pid === 'number' && typeof m.at === 'string') {
       return {
-        user: String(m.user ?? 'unknown'), host: m.host, pid: m.pid, at: m.at,
+        user: String(m.user ?? 'unknown'),
+        host: m.host,
+        pid: m.pid,
+        at: m.at,
         ...(m.session ? { session: String(m.session) } : {}),
         ...(typeof m.token === 'string' ? { token: m.token } : {}),
         ...(m.kept === true ? { kept: true } : {}),
         ...(typeof m.generation === 'number' ? { generation: m.generation } : {}),
       }
     }
-  } catch { /* fall through */ }
+  } catch {
+    /* fall through */
+  }
   return 'unreadable marker'
 }
 
@@ -109,7 +127,10 @@ function suspendPatch(obj: FluxObject, owner: SuspensionOwner, generation?: numb
   // a flip of spec.suspend bumps the generation by one; annotations do not
   const gen = generation ?? (obj.metadata.generation ?? 0) + (isSuspended(obj) ? 0 : 1)
   const value: SuspensionMarker = { ...owner, at: new Date().toISOString(), generation: gen }
-  return { metadata: { annotations: { [SUSPENDED_BY]: JSON.stringify(value) } }, ...(isSuspended(obj) ? {} : { spec: { suspend: true } }) }
+  return {
+    metadata: { annotations: { [SUSPENDED_BY]: JSON.stringify(value) } },
+    ...(isSuspended(obj) ? {} : { spec: { suspend: true } }),
+  }
 }
 
 type Target = FluxObject | FluxRef
@@ -119,7 +140,11 @@ type Target = FluxObject | FluxRef
  * resourceVersion as a precondition, retrying when the object changed in between (the
  * controllers write status all the time). Returns the object as read, null when gone.
  */
-async function guardedPatch(kube: Kube, r: FluxRef, decide: (obj: FluxObject) => Record<string, unknown> | undefined): Promise<FluxObject | null> {
+async function guardedPatch(
+  kube: Kube,
+  r: FluxRef,
+  decide: (obj: FluxObject) => Record<string, unknown> | undefined,
+): Promise<FluxObject | null> {
   for (let attempt = 0; ; attempt++) {
     const obj = await getFlux(kube, r)
     if (!obj) return null
@@ -154,26 +179,28 @@ export interface SuspendResult {
  */
 export async function suspendFor(kube: Kube, objects: Target[], owner: SuspensionOwner): Promise<SuspendResult> {
   const result: SuspendResult = { suspended: [], alreadyOurs: [], suspendedByOthers: [], missing: [] }
-  await Promise.all(objects.map(async (o) => {
-    const r = fluxRefOf(o)
-    // set inside the read-patch loop; the last attempt's decision is the one that counts
-    const state: { outcome: 'suspended' | 'ours' | { by: SuspendedBy } } = { outcome: 'suspended' }
-    const seen = await guardedPatch(kube, r, (obj) => {
-      const marker = markerOf(obj)
-      const ours = isOwner(marker, owner) && untouchedSince(marker as SuspensionMarker, obj)
-      if (isSuspended(obj) && !ours) {
-        state.outcome = { by: isOwner(marker, owner) ? 'by hand' : (marker ?? 'by hand') }
-        return undefined
-      }
-      state.outcome = isSuspended(obj) ? 'ours' : 'suspended'
-      return suspendPatch(obj, owner, isSuspended(obj) ? (marker as SuspensionMarker).generation : undefined)
-    })
-    const { outcome } = state
-    if (!seen) result.missing.push(r)
-    else if (outcome === 'suspended') result.suspended.push(r)
-    else if (outcome === 'ours') result.alreadyOurs.push(r)
-    else result.suspendedByOthers.push({ ref: r, by: outcome.by })
-  }))
+  await Promise.all(
+    objects.map(async (o) => {
+      const r = fluxRefOf(o)
+      // set inside the read-patch loop; the last attempt's decision is the one that counts
+      const state: { outcome: 'suspended' | 'ours' | { by: SuspendedBy } } = { outcome: 'suspended' }
+      const seen = await guardedPatch(kube, r, (obj) => {
+        const marker = markerOf(obj)
+        const ours = isOwner(marker, owner) && untouchedSince(marker as SuspensionMarker, obj)
+        if (isSuspended(obj) && !ours) {
+          state.outcome = { by: isOwner(marker, owner) ? 'by hand' : (marker ?? 'by hand') }
+          return undefined
+        }
+        state.outcome = isSuspended(obj) ? 'ours' : 'suspended'
+        return suspendPatch(obj, owner, isSuspended(obj) ? (marker as SuspensionMarker).generation : undefined)
+      })
+      const { outcome } = state
+      if (!seen) result.missing.push(r)
+      else if (outcome === 'suspended') result.suspended.push(r)
+      else if (outcome === 'ours') result.alreadyOurs.push(r)
+      else result.suspendedByOthers.push({ ref: r, by: outcome.by })
+    }),
+  )
   return result
 }
 
@@ -196,24 +223,26 @@ const resumePatch = (obj: FluxObject) => ({
 /** Resumes only the objects that carry this owner's marker, and removes the marker. */
 export async function resumeOwned(kube: Kube, objects: Target[], owner: SuspensionOwner): Promise<ResumeResult> {
   const result: ResumeResult = { resumed: [], notOurs: [], notSuspended: [], missing: [] }
-  await Promise.all(objects.map(async (o) => {
-    const r = fluxRefOf(o)
-    let ours = false
-    let changed = false
-    const seen = await guardedPatch(kube, r, (obj) => {
-      const marker = markerOf(obj)
-      ours = isOwner(marker, owner)
-      changed = ours && isSuspended(obj) && !untouchedSince(marker as SuspensionMarker, obj)
-      // resumed and suspended again since: the suspension is someone else's; drop only our note
-      if (changed) return { metadata: { annotations: { [SUSPENDED_BY]: null } } }
-      return ours ? resumePatch(obj) : undefined
-    })
-    if (!seen) result.missing.push(r)
-    else if (changed) result.notOurs.push({ ref: r, by: 'by hand' })
-    else if (ours) result.resumed.push(r)
-    else if (isSuspended(seen)) result.notOurs.push({ ref: r, by: suspendedBy(seen)! })
-    else result.notSuspended.push(r)
-  }))
+  await Promise.all(
+    objects.map(async (o) => {
+      const r = fluxRefOf(o)
+      let ours = false
+      let changed = false
+      const seen = await guardedPatch(kube, r, (obj) => {
+        const marker = markerOf(obj)
+        ours = isOwner(marker, owner)
+        changed = ours && isSuspended(obj) && !untouchedSince(marker as SuspensionMarker, obj)
+        // resumed and suspended again since: the suspension is someone else's; drop only our note
+        if (changed) return { metadata: { annotations: { [SUSPENDED_BY]: null } } }
+        return ours ? resumePatch(obj) : undefined
+      })
+      if (!seen) result.missing.push(r)
+      else if (changed) result.notOurs.push({ ref: r, by: 'by hand' })
+      else if (ours) result.resumed.push(r)
+      else if (isSuspended(seen)) result.notOurs.push({ ref: r, by: suspendedBy(seen)! })
+      else result.notSuspended.push(r)
+    }),
+  )
   return result
 }
 
@@ -234,12 +263,17 @@ export interface StaleOptions {
 }
 
 /** Why a marker is stale, or undefined while its owner may still be running. */
-export function staleReason(marker: SuspensionMarker | 'unreadable marker', opts: StaleOptions = {}): string | undefined {
+export function staleReason(
+  marker: SuspensionMarker | 'unreadable marker',
+  opts: StaleOptions = {},
+): string | undefined {
   if (marker === 'unreadable marker') return 'its nsops.dev/suspended-by marker is not valid JSON'
   if (marker.kept) return undefined
   const host = opts.host ?? os.hostname()
   if (marker.host === host) {
-    return pidAlive(marker.pid) ? undefined : `the session that suspended it (pid ${marker.pid} on ${host}, ${marker.user}) is gone`
+    return pidAlive(marker.pid)
+      ? undefined
+      : `the session that suspended it (pid ${marker.pid} on ${host}, ${marker.user}) is gone`
   }
   const age = (opts.now ?? new Date()).getTime() - Date.parse(marker.at)
   const max = opts.maxAgeMs ?? MARKER_MAX_AGE_MS
@@ -255,45 +289,67 @@ export function staleReason(marker: SuspensionMarker | 'unreadable marker', opts
  * scope, what the finder (managing.ts) says manages the namespace, the root included (a
  * --hold-root session may have left it); without, every Kustomization and HelmRelease.
  */
-export async function findStaleSuspensions(kube: Kube, scope?: ManagedScope, opts: StaleOptions = {}): Promise<StaleSuspension[]> {
+export async function findStaleSuspensions(
+  kube: Kube,
+  scope?: ManagedScope,
+  opts: StaleOptions = {},
+): Promise<StaleSuspension[]> {
   let objects: FluxObject[]
   if (scope) {
     const m = await findManagers(kube, scope)
     objects = m.state === 'managed' ? [...m.managers.map((x) => x.kustomization), ...m.helmReleases] : []
   } else {
-    objects = (await Promise.all((['Kustomization', 'HelmRelease'] as const).map((k) => listFlux(kube, k, { fallbackNamespaces: ['flux-system'] })))).flat()
+    objects = (
+      await Promise.all(
+        (['Kustomization', 'HelmRelease'] as const).map((k) =>
+          listFlux(kube, k, { fallbackNamespaces: ['flux-system'] }),
+        ),
+      )
+    ).flat()
   }
   const stale: StaleSuspension[] = []
   for (const obj of objects) {
     const marker = markerOf(obj)
     if (!marker) continue
     const reason = staleReason(marker, opts)
-    if (reason) stale.push({ ...fluxRefOf(obj), marker, raw: obj.metadata.annotations![SUSPENDED_BY], suspended: isSuspended(obj), reason })
+    if (reason)
+      stale.push({
+        ...fluxRefOf(obj),
+        marker,
+        raw: obj.metadata.annotations![SUSPENDED_BY],
+        suspended: isSuspended(obj),
+        reason,
+      })
   }
   return stale
 }
 
 /** Resumes stale suspensions (and drops their markers) unless the marker changed since found. */
-export async function resumeStale(kube: Kube, stale: StaleSuspension[]): Promise<{ resumed: FluxRef[]; changed: FluxRef[]; missing: FluxRef[] }> {
+export async function resumeStale(
+  kube: Kube,
+  stale: StaleSuspension[],
+): Promise<{ resumed: FluxRef[]; changed: FluxRef[]; missing: FluxRef[] }> {
   const result = { resumed: [] as FluxRef[], changed: [] as FluxRef[], missing: [] as FluxRef[] }
-  await Promise.all(stale.map(async (s) => {
-    let same = false
-    const r = fluxRefOf(s)
-    const seen = await guardedPatch(kube, r, (obj) => {
-      same = obj.metadata.annotations?.[SUSPENDED_BY] === s.raw
-      if (!same) return undefined
-      // suspended again by hand since the session died (the flux CLI keeps our annotation):
-      // theirs now; remove only our stale note
-      if (isSuspended(obj) && s.marker !== 'unreadable marker' && !untouchedSince(s.marker, obj)) {
-        same = false
-        return { metadata: { annotations: { [SUSPENDED_BY]: null } } }
-      }
-      return resumePatch(obj)
-    })
-    if (!seen) result.missing.push(r)
-    else if (same) result.resumed.push(r)
-    else result.changed.push(r)
-  }))
+  await Promise.all(
+    stale.map(async (s) => {
+      let same = false
+      const r = fluxRefOf(s)
+      const seen = await guardedPatch(kube, r, (obj) => {
+        same = obj.metadata.annotations?.[SUSPENDED_BY] === s.raw
+        if (!same) return undefined
+        // suspended again by hand since the session died (the flux CLI keeps our annotation):
+        // theirs now; remove only our stale note
+        if (isSuspended(obj) && s.marker !== 'unreadable marker' && !untouchedSince(s.marker, obj)) {
+          same = false
+          return { metadata: { annotations: { [SUSPENDED_BY]: null } } }
+        }
+        return resumePatch(obj)
+      })
+      if (!seen) result.missing.push(r)
+      else if (same) result.resumed.push(r)
+      else result.changed.push(r)
+    }),
+  )
   return result
 }
 
@@ -303,16 +359,18 @@ export async function resumeStale(kube: Kube, stale: StaleSuspension[]): Promise
  */
 export async function refreshOwned(kube: Kube, objects: Target[], owner: SuspensionOwner): Promise<FluxRef[]> {
   const lost: FluxRef[] = []
-  await Promise.all(objects.map(async (o) => {
-    const r = fluxRefOf(o)
-    let ours = false
-    await guardedPatch(kube, r, (obj) => {
-      const marker = markerOf(obj)
-      ours = isSuspended(obj) && isOwner(marker, owner) && untouchedSince(marker as SuspensionMarker, obj)
-      return ours ? suspendPatch(obj, owner, (marker as SuspensionMarker).generation) : undefined
-    })
-    if (!ours) lost.push(r)
-  }))
+  await Promise.all(
+    objects.map(async (o) => {
+      const r = fluxRefOf(o)
+      let ours = false
+      await guardedPatch(kube, r, (obj) => {
+        const marker = markerOf(obj)
+        ours = isSuspended(obj) && isOwner(marker, owner) && untouchedSince(marker as SuspensionMarker, obj)
+        return ours ? suspendPatch(obj, owner, (marker as SuspensionMarker).generation) : undefined
+      })
+      if (!ours) lost.push(r)
+    }),
+  )
   return lost
 }
 
@@ -321,10 +379,16 @@ export async function refreshOwned(kube: Kube, objects: Target[], owner: Suspens
  * object stays suspended throughout (resume-then-suspend would let Flux apply prod in
  * between). Refused when the marker or the generation changed since it was found.
  */
-export async function takeOverStale(kube: Kube, stale: StaleSuspension, owner: SuspensionOwner): Promise<'taken' | 'changed' | 'missing'> {
+export async function takeOverStale(
+  kube: Kube,
+  stale: StaleSuspension,
+  owner: SuspensionOwner,
+): Promise<'taken' | 'changed' | 'missing'> {
   let outcome: 'taken' | 'changed' = 'changed'
   const seen = await guardedPatch(kube, fluxRefOf(stale), (obj) => {
-    const same = obj.metadata.annotations?.[SUSPENDED_BY] === stale.raw && isSuspended(obj) &&
+    const same =
+      obj.metadata.annotations?.[SUSPENDED_BY] === stale.raw &&
+      isSuspended(obj) &&
       (stale.marker === 'unreadable marker' || untouchedSince(stale.marker, obj))
     outcome = same ? 'taken' : 'changed'
     return same ? suspendPatch(obj, owner, obj.metadata.generation) : undefined
@@ -334,11 +398,25 @@ export async function takeOverStale(kube: Kube, stale: StaleSuspension, owner: S
 
 /** Every suspension a kept `dev --ci` session left, for `just dev-down`. */
 export async function findKeptSuspensions(kube: Kube): Promise<StaleSuspension[]> {
-  const objects = (await Promise.all((['Kustomization', 'HelmRelease'] as const).map((k) => listFlux(kube, k, { fallbackNamespaces: ['flux-system'] })))).flat()
+  const objects = (
+    await Promise.all(
+      (['Kustomization', 'HelmRelease'] as const).map((k) =>
+        listFlux(kube, k, { fallbackNamespaces: ['flux-system'] }),
+      ),
+    )
+  ).flat()
   return objects.flatMap((obj) => {
     const marker = markerOf(obj)
     if (!marker || marker === 'unreadable marker' || !marker.kept) return []
-    return [{ ...fluxRefOf(obj), marker, raw: obj.metadata.annotations![SUSPENDED_BY], suspended: isSuspended(obj), reason: `kept by a dev --ci session of ${marker.user}@${marker.host}` }]
+    return [
+      {
+        ...fluxRefOf(obj),
+        marker,
+        raw: obj.metadata.annotations![SUSPENDED_BY],
+        suspended: isSuspended(obj),
+        reason: `kept by a dev --ci session of ${marker.user}@${marker.host}`,
+      },
+    ]
   })
 }
 

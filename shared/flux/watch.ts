@@ -20,7 +20,11 @@ export interface WatchOneOptions {
  * watch's initial ADDED event delivers the current state first. Rejects with the signal's
  * reason when aborted.
  */
-export function watchOne<T, O extends KubeObject = KubeObject>(kube: Kube, opts: WatchOneOptions, decide: (obj: O | null) => T | undefined): Promise<T> {
+export function watchOne<T, O extends KubeObject = KubeObject>(
+  kube: Kube,
+  opts: WatchOneOptions,
+  decide: (obj: O | null) => T | undefined,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let rv = opts.resourceVersion
     let current: AbortController | undefined
@@ -41,7 +45,11 @@ export function watchOne<T, O extends KubeObject = KubeObject>(kube: Kube, opts:
 
     const offer = (obj: O | null) => {
       let d: T | undefined
-      try { d = decide(obj) } catch (err) { return finish(() => reject(err)) }
+      try {
+        d = decide(obj)
+      } catch (err) {
+        return finish(() => reject(err))
+      }
       if (d !== undefined) finish(() => resolve(d as T))
     }
 
@@ -71,7 +79,12 @@ export function watchOne<T, O extends KubeObject = KubeObject>(kube: Kube, opts:
             return finish(() => reject(new Error(`watching ${opts.path} is not allowed (HTTP ${code})`)))
           }
           // the server closes watches after a while; a failure waits a moment before retrying
-          retryTimer = setTimeout(() => { void connect() }, err || failed ? 250 : 0)
+          retryTimer = setTimeout(
+            () => {
+              void connect()
+            },
+            err || failed ? 250 : 0,
+          )
         },
       )
       if (settled) current.abort()

@@ -51,7 +51,10 @@ export function shortSha(sha: string): string {
 }
 
 export async function openRepo(dir: string): Promise<Repo> {
-  if (!fs.existsSync(dir)) throw new NsopsError(`${dir} does not exist, so it is not a git repository.`, { hint: 'run nsops from a clone of the repository Flux reads.' })
+  if (!fs.existsSync(dir))
+    throw new NsopsError(`${dir} does not exist, so it is not a git repository.`, {
+      hint: 'run nsops from a clone of the repository Flux reads.',
+    })
   let root: string
   try {
     root = (await simpleGit({ baseDir: dir }).revparse(['--show-toplevel'])).trim()
@@ -149,7 +152,10 @@ export class Repo {
     await this.run('commit', (g) => g.raw(['commit', '--only', '-m', message, '--', ...specs]))
     const sha = await this.headSha()
     // git exits 1 with nothing on stderr when it commits nothing, which simple-git treats as success
-    if (sha === before) throw new NsopsError(`git commit in ${this.root} did not create a commit for ${files.join(', ')}.`, { hint: 'run `git status` and `git commit` by hand to see why (a commit hook?).' })
+    if (sha === before)
+      throw new NsopsError(`git commit in ${this.root} did not create a commit for ${files.join(', ')}.`, {
+        hint: 'run `git status` and `git commit` by hand to see why (a commit hook?).',
+      })
     return { committed: true, sha, files }
   }
 
@@ -175,7 +181,10 @@ export class Repo {
         if (!nonFastForward.test(errorMessage(again))) throw gitFailure('push', this.root, again)
         throw new NsopsError(
           `push to ${target} was rejected twice: the remote moved on again while the commit ${shortSha(await this.headSha())} was being rebased. Your commit is kept locally; nothing was pushed.`,
-          { hint: `run the deploy again, or push by hand: \`git -C ${shellQuote(this.root)} pull --rebase ${up.remote} ${up.remoteBranch} && git -C ${shellQuote(this.root)} push\`.`, cause: again },
+          {
+            hint: `run the deploy again, or push by hand: \`git -C ${shellQuote(this.root)} pull --rebase ${up.remote} ${up.remoteBranch} && git -C ${shellQuote(this.root)} push\`.`,
+            cause: again,
+          },
         )
       }
     }
@@ -184,7 +193,12 @@ export class Repo {
     // the push itself succeeded (git said so); a remote already past it means someone pushed
     // on top right after: Flux applies their commit, which contains ours (the deploy checks
     // that by ancestry), so this is no error
-    return { localSha, remoteSha: remoteSha ?? localSha, rebased, overtaken: remoteSha !== null && remoteSha !== localSha }
+    return {
+      localSha,
+      remoteSha: remoteSha ?? localSha,
+      rebased,
+      overtaken: remoteSha !== null && remoteSha !== localSha,
+    }
   }
 
   /** The URL `git push` uses for a remote (its pushurl, else its url). */
@@ -213,9 +227,12 @@ export class Repo {
     const target = await this.resolveCommit(sha)
     const { staged } = await this.repoState()
     if (staged.length > 0) {
-      throw new NsopsError(`cannot revert ${shortSha(target)} in ${this.root}: changes are staged (${staged.join(', ')}) and a revert would overwrite them.`, {
-        hint: `commit them or unstage them (\`git restore --staged -- ${staged.map(shellQuote).join(' ')}\`), then run again.`,
-      })
+      throw new NsopsError(
+        `cannot revert ${shortSha(target)} in ${this.root}: changes are staged (${staged.join(', ')}) and a revert would overwrite them.`,
+        {
+          hint: `commit them or unstage them (\`git restore --staged -- ${staged.map(shellQuote).join(' ')}\`), then run again.`,
+        },
+      )
     }
     try {
       await this.git.raw(['revert', '--no-commit', target])
@@ -224,25 +241,34 @@ export class Repo {
       const conflicted = lines(await this.git.raw(['diff', '--name-only', '--diff-filter=U']).catch(() => ''))
       await this.abortRevert()
       if (/would be overwritten/.test(msg)) {
-        throw new NsopsError(`cannot revert ${shortSha(target)} in ${this.root}: local changes to files it touches would be overwritten. ${firstLines(msg)}`, {
-          hint: 'commit or stash those changes (`git stash`), then run again.',
-          cause: err,
-        })
+        throw new NsopsError(
+          `cannot revert ${shortSha(target)} in ${this.root}: local changes to files it touches would be overwritten. ${firstLines(msg)}`,
+          {
+            hint: 'commit or stash those changes (`git stash`), then run again.',
+            cause: err,
+          },
+        )
       }
       if (conflicted.length > 0) {
-        throw new NsopsError(`reverting ${shortSha(target)} conflicts with later commits in ${conflicted.join(', ')}; the revert was aborted and nothing changed.`, {
-          hint: `revert by hand: \`git revert ${shortSha(target)}\`, resolve the conflicts, \`git revert --continue\`, then push.`,
-          cause: err,
-        })
+        throw new NsopsError(
+          `reverting ${shortSha(target)} conflicts with later commits in ${conflicted.join(', ')}; the revert was aborted and nothing changed.`,
+          {
+            hint: `revert by hand: \`git revert ${shortSha(target)}\`, resolve the conflicts, \`git revert --continue\`, then push.`,
+            cause: err,
+          },
+        )
       }
       throw gitFailure('revert', this.root, err)
     }
     const files = lines(await this.run('diff', (g) => g.raw(['diff', '--cached', '--name-only'])))
     if (files.length === 0) {
       await this.abortRevert()
-      throw new NsopsError(`reverting ${shortSha(target)} changes nothing: its changes are already undone on this branch.`, {
-        hint: '`git log` shows the commits that touched the same files.',
-      })
+      throw new NsopsError(
+        `reverting ${shortSha(target)} changes nothing: its changes are already undone on this branch.`,
+        {
+          hint: '`git log` shows the commits that touched the same files.',
+        },
+      )
     }
     const subject = (await this.run('log', (g) => g.raw(['log', '-1', '--format=%s', target]))).trim()
     const body = `This reverts commit ${target}.`
@@ -250,13 +276,19 @@ export class Repo {
     const before = await this.headSha()
     await this.run('commit', (g) => g.raw(['commit', '-m', text]))
     const after = await this.headSha()
-    if (after === before) throw new NsopsError(`git commit did not create the revert of ${shortSha(target)} in ${this.root}.`, { hint: 'run `git status` to see the state, then `git revert --abort`.' })
+    if (after === before)
+      throw new NsopsError(`git commit did not create the revert of ${shortSha(target)} in ${this.root}.`, {
+        hint: 'run `git status` to see the state, then `git revert --abort`.',
+      })
     return { sha: after, reverted: target }
   }
 
   async headSha(): Promise<string> {
     const sha = await this.headShaOrNull()
-    if (!sha) throw new NsopsError(`${this.root} has no commits yet.`, { hint: 'make a first commit and push it with `git push -u origin main`.' })
+    if (!sha)
+      throw new NsopsError(`${this.root} has no commits yet.`, {
+        hint: 'make a first commit and push it with `git push -u origin main`.',
+      })
     return sha
   }
 
@@ -311,7 +343,10 @@ export class Repo {
     try {
       return (await this.git.raw(['rev-parse', '--verify', '--end-of-options', `${sha}^{commit}`])).trim()
     } catch (err) {
-      throw new NsopsError(`${sha} is not a commit in ${this.root}.`, { hint: '`git log --oneline` lists the commits on this branch.', cause: err })
+      throw new NsopsError(`${sha} is not a commit in ${this.root}.`, {
+        hint: '`git log --oneline` lists the commits on this branch.',
+        cause: err,
+      })
     }
   }
 
@@ -333,7 +368,9 @@ export class Repo {
   private relative(p: string): string {
     const rel = path.relative(this.root, path.resolve(this.root, p))
     if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) {
-      throw new NsopsError(`${p} is outside the repository ${this.root}.`, { hint: 'give paths relative to the repository root, e.g. `namespaces/<ns>`.' })
+      throw new NsopsError(`${p} is outside the repository ${this.root}.`, {
+        hint: 'give paths relative to the repository root, e.g. `namespaces/<ns>`.',
+      })
     }
     return rel === '' ? '.' : rel.split(path.sep).join('/')
   }
@@ -368,7 +405,10 @@ export function normalizeGitUrl(url: string): string {
   } else {
     p = path.resolve(u)
   }
-  p = decodeURIComponent(p).replace(/\/+$/, '').replace(/\.git$/, '').replace(/\/+$/, '')
+  p = decodeURIComponent(p)
+    .replace(/\/+$/, '')
+    .replace(/\.git$/, '')
+    .replace(/\/+$/, '')
   return `${host}${p}`
 }
 
@@ -381,7 +421,10 @@ function fileLists(s: StatusResult): Pick<RepoState, 'staged' | 'unstaged' | 'un
   const unstaged: string[] = []
   const untracked: string[] = []
   for (const f of s.files) {
-    if (f.index === '?') { untracked.push(f.path); continue }
+    if (f.index === '?') {
+      untracked.push(f.path)
+      continue
+    }
     if (f.index !== ' ') {
       staged.push(f.path)
       if (f.from && f.from !== f.path) staged.push(f.from)
@@ -401,11 +444,20 @@ function literal(rel: string): string {
 }
 
 function lines(out: string): string[] {
-  return out.split('\n').map((l) => l.trim()).filter(Boolean)
+  return out
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
 }
 
 function firstLines(msg: string, n = 6): string {
-  return msg.trim().split('\n').filter((l) => l.trim()).slice(0, n).join(' ').replace(/\s+/g, ' ')
+  return msg
+    .trim()
+    .split('\n')
+    .filter((l) => l.trim())
+    .slice(0, n)
+    .join(' ')
+    .replace(/\s+/g, ' ')
 }
 
 function shellQuote(s: string): string {
@@ -413,16 +465,29 @@ function shellQuote(s: string): string {
 }
 
 function hintFor(msg: string): string {
-  if (/Cannot autostash|not uptodate/.test(msg)) return 'git could not set your uncommitted changes aside for the rebase; commit or stash them (`git stash -u`), then run again.'
-  if (/ENOENT|spawn git/.test(msg)) return 'git is not installed or not on PATH; install git (e.g. `apt-get install git`) and run again.'
-  if (/not a git repository/i.test(msg) && !/does not appear to be a git repository/.test(msg)) return 'run nsops from a clone of the repository Flux reads.'
-  if (/Authentication failed|Permission denied|could not read Username|terminal prompts disabled|\b40[13]\b/.test(msg)) {
+  if (/Cannot autostash|not uptodate/.test(msg))
+    return 'git could not set your uncommitted changes aside for the rebase; commit or stash them (`git stash -u`), then run again.'
+  if (/ENOENT|spawn git/.test(msg))
+    return 'git is not installed or not on PATH; install git (e.g. `apt-get install git`) and run again.'
+  if (/not a git repository/i.test(msg) && !/does not appear to be a git repository/.test(msg))
+    return 'run nsops from a clone of the repository Flux reads.'
+  if (
+    /Authentication failed|Permission denied|could not read Username|terminal prompts disabled|\b40[13]\b/.test(msg)
+  ) {
     return 'the remote refused your credentials: check `git remote -v`, your SSH key (`ssh -T git@HOST`) or credential helper, then run again.'
   }
-  if (/does not appear to be a git repository|No such remote|No configured push destination|repository '.*' not found/i.test(msg)) {
+  if (
+    /does not appear to be a git repository|No such remote|No configured push destination|repository '.*' not found/i.test(
+      msg,
+    )
+  ) {
     return 'the remote does not exist or has moved: check `git remote -v` and the upstream (`git branch -vv`).'
   }
-  if (/Could not resolve host|Connection refused|timed out|unable to access|Network is unreachable|early EOF|Could not read from remote/.test(msg)) {
+  if (
+    /Could not resolve host|Connection refused|timed out|unable to access|Network is unreachable|early EOF|Could not read from remote/.test(
+      msg,
+    )
+  ) {
     return 'the remote is unreachable: check the network and the remote URL (`git remote -v`), then run again.'
   }
   return 'run the same git command by hand in the repository to see the full output.'

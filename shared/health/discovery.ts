@@ -5,24 +5,35 @@ import { KubernetesObjectApi, type KubeConfig } from '@kubernetes/client-node'
 import { NsopsError, errorMessage } from '../core/errors.ts'
 import { apiMessage, isApiError, type Kube } from '../kube/client.ts'
 
-export interface Resolved { plural: string; namespaced: boolean }
+export interface Resolved {
+  plural: string
+  namespaced: boolean
+}
 
 // resource() is protected; a subclass exposes it
 class Discovery extends KubernetesObjectApi {
-  lookup(apiVersion: string, kind: string) { return this.resource(apiVersion, kind) }
+  lookup(apiVersion: string, kind: string) {
+    return this.resource(apiVersion, kind)
+  }
 }
 const discoveries = new WeakMap<KubeConfig, Discovery>()
 function discoveryFor(kc: KubeConfig): Discovery {
   let d = discoveries.get(kc)
-  if (!d) { d = kc.makeApiClient(Discovery); discoveries.set(kc, d) }
+  if (!d) {
+    d = kc.makeApiClient(Discovery)
+    discoveries.set(kc, d)
+  }
   return d
 }
 
 export function unreachable(kube: Kube, err: unknown): NsopsError {
-  return new NsopsError(`the cluster does not answer: context ${kube.context}, server ${kube.server} (${errorMessage(err)}).`, {
-    hint: `Is it running? For the local cluster run \`just cluster-up\`; otherwise check \`kubectl --context ${kube.context} get nodes\`.`,
-    cause: err,
-  })
+  return new NsopsError(
+    `the cluster does not answer: context ${kube.context}, server ${kube.server} (${errorMessage(err)}).`,
+    {
+      hint: `Is it running? For the local cluster run \`just cluster-up\`; otherwise check \`kubectl --context ${kube.context} get nodes\`.`,
+      cause: err,
+    },
+  )
 }
 
 /** An HTTP answer (the API is there but said no) as opposed to no answer at all. */

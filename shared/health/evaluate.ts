@@ -51,7 +51,13 @@ export interface Entry {
 }
 
 // Kinds whose pods explain their status; the key is kstatus' group/Kind.
-export const workloadKinds = new Set(['apps/Deployment', 'apps/ReplicaSet', 'apps/StatefulSet', 'apps/DaemonSet', 'batch/Job'])
+export const workloadKinds = new Set([
+  'apps/Deployment',
+  'apps/ReplicaSet',
+  'apps/StatefulSet',
+  'apps/DaemonSet',
+  'batch/Job',
+])
 
 export const isWorkload = (e: Entry): boolean => workloadKinds.has(groupKind(e))
 
@@ -95,17 +101,25 @@ export function selectorOf(live: KubernetesObject | undefined): LabelSelector | 
 export function healthOf(e: Entry, now: Date, informers: Informers): { health: ObjectHealth; recheckAt: number } {
   const base = { ref: e.ref, apiVersion: e.apiVersion, kind: e.kind, name: e.name, namespace: e.namespace }
   if (e.error) return { health: { ...base, status: 'Unknown', message: e.error }, recheckAt: Infinity }
-  if (!e.lookedUp) return { health: { ...base, status: 'Unknown', message: 'no answer from the API yet' }, recheckAt: Infinity }
+  if (!e.lookedUp)
+    return { health: { ...base, status: 'Unknown', message: 'no answer from the API yet' }, recheckAt: Infinity }
   if (!e.resolved) {
     return {
-      health: { ...base, status: 'NotFound', message: `the API does not serve ${e.apiVersion} ${e.kind} (is its CRD installed?)` },
+      health: {
+        ...base,
+        status: 'NotFound',
+        message: `the API does not serve ${e.apiVersion} ${e.kind} (is its CRD installed?)`,
+      },
       recheckAt: Infinity,
     }
   }
   const col = informers.get(collectionPath(e.apiVersion, e.resolved.plural, e.namespace))
   const raw = col?.informer.get(e.name, e.namespace)
   if (!raw && col?.error) {
-    return { health: { ...base, status: 'Unknown', message: `cannot list ${e.kind}: ${apiMessage(col.error)}` }, recheckAt: Infinity }
+    return {
+      health: { ...base, status: 'Unknown', message: `cannot list ${e.kind}: ${apiMessage(col.error)}` },
+      recheckAt: Infinity,
+    }
   }
   const obj = raw ? plain(raw, e.apiVersion, e.kind) : undefined
 
@@ -124,16 +138,25 @@ export function healthOf(e: Entry, now: Date, informers: Informers): { health: O
   if (pods) {
     health.pods = pods.map((p) => {
       const s = podStatus(p as PodLike)
-      return { name: p.metadata?.name ?? '', status: s.status, ready: s.ready, restarts: s.restarts, why: whyNotReady(p as PodLike) }
+      return {
+        name: p.metadata?.name ?? '',
+        status: s.status,
+        ready: s.ready,
+        restarts: s.restarts,
+        why: whyNotReady(p as PodLike),
+      }
     })
   }
 
   let recheckAt = Infinity
-  for (const p of obj?.kind === 'Pod' ? [obj] : pods ?? []) {
+  for (const p of obj?.kind === 'Pod' ? [obj] : (pods ?? [])) {
     const created = p.metadata?.creationTimestamp ? new Date(p.metadata.creationTimestamp).getTime() : NaN
-    const status = (p.status as PodLike['status'])
-    const unschedulable = status?.conditions?.some((c) => c.type === 'PodScheduled' && c.status === 'False' && c.reason === 'Unschedulable')
-    if (unschedulable && created + SCHEDULE_WINDOW_MS > now.getTime()) recheckAt = Math.min(recheckAt, created + SCHEDULE_WINDOW_MS)
+    const status = p.status as PodLike['status']
+    const unschedulable = status?.conditions?.some(
+      (c) => c.type === 'PodScheduled' && c.status === 'False' && c.reason === 'Unschedulable',
+    )
+    if (unschedulable && created + SCHEDULE_WINDOW_MS > now.getTime())
+      recheckAt = Math.min(recheckAt, created + SCHEDULE_WINDOW_MS)
   }
   return { health, recheckAt }
 }

@@ -29,11 +29,18 @@ export class Informers {
    * `changed(col, obj)`: an add/update/delete of `obj`, or (obj undefined) a list, an error or
    * a restart after which anything in the collection may read differently.
    */
-  constructor(private readonly kube: Kube, private readonly changed: (col: Collection, obj?: KubernetesObject) => void) {}
+  constructor(
+    private readonly kube: Kube,
+    private readonly changed: (col: Collection, obj?: KubernetesObject) => void,
+  ) {}
 
-  get stopped(): boolean { return this.stopping }
+  get stopped(): boolean {
+    return this.stopping
+  }
 
-  get(path: string): Collection | undefined { return this.collections.get(path) }
+  get(path: string): Collection | undefined {
+    return this.collections.get(path)
+  }
 
   /** A live object from a collection's cache. */
   live(apiVersion: string, plural: string, name: string, namespace?: string): KubernetesObject | undefined {
@@ -41,7 +48,10 @@ export class Informers {
   }
 
   later(ms: number, fn: () => void): NodeJS.Timeout {
-    const t = setTimeout(() => { this.timers.delete(t); fn() }, ms)
+    const t = setTimeout(() => {
+      this.timers.delete(t)
+      fn()
+    }, ms)
     this.timers.add(t)
     return t
   }
@@ -56,7 +66,10 @@ export class Informers {
   async watch(apiVersion: string, kind: string, plural: string, namespace?: string): Promise<Collection> {
     const path = collectionPath(apiVersion, plural, namespace)
     const existing = this.collections.get(path)
-    if (existing) { await existing.started; return existing }
+    if (existing) {
+      await existing.started
+      return existing
+    }
     const listed = async () => {
       const list = await this.kube.objects.list(apiVersion, kind, namespace)
       col.error = undefined
@@ -74,10 +87,16 @@ export class Informers {
       // list was refused for now (a CRD's storage still initialising, 429, 503)
       if (this.stopping || retrying) return
       retrying = true
-      this.later(backoff, () => { retrying = false; if (!this.stopping) void informer.start() })
+      this.later(backoff, () => {
+        retrying = false
+        if (!this.stopping) void informer.start()
+      })
       backoff = Math.min(backoff * 2, restartBackoffMs.max)
     }
-    const onChange = (obj?: KubernetesObject) => { backoff = restartBackoffMs.first; this.changed(col, obj) }
+    const onChange = (obj?: KubernetesObject) => {
+      backoff = restartBackoffMs.first
+      this.changed(col, obj)
+    }
     informer.on('add', onChange)
     informer.on('update', onChange)
     informer.on('delete', onChange)
@@ -98,9 +117,15 @@ export class Informers {
   /** Kinds nobody serves yet (a CRD applied with its objects): `onCrd` sees each CRD as it changes. */
   async watchCrds(onCrd: (crd: KubernetesObject) => void): Promise<void> {
     if (this.collections.has(CRDS)) return
-    const informer = makeInformer<KubernetesObject>(this.kube.kc, CRDS,
-      () => this.kube.objects.list('apiextensions.k8s.io/v1', 'CustomResourceDefinition'))
-    this.collections.set(CRDS, { path: CRDS, informer, apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition' })
+    const informer = makeInformer<KubernetesObject>(this.kube.kc, CRDS, () =>
+      this.kube.objects.list('apiextensions.k8s.io/v1', 'CustomResourceDefinition'),
+    )
+    this.collections.set(CRDS, {
+      path: CRDS,
+      informer,
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+    })
     informer.on('add', onCrd)
     informer.on('update', onCrd)
     informer.on('error', () => {})

@@ -42,7 +42,12 @@ export interface ComputeOptions {
 /** How long a Pending pod may stay Unschedulable before kstatus calls it Failed. */
 export const SCHEDULE_WINDOW_MS = 15_000
 
-interface Condition { type?: string; status?: string; reason?: string; message?: string }
+interface Condition {
+  type?: string
+  status?: string
+  reason?: string
+  message?: string
+}
 
 type Rule = (obj: KubeObject, now: Date) => StatusResult
 
@@ -104,8 +109,10 @@ function generic(obj: KubeObject): StatusResult | undefined {
   const generation = field(obj, 'metadata.generation')
   const observed = field(obj, 'status.observedGeneration')
   if (typeof generation === 'number' && typeof observed === 'number' && observed !== generation) {
-    return inProgress('LatestGenerationNotObserved',
-      `${obj.kind} generation is ${generation}, but latest observed generation is ${observed}`)
+    return inProgress(
+      'LatestGenerationNotObserved',
+      `${obj.kind} generation is ${generation}, but latest observed generation is ${observed}`,
+    )
   }
 
   for (const c of conditions(obj)) {
@@ -328,13 +335,23 @@ const kindRules: Record<string, Rule> = {
  * reaches a Deployment's pods through its ReplicaSets; we match them by the selector, so a
  * Deployment whose pods cannot be scheduled fails after the window instead of the timeout.
  */
-const podControllers = new Set(['apps/ReplicaSet', 'extensions/ReplicaSet', 'apps/StatefulSet', 'apps/Deployment', 'apps/DaemonSet'])
+const podControllers = new Set([
+  'apps/ReplicaSet',
+  'extensions/ReplicaSet',
+  'apps/StatefulSet',
+  'apps/Deployment',
+  'apps/DaemonSet',
+])
 
 /**
  * The kstatus status of one object. `undefined`/`null` (the object does not exist) is
  * NotFound. With `pods`, ReplicaSets and StatefulSets get the poller's pod check too.
  */
-export function computeStatus(obj: KubeObject | null | undefined, now: Date = new Date(), opts: ComputeOptions = {}): StatusResult {
+export function computeStatus(
+  obj: KubeObject | null | undefined,
+  now: Date = new Date(),
+  opts: ComputeOptions = {},
+): StatusResult {
   if (!obj) return { status: 'NotFound', message: 'Resource not found' }
 
   const decided = generic(obj)
@@ -349,14 +366,18 @@ export function computeStatus(obj: KubeObject | null | undefined, now: Date = ne
       if (failedPods.length > 0) {
         const first = computeStatus(failedPods[0], now)
         const count = failedPods.length === 1 ? '1 pod has' : `${failedPods.length} pods have`
-        return failed(first.reason ?? 'PodFailed', `${count} failed (${failedPods[0].metadata?.name}: ${first.message})`)
+        return failed(
+          first.reason ?? 'PodFailed',
+          `${count} failed (${failedPods[0].metadata?.name}: ${first.message})`,
+        )
       }
     }
     return result
   }
 
   const ready = condition(obj, 'Ready')
-  if (ready?.status === 'True') return { status: 'Current', message: ready.message || 'Resource is Ready', reason: ready.reason }
+  if (ready?.status === 'True')
+    return { status: 'Current', message: ready.message || 'Resource is Ready', reason: ready.reason }
   if (ready) return { status: 'InProgress', message: ready.message || 'Resource is not Ready', reason: ready.reason }
 
   return current('Resource is current')

@@ -16,7 +16,14 @@ export interface ContainerStatusLike {
 interface ContainerStateLike {
   waiting?: { reason?: string; message?: string }
   running?: { startedAt?: Timestamp }
-  terminated?: { exitCode?: number; signal?: number; reason?: string; message?: string; startedAt?: Timestamp; finishedAt?: Timestamp }
+  terminated?: {
+    exitCode?: number
+    signal?: number
+    reason?: string
+    message?: string
+    startedAt?: Timestamp
+    finishedAt?: Timestamp
+  }
 }
 
 /** The parts of a Pod this module reads; V1Pod and raw watch JSON both fit. */
@@ -75,7 +82,8 @@ function terminatedReason(t: NonNullable<ContainerStateLike['terminated']>, pref
 export function podStatus(pod: PodLike): PodStatus {
   const phase = pod.status?.phase ?? ''
   let status = pod.status?.reason || phase
-  if (pod.status?.conditions?.some((c) => c.type === 'PodScheduled' && c.reason === 'SchedulingGated')) status = 'SchedulingGated'
+  if (pod.status?.conditions?.some((c) => c.type === 'PodScheduled' && c.reason === 'SchedulingGated'))
+    status = 'SchedulingGated'
 
   const initSpecs = new Map((pod.spec?.initContainers ?? []).map((c) => [c.name, c]))
   const isSidecar = (name: string) => initSpecs.get(name)?.restartPolicy === 'Always'
@@ -146,19 +154,37 @@ export function podStatus(pod: PodLike): PodStatus {
     else if (phase !== 'Failed' && phase !== 'Succeeded') status = 'Terminating'
   }
 
-  const healthy = !pod.metadata?.deletionTimestamp && (
-    phase === 'Succeeded' ||
-    (phase === 'Running' && ready === total && conditionTrue(pod, 'Ready') &&
-      (pod.spec?.readinessGates ?? []).every((g) => conditionTrue(pod, g.conditionType)))
-  )
+  const healthy =
+    !pod.metadata?.deletionTimestamp &&
+    (phase === 'Succeeded' ||
+      (phase === 'Running' &&
+        ready === total &&
+        conditionTrue(pod, 'Ready') &&
+        (pod.spec?.readinessGates ?? []).every((g) => conditionTrue(pod, g.conditionType))))
 
-  return { status: status || 'Unknown', ready: `${ready}/${total}`, readyContainers: ready, totalContainers: total, restarts, lastRestartAt, healthy }
+  return {
+    status: status || 'Unknown',
+    ready: `${ready}/${total}`,
+    readyContainers: ready,
+    totalContainers: total,
+    restarts,
+    lastRestartAt,
+    healthy,
+  }
 }
 
 // Reasons that mean a container cannot make progress on its own, worst first.
 const stuckReasons = [
-  'CrashLoopBackOff', 'ImagePullBackOff', 'ErrImagePull', 'InvalidImageName', 'ErrImageNeverPull',
-  'CreateContainerConfigError', 'CreateContainerError', 'RunContainerError', 'PreStartHookError', 'PostStartHookError',
+  'CrashLoopBackOff',
+  'ImagePullBackOff',
+  'ErrImagePull',
+  'InvalidImageName',
+  'ErrImageNeverPull',
+  'CreateContainerConfigError',
+  'CreateContainerError',
+  'RunContainerError',
+  'PreStartHookError',
+  'PostStartHookError',
 ]
 
 function oneLine(s: string | undefined): string {
@@ -184,9 +210,13 @@ function containerProblem(cs: ContainerStatusLike, label: string): { rank: numbe
   if (terminated) {
     if ((terminated.exitCode ?? 0) === 0 && (terminated.reason ?? 'Completed') === 'Completed') return undefined
     const msg = oneLine(terminated.message)
-    return { rank: 20, text: `${label} ${cs.name}: ${terminatedReason(terminated)} (exit code ${terminated.exitCode ?? '?'}${msg ? `: ${msg}` : ''})` }
+    return {
+      rank: 20,
+      text: `${label} ${cs.name}: ${terminatedReason(terminated)} (exit code ${terminated.exitCode ?? '?'}${msg ? `: ${msg}` : ''})`,
+    }
   }
-  if (!cs.ready) return { rank: 60, text: `${label} ${cs.name}: ${cs.state?.running ? 'running but not ready' : 'not started'}` }
+  if (!cs.ready)
+    return { rank: 60, text: `${label} ${cs.name}: ${cs.state?.running ? 'running but not ready' : 'not started'}` }
   return undefined
 }
 

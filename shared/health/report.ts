@@ -22,12 +22,17 @@ export function renderReport(outcome: Outcome, statuses: ObjectHealth[], elapsed
     lines.push(`  ${s.ref}: ${s.status}: ${s.message}`)
     // replicas usually fail for the same reason: one line per reason, not per pod
     const byWhy = new Map<string, PodHealth[]>()
-    for (const p of s.pods ?? []) if (p.why) byWhy.set(`${p.status} ${p.why}`, [...(byWhy.get(`${p.status} ${p.why}`) ?? []), p])
+    for (const p of s.pods ?? [])
+      if (p.why) byWhy.set(`${p.status} ${p.why}`, [...(byWhy.get(`${p.status} ${p.why}`) ?? []), p])
     for (const group of byWhy.values()) {
       const [p] = group
-      const who = group.length === 1
-        ? `pod ${p.name} ${p.status} ${p.ready}${p.restarts ? ` (${p.restarts} restarts)` : ''}`
-        : `${group.length} pods (${group.slice(0, podsShownPerObject).map((g) => g.name).join(', ')}${group.length > podsShownPerObject ? ', …' : ''}) ${p.status}`
+      const who =
+        group.length === 1
+          ? `pod ${p.name} ${p.status} ${p.ready}${p.restarts ? ` (${p.restarts} restarts)` : ''}`
+          : `${group.length} pods (${group
+              .slice(0, podsShownPerObject)
+              .map((g) => g.name)
+              .join(', ')}${group.length > podsShownPerObject ? ', …' : ''}) ${p.status}`
       lines.push(`    ${who}: ${p.why}`)
     }
     if (s.pods && s.pods.length === 0 && s.status !== 'NotFound') lines.push('    no pods match its selector yet')

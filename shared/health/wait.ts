@@ -11,7 +11,16 @@ import type { KubernetesObject } from '@kubernetes/client-node'
 import { NsopsError, errorMessage } from '../core/errors.ts'
 import type { Kube } from '../kube/client.ts'
 import { httpStatusOf, resolve, unreachable } from './discovery.ts'
-import { healthOf, isWorkload, matchesSelector, plain, sameHealth, selectorOf, type Entry, type ObjectHealth } from './evaluate.ts'
+import {
+  healthOf,
+  isWorkload,
+  matchesSelector,
+  plain,
+  sameHealth,
+  selectorOf,
+  type Entry,
+  type ObjectHealth,
+} from './evaluate.ts'
 import { Informers, type Collection } from './informers.ts'
 import { aggregate, computeStatus, type Status } from './kstatus.ts'
 import { renderReport, type Outcome } from './report.ts'
@@ -51,7 +60,11 @@ export interface WaitResult {
   report: string
 }
 
-interface Waiter { failFast: boolean; follow: boolean; settle(outcome: Outcome): void }
+interface Waiter {
+  failFast: boolean
+  follow: boolean
+  settle(outcome: Outcome): void
+}
 
 function validateRefs(objects: readonly WaitTarget[]): void {
   for (const o of objects) {
@@ -62,7 +75,8 @@ function validateRefs(objects: readonly WaitTarget[]): void {
 }
 
 function validateTimeout(timeoutMs: number): void {
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new NsopsError(`waitFor needs a positive timeoutMs (got ${timeoutMs}).`)
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
+    throw new NsopsError(`waitFor needs a positive timeoutMs (got ${timeoutMs}).`)
 }
 
 export class HealthWatch {
@@ -77,10 +91,20 @@ export class HealthWatch {
   /** an exception in onProgress would otherwise vanish inside the watch stream's line handler */
   private callbackError?: { error: unknown }
 
-  constructor(private readonly kube: Kube, objects: readonly WaitTarget[], private readonly onProgress?: Progress) {
+  constructor(
+    private readonly kube: Kube,
+    objects: readonly WaitTarget[],
+    private readonly onProgress?: Progress,
+  ) {
     validateRefs(objects)
     for (const o of objects) {
-      const e: Entry = { apiVersion: o.apiVersion!, kind: o.kind!, name: o.metadata!.name!, namespace: o.metadata!.namespace || undefined, ref: '' }
+      const e: Entry = {
+        apiVersion: o.apiVersion!,
+        kind: o.kind!,
+        name: o.metadata!.name!,
+        namespace: o.metadata!.namespace || undefined,
+        ref: '',
+      }
       e.ref = `${e.kind}/${e.namespace ? `${e.namespace}/` : ''}${e.name}`
       this.entries.set(`${e.apiVersion}|${e.ref}`, e)
     }
@@ -102,7 +126,8 @@ export class HealthWatch {
       await Promise.all([...this.entries.values()].map((e) => this.attach(e)))
       // Kinds nobody serves yet (a CRD applied together with its objects) are NotFound until
       // the CRD is Established; watching CRDs notices that moment.
-      if ([...this.entries.values()].some((e) => !e.resolved)) await this.informers.watchCrds((crd) => this.crdChanged(crd))
+      if ([...this.entries.values()].some((e) => !e.resolved))
+        await this.informers.watchCrds((crd) => this.crdChanged(crd))
       if (this.informers.stopped) return
       this.ready = true
       this.evaluate()
@@ -119,7 +144,9 @@ export class HealthWatch {
     validateTimeout(opts.timeoutMs)
     const started = Date.now()
     let settle: (o: Outcome) => void = () => {}
-    const done = new Promise<Outcome>((r) => { settle = r })
+    const done = new Promise<Outcome>((r) => {
+      settle = r
+    })
     const waiter: Waiter = { failFast: opts.failFast ?? true, follow: opts.follow ?? false, settle: (o) => settle(o) }
     const onAbort = () => settle('aborted')
     opts.signal?.addEventListener('abort', onAbort, { once: true })
@@ -149,7 +176,14 @@ export class HealthWatch {
     if (this.callbackError) throw this.callbackError.error
     const statuses = this.statuses
     const elapsedMs = Date.now() - started
-    return { ok: outcome === 'current', outcome, status: aggregate(statuses.map((s) => s.status)), statuses, elapsedMs, report: renderReport(outcome, statuses, elapsedMs) }
+    return {
+      ok: outcome === 'current',
+      outcome,
+      status: aggregate(statuses.map((s) => s.status)),
+      statuses,
+      elapsedMs,
+      report: renderReport(outcome, statuses, elapsedMs),
+    }
   }
 
   async stop(): Promise<void> {
@@ -167,11 +201,18 @@ export class HealthWatch {
     if (col.kind !== 'Pod') return direct
     // a pod concerns the workloads of its namespace that select it (or listed it before)
     const labels = obj.metadata?.labels
-    const workloads = [...this.entries.values()].filter((e) => e.resolved && e.namespace === col.namespace && isWorkload(e))
-    return [...direct, ...workloads.filter((w) => {
-      const live = this.informers.live(w.apiVersion, w.resolved!.plural, w.name, w.namespace)
-      return !live || matchesSelector(selectorOf(live), labels) || Boolean(w.health?.pods?.some((p) => p.name === name))
-    })]
+    const workloads = [...this.entries.values()].filter(
+      (e) => e.resolved && e.namespace === col.namespace && isWorkload(e),
+    )
+    return [
+      ...direct,
+      ...workloads.filter((w) => {
+        const live = this.informers.live(w.apiVersion, w.resolved!.plural, w.name, w.namespace)
+        return (
+          !live || matchesSelector(selectorOf(live), labels) || Boolean(w.health?.pods?.some((p) => p.name === name))
+        )
+      }),
+    ]
   }
 
   private evaluate(only?: Iterable<Entry>): void {
@@ -185,7 +226,10 @@ export class HealthWatch {
     }
     // kstatus turns an unschedulable pod Failed 15 s after creation; no event marks that moment
     this.informers.clear(this.recheck)
-    this.recheck = recheckAt === Infinity ? undefined : this.informers.later(Math.max(0, recheckAt - now.getTime()) + 5, () => this.evaluate())
+    this.recheck =
+      recheckAt === Infinity
+        ? undefined
+        : this.informers.later(Math.max(0, recheckAt - now.getTime()) + 5, () => this.evaluate())
     for (const w of this.waiters) this.judge(w)
   }
 
@@ -197,7 +241,10 @@ export class HealthWatch {
     e.recheckAt = h.recheckAt
     if (!this.onProgress || sameHealth(before, e.health) || this.callbackError) return
     try {
-      this.onProgress(e.health, [...this.entries.values()].flatMap((x) => (x.health ? [x.health] : [])))
+      this.onProgress(
+        e.health,
+        [...this.entries.values()].flatMap((x) => (x.health ? [x.health] : [])),
+      )
     } catch (error) {
       this.callbackError = { error }
       for (const w of this.waiters) w.settle('aborted')
@@ -214,7 +261,9 @@ export class HealthWatch {
   // ---- discovery: which collections to watch for each object ----
 
   private attach(e: Entry): Promise<void> {
-    return (e.attaching ??= this.attachNow(e).finally(() => { e.attaching = undefined }))
+    return (e.attaching ??= this.attachNow(e).finally(() => {
+      e.attaching = undefined
+    }))
   }
 
   private async attachNow(e: Entry): Promise<void> {
@@ -223,14 +272,20 @@ export class HealthWatch {
     e.lookedUp = true
     if (!e.resolved) return
     if (e.resolved.namespaced && !e.namespace) {
-      throw new NsopsError(`cannot wait for ${e.ref}: ${e.kind} is namespaced and the reference has no metadata.namespace.`)
+      throw new NsopsError(
+        `cannot wait for ${e.ref}: ${e.kind} is namespaced and the reference has no metadata.namespace.`,
+      )
     }
-    if (!e.resolved.namespaced) { e.namespace = undefined; e.ref = `${e.kind}/${e.name}` }
+    if (!e.resolved.namespaced) {
+      e.namespace = undefined
+      e.ref = `${e.kind}/${e.name}`
+    }
     const cols = [await this.informers.watch(e.apiVersion, e.kind, e.resolved.plural, e.namespace)]
     this.byPath.set(cols[0].path, [...(this.byPath.get(cols[0].path) ?? []), e])
     if (isWorkload(e) && e.namespace) cols.push(await this.informers.watch('v1', 'Pod', 'pods', e.namespace))
     // no answer at all while starting is an unreachable API; an HTTP refusal shows as Unknown and is retried
-    for (const col of cols) if (!this.ready && col.error && httpStatusOf(col.error) === undefined) throw unreachable(this.kube, col.error)
+    for (const col of cols)
+      if (!this.ready && col.error && httpStatusOf(col.error) === undefined) throw unreachable(this.kube, col.error)
   }
 
   private crdChanged(crd: KubernetesObject): void {
@@ -240,7 +295,13 @@ export class HealthWatch {
     const kind = (c.spec as { names?: { kind?: string } })?.names?.kind
     for (const e of this.entries.values()) {
       if (!e.resolved && e.kind === kind && e.apiVersion.startsWith(`${group}/`)) {
-        this.attach(e).then(() => this.evaluate(), (err) => { e.error = errorMessage(err); this.evaluate() })
+        this.attach(e).then(
+          () => this.evaluate(),
+          (err) => {
+            e.error = errorMessage(err)
+            this.evaluate()
+          },
+        )
       }
     }
   }

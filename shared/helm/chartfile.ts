@@ -93,7 +93,9 @@ class Validator {
     const offset = node?.range?.[0]
     const where = offset === undefined ? this.file : `${this.file}:${this.lines.linePos(offset).line}`
     throw new NsopsError(`${where}: ${msg}`, {
-      hint: hint ?? `The chartfile format is Tanka's: version: 1, repositories: [{name, url}], requires: [{chart: repo/name, version: x.y.z}], directory (default ${DEFAULT_CHART_DIR}).`,
+      hint:
+        hint ??
+        `The chartfile format is Tanka's: version: 1, repositories: [{name, url}], requires: [{chart: repo/name, version: x.y.z}], directory (default ${DEFAULT_CHART_DIR}).`,
     })
   }
 
@@ -111,7 +113,10 @@ class Validator {
 
     const version = fields.get('version')
     if (version && !(isScalar(version) && version.value === 1)) {
-      this.fail(version, `unsupported chartfile version ${JSON.stringify(scalarValue(version))}; only version 1 is known.`)
+      this.fail(
+        version,
+        `unsupported chartfile version ${JSON.stringify(scalarValue(version))}; only version 1 is known.`,
+      )
     }
     const dir = fields.get('directory')
     if (dir) {
@@ -140,16 +145,28 @@ class Validator {
     const fields = this.fields(node, REPO_KEYS, REPO_KEYS_UNSUPPORTED, what)
     const name = this.required(node, fields, 'name', what)
     const url = this.required(node, fields, 'url', what)
-    if (!REPO_NAME.test(name)) this.fail(fields.get('name'), `${what}: repository name ${JSON.stringify(name)} may only hold letters, digits, '.', '_' and '-'.`)
-    if (seen.some((r) => r.name === name)) this.fail(fields.get('name'), `${what}: repository ${JSON.stringify(name)} is listed twice.`)
+    if (!REPO_NAME.test(name))
+      this.fail(
+        fields.get('name'),
+        `${what}: repository name ${JSON.stringify(name)} may only hold letters, digits, '.', '_' and '-'.`,
+      )
+    if (seen.some((r) => r.name === name))
+      this.fail(fields.get('name'), `${what}: repository ${JSON.stringify(name)} is listed twice.`)
     let parsed: URL
     try {
       parsed = new URL(url)
     } catch {
-      this.fail(fields.get('url'), `${what}: ${JSON.stringify(url)} is not a URL.`, 'Use the repository URL as for `helm repo add`, e.g. https://charts.bitnami.com/bitnami.')
+      this.fail(
+        fields.get('url'),
+        `${what}: ${JSON.stringify(url)} is not a URL.`,
+        'Use the repository URL as for `helm repo add`, e.g. https://charts.bitnami.com/bitnami.',
+      )
     }
     if (!['http:', 'https:', 'oci:'].includes(parsed.protocol)) {
-      this.fail(fields.get('url'), `${what}: unsupported URL scheme ${parsed.protocol} in ${url}; use http(s):// (or oci://).`)
+      this.fail(
+        fields.get('url'),
+        `${what}: unsupported URL scheme ${parsed.protocol} in ${url}; use http(s):// (or oci://).`,
+      )
     }
     return { name, url }
   }
@@ -168,26 +185,40 @@ class Validator {
     }
     if (!cf.repositories.some((r) => r.name === repository)) {
       const known = cf.repositories.map((r) => r.name).join(', ') || 'none'
-      this.fail(chartNode, `${what}: chart ${chart} names repository ${JSON.stringify(repository)}, which is not under repositories (known: ${known}).`,
-        `Add {name: ${repository}, url: ...} to repositories, or fix the repository part of the chart.`)
+      this.fail(
+        chartNode,
+        `${what}: chart ${chart} names repository ${JSON.stringify(repository)}, which is not under repositories (known: ${known}).`,
+        `Add {name: ${repository}, url: ...} to repositories, or fix the repository part of the chart.`,
+      )
     }
     const versionNode = fields.get('version')
     if (!versionNode) this.fail(node, `${what}: chart ${chart} has no version; every chart is pinned to one version.`)
     if (isScalar(versionNode) && typeof versionNode.value === 'number') {
-      this.fail(versionNode, `${what}: the version of ${chart} reads as the number ${String(versionNode.value)}; quote it ("${versionNode.source ?? String(versionNode.value)}").`)
+      this.fail(
+        versionNode,
+        `${what}: the version of ${chart} reads as the number ${String(versionNode.value)}; quote it ("${versionNode.source ?? String(versionNode.value)}").`,
+      )
     }
     const version = this.string(versionNode, `${what}.version`)
-    if (version === '' || /\s/.test(version)) this.fail(versionNode, `${what}: the version of ${chart} must be one exact version such as 18.19.4.`)
+    if (version === '' || /\s/.test(version))
+      this.fail(versionNode, `${what}: the version of ${chart} must be one exact version such as 18.19.4.`)
     let directory = name
     const dirNode = fields.get('directory')
     if (dirNode) {
       directory = this.string(dirNode, `${what}.directory`)
-      if (!SEGMENT.test(directory)) this.fail(dirNode, `${what}: directory ${JSON.stringify(directory)} must be a plain directory name (no '/', no leading dot).`)
+      if (!SEGMENT.test(directory))
+        this.fail(
+          dirNode,
+          `${what}: directory ${JSON.stringify(directory)} must be a plain directory name (no '/', no leading dot).`,
+        )
     }
     const clash = cf.requires.find((r) => r.directory === directory)
     if (clash) {
-      this.fail(node, `${what}: ${chart} ${version} would be unpacked into ${directory}/, as ${clash.chart} ${clash.version} (line ${clash.line}) is.`,
-        'Give one of them its own `directory:`.')
+      this.fail(
+        node,
+        `${what}: ${chart} ${version} would be unpacked into ${directory}/, as ${clash.chart} ${clash.version} (line ${clash.line}) is.`,
+        'Give one of them its own `directory:`.',
+      )
     }
     return { chart, repository, name, version, directory, line: this.line(node) }
   }
@@ -199,9 +230,14 @@ class Validator {
       const keyNode = pair.key as Node | null
       const key = isScalar(keyNode) ? String(keyNode.value) : ''
       if (unsupported.includes(key)) {
-        this.fail(keyNode, `${what}: ${key} is not supported yet by nsops' chart vendoring.`, 'Vendor from a repository reachable without credentials or client certificates, or vendor that chart with `tk tool charts vendor`.')
+        this.fail(
+          keyNode,
+          `${what}: ${key} is not supported yet by nsops' chart vendoring.`,
+          'Vendor from a repository reachable without credentials or client certificates, or vendor that chart with `tk tool charts vendor`.',
+        )
       }
-      if (!known.includes(key)) this.fail(keyNode, `${what}: unknown key ${JSON.stringify(key)} (expected ${known.join(', ')}).`)
+      if (!known.includes(key))
+        this.fail(keyNode, `${what}: unknown key ${JSON.stringify(key)} (expected ${known.join(', ')}).`)
       out.set(key, pair.value as Node | null)
     }
     return out

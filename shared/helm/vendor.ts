@@ -136,21 +136,33 @@ function refuseOci(cf: Chartfile): void {
   for (const req of cf.requires) {
     const url = repoUrlOf(cf, req)
     if (url.startsWith('oci://')) {
-      throw new NsopsError(`${cf.path}:${req.line}: chart ${req.chart} comes from the OCI registry ${url}; OCI repositories are not supported yet.`, {
-        hint: 'Use the chart\'s HTTP repository if it publishes one (an index.yaml URL), or vendor it with `helm pull oci://… --untar` for now.',
-      })
+      throw new NsopsError(
+        `${cf.path}:${req.line}: chart ${req.chart} comes from the OCI registry ${url}; OCI repositories are not supported yet.`,
+        {
+          hint: "Use the chart's HTTP repository if it publishes one (an index.yaml URL), or vendor it with `helm pull oci://… --untar` for now.",
+        },
+      )
     }
   }
 }
 
-async function matchesLock(req: ChartRequirement, repoUrl: string, locked: VendoredChart, dest: string): Promise<boolean> {
+async function matchesLock(
+  req: ChartRequirement,
+  repoUrl: string,
+  locked: VendoredChart,
+  dest: string,
+): Promise<boolean> {
   if (locked.chart !== req.chart || locked.version !== req.version || locked.repository !== repoUrl) return false
   // The lock says what we unpacked; the directory must still hold it (not deleted, not swapped by hand).
   const meta = await readChartYaml(path.join(dest, req.directory)).catch(() => undefined)
   return meta?.name === req.name && meta.version === req.version
 }
 
-async function resolve(cf: Chartfile, reqs: ChartRequirement[], progress: (e: VendorEvent) => void): Promise<Planned[]> {
+async function resolve(
+  cf: Chartfile,
+  reqs: ChartRequirement[],
+  progress: (e: VendorEvent) => void,
+): Promise<Planned[]> {
   const indexes = new Map<string, { url: string; entries: Record<string, IndexEntry[]> }>()
   const plan: Planned[] = []
   for (const req of reqs) {
@@ -165,18 +177,26 @@ async function resolve(cf: Chartfile, reqs: ChartRequirement[], progress: (e: Ve
     const versions = index.entries[req.name]
     if (!versions || versions.length === 0) {
       const names = Object.keys(index.entries).sort()
-      throw new NsopsError(`${cf.path}:${req.line}: chart ${req.chart} is not in the repository ${repoUrl} (${names.length} charts there${names.length ? `: ${listSome(names)}` : ''}).`, {
-        hint: 'Check the chart name and the repository URL in the chartfile.',
-      })
+      throw new NsopsError(
+        `${cf.path}:${req.line}: chart ${req.chart} is not in the repository ${repoUrl} (${names.length} charts there${names.length ? `: ${listSome(names)}` : ''}).`,
+        {
+          hint: 'Check the chart name and the repository URL in the chartfile.',
+        },
+      )
     }
     const entry = versions.find((e) => sameVersion(e.version, req.version))
     if (!entry) {
-      throw new NsopsError(`${cf.path}:${req.line}: chart ${req.chart} has no version ${req.version} in ${repoUrl}; available: ${listSome(sortVersions(versions.map((e) => e.version)))}.`, {
-        hint: 'Pin one of the available versions in the chartfile.',
-      })
+      throw new NsopsError(
+        `${cf.path}:${req.line}: chart ${req.chart} has no version ${req.version} in ${repoUrl}; available: ${listSome(sortVersions(versions.map((e) => e.version)))}.`,
+        {
+          hint: 'Pin one of the available versions in the chartfile.',
+        },
+      )
     }
     if (!entry.urls?.[0]) {
-      throw new NsopsError(`The index ${index.url} lists ${req.chart} ${entry.version} without a download URL.`, { hint: 'The repository index is broken; report it to the chart\'s maintainers or pin another version.' })
+      throw new NsopsError(`The index ${index.url} lists ${req.chart} ${entry.version} without a download URL.`, {
+        hint: "The repository index is broken; report it to the chart's maintainers or pin another version.",
+      })
     }
     plan.push({ req, repoUrl, archiveUrl: new URL(entry.urls[0], index.url).href, digest: entry.digest })
   }
@@ -196,31 +216,49 @@ async function fetchAndUnpack(p: Planned, dest: string, progress: (e: VendorEven
     const digest = await downloadToFile(p.archiveUrl, archive, req)
     if (p.digest === undefined || p.digest === '') {
       // an archive nobody vouched for is not unpacked: a tampered index could drop the digest
-      throw new NsopsError(`Refused ${req.chart} ${req.version}: the repository index lists no digest for it, so the archive cannot be checked. Nothing was unpacked.`, {
-        hint: 'Ask the chart repository to publish digests (helm repo index does), or vendor the chart by hand into the charts directory.',
-      })
+      throw new NsopsError(
+        `Refused ${req.chart} ${req.version}: the repository index lists no digest for it, so the archive cannot be checked. Nothing was unpacked.`,
+        {
+          hint: 'Ask the chart repository to publish digests (helm repo index does), or vendor the chart by hand into the charts directory.',
+        },
+      )
     } else if (p.digest.toLowerCase() !== digest) {
-      throw new NsopsError(`Refused ${req.chart} ${req.version}: the archive ${p.archiveUrl} has sha256 ${digest}, but the repository index says ${p.digest}. Nothing was unpacked.`, {
-        hint: 'The archive or the index was changed or corrupted in transit. Try again; if it persists, the repository is serving inconsistent files — do not vendor it.',
-      })
+      throw new NsopsError(
+        `Refused ${req.chart} ${req.version}: the archive ${p.archiveUrl} has sha256 ${digest}, but the repository index says ${p.digest}. Nothing was unpacked.`,
+        {
+          hint: 'The archive or the index was changed or corrupted in transit. Try again; if it persists, the repository is serving inconsistent files — do not vendor it.',
+        },
+      )
     }
     try {
       await tar.x({ file: archive, cwd: unpacked, strip: 1 })
     } catch (err) {
-      throw new NsopsError(`Refused ${req.chart} ${req.version}: ${p.archiveUrl} is not a readable chart archive (${errorMessage(err)}).`, { cause: err, hint: 'Check the repository; nothing was unpacked.' })
+      throw new NsopsError(
+        `Refused ${req.chart} ${req.version}: ${p.archiveUrl} is not a readable chart archive (${errorMessage(err)}).`,
+        { cause: err, hint: 'Check the repository; nothing was unpacked.' },
+      )
     }
     const meta = await readChartYaml(unpacked).catch((err: unknown) => {
-      throw new NsopsError(`Refused ${req.chart} ${req.version}: the archive from ${p.archiveUrl} holds no readable Chart.yaml (${errorMessage(err)}).`, { cause: err, hint: 'Check the repository; nothing was unpacked.' })
+      throw new NsopsError(
+        `Refused ${req.chart} ${req.version}: the archive from ${p.archiveUrl} holds no readable Chart.yaml (${errorMessage(err)}).`,
+        { cause: err, hint: 'Check the repository; nothing was unpacked.' },
+      )
     })
     if (meta.name !== req.name || meta.version !== req.version) {
-      throw new NsopsError(`Refused ${req.chart} ${req.version}: the archive from ${p.archiveUrl} holds ${meta.name} ${meta.version}.`, { hint: 'The repository index points at the wrong archive; nothing was unpacked.' })
+      throw new NsopsError(
+        `Refused ${req.chart} ${req.version}: the archive from ${p.archiveUrl} holds ${meta.name} ${meta.version}.`,
+        { hint: 'The repository index points at the wrong archive; nothing was unpacked.' },
+      )
     }
     // Keep the old version until the new one is in place, and put it back if the swap fails.
     const old = path.join(work, 'old')
-    const hadOld = await fs.rename(target, old).then(() => true, (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return false
-      throw err
-    })
+    const hadOld = await fs.rename(target, old).then(
+      () => true,
+      (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return false
+        throw err
+      },
+    )
     try {
       await fs.rename(unpacked, target)
     } catch (err) {
@@ -228,14 +266,24 @@ async function fetchAndUnpack(p: Planned, dest: string, progress: (e: VendorEven
       throw err
     }
     progress({ step: 'unpacked', chart: req.chart, version: req.version, directory: req.directory })
-    return { directory: req.directory, chart: req.chart, name: req.name, version: req.version, repository: p.repoUrl, digest }
+    return {
+      directory: req.directory,
+      chart: req.chart,
+      name: req.name,
+      version: req.version,
+      repository: p.repoUrl,
+      digest,
+    }
   } finally {
     await fs.rm(work, { recursive: true, force: true })
   }
 }
 
 async function readChartYaml(dir: string): Promise<{ name: string; version: string }> {
-  const doc = parseYaml(await fs.readFile(path.join(dir, 'Chart.yaml'), 'utf8')) as { name?: unknown; version?: unknown } | null
+  const doc = parseYaml(await fs.readFile(path.join(dir, 'Chart.yaml'), 'utf8')) as {
+    name?: unknown
+    version?: unknown
+  } | null
   return { name: String(doc?.name ?? ''), version: String(doc?.version ?? '') }
 }
 
@@ -244,11 +292,16 @@ function parseIndex(body: Buffer, url: string): Record<string, IndexEntry[]> {
   try {
     doc = parseYaml(body.toString('utf8'))
   } catch (err) {
-    throw new NsopsError(`The repository index ${url} is not valid YAML (${errorMessage(err)}).`, { cause: err, hint: 'Is the repository URL in the chartfile a Helm chart repository (the directory holding index.yaml)?' })
+    throw new NsopsError(`The repository index ${url} is not valid YAML (${errorMessage(err)}).`, {
+      cause: err,
+      hint: 'Is the repository URL in the chartfile a Helm chart repository (the directory holding index.yaml)?',
+    })
   }
   const entries = (doc as { entries?: unknown } | null)?.entries
   if (typeof entries !== 'object' || entries === null) {
-    throw new NsopsError(`${url} is not a Helm repository index (no entries).`, { hint: 'Is the repository URL in the chartfile a Helm chart repository (the directory holding index.yaml)?' })
+    throw new NsopsError(`${url} is not a Helm repository index (no entries).`, {
+      hint: 'Is the repository URL in the chartfile a Helm chart repository (the directory holding index.yaml)?',
+    })
   }
   const out: Record<string, IndexEntry[]> = {}
   for (const [name, list] of Object.entries(entries as Record<string, unknown>)) {
@@ -256,7 +309,11 @@ function parseIndex(body: Buffer, url: string): Record<string, IndexEntry[]> {
     out[name] = list
       .filter((e): e is Record<string, unknown> => typeof e === 'object' && e !== null && e.version !== undefined)
       // a digest YAML read as a number (all digits) is still a digest: keep its text, never drop it
-      .map((e) => ({ version: String(e.version), urls: Array.isArray(e.urls) ? e.urls.map(String) : [], digest: e.digest === undefined || e.digest === null ? undefined : String(e.digest) }))
+      .map((e) => ({
+        version: String(e.version),
+        urls: Array.isArray(e.urls) ? e.urls.map(String) : [],
+        digest: e.digest === undefined || e.digest === null ? undefined : String(e.digest),
+      }))
   }
   return out
 }
@@ -347,7 +404,9 @@ async function readLock(dest: string, progress: (e: VendorEvent) => void): Promi
   try {
     const lock = JSON.parse(text) as LockFile
     if (lock.version === 1 && typeof lock.charts === 'object' && lock.charts !== null) return lock
-  } catch { /* fall through */ }
+  } catch {
+    /* fall through */
+  }
   // A lost lock only costs a re-download; refusing to vendor over it would help nobody.
   progress({ step: 'warning', message: `${file} is unreadable; every chart will be fetched again` })
   return { version: 1, charts: {} }

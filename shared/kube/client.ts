@@ -45,14 +45,19 @@ export function loadKubeConfig(target: KubeTarget = {}): KubeConfig {
     // loadFromDefault() does not throw without a kubeconfig: it invents `loaded-context`.
     if (kc.getCurrentContext() === 'loaded-context' && kc.getCurrentCluster()?.server === 'http://localhost:8080') {
       throw new NsopsError('no kubeconfig found (KUBECONFIG is unset and ~/.kube/config is missing).', {
-        hint: 'Run `just cluster-up` for the local sim cluster, or set KUBECONFIG to your cluster\'s kubeconfig.',
+        hint: "Run `just cluster-up` for the local sim cluster, or set KUBECONFIG to your cluster's kubeconfig.",
       })
     }
   }
   if (target.context) {
     if (!kc.getContexts().some((c) => c.name === target.context)) {
       throw new NsopsError(`context ${target.context} is not in the kubeconfig.`, {
-        hint: `Known contexts: ${kc.getContexts().map((c) => c.name).join(', ') || '(none)'}.`,
+        hint: `Known contexts: ${
+          kc
+            .getContexts()
+            .map((c) => c.name)
+            .join(', ') || '(none)'
+        }.`,
       })
     }
     kc.setCurrentContext(target.context)
@@ -84,14 +89,20 @@ export async function ensureReachable(kube: Kube, timeoutMs = 5000): Promise<str
   try {
     const v = await Promise.race([
       version.getCode(),
-      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs) }),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
+      }),
     ])
     return v.gitVersion
   } catch (err) {
-    throw new NsopsError(`the cluster does not answer: context ${kube.context}, server ${kube.server} (${errorMessage(err)}).`, {
-      hint: 'Is it running? For the local cluster run `just cluster-up`; otherwise check your VPN and `kubectl --context ' +
-        `${kube.context} get nodes\`.`,
-    })
+    throw new NsopsError(
+      `the cluster does not answer: context ${kube.context}, server ${kube.server} (${errorMessage(err)}).`,
+      {
+        hint:
+          'Is it running? For the local cluster run `just cluster-up`; otherwise check your VPN and `kubectl --context ' +
+          `${kube.context} get nodes\`.`,
+      },
+    )
   } finally {
     clearTimeout(timer)
   }
@@ -107,7 +118,9 @@ export function apiMessage(err: unknown): string {
     try {
       const body = typeof err.body === 'string' ? JSON.parse(err.body) : err.body
       if (body?.message) return String(body.message)
-    } catch { /* not JSON */ }
+    } catch {
+      /* not JSON */
+    }
     return `HTTP ${err.code}`
   }
   return errorMessage(err)

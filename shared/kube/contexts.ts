@@ -3,8 +3,17 @@
 
 /** Contexts of clusters that only ever run on a developer's machine; `x-` means the prefix x-. */
 export const LOCAL_CONTEXT_PREFIXES = [
-  'nsops-sim', 'kind-', 'k3d-', 'docker-desktop', 'docker-for-desktop', 'minikube', 'rancher-desktop',
-  'orbstack', 'microk8s', 'colima', 'crc',
+  'nsops-sim',
+  'kind-',
+  'k3d-',
+  'docker-desktop',
+  'docker-for-desktop',
+  'minikube',
+  'rancher-desktop',
+  'orbstack',
+  'microk8s',
+  'colima',
+  'crc',
 ]
 
 export function isLocalContext(context: string): boolean {

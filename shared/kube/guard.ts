@@ -13,7 +13,10 @@ import { isLocalContext } from './contexts.ts'
 export const allowListFile = path.join(repoRoot, 'k8s', 'allowed-contexts.yaml')
 
 export function allowedContexts(file = allowListFile): string[] {
-  const fromEnv = (process.env.NSOPS_ALLOW_CONTEXTS ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+  const fromEnv = (process.env.NSOPS_ALLOW_CONTEXTS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
   if (!fs.existsSync(file)) return fromEnv
   const doc = YAML.parse(fs.readFileSync(file, 'utf8')) as { contexts?: unknown } | null
   const list = Array.isArray(doc?.contexts) ? doc!.contexts.map(String) : []
@@ -32,7 +35,8 @@ export function guardContext(context: string, server: string, what: string, allo
       'Only local clusters (kind-*, k3d-*, nsops-sim, docker-desktop, minikube, rancher-desktop, orbstack) and ' +
       'contexts on the allow-list are used for development.',
     {
-      hint: `If "${context}" is a development cluster, add it to ${path.relative(process.cwd(), allowListFile) || allowListFile} ` +
+      hint:
+        `If "${context}" is a development cluster, add it to ${path.relative(process.cwd(), allowListFile) || allowListFile} ` +
         `under \`contexts:\` (or set NSOPS_ALLOW_CONTEXTS=${context}). Otherwise switch context: kubectl config use-context <local-context>.`,
     },
   )

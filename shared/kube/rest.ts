@@ -45,7 +45,9 @@ export interface ApiResourceInfo {
   kind: string
 }
 
-interface ResourceList { resources: (ApiResourceInfo & { name: string })[] }
+interface ResourceList {
+  resources: (ApiResourceInfo & { name: string })[]
+}
 
 interface Connection {
   /** HTTP/1.1 keep-alive agent: for plain http, proxies, and servers that do not speak h2 */
@@ -62,7 +64,7 @@ const connections = new WeakMap<Kube, Connection>()
 
 function connectionOf(kube: Kube): Connection {
   let conn = connections.get(kube)
-  if (!conn) connections.set(kube, conn = { sessions: 0, discovery: new Map() })
+  if (!conn) connections.set(kube, (conn = { sessions: 0, discovery: new Map() }))
   return conn
 }
 
@@ -75,7 +77,11 @@ export interface RequestOptions {
   accept?: string
 }
 
-interface Answer { status: number; headers: Record<string, string>; text: string }
+interface Answer {
+  status: number
+  headers: Record<string, string>
+  text: string
+}
 
 /** One request to the API server; a non-2xx answer rejects with an ApiException. */
 export async function rest<T>(kube: Kube, method: string, path: string, opts: RequestOptions = {}): Promise<T> {
@@ -85,7 +91,11 @@ export async function rest<T>(kube: Kube, method: string, path: string, opts: Re
   await kube.kc.applyToHTTPSOptions(options)
   const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body)
   if (payload !== undefined) {
-    options.headers = { ...options.headers, 'Content-Type': opts.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(payload) }
+    options.headers = {
+      ...options.headers,
+      'Content-Type': opts.contentType ?? 'application/json',
+      'Content-Length': Buffer.byteLength(payload),
+    }
   }
   const timeoutMs = opts.timeoutMs ?? 30_000
   const conn = connectionOf(kube)
@@ -115,7 +125,11 @@ export async function rest<T>(kube: Kube, method: string, path: string, opts: Re
     conn.last = 'http/1.1'
   }
   let body: unknown = answer.text
-  try { body = answer.text ? JSON.parse(answer.text) : undefined } catch { /* not JSON: keep the text */ }
+  try {
+    body = answer.text ? JSON.parse(answer.text) : undefined
+  } catch {
+    /* not JSON: keep the text */
+  }
   if (answer.status >= 200 && answer.status < 300) return body as T
   throw new ApiException(answer.status, `${method} ${path}: HTTP ${answer.status}`, body, answer.headers)
 }
@@ -128,27 +142,46 @@ export function transportOf(kube: Kube): { protocol?: 'h2' | 'http/1.1'; session
 
 /** A request that never reached the server: it may be sent again. */
 class NotSent extends Error {
-  constructor(readonly original: unknown) { super(String(original)) }
-}
-
-function tlsOptions(options: https.RequestOptions): tls.SecureContextOptions & { rejectUnauthorized?: boolean; servername?: string } {
-  return {
-    ca: options.ca, cert: options.cert, key: options.key, pfx: options.pfx, passphrase: options.passphrase,
-    rejectUnauthorized: options.rejectUnauthorized, servername: options.servername,
+  constructor(readonly original: unknown) {
+    super(String(original))
   }
 }
 
-function h2Session(conn: Connection, url: URL, options: https.RequestOptions): Promise<http2.ClientHttp2Session | false> {
+function tlsOptions(
+  options: https.RequestOptions,
+): tls.SecureContextOptions & { rejectUnauthorized?: boolean; servername?: string } {
+  return {
+    ca: options.ca,
+    cert: options.cert,
+    key: options.key,
+    pfx: options.pfx,
+    passphrase: options.passphrase,
+    rejectUnauthorized: options.rejectUnauthorized,
+    servername: options.servername,
+  }
+}
+
+function h2Session(
+  conn: Connection,
+  url: URL,
+  options: https.RequestOptions,
+): Promise<http2.ClientHttp2Session | false> {
   if (conn.h2) return conn.h2
   const opening = new Promise<http2.ClientHttp2Session | false>((resolve) => {
     const session = http2.connect(url.origin, { ...tlsOptions(options), ALPNProtocols: ['h2'] })
     conn.sessions++
     let settled = false
-    const forget = () => { if (conn.h2 === opening) conn.h2 = undefined }
+    const forget = () => {
+      if (conn.h2 === opening) conn.h2 = undefined
+    }
     session.once('connect', () => {
       settled = true
       // the server chose another protocol: HTTP/1.1 for the rest of the run
-      if (session.alpnProtocol !== 'h2') { session.destroy(); resolve(false); return }
+      if (session.alpnProtocol !== 'h2') {
+        session.destroy()
+        resolve(false)
+        return
+      }
       if (!streams.get(session)) session.unref()
       resolve(session)
     })
@@ -159,7 +192,11 @@ function h2Session(conn: Connection, url: URL, options: https.RequestOptions): P
       // TLS refused h2 (a server or proxy that speaks only HTTP/1.1): HTTP/1.1 from now on.
       // No connection at all (the server down, restarting): this request goes over HTTP/1.1
       // and reports why; the next one tries h2 again.
-      if (err.code === 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL' || (session.alpnProtocol !== undefined && session.alpnProtocol !== 'h2')) conn.h2 = Promise.resolve(false)
+      if (
+        err.code === 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL' ||
+        (session.alpnProtocol !== undefined && session.alpnProtocol !== 'h2')
+      )
+        conn.h2 = Promise.resolve(false)
       resolve(false)
     })
     session.once('close', forget)
@@ -178,12 +215,25 @@ const streams = new WeakMap<http2.ClientHttp2Session, number>()
 // hop-by-hop headers HTTP/2 forbids
 const H1_ONLY = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'host', 'proxy-connection'])
 
-function h2Request(session: http2.ClientHttp2Session, url: URL, options: https.RequestOptions, payload: string | undefined, timeoutMs: number, what: string): Promise<Answer> {
+function h2Request(
+  session: http2.ClientHttp2Session,
+  url: URL,
+  options: https.RequestOptions,
+  payload: string | undefined,
+  timeoutMs: number,
+  what: string,
+): Promise<Answer> {
   const headers: http2.OutgoingHttpHeaders = { ':method': options.method, ':path': url.pathname + url.search }
-  for (const [k, v] of Object.entries(options.headers ?? {})) if (v !== undefined && !H1_ONLY.has(k.toLowerCase())) headers[k.toLowerCase()] = v as string
+  for (const [k, v] of Object.entries(options.headers ?? {}))
+    if (v !== undefined && !H1_ONLY.has(k.toLowerCase())) headers[k.toLowerCase()] = v as string
   return new Promise<Answer>((resolve, reject) => {
     let stream: http2.ClientHttp2Stream
-    try { stream = session.request(headers, { endStream: payload === undefined }) } catch (err) { reject(new NotSent(err)); return }
+    try {
+      stream = session.request(headers, { endStream: payload === undefined })
+    } catch (err) {
+      reject(new NotSent(err))
+      return
+    }
     const open = (streams.get(session) ?? 0) + 1
     streams.set(session, open)
     if (open === 1) session.ref()
@@ -194,7 +244,11 @@ function h2Request(session: http2.ClientHttp2Session, url: URL, options: https.R
     stream.on('response', (h) => {
       responded = true
       status = Number(h[':status'])
-      resHeaders = Object.fromEntries(Object.entries(h).filter(([k]) => !k.startsWith(':')).map(([k, v]) => [k, String(v)]))
+      resHeaders = Object.fromEntries(
+        Object.entries(h)
+          .filter(([k]) => !k.startsWith(':'))
+          .map(([k, v]) => [k, String(v)]),
+      )
     })
     stream.on('data', (d: Buffer) => chunks.push(d))
     stream.setTimeout(timeoutMs, () => stream.close(http2.constants.NGHTTP2_CANCEL))
@@ -207,13 +261,19 @@ function h2Request(session: http2.ClientHttp2Session, url: URL, options: https.R
       if (left === 0 && !session.destroyed) session.unref()
       fn()
     }
-    stream.on('end', () => done(() => resolve({ status, headers: resHeaders, text: Buffer.concat(chunks).toString('utf8') })))
+    stream.on('end', () =>
+      done(() => resolve({ status, headers: resHeaders, text: Buffer.concat(chunks).toString('utf8') })),
+    )
     stream.on('error', (err) => done(() => reject(!responded && refused(err, stream) ? new NotSent(err) : err)))
-    stream.on('close', () => done(() => {
-      if (stream.rstCode === http2.constants.NGHTTP2_CANCEL) reject(new Error(`${what}: no answer from ${url.origin} within ${timeoutMs} ms`))
-      else if (!responded && stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM) reject(new NotSent(new Error(`${what}: stream refused`)))
-      else reject(new Error(`${what}: the connection closed before the answer was complete`))
-    }))
+    stream.on('close', () =>
+      done(() => {
+        if (stream.rstCode === http2.constants.NGHTTP2_CANCEL)
+          reject(new Error(`${what}: no answer from ${url.origin} within ${timeoutMs} ms`))
+        else if (!responded && stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM)
+          reject(new NotSent(new Error(`${what}: stream refused`)))
+        else reject(new Error(`${what}: the connection closed before the answer was complete`))
+      }),
+    )
     if (payload !== undefined) stream.end(payload)
   })
 }
@@ -222,18 +282,32 @@ function refused(err: unknown, stream: http2.ClientHttp2Stream): boolean {
   const code = (err as { code?: string }).code
   // only what the server promises it never processed: a request that may have been (a POST)
   // is not sent twice
-  return stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM || code === 'ERR_HTTP2_GOAWAY_SESSION' || code === 'ERR_HTTP2_INVALID_SESSION'
+  return (
+    stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM ||
+    code === 'ERR_HTTP2_GOAWAY_SESSION' ||
+    code === 'ERR_HTTP2_INVALID_SESSION'
+  )
 }
 
-function h1Request(conn: Connection, url: URL, options: https.RequestOptions, payload: string | undefined, timeoutMs: number, what: string, server: string, proxied: boolean): Promise<Answer> {
+function h1Request(
+  conn: Connection,
+  url: URL,
+  options: https.RequestOptions,
+  payload: string | undefined,
+  timeoutMs: number,
+  what: string,
+  server: string,
+  proxied: boolean,
+): Promise<Answer> {
   // client-node makes a fresh agent per call; one keep-alive agent per connection saves a
   // TLS handshake per request, and one secure context saves parsing the certificates per
   // socket. Proxies keep their own agent.
   if (!proxied) {
     const tlsOpts = tlsOptions(options)
-    conn.agent ??= url.protocol === 'http:'
-      ? new http.Agent({ keepAlive: true })
-      : new https.Agent({ keepAlive: true, ...tlsOpts, secureContext: tls.createSecureContext(tlsOpts) })
+    conn.agent ??=
+      url.protocol === 'http:'
+        ? new http.Agent({ keepAlive: true })
+        : new https.Agent({ keepAlive: true, ...tlsOpts, secureContext: tls.createSecureContext(tlsOpts) })
     options.agent = conn.agent
   }
   const mod = url.protocol === 'http:' ? http : https
@@ -242,7 +316,13 @@ function h1Request(conn: Connection, url: URL, options: https.RequestOptions, pa
       const chunks: Buffer[] = []
       res.on('data', (d: Buffer) => chunks.push(d))
       res.on('error', reject)
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers as Record<string, string>, text: Buffer.concat(chunks).toString('utf8') }))
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers as Record<string, string>,
+          text: Buffer.concat(chunks).toString('utf8'),
+        }),
+      )
     })
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`${what}: no answer from ${server} within ${timeoutMs} ms`)))
     req.on('error', reject)
@@ -283,7 +363,10 @@ export async function resourceFor(kube: Kube, apiVersion: string, kind: string):
 }
 
 export class UnknownKindError extends Error {
-  constructor(readonly apiVersion: string, readonly kind: string) {
+  constructor(
+    readonly apiVersion: string,
+    readonly kind: string,
+  ) {
     super(`no kind ${kind} in ${apiVersion} is known to the API server; is its CustomResourceDefinition installed?`)
     this.name = 'UnknownKindError'
   }
@@ -316,7 +399,12 @@ export interface ServerSideApplyOptions {
   dryRun: boolean
 }
 
-export async function serverSideApply(kube: Kube, obj: ManifestObject, ref: ObjectRef, opts: ServerSideApplyOptions): Promise<LiveObject> {
+export async function serverSideApply(
+  kube: Kube,
+  obj: ManifestObject,
+  ref: ObjectRef,
+  opts: ServerSideApplyOptions,
+): Promise<LiveObject> {
   return rest<LiveObject>(kube, 'PATCH', await objectPath(kube, ref), {
     body: obj,
     // JSON is YAML, and the apply content type takes YAML
@@ -326,10 +414,19 @@ export async function serverSideApply(kube: Kube, obj: ManifestObject, ref: Obje
 }
 
 /** Deletes one object; `uid` makes sure it is still the object we looked at. False when it was gone. */
-export async function deleteObject(kube: Kube, ref: ObjectRef, opts: { dryRun: boolean; uid?: string }): Promise<boolean> {
+export async function deleteObject(
+  kube: Kube,
+  ref: ObjectRef,
+  opts: { dryRun: boolean; uid?: string },
+): Promise<boolean> {
   try {
     await rest(kube, 'DELETE', await objectPath(kube, ref), {
-      body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background', preconditions: opts.uid ? { uid: opts.uid } : undefined },
+      body: {
+        kind: 'DeleteOptions',
+        apiVersion: 'v1',
+        propagationPolicy: 'Background',
+        preconditions: opts.uid ? { uid: opts.uid } : undefined,
+      },
       query: { dryRun: opts.dryRun ? 'All' : undefined },
     })
     return true
@@ -344,7 +441,11 @@ export async function deleteObject(kube: Kube, ref: ObjectRef, opts: { dryRun: b
  * `defaultNamespace`, a cluster-scoped one loses any namespace (as kubectl does). Undefined
  * when discovery does not know the kind (yet).
  */
-export async function placeObject(kube: Kube, obj: ManifestObject, defaultNamespace: string): Promise<ManifestObject | undefined> {
+export async function placeObject(
+  kube: Kube,
+  obj: ManifestObject,
+  defaultNamespace: string,
+): Promise<ManifestObject | undefined> {
   const resource = await resourceFor(kube, obj.apiVersion, obj.kind)
   if (!resource) return undefined
   const placed = structuredClone(obj)
@@ -359,7 +460,10 @@ export async function placeObject(kube: Kube, obj: ManifestObject, defaultNamesp
  * moved between the read and the dry run we read again rather than show their change as ours.
  */
 export async function dryRunAgainstLive(
-  kube: Kube, obj: ManifestObject, ref: ObjectRef, opts: { fieldManager: string; force: boolean },
+  kube: Kube,
+  obj: ManifestObject,
+  ref: ObjectRef,
+  opts: { fieldManager: string; force: boolean },
   /** the caller read the object a moment ago: the first attempt uses that read */
   read?: { live?: LiveObject },
 ): Promise<{ live?: LiveObject; after: LiveObject }> {

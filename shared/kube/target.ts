@@ -26,8 +26,11 @@ export function resolveTarget(flags: { kubeconfig?: string; context?: string } =
   if (process.env.NSOPS_KUBECONFIG) return { kubeconfig: process.env.NSOPS_KUBECONFIG, source: 'NSOPS_KUBECONFIG' }
   try {
     const t = JSON.parse(fs.readFileSync(targetFile(), 'utf8')) as KubeTarget
-    if (t.kubeconfig && fs.existsSync(t.kubeconfig)) return { ...t, source: `${path.relative(process.cwd(), targetFile())} (set by cluster-up)` }
-  } catch { /* none remembered */ }
+    if (t.kubeconfig && fs.existsSync(t.kubeconfig))
+      return { ...t, source: `${path.relative(process.cwd(), targetFile())} (set by cluster-up)` }
+  } catch {
+    /* none remembered */
+  }
   return { source: 'default kubeconfig' }
 }
 

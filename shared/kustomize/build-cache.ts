@@ -29,7 +29,16 @@ const KEEP = 200
 // how kustomize recognises a remote base or resource (api/internal/git/repospec.go)
 const REMOTE = /^(\w+:\/\/|git@|github\.com\/|gitlab\.com\/|bitbucket\.org\/|gh:|git::)/
 // the fields that load other kustomizations or files by location
-const LOADING = ['resources', 'bases', 'components', 'crds', 'configurations', 'generators', 'transformers', 'validators']
+const LOADING = [
+  'resources',
+  'bases',
+  'components',
+  'crds',
+  'configurations',
+  'generators',
+  'transformers',
+  'validators',
+]
 
 export interface CachedBuild {
   /** the folder that was built, relative to the repository root */
@@ -53,18 +62,32 @@ export function buildCacheEnabled(): boolean {
  * The cache key of building `folders` at revision `rev` (and the commit it names), or undefined when it cannot be had (the
  * clone lacks the commit or a folder, no folders named, the cache off). One git process.
  */
-export async function buildKey(repo: string, rev: string, folders: string[], what: Record<string, unknown>): Promise<{ key: string; sha: string } | undefined> {
+export async function buildKey(
+  repo: string,
+  rev: string,
+  folders: string[],
+  what: Record<string, unknown>,
+): Promise<{ key: string; sha: string } | undefined> {
   // a revision that reads as an option is never a key (git 2.39's rev-parse prints --end-of-options rather than honouring it)
   if (!buildCacheEnabled() || folders.length === 0 || rev.startsWith('-')) return undefined
   try {
     const [lines, server] = await Promise.all([
-      run('git', ['-C', repo, 'rev-parse', `${rev}^{commit}`, ...folders.map((f) => `${rev}:${f}`)]).then((r) => r.stdout.trim().split('\n')),
+      run('git', ['-C', repo, 'rev-parse', `${rev}^{commit}`, ...folders.map((f) => `${rev}:${f}`)]).then((r) =>
+        r.stdout.trim().split('\n'),
+      ),
       toolPath('kustomize-server'),
     ])
     const [sha, ...trees] = lines
     if (trees.length !== folders.length) return undefined
     const st = fs.statSync(server)
-    return { sha, key: crypto.createHash('sha256').update(JSON.stringify({ trees, folders, what, server, size: st.size, mtime: st.mtimeMs })).digest('hex').slice(0, 32) }
+    return {
+      sha,
+      key: crypto
+        .createHash('sha256')
+        .update(JSON.stringify({ trees, folders, what, server, size: st.size, mtime: st.mtimeMs }))
+        .digest('hex')
+        .slice(0, 32),
+    }
   } catch {
     return undefined
   }
@@ -90,12 +113,18 @@ export function storeBuild(key: string | undefined, treeDir: string, folders: st
     fs.writeFileSync(tmp, JSON.stringify(build))
     fs.renameSync(tmp, file)
     prune(treeBuildsDir())
-  } catch { /* a cache that cannot be written is only slower */ }
+  } catch {
+    /* a cache that cannot be written is only slower */
+  }
 }
 
 function referencesRemote(folder: string): boolean {
   let entries: fs.Dirent[]
-  try { entries = fs.readdirSync(folder, { withFileTypes: true, recursive: true }) } catch { return true }
+  try {
+    entries = fs.readdirSync(folder, { withFileTypes: true, recursive: true })
+  } catch {
+    return true
+  }
   return remoteIn(entries.filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name)))
 }
 
@@ -104,9 +133,17 @@ function remoteIn(files: string[]): boolean {
   return files.some((file) => {
     if (!KUSTOMIZATION_FILES.includes(path.basename(file))) return false
     let doc: Record<string, unknown>
-    try { doc = parse(fs.readFileSync(file, 'utf8')) ?? {} } catch { return fs.existsSync(file) }
+    try {
+      doc = parse(fs.readFileSync(file, 'utf8')) ?? {}
+    } catch {
+      return fs.existsSync(file)
+    }
     if (doc.helmCharts || doc.helmChartInflationGenerator) return true // charts come from elsewhere
-    return LOADING.some((field) => Array.isArray(doc[field]) && (doc[field] as unknown[]).some((v) => typeof v === 'string' && REMOTE.test(v.trim())))
+    return LOADING.some(
+      (field) =>
+        Array.isArray(doc[field]) &&
+        (doc[field] as unknown[]).some((v) => typeof v === 'string' && REMOTE.test(v.trim())),
+    )
   })
 }
 
@@ -121,10 +158,18 @@ function stampOfStat(st: fs.Stats | undefined): string {
   return st ? `${st.isDirectory() ? 'd' : 'f'}:${st.mtimeMs}:${st.size}:${st.ino}` : '-'
 }
 
-interface WorkEntry { server: string; inputs: [string, string][]; objects: ManifestObject[] }
+interface WorkEntry {
+  server: string
+  inputs: [string, string][]
+  objects: ManifestObject[]
+}
 
 function workFile(dir: string, loadRestrictor: string): string {
-  return path.join(cacheDir(), 'builds', `${crypto.createHash('sha256').update(`${dir}\0${loadRestrictor}`).digest('hex').slice(0, 32)}.json`)
+  return path.join(
+    cacheDir(),
+    'builds',
+    `${crypto.createHash('sha256').update(`${dir}\0${loadRestrictor}`).digest('hex').slice(0, 32)}.json`,
+  )
 }
 
 function serverStamp(server: string): string {
@@ -152,7 +197,14 @@ export function readWorkBuild(dir: string, loadRestrictor: string, server: strin
  * unless one of them changed after `startedAt` (the build may have read the old bytes) or a
  * kustomization among them loads something remote.
  */
-export function storeWorkBuild(dir: string, loadRestrictor: string, server: string, inputs: string[], objects: ManifestObject[], startedAt: number): void {
+export function storeWorkBuild(
+  dir: string,
+  loadRestrictor: string,
+  server: string,
+  inputs: string[],
+  objects: ManifestObject[],
+  startedAt: number,
+): void {
   if (!enabled() || inputs.length === 0) return
   try {
     const stats = inputs.map((p) => fs.statSync(p, { throwIfNoEntry: false }))
@@ -166,7 +218,9 @@ export function storeWorkBuild(dir: string, loadRestrictor: string, server: stri
     fs.writeFileSync(tmp, JSON.stringify({ server: serverStamp(server), inputs: stamps, objects } satisfies WorkEntry))
     fs.renameSync(tmp, file)
     prune(path.dirname(file))
-  } catch { /* a cache that cannot be written is only slower */ }
+  } catch {
+    /* a cache that cannot be written is only slower */
+  }
 }
 
 /** The newest KEEP builds in `folder` stay. */

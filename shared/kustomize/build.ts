@@ -57,7 +57,8 @@ function yamlErrorLine(err: YAMLError, source: string): string {
   return pos ? `${source}:${pos.line}:${pos.col} ${message}` : `${source}: ${message}`
 }
 
-const YAML_HINT = 'Fix the YAML at that line (indentation and a missing space after ":" are the usual causes), then run again.'
+const YAML_HINT =
+  'Fix the YAML at that line (indentation and a missing space after ":" are the usual causes), then run again.'
 
 /**
  * Multi-document YAML → manifests. `source` names the text in errors (a file path, or
@@ -83,15 +84,25 @@ export function parseManifests(text: string, source: string): ManifestObject[] {
 /** A `kind: List` (what `kubectl get -o yaml` writes) stands for its items. */
 function listItems(value: unknown): unknown[] {
   const v = value as { kind?: unknown; items?: unknown }
-  if (typeof v === 'object' && v !== null && typeof v.kind === 'string' && v.kind.endsWith('List') && Array.isArray(v.items)) return v.items
+  if (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof v.kind === 'string' &&
+    v.kind.endsWith('List') &&
+    Array.isArray(v.items)
+  )
+    return v.items
   return [value]
 }
 
 function checkManifest(value: unknown, at: string | (() => string)): ManifestObject {
   const hint = 'Every document needs apiVersion, kind and metadata.name.'
-  const where = () => typeof at === 'string' ? at : at()
+  const where = () => (typeof at === 'string' ? at : at())
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new NsopsError(`${where()} is not a Kubernetes object (a YAML ${Array.isArray(value) ? 'list' : typeof value}).`, { hint })
+    throw new NsopsError(
+      `${where()} is not a Kubernetes object (a YAML ${Array.isArray(value) ? 'list' : typeof value}).`,
+      { hint },
+    )
   }
   const obj = value as Record<string, unknown>
   const meta = obj.metadata as Record<string, unknown> | undefined
@@ -108,10 +119,14 @@ function checkManifest(value: unknown, at: string | (() => string)): ManifestObj
 function buildRoot(dir: string): string {
   const root = path.resolve(dir)
   if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) {
-    throw new NsopsError(`${shown(root)} is not a directory.`, { hint: 'Pass the directory that holds kustomization.yaml (e.g. namespaces/<ns>/overlays/dev).' })
+    throw new NsopsError(`${shown(root)} is not a directory.`, {
+      hint: 'Pass the directory that holds kustomization.yaml (e.g. namespaces/<ns>/overlays/dev).',
+    })
   }
   if (!kustomizationFile(root)) {
-    throw new NsopsError(`${shown(root)} has no kustomization.yaml.`, { hint: 'Pass the directory that holds kustomization.yaml, or create one that lists the resources.' })
+    throw new NsopsError(`${shown(root)} has no kustomization.yaml.`, {
+      hint: 'Pass the directory that holds kustomization.yaml, or create one that lists the resources.',
+    })
   }
   return root
 }
@@ -121,7 +136,8 @@ async function kustomizeText(root: string, opts: BuildOptions): Promise<string> 
   const kustomize = await toolPath('kustomize')
   const restrictor = opts.loadRestrictor === 'none' ? 'LoadRestrictionsNone' : 'LoadRestrictionsRootOnly'
   try {
-    return (await run(kustomize, ['build', '--load-restrictor', restrictor, root], { maxBuffer: 256 * 1024 * 1024 })).stdout
+    return (await run(kustomize, ['build', '--load-restrictor', restrictor, root], { maxBuffer: 256 * 1024 * 1024 }))
+      .stdout
   } catch (err) {
     const stderr = String((err as { stderr?: unknown }).stderr ?? '')
     throw kustomizeError(root, stderr || String(err), err)
@@ -143,7 +159,10 @@ function manifestsOfJson(values: unknown[], source: string): ManifestObject[] {
 
 /** " (ConfigMap app)" as far as the object says. */
 function describe(value: unknown): string {
-  const v = (typeof value === 'object' && value !== null ? value : {}) as { kind?: unknown; metadata?: { name?: unknown } }
+  const v = (typeof value === 'object' && value !== null ? value : {}) as {
+    kind?: unknown
+    metadata?: { name?: unknown }
+  }
   const words = [v.kind, v.metadata?.name].filter((w): w is string => typeof w === 'string' && w !== '')
   return words.length ? ` (${words.join(' ')})` : ''
 }
@@ -155,10 +174,16 @@ function describe(value: unknown): string {
  * NSOPS_KUSTOMIZE_JSON=0 turns it off for builds without overrides (those need the server):
  * they run the CLI and parse its YAML as before, to compare (bench/validate, bench/drift).
  */
-async function serverManifests(root: string, opts: WarmBuildOptions, source: string): Promise<ManifestObject[] | undefined> {
+async function serverManifests(
+  root: string,
+  opts: WarmBuildOptions,
+  source: string,
+): Promise<ManifestObject[] | undefined> {
   if (process.env.NSOPS_KUSTOMIZE_JSON === '0' && !opts.overrides) return undefined
   let server: KustomizeServer
-  try { server = await kustomizeServer() } catch (err) {
+  try {
+    server = await kustomizeServer()
+  } catch (err) {
     if (opts.overrides) throw err
     return undefined
   }
@@ -170,7 +195,13 @@ async function serverManifests(root: string, opts: WarmBuildOptions, source: str
     if (kept) return manifestsOfJson(kept, source)
   }
   const startedAt = Date.now()
-  const answer = await server.build({ dir, loadRestrictor, overrides: opts.overrides, output: 'json', ...(reuse ? { inputs: true } : {}) })
+  const answer = await server.build({
+    dir,
+    loadRestrictor,
+    overrides: opts.overrides,
+    output: 'json',
+    ...(reuse ? { inputs: true } : {}),
+  })
   if (answer.error !== undefined) throw kustomizeError(root, `Error: ${answer.error}`, new Error(answer.error))
   if (answer.objects) {
     const objects = manifestsOfJson(answer.objects, source)
@@ -188,7 +219,7 @@ async function serverManifests(root: string, opts: WarmBuildOptions, source: str
 export async function buildKustomization(dir: string, opts: BuildOptions = {}): Promise<ManifestObject[]> {
   const root = buildRoot(dir)
   const source = `kustomize build ${shown(root)}`
-  return await serverManifests(root, opts, source) ?? parseManifests(await kustomizeText(root, opts), source)
+  return (await serverManifests(root, opts, source)) ?? parseManifests(await kustomizeText(root, opts), source)
 }
 
 export interface WarmBuildOptions extends BuildOptions {
@@ -222,16 +253,28 @@ export async function buildKustomizationWarm(dir: string, opts: WarmBuildOptions
 async function warmText(root: string, opts: WarmBuildOptions): Promise<string> {
   if (opts.cli && !opts.overrides) return kustomizeText(root, opts)
   let server: KustomizeServer | undefined
-  try { server = await kustomizeServer() } catch (err) {
+  try {
+    server = await kustomizeServer()
+  } catch (err) {
     if (opts.overrides) throw err
     return kustomizeText(root, opts)
   }
-  const answer = await server.build({ dir: fs.realpathSync(root), loadRestrictor: opts.loadRestrictor === 'none' ? 'none' : 'rootOnly', overrides: opts.overrides })
+  const answer = await server.build({
+    dir: fs.realpathSync(root),
+    loadRestrictor: opts.loadRestrictor === 'none' ? 'none' : 'rootOnly',
+    overrides: opts.overrides,
+  })
   if (answer.error !== undefined) throw kustomizeError(root, `Error: ${answer.error}`, new Error(answer.error))
   return answer.yaml ?? ''
 }
 
-interface ServerAnswer { id: number; yaml?: string; objects?: unknown[]; inputs?: string[]; error?: string }
+interface ServerAnswer {
+  id: number
+  yaml?: string
+  objects?: unknown[]
+  inputs?: string[]
+  error?: string
+}
 
 /** One kustomize-server child: requests go out one per line and are answered in order. */
 class KustomizeServer {
@@ -247,17 +290,30 @@ class KustomizeServer {
     // never what keeps node running: idle, the process and its pipes are unreferenced, and
     // EOF on its stdin (our exit, however it happens) ends it
     this.child.unref()
-    for (const s of [this.child.stdin, this.child.stdout, this.child.stderr] as unknown as { unref?(): void }[]) s.unref?.()
+    for (const s of [this.child.stdin, this.child.stdout, this.child.stderr] as unknown as { unref?(): void }[])
+      s.unref?.()
     this.child.stdout!.setEncoding('utf8')
     this.child.stdout!.on('data', (chunk: string) => this.read(chunk))
     this.child.stderr!.setEncoding('utf8')
-    this.child.stderr!.on('data', (chunk: string) => { this.stderr = (this.stderr + chunk).slice(-4000) })
+    this.child.stderr!.on('data', (chunk: string) => {
+      this.stderr = (this.stderr + chunk).slice(-4000)
+    })
     this.child.stdin!.on('error', () => {}) // EPIPE when it died: reported by 'exit'
     this.child.on('error', (err) => this.fail(err))
-    this.child.on('exit', (code, signal) => this.fail(new Error(`kustomize-server exited (${signal ?? code})${this.stderr ? `: ${this.stderr.trim()}` : ''}`)))
+    this.child.on('exit', (code, signal) =>
+      this.fail(
+        new Error(`kustomize-server exited (${signal ?? code})${this.stderr ? `: ${this.stderr.trim()}` : ''}`),
+      ),
+    )
   }
 
-  build(req: { dir: string; loadRestrictor: string; overrides?: Record<string, string>; output?: 'json'; inputs?: boolean }): Promise<ServerAnswer> {
+  build(req: {
+    dir: string
+    loadRestrictor: string
+    overrides?: Record<string, string>
+    output?: 'json'
+    inputs?: boolean
+  }): Promise<ServerAnswer> {
     if (this.exited) return Promise.reject(new Error('kustomize-server is not running'))
     const id = this.nextId++
     return new Promise((resolve, reject) => {
@@ -280,9 +336,12 @@ class KustomizeServer {
       if (!next) continue
       try {
         const answer = JSON.parse(line) as ServerAnswer
-        if (answer.id !== next.id) throw new Error(`kustomize-server answered request ${answer.id}, expected ${next.id}`)
+        if (answer.id !== next.id)
+          throw new Error(`kustomize-server answered request ${answer.id}, expected ${next.id}`)
         next.resolve(answer)
-      } catch (err) { next.reject(err as Error) }
+      } catch (err) {
+        next.reject(err as Error)
+      }
     }
     if (chunk) this.chunks.push(chunk)
   }
@@ -310,7 +369,9 @@ function kustomizeServer(): Promise<KustomizeServer> {
     }),
   }
   server = s
-  s.starting.catch(() => { if (server === s) server = undefined })
+  s.starting.catch(() => {
+    if (server === s) server = undefined
+  })
   return s.starting
 }
 
@@ -348,7 +409,8 @@ export class ManifestCache {
       const end = sep < 0 ? text.length : sep + 1
       const doc = text.slice(start, end)
       let objects = this.docs.get(doc)
-      if (objects) this.docs.delete(doc) // re-inserted below: the most recently used stay
+      if (objects)
+        this.docs.delete(doc) // re-inserted below: the most recently used stay
       else objects = parseManifests('\n'.repeat(line) + doc, source) // errors keep their line numbers
       this.docs.set(doc, objects)
       for (const o of objects) out.push(structuredClone(o))
@@ -394,29 +456,39 @@ function kustomizeError(root: string, stderr: string, cause: unknown): NsopsErro
   if (badKustomization) {
     const file = kustomizationFile(dir)
     const located = file ? firstYamlError(fs.readFileSync(file, 'utf8'), shown(file)) : undefined
-    return new NsopsError(`malformed kustomization: ${located ?? `${kfile}: ${badKustomization[1]}`}`, { hint: YAML_HINT, cause })
+    return new NsopsError(`malformed kustomization: ${located ?? `${kfile}: ${badKustomization[1]}`}`, {
+      hint: YAML_HINT,
+      cause,
+    })
   }
 
-  const missingResource = [...text.matchAll(/accumulating resources from '([^']+)': evalsymlink failure on '[^']*' : lstat [^:]*: no such file or directory/g)].pop()
+  const missingResource = [
+    ...text.matchAll(
+      /accumulating resources from '([^']+)': evalsymlink failure on '[^']*' : lstat [^:]*: no such file or directory/g,
+    ),
+  ].pop()
   if (missingResource) {
     return new NsopsError(`${kfile}: resource ${missingResource[1]} does not exist.`, {
-      hint: 'Fix the path under `resources:` (it is relative to the kustomization\'s directory), or create the file.',
+      hint: "Fix the path under `resources:` (it is relative to the kustomization's directory), or create the file.",
       cause,
     })
   }
 
   const notAnObject = [...text.matchAll(/accumulating resources from '([^']+)': missing Resource metadata/g)].pop()
   if (notAnObject) {
-    return new NsopsError(`${kfile}: resource ${notAnObject[1]} is not a Kubernetes object (it has no apiVersion, kind or metadata).`, {
-      hint: 'List only manifests and kustomization directories under `resources:`; every document needs apiVersion, kind and metadata.name.',
-      cause,
-    })
+    return new NsopsError(
+      `${kfile}: resource ${notAnObject[1]} is not a Kubernetes object (it has no apiVersion, kind or metadata).`,
+      {
+        hint: 'List only manifests and kustomization directories under `resources:`; every document needs apiVersion, kind and metadata.name.',
+        cause,
+      },
+    )
   }
 
   const missingPatch = /failed to get the patch file from path\(([^)]+)\): evalsymlink failure/.exec(text)
   if (missingPatch) {
     return new NsopsError(`${kfile}: patch ${missingPatch[1]} does not exist.`, {
-      hint: 'Fix the path under `patches:` (it is relative to the kustomization\'s directory), or create the file.',
+      hint: "Fix the path under `patches:` (it is relative to the kustomization's directory), or create the file.",
       cause,
     })
   }
@@ -425,28 +497,37 @@ function kustomizeError(root: string, stderr: string, cause: unknown): NsopsErro
   if (unparsablePatch) {
     const file = path.resolve(dir, unparsablePatch[1])
     const located = fs.existsSync(file) ? firstYamlError(fs.readFileSync(file, 'utf8'), shown(file)) : undefined
-    return new NsopsError(`${kfile}: patch ${unparsablePatch[1]} is not a valid patch${located ? `: ${located}` : ' (neither a strategic merge patch nor a JSON 6902 patch).'}`, {
-      hint: 'A patch is either a partial object (apiVersion, kind, metadata.name, then the fields to change) or a list of JSON 6902 operations.',
-      cause,
-    })
+    return new NsopsError(
+      `${kfile}: patch ${unparsablePatch[1]} is not a valid patch${located ? `: ${located}` : ' (neither a strategic merge patch nor a JSON 6902 patch).'}`,
+      {
+        hint: 'A patch is either a partial object (apiVersion, kind, metadata.name, then the fields to change) or a list of JSON 6902 operations.',
+        cause,
+      },
+    )
   }
 
   const noTarget = /no resource matches strategic merge patch "([^"]+)"/.exec(text)
   if (noTarget) {
     const { kind, name } = parseResId(noTarget[1])
     const patch = findPatchFor(dir, kind, name)
-    return new NsopsError(`${kfile}: ${patch ? `patch ${patch}` : 'a patch'} targets ${kind} ${name}, which is not among the kustomization's resources.`, {
-      hint: `Check the patch's kind and metadata.name against the resources (\`kustomize build\` of the base lists them), or add the ${kind} to resources.`,
-      cause,
-    })
+    return new NsopsError(
+      `${kfile}: ${patch ? `patch ${patch}` : 'a patch'} targets ${kind} ${name}, which is not among the kustomization's resources.`,
+      {
+        hint: `Check the patch's kind and metadata.name against the resources (\`kustomize build\` of the base lists them), or add the ${kind} to resources.`,
+        cause,
+      },
+    )
   }
 
   const jsonPatch = /(\w+) operation does not apply: doc is missing path: (\S+?):/.exec(text)
   if (jsonPatch) {
-    return new NsopsError(`${kfile}: a JSON 6902 patch cannot ${jsonPatch[1]} ${jsonPatch[2]}: the target has no such path.`, {
-      hint: 'Use `add` for a path that does not exist yet, or fix the path (list items are addressed by index, e.g. /spec/template/spec/containers/0/image).',
-      cause,
-    })
+    return new NsopsError(
+      `${kfile}: a JSON 6902 patch cannot ${jsonPatch[1]} ${jsonPatch[2]}: the target has no such path.`,
+      {
+        hint: 'Use `add` for a path that does not exist yet, or fix the path (list items are addressed by index, e.g. /spec/template/spec/containers/0/image).',
+        cause,
+      },
+    )
   }
 
   return new NsopsError(`kustomize build ${shown(root)} failed: ${text.split('\n')[0]}`, {
@@ -468,16 +549,26 @@ function findPatchFor(dir: string, kind: string, name: string): string | undefin
   if (!file) return undefined
   try {
     const k = parseAllDocuments(fs.readFileSync(file, 'utf8'))
-    const doc = (Array.isArray(k) ? k[0]?.toJS() : undefined) as { patches?: unknown[]; patchesStrategicMerge?: unknown[] } | undefined
+    const doc = (Array.isArray(k) ? k[0]?.toJS() : undefined) as
+      { patches?: unknown[]; patchesStrategicMerge?: unknown[] } | undefined
     const entries = [...(doc?.patches ?? []), ...(doc?.patchesStrategicMerge ?? [])]
     for (const e of entries) {
-      const entry = typeof e === 'string' ? (e.includes('\n') ? { patch: e } : { path: e }) : e as { path?: string; patch?: string }
+      const entry =
+        typeof e === 'string'
+          ? e.includes('\n')
+            ? { patch: e }
+            : { path: e }
+          : (e as { path?: string; patch?: string })
       const text = entry.path ? fs.readFileSync(path.resolve(dir, entry.path), 'utf8') : entry.patch
       if (!text) continue
       const docs = parseAllDocuments(text)
-      const objs = (Array.isArray(docs) ? docs : []).map((d) => d.toJS() as { kind?: string; metadata?: { name?: string } } | null)
+      const objs = (Array.isArray(docs) ? docs : []).map(
+        (d) => d.toJS() as { kind?: string; metadata?: { name?: string } } | null,
+      )
       if (objs.some((o) => o?.kind === kind && o.metadata?.name === name)) return entry.path ?? 'inline patch'
     }
-  } catch { /* the kustomization itself is fine (kustomize read it); a patch we cannot read just goes unnamed */ }
+  } catch {
+    /* the kustomization itself is fine (kustomize read it); a patch we cannot read just goes unnamed */
+  }
   return undefined
 }

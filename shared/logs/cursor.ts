@@ -40,7 +40,10 @@ export class LogCursor {
   accept(ts: string, nanos: bigint): boolean {
     if (this.last !== undefined && nanos < this.last) return false
     if (this.last !== undefined && nanos === this.last) {
-      if (this.skip > 0) { this.skip--; return false }
+      if (this.skip > 0) {
+        this.skip--
+        return false
+      }
       this.atLast++
       return true
     }

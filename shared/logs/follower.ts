@@ -47,7 +47,12 @@ export interface LogFollowerOptions {
   retryMs?: number
 }
 
-export interface FollowedContainer { pod: string; container: string; run: string; app?: string }
+export interface FollowedContainer {
+  pod: string
+  container: string
+  run: string
+  app?: string
+}
 
 interface Stream {
   pod: string
@@ -86,7 +91,9 @@ function runsOf(pod: V1Pod): { container: string; run: string; restarts: number;
   return [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]
     .filter((s) => s.state?.running || s.state?.terminated)
     .map((s) => ({
-      container: s.name, restarts: s.restartCount ?? 0, terminated: !!s.state?.terminated,
+      container: s.name,
+      restarts: s.restartCount ?? 0,
+      terminated: !!s.state?.terminated,
       run: s.containerID || `${uid}/${s.name}#${s.restartCount ?? 0}`,
     }))
 }
@@ -102,7 +109,10 @@ export class LogFollower extends EventEmitter<Events> {
   private readonly abort = new AbortController()
   private readonly follow: boolean
 
-  constructor(private readonly kc: KubeConfig, private readonly opts: LogFollowerOptions) {
+  constructor(
+    private readonly kc: KubeConfig,
+    private readonly opts: LogFollowerOptions,
+  ) {
     super()
     this.log = new Log(kc)
     this.core = kc.makeApiClient(CoreV1Api)
@@ -114,32 +124,51 @@ export class LogFollower extends EventEmitter<Events> {
 
   /** What is being followed right now. */
   containers(): FollowedContainer[] {
-    return [...this.streams.values()].filter((s) => !s.ended).map(({ pod, container, run }) => ({ pod, container, run }))
+    return [...this.streams.values()]
+      .filter((s) => !s.ended)
+      .map(({ pod, container, run }) => ({ pod, container, run }))
   }
 
   private async readOnce(): Promise<void> {
-    const pods = await this.core.listNamespacedPod({ namespace: this.opts.namespace, labelSelector: this.opts.selector })
-    await Promise.all(pods.items.flatMap((pod) => runsOf(pod).map(async (r) => {
-      const s = this.stream(pod, r.container, r.run)
-      if (this.opts.previous && r.restarts === 0) {
-        this.emit('problem', { pod: s.pod, container: s.container, message: `container ${s.container} of pod ${s.pod} has not restarted: no previous run` })
-        return
-      }
-      await this.read(s, { previous: this.opts.previous, ...this.initialWindow() })
-    })))
+    const pods = await this.core.listNamespacedPod({
+      namespace: this.opts.namespace,
+      labelSelector: this.opts.selector,
+    })
+    await Promise.all(
+      pods.items.flatMap((pod) =>
+        runsOf(pod).map(async (r) => {
+          const s = this.stream(pod, r.container, r.run)
+          if (this.opts.previous && r.restarts === 0) {
+            this.emit('problem', {
+              pod: s.pod,
+              container: s.container,
+              message: `container ${s.container} of pod ${s.pod} has not restarted: no previous run`,
+            })
+            return
+          }
+          await this.read(s, { previous: this.opts.previous, ...this.initialWindow() })
+        }),
+      ),
+    )
   }
 
   private async watch(): Promise<void> {
     const { namespace, selector } = this.opts
-    const informer = makeInformer(this.kc, `/api/v1/namespaces/${namespace}/pods`,
-      () => this.core.listNamespacedPod({ namespace, labelSelector: selector }), selector)
+    const informer = makeInformer(
+      this.kc,
+      `/api/v1/namespaces/${namespace}/pods`,
+      () => this.core.listNamespacedPod({ namespace, labelSelector: selector }),
+      selector,
+    )
     informer.on('add', (p) => this.sync(p))
     informer.on('update', (p) => this.sync(p))
     informer.on('delete', (p) => this.podGone(p))
     let retry: NodeJS.Timeout | undefined
     informer.on('error', (err) => {
       if (this.abort.signal.aborted) return
-      this.emit('problem', { message: `watching pods of ${namespace} failed (${String((err as Error)?.message ?? err)}); retrying` })
+      this.emit('problem', {
+        message: `watching pods of ${namespace} failed (${String((err as Error)?.message ?? err)}); retrying`,
+      })
       retry = setTimeout(() => void informer.start().catch(() => {}), this.opts.retryMs ?? 1000)
     })
     await informer.start()
@@ -150,14 +179,24 @@ export class LogFollower extends EventEmitter<Events> {
     })
     clearTimeout(retry)
     await informer.stop()
-    for (const s of this.streams.values()) { s.ended = true; s.controller?.abort() }
+    for (const s of this.streams.values()) {
+      s.ended = true
+      s.controller?.abort()
+    }
     await Promise.all([...this.streams.values()].map((s) => s.chain))
   }
 
   private stream(pod: V1Pod, container: string, run: string): Stream {
     const s: Stream = {
-      pod: pod.metadata!.name!, podUid: pod.metadata!.uid!, container, run, app: appOfPod(pod),
-      cursor: new LogCursor(), ended: false, chain: Promise.resolve(), terminated: false,
+      pod: pod.metadata!.name!,
+      podUid: pod.metadata!.uid!,
+      container,
+      run,
+      app: appOfPod(pod),
+      cursor: new LogCursor(),
+      ended: false,
+      chain: Promise.resolve(),
+      terminated: false,
     }
     this.streams.set(`${s.podUid}/${container}`, s)
     return s
@@ -168,7 +207,10 @@ export class LogFollower extends EventEmitter<Events> {
     for (const r of runsOf(pod)) {
       const key = `${pod.metadata!.uid}/${r.container}`
       const old = this.streams.get(key)
-      if (old?.run === r.run) { old.terminated = r.terminated; continue }
+      if (old?.run === r.run) {
+        old.terminated = r.terminated
+        continue
+      }
       const s = this.stream(pod, r.container, r.run)
       s.terminated = r.terminated
       // runs there when following began honour --since/--tail; later ones are read whole
@@ -193,7 +235,9 @@ export class LogFollower extends EventEmitter<Events> {
     s.cursor.resume()
     try {
       await this.read(s, { previous: true, ...(since ? { sinceTime: since } : {}) })
-    } catch { /* its pod may be gone already: nothing more can be read */ }
+    } catch {
+      /* its pod may be gone already: nothing more can be read */
+    }
   }
 
   // A deleted pod's streams get a moment to deliver what is in flight (a kubelet ends them
@@ -204,8 +248,18 @@ export class LogFollower extends EventEmitter<Events> {
       s.ended = true
       this.streams.delete(key)
       const t = setTimeout(() => s.controller?.abort(), this.opts.retryMs ?? 1000)
-      this.abort.signal.addEventListener('abort', () => { clearTimeout(t); s.controller?.abort() }, { once: true })
-      void s.chain.then(() => { clearTimeout(t); this.emit('detach', { pod: s.pod, container: s.container, run: s.run, ...(s.app ? { app: s.app } : {}) }) })
+      this.abort.signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(t)
+          s.controller?.abort()
+        },
+        { once: true },
+      )
+      void s.chain.then(() => {
+        clearTimeout(t)
+        this.emit('detach', { pod: s.pod, container: s.container, run: s.run, ...(s.app ? { app: s.app } : {}) })
+      })
     }
   }
 
@@ -219,12 +273,23 @@ export class LogFollower extends EventEmitter<Events> {
         if (s.terminated) break // it exited and said all it will say
       } catch (err) {
         if (s.ended || this.abort.signal.aborted) break
-        this.emit('problem', { pod: s.pod, container: s.container, message: `reading the log of ${s.pod}/${s.container} failed (${String((err as Error)?.message ?? err)}); retrying` })
+        this.emit('problem', {
+          pod: s.pod,
+          container: s.container,
+          message: `reading the log of ${s.pod}/${s.container} failed (${String((err as Error)?.message ?? err)}); retrying`,
+        })
       }
       if (s.ended || this.abort.signal.aborted) break
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, this.opts.retryMs ?? 1000)
-        this.abort.signal.addEventListener('abort', () => { clearTimeout(t); resolve() }, { once: true })
+        this.abort.signal.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(t)
+            resolve()
+          },
+          { once: true },
+        )
       })
       const since = s.cursor.sinceTime()
       s.cursor.resume()
@@ -240,10 +305,19 @@ export class LogFollower extends EventEmitter<Events> {
       if (!parsed) return
       if (!s.cursor.accept(parsed.ts, parsed.nanos)) return
       if (!this.wanted(parsed.text)) return
-      this.emit('line', { ts: parsed.ts, pod: s.pod, container: s.container, run: s.run, line: parsed.text, ...(s.app ? { app: s.app } : {}) })
+      this.emit('line', {
+        ts: parsed.ts,
+        pod: s.pod,
+        container: s.container,
+        run: s.run,
+        line: parsed.text,
+        ...(s.app ? { app: s.app } : {}),
+      })
     }
     let finished!: () => void
-    const ended = new Promise<void>((resolve) => { finished = resolve })
+    const ended = new Promise<void>((resolve) => {
+      finished = resolve
+    })
     const sink = new Writable({
       write(chunk: Buffer, _enc, cb) {
         const text = partial + chunk.toString('utf8')

@@ -33,7 +33,9 @@ export class Backoff {
     return Math.round(base + base * jitter * this.random())
   }
 
-  reset(): void { this.attempts = 0 }
+  reset(): void {
+    this.attempts = 0
+  }
 
   /** Reports how long a connection lasted; one that lasted long enough proves the target works. */
   lasted(ms: number): void {

@@ -47,9 +47,17 @@ export interface ForwardState {
   connections: number
 }
 
-interface Socketish { close(): void; terminate(): void; on(ev: 'close', fn: () => void): void; on(ev: 'error', fn: (err: Error) => void): void }
+interface Socketish {
+  close(): void
+  terminate(): void
+  on(ev: 'close', fn: () => void): void
+  on(ev: 'error', fn: (err: Error) => void): void
+}
 
-interface Piped { pod: string; ws?: Socketish }
+interface Piped {
+  pod: string
+  ws?: Socketish
+}
 
 /**
  * One supervised forward; made by forwardService(). Status: `starting` until a Ready pod is
@@ -78,7 +86,10 @@ export class Forward extends EventEmitter<{ status: [ForwardState] }> {
   private stopped = false
   private lastEmitted = ''
 
-  private constructor(private readonly kube: Kube, private readonly spec: ForwardSpec) {
+  private constructor(
+    private readonly kube: Kube,
+    private readonly spec: ForwardSpec,
+  ) {
     super()
     this.address = spec.address ?? '127.0.0.1'
     this.localPort = spec.localPort
@@ -105,8 +116,13 @@ export class Forward extends EventEmitter<{ status: [ForwardState] }> {
 
   state(): ForwardState {
     return {
-      status: this.status, namespace: this.spec.namespace, service: this.spec.service, url: this.url,
-      pod: this.pod, containerPort: this.containerPort, lastError: this.lastError?.message,
+      status: this.status,
+      namespace: this.spec.namespace,
+      service: this.spec.service,
+      url: this.url,
+      pod: this.pod,
+      containerPort: this.containerPort,
+      lastError: this.lastError?.message,
       connections: [...this.piped.values()].filter((p) => p.ws).length,
     }
   }
@@ -138,7 +154,15 @@ export class Forward extends EventEmitter<{ status: [ForwardState] }> {
   private begin(): void {
     if (this.stopped) return
     this.refresh(true)
-    this.targets = watchServiceTarget(this.kube, this.spec, () => this.retarget(), (err) => { this.lastError = err; this.refresh() })
+    this.targets = watchServiceTarget(
+      this.kube,
+      this.spec,
+      () => this.retarget(),
+      (err) => {
+        this.lastError = err
+        this.refresh()
+      },
+    )
   }
 
   private listenError(err: NodeJS.ErrnoException): NsopsError {
@@ -146,20 +170,26 @@ export class Forward extends EventEmitter<{ status: [ForwardState] }> {
     const where = `${this.address}:${this.spec.localPort}`
     const what = `the port-forward to Service ${namespace}/${service}`
     if (err.code === 'EADDRINUSE') {
-      return new NsopsError(`local port ${this.spec.localPort} (${where}) is already in use, so ${what} cannot start.`, {
-        hint: `Pick another local port for it (portForwards[].local in the namespace's namespace.ts), or stop the process ` +
-          `that holds the port: \`ss -ltnp 'sport = :${this.spec.localPort}'\` or \`lsof -i :${this.spec.localPort}\` names it.`,
-        cause: err,
-      })
+      return new NsopsError(
+        `local port ${this.spec.localPort} (${where}) is already in use, so ${what} cannot start.`,
+        {
+          hint:
+            `Pick another local port for it (portForwards[].local in the namespace's namespace.ts), or stop the process ` +
+            `that holds the port: \`ss -ltnp 'sport = :${this.spec.localPort}'\` or \`lsof -i :${this.spec.localPort}\` names it.`,
+          cause: err,
+        },
+      )
     }
     if (err.code === 'EACCES') {
       return new NsopsError(`not allowed to listen on ${where}, so ${what} cannot start.`, {
-        hint: 'Ports below 1024 need privileges: pick a local port of 1024 or above in the namespace\'s namespace.ts.', cause: err,
+        hint: "Ports below 1024 need privileges: pick a local port of 1024 or above in the namespace's namespace.ts.",
+        cause: err,
       })
     }
     if (err.code === 'EADDRNOTAVAIL') {
       return new NsopsError(`address ${this.address} is not on this machine, so ${what} cannot listen on it.`, {
-        hint: 'Use 127.0.0.1 (the default) or an address of one of this machine\'s interfaces.', cause: err,
+        hint: "Use 127.0.0.1 (the default) or an address of one of this machine's interfaces.",
+        cause: err,
       })
     }
     return new NsopsError(`cannot listen on ${where} for ${what}: ${errorMessage(err)}.`, { cause: err })
@@ -174,7 +204,10 @@ export class Forward extends EventEmitter<{ status: [ForwardState] }> {
     if (r.problem) this.lastError = new Error(r.problem)
     if (before !== r.target?.pod) {
       // a different pod deserves a try at once; the delays still grow if it fails too
-      if (this.pause) { clearTimeout(this.pause); this.pause = undefined }
+      if (this.pause) {
+        clearTimeout(this.pause)
+        this.pause = undefined
+      }
       if (before && this.targets.gone(before)) {
         // a deleted pod's connections would hang or reach what is left of it; clients reconnect
         for (const [socket, p] of this.piped) if (p.pod === before) socket.destroy()
@@ -187,8 +220,10 @@ export class Forward extends EventEmitter<{ status: [ForwardState] }> {
     if (this.stopped) return
     if (this.status !== 'error') {
       const usable = this.target !== undefined && this.pause === undefined
-      if (usable) { this.status = 'active'; this.everActive = true }
-      else this.status = this.everActive ? 'reconnecting' : 'starting'
+      if (usable) {
+        this.status = 'active'
+        this.everActive = true
+      } else this.status = this.everActive ? 'reconnecting' : 'starting'
     }
     this.pod = this.target?.pod
     this.containerPort = this.target?.containerPort
@@ -203,21 +238,36 @@ export class Forward extends EventEmitter<{ status: [ForwardState] }> {
 
   private accept(socket: net.Socket): void {
     socket.on('error', () => {}) // resets by either side end the connection, nothing more
-    if (this.stopped) { socket.destroy(); return }
-    if (this.status === 'active') { this.dispatch(socket); return }
+    if (this.stopped) {
+      socket.destroy()
+      return
+    }
+    if (this.status === 'active') {
+      this.dispatch(socket)
+      return
+    }
     const timer = setTimeout(() => {
       this.waiting.delete(socket)
       socket.destroy()
     }, this.holdMs)
     this.waiting.set(socket, timer)
-    socket.once('close', () => { clearTimeout(timer); this.waiting.delete(socket) })
+    socket.once('close', () => {
+      clearTimeout(timer)
+      this.waiting.delete(socket)
+    })
   }
 
   private dispatch(socket: net.Socket): void {
     const timer = this.waiting.get(socket)
-    if (timer) { clearTimeout(timer); this.waiting.delete(socket) }
+    if (timer) {
+      clearTimeout(timer)
+      this.waiting.delete(socket)
+    }
     const target = this.target
-    if (!target || socket.destroyed) { socket.destroy(); return }
+    if (!target || socket.destroyed) {
+      socket.destroy()
+      return
+    }
     void this.pipe(socket, target)
   }
 
@@ -227,18 +277,34 @@ export class Forward extends EventEmitter<{ status: [ForwardState] }> {
     this.piped.set(socket, entry)
     let remoteError = ''
     // the kubelet (or kwok) reports a failed dial to the container on the port's error stream
-    const errors = new Writable({ write(chunk, _enc, done) { remoteError += String(chunk); done() } })
+    const errors = new Writable({
+      write(chunk, _enc, done) {
+        remoteError += String(chunk)
+        done()
+      },
+    })
     const started = Date.now()
     let ws: Socketish
     try {
-      ws = await this.portForward.portForward(namespace, target.pod, [target.containerPort], socket, errors, socket) as unknown as Socketish
+      ws = (await this.portForward.portForward(
+        namespace,
+        target.pod,
+        [target.containerPort],
+        socket,
+        errors,
+        socket,
+      )) as unknown as Socketish
     } catch (err) {
       this.piped.delete(socket)
       socket.destroy()
       this.failed(target, wsErrorMessage(err))
       return
     }
-    if (this.stopped || socket.destroyed) { ws.terminate(); this.piped.delete(socket); return }
+    if (this.stopped || socket.destroyed) {
+      ws.terminate()
+      this.piped.delete(socket)
+      return
+    }
     entry.ws = ws
     this.refresh()
     socket.once('close', () => ws.close())
@@ -247,16 +313,24 @@ export class Forward extends EventEmitter<{ status: [ForwardState] }> {
       socket.end()
       this.piped.delete(socket)
       if (remoteError) this.failed(target, remoteError.trim())
-      else { this.backoff.lasted(Date.now() - started); this.refresh() }
+      else {
+        this.backoff.lasted(Date.now() - started)
+        this.refresh()
+      }
     })
     socket.resume()
   }
 
   private failed(target: Target, message: string): void {
     if (this.stopped) return
-    this.lastError = new Error(`forwarding to pod ${this.spec.namespace}/${target.pod} port ${target.containerPort} failed: ${message}`)
+    this.lastError = new Error(
+      `forwarding to pod ${this.spec.namespace}/${target.pod} port ${target.containerPort} failed: ${message}`,
+    )
     if (this.pause === undefined) {
-      this.pause = setTimeout(() => { this.pause = undefined; this.refresh() }, this.backoff.next())
+      this.pause = setTimeout(() => {
+        this.pause = undefined
+        this.refresh()
+      }, this.backoff.next())
     }
     this.refresh()
   }
@@ -266,14 +340,17 @@ export class Forward extends EventEmitter<{ status: [ForwardState] }> {
     if (this.stopped) return
     this.stopped = true
     if (this.pause) clearTimeout(this.pause)
-    for (const [socket, timer] of this.waiting) { clearTimeout(timer); socket.destroy() }
+    for (const [socket, timer] of this.waiting) {
+      clearTimeout(timer)
+      socket.destroy()
+    }
     this.waiting.clear()
-    for (const [socket, p] of this.piped) { p.ws?.terminate(); socket.destroy() }
+    for (const [socket, p] of this.piped) {
+      p.ws?.terminate()
+      socket.destroy()
+    }
     this.piped.clear()
-    await Promise.all([
-      this.targets?.stop(),
-      new Promise<void>((resolve) => this.server.close(() => resolve())),
-    ])
+    await Promise.all([this.targets?.stop(), new Promise<void>((resolve) => this.server.close(() => resolve()))])
   }
 }
 

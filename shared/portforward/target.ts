@@ -30,8 +30,11 @@ export interface TargetWatch {
 const time = (t: string | Date | undefined) => (t ? new Date(t).getTime() : 0)
 
 function ready(pod: V1Pod): boolean {
-  return !pod.metadata?.deletionTimestamp && pod.status?.phase === 'Running' &&
+  return (
+    !pod.metadata?.deletionTimestamp &&
+    pod.status?.phase === 'Running' &&
     (pod.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')
+  )
 }
 
 function matches(selector: Record<string, string>, pod: V1Pod): boolean {
@@ -43,20 +46,32 @@ function matches(selector: Record<string, string>, pod: V1Pod): boolean {
  * The pod a forward should use: the current one while it stays Ready (no needless
  * re-targeting), otherwise the newest Ready pod, which during a rollout is the new version.
  */
-export function resolveForwardTarget(want: ServicePort, svc: V1Service | undefined, pods: V1Pod[], current?: string): Resolution {
+export function resolveForwardTarget(
+  want: ServicePort,
+  svc: V1Service | undefined,
+  pods: V1Pod[],
+  current?: string,
+): Resolution {
   const name = `Service ${want.namespace}/${want.service}`
   if (!svc) return { problem: `${name} does not exist (yet)` }
   const selector = svc.spec?.selector ?? {}
-  if (Object.keys(selector).length === 0) return { problem: `${name} has no selector, so there is no pod to forward to` }
+  if (Object.keys(selector).length === 0)
+    return { problem: `${name} has no selector, so there is no pod to forward to` }
   const ports = svc.spec?.ports ?? []
-  const port = ports.find((p) => (typeof want.remotePort === 'number' ? p.port === want.remotePort : p.name === want.remotePort))
+  const port = ports.find((p) =>
+    typeof want.remotePort === 'number' ? p.port === want.remotePort : p.name === want.remotePort,
+  )
   if (!port) {
     const known = ports.map((p) => (p.name ? `${p.port} (${p.name})` : String(p.port))).join(', ') || 'none'
     return { problem: `${name} has no port ${want.remotePort}; its ports: ${known}` }
   }
-  if (port.protocol && port.protocol !== 'TCP') return { problem: `${name} port ${want.remotePort} is ${port.protocol}; only TCP can be forwarded` }
-  const selectorText = Object.entries(selector).map(([k, v]) => `${k}=${v}`).join(',')
-  const candidates = pods.filter((p) => matches(selector, p) && ready(p))
+  if (port.protocol && port.protocol !== 'TCP')
+    return { problem: `${name} port ${want.remotePort} is ${port.protocol}; only TCP can be forwarded` }
+  const selectorText = Object.entries(selector)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',')
+  const candidates = pods
+    .filter((p) => matches(selector, p) && ready(p))
     .sort((a, b) => time(b.metadata?.creationTimestamp) - time(a.metadata?.creationTimestamp))
   const pod = candidates.find((p) => p.metadata?.name === current) ?? candidates[0]
   if (!pod) return { problem: `no Ready pod behind ${name} (selector ${selectorText})` }
@@ -65,11 +80,17 @@ export function resolveForwardTarget(want: ServicePort, svc: V1Service | undefin
   if (typeof targetPort === 'number') return { target: { pod: podName, containerPort: targetPort } }
   if (/^\d+$/.test(targetPort)) return { target: { pod: podName, containerPort: Number(targetPort) } }
   const named = (pod.spec?.containers ?? []).flatMap((c) => c.ports ?? []).find((p) => p.name === targetPort)
-  if (!named) return { problem: `pod ${podName} has no container port named ${targetPort} (targetPort of ${name} port ${want.remotePort})` }
+  if (!named)
+    return {
+      problem: `pod ${podName} has no container port named ${targetPort} (targetPort of ${name} port ${want.remotePort})`,
+    }
   return { target: { pod: podName, containerPort: named.containerPort } }
 }
 
-interface Listed<T> { items: T[]; metadata?: { resourceVersion?: string } }
+interface Listed<T> {
+  items: T[]
+  metadata?: { resourceVersion?: string }
+}
 
 /**
  * List, then watch from the list's resourceVersion; a watch that ends is resumed, a failed
@@ -94,10 +115,14 @@ class ListWatch<T extends { metadata?: { name?: string } }> {
     this.done = this.run()
   }
 
-  items(): T[] { return [...this.objects.values()] }
+  items(): T[] {
+    return [...this.objects.values()]
+  }
 
   /** Whether the first list has arrived: before it, an empty cache says nothing about the cluster. */
-  get synced(): boolean { return this.listed }
+  get synced(): boolean {
+    return this.listed
+  }
   private listed = false
 
   private async run(): Promise<void> {
@@ -114,7 +139,9 @@ class ListWatch<T extends { metadata?: { name?: string } }> {
           this.changed()
         }
         const since = Date.now()
-        const ended = await this.watchOnce(rv, (next) => { rv = next })
+        const ended = await this.watchOnce(rv, (next) => {
+          rv = next
+        })
         if (ended === 'gone') rv = ''
         // a watch the server keeps closing at once must not become a busy loop
         if (Date.now() - since < 1000) await this.sleep(this.backoff.next())
@@ -130,7 +157,10 @@ class ListWatch<T extends { metadata?: { name?: string } }> {
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(resolve, ms)
-      this.wake = () => { clearTimeout(timer); resolve() }
+      this.wake = () => {
+        clearTimeout(timer)
+        resolve()
+      }
     })
   }
 
@@ -138,7 +168,10 @@ class ListWatch<T extends { metadata?: { name?: string } }> {
     return new Promise((resolve, reject) => {
       let gone = false
       const onEvent = (type: string, obj: T & { code?: number; metadata?: { resourceVersion?: string } }) => {
-        if (type === 'ERROR') { if (obj.code === 410) gone = true; return }
+        if (type === 'ERROR') {
+          if (obj.code === 410) gone = true
+          return
+        }
         if (obj.metadata?.resourceVersion) seen(obj.metadata.resourceVersion)
         if (type === 'BOOKMARK') return
         const name = obj.metadata?.name ?? ''
@@ -152,7 +185,8 @@ class ListWatch<T extends { metadata?: { name?: string } }> {
         if (err && !gone) reject(err)
         else resolve(gone ? 'gone' : 'ended')
       }
-      new Watch(this.kube.kc).watch(this.path, { ...this.query, resourceVersion: rv, allowWatchBookmarks: true }, onEvent, onDone)
+      new Watch(this.kube.kc)
+        .watch(this.path, { ...this.query, resourceVersion: rv, allowWatchBookmarks: true }, onEvent, onDone)
         .then((controller) => {
           // watch() resolves after the request is made: a stop() in between must still end it
           if (this.stopped) controller.abort()
@@ -170,19 +204,37 @@ class ListWatch<T extends { metadata?: { name?: string } }> {
 }
 
 /** Watches a Service and its namespace's pods; `onChange` runs whenever the answer may differ. */
-export function watchServiceTarget(kube: Kube, want: ServicePort, onChange: () => void, onError: (err: Error) => void): TargetWatch {
+export function watchServiceTarget(
+  kube: Kube,
+  want: ServicePort,
+  onChange: () => void,
+  onError: (err: Error) => void,
+): TargetWatch {
   const { namespace, service } = want
   const failed = (what: string) => (err: unknown) =>
     onError(new Error(`watching ${what} in namespace ${namespace} failed (${errorMessage(err)}); retrying`))
   // the answer is judged only once both lists have arrived: the pods' list coming back first
   // would otherwise report "Service … does not exist (yet)" for a Service that does exist
-  const whenSynced = () => { if (services.synced && pods.synced) onChange() }
-  const services: ListWatch<V1Service> = new ListWatch<V1Service>(kube, `/api/v1/namespaces/${namespace}/services`,
+  const whenSynced = () => {
+    if (services.synced && pods.synced) onChange()
+  }
+  const services: ListWatch<V1Service> = new ListWatch<V1Service>(
+    kube,
+    `/api/v1/namespaces/${namespace}/services`,
     () => kube.core.listNamespacedService({ namespace, fieldSelector: `metadata.name=${service}` }),
-    { fieldSelector: `metadata.name=${service}` }, whenSynced, failed(`Service ${service}`))
+    { fieldSelector: `metadata.name=${service}` },
+    whenSynced,
+    failed(`Service ${service}`),
+  )
   // All pods of the namespace rather than the selector's: the selector can change with the Service.
-  const pods: ListWatch<V1Pod> = new ListWatch<V1Pod>(kube, `/api/v1/namespaces/${namespace}/pods`,
-    () => kube.core.listNamespacedPod({ namespace }), {}, whenSynced, failed('pods'))
+  const pods: ListWatch<V1Pod> = new ListWatch<V1Pod>(
+    kube,
+    `/api/v1/namespaces/${namespace}/pods`,
+    () => kube.core.listNamespacedPod({ namespace }),
+    {},
+    whenSynced,
+    failed('pods'),
+  )
   let last: string | undefined
   return {
     current() {
@@ -194,6 +246,8 @@ export function watchServiceTarget(kube: Kube, want: ServicePort, onChange: () =
       const p = pods.items().find((x) => x.metadata?.name === pod)
       return !p || Boolean(p.metadata?.deletionTimestamp)
     },
-    async stop() { await Promise.all([services.stop(), pods.stop()]) },
+    async stop() {
+      await Promise.all([services.stop(), pods.stop()])
+    },
   }
 }

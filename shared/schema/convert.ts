@@ -25,12 +25,18 @@ export function contentHash(schemas: Record<string, Schema>): string {
   return createHash('sha256').update(JSON.stringify(schemas)).digest('hex').slice(0, 20)
 }
 
-interface Gvk { group?: string; version?: string; kind?: string }
+interface Gvk {
+  group?: string
+  version?: string
+  kind?: string
+}
 
 /** `apps/v1` → group apps, version v1; `v1` → the core group. */
 export function splitApiVersion(apiVersion: string): { group: string; version: string } {
   const i = apiVersion.indexOf('/')
-  return i < 0 ? { group: '', version: apiVersion } : { group: apiVersion.slice(0, i), version: apiVersion.slice(i + 1) }
+  return i < 0
+    ? { group: '', version: apiVersion }
+    : { group: apiVersion.slice(0, i), version: apiVersion.slice(i + 1) }
 }
 
 export function docId(groupVersion: string): string {
@@ -38,11 +44,29 @@ export function docId(groupVersion: string): string {
 }
 
 // Keys a validator never reads; dropping them keeps the cache small and compiling fast.
-const DROP = new Set(['description', 'default', 'example', 'externalDocs', 'readOnly', 'writeOnly', 'deprecated', 'format', 'nullable', 'title', 'discriminator', 'xml'])
+const DROP = new Set([
+  'description',
+  'default',
+  'example',
+  'externalDocs',
+  'readOnly',
+  'writeOnly',
+  'deprecated',
+  'format',
+  'nullable',
+  'title',
+  'discriminator',
+  'xml',
+])
 
 function validPattern(p: unknown): boolean {
   if (typeof p !== 'string') return false
-  try { new RegExp(p, 'u'); return true } catch { return false } // RE2-only syntax: the server checks it
+  try {
+    new RegExp(p, 'u')
+    return true
+  } catch {
+    return false
+  } // RE2-only syntax: the server checks it
 }
 
 /** One schema node, converted (recursively). */
@@ -87,14 +111,18 @@ export function kindsOf(schemas: Record<string, unknown>, groupVersion: string):
   for (const [name, s] of Object.entries(schemas)) {
     const gvks = (s as Schema)['x-kubernetes-group-version-kind'] as Gvk[] | undefined
     for (const g of gvks ?? []) {
-      if ((g.group ?? '') === group && g.version === version && g.kind && !g.kind.endsWith('List')) kinds[g.kind] ??= name
+      if ((g.group ?? '') === group && g.version === version && g.kind && !g.kind.endsWith('List'))
+        kinds[g.kind] ??= name
     }
   }
   return kinds
 }
 
 /** An OpenAPI v3 document as the API server serves it (`/openapi/v3/apis/apps/v1`) or the Kubernetes repo ships it. */
-export function convertOpenApiDoc(groupVersion: string, doc: { components?: { schemas?: Record<string, unknown> } }): SchemaDoc {
+export function convertOpenApiDoc(
+  groupVersion: string,
+  doc: { components?: { schemas?: Record<string, unknown> } },
+): SchemaDoc {
   const raw = doc.components?.schemas ?? {}
   const kinds = kindsOf(raw, groupVersion)
   const schemas: Record<string, Schema> = {}
@@ -117,8 +145,14 @@ export function closure(schemas: Record<string, Schema>, name: string): Record<s
   return out
 }
 
-interface CrdVersion { name: string; served?: boolean; schema?: { openAPIV3Schema?: Schema } }
-export interface CrdLike { spec: { group: string; names: { kind: string }; versions?: CrdVersion[] } }
+interface CrdVersion {
+  name: string
+  served?: boolean
+  schema?: { openAPIV3Schema?: Schema }
+}
+export interface CrdLike {
+  spec: { group: string; names: { kind: string }; versions?: CrdVersion[] }
+}
 
 export function isCrd(o: ManifestObject): boolean {
   return o.kind === 'CustomResourceDefinition' && o.apiVersion.startsWith('apiextensions.k8s.io/')
@@ -148,7 +182,12 @@ export function crdDocs(crds: CrdLike[], meta: Record<string, Schema>): SchemaDo
       props.apiVersion = { type: 'string' }
       props.kind = { type: 'string' }
       props.metadata = metaDefs[OBJECT_META] ? { $ref: `#/components/schemas/${OBJECT_META}` } : { type: 'object' }
-      doc.components.schemas[name] = { ...s, type: 'object', properties: props, additionalProperties: raw['x-kubernetes-preserve-unknown-fields'] === true ? true : false }
+      doc.components.schemas[name] = {
+        ...s,
+        type: 'object',
+        properties: props,
+        additionalProperties: raw['x-kubernetes-preserve-unknown-fields'] === true ? true : false,
+      }
       doc.kinds[crd.spec.names.kind] = name
     }
   }

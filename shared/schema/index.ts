@@ -51,7 +51,9 @@ export async function checkSchemas(objects: ManifestObject[], opts: SchemaOption
 }
 
 export function findingLine(f: SchemaFinding, relativeTo: string): string {
-  const where = f.file ? `${path.relative(relativeTo, f.file).split(path.sep).join('/')}${f.line ? `:${f.line}` : ''}: ` : ''
+  const where = f.file
+    ? `${path.relative(relativeTo, f.file).split(path.sep).join('/')}${f.line ? `:${f.line}` : ''}: `
+    : ''
   return `${where}${f.ref}: ${fieldPath(f.path)}: ${f.message}`
 }
 
@@ -59,15 +61,18 @@ export function schemaError(r: SchemaCheck, opts: Pick<SchemaOptions, 'overlayDi
   const overlay = path.relative(opts.relativeTo, opts.overlayDir).split(path.sep).join('/') || '.'
   const lines = r.findings.map((f) => findingLine(f, opts.relativeTo))
   for (const u of r.unknownKinds) {
-    lines.push(`kind ${u.kind} (${u.apiVersion}) has no schema: neither ${r.source} nor a CRD in the build defines it; used by ${u.objects.join(', ')}`)
+    lines.push(
+      `kind ${u.kind} (${u.apiVersion}) has no schema: neither ${r.source} nor a CRD in the build defines it; used by ${u.objects.join(', ')}`,
+    )
   }
   const count = r.findings.length + r.unknownKinds.length
   return new NsopsError(
     `${overlay} fails strict schema validation against ${r.source} (${count === 1 ? '1 error' : `${count} errors`}), so nothing was committed or pushed:\n  ${lines.join('\n  ')}`,
     {
-      hint: r.unknownKinds.length && !r.findings.length
-        ? 'fix the apiVersion/kind, or install the CRD that defines it (or add it to the build); offline, only the Kubernetes kinds and the Flux CRDs are known: validate against the cluster instead.'
-        : 'fix the fields named above (an unknown field is usually a typo or a wrong indentation), then run again; `just validate` repeats the check.',
+      hint:
+        r.unknownKinds.length && !r.findings.length
+          ? 'fix the apiVersion/kind, or install the CRD that defines it (or add it to the build); offline, only the Kubernetes kinds and the Flux CRDs are known: validate against the cluster instead.'
+          : 'fix the fields named above (an unknown field is usually a typo or a wrong indentation), then run again; `just validate` repeats the check.',
     },
   )
 }

@@ -25,7 +25,10 @@ export async function originFiles(overlayDir: string): Promise<Map<string, strin
   try {
     // kustomize takes only relative resource paths
     const rel = path.relative(tmp, path.resolve(overlayDir)).split(path.sep).join('/')
-    await fsp.writeFile(path.join(tmp, 'kustomization.yaml'), `resources:\n  - ${JSON.stringify(rel)}\nbuildMetadata: [originAnnotations]\n`)
+    await fsp.writeFile(
+      path.join(tmp, 'kustomization.yaml'),
+      `resources:\n  - ${JSON.stringify(rel)}\nbuildMetadata: [originAnnotations]\n`,
+    )
     const out = new Map<string, string>()
     // like every build: kustomize-server's JSON when it can be had, else the CLI
     for (const o of await buildKustomization(tmp)) {
@@ -39,7 +42,10 @@ export async function originFiles(overlayDir: string): Promise<Map<string, strin
   }
 }
 
-interface Located { line: number; exact: boolean }
+interface Located {
+  line: number
+  exact: boolean
+}
 
 /** The line of `segments` in one YAML document: exact when the value there equals `value`; else the deepest ancestor's. */
 function lineIn(doc: Document, lines: LineCounter, segments: (string | number)[], value: unknown): Located | undefined {
@@ -65,7 +71,11 @@ function lineIn(doc: Document, lines: LineCounter, segments: (string | number)[]
   return { line, exact: value === undefined || isDeepStrictEqual(here, value) }
 }
 
-interface Parsed { file: string; docs: { doc: Document; kind?: string; name?: string }[]; lines: LineCounter }
+interface Parsed {
+  file: string
+  docs: { doc: Document; kind?: string; name?: string }[]
+  lines: LineCounter
+}
 
 function parseFile(file: string, cache: Map<string, Parsed | undefined>): Parsed | undefined {
   if (cache.has(file)) return cache.get(file)
@@ -75,14 +85,21 @@ function parseFile(file: string, cache: Map<string, Parsed | undefined>): Parsed
     const docs = parseAllDocuments(fs.readFileSync(file, 'utf8'), { lineCounter: lines })
     if (Array.isArray(docs)) {
       parsed = {
-        file, lines,
+        file,
+        lines,
         docs: docs.map((doc) => {
           const js = doc.toJS() as { kind?: unknown; metadata?: { name?: unknown } } | null
-          return { doc, kind: typeof js?.kind === 'string' ? js.kind : undefined, name: typeof js?.metadata?.name === 'string' ? js.metadata.name : undefined }
+          return {
+            doc,
+            kind: typeof js?.kind === 'string' ? js.kind : undefined,
+            name: typeof js?.metadata?.name === 'string' ? js.metadata.name : undefined,
+          }
         }),
       }
     }
-  } catch { /* unreadable: not a candidate */ }
+  } catch {
+    /* unreadable: not a candidate */
+  }
   cache.set(file, parsed)
   return parsed
 }
@@ -91,7 +108,11 @@ function yamlFiles(dir: string): string[] {
   const out: string[] = []
   const walk = (d: string) => {
     let entries: fs.Dirent[]
-    try { entries = fs.readdirSync(d, { withFileTypes: true }) } catch { return }
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true })
+    } catch {
+      return
+    }
     for (const e of entries) {
       const p = path.join(d, e.name)
       if (e.isDirectory()) walk(p)
@@ -104,7 +125,8 @@ function yamlFiles(dir: string): string[] {
 
 function valueAt(obj: unknown, segments: (string | number)[]): unknown {
   let v = obj
-  for (const s of segments) v = typeof v === 'object' && v !== null ? (v as Record<string | number, unknown>)[s] : undefined
+  for (const s of segments)
+    v = typeof v === 'object' && v !== null ? (v as Record<string | number, unknown>)[s] : undefined
   return v
 }
 
@@ -116,7 +138,11 @@ function valueAt(obj: unknown, segments: (string | number)[]): unknown {
 export async function locateFindings(findings: SchemaFinding[], overlayDir: string, searchDir: string): Promise<void> {
   if (findings.length === 0) return
   let origins = new Map<string, string>()
-  try { origins = await originFiles(overlayDir) } catch { /* no origins: the search below still finds patches and bases */ }
+  try {
+    origins = await originFiles(overlayDir)
+  } catch {
+    /* no origins: the search below still finds patches and bases */
+  }
   const cache = new Map<string, Parsed | undefined>()
   const all = yamlFiles(searchDir)
   for (const f of findings) {
@@ -127,7 +153,11 @@ export async function locateFindings(findings: SchemaFinding[], overlayDir: stri
     const tryFile = (file: string, anyName: boolean): Located | undefined => {
       const p = parseFile(file, cache)
       if (!p) return undefined
-      const docs = p.docs.filter((d) => d.kind === o.kind && (anyName || d.name === o.metadata.name || (d.name !== undefined && o.metadata.name.includes(d.name))))
+      const docs = p.docs.filter(
+        (d) =>
+          d.kind === o.kind &&
+          (anyName || d.name === o.metadata.name || (d.name !== undefined && o.metadata.name.includes(d.name))),
+      )
       let best: Located | undefined
       for (const d of docs) {
         const l = lineIn(d.doc, p.lines, segments, value)
@@ -135,11 +165,23 @@ export async function locateFindings(findings: SchemaFinding[], overlayDir: stri
       }
       return best
     }
-    const set = (file: string, l: Located) => { f.file = file; f.line = l.line }
+    const set = (file: string, l: Located) => {
+      f.file = file
+      f.line = l.line
+    }
     const fromOrigin = origin ? tryFile(origin, true) : undefined
-    if (fromOrigin?.exact) { set(origin!, fromOrigin); continue }
-    const patch = all.filter((file) => file !== origin).map((file) => [file, tryFile(file, false)] as const).find(([, l]) => l?.exact)
-    if (patch) { set(patch[0], patch[1]!); continue }
+    if (fromOrigin?.exact) {
+      set(origin!, fromOrigin)
+      continue
+    }
+    const patch = all
+      .filter((file) => file !== origin)
+      .map((file) => [file, tryFile(file, false)] as const)
+      .find(([, l]) => l?.exact)
+    if (patch) {
+      set(patch[0], patch[1]!)
+      continue
+    }
     if (origin && fromOrigin) set(origin, fromOrigin)
     else if (origin) f.file = origin
   }

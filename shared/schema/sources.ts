@@ -41,7 +41,11 @@ async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
 }
 
 function readJson<T>(file: string): T | undefined {
-  try { return JSON.parse(fs.readFileSync(file, 'utf8')) as T } catch { return undefined }
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as T
+  } catch {
+    return undefined
+  }
 }
 
 /** The cluster's own schemas: `/openapi/v3` lists a URL per group-version, with a content hash. */
@@ -55,7 +59,9 @@ export class ClusterSchemas implements SchemaSource {
   }
 
   private paths(): Promise<Record<string, string>> {
-    this.index ??= rest<{ paths?: Record<string, { serverRelativeURL?: string }> }>(this.kube, 'GET', '/openapi/v3', { timeoutMs: 10_000 }).then((r) => {
+    this.index ??= rest<{ paths?: Record<string, { serverRelativeURL?: string }> }>(this.kube, 'GET', '/openapi/v3', {
+      timeoutMs: 10_000,
+    }).then((r) => {
       const out: Record<string, string> = {}
       for (const [p, v] of Object.entries(r.paths ?? {})) {
         const gv = p === 'api/v1' ? 'v1' : p.startsWith('apis/') ? p.slice(5) : undefined
@@ -80,28 +86,43 @@ export class ClusterSchemas implements SchemaSource {
     if (!url) return undefined
     // the URL carries the document's hash (?hash=…): the same URL is the same document
     const hashed = url.includes('hash=')
-    const file = path.join(schemasDir(), 'cluster', `${createHash('sha256').update(url).digest('hex').slice(0, 24)}.json`)
+    const file = path.join(
+      schemasDir(),
+      'cluster',
+      `${createHash('sha256').update(url).digest('hex').slice(0, 24)}.json`,
+    )
     if (hashed) {
       const cached = readJson<SchemaDoc>(file)
       if (cached?.groupVersion === groupVersion) return cached
     }
     const [p, q] = url.split('?')
     const query = Object.fromEntries(new URLSearchParams(q ?? ''))
-    const raw = await rest<{ components?: { schemas?: Record<string, unknown> } }>(this.kube, 'GET', p, { query, timeoutMs: 30_000 })
+    const raw = await rest<{ components?: { schemas?: Record<string, unknown> } }>(this.kube, 'GET', p, {
+      query,
+      timeoutMs: 30_000,
+    })
     const doc = convertOpenApiDoc(groupVersion, raw)
     if (hashed) await writeJsonAtomic(file, doc).catch(() => undefined) // a read-only cache only costs speed
     return doc
   }
 }
 
-interface OfflineIndex { description: string; files: Record<string, string> }
+interface OfflineIndex {
+  description: string
+  files: Record<string, string>
+}
 
 /** The pinned set, read from the schemas cache (built on first use). */
 export class OfflineSchemas implements SchemaSource {
   private readonly docs = new Map<string, SchemaDoc | undefined>()
-  constructor(readonly dir: string, private readonly index: OfflineIndex) {}
+  constructor(
+    readonly dir: string,
+    private readonly index: OfflineIndex,
+  ) {}
 
-  get description(): string { return this.index.description }
+  get description(): string {
+    return this.index.description
+  }
 
   async load(groupVersion: string): Promise<SchemaDoc | undefined> {
     if (!this.docs.has(groupVersion)) {
@@ -120,7 +141,9 @@ function pinnedKubernetes(): { module: string; version: string } {
 function offlineKey(): string {
   const specs = toolSpecs()
   const k = pinnedKubernetes()
-  const flux = ['source-controller-crds', 'kustomize-controller', 'helm-controller-crds'].map((n) => specs[n] ? `${n}@${specs[n].version}` : n).join(',')
+  const flux = ['source-controller-crds', 'kustomize-controller', 'helm-controller-crds']
+    .map((n) => (specs[n] ? `${n}@${specs[n].version}` : n))
+    .join(',')
   return `kubernetes-${k.version}+flux-${createHash('sha256').update(flux).digest('hex').slice(0, 12)}`
 }
 
@@ -149,15 +172,30 @@ async function kubernetesSpecDir(): Promise<string> {
   const hint = `the schemas of Kubernetes ${k.version} come from Go's module cache: run \`just setup\` once (or \`go mod download ${k.module}@${k.version}\`) with network access, or validate against a cluster (drop --offline; \`just cluster-up\` starts one).`
   let out: string
   try {
-    out = (await run('go', ['mod', 'download', '-json', `${k.module}@${k.version}`], { env: { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '-mod=mod' }, maxBuffer: 1 << 20, timeout: 15 * 60_000 })).stdout
+    out = (
+      await run('go', ['mod', 'download', '-json', `${k.module}@${k.version}`], {
+        env: { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '-mod=mod' },
+        maxBuffer: 1 << 20,
+        timeout: 15 * 60_000,
+      })
+    ).stdout
   } catch (err) {
     const stdout = (err as { stdout?: string }).stdout ?? ''
     const reported = /"Error":\s*"([^"]*)"/.exec(stdout)?.[1]
-    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? '`go` is not installed' : reported ?? errorMessage(err).split('\n')[0]
-    throw new NsopsError(`no offline schemas for Kubernetes ${k.version} yet, and they cannot be fetched (${why}).`, { hint, cause: err })
+    const why =
+      (err as NodeJS.ErrnoException).code === 'ENOENT'
+        ? '`go` is not installed'
+        : (reported ?? errorMessage(err).split('\n')[0])
+    throw new NsopsError(`no offline schemas for Kubernetes ${k.version} yet, and they cannot be fetched (${why}).`, {
+      hint,
+      cause: err,
+    })
   }
   const dir = path.join((JSON.parse(out) as { Dir: string }).Dir, 'api', 'openapi-spec', 'v3')
-  if (!fs.existsSync(dir)) throw new NsopsError(`${k.module}@${k.version} has no api/openapi-spec/v3, so there are no offline schemas.`, { hint })
+  if (!fs.existsSync(dir))
+    throw new NsopsError(`${k.module}@${k.version} has no api/openapi-spec/v3, so there are no offline schemas.`, {
+      hint,
+    })
   return dir
 }
 
@@ -202,7 +240,10 @@ async function buildOffline(dir: string): Promise<OfflineIndex> {
       await fsp.writeFile(path.join(tmp, name), JSON.stringify(doc))
       files[doc.groupVersion] = name
     }
-    const index: OfflineIndex = { description: `the pinned schemas (Kubernetes ${k.version} and the Flux CRDs, offline)`, files }
+    const index: OfflineIndex = {
+      description: `the pinned schemas (Kubernetes ${k.version} and the Flux CRDs, offline)`,
+      files,
+    }
     await fsp.writeFile(path.join(tmp, 'index.json'), JSON.stringify(index))
     await fsp.rm(dir, { recursive: true, force: true })
     await fsp.rename(tmp, dir)

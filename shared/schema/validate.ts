@@ -63,7 +63,14 @@ function prepare(o: ManifestObject): unknown {
 }
 
 export class SchemaValidator {
-  private readonly ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false, validateSchema: false, addUsedSchema: false, code: { source: true } })
+  private readonly ajv = new Ajv({
+    strict: false,
+    allErrors: true,
+    validateFormats: false,
+    validateSchema: false,
+    addUsedSchema: false,
+    code: { source: true },
+  })
   private readonly added = new Set<string>()
   private readonly compiled = new Map<string, ValidateFunction | undefined>()
 
@@ -87,7 +94,11 @@ export class SchemaValidator {
   private load(doc: SchemaDoc, name: string): ValidateFunction | undefined {
     const file = path.join(compiledDir(), `${doc.hash}-${name.replace(/[^\w.-]/g, '_')}.cjs`)
     if (doc.hash && fs.existsSync(file)) {
-      try { return requireHere(file) as ValidateFunction } catch { /* a damaged cache entry: compile again */ }
+      try {
+        return requireHere(file) as ValidateFunction
+      } catch {
+        /* a damaged cache entry: compile again */
+      }
     }
     this.add(doc)
     const fn = this.ajv.getSchema(`${doc.uri}#/components/schemas/${encodeURIComponent(name)}`)
@@ -142,12 +153,17 @@ function compiledDir(): string {
 /** The standalone module, its runtime helpers required by absolute path (the cache is outside node_modules). */
 function saveCompiled(file: string, code: string): void {
   try {
-    const linked = code.replace(/require\("(ajv\/dist\/runtime\/[^"]+)"\)/g, (_m, mod: string) => `require(${JSON.stringify(requireHere.resolve(mod))})`)
+    const linked = code.replace(
+      /require\("(ajv\/dist\/runtime\/[^"]+)"\)/g,
+      (_m, mod: string) => `require(${JSON.stringify(requireHere.resolve(mod))})`,
+    )
     fs.mkdirSync(path.dirname(file), { recursive: true })
     const tmp = `${file}.${process.pid}.tmp`
     fs.writeFileSync(tmp, linked)
     fs.renameSync(tmp, file)
-  } catch { /* a read-only cache only costs speed */ }
+  } catch {
+    /* a read-only cache only costs speed */
+  }
 }
 
 function valueAt(obj: unknown, pointer: string): unknown {
@@ -161,7 +177,11 @@ function valueAt(obj: unknown, pointer: string): unknown {
 
 export function pointerSegments(pointer: string): (string | number)[] {
   if (!pointer) return []
-  return pointer.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).map((s) => (/^\d+$/.test(s) ? Number(s) : s))
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s))
 }
 
 function shown(v: unknown): string {
@@ -177,7 +197,12 @@ function shown(v: unknown): string {
 export function describeErrors(errors: ErrorObject[], obj: unknown): { path: string; message: string }[] {
   const byPath = new Map<string, ErrorObject[]>()
   for (const e of errors) {
-    const p = e.keyword === 'additionalProperties' ? `${e.instancePath}/${String((e.params as { additionalProperty: string }).additionalProperty).replace(/~/g, '~0').replace(/\//g, '~1')}` : e.instancePath
+    const p =
+      e.keyword === 'additionalProperties'
+        ? `${e.instancePath}/${String((e.params as { additionalProperty: string }).additionalProperty)
+            .replace(/~/g, '~0')
+            .replace(/\//g, '~1')}`
+        : e.instancePath
     const list = byPath.get(p) ?? []
     list.push(e)
     byPath.set(p, list)
@@ -186,17 +211,33 @@ export function describeErrors(errors: ErrorObject[], obj: unknown): { path: str
   for (const [p, list] of byPath) {
     const value = valueAt(obj, p)
     const alternatives = list.some((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf')
-    const types = [...new Set(list.filter((e) => e.keyword === 'type').map((e) => String((e.params as { type: string }).type)))]
+    const types = [
+      ...new Set(list.filter((e) => e.keyword === 'type').map((e) => String((e.params as { type: string }).type))),
+    ]
     const messages = new Set<string>()
     if (alternatives && types.length) messages.add(`must be ${types.join(' or ')}, not ${shown(value)}`)
     for (const e of list) {
-      if (alternatives && (e.keyword === 'type' || e.keyword === 'anyOf' || e.keyword === 'oneOf') && types.length) continue
+      if (alternatives && (e.keyword === 'type' || e.keyword === 'anyOf' || e.keyword === 'oneOf') && types.length)
+        continue
       switch (e.keyword) {
-        case 'additionalProperties': messages.add('unknown field'); break
-        case 'type': messages.add(`must be ${String((e.params as { type: string }).type)}, not ${shown(value)}`); break
-        case 'required': messages.add(`missing required field "${String((e.params as { missingProperty: string }).missingProperty)}"`); break
-        case 'enum': messages.add(`must be one of ${((e.params as { allowedValues: unknown[] }).allowedValues).map(shown).join(', ')}, not ${shown(value)}`); break
-        default: messages.add(`${e.message ?? e.keyword}${value !== undefined && typeof value !== 'object' ? `, not ${shown(value)}` : ''}`)
+        case 'additionalProperties':
+          messages.add('unknown field')
+          break
+        case 'type':
+          messages.add(`must be ${String((e.params as { type: string }).type)}, not ${shown(value)}`)
+          break
+        case 'required':
+          messages.add(`missing required field "${String((e.params as { missingProperty: string }).missingProperty)}"`)
+          break
+        case 'enum':
+          messages.add(
+            `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map(shown).join(', ')}, not ${shown(value)}`,
+          )
+          break
+        default:
+          messages.add(
+            `${e.message ?? e.keyword}${value !== undefined && typeof value !== 'object' ? `, not ${shown(value)}` : ''}`,
+          )
       }
     }
     for (const m of messages) out.push({ path: p, message: m })
@@ -206,5 +247,9 @@ export function describeErrors(errors: ErrorObject[], obj: unknown): { path: str
 
 /** `/spec/template/spec/containers/0/image` → `spec.template.spec.containers[0].image` (kubectl's way of naming a field). */
 export function fieldPath(pointer: string): string {
-  return pointerSegments(pointer).map((s, i) => (typeof s === 'number' ? `[${s}]` : `${i ? '.' : ''}${s}`)).join('') || '(the object)'
+  return (
+    pointerSegments(pointer)
+      .map((s, i) => (typeof s === 'number' ? `[${s}]` : `${i ? '.' : ''}${s}`))
+      .join('') || '(the object)'
+  )
 }

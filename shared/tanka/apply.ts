@@ -19,7 +19,12 @@ export function inventoryFor(env: TankaEnvironment): InventoryRef {
   return { name: `tanka-${env.name.replaceAll('/', '-')}`, namespace: env.spec.spec.namespace }
 }
 
-export async function diffEnvironment(kube: Kube, env: TankaEnvironment, objects: TankaObject[], opts: { withPrune?: boolean } = {}): Promise<DiffResult> {
+export async function diffEnvironment(
+  kube: Kube,
+  env: TankaEnvironment,
+  objects: TankaObject[],
+  opts: { withPrune?: boolean } = {},
+): Promise<DiffResult> {
   return diffObjects(kube, objects as ManifestObject[], {
     fieldManager: TANKA_FIELD_MANAGER,
     namespace: env.spec.spec.namespace,
@@ -43,7 +48,12 @@ export interface ApplyEnvironmentResult {
   health?: WaitResult
 }
 
-export async function applyEnvironment(kube: Kube, env: TankaEnvironment, objects: TankaObject[], opts: ApplyEnvironmentOptions): Promise<ApplyEnvironmentResult> {
+export async function applyEnvironment(
+  kube: Kube,
+  env: TankaEnvironment,
+  objects: TankaObject[],
+  opts: ApplyEnvironmentOptions,
+): Promise<ApplyEnvironmentResult> {
   if (!opts.dryRun) guardContext(kube.context, kube.server, `apply the Tanka environment ${env.name}`)
   const applied = await applyObjects(kube, objects as ManifestObject[], {
     fieldManager: TANKA_FIELD_MANAGER,

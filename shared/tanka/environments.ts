@@ -55,8 +55,10 @@ export function knownEnvironments(root = defaultTankaRoot): string[] {
     } catch {
       return
     }
-    if (entries.some((e) => e.isFile() && e.name === SPEC_FILE)) found.push(path.relative(base, dir).split(path.sep).join('/'))
-    for (const e of entries) if (e.isDirectory() && !e.name.startsWith('.') && e.name !== 'vendor') walk(path.join(dir, e.name))
+    if (entries.some((e) => e.isFile() && e.name === SPEC_FILE))
+      found.push(path.relative(base, dir).split(path.sep).join('/'))
+    for (const e of entries)
+      if (e.isDirectory() && !e.name.startsWith('.') && e.name !== 'vendor') walk(path.join(dir, e.name))
   }
   walk(base)
   return found.filter(Boolean).sort()
@@ -117,7 +119,8 @@ function readSpec(file: string): EnvironmentSpec {
   }
   const doc = raw as Partial<EnvironmentSpec> | null
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw specError(file, 'it must be an object')
-  if (doc.apiVersion !== 'tanka.dev/v1alpha1') throw specError(file, `apiVersion is ${JSON.stringify(doc.apiVersion)}, expected "tanka.dev/v1alpha1"`)
+  if (doc.apiVersion !== 'tanka.dev/v1alpha1')
+    throw specError(file, `apiVersion is ${JSON.stringify(doc.apiVersion)}, expected "tanka.dev/v1alpha1"`)
   if (doc.kind !== 'Environment') throw specError(file, `kind is ${JSON.stringify(doc.kind)}, expected "Environment"`)
   const spec = { ...(doc.spec ?? {}) } as EnvironmentSpec['spec']
   if (spec.namespace === undefined) spec.namespace = 'default'

@@ -28,7 +28,12 @@ export interface ExportResult {
  * Writes each object to <dir>/<file>.yaml and <dir>/manifest.json. Like tk, refuses a
  * directory that is not empty (unless `merge`) and never overwrites a file.
  */
-export async function exportEnvironment(env: TankaEnvironment, objects: TankaObject[], dir: string, opts: { merge?: boolean } = {}): Promise<ExportResult> {
+export async function exportEnvironment(
+  env: TankaEnvironment,
+  objects: TankaObject[],
+  dir: string,
+  opts: { merge?: boolean } = {},
+): Promise<ExportResult> {
   const entries = await fs.readdir(dir).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return [] as string[]
     throw err
@@ -41,14 +46,19 @@ export async function exportEnvironment(env: TankaEnvironment, objects: TankaObj
   const names = objects.map(exportFileName)
   const clash = names.find((n, i) => names.indexOf(n) !== i) ?? names.find((n) => entries.includes(n))
   if (clash) {
-    throw new NsopsError(`${shown(path.join(dir, clash))} would be written twice or already exists; nothing was exported.`, {
-      hint: 'Two objects share apiVersion, kind and name (in different namespaces?), or the directory holds an earlier export: use an empty directory.',
-    })
+    throw new NsopsError(
+      `${shown(path.join(dir, clash))} would be written twice or already exists; nothing was exported.`,
+      {
+        hint: 'Two objects share apiVersion, kind and name (in different namespaces?), or the directory holds an earlier export: use an empty directory.',
+      },
+    )
   }
   await fs.mkdir(dir, { recursive: true })
   const entrypoint = path.relative(env.root, env.main).split(path.sep).join('/')
   const manifestFile = path.join(dir, EXPORT_MANIFEST)
-  const manifest: Record<string, string> = JSON.parse(await fs.readFile(manifestFile, 'utf8').catch(() => '{}')) as Record<string, string>
+  const manifest: Record<string, string> = JSON.parse(
+    await fs.readFile(manifestFile, 'utf8').catch(() => '{}'),
+  ) as Record<string, string>
   for (const [i, obj] of objects.entries()) {
     await fs.writeFile(path.join(dir, names[i]), stringify(obj, { sortMapEntries: true, lineWidth: 0 }), { flag: 'wx' })
     manifest[path.join(dir, names[i])] = entrypoint

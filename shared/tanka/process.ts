@@ -25,20 +25,67 @@ export const NAMESPACED_ANNOTATION = 'tanka.dev/namespaced'
 
 // tk's list of cluster-scoped kinds (pkg/process/namespace.go): these never get the default namespace.
 const CLUSTER_WIDE_KINDS = new Set([
-  'APIService', 'CertificateSigningRequest', 'ClusterRole', 'ClusterRoleBinding', 'ComponentStatus', 'CSIDriver',
-  'CSINode', 'CustomResourceDefinition', 'MutatingWebhookConfiguration', 'Namespace', 'Node', 'NodeMetrics',
-  'PersistentVolume', 'PodSecurityPolicy', 'PriorityClass', 'RuntimeClass', 'SelfSubjectAccessReview',
-  'SelfSubjectRulesReview', 'StorageClass', 'SubjectAccessReview', 'TokenReview', 'ValidatingWebhookConfiguration',
-  'VolumeAttachment', 'ClusterIssuer',
+  'APIService',
+  'CertificateSigningRequest',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'ComponentStatus',
+  'CSIDriver',
+  'CSINode',
+  'CustomResourceDefinition',
+  'MutatingWebhookConfiguration',
+  'Namespace',
+  'Node',
+  'NodeMetrics',
+  'PersistentVolume',
+  'PodSecurityPolicy',
+  'PriorityClass',
+  'RuntimeClass',
+  'SelfSubjectAccessReview',
+  'SelfSubjectRulesReview',
+  'StorageClass',
+  'SubjectAccessReview',
+  'TokenReview',
+  'ValidatingWebhookConfiguration',
+  'VolumeAttachment',
+  'ClusterIssuer',
 ])
 
 // tk's apply order (pkg/process/sort.go, after Helm's kind_sorter); other kinds go last, by kind.
 export const KIND_ORDER = [
-  'Namespace', 'NetworkPolicy', 'ResourceQuota', 'LimitRange', 'PodSecurityPolicy', 'PodDisruptionBudget',
-  'ServiceAccount', 'Secret', 'ConfigMap', 'StorageClass', 'PersistentVolume', 'PersistentVolumeClaim',
-  'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleList', 'ClusterRoleBinding', 'ClusterRoleBindingList',
-  'Role', 'RoleList', 'RoleBinding', 'RoleBindingList', 'Service', 'DaemonSet', 'Pod', 'ReplicationController',
-  'ReplicaSet', 'Deployment', 'HorizontalPodAutoscaler', 'StatefulSet', 'Job', 'CronJob', 'Ingress', 'APIService',
+  'Namespace',
+  'NetworkPolicy',
+  'ResourceQuota',
+  'LimitRange',
+  'PodSecurityPolicy',
+  'PodDisruptionBudget',
+  'ServiceAccount',
+  'Secret',
+  'ConfigMap',
+  'StorageClass',
+  'PersistentVolume',
+  'PersistentVolumeClaim',
+  'CustomResourceDefinition',
+  'ClusterRole',
+  'ClusterRoleList',
+  'ClusterRoleBinding',
+  'ClusterRoleBindingList',
+  'Role',
+  'RoleList',
+  'RoleBinding',
+  'RoleBindingList',
+  'Service',
+  'DaemonSet',
+  'Pod',
+  'ReplicationController',
+  'ReplicaSet',
+  'Deployment',
+  'HorizontalPodAutoscaler',
+  'StatefulSet',
+  'Job',
+  'CronJob',
+  'Ingress',
+  'APIService',
 ]
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
@@ -54,7 +101,7 @@ function looksLikeObject(v: JsonObject): boolean {
 
 function processError(message: string): NsopsError {
   return new NsopsError(message, {
-    hint: 'Every visible field of an environment\'s output must lead to Kubernetes objects (apiVersion, kind, metadata.name); hide helpers and config with `::`.',
+    hint: "Every visible field of an environment's output must lead to Kubernetes objects (apiVersion, kind, metadata.name); hide helpers and config with `::`.",
   })
 }
 
@@ -82,7 +129,9 @@ export function extractObjects(raw: unknown): Map<string, TankaObject> {
     }
     if (!isObject(v)) {
       const at = `.${trail.slice(0, -1).join('.')}`
-      throw processError(`the environment's output is not only Kubernetes objects: at ${at}, the key ${JSON.stringify(trail[trail.length - 1] ?? '')} holds a ${v === null ? 'null' : typeof v} (${JSON.stringify(v)?.slice(0, 60)}).`)
+      throw processError(
+        `the environment's output is not only Kubernetes objects: at ${at}, the key ${JSON.stringify(trail[trail.length - 1] ?? '')} holds a ${v === null ? 'null' : typeof v} (${JSON.stringify(v)?.slice(0, 60)}).`,
+      )
     }
     const { __ksonnet: _private, ...obj } = v
     if (looksLikeObject(obj)) {
@@ -105,7 +154,8 @@ export function unwrapLists(objects: Map<string, TankaObject>): Map<string, Tank
     if (obj.kind.endsWith('List') && Array.isArray(obj.items)) {
       obj.items.forEach((item: unknown, i: number) => {
         const where = `${at}.items[${i}]`
-        if (!isObject(item) || !looksLikeObject(item)) throw processError(`the item at ${where} is not a Kubernetes object (apiVersion and kind).`)
+        if (!isObject(item) || !looksLikeObject(item))
+          throw processError(`the item at ${where} is not a Kubernetes object (apiVersion and kind).`)
         out.set(where, verify(item, where))
       })
     } else {
@@ -134,11 +184,13 @@ export function sortObjects(objects: TankaObject[]): TankaObject[] {
     return i === -1 ? KIND_ORDER.length : i
   }
   const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
-  return [...objects].sort((a, b) =>
-    rank(a.kind) - rank(b.kind) ||
-    cmp(a.kind, b.kind) ||
-    cmp(a.metadata.namespace ?? '', b.metadata.namespace ?? '') ||
-    cmp(a.metadata.name ?? '', b.metadata.name ?? ''))
+  return [...objects].sort(
+    (a, b) =>
+      rank(a.kind) - rank(b.kind) ||
+      cmp(a.kind, b.kind) ||
+      cmp(a.metadata.namespace ?? '', b.metadata.namespace ?? '') ||
+      cmp(a.metadata.name ?? '', b.metadata.name ?? ''),
+  )
 }
 
 /** The whole of tk's processing, from evaluated output to the ordered objects `tk show` prints. */
@@ -147,8 +199,12 @@ export function processOutput(raw: unknown, env: TankaEnvironment): TankaObject[
   defaultNamespace(objects, env.spec.spec.namespace)
   const { injectLabels, resourceDefaults } = env.spec.spec
   for (const obj of objects) {
-    if (injectLabels) obj.metadata.labels = { ...(obj.metadata.labels ?? {}), [ENVIRONMENT_LABEL]: environmentLabel(env) }
-    for (const [field, defaults] of [['annotations', resourceDefaults?.annotations], ['labels', resourceDefaults?.labels]] as const) {
+    if (injectLabels)
+      obj.metadata.labels = { ...(obj.metadata.labels ?? {}), [ENVIRONMENT_LABEL]: environmentLabel(env) }
+    for (const [field, defaults] of [
+      ['annotations', resourceDefaults?.annotations],
+      ['labels', resourceDefaults?.labels],
+    ] as const) {
       if (!defaults || Object.keys(defaults).length === 0) continue
       obj.metadata[field] = { ...defaults, ...(obj.metadata[field] ?? {}) }
     }

@@ -24,7 +24,9 @@ export function parseRenderError(stderr: string): RenderErrorReport {
     try {
       const report = JSON.parse(line) as RenderErrorReport
       if (report.kind && typeof report.message === 'string') return report
-    } catch { /* not the report */ }
+    } catch {
+      /* not the report */
+    }
   }
   return parseJsonnetText(stderr)
 }
@@ -43,7 +45,13 @@ export function parseJsonnetText(text: string): RenderErrorReport {
   const loc = /^(\S+?):(\d+):(\d+)(?:-\d+)?:? (.*)$/
   const staticMatch = loc.exec(head)
   if (lines[at].includes('STATIC') && staticMatch) {
-    return { kind: 'static', message: staticMatch[4], file: staticMatch[1], line: Number(staticMatch[2]), column: Number(staticMatch[3]) }
+    return {
+      kind: 'static',
+      message: staticMatch[4],
+      file: staticMatch[1],
+      line: Number(staticMatch[2]),
+      column: Number(staticMatch[3]),
+    }
   }
   const trace = lines
     .slice(at + 1)
@@ -51,7 +59,15 @@ export function parseJsonnetText(text: string): RenderErrorReport {
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => ({ file: m[1], line: Number(m[2]), column: Number(m[3]), name: m[4] }))
   const inner = loc.exec(head)
-  if (inner) return { kind: 'runtime', message: inner[4], file: inner[1], line: Number(inner[2]), column: Number(inner[3]), trace }
+  if (inner)
+    return {
+      kind: 'runtime',
+      message: inner[4],
+      file: inner[1],
+      line: Number(inner[2]),
+      column: Number(inner[3]),
+      trace,
+    }
   return { kind: 'runtime', message: head, ...(trace[0] ?? {}), trace }
 }
 
@@ -67,17 +83,24 @@ export function renderFailure(env: TankaEnvironment, report: RenderErrorReport):
     const chartDir = missing[1]
     // the call in the environment's own files (else the caller of the helm helper) says more than the helper's line
     const trace = report.trace ?? []
-    const call = trace.find((f) => path.resolve(f.file).startsWith(env.dir + path.sep)) ??
-      trace.find((f) => f.file !== trace[0].file) ?? trace[0]
+    const call =
+      trace.find((f) => path.resolve(f.file).startsWith(env.dir + path.sep)) ??
+      trace.find((f) => f.file !== trace[0].file) ??
+      trace[0]
     const from = call ? ` (used at ${where(call.file, call.line, call.column)})` : ''
     return new NsopsError(
       `the Tanka environment ${env.name} uses the Helm chart ${shown(chartDir)}${from}, but it is not vendored.`,
-      { hint: `Run \`just tk-vendor\` to fetch the charts pinned in ${shown(path.join(env.root, 'chartfile.yaml'))}; if this chart is not pinned there, add it under \`requires:\` first.` },
+      {
+        hint: `Run \`just tk-vendor\` to fetch the charts pinned in ${shown(path.join(env.root, 'chartfile.yaml'))}; if this chart is not pinned there, add it under \`requires:\` first.`,
+      },
     )
   }
   if (report.kind === 'usage' || report.kind === 'internal') {
     return new NsopsError(`rendering the Tanka environment ${env.name} failed: ${report.message}`, {
-      hint: report.kind === 'internal' ? 'Run again with --debug; if it persists, report it with the environment that triggers it.' : undefined,
+      hint:
+        report.kind === 'internal'
+          ? 'Run again with --debug; if it persists, report it with the environment that triggers it.'
+          : undefined,
     })
   }
   const at = where(report.file, report.line, report.column)

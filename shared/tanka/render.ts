@@ -41,7 +41,7 @@ export async function renderEnvironment(env: TankaEnvironment, opts: RenderOptio
   const tk = opts.engine === 'renderer' ? undefined : (opts.tk ?? findTk())
   if (opts.engine === 'tk' && !tk) {
     throw new NsopsError('tk is not installed (not on PATH, not in the tool cache).', {
-      hint: 'Install Grafana Tanka (https://tanka.dev/install), or leave out --engine tk to use nsops\' own renderer.',
+      hint: "Install Grafana Tanka (https://tanka.dev/install), or leave out --engine tk to use nsops' own renderer.",
     })
   }
   if (tk) {
@@ -59,7 +59,10 @@ const versions = new WeakMap<Kube, Promise<string>>()
 export function clusterVersion(kube: Kube): Promise<string> {
   let v = versions.get(kube)
   if (!v) {
-    v = kube.kc.makeApiClient(VersionApi).getCode().then((info) => info.gitVersion)
+    v = kube.kc
+      .makeApiClient(VersionApi)
+      .getCode()
+      .then((info) => info.gitVersion)
     v.catch(() => versions.delete(kube))
     versions.set(kube, v)
   }

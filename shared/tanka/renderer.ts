@@ -31,18 +31,27 @@ export async function evaluateEnvironment(env: TankaEnvironment, tools: Renderer
   let stdout: string
   try {
     const kubeVersion = tools.kubeVersion ? ['--kube-version', tools.kubeVersion] : []
-    ;({ stdout } = await run(renderer, ['eval', '--errors', 'json', '--helm', helm, ...kubeVersion, env.dir], { maxBuffer: MAX_OUTPUT, cwd: env.root }))
+    ;({ stdout } = await run(renderer, ['eval', '--errors', 'json', '--helm', helm, ...kubeVersion, env.dir], {
+      maxBuffer: MAX_OUTPUT,
+      cwd: env.root,
+    }))
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string; code?: number | string }
     if (typeof e.code === 'string') {
-      throw new NsopsError(`cannot run the Tanka renderer ${renderer}: ${e.message}`, { cause: err, hint: 'Run `just setup` to build it again.' })
+      throw new NsopsError(`cannot run the Tanka renderer ${renderer}: ${e.message}`, {
+        cause: err,
+        hint: 'Run `just setup` to build it again.',
+      })
     }
     throw renderFailure(env, parseRenderError(e.stderr ?? ''))
   }
   try {
     return JSON.parse(stdout) as unknown
   } catch (err) {
-    throw new NsopsError(`the Tanka renderer printed something that is not JSON for ${env.name}.`, { cause: err, hint: 'Run again with --debug and report it.' })
+    throw new NsopsError(`the Tanka renderer printed something that is not JSON for ${env.name}.`, {
+      cause: err,
+      hint: 'Run again with --debug and report it.',
+    })
   }
 }
 
@@ -52,7 +61,10 @@ export interface FormatResult {
 }
 
 /** `tk fmt` over the given paths: jsonnetfmt's default style; `test` writes nothing. */
-export async function formatJsonnet(paths: string[], opts: { test?: boolean; renderer?: string } = {}): Promise<FormatResult> {
+export async function formatJsonnet(
+  paths: string[],
+  opts: { test?: boolean; renderer?: string } = {},
+): Promise<FormatResult> {
   const renderer = opts.renderer ?? (await rendererBinary())
   const args = ['fmt', '--errors', 'json', ...(opts.test ? ['--test'] : []), ...paths]
   try {

@@ -32,7 +32,9 @@ export function findTk(): string | undefined {
   let versions: string[] = []
   try {
     versions = fs.readdirSync(cached).sort().reverse()
-  } catch { /* no cache entry */ }
+  } catch {
+    /* no cache entry */
+  }
   return versions.map((v) => path.join(cached, v, 'tk')).find(executable)
 }
 
@@ -51,7 +53,8 @@ export async function showWithTk(env: TankaEnvironment, tk: string, helm: string
   }
   const objects: TankaObject[] = []
   for (const doc of parseAllDocuments(stdout)) {
-    if (doc.errors.length) throw new NsopsError(`tk show printed YAML that does not parse for ${env.name}: ${doc.errors[0].message}`)
+    if (doc.errors.length)
+      throw new NsopsError(`tk show printed YAML that does not parse for ${env.name}: ${doc.errors[0].message}`)
     const value = doc.toJS() as TankaObject | null
     if (value) objects.push(value)
   }

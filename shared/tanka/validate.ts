@@ -57,7 +57,9 @@ export function expectationsFor(root: string, env: string): Expectations {
   try {
     doc = (YAML.parse(fs.readFileSync(file, 'utf8')) ?? {}) as ExpectationsFile
   } catch (err) {
-    throw new NsopsError(`${shown(file)}: ${errorMessage(err)}`, { hint: 'It is YAML: kinds: [Deployment, ...], minObjects: N, environments: {NAME: {kinds, minObjects}}.' })
+    throw new NsopsError(`${shown(file)}: ${errorMessage(err)}`, {
+      hint: 'It is YAML: kinds: [Deployment, ...], minObjects: N, environments: {NAME: {kinds, minObjects}}.',
+    })
   }
   const own = doc.environments?.[env] ?? {}
   return { kinds: own.kinds ?? doc.kinds ?? [], minObjects: own.minObjects ?? doc.minObjects ?? 1 }
@@ -75,7 +77,12 @@ export async function validateTanka(opts: ValidateOptions): Promise<ValidateRepo
   const progress = opts.onProgress ?? (() => {})
   progress('checking the Jsonnet formatting')
   const { changed } = await formatJsonnet([opts.root], { test: true })
-  const report: ValidateReport = { unformatted: changed.map(shown), environments: [], noDryRun: opts.kube ? undefined : opts.noDryRun, ok: true }
+  const report: ValidateReport = {
+    unformatted: changed.map(shown),
+    environments: [],
+    noDryRun: opts.kube ? undefined : opts.noDryRun,
+    ok: true,
+  }
 
   for (const env of loadEnvironments(opts.root)) {
     progress(`rendering ${env.name}`)
@@ -94,17 +101,23 @@ export async function validateTanka(opts: ValidateOptions): Promise<ValidateRepo
     for (const o of objects) r.kinds[o.kind] = (r.kinds[o.kind] ?? 0) + 1
     const expected = expectationsFor(opts.root, env.name)
     r.missingKinds = expected.kinds.filter((k) => !r.kinds[k])
-    if (objects.length < expected.minObjects) r.tooFew = `${objects.length} objects, at least ${expected.minObjects} expected`
+    if (objects.length < expected.minObjects)
+      r.tooFew = `${objects.length} objects, at least ${expected.minObjects} expected`
     if (opts.kube) {
       progress(`server-side dry run of ${env.name}`)
       const result = await applyObjects(opts.kube, objects as ManifestObject[], {
-        dryRun: true, fieldManager: TANKA_FIELD_MANAGER, namespace: env.spec.spec.namespace,
+        dryRun: true,
+        fieldManager: TANKA_FIELD_MANAGER,
+        namespace: env.spec.spec.namespace,
       })
       r.dryRun = true
       r.rejected = result.failed.map((f) => `${refString(f.ref)}: ${f.message}`)
     }
   }
-  report.ok = report.unformatted.length === 0 &&
-    report.environments.every((e) => !e.renderError && e.missingKinds.length === 0 && !e.tooFew && e.rejected.length === 0)
+  report.ok =
+    report.unformatted.length === 0 &&
+    report.environments.every(
+      (e) => !e.renderError && e.missingKinds.length === 0 && !e.tooFew && e.rejected.length === 0,
+    )
   return report
 }

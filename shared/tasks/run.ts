@@ -48,10 +48,17 @@ function pinnedKubeconfig(kube: Kube, ns: string): string {
   return file
 }
 
-async function withContext<T>(opts: TaskRunOptions, label: string, fn: (ctx: TaskContext) => Promise<T>): Promise<{ value?: T; run: TaskRun }> {
+async function withContext<T>(
+  opts: TaskRunOptions,
+  label: string,
+  fn: (ctx: TaskContext) => Promise<T>,
+): Promise<{ value?: T; run: TaskRun }> {
   const { $ } = await import('zx')
   const lines: string[] = []
-  const line = (l: string) => { lines.push(l); opts.onLine?.(label, l) }
+  const line = (l: string) => {
+    lines.push(l)
+    opts.onLine?.(label, l)
+  }
   const partial = new Map<string, string>()
   const sink = (entry: LogEntry) => {
     if (entry.kind === 'cmd') line(`$ ${entry.cmd}`)
@@ -70,18 +77,38 @@ async function withContext<T>(opts: TaskRunOptions, label: string, fn: (ctx: Tas
   const kubeconfig = pinnedKubeconfig(opts.kube, opts.ns.name)
   // the pinned kubectl, helm and kustomize are on the task's PATH, as in the dev loop itself
   const { toolPath } = await import('../tools/provision.ts')
-  const toolDirs = (await Promise.all(['kubectl', 'kustomize', 'helm'].map((t) => toolPath(t, { noDownload: true }).then((p) => path.dirname(p), () => undefined))))
-    .filter((d): d is string => Boolean(d))
+  const toolDirs = (
+    await Promise.all(
+      ['kubectl', 'kustomize', 'helm'].map((t) =>
+        toolPath(t, { noDownload: true }).then(
+          (p) => path.dirname(p),
+          () => undefined,
+        ),
+      ),
+    )
+  ).filter((d): d is string => Boolean(d))
   const namespace = opts.ns.namespaces[opts.env]
   const shell = $({
-    cwd: opts.ns.paths.root, verbose: true, log: sink, ...(opts.signal ? { signal: opts.signal } : {}),
+    cwd: opts.ns.paths.root,
+    verbose: true,
+    log: sink,
+    ...(opts.signal ? { signal: opts.signal } : {}),
     env: {
-      ...process.env, KUBECONFIG: kubeconfig, NSOPS_NAMESPACE: namespace, NSOPS_CONTEXT: opts.kube.context,
+      ...process.env,
+      KUBECONFIG: kubeconfig,
+      NSOPS_NAMESPACE: namespace,
+      NSOPS_CONTEXT: opts.kube.context,
       PATH: [...new Set([...toolDirs, process.env.PATH ?? ''])].join(path.delimiter),
     },
   })
   const ctx: TaskContext = {
-    $: shell, ns: opts.ns, kube: opts.kube, env: opts.env, namespace, forwards: { ...opts.forwards }, log: line,
+    $: shell,
+    ns: opts.ns,
+    kube: opts.kube,
+    env: opts.env,
+    namespace,
+    forwards: { ...opts.forwards },
+    log: line,
     signal: opts.signal ?? new AbortController().signal,
   }
   const t0 = performance.now()
@@ -91,10 +118,21 @@ async function withContext<T>(opts: TaskRunOptions, label: string, fn: (ctx: Tas
     return { value, run: { name: label, ok: true, ms: Math.round(performance.now() - t0), at, lines } }
   } catch (err) {
     // zx rejects with the ProcessOutput of the failed command: its exit code says what failed
-    const exitCode = typeof (err as { exitCode?: unknown }).exitCode === 'number' ? (err as { exitCode: number }).exitCode : undefined
+    const exitCode =
+      typeof (err as { exitCode?: unknown }).exitCode === 'number' ? (err as { exitCode: number }).exitCode : undefined
     const error = exitCode !== undefined ? `a command exited with code ${exitCode}` : errorMessage(err)
     line(`✖ ${error}`)
-    return { run: { name: label, ok: false, ms: Math.round(performance.now() - t0), at, lines, error, ...(exitCode !== undefined ? { exitCode } : {}) } }
+    return {
+      run: {
+        name: label,
+        ok: false,
+        ms: Math.round(performance.now() - t0),
+        at,
+        lines,
+        error,
+        ...(exitCode !== undefined ? { exitCode } : {}),
+      },
+    }
   } finally {
     fs.rmSync(kubeconfig, { force: true })
     fs.mkdirSync(logDir(opts.ns.name), { recursive: true })
@@ -108,12 +146,18 @@ export async function runTask(name: string, opts: TaskRunOptions): Promise<TaskR
   if (!tasks[name]) {
     const known = Object.keys(tasks)
     throw new NsopsError(`${opts.ns.name} has no task "${name}".`, {
-      hint: known.length ? `Its tasks: ${known.join(', ')}.` : `Define one under \`tasks\` in namespaces/${opts.ns.name}/namespace.ts.`,
+      hint: known.length
+        ? `Its tasks: ${known.join(', ')}.`
+        : `Define one under \`tasks\` in namespaces/${opts.ns.name}/namespace.ts.`,
     })
   }
   const order: string[] = []
   const visit = (n: string, path: string[]) => {
-    if (path.includes(n)) throw new NsopsError(`the tasks of ${opts.ns.name} depend on each other in a circle: ${[...path, n].join(' → ')}.`, { hint: 'Fix `after` in namespace.ts.' })
+    if (path.includes(n))
+      throw new NsopsError(
+        `the tasks of ${opts.ns.name} depend on each other in a circle: ${[...path, n].join(' → ')}.`,
+        { hint: 'Fix `after` in namespace.ts.' },
+      )
     for (const dep of tasks[n].after ?? []) visit(dep, [...path, n])
     if (!order.includes(n)) order.push(n)
   }
@@ -128,7 +172,11 @@ export async function runTask(name: string, opts: TaskRunOptions): Promise<TaskR
 }
 
 /** Runs a hook if the namespace has one; undefined when it has none. */
-export async function runHook<K extends HookName>(hook: K, extra: Omit<Parameters<NonNullable<Hooks[K]>>[0], keyof TaskContext>, opts: TaskRunOptions): Promise<{ run: TaskRun; value?: Awaited<ReturnType<NonNullable<Hooks[K]>>> } | undefined> {
+export async function runHook<K extends HookName>(
+  hook: K,
+  extra: Omit<Parameters<NonNullable<Hooks[K]>>[0], keyof TaskContext>,
+  opts: TaskRunOptions,
+): Promise<{ run: TaskRun; value?: Awaited<ReturnType<NonNullable<Hooks[K]>>> } | undefined> {
   const fn = opts.ns.hooks[hook] as ((ctx: TaskContext) => Promise<unknown>) | undefined
   if (!fn) return undefined
   const r = await withContext(opts, `hook-${hook}`, (ctx) => fn({ ...ctx, ...extra }))
@@ -137,7 +185,10 @@ export async function runHook<K extends HookName>(hook: K, extra: Omit<Parameter
 
 /** A failed hook as the error that stops what it guards, with its name and its last output. */
 export function hookFailure(hook: HookName, run: TaskRun, stopped: string, ns: string): NsopsError {
-  const tail = run.lines.slice(-8).map((l) => `  ${l}`).join('\n')
+  const tail = run.lines
+    .slice(-8)
+    .map((l) => `  ${l}`)
+    .join('\n')
   return new NsopsError(`the ${hook} hook of ${ns} failed (${run.error}), so ${stopped}.${tail ? `\n${tail}` : ''}`, {
     hint: `Its whole output is in .nsops/tasks/${ns}/hook-${hook}.log; fix the hook in namespaces/${ns}/namespace.ts and run again.`,
   })

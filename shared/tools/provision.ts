@@ -37,8 +37,15 @@ export function buildKey(spec: ToolSpec): string {
   const r = recipes[spec.name]
   const facts: ModuleFacts = { require: (dep) => `{${dep} required by ${r?.goModule ?? spec.module}@${spec.version}}` }
   const inputs = {
-    module: spec.module, version: spec.version, kind: r?.kind, goModule: r?.goModule, goMod: r?.goMod?.(spec),
-    tidyArgs: r?.tidyArgs, packages: r?.packages, addFiles: r?.addFiles, ldflags: r?.ldflags?.(spec, facts) ?? '-s -w',
+    module: spec.module,
+    version: spec.version,
+    kind: r?.kind,
+    goModule: r?.goModule,
+    goMod: r?.goMod?.(spec),
+    tidyArgs: r?.tidyArgs,
+    packages: r?.packages,
+    addFiles: r?.addFiles,
+    ldflags: r?.ldflags?.(spec, facts) ?? '-s -w',
   }
   return createHash('sha256').update(JSON.stringify(inputs)).digest('hex').slice(0, 16)
 }
@@ -53,7 +60,11 @@ function stampPath(spec: ToolSpec): string {
 /** Whether the cached binaries came from the official release or from the current recipe. */
 function stampCurrent(spec: ToolSpec): boolean {
   let stamp: string
-  try { stamp = fs.readFileSync(stampPath(spec), 'utf8').trim() } catch { return false }
+  try {
+    stamp = fs.readFileSync(stampPath(spec), 'utf8').trim()
+  } catch {
+    return false
+  }
   return stamp.startsWith('release ') || stamp === `build ${buildKey(spec)}`
 }
 
@@ -65,13 +76,21 @@ export function writeStamp(spec: ToolSpec, how: { release: string } | 'build'): 
   fs.renameSync(`${stampPath(spec)}.${process.pid}`, stampPath(spec))
 }
 
-interface MemoEntry { path: string; mtimeMs: number; size: number }
+interface MemoEntry {
+  path: string
+  mtimeMs: number
+  size: number
+}
 type Memo = Record<string, MemoEntry>
 
 const memoFile = () => path.join(toolsDir(), 'resolved.json')
 
 function readMemo(): Memo {
-  try { return JSON.parse(fs.readFileSync(memoFile(), 'utf8')) as Memo } catch { return {} }
+  try {
+    return JSON.parse(fs.readFileSync(memoFile(), 'utf8')) as Memo
+  } catch {
+    return {}
+  }
 }
 
 function writeMemo(memo: Memo): void {
@@ -85,11 +104,18 @@ function statOf(p: string): { mtimeMs: number; size: number } | undefined {
   try {
     const st = fs.statSync(p)
     return st.isFile() ? { mtimeMs: st.mtimeMs, size: st.size } : undefined
-  } catch { return undefined }
+  } catch {
+    return undefined
+  }
 }
 
 function isExecutable(p: string): boolean {
-  try { fs.accessSync(p, fs.constants.X_OK); return fs.statSync(p).isFile() } catch { return false }
+  try {
+    fs.accessSync(p, fs.constants.X_OK)
+    return fs.statSync(p).isFile()
+  } catch {
+    return false
+  }
 }
 
 function onPath(binary: string): string[] {
@@ -107,7 +133,9 @@ async function pathBinaryMatches(candidate: string, binary: string, spec: ToolSp
     const { stdout, stderr } = await run(candidate, args, { timeout: 5000 })
     const bare = spec.version.replace(/^v/, '')
     return new RegExp(`(^|[^0-9.])v?${bare.replace(/\./g, '\\.')}([^0-9.]|$)`).test(stdout + stderr)
-  } catch { return false }
+  } catch {
+    return false
+  }
 }
 
 export interface ProvisionOptions {
@@ -126,8 +154,14 @@ function keyedBySource(spec: ToolSpec): ToolSpec {
   if (recipe?.kind !== 'local') return spec
   const dir = path.join(repoRoot, recipe.dir!)
   const hash = createHash('sha256')
-  for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.go') || f === 'go.mod' || f === 'go.sum').sort()) {
-    hash.update(`${f}\0`).update(fs.readFileSync(path.join(dir, f))).update('\0')
+  for (const f of fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.go') || f === 'go.mod' || f === 'go.sum')
+    .sort()) {
+    hash
+      .update(`${f}\0`)
+      .update(fs.readFileSync(path.join(dir, f)))
+      .update('\0')
   }
   return { ...spec, version: hash.digest('hex').slice(0, 16) }
 }
@@ -164,7 +198,10 @@ async function provisionTool(spec: ToolSpec, opts: ProvisionOptions): Promise<Re
   if (!opts.ignorePath) {
     for (const b of spec.binaries) {
       for (const candidate of onPath(b)) {
-        if (await pathBinaryMatches(candidate, b, spec)) { result[b] = candidate; break }
+        if (await pathBinaryMatches(candidate, b, spec)) {
+          result[b] = candidate
+          break
+        }
       }
     }
     if (spec.binaries.every((b) => result[b])) return result
@@ -224,9 +261,14 @@ async function downloadRelease(spec: ToolSpec): Promise<void> {
   await fsp.mkdir(dest, { recursive: true })
   // {number}: the version without its v (release archives such as flux_2.9.5_linux_amd64.tar.gz)
   const fill = (b: string) =>
-    spec.release!.replaceAll('{version}', spec.version).replaceAll('{number}', spec.version.replace(/^v/, ''))
-      .replaceAll('{arch}', goArch()).replaceAll('{binary}', b)
-  const urls = spec.release!.includes('{binary}') ? spec.binaries.map((b) => [b, fill(b)]) : [[spec.binaries[0], fill('')]]
+    spec
+      .release!.replaceAll('{version}', spec.version)
+      .replaceAll('{number}', spec.version.replace(/^v/, ''))
+      .replaceAll('{arch}', goArch())
+      .replaceAll('{binary}', b)
+  const urls = spec.release!.includes('{binary}')
+    ? spec.binaries.map((b) => [b, fill(b)])
+    : [[spec.binaries[0], fill('')]]
   const s = spinner(`downloading ${spec.name} ${spec.version}`)
   try {
     for (const [binary, url] of urls) {
@@ -245,7 +287,9 @@ async function downloadRelease(spec: ToolSpec): Promise<void> {
             const found = await findFile(tmp, b)
             if (found) await installFile(found, path.join(dest, b))
           }
-        } finally { await fsp.rm(tmp, { recursive: true, force: true }) }
+        } finally {
+          await fsp.rm(tmp, { recursive: true, force: true })
+        }
       } else {
         const tmp = path.join(dest, `.${binary}.${process.pid}`)
         await fsp.writeFile(tmp, body, { mode: 0o755 })
@@ -264,7 +308,10 @@ async function findFile(dir: string, name: string): Promise<string | undefined> 
   for (const e of await fsp.readdir(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name)
     if (e.isFile() && e.name === name) return p
-    if (e.isDirectory()) { const f = await findFile(p, name); if (f) return f }
+    if (e.isDirectory()) {
+      const f = await findFile(p, name)
+      if (f) return f
+    }
   }
   return undefined
 }
@@ -288,17 +335,30 @@ async function buildFromModule(spec: ToolSpec, tried: string[]): Promise<void> {
   await fsp.mkdir(dest, { recursive: true })
   await fsp.mkdir(work, { recursive: true })
   const why = tried.join('; ')
-  const s = spinner(`building ${spec.binaries.join(', ')} ${spec.version} from ${spec.module} (${why}); ${recipe.expect}`)
+  const s = spinner(
+    `building ${spec.binaries.join(', ')} ${spec.version} from ${spec.module} (${why}); ${recipe.expect}`,
+  )
   const started = Date.now()
-  const progress = (line: string) => s.text(`building ${spec.name} ${spec.version} [${duration(Date.now() - started)}] ${line.slice(0, 100)}`)
+  const progress = (line: string) =>
+    s.text(`building ${spec.name} ${spec.version} [${duration(Date.now() - started)}] ${line.slice(0, 100)}`)
   try {
     const ldflags = recipe.ldflags ? recipe.ldflags(spec, await moduleFacts(recipe, spec, work)) : '-s -w'
     if (recipe.kind === 'install') {
-      await goRun(['install', '-trimpath', '-ldflags', ldflags, `${spec.module}@${spec.version}`], work, { ...goEnv(), GOBIN: work }, progress)
+      await goRun(
+        ['install', '-trimpath', '-ldflags', ldflags, `${spec.module}@${spec.version}`],
+        work,
+        { ...goEnv(), GOBIN: work },
+        progress,
+      )
       for (const b of spec.binaries) await installFile(path.join(work, b), path.join(dest, b))
     } else if (recipe.kind === 'local') {
       const out = path.join(work, spec.binaries[0])
-      await goRun(['build', '-trimpath', '-ldflags', ldflags, '-o', out, '.'], path.join(repoRoot, recipe.dir!), goEnv(), progress)
+      await goRun(
+        ['build', '-trimpath', '-ldflags', ldflags, '-o', out, '.'],
+        path.join(repoRoot, recipe.dir!),
+        goEnv(),
+        progress,
+      )
       await installFile(out, path.join(dest, spec.binaries[0]))
     } else if (recipe.kind === 'copy') {
       const src = await copyModuleSource(recipe, spec, work)
@@ -312,7 +372,12 @@ async function buildFromModule(spec: ToolSpec, tried: string[]): Promise<void> {
       await fsp.mkdir(out, { recursive: true })
       // one package: name the binary ourselves (go would call server/v3 "server")
       const target = recipe.packages!.length === 1 ? path.join(out, spec.binaries[0]) : `${out}/`
-      await goRun(['build', '-trimpath', '-ldflags', ldflags, '-o', target, ...recipe.packages!], work, goEnv(), progress)
+      await goRun(
+        ['build', '-trimpath', '-ldflags', ldflags, '-o', target, ...recipe.packages!],
+        work,
+        goEnv(),
+        progress,
+      )
       for (const b of spec.binaries) await installFile(path.join(out, b), path.join(dest, b))
     }
     writeStamp(spec, 'build')
@@ -325,9 +390,14 @@ async function buildFromModule(spec: ToolSpec, tried: string[]): Promise<void> {
 
 /** `go mod download -json MODULE@VERSION`: where the module's source and go.mod are. */
 async function downloadModule(module: string, version: string, cwd: string): Promise<{ Dir: string; GoMod: string }> {
-  const { stdout } = await run('go', ['mod', 'download', '-json', `${module}@${version}`], { cwd, env: goEnv(), maxBuffer: 1 << 20 })
+  const { stdout } = await run('go', ['mod', 'download', '-json', `${module}@${version}`], {
+    cwd,
+    env: goEnv(),
+    maxBuffer: 1 << 20,
+  })
   const info = JSON.parse(stdout) as { Dir?: string; GoMod?: string; Error?: string }
-  if (info.Error || !info.Dir || !info.GoMod) throw new Error(`go mod download ${module}@${version}: ${info.Error ?? 'no module directory'}`)
+  if (info.Error || !info.Dir || !info.GoMod)
+    throw new Error(`go mod download ${module}@${version}: ${info.Error ?? 'no module directory'}`)
   return { Dir: info.Dir, GoMod: info.GoMod }
 }
 
@@ -337,7 +407,15 @@ async function moduleFacts(recipe: GoRecipe, spec: ToolSpec, cwd: string): Promi
   const text = module ? await fsp.readFile((await downloadModule(module, spec.version, cwd)).GoMod, 'utf8') : ''
   return {
     require(dep) {
-      const line = text.split('\n').map((l) => l.trim().replace(/^require\s+/, '').split(/\s+/)).find((f) => f[0] === dep)
+      const line = text
+        .split('\n')
+        .map((l) =>
+          l
+            .trim()
+            .replace(/^require\s+/, '')
+            .split(/\s+/),
+        )
+        .find((f) => f[0] === dep)
       if (!line?.[1]) throw new Error(`${module ?? spec.module}@${spec.version}'s go.mod requires no ${dep}`)
       return line[1]
     },

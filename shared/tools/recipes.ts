@@ -45,11 +45,35 @@ const fluxControllerReplaces = [
 ]
 
 const k8sStaging = [
-  'api', 'apiextensions-apiserver', 'apimachinery', 'apiserver', 'cli-runtime', 'client-go', 'cloud-provider',
-  'cluster-bootstrap', 'code-generator', 'component-base', 'component-helpers', 'controller-manager', 'cri-api',
-  'cri-client', 'csi-translation-lib', 'dynamic-resource-allocation', 'endpointslice', 'externaljwt', 'kms',
-  'kube-aggregator', 'kube-controller-manager', 'kube-proxy', 'kube-scheduler', 'kubectl', 'kubelet', 'metrics',
-  'mount-utils', 'pod-security-admission', 'sample-apiserver',
+  'api',
+  'apiextensions-apiserver',
+  'apimachinery',
+  'apiserver',
+  'cli-runtime',
+  'client-go',
+  'cloud-provider',
+  'cluster-bootstrap',
+  'code-generator',
+  'component-base',
+  'component-helpers',
+  'controller-manager',
+  'cri-api',
+  'cri-client',
+  'csi-translation-lib',
+  'dynamic-resource-allocation',
+  'endpointslice',
+  'externaljwt',
+  'kms',
+  'kube-aggregator',
+  'kube-controller-manager',
+  'kube-proxy',
+  'kube-scheduler',
+  'kubectl',
+  'kubelet',
+  'metrics',
+  'mount-utils',
+  'pod-security-admission',
+  'sample-apiserver',
 ]
 
 const k8sCommands = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl']
@@ -79,7 +103,13 @@ export const recipes: Record<string, GoRecipe> = {
     ldflags: (s) => {
       const [, minor] = s.version.split('.')
       const stamp = (pkg: string) =>
-        [`gitVersion=${s.version}`, 'gitMajor=1', `gitMinor=${minor}`, 'gitTreeState=clean', 'buildDate=2026-01-01T00:00:00Z']
+        [
+          `gitVersion=${s.version}`,
+          'gitMajor=1',
+          `gitMinor=${minor}`,
+          'gitTreeState=clean',
+          'buildDate=2026-01-01T00:00:00Z',
+        ]
           .map((kv) => `-X k8s.io/${pkg}.${kv}`)
           .join(' ')
       return `-s -w ${stamp('component-base/version')} ${stamp('client-go/pkg/version')}`
@@ -171,7 +201,12 @@ export const recipes: Record<string, GoRecipe> = {
   'tanka-renderer': { kind: 'local', dir: 'tanka/renderer', expect: 'about 10 seconds', ldflags: () => '-s -w' },
   // `kustomize build` as a long-lived process for the dev loop (shared/kustomize/build.ts), on the
   // kustomize api module kustomize v5.8.2 builds with
-  'kustomize-server': { kind: 'local', dir: 'shared/tools/kustomize-server', expect: 'about 30 seconds', ldflags: () => '-s -w' },
+  'kustomize-server': {
+    kind: 'local',
+    dir: 'shared/tools/kustomize-server',
+    expect: 'about 30 seconds',
+    ldflags: () => '-s -w',
+  },
 }
 
 /** How to ask a binary on PATH for its version; the output must contain the pinned version. */

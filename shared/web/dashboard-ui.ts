@@ -14,20 +14,40 @@ export interface DashboardUi {
   close(): Promise<void>
 }
 
-export async function startDashboardUi(kube: Kube, ns: NamespaceConfig, env: Environment, opts: { port?: number; note?: (line: string) => void } = {}): Promise<DashboardUi> {
+export async function startDashboardUi(
+  kube: Kube,
+  ns: NamespaceConfig,
+  env: Environment,
+  opts: { port?: number; note?: (line: string) => void } = {},
+): Promise<DashboardUi> {
   let latest: DashboardModel | undefined
   let error: string | undefined
   let server: Awaited<ReturnType<typeof startPageServer>> | undefined
-  const feed = await followDashboard(kube, ns, env,
-    (m) => { latest = m; error = undefined; server?.changed() },
-    (err) => { error = (err as Error).message; server?.changed() })
-  const snapshot = () => ({ ...(latest ?? { schema: 'nsops.dashboard/v1' }), ...(error ? { error: `could not refresh: ${error}` } : {}) })
+  const feed = await followDashboard(
+    kube,
+    ns,
+    env,
+    (m) => {
+      latest = m
+      error = undefined
+      server?.changed()
+    },
+    (err) => {
+      error = (err as Error).message
+      server?.changed()
+    },
+  )
+  const snapshot = () => ({
+    ...(latest ?? { schema: 'nsops.dashboard/v1' }),
+    ...(error ? { error: `could not refresh: ${error}` } : {}),
+  })
   try {
     server = await startPageServer({
       port: opts.port,
       snapshot,
       action: async (body) => {
-        if (body.action !== 'reconcile') throw new Error(`the dashboard page is read-only; it only offers reconcile, not ${body.action}`)
+        if (body.action !== 'reconcile')
+          throw new Error(`the dashboard page is read-only; it only offers reconcile, not ${body.action}`)
         return requestReconcile(kube, ns)
       },
       note: opts.note,
@@ -40,6 +60,9 @@ export async function startDashboardUi(kube: Kube, ns: NamespaceConfig, env: Env
   return {
     url: s.url,
     token: s.token,
-    async close() { feed.stop(); await s.close() },
+    async close() {
+      feed.stop()
+      await s.close()
+    },
   }
 }

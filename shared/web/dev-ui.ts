@@ -45,8 +45,12 @@ export function webSnapshot(loops: Loop[], kube: Kube) {
 export async function startWebUi(opts: WebUiOptions): Promise<WebUi> {
   const { loops, kube, logs } = opts
   const action = async (body: ActionBody): Promise<string> => {
-    const loop = loops.find((l) => l.name === body.namespace) as (Loop & Partial<Pick<DevLoop, 'apply' | 'runTask' | 'ns'>>) | undefined
-    if (body.action === 'stop') { opts.stop(); return 'stopping the session (cleanup as on Ctrl-C)' }
+    const loop = loops.find((l) => l.name === body.namespace) as
+      (Loop & Partial<Pick<DevLoop, 'apply' | 'runTask' | 'ns'>>) | undefined
+    if (body.action === 'stop') {
+      opts.stop()
+      return 'stopping the session (cleanup as on Ctrl-C)'
+    }
     if (!loop) throw new Error(`no dev loop for ${body.namespace}`)
     switch (body.action) {
       case 'reapply':
@@ -56,7 +60,10 @@ export async function startWebUi(opts: WebUiOptions): Promise<WebUi> {
       case 'restart': {
         if (!body.app) throw new Error('name an app')
         const ns = loop.status.target
-        await kube.core.deleteCollectionNamespacedPod({ namespace: ns, labelSelector: `app.kubernetes.io/name=${body.app}` })
+        await kube.core.deleteCollectionNamespacedPod({
+          namespace: ns,
+          labelSelector: `app.kubernetes.io/name=${body.app}`,
+        })
         return `deleted the pods of ${body.app} in ${ns}; their controller makes new ones`
       }
       case 'task':
@@ -65,7 +72,7 @@ export async function startWebUi(opts: WebUiOptions): Promise<WebUi> {
         return `running the task ${body.task} of ${loop.name}`
       case 'reconcile': {
         const { loadNamespace } = await import('../config/namespaces.ts')
-        return requestReconcile(kube, loop.ns ?? await loadNamespace(loop.name))
+        return requestReconcile(kube, loop.ns ?? (await loadNamespace(loop.name)))
       }
       default:
         throw new Error(`unknown action ${body.action}`)
@@ -89,7 +96,12 @@ export async function startWebUi(opts: WebUiOptions): Promise<WebUi> {
   // log lines go out in batches, one per tick: a burst of lines is one event
   let pending: FeedLine[] = []
   const onLine = (line: FeedLine) => {
-    if (pending.push(line) === 1) setImmediate(() => { const lines = pending; pending = []; server.broadcast({ event: 'log', data: lines }) })
+    if (pending.push(line) === 1)
+      setImmediate(() => {
+        const lines = pending
+        pending = []
+        server.broadcast({ event: 'log', data: lines })
+      })
   }
   logs?.on('line', onLine)
   return {
@@ -104,13 +116,26 @@ export async function startWebUi(opts: WebUiOptions): Promise<WebUi> {
 }
 
 /** The events of one app's objects (named `<app>` or `<app>-…`) in a namespace a loop applies into. */
-async function appEvents(kube: Kube, loops: Loop[], ns: string, app: string): Promise<{ status: number; body: unknown }> {
-  if (!loops.some((l) => l.status.target === ns)) return { status: 404, body: { error: `no dev loop applies into ${ns}` } }
+async function appEvents(
+  kube: Kube,
+  loops: Loop[],
+  ns: string,
+  app: string,
+): Promise<{ status: number; body: unknown }> {
+  if (!loops.some((l) => l.status.target === ns))
+    return { status: 404, body: { error: `no dev loop applies into ${ns}` } }
   const list = await kube.core.listNamespacedEvent({ namespace: ns })
   return {
     status: 200,
     body: list.items
       .filter((e) => !app || e.involvedObject?.name === app || e.involvedObject?.name?.startsWith(`${app}-`))
-      .map((e) => ({ type: e.type, reason: e.reason, object: `${e.involvedObject?.kind}/${e.involvedObject?.name}`, message: e.message, count: e.count, last: e.lastTimestamp ?? e.eventTime })),
+      .map((e) => ({
+        type: e.type,
+        reason: e.reason,
+        object: `${e.involvedObject?.kind}/${e.involvedObject?.name}`,
+        message: e.message,
+        count: e.count,
+        last: e.lastTimestamp ?? e.eventTime,
+      })),
   }
 }

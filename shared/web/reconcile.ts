@@ -9,9 +9,20 @@ export async function requestReconcile(kube: Kube, ns: NamespaceConfig): Promise
   const m = await findManagers(kube, ns)
   if (m.state !== 'managed') return `${ns.name}: ${m.note}`
   const at = new Date().toISOString()
-  await Promise.all(m.managers.map((x) => kube.custom.patchNamespacedCustomObject({
-    group: 'kustomize.toolkit.fluxcd.io', version: 'v1', namespace: x.kustomization.metadata.namespace, plural: 'kustomizations', name: x.kustomization.metadata.name,
-    body: { metadata: { annotations: { [REQUESTED_AT]: at } } },
-  }, { headers: { 'content-type': 'application/merge-patch+json' } } as never)))
+  await Promise.all(
+    m.managers.map((x) =>
+      kube.custom.patchNamespacedCustomObject(
+        {
+          group: 'kustomize.toolkit.fluxcd.io',
+          version: 'v1',
+          namespace: x.kustomization.metadata.namespace,
+          plural: 'kustomizations',
+          name: x.kustomization.metadata.name,
+          body: { metadata: { annotations: { [REQUESTED_AT]: at } } },
+        },
+        { headers: { 'content-type': 'application/merge-patch+json' } } as never,
+      ),
+    ),
+  )
   return `asked Flux to reconcile ${m.managers.map((x) => x.kustomization.metadata.name).join(', ')}`
 }

@@ -18,10 +18,18 @@ import { repoRoot } from '../core/paths.ts'
 
 export const DEFAULT_UI_PORT = 10350
 
-export interface ActionBody { action?: string; namespace?: string; app?: string; task?: string }
+export interface ActionBody {
+  action?: string
+  namespace?: string
+  app?: string
+  task?: string
+}
 
 /** One server-sent event: its name and its JSON data. */
-export interface PageEvent { event: string; data: unknown }
+export interface PageEvent {
+  event: string
+  data: unknown
+}
 
 export interface PageServerOptions {
   /** 0 for any free port; default 10350 (falls back to a free port when taken) */
@@ -60,8 +68,14 @@ function pageHtml(token: string): string {
 
 async function listen(server: http.Server, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException) => { server.off('listening', onListening); reject(err) }
-    const onListening = () => { server.off('error', onError); resolve((server.address() as AddressInfo).port) }
+    const onError = (err: NodeJS.ErrnoException) => {
+      server.off('listening', onListening)
+      reject(err)
+    }
+    const onListening = () => {
+      server.off('error', onError)
+      resolve((server.address() as AddressInfo).port)
+    }
     server.once('error', onError)
     server.once('listening', onListening)
     server.listen(port, '127.0.0.1')
@@ -91,7 +105,10 @@ export async function startPageServer(opts: PageServerOptions): Promise<PageServ
   const changed = () => {
     if (queued || clients.size === 0) return
     queued = true
-    setImmediate(() => { queued = false; broadcast({ event: 'snapshot', data: opts.snapshot() }) })
+    setImmediate(() => {
+      queued = false
+      broadcast({ event: 'snapshot', data: opts.snapshot() })
+    })
   }
 
   const server = http.createServer((req, res) => {
@@ -99,7 +116,8 @@ export async function startPageServer(opts: PageServerOptions): Promise<PageServ
     // another site's page may send requests here; it gets nothing and changes nothing
     if (!allowedOrigin(req.headers.origin)) return send(res, 403, { error: 'cross-origin requests are refused' })
     if (req.method === 'GET' && url.pathname === '/') return send(res, 200, pageHtml(token), 'text/html; charset=utf-8')
-    if (req.method === 'GET' && url.pathname === '/api/snapshot') return send(res, 200, (opts.exportSnapshot ?? opts.snapshot)())
+    if (req.method === 'GET' && url.pathname === '/api/snapshot')
+      return send(res, 200, (opts.exportSnapshot ?? opts.snapshot)())
     if (req.method === 'GET' && url.pathname === '/api/stream') {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
       res.write(sse({ event: 'snapshot', data: opts.snapshot() }))
@@ -111,19 +129,35 @@ export async function startPageServer(opts: PageServerOptions): Promise<PageServ
     if (req.method === 'GET' && url.pathname.startsWith('/api/')) {
       const answer = opts.get?.(url)
       if (answer) {
-        void answer.then((a) => send(res, a.status, a.body), (err) => send(res, 502, { error: errorMessage(err) }))
+        void answer.then(
+          (a) => send(res, a.status, a.body),
+          (err) => send(res, 502, { error: errorMessage(err) }),
+        )
         return
       }
     }
     if (req.method === 'POST' && url.pathname === '/api/action') {
-      if (req.headers['x-nsops-token'] !== token) return send(res, 403, { error: 'this action needs the session token the page was served with' })
+      if (req.headers['x-nsops-token'] !== token)
+        return send(res, 403, { error: 'this action needs the session token the page was served with' })
       let raw = ''
-      req.on('data', (b) => { raw += b; if (raw.length > 64 * 1024) req.destroy() })
+      req.on('data', (b) => {
+        raw += b
+        if (raw.length > 64 * 1024) req.destroy()
+      })
       req.on('end', () => {
         let body: ActionBody
-        try { body = JSON.parse(raw || '{}') } catch { return send(res, 400, { error: 'the body must be JSON' }) }
-        opts.action(body).then((message) => { opts.note?.(`web: ${message}`); send(res, 200, { ok: true, message }) },
-          (err) => send(res, 400, { ok: false, error: errorMessage(err) }))
+        try {
+          body = JSON.parse(raw || '{}')
+        } catch {
+          return send(res, 400, { error: 'the body must be JSON' })
+        }
+        opts.action(body).then(
+          (message) => {
+            opts.note?.(`web: ${message}`)
+            send(res, 200, { ok: true, message })
+          },
+          (err) => send(res, 400, { ok: false, error: errorMessage(err) }),
+        )
       })
       return
     }

@@ -15,7 +15,12 @@ import { stateDir } from '../../shared/core/paths.ts'
 import type { Hooks } from '../../shared/config/task-types.ts'
 import { DEMO, gitOpsWorld, settings, type GitOpsWorld } from './gitops-fixture.ts'
 
-const sink = () => new Writable({ write(_c, _e, cb) { cb() } })
+const sink = () =>
+  new Writable({
+    write(_c, _e, cb) {
+      cb()
+    },
+  })
 const quiet = { info() {}, step() {}, ok() {}, warn() {}, fail() {} }
 const SETTINGS = `namespaces/${DEMO}/base/settings.yaml`
 
@@ -28,26 +33,47 @@ describe('deploy hooks against the real kustomize-controller', () => {
   after(async () => {
     await w?.stop()
     // the hooks' own logs (.nsops/tasks/demo/hook-*.log) are this file's only trace
-    for (const hook of ['beforeCommit', 'afterDeploy']) fs.rmSync(path.join(stateDir(), 'tasks', DEMO, `hook-${hook}.log`), { force: true })
-    try { fs.rmdirSync(path.join(stateDir(), 'tasks', DEMO)) } catch { /* another test's logs are still there */ }
+    for (const hook of ['beforeCommit', 'afterDeploy'])
+      fs.rmSync(path.join(stateDir(), 'tasks', DEMO, `hook-${hook}.log`), { force: true })
+    try {
+      fs.rmdirSync(path.join(stateDir(), 'tasks', DEMO))
+    } catch {
+      /* another test's logs are still there */
+    }
   })
 
-  const deploy = (hooks: Hooks, extra: Partial<DeployOptions> = {}) => runDeploy({
-    ns: { ...w.ns, hooks }, repoDir: w.work, yes: true, target: { kubeconfig: w.kubeconfig }, timeoutMs: 120_000,
-    log: quiet, out: sink(), prompt: sink(), ...extra,
-  })
+  const deploy = (hooks: Hooks, extra: Partial<DeployOptions> = {}) =>
+    runDeploy({
+      ns: { ...w.ns, hooks },
+      repoDir: w.work,
+      yes: true,
+      target: { kubeconfig: w.kubeconfig },
+      timeoutMs: 120_000,
+      log: quiet,
+      out: sink(),
+      prompt: sink(),
+      ...extra,
+    })
   const mode = async () => (await w.kube.core.readNamespacedConfigMap({ name: 'settings', namespace: DEMO })).data?.mode
   const remoteHead = async () => (await w.git$('ls-remote', 'origin', 'refs/heads/main')).split(/\s/)[0]
-  const steps = (r: { steps: { name: string; status: string; message: string }[] }) => JSON.stringify(r.steps.map((s) => [s.name, s.status, s.message]))
+  const steps = (r: { steps: { name: string; status: string; message: string }[] }) =>
+    JSON.stringify(r.steps.map((s) => [s.name, s.status, s.message]))
 
   it('a failing beforeCommit stops the deploy with its name and output: nothing committed or pushed (exit 1)', async () => {
     w.write(SETTINGS, settings('hook-fails'))
     const head = await w.git$('rev-parse', 'HEAD')
     try {
-      const r = await deploy({ beforeCommit: async ({ $ }) => { await $`echo "sops: no key found for this recipient" >&2; exit 3` } })
+      const r = await deploy({
+        beforeCommit: async ({ $ }) => {
+          await $`echo "sops: no key found for this recipient" >&2; exit 3`
+        },
+      })
       assert.equal(r.exitCode, 1, `${r.outcome}: ${r.summary}`)
       assert.equal(r.outcome, 'refused')
-      assert.match(r.summary, /the beforeCommit hook of demo failed \(a command exited with code 3\), so nothing was committed or pushed/)
+      assert.match(
+        r.summary,
+        /the beforeCommit hook of demo failed \(a command exited with code 3\), so nothing was committed or pushed/,
+      )
       assert.match(r.summary, /sops: no key found for this recipient/)
       assert.match(r.hint ?? '', /hook-beforeCommit\.log/)
       assert.equal(await w.git$('rev-parse', 'HEAD'), head, 'nothing committed')
@@ -61,13 +87,20 @@ describe('deploy hooks against the real kustomize-controller', () => {
     }
   })
 
-  it('a beforeCommit that changes a file outside the namespace\'s folder is refused: nothing committed or pushed (exit 1)', async () => {
+  it("a beforeCommit that changes a file outside the namespace's folder is refused: nothing committed or pushed (exit 1)", async () => {
     w.write(SETTINGS, settings('writes-outside'))
     const head = await w.git$('rev-parse', 'HEAD')
     try {
-      const r = await deploy({ beforeCommit: async ({ $ }) => { await $`echo stray > ../../stray.txt` } })
+      const r = await deploy({
+        beforeCommit: async ({ $ }) => {
+          await $`echo stray > ../../stray.txt`
+        },
+      })
       assert.equal(r.exitCode, 1, `${r.outcome}: ${r.summary}`)
-      assert.match(r.summary, /the beforeCommit hook of demo changed files outside namespaces\/demo\/ \(stray\.txt\).*nothing was committed or pushed/)
+      assert.match(
+        r.summary,
+        /the beforeCommit hook of demo changed files outside namespaces\/demo\/ \(stray\.txt\).*nothing was committed or pushed/,
+      )
       assert.equal(await w.git$('rev-parse', 'HEAD'), head, 'nothing committed')
       assert.equal(await remoteHead(), head, 'nothing pushed')
     } finally {
@@ -82,8 +115,14 @@ describe('deploy hooks against the real kustomize-controller', () => {
     let revision = ''
     const r = await deploy({
       // stands in for `sops --encrypt --in-place`: rewrites the file about to be committed
-      beforeCommit: async ({ $, files }) => { told = files; await $`sed -i s/plain/sealed/ base/settings.yaml` },
-      afterDeploy: async (ctx) => { revision = ctx.revision; await ctx.$`kubectl -n ${ctx.namespace} get configmap settings` },
+      beforeCommit: async ({ $, files }) => {
+        told = files
+        await $`sed -i s/plain/sealed/ base/settings.yaml`
+      },
+      afterDeploy: async (ctx) => {
+        revision = ctx.revision
+        await ctx.$`kubectl -n ${ctx.namespace} get configmap settings`
+      },
     })
     assert.equal(r.exitCode, 0, `${r.outcome}: ${r.summary}\n${steps(r)}`)
     assert.deepEqual(told, ['base/settings.yaml'], 'the hook is told what is about to be committed')
@@ -92,12 +131,25 @@ describe('deploy hooks against the real kustomize-controller', () => {
     assert.match(await w.git$('show', `HEAD:${SETTINGS}`), /mode: sealed/, 'the rewrite is what was committed')
     assert.equal(await mode(), 'sealed', 'and what Flux applied')
     const names = r.steps.map((s) => s.name)
-    assert.ok(names.indexOf('revalidate') > names.indexOf('before-commit') && names.indexOf('revalidate') < names.indexOf('commit'), steps(r))
+    assert.ok(
+      names.indexOf('revalidate') > names.indexOf('before-commit') &&
+        names.indexOf('revalidate') < names.indexOf('commit'),
+      steps(r),
+    )
     assert.ok(names.indexOf('after-deploy') > names.indexOf('reconcile'), steps(r))
     assert.equal(revision, head)
-    assert.deepEqual(r.hooks?.map((h) => [h.hook, h.ok]), [['beforeCommit', true], ['afterDeploy', true]])
+    assert.deepEqual(
+      r.hooks?.map((h) => [h.hook, h.ok]),
+      [
+        ['beforeCommit', true],
+        ['afterDeploy', true],
+      ],
+    )
     assert.deepEqual(r.hooks?.[0]?.files, [SETTINGS])
-    assert.ok(r.hooks?.[1]?.output.some((l) => /^\$ kubectl -n demo get configmap settings/.test(l)), JSON.stringify(r.hooks?.[1]?.output))
+    assert.ok(
+      r.hooks?.[1]?.output.some((l) => /^\$ kubectl -n demo get configmap settings/.test(l)),
+      JSON.stringify(r.hooks?.[1]?.output),
+    )
   })
 
   it('an afterDeploy smoke test that fails rolls the deploy back like a health failure (exit 2)', async () => {
@@ -112,7 +164,10 @@ describe('deploy hooks against the real kustomize-controller', () => {
     })
     assert.equal(r.exitCode, 2, `${r.outcome}: ${r.summary}\n${steps(r)}`)
     assert.equal(r.outcome, 'rolled-back')
-    assert.match(r.summary, /failed after Flux applied it and it was healthy: the afterDeploy hook failed \(a command exited with code 1\), its last output: "smoke test sees mode=smoke-fails"/)
+    assert.match(
+      r.summary,
+      /failed after Flux applied it and it was healthy: the afterDeploy hook failed \(a command exited with code 1\), its last output: "smoke test sees mode=smoke-fails"/,
+    )
     assert.equal(r.hooks?.[0]?.hook, 'afterDeploy')
     assert.equal(r.hooks?.[0]?.ok, false)
     const log = (await w.git$('log', '--format=%s', `${good}..HEAD`)).split('\n')

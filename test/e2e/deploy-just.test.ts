@@ -17,7 +17,11 @@ import { testCluster } from '../harness.ts'
 const exec = promisify(execFile)
 const SONARR = 'namespaces/arr-stack/base/sonarr/deployment.yaml'
 
-interface Ran { code: number; stdout: string; stderr: string }
+interface Ran {
+  code: number
+  stdout: string
+  stderr: string
+}
 
 describe('just deploy in a clone', () => {
   let tmp = ''
@@ -32,25 +36,37 @@ describe('just deploy in a clone', () => {
     git(tmp, 'clone', '-q', '--no-hardlinks', repoRoot, clone)
     git(tmp, 'init', '-q', '--bare', bare)
     git(clone, 'remote', 'set-url', 'origin', bare)
-    for (const [k, v] of [['user.name', 'just test'], ['user.email', 'just@nsops.test']]) git(clone, 'config', k, v)
+    for (const [k, v] of [
+      ['user.name', 'just test'],
+      ['user.email', 'just@nsops.test'],
+    ])
+      git(clone, 'config', k, v)
     git(clone, 'push', '-q', '-u', 'origin', 'HEAD:main')
     git(clone, 'branch', '-q', '--set-upstream-to=origin/main')
     fs.symlinkSync(path.join(repoRoot, 'node_modules'), path.join(clone, 'node_modules'))
     deadKubeconfig = path.join(tmp, 'kubeconfig')
-    fs.writeFileSync(deadKubeconfig, `apiVersion: v1
+    fs.writeFileSync(
+      deadKubeconfig,
+      `apiVersion: v1
 kind: Config
 clusters: [{ name: dead, cluster: { server: "https://127.0.0.1:1", insecure-skip-tls-verify: true } }]
 users: [{ name: dead, user: { token: x } }]
 contexts: [{ name: dead, context: { cluster: dead, user: dead } }]
 current-context: dead
-`)
+`,
+    )
   })
-  after(() => { if (tmp) fs.rmSync(tmp, { recursive: true, force: true }) })
+  after(() => {
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true })
+  })
 
   const just = async (...args: string[]): Promise<Ran> => {
     try {
       const { stdout, stderr } = await exec('npx', ['just', ...args], {
-        cwd: clone, env: { ...process.env, CI: '1', NO_COLOR: '1', NSOPS_STATE_DIR: path.join(tmp, 'state') }, maxBuffer: 32 << 20, timeout: 240_000,
+        cwd: clone,
+        env: { ...process.env, CI: '1', NO_COLOR: '1', NSOPS_STATE_DIR: path.join(tmp, 'state') },
+        maxBuffer: 32 << 20,
+        timeout: 240_000,
       })
       return { code: 0, stdout, stderr }
     } catch (err) {
@@ -71,7 +87,12 @@ current-context: dead
     try {
       const r = await just('deploy', 'arr-stack', '--yes', '--kubeconfig', deadKubeconfig)
       assert.equal(r.code, 1, r.stderr)
-      assert.match(r.stderr, new RegExp(`${SONARR.replace(/[./]/g, '\\$&')}:${line}: Deployment arr-stack/sonarr: spec\\.replicas: must be integer, not "two"`))
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `${SONARR.replace(/[./]/g, '\\$&')}:${line}: Deployment arr-stack/sonarr: spec\\.replicas: must be integer, not "two"`,
+        ),
+      )
       assert.match(r.stderr, /nothing was committed or pushed/)
       assert.equal(git(clone, 'rev-parse', 'HEAD'), head, 'nothing committed')
       assert.equal(remoteHead(), remote, 'nothing pushed')
@@ -80,9 +101,12 @@ current-context: dead
     }
   })
 
-  it('on a cluster that lacks the namespace arr-stack: refused against the cluster\'s schemas at file:line, nothing committed or pushed', async () => {
+  it("on a cluster that lacks the namespace arr-stack: refused against the cluster's schemas at file:line, nothing committed or pushed", async () => {
     const { kube, kubeconfig } = await testCluster()
-    const existing = await kube.core.readNamespace({ name: 'arr-stack' }).then(() => true, () => false)
+    const existing = await kube.core.readNamespace({ name: 'arr-stack' }).then(
+      () => true,
+      () => false,
+    )
     assert.equal(existing, false, 'precondition: the prod namespace does not exist on the test cluster')
     const file = path.join(clone, SONARR)
     const good = fs.readFileSync(file, 'utf8')
@@ -94,7 +118,12 @@ current-context: dead
       const r = await just('deploy', 'arr-stack', '--yes', '--kubeconfig', kubeconfig)
       assert.equal(r.code, 1, r.stderr)
       assert.match(r.stderr, /strict schema validation against the cluster's OpenAPI/)
-      assert.match(r.stderr, new RegExp(`${SONARR.replace(/[./]/g, '\\$&')}:${line}: Deployment arr-stack/sonarr: spec\\.replicas: must be integer, not "two"`))
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `${SONARR.replace(/[./]/g, '\\$&')}:${line}: Deployment arr-stack/sonarr: spec\\.replicas: must be integer, not "two"`,
+        ),
+      )
       assert.equal(git(clone, 'rev-parse', 'HEAD'), head, 'nothing committed')
       assert.equal(remoteHead(), remote, 'nothing pushed')
     } finally {
@@ -117,9 +146,24 @@ current-context: dead
 
     // the message as typed: spaces, a `$` that a shell would expand, double quotes
     const message = 'sonarr: 2 replicas $HOME "and quotes"'
-    const r = await just('deploy', 'arr-stack', '--yes', '--push-only', '-m', message, '-o', 'json', '--kubeconfig', deadKubeconfig)
+    const r = await just(
+      'deploy',
+      'arr-stack',
+      '--yes',
+      '--push-only',
+      '-m',
+      message,
+      '-o',
+      'json',
+      '--kubeconfig',
+      deadKubeconfig,
+    )
     assert.equal(r.code, 4, r.stderr)
-    const report = JSON.parse(r.stdout) as { outcome: string; exitCode: number; git: { pushed: string[]; remote: { name: string; url: string } } }
+    const report = JSON.parse(r.stdout) as {
+      outcome: string
+      exitCode: number
+      git: { pushed: string[]; remote: { name: string; url: string } }
+    }
     assert.equal(report.outcome, 'pushed-unverified')
     assert.equal(report.exitCode, 4)
     assert.deepEqual(report.git.pushed, [remoteHead()])

@@ -27,7 +27,12 @@ import { until } from '../until.ts'
 import { DEMO, gitOpsWorld, type GitOpsWorld } from './gitops-fixture.ts'
 
 const run = promisify(execFile)
-const sink = () => new Writable({ write(_c, _e, cb) { cb() } })
+const sink = () =>
+  new Writable({
+    write(_c, _e, cb) {
+      cb()
+    },
+  })
 const quiet = { info() {}, step() {}, ok() {}, warn() {}, fail() {} }
 const KS = { kind: 'Kustomization' as const, namespace: 'flux-system', name: DEMO }
 
@@ -39,7 +44,8 @@ spec:
   ports: [{ port: 80, targetPort: 80 }]
 `
 
-const find = (r: DriftReport, kind: string, name: string): DriftObject | undefined => r.objects.find((o) => o.ref.kind === kind && o.ref.name === name)
+const find = (r: DriftReport, kind: string, name: string): DriftObject | undefined =>
+  r.objects.find((o) => o.ref.kind === kind && o.ref.name === name)
 
 describe('drift against the real kustomize-controller', () => {
   let w: GitOpsWorld
@@ -52,21 +58,36 @@ describe('drift against the real kustomize-controller', () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-drift-test-'))
     // the command as a user runs it (flags, -o json, exit codes), for the fixture's namespace
     script = path.join(tmp, 'drift.mts') // .mts: an ES module outside any package.json
-    fs.writeFileSync(script, `import { runMain } from ${JSON.stringify(path.join(repoRoot, 'shared/core/cli.ts'))}
+    fs.writeFileSync(
+      script,
+      `import { runMain } from ${JSON.stringify(path.join(repoRoot, 'shared/core/cli.ts'))}
 import { demoNamespace } from ${JSON.stringify(path.join(repoRoot, 'test/e2e/gitops-fixture.ts'))}
 import { drift } from ${JSON.stringify(path.join(repoRoot, 'shared/commands/drift.ts'))}
 runMain(() => drift(demoNamespace(${JSON.stringify(w.work)}), process.argv.slice(2)))
-`)
-    fs.writeFileSync(path.join(tmp, 'dashboard.mts'), `import { runMain } from ${JSON.stringify(path.join(repoRoot, 'shared/core/cli.ts'))}
+`,
+    )
+    fs.writeFileSync(
+      path.join(tmp, 'dashboard.mts'),
+      `import { runMain } from ${JSON.stringify(path.join(repoRoot, 'shared/core/cli.ts'))}
 import { demoNamespace } from ${JSON.stringify(path.join(repoRoot, 'test/e2e/gitops-fixture.ts'))}
 import { dashboard } from ${JSON.stringify(path.join(repoRoot, 'shared/commands/dashboard.ts'))}
 runMain(() => dashboard(demoNamespace(${JSON.stringify(w.work)}), process.argv.slice(2)))
-`)
+`,
+    )
     // the Service arrives through a deploy, as a user's would
     w.write(`namespaces/${DEMO}/base/service.yaml`, service)
     w.write(`namespaces/${DEMO}/base/kustomization.yaml`, 'resources: [web.yaml, settings.yaml, service.yaml]\n')
     await w.waitApplied(await w.git$('rev-parse', 'HEAD'))
-    const r = await runDeploy({ ns: w.ns, repoDir: w.work, yes: true, target: { kubeconfig: w.kubeconfig }, timeoutMs: 120_000, log: quiet, out: sink(), prompt: sink() })
+    const r = await runDeploy({
+      ns: w.ns,
+      repoDir: w.work,
+      yes: true,
+      target: { kubeconfig: w.kubeconfig },
+      timeoutMs: 120_000,
+      log: quiet,
+      out: sink(),
+      prompt: sink(),
+    })
     assert.equal(r.exitCode, 0, r.summary)
   })
   after(async () => {
@@ -78,7 +99,11 @@ runMain(() => dashboard(demoNamespace(${JSON.stringify(w.work)}), process.argv.s
   const cli = async (...args: string[]) => cliWith({}, ...args)
   const cliWith = async (env: Record<string, string>, ...args: string[]) => {
     try {
-      const { stdout, stderr } = await run(path.join(repoRoot, 'shared/bin/nsops-node'), [script, '--kubeconfig', w.kubeconfig, ...args], { env: { ...process.env, NO_COLOR: '1', ...env }, maxBuffer: 32 << 20 })
+      const { stdout, stderr } = await run(
+        path.join(repoRoot, 'shared/bin/nsops-node'),
+        [script, '--kubeconfig', w.kubeconfig, ...args],
+        { env: { ...process.env, NO_COLOR: '1', ...env }, maxBuffer: 32 << 20 },
+      )
       return { code: 0, stdout, stderr }
     } catch (err) {
       const e = err as { code?: number; stdout?: string; stderr?: string }
@@ -89,9 +114,20 @@ runMain(() => dashboard(demoNamespace(${JSON.stringify(w.work)}), process.argv.s
     const r = await cli('-o', 'json', ...args)
     return { code: r.code, report: JSON.parse(r.stdout) as DriftReport, stderr: r.stderr }
   }
-  const drift = (opts: DriftOptions = {}, ns: NamespaceConfig = w.ns, kube: Kube = w.kube) => computeDrift(kube, ns, { repoDir: w.work, ...opts })
-  const mergeKs = (body: object) => w.kube.custom.patchNamespacedCustomObject({ group: 'kustomize.toolkit.fluxcd.io', version: 'v1', namespace: 'flux-system', plural: 'kustomizations', name: DEMO, body },
-    setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
+  const drift = (opts: DriftOptions = {}, ns: NamespaceConfig = w.ns, kube: Kube = w.kube) =>
+    computeDrift(kube, ns, { repoDir: w.work, ...opts })
+  const mergeKs = (body: object) =>
+    w.kube.custom.patchNamespacedCustomObject(
+      {
+        group: 'kustomize.toolkit.fluxcd.io',
+        version: 'v1',
+        namespace: 'flux-system',
+        plural: 'kustomizations',
+        name: DEMO,
+        body,
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    )
   const reconciled = async () => {
     const res = await reconcile(w.kube, KS, { revision: await w.git$('rev-parse', 'HEAD'), timeoutMs: 90_000 })
     assert.ok(res.ok, res.message)
@@ -105,8 +141,16 @@ runMain(() => dashboard(demoNamespace(${JSON.stringify(w.work)}), process.argv.s
     assert.equal(report.source.mode, 'flux')
     assert.equal(report.source.baseline.kind, 'applied')
     assert.equal(report.source.baseline.sha, await w.git$('rev-parse', 'HEAD'))
-    for (const [kind, name] of [['Deployment', 'web'], ['ConfigMap', 'settings'], ['Service', 'web']]) {
-      assert.equal(find(report, kind, name)?.class, 'in-sync', `${kind}/${name}: ${JSON.stringify(find(report, kind, name))}`)
+    for (const [kind, name] of [
+      ['Deployment', 'web'],
+      ['ConfigMap', 'settings'],
+      ['Service', 'web'],
+    ]) {
+      assert.equal(
+        find(report, kind, name)?.class,
+        'in-sync',
+        `${kind}/${name}: ${JSON.stringify(find(report, kind, name))}`,
+      )
     }
     // defaults the server filled in (strategy, revisionHistoryLimit, clusterIP…) are no drift
     assert.equal(report.counts.modified, 0, JSON.stringify(report.objects.filter((o) => o.class === 'modified')))
@@ -122,7 +166,12 @@ runMain(() => dashboard(demoNamespace(${JSON.stringify(w.work)}), process.argv.s
     // the first test of this suite made the same report, so its build is kept
     assert.match(cached.stderr, /drift: build cache hit/)
     assert.doesNotMatch(cached.stderr, /baseline tree ready/)
-    const comparable = (text: string) => { const r = JSON.parse(text) as Partial<DriftReport>; delete r.generatedAt; delete r.tookMs; return r }
+    const comparable = (text: string) => {
+      const r = JSON.parse(text) as Partial<DriftReport>
+      delete r.generatedAt
+      delete r.tookMs
+      return r
+    }
     assert.deepEqual(comparable(cached.stdout), comparable(fresh.stdout))
   })
 
@@ -131,7 +180,17 @@ runMain(() => dashboard(demoNamespace(${JSON.stringify(w.work)}), process.argv.s
     const held = await suspendFor(w.kube, [KS], owner)
     assert.equal(held.suspended.length, 1)
     try {
-      await k('patch', 'deployment', 'web', '--type', 'strategic', '-p', JSON.stringify({ spec: { template: { spec: { containers: [{ name: 'web', image: 'traefik/whoami:v1.10.4' }] } } } }))
+      await k(
+        'patch',
+        'deployment',
+        'web',
+        '--type',
+        'strategic',
+        '-p',
+        JSON.stringify({
+          spec: { template: { spec: { containers: [{ name: 'web', image: 'traefik/whoami:v1.10.4' }] } } },
+        }),
+      )
       await k('delete', 'service', 'web')
       await k('create', 'configmap', 'by-hand', '--from-literal=a=b')
       await k('scale', 'deployment', 'web', '--replicas=3')
@@ -154,8 +213,15 @@ runMain(() => dashboard(demoNamespace(${JSON.stringify(w.work)}), process.argv.s
       assert.equal(find(report, 'ConfigMap', 'by-hand')?.class, 'extra')
       assert.match(find(report, 'ConfigMap', 'by-hand')?.reason ?? '', /kubectl-create/)
       assert.equal(find(report, 'ConfigMap', 'settings')?.class, 'in-sync')
-      for (const [kind, name] of [['ConfigMap', 'kube-root-ca.crt'], ['ServiceAccount', 'default']]) assert.equal(find(report, kind, name), undefined, `${kind}/${name} is not extra`)
-      assert.ok(!report.objects.some((o) => ['ReplicaSet', 'Pod', 'EndpointSlice', 'Event'].includes(o.ref.kind)), 'owned objects and events are not extra')
+      for (const [kind, name] of [
+        ['ConfigMap', 'kube-root-ca.crt'],
+        ['ServiceAccount', 'default'],
+      ])
+        assert.equal(find(report, kind, name), undefined, `${kind}/${name} is not extra`)
+      assert.ok(
+        !report.objects.some((o) => ['ReplicaSet', 'Pod', 'EndpointSlice', 'Event'].includes(o.ref.kind)),
+        'owned objects and events are not extra',
+      )
       const s = report.suspensions[0]
       assert.equal(s?.kustomization, 'Kustomization/flux-system/demo')
       assert.equal(s?.session, 'drift-e2e')
@@ -165,19 +231,38 @@ runMain(() => dashboard(demoNamespace(${JSON.stringify(w.work)}), process.argv.s
       const text = await cli()
       assert.equal(text.code, 1, text.stderr)
       assert.match(text.stdout, /\/spec\/replicas: 2 → 3\s+set by kubectl \(scale\)/)
-      assert.match(text.stdout, /\/spec\/template\/spec\/containers\/0\/image: traefik\/whoami:v1\.10\.3 → traefik\/whoami:v1\.10\.4\s+set by kubectl-patch at \d\d:\d\d/)
+      assert.match(
+        text.stdout,
+        /\/spec\/template\/spec\/containers\/0\/image: traefik\/whoami:v1\.10\.3 → traefik\/whoami:v1\.10\.4\s+set by kubectl-patch at \d\d:\d\d/,
+      )
       assert.match(text.stdout, /suspended since \d\d:\d\d by .*session drift-e2e.*on resume it reverts/)
       assert.match(text.stdout, /MISSING LIVE \(1\)\n\s+- Service\/demo\/web/)
       assert.match(text.stdout, /EXTRA IN THE NAMESPACE \(1\)\n\s+\+ ConfigMap\/demo\/by-hand/)
 
       // the dashboard's on-demand section is the same report, summarised
-      const dash = await run(path.join(repoRoot, 'shared/bin/nsops-node'), [path.join(tmp, 'dashboard.mts'), '--kubeconfig', w.kubeconfig, '--env', 'prod', '--drift', '--json'], { maxBuffer: 32 << 20 })
-      const model = JSON.parse(dash.stdout) as { drift?: { drifted: boolean; counts: Record<string, number>; items: string[]; suspensions: string[] } }
+      const dash = await run(
+        path.join(repoRoot, 'shared/bin/nsops-node'),
+        [path.join(tmp, 'dashboard.mts'), '--kubeconfig', w.kubeconfig, '--env', 'prod', '--drift', '--json'],
+        { maxBuffer: 32 << 20 },
+      )
+      const model = JSON.parse(dash.stdout) as {
+        drift?: { drifted: boolean; counts: Record<string, number>; items: string[]; suspensions: string[] }
+      }
       assert.equal(model.drift?.drifted, true)
-      assert.deepEqual([model.drift?.counts.modified, model.drift?.counts.missing, model.drift?.counts.extra], [1, 1, 1])
-      assert.ok(model.drift?.items.some((i) => /Deployment\/demo\/web: .*\/spec\/replicas by kubectl/.test(i)), model.drift?.items.join('\n'))
+      assert.deepEqual(
+        [model.drift?.counts.modified, model.drift?.counts.missing, model.drift?.counts.extra],
+        [1, 1, 1],
+      )
+      assert.ok(
+        model.drift?.items.some((i) => /Deployment\/demo\/web: .*\/spec\/replicas by kubectl/.test(i)),
+        model.drift?.items.join('\n'),
+      )
       assert.equal(model.drift?.suspensions.length, 1)
-      const plain = await run(path.join(repoRoot, 'shared/bin/nsops-node'), [path.join(tmp, 'dashboard.mts'), '--kubeconfig', w.kubeconfig, '--env', 'prod', '--drift'], { env: { ...process.env, NO_COLOR: '1' }, maxBuffer: 32 << 20 })
+      const plain = await run(
+        path.join(repoRoot, 'shared/bin/nsops-node'),
+        [path.join(tmp, 'dashboard.mts'), '--kubeconfig', w.kubeconfig, '--env', 'prod', '--drift'],
+        { env: { ...process.env, NO_COLOR: '1' }, maxBuffer: 32 << 20 },
+      )
       assert.match(plain.stdout, /DRIFT \(demo vs git applied [0-9a-f]{12}\)\n\s+drifted: 1 modified, 1 missing/)
     } finally {
       const resumed = await resumeOwned(w.kube, [KS], owner)
@@ -194,9 +279,11 @@ runMain(() => dashboard(demoNamespace(${JSON.stringify(w.work)}), process.argv.s
     await k('delete', 'configmap', 'by-hand')
   })
 
-  it('honours the Kustomization\'s .spec.ignore and namespace.ts drift.ignore', async () => {
+  it("honours the Kustomization's .spec.ignore and namespace.ts drift.ignore", async () => {
     // suspended too, so Flux (reconciling the changed spec) does not undo the edits under test
-    await mergeKs({ spec: { suspend: true, ignore: [{ paths: ['/spec/replicas'], target: { kind: 'Deployment', name: 'we.' } }] } })
+    await mergeKs({
+      spec: { suspend: true, ignore: [{ paths: ['/spec/replicas'], target: { kind: 'Deployment', name: 'we.' } }] },
+    })
     try {
       await k('scale', 'deployment', 'web', '--replicas=4')
       await k('patch', 'configmap', 'settings', '--type', 'merge', '-p', '{"data":{"mode":"by-hand"}}')
@@ -230,7 +317,13 @@ runMain(() => dashboard(demoNamespace(${JSON.stringify(w.work)}), process.argv.s
       let o = find(await drift(), 'ConfigMap', 'settings')
       assert.equal(o?.class, 'skipped')
       assert.match(o?.reason ?? '', /reconcile: disabled on the live object/)
-      await k('annotate', 'configmap', 'settings', 'kustomize.toolkit.fluxcd.io/reconcile-', 'kustomize.toolkit.fluxcd.io/ssa=Ignore')
+      await k(
+        'annotate',
+        'configmap',
+        'settings',
+        'kustomize.toolkit.fluxcd.io/reconcile-',
+        'kustomize.toolkit.fluxcd.io/ssa=Ignore',
+      )
       o = find(await drift(), 'ConfigMap', 'settings')
       assert.equal(o?.class, 'skipped')
       assert.match(o?.reason ?? '', /ssa: Ignore on the live object/)
@@ -238,7 +331,13 @@ runMain(() => dashboard(demoNamespace(${JSON.stringify(w.work)}), process.argv.s
       // IfNotPresent is git's: Flux creates the object once and leaves it alone after
       const file = path.join(w.work, `namespaces/${DEMO}/base/settings.yaml`)
       const good = fs.readFileSync(file, 'utf8')
-      fs.writeFileSync(file, good.replace('metadata: { name: settings }', 'metadata: { name: settings, annotations: { kustomize.toolkit.fluxcd.io/ssa: IfNotPresent } }'))
+      fs.writeFileSync(
+        file,
+        good.replace(
+          'metadata: { name: settings }',
+          'metadata: { name: settings, annotations: { kustomize.toolkit.fluxcd.io/ssa: IfNotPresent } }',
+        ),
+      )
       try {
         o = find(await drift({ baseline: 'worktree' }), 'ConfigMap', 'settings')
         assert.equal(o?.class, 'skipped')
@@ -267,7 +366,10 @@ runMain(() => dashboard(demoNamespace(${JSON.stringify(w.work)}), process.argv.s
       assert.equal(o?.pruneDisabled, true)
       assert.equal(o?.willPrune, false)
       assert.equal(r.drifted, true)
-      assert.ok(r.warnings.some((x) => /baseline worktree/.test(x)), r.warnings.join('\n'))
+      assert.ok(
+        r.warnings.some((x) => /baseline worktree/.test(x)),
+        r.warnings.join('\n'),
+      )
     } finally {
       fs.writeFileSync(kfile, good)
       await k('annotate', 'configmap', 'settings', 'kustomize.toolkit.fluxcd.io/prune-')
@@ -287,7 +389,10 @@ runMain(() => dashboard(demoNamespace(${JSON.stringify(w.work)}), process.argv.s
       assert.deepEqual([ch?.path, ch?.git, ch?.live], ['/data/mode', 'committed-not-applied', 'prod-v1'])
       assert.equal(ch?.setBy[0]?.manager, 'kustomize-controller', 'Flux set the live value')
       fs.writeFileSync(file, good.replace('prod-v1', 'uncommitted'))
-      assert.equal(find(await drift({ baseline: 'worktree' }), 'ConfigMap', 'settings')?.changes?.[0]?.git, 'uncommitted')
+      assert.equal(
+        find(await drift({ baseline: 'worktree' }), 'ConfigMap', 'settings')?.changes?.[0]?.git,
+        'uncommitted',
+      )
       assert.equal((await cli('--baseline', 'no-such-rev')).code, 2)
     } finally {
       fs.writeFileSync(file, good)
@@ -300,10 +405,20 @@ runMain(() => dashboard(demoNamespace(${JSON.stringify(w.work)}), process.argv.s
     const dir = path.join(w.work, `namespaces/${DEMO}/base`)
     const kfile = path.join(dir, 'kustomization.yaml')
     const good = fs.readFileSync(kfile, 'utf8')
-    fs.writeFileSync(path.join(dir, 'creds.yaml'), 'apiVersion: v1\nkind: Secret\nmetadata: { name: creds }\nstringData: { password: git-secret-value, user: admin }\n')
+    fs.writeFileSync(
+      path.join(dir, 'creds.yaml'),
+      'apiVersion: v1\nkind: Secret\nmetadata: { name: creds }\nstringData: { password: git-secret-value, user: admin }\n',
+    )
     fs.writeFileSync(kfile, 'resources: [web.yaml, settings.yaml, service.yaml, creds.yaml]\n')
     try {
-      await k('create', 'secret', 'generic', 'creds', '--from-literal=password=live-secret-value', '--from-literal=user=admin')
+      await k(
+        'create',
+        'secret',
+        'generic',
+        'creds',
+        '--from-literal=password=live-secret-value',
+        '--from-literal=user=admin',
+      )
       const out = await cli('--baseline', 'worktree', '-o', 'json')
       const text = await cli('--baseline', 'worktree')
       for (const o of [out, text]) {
@@ -327,7 +442,9 @@ runMain(() => dashboard(demoNamespace(${JSON.stringify(w.work)}), process.argv.s
   it('only reads: runs as a ServiceAccount that may get/list/watch, and patch only in dry runs', async () => {
     // patch is granted because a server-side dry run is authorised as the write it simulates;
     // an admission policy refuses every write of this ServiceAccount that is not a dry run
-    const apply = async (yaml: string) => { await run('sh', ['-c', `"${kubectl}" --kubeconfig "${w.kubeconfig}" apply -f - <<'EOF'\n${yaml}\nEOF`]) }
+    const apply = async (yaml: string) => {
+      await run('sh', ['-c', `"${kubectl}" --kubeconfig "${w.kubeconfig}" apply -f - <<'EOF'\n${yaml}\nEOF`])
+    }
     const user = `system:serviceaccount:${DEMO}:drift-reader`
     await apply(`apiVersion: v1
 kind: ServiceAccount
@@ -372,33 +489,56 @@ kind: ValidatingAdmissionPolicyBinding
 metadata: { name: drift-reader-dry-run-only }
 spec: { policyName: drift-reader-dry-run-only, validationActions: [Deny] }`)
     try {
-      const token = await w.kube.core.createNamespacedServiceAccountToken({ name: 'drift-reader', namespace: DEMO, body: { spec: { audiences: [], expirationSeconds: 3600 } } })
+      const token = await w.kube.core.createNamespacedServiceAccountToken({
+        name: 'drift-reader',
+        namespace: DEMO,
+        body: { spec: { audiences: [], expirationSeconds: 3600 } },
+      })
       const admin = new KubeConfig()
       admin.loadFromFile(w.kubeconfig)
       const cluster = admin.getCurrentCluster()!
       const kc = new KubeConfig()
       kc.loadFromOptions({
-        clusters: [{ ...cluster }], users: [{ name: 'drift-reader', token: token.status!.token }],
-        contexts: [{ name: 'drift-reader', cluster: cluster.name, user: 'drift-reader' }], currentContext: 'drift-reader',
+        clusters: [{ ...cluster }],
+        users: [{ name: 'drift-reader', token: token.status!.token }],
+        contexts: [{ name: 'drift-reader', cluster: cluster.name, user: 'drift-reader' }],
+        currentContext: 'drift-reader',
       })
       const reader = clientsFor(kc)
       // the policy is live once a real write of the reader is refused by it
       await until('the dry-run-only policy to refuse a write', async () => {
         try {
-          await reader.core.patchNamespacedConfigMap({ name: 'settings', namespace: DEMO, body: { metadata: { labels: { touched: 'yes' } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
-          await w.kube.core.patchNamespacedConfigMap({ name: 'settings', namespace: DEMO, body: { metadata: { labels: { touched: null } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
+          await reader.core.patchNamespacedConfigMap(
+            { name: 'settings', namespace: DEMO, body: { metadata: { labels: { touched: 'yes' } } } },
+            setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+          )
+          await w.kube.core.patchNamespacedConfigMap(
+            { name: 'settings', namespace: DEMO, body: { metadata: { labels: { touched: null } } } },
+            setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+          )
           return false
-        } catch (err) { return /dry runs only/.test(String((err as { body?: unknown }).body)) }
+        } catch (err) {
+          return /dry runs only/.test(String((err as { body?: unknown }).body))
+        }
       })
 
       await k('scale', 'deployment', 'web', '--replicas=5')
       // the Deployment's status keeps moving while it scales: its generation, spec and managedFields must not
       const versions = async () => {
         const [dep, cm, svc] = await Promise.all([
-          w.kube.apps.readNamespacedDeployment({ name: 'web', namespace: DEMO }), w.kube.core.readNamespacedConfigMap({ name: 'settings', namespace: DEMO }),
+          w.kube.apps.readNamespacedDeployment({ name: 'web', namespace: DEMO }),
+          w.kube.core.readNamespacedConfigMap({ name: 'settings', namespace: DEMO }),
           w.kube.core.readNamespacedService({ name: 'web', namespace: DEMO }),
         ])
-        return [dep.metadata?.generation, JSON.stringify(dep.spec), JSON.stringify(dep.metadata?.managedFields?.filter((m) => m.subresource !== 'status').map((m) => [m.manager, m.time])), cm.metadata?.resourceVersion, svc.metadata?.resourceVersion]
+        return [
+          dep.metadata?.generation,
+          JSON.stringify(dep.spec),
+          JSON.stringify(
+            dep.metadata?.managedFields?.filter((m) => m.subresource !== 'status').map((m) => [m.manager, m.time]),
+          ),
+          cm.metadata?.resourceVersion,
+          svc.metadata?.resourceVersion,
+        ]
       }
       const before = await versions()
       const r = await drift({}, w.ns, reader)
@@ -407,35 +547,76 @@ spec: { policyName: drift-reader-dry-run-only, validationActions: [Deny] }`)
       assert.deepEqual([replicas?.git, replicas?.live, replicas?.setBy[0]?.manager], [2, 5, 'kubectl'])
       assert.deepEqual(await versions(), before, 'nothing was written')
     } finally {
-      await run(kubectl, ['--kubeconfig', w.kubeconfig, 'delete', '--ignore-not-found', 'validatingadmissionpolicybinding/drift-reader-dry-run-only', 'validatingadmissionpolicy/drift-reader-dry-run-only'])
-      await k('delete', '--ignore-not-found', 'rolebinding/drift-reader', 'role/drift-reader', 'serviceaccount/drift-reader')
-      await run(kubectl, ['--kubeconfig', w.kubeconfig, '-n', 'flux-system', 'delete', '--ignore-not-found', 'rolebinding/drift-reader', 'role/drift-reader'])
+      await run(kubectl, [
+        '--kubeconfig',
+        w.kubeconfig,
+        'delete',
+        '--ignore-not-found',
+        'validatingadmissionpolicybinding/drift-reader-dry-run-only',
+        'validatingadmissionpolicy/drift-reader-dry-run-only',
+      ])
+      await k(
+        'delete',
+        '--ignore-not-found',
+        'rolebinding/drift-reader',
+        'role/drift-reader',
+        'serviceaccount/drift-reader',
+      )
+      await run(kubectl, [
+        '--kubeconfig',
+        w.kubeconfig,
+        '-n',
+        'flux-system',
+        'delete',
+        '--ignore-not-found',
+        'rolebinding/drift-reader',
+        'role/drift-reader',
+      ])
       await reconciled()
     }
   })
 
   it('a namespace no Kustomization manages: compared with overlays/prod at HEAD', async () => {
     const name = 'loose'
-    const base = defineNamespace({ name, description: 'not under Flux', namespaces: { dev: `${name}-dev`, prod: name } })
+    const base = defineNamespace({
+      name,
+      description: 'not under Flux',
+      namespaces: { dev: `${name}-dev`, prod: name },
+    })
     const ns: NamespaceConfig = { ...base, paths: namespacePaths(path.join(w.work, 'namespaces', name)) }
     w.write(`namespaces/${name}/overlays/prod/kustomization.yaml`, `namespace: ${name}\nresources: [cm.yaml]\n`)
-    w.write(`namespaces/${name}/overlays/prod/cm.yaml`, 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: plain }\ndata: { a: "1" }\n')
+    w.write(
+      `namespaces/${name}/overlays/prod/cm.yaml`,
+      'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: plain }\ndata: { a: "1" }\n',
+    )
     await w.git$('add', '-A')
     await w.git$('commit', '-qm', 'loose namespace')
     await w.kube.core.createNamespace({ body: { metadata: { name } } })
     try {
-      await run(kubectl, ['--kubeconfig', w.kubeconfig, 'apply', '--server-side', '-k', path.join(w.work, `namespaces/${name}/overlays/prod`)])
+      await run(kubectl, [
+        '--kubeconfig',
+        w.kubeconfig,
+        'apply',
+        '--server-side',
+        '-k',
+        path.join(w.work, `namespaces/${name}/overlays/prod`),
+      ])
       let r = await drift({}, ns)
       assert.equal(r.source.mode, 'local')
       assert.equal(r.source.baseline.requested, 'HEAD')
       assert.equal(find(r, 'ConfigMap', 'plain')?.class, 'in-sync')
       assert.equal(r.drifted, false)
       assert.ok(r.warnings.some((x) => /not under Flux/.test(x)))
-      await run(kubectl, ['--kubeconfig', w.kubeconfig, '-n', name, 'edit', 'configmap', 'plain'], { env: { ...process.env, KUBE_EDITOR: `sed -i 's/a: "1"/a: "2"/'` } })
+      await run(kubectl, ['--kubeconfig', w.kubeconfig, '-n', name, 'edit', 'configmap', 'plain'], {
+        env: { ...process.env, KUBE_EDITOR: `sed -i 's/a: "1"/a: "2"/'` },
+      })
       r = await drift({}, ns)
       const ch = find(r, 'ConfigMap', 'plain')?.changes?.[0]
       assert.deepEqual([ch?.path, ch?.git, ch?.live, ch?.setBy[0]?.manager], ['/data/a', '1', '2', 'kubectl-edit'])
-      await assert.rejects(drift({ baseline: 'applied' }, ns), (err: Error & { exitCode?: number }) => err.exitCode === 2 && /needs a Flux Kustomization/.test(err.message))
+      await assert.rejects(
+        drift({ baseline: 'applied' }, ns),
+        (err: Error & { exitCode?: number }) => err.exitCode === 2 && /needs a Flux Kustomization/.test(err.message),
+      )
     } finally {
       await w.kube.core.deleteNamespace({ name })
     }

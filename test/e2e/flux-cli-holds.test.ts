@@ -29,18 +29,29 @@ describe('holds next to the real flux CLI', () => {
   const savedState = process.env.NSOPS_STATE_DIR
   const name = `holds-${process.pid}`
   // dev and prod in one namespace: the dev overlay writes what the Kustomization manages
-  const ns = defineNamespace({ name: 'arr-stack', description: 'hold test', namespaces: { dev: 'arr-stack-dev', prod: 'arr-stack-dev' }, flux: { kustomization: name, hold: 'kustomization' } })
+  const ns = defineNamespace({
+    name: 'arr-stack',
+    description: 'hold test',
+    namespaces: { dev: 'arr-stack-dev', prod: 'arr-stack-dev' },
+    flux: { kustomization: name, hold: 'kustomization' },
+  })
   const ref = { group, version: 'v1', namespace: 'flux-system', plural: 'kustomizations', name }
-  const ks = async () => (await cluster.kube.custom.getNamespacedCustomObject(ref)) as { spec: { suspend?: boolean }; metadata: { generation: number; annotations?: Record<string, string> } }
-  const fluxCli = (...args: string[]) => run(flux, [...args, '-n', 'flux-system', '--kubeconfig', cluster.kubeconfig], { timeout: 60_000 })
+  const ks = async () =>
+    (await cluster.kube.custom.getNamespacedCustomObject(ref)) as {
+      spec: { suspend?: boolean }
+      metadata: { generation: number; annotations?: Record<string, string> }
+    }
+  const fluxCli = (...args: string[]) =>
+    run(flux, [...args, '-n', 'flux-system', '--kubeconfig', cluster.kubeconfig], { timeout: 60_000 })
   const deadPid = async () => {
     const p = spawn(process.execPath, ['-e', ''])
     await new Promise((r) => p.on('exit', r))
     return p.pid!
   }
-  const nsopsDevDown = () => run(path.join(repoRoot, 'shared/bin/nsops.ts'), ['dev-down', '--keep-cluster'], {
-    env: { ...process.env, NSOPS_STATE_DIR: stateDir, NSOPS_KUBECONFIG: cluster.kubeconfig, CI: '1' },
-  })
+  const nsopsDevDown = () =>
+    run(path.join(repoRoot, 'shared/bin/nsops.ts'), ['dev-down', '--keep-cluster'], {
+      env: { ...process.env, NSOPS_STATE_DIR: stateDir, NSOPS_KUBECONFIG: cluster.kubeconfig, CI: '1' },
+    })
 
   before(async () => {
     process.env.NSOPS_STATE_DIR = stateDir
@@ -48,10 +59,21 @@ describe('holds next to the real flux CLI', () => {
     flux = await toolPath('flux')
     await installFluxCrds(cluster.kube)
     await cluster.kube.core.createNamespace({ body: { metadata: { name: 'flux-system' } } }).catch(() => {})
-    await cluster.kube.custom.createNamespacedCustomObject({ ...ref, body: {
-      apiVersion: `${group}/v1`, kind: 'Kustomization', metadata: { name, namespace: 'flux-system' },
-      spec: { interval: '10m', path: './namespaces/arr-stack/overlays/prod', prune: true, targetNamespace: 'arr-stack-dev', sourceRef: { kind: 'GitRepository', name: 'absent' } },
-    } })
+    await cluster.kube.custom.createNamespacedCustomObject({
+      ...ref,
+      body: {
+        apiVersion: `${group}/v1`,
+        kind: 'Kustomization',
+        metadata: { name, namespace: 'flux-system' },
+        spec: {
+          interval: '10m',
+          path: './namespaces/arr-stack/overlays/prod',
+          prune: true,
+          targetNamespace: 'arr-stack-dev',
+          sourceRef: { kind: 'GitRepository', name: 'absent' },
+        },
+      },
+    })
   })
   after(async () => {
     await cluster?.kube.custom.deleteNamespacedCustomObject(ref).catch(() => {})
@@ -63,7 +85,10 @@ describe('holds next to the real flux CLI', () => {
 
   it('loop dies, then flux resume + flux suspend by hand: just dev-down leaves it suspended', async () => {
     // the state a dev loop killed with -9 leaves: our marker, a pid that is gone
-    await suspendFor(cluster.kube, [{ kind: 'Kustomization', namespace: 'flux-system', name }], { ...currentOwner('dead-session'), pid: await deadPid() })
+    await suspendFor(cluster.kube, [{ kind: 'Kustomization', namespace: 'flux-system', name }], {
+      ...currentOwner('dead-session'),
+      pid: await deadPid(),
+    })
     assert.equal((await ks()).spec.suspend, true)
     await fluxCli('resume', 'kustomization', name, '--wait=false')
     await fluxCli('suspend', 'kustomization', name)
@@ -85,8 +110,13 @@ describe('holds next to the real flux CLI', () => {
     const loop = new DevLoop(cluster.kube, ns, { forwards: false })
     try {
       await loop.start()
-      assert.match(loop.status.fluxWarnings?.join('\n') ?? '', new RegExp(`Kustomization/flux-system/${name} was already suspended by hand`))
-    } finally { await loop.stop() }
+      assert.match(
+        loop.status.fluxWarnings?.join('\n') ?? '',
+        new RegExp(`Kustomization/flux-system/${name} was already suspended by hand`),
+      )
+    } finally {
+      await loop.stop()
+    }
     assert.equal((await ks()).spec.suspend, true)
     await fluxCli('resume', 'kustomization', name, '--wait=false')
   })
@@ -99,16 +129,24 @@ describe('holds next to the real flux CLI', () => {
       await fluxCli('resume', 'kustomization', name, '--wait=false')
       const hold = (loop as unknown as { flux: Parameters<typeof refreshHold>[1] }).flux
       const lost = await refreshHold(cluster.kube, hold) // what the 30-minute timer runs
-      assert.deepEqual(lost.map((l) => l.name), [name])
+      assert.deepEqual(
+        lost.map((l) => l.name),
+        [name],
+      )
       assert.notEqual((await ks()).spec.suspend, true, 'not re-suspended')
       await fluxCli('suspend', 'kustomization', name)
-    } finally { await loop.stop() }
+    } finally {
+      await loop.stop()
+    }
     assert.equal((await ks()).spec.suspend, true, 'suspended by hand after the resume: kept on exit')
     await fluxCli('resume', 'kustomization', name, '--wait=false')
   })
 
   it('a stale hold is taken over in one patch: never resumed in between', async () => {
-    await suspendFor(cluster.kube, [{ kind: 'Kustomization', namespace: 'flux-system', name }], { ...currentOwner('dead-session'), pid: await deadPid() })
+    await suspendFor(cluster.kube, [{ kind: 'Kustomization', namespace: 'flux-system', name }], {
+      ...currentOwner('dead-session'),
+      pid: await deadPid(),
+    })
     const gen = (await ks()).metadata.generation
     const loop = new DevLoop(cluster.kube, ns, { forwards: false })
     try {
@@ -118,27 +156,55 @@ describe('holds next to the real flux CLI', () => {
       assert.equal(k.spec.suspend, true)
       assert.equal(k.metadata.generation, gen, 'no resume and re-suspend happened (each would bump the generation)')
       assert.equal(JSON.parse(k.metadata.annotations![SUSPENDED_BY]).pid, process.pid)
-    } finally { await loop.stop() }
+    } finally {
+      await loop.stop()
+    }
     assert.notEqual((await ks()).spec.suspend, true, 'released on exit: it was ours after the takeover')
   })
 
   it('only a root flux-system that includes overlays/prod: found as the manager, the dashboard shows it', async () => {
     const root = { group, version: 'v1', namespace: 'flux-system', plural: 'kustomizations', name: 'flux-system' }
-    await cluster.kube.custom.createNamespacedCustomObject({ ...root, body: {
-      apiVersion: `${group}/v1`, kind: 'Kustomization', metadata: { name: 'flux-system', namespace: 'flux-system' },
-      // no kustomization.yaml in namespaces/: kustomize-controller takes in every folder below
-      spec: { interval: '10m', path: './namespaces', prune: true, sourceRef: { kind: 'GitRepository', name: 'absent' } },
-    } })
+    await cluster.kube.custom.createNamespacedCustomObject({
+      ...root,
+      body: {
+        apiVersion: `${group}/v1`,
+        kind: 'Kustomization',
+        metadata: { name: 'flux-system', namespace: 'flux-system' },
+        // no kustomization.yaml in namespaces/: kustomize-controller takes in every folder below
+        spec: {
+          interval: '10m',
+          path: './namespaces',
+          prune: true,
+          sourceRef: { kind: 'GitRepository', name: 'absent' },
+        },
+      },
+    })
     try {
-      const monitoring = defineNamespace({ name: 'monitoring', description: 'root only', namespaces: { dev: 'monitoring-dev', prod: 'monitoring' }, flux: { kustomization: 'no-such-ks' } })
+      const monitoring = defineNamespace({
+        name: 'monitoring',
+        description: 'root only',
+        namespaces: { dev: 'monitoring-dev', prod: 'monitoring' },
+        flux: { kustomization: 'no-such-ks' },
+      })
       const m = await findManagers(cluster.kube, monitoring)
       assert.equal(m.state, 'managed')
-      assert.deepEqual(m.state === 'managed' && m.managers.map((x) => [x.kustomization.metadata.name, x.by, x.root]), [['flux-system', 'path', true]])
-      const dash = await run(path.join(repoRoot, 'namespaces/monitoring/dashboard.ts'), ['--json', '--kubeconfig', cluster.kubeconfig], { env: { ...process.env, CI: '1', NSOPS_STATE_DIR: stateDir } })
-        .then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => e)
+      assert.deepEqual(m.state === 'managed' && m.managers.map((x) => [x.kustomization.metadata.name, x.by, x.root]), [
+        ['flux-system', 'path', true],
+      ])
+      const dash = await run(
+        path.join(repoRoot, 'namespaces/monitoring/dashboard.ts'),
+        ['--json', '--kubeconfig', cluster.kubeconfig],
+        { env: { ...process.env, CI: '1', NSOPS_STATE_DIR: stateDir } },
+      ).then(
+        (r) => ({ code: 0, ...r }),
+        (e: { code: number; stdout: string; stderr: string }) => e,
+      )
       assert.notEqual(dash.code, 1, dash.stderr)
       const flux = JSON.parse(dash.stdout).flux
-      assert.ok(flux.objects.some((o: { name: string }) => o.name === 'flux-system'), JSON.stringify(flux))
+      assert.ok(
+        flux.objects.some((o: { name: string }) => o.name === 'flux-system'),
+        JSON.stringify(flux),
+      )
     } finally {
       await cluster.kube.custom.deleteNamespacedCustomObject(root).catch(() => {})
     }

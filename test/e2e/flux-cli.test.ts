@@ -20,7 +20,13 @@ import { privateStateDir } from '../state-dir.ts'
 
 const run = promisify(execFile)
 
-interface Row { name: string; revision: string; suspended: string; ready: string; message: string }
+interface Row {
+  name: string
+  revision: string
+  suspended: string
+  ready: string
+  message: string
+}
 
 describe('the flux CLI against sim, beside nsops', () => {
   let w: GitOpsWorld
@@ -30,7 +36,11 @@ describe('the flux CLI against sim, beside nsops', () => {
 
   const fluxRun = async (...args: string[]) => {
     try {
-      const { stdout, stderr } = await run(flux, [...args, '--kubeconfig', w.kubeconfig, '--namespace', 'flux-system'], { timeout: 120_000 })
+      const { stdout, stderr } = await run(
+        flux,
+        [...args, '--kubeconfig', w.kubeconfig, '--namespace', 'flux-system'],
+        { timeout: 120_000 },
+      )
       return { code: 0, stdout, stderr }
     } catch (err) {
       const e = err as { code?: number; stdout?: string; stderr?: string }
@@ -82,26 +92,55 @@ describe('the flux CLI against sim, beside nsops', () => {
     assert.equal(r.code, 0, r.stdout + r.stderr)
     assert.match(r.stdout + r.stderr, new RegExp(`applied revision main@sha1:${sha}`))
     assert.equal((await w.ks()).status?.lastAppliedRevision, `main@sha1:${sha}`)
-    assert.equal((await w.kube.core.readNamespacedConfigMap({ name: 'settings', namespace: DEMO })).data?.mode, 'prod-v2')
+    assert.equal(
+      (await w.kube.core.readNamespacedConfigMap({ name: 'settings', namespace: DEMO })).data?.mode,
+      'prod-v2',
+    )
   })
 
-  it('flux diff ks --path and nsops\' deploy --dry-run (just diff) agree on what would change', async () => {
+  it("flux diff ks --path and nsops' deploy --dry-run (just diff) agree on what would change", async () => {
     const base = `namespaces/${DEMO}/base`
     w.write(`${base}/settings.yaml`, settings('not-yet'))
     w.write(`${base}/extra.yaml`, 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: extra }\ndata: { new: "yes" }\n')
     w.write(`${base}/kustomization.yaml`, 'resources: [web.yaml, settings.yaml, extra.yaml]\n')
     try {
       // flux exits 1 on drift and prints `► Kind/namespace/name created|drifted|deleted` per object
-      const byFluxRun = await fluxRun('diff', 'ks', DEMO, '--path', path.join(w.work, 'namespaces', DEMO, 'overlays', 'prod'))
+      const byFluxRun = await fluxRun(
+        'diff',
+        'ks',
+        DEMO,
+        '--path',
+        path.join(w.work, 'namespaces', DEMO, 'overlays', 'prod'),
+      )
       assert.equal(byFluxRun.code, 1, byFluxRun.stdout + byFluxRun.stderr)
       const words: Record<string, string> = { created: 'create', drifted: 'update', deleted: 'delete' }
-      const byFlux = Object.fromEntries([...byFluxRun.stdout.matchAll(/^► (\S+) (created|drifted|deleted)$/gm)].map((m) => [m[1], words[m[2]]]))
-      const sink = () => new Writable({ write(_c, _e, cb) { cb() } })
+      const byFlux = Object.fromEntries(
+        [...byFluxRun.stdout.matchAll(/^► (\S+) (created|drifted|deleted)$/gm)].map((m) => [m[1], words[m[2]]]),
+      )
+      const sink = () =>
+        new Writable({
+          write(_c, _e, cb) {
+            cb()
+          },
+        })
       const quiet = { info() {}, step() {}, ok() {}, warn() {}, fail() {} }
-      const report = await runDeploy({ ns: w.ns, repoDir: w.work, dryRun: true, target: { kubeconfig: w.kubeconfig }, timeoutMs: 60_000, log: quiet, out: sink(), prompt: sink() })
+      const report = await runDeploy({
+        ns: w.ns,
+        repoDir: w.work,
+        dryRun: true,
+        target: { kubeconfig: w.kubeconfig },
+        timeoutMs: 60_000,
+        log: quiet,
+        out: sink(),
+        prompt: sink(),
+      })
       assert.equal(report.outcome, 'dry-run', report.summary)
       const diff = report.steps.find((st) => st.name === 'diff')?.detail?.objects as ObjectDiff[]
-      const byNsops = Object.fromEntries(diff.filter((d) => d.action !== 'unchanged').map((d) => [`${d.ref.kind}/${d.ref.namespace}/${d.ref.name}`, d.action]))
+      const byNsops = Object.fromEntries(
+        diff
+          .filter((d) => d.action !== 'unchanged')
+          .map((d) => [`${d.ref.kind}/${d.ref.namespace}/${d.ref.name}`, d.action]),
+      )
       assert.deepEqual(byNsops, { [`ConfigMap/${DEMO}/settings`]: 'update', [`ConfigMap/${DEMO}/extra`]: 'create' })
       assert.deepEqual(byFlux, byNsops, byFluxRun.stdout)
     } finally {
@@ -110,7 +149,7 @@ describe('the flux CLI against sim, beside nsops', () => {
     }
   })
 
-  it('flux get ks shows a dev loop\'s hold while it runs, and the release after', async () => {
+  it("flux get ks shows a dev loop's hold while it runs, and the release after", async () => {
     // the whole-Kustomization hold (gitops-object-hold covers auto's per-object one)
     const loop = new DevLoop(w.kube, w.ns, { forwards: false, hold: { policy: 'kustomization' } })
     try {

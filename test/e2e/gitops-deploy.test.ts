@@ -18,7 +18,12 @@ import type { DeployOptions } from '../../shared/deploy/flow.ts'
 import { DEMO, gitOpsWorld, settings, type GitOpsWorld } from './gitops-fixture.ts'
 
 const run = promisify(execFile)
-const sink = () => new Writable({ write(_c, _e, cb) { cb() } })
+const sink = () =>
+  new Writable({
+    write(_c, _e, cb) {
+      cb()
+    },
+  })
 const quiet = { info() {}, step() {}, ok() {}, warn() {}, fail() {} }
 
 describe('deploy against the real kustomize-controller', () => {
@@ -27,12 +32,22 @@ describe('deploy against the real kustomize-controller', () => {
     w = await gitOpsWorld()
     await w.waitApplied(await w.git$('rev-parse', 'HEAD'))
   })
-  after(async () => { await w?.stop() })
-
-  const deploy = (extra: Partial<DeployOptions> = {}) => runDeploy({
-    ns: w.ns, repoDir: w.work, yes: true, target: { kubeconfig: w.kubeconfig }, timeoutMs: 120_000,
-    log: quiet, out: sink(), prompt: sink(), ...extra,
+  after(async () => {
+    await w?.stop()
   })
+
+  const deploy = (extra: Partial<DeployOptions> = {}) =>
+    runDeploy({
+      ns: w.ns,
+      repoDir: w.work,
+      yes: true,
+      target: { kubeconfig: w.kubeconfig },
+      timeoutMs: 120_000,
+      log: quiet,
+      out: sink(),
+      prompt: sink(),
+      ...extra,
+    })
   const mode = async () => (await w.kube.core.readNamespacedConfigMap({ name: 'settings', namespace: DEMO })).data?.mode
 
   it('commits, pushes, has Flux apply exactly that commit and waits until healthy (exit 0)', async () => {
@@ -46,14 +61,27 @@ describe('deploy against the real kustomize-controller', () => {
     assert.ok(ks.status?.lastAppliedRevision?.endsWith(head), ks.status?.lastAppliedRevision)
     assert.equal(await mode(), 'prod-v2')
     const names = r.steps.map((s) => s.name)
-    for (const step of ['preflight', 'build', 'validate', 'commit', 'push']) assert.ok(names.includes(step as never), `${step} in ${names}`)
+    for (const step of ['preflight', 'build', 'validate', 'commit', 'push'])
+      assert.ok(names.includes(step as never), `${step} in ${names}`)
   })
 
   it('rebases onto a commit pushed from elsewhere meanwhile, then deploys', async () => {
     const other = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-race-'))
     try {
       await run('git', ['clone', '-q', w.repoUrl, other])
-      await run('git', ['-C', other, '-c', 'user.name=other', '-c', 'user.email=o@x', 'commit', '-q', '--allow-empty', '-m', 'someone else'])
+      await run('git', [
+        '-C',
+        other,
+        '-c',
+        'user.name=other',
+        '-c',
+        'user.email=o@x',
+        'commit',
+        '-q',
+        '--allow-empty',
+        '-m',
+        'someone else',
+      ])
       await run('git', ['-C', other, 'push', '-q', 'origin', 'main'])
       const theirs = (await run('git', ['-C', other, 'rev-parse', 'HEAD'])).stdout.trim()
       w.write(`namespaces/${DEMO}/base/settings.yaml`, settings('prod-v3'))
@@ -71,9 +99,15 @@ describe('deploy against the real kustomize-controller', () => {
     const webFile = path.join(w.work, `namespaces/${DEMO}/base/web.yaml`)
     const good = fs.readFileSync(webFile, 'utf8')
     // no node has this label, and the Deployment gives up after 10 s (ProgressDeadlineExceeded)
-    fs.writeFileSync(webFile, good
-      .replace('  replicas: 2\n', '  replicas: 2\n  progressDeadlineSeconds: 10\n')
-      .replace('    spec:\n      containers:', '    spec:\n      nodeSelector: { disk: nvme-that-does-not-exist }\n      containers:'))
+    fs.writeFileSync(
+      webFile,
+      good
+        .replace('  replicas: 2\n', '  replicas: 2\n  progressDeadlineSeconds: 10\n')
+        .replace(
+          '    spec:\n      containers:',
+          '    spec:\n      nodeSelector: { disk: nvme-that-does-not-exist }\n      containers:',
+        ),
+    )
     const t0 = Date.now()
     const r = await deploy()
     const took = Date.now() - t0
@@ -99,12 +133,16 @@ describe('deploy against the real kustomize-controller', () => {
     // serves git, so it cannot push from here while the deploy waits)
     const bare = path.join(w.git.root, 'nsops.git')
     const hook = path.join(bare, 'hooks', 'post-receive')
-    fs.writeFileSync(hook, `#!/bin/sh
+    fs.writeFileSync(
+      hook,
+      `#!/bin/sh
 [ -f "$GIT_DIR/ontop-sha" ] && exit 0
 read old new ref
 export GIT_AUTHOR_NAME=other GIT_AUTHOR_EMAIL=o@x GIT_COMMITTER_NAME=other GIT_COMMITTER_EMAIL=o@x
 c=$(git commit-tree -p "$new" -m "someone else, on top" "$new^{tree}") && git update-ref refs/heads/main "$c" "$new" && echo "$c" > "$GIT_DIR/ontop-sha"
-`, { mode: 0o755 })
+`,
+      { mode: 0o755 },
+    )
     try {
       w.write(`namespaces/${DEMO}/base/settings.yaml`, settings('ours'))
       const r = await deploy()
@@ -114,7 +152,10 @@ c=$(git commit-tree -p "$new" -m "someone else, on top" "$new^{tree}") && git up
       assert.deepEqual(r.git.reverts, [], 'nothing reverted')
       assert.match(r.summary, /which contains [0-9a-f]{7}: a commit pushed on top of it/)
       const ks = await w.ks()
-      assert.ok(ks.status?.lastAppliedRevision?.endsWith(theirs), `Flux applied their commit: ${ks.status?.lastAppliedRevision}`)
+      assert.ok(
+        ks.status?.lastAppliedRevision?.endsWith(theirs),
+        `Flux applied their commit: ${ks.status?.lastAppliedRevision}`,
+      )
       assert.equal(await mode(), 'ours')
       await w.git$('pull', '-q', '--rebase')
     } finally {
@@ -123,9 +164,18 @@ c=$(git commit-tree -p "$new" -m "someone else, on top" "$new^{tree}") && git up
   })
 
   it('refuses before committing: a Kustomization suspended by hand, a dependsOn not Ready, a remote Flux does not read', async () => {
-    const flux = (name: string, patch: object) => w.kube.custom.patchNamespacedCustomObject({
-      group: 'kustomize.toolkit.fluxcd.io', version: 'v1', namespace: 'flux-system', plural: 'kustomizations', name, body: patch,
-    }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
+    const flux = (name: string, patch: object) =>
+      w.kube.custom.patchNamespacedCustomObject(
+        {
+          group: 'kustomize.toolkit.fluxcd.io',
+          version: 'v1',
+          namespace: 'flux-system',
+          plural: 'kustomizations',
+          name,
+          body: patch,
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      )
     w.write(`namespaces/${DEMO}/base/settings.yaml`, settings('refused'))
     const head = await w.git$('rev-parse', 'HEAD')
     const remote = async () => (await w.git$('ls-remote', 'origin', 'refs/heads/main')).split(/\s/)[0]
@@ -147,9 +197,23 @@ c=$(git commit-tree -p "$new" -m "someone else, on top" "$new^{tree}") && git up
     }
 
     // a dependency that can never be Ready: its path does not exist in the repository
-    await w.kube.custom.createNamespacedCustomObject({ group: 'kustomize.toolkit.fluxcd.io', version: 'v1', namespace: 'flux-system', plural: 'kustomizations',
-      body: { apiVersion: 'kustomize.toolkit.fluxcd.io/v1', kind: 'Kustomization', metadata: { name: 'infra' },
-        spec: { interval: '10m', path: './no/such/path', prune: false, sourceRef: { kind: 'GitRepository', name: 'demo-src' } } } })
+    await w.kube.custom.createNamespacedCustomObject({
+      group: 'kustomize.toolkit.fluxcd.io',
+      version: 'v1',
+      namespace: 'flux-system',
+      plural: 'kustomizations',
+      body: {
+        apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
+        kind: 'Kustomization',
+        metadata: { name: 'infra' },
+        spec: {
+          interval: '10m',
+          path: './no/such/path',
+          prune: false,
+          sourceRef: { kind: 'GitRepository', name: 'demo-src' },
+        },
+      },
+    })
     await flux(DEMO, { spec: { dependsOn: [{ name: 'infra' }] } })
     try {
       const r = await deploy()
@@ -157,7 +221,13 @@ c=$(git commit-tree -p "$new" -m "someone else, on top" "$new^{tree}") && git up
       assert.match(r.summary, /Kustomization\/flux-system\/demo → Kustomization\/flux-system\/infra: .*is not Ready/)
     } finally {
       await flux(DEMO, { spec: { dependsOn: null } })
-      await w.kube.custom.deleteNamespacedCustomObject({ group: 'kustomize.toolkit.fluxcd.io', version: 'v1', namespace: 'flux-system', plural: 'kustomizations', name: 'infra' })
+      await w.kube.custom.deleteNamespacedCustomObject({
+        group: 'kustomize.toolkit.fluxcd.io',
+        version: 'v1',
+        namespace: 'flux-system',
+        plural: 'kustomizations',
+        name: 'infra',
+      })
     }
 
     // the clone tracks a remote that is another repository than the GitRepository's URL
@@ -169,9 +239,16 @@ c=$(git commit-tree -p "$new" -m "someone else, on top" "$new^{tree}") && git up
       await w.git$('branch', '-q', '--set-upstream-to=elsewhere/main')
       const r = await deploy()
       assert.equal(r.exitCode, 1, `${r.outcome}: ${r.summary}`)
-      assert.match(r.summary, /GitRepository\/flux-system\/demo-src reads http:\/\/127\.0\.0\.1:\d+\/nsops\.git, but this deploy pushes to elsewhere/)
+      assert.match(
+        r.summary,
+        /GitRepository\/flux-system\/demo-src reads http:\/\/127\.0\.0\.1:\d+\/nsops\.git, but this deploy pushes to elsewhere/,
+      )
       assert.equal(await w.git$('rev-parse', 'HEAD'), head)
-      assert.equal((await run('git', ['-C', elsewhere, 'rev-parse', 'refs/heads/main'])).stdout.trim(), head, 'nothing pushed there either')
+      assert.equal(
+        (await run('git', ['-C', elsewhere, 'rev-parse', 'refs/heads/main'])).stdout.trim(),
+        head,
+        'nothing pushed there either',
+      )
     } finally {
       await w.git$('branch', '-q', '--set-upstream-to=origin/main')
       await w.git$('remote', 'remove', 'elsewhere')
@@ -181,23 +258,41 @@ c=$(git commit-tree -p "$new" -m "someone else, on top" "$new^{tree}") && git up
   })
 
   it('an API server that stops answering during the wait is retried until the timeout, then reported; nothing is lost', async () => {
-    const state = JSON.parse(fs.readFileSync(path.join(w.sim.dir, 'state.json'), 'utf8')) as { components: { name: string; pid: number }[] }
+    const state = JSON.parse(fs.readFileSync(path.join(w.sim.dir, 'state.json'), 'utf8')) as {
+      components: { name: string; pid: number }[]
+    }
     const apiserver = state.components.find((c) => c.name === 'kube-apiserver')!.pid
     w.write(`namespaces/${DEMO}/base/settings.yaml`, settings('during-outage'))
     let frozen = false
     // a real outage: the apiserver process is stopped (SIGSTOP) once the commit is pushed
-    const thaw = setTimeout(() => { if (frozen) process.kill(apiserver, 'SIGCONT') }, 60_000)
+    const thaw = setTimeout(() => {
+      if (frozen) process.kill(apiserver, 'SIGCONT')
+    }, 60_000)
     try {
       const r = await deploy({
-        timeoutMs: 15_000, rollbackOnFailure: false,
-        onStep: (step) => { if (step.name === 'push' && step.status === 'ok') { process.kill(apiserver, 'SIGSTOP'); frozen = true } },
+        timeoutMs: 15_000,
+        rollbackOnFailure: false,
+        onStep: (step) => {
+          if (step.name === 'push' && step.status === 'ok') {
+            process.kill(apiserver, 'SIGSTOP')
+            frozen = true
+          }
+        },
       })
       assert.ok(frozen, 'the outage started after the push')
-      assert.equal(r.exitCode, 4, `pushed, not verified (never 1, which says nothing was pushed): ${r.outcome}: ${r.summary}`)
+      assert.equal(
+        r.exitCode,
+        4,
+        `pushed, not verified (never 1, which says nothing was pushed): ${r.outcome}: ${r.summary}`,
+      )
       assert.deepEqual(r.git.pushed, [await w.git$('rev-parse', 'HEAD')])
       assert.match(r.summary, /pushed|timed out|did not|no answer|not verified/i)
       const head = await w.git$('rev-parse', 'HEAD')
-      assert.equal(await w.git$('ls-remote', 'origin', 'refs/heads/main').then((o) => o.split(/\s/)[0]), head, 'the pushed commit is kept')
+      assert.equal(
+        await w.git$('ls-remote', 'origin', 'refs/heads/main').then((o) => o.split(/\s/)[0]),
+        head,
+        'the pushed commit is kept',
+      )
     } finally {
       clearTimeout(thaw)
       if (frozen) process.kill(apiserver, 'SIGCONT')
@@ -212,19 +307,25 @@ c=$(git commit-tree -p "$new" -m "someone else, on top" "$new^{tree}") && git up
   })
 
   // last: it stops the git server for good
-  it('a GitRepository whose URL stops answering after the push fails fast with the source\'s reason (exit 4, the commit stays pushed)', async () => {
+  it("a GitRepository whose URL stops answering after the push fails fast with the source's reason (exit 4, the commit stays pushed)", async () => {
     w.write(`namespaces/${DEMO}/base/settings.yaml`, settings('unreachable'))
     let stopped: Promise<void> | undefined
     const t0 = Date.now()
     const r = await deploy({
-      timeoutMs: 120_000, rollbackOnFailure: false,
-      onStep: (step) => { if (step.name === 'push' && step.status === 'ok') stopped = w.git.stop() },
+      timeoutMs: 120_000,
+      rollbackOnFailure: false,
+      onStep: (step) => {
+        if (step.name === 'push' && step.status === 'ok') stopped = w.git.stop()
+      },
     })
     const took = Date.now() - t0
     await stopped
     assert.ok(stopped, 'the git server was stopped after the push')
     assert.equal(r.exitCode, 4, `${r.outcome}: ${r.summary}`)
-    assert.match(r.summary, /failed while Flux fetched it \(GitRepository\): GitRepository\/flux-system\/demo-src failed: /)
+    assert.match(
+      r.summary,
+      /failed while Flux fetched it \(GitRepository\): GitRepository\/flux-system\/demo-src failed: /,
+    )
     assert.doesNotMatch(r.summary, /did not become ready within/, 'a verdict, not a timeout')
     assert.ok(took < 90_000, `failed fast (${took} ms), not after the 120 s timeout`)
     assert.deepEqual(r.git.pushed, [await w.git$('rev-parse', 'HEAD')])

@@ -37,7 +37,11 @@ describe('dev loop against the real kustomize-controller', () => {
   })
 
   const mode = async () => (await w.kube.core.readNamespacedConfigMap({ name: 'settings', namespace: DEMO })).data?.mode
-  const devOnlyExists = () => w.kube.core.readNamespacedConfigMap({ name: 'dev-only', namespace: DEMO }).then(() => true, (e) => (isApiError(e, 404) ? false : Promise.reject(e)))
+  const devOnlyExists = () =>
+    w.kube.core.readNamespacedConfigMap({ name: 'dev-only', namespace: DEMO }).then(
+      () => true,
+      (e) => (isApiError(e, 404) ? false : Promise.reject(e)),
+    )
 
   it('holds back a pushed prod change while it runs and hands back to Flux on exit', async () => {
     assert.equal(await mode(), 'prod-v1')
@@ -53,18 +57,37 @@ describe('dev loop against the real kustomize-controller', () => {
       // a prod change reaches the remote and the source while dev.ts runs
       w.write(`namespaces/${DEMO}/base/settings.yaml`, settings('prod-v2'))
       pushed = await w.commitAndPush('demo: prod v2')
-      const src = await reconcileSource(w.kube, { namespace: 'flux-system', name: 'demo-src' }, { revision: pushed, timeoutMs: 30_000 })
+      const src = await reconcileSource(
+        w.kube,
+        { namespace: 'flux-system', name: 'demo-src' },
+        { revision: pushed, timeoutMs: 30_000 },
+      )
       assert.ok(src.ok, src.message)
       // ask the controller too: a suspended Kustomization must ignore it
-      await w.kube.custom.patchNamespacedCustomObject({ group: 'kustomize.toolkit.fluxcd.io', version: 'v1', namespace: 'flux-system', plural: 'kustomizations', name: DEMO,
-        body: [{ op: 'add', path: `/metadata/annotations/${REQUESTED_AT.replace('/', '~1')}`, value: new Date().toISOString() }] })
+      await w.kube.custom.patchNamespacedCustomObject({
+        group: 'kustomize.toolkit.fluxcd.io',
+        version: 'v1',
+        namespace: 'flux-system',
+        plural: 'kustomizations',
+        name: DEMO,
+        body: [
+          {
+            op: 'add',
+            path: `/metadata/annotations/${REQUESTED_AT.replace('/', '~1')}`,
+            value: new Date().toISOString(),
+          },
+        ],
+      })
       await new Promise((r) => setTimeout(r, 4000))
       assert.equal(await mode(), 'dev', 'the suspension holds: prod v2 is not applied')
       assert.equal((await w.ks()).status?.lastAppliedRevision?.endsWith(pushed), false)
     } finally {
       notes = await loop.stop()
     }
-    assert.ok(notes.some((n) => /resumed Flux/.test(n)), notes.join('\n'))
+    assert.ok(
+      notes.some((n) => /resumed Flux/.test(n)),
+      notes.join('\n'),
+    )
     await w.waitApplied(pushed)
     assert.equal(await mode(), 'prod-v2', 'Flux put prod state back, with the change pushed meanwhile')
     assert.equal(await devOnlyExists(), false, 'dev-only objects are gone')
@@ -74,14 +97,31 @@ describe('dev loop against the real kustomize-controller', () => {
 
   it('after kill -9, the stale suspension is seen by the dashboard and the next dev loop, and dev-down resumes it', async () => {
     const driver = async () => {
-      const child = spawn(process.execPath, ['--import', `file://${repoRoot}/node_modules/tsx/dist/esm/index.mjs`, path.join(repoRoot, 'test/e2e/dev-driver.ts'), w.kubeconfig, w.work, 'kustomization'],
-        { env: { ...process.env, NSOPS_STATE_DIR: stateDir }, stdio: ['ignore', 'pipe', 'pipe'] })
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          `file://${repoRoot}/node_modules/tsx/dist/esm/index.mjs`,
+          path.join(repoRoot, 'test/e2e/dev-driver.ts'),
+          w.kubeconfig,
+          w.work,
+          'kustomization',
+        ],
+        { env: { ...process.env, NSOPS_STATE_DIR: stateDir }, stdio: ['ignore', 'pipe', 'pipe'] },
+      )
       let out = ''
-      child.stdout.on('data', (b) => { out += b })
-      child.stderr.on('data', (b) => { out += b })
+      child.stdout.on('data', (b) => {
+        out += b
+      })
+      child.stderr.on('data', (b) => {
+        out += b
+      })
       const end = Date.now() + 60_000
       while (!out.includes('READY')) {
-        if (Date.now() > end || child.exitCode !== null) { child.kill('SIGKILL'); throw new Error(`driver did not start: ${out}`) }
+        if (Date.now() > end || child.exitCode !== null) {
+          child.kill('SIGKILL')
+          throw new Error(`driver did not start: ${out}`)
+        }
         await new Promise((r) => setTimeout(r, 100))
       }
       return child
@@ -97,9 +137,15 @@ describe('dev loop against the real kustomize-controller', () => {
     const pid = await killed()
     assert.equal((await w.ks()).spec.suspend, true, 'kill -9 leaves it suspended')
     const stale = await findStaleSuspensions(w.kube)
-    assert.ok(stale.some((s) => s.name === DEMO && /is gone/.test(s.reason)), JSON.stringify(stale))
+    assert.ok(
+      stale.some((s) => s.name === DEMO && /is gone/.test(s.reason)),
+      JSON.stringify(stale),
+    )
     const dash = await fluxSection(w.kube, w.ns)
-    assert.ok(dash.stale.some((s) => s.includes(DEMO)), JSON.stringify(dash))
+    assert.ok(
+      dash.stale.some((s) => s.includes(DEMO)),
+      JSON.stringify(dash),
+    )
     assert.ok(dash.problems.some((p) => /stale Flux suspension/.test(p)))
 
     // the next dev loop takes it over, and resumes it on exit
@@ -132,9 +178,15 @@ describe('dev loop against the real kustomize-controller', () => {
       assert.equal(r.branch, 'main')
       assert.match(r.upstreamNote, /now tracks nsops-local\/main/)
       const head = (await run('git', ['-C', clone, 'rev-parse', 'HEAD'])).stdout.trim()
-      const remote = (await run('git', ['-C', clone, 'ls-remote', LOCAL_REMOTE, 'refs/heads/main'])).stdout.split(/\s/)[0]
-      assert.equal(remote, head, 'the branch is on the cluster\'s git server')
-      const src = await reconcileSource(w.kube, { namespace: 'flux-system', name: 'nsops' }, { revision: head, timeoutMs: 30_000 })
+      const remote = (await run('git', ['-C', clone, 'ls-remote', LOCAL_REMOTE, 'refs/heads/main'])).stdout.split(
+        /\s/,
+      )[0]
+      assert.equal(remote, head, "the branch is on the cluster's git server")
+      const src = await reconcileSource(
+        w.kube,
+        { namespace: 'flux-system', name: 'nsops' },
+        { revision: head, timeoutMs: 30_000 },
+      )
       assert.ok(src.ok, src.message)
     } finally {
       fs.rmSync(clone, { recursive: true, force: true })

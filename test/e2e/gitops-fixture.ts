@@ -10,7 +10,12 @@ import { KubeConfig } from '@kubernetes/client-node'
 import { SimCluster } from '../../shared/cluster/sim/index.ts'
 import { createBareRepo, startGitServer, type GitServer } from '../../shared/cluster/sim/git-server.ts'
 import { clientsFor, type Kube } from '../../shared/kube/client.ts'
-import { defineNamespace, namespacePaths, type FluxHoldPolicy, type NamespaceConfig } from '../../shared/config/namespace-config.ts'
+import {
+  defineNamespace,
+  namespacePaths,
+  type FluxHoldPolicy,
+  type NamespaceConfig,
+} from '../../shared/config/namespace-config.ts'
 
 const run = promisify(execFile)
 
@@ -35,7 +40,10 @@ export interface GitOpsWorld {
 export interface FluxKs {
   metadata: { annotations?: Record<string, string>; generation?: number }
   spec: { suspend?: boolean }
-  status?: { lastAppliedRevision?: string; conditions?: { type: string; status: string; reason?: string; message?: string }[] }
+  status?: {
+    lastAppliedRevision?: string
+    conditions?: { type: string; status: string; reason?: string; message?: string }[]
+  }
 }
 
 export const settings = (mode: string) => `apiVersion: v1
@@ -62,8 +70,13 @@ spec:
 
 /** The fixture namespace's config, with its paths in the working clone (not this repo). */
 export function demoNamespace(work: string, devNs = DEMO, hold: FluxHoldPolicy = 'auto'): NamespaceConfig {
-  const base = defineNamespace({ name: DEMO, description: 'e2e fixture', namespaces: { dev: devNs, prod: DEMO }, flux: { kustomization: DEMO, hold },
-    groups: [{ title: 'Apps', apps: [{ name: 'web', port: 80 }] }] })
+  const base = defineNamespace({
+    name: DEMO,
+    description: 'e2e fixture',
+    namespaces: { dev: devNs, prod: DEMO },
+    flux: { kustomization: DEMO, hold },
+    groups: [{ title: 'Apps', apps: [{ name: 'web', port: 80 }] }],
+  })
   return { ...base, paths: namespacePaths(path.join(work, 'namespaces', DEMO)) }
 }
 
@@ -84,7 +97,12 @@ export async function gitOpsWorld(opts: { devNamespace?: string } = {}): Promise
     const work = path.join(tmp, 'work')
     const git$ = async (...args: string[]) => (await run('git', ['-C', work, ...args])).stdout.trim()
     await run('git', ['-c', 'init.defaultBranch=main', 'init', work])
-    for (const [k, v] of [['user.name', 'nsops test'], ['user.email', 'test@nsops.local'], ['commit.gpgsign', 'false']]) await git$('config', k, v)
+    for (const [k, v] of [
+      ['user.name', 'nsops test'],
+      ['user.email', 'test@nsops.local'],
+      ['commit.gpgsign', 'false'],
+    ])
+      await git$('config', k, v)
     const write = (rel: string, text: string) => {
       fs.mkdirSync(path.dirname(path.join(work, rel)), { recursive: true })
       fs.writeFileSync(path.join(work, rel), text)
@@ -94,8 +112,14 @@ export async function gitOpsWorld(opts: { devNamespace?: string } = {}): Promise
     write(`namespaces/${DEMO}/base/web.yaml`, web)
     write(`namespaces/${DEMO}/base/settings.yaml`, settings('prod-v1'))
     write(`namespaces/${DEMO}/overlays/prod/kustomization.yaml`, `namespace: ${DEMO}\nresources: [../../base]\n`)
-    write(`namespaces/${DEMO}/overlays/dev/kustomization.yaml`, `namespace: ${devNs}\nresources: [../../base, dev-only.yaml]\npatches:\n  - path: settings-dev.yaml\n  - target: { kind: Deployment, name: web }\n    patch: '[{"op": "replace", "path": "/spec/replicas", "value": 1}]'\n`)
-    write(`namespaces/${DEMO}/overlays/dev/dev-only.yaml`, 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: dev-only }\ndata: { debug: "true" }\n')
+    write(
+      `namespaces/${DEMO}/overlays/dev/kustomization.yaml`,
+      `namespace: ${devNs}\nresources: [../../base, dev-only.yaml]\npatches:\n  - path: settings-dev.yaml\n  - target: { kind: Deployment, name: web }\n    patch: '[{"op": "replace", "path": "/spec/replicas", "value": 1}]'\n`,
+    )
+    write(
+      `namespaces/${DEMO}/overlays/dev/dev-only.yaml`,
+      'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: dev-only }\ndata: { debug: "true" }\n',
+    )
     write(`namespaces/${DEMO}/overlays/dev/settings-dev.yaml`, settings('dev'))
     await git$('add', '-A')
     await git$('commit', '-qm', 'demo: first version')
@@ -106,17 +130,48 @@ export async function gitOpsWorld(opts: { devNamespace?: string } = {}): Promise
     await kube.core.createNamespace({ body: { metadata: { name: 'flux-system' } } }).catch(() => {})
     const flux = (plural: string, group: string, body: object) =>
       kube.custom.createNamespacedCustomObject({ group, version: 'v1', namespace: 'flux-system', plural, body })
-    await flux('gitrepositories', 'source.toolkit.fluxcd.io', { apiVersion: 'source.toolkit.fluxcd.io/v1', kind: 'GitRepository', metadata: { name: 'demo-src' },
-      spec: { url: repoUrl, interval: '10m', ref: { branch: 'main' } } })
-    await flux('kustomizations', 'kustomize.toolkit.fluxcd.io', { apiVersion: 'kustomize.toolkit.fluxcd.io/v1', kind: 'Kustomization', metadata: { name: DEMO },
-      spec: { interval: '10m', timeout: '90s', path: `./namespaces/${DEMO}/overlays/prod`, prune: true, wait: true, targetNamespace: DEMO,
-        sourceRef: { kind: 'GitRepository', name: 'demo-src' } } })
+    await flux('gitrepositories', 'source.toolkit.fluxcd.io', {
+      apiVersion: 'source.toolkit.fluxcd.io/v1',
+      kind: 'GitRepository',
+      metadata: { name: 'demo-src' },
+      spec: { url: repoUrl, interval: '10m', ref: { branch: 'main' } },
+    })
+    await flux('kustomizations', 'kustomize.toolkit.fluxcd.io', {
+      apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
+      kind: 'Kustomization',
+      metadata: { name: DEMO },
+      spec: {
+        interval: '10m',
+        timeout: '90s',
+        path: `./namespaces/${DEMO}/overlays/prod`,
+        prune: true,
+        wait: true,
+        targetNamespace: DEMO,
+        sourceRef: { kind: 'GitRepository', name: 'demo-src' },
+      },
+    })
 
     const ns = demoNamespace(work, devNs)
 
-    const ks = async () => (await kube.custom.getNamespacedCustomObject({ group: 'kustomize.toolkit.fluxcd.io', version: 'v1', namespace: 'flux-system', plural: 'kustomizations', name: DEMO })) as FluxKs
+    const ks = async () =>
+      (await kube.custom.getNamespacedCustomObject({
+        group: 'kustomize.toolkit.fluxcd.io',
+        version: 'v1',
+        namespace: 'flux-system',
+        plural: 'kustomizations',
+        name: DEMO,
+      })) as FluxKs
     const world: GitOpsWorld = {
-      kube, kubeconfig: info.kubeconfig, sim, git, repoUrl, work, ns, git$, write, ks,
+      kube,
+      kubeconfig: info.kubeconfig,
+      sim,
+      git,
+      repoUrl,
+      work,
+      ns,
+      git$,
+      write,
+      ks,
       async commitAndPush(message) {
         await git$('add', '-A')
         await git$('commit', '-qm', message)

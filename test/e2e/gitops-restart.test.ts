@@ -32,8 +32,14 @@ describe('GitOps state across a sim restart with its state kept', () => {
   let kube: Kube
   let blocker: net.Server | undefined
   const blocked = new Set<net.Socket>()
-  const git = async (dir: string, ...args: string[]) => (await run('git', [...isolated, '-C', dir, ...args])).stdout.trim()
-  const repo = async () => (await kube.custom.getNamespacedCustomObject({ ...fluxKinds.GitRepository, namespace: FLUX_NAMESPACE, name: 'nsops' })) as FluxObject
+  const git = async (dir: string, ...args: string[]) =>
+    (await run('git', [...isolated, '-C', dir, ...args])).stdout.trim()
+  const repo = async () =>
+    (await kube.custom.getNamespacedCustomObject({
+      ...fluxKinds.GitRepository,
+      namespace: FLUX_NAMESPACE,
+      name: 'nsops',
+    })) as FluxObject
   const commit = async (dir: string, file: string) => {
     fs.writeFileSync(path.join(dir, file), `${file} ${Date.now()}\n`)
     await git(dir, 'add', '-A')
@@ -41,7 +47,11 @@ describe('GitOps state across a sim restart with its state kept', () => {
     return git(dir, 'rev-parse', 'HEAD')
   }
   const sourceAt = async (sha: string) => {
-    const r = await reconcileSource(kube, { namespace: FLUX_NAMESPACE, name: 'nsops' }, { revision: sha, timeoutMs: 60_000 })
+    const r = await reconcileSource(
+      kube,
+      { namespace: FLUX_NAMESPACE, name: 'nsops' },
+      { revision: sha, timeoutMs: 60_000 },
+    )
     assert.ok(r.ok, r.message)
     return r
   }
@@ -69,7 +79,7 @@ describe('GitOps state across a sim restart with its state kept', () => {
     fs.rmSync(tmp, { recursive: true, force: true })
   })
 
-  it('dev-up\'s bootstrap points Flux at the cluster\'s git server and the source turns Ready at the pushed commit', async () => {
+  it("dev-up's bootstrap points Flux at the cluster's git server and the source turns Ready at the pushed commit", async () => {
     const r = await bootstrapLocalGitOps(kube, path.join(simDir, 'kubeconfig'), clone)
     assert.equal(r.url, localGitUrl(fluxDir))
     await sourceAt(await git(clone, 'rev-parse', 'HEAD'))
@@ -89,8 +99,13 @@ describe('GitOps state across a sim restart with its state kept', () => {
     const old = localGitUrl(fluxDir)!
     await sim.stop()
     // someone else listens on the git server's port while the cluster is down
-    blocker = net.createServer((socket) => { blocked.add(socket); socket.on('close', () => blocked.delete(socket)) })
-    await new Promise<void>((resolve, reject) => blocker!.once('error', reject).listen(Number(new URL(old).port), '127.0.0.1', resolve))
+    blocker = net.createServer((socket) => {
+      blocked.add(socket)
+      socket.on('close', () => blocked.delete(socket))
+    })
+    await new Promise<void>((resolve, reject) =>
+      blocker!.once('error', reject).listen(Number(new URL(old).port), '127.0.0.1', resolve),
+    )
     const info = await sim.ensure({ flux: true })
     kube = connect({ kubeconfig: info.kubeconfig })
     const now = localGitUrl(fluxDir)!
@@ -111,9 +126,15 @@ describe('GitOps state across a sim restart with its state kept', () => {
     await git(other, 'push', '-q', 'origin', 'HEAD:refs/heads/main')
     await commit(clone, 'ours')
     // and the GitRepository names a server that is gone (as after a restart on a new port)
-    await kube.custom.patchNamespacedCustomObject({
-      ...fluxKinds.GitRepository, namespace: FLUX_NAMESPACE, name: 'nsops', body: { spec: { url: 'http://127.0.0.1:9/nsops.git' } },
-    }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
+    await kube.custom.patchNamespacedCustomObject(
+      {
+        ...fluxKinds.GitRepository,
+        namespace: FLUX_NAMESPACE,
+        name: 'nsops',
+        body: { spec: { url: 'http://127.0.0.1:9/nsops.git' } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    )
     await assert.rejects(bootstrapLocalGitOps(kube, path.join(simDir, 'kubeconfig'), clone), (err: unknown) => {
       assert.ok(err instanceof NsopsError)
       assert.match(err.message, /pushing main to nsops-local .* failed: .*(rejected|non-fast-forward)/s)

@@ -19,13 +19,32 @@ function app(name: string): V1Deployment {
   const labels = { 'app.kubernetes.io/name': name }
   return {
     metadata: { name },
-    spec: { replicas: 1, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: {
-      containers: [{ name, image: `example/${name}:1`, ports: [{ containerPort: 80 }], readinessProbe: { httpGet: { path: '/ready', port: 80 } } }],
-    } } },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: labels },
+      template: {
+        metadata: { labels },
+        spec: {
+          containers: [
+            {
+              name,
+              image: `example/${name}:1`,
+              ports: [{ containerPort: 80 }],
+              readinessProbe: { httpGet: { path: '/ready', port: 80 } },
+            },
+          ],
+        },
+      },
+    },
   }
 }
 
-interface Run { child: ChildProcessWithoutNullStreams; out: () => string[]; err: () => string; exit: Promise<number> }
+interface Run {
+  child: ChildProcessWithoutNullStreams
+  out: () => string[]
+  err: () => string
+  exit: Promise<number>
+}
 
 describe('just logs', { skip: process.env.NSOPS_TEST_CONTEXT ? 'needs the sim cluster' : false }, () => {
   let cluster: TestCluster
@@ -34,29 +53,56 @@ describe('just logs', { skip: process.env.NSOPS_TEST_CONTEXT ? 'needs the sim cl
   const runs: Run[] = []
 
   const logs = (...args: string[]): Run => {
-    const child = spawn(script, args, { env: { ...process.env, NSOPS_KUBECONFIG: cluster.kubeconfig, NSOPS_TEST_LOGS_NS: ns.name, NO_COLOR: '1', CI: '1' } })
+    const child = spawn(script, args, {
+      env: {
+        ...process.env,
+        NSOPS_KUBECONFIG: cluster.kubeconfig,
+        NSOPS_TEST_LOGS_NS: ns.name,
+        NO_COLOR: '1',
+        CI: '1',
+      },
+    })
     let out = ''
     let err = ''
-    child.stdout.on('data', (d) => { out += d })
-    child.stderr.on('data', (d) => { err += d })
+    child.stdout.on('data', (d) => {
+      out += d
+    })
+    child.stderr.on('data', (d) => {
+      err += d
+    })
     const exit = new Promise<number>((resolve) => child.on('exit', (code, sig) => resolve(code ?? (sig ? 128 : 1))))
     const run = { child, out: () => out.split('\n').filter(Boolean), err: () => err, exit }
     runs.push(run)
     return run
   }
-  const podOf = (name: string, not?: string) => until(`a running pod of ${name}`, async () => {
-    const pods = await kube.core.listNamespacedPod({ namespace: ns.name, labelSelector: `app.kubernetes.io/name=${name}` })
-    return pods.items.find((p) => p.status?.podIP && !p.metadata?.deletionTimestamp && p.metadata?.name !== not)
+  const podOf = (name: string, not?: string) =>
+    until(`a running pod of ${name}`, async () => {
+      const pods = await kube.core.listNamespacedPod({
+        namespace: ns.name,
+        labelSelector: `app.kubernetes.io/name=${name}`,
+      })
+      return pods.items.find((p) => p.status?.podIP && !p.metadata?.deletionTimestamp && p.metadata?.name !== not)
+    })
+  const ref = (pod: V1Pod): ContainerRef => ({
+    namespace: ns.name,
+    pod: pod.metadata!.name!,
+    uid: pod.metadata!.uid!,
+    container: pod.spec!.containers[0].name,
   })
-  const ref = (pod: V1Pod): ContainerRef => ({ namespace: ns.name, pod: pod.metadata!.name!, uid: pod.metadata!.uid!, container: pod.spec!.containers[0].name })
   const write = (pod: V1Pod, lines: string[]) => appendContainerLog(cluster.sim!.podLogRoot, ref(pod), lines)
   const restart = async (pod: V1Pod, restarts: number) => {
-    await kube.core.patchNamespacedPodStatus({ namespace: ns.name, name: pod.metadata!.name!, body: [
-      { op: 'replace', path: '/status/containerStatuses/0/restartCount', value: restarts },
-    ] }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch))
+    await kube.core.patchNamespacedPodStatus(
+      {
+        namespace: ns.name,
+        name: pod.metadata!.name!,
+        body: [{ op: 'replace', path: '/status/containerStatuses/0/restartCount', value: restarts }],
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+    )
     await until('the new run to have its log', async () => currentRun(cluster.sim!.podLogRoot, ref(pod)) === restarts)
   }
-  const seen = (run: Run, line: string) => until(`${JSON.stringify(line)} in the output`, async () => run.out().some((l) => l.endsWith(line)))
+  const seen = (run: Run, line: string) =>
+    until(`${JSON.stringify(line)} in the output`, async () => run.out().some((l) => l.endsWith(line)))
   const nLines = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `n=${from + i}`)
 
   before(async () => {
@@ -92,7 +138,10 @@ describe('just logs', { skip: process.env.NSOPS_TEST_CONTEXT ? 'needs the sim cl
     const numbered = out.filter((l) => /^n=\d+$/.test(l))
     assert.deepEqual(numbered, nLines(1, 45), 'every line once, in order, and nothing from the other app')
     assert.equal(out.filter((l) => l === 'ready').length, 3, 'the start lines of each of the three runs once')
-    assert.ok(out.every((l) => !l.includes(' web ') || l.startsWith('starting')), 'one pod, one container: no prefix')
+    assert.ok(
+      out.every((l) => !l.includes(' web ') || l.startsWith('starting')),
+      'one pod, one container: no prefix',
+    )
 
     await kube.core.deleteNamespacedPod({ namespace: ns.name, name: pod.metadata!.name!, gracePeriodSeconds: 0 })
     const next = await podOf('web', pod.metadata!.name!)
@@ -139,7 +188,12 @@ describe('just logs', { skip: process.env.NSOPS_TEST_CONTEXT ? 'needs the sim cl
     }
     assert.deepEqual(new Set(docs.map((d) => d.pod)), new Set([web.metadata!.name, other.metadata!.name]))
     assert.equal(docs.filter((d) => d.pod === web.metadata!.name).length, 2, '--tail 2 of the web container')
-    assert.deepEqual(docs.at(-1), { ts: docs.at(-1)!.ts, pod: other.metadata!.name, container: 'other', line: 'from other' })
+    assert.deepEqual(docs.at(-1), {
+      ts: docs.at(-1)!.ts,
+      pod: other.metadata!.name,
+      container: 'other',
+      line: 'from other',
+    })
   })
 
   it('text output prefixes pod and container when several pods are followed', async () => {

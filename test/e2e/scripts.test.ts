@@ -14,7 +14,11 @@ import { testCluster } from '../harness.ts'
 
 const run = promisify(execFile)
 
-interface Ran { code: number; stdout: string; stderr: string }
+interface Ran {
+  code: number
+  stdout: string
+  stderr: string
+}
 
 async function script(file: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Ran> {
   try {
@@ -35,17 +39,29 @@ const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-e2e-state-'))
 
 describe('namespace scripts end to end', () => {
   let kubeconfig = ''
-  before(async () => { kubeconfig = (await testCluster()).kubeconfig })
+  before(async () => {
+    kubeconfig = (await testCluster()).kubeconfig
+  })
   after(() => fs.rmSync(stateDir, { recursive: true, force: true }))
 
   it('dev.ts --ci is tilt ci: healthy, exit 0, the stack left running until just dev-down', async () => {
     const snapshot = path.join(stateDir, 'snapshot.json')
-    const r = await script('namespaces/arr-stack/dev.ts', ['--ci', '--timeout', '2m', '--output-snapshot', snapshot, '--kubeconfig', kubeconfig])
+    const r = await script('namespaces/arr-stack/dev.ts', [
+      '--ci',
+      '--timeout',
+      '2m',
+      '--output-snapshot',
+      snapshot,
+      '--kubeconfig',
+      kubeconfig,
+    ])
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stderr, /SUCCESS\. All workloads are healthy \(arr-stack\)/)
     // --output-snapshot: every resource's status and the namespace's events, as JSON
     const snap = JSON.parse(fs.readFileSync(snapshot, 'utf8'))
-    const sonarr = snap.loops[0].resources.find((x: { kind: string; name: string }) => x.kind === 'Deployment' && x.name === 'sonarr')
+    const sonarr = snap.loops[0].resources.find(
+      (x: { kind: string; name: string }) => x.kind === 'Deployment' && x.name === 'sonarr',
+    )
     assert.equal(sonarr.status, 'Current')
     assert.ok(Array.isArray(snap.events['arr-stack-dev']))
     assert.match(r.stderr, /kept arr-stack running in arr-stack-dev: `just dev-down` ends it/)
@@ -61,12 +77,25 @@ describe('namespace scripts end to end', () => {
     // with no --env the dashboard shows the namespace the dev loop works on while it is kept
     const devDash = await script('namespaces/arr-stack/dashboard.ts', ['--json', '--kubeconfig', kubeconfig])
     assert.equal(devDash.code, 0, devDash.stderr)
-    assert.deepEqual([JSON.parse(devDash.stdout).namespace.env, JSON.parse(devDash.stdout).namespace.name], ['dev', 'arr-stack-dev'])
+    assert.deepEqual(
+      [JSON.parse(devDash.stdout).namespace.env, JSON.parse(devDash.stdout).namespace.name],
+      ['dev', 'arr-stack-dev'],
+    )
 
     // a typed zx task of arr-stack's namespace.ts, by hand, against the stack --ci kept
-    const task = await script('shared/bin/nsops.ts', ['task', 'arr-stack', 'restart-downloads', '--kubeconfig', kubeconfig])
+    const task = await script('shared/bin/nsops.ts', [
+      'task',
+      'arr-stack',
+      'restart-downloads',
+      '--kubeconfig',
+      kubeconfig,
+    ])
     assert.equal(task.code, 0, task.stderr)
-    assert.match(task.stderr, /\[sonarr-ready\] \$ kubectl -n arr-stack-dev rollout status deploy\/sonarr/, 'its `after` task ran first')
+    assert.match(
+      task.stderr,
+      /\[sonarr-ready\] \$ kubectl -n arr-stack-dev rollout status deploy\/sonarr/,
+      'its `after` task ran first',
+    )
     assert.match(task.stderr, /\[restart-downloads\] \$ kubectl -n arr-stack-dev rollout restart deploy\/qbittorrent/)
     assert.match(task.stderr, /task restart-downloads succeeded/)
     const unknown = await script('shared/bin/nsops.ts', ['task', 'arr-stack', 'nope', '--kubeconfig', kubeconfig])
@@ -78,7 +107,10 @@ describe('namespace scripts end to end', () => {
     assert.match(down.stderr, /ended the kept session of arr-stack: deleted \d+ dev-only object/)
     // …and prod once the session has ended
     const prodDash = await script('namespaces/arr-stack/dashboard.ts', ['--json', '--kubeconfig', kubeconfig])
-    assert.deepEqual([JSON.parse(prodDash.stdout).namespace.env, JSON.parse(prodDash.stdout).namespace.name], ['prod', 'arr-stack'])
+    assert.deepEqual(
+      [JSON.parse(prodDash.stdout).namespace.env, JSON.parse(prodDash.stdout).namespace.name],
+      ['prod', 'arr-stack'],
+    )
     const after = await kube.apps.listNamespacedDeployment({ namespace: 'arr-stack-dev' })
     assert.equal(after.items.length, 0, 'dev-down deleted the dev-only Deployments')
   })
@@ -91,28 +123,64 @@ describe('namespace scripts end to end', () => {
     const m = JSON.parse(r.stdout)
     assert.equal(m.schema, 'nsops.dashboard/v1')
     const apps = m.groups.flatMap((g: { apps: { name: string; status: string }[] }) => g.apps)
-    assert.deepEqual(apps.map((a: { name: string }) => a.name).sort(),
-      ['bazarr', 'jellyfin', 'jellyseerr', 'lidarr', 'prowlarr', 'qbittorrent', 'radarr', 'sonarr'])
+    assert.deepEqual(apps.map((a: { name: string }) => a.name).sort(), [
+      'bazarr',
+      'jellyfin',
+      'jellyseerr',
+      'lidarr',
+      'prowlarr',
+      'qbittorrent',
+      'radarr',
+      'sonarr',
+    ])
     for (const a of apps) assert.equal(a.status, 'Current', `${a.name}: ${JSON.stringify(a)}`)
-    assert.equal(m.pvcs.every((p: { status: string }) => p.status === 'Bound'), true)
+    assert.equal(
+      m.pvcs.every((p: { status: string }) => p.status === 'Bound'),
+      true,
+    )
     assert.doesNotMatch(r.stdout, /\x1b\[/, 'no ANSI codes in --json')
 
-    const ok = await script('namespaces/arr-stack/dashboard.ts', ['--check', '--env', 'dev', '--kubeconfig', kubeconfig])
+    const ok = await script('namespaces/arr-stack/dashboard.ts', [
+      '--check',
+      '--env',
+      'dev',
+      '--kubeconfig',
+      kubeconfig,
+    ])
     assert.equal(ok.code, 0, ok.stdout + ok.stderr)
 
     // break one app for real: its new pod can never be scheduled
     const { kube } = await testCluster()
-    await kube.apps.patchNamespacedDeployment({ name: 'sonarr', namespace: 'arr-stack-dev',
-      body: [{ op: 'add', path: '/spec/template/spec/nodeSelector', value: { 'nsops.dev/no-such-node': 'true' } }] })
-    const bad = await script('namespaces/arr-stack/dashboard.ts', ['--check', '--env', 'dev', '--kubeconfig', kubeconfig])
+    await kube.apps.patchNamespacedDeployment({
+      name: 'sonarr',
+      namespace: 'arr-stack-dev',
+      body: [{ op: 'add', path: '/spec/template/spec/nodeSelector', value: { 'nsops.dev/no-such-node': 'true' } }],
+    })
+    const bad = await script('namespaces/arr-stack/dashboard.ts', [
+      '--check',
+      '--env',
+      'dev',
+      '--kubeconfig',
+      kubeconfig,
+    ])
     assert.equal(bad.code, 3, bad.stdout + bad.stderr)
     assert.match(bad.stdout, /sonarr/)
 
     // undo the break (it was made by another field manager, so the dev overlay does not own
     // it), then clean up through the real command path: --ci --down deletes the dev objects
-    await kube.apps.patchNamespacedDeployment({ name: 'sonarr', namespace: 'arr-stack-dev',
-      body: [{ op: 'remove', path: '/spec/template/spec/nodeSelector' }] })
-    const down = await script('namespaces/arr-stack/dev.ts', ['--ci', '--down', '--timeout', '2m', '--kubeconfig', kubeconfig])
+    await kube.apps.patchNamespacedDeployment({
+      name: 'sonarr',
+      namespace: 'arr-stack-dev',
+      body: [{ op: 'remove', path: '/spec/template/spec/nodeSelector' }],
+    })
+    const down = await script('namespaces/arr-stack/dev.ts', [
+      '--ci',
+      '--down',
+      '--timeout',
+      '2m',
+      '--kubeconfig',
+      kubeconfig,
+    ])
     assert.equal(down.code, 0, down.stderr)
   })
 
@@ -120,7 +188,12 @@ describe('namespace scripts end to end', () => {
     const r = await script('shared/bin/nsops.ts', ['validate', '--kubeconfig', kubeconfig])
     assert.equal(r.code, 0, r.stderr)
     for (const ns of ['arr-stack', 'monitoring', 'observability']) {
-      assert.match(r.stderr, new RegExp(`${ns}: .*builds .*pass strict schema validation against the cluster's OpenAPI \\(context nsops-sim\\); the API server \\(nsops-sim\\) accepts`))
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `${ns}: .*builds .*pass strict schema validation against the cluster's OpenAPI \\(context nsops-sim\\); the API server \\(nsops-sim\\) accepts`,
+        ),
+      )
     }
   })
 
@@ -168,12 +241,16 @@ describe('namespace scripts end to end', () => {
       // a PATH with only node and sh: no go, no helm
       const bin = path.join(stateDir, 'bin')
       fs.mkdirSync(bin, { recursive: true })
-      for (const [name, target] of [['node', process.execPath], ['sh', '/bin/sh']]) {
+      for (const [name, target] of [
+        ['node', process.execPath],
+        ['sh', '/bin/sh'],
+      ]) {
         if (!fs.existsSync(path.join(bin, name))) fs.symlinkSync(target, path.join(bin, name))
       }
       const r = await script('shared/bin/nsops.ts', ['setup', '--only', 'helm'], {
         PATH: bin,
-        XDG_CACHE_HOME: path.join(stateDir, 'empty-cache'), NSOPS_NO_DOWNLOAD: '1',
+        XDG_CACHE_HOME: path.join(stateDir, 'empty-cache'),
+        NSOPS_NO_DOWNLOAD: '1',
       })
       assert.equal(r.code, 1)
       assert.match(r.stderr, /helm v3\.22\.0 is not available/)
@@ -199,14 +276,29 @@ describe('namespace scripts end to end', () => {
     it('scaffolds a namespace whose dev loop works, and reports malformed YAML with file:line', async () => {
       const made = await script('shared/bin/nsops.ts', ['new-namespace', name])
       assert.equal(made.code, 0, made.stderr)
-      for (const f of ['namespace.ts', 'dev.ts', 'dashboard.ts', 'deploy.ts', 'base/kustomization.yaml', 'overlays/dev/kustomization.yaml', 'overlays/prod/kustomization.yaml']) {
+      for (const f of [
+        'namespace.ts',
+        'dev.ts',
+        'dashboard.ts',
+        'deploy.ts',
+        'base/kustomization.yaml',
+        'overlays/dev/kustomization.yaml',
+        'overlays/prod/kustomization.yaml',
+      ]) {
         assert.ok(fs.existsSync(path.join(dir, f)), f)
       }
       const again = await script('shared/bin/nsops.ts', ['new-namespace', name])
       assert.equal(again.code, 1)
       assert.match(again.stderr, /already exists/)
 
-      const ci = await script(`namespaces/${name}/dev.ts`, ['--ci', '--down', '--timeout', '2m', '--kubeconfig', kubeconfig])
+      const ci = await script(`namespaces/${name}/dev.ts`, [
+        '--ci',
+        '--down',
+        '--timeout',
+        '2m',
+        '--kubeconfig',
+        kubeconfig,
+      ])
       assert.equal(ci.code, 0, ci.stderr)
 
       // the scaffold's example task runs as scaffolded, and its example hook passes the config's checks
@@ -215,22 +307,41 @@ describe('namespace scripts end to end', () => {
       assert.match(listed.stderr, /status {2}on manual {2}what runs of/)
       const task = await script('shared/bin/nsops.ts', ['task', name, 'status', '--kubeconfig', kubeconfig])
       assert.equal(task.code, 0, task.stderr)
-      assert.match(task.stderr, new RegExp(`\\[status\\] \\$ kubectl -n ${name}-dev get deploy,pods -l app\\.kubernetes\\.io/part-of=${name}`))
+      assert.match(
+        task.stderr,
+        new RegExp(`\\[status\\] \\$ kubectl -n ${name}-dev get deploy,pods -l app\\.kubernetes\\.io/part-of=${name}`),
+      )
       assert.match(task.stderr, /task status succeeded/)
-      assert.match(fs.readFileSync(path.join(dir, 'namespace.ts'), 'utf8'), /hooks: \{\n    afterDeploy: async \(\{ \$, namespace \}\) => \{/)
+      assert.match(
+        fs.readFileSync(path.join(dir, 'namespace.ts'), 'utf8'),
+        /hooks: \{\n    afterDeploy: async \(\{ \$, namespace \}\) => \{/,
+      )
 
       // fail fast: a pod no node can take is Failed after kstatus' 15 s window, long before --timeout
       const depFile = path.join(dir, 'base/web/deployment.yaml')
       const depYaml = fs.readFileSync(depFile, 'utf8')
-      fs.writeFileSync(depFile, depYaml.replace(/\n    spec:\n/, '\n    spec:\n      nodeSelector: { nsops.dev/no-such-node: "true" }\n'))
-      const unschedulable = await script(`namespaces/${name}/dev.ts`, ['--ci', '--down', '--timeout', '10m', '--kubeconfig', kubeconfig])
+      fs.writeFileSync(
+        depFile,
+        depYaml.replace(/\n    spec:\n/, '\n    spec:\n      nodeSelector: { nsops.dev/no-such-node: "true" }\n'),
+      )
+      const unschedulable = await script(`namespaces/${name}/dev.ts`, [
+        '--ci',
+        '--down',
+        '--timeout',
+        '10m',
+        '--kubeconfig',
+        kubeconfig,
+      ])
       assert.equal(unschedulable.code, 1, unschedulable.stderr)
       assert.match(unschedulable.stderr, /Failed after/, 'a verdict before the timeout')
       assert.doesNotMatch(unschedulable.stderr, /timed out/)
       assert.match(unschedulable.stderr, /Deployment\/\S*web: Failed: 1 pod has failed .*nodes are available/)
       fs.writeFileSync(depFile, depYaml)
 
-      fs.writeFileSync(path.join(dir, 'base/web/service.yaml'), 'apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  labels: [oops\n')
+      fs.writeFileSync(
+        path.join(dir, 'base/web/service.yaml'),
+        'apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  labels: [oops\n',
+      )
       const broken = await script(`namespaces/${name}/dev.ts`, ['--ci', '--down', '--kubeconfig', kubeconfig])
       assert.notEqual(broken.code, 0)
       assert.match(broken.stderr, /service\.yaml:\d+/)
@@ -240,7 +351,12 @@ describe('namespace scripts end to end', () => {
       fs.writeFileSync(cfg, fs.readFileSync(cfg, 'utf8').replace(/apps: \[/, 'apps: [], unused: ['))
       const invalid = await script(`namespaces/${name}/dashboard.ts`, ['--kubeconfig', kubeconfig])
       assert.equal(invalid.code, 1)
-      assert.match(invalid.stderr, new RegExp(`^error: namespaces/${name}/namespace\\.ts is invalid: groups\\[0\\]\\.apps must list at least one app`))
+      assert.match(
+        invalid.stderr,
+        new RegExp(
+          `^error: namespaces/${name}/namespace\\.ts is invalid: groups\\[0\\]\\.apps must list at least one app`,
+        ),
+      )
       assert.match(invalid.stderr, /\nhint: /)
       assert.doesNotMatch(invalid.stderr, /\.[mc]?js:\d+|    at /, 'no bundle line, no stack trace')
     })
@@ -260,7 +376,10 @@ describe('namespace scripts end to end', () => {
     const made = fs.statSync(cache).mtimeMs
     const second = await script('shared/bin/nsops.ts', ['validate', 'arr-stack', '--offline'])
     assert.equal(second.code, 0, second.stderr)
-    assert.match(second.stdout + second.stderr, /arr-stack: namespaces\/arr-stack\/overlays\/prod builds \(\d+ objects\)/)
+    assert.match(
+      second.stdout + second.stderr,
+      /arr-stack: namespaces\/arr-stack\/overlays\/prod builds \(\d+ objects\)/,
+    )
     assert.equal(fs.statSync(cache).mtimeMs, made, 'V8 took the cache (a refused one is written anew)')
   })
 })

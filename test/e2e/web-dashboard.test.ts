@@ -24,87 +24,135 @@ function app(name: string): V1Deployment {
   const labels = { 'app.kubernetes.io/name': name }
   return {
     metadata: { name, labels },
-    spec: { replicas: 1, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: {
-      containers: [{ name, image: `example/${name}:1`, ports: [{ containerPort: 80 }], readinessProbe: { httpGet: { path: '/ready', port: 80 } } }],
-    } } },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: labels },
+      template: {
+        metadata: { labels },
+        spec: {
+          containers: [
+            {
+              name,
+              image: `example/${name}:1`,
+              ports: [{ containerPort: 80 }],
+              readinessProbe: { httpGet: { path: '/ready', port: 80 } },
+            },
+          ],
+        },
+      },
+    },
   }
 }
 
-describe('dashboard.ts --web in chromium', { skip: !browserPath && 'chromium is not installed (.ci/run installs it)' }, () => {
-  let cluster: TestCluster
-  let ns: { name: string; cleanup: () => Promise<void> }
-  let child: ChildProcess
-  let out = ''
-  let url = ''
-  let browser: Browser
-  let page: Page
+describe(
+  'dashboard.ts --web in chromium',
+  { skip: !browserPath && 'chromium is not installed (.ci/run installs it)' },
+  () => {
+    let cluster: TestCluster
+    let ns: { name: string; cleanup: () => Promise<void> }
+    let child: ChildProcess
+    let out = ''
+    let url = ''
+    let browser: Browser
+    let page: Page
 
-  before(async () => {
-    cluster = await testCluster()
-    ns = await testNamespace('webdash')
-    await cluster.kube.apps.createNamespacedDeployment({ namespace: ns.name, body: app('web') })
-    await cluster.kube.apps.createNamespacedDeployment({ namespace: ns.name, body: app('api') })
-    child = spawn(script, ['--web', '--env', 'dev', '--ui-port', '0', '--kubeconfig', cluster.kubeconfig], {
-      env: { ...process.env, NSOPS_TEST_WEB_NS: ns.name, NO_COLOR: '1', CI: '1', NODE_OPTIONS: '' }, stdio: ['ignore', 'ignore', 'pipe'],
+    before(async () => {
+      cluster = await testCluster()
+      ns = await testNamespace('webdash')
+      await cluster.kube.apps.createNamespacedDeployment({ namespace: ns.name, body: app('web') })
+      await cluster.kube.apps.createNamespacedDeployment({ namespace: ns.name, body: app('api') })
+      child = spawn(script, ['--web', '--env', 'dev', '--ui-port', '0', '--kubeconfig', cluster.kubeconfig], {
+        env: { ...process.env, NSOPS_TEST_WEB_NS: ns.name, NO_COLOR: '1', CI: '1', NODE_OPTIONS: '' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      })
+      child.stderr!.on('data', (b) => {
+        out += b
+      })
+      url = await until(
+        'the page URL',
+        async () => {
+          if (child.exitCode !== null) throw new Error(`dashboard.ts --web exited ${child.exitCode}:\n${out}`)
+          return /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)?.[1]
+        },
+        60_000,
+      )
+      browser = await chromium.launch({ executablePath: browserPath, args: ['--no-sandbox'] })
+      page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
     })
-    child.stderr!.on('data', (b) => { out += b })
-    url = await until('the page URL', async () => {
-      if (child.exitCode !== null) throw new Error(`dashboard.ts --web exited ${child.exitCode}:\n${out}`)
-      return /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)?.[1]
-    }, 60_000)
-    browser = await chromium.launch({ executablePath: browserPath, args: ['--no-sandbox'] })
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
-  })
-  after(async () => {
-    await browser?.close()
-    if (child && child.exitCode === null) { child.kill('SIGKILL'); await new Promise((r) => child.once('exit', r)) }
-    await ns?.cleanup()
-  })
+    after(async () => {
+      await browser?.close()
+      if (child && child.exitCode === null) {
+        child.kill('SIGKILL')
+        await new Promise((r) => child.once('exit', r))
+      }
+      await ns?.cleanup()
+    })
 
-  it('shows the apps, and a pod deleted with kubectl shows as re-created without a reload', async () => {
-    await page.goto(url)
-    await page.waitForSelector('tr.app[data-app="web"] [data-status="Current"]', { timeout: 60_000 })
-    await page.waitForSelector('tr.app[data-app="api"] [data-status="Current"]', { timeout: 60_000 })
-    assert.equal(await page.locator('h1#title').textContent(), 'nsops dashboard')
-    if (process.env.NSOPS_UPDATE_SCREENSHOTS === '1') await page.screenshot({ path: path.join(repoRoot, 'docs/web-dashboard.png'), fullPage: true })
-    const pods = page.locator('tbody.pods tr')
-    await until('both pods on the page', async () => (await pods.count()) === 2)
-    const webPod = (await cluster.kube.core.listNamespacedPod({ namespace: ns.name, labelSelector: 'app.kubernetes.io/name=web' })).items[0].metadata!.name!
-    await page.waitForSelector(`tbody.pods tr[data-pod="${webPod}"]`)
-    const { kubectl } = await toolPaths(['kubectl'])
-    await run(kubectl, ['--kubeconfig', cluster.kubeconfig, '-n', ns.name, 'delete', 'pod', webPod, '--wait=false'])
-    // pushed to the page: the old pod goes and its replacement shows, in the same page
-    await page.waitForFunction(`(() => {
+    it('shows the apps, and a pod deleted with kubectl shows as re-created without a reload', async () => {
+      await page.goto(url)
+      await page.waitForSelector('tr.app[data-app="web"] [data-status="Current"]', { timeout: 60_000 })
+      await page.waitForSelector('tr.app[data-app="api"] [data-status="Current"]', { timeout: 60_000 })
+      assert.equal(await page.locator('h1#title').textContent(), 'nsops dashboard')
+      if (process.env.NSOPS_UPDATE_SCREENSHOTS === '1')
+        await page.screenshot({ path: path.join(repoRoot, 'docs/web-dashboard.png'), fullPage: true })
+      const pods = page.locator('tbody.pods tr')
+      await until('both pods on the page', async () => (await pods.count()) === 2)
+      const webPod = (
+        await cluster.kube.core.listNamespacedPod({ namespace: ns.name, labelSelector: 'app.kubernetes.io/name=web' })
+      ).items[0].metadata!.name!
+      await page.waitForSelector(`tbody.pods tr[data-pod="${webPod}"]`)
+      const { kubectl } = await toolPaths(['kubectl'])
+      await run(kubectl, ['--kubeconfig', cluster.kubeconfig, '-n', ns.name, 'delete', 'pod', webPod, '--wait=false'])
+      // pushed to the page: the old pod goes and its replacement shows, in the same page
+      await page.waitForFunction(
+        `(() => {
       const rows = [...document.querySelectorAll('tbody.pods tr')].map((r) => r.getAttribute('data-pod'))
       return !rows.includes(${JSON.stringify(webPod)}) && rows.some((p) => p.startsWith('web-'))
-    })()`, undefined, { timeout: 30_000 })
-  })
+    })()`,
+        undefined,
+        { timeout: 30_000 },
+      )
+    })
 
-  it('is read-only but reconcile: an action without the token, from another origin, or other than reconcile is refused', async () => {
-    const base = new URL(url)
-    const action = (body: unknown, headers: Record<string, string> = {}) =>
-      fetch(new URL('/api/action', base), { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) })
-    assert.equal((await action({ action: 'reconcile' })).status, 403, 'no token')
-    const token = (await page.locator('meta[name=nsops-token]').getAttribute('content'))!
-    assert.equal((await action({ action: 'reconcile' }, { 'x-nsops-token': token, origin: 'http://evil.example' })).status, 403, 'another origin')
-    const restart = await action({ action: 'restart', app: 'web' }, { 'x-nsops-token': token })
-    assert.equal(restart.status, 400)
-    assert.match((await restart.json() as { error: string }).error, /read-only/)
-    // with the token, from the page: reconcile answers (no Flux on this cluster: it says so)
-    page.once('dialog', (d) => void d.accept().catch(() => {}))
-    await page.click('button[data-action="reconcile"]')
-    await page.waitForSelector('#result:has-text("web-fixture")')
-    assert.doesNotMatch(await page.locator('#result').getAttribute('class') ?? '', /err/)
-    // the export is the dashboard's own JSON schema
-    const snap = await (await fetch(new URL('/api/snapshot', base))).json() as { schema: string; groups: { apps: { name: string }[] }[] }
-    assert.equal(snap.schema, 'nsops.dashboard/v1')
-    assert.deepEqual(snap.groups.flatMap((g) => g.apps.map((a) => a.name)).sort(), ['api', 'web'])
-  })
+    it('is read-only but reconcile: an action without the token, from another origin, or other than reconcile is refused', async () => {
+      const base = new URL(url)
+      const action = (body: unknown, headers: Record<string, string> = {}) =>
+        fetch(new URL('/api/action', base), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...headers },
+          body: JSON.stringify(body),
+        })
+      assert.equal((await action({ action: 'reconcile' })).status, 403, 'no token')
+      const token = (await page.locator('meta[name=nsops-token]').getAttribute('content'))!
+      assert.equal(
+        (await action({ action: 'reconcile' }, { 'x-nsops-token': token, origin: 'http://evil.example' })).status,
+        403,
+        'another origin',
+      )
+      const restart = await action({ action: 'restart', app: 'web' }, { 'x-nsops-token': token })
+      assert.equal(restart.status, 400)
+      assert.match(((await restart.json()) as { error: string }).error, /read-only/)
+      // with the token, from the page: reconcile answers (no Flux on this cluster: it says so)
+      page.once('dialog', (d) => void d.accept().catch(() => {}))
+      await page.click('button[data-action="reconcile"]')
+      await page.waitForSelector('#result:has-text("web-fixture")')
+      assert.doesNotMatch((await page.locator('#result').getAttribute('class')) ?? '', /err/)
+      // the export is the dashboard's own JSON schema
+      const snap = (await (await fetch(new URL('/api/snapshot', base))).json()) as {
+        schema: string
+        groups: { apps: { name: string }[] }[]
+      }
+      assert.equal(snap.schema, 'nsops.dashboard/v1')
+      assert.deepEqual(snap.groups.flatMap((g) => g.apps.map((a) => a.name)).sort(), ['api', 'web'])
+    })
 
-  it('Ctrl-C stops it cleanly: exit 130, the port closed', async () => {
-    child.kill('SIGINT')
-    const code = await new Promise<number | null>((r) => (child.exitCode !== null ? r(child.exitCode) : child.once('exit', (c) => r(c))))
-    assert.equal(code, 130, out)
-    await assert.rejects(fetch(url), 'nothing listens any more')
-  })
-})
+    it('Ctrl-C stops it cleanly: exit 130, the port closed', async () => {
+      child.kill('SIGINT')
+      const code = await new Promise<number | null>((r) =>
+        child.exitCode !== null ? r(child.exitCode) : child.once('exit', (c) => r(c)),
+      )
+      assert.equal(code, 130, out)
+      await assert.rejects(fetch(url), 'nothing listens any more')
+    })
+  },
+)

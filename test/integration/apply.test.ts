@@ -2,7 +2,13 @@
 // of its own. "No write" is measured as the API server records it: resourceVersions.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { ApiextensionsV1Api, KubeConfig, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions } from '@kubernetes/client-node'
+import {
+  ApiextensionsV1Api,
+  KubeConfig,
+  PatchStrategy,
+  RbacAuthorizationV1Api,
+  setHeaderOptions,
+} from '@kubernetes/client-node'
 import { applyObjects, type ApplyResult } from '../../shared/apply/apply.ts'
 import { diffObjects, renderDiff } from '../../shared/apply/diff.ts'
 import { readInventory } from '../../shared/apply/inventory.ts'
@@ -21,7 +27,11 @@ async function inNamespace(prefix: string, fn: (ns: string, kube: Kube) => Promi
   }
 }
 
-function deployment(ns: string, name: string, opts: { replicas?: number; image?: string; containers?: unknown[] } = {}): ManifestObject {
+function deployment(
+  ns: string,
+  name: string,
+  opts: { replicas?: number; image?: string; containers?: unknown[] } = {},
+): ManifestObject {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -31,7 +41,16 @@ function deployment(ns: string, name: string, opts: { replicas?: number; image?:
       selector: { matchLabels: { app: name } },
       template: {
         metadata: { labels: { app: name } },
-        spec: { containers: opts.containers ?? [{ name: 'app', image: opts.image ?? 'nginx:1.27', ports: [{ containerPort: 80 }], resources: { limits: { cpu: 1, memory: '64Mi' } } }] },
+        spec: {
+          containers: opts.containers ?? [
+            {
+              name: 'app',
+              image: opts.image ?? 'nginx:1.27',
+              ports: [{ containerPort: 80 }],
+              resources: { limits: { cpu: 1, memory: '64Mi' } },
+            },
+          ],
+        },
       },
     },
   }
@@ -42,11 +61,22 @@ function configMap(ns: string, name: string, data: Record<string, string> = { ke
 }
 
 function service(ns: string, name: string): ManifestObject {
-  return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: { selector: { app: name }, ports: [{ port: 80, targetPort: 'http' }] } }
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: ns },
+    spec: { selector: { app: name }, ports: [{ port: 80, targetPort: 'http' }] },
+  }
 }
 
 function secret(ns: string, name: string, password: string): ManifestObject {
-  return { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: ns }, type: 'Opaque', stringData: { password, user: 'admin' } }
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name, namespace: ns },
+    type: 'Opaque',
+    stringData: { password, user: 'admin' },
+  }
 }
 
 function pvc(ns: string, name: string): ManifestObject {
@@ -61,7 +91,13 @@ function pvc(ns: string, name: string): ManifestObject {
 const names = (refs: ObjectRef[]) => refs.map(refString).sort()
 
 function counts(r: ApplyResult) {
-  return { created: r.created.length, configured: r.configured.length, unchanged: r.unchanged.length, pruned: r.pruned.length, failed: r.failed.length }
+  return {
+    created: r.created.length,
+    configured: r.configured.length,
+    unchanged: r.unchanged.length,
+    pruned: r.pruned.length,
+    failed: r.failed.length,
+  }
 }
 
 async function resourceVersions(kube: Kube, ns: string): Promise<Record<string, string | undefined>> {
@@ -72,7 +108,12 @@ async function resourceVersions(kube: Kube, ns: string): Promise<Record<string, 
     kube.core.listNamespacedSecret({ namespace: ns }),
   ])
   const out: Record<string, string | undefined> = {}
-  for (const [kind, list] of [['Deployment', deps], ['ConfigMap', cms], ['Service', svcs], ['Secret', secrets]] as const) {
+  for (const [kind, list] of [
+    ['Deployment', deps],
+    ['ConfigMap', cms],
+    ['Service', svcs],
+    ['Secret', secrets],
+  ] as const) {
     for (const o of list.items) out[`${kind}/${o.metadata?.name}`] = o.metadata?.resourceVersion
   }
   return out
@@ -82,20 +123,42 @@ async function resourceVersions(kube: Kube, ns: string): Promise<Record<string, 
 async function readOnlyClient(kube: Kube, ns: string): Promise<Kube> {
   await kube.core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'reader' } } })
   const rbac = kube.kc.makeApiClient(RbacAuthorizationV1Api)
-  await rbac.createNamespacedRole({ namespace: ns, body: { metadata: { name: 'reader' }, rules: [
-    { apiGroups: [''], resources: ['configmaps', 'services', 'secrets'], verbs: ['get'] },
-    { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get'] },
-  ] } })
-  await rbac.createClusterRole({ body: { metadata: { name: `${ns}-reader` }, rules: [{ apiGroups: [''], resources: ['namespaces'], resourceNames: [ns], verbs: ['get'] }] } })
-  await rbac.createNamespacedRoleBinding({ namespace: ns, body: {
-    metadata: { name: 'reader' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'reader' },
-    subjects: [{ kind: 'ServiceAccount', name: 'reader', namespace: ns }],
-  } })
-  await rbac.createClusterRoleBinding({ body: {
-    metadata: { name: `${ns}-reader` }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `${ns}-reader` },
-    subjects: [{ kind: 'ServiceAccount', name: 'reader', namespace: ns }],
-  } })
-  const token = await kube.core.createNamespacedServiceAccountToken({ name: 'reader', namespace: ns, body: { spec: { audiences: [], expirationSeconds: 600 } } })
+  await rbac.createNamespacedRole({
+    namespace: ns,
+    body: {
+      metadata: { name: 'reader' },
+      rules: [
+        { apiGroups: [''], resources: ['configmaps', 'services', 'secrets'], verbs: ['get'] },
+        { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get'] },
+      ],
+    },
+  })
+  await rbac.createClusterRole({
+    body: {
+      metadata: { name: `${ns}-reader` },
+      rules: [{ apiGroups: [''], resources: ['namespaces'], resourceNames: [ns], verbs: ['get'] }],
+    },
+  })
+  await rbac.createNamespacedRoleBinding({
+    namespace: ns,
+    body: {
+      metadata: { name: 'reader' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'reader' },
+      subjects: [{ kind: 'ServiceAccount', name: 'reader', namespace: ns }],
+    },
+  })
+  await rbac.createClusterRoleBinding({
+    body: {
+      metadata: { name: `${ns}-reader` },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `${ns}-reader` },
+      subjects: [{ kind: 'ServiceAccount', name: 'reader', namespace: ns }],
+    },
+  })
+  const token = await kube.core.createNamespacedServiceAccountToken({
+    name: 'reader',
+    namespace: ns,
+    body: { spec: { audiences: [], expirationSeconds: 600 } },
+  })
   const cluster = kube.kc.getCurrentCluster()!
   const kc = new KubeConfig()
   kc.loadFromOptions({
@@ -117,8 +180,12 @@ async function settled(kube: Kube, ns: string): Promise<Record<string, string | 
   for (;;) {
     await new Promise((r) => setTimeout(r, 150))
     const deps = (await kube.apps.listNamespacedDeployment({ namespace: ns })).items
-    const rolledOut = deps.every((d) => d.status?.observedGeneration === d.metadata?.generation &&
-      (d.status?.updatedReplicas ?? 0) === d.spec?.replicas && (d.status?.availableReplicas ?? 0) === d.spec?.replicas)
+    const rolledOut = deps.every(
+      (d) =>
+        d.status?.observedGeneration === d.metadata?.generation &&
+        (d.status?.updatedReplicas ?? 0) === d.spec?.replicas &&
+        (d.status?.availableReplicas ?? 0) === d.spec?.replicas,
+    )
     const now = await resourceVersions(kube, ns)
     if (rolledOut && JSON.stringify(now) === JSON.stringify(last)) return now
     if (Date.now() > deadline) assert.fail(`the Deployments in ${ns} did not settle within 30 s`)
@@ -139,24 +206,47 @@ async function exists(fn: () => Promise<unknown>): Promise<boolean> {
 describe('server-side apply', () => {
   it('creates a set, and a second apply reports all unchanged and writes nothing', async () => {
     await inNamespace('apply-idem', async (ns, kube) => {
-      const set = [deployment(ns, 'web'), service(ns, 'web'), configMap(ns, 'web-config'), secret(ns, 'db', 's3cret-idem')]
+      const set = [
+        deployment(ns, 'web'),
+        service(ns, 'web'),
+        configMap(ns, 'web-config'),
+        secret(ns, 'db', 's3cret-idem'),
+      ]
       const first = await applyObjects(kube, set, { inventory: { name: ns, namespace: ns } })
       assert.deepEqual(counts(first), { created: 4, configured: 0, unchanged: 0, pruned: 0, failed: 0 })
-      assert.deepEqual(names(first.created), [`ConfigMap/${ns}/web-config`, `Deployment/${ns}/web`, `Secret/${ns}/db`, `Service/${ns}/web`])
+      assert.deepEqual(names(first.created), [
+        `ConfigMap/${ns}/web-config`,
+        `Deployment/${ns}/web`,
+        `Secret/${ns}/db`,
+        `Service/${ns}/web`,
+      ])
 
       const live = await kube.apps.readNamespacedDeployment({ name: 'web', namespace: ns })
-      assert.ok(live.metadata?.managedFields?.some((e) => e.manager === 'nsops' && e.operation === 'Apply'), 'applied with field manager nsops')
+      assert.ok(
+        live.metadata?.managedFields?.some((e) => e.manager === 'nsops' && e.operation === 'Apply'),
+        'applied with field manager nsops',
+      )
 
       const before = await settled(kube, ns)
       const second = await applyObjects(kube, set, { inventory: { name: ns, namespace: ns } })
       assert.deepEqual(counts(second), { created: 0, configured: 0, unchanged: 4, pruned: 0, failed: 0 })
-      assert.deepEqual(await resourceVersions(kube, ns), before, 'no object (the inventory included) has a new resourceVersion')
+      assert.deepEqual(
+        await resourceVersions(kube, ns),
+        before,
+        'no object (the inventory included) has a new resourceVersion',
+      )
     })
   })
 
   it('re-applies an unchanged set without a single write: an identity that may only read succeeds', async () => {
     await inNamespace('apply-readonly', async (ns, kube) => {
-      const set = [deployment(ns, 'web'), service(ns, 'web'), configMap(ns, 'web-config'), secret(ns, 'db', 'pw'), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } } as ManifestObject]
+      const set = [
+        deployment(ns, 'web'),
+        service(ns, 'web'),
+        configMap(ns, 'web-config'),
+        secret(ns, 'db', 'pw'),
+        { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } } as ManifestObject,
+      ]
       const inventory = { name: 'shop', namespace: ns }
       await applyObjects(kube, set, { inventory })
       const rbac = kube.kc.makeApiClient(RbacAuthorizationV1Api)
@@ -178,7 +268,11 @@ describe('server-side apply', () => {
   it('reports a changed field as configured and leaves the rest unchanged', async () => {
     await inNamespace('apply-change', async (ns, kube) => {
       await applyObjects(kube, [deployment(ns, 'web'), configMap(ns, 'web-config'), secret(ns, 'db', 'old-pw')])
-      const result = await applyObjects(kube, [deployment(ns, 'web', { replicas: 3 }), configMap(ns, 'web-config'), secret(ns, 'db', 'new-pw')])
+      const result = await applyObjects(kube, [
+        deployment(ns, 'web', { replicas: 3 }),
+        configMap(ns, 'web-config'),
+        secret(ns, 'db', 'new-pw'),
+      ])
       assert.deepEqual(names(result.configured), [`Deployment/${ns}/web`, `Secret/${ns}/db`])
       assert.deepEqual(names(result.unchanged), [`ConfigMap/${ns}/web-config`])
       assert.equal((await kube.apps.readNamespacedDeployment({ name: 'web', namespace: ns })).spec?.replicas, 3)
@@ -192,7 +286,12 @@ describe('server-side apply', () => {
       const set = [deployment(ns, 'web', { image: 'nginx:1.27' })]
       await applyObjects(kube, set)
       await kube.apps.patchNamespacedDeployment(
-        { name: 'web', namespace: ns, fieldManager: 'kubectl-edit', body: { spec: { template: { spec: { containers: [{ name: 'app', image: 'nginx:hacked' }] } } } } },
+        {
+          name: 'web',
+          namespace: ns,
+          fieldManager: 'kubectl-edit',
+          body: { spec: { template: { spec: { containers: [{ name: 'app', image: 'nginx:hacked' }] } } } },
+        },
         setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
       )
       const result = await applyObjects(kube, set)
@@ -206,7 +305,10 @@ describe('server-side apply', () => {
     await inNamespace('apply-manager', async (ns, kube) => {
       await applyObjects(kube, [configMap(ns, 'cfg')], { fieldManager: 'nsops-dev-alice' })
       const live = await kube.core.readNamespacedConfigMap({ name: 'cfg', namespace: ns })
-      assert.deepEqual(live.metadata?.managedFields?.map((e) => `${e.manager}:${e.operation}`), ['nsops-dev-alice:Apply'])
+      assert.deepEqual(
+        live.metadata?.managedFields?.map((e) => `${e.manager}:${e.operation}`),
+        ['nsops-dev-alice:Apply'],
+      )
     })
   })
 
@@ -214,7 +316,11 @@ describe('server-side apply', () => {
     await inNamespace('apply-prune', async (ns, kube) => {
       const inventory = { name: 'shop', namespace: ns }
       await applyObjects(kube, [configMap(ns, 'keep'), configMap(ns, 'old'), deployment(ns, 'web')], { inventory })
-      assert.deepEqual([...(await readInventory(kube, inventory)).keys()].sort(), [`/ConfigMap/${ns}/keep`, `/ConfigMap/${ns}/old`, `apps/Deployment/${ns}/web`])
+      assert.deepEqual([...(await readInventory(kube, inventory)).keys()].sort(), [
+        `/ConfigMap/${ns}/keep`,
+        `/ConfigMap/${ns}/old`,
+        `apps/Deployment/${ns}/web`,
+      ])
 
       const result = await applyObjects(kube, [configMap(ns, 'keep')], { inventory })
       assert.deepEqual(names(result.pruned).sort(), [`ConfigMap/${ns}/old`, `Deployment/${ns}/web`])
@@ -229,11 +335,17 @@ describe('server-side apply', () => {
   it('never prunes what it did not apply: objects outside the inventory, or recreated by someone else', async () => {
     await inNamespace('apply-prune-safe', async (ns, kube) => {
       const inventory = { name: 'shop', namespace: ns }
-      await kube.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'bystander' }, data: { a: 'b' } } })
+      await kube.core.createNamespacedConfigMap({
+        namespace: ns,
+        body: { metadata: { name: 'bystander' }, data: { a: 'b' } },
+      })
       await applyObjects(kube, [configMap(ns, 'ours'), configMap(ns, 'taken')], { inventory })
       // someone deletes `taken` and creates their own object under the same name
       await kube.core.deleteNamespacedConfigMap({ name: 'taken', namespace: ns })
-      await kube.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'taken' }, data: { theirs: 'yes' } } })
+      await kube.core.createNamespacedConfigMap({
+        namespace: ns,
+        body: { metadata: { name: 'taken' }, data: { theirs: 'yes' } },
+      })
 
       const result = await applyObjects(kube, [configMap(ns, 'ours')], { inventory })
       assert.deepEqual(result.pruned, [])
@@ -259,10 +371,12 @@ describe('server-side apply', () => {
       // still in the inventory, so a later run that consents prunes it
       const pruned = await applyObjects(kube, [configMap(ns, 'cfg')], { inventory, prunePvcs: true })
       assert.deepEqual(names(pruned.pruned), [`PersistentVolumeClaim/${ns}/data`])
-      const after = await kube.core.readNamespacedPersistentVolumeClaim({ name: 'data', namespace: ns }).catch((err: unknown) => {
-        if (isApiError(err, 404)) return undefined
-        throw err
-      })
+      const after = await kube.core
+        .readNamespacedPersistentVolumeClaim({ name: 'data', namespace: ns })
+        .catch((err: unknown) => {
+          if (isApiError(err, 404)) return undefined
+          throw err
+        })
       assert.ok(!after || after.metadata?.deletionTimestamp, 'the claim is deleted or being deleted')
     })
   })
@@ -272,7 +386,11 @@ describe('server-side apply', () => {
       const extra = `${ns}-x`.slice(0, 63)
       const inventory = { name: 'shop', namespace: ns }
       try {
-        const first = await applyObjects(kube, [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: extra } }, configMap(extra, 'cfg')], { inventory })
+        const first = await applyObjects(
+          kube,
+          [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: extra } }, configMap(extra, 'cfg')],
+          { inventory },
+        )
         assert.deepEqual(names(first.created), [`ConfigMap/${extra}/cfg`, `Namespace/${extra}`])
 
         const second = await applyObjects(kube, [], { inventory })
@@ -291,16 +409,28 @@ describe('server-side apply', () => {
       const inventory = { name: 'shop', namespace: ns }
       const fresh = `${ns}-new`.slice(0, 63)
       try {
-        const result = await applyObjects(kube, [
-          deployment(ns, 'web'),
-          configMap(ns, 'cfg'),
-          deployment(ns, 'broken', { containers: [] }),
-          { apiVersion: 'v1', kind: 'Namespace', metadata: { name: fresh } },
-          configMap(fresh, 'cfg'),
-        ], { dryRun: true, inventory })
+        const result = await applyObjects(
+          kube,
+          [
+            deployment(ns, 'web'),
+            configMap(ns, 'cfg'),
+            deployment(ns, 'broken', { containers: [] }),
+            { apiVersion: 'v1', kind: 'Namespace', metadata: { name: fresh } },
+            configMap(fresh, 'cfg'),
+          ],
+          { dryRun: true, inventory },
+        )
         assert.deepEqual(names(result.created), [`ConfigMap/${ns}/cfg`, `Deployment/${ns}/web`, `Namespace/${fresh}`])
-        assert.deepEqual(result.failed.map((f) => f.message), ['Deployment.apps "broken" is invalid: spec.template.spec.containers: Required value'])
-        assert.deepEqual(result.skipped, [{ ref: { apiVersion: 'v1', kind: 'ConfigMap', namespace: fresh, name: 'cfg' }, reason: `its Namespace ${fresh} is created by this set, so the dry run cannot validate it` }])
+        assert.deepEqual(
+          result.failed.map((f) => f.message),
+          ['Deployment.apps "broken" is invalid: spec.template.spec.containers: Required value'],
+        )
+        assert.deepEqual(result.skipped, [
+          {
+            ref: { apiVersion: 'v1', kind: 'ConfigMap', namespace: fresh, name: 'cfg' },
+            reason: `its Namespace ${fresh} is created by this set, so the dry run cannot validate it`,
+          },
+        ])
         assert.equal(await exists(() => kube.apps.readNamespacedDeployment({ name: 'web', namespace: ns })), false)
         assert.equal(await exists(() => kube.core.readNamespacedConfigMap({ name: 'cfg', namespace: ns })), false)
         assert.equal(await exists(() => kube.core.readNamespace({ name: fresh })), false)
@@ -311,14 +441,20 @@ describe('server-side apply', () => {
     })
   })
 
-  it('reports a rejected object with the API\'s message and applies the rest', async () => {
+  it("reports a rejected object with the API's message and applies the rest", async () => {
     await inNamespace('apply-invalid', async (ns, kube) => {
-      const result = await applyObjects(kube, [configMap(ns, 'cfg'), deployment(ns, 'broken', { containers: [] }), deployment(ns, 'web')])
+      const result = await applyObjects(kube, [
+        configMap(ns, 'cfg'),
+        deployment(ns, 'broken', { containers: [] }),
+        deployment(ns, 'web'),
+      ])
       assert.deepEqual(names(result.created), [`ConfigMap/${ns}/cfg`, `Deployment/${ns}/web`])
-      assert.deepEqual(result.failed, [{
-        ref: { apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: 'broken' },
-        message: 'Deployment.apps "broken" is invalid: spec.template.spec.containers: Required value',
-      }])
+      assert.deepEqual(result.failed, [
+        {
+          ref: { apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: 'broken' },
+          message: 'Deployment.apps "broken" is invalid: spec.template.spec.containers: Required value',
+        },
+      ])
       assert.equal(await exists(() => kube.apps.readNamespacedDeployment({ name: 'web', namespace: ns })), true)
     })
   })
@@ -334,25 +470,51 @@ describe('server-side apply', () => {
         group,
         scope: 'Namespaced',
         names: { plural: 'widgets', singular: 'widget', kind: 'Widget' },
-        versions: [{
-          name: 'v1', served: true, storage: true,
-          schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', properties: { size: { type: 'integer' } } } } } },
-        }],
+        versions: [
+          {
+            name: 'v1',
+            served: true,
+            storage: true,
+            schema: {
+              openAPIV3Schema: {
+                type: 'object',
+                properties: { spec: { type: 'object', properties: { size: { type: 'integer' } } } },
+              },
+            },
+          },
+        ],
       },
     }
     const { kube } = await testCluster()
     const crds = kube.kc.makeApiClient(ApiextensionsV1Api)
     try {
       await inNamespace('apply-crd', async (ns) => {
-        const widget: ManifestObject = { apiVersion: `${group}/v1`, kind: 'Widget', metadata: { name: 'w1', namespace: ns }, spec: { size: 3 } }
-        const orphan: ManifestObject = { apiVersion: 'nope.nsops.example.com/v1', kind: 'Gadget', metadata: { name: 'g1', namespace: ns } }
+        const widget: ManifestObject = {
+          apiVersion: `${group}/v1`,
+          kind: 'Widget',
+          metadata: { name: 'w1', namespace: ns },
+          spec: { size: 3 },
+        }
+        const orphan: ManifestObject = {
+          apiVersion: 'nope.nsops.example.com/v1',
+          kind: 'Gadget',
+          metadata: { name: 'g1', namespace: ns },
+        }
 
         // neither the diff nor the dry run can validate a custom resource whose CRD the set creates
         const diff = await diffObjects(kube, [widget, crd])
-        assert.deepEqual(diff.objects.map((o) => [refString(o.ref), o.action, o.error, o.note]), [
-          [`Widget/${ns}/w1`, 'create', undefined, `not validated: its CustomResourceDefinition ${crdName} is created by this set`],
-          [`CustomResourceDefinition/${crdName}`, 'create', undefined, undefined],
-        ])
+        assert.deepEqual(
+          diff.objects.map((o) => [refString(o.ref), o.action, o.error, o.note]),
+          [
+            [
+              `Widget/${ns}/w1`,
+              'create',
+              undefined,
+              `not validated: its CustomResourceDefinition ${crdName} is created by this set`,
+            ],
+            [`CustomResourceDefinition/${crdName}`, 'create', undefined, undefined],
+          ],
+        )
         const dry = await applyObjects(kube, [widget, crd], { dryRun: true })
         assert.deepEqual(names(dry.created), [`CustomResourceDefinition/${crdName}`])
         assert.deepEqual(names(dry.skipped.map((s) => s.ref)), [`Widget/${ns}/w1`])
@@ -361,10 +523,19 @@ describe('server-side apply', () => {
         // the custom resource comes first in the set; the apply puts the CRD first anyway
         const result = await applyObjects(kube, [widget, orphan, crd])
         assert.deepEqual(names(result.created), [`CustomResourceDefinition/${crdName}`, `Widget/${ns}/w1`])
-        assert.deepEqual(result.failed.map((f) => f.message), [
-          'no kind Gadget in nope.nsops.example.com/v1 is known to the API server; is its CustomResourceDefinition installed?',
-        ])
-        const live = await kube.custom.getNamespacedCustomObject({ group, version: 'v1', namespace: ns, plural: 'widgets', name: 'w1' }) as { spec: { size: number } }
+        assert.deepEqual(
+          result.failed.map((f) => f.message),
+          [
+            'no kind Gadget in nope.nsops.example.com/v1 is known to the API server; is its CustomResourceDefinition installed?',
+          ],
+        )
+        const live = (await kube.custom.getNamespacedCustomObject({
+          group,
+          version: 'v1',
+          namespace: ns,
+          plural: 'widgets',
+          name: 'w1',
+        })) as { spec: { size: number } }
         assert.equal(live.spec.size, 3)
 
         const again = await applyObjects(kube, [widget, crd])
@@ -380,15 +551,28 @@ describe('diff against the live cluster', () => {
   it('shows a changed replica count, a new object, a pruned object and masks Secret values', async () => {
     await inNamespace('diff', async (ns, kube) => {
       const inventory = { name: 'shop', namespace: ns }
-      await applyObjects(kube, [deployment(ns, 'web', { replicas: 1 }), configMap(ns, 'old'), secret(ns, 'db', 'hunter2-before'), configMap(ns, 'same')], { inventory })
+      await applyObjects(
+        kube,
+        [
+          deployment(ns, 'web', { replicas: 1 }),
+          configMap(ns, 'old'),
+          secret(ns, 'db', 'hunter2-before'),
+          configMap(ns, 'same'),
+        ],
+        { inventory },
+      )
       const before = await settled(kube, ns)
 
-      const result = await diffObjects(kube, [
-        deployment(ns, 'web', { replicas: 4 }),
-        configMap(ns, 'new', { greeting: 'hello' }),
-        secret(ns, 'db', 'hunter2-after'),
-        configMap(ns, 'same'),
-      ], { inventory })
+      const result = await diffObjects(
+        kube,
+        [
+          deployment(ns, 'web', { replicas: 4 }),
+          configMap(ns, 'new', { greeting: 'hello' }),
+          secret(ns, 'db', 'hunter2-after'),
+          configMap(ns, 'same'),
+        ],
+        { inventory },
+      )
 
       const actions = Object.fromEntries(result.objects.map((o) => [refString(o.ref), o.action]))
       assert.deepEqual(actions, {
@@ -428,9 +612,15 @@ describe('diff against the live cluster', () => {
   it('reports an object the API server would reject, with its message', async () => {
     await inNamespace('diff-invalid', async (ns, kube) => {
       const result = await diffObjects(kube, [deployment(ns, 'broken', { containers: [] })])
-      assert.deepEqual(result.objects.map((o) => ({ action: o.action, error: o.error })), [
-        { action: 'create', error: 'Deployment.apps "broken" is invalid: spec.template.spec.containers: Required value' },
-      ])
+      assert.deepEqual(
+        result.objects.map((o) => ({ action: o.action, error: o.error })),
+        [
+          {
+            action: 'create',
+            error: 'Deployment.apps "broken" is invalid: spec.template.spec.containers: Required value',
+          },
+        ],
+      )
     })
   })
 
@@ -439,7 +629,10 @@ describe('diff against the live cluster', () => {
       const set = [deployment(ns, 'web'), service(ns, 'web'), secret(ns, 'db', 'pw'), configMap(ns, 'cfg')]
       await applyObjects(kube, set)
       const result = await diffObjects(kube, set)
-      assert.deepEqual(result.objects.map((o) => o.action), ['unchanged', 'unchanged', 'unchanged', 'unchanged'])
+      assert.deepEqual(
+        result.objects.map((o) => o.action),
+        ['unchanged', 'unchanged', 'unchanged', 'unchanged'],
+      )
     })
   })
 })

@@ -13,8 +13,17 @@ function crd(plural: string, kind: string): V1CustomResourceDefinition {
   return {
     metadata: { name: `${plural}.${group}` },
     spec: {
-      group, scope: 'Namespaced', names: { plural, kind, singular: plural.replace(/s$/, ''), listKind: `${kind}List` },
-      versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', x_kubernetes_preserve_unknown_fields: true } } }],
+      group,
+      scope: 'Namespaced',
+      names: { plural, kind, singular: plural.replace(/s$/, ''), listKind: `${kind}List` },
+      versions: [
+        {
+          name: 'v1',
+          served: true,
+          storage: true,
+          schema: { openAPIV3Schema: { type: 'object', x_kubernetes_preserve_unknown_fields: true } },
+        },
+      ],
     },
   }
 }
@@ -35,10 +44,16 @@ describe('waiting for a CRD to be Established', () => {
     await waitForEstablished(kube, first.metadata!.name!, 30_000)
     const second = await ext.createCustomResourceDefinition({ body: crd('gizmos', 'Widget') })
     names.push(second.metadata!.name!)
-    const err = await waitForEstablished(kube, second.metadata!.name!, 2_000).then(() => undefined, (e: unknown) => e)
+    const err = await waitForEstablished(kube, second.metadata!.name!, 2_000).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
     assert.ok(isNsopsError(err), `an NsopsError, not ${String(err)}`)
     const text = formatError(err)
-    assert.match(text, /^error: CustomResourceDefinition gizmos\.\S+ is not Established after 2000 ms \(NamesAccepted=False: .*Widget/m)
+    assert.match(
+      text,
+      /^error: CustomResourceDefinition gizmos\.\S+ is not Established after 2000 ms \(NamesAccepted=False: .*Widget/m,
+    )
     assert.match(text, /^hint: read its conditions with `kubectl get crd gizmos\./m)
   })
 })

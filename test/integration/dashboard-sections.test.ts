@@ -35,20 +35,42 @@ describe('dashboard sections from the dashboardSections hook', () => {
 
   const namespace = (name: string, dashboardSections: Hooks['dashboardSections']): NamespaceConfig => {
     names.push(name)
-    const base = defineNamespace({ name, description: 'sections', namespaces: { dev: space.name, prod: space.name }, groups: [], hooks: { dashboardSections } })
+    const base = defineNamespace({
+      name,
+      description: 'sections',
+      namespaces: { dev: space.name, prod: space.name },
+      groups: [],
+      hooks: { dashboardSections },
+    })
     fs.mkdirSync(path.join(tmp, name), { recursive: true })
     return { ...base, paths: namespacePaths(path.join(tmp, name)) }
   }
 
-  it('renders the hook\'s sections (a kubectl call through the pinned kubeconfig) in the view and in --json, computed once', async () => {
+  it("renders the hook's sections (a kubectl call through the pinned kubeconfig) in the view and in --json, computed once", async () => {
     let calls = 0
     const ns = namespace('sections-ok', async ({ $, namespace }) => {
       calls++
       const phase = (await $`kubectl get namespace ${namespace} -o jsonpath={.status.phase}`).stdout.trim()
-      return [{ title: 'Queue', rows: [['namespace phase', phase], ['jobs waiting', String(3)]] }]
+      return [
+        {
+          title: 'Queue',
+          rows: [
+            ['namespace phase', phase],
+            ['jobs waiting', String(3)],
+          ],
+        },
+      ]
     })
     const model = await collect(cluster.kube, ns, 'dev')
-    assert.deepEqual(model.sections, [{ title: 'Queue', rows: [['namespace phase', 'Active'], ['jobs waiting', '3']] }])
+    assert.deepEqual(model.sections, [
+      {
+        title: 'Queue',
+        rows: [
+          ['namespace phase', 'Active'],
+          ['jobs waiting', '3'],
+        ],
+      },
+    ])
     const text = plain(renderDashboard(model))
     assert.match(text, /\nQUEUE\n {2}namespace phase {2}Active\n {2}jobs waiting {5}3\n/)
     const again = await collect(cluster.kube, ns, 'dev')
@@ -58,27 +80,42 @@ describe('dashboard sections from the dashboardSections hook', () => {
   })
 
   it('a hook that throws is one error row; the dashboard is whole and its health unaffected', async () => {
-    const ns = namespace('sections-throws', async () => { throw new Error('queue API refused the connection') })
+    const ns = namespace('sections-throws', async () => {
+      throw new Error('queue API refused the connection')
+    })
     const model = await collect(cluster.kube, ns, 'dev')
     assert.equal(model.sections?.length, 1)
     assert.equal(model.sections?.[0]?.title, 'dashboardSections')
-    assert.match(model.sections?.[0]?.error ?? '', /the dashboardSections hook failed \(queue API refused the connection\)/)
+    assert.match(
+      model.sections?.[0]?.error ?? '',
+      /the dashboardSections hook failed \(queue API refused the connection\)/,
+    )
     assert.ok(!model.problems.some((p) => /dashboardSections/.test(p)), model.problems.join('; '))
     const text = plain(renderDashboard(model))
-    assert.match(text, /DASHBOARDSECTIONS\n {2}✖ the dashboardSections hook failed \(queue API refused the connection\)/)
-    for (const section of ['PODS', 'STORAGE', 'RECENT WARNINGS', 'QUICK COMMANDS']) assert.match(text, new RegExp(`\\n${section}\\n`))
+    assert.match(
+      text,
+      /DASHBOARDSECTIONS\n {2}✖ the dashboardSections hook failed \(queue API refused the connection\)/,
+    )
+    for (const section of ['PODS', 'STORAGE', 'RECENT WARNINGS', 'QUICK COMMANDS'])
+      assert.match(text, new RegExp(`\\n${section}\\n`))
   })
 
   it('a hook that hangs past its timeout is an error row, its command stopped', async () => {
     let stopped = false
     const ns = namespace('sections-hangs', async ({ $ }) => {
-      try { await $`sleep 30` } catch { stopped = true }
+      try {
+        await $`sleep 30`
+      } catch {
+        stopped = true
+      }
       return [{ title: 'never', rows: [] }]
     })
     const t0 = Date.now()
     const sections = await hookSections(cluster.kube, ns, 'dev', {}, 300)
     assert.ok(Date.now() - t0 < 5000, `gave up after its timeout (${Date.now() - t0} ms)`)
-    assert.deepEqual(sections, [{ title: 'dashboardSections', rows: [], error: 'the dashboardSections hook did not answer within 0.3 s' }])
+    assert.deepEqual(sections, [
+      { title: 'dashboardSections', rows: [], error: 'the dashboardSections hook did not answer within 0.3 s' },
+    ])
     assert.ok(stopped, 'its sleep was killed, not left running')
   })
 

@@ -88,26 +88,47 @@ function fixture(tmp: string, k8sNamespace: string): Fixture {
   const clone = (who: string) => {
     const dir = path.join(base, who)
     git(base, 'clone', '-q', origin, dir)
-    for (const [k, v] of [['user.name', `deploy test ${who}`], ['user.email', `${who}@nsops.test`], ['commit.gpgsign', 'false'], ['core.hooksPath', '/dev/null']]) git(dir, 'config', k, v)
+    for (const [k, v] of [
+      ['user.name', `deploy test ${who}`],
+      ['user.email', `${who}@nsops.test`],
+      ['commit.gpgsign', 'false'],
+      ['core.hooksPath', '/dev/null'],
+    ])
+      git(dir, 'config', k, v)
     return dir
   }
   const seed = clone('seed')
   write(seed, `${NS_DIR}/base/kustomization.yaml`, baseKustomization(['deployment.yaml', 'service.yaml']))
   write(seed, `${NS_DIR}/base/deployment.yaml`, deployment(1))
   write(seed, `${NS_DIR}/base/service.yaml`, service)
-  write(seed, `${NS_DIR}/overlays/prod/kustomization.yaml`, `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: ${k8sNamespace}\nresources: [../../base]\n`)
-  write(seed, 'namespaces/other/base/configmap.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: other }\ndata: { a: "1" }\n')
+  write(
+    seed,
+    `${NS_DIR}/overlays/prod/kustomization.yaml`,
+    `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: ${k8sNamespace}\nresources: [../../base]\n`,
+  )
+  write(
+    seed,
+    'namespaces/other/base/configmap.yaml',
+    'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: other }\ndata: { a: "1" }\n',
+  )
   write(seed, 'README.md', 'fixture\n')
   git(seed, 'add', '-A')
   git(seed, 'commit', '-q', '-m', 'seed')
   git(seed, 'push', '-q', '-u', 'origin', 'main')
   const dir = clone('work')
-  return { dir, origin, remoteHead: () => git(origin, 'rev-parse', 'refs/heads/main'), head: () => git(dir, 'rev-parse', 'HEAD') }
+  return {
+    dir,
+    origin,
+    remoteHead: () => git(origin, 'rev-parse', 'refs/heads/main'),
+    head: () => git(dir, 'rev-parse', 'HEAD'),
+  }
 }
 
 function collectingLog(): { log: Logger; lines: string[] } {
   const lines: string[] = []
-  const push = (m: string) => { lines.push(m) }
+  const push = (m: string) => {
+    lines.push(m)
+  }
   return { log: { info: push, step: push, ok: push, warn: push, fail: push }, lines }
 }
 
@@ -126,7 +147,12 @@ describe('deploy', () => {
     cluster = await testCluster()
     k8sNs = await testNamespace('deploy')
     // a Kustomization name no other test creates: this cluster has no Flux for it
-    ns = defineNamespace({ name: 'demo', description: 'deploy test', namespaces: { dev: 'demo-dev', prod: k8sNs.name }, flux: { kustomization: `demo-${process.pid}` } })
+    ns = defineNamespace({
+      name: 'demo',
+      description: 'deploy test',
+      namespaces: { dev: 'demo-dev', prod: k8sNs.name },
+      flux: { kustomization: `demo-${process.pid}` },
+    })
   })
   after(async () => {
     await k8sNs?.cleanup()
@@ -136,21 +162,40 @@ describe('deploy', () => {
   const run = (fx: Fixture, extra: Partial<DeployOptions> = {}) => {
     const out = new PassThrough()
     let printed = ''
-    out.on('data', (d) => { printed += String(d) })
+    out.on('data', (d) => {
+      printed += String(d)
+    })
     const { log, lines } = collectingLog()
     return runDeploy({
-      ns, repoDir: fx.dir, target: { kubeconfig: cluster.kubeconfig, context: cluster.context },
-      input: new PassThrough(), prompt: new PassThrough(), out, log, timeoutMs: 30_000, ...extra,
+      ns,
+      repoDir: fx.dir,
+      target: { kubeconfig: cluster.kubeconfig, context: cluster.context },
+      input: new PassThrough(),
+      prompt: new PassThrough(),
+      out,
+      log,
+      timeoutMs: 30_000,
+      ...extra,
     }).then((report) => ({ report, printed, lines }))
   }
 
   it('a dry run shows a changed replica count and a new object, and commits and pushes nothing', async () => {
     const fx = fixture(tmp, k8sNs.name)
     // what Flux would have applied from the pushed commit
-    await applyObjects(cluster.kube, await buildKustomization(path.join(fx.dir, NS_DIR, 'overlays/prod')), { fieldManager: 'kustomize-controller' })
+    await applyObjects(cluster.kube, await buildKustomization(path.join(fx.dir, NS_DIR, 'overlays/prod')), {
+      fieldManager: 'kustomize-controller',
+    })
     write(fx.dir, `${NS_DIR}/base/deployment.yaml`, deployment(3))
-    write(fx.dir, `${NS_DIR}/base/configmap.yaml`, 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: settings }\ndata: { greeting: hello }\n')
-    write(fx.dir, `${NS_DIR}/base/kustomization.yaml`, baseKustomization(['deployment.yaml', 'service.yaml', 'configmap.yaml']))
+    write(
+      fx.dir,
+      `${NS_DIR}/base/configmap.yaml`,
+      'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: settings }\ndata: { greeting: hello }\n',
+    )
+    write(
+      fx.dir,
+      `${NS_DIR}/base/kustomization.yaml`,
+      baseKustomization(['deployment.yaml', 'service.yaml', 'configmap.yaml']),
+    )
     const [remoteBefore, headBefore] = [fx.remoteHead(), fx.head()]
 
     const { report, printed } = await run(fx, { dryRun: true })
@@ -158,7 +203,11 @@ describe('deploy', () => {
     assert.equal(report.exitCode, 0, report.summary)
     assert.equal(report.outcome, 'dry-run')
     assert.match(report.summary, /nothing was committed or pushed/)
-    const objects = step(report, 'diff')!.detail!.objects as { ref: { kind: string; namespace?: string; name: string }; action: string; diff?: string }[]
+    const objects = step(report, 'diff')!.detail!.objects as {
+      ref: { kind: string; namespace?: string; name: string }
+      action: string
+      diff?: string
+    }[]
     const actions = Object.fromEntries(objects.map((o) => [refString({ apiVersion: '', ...o.ref }), o.action]))
     assert.deepEqual(actions, {
       [`Deployment/${k8sNs.name}/web`]: 'update',
@@ -181,8 +230,16 @@ describe('deploy', () => {
 
   it('refuses a plaintext Secret, naming its file, and commits nothing', async () => {
     const fx = fixture(tmp, k8sNs.name)
-    write(fx.dir, `${NS_DIR}/base/db-secret.yaml`, 'apiVersion: v1\nkind: Secret\nmetadata: { name: db }\nstringData: { password: hunter2 }\n')
-    write(fx.dir, `${NS_DIR}/base/kustomization.yaml`, baseKustomization(['deployment.yaml', 'service.yaml', 'db-secret.yaml']))
+    write(
+      fx.dir,
+      `${NS_DIR}/base/db-secret.yaml`,
+      'apiVersion: v1\nkind: Secret\nmetadata: { name: db }\nstringData: { password: hunter2 }\n',
+    )
+    write(
+      fx.dir,
+      `${NS_DIR}/base/kustomization.yaml`,
+      baseKustomization(['deployment.yaml', 'service.yaml', 'db-secret.yaml']),
+    )
     const head = fx.head()
 
     const { report } = await run(fx, { yes: true })
@@ -200,16 +257,26 @@ describe('deploy', () => {
 
   it('refuses a plaintext Secret file even when no overlay uses it, and a secretGenerator with literals', async () => {
     const fx = fixture(tmp, k8sNs.name)
-    write(fx.dir, `${NS_DIR}/unused/creds.yaml`, 'apiVersion: v1\nkind: Secret\nmetadata: { name: creds }\ndata: { token: aHVudGVyMg== }\n')
-    write(fx.dir, `${NS_DIR}/overlays/prod/kustomization.yaml`,
-      `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: ${k8sNs.name}\nresources: [../../base]\nsecretGenerator:\n  - name: api\n    literals: [key=s3cr3t]\n`)
+    write(
+      fx.dir,
+      `${NS_DIR}/unused/creds.yaml`,
+      'apiVersion: v1\nkind: Secret\nmetadata: { name: creds }\ndata: { token: aHVudGVyMg== }\n',
+    )
+    write(
+      fx.dir,
+      `${NS_DIR}/overlays/prod/kustomization.yaml`,
+      `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: ${k8sNs.name}\nresources: [../../base]\nsecretGenerator:\n  - name: api\n    literals: [key=s3cr3t]\n`,
+    )
 
     const { report } = await run(fx, { yes: true })
 
     assert.equal(report.exitCode, 1)
     assert.match(report.summary, /2 Secrets would be committed in plaintext/)
     assert.match(report.summary, /namespaces\/demo\/unused\/creds\.yaml:1: Secret creds/)
-    assert.match(report.summary, /namespaces\/demo\/overlays\/prod\/kustomization\.yaml:1: Secret api: its secretGenerator "api" has 1 literal value in clear/)
+    assert.match(
+      report.summary,
+      /namespaces\/demo\/overlays\/prod\/kustomization\.yaml:1: Secret api: its secretGenerator "api" has 1 literal value in clear/,
+    )
     assert.equal(fx.head(), fx.remoteHead())
     assert.equal(git(fx.dir, 'rev-list', '--count', 'HEAD'), '1', 'nothing committed')
   })
@@ -217,20 +284,29 @@ describe('deploy', () => {
   it('accepts a SOPS-encrypted Secret and leaves it out of the server dry run and the diff', async () => {
     const fx = fixture(tmp, k8sNs.name)
     write(fx.dir, `${NS_DIR}/base/db-secret.sops.yaml`, sopsSecret)
-    write(fx.dir, `${NS_DIR}/base/kustomization.yaml`, baseKustomization(['deployment.yaml', 'service.yaml', 'db-secret.sops.yaml']))
+    write(
+      fx.dir,
+      `${NS_DIR}/base/kustomization.yaml`,
+      baseKustomization(['deployment.yaml', 'service.yaml', 'db-secret.sops.yaml']),
+    )
 
     const { report } = await run(fx, { dryRun: true })
 
     assert.equal(report.exitCode, 0, `${report.summary}\n${report.hint ?? ''}`)
     assert.equal(step(report, 'secrets')!.message, '1 Secret, all SOPS-encrypted')
     const notValidated = step(report, 'validate')!.detail!.notValidated as { object: string; reason: string }[]
-    assert.deepEqual(notValidated, [{ object: `Secret/${k8sNs.name}/db`, reason: 'SOPS-encrypted: only Flux can decrypt it' }])
+    assert.deepEqual(notValidated, [
+      { object: `Secret/${k8sNs.name}/db`, reason: 'SOPS-encrypted: only Flux can decrypt it' },
+    ])
     const diff = step(report, 'diff')!.detail!
-    assert.deepEqual((diff.notDiffed as { object: string }[]).map((n) => n.object), [`Secret/${k8sNs.name}/db`])
+    assert.deepEqual(
+      (diff.notDiffed as { object: string }[]).map((n) => n.object),
+      [`Secret/${k8sNs.name}/db`],
+    )
     assert.ok(!(diff.objects as { ref: { kind: string } }[]).some((o) => o.ref.kind === 'Secret'))
   })
 
-  it('refuses an object the API server rejects, with the API\'s message, and commits nothing', async () => {
+  it("refuses an object the API server rejects, with the API's message, and commits nothing", async () => {
     const fx = fixture(tmp, k8sNs.name)
     write(fx.dir, `${NS_DIR}/base/service.yaml`, service.replace('port: 80,', 'port: 99999,'))
     const head = fx.head()
@@ -239,8 +315,14 @@ describe('deploy', () => {
 
     assert.equal(report.exitCode, 1)
     assert.equal(report.outcome, 'refused')
-    assert.match(report.summary, /the API server \(context [^)]+\) rejects an object of namespaces\/demo\/overlays\/prod in a server-side dry run, so nothing was committed or pushed/)
-    assert.match(report.summary, new RegExp(`Service/${k8sNs.name}/web: .*spec\\.ports\\[0\\]\\.port: Invalid value: 99999`))
+    assert.match(
+      report.summary,
+      /the API server \(context [^)]+\) rejects an object of namespaces\/demo\/overlays\/prod in a server-side dry run, so nothing was committed or pushed/,
+    )
+    assert.match(
+      report.summary,
+      new RegExp(`Service/${k8sNs.name}/web: .*spec\\.ports\\[0\\]\\.port: Invalid value: 99999`),
+    )
     assert.equal(step(report, 'validate')!.status, 'failed')
     assert.equal(step(report, 'commit'), undefined)
     assert.equal(fx.head(), head, 'nothing committed')
@@ -258,7 +340,10 @@ describe('deploy', () => {
     const { report } = await run(fx, { yes: true })
 
     assert.equal(report.exitCode, 1)
-    assert.match(report.summary, /changes outside namespaces\/demo\/ are staged in .*: README\.md, namespaces\/other\/base\/configmap\.yaml/)
+    assert.match(
+      report.summary,
+      /changes outside namespaces\/demo\/ are staged in .*: README\.md, namespaces\/other\/base\/configmap\.yaml/,
+    )
     assert.match(report.hint!, /git restore --staged -- README\.md namespaces\/other\/base\/configmap\.yaml/)
     assert.equal(report.steps.length, 1, 'stopped at preflight')
     assert.equal(fx.head(), head)
@@ -336,7 +421,10 @@ describe('deploy', () => {
     const { report } = await run(fx, { yes: true })
     assert.equal(report.exitCode, 1, report.summary)
     assert.equal(report.outcome, 'refused')
-    assert.match(report.summary, /(Flux is not installed|no Flux Kustomization .* manages demo).*nothing would apply the push\. Nothing was committed or pushed/)
+    assert.match(
+      report.summary,
+      /(Flux is not installed|no Flux Kustomization .* manages demo).*nothing would apply the push\. Nothing was committed or pushed/,
+    )
     assert.match(report.hint!, /--push-only/)
     assert.equal(fx.head(), before)
     assert.equal(fx.remoteHead(), before)
@@ -346,48 +434,83 @@ describe('deploy', () => {
   it('refuses an invalid field in a namespace the cluster does not have yet, at file:line, pushing nothing', async () => {
     const absent = `nsops-absent-${process.pid}`
     const fx = fixture(tmp, absent)
-    write(fx.dir, `${NS_DIR}/overlays/prod/namespace.yaml`, `apiVersion: v1\nkind: Namespace\nmetadata: { name: ${absent} }\n`)
-    write(fx.dir, `${NS_DIR}/overlays/prod/kustomization.yaml`, `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: ${absent}\nresources: [namespace.yaml, ../../base]\n`)
+    write(
+      fx.dir,
+      `${NS_DIR}/overlays/prod/namespace.yaml`,
+      `apiVersion: v1\nkind: Namespace\nmetadata: { name: ${absent} }\n`,
+    )
+    write(
+      fx.dir,
+      `${NS_DIR}/overlays/prod/kustomization.yaml`,
+      `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: ${absent}\nresources: [namespace.yaml, ../../base]\n`,
+    )
     write(fx.dir, `${NS_DIR}/base/deployment.yaml`, deployment(2).replace('replicas: 2', 'replicas: "two"'))
     const before = fx.head()
     for (const extra of [{ yes: true }, { yes: true, pushOnly: true }] as Partial<DeployOptions>[]) {
       const { report } = await run(fx, extra)
       assert.equal(report.exitCode, 1, report.summary)
       assert.equal(report.outcome, 'refused')
-      assert.match(report.summary, new RegExp(`namespaces/demo/base/deployment\\.yaml:7: Deployment ${absent}/web: spec\\.replicas: must be integer, not "two"`))
+      assert.match(
+        report.summary,
+        new RegExp(
+          `namespaces/demo/base/deployment\\.yaml:7: Deployment ${absent}/web: spec\\.replicas: must be integer, not "two"`,
+        ),
+      )
       assert.match(report.summary, /strict schema validation against the cluster's OpenAPI/)
       assert.equal(fx.head(), before, 'nothing committed')
       assert.equal(fx.remoteHead(), before, 'nothing pushed')
     }
   })
 
-  it('places an unknown field set by a patch at the patch file\'s line', async () => {
+  it("places an unknown field set by a patch at the patch file's line", async () => {
     const fx = fixture(tmp, k8sNs.name)
-    write(fx.dir, `${NS_DIR}/overlays/prod/kustomization.yaml`, `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: ${k8sNs.name}\nresources: [../../base]\npatches: [{ path: web-patch.yaml }]\n`)
-    write(fx.dir, `${NS_DIR}/overlays/prod/web-patch.yaml`, 'apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: web }\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          imagePullPolice: Always\n')
+    write(
+      fx.dir,
+      `${NS_DIR}/overlays/prod/kustomization.yaml`,
+      `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: ${k8sNs.name}\nresources: [../../base]\npatches: [{ path: web-patch.yaml }]\n`,
+    )
+    write(
+      fx.dir,
+      `${NS_DIR}/overlays/prod/web-patch.yaml`,
+      'apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: web }\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          imagePullPolice: Always\n',
+    )
     const { report } = await run(fx, { dryRun: true })
     assert.equal(report.exitCode, 1, report.summary)
-    assert.match(report.summary, /namespaces\/demo\/overlays\/prod\/web-patch\.yaml:9: Deployment [^:]+\/web: spec\.template\.spec\.containers\[0\]\.imagePullPolice: unknown field/)
+    assert.match(
+      report.summary,
+      /namespaces\/demo\/overlays\/prod\/web-patch\.yaml:9: Deployment [^:]+\/web: spec\.template\.spec\.containers\[0\]\.imagePullPolice: unknown field/,
+    )
   })
 
   it('refuses unpushed commits that touch other paths than the namespace, naming them', async () => {
     const fx = fixture(tmp, k8sNs.name)
-    write(fx.dir, 'namespaces/other/base/configmap.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: other }\ndata: { a: "2" }\n')
+    write(
+      fx.dir,
+      'namespaces/other/base/configmap.yaml',
+      'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: other }\ndata: { a: "2" }\n',
+    )
     git(fx.dir, 'commit', '-q', '-am', 'other: a=2')
     write(fx.dir, `${NS_DIR}/base/deployment.yaml`, deployment(2))
     const head = fx.head()
     const { report } = await run(fx, { yes: true, pushOnly: true })
     assert.equal(report.exitCode, 1, report.summary)
-    assert.match(report.summary, /1 local commit not pushed yet changes files outside namespaces\/demo\/ \([0-9a-f]{7} "other: a=2": namespaces\/other\/base\/configmap\.yaml\)/)
+    assert.match(
+      report.summary,
+      /1 local commit not pushed yet changes files outside namespaces\/demo\/ \([0-9a-f]{7} "other: a=2": namespaces\/other\/base\/configmap\.yaml\)/,
+    )
     assert.equal(fx.head(), head)
     assert.notEqual(fx.remoteHead(), head)
   })
 
-  it('with --push-only commits only the namespace\'s folder, pushes, and exits 4 (pushed, not verified)', async () => {
+  it("with --push-only commits only the namespace's folder, pushes, and exits 4 (pushed, not verified)", async () => {
     const fx = fixture(tmp, k8sNs.name)
     write(fx.dir, `${NS_DIR}/base/deployment.yaml`, deployment(2))
     write(fx.dir, `${NS_DIR}/base/extra.yaml`, 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: extra }\n')
-    write(fx.dir, `${NS_DIR}/base/kustomization.yaml`, baseKustomization(['deployment.yaml', 'service.yaml', 'extra.yaml']))
+    write(
+      fx.dir,
+      `${NS_DIR}/base/kustomization.yaml`,
+      baseKustomization(['deployment.yaml', 'service.yaml', 'extra.yaml']),
+    )
     write(fx.dir, 'README.md', 'unrelated, unstaged\n')
     write(fx.dir, 'notes.txt', 'unrelated, untracked\n')
     const before = fx.head()
@@ -408,11 +531,33 @@ describe('deploy', () => {
     assert.deepEqual(report.git.pushed, [head])
     assert.equal(report.git.committed, head)
     assert.equal(git(fx.dir, 'log', '-1', '--format=%s'), 'demo: 2 replicas')
-    assert.deepEqual(git(fx.dir, 'show', '--name-only', '--format=', 'HEAD').split('\n').sort(),
-      [`${NS_DIR}/base/deployment.yaml`, `${NS_DIR}/base/extra.yaml`, `${NS_DIR}/base/kustomization.yaml`])
-    assert.deepEqual(git(fx.dir, 'status', '--porcelain', '--untracked-files=all').split('\n').map((l) => l.trim()).sort(), ['?? notes.txt', 'M README.md'], 'unrelated changes stay uncommitted')
-    assert.deepEqual(report.steps.map((s) => `${s.name}:${s.status}`),
-      ['preflight:ok', 'build:ok', 'secrets:ok', 'validate:ok', 'flux:warning', 'diff:ok', 'confirm:ok', 'commit:ok', 'push:ok'])
+    assert.deepEqual(git(fx.dir, 'show', '--name-only', '--format=', 'HEAD').split('\n').sort(), [
+      `${NS_DIR}/base/deployment.yaml`,
+      `${NS_DIR}/base/extra.yaml`,
+      `${NS_DIR}/base/kustomization.yaml`,
+    ])
+    assert.deepEqual(
+      git(fx.dir, 'status', '--porcelain', '--untracked-files=all')
+        .split('\n')
+        .map((l) => l.trim())
+        .sort(),
+      ['?? notes.txt', 'M README.md'],
+      'unrelated changes stay uncommitted',
+    )
+    assert.deepEqual(
+      report.steps.map((s) => `${s.name}:${s.status}`),
+      [
+        'preflight:ok',
+        'build:ok',
+        'secrets:ok',
+        'validate:ok',
+        'flux:warning',
+        'diff:ok',
+        'confirm:ok',
+        'commit:ok',
+        'push:ok',
+      ],
+    )
   })
 
   it('pushes a local commit that touches the namespace even with nothing left to commit', async () => {
@@ -435,14 +580,20 @@ describe('deploy', () => {
     const fx = fixture(tmp, k8sNs.name)
     write(fx.dir, `${NS_DIR}/base/deployment.yaml`, deployment(2))
     const dead = path.join(tmp, 'dead-kubeconfig')
-    fs.writeFileSync(dead, fs.readFileSync(cluster.kubeconfig, 'utf8').replace(/server: https:\/\/[^\s]+/, 'server: https://127.0.0.1:1'))
+    fs.writeFileSync(
+      dead,
+      fs.readFileSync(cluster.kubeconfig, 'utf8').replace(/server: https:\/\/[^\s]+/, 'server: https://127.0.0.1:1'),
+    )
 
     const { report } = await run(fx, { dryRun: true, target: { kubeconfig: dead } })
 
     assert.equal(report.exitCode, 0, report.summary)
     const validate = step(report, 'validate')!
     assert.equal(validate.status, 'warning')
-    assert.match(validate.message, /strict schema validation against the pinned schemas .*no server-side dry run .*no cluster answers/)
+    assert.match(
+      validate.message,
+      /strict schema validation against the pinned schemas .*no server-side dry run .*no cluster answers/,
+    )
     assert.equal(step(report, 'diff')!.status, 'skipped')
     assert.equal(fx.head(), fx.remoteHead())
   })
@@ -453,7 +604,14 @@ describe('deploy', () => {
     const remote = fx.remoteHead()
     const ac = new AbortController()
 
-    const { report } = await run(fx, { yes: true, pushOnly: true, signal: ac.signal, onStep: (s) => { if (s.name === 'commit') ac.abort() } })
+    const { report } = await run(fx, {
+      yes: true,
+      pushOnly: true,
+      signal: ac.signal,
+      onStep: (s) => {
+        if (s.name === 'commit') ac.abort()
+      },
+    })
 
     assert.equal(report.exitCode, 130)
     assert.equal(report.outcome, 'interrupted')
@@ -479,11 +637,17 @@ describe('deploy', () => {
 
     assert.equal(report.exitCode, 4, report.summary)
     assert.equal(report.outcome, 'pushed-unverified')
-    assert.match(report.summary, /is pushed to origin\/main, but the rollback cannot be confirmed: not verified, as asked/)
+    assert.match(
+      report.summary,
+      /is pushed to origin\/main, but the rollback cannot be confirmed: not verified, as asked/,
+    )
     const head = fx.head()
     assert.equal(fx.remoteHead(), head)
     assert.deepEqual(report.git.reverts, [head])
-    assert.equal(git(fx.dir, 'log', '-1', '--format=%B'), `rollback(demo): revert ${deployCommit.slice(0, 7)} "deploy(demo): update base/deployment.yaml"\n\nThis reverts commit ${deployCommit}.`)
+    assert.equal(
+      git(fx.dir, 'log', '-1', '--format=%B'),
+      `rollback(demo): revert ${deployCommit.slice(0, 7)} "deploy(demo): update base/deployment.yaml"\n\nThis reverts commit ${deployCommit}.`,
+    )
     assert.equal(fs.readFileSync(path.join(fx.dir, NS_DIR, 'base/deployment.yaml'), 'utf8'), deployment(1))
     assert.equal(fs.readFileSync(path.join(fx.dir, 'README.md'), 'utf8'), 'later\n', 'the later commit stays')
   })
@@ -491,13 +655,20 @@ describe('deploy', () => {
   it('--rollback refuses a commit that also changed another namespace: reverting it would undo that too', async () => {
     const fx = fixture(tmp, k8sNs.name)
     write(fx.dir, `${NS_DIR}/base/deployment.yaml`, deployment(3))
-    write(fx.dir, 'namespaces/other/base/configmap.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: other }\ndata: { a: "3" }\n')
+    write(
+      fx.dir,
+      'namespaces/other/base/configmap.yaml',
+      'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: other }\ndata: { a: "3" }\n',
+    )
     git(fx.dir, 'commit', '-q', '-am', 'demo and other together')
     git(fx.dir, 'push', '-q')
     const head = fx.head()
     const { report } = await run(fx, { mode: 'rollback', yes: true, pushOnly: true })
     assert.equal(report.exitCode, 1, report.summary)
-    assert.match(report.summary, /"demo and other together", also changes files outside it \(namespaces\/other\/base\/configmap\.yaml\); reverting it would undo those too, so nothing was done/)
+    assert.match(
+      report.summary,
+      /"demo and other together", also changes files outside it \(namespaces\/other\/base\/configmap\.yaml\); reverting it would undo those too, so nothing was done/,
+    )
     assert.equal(fx.head(), head)
     assert.equal(fx.remoteHead(), head)
   })
@@ -509,11 +680,18 @@ describe('deploy', () => {
     const head = fx.head()
     const unpushed = (await run(fx, { mode: 'rollback', yes: true })).report
     assert.equal(unpushed.exitCode, 1)
-    assert.match(unpushed.summary, /1 local commit is not pushed to origin\/main \([0-9a-f]{7} local docs\); a rollback would push it too, so nothing was done/)
+    assert.match(
+      unpushed.summary,
+      /1 local commit is not pushed to origin\/main \([0-9a-f]{7} local docs\); a rollback would push it too, so nothing was done/,
+    )
     assert.equal(fx.head(), head)
 
     git(fx.dir, 'push', '-q')
-    const ghost = defineNamespace({ name: 'ghost', description: 'no folder', namespaces: { dev: 'ghost-dev', prod: 'ghost' } })
+    const ghost = defineNamespace({
+      name: 'ghost',
+      description: 'no folder',
+      namespaces: { dev: 'ghost-dev', prod: 'ghost' },
+    })
     const none = (await run(fx, { mode: 'rollback', yes: true, ns: ghost })).report
     assert.equal(none.exitCode, 1)
     assert.match(none.summary, /nothing to roll back: no commit on main touches namespaces\/ghost\//)

@@ -24,7 +24,6 @@ import { privateStateDir } from '../state-dir.ts'
 
 const run = promisify(execFile)
 
-
 describe('dev loop', () => {
   const name = `devloop-${process.pid}`
   const dir = path.join(repoRoot, 'namespaces', name)
@@ -36,15 +35,30 @@ describe('dev loop', () => {
     state.enter()
     for (const [rel, text] of Object.entries(scaffoldFiles(name))) {
       fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true })
-      fs.writeFileSync(path.join(dir, rel), text, { mode: rel.endsWith('.ts') && rel !== 'namespace.ts' ? 0o755 : 0o644 })
+      fs.writeFileSync(path.join(dir, rel), text, {
+        mode: rel.endsWith('.ts') && rel !== 'namespace.ts' ? 0o755 : 0o644,
+      })
     }
     const { kube } = await testCluster()
     await installFluxCrds(kube)
     await kube.core.createNamespace({ body: { metadata: { name: 'flux-system' } } }).catch(() => {})
     await kube.custom.createNamespacedCustomObject({
-      group: 'kustomize.toolkit.fluxcd.io', version: 'v1', namespace: 'flux-system', plural: 'kustomizations',
-      body: { apiVersion: 'kustomize.toolkit.fluxcd.io/v1', kind: 'Kustomization', metadata: { name },
-        spec: { interval: '10m', path: `./namespaces/${name}/overlays/prod`, prune: true, targetNamespace: name, sourceRef: { kind: 'GitRepository', name: 'nsops' } } },
+      group: 'kustomize.toolkit.fluxcd.io',
+      version: 'v1',
+      namespace: 'flux-system',
+      plural: 'kustomizations',
+      body: {
+        apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
+        kind: 'Kustomization',
+        metadata: { name },
+        spec: {
+          interval: '10m',
+          path: `./namespaces/${name}/overlays/prod`,
+          prune: true,
+          targetNamespace: name,
+          sourceRef: { kind: 'GitRepository', name: 'nsops' },
+        },
+      },
     })
   })
   after(async () => {
@@ -56,8 +70,15 @@ describe('dev loop', () => {
 
   const ks = async () => {
     const { kube } = await testCluster()
-    return kube.custom.getNamespacedCustomObject({ group: 'kustomize.toolkit.fluxcd.io', version: 'v1', namespace: 'flux-system', plural: 'kustomizations', name }) as Promise<{
-      spec: { suspend?: boolean }; metadata: { annotations?: Record<string, string> }
+    return kube.custom.getNamespacedCustomObject({
+      group: 'kustomize.toolkit.fluxcd.io',
+      version: 'v1',
+      namespace: 'flux-system',
+      plural: 'kustomizations',
+      name,
+    }) as Promise<{
+      spec: { suspend?: boolean }
+      metadata: { annotations?: Record<string, string> }
     }>
   }
 
@@ -66,7 +87,12 @@ describe('dev loop', () => {
     const loop = new DevLoop(kube, await loadNamespace(name), { forwards: false })
     try {
       await loop.start()
-      assert.match(loop.status.flux, new RegExp(`holds nothing: the dev objects \\(in ${devNs}\\) overlap nothing Kustomization/flux-system/${name} manages`))
+      assert.match(
+        loop.status.flux,
+        new RegExp(
+          `holds nothing: the dev objects \\(in ${devNs}\\) overlap nothing Kustomization/flux-system/${name} manages`,
+        ),
+      )
       assert.notEqual((await ks()).spec.suspend, true)
     } finally {
       await loop.stop()
@@ -80,8 +106,11 @@ describe('dev loop', () => {
     try {
       await loop.start()
       await until('web Current', async () => web()?.status === 'Current', 60_000)
-      await kube.apps.patchNamespacedDeployment({ name: 'web', namespace: devNs,
-        body: [{ op: 'add', path: '/spec/template/spec/nodeSelector', value: { 'nsops.dev/no-such-node': 'true' } }] })
+      await kube.apps.patchNamespacedDeployment({
+        name: 'web',
+        namespace: devNs,
+        body: [{ op: 'add', path: '/spec/template/spec/nodeSelector', value: { 'nsops.dev/no-such-node': 'true' } }],
+      })
       await until('web no longer Current in the view', async () => web()?.status !== 'Current', 10_000)
       // and Failed once kstatus' window for an unschedulable pod has passed
       await until('web Failed', async () => web()?.status === 'Failed', 60_000)
@@ -104,7 +133,10 @@ describe('dev loop', () => {
       // a second dev.ts for the same namespace is refused while this one runs
       const second = await run(path.join(dir, 'dev.ts'), ['--ci', '--kubeconfig', (await testCluster()).kubeconfig], {
         env: { ...process.env, NSOPS_STATE_DIR: stateDir, CI: '1' },
-      }).then(() => ({ code: 0, stderr: '' }), (e: { code: number; stderr: string }) => e)
+      }).then(
+        () => ({ code: 0, stderr: '' }),
+        (e: { code: number; stderr: string }) => e,
+      )
       assert.equal(second.code, 1)
       assert.match(second.stderr, /a dev loop for devloop-\d+ is already running on this machine \(\S+@\S+, pid \d+/)
       await kube.apps.readNamespacedDeployment({ name: 'web', namespace: devNs })
@@ -113,12 +145,18 @@ describe('dev loop', () => {
       const svcFile = path.join(dir, 'base/web/service.yaml')
       const svc = fs.readFileSync(svcFile, 'utf8')
       fs.writeFileSync(svcFile, svc.replace('  labels:', '  annotations: { edited: "yes" }\n  labels:'))
-      await until('the edit in the API', async () => (await kube.core.readNamespacedService({ name: 'web', namespace: devNs })).metadata?.annotations?.edited === 'yes')
+      await until(
+        'the edit in the API',
+        async () =>
+          (await kube.core.readNamespacedService({ name: 'web', namespace: devNs })).metadata?.annotations?.edited ===
+          'yes',
+      )
 
       // an editor's atomic save, here sed -i itself (a temp file renamed over the old one, as vim
       // and JetBrains also save), three times: node's recursive fs.watch lost the file after
       // the first; and the save is named by the file saved, not by sed's temp file
-      const annotation = async () => (await kube.core.readNamespacedService({ name: 'web', namespace: devNs })).metadata?.annotations?.saved
+      const annotation = async () =>
+        (await kube.core.readNamespacedService({ name: 'web', namespace: devNs })).metadata?.annotations?.saved
       fs.writeFileSync(svcFile, svc.replace('  labels:', '  annotations: { saved: "0" }\n  labels:'))
       await until('the plain save in the API', async () => (await annotation()) === '0', 15_000)
       for (const n of [1, 2, 3]) {
@@ -130,27 +168,46 @@ describe('dev loop', () => {
       // a new object appears, and is pruned once it leaves the overlay
       const kfile = path.join(dir, 'base/web/kustomization.yaml')
       const kbase = fs.readFileSync(kfile, 'utf8')
-      fs.writeFileSync(path.join(dir, 'base/web/extra.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: extra }\ndata: { a: "1" }\n')
+      fs.writeFileSync(
+        path.join(dir, 'base/web/extra.yaml'),
+        'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: extra }\ndata: { a: "1" }\n',
+      )
       fs.writeFileSync(kfile, kbase.replace('pvc.yaml]', 'pvc.yaml, extra.yaml]'))
-      await until('extra ConfigMap created', async () => Boolean(await kube.core.readNamespacedConfigMap({ name: 'extra', namespace: devNs })))
+      await until('extra ConfigMap created', async () =>
+        Boolean(await kube.core.readNamespacedConfigMap({ name: 'extra', namespace: devNs })),
+      )
       fs.writeFileSync(kfile, kbase)
       await until('extra ConfigMap pruned', async () => {
-        try { await kube.core.readNamespacedConfigMap({ name: 'extra', namespace: devNs }); return false } catch (err) { return isApiError(err, 404) }
+        try {
+          await kube.core.readNamespacedConfigMap({ name: 'extra', namespace: devNs })
+          return false
+        } catch (err) {
+          return isApiError(err, 404)
+        }
       })
 
       // a broken file is reported with file:line; the loop keeps running and recovers
       fs.writeFileSync(svcFile, 'apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  labels: [oops\n')
-      await until('the error in the status', async () => loop.status.phase === 'error' && /service\.yaml:\d+/.test(loop.status.error ?? ''))
+      await until(
+        'the error in the status',
+        async () => loop.status.phase === 'error' && /service\.yaml:\d+/.test(loop.status.error ?? ''),
+      )
       fs.writeFileSync(svcFile, svc)
       await until('recovered', async () => loop.status.phase === 'watching')
     } finally {
       notes = await loop.stop()
     }
-    assert.ok(notes.some((n) => /deleted \d+ dev-only/.test(n)), notes.join('\n'))
+    assert.ok(
+      notes.some((n) => /deleted \d+ dev-only/.test(n)),
+      notes.join('\n'),
+    )
     const after = await ks()
     assert.equal(after.spec.suspend, false)
     assert.equal(after.metadata.annotations?.[SUSPENDED_BY], undefined)
-    await assert.rejects(kube.apps.readNamespacedDeployment({ name: 'web', namespace: devNs }), 'dev-only Deployment deleted')
+    await assert.rejects(
+      kube.apps.readNamespacedDeployment({ name: 'web', namespace: devNs }),
+      'dev-only Deployment deleted',
+    )
     const pvc = await kube.core.readNamespacedPersistentVolumeClaim({ name: 'web-data', namespace: devNs })
     assert.equal(pvc.metadata?.name, 'web-data', 'PVCs are kept: nothing is lost')
   })
@@ -163,9 +220,23 @@ describe('dev loop', () => {
     const ns = {
       ...(await loadNamespace(name)),
       tasks: {
-        applied: { on: 'apply' as const, run: async ({ $, namespace }: TaskContext) => { await $`sh -c ${`echo "apply ${namespace} $(pwd)" >> ${marks}.apply`}` } },
-        saved: { on: 'save' as const, run: async ({ $ }: TaskContext) => { await $`sh -c ${`echo save >> ${marks}.save`}` } },
-        broken: { run: async ({ $ }: TaskContext) => { await $`sh -c ${'echo going down >&2; exit 3'}` } },
+        applied: {
+          on: 'apply' as const,
+          run: async ({ $, namespace }: TaskContext) => {
+            await $`sh -c ${`echo "apply ${namespace} $(pwd)" >> ${marks}.apply`}`
+          },
+        },
+        saved: {
+          on: 'save' as const,
+          run: async ({ $ }: TaskContext) => {
+            await $`sh -c ${`echo save >> ${marks}.save`}`
+          },
+        },
+        broken: {
+          run: async ({ $ }: TaskContext) => {
+            await $`sh -c ${'echo going down >&2; exit 3'}`
+          },
+        },
       },
       hooks: {
         beforeApply: async ({ $ }: TaskContext) => {
@@ -205,8 +276,16 @@ describe('dev loop', () => {
       // a failing beforeApply: the change is not applied, the error names the hook
       failBefore = true
       fs.writeFileSync(svcFile, svc.replace('  labels:', '  annotations: { saved: "2" }\n  labels:'))
-      await until('the hook failure in the status', async () => loop.status.phase === 'error' && /the beforeApply hook of devloop-\d+ failed/.test(loop.status.error ?? ''))
-      assert.equal((await kube.core.readNamespacedService({ name: 'web', namespace: devNs })).metadata?.annotations?.saved, '1', 'nothing was applied')
+      await until(
+        'the hook failure in the status',
+        async () =>
+          loop.status.phase === 'error' && /the beforeApply hook of devloop-\d+ failed/.test(loop.status.error ?? ''),
+      )
+      assert.equal(
+        (await kube.core.readNamespacedService({ name: 'web', namespace: devNs })).metadata?.annotations?.saved,
+        '1',
+        'nothing was applied',
+      )
       failBefore = false
       fs.writeFileSync(svcFile, svc)
       await until('recovered', async () => loop.status.phase === 'watching')
@@ -222,16 +301,32 @@ describe('dev loop', () => {
     fs.mkdirSync(envDir, { recursive: true })
     fs.mkdirSync(path.join(root, 'lib'))
     fs.writeFileSync(path.join(root, 'jsonnetfile.json'), '{"version": 1, "dependencies": []}\n')
-    fs.writeFileSync(path.join(envDir, 'spec.json'), JSON.stringify({ apiVersion: 'tanka.dev/v1alpha1', kind: 'Environment', metadata: { name: 'environments/dev' }, spec: { namespace: devNs } }))
-    const main = (v: string) => `{\n  cm: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'tk-settings' }, data: { level: '${v}' } },\n}\n`
+    fs.writeFileSync(
+      path.join(envDir, 'spec.json'),
+      JSON.stringify({
+        apiVersion: 'tanka.dev/v1alpha1',
+        kind: 'Environment',
+        metadata: { name: 'environments/dev' },
+        spec: { namespace: devNs },
+      }),
+    )
+    const main = (v: string) =>
+      `{\n  cm: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'tk-settings' }, data: { level: '${v}' } },\n}\n`
     fs.writeFileSync(path.join(envDir, 'main.jsonnet'), main('info'))
     await kube.core.createNamespace({ body: { metadata: { name: devNs } } }).catch(() => {})
     const loop = new TankaLoop(kube, loadEnvironment('dev', root))
     try {
       await loop.start()
-      assert.equal((await kube.core.readNamespacedConfigMap({ name: 'tk-settings', namespace: devNs })).data?.level, 'info')
+      assert.equal(
+        (await kube.core.readNamespacedConfigMap({ name: 'tk-settings', namespace: devNs })).data?.level,
+        'info',
+      )
       fs.writeFileSync(path.join(envDir, 'main.jsonnet'), main('debug'))
-      await until('re-rendered', async () => (await kube.core.readNamespacedConfigMap({ name: 'tk-settings', namespace: devNs })).data?.level === 'debug')
+      await until(
+        're-rendered',
+        async () =>
+          (await kube.core.readNamespacedConfigMap({ name: 'tk-settings', namespace: devNs })).data?.level === 'debug',
+      )
     } finally {
       await loop.stop()
       fs.rmSync(root, { recursive: true, force: true })

@@ -12,9 +12,26 @@ import { after, before, describe, it } from 'node:test'
 import { ApiextensionsV1Api, PatchStrategy, Watch, setHeaderOptions } from '@kubernetes/client-node'
 import { NsopsError } from '../../shared/core/errors.ts'
 import {
-  currentOwner, findManagers, findStaleSuspensions, fluxCrdBundle, handledSince, fluxStatus, installFluxCrds, reconcile,
-  reconcileSource, resumeOwned, resumeStale, revisionMatches, suspendFor, FLUX_FIELD_MANAGER, REQUESTED_AT, SUSPENDED_BY,
-  type FluxCrdInstall, type FluxKind, type FluxObject, type FluxRef,
+  currentOwner,
+  findManagers,
+  findStaleSuspensions,
+  fluxCrdBundle,
+  handledSince,
+  fluxStatus,
+  installFluxCrds,
+  reconcile,
+  reconcileSource,
+  resumeOwned,
+  resumeStale,
+  revisionMatches,
+  suspendFor,
+  FLUX_FIELD_MANAGER,
+  REQUESTED_AT,
+  SUSPENDED_BY,
+  type FluxCrdInstall,
+  type FluxKind,
+  type FluxObject,
+  type FluxRef,
 } from '../../shared/flux/index.ts'
 import { fluxKinds } from '../../shared/flux/kinds.ts'
 import type { Kube } from '../../shared/kube/client.ts'
@@ -30,27 +47,54 @@ let firstInstall: FluxCrdInstall
 let target: { name: string; cleanup: () => Promise<void> } // the namespace being operated
 let fluxNs: { name: string; cleanup: () => Promise<void> } // plays flux-system: where Kustomizations live
 
-async function create(kind: FluxKind, namespace: string, name: string, spec: Record<string, unknown>, annotations?: Record<string, string>): Promise<FluxObject> {
+async function create(
+  kind: FluxKind,
+  namespace: string,
+  name: string,
+  spec: Record<string, unknown>,
+  annotations?: Record<string, string>,
+): Promise<FluxObject> {
   const k = fluxKinds[kind]
-  return await kube.custom.createNamespacedCustomObject({
-    ...k, namespace,
-    body: { apiVersion: `${k.group}/${k.version}`, kind, metadata: { name, ...(annotations ? { annotations } : {}) }, spec },
-  }) as FluxObject
+  return (await kube.custom.createNamespacedCustomObject({
+    ...k,
+    namespace,
+    body: {
+      apiVersion: `${k.group}/${k.version}`,
+      kind,
+      metadata: { name, ...(annotations ? { annotations } : {}) },
+      spec,
+    },
+  })) as FluxObject
 }
 
-function kustomization(name: string, spec: Record<string, unknown> = {}, annotations?: Record<string, string>): Promise<FluxObject> {
-  return create('Kustomization', fluxNs.name, name, {
-    interval: '10m', prune: true, path: './elsewhere', sourceRef: { kind: 'GitRepository', name: 'repo' }, ...spec,
-  }, annotations)
+function kustomization(
+  name: string,
+  spec: Record<string, unknown> = {},
+  annotations?: Record<string, string>,
+): Promise<FluxObject> {
+  return create(
+    'Kustomization',
+    fluxNs.name,
+    name,
+    {
+      interval: '10m',
+      prune: true,
+      path: './elsewhere',
+      sourceRef: { kind: 'GitRepository', name: 'repo' },
+      ...spec,
+    },
+    annotations,
+  )
 }
 
 async function read(r: FluxRef): Promise<FluxObject> {
   const k = fluxKinds[r.kind]
-  return await kube.custom.getNamespacedCustomObject({ ...k, namespace: r.namespace, name: r.name }) as FluxObject
+  return (await kube.custom.getNamespacedCustomObject({ ...k, namespace: r.namespace, name: r.name })) as FluxObject
 }
 
 const ref = (kind: FluxKind, namespace: string, name: string): FluxRef => ({ kind, namespace, name })
-const names = (objs: { kind: string; metadata?: { name?: string }; name?: string }[]) => objs.map((o) => `${o.kind}/${o.metadata?.name ?? o.name}`)
+const names = (objs: { kind: string; metadata?: { name?: string }; name?: string }[]) =>
+  objs.map((o) => `${o.kind}/${o.metadata?.name ?? o.name}`)
 
 /** Resolves with the reconcile token once the requestedAt annotation shows up (a watch, no sleeps). */
 function reconcileRequested(r: FluxRef, timeoutMs = 10_000): Promise<{ token: string; generation: number }> {
@@ -58,18 +102,29 @@ function reconcileRequested(r: FluxRef, timeoutMs = 10_000): Promise<{ token: st
   return new Promise((resolve, reject) => {
     let ctl: AbortController | undefined
     let done = false
-    const timer = setTimeout(() => { done = true; ctl?.abort(); reject(new Error(`no ${REQUESTED_AT} on ${r.name} within ${timeoutMs} ms`)) }, timeoutMs)
-    void new Watch(kube.kc).watch(`/apis/${k.group}/${k.version}/namespaces/${r.namespace}/${k.plural}`, { fieldSelector: `metadata.name=${r.name}` },
-      (_type, obj: FluxObject) => {
-        const token = obj?.metadata?.annotations?.[REQUESTED_AT]
-        if (done || !token) return
-        done = true
-        clearTimeout(timer)
-        ctl?.abort()
-        resolve({ token, generation: obj.metadata.generation ?? 1 })
-      },
-      () => {},
-    ).then((c) => { ctl = c; if (done) c.abort() })
+    const timer = setTimeout(() => {
+      done = true
+      ctl?.abort()
+      reject(new Error(`no ${REQUESTED_AT} on ${r.name} within ${timeoutMs} ms`))
+    }, timeoutMs)
+    void new Watch(kube.kc)
+      .watch(
+        `/apis/${k.group}/${k.version}/namespaces/${r.namespace}/${k.plural}`,
+        { fieldSelector: `metadata.name=${r.name}` },
+        (_type, obj: FluxObject) => {
+          const token = obj?.metadata?.annotations?.[REQUESTED_AT]
+          if (done || !token) return
+          done = true
+          clearTimeout(timer)
+          ctl?.abort()
+          resolve({ token, generation: obj.metadata.generation ?? 1 })
+        },
+        () => {},
+      )
+      .then((c) => {
+        ctl = c
+        if (done) c.abort()
+      })
   })
 }
 
@@ -92,7 +147,11 @@ describe('flux', () => {
     firstInstall = await installFluxCrds(kube)
     target = await testNamespace('flux-target')
     fluxNs = await testNamespace('flux-home')
-    await create('GitRepository', fluxNs.name, 'repo', { url: 'http://127.0.0.1:1/repo.git', interval: '1m', ref: { branch: 'main' } })
+    await create('GitRepository', fluxNs.name, 'repo', {
+      url: 'http://127.0.0.1:1/repo.git',
+      interval: '1m',
+      ref: { branch: 'main' },
+    })
   })
   after(async () => {
     await target?.cleanup()
@@ -103,9 +162,14 @@ describe('flux', () => {
     it('installs the source, kustomize and HelmRelease v2 CRDs and waits until each is Established', async () => {
       const bundle = await fluxCrdBundle()
       const expected = [
-        'buckets.source.toolkit.fluxcd.io', 'externalartifacts.source.toolkit.fluxcd.io', 'gitrepositories.source.toolkit.fluxcd.io',
-        'helmcharts.source.toolkit.fluxcd.io', 'helmreleases.helm.toolkit.fluxcd.io', 'helmrepositories.source.toolkit.fluxcd.io',
-        'kustomizations.kustomize.toolkit.fluxcd.io', 'ocirepositories.source.toolkit.fluxcd.io',
+        'buckets.source.toolkit.fluxcd.io',
+        'externalartifacts.source.toolkit.fluxcd.io',
+        'gitrepositories.source.toolkit.fluxcd.io',
+        'helmcharts.source.toolkit.fluxcd.io',
+        'helmreleases.helm.toolkit.fluxcd.io',
+        'helmrepositories.source.toolkit.fluxcd.io',
+        'kustomizations.kustomize.toolkit.fluxcd.io',
+        'ocirepositories.source.toolkit.fluxcd.io',
       ]
       assert.deepEqual(bundle.crds.map((c) => c.name).sort(), expected)
       assert.equal(bundle.helmReleaseMissing, undefined)
@@ -114,7 +178,10 @@ describe('flux', () => {
       const api = kube.kc.makeApiClient(ApiextensionsV1Api)
       for (const name of expected) {
         const crd = await api.readCustomResourceDefinition({ name })
-        assert.ok(crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True'), `${name} Established`)
+        assert.ok(
+          crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True'),
+          `${name} Established`,
+        )
       }
       const hr = await api.readCustomResourceDefinition({ name: 'helmreleases.helm.toolkit.fluxcd.io' })
       assert.ok(hr.spec.versions.some((v) => v.name === 'v2' && v.served && v.storage))
@@ -128,7 +195,10 @@ describe('flux', () => {
     })
 
     it('keeps the CRD validation rules (x-kubernetes-validations) through the install', async () => {
-      await assert.rejects(kustomization('bad-kubeconfig', { kubeConfig: {} }), /exactly one of spec.kubeConfig.configMapRef or spec.kubeConfig.secretRef/)
+      await assert.rejects(
+        kustomization('bad-kubeconfig', { kubeConfig: {} }),
+        /exactly one of spec.kubeConfig.configMapRef or spec.kubeConfig.secretRef/,
+      )
     })
   })
 
@@ -148,9 +218,18 @@ describe('flux', () => {
       const m = await findManagers(kube, scope)
       assert.equal(m.state, 'managed')
       if (m.state !== 'managed') return
-      assert.deepEqual(m.managers.map((x) => [x.kustomization.metadata.name, x.by]), [['by-path', 'path'], ['by-target', 'targetNamespace']])
+      assert.deepEqual(
+        m.managers.map((x) => [x.kustomization.metadata.name, x.by]),
+        [
+          ['by-path', 'path'],
+          ['by-target', 'targetNamespace'],
+        ],
+      )
       assert.deepEqual(names(m.helmReleases).sort(), ['HelmRelease/in-namespace', 'HelmRelease/targeting'])
-      const none = await findManagers(kube, { name: `${target.name}-none`, namespaces: { prod: `${target.name}-none` } })
+      const none = await findManagers(kube, {
+        name: `${target.name}-none`,
+        namespaces: { prod: `${target.name}-none` },
+      })
       assert.equal(none.state, 'unmanaged')
     })
   })
@@ -163,19 +242,38 @@ describe('flux', () => {
 
       const first = await suspendFor(kube, [mine, hand], owner)
       assert.deepEqual(names(first.suspended), ['Kustomization/s-mine'])
-      assert.deepEqual(first.suspendedByOthers.map((s) => [s.ref.name, s.by]), [['s-hand', 'by hand']])
+      assert.deepEqual(
+        first.suspendedByOthers.map((s) => [s.ref.name, s.by]),
+        [['s-hand', 'by hand']],
+      )
 
       const after1 = await read(first.suspended[0])
       assert.equal(after1.spec?.suspend, true)
       const marker = JSON.parse(after1.metadata.annotations![SUSPENDED_BY])
-      assert.deepEqual({ ...marker, at: undefined }, {
-        user: owner.user, host: os.hostname(), pid: process.pid, session: 'session-1', token: owner.token, at: undefined,
-        // tied to this suspension: the generation our suspend produced
-        generation: (after1.metadata as { generation?: number }).generation,
-      })
+      assert.deepEqual(
+        { ...marker, at: undefined },
+        {
+          user: owner.user,
+          host: os.hostname(),
+          pid: process.pid,
+          session: 'session-1',
+          token: owner.token,
+          at: undefined,
+          // tied to this suspension: the generation our suspend produced
+          generation: (after1.metadata as { generation?: number }).generation,
+        },
+      )
       assert.ok(Math.abs(Date.parse(marker.at) - Date.now()) < 60_000)
-      const managers = (after1.metadata as { managedFields?: { manager: string; fieldsV1?: { 'f:spec'?: Record<string, unknown> } }[] }).managedFields ?? []
-      assert.ok(managers.some((m) => m.manager === FLUX_FIELD_MANAGER && m.fieldsV1?.['f:spec']?.['f:suspend']), 'spec.suspend is owned by flux-client-side-apply')
+      const managers =
+        (
+          after1.metadata as {
+            managedFields?: { manager: string; fieldsV1?: { 'f:spec'?: Record<string, unknown> } }[]
+          }
+        ).managedFields ?? []
+      assert.ok(
+        managers.some((m) => m.manager === FLUX_FIELD_MANAGER && m.fieldsV1?.['f:spec']?.['f:suspend']),
+        'spec.suspend is owned by flux-client-side-apply',
+      )
 
       const again = await suspendFor(kube, [mine], owner)
       assert.deepEqual(names(again.alreadyOurs), ['Kustomization/s-mine'])
@@ -191,14 +289,26 @@ describe('flux', () => {
       // the same session id matches even from another pid (a restarted dev loop)
       const resumed = await resumeOwned(kube, [mine, hand], { ...owner, pid: 1 })
       assert.deepEqual(names(resumed.resumed), ['Kustomization/s-mine'])
-      assert.deepEqual(resumed.notOurs.map((s) => [s.ref.name, s.by]), [['s-hand', 'by hand']])
+      assert.deepEqual(
+        resumed.notOurs.map((s) => [s.ref.name, s.by]),
+        [['s-hand', 'by hand']],
+      )
       const mineNow = await read(first.suspended[0])
       assert.equal(mineNow.spec?.suspend, false)
       assert.equal(mineNow.metadata.annotations?.[SUSPENDED_BY], undefined)
       assert.equal((await read({ kind: 'Kustomization', namespace: fluxNs.name, name: 's-hand' })).spec?.suspend, true)
 
-      const rows = await fluxStatus(kube, [ref('Kustomization', fluxNs.name, 's-mine'), ref('Kustomization', fluxNs.name, 's-hand')])
-      assert.deepEqual(rows.map((r) => [r.name, r.suspended, r.suspension]), [['s-mine', false, undefined], ['s-hand', true, 'by hand']])
+      const rows = await fluxStatus(kube, [
+        ref('Kustomization', fluxNs.name, 's-mine'),
+        ref('Kustomization', fluxNs.name, 's-hand'),
+      ])
+      assert.deepEqual(
+        rows.map((r) => [r.name, r.suspended, r.suspension]),
+        [
+          ['s-mine', false, undefined],
+          ['s-hand', true, 'by hand'],
+        ],
+      )
     })
 
     it('finds a suspension whose session died as stale, and resumeStale resumes it', async () => {
@@ -213,7 +323,10 @@ describe('flux', () => {
       const scope = { name: `${fluxNs.name}-stale`, namespaces: { prod: 'not-a-target' } }
 
       const stale = await findStaleSuspensions(kube, scope)
-      assert.deepEqual(stale.map((s) => s.name), ['st-dead'])
+      assert.deepEqual(
+        stale.map((s) => s.name),
+        ['st-dead'],
+      )
       assert.match(stale[0].reason, new RegExp(`pid ${dead} .* is gone`))
       // another host's marker: stale only once it is older than the limit
       const later = await findStaleSuspensions(kube, scope, { now: new Date(Date.now() + 13 * 3_600_000) })
@@ -224,7 +337,10 @@ describe('flux', () => {
       assert.equal(row.suspendedBy?.user, 'ghost')
 
       const result = await resumeStale(kube, stale)
-      assert.deepEqual(result.resumed.map((r) => r.name), ['st-dead'])
+      assert.deepEqual(
+        result.resumed.map((r) => r.name),
+        ['st-dead'],
+      )
       const now = await read(ref('Kustomization', fluxNs.name, 'st-dead'))
       assert.equal(now.spec?.suspend, false)
       assert.equal(now.metadata.annotations?.[SUSPENDED_BY], undefined)
@@ -253,7 +369,10 @@ describe('flux', () => {
       assert.ok(!handledSince('2026-03-01T09:59:59Z', token))
       assert.ok(!handledSince(undefined, token))
       assert.ok(!handledSince('1700000000', token), 'not a timestamp')
-      assert.ok(!handledSince('2030-01-01T00:00:00Z', token, '2030-01-01T00:00:00Z'), 'unchanged since before our request')
+      assert.ok(
+        !handledSince('2030-01-01T00:00:00Z', token, '2030-01-01T00:00:00Z'),
+        'unchanged since before our request',
+      )
     })
 
     it('succeeds once Ready=True for the current generation with the pushed revision applied', async () => {
@@ -265,11 +384,17 @@ describe('flux', () => {
       const { token, generation } = await reconcileRequested(r)
       // first the controller reports the previous revision: not yet what we pushed
       await writeStatus(r, {
-        observedGeneration: generation, lastHandledReconcileAt: token, lastAppliedRevision: OLD_REV, lastAttemptedRevision: OLD_REV,
+        observedGeneration: generation,
+        lastHandledReconcileAt: token,
+        lastAppliedRevision: OLD_REV,
+        lastAttemptedRevision: OLD_REV,
         conditions: [cond('Ready', 'True', 'ReconciliationSucceeded', `Applied revision: ${OLD_REV}`, generation)],
       })
       await writeStatus(r, {
-        observedGeneration: generation, lastHandledReconcileAt: token, lastAppliedRevision: REV, lastAttemptedRevision: REV,
+        observedGeneration: generation,
+        lastHandledReconcileAt: token,
+        lastAppliedRevision: REV,
+        lastAttemptedRevision: REV,
         conditions: [cond('Ready', 'True', 'ReconciliationSucceeded', `Applied revision: ${REV}`, generation)],
       })
       const result = await pending
@@ -277,7 +402,10 @@ describe('flux', () => {
       assert.equal(result.revision, REV)
       assert.equal(result.reason, 'ReconciliationSucceeded')
       assert.equal(result.readyMessage, `Applied revision: ${REV}`)
-      assert.ok(progress.some((m) => m.includes(`waiting for ${SHA} to be applied`)), progress.join(' | '))
+      assert.ok(
+        progress.some((m) => m.includes(`waiting for ${SHA} to be applied`)),
+        progress.join(' | '),
+      )
     })
 
     it('fails fast on Stalled=True with the Ready reason and message', async () => {
@@ -288,7 +416,8 @@ describe('flux', () => {
       pending.catch(() => {})
       const { token, generation } = await reconcileRequested(r)
       await writeStatus(r, {
-        observedGeneration: generation, lastHandledReconcileAt: token,
+        observedGeneration: generation,
+        lastHandledReconcileAt: token,
         conditions: [
           cond('Ready', 'False', 'AccessDenied', 'cross-namespace references are not allowed', generation),
           cond('Stalled', 'True', 'AccessDenied', 'cross-namespace references are not allowed', generation),
@@ -309,13 +438,17 @@ describe('flux', () => {
       const pending = reconcile(kube, r, { revision: REV, timeoutMs: 20_000, onProgress: (m) => progress.push(m) })
       pending.catch(() => {})
       const { token, generation } = await reconcileRequested(r)
-      const failure = (rev: string, message: string) => writeStatus(r, {
-        observedGeneration: generation - 1, lastHandledReconcileAt: token, lastAttemptedRevision: rev, lastAppliedRevision: OLD_REV,
-        conditions: [
-          cond('Ready', 'False', 'BuildFailed', message, generation),
-          cond('Reconciling', 'True', 'ProgressingWithRetry', message, generation),
-        ],
-      })
+      const failure = (rev: string, message: string) =>
+        writeStatus(r, {
+          observedGeneration: generation - 1,
+          lastHandledReconcileAt: token,
+          lastAttemptedRevision: rev,
+          lastAppliedRevision: OLD_REV,
+          conditions: [
+            cond('Ready', 'False', 'BuildFailed', message, generation),
+            cond('Reconciling', 'True', 'ProgressingWithRetry', message, generation),
+          ],
+        })
       // the old revision's failure: the source has not fetched the pushed commit yet
       await failure(OLD_REV, 'old revision is broken')
       await failure(REV, 'kustomize build failed: accumulating resources')
@@ -338,7 +471,10 @@ describe('flux', () => {
       const mine = await kustomization('rc-suspended-by-dev')
       await suspendFor(kube, [mine], currentOwner())
       await assert.rejects(reconcile(kube, mine, { timeoutMs: 1000 }), (err: NsopsError) => {
-        assert.match(err.message, new RegExp(`resource is suspended \\(by .*@${os.hostname()} \\(pid ${process.pid}\\)`))
+        assert.match(
+          err.message,
+          new RegExp(`resource is suspended \\(by .*@${os.hostname()} \\(pid ${process.pid}\\)`),
+        )
         assert.match(err.hint ?? '', /dev-down/)
         return true
       })
@@ -353,7 +489,10 @@ describe('flux', () => {
       const took = Date.now() - started
       assert.equal(result.ok, false)
       assert.equal(result.reason, 'Timeout')
-      assert.match(result.message, /did not become ready within 600 ms: kustomize-controller never handled the request \(lastHandledReconcileAt is unset/)
+      assert.match(
+        result.message,
+        /did not become ready within 600 ms: kustomize-controller never handled the request \(lastHandledReconcileAt is unset/,
+      )
       assert.match(result.message, /is kustomize-controller running\?/)
       assert.ok(took >= 550 && took < 3000, `took ${took} ms`)
     })
@@ -361,12 +500,23 @@ describe('flux', () => {
     it('reconciles a GitRepository until its artifact has the revision', async () => {
       const r = ref('GitRepository', fluxNs.name, 'rc-source')
       await create('GitRepository', fluxNs.name, r.name, { url: 'http://127.0.0.1:1/repo.git', interval: '1m' })
-      const pending = reconcileSource(kube, { namespace: r.namespace, name: r.name }, { revision: REV, timeoutMs: 15_000 })
+      const pending = reconcileSource(
+        kube,
+        { namespace: r.namespace, name: r.name },
+        { revision: REV, timeoutMs: 15_000 },
+      )
       pending.catch(() => {})
       const { token, generation } = await reconcileRequested(r)
       await writeStatus(r, {
-        observedGeneration: generation, lastHandledReconcileAt: token,
-        artifact: { path: 'x.tar.gz', url: 'http://127.0.0.1:1/x.tar.gz', revision: REV, digest: `sha256:${'c'.repeat(64)}`, lastUpdateTime: new Date().toISOString() },
+        observedGeneration: generation,
+        lastHandledReconcileAt: token,
+        artifact: {
+          path: 'x.tar.gz',
+          url: 'http://127.0.0.1:1/x.tar.gz',
+          revision: REV,
+          digest: `sha256:${'c'.repeat(64)}`,
+          lastUpdateTime: new Date().toISOString(),
+        },
         conditions: [cond('Ready', 'True', 'Succeeded', `stored artifact for revision '${REV}'`, generation)],
       })
       const result = await pending

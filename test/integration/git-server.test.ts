@@ -14,7 +14,10 @@ const run = promisify(execFile)
 const gitEnv = { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0' }
 
 async function git(cwd: string, ...args: string[]): Promise<string> {
-  const { stdout } = await run('git', ['-c', 'user.name=test', '-c', 'user.email=test@example.com', ...args], { cwd, env: gitEnv })
+  const { stdout } = await run('git', ['-c', 'user.name=test', '-c', 'user.email=test@example.com', ...args], {
+    cwd,
+    env: gitEnv,
+  })
   return stdout.trim()
 }
 
@@ -84,12 +87,19 @@ describe('git server', () => {
     const head = await git(tmp, 'ls-remote', server.urlFor('app.git'), 'refs/heads/main').then((l) => l.split('\t')[0])
     const pkt = (s: string) => `${(s.length + 4).toString(16).padStart(4, '0')}${s}`
     const request = Buffer.from(`${pkt(`want ${head} ofs-delta\n`)}0000${pkt('done\n')}`)
-    const res = await post(`${server.urlFor('app.git')}/git-upload-pack`, {
-      'Content-Type': 'application/x-git-upload-pack-request',
-      'Content-Encoding': 'gzip',
-    }, zlib.gzipSync(request))
+    const res = await post(
+      `${server.urlFor('app.git')}/git-upload-pack`,
+      {
+        'Content-Type': 'application/x-git-upload-pack-request',
+        'Content-Encoding': 'gzip',
+      },
+      zlib.gzipSync(request),
+    )
     assert.equal(res.status, 200)
-    assert.ok(res.body.includes(Buffer.from('PACK')), `no packfile in the answer: ${res.body.subarray(0, 80).toString()}`)
+    assert.ok(
+      res.body.includes(Buffer.from('PACK')),
+      `no packfile in the answer: ${res.body.subarray(0, 80).toString()}`,
+    )
   })
 
   it('refuses a repository that does not exist with an error git shows', async () => {
@@ -100,6 +110,9 @@ describe('git server', () => {
     const other = await startGitServer({ root: path.join(tmp, 'repos') })
     await git(tmp, 'ls-remote', other.urlFor('app.git'))
     await other.stop()
-    await assert.rejects(git(tmp, 'ls-remote', other.urlFor('app.git')), /Failed to connect|Connection refused|Couldn't connect/i)
+    await assert.rejects(
+      git(tmp, 'ls-remote', other.urlFor('app.git')),
+      /Failed to connect|Connection refused|Couldn't connect/i,
+    )
   })
 })

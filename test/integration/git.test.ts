@@ -10,12 +10,19 @@ import { git, write } from '../git-fixture.ts'
 
 const NS = 'namespaces/demo'
 
-
 function isAncestor(bare: string, ancestor: string, of: string): boolean {
-  try { git(bare, 'merge-base', '--is-ancestor', ancestor, of); return true } catch { return false }
+  try {
+    git(bare, 'merge-base', '--is-ancestor', ancestor, of)
+    return true
+  } catch {
+    return false
+  }
 }
 
-interface Fixture { origin: string; clone(name: string): string }
+interface Fixture {
+  origin: string
+  clone(name: string): string
+}
 
 /** A bare origin with one pushed commit holding the namespace and an unrelated file. */
 function fixture(tmp: string, name: string): Fixture {
@@ -43,8 +50,12 @@ function fixture(tmp: string, name: string): Fixture {
 
 describe('git', () => {
   let tmp: string
-  before(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-git-')) })
-  after(() => { fs.rmSync(tmp, { recursive: true, force: true }) })
+  before(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-git-'))
+  })
+  after(() => {
+    fs.rmSync(tmp, { recursive: true, force: true })
+  })
 
   it('reports branch, upstream, ahead/behind, HEAD and staged, unstaged and untracked paths', async () => {
     const { clone } = fixture(tmp, 'state')
@@ -319,7 +330,11 @@ describe('git', () => {
       return true
     })
     assert.equal(git(a, 'rev-parse', 'HEAD'), deploy.sha)
-    assert.equal(fs.readFileSync(path.join(a, NS, 'deploy.yaml'), 'utf8'), 'replicas: 17, unsaved work\n', 'the edit is kept')
+    assert.equal(
+      fs.readFileSync(path.join(a, NS, 'deploy.yaml'), 'utf8'),
+      'replicas: 17, unsaved work\n',
+      'the edit is kept',
+    )
 
     git(a, 'checkout', '--', NS)
     const undone = await repo.revertCommit(deploy.sha)

@@ -35,7 +35,14 @@ function crd(group: string, plural: string, kind: string) {
       group,
       scope: 'Namespaced',
       names: { plural, singular: plural.replace(/s$/, ''), kind, listKind: `${kind}List` },
-      versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
+      versions: [
+        {
+          name: 'v1',
+          served: true,
+          storage: true,
+          schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+        },
+      ],
     },
   }
 }
@@ -53,7 +60,9 @@ describe('waiting for health', () => {
 
   after(async () => {
     for (const name of crdNames) {
-      await kube.objects.delete({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name } }).catch(() => {})
+      await kube.objects
+        .delete({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name } })
+        .catch(() => {})
     }
     await ns?.cleanup()
   })
@@ -61,21 +70,37 @@ describe('waiting for health', () => {
   it('a 2-replica Deployment becomes Current, reporting progress on the way and reacting to the last change within 100 ms', async () => {
     // an independent watch on the same Deployment marks when the API announced it Current
     let announcedAt: number | undefined
-    const observer = await new Watch(kube.kc).watch(`/apis/apps/v1/namespaces/${ns.name}/deployments`, {},
+    const observer = await new Watch(kube.kc).watch(
+      `/apis/apps/v1/namespaces/${ns.name}/deployments`,
+      {},
       (_type, obj: KubeObject) => {
-        if (announcedAt === undefined && computeStatus({ ...obj, apiVersion: 'apps/v1', kind: 'Deployment' }).status === 'Current') announcedAt = performance.now()
-      }, () => {})
+        if (
+          announcedAt === undefined &&
+          computeStatus({ ...obj, apiVersion: 'apps/v1', kind: 'Deployment' }).status === 'Current'
+        )
+          announcedAt = performance.now()
+      },
+      () => {},
+    )
     try {
       // kwok makes pods Ready within a second: create the Deployment only once the wait watches
       const progress: ObjectHealth[] = []
       let created: Promise<unknown> | undefined
-      const result = await waitFor(kube, [{ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: ns.name } }], {
-        timeoutMs: 60_000,
-        onProgress: (changed) => {
-          progress.push(changed)
-          if (changed.status === 'NotFound') created ??= kube.objects.create({ ...deployment('web', 2), metadata: { name: 'web', namespace: ns.name } })
+      const result = await waitFor(
+        kube,
+        [{ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: ns.name } }],
+        {
+          timeoutMs: 60_000,
+          onProgress: (changed) => {
+            progress.push(changed)
+            if (changed.status === 'NotFound')
+              created ??= kube.objects.create({
+                ...deployment('web', 2),
+                metadata: { name: 'web', namespace: ns.name },
+              })
+          },
         },
-      })
+      )
       const noticedAt = performance.now()
       await created
 
@@ -84,7 +109,13 @@ describe('waiting for health', () => {
       assert.equal(result.status, 'Current')
       assert.equal(result.statuses[0].ref, `Deployment/${ns.name}/web`)
       assert.match(result.report, /^all 1 object Current after/)
-      assert.deepEqual(result.statuses[0].pods?.map((p) => [p.ready, p.status, p.why]), [['1/1', 'Running', undefined], ['1/1', 'Running', undefined]])
+      assert.deepEqual(
+        result.statuses[0].pods?.map((p) => [p.ready, p.status, p.why]),
+        [
+          ['1/1', 'Running', undefined],
+          ['1/1', 'Running', undefined],
+        ],
+      )
 
       const seen = progress.map((p) => p.status)
       assert.equal(seen[0], 'NotFound')
@@ -94,16 +125,28 @@ describe('waiting for health', () => {
       // both watches get the same event; ours may well be delivered first
       for (let i = 0; i < 100 && announcedAt === undefined; i++) await new Promise((r) => setTimeout(r, 10))
       assert.ok(announcedAt !== undefined, 'the observer watch saw the Deployment Current')
-      console.log(`# waitFor noticed the Deployment Current ${(noticedAt - announcedAt).toFixed(1)} ms after the observer watch`)
-      assert.ok(noticedAt - announcedAt < 100, `waitFor noticed ${Math.round(noticedAt - announcedAt)} ms after the API said Current`)
+      console.log(
+        `# waitFor noticed the Deployment Current ${(noticedAt - announcedAt).toFixed(1)} ms after the observer watch`,
+      )
+      assert.ok(
+        noticedAt - announcedAt < 100,
+        `waitFor noticed ${Math.round(noticedAt - announcedAt)} ms after the API said Current`,
+      )
     } finally {
       observer.abort()
     }
   })
 
   it('a Deployment whose pods cannot be scheduled times out with a report naming Unschedulable', async () => {
-    await kube.objects.create({ ...deployment('stuck', 1, { nodeSelector: { 'nsops.dev/no-such-node': 'true' } }), metadata: { name: 'stuck', namespace: ns.name } })
-    const result = await waitFor(kube, [{ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'stuck', namespace: ns.name } }], { timeoutMs: 4000 })
+    await kube.objects.create({
+      ...deployment('stuck', 1, { nodeSelector: { 'nsops.dev/no-such-node': 'true' } }),
+      metadata: { name: 'stuck', namespace: ns.name },
+    })
+    const result = await waitFor(
+      kube,
+      [{ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'stuck', namespace: ns.name } }],
+      { timeoutMs: 4000 },
+    )
 
     assert.equal(result.ok, false)
     assert.equal(result.outcome, 'timeout')
@@ -111,37 +154,65 @@ describe('waiting for health', () => {
     assert.equal(stuck.status, 'InProgress')
     assert.equal(stuck.pods?.length, 1)
     assert.equal(stuck.pods?.[0].status, 'Pending')
-    assert.match(stuck.pods?.[0].why ?? '', /^Unschedulable: 0\/1 nodes are available: 1 node\(s\) didn't match Pod's node affinity\/selector/)
+    assert.match(
+      stuck.pods?.[0].why ?? '',
+      /^Unschedulable: 0\/1 nodes are available: 1 node\(s\) didn't match Pod's node affinity\/selector/,
+    )
     assert.match(result.report, /^timed out after 4\.\d s waiting for 1 of 1 object:/)
     assert.match(result.report, new RegExp(`Deployment/${ns.name}/stuck: InProgress: `))
     assert.match(result.report, /pod stuck-[a-z0-9]+-[a-z0-9]+ Pending 0\/1: Unschedulable: 0\/1 nodes are available/)
   })
 
   it('a wait on a missing object reports NotFound, also for a kind the API does not serve', async () => {
-    const result = await waitFor(kube, [
-      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'nope', namespace: ns.name } },
-      { apiVersion: `${group}/v1`, kind: 'Ghost', metadata: { name: 'boo', namespace: ns.name } },
-    ], { timeoutMs: 1000 })
+    const result = await waitFor(
+      kube,
+      [
+        { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'nope', namespace: ns.name } },
+        { apiVersion: `${group}/v1`, kind: 'Ghost', metadata: { name: 'boo', namespace: ns.name } },
+      ],
+      { timeoutMs: 1000 },
+    )
     assert.equal(result.ok, false)
     assert.equal(result.outcome, 'timeout')
-    assert.deepEqual(result.statuses.map((s) => [s.ref, s.status]), [[`ConfigMap/${ns.name}/nope`, 'NotFound'], [`Ghost/${ns.name}/boo`, 'NotFound']])
+    assert.deepEqual(
+      result.statuses.map((s) => [s.ref, s.status]),
+      [
+        [`ConfigMap/${ns.name}/nope`, 'NotFound'],
+        [`Ghost/${ns.name}/boo`, 'NotFound'],
+      ],
+    )
     assert.match(result.report, new RegExp(`ConfigMap/${ns.name}/nope: NotFound: Resource not found`))
-    assert.match(result.report, new RegExp(`Ghost/${ns.name}/boo: NotFound: the API does not serve ${group.replace(/\./g, '\\.')}/v1 Ghost`))
+    assert.match(
+      result.report,
+      new RegExp(`Ghost/${ns.name}/boo: NotFound: the API does not serve ${group.replace(/\./g, '\\.')}/v1 Ghost`),
+    )
   })
 
   it('resolves as soon as an awaited object appears, including a custom resource whose CRD is created during the wait', async () => {
-    const widgets = waitFor(kube, [
-      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'late', namespace: ns.name } },
-      { apiVersion: `${group}/v1`, kind: 'Widget', metadata: { name: 'w1', namespace: ns.name } },
-    ], { timeoutMs: 30_000 })
-    await kube.core.createNamespacedConfigMap({ namespace: ns.name, body: { metadata: { name: 'late' }, data: { a: '1' } } })
+    const widgets = waitFor(
+      kube,
+      [
+        { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'late', namespace: ns.name } },
+        { apiVersion: `${group}/v1`, kind: 'Widget', metadata: { name: 'w1', namespace: ns.name } },
+      ],
+      { timeoutMs: 30_000 },
+    )
+    await kube.core.createNamespacedConfigMap({
+      namespace: ns.name,
+      body: { metadata: { name: 'late' }, data: { a: '1' } },
+    })
     crdNames.push(`widgets.${group}`)
     await kube.objects.create(crd(group, 'widgets', 'Widget'))
     // the CR can only be created once the API serves the kind
     const started = Date.now()
     for (;;) {
       try {
-        await kube.objects.create({ apiVersion: `${group}/v1`, kind: 'Widget', metadata: { name: 'w1', namespace: ns.name }, spec: { size: 1 } })
+        await kube.objects.create({
+          apiVersion: `${group}/v1`,
+          kind: 'Widget',
+          metadata: { name: 'w1', namespace: ns.name },
+          spec: { size: 1 },
+        })
         break
       } catch (err) {
         if (Date.now() - started > 20_000) throw err
@@ -150,7 +221,10 @@ describe('waiting for health', () => {
     }
     const result = await widgets
     assert.equal(result.ok, true, result.report)
-    assert.deepEqual(result.statuses.map((s) => s.status), ['Current', 'Current'])
+    assert.deepEqual(
+      result.statuses.map((s) => s.status),
+      ['Current', 'Current'],
+    )
   })
 
   it('fails fast when an object is Failed, without waiting for the timeout', async () => {
@@ -159,10 +233,18 @@ describe('waiting for health', () => {
     await kube.objects.create(crd(group, 'alphas', 'Alpha'))
     const conflicting = crd(group, 'betas', 'Alpha')
     await kube.objects.create(conflicting)
-    const result = await waitFor(kube, [
-      { apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: `betas.${group}` } },
-      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'never', namespace: ns.name } },
-    ], { timeoutMs: 30_000 })
+    const result = await waitFor(
+      kube,
+      [
+        {
+          apiVersion: 'apiextensions.k8s.io/v1',
+          kind: 'CustomResourceDefinition',
+          metadata: { name: `betas.${group}` },
+        },
+        { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'never', namespace: ns.name } },
+      ],
+      { timeoutMs: 30_000 },
+    )
     assert.equal(result.ok, false)
     assert.equal(result.outcome, 'failed')
     assert.ok(result.elapsedMs < 10_000, `took ${result.elapsedMs} ms`)
@@ -170,7 +252,10 @@ describe('waiting for health', () => {
     assert.equal(result.statuses[0].status, 'Failed')
     assert.equal(result.statuses[0].ref, `CustomResourceDefinition/betas.${group}`)
     assert.match(result.report, /^1 object Failed after/)
-    assert.match(result.report, new RegExp(`CustomResourceDefinition/betas\\.${group.replace(/\./g, '\\.')}: Failed: .*Alpha`))
+    assert.match(
+      result.report,
+      new RegExp(`CustomResourceDefinition/betas\\.${group.replace(/\./g, '\\.')}: Failed: .*Alpha`),
+    )
   })
 
   it('returns at once, not Current, when the signal is already aborted or aborts during the wait', async () => {
@@ -186,10 +271,14 @@ describe('waiting for health', () => {
   })
 
   it('refuses bad input and an API that does not answer with a clear error', async () => {
-    await assert.rejects(waitFor(kube, [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: {} }], { timeoutMs: 1000 }),
-      (err: unknown) => err instanceof NsopsError && /needs apiVersion, kind and metadata\.name/.test(err.message))
-    await assert.rejects(waitFor(kube, [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' } }], { timeoutMs: 1000 }),
-      (err: unknown) => err instanceof NsopsError && /ConfigMap is namespaced/.test(err.message))
+    await assert.rejects(
+      waitFor(kube, [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: {} }], { timeoutMs: 1000 }),
+      (err: unknown) => err instanceof NsopsError && /needs apiVersion, kind and metadata\.name/.test(err.message),
+    )
+    await assert.rejects(
+      waitFor(kube, [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' } }], { timeoutMs: 1000 }),
+      (err: unknown) => err instanceof NsopsError && /ConfigMap is namespaced/.test(err.message),
+    )
 
     const kc = new KubeConfig()
     kc.loadFromOptions({
@@ -198,8 +287,13 @@ describe('waiting for health', () => {
       contexts: [{ name: 'gone', cluster: 'gone', user: 'u' }],
       currentContext: 'gone',
     })
-    await assert.rejects(waitFor(clientsFor(kc), [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x', namespace: 'y' } }], { timeoutMs: 5000 }),
-      (err: unknown) => err instanceof NsopsError && /does not answer: context gone, server https:\/\/127\.0\.0\.1:1/.test(err.message))
+    await assert.rejects(
+      waitFor(clientsFor(kc), [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x', namespace: 'y' } }], {
+        timeoutMs: 5000,
+      }),
+      (err: unknown) =>
+        err instanceof NsopsError && /does not answer: context gone, server https:\/\/127\.0\.0\.1:1/.test(err.message),
+    )
   })
 
   it('one HealthWatch follows and gives verdicts on the way: Current, gone (timeout), Current again — and publishes only changes', async () => {
@@ -213,7 +307,10 @@ describe('waiting for health', () => {
       assert.equal(first.outcome, 'current', first.report)
       // a change that does not change its health is not published
       const before = published.length
-      await kube.core.patchNamespacedConfigMap({ namespace: ns.name, name, body: { data: { a: '2' } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
+      await kube.core.patchNamespacedConfigMap(
+        { namespace: ns.name, name, body: { data: { a: '2' } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      )
       await kube.core.deleteNamespacedConfigMap({ namespace: ns.name, name })
       await until('the watch to see the deletion', async () => published.at(-1) === 'NotFound', 10_000)
       const gone = await watch.until({ timeoutMs: 1500 })
@@ -231,13 +328,18 @@ describe('waiting for health', () => {
     const name = 'fed'
     const objects = [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: ns.name } }]
     let rows: readonly ObjectHealth[] = []
-    const feed = new HealthFeed(kube, (all) => { rows = all })
+    const feed = new HealthFeed(kube, (all) => {
+      rows = all
+    })
     try {
       feed.follow(objects)
       const following = feed.current
       await kube.core.createNamespacedConfigMap({ namespace: ns.name, body: { metadata: { name }, data: { a: '1' } } })
       // a later apply of the same set hands over a new array: still the same objects, the same feed
-      const verdict = await feed.waitHealthy(objects.map((o) => ({ ...o })), 30_000)
+      const verdict = await feed.waitHealthy(
+        objects.map((o) => ({ ...o })),
+        30_000,
+      )
       assert.equal(verdict.outcome, 'current', verdict.report)
       assert.equal(feed.current, following, 'the verdict was taken from the watch that follows, not a second one')
       await kube.core.deleteNamespacedConfigMap({ namespace: ns.name, name })

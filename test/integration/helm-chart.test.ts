@@ -29,7 +29,9 @@ const key = (o: TankaObject) => `${o.kind}/${o.metadata.name}`
 
 /** The Kubernetes version helm's Makefile stamps into helm: its client-go's, major + 1. */
 async function helmDefaultKubeVersion(): Promise<string> {
-  const { stdout } = await run('go', ['mod', 'download', '-json', 'helm.sh/helm/v3@v3.22.0'], { env: { ...process.env, GOFLAGS: '-mod=mod', GOTOOLCHAIN: 'local' } })
+  const { stdout } = await run('go', ['mod', 'download', '-json', 'helm.sh/helm/v3@v3.22.0'], {
+    env: { ...process.env, GOFLAGS: '-mod=mod', GOTOOLCHAIN: 'local' },
+  })
   const goMod = fs.readFileSync((JSON.parse(stdout) as { GoMod: string }).GoMod, 'utf8')
   const [, major, minor] = /^\s*k8s\.io\/client-go v(\d+)\.(\d+)\./m.exec(goMod)!
   return `v${Number(major) + 1}.${minor}.0`
@@ -46,18 +48,38 @@ describe('a real-world chart: helm, vendoring and the renderer', () => {
   async function helmTemplate(name: string, namespace: string, extra: string[] = []): Promise<TankaObject[]> {
     const valuesFile = path.join(work, `values-${name}.yaml`)
     fs.writeFileSync(valuesFile, stringify(values))
-    const { stdout } = await run(helm, ['template', name, path.join(root, 'charts', 'queue'), '--values', valuesFile,
-      '--namespace', namespace, '--include-crds', ...extra], { maxBuffer: 64 << 20 })
-    return parseAllDocuments(stdout).map((d) => d.toJS() as TankaObject | null).filter((o): o is TankaObject => !!o)
+    const { stdout } = await run(
+      helm,
+      [
+        'template',
+        name,
+        path.join(root, 'charts', 'queue'),
+        '--values',
+        valuesFile,
+        '--namespace',
+        namespace,
+        '--include-crds',
+        ...extra,
+      ],
+      { maxBuffer: 64 << 20 },
+    )
+    return parseAllDocuments(stdout)
+      .map((d) => d.toJS() as TankaObject | null)
+      .filter((o): o is TankaObject => !!o)
   }
 
   function environment(name: string, namespace: string, main: string): void {
     const dir = path.join(root, 'environments', name)
     fs.mkdirSync(dir, { recursive: true })
-    fs.writeFileSync(path.join(dir, 'spec.json'), JSON.stringify({
-      apiVersion: 'tanka.dev/v1alpha1', kind: 'Environment', metadata: { name: `environments/${name}` },
-      spec: { apiServer: 'https://127.0.0.1:6443', namespace, injectLabels: false },
-    }))
+    fs.writeFileSync(
+      path.join(dir, 'spec.json'),
+      JSON.stringify({
+        apiVersion: 'tanka.dev/v1alpha1',
+        kind: 'Environment',
+        metadata: { name: `environments/${name}` },
+        spec: { apiServer: 'https://127.0.0.1:6443', namespace, injectLabels: false },
+      }),
+    )
     fs.writeFileSync(path.join(dir, 'main.jsonnet'), main)
   }
 
@@ -84,11 +106,18 @@ describe('a real-world chart: helm, vendoring and the renderer', () => {
     fs.cpSync(path.join(repoRoot, 'tanka', 'lib'), path.join(root, 'lib'), { recursive: true })
     fs.cpSync(path.join(repoRoot, 'tanka', 'environments'), path.join(root, 'environments'), { recursive: true })
     fs.copyFileSync(path.join(repoRoot, 'tanka', 'jsonnetfile.json'), path.join(root, 'jsonnetfile.json'))
-    fs.writeFileSync(path.join(root, 'chartfile.yaml'), stringify({
-      version: 1,
-      repositories: [{ name: 'local', url: `${server.url}/charts` }],
-      requires: ['queue', 'redis', 'gitea', 'keda', 'flux2'].map((directory) => ({ chart: 'local/queue', version: '0.4.0', directory })),
-    }))
+    fs.writeFileSync(
+      path.join(root, 'chartfile.yaml'),
+      stringify({
+        version: 1,
+        repositories: [{ name: 'local', url: `${server.url}/charts` }],
+        requires: ['queue', 'redis', 'gitea', 'keda', 'flux2'].map((directory) => ({
+          chart: 'local/queue',
+          version: '0.4.0',
+          directory,
+        })),
+      }),
+    )
     await vendorCharts({ chartfile: path.join(root, 'chartfile.yaml') })
   })
 
@@ -102,19 +131,26 @@ describe('a real-world chart: helm, vendoring and the renderer', () => {
     assert.match(stdout, /^v3\.22\.0\b/)
     const objects = await helmTemplate('plain', 'jobs')
     const config = objects.find((o) => o.kind === 'ConfigMap') as TankaObject & { data: Record<string, string> }
-    assert.equal(config.data.KUBE_VERSION, await helmDefaultKubeVersion(), 'helm built without the version ldflags assumes v1.20.0')
+    assert.equal(
+      config.data.KUBE_VERSION,
+      await helmDefaultKubeVersion(),
+      'helm built without the version ldflags assumes v1.20.0',
+    )
     assert.equal(config.data.PDB_API, 'policy/v1')
   })
 
   it('vendoring keeps the library subchart, the CRDs and the hooks of the package', () => {
     const chart = path.join(root, 'charts', 'queue')
     // helm package stores the built dependency unpacked, under charts/<name>/
-    assert.ok(fs.existsSync(path.join(chart, 'charts', 'common', 'templates', '_helpers.tpl')), fs.readdirSync(chart).join(', '))
+    assert.ok(
+      fs.existsSync(path.join(chart, 'charts', 'common', 'templates', '_helpers.tpl')),
+      fs.readdirSync(chart).join(', '),
+    )
     assert.ok(fs.existsSync(path.join(chart, 'crds', 'queues.yaml')))
     assert.ok(fs.existsSync(path.join(chart, 'templates', 'hooks.yaml')))
   })
 
-  it('the renderer gives the objects helm template gives, one by one, with the chart\'s bare objects put in the release namespace', async () => {
+  it("the renderer gives the objects helm template gives, one by one, with the chart's bare objects put in the release namespace", async () => {
     environment('queue', 'elsewhere', queueEnv(", apiVersions: ['monitoring.coreos.com/v1']"))
     const raw = await evaluateEnvironment(loadEnvironment('queue', root), { helm })
     const rendered = new Map([...extractObjects(raw).values()].map((o) => [key(o), o]))
@@ -122,14 +158,29 @@ describe('a real-world chart: helm, vendoring and the renderer', () => {
     assert.deepEqual([...rendered.keys()].sort(), expected.map(key).sort())
     const clusterWide = new Set(['CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding'])
     for (const o of expected) {
-      const want = clusterWide.has(o.kind) || o.metadata.namespace ? o : { ...o, metadata: { ...o.metadata, namespace: 'jobs' } }
+      const want =
+        clusterWide.has(o.kind) || o.metadata.namespace ? o : { ...o, metadata: { ...o.metadata, namespace: 'jobs' } }
       assert.deepEqual(rendered.get(key(o)), want, key(o))
     }
     // what the chart's features produced
-    for (const k of ['CustomResourceDefinition/queues.queue.example.com', 'ServiceMonitor/shop-queue', 'Job/shop-queue-migrate',
-      'Pod/shop-queue-test', 'PodDisruptionBudget/shop-queue', 'Deployment/shop-queue-worker']) assert.ok(rendered.has(k), k)
-    assert.equal(rendered.get('Job/shop-queue-migrate')!.metadata.annotations?.['helm.sh/hook'], 'post-install,post-upgrade')
-    assert.equal(rendered.get('Deployment/shop-queue')!.metadata.labels?.['helm.sh/chart'], 'queue-0.4.0', 'labelled by the library subchart')
+    for (const k of [
+      'CustomResourceDefinition/queues.queue.example.com',
+      'ServiceMonitor/shop-queue',
+      'Job/shop-queue-migrate',
+      'Pod/shop-queue-test',
+      'PodDisruptionBudget/shop-queue',
+      'Deployment/shop-queue-worker',
+    ])
+      assert.ok(rendered.has(k), k)
+    assert.equal(
+      rendered.get('Job/shop-queue-migrate')!.metadata.annotations?.['helm.sh/hook'],
+      'post-install,post-upgrade',
+    )
+    assert.equal(
+      rendered.get('Deployment/shop-queue')!.metadata.labels?.['helm.sh/chart'],
+      'queue-0.4.0',
+      'labelled by the library subchart',
+    )
   })
 
   it('without the API version in apiVersions the ServiceMonitor is left out, as helm template leaves it out', async () => {
@@ -139,32 +190,41 @@ describe('a real-world chart: helm, vendoring and the renderer', () => {
     assert.ok(!objects.some((o) => o.kind === 'ServiceMonitor'))
   })
 
-  it('with a cluster known, charts render for its Kubernetes version; an explicit kubeVersion wins, and one below the chart\'s constraint is refused', async () => {
+  it("with a cluster known, charts render for its Kubernetes version; an explicit kubeVersion wins, and one below the chart's constraint is refused", async () => {
     const cluster = await testCluster()
     const clusterVersion = await ensureReachable(cluster.kube)
     environment('queue-bare', 'jobs', queueEnv(''))
     const env = loadEnvironment('queue-bare', root)
     const forCluster = (await renderEnvironment(env, { engine: 'renderer', helm, kube: cluster.kube })).objects
-    const config = (objects: TankaObject[]) => (objects.find((o) => o.kind === 'ConfigMap') as TankaObject & { data: Record<string, string> }).data
+    const config = (objects: TankaObject[]) =>
+      (objects.find((o) => o.kind === 'ConfigMap') as TankaObject & { data: Record<string, string> }).data
     assert.equal(config(forCluster).KUBE_VERSION, clusterVersion)
 
     environment('queue-pinned', 'jobs', queueEnv(", kubeVersion: '1.24.3'"))
-    const pinned = (await renderEnvironment(loadEnvironment('queue-pinned', root), { engine: 'renderer', helm, kube: cluster.kube })).objects
+    const pinned = (
+      await renderEnvironment(loadEnvironment('queue-pinned', root), { engine: 'renderer', helm, kube: cluster.kube })
+    ).objects
     assert.deepEqual(config(pinned), { ...config(forCluster), KUBE_VERSION: 'v1.24.3', PDB_API: 'policy/v1beta1' })
 
-    await assert.rejects(renderEnvironment(env, { engine: 'renderer', helm, kubeVersion: 'v1.22.0' }),
-      /chart requires kubeVersion: >=1\.23\.0-0 which is incompatible with Kubernetes v1\.22\.0/)
+    await assert.rejects(
+      renderEnvironment(env, { engine: 'renderer', helm, kubeVersion: 'v1.22.0' }),
+      /chart requires kubeVersion: >=1\.23\.0-0 which is incompatible with Kubernetes v1\.22\.0/,
+    )
   })
 
-  it('tanka/\'s local environment puts every Deployment in the namespace its chart is meant for: KEDA in keda, Flux in flux-system', async () => {
+  it("tanka/'s local environment puts every Deployment in the namespace its chart is meant for: KEDA in keda, Flux in flux-system", async () => {
     const { objects } = await renderEnvironment(loadEnvironment('local', root), { engine: 'renderer', helm })
     const deployments = objects.filter((o) => o.kind === 'Deployment')
     const where = Object.fromEntries(deployments.map((o) => [o.metadata.name, o.metadata.namespace]))
     assert.deepEqual(where, {
-      'redis-queue': 'platform', 'redis-queue-worker': 'platform',
-      'gitea-queue': 'platform', 'gitea-queue-worker': 'platform',
-      'keda-queue': 'keda', 'keda-queue-worker': 'keda',
-      'flux2-queue': 'flux-system', 'flux2-queue-worker': 'flux-system',
+      'redis-queue': 'platform',
+      'redis-queue-worker': 'platform',
+      'gitea-queue': 'platform',
+      'gitea-queue-worker': 'platform',
+      'keda-queue': 'keda',
+      'keda-queue-worker': 'keda',
+      'flux2-queue': 'flux-system',
+      'flux2-queue-worker': 'flux-system',
     })
     // every namespaced object follows its Deployment: none is left to the environment's default by accident
     for (const o of objects.filter((x) => x.metadata.name.startsWith('keda-'))) {

@@ -15,16 +15,26 @@ import { NsopsError } from '../../shared/core/errors.ts'
 import { LOCK_FILE, vendorCharts, vendorSummaryLines } from '../../shared/helm/vendor.ts'
 import { serveDir, type StaticServer } from '../static-server.ts'
 
-interface Packed { name: string; version: string; file: string; digest: string }
+interface Packed {
+  name: string
+  version: string
+  file: string
+  digest: string
+}
 
 /** Writes a chart directory and packs it like `helm package`: gzip, files under `<name>/`. */
 async function packChart(work: string, outDir: string, name: string, version: string): Promise<Packed> {
   const src = path.join(work, `src-${name}-${version}`)
   fs.mkdirSync(path.join(src, name, 'templates'), { recursive: true })
-  fs.writeFileSync(path.join(src, name, 'Chart.yaml'), stringify({ apiVersion: 'v2', name, version, description: `${name} for tests`, type: 'application' }))
+  fs.writeFileSync(
+    path.join(src, name, 'Chart.yaml'),
+    stringify({ apiVersion: 'v2', name, version, description: `${name} for tests`, type: 'application' }),
+  )
   fs.writeFileSync(path.join(src, name, 'values.yaml'), `replicas: 1\nimage: ${name}:${version}\n`)
-  fs.writeFileSync(path.join(src, name, 'templates', 'deployment.yaml'),
-    'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  replicas: {{ .Values.replicas }}\n')
+  fs.writeFileSync(
+    path.join(src, name, 'templates', 'deployment.yaml'),
+    'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  replicas: {{ .Values.replicas }}\n',
+  )
   fs.mkdirSync(outDir, { recursive: true })
   const file = path.join(outDir, `${name}-${version}.tgz`)
   await tar.c({ gzip: true, cwd: src, file, portable: true }, [name])
@@ -35,9 +45,19 @@ async function packChart(work: string, outDir: string, name: string, version: st
 function writeIndex(repoDir: string, charts: (Packed & { url: string })[]): void {
   const entries: Record<string, object[]> = {}
   for (const c of charts) {
-    (entries[c.name] ??= []).push({ apiVersion: 'v2', name: c.name, version: c.version, digest: c.digest, urls: [c.url], created: '2024-01-01T00:00:00Z' })
+    ;(entries[c.name] ??= []).push({
+      apiVersion: 'v2',
+      name: c.name,
+      version: c.version,
+      digest: c.digest,
+      urls: [c.url],
+      created: '2024-01-01T00:00:00Z',
+    })
   }
-  fs.writeFileSync(path.join(repoDir, 'index.yaml'), stringify({ apiVersion: 'v1', entries, generated: '2024-01-01T00:00:00Z' }))
+  fs.writeFileSync(
+    path.join(repoDir, 'index.yaml'),
+    stringify({ apiVersion: 'v1', entries, generated: '2024-01-01T00:00:00Z' }),
+  )
 }
 
 describe('helm chart vendoring', () => {
@@ -90,12 +110,17 @@ describe('helm chart vendoring', () => {
   }
 
   function chartfileFor(pins: Record<string, string>, repo = 'stable'): string {
-    const requires = Object.entries(pins).map(([chart, version]) => `  - chart: ${repo}/${chart}\n    version: "${version}"\n`).join('')
+    const requires = Object.entries(pins)
+      .map(([chart, version]) => `  - chart: ${repo}/${chart}\n    version: "${version}"\n`)
+      .join('')
     return `version: 1\nrepositories:\n  - name: ${repo}\n    url: ${base}/${repo}\nrequires:\n${requires}`
   }
 
   async function rejection(p: Promise<unknown>): Promise<NsopsError> {
-    const err = await p.then(() => undefined, (e: unknown) => e)
+    const err = await p.then(
+      () => undefined,
+      (e: unknown) => e,
+    )
     assert.ok(err instanceof NsopsError, `expected an NsopsError, got ${String(err)}`)
     return err
   }
@@ -113,10 +138,17 @@ describe('helm chart vendoring', () => {
     assert.equal(chartVersion(path.join(charts, 'nginx')), '1.2.3')
     assert.ok(fs.existsSync(path.join(charts, 'redis', 'values.yaml')))
     assert.ok(fs.existsSync(path.join(charts, 'nginx', 'templates', 'deployment.yaml')))
-    assert.deepEqual(summary.fetched.map((c) => `${c.directory}@${c.version}`), ['redis@18.19.4', 'nginx@1.2.3'])
+    assert.deepEqual(
+      summary.fetched.map((c) => `${c.directory}@${c.version}`),
+      ['redis@18.19.4', 'nginx@1.2.3'],
+    )
     assert.deepEqual(vendorSummaryLines(summary), ['fetched redis 18.19.4', 'fetched nginx 1.2.3'])
     // one index for the repository, one archive per chart
-    assert.deepEqual(requests.sort(), ['/stable/index.yaml', '/stable/packages/nginx-1.2.3.tgz', '/stable/redis-18.19.4.tgz'])
+    assert.deepEqual(requests.sort(), [
+      '/stable/index.yaml',
+      '/stable/packages/nginx-1.2.3.tgz',
+      '/stable/redis-18.19.4.tgz',
+    ])
     const lock = JSON.parse(fs.readFileSync(path.join(charts, LOCK_FILE), 'utf8'))
     assert.equal(lock.charts.redis.version, '18.19.4')
     assert.equal(lock.charts.redis.repository, `${base}/stable`)
@@ -141,8 +173,14 @@ describe('helm chart vendoring', () => {
     requests = []
     const summary = await vendorCharts({ chartfile: file })
     assert.deepEqual(requests.sort(), ['/stable/index.yaml', '/stable/redis-18.20.0.tgz'])
-    assert.deepEqual(summary.fetched.map((c) => `${c.directory}@${c.version}`), ['redis@18.20.0'])
-    assert.deepEqual(summary.unchanged.map((c) => `${c.directory}@${c.version}`), ['nginx@1.2.3'])
+    assert.deepEqual(
+      summary.fetched.map((c) => `${c.directory}@${c.version}`),
+      ['redis@18.20.0'],
+    )
+    assert.deepEqual(
+      summary.unchanged.map((c) => `${c.directory}@${c.version}`),
+      ['nginx@1.2.3'],
+    )
     assert.equal(chartVersion(path.join(path.dirname(file), 'charts', 'redis')), '18.20.0')
   })
 
@@ -152,7 +190,10 @@ describe('helm chart vendoring', () => {
     const redis = path.join(path.dirname(file), 'charts', 'redis')
     fs.rmSync(redis, { recursive: true })
     requests = []
-    assert.deepEqual((await vendorCharts({ chartfile: file })).fetched.map((c) => c.directory), ['redis'])
+    assert.deepEqual(
+      (await vendorCharts({ chartfile: file })).fetched.map((c) => c.directory),
+      ['redis'],
+    )
     assert.equal(chartVersion(redis), '18.19.4')
     assert.equal(requests.length, 2)
   })
@@ -172,7 +213,9 @@ describe('helm chart vendoring', () => {
   })
 
   it('honours the chartfile directory, a per-chart directory and an explicit dest', async () => {
-    const file = project(`version: 1\ndirectory: vendor/charts\nrepositories:\n  - name: stable\n    url: ${base}/stable/\nrequires:\n  - chart: stable/redis\n    version: 18.19.4\n  - chart: stable/redis\n    version: 18.20.0\n    directory: redis-next\n`)
+    const file = project(
+      `version: 1\ndirectory: vendor/charts\nrepositories:\n  - name: stable\n    url: ${base}/stable/\nrequires:\n  - chart: stable/redis\n    version: 18.19.4\n  - chart: stable/redis\n    version: 18.20.0\n    directory: redis-next\n`,
+    )
     await vendorCharts({ chartfile: file })
     assert.equal(chartVersion(path.join(path.dirname(file), 'vendor', 'charts', 'redis')), '18.19.4')
     assert.equal(chartVersion(path.join(path.dirname(file), 'vendor', 'charts', 'redis-next')), '18.20.0')
@@ -221,7 +264,9 @@ describe('helm chart vendoring', () => {
   })
 
   it('reports malformed YAML in the chartfile with file:line', async () => {
-    const file = project(`version: 1\nrepositories:\n  - name: stable\n    url: ${base}/stable\nrequires:\n  - chart: stable/redis\n   version: 18.19.4\n`)
+    const file = project(
+      `version: 1\nrepositories:\n  - name: stable\n    url: ${base}/stable\nrequires:\n  - chart: stable/redis\n   version: 18.19.4\n`,
+    )
     requests = []
     const err = await rejection(vendorCharts({ chartfile: file }))
     assert.match(err.message, new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:7:\\d+: malformed YAML`))
@@ -230,14 +275,35 @@ describe('helm chart vendoring', () => {
 
   it('reports a bad entry with file:line and what is wrong', async () => {
     const cases: [string, RegExp][] = [
-      [`repositories:\n  - name: stable\n    url: ${base}/stable\nrequires:\n  - chart: redis\n    version: 1.0.0\n`, /chartfile\.yaml:5: requires\[0\]: chart "redis" must be written repo\/name/],
-      [`repositories:\n  - name: stable\n    url: ${base}/stable\nrequires:\n  - chart: other/redis\n    version: 1.0.0\n`, /chartfile\.yaml:5: .*repository "other", which is not under repositories \(known: stable\)/],
-      [`repositories:\n  - name: stable\n    url: ${base}/stable\nrequires:\n  - chart: stable/redis\n`, /chartfile\.yaml:5: requires\[0\]: chart stable\/redis has no version/],
-      [`repositories:\n  - name: stable\n    url: ${base}/stable\nrequires:\n  - chart: stable/redis\n    version: 1.10\n`, /chartfile\.yaml:6: .*quote it \("1\.10"\)/],
+      [
+        `repositories:\n  - name: stable\n    url: ${base}/stable\nrequires:\n  - chart: redis\n    version: 1.0.0\n`,
+        /chartfile\.yaml:5: requires\[0\]: chart "redis" must be written repo\/name/,
+      ],
+      [
+        `repositories:\n  - name: stable\n    url: ${base}/stable\nrequires:\n  - chart: other/redis\n    version: 1.0.0\n`,
+        /chartfile\.yaml:5: .*repository "other", which is not under repositories \(known: stable\)/,
+      ],
+      [
+        `repositories:\n  - name: stable\n    url: ${base}/stable\nrequires:\n  - chart: stable/redis\n`,
+        /chartfile\.yaml:5: requires\[0\]: chart stable\/redis has no version/,
+      ],
+      [
+        `repositories:\n  - name: stable\n    url: ${base}/stable\nrequires:\n  - chart: stable/redis\n    version: 1.10\n`,
+        /chartfile\.yaml:6: .*quote it \("1\.10"\)/,
+      ],
       [`repos:\n  - name: stable\n`, /chartfile\.yaml:1: the chartfile: unknown key "repos"/],
-      [`repositories:\n  - name: stable\n    url: not a url\n`, /chartfile\.yaml:3: repositories\[0\]: "not a url" is not a URL/],
-      [`repositories:\n  - name: stable\n    url: ${base}/stable\n    password: hunter2\n`, /chartfile\.yaml:4: repositories\[0\]: password is not supported yet/],
-      [`repositories:\n  - name: stable\n    url: ${base}/stable\nrequires:\n  - chart: stable/redis\n    version: 1.0.0\n  - chart: stable/redis\n    version: 2.0.0\n`, /chartfile\.yaml:7: .*would be unpacked into redis\/, as stable\/redis 1\.0\.0 \(line 5\)/],
+      [
+        `repositories:\n  - name: stable\n    url: not a url\n`,
+        /chartfile\.yaml:3: repositories\[0\]: "not a url" is not a URL/,
+      ],
+      [
+        `repositories:\n  - name: stable\n    url: ${base}/stable\n    password: hunter2\n`,
+        /chartfile\.yaml:4: repositories\[0\]: password is not supported yet/,
+      ],
+      [
+        `repositories:\n  - name: stable\n    url: ${base}/stable\nrequires:\n  - chart: stable/redis\n    version: 1.0.0\n  - chart: stable/redis\n    version: 2.0.0\n`,
+        /chartfile\.yaml:7: .*would be unpacked into redis\/, as stable\/redis 1\.0\.0 \(line 5\)/,
+      ],
       [`version: 2\n`, /chartfile\.yaml:1: unsupported chartfile version 2/],
     ]
     for (const [text, want] of cases) {
@@ -248,7 +314,9 @@ describe('helm chart vendoring', () => {
   })
 
   it('says OCI repositories are not supported yet, naming the chart', async () => {
-    const file = project(`version: 1\nrepositories:\n  - name: ghcr\n    url: oci://ghcr.io/example/charts\nrequires:\n  - chart: ghcr/podinfo\n    version: 6.5.0\n`)
+    const file = project(
+      `version: 1\nrepositories:\n  - name: ghcr\n    url: oci://ghcr.io/example/charts\nrequires:\n  - chart: ghcr/podinfo\n    version: 6.5.0\n`,
+    )
     const err = await rejection(vendorCharts({ chartfile: file }))
     assert.match(err.message, /ghcr\/podinfo/)
     assert.match(err.message, /not supported yet/)
@@ -261,9 +329,16 @@ describe('helm chart vendoring', () => {
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
     const port = (probe.address() as AddressInfo).port
     await new Promise<void>((resolve) => probe.close(() => resolve()))
-    const file = project(`version: 1\nrepositories:\n  - name: gone\n    url: http://127.0.0.1:${port}/charts\nrequires:\n  - chart: gone/redis\n    version: 1.0.0\n`)
+    const file = project(
+      `version: 1\nrepositories:\n  - name: gone\n    url: http://127.0.0.1:${port}/charts\nrequires:\n  - chart: gone/redis\n    version: 1.0.0\n`,
+    )
     const err = await rejection(vendorCharts({ chartfile: file }))
-    assert.match(err.message, new RegExp(`Could not fetch http://127\\.0\\.0\\.1:${port}/charts/index\\.yaml for chart gone/redis: ECONNREFUSED`))
+    assert.match(
+      err.message,
+      new RegExp(
+        `Could not fetch http://127\\.0\\.0\\.1:${port}/charts/index\\.yaml for chart gone/redis: ECONNREFUSED`,
+      ),
+    )
     assert.match(err.hint ?? '', /offline/)
     assert.match(err.hint ?? '', /repository URL of "gone"/)
   })

@@ -25,25 +25,38 @@ const run = promisify(execFile)
 
 async function git(cwd: string, ...args: string[]): Promise<string> {
   const { stdout } = await run('git', ['-c', 'user.name=test', '-c', 'user.email=test@example.com', ...args], {
-    cwd, env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0' },
+    cwd,
+    env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0' },
   })
   return stdout.trim()
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, lastSeen?: () => string): Promise<T> {
+async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined>,
+  timeoutMs: number,
+  lastSeen?: () => string,
+): Promise<T> {
   const end = Date.now() + timeoutMs
   for (;;) {
-    const v = await fn().catch((err) => { if (!isApiError(err, 404)) throw err; return undefined })
+    const v = await fn().catch((err) => {
+      if (!isApiError(err, 404)) throw err
+      return undefined
+    })
     if (v !== undefined) return v
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${lastSeen ? `; last seen: ${lastSeen()}` : ''}`)
+    if (Date.now() > end)
+      throw new Error(`timed out waiting for ${what}${lastSeen ? `; last seen: ${lastSeen()}` : ''}`)
     await new Promise((r) => setTimeout(r, 100))
   }
 }
 
-const cond = (o: FluxObject | undefined, type: string) => (o?.status?.conditions as FluxCondition[] | undefined)?.find((c) => c.type === type)
+const cond = (o: FluxObject | undefined, type: string) =>
+  (o?.status?.conditions as FluxCondition[] | undefined)?.find((c) => c.type === type)
 
 function statePids(dir: string): Record<string, number> {
-  const state = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as { components: { name: string; pid: number }[] }
+  const state = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as {
+    components: { name: string; pid: number }[]
+  }
   return Object.fromEntries(state.components.map((c) => [c.name, c.pid]))
 }
 
@@ -59,7 +72,8 @@ spec:
     metadata: { labels: { app: web } }
     spec: { containers: [{ name: web, image: nginx:1.27, ports: [{ containerPort: 80 }] }] }
 `,
-  'apps/demo/service.yaml': 'apiVersion: v1\nkind: Service\nmetadata: { name: web }\nspec: { selector: { app: web }, ports: [{ port: 80 }] }\n',
+  'apps/demo/service.yaml':
+    'apiVersion: v1\nkind: Service\nmetadata: { name: web }\nspec: { selector: { app: web }, ports: [{ port: 80 }] }\n',
 })
 
 describe('kustomize-controller on the sim cluster', () => {
@@ -74,10 +88,22 @@ describe('kustomize-controller on the sim cluster', () => {
   const get = (kind: FluxKind, namespace: string, name: string) =>
     kube.custom.getNamespacedCustomObject({ ...fluxKinds[kind], namespace, name }) as Promise<FluxObject>
   const apply = (kind: FluxKind, name: string, spec: Record<string, unknown>) =>
-    kube.custom.patchNamespacedCustomObject({
-      ...fluxKinds[kind], namespace: ns, name, fieldManager: 'test', force: true,
-      body: { apiVersion: `${fluxKinds[kind].group}/${fluxKinds[kind].version}`, kind, metadata: { name, namespace: ns }, spec },
-    }, setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply))
+    kube.custom.patchNamespacedCustomObject(
+      {
+        ...fluxKinds[kind],
+        namespace: ns,
+        name,
+        fieldManager: 'test',
+        force: true,
+        body: {
+          apiVersion: `${fluxKinds[kind].group}/${fluxKinds[kind].version}`,
+          kind,
+          metadata: { name, namespace: ns },
+          spec,
+        },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+    )
   const commit = async (files: Record<string, string>, remove: string[] = []) => {
     for (const [rel, text] of Object.entries(files)) {
       fs.mkdirSync(path.dirname(path.join(work, rel)), { recursive: true })
@@ -91,11 +117,19 @@ describe('kustomize-controller on the sim cluster', () => {
   }
   const appliedRevision = (namespace: string, name: string, revision: string, timeoutMs = 90_000) => {
     let last: FluxObject | undefined
-    return until(`Kustomization ${namespace}/${name} Ready at ${revision}`, async () => {
-      last = await get('Kustomization', namespace, name)
-      return last.status?.lastAppliedRevision === revision && cond(last, 'Ready')?.status === 'True' &&
-        last.status?.observedGeneration === last.metadata.generation ? last : undefined
-    }, timeoutMs, () => JSON.stringify({ status: last?.status }))
+    return until(
+      `Kustomization ${namespace}/${name} Ready at ${revision}`,
+      async () => {
+        last = await get('Kustomization', namespace, name)
+        return last.status?.lastAppliedRevision === revision &&
+          cond(last, 'Ready')?.status === 'True' &&
+          last.status?.observedGeneration === last.metadata.generation
+          ? last
+          : undefined
+      },
+      timeoutMs,
+      () => JSON.stringify({ status: last?.status }),
+    )
   }
 
   before(async () => {
@@ -120,21 +154,37 @@ describe('kustomize-controller on the sim cluster', () => {
   it('k8s/flux holds the GitRepository nsops and one Kustomization per namespace, each applying its prod overlay', async () => {
     const objects = fluxManifests()
     const repo = objects.filter((o) => o.kind === 'GitRepository')
-    assert.deepEqual(repo.map((o) => `${o.metadata.namespace}/${o.metadata.name}`), [`${FLUX_NAMESPACE}/nsops`])
+    assert.deepEqual(
+      repo.map((o) => `${o.metadata.namespace}/${o.metadata.name}`),
+      [`${FLUX_NAMESPACE}/nsops`],
+    )
     const ks = objects.filter((o) => o.kind === 'Kustomization')
     const names = ks.map((o) => o.metadata.name).sort()
-    for (const ns of ['arr-stack', 'monitoring', 'observability']) assert.ok(names.includes(ns), `a Kustomization for ${ns}`)
+    for (const ns of ['arr-stack', 'monitoring', 'observability'])
+      assert.ok(names.includes(ns), `a Kustomization for ${ns}`)
     assert.equal(new Set(names).size, names.length, 'one Kustomization per namespace')
     // checked per Kustomization, not against the namespaces/ folder: other tests create
     // short-lived namespaces there
     for (const c of await loadNamespaces(names)) {
       const k = ks.find((o) => o.metadata.name === c.name)!
       assert.equal(k.metadata.namespace, FLUX_NAMESPACE)
-      assert.deepEqual(k.spec, {
-        interval: '10m', timeout: '5m', path: `./namespaces/${c.name}/overlays/prod`, prune: true, wait: true,
-        targetNamespace: c.namespaces.prod, sourceRef: { kind: 'GitRepository', name: 'nsops' },
-      }, 'its own prod overlay, never the repository root')
-      assert.ok(fs.existsSync(path.join(repoRoot, k.spec.path as string, 'kustomization.yaml')), `${k.spec.path} exists`)
+      assert.deepEqual(
+        k.spec,
+        {
+          interval: '10m',
+          timeout: '5m',
+          path: `./namespaces/${c.name}/overlays/prod`,
+          prune: true,
+          wait: true,
+          targetNamespace: c.namespaces.prod,
+          sourceRef: { kind: 'GitRepository', name: 'nsops' },
+        },
+        'its own prod overlay, never the repository root',
+      )
+      assert.ok(
+        fs.existsSync(path.join(repoRoot, k.spec.path as string, 'kustomization.yaml')),
+        `${k.spec.path} exists`,
+      )
     }
   })
 
@@ -156,11 +206,18 @@ describe('kustomize-controller on the sim cluster', () => {
     const started = Date.now()
     await apply('GitRepository', 'app', { url: server.urlFor('app.git'), interval: '10m', ref: { branch: 'main' } })
     await apply('Kustomization', 'app', {
-      interval: '10m', timeout: '2m', path: './apps/demo', prune: true, wait: true, targetNamespace: ns,
+      interval: '10m',
+      timeout: '2m',
+      path: './apps/demo',
+      prune: true,
+      wait: true,
+      targetNamespace: ns,
       sourceRef: { kind: 'GitRepository', name: 'app' },
     })
     const ks = await appliedRevision(ns, 'app', `main@sha1:${sha}`)
-    t.diagnostic(`first apply: Ready at main@sha1:${sha.slice(0, 7)} ${Date.now() - started} ms after the objects were created`)
+    t.diagnostic(
+      `first apply: Ready at main@sha1:${sha.slice(0, 7)} ${Date.now() - started} ms after the objects were created`,
+    )
     assert.equal(ks.status?.lastAttemptedRevision, `main@sha1:${sha}`)
     const dep = await kube.apps.readNamespacedDeployment({ name: 'web', namespace: ns })
     assert.equal(dep.status?.readyReplicas, 2)
@@ -171,30 +228,54 @@ describe('kustomize-controller on the sim cluster', () => {
   it('applies a pushed change once the GitRepository gets reconcile.fluxcd.io/requestedAt, and prunes what left the repo', async (t) => {
     const sha = await commit(demoApp(3, false), ['apps/demo/service.yaml'])
     const started = Date.now()
-    await kube.custom.patchNamespacedCustomObject({
-      ...fluxKinds.GitRepository, namespace: ns, name: 'app',
-      body: { metadata: { annotations: { [REQUESTED_AT]: new Date().toISOString() } } },
-    }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
-    const source = await until('the new artifact', async () => {
-      const o = await get('GitRepository', ns, 'app')
-      return (o.status?.artifact as { revision?: string } | undefined)?.revision === `main@sha1:${sha}` ? o : undefined
-    }, 15_000)
+    await kube.custom.patchNamespacedCustomObject(
+      {
+        ...fluxKinds.GitRepository,
+        namespace: ns,
+        name: 'app',
+        body: { metadata: { annotations: { [REQUESTED_AT]: new Date().toISOString() } } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    )
+    const source = await until(
+      'the new artifact',
+      async () => {
+        const o = await get('GitRepository', ns, 'app')
+        return (o.status?.artifact as { revision?: string } | undefined)?.revision === `main@sha1:${sha}`
+          ? o
+          : undefined
+      },
+      15_000,
+    )
     const sourceMs = Date.now() - started
-    await until('kustomize-controller to pick up the revision', async () => {
-      const o = await get('Kustomization', ns, 'app')
-      return o.status?.lastAttemptedRevision === `main@sha1:${sha}` ? o : undefined
-    }, 30_000)
+    await until(
+      'kustomize-controller to pick up the revision',
+      async () => {
+        const o = await get('Kustomization', ns, 'app')
+        return o.status?.lastAttemptedRevision === `main@sha1:${sha}` ? o : undefined
+      },
+      30_000,
+    )
     const pickupMs = Date.now() - started
     await appliedRevision(ns, 'app', `main@sha1:${sha}`)
-    t.diagnostic(`requestedAt → artifact ${sourceMs} ms, → kustomize-controller attempting it ${pickupMs} ms, → Ready ${Date.now() - started} ms (Kustomization interval 10m)`)
+    t.diagnostic(
+      `requestedAt → artifact ${sourceMs} ms, → kustomize-controller attempting it ${pickupMs} ms, → Ready ${Date.now() - started} ms (Kustomization interval 10m)`,
+    )
     assert.ok(source)
     assert.equal((await kube.apps.readNamespacedDeployment({ name: 'web', namespace: ns })).spec?.replicas, 3)
-    await until('the Service pruned', async () => {
-      try { await kube.core.readNamespacedService({ name: 'web', namespace: ns }); return undefined } catch (err) {
-        if (isApiError(err, 404)) return true
-        throw err
-      }
-    }, 30_000)
+    await until(
+      'the Service pruned',
+      async () => {
+        try {
+          await kube.core.readNamespacedService({ name: 'web', namespace: ns })
+          return undefined
+        } catch (err) {
+          if (isApiError(err, 404)) return true
+          throw err
+        }
+      },
+      30_000,
+    )
   })
 
   it('source-controller does what the stand-in never did: ref.semver picks the highest tag, spec.ignore leaves files out of the artifact', async () => {
@@ -205,18 +286,31 @@ describe('kustomize-controller on the sim cluster', () => {
     await commit({ 'apps/tagged/notes.md': 'v2.0.0-rc.1' })
     await git(work, 'tag', 'v2.0.0-rc.1')
     await git(work, 'push', '--quiet', 'origin', '--tags')
-    await apply('GitRepository', 'tagged', { url: server.urlFor('app.git'), interval: '10m', ref: { semver: '>=1.0.0 <2.0.0' }, ignore: '/secret-notes.txt\n' })
-    const repo = await until('the semver-selected artifact', async () => {
-      const o = await get('GitRepository', ns, 'tagged')
-      return (o.status?.artifact as { revision?: string } | undefined)?.revision ? o : undefined
-    }, 30_000, () => 'no artifact')
+    await apply('GitRepository', 'tagged', {
+      url: server.urlFor('app.git'),
+      interval: '10m',
+      ref: { semver: '>=1.0.0 <2.0.0' },
+      ignore: '/secret-notes.txt\n',
+    })
+    const repo = await until(
+      'the semver-selected artifact',
+      async () => {
+        const o = await get('GitRepository', ns, 'tagged')
+        return (o.status?.artifact as { revision?: string } | undefined)?.revision ? o : undefined
+      },
+      30_000,
+      () => 'no artifact',
+    )
     const artifact = repo.status?.artifact as { revision: string; url: string }
     assert.equal(artifact.revision, `v1.3.0@sha1:${v130}`, 'the highest tag in range, not the pre-release')
     assert.match(artifact.url, /^http:\/\/127\.0\.0\.1:\d+\//, 'served on 127.0.0.1')
     const tgz = path.join(tmp, 'tagged.tar.gz')
     fs.writeFileSync(tgz, Buffer.from(await (await fetch(artifact.url)).arrayBuffer()))
     const files = (await run('tar', ['tzf', tgz])).stdout.split('\n')
-    assert.ok(files.some((f) => f.endsWith('apps/tagged/notes.md')), files.join(' '))
+    assert.ok(
+      files.some((f) => f.endsWith('apps/tagged/notes.md')),
+      files.join(' '),
+    )
     assert.ok(!files.some((f) => f.endsWith('secret-notes.txt')), 'spec.ignore honoured')
   })
 
@@ -232,14 +326,24 @@ describe('kustomize-controller on the sim cluster', () => {
     const charts = await serveDir(site)
     try {
       await apply('HelmRepository', 'local', { url: charts.url, interval: '10m' })
-      await apply('HelmChart', 'queue', { chart: 'queue', version: '0.4.x', interval: '10m', sourceRef: { kind: 'HelmRepository', name: 'local' } })
+      await apply('HelmChart', 'queue', {
+        chart: 'queue',
+        version: '0.4.x',
+        interval: '10m',
+        sourceRef: { kind: 'HelmRepository', name: 'local' },
+      })
       let last: FluxObject | undefined
       // Ready and its artifact recorded: a CI run under load once read Ready=True in a status
       // that did not carry the artifact yet
-      const chart = await until('HelmChart Ready with its artifact', async () => {
-        last = await get('HelmChart', ns, 'queue')
-        return cond(last, 'Ready')?.status === 'True' && last?.status?.artifact ? last : undefined
-      }, 60_000, () => JSON.stringify(last?.status))
+      const chart = await until(
+        'HelmChart Ready with its artifact',
+        async () => {
+          last = await get('HelmChart', ns, 'queue')
+          return cond(last, 'Ready')?.status === 'True' && last?.status?.artifact ? last : undefined
+        },
+        60_000,
+        () => JSON.stringify(last?.status),
+      )
       assert.equal((chart.status?.artifact as { revision?: string }).revision, '0.4.0')
       assert.equal(cond(await get('HelmRepository', ns, 'local'), 'Ready')?.status, 'True')
     } finally {
@@ -250,7 +354,11 @@ describe('kustomize-controller on the sim cluster', () => {
   it('starts a Flux controller that died again on the next ensure({ flux: true }), without restarting the cluster', async () => {
     const before = statePids(dir)
     process.kill(before['kustomize-controller'], 'SIGKILL')
-    await until('kustomize-controller gone', async () => (pidAlive(before['kustomize-controller']) ? undefined : true), 10_000)
+    await until(
+      'kustomize-controller gone',
+      async () => (pidAlive(before['kustomize-controller']) ? undefined : true),
+      10_000,
+    )
     assert.equal((await sim.describe()).find((c) => c.name === 'kustomize-controller')?.state, 'dead')
     assert.equal(await sim.isUp(), true, 'a dead Flux controller does not make the cluster down')
     const info = await sim.ensure({ flux: true })
@@ -266,7 +374,11 @@ describe('kustomize-controller on the sim cluster', () => {
     await git(tmp, 'clone', '--quiet', server.urlFor('nsops.git'), 'nsops')
     await git(clone, 'checkout', '--quiet', '-b', 'main')
     // the namespaces k8s/flux names, as they are in this working tree
-    const configs = await loadNamespaces(fluxManifests().filter((o) => o.kind === 'Kustomization').map((o) => o.metadata.name))
+    const configs = await loadNamespaces(
+      fluxManifests()
+        .filter((o) => o.kind === 'Kustomization')
+        .map((o) => o.metadata.name),
+    )
     for (const c of configs) {
       fs.cpSync(path.join(repoRoot, 'namespaces', c.name), path.join(clone, 'namespaces', c.name), { recursive: true })
     }
@@ -280,12 +392,17 @@ describe('kustomize-controller on the sim cluster', () => {
     const repo = await get('GitRepository', FLUX_NAMESPACE, 'nsops')
     assert.equal(repo.spec?.url, server.urlFor('nsops.git'))
     for (const c of configs) await appliedRevision(FLUX_NAMESPACE, c.name, `main@sha1:${sha}`, 240_000)
-    t.diagnostic(`bootstrap: ${configs.length} Kustomizations Ready at main@sha1:${sha.slice(0, 7)} ${Date.now() - started} ms after bootstrapFlux`)
+    t.diagnostic(
+      `bootstrap: ${configs.length} Kustomizations Ready at main@sha1:${sha.slice(0, 7)} ${Date.now() - started} ms after bootstrapFlux`,
+    )
     assert.equal(applied.filter((o) => o.kind === 'Kustomization').length, configs.length)
     for (const c of configs) {
       const deployments = await kube.apps.listNamespacedDeployment({ namespace: c.namespaces.prod })
-      assert.ok(deployments.items.length > 0 || (await kube.apps.listNamespacedStatefulSet({ namespace: c.namespaces.prod })).items.length > 0,
-        `${c.namespaces.prod} has workloads`)
+      assert.ok(
+        deployments.items.length > 0 ||
+          (await kube.apps.listNamespacedStatefulSet({ namespace: c.namespaces.prod })).items.length > 0,
+        `${c.namespaces.prod} has workloads`,
+      )
     }
     // idempotent: a second bootstrap changes nothing Flux has to act on
     const gen = (await get('Kustomization', FLUX_NAMESPACE, configs[0].name)).metadata.generation

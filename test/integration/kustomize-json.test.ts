@@ -11,7 +11,12 @@ import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
-import { buildKustomization, buildKustomizationWarm, parseManifests, type ManifestObject } from '../../shared/kustomize/build.ts'
+import {
+  buildKustomization,
+  buildKustomizationWarm,
+  parseManifests,
+  type ManifestObject,
+} from '../../shared/kustomize/build.ts'
 import { repoRoot } from '../../shared/core/paths.ts'
 import { toolPath } from '../../shared/tools/provision.ts'
 
@@ -108,7 +113,9 @@ items:
 describe('kustomize builds as JSON', () => {
   const overlays = [
     path.join(repoRoot, 'test', 'fixtures', 'kustomize', 'overlays', 'dev'),
-    ...fs.readdirSync(path.join(repoRoot, 'namespaces')).flatMap((ns) => ['dev', 'prod'].map((o) => path.join(repoRoot, 'namespaces', ns, 'overlays', o)))
+    ...fs
+      .readdirSync(path.join(repoRoot, 'namespaces'))
+      .flatMap((ns) => ['dev', 'prod'].map((o) => path.join(repoRoot, 'namespaces', ns, 'overlays', o)))
       .filter((d) => fs.existsSync(path.join(d, 'kustomization.yaml'))),
   ]
   let tmp = ''
@@ -117,11 +124,14 @@ describe('kustomize builds as JSON', () => {
     fs.mkdirSync(path.join(tmp, 'tricky'))
     fs.writeFileSync(path.join(tmp, 'tricky', 'tricky.yaml'), TRICKY)
     fs.writeFileSync(path.join(tmp, 'tricky', 'list.yaml'), LIST)
-    fs.writeFileSync(path.join(tmp, 'tricky', 'kustomization.yaml'), 'resources:\n- tricky.yaml\n- list.yaml\ncommonLabels:\n  "on": "yes"\n')
+    fs.writeFileSync(
+      path.join(tmp, 'tricky', 'kustomization.yaml'),
+      'resources:\n- tricky.yaml\n- list.yaml\ncommonLabels:\n  "on": "yes"\n',
+    )
   })
   after(() => fs.rmSync(tmp, { recursive: true, force: true }))
 
-  it('kustomize-server answers JSON objects equal to the CLI\'s YAML, order and types included', async () => {
+  it("kustomize-server answers JSON objects equal to the CLI's YAML, order and types included", async () => {
     const dir = path.join(tmp, 'tricky')
     const answer = await serverAnswer(dir)
     assert.equal(answer.error, undefined)
@@ -130,7 +140,9 @@ describe('kustomize builds as JSON', () => {
     const cli = await cliBuild(dir)
     assertSame(answer.objects, cli, 'tricky values')
     // the cases spelled out, so an equal mistake on both sides cannot pass unseen
-    const spec = (answer.objects.find((o) => (o as ManifestObject).kind === 'Tricky') as { spec: Record<string, unknown> }).spec
+    const spec = (
+      answer.objects.find((o) => (o as ManifestObject).kind === 'Tricky') as { spec: Record<string, unknown> }
+    ).spec
     assert.equal(spec.int, 42)
     assert.equal(spec.intString, '42')
     assert.equal(spec.octalString, '0644')
@@ -141,7 +153,11 @@ describe('kustomize builds as JSON', () => {
     assert.equal(spec.keep, 'two trailing newlines\n\n')
     assert.equal(spec.sexagesimal, '1:20')
     assert.equal(spec.date, '2024-01-02T00:00:00Z') // kustomize's own doing (yaml.v3 reads a time), on both paths
-    assert.deepEqual(cli.map((o) => o.metadata.name).sort(), ['from-list-a', 'from-list-b', 'tricky'], 'the List stands for its two items')
+    assert.deepEqual(
+      cli.map((o) => o.metadata.name).sort(),
+      ['from-list-a', 'from-list-b', 'tricky'],
+      'the List stands for its two items',
+    )
   })
 
   it('buildKustomization and buildKustomizationWarm give the CLI + YAML objects on every shipped overlay', async () => {
@@ -162,33 +178,67 @@ describe('kustomize builds as JSON', () => {
     const broken = path.join(repoRoot, 'test', 'fixtures', 'kustomize', 'broken')
     const nameless = path.join(tmp, 'nameless')
     fs.mkdirSync(nameless)
-    fs.writeFileSync(path.join(nameless, 'job.yaml'), 'apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: once-\n')
+    fs.writeFileSync(
+      path.join(nameless, 'job.yaml'),
+      'apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: once-\n',
+    )
     fs.writeFileSync(path.join(nameless, 'kustomization.yaml'), 'resources:\n- job.yaml\n')
-    const dirs = [overlays[overlays.length - 1], path.join(tmp, 'tricky'), nameless, ...fs.readdirSync(broken).map((b) => path.join(broken, b))]
-    const outcomes = async (dirs: string[], build: (dir: string) => Promise<unknown>) => Promise.all(dirs.map(async (dir) => {
-      try { return { objects: await build(dir) } } catch (err) { return { error: (err as Error).message } }
-    }))
+    const dirs = [
+      overlays[overlays.length - 1],
+      path.join(tmp, 'tricky'),
+      nameless,
+      ...fs.readdirSync(broken).map((b) => path.join(broken, b)),
+    ]
+    const outcomes = async (dirs: string[], build: (dir: string) => Promise<unknown>) =>
+      Promise.all(
+        dirs.map(async (dir) => {
+          try {
+            return { objects: await build(dir) }
+          } catch (err) {
+            return { error: (err as Error).message }
+          }
+        }),
+      )
     const script = path.join(tmp, 'fallback.mts')
-    fs.writeFileSync(script, [
-      `import { buildKustomization, buildKustomizationWarm } from ${JSON.stringify(path.join(repoRoot, 'shared', 'kustomize.ts'))}`,
-      `const dirs = ${JSON.stringify(dirs)}`,
-      `const outcomes = ${outcomes.toString()}`,
-      'const one = await outcomes(dirs, buildKustomization)',
-      'const warm = await outcomes(dirs, (d) => buildKustomizationWarm(d))',
-      'process.stdout.write(JSON.stringify({ one, warm }))',
-    ].join('\n'))
-    const { stdout } = await run(process.execPath, ['--import', `file://${path.join(repoRoot, 'node_modules', 'tsx', 'dist', 'esm', 'index.mjs')}`, script], {
-      cwd: process.cwd(), // errors show paths relative to it
-      env: { PATH: bin, HOME: tmp, XDG_CACHE_HOME: path.join(tmp, 'cache'), NSOPS_NO_DOWNLOAD: '1' },
-      maxBuffer: 256 * 1024 * 1024,
-    })
+    fs.writeFileSync(
+      script,
+      [
+        `import { buildKustomization, buildKustomizationWarm } from ${JSON.stringify(path.join(repoRoot, 'shared', 'kustomize.ts'))}`,
+        `const dirs = ${JSON.stringify(dirs)}`,
+        `const outcomes = ${outcomes.toString()}`,
+        'const one = await outcomes(dirs, buildKustomization)',
+        'const warm = await outcomes(dirs, (d) => buildKustomizationWarm(d))',
+        'process.stdout.write(JSON.stringify({ one, warm }))',
+      ].join('\n'),
+    )
+    const { stdout } = await run(
+      process.execPath,
+      ['--import', `file://${path.join(repoRoot, 'node_modules', 'tsx', 'dist', 'esm', 'index.mjs')}`, script],
+      {
+        cwd: process.cwd(), // errors show paths relative to it
+        env: { PATH: bin, HOME: tmp, XDG_CACHE_HOME: path.join(tmp, 'cache'), NSOPS_NO_DOWNLOAD: '1' },
+        maxBuffer: 256 * 1024 * 1024,
+      },
+    )
     const serverDir = path.join(tmp, 'cache', 'nsops', 'tools', 'kustomize-server')
-    assert.ok(!fs.existsSync(serverDir) || fs.readdirSync(serverDir).every((v) => !fs.existsSync(path.join(serverDir, v, 'kustomize-server'))), 'no kustomize-server was built')
+    assert.ok(
+      !fs.existsSync(serverDir) ||
+        fs.readdirSync(serverDir).every((v) => !fs.existsSync(path.join(serverDir, v, 'kustomize-server'))),
+      'no kustomize-server was built',
+    )
     const { one, warm } = JSON.parse(stdout) as { one: unknown[]; warm: unknown[] }
     const here = await outcomes(dirs, buildKustomization) // this process: through kustomize-server
     assert.ok(here.filter((o) => 'error' in o).length >= 4, 'the broken fixtures and the nameless Job fail')
-    assert.deepStrictEqual(one.map((o) => JSON.stringify(o)), here.map((o) => JSON.stringify(o)), 'buildKustomization without a server')
-    assert.deepStrictEqual(warm.map((o) => JSON.stringify(o)), here.map((o) => JSON.stringify(o)), 'buildKustomizationWarm without a server')
+    assert.deepStrictEqual(
+      one.map((o) => JSON.stringify(o)),
+      here.map((o) => JSON.stringify(o)),
+      'buildKustomization without a server',
+    )
+    assert.deepStrictEqual(
+      warm.map((o) => JSON.stringify(o)),
+      here.map((o) => JSON.stringify(o)),
+      'buildKustomizationWarm without a server',
+    )
     const cli = await cliBuild(dirs[0])
     assertSame((one[0] as { objects: unknown }).objects, cli, 'the fallback is the CLI + YAML path')
   })

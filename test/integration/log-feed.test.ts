@@ -15,65 +15,111 @@ function app(name: string, replicas = 1): V1Deployment {
   const labels = { 'app.kubernetes.io/name': name }
   return {
     metadata: { name },
-    spec: { replicas, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: {
-      containers: [{ name, image: `example/${name}:1`, ports: [{ containerPort: 80 }] }],
-    } } },
+    spec: {
+      replicas,
+      selector: { matchLabels: labels },
+      template: {
+        metadata: { labels },
+        spec: {
+          containers: [{ name, image: `example/${name}:1`, ports: [{ containerPort: 80 }] }],
+        },
+      },
+    },
   }
 }
 
-describe('the dev log feed', { skip: process.env.NSOPS_TEST_CONTEXT ? 'writes simulated containers\' logs: needs the sim cluster' : false }, () => {
-  let cluster: TestCluster
-  let ns: { name: string; cleanup: () => Promise<void> }
-  let feed: LogFeed
-  const got: FeedLine[] = []
+describe(
+  'the dev log feed',
+  { skip: process.env.NSOPS_TEST_CONTEXT ? "writes simulated containers' logs: needs the sim cluster" : false },
+  () => {
+    let cluster: TestCluster
+    let ns: { name: string; cleanup: () => Promise<void> }
+    let feed: LogFeed
+    const got: FeedLine[] = []
 
-  const running = (name: string, n = 1) => until(`${n} running pod(s) of ${name} with a log`, async () => {
-    const pods = (await cluster.kube.core.listNamespacedPod({ namespace: ns.name, labelSelector: `app.kubernetes.io/name=${name}` })).items
-      .filter((p) => p.status?.podIP && !p.metadata?.deletionTimestamp && currentRun(cluster.sim!.podLogRoot, ref(p)) !== undefined)
-    return pods.length === n ? pods : undefined
-  }, 60_000)
-  const ref = (p: V1Pod): ContainerRef => ({ namespace: ns.name, pod: p.metadata!.name!, uid: p.metadata!.uid!, container: p.spec!.containers[0].name })
-  const published = (text: string) => until(`${JSON.stringify(text)} published`, async () => got.find((l) => l.line.includes(text)), 15_000)
+    const running = (name: string, n = 1) =>
+      until(
+        `${n} running pod(s) of ${name} with a log`,
+        async () => {
+          const pods = (
+            await cluster.kube.core.listNamespacedPod({
+              namespace: ns.name,
+              labelSelector: `app.kubernetes.io/name=${name}`,
+            })
+          ).items.filter(
+            (p) =>
+              p.status?.podIP &&
+              !p.metadata?.deletionTimestamp &&
+              currentRun(cluster.sim!.podLogRoot, ref(p)) !== undefined,
+          )
+          return pods.length === n ? pods : undefined
+        },
+        60_000,
+      )
+    const ref = (p: V1Pod): ContainerRef => ({
+      namespace: ns.name,
+      pod: p.metadata!.name!,
+      uid: p.metadata!.uid!,
+      container: p.spec!.containers[0].name,
+    })
+    const published = (text: string) =>
+      until(`${JSON.stringify(text)} published`, async () => got.find((l) => l.line.includes(text)), 15_000)
 
-  before(async () => {
-    cluster = await testCluster()
-    ns = await testNamespace('logfeed')
-    await cluster.kube.core.createNamespacedSecret({ namespace: ns.name, body: { metadata: { name: 'db' }, stringData: { password: 'hunter2-very-secret' } } })
-    await cluster.kube.apps.createNamespacedDeployment({ namespace: ns.name, body: app('web') })
-    await cluster.kube.apps.createNamespacedDeployment({ namespace: ns.name, body: app('api', 2) })
-    feed = new LogFeed(cluster.kube, [{ name: 'fixture', status: { target: ns.name } }])
-    feed.on('line', (l) => got.push(l))
-  })
-  after(async () => {
-    await feed?.stop()
-    await ns?.cleanup()
-  })
+    before(async () => {
+      cluster = await testCluster()
+      ns = await testNamespace('logfeed')
+      await cluster.kube.core.createNamespacedSecret({
+        namespace: ns.name,
+        body: { metadata: { name: 'db' }, stringData: { password: 'hunter2-very-secret' } },
+      })
+      await cluster.kube.apps.createNamespacedDeployment({ namespace: ns.name, body: app('web') })
+      await cluster.kube.apps.createNamespacedDeployment({ namespace: ns.name, body: app('api', 2) })
+      feed = new LogFeed(cluster.kube, [{ name: 'fixture', status: { target: ns.name } }])
+      feed.on('line', (l) => got.push(l))
+    })
+    after(async () => {
+      await feed?.stop()
+      await ns?.cleanup()
+    })
 
-  it('publishes a line keyed to its app, with its level, and scrubs Secret values', async () => {
-    const [web] = await running('web')
-    appendContainerLog(cluster.sim!.podLogRoot, ref(web), ['WARN connecting with password hunter2-very-secret to db'])
-    const l = await published('connecting with password')
-    assert.equal(l.loop, 'fixture')
-    assert.equal(l.app, 'web')
-    assert.equal(l.level, 'warn')
-    assert.equal(l.line, 'WARN connecting with password [redacted] to db')
-    assert.equal(l.source, undefined, 'one container: no pod/container')
-    assert.ok(got.every((x) => !x.line.includes('hunter2')))
-  })
+    it('publishes a line keyed to its app, with its level, and scrubs Secret values', async () => {
+      const [web] = await running('web')
+      appendContainerLog(cluster.sim!.podLogRoot, ref(web), ['WARN connecting with password hunter2-very-secret to db'])
+      const l = await published('connecting with password')
+      assert.equal(l.loop, 'fixture')
+      assert.equal(l.app, 'web')
+      assert.equal(l.level, 'warn')
+      assert.equal(l.line, 'WARN connecting with password [redacted] to db')
+      assert.equal(l.source, undefined, 'one container: no pod/container')
+      assert.ok(got.every((x) => !x.line.includes('hunter2')))
+    })
 
-  it('names pod/container when the app runs several, and a checkpoint continues where the events do', async () => {
-    const pods = await running('api', 2)
-    // both followed (their start lines are in): from here on the app has two containers
-    for (const p of pods) await until(`the start lines of ${p.metadata!.name}`, async () => got.some((l) => l.pod === p.metadata!.name), 15_000)
-    for (const p of pods) appendContainerLog(cluster.sim!.podLogRoot, ref(p), [`hello from ${p.metadata!.name}`])
-    for (const p of pods) {
-      const l = await published(`hello from ${p.metadata!.name}`)
-      assert.equal(l.app, 'api')
-      assert.equal(l.source, `${p.metadata!.name}/api`)
-    }
-    const cp = feed.checkpoint()
-    assert.equal(cp.seq, got.at(-1)!.seq)
-    assert.deepEqual(cp.lines.map((l) => l.seq), got.map((l) => l.seq), 'everything so far, in order')
-    assert.deepEqual(feed.lines({ app: 'web' }).map((l) => l.app), feed.lines({ app: 'web' }).map(() => 'web'))
-  })
-})
+    it('names pod/container when the app runs several, and a checkpoint continues where the events do', async () => {
+      const pods = await running('api', 2)
+      // both followed (their start lines are in): from here on the app has two containers
+      for (const p of pods)
+        await until(
+          `the start lines of ${p.metadata!.name}`,
+          async () => got.some((l) => l.pod === p.metadata!.name),
+          15_000,
+        )
+      for (const p of pods) appendContainerLog(cluster.sim!.podLogRoot, ref(p), [`hello from ${p.metadata!.name}`])
+      for (const p of pods) {
+        const l = await published(`hello from ${p.metadata!.name}`)
+        assert.equal(l.app, 'api')
+        assert.equal(l.source, `${p.metadata!.name}/api`)
+      }
+      const cp = feed.checkpoint()
+      assert.equal(cp.seq, got.at(-1)!.seq)
+      assert.deepEqual(
+        cp.lines.map((l) => l.seq),
+        got.map((l) => l.seq),
+        'everything so far, in order',
+      )
+      assert.deepEqual(
+        feed.lines({ app: 'web' }).map((l) => l.app),
+        feed.lines({ app: 'web' }).map(() => 'web'),
+      )
+    })
+  },
+)

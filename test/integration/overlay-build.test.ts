@@ -11,14 +11,22 @@ import { after, before, describe, it } from 'node:test'
 import { refKey, refOf } from '../../shared/kube/refs.ts'
 import { OverlayBuild } from '../../shared/dev/overlay-build.ts'
 import { NsopsError } from '../../shared/core/errors.ts'
-import { buildKustomization, buildKustomizationWarm, ManifestCache, parseManifests, type ManifestObject } from '../../shared/kustomize/build.ts'
+import {
+  buildKustomization,
+  buildKustomizationWarm,
+  ManifestCache,
+  parseManifests,
+  type ManifestObject,
+} from '../../shared/kustomize/build.ts'
 import { repoRoot } from '../../shared/core/paths.ts'
 
 const sorted = (objects: ManifestObject[]) =>
   JSON.stringify([...objects].sort((a, b) => refKey(refOf(a)).localeCompare(refKey(refOf(b)))))
 
 async function message(p: Promise<unknown>): Promise<string> {
-  try { await p } catch (err) {
+  try {
+    await p
+  } catch (err) {
     assert.ok(err instanceof NsopsError, `expected an NsopsError, got ${String(err)}`)
     return err.message
   }
@@ -29,7 +37,9 @@ describe('kustomize-server', () => {
   const fixtures = path.join(repoRoot, 'test', 'fixtures', 'kustomize')
   const overlays = [
     path.join(fixtures, 'overlays', 'dev'),
-    ...fs.readdirSync(path.join(repoRoot, 'namespaces')).flatMap((ns) => ['dev', 'prod'].map((o) => path.join(repoRoot, 'namespaces', ns, 'overlays', o)))
+    ...fs
+      .readdirSync(path.join(repoRoot, 'namespaces'))
+      .flatMap((ns) => ['dev', 'prod'].map((o) => path.join(repoRoot, 'namespaces', ns, 'overlays', o)))
       .filter((d) => fs.existsSync(path.join(d, 'kustomization.yaml'))),
   ]
 
@@ -40,7 +50,7 @@ describe('kustomize-server', () => {
     }
   })
 
-  it('reports a broken kustomization with the CLI\'s message', async () => {
+  it("reports a broken kustomization with the CLI's message", async () => {
     for (const name of fs.readdirSync(path.join(fixtures, 'broken'))) {
       const dir = path.join(fixtures, 'broken', name)
       assert.equal(await message(buildKustomizationWarm(dir)), await message(buildKustomization(dir)), name)
@@ -55,7 +65,8 @@ describe('kustomize-server', () => {
 })
 
 describe('manifest parse cache', () => {
-  const text = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\ndata:\n  x: "1"\n'
+  const text =
+    'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\ndata:\n  x: "1"\n'
 
   it('gives what a fresh parse gives, and copies a caller may change', () => {
     const cache = new ManifestCache()
@@ -71,11 +82,14 @@ describe('manifest parse cache', () => {
     const cache = new ManifestCache()
     cache.parse(text, 'src')
     const broken = text.replace('  x: "1"', '  x: [1')
-    assert.throws(() => cache.parse(broken, 'src'), (err: Error) => {
-      assert.throws(() => parseManifests(broken, 'src'), { message: err.message })
-      assert.match(err.message, /^malformed YAML: src:1[12]:/)
-      return true
-    })
+    assert.throws(
+      () => cache.parse(broken, 'src'),
+      (err: Error) => {
+        assert.throws(() => parseManifests(broken, 'src'), { message: err.message })
+        assert.match(err.message, /^malformed YAML: src:1[12]:/)
+        return true
+      },
+    )
   })
 })
 
@@ -133,7 +147,8 @@ labels:
   - pairs: { extra: "yes" }
 `,
   'overlays/dev/namespace.yaml': 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop-dev\n',
-  'overlays/dev/domain.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: domain\ndata:\n  domain: shop.localhost\n',
+  'overlays/dev/domain.yaml':
+    'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: domain\ndata:\n  domain: shop.localhost\n',
   'overlays/dev/kustomization.yaml': `apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 namespace: shop-dev
@@ -182,7 +197,11 @@ describe('partial builds of the dev overlay', () => {
   /** Saves, builds the way the loop does, and checks the result against a full build. */
   async function save(b: OverlayBuild, files: string[]): Promise<string> {
     const r = await b.afterSave(dir, files)
-    assert.equal(sorted(r.objects), sorted(await buildKustomization(overlay)), `after saving ${files.join(', ')} (${r.how})`)
+    assert.equal(
+      sorted(r.objects),
+      sorted(await buildKustomization(overlay)),
+      `after saving ${files.join(', ')} (${r.how})`,
+    )
     await b.learnPending() // as the loop does once it applied
     return r.how
   }
@@ -191,14 +210,18 @@ describe('partial builds of the dev overlay', () => {
     const b = new OverlayBuild(overlay)
     await b.full()
     edit('base/app1/service.yaml', 'ports:', 'type: ClusterIP\n  ports:')
-    assert.equal(await save(b, ['base/app1/service.yaml']), 'full', 'the first save into an app is built in full (then partially, to compare)')
+    assert.equal(
+      await save(b, ['base/app1/service.yaml']),
+      'full',
+      'the first save into an app is built in full (then partially, to compare)',
+    )
     edit('base/app1/service.yaml', 'port: 80', 'port: 81')
     assert.equal(await save(b, ['base/app1/service.yaml']), 'partial: base/app1')
     edit('base/app1/deployment.yaml', 'nginx:1.27', 'nginx:1.28')
     assert.equal(await save(b, ['base/app1/deployment.yaml']), 'partial: base/app1')
   })
 
-  it('covers an app\'s patch and its kustomization.yaml', async () => {
+  it("covers an app's patch and its kustomization.yaml", async () => {
     const b = new OverlayBuild(overlay)
     await b.full()
     edit('base/app2/patch.yaml', 'replicas: 2', 'replicas: 3')
@@ -257,7 +280,10 @@ describe('partial builds of the dev overlay', () => {
     const b = new OverlayBuild(overlay)
     await b.full()
     edit('base/app1/service.yaml', 'ports:', 'ports: [x')
-    await assert.rejects(b.afterSave(dir, ['base/app1/service.yaml']), (err: Error) => err instanceof NsopsError && /malformed YAML/.test(err.message))
+    await assert.rejects(
+      b.afterSave(dir, ['base/app1/service.yaml']),
+      (err: Error) => err instanceof NsopsError && /malformed YAML/.test(err.message),
+    )
     edit('base/app1/service.yaml', 'ports: [x', 'ports:')
   })
 

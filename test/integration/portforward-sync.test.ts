@@ -16,15 +16,23 @@ describe('a forward judges its target once both lists have arrived', () => {
   before(async () => {
     kube = (await testCluster()).kube
     ns = await testNamespace('pfsync')
-    await kube.core.createNamespacedService({ namespace: ns.name, body: {
-      metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ port: 80 }] },
-    } })
+    await kube.core.createNamespacedService({
+      namespace: ns.name,
+      body: {
+        metadata: { name: 'web' },
+        spec: { selector: { app: 'web' }, ports: [{ port: 80 }] },
+      },
+    })
   })
-  after(async () => { await ns?.cleanup() })
+  after(async () => {
+    await ns?.cleanup()
+  })
 
   it('the pods arriving first does not make an existing Service look missing', async () => {
     let podsListed!: () => void
-    const podsArrived = new Promise<void>((r) => { podsListed = r })
+    const podsArrived = new Promise<void>((r) => {
+      podsListed = r
+    })
     // the same client, with the Service list answered only after the pods' list is in
     const core = Object.create(kube.core) as Kube['core']
     core.listNamespacedService = async (...args: Parameters<Kube['core']['listNamespacedService']>) => {
@@ -39,8 +47,12 @@ describe('a forward judges its target once both lists have arrived', () => {
       return answer
     }
     const seen: Resolution[] = []
-    const targets = watchServiceTarget({ ...kube, core }, { namespace: ns.name, service: 'web', remotePort: 80 },
-      () => seen.push(targets.current()), () => {})
+    const targets = watchServiceTarget(
+      { ...kube, core },
+      { namespace: ns.name, service: 'web', remotePort: 80 },
+      () => seen.push(targets.current()),
+      () => {},
+    )
     try {
       await until('a first answer', async () => (seen.length ? true : undefined))
       assert.doesNotMatch(seen[0].problem ?? '', /does not exist/, 'the Service exists')

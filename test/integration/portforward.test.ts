@@ -13,12 +13,17 @@ import YAML from 'yaml'
 import { NsopsError } from '../../shared/core/errors.ts'
 import type { Kube } from '../../shared/kube/client.ts'
 import { repoRoot } from '../../shared/core/paths.ts'
-import { Backoff, forwardService, type Forward, type ForwardState, type ForwardStatus } from '../../shared/portforward/index.ts'
+import {
+  Backoff,
+  forwardService,
+  type Forward,
+  type ForwardState,
+  type ForwardStatus,
+} from '../../shared/portforward/index.ts'
 import { testCluster, testNamespace } from '../harness.ts'
 import { until } from '../until.ts'
 
 const APP = { app: 'echo' }
-
 
 /** A "container": answers every request with its own name. */
 async function nameServer(name: string): Promise<{ port: number; close: () => Promise<void> }> {
@@ -26,7 +31,11 @@ async function nameServer(name: string): Promise<{ port: number; close: () => Pr
   await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))
   return {
     port: (srv.address() as net.AddressInfo).port,
-    close: () => new Promise((resolve) => { srv.closeAllConnections(); srv.close(() => resolve()) }),
+    close: () =>
+      new Promise((resolve) => {
+        srv.closeAllConnections()
+        srv.close(() => resolve())
+      }),
   }
 }
 
@@ -36,7 +45,9 @@ function get(url: string, timeoutMs = 5000): Promise<string> {
     const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
       let body = ''
       res.setEncoding('utf8')
-      res.on('data', (d) => { body += d })
+      res.on('data', (d) => {
+        body += d
+      })
       res.on('end', () => resolve(body))
       res.on('error', reject)
     })
@@ -48,7 +59,14 @@ function get(url: string, timeoutMs = 5000): Promise<string> {
 async function installKwokCrds(kube: Kube): Promise<void> {
   const docs = YAML.parseAllDocuments(fs.readFileSync(path.join(repoRoot, 'k8s/sim/kwok-crds.yaml'), 'utf8'))
   for (const doc of docs) {
-    await kube.objects.patch(doc.toJS() as KubernetesObject, undefined, undefined, 'nsops-test', true, PatchStrategy.ServerSideApply)
+    await kube.objects.patch(
+      doc.toJS() as KubernetesObject,
+      undefined,
+      undefined,
+      'nsops-test',
+      true,
+      PatchStrategy.ServerSideApply,
+    )
   }
 }
 
@@ -59,9 +77,19 @@ async function installKwokCrds(kube: Kube): Promise<void> {
  */
 async function routePod(kube: Kube, namespace: string, pod: string, port: number): Promise<void> {
   await until(`kwok PortForward for ${pod}`, async () => {
-    await kube.objects.patch({ apiVersion: 'kwok.x-k8s.io/v1alpha1', kind: 'PortForward', metadata: { name: pod, namespace },
-      spec: { forwards: [{ ports: [80], target: { address: '127.0.0.1', port } }] } } as KubernetesObject,
-    undefined, undefined, 'nsops-test', true, PatchStrategy.ServerSideApply)
+    await kube.objects.patch(
+      {
+        apiVersion: 'kwok.x-k8s.io/v1alpha1',
+        kind: 'PortForward',
+        metadata: { name: pod, namespace },
+        spec: { forwards: [{ ports: [80], target: { address: '127.0.0.1', port } }] },
+      } as KubernetesObject,
+      undefined,
+      undefined,
+      'nsops-test',
+      true,
+      PatchStrategy.ServerSideApply,
+    )
     return true
   })
 }
@@ -70,10 +98,18 @@ const clusterRoutes = { group: 'kwok.x-k8s.io', version: 'v1alpha1', plural: 'cl
 
 /** Tells kwok where port 80 of every pod in the namespace goes (unless a pod has its own PortForward). */
 async function routeNamespace(kube: Kube, name: string, namespace: string, port: number): Promise<void> {
-  await kube.custom.createClusterCustomObject({ ...clusterRoutes, body: {
-    apiVersion: 'kwok.x-k8s.io/v1alpha1', kind: 'ClusterPortForward', metadata: { name },
-    spec: { selector: { matchNamespaces: [namespace] }, forwards: [{ ports: [80], target: { address: '127.0.0.1', port } }] },
-  } })
+  await kube.custom.createClusterCustomObject({
+    ...clusterRoutes,
+    body: {
+      apiVersion: 'kwok.x-k8s.io/v1alpha1',
+      kind: 'ClusterPortForward',
+      metadata: { name },
+      spec: {
+        selector: { matchNamespaces: [namespace] },
+        forwards: [{ ports: [80], target: { address: '127.0.0.1', port } }],
+      },
+    },
+  })
 }
 
 async function unrouteNamespace(kube: Kube, name: string): Promise<void> {
@@ -81,7 +117,10 @@ async function unrouteNamespace(kube: Kube, name: string): Promise<void> {
 }
 
 function isReady(p: V1Pod): boolean {
-  return !p.metadata?.deletionTimestamp && (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')
+  return (
+    !p.metadata?.deletionTimestamp &&
+    (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')
+  )
 }
 
 async function readyPod(kube: Kube, namespace: string, not?: string): Promise<string> {
@@ -105,16 +144,25 @@ function transitions(seen: ForwardState[]): ForwardStatus[] {
 function refused(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1')
-    s.on('connect', () => { s.destroy(); resolve(false) })
+    s.on('connect', () => {
+      s.destroy()
+      resolve(false)
+    })
     s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'))
   })
 }
 
 function closed(socket: net.Socket, timeoutMs = 10_000): Promise<boolean> {
   return new Promise((resolve) => {
-    if (socket.destroyed) { resolve(true); return }
+    if (socket.destroyed) {
+      resolve(true)
+      return
+    }
     const t = setTimeout(() => resolve(false), timeoutMs)
-    socket.once('close', () => { clearTimeout(t); resolve(true) })
+    socket.once('close', () => {
+      clearTimeout(t)
+      resolve(true)
+    })
   })
 }
 
@@ -128,16 +176,30 @@ describe('supervised port-forwards', () => {
     kube = (await testCluster()).kube
     await installKwokCrds(kube)
     ns = await testNamespace('pf')
-    await kube.apps.createNamespacedDeployment({ namespace: ns.name, body: {
-      metadata: { name: 'echo' },
-      spec: { replicas: 1, selector: { matchLabels: APP }, template: { metadata: { labels: APP }, spec: {
-        containers: [{ name: 'echo', image: 'echo:dev', ports: [{ name: 'http', containerPort: 80 }] }],
-      } } },
-    } })
+    await kube.apps.createNamespacedDeployment({
+      namespace: ns.name,
+      body: {
+        metadata: { name: 'echo' },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: APP },
+          template: {
+            metadata: { labels: APP },
+            spec: {
+              containers: [{ name: 'echo', image: 'echo:dev', ports: [{ name: 'http', containerPort: 80 }] }],
+            },
+          },
+        },
+      },
+    })
     // Service port 8080 → targetPort by name → container port 80
-    await kube.core.createNamespacedService({ namespace: ns.name, body: {
-      metadata: { name: 'echo' }, spec: { selector: APP, ports: [{ name: 'web', port: 8080, targetPort: 'http' }] },
-    } })
+    await kube.core.createNamespacedService({
+      namespace: ns.name,
+      body: {
+        metadata: { name: 'echo' },
+        spec: { selector: APP, ports: [{ name: 'web', port: 8080, targetPort: 'http' }] },
+      },
+    })
     const [a, z] = [await nameServer('A'), await nameServer('Z')]
     servers.push(a, z)
     first = await readyPod(kube, ns.name)
@@ -147,7 +209,13 @@ describe('supervised port-forwards', () => {
     await routeNamespace(kube, rule, ns.name, z.port)
     let probe: Forward | undefined
     try {
-      probe = await forwardService(kube, { namespace: ns.name, service: 'echo', localPort: 0, remotePort: 8080, backoff: { maxMs: 500 } })
+      probe = await forwardService(kube, {
+        namespace: ns.name,
+        service: 'echo',
+        localPort: 0,
+        remotePort: 8080,
+        backoff: { maxMs: 500 },
+      })
       const url = probe.url
       const answer = (from: string) => async () => ((await get(`${url}/probe`)).startsWith(from) ? true : undefined)
       await until('kwok to serve ClusterPortForward routes', answer('Z'), 120_000)
@@ -203,17 +271,22 @@ describe('supervised port-forwards', () => {
       const held = net.connect(forward.localPort, '127.0.0.1')
       held.on('error', () => {})
       let heard = ''
-      held.on('data', (d) => { heard += String(d) })
+      held.on('data', (d) => {
+        heard += String(d)
+      })
       held.write('GET /held HTTP/1.1\r\nHost: x\r\n\r\n')
       await until('an answer on the held connection', async () => (heard.includes('A /held') ? true : undefined))
 
       await kube.core.deleteNamespacedPod({ namespace: ns.name, name: old, gracePeriodSeconds: 0 })
       const replacement = await readyPod(kube, ns.name, old)
       await routePod(kube, ns.name, replacement, b.port)
-      assert.equal(await until('an answer from the new pod', async () => {
-        const body = await get(`${forward.url}/after`)
-        return body.startsWith('B') ? body : undefined
-      }), 'B /after')
+      assert.equal(
+        await until('an answer from the new pod', async () => {
+          const body = await get(`${forward.url}/after`)
+          return body.startsWith('B') ? body : undefined
+        }),
+        'B /after',
+      )
       assert.equal(forward.pod, replacement)
       assert.equal(await closed(held), true, 'the connection to the deleted pod is closed')
       const t = transitions(seen)
@@ -229,13 +302,18 @@ describe('supervised port-forwards', () => {
   it('holds connections while no pod is Ready and forwards them once one is', async () => {
     const c = await nameServer('C')
     servers.push(c)
-    const scale = (replicas: number) => kube.apps.patchNamespacedDeploymentScale(
-      { namespace: ns.name, name: 'echo', body: { spec: { replicas } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
+    const scale = (replicas: number) =>
+      kube.apps.patchNamespacedDeploymentScale(
+        { namespace: ns.name, name: 'echo', body: { spec: { replicas } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      )
     // a route for any pod of the namespace, so the next pod is reachable the moment it is Ready
     const rule = `pf-${ns.name}`
     await routeNamespace(kube, rule, ns.name, c.port)
     await scale(0)
-    await until('no pods', async () => ((await kube.core.listNamespacedPod({ namespace: ns.name })).items.length === 0 ? true : undefined))
+    await until('no pods', async () =>
+      (await kube.core.listNamespacedPod({ namespace: ns.name })).items.length === 0 ? true : undefined,
+    )
     const forward = await forwardService(kube, { namespace: ns.name, service: 'echo', localPort: 0, remotePort: 8080 })
     try {
       await until('the problem reported', async () => (forward.lastError ? true : undefined))
@@ -257,17 +335,30 @@ describe('supervised port-forwards', () => {
 
   it('after a failed connection reports the error, turns reconnecting and makes the next one wait out the backoff', async () => {
     // a Service port whose container port (81) the node has no route for: every connection fails
-    await kube.core.createNamespacedService({ namespace: ns.name, body: {
-      metadata: { name: 'dead' }, spec: { selector: APP, ports: [{ port: 9090, targetPort: 81 }] },
-    } })
-    const forward = await forwardService(kube, { namespace: ns.name, service: 'dead', localPort: 0, remotePort: 9090, backoff: { initialMs: 400, jitter: 0 } })
+    await kube.core.createNamespacedService({
+      namespace: ns.name,
+      body: {
+        metadata: { name: 'dead' },
+        spec: { selector: APP, ports: [{ port: 9090, targetPort: 81 }] },
+      },
+    })
+    const forward = await forwardService(kube, {
+      namespace: ns.name,
+      service: 'dead',
+      localPort: 0,
+      remotePort: 9090,
+      backoff: { initialMs: 400, jitter: 0 },
+    })
     const seen = record(forward)
     try {
       await until('active', async () => (forward.status === 'active' ? true : undefined))
       await assert.rejects(get(`${forward.url}/`))
       const failedAt = Date.now()
       await until('reconnecting', async () => (forward.status === 'reconnecting' ? true : undefined))
-      assert.match(forward.lastError?.message ?? '', new RegExp(`forwarding to pod ${ns.name}/${first} port 81 failed: .*port 81`))
+      assert.match(
+        forward.lastError?.message ?? '',
+        new RegExp(`forwarding to pod ${ns.name}/${first} port 81 failed: .*port 81`),
+      )
       assert.equal(seen.at(-1)?.lastError, forward.lastError?.message)
       await assert.rejects(get(`${forward.url}/`))
       assert.ok(Date.now() - failedAt >= 350, `the second try waited for the backoff (${Date.now() - failedAt} ms)`)
@@ -282,14 +373,17 @@ describe('supervised port-forwards', () => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
     const port = (blocker.address() as net.AddressInfo).port
     try {
-      await assert.rejects(forwardService(kube, { namespace: ns.name, service: 'echo', localPort: port, remotePort: 8080 }), (err: unknown) => {
-        assert.ok(err instanceof NsopsError)
-        assert.match(err.message, new RegExp(`local port ${port} \\(127\\.0\\.0\\.1:${port}\\) is already in use`))
-        assert.match(err.message, new RegExp(`Service ${ns.name}/echo`))
-        assert.match(err.hint ?? '', /portForwards\[\]\.local in the namespace's namespace\.ts/)
-        assert.match(err.hint ?? '', new RegExp(`ss -ltnp 'sport = :${port}'`))
-        return true
-      })
+      await assert.rejects(
+        forwardService(kube, { namespace: ns.name, service: 'echo', localPort: port, remotePort: 8080 }),
+        (err: unknown) => {
+          assert.ok(err instanceof NsopsError)
+          assert.match(err.message, new RegExp(`local port ${port} \\(127\\.0\\.0\\.1:${port}\\) is already in use`))
+          assert.match(err.message, new RegExp(`Service ${ns.name}/echo`))
+          assert.match(err.hint ?? '', /portForwards\[\]\.local in the namespace's namespace\.ts/)
+          assert.match(err.hint ?? '', new RegExp(`ss -ltnp 'sport = :${port}'`))
+          return true
+        },
+      )
       assert.equal(blocker.listening, true, 'the other process keeps its port')
     } finally {
       await new Promise((resolve) => blocker.close(resolve))

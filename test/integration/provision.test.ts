@@ -12,7 +12,11 @@ import { recipes } from '../../shared/tools/recipes.ts'
 import { toolSpec } from '../../shared/tools/versions.ts'
 
 describe('tool provisioning', () => {
-  const saved = { XDG_CACHE_HOME: process.env.XDG_CACHE_HOME, PATH: process.env.PATH, NSOPS_NO_DOWNLOAD: process.env.NSOPS_NO_DOWNLOAD }
+  const saved = {
+    XDG_CACHE_HOME: process.env.XDG_CACHE_HOME,
+    PATH: process.env.PATH,
+    NSOPS_NO_DOWNLOAD: process.env.NSOPS_NO_DOWNLOAD,
+  }
   let realKustomize = ''
   let tmp = ''
 
@@ -23,7 +27,10 @@ describe('tool provisioning', () => {
     process.env.NSOPS_NO_DOWNLOAD = '1' // this machine is offline; the download step is skipped, not faked
   })
   after(() => {
-    for (const [k, v] of Object.entries(saved)) { if (v === undefined) delete process.env[k]; else process.env[k] = v }
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k]
+      else process.env[k] = v
+    }
     fs.rmSync(tmp, { recursive: true, force: true })
   })
 
@@ -83,9 +90,16 @@ describe('tool provisioning', () => {
   })
 
   it('helm is stamped with the Kubernetes version its Makefile derives from client-go, for both packages that read it', () => {
-    const flags = recipes.helm.ldflags!(toolSpec('helm'), { require: (dep) => (dep === 'k8s.io/client-go' ? 'v0.37.0' : 'v0.0.0') })
+    const flags = recipes.helm.ldflags!(toolSpec('helm'), {
+      require: (dep) => (dep === 'k8s.io/client-go' ? 'v0.37.0' : 'v0.0.0'),
+    })
     for (const pkg of ['chartutil', 'lint/rules']) {
-      assert.match(flags, new RegExp(`-X helm\\.sh/helm/v3/pkg/${pkg}\\.k8sVersionMajor=1 -X helm\\.sh/helm/v3/pkg/${pkg}\\.k8sVersionMinor=37\\b`))
+      assert.match(
+        flags,
+        new RegExp(
+          `-X helm\\.sh/helm/v3/pkg/${pkg}\\.k8sVersionMajor=1 -X helm\\.sh/helm/v3/pkg/${pkg}\\.k8sVersionMinor=37\\b`,
+        ),
+      )
     }
   })
 
@@ -99,6 +113,8 @@ describe('tool provisioning', () => {
         assert.match(err.hint ?? '', /Install Go/)
         return true
       })
-    } finally { process.env.PATH = saved.PATH }
+    } finally {
+      process.env.PATH = saved.PATH
+    }
   })
 })

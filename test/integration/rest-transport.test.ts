@@ -43,7 +43,7 @@ describe('API requests over HTTP/2', () => {
   let ns = ''
   let cleanup: () => Promise<void> = async () => {}
   before(async () => {
-    ({ kube, kubeconfig } = await testCluster())
+    ;({ kube, kubeconfig } = await testCluster())
     const t = await testNamespace('rest-h2')
     ns = t.name
     cleanup = t.cleanup
@@ -53,18 +53,40 @@ describe('API requests over HTTP/2', () => {
   it('forty concurrent requests to the real apiserver share one HTTP/2 session; errors keep their status and body', async () => {
     const fresh = clientsFor(kube.kc) // a connection of its own, as a fresh process has
     const names = Array.from({ length: 40 }, (_, i) => `cm-${i}`)
-    const answers = await mapLimit(names, 16, (name) => rest<{ metadata: { name: string; resourceVersion?: string } }>(fresh, 'PATCH', `/api/v1/namespaces/${ns}/configmaps/${name}`, {
-      body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: ns }, data: { n: name } },
-      contentType: 'application/apply-patch+yaml', query: { fieldManager: 'nsops-test', dryRun: 'All' },
-    }))
-    assert.deepEqual(answers.map((a) => a.metadata.name), names)
+    const answers = await mapLimit(names, 16, (name) =>
+      rest<{ metadata: { name: string; resourceVersion?: string } }>(
+        fresh,
+        'PATCH',
+        `/api/v1/namespaces/${ns}/configmaps/${name}`,
+        {
+          body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: ns }, data: { n: name } },
+          contentType: 'application/apply-patch+yaml',
+          query: { fieldManager: 'nsops-test', dryRun: 'All' },
+        },
+      ),
+    )
+    assert.deepEqual(
+      answers.map((a) => a.metadata.name),
+      names,
+    )
     assert.deepEqual(transportOf(fresh), { protocol: 'h2', sessions: 1 })
     // a 404 is an ApiException with the server's Status body, as over HTTP/1.1
-    assert.equal(await getObject(fresh, { apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, name: 'not-there' }), undefined)
-    await assert.rejects(rest(fresh, 'GET', `/api/v1/namespaces/${ns}/configmaps/not-there`), (err: unknown) =>
-      err instanceof ApiException && err.code === 404 && (err.body as { reason?: string }).reason === 'NotFound')
-    await assert.rejects(rest(fresh, 'POST', `/api/v1/namespaces/${ns}/configmaps`, { body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'Bad_Name' } }, query: { dryRun: 'All' } }),
-      (err: unknown) => err instanceof ApiException && err.code === 422)
+    assert.equal(
+      await getObject(fresh, { apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, name: 'not-there' }),
+      undefined,
+    )
+    await assert.rejects(
+      rest(fresh, 'GET', `/api/v1/namespaces/${ns}/configmaps/not-there`),
+      (err: unknown) =>
+        err instanceof ApiException && err.code === 404 && (err.body as { reason?: string }).reason === 'NotFound',
+    )
+    await assert.rejects(
+      rest(fresh, 'POST', `/api/v1/namespaces/${ns}/configmaps`, {
+        body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'Bad_Name' } },
+        query: { dryRun: 'All' },
+      }),
+      (err: unknown) => err instanceof ApiException && err.code === 422,
+    )
     assert.deepEqual(transportOf(fresh), { protocol: 'h2', sessions: 1 })
   })
 
@@ -75,7 +97,9 @@ describe('API requests over HTTP/2', () => {
       const list = await rest<{ kind: string }>(fresh, 'GET', `/api/v1/namespaces/${ns}/configmaps`)
       assert.equal(list.kind, 'ConfigMapList')
       assert.deepEqual(transportOf(fresh), { protocol: 'http/1.1', sessions: 0 })
-    } finally { delete process.env.NSOPS_HTTP2 }
+    } finally {
+      delete process.env.NSOPS_HTTP2
+    }
   })
 
   it('an idle session does not keep a script from exiting by itself', async () => {
@@ -89,9 +113,13 @@ console.log(r.metadata.name, transportOf(kube).protocol)
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-rest-test-'))
     try {
       fs.writeFileSync(path.join(dir, 'one.mts'), script)
-      const { stdout } = await run(path.join(repoRoot, 'shared/bin/nsops-node'), [path.join(dir, 'one.mts')], { timeout: 30_000 })
+      const { stdout } = await run(path.join(repoRoot, 'shared/bin/nsops-node'), [path.join(dir, 'one.mts')], {
+        timeout: 30_000,
+      })
       assert.equal(stdout.trim(), `${ns} h2`)
-    } finally { fs.rmSync(dir, { recursive: true, force: true }) }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   describe('local servers standing in for what the sim cannot be made to do', () => {
@@ -103,16 +131,21 @@ console.log(r.metadata.name, transportOf(kube).protocol)
     })
     after(() => fs.rmSync(dir, { recursive: true, force: true }))
 
-    const listen = (server: https.Server | http2.Http2SecureServer) => new Promise<string>((resolve) =>
-      server.listen(0, '127.0.0.1', () => resolve(`https://127.0.0.1:${(server.address() as AddressInfo).port}`)))
+    const listen = (server: https.Server | http2.Http2SecureServer) =>
+      new Promise<string>((resolve) =>
+        server.listen(0, '127.0.0.1', () => resolve(`https://127.0.0.1:${(server.address() as AddressInfo).port}`)),
+      )
 
     it('a server that offers only HTTP/1.1: the requests go over HTTP/1.1, and keep doing so', async () => {
       const seen: string[] = []
-      const server = https.createServer({ cert: fs.readFileSync(pki.serverCert), key: fs.readFileSync(pki.serverKey) }, (req, res) => {
-        seen.push(`${req.method} ${req.url} HTTP/${req.httpVersion} ${req.headers.authorization}`)
-        res.writeHead(200, { 'Content-Type': 'application/json' })
-        res.end(JSON.stringify({ kind: 'Status', path: req.url }))
-      })
+      const server = https.createServer(
+        { cert: fs.readFileSync(pki.serverCert), key: fs.readFileSync(pki.serverKey) },
+        (req, res) => {
+          seen.push(`${req.method} ${req.url} HTTP/${req.httpVersion} ${req.headers.authorization}`)
+          res.writeHead(200, { 'Content-Type': 'application/json' })
+          res.end(JSON.stringify({ kind: 'Status', path: req.url }))
+        },
+      )
       const url = await listen(server)
       try {
         const k = kubeFor(url, pki.caCert)
@@ -127,7 +160,10 @@ console.log(r.metadata.name, transportOf(kube).protocol)
 
     it('a server that sends GOAWAY after each answer: every request still gets its answer, on a new session', async () => {
       let streams = 0
-      const server = http2.createSecureServer({ cert: fs.readFileSync(pki.serverCert), key: fs.readFileSync(pki.serverKey) })
+      const server = http2.createSecureServer({
+        cert: fs.readFileSync(pki.serverCert),
+        key: fs.readFileSync(pki.serverKey),
+      })
       server.on('stream', (stream, headers) => {
         streams++
         stream.respond({ ':status': 200, 'content-type': 'application/json' })
@@ -141,7 +177,10 @@ console.log(r.metadata.name, transportOf(kube).protocol)
         const k = kubeFor(url, pki.caCert)
         const answers = []
         for (const p of ['/one', '/two', '/three']) answers.push(await rest(k, 'GET', p))
-        assert.deepEqual(answers, ['/one', '/two', '/three'].map((p) => ({ path: p, auth: 'Bearer x' })))
+        assert.deepEqual(
+          answers,
+          ['/one', '/two', '/three'].map((p) => ({ path: p, auth: 'Bearer x' })),
+        )
         assert.equal(streams, 3)
         assert.equal(transportOf(k).protocol, 'h2')
         assert.ok(transportOf(k).sessions >= 2, `a new session after GOAWAY (${transportOf(k).sessions})`)

@@ -15,7 +15,6 @@ import { repoRoot } from '../../shared/core/paths.ts'
 import { testCluster, testNamespace } from '../harness.ts'
 import { until } from '../until.ts'
 
-
 /** Still running (an exited process not yet reaped by its parent does not count). */
 const running = (pid: number) => pidAlive(pid) && !isZombieOrGone(pid)
 
@@ -27,8 +26,12 @@ async function noneRunning(pids: number[]): Promise<number[]> {
 
 function statePids(dir: string): number[] {
   try {
-    return (JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as { components: { pid: number }[] }).components.map((c) => c.pid)
-  } catch { return [] }
+    return (
+      JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as { components: { pid: number }[] }
+    ).components.map((c) => c.pid)
+  } catch {
+    return []
+  }
 }
 
 describe('sim cluster', () => {
@@ -37,21 +40,41 @@ describe('sim cluster', () => {
     const ns = await testNamespace('sim')
     try {
       const labels = { app: 'web' }
-      await kube.apps.createNamespacedDeployment({ namespace: ns.name, body: {
-        metadata: { name: 'web' },
-        spec: { replicas: 2, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'web', image: 'nginx:1.27' }] } } },
-      } })
-      await kube.core.createNamespacedService({ namespace: ns.name, body: { metadata: { name: 'web' }, spec: { selector: labels, ports: [{ port: 80 }] } } })
-      await kube.core.createNamespacedPersistentVolumeClaim({ namespace: ns.name, body: {
-        metadata: { name: 'data' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
-      } })
+      await kube.apps.createNamespacedDeployment({
+        namespace: ns.name,
+        body: {
+          metadata: { name: 'web' },
+          spec: {
+            replicas: 2,
+            selector: { matchLabels: labels },
+            template: { metadata: { labels }, spec: { containers: [{ name: 'web', image: 'nginx:1.27' }] } },
+          },
+        },
+      })
+      await kube.core.createNamespacedService({
+        namespace: ns.name,
+        body: { metadata: { name: 'web' }, spec: { selector: labels, ports: [{ port: 80 }] } },
+      })
+      await kube.core.createNamespacedPersistentVolumeClaim({
+        namespace: ns.name,
+        body: {
+          metadata: { name: 'data' },
+          spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+        },
+      })
       const dep = await until('Deployment Available', async () => {
         const d = await kube.apps.readNamespacedDeployment({ name: 'web', namespace: ns.name })
-        return d.status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True') && d.status?.readyReplicas === 2 ? d : undefined
+        return d.status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True') &&
+          d.status?.readyReplicas === 2
+          ? d
+          : undefined
       })
       assert.equal(dep.status?.availableReplicas, 2)
       const pods = await kube.core.listNamespacedPod({ namespace: ns.name, labelSelector: 'app=web' })
-      assert.equal(pods.items.filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length, 2)
+      assert.equal(
+        pods.items.filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length,
+        2,
+      )
       const pvc = await until('PVC Bound', async () => {
         const p = await kube.core.readNamespacedPersistentVolumeClaim({ name: 'data', namespace: ns.name })
         return p.status?.phase === 'Bound' ? p : undefined
@@ -64,39 +87,65 @@ describe('sim cluster', () => {
     }
   })
 
-  it('binds a burst of 100 claims, each used by a pod, fast enough that no pod stays Unschedulable for kstatus\' 15 s', async () => {
+  it("binds a burst of 100 claims, each used by a pod, fast enough that no pod stays Unschedulable for kstatus' 15 s", async () => {
     const { kube } = await testCluster()
     const ns = await testNamespace('simpvc')
     const n = 100
     try {
       const t0 = Date.now()
-      await Promise.all(Array.from({ length: n }, async (_, i) => {
-        await kube.core.createNamespacedPersistentVolumeClaim({ namespace: ns.name, body: {
-          metadata: { name: `data-${i}` }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
-        } })
-        await kube.core.createNamespacedPod({ namespace: ns.name, body: {
-          metadata: { name: `app-${i}` },
-          spec: { containers: [{ name: 'app', image: 'nginx:1.27' }], volumes: [{ name: 'data', persistentVolumeClaim: { claimName: `data-${i}` } }] },
-        } })
-      }))
-      const claims = await until(`${n} claims bound by the controller-manager (bind-completed)`, async () => {
-        const list = await kube.core.listNamespacedPersistentVolumeClaim({ namespace: ns.name })
-        return list.items.length === n && list.items.every((c) => c.status?.phase === 'Bound' && c.metadata?.annotations?.['pv.kubernetes.io/bind-completed']) ? list.items : undefined
-      }, 60_000)
+      await Promise.all(
+        Array.from({ length: n }, async (_, i) => {
+          await kube.core.createNamespacedPersistentVolumeClaim({
+            namespace: ns.name,
+            body: {
+              metadata: { name: `data-${i}` },
+              spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+            },
+          })
+          await kube.core.createNamespacedPod({
+            namespace: ns.name,
+            body: {
+              metadata: { name: `app-${i}` },
+              spec: {
+                containers: [{ name: 'app', image: 'nginx:1.27' }],
+                volumes: [{ name: 'data', persistentVolumeClaim: { claimName: `data-${i}` } }],
+              },
+            },
+          })
+        }),
+      )
+      const claims = await until(
+        `${n} claims bound by the controller-manager (bind-completed)`,
+        async () => {
+          const list = await kube.core.listNamespacedPersistentVolumeClaim({ namespace: ns.name })
+          return list.items.length === n &&
+            list.items.every(
+              (c) => c.status?.phase === 'Bound' && c.metadata?.annotations?.['pv.kubernetes.io/bind-completed'],
+            )
+            ? list.items
+            : undefined
+        },
+        60_000,
+      )
       for (const c of claims) {
         const pv = await kube.core.readPersistentVolume({ name: c.spec!.volumeName! })
         assert.equal(pv.status?.phase, 'Bound')
         assert.equal(pv.spec?.claimRef?.uid, c.metadata?.uid)
       }
-      const pods = await until(`${n} pods scheduled`, async () => {
-        const list = await kube.core.listNamespacedPod({ namespace: ns.name })
-        return list.items.length === n && list.items.every((p) => p.spec?.nodeName) ? list.items : undefined
-      }, 60_000)
+      const pods = await until(
+        `${n} pods scheduled`,
+        async () => {
+          const list = await kube.core.listNamespacedPod({ namespace: ns.name })
+          return list.items.length === n && list.items.every((p) => p.spec?.nodeName) ? list.items : undefined
+        },
+        60_000,
+      )
       // what kstatus fails fast on: a pod Unschedulable for longer than 15 s
       for (const p of pods) {
         const scheduled = p.status?.conditions?.find((c) => c.type === 'PodScheduled')
         assert.equal(scheduled?.status, 'True', p.metadata?.name)
-        const waited = new Date(scheduled!.lastTransitionTime!).getTime() - new Date(p.metadata!.creationTimestamp!).getTime()
+        const waited =
+          new Date(scheduled!.lastTransitionTime!).getTime() - new Date(p.metadata!.creationTimestamp!).getTime()
         assert.ok(waited < 15_000, `${p.metadata?.name} waited ${waited} ms to be scheduled`)
       }
       assert.ok(Date.now() - t0 < 60_000)
@@ -108,7 +157,9 @@ describe('sim cluster', () => {
   describe('lifecycle (a cluster of its own)', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-sim-life-'))
     const sim = new SimCluster({ dir })
-    after(async () => { await sim.stop({ purge: true }) })
+    after(async () => {
+      await sim.stop({ purge: true })
+    })
 
     it('a second ensure() finds the running cluster', async () => {
       const first = await sim.ensure()
@@ -120,12 +171,29 @@ describe('sim cluster', () => {
     })
 
     it('keeps its state across stop and start, and stop leaves no process behind', async () => {
-      const kc = () => { const k = new KubeConfig(); k.loadFromFile(sim.kubeconfigPath); return clientsFor(k) }
-      await kc().core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'keep-me' }, data: { a: '1' } } })
+      const kc = () => {
+        const k = new KubeConfig()
+        k.loadFromFile(sim.kubeconfigPath)
+        return clientsFor(k)
+      }
+      await kc().core.createNamespacedConfigMap({
+        namespace: 'default',
+        body: { metadata: { name: 'keep-me' }, data: { a: '1' } },
+      })
       const pids = statePids(dir)
-      const names = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')).components.map((c: { name: string }) => c.name)
+      const names = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')).components.map(
+        (c: { name: string }) => c.name,
+      )
       // (in the order they may start: some start side by side)
-      assert.deepEqual([...names].sort(), ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok', 'local-path-provisioner', 'simulated-containers'])
+      assert.deepEqual([...names].sort(), [
+        'etcd',
+        'kube-apiserver',
+        'kube-controller-manager',
+        'kube-scheduler',
+        'kwok',
+        'local-path-provisioner',
+        'simulated-containers',
+      ])
       assert.equal(pids.length, 7)
       await sim.stop()
       assert.deepEqual(pids.filter(running), [])
@@ -137,7 +205,9 @@ describe('sim cluster', () => {
 
     it('reports a dead component with its log tail and recovers on the next ensure()', async () => {
       await sim.ensure()
-      const kwok = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')).components.find((c: { name: string }) => c.name === 'kwok')
+      const kwok = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')).components.find(
+        (c: { name: string }) => c.name === 'kwok',
+      )
       process.kill(kwok.pid, 'SIGKILL')
       await until('kwok gone', async () => (pidAlive(kwok.pid) ? undefined : true))
       const dead = (await sim.describe()).find((c) => c.name === 'kwok')
@@ -152,10 +222,13 @@ describe('sim cluster', () => {
   it('an interrupted cluster-up leaves nothing running', async () => {
     const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-sim-int-'))
     const child = spawn(path.join(repoRoot, 'shared/bin/nsops.ts'), ['cluster-up', '--provider', 'sim'], {
-      env: { ...process.env, NSOPS_STATE_DIR: stateDir, CI: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NSOPS_STATE_DIR: stateDir, CI: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
     })
     let err = ''
-    child.stderr.on('data', (b) => { err += b })
+    child.stderr.on('data', (b) => {
+      err += b
+    })
     const simDir = path.join(stateDir, 'sim')
     try {
       // interrupt once the apiserver has been launched, i.e. mid-start
@@ -168,10 +241,18 @@ describe('sim cluster', () => {
       assert.deepEqual(await noneRunning([...statePids(simDir), ...pids]), [])
     } finally {
       child.kill('SIGKILL')
-      for (const pid of statePids(simDir)) { try { process.kill(pid, 'SIGKILL') } catch { /* gone */ } }
+      for (const pid of statePids(simDir)) {
+        try {
+          process.kill(pid, 'SIGKILL')
+        } catch {
+          /* gone */
+        }
+      }
       fs.rmSync(stateDir, { recursive: true, force: true })
     }
   })
 
-  before(async () => { await testCluster() })
+  before(async () => {
+    await testCluster()
+  })
 })

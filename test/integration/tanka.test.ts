@@ -23,27 +23,62 @@ import { serveDir, type StaticServer } from '../static-server.ts'
 const run = promisify(execFile)
 const nsops = path.join(repoRoot, 'shared', 'bin', 'nsops.ts')
 
-interface Ran { code: number; stdout: string; stderr: string }
+interface Ran {
+  code: number
+  stdout: string
+  stderr: string
+}
 
 /** A chart directory with a Deployment, a Service and a ConfigMap driven by its values. */
 function writeChart(dir: string, name: string, version: string): void {
   fs.mkdirSync(path.join(dir, 'templates'), { recursive: true })
-  fs.writeFileSync(path.join(dir, 'Chart.yaml'), stringify({ apiVersion: 'v2', name, version, description: `${name} for the Tanka tests`, type: 'application' }))
-  fs.writeFileSync(path.join(dir, 'values.yaml'), 'replicas: 1\nport: 8080\nmessage: hello\nimage: registry.example/app:1.0\n')
+  fs.writeFileSync(
+    path.join(dir, 'Chart.yaml'),
+    stringify({ apiVersion: 'v2', name, version, description: `${name} for the Tanka tests`, type: 'application' }),
+  )
+  fs.writeFileSync(
+    path.join(dir, 'values.yaml'),
+    'replicas: 1\nport: 8080\nmessage: hello\nimage: registry.example/app:1.0\n',
+  )
   const labels = `app.kubernetes.io/name: ${name}\n    app.kubernetes.io/instance: {{ .Release.Name }}`
-  fs.writeFileSync(path.join(dir, 'templates', 'configmap.yaml'),
-    `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-${name}\n  labels:\n    ${labels}\ndata:\n  message: {{ .Values.message | quote }}\n`)
-  fs.writeFileSync(path.join(dir, 'templates', 'service.yaml'),
-    `apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .Release.Name }}-${name}\nspec:\n  selector:\n    ${labels.replace('\n    ', '\n    ')}\n  ports:\n    - port: {{ .Values.port }}\n      targetPort: {{ .Values.port }}\n`)
-  fs.writeFileSync(path.join(dir, 'templates', 'deployment.yaml'), [
-    'apiVersion: apps/v1', 'kind: Deployment', 'metadata:', `  name: {{ .Release.Name }}-${name}`, 'spec:',
-    '  replicas: {{ .Values.replicas }}', '  selector:', '    matchLabels:', `      app.kubernetes.io/name: ${name}`,
-    '      app.kubernetes.io/instance: {{ .Release.Name }}', '  template:', '    metadata:', '      labels:',
-    `        app.kubernetes.io/name: ${name}`, '        app.kubernetes.io/instance: {{ .Release.Name }}', '    spec:',
-    '      containers:', `        - name: ${name}`, '          image: {{ .Values.image | quote }}', '          ports:',
-    '            - containerPort: {{ .Values.port }}', '          envFrom:', '            - configMapRef:',
-    `                name: {{ .Release.Name }}-${name}`, '',
-  ].join('\n'))
+  fs.writeFileSync(
+    path.join(dir, 'templates', 'configmap.yaml'),
+    `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-${name}\n  labels:\n    ${labels}\ndata:\n  message: {{ .Values.message | quote }}\n`,
+  )
+  fs.writeFileSync(
+    path.join(dir, 'templates', 'service.yaml'),
+    `apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .Release.Name }}-${name}\nspec:\n  selector:\n    ${labels.replace('\n    ', '\n    ')}\n  ports:\n    - port: {{ .Values.port }}\n      targetPort: {{ .Values.port }}\n`,
+  )
+  fs.writeFileSync(
+    path.join(dir, 'templates', 'deployment.yaml'),
+    [
+      'apiVersion: apps/v1',
+      'kind: Deployment',
+      'metadata:',
+      `  name: {{ .Release.Name }}-${name}`,
+      'spec:',
+      '  replicas: {{ .Values.replicas }}',
+      '  selector:',
+      '    matchLabels:',
+      `      app.kubernetes.io/name: ${name}`,
+      '      app.kubernetes.io/instance: {{ .Release.Name }}',
+      '  template:',
+      '    metadata:',
+      '      labels:',
+      `        app.kubernetes.io/name: ${name}`,
+      '        app.kubernetes.io/instance: {{ .Release.Name }}',
+      '    spec:',
+      '      containers:',
+      `        - name: ${name}`,
+      '          image: {{ .Values.image | quote }}',
+      '          ports:',
+      '            - containerPort: {{ .Values.port }}',
+      '          envFrom:',
+      '            - configMapRef:',
+      `                name: {{ .Release.Name }}-${name}`,
+      '',
+    ].join('\n'),
+  )
 }
 
 describe('tanka: vendor, render and apply offline', () => {
@@ -61,7 +96,10 @@ describe('tanka: vendor, render and apply offline', () => {
     const full = [...args, '--root', opts.root ?? root]
     if (opts.cluster) full.push('--kubeconfig', cluster.kubeconfig, '--context', cluster.context)
     try {
-      const { stdout, stderr } = await run(nsops, full, { maxBuffer: 64 * 1024 * 1024, env: { ...process.env, NO_COLOR: '1', CI: '1' } })
+      const { stdout, stderr } = await run(nsops, full, {
+        maxBuffer: 64 * 1024 * 1024,
+        env: { ...process.env, NO_COLOR: '1', CI: '1' },
+      })
       return { code: 0, stdout, stderr }
     } catch (err) {
       const e = err as { code?: number; stdout?: string; stderr?: string }
@@ -75,16 +113,28 @@ describe('tanka: vendor, render and apply offline', () => {
     fs.writeFileSync(path.join(dir, 'jsonnetfile.json'), '{\n  "version": 1,\n  "dependencies": []\n}\n')
     fs.copyFileSync(path.join(repoRoot, 'tanka', 'lib', 'helm.libsonnet'), path.join(dir, 'lib', 'helm.libsonnet'))
     const requires = Object.entries(pins).map(([chart, version]) => ({ chart: `local/${chart}`, version }))
-    fs.writeFileSync(path.join(dir, 'chartfile.yaml'), stringify({ version: 1, repositories: [{ name: 'local', url: `${base}/${repo}` }], requires }))
+    fs.writeFileSync(
+      path.join(dir, 'chartfile.yaml'),
+      stringify({ version: 1, repositories: [{ name: 'local', url: `${base}/${repo}` }], requires }),
+    )
   }
 
   function environment(dir: string, name: string, namespace: string, main: string): void {
     const envDir = path.join(dir, 'environments', name)
     fs.mkdirSync(envDir, { recursive: true })
-    fs.writeFileSync(path.join(envDir, 'spec.json'), `${JSON.stringify({
-      apiVersion: 'tanka.dev/v1alpha1', kind: 'Environment', metadata: { name: `environments/${name}` },
-      spec: { apiServer: 'https://127.0.0.1:6443', namespace, injectLabels: true },
-    }, null, 2)}\n`)
+    fs.writeFileSync(
+      path.join(envDir, 'spec.json'),
+      `${JSON.stringify(
+        {
+          apiVersion: 'tanka.dev/v1alpha1',
+          kind: 'Environment',
+          metadata: { name: `environments/${name}` },
+          spec: { apiServer: 'https://127.0.0.1:6443', namespace, injectLabels: true },
+        },
+        null,
+        2,
+      )}\n`,
+    )
     fs.writeFileSync(path.join(envDir, 'main.jsonnet'), main)
   }
 
@@ -127,7 +177,10 @@ local namespace = (import 'tk').env.spec.namespace;
     await pack('tampered', 'web', '1.2.0')
     await run(helm, ['repo', 'index', path.join(site, 'tampered')])
     const indexFile = path.join(site, 'tampered', 'index.yaml')
-    fs.writeFileSync(indexFile, fs.readFileSync(indexFile, 'utf8').replace(/digest: [0-9a-f]{64}/, `digest: ${'ab'.repeat(32)}`))
+    fs.writeFileSync(
+      indexFile,
+      fs.readFileSync(indexFile, 'utf8').replace(/digest: [0-9a-f]{64}/, `digest: ${'ab'.repeat(32)}`),
+    )
 
     server = await serveDir(site, (url) => requests.push(url))
     base = server.url
@@ -167,17 +220,29 @@ local namespace = (import 'tk').env.spec.namespace;
     const shown = await nsopsRun(['tk-show', 'test', '--json', '--engine', 'renderer'])
     assert.equal(shown.code, 0, shown.stderr)
     const objects = JSON.parse(shown.stdout) as TankaObject[]
-    assert.deepEqual(objects.map((o) => `${o.kind}/${o.metadata.name}`), [
-      'ConfigMap/settings', 'ConfigMap/shop-cache', 'ConfigMap/shop-web', 'Service/shop-cache', 'Service/shop-web',
-      'Deployment/shop-cache', 'Deployment/shop-web',
-    ])
+    assert.deepEqual(
+      objects.map((o) => `${o.kind}/${o.metadata.name}`),
+      [
+        'ConfigMap/settings',
+        'ConfigMap/shop-cache',
+        'ConfigMap/shop-web',
+        'Service/shop-cache',
+        'Service/shop-web',
+        'Deployment/shop-cache',
+        'Deployment/shop-web',
+      ],
+    )
     for (const o of objects) {
       assert.equal(o.metadata.namespace, ns.name, `${o.kind}/${o.metadata.name}`)
       assert.match(o.metadata.labels?.['tanka.dev/environment'] ?? '', /^[0-9a-f]{48}$/)
     }
-    const web = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'shop-web') as TankaObject & { spec: { replicas: number } }
+    const web = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'shop-web') as TankaObject & {
+      spec: { replicas: number }
+    }
     assert.equal(web.spec.replicas, 2)
-    assert.deepEqual(objects.find((o) => o.metadata.name === 'shop-web' && o.kind === 'ConfigMap')!.data, { message: 'hello from tanka' })
+    assert.deepEqual(objects.find((o) => o.metadata.name === 'shop-web' && o.kind === 'ConfigMap')!.data, {
+      message: 'hello from tanka',
+    })
     const yamlOut = await nsopsRun(['tk-show', 'test'])
     assert.equal(yamlOut.stdout.split('\n---\n').length, 7)
   })
@@ -189,23 +254,34 @@ local namespace = (import 'tk').env.spec.namespace;
     assert.match(applied.stderr, /test is healthy/)
     const dep = await cluster.kube.apps.readNamespacedDeployment({ name: 'shop-web', namespace: ns.name })
     assert.equal(dep.status?.readyReplicas, 2)
-    assert.ok(dep.metadata?.managedFields?.some((m) => m.manager === 'tanka' && m.operation === 'Apply'), 'applied with field manager tanka')
+    assert.ok(
+      dep.metadata?.managedFields?.some((m) => m.manager === 'tanka' && m.operation === 'Apply'),
+      'applied with field manager tanka',
+    )
     const cm = await cluster.kube.core.readNamespacedConfigMap({ name: 'shop-web', namespace: ns.name })
     assert.deepEqual(cm.data, { message: 'hello from tanka' })
   })
 
   it('tk-apply refuses a context that is neither local nor allow-listed, and applies nothing', async () => {
     // the same cluster under a name that could be production
-    const kc = parseYaml(fs.readFileSync(cluster.kubeconfig, 'utf8')) as { contexts: { name: string }[]; 'current-context': string }
+    const kc = parseYaml(fs.readFileSync(cluster.kubeconfig, 'utf8')) as {
+      contexts: { name: string }[]
+      'current-context': string
+    }
     for (const ctx of kc.contexts) if (ctx.name === cluster.context) ctx.name = 'admin@prod-eu'
     kc['current-context'] = 'admin@prod-eu'
     const kubeconfig = path.join(work, 'prod-kubeconfig')
     fs.writeFileSync(kubeconfig, stringify(kc))
     const env = { ...process.env, NO_COLOR: '1', CI: '1', NSOPS_ALLOW_CONTEXTS: '' }
-    const refused = await run(nsops, ['tk-apply', 'test', '--root', root, '--kubeconfig', kubeconfig], { env })
-      .then(() => ({ code: 0, stderr: '' }), (e: { code: number; stderr: string }) => e)
+    const refused = await run(nsops, ['tk-apply', 'test', '--root', root, '--kubeconfig', kubeconfig], { env }).then(
+      () => ({ code: 0, stderr: '' }),
+      (e: { code: number; stderr: string }) => e,
+    )
     assert.equal(refused.code, 1)
-    assert.match(refused.stderr, /Context "admin@prod-eu" .* might be production, so nsops will not apply the Tanka environment test there/)
+    assert.match(
+      refused.stderr,
+      /Context "admin@prod-eu" .* might be production, so nsops will not apply the Tanka environment test there/,
+    )
     assert.doesNotMatch(refused.stderr, /rendering/)
   })
 
@@ -232,11 +308,19 @@ local namespace = (import 'tk').env.spec.namespace;
     assert.equal(exported.code, 0, exported.stderr)
     const files = fs.readdirSync(out).sort()
     assert.deepEqual(files, [
-      'apps-v1.Deployment-shop-cache.yaml', 'apps-v1.Deployment-shop-web.yaml', 'manifest.json',
-      'v1.ConfigMap-settings.yaml', 'v1.ConfigMap-shop-cache.yaml', 'v1.ConfigMap-shop-web.yaml',
-      'v1.Service-shop-cache.yaml', 'v1.Service-shop-web.yaml',
+      'apps-v1.Deployment-shop-cache.yaml',
+      'apps-v1.Deployment-shop-web.yaml',
+      'manifest.json',
+      'v1.ConfigMap-settings.yaml',
+      'v1.ConfigMap-shop-cache.yaml',
+      'v1.ConfigMap-shop-web.yaml',
+      'v1.Service-shop-cache.yaml',
+      'v1.Service-shop-web.yaml',
     ])
-    assert.equal(parseYaml(fs.readFileSync(path.join(out, 'apps-v1.Deployment-shop-web.yaml'), 'utf8')).spec.replicas, 2)
+    assert.equal(
+      parseYaml(fs.readFileSync(path.join(out, 'apps-v1.Deployment-shop-web.yaml'), 'utf8')).spec.replicas,
+      2,
+    )
     const manifest = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')) as Record<string, string>
     assert.equal(manifest[path.join(out, 'v1.ConfigMap-settings.yaml')], 'environments/test/main.jsonnet')
     const again = await nsopsRun(['tk-export', 'test', out])
@@ -271,7 +355,11 @@ local namespace = (import 'tk').env.spec.namespace;
     try {
       const missing = await nsopsRun(['tk-validate', '--no-cluster', '--json'])
       assert.equal(missing.code, 1)
-      const report = JSON.parse(missing.stdout) as { ok: boolean; environments: { missingKinds: string[]; dryRun: boolean }[]; noDryRun: string }
+      const report = JSON.parse(missing.stdout) as {
+        ok: boolean
+        environments: { missingKinds: string[]; dryRun: boolean }[]
+        noDryRun: string
+      }
       assert.equal(report.ok, false)
       assert.deepEqual(report.environments[0].missingKinds, ['StatefulSet', 'CustomResourceDefinition'])
       assert.equal(report.environments[0].dryRun, false)
@@ -285,18 +373,32 @@ local namespace = (import 'tk').env.spec.namespace;
     const other = await testNamespace('tanka-broken')
     cleanups.push(other.cleanup)
     const envDir = path.join(root, 'environments', 'broken')
-    environment(root, 'broken', other.name, "{\n  first: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'first' } },\n  second: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: error 'name the second ConfigMap' } },\n}\n")
+    environment(
+      root,
+      'broken',
+      other.name,
+      "{\n  first: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'first' } },\n  second: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: error 'name the second ConfigMap' } },\n}\n",
+    )
     try {
       const failed = await nsopsRun(['tk-apply', 'broken'], { cluster: true })
       assert.equal(failed.code, 1)
       assert.match(failed.stderr, /error: .*environments\/broken\/main\.jsonnet:3:\d+: name the second ConfigMap\n/)
       const cms = await cluster.kube.core.listNamespacedConfigMap({ namespace: other.name })
-      assert.deepEqual(cms.items.map((c) => c.metadata?.name).filter((n) => n !== 'kube-root-ca.crt'), [])
+      assert.deepEqual(
+        cms.items.map((c) => c.metadata?.name).filter((n) => n !== 'kube-root-ca.crt'),
+        [],
+      )
 
-      fs.writeFileSync(path.join(envDir, 'main.jsonnet'), "{\n  first: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'first' } }\n  second: {},\n}\n")
+      fs.writeFileSync(
+        path.join(envDir, 'main.jsonnet'),
+        "{\n  first: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'first' } }\n  second: {},\n}\n",
+      )
       const syntax = await nsopsRun(['tk-show', 'broken'])
       assert.equal(syntax.code, 1)
-      assert.match(syntax.stderr, /error: .*environments\/broken\/main\.jsonnet:3:3: Expected a comma before next field/)
+      assert.match(
+        syntax.stderr,
+        /error: .*environments\/broken\/main\.jsonnet:3:3: Expected a comma before next field/,
+      )
       assert.equal(syntax.stdout, '')
     } finally {
       fs.rmSync(envDir, { recursive: true, force: true })
@@ -305,11 +407,19 @@ local namespace = (import 'tk').env.spec.namespace;
 
   it('a chart the environment uses but nobody vendored says to run just tk-vendor', async () => {
     const envDir = path.join(root, 'environments', 'unvendored')
-    environment(root, 'unvendored', ns.name, "local helm = (import 'helm.libsonnet').new(std.thisFile);\n{\n  db: helm.template('db', '../../charts/postgres', {}),\n}\n")
+    environment(
+      root,
+      'unvendored',
+      ns.name,
+      "local helm = (import 'helm.libsonnet').new(std.thisFile);\n{\n  db: helm.template('db', '../../charts/postgres', {}),\n}\n",
+    )
     try {
       const failed = await nsopsRun(['tk-show', 'unvendored'])
       assert.equal(failed.code, 1)
-      assert.match(failed.stderr, /uses the Helm chart .*charts\/postgres \(used at .*environments\/unvendored\/main\.jsonnet:3:\d+\), but it is not vendored/)
+      assert.match(
+        failed.stderr,
+        /uses the Helm chart .*charts\/postgres \(used at .*environments\/unvendored\/main\.jsonnet:3:\d+\), but it is not vendored/,
+      )
       assert.match(failed.stderr, /hint: Run `just tk-vendor`/)
     } finally {
       fs.rmSync(envDir, { recursive: true, force: true })
@@ -339,19 +449,30 @@ local namespace = (import 'tk').env.spec.namespace;
     project(other, 'tampered', { web: '1.2.0' })
     const failed = await nsopsRun(['tk-vendor'], { root: other })
     assert.equal(failed.code, 1, failed.stderr)
-    assert.match(failed.stderr, /Refused local\/web 1\.2\.0: the archive .* has sha256 [0-9a-f]{64}, but the repository index says (ab){32}\. Nothing was unpacked\./)
+    assert.match(
+      failed.stderr,
+      /Refused local\/web 1\.2\.0: the archive .* has sha256 [0-9a-f]{64}, but the repository index says (ab){32}\. Nothing was unpacked\./,
+    )
     assert.deepEqual(fs.existsSync(path.join(other, 'charts')) ? fs.readdirSync(path.join(other, 'charts')) : [], [])
   })
 
   // The one comparison that needs Grafana's tk; it cannot be obtained on this project's
   // machines (research/control-plane.md §5), so here it is reported as skipped, not passed.
   const tk = findTk()
-  it('renders the same objects with tk as with nsops\' renderer', { skip: tk ? false : 'tk is not installed (not on PATH, not in the tool cache), so the tk-vs-renderer comparison cannot run here' }, async () => {
-    const env = loadEnvironment('test', root)
-    const viaTk = await renderEnvironment(env, { engine: 'tk', tk, helm })
-    const viaRenderer = await renderEnvironment(env, { engine: 'renderer', helm })
-    assert.equal(viaTk.engine, 'tk')
-    assert.equal(viaRenderer.engine, 'renderer')
-    assert.deepEqual(viaRenderer.objects, viaTk.objects)
-  })
+  it(
+    "renders the same objects with tk as with nsops' renderer",
+    {
+      skip: tk
+        ? false
+        : 'tk is not installed (not on PATH, not in the tool cache), so the tk-vs-renderer comparison cannot run here',
+    },
+    async () => {
+      const env = loadEnvironment('test', root)
+      const viaTk = await renderEnvironment(env, { engine: 'tk', tk, helm })
+      const viaRenderer = await renderEnvironment(env, { engine: 'renderer', helm })
+      assert.equal(viaTk.engine, 'tk')
+      assert.equal(viaRenderer.engine, 'renderer')
+      assert.deepEqual(viaRenderer.objects, viaTk.objects)
+    },
+  )
 })

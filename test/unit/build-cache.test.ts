@@ -13,7 +13,8 @@ import { stopKustomizeServer } from '../../shared/kustomize/build.ts'
 import { buildKustomization } from '../../shared/kustomize/build.ts'
 import { commitAll, git, seedRepo, write } from '../git-fixture.ts'
 
-const cm = (name: string, v = '1') => `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: ${name} }\ndata: { a: "${v}" }\n`
+const cm = (name: string, v = '1') =>
+  `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: ${name} }\ndata: { a: "${v}" }\n`
 describe('drift build cache', () => {
   let repo = ''
   let cache = ''
@@ -23,7 +24,8 @@ describe('drift build cache', () => {
     seedRepo(repo, {
       'namespaces/a/base/cm.yaml': cm('a'),
       'namespaces/a/base/kustomization.yaml': 'resources: [cm.yaml]\n',
-      'namespaces/a/overlays/prod/kustomization.yaml': '# served at http://a.example\nnamespace: a\nresources: [../../base]\n',
+      'namespaces/a/overlays/prod/kustomization.yaml':
+        '# served at http://a.example\nnamespace: a\nresources: [../../base]\n',
       'other/x.yaml': cm('x'),
     })
   })
@@ -47,7 +49,9 @@ describe('drift build cache', () => {
     fs.mkdirSync(path.join(cache, 'nsops'))
     fs.symlinkSync(path.join(real, 'tools'), path.join(cache, 'nsops', 'tools'))
     process.env.XDG_CACHE_HOME = cache
-    try { return await fn(path.join(cache, 'nsops', 'drift-builds')) } finally {
+    try {
+      return await fn(path.join(cache, 'nsops', 'drift-builds'))
+    } finally {
       if (saved === undefined) delete process.env.XDG_CACHE_HOME
       else process.env.XDG_CACHE_HOME = saved
     }
@@ -90,7 +94,11 @@ describe('drift build cache', () => {
 
   it('a build that references a remote base is not stored (it can change under the same tree)', async () => {
     await useCache(async (dir) => {
-      write(repo, 'namespaces/a/overlays/prod/kustomization.yaml', 'namespace: a\nresources:\n  - ../../base\n  - https://github.com/example/repo//deploy?ref=v1\n')
+      write(
+        repo,
+        'namespaces/a/overlays/prod/kustomization.yaml',
+        'namespace: a\nresources:\n  - ../../base\n  - https://github.com/example/repo//deploy?ref=v1\n',
+      )
       commitAll(repo, 'remote')
       const k = await buildKey(repo, 'HEAD', folders, what)
       assert.ok(k)
@@ -107,7 +115,8 @@ describe('drift build cache', () => {
     // files written a minute ago: a build right after a write is not kept (it may have read
     // the bytes before the write), which the last test shows
     const settle = () => {
-      for (const e of fs.readdirSync(tree, { recursive: true, withFileTypes: true })) fs.utimesSync(path.join(e.parentPath, e.name), past, past)
+      for (const e of fs.readdirSync(tree, { recursive: true, withFileTypes: true }))
+        fs.utimesSync(path.join(e.parentPath, e.name), past, past)
       fs.utimesSync(tree, past, past)
     }
     before(() => {

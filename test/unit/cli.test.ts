@@ -23,12 +23,16 @@ describe('cli: durations', () => {
 
   it('refuses what is not a duration, naming the flag and giving examples', () => {
     for (const bad of ['5 m', '1m30', 'm', '5d', '-5m', '', '1h-5m']) {
-      assert.throws(() => parseDuration(bad, '--timeout'), (err: unknown) => {
-        assert.ok(err instanceof NsopsError, String(err))
-        assert.match(err.message, /--timeout/)
-        assert.match(err.hint ?? '', /1m30s/)
-        return true
-      }, bad)
+      assert.throws(
+        () => parseDuration(bad, '--timeout'),
+        (err: unknown) => {
+          assert.ok(err instanceof NsopsError, String(err))
+          assert.match(err.message, /--timeout/)
+          assert.match(err.hint ?? '', /1m30s/)
+          return true
+        },
+        bad,
+      )
     }
   })
 
@@ -66,18 +70,24 @@ describe('cli: runMain', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-runmain-test-'))
     try {
       // a cleanup that waits on an unref'd timer, as on an idle keep-alive connection
-      fs.writeFileSync(path.join(dir, 'main.mts'), `import { runMain } from ${JSON.stringify(path.join(repoRoot, 'shared/core/cli.ts'))}
+      fs.writeFileSync(
+        path.join(dir, 'main.mts'),
+        `import { runMain } from ${JSON.stringify(path.join(repoRoot, 'shared/core/cli.ts'))}
 runMain(async () => {
   await new Promise((resolve) => setTimeout(resolve, 300).unref())
   process.stdout.write('cleaned up')
   return 130
 })
-`)
+`,
+      )
       const result = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
         execFile(path.join(repoRoot, 'shared/bin/nsops-node'), [path.join(dir, 'main.mts')], (err, stdout) =>
-          resolve({ code: err ? (err as { code?: number }).code ?? null : 0, stdout }))
+          resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout }),
+        )
       })
       assert.deepEqual(result, { code: 130, stdout: 'cleaned up' })
-    } finally { fs.rmSync(dir, { recursive: true, force: true }) }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

@@ -34,11 +34,17 @@ describe('deploy: confirm', () => {
   })
 
   it('asks on a terminal and reads the answer', async () => {
-    for (const [answer, expected] of [['y\n', true], ['no\n', false], ['\n', false]] as const) {
+    for (const [answer, expected] of [
+      ['y\n', true],
+      ['no\n', false],
+      ['\n', false],
+    ] as const) {
       const input = terminal()
       const output = new PassThrough()
       let asked = ''
-      output.on('data', (d) => { asked += String(d) })
+      output.on('data', (d) => {
+        asked += String(d)
+      })
       const pending = confirm('Commit and push?', { input, output })
       input.write(answer)
       assert.equal(await pending, expected, JSON.stringify(answer))

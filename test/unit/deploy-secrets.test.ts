@@ -6,7 +6,12 @@ import { isSopsFile, isSopsSecret, plaintextReason } from '../../shared/deploy/s
 
 const ENC = 'ENC[AES256_GCM,data:q83vAw==,iv:YWJj,tag:ZGVm,type:str]'
 const sops = { mac: ENC, lastmodified: '2025-01-01T00:00:00Z', version: '3.9.4' }
-const secret = (fields: Record<string, unknown>) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db' }, ...fields })
+const secret = (fields: Record<string, unknown>) => ({
+  apiVersion: 'v1',
+  kind: 'Secret',
+  metadata: { name: 'db' },
+  ...fields,
+})
 
 describe('deploy: plaintext Secrets', () => {
   it('calls a Secret with values and no sops block plaintext', () => {
@@ -20,7 +25,10 @@ describe('deploy: plaintext Secrets', () => {
   })
 
   it('names the values a partial encryption left in clear (encrypted_regex)', () => {
-    assert.equal(plaintextReason(secret({ data: { password: ENC }, stringData: { user: 'admin' }, sops })), 'stringData.user is not encrypted (not ENC[…]; check encrypted_regex in .sops.yaml)')
+    assert.equal(
+      plaintextReason(secret({ data: { password: ENC }, stringData: { user: 'admin' }, sops })),
+      'stringData.user is not encrypted (not ENC[…]; check encrypted_regex in .sops.yaml)',
+    )
   })
 
   it('lets a Secret without values through: it holds nothing to leak', () => {

@@ -2,7 +2,14 @@
 // values masked so no value (plain or base64) can leak, colour only when output allows it.
 import assert from 'node:assert/strict'
 import { before, describe, it } from 'node:test'
-import { maskSecrets, objectDiff, renderDiff, stripNoise, summaryLine, type DiffResult } from '../../shared/apply/diff.ts'
+import {
+  maskSecrets,
+  objectDiff,
+  renderDiff,
+  stripNoise,
+  summaryLine,
+  type DiffResult,
+} from '../../shared/apply/diff.ts'
 import { diffLines, hunks, unifiedText } from '../../shared/apply/line-diff.ts'
 import { c } from '../../shared/core/output.ts'
 
@@ -11,7 +18,11 @@ const ANSI = /\x1b\[[0-9;]*m/
 function withColour<T>(on: boolean, fn: () => T): T {
   const was = c.enabled
   c.enabled = on
-  try { return fn() } finally { c.enabled = was }
+  try {
+    return fn()
+  } finally {
+    c.enabled = was
+  }
 }
 
 const b64 = (s: string) => Buffer.from(s).toString('base64')
@@ -31,7 +42,11 @@ function liveDeployment(replicas: number) {
       annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{"secret":"in here"}' },
       labels: { app: 'web' },
     },
-    spec: { replicas, selector: { matchLabels: { app: 'web' } }, template: { spec: { containers: [{ name: 'web', image: 'nginx:1.27' }] } } },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: 'web' } },
+      template: { spec: { containers: [{ name: 'web', image: 'nginx:1.27' }] } },
+    },
     status: { replicas, readyReplicas: replicas },
   }
 }
@@ -52,7 +67,10 @@ describe('line diff', () => {
     const a = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n']
     const b = ['a', 'b', 'C', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'M', 'n']
     const hs = hunks(diffLines(a, b))
-    assert.deepEqual(hs.map((h) => h.header), ['@@ -1,6 +1,6 @@', '@@ -10,5 +10,5 @@'])
+    assert.deepEqual(
+      hs.map((h) => h.header),
+      ['@@ -1,6 +1,6 @@', '@@ -10,5 +10,5 @@'],
+    )
   })
 
   it('numbers an insertion and an empty side like diff -u', () => {
@@ -73,13 +91,20 @@ describe('line diff', () => {
 })
 
 describe('object diff', () => {
-  it('shows a replica change and none of the server\'s bookkeeping', () => {
-    const d = objectDiff({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'shop', name: 'web' }, liveDeployment(1), liveDeployment(3))
+  it("shows a replica change and none of the server's bookkeeping", () => {
+    const d = objectDiff(
+      { apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'shop', name: 'web' },
+      liveDeployment(1),
+      liveDeployment(3),
+    )
     assert.equal(d.action, 'update')
     assert.deepEqual({ added: d.added, removed: d.removed }, { added: 1, removed: 1 })
     assert.match(d.diff!, /^-  replicas: 1$/m)
     assert.match(d.diff!, /^\+  replicas: 3$/m)
-    assert.doesNotMatch(d.diff!, /managedFields|resourceVersion|generation|uid|creationTimestamp|status|readyReplicas|last-applied/)
+    assert.doesNotMatch(
+      d.diff!,
+      /managedFields|resourceVersion|generation|uid|creationTimestamp|status|readyReplicas|last-applied/,
+    )
   })
 
   it('calls an object without a live side a creation and one without a desired side a deletion', () => {
@@ -97,7 +122,10 @@ describe('object diff', () => {
 
   it('calls objects that differ only in bookkeeping unchanged, with no diff', () => {
     const live = liveDeployment(2)
-    const again = { ...liveDeployment(2), metadata: { ...liveDeployment(2).metadata, resourceVersion: '999', generation: 9 } }
+    const again = {
+      ...liveDeployment(2),
+      metadata: { ...liveDeployment(2).metadata, resourceVersion: '999', generation: 9 },
+    }
     const d = objectDiff({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'shop', name: 'web' }, live, again)
     assert.equal(d.action, 'unchanged')
     assert.equal(d.diff, undefined)
@@ -112,13 +140,21 @@ describe('object diff', () => {
 
 describe('secret masking', () => {
   it('marks changed and unchanged values and masks keys present on one side', () => {
-    const [b, a] = maskSecrets(secret({ same: b64('s1'), changed: b64('old'), gone: b64('x') }), secret({ same: b64('s1'), changed: b64('new'), added: b64('y') }))
+    const [b, a] = maskSecrets(
+      secret({ same: b64('s1'), changed: b64('old'), gone: b64('x') }),
+      secret({ same: b64('s1'), changed: b64('new'), added: b64('y') }),
+    )
     assert.deepEqual(b?.data, { same: '*** (unchanged)', changed: '***', gone: '***' })
     assert.deepEqual(a?.data, { same: '*** (unchanged)', changed: '*** (changed)', added: '***' })
   })
 
   it('masks stringData and leaves other kinds alone', () => {
-    const [, a] = maskSecrets(undefined, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, stringData: { token: 'abc' } })
+    const [, a] = maskSecrets(undefined, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 's' },
+      stringData: { token: 'abc' },
+    })
     assert.deepEqual(a?.stringData, { token: '***' })
     const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' }, data: { token: 'abc' } }
     assert.deepEqual(maskSecrets(cm, cm), [cm, cm])
@@ -135,12 +171,27 @@ describe('secret masking', () => {
     const ref = { apiVersion: 'v1', kind: 'Secret', namespace: 'shop', name: 'db' }
     const result: DiffResult = {
       objects: [
-        objectDiff(ref, secret({ password: b64(values[0]), gone: b64(values[2]) }), secret({ password: b64(values[1]), added: b64(values[3]) })),
-        objectDiff({ ...ref, name: 'new' }, undefined, { ...secret({ password: b64(values[0]) }), metadata: { name: 'new', namespace: 'shop' } }),
-        objectDiff({ ...ref, name: 'old' }, { ...secret({ password: b64(values[1]) }), metadata: { name: 'old', namespace: 'shop' } }, undefined),
+        objectDiff(
+          ref,
+          secret({ password: b64(values[0]), gone: b64(values[2]) }),
+          secret({ password: b64(values[1]), added: b64(values[3]) }),
+        ),
+        objectDiff({ ...ref, name: 'new' }, undefined, {
+          ...secret({ password: b64(values[0]) }),
+          metadata: { name: 'new', namespace: 'shop' },
+        }),
+        objectDiff(
+          { ...ref, name: 'old' },
+          { ...secret({ password: b64(values[1]) }), metadata: { name: 'old', namespace: 'shop' } },
+          undefined,
+        ),
       ],
     }
-    const outputs = [withColour(false, () => renderDiff(result)), withColour(true, () => renderDiff(result)), JSON.stringify(result)]
+    const outputs = [
+      withColour(false, () => renderDiff(result)),
+      withColour(true, () => renderDiff(result)),
+      JSON.stringify(result),
+    ]
     for (const out of outputs) {
       for (const v of values) {
         assert.ok(!out.includes(v), `"${v}" leaked`)
@@ -154,11 +205,33 @@ describe('secret masking', () => {
 describe('diff rendering', () => {
   const result: DiffResult = {
     objects: [
-      objectDiff({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'shop', name: 'web' }, liveDeployment(1), liveDeployment(3)),
-      objectDiff({ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'shop', name: 'new' }, undefined, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'new', namespace: 'shop' } }),
-      objectDiff({ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'shop', name: 'old' }, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'old', namespace: 'shop' } }, undefined),
-      objectDiff({ apiVersion: 'v1', kind: 'Service', namespace: 'shop', name: 'web' }, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' } }, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' } }),
-      { ref: { apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'shop', name: 'broken' }, action: 'create', added: 0, removed: 0, error: 'Deployment.apps "broken" is invalid: spec.template.spec.containers: Required value' },
+      objectDiff(
+        { apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'shop', name: 'web' },
+        liveDeployment(1),
+        liveDeployment(3),
+      ),
+      objectDiff({ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'shop', name: 'new' }, undefined, {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'new', namespace: 'shop' },
+      }),
+      objectDiff(
+        { apiVersion: 'v1', kind: 'ConfigMap', namespace: 'shop', name: 'old' },
+        { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'old', namespace: 'shop' } },
+        undefined,
+      ),
+      objectDiff(
+        { apiVersion: 'v1', kind: 'Service', namespace: 'shop', name: 'web' },
+        { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' } },
+        { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' } },
+      ),
+      {
+        ref: { apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'shop', name: 'broken' },
+        action: 'create',
+        added: 0,
+        removed: 0,
+        error: 'Deployment.apps "broken" is invalid: spec.template.spec.containers: Required value',
+      },
     ],
   }
   let plain: string
@@ -180,13 +253,19 @@ describe('diff rendering', () => {
     assert.match(plain, /^ {4}-  replicas: 1\n {4}\+  replicas: 3$/m)
   })
 
-  it('shows a rejected object with the API\'s message', () => {
-    assert.match(plain, /^! Deployment\/shop\/broken: Deployment\.apps "broken" is invalid: spec\.template\.spec\.containers: Required value$/m)
+  it("shows a rejected object with the API's message", () => {
+    assert.match(
+      plain,
+      /^! Deployment\/shop\/broken: Deployment\.apps "broken" is invalid: spec\.template\.spec\.containers: Required value$/m,
+    )
   })
 
   it('ends with a summary of what would happen', () => {
     assert.equal(plain.split('\n').pop(), '1 to create, 1 to update, 1 to prune, 1 unchanged, 1 rejected')
-    assert.equal(withColour(false, () => summaryLine({ objects: [] })), '0 to create, 0 to update, 0 to prune, 0 unchanged')
+    assert.equal(
+      withColour(false, () => summaryLine({ objects: [] })),
+      '0 to create, 0 to update, 0 to prune, 0 unchanged',
+    )
   })
 
   it('colours only when colour is enabled, and the text is the same without the codes', () => {
@@ -199,6 +278,9 @@ describe('diff rendering', () => {
     const json = withColour(true, () => JSON.stringify(result))
     assert.doesNotMatch(json, ANSI)
     const parsed = JSON.parse(json) as DiffResult
-    assert.deepEqual(parsed.objects.map((o) => o.action), ['update', 'create', 'delete', 'unchanged', 'create'])
+    assert.deepEqual(
+      parsed.objects.map((o) => o.action),
+      ['update', 'create', 'delete', 'unchanged', 'create'],
+    )
   })
 })

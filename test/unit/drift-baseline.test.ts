@@ -39,7 +39,10 @@ describe('drift baseline', () => {
       assert.ok(!fs.existsSync(path.join(b.dir, 'docs')), 'the rest of the commit is not unpacked')
       assert.ok(!fs.existsSync(path.join(b.dir, 'namespaces/b')))
       const objects = await buildKustomization(path.join(b.dir, 'namespaces/a/overlays/prod'))
-      assert.deepEqual(objects.map((o) => `${o.metadata.namespace}/${o.metadata.name}`), ['a/a'])
+      assert.deepEqual(
+        objects.map((o) => `${o.metadata.namespace}/${o.metadata.name}`),
+        ['a/a'],
+      )
     } finally {
       b.dispose()
     }
@@ -54,7 +57,10 @@ describe('drift baseline', () => {
       await b.widen()
       assert.ok(fs.existsSync(path.join(b.dir, 'docs/big.txt')))
       const objects = await buildKustomization(path.join(b.dir, 'namespaces/b/overlays/prod'))
-      assert.deepEqual(objects.map((o) => `${o.metadata.namespace}/${o.metadata.name}`), ['b/common'])
+      assert.deepEqual(
+        objects.map((o) => `${o.metadata.namespace}/${o.metadata.name}`),
+        ['b/common'],
+      )
     } finally {
       b.dispose()
     }

@@ -8,7 +8,15 @@ import { allowedContexts, guardContext, isAllowedContext } from '../../shared/ku
 
 describe('context guard', () => {
   it('allows known local contexts', () => {
-    for (const ctx of ['nsops-sim', 'kind-dev', 'k3d-nsops', 'docker-desktop', 'minikube', 'rancher-desktop', 'orbstack']) {
+    for (const ctx of [
+      'nsops-sim',
+      'kind-dev',
+      'k3d-nsops',
+      'docker-desktop',
+      'minikube',
+      'rancher-desktop',
+      'orbstack',
+    ]) {
       assert.ok(isAllowedContext(ctx, []), ctx)
     }
   })
@@ -16,12 +24,15 @@ describe('context guard', () => {
   it('refuses anything else, naming the context, its server and how to allow it', () => {
     assert.equal(isAllowedContext('kubernetes-admin@talos00', []), false)
     assert.equal(isAllowedContext('kindly-prod', []), false) // a prefix match needs the dash
-    assert.throws(() => guardContext('admin@prod', 'https://10.0.0.5:6443', 'apply the dev overlay', []), (err: unknown) => {
-      assert.ok(err instanceof NsopsError)
-      assert.match(err.message, /admin@prod.*https:\/\/10\.0\.0\.5:6443.*might be production/)
-      assert.match(err.hint ?? '', /allowed-contexts\.yaml|NSOPS_ALLOW_CONTEXTS/)
-      return true
-    })
+    assert.throws(
+      () => guardContext('admin@prod', 'https://10.0.0.5:6443', 'apply the dev overlay', []),
+      (err: unknown) => {
+        assert.ok(err instanceof NsopsError)
+        assert.match(err.message, /admin@prod.*https:\/\/10\.0\.0\.5:6443.*might be production/)
+        assert.match(err.hint ?? '', /allowed-contexts\.yaml|NSOPS_ALLOW_CONTEXTS/)
+        return true
+      },
+    )
   })
 
   it('allows contexts on the repo allow-list and from NSOPS_ALLOW_CONTEXTS', () => {

@@ -1,6 +1,12 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { aggregate, computeStatus, groupKind, SCHEDULE_WINDOW_MS, type KubeObject } from '../../shared/health/kstatus.ts'
+import {
+  aggregate,
+  computeStatus,
+  groupKind,
+  SCHEDULE_WINDOW_MS,
+  type KubeObject,
+} from '../../shared/health/kstatus.ts'
 
 // Object shapes as `kubectl get -o json` returns them (trimmed to what the rules read plus
 // the usual surrounding fields), so the rules are exercised on what the API really sends.
@@ -9,10 +15,19 @@ const created = '2026-11-22T05:00:00Z'
 const now = new Date('2026-11-22T05:10:00Z')
 
 function meta(name: string, extra: Record<string, unknown> = {}) {
-  return { name, namespace: 'media', uid: 'c0ffee00-0000-4000-8000-000000000001', resourceVersion: '4211', creationTimestamp: created, ...extra }
+  return {
+    name,
+    namespace: 'media',
+    uid: 'c0ffee00-0000-4000-8000-000000000001',
+    resourceVersion: '4211',
+    creationTimestamp: created,
+    ...extra,
+  }
 }
 
-function deployment(patch: { spec?: Record<string, unknown>; status?: Record<string, unknown>; generation?: number } = {}): KubeObject {
+function deployment(
+  patch: { spec?: Record<string, unknown>; status?: Record<string, unknown>; generation?: number } = {},
+): KubeObject {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -23,7 +38,10 @@ function deployment(patch: { spec?: Record<string, unknown>; status?: Record<str
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%' } },
       progressDeadlineSeconds: 600,
       revisionHistoryLimit: 10,
-      template: { metadata: { labels: { app: 'sonarr' } }, spec: { containers: [{ name: 'sonarr', image: 'lscr.io/linuxserver/sonarr:4.0.9' }] } },
+      template: {
+        metadata: { labels: { app: 'sonarr' } },
+        spec: { containers: [{ name: 'sonarr', image: 'lscr.io/linuxserver/sonarr:4.0.9' }] },
+      },
       ...patch.spec,
     },
     status: {
@@ -33,8 +51,22 @@ function deployment(patch: { spec?: Record<string, unknown>; status?: Record<str
       readyReplicas: 2,
       availableReplicas: 2,
       conditions: [
-        { type: 'Available', status: 'True', lastUpdateTime: created, lastTransitionTime: created, reason: 'MinimumReplicasAvailable', message: 'Deployment has minimum availability.' },
-        { type: 'Progressing', status: 'True', lastUpdateTime: created, lastTransitionTime: created, reason: 'NewReplicaSetAvailable', message: 'ReplicaSet "sonarr-6d4b9c7f8" has successfully progressed.' },
+        {
+          type: 'Available',
+          status: 'True',
+          lastUpdateTime: created,
+          lastTransitionTime: created,
+          reason: 'MinimumReplicasAvailable',
+          message: 'Deployment has minimum availability.',
+        },
+        {
+          type: 'Progressing',
+          status: 'True',
+          lastUpdateTime: created,
+          lastTransitionTime: created,
+          reason: 'NewReplicaSetAvailable',
+          message: 'ReplicaSet "sonarr-6d4b9c7f8" has successfully progressed.',
+        },
       ],
       ...patch.status,
     },
@@ -73,7 +105,10 @@ function withoutPartition(): Record<string, unknown> {
   return { updateStrategy: { type: 'RollingUpdate' } }
 }
 
-function daemonSet(status: Record<string, unknown> = {}, metadata: Record<string, unknown> = { generation: 1 }): KubeObject {
+function daemonSet(
+  status: Record<string, unknown> = {},
+  metadata: Record<string, unknown> = { generation: 1 },
+): KubeObject {
   return {
     apiVersion: 'apps/v1',
     kind: 'DaemonSet',
@@ -98,7 +133,14 @@ function replicaSet(status: Record<string, unknown> = {}): KubeObject {
     kind: 'ReplicaSet',
     metadata: meta('sonarr-6d4b9c7f8', { generation: 1, labels: { app: 'sonarr', 'pod-template-hash': '6d4b9c7f8' } }),
     spec: { replicas: 2, selector: { matchLabels: { app: 'sonarr', 'pod-template-hash': '6d4b9c7f8' } } },
-    status: { observedGeneration: 1, replicas: 2, fullyLabeledReplicas: 2, readyReplicas: 2, availableReplicas: 2, ...status },
+    status: {
+      observedGeneration: 1,
+      replicas: 2,
+      fullyLabeledReplicas: 2,
+      readyReplicas: 2,
+      availableReplicas: 2,
+      ...status,
+    },
   }
 }
 
@@ -106,8 +148,15 @@ function pod(status: Record<string, unknown>, creationTimestamp = created): Kube
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: meta('sonarr-6d4b9c7f8-x2x7q', { creationTimestamp, labels: { app: 'sonarr', 'pod-template-hash': '6d4b9c7f8' } }),
-    spec: { containers: [{ name: 'sonarr', image: 'lscr.io/linuxserver/sonarr:4.0.9' }], nodeName: 'nsops-sim-node', restartPolicy: 'Always' },
+    metadata: meta('sonarr-6d4b9c7f8-x2x7q', {
+      creationTimestamp,
+      labels: { app: 'sonarr', 'pod-template-hash': '6d4b9c7f8' },
+    }),
+    spec: {
+      containers: [{ name: 'sonarr', image: 'lscr.io/linuxserver/sonarr:4.0.9' }],
+      nodeName: 'nsops-sim-node',
+      restartPolicy: 'Always',
+    },
     status: { qosClass: 'BestEffort', ...status },
   }
 }
@@ -120,28 +169,58 @@ const runningReady = {
     { type: 'ContainersReady', status: 'True', lastTransitionTime: created },
     { type: 'PodScheduled', status: 'True', lastTransitionTime: created },
   ],
-  containerStatuses: [{ name: 'sonarr', ready: true, started: true, restartCount: 0, image: 'lscr.io/linuxserver/sonarr:4.0.9', state: { running: { startedAt: created } } }],
+  containerStatuses: [
+    {
+      name: 'sonarr',
+      ready: true,
+      started: true,
+      restartCount: 0,
+      image: 'lscr.io/linuxserver/sonarr:4.0.9',
+      state: { running: { startedAt: created } },
+    },
+  ],
 }
 
 const crashLooping = {
   phase: 'Running',
   conditions: [
-    { type: 'Ready', status: 'False', reason: 'ContainersNotReady', message: 'containers with unready status: [sonarr]' },
+    {
+      type: 'Ready',
+      status: 'False',
+      reason: 'ContainersNotReady',
+      message: 'containers with unready status: [sonarr]',
+    },
     { type: 'PodScheduled', status: 'True' },
   ],
-  containerStatuses: [{
-    name: 'sonarr', ready: false, started: false, restartCount: 5,
-    state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 2m40s restarting failed container=sonarr pod=sonarr-6d4b9c7f8-x2x7q_media(c0ffee00)' } },
-    lastState: { terminated: { exitCode: 1, reason: 'Error', startedAt: created, finishedAt: created } },
-  }],
+  containerStatuses: [
+    {
+      name: 'sonarr',
+      ready: false,
+      started: false,
+      restartCount: 5,
+      state: {
+        waiting: {
+          reason: 'CrashLoopBackOff',
+          message: 'back-off 2m40s restarting failed container=sonarr pod=sonarr-6d4b9c7f8-x2x7q_media(c0ffee00)',
+        },
+      },
+      lastState: { terminated: { exitCode: 1, reason: 'Error', startedAt: created, finishedAt: created } },
+    },
+  ],
 }
 
 const unschedulable = {
   phase: 'Pending',
-  conditions: [{
-    type: 'PodScheduled', status: 'False', reason: 'Unschedulable', lastTransitionTime: created,
-    message: "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.",
-  }],
+  conditions: [
+    {
+      type: 'PodScheduled',
+      status: 'False',
+      reason: 'Unschedulable',
+      lastTransitionTime: created,
+      message:
+        "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.",
+    },
+  ],
 }
 
 function job(status: Record<string, unknown>, spec: Record<string, unknown> = {}): KubeObject {
@@ -149,7 +228,14 @@ function job(status: Record<string, unknown>, spec: Record<string, unknown> = {}
     apiVersion: 'batch/v1',
     kind: 'Job',
     metadata: meta('db-migrate', { generation: 1 }),
-    spec: { parallelism: 1, completions: 1, backoffLimit: 6, suspend: false, template: { spec: { restartPolicy: 'Never', containers: [{ name: 'migrate', image: 'migrate:1' }] } }, ...spec },
+    spec: {
+      parallelism: 1,
+      completions: 1,
+      backoffLimit: 6,
+      suspend: false,
+      template: { spec: { restartPolicy: 'Never', containers: [{ name: 'migrate', image: 'migrate:1' }] } },
+      ...spec,
+    },
     status,
   }
 }
@@ -159,7 +245,11 @@ function crd(conditions: Record<string, unknown>[]): KubeObject {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
     metadata: { name: 'kustomizations.kustomize.toolkit.fluxcd.io', generation: 1, creationTimestamp: created },
-    spec: { group: 'kustomize.toolkit.fluxcd.io', names: { kind: 'Kustomization', plural: 'kustomizations' }, scope: 'Namespaced' },
+    spec: {
+      group: 'kustomize.toolkit.fluxcd.io',
+      names: { kind: 'Kustomization', plural: 'kustomizations' },
+      scope: 'Namespaced',
+    },
     status: { acceptedNames: { kind: 'Kustomization', plural: 'kustomizations' }, storedVersions: ['v1'], conditions },
   }
 }
@@ -169,12 +259,22 @@ function kustomization(conditions: Record<string, unknown>[], observedGeneration
     apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
     kind: 'Kustomization',
     metadata: { name: 'media', namespace: 'flux-system', generation: 4, creationTimestamp: created },
-    spec: { interval: '10m', path: './namespaces/media/overlays/prod', prune: true, sourceRef: { kind: 'GitRepository', name: 'flux-system' } },
+    spec: {
+      interval: '10m',
+      path: './namespaces/media/overlays/prod',
+      prune: true,
+      sourceRef: { kind: 'GitRepository', name: 'flux-system' },
+    },
     status: { observedGeneration, lastAppliedRevision: 'main@sha1:0a1b2c3d', conditions },
   }
 }
 
-function expect(obj: KubeObject | undefined, status: string, message?: string | RegExp, opts?: Parameters<typeof computeStatus>[2]) {
+function expect(
+  obj: KubeObject | undefined,
+  status: string,
+  message?: string | RegExp,
+  opts?: Parameters<typeof computeStatus>[2],
+) {
   const r = computeStatus(obj, now, opts)
   assert.equal(r.status, status, `expected ${status}, got ${r.status}: ${r.message}`)
   if (typeof message === 'string') assert.equal(r.message, message)
@@ -190,36 +290,63 @@ describe('kstatus: order of evaluation', () => {
   })
 
   it('an observedGeneration behind metadata.generation is InProgress, even when the rest looks done', () => {
-    const r = expect(deployment({ generation: 4 }), 'InProgress', 'Deployment generation is 4, but latest observed generation is 3')
+    const r = expect(
+      deployment({ generation: 4 }),
+      'InProgress',
+      'Deployment generation is 4, but latest observed generation is 3',
+    )
     assert.equal(r.reason, 'LatestGenerationNotObserved')
   })
 
   it('skips the generation check when status.observedGeneration is absent', () => {
-    const obj: KubeObject = { apiVersion: 'example.com/v1', kind: 'Widget', metadata: meta('w', { generation: 7 }), spec: {}, status: {} }
+    const obj: KubeObject = {
+      apiVersion: 'example.com/v1',
+      kind: 'Widget',
+      metadata: meta('w', { generation: 7 }),
+      spec: {},
+      status: {},
+    }
     expect(obj, 'Current', 'Resource is current')
   })
 
-  it('Reconciling=True is InProgress with the controller\'s message', () => {
-    const r = expect(kustomization([
-      { type: 'Reconciling', status: 'True', reason: 'ProgressingWithRetry', message: 'Detecting drift for revision main@sha1:0a1b2c3d' },
-      { type: 'Ready', status: 'False', reason: 'ReconciliationFailed', message: 'kustomize build failed' },
-    ]), 'InProgress', 'Detecting drift for revision main@sha1:0a1b2c3d')
+  it("Reconciling=True is InProgress with the controller's message", () => {
+    const r = expect(
+      kustomization([
+        {
+          type: 'Reconciling',
+          status: 'True',
+          reason: 'ProgressingWithRetry',
+          message: 'Detecting drift for revision main@sha1:0a1b2c3d',
+        },
+        { type: 'Ready', status: 'False', reason: 'ReconciliationFailed', message: 'kustomize build failed' },
+      ]),
+      'InProgress',
+      'Detecting drift for revision main@sha1:0a1b2c3d',
+    )
     assert.equal(r.reason, 'ProgressingWithRetry')
   })
 
   it('Stalled=True is Failed', () => {
-    const r = expect(kustomization([
-      { type: 'Stalled', status: 'True', reason: 'InvalidPath', message: 'path ./nope not found' },
-      { type: 'Ready', status: 'False', reason: 'InvalidPath', message: 'path ./nope not found' },
-    ]), 'Failed', 'path ./nope not found')
+    const r = expect(
+      kustomization([
+        { type: 'Stalled', status: 'True', reason: 'InvalidPath', message: 'path ./nope not found' },
+        { type: 'Ready', status: 'False', reason: 'InvalidPath', message: 'path ./nope not found' },
+      ]),
+      'Failed',
+      'path ./nope not found',
+    )
     assert.equal(r.reason, 'InvalidPath')
   })
 
   it('Reconciling and Stalled are read in list order: the first True one decides', () => {
-    expect(kustomization([
-      { type: 'Stalled', status: 'True', reason: 'BuildFailed', message: 'stalled' },
-      { type: 'Reconciling', status: 'True', reason: 'Progressing', message: 'reconciling' },
-    ]), 'Failed', 'stalled')
+    expect(
+      kustomization([
+        { type: 'Stalled', status: 'True', reason: 'BuildFailed', message: 'stalled' },
+        { type: 'Reconciling', status: 'True', reason: 'Progressing', message: 'reconciling' },
+      ]),
+      'Failed',
+      'stalled',
+    )
   })
 
   it('the kind rule comes before the Ready condition (a Pod with Ready=False and CrashLoopBackOff is Failed)', () => {
@@ -227,17 +354,42 @@ describe('kstatus: order of evaluation', () => {
   })
 
   it('Ready=True on a kind without a rule is Current', () => {
-    expect(kustomization([{ type: 'Ready', status: 'True', reason: 'ReconciliationSucceeded', message: 'Applied revision: main@sha1:0a1b2c3d' }]),
-      'Current', 'Applied revision: main@sha1:0a1b2c3d')
+    expect(
+      kustomization([
+        {
+          type: 'Ready',
+          status: 'True',
+          reason: 'ReconciliationSucceeded',
+          message: 'Applied revision: main@sha1:0a1b2c3d',
+        },
+      ]),
+      'Current',
+      'Applied revision: main@sha1:0a1b2c3d',
+    )
   })
 
   it('Ready=False on a kind without a rule is InProgress', () => {
-    expect(kustomization([{ type: 'Ready', status: 'False', reason: 'DependencyNotReady', message: "dependency 'flux-system/infra' is not ready" }]),
-      'InProgress', "dependency 'flux-system/infra' is not ready")
+    expect(
+      kustomization([
+        {
+          type: 'Ready',
+          status: 'False',
+          reason: 'DependencyNotReady',
+          message: "dependency 'flux-system/infra' is not ready",
+        },
+      ]),
+      'InProgress',
+      "dependency 'flux-system/infra' is not ready",
+    )
   })
 
   it('Ready=Unknown on a kind without a rule is InProgress', () => {
-    expect(kustomization([{ type: 'Ready', status: 'Unknown', reason: 'Progressing', message: 'Reconciliation in progress' }]), 'InProgress')
+    expect(
+      kustomization([
+        { type: 'Ready', status: 'Unknown', reason: 'Progressing', message: 'Reconciliation in progress' },
+      ]),
+      'InProgress',
+    )
   })
 
   it('an object with no rule and no conditions is Current', () => {
@@ -248,17 +400,43 @@ describe('kstatus: order of evaluation', () => {
   it('keys kind rules by group/Kind: a Deployment of another group gets no Deployment rule', () => {
     assert.equal(groupKind({ apiVersion: 'apps/v1', kind: 'Deployment' }), 'apps/Deployment')
     assert.equal(groupKind({ apiVersion: 'v1', kind: 'Pod' }), 'Pod')
-    const foreign: KubeObject = { apiVersion: 'example.com/v1', kind: 'Deployment', metadata: meta('x'), spec: { replicas: 5 }, status: {} }
+    const foreign: KubeObject = {
+      apiVersion: 'example.com/v1',
+      kind: 'Deployment',
+      metadata: meta('x'),
+      spec: { replicas: 5 },
+      status: {},
+    }
     expect(foreign, 'Current', 'Resource is current')
   })
 })
 
 describe('kstatus: Deployment', () => {
   it('Progressing with reason ProgressDeadlineExceeded is Failed', () => {
-    const r = expect(deployment({ status: { readyReplicas: 0, availableReplicas: 0, conditions: [
-      { type: 'Available', status: 'False', reason: 'MinimumReplicasUnavailable', message: 'Deployment does not have minimum availability.' },
-      { type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded', message: 'ReplicaSet "sonarr-6d4b9c7f8" has timed out progressing.' },
-    ] } }), 'Failed', 'ReplicaSet "sonarr-6d4b9c7f8" has timed out progressing.')
+    const r = expect(
+      deployment({
+        status: {
+          readyReplicas: 0,
+          availableReplicas: 0,
+          conditions: [
+            {
+              type: 'Available',
+              status: 'False',
+              reason: 'MinimumReplicasUnavailable',
+              message: 'Deployment does not have minimum availability.',
+            },
+            {
+              type: 'Progressing',
+              status: 'False',
+              reason: 'ProgressDeadlineExceeded',
+              message: 'ReplicaSet "sonarr-6d4b9c7f8" has timed out progressing.',
+            },
+          ],
+        },
+      }),
+      'Failed',
+      'ReplicaSet "sonarr-6d4b9c7f8" has timed out progressing.',
+    )
     assert.equal(r.reason, 'ProgressDeadlineExceeded')
   })
 
@@ -289,24 +467,54 @@ describe('kstatus: Deployment', () => {
   })
 
   it('not progressing (Progressing without NewReplicaSetAvailable) is InProgress', () => {
-    expect(deployment({ status: { conditions: [
-      { type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable' },
-      { type: 'Progressing', status: 'True', reason: 'ReplicaSetUpdated', message: 'ReplicaSet "sonarr-6d4b9c7f8" is progressing.' },
-    ] } }), 'InProgress', 'ReplicaSet not Available')
+    expect(
+      deployment({
+        status: {
+          conditions: [
+            { type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable' },
+            {
+              type: 'Progressing',
+              status: 'True',
+              reason: 'ReplicaSetUpdated',
+              message: 'ReplicaSet "sonarr-6d4b9c7f8" is progressing.',
+            },
+          ],
+        },
+      }),
+      'InProgress',
+      'ReplicaSet not Available',
+    )
   })
 
-  it('Available not True is InProgress, with the controller\'s message', () => {
-    const r = expect(deployment({ status: { conditions: [
-      { type: 'Available', status: 'False', reason: 'MinimumReplicasUnavailable', message: 'Deployment does not have minimum availability.' },
-      { type: 'Progressing', status: 'True', reason: 'NewReplicaSetAvailable' },
-    ] } }), 'InProgress', 'Deployment does not have minimum availability.')
+  it("Available not True is InProgress, with the controller's message", () => {
+    const r = expect(
+      deployment({
+        status: {
+          conditions: [
+            {
+              type: 'Available',
+              status: 'False',
+              reason: 'MinimumReplicasUnavailable',
+              message: 'Deployment does not have minimum availability.',
+            },
+            { type: 'Progressing', status: 'True', reason: 'NewReplicaSetAvailable' },
+          ],
+        },
+      }),
+      'InProgress',
+      'Deployment does not have minimum availability.',
+    )
     assert.equal(r.reason, 'DeploymentNotAvailable')
   })
 
   it('without progressDeadlineSeconds it counts as progressing (the controller sets no Progressing condition)', () => {
-    expect(deployment({ spec: { progressDeadlineSeconds: undefined }, status: { conditions: [
-      { type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable' },
-    ] } }), 'Current')
+    expect(
+      deployment({
+        spec: { progressDeadlineSeconds: undefined },
+        status: { conditions: [{ type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable' }] },
+      }),
+      'Current',
+    )
   })
 
   it('all replicas updated, ready and available is Current', () => {
@@ -316,7 +524,11 @@ describe('kstatus: Deployment', () => {
 
 describe('kstatus: StatefulSet', () => {
   it('the OnDelete update strategy is Current whatever the counts', () => {
-    expect(statefulSet({ updateStrategy: { type: 'OnDelete' } }, { readyReplicas: 0 }), 'Current', 'StatefulSet is using the ondelete update strategy')
+    expect(
+      statefulSet({ updateStrategy: { type: 'OnDelete' } }, { readyReplicas: 0 }),
+      'Current',
+      'StatefulSet is using the ondelete update strategy',
+    )
   })
 
   it('spec.replicas above status.replicas is InProgress', () => {
@@ -332,13 +544,25 @@ describe('kstatus: StatefulSet', () => {
   })
 
   it('with a partition, fewer updated than spec−partition is InProgress', () => {
-    expect(statefulSet({ updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 1 } } }, { updatedReplicas: 1 }),
-      'InProgress', 'Updated: 1/2')
+    expect(
+      statefulSet(
+        { updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 1 } } },
+        { updatedReplicas: 1 },
+      ),
+      'InProgress',
+      'Updated: 1/2',
+    )
   })
 
   it('with a partition, enough updated replicas is Current even while revisions differ', () => {
-    expect(statefulSet({ updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 1 } } },
-      { updatedReplicas: 2, currentReplicas: 1, updateRevision: 'postgres-7f9c' }), 'Current', 'Partition rollout complete. Updated: 2')
+    expect(
+      statefulSet(
+        { updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 1 } } },
+        { updatedReplicas: 2, currentReplicas: 1, updateRevision: 'postgres-7f9c' },
+      ),
+      'Current',
+      'Partition rollout complete. Updated: 2',
+    )
   })
 
   it('without a partition, spec.replicas above currentReplicas is InProgress', () => {
@@ -346,7 +570,11 @@ describe('kstatus: StatefulSet', () => {
   })
 
   it('without a partition, currentRevision different from updateRevision is InProgress', () => {
-    expect(statefulSet(withoutPartition(), { updateRevision: 'postgres-7f9c' }), 'InProgress', 'Waiting for updated revision to match current')
+    expect(
+      statefulSet(withoutPartition(), { updateRevision: 'postgres-7f9c' }),
+      'InProgress',
+      'Waiting for updated revision to match current',
+    )
   })
 
   it('everything rolled out is Current', () => {
@@ -380,10 +608,22 @@ describe('kstatus: DaemonSet', () => {
 })
 
 describe('kstatus: ReplicaSet', () => {
-  it('ReplicaFailure=True is InProgress with the controller\'s message', () => {
-    expect(replicaSet({ replicas: 0, conditions: [{ type: 'ReplicaFailure', status: 'True', reason: 'FailedCreate',
-      message: 'pods "sonarr-6d4b9c7f8-" is forbidden: exceeded quota: compute' }] }),
-    'InProgress', 'pods "sonarr-6d4b9c7f8-" is forbidden: exceeded quota: compute')
+  it("ReplicaFailure=True is InProgress with the controller's message", () => {
+    expect(
+      replicaSet({
+        replicas: 0,
+        conditions: [
+          {
+            type: 'ReplicaFailure',
+            status: 'True',
+            reason: 'FailedCreate',
+            message: 'pods "sonarr-6d4b9c7f8-" is forbidden: exceeded quota: compute',
+          },
+        ],
+      }),
+      'InProgress',
+      'pods "sonarr-6d4b9c7f8-" is forbidden: exceeded quota: compute',
+    )
   })
 
   it('spec.replicas above fullyLabeled, available or ready is InProgress', () => {
@@ -403,11 +643,28 @@ describe('kstatus: ReplicaSet', () => {
 
 describe('kstatus: Pod', () => {
   it('Succeeded is Current', () => {
-    expect(pod({ phase: 'Succeeded', containerStatuses: [{ name: 'sonarr', ready: false, restartCount: 0, state: { terminated: { exitCode: 0, reason: 'Completed' } } }] }), 'Current')
+    expect(
+      pod({
+        phase: 'Succeeded',
+        containerStatuses: [
+          {
+            name: 'sonarr',
+            ready: false,
+            restartCount: 0,
+            state: { terminated: { exitCode: 0, reason: 'Completed' } },
+          },
+        ],
+      }),
+      'Current',
+    )
   })
 
   it('Failed is Current (the pod is finished, not in progress)', () => {
-    expect(pod({ phase: 'Failed', reason: 'Evicted', message: 'The node was low on resource: memory.' }), 'Current', 'Pod has completed, but not successfully')
+    expect(
+      pod({ phase: 'Failed', reason: 'Evicted', message: 'The node was low on resource: memory.' }),
+      'Current',
+      'Pod has completed, but not successfully',
+    )
   })
 
   it('Running with Ready=True is Current', () => {
@@ -420,9 +677,17 @@ describe('kstatus: Pod', () => {
   })
 
   it('Running but not Ready, without a crash loop, is InProgress', () => {
-    expect(pod({ ...runningReady, conditions: [{ type: 'Ready', status: 'False', reason: 'ContainersNotReady' }],
-      containerStatuses: [{ name: 'sonarr', ready: false, restartCount: 0, state: { running: { startedAt: created } } }] }),
-    'InProgress', 'Pod is running but is not Ready')
+    expect(
+      pod({
+        ...runningReady,
+        conditions: [{ type: 'Ready', status: 'False', reason: 'ContainersNotReady' }],
+        containerStatuses: [
+          { name: 'sonarr', ready: false, restartCount: 0, state: { running: { startedAt: created } } },
+        ],
+      }),
+      'InProgress',
+      'Pod is running but is not Ready',
+    )
   })
 
   it('Pending and Unschedulable is InProgress for 15 s after creation, then Failed', () => {
@@ -446,9 +711,17 @@ describe('kstatus: Pod', () => {
   })
 
   it('Pending for another reason is InProgress', () => {
-    expect(pod({ phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'True' }],
-      containerStatuses: [{ name: 'sonarr', ready: false, restartCount: 0, state: { waiting: { reason: 'ContainerCreating' } } }] }),
-    'InProgress', 'Pod is in the Pending phase')
+    expect(
+      pod({
+        phase: 'Pending',
+        conditions: [{ type: 'PodScheduled', status: 'True' }],
+        containerStatuses: [
+          { name: 'sonarr', ready: false, restartCount: 0, state: { waiting: { reason: 'ContainerCreating' } } },
+        ],
+      }),
+      'InProgress',
+      'Pod is in the Pending phase',
+    )
   })
 
   it('no phase yet is InProgress', () => {
@@ -458,8 +731,15 @@ describe('kstatus: Pod', () => {
 
 describe('kstatus: PersistentVolumeClaim', () => {
   const pvc = (status: Record<string, unknown>): KubeObject => ({
-    apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: meta('config-sonarr'),
-    spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } }, storageClassName: 'local-path', volumeMode: 'Filesystem' },
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: meta('config-sonarr'),
+    spec: {
+      accessModes: ['ReadWriteOnce'],
+      resources: { requests: { storage: '1Gi' } },
+      storageClassName: 'local-path',
+      volumeMode: 'Filesystem',
+    },
     status,
   })
 
@@ -468,14 +748,24 @@ describe('kstatus: PersistentVolumeClaim', () => {
   })
 
   it('Bound is Current', () => {
-    expect(pvc({ phase: 'Bound', accessModes: ['ReadWriteOnce'], capacity: { storage: '1Gi' } }), 'Current', 'PVC is Bound')
+    expect(
+      pvc({ phase: 'Bound', accessModes: ['ReadWriteOnce'], capacity: { storage: '1Gi' } }),
+      'Current',
+      'PVC is Bound',
+    )
   })
 })
 
 describe('kstatus: Service', () => {
   const svc = (spec: Record<string, unknown>): KubeObject => ({
-    apiVersion: 'v1', kind: 'Service', metadata: meta('sonarr'),
-    spec: { ports: [{ name: 'http', port: 8989, protocol: 'TCP', targetPort: 8989 }], selector: { app: 'sonarr' }, ...spec },
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: meta('sonarr'),
+    spec: {
+      ports: [{ name: 'http', port: 8989, protocol: 'TCP', targetPort: 8989 }],
+      selector: { app: 'sonarr' },
+      ...spec,
+    },
     status: { loadBalancer: {} },
   })
 
@@ -484,7 +774,11 @@ describe('kstatus: Service', () => {
   })
 
   it('a LoadBalancer with a clusterIP is Current even without an ingress IP', () => {
-    expect(svc({ type: 'LoadBalancer', clusterIP: '10.96.12.7', clusterIPs: ['10.96.12.7'] }), 'Current', 'Service is ready')
+    expect(
+      svc({ type: 'LoadBalancer', clusterIP: '10.96.12.7', clusterIPs: ['10.96.12.7'] }),
+      'Current',
+      'Service is ready',
+    )
   })
 
   it('a ClusterIP service is Current', () => {
@@ -494,26 +788,59 @@ describe('kstatus: Service', () => {
 
 describe('kstatus: Job', () => {
   it('Complete=True is Current', () => {
-    expect(job({ startTime: created, completionTime: created, succeeded: 1, conditions: [
-      { type: 'SuccessCriteriaMet', status: 'True' }, { type: 'Complete', status: 'True', lastTransitionTime: created },
-    ] }), 'Current', 'Job Completed. succeeded: 1/1')
+    expect(
+      job({
+        startTime: created,
+        completionTime: created,
+        succeeded: 1,
+        conditions: [
+          { type: 'SuccessCriteriaMet', status: 'True' },
+          { type: 'Complete', status: 'True', lastTransitionTime: created },
+        ],
+      }),
+      'Current',
+      'Job Completed. succeeded: 1/1',
+    )
   })
 
   it('Failed=True is Failed', () => {
-    const r = expect(job({ startTime: created, failed: 7, conditions: [
-      { type: 'FailureTarget', status: 'True', reason: 'BackoffLimitExceeded' },
-      { type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit' },
-    ] }), 'Failed', 'Job Failed. failed: 7/1')
+    const r = expect(
+      job({
+        startTime: created,
+        failed: 7,
+        conditions: [
+          { type: 'FailureTarget', status: 'True', reason: 'BackoffLimitExceeded' },
+          {
+            type: 'Failed',
+            status: 'True',
+            reason: 'BackoffLimitExceeded',
+            message: 'Job has reached the specified backoff limit',
+          },
+        ],
+      }),
+      'Failed',
+      'Job Failed. failed: 7/1',
+    )
     assert.equal(r.reason, 'JobFailed')
   })
 
   it('Suspended=True with spec.suspend is Current', () => {
-    expect(job({ conditions: [{ type: 'Suspended', status: 'True', reason: 'JobSuspended', message: 'Job suspended' }] }, { suspend: true }),
-      'Current', 'Job is suspended')
+    expect(
+      job(
+        { conditions: [{ type: 'Suspended', status: 'True', reason: 'JobSuspended', message: 'Job suspended' }] },
+        { suspend: true },
+      ),
+      'Current',
+      'Job is suspended',
+    )
   })
 
   it('Suspended=True while spec.suspend is false again (resumed, not started yet) is InProgress', () => {
-    expect(job({ conditions: [{ type: 'Suspended', status: 'True', reason: 'JobSuspended' }] }, { suspend: false }), 'InProgress', 'Job not started')
+    expect(
+      job({ conditions: [{ type: 'Suspended', status: 'True', reason: 'JobSuspended' }] }, { suspend: false }),
+      'InProgress',
+      'Job not started',
+    )
   })
 
   it('no startTime is InProgress', () => {
@@ -521,30 +848,62 @@ describe('kstatus: Job', () => {
   })
 
   it('a running Job is Current', () => {
-    expect(job({ startTime: created, active: 1, ready: 0 }), 'Current', 'Job in progress. success: 0, active: 1, failed: 0')
+    expect(
+      job({ startTime: created, active: 1, ready: 0 }),
+      'Current',
+      'Job in progress. success: 0, active: 1, failed: 0',
+    )
   })
 })
 
 describe('kstatus: CustomResourceDefinition', () => {
   it('NamesAccepted=False is Failed', () => {
-    expect(crd([{ type: 'NamesAccepted', status: 'False', reason: 'MultipleNamesConflict', message: '"kustomizations" is already in use' },
-      { type: 'Established', status: 'False', reason: 'NotAccepted', message: 'not all names are accepted' }]),
-    'Failed', '"kustomizations" is already in use')
+    expect(
+      crd([
+        {
+          type: 'NamesAccepted',
+          status: 'False',
+          reason: 'MultipleNamesConflict',
+          message: '"kustomizations" is already in use',
+        },
+        { type: 'Established', status: 'False', reason: 'NotAccepted', message: 'not all names are accepted' },
+      ]),
+      'Failed',
+      '"kustomizations" is already in use',
+    )
   })
 
   it('Established=False with a reason other than Installing is Failed', () => {
-    expect(crd([{ type: 'NamesAccepted', status: 'True', reason: 'NoConflicts' },
-      { type: 'Established', status: 'False', reason: 'NotAccepted', message: 'not all names are accepted' }]), 'Failed', 'not all names are accepted')
+    expect(
+      crd([
+        { type: 'NamesAccepted', status: 'True', reason: 'NoConflicts' },
+        { type: 'Established', status: 'False', reason: 'NotAccepted', message: 'not all names are accepted' },
+      ]),
+      'Failed',
+      'not all names are accepted',
+    )
   })
 
   it('Established=False while Installing is InProgress', () => {
-    expect(crd([{ type: 'NamesAccepted', status: 'True', reason: 'NoConflicts' },
-      { type: 'Established', status: 'False', reason: 'Installing', message: 'the initial names have been accepted' }]), 'InProgress', 'Install in progress')
+    expect(
+      crd([
+        { type: 'NamesAccepted', status: 'True', reason: 'NoConflicts' },
+        { type: 'Established', status: 'False', reason: 'Installing', message: 'the initial names have been accepted' },
+      ]),
+      'InProgress',
+      'Install in progress',
+    )
   })
 
   it('Established=True is Current', () => {
-    expect(crd([{ type: 'NamesAccepted', status: 'True', reason: 'NoConflicts' },
-      { type: 'Established', status: 'True', reason: 'InitialNamesAccepted' }]), 'Current', 'CRD is established')
+    expect(
+      crd([
+        { type: 'NamesAccepted', status: 'True', reason: 'NoConflicts' },
+        { type: 'Established', status: 'True', reason: 'InitialNamesAccepted' },
+      ]),
+      'Current',
+      'CRD is established',
+    )
   })
 
   it('no conditions yet is InProgress', () => {
@@ -556,9 +915,26 @@ describe('kstatus: kinds that are always Current', () => {
   it('ConfigMap, Secret, CronJob and PodDisruptionBudget are Current', () => {
     expect({ apiVersion: 'v1', kind: 'ConfigMap', metadata: meta('sonarr-env') }, 'Current')
     expect({ apiVersion: 'v1', kind: 'Secret', metadata: meta('sonarr-api-key') }, 'Current')
-    expect({ apiVersion: 'batch/v1', kind: 'CronJob', metadata: meta('backup', { generation: 1 }), spec: { schedule: '0 3 * * *', suspend: true }, status: {} }, 'Current')
-    expect({ apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: meta('sonarr', { generation: 1 }),
-      spec: { minAvailable: 1 }, status: { observedGeneration: 1, currentHealthy: 0, desiredHealthy: 1, disruptionsAllowed: 0, expectedPods: 1 } }, 'Current')
+    expect(
+      {
+        apiVersion: 'batch/v1',
+        kind: 'CronJob',
+        metadata: meta('backup', { generation: 1 }),
+        spec: { schedule: '0 3 * * *', suspend: true },
+        status: {},
+      },
+      'Current',
+    )
+    expect(
+      {
+        apiVersion: 'policy/v1',
+        kind: 'PodDisruptionBudget',
+        metadata: meta('sonarr', { generation: 1 }),
+        spec: { minAvailable: 1 },
+        status: { observedGeneration: 1, currentHealthy: 0, desiredHealthy: 1, disruptionsAllowed: 0, expectedPods: 1 },
+      },
+      'Current',
+    )
   })
 })
 
@@ -573,7 +949,12 @@ describe('kstatus: poller extras', () => {
 
   it('a ReplicaSet in progress whose selected pod is Failed becomes Failed', () => {
     const rs = replicaSet({ readyReplicas: 1, availableReplicas: 1 })
-    const r = expect(rs, 'Failed', /1 pod has failed \(sonarr-6d4b9c7f8-x2x7q: Containers in CrashLoop state: sonarr\)/, { pods: [pod(runningReady), pod(crashLooping)] })
+    const r = expect(
+      rs,
+      'Failed',
+      /1 pod has failed \(sonarr-6d4b9c7f8-x2x7q: Containers in CrashLoop state: sonarr\)/,
+      { pods: [pod(runningReady), pod(crashLooping)] },
+    )
     assert.equal(r.reason, 'ContainerCrashLooping')
     expect(rs, 'InProgress', 'Available: 1/2', { pods: [pod(runningReady)] })
   })
@@ -587,7 +968,9 @@ describe('kstatus: poller extras', () => {
   })
 
   it('a Deployment is Failed when one of its pods is (cli-utils reaches them through its ReplicaSets; we by the selector)', () => {
-    expect(deployment({ status: { readyReplicas: 1 } }), 'Failed', /1 pod has failed .*CrashLoop/, { pods: [pod(crashLooping)] })
+    expect(deployment({ status: { readyReplicas: 1 } }), 'Failed', /1 pod has failed .*CrashLoop/, {
+      pods: [pod(crashLooping)],
+    })
   })
 })
 

@@ -11,7 +11,10 @@ import { repoRoot } from '../../shared/core/paths.ts'
 describe('layers of shared/', () => {
   it('every import goes down a floor and no folders form a cycle', () => {
     const violations = layerViolations()
-    assert.deepEqual(violations.map((v) => `${v.kind}: ${v.detail}`), [])
+    assert.deepEqual(
+      violations.map((v) => `${v.kind}: ${v.detail}`),
+      [],
+    )
   })
 
   it('core imports nothing of ours but core, and bin is the only floor above commands', () => {
@@ -27,8 +30,14 @@ describe('layers of shared/', () => {
       fs.writeFileSync(probe, "import type { WebUi } from '../web/dev-ui.ts'\nexport type X = WebUi\n")
       assert.deepEqual(importsOf(probe), [path.join(repoRoot, 'shared/web/dev-ui.ts')])
       const v = layerViolations()
-      assert.ok(v.some((x) => x.kind === 'upward' && x.from === 'core' && x.to === 'web'), JSON.stringify(v))
-      assert.ok(v.some((x) => x.kind === 'cycle'), 'core → web → core is a cycle')
+      assert.ok(
+        v.some((x) => x.kind === 'upward' && x.from === 'core' && x.to === 'web'),
+        JSON.stringify(v),
+      )
+      assert.ok(
+        v.some((x) => x.kind === 'cycle'),
+        'core → web → core is a cycle',
+      )
       fs.rmSync(probe)
       fs.writeFileSync(probe2, "export const y = await import('../../shared/dev/loop.ts')\n")
       assert.deepEqual(layerViolations(), [], 'a lazy import() downward is fine')

@@ -17,8 +17,16 @@ describe('log lines in the dev views', () => {
     assert.equal(detectLevel('TERRORIST is not a level'), undefined)
   })
 
-  const line = (seq: number, app: string, text: string, source?: string): FeedLine =>
-    ({ seq, loop: 'arr-stack', app, pod: `${app}-1`, container: app, ts: '2026-12-03T06:00:00.000Z', line: text, ...(source ? { source } : {}) })
+  const line = (seq: number, app: string, text: string, source?: string): FeedLine => ({
+    seq,
+    loop: 'arr-stack',
+    app,
+    pod: `${app}-1`,
+    container: app,
+    ts: '2026-12-03T06:00:00.000Z',
+    line: text,
+    ...(source ? { source } : {}),
+  })
 
   it('the logs screen keeps the newest lines that fit and the app column only for all apps', () => {
     const lines = [line(1, 'sonarr', 'one'), line(2, 'radarr', 'two'), line(3, 'sonarr', 'three')]

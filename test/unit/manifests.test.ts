@@ -16,7 +16,13 @@ import type {
 } from '@kubernetes/client-node'
 import { parseAllDocuments } from 'yaml'
 import { NsopsError } from '../../shared/core/errors.ts'
-import { defineNamespace, environments, type Environment, type NamespaceConfig, type NamespaceInput } from '../../shared/config/namespace-config.ts'
+import {
+  defineNamespace,
+  environments,
+  type Environment,
+  type NamespaceConfig,
+  type NamespaceInput,
+} from '../../shared/config/namespace-config.ts'
 import { repoRoot } from '../../shared/core/paths.ts'
 import { toolPath } from '../../shared/tools/provision.ts'
 
@@ -37,20 +43,33 @@ interface Workload extends K8sObject {
 }
 
 const clusterScoped = new Set([
-  'Namespace', 'ClusterRole', 'ClusterRoleBinding', 'StorageClass', 'PersistentVolume',
-  'CustomResourceDefinition', 'PriorityClass', 'IngressClass',
+  'Namespace',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'StorageClass',
+  'PersistentVolume',
+  'CustomResourceDefinition',
+  'PriorityClass',
+  'IngressClass',
 ])
 const workloadKinds = new Set(['Deployment', 'StatefulSet', 'DaemonSet'])
 
-interface Build { config: NamespaceConfig; env: Environment; objects: K8sObject[] }
+interface Build {
+  config: NamespaceConfig
+  env: Environment
+  objects: K8sObject[]
+}
 
 const namespacesDir = path.join(repoRoot, 'namespaces')
-const namespaceNames = fs.readdirSync(namespacesDir)
+const namespaceNames = fs
+  .readdirSync(namespacesDir)
   .filter((n) => fs.existsSync(path.join(namespacesDir, n, 'namespace.ts')))
   .sort()
 
 async function loadConfig(name: string): Promise<NamespaceConfig> {
-  const mod = (await import(pathToFileURL(path.join(namespacesDir, name, 'namespace.ts')).href)) as { default: NamespaceConfig }
+  const mod = (await import(pathToFileURL(path.join(namespacesDir, name, 'namespace.ts')).href)) as {
+    default: NamespaceConfig
+  }
   return mod.default
 }
 
@@ -70,7 +89,9 @@ const containersOf = (w: Workload): V1Container[] => [
   ...(w.spec.template.spec?.containers ?? []),
 ]
 const claimsOf = (w: Workload): string[] =>
-  (w.spec.template.spec?.volumes ?? []).flatMap((v) => (v.persistentVolumeClaim ? [v.persistentVolumeClaim.claimName] : []))
+  (w.spec.template.spec?.volumes ?? []).flatMap((v) =>
+    v.persistentVolumeClaim ? [v.persistentVolumeClaim.claimName] : [],
+  )
 
 describe('namespace manifests', () => {
   const builds: Build[] = []
@@ -91,14 +112,19 @@ describe('namespace manifests', () => {
     for (const n of namespaceNames) {
       const config = await loadConfig(n)
       assert.equal(config.name, n)
-      for (const dir of [config.paths.base, config.paths.overlays.dev, config.paths.overlays.prod, config.paths.components]) {
+      for (const dir of [
+        config.paths.base,
+        config.paths.overlays.dev,
+        config.paths.overlays.prod,
+        config.paths.components,
+      ]) {
         assert.ok(fs.statSync(dir).isDirectory(), `${n}: ${dir} is missing`)
       }
     }
     assert.equal(builds.length, namespaceNames.length * environments.length)
   })
 
-  it('puts every object in the overlay\'s namespace and ships that Namespace with it', () => {
+  it("puts every object in the overlay's namespace and ships that Namespace with it", () => {
     for (const b of builds) {
       const ns = b.config.namespaces[b.env]
       const stray = b.objects.filter((o) => !clusterScoped.has(o.kind) && o.metadata.namespace !== ns).map(id)
@@ -110,7 +136,7 @@ describe('namespace manifests', () => {
     }
   })
 
-  it('names cluster-scoped objects after the overlay\'s namespace, so dev and prod can share a cluster', () => {
+  it("names cluster-scoped objects after the overlay's namespace, so dev and prod can share a cluster", () => {
     const seen = new Map<string, string>()
     for (const b of builds) {
       const ns = b.config.namespaces[b.env]
@@ -120,9 +146,16 @@ describe('namespace manifests', () => {
         assert.equal(other, undefined, `${id(o)} is in both ${other} and ${b.config.name}/${b.env}`)
         seen.set(id(o), `${b.config.name}/${b.env}`)
       }
-      for (const rb of b.objects.filter((x) => x.kind === 'ClusterRoleBinding') as unknown as { roleRef: { name: string }; subjects: { namespace?: string }[] }[]) {
-        assert.ok(rb.roleRef.name.startsWith(`${ns}-`), `${b.config.name}/${b.env}: binding refers to ${rb.roleRef.name}`)
-        for (const s of rb.subjects) assert.equal(s.namespace, ns, `${b.config.name}/${b.env}: binding subject outside ${ns}`)
+      for (const rb of b.objects.filter((x) => x.kind === 'ClusterRoleBinding') as unknown as {
+        roleRef: { name: string }
+        subjects: { namespace?: string }[]
+      }[]) {
+        assert.ok(
+          rb.roleRef.name.startsWith(`${ns}-`),
+          `${b.config.name}/${b.env}: binding refers to ${rb.roleRef.name}`,
+        )
+        for (const s of rb.subjects)
+          assert.equal(s.namespace, ns, `${b.config.name}/${b.env}: binding subject outside ${ns}`)
       }
     }
   })
@@ -147,7 +180,10 @@ describe('namespace manifests', () => {
         for (const c of containersOf(w)) {
           const image = c.image ?? ''
           const tag = image.includes('@') ? 'digest' : image.slice(image.lastIndexOf('/') + 1).split(':')[1]
-          assert.ok(tag && !['latest', 'rolling', 'develop', 'nightly'].includes(tag), `${b.config.name} ${id(w)}: ${image} is not pinned`)
+          assert.ok(
+            tag && !['latest', 'rolling', 'develop', 'nightly'].includes(tag),
+            `${b.config.name} ${id(w)}: ${image} is not pinned`,
+          )
         }
       }
     }
@@ -158,14 +194,23 @@ describe('namespace manifests', () => {
       const services = ofKind<V1Service>(b, 'Service')
       for (const app of b.config.apps) {
         const at = `${b.config.name}/${b.env} app ${app.name}`
-        const workload = workloadsOf(b).find((w) => w.spec.template.metadata?.labels?.['app.kubernetes.io/name'] === app.name)
+        const workload = workloadsOf(b).find(
+          (w) => w.spec.template.metadata?.labels?.['app.kubernetes.io/name'] === app.name,
+        )
         assert.ok(workload, `${at}: no Deployment/StatefulSet/DaemonSet labelled app.kubernetes.io/name=${app.name}`)
         const labels = workload.spec.template.metadata?.labels ?? {}
-        assert.equal(labels['nsops.dev/group'], app.group, `${at}: nsops.dev/group label does not match its dashboard group`)
+        assert.equal(
+          labels['nsops.dev/group'],
+          app.group,
+          `${at}: nsops.dev/group label does not match its dashboard group`,
+        )
         assert.equal(labels['app.kubernetes.io/part-of'], b.config.name, `${at}: app.kubernetes.io/part-of`)
         const svc = services.find((s) => s.metadata?.name === app.name)
         assert.ok(svc, `${at}: no Service named ${app.name}`)
-        assert.ok(svc.spec?.ports?.some((p) => p.port === app.port), `${at}: Service has no port ${app.port}`)
+        assert.ok(
+          svc.spec?.ports?.some((p) => p.port === app.port),
+          `${at}: Service has no port ${app.port}`,
+        )
         for (const [k, v] of Object.entries(svc.spec?.selector ?? {})) {
           assert.equal(labels[k], v, `${at}: Service selector ${k}=${v} does not select the workload's pods`)
         }
@@ -179,10 +224,16 @@ describe('namespace manifests', () => {
       const services = ofKind<V1Service>(b, 'Service')
       for (const f of b.config.portForwards) {
         const svc = services.find((s) => s.metadata?.name === f.app)
-        assert.ok(svc?.spec?.ports?.some((p) => p.port === f.remote), `${b.config.name}/${b.env}: no Service ${f.app} with port ${f.remote}`)
+        assert.ok(
+          svc?.spec?.ports?.some((p) => p.port === f.remote),
+          `${b.config.name}/${b.env}: no Service ${f.app} with port ${f.remote}`,
+        )
         if (b.env !== 'dev') continue
         const other = locals.get(f.local)
-        assert.ok(other === undefined || other === b.config.name, `local port ${f.local} is forwarded by both ${other} and ${b.config.name}`)
+        assert.ok(
+          other === undefined || other === b.config.name,
+          `local port ${f.local} is forwarded by both ${other} and ${b.config.name}`,
+        )
         locals.set(f.local, b.config.name)
       }
     }
@@ -203,7 +254,8 @@ describe('namespace manifests', () => {
       }
       const hosts = ingresses.flatMap((i) => i.spec?.rules?.map((r) => r.host) ?? [])
       // dev hosts resolve to this machine without any DNS setup; prod's must not
-      for (const h of hosts) assert.equal(h?.endsWith('.localhost'), b.env === 'dev', `${b.config.name}/${b.env}: host ${h}`)
+      for (const h of hosts)
+        assert.equal(h?.endsWith('.localhost'), b.env === 'dev', `${b.config.name}/${b.env}: host ${h}`)
     }
   })
 
@@ -212,34 +264,46 @@ describe('namespace manifests', () => {
       const pvcs = new Set(ofKind<V1PersistentVolumeClaim>(b, 'PersistentVolumeClaim').map((p) => p.metadata?.name))
       const configMaps = new Set(b.objects.filter((o) => o.kind === 'ConfigMap').map((o) => o.metadata.name))
       for (const w of workloadsOf(b)) {
-        for (const claim of claimsOf(w)) assert.ok(pvcs.has(claim), `${b.config.name}/${b.env} ${id(w)}: PVC ${claim} is not in the build`)
+        for (const claim of claimsOf(w))
+          assert.ok(pvcs.has(claim), `${b.config.name}/${b.env} ${id(w)}: PVC ${claim} is not in the build`)
         const cms = [
           ...(w.spec.template.spec?.volumes ?? []).flatMap((v) => (v.configMap?.name ? [v.configMap.name] : [])),
-          ...containersOf(w).flatMap((c) => (c.envFrom ?? []).flatMap((e) => (e.configMapRef?.name ? [e.configMapRef.name] : []))),
+          ...containersOf(w).flatMap((c) =>
+            (c.envFrom ?? []).flatMap((e) => (e.configMapRef?.name ? [e.configMapRef.name] : [])),
+          ),
         ]
-        for (const cm of cms) assert.ok(configMaps.has(cm), `${b.config.name}/${b.env} ${id(w)}: ConfigMap ${cm} is not in the build`)
+        for (const cm of cms)
+          assert.ok(configMaps.has(cm), `${b.config.name}/${b.env} ${id(w)}: ConfigMap ${cm} is not in the build`)
       }
     }
   })
 
-  it('keeps dev on local-path volumes and puts prod\'s shared volumes on NFS', () => {
+  it("keeps dev on local-path volumes and puts prod's shared volumes on NFS", () => {
     for (const b of builds) {
       const pvcs = ofKind<V1PersistentVolumeClaim>(b, 'PersistentVolumeClaim')
       assert.ok(pvcs.length > 0, `${b.config.name}/${b.env}: no PVCs`)
       if (b.env === 'dev') {
-        for (const p of pvcs) assert.equal(p.spec?.storageClassName, 'local-path', `${b.config.name}/dev PVC ${p.metadata?.name}`)
+        for (const p of pvcs)
+          assert.equal(p.spec?.storageClassName, 'local-path', `${b.config.name}/dev PVC ${p.metadata?.name}`)
         continue
       }
       for (const p of pvcs) {
         const shared = p.metadata?.labels?.['nsops.dev/storage'] === 'shared'
         const cls = p.spec?.storageClassName
         if (shared) assert.match(cls ?? '', /^nfs-/, `${b.config.name}/prod shared PVC ${p.metadata?.name} on ${cls}`)
-        else assert.notEqual(cls, 'local-path', `${b.config.name}/prod PVC ${p.metadata?.name} is pinned to a one-node class`)
+        else
+          assert.notEqual(
+            cls,
+            'local-path',
+            `${b.config.name}/prod PVC ${p.metadata?.name} is pinned to a one-node class`,
+          )
       }
     }
     const arrProd = builds.find((b) => b.config.name === 'arr-stack' && b.env === 'prod')!
     for (const name of ['media', 'downloads']) {
-      const pvc = ofKind<V1PersistentVolumeClaim>(arrProd, 'PersistentVolumeClaim').find((p) => p.metadata?.name === name)
+      const pvc = ofKind<V1PersistentVolumeClaim>(arrProd, 'PersistentVolumeClaim').find(
+        (p) => p.metadata?.name === name,
+      )
       assert.equal(pvc?.spec?.storageClassName, 'nfs-media', `arr-stack/prod PVC ${name}`)
       assert.deepEqual(pvc?.spec?.accessModes, ['ReadWriteMany'], `arr-stack/prod PVC ${name}`)
     }
@@ -261,7 +325,11 @@ describe('namespace manifests', () => {
       )
       for (const d of workloadsOf(b).filter((w) => w.kind === 'Deployment')) {
         if (!claimsOf(d).some((c) => rwo.has(c))) continue
-        assert.equal(d.spec.strategy?.type, 'Recreate', `${b.config.name}/${b.env} ${id(d)} mounts a ReadWriteOnce volume`)
+        assert.equal(
+          d.spec.strategy?.type,
+          'Recreate',
+          `${b.config.name}/${b.env} ${id(d)} mounts a ReadWriteOnce volume`,
+        )
       }
     }
   })
@@ -269,21 +337,37 @@ describe('namespace manifests', () => {
   it('gives the arr-stack the apps, ports and health endpoints its users expect', () => {
     const arrDev = builds.find((b) => b.config.name === 'arr-stack' && b.env === 'dev')!
     const expected: Record<string, [number, string]> = {
-      prowlarr: [9696, '/ping'], sonarr: [8989, '/ping'], radarr: [7878, '/ping'], lidarr: [8686, '/ping'],
-      bazarr: [6767, '/api/system/ping'], qbittorrent: [8080, 'tcp'], jellyfin: [8096, '/health'], jellyseerr: [5055, '/api/v1/status'],
+      prowlarr: [9696, '/ping'],
+      sonarr: [8989, '/ping'],
+      radarr: [7878, '/ping'],
+      lidarr: [8686, '/ping'],
+      bazarr: [6767, '/api/system/ping'],
+      qbittorrent: [8080, 'tcp'],
+      jellyfin: [8096, '/health'],
+      jellyseerr: [5055, '/api/v1/status'],
     }
     for (const [name, [port, probe]] of Object.entries(expected)) {
       const w = workloadsOf(arrDev).find((x) => x.metadata.name === name)
       assert.ok(w, name)
       const c = w.spec.template.spec!.containers[0]
-      assert.ok(c.ports?.some((p) => p.containerPort === port), `${name} listens on ${port}`)
+      assert.ok(
+        c.ports?.some((p) => p.containerPort === port),
+        `${name} listens on ${port}`,
+      )
       const actual = c.readinessProbe?.httpGet?.path ?? (c.readinessProbe?.tcpSocket ? 'tcp' : undefined)
       assert.equal(actual, probe, `${name} readiness probe`)
       assert.equal(w.spec.template.spec?.enableServiceLinks, false, `${name}: service links leak <APP>_PORT variables`)
     }
     const qbt = ofKind<V1Service>(arrDev, 'Service').find((s) => s.metadata?.name === 'qbittorrent')
-    assert.deepEqual(qbt?.spec?.ports?.map((p) => `${p.port}/${p.protocol}`).sort(), ['6881/TCP', '6881/UDP', '8080/TCP'])
-    assert.deepEqual(arrDev.config.groups.map((g) => g.title), ['Indexers', 'Automation', 'Downloads', 'Media servers', 'Requests'])
+    assert.deepEqual(qbt?.spec?.ports?.map((p) => `${p.port}/${p.protocol}`).sort(), [
+      '6881/TCP',
+      '6881/UDP',
+      '8080/TCP',
+    ])
+    assert.deepEqual(
+      arrDev.config.groups.map((g) => g.title),
+      ['Indexers', 'Automation', 'Downloads', 'Media servers', 'Requests'],
+    )
   })
 })
 
@@ -302,13 +386,16 @@ describe('namespace config', () => {
   })
 
   const rejects = (input: NamespaceInput, pattern: RegExp) =>
-    assert.throws(() => defineNamespace(input), (err: unknown) => {
-      assert.ok(err instanceof NsopsError, String(err))
-      assert.equal(err.exitCode, 1)
-      assert.match(err.message, pattern)
-      assert.ok(err.hint)
-      return true
-    })
+    assert.throws(
+      () => defineNamespace(input),
+      (err: unknown) => {
+        assert.ok(err instanceof NsopsError, String(err))
+        assert.equal(err.exitCode, 1)
+        assert.match(err.message, pattern)
+        assert.ok(err.hint)
+        return true
+      },
+    )
 
   it('derives absolute paths, the Flux Kustomization, group ids and URLs', () => {
     const c = defineNamespace(valid())
@@ -317,8 +404,17 @@ describe('namespace config', () => {
     assert.equal(c.paths.base, path.join(c.paths.root, 'base'))
     assert.equal(c.paths.components, path.join(c.paths.root, 'components'))
     assert.deepEqual(c.flux, { kustomization: 'media', namespace: 'flux-system', hold: 'auto' })
-    assert.deepEqual(c.groups.map((g) => g.id), ['media-servers', 'metrics'])
-    assert.deepEqual(c.apps.map((a) => [a.name, a.group, a.ingress]), [['jellyfin', 'media-servers', true], ['exporter', 'metrics', false]])
+    assert.deepEqual(
+      c.groups.map((g) => g.id),
+      ['media-servers', 'metrics'],
+    )
+    assert.deepEqual(
+      c.apps.map((a) => [a.name, a.group, a.ingress]),
+      [
+        ['jellyfin', 'media-servers', true],
+        ['exporter', 'metrics', false],
+      ],
+    )
     assert.equal(c.urls.dev('jellyfin'), 'http://jellyfin.media.localhost/web')
     assert.equal(c.urls.prod('jellyfin'), 'http://jellyfin.home.example/web')
     assert.equal(c.urls.prod('exporter'), undefined)
@@ -342,18 +438,42 @@ describe('namespace config', () => {
     const input = valid()
     input.groups![0].apps[0].port = 99999
     input.portForwards![0].local = 0
-    rejects(input, /namespaces\/media\/namespace\.ts is invalid: .*apps\[0\]\.port .* got 99999.*portForwards\[0\]\.local .* got 0/)
-    rejects({ ...valid(), groups: [{ title: 'X', apps: [{ name: 'a', port: '80' as unknown as number }] }] }, /port number.*got "80"/)
+    rejects(
+      input,
+      /namespaces\/media\/namespace\.ts is invalid: .*apps\[0\]\.port .* got 99999.*portForwards\[0\]\.local .* got 0/,
+    )
+    rejects(
+      { ...valid(), groups: [{ title: 'X', apps: [{ name: 'a', port: '80' as unknown as number }] }] },
+      /port number.*got "80"/,
+    )
   })
 
   it('refuses duplicate apps, groups and local ports', () => {
-    rejects({ ...valid(), groups: [...valid().groups!, { title: 'Other', apps: [{ name: 'jellyfin', port: 1 }] }] }, /lists "jellyfin" more than once/)
-    rejects({ ...valid(), groups: [...valid().groups!, { title: 'media servers', apps: [{ name: 'x', port: 1 }] }] }, /lists "media-servers" more than once/)
-    rejects({ ...valid(), portForwards: [{ app: 'a', local: 80, remote: 80 }, { app: 'b', local: 80, remote: 81 }] }, /portForwards \(by local port\) lists "80"/)
+    rejects(
+      { ...valid(), groups: [...valid().groups!, { title: 'Other', apps: [{ name: 'jellyfin', port: 1 }] }] },
+      /lists "jellyfin" more than once/,
+    )
+    rejects(
+      { ...valid(), groups: [...valid().groups!, { title: 'media servers', apps: [{ name: 'x', port: 1 }] }] },
+      /lists "media-servers" more than once/,
+    )
+    rejects(
+      {
+        ...valid(),
+        portForwards: [
+          { app: 'a', local: 80, remote: 80 },
+          { app: 'b', local: 80, remote: 81 },
+        ],
+      },
+      /portForwards \(by local port\) lists "80"/,
+    )
   })
 
   it('refuses a Flux hold policy it does not know', () => {
-    rejects({ ...valid(), flux: { hold: 'sometimes' as 'auto' } }, /flux\.hold must be "auto", "kustomization" or "never"/)
+    rejects(
+      { ...valid(), flux: { hold: 'sometimes' as 'auto' } },
+      /flux\.hold must be "auto", "kustomization" or "never"/,
+    )
   })
 
   it('refuses a Flux namespace other than flux-system', () => {

@@ -17,7 +17,10 @@ describe('free ports', () => {
 
   it('skips a port something already listens on', async () => {
     const srv = net.createServer()
-    await new Promise<void>((resolve, reject) => { srv.once('error', reject); srv.listen(0, '127.0.0.1', resolve) })
+    await new Promise<void>((resolve, reject) => {
+      srv.once('error', reject)
+      srv.listen(0, '127.0.0.1', resolve)
+    })
     const busy = (srv.address() as net.AddressInfo).port
     try {
       // a window of two ports, one of them taken: the pick must be the other one

@@ -7,9 +7,20 @@ import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { NsopsError } from '../../shared/core/errors.ts'
-import { environmentLabel, knownEnvironments, loadEnvironment, type TankaEnvironment } from '../../shared/tanka/environments.ts'
+import {
+  environmentLabel,
+  knownEnvironments,
+  loadEnvironment,
+  type TankaEnvironment,
+} from '../../shared/tanka/environments.ts'
 import { exportFileName, toYamlStream } from '../../shared/tanka/export.ts'
-import { extractObjects, processOutput, sortObjects, unwrapLists, type TankaObject } from '../../shared/tanka/process.ts'
+import {
+  extractObjects,
+  processOutput,
+  sortObjects,
+  unwrapLists,
+  type TankaObject,
+} from '../../shared/tanka/process.ts'
 import { parseJsonnetText, renderFailure } from '../../shared/tanka/render-error.ts'
 
 const obj = (kind: string, name: string, extra: Record<string, unknown> = {}, apiVersion = 'v1'): TankaObject =>
@@ -22,7 +33,12 @@ function fakeEnv(root: string, spec: Partial<TankaEnvironment['spec']['spec']> =
     dir: path.join(root, 'environments', 'local'),
     root,
     main: path.join(root, 'environments', 'local', 'main.jsonnet'),
-    spec: { apiVersion: 'tanka.dev/v1alpha1', kind: 'Environment', metadata: {}, spec: { namespace: 'platform', ...spec } },
+    spec: {
+      apiVersion: 'tanka.dev/v1alpha1',
+      kind: 'Environment',
+      metadata: {},
+      spec: { namespace: 'platform', ...spec },
+    },
   }
 }
 
@@ -43,7 +59,12 @@ describe('tanka: processing rendered output as tk does', () => {
       list: [obj('ConfigMap', 'a'), [obj('ConfigMap', 'b')]],
       disabled: null,
     })
-    assert.deepEqual([...found.keys()].sort(), ['.list.[0]', '.list.[1].[0]', '.redis.deployment_redis', '.redis.service_redis'])
+    assert.deepEqual([...found.keys()].sort(), [
+      '.list.[0]',
+      '.list.[1].[0]',
+      '.redis.deployment_redis',
+      '.redis.service_redis',
+    ])
   })
 
   it('refuses a visible value that is not an object, naming where it is', async () => {
@@ -58,29 +79,53 @@ describe('tanka: processing rendered output as tk does', () => {
   })
 
   it('flattens *List kinds into their items', () => {
-    const list = { apiVersion: 'v1', kind: 'List', metadata: { name: 'x' }, items: [obj('ConfigMap', 'a'), obj('Secret', 'b')] } as unknown as TankaObject
+    const list = {
+      apiVersion: 'v1',
+      kind: 'List',
+      metadata: { name: 'x' },
+      items: [obj('ConfigMap', 'a'), obj('Secret', 'b')],
+    } as unknown as TankaObject
     const out = unwrapLists(extractObjects({ all: list }))
-    assert.deepEqual([...out.entries()].map(([k, v]) => `${k}=${v.kind}/${v.metadata.name}`), ['.all.items[0]=ConfigMap/a', '.all.items[1]=Secret/b'])
+    assert.deepEqual(
+      [...out.entries()].map(([k, v]) => `${k}=${v.kind}/${v.metadata.name}`),
+      ['.all.items[0]=ConfigMap/a', '.all.items[1]=Secret/b'],
+    )
   })
 
   it('defaults the namespace of namespaced kinds only, and honours tanka.dev/namespaced', () => {
     const env = fakeEnv('/r')
-    const out = processOutput({
-      a: obj('Deployment', 'web', {}, 'apps/v1'),
-      b: obj('ClusterRole', 'reader', {}, 'rbac.authorization.k8s.io/v1'),
-      c: obj('Namespace', 'platform'),
-      d: { ...obj('ConfigMap', 'elsewhere'), metadata: { name: 'elsewhere', namespace: 'other' } },
-      e: { ...obj('Widget', 'w', {}, 'example.com/v1'), metadata: { name: 'w', annotations: { 'tanka.dev/namespaced': 'false' } } },
-      f: { ...obj('ConfigMap', 'empty-annotations'), metadata: { name: 'empty-annotations', annotations: {} } },
-    }, env)
+    const out = processOutput(
+      {
+        a: obj('Deployment', 'web', {}, 'apps/v1'),
+        b: obj('ClusterRole', 'reader', {}, 'rbac.authorization.k8s.io/v1'),
+        c: obj('Namespace', 'platform'),
+        d: { ...obj('ConfigMap', 'elsewhere'), metadata: { name: 'elsewhere', namespace: 'other' } },
+        e: {
+          ...obj('Widget', 'w', {}, 'example.com/v1'),
+          metadata: { name: 'w', annotations: { 'tanka.dev/namespaced': 'false' } },
+        },
+        f: { ...obj('ConfigMap', 'empty-annotations'), metadata: { name: 'empty-annotations', annotations: {} } },
+      },
+      env,
+    )
     const ns = Object.fromEntries(out.map((o) => [o.metadata.name, o.metadata.namespace]))
-    assert.deepEqual(ns, { web: 'platform', reader: undefined, platform: undefined, elsewhere: 'other', w: undefined, 'empty-annotations': 'platform' })
+    assert.deepEqual(ns, {
+      web: 'platform',
+      reader: undefined,
+      platform: undefined,
+      elsewhere: 'other',
+      w: undefined,
+      'empty-annotations': 'platform',
+    })
     assert.equal(out.find((o) => o.metadata.name === 'empty-annotations')!.metadata.annotations, undefined)
   })
 
   it('adds tanka.dev/environment = sha256("<name>:<entrypoint>")[:48] only when injectLabels is set', () => {
     const root = '/r'
-    const label = createHash('sha256').update('environments/local:environments/local/main.jsonnet').digest('hex').slice(0, 48)
+    const label = createHash('sha256')
+      .update('environments/local:environments/local/main.jsonnet')
+      .digest('hex')
+      .slice(0, 48)
     assert.equal(environmentLabel(fakeEnv(root)), label)
     const withLabels = processOutput({ a: obj('ConfigMap', 'a') }, fakeEnv(root, { injectLabels: true }))
     assert.deepEqual(withLabels[0].metadata.labels, { 'tanka.dev/environment': label })
@@ -91,7 +136,9 @@ describe('tanka: processing rendered output as tk does', () => {
   it('adds resourceDefaults without overriding what an object sets', () => {
     const out = processOutput(
       { a: { ...obj('ConfigMap', 'a'), metadata: { name: 'a', labels: { team: 'mine' } } } },
-      fakeEnv('/r', { resourceDefaults: { labels: { team: 'platform', tier: 'infra' }, annotations: { owner: 'ops' } } }),
+      fakeEnv('/r', {
+        resourceDefaults: { labels: { team: 'platform', tier: 'infra' }, annotations: { owner: 'ops' } },
+      }),
     )
     assert.deepEqual(out[0].metadata.labels, { team: 'mine', tier: 'infra' })
     assert.deepEqual(out[0].metadata.annotations, { owner: 'ops' })
@@ -111,15 +158,35 @@ describe('tanka: processing rendered output as tk does', () => {
       obj('StatefulSet', 'st', {}, 'apps/v1'),
       obj('ServiceAccount', 'sa'),
     ])
-    assert.deepEqual(sorted.map((o) => `${o.kind}/${o.metadata.name}`), [
-      'Namespace/n', 'ServiceAccount/sa', 'ConfigMap/c', 'CustomResourceDefinition/widgets.example.com', 'ClusterRole/r',
-      'Service/s', 'Deployment/a', 'Deployment/b', 'StatefulSet/st', 'Alpha/x', 'Widget/w',
-    ])
+    assert.deepEqual(
+      sorted.map((o) => `${o.kind}/${o.metadata.name}`),
+      [
+        'Namespace/n',
+        'ServiceAccount/sa',
+        'ConfigMap/c',
+        'CustomResourceDefinition/widgets.example.com',
+        'ClusterRole/r',
+        'Service/s',
+        'Deployment/a',
+        'Deployment/b',
+        'StatefulSet/st',
+        'Alpha/x',
+        'Widget/w',
+      ],
+    )
   })
 
   it('prints a YAML stream with sorted keys and names export files as tk export', () => {
-    const d = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'p' }, spec: { replicas: 1 } } as TankaObject
-    assert.equal(toYamlStream([d, obj('ConfigMap', 'c')]), 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: p\nspec:\n  replicas: 1\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n')
+    const d = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web', namespace: 'p' },
+      spec: { replicas: 1 },
+    } as TankaObject
+    assert.equal(
+      toYamlStream([d, obj('ConfigMap', 'c')]),
+      'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: p\nspec:\n  replicas: 1\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n',
+    )
     assert.equal(exportFileName(d), 'apps-v1.Deployment-web.yaml')
   })
 })
@@ -133,7 +200,11 @@ describe('tanka: environments and errors', () => {
       fs.writeFileSync(path.join(root, 'environments', name, 'spec.json'), JSON.stringify(spec))
       fs.writeFileSync(path.join(root, 'environments', name, 'main.jsonnet'), '{}\n')
     }
-    env('local', { apiVersion: 'tanka.dev/v1alpha1', kind: 'Environment', spec: { namespace: 'dev', apiServer: '127.0.0.1:6443' } })
+    env('local', {
+      apiVersion: 'tanka.dev/v1alpha1',
+      kind: 'Environment',
+      spec: { namespace: 'dev', apiServer: '127.0.0.1:6443' },
+    })
     env('prod/eu', { apiVersion: 'tanka.dev/v1alpha1', kind: 'Environment', spec: {} })
     env('broken', { apiVersion: 'v1', kind: 'ConfigMap' })
     fs.mkdirSync(path.join(root, 'environments', 'no-spec'))
@@ -144,7 +215,7 @@ describe('tanka: environments and errors', () => {
     assert.deepEqual(knownEnvironments(root), ['broken', 'local', 'prod/eu'])
   })
 
-  it('loads an environment by short name or tk name, with tk\'s defaults', () => {
+  it("loads an environment by short name or tk name, with tk's defaults", () => {
     const local = loadEnvironment('local', root)
     assert.equal(local.tkName, 'environments/local')
     assert.equal(local.spec.spec.namespace, 'dev')
@@ -165,13 +236,20 @@ describe('tanka: environments and errors', () => {
     assert.match(err.message, /spec\.json: apiVersion is "v1", expected "tanka\.dev\/v1alpha1"/)
   })
 
-  it('reads go-jsonnet\'s error text as tk prints it: the innermost location and the message', () => {
-    const runtime = parseJsonnetText('Error: evaluating jsonnet: RUNTIME ERROR: boom\n\t/x/lib/a.libsonnet:2:10-25\tfunction <f>\n\t/x/environments/local/main.jsonnet:3:6-12\tobject <anonymous>\n\tDuring manifestation\t\n')
+  it("reads go-jsonnet's error text as tk prints it: the innermost location and the message", () => {
+    const runtime = parseJsonnetText(
+      'Error: evaluating jsonnet: RUNTIME ERROR: boom\n\t/x/lib/a.libsonnet:2:10-25\tfunction <f>\n\t/x/environments/local/main.jsonnet:3:6-12\tobject <anonymous>\n\tDuring manifestation\t\n',
+    )
     assert.equal(runtime.message, 'boom')
     assert.deepEqual([runtime.file, runtime.line, runtime.column], ['/x/lib/a.libsonnet', 2, 10])
     assert.equal(runtime.trace?.length, 2)
-    const stat = parseJsonnetText('Error: evaluating jsonnet: STATIC ERROR: /x/main.jsonnet:3:3-4: Expected a comma before next field.\n')
-    assert.deepEqual([stat.kind, stat.file, stat.line, stat.column, stat.message], ['static', '/x/main.jsonnet', 3, 3, 'Expected a comma before next field.'])
+    const stat = parseJsonnetText(
+      'Error: evaluating jsonnet: STATIC ERROR: /x/main.jsonnet:3:3-4: Expected a comma before next field.\n',
+    )
+    assert.deepEqual(
+      [stat.kind, stat.file, stat.line, stat.column, stat.message],
+      ['static', '/x/main.jsonnet', 3, 3, 'Expected a comma before next field.'],
+    )
   })
 
   it('turns a chart nobody vendored into "run just tk-vendor", naming the environment\'s call', () => {
@@ -184,7 +262,10 @@ describe('tanka: environments and errors', () => {
         { file: path.join(env.dir, 'main.jsonnet'), line: 4, column: 8 },
       ],
     })
-    assert.match(err.message, /the Tanka environment local uses the Helm chart .*charts\/web \(used at .*environments\/local\/main\.jsonnet:4:8\), but it is not vendored\./)
+    assert.match(
+      err.message,
+      /the Tanka environment local uses the Helm chart .*charts\/web \(used at .*environments\/local\/main\.jsonnet:4:8\), but it is not vendored\./,
+    )
     assert.match(err.hint ?? '', /Run `just tk-vendor`/)
   })
 })

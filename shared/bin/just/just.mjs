@@ -17,7 +17,9 @@ let bin
 try {
   bin = require.resolve(`${pkg}/bin/just${process.platform === 'win32' ? '.exe' : ''}`)
 } catch {
-  process.stderr.write(`error: the just binary for this machine (npm package ${pkg}) is not installed.\nhint: run \`npm install --no-save ${pkg}@1.57.0\` in the repo, or install just (https://just.systems) and run \`just\` directly.\n`)
+  process.stderr.write(
+    `error: the just binary for this machine (npm package ${pkg}) is not installed.\nhint: run \`npm install --no-save ${pkg}@1.57.0\` in the repo, or install just (https://just.systems) and run \`just\` directly.\n`,
+  )
   process.exit(1)
 }
 

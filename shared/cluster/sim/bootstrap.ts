@@ -2,7 +2,14 @@
 // Node and a default `local-path` StorageClass (served by local-path-provisioner.ts).
 import fs from 'node:fs'
 import path from 'node:path'
-import { ApiextensionsV1Api, KubeConfig, PatchStrategy, Watch, type KubernetesObject, type V1Node } from '@kubernetes/client-node'
+import {
+  ApiextensionsV1Api,
+  KubeConfig,
+  PatchStrategy,
+  Watch,
+  type KubernetesObject,
+  type V1Node,
+} from '@kubernetes/client-node'
 import YAML from 'yaml'
 import { clientsFor } from '../../kube/client.ts'
 import { repoRoot } from '../../core/paths.ts'
@@ -17,8 +24,11 @@ const node = {
     name: SIM_NODE,
     annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
     labels: {
-      'kubernetes.io/hostname': SIM_NODE, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64',
-      'node-role.kubernetes.io/agent': '', type: 'kwok',
+      'kubernetes.io/hostname': SIM_NODE,
+      'kubernetes.io/os': 'linux',
+      'kubernetes.io/arch': 'amd64',
+      'node-role.kubernetes.io/agent': '',
+      type: 'kwok',
     },
   },
   status: {
@@ -60,12 +70,19 @@ export async function registerNode(kubeconfig: string): Promise<void> {
   const kc = new KubeConfig()
   kc.loadFromFile(kubeconfig)
   const kube = clientsFor(kc, kubeconfig)
-  await Promise.all(([node, storageClass, ...simNfsClasses] as KubernetesObject[])
-    .map((obj) => kube.objects.patch(obj, undefined, undefined, 'nsops-sim', true, PatchStrategy.ServerSideApply)))
+  await Promise.all(
+    ([node, storageClass, ...simNfsClasses] as KubernetesObject[]).map((obj) =>
+      kube.objects.patch(obj, undefined, undefined, 'nsops-sim', true, PatchStrategy.ServerSideApply),
+    ),
+  )
 }
 
 /** Resolves once the node is Ready and schedulable and `default` has its ServiceAccount. */
-export async function untilSettled(kubeconfig: string, dead: () => Error | undefined, timeoutMs = 60_000): Promise<void> {
+export async function untilSettled(
+  kubeconfig: string,
+  dead: () => Error | undefined,
+  timeoutMs = 60_000,
+): Promise<void> {
   const kc = new KubeConfig()
   kc.loadFromFile(kubeconfig)
   // Ready = kwok reports the node Ready and the node-lifecycle controller has lifted the
@@ -73,29 +90,52 @@ export async function untilSettled(kubeconfig: string, dead: () => Error | undef
   // watched, so the start goes on the moment they are there.
   let live: V1Node | undefined
   let sa = false
-  const missing = () => !live?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? 'node not Ready yet'
-    : (live.spec?.taints ?? []).some((t) => t.key.startsWith('node.kubernetes.io/')) ? 'node still tainted not-ready' : !sa ? 'default ServiceAccount missing' : ''
+  const missing = () =>
+    !live?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
+      ? 'node not Ready yet'
+      : (live.spec?.taints ?? []).some((t) => t.key.startsWith('node.kubernetes.io/'))
+        ? 'node still tainted not-ready'
+        : !sa
+          ? 'default ServiceAccount missing'
+          : ''
   const watches: AbortController[] = []
   let tick: NodeJS.Timeout | undefined
   let timer: NodeJS.Timeout | undefined
   try {
     await new Promise<void>((resolve, reject) => {
-      const check = () => { if (!missing()) resolve() }
-      const ended = (err: unknown) => { if (err) reject(err) }
+      const check = () => {
+        if (!missing()) resolve()
+      }
+      const ended = (err: unknown) => {
+        if (err) reject(err)
+      }
       const w = new Watch(kc)
-      w.watch('/api/v1/nodes', { fieldSelector: `metadata.name=${SIM_NODE}` }, (type, obj: V1Node) => {
-        live = type === 'DELETED' ? undefined : obj
-        check()
-      }, ended).then((c) => watches.push(c), reject)
-      w.watch('/api/v1/namespaces/default/serviceaccounts', { fieldSelector: 'metadata.name=default' }, (type) => {
-        sa = type !== 'DELETED'
-        check()
-      }, ended).then((c) => watches.push(c), reject)
+      w.watch(
+        '/api/v1/nodes',
+        { fieldSelector: `metadata.name=${SIM_NODE}` },
+        (type, obj: V1Node) => {
+          live = type === 'DELETED' ? undefined : obj
+          check()
+        },
+        ended,
+      ).then((c) => watches.push(c), reject)
+      w.watch(
+        '/api/v1/namespaces/default/serviceaccounts',
+        { fieldSelector: 'metadata.name=default' },
+        (type) => {
+          sa = type !== 'DELETED'
+          check()
+        },
+        ended,
+      ).then((c) => watches.push(c), reject)
       tick = setInterval(() => {
         const d = dead()
         if (d) reject(d)
       }, 200)
-      timer = setTimeout(() => reject(new Error(`sim cluster did not settle within ${timeoutMs / 1000} s: ${missing()}`)), timeoutMs)
+      timer = setTimeout(
+        () => reject(new Error(`sim cluster did not settle within ${timeoutMs / 1000} s: ${missing()}`)),
+        timeoutMs,
+      )
     })
   } finally {
     clearInterval(tick)
@@ -111,16 +151,23 @@ export async function installKwokCrds(kubeconfig: string, timeoutMs = 30_000): P
   const kube = clientsFor(kc, kubeconfig)
   const ext = kc.makeApiClient(ApiextensionsV1Api)
   const crds = YAML.parseAllDocuments(fs.readFileSync(path.join(repoRoot, 'k8s/sim/kwok-crds.yaml'), 'utf8'))
-    .map((d) => d.toJS() as KubernetesObject).filter(Boolean)
-  await Promise.all(crds.map((crd) => kube.objects.patch(crd, undefined, undefined, 'nsops-sim', true, PatchStrategy.ServerSideApply)))
+    .map((d) => d.toJS() as KubernetesObject)
+    .filter(Boolean)
+  await Promise.all(
+    crds.map((crd) => kube.objects.patch(crd, undefined, undefined, 'nsops-sim', true, PatchStrategy.ServerSideApply)),
+  )
   const until = Date.now() + timeoutMs
   for (const crd of crds) {
     for (;;) {
       const got = await ext.readCustomResourceDefinition({ name: crd.metadata!.name! })
       if (got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break
-      if (Date.now() > until) throw new NsopsError(`sim cluster: kwok's CRD ${crd.metadata!.name} is not Established within ${timeoutMs / 1000} s.`, {
-        hint: '`just cluster-status` shows each component with its log tail; `just cluster-down --purge` and `just cluster-up` start the sim from scratch.',
-      })
+      if (Date.now() > until)
+        throw new NsopsError(
+          `sim cluster: kwok's CRD ${crd.metadata!.name} is not Established within ${timeoutMs / 1000} s.`,
+          {
+            hint: '`just cluster-status` shows each component with its log tail; `just cluster-down --purge` and `just cluster-up` start the sim from scratch.',
+          },
+        )
       await new Promise((r) => setTimeout(r, 50))
     }
   }

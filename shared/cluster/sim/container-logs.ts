@@ -45,7 +45,12 @@ function rfc3339Nano(at: Date): string {
 }
 
 /** Appends lines to the container's current log file (what the app "prints"). */
-export function appendContainerLog(root: string, c: ContainerRef, lines: string[], stream: 'stdout' | 'stderr' = 'stdout'): void {
+export function appendContainerLog(
+  root: string,
+  c: ContainerRef,
+  lines: string[],
+  stream: 'stdout' | 'stderr' = 'stdout',
+): void {
   fs.appendFileSync(currentLink(root, c), lines.map((l) => criLine(l, stream)).join(''))
 }
 
@@ -66,7 +71,11 @@ export function startContainerLog(root: string, c: ContainerRef, restartCount: n
 
 /** The run a container's `current.log` points at, or undefined when it has none yet. */
 export function currentRun(root: string, c: ContainerRef): number | undefined {
-  try { return Number(path.basename(fs.readlinkSync(currentLink(root, c)), '.log')) } catch { return undefined }
+  try {
+    return Number(path.basename(fs.readlinkSync(currentLink(root, c)), '.log'))
+  } catch {
+    return undefined
+  }
 }
 
 // a new link renamed over the old one: a reader never finds the link missing
@@ -80,7 +89,11 @@ function relink(link: string, target: string): void {
 /** Removes the log directories of pods that no longer exist (by `<ns>_<pod>_<uid>`). */
 export function removePodLogs(root: string, keep: Set<string>): void {
   let entries: string[]
-  try { entries = fs.readdirSync(root) } catch { return }
+  try {
+    entries = fs.readdirSync(root)
+  } catch {
+    return
+  }
   for (const e of entries) if (!keep.has(e)) fs.rmSync(path.join(root, e), { recursive: true, force: true })
 }
 

@@ -42,7 +42,10 @@ export class ContainerPortServer {
     })
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
-      server.listen(0, '127.0.0.1', () => { server.off('error', reject); resolve() })
+      server.listen(0, '127.0.0.1', () => {
+        server.off('error', reject)
+        resolve()
+      })
     })
     const localPort = (server.address() as net.AddressInfo).port
     return {
@@ -58,7 +61,11 @@ export class ContainerPortServer {
 
   private answer(req: http.IncomingMessage, res: http.ServerResponse): void {
     const app = apps.get(req.socket)
-    if (!app) { res.statusCode = 500; res.end(); return }
+    if (!app) {
+      res.statusCode = 500
+      res.end()
+      return
+    }
     const pathname = new URL(req.url ?? '/', 'http://x').pathname
     let status: number
     if (app.probePaths.has(pathname)) {
@@ -73,7 +80,9 @@ export class ContainerPortServer {
       status = 404
       res.statusCode = 404
       res.setHeader('content-type', 'text/plain; charset=utf-8')
-      res.end(`404 not found: ${pathname} (simulated pod ${app.namespace}/${app.pod} answers ${[...app.probePaths].join(', ') || 'no probe paths'} and /)\n`)
+      res.end(
+        `404 not found: ${pathname} (simulated pod ${app.namespace}/${app.pod} answers ${[...app.probePaths].join(', ') || 'no probe paths'} and /)\n`,
+      )
     }
     this.onRequest(app, `${req.method} ${req.url} ${status}`)
   }

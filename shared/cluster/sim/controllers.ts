@@ -38,12 +38,20 @@ export const LOCAL_REPO = 'nsops.git'
 
 /** The clone URL of the sim cluster's own git host, once its Flux controllers run. */
 export function localGitUrl(fluxStateDir: string): string | undefined {
-  try { return fs.readFileSync(path.join(fluxStateDir, 'git-url'), 'utf8').trim() } catch { return undefined }
+  try {
+    return fs.readFileSync(path.join(fluxStateDir, 'git-url'), 'utf8').trim()
+  } catch {
+    return undefined
+  }
 }
 
 /** The URLs the git server had before (a port taken while it was down); repointLocalGit reads them. */
 export function previousGitUrls(fluxStateDir: string): string[] {
-  try { return fs.readFileSync(path.join(fluxStateDir, 'git-url.previous'), 'utf8').split('\n').filter(Boolean) } catch { return [] }
+  try {
+    return fs.readFileSync(path.join(fluxStateDir, 'git-url.previous'), 'utf8').split('\n').filter(Boolean)
+  } catch {
+    return []
+  }
 }
 
 /**
@@ -55,8 +63,12 @@ export function previousGitUrls(fluxStateDir: string): string[] {
 async function stablePorts(dir: string): Promise<{ git: number; storage: number }> {
   const file = path.join(dir, 'ports.json')
   let kept: Partial<Record<'git' | 'storage', number>> = {}
-  try { kept = JSON.parse(fs.readFileSync(file, 'utf8')) } catch { /* first start */ }
-  const take = async (p: number | undefined) => (p && await reclaimPort(p)) || freePort()
+  try {
+    kept = JSON.parse(fs.readFileSync(file, 'utf8'))
+  } catch {
+    /* first start */
+  }
+  const take = async (p: number | undefined) => (p && (await reclaimPort(p))) || freePort()
   const ports = { git: await take(kept.git), storage: await take(kept.storage) }
   fs.writeFileSync(file, JSON.stringify(ports))
   return ports
@@ -70,7 +82,9 @@ async function stablePorts(dir: string): Promise<{ git: number; storage: number 
 export async function fluxControllers(opts: { kubeconfig: string; dir: string }): Promise<ControllerProcess[]> {
   fs.mkdirSync(opts.dir, { recursive: true })
   const [, sourceController, kustomizeController] = await Promise.all([
-    installFluxCrds(connect({ kubeconfig: opts.kubeconfig })), toolPath('source-controller'), toolPath('kustomize-controller'),
+    installFluxCrds(connect({ kubeconfig: opts.kubeconfig })),
+    toolPath('source-controller'),
+    toolPath('kustomize-controller'),
   ])
   const env = { KUBECONFIG: opts.kubeconfig, RUNTIME_NAMESPACE: FLUX_NAMESPACE }
   const { git: gitPort, storage: srcPort } = await stablePorts(opts.dir)
@@ -107,10 +121,14 @@ export async function fluxControllers(opts: { kubeconfig: string; dir: string })
     name: 'source-controller',
     command: sourceController,
     args: [
-      '--watch-all-namespaces', '--log-encoding=console', '--enable-leader-election=false',
+      '--watch-all-namespaces',
+      '--log-encoding=console',
+      '--enable-leader-election=false',
       `--storage-path=${storage}`,
-      `--storage-addr=127.0.0.1:${srcPort}`, `--storage-adv-addr=127.0.0.1:${srcPort}`,
-      `--metrics-addr=127.0.0.1:${srcMetrics}`, `--health-addr=127.0.0.1:${srcHealth}`,
+      `--storage-addr=127.0.0.1:${srcPort}`,
+      `--storage-adv-addr=127.0.0.1:${srcPort}`,
+      `--metrics-addr=127.0.0.1:${srcMetrics}`,
+      `--health-addr=127.0.0.1:${srcHealth}`,
     ],
     env,
     healthUrl: `http://127.0.0.1:${srcHealth}/readyz`,
@@ -120,8 +138,12 @@ export async function fluxControllers(opts: { kubeconfig: string; dir: string })
     name: 'kustomize-controller',
     command: kustomizeController,
     args: [
-      `--metrics-addr=127.0.0.1:${kcMetrics}`, `--health-addr=127.0.0.1:${kcHealth}`,
-      '--watch-all-namespaces', '--concurrent=4', '--requeue-dependency=5s', '--log-encoding=console',
+      `--metrics-addr=127.0.0.1:${kcMetrics}`,
+      `--health-addr=127.0.0.1:${kcHealth}`,
+      '--watch-all-namespaces',
+      '--concurrent=4',
+      '--requeue-dependency=5s',
+      '--log-encoding=console',
     ],
     env,
     healthUrl: `http://127.0.0.1:${kcHealth}/readyz`,
@@ -133,8 +155,11 @@ export async function fluxControllers(opts: { kubeconfig: string; dir: string })
  * Resolves once every controller answers its health URL; `dead` reports a crashed one, and
  * `logTail` gives the last log lines of one that is still silent at the timeout.
  */
-export async function waitForControllers(procs: ControllerProcess[], dead: () => Error | undefined,
-  opts: { timeoutMs?: number; logTail?: (name: string) => string } = {}): Promise<void> {
+export async function waitForControllers(
+  procs: ControllerProcess[],
+  dead: () => Error | undefined,
+  opts: { timeoutMs?: number; logTail?: (name: string) => string } = {},
+): Promise<void> {
   const timeoutMs = opts.timeoutMs ?? 60_000
   const until = Date.now() + timeoutMs
   const pending = new Set(procs)
@@ -142,16 +167,26 @@ export async function waitForControllers(procs: ControllerProcess[], dead: () =>
     const d = dead()
     if (d) throw d
     for (const p of [...pending]) {
-      const ok = await fetch(p.healthUrl, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false)
+      const ok = await fetch(p.healthUrl, { signal: AbortSignal.timeout(1000) }).then(
+        (r) => r.ok,
+        () => false,
+      )
       if (ok) pending.delete(p)
     }
     if (pending.size === 0) return
     if (Date.now() > until) {
       const silent = [...pending].map((p) => p.name)
-      const tails = silent.map((n) => opts.logTail?.(n)).filter(Boolean).map((t) => `\n${t}`).join('')
-      throw new NsopsError(`Flux controllers did not become ready within ${timeoutMs / 1000} s: ${silent.join(', ')}.${tails}`, {
-        hint: 'Their logs are listed by `just cluster-status`.',
-      })
+      const tails = silent
+        .map((n) => opts.logTail?.(n))
+        .filter(Boolean)
+        .map((t) => `\n${t}`)
+        .join('')
+      throw new NsopsError(
+        `Flux controllers did not become ready within ${timeoutMs / 1000} s: ${silent.join(', ')}.${tails}`,
+        {
+          hint: 'Their logs are listed by `just cluster-status`.',
+        },
+      )
     }
     await new Promise((r) => setTimeout(r, 100))
   }
@@ -167,7 +202,9 @@ export interface FluxObjectManifest {
 /** The Flux objects in k8s/flux/ (the files its kustomization.yaml lists). */
 export function fluxManifests(dir = fluxDir): FluxObjectManifest[] {
   const read = (file: string) => {
-    try { return fs.readFileSync(path.join(dir, file), 'utf8') } catch (err) {
+    try {
+      return fs.readFileSync(path.join(dir, file), 'utf8')
+    } catch (err) {
       throw new NsopsError(`cannot read ${path.join(dir, file)}: ${errorMessage(err)}.`, {
         hint: `Every file in ${path.join(dir, 'kustomization.yaml')} \`resources\` must exist.`,
       })
@@ -177,7 +214,8 @@ export function fluxManifests(dir = fluxDir): FluxObjectManifest[] {
   return (index.resources ?? []).flatMap((file) =>
     YAML.parseAllDocuments(read(file))
       .map((d) => d.toJS() as FluxObjectManifest)
-      .filter(Boolean))
+      .filter(Boolean),
+  )
 }
 
 export interface BootstrapOptions {
@@ -198,10 +236,14 @@ export async function bootstrapFlux(kube: Kube, opts: BootstrapOptions): Promise
     throw new NsopsError(`${opts.repoUrl} is not a URL Flux can read: a GitRepository needs http(s):// or ssh://.`)
   }
   await installFluxCrds(kube)
-  const objects = fluxManifests(opts.dir).map((o) => o.kind !== 'GitRepository' ? o : {
-    ...o,
-    spec: { ...o.spec, url: opts.repoUrl, ref: { branch: opts.branch ?? 'main' } },
-  })
+  const objects = fluxManifests(opts.dir).map((o) =>
+    o.kind !== 'GitRepository'
+      ? o
+      : {
+          ...o,
+          spec: { ...o.spec, url: opts.repoUrl, ref: { branch: opts.branch ?? 'main' } },
+        },
+  )
   const namespaces = [...new Set(objects.map((o) => o.metadata.namespace))]
   for (const name of namespaces) {
     try {
@@ -215,13 +257,23 @@ export async function bootstrapFlux(kube: Kube, opts: BootstrapOptions): Promise
     if (!kind) throw new NsopsError(`${fluxDir}: ${obj.kind} ${obj.metadata?.name} is not a Flux kind nsops applies.`)
     try {
       await kube.custom.patchNamespacedCustomObject(
-        { ...kind, namespace: obj.metadata.namespace, name: obj.metadata.name, body: obj, fieldManager: 'nsops', force: true },
+        {
+          ...kind,
+          namespace: obj.metadata.namespace,
+          name: obj.metadata.name,
+          body: obj,
+          fieldManager: 'nsops',
+          force: true,
+        },
         setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
       )
     } catch (err) {
-      throw new NsopsError(`applying ${obj.kind}/${obj.metadata.namespace}/${obj.metadata.name} failed: ${apiMessage(err)}.`, {
-        hint: `Check ${path.relative(process.cwd(), fluxDir)} (kubectl apply --dry-run=server -k k8s/flux shows the same error).`,
-      })
+      throw new NsopsError(
+        `applying ${obj.kind}/${obj.metadata.namespace}/${obj.metadata.name} failed: ${apiMessage(err)}.`,
+        {
+          hint: `Check ${path.relative(process.cwd(), fluxDir)} (kubectl apply --dry-run=server -k k8s/flux shows the same error).`,
+        },
+      )
     }
   }
   return objects

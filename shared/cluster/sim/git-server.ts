@@ -52,7 +52,10 @@ export async function startGitServer(opts: GitServerOptions): Promise<GitServer>
   const server = http.createServer((req, res) => serveCgi(backend, root, req, res))
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(opts.port ?? 0, '127.0.0.1', () => { server.off('error', reject); resolve() })
+    server.listen(opts.port ?? 0, '127.0.0.1', () => {
+      server.off('error', reject)
+      resolve()
+    })
   })
   const port = (server.address() as AddressInfo).port
   const url = `http://127.0.0.1:${port}`
@@ -61,18 +64,23 @@ export async function startGitServer(opts: GitServerOptions): Promise<GitServer>
     port,
     root,
     urlFor: (repo) => `${url}/${repo.replace(/^\/+/, '')}`,
-    stop: () => new Promise<void>((resolve) => {
-      server.close(() => resolve())
-      // git keeps connections alive; without this close() waits for them to time out
-      server.closeAllConnections()
-    }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        // git keeps connections alive; without this close() waits for them to time out
+        server.closeAllConnections()
+      }),
   }
 }
 
 function serveCgi(backend: string, root: string, req: http.IncomingMessage, res: http.ServerResponse): void {
   const url = new URL(req.url ?? '/', 'http://127.0.0.1')
   let pathInfo: string
-  try { pathInfo = decodeURIComponent(url.pathname) } catch { return fail(res, 'malformed path', 400) }
+  try {
+    pathInfo = decodeURIComponent(url.pathname)
+  } catch {
+    return fail(res, 'malformed path', 400)
+  }
   const encoding = (req.headers['content-encoding'] ?? '').toLowerCase()
   const gzipped = encoding === 'gzip' || encoding === 'x-gzip'
   const env: NodeJS.ProcessEnv = {
@@ -97,13 +105,20 @@ function serveCgi(backend: string, root: string, req: http.IncomingMessage, res:
 
   const cgi = spawn(backend, [], { env, stdio: ['pipe', 'pipe', 'pipe'] })
   let stderr = ''
-  cgi.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  cgi.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString()
+  })
   cgi.on('error', (err) => fail(res, `git http-backend could not start: ${err.message}`))
 
   const body = gzipped ? req.pipe(zlib.createGunzip()) : req
-  body.on('error', (err) => { cgi.kill(); fail(res, `bad request body: ${err.message}`, 400) })
+  body.on('error', (err) => {
+    cgi.kill()
+    fail(res, `bad request body: ${err.message}`, 400)
+  })
   body.pipe(cgi.stdin)
-  cgi.stdin.on('error', () => { /* the backend may answer (and exit) before reading all input */ })
+  cgi.stdin.on('error', () => {
+    /* the backend may answer (and exit) before reading all input */
+  })
 
   // CGI output: header lines, a blank line, then the body, piped as it comes
   let head = Buffer.alloc(0)
@@ -149,7 +164,10 @@ function parseCgiHeaders(text: string): { status: number; headers: Record<string
 }
 
 function fail(res: http.ServerResponse, message: string, status = 500): void {
-  if (res.headersSent) { res.destroy(); return }
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
   res.writeHead(status, { 'Content-Type': 'text/plain' })
   res.end(`${message}\n`)
 }
@@ -163,11 +181,15 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
     console.error('usage: git-server.ts ROOT PORT')
     process.exit(1)
   }
-  void startGitServer({ root, port: Number(port) }).then((srv) => {
-    console.log(`serving the bare repositories in ${root} at ${srv.url}`)
-    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void srv.stop().then(() => process.exit(0)))
-  }, (err: unknown) => {
-    console.error(`git-server: ${err instanceof Error ? err.message : String(err)}`)
-    process.exit(1)
-  })
+  void startGitServer({ root, port: Number(port) }).then(
+    (srv) => {
+      console.log(`serving the bare repositories in ${root} at ${srv.url}`)
+      for (const sig of ['SIGTERM', 'SIGINT'] as const)
+        process.once(sig, () => void srv.stop().then(() => process.exit(0)))
+    },
+    (err: unknown) => {
+      console.error(`git-server: ${err instanceof Error ? err.message : String(err)}`)
+      process.exit(1)
+    },
+  )
 }

@@ -45,16 +45,30 @@ export class SimCluster implements ClusterProvider {
     this.onProgress = opts.onProgress ?? (() => {})
   }
 
-  get kubeconfigPath(): string { return path.join(this.dir, 'kubeconfig') }
+  get kubeconfigPath(): string {
+    return path.join(this.dir, 'kubeconfig')
+  }
   /** where simulated containers' CRI log files live (container-logs.ts has the layout) */
-  get podLogRoot(): string { return path.join(this.dir, 'pods') }
-  private get stateFile(): string { return path.join(this.dir, 'state.json') }
-  private get logDir(): string { return path.join(this.dir, 'logs') }
+  get podLogRoot(): string {
+    return path.join(this.dir, 'pods')
+  }
+  private get stateFile(): string {
+    return path.join(this.dir, 'state.json')
+  }
+  private get logDir(): string {
+    return path.join(this.dir, 'logs')
+  }
 
-  async available() { return { ok: true as const } }
+  async available() {
+    return { ok: true as const }
+  }
 
   private readState(): SimState | undefined {
-    try { return JSON.parse(fs.readFileSync(this.stateFile, 'utf8')) as SimState } catch { return undefined }
+    try {
+      return JSON.parse(fs.readFileSync(this.stateFile, 'utf8')) as SimState
+    } catch {
+      return undefined
+    }
   }
 
   private writeState(state: SimState): void {
@@ -62,7 +76,9 @@ export class SimCluster implements ClusterProvider {
     fs.renameSync(`${this.stateFile}.tmp`, this.stateFile)
   }
 
-  async kubeconfig(): Promise<string> { return this.kubeconfigPath }
+  async kubeconfig(): Promise<string> {
+    return this.kubeconfigPath
+  }
 
   async logs(): Promise<Record<string, string>> {
     const state = this.readState()
@@ -74,7 +90,13 @@ export class SimCluster implements ClusterProvider {
     if (!state) return []
     return state.components.map((c) => {
       if (isRunning(c)) return { name: c.name, state: 'running' as const, pid: c.pid }
-      return { name: c.name, state: 'dead' as const, pid: c.pid, detail: `log: ${c.logFile}`, logTail: logTail(c.logFile) }
+      return {
+        name: c.name,
+        state: 'dead' as const,
+        pid: c.pid,
+        detail: `log: ${c.logFile}`,
+        logTail: logTail(c.logFile),
+      }
     })
   }
 
@@ -92,7 +114,13 @@ export class SimCluster implements ClusterProvider {
     return withFileLock(path.join(this.dir, '.lock'), async () => {
       if (await this.isUp()) {
         if (opts.flux) await this.ensureFlux()
-        return { provider: 'sim', context: SIM_CONTEXT, kubeconfig: this.kubeconfigPath, server: this.server(), reused: true }
+        return {
+          provider: 'sim',
+          context: SIM_CONTEXT,
+          kubeconfig: this.kubeconfigPath,
+          server: this.server(),
+          reused: true,
+        }
       }
       const stale = this.readState()
       if (stale?.components.some(isRunning)) {
@@ -101,7 +129,13 @@ export class SimCluster implements ClusterProvider {
       }
       await this.start(opts)
       if (opts.flux) await this.ensureFlux()
-      return { provider: 'sim', context: SIM_CONTEXT, kubeconfig: this.kubeconfigPath, server: this.server(), reused: false }
+      return {
+        provider: 'sim',
+        context: SIM_CONTEXT,
+        kubeconfig: this.kubeconfigPath,
+        server: this.server(),
+        reused: false,
+      }
     })
   }
 
@@ -116,10 +150,14 @@ export class SimCluster implements ClusterProvider {
     const kubeconfig = this.kubeconfigPath
     // made while etcd starts (it needs none): the apiserver is the first to need them
     const pkiReady = ensurePki(this.dir)
-    pkiReady.catch(() => { /* awaited below */ })
+    pkiReady.catch(() => {
+      /* awaited below */
+    })
     // loaded while the apiserver starts: the first load of client-node takes a second or two
     const bootstrapModule = import('./bootstrap.ts')
-    bootstrapModule.catch(() => { /* awaited below */ })
+    bootstrapModule.catch(() => {
+      /* awaited below */
+    })
 
     const state: SimState = { apiserverPort: ap, components: [], startedAt: new Date().toISOString() }
     const log = (n: string) => path.join(this.logDir, `${n}.log`)
@@ -152,57 +190,96 @@ export class SimCluster implements ClusterProvider {
       this.onProgress('starting etcd and kube-apiserver, preparing certificates')
       const etcdUrl = `http://127.0.0.1:${ec}`
       launch('etcd', bin.etcd, [
-        '--name', 'n0', '--data-dir', path.join(this.dir, 'etcd'), '--unsafe-no-fsync',
-        `--listen-client-urls=${etcdUrl}`, `--advertise-client-urls=${etcdUrl}`,
-        `--listen-peer-urls=http://127.0.0.1:${ep}`, `--initial-advertise-peer-urls=http://127.0.0.1:${ep}`,
-        `--initial-cluster=n0=http://127.0.0.1:${ep}`, `--listen-metrics-urls=http://127.0.0.1:${em}`,
+        '--name',
+        'n0',
+        '--data-dir',
+        path.join(this.dir, 'etcd'),
+        '--unsafe-no-fsync',
+        `--listen-client-urls=${etcdUrl}`,
+        `--advertise-client-urls=${etcdUrl}`,
+        `--listen-peer-urls=http://127.0.0.1:${ep}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${ep}`,
+        `--initial-cluster=n0=http://127.0.0.1:${ep}`,
+        `--listen-metrics-urls=http://127.0.0.1:${em}`,
       ])
       const pki = await pkiReady
       await writeKubeconfig(kubeconfig, pki, ap)
       const apiserver = launch('kube-apiserver', bin['kube-apiserver'], [
-        `--etcd-servers=${etcdUrl}`, '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1',
-        `--secure-port=${ap}`, `--tls-cert-file=${pki.serverCert}`, `--tls-private-key-file=${pki.serverKey}`,
+        `--etcd-servers=${etcdUrl}`,
+        '--bind-address=127.0.0.1',
+        '--advertise-address=127.0.0.1',
+        `--secure-port=${ap}`,
+        `--tls-cert-file=${pki.serverCert}`,
+        `--tls-private-key-file=${pki.serverKey}`,
         `--client-ca-file=${pki.caCert}`,
         '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-        `--service-account-key-file=${pki.saPub}`, `--service-account-signing-key-file=${pki.saKey}`,
-        '--service-cluster-ip-range=10.96.0.0/12', '--authorization-mode=Node,RBAC', '--allow-privileged=true',
+        `--service-account-key-file=${pki.saPub}`,
+        `--service-account-signing-key-file=${pki.saKey}`,
+        '--service-cluster-ip-range=10.96.0.0/12',
+        '--authorization-mode=Node,RBAC',
+        '--allow-privileged=true',
         '--profiling=false',
       ])
       // the node processes take a second to load: they start now, beside the apiserver, and
       // wait for it (and for kwok's CRDs) themselves
-      launch('local-path-provisioner', process.execPath,
-        tsNodeArgs('shared/cluster/sim/local-path-provisioner.ts', kubeconfig, path.join(this.dir, 'volumes')))
+      launch(
+        'local-path-provisioner',
+        process.execPath,
+        tsNodeArgs('shared/cluster/sim/local-path-provisioner.ts', kubeconfig, path.join(this.dir, 'volumes')),
+      )
       // what the simulated pods' containers would do: write their logs, answer on their ports
-      launch('simulated-containers', process.execPath,
-        tsNodeArgs('shared/cluster/sim/simulated-containers.ts', kubeconfig, this.podLogRoot))
+      launch(
+        'simulated-containers',
+        process.execPath,
+        tsNodeArgs('shared/cluster/sim/simulated-containers.ts', kubeconfig, this.podLogRoot),
+      )
       await this.waitReady(ap, pki, apiserver, state.components)
 
       this.onProgress('starting controller-manager, scheduler and kwok')
-      const kcArgs = [`--kubeconfig=${kubeconfig}`, `--authentication-kubeconfig=${kubeconfig}`, `--authorization-kubeconfig=${kubeconfig}`,
-        '--leader-elect=false', '--bind-address=127.0.0.1',
+      const kcArgs = [
+        `--kubeconfig=${kubeconfig}`,
+        `--authentication-kubeconfig=${kubeconfig}`,
+        `--authorization-kubeconfig=${kubeconfig}`,
+        '--leader-elect=false',
+        '--bind-address=127.0.0.1',
         // the defaults (20 qps for the controllers, 50 for the scheduler) make a big apply
         // wait on the control plane: creating 250 ReplicaSets and pods is all they do here
-        '--kube-api-qps=300', '--kube-api-burst=600']
-      launch('kube-controller-manager', bin['kube-controller-manager'], [...kcArgs, `--secure-port=${cp}`,
-        `--service-account-private-key-file=${pki.saKey}`, `--root-ca-file=${pki.caCert}`, '--use-service-account-credentials=false',
-        '--cluster-name=nsops-sim', '--profiling=false',
+        '--kube-api-qps=300',
+        '--kube-api-burst=600',
+      ]
+      launch('kube-controller-manager', bin['kube-controller-manager'], [
+        ...kcArgs,
+        `--secure-port=${cp}`,
+        `--service-account-private-key-file=${pki.saKey}`,
+        `--root-ca-file=${pki.caCert}`,
+        '--use-service-account-credentials=false',
+        '--cluster-name=nsops-sim',
+        '--profiling=false',
         // a claim whose update lost a conflict waits for this resync (15 s by default, as long
         // as kstatus lets a pod be Unschedulable); the local-path provisioner binds the rest
-        '--pvclaimbinder-sync-period=3s'])
+        '--pvclaimbinder-sync-period=3s',
+      ])
       launch('kube-scheduler', bin['kube-scheduler'], [...kcArgs, `--secure-port=${sp}`, '--profiling=false'])
       // kwok lists its CRDs when it starts and looks again for a missing one only after a
       // backoff of up to a minute: they are installed (and Established) before it starts.
       // The Node and StorageClasses go in meanwhile: kwok takes over a Node that exists.
       const { installKwokCrds, registerNode, untilSettled } = await bootstrapModule
-      this.onProgress('registering the node and the local-path StorageClass, installing kwok\'s CRDs')
+      this.onProgress("registering the node and the local-path StorageClass, installing kwok's CRDs")
       await Promise.all([installKwokCrds(kubeconfig), registerNode(kubeconfig)])
       // kwok's server stands in for the kubelet: --node-port puts its port in the Node's
       // daemonEndpoints so the apiserver can proxy port-forward and logs to it; the
       // PortForward and Logs objects (k8s/sim/kwok-crds.yaml) say where a pod's port goes and
       // which file is a container's log.
-      launch('kwok', bin.kwok, [`--kubeconfig=${kubeconfig}`, '--manage-all-nodes=true', '--node-lease-duration-seconds=40',
-        '--cidr=10.0.0.1/24', '--node-ip=10.0.0.1', `--server-address=127.0.0.1:${kp}`, `--node-port=${kp}`,
-        '--enable-crds=ClusterPortForward,PortForward,Logs,ClusterLogs'])
+      launch('kwok', bin.kwok, [
+        `--kubeconfig=${kubeconfig}`,
+        '--manage-all-nodes=true',
+        '--node-lease-duration-seconds=40',
+        '--cidr=10.0.0.1/24',
+        '--node-ip=10.0.0.1',
+        `--server-address=127.0.0.1:${kp}`,
+        `--node-port=${kp}`,
+        '--enable-crds=ClusterPortForward,PortForward,Logs,ClusterLogs',
+      ])
 
       this.onProgress('waiting for the node')
       await untilSettled(kubeconfig, () => this.deadComponent(state.components))
@@ -212,7 +289,9 @@ export class SimCluster implements ClusterProvider {
       if (interrupted && !opts.signal) await new Promise(() => {})
       if (interrupted) {
         await stoppedAll
-        throw new NsopsError('the cluster start was interrupted; everything it had started is stopped.', { exitCode: 130 })
+        throw new NsopsError('the cluster start was interrupted; everything it had started is stopped.', {
+          exitCode: 130,
+        })
       }
       await stopComponents(state.components, 3000)
       throw err
@@ -229,7 +308,10 @@ export class SimCluster implements ClusterProvider {
   // count for isUp(), so a dead controller never restarts the whole cluster.
   private async ensureFlux(): Promise<void> {
     const state = this.readState()
-    if (!state) throw new NsopsError('the sim cluster has no state to add the Flux controllers to.', { hint: 'start it first: `just cluster-up --flux` (or `just dev-up`).' })
+    if (!state)
+      throw new NsopsError('the sim cluster has no state to add the Flux controllers to.', {
+        hint: 'start it first: `just cluster-up --flux` (or `just dev-up`).',
+      })
     const flux = state.components.filter((c) => state.flux?.includes(c.name))
     if (state.flux?.length && state.flux.every((n) => flux.some((c) => c.name === n && isRunning(c)))) return
     await stopComponents(flux)
@@ -253,7 +335,10 @@ export class SimCluster implements ClusterProvider {
     const { connect } = await import('../../kube/client.ts')
     const fluxDir = path.join(this.dir, 'flux')
     const moved = await repointLocalGit(connect({ kubeconfig: this.kubeconfigPath }), fluxDir)
-    const what = [...moved.gitRepositories.map((g) => `GitRepository ${g}`), ...moved.remotes.map((r) => `the remote in ${r}`)]
+    const what = [
+      ...moved.gitRepositories.map((g) => `GitRepository ${g}`),
+      ...moved.remotes.map((r) => `the remote in ${r}`),
+    ]
     if (what.length) this.onProgress(`the git server moved to ${localGitUrl(fluxDir)}: re-pointed ${what.join(', ')}`)
   }
 
@@ -261,9 +346,12 @@ export class SimCluster implements ClusterProvider {
   private deadComponent(components: ComponentRecord[]): NsopsError | undefined {
     const dead = components.find((c) => !isRunning(c))
     if (!dead) return undefined
-    return new NsopsError(`sim cluster: ${dead.name} exited during start-up. Last lines of ${dead.logFile}:\n${logTail(dead.logFile)}`, {
-      hint: 'If the log shows a port or data problem, `just cluster-down --purge` starts the cluster from scratch.',
-    })
+    return new NsopsError(
+      `sim cluster: ${dead.name} exited during start-up. Last lines of ${dead.logFile}:\n${logTail(dead.logFile)}`,
+      {
+        hint: 'If the log shows a port or data problem, `just cluster-down --purge` starts the cluster from scratch.',
+      },
+    )
   }
 
   private async waitReady(port: number, pki: Pki, apiserver: ComponentRecord, all: ComponentRecord[]): Promise<void> {
@@ -274,7 +362,9 @@ export class SimCluster implements ClusterProvider {
       if (await readyz(port, pki, 1000)) return
       await new Promise((r) => setTimeout(r, 50))
     }
-    throw new NsopsError(`sim cluster: kube-apiserver did not become ready within 60 s. Last lines of its log:\n${logTail(apiserver.logFile)}`)
+    throw new NsopsError(
+      `sim cluster: kube-apiserver did not become ready within 60 s. Last lines of its log:\n${logTail(apiserver.logFile)}`,
+    )
   }
 
   async stop(opts: { purge?: boolean } = {}): Promise<void> {
@@ -295,12 +385,26 @@ export class SimCluster implements ClusterProvider {
 
 function readyz(port: number, pki: Pki, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = https.get({
-      host: '127.0.0.1', port, path: '/readyz', timeout: timeoutMs,
-      ca: fs.readFileSync(pki.caCert), cert: fs.readFileSync(pki.adminCert), key: fs.readFileSync(pki.adminKey),
-    }, (res) => { res.resume(); resolve(res.statusCode === 200) })
+    const req = https.get(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/readyz',
+        timeout: timeoutMs,
+        ca: fs.readFileSync(pki.caCert),
+        cert: fs.readFileSync(pki.adminCert),
+        key: fs.readFileSync(pki.adminKey),
+      },
+      (res) => {
+        res.resume()
+        resolve(res.statusCode === 200)
+      },
+    )
     req.on('error', () => resolve(false))
-    req.on('timeout', () => { req.destroy(); resolve(false) })
+    req.on('timeout', () => {
+      req.destroy()
+      resolve(false)
+    })
   })
 }
 
@@ -309,8 +413,18 @@ async function writeKubeconfig(file: string, pki: Pki, port: number): Promise<vo
   const doc = {
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name: SIM_CONTEXT, cluster: { server: `https://127.0.0.1:${port}`, 'certificate-authority-data': b64(pki.caCert) } }],
-    users: [{ name: `${SIM_CONTEXT}-admin`, user: { 'client-certificate-data': b64(pki.adminCert), 'client-key-data': b64(pki.adminKey) } }],
+    clusters: [
+      {
+        name: SIM_CONTEXT,
+        cluster: { server: `https://127.0.0.1:${port}`, 'certificate-authority-data': b64(pki.caCert) },
+      },
+    ],
+    users: [
+      {
+        name: `${SIM_CONTEXT}-admin`,
+        user: { 'client-certificate-data': b64(pki.adminCert), 'client-key-data': b64(pki.adminKey) },
+      },
+    ],
     contexts: [{ name: SIM_CONTEXT, context: { cluster: SIM_CONTEXT, user: `${SIM_CONTEXT}-admin` } }],
     'current-context': SIM_CONTEXT,
   }

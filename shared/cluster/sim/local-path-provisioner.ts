@@ -27,8 +27,13 @@ async function main(kubeconfig: string, volumesDir: string): Promise<void> {
     if (!cls) return Promise.resolve(undefined)
     let p = classes.get(cls)
     if (!p) {
-      p = rest<{ provisioner: string }>(kube, 'GET', `/apis/storage.k8s.io/v1/storageclasses/${cls}`)
-        .then((sc) => sc.provisioner, () => { classes.delete(cls); return undefined })
+      p = rest<{ provisioner: string }>(kube, 'GET', `/apis/storage.k8s.io/v1/storageclasses/${cls}`).then(
+        (sc) => sc.provisioner,
+        () => {
+          classes.delete(cls)
+          return undefined
+        },
+      )
       classes.set(cls, p)
     }
     return p
@@ -44,7 +49,9 @@ async function main(kubeconfig: string, volumesDir: string): Promise<void> {
   const slot = async <T>(fn: () => Promise<T>): Promise<T> => {
     if (running >= 32) await new Promise<void>((r) => queue.push(r))
     running++
-    try { return await fn() } finally {
+    try {
+      return await fn()
+    } finally {
       running--
       queue.shift()?.()
     }
@@ -70,7 +77,13 @@ async function main(kubeconfig: string, volumesDir: string): Promise<void> {
         volumeMode: pvc.spec?.volumeMode ?? 'Filesystem',
         hostPath: { path: dir, type: 'DirectoryOrCreate' },
         // pre-bound to its claim, as an external provisioner does
-        claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace: pvc.metadata!.namespace, name: pvc.metadata!.name, uid },
+        claimRef: {
+          apiVersion: 'v1',
+          kind: 'PersistentVolumeClaim',
+          namespace: pvc.metadata!.namespace,
+          name: pvc.metadata!.name,
+          uid,
+        },
       },
     }
     try {
@@ -100,12 +113,17 @@ async function main(kubeconfig: string, volumesDir: string): Promise<void> {
   const bind = async (pvc: Pvc, pv: Pv) => {
     const ns = pvc.metadata!.namespace!
     const claim = pvc.metadata!.name!
-    await rest(kube, 'PATCH', `/api/v1/persistentvolumes/${pv.metadata!.name}/status`, { body: { status: { phase: 'Bound' } }, contentType: merge })
+    await rest(kube, 'PATCH', `/api/v1/persistentvolumes/${pv.metadata!.name}/status`, {
+      body: { status: { phase: 'Bound' } },
+      contentType: merge,
+    })
     await rest(kube, 'PATCH', `/api/v1/namespaces/${ns}/persistentvolumeclaims/${claim}`, {
-      body: { metadata: { uid: pvc.metadata!.uid }, spec: { volumeName: pv.metadata!.name } }, contentType: merge,
+      body: { metadata: { uid: pvc.metadata!.uid }, spec: { volumeName: pv.metadata!.name } },
+      contentType: merge,
     })
     await rest(kube, 'PATCH', `/api/v1/namespaces/${ns}/persistentvolumeclaims/${claim}/status`, {
-      body: { status: { phase: 'Bound', capacity: pv.spec!.capacity, accessModes: pv.spec!.accessModes } }, contentType: merge,
+      body: { status: { phase: 'Bound', capacity: pv.spec!.capacity, accessModes: pv.spec!.accessModes } },
+      contentType: merge,
     })
   }
 
@@ -114,17 +132,25 @@ async function main(kubeconfig: string, volumesDir: string): Promise<void> {
     if (pv.status?.phase !== 'Released' || pv.spec?.persistentVolumeReclaimPolicy !== 'Delete') return
     const dir = pv.spec?.hostPath?.path
     if (dir && dir.startsWith(volumesDir)) fs.rmSync(dir, { recursive: true, force: true })
-    try { await rest(kube, 'DELETE', `/api/v1/persistentvolumes/${pv.metadata!.name!}`) } catch { /* already gone */ }
+    try {
+      await rest(kube, 'DELETE', `/api/v1/persistentvolumes/${pv.metadata!.name!}`)
+    } catch {
+      /* already gone */
+    }
     console.log(`deleted ${pv.metadata!.name}`)
   }
 
   // started beside the apiserver (sim/index.ts): wait for it to answer
   const { untilServed } = await import('./processes.ts')
   await untilServed(kubeconfig, '/api/v1/persistentvolumeclaims')
-  const pvcs = makeInformer(kc, '/api/v1/persistentvolumeclaims', () => core.listPersistentVolumeClaimForAllNamespaces())
+  const pvcs = makeInformer(kc, '/api/v1/persistentvolumeclaims', () =>
+    core.listPersistentVolumeClaimForAllNamespaces(),
+  )
   pvcs.on('add', (o: Pvc) => void provision(o))
   pvcs.on('update', (o: Pvc) => void provision(o))
-  pvcs.on('delete', (o: Pvc) => { if (o.metadata?.uid) provisioned.delete(o.metadata.uid) })
+  pvcs.on('delete', (o: Pvc) => {
+    if (o.metadata?.uid) provisioned.delete(o.metadata.uid)
+  })
   const pvs = makeInformer(kc, '/api/v1/persistentvolumes', () => core.listPersistentVolume())
   pvs.on('add', (o: Pv) => void reclaim(o))
   pvs.on('update', (o: Pv) => void reclaim(o))
@@ -143,5 +169,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
     console.error('usage: local-path-provisioner.ts KUBECONFIG VOLUMES_DIR')
     process.exit(1)
   }
-  main(kubeconfig, path.resolve(dir)).catch((err) => { console.error(err); process.exit(1) })
+  main(kubeconfig, path.resolve(dir)).catch((err) => {
+    console.error(err)
+    process.exit(1)
+  })
 }

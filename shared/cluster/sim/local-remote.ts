@@ -18,7 +18,11 @@ export const LOCAL_REMOTE = 'nsops-local'
 const remotesFile = (fluxStateDir: string) => path.join(fluxStateDir, 'local-remotes.json')
 
 function recordedRepos(fluxStateDir: string): string[] {
-  try { return JSON.parse(fs.readFileSync(remotesFile(fluxStateDir), 'utf8')) as string[] } catch { return [] }
+  try {
+    return JSON.parse(fs.readFileSync(remotesFile(fluxStateDir), 'utf8')) as string[]
+  } catch {
+    return []
+  }
 }
 
 function recordRepo(fluxStateDir: string, repoDir: string): void {
@@ -27,13 +31,21 @@ function recordRepo(fluxStateDir: string, repoDir: string): void {
   fs.writeFileSync(remotesFile(fluxStateDir), JSON.stringify([...repos], null, 2))
 }
 
-export async function bootstrapLocalGitOps(kube: Kube, kubeconfig: string, repoDir = repoRoot): Promise<{ url: string; branch: string; upstreamNote: string }> {
+export async function bootstrapLocalGitOps(
+  kube: Kube,
+  kubeconfig: string,
+  repoDir = repoRoot,
+): Promise<{ url: string; branch: string; upstreamNote: string }> {
   const fluxStateDir = path.join(path.dirname(kubeconfig), 'flux')
   const url = localGitUrl(fluxStateDir)
-  if (!url) throw new NsopsError('the sim cluster runs no git server (its Flux controllers are not started).', { hint: 'Run `just dev-up` or `just cluster-up` again.' })
+  if (!url)
+    throw new NsopsError('the sim cluster runs no git server (its Flux controllers are not started).', {
+      hint: 'Run `just dev-up` or `just cluster-up` again.',
+    })
   const git = simpleGit({ baseDir: repoDir })
   const branch = (await git.revparse(['--abbrev-ref', 'HEAD'])).trim()
-  if (branch === 'HEAD') throw new NsopsError('HEAD is detached; Flux follows a branch.', { hint: 'Check out a branch first.' })
+  if (branch === 'HEAD')
+    throw new NsopsError('HEAD is detached; Flux follows a branch.', { hint: 'Check out a branch first.' })
   const remotes = await git.getRemotes(true)
   if (remotes.some((r) => r.name === LOCAL_REMOTE)) await git.remote(['set-url', LOCAL_REMOTE, url])
   else await git.addRemote(LOCAL_REMOTE, url)
@@ -42,11 +54,16 @@ export async function bootstrapLocalGitOps(kube: Kube, kubeconfig: string, repoD
   // because the server holds a commit this clone lacks must not leave the GitRepository on a
   // URL nothing answers (it then follows the server's branch, which `just deploy` rebases onto).
   let pushError: unknown
-  try { await git.push(LOCAL_REMOTE, `HEAD:refs/heads/${branch}`) } catch (err) { pushError = err }
+  try {
+    await git.push(LOCAL_REMOTE, `HEAD:refs/heads/${branch}`)
+  } catch (err) {
+    pushError = err
+  }
   await bootstrapFlux(kube, { repoUrl: url, branch })
   if (pushError) {
     throw new NsopsError(`pushing ${branch} to ${LOCAL_REMOTE} (${url}) failed: ${errorMessage(pushError)}`, {
-      hint: `Flux reads ${url} all the same, at the commit the server holds. If the server has commits this clone lacks, ` +
+      hint:
+        `Flux reads ${url} all the same, at the commit the server holds. If the server has commits this clone lacks, ` +
         `\`git pull --rebase ${LOCAL_REMOTE} ${branch}\` and run \`just dev-up\` again.`,
     })
   }
@@ -79,17 +96,19 @@ export async function repointLocalGit(kube: Kube, fluxStateDir: string): Promise
   const done: Repointed = { gitRepositories: [], remotes: [] }
   if (!url || old.size === 0) return done
   const kind = fluxKinds.GitRepository
-  const list = await kube.custom.listCustomObjectForAllNamespaces(kind) as { items: FluxObject[] }
+  const list = (await kube.custom.listCustomObjectForAllNamespaces(kind)) as { items: FluxObject[] }
   for (const repo of list.items) {
     if (!old.has(repo.spec?.url as string)) continue
     const { namespace, name } = repo.metadata as { namespace: string; name: string }
     try {
-      await kube.custom.patchNamespacedCustomObject({ ...kind, namespace, name, body: { spec: { url } }, fieldManager: 'nsops-git-server' },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
+      await kube.custom.patchNamespacedCustomObject(
+        { ...kind, namespace, name, body: { spec: { url } }, fieldManager: 'nsops-git-server' },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      )
       done.gitRepositories.push(`${namespace}/${name}`)
     } catch (err) {
       throw new NsopsError(`re-pointing GitRepository ${namespace}/${name} at ${url} failed: ${apiMessage(err)}.`, {
-        hint: 'Run `just dev-up` again; it points the GitRepository at the cluster\'s git server.',
+        hint: "Run `just dev-up` again; it points the GitRepository at the cluster's git server.",
       })
     }
   }

@@ -27,10 +27,14 @@ export function pkiPaths(stateDir: string): Pki {
   const p = (f: string) => path.join(dir, f)
   return {
     dir,
-    caCert: p('ca.crt'), caKey: p('ca.key'),
-    serverCert: p('apiserver.crt'), serverKey: p('apiserver.key'),
-    adminCert: p('admin.crt'), adminKey: p('admin.key'),
-    saKey: p('sa.key'), saPub: p('sa.pub'),
+    caCert: p('ca.crt'),
+    caKey: p('ca.key'),
+    serverCert: p('apiserver.crt'),
+    serverKey: p('apiserver.key'),
+    adminCert: p('admin.crt'),
+    adminKey: p('admin.key'),
+    saKey: p('sa.key'),
+    saPub: p('sa.pub'),
   }
 }
 
@@ -44,7 +48,12 @@ async function openssl(args: string[], cwd: string): Promise<void> {
         hint: 'Install it with your package manager (Debian/Ubuntu: apt-get install openssl) and run again.',
       })
     }
-    throw new NsopsError(`openssl ${args[0]} failed while making the sim cluster's certificates: ${e.stderr ?? e.message}`, { hint: 'check that `openssl version` works (OpenSSL 1.1 or newer); `just cluster-down --purge` removes half-made certificates.' })
+    throw new NsopsError(
+      `openssl ${args[0]} failed while making the sim cluster's certificates: ${e.stderr ?? e.message}`,
+      {
+        hint: 'check that `openssl version` works (OpenSSL 1.1 or newer); `just cluster-down --purge` removes half-made certificates.',
+      },
+    )
   }
 }
 
@@ -60,24 +69,65 @@ export async function ensurePki(stateDir: string): Promise<Pki> {
   // P-256 keys: generated in milliseconds where RSA-2048 takes most of a second each, and
   // accepted everywhere Kubernetes takes a key (serving, client and service-account tokens)
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1']
-  await openssl(['req', '-x509', ...ec, '-nodes', '-days', '3650', '-subj', '/CN=nsops-sim-ca',
-    '-keyout', 'ca.key', '-out', 'ca.crt'], d)
-  await fsp.writeFile(path.join(d, 'server.ext'), [
-    'basicConstraints=CA:FALSE',
-    'keyUsage=digitalSignature,keyEncipherment',
-    'extendedKeyUsage=serverAuth',
-    'subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:10.96.0.1',
-    '',
-  ].join('\n'))
-  await fsp.writeFile(path.join(d, 'client.ext'), 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n')
+  await openssl(
+    [
+      'req',
+      '-x509',
+      ...ec,
+      '-nodes',
+      '-days',
+      '3650',
+      '-subj',
+      '/CN=nsops-sim-ca',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+    ],
+    d,
+  )
+  await fsp.writeFile(
+    path.join(d, 'server.ext'),
+    [
+      'basicConstraints=CA:FALSE',
+      'keyUsage=digitalSignature,keyEncipherment',
+      'extendedKeyUsage=serverAuth',
+      'subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:10.96.0.1',
+      '',
+    ].join('\n'),
+  )
+  await fsp.writeFile(
+    path.join(d, 'client.ext'),
+    'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n',
+  )
   const issue = async (name: string, subj: string, ext: string) => {
     await openssl(['req', ...ec, '-nodes', '-subj', subj, '-keyout', `${name}.key`, '-out', `${name}.csr`], d)
-    await openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial',
-      '-days', '3650', '-extfile', ext, '-out', `${name}.crt`], d)
+    await openssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        `${name}.csr`,
+        '-CA',
+        'ca.crt',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-days',
+        '3650',
+        '-extfile',
+        ext,
+        '-out',
+        `${name}.crt`,
+      ],
+      d,
+    )
   }
   await Promise.all([
     // one after the other: both write the CA's serial file
-    issue('apiserver', '/CN=kube-apiserver', 'server.ext').then(() => issue('admin', '/O=system:masters/CN=nsops-admin', 'client.ext')),
+    issue('apiserver', '/CN=kube-apiserver', 'server.ext').then(() =>
+      issue('admin', '/O=system:masters/CN=nsops-admin', 'client.ext'),
+    ),
     (async () => {
       await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'sa.key'], d)
       await openssl(['ec', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], d)

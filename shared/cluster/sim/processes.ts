@@ -15,7 +15,13 @@ export interface ComponentRecord {
   startedAt: string
 }
 
-export function startComponent(name: string, command: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): ComponentRecord {
+export function startComponent(
+  name: string,
+  command: string,
+  args: string[],
+  logFile: string,
+  env?: NodeJS.ProcessEnv,
+): ComponentRecord {
   const fd = fs.openSync(logFile, 'a')
   fs.writeSync(fd, `\n--- ${new Date().toISOString()} starting ${command} ${args.join(' ')}\n`)
   // detached: the cluster outlives `just cluster-up`; its own process group, so Ctrl-C in
@@ -23,7 +29,10 @@ export function startComponent(name: string, command: string, args: string[], lo
   const child = spawn(command, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, ...env } })
   fs.closeSync(fd)
   child.unref()
-  if (!child.pid) throw new NsopsError(`could not start the sim's ${name} (${command}).`, { hint: 'its binary may be missing or not executable: `just setup` provisions every pinned tool again.' })
+  if (!child.pid)
+    throw new NsopsError(`could not start the sim's ${name} (${command}).`, {
+      hint: 'its binary may be missing or not executable: `just setup` provisions every pinned tool again.',
+    })
   return { name, pid: child.pid, command, args, logFile, startedAt: new Date().toISOString() }
 }
 
@@ -42,7 +51,11 @@ export function isRunning(rec: ComponentRecord): boolean {
 /** Gone, or exited and waiting to be reaped (a zombie holds no port and does no work). */
 export function isZombieOrGone(pid: number): boolean {
   if (!pidAlive(pid)) return true
-  try { return /\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')) } catch { return false }
+  try {
+    return /\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'))
+  } catch {
+    return false
+  }
 }
 
 async function waitGone(pid: number, ms: number): Promise<boolean> {
@@ -58,9 +71,17 @@ async function waitGone(pid: number, ms: number): Promise<boolean> {
 export async function stopComponents(recs: ComponentRecord[], graceMs = 8000): Promise<void> {
   await Promise.all(
     recs.filter(isRunning).map(async (r) => {
-      try { process.kill(r.pid, 'SIGTERM') } catch { return }
+      try {
+        process.kill(r.pid, 'SIGTERM')
+      } catch {
+        return
+      }
       if (await waitGone(r.pid, graceMs)) return
-      try { process.kill(r.pid, 'SIGKILL') } catch { return }
+      try {
+        process.kill(r.pid, 'SIGKILL')
+      } catch {
+        return
+      }
       await waitGone(r.pid, 5000)
     }),
   )
@@ -70,7 +91,9 @@ export function logTail(file: string, lines = 15): string {
   try {
     const text = fs.readFileSync(file, 'utf8')
     return text.split('\n').filter(Boolean).slice(-lines).join('\n')
-  } catch { return '(no log)' }
+  } catch {
+    return '(no log)'
+  }
 }
 
 /**

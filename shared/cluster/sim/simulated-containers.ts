@@ -15,7 +15,16 @@
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { KubernetesObject, V1Container, V1Pod, V1Probe } from '@kubernetes/client-node'
-import { appendContainerLog, currentRun, podLogKey, removePodLogs, startContainerLog, currentLink, previousLink, type ContainerRef } from './container-logs.ts'
+import {
+  appendContainerLog,
+  currentRun,
+  podLogKey,
+  removePodLogs,
+  startContainerLog,
+  currentLink,
+  previousLink,
+  type ContainerRef,
+} from './container-logs.ts'
 import { ContainerPortServer, type PortApp, type PortListener } from './container-ports.ts'
 
 const FIELD_MANAGER = 'nsops-sim'
@@ -56,8 +65,13 @@ export function startLines(pod: V1Pod, c: V1Container, run: number): string[] {
 }
 
 function probesOf(c: V1Container): [string, V1Probe][] {
-  return ([['readiness', c.readinessProbe], ['liveness', c.livenessProbe], ['startup', c.startupProbe]] as const)
-    .filter((e): e is [typeof e[0], V1Probe] => !!e[1])
+  return (
+    [
+      ['readiness', c.readinessProbe],
+      ['liveness', c.livenessProbe],
+      ['startup', c.startupProbe],
+    ] as const
+  ).filter((e): e is [(typeof e)[0], V1Probe] => !!e[1])
 }
 
 /** Each port a container answers on, with the httpGet probe paths declared for it. */
@@ -68,7 +82,14 @@ export function portApps(pod: V1Pod): PortApp[] {
     const app = (port: number) => {
       let a = out.get(port)
       if (!a) {
-        a = { namespace: pod.metadata!.namespace!, pod: pod.metadata!.name!, container: c.name, image: c.image ?? '', port, probePaths: new Set() }
+        a = {
+          namespace: pod.metadata!.namespace!,
+          pod: pod.metadata!.name!,
+          container: c.name,
+          image: c.image ?? '',
+          port,
+          probePaths: new Set(),
+        }
         out.set(port, a)
       }
       return a
@@ -77,7 +98,7 @@ export function portApps(pod: V1Pod): PortApp[] {
     for (const [, probe] of probesOf(c)) {
       const get = probe.httpGet
       if (!get) continue
-      const port = typeof get.port === 'number' ? get.port : byName.get(get.port) ?? Number(get.port)
+      const port = typeof get.port === 'number' ? get.port : (byName.get(get.port) ?? Number(get.port))
       if (Number.isInteger(port) && port > 0) app(port).probePaths.add(new URL(get.path ?? '/', 'http://x').pathname)
     }
   }
@@ -85,13 +106,16 @@ export function portApps(pod: V1Pod): PortApp[] {
 }
 
 function ownerRef(pod: V1Pod) {
-  return [{ apiVersion: 'v1', kind: 'Pod', name: pod.metadata!.name!, uid: pod.metadata!.uid!, blockOwnerDeletion: false }]
+  return [
+    { apiVersion: 'v1', kind: 'Pod', name: pod.metadata!.name!, uid: pod.metadata!.uid!, blockOwnerDeletion: false },
+  ]
 }
 
 function containersOf(pod: V1Pod): { c: V1Container; restarts: number }[] {
   const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]
   return [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].map((c) => ({
-    c, restarts: statuses.find((s) => s.name === c.name)?.restartCount ?? 0,
+    c,
+    restarts: statuses.find((s) => s.name === c.name)?.restartCount ?? 0,
   }))
 }
 
@@ -106,26 +130,47 @@ async function main(kubeconfig: string, root: string): Promise<void> {
   const clusterRoutes = new Map<string, ClusterRoute>()
 
   const ports = new ContainerPortServer((app, line) => {
-    const pod = [...sims.values()].find((s) => s.pod.metadata?.name === app.pod && s.pod.metadata?.namespace === app.namespace)
+    const pod = [...sims.values()].find(
+      (s) => s.pod.metadata?.name === app.pod && s.pod.metadata?.namespace === app.namespace,
+    )
     if (!pod) return
-    try { appendContainerLog(root, { namespace: app.namespace, pod: app.pod, uid: pod.pod.metadata!.uid!, container: app.container }, [line]) } catch { /* pod going away */ }
+    try {
+      appendContainerLog(
+        root,
+        { namespace: app.namespace, pod: app.pod, uid: pod.pod.metadata!.uid!, container: app.container },
+        [line],
+      )
+    } catch {
+      /* pod going away */
+    }
   })
 
   const apply = (obj: KubernetesObject, force = true) =>
     objects.patch(obj, undefined, undefined, FIELD_MANAGER, force, k8s.PatchStrategy.ServerSideApply)
 
-  const theirClusterRoute = (pod: V1Pod) => [...clusterRoutes.values()].some((r) => {
-    const s = r.spec?.selector
-    const ns = pod.metadata!.namespace!
-    const name = pod.metadata!.name!
-    return (!s?.matchNamespaces?.length || s.matchNamespaces.includes(ns)) && (!s?.matchNames?.length || s.matchNames.includes(name))
-  })
+  const theirClusterRoute = (pod: V1Pod) =>
+    [...clusterRoutes.values()].some((r) => {
+      const s = r.spec?.selector
+      const ns = pod.metadata!.namespace!
+      const name = pod.metadata!.name!
+      return (
+        (!s?.matchNamespaces?.length || s.matchNamespaces.includes(ns)) &&
+        (!s?.matchNames?.length || s.matchNames.includes(name))
+      )
+    })
 
   /** Whether a PortForward named after the pod is someone else's (its spec owned by another manager). */
   const theirPortForward = async (pod: V1Pod): Promise<boolean> => {
     try {
-      const pf = await custom.getNamespacedCustomObject({ ...KWOK, plural: 'portforwards', namespace: pod.metadata!.namespace!, name: pod.metadata!.name! }) as KubernetesObject
-      return (pf.metadata?.managedFields ?? []).some((f) => f.manager !== FIELD_MANAGER && JSON.stringify(f.fieldsV1 ?? {}).includes('f:spec'))
+      const pf = (await custom.getNamespacedCustomObject({
+        ...KWOK,
+        plural: 'portforwards',
+        namespace: pod.metadata!.namespace!,
+        name: pod.metadata!.name!,
+      })) as KubernetesObject
+      return (pf.metadata?.managedFields ?? []).some(
+        (f) => f.manager !== FIELD_MANAGER && JSON.stringify(f.fieldsV1 ?? {}).includes('f:spec'),
+      )
     } catch (err) {
       if ((err as { code?: number }).code === 404) return false
       throw err
@@ -137,22 +182,45 @@ async function main(kubeconfig: string, root: string): Promise<void> {
     const ref = { namespace: pod.metadata!.namespace!, name: pod.metadata!.name! }
     if (theirClusterRoute(pod)) {
       if (sim.routed === 'ours') {
-        try { await custom.deleteNamespacedCustomObject({ ...KWOK, plural: 'portforwards', ...ref }) } catch { /* gone */ }
+        try {
+          await custom.deleteNamespacedCustomObject({ ...KWOK, plural: 'portforwards', ...ref })
+        } catch {
+          /* gone */
+        }
       }
       sim.routed = 'theirs'
       return
     }
-    if (await theirPortForward(pod)) { sim.routed = 'theirs'; return }
+    if (await theirPortForward(pod)) {
+      sim.routed = 'theirs'
+      return
+    }
     if (sim.listeners.length === 0) sim.listeners = await Promise.all(portApps(pod).map((a) => ports.listen(a)))
-    if (sim.listeners.length === 0) { sim.routed = 'none'; return }
+    if (sim.listeners.length === 0) {
+      sim.routed = 'none'
+      return
+    }
     try {
       // without force: a route someone applied between our look and this write conflicts
       // (409) instead of being overwritten, and stays theirs
-      await apply({
-        apiVersion: `${KWOK.group}/${KWOK.version}`, kind: 'PortForward',
-        metadata: { ...ref, ownerReferences: ownerRef(pod), labels: { 'app.kubernetes.io/managed-by': FIELD_MANAGER } },
-        spec: { forwards: sim.listeners.map((l) => ({ ports: [l.app.port], target: { address: '127.0.0.1', port: l.localPort } })) },
-      } as KubernetesObject, false)
+      await apply(
+        {
+          apiVersion: `${KWOK.group}/${KWOK.version}`,
+          kind: 'PortForward',
+          metadata: {
+            ...ref,
+            ownerReferences: ownerRef(pod),
+            labels: { 'app.kubernetes.io/managed-by': FIELD_MANAGER },
+          },
+          spec: {
+            forwards: sim.listeners.map((l) => ({
+              ports: [l.app.port],
+              target: { address: '127.0.0.1', port: l.localPort },
+            })),
+          },
+        } as KubernetesObject,
+        false,
+      )
       sim.routed = 'ours'
     } catch (err) {
       if ((err as { code?: number }).code !== 409) throw err
@@ -164,17 +232,33 @@ async function main(kubeconfig: string, root: string): Promise<void> {
     const { pod } = sim
     const uid = pod.metadata!.uid!
     for (const { c, restarts } of containersOf(pod)) {
-      const ref: ContainerRef = { namespace: pod.metadata!.namespace!, pod: pod.metadata!.name!, uid, container: c.name }
+      const ref: ContainerRef = {
+        namespace: pod.metadata!.namespace!,
+        pod: pod.metadata!.name!,
+        uid,
+        container: c.name,
+      }
       if (currentRun(root, ref) !== restarts) startContainerLog(root, ref, restarts, startLines(pod, c, restarts))
     }
     if (!sim.logsApplied) {
       await apply({
-        apiVersion: `${KWOK.group}/${KWOK.version}`, kind: 'Logs',
-        metadata: { namespace: pod.metadata!.namespace!, name: pod.metadata!.name!, ownerReferences: ownerRef(pod), labels: { 'app.kubernetes.io/managed-by': FIELD_MANAGER } },
+        apiVersion: `${KWOK.group}/${KWOK.version}`,
+        kind: 'Logs',
+        metadata: {
+          namespace: pod.metadata!.namespace!,
+          name: pod.metadata!.name!,
+          ownerReferences: ownerRef(pod),
+          labels: { 'app.kubernetes.io/managed-by': FIELD_MANAGER },
+        },
         spec: {
           logs: containersOf(pod).map(({ c }) => {
             const ref = { namespace: pod.metadata!.namespace!, pod: pod.metadata!.name!, uid, container: c.name }
-            return { containers: [c.name], logsFile: currentLink(root, ref), previousLogsFile: previousLink(root, ref), follow: true }
+            return {
+              containers: [c.name],
+              logsFile: currentLink(root, ref),
+              previousLogsFile: previousLink(root, ref),
+              follow: true,
+            }
           }),
         },
       } as KubernetesObject)
@@ -182,7 +266,12 @@ async function main(kubeconfig: string, root: string): Promise<void> {
     }
     if (sim.routeDirty) {
       sim.routeDirty = false
-      try { await route(sim) } catch (err) { sim.routeDirty = true; throw err }
+      try {
+        await route(sim)
+      } catch (err) {
+        sim.routeDirty = true
+        throw err
+      }
     }
   }
 
@@ -190,16 +279,23 @@ async function main(kubeconfig: string, root: string): Promise<void> {
   const running = new Map<string, Promise<void>>()
   const again = new Set<string>()
   const schedule = (uid: string) => {
-    if (running.has(uid)) { again.add(uid); return }
+    if (running.has(uid)) {
+      again.add(uid)
+      return
+    }
     const sim = sims.get(uid)
     if (!sim) return
-    const p = sync(sim).catch((err) => {
-      console.error(`${sim.pod.metadata?.namespace}/${sim.pod.metadata?.name}: ${String(err?.body?.message ?? err?.message ?? err)}; retrying`)
-      setTimeout(() => schedule(uid), 1000).unref()
-    }).finally(() => {
-      running.delete(uid)
-      if (again.delete(uid)) schedule(uid)
-    })
+    const p = sync(sim)
+      .catch((err) => {
+        console.error(
+          `${sim.pod.metadata?.namespace}/${sim.pod.metadata?.name}: ${String(err?.body?.message ?? err?.message ?? err)}; retrying`,
+        )
+        setTimeout(() => schedule(uid), 1000).unref()
+      })
+      .finally(() => {
+        running.delete(uid)
+        if (again.delete(uid)) schedule(uid)
+      })
     running.set(uid, p)
   }
 
@@ -219,7 +315,14 @@ async function main(kubeconfig: string, root: string): Promise<void> {
     if (!sim) return
     sims.delete(pod.metadata!.uid!)
     await Promise.all(sim.listeners.map((l) => l.close()))
-    removePodLogs(root, new Set([...sims.values()].map((s) => podLogKey(s.pod.metadata!.namespace!, s.pod.metadata!.name!, s.pod.metadata!.uid!))))
+    removePodLogs(
+      root,
+      new Set(
+        [...sims.values()].map((s) =>
+          podLogKey(s.pod.metadata!.namespace!, s.pod.metadata!.name!, s.pod.metadata!.uid!),
+        ),
+      ),
+    )
   }
 
   // started beside the apiserver (sim/index.ts): wait until it serves kwok's CRDs
@@ -230,11 +333,25 @@ async function main(kubeconfig: string, root: string): Promise<void> {
   pods.on('update', upsert)
   pods.on('delete', (p: V1Pod) => void forget(p))
   const routesPath = `/apis/${KWOK.group}/${KWOK.version}/clusterportforwards`
-  const routes = k8s.makeInformer<ClusterRoute>(kc, routesPath,
-    () => custom.listClusterCustomObject({ ...KWOK, plural: 'clusterportforwards' }) as never)
-  const onRoutes = () => { for (const [uid, sim] of sims) { sim.routeDirty = true; schedule(uid) } }
-  routes.on('add', (r) => { clusterRoutes.set(r.metadata!.name!, r); onRoutes() })
-  routes.on('update', (r) => { clusterRoutes.set(r.metadata!.name!, r); onRoutes() })
+  const routes = k8s.makeInformer<ClusterRoute>(
+    kc,
+    routesPath,
+    () => custom.listClusterCustomObject({ ...KWOK, plural: 'clusterportforwards' }) as never,
+  )
+  const onRoutes = () => {
+    for (const [uid, sim] of sims) {
+      sim.routeDirty = true
+      schedule(uid)
+    }
+  }
+  routes.on('add', (r) => {
+    clusterRoutes.set(r.metadata!.name!, r)
+    onRoutes()
+  })
+  routes.on('update', (r) => {
+    clusterRoutes.set(r.metadata!.name!, r)
+    onRoutes()
+  })
   routes.on('delete', (r) => {
     clusterRoutes.delete(r.metadata!.name!)
     for (const sim of sims.values()) if (sim.routed === 'theirs') sim.routed = 'none'
@@ -247,9 +364,16 @@ async function main(kubeconfig: string, root: string): Promise<void> {
   // ClusterPortForwards first, so no pod is routed to us that someone's rule already claims
   await routes.start().catch((err) => console.error(`ClusterPortForwards not watched yet: ${String(err)}`))
   await pods.start()
-  removePodLogs(root, new Set(pods.list().map((p) => podLogKey(p.metadata!.namespace!, p.metadata!.name!, p.metadata!.uid!))))
+  removePodLogs(
+    root,
+    new Set(pods.list().map((p) => podLogKey(p.metadata!.namespace!, p.metadata!.name!, p.metadata!.uid!))),
+  )
   console.log(`simulated containers: logs in ${root}, ports on 127.0.0.1`)
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => { ports.close(); process.exit(0) })
+  for (const sig of ['SIGTERM', 'SIGINT'] as const)
+    process.once(sig, () => {
+      ports.close()
+      process.exit(0)
+    })
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
@@ -258,5 +382,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
     console.error('usage: simulated-containers.ts KUBECONFIG LOG_ROOT')
     process.exit(1)
   }
-  main(kubeconfig, path.resolve(root)).catch((err) => { console.error(err); process.exit(1) })
+  main(kubeconfig, path.resolve(root)).catch((err) => {
+    console.error(err)
+    process.exit(1)
+  })
 }
