@@ -112,6 +112,14 @@ cluster-status *FLAGS:
 test *FILTER:
     @NSOPS_TEST_ONLY="$(IFS=,; echo "$*")" exec test/run.sh
 
+# format the TypeScript and JavaScript with Prettier (`just test` checks it)
+fmt:
+    @prettier --write --log-level warn "**/*.{ts,mts,mjs}"
+
+# typescript-eslint, the layering check of shared/ and the type check (all part of `just test`)
+lint:
+    @eslint --max-warnings 0 . && exec shared/bin/nsops-node test/layers.ts && tsc --noEmit -p .
+
 # benchmarks: print figures and ratios (see bench/README.md)
 bench *WHICH:
     @exec shared/bin/nsops-node bench/run.ts "$@"

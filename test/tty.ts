@@ -78,7 +78,7 @@ export class Terminal {
         timeoutMs,
       )
     } catch (err) {
-      throw new Error(`${(err as Error).message}; the screen:\n${last}`)
+      throw new Error(`${(err as Error).message}; the screen:\n${last}`, { cause: err })
     }
     return last
   }

@@ -29,7 +29,7 @@ branch.
   diff       the rendered per-object diff of each changed namespace between the merge base
              and the working tree (no cluster), chart noise left out, danger signals called
              out; DIR/diff.md (capped for a PR comment, with a marker line), diff-full.md,
-             diff.json; appended to \$GITHUB_STEP_SUMMARY when that is set
+             diff.json; appended to $GITHUB_STEP_SUMMARY when that is set
   e2e        cluster-up --flux, dev-up --ci of the changed namespaces (the stack is kept),
              each namespace's checks, then always DIR/e2e: snapshot.json, every sim
              component's log, events and \`kubectl get all\` of each namespace, check logs

@@ -1,7 +1,6 @@
 // The dashboard model as text: header, apps by group, pods, PVCs, events, quick commands.
 // Pure: model in, string out, so --watch can redraw a whole frame in one write.
 import { c, healthMark, table } from '../core/output.ts'
-import type { Status } from '../health/kstatus.ts'
 import type { DashboardModel } from './collect.ts'
 
 const statusMark = healthMark

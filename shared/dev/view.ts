@@ -6,8 +6,7 @@
 // Logs (the session's LogFeed): on a TTY the `l` key switches from the status to the logs of
 // all apps, then of one app at a time, then back (`s` goes straight back); off a TTY every
 // line is printed as it comes, prefixed with its app.
-import type { ObjectHealth } from '../health/wait.ts'
-import { c, healthMark, interactive, log, table, type HealthStatus } from '../core/output.ts'
+import { c, healthMark, interactive, log, table } from '../core/output.ts'
 import type { FeedLine, LogFeed, LogLevel } from './log-feed.ts'
 import type { DevStatus, LastApply, Loop } from './loop.ts'
 import { appRows, worst } from './app-rows.ts'

@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { Writable } from 'node:stream'
 import { promisify } from 'node:util'
@@ -32,7 +31,6 @@ describe('the flux CLI against sim, beside nsops', () => {
   let w: GitOpsWorld
   let flux: string
   const state = privateStateDir('nsops-flux-cli-state-')
-  const stateDir = state.dir
 
   const fluxRun = async (...args: string[]) => {
     try {

@@ -6,8 +6,6 @@
 // and a hold a dead loop left (kill -9) is seen by the dashboard and released by dev-down.
 import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
-import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
