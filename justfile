@@ -1,13 +1,18 @@
 # nsops: operate a Flux-managed cluster one namespace at a time.
-# `just --list` shows every recipe; each script also answers --help.
+# `just --list` shows every recipe by group; each script also answers --help.
 
+# just 1.55 brought this check; the pinned one (npm rust-just) is 1.57
+set minimum-version := '1.55.0'
 set shell := ["bash", "-euo", "pipefail", "-c"]
 # Recipe arguments reach the scripts as "$@", exactly as typed: `just deploy NS -m "a b $HOME"`
 # passes one unexpanded argument (`{{FLAGS}}` would be re-split and evaluated by the shell).
 # Every recipe `exec`s node, so no shell sits between just and node: Ctrl-C and SIGTERM reach
-# node directly, and its exit code is just's. [no-exit-message]: the scripts print their own
-# `error:` + `hint:` (and drift exits 1 for "drift found"), so just adds no "recipe failed" line.
+# node directly, and its exit code is just's.
 set positional-arguments
+# no command echo; and no "recipe failed" line: the scripts print their own `error:` + `hint:`
+# (and drift exits 1 for "drift found"), so just adds nothing to it.
+set quiet
+set no-exit-message
 export PATH := justfile_directory() + "/node_modules/.bin:" + env_var("PATH")
 
 nsops := justfile_directory() + "/shared/bin/nsops.ts"
@@ -15,111 +20,131 @@ nsops := justfile_directory() + "/shared/bin/nsops.ts"
 import 'tanka/tanka.just'
 
 # list the recipes
+[private]
 default:
-    @{{just_executable()}} --list --unsorted
+    {{just_executable()}} --list --unsorted
 
 # install npm dependencies and provision every pinned tool (first run builds them: ~11 min)
-[no-exit-message]
+[group('setup')]
 setup *FLAGS:
-    @[ -f node_modules/.package-lock.json ] || npm ci; exec "{{nsops}}" setup "$@"
+    [ -f node_modules/.package-lock.json ] || npm ci; exec "{{nsops}}" setup "$@"
+
+# just's, nsops', Node's and every pinned tool's version (= nsops --version)
+[group('setup')]
+version:
+    {{just_executable()}} --version; exec "{{nsops}}" --version
 
 # ensure a cluster (allowed context → kind/k3d → sim), bootstrap it, run the dev loops of NS… (default: all) in one view
-[no-exit-message]
+[group('dev')]
 dev-up *NS:
-    @exec "{{nsops}}" dev-up "$@"
+    exec "{{nsops}}" dev-up "$@"
 
 # stop running dev loops, resume every Flux object nsops suspended, stop the sim cluster
-[no-exit-message]
+[group('dev')]
 dev-down *FLAGS:
-    @exec "{{nsops}}" dev-down "$@"
+    exec "{{nsops}}" dev-down "$@"
 
 # the cluster and one line per namespace (dev loop, health, Flux)
-[no-exit-message]
+[group('dev')]
 dev-status *FLAGS:
-    @exec "{{nsops}}" dev-status "$@"
+    exec "{{nsops}}" dev-status "$@"
 
 # the dev loop for one namespace (= ./namespaces/NS/dev.ts); --ci applies once and waits
-[no-exit-message]
+[group('dev')]
 dev NS *FLAGS:
-    @exec "{{nsops}}" dev "$@"
+    exec "{{nsops}}" dev "$@"
 
 # one namespace at a glance (= ./namespaces/NS/dashboard.ts); --json, --watch, --check
-[no-exit-message]
+[group('dev')]
 dashboard NS *FLAGS:
-    @exec "{{nsops}}" dashboard "$@"
+    exec "{{nsops}}" dashboard "$@"
 
 # follow the logs of APP's pods in NS (no APP: every pod), across restarts; --since, --tail, --include/--exclude, --previous, -o json
-[no-exit-message]
+[group('dev')]
 logs NS *ARGS:
-    @exec "{{nsops}}" logs "$@"
+    exec "{{nsops}}" logs "$@"
 
 # run a namespace's typed zx task NAME from its namespace.ts (no NAME: list them)
-[no-exit-message]
+[group('dev')]
 task NS *ARGS:
-    @exec "{{nsops}}" task "$@"
+    exec "{{nsops}}" task "$@"
 
-# GitOps deploy: validate, diff, commit, push, reconcile Flux, wait, roll back on failure
-[no-exit-message]
+# GitOps deploy: validate, diff, commit, push, reconcile Flux, wait, roll back on failure (asks first; --yes)
+[group('deploy')]
 deploy NS *FLAGS:
-    @exec "{{nsops}}" deploy "$@"
-
-# what in the live NS differs from git and who changed it, read-only (exit 0 in sync, 1 drift, 2 error); --baseline, -o json
-[no-exit-message]
-drift NS *FLAGS:
-    @exec "{{nsops}}" drift "$@"
-
-# revert the last deploy commit of NS (a new commit), push and reconcile
-[no-exit-message]
-rollback NS *FLAGS:
-    @exec "{{nsops}}" deploy "$1" --rollback "${@:2}"
-
-# build the prod overlay of NS (default: all), check schemas, server-side dry-run when a cluster answers
-[no-exit-message]
-validate *NS:
-    @exec "{{nsops}}" validate "$@"
-
-# what CI runs on a pull request: changed → validate → diff → e2e (or one STEP); --base REF (default: the upstream branch)
-[no-exit-message]
-ci *ARGS:
-    @exec "{{nsops}}" ci "$@"
+    exec "{{nsops}}" deploy "$@"
 
 # what `just deploy NS` would change in the cluster (server-side diff, Secrets masked)
-[no-exit-message]
+[group('deploy')]
 diff NS *FLAGS:
-    @exec "{{nsops}}" deploy "$1" --dry-run "${@:2}"
+    exec "{{nsops}}" deploy "$1" --dry-run "${@:2}"
+
+# (no [confirm] on rollback and deploy: they show the plan and ask themselves, --yes answers;
+# a [confirm] would ask a second time, before the plan)
+
+# revert the last deploy commit of NS (a new commit), push and reconcile (asks first; --yes)
+[group('deploy')]
+rollback NS *FLAGS:
+    exec "{{nsops}}" deploy "$1" --rollback "${@:2}"
+
+# what in the live NS differs from git and who changed it, read-only (exit 0 in sync, 1 drift, 2 error); --baseline, -o json
+[group('deploy')]
+drift NS *FLAGS:
+    exec "{{nsops}}" drift "$@"
+
+# build the prod overlay of NS (default: all), check schemas, server-side dry-run when a cluster answers
+[group('deploy')]
+validate *NS:
+    exec "{{nsops}}" validate "$@"
 
 # scaffold namespaces/NAME with config, scripts, overlays and its Flux Kustomization
-[no-exit-message]
+[group('deploy')]
 new-namespace NAME:
-    @exec "{{nsops}}" new-namespace "$@"
+    exec "{{nsops}}" new-namespace "$@"
 
 # start the local cluster or find it running (sim without Docker; --provider kind|k3d|existing)
-[no-exit-message]
+[group('cluster')]
 cluster-up *FLAGS:
-    @exec "{{nsops}}" cluster-up "$@"
+    exec "{{nsops}}" cluster-up "$@"
 
-# stop every process of the sim cluster (state kept; --purge deletes it)
-[no-exit-message]
+# stop every process of the sim cluster, its state kept for the next cluster-up (--purge deletes it)
+[group('cluster')]
 cluster-down *FLAGS:
-    @exec "{{nsops}}" cluster-down "$@"
+    exec "{{nsops}}" cluster-down "$@"
+
+# stop the sim cluster and delete its state (etcd data, PKI, git server): the next cluster-up starts from scratch
+[group('cluster')]
+[confirm("Delete the sim cluster's state (etcd data, PKI, its git server)? The next cluster-up starts from scratch. [y/N]")]
+cluster-purge:
+    exec "{{nsops}}" cluster-down --purge
 
 # each cluster component: running, stopped, or dead with its log tail
-[no-exit-message]
+[group('cluster')]
 cluster-status *FLAGS:
-    @exec "{{nsops}}" cluster-status "$@"
+    exec "{{nsops}}" cluster-status "$@"
+
+# what CI runs on a pull request: changed → validate → diff → e2e (or one STEP); --base REF (default: the upstream branch)
+[group('ci')]
+ci *ARGS:
+    exec "{{nsops}}" ci "$@"
 
 # type-check and run every test (unit, integration on a real sim cluster, end to end)
+[group('ci')]
+[exit-message]
 test *FILTER:
-    @NSOPS_TEST_ONLY="$(IFS=,; echo "$*")" exec test/run.sh
+    NSOPS_TEST_ONLY="$(IFS=,; echo "$*")" exec test/run.sh
 
 # format the TypeScript and JavaScript with Prettier (`just test` checks it)
+[group('ci')]
 fmt:
-    @prettier --write --log-level warn "**/*.{ts,mts,mjs}"
+    prettier --write --log-level warn "**/*.{ts,mts,mjs}"
 
 # typescript-eslint, the layering check of shared/ and the type check (all part of `just test`)
+[group('ci')]
 lint:
-    @eslint --max-warnings 0 . && exec shared/bin/nsops-node test/layers.ts && tsc --noEmit -p .
+    eslint --max-warnings 0 . && exec shared/bin/nsops-node test/layers.ts && tsc --noEmit -p .
 
 # benchmarks: print figures and ratios (see bench/README.md)
+[group('ci')]
 bench *WHICH:
-    @exec shared/bin/nsops-node bench/run.ts "$@"
+    exec shared/bin/nsops-node bench/run.ts "$@"

@@ -54,9 +54,12 @@ function perNamespace(run: NsCommand): (argv: string[]) => Promise<number> {
 
 runMain(async () => {
   const [name, ...argv] = process.argv.slice(2)
+  if (name === '--version' || name === '-V' || name === 'version') {
+    return (await import('../commands/version.ts')).version()
+  }
   if (name === '--help' || name === '-h') {
     process.stdout.write(
-      `Usage: nsops <command> [flags]   (usually through just: \`just --list\`)\nCommands: ${Object.keys(commands).join(', ')}\nEach command answers --help.\n`,
+      `Usage: nsops <command> [flags]   (usually through just: \`just --list\`)\nCommands: ${Object.keys(commands).join(', ')}\nEach command answers --help. nsops --version prints the pinned versions.\n`,
     )
     return 0
   }

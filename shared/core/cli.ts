@@ -26,7 +26,7 @@ export function parseCommand<O extends NonNullable<ParseArgsConfig['options']>>(
       strict: true,
     })
   } catch (err) {
-    throw new NsopsError((err as Error).message.split('\n')[0], { hint: `Usage:\n${spec.usage}` })
+    throw parseError(err as Error & { code?: string }, spec.usage)
   }
   const values = parsed.values as { help?: boolean; output?: string; json?: boolean }
   if (values.help) {
@@ -41,6 +41,34 @@ export function parseCommand<O extends NonNullable<ParseArgsConfig['options']>>(
     values.json = true
   }
   return parsed
+}
+
+/** The command's name as its usage spells it: `just dashboard NS` and `./namespaces/x/dashboard.ts` → dashboard. */
+export function commandName(usage: string): string {
+  const words = (usage.match(/Usage:\s*(.*)/)?.[1] ?? '').split(/\s+/)
+  const word = words[0] === 'just' || words[0] === 'nsops' ? words[1] : words[0]
+  return (word ?? 'nsops').replace(/^.*\//, '').replace(/\.ts$/, '')
+}
+
+/**
+ * A flag parseArgs refused, as one line that names it and the command (`unknown flag --foo
+ * for dashboard`), and where to look: the whole usage is what --help is for.
+ */
+function parseError(err: Error & { code?: string }, usage: string): NsopsError {
+  const name = commandName(usage)
+  const first = err.message.split('\n')[0]
+  let message: string
+  if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    message = `unknown flag ${first.match(/'([^']+)'/)?.[1] ?? first} for ${name}`
+  } else if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    const flag = first.match(/'(-[^ ']+)/)?.[1]
+    message = flag ? `flag ${flag} of ${name} needs a value` : `${first} (${name})`
+  } else if (err.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+    message = `${name} takes no argument ${first.match(/'([^']+)'/)?.[1] ?? ''}`.trimEnd()
+  } else {
+    message = `${first} (${name})`
+  }
+  return new NsopsError(message, { hint: `see --help`, cause: err })
 }
 
 const UNITS: Record<string, number> = {

@@ -2,7 +2,7 @@
 // `-o json` as a synonym of --json.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { goDuration, parseCommand, parseDuration } from '../../shared/core/cli.ts'
+import { commandName, goDuration, parseCommand, parseDuration } from '../../shared/core/cli.ts'
 import { NsopsError } from '../../shared/core/errors.ts'
 
 describe('cli: durations', () => {
@@ -89,5 +89,26 @@ runMain(async () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
     }
+  })
+})
+
+describe('cli: flags it does not know', () => {
+  const spec = {
+    usage: '\nUsage: just dashboard NS [--json]\n\nlong text…',
+    options: { json: { type: 'boolean' as const } },
+  }
+
+  it('names the flag and the command in one line and points at --help, without the usage', () => {
+    assert.throws(
+      () => parseCommand(['--foo'], spec),
+      (err: unknown) => {
+        assert.ok(err instanceof NsopsError)
+        assert.equal(err.message, 'unknown flag --foo for dashboard')
+        assert.equal(err.hint, 'see --help')
+        return true
+      },
+    )
+    assert.equal(commandName('Usage: ./namespaces/arr-stack/drift.ts [--all]'), 'drift')
+    assert.equal(commandName('Usage: just tk-show ENV'), 'tk-show')
   })
 })

@@ -1,0 +1,105 @@
+// The conventions kubectl, flux and just users expect, through the user's door (`npx just …`
+// in this repository): --version with the pinned versions, an unknown flag answered in one
+// line, a grouped `just --list`, and a [confirm] before a recipe deletes state.
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { after, describe, it } from 'node:test'
+import YAML from 'yaml'
+import { repoRoot } from '../../shared/core/paths.ts'
+
+export interface Ran {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+/** `npx just ARGS` in this repository, as a user types it; `input` is what they answer on stdin. */
+export function just(args: string[], env: NodeJS.ProcessEnv = {}, input?: string, timeout = 240_000): Promise<Ran> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      'npx',
+      ['just', ...args],
+      { cwd: repoRoot, env: { ...process.env, CI: '1', NO_COLOR: '1', ...env }, timeout, maxBuffer: 32 << 20 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? Number(err.code) : -1) : 0
+        resolve({ code, stdout, stderr })
+      },
+    )
+    child.stdin?.end(input ?? '')
+  })
+}
+
+describe('conventions: version, flags, just --list', () => {
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-conv-state-'))
+  after(() => fs.rmSync(stateDir, { recursive: true, force: true }))
+
+  it('just version prints just, nsops, the Node running it and every version pinned in k8s/versions.yaml', async () => {
+    const r = await just(['version'])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /^just \d+\.\d+\.\d+$/m)
+    const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }
+    assert.match(r.stdout, new RegExp(`^nsops ${pkg.version.replaceAll('.', '\\.')}( \\([0-9a-f]+\\))?$`, 'm'))
+    assert.match(r.stdout, /^node v24\.\d+\.\d+ /m, 'the pinned Node 24 runs nsops, whatever node is on PATH')
+    const pinned = YAML.parse(fs.readFileSync(path.join(repoRoot, 'k8s/versions.yaml'), 'utf8')) as Record<
+      string,
+      { version: string }
+    >
+    for (const [tool, spec] of Object.entries(pinned))
+      assert.match(r.stdout, new RegExp(`^  ${tool} +${spec.version.replaceAll('.', '\\.')}$`, 'm'), tool)
+  })
+
+  it('nsops --version answers as just version does (no just needed)', async () => {
+    const r = await new Promise<Ran>((resolve) =>
+      execFile(path.join(repoRoot, 'shared/bin/nsops.ts'), ['--version'], { cwd: os.tmpdir() }, (err, stdout, stderr) =>
+        resolve({ code: err ? 1 : 0, stdout, stderr }),
+      ),
+    )
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /^nsops \d+\.\d+\.\d+/)
+    assert.match(r.stdout, /^ {2}kubernetes +v\d/m)
+  })
+
+  it('an unknown flag is one line naming it and the command, then "see --help": not the whole usage', async () => {
+    const r = await just(['dashboard', 'arr-stack', '--foo'], { NSOPS_STATE_DIR: stateDir })
+    assert.equal(r.code, 1)
+    assert.equal(r.stderr, 'error: unknown flag --foo for dashboard\nhint: see --help\n')
+    assert.equal(r.stdout, '')
+    const missing = await just(['logs', 'arr-stack', '--since'], { NSOPS_STATE_DIR: stateDir })
+    assert.equal(missing.stderr, 'error: flag --since of logs needs a value\nhint: see --help\n')
+    const extra = await just(['setup', 'kubectl'], { NSOPS_STATE_DIR: stateDir })
+    assert.equal(extra.stderr, 'error: setup takes no argument kubectl\nhint: see --help\n')
+  })
+
+  it('just --list shows the recipes in groups, and a failing recipe adds no "recipe failed" line', async () => {
+    const r = await just(['--list'])
+    assert.equal(r.code, 0, r.stderr)
+    for (const g of ['setup', 'dev', 'deploy', 'cluster', 'ci', 'tanka'])
+      assert.match(r.stdout, new RegExp(`^ +\\[${g}\\]$`, 'm'), g)
+    // each group lists its own recipes under it
+    const group = (name: string) => r.stdout.split(`[${name}]`)[1].split(/\n\s*\n/)[0]
+    for (const recipe of ['cluster-up', 'cluster-down', 'cluster-purge'])
+      assert.match(group('cluster'), new RegExp(`^ +${recipe} `, 'm'))
+    assert.match(group('tanka'), /tk-apply/)
+    assert.match(group('deploy'), /rollback/)
+    const failed = await just(['dashboard', 'arr-stack', '--foo'], { NSOPS_STATE_DIR: stateDir })
+    assert.doesNotMatch(failed.stderr, /[Rr]ecipe/)
+  })
+
+  it('just cluster-purge asks first: "n" (or no terminal answer) deletes nothing; just --yes purges', async () => {
+    const simDir = path.join(stateDir, 'sim')
+    fs.mkdirSync(simDir, { recursive: true })
+    fs.writeFileSync(path.join(simDir, 'state.json'), JSON.stringify({ components: [] }))
+    const no = await just(['cluster-purge'], { NSOPS_STATE_DIR: stateDir }, 'n\n')
+    assert.notEqual(no.code, 0)
+    assert.match(no.stderr, /Delete the sim cluster's state/)
+    assert.match(no.stderr, /not confirmed/)
+    assert.ok(fs.existsSync(path.join(simDir, 'state.json')), 'declined: the state is still there')
+    const yes = await just(['--yes', 'cluster-purge'], { NSOPS_STATE_DIR: stateDir })
+    assert.equal(yes.code, 0, yes.stderr)
+    assert.match(yes.stderr + yes.stdout, /sim cluster stopped and its state deleted/)
+    assert.ok(!fs.existsSync(simDir), 'confirmed: the state is gone')
+  })
+})
