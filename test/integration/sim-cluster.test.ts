@@ -1,7 +1,10 @@
 // The sim cluster behaves like a small real cluster, and its lifecycle is safe: idempotent
 // start, state kept across stop/start, dead components recovered, nothing left running.
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
+import http from 'node:http'
+import net from 'node:net'
+import { promisify } from 'node:util'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -12,8 +15,24 @@ import { isZombieOrGone } from '../../shared/cluster/sim/processes.ts'
 import { clientsFor } from '../../shared/kube/client.ts'
 import { pidAlive } from '../../shared/core/lock.ts'
 import { repoRoot } from '../../shared/core/paths.ts'
+import { forwardService } from '../../shared/portforward/index.ts'
+import { toolPaths } from '../../shared/tools/provision.ts'
 import { testCluster, testNamespace } from '../harness.ts'
 import { until } from '../until.ts'
+
+const run = promisify(execFile)
+
+/** The status code of a GET (no keep-alive: each try is a new connection through the forward). */
+function get(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { agent: false, timeout: 5000 }, (res) => {
+        res.resume()
+        resolve(res.statusCode ?? 0)
+      })
+      .on('error', reject)
+  })
+}
 
 /** Still running (an exited process not yet reaped by its parent does not count). */
 const running = (pid: number) => pidAlive(pid) && !isZombieOrGone(pid)
@@ -201,6 +220,106 @@ describe('sim cluster', () => {
       assert.equal(again.reused, false)
       const cm = await kc().core.readNamespacedConfigMap({ name: 'keep-me', namespace: 'default' })
       assert.equal(cm.data?.a, '1')
+    })
+
+    it("logs and port-forwards reach the pods after restarts with state kept, also when kwok's old port was taken meanwhile", async () => {
+      // day two: the Node and the pods come back from etcd, kwok starts again; the apiserver
+      // reaches logs and forwards through the port the Node advertises, which must be kwok's now
+      const kubectl = (await toolPaths(['kubectl'])).kubectl
+      const kc = () => {
+        const k = new KubeConfig()
+        k.loadFromFile(sim.kubeconfigPath)
+        return clientsFor(k)
+      }
+      await sim.ensure()
+      const labels = { 'app.kubernetes.io/name': 'day2' }
+      await kc().apps.createNamespacedDeployment({
+        namespace: 'default',
+        body: {
+          metadata: { name: 'day2' },
+          spec: {
+            replicas: 1,
+            selector: { matchLabels: labels },
+            template: {
+              metadata: { labels },
+              spec: {
+                containers: [
+                  {
+                    name: 'day2',
+                    image: 'example/day2:1',
+                    ports: [{ name: 'http', containerPort: 8080 }],
+                    readinessProbe: { httpGet: { path: '/ping', port: 'http' } },
+                  },
+                ],
+              },
+            },
+          },
+        },
+      })
+      await kc().core.createNamespacedService({
+        namespace: 'default',
+        body: { metadata: { name: 'day2' }, spec: { selector: labels, ports: [{ port: 80, targetPort: 'http' }] } },
+      })
+      const kwokPort = () => {
+        const kwok = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')).components.find(
+          (c: { name: string }) => c.name === 'kwok',
+        ) as { args: string[] }
+        return Number(/--node-port=(\d+)/.exec(kwok.args.join(' '))![1])
+      }
+      const works = async (when: string) => {
+        const node = await kc().core.readNode({ name: 'nsops-sim-node' })
+        assert.equal(
+          node.status?.daemonEndpoints?.kubeletEndpoint?.Port,
+          kwokPort(),
+          `${when}: the Node names kwok's port`,
+        )
+        const logs = await until(
+          `${when}: kubectl logs to print`,
+          async () => {
+            const pod = (
+              await kc().core.listNamespacedPod({ namespace: 'default', labelSelector: 'app.kubernetes.io/name=day2' })
+            ).items.find((p) => p.status?.podIP && !p.metadata?.deletionTimestamp)
+            if (!pod) return undefined
+            return (
+              await run(kubectl, ['--kubeconfig', sim.kubeconfigPath, '-n', 'default', 'logs', pod.metadata!.name!])
+            ).stdout
+          },
+          60_000,
+        )
+        assert.match(logs, /starting /)
+        const forward = await forwardService(kc(), {
+          namespace: 'default',
+          service: 'day2',
+          localPort: 0,
+          remotePort: 80,
+        })
+        try {
+          await until(
+            `${when}: the forward to answer /ping`,
+            async () => (await get(`${forward.url}/ping`)) === 200,
+            60_000,
+          )
+        } finally {
+          await forward.stop()
+        }
+      }
+      await works('first start')
+      const first = kwokPort()
+      await sim.stop()
+      await sim.ensure()
+      assert.equal(kwokPort(), first, 'kwok takes back the port it had')
+      await works('after a restart')
+      // the port is taken while the cluster is down: kwok gets another, and the Node follows
+      await sim.stop()
+      const blocker = net.createServer()
+      await new Promise<void>((resolve) => blocker.listen(first, '127.0.0.1', resolve))
+      try {
+        await sim.ensure()
+        assert.notEqual(kwokPort(), first)
+        await works("after a restart with kwok's old port taken")
+      } finally {
+        await new Promise<void>((resolve) => blocker.close(() => resolve()))
+      }
     })
 
     it('reports a dead component with its log tail and recovers on the next ensure()', async () => {

@@ -6,6 +6,7 @@ import {
   ApiextensionsV1Api,
   KubeConfig,
   PatchStrategy,
+  setHeaderOptions,
   Watch,
   type KubernetesObject,
   type V1Node,
@@ -60,13 +61,11 @@ const simNfsClasses = ['nfs-media', 'nfs-logs'].map((name) => ({
   metadata: { name },
 }))
 
-export async function bootstrap(kubeconfig: string, dead: () => Error | undefined, timeoutMs = 60_000): Promise<void> {
-  await registerNode(kubeconfig)
-  await untilSettled(kubeconfig, dead, timeoutMs)
-}
-
-/** The Node and the StorageClasses, applied (kwok takes over a Node that exists before it starts). */
-export async function registerNode(kubeconfig: string): Promise<void> {
+/**
+ * The Node and the StorageClasses, applied (kwok takes over a Node that exists before it
+ * starts), the Node advertising `kubeletPort` (kwok's server) for logs, exec and forwards.
+ */
+export async function registerNode(kubeconfig: string, kubeletPort: number): Promise<void> {
   const kc = new KubeConfig()
   kc.loadFromFile(kubeconfig)
   const kube = clientsFor(kc, kubeconfig)
@@ -74,6 +73,14 @@ export async function registerNode(kubeconfig: string): Promise<void> {
     ([node, storageClass, ...simNfsClasses] as KubernetesObject[]).map((obj) =>
       kube.objects.patch(obj, undefined, undefined, 'nsops-sim', true, PatchStrategy.ServerSideApply),
     ),
+  )
+  // kwok writes the port into the Node's status only when it initialises a Node that is not
+  // Ready yet: a Node kept from an earlier start (state kept by cluster-down) would go on
+  // naming the port kwok had then, and the apiserver would send logs, exec and port-forwards
+  // there ("connection refused"). So the port is set here on every start.
+  await kube.core.patchNodeStatus(
+    { name: SIM_NODE, body: { status: { daemonEndpoints: { kubeletEndpoint: { Port: kubeletPort } } } } },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
   )
 }
 

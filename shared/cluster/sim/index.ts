@@ -9,7 +9,7 @@ import YAML from 'yaml'
 import { NsopsError } from '../../core/errors.ts'
 import { withFileLock } from '../../core/lock.ts'
 import { stateDir, tsNodeArgs } from '../../core/paths.ts'
-import { freePort } from '../../core/ports.ts'
+import { freePort, reclaimPort } from '../../core/ports.ts'
 import { toolPaths } from '../../tools/provision.ts'
 import type { ClusterInfo, ClusterProvider, ComponentStatus, EnsureOptions } from '../provider.ts'
 import { ensurePki, type Pki } from './pki.ts'
@@ -143,10 +143,28 @@ export class SimCluster implements ClusterProvider {
     return `https://127.0.0.1:${this.readState()?.apiserverPort ?? 0}`
   }
 
+  /**
+   * kwok's server (the simulated kubelet) takes the port it had before when it is still free,
+   * so what named it stays right; registerNode() puts the port in the Node's status either way.
+   */
+  private async kubeletPort(): Promise<number> {
+    const file = path.join(this.dir, 'kubelet-port')
+    let kept: number | undefined
+    try {
+      kept = Number(fs.readFileSync(file, 'utf8').trim()) || undefined
+    } catch {
+      /* first start */
+    }
+    const port = (kept && (await reclaimPort(kept))) || (await freePort())
+    fs.writeFileSync(file, String(port))
+    return port
+  }
+
   private async start(opts: EnsureOptions): Promise<void> {
     this.onProgress('provisioning binaries')
     const bin = await toolPaths(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok'])
-    const [ec, ep, em, ap, cp, sp, kp] = await Promise.all(Array.from({ length: 7 }, () => freePort()))
+    const [ec, ep, em, ap, cp, sp] = await Promise.all(Array.from({ length: 6 }, () => freePort()))
+    const kp = await this.kubeletPort()
     const kubeconfig = this.kubeconfigPath
     // made while etcd starts (it needs none): the apiserver is the first to need them
     const pkiReady = ensurePki(this.dir)
@@ -265,7 +283,7 @@ export class SimCluster implements ClusterProvider {
       // The Node and StorageClasses go in meanwhile: kwok takes over a Node that exists.
       const { installKwokCrds, registerNode, untilSettled } = await bootstrapModule
       this.onProgress("registering the node and the local-path StorageClass, installing kwok's CRDs")
-      await Promise.all([installKwokCrds(kubeconfig), registerNode(kubeconfig)])
+      await Promise.all([installKwokCrds(kubeconfig), registerNode(kubeconfig, kp)])
       // kwok's server stands in for the kubelet: --node-port puts its port in the Node's
       // daemonEndpoints so the apiserver can proxy port-forward and logs to it; the
       // PortForward and Logs objects (k8s/sim/kwok-crds.yaml) say where a pod's port goes and
