@@ -3,11 +3,17 @@
 // server-sent events — no polling. Each page's module says what its snapshot is, which
 // events follow it, and which actions it takes; this module is the door.
 //
-// Security, as Tilt does it: bound to 127.0.0.1 only; every action needs the per-session
-// token the page is served with (a CSRF token: another site's page cannot read it), and a
-// request whose Origin is not this server is refused. Nothing on the page comes from a
-// Secret (snapshots hold object names and health, never data; log lines are scrubbed).
-import { randomBytes } from 'node:crypto'
+// Security: bound to 127.0.0.1 only; a request whose Host is not this server's own address
+// (127.0.0.1:PORT, localhost:PORT, [::1]:PORT) gets 421, so a site that rebinds its DNS name
+// to 127.0.0.1 reads nothing; every /api/* and the event stream need the per-session token
+// (the x-nsops-token header, or the SameSite=Strict cookie the page was served with: another
+// site's request never carries it); every action needs the header itself; a request whose
+// Origin is not this server is refused. The page runs under a Content-Security-Policy that
+// allows only its own script and style (a per-response nonce) and requests to itself.
+// SSE clients are capped, and one that stops reading is dropped before its buffer grows.
+// Nothing on the page comes from a Secret (snapshots hold object names and health, never
+// data; log lines are scrubbed).
+import { randomBytes, timingSafeEqual } from 'node:crypto'
 import fs from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -17,6 +23,10 @@ import { errorMessage } from '../core/errors.ts'
 import { repoRoot } from '../core/paths.ts'
 
 export const DEFAULT_UI_PORT = 10350
+/** open event streams at most (pages, tabs); one more is answered 503 */
+export const MAX_STREAM_CLIENTS = 16
+/** bytes queued for one event stream before it is dropped as not reading */
+export const MAX_STREAM_BUFFER = 4 * 1024 * 1024
 
 export interface ActionBody {
   action?: string
@@ -55,15 +65,45 @@ export interface PageServer {
   changed(): void
   /** an event to every open page */
   broadcast(e: PageEvent): void
+  /** the open event streams and the bytes queued for them (written, not yet taken by the socket) */
+  streams(): { clients: number; buffered: number }
   close(): Promise<void>
 }
 
-function pageHtml(token: string): string {
+function pageHtml(token: string, nonce: string): string {
   // read each time in dev (cheap), so an edit of the page shows on reload
   const file = path.join(repoRoot, 'shared', 'web', 'page.html')
   const fallback = path.join(path.dirname(fileURLToPath(import.meta.url)), 'page.html')
   const html = fs.readFileSync(fs.existsSync(file) ? file : fallback, 'utf8')
-  return html.replace('__NSOPS_TOKEN__', token)
+  return html.replace('__NSOPS_TOKEN__', token).replaceAll('__NSOPS_NONCE__', nonce)
+}
+
+/** The page may run its own script and style (by nonce) and talk to this server only. */
+const csp = (nonce: string) =>
+  [
+    "default-src 'none'",
+    `script-src 'nonce-${nonce}'`,
+    `style-src 'nonce-${nonce}'`,
+    "connect-src 'self'",
+    "img-src 'self'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ')
+
+function sameSecret(a: string | undefined, b: string): boolean {
+  if (a === undefined) return false
+  const x = Buffer.from(a)
+  const y = Buffer.from(b)
+  return x.length === y.length && timingSafeEqual(x, y)
+}
+
+function cookie(req: http.IncomingMessage, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const eq = part.indexOf('=')
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim()
+  }
+  return undefined
 }
 
 async function listen(server: http.Server, port: number): Promise<number> {
@@ -88,17 +128,37 @@ export async function startPageServer(opts: PageServerOptions): Promise<PageServ
   const token = randomBytes(24).toString('hex')
   const clients = new Set<http.ServerResponse>()
   let port = 0
+  const own = () => [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]
+  const allowedHost = (host: string | undefined) => host !== undefined && own().includes(host.toLowerCase())
   const allowedOrigin = (origin: string | undefined) =>
-    origin === undefined || origin === `http://127.0.0.1:${port}` || origin === `http://localhost:${port}`
+    origin === undefined || own().some((h) => origin.toLowerCase() === `http://${h}`)
+  // cookies are per host, not per port: each server's cookie is named after its port
+  const cookieName = () => `nsops-token-${port}`
+  const headerToken = (req: http.IncomingMessage) => {
+    const h = req.headers['x-nsops-token']
+    return typeof h === 'string' ? h : undefined
+  }
+  const authorized = (req: http.IncomingMessage) =>
+    sameSecret(headerToken(req), token) || sameSecret(cookie(req, cookieName()), token)
 
   const send = (res: http.ServerResponse, code: number, body: unknown, type = 'application/json') => {
     res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' })
     res.end(type === 'application/json' ? JSON.stringify(body) : String(body))
   }
+  // a page that stops reading (a paused tab, a stuck client) would have every event queued
+  // for it in this process without end: past MAX_STREAM_BUFFER it is dropped (a page that
+  // wakes up reconnects and gets a fresh snapshot)
+  const write = (c: http.ServerResponse, data: string) => {
+    c.write(data)
+    if (c.writableLength > MAX_STREAM_BUFFER) {
+      clients.delete(c)
+      c.destroy()
+    }
+  }
   const broadcast = (e: PageEvent) => {
     if (clients.size === 0) return
     const data = sse(e)
-    for (const c of clients) c.write(data)
+    for (const c of clients) write(c, data)
   }
   // coalesce a burst of changes into one push per tick (many objects change at once)
   let queued = false
@@ -113,17 +173,38 @@ export async function startPageServer(opts: PageServerOptions): Promise<PageServ
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1')
+    // DNS rebinding: another site's name pointed at 127.0.0.1 sends its own Host; it gets nothing
+    if (!allowedHost(req.headers.host))
+      return send(res, 421, { error: `this server answers only to 127.0.0.1:${port} and localhost:${port}` })
     // another site's page may send requests here; it gets nothing and changes nothing
     if (!allowedOrigin(req.headers.origin)) return send(res, 403, { error: 'cross-origin requests are refused' })
-    if (req.method === 'GET' && url.pathname === '/') return send(res, 200, pageHtml(token), 'text/html; charset=utf-8')
+    if (req.method === 'GET' && url.pathname === '/') {
+      const nonce = randomBytes(16).toString('base64')
+      res.writeHead(200, {
+        'content-type': 'text/html; charset=utf-8',
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+        'content-security-policy': csp(nonce),
+        'x-frame-options': 'DENY',
+        'referrer-policy': 'no-referrer',
+        'set-cookie': `${cookieName()}=${token}; Path=/; HttpOnly; SameSite=Strict`,
+      })
+      res.end(pageHtml(token, nonce))
+      return
+    }
+    if (url.pathname.startsWith('/api/') && !authorized(req))
+      return send(res, 403, { error: 'this needs the session token the page was served with (open the page first)' })
     if (req.method === 'GET' && url.pathname === '/api/snapshot')
       return send(res, 200, (opts.exportSnapshot ?? opts.snapshot)())
     if (req.method === 'GET' && url.pathname === '/api/stream') {
+      if (clients.size >= MAX_STREAM_CLIENTS)
+        return send(res, 503, { error: `${MAX_STREAM_CLIENTS} pages are open on this session already; close one` })
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
-      res.write(sse({ event: 'snapshot', data: opts.snapshot() }))
-      for (const e of opts.onConnect?.() ?? []) res.write(sse(e))
       clients.add(res)
       req.on('close', () => clients.delete(res))
+      // what a new page starts from (the snapshot, a log checkpoint) is bounded by itself
+      res.write(sse({ event: 'snapshot', data: opts.snapshot() }))
+      for (const e of opts.onConnect?.() ?? []) res.write(sse(e))
       return
     }
     if (req.method === 'GET' && url.pathname.startsWith('/api/')) {
@@ -137,7 +218,8 @@ export async function startPageServer(opts: PageServerOptions): Promise<PageServ
       }
     }
     if (req.method === 'POST' && url.pathname === '/api/action') {
-      if (req.headers['x-nsops-token'] !== token)
+      // the cookie alone is not enough here: an action needs the token the page script holds
+      if (!sameSecret(headerToken(req), token))
         return send(res, 403, { error: 'this action needs the session token the page was served with' })
       let raw = ''
       req.on('data', (b) => {
@@ -175,6 +257,7 @@ export async function startPageServer(opts: PageServerOptions): Promise<PageServ
     token,
     changed,
     broadcast,
+    streams: () => ({ clients: clients.size, buffered: [...clients].reduce((n, c) => n + c.writableLength, 0) }),
     async close() {
       for (const c of clients) c.end()
       clients.clear()

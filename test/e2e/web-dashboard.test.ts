@@ -138,7 +138,11 @@ describe(
       await page.waitForSelector('#result:has-text("web-fixture")')
       assert.doesNotMatch((await page.locator('#result').getAttribute('class')) ?? '', /err/)
       // the export is the dashboard's own JSON schema
-      const snap = (await (await fetch(new URL('/api/snapshot', base))).json()) as {
+      // the export needs the token too (or the page's cookie): another site cannot read it
+      assert.equal((await fetch(new URL('/api/snapshot', base))).status, 403)
+      const snap = (await (
+        await fetch(new URL('/api/snapshot', base), { headers: { 'x-nsops-token': token } })
+      ).json()) as {
         schema: string
         groups: { apps: { name: string }[] }[]
       }

@@ -200,7 +200,11 @@ describe(
       assert.equal(foreign.status, 403)
       assert.equal(child.exitCode, null, 'the session still runs')
       // the snapshot the page exports holds no Secret data: only names and health
-      const snap = (await (await fetch(new URL('/api/snapshot', base))).json()) as {
+      // the export needs the token too (or the page's cookie): another site cannot read it
+      assert.equal((await fetch(new URL('/api/snapshot', base))).status, 403)
+      const snap = (await (
+        await fetch(new URL('/api/snapshot', base), { headers: { 'x-nsops-token': token! } })
+      ).json()) as {
         schema: string
         loops: { apps: unknown[] }[]
       }
