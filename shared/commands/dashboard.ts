@@ -54,7 +54,8 @@ export async function dashboard(ns: NamespaceConfig, argv: string[]): Promise<nu
       `--drift does not combine with --${values.web ? 'web' : 'watch'} (it dry-runs every object); run \`just drift\` beside it.`,
     )
   if (values['ui-port'] !== undefined && !values.web) throw new NsopsError('--ui-port is the port of --web; add --web.')
-  const uiPort = values['ui-port'] !== undefined ? (await import('./dev.ts')).uiPort(values['ui-port']) : undefined
+  const uiPort =
+    values['ui-port'] !== undefined ? (await import('../web/server.ts')).parseUiPort(values['ui-port']) : undefined
   if (values.json) setJsonMode(true)
   const { connect, ensureReachable } = await import('../kube/client.ts')
   const { readSession } = await import('../dev/session.ts')

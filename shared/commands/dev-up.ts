@@ -1,10 +1,10 @@
-// dev-up / dev-down / dev-status: the whole local environment in one command each.
+// dev-up: the whole local environment in one command: a cluster, Flux, every dev loop.
 import { parseCommand } from '../core/cli.ts'
 import { errorMessage } from '../core/errors.ts'
-import { c, log, spinner, table } from '../core/output.ts'
-import { rememberTarget, resolveTarget } from '../kube/target.ts'
+import { spinner } from '../core/output.ts'
+import { rememberTarget } from '../kube/target.ts'
 
-const upUsage = `
+const usage = `
 Usage: just dev-up [NS...] [--tanka ENV]... [--ci [--timeout 5m] [--down] [--output-snapshot FILE]]
 
 Ensures a cluster (an allowed current context, else kind/k3d when a Docker engine answers,
@@ -27,7 +27,7 @@ what the cleanup is doing, a third within 3 s forces the exit).
 
 export async function devUp(argv: string[]): Promise<number> {
   const { positionals, values } = parseCommand(argv, {
-    usage: upUsage,
+    usage,
     allowPositionals: true,
     options: {
       tanka: { type: 'string', multiple: true },
@@ -97,209 +97,12 @@ export async function devUp(argv: string[]): Promise<number> {
       shutdown,
       ui: values['no-ui']
         ? false
-        : (await import('./dev.ts')).webPage(
-            values['ui-port'] !== undefined ? (await import('./dev.ts')).uiPort(values['ui-port']) : undefined,
+        : (await import('../web/dev-ui.ts')).devWebPage(
+            values['ui-port'] !== undefined
+              ? (await import('../web/server.ts')).parseUiPort(values['ui-port'])
+              : undefined,
           ),
     },
     envs.map((e) => new TankaLoop(kube, e, { watch: !values.ci })),
   )
-}
-
-const downUsage = `
-Usage: just dev-down [--keep-cluster]
-
-Stops running dev loops (each deletes its dev-only objects and resumes Flux), resumes any
-Flux object whose nsops suspension outlived its session (a killed dev loop), and stops the
-sim cluster (its state is kept for the next dev-up).
-`
-
-export async function devDown(argv: string[]): Promise<number> {
-  const { values } = parseCommand(argv, { usage: downUsage, options: { 'keep-cluster': { type: 'boolean' } } })
-  const { liveSessions } = await import('../dev/session.ts')
-  const { pidAlive } = await import('../core/lock.ts')
-  const sessions = liveSessions()
-  for (const sess of sessions.filter((x) => !x.kept)) {
-    const s = spinner(`stopping the dev loop of ${sess.namespace} (pid ${sess.pid})`)
-    process.kill(sess.pid, 'SIGTERM')
-    const until = Date.now() + 60_000
-    while (pidAlive(sess.pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 100))
-    if (pidAlive(sess.pid)) s.warn(`dev loop of ${sess.namespace} (pid ${sess.pid}) did not stop within 60 s`)
-    else s.succeed(`stopped the dev loop of ${sess.namespace}`)
-  }
-  const { connect } = await import('../kube/client.ts')
-  const target = resolveTarget()
-  const kept = sessions.filter((x) => x.kept)
-  if (kept.length) {
-    const { loadNamespace } = await import('../config/namespaces.ts')
-    const { DevLoop } = await import('../dev/loop.ts')
-    const kube = connect(target)
-    for (const sess of kept) {
-      const s = spinner(`ending the session dev --ci kept for ${sess.namespace}`)
-      try {
-        const notes = await new DevLoop(kube, await loadNamespace(sess.namespace)).endKept()
-        s.succeed(`ended the kept session of ${sess.namespace}${notes.length ? `: ${notes.join('; ')}` : ''}`)
-      } catch (err) {
-        s.fail(`could not end the kept session of ${sess.namespace}: ${errorMessage(err)}`)
-      }
-    }
-  }
-  try {
-    const kube = connect(target)
-    // suspensions and per-object holds whose dev loop is gone
-    const { releaseStaleHolds } = await import('../dev/flux-hold.ts')
-    for (const note of await releaseStaleHolds(kube)) log.ok(note)
-  } catch (err) {
-    log.warn(`could not check for stale Flux suspensions: ${errorMessage(err)}`)
-  }
-  if (!values['keep-cluster']) {
-    const { SimCluster } = await import('../cluster/sim/index.ts')
-    const sim = new SimCluster()
-    if ((await sim.describe()).length) {
-      const s = spinner('stopping the sim cluster')
-      await sim.stop()
-      s.succeed('sim cluster stopped (state kept; `just cluster-down --purge` deletes it)')
-    }
-  }
-  return 0
-}
-
-const devStatusUsage = `
-Usage: just dev-status [--json | -o json]
-
-The cluster, and one line per namespace: dev loop, health, Flux; then the Tanka environments.
---json prints the same as one JSON document (schema nsops.dev-status/v1) on stdout.
-Exit codes: 0 · 1 the cluster does not answer.
-`
-
-interface DevStatusNamespace {
-  name: string
-  /** kept: `dev --ci` left its stack running (not stale; `just dev-down` ends it) */
-  devLoop: { pid: number; kept: boolean } | null
-  namespace: string
-  deployed: boolean
-  apps: { healthy: number; total: number }
-  flux: { kind: string; namespace: string; name: string; ready: string; suspended: boolean; suspendedBy?: string }[]
-  fluxNote?: string
-  error?: string
-}
-
-export async function devStatus(argv: string[]): Promise<number> {
-  const { values } = parseCommand(argv, { usage: devStatusUsage, options: { json: { type: 'boolean' } } })
-  const json = !!values.json
-  const { SimCluster } = await import('../cluster/sim/index.ts')
-  const comps = await new SimCluster().describe()
-  const target = resolveTarget()
-  const doc: Record<string, unknown> = {
-    schema: 'nsops.dev-status/v1',
-    sim: comps.map((x) => ({ name: x.name, state: x.state })),
-  }
-  const print = (code: number) => {
-    if (json) process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`)
-    return code
-  }
-  if (!json) {
-    log.info(c.bold('cluster'))
-    if (comps.length)
-      log.info(table(comps.map((x) => [x.name, x.state === 'running' ? c.green('● running') : c.red(`✖ ${x.state}`)])))
-    else log.info(c.dim('  sim cluster not started'))
-  }
-  const { connect, ensureReachable } = await import('../kube/client.ts')
-  let kube
-  try {
-    kube = connect(target)
-    await ensureReachable(kube, 3000)
-  } catch (err) {
-    doc.cluster = { reachable: false, error: errorMessage(err) }
-    if (!json) log.info(c.dim(`  ${errorMessage(err)}`))
-    return print(1)
-  }
-  doc.cluster = { reachable: true, context: kube.context, server: kube.server }
-  if (!json) log.info(c.dim(`  context ${kube.context} · ${kube.server}`))
-  const { loadNamespaces } = await import('../config/namespaces.ts')
-  const { collect } = await import('../dashboard/collect.ts')
-  const { readSession } = await import('../dev/session.ts')
-  const nsRows: DevStatusNamespace[] = await Promise.all(
-    (await loadNamespaces()).map(async (ns) => {
-      const sess = readSession(ns.name)
-      const base = { name: ns.name, devLoop: sess ? { pid: sess.pid, kept: Boolean(sess.kept) } : null }
-      try {
-        const m = await collect(kube, ns, 'dev')
-        const apps = m.groups.flatMap((g) => g.apps)
-        return {
-          ...base,
-          namespace: m.namespace.name,
-          deployed: m.namespace.exists,
-          apps: { healthy: apps.filter((a) => a.status === 'Current').length, total: apps.length },
-          flux: m.flux.objects.map((f) => ({
-            kind: f.kind,
-            namespace: f.namespace,
-            name: f.name,
-            ready: String(f.ready),
-            suspended: !!f.suspended,
-            ...(f.suspendedBy ? { suspendedBy: String(f.suspendedBy) } : {}),
-          })),
-          ...(m.flux.note ? { fluxNote: m.flux.note } : {}),
-        }
-      } catch (err) {
-        return {
-          ...base,
-          namespace: ns.namespaces.dev,
-          deployed: false,
-          apps: { healthy: 0, total: 0 },
-          flux: [],
-          error: errorMessage(err),
-        }
-      }
-    }),
-  )
-  doc.namespaces = nsRows
-  const { loadEnvironments } = await import('../tanka/environments.ts')
-  const { readInventory } = await import('../apply/inventory.ts')
-  const { inventoryFor } = await import('../tanka/apply.ts')
-  const envs = await Promise.all(
-    loadEnvironments().map(async (e) => {
-      const inv = await readInventory(kube, inventoryFor(e)).catch(() => new Map())
-      return { name: e.name, namespace: e.spec.spec.namespace, applied: inv.size }
-    }),
-  )
-  doc.tanka = envs
-  if (json) return print(0)
-  log.info(`\n${c.bold('namespaces')}`)
-  log.info(
-    table(
-      nsRows.map((r) =>
-        r.error
-          ? [c.bold(r.name), '', c.red(r.error), '']
-          : [
-              c.bold(r.name),
-              r.devLoop
-                ? c.cyan(r.devLoop.kept ? 'kept by dev --ci (just dev-down ends it)' : `dev loop pid ${r.devLoop.pid}`)
-                : c.dim('no dev loop'),
-              r.deployed
-                ? `${r.namespace}: ${r.apps.healthy}/${r.apps.total} apps healthy`
-                : c.dim(`${r.namespace}: not deployed`),
-              r.flux
-                .map((f) =>
-                  f.suspended
-                    ? c.yellow(`flux suspended ${f.suspendedBy ?? ''}`)
-                    : f.ready === 'True'
-                      ? c.green('flux ready')
-                      : c.red(`flux ${f.ready}`),
-                )
-                .join(' ') || c.dim(r.fluxNote ?? ''),
-            ],
-      ),
-    ),
-  )
-  log.info(`\n${c.bold('tanka environments')}`)
-  log.info(
-    table(
-      envs.map((e) => [
-        c.bold(`tanka:${e.name}`),
-        e.namespace,
-        e.applied ? `${e.applied} objects applied` : c.dim('not applied (just tk-apply ' + e.name + ')'),
-      ]),
-    ),
-  )
-  return 0
 }

@@ -1,10 +1,9 @@
 // dev.ts for any namespace: the Tilt replacement (see shared/dev/).
 import { parseCommand, parseDuration } from '../core/cli.ts'
-import { NsopsError } from '../core/errors.ts'
 import type { NamespaceConfig } from '../config/namespace-config.ts'
 import { resolveTarget, targetOptions } from '../kube/target.ts'
-import type { UiContext } from '../dev/run.ts'
-import { startWebUi } from '../web/dev-ui.ts'
+import { devWebPage } from '../web/dev-ui.ts'
+import { parseUiPort } from '../web/server.ts'
 
 const usage = (ns: string) => `
 Usage: ./namespaces/${ns}/dev.ts [--ci [--timeout 5m] [--down] [--output-snapshot FILE]] [--no-forwards] [--keep] [--hold-root]
@@ -46,20 +45,6 @@ shows what the cleanup is doing; a third within 3 s forces the exit.
   --kubeconfig FILE  --context NAME   which cluster (default: the one \`just cluster-up\` chose)
 `
 
-/** The dev session's web page on `port` (default 10350, a free one when taken). */
-export function webPage(port: number | undefined): { start: (ctx: UiContext) => ReturnType<typeof startWebUi> } {
-  return { start: (ctx) => startWebUi({ ...ctx, port }) }
-}
-
-export function uiPort(text: string): number {
-  const n = Number(text)
-  if (!Number.isInteger(n) || n < 0 || n > 65535)
-    throw new NsopsError(`--ui-port ${text} is not a port.`, {
-      hint: 'Give a number from 1 to 65535, or 0 for any free port.',
-    })
-  return n
-}
-
 export async function dev(ns: NamespaceConfig, argv: string[]): Promise<number> {
   const { values } = parseCommand(argv, {
     usage: usage(ns.name),
@@ -93,6 +78,8 @@ export async function dev(ns: NamespaceConfig, argv: string[]): Promise<number> 
     keep: values.keep,
     hold: { holdRoot: values['hold-root'] },
     shutdown,
-    ui: values['no-ui'] ? false : webPage(values['ui-port'] !== undefined ? uiPort(values['ui-port']) : undefined),
+    ui: values['no-ui']
+      ? false
+      : devWebPage(values['ui-port'] !== undefined ? parseUiPort(values['ui-port']) : undefined),
   })
 }

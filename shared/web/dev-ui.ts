@@ -5,6 +5,7 @@
 // (a checkpoint of what is buffered when a page connects, then only the new lines).
 import type { DevLoop, Loop } from '../dev/loop.ts'
 import type { FeedLine, LogFeed } from '../dev/log-feed.ts'
+import type { UiContext } from '../dev/run.ts'
 import { appRows } from '../dev/app-rows.ts'
 import type { Kube } from '../kube/client.ts'
 import { requestReconcile } from './reconcile.ts'
@@ -40,6 +41,11 @@ export function webSnapshot(loops: Loop[], kube: Kube) {
     server: kube.server,
     loops: loops.map((l) => ({ name: l.name, status: l.status, ...appRows(l.status) })),
   }
+}
+
+/** The dev session's web page on `port` (default 10350, a free one when taken), for runDevLoops. */
+export function devWebPage(port: number | undefined): { start: (ctx: UiContext) => Promise<WebUi> } {
+  return { start: (ctx) => startWebUi({ ...ctx, port }) }
 }
 
 export async function startWebUi(opts: WebUiOptions): Promise<WebUi> {

@@ -19,7 +19,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { errorMessage } from '../core/errors.ts'
+import { errorMessage, NsopsError } from '../core/errors.ts'
 import { repoRoot } from '../core/paths.ts'
 
 export const DEFAULT_UI_PORT = 10350
@@ -27,6 +27,16 @@ export const DEFAULT_UI_PORT = 10350
 export const MAX_STREAM_CLIENTS = 16
 /** bytes queued for one event stream before it is dropped as not reading */
 export const MAX_STREAM_BUFFER = 4 * 1024 * 1024
+
+/** The --ui-port flag: 0 asks for any free port. */
+export function parseUiPort(text: string): number {
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new NsopsError(`--ui-port ${text} is not a port.`, {
+      hint: 'Give a number from 1 to 65535, or 0 for any free port.',
+    })
+  return n
+}
 
 export interface ActionBody {
   action?: string
