@@ -3,6 +3,7 @@ import { parseCommand } from '../core/cli.ts'
 import { c, duration, log, spinner } from '../core/output.ts'
 import type { ClusterProvider } from '../cluster/provider.ts'
 import { chooseProvider, providerByName } from '../cluster/select.ts'
+import { SimCluster } from '../cluster/sim/index.ts'
 import { rememberTarget } from '../kube/target.ts'
 
 const usage = `
@@ -14,6 +15,8 @@ current context, else kind/k3d when a Docker engine answers, else the embedded s
 .nsops/sim/kubeconfig, context nsops-sim. Later commands talk to the cluster it chose.
   --flux    also run Flux on it: the real source-controller and kustomize-controller, and a
             local git server whose URL survives cluster-down / cluster-up
+The sim also runs an OCI registry on 127.0.0.1 (plain HTTP), which tools find through the
+ConfigMap kube-public/local-registry-hosting (KEP-1755).
 `
 
 async function provider(name: string | undefined, onProgress?: (m: string) => void): Promise<ClusterProvider> {
@@ -35,6 +38,8 @@ export async function clusterUp(argv: string[]): Promise<number> {
       `${info.reused ? 'cluster already running' : `cluster started in ${duration(Date.now() - started)}`}: context ${info.context}, ${info.server}`,
     )
     log.info(`  kubeconfig: ${info.kubeconfig}\n  try: kubectl --kubeconfig ${info.kubeconfig} get nodes`)
+    const registry = p instanceof SimCluster ? p.registryHost() : undefined
+    if (registry) log.info(`  registry: ${registry} (plain HTTP; try: crane catalog ${registry})`)
     return 0
   } catch (err) {
     s.fail('the cluster did not start')

@@ -198,6 +198,15 @@ export const recipes: Record<string, GoRecipe> = {
     packages: ['./cmd/flux'],
     ldflags: (s) => `-s -w -X main.VERSION=${s.version.replace(/^v/, '')}`,
   },
+  // distribution stamps its version with -X (its Makefile, v3.1.2); without it `registry --version` says v0.0.0
+  registry: {
+    kind: 'install',
+    expect: 'about 3.5 minutes',
+    ldflags: (s) => `-s -w -X github.com/distribution/distribution/v3/version.version=${s.version}`,
+  },
+  // crane reports its version from the module's build info, as a module install records it
+  crane: { kind: 'install', expect: 'about 1 minute', ldflags: () => '-s -w' },
+  ko: { kind: 'install', expect: 'about 2.5 minutes', ldflags: () => '-s -w' },
   'tanka-renderer': { kind: 'local', dir: 'tanka/renderer', expect: 'about 10 seconds', ldflags: () => '-s -w' },
   // `kustomize build` as a long-lived process for the dev loop (shared/kustomize/build.ts), on the
   // kustomize api module kustomize v5.8.2 builds with
@@ -222,6 +231,9 @@ export const versionArgs: Record<string, string[] | undefined> = {
   jsonnet: ['--version'],
   flux: ['version', '--client'],
   actionlint: ['-version'],
+  registry: ['--version'],
+  crane: ['version'],
+  ko: ['version'],
   // kustomize-controller and source-controller have no version flag: only the cache or a
   // build is trusted.
 }

@@ -20,6 +20,9 @@ import { clientsFor, isApiError, type Kube } from '../../shared/kube/client.ts'
 import { pidAlive } from '../../shared/core/lock.ts'
 import { loadNamespaces } from '../../shared/config/namespaces.ts'
 import { repoRoot } from '../../shared/core/paths.ts'
+import { crane } from '../../shared/images/crane.ts'
+import { advertisedRegistry } from '../../shared/images/registry.ts'
+import { layerWith } from '../image-fixture.ts'
 
 const run = promisify(execFile)
 
@@ -349,6 +352,47 @@ describe('kustomize-controller on the sim cluster', () => {
     } finally {
       await charts.stop()
     }
+  })
+
+  it("an OCIRepository (insecure: true) pulls from the sim's registry what crane pushed, and a Kustomization applies it", async () => {
+    const host = (await advertisedRegistry(kube))!.host
+    assert.equal(host, sim.registryHost())
+    const layer = await layerWith(
+      tmp,
+      'configmap.yaml',
+      'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-oci\ndata:\n  pushed: by-crane\n',
+    )
+    const pushed = (
+      await crane(['append', '--new_layer', layer, '--new_tag', `${host}/manifests/demo:v1`])
+    ).stdout.trim()
+    const digest = pushed.split('@')[1]
+    await apply('OCIRepository', 'manifests', {
+      url: `oci://${host}/manifests/demo`,
+      ref: { tag: 'v1' },
+      insecure: true,
+      interval: '10m',
+    })
+    let last: FluxObject | undefined
+    const repo = await until(
+      'OCIRepository Ready with its artifact',
+      async () => {
+        last = await get('OCIRepository', ns, 'manifests')
+        return cond(last, 'Ready')?.status === 'True' && last?.status?.artifact ? last : undefined
+      },
+      60_000,
+      () => JSON.stringify(last?.status),
+    )
+    assert.equal((repo.status?.artifact as { revision?: string }).revision, `v1@${digest}`)
+    await apply('Kustomization', 'from-oci', {
+      interval: '10m',
+      path: './',
+      prune: true,
+      targetNamespace: ns,
+      sourceRef: { kind: 'OCIRepository', name: 'manifests' },
+    })
+    await appliedRevision(ns, 'from-oci', `v1@${digest}`)
+    const cm = await kube.core.readNamespacedConfigMap({ name: 'from-oci', namespace: ns })
+    assert.equal(cm.data?.pushed, 'by-crane')
   })
 
   it('starts a Flux controller that died again on the next ensure({ flux: true }), without restarting the cluster', async () => {

@@ -19,6 +19,15 @@ import { forwardService } from '../../shared/portforward/index.ts'
 import { toolPaths } from '../../shared/tools/provision.ts'
 import { testCluster, testNamespace } from '../harness.ts'
 import { until } from '../until.ts'
+import { crane, imageDigest } from '../../shared/images/crane.ts'
+import { advertisedRegistry, registryAnswers } from '../../shared/images/registry.ts'
+import { layerWith } from '../image-fixture.ts'
+
+function loadKube(kubeconfig: string): KubeConfig {
+  const k = new KubeConfig()
+  k.loadFromFile(kubeconfig)
+  return k
+}
 
 const run = promisify(execFile)
 
@@ -211,15 +220,38 @@ describe('sim cluster', () => {
         'kube-scheduler',
         'kwok',
         'local-path-provisioner',
+        'registry',
         'simulated-containers',
       ])
-      assert.equal(pids.length, 7)
+      assert.equal(pids.length, 8)
+      // an image pushed before the stop is served after it, on the same host:port
+      const host = sim.registryHost()!
+      const layer = await layerWith(dir, 'kept.txt', 'kept\n')
+      const pushed = (await crane(['append', '--new_layer', layer, '--new_tag', `${host}/keep/me:v1`])).stdout.trim()
       await sim.stop()
       assert.deepEqual(pids.filter(running), [])
       const again = await sim.ensure()
       assert.equal(again.reused, false)
       const cm = await kc().core.readNamespacedConfigMap({ name: 'keep-me', namespace: 'default' })
       assert.equal(cm.data?.a, '1')
+      assert.equal(sim.registryHost(), host)
+      assert.equal(`${host}/keep/me@${await imageDigest(`${host}/keep/me:v1`)}`, pushed)
+    })
+
+    it('starts a registry that died again on the next ensure(), on its port, without restarting the cluster', async () => {
+      await sim.ensure()
+      const host = sim.registryHost()!
+      const reg = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')).components.find(
+        (c: { name: string }) => c.name === 'registry',
+      )
+      process.kill(reg.pid, 'SIGKILL')
+      await until('registry gone', async () => (running(reg.pid) ? undefined : true))
+      assert.equal((await sim.describe()).find((c) => c.name === 'registry')?.state, 'dead')
+      const info = await sim.ensure()
+      assert.equal(info.reused, true)
+      assert.equal(sim.registryHost(), host)
+      assert.equal(await registryAnswers(host), true)
+      assert.equal((await advertisedRegistry(clientsFor(loadKube(sim.kubeconfigPath))))?.host, host)
     })
 
     it("logs and port-forwards reach the pods after restarts with state kept, also when kwok's old port was taken meanwhile", async () => {

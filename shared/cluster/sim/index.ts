@@ -14,6 +14,7 @@ import { toolPaths } from '../../tools/provision.ts'
 import type { ClusterInfo, ClusterProvider, ComponentStatus, EnsureOptions } from '../provider.ts'
 import { ensurePki, type Pki } from './pki.ts'
 import { isRunning, logTail, startComponent, stopComponents, type ComponentRecord } from './processes.ts'
+import { REGISTRY_COMPONENT, advertiseRegistry, registryProcess, untilRegistryAnswers } from './registry.ts'
 
 export const SIM_CONTEXT = 'nsops-sim'
 export const SIM_NODE = 'nsops-sim-node'
@@ -24,6 +25,8 @@ interface SimState {
   startedAt: string
   /** names of the Flux controller components: optional, see ensureFlux() */
   flux?: string[]
+  /** host:port of the sim's OCI registry (registry.ts); restarted by ensure() when it died */
+  registry?: string
 }
 
 export interface SimOptions {
@@ -104,7 +107,7 @@ export class SimCluster implements ClusterProvider {
   async isUp(): Promise<boolean> {
     const state = this.readState()
     if (!state) return false
-    const core = state.components.filter((c) => !state.flux?.includes(c.name))
+    const core = state.components.filter((c) => !state.flux?.includes(c.name) && c.name !== REGISTRY_COMPONENT)
     if (core.length === 0 || !core.every(isRunning)) return false
     return readyz(state.apiserverPort, await ensurePki(this.dir), 2000)
   }
@@ -113,6 +116,7 @@ export class SimCluster implements ClusterProvider {
     await fsp.mkdir(this.logDir, { recursive: true })
     return withFileLock(path.join(this.dir, '.lock'), async () => {
       if (await this.isUp()) {
+        await this.ensureRegistry()
         if (opts.flux) await this.ensureFlux()
         return {
           provider: 'sim',
@@ -162,9 +166,17 @@ export class SimCluster implements ClusterProvider {
 
   private async start(opts: EnsureOptions): Promise<void> {
     this.onProgress('provisioning binaries')
-    const bin = await toolPaths(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok'])
+    const bin = await toolPaths([
+      'etcd',
+      'kube-apiserver',
+      'kube-controller-manager',
+      'kube-scheduler',
+      'kwok',
+      'registry',
+    ])
     const [ec, ep, em, ap, cp, sp] = await Promise.all(Array.from({ length: 6 }, () => freePort()))
     const kp = await this.kubeletPort()
+    const registry = await registryProcess(bin.registry, this.registryDir)
     const kubeconfig = this.kubeconfigPath
     // made while etcd starts (it needs none): the apiserver is the first to need them
     const pkiReady = ensurePki(this.dir)
@@ -177,12 +189,17 @@ export class SimCluster implements ClusterProvider {
       /* awaited below */
     })
 
-    const state: SimState = { apiserverPort: ap, components: [], startedAt: new Date().toISOString() }
+    const state: SimState = {
+      apiserverPort: ap,
+      components: [],
+      startedAt: new Date().toISOString(),
+      registry: registry.host,
+    }
     const log = (n: string) => path.join(this.logDir, `${n}.log`)
     let interrupted = false
-    const launch = (name: string, cmd: string, args: string[]) => {
+    const launch = (name: string, cmd: string, args: string[], env?: NodeJS.ProcessEnv) => {
       if (interrupted) throw new Error('interrupted')
-      const rec = startComponent(name, cmd, args, log(name))
+      const rec = startComponent(name, cmd, args, log(name), env)
       state.components.push(rec)
       this.writeState(state) // written at once: a killed cluster-up leaves pids the next run can stop
       return rec
@@ -220,6 +237,8 @@ export class SimCluster implements ClusterProvider {
         `--initial-cluster=n0=http://127.0.0.1:${ep}`,
         `--listen-metrics-urls=http://127.0.0.1:${em}`,
       ])
+      // the registry needs nothing of the cluster: it starts now and is ready long before the node
+      launch(registry.name, registry.command, registry.args, registry.env)
       const pki = await pkiReady
       await writeKubeconfig(kubeconfig, pki, ap)
       const apiserver = launch('kube-apiserver', bin['kube-apiserver'], [
@@ -282,8 +301,14 @@ export class SimCluster implements ClusterProvider {
       // backoff of up to a minute: they are installed (and Established) before it starts.
       // The Node and StorageClasses go in meanwhile: kwok takes over a Node that exists.
       const { installKwokCrds, registerNode, untilSettled } = await bootstrapModule
-      this.onProgress("registering the node and the local-path StorageClass, installing kwok's CRDs")
-      await Promise.all([installKwokCrds(kubeconfig), registerNode(kubeconfig, kp)])
+      this.onProgress(
+        "registering the node and the local-path StorageClass, installing kwok's CRDs, advertising the registry",
+      )
+      await Promise.all([
+        installKwokCrds(kubeconfig),
+        registerNode(kubeconfig, kp),
+        advertiseRegistry(kubeconfig, registry.host),
+      ])
       // kwok's server stands in for the kubelet: --node-port puts its port in the Node's
       // daemonEndpoints so the apiserver can proxy port-forward and logs to it; the
       // PortForward and Logs objects (k8s/sim/kwok-crds.yaml) say where a pod's port goes and
@@ -300,7 +325,8 @@ export class SimCluster implements ClusterProvider {
       ])
 
       this.onProgress('waiting for the node')
-      await untilSettled(kubeconfig, () => this.deadComponent(state.components))
+      const dead = () => this.deadComponent(state.components)
+      await Promise.all([untilSettled(kubeconfig, dead), untilRegistryAnswers(registry.host, dead)])
     } catch (err) {
       // interrupted: the signal handler is stopping everything and exits 130; a component it
       // stopped must not be reported as a crash meanwhile
@@ -318,6 +344,44 @@ export class SimCluster implements ClusterProvider {
       process.off('SIGTERM', abort)
       opts.signal?.removeEventListener('abort', onAbort)
     }
+  }
+
+  // ---- the OCI registry (shared/cluster/sim/registry.ts) ----
+  private get registryDir(): string {
+    return path.join(this.dir, 'registry')
+  }
+
+  /** host:port of the sim's registry (plain HTTP), once the cluster has started; else undefined. */
+  registryHost(): string | undefined {
+    return this.readState()?.registry
+  }
+
+  // Like the Flux controllers it does not count for isUp(): a registry that died (or a cluster
+  // started before the sim had one) gets one started here, on its old port when it is free.
+  private async ensureRegistry(): Promise<void> {
+    const state = this.readState()
+    if (!state) return
+    const old = state.components.filter((c) => c.name === REGISTRY_COMPONENT)
+    if (state.registry && old.length && old.every(isRunning)) return
+    this.onProgress('starting the registry')
+    await stopComponents(old)
+    const bin = await toolPaths(['registry'])
+    const registry = await registryProcess(bin.registry, this.registryDir)
+    state.components = state.components.filter((c) => !old.includes(c))
+    const rec = startComponent(
+      registry.name,
+      registry.command,
+      registry.args,
+      path.join(this.logDir, `${registry.name}.log`),
+      registry.env,
+    )
+    state.components.push(rec)
+    state.registry = registry.host
+    this.writeState(state)
+    await Promise.all([
+      advertiseRegistry(this.kubeconfigPath, registry.host),
+      untilRegistryAnswers(registry.host, () => this.deadComponent([rec])),
+    ])
   }
 
   // ---- Flux controllers (the GitOps path; shared/cluster/sim/controllers.ts) ----
