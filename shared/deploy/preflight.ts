@@ -81,9 +81,9 @@ export async function unpushedCommits(root: string, nsDir: string): Promise<Unpu
   }
 }
 
-/** The last `n` commits of HEAD, oldest first. */
-export function lastCommits(root: string, nsDir: string, n: number): Promise<UnpushedCommit[]> {
-  return n > 0 ? logCommits(root, nsDir, ['-n', String(n), 'HEAD']) : Promise.resolve([])
+/** The last `n` commits up to `tip` (default HEAD), oldest first. */
+export function lastCommits(root: string, nsDir: string, n: number, tip = 'HEAD'): Promise<UnpushedCommit[]> {
+  return n > 0 ? logCommits(root, nsDir, ['-n', String(n), tip]) : Promise.resolve([])
 }
 
 /** The newest commit of HEAD that changes something under the folder, or undefined. */

@@ -240,6 +240,27 @@ async function afterDeployStep(f: Flow, kube: Kube, revision: string): Promise<F
   })
 }
 
+/**
+ * Before the commit: the folder holds what was validated, and the branch is where it was at
+ * the preflight. A file saved while the question waited, or a commit made in another
+ * terminal, is refused here: it was never built, checked for Secrets nor validated.
+ */
+async function unchangedSinceValidation(f: Flow, repo: Repo, head: string, validated: string): Promise<void> {
+  const [now, headNow] = await Promise.all([repo.folderTree(f.nsDir), repo.headSha()])
+  if (now !== validated) {
+    const files = (await repo.filesBetween(validated, now)).map((file) => `${f.nsDir}/${file}`)
+    throw new NsopsError(
+      `${files.length ? files.slice(0, 5).join(', ') + (files.length > 5 ? ', …' : '') : `files under ${f.nsDir}/`} changed after the deploy validated ${f.nsDir}/. What was validated is not what would be committed, so nothing was committed or pushed.`,
+      { hint: `run \`just deploy ${f.ns.name}\` again: it validates the files as they are now.` },
+    )
+  }
+  if (headNow !== head)
+    throw new NsopsError(
+      `the branch moved from ${shortSha(head)} to ${shortSha(headNow)} while the deploy ran (a commit made meanwhile: \`git log ${shortSha(head)}..${shortSha(headNow)}\`). It was not validated, so nothing was committed or pushed.`,
+      { hint: `run \`just deploy ${f.ns.name}\` again once the branch is as you want it.` },
+    )
+}
+
 async function deployFlow(f: Flow): Promise<DeployReport> {
   const { opts } = f
   const repo = await openRepo(opts.repoDir)
@@ -255,6 +276,9 @@ async function deployFlow(f: Flow): Promise<DeployReport> {
     })
   }
   throwIfInterrupted(opts.signal)
+  // what is validated is what is committed and pushed: the folder's tree as the build reads
+  // it, and the commit the branch is at; both are checked again after the question
+  let validated = pf && !opts.dryRun ? await repo.folderTree(f.nsDir) : ''
   const { objects, cluster } = await validateSteps(f, repo.root)
   throwIfInterrupted(opts.signal)
 
@@ -274,6 +298,7 @@ async function deployFlow(f: Flow): Promise<DeployReport> {
   if (f.ns.hooks.beforeCommit && !opts.dryRun && pf) {
     const changed = await beforeCommitStep(f, repo, cluster)
     pf.changed = [...new Set([...pf.changed, ...changed])].sort()
+    validated = await repo.folderTree(f.nsDir) // what the hook left, validated again below
     const inputs = [f.ns.paths.base, f.ns.paths.overlays.prod, f.ns.paths.components].map((d) =>
       inRepo(d, opts.repoDir),
     )
@@ -341,6 +366,8 @@ async function deployFlow(f: Flow): Promise<DeployReport> {
   if (!(await confirmStep(f, `Deploy ${f.ns.name}`, plan, 'Commit and push?', `deploying ${f.ns.name}`)))
     return f.finish(declined('committed or pushed'))
 
+  await unchangedSinceValidation(f, repo, pf.head, validated)
+
   // from here on, every way out says where the commits are
   let committed: string | undefined
   if (pf.changed.length) {
@@ -353,6 +380,15 @@ async function deployFlow(f: Flow): Promise<DeployReport> {
           status: 'warning' as const,
           message: `nothing to commit under ${f.nsDir}/ after all (the changes cancel out)`,
         }
+      // a file saved in the instant between the check above and `git commit` would be in it
+      const [tree, parent] = await Promise.all([repo.treeAt(r.sha, f.nsDir), repo.parentOf(r.sha)])
+      if (tree !== validated || parent !== pf.head)
+        throw new NsopsError(
+          `the commit ${shortSha(r.sha)} holds other files under ${f.nsDir}/ than were validated (${(await repo.filesBetween(validated, tree)).join(', ') || 'its parent moved'}): it is kept locally and nothing was pushed.`,
+          {
+            hint: `look at it with \`git show ${shortSha(r.sha)}\`, undo it with \`git reset HEAD~1\` if it is not what you want, then run the deploy again.`,
+          },
+        )
       return {
         value: r.sha,
         message: `committed ${shortSha(r.sha)}: ${plural(r.files.length, 'file')}`,
@@ -377,7 +413,8 @@ async function deployFlow(f: Flow): Promise<DeployReport> {
   let pushed: PushResult
   try {
     pushed = await f.step('push', `Pushing to ${f.remote}`, async () => {
-      const r = await repo.push()
+      // exactly what was validated: a commit made on top meanwhile does not ride along
+      const r = await repo.push(committed ?? pf.head)
       const notes = [
         r.rebased ? 'rebased onto new commits from the remote first' : '',
         r.overtaken ? `someone pushed ${shortSha(r.remoteSha)} on top right after` : '',
@@ -401,7 +438,7 @@ async function deployFlow(f: Flow): Promise<DeployReport> {
   // a rebase gives the commits new SHAs: ours are the newest `commitsToPush` of HEAD
   f.report.git.pushed = [pushed.localSha]
   f.phase = 'pushed'
-  const ours = await lastCommits(repo.root, f.nsDir, commitsToPush)
+  const ours = await lastCommits(repo.root, f.nsDir, commitsToPush, pushed.localSha)
   f.report.git.pushed = ours.map((o) => o.sha)
   throwIfInterrupted(opts.signal)
 

@@ -1,10 +1,15 @@
 // Git for GitOps deploys: commit only a namespace's own paths, push without ever forcing
 // (a rejected push is rebased and retried once), and undo by `git revert`, never by
 // rewriting history. simple-git runs the real git; every failure a user sees is an NsopsError.
+import { execFile } from 'node:child_process'
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
+import { promisify } from 'node:util'
 import { simpleGit, type SimpleGit, type StatusResult } from 'simple-git'
 import { NsopsError, ExitCode, errorMessage } from '../core/errors.ts'
+
+const execFileAsync = promisify(execFile)
 
 export interface RepoState {
   root: string
@@ -160,23 +165,89 @@ export class Repo {
   }
 
   /**
-   * Pushes the current branch to its upstream, never forcing. A push rejected because the
-   * remote moved on is rebased onto the remote (`pull --rebase --autostash`) and retried once;
-   * when the rebase conflicts it is aborted, so the local commit stays as it was.
+   * The git tree id of a folder as it is on disk now (new, changed and deleted files, as
+   * `git add --all` would stage them; ignored files left out), '' when it holds no file.
+   * Built in a scratch index, so the user's index is not touched: what a deploy validated
+   * can later be compared with what is there, and with what a commit holds.
    */
-  async push(): Promise<PushResult> {
+  async folderTree(dir: string): Promise<string> {
+    const rel = this.relative(dir)
+    const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-index-'))
+    const index = path.join(scratch, 'index')
+    try {
+      // start from the user's index (its stat cache spares re-reading unchanged files)
+      const real = path.resolve(this.root, (await this.git.raw(['rev-parse', '--git-path', 'index'])).trim())
+      if (fs.existsSync(real)) fs.copyFileSync(real, index)
+      // git itself with GIT_INDEX_FILE (simple-git refuses to pass the user's environment on)
+      const g = (args: string[]) =>
+        execFileAsync('git', args, { cwd: this.root, env: { ...process.env, GIT_INDEX_FILE: index } })
+      try {
+        await g(['add', '--all', '--', literal(rel)])
+      } catch (err) {
+        // no file there now, nor in the index: the folder is empty
+        if (!/did not match any files/.test(String((err as { stderr?: string }).stderr))) throw err
+      }
+      const tree = (await g(['write-tree', `--prefix=${rel}/`]).catch(() => ({ stdout: '' }))).stdout.trim()
+      return tree === EMPTY_TREE ? '' : tree
+    } catch (err) {
+      throw gitFailure('add', this.root, err)
+    } finally {
+      fs.rmSync(scratch, { recursive: true, force: true })
+    }
+  }
+
+  /** The tree id of `dir` in a commit, '' when the commit has no such folder. */
+  async treeAt(commit: string, dir: string): Promise<string> {
+    const out = await this.git
+      .raw(['rev-parse', '--verify', '--quiet', `${commit}:${this.relative(dir)}`])
+      .catch(() => '')
+    return out.trim()
+  }
+
+  /** The first parent of a commit, '' for a root commit. */
+  async parentOf(sha: string): Promise<string> {
+    return (await this.git.raw(['rev-parse', '--verify', '--quiet', `${sha}^`]).catch(() => '')).trim()
+  }
+
+  /** The files (relative to `dir`) that differ between two of its trees ('' is the empty folder). */
+  async filesBetween(a: string, b: string): Promise<string[]> {
+    const out = await this.run('diff-tree', (g) =>
+      g.raw(['diff-tree', '-r', '--name-only', a || EMPTY_TREE, b || EMPTY_TREE]),
+    )
+    return lines(out)
+  }
+
+  /**
+   * Pushes a commit of the current branch to its upstream, never forcing: `sha` exactly (a
+   * commit made on top of it meanwhile stays local), HEAD when none is given. A push rejected
+   * because the remote moved on is rebased onto the remote (`pull --rebase --autostash`) and
+   * retried once, only while `sha` is still HEAD (a rebase moves the whole branch); when the
+   * rebase conflicts it is aborted, so the local commit stays as it was.
+   */
+  async push(sha?: string): Promise<PushResult> {
     const up = await this.requireUpstream()
     const target = `${up.remote}/${up.remoteBranch}`
-    const refspec = `HEAD:refs/heads/${up.remoteBranch}` // no leading '+': never a forced update
+    let commit = sha ?? (await this.headSha())
+    const refspec = () => `${commit}:refs/heads/${up.remoteBranch}` // no leading '+': never a forced update
     let rebased = false
     try {
-      await this.git.raw(['push', up.remote, refspec])
+      await this.git.raw(['push', up.remote, refspec()])
     } catch (err) {
       if (!nonFastForward.test(errorMessage(err))) throw gitFailure('push', this.root, err)
+      const head = await this.headSha()
+      if (head !== commit)
+        throw new NsopsError(
+          `push to ${target} was rejected because the remote has new commits, and ${shortSha(commit)} cannot be rebased onto them: the branch has a newer commit ${shortSha(head)} on top of it, made while the deploy ran. Nothing was pushed; your commits are kept locally.`,
+          {
+            hint: `in ${this.root}: \`git pull --rebase ${up.remote} ${up.remoteBranch}\`, look at what \`git log @{upstream}..\` lists, then run the deploy again.`,
+            cause: err,
+          },
+        )
       await this.rebaseOnto(up)
       rebased = true
+      commit = await this.headSha()
       try {
-        await this.git.raw(['push', up.remote, refspec])
+        await this.git.raw(['push', up.remote, refspec()])
       } catch (again) {
         if (!nonFastForward.test(errorMessage(again))) throw gitFailure('push', this.root, again)
         throw new NsopsError(
@@ -188,7 +259,7 @@ export class Repo {
         )
       }
     }
-    const localSha = await this.headSha()
+    const localSha = commit
     const remoteSha = await this.remoteSha(up.remoteBranch)
     // the push itself succeeded (git said so); a remote already past it means someone pushed
     // on top right after: Flux applies their commit, which contains ours (the deploy checks
@@ -433,6 +504,9 @@ function fileLists(s: StatusResult): Pick<RepoState, 'staged' | 'unstaged' | 'un
   }
   return { staged, unstaged, untracked }
 }
+
+/** git's id of the tree with nothing in it */
+const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904'
 
 function isUnder(file: string, dir: string): boolean {
   return dir === '.' || file === dir || file.startsWith(`${dir}/`)
