@@ -262,12 +262,19 @@ async function collectArtifacts(namespaces: NamespaceConfig[], dir: string, resu
     return
   }
   const t = resolveTarget()
+  // kubectl's --kubeconfig takes one file; a list ($KUBECONFIG's form) goes as KUBECONFIG
+  const list = t.kubeconfig?.includes(path.delimiter)
   const target = [
-    ...(t.kubeconfig ? ['--kubeconfig', t.kubeconfig] : []),
+    ...(t.kubeconfig && !list ? ['--kubeconfig', t.kubeconfig] : []),
     ...(t.context ? ['--context', t.context] : []),
   ]
+  const env = list ? { ...process.env, KUBECONFIG: t.kubeconfig } : undefined
   const take = async (file: string, args: string[]) => {
-    const code = await runLogged(kubectl, [...target, ...args], { logFile: path.join(dir, file), timeoutMs: 60_000 })
+    const code = await runLogged(kubectl, [...target, ...args], {
+      logFile: path.join(dir, file),
+      timeoutMs: 60_000,
+      env,
+    })
     if (code !== 0) result.notes.push(`kubectl ${args.join(' ')} exited ${code} (see ${file})`)
   }
   await take('cluster/nodes.txt', ['get', 'nodes', '-o', 'wide'])

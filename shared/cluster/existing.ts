@@ -43,7 +43,8 @@ export class ExistingCluster implements ClusterProvider {
   }
 
   async kubeconfig(): Promise<string> {
-    const file = this.kubeconfigFile ?? process.env.KUBECONFIG?.split(':')[0]
+    // all of $KUBECONFIG's files, so a context defined in its second file is still found
+    const file = this.kubeconfigFile ?? process.env.KUBECONFIG
     if (file) return file
     return `${os.homedir()}/.kube/config`
   }

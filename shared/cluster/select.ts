@@ -1,8 +1,8 @@
 // Which cluster to use: an allowed current context → kind/k3d when a Docker engine answers
 // → the embedded sim cluster. NSOPS_PROVIDER=existing|kind|k3d|sim forces one.
-import { KubeConfig } from '@kubernetes/client-node'
 import { NsopsError } from '../core/errors.ts'
 import { isAllowedContext } from '../kube/guard.ts'
+import { loadKubeConfig } from '../kube/client.ts'
 import { DockerCluster } from './docker-cluster.ts'
 import { ExistingCluster } from './existing.ts'
 import type { ClusterProvider, ProviderName } from './provider.ts'
@@ -27,8 +27,7 @@ export function providerByName(name: string, sim: SimOptions = {}): ClusterProvi
 
 function currentContext(): string | undefined {
   try {
-    const kc = new KubeConfig()
-    kc.loadFromDefault()
+    const kc = loadKubeConfig() // $KUBECONFIG's files merged as kubectl does, else ~/.kube/config
     const ctx = kc.getCurrentContext()
     return ctx === 'loaded-context' ? undefined : ctx
   } catch {

@@ -26,7 +26,7 @@ never read.
   --ui-port N        the page's port (default 10350; a free one when taken; 0 for any)
   --check            print problems only; exit 3 if anything is not healthy, 0 if all is
   --drift            add a drift summary of the prod namespace against git (slower: one dry run per object; \`just drift\` has the details)
-  --kubeconfig FILE  --context NAME   which cluster (default: the one \`just cluster-up\` chose)
+  --kubeconfig FILE  --context NAME   which cluster (default: $KUBECONFIG, else the one \`just cluster-up\` chose)
 `
 
 export async function dashboard(ns: NamespaceConfig, argv: string[]): Promise<number> {

@@ -41,7 +41,7 @@ is in git, so a deploy is a commit that Flux is then made to apply and watched u
   --message MSG      the commit subject (default: deploy(${ns}): update …)
   --json, -o json    print a summary of every step as JSON on stdout (schema nsops.deploy/v1;
                      git.pushed and git.remote always say what was pushed where)
-  --kubeconfig FILE  --context NAME   which cluster (default: the one \`just cluster-up\` chose)
+  --kubeconfig FILE  --context NAME   which cluster (default: $KUBECONFIG, else the one \`just cluster-up\` chose)
 
 Exit codes: 0 deployed (or nothing to deploy, or a dry run) · 1 nothing was pushed (usage,
 refused, validation failed, not confirmed) · 2 failed and rolled back · 3 failed and the

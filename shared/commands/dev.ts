@@ -42,7 +42,7 @@ shows what the cleanup is doing; a third within 3 s forces the exit.
   --no-ui          no web page
   --hold-root      allow suspending the root flux-system Kustomization when it manages
                    what the dev overlay writes (stops Flux for every namespace meanwhile)
-  --kubeconfig FILE  --context NAME   which cluster (default: the one \`just cluster-up\` chose)
+  --kubeconfig FILE  --context NAME   which cluster (default: $KUBECONFIG, else the one \`just cluster-up\` chose)
 `
 
 export async function dev(ns: NamespaceConfig, argv: string[]): Promise<number> {

@@ -28,7 +28,7 @@ namespace · skipped (ssa: Ignore/IfNotPresent, reconcile: disabled, ignored) ·
   --strict           extra objects count as drift too (exit 1)
   --all              list the objects in sync as well
   --json, -o json    print the report (schema nsops.drift/v1, see docs/drift-json.md)
-  --kubeconfig FILE  --context NAME   which cluster (default: the one \`just cluster-up\` chose)
+  --kubeconfig FILE  --context NAME   which cluster (default: $KUBECONFIG, else the one \`just cluster-up\` chose)
 
 Exit: 0 in sync · 1 drift · 2 error.
 `

@@ -23,7 +23,7 @@ could have written them.
   --exclude REGEX    no line matching REGEX (repeatable)
   --previous         the previous (restarted) run of each container, then exit
   -o json, --json    JSON lines: {"ts","pod","container","line"}
-  --kubeconfig FILE  --context NAME   which cluster (default: the one \`just cluster-up\` chose)
+  --kubeconfig FILE  --context NAME   which cluster (default: $KUBECONFIG, else the one \`just cluster-up\` chose)
 `
 
 const palette = [c.cyan, c.green, c.magenta, c.yellow, c.blue, c.red]

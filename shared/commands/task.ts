@@ -16,7 +16,7 @@ loop's port-forward URLs (\`forwards.<app>\`). Like the dev loop it runs only ag
 or allow-listed context.
 
   --env ENV        the environment the task works on (default dev)
-  --kubeconfig FILE  --context NAME   which cluster (default: the one \`just cluster-up\` chose)
+  --kubeconfig FILE  --context NAME   which cluster (default: $KUBECONFIG, else the one \`just cluster-up\` chose)
 `
 
 export async function task(ns: NamespaceConfig, argv: string[]): Promise<number> {

@@ -23,7 +23,7 @@ there); otherwise, or with --offline, from the pinned Kubernetes version plus th
 cached under \${XDG_CACHE_HOME:-~/.cache}/nsops/schemas.
 
   --offline          no cluster: pinned schemas, no dry run
-  --kubeconfig FILE  --context NAME   which cluster (default: the one \`just cluster-up\` chose)
+  --kubeconfig FILE  --context NAME   which cluster (default: $KUBECONFIG, else the one \`just cluster-up\` chose)
 
 Exit codes: 0 every namespace is valid · 1 at least one is not (each error is listed).
 `

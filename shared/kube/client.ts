@@ -1,6 +1,5 @@
 // Cluster access: one place that loads a kubeconfig, picks the context and makes clients,
 // with errors that name the context and server when something is wrong.
-import fs from 'node:fs'
 import {
   ApiException,
   AppsV1Api,
@@ -12,9 +11,13 @@ import {
   type KubernetesObject,
 } from '@kubernetes/client-node'
 import { NsopsError, errorMessage } from '../core/errors.ts'
+import { anyKubeconfigExists, loadMergedKubeConfig } from './kubeconfig.ts'
 
 export interface KubeTarget {
-  /** kubeconfig file; default: $KUBECONFIG or ~/.kube/config */
+  /**
+   * kubeconfig file, or several in $KUBECONFIG's form (`a:b`, merged as kubectl merges them);
+   * default: $KUBECONFIG, else ~/.kube/config
+   */
   kubeconfig?: string
   /** context name; default: the kubeconfig's current context */
   context?: string
@@ -32,14 +35,22 @@ export interface Kube {
 }
 
 export function loadKubeConfig(target: KubeTarget = {}): KubeConfig {
-  const kc = new KubeConfig()
+  let kc = new KubeConfig()
+  const env = process.env.KUBECONFIG
   if (target.kubeconfig) {
-    if (!fs.existsSync(target.kubeconfig)) {
+    if (!anyKubeconfigExists(target.kubeconfig)) {
       throw new NsopsError(`kubeconfig ${target.kubeconfig} does not exist.`, {
         hint: 'Start the local cluster with `just cluster-up`, or point KUBECONFIG at your cluster.',
       })
     }
-    kc.loadFromFile(target.kubeconfig)
+    kc = loadMergedKubeConfig(target.kubeconfig)
+  } else if (env) {
+    if (!anyKubeconfigExists(env)) {
+      throw new NsopsError(`KUBECONFIG names no file that exists (${env}).`, {
+        hint: "Point KUBECONFIG at your cluster's kubeconfig, or unset it and run `just cluster-up` for the local sim cluster.",
+      })
+    }
+    kc = loadMergedKubeConfig(env)
   } else {
     kc.loadFromDefault()
     // loadFromDefault() does not throw without a kubeconfig: it invents `loaded-context`.

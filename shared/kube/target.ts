@@ -1,9 +1,15 @@
-// Which cluster a script talks to: --kubeconfig/--context flags → the cluster that
-// `just cluster-up` / `just dev-up` last chose (.nsops/target.json) → the default kubeconfig.
+// Which cluster a script talks to, as kubectl, flux and helm decide it, with nsops' memory of
+// the local cluster in between: --kubeconfig (with --context) → $KUBECONFIG (all its files,
+// merged as kubectl merges them) → the cluster that `just cluster-up` / `just dev-up` last
+// chose (.nsops/target.json) → ~/.kube/config. --context alone picks a context of whichever
+// kubeconfig that order gives. A $KUBECONFIG whose files all are missing counts as unset
+// (kubectl skips missing files too), so a stale export does not hide the local cluster.
+// Whatever wins, every write still passes the context guard (guard.ts).
 import fs from 'node:fs'
 import path from 'node:path'
 import type { KubeTarget } from './client.ts'
 import { stateDir } from '../core/paths.ts'
+import { anyKubeconfigExists } from './kubeconfig.ts'
 
 export interface Target extends KubeTarget {
   /** where the choice came from, for headers and error messages */
@@ -22,16 +28,25 @@ export function forgetTarget(): void {
 }
 
 export function resolveTarget(flags: { kubeconfig?: string; context?: string } = {}): Target {
-  if (flags.kubeconfig || flags.context) return { ...flags, source: 'flags' }
-  if (process.env.NSOPS_KUBECONFIG) return { kubeconfig: process.env.NSOPS_KUBECONFIG, source: 'NSOPS_KUBECONFIG' }
+  const context = flags.context
+  const also = context ? ' with --context' : ''
+  if (flags.kubeconfig) return { kubeconfig: flags.kubeconfig, context, source: `--kubeconfig${also}` }
+  // the test suite's way to pin a cluster whatever the environment says
+  if (process.env.NSOPS_KUBECONFIG)
+    return { kubeconfig: process.env.NSOPS_KUBECONFIG, context, source: `NSOPS_KUBECONFIG${also}` }
+  if (anyKubeconfigExists(process.env.KUBECONFIG)) return { context, source: `$KUBECONFIG${also}` }
   try {
     const t = JSON.parse(fs.readFileSync(targetFile(), 'utf8')) as KubeTarget
-    if (t.kubeconfig && fs.existsSync(t.kubeconfig))
-      return { ...t, source: `${path.relative(process.cwd(), targetFile())} (set by cluster-up)` }
+    if (t.kubeconfig && anyKubeconfigExists(t.kubeconfig))
+      return {
+        kubeconfig: t.kubeconfig,
+        context: context ?? t.context,
+        source: `${path.relative(process.cwd(), targetFile())} (set by cluster-up)${also}`,
+      }
   } catch {
     /* none remembered */
   }
-  return { source: 'default kubeconfig' }
+  return { context, source: `default kubeconfig${also}` }
 }
 
 /** Flags every cluster-facing script accepts. */

@@ -18,7 +18,7 @@ export const rootAndEngineHelp = `
   --engine NAME      tk, renderer, or auto (default: tk when installed, else nsops' renderer)`
 /** Help line for --kubeconfig and --context. */
 export const clusterHelp = `
-  --kubeconfig FILE  --context NAME   which cluster (default: the one \`just cluster-up\` chose)`
+  --kubeconfig FILE  --context NAME   which cluster (default: $KUBECONFIG, else the one \`just cluster-up\` chose)`
 
 export const rootOptions = { root: { type: 'string' }, engine: { type: 'string' } } as const
 

@@ -6,9 +6,10 @@ import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { after, describe, it } from 'node:test'
+import { after, before, describe, it } from 'node:test'
 import YAML from 'yaml'
 import { repoRoot } from '../../shared/core/paths.ts'
+import { testCluster } from '../harness.ts'
 
 export interface Ran {
   code: number
@@ -101,5 +102,117 @@ describe('conventions: version, flags, just --list', () => {
     assert.equal(yes.code, 0, yes.stderr)
     assert.match(yes.stderr + yes.stdout, /sim cluster stopped and its state deleted/)
     assert.ok(!fs.existsSync(simDir), 'confirmed: the state is gone')
+  })
+})
+
+describe('conventions: which cluster — --kubeconfig/--context, then $KUBECONFIG (merged as kubectl does), then the remembered one', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-conv-kubeconfig-'))
+  const stateDir = path.join(tmp, 'state')
+  const fileA = path.join(tmp, 'a', 'config')
+  const fileB = path.join(tmp, 'b', 'config')
+  const dead = path.join(tmp, 'dead', 'config')
+  const noKubeconfig = { KUBECONFIG: '' } // unset for the child (an empty KUBECONFIG is unset, as for kubectl)
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }))
+
+  before(async () => {
+    const { kubeconfig } = await testCluster()
+    const sim = YAML.parse(fs.readFileSync(kubeconfig, 'utf8')) as {
+      clusters: { cluster: Record<string, string> }[]
+      users: { user: Record<string, string> }[]
+    }
+    const server = sim.clusters[0].cluster.server
+    const caData = sim.clusters[0].cluster['certificate-authority-data']
+    const user = sim.users[0].user
+    const write = (file: string, doc: object) => {
+      fs.mkdirSync(path.dirname(file), { recursive: true })
+      fs.writeFileSync(file, YAML.stringify(doc))
+    }
+    const ctx = (name: string, cluster: string) => ({ name, context: { cluster, user: 'admin' } })
+    // A: context kind-a → the sim, and current-context
+    write(fileA, {
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'shared', cluster: { server, 'certificate-authority-data': caData } }],
+      users: [{ name: 'admin', user }],
+      contexts: [ctx('kind-a', 'shared')],
+      'current-context': 'kind-a',
+    })
+    // B: names A defines too (A's win), its own contexts, a CA by a path relative to B's folder,
+    // and a current-context of its own that A's overrides
+    fs.mkdirSync(path.dirname(fileB), { recursive: true })
+    fs.writeFileSync(path.join(tmp, 'b', 'ca.crt'), Buffer.from(caData, 'base64'))
+    write(fileB, {
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [
+        { name: 'shared', cluster: { server: 'https://127.0.0.1:1', 'insecure-skip-tls-verify': true } },
+        { name: 'b', cluster: { server, 'certificate-authority': 'ca.crt' } },
+      ],
+      users: [
+        { name: 'admin', user: { token: 'not-this-one' } },
+        { name: 'b', user },
+      ],
+      contexts: [
+        { name: 'kind-a', context: { cluster: 'nowhere', user: 'nobody' } },
+        { name: 'kind-b', context: { cluster: 'b', user: 'b' } },
+        { name: 'prod-b', context: { cluster: 'b', user: 'b' } },
+      ],
+      'current-context': 'kind-b',
+    })
+    write(dead, {
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'dead', cluster: { server: 'https://127.0.0.1:1', 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'dead', user: { token: 'x' } }],
+      contexts: [{ name: 'kind-dead', context: { cluster: 'dead', user: 'dead' } }],
+      'current-context': 'kind-dead',
+    })
+    // what `just cluster-up` leaves: nsops remembers a cluster (here one that does not answer)
+    fs.mkdirSync(stateDir, { recursive: true })
+    fs.writeFileSync(path.join(stateDir, 'target.json'), JSON.stringify({ kubeconfig: dead, context: 'kind-dead' }))
+  })
+
+  const dashboard = (env: NodeJS.ProcessEnv, ...flags: string[]) =>
+    just(['dashboard', 'arr-stack', '--json', ...flags], { NSOPS_STATE_DIR: stateDir, NSOPS_KUBECONFIG: '', ...env })
+  const contextOf = (r: Ran) => (JSON.parse(r.stdout) as { context: string }).context
+
+  it('without $KUBECONFIG the remembered cluster is used', async () => {
+    const r = await dashboard(noKubeconfig)
+    assert.notEqual(r.code, 0)
+    assert.match(r.stderr, /context kind-dead/)
+  })
+
+  it('$KUBECONFIG wins over the remembered cluster; its files merge: first file wins per name and for current-context', async () => {
+    const r = await dashboard({ KUBECONFIG: [fileA, fileB].join(path.delimiter) })
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(contextOf(r), 'kind-a', "A's current-context, A's kind-a (B's points nowhere), A's cluster and user")
+  })
+
+  it("--context picks a context of $KUBECONFIG's second file (its CA path relative to that file); a missing file in the list is skipped", async () => {
+    const list = [path.join(tmp, 'missing'), fileA, fileB].join(path.delimiter)
+    const r = await dashboard({ KUBECONFIG: list }, '--context', 'kind-b')
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(contextOf(r), 'kind-b')
+  })
+
+  it('--kubeconfig/--context win over $KUBECONFIG', async () => {
+    const r = await dashboard({ KUBECONFIG: fileA }, '--kubeconfig', dead)
+    assert.notEqual(r.code, 0)
+    assert.match(r.stderr, /context kind-dead/)
+  })
+
+  it('a $KUBECONFIG whose files all are missing does not hide the remembered cluster', async () => {
+    const r = await dashboard({ KUBECONFIG: path.join(tmp, 'missing') })
+    assert.match(r.stderr, /context kind-dead/)
+  })
+
+  it('the context guard still refuses a write to a context $KUBECONFIG brings that is not local or allowed', async () => {
+    const r = await just(['dev', 'arr-stack', '--ci', '--timeout', '1m', '--context', 'prod-b'], {
+      NSOPS_STATE_DIR: stateDir,
+      NSOPS_KUBECONFIG: '',
+      KUBECONFIG: [fileA, fileB].join(path.delimiter),
+    })
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /Stop! Context "prod-b"/)
   })
 })
