@@ -11,7 +11,7 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { promisify } from 'node:util'
 import { NsopsError, errorMessage } from '../core/errors.ts'
-import { spinner, duration } from '../core/output.ts'
+import { duration, interactive, log, spinner } from '../core/output.ts'
 import { cacheDir, repoRoot } from '../core/paths.ts'
 import { withFileLock } from '../core/lock.ts'
 import { recipes, versionArgs, type GoRecipe, type ModuleFacts } from './recipes.ts'
@@ -183,11 +183,23 @@ export async function toolPath(binary: string, opts: ProvisionOptions = {}): Pro
   return p
 }
 
-/** Provision several executables at once; a wrapper build makes all its binaries together. */
-export async function toolPaths(binaries: string[], opts: ProvisionOptions = {}): Promise<Record<string, string>> {
+/**
+ * Provision several executables, two tools at a time (a download or `go mod download` waits on
+ * the network while the other compiles; more than two Go builds at once only share the same
+ * cores and add to the memory peak). A wrapper build makes all its binaries together: the
+ * binaries of one tool wait on its lock and then find the cache.
+ */
+export async function toolPaths(
+  binaries: string[],
+  opts: ProvisionOptions & { jobs?: number } = {},
+): Promise<Record<string, string>> {
   const out: Record<string, string> = {}
-  for (const b of binaries) out[b] = await toolPath(b, opts)
-  return out
+  const queue = [...binaries]
+  const worker = async () => {
+    for (let b = queue.shift(); b !== undefined; b = queue.shift()) out[b] = await toolPath(b, opts)
+  }
+  await Promise.all(Array.from({ length: Math.max(1, opts.jobs ?? 2) }, worker))
+  return Object.fromEntries(binaries.map((b) => [b, out[b]]))
 }
 
 async function provisionTool(spec: ToolSpec, opts: ProvisionOptions): Promise<Record<string, string>> {
@@ -335,17 +347,18 @@ async function buildFromModule(spec: ToolSpec, tried: string[]): Promise<void> {
   await fsp.mkdir(dest, { recursive: true })
   await fsp.mkdir(work, { recursive: true })
   const why = tried.join('; ')
-  const s = spinner(
-    `building ${spec.binaries.join(', ')} ${spec.version} from ${spec.module} (${why}); ${recipe.expect}`,
-  )
+  // why and how long: on a terminal once, as a line of its own above the live row (which then
+  // says what go is doing); elsewhere the start line says it
+  const full = `building ${spec.name} ${spec.version} from ${spec.module} (${why}); ${recipe.expect}`
+  if (interactive()) log.step(full)
+  const s = spinner(interactive() ? `building ${spec.binaries.join(', ')} ${spec.version}` : full)
   const started = Date.now()
-  const progress = (line: string) =>
-    s.text(`building ${spec.name} ${spec.version} [${duration(Date.now() - started)}] ${line.slice(0, 100)}`)
+  const progress = (line: string) => s.detail?.(line)
   try {
     const ldflags = recipe.ldflags ? recipe.ldflags(spec, await moduleFacts(recipe, spec, work)) : '-s -w'
     if (recipe.kind === 'install') {
       await goRun(
-        ['install', '-trimpath', '-ldflags', ldflags, `${spec.module}@${spec.version}`],
+        ['install', '-v', '-trimpath', '-ldflags', ldflags, `${spec.module}@${spec.version}`],
         work,
         { ...goEnv(), GOBIN: work },
         progress,
@@ -354,7 +367,7 @@ async function buildFromModule(spec: ToolSpec, tried: string[]): Promise<void> {
     } else if (recipe.kind === 'local') {
       const out = path.join(work, spec.binaries[0])
       await goRun(
-        ['build', '-trimpath', '-ldflags', ldflags, '-o', out, '.'],
+        ['build', '-v', '-trimpath', '-ldflags', ldflags, '-o', out, '.'],
         path.join(repoRoot, recipe.dir!),
         goEnv(),
         progress,
@@ -363,7 +376,12 @@ async function buildFromModule(spec: ToolSpec, tried: string[]): Promise<void> {
     } else if (recipe.kind === 'copy') {
       const src = await copyModuleSource(recipe, spec, work)
       const out = path.join(work, 'bin', spec.binaries[0])
-      await goRun(['build', '-trimpath', '-ldflags', ldflags, '-o', out, ...recipe.packages!], src, goEnv(), progress)
+      await goRun(
+        ['build', '-v', '-trimpath', '-ldflags', ldflags, '-o', out, ...recipe.packages!],
+        src,
+        goEnv(),
+        progress,
+      )
       await installFile(out, path.join(dest, spec.binaries[0]))
     } else {
       await fsp.writeFile(path.join(work, 'go.mod'), recipe.goMod!(spec))
@@ -373,7 +391,7 @@ async function buildFromModule(spec: ToolSpec, tried: string[]): Promise<void> {
       // one package: name the binary ourselves (go would call server/v3 "server")
       const target = recipe.packages!.length === 1 ? path.join(out, spec.binaries[0]) : `${out}/`
       await goRun(
-        ['build', '-trimpath', '-ldflags', ldflags, '-o', target, ...recipe.packages!],
+        ['build', '-v', '-trimpath', '-ldflags', ldflags, '-o', target, ...recipe.packages!],
         work,
         goEnv(),
         progress,
@@ -437,6 +455,8 @@ async function copyModuleSource(recipe: GoRecipe, spec: ToolSpec, work: string):
 }
 
 function goRun(args: string[], cwd: string, env: NodeJS.ProcessEnv, progress: (line: string) => void): Promise<void> {
+  // -v: go names each package as it compiles it, which is what the live row shows
+  progress(`go ${args[0]}`)
   return new Promise((resolve, reject) => {
     const child = spawn('go', args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
     const tail: string[] = []
