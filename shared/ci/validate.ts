@@ -45,7 +45,7 @@ export async function validateChanged(
         const ns = await loadNamespace(name)
         const objects = await buildKustomization(ns.paths.overlays.prod, { reuse: true })
         const nsDir = path.relative(repoRoot, ns.paths.root)
-        const secrets = await findPlaintextSecrets(repoRoot, nsDir, objects)
+        const secrets = await findPlaintextSecrets(repoRoot, nsDir, objects, ns.paths.overlays.prod)
         if (secrets.length) throw plaintextSecretsError(secrets, nsDir)
         const v = await validateBuild(objects, {
           overlayDir: ns.paths.overlays.prod,

@@ -58,7 +58,7 @@ export async function validate(argv: string[]): Promise<number> {
     try {
       const objects = await buildKustomization(ns.paths.overlays.prod, { reuse: true })
       const nsDir = path.relative(repoRoot, ns.paths.root)
-      const secrets = await findPlaintextSecrets(repoRoot, nsDir, objects)
+      const secrets = await findPlaintextSecrets(repoRoot, nsDir, objects, ns.paths.overlays.prod)
       if (secrets.length) throw plaintextSecretsError(secrets, nsDir)
       const v = await validateBuild(objects, {
         kube,

@@ -112,7 +112,7 @@ async function validateSteps(f: Flow, repoDir: string): Promise<{ objects: Manif
     }
   })
   await f.step('secrets', 'Checking for plaintext Secrets', async () => {
-    const found = await findPlaintextSecrets(repoDir, f.nsDir, objects)
+    const found = await findPlaintextSecrets(repoDir, f.nsDir, objects, path.join(repoDir, f.overlayDir))
     if (found.length > 0) throw plaintextSecretsError(found, f.nsDir)
     const secrets = objects.filter((o) => o.kind === 'Secret').length
     return {
@@ -201,7 +201,7 @@ function hookOptions(f: Flow, kube: Kube, progress: (text: string) => void) {
 async function revalidateStep(f: Flow, repoDir: string, cluster: Cluster): Promise<ManifestObject[]> {
   return f.step('revalidate', "Validating again (beforeCommit changed the prod overlay's inputs)", async () => {
     const objects = await buildKustomization(path.join(repoDir, f.overlayDir), { reuse: true })
-    const found = await findPlaintextSecrets(repoDir, f.nsDir, objects)
+    const found = await findPlaintextSecrets(repoDir, f.nsDir, objects, path.join(repoDir, f.overlayDir))
     if (found.length > 0) throw plaintextSecretsError(found, f.nsDir)
     const v = await validateBuild(objects, {
       kube: cluster.kube,

@@ -1,14 +1,17 @@
 // Plaintext Secrets never reach git. A Secret in the repository must be SOPS-encrypted: its
 // file carries a top-level `sops:` block and every value under data/stringData is `ENC[…]`
 // (Flux decrypts it in the cluster). Checked twice: every file under the namespace's folder
-// that git would commit (a plaintext Secret file is a leak even if no overlay uses it), and
-// every Secret the prod overlay builds (generators, bases elsewhere), traced back to its file.
+// that git would commit (a plaintext Secret file is a leak even if no overlay uses it,
+// whatever its extension), and every Secret the prod overlay builds — after kustomize, so a
+// patch that adds a value in clear to an encrypted Secret is caught — each traced back to
+// its file exactly by kustomize's origin annotations (as the schema check places errors).
 import fs from 'node:fs'
 import path from 'node:path'
 import { simpleGit } from 'simple-git'
 import { LineCounter, parseAllDocuments } from 'yaml'
 import { NsopsError } from '../core/errors.ts'
 import { KUSTOMIZATION_FILES, type ManifestObject } from '../kustomize/build.ts'
+import { originKey, originsOf } from '../schema/origin.ts'
 
 export interface PlaintextSecret {
   /** the Secret's name (as built, when it comes from the build) */
@@ -22,6 +25,9 @@ export interface PlaintextSecret {
 
 const KUSTOMIZATION_NAMES = new Set(KUSTOMIZATION_FILES)
 const MANIFEST = /\.(ya?ml|json)$/
+/** a file of another extension is read when it is this small and names the kind Secret */
+const OTHER_MAX_BYTES = 2 * 1024 * 1024
+const NAMES_SECRET = /kind["']?\s*:\s*["']?Secret\b/
 
 type Obj = Record<string, unknown>
 
@@ -143,8 +149,12 @@ async function scanFolder(repoDir: string, nsDir: string): Promise<{ secrets: Fi
   const generators: Generator[] = []
   for (const file of await committableFiles(repoDir, nsDir)) {
     const base = path.posix.basename(file)
-    if (!MANIFEST.test(base) && !KUSTOMIZATION_NAMES.has(base)) continue
-    const text = fs.readFileSync(path.join(repoDir, file), 'utf8')
+    const abs = path.join(repoDir, file)
+    // kustomize reads any file listed under resources, whatever its name ends with
+    const other = !MANIFEST.test(base) && !KUSTOMIZATION_NAMES.has(base)
+    if (other && fs.statSync(abs).size > OTHER_MAX_BYTES) continue
+    const text = fs.readFileSync(abs, 'utf8')
+    if (other && !NAMES_SECRET.test(text)) continue
     for (const { value, line } of documents(text)) {
       if (!isObj(value)) continue
       if (KUSTOMIZATION_NAMES.has(base)) {
@@ -164,21 +174,51 @@ async function scanFolder(repoDir: string, nsDir: string): Promise<{ secrets: Fi
   return { secrets, generators }
 }
 
-/** The source whose name the built name contains (kustomize adds prefixes, suffixes, hashes); the longest wins. */
-function origin<T extends { name: string }>(built: string, sources: T[]): T | undefined {
-  return sources
-    .filter((s) => built === s.name || built.includes(s.name))
-    .sort((a, b) => b.name.length - a.name.length)[0]
+/**
+ * Why a Secret a generator made holds a value in clear: generators write `data` only, from
+ * their sources (judged file by file above), so `stringData` was added by a patch; a `data`
+ * value is clear unless it decodes to an ENC[…] value or a whole SOPS file (sops_* keys are
+ * the metadata an encrypted dotenv file carries).
+ */
+function generatedReason(secret: Obj): string | undefined {
+  const clear: string[] = []
+  if (isObj(secret.stringData)) clear.push(...Object.keys(secret.stringData).map((k) => `stringData.${k}`))
+  if (isObj(secret.data))
+    for (const [k, v] of Object.entries(secret.data)) {
+      if (k.startsWith('sops_')) continue
+      const text = typeof v === 'string' ? Buffer.from(v, 'base64').toString('utf8') : ''
+      if (!encrypted(text) && !isSopsFile(text)) clear.push(`data.${k}`)
+    }
+  if (clear.length === 0) return undefined
+  return `${clear.join(', ')} ${clear.length === 1 ? 'is' : 'are'} in clear as the prod overlay builds it`
+}
+
+/** The line of the Secret document in `file` the built object comes from (its name, else the only Secret). */
+function secretLine(repoDir: string, file: string, built: string): number | undefined {
+  let docs: { value: unknown; line: number }[]
+  try {
+    docs = documents(fs.readFileSync(path.join(repoDir, file), 'utf8'))
+  } catch {
+    return undefined
+  }
+  const secrets = docs.filter((d) => isObj(d.value) && d.value.kind === 'Secret')
+  const named = secrets.filter((d) => {
+    const meta = (d.value as Obj).metadata
+    return isObj(meta) && typeof meta.name === 'string' && built.includes(meta.name)
+  })
+  return (named.length === 1 ? named[0] : secrets.length === 1 ? secrets[0] : undefined)?.line
 }
 
 /**
  * The plaintext Secrets of a namespace: in its committable files (`nsDir` relative to
- * `repoDir`) and among the `built` objects of its prod overlay. Empty when all is encrypted.
+ * `repoDir`) and among the `built` objects of its prod overlay (`overlayDir`, default
+ * `<nsDir>/overlays/prod`). Empty when all is encrypted.
  */
 export async function findPlaintextSecrets(
   repoDir: string,
   nsDir: string,
   built: ManifestObject[],
+  overlayDir = path.join(repoDir, nsDir, 'overlays', 'prod'),
 ): Promise<PlaintextSecret[]> {
   const { secrets, generators } = await scanFolder(repoDir, nsDir)
   const found: PlaintextSecret[] = []
@@ -193,17 +233,38 @@ export async function findPlaintextSecrets(
   for (const s of secrets) if (s.why) add({ secret: s.name, file: s.file, line: s.line, why: s.why })
   for (const g of generators) if (g.why) add({ secret: g.name, file: g.file, line: g.line, why: g.why })
 
-  for (const obj of built) {
-    if (obj.kind !== 'Secret' || isSopsSecret(obj)) continue
+  // every built Secret, as kustomize leaves it (patches applied), traced to its file
+  const builtSecrets = built.filter((o) => o.kind === 'Secret')
+  if (builtSecrets.length === 0) return found
+  const origins = await originsOf(overlayDir)
+  for (const obj of builtSecrets) {
     const name = obj.metadata.name
-    const fromFile = origin(name, secrets)
-    if (fromFile) continue // judged above, file by file (kustomize keeps `sops:`, so an encrypted file builds encrypted)
-    const fromGenerator = origin(name, generators)
-    if (fromGenerator) continue // a generator over SOPS-encrypted files builds base64 of the encrypted text
-    if (!plaintextReason(obj)) continue
+    const o = origins.get(originKey(obj))
+    const why = o?.generator ? generatedReason(obj) : plaintextReason(obj)
+    if (!why) continue
+    const file = o ? path.relative(repoDir, o.file).split(path.sep).join('/') : undefined
+    const inside = file !== undefined && (file === nsDir || file.startsWith(`${nsDir}/`))
+    if (!inside) {
+      add({
+        secret: name,
+        why: `the prod overlay builds it in clear from outside ${nsDir}/ (${file ?? 'a remote or shared base'}), so it cannot be shown to be encrypted`,
+      })
+      continue
+    }
+    // already named, from its own file (or its generator's kustomization)
+    if (found.some((p) => p.file === file && (p.secret === name || (o?.generator && name.startsWith(p.secret)))))
+      continue
+    const fromFile = secrets.find((s) => s.file === file && !s.why)
     add({
       secret: name,
-      why: `the prod overlay builds it from outside ${nsDir}/ (a remote or shared base), so it cannot be shown to be encrypted`,
+      file,
+      line: o?.generator
+        ? generators.find((g) => g.file === file && name.startsWith(g.name))?.line
+        : secretLine(repoDir, file, name),
+      why:
+        fromFile || o?.generator
+          ? `${why.replace(/ \(not ENC.*\)$/, '')}: the file is encrypted, so a patch in the overlay adds it in clear`
+          : why,
     })
   }
   return found

@@ -19,6 +19,42 @@ function key(o: { kind: string; metadata: { name: string; namespace?: string } }
   return `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`
 }
 
+/** Where a built object comes from: its file (absolute), or the kustomization whose generator made it. */
+export interface Origin {
+  file: string
+  /** made by a generator (`SecretGenerator`, `ConfigMapGenerator`) configured in `file` */
+  generator?: string
+}
+
+/** The key origin maps use for a built object: kind/namespace/name. */
+export const originKey = key
+
+/** Each built object's origin, from a second build with origin annotations. */
+export async function originsOf(overlayDir: string): Promise<Map<string, Origin>> {
+  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'nsops-origin-'))
+  try {
+    const rel = path.relative(tmp, path.resolve(overlayDir)).split(path.sep).join('/')
+    await fsp.writeFile(
+      path.join(tmp, 'kustomization.yaml'),
+      `resources:\n  - ${JSON.stringify(rel)}\nbuildMetadata: [originAnnotations]\n`,
+    )
+    const out = new Map<string, Origin>()
+    for (const o of await buildKustomization(tmp)) {
+      const text = o.metadata.annotations?.[ORIGIN]
+      if (!text) continue
+      const file = /^path: (.+)$/m.exec(text)?.[1]
+      const configuredIn = /^configuredIn: (.+)$/m.exec(text)?.[1]
+      const by = /^\s+kind: (.+)$/m.exec(text)?.[1]
+      if (file) out.set(key(o), { file: path.resolve(tmp, file.trim()) })
+      else if (configuredIn)
+        out.set(key(o), { file: path.resolve(tmp, configuredIn.trim()), generator: by?.trim() ?? 'generator' })
+    }
+    return out
+  } finally {
+    await fsp.rm(tmp, { recursive: true, force: true })
+  }
+}
+
 /** Each built object's source file (absolute), from a second build with origin annotations. */
 export async function originFiles(overlayDir: string): Promise<Map<string, string>> {
   const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'nsops-origin-'))
