@@ -13,8 +13,8 @@ Starts the local cluster, or finds it running (idempotent). Without --provider: 
 current context, else kind/k3d when a Docker engine answers, else the embedded sim cluster
 (etcd + kube-apiserver + controllers + kwok, no Docker). Its kubeconfig is
 .nsops/sim/kubeconfig, context nsops-sim. Later commands talk to the cluster it chose.
-  --flux    also run Flux on it: the real source-controller and kustomize-controller, and a
-            local git server whose URL survives cluster-down / cluster-up
+  --flux    also run Flux on it: the real source-controller, kustomize-controller and
+            helm-controller, and a local git server whose URL survives cluster-down / cluster-up
 The sim also runs an OCI registry on 127.0.0.1 (plain HTTP), which tools find through the
 ConfigMap kube-public/local-registry-hosting (KEP-1755).
 `

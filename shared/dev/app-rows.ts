@@ -1,6 +1,7 @@
 // The dev loop's status as rows, one per app: the model every view renders (the terminal view,
 // the web page, --output-snapshot). It lives beside the loop's status, not in a renderer.
 import type { HealthStatus } from '../core/output.ts'
+import { releaseLine } from '../health/flux-controllers.ts'
 import type { ObjectHealth } from '../health/wait.ts'
 import type { DevStatus } from './loop.ts'
 
@@ -16,6 +17,8 @@ export interface AppRow {
   ready: string
   restarts: number
   forward?: string
+  /** the app's HelmRelease: chart@version, revision, last action and result */
+  release?: string
 }
 
 /** Objects by app (named `<app>` or `<app>-…`); the rest apart. Shared by every view. */
@@ -37,9 +40,11 @@ export function appRows(s: DevStatus): { apps: AppRow[]; other: ObjectHealth[] }
       return a === b && Number(b) > 0
     }).length
     const fw = s.forwards.find((f) => f.app === app)
+    const hr = objs.find((o) => o.kind === 'HelmRelease' && o.release)
     return {
       app,
       status,
+      ...(hr ? { release: releaseLine(hr.release!) } : {}),
       ...(bad
         ? { message: `${bad.kind}/${bad.name}: ${bad.message}` }
         : objs.length

@@ -6,6 +6,7 @@ import path from 'node:path'
 import { applyObjects, type ApplyResult } from '../apply/apply.ts'
 import { deleteObject } from '../kube/rest.ts'
 import { pruneLeftovers } from '../apply/prune.ts'
+import { keepReleasePvcs, waitReleasesGone } from '../flux/helm-release.ts'
 import { refKey, refOf, refString } from '../kube/refs.ts'
 import { inventoryConfigMapName, readInventory, type InventoryRef } from '../apply/inventory.ts'
 import { errorMessage } from '../core/errors.ts'
@@ -566,6 +567,20 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       /* prod overlay broken: treat all as dev-only */
     }
     const doomed = [...applied.entries()].filter(([k]) => !prod.has(k)).map(([, r]) => r)
+    // dev-only HelmReleases: helm-controller uninstalls them when they are deleted (its
+    // finalizer); their PVCs are marked for Helm to keep first, as every other PVC is kept
+    const releases = doomed.filter(
+      (r) => r.kind === 'HelmRelease' && r.apiVersion.startsWith('helm.toolkit.fluxcd.io/') && r.namespace,
+    )
+    const notes: string[] = []
+    for (const hr of releases) {
+      try {
+        const kept = await keepReleasePvcs(this.kube, hr.namespace!, hr.name)
+        if (kept.length) notes.push(`kept the PVCs of HelmRelease ${hr.name}: ${kept.join(', ')}`)
+      } catch (err) {
+        notes.push(`could not mark the PVCs of HelmRelease ${hr.name} to keep: ${errorMessage(err)}`)
+      }
+    }
     // the same safety as prune: ours by field manager, uid precondition, shared cluster objects kept
     const r = await pruneLeftovers(this.kube, doomed, {
       fieldManager: DEV_FIELD_MANAGER,
@@ -588,7 +603,20 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     } catch {
       /* none */
     }
-    const notes: string[] = []
+    const deletedReleases = r.pruned.filter((p) => releases.some((hr) => refKey(hr) === refKey(p)))
+    if (deletedReleases.length) {
+      const byNs = new Map<string, string[]>()
+      for (const hr of deletedReleases) byNs.set(hr.namespace!, [...(byNs.get(hr.namespace!) ?? []), hr.name])
+      for (const [namespace, names] of byNs) {
+        const w = await waitReleasesGone(this.kube, namespace, names)
+        if (w.gone.length)
+          notes.push(`uninstalled HelmRelease ${w.gone.join(', ')} (helm-controller removed its release)`)
+        for (const s of w.stuck)
+          notes.push(
+            `HelmRelease ${namespace}/${s.name} is still being uninstalled (${s.why}); helm-controller removes it when done`,
+          )
+      }
+    }
     if (r.pruned.length)
       notes.push(
         `deleted ${r.pruned.length} dev-only object(s) in ${this.ns.namespaces.dev} (PVCs and the namespace kept)`,

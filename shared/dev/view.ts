@@ -10,6 +10,7 @@ import { c, healthMark, interactive, log, table } from '../core/output.ts'
 import type { FeedLine, LogFeed, LogLevel } from './log-feed.ts'
 import type { DevStatus, LastApply, Loop } from './loop.ts'
 import { appRows, worst } from './app-rows.ts'
+import { releaseLine } from '../health/flux-controllers.ts'
 
 /** The key that runs a task in the view: 1–9 over every loop's tasks in order. */
 function keyOf(all: DevStatus[], s: DevStatus, task: string): string {
@@ -48,7 +49,7 @@ export function renderDevStatus(all: DevStatus[], header: string): string {
       a.ready,
       a.restarts ? c.yellow(String(a.restarts)) : '0',
       a.forward ? (a.forward.includes('(') ? c.yellow(a.forward) : c.cyan(a.forward)) : '',
-      a.message ? c.dim(a.message) : '',
+      [a.release && c.cyan(a.release), a.message && c.dim(a.message)].filter(Boolean).join(' '),
     ])
     // objects that belong to no app: one summary row, plus a row for each one that is not healthy
     const ok = other.filter((o) => o.status === 'Current').length
@@ -61,8 +62,17 @@ export function renderDevStatus(all: DevStatus[], header: string): string {
         '',
         '',
       ])
-    for (const o of other.filter((x) => x.status !== 'Current' && x.kind !== 'ConfigMap'))
-      rows.push([c.dim(`  ${o.kind}/${o.name}`), healthMark[o.status](o.status), '', '', '', c.dim(o.message)])
+    for (const o of other.filter((x) => (x.status !== 'Current' && x.kind !== 'ConfigMap') || x.release))
+      rows.push([
+        c.dim(`  ${o.kind}/${o.name}`),
+        healthMark[o.status](o.status),
+        '',
+        '',
+        '',
+        [o.release && c.cyan(releaseLine(o.release)), o.status !== 'Current' && c.dim(o.message)]
+          .filter(Boolean)
+          .join(' '),
+      ])
     if (rows.length)
       out.push(
         table([[c.dim('APP'), c.dim('HEALTH'), c.dim('READY'), c.dim('RESTARTS'), c.dim('FORWARD'), ''], ...rows]),
@@ -76,6 +86,7 @@ export function renderDevStatus(all: DevStatus[], header: string): string {
 /** Off a terminal: one log line per event of each loop. */
 function logEvents(l: Loop): () => void {
   const health = new Map<string, string>()
+  const releases = new Map<string, string>()
   const forwards = new Map<string, string>()
   let flux = ''
   let lastError: string | undefined
@@ -94,6 +105,16 @@ function logEvents(l: Loop): () => void {
     lastError = s.error
     for (const r of s.resources) {
       const key = `${r.kind}/${r.name}`
+      // a HelmRelease: each new revision or result is an event (a values save → upgrade → r+1)
+      if (r.release) {
+        const line = releaseLine(r.release)
+        if (releases.get(key) !== line) {
+          releases.set(key, line)
+          const say = `${l.name}: ${key} ${line}`
+          if (r.release.result === 'failed') log.fail(say)
+          else log.info(say)
+        }
+      }
       if (health.get(key) === r.status) continue
       const first = !health.has(key)
       health.set(key, r.status)

@@ -1,9 +1,8 @@
 // The Flux CRDs at the pinned versions, installed with server-side apply. The YAML comes
 // from the controllers' Go modules (config/crd/bases) and is cached once per version set in
-// cacheDir()/flux-crds/<versions>/, so only the first run needs `go`. helm-controller's
-// module is not in the Go mirror, only its api module (Go types, no YAML): the HelmRelease
-// CRD is generated from those types with controller-gen, as helm-controller's own
-// `make manifests` does, at the controller-gen version the other Flux CRDs were made with.
+// cacheDir()/flux-crds/<versions>/, so only the first run needs `go`. The HelmRelease CRD is
+// helm-controller's own (the pinned module, the same one the sim's helm-controller is built
+// from), so controller and CRD always agree.
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
@@ -37,17 +36,9 @@ interface ModuleRef {
   version: string
 }
 
-// Not (yet) in k8s/versions.yaml; an entry there of the same name wins.
-const helmApiDefault: ModuleRef = { module: 'github.com/fluxcd/helm-controller/api', version: 'v1.6.4' } // flux2 v2.9.5 pins it
-const controllerGenDefault: ModuleRef = {
-  module: 'sigs.k8s.io/controller-tools/cmd/controller-gen',
-  version: 'v0.21.0',
-}
-
-function pinned(name: string, fallback?: ModuleRef): ModuleRef {
+function pinned(name: string): ModuleRef {
   const spec = toolSpecs()[name]
   if (spec) return { module: spec.module, version: spec.version }
-  if (fallback) return fallback
   return toolSpec(name) // throws naming the versions file
 }
 
@@ -57,27 +48,24 @@ export interface FluxCrdBundle {
   /** content hash of every CRD file (the CRD_LABEL value) */
   hash: string
   crds: { file: string; name: string; version: string }[]
-  /** why the HelmRelease CRD is missing, when it is */
-  helmReleaseMissing?: string
 }
 
 interface Manifest extends Omit<FluxCrdBundle, 'dir'> {
   sources: string[]
 }
 
-function sources(): { source: ModuleRef; kustomize: ModuleRef; helmApi: ModuleRef; controllerGen: ModuleRef } {
+function sources(): { source: ModuleRef; kustomize: ModuleRef; helm: ModuleRef } {
   return {
     source: pinned('source-controller-crds'),
     kustomize: pinned('kustomize-controller'),
-    helmApi: pinned('helm-controller-crds', helmApiDefault),
-    controllerGen: pinned('controller-gen', controllerGenDefault),
+    helm: pinned('helm-controller'),
   }
 }
 
 /** The CRD YAML for the pinned versions, from the cache or (first time) from the Go modules. */
 export async function fluxCrdBundle(): Promise<FluxCrdBundle> {
   const s = sources()
-  const key = [s.source, s.kustomize, s.helmApi].map((m) => `${path.basename(m.module)}@${m.version}`).join('_')
+  const key = [s.source, s.kustomize, s.helm].map((m) => `${path.basename(m.module)}@${m.version}`).join('_')
   const root = path.join(cacheDir(), 'flux-crds')
   const dir = path.join(root, key)
   const cached = readManifest(dir)
@@ -136,19 +124,10 @@ async function buildBundle(dir: string, s: ReturnType<typeof sources>): Promise<
   await fsp.rm(tmp, { recursive: true, force: true })
   await fsp.mkdir(tmp, { recursive: true })
   try {
-    for (const m of [s.source, s.kustomize]) {
+    for (const m of [s.source, s.kustomize, s.helm]) {
       const bases = path.join(await goModDir(m), 'config', 'crd', 'bases')
       for (const f of await fsp.readdir(bases))
         if (f.endsWith('.yaml')) await fsp.copyFile(path.join(bases, f), path.join(tmp, f))
-    }
-    let helmReleaseMissing: string | undefined
-    try {
-      sp.text(
-        `generating the HelmRelease CRD from ${s.helmApi.module}@${s.helmApi.version} with controller-gen (first run only: a minute with a warm Go build cache, a few on a cold one)`,
-      )
-      await generateHelmReleaseCrd(s.helmApi, s.controllerGen, tmp)
-    } catch (err) {
-      helmReleaseMissing = `the HelmRelease CRD could not be generated from ${s.helmApi.module}@${s.helmApi.version}: ${errorMessage(err).split('\n').slice(-3).join(' ')}`
     }
     const crds: Manifest['crds'] = []
     const hash = createHash('sha256')
@@ -162,8 +141,7 @@ async function buildBundle(dir: string, s: ReturnType<typeof sources>): Promise<
     const manifest: Manifest = {
       hash: hash.digest('hex').slice(0, 16),
       crds,
-      helmReleaseMissing,
-      sources: [s.source, s.kustomize, s.helmApi, s.controllerGen].map((m) => `${m.module}@${m.version}`),
+      sources: [s.source, s.kustomize, s.helm].map((m) => `${m.module}@${m.version}`),
     }
     await fsp.writeFile(path.join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2))
     await fsp.rm(dir, { recursive: true, force: true })
@@ -174,21 +152,6 @@ async function buildBundle(dir: string, s: ReturnType<typeof sources>): Promise<
     await fsp.rm(tmp, { recursive: true, force: true })
     throw err
   }
-}
-
-async function generateHelmReleaseCrd(api: ModuleRef, gen: ModuleRef, out: string): Promise<void> {
-  const apiDir = await goModDir(api)
-  // `go run pkg@version` builds controller-gen outside any module; it then loads the api
-  // module's packages from apiDir (read-only, which is all it needs)
-  await run(
-    'go',
-    ['run', `${gen.module}@${gen.version}`, 'crd:crdVersions=v1', 'paths=./...', `output:crd:artifacts:config=${out}`],
-    { cwd: apiDir, env: goEnv(), maxBuffer: 16 << 20, timeout: 15 * 60_000 },
-  )
-  if (!fs.readdirSync(out).some((f) => f.includes('helmreleases')))
-    throw new NsopsError(`controller-gen (${gen.module}@${gen.version}) wrote no helmreleases CRD into ${out}.`, {
-      hint: `check the helm-controller api module pinned in k8s/versions.yaml (${api.module}@${api.version}) and run again; \`go run ${gen.module}@${gen.version} crd paths=./...\` in its module folder shows what it generates.`,
-    })
 }
 
 function parseCrd(text: string, file: string): V1CustomResourceDefinition {
@@ -233,11 +196,6 @@ export async function installFluxCrds(kube: Kube, opts: { timeoutMs?: number } =
     helmRelease: false,
     warnings: [],
     elapsedMs: 0,
-  }
-  if (bundle.helmReleaseMissing) {
-    result.warnings.push(
-      `${bundle.helmReleaseMissing}. HelmReleases are not handled; delete ${bundle.dir} to try again.`,
-    )
   }
 
   let ours: V1CustomResourceDefinition[]

@@ -5,6 +5,7 @@ import type { KubernetesObject } from '@kubernetes/client-node'
 import { apiMessage } from '../kube/client.ts'
 import { collectionPath, type Resolved } from './discovery.ts'
 import type { Informers } from './informers.ts'
+import { controllerMissing, releaseInfo, type ReleaseInfo } from './flux-controllers.ts'
 import { computeStatus, groupKind, SCHEDULE_WINDOW_MS, type KubeObject, type Status } from './kstatus.ts'
 import { podStatus, whyNotReady, type PodLike } from './pod-status.ts'
 
@@ -30,6 +31,8 @@ export interface ObjectHealth {
   reason?: string
   /** for workloads: the pods their selector matches */
   pods?: PodHealth[]
+  /** for a HelmRelease: its Helm release (chart@version, revision, last action and result) */
+  release?: ReleaseInfo
 }
 
 /** One object being waited for, and what is known of it so far. */
@@ -98,7 +101,13 @@ export function selectorOf(live: KubernetesObject | undefined): LabelSelector | 
   return (live as { spec?: { selector?: LabelSelector } } | undefined)?.spec?.selector
 }
 
-export function healthOf(e: Entry, now: Date, informers: Informers): { health: ObjectHealth; recheckAt: number } {
+export function healthOf(
+  e: Entry,
+  now: Date,
+  informers: Informers,
+  /** the Flux controllers that run (undefined: unknown), for objects only a controller moves on */
+  fluxControllers?: ReadonlySet<string>,
+): { health: ObjectHealth; recheckAt: number } {
   const base = { ref: e.ref, apiVersion: e.apiVersion, kind: e.kind, name: e.name, namespace: e.namespace }
   if (e.error) return { health: { ...base, status: 'Unknown', message: e.error }, recheckAt: Infinity }
   if (!e.lookedUp)
@@ -133,8 +142,11 @@ export function healthOf(e: Entry, now: Date, informers: Informers): { health: O
       .sort((a, b) => String(a.metadata?.name).localeCompare(String(b.metadata?.name)))
   }
 
-  const result = computeStatus(obj, now, { pods })
+  const computed = computeStatus(obj, now, { pods })
+  const result = (obj && controllerMissing(obj, computed, fluxControllers)) || computed
   const health: ObjectHealth = { ...base, status: result.status, message: result.message, reason: result.reason }
+  const release = obj && releaseInfo(obj)
+  if (release) health.release = release
   if (pods) {
     health.pods = pods.map((p) => {
       const s = podStatus(p as PodLike)
@@ -163,5 +175,11 @@ export function healthOf(e: Entry, now: Date, informers: Informers): { health: O
 
 /** Whether two healths read the same to a person (what makes a change worth publishing). */
 export function sameHealth(a: ObjectHealth | undefined, b: ObjectHealth): boolean {
-  return Boolean(a && a.status === b.status && a.message === b.message)
+  return Boolean(
+    a &&
+    a.status === b.status &&
+    a.message === b.message &&
+    a.release?.revision === b.release?.revision &&
+    a.release?.result === b.release?.result,
+  )
 }

@@ -47,6 +47,8 @@ interface Condition {
   status?: string
   reason?: string
   message?: string
+  /** Flux writes the generation a condition was computed for */
+  observedGeneration?: number
 }
 
 type Rule = (obj: KubeObject, now: Date) => StatusResult
@@ -106,6 +108,9 @@ export function groupKind(obj: Pick<KubeObject, 'apiVersion' | 'kind'>): string 
 function generic(obj: KubeObject): StatusResult | undefined {
   if (obj.metadata?.deletionTimestamp) return { status: 'Terminating', message: 'Resource scheduled for deletion' }
 
+  const fluxVerdict = fluxFailure(obj)
+  if (fluxVerdict) return fluxVerdict
+
   const generation = field(obj, 'metadata.generation')
   const observed = field(obj, 'status.observedGeneration')
   if (typeof generation === 'number' && typeof observed === 'number' && observed !== generation) {
@@ -125,6 +130,60 @@ function generic(obj: KubeObject): StatusResult | undefined {
   }
   return undefined
 }
+
+// ---- Flux objects (an extra of nsops: cli-utils has no rule for them) ----
+
+/**
+ * helm-controller's Ready=False reasons after which nothing happens until the HelmRelease (or
+ * its chart) changes, or only a retry of the same attempt (helm-controller v1.4.0,
+ * api/v2/condition_types.go; RetriesExceeded and MissingRollbackTarget are its Stalled reasons).
+ */
+export const FLUX_TERMINAL_REASONS = new Set([
+  'InstallFailed',
+  'UpgradeFailed',
+  'TestFailed',
+  'RollbackFailed',
+  'UninstallFailed',
+  'RetriesExceeded',
+  'MissingRollbackTarget',
+])
+
+export const isFluxObject = (obj: Pick<KubeObject, 'apiVersion'>): boolean =>
+  /^[a-z0-9.-]+\.toolkit\.fluxcd\.io\//.test(obj.apiVersion ?? '')
+
+/**
+ * A Flux object that failed for its current generation: Stalled=True, or Ready=False with a
+ * terminal reason. A Flux controller leaves status.observedGeneration behind when a run fails
+ * (so the generic rule would read "InProgress: generation not observed" forever), but writes
+ * the generation into each condition: that is what says the verdict is about this spec.
+ */
+function fluxFailure(obj: KubeObject): StatusResult | undefined {
+  if (!isFluxObject(obj)) return undefined
+  const generation = field(obj, 'metadata.generation')
+  const forThisSpec = (c: Condition) =>
+    typeof generation !== 'number' || typeof c.observedGeneration !== 'number' || c.observedGeneration === generation
+  const ready = condition(obj, 'Ready')
+  const stalled = condition(obj, 'Stalled')
+  const readyFailed = ready?.status === 'False' && forThisSpec(ready)
+  if (stalled?.status === 'True' && forThisSpec(stalled)) {
+    const detail = readyFailed ? ready.message : undefined
+    const why =
+      detail && stalled.message && detail !== stalled.message
+        ? `${detail} (${stalled.message})`
+        : detail || stalled.message
+    return failed((readyFailed && ready.reason) || stalled.reason || 'Stalled', why || 'Stalled')
+  }
+  if (readyFailed && FLUX_TERMINAL_REASONS.has(ready.reason ?? ''))
+    return failed(ready.reason!, ready.message || ready.reason!)
+  // never observed: no controller has written anything yet (whether one runs at all is for
+  // the health watch to say, which can ask the cluster)
+  if (typeof generation === 'number' && typeof field(obj, 'status.observedGeneration') !== 'number' && !ready)
+    return inProgress(NOT_OBSERVED, `${obj.kind} has not been observed by its controller yet`)
+  return undefined
+}
+
+/** The reason of a Flux object no controller has written a status for. */
+export const NOT_OBSERVED = 'NotObserved'
 
 // ---- kind rules (step 4) ----
 

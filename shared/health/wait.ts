@@ -22,6 +22,7 @@ import {
   type ObjectHealth,
 } from './evaluate.ts'
 import { Informers, type Collection } from './informers.ts'
+import { CONTROLLER_MISSING, fluxControllerFor, type FluxControllerCheck } from './flux-controllers.ts'
 import { aggregate, computeStatus, type Status } from './kstatus.ts'
 import { renderReport, type Outcome } from './report.ts'
 
@@ -44,10 +45,22 @@ export interface VerdictOptions {
   signal?: AbortSignal
 }
 
-export interface WaitOptions extends VerdictOptions {
+export interface WatchOptions {
+  /**
+   * which Flux controllers run on the cluster (shared/cluster/flux-presence.ts): a Flux object
+   * whose controller does not run is Failed at once (ControllerMissing), not InProgress until
+   * a timeout
+   */
+  fluxControllers?: FluxControllerCheck
+}
+
+export interface WaitOptions extends VerdictOptions, WatchOptions {
   /** called when an object's status or message changes (and once per object at the start) */
   onProgress?: Progress
 }
+
+/** How often the Flux controllers are asked for again while a Flux object waits for one. */
+const CONTROLLER_RECHECK_MS = 5000
 
 export interface WaitResult {
   ok: boolean
@@ -90,11 +103,15 @@ export class HealthWatch {
   private recheck?: NodeJS.Timeout
   /** an exception in onProgress would otherwise vanish inside the watch stream's line handler */
   private callbackError?: { error: unknown }
+  /** the Flux controllers that run, as last asked (undefined: unknown or not asked) */
+  private fluxControllers?: ReadonlySet<string>
+  private controllerRecheck?: NodeJS.Timeout
 
   constructor(
     private readonly kube: Kube,
     objects: readonly WaitTarget[],
     private readonly onProgress?: Progress,
+    private readonly opts: WatchOptions = {},
   ) {
     validateRefs(objects)
     for (const o of objects) {
@@ -114,7 +131,9 @@ export class HealthWatch {
   /** Every object's health as last evaluated (evaluated now where it never was). */
   get statuses(): ObjectHealth[] {
     const now = new Date()
-    return [...this.entries.values()].map((e) => e.health ?? healthOf(e, now, this.informers).health)
+    return [...this.entries.values()].map(
+      (e) => e.health ?? healthOf(e, now, this.informers, this.fluxControllers).health,
+    )
   }
 
   /**
@@ -123,7 +142,7 @@ export class HealthWatch {
    */
   start(): Promise<void> {
     this.setup ??= (async () => {
-      await Promise.all([...this.entries.values()].map((e) => this.attach(e)))
+      await Promise.all([...[...this.entries.values()].map((e) => this.attach(e)), this.askFluxControllers()])
       // Kinds nobody serves yet (a CRD applied together with its objects) are NotFound until
       // the CRD is Established; watching CRDs notices that moment.
       if ([...this.entries.values()].some((e) => !e.resolved))
@@ -191,6 +210,29 @@ export class HealthWatch {
     await this.informers.stop()
   }
 
+  /**
+   * Asks which Flux controllers run, when a Flux object is among those watched, and again every
+   * few seconds while one still waits for its controller (one started or stopped meanwhile).
+   */
+  private async askFluxControllers(): Promise<void> {
+    const check = this.opts.fluxControllers
+    if (!check || this.informers.stopped) return
+    const flux = [...this.entries.values()].filter((e) => fluxControllerFor(e))
+    if (flux.length === 0) return
+    const before = this.fluxControllers
+    this.fluxControllers = await check().catch(() => undefined)
+    if (this.informers.stopped) return
+    const changed = [...(before ?? [])].join() !== [...(this.fluxControllers ?? [])].join()
+    if (changed && this.ready) this.evaluate(flux)
+    const waiting = () =>
+      flux.some((e) => !e.health || e.health.status === 'InProgress' || e.health.reason === CONTROLLER_MISSING)
+    this.informers.clear(this.controllerRecheck)
+    this.controllerRecheck = this.informers.later(CONTROLLER_RECHECK_MS, () => {
+      if (waiting()) void this.askFluxControllers()
+      else this.controllerRecheck = undefined
+    })
+  }
+
   // ---- reconciling: events → the objects they concern → health → publish and verdicts ----
 
   /** The entries an event concerns; undefined: everything (a list, an error, an unnamed event). */
@@ -236,9 +278,17 @@ export class HealthWatch {
   /** Re-evaluates one object and publishes its health if it changed. */
   private update(e: Entry, now: Date): void {
     const before = e.health
-    const h = healthOf(e, now, this.informers)
+    const h = healthOf(e, now, this.informers, this.fluxControllers)
     e.health = h.health
     e.recheckAt = h.recheckAt
+    // a Flux object waiting again (a new generation): whether its controller still runs
+    if (
+      e.health.status === 'InProgress' &&
+      !this.controllerRecheck &&
+      this.opts.fluxControllers &&
+      fluxControllerFor(e)
+    )
+      this.controllerRecheck = this.informers.later(0, () => void this.askFluxControllers())
     if (!this.onProgress || sameHealth(before, e.health) || this.callbackError) return
     try {
       this.onProgress(
@@ -314,7 +364,7 @@ export class HealthWatch {
  */
 export async function waitFor(kube: Kube, objects: readonly WaitTarget[], opts: WaitOptions): Promise<WaitResult> {
   validateTimeout(opts.timeoutMs)
-  const watch = new HealthWatch(kube, objects, opts.onProgress)
+  const watch = new HealthWatch(kube, objects, opts.onProgress, opts)
   try {
     return await watch.until(opts)
   } finally {

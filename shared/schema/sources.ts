@@ -141,7 +141,7 @@ function pinnedKubernetes(): { module: string; version: string } {
 function offlineKey(): string {
   const specs = toolSpecs()
   const k = pinnedKubernetes()
-  const flux = ['source-controller-crds', 'kustomize-controller', 'helm-controller-crds']
+  const flux = ['source-controller-crds', 'kustomize-controller', 'helm-controller']
     .map((n) => (specs[n] ? `${n}@${specs[n].version}` : n))
     .join(',')
   return `kubernetes-${k.version}+flux-${createHash('sha256').update(flux).digest('hex').slice(0, 12)}`

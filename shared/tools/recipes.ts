@@ -185,6 +185,28 @@ export const recipes: Record<string, GoRecipe> = {
     packages: ['github.com/fluxcd/source-controller'],
     ldflags: () => '-s -w',
   },
+  'helm-controller': {
+    kind: 'wrapper',
+    expect: 'about 6 minutes on 2 cores, once',
+    goMod: (s) =>
+      [
+        'module local/helm-controller',
+        'go 1.26.0',
+        `tool ${s.module}`,
+        `require ${s.module} ${s.version}`,
+        `require ${s.module}/api ${s.version}`,
+        // upstream's replace lines (v1.4.0 go.mod), minus the one pointing at ./api; its
+        // go-digest pin is a newer master than source-controller's
+        'replace github.com/opencontainers/go-digest => github.com/opencontainers/go-digest v1.0.1-0.20231025023718-d50d2fec9c98',
+        'replace sigs.k8s.io/kustomize/api => sigs.k8s.io/kustomize/api v0.20.1',
+        'replace sigs.k8s.io/kustomize/kyaml => sigs.k8s.io/kustomize/kyaml v0.20.1',
+        '',
+      ].join('\n'),
+    // -e: test-only dependencies the mirror may refuse; the controller's packages do not import them
+    tidyArgs: ['-e'],
+    packages: ['github.com/fluxcd/helm-controller'],
+    ldflags: () => '-s -w',
+  },
   flux: {
     kind: 'copy',
     expect: 'about 2 minutes',

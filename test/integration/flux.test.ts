@@ -172,7 +172,6 @@ describe('flux', () => {
         'ocirepositories.source.toolkit.fluxcd.io',
       ]
       assert.deepEqual(bundle.crds.map((c) => c.name).sort(), expected)
-      assert.equal(bundle.helmReleaseMissing, undefined)
       assert.deepEqual([...firstInstall.applied, ...firstInstall.unchanged].sort(), expected)
       assert.equal(firstInstall.helmRelease, true)
       const api = kube.kc.makeApiClient(ApiextensionsV1Api)

@@ -998,3 +998,92 @@ describe('kstatus: aggregate', () => {
     assert.equal(aggregate(['NotFound', 'Terminating'], 'NotFound'), 'InProgress')
   })
 })
+
+// HelmReleases as helm-controller v1.4.0 writes them (internal/reconcile/atomic_release.go): a
+// failed run leaves status.observedGeneration at the previous generation and writes the new
+// one into each condition.
+function helmRelease(conditions: Record<string, unknown>[], opts: { generation?: number; observed?: number } = {}) {
+  const generation = opts.generation ?? 2
+  return {
+    apiVersion: 'helm.toolkit.fluxcd.io/v2',
+    kind: 'HelmRelease',
+    metadata: { name: 'sonarr', namespace: 'media-dev', generation, creationTimestamp: created },
+    spec: { interval: '1h', chartRef: { kind: 'OCIRepository', name: 'app-template' } },
+    status: { observedGeneration: opts.observed ?? generation - 1, conditions },
+  } satisfies KubeObject
+}
+
+describe('kstatus: Flux objects that failed for their current spec', () => {
+  const installFailed = {
+    type: 'Ready',
+    status: 'False',
+    reason: 'InstallFailed',
+    message:
+      'Helm install failed for release media-dev/sonarr with chart app-template@4.1.1: Service "sonarr" is invalid: spec.ports[0].port: Invalid value: 0',
+    observedGeneration: 2,
+  }
+
+  it('Stalled RetriesExceeded with Ready=False InstallFailed is Failed at once, with the Helm error and the reason InstallFailed, though observedGeneration is behind', () => {
+    const r = expect(
+      helmRelease([
+        installFailed,
+        {
+          type: 'Stalled',
+          status: 'True',
+          reason: 'RetriesExceeded',
+          message: 'Failed to install after 1 attempt(s)',
+          observedGeneration: 2,
+        },
+        { type: 'Released', status: 'False', reason: 'InstallFailed', message: 'x', observedGeneration: 2 },
+      ]),
+      'Failed',
+    )
+    assert.equal(r.reason, 'InstallFailed')
+    assert.match(r.message, /^Helm install failed .*port: Invalid value: 0 \(Failed to install after 1 attempt\(s\)\)$/)
+  })
+
+  it('Ready=False UpgradeFailed while helm-controller retries (Reconciling ProgressingWithRetry) is Failed: that run is over', () => {
+    const r = expect(
+      helmRelease([
+        { type: 'Reconciling', status: 'True', reason: 'ProgressingWithRetry', message: 'x', observedGeneration: 2 },
+        { ...installFailed, reason: 'UpgradeFailed', message: 'Helm upgrade failed: timed out' },
+      ]),
+      'Failed',
+      'Helm upgrade failed: timed out',
+    )
+    assert.equal(r.reason, 'UpgradeFailed')
+  })
+
+  it('a failure written for an older generation is not a verdict on the new spec: InProgress', () => {
+    expect(
+      helmRelease([{ ...installFailed, observedGeneration: 1 }], { generation: 2, observed: 1 }),
+      'InProgress',
+      'HelmRelease generation is 2, but latest observed generation is 1',
+    )
+  })
+
+  it('Ready=False with a passing reason (a source not ready yet, a dependency) stays InProgress', () => {
+    for (const reason of ['SourceNotReady', 'DependencyNotReady', 'ArtifactFailed'])
+      expect(
+        helmRelease([{ type: 'Ready', status: 'False', reason, message: 'wait', observedGeneration: 2 }], {
+          observed: 2,
+        }),
+        'InProgress',
+      )
+  })
+
+  it('a HelmRelease no controller has observed yet is InProgress (NotObserved), not Current', () => {
+    const r = expect(
+      { ...helmRelease([]), status: {} },
+      'InProgress',
+      'HelmRelease has not been observed by its controller yet',
+    )
+    assert.equal(r.reason, 'NotObserved')
+    expect({ ...helmRelease([]), status: undefined }, 'InProgress')
+  })
+
+  it('the same rule holds for every *.toolkit.fluxcd.io kind, not for look-alike groups', () => {
+    const ready = { ...installFailed, reason: 'UpgradeFailed' }
+    expect({ ...helmRelease([ready]), apiVersion: 'example.com/v1', kind: 'HelmRelease' }, 'InProgress')
+  })
+})

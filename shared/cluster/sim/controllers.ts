@@ -1,6 +1,6 @@
 // The Flux controllers of the GitOps path as processes a cluster provider supervises: the
-// real source-controller and kustomize-controller (both pinned and provisioned like every
-// tool), and the cluster's own git server. Plus bootstrapFlux, which applies this repo's
+// real source-controller, kustomize-controller and helm-controller (each pinned and
+// provisioned like every tool), and the cluster's own git server. Plus bootstrapFlux, which applies this repo's
 // Flux objects (k8s/flux/) pointed at a given git URL.
 import fs from 'node:fs'
 import path from 'node:path'
@@ -14,6 +14,7 @@ import { fluxKinds, type FluxKind } from '../../flux/kinds.ts'
 import { apiMessage, connect, isApiError, type Kube } from '../../kube/client.ts'
 import { repoRoot, tsNodeArgs } from '../../core/paths.ts'
 import { toolPath } from '../../tools/provision.ts'
+import { fluxComponentNames } from './flux-components.ts'
 
 export const FLUX_NAMESPACE = 'flux-system'
 export const fluxDir = path.join(repoRoot, 'k8s', 'flux')
@@ -27,11 +28,9 @@ export interface ControllerProcess {
   healthUrl: string
 }
 
-const componentNames = ['kustomize-controller', 'source-controller', 'git-server']
-
 /** Whether a supervised component is one of the Flux controllers (optional, not core). */
 export function isFluxComponent(name: string): boolean {
-  return componentNames.includes(name)
+  return fluxComponentNames.includes(name)
 }
 
 export const LOCAL_REPO = 'nsops.git'
@@ -81,14 +80,17 @@ async function stablePorts(dir: string): Promise<{ git: number; storage: number 
  */
 export async function fluxControllers(opts: { kubeconfig: string; dir: string }): Promise<ControllerProcess[]> {
   fs.mkdirSync(opts.dir, { recursive: true })
-  const [, sourceController, kustomizeController] = await Promise.all([
+  const [, sourceController, kustomizeController, helmController] = await Promise.all([
     installFluxCrds(connect({ kubeconfig: opts.kubeconfig })),
     toolPath('source-controller'),
     toolPath('kustomize-controller'),
+    toolPath('helm-controller'),
   ])
   const env = { KUBECONFIG: opts.kubeconfig, RUNTIME_NAMESPACE: FLUX_NAMESPACE }
   const { git: gitPort, storage: srcPort } = await stablePorts(opts.dir)
-  const [kcMetrics, kcHealth, srcMetrics, srcHealth] = await Promise.all(Array.from({ length: 4 }, () => freePort()))
+  const [kcMetrics, kcHealth, srcMetrics, srcHealth, hcMetrics, hcHealth] = await Promise.all(
+    Array.from({ length: 6 }, () => freePort()),
+  )
   const procs: ControllerProcess[] = []
 
   // The cluster's own git host: `just dev-up` pushes this repo there and points Flux at it,
@@ -147,6 +149,27 @@ export async function fluxControllers(opts: { kubeconfig: string; dir: string })
     ],
     env,
     healthUrl: `http://127.0.0.1:${kcHealth}/readyz`,
+  })
+
+  // helm-controller v1.4.0 (Flux 2.7) beside source-controller v1.9.x: it fetches chart
+  // artifacts from source-controller's storage URL and keeps Helm's release Secrets in the
+  // release's storage namespace. A short graceful shutdown: its default (10 minutes) waits
+  // out an install in flight, which would hold `cluster-down` as long.
+  procs.push({
+    name: 'helm-controller',
+    command: helmController,
+    args: [
+      `--metrics-addr=127.0.0.1:${hcMetrics}`,
+      `--health-addr=127.0.0.1:${hcHealth}`,
+      '--watch-all-namespaces',
+      '--enable-leader-election=false',
+      '--concurrent=4',
+      '--requeue-dependency=5s',
+      '--graceful-shutdown-timeout=5s',
+      '--log-encoding=console',
+    ],
+    env,
+    healthUrl: `http://127.0.0.1:${hcHealth}/readyz`,
   })
   return procs
 }

@@ -15,6 +15,7 @@ import type { ClusterInfo, ClusterProvider, ComponentStatus, EnsureOptions } fro
 import { ensurePki, type Pki } from './pki.ts'
 import { isRunning, logTail, startComponent, stopComponents, type ComponentRecord } from './processes.ts'
 import { REGISTRY_COMPONENT, advertiseRegistry, registryProcess, untilRegistryAnswers } from './registry.ts'
+import { fluxComponentNames } from './flux-components.ts'
 
 export const SIM_CONTEXT = 'nsops-sim'
 export const SIM_NODE = 'nsops-sim-node'
@@ -395,7 +396,9 @@ export class SimCluster implements ClusterProvider {
         hint: 'start it first: `just cluster-up --flux` (or `just dev-up`).',
       })
     const flux = state.components.filter((c) => state.flux?.includes(c.name))
-    if (state.flux?.length && state.flux.every((n) => flux.some((c) => c.name === n && isRunning(c)))) return
+    // a cluster started by an older nsops may lack a component added since (helm-controller)
+    const complete = fluxComponentNames.every((n) => state.flux?.includes(n))
+    if (complete && state.flux!.every((n) => flux.some((c) => c.name === n && isRunning(c)))) return
     await stopComponents(flux)
     state.components = state.components.filter((c) => !flux.includes(c))
     this.onProgress('installing the Flux CRDs and starting the Flux controllers')

@@ -1,0 +1,219 @@
+// helm-controller v1.4.0 (Flux 2.7) on the sim, beside source-controller v1.9.5: run by
+// ensure({ flux: true }) like the other Flux controllers, its HelmRelease CRD its own, and a
+// HelmRelease of a real chart (library subchart, a CRD in crds/, a post-install hook Job)
+// served by a real chart repository installs, labels what it made, and upgrades on a values
+// change. The flux CLI reads the same release.
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { promisify } from 'node:util'
+import { KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
+import { fluxControllerCheck } from '../../shared/cluster/flux-presence.ts'
+import { SimCluster } from '../../shared/cluster/sim/index.ts'
+import { pidAlive } from '../../shared/core/lock.ts'
+import { waitFor } from '../../shared/health/wait.ts'
+import { fluxCrdBundle } from '../../shared/flux/crds.ts'
+import { conditionOf, fluxKinds, type FluxKind, type FluxObject } from '../../shared/flux/kinds.ts'
+import { clientsFor, type Kube } from '../../shared/kube/client.ts'
+import { repoRoot } from '../../shared/core/paths.ts'
+import { toolPath } from '../../shared/tools/provision.ts'
+import { toolSpec } from '../../shared/tools/versions.ts'
+import { serveDir, type StaticServer } from '../static-server.ts'
+import { until } from '../until.ts'
+
+const run = promisify(execFile)
+
+describe('helm-controller on the sim cluster', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-helm-controller-'))
+  const sim = new SimCluster({ dir: path.join(tmp, 'sim') })
+  let kube: Kube
+  let kubeconfig: string
+  let charts: StaticServer
+  const ns = 'media'
+
+  const get = (kind: FluxKind, name: string) =>
+    kube.custom.getNamespacedCustomObject({ ...fluxKinds[kind], namespace: ns, name }) as Promise<FluxObject>
+  const apply = (kind: FluxKind, name: string, spec: Record<string, unknown>) =>
+    kube.custom.patchNamespacedCustomObject(
+      {
+        ...fluxKinds[kind],
+        namespace: ns,
+        name,
+        fieldManager: 'test',
+        force: true,
+        body: {
+          apiVersion: `${fluxKinds[kind].group}/${fluxKinds[kind].version}`,
+          kind,
+          metadata: { name, namespace: ns },
+          spec,
+        },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+    )
+  /** the HelmRelease once Ready for its generation, with `n` entries in its history */
+  const releasedAt = async (name: string, n: number) => {
+    let last: FluxObject | undefined
+    try {
+      return await until(
+        `HelmRelease ${name} Ready with ${n} history entries`,
+        async () => {
+          last = await get('HelmRelease', name)
+          const history = (last.status?.history as unknown[] | undefined) ?? []
+          return conditionOf(last, 'Ready')?.status === 'True' &&
+            last.status?.observedGeneration === last.metadata.generation &&
+            history.length === n
+            ? last
+            : undefined
+        },
+        120_000,
+      )
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; last status: ${JSON.stringify(last?.status)}`, { cause: err })
+    }
+  }
+
+  before(async () => {
+    const info = await sim.ensure({ flux: true })
+    kubeconfig = info.kubeconfig
+    const kc = new KubeConfig()
+    kc.loadFromFile(info.kubeconfig)
+    kube = clientsFor(kc, info.kubeconfig)
+    await kube.core.createNamespace({ body: { metadata: { name: ns } } })
+    // the test chart as a chart repository would serve it: packaged with its library subchart
+    const helm = await toolPath('helm')
+    const src = path.join(tmp, 'charts-src')
+    fs.cpSync(path.join(repoRoot, 'test', 'fixtures', 'charts'), src, { recursive: true })
+    await run(helm, ['dependency', 'build', path.join(src, 'queue')])
+    const site = path.join(tmp, 'chart-repo')
+    fs.mkdirSync(site)
+    await run(helm, ['package', path.join(src, 'queue'), '--destination', site])
+    await run(helm, ['repo', 'index', site])
+    charts = await serveDir(site)
+  })
+
+  after(async () => {
+    await charts?.stop()
+    await sim.stop({ purge: true })
+    fs.rmSync(tmp, { recursive: true, force: true })
+  })
+
+  it('runs helm-controller as a cluster component beside source- and kustomize-controller, with its own v1.4.0 HelmRelease CRD', async () => {
+    const components = await sim.describe()
+    for (const name of ['source-controller', 'kustomize-controller', 'helm-controller'])
+      assert.equal(components.find((c) => c.name === name)?.state, 'running', JSON.stringify(components))
+    assert.equal(toolSpec('helm-controller').version, 'v1.4.0')
+    const bundle = await fluxCrdBundle()
+    const crd = bundle.crds.find((c) => c.name === 'helmreleases.helm.toolkit.fluxcd.io')
+    assert.equal(crd?.version, 'v2')
+    const text = fs.readFileSync(path.join(bundle.dir, crd!.file), 'utf8')
+    // the CRD comes from helm-controller v1.4.0's config/crd/bases, which v1.4.0 serves
+    assert.match(text, /controller-gen\.kubebuilder\.io\/version/)
+    assert.ok(fs.existsSync((await sim.logs())['helm-controller']), 'its log is kept like the others')
+  })
+
+  it('installs a HelmRelease from a HelmRepository (CRD from crds/, hook Job run), labels what it made, and upgrades on a values change', async () => {
+    await apply('HelmRepository', 'local', { url: charts.url, interval: '10m' })
+    await apply('HelmRelease', 'queue', {
+      interval: '10m',
+      chart: { spec: { chart: 'queue', version: '0.4.x', sourceRef: { kind: 'HelmRepository', name: 'local' } } },
+      values: { replicas: 1, workers: { replicas: 1 } },
+    })
+    const installed = await releasedAt('queue', 1)
+    const [first] = installed.status!.history as { chartName: string; chartVersion: string; version: number }[]
+    assert.equal(`${first.chartName}@${first.chartVersion}`, 'queue@0.4.0')
+    assert.equal(first.version, 1)
+    assert.equal(conditionOf(installed, 'Released')?.reason, 'InstallSucceeded')
+
+    const labelled = await kube.apps.listNamespacedDeployment({
+      namespace: ns,
+      labelSelector: `helm.toolkit.fluxcd.io/name=queue,helm.toolkit.fluxcd.io/namespace=${ns}`,
+    })
+    assert.deepEqual(labelled.items.map((d) => d.metadata!.name).sort(), ['queue', 'queue-worker'])
+    // the chart's CRD went in from crds/ before the templates
+    const crds = await kube.kc
+      .makeApiClient((await import('@kubernetes/client-node')).ApiextensionsV1Api)
+      .readCustomResourceDefinition({ name: 'queues.queue.example.com' })
+    assert.equal(crds.spec.names.kind, 'Queue')
+
+    await apply('HelmRelease', 'queue', {
+      interval: '10m',
+      chart: { spec: { chart: 'queue', version: '0.4.x', sourceRef: { kind: 'HelmRepository', name: 'local' } } },
+      values: { replicas: 1, workers: { replicas: 3 } },
+    })
+    const upgraded = await releasedAt('queue', 2)
+    assert.equal(conditionOf(upgraded, 'Released')?.reason, 'UpgradeSucceeded')
+    assert.equal((upgraded.status!.history as { version: number }[])[0].version, 2)
+    const worker = await kube.apps.readNamespacedDeployment({ namespace: ns, name: 'queue-worker' })
+    assert.equal(worker.spec?.replicas, 3)
+
+    // the flux CLI, a peer: `flux get hr` reads the same release as Ready at the chart version
+    const flux = await toolPath('flux')
+    const { stdout } = await run(flux, ['get', 'hr', 'queue', '--kubeconfig', kubeconfig, '--namespace', ns])
+    const [header, row] = stdout.trim().split('\n')
+    assert.match(header, /^NAME\s+REVISION\s+SUSPENDED\s+READY\s+MESSAGE/)
+    assert.match(row, /^queue\s+0\.4\.0\s+False\s+True\s+Helm upgrade succeeded/)
+  })
+
+  const hrRef = (name: string) => ({
+    apiVersion: 'helm.toolkit.fluxcd.io/v2',
+    kind: 'HelmRelease',
+    metadata: { name, namespace: ns },
+  })
+
+  it("health: values that break the chart make the HelmRelease Failed with helm-controller's reason within seconds, not at the timeout", async () => {
+    await apply('HelmRepository', 'local', { url: charts.url, interval: '10m' })
+    await apply('HelmRelease', 'broken', {
+      interval: '10m',
+      chart: { spec: { chart: 'queue', version: '0.4.x', sourceRef: { kind: 'HelmRepository', name: 'local' } } },
+      // an invalid port: the API server refuses the Deployment and the Service helm renders
+      values: { port: 'eighty' },
+    })
+    const t0 = Date.now()
+    const r = await waitFor(kube, [hrRef('broken')], {
+      timeoutMs: 90_000,
+      fluxControllers: fluxControllerCheck(kube),
+    })
+    assert.equal(r.outcome, 'failed', r.report)
+    const [h] = r.statuses
+    assert.equal(h.reason, 'InstallFailed', h.message)
+    assert.match(h.message, /Helm install failed for release media\/broken/)
+    assert.ok(Date.now() - t0 < 60_000, `failed after ${Date.now() - t0} ms`)
+  })
+
+  it('health: with no helm-controller running, a HelmRelease is Failed at once naming the missing controller; once it runs again the release installs', async () => {
+    const state = JSON.parse(fs.readFileSync(path.join(sim.dir, 'state.json'), 'utf8')) as {
+      components: { name: string; pid: number }[]
+    }
+    const pid = state.components.find((c) => c.name === 'helm-controller')!.pid
+    process.kill(pid, 'SIGTERM')
+    await until('helm-controller stopped', async () => !pidAlive(pid), 30_000)
+    await apply('HelmRelease', 'orphan', {
+      interval: '10m',
+      chart: { spec: { chart: 'queue', version: '0.4.x', sourceRef: { kind: 'HelmRepository', name: 'local' } } },
+      values: { workers: { enabled: false } },
+    })
+    const t0 = Date.now()
+    const r = await waitFor(kube, [hrRef('orphan')], { timeoutMs: 60_000, fluxControllers: fluxControllerCheck(kube) })
+    assert.equal(r.outcome, 'failed', r.report)
+    assert.equal(r.statuses[0].reason, 'ControllerMissing')
+    assert.match(
+      r.statuses[0].message,
+      /^no helm-controller runs on this cluster, so nothing will reconcile this HelmRelease/,
+    )
+    assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`)
+    // without the check (no way to ask the cluster) it is only InProgress: nothing is claimed
+    const blind = await waitFor(kube, [hrRef('orphan')], { timeoutMs: 1500 })
+    assert.equal(blind.outcome, 'timeout')
+    assert.equal(blind.statuses[0].status, 'InProgress')
+
+    await sim.ensure({ flux: true })
+    const healed = await waitFor(kube, [hrRef('orphan')], {
+      timeoutMs: 120_000,
+      fluxControllers: fluxControllerCheck(kube),
+    })
+    assert.equal(healed.outcome, 'current', healed.report)
+  })
+})
