@@ -100,16 +100,32 @@ function secretAsStored(obj: Record<string, unknown>): Record<string, unknown> {
   return copy
 }
 
+/** Every leaf of a Secret's value map replaced by its hash (a whole `data` map, one key's value). */
+function hashLeaves(v: unknown, field: string): unknown {
+  if (typeof v === 'object' && v !== null)
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, hashLeaves(x, field)]))
+  // stringData holds the value itself; data its base64
+  return secretHash(field === 'stringData' ? Buffer.from(String(v)).toString('base64') : v)
+}
+
+/**
+ * A Secret's changes with every value at or below /data and /stringData hashed: one key's
+ * value, and also the whole map when one side has none (the change is then `/data` itself).
+ */
 function maskSecretChanges(changes: FieldChange[]): { changes: FieldChange[]; keys: string[] } {
   const keys: string[] = []
   const masked = changes.map((ch) => {
-    const m = /^\/(data|stringData)\/(.+)$/.exec(ch.path)
+    const m = /^\/(data|stringData)(?:\/(.+))?$/.exec(ch.path)
     if (!m) return ch
-    keys.push(m[2].replaceAll('~1', '/').replaceAll('~0', '~'))
+    const field = m[1]
+    if (m[2] !== undefined) keys.push(m[2].split('/')[0].replaceAll('~1', '/').replaceAll('~0', '~'))
+    else
+      for (const side of [ch.git, ch.live])
+        if (typeof side === 'object' && side !== null) keys.push(...Object.keys(side))
     return {
       path: ch.path,
-      ...(ch.git !== undefined ? { git: secretHash(ch.git) } : {}),
-      ...(ch.live !== undefined ? { live: secretHash(ch.live) } : {}),
+      ...(ch.git !== undefined ? { git: hashLeaves(ch.git, field) as FieldChange['git'] } : {}),
+      ...(ch.live !== undefined ? { live: hashLeaves(ch.live, field) as FieldChange['live'] } : {}),
     }
   })
   return { changes: masked, keys }

@@ -439,6 +439,42 @@ runMain(() => dashboard(demoNamespace(${JSON.stringify(w.work)}), process.argv.s
     }
   })
 
+  it('a Secret whose whole data map is missing on one side shows no value, in text and -o json', async () => {
+    const dir = path.join(w.work, `namespaces/${DEMO}/base`)
+    const kfile = path.join(dir, 'kustomization.yaml')
+    const good = fs.readFileSync(kfile, 'utf8')
+    const values = ['git-only-secret-value', 'second-git-only-value']
+    fs.writeFileSync(
+      path.join(dir, 'creds2.yaml'),
+      `apiVersion: v1\nkind: Secret\nmetadata: { name: creds2 }\nstringData: { password: ${values[0]}, token: ${values[1]} }\n`,
+    )
+    fs.writeFileSync(kfile, 'resources: [web.yaml, settings.yaml, service.yaml, creds2.yaml]\n')
+    try {
+      // live, the Secret has no data map at all: the change is /data itself, every key at once
+      await k('create', 'secret', 'generic', 'creds2')
+      const out = await cli('--baseline', 'worktree', '-o', 'json')
+      const text = await cli('--baseline', 'worktree')
+      for (const o of [out, text]) {
+        assert.equal(o.code, 1, o.stderr)
+        for (const v of values) {
+          assert.doesNotMatch(o.stdout, new RegExp(v))
+          assert.doesNotMatch(o.stdout, new RegExp(Buffer.from(v).toString('base64').replace(/=+$/, '')))
+        }
+      }
+      const creds = find(JSON.parse(out.stdout) as DriftReport, 'Secret', 'creds2')
+      assert.equal(creds?.class, 'modified')
+      assert.deepEqual(creds?.secretKeys?.sort(), ['password', 'token'])
+      const data = creds?.changes?.find((ch) => ch.path === '/data')
+      assert.ok(data, JSON.stringify(creds?.changes))
+      for (const h of Object.values(data.git as Record<string, string>)) assert.match(h, /^sha256:[0-9a-f]{12}$/)
+      assert.match(text.stdout, /Secret keys changed: password, token/)
+    } finally {
+      fs.writeFileSync(kfile, good)
+      fs.rmSync(path.join(dir, 'creds2.yaml'))
+      await k('delete', 'secret', 'creds2')
+    }
+  })
+
   it('only reads: runs as a ServiceAccount that may get/list/watch, and patch only in dry runs', async () => {
     // patch is granted because a server-side dry run is authorised as the write it simulates;
     // an admission policy refuses every write of this ServiceAccount that is not a dry run
