@@ -139,10 +139,10 @@ test *FILTER:
 fmt:
     prettier --write --log-level warn "**/*.{ts,mts,mjs}"
 
-# typescript-eslint, the layering check of shared/ and the type check (all part of `just test`)
+# Prettier's check, typescript-eslint, the layering check of shared/ and the type check (all part of `just test`)
 [group('ci')]
 lint:
-    eslint --max-warnings 0 . && exec shared/bin/nsops-node test/layers.ts && tsc --noEmit -p .
+    prettier --check --log-level warn "**/*.{ts,mts,mjs}" && eslint --max-warnings 0 . && shared/bin/nsops-node test/layers.ts && exec tsc --noEmit -p .
 
 # benchmarks: print figures and ratios (see bench/README.md)
 [group('ci')]
