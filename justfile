@@ -102,6 +102,21 @@ validate *NS:
 new-namespace NAME:
     exec "{{nsops}}" new-namespace "$@"
 
+# ask Flux to apply NS's Kustomization(s) now (--with-source: fetch the git source first), as flux reconcile ks
+[group('flux')]
+reconcile NS *FLAGS:
+    exec "{{nsops}}" reconcile "$@"
+
+# stop Flux applying NS (its Kustomizations suspended, with nsops' marker: who, when), as flux suspend ks
+[group('flux')]
+suspend NS *FLAGS:
+    exec "{{nsops}}" suspend "$@"
+
+# let Flux apply NS again (resumes nsops' suspensions; one made by hand only with --force), as flux resume ks
+[group('flux')]
+resume NS *FLAGS:
+    exec "{{nsops}}" resume "$@"
+
 # start the local cluster or find it running (sim without Docker; --provider kind|k3d|existing)
 [group('cluster')]
 cluster-up *FLAGS:

@@ -37,6 +37,10 @@ const commands: Record<string, () => Promise<(argv: string[]) => Promise<number>
     }
   },
   task: async () => perNamespace(async (ns, argv) => (await import('../commands/task.ts')).task(ns, argv)),
+  reconcile: async () =>
+    perNamespace(async (ns, argv) => (await import('../commands/reconcile.ts')).reconcile(ns, argv)),
+  suspend: async () => perNamespace(async (ns, argv) => (await import('../commands/suspend.ts')).suspend(ns, argv)),
+  resume: async () => perNamespace(async (ns, argv) => (await import('../commands/resume.ts')).resume(ns, argv)),
   logs: async () => perNamespace(async (ns, argv) => (await import('../commands/logs.ts')).logs(ns, argv)),
 }
 

@@ -191,3 +191,19 @@ export function manages(m: Manager, ref: ObjectRef, prodNamespace: string): bool
   }
   return ref.namespace === prodNamespace || (ref.kind === 'Namespace' && ref.name === prodNamespace)
 }
+
+/**
+ * The Kustomizations a namespace's suspend, resume and reconcile act on: its own managers;
+ * the root `flux-system` only with `root` (acting on it acts on every namespace).
+ */
+export async function namespaceKustomizations(
+  kube: Kube,
+  scope: ManagedScope,
+  opts: { root?: boolean } = {},
+): Promise<{ kustomizations: FluxObject[]; skippedRoot?: FluxObject; note: string }> {
+  const m = await findManagers(kube, scope)
+  if (m.state !== 'managed') return { kustomizations: [], note: m.note }
+  const root = m.managers.find((x) => x.root)?.kustomization
+  const own = m.managers.filter((x) => !x.root || opts.root).map((x) => x.kustomization)
+  return { kustomizations: own, skippedRoot: opts.root ? undefined : root, note: m.note }
+}

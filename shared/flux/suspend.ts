@@ -45,6 +45,11 @@ export interface SuspensionOwner {
   token?: string
   /** kept on purpose after the process ended (`dev --ci`): not stale, ended by dev-down */
   kept?: boolean
+  /**
+   * `suspend`: made by `just suspend NS` to last until `just resume NS` — never stale, not
+   * ended by dev-down, resumed by `just resume` from any machine
+   */
+  command?: 'suspend'
 }
 
 export interface SuspensionMarker extends SuspensionOwner {
@@ -85,6 +90,7 @@ export function parseMarker(raw: string | undefined): SuspensionMarker | 'unread
         ...(m.session ? { session: String(m.session) } : {}),
         ...(typeof m.token === 'string' ? { token: m.token } : {}),
         ...(m.kept === true ? { kept: true } : {}),
+        ...(m.command === 'suspend' ? { command: 'suspend' as const } : {}),
         ...(typeof m.generation === 'number' ? { generation: m.generation } : {}),
       }
     }
@@ -104,6 +110,7 @@ export function suspendedBy(obj: FluxObject): SuspendedBy | undefined {
 export function describeSuspension(by: SuspendedBy): string {
   if (by === 'by hand') return 'by hand'
   if (by === 'unreadable marker') return 'with an unreadable nsops marker'
+  if (by.command === 'suspend') return `by ${by.user}@${by.host} with \`just suspend\` at ${by.at}`
   return `by ${by.user}@${by.host} (pid ${by.pid}${by.session ? `, session ${by.session}` : ''}${by.kept ? ', kept by dev --ci' : ''}) at ${by.at}`
 }
 
@@ -188,7 +195,9 @@ export async function suspendFor(kube: Kube, objects: Target[], owner: Suspensio
         const marker = markerOf(obj)
         const ours = isOwner(marker, owner) && untouchedSince(marker as SuspensionMarker, obj)
         if (isSuspended(obj) && !ours) {
-          state.outcome = { by: isOwner(marker, owner) ? 'by hand' : (marker ?? 'by hand') }
+          // a marker whose generation moved since is a note left on someone else's suspension
+          const current = marker && marker !== 'unreadable marker' && !untouchedSince(marker, obj) ? undefined : marker
+          state.outcome = { by: isOwner(marker, owner) ? 'by hand' : (current ?? 'by hand') }
           return undefined
         }
         state.outcome = isSuspended(obj) ? 'ours' : 'suspended'
@@ -268,7 +277,7 @@ export function staleReason(
   opts: StaleOptions = {},
 ): string | undefined {
   if (marker === 'unreadable marker') return 'its nsops.dev/suspended-by marker is not valid JSON'
-  if (marker.kept) return undefined
+  if (marker.kept || marker.command === 'suspend') return undefined
   const host = opts.host ?? os.hostname()
   if (marker.host === host) {
     return pidAlive(marker.pid)
@@ -407,7 +416,7 @@ export async function findKeptSuspensions(kube: Kube): Promise<StaleSuspension[]
   ).flat()
   return objects.flatMap((obj) => {
     const marker = markerOf(obj)
-    if (!marker || marker === 'unreadable marker' || !marker.kept) return []
+    if (!marker || marker === 'unreadable marker' || !marker.kept || marker.command) return []
     return [
       {
         ...fluxRefOf(obj),
@@ -423,4 +432,47 @@ export async function findKeptSuspensions(kube: Kube): Promise<StaleSuspension[]
 /** Marks our suspensions as kept after this process ends (dev --ci leaving its stack). */
 export function keepOwned(kube: Kube, objects: Target[], owner: SuspensionOwner): Promise<FluxRef[]> {
   return refreshOwned(kube, objects, { ...owner, kept: true })
+}
+
+export interface NamespaceResume {
+  ref: FluxRef
+  outcome: 'resumed' | 'kept' | 'not suspended' | 'missing'
+  /** who had suspended it (describeSuspension), when it was suspended */
+  by?: string
+}
+
+/**
+ * `just resume NS` for one object: resumes a suspension `just suspend` made (from any
+ * machine) or one a dev session left behind (its owner gone), as it stands; keeps one made by
+ * hand (no marker, or `flux suspend`/`flux resume` since ours: the generation moved) and one
+ * a running dev loop holds — unless `force`, which resumes whatever it finds, as `flux
+ * resume` would.
+ */
+export async function resumeNamespaceSuspension(
+  kube: Kube,
+  target: Target,
+  opts: { force?: boolean } = {},
+): Promise<NamespaceResume> {
+  const r = fluxRefOf(target)
+  const out: NamespaceResume = { ref: r, outcome: 'not suspended' }
+  const seen = await guardedPatch(kube, r, (obj) => {
+    if (!isSuspended(obj)) {
+      out.outcome = 'not suspended'
+      return undefined
+    }
+    const marker = markerOf(obj)
+    const ours = marker && marker !== 'unreadable marker' && untouchedSince(marker, obj) ? marker : undefined
+    out.by = ours ? describeSuspension(ours) : 'by hand'
+    const resumable = ours && (ours.command === 'suspend' || staleReason(ours) !== undefined)
+    if (!resumable && !opts.force) {
+      out.outcome = 'kept'
+      if (ours) out.by += ' (its dev loop is running: the suspension ends with it)'
+      // resumed and suspended by hand since our marker: theirs; drop only our outdated note
+      return marker && !ours ? { metadata: { annotations: { [SUSPENDED_BY]: null } } } : undefined
+    }
+    out.outcome = 'resumed'
+    return resumePatch(obj)
+  })
+  if (!seen) out.outcome = 'missing'
+  return out
 }

@@ -10,28 +10,7 @@ import { after, before, describe, it } from 'node:test'
 import YAML from 'yaml'
 import { repoRoot } from '../../shared/core/paths.ts'
 import { testCluster } from '../harness.ts'
-
-export interface Ran {
-  code: number
-  stdout: string
-  stderr: string
-}
-
-/** `npx just ARGS` in this repository, as a user types it; `input` is what they answer on stdin. */
-export function just(args: string[], env: NodeJS.ProcessEnv = {}, input?: string, timeout = 240_000): Promise<Ran> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      'npx',
-      ['just', ...args],
-      { cwd: repoRoot, env: { ...process.env, CI: '1', NO_COLOR: '1', ...env }, timeout, maxBuffer: 32 << 20 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? Number(err.code) : -1) : 0
-        resolve({ code, stdout, stderr })
-      },
-    )
-    child.stdin?.end(input ?? '')
-  })
-}
+import { just, type Ran } from '../just.ts'
 
 describe('conventions: version, flags, just --list', () => {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-conv-state-'))
