@@ -1,11 +1,14 @@
 // `just logs NS [APP]`: follow the logs of an app's pods (or every pod of the namespace),
 // stern-like, through the LogFollower that the dev loop and the web page subscribe to too.
+// The values of the namespace's Secrets are scrubbed from every line (shared/logs/scrub.ts);
+// when they cannot be read, nothing is shown unless --unscrubbed says to show lines as they are.
 import { parseCommand, parseDuration } from '../core/cli.ts'
 import { ExitCode, NsopsError } from '../core/errors.ts'
 import type { Environment, NamespaceConfig } from '../config/namespace-config.ts'
 import { c, log, setJsonMode } from '../core/output.ts'
 import { resolveTarget, targetOptions } from '../kube/target.ts'
 import type { LogLine } from '../logs/follower.ts'
+import { Scrubber, watchSecrets } from '../logs/scrub.ts'
 
 const usage = (ns: string) => `
 Usage: just logs ${ns} [APP] [flags]
@@ -23,6 +26,9 @@ could have written them.
   --exclude REGEX    no line matching REGEX (repeatable)
   --previous         the previous (restarted) run of each container, then exit
   -o json, --json    JSON lines: {"ts","pod","container","line"}
+  --unscrubbed       show lines even when the namespace's Secrets cannot be read to scrub
+                     their values (they are [redacted] otherwise; without this flag, nothing
+                     is shown then)
   --kubeconfig FILE  --context NAME   which cluster (default: $KUBECONFIG, else the one \`just cluster-up\` chose)
 `
 
@@ -59,6 +65,7 @@ export async function logs(ns: NamespaceConfig, argv: string[]): Promise<number>
       exclude: { type: 'string', multiple: true },
       previous: { type: 'boolean' },
       json: { type: 'boolean' },
+      unscrubbed: { type: 'boolean' },
       ...targetOptions,
     },
   })
@@ -108,7 +115,14 @@ export async function logs(ns: NamespaceConfig, argv: string[]): Promise<number>
   const { Shutdown } = await import('../core/signals.ts')
   const { LogFollower } = await import('../logs/follower.ts')
   const shutdown = new Shutdown()
+  const scrubber = new Scrubber()
+  const secrets = await watchSecrets(kube, namespace, scrubber, shutdown.signal)
   try {
+    if (scrubber.unreadable && !values.unscrubbed)
+      throw new NsopsError(`${scrubber.unreadable}. No line was shown.`, {
+        hint: `ask for the right to list Secrets in ${namespace} (\`kubectl auth can-i list secrets -n ${namespace}\`), or pass --unscrubbed to see the lines as they are (a Secret's value may then show in clear).`,
+      })
+    if (scrubber.unreadable) log.warn(`${scrubber.unreadable}: lines are shown as they are (--unscrubbed)`)
     const follower = new LogFollower(kube.kc, {
       namespace,
       selector: app ? `app.kubernetes.io/name=${app}` : undefined,
@@ -120,7 +134,8 @@ export async function logs(ns: NamespaceConfig, argv: string[]): Promise<number>
       signal: shutdown.signal,
     })
     let lines = 0
-    follower.on('line', (l) => {
+    follower.on('line', (raw) => {
+      const l = { ...raw, line: scrubber.scrub(raw.line) }
       lines++
       process.stdout.write(
         values.json
@@ -146,6 +161,7 @@ export async function logs(ns: NamespaceConfig, argv: string[]): Promise<number>
     }
     return shutdown.stopping ? shutdown.exitCode : ExitCode.ok
   } finally {
+    await secrets.stop()
     shutdown.dispose()
   }
 }

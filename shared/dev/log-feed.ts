@@ -7,11 +7,14 @@
 //
 // Secret values never leave this module: the values of the Secrets in the followed
 // namespaces (the dev overlay's own, which the loop applied) are replaced by [redacted] in
-// every line before it is buffered or published, as Tilt scrubs the Secrets it deployed.
+// every line before it is buffered or published, as Tilt scrubs the Secrets it deployed
+// (shared/logs/scrub.ts: also their base64 and JSON-escaped forms). When the Secrets cannot
+// be read, the lines are withheld (their text replaced by a note saying why), never shown
+// unscrubbed, and the feed reports the problem.
 import { EventEmitter } from 'node:events'
-import { makeInformer, type V1Secret } from '@kubernetes/client-node'
 import type { Kube } from '../kube/client.ts'
 import { LogFollower, type LogLine } from '../logs/follower.ts'
+import { Scrubber, watchSecrets } from '../logs/scrub.ts'
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug'
 
@@ -78,9 +81,6 @@ export function detectLevel(text: string): LogLevel | undefined {
   return word ? levels[word] : undefined
 }
 
-/** Values shorter than this are not scrubbed: "true", "8080" would blank half a log. */
-const MIN_SECRET_LENGTH = 6
-
 export interface LogFeedOptions {
   /** lines kept per app (default 1,000) */
   perApp?: number
@@ -89,12 +89,11 @@ export interface LogFeedOptions {
 export class LogFeed extends EventEmitter<Events> {
   private readonly rings = new Map<string, FeedLine[]>() // `${loop}/${app}` → its last lines
   private readonly sources = new Map<string, Set<string>>() // `${loop}/${app}` → followed pod/containers
-  private readonly secrets = new Map<string, string[]>() // `${ns}/${name}` → decoded values
-  private scrub: RegExp | undefined
+  private readonly scrubbers = new Map<string, Scrubber>() // namespace → its Secrets' values
   private seq = 0
   private readonly abort = new AbortController()
   private readonly running: Promise<void>[] = []
-  private readonly informers: { stop(): Promise<void> | void }[] = []
+  private readonly informers: { stop(): Promise<void> }[] = []
   private readonly perApp: number
 
   constructor(
@@ -122,20 +121,24 @@ export class LogFeed extends EventEmitter<Events> {
         this.sources.set(key(c.app), set.add(`${c.pod}/${c.container}`))
       })
       follower.on('detach', (c) => this.sources.get(key(c.app))?.delete(`${c.pod}/${c.container}`))
-      follower.on('line', (l) => this.add(loop, l))
+      follower.on('line', (l) => this.add(loop, l, namespace))
       follower.on('problem', (p) => this.emit('problem', p.message))
       return follower.done
     })
     this.running.push(started.catch(() => {}))
   }
 
-  private add(loop: string, l: LogLine): void {
+  private add(loop: string, l: LogLine, namespace: string): void {
     const app = l.app ?? 'other'
     const k = `${loop}/${app}`
     const source = `${l.pod}/${l.container}`
     const sources = this.sources.get(k) ?? new Set<string>()
     this.sources.set(k, sources.add(source))
-    const line = this.scrub ? l.line.replace(this.scrub, '[redacted]') : l.line
+    const scrubber = this.scrubbers.get(namespace)
+    const line =
+      !scrubber || scrubber.unreadable
+        ? `[line withheld: ${scrubber?.unreadable ?? `the Secrets of ${namespace} are not read yet`}]`
+        : scrubber.scrub(l.line)
     const level = detectLevel(line)
     const out: FeedLine = {
       seq: ++this.seq,
@@ -172,62 +175,18 @@ export class LogFeed extends EventEmitter<Events> {
   }
 
   // The Secrets of the followed namespace, decoded, so their values can be scrubbed. Only
-  // this module holds them; nothing else of a Secret is kept.
+  // this module (and its scrubber) holds them; nothing else of a Secret is kept.
   private async watchSecrets(namespace: string): Promise<void> {
-    const core = this.kube.core
-    const informer = makeInformer(this.kube.kc, `/api/v1/namespaces/${namespace}/secrets`, () =>
-      core.listNamespacedSecret({ namespace }),
-    )
-    const set = (s: V1Secret) => {
-      const values = Object.values(s.data ?? {})
-        .map((v) => Buffer.from(v, 'base64').toString('utf8'))
-        .concat(Object.values(s.stringData ?? {}))
-        .flatMap((v) => [v, ...v.split('\n')])
-        .map((v) => v.trim())
-        .filter((v) => v.length >= MIN_SECRET_LENGTH)
-      this.secrets.set(`${namespace}/${s.metadata?.name}`, values)
-      this.rebuildScrub()
-    }
-    informer.on('add', set)
-    informer.on('update', set)
-    informer.on('delete', (s) => {
-      this.secrets.delete(`${namespace}/${s.metadata?.name}`)
-      this.rebuildScrub()
-    })
-    informer.on('error', () => {
-      if (this.abort.signal.aborted) return
-      setTimeout(() => void informer.start().catch(() => {}), 1000)
-    })
-    this.informers.push(informer)
-    await informer
-      .start()
-      .catch((err) =>
-        this.emit(
-          'problem',
-          `reading the Secrets of ${namespace} to scrub them from logs failed: ${String((err as Error)?.message ?? err)}`,
-        ),
-      )
-  }
-
-  private rebuildScrub(): void {
-    const all = [...new Set([...this.secrets.values()].flat())].sort((a, b) => b.length - a.length)
-    this.scrub = all.length
-      ? new RegExp(all.map((v) => v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'g')
-      : undefined
+    const scrubber = new Scrubber()
+    this.scrubbers.set(namespace, scrubber)
+    const watch = await watchSecrets(this.kube, namespace, scrubber, this.abort.signal)
+    this.informers.push(watch)
+    if (scrubber.unreadable) this.emit('problem', `${scrubber.unreadable}: their lines are withheld`)
   }
 
   /** Stops every follower and watch; resolves once they are closed. */
   async stop(): Promise<void> {
     this.abort.abort()
-    await Promise.all([
-      ...this.running,
-      ...this.informers.map(async (i) => {
-        try {
-          await i.stop()
-        } catch {
-          /* closed */
-        }
-      }),
-    ])
+    await Promise.all([...this.running, ...this.informers.map((i) => i.stop())])
   }
 }

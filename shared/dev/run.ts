@@ -3,13 +3,14 @@
 // suspends). Signals are handled by shared/core/signals.ts, installed before start-up and kept
 // through the cleanup, so a second signal (wrappers relay one) never cuts it short.
 // `--ci` is `tilt ci`: apply once, wait (failing fast), verdict, and leave the stack running.
-import fs from 'node:fs'
 import { ExitCode, errorMessage } from '../core/errors.ts'
 import { guardContext } from '../kube/guard.ts'
 import type { Kube } from '../kube/client.ts'
 import type { NamespaceConfig } from '../config/namespace-config.ts'
 import { c, duration, log } from '../core/output.ts'
+import { writePrivateFile } from '../core/private-files.ts'
 import { Shutdown } from '../core/signals.ts'
+import { readSecrets, type Scrubber } from '../logs/scrub.ts'
 import { LogFeed } from './log-feed.ts'
 import { DevLoop, type DevLoopOptions, type Loop } from './loop.ts'
 import { attachView } from './view.ts'
@@ -154,7 +155,7 @@ export async function runDevLoops(
 }
 
 /** `--output-snapshot`: what `tilt ci --output-snapshot-on-exit` keeps, as JSON. */
-async function writeSnapshot(kube: Kube, file: string, loops: Loop[]): Promise<void> {
+export async function writeSnapshot(kube: Kube, file: string, loops: Loop[]): Promise<void> {
   const namespaces = [...new Set(loops.map((l) => l.status.target))]
   const events = Object.fromEntries(
     await Promise.all(
@@ -174,18 +175,32 @@ async function writeSnapshot(kube: Kube, file: string, loops: Loop[]): Promise<v
       }),
     ),
   )
+  // the pods' last lines, with the values of their namespace's Secrets scrubbed (CI uploads
+  // this file); when the Secrets cannot be read the lines are withheld, and the file says why
+  const scrubbers = new Map<string, Scrubber>()
   const logs: Record<string, string[]> = {}
   for (const l of loops) {
     for (const r of l.status.resources) {
       for (const p of r.pods ?? []) {
+        const namespace = r.namespace ?? l.status.target
         // a pod's last lines when the node serves logs (sim answers once it writes them)
         const text = await kube.core
-          .readNamespacedPodLog({ name: p.name, namespace: r.namespace ?? l.status.target, tailLines: 20 })
+          .readNamespacedPodLog({ name: p.name, namespace, tailLines: 20 })
           .catch(() => undefined)
-        if (typeof text === 'string') logs[`${r.namespace}/${p.name}`] = text.split('\n').filter(Boolean)
+        if (typeof text !== 'string') continue
+        let scrubber = scrubbers.get(namespace)
+        if (!scrubber) scrubbers.set(namespace, (scrubber = await readSecrets(kube, namespace)))
+        logs[`${namespace}/${p.name}`] = scrubber.unreadable
+          ? [`[lines withheld: ${scrubber.unreadable}]`]
+          : text
+              .split('\n')
+              .filter(Boolean)
+              .map((line) => scrubber.scrub(line))
       }
     }
   }
+  for (const [ns, s] of scrubbers)
+    if (s.unreadable) log.warn(`--output-snapshot: ${s.unreadable}; withheld ${ns}'s lines`)
   const snapshot = {
     at: new Date().toISOString(),
     context: kube.context,
@@ -193,6 +208,6 @@ async function writeSnapshot(kube: Kube, file: string, loops: Loop[]): Promise<v
     events,
     logs,
   }
-  fs.writeFileSync(file, `${JSON.stringify(snapshot, null, 2)}\n`)
+  writePrivateFile(file, `${JSON.stringify(snapshot, null, 2)}\n`)
   log.info(c.dim(`snapshot written to ${file}`))
 }

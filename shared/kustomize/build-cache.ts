@@ -22,6 +22,7 @@ import { parse } from 'yaml'
 // kustomize.ts imports this module too: its constant is read only inside functions here
 import { KUSTOMIZATION_FILES, type ManifestObject } from './build.ts'
 import { cacheDir } from '../core/paths.ts'
+import { writePrivateFile } from '../core/private-files.ts'
 import { toolPath } from '../tools/provision.ts'
 
 const run = promisify(execFile)
@@ -107,10 +108,9 @@ export function readBuild(key: string | undefined): CachedBuild | undefined {
 export function storeBuild(key: string | undefined, treeDir: string, folders: string[], build: CachedBuild): void {
   if (!key || folders.some((f) => referencesRemote(path.join(treeDir, f)))) return
   try {
-    fs.mkdirSync(treeBuildsDir(), { recursive: true })
     const file = path.join(treeBuildsDir(), `${key}.json`)
     const tmp = `${file}.${process.pid}.tmp`
-    fs.writeFileSync(tmp, JSON.stringify(build))
+    writePrivateFile(tmp, JSON.stringify(build))
     fs.renameSync(tmp, file)
     prune(treeBuildsDir())
   } catch {
@@ -213,9 +213,8 @@ export function storeWorkBuild(
     const racy = stats.some((st) => (st?.mtimeMs ?? 0) > startedAt - 1000)
     if (racy || remoteIn(inputs)) return
     const file = workFile(dir, loadRestrictor)
-    fs.mkdirSync(path.dirname(file), { recursive: true })
     const tmp = `${file}.${process.pid}.tmp`
-    fs.writeFileSync(tmp, JSON.stringify({ server: serverStamp(server), inputs: stamps, objects } satisfies WorkEntry))
+    writePrivateFile(tmp, JSON.stringify({ server: serverStamp(server), inputs: stamps, objects } satisfies WorkEntry))
     fs.renameSync(tmp, file)
     prune(path.dirname(file))
   } catch {

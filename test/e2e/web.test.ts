@@ -70,15 +70,16 @@ describe(
       await podRow.first().waitFor()
       const before = await podRow.first().getAttribute('data-pod')
       await cluster.kube.core.deleteNamespacedPod({ name: before!, namespace: 'arr-stack-dev' })
-      // pushed to the page: the replacement shows in the same page, no reload
-      // (a string: it runs in the page, where `document` exists; tsc checks this file for node)
-      await page.waitForFunction(
-        `(() => {
-      const rows = [...document.querySelectorAll('#detail tbody.pods tr')]
-      return rows.length > 0 && rows.every((r) => r.getAttribute('data-pod') !== ${JSON.stringify(before)})
-    })()`,
-        undefined,
-        { timeout: 10_000 },
+      // pushed to the page: the replacement shows in the same page, no reload (read from here:
+      // the page's CSP allows no string evaluated as script, as waitForFunction would do)
+      await until(
+        'the replacement pod in the page',
+        async () => {
+          const rows = await page.locator('#detail tbody.pods tr').all()
+          const pods = await Promise.all(rows.map((r) => r.getAttribute('data-pod')))
+          return pods.length > 0 && pods.every((p) => p !== before)
+        },
+        10_000,
       )
     })
 

@@ -4,10 +4,14 @@
 // a checkpoint holds what is buffered and the seq the events after it continue from; the
 // pod/container shows only once the app runs more than one container.
 import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node'
 import { appendContainerLog, currentRun, type ContainerRef } from '../../shared/cluster/sim/container-logs.ts'
 import { LogFeed, type FeedLine } from '../../shared/dev/log-feed.ts'
+import { writeSnapshot } from '../../shared/dev/run.ts'
 import { testCluster, testNamespace, type TestCluster } from '../harness.ts'
 import { until } from '../until.ts'
 
@@ -92,6 +96,13 @@ describe(
       assert.equal(l.line, 'WARN connecting with password [redacted] to db')
       assert.equal(l.source, undefined, 'one container: no pod/container')
       assert.ok(got.every((x) => !x.line.includes('hunter2')))
+      // the forms a value takes in a log: base64-encoded, escaped in a JSON string
+      appendContainerLog(cluster.sim!.podLogRoot, ref(web), [
+        `auth basic ${Buffer.from('hunter2-very-secret').toString('base64')} sent`,
+        `config ${JSON.stringify({ db: { password: 'hunter2-very-secret' } })} loaded`,
+      ])
+      assert.equal((await published('auth basic')).line, 'auth basic [redacted] sent')
+      assert.equal((await published('config {')).line, 'config {"db":{"password":"[redacted]"}} loaded')
     })
 
     it('names pod/container when the app runs several, and a checkpoint continues where the events do', async () => {
@@ -120,6 +131,32 @@ describe(
         feed.lines({ app: 'web' }).map((l) => l.app),
         feed.lines({ app: 'web' }).map(() => 'web'),
       )
+    })
+
+    it("--output-snapshot's pod log lines are scrubbed, and the file is its owner's only", async () => {
+      const [web] = await running('web')
+      appendContainerLog(cluster.sim!.podLogRoot, ref(web), [
+        'snapshot line with hunter2-very-secret in it',
+        `and its base64 ${Buffer.from('hunter2-very-secret').toString('base64')}`,
+      ])
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-snapshot-'))
+      try {
+        const file = path.join(dir, 'snapshot.json')
+        // the loops as the session holds them: only what the snapshot reads of them
+        const loop = {
+          name: 'fixture',
+          status: { target: ns.name, resources: [{ namespace: ns.name, pods: [{ name: web.metadata!.name }] }] },
+        }
+        await writeSnapshot(cluster.kube, file, [loop as never])
+        const text = fs.readFileSync(file, 'utf8')
+        const lines = (JSON.parse(text) as { logs: Record<string, string[]> }).logs[`${ns.name}/${web.metadata!.name}`]
+        assert.ok(lines.includes('snapshot line with [redacted] in it'), lines.join('\n'))
+        assert.ok(lines.includes('and its base64 [redacted]'))
+        assert.doesNotMatch(text, /hunter2|aHVudGVyMi12ZXJ5LXNlY3JldA/)
+        assert.equal((fs.statSync(file).mode & 0o777).toString(8), '600')
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true })
+      }
     })
   },
 )
