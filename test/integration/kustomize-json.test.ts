@@ -203,7 +203,7 @@ describe('kustomize builds as JSON', () => {
     fs.writeFileSync(
       script,
       [
-        `import { buildKustomization, buildKustomizationWarm } from ${JSON.stringify(path.join(repoRoot, 'shared', 'kustomize.ts'))}`,
+        `import { buildKustomization, buildKustomizationWarm } from ${JSON.stringify(path.join(repoRoot, 'shared', 'kustomize', 'build.ts'))}`,
         `const dirs = ${JSON.stringify(dirs)}`,
         `const outcomes = ${outcomes.toString()}`,
         'const one = await outcomes(dirs, buildKustomization)',
