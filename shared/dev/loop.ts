@@ -6,7 +6,7 @@ import path from 'node:path'
 import { applyObjects, type ApplyResult } from '../apply/apply.ts'
 import { deleteObject } from '../kube/rest.ts'
 import { pruneLeftovers } from '../apply/prune.ts'
-import { keepReleasePvcs, waitReleasesGone } from '../flux/helm-release.ts'
+import { keepReleasePvcs, NotDeployed, waitReleasesGone } from '../flux/helm-release.ts'
 import { refKey, refOf, refString } from '../kube/refs.ts'
 import { inventoryConfigMapName, readInventory, type InventoryRef } from '../apply/inventory.ts'
 import { errorMessage } from '../core/errors.ts'
@@ -14,7 +14,7 @@ import type { ObjectHealth, WaitResult } from '../health/wait.ts'
 import { HealthFeed, lastApplyOf } from './health-feed.ts'
 import { buildKustomization, type ManifestObject } from '../kustomize/build.ts'
 import { OverlayBuild } from './overlay-build.ts'
-import type { Kube } from '../kube/client.ts'
+import { isApiError, type Kube } from '../kube/client.ts'
 import type { NamespaceConfig } from '../config/namespace-config.ts'
 import { claimSession, holdLease, releaseSession, writeSession, type DevSession, type ForwardInfo } from './session.ts'
 import { watchDebounced, type FileWatch } from './file-watch.ts'
@@ -573,22 +573,38 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       (r) => r.kind === 'HelmRelease' && r.apiVersion.startsWith('helm.toolkit.fluxcd.io/') && r.namespace,
     )
     const notes: string[] = []
-    for (const hr of releases) {
-      try {
-        const kept = await keepReleasePvcs(this.kube, hr.namespace!, hr.name)
-        if (kept.length) notes.push(`kept the PVCs of HelmRelease ${hr.name}: ${kept.join(', ')}`)
-      } catch (err) {
-        notes.push(`could not mark the PVCs of HelmRelease ${hr.name} to keep: ${errorMessage(err)}`)
-      }
-    }
+    const spared = new Set<string>()
+    await Promise.all(
+      releases.map(async (hr) => {
+        try {
+          const kept = await keepReleasePvcs(this.kube, hr.namespace!, hr.name)
+          if (kept.length) notes.push(`kept the PVCs of HelmRelease ${hr.name}: ${kept.join(', ')}`)
+        } catch (err) {
+          if (isApiError(err, 404)) return // gone already
+          if (err instanceof NotDeployed) {
+            notes.push(`HelmRelease ${hr.name}: ${err.message}`)
+            return
+          }
+          // uninstalling it now would delete its PVCs: left in place, `just dev-down` tries again
+          spared.add(refKey(hr))
+          notes.push(
+            `left HelmRelease ${hr.namespace}/${hr.name} installed: its PVCs could not be marked for Helm to keep (${errorMessage(err)})`,
+          )
+        }
+      }),
+    )
     // the same safety as prune: ours by field manager, uid precondition, shared cluster objects kept
-    const r = await pruneLeftovers(this.kube, doomed, {
-      fieldManager: DEV_FIELD_MANAGER,
-      dryRun: false,
-      prunePvcs: false,
-      concurrency: 16,
-      keepShared: true,
-    })
+    const r = await pruneLeftovers(
+      this.kube,
+      doomed.filter((d) => !spared.has(refKey(d))),
+      {
+        fieldManager: DEV_FIELD_MANAGER,
+        dryRun: false,
+        prunePvcs: false,
+        concurrency: 16,
+        keepShared: true,
+      },
+    )
     try {
       await deleteObject(
         this.kube,

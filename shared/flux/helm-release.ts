@@ -1,7 +1,9 @@
 // Ending a HelmRelease the way Flux does: delete the object and let helm-controller uninstall
 // the Helm release (its finalizer), then wait for the object to be gone. Helm deletes every
-// object of a release, PVCs too, unless they carry `helm.sh/resource-policy: keep`: nsops keeps
-// PVCs on every exit path, so the release's PVCs are marked so before the delete.
+// object of a release, PVCs too, unless the release's manifest gives them
+// `helm.sh/resource-policy: keep` (Helm reads the stored manifest, not the live object): nsops
+// keeps PVCs on every exit path, so a release with PVCs is first upgraded with a post-renderer
+// that adds that annotation to them, then deleted.
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
 import { errorMessage } from '../core/errors.ts'
 import { isApiError, type Kube } from '../kube/client.ts'
@@ -15,26 +17,91 @@ export function releaseSelector(namespace: string, name: string): string {
   return `${RELEASE_NAME_LABEL}=${name},${RELEASE_NAMESPACE_LABEL}=${namespace}`
 }
 
-/** Marks the release's PVCs `helm.sh/resource-policy: keep`, so uninstalling it leaves them; returns their names. */
-export async function keepReleasePvcs(kube: Kube, namespace: string, name: string): Promise<string[]> {
+/** The post-renderer that marks every PVC of a release for Helm to keep on uninstall. */
+export const KEEP_PVCS_POST_RENDERER = {
+  kustomize: {
+    patches: [
+      {
+        target: { kind: 'PersistentVolumeClaim' },
+        patch:
+          'apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: any\n  annotations:\n    helm.sh/resource-policy: keep\n',
+      },
+    ],
+  },
+}
+
+interface HelmReleaseObject {
+  metadata: { generation?: number }
+  spec?: { postRenderers?: unknown[] }
+  status?: {
+    lastHandledForceAt?: string
+    history?: { version?: number; status?: string }[]
+    conditions?: { type: string; status: string; message?: string; observedGeneration?: number }[]
+  }
+}
+
+/** A release whose PVCs cannot be kept: its last Helm release failed. */
+export class NotDeployed extends Error {}
+
+/**
+ * Makes Helm keep the release's PVCs when it is uninstalled: when it has any, the HelmRelease
+ * gets a post-renderer adding `helm.sh/resource-policy: keep` to them, and helm-controller is
+ * asked for a forced upgrade (`reconcile.fluxcd.io/forceAt`, as `flux reconcile hr --force`:
+ * v1.4.0 does not upgrade for a change of postRenderers alone), waited for up to `timeoutMs`.
+ * Returns the PVCs' names.
+ */
+export async function keepReleasePvcs(
+  kube: Kube,
+  namespace: string,
+  name: string,
+  timeoutMs = 60_000,
+): Promise<string[]> {
   const pvcs = await kube.core.listNamespacedPersistentVolumeClaim({
     namespace,
     labelSelector: releaseSelector(namespace, name),
   })
-  const kept: string[] = []
-  for (const p of pvcs.items) {
-    if (p.metadata?.annotations?.['helm.sh/resource-policy'] === 'keep') continue
-    await kube.core.patchNamespacedPersistentVolumeClaim(
-      {
-        namespace,
-        name: p.metadata!.name!,
-        body: { metadata: { annotations: { 'helm.sh/resource-policy': 'keep' } } },
-      },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  const names = pvcs.items.map((p) => p.metadata!.name!)
+  // (a live `keep` annotation says nothing: Helm reads the one in the release's manifest)
+  if (!names.length) return names
+  const get = async () =>
+    (await kube.custom.getNamespacedCustomObject({ ...fluxKinds.HelmRelease, namespace, name })) as HelmReleaseObject
+  const hr = await get()
+  // only a deployed release can be upgraded with the same values; a failed one would fail again
+  const ready = hr.status?.conditions?.find((c) => c.type === 'Ready')
+  if (ready?.status !== 'True' || hr.status?.history?.[0]?.status !== 'deployed')
+    throw new NotDeployed(
+      `its last release is not deployed (${ready?.message ?? 'no status'}), so it cannot be upgraded to keep its PVCs: helm uninstall deletes the PVCs its manifest names (${names.join(', ')})`,
     )
-    kept.push(p.metadata!.name!)
+  const before = hr.status?.history?.[0]?.version ?? 0
+  const ours = JSON.stringify(KEEP_PVCS_POST_RENDERER)
+  const postRenderers = [
+    ...(hr.spec?.postRenderers ?? []).filter((p) => JSON.stringify(p) !== ours),
+    KEEP_PVCS_POST_RENDERER,
+  ]
+  const at = new Date().toISOString()
+  await kube.custom.patchNamespacedCustomObject(
+    {
+      ...fluxKinds.HelmRelease,
+      namespace,
+      name,
+      body: {
+        metadata: { annotations: { 'reconcile.fluxcd.io/requestedAt': at, 'reconcile.fluxcd.io/forceAt': at } },
+        spec: { postRenderers },
+      },
+    },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  )
+  const until = Date.now() + timeoutMs
+  for (;;) {
+    const now = await get()
+    const ready = now.status?.conditions?.find((c) => c.type === 'Ready')
+    const handled = now.status?.lastHandledForceAt === at
+    if (handled && ready?.status === 'True' && (now.status?.history?.[0]?.version ?? 0) > before) return names
+    if (handled && ready?.status === 'False')
+      throw new Error(`the upgrade that marks its PVCs to keep failed: ${ready.message ?? 'no message'}`)
+    if (Date.now() > until) throw new Error(`helm-controller did not upgrade it within ${timeoutMs / 1000} s`)
+    await new Promise((r) => setTimeout(r, 200))
   }
-  return kept
 }
 
 export interface ReleaseGone {

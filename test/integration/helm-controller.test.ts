@@ -15,6 +15,11 @@ import { fluxControllerCheck } from '../../shared/cluster/flux-presence.ts'
 import { SimCluster } from '../../shared/cluster/sim/index.ts'
 import { pidAlive } from '../../shared/core/lock.ts'
 import { waitFor } from '../../shared/health/wait.ts'
+import { scaffoldFiles } from '../../shared/commands/new-namespace.ts'
+import { loadNamespace } from '../../shared/config/namespaces.ts'
+import { DevLoop } from '../../shared/dev/loop.ts'
+import { isApiError } from '../../shared/kube/client.ts'
+import { privateStateDir } from '../state-dir.ts'
 import { fluxCrdBundle } from '../../shared/flux/crds.ts'
 import { conditionOf, fluxKinds, type FluxKind, type FluxObject } from '../../shared/flux/kinds.ts'
 import { clientsFor, type Kube } from '../../shared/kube/client.ts'
@@ -215,5 +220,139 @@ describe('helm-controller on the sim cluster', () => {
       fluxControllers: fluxControllerCheck(kube),
     })
     assert.equal(healed.outcome, 'current', healed.report)
+  })
+
+  describe('the dev loop on a namespace whose app is a HelmRelease', () => {
+    const name = `hrdev-${process.pid}`
+    const dir = path.join(repoRoot, 'namespaces', name)
+    const devNs = `${name}-dev`
+    const state = privateStateDir('nsops-hrdev-state-')
+    const release = (values: string) => `apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: { name: queue }
+spec:
+  interval: 10m
+  chart:
+    spec:
+      chart: queue
+      version: 0.4.x
+      sourceRef: { kind: HelmRepository, name: charts }
+  values:
+${values.replace(/^/gm, '    ')}
+`
+    const writeValues = (values: string) =>
+      fs.writeFileSync(path.join(dir, 'base', 'helmrelease.yaml'), release(values))
+
+    before(() => {
+      state.enter()
+      const files = scaffoldFiles(name)
+      const own: Record<string, string> = {
+        'namespace.ts': files['namespace.ts']
+          .replace(
+            /apps: \[\{ name: 'web'[^\]]*\]/,
+            "apps: [{ name: 'queue', port: 6380, description: 'a HelmRelease' }]",
+          )
+          .replace(/portForwards: \[[^\]]*\],/, 'portForwards: [],'),
+        'dev.ts': files['dev.ts'],
+        'base/kustomization.yaml': 'resources: [helmrepository.yaml, helmrelease.yaml]\n',
+        'base/helmrepository.yaml': `apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata: { name: charts }\nspec: { url: ${charts.url}, interval: 10m }\n`,
+        'base/helmrelease.yaml': release('persistence: { enabled: true }\nworkers: { replicas: 1 }'),
+        'overlays/dev/kustomization.yaml': `namespace: ${devNs}\nresources: [namespace.yaml, ../../base]\n`,
+        'overlays/dev/namespace.yaml': `apiVersion: v1\nkind: Namespace\nmetadata: { name: ${devNs} }\n`,
+        'overlays/prod/kustomization.yaml': `namespace: ${name}\nresources: [namespace.yaml, ../../base]\n`,
+        'overlays/prod/namespace.yaml': `apiVersion: v1\nkind: Namespace\nmetadata: { name: ${name} }\n`,
+      }
+      for (const [rel, text] of Object.entries(own)) {
+        fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true })
+        fs.writeFileSync(path.join(dir, rel), text, { mode: rel === 'dev.ts' ? 0o755 : 0o644 })
+      }
+    })
+    after(async () => {
+      fs.rmSync(dir, { recursive: true, force: true })
+      state.leave()
+      await kube.core.deleteNamespace({ name: devNs }).catch(() => {})
+    })
+
+    const devCi = (...extra: string[]) =>
+      run(
+        path.join(dir, 'dev.ts'),
+        ['--ci', '--down', '--no-ui', '--timeout', '3m', '--kubeconfig', kubeconfig, ...extra],
+        {
+          env: { ...process.env, NSOPS_STATE_DIR: state.dir, NO_COLOR: '1' },
+          timeout: 240_000,
+        },
+      ).then(
+        (r) => ({ code: 0, out: r.stdout + r.stderr }),
+        (e: { code?: number; stdout?: string; stderr?: string }) => ({
+          code: e.code ?? -1,
+          out: `${e.stdout}${e.stderr}`,
+        }),
+      )
+
+    it('dev.ts --ci: the real helm-controller installs the release; the verdict names chart@version, revision and action, and the objects the chart made', async () => {
+      const r = await devCi()
+      assert.equal(r.code, 0, r.out)
+      assert.match(r.out, /HelmRelease\/queue queue@0\.4\.0 r1 install succeeded/)
+      // what helm-controller made is followed by its labels, so the chart's Deployments show
+      assert.match(r.out, /Deployment\/queue-worker/)
+    })
+
+    it("dev.ts --ci fails fast with helm-controller's reason when the values break the chart", async () => {
+      writeValues('port: eighty')
+      const t0 = Date.now()
+      const r = await devCi()
+      assert.equal(r.code, 1, r.out)
+      assert.match(r.out, /HelmRelease\/queue.*InstallFailed/)
+      assert.ok(Date.now() - t0 < 90_000, `took ${Date.now() - t0} ms`)
+    })
+
+    it('the dev loop: a values save upgrades the release to a new revision in the view; stop uninstalls it through helm-controller and keeps its PVC', async () => {
+      writeValues('persistence: { enabled: true }\nworkers: { replicas: 1 }')
+      const loop = new DevLoop(kube, await loadNamespace(name), { forwards: false })
+      const hr = () => loop.status.resources.find((x) => x.kind === 'HelmRelease' && x.name === 'queue')
+      let notes: string[] = []
+      try {
+        await loop.start()
+        const first = await until(
+          'release installed',
+          async () => hr()?.release?.result === 'succeeded' && hr(),
+          120_000,
+        )
+        const revision = first.release!.revision
+        await until(
+          "the chart's objects in the view",
+          async () => loop.status.resources.some((x) => x.kind === 'Deployment' && x.name === 'queue-worker'),
+          30_000,
+        )
+        writeValues('persistence: { enabled: true }\nworkers: { replicas: 2 }')
+        const next = await until(
+          'a new revision after the save',
+          async () => (hr()?.release?.revision ?? 0) > revision && hr()?.release?.result === 'succeeded' && hr(),
+          120_000,
+        )
+        assert.equal(next.release!.action, 'upgrade')
+        const worker = await kube.apps.readNamespacedDeployment({ namespace: devNs, name: 'queue-worker' })
+        assert.equal(worker.spec?.replicas, 2)
+      } finally {
+        notes = await loop.stop()
+      }
+      assert.ok(
+        notes.some((n) => /uninstalled HelmRelease queue/.test(n)),
+        notes.join('\n'),
+      )
+      assert.ok(
+        notes.some((n) => /kept the PVCs of HelmRelease queue: queue-data/.test(n)),
+        notes.join('\n'),
+      )
+      await assert.rejects(
+        kube.custom.getNamespacedCustomObject({ ...fluxKinds.HelmRelease, namespace: devNs, name: 'queue' }),
+        (e) => isApiError(e, 404),
+      )
+      await assert.rejects(kube.apps.readNamespacedDeployment({ namespace: devNs, name: 'queue' }), (e) =>
+        isApiError(e, 404),
+      )
+      const pvc = await kube.core.readNamespacedPersistentVolumeClaim({ namespace: devNs, name: 'queue-data' })
+      assert.equal(pvc.metadata?.deletionTimestamp, undefined, 'the PVC is kept')
+    })
   })
 })
