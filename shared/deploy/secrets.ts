@@ -10,6 +10,7 @@ import path from 'node:path'
 import { simpleGit } from 'simple-git'
 import { LineCounter, parseAllDocuments } from 'yaml'
 import { NsopsError } from '../core/errors.ts'
+import { docValue } from '../core/yaml-guard.ts'
 import { KUSTOMIZATION_FILES, type ManifestObject } from '../kustomize/build.ts'
 import { originKey, originsOf } from '../schema/origin.ts'
 
@@ -25,7 +26,7 @@ export interface PlaintextSecret {
 
 const KUSTOMIZATION_NAMES = new Set(KUSTOMIZATION_FILES)
 const MANIFEST = /\.(ya?ml|json)$/
-/** a file of another extension is read when it is this small and names the kind Secret */
+/** a file of another extension is read when it is this small; any file is parsed only when it names the kind Secret */
 const OTHER_MAX_BYTES = 2 * 1024 * 1024
 const NAMES_SECRET = /kind["']?\s*:\s*["']?Secret\b/
 
@@ -94,7 +95,7 @@ async function committableFiles(repoDir: string, nsDir: string): Promise<string[
   return [...new Set(out.split('\0').filter(Boolean))].filter((f) => fs.existsSync(path.join(repoDir, f))).sort()
 }
 
-function documents(text: string): { value: unknown; line: number }[] {
+function documents(text: string, file: string): { value: unknown; line: number }[] {
   const lines = new LineCounter()
   const docs = parseAllDocuments(text, { lineCounter: lines })
   if (!Array.isArray(docs)) return []
@@ -102,7 +103,7 @@ function documents(text: string): { value: unknown; line: number }[] {
   return docs
     .filter((d) => d.errors.length === 0)
     .map((d) => ({
-      value: d.toJS() as unknown,
+      value: docValue(d, file),
       line: lines.linePos(d.contents?.range[0] ?? d.range[0]).line,
     }))
 }
@@ -154,8 +155,10 @@ async function scanFolder(repoDir: string, nsDir: string): Promise<{ secrets: Fi
     const other = !MANIFEST.test(base) && !KUSTOMIZATION_NAMES.has(base)
     if (other && fs.statSync(abs).size > OTHER_MAX_BYTES) continue
     const text = fs.readFileSync(abs, 'utf8')
-    if (other && !NAMES_SECRET.test(text)) continue
-    for (const { value, line } of documents(text)) {
+    // only a file that names the kind is parsed (a 50 MB manifest of ConfigMaps is not); a
+    // Secret spelled otherwise (an alias, a patch) is still judged as built, below
+    if (!KUSTOMIZATION_NAMES.has(base) && !NAMES_SECRET.test(text)) continue
+    for (const { value, line } of documents(text, file)) {
       if (!isObj(value)) continue
       if (KUSTOMIZATION_NAMES.has(base)) {
         generators.push(...scanKustomization(repoDir, file, value, line))
@@ -197,7 +200,7 @@ function generatedReason(secret: Obj): string | undefined {
 function secretLine(repoDir: string, file: string, built: string): number | undefined {
   let docs: { value: unknown; line: number }[]
   try {
-    docs = documents(fs.readFileSync(path.join(repoDir, file), 'utf8'))
+    docs = documents(fs.readFileSync(path.join(repoDir, file), 'utf8'), file)
   } catch {
     return undefined
   }

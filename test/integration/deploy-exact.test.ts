@@ -143,6 +143,55 @@ current-context: closed
     assert.equal(fx.remoteHead(), head, 'nothing pushed')
   })
 
+  it('a YAML alias bomb under the folder is one error naming the file, not a bare ReferenceError', async () => {
+    const fx = fixture(tmp)
+    // nine aliases of nine aliases …: 9^9 values once expanded
+    const levels = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for (const [prev, n] of [...'abcdefgh'].map((p, i) => [p, 'bcdefghi'[i]]))
+      levels.push(`${n}: &${n} [${Array(9).fill(`*${prev}`).join(',')}]`)
+    write(fx.dir, `${NS_DIR}/base/laughs.yaml`, `kind: Secret\n${levels.join('\n')}\n`)
+    const report = await runDeploy({
+      ns,
+      repoDir: fx.dir,
+      target: { kubeconfig: offline },
+      dryRun: true,
+      input: new PassThrough(),
+      prompt: new PassThrough(),
+      out: new PassThrough(),
+      log: { info() {}, step() {}, ok() {}, warn() {}, fail() {} },
+    })
+    assert.equal(report.exitCode, 1, report.summary)
+    assert.equal(report.outcome, 'refused')
+    assert.match(
+      report.summary,
+      /^namespaces\/demo\/base\/laughs\.yaml: its YAML aliases \(\*name\) expand too far to be read/,
+    )
+    assert.match(report.hint!, /fewer aliases/)
+  })
+
+  it('a 50 MB manifest is built, checked for Secrets and validated (a dry run says what would change)', async () => {
+    const fx = fixture(tmp)
+    const blob = 'x'.repeat(100_000)
+    const docs: string[] = []
+    for (let i = 0; docs.length * 100_100 < 50 * 1024 * 1024; i++)
+      docs.push(`apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big-${i}\ndata:\n  blob: "${blob}"\n`)
+    write(fx.dir, `${NS_DIR}/base/big.yaml`, docs.join('---\n'))
+    write(fx.dir, `${NS_DIR}/base/kustomization.yaml`, 'resources: [configmap.yaml, big.yaml]\n')
+    const report = await runDeploy({
+      ns,
+      repoDir: fx.dir,
+      target: { kubeconfig: offline },
+      dryRun: true,
+      input: new PassThrough(),
+      prompt: new PassThrough(),
+      out: new PassThrough(),
+      log: { info() {}, step() {}, ok() {}, warn() {}, fail() {} },
+    })
+    assert.equal(report.exitCode, 0, report.summary)
+    assert.equal(report.steps.find((st) => st.name === 'build')?.detail?.objects, docs.length + 1)
+    assert.equal(report.steps.find((st) => st.name === 'secrets')?.status, 'ok')
+  })
+
   it('pushes its own commit by SHA: a commit made on top right after stays local and is not "ours"', async () => {
     const fx = fixture(tmp)
     write(fx.dir, `${NS_DIR}/base/configmap.yaml`, configMap('2'))
