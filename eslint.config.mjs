@@ -54,4 +54,21 @@ export default tseslint.config(
       },
     },
   },
+  {
+    // Static imports below the command boundary: a module's dependencies show at its top.
+    // Only commands/ and bin/ decide what loads lazily (start-up: `--help` must not load a
+    // whole flow); core/ts-import.ts loads a namespace's namespace.ts by a computed path.
+    files: ['shared/**/*.ts', 'shared/**/*.mjs'],
+    ignores: ['shared/commands/**', 'shared/bin/**', 'shared/core/ts-import.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'ImportExpression',
+          message:
+            'import() only in shared/commands/ or shared/bin/ (they decide what loads lazily): import it statically here.',
+        },
+      ],
+    },
+  },
 )

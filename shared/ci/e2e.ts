@@ -14,6 +14,9 @@ import { errorMessage } from '../core/errors.ts'
 import type { CheckSpec, NamespaceConfig } from '../config/namespace-config.ts'
 import { repoRoot, stateDir } from '../core/paths.ts'
 import { resolveTarget } from '../kube/target.ts'
+import { connect } from '../kube/client.ts'
+import { runTask } from '../tasks/run.ts'
+import { toolPath } from '../tools/provision.ts'
 
 export interface CheckResult {
   namespace: string
@@ -156,7 +159,6 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
 }
 
 async function kubeFor() {
-  const { connect } = await import('../kube/client.ts')
   return connect(resolveTarget())
 }
 
@@ -171,7 +173,6 @@ async function runCheck(
   const label = (l: string) => o.onLine(`[${ns.name}/${check.name}] ${l}`)
   const kube = await kubeFor()
   if (check.task !== undefined) {
-    const { runTask } = await import('../tasks/run.ts')
     const runs = await runTask(check.task, { kube, ns, env: 'dev', signal: o.signal, onLine: (_t, l) => label(l) })
     fs.mkdirSync(path.dirname(logFile), { recursive: true })
     fs.writeFileSync(
@@ -198,7 +199,6 @@ async function runCheck(
     kc['current-context'] = kube.context
     const kubeconfig = path.join(tmp, 'kubeconfig')
     fs.writeFileSync(kubeconfig, JSON.stringify(kc), { mode: 0o600 })
-    const { toolPath } = await import('../tools/provision.ts')
     const dirs = (
       await Promise.all(
         ['kubectl', 'kustomize', 'helm'].map((t) =>
@@ -255,7 +255,6 @@ async function collectArtifacts(namespaces: NamespaceConfig[], dir: string, resu
   if (result.clusterUp !== 0) return
   let kubectl: string
   try {
-    const { toolPath } = await import('../tools/provision.ts')
     kubectl = await toolPath('kubectl', { noDownload: true })
   } catch (err) {
     result.notes.push(`no kubectl output: ${errorMessage(err)}`)

@@ -7,9 +7,16 @@
 // Kubernetes version, every object strictly schema-checked.
 import path from 'node:path'
 import { errorMessage, isNsopsError } from '../core/errors.ts'
-import type { ManifestObject } from '../kustomize/build.ts'
+import { type ManifestObject, buildKustomization } from '../kustomize/build.ts'
 import { loadNamespace } from '../config/namespaces.ts'
 import { repoRoot } from '../core/paths.ts'
+import { findPlaintextSecrets, plaintextSecretsError } from '../deploy/secrets.ts'
+import { validateBuild, validationSummary } from '../deploy/validate.ts'
+import { defaultTankaRoot, loadEnvironment } from '../tanka/environments.ts'
+import { renderEnvironment } from '../tanka/render.ts'
+import { checkSchemas } from '../schema/index.ts'
+import { toolSpec } from '../tools/versions.ts'
+import { vendorCharts } from '../helm/vendor.ts'
 
 export interface ValidateEntry {
   kind: 'namespace' | 'tanka'
@@ -37,9 +44,6 @@ export async function validateChanged(
     onEntry(e)
   }
   if (namespaces.length) {
-    const { buildKustomization } = await import('../kustomize/build.ts')
-    const { findPlaintextSecrets, plaintextSecretsError } = await import('../deploy/secrets.ts')
-    const { validateBuild, validationSummary } = await import('../deploy/validate.ts')
     for (const name of namespaces) {
       try {
         const ns = await loadNamespace(name)
@@ -72,13 +76,8 @@ export async function validateChanged(
     }
   }
   if (environments.length) {
-    const { loadEnvironment, defaultTankaRoot } = await import('../tanka/environments.ts')
-    const { renderEnvironment } = await import('../tanka/render.ts')
-    const { checkSchemas } = await import('../schema/index.ts')
-    const { toolSpec } = await import('../tools/versions.ts')
     let vendorError: unknown
     try {
-      const { vendorCharts } = await import('../helm/vendor.ts')
       await vendorCharts({ chartfile: path.join(defaultTankaRoot, 'chartfile.yaml') })
     } catch (err) {
       vendorError = err

@@ -2,7 +2,6 @@
 import { parseCommand, parseDuration } from '../core/cli.ts'
 import type { NamespaceConfig } from '../config/namespace-config.ts'
 import { resolveTarget, targetOptions } from '../kube/target.ts'
-import { devWebPage } from '../web/dev-ui.ts'
 import { parseUiPort } from '../web/server.ts'
 
 const usage = (ns: string) => `
@@ -80,6 +79,8 @@ export async function dev(ns: NamespaceConfig, argv: string[]): Promise<number> 
     shutdown,
     ui: values['no-ui']
       ? false
-      : devWebPage(values['ui-port'] !== undefined ? parseUiPort(values['ui-port']) : undefined),
+      : (await import('../web/dev-ui.ts')).devWebPage(
+          values['ui-port'] !== undefined ? parseUiPort(values['ui-port']) : undefined,
+        ),
   })
 }

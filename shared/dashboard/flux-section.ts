@@ -6,6 +6,9 @@ import { promisify } from 'node:util'
 import type { Kube } from '../kube/client.ts'
 import type { NamespaceConfig } from '../config/namespace-config.ts'
 import { repoRoot } from '../core/paths.ts'
+import { findManagers } from '../flux/managing.ts'
+import { findObjectHolds } from '../flux/object-hold.ts'
+import { fluxStatus } from '../flux/status.ts'
 
 export interface FluxRow {
   kind: string
@@ -39,11 +42,6 @@ async function gitHead(): Promise<string | undefined> {
 
 export async function fluxSection(kube: Kube, ns: NamespaceConfig): Promise<FluxSection> {
   const headP = gitHead()
-  const [{ findManagers }, { fluxStatus }, { findObjectHolds }] = await Promise.all([
-    import('../flux/managing.ts'),
-    import('../flux/status.ts'),
-    import('../flux/object-hold.ts'),
-  ])
   // the same finder dev and deploy use: its own Kustomization, or the root that includes it
   const m = await findManagers(kube, ns)
   if (m.state !== 'managed') return { objects: [], stale: [], problems: [], note: m.note }

@@ -6,6 +6,7 @@
 import { errorMessage } from '../core/errors.ts'
 import type { Kube } from '../kube/client.ts'
 import type { Environment, NamespaceConfig } from '../config/namespace-config.ts'
+import { runHook } from '../tasks/run.ts'
 
 export const SECTIONS_TIMEOUT_MS = 5000
 
@@ -46,7 +47,6 @@ async function run(
     timer = setTimeout(() => resolve('timeout'), timeoutMs)
   })
   try {
-    const { runHook } = await import('../tasks/run.ts')
     const ran = runHook('dashboardSections', {}, { kube, ns, env, forwards, signal: ac.signal })
     const r = await Promise.race([ran, timedOut])
     if (r === 'timeout') {

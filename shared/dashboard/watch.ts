@@ -7,6 +7,7 @@ import type { Kube } from '../kube/client.ts'
 import type { Environment, NamespaceConfig } from '../config/namespace-config.ts'
 import { collect, type DashboardModel } from './collect.ts'
 import { renderDashboard } from './render.ts'
+import { Shutdown } from '../core/signals.ts'
 
 const paths = (ns: string) => [
   `/api/v1/namespaces/${ns}/pods`,
@@ -98,7 +99,6 @@ export async function followDashboard(
 /** `--watch`: redraws until Ctrl-C, SIGTERM or the terminal closing (SIGHUP), then restores the terminal. */
 export async function watchDashboard(kube: Kube, ns: NamespaceConfig, env: Environment): Promise<number> {
   // the same stop as the dev loop and --web: 130 on Ctrl-C, 143 on SIGTERM, 129 on SIGHUP
-  const { Shutdown } = await import('../core/signals.ts')
   const shutdown = new Shutdown()
   const out = process.stdout
   out.write('\x1b[?1049h\x1b[?25l') // alternate screen, hide cursor

@@ -33,6 +33,7 @@ import type { DeployReport } from './report.ts'
 import { autoRollback, rollbackFlow } from './rollback.ts'
 import { findPlaintextSecrets, plaintextSecretsError } from './secrets.ts'
 import { validateBuild, validationSummary } from './validate.ts'
+import { hookFailure, runHook } from '../tasks/run.ts'
 
 export { DEFAULT_TIMEOUT_MS, type DeployOptions, type Logger } from './flow.ts'
 
@@ -155,7 +156,6 @@ async function beforeCommitStep(f: Flow, repo: Repo, cluster: Cluster): Promise<
   const kube = hookKube(cluster.kube, () => connect(f.opts.target ?? {}))
   return f.step('before-commit', 'Running the beforeCommit hook', async (progress) => {
     const before = await snapshotTree(repo.root)
-    const { runHook, hookFailure } = await import('../tasks/run.ts')
     const ran = await runHook('beforeCommit', { files: pendingFiles(before, f.nsDir) }, hookOptions(f, kube, progress))
     if (!ran) return { value: [], message: 'no beforeCommit hook' }
     throwIfInterrupted(f.opts.signal)
@@ -222,7 +222,6 @@ async function revalidateStep(f: Flow, repoDir: string, cluster: Cluster): Promi
 async function afterDeployStep(f: Flow, kube: Kube, revision: string): Promise<Failure | undefined> {
   if (!f.ns.hooks.afterDeploy) return undefined
   return f.step('after-deploy', 'Running the afterDeploy hook', async (progress) => {
-    const { runHook } = await import('../tasks/run.ts')
     const ran = await runHook('afterDeploy', { revision }, hookOptions(f, kube, progress))
     throwIfInterrupted(f.opts.signal)
     if (!ran) return { value: undefined, message: 'no afterDeploy hook' }

@@ -13,6 +13,7 @@ import { refOf as manifestRef, refString as objectRefString, type ObjectRef } fr
 import {
   currentOwner,
   describeSuspension,
+  findKeptSuspensions,
   findManagers,
   findObjectHolds,
   findStaleSuspensions,
@@ -26,6 +27,7 @@ import {
   releaseObjects,
   requestReconcile,
   resumeOwned,
+  resumeStale,
   suspendFor,
   takeOverStale,
   RECONCILE_ANNOTATION,
@@ -271,7 +273,6 @@ export async function endKeptHolds(kube: Kube, ns: NamespaceConfig): Promise<str
     m !== null &&
     (m as { kept?: boolean }).kept === true &&
     Boolean((m as { session?: string }).session?.startsWith(`dev-${ns.name}-`))
-  const { findKeptSuspensions, resumeStale } = await import('../flux/index.ts')
   const [kept, objects] = await Promise.all([findKeptSuspensions(kube), findObjectHolds(kube, ns)])
   const notes: string[] = []
   const r = await resumeStale(
@@ -293,7 +294,6 @@ export async function endKeptHolds(kube: Kube, ns: NamespaceConfig): Promise<str
 
 /** `just dev-down`: release every hold whose dev loop is gone (suspensions and objects). */
 export async function releaseStaleHolds(kube: Kube): Promise<string[]> {
-  const { resumeStale } = await import('../flux/index.ts')
   const [stale, objects] = await Promise.all([findStaleSuspensions(kube), findObjectHolds(kube)])
   const notes: string[] = []
   if (stale.length) {

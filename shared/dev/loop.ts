@@ -29,6 +29,8 @@ import {
   type FluxHold,
   type HoldOptions,
 } from './flux-hold.ts'
+import { hookFailure, runHook, runTask } from '../tasks/run.ts'
+import { forwardService } from '../portforward/index.ts'
 
 // The "kubectl" prefix is deliberate: kustomize-controller folds managers named kubectl* into
 // its own before it applies, so when Flux resumes, what the dev overlay set and prod does
@@ -296,7 +298,6 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     if (state.state === 'running') return false
     state.state = 'running'
     this.publish()
-    const { runTask } = await import('../tasks/run.ts')
     const runs = await runTask(name, this.taskOptions()).catch((err) => [
       { name, ok: false, ms: 0, at: new Date().toISOString(), error: errorMessage(err), lines: [] },
     ])
@@ -318,7 +319,6 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     this.publish()
     if (this.ns.hooks.beforeApply) {
       // e.g. regenerate a ConfigMap from a template: its writes must not trigger another apply
-      const { runHook, hookFailure } = await import('../tasks/run.ts')
       const ran = this.watcher
         ? await this.watcher.muted(() => runHook('beforeApply', {}, this.taskOptions()))
         : await runHook('beforeApply', {}, this.taskOptions())
@@ -417,7 +417,6 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
   private async afterApply(trigger: string): Promise<void> {
     const la = this.status.lastApply!
     if (this.ns.hooks.afterApply) {
-      const { runHook, hookFailure } = await import('../tasks/run.ts')
       const ran = await runHook('afterApply', { applied: la }, this.taskOptions())
       if (ran && !ran.run.ok) {
         this.status.error = hookFailure(
@@ -443,7 +442,6 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
   }
 
   private async startForwards(): Promise<void> {
-    const { forwardService } = await import('../portforward/index.ts')
     for (const pf of this.ns.portForwards) {
       const info: ForwardInfo = {
         app: pf.app,

@@ -19,6 +19,7 @@ import { withFileLock } from '../core/lock.ts'
 import { cacheDir } from '../core/paths.ts'
 import { toolSpec, toolSpecs } from '../tools/versions.ts'
 import { convertOpenApiDoc, crdDocs, type CrdLike, type SchemaDoc } from './convert.ts'
+import { fluxCrdBundle } from '../flux/crds.ts'
 
 const run = promisify(execFile)
 
@@ -211,7 +212,6 @@ export function groupVersionOfSpecFile(file: string): string | undefined {
 async function buildOffline(dir: string): Promise<OfflineIndex> {
   const k = pinnedKubernetes()
   const specDir = await kubernetesSpecDir()
-  const { fluxCrdBundle } = await import('../flux/crds.ts')
   const bundle = await fluxCrdBundle()
   const tmp = `${dir}.tmp-${process.pid}`
   await fsp.rm(tmp, { recursive: true, force: true })

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
-import type { LogEntry } from 'zx'
+import { type LogEntry, $ } from 'zx'
 import { NsopsError, errorMessage } from '../core/errors.ts'
 import type { Kube } from '../kube/client.ts'
 import type { Environment, NamespaceConfig } from '../config/namespace-config.ts'
@@ -14,6 +14,7 @@ import { stateDir } from '../core/paths.ts'
 import { writePrivateFile } from '../core/private-files.ts'
 import { sanitizeLine } from '../logs/sanitize.ts'
 import type { HookName, Hooks, TaskContext } from '../config/task-types.ts'
+import { toolPath } from '../tools/provision.ts'
 
 export interface TaskRun {
   name: string
@@ -54,7 +55,6 @@ async function withContext<T>(
   label: string,
   fn: (ctx: TaskContext) => Promise<T>,
 ): Promise<{ value?: T; run: TaskRun }> {
-  const { $ } = await import('zx')
   const lines: string[] = []
   const line = (raw: string) => {
     // a task's output is shown on the terminal and the page: no control sequence but colours
@@ -79,7 +79,6 @@ async function withContext<T>(
   }
   const kubeconfig = pinnedKubeconfig(opts.kube, opts.ns.name)
   // the pinned kubectl, helm and kustomize are on the task's PATH, as in the dev loop itself
-  const { toolPath } = await import('../tools/provision.ts')
   const toolDirs = (
     await Promise.all(
       ['kubectl', 'kustomize', 'helm'].map((t) =>

@@ -16,6 +16,7 @@ import { cacheDir, repoRoot } from '../core/paths.ts'
 import { withFileLock } from '../core/lock.ts'
 import { recipes, versionArgs, type GoRecipe, type ModuleFacts } from './recipes.ts'
 import { toolForBinary, toolSpec, type ToolSpec } from './versions.ts'
+import * as tar from 'tar'
 
 const run = promisify(execFile)
 
@@ -293,7 +294,6 @@ async function downloadRelease(spec: ToolSpec): Promise<void> {
       if (url.endsWith('.tar.gz') || url.endsWith('.tgz')) {
         const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'nsops-dl-'))
         try {
-          const tar = await import('tar')
           await pipeline(Readable.from(body), tar.x({ cwd: tmp }))
           for (const b of spec.binaries) {
             const found = await findFile(tmp, b)

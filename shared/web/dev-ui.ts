@@ -10,6 +10,7 @@ import { appRows } from '../dev/app-rows.ts'
 import type { Kube } from '../kube/client.ts'
 import { requestReconcile } from './reconcile.ts'
 import { startPageServer, type ActionBody } from './server.ts'
+import { loadNamespace } from '../config/namespaces.ts'
 
 export { DEFAULT_UI_PORT } from './server.ts'
 
@@ -77,7 +78,6 @@ export async function startWebUi(opts: WebUiOptions): Promise<WebUi> {
         void loop.runTask(body.task)
         return `running the task ${body.task} of ${loop.name}`
       case 'reconcile': {
-        const { loadNamespace } = await import('../config/namespaces.ts')
         return requestReconcile(kube, loop.ns ?? (await loadNamespace(loop.name)))
       }
       default:

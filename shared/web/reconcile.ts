@@ -3,9 +3,9 @@
 // requestedAt and let the controller pick it up. The page shows the result; it does not wait.
 import type { Kube } from '../kube/client.ts'
 import type { NamespaceConfig } from '../config/namespace-config.ts'
+import { findManagers, REQUESTED_AT } from '../flux/index.ts'
 
 export async function requestReconcile(kube: Kube, ns: NamespaceConfig): Promise<string> {
-  const { findManagers, REQUESTED_AT } = await import('../flux/index.ts')
   const m = await findManagers(kube, ns)
   if (m.state !== 'managed') return `${ns.name}: ${m.note}`
   const at = new Date().toISOString()

@@ -14,9 +14,11 @@ import {
 import YAML from 'yaml'
 import { clientsFor } from '../../kube/client.ts'
 import { repoRoot } from '../../core/paths.ts'
-import { SIM_NODE } from './index.ts'
 import { LOCAL_PATH_PROVISIONER } from './local-path-provisioner.ts'
 import { NsopsError } from '../../core/errors.ts'
+
+/** The one Node of the sim cluster, kwok-managed. */
+export const SIM_NODE = 'nsops-sim-node'
 
 const node = {
   apiVersion: 'v1',

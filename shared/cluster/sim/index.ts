@@ -12,13 +12,17 @@ import { stateDir, tsNodeArgs } from '../../core/paths.ts'
 import { freePort, reclaimPort } from '../../core/ports.ts'
 import { toolPaths } from '../../tools/provision.ts'
 import type { ClusterInfo, ClusterProvider, ComponentStatus, EnsureOptions } from '../provider.ts'
+import { installKwokCrds, registerNode, untilSettled } from './bootstrap.ts'
 import { ensurePki, type Pki } from './pki.ts'
 import { isRunning, logTail, startComponent, stopComponents, type ComponentRecord } from './processes.ts'
 import { REGISTRY_COMPONENT, advertiseRegistry, registryProcess, untilRegistryAnswers } from './registry.ts'
 import { fluxComponentNames } from './flux-components.ts'
+import { fluxControllers, localGitUrl, waitForControllers } from './controllers.ts'
+import { repointLocalGit } from './local-remote.ts'
+import { connect } from '../../kube/client.ts'
 
 export const SIM_CONTEXT = 'nsops-sim'
-export const SIM_NODE = 'nsops-sim-node'
+export { SIM_NODE } from './bootstrap.ts'
 
 interface SimState {
   apiserverPort: number
@@ -184,12 +188,6 @@ export class SimCluster implements ClusterProvider {
     pkiReady.catch(() => {
       /* awaited below */
     })
-    // loaded while the apiserver starts: the first load of client-node takes a second or two
-    const bootstrapModule = import('./bootstrap.ts')
-    bootstrapModule.catch(() => {
-      /* awaited below */
-    })
-
     const state: SimState = {
       apiserverPort: ap,
       components: [],
@@ -301,7 +299,6 @@ export class SimCluster implements ClusterProvider {
       // kwok lists its CRDs when it starts and looks again for a missing one only after a
       // backoff of up to a minute: they are installed (and Established) before it starts.
       // The Node and StorageClasses go in meanwhile: kwok takes over a Node that exists.
-      const { installKwokCrds, registerNode, untilSettled } = await bootstrapModule
       this.onProgress(
         "registering the node and the local-path StorageClass, installing kwok's CRDs, advertising the registry",
       )
@@ -402,7 +399,6 @@ export class SimCluster implements ClusterProvider {
     await stopComponents(flux)
     state.components = state.components.filter((c) => !flux.includes(c))
     this.onProgress('installing the Flux CRDs and starting the Flux controllers')
-    const { fluxControllers, waitForControllers, localGitUrl } = await import('./controllers.ts')
     const procs = await fluxControllers({ kubeconfig: this.kubeconfigPath, dir: path.join(this.dir, 'flux') })
     state.flux = procs.map((p) => p.name)
     for (const p of procs) {
@@ -416,8 +412,6 @@ export class SimCluster implements ClusterProvider {
       },
     })
     // a git server that could not keep its port: what named the old URL follows it
-    const { repointLocalGit } = await import('./local-remote.ts')
-    const { connect } = await import('../../kube/client.ts')
     const fluxDir = path.join(this.dir, 'flux')
     const moved = await repointLocalGit(connect({ kubeconfig: this.kubeconfigPath }), fluxDir)
     const what = [

@@ -5,21 +5,26 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import {
+  CoreV1Api,
+  KubeConfig,
+  makeInformer,
+  type V1PersistentVolume as Pv,
+  type V1PersistentVolumeClaim as Pvc,
+} from '@kubernetes/client-node'
+import { clientsFor } from '../../kube/client.ts'
+import { rest } from '../../kube/rest.ts'
+import { untilServed } from './processes.ts'
 
 export const LOCAL_PATH_PROVISIONER = 'nsops.dev/local-path'
 
 async function main(kubeconfig: string, volumesDir: string): Promise<void> {
-  const { KubeConfig, CoreV1Api, makeInformer } = await import('@kubernetes/client-node')
-  const { clientsFor } = await import('../../kube/client.ts')
   // one keep-alive connection for every write: a big apply brings hundreds of PVCs at once,
   // and a TLS handshake per request (client-node's way) made them wait their turn for seconds
-  const { rest } = await import('../../kube/rest.ts')
   const kc = new KubeConfig()
   kc.loadFromFile(kubeconfig)
   const kube = clientsFor(kc, kubeconfig)
   const core = kc.makeApiClient(CoreV1Api)
-  type Pvc = import('@kubernetes/client-node').V1PersistentVolumeClaim
-  type Pv = import('@kubernetes/client-node').V1PersistentVolume
 
   // StorageClass → provisioner, asked once per class (not once per PVC of a burst)
   const classes = new Map<string, Promise<string | undefined>>()
@@ -141,7 +146,6 @@ async function main(kubeconfig: string, volumesDir: string): Promise<void> {
   }
 
   // started beside the apiserver (sim/index.ts): wait for it to answer
-  const { untilServed } = await import('./processes.ts')
   await untilServed(kubeconfig, '/api/v1/persistentvolumeclaims')
   const pvcs = makeInformer(kc, '/api/v1/persistentvolumeclaims', () =>
     core.listPersistentVolumeClaimForAllNamespaces(),

@@ -5,6 +5,9 @@ import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import { pidAlive } from '../../core/lock.ts'
 import { NsopsError } from '../../core/errors.ts'
+import { KubeConfig } from '@kubernetes/client-node'
+import { clientsFor } from '../../kube/client.ts'
+import { rest } from '../../kube/rest.ts'
 
 export interface ComponentRecord {
   name: string
@@ -102,9 +105,6 @@ export function logTail(file: string, lines = 15): string {
  * apiserver answers GET apiPath, e.g. once a CRD it watches is served.
  */
 export async function untilServed(kubeconfig: string, apiPath: string, timeoutMs = 120_000): Promise<void> {
-  const { KubeConfig } = await import('@kubernetes/client-node')
-  const { clientsFor } = await import('../../kube/client.ts')
-  const { rest } = await import('../../kube/rest.ts')
   const kc = new KubeConfig()
   kc.loadFromFile(kubeconfig)
   const kube = clientsFor(kc, kubeconfig)

@@ -26,10 +26,12 @@ import {
   type ContainerRef,
 } from './container-logs.ts'
 import { ContainerPortServer, type PortApp, type PortListener } from './container-ports.ts'
+import * as k8s from '@kubernetes/client-node'
+import { untilServed } from './processes.ts'
 
 const FIELD_MANAGER = 'nsops-sim'
 const KWOK = { group: 'kwok.x-k8s.io', version: 'v1alpha1' }
-const NODE = 'nsops-sim-node' // = SIM_NODE in index.ts (not imported: this process stays small)
+const NODE = 'nsops-sim-node' // = SIM_NODE in bootstrap.ts (not imported: this process stays small)
 
 interface ClusterRoute extends KubernetesObject {
   spec?: { selector?: { matchNamespaces?: string[]; matchNames?: string[] } }
@@ -120,7 +122,6 @@ function containersOf(pod: V1Pod): { c: V1Container; restarts: number }[] {
 }
 
 async function main(kubeconfig: string, root: string): Promise<void> {
-  const k8s = await import('@kubernetes/client-node')
   const kc = new k8s.KubeConfig()
   kc.loadFromFile(kubeconfig)
   const core = kc.makeApiClient(k8s.CoreV1Api)
@@ -326,7 +327,6 @@ async function main(kubeconfig: string, root: string): Promise<void> {
   }
 
   // started beside the apiserver (sim/index.ts): wait until it serves kwok's CRDs
-  const { untilServed } = await import('./processes.ts')
   await untilServed(kubeconfig, `/apis/${KWOK.group}/${KWOK.version}/clusterportforwards`)
   const pods = k8s.makeInformer(kc, '/api/v1/pods', () => core.listPodForAllNamespaces())
   pods.on('add', upsert)
