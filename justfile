@@ -69,6 +69,11 @@ logs NS *ARGS:
 task NS *ARGS:
     exec "{{nsops}}" task "$@"
 
+# build NS's images (namespace.ts images:; IMAGE… for some) and push them to the cluster's registry, by digest
+[group('dev')]
+build NS *ARGS:
+    exec "{{nsops}}" build "$@"
+
 # GitOps deploy: validate, diff, commit, push, reconcile Flux, wait, roll back on failure (asks first; --yes)
 [group('deploy')]
 deploy NS *FLAGS:

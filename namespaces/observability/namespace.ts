@@ -15,7 +15,25 @@ export default defineNamespace({
       title: 'Log shipping',
       apps: [{ name: 'promtail', port: 9080, path: '/targets', description: 'tails /var/log/pods on every node' }],
     },
+    {
+      title: 'Demo',
+      apps: [{ name: 'logdemo', port: 8080, path: '/', ingress: false, description: 'built from src/logdemo on save' }],
+    },
   ],
+  // built on the host with go (offline: the standard library only), appended onto scratch,
+  // pushed to the cluster's registry and rolled out by digest on every save of a .go file
+  images: {
+    logdemo: {
+      context: 'src/logdemo',
+      deps: ['**/*.go', 'go.mod'],
+      build: {
+        kind: 'binary',
+        command: 'go build -trimpath -ldflags=-s -o .build/logdemo .',
+        files: { '.build/logdemo': '/logdemo' },
+        entrypoint: ['/logdemo'],
+      },
+    },
+  },
   portForwards: [{ app: 'loki', local: 3100, remote: 3100 }],
   tasks: {
     'loki-ready': {

@@ -41,6 +41,7 @@ const commands: Record<string, () => Promise<(argv: string[]) => Promise<number>
     perNamespace(async (ns, argv) => (await import('../commands/reconcile.ts')).reconcile(ns, argv)),
   suspend: async () => perNamespace(async (ns, argv) => (await import('../commands/suspend.ts')).suspend(ns, argv)),
   resume: async () => perNamespace(async (ns, argv) => (await import('../commands/resume.ts')).resume(ns, argv)),
+  build: async () => perNamespace(async (ns, argv) => (await import('../commands/build.ts')).build(ns, argv)),
   logs: async () => perNamespace(async (ns, argv) => (await import('../commands/logs.ts')).logs(ns, argv)),
 }
 

@@ -7,6 +7,7 @@ import { NsopsError } from '../core/errors.ts'
 import { repoRoot } from '../core/paths.ts'
 import { parseLocalRule } from './ignore-rules.ts'
 import type { Hooks, TaskSpec } from './task-types.ts'
+import { builderKinds, type ImageInput, type ImageSpec } from './image-types.ts'
 
 export type Environment = 'dev' | 'prod'
 export const environments: readonly Environment[] = ['dev', 'prod']
@@ -82,6 +83,16 @@ export interface NamespaceInput {
   hooks?: Hooks
   /** what `just ci e2e` runs against the healthy dev stack: shell commands or task names */
   checks?: CheckSpec[]
+  /**
+   * images built from this repo (shared/config/image-types.ts): manifests name one by its key
+   * (`image: hello`) and the dev loop rolls out each build by digest
+   */
+  images?: Record<string, ImageInput>
+  /**
+   * host[:port] to push images to when the cluster advertises no registry (KEP-1755); the
+   * environment's NSOPS_REGISTRY comes after it
+   */
+  registry?: string
 }
 
 export type FluxHoldPolicy = 'auto' | 'kustomization' | 'never'
@@ -130,6 +141,9 @@ export interface NamespaceConfig {
   tasks: Record<string, TaskSpec>
   hooks: Hooks
   checks: CheckSpec[]
+  /** the images, paths resolved and defaults filled */
+  images: Record<string, ImageSpec>
+  registry?: string
   /** the quick commands with `{namespace}` filled in for one environment */
   quickCommandsFor(env: Environment): QuickCommand[]
 }
@@ -283,6 +297,8 @@ function checkInput(input: NamespaceInput, p: Problems): void {
     p.text(`quickCommands[${i}].command`, q.command)
   })
 
+  checkImages(input, p)
+
   if (input.drift !== undefined) {
     if (typeof input.drift !== 'object' || input.drift === null || Array.isArray(input.drift))
       p.add(`drift must be an object like { ignore: ['/spec/replicas'] }, got ${show(input.drift)}`)
@@ -295,6 +311,83 @@ function checkInput(input: NamespaceInput, p: Problems): void {
       })
     }
   }
+}
+
+const imageKey = /^[a-z0-9]+([._-][a-z0-9]+)*$/
+
+function checkImages(input: NamespaceInput, p: Problems): void {
+  if (input.registry !== undefined && !(typeof input.registry === 'string' && /^[^\s/]+$/.test(input.registry)))
+    p.add(`registry must be a host[:port] like "registry.example.com:5000", got ${show(input.registry)}`)
+  if (input.images === undefined) return
+  if (typeof input.images !== 'object' || input.images === null || Array.isArray(input.images)) {
+    p.add(
+      `images must be an object like { hello: { context: 'src/hello', build: { kind: 'ko' } } }, got ${show(input.images)}`,
+    )
+    return
+  }
+  for (const [name, img] of Object.entries(input.images)) {
+    const at = `images.${name}`
+    if (!imageKey.test(name))
+      p.add(`${at}: an image's key is the name manifests use (\`image: ${name}\`): lowercase letters, digits and . _ -`)
+    if (!img || typeof img !== 'object') {
+      p.add(`${at} must be an object with context and build`)
+      continue
+    }
+    p.text(`${at}.context`, img.context)
+    const kind = (img.build as { kind?: unknown } | undefined)?.kind
+    if (!builderKinds.includes(kind as never)) {
+      p.add(`${at}.build.kind must be one of ${builderKinds.map((k) => `"${k}"`).join(', ')}, got ${show(kind)}`)
+      continue
+    }
+    const b = img.build
+    if (b.kind === 'binary') {
+      p.text(`${at}.build.command`, b.command)
+      if (!b.files || typeof b.files !== 'object' || Object.keys(b.files).length === 0)
+        p.add(`${at}.build.files must map what the command makes to where it goes, like { 'out/hello': '/hello' }`)
+      else
+        for (const [from, to] of Object.entries(b.files))
+          if (typeof to !== 'string' || !to.startsWith('/'))
+            p.add(`${at}.build.files[${show(from)}] must be an absolute path in the image, got ${show(to)}`)
+    }
+    if (b.kind === 'custom' && typeof b.run !== 'function')
+      p.add(`${at}.build.run must be an async function ({ $, ref, context }) => … that pushes ref`)
+    if (img.platform !== undefined && !/^[a-z0-9]+\/[a-z0-9]+(\/[a-z0-9]+)?$/.test(img.platform))
+      p.add(`${at}.platform must be os/arch like "linux/amd64", got ${show(img.platform)}`)
+    for (const field of ['deps', 'fallBackOn'] as const)
+      if (img[field] !== undefined && !(Array.isArray(img[field]) && img[field].every((g) => typeof g === 'string')))
+        p.add(`${at}.${field} must be a list of globs relative to the context, got ${show(img[field])}`)
+    ;(img.sync ?? []).forEach((r, i) => {
+      p.text(`${at}.sync[${i}].from`, r?.from)
+      if (!(typeof r?.to === 'string' && r.to.startsWith('/')))
+        p.add(`${at}.sync[${i}].to must be an absolute path in the container, got ${show(r?.to)}`)
+    })
+    ;(img.run ?? []).forEach((r, i) => p.text(`${at}.run[${i}].cmd`, r?.cmd))
+  }
+}
+
+/** os/arch of this machine, as images are built by default. */
+export function hostPlatform(): string {
+  const arch = ({ x64: 'amd64', arm64: 'arm64', arm: 'arm' } as Record<string, string>)[process.arch] ?? process.arch
+  return `linux/${arch}`
+}
+
+function imageSpecs(root: string, input: NamespaceInput): Record<string, ImageSpec> {
+  return Object.fromEntries(
+    Object.entries(input.images ?? {}).map(([name, img]) => [
+      name,
+      {
+        name,
+        context: path.resolve(root, img.context),
+        deps: [...(img.deps ?? ['**/*'])],
+        build: img.build,
+        ...(img.target === undefined ? {} : { target: img.target }),
+        platform: img.platform ?? hostPlatform(),
+        sync: (img.sync ?? []).map((r) => ({ ...r })),
+        run: (img.run ?? []).map((r) => ({ ...r })),
+        fallBackOn: [...(img.fallBackOn ?? [])],
+      },
+    ]),
+  )
 }
 
 /** Where a namespace folder keeps its manifests. */
@@ -374,6 +467,8 @@ export function defineNamespace(input: NamespaceInput): NamespaceConfig {
     tasks: { ...input.tasks },
     hooks: { ...input.hooks },
     checks: (input.checks ?? []).map((ch) => ({ ...ch })),
+    images: imageSpecs(root, input),
+    ...(input.registry === undefined ? {} : { registry: input.registry }),
     quickCommandsFor: (env: Environment) =>
       quickCommands.map((q) => ({ title: q.title, command: q.command.replaceAll('{namespace}', namespaces[env]) })),
   })

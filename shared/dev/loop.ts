@@ -9,7 +9,9 @@ import { pruneLeftovers } from '../apply/prune.ts'
 import { keepReleasePvcs, NotDeployed, waitReleasesGone } from '../flux/helm-release.ts'
 import { refKey, refOf, refString } from '../kube/refs.ts'
 import { inventoryConfigMapName, readInventory, type InventoryRef } from '../apply/inventory.ts'
-import { errorMessage } from '../core/errors.ts'
+import { NsopsError, errorMessage } from '../core/errors.ts'
+import { rewriteImages } from '../images/rewrite.ts'
+import { ImageBuilds, type ImageState } from './image-builds.ts'
 import type { ObjectHealth, WaitResult } from '../health/wait.ts'
 import { HealthFeed, lastApplyOf } from './health-feed.ts'
 import { buildKustomization, type ManifestObject } from '../kustomize/build.ts'
@@ -65,6 +67,8 @@ export interface DevStatus {
   forwards: ForwardInfo[]
   /** the namespace's tasks (namespace.ts) and how their last run went */
   tasks?: TaskState[]
+  /** the namespace's images (namespace.ts): last build, digest, state, log */
+  images?: ImageState[]
 }
 
 export interface TaskState {
@@ -120,10 +124,15 @@ export interface Loop extends EventEmitter<LoopEvents> {
   waitHealthy(timeoutMs: number): Promise<WaitResult>
 }
 
-/** Files under these folders feed the dev overlay; overlays/prod and the scripts do not. */
+/** Files under these folders feed the dev overlay; overlays/prod, the scripts and image sources do not. */
 function feedsDevOverlay(ns: NamespaceConfig, file: string): boolean {
-  const rel = path.relative(ns.paths.root, path.resolve(ns.paths.root, file))
+  const abs = path.resolve(ns.paths.root, file)
+  const rel = path.relative(ns.paths.root, abs)
   if (rel.startsWith('..') || rel.endsWith('.ts') || rel.split(path.sep).some((p) => p.startsWith('.'))) return false
+  // an image's source (its context) rebuilds the image (image-builds.ts), not the overlay
+  const manifests = [ns.paths.base, ns.paths.overlays.dev, ns.paths.components]
+  const under = (dir: string) => !path.relative(dir, abs).startsWith('..')
+  if (Object.values(ns.images).some((i) => under(i.context)) && !manifests.some(under)) return false
   return !rel.startsWith(path.join('overlays', 'prod'))
 }
 
@@ -148,6 +157,7 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
   private starting: Promise<void> = Promise.resolve()
   private stopped = false
   private readonly inventory: InventoryRef
+  private readonly images: ImageBuilds
 
   constructor(
     readonly kube: Kube,
@@ -166,6 +176,13 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       tasks: Object.entries(ns.tasks).map(([name, t]) => ({ name, on: t.on ?? 'manual', state: 'idle' as const })),
     }
     this.inventory = { name: `dev-${ns.name}`, namespace: ns.namespaces.dev }
+    this.images = new ImageBuilds(kube, ns, opts.signal)
+    if (this.images.any) this.status.images = this.images.states
+    this.images.on('change', () => this.publish())
+    // a new digest: the manifests get it (a failed build changes nothing and applies nothing)
+    this.images.on('built', (name, trigger) => {
+      if (this.status.phase !== 'starting') void this.apply(`built ${name} (${trigger})`) // the start's apply has it
+    })
     // a beforeApply hook may write anywhere in the namespace: then every build is a full one
     this.build = new OverlayBuild(ns.paths.overlays.dev, { partial: !ns.hooks.beforeApply })
     this.health = new HealthFeed(kube, (all) => {
@@ -211,6 +228,9 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       throw err
     }
     if (this.aborted) return
+    // the images build while the overlay builds and Flux is asked: the first apply needs both
+    const imagesBuilt = this.images.any ? this.images.buildAll('start') : Promise.resolve([])
+    imagesBuilt.catch(() => {})
     // what the dev overlay writes decides what Flux must hold (nothing, when they do not overlap)
     let devObjects: ManifestObject[] = []
     try {
@@ -240,11 +260,33 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     }
     this.publish()
     if (this.aborted) return
+    const failedImages = await imagesBuilt
+    if (this.aborted) return
+    if (failedImages.length && this.opts.watch === false) {
+      // --ci: a build error is the verdict, with the compiler's output
+      this.status.phase = 'error'
+      this.status.error = failedImages.map((f) => f.message).join('; ')
+      this.publish()
+      throw new NsopsError(
+        failedImages
+          .map(
+            (f) =>
+              `${f.message}\n${f.log
+                .slice(-30)
+                .map((l) => `  │ ${l}`)
+                .join('\n')}`,
+          )
+          .join('\n'),
+        { hint: `fix the source and run again; nothing of ${this.ns.name} was applied.` },
+      )
+    }
     await this.apply('start')
     if (this.aborted) return
     if (this.opts.watch !== false) this.watchFiles()
+    const imagesWatched = this.opts.watch !== false ? this.images.watch(this.opts.debounceMs) : undefined
     if (this.opts.forwards !== false) await this.startForwards()
     await this.watcher?.ready // "watching" only once a save is sure to be seen
+    await imagesWatched
     if (this.status.phase === 'applying') this.status.phase = 'watching'
     this.publish()
   }
@@ -344,6 +386,8 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       return
     }
     this.buildError = undefined
+    // image references by digest, in what is applied only (kustomize's images: semantics)
+    objects = rewriteImages(objects, this.images.refs()).objects
     const keys = new Map(objects.map((o) => [refKey(refOf(o)), o]))
     const sameSet = keys.size === this.lastApplied.size && [...keys.keys()].every((k) => this.lastApplied.has(k))
     const changed = objects.filter((o) => this.lastApplied.get(refKey(refOf(o))) !== JSON.stringify(o))
@@ -380,7 +424,8 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       build: how,
     }
     if (how !== 'full') this.scheduleCheck()
-    this.status.phase = result.failed.length ? 'error' : 'watching'
+    // at start, "watching" waits for the file watches (startSteps): a save before them is missed
+    this.status.phase = result.failed.length ? 'error' : trigger === 'start' ? 'applying' : 'watching'
     this.status.error = result.failed.length ? `${result.failed.length} object(s) rejected` : undefined
     this.publish()
     this.emit('applied', this.status.lastApply)
@@ -488,6 +533,7 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     this.status.phase = 'stopping'
     this.emit('status', this.status)
     this.watcher?.close()
+    await this.images.close()
     clearTimeout(this.checkTimer)
     clearInterval(this.fluxRefresh)
     this.health.stop()

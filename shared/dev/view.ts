@@ -25,6 +25,20 @@ function taskMark(t: NonNullable<DevStatus['tasks']>[number]): string {
   return c.dim(t.on === 'manual' ? 'manual' : `on ${t.on}`)
 }
 
+type ImageRow = NonNullable<DevStatus['images']>[number]
+
+function imageLine(i: ImageRow): string {
+  const took = i.ms === undefined ? '' : ` ${i.ms} ms${i.hostMs === undefined ? '' : ` (host build ${i.hostMs} ms)`}`
+  const size = i.size ? ` · ${(i.size / 1e6).toFixed(1)} MB` : ''
+  const digest = i.digest ? ` · ${i.digest.slice(0, 19)}` : ''
+  const queued = i.pending ? c.yellow(' · another build queued') : ''
+  if (i.state === 'building') return `${c.yellow('… building')} ${c.dim(`${i.trigger ?? ''}`)}${queued}`
+  if (i.state === 'failed')
+    return `${c.red(`✗ ${i.error ?? 'failed'}`)}${i.digest ? c.dim(` · still runs ${i.digest.slice(0, 19)}`) : ''}${queued}`
+  if (i.state === 'ok') return `${c.green('✓')} ${c.dim(`${i.builder}${took}${digest}${size}`)}`
+  return c.dim(i.builder)
+}
+
 function applyLine(la: LastApply): string {
   return `${la.trigger}; ${la.created} created, ${la.configured} changed, ${la.unchanged} unchanged, ${la.pruned} pruned in ${la.ms} ms`
 }
@@ -77,6 +91,11 @@ export function renderDevStatus(all: DevStatus[], header: string): string {
       out.push(
         table([[c.dim('APP'), c.dim('HEALTH'), c.dim('READY'), c.dim('RESTARTS'), c.dim('FORWARD'), ''], ...rows]),
       )
+    for (const i of s.images ?? []) {
+      out.push(`  image ${c.bold(i.name)} ${imageLine(i)}`)
+      // a failed build shows its output where the user looks (the previous digest keeps running)
+      if (i.state === 'failed') for (const l of i.log.slice(-8)) out.push(c.dim(`    │ ${l}`))
+    }
     const tasks = (s.tasks ?? []).map((t) => `${c.bold(`[${keyOf(all, s, t.name)}]`)} ${t.name} ${taskMark(t)}`)
     if (tasks.length) out.push(`  tasks: ${tasks.join('  ')}`)
   }
@@ -92,6 +111,7 @@ function logEvents(l: Loop): () => void {
   let lastError: string | undefined
   let phase = ''
   const tasks = new Map<string, string>()
+  const images = new Map<string, string>()
   const onTaskLine = (task: string, line: string) => log.info(`${l.name}/${task}: ${line}`)
   const onApplied = (a: LastApply) =>
     log.info(`${l.name}: applied (${applyLine(a)})${a.failed.length ? `; rejected: ${a.failed.join('; ')}` : ''}`)
@@ -131,6 +151,17 @@ function logEvents(l: Loop): () => void {
       log.info(
         `${l.name}: forward ${f.app} ${f.url} ${f.status}${f.pod ? ` (pod ${f.pod})` : ''}${f.error ? `: ${f.error}` : ''}`,
       )
+    }
+    for (const i of s.images ?? []) {
+      const key = `${i.state} ${i.digest ?? ''} ${i.at ?? ''}`
+      if (images.get(i.name) === key) continue
+      images.set(i.name, key)
+      if (i.state === 'building') log.info(`${l.name}: image ${i.name} building (${i.trigger ?? ''})`)
+      else if (i.state === 'ok') log.ok(`${l.name}: image ${i.name} ${imageLine(i)} → ${i.ref}`)
+      else if (i.state === 'failed') {
+        log.fail(`${l.name}: image ${i.name}: ${i.error}`)
+        for (const line of i.log.slice(-30)) log.info(`${l.name}/${i.name}: ${line}`)
+      }
     }
     for (const t of s.tasks ?? []) {
       if (tasks.get(t.name) === t.state) continue

@@ -310,7 +310,7 @@ describe('just ci on a real repository with a merge base', () => {
         const deps = await kube.apps.listNamespacedDeployment({ namespace: 'observability-dev' })
         assert.deepEqual(
           deps.items.map((d) => d.metadata?.name),
-          ['loki'],
+          ['logdemo', 'loki'], // logdemo built from src/logdemo and rolled out by digest
         )
       } finally {
         await devDown()

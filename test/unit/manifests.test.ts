@@ -179,6 +179,9 @@ describe('namespace manifests', () => {
       for (const w of workloadsOf(b)) {
         for (const c of containersOf(w)) {
           const image = c.image ?? ''
+          // an image the namespace builds (namespace.ts images:) is pinned by digest when the dev
+          // loop applies it; prod pins the release its CI published
+          if (b.env === 'dev' && image in b.config.images) continue
           const tag = image.includes('@') ? 'digest' : image.slice(image.lastIndexOf('/') + 1).split(':')[1]
           assert.ok(
             tag && !['latest', 'rolling', 'develop', 'nightly'].includes(tag),

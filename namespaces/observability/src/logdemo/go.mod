@@ -1,0 +1,3 @@
+module nsops.local/logdemo
+
+go 1.22
