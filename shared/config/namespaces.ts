@@ -2,7 +2,7 @@
 // Names come from users (just deploy NAME), so they are checked before touching the disk.
 import fs from 'node:fs'
 import path from 'node:path'
-import { NsopsError } from '../core/errors.ts'
+import { NsopsError, errorMessage } from '../core/errors.ts'
 import type { NamespaceConfig } from './namespace-config.ts'
 import { repoRoot } from '../core/paths.ts'
 import { importTs } from '../core/ts-import.ts'
@@ -44,7 +44,26 @@ export async function loadNamespace(name: string): Promise<NamespaceConfig> {
       hint: `Known namespaces: ${knownNamespaces().join(', ')}. Create one with \`just new-namespace ${name}\`.`,
     })
   }
-  const mod = await importTs<{ default?: NamespaceConfig }>(file)
+  let mod: { default?: NamespaceConfig }
+  try {
+    mod = await importTs<{ default?: NamespaceConfig }>(file)
+  } catch (err) {
+    // defineNamespace's own findings are NsopsErrors already; a file that does not compile
+    // or throws while it loads is the user's to fix, named with the place the compiler gives
+    if (err instanceof NsopsError) throw err
+    const msg = errorMessage(err)
+    const where = /(\S*namespace\.ts:\d+:\d+): ERROR: ([^\n]+)/.exec(msg)
+    const rel = path.relative(repoRoot, file)
+    throw new NsopsError(
+      where
+        ? `${rel} does not compile: ${path.relative(repoRoot, where[1])}: ${where[2]}.`
+        : `${rel} failed to load: ${msg.split('\n')[0]}`,
+      {
+        hint: `fix ${rel} (\`npx tsc --noEmit\` lists every error in it); it must \`export default defineNamespace({...})\`.`,
+        cause: err,
+      },
+    )
+  }
   if (!mod.default?.name) {
     throw new NsopsError(`${path.relative(process.cwd(), file)} does not \`export default defineNamespace({...})\`.`)
   }
