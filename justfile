@@ -29,6 +29,11 @@ default:
 setup *FLAGS:
     [ -f node_modules/.package-lock.json ] || npm ci; exec "{{nsops}}" setup "$@"
 
+# write the sha256 of each pinned tool's release for linux/darwin × amd64/arm64 into k8s/versions.yaml (after a version bump)
+[group('setup')]
+pin-checksums *ARGS:
+    exec "{{nsops}}" pin-checksums "$@"
+
 # just's, nsops', Node's and every pinned tool's version (= nsops --version)
 [group('setup')]
 version:

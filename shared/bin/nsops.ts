@@ -8,6 +8,7 @@ const commands: Record<string, () => Promise<(argv: string[]) => Promise<number>
   'cluster-up': async () => (await import('../commands/cluster-up.ts')).clusterUp,
   'cluster-down': async () => (await import('../commands/cluster-down.ts')).clusterDown,
   'cluster-status': async () => (await import('../commands/cluster-status.ts')).clusterStatus,
+  'pin-checksums': async () => (await import('../commands/pin-checksums.ts')).pinChecksums,
   setup: async () => (await import('../commands/setup.ts')).setup,
   'dev-up': async () => (await import('../commands/dev-up.ts')).devUp,
   'dev-down': async () => (await import('../commands/dev-down.ts')).devDown,

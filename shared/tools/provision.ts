@@ -5,18 +5,15 @@ import { spawn, execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import fsp from 'node:fs/promises'
-import os from 'node:os'
 import path from 'node:path'
-import { Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import { promisify } from 'node:util'
 import { NsopsError, errorMessage } from '../core/errors.ts'
 import { duration, interactive, log, spinner } from '../core/output.ts'
 import { cacheDir, repoRoot } from '../core/paths.ts'
 import { withFileLock } from '../core/lock.ts'
+import { currentPlatform, fetchVerified, installArtifact, releaseArtifacts } from './download.ts'
 import { recipes, versionArgs, type GoRecipe, type ModuleFacts } from './recipes.ts'
 import { toolForBinary, toolSpec, type ToolSpec } from './versions.ts'
-import * as tar from 'tar'
 
 const run = promisify(execFile)
 
@@ -259,73 +256,20 @@ async function provisionTool(spec: ToolSpec, opts: ProvisionOptions): Promise<Re
   })
 }
 
-function goArch(): string {
-  return ({ x64: 'amd64', arm64: 'arm64' } as Record<string, string>)[os.arch()] ?? os.arch()
-}
-
-async function fetchBuffer(url: string): Promise<Buffer> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(60_000), redirect: 'follow' })
-  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`)
-  return Buffer.from(await res.arrayBuffer())
-}
-
-async function downloadRelease(spec: ToolSpec): Promise<void> {
+export async function downloadRelease(spec: ToolSpec): Promise<void> {
   const dest = path.join(toolsDir(), spec.name, spec.version)
-  await fsp.mkdir(dest, { recursive: true })
-  // {number}: the version without its v (release archives such as flux_2.9.5_linux_amd64.tar.gz)
-  const fill = (b: string) =>
-    spec
-      .release!.replaceAll('{version}', spec.version)
-      .replaceAll('{number}', spec.version.replace(/^v/, ''))
-      .replaceAll('{arch}', goArch())
-      .replaceAll('{binary}', b)
-  const urls = spec.release!.includes('{binary}')
-    ? spec.binaries.map((b) => [b, fill(b)])
-    : [[spec.binaries[0], fill('')]]
+  const platform = currentPlatform()
+  const artifacts = releaseArtifacts(spec, platform)
+  if (artifacts.length === 0) throw new Error(`no release for ${platform.os}`)
   const s = spinner(`downloading ${spec.name} ${spec.version}`)
   try {
-    for (const [binary, url] of urls) {
-      const body = await fetchBuffer(url)
-      if (url.endsWith('.sha256') === false && spec.name === 'kubernetes') {
-        const want = (await fetchBuffer(`${url}.sha256`)).toString().trim().split(/\s+/)[0]
-        const got = createHash('sha256').update(body).digest('hex')
-        if (want !== got) throw new Error(`checksum mismatch for ${url}`)
-      }
-      if (url.endsWith('.tar.gz') || url.endsWith('.tgz')) {
-        const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'nsops-dl-'))
-        try {
-          await pipeline(Readable.from(body), tar.x({ cwd: tmp }))
-          for (const b of spec.binaries) {
-            const found = await findFile(tmp, b)
-            if (found) await installFile(found, path.join(dest, b))
-          }
-        } finally {
-          await fsp.rm(tmp, { recursive: true, force: true })
-        }
-      } else {
-        const tmp = path.join(dest, `.${binary}.${process.pid}`)
-        await fsp.writeFile(tmp, body, { mode: 0o755 })
-        await fsp.rename(tmp, path.join(dest, binary))
-      }
-    }
-    writeStamp(spec, { release: urls[0][1] })
-    s.succeed(`downloaded ${spec.name} ${spec.version}`)
+    for (const a of artifacts) await installArtifact(spec, a, await fetchVerified(spec, platform, a), dest)
+    writeStamp(spec, { release: artifacts[0].url })
+    s.succeed(`downloaded ${spec.name} ${spec.version} (sha256 checked)`)
   } catch (err) {
     s.stop()
     throw err
   }
-}
-
-async function findFile(dir: string, name: string): Promise<string | undefined> {
-  for (const e of await fsp.readdir(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name)
-    if (e.isFile() && e.name === name) return p
-    if (e.isDirectory()) {
-      const f = await findFile(p, name)
-      if (f) return f
-    }
-  }
-  return undefined
 }
 
 async function installFile(from: string, to: string): Promise<void> {

@@ -9,8 +9,15 @@ export interface ToolSpec {
   version: string
   /** the executables this tool provides */
   binaries: string[]
-  /** official release URL template: {version}, {arch}, {binary} */
-  release?: string
+  /**
+   * official release URL template (download.ts: {version} {number} {os} {Os} {arch} {xarch}
+   * {binary}); a map by OS when the platforms differ in more than names (etcd: zip on darwin)
+   */
+  release?: string | Partial<Record<'linux' | 'darwin', string>>
+  /** the checksum file published beside the release (same placeholders, and {artifact}) */
+  checksums?: string
+  /** pinned sha256 per platform (`linux/amd64`), per binary when the release is one file per binary */
+  sha256?: Record<string, string | null | undefined>
   /** Go module (or package path for `go install`) to build from */
   module: string
 }
