@@ -112,6 +112,16 @@ validate *NS:
 new-namespace NAME:
     exec "{{nsops}}" new-namespace "$@"
 
+# package a chart folder (or take a .tgz) and push it to the cluster's OCI registry as oci://HOST/charts/NAME:VERSION
+[group('flux')]
+chart *ARGS:
+    exec "{{nsops}}" chart "$@"
+
+# list the charts in the cluster's OCI registry and their versions
+[group('flux')]
+charts *FLAGS:
+    exec "{{nsops}}" charts "$@"
+
 # ask Flux to apply NS's Kustomization(s) now (--with-source: fetch the git source first), as flux reconcile ks
 [group('flux')]
 reconcile NS *FLAGS:

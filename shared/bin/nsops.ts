@@ -14,6 +14,8 @@ const commands: Record<string, () => Promise<(argv: string[]) => Promise<number>
   'dev-down': async () => (await import('../commands/dev-down.ts')).devDown,
   'dev-status': async () => (await import('../commands/dev-status.ts')).devStatus,
   validate: async () => (await import('../commands/validate.ts')).validate,
+  chart: async () => (await import('../commands/chart.ts')).chart,
+  charts: async () => (await import('../commands/chart.ts')).charts,
   ci: async () => (await import('../commands/ci.ts')).ci,
   'new-namespace': async () => (await import('../commands/new-namespace.ts')).newNamespace,
   'tk-vendor': async () => (await import('../commands/tk-vendor.ts')).tkVendor,

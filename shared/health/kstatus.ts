@@ -166,7 +166,15 @@ function fluxFailure(obj: KubeObject): StatusResult | undefined {
   const stalled = condition(obj, 'Stalled')
   const readyFailed = ready?.status === 'False' && forThisSpec(ready)
   if (stalled?.status === 'True' && forThisSpec(stalled)) {
-    const detail = readyFailed ? ready.message : undefined
+    // helm-controller may leave Ready Unknown and say why in the release's own condition
+    const released = ['Remediated', 'Released']
+      .map((t) => condition(obj, t))
+      .find((c) => c?.status === 'False' && forThisSpec(c))
+    const detail = readyFailed ? ready.message : released?.message
+    if (!readyFailed && released?.reason) {
+      const why = detail && stalled.message ? `${detail} (${stalled.message})` : detail || stalled.message
+      return failed(released.reason, why || 'Stalled')
+    }
     const why =
       detail && stalled.message && detail !== stalled.message
         ? `${detail} (${stalled.message})`

@@ -222,6 +222,38 @@ describe('helm-controller on the sim cluster', () => {
     assert.equal(healed.outcome, 'current', healed.report)
   })
 
+  it("just chart push puts a chart (with its library subchart) into the sim's registry, just charts lists it, and a HelmRelease reads it through an OCIRepository (chartRef, layerSelector)", async () => {
+    const just = (...args: string[]) =>
+      run('npx', ['just', ...args, '--kubeconfig', kubeconfig], {
+        cwd: repoRoot,
+        env: { ...process.env, NO_COLOR: '1' },
+      }).then((r) => r.stdout + r.stderr)
+    const out = await just('chart', 'push', path.join(tmp, 'charts-src', 'queue'))
+    const pushed = /pushed queue 0\.4\.0 to (oci:\/\/127\.0\.0\.1:\d+\/charts\/queue) \(sha256:[0-9a-f]{64}\)/.exec(out)
+    assert.ok(pushed, out)
+    assert.match(out, /layerSelector: \{ mediaType: application\/vnd\.cncf\.helm\.chart\.content\.v1\.tar\+gzip/)
+    assert.match(await just('charts'), /queue\s+0\.4\.0/)
+
+    await apply('OCIRepository', 'queue-chart', {
+      url: pushed[1],
+      ref: { tag: '0.4.0' },
+      insecure: true,
+      interval: '10m',
+      layerSelector: { mediaType: 'application/vnd.cncf.helm.chart.content.v1.tar+gzip', operation: 'copy' },
+    })
+    await apply('HelmRelease', 'from-oci', {
+      interval: '10m',
+      chartRef: { kind: 'OCIRepository', name: 'queue-chart' },
+      values: { workers: { enabled: false } },
+    })
+    const installed = await releasedAt('from-oci', 1)
+    const [first] = installed.status!.history as { chartName: string; chartVersion: string }[]
+    assert.equal(first.chartName, 'queue')
+    assert.match(first.chartVersion, /^0\.4\.0/)
+    const d = await kube.apps.readNamespacedDeployment({ namespace: ns, name: 'from-oci-queue' })
+    assert.equal(d.metadata?.labels?.['helm.toolkit.fluxcd.io/name'], 'from-oci')
+  })
+
   describe('the dev loop on a namespace whose app is a HelmRelease', () => {
     const name = `hrdev-${process.pid}`
     const dir = path.join(repoRoot, 'namespaces', name)

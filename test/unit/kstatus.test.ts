@@ -1087,3 +1087,45 @@ describe('kstatus: Flux objects that failed for their current spec', () => {
     expect({ ...helmRelease([ready]), apiVersion: 'example.com/v1', kind: 'HelmRelease' }, 'InProgress')
   })
 })
+
+describe('kstatus: a HelmRelease stalled with Ready left Unknown', () => {
+  it('takes the reason and message from the Released condition (as helm-controller v1.4.0 leaves it)', () => {
+    const r = computeStatus(
+      {
+        apiVersion: 'helm.toolkit.fluxcd.io/v2',
+        kind: 'HelmRelease',
+        metadata: { name: 'from-oci', namespace: 'media', generation: 1 },
+        status: {
+          observedGeneration: 1,
+          conditions: [
+            {
+              type: 'Stalled',
+              status: 'True',
+              reason: 'RetriesExceeded',
+              message: 'Failed to install after 1 attempt(s)',
+              observedGeneration: 1,
+            },
+            {
+              type: 'Ready',
+              status: 'Unknown',
+              reason: 'Progressing',
+              message: 'Fulfilling prerequisites',
+              observedGeneration: 1,
+            },
+            {
+              type: 'Released',
+              status: 'False',
+              reason: 'InstallFailed',
+              message: 'Helm install failed for release media/from-oci',
+              observedGeneration: 1,
+            },
+          ],
+        },
+      },
+      now,
+    )
+    assert.equal(r.status, 'Failed')
+    assert.equal(r.reason, 'InstallFailed')
+    assert.equal(r.message, 'Helm install failed for release media/from-oci (Failed to install after 1 attempt(s))')
+  })
+})
