@@ -31,7 +31,7 @@ import { failedWithoutRollback, pushedUnverified, type Failure, type FailureFact
 import { isUnder, lastCommits, preflight, type Preflight } from './preflight.ts'
 import type { DeployReport } from './report.ts'
 import { autoRollback, rollbackFlow } from './rollback.ts'
-import { findPlaintextSecrets, plaintextSecretsError } from './secrets.ts'
+import { findPlaintextSecrets, plaintextSecretsError, refuseAliasBombs } from './secrets.ts'
 import { validateBuild, validationSummary } from './validate.ts'
 import { hookFailure, runHook } from '../tasks/run.ts'
 
@@ -105,6 +105,7 @@ async function preflightStep(f: Flow, repo: Repo): Promise<{ pf?: Preflight; pro
 
 async function validateSteps(f: Flow, repoDir: string): Promise<{ objects: ManifestObject[]; cluster: Cluster }> {
   const objects = await f.step('build', `Building ${f.overlayDir}`, async () => {
+    await refuseAliasBombs(repoDir, f.nsDir)
     const objs = await buildKustomization(path.join(repoDir, f.overlayDir), { reuse: true })
     return {
       value: objs,

@@ -144,6 +144,22 @@ function scanKustomization(repoDir: string, file: string, value: Obj, line: numb
   })
 }
 
+/**
+ * Refuses a YAML alias bomb under the namespace's folder before kustomize reads it (kustomize
+ * expands it: gigabytes in seconds). Only files that hold both an anchor and an alias are
+ * parsed; the yaml library's alias limit finds the bomb, named with its file.
+ */
+export async function refuseAliasBombs(repoDir: string, nsDir: string): Promise<void> {
+  for (const file of await committableFiles(repoDir, nsDir)) {
+    if (!MANIFEST.test(file)) continue
+    const abs = path.join(repoDir, file)
+    if (fs.statSync(abs).size > OTHER_MAX_BYTES * 32) continue
+    const text = fs.readFileSync(abs, 'utf8')
+    if (!/&[\w-]/.test(text) || !/\*[\w-]/.test(text)) continue
+    documents(text, file)
+  }
+}
+
 /** Every Secret and secretGenerator under the namespace's folder, plaintext or not. */
 async function scanFolder(repoDir: string, nsDir: string): Promise<{ secrets: FileSecret[]; generators: Generator[] }> {
   const secrets: FileSecret[] = []

@@ -143,13 +143,19 @@ current-context: closed
     assert.equal(fx.remoteHead(), head, 'nothing pushed')
   })
 
-  it('a YAML alias bomb under the folder is one error naming the file, not a bare ReferenceError', async () => {
+  it('a YAML alias bomb the overlay uses is one error naming the file, before kustomize expands it', async () => {
     const fx = fixture(tmp)
     // nine aliases of nine aliases …: 9^9 values once expanded
     const levels = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     for (const [prev, n] of [...'abcdefgh'].map((p, i) => [p, 'bcdefghi'[i]]))
       levels.push(`${n}: &${n} [${Array(9).fill(`*${prev}`).join(',')}]`)
-    write(fx.dir, `${NS_DIR}/base/laughs.yaml`, `kind: Secret\n${levels.join('\n')}\n`)
+    // a ConfigMap the overlay uses: refused before kustomize would expand it (gigabytes)
+    write(
+      fx.dir,
+      `${NS_DIR}/base/laughs.yaml`,
+      `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: lol }\ndata:\n  ${levels.join('\n  ')}\n`,
+    )
+    write(fx.dir, `${NS_DIR}/base/kustomization.yaml`, 'resources: [configmap.yaml, laughs.yaml]\n')
     const report = await runDeploy({
       ns,
       repoDir: fx.dir,
@@ -167,6 +173,7 @@ current-context: closed
       /^namespaces\/demo\/base\/laughs\.yaml: its YAML aliases \(\*name\) expand too far to be read/,
     )
     assert.match(report.hint!, /fewer aliases/)
+    assert.equal(report.steps.find((st) => st.name === 'build')?.status, 'failed')
   })
 
   it('a 50 MB manifest is built, checked for Secrets and validated (a dry run says what would change)', async () => {
