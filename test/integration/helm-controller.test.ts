@@ -18,6 +18,7 @@ import { waitFor } from '../../shared/health/wait.ts'
 import { scaffoldFiles } from '../../shared/commands/new-namespace.ts'
 import { loadNamespace } from '../../shared/config/namespaces.ts'
 import { DevLoop } from '../../shared/dev/loop.ts'
+import { appRows } from '../../shared/dev/app-rows.ts'
 import { isApiError } from '../../shared/kube/client.ts'
 import { privateStateDir } from '../state-dir.ts'
 import { fluxCrdBundle } from '../../shared/flux/crds.ts'
@@ -363,6 +364,9 @@ ${values.replace(/^/gm, '    ')}
           120_000,
         )
         assert.equal(next.release!.action, 'upgrade')
+        // the row the terminal view and the web page render for the app
+        const row = appRows(loop.status).apps.find((a) => a.app === 'queue')
+        assert.match(row?.release ?? '', new RegExp(`^queue@0\\.4\\.0 r${next.release!.revision} upgrade succeeded$`))
         const worker = await kube.apps.readNamespacedDeployment({ namespace: devNs, name: 'queue-worker' })
         assert.equal(worker.spec?.replicas, 2)
       } finally {
