@@ -79,6 +79,11 @@ task NS *ARGS:
 build NS *ARGS:
     exec "{{nsops}}" build "$@"
 
+# a shell in a throwaway pod that mounts PVC of NS (the pod is deleted when the shell ends)
+[group('dev')]
+browse-pvc NS PVC *FLAGS:
+    exec "{{nsops}}" browse-pvc "$@"
+
 # GitOps deploy: validate, diff, commit, push, reconcile Flux, wait, roll back on failure (asks first; --yes)
 [group('deploy')]
 deploy NS *FLAGS:

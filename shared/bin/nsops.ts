@@ -40,6 +40,8 @@ const commands: Record<string, () => Promise<(argv: string[]) => Promise<number>
     }
   },
   task: async () => perNamespace(async (ns, argv) => (await import('../commands/task.ts')).task(ns, argv)),
+  'browse-pvc': async () =>
+    perNamespace(async (ns, argv) => (await import('../commands/browse-pvc.ts')).browsePvc(ns, argv)),
   reconcile: async () =>
     perNamespace(async (ns, argv) => (await import('../commands/reconcile.ts')).reconcile(ns, argv)),
   suspend: async () => perNamespace(async (ns, argv) => (await import('../commands/suspend.ts')).suspend(ns, argv)),
