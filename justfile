@@ -107,10 +107,15 @@ rollback NS *FLAGS:
 drift NS *FLAGS:
     exec "{{nsops}}" drift "$@"
 
-# build the prod overlay of NS (default: all), check schemas, server-side dry-run when a cluster answers
+# build what Flux applies to NS (default: all; its Flux Kustomizations, substituted), check schemas, server-side dry-run when a cluster answers
 [group('deploy')]
 validate *NS:
     exec "{{nsops}}" validate "$@"
+
+# print what Flux would apply to NS, substituted (its Flux Kustomizations built as kustomize-controller builds them), for piping
+[group('deploy')]
+render NS *FLAGS:
+    exec "{{nsops}}" render "$@"
 
 # scaffold namespaces/NAME with config, scripts, overlays and its Flux Kustomization
 [group('deploy')]

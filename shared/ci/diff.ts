@@ -1,6 +1,8 @@
 // `just ci diff`: what a pull request changes in the rendered manifests, without a cluster —
 // as flux-local diff / konflate do it. The merge base is checked out beside the clone
-// (`git worktree add`), each changed namespace's overlays/prod is built from both trees, and
+// (`git worktree add`), what Flux applies to each changed namespace (its Flux Kustomization(s)
+// built as kustomize-controller builds them, substituted; overlays/prod when none applies it)
+// is built from both trees, and
 // the objects are compared one by one (YAML line diffs, Secret values masked). Noise that
 // changes on every chart bump (helm.sh/chart, app.kubernetes.io/version, checksum/*
 // annotations) is left out, and what deserves a reviewer's second look is called out: image
@@ -15,7 +17,9 @@ import { objectDiff, type ObjectDiff } from '../apply/diff.ts'
 import { groupOf, refKey, refOf, refString } from '../kube/refs.ts'
 import { errorMessage } from '../core/errors.ts'
 import { shortSha } from '../git/repo.ts'
-import { buildKustomization, type ManifestObject } from '../kustomize/build.ts'
+import type { ManifestObject } from '../kustomize/build.ts'
+import { buildProd, type ProdScope } from '../flux/build/index.ts'
+import { loadNamespace } from '../config/namespaces.ts'
 
 /** The hidden line a workflow looks for to update its one comment instead of adding another. */
 export const COMMENT_MARKER = '<!-- nsops-ci-diff -->'
@@ -215,7 +219,7 @@ export function compareBuilds(
   return { objects, signals }
 }
 
-/** Builds `overlays/prod` of each namespace in the merge base and in the working tree and compares them. */
+/** Builds what Flux applies to each namespace in the merge base and in the working tree and compares them. */
 export async function diffAgainstMergeBase(
   repoDir: string,
   namespaces: string[],
@@ -235,8 +239,17 @@ export async function diffAgainstMergeBase(
       counts: { create: 0, update: 0, delete: 0 },
     }
     const build = async (root: string, name: string) => {
-      const dir = path.join(root, 'namespaces', name, 'overlays', 'prod')
-      return fs.existsSync(dir) ? buildKustomization(dir) : [] // a namespace new (or gone) in this change
+      // the namespace as this change configures it (a namespace gone in this change: by its name)
+      const config = await loadNamespace(name).catch(() => undefined)
+      const nsRoot = path.join(root, 'namespaces', name)
+      const scope: ProdScope = {
+        name,
+        namespaces: { prod: config?.namespaces.prod ?? name },
+        flux: config?.flux,
+        paths: { root: nsRoot, overlays: { prod: path.join(nsRoot, 'overlays', 'prod') } },
+      }
+      const built = await buildProd(scope, root, { missingOverlay: 'empty' })
+      return built.objects // none: a namespace new (or gone) in this change
     }
     // every build at once: each is its own kustomize process, so they overlap on every core
     const built = await Promise.all(

@@ -1,13 +1,16 @@
 // `just ci validate`: what `just validate --offline` checks, for the namespaces and Tanka
 // environments a change selects. Offline on purpose: a pull request's CI has no cluster of
 // the target, and a result that depended on whichever cluster answered would not repeat.
-// Namespaces: kustomize build of overlays/prod, no plaintext Secret, strict schemas of the
+// Namespaces: what Flux applies (the namespace's Flux Kustomization(s) built as
+// kustomize-controller builds them, post-build substitution included; overlays/prod for a
+// namespace no Kustomization applies), no plaintext Secret, strict schemas of the
 // pinned Kubernetes version and the Flux CRDs, errors at file:line. Tanka: the charts
 // vendored (a no-op once the lock matches), the environment rendered for the pinned
 // Kubernetes version, every object strictly schema-checked.
 import path from 'node:path'
 import { errorMessage, isNsopsError } from '../core/errors.ts'
-import { type ManifestObject, buildKustomization } from '../kustomize/build.ts'
+import type { ManifestObject } from '../kustomize/build.ts'
+import { buildProd } from '../flux/build/index.ts'
 import { loadNamespace } from '../config/namespaces.ts'
 import { repoRoot } from '../core/paths.ts'
 import { findPlaintextSecrets, plaintextSecretsError } from '../deploy/secrets.ts'
@@ -47,12 +50,13 @@ export async function validateChanged(
     for (const name of namespaces) {
       try {
         const ns = await loadNamespace(name)
-        const objects = await buildKustomization(ns.paths.overlays.prod, { reuse: true })
+        const built = await buildProd(ns, repoRoot, { reuse: true })
+        const objects = built.objects
         const nsDir = path.relative(repoRoot, ns.paths.root)
         const secrets = await findPlaintextSecrets(repoRoot, nsDir, objects, ns.paths.overlays.prod)
         if (secrets.length) throw plaintextSecretsError(secrets, nsDir)
         const v = await validateBuild(objects, {
-          overlayDir: ns.paths.overlays.prod,
+          overlayDir: built.dir,
           nsDir: ns.paths.root,
           repoDir: repoRoot,
           namespace: ns.namespaces.prod,
@@ -62,7 +66,7 @@ export async function validateChanged(
           name,
           ok: true,
           objects: objects.length,
-          message: `${path.relative(repoRoot, ns.paths.overlays.prod)} builds (${objects.length} objects); ${validationSummary(v)}`,
+          message: `${built.label} builds (${objects.length} objects); ${validationSummary(v)}`,
         })
       } catch (err) {
         done({

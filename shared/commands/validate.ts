@@ -1,5 +1,6 @@
 // `just validate [NS...]`: what deploy checks before it commits, for one or every namespace:
-// overlays/prod builds, no plaintext Secret, every object passes strict schema validation
+// what Flux applies to it builds (its Flux Kustomization(s) as kustomize-controller builds
+// them, post-build substitution included; overlays/prod when no Kustomization applies it), no plaintext Secret, every object passes strict schema validation
 // (the cluster's OpenAPI with its CRDs; offline, the pinned Kubernetes version and the Flux
 // CRDs), and objects whose namespace exists pass a server-side dry run. Nothing is changed.
 import path from 'node:path'
@@ -12,8 +13,10 @@ import { resolveTarget, targetOptions } from '../kube/target.ts'
 const usage = `
 Usage: just validate [NS...] [--offline]
 
-Validates the prod overlay of each namespace (default: all) the way \`just deploy\` does before
-it commits: kustomize build, plaintext Secret check (SOPS-encrypt Secrets), strict schema
+Validates what Flux applies to each namespace (default: all) the way \`just deploy\` does before
+it commits: the build of its Flux Kustomization(s) as kustomize-controller makes it
+(spec.path with components, patches, images, targetNamespace, then postBuild substitution;
+overlays/prod for a namespace no Kustomization applies), plaintext Secret check (SOPS-encrypt Secrets), strict schema
 validation of every object (unknown or mistyped fields are errors, as with
 \`kubectl --validate=strict\`; a kind no schema knows is an error too), reported at the file and
 line they come from, and a server-side dry run of the objects whose namespace exists.
@@ -36,7 +39,7 @@ export async function validate(argv: string[]): Promise<number> {
   })
   const { loadNamespaces } = await import('../config/namespaces.ts')
   const configs = await loadNamespaces(positionals)
-  const { buildKustomization } = await import('../kustomize/build.ts')
+  const { buildProd, clusterVars, strictInCluster } = await import('../flux/build/index.ts')
   const { findPlaintextSecrets, plaintextSecretsError } = await import('../deploy/secrets.ts')
   const { validateBuild, validationSummary } = await import('../deploy/validate.ts')
   let kube: import('../kube/client.ts').Kube | undefined
@@ -52,22 +55,26 @@ export async function validate(argv: string[]): Promise<number> {
       kube = undefined
     }
   }
+  // connected: substituteFrom is read from the cluster (as the controller reads it), and strict
+  // substitution is what the cluster's kustomize-controller runs with
+  const strict = kube ? await strictInCluster(kube).catch(() => undefined) : undefined
+  const vars = kube ? clusterVars(kube) : undefined
   let failed = 0
   for (const ns of configs) {
-    const rel = path.relative(repoRoot, ns.paths.overlays.prod)
     try {
-      const objects = await buildKustomization(ns.paths.overlays.prod, { reuse: true })
+      const built = await buildProd(ns, repoRoot, { reuse: true, vars, strict })
+      const objects = built.objects
       const nsDir = path.relative(repoRoot, ns.paths.root)
       const secrets = await findPlaintextSecrets(repoRoot, nsDir, objects, ns.paths.overlays.prod)
       if (secrets.length) throw plaintextSecretsError(secrets, nsDir)
       const v = await validateBuild(objects, {
         kube,
-        overlayDir: ns.paths.overlays.prod,
+        overlayDir: built.dir,
         nsDir: ns.paths.root,
         repoDir: repoRoot,
         namespace: ns.namespaces.prod,
       })
-      log.ok(`${ns.name}: ${rel} builds (${objects.length} objects); ${validationSummary(v)}`)
+      log.ok(`${ns.name}: ${built.label} builds (${objects.length} objects); ${validationSummary(v)}`)
     } catch (err) {
       failed++
       log.fail(`${ns.name}: ${errorMessage(err)}`)

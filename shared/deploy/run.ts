@@ -8,7 +8,8 @@ import { NsopsError, ExitCode } from '../core/errors.ts'
 import { fluxRefString } from '../flux/index.ts'
 import { openRepo, shortSha, type PushResult, type Repo } from '../git/repo.ts'
 import { connect, type Kube } from '../kube/client.ts'
-import { buildKustomization, type ManifestObject } from '../kustomize/build.ts'
+import type { ManifestObject } from '../kustomize/build.ts'
+import { buildProd, forgetFluxTrees } from '../flux/build/index.ts'
 import { duration } from '../core/output.ts'
 import { changeCount, diffAgainstCluster, renderDeployDiff, type DeployDiff } from './diff.ts'
 import {
@@ -104,13 +105,15 @@ async function preflightStep(f: Flow, repo: Repo): Promise<{ pf?: Preflight; pro
 }
 
 async function validateSteps(f: Flow, repoDir: string): Promise<{ objects: ManifestObject[]; cluster: Cluster }> {
-  const objects = await f.step('build', `Building ${f.overlayDir}`, async () => {
+  const objects = await f.step('build', `Building what Flux applies to ${f.ns.name}`, async () => {
     await refuseAliasBombs(repoDir, f.nsDir)
-    const objs = await buildKustomization(path.join(repoDir, f.overlayDir), { reuse: true })
+    // the namespace's Flux Kustomization(s) as kustomize-controller builds them (post-build
+    // substitution included); overlays/prod when none applies it
+    const built = await buildProd(f.ns, repoDir, { reuse: true })
     return {
-      value: objs,
-      message: `${f.overlayDir} builds: ${plural(objs.length, 'object')}`,
-      detail: { objects: objs.length },
+      value: built.objects,
+      message: `${built.label} builds: ${plural(built.objects.length, 'object')}`,
+      detail: { objects: built.objects.length, kustomizations: built.kustomizations.map((k) => k.id) },
     }
   })
   await f.step('secrets', 'Checking for plaintext Secrets', async () => {
@@ -201,7 +204,8 @@ function hookOptions(f: Flow, kube: Kube, progress: (text: string) => void) {
 /** Build, Secret check and validation once more, on what beforeCommit left. */
 async function revalidateStep(f: Flow, repoDir: string, cluster: Cluster): Promise<ManifestObject[]> {
   return f.step('revalidate', "Validating again (beforeCommit changed the prod overlay's inputs)", async () => {
-    const objects = await buildKustomization(path.join(repoDir, f.overlayDir), { reuse: true })
+    forgetFluxTrees() // beforeCommit changed files: build them afresh
+    const objects = (await buildProd(f.ns, repoDir, { reuse: true })).objects
     const found = await findPlaintextSecrets(repoDir, f.nsDir, objects, path.join(repoDir, f.overlayDir))
     if (found.length > 0) throw plaintextSecretsError(found, f.nsDir)
     const v = await validateBuild(objects, {

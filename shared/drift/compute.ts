@@ -21,6 +21,7 @@ import { getFlux, isSuspended, fluxRefString, type FluxObject } from '../flux/ki
 import { sourceOf } from '../flux/status.ts'
 import { describeSuspension, suspendedBy } from '../flux/suspend.ts'
 import { apiMessage, type Kube } from '../kube/client.ts'
+import { buildFluxKustomization, clusterVars, strictInCluster, type FluxKustomization } from '../flux/build/index.ts'
 import {
   buildKustomization,
   KUSTOMIZATION_FILES,
@@ -289,7 +290,7 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
   const ksPath = ks ? relPath(ks.spec?.path) : undefined
   const folders = ksPath === '' || nsFolder.startsWith('..') ? [] : [nsFolder, ...(ksPath ? [ksPath] : [])]
   try {
-    const { baseline, buildPath, built } = await buildAtBaseline(requested, repoDir, ks, overlay, folders, source)
+    const { baseline, buildPath, built } = await buildAtBaseline(kube, requested, repoDir, ks, overlay, folders, source)
     trace('drift: built')
     const target = typeof ks?.spec?.targetNamespace === 'string' ? ks.spec.targetNamespace : undefined
     const { placed, unknown } = await place(kube, built, namespace, target)
@@ -478,6 +479,7 @@ type BaselineInfo = Pick<Baseline, 'kind' | 'requested' | 'sha' | 'revision' | '
  * and built with kustomize. The unpacked tree is gone when this returns.
  */
 async function buildAtBaseline(
+  kube: Kube,
   requested: string,
   repoDir: string,
   ks: FluxObject | undefined,
@@ -488,9 +490,20 @@ async function buildAtBaseline(
   const revision = ks?.status?.lastAppliedRevision as string | undefined
   const rev = requested === 'worktree' ? undefined : requested === 'applied' ? shaOf(revision) : requested
   const repo = await repoRootOf(repoDir)
-  const keyed = rev
-    ? await buildKey(repo, rev, folders, { ksPath: ks ? relPath(ks.spec?.path) : null, overlay })
-    : undefined
+  // the Kustomization's spec is part of what is built (patches, postBuild); substituteFrom
+  // reads the cluster's ConfigMaps/Secrets, which change without git: never kept
+  const fromCluster = Boolean(
+    (ks?.spec?.postBuild as { substituteFrom?: unknown[] } | undefined)?.substituteFrom?.length,
+  )
+  const keyed =
+    rev && !fromCluster
+      ? await buildKey(repo, rev, folders, {
+          ksPath: ks ? relPath(ks.spec?.path) : null,
+          overlay,
+          spec: ks?.spec ?? null,
+          builder: 'flux-build',
+        })
+      : undefined
   const hit = readBuild(keyed?.key)
   if (hit && keyed) {
     trace('drift: build cache hit')
@@ -516,7 +529,20 @@ async function buildAtBaseline(
   trace('drift: baseline tree ready')
   try {
     const buildPath = buildDirFor(baseline, ks, overlay)
-    const build = () => buildKustomization(path.join(baseline.dir, buildPath))
+    // the live Kustomization built as kustomize-controller builds it at the applied revision
+    // (components, patches, post-build substitution from the cluster's ConfigMaps/Secrets);
+    // a namespace under no Kustomization: its overlays/prod
+    const liveKs = ks && buildPath === relPath(ks.spec?.path) ? (ks as unknown as FluxKustomization) : undefined
+    const build = liveKs
+      ? async () =>
+          (
+            await buildFluxKustomization(liveKs, baseline.dir, {
+              vars: clusterVars(kube),
+              strict: await strictInCluster(kube).catch(() => undefined),
+              origin: 'the cluster',
+            })
+          ).objects
+      : () => buildKustomization(path.join(baseline.dir, buildPath))
     const partial = baseline.partial
     let widened = false
     let built: ManifestObject[]

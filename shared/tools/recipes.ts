@@ -238,6 +238,13 @@ export const recipes: Record<string, GoRecipe> = {
     expect: 'about 30 seconds',
     ldflags: () => '-s -w',
   },
+  // what kustomize-controller v1.9.5 builds (shared/flux/build/): its fluxcd/pkg/kustomize
+  'flux-build': {
+    kind: 'local',
+    dir: 'shared/tools/flux-build',
+    expect: 'about 2 minutes',
+    ldflags: () => '-s -w',
+  },
 }
 
 /** How to ask a binary on PATH for its version; the output must contain the pinned version. */

@@ -1,0 +1,31 @@
+// What Flux builds: one Flux Kustomization as kustomize-controller builds it (kustomization.ts,
+// through flux-build, the controller's own code), the tree of a repository's Kustomizations
+// (tree.ts), and where substituteFrom is read when connected (cluster-vars.ts). HelmReleases
+// in a build are leaves: a LeafRenderer for the kind renders them (FluxBuildOptions.leaves).
+export {
+  buildFluxKustomization,
+  ksName,
+  KUSTOMIZATION_API,
+  type FluxBuild,
+  type FluxBuildOptions,
+  type FluxKustomization,
+  type FluxKustomizationSpec,
+  type LeafContext,
+  type LeafRenderer,
+  type SubstituteReference,
+  type VarsLookup,
+} from './kustomization.ts'
+export { FluxTree, fluxKustomizationsIn, isHelmRelease, type FluxNode, type FluxTreeOptions } from './tree.ts'
+export { clusterVars } from './cluster-vars.ts'
+export { stopFluxBuild, warmFluxBuild } from './server.ts'
+export {
+  buildProd,
+  fluxTreeOf,
+  forgetFluxTrees,
+  kustomizationsOf,
+  strictInCluster,
+  strictInRepo,
+  type ProdBuild,
+  type ProdBuildOptions,
+  type ProdScope,
+} from './namespace.ts'

@@ -1,0 +1,208 @@
+// What kustomize-controller builds for one Flux Kustomization: `kustomize build` of
+// spec.path under a kustomization.yaml the controller generates over it (components,
+// patches, images, namePrefix/nameSuffix, targetNamespace), then spec.postBuild substitution
+// on every object, then spec.commonMetadata. The work is done by flux-build
+// (shared/tools/flux-build), which runs the controller's own code (fluxcd/pkg/kustomize at
+// the version kustomize-controller v1.9.5 pins): drone/envsubst's semantics, the var name
+// check, Secret decoding and the substitute-disabled annotation are the controller's, not an
+// imitation. This file finds what the build needs (the substituteFrom ConfigMaps and
+// Secrets, strict mode) and turns the controller's errors into ones a user can act on.
+import path from 'node:path'
+import fs from 'node:fs'
+import { NsopsError } from '../../core/errors.ts'
+import type { ManifestObject } from '../../kube/refs.ts'
+import { fluxBuildServer } from './server.ts'
+
+export const KUSTOMIZATION_API = 'kustomize.toolkit.fluxcd.io/v1'
+
+export interface SubstituteReference {
+  kind: 'ConfigMap' | 'Secret'
+  name: string
+  optional?: boolean
+}
+
+/** The fields of a Flux Kustomization's spec the build reads (the rest rides along). */
+export interface FluxKustomizationSpec {
+  path?: string
+  sourceRef: { kind: string; name: string; namespace?: string }
+  targetNamespace?: string
+  namePrefix?: string
+  nameSuffix?: string
+  components?: string[]
+  ignoreMissingComponents?: boolean
+  patches?: { patch: string; target?: Record<string, string> }[]
+  images?: { name: string; newName?: string; newTag?: string; digest?: string }[]
+  commonMetadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }
+  postBuild?: {
+    substitute?: Record<string, string>
+    substituteFrom?: SubstituteReference[]
+    substituteStrategy?: 'Always' | 'WithVariables'
+  }
+  dependsOn?: { name: string; namespace?: string }[]
+  suspend?: boolean
+  [field: string]: unknown
+}
+
+export interface FluxKustomization {
+  apiVersion: string
+  kind: 'Kustomization'
+  metadata: { name: string; namespace?: string; [field: string]: unknown }
+  spec: FluxKustomizationSpec
+}
+
+/** A ConfigMap or Secret that postBuild.substituteFrom names, looked up by whoever knows where they are. */
+export type VarsLookup = (ref: {
+  kind: 'ConfigMap' | 'Secret'
+  namespace: string
+  name: string
+}) => Promise<ManifestObject | undefined>
+
+/** Renders a leaf of the output (a HelmRelease) into the objects its controller would apply. */
+export type LeafRenderer = (obj: ManifestObject, ctx: LeafContext) => Promise<ManifestObject[]>
+
+export interface LeafContext {
+  kustomization: FluxKustomization
+  sourceRoot: string
+  /** every object of the Kustomization's build (a HelmRelease's OCIRepository, its values ConfigMaps) */
+  objects: ManifestObject[]
+}
+
+export interface FluxBuildOptions {
+  /**
+   * Where spec.postBuild.substituteFrom is read: the cluster when connected, else the
+   * repository's builds (shared/flux/build/tree.ts). None: every reference is missing (an
+   * optional one is skipped, as the controller does; a required one is an error).
+   */
+  vars?: VarsLookup
+  /**
+   * strict post-build substitution: an unset `${VAR}` with no default fails the build. On by
+   * default, as in kustomize-controller since v1.9 (its StrictPostBuildSubstitutions gate is
+   * opt-out); false for a controller run with --feature-gates=StrictPostBuildSubstitutions=false.
+   */
+  strict?: boolean
+  /**
+   * also what the controller does when it applies: normalize (e.g. a Secret's stringData
+   * into data, default protocols) and its owner labels kustomize.toolkit.fluxcd.io/name|namespace
+   */
+  applied?: boolean
+  /** where the Kustomization was read (a file of the repo, `the cluster`), for messages */
+  origin?: string
+  /** renderers of leaf kinds in the output, by kind (`HelmRelease`); their objects go to FluxBuild.leaves */
+  leaves?: Partial<Record<string, LeafRenderer>>
+}
+
+export interface FluxBuild {
+  kustomization: FluxKustomization
+  /** what the controller applies, in its order */
+  objects: ManifestObject[]
+  /** each leaf the options rendered (a HelmRelease) with the objects its controller would apply */
+  leaves: { object: ManifestObject; objects: ManifestObject[] }[]
+}
+
+/** `flux-system/apps` */
+export function ksName(ks: FluxKustomization): string {
+  return `${ks.metadata.namespace ?? 'flux-system'}/${ks.metadata.name}`
+}
+
+function where(ks: FluxKustomization, origin?: string): string {
+  return `Flux Kustomization ${ksName(ks)}${origin ? ` (${origin})` : ''}`
+}
+
+/**
+ * Builds one Flux Kustomization as kustomize-controller would: `sourceRoot` is the root of its
+ * source (the repository's working tree for a GitRepository of this repo), spec.path is
+ * relative to it. Returns the objects the controller applies.
+ */
+export async function buildFluxKustomization(
+  ks: FluxKustomization,
+  sourceRoot: string,
+  opts: FluxBuildOptions = {},
+): Promise<FluxBuild> {
+  const namespace = ks.metadata.namespace ?? 'flux-system'
+  const object = { ...ks, metadata: { ...ks.metadata, namespace } }
+  const dir = path.resolve(sourceRoot, ks.spec.path ?? '.')
+  if (!fs.existsSync(dir)) {
+    throw new NsopsError(
+      `${where(ks, opts.origin)}: spec.path ${ks.spec.path ?? '.'} does not exist in ${sourceRoot}.`,
+      {
+        hint: 'spec.path is relative to the root of the source (the repository), e.g. ./kubernetes/apps/default/sonarr/app.',
+      },
+    )
+  }
+  const objects = await substituteSources(ks, namespace, opts)
+  const server = await fluxBuildServer()
+  const answer = await server.build({
+    root: path.resolve(sourceRoot),
+    kustomization: object as unknown as Record<string, unknown>,
+    objects: objects as unknown as Record<string, unknown>[],
+    strict: opts.strict !== false,
+    applied: opts.applied === true,
+  })
+  if (answer.error !== undefined) throw buildError(ks, answer.error, opts)
+  const built = (answer.objects ?? []) as ManifestObject[]
+  const leaves: FluxBuild['leaves'] = []
+  for (const obj of built) {
+    const render = opts.leaves?.[obj.kind]
+    if (render)
+      leaves.push({ object: obj, objects: await render(obj, { kustomization: ks, sourceRoot, objects: built }) })
+  }
+  return { kustomization: ks, objects: built, leaves }
+}
+
+/** The ConfigMaps and Secrets substituteFrom names, as far as `vars` finds them. */
+async function substituteSources(
+  ks: FluxKustomization,
+  namespace: string,
+  opts: FluxBuildOptions,
+): Promise<ManifestObject[]> {
+  const refs = ks.spec.postBuild?.substituteFrom ?? []
+  if (!refs.length || !opts.vars) return []
+  const found = await Promise.all(refs.map((r) => opts.vars!({ kind: r.kind, namespace, name: r.name })))
+  return found.filter((o): o is ManifestObject => o !== undefined)
+}
+
+/** The controller's message, said for the Kustomization and the variable it is about. */
+function buildError(ks: FluxKustomization, message: string, opts: FluxBuildOptions): NsopsError {
+  const at = where(ks, opts.origin)
+  const object = /post build failed for '([^']+)\/([^']+)'/.exec(message)
+  const inObject = object ? ` in ${object[1].split('_').pop()} ${object[2]}` : ''
+  const unset = /variable not set \(strict mode\): "([^"]+)"/.exec(message)
+  if (unset) {
+    return new NsopsError(`${at}: variable ${unset[1]} is not set${inObject} (strict post-build substitution).`, {
+      hint: `Set ${unset[1]} in spec.postBuild.substitute or a substituteFrom ConfigMap/Secret, or give it a default: \${${unset[1]}:=value}.`,
+      cause: new Error(message),
+    })
+  }
+  const badName = /'([^']*)' var name is invalid/.exec(message)
+  if (badName) {
+    return new NsopsError(`${at}: variable name ${JSON.stringify(badName[1])} is invalid${inObject}.`, {
+      hint: 'A variable name is letters, digits and _, not starting with a digit (kustomize-controller refuses the whole build otherwise). Rename it in postBuild.substitute or the ConfigMap/Secret keys.',
+      cause: new Error(message),
+    })
+  }
+  const missingFrom = /substitute from '(ConfigMap|Secret)\/([^']+)' error: (.*)/.exec(message)
+  if (missingFrom) {
+    const notFound = /not found/.test(missingFrom[3])
+    return new NsopsError(
+      `${at}: postBuild.substituteFrom ${missingFrom[1]} ${ks.metadata.namespace ?? 'flux-system'}/${missingFrom[2]} ${notFound ? 'was not found' : `cannot be read: ${missingFrom[3]}`}.`,
+      {
+        hint: notFound
+          ? `Create it (in the cluster, or in a Kustomization this one dependsOn), or mark the reference \`optional: true\`.`
+          : 'Check the object: data values must be strings.',
+        cause: new Error(message),
+      },
+    )
+  }
+  const substitution = /envsubst error: (.*)/.exec(message)
+  if (substitution) {
+    return new NsopsError(`${at}: post-build substitution failed${inObject}: ${substitution[1]}.`, {
+      hint: 'A `${…}` expression the controller cannot read: write a literal $ as $$, or annotate the object kustomize.toolkit.fluxcd.io/substitute: disabled.',
+      cause: new Error(message),
+    })
+  }
+  const oneLine = message.replace(/\s+/g, ' ').trim()
+  return new NsopsError(`${at}: ${oneLine}`, {
+    hint: `kustomize-controller would fail the same way. Check spec.path (${ks.spec.path ?? '.'}), spec.components and spec.patches against the files.`,
+    cause: new Error(message),
+  })
+}
