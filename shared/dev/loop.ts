@@ -14,7 +14,8 @@ import { rewriteImages } from '../images/rewrite.ts'
 import { ImageBuilds, type ImageState } from './image-builds.ts'
 import type { ObjectHealth, WaitResult } from '../health/wait.ts'
 import { HealthFeed, lastApplyOf } from './health-feed.ts'
-import { buildKustomization, type ManifestObject } from '../kustomize/build.ts'
+import type { ManifestObject } from '../kustomize/build.ts'
+import { buildProd, devSubstitution } from '../flux/build/index.ts'
 import { OverlayBuild } from './overlay-build.ts'
 import { isApiError, type Kube } from '../kube/client.ts'
 import type { NamespaceConfig } from '../config/namespace-config.ts'
@@ -147,6 +148,8 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
   private readonly build: OverlayBuild
   /** the start's build, applied by the first apply when nothing could have changed since */
   private prebuilt?: ManifestObject[]
+  /** prod's post-build substitution over each build (undefined: the namespace's Kustomization has no postBuild) */
+  private substitute?: (objects: ManifestObject[]) => Promise<ManifestObject[]>
   /** the full build that checks partial builds once saves pause */
   private checkTimer?: NodeJS.Timeout
   private readonly health: HealthFeed
@@ -233,8 +236,13 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     imagesBuilt.catch(() => {})
     // what the dev overlay writes decides what Flux must hold (nothing, when they do not overlap)
     let devObjects: ManifestObject[] = []
+    // a dev apply sees the values prod's Flux Kustomization gives (postBuild substitution),
+    // plus the dev overlay's own changes
+    this.substitute = await devSubstitution(this.ns, path.resolve(this.ns.paths.root, '..', '..')).catch(
+      () => undefined, // no Flux tree to read (k8s/flux broken): the dev overlay as written; validate says why
+    )
     try {
-      devObjects = (await this.build.full()).objects
+      devObjects = await this.substituted((await this.build.full()).objects)
       if (!this.ns.hooks.beforeApply) this.prebuilt = devObjects
     } catch {
       /* reported by the apply below */
@@ -378,6 +386,7 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       this.prebuilt = undefined
       if (prebuilt && trigger === 'start') objects = prebuilt
       else ({ objects, how } = saved ? await this.build.afterSave(this.ns.paths.root, saved) : await this.build.full())
+      objects = await this.substituted(objects)
     } catch (err) {
       this.buildError = err
       this.status.phase = 'error'
@@ -600,13 +609,19 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     return notes
   }
 
+  /** The build after prod's post-build substitution (devSubstitution), when the namespace has one. */
+  private async substituted(objects: ManifestObject[]): Promise<ManifestObject[]> {
+    return this.substitute ? this.substitute(objects) : objects
+  }
+
   private async deleteDevOnly(): Promise<string[]> {
     const applied = await readInventory(this.kube, this.inventory)
     for (const [k, json] of this.lastApplied)
       if (!applied.has(k)) applied.set(k, refOf(JSON.parse(json) as ManifestObject))
     let prod = new Set<string>()
     try {
-      prod = new Set((await buildKustomization(this.ns.paths.overlays.prod)).map((o) => refKey(refOf(o))))
+      const repoDir = path.resolve(this.ns.paths.root, '..', '..')
+      prod = new Set((await buildProd(this.ns, repoDir)).objects.map((o) => refKey(refOf(o))))
     } catch {
       /* prod overlay broken: treat all as dev-only */
     }

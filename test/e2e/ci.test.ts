@@ -175,7 +175,7 @@ describe('just ci on a real repository with a merge base', () => {
     assert.equal(ok.code, 0, ok.stderr)
     assert.match(
       ok.stderr,
-      /observability: namespaces\/observability\/overlays\/prod builds \(\d+ objects\); all \d+ objects pass strict schema validation against the pinned schemas/,
+      /observability: Flux Kustomization flux-system\/observability \(k8s\/flux\/observability\.yaml\) builds \(\d+ objects\); all \d+ objects pass strict schema validation against the pinned schemas/,
     )
     assert.match(ok.stderr, /ci validate: ok — 1 valid \(observability\)/)
     assert.doesNotMatch(ok.stderr, /arr-stack|monitoring/, 'only the changed namespace is validated')

@@ -378,7 +378,7 @@ describe('namespace scripts end to end', () => {
     assert.equal(second.code, 0, second.stderr)
     assert.match(
       second.stdout + second.stderr,
-      /arr-stack: namespaces\/arr-stack\/overlays\/prod builds \(\d+ objects\)/,
+      /arr-stack: Flux Kustomization flux-system\/arr-stack \(k8s\/flux\/arr-stack\.yaml\) builds \(\d+ objects\)/,
     )
     assert.equal(fs.statSync(cache).mtimeMs, made, 'V8 took the cache (a refused one is written anew)')
   })

@@ -4,6 +4,7 @@
 // in a build are leaves: a LeafRenderer for the kind renders them (FluxBuildOptions.leaves).
 export {
   buildFluxKustomization,
+  substituteLike,
   ksName,
   KUSTOMIZATION_API,
   type FluxBuild,
@@ -20,6 +21,7 @@ export { clusterVars } from './cluster-vars.ts'
 export { stopFluxBuild, warmFluxBuild } from './server.ts'
 export {
   buildProd,
+  devSubstitution,
   fluxTreeOf,
   forgetFluxTrees,
   kustomizationsOf,

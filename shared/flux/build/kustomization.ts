@@ -149,6 +149,32 @@ export async function buildFluxKustomization(
   return { kustomization: ks, objects: built, leaves }
 }
 
+/**
+ * Objects built elsewhere (a dev overlay) run through a Kustomization's post-build
+ * substitution only, as the controller substitutes its own build: the dev loop applies the
+ * values prod's Kustomization gives, on top of the dev overlay's own changes. Objects are
+ * returned unchanged when the Kustomization has no postBuild.
+ */
+export async function substituteLike(
+  ks: FluxKustomization,
+  objects: ManifestObject[],
+  opts: Pick<FluxBuildOptions, 'vars' | 'strict' | 'origin'> = {},
+): Promise<ManifestObject[]> {
+  if (!ks.spec?.postBuild || objects.length === 0) return objects
+  const namespace = ks.metadata.namespace ?? 'flux-system'
+  const server = await fluxBuildServer()
+  const answer = await server.build({
+    root: '.',
+    kustomization: { ...ks, metadata: { ...ks.metadata, namespace } } as unknown as Record<string, unknown>,
+    objects: (await substituteSources(ks, namespace, opts)) as unknown as Record<string, unknown>[],
+    strict: opts.strict !== false,
+    applied: false,
+    substitute: objects as unknown as Record<string, unknown>[],
+  })
+  if (answer.error !== undefined) throw buildError(ks, answer.error, opts)
+  return (answer.objects ?? []) as ManifestObject[]
+}
+
 /** The ConfigMaps and Secrets substituteFrom names, as far as `vars` finds them. */
 async function substituteSources(
   ks: FluxKustomization,
@@ -162,10 +188,10 @@ async function substituteSources(
 }
 
 /** The controller's message, said for the Kustomization and the variable it is about. */
-function buildError(ks: FluxKustomization, message: string, opts: FluxBuildOptions): NsopsError {
+function buildError(ks: FluxKustomization, message: string, opts: Pick<FluxBuildOptions, 'origin'>): NsopsError {
   const at = where(ks, opts.origin)
   const object = /post build failed for '([^']+)\/([^']+)'/.exec(message)
-  const inObject = object ? ` in ${object[1].split('_').pop()} ${object[2]}` : ''
+  const inObject = object ? ` in ${object[1].split('.')[0]} ${object[2]}` : ''
   const unset = /variable not set \(strict mode\): "([^"]+)"/.exec(message)
   if (unset) {
     return new NsopsError(`${at}: variable ${unset[1]} is not set${inObject} (strict post-build substitution).`, {

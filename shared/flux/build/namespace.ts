@@ -9,7 +9,7 @@ import { buildKustomization } from '../../kustomize/build.ts'
 import type { ManifestObject } from '../../kube/refs.ts'
 import { isApiError, type Kube } from '../../kube/client.ts'
 import { FluxTree, type FluxNode } from './tree.ts'
-import type { VarsLookup } from './kustomization.ts'
+import { substituteLike, type VarsLookup } from './kustomization.ts'
 
 /** What the build needs of a namespace (a NamespaceConfig fits). */
 export interface ProdScope {
@@ -99,6 +99,32 @@ export async function buildProd(scope: ProdScope, repoDir: string, opts: ProdBui
       ? `Flux Kustomization ${first.id}${first.file ? ` (${first.file})` : ''}`
       : `${nodes.length} Flux Kustomizations (${nodes.map((n) => n.id).join(', ')})`
   return { objects, kustomizations: nodes, label, dir: path.resolve(repoDir, first.kustomization.spec?.path ?? '.') }
+}
+
+/**
+ * What the dev loop runs its builds through so a dev apply sees the values prod's Flux
+ * Kustomization(s) give (postBuild substitute/substituteFrom), plus the dev overlay's own
+ * changes: undefined when no Kustomization of the namespace has a postBuild.
+ */
+export async function devSubstitution(
+  scope: ProdScope,
+  repoDir: string,
+  opts: { vars?: VarsLookup } = {},
+): Promise<((objects: ManifestObject[]) => Promise<ManifestObject[]>) | undefined> {
+  const tree = await FluxTree.load(repoDir, { vars: opts.vars, strict: strictInRepo(repoDir) })
+  const nodes = (await kustomizationsOf(scope, tree)).filter((n) => n.kustomization.spec?.postBuild)
+  if (!nodes.length) return undefined
+  const strict = strictInRepo(repoDir)
+  return async (objects) => {
+    let out = objects
+    for (const n of nodes)
+      out = await substituteLike(n.kustomization, out, {
+        vars: tree.varsFor(n),
+        strict,
+        origin: n.file ? `${n.file}, over the dev overlay` : 'over the dev overlay',
+      })
+    return out
+  }
 }
 
 /** The repository root a namespace config was loaded from (namespaces/<ns> is two below it). */

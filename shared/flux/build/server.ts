@@ -11,6 +11,8 @@ export interface FluxBuildRequest {
   objects: Record<string, unknown>[]
   strict: boolean
   applied: boolean
+  /** objects to substitute only (no build of spec.path) */
+  substitute?: Record<string, unknown>[]
 }
 
 export interface FluxBuildAnswer {

@@ -128,6 +128,11 @@ export class FluxTree {
     return this.repoDir
   }
 
+  /** Where a node's substituteFrom is read (the caller's source, then the repository's builds). */
+  varsFor(node: FluxNode): VarsLookup {
+    return (ref) => this.lookup(ref, node)
+  }
+
   /** substituteFrom: the caller's source first (the cluster), then what the repository's builds create. */
   private async lookup(ref: Parameters<VarsLookup>[0], from: FluxNode): Promise<ManifestObject | undefined> {
     const outside = await this.opts.vars?.(ref)

@@ -18,6 +18,8 @@
 //   - "strict": the controller runs with --feature-gates=StrictPostBuildSubstitutions=true.
 //   - "applied": also what the controller does at apply time (normalize, the
 //     kustomize.toolkit.fluxcd.io/name|namespace owner labels); commonMetadata is always set.
+//   - "substitute": objects built elsewhere (a dev overlay) run through the Kustomization's
+//     post-build substitution only, object by object as the controller does after its build.
 //
 // The answer is {"id": N, "objects": [...]} or {"id": N, "error": "..."} with the message the
 // controller puts in the Kustomization's Ready condition. EOF on stdin ends the process.
@@ -42,6 +44,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/kustomize/api/provider"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
 
@@ -55,6 +58,9 @@ type request struct {
 	Strict        bool                     `json:"strict"`
 	Applied       bool                     `json:"applied"`
 	Overrides     map[string]string        `json:"overrides"`
+	// objects to substitute as the Kustomization's postBuild would, instead of building its
+	// path (the dev loop: its dev overlay's objects see the values prod's Kustomization gives)
+	Substitute []map[string]interface{} `json:"substitute"`
 }
 
 type answer struct {
@@ -139,6 +145,9 @@ func build(req request) (out json.RawMessage, err error) {
 		}
 	}()
 	u := unstructured.Unstructured{Object: req.Kustomization}
+	if req.Substitute != nil {
+		return substituteOnly(req, u)
+	}
 	root, err := filepath.Abs(req.Root)
 	if err != nil {
 		return nil, err
@@ -236,6 +245,38 @@ func build(req request) (out json.RawMessage, err error) {
 	list := make([]map[string]interface{}, len(objects))
 	for i, o := range objects {
 		list[i] = o.Object
+	}
+	return json.Marshal(list)
+}
+
+// substituteOnly runs the controller's SubstituteVariables on objects built elsewhere.
+func substituteOnly(req request, u unstructured.Unstructured) (json.RawMessage, error) {
+	kubeClient, err := fakeCluster(req.Objects, u.GetNamespace())
+	if err != nil {
+		return nil, err
+	}
+	strategy, _, _ := unstructured.NestedString(u.Object, "spec", "postBuild", "substituteStrategy")
+	rf := provider.NewDefaultDepProvider().GetResourceFactory()
+	list := make([]map[string]interface{}, 0, len(req.Substitute))
+	for _, obj := range req.Substitute {
+		res, err := rf.FromMap(obj)
+		if err != nil {
+			return nil, err
+		}
+		outRes, err := kustomize.SubstituteVariables(context.Background(), kubeClient, u, res,
+			kustomize.SubstituteWithStrict(req.Strict),
+			kustomize.SubstituteWithAlways(strategy == "Always"))
+		if err != nil {
+			return nil, fmt.Errorf("post build failed for '%s/%s': %w", res.GetGvk(), res.GetName(), err)
+		}
+		if outRes != nil {
+			res = outRes
+		}
+		m, err := res.Map()
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, m)
 	}
 	return json.Marshal(list)
 }

@@ -1,0 +1,156 @@
+// What Flux builds, for a 60-Kustomization repository in the home-ops shape (a copy of
+// test/fixtures/home-ops grown to 60 apps in 6 namespaces, each app a ks.yaml with a
+// component, postBuild.substitute and dependsOn, substituted from the root's cluster-settings):
+// - full: nsops renders the whole Flux tree (roots, then every app) through flux-build, in a
+//   fresh process (`just render --all`, as CI would run it) and in a warm one (the library);
+// - changed-only: one app's file changed → the Kustomizations that build it, re-rendered in a
+//   warm process (the tree's roots kept: what `ci diff` and the dev loop pay per change);
+// against the Flux team's own offline renderer in the same run, `flux build kustomization NAME
+// --path … --kustomization-file … --dry-run` (pinned flux CLI), one per Kustomization.
+import { execFile } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import { repoRoot } from '../shared/core/paths.ts'
+import { toolPath } from '../shared/tools/provision.ts'
+import { FluxTree, buildFluxKustomization, stopFluxBuild } from '../shared/flux/build/index.ts'
+import { median, report } from './stats.ts'
+
+const run = promisify(execFile)
+const NAMESPACES = ['default', 'media', 'home', 'network', 'observability', 'security']
+const PER_NS = 10
+
+/** The fixture grown to 60 apps: its files, each app folder copied under new names. */
+function makeRepo(dir: string): { apps: { ns: string; name: string }[] } {
+  const fixture = path.join(repoRoot, 'test/fixtures/home-ops')
+  fs.cpSync(path.join(fixture, 'kubernetes/flux'), path.join(dir, 'kubernetes/flux'), { recursive: true })
+  fs.cpSync(path.join(fixture, 'kubernetes/components'), path.join(dir, 'kubernetes/components'), { recursive: true })
+  const template = path.join(fixture, 'kubernetes/apps/default/sonarr')
+  const apps: { ns: string; name: string }[] = []
+  for (const ns of NAMESPACES) {
+    const names: string[] = []
+    for (let i = 0; i < PER_NS; i++) {
+      const name = `${ns}-app${i}`
+      names.push(name)
+      apps.push({ ns, name })
+      const to = path.join(dir, 'kubernetes/apps', ns, name)
+      fs.cpSync(template, to, { recursive: true })
+      for (const f of ['ks.yaml', 'app/kustomization.yaml', 'app/deployment.yaml']) {
+        const p = path.join(to, f)
+        let text = fs.readFileSync(p, 'utf8').replaceAll('sonarr', name).replaceAll('apps/default/', `apps/${ns}/`)
+        text = text.replace('targetNamespace: default', `targetNamespace: ${ns}`)
+        // a chain inside each namespace: app<i> depends on app<i-1>
+        text = text.replace('- name: prowlarr', i ? `- name: ${ns}-app${i - 1}` : '- name: cluster-vars')
+        fs.writeFileSync(p, text)
+      }
+    }
+    fs.writeFileSync(
+      path.join(dir, 'kubernetes/apps', ns, 'kustomization.yaml'),
+      `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - namespace.yaml\n${names.map((n) => `  - ${n}/ks.yaml`).join('\n')}\n`,
+    )
+    fs.writeFileSync(
+      path.join(dir, 'kubernetes/apps', ns, 'namespace.yaml'),
+      `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${ns}\n`,
+    )
+  }
+  fs.writeFileSync(
+    path.join(dir, 'kubernetes/apps/kustomization.yaml'),
+    `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n${NAMESPACES.map((n) => `  - ${n}`).join('\n')}\n`,
+  )
+  return { apps }
+}
+
+async function renderAll(dir: string): Promise<number> {
+  const t0 = performance.now()
+  const tree = await FluxTree.load(dir)
+  let objects = 0
+  for (const b of await Promise.all(tree.all().map((n) => tree.build(n)))) objects += b.objects.length
+  if (tree.nodes.size !== 62) throw new Error(`expected 62 Kustomizations, found ${tree.nodes.size}`)
+  if (!objects) throw new Error('nothing built')
+  return performance.now() - t0
+}
+
+export default async function fluxBuildBench(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-flux-bench-'))
+  try {
+    const { apps } = makeRepo(dir)
+    const flux = await toolPath('flux')
+    await toolPath('flux-build')
+    const ksFile = (a: { ns: string; name: string }) => `./kubernetes/apps/${a.ns}/${a.name}/ks.yaml`
+    const fluxBuild = (name: string, p: string, file: string) =>
+      run(flux, ['build', 'kustomization', name, '--path', p, '--kustomization-file', file, '--dry-run'], {
+        cwd: dir,
+        maxBuffer: 64 << 20,
+        env: { ...process.env, KUBECONFIG: '/nonexistent' },
+      })
+
+    // the baseline: flux build per Kustomization (60 apps + the two roots), one after the other
+    const baseline: number[] = []
+    const baselineOne: number[] = []
+    for (let r = 0; r < 3; r++) {
+      const t0 = performance.now()
+      await fluxBuild('cluster-vars', './kubernetes/flux/vars', './kubernetes/flux/cluster/ks.yaml')
+      await fluxBuild('cluster-apps', './kubernetes/apps', './kubernetes/flux/cluster/ks.yaml')
+      for (const a of apps) {
+        const t1 = performance.now()
+        await fluxBuild(a.name, `./kubernetes/apps/${a.ns}/${a.name}/app`, ksFile(a))
+        baselineOne.push(performance.now() - t1)
+      }
+      baseline.push(performance.now() - t0)
+    }
+
+    // nsops, fresh process each time: `just render --all` is not a command; the library in a
+    // new node process is (start-up, flux-build start, the tree, 62 builds)
+    const fresh: number[] = []
+    const script = `import { FluxTree } from ${JSON.stringify(path.join(repoRoot, 'shared/flux/build/index.ts'))}
+const tree = await FluxTree.load(${JSON.stringify(dir)})
+await Promise.all(tree.all().map((n) => tree.build(n)))
+process.exit(0)`
+    const scriptFile = path.join(dir, 'render.mts')
+    fs.writeFileSync(scriptFile, script)
+    for (let r = 0; r < 5; r++) {
+      const t0 = performance.now()
+      await run(path.join(repoRoot, 'node_modules/.bin/node'), ['--import', 'tsx', scriptFile], { cwd: repoRoot })
+      fresh.push(performance.now() - t0)
+    }
+    // warm (the library in this process, flux-build already running)
+    await renderAll(dir)
+    const warm: number[] = []
+    for (let r = 0; r < 5; r++) warm.push(await renderAll(dir))
+
+    // changed-only: one app's deployment changes; its Kustomization is re-rendered
+    const tree = await FluxTree.load(dir)
+    const target = apps[17]
+    const file = path.join(dir, 'kubernetes/apps', target.ns, target.name, 'app/deployment.yaml')
+    const changed: number[] = []
+    for (let r = 0; r < 10; r++) {
+      fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace(/image: (\S+):1\.0\.\d+/, `image: $1:1.0.${r + 1}`))
+      const t0 = performance.now()
+      const rel = path.relative(dir, file)
+      const hit = tree
+        .all()
+        .filter((n) => rel.startsWith(`${(n.kustomization.spec.path ?? '.').replace(/^\.\//, '')}/`))
+        .filter((n) => n.children.length === 0)
+      for (const n of hit) await buildFluxKustomization(n.kustomization, dir)
+      changed.push(performance.now() - t0)
+    }
+
+    report('flux build ks ×62 (flux CLI 2.9.5, one after the other)', baseline)
+    report('flux build ks, one app', baselineOne)
+    report(
+      'nsops: the whole tree, fresh process',
+      fresh,
+      `${(median(baseline) / median(fresh)).toFixed(1)}× the flux CLI`,
+    )
+    report('nsops: the whole tree, warm', warm, `${(median(baseline) / median(warm)).toFixed(1)}× the flux CLI`)
+    report(
+      'nsops: one changed app re-rendered (warm)',
+      changed,
+      `target ≤ 500 ms; flux CLI for that one app: ${median(baselineOne).toFixed(0)} ms`,
+    )
+  } finally {
+    stopFluxBuild()
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
