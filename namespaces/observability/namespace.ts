@@ -21,7 +21,8 @@ export default defineNamespace({
     },
   ],
   // built on the host with go (offline: the standard library only), appended onto scratch,
-  // pushed to the cluster's registry and rolled out by digest on every save of a .go file
+  // pushed to the cluster's registry and rolled out by digest on every save of a .go file;
+  // static/ goes into the running container by live sync
   images: {
     logdemo: {
       context: 'src/logdemo',
@@ -29,9 +30,13 @@ export default defineNamespace({
       build: {
         kind: 'binary',
         command: 'go build -trimpath -ldflags=-s -o .build/logdemo .',
-        files: { '.build/logdemo': '/logdemo' },
+        files: { '.build/logdemo': '/logdemo', static: '/srv/static' },
         entrypoint: ['/logdemo'],
       },
+      // a save under static/ is copied into the running container instead (live sync); a
+      // go.mod change always rebuilds
+      sync: [{ from: 'static', to: '/srv/static' }],
+      fallBackOn: ['go.mod'],
     },
   },
   portForwards: [{ app: 'loki', local: 3100, remote: 3100 }],

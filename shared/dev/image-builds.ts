@@ -12,12 +12,13 @@ import { ImageBuildError, buildImage, repositoryFor, type BuiltImage } from '../
 import { chooseRegistry, type RegistryChoice } from '../images/registry.ts'
 import { imageDigest } from '../images/crane.ts'
 import { watchDebounced, type FileWatch } from './file-watch.ts'
+import { syncFiles, syncRuleFor } from './live-sync.ts'
 
 export interface ImageState {
   name: string
   /** ko, binary, dockerfile, custom; after a build the builder that ran (`dockerfile (buildah)`) */
   builder: string
-  state: 'idle' | 'building' | 'ok' | 'failed'
+  state: 'idle' | 'building' | 'ok' | 'failed' | 'syncing' | 'synced'
   /** what the manifests get: <registry>/<ns>/<image>@sha256:… (the last good build) */
   ref?: string
   digest?: string
@@ -32,6 +33,8 @@ export interface ImageState {
   log: string[]
   /** a save arrived during the build: one more build follows */
   pending?: boolean
+  /** the last live sync: files copied into running containers without a rebuild */
+  lastSync?: { at: string; ms: number; files: number; pods: number }
 }
 
 interface ImageBuildsEvents {
@@ -39,6 +42,8 @@ interface ImageBuildsEvents {
   change: []
   /** a build produced a digest the manifests do not have yet */
   built: [name: string, trigger: string]
+  /** saved files went into the running containers */
+  synced: [name: string, ms: number]
 }
 
 /** Whether a file (absolute) is one of the image's deps. */
@@ -186,14 +191,56 @@ export class ImageBuilds extends EventEmitter<ImageBuildsEvents> {
     }
   }
 
-  /** Watches each image's context: a save under its deps requests a build. */
+  /**
+   * A save every file of which a sync rule covers (and no fallBackOn glob matches) goes into
+   * the running containers; anything else, or a sync that fails, builds.
+   */
+  private async saved(image: ImageSpec, file: string, files: string[]): Promise<void> {
+    const abs = files.map((f) => path.join(image.context, f))
+    const s = this.states.find((x) => x.name === image.name)!
+    const syncable =
+      image.sync.length > 0 &&
+      s.ref !== undefined &&
+      !this.running.has(image.name) &&
+      abs.every((f) => syncRuleFor(image, f)) &&
+      !files.some((f) => image.fallBackOn.some((g) => path.matchesGlob(f, g)))
+    if (!syncable) return this.request(image.name, `changed ${file}`)
+    s.state = 'syncing'
+    s.trigger = `changed ${file}`
+    this.emit('change')
+    try {
+      const registry = await this.chosen()
+      const r = await syncFiles(this.kube, {
+        namespace: this.ns.namespaces.dev,
+        image,
+        repository: repositoryFor(registry.pullHost, this.ns.name, image.name),
+        files: abs,
+        onLine: (l) => {
+          s.log.push(l)
+          if (s.log.length > 200) s.log.shift()
+        },
+      })
+      s.state = 'synced'
+      s.lastSync = { at: new Date().toISOString(), ms: r.ms, files: r.files, pods: r.pods }
+      this.emit('change')
+      this.emit('synced', image.name, r.ms)
+    } catch (err) {
+      s.log.push(`live sync failed (${errorMessage(err)}): a full build instead`)
+      this.request(image.name, `changed ${file} (sync failed)`)
+    }
+  }
+
+  /** Watches each image's context: a save under its deps or its sync rules syncs or builds. */
   watch(debounceMs?: number): Promise<void> {
     for (const image of Object.values(this.ns.images)) {
       this.watchers.push(
         watchDebounced(image.context, {
           debounceMs,
-          relevant: (file) => isImageDep(image, path.join(image.context, file)),
-          onChange: (file) => this.request(image.name, `changed ${file}`),
+          relevant: (file) => {
+            const abs = path.join(image.context, file)
+            return isImageDep(image, abs) || syncRuleFor(image, abs) !== undefined
+          },
+          onChange: (file, files) => void this.saved(image, file, files),
         }),
       )
     }

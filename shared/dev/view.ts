@@ -36,6 +36,9 @@ function imageLine(i: ImageRow): string {
   if (i.state === 'failed')
     return `${c.red(`✗ ${i.error ?? 'failed'}`)}${i.digest ? c.dim(` · still runs ${i.digest.slice(0, 19)}`) : ''}${queued}`
   if (i.state === 'ok') return `${c.green('✓')} ${c.dim(`${i.builder}${took}${digest}${size}`)}`
+  if (i.state === 'syncing') return `${c.yellow('… syncing')} ${c.dim(i.trigger ?? '')}`
+  if (i.state === 'synced')
+    return `${c.green('✓ synced')} ${c.dim(`${i.lastSync?.files ?? 0} file(s) into ${i.lastSync?.pods ?? 0} pod(s) in ${i.lastSync?.ms ?? 0} ms${digest}`)}`
   return c.dim(i.builder)
 }
 

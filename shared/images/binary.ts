@@ -5,6 +5,7 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import * as tar from 'tar'
 import { NsopsError } from '../core/errors.ts'
 import type { BinaryBuild, ImageSpec } from '../config/image-types.ts'
 import { resolveBase } from './base.ts'
@@ -56,7 +57,6 @@ export async function buildBinary(image: ImageSpec, ctx: BuildStepContext): Prom
 
 /** The files the build made, at their places in the image, as one tar. */
 async function layerOf(image: ImageSpec, b: BinaryBuild, dir: string): Promise<string> {
-  const tar = await import('tar')
   const root = path.join(dir, 'root')
   for (const [from, to] of Object.entries(b.files)) {
     const src = path.resolve(image.context, from)

@@ -6,6 +6,10 @@ import type { ImageSpec } from '../config/image-types.ts'
 import type { RegistryChoice } from './registry.ts'
 import { crane } from './crane.ts'
 import { StepFailed } from './process.ts'
+import { buildBinary } from './binary.ts'
+import { buildKo } from './ko.ts'
+import { buildDockerfile } from './dockerfile.ts'
+import { buildCustom } from './custom.ts'
 
 export interface BuildStepContext {
   /** where the image is pushed: <host>/<namespace>/<image>:<tag> */
@@ -87,16 +91,16 @@ export async function buildImage(
   try {
     switch (image.build.kind) {
       case 'binary':
-        r = await (await import('./binary.ts')).buildBinary(image, ctx)
+        r = await buildBinary(image, ctx)
         break
       case 'ko':
-        r = await (await import('./ko.ts')).buildKo(image, ctx)
+        r = await buildKo(image, ctx)
         break
       case 'dockerfile':
-        r = await (await import('./dockerfile.ts')).buildDockerfile(image, ctx)
+        r = await buildDockerfile(image, ctx)
         break
       case 'custom':
-        r = await (await import('./custom.ts')).buildCustom(image, ctx)
+        r = await buildCustom(image, ctx)
         break
     }
   } catch (err) {

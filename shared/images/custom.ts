@@ -1,6 +1,6 @@
 // `custom`: the user's own typed zx function builds and pushes `ref` (Tilt's custom_build with
 // outputs_image_ref_to); nsops then reads the digest it pushed.
-import type { LogEntry } from 'zx'
+import { $, type LogEntry } from 'zx'
 import type { CustomBuild, ImageSpec } from '../config/image-types.ts'
 import { NsopsError, errorMessage } from '../core/errors.ts'
 import { imageDigest } from './crane.ts'
@@ -8,7 +8,6 @@ import type { BuilderRun, BuildStepContext } from './build.ts'
 
 export async function buildCustom(image: ImageSpec, ctx: BuildStepContext): Promise<BuilderRun> {
   const b = image.build as CustomBuild
-  const { $ } = await import('zx')
   const partial = new Map<string, string>()
   const sink = (entry: LogEntry) => {
     if (entry.kind === 'cmd') ctx.onLine(`$ ${entry.cmd}`)

@@ -1,7 +1,8 @@
 // Images as a user meets them, in a copy of this repo against the sim (its real registry):
 // `npx just build observability` pushes the shipped logdemo app and crane reads it back;
 // `dev observability` in a terminal builds on start, rolls a save of main.go out by digest,
-// shows a syntax error's compiler output while the previous digest keeps running; `dev --ci`
+// syncs a static file into the running container (read back through kubectl exec), shows a
+// syntax error's compiler output while the previous digest keeps running; `dev --ci`
 // fails on a build error with its output.
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
@@ -11,6 +12,7 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
 import { imageDigest } from '../../shared/images/crane.ts'
+import { toolPath } from '../../shared/tools/provision.ts'
 import { advertisedRegistry } from '../../shared/images/registry.ts'
 import { ciRepo, type CiRepo } from '../ci-fixture.ts'
 import { testCluster, type TestCluster } from '../harness.ts'
@@ -92,7 +94,7 @@ describe('images: build, push, roll out by digest', () => {
   })
 
   it(
-    'dev observability in a terminal: a save rolls out a new digest; a syntax error shows its output and the old digest keeps running',
+    'dev observability in a terminal: a save rolls out a new digest; a static file is synced into the container with no rebuild; a syntax error shows its output and the old digest keeps running',
     { skip: !tmuxAvailable() && 'tmux is not installed (.ci/run installs it)' },
     async (t) => {
       const term = await Terminal.open(['npx', 'just', 'dev', 'observability', '--no-forwards', '--no-ui'], {
@@ -121,6 +123,44 @@ describe('images: build, push, roll out by digest', () => {
         t.diagnostic(`save → new digest in the Deployment's pod template: ${Date.now() - saved} ms`)
         assert.equal(second.split('@')[1], await imageDigest(`${host}/observability/logdemo:dev`))
         assert.match((await imageFiles(second, repo.root)).logdemo, /hello from a save/)
+
+        // live sync: a file under static/ goes into the running container, no rebuild; on the
+        // sim `kubectl exec` runs in the container's own folder (kwok Exec), read back through it
+        const pod = (
+          await cluster.kube.core.listNamespacedPod({
+            namespace: 'observability-dev',
+            labelSelector: 'app.kubernetes.io/name=logdemo',
+          })
+        ).items.find((p) => !p.metadata?.deletionTimestamp && p.spec?.containers[0].image === second)!
+        const mark = `synced-${Date.now()}`
+        const synced = Date.now()
+        fs.writeFileSync(path.join(repo.work, 'namespaces/observability/src/logdemo/static/note.txt'), `${mark}\n`)
+        const kubectl = await toolPath('kubectl')
+        const read = await until(
+          'the synced file in the container',
+          async () => {
+            const { stdout } = await run(kubectl, [
+              '--kubeconfig',
+              cluster.kubeconfig,
+              '-n',
+              'observability-dev',
+              'exec',
+              pod.metadata!.name!,
+              '-c',
+              'logdemo',
+              '--',
+              'sh',
+              '-c',
+              'cat "$NSOPS_CONTAINER_ROOT/srv/static/note.txt"',
+            ])
+            return stdout.includes(mark) ? stdout : undefined
+          },
+          60_000,
+        )
+        t.diagnostic(`sync-only save → file in the container: ${Date.now() - synced} ms`)
+        assert.equal(read.trim(), mark)
+        await term.waitFor(/image logdemo ✓ synced 1 file\(s\) into 1 pod\(s\)/, 30_000)
+        assert.equal(await running(), second, 'a sync rebuilds nothing and rolls nothing out')
 
         edit('const greeting = "hello from a save"', 'const greeting = "hello from a save" +')
         const screen = await term.waitFor(/image logdemo ✗ image logdemo did not build/, 120_000)

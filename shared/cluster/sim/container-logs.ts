@@ -24,6 +24,15 @@ export function containerLogFile(root: string, c: ContainerRef, restartCount: nu
 }
 
 export const currentLink = (root: string, c: ContainerRef) => path.join(containerLogDir(root, c), 'current.log')
+
+/**
+ * A simulated container's file system: the folder `kubectl exec` into it runs in (a kwok
+ * `Exec` per pod), exported to the command as NSOPS_CONTAINER_ROOT, so a path the container
+ * would have (`/srv/static`) is `$NSOPS_CONTAINER_ROOT/srv/static` here (the dev loop's live
+ * sync writes there, and a test reads it back).
+ */
+export const containerRoot = (root: string, c: ContainerRef) => path.join(containerLogDir(root, c), 'rootfs')
+export const CONTAINER_ROOT_ENV = 'NSOPS_CONTAINER_ROOT'
 export const previousLink = (root: string, c: ContainerRef) => path.join(containerLogDir(root, c), 'previous.log')
 
 /** One CRI log line: `<RFC3339Nano> <stream> F <text>` (F = a full line, not a partial one). */

@@ -319,7 +319,7 @@ export class SimCluster implements ClusterProvider {
         '--node-ip=10.0.0.1',
         `--server-address=127.0.0.1:${kp}`,
         `--node-port=${kp}`,
-        '--enable-crds=ClusterPortForward,PortForward,Logs,ClusterLogs',
+        '--enable-crds=ClusterPortForward,PortForward,Logs,ClusterLogs,Exec',
       ])
 
       this.onProgress('waiting for the node')

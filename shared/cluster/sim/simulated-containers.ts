@@ -12,6 +12,7 @@
 // owns is left alone, and no PortForward is made for a pod a ClusterPortForward of someone
 // else selects (ours is deleted then), as kwok would prefer ours over theirs.
 //   node --import tsx simulated-containers.ts KUBECONFIG LOG_ROOT
+import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { KubernetesObject, V1Container, V1Pod, V1Probe } from '@kubernetes/client-node'
@@ -23,6 +24,8 @@ import {
   startContainerLog,
   currentLink,
   previousLink,
+  containerRoot,
+  CONTAINER_ROOT_ENV,
   type ContainerRef,
 } from './container-logs.ts'
 import { ContainerPortServer, type PortApp, type PortListener } from './container-ports.ts'
@@ -42,6 +45,7 @@ interface PodSim {
   listeners: PortListener[]
   /** the kwok objects are in place for this pod */
   logsApplied: boolean
+  execApplied?: boolean
   routed: 'ours' | 'theirs' | 'none'
   /** the routes must be looked at again: a new pod, or a ClusterPortForward changed */
   routeDirty: boolean
@@ -264,6 +268,31 @@ async function main(kubeconfig: string, root: string): Promise<void> {
         },
       } as KubernetesObject)
       sim.logsApplied = true
+    }
+    if (!sim.execApplied) {
+      // `kubectl exec` into a simulated container runs locally, in a folder of its own
+      const execs = containersOf(pod).map(({ c }) => {
+        const dir = containerRoot(root, {
+          namespace: pod.metadata!.namespace!,
+          pod: pod.metadata!.name!,
+          uid,
+          container: c.name,
+        })
+        fs.mkdirSync(dir, { recursive: true })
+        return { containers: [c.name], local: { workDir: dir, envs: [{ name: CONTAINER_ROOT_ENV, value: dir }] } }
+      })
+      await apply({
+        apiVersion: `${KWOK.group}/${KWOK.version}`,
+        kind: 'Exec',
+        metadata: {
+          namespace: pod.metadata!.namespace!,
+          name: pod.metadata!.name!,
+          ownerReferences: ownerRef(pod),
+          labels: { 'app.kubernetes.io/managed-by': FIELD_MANAGER },
+        },
+        spec: { execs },
+      } as KubernetesObject)
+      sim.execApplied = true
     }
     if (sim.routeDirty) {
       sim.routeDirty = false

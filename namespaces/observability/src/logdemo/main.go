@@ -1,7 +1,7 @@
 // logdemo: a small HTTP server whose source lives in this repo, so the dev loop has something
 // of its own to build, push and roll out by digest on every save (README, "Images"). It logs
 // one JSON line per request — lines for promtail to ship to Loki — and answers /healthz for
-// its probes. Only the standard library: it builds offline.
+// its probes, and serves static/ under /static/. Only the standard library: it builds offline.
 package main
 
 import (
@@ -24,6 +24,12 @@ func main() {
 	started := time.Now()
 
 	mux := http.NewServeMux()
+	// files under static/ are synced into the running container on save (no rebuild)
+	static := os.Getenv("STATIC_DIR")
+	if static == "" {
+		static = "/srv/static"
+	}
+	mux.Handle("/static/", http.StripPrefix("/static/", http.FileServer(http.Dir(static))))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
