@@ -13,7 +13,7 @@ import type { DriftSummary } from '../drift/types.ts'
 
 export const DASHBOARD_SCHEMA = 'nsops.dashboard/v1'
 
-export interface AppRow {
+export interface DashboardAppRow {
   name: string
   group: string
   kind?: string
@@ -64,7 +64,7 @@ export interface DashboardModel {
   namespace: { config: string; name: string; env: Environment; exists: boolean; phase?: string }
   flux: FluxSection
   devLoop?: { pid: number; startedAt: string; lastApply?: string; kept?: boolean }
-  groups: { title: string; apps: AppRow[] }[]
+  groups: { title: string; apps: DashboardAppRow[] }[]
   pods: PodRow[]
   pvcs: PvcRow[]
   events: EventRow[]
@@ -152,7 +152,7 @@ export async function collect(kube: Kube, ns: NamespaceConfig, env: Environment)
   ]
   const problems: string[] = []
 
-  const row = (name: string, group: string, port?: number): AppRow => {
+  const row = (name: string, group: string, port?: number): DashboardAppRow => {
     const w = workloads.find((x) => appOf(x.o) === name || x.o.metadata?.name === name)
     const svc = services.find((s) => s.metadata?.name === name)
     const appPods = podsByApp.get(name) ?? []

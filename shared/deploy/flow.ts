@@ -1,4 +1,4 @@
-// The machinery both deploy flows share: the options, a Flow that runs named steps (timing,
+// The machinery both deploy flows share: the options, DeploySteps, which runs the named steps (timing,
 // output for people, the record for --json) and knows where the commits are, and the steps
 // that deploy and rollback have in common (Flux lookup, confirmation, reconcile and wait).
 import path from 'node:path'
@@ -87,7 +87,7 @@ export function inRepo(abs: string, repoDir = repoRoot): string {
   return path.relative(base, abs).split(path.sep).join('/')
 }
 
-export class Flow {
+export class DeploySteps {
   readonly report: DeployReport
   readonly nsDir: string
   readonly overlayDir: string
@@ -217,7 +217,7 @@ export function plural(n: number, word: string): string {
  * The verdict for an error or interruption that ended a flow: before any commit a plain
  * refusal (a non-NsopsError there is a bug and is rethrown); after it, where the commits are.
  */
-export function verdictFor(f: Flow, err: unknown): Verdict {
+export function verdictFor(f: DeploySteps, err: unknown): Verdict {
   const git = f.report.git
   const facts = {
     ns: f.ns.name,
@@ -258,7 +258,11 @@ export function verdictFor(f: Flow, err: unknown): Verdict {
  * apply the push (no Flux, nothing manages the namespace, suspended, a dependsOn not Ready, a
  * source on another branch or repository). A dry run and --push-only only warn.
  */
-export async function fluxStep(f: Flow, kube: Kube, upstream: Upstream | PushTarget | undefined): Promise<FluxLookup> {
+export async function fluxStep(
+  f: DeploySteps,
+  kube: Kube,
+  upstream: Upstream | PushTarget | undefined,
+): Promise<FluxLookup> {
   const lenient = f.opts.dryRun || f.opts.pushOnly
   const refuse = (b: { reason: string; hint: string }) =>
     new NsopsError(`${b.reason}. Nothing was committed or pushed.`, { hint: b.hint })
@@ -309,7 +313,7 @@ export function declined(what: string): Verdict {
 
 /** Shows the plan and asks (or takes --yes); false when the answer is no. */
 export async function confirmStep(
-  f: Flow,
+  f: DeploySteps,
   title: string,
   plan: string[],
   question: string,
@@ -339,7 +343,7 @@ export async function confirmStep(
 }
 
 export async function rolloutStep(
-  f: Flow,
+  f: DeploySteps,
   name: 'reconcile' | 'reconcile-revert',
   kube: Kube,
   flux: FluxFound,

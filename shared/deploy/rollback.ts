@@ -6,7 +6,7 @@ import { fluxRefString } from '../flux/index.ts'
 import { openRepo, shortSha, type Repo } from '../git/repo.ts'
 import type { Kube } from '../kube/client.ts'
 import { duration } from '../core/output.ts'
-import { clause, confirmStep, declined, fluxStep, plural, rolloutStep, type Flow } from './flow.ts'
+import { clause, confirmStep, declined, fluxStep, plural, rolloutStep, type DeploySteps } from './flow.ts'
 import type { FluxFound } from './flux-target.ts'
 import { Interrupted, throwIfInterrupted } from './interrupt.ts'
 import { pushedUnverified, requestedRollbackFailed, rollbackFailed, rolledBack, type FailureFacts } from './outcome.ts'
@@ -15,7 +15,7 @@ import type { DeployReport } from './report.ts'
 
 /** Revert what this deploy pushed (newest first), push, and wait for Flux to apply the revert. */
 export async function autoRollback(
-  f: Flow,
+  f: DeploySteps,
   repo: Repo,
   kube: Kube,
   flux: FluxFound,
@@ -94,7 +94,7 @@ export async function autoRollback(
  * staged changes or unpushed commits (they would ride along); exit 0 once Flux applied the
  * revert and everything is healthy, 3 when that fails (the revert stays pushed).
  */
-export async function rollbackFlow(f: Flow): Promise<DeployReport> {
+export async function rollbackFlow(f: DeploySteps): Promise<DeployReport> {
   const { opts } = f
   const repo = await openRepo(opts.repoDir)
   const { last, upstream } = await f.step('preflight', 'Checking the git state', async () => {

@@ -17,7 +17,7 @@ import {
   confirmStep,
   declined,
   fluxStep,
-  Flow,
+  DeploySteps,
   inRepo,
   plural,
   rolloutStep,
@@ -39,7 +39,7 @@ import { hookFailure, runHook } from '../tasks/run.ts'
 export { DEFAULT_TIMEOUT_MS, type DeployOptions, type Logger } from './flow.ts'
 
 export async function runDeploy(opts: DeployOptions): Promise<DeployReport> {
-  const f = new Flow(opts)
+  const f = new DeploySteps(opts)
   try {
     return await (opts.mode === 'rollback' ? rollbackFlow(f) : deployFlow(f))
   } catch (err) {
@@ -57,7 +57,7 @@ function defaultMessage(ns: string, nsDir: string, changed: string[]): string {
  * The git checks. A dry run only reads, so what would stop a push (no upstream, a detached
  * HEAD, unrelated staged files) is a warning there and the diff is still shown.
  */
-async function preflightStep(f: Flow, repo: Repo): Promise<{ pf?: Preflight; problem?: string }> {
+async function preflightStep(f: DeploySteps, repo: Repo): Promise<{ pf?: Preflight; problem?: string }> {
   return f.step<{ pf?: Preflight; problem?: string }>('preflight', 'Checking the git state', async () => {
     let p: Preflight
     try {
@@ -104,7 +104,10 @@ async function preflightStep(f: Flow, repo: Repo): Promise<{ pf?: Preflight; pro
   })
 }
 
-async function validateSteps(f: Flow, repoDir: string): Promise<{ objects: ManifestObject[]; cluster: Cluster }> {
+async function validateSteps(
+  f: DeploySteps,
+  repoDir: string,
+): Promise<{ objects: ManifestObject[]; cluster: Cluster }> {
   const objects = await f.step('build', `Building what Flux applies to ${f.ns.name}`, async () => {
     await refuseAliasBombs(repoDir, f.nsDir)
     // the namespace's Flux Kustomization(s) as kustomize-controller builds them (post-build
@@ -156,7 +159,7 @@ async function validateSteps(f: Flow, repoDir: string): Promise<{ objects: Manif
 }
 
 /** Runs beforeCommit and returns the files it changed under the namespace's folder. */
-async function beforeCommitStep(f: Flow, repo: Repo, cluster: Cluster): Promise<string[]> {
+async function beforeCommitStep(f: DeploySteps, repo: Repo, cluster: Cluster): Promise<string[]> {
   const kube = hookKube(cluster.kube, () => connect(f.opts.target ?? {}))
   return f.step('before-commit', 'Running the beforeCommit hook', async (progress) => {
     const before = await snapshotTree(repo.root)
@@ -190,7 +193,7 @@ function pendingFiles(s: TreeSnapshot, nsDir: string): string[] {
     .sort()
 }
 
-function hookOptions(f: Flow, kube: Kube, progress: (text: string) => void) {
+function hookOptions(f: DeploySteps, kube: Kube, progress: (text: string) => void) {
   return {
     kube,
     ns: f.ns,
@@ -202,7 +205,7 @@ function hookOptions(f: Flow, kube: Kube, progress: (text: string) => void) {
 }
 
 /** Build, Secret check and validation once more, on what beforeCommit left. */
-async function revalidateStep(f: Flow, repoDir: string, cluster: Cluster): Promise<ManifestObject[]> {
+async function revalidateStep(f: DeploySteps, repoDir: string, cluster: Cluster): Promise<ManifestObject[]> {
   return f.step('revalidate', "Validating again (beforeCommit changed the prod overlay's inputs)", async () => {
     forgetFluxTrees() // beforeCommit changed files: build them afresh
     const objects = (await buildProd(f.ns, repoDir, { reuse: true })).objects
@@ -224,7 +227,7 @@ async function revalidateStep(f: Flow, repoDir: string, cluster: Cluster): Promi
 }
 
 /** Runs afterDeploy; its failure as the Failure a rollback starts from, or undefined when it passed (or there is none). */
-async function afterDeployStep(f: Flow, kube: Kube, revision: string): Promise<Failure | undefined> {
+async function afterDeployStep(f: DeploySteps, kube: Kube, revision: string): Promise<Failure | undefined> {
   if (!f.ns.hooks.afterDeploy) return undefined
   return f.step('after-deploy', 'Running the afterDeploy hook', async (progress) => {
     const ran = await runHook('afterDeploy', { revision }, hookOptions(f, kube, progress))
@@ -249,7 +252,7 @@ async function afterDeployStep(f: Flow, kube: Kube, revision: string): Promise<F
  * the preflight. A file saved while the question waited, or a commit made in another
  * terminal, is refused here: it was never built, checked for Secrets nor validated.
  */
-async function unchangedSinceValidation(f: Flow, repo: Repo, head: string, validated: string): Promise<void> {
+async function unchangedSinceValidation(f: DeploySteps, repo: Repo, head: string, validated: string): Promise<void> {
   const [now, headNow] = await Promise.all([repo.folderTree(f.nsDir), repo.headSha()])
   if (now !== validated) {
     const files = (await repo.filesBetween(validated, now)).map((file) => `${f.nsDir}/${file}`)
@@ -265,7 +268,7 @@ async function unchangedSinceValidation(f: Flow, repo: Repo, head: string, valid
     )
 }
 
-async function deployFlow(f: Flow): Promise<DeployReport> {
+async function deployFlow(f: DeploySteps): Promise<DeployReport> {
   const { opts } = f
   const repo = await openRepo(opts.repoDir)
   const { pf, problem } = await preflightStep(f, repo)

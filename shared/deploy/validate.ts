@@ -183,7 +183,7 @@ export interface Validation {
   context?: string
 }
 
-export interface ValidateOptions {
+export interface BuildValidationOptions {
   /** the cluster to dry-run against and read schemas from; undefined: offline */
   kube?: Kube
   /** the built overlay (absolute) */
@@ -200,7 +200,7 @@ export interface ValidateOptions {
  * Schema validation of every object, then the server-side dry run on top when a cluster
  * answers. Throws an NsopsError (exit 1) naming each rejected field at file:line.
  */
-export async function validateBuild(objects: ManifestObject[], opts: ValidateOptions): Promise<Validation> {
+export async function validateBuild(objects: ManifestObject[], opts: BuildValidationOptions): Promise<Validation> {
   // The dry run waits on the API server and the schema check on our CPU: both at once. A dry
   // run writes nothing, so starting it before the schemas have passed costs only its requests;
   // a schema error still wins (it names file and line).

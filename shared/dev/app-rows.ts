@@ -9,7 +9,7 @@ const severity: HealthStatus[] = ['Current', 'Unknown', 'InProgress', 'Terminati
 export const worst = (all: HealthStatus[]): HealthStatus =>
   all.reduce((w, s) => (severity.indexOf(s) > severity.indexOf(w) ? s : w), 'Current' as HealthStatus)
 
-export interface AppRow {
+export interface DevAppRow {
   app: string
   status: HealthStatus
   /** why it is not Current (the worst object's kstatus message) */
@@ -22,7 +22,7 @@ export interface AppRow {
 }
 
 /** Objects by app (named `<app>` or `<app>-…`); the rest apart. Shared by every view. */
-export function appRows(s: DevStatus): { apps: AppRow[]; other: ObjectHealth[] } {
+export function appRows(s: DevStatus): { apps: DevAppRow[]; other: ObjectHealth[] } {
   const names = [...(s.apps ?? [])].sort((a, b) => b.length - a.length) // longest first: `radarr-exporter` before `radarr`
   const byApp = new Map<string, ObjectHealth[]>((s.apps ?? []).map((a) => [a, []]))
   const other: ObjectHealth[] = []
@@ -31,7 +31,7 @@ export function appRows(s: DevStatus): { apps: AppRow[]; other: ObjectHealth[] }
     if (app) byApp.get(app)!.push(r)
     else other.push(r)
   }
-  const apps = [...byApp.entries()].map(([app, objs]): AppRow => {
+  const apps = [...byApp.entries()].map(([app, objs]): DevAppRow => {
     const status = objs.length ? worst(objs.map((o) => o.status)) : 'Unknown'
     const bad = objs.find((o) => o.status === status && status !== 'Current')
     const pods = objs.flatMap((o) => o.pods ?? [])

@@ -25,7 +25,7 @@ import {
   fluxRefString,
   releaseFound,
   releaseObjects,
-  requestReconcile,
+  requestReconcileEach,
   resumeOwned,
   resumeStale,
   suspendFor,
@@ -222,7 +222,7 @@ export async function releaseHold(kube: Kube, hold: FluxHold): Promise<string[]>
   if (hold.objects.length) {
     const r = await releaseObjects(kube, hold.objects, hold.owner)
     if (r.released.length) {
-      await requestReconcile(kube, hold.objectManagers)
+      await requestReconcileEach(kube, hold.objectManagers)
       notes.push(
         `released Flux's hold on ${plural(r.released.length, 'object')} (asked ${hold.objectManagers.map(fluxRefString).join(', ')} to reconcile)`,
       )

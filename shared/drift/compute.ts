@@ -30,7 +30,7 @@ import {
 } from '../kustomize/build.ts'
 import type { NamespaceConfig } from '../config/namespace-config.ts'
 import { repoRootOf, resolveBaseline, shaOf, type Baseline } from './baseline.ts'
-import { buildKey, readBuild, storeBuild } from '../kustomize/build-cache.ts'
+import { buildCacheKey, readBuild, storeBuild } from '../kustomize/build-cache.ts'
 import { builtIn, liveRef, NamespaceListing, UNLISTED } from './extras.ts'
 import { leafChanges, removePath, wantedChanges, type FieldChange } from './fields.ts'
 import { ignoredPaths, kustomizationRules, localRules, type IgnoreRule } from '../config/ignore-rules.ts'
@@ -497,7 +497,7 @@ async function buildAtBaseline(
   )
   const keyed =
     rev && !fromCluster
-      ? await buildKey(repo, rev, folders, {
+      ? await buildCacheKey(repo, rev, folders, {
           ksPath: ks ? relPath(ks.spec?.path) : null,
           overlay,
           spec: ks?.spec ?? null,

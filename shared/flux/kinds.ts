@@ -54,7 +54,7 @@ export function apiVersionOf(kind: FluxKind): string {
 }
 
 /** The collection URL a watch on one kind in one namespace uses. */
-export function collectionPath(kind: FluxKind, namespace: string): string {
+export function fluxCollectionPath(kind: FluxKind, namespace: string): string {
   const k = fluxKinds[kind]
   return `/apis/${k.group}/${k.version}/namespaces/${namespace}/${k.plural}`
 }

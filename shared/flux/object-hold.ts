@@ -17,9 +17,9 @@ import { PatchStrategy } from '@kubernetes/client-node'
 import { groupOf, refString as objectRefString, type ObjectRef } from '../kube/refs.ts'
 import { apiMessage, isApiError, type Kube } from '../kube/client.ts'
 import { NsopsError } from '../core/errors.ts'
-import { listFlux, mergePatchFlux, fluxRefOf, type FluxObject, type FluxRef } from './kinds.ts'
+import { listFlux, fluxRefOf, type FluxObject, type FluxRef } from './kinds.ts'
 import { findManagers, inventoryRefs, type ManagedScope } from './managing.ts'
-import { REQUESTED_AT, requestToken } from './reconcile.ts'
+import { requestReconcileEach } from './reconcile.ts'
 import {
   describeSuspension,
   isOwner,
@@ -40,7 +40,7 @@ interface ManagedField {
   manager?: string
   fieldsV1?: Record<string, unknown>
 }
-export interface LiveObject {
+export interface HoldableObject {
   apiVersion?: string
   kind?: string
   metadata?: {
@@ -54,7 +54,7 @@ export interface LiveObject {
 }
 
 /** Which Flux exclusion the live object carries (`key: value`), if any. */
-export function excludedFromFlux(obj: LiveObject): string | undefined {
+export function excludedFromFlux(obj: HoldableObject): string | undefined {
   for (const meta of [obj.metadata?.annotations, obj.metadata?.labels]) {
     if (meta?.[RECONCILE_ANNOTATION]?.toLowerCase() === 'disabled')
       return `${RECONCILE_ANNOTATION}: ${meta[RECONCILE_ANNOTATION]}`
@@ -64,7 +64,7 @@ export function excludedFromFlux(obj: LiveObject): string | undefined {
 }
 
 /** Whether the reconcile annotation is `disabled` and our field manager wrote it last. */
-export function annotationIsOurs(obj: LiveObject): boolean {
+export function annotationIsOurs(obj: HoldableObject): boolean {
   if (obj.metadata?.annotations?.[RECONCILE_ANNOTATION] !== 'disabled') return false
   return (obj.metadata.managedFields ?? []).some(
     (m) =>
@@ -126,12 +126,12 @@ function failure(what: string, kube: Kube, err: unknown): NsopsError {
 async function guardedPatch(
   kube: Kube,
   r: ObjectRef,
-  decide: (obj: LiveObject) => { metadata: Record<string, unknown> } | undefined,
-): Promise<LiveObject | null> {
+  decide: (obj: HoldableObject) => { metadata: Record<string, unknown> } | undefined,
+): Promise<HoldableObject | null> {
   for (let attempt = 0; ; attempt++) {
-    let obj: LiveObject
+    let obj: HoldableObject
     try {
-      obj = (await kube.objects.read(header(r))) as LiveObject
+      obj = (await kube.objects.read(header(r))) as HoldableObject
     } catch (err) {
       if (isApiError(err, 404)) return null
       throw failure(`reading ${objectRefString(r)}`, kube, err)
@@ -258,7 +258,7 @@ export async function releaseObjects(
 async function releaseWhere(
   kube: Kube,
   refs: readonly ObjectRef[],
-  mine: (obj: LiveObject, ref: ObjectRef) => boolean,
+  mine: (obj: HoldableObject, ref: ObjectRef) => boolean,
 ): Promise<ObjectReleaseResult> {
   const result: ObjectReleaseResult = { released: [], leftExcluded: [], notOurs: [], missing: [] }
   await Promise.all(
@@ -350,7 +350,7 @@ export async function findObjectHolds(
   const found: HeldObject[] = []
   await Promise.all(
     [...collections.values()].map(async (c) => {
-      let items: LiveObject[]
+      let items: HoldableObject[]
       try {
         items = (
           await kube.objects.list(
@@ -363,7 +363,7 @@ export async function findObjectHolds(
             undefined,
             HOLD_LABEL,
           )
-        ).items as LiveObject[]
+        ).items as HoldableObject[]
       } catch (err) {
         if (isApiError(err, 404) || isApiError(err, 403)) return // kind gone, or not ours to list
         throw failure(`listing ${c.kind} held from Flux`, kube, err)
@@ -399,23 +399,11 @@ export async function releaseFound(kube: Kube, holds: readonly HeldObject[]): Pr
     holds.map((h) => h.ref),
     (obj, ref) => obj.metadata?.annotations?.[HELD_BY] === raw.get(objectRefString(ref)),
   )
-  await requestReconcile(
+  await requestReconcileEach(
     kube,
     holds
       .filter((h) => r.released.some((x) => objectRefString(x) === objectRefString(h.ref)))
       .flatMap((h) => h.managers),
   )
   return r
-}
-
-/**
- * Asks kustomize-controller to reconcile now (what `flux reconcile ks` writes), so prod is back
- * as soon as a hold is released rather than at the next interval. Best effort: the interval
- * does it anyway.
- */
-export async function requestReconcile(kube: Kube, refs: readonly FluxRef[]): Promise<void> {
-  const unique = [...new Map(refs.map((r) => [`${r.namespace}/${r.name}`, r])).values()]
-  await Promise.allSettled(
-    unique.map((r) => mergePatchFlux(kube, r, { metadata: { annotations: { [REQUESTED_AT]: requestToken() } } })),
-  )
 }

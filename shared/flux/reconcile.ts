@@ -14,7 +14,7 @@ import { duration } from '../core/output.ts'
 import type { Kube } from '../kube/client.ts'
 import {
   apiFailure,
-  collectionPath,
+  fluxCollectionPath,
   conditionOf,
   getFlux,
   isSuspended,
@@ -100,6 +100,24 @@ export function requestToken(previous?: string): string {
   return token === previous ? requestToken(previous) : token
 }
 
+/**
+ * Asks the controller to reconcile `r` now: what `flux reconcile` writes, a fresh token in
+ * reconcile.fluxcd.io/requestedAt (`token`: the one to wait for). The one place nsops writes
+ * that annotation; returns the patched object.
+ */
+export async function requestReconcile(kube: Kube, r: FluxRef, token = requestToken()): Promise<FluxObject> {
+  return mergePatchFlux(kube, r, { metadata: { annotations: { [REQUESTED_AT]: token } } })
+}
+
+/**
+ * requestReconcile for each of `refs` once, best effort: after a hold is released, so prod is
+ * back as soon as possible rather than at the next interval (which does it anyway).
+ */
+export async function requestReconcileEach(kube: Kube, refs: readonly FluxRef[]): Promise<void> {
+  const unique = [...new Map(refs.map((r) => [`${r.kind}/${r.namespace}/${r.name}`, r])).values()]
+  await Promise.allSettled(unique.map((r) => requestReconcile(kube, r)))
+}
+
 function suspendedError(obj: FluxObject): NsopsError {
   const by = suspendedBy(obj) ?? 'by hand'
   const { kind, namespace, name } = fluxRefOf(obj)
@@ -141,7 +159,7 @@ function failureOf(obj: FluxObject, wanted: string): Readiness | undefined {
 }
 
 /** Where the object stands relative to our request: a verdict, or a progress line to wait on. */
-function judge(
+function reconcileVerdict(
   obj: FluxObject | null,
   token: string,
   previous: string | undefined,
@@ -235,14 +253,14 @@ async function reconcileObject(
   progress(`requesting reconciliation of ${fluxRefString(r)}`)
   let patched: FluxObject
   try {
-    patched = await mergePatchFlux(kube, r, { metadata: { annotations: { [REQUESTED_AT]: token } } })
+    patched = await requestReconcile(kube, r, token)
   } catch (err) {
     throw apiFailure(`requesting reconciliation of ${fluxRefString(r)}`, kube, err)
   }
 
   let last: FluxObject | null = patched
   let lastProgress = ''
-  // `accepts` may need I/O (git fetch + merge-base): verdicts are judged synchronously on
+  // `accepts` may need I/O (git fetch + merge-base): verdicts are reached synchronously on
   // each event, so an answer still pending counts as "no" and, once it is "yes", the last
   // object is judged again
   const accepted = new Map<string, boolean>()
@@ -270,7 +288,7 @@ async function reconcileObject(
     })
   const decide = (o: FluxObject | null): Readiness | undefined => {
     last = o
-    const j = judge(o, token, previous, opts.revision, accepts)
+    const j = reconcileVerdict(o, token, previous, opts.revision, accepts)
     if ('waiting' in j) {
       if (j.waiting !== lastProgress) progress((lastProgress = j.waiting))
       return undefined
@@ -301,7 +319,7 @@ async function reconcileObject(
     const watching = watchOne<Readiness, FluxObject>(
       kube,
       {
-        path: collectionPath(r.kind, r.namespace),
+        path: fluxCollectionPath(r.kind, r.namespace),
         name: r.name,
         resourceVersion: patched.metadata.resourceVersion,
         signal: ac.signal,

@@ -140,7 +140,7 @@ function suspendPatch(obj: FluxObject, owner: SuspensionOwner, generation?: numb
   }
 }
 
-type Target = FluxObject | FluxRef
+type FluxObjectOrRef = FluxObject | FluxRef
 
 /**
  * Reads the object, lets `decide` pick a patch (or none), and applies it with the read
@@ -184,7 +184,11 @@ export interface SuspendResult {
  * Sets spec.suspend=true with our marker on each object that is not already suspended by
  * someone else. Written as the Flux CLI's field manager, so kustomize-controller keeps it.
  */
-export async function suspendFor(kube: Kube, objects: Target[], owner: SuspensionOwner): Promise<SuspendResult> {
+export async function suspendFor(
+  kube: Kube,
+  objects: FluxObjectOrRef[],
+  owner: SuspensionOwner,
+): Promise<SuspendResult> {
   const result: SuspendResult = { suspended: [], alreadyOurs: [], suspendedByOthers: [], missing: [] }
   await Promise.all(
     objects.map(async (o) => {
@@ -230,7 +234,11 @@ const resumePatch = (obj: FluxObject) => ({
 })
 
 /** Resumes only the objects that carry this owner's marker, and removes the marker. */
-export async function resumeOwned(kube: Kube, objects: Target[], owner: SuspensionOwner): Promise<ResumeResult> {
+export async function resumeOwned(
+  kube: Kube,
+  objects: FluxObjectOrRef[],
+  owner: SuspensionOwner,
+): Promise<ResumeResult> {
   const result: ResumeResult = { resumed: [], notOurs: [], notSuspended: [], missing: [] }
   await Promise.all(
     objects.map(async (o) => {
@@ -366,7 +374,7 @@ export async function resumeStale(
  * Re-marks our suspensions (a fresh `at`) so other hosts do not take them for stale; only
  * those still suspended under our marker and untouched since. Returns the ones we lost.
  */
-export async function refreshOwned(kube: Kube, objects: Target[], owner: SuspensionOwner): Promise<FluxRef[]> {
+export async function refreshOwned(kube: Kube, objects: FluxObjectOrRef[], owner: SuspensionOwner): Promise<FluxRef[]> {
   const lost: FluxRef[] = []
   await Promise.all(
     objects.map(async (o) => {
@@ -430,7 +438,7 @@ export async function findKeptSuspensions(kube: Kube): Promise<StaleSuspension[]
 }
 
 /** Marks our suspensions as kept after this process ends (dev --ci leaving its stack). */
-export function keepOwned(kube: Kube, objects: Target[], owner: SuspensionOwner): Promise<FluxRef[]> {
+export function keepOwned(kube: Kube, objects: FluxObjectOrRef[], owner: SuspensionOwner): Promise<FluxRef[]> {
   return refreshOwned(kube, objects, { ...owner, kept: true })
 }
 
@@ -450,7 +458,7 @@ export interface NamespaceResume {
  */
 export async function resumeNamespaceSuspension(
   kube: Kube,
-  target: Target,
+  target: FluxObjectOrRef,
   opts: { force?: boolean } = {},
 ): Promise<NamespaceResume> {
   const r = fluxRefOf(target)

@@ -43,7 +43,7 @@ export function watchOne<T, O extends KubeObject = KubeObject>(
     if (opts.signal.aborted) return onAbort()
     opts.signal.addEventListener('abort', onAbort)
 
-    const offer = (obj: O | null) => {
+    const settleOn = (obj: O | null) => {
       let d: T | undefined
       try {
         d = decide(obj)
@@ -70,7 +70,7 @@ export function watchOne<T, O extends KubeObject = KubeObject>(
           }
           rv = obj?.metadata?.resourceVersion ?? rv
           if (type === 'BOOKMARK') return
-          offer(type === 'DELETED' ? null : obj)
+          settleOn(type === 'DELETED' ? null : obj)
         },
         (err: unknown) => {
           if (settled) return

@@ -180,7 +180,7 @@ export class HealthWatch {
         // a hung API must not outlive the timeout: setup races the same deadline
         const first = await Promise.race([setup.then(() => 'ready' as const), done])
         if (first === 'ready') {
-          this.judge(waiter)
+          this.settleIfDecided(waiter)
           outcome = await done
         } else {
           outcome = first // whatever setup still starts stops itself once the watch stops
@@ -272,7 +272,7 @@ export class HealthWatch {
       recheckAt === Infinity
         ? undefined
         : this.informers.later(Math.max(0, recheckAt - now.getTime()) + 5, () => this.evaluate())
-    for (const w of this.waiters) this.judge(w)
+    for (const w of this.waiters) this.settleIfDecided(w)
   }
 
   /** Re-evaluates one object and publishes its health if it changed. */
@@ -301,7 +301,7 @@ export class HealthWatch {
     }
   }
 
-  private judge(w: Waiter): void {
+  private settleIfDecided(w: Waiter): void {
     if (!this.ready || w.follow) return
     const statuses = [...this.entries.values()].map((e) => e.health?.status)
     if (statuses.every((s) => s === 'Current')) w.settle('current')

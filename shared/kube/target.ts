@@ -11,7 +11,7 @@ import type { KubeTarget } from './client.ts'
 import { stateDir } from '../core/paths.ts'
 import { anyKubeconfigExists } from './kubeconfig.ts'
 
-export interface Target extends KubeTarget {
+export interface ResolvedTarget extends KubeTarget {
   /** where the choice came from, for headers and error messages */
   source: string
 }
@@ -27,7 +27,7 @@ export function forgetTarget(): void {
   fs.rmSync(targetFile(), { force: true })
 }
 
-export function resolveTarget(flags: { kubeconfig?: string; context?: string } = {}): Target {
+export function resolveTarget(flags: { kubeconfig?: string; context?: string } = {}): ResolvedTarget {
   const context = flags.context
   const also = context ? ' with --context' : ''
   if (flags.kubeconfig) return { kubeconfig: flags.kubeconfig, context, source: `--kubeconfig${also}` }

@@ -63,7 +63,7 @@ export function buildCacheEnabled(): boolean {
  * The cache key of building `folders` at revision `rev` (and the commit it names), or undefined when it cannot be had (the
  * clone lacks the commit or a folder, no folders named, the cache off). One git process.
  */
-export async function buildKey(
+export async function buildCacheKey(
   repo: string,
   rev: string,
   folders: string[],

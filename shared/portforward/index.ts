@@ -12,10 +12,10 @@ import { PortForward } from '@kubernetes/client-node'
 import { NsopsError, errorMessage } from '../core/errors.ts'
 import type { Kube } from '../kube/client.ts'
 import { Backoff, type BackoffOptions } from './backoff.ts'
-import { watchServiceTarget, type Target, type TargetWatch } from './target.ts'
+import { watchServiceTarget, type ForwardTarget, type TargetWatch } from './target.ts'
 
 export { Backoff, TILT_BACKOFF, type BackoffOptions } from './backoff.ts'
-export { resolveForwardTarget, type Resolution, type Target } from './target.ts'
+export { resolveForwardTarget, type Resolution, type ForwardTarget } from './target.ts'
 
 /** See Forward for what each means. */
 export type ForwardStatus = 'starting' | 'active' | 'reconnecting' | 'error'
@@ -80,7 +80,7 @@ export class Forward extends EventEmitter<{ status: [ForwardState] }> {
   private readonly holdMs: number
   private readonly waiting = new Map<net.Socket, NodeJS.Timeout>()
   private readonly piped = new Map<net.Socket, Piped>()
-  private target?: Target
+  private target?: ForwardTarget
   private everActive = false
   private pause?: NodeJS.Timeout
   private stopped = false
@@ -271,7 +271,7 @@ export class Forward extends EventEmitter<{ status: [ForwardState] }> {
     void this.pipe(socket, target)
   }
 
-  private async pipe(socket: net.Socket, target: Target): Promise<void> {
+  private async pipe(socket: net.Socket, target: ForwardTarget): Promise<void> {
     const { namespace } = this.spec
     const entry: Piped = { pod: target.pod }
     this.piped.set(socket, entry)
@@ -321,7 +321,7 @@ export class Forward extends EventEmitter<{ status: [ForwardState] }> {
     socket.resume()
   }
 
-  private failed(target: Target, message: string): void {
+  private failed(target: ForwardTarget, message: string): void {
     if (this.stopped) return
     this.lastError = new Error(
       `forwarding to pod ${this.spec.namespace}/${target.pod} port ${target.containerPort} failed: ${message}`,

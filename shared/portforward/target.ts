@@ -5,13 +5,13 @@ import { errorMessage } from '../core/errors.ts'
 import type { Kube } from '../kube/client.ts'
 import { Backoff } from './backoff.ts'
 
-export interface Target {
+export interface ForwardTarget {
   pod: string
   containerPort: number
 }
 
 /** A target, or why there is none (shown to users as the forward's last error). */
-export type Resolution = { target: Target; problem?: undefined } | { target?: undefined; problem: string }
+export type Resolution = { target: ForwardTarget; problem?: undefined } | { target?: undefined; problem: string }
 
 export interface ServicePort {
   namespace: string

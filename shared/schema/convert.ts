@@ -6,7 +6,6 @@
 // several times smaller and quicker to compile. CRDs become documents of the same shape, so
 // the cluster's served documents, the pinned offline set and CRDs in the build are one thing.
 import { createHash } from 'node:crypto'
-import type { ManifestObject } from '../kustomize/build.ts'
 
 export type Schema = Record<string, unknown>
 
@@ -152,10 +151,6 @@ interface CrdVersion {
 }
 export interface CrdLike {
   spec: { group: string; names: { kind: string }; versions?: CrdVersion[] }
-}
-
-export function isCrd(o: ManifestObject): boolean {
-  return o.kind === 'CustomResourceDefinition' && o.apiVersion.startsWith('apiextensions.k8s.io/')
 }
 
 /**

@@ -12,7 +12,8 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import standalone from 'ajv/dist/standalone/index.js'
 import { cacheDir } from '../core/paths.ts'
 import type { ManifestObject } from '../kustomize/build.ts'
-import { crdDocs, docId, isCrd, type CrdLike, type SchemaDoc } from './convert.ts'
+import { isCrd } from '../apply/order.ts'
+import { crdDocs, docId, type CrdLike, type SchemaDoc } from './convert.ts'
 import type { SchemaSource } from './sources.ts'
 
 export interface SchemaFinding {

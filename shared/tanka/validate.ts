@@ -65,7 +65,7 @@ export function expectationsFor(root: string, env: string): Expectations {
   return { kinds: own.kinds ?? doc.kinds ?? [], minObjects: own.minObjects ?? doc.minObjects ?? 1 }
 }
 
-export interface ValidateOptions extends RenderOptions {
+export interface TankaValidationOptions extends RenderOptions {
   root: string
   /** a reachable cluster for the server-side dry run; none: skipped */
   kube?: Kube
@@ -73,7 +73,7 @@ export interface ValidateOptions extends RenderOptions {
   onProgress?: (message: string) => void
 }
 
-export async function validateTanka(opts: ValidateOptions): Promise<ValidateReport> {
+export async function validateTanka(opts: TankaValidationOptions): Promise<ValidateReport> {
   const progress = opts.onProgress ?? (() => {})
   progress('checking the Jsonnet formatting')
   const { changed } = await formatJsonnet([opts.root], { test: true })

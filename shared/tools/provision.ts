@@ -31,7 +31,7 @@ export function cachedBinaryPath(spec: ToolSpec, binary: string): string {
  * says (go.mod, tidy arguments, packages, added files, ldflags). Recorded next to the binaries
  * (STAMP), so an edited recipe rebuilds instead of serving a binary built the old way.
  */
-export function buildKey(spec: ToolSpec): string {
+export function toolBuildKey(spec: ToolSpec): string {
   const r = recipes[spec.name]
   const facts: ModuleFacts = { require: (dep) => `{${dep} required by ${r?.goModule ?? spec.module}@${spec.version}}` }
   const inputs = {
@@ -48,7 +48,7 @@ export function buildKey(spec: ToolSpec): string {
   return createHash('sha256').update(JSON.stringify(inputs)).digest('hex').slice(0, 16)
 }
 
-/** The stamp file in tools/<tool>/<version>/: `build <buildKey>` or `release <url>`. */
+/** The stamp file in tools/<tool>/<version>/: `build <toolBuildKey>` or `release <url>`. */
 const STAMP = '.provenance'
 
 function stampPath(spec: ToolSpec): string {
@@ -63,12 +63,12 @@ function stampCurrent(spec: ToolSpec): boolean {
   } catch {
     return false
   }
-  return stamp.startsWith('release ') || stamp === `build ${buildKey(spec)}`
+  return stamp.startsWith('release ') || stamp === `build ${toolBuildKey(spec)}`
 }
 
 /** Records how the binaries in the cache were made (after they are all in place). */
 export function writeStamp(spec: ToolSpec, how: { release: string } | 'build'): void {
-  const text = how === 'build' ? `build ${buildKey(spec)}` : `release ${how.release}`
+  const text = how === 'build' ? `build ${toolBuildKey(spec)}` : `release ${how.release}`
   fs.mkdirSync(path.dirname(stampPath(spec)), { recursive: true })
   fs.writeFileSync(`${stampPath(spec)}.${process.pid}`, `${text}\n`)
   fs.renameSync(`${stampPath(spec)}.${process.pid}`, stampPath(spec))
@@ -168,7 +168,7 @@ function keyedBySource(spec: ToolSpec): ToolSpec {
 export async function toolPath(binary: string, opts: ProvisionOptions = {}): Promise<string> {
   const spec = keyedBySource(toolForBinary(binary))
   const memo = readMemo()
-  const key = `${binary}@${spec.version}#${buildKey(spec)}`
+  const key = `${binary}@${spec.version}#${toolBuildKey(spec)}`
   const hit = memo[key]
   if (hit && !opts.ignorePath) {
     const st = statOf(hit.path)

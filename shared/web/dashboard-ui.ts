@@ -5,7 +5,7 @@ import type { DashboardModel } from '../dashboard/collect.ts'
 import { followDashboard } from '../dashboard/watch.ts'
 import type { Kube } from '../kube/client.ts'
 import type { Environment, NamespaceConfig } from '../config/namespace-config.ts'
-import { requestReconcile } from './reconcile.ts'
+import { reconcileNamespace } from './reconcile.ts'
 import { startPageServer } from './server.ts'
 
 export interface DashboardUi {
@@ -48,7 +48,7 @@ export async function startDashboardUi(
       action: async (body) => {
         if (body.action !== 'reconcile')
           throw new Error(`the dashboard page is read-only; it only offers reconcile, not ${body.action}`)
-        return requestReconcile(kube, ns)
+        return reconcileNamespace(kube, ns)
       },
       note: opts.note,
     })

@@ -8,7 +8,7 @@ import type { FeedLine, LogFeed } from '../dev/log-feed.ts'
 import type { UiContext } from '../dev/run.ts'
 import { appRows } from '../dev/app-rows.ts'
 import type { Kube } from '../kube/client.ts'
-import { requestReconcile } from './reconcile.ts'
+import { reconcileNamespace } from './reconcile.ts'
 import { startPageServer, type ActionBody } from './server.ts'
 import { loadNamespace } from '../config/namespaces.ts'
 
@@ -78,7 +78,7 @@ export async function startWebUi(opts: WebUiOptions): Promise<WebUi> {
         void loop.runTask(body.task)
         return `running the task ${body.task} of ${loop.name}`
       case 'reconcile': {
-        return requestReconcile(kube, loop.ns ?? (await loadNamespace(loop.name)))
+        return reconcileNamespace(kube, loop.ns ?? (await loadNamespace(loop.name)))
       }
       default:
         throw new Error(`unknown action ${body.action}`)

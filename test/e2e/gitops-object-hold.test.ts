@@ -55,7 +55,7 @@ describe('per-object Flux hold against the real kustomize-controller', () => {
   const annotations = async () => (await configMap('settings')).metadata?.annotations ?? {}
   const kubectl$ = (...args: string[]) => run(kubectl, ['--kubeconfig', w.kubeconfig, '-n', DEMO, ...args])
   const requestReconcile = () =>
-    requestReconcileOf(w.kube, [{ kind: 'Kustomization', namespace: 'flux-system', name: DEMO }])
+    requestReconcileOf(w.kube, { kind: 'Kustomization', namespace: 'flux-system', name: DEMO })
   const handled = async () =>
     ((await w.ks()) as { status?: { lastHandledReconcileAt?: string } }).status?.lastHandledReconcileAt
 

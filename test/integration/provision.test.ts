@@ -7,7 +7,7 @@ import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { execFileSync } from 'node:child_process'
 import { NsopsError } from '../../shared/core/errors.ts'
-import { buildKey, cachedBinaryPath, toolPath, writeStamp } from '../../shared/tools/provision.ts'
+import { toolBuildKey, cachedBinaryPath, toolPath, writeStamp } from '../../shared/tools/provision.ts'
 import { recipes } from '../../shared/tools/recipes.ts'
 import { toolSpec } from '../../shared/tools/versions.ts'
 
@@ -74,18 +74,18 @@ describe('tool provisioning', () => {
   it('a cached binary built from another recipe is not used: changing a recipe (its ldflags) means a rebuild', async () => {
     const spec = toolSpec('kustomize')
     const dest = cachedBinaryPath(spec, 'kustomize')
-    const key = buildKey(spec)
+    const key = toolBuildKey(spec)
     const original = recipes.kustomize.ldflags
     recipes.kustomize.ldflags = () => '-s -w -X main.edited=yes'
     try {
-      assert.notEqual(buildKey(spec), key, 'the ldflags are part of the cache key')
+      assert.notEqual(toolBuildKey(spec), key, 'the ldflags are part of the cache key')
       process.env.PATH = '/nonexistent' // no go: the stale entry cannot be rebuilt, so it must be refused
       await assert.rejects(toolPath('kustomize', { ignorePath: true }), /kustomize v5\.8\.2 is not available/)
     } finally {
       recipes.kustomize.ldflags = original
       process.env.PATH = saved.PATH
     }
-    assert.equal(buildKey(spec), key)
+    assert.equal(toolBuildKey(spec), key)
     assert.equal(await toolPath('kustomize', { ignorePath: true }), dest, 'the entry matches its recipe again')
   })
 

@@ -8,7 +8,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, afterEach, before, describe, it } from 'node:test'
-import { buildKey, readBuild, storeBuild } from '../../shared/kustomize/build-cache.ts'
+import { buildCacheKey, readBuild, storeBuild } from '../../shared/kustomize/build-cache.ts'
 import { stopKustomizeServer } from '../../shared/kustomize/build.ts'
 import { buildKustomization } from '../../shared/kustomize/build.ts'
 import { commitAll, git, seedRepo, write } from '../git-fixture.ts'
@@ -59,7 +59,7 @@ describe('drift build cache', () => {
 
   it('a stored build is found again under the same tree, and a change below the folder is a new key', async () => {
     await useCache(async (dir) => {
-      const k1 = await buildKey(repo, 'HEAD', folders, what)
+      const k1 = await buildCacheKey(repo, 'HEAD', folders, what)
       assert.ok(k1, 'a key for a commit that has the folder')
       assert.equal(k1.sha, git(repo, 'rev-parse', 'HEAD').trim())
       assert.equal(readBuild(k1.key), undefined, 'nothing stored yet')
@@ -71,24 +71,24 @@ describe('drift build cache', () => {
       // a commit outside the folder keeps the key; one below it changes it
       write(repo, 'other/x.yaml', cm('x', '2'))
       commitAll(repo, 'outside')
-      assert.equal((await buildKey(repo, 'HEAD', folders, what))?.key, k1.key)
+      assert.equal((await buildCacheKey(repo, 'HEAD', folders, what))?.key, k1.key)
       write(repo, 'namespaces/a/base/cm.yaml', cm('a', '2'))
       const sha = commitAll(repo, 'inside')
-      const k2 = await buildKey(repo, 'HEAD', folders, what)
+      const k2 = await buildCacheKey(repo, 'HEAD', folders, what)
       assert.ok(k2 && k2.key !== k1.key && k2.sha === sha)
       assert.equal(readBuild(k2.key), undefined)
       // the build path asked for is part of the key
-      assert.notEqual((await buildKey(repo, 'HEAD', folders, { ...what, ksPath: 'elsewhere' }))?.key, k2.key)
+      assert.notEqual((await buildCacheKey(repo, 'HEAD', folders, { ...what, ksPath: 'elsewhere' }))?.key, k2.key)
     })
   })
 
   it('no key for a folder the commit lacks, a revision that is not one, or with NSOPS_DRIFT_CACHE=0', async () => {
     await useCache(async () => {
-      assert.equal(await buildKey(repo, 'HEAD', ['namespaces/missing'], what), undefined)
-      assert.equal(await buildKey(repo, 'no-such-branch', folders, what), undefined)
-      assert.equal(await buildKey(repo, '--output=x', folders, what), undefined)
+      assert.equal(await buildCacheKey(repo, 'HEAD', ['namespaces/missing'], what), undefined)
+      assert.equal(await buildCacheKey(repo, 'no-such-branch', folders, what), undefined)
+      assert.equal(await buildCacheKey(repo, '--output=x', folders, what), undefined)
       process.env.NSOPS_DRIFT_CACHE = '0'
-      assert.equal(await buildKey(repo, 'HEAD', folders, what), undefined)
+      assert.equal(await buildCacheKey(repo, 'HEAD', folders, what), undefined)
     })
   })
 
@@ -100,7 +100,7 @@ describe('drift build cache', () => {
         'namespace: a\nresources:\n  - ../../base\n  - https://github.com/example/repo//deploy?ref=v1\n',
       )
       commitAll(repo, 'remote')
-      const k = await buildKey(repo, 'HEAD', folders, what)
+      const k = await buildCacheKey(repo, 'HEAD', folders, what)
       assert.ok(k)
       storeBuild(k.key, repo, folders, { buildPath: 'namespaces/a/overlays/prod', objects: [] })
       assert.equal(fs.existsSync(dir) ? fs.readdirSync(dir).length : 0, 0)

@@ -10,7 +10,7 @@ import { KubeConfig } from '@kubernetes/client-node'
 import { defineNamespace, namespacePaths } from '../../shared/config/namespace-config.ts'
 import { cacheDir } from '../../shared/core/paths.ts'
 import { clientsFor } from '../../shared/kube/client.ts'
-import { buildKey, storeBuild } from '../../shared/kustomize/build-cache.ts'
+import { buildCacheKey, storeBuild } from '../../shared/kustomize/build-cache.ts'
 import { buildKustomization, stopKustomizeServer } from '../../shared/kustomize/build.ts'
 import { runTask } from '../../shared/tasks/run.ts'
 import { seedRepo } from '../git-fixture.ts'
@@ -65,7 +65,7 @@ describe('private files', () => {
     fs.mkdirSync(dir, { recursive: true, mode: 0o755 })
     fs.chmodSync(dir, 0o755)
     const repo = path.join(tmp, 'repo')
-    const k = await buildKey(repo, 'HEAD', ['ns'], { ksPath: 'ns', overlay: 'ns' })
+    const k = await buildCacheKey(repo, 'HEAD', ['ns'], { ksPath: 'ns', overlay: 'ns' })
     assert.ok(k)
     storeBuild(k.key, repo, ['ns'], { buildPath: 'ns', objects: [] } as never)
     assert.equal(mode(dir), '700')
