@@ -46,6 +46,12 @@ export interface ApplyOptions {
    * save): apply without reading the live object first, and count each as configured.
    */
   knownChanged?: boolean
+  /** prune: leave CRDs and cluster-scoped objects other managers share, and namespaced objects another tool owns too */
+  keepShared?: boolean
+  /** prune: never delete a CustomResourceDefinition */
+  keepCrds?: boolean
+  /** prune: a reason to leave this object in place (and in the inventory), if there is one */
+  retain?: (ref: ObjectRef) => string | undefined
 }
 
 export interface ApplyFailure {
@@ -198,11 +204,13 @@ export async function applyObjects(
         dryRun,
         prunePvcs: opts.prunePvcs ?? false,
         concurrency: limit,
+        keepShared: opts.keepShared,
+        keepCrds: opts.keepCrds,
         // an object of the set whose identity is a guess may be one of these: keep them
         unsure: (ref) =>
           unplacedKinds.has(groupKind(ref))
             ? `the set's own ${ref.kind} objects could not be resolved in this run, so this one may still belong to it`
-            : undefined,
+            : opts.retain?.(ref),
       },
     )
     result.pruned.push(...pruning.pruned)

@@ -22,6 +22,42 @@ export interface PruneOptions {
    * every resource of its kind along)
    */
   keepShared?: boolean
+  /**
+   * never delete a CustomResourceDefinition (the dev loop, unless --prune-crds): deleting
+   * one takes every resource of its kind along, in every namespace
+   */
+  keepCrds?: boolean
+}
+
+/**
+ * Managers that write into objects they did not make: the control plane's controllers
+ * (the deployment controller sets the revision annotation on every Deployment) and kubectl
+ * (a person's `kubectl edit`/`scale`, which kustomize-controller folds into its own). Any
+ * other manager (kustomize-controller, helm, another apply) means the object is someone
+ * else's too.
+ */
+const BYSTANDERS = new Set(['kube-controller-manager', 'kube-scheduler', 'kube-apiserver', 'kubelet'])
+
+/** A controller's finalizer on what it reconciles (helm-controller on a HelmRelease) is not ownership. */
+function onlyFinalizers(fields: unknown): boolean {
+  const keys = (o: unknown) => Object.keys((o ?? {}) as object).filter((k) => k !== '.')
+  const meta = (fields as Record<string, unknown> | undefined)?.['f:metadata']
+  return keys(fields).every((k) => k === 'f:metadata') && keys(meta).every((k) => k === 'f:finalizers')
+}
+
+/** The managers other than `ours` that own fields of the object itself (not its status, scale or finalizers). */
+export function otherOwners(
+  managers: { manager?: string; subresource?: string; fieldsV1?: object }[],
+  ours: string,
+): string[] {
+  return [
+    ...new Set(
+      managers
+        .filter((e) => e.manager && e.manager !== ours && !e.subresource && !onlyFinalizers(e.fieldsV1))
+        .map((e) => e.manager!)
+        .filter((m) => !BYSTANDERS.has(m) && !m.startsWith('kubectl')),
+    ),
+  ]
 }
 
 export interface PruneReport {
@@ -54,6 +90,12 @@ export async function pruneLeftovers(kube: Kube, gone: ObjectRef[], opts: PruneO
 async function pruneOne(kube: Kube, ref: ObjectRef, opts: PruneOptions): Promise<Outcome> {
   const decision = pruneDecision(ref, opts)
   if (!decision.prune) return { reason: decision.reason, keep: decision.keep }
+  if (opts.keepCrds && isCrd(ref))
+    return {
+      reason:
+        'a dev loop never deletes a CustomResourceDefinition (every resource of its kind would go, in every namespace); delete it yourself, or pass --prune-crds',
+      keep: true,
+    }
   try {
     const live = await getObject(kube, ref)
     if (!live) return 'gone'
@@ -66,12 +108,19 @@ async function pruneOne(kube: Kube, ref: ObjectRef, opts: PruneOptions): Promise
         keep: false,
       }
     }
-    if (opts.keepShared && (isCrd(ref) || !ref.namespace)) {
-      const others = [
-        ...new Set(
-          managers.filter((e) => e.manager !== opts.fieldManager && e.subresource !== 'status').map((e) => e.manager),
-        ),
-      ]
+    if (opts.keepShared) {
+      // CRDs and cluster-scoped objects are shared with any other manager at all; an object
+      // in a namespace with another owner (Flux, Helm, another tool's apply)
+      const others =
+        isCrd(ref) || !ref.namespace
+          ? [
+              ...new Set(
+                managers
+                  .filter((e) => e.manager !== opts.fieldManager && e.subresource !== 'status')
+                  .map((e) => e.manager),
+              ),
+            ]
+          : otherOwners(managers, opts.fieldManager)
       if (others.length)
         return { reason: `also managed by ${others.join(', ')}, so it is shared and left in place`, keep: false }
     }

@@ -15,7 +15,7 @@ Exit codes: 0 · 1 the cluster does not answer.
 interface DevStatusNamespace {
   name: string
   /** kept: `dev --ci` left its stack running (not stale; `just dev-down` ends it) */
-  devLoop: { pid: number; kept: boolean } | null
+  devLoop: { pid: number; kept: boolean; unfinished?: string } | null
   namespace: string
   deployed: boolean
   apps: { healthy: number; total: number }
@@ -62,7 +62,12 @@ export async function devStatus(argv: string[]): Promise<number> {
   const nsRows: DevStatusNamespace[] = await Promise.all(
     (await loadNamespaces()).map(async (ns) => {
       const sess = readSession(ns.name)
-      const base = { name: ns.name, devLoop: sess ? { pid: sess.pid, kept: Boolean(sess.kept) } : null }
+      const base = {
+        name: ns.name,
+        devLoop: sess
+          ? { pid: sess.pid, kept: Boolean(sess.kept), ...(sess.unfinished ? { unfinished: sess.unfinished } : {}) }
+          : null,
+      }
       try {
         const m = await collect(kube, ns, 'dev')
         const apps = m.groups.flatMap((g) => g.apps)
@@ -114,7 +119,11 @@ export async function devStatus(argv: string[]): Promise<number> {
           : [
               c.bold(r.name),
               r.devLoop
-                ? c.cyan(r.devLoop.kept ? 'kept by dev --ci (just dev-down ends it)' : `dev loop pid ${r.devLoop.pid}`)
+                ? r.devLoop.unfinished
+                  ? c.yellow(`cleanup unfinished: ${r.devLoop.unfinished} (just dev-down finishes it)`)
+                  : c.cyan(
+                      r.devLoop.kept ? 'kept by dev --ci (just dev-down ends it)' : `dev loop pid ${r.devLoop.pid}`,
+                    )
                 : c.dim('no dev loop'),
               r.deployed
                 ? `${r.namespace}: ${r.apps.healthy}/${r.apps.total} apps healthy`

@@ -23,6 +23,8 @@ what the cleanup is doing, a third within 3 s forces the exit).
   --ui-port N   the web page's port (default 10350, Tilt's); --no-ui: none. The page and the
                 terminal view (key l) show each app's logs too
   --hold-root   allow suspending the root flux-system Kustomization (see dev.ts --help)
+  --prune-crds  let the loops delete a CustomResourceDefinition that left a dev overlay
+                (never without it; see dev.ts --help)
 `
 
 export async function devUp(argv: string[]): Promise<number> {
@@ -36,6 +38,7 @@ export async function devUp(argv: string[]): Promise<number> {
       timeout: { type: 'string' },
       'output-snapshot': { type: 'string' },
       'hold-root': { type: 'boolean' },
+      'prune-crds': { type: 'boolean' },
       'ui-port': { type: 'string' },
       'no-ui': { type: 'boolean' },
     },
@@ -94,6 +97,7 @@ export async function devUp(argv: string[]): Promise<number> {
       timeoutMs,
       outputSnapshot: values['output-snapshot'],
       hold: { holdRoot: values['hold-root'] },
+      pruneCrds: values['prune-crds'],
       shutdown,
       ui: values['no-ui']
         ? false

@@ -5,7 +5,7 @@ import { resolveTarget, targetOptions } from '../kube/target.ts'
 import { parseUiPort } from '../web/server.ts'
 
 const usage = (ns: string) => `
-Usage: ./namespaces/${ns}/dev.ts [--ci [--timeout 5m] [--down] [--output-snapshot FILE]] [--no-forwards] [--keep] [--hold-root]
+Usage: ./namespaces/${ns}/dev.ts [--ci [--timeout 5m] [--down] [--output-snapshot FILE]] [--no-forwards] [--keep] [--hold-root] [--prune-crds]
        just dev ${ns}
 
 The ${ns} dev loop, like \`tilt up\`: checks the context is a local one (or allow-listed),
@@ -37,6 +37,9 @@ shows what the cleanup is doing; a third within 3 s forces the exit.
   --timeout DUR    how long --ci waits (default 5m; Go durations: 90s, 1m30s, 10m)
   --no-forwards    skip the port-forwards
   --keep           on exit, leave what was applied in place (the Flux hold is released)
+  --prune-crds     let the loop delete a CustomResourceDefinition that left the dev overlay
+                   (without it a CRD is never deleted: every resource of its kind would go,
+                   in every namespace; one another tool also manages stays even so)
   --ui-port N      the web page's port (default 10350, Tilt's; a free one when taken)
   --no-ui          no web page
   --hold-root      allow suspending the root flux-system Kustomization when it manages
@@ -54,6 +57,7 @@ export async function dev(ns: NamespaceConfig, argv: string[]): Promise<number> 
       timeout: { type: 'string' },
       'no-forwards': { type: 'boolean' },
       keep: { type: 'boolean' },
+      'prune-crds': { type: 'boolean' },
       'hold-root': { type: 'boolean' },
       'ui-port': { type: 'string' },
       'no-ui': { type: 'boolean' },
@@ -75,6 +79,7 @@ export async function dev(ns: NamespaceConfig, argv: string[]): Promise<number> 
     timeoutMs,
     forwards: !values['no-forwards'],
     keep: values.keep,
+    pruneCrds: values['prune-crds'],
     hold: { holdRoot: values['hold-root'] },
     shutdown,
     ui: values['no-ui']

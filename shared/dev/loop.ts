@@ -5,10 +5,10 @@ import { EventEmitter } from 'node:events'
 import path from 'node:path'
 import { applyObjects, type ApplyResult } from '../apply/apply.ts'
 import { deleteObject } from '../kube/rest.ts'
-import { pruneLeftovers } from '../apply/prune.ts'
+import { pruneLeftovers, type PruneReport } from '../apply/prune.ts'
+import { refKey, refOf, refString, type ObjectRef } from '../kube/refs.ts'
+import { inventoryConfigMapName, readInventory, writeInventory, type InventoryRef } from '../apply/inventory.ts'
 import { keepReleasePvcs, NotDeployed, waitReleasesGone } from '../flux/helm-release.ts'
-import { refKey, refOf, refString } from '../kube/refs.ts'
-import { inventoryConfigMapName, readInventory, type InventoryRef } from '../apply/inventory.ts'
 import { NsopsError, errorMessage } from '../core/errors.ts'
 import { rewriteImages } from '../images/rewrite.ts'
 import { ImageBuilds, type ImageState } from './image-builds.ts'
@@ -19,7 +19,15 @@ import { buildProd, devSubstitution } from '../flux/build/index.ts'
 import { OverlayBuild } from './overlay-build.ts'
 import { isApiError, type Kube } from '../kube/client.ts'
 import type { NamespaceConfig } from '../config/namespace-config.ts'
-import { claimSession, holdLease, releaseSession, writeSession, type DevSession, type ForwardInfo } from './session.ts'
+import {
+  claimSession,
+  holdLease,
+  releaseSession,
+  writeSession,
+  type DevSession,
+  type ForwardInfo,
+  type LeaseHandle,
+} from './session.ts'
 import { watchDebounced, type FileWatch } from './file-watch.ts'
 import {
   describeHeld,
@@ -93,6 +101,13 @@ export interface DevLoopOptions {
   hold?: HoldOptions
   /** aborts start-up where it is (Ctrl-C during start) */
   signal?: AbortSignal
+  /** let the loop delete CustomResourceDefinitions that left the overlay (never, without it) */
+  pruneCrds?: boolean
+}
+
+export interface EndKeptOptions {
+  /** delete the dev objects even though overlays/prod does not build (held and shared ones still stay) */
+  prodBroken?: boolean
 }
 
 export interface StopOptions {
@@ -156,7 +171,9 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
   private forwards: { stop(): Promise<void> | void }[] = []
   private flux?: FluxHold
   private fluxRefresh?: NodeJS.Timeout
-  private lease?: { release(opts?: { keep?: boolean }): Promise<void> }
+  private lease?: LeaseHandle
+  /** why the exit could not delete everything (overlays/prod broken): `just dev-down` finishes */
+  private unfinished?: string
   private starting: Promise<void> = Promise.resolve()
   private stopped = false
   private readonly inventory: InventoryRef
@@ -230,6 +247,7 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       this.session = undefined
       throw err
     }
+    this.lease.onLost((why) => this.leaseLost(why))
     if (this.aborted) return
     // the images build while the overlay builds and Flux is asked: the first apply needs both
     const imagesBuilt = this.images.any ? this.images.buildAll('start') : Promise.resolve([])
@@ -363,8 +381,26 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     return ok
   }
 
+  /** Another loop holds the namespace now: write nothing more, say so, keep the view open. */
+  private leaseLost(why: string): void {
+    this.watcher?.close()
+    this.watcher = undefined
+    clearTimeout(this.checkTimer)
+    this.status.phase = 'error'
+    this.status.error = `${why}. Its objects are that loop's now: this one deletes nothing on exit. Stop this loop (Ctrl-C) and work in the other one, or stop that one and start this again.`
+    this.publish()
+  }
+
+  /** The refs of what the prune and the exit must leave: objects held from Flux are prod's. */
+  private retain = (ref: { apiVersion: string; kind: string; namespace?: string; name: string }) =>
+    this.flux?.objects.some((h) => refKey(h) === refKey(ref))
+      ? 'held from Flux by this loop (prod has it too), so it is not deleted'
+      : undefined
+
   private async applyOnce(trigger: string, saved?: string[]): Promise<void> {
     const t0 = performance.now()
+    // before anything is written: still ours? (a laptop waking from sleep finds out here)
+    if (this.lease && (await this.lease.renew())) return
     this.status.phase = 'applying'
     this.publish()
     if (this.ns.hooks.beforeApply) {
@@ -415,6 +451,10 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
             fieldManager: DEV_FIELD_MANAGER,
             inventory: this.inventory,
             namespace: this.ns.namespaces.dev,
+            // the same safety as the exit: what others share, CRDs, what Flux holds stay
+            keepShared: true,
+            keepCrds: !this.opts.pruneCrds,
+            retain: this.retain,
           })
     } catch (err) {
       this.status.phase = 'error'
@@ -549,6 +589,18 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     await this.applying.catch(() => {})
     say(`stopping the port-forwards of ${this.ns.name}`)
     await Promise.allSettled(this.forwards.map((f) => f.stop()))
+    const lost = this.lease?.lost()
+    if (lost) {
+      // the namespace is another loop's now: its objects, its Lease; only our Flux marks go
+      // (a hold the other loop took over carries its marker, so release leaves it)
+      if (this.flux) notes.push(...(await releaseHold(this.kube, this.flux).catch(() => [])))
+      await this.lease?.release()
+      releaseSession(this.ns.name)
+      notes.push(`${lost}; deleted nothing`)
+      this.status.phase = 'stopped'
+      this.emit('status', this.status)
+      return notes
+    }
     const keep = opts.keep ?? this.opts.keep
     if (opts.keep) {
       if (this.flux)
@@ -585,7 +637,13 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       }
     }
     await this.lease?.release().catch((err) => notes.push(errorMessage(err)))
-    releaseSession(this.ns.name)
+    if (this.unfinished) {
+      // what could be prod's is still there: the session stays for `just dev-down` to finish
+      this.session.kept = true
+      this.session.unfinished = this.unfinished
+      this.session.forwards = []
+      writeSession(this.session)
+    } else releaseSession(this.ns.name)
     this.status.phase = 'stopped'
     this.emit('status', this.status)
     return notes
@@ -595,17 +653,22 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
    * `just dev-down` for a session `dev --ci` kept: take the namespace over (the kept session
    * file and Lease allow it), resume the holds it left, delete its dev-only objects.
    */
-  async endKept(): Promise<string[]> {
-    this.session = claimSession({
+  async endKept(opts: EndKeptOptions = {}): Promise<string[]> {
+    const session = claimSession({
       namespace: this.ns.name,
       kubernetesNamespace: this.ns.namespaces.dev,
       context: this.kube.context,
     })
-    this.lease = await holdLease(this.kube, this.session)
-    const notes = await this.deleteDevOnly()
+    this.session = session
+    this.lease = await holdLease(this.kube, session)
+    const notes = await this.deleteDevOnly(opts)
     notes.push(...(await endKeptHolds(this.kube, this.ns)))
     await this.lease.release()
-    releaseSession(this.ns.name)
+    if (this.unfinished) {
+      session.kept = true
+      session.unfinished = this.unfinished
+      writeSession(session)
+    } else releaseSession(this.ns.name)
     return notes
   }
 
@@ -614,16 +677,29 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     return this.substitute ? this.substitute(objects) : objects
   }
 
-  private async deleteDevOnly(): Promise<string[]> {
+  private async deleteDevOnly(opts: EndKeptOptions = {}): Promise<string[]> {
     const applied = await readInventory(this.kube, this.inventory)
     for (const [k, json] of this.lastApplied)
       if (!applied.has(k)) applied.set(k, refOf(JSON.parse(json) as ManifestObject))
+    const notes: string[] = []
     let prod = new Set<string>()
+    /** objects left because they could be prod's while overlays/prod does not build */
+    let unsure: ObjectRef[] = []
     try {
       const repoDir = path.resolve(this.ns.paths.root, '..', '..')
       prod = new Set((await buildProd(this.ns, repoDir)).objects.map((o) => refKey(refOf(o))))
-    } catch {
-      /* prod overlay broken: treat all as dev-only */
+    } catch (err) {
+      // Which objects prod has is unknown: what could be prod's (in its namespace, or
+      // cluster-wide) stays until overlays/prod builds again; a separate dev namespace goes.
+      const couldBeProd = (r: ObjectRef) => !r.namespace || r.namespace === this.ns.namespaces.prod
+      if (!opts.prodBroken) unsure = [...applied.values()].filter(couldBeProd)
+      for (const r of unsure) applied.delete(refKey(r))
+      if (unsure.length) {
+        this.unfinished = `overlays/prod of ${this.ns.name} does not build, so ${unsure.length} object(s) that could be prod's were not deleted`
+        notes.push(
+          `${this.unfinished} (${errorMessage(err).split('\n')[0]}). Fix overlays/prod, then run \`just dev-down\` to delete the dev-only ones; or \`just dev-down --prod-broken\` deletes them now (objects Flux or another tool also manages still stay)`,
+        )
+      }
     }
     const doomed = [...applied.entries()].filter(([k]) => !prod.has(k)).map(([, r]) => r)
     // dev-only HelmReleases: helm-controller uninstalls them when they are deleted (its
@@ -631,7 +707,6 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     const releases = doomed.filter(
       (r) => r.kind === 'HelmRelease' && r.apiVersion.startsWith('helm.toolkit.fluxcd.io/') && r.namespace,
     )
-    const notes: string[] = []
     const spared = new Set<string>()
     await Promise.all(
       releases.map(async (hr) => {
@@ -652,7 +727,8 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
         }
       }),
     )
-    // the same safety as prune: ours by field manager, uid precondition, shared cluster objects kept
+    // the same safety as prune: ours by field manager, uid precondition, shared objects kept,
+    // CRDs only with --prune-crds, what this loop holds from Flux is prod's
     const r = await pruneLeftovers(
       this.kube,
       doomed.filter((d) => !spared.has(refKey(d))),
@@ -662,21 +738,31 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
         prunePvcs: false,
         concurrency: 16,
         keepShared: true,
+        keepCrds: !this.opts.pruneCrds,
+        unsure: this.retain,
       },
     )
-    try {
-      await deleteObject(
-        this.kube,
-        {
-          apiVersion: 'v1',
-          kind: 'ConfigMap',
-          namespace: this.inventory.namespace,
-          name: inventoryConfigMapName(this.inventory),
-        },
-        { dryRun: false },
+    if (unsure.length) {
+      // the inventory keeps naming them, for the `just dev-down` that finishes
+      const left = [...unsure, ...r.keep, ...releases.filter((hr) => spared.has(refKey(hr)))]
+      await writeInventory(this.kube, this.inventory, left, DEV_FIELD_MANAGER).catch((e) =>
+        notes.push(`could not record what is left: ${errorMessage(e)}`),
       )
-    } catch {
-      /* none */
+    } else {
+      try {
+        await deleteObject(
+          this.kube,
+          {
+            apiVersion: 'v1',
+            kind: 'ConfigMap',
+            namespace: this.inventory.namespace,
+            name: inventoryConfigMapName(this.inventory),
+          },
+          { dryRun: false },
+        )
+      } catch {
+        /* none */
+      }
     }
     const deletedReleases = r.pruned.filter((p) => releases.some((hr) => refKey(hr) === refKey(p)))
     if (deletedReleases.length) {
@@ -692,13 +778,17 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
           )
       }
     }
+    return [...notes, ...this.deleteNotes(r)]
+  }
+
+  private deleteNotes(r: PruneReport): string[] {
+    const notes: string[] = []
     if (r.pruned.length)
       notes.push(
         `deleted ${r.pruned.length} dev-only object(s) in ${this.ns.namespaces.dev} (PVCs and the namespace kept)`,
       )
-    const shared = r.retained.filter((x) => /shared/.test(x.reason))
-    if (shared.length)
-      notes.push(`left ${shared.map((x) => refString(x.ref)).join(', ')} in place: ${shared[0].reason}`)
+    for (const x of r.retained.filter((x) => /shared|held|CustomResourceDefinition/.test(x.reason)))
+      notes.push(`left ${refString(x.ref)} in place: ${x.reason}`)
     for (const f of r.failed) notes.push(`could not delete ${refString(f.ref)}: ${f.message}`)
     return notes
   }

@@ -5,6 +5,7 @@
 // atomic link (two loops started at the same moment cannot both win); the Lease with create
 // (409 for the loser) and renewed while the loop runs. A session `dev --ci` keeps on purpose
 // stays as `kept` until `just dev-down` or the next loop of the namespace takes it over.
+import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -36,6 +37,8 @@ export interface DevSession {
   forwards: ForwardInfo[]
   /** left running by `dev --ci` after its process ended */
   kept?: boolean
+  /** why the exit left objects for `just dev-down` to finish (overlays/prod did not build) */
+  unfinished?: string
 }
 
 const dir = () => path.join(stateDir(), 'dev')
@@ -51,6 +54,28 @@ function readFile(ns: string): DevSession | undefined {
 
 function alive(s: DevSession): boolean {
   return s.host === os.hostname() && pidAlive(s.pid)
+}
+
+/**
+ * Whether `s.pid` is still the process that wrote the session, not a later one that got the
+ * same pid after the loop died (kill -9, a reboot): a process that started after the session
+ * did cannot be its loop. `ps -o etime=` (elapsed time, [[dd-]hh:]mm:ss) works on Linux and
+ * macOS alike; where ps cannot tell, the pid is not trusted.
+ */
+export function sessionProcess(s: DevSession): boolean {
+  if (!alive(s)) return false
+  let etime: string
+  try {
+    etime = execFileSync('ps', ['-o', 'etime=', '-p', String(s.pid)], { encoding: 'utf8' }).trim()
+  } catch {
+    return false
+  }
+  const m = /^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)$/.exec(etime)
+  if (!m) return false
+  const [d, h, min, sec] = [m[1], m[2], m[3], m[4]].map((x) => Number(x ?? 0))
+  const startedAt = Date.now() - (((d * 24 + h) * 60 + min) * 60 + sec) * 1000
+  // etime counts whole seconds: a second of slack, and one for the clock moving meanwhile
+  return startedAt <= new Date(s.startedAt).getTime() + 2000
 }
 
 /** The namespace's session when its loop runs (or was kept by `dev --ci`). */
@@ -155,12 +180,22 @@ function expired(lease: V1Lease): boolean {
 
 /**
  * Holds the namespace's Lease for this session; refuses when another session's Lease is
- * live (another checkout, another machine). Renewed every 20 s until released.
+ * live (another checkout, another machine). Renewed every 20 s until released; a renew the
+ * apiserver refuses (409: someone replaced it; 404: deleted) marks it lost for good.
  */
-export async function holdLease(
-  kube: Kube,
-  session: DevSession,
-): Promise<{ release(opts?: { keep?: boolean }): Promise<void> }> {
+export interface LeaseHandle {
+  /**
+   * Renews now (the dev loop does before every apply, so a machine waking from sleep writes
+   * nothing before it knows): why the Lease is lost, or undefined while it is this loop's.
+   */
+  renew(): Promise<string | undefined>
+  /** why the Lease is lost, once it is */
+  lost(): string | undefined
+  onLost(fn: (why: string) => void): void
+  release(opts?: { keep?: boolean }): Promise<void>
+}
+
+export async function holdLease(kube: Kube, session: DevSession): Promise<LeaseHandle> {
   const api = kube.kc.makeApiClient(CoordinationV1Api)
   const name = leaseName(session.namespace)
   const holder: LeaseHolder = {
@@ -217,21 +252,58 @@ export async function holdLease(
       })
     ).metadata?.resourceVersion
   }
-  const renew = setInterval(
-    () => {
-      api.replaceNamespacedLease({ name, namespace: LEASE_NAMESPACE, body: body(rv) }).then(
-        (l) => {
-          rv = l.metadata?.resourceVersion
-        },
-        () => {},
-      )
-    },
-    (LEASE_SECONDS / 3) * 1000,
-  )
+  // Lost: someone else holds the Lease now (this machine slept longer than the Lease, and
+  // another loop took the namespace over) or it is gone. From then on this loop must write
+  // nothing: both would apply and prune with the same field manager and inventory.
+  let lost: string | undefined
+  const lose = async (why: 404 | 409) => {
+    if (lost) return lost
+    let now = 'nobody (the Lease was deleted)'
+    if (why === 409) {
+      try {
+        const current = await api.readNamespacedLease({ name, namespace: LEASE_NAMESPACE })
+        now = describeHolder(current)
+      } catch (err) {
+        if (!isApiError(err, 404)) now = 'someone else (the Lease could not be read)'
+      }
+    }
+    lost = `the Lease ${LEASE_NAMESPACE}/${name} is now held by ${now}, so this loop stopped applying and pruning`
+    for (const fn of onLost) fn(lost)
+    return lost
+  }
+  const onLost: ((why: string) => void)[] = []
+  // one renew at a time: two with the same resourceVersion would make the second a 409
+  let inFlight: Promise<string | undefined> | undefined
+  const renewOnce = (): Promise<string | undefined> => {
+    inFlight ??= renewNow().finally(() => {
+      inFlight = undefined
+    })
+    return inFlight
+  }
+  const renewNow = async (): Promise<string | undefined> => {
+    if (lost) return lost
+    try {
+      rv = (await api.replaceNamespacedLease({ name, namespace: LEASE_NAMESPACE, body: body(rv) })).metadata
+        ?.resourceVersion
+    } catch (err) {
+      if (isApiError(err, 409)) return lose(409)
+      if (isApiError(err, 404)) return lose(404)
+      // the cluster did not answer: the next renew (or the next apply's check) tries again
+    }
+    return lost
+  }
+  const renew = setInterval(() => void renewOnce(), (LEASE_SECONDS / 3) * 1000)
   renew.unref()
   return {
+    renew: renewOnce,
+    lost: () => lost,
+    onLost(fn) {
+      onLost.push(fn)
+    },
     async release(opts = {}) {
       clearInterval(renew)
+      await inFlight
+      if (lost) return // someone else's now: nothing of it is ours to change
       try {
         if (opts.keep) await api.replaceNamespacedLease({ name, namespace: LEASE_NAMESPACE, body: body(rv, true) })
         else
@@ -245,6 +317,16 @@ export async function holdLease(
           throw new NsopsError(`could not release the dev Lease ${LEASE_NAMESPACE}/${name}: ${errorMessage(err)}`)
       }
     },
+  }
+}
+
+/** Who holds a Lease, for people: `ann@laptop, pid 4242, since …`. */
+function describeHolder(lease: V1Lease): string {
+  try {
+    const h = JSON.parse(lease.metadata?.annotations?.[HOLDER] ?? '') as LeaseHolder
+    return `${h.user}@${h.host} (pid ${h.pid}, since ${h.startedAt})`
+  } catch {
+    return lease.spec?.holderIdentity ?? 'someone else'
   }
 }
 

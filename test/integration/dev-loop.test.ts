@@ -106,9 +106,12 @@ describe('dev loop', () => {
     try {
       await loop.start()
       await until('web Current', async () => web()?.status === 'Current', 60_000)
+      // by hand, as `kubectl patch` does it (its field manager): the exit still deletes web, since
+      // kubectl is a person's edit, not another tool that owns the object too
       await kube.apps.patchNamespacedDeployment({
         name: 'web',
         namespace: devNs,
+        fieldManager: 'kubectl-patch',
         body: [{ op: 'add', path: '/spec/template/spec/nodeSelector', value: { 'nsops.dev/no-such-node': 'true' } }],
       })
       await until('web no longer Current in the view', async () => web()?.status !== 'Current', 10_000)
