@@ -31,12 +31,20 @@ export interface PruneOptions {
 
 /**
  * Managers that write into objects they did not make: the control plane's controllers
- * (the deployment controller sets the revision annotation on every Deployment) and kubectl
+ * (the deployment controller sets the revision annotation on every Deployment), nsops itself and kubectl
  * (a person's `kubectl edit`/`scale`, which kustomize-controller folds into its own). Any
  * other manager (kustomize-controller, helm, another apply) means the object is someone
  * else's too.
  */
-const BYSTANDERS = new Set(['kube-controller-manager', 'kube-scheduler', 'kube-apiserver', 'kubelet'])
+const BYSTANDERS = new Set([
+  'kube-controller-manager',
+  'kube-scheduler',
+  'kube-apiserver',
+  'kubelet',
+  // @kubernetes/client-node's name for a write that names no manager: nsops' own touches on
+  // what the loop applied (a Flux hold's marks, the keep-the-PVCs patch on a HelmRelease)
+  'node-fetch',
+])
 
 /** A controller's finalizer on what it reconciles (helm-controller on a HelmRelease) is not ownership. */
 function onlyFinalizers(fields: unknown): boolean {

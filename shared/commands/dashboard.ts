@@ -6,6 +6,7 @@ import type { Environment, NamespaceConfig } from '../config/namespace-config.ts
 import type { Kube } from '../kube/client.ts'
 import { c, log, setJsonMode } from '../core/output.ts'
 import { resolveTarget, targetOptions } from '../kube/target.ts'
+import { checkScriptFolder } from '../config/namespaces.ts'
 
 const usage = (ns: string) => `
 Usage: ./namespaces/${ns}/dashboard.ts [--env dev|prod] [--drift] [--json | --watch | --check | --web [--ui-port N]]
@@ -30,6 +31,7 @@ never read.
 `
 
 export async function dashboard(ns: NamespaceConfig, argv: string[]): Promise<number> {
+  checkScriptFolder(ns)
   const { values } = parseCommand(argv, {
     usage: usage(ns.name),
     options: {

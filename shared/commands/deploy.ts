@@ -4,6 +4,7 @@ import { ExitCode, NsopsError } from '../core/errors.ts'
 import type { NamespaceConfig } from '../config/namespace-config.ts'
 import { c, log, setJsonMode } from '../core/output.ts'
 import { resolveTarget, targetOptions } from '../kube/target.ts'
+import { checkScriptFolder } from '../config/namespaces.ts'
 
 const usage = (ns: string) => `
 Usage: ./namespaces/${ns}/deploy.ts [--yes] [--dry-run] [--push-only] [--no-rollback] [--timeout 5m] [--message MSG] [--json]
@@ -51,6 +52,7 @@ rollback failed too (the message says where every commit is) · 4 pushed but not
 `
 
 export async function deploy(ns: NamespaceConfig, argv: string[]): Promise<number> {
+  checkScriptFolder(ns)
   const { values } = parseCommand(argv, {
     usage: usage(ns.name),
     options: {

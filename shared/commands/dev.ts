@@ -3,6 +3,7 @@ import { parseCommand, parseDuration } from '../core/cli.ts'
 import type { NamespaceConfig } from '../config/namespace-config.ts'
 import { resolveTarget, targetOptions } from '../kube/target.ts'
 import { parseUiPort } from '../web/server.ts'
+import { checkScriptFolder } from '../config/namespaces.ts'
 
 const usage = (ns: string) => `
 Usage: ./namespaces/${ns}/dev.ts [--ci [--timeout 5m] [--down] [--output-snapshot FILE]] [--no-forwards] [--keep] [--hold-root] [--prune-crds]
@@ -48,6 +49,7 @@ shows what the cleanup is doing; a third within 3 s forces the exit.
 `
 
 export async function dev(ns: NamespaceConfig, argv: string[]): Promise<number> {
+  checkScriptFolder(ns)
   const { values } = parseCommand(argv, {
     usage: usage(ns.name),
     options: {

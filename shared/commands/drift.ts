@@ -6,6 +6,7 @@ import type { NamespaceConfig } from '../config/namespace-config.ts'
 import { setJsonMode } from '../core/output.ts'
 import { resolveTarget, targetOptions } from '../kube/target.ts'
 import { trace } from '../core/trace.ts'
+import { checkScriptFolder } from '../config/namespaces.ts'
 
 export const DRIFT_EXIT = { inSync: 0, drift: 1, error: 2 } as const
 
@@ -47,6 +48,7 @@ export function asDriftError(err: unknown): NsopsError {
 }
 
 export async function drift(ns: NamespaceConfig, argv: string[]): Promise<number> {
+  checkScriptFolder(ns)
   trace('drift: modules loaded')
   try {
     const { values } = parseCommand(argv, {

@@ -9,6 +9,7 @@ import { c, log, setJsonMode } from '../core/output.ts'
 import { resolveTarget, targetOptions } from '../kube/target.ts'
 import type { LogLine } from '../logs/follower.ts'
 import { Scrubber, watchSecrets } from '../logs/scrub.ts'
+import { checkScriptFolder } from '../config/namespaces.ts'
 
 const usage = (ns: string) => `
 Usage: just logs ${ns} [APP] [flags]
@@ -54,6 +55,7 @@ function regexes(flag: string, values: string[] | undefined): RegExp[] {
 }
 
 export async function logs(ns: NamespaceConfig, argv: string[]): Promise<number> {
+  checkScriptFolder(ns)
   const { values, positionals } = parseCommand(argv, {
     usage: usage(ns.name),
     allowPositionals: true,

@@ -4,6 +4,7 @@ import { parseCommand } from '../core/cli.ts'
 import type { Environment, NamespaceConfig } from '../config/namespace-config.ts'
 import { c, duration, log } from '../core/output.ts'
 import { resolveTarget, targetOptions } from '../kube/target.ts'
+import { checkScriptFolder } from '../config/namespaces.ts'
 
 const usage = (ns: string) => `
 Usage: just task ${ns} [NAME] [--env dev|prod]
@@ -20,6 +21,7 @@ or allow-listed context.
 `
 
 export async function task(ns: NamespaceConfig, argv: string[]): Promise<number> {
+  checkScriptFolder(ns)
   const { values, positionals } = parseCommand(argv, {
     usage: usage(ns.name),
     allowPositionals: true,

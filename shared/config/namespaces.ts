@@ -67,7 +67,35 @@ export async function loadNamespace(name: string): Promise<NamespaceConfig> {
   if (!mod.default?.name) {
     throw new NsopsError(`${path.relative(process.cwd(), file)} does not \`export default defineNamespace({...})\`.`)
   }
+  // the folder is what deploy commits and the dev loop watches; the name finds the folder
+  // again (paths, sessions, Flux): two different names would act on two different folders
+  if (mod.default.name !== name) {
+    throw new NsopsError(
+      `${path.relative(process.cwd(), file)} names its namespace "${mod.default.name}", but its folder is namespaces/${name}.`,
+      {
+        hint: `A namespace's name is its folder's name: set name: '${name}' in it, or rename the folder to namespaces/${mod.default.name}.`,
+      },
+    )
+  }
   return mod.default
+}
+
+/**
+ * A namespace's own script (./namespaces/<folder>/deploy.ts) imports ./namespace.ts directly:
+ * its name must be that folder's, or deploy would commit, and the dev loop watch, another one.
+ */
+export function checkScriptFolder(ns: NamespaceConfig, script = process.argv[1]): void {
+  if (!script) return
+  const rel = path.relative(namespacesDir, path.resolve(script))
+  const [folder, ...rest] = rel.split(path.sep)
+  if (!folder || rel.startsWith('..') || path.isAbsolute(rel) || rest.length !== 1) return
+  if (folder === ns.name) return
+  throw new NsopsError(
+    `namespaces/${folder}/namespace.ts names its namespace "${ns.name}", but its folder is namespaces/${folder}.`,
+    {
+      hint: `A namespace's name is its folder's name: set name: '${folder}' in it, or rename the folder to namespaces/${ns.name}.`,
+    },
+  )
 }
 
 export async function loadNamespaces(names?: string[]): Promise<NamespaceConfig[]> {

@@ -53,6 +53,9 @@ export function watchDebounced(
   }
   const watcher = chokidar.watch(root, {
     ignoreInitial: true,
+    // a link is watched as a file, never walked: one to ~ or / in the namespace folder would
+    // have the watch open every folder below it (and kustomize refuses files outside anyway)
+    followSymlinks: false,
     ignored: (p: string) => path.basename(p).startsWith('.') && p !== root,
   })
   // files created in this window: one removed again in the same window was an editor's temp

@@ -130,18 +130,45 @@ export function claimSession(s: Omit<DevSession, 'pid' | 'host' | 'user' | 'star
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 5) throw err
       }
+      const seen = fs.statSync(file(s.namespace), { throwIfNoEntry: false })
       const other = readFile(s.namespace)
       if (other && alive(other) && other.pid !== process.pid) throw refusal(other, 'on this machine')
-      // dead or kept: move it aside atomically; of two claimers only one rename succeeds
-      try {
-        fs.renameSync(file(s.namespace), `${file(s.namespace)}.${process.pid}.old`)
-      } catch {
-        /* someone else did */
-      }
-      fs.rmSync(`${file(s.namespace)}.${process.pid}.old`, { force: true })
+      // Dead, kept or unreadable: removed, but only that very file. Two claimers may both have
+      // read the dead one; the first removes it and links its own, and the second must not
+      // remove that fresh claim in its place (both would then run). So the removal happens
+      // under a lock, and only when the file is still the one read (same inode).
+      if (seen)
+        removeUnder(`${file(s.namespace)}.lock`, () => {
+          const now = fs.statSync(file(s.namespace), { throwIfNoEntry: false })
+          if (now && now.ino === seen.ino && now.dev === seen.dev) fs.rmSync(file(s.namespace), { force: true })
+        })
     }
   } finally {
     fs.rmSync(tmp, { force: true })
+  }
+}
+
+/**
+ * Runs fn while holding a lock directory (mkdir is atomic). Synchronous: the claim is. A lock
+ * older than 5 s is a claimer that died inside fn (a few file operations long) and is taken.
+ */
+function removeUnder(lock: string, fn: () => void): void {
+  const until = Date.now() + 10_000
+  for (;;) {
+    try {
+      fs.mkdirSync(lock)
+      break
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      const age = Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now())
+      if (age > 5000 || Date.now() > until) fs.rmSync(lock, { recursive: true, force: true })
+      else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10)
+    }
+  }
+  try {
+    fn()
+  } finally {
+    fs.rmSync(lock, { recursive: true, force: true })
   }
 }
 
