@@ -7,12 +7,20 @@
 // registered on demand (shared/core/ts-import.ts). NSOPS_NO_BUNDLE=1 runs everything through tsx.
 //
 // The bundle is CommonJS when it can be (no top-level await in it), so that it runs through a
-// vm.Script with a V8 code cache kept beside it: node 20 has no compile cache of its own, and
-// compiling a 3-4 MB bundle (and the functions it calls, lazily) was ~60-100 ms of every start.
+// vm.Script with a V8 code cache kept beside it: compiling a 3-4 MB bundle (and the functions it calls, lazily) was ~60-100 ms of every start.
 // The cache is written once, when the process ends, so it holds what that run compiled;
 // V8 checks it against the source and its own flags and we rewrite it when V8 refuses it.
-// A bundle that needs ESM (top-level await) runs as before, through import(); so does every
-// bundle with NSOPS_CODE_CACHE=0 (bench/startup compares the two).
+// A bundle that needs ESM (top-level await) runs as before, through import().
+//
+// Why not node's own compile cache (module.enableCompileCache, Node 22.1+)? Node writes its
+// cache right after compiling a module, so it holds the top-level code only (0.57 MB for the
+// dev.ts bundle); every function the run then compiles lazily is compiled again on the next
+// start. Ours is written when the process ends and holds what the run compiled (2.7 MB).
+// Measured on Node 24.22 (bench startup, CPU time of `--help`, one interleaved run): nsops
+// 70 ms with ours, 80 ms node's cache over the CommonJS bundle, 120 ms over the ESM bundle,
+// 190 ms with none; dev.ts 130 / 150 / 170 / 210 ms. NSOPS_CODE_CACHE selects the variant
+// (v8: ours, the default; node-cjs; node: the ESM bundle; 0: no cache) so the bench can
+// compare them again on a later Node.
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import Module, { createRequire } from 'node:module'
@@ -23,7 +31,11 @@ import vm from 'node:vm'
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const entry = path.resolve(process.argv[2])
 const dir = path.join(root, 'node_modules/.nsops/run')
-const esmOnly = process.env.NSOPS_CODE_CACHE === '0'
+// NSOPS_CODE_CACHE: v8 (default) the hand-made cache below; node: node's own compile cache
+// (module.enableCompileCache) over the ESM bundle; node-cjs: the same over the CommonJS bundle;
+// 0: the ESM bundle and no cache at all. bench/startup compares them in one run.
+const cacheMode = process.env.NSOPS_CODE_CACHE ?? 'v8'
+const esmOnly = cacheMode === '0' || cacheMode === 'node'
 const key = createHash('sha256').update(entry).digest('hex').slice(0, 16) + (esmOnly ? '-esm' : '')
 const esmOut = path.join(dir, `${key}.mjs`)
 const cjsOut = path.join(dir, `${key}.cjs`)
@@ -93,8 +105,7 @@ function build() {
 
 /**
  * The CommonJS bundle, or undefined when the script needs ESM: top-level await somewhere, or
- * an import() of something not bundled (from code compiled with a code cache such an import
- * cannot reach node's loader in node 20; shared/core/ts-import.ts borrows ours instead).
+ * an import() of a package left out of the bundle (kept on the ESM path, as before).
  */
 function commonJs(esbuild, common) {
   let result
@@ -132,6 +143,8 @@ function runCommonJs() {
   const script = new vm.Script(Module.wrap(source), {
     filename: cjsOut,
     cachedData,
+    // import() in the bundle (shared/core/ts-import.ts: tsx, a namespace.ts) goes to node's own loader
+    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   })
   if (!cachedData || script.cachedDataRejected) {
     process.once('exit', () => {
@@ -144,8 +157,6 @@ function runCommonJs() {
       }
     })
   }
-  // what shared/core/ts-import.ts calls for import(): this module's own, node's loader
-  globalThis.__nsopsImport = (specifier) => import(specifier)
   const mod = new Module(cjsOut, undefined)
   mod.filename = cjsOut
   mod.paths = Module._nodeModulePaths(dir)
@@ -166,7 +177,11 @@ try {
 // usual one) happens before the script's own error handling runs: report it the same way,
 // `error:` and `hint:`, the stack only with --debug.
 try {
-  if (bundled && format === 'cjs') runCommonJs()
+  if (bundled && (cacheMode === 'node' || cacheMode === 'node-cjs')) {
+    Module.enableCompileCache(path.join(dir, 'compile-cache'))
+  }
+  if (bundled && format === 'cjs' && cacheMode === 'node-cjs') createRequire(import.meta.url)(cjsOut)
+  else if (bundled && format === 'cjs') runCommonJs()
   else if (bundled) await import(pathToFileURL(esmOut).href)
   else {
     const { register } = await import(pathToFileURL(path.join(root, 'node_modules/tsx/dist/esm/api/index.mjs')).href)

@@ -5,13 +5,9 @@ import { pathToFileURL } from 'node:url'
 
 let registered: Promise<void> | undefined
 
-// In a bundle (CommonJS, run by run-bundled.mjs through vm.Script with a code cache) an
-// import() expression cannot reach node's loader: run-bundled lends its own. Under tsx, the
-// plain expression.
-const dynamicImport = (specifier: string): Promise<unknown> =>
-  ((globalThis as { __nsopsImport?: (s: string) => Promise<unknown> }).__nsopsImport ?? ((s: string) => import(s)))(
-    specifier,
-  )
+// A plain import(): in the CommonJS bundle too, whose vm.Script hands import() to node's own
+// loader (run-bundled.mjs, importModuleDynamically).
+const dynamicImport = (specifier: string): Promise<unknown> => import(specifier)
 
 /** Started as `node --import tsx …` (shared/bin/nsops-node): TypeScript imports just work. */
 const underTsx = process.execArgv.some((a) => a.includes('tsx'))
