@@ -10,7 +10,7 @@ import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { CoordinationV1Api } from '@kubernetes/client-node'
 import { DevLoop } from '../../shared/dev/loop.ts'
-import { requestReconcile, reconcileSource } from '../../shared/flux/index.ts'
+import { requestReconcileEach, reconcileSource } from '../../shared/flux/index.ts'
 import { isApiError } from '../../shared/kube/client.ts'
 import { until } from '../until.ts'
 import { DEMO, gitOpsWorld, type GitOpsWorld } from './gitops-fixture.ts'
@@ -56,7 +56,7 @@ describe('the dev loop deletes only what is its own alone (real kustomize-contro
       { revision: sha, timeoutMs: 60_000 },
     )
     assert.ok(src.ok, src.message)
-    await requestReconcile(w.kube, [{ kind: 'Kustomization', namespace: 'flux-system', name: DEMO }])
+    await requestReconcileEach(w.kube, [{ kind: 'Kustomization', namespace: 'flux-system', name: DEMO }])
     await w.waitApplied(sha)
   })
   after(async () => {
