@@ -286,7 +286,9 @@ class KustomizeServer {
   exited = false
 
   constructor(readonly binary: string) {
-    this.child = spawn(binary, ['serve'], { stdio: ['pipe', 'pipe', 'pipe'] })
+    // its own process group: a Ctrl-C in the terminal goes to the foreground group, and the
+    // dev loop still builds during its cleanup (which of the applied objects are prod's)
+    this.child = spawn(binary, ['serve'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true })
     // never what keeps node running: idle, the process and its pipes are unreferenced, and
     // EOF on its stdin (our exit, however it happens) ends it
     this.child.unref()

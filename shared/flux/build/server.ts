@@ -30,7 +30,9 @@ class FluxBuildServer {
   exited = false
 
   constructor(binary: string) {
-    this.child = spawn(binary, ['serve'], { stdio: ['pipe', 'pipe', 'pipe'] })
+    // its own process group: a Ctrl-C in the terminal goes to the foreground group, and the
+    // dev loop still builds during its cleanup (which of the applied objects are prod's)
+    this.child = spawn(binary, ['serve'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true })
     // never what keeps node running: idle, it is unreferenced; EOF on its stdin ends it
     this.child.unref()
     for (const s of [this.child.stdin, this.child.stdout, this.child.stderr] as unknown as { unref?(): void }[])
