@@ -24,7 +24,7 @@ import 'tanka/tanka.just'
 default:
     {{just_executable()}} --list --unsorted
 
-# install npm dependencies and provision every pinned tool (first run builds them: ~11 min)
+# install npm dependencies and provision every pinned tool (the first run builds them: about half an hour on 2 cores)
 [group('setup')]
 setup *FLAGS:
     [ -f node_modules/.package-lock.json ] || npm ci; exec "{{nsops}}" setup "$@"

@@ -130,6 +130,15 @@ function commonJs(esbuild, common) {
   return result
 }
 
+// Node 24 calls USE_MAIN_CONTEXT_DEFAULT_LOADER experimental and says so on stderr the first
+// time a bundle imports a namespace.ts; that line is for us, not for the user of a script.
+const emitWarning = process.emitWarning
+process.emitWarning = function (warning, ...rest) {
+  const text = typeof warning === 'string' ? warning : warning?.message
+  if (typeof text === 'string' && text.includes('USE_MAIN_CONTEXT_DEFAULT_LOADER')) return
+  return emitWarning.call(process, warning, ...rest)
+}
+
 /** Runs the CommonJS bundle as node's loader would, compiled with (and then into) the code cache. */
 function runCommonJs() {
   // esbuild keeps the entry's shebang, which only a file node itself loads may have
