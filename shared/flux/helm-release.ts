@@ -65,9 +65,17 @@ export async function keepReleasePvcs(
   if (!names.length) return names
   const get = async () =>
     (await kube.custom.getNamespacedCustomObject({ ...fluxKinds.HelmRelease, namespace, name })) as HelmReleaseObject
-  const hr = await get()
+  let hr = await get()
+  let ready = hr.status?.conditions?.find((c) => c.type === 'Ready')
+  // a reconcile in progress (Ready=Unknown, "Fulfilling prerequisites": the loop's last apply, a
+  // values save) is not a failed release: let it settle before judging
+  const settle = Date.now() + timeoutMs
+  while (ready?.status === 'Unknown' && Date.now() < settle) {
+    await new Promise((r) => setTimeout(r, 200))
+    hr = await get()
+    ready = hr.status?.conditions?.find((c) => c.type === 'Ready')
+  }
   // only a deployed release can be upgraded with the same values; a failed one would fail again
-  const ready = hr.status?.conditions?.find((c) => c.type === 'Ready')
   if (ready?.status !== 'True' || hr.status?.history?.[0]?.status !== 'deployed')
     throw new NotDeployed(
       `its last release is not deployed (${ready?.message ?? 'no status'}), so it cannot be upgraded to keep its PVCs: helm uninstall deletes the PVCs its manifest names (${names.join(', ')})`,

@@ -121,6 +121,11 @@ describe('schema validation', () => {
     try {
       // a fresh cache, an empty Go module cache and no module proxy; kustomize from PATH
       const kustomizeDir = path.dirname(await toolPath('kustomize'))
+      // flux-build (kustomize-controller's own build) has no CLI to fall back on: the machine
+      // has built it (setup does), so the fresh cache holds it; only the schemas are missing
+      const fluxBuild = path.dirname(path.dirname(await toolPath('flux-build')))
+      fs.mkdirSync(path.join(tmp, 'cache/nsops/tools'), { recursive: true })
+      fs.symlinkSync(fluxBuild, path.join(tmp, 'cache/nsops/tools/flux-build'))
       const env = {
         ...process.env,
         XDG_CACHE_HOME: path.join(tmp, 'cache'),
