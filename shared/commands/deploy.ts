@@ -7,7 +7,7 @@ import { resolveTarget, targetOptions } from '../kube/target.ts'
 import { checkScriptFolder } from '../config/namespaces.ts'
 
 const usage = (ns: string) => `
-Usage: ./namespaces/${ns}/deploy.ts [--yes] [--dry-run] [--push-only] [--no-rollback] [--timeout 5m] [--message MSG] [--json]
+Usage: ./namespaces/${ns}/deploy.ts [--yes] [--dry-run] [--push-only] [--no-rollback] [--allow-missing-images] [--timeout 5m] [--message MSG] [--json]
        ./namespaces/${ns}/deploy.ts --rollback [--yes]
        just deploy ${ns}   ·   just diff ${ns} (= --dry-run)   ·   just rollback ${ns} (= --rollback)
 
@@ -19,6 +19,8 @@ is in git, so a deploy is a commit that Flux is then made to apply and watched u
      every object strictly against the cluster's OpenAPI schemas (offline: the pinned
      Kubernetes version and the Flux CRDs), errors at file:line, and has the API server
      dry-run the objects whose namespace exists
+     and, for a namespace with images: in namespace.ts, refuses when an image the manifests
+     name is not in its registry (or the registry cannot be asked: offline, no credentials)
   3. refuses before committing when nothing would apply the push: no cluster, no Flux, no
      Kustomization managing ${ns}, one suspended, a dependsOn not Ready, or a GitRepository
      reading another branch or repository than the one pushed to (--push-only skips this)
@@ -35,6 +37,9 @@ is in git, so a deploy is a commit that Flux is then made to apply and watched u
   --dry-run          stop after the diff: nothing is committed or pushed
   --push-only        validate, commit and push, but do not reconcile or verify (exit 4)
   --no-rollback      on failure leave the commit in place (roll back later with just rollback ${ns})
+  --allow-missing-images
+                     push even when an image the manifests name is not in its registry
+                     (release images are your CI's to publish; nsops pushes dev images only)
   --rollback         undo instead: revert the last commit that touched namespaces/${ns}/ as a new
                      commit, push it, reconcile and wait (running it twice re-applies the change)
   --timeout DUR      how long Flux may take to apply and everything to turn healthy (default 5m;
@@ -61,6 +66,7 @@ export async function deploy(ns: NamespaceConfig, argv: string[]): Promise<numbe
       'no-rollback': { type: 'boolean' },
       rollback: { type: 'boolean' },
       'push-only': { type: 'boolean' },
+      'allow-missing-images': { type: 'boolean' },
       timeout: { type: 'string' },
       message: { type: 'string', short: 'm' },
       json: { type: 'boolean' },
@@ -93,6 +99,7 @@ export async function deploy(ns: NamespaceConfig, argv: string[]): Promise<numbe
       dryRun: values['dry-run'],
       rollbackOnFailure: !values['no-rollback'],
       pushOnly: values['push-only'],
+      allowMissingImages: values['allow-missing-images'],
       ...(timeoutMs !== undefined ? { timeoutMs } : {}),
       ...(values.message ? { message: values.message } : {}),
       target: resolveTarget(values),

@@ -47,6 +47,8 @@ export interface DeployOptions {
   rollbackOnFailure?: boolean
   /** --push-only: validate, commit and push, and do not verify (exit 4); nothing needs to apply the push */
   pushOnly?: boolean
+  /** --allow-missing-images: push manifests even when an image they name is not in its registry */
+  allowMissingImages?: boolean
   /** how long Flux may take to apply and everything to turn healthy; default 5 min */
   timeoutMs?: number
   /** the commit subject; default `deploy(<ns>): …` */

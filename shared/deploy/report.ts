@@ -7,6 +7,7 @@ export type StepName =
   | 'preflight'
   | 'build'
   | 'secrets'
+  | 'images'
   | 'validate'
   | 'flux'
   | 'diff'

@@ -32,6 +32,7 @@ import { failedWithoutRollback, pushedUnverified, type Failure, type FailureFact
 import { isUnder, lastCommits, preflight, type Preflight } from './preflight.ts'
 import type { DeployReport } from './report.ts'
 import { autoRollback, rollbackFlow } from './rollback.ts'
+import { checkImagesPresent, imageUses, registryOf, type ImagePresence } from '../images/presence.ts'
 import { findPlaintextSecrets, plaintextSecretsError, refuseAliasBombs } from './secrets.ts'
 import { validateBuild, validationSummary } from './validate.ts'
 import { hookFailure, runHook } from '../tasks/run.ts'
@@ -128,6 +129,7 @@ async function validateSteps(
       message: secrets ? `${plural(secrets, 'Secret')}, all SOPS-encrypted` : 'no plaintext Secret',
     }
   })
+  await imagesStep(f, objects)
   throwIfInterrupted(f.opts.signal)
   const cluster = await f.cluster()
   await f.step(
@@ -156,6 +158,59 @@ async function validateSteps(
     },
   )
   return { objects, cluster }
+}
+
+/**
+ * A namespace that builds images checks that every image its prod manifests name is in its
+ * registry (konflate's "images missing from their registry"): nsops pushes dev images only,
+ * release images are the user's CI's, and a manifest naming a tag CI never published would
+ * only fail at the pull. Refused unless --allow-missing-images; a dry run warns.
+ */
+async function imagesStep(f: DeploySteps, objects: ManifestObject[]): Promise<void> {
+  if (Object.keys(f.ns.images).length === 0) return
+  const uses = imageUses(objects)
+  if (f.opts.allowMissingImages) {
+    f.skip(
+      'images',
+      `images not checked against their registries (--allow-missing-images): ${plural(uses.length, 'reference')}`,
+    )
+    return
+  }
+  await f.step('images', `Checking that ${plural(uses.length, 'image')} exist in their registries`, async () => {
+    const checked = await checkImagesPresent(uses)
+    const missing = checked.filter((c) => c.state === 'missing')
+    const unchecked = checked.filter((c) => c.state === 'unchecked')
+    const detail = { images: checked }
+    if (missing.length || unchecked.length) {
+      const line = (c: ImagePresence) =>
+        `${c.ref} (${c.objects.join(', ')}): ${c.state === 'missing' ? 'not in' : 'could not ask'} ${registryOf(c.ref)}: ${'reason' in c ? c.reason : ''}`
+      const parts = [
+        missing.length
+          ? `${plural(missing.length, 'image')} the prod manifests name ${missing.length === 1 ? 'is' : 'are'} missing from ${missing.length === 1 ? 'its registry' : 'their registries'}:\n  ${missing.map(line).join('\n  ')}`
+          : '',
+        unchecked.length
+          ? `${plural(unchecked.length, 'image')} could not be checked (the registry did not answer or refused to say; offline?):\n  ${unchecked.map(line).join('\n  ')}`
+          : '',
+      ].filter(Boolean)
+      const message = `${parts.join('\n')}\nA cluster could not pull ${missing.length + unchecked.length === 1 ? 'it' : 'them'}${f.opts.dryRun ? '' : ', so nothing was committed or pushed'}.`
+      const hint =
+        `release images are your CI's to build and push (nsops pushes dev images only): publish the tag, or fix the reference in ${f.overlayDir}/kustomization.yaml (\`images:\`); ` +
+        `${unchecked.length ? 'reach the registry (network, `docker login`/credentials) and run again, ' : ''}or pass --allow-missing-images to push anyway.`
+      if (f.opts.dryRun)
+        return {
+          value: undefined,
+          status: 'warning' as const,
+          message: `a deploy would be refused: ${message}`,
+          detail,
+        }
+      throw new NsopsError(message, { hint })
+    }
+    return {
+      value: undefined,
+      message: `${plural(checked.length, 'image')} found in ${plural(new Set(checked.map((c) => registryOf(c.ref))).size, 'registry').replace(/registrys$/, 'registries')}`,
+      detail,
+    }
+  })
 }
 
 /** Runs beforeCommit and returns the files it changed under the namespace's folder. */
@@ -309,8 +364,10 @@ async function deployFlow(f: DeploySteps): Promise<DeployReport> {
     const inputs = [f.ns.paths.base, f.ns.paths.overlays.prod, f.ns.paths.components].map((d) =>
       inRepo(d, opts.repoDir),
     )
-    if (changed.some((file) => inputs.some((d) => isUnder(file, d))))
+    if (changed.some((file) => inputs.some((d) => isUnder(file, d)))) {
       built = await revalidateStep(f, repo.root, cluster)
+      await imagesStep(f, built)
+    }
   }
   let diff: DeployDiff | undefined
   if (cluster.kube) {
