@@ -25,6 +25,40 @@ export interface DashboardAppRow {
   address?: string
   clusterIP?: string
   localUrl?: string
+  /** what each container of the workload runs: its pod template's image and the digest(s) behind it */
+  images?: AppImage[]
+}
+
+/** One container's image: the reference the pod template names and the digests it runs. */
+export interface AppImage {
+  container: string
+  /** as the pod template names it (a dev loop's build: `<registry>/<ns>/<image>@sha256:…`) */
+  image: string
+  /**
+   * the digests it runs (sha256:…): the template's own when it names one, then those the pods
+   * report (status.containerStatuses[].imageID); more than one while a rollout is under way
+   */
+  digests: string[]
+}
+
+const DIGEST = /sha256:[0-9a-f]{64}/
+
+/** The workload's containers, each with the digests its template and its pods name. */
+export function appImages(
+  template: { spec?: { containers?: { name: string; image?: string }[] } } | undefined,
+  pods: V1Pod[],
+): AppImage[] {
+  return (template?.spec?.containers ?? []).map((ct) => {
+    const digests = new Set<string>()
+    const own = DIGEST.exec(ct.image ?? '')?.[0]
+    if (own) digests.add(own)
+    for (const p of pods)
+      for (const cs of p.status?.containerStatuses ?? []) {
+        const d = cs.name === ct.name ? DIGEST.exec(cs.imageID ?? '')?.[0] : undefined
+        if (d) digests.add(d)
+      }
+    return { container: ct.name, image: ct.image ?? '', digests: [...digests] }
+  })
 }
 
 export interface PodRow {
@@ -183,7 +217,15 @@ export async function collect(kube: Kube, ns: NamespaceConfig, env: Environment)
       w.kind === 'DaemonSet'
         ? `${s?.numberReady ?? 0}/${s?.desiredNumberScheduled ?? 0}`
         : `${s?.readyReplicas ?? 0}/${(w.o.spec as { replicas?: number })?.replicas ?? 1}`
-    return { ...base, kind: w.kind, status: st.status, message: st.message, ready }
+    const template = (w.o.spec as { template?: Parameters<typeof appImages>[0] } | undefined)?.template
+    return {
+      ...base,
+      kind: w.kind,
+      status: st.status,
+      message: st.message,
+      ready,
+      images: appImages(template, appPods),
+    }
   }
 
   const groups = ns.groups.map((g) => ({ title: g.title, apps: g.apps.map((a) => row(a.name, g.id, a.port)) }))

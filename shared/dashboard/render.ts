@@ -1,7 +1,7 @@
 // The dashboard model as text: header, apps by group, pods, PVCs, events, quick commands.
 // Pure: model in, string out, so --watch can redraw a whole frame in one write.
 import { c, healthMark, table } from '../core/output.ts'
-import type { DashboardModel } from './collect.ts'
+import type { AppImage, DashboardModel } from './collect.ts'
 
 const statusMark = healthMark
 
@@ -15,6 +15,21 @@ function podColour(status: string, healthy: boolean): string {
   )
     return c.yellow(status)
   return c.red(status)
+}
+
+/**
+ * What an app runs, short: `logdemo@sha256:0123456789ab` per container (its image's last path
+ * segment and digest), or the tag when nothing names a digest; two digests while a rollout is
+ * under way.
+ */
+export function imagesText(images: AppImage[] | undefined): string {
+  return (images ?? [])
+    .map((i) => {
+      const name = i.image.split('@')[0].split('/').at(-1) ?? i.image
+      if (!i.digests.length) return name
+      return `${name.replace(/:[^:]*$/, '')}@${i.digests.map((d) => d.slice(0, 19)).join(',')}`
+    })
+    .join(' ')
 }
 
 export function renderDashboard(m: DashboardModel): string {
@@ -72,6 +87,7 @@ export function renderDashboard(m: DashboardModel): string {
           statusMark[a.status](a.status),
           a.ready,
           a.restarts ? c.yellow(`${a.restarts} restarts`) : c.dim('0 restarts'),
+          c.dim(imagesText(a.images)),
           a.localUrl ? c.cyan(a.localUrl) : (a.ingressUrl ?? ''),
           c.dim(a.address ?? ''),
           a.status === 'Current' ? '' : c.dim(a.message),

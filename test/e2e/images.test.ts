@@ -11,6 +11,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
+import type { DashboardModel } from '../../shared/dashboard/collect.ts'
 import { imageDigest } from '../../shared/images/crane.ts'
 import { toolPath } from '../../shared/tools/provision.ts'
 import { advertisedRegistry } from '../../shared/images/registry.ts'
@@ -109,6 +110,22 @@ describe('images: build, push, roll out by digest', () => {
           return img?.includes('@sha256:') ? img : undefined
         })
         assert.match(first, new RegExp(`^${host}/observability/logdemo@sha256:`))
+        // the dashboard says which digest logdemo runs: --json and the text view
+        const digest = first.split('@')[1]
+        const dash = JSON.parse(
+          (await run('npx', ['just', 'dashboard', 'observability', '--env', 'dev', '--json'], { cwd: repo.work, env }))
+            .stdout,
+        ) as DashboardModel
+        const row = dash.groups.flatMap((g) => g.apps).find((a) => a.name === 'logdemo')
+        assert.deepEqual(row?.images, [{ container: 'logdemo', image: first, digests: [digest] }])
+        const text = (
+          await run('npx', ['just', 'dashboard', 'observability', '--env', 'dev'], {
+            cwd: repo.work,
+            env: { ...env, NO_COLOR: '1' },
+          }).catch((e: { stdout: string }) => e)
+        ) // exit 1 while loki's PVC is unbound is fine here
+        .stdout
+        assert.match(text, new RegExp(`logdemo .*logdemo@${digest.slice(0, 19)}`))
 
         const saved = Date.now()
         edit('hello from logdemo', 'hello from a save')

@@ -20,6 +20,9 @@ const run = promisify(execFile)
 const browserPath = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p))
 const script = path.join(repoRoot, 'test/fixtures/web-ns/dashboard.ts')
 
+// web runs an image by digest: its row says which one
+const WEB_DIGEST = `sha256:${'0123456789abcdef'.repeat(4)}`
+
 function app(name: string): V1Deployment {
   const labels = { 'app.kubernetes.io/name': name }
   return {
@@ -33,7 +36,7 @@ function app(name: string): V1Deployment {
           containers: [
             {
               name,
-              image: `example/${name}:1`,
+              image: name === 'web' ? `example/web@${WEB_DIGEST}` : `example/${name}:1`,
               ports: [{ containerPort: 80 }],
               readinessProbe: { httpGet: { path: '/ready', port: 80 } },
             },
@@ -93,6 +96,9 @@ describe(
       await page.waitForSelector('tr.app[data-app="web"] [data-status="Current"]', { timeout: 60_000 })
       await page.waitForSelector('tr.app[data-app="api"] [data-status="Current"]', { timeout: 60_000 })
       assert.equal(await page.locator('h1#title').textContent(), 'nsops dashboard')
+      // which digest each app runs; a tag when no digest is known
+      assert.equal(await page.locator('tr.app[data-app="web"] td.runs').textContent(), `web@${WEB_DIGEST.slice(0, 19)}`)
+      assert.equal(await page.locator('tr.app[data-app="api"] td.runs').textContent(), 'api:1')
       if (process.env.NSOPS_UPDATE_SCREENSHOTS === '1')
         await page.screenshot({ path: path.join(repoRoot, 'docs/web-dashboard.png'), fullPage: true })
       const pods = page.locator('tbody.pods tr')
