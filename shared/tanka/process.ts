@@ -199,6 +199,9 @@ export function processOutput(raw: unknown, env: TankaEnvironment): TankaObject[
   defaultNamespace(objects, env.spec.spec.namespace)
   const { injectLabels, resourceDefaults } = env.spec.spec
   for (const obj of objects) {
+    // `labels:`/`annotations:` with nothing under it (as charts render them) is YAML's null:
+    // the API server reads it as absent, and a diff against the live object must too
+    for (const field of ['labels', 'annotations'] as const) if (obj.metadata[field] === null) delete obj.metadata[field]
     if (injectLabels)
       obj.metadata.labels = { ...(obj.metadata.labels ?? {}), [ENVIRONMENT_LABEL]: environmentLabel(env) }
     for (const [field, defaults] of [

@@ -68,7 +68,7 @@ export function parseJsonnetText(text: string): RenderErrorReport {
       column: Number(inner[3]),
       trace,
     }
-  return { kind: 'runtime', message: head, ...(trace[0] ?? {}), trace }
+  return { kind: 'runtime', message: head, ...(trace.find((f) => f.file) ?? {}), trace }
 }
 
 function where(file: string | undefined, line?: number, column?: number): string {
@@ -103,7 +103,10 @@ export function renderFailure(env: TankaEnvironment, report: RenderErrorReport):
           : undefined,
     })
   }
-  const at = where(report.file, report.line, report.column)
+  // an error raised inside the standard library (std.get on a null) has no file of its own:
+  // the innermost frame in a file is where to look (a tk older than the renderer reports so)
+  const place = report.file ? report : report.trace?.find((f) => f.file)
+  const at = where(place?.file, place?.line, place?.column)
   const message = report.message.replace(/^RUNTIME ERROR: /, '')
   return new NsopsError(`${at ? `${at}: ` : ''}${message}`, {
     hint: `The Jsonnet of the Tanka environment ${env.name} does not evaluate (${report.kind === 'static' ? 'a syntax error' : 'an evaluation error'}); fix it at that place. Nothing was applied.`,

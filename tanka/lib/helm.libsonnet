@@ -41,15 +41,21 @@ local clusterWide = std.set([
   'ValidatingAdmissionPolicyBinding',
 ]);
 
-local namespaced(o) =
-  local override = std.get(std.get(o.metadata, 'annotations', {}), 'tanka.dev/namespaced', null);
-  if override != null then override == 'true' else !std.setMember(o.kind, clusterWide);
+// Charts often render a metadata field with nothing under it (`annotations:` whose `with`
+// found no values): YAML's null. helm and the API server read it as absent, and so must we.
+local field(o, name) = local v = std.get(o, name, null); if v == null then {} else v;
+
+local namespaced(kind, metadata) =
+  local override = std.get(field(metadata, 'annotations'), 'tanka.dev/namespaced', null);
+  if override != null then override == 'true' else !std.setMember(kind, clusterWide);
 
 local inNamespace(ns, o) =
-  if std.isObject(o) && std.objectHas(o, 'kind') && std.objectHas(o, 'metadata')
-     && namespaced(o) && std.get(o.metadata, 'namespace', null) == null
-  then o { metadata+: { namespace: ns } }
-  else o;
+  if !(std.isObject(o) && std.objectHas(o, 'kind')) then o
+  else
+    local metadata = field(o, 'metadata');
+    if std.isObject(metadata) && namespaced(o.kind, metadata) && std.get(metadata, 'namespace', null) == null
+    then o { metadata: metadata { namespace: ns } }
+    else o;
 
 {
   new(calledFrom):: {

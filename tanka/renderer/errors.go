@@ -61,8 +61,13 @@ func (*structuredErrors) Format(err error) string {
 			}
 			re.Trace = append(re.Trace, frame{File: f.Loc.FileName, Line: f.Loc.Begin.Line, Column: f.Loc.Begin.Column, Name: f.Name})
 		}
-		if len(re.Trace) > 0 {
-			re.File, re.Line, re.Column = re.Trace[0].File, re.Trace[0].Line, re.Trace[0].Column
+		// The innermost frame is often in the standard library (std.get on a null, say),
+		// which has no file: the place to fix is the innermost frame in a user's file.
+		for _, f := range re.Trace {
+			if f.File != "" {
+				re.File, re.Line, re.Column = f.File, f.Line, f.Column
+				break
+			}
 		}
 		if m := leadingLocation.FindStringSubmatch(e.Msg); m != nil {
 			re.File, re.Line, re.Column, re.Message = m[1], atoi(m[2]), atoi(m[3]), m[4]

@@ -21,6 +21,7 @@ import { renderEnvironment } from '../../shared/tanka/render.ts'
 import { evaluateEnvironment } from '../../shared/tanka/renderer.ts'
 import { toolPath } from '../../shared/tools/provision.ts'
 import { testCluster } from '../harness.ts'
+import { just } from '../just.ts'
 import { serveDir, type StaticServer } from '../static-server.ts'
 
 const run = promisify(execFile)
@@ -181,6 +182,33 @@ describe('a real-world chart: helm, vendoring and the renderer', () => {
       'queue-0.4.0',
       'labelled by the library subchart',
     )
+  })
+
+  it("`just tk-show` takes the fields charts leave empty (annotations: with nothing under it) and renders lookup's fresh-install branch", async () => {
+    // the default values leave the Secret's annotations empty; persistence adds a PVC whose annotations are empty too
+    environment(
+      'queue-empty-fields',
+      'jobs',
+      `local helm = (import 'helm.libsonnet').new(std.thisFile);
+{ queue: helm.template('shop', '../../charts/queue', { values: { persistence: { enabled: true } } }) }
+`,
+    )
+    const shown = await just(['tk-show', 'queue-empty-fields', '--json', '--engine', 'renderer', '--root', root])
+    assert.equal(shown.code, 0, shown.stderr)
+    const objects = new Map((JSON.parse(shown.stdout) as TankaObject[]).map((o) => [key(o), o]))
+    const helmSaid = new Map(
+      (await helmTemplate('shop', 'jobs', ['--set', 'persistence.enabled=true'])).map((o) => [key(o), o]),
+    )
+    for (const k of ['Secret/shop-queue-token', 'PersistentVolumeClaim/shop-queue-data']) {
+      assert.ok(objects.has(k), k)
+      assert.equal(helmSaid.get(k)!.metadata.annotations, null, `helm renders ${k}'s annotations as null`)
+      // null is absent, as the API server reads it: nothing for a diff against the live object to trip on
+      assert.ok(!('annotations' in objects.get(k)!.metadata), `${k}: ${JSON.stringify(objects.get(k)!.metadata)}`)
+      assert.equal(objects.get(k)!.metadata.namespace, 'jobs', k)
+    }
+    // lookup finds nothing offline, so the chart's fresh-install branch renders, as helm template's does
+    const token = (o: TankaObject | undefined) => (o as TankaObject & { data: { token: string } }).data.token
+    assert.equal(token(objects.get('Secret/shop-queue-token')), token(helmSaid.get('Secret/shop-queue-token')))
   })
 
   it('without the API version in apiVersions the ServiceMonitor is left out, as helm template leaves it out', async () => {

@@ -400,6 +400,18 @@ local namespace = (import 'tk').env.spec.namespace;
         /error: .*environments\/broken\/main\.jsonnet:3:3: Expected a comma before next field/,
       )
       assert.equal(syntax.stdout, '')
+
+      // raised inside the standard library, which has no file: the user's line is the place
+      fs.writeFileSync(
+        path.join(envDir, 'main.jsonnet'),
+        "local meta = { annotations: null };\n{\n  first: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: std.get(meta.annotations, 'name') } },\n}\n",
+      )
+      const inStd = await nsopsRun(['tk-show', 'broken'])
+      assert.equal(inStd.code, 1)
+      assert.match(
+        inStd.stderr,
+        /error: .*environments\/broken\/main\.jsonnet:3:\d+: Unexpected type null, expected object\n/,
+      )
     } finally {
       fs.rmSync(envDir, { recursive: true, force: true })
     }
