@@ -5,7 +5,8 @@
 // a log tells the whole story.
 // Logs (the session's LogFeed): on a TTY the `l` key switches from the status to the logs of
 // all apps, then of one app at a time, then back (`s` goes straight back); off a TTY every
-// line is printed as it comes, prefixed with its app.
+// line is printed as it comes, prefixed with its app. The `b` key shows an image's last build
+// (its output; a failed one's compiler errors), one image after the other.
 import { c, healthMark, interactive, log, table } from '../core/output.ts'
 import type { FeedLine, LogFeed, LogLevel } from './log-feed.ts'
 import type { DevStatus, LastApply, Loop } from './loop.ts'
@@ -230,6 +231,33 @@ export function renderLogs(
   })
 }
 
+/** Which image's last build the terminal shows (the `b` key). */
+export interface BuildLogMode {
+  loop: string
+  image: string
+}
+
+/** The build-log screen: the image's state in one line, then the newest lines of its last build that fit. */
+export function renderBuildLog(
+  all: DevStatus[],
+  which: BuildLogMode,
+  manyLoops: boolean,
+  rows: number,
+  columns: number,
+): string[] {
+  const i = all.find((s) => s.namespace === which.loop)?.images?.find((x) => x.name === which.image)
+  const name = `${manyLoops ? `${which.loop}/` : ''}${which.image}`
+  if (!i) return [`${c.bold().cyan('build log')} · ${name} ${c.dim('(no such image)')}`]
+  const when = i.at ? c.dim(` · started ${i.at.slice(11, 19)}`) : ''
+  const body = i.log
+    .slice(-Math.max(1, rows - 1))
+    .map((l) => (l.length > columns - 2 ? `${l.slice(0, columns - 3)}…` : l))
+  return [
+    `${c.bold().cyan('build log')} · ${name} ${imageLine(i)}${when}${body.length ? '' : c.dim('  (no build yet)')}`,
+    ...body.map((l) => (i.state === 'failed' ? c.red(l) : l)),
+  ]
+}
+
 /** Off a terminal: each log line as it comes, prefixed, and what keeps the feed from reading. */
 function printLogLines(feed: LogFeed, manyLoops: boolean): () => void {
   const onLine = (l: FeedLine) => log.info(`${c.cyan(logPrefix(l, manyLoops))} ${l.line}`)
@@ -265,13 +293,33 @@ export function attachView(loops: Loop[], header: string, logs?: LogFeed): { sto
     const i = mode.app ? apps.findIndex((a) => a.loop === mode!.loop && a.app === mode!.app) : -1
     return i + 1 < apps.length ? apps[i + 1] : undefined
   }
+  // the `b` key: the last build of one image; steps through the images, then back to the status
+  let buildLog: BuildLogMode | undefined
+  const nextBuildLog = (): BuildLogMode | undefined => {
+    const images = loops.flatMap((l) => (l.status.images ?? []).map((i) => ({ loop: l.name, image: i.name })))
+    const i = buildLog ? images.findIndex((x) => x.loop === buildLog!.loop && x.image === buildLog!.image) : -1
+    return images[i + 1]
+  }
+  const hasImages = () => loops.some((l) => (l.status.images ?? []).length > 0)
   const draw = () => {
     if (stopped) return
+    const screen = mode || buildLog
     const help = c.dim(
-      `${keys ? `${mode ? 'l next app · s status · ' : 'r re-applies · 1–9 run a task · '}${logs ? (mode ? '' : 'l logs · ') : ''}` : ''}Ctrl-C stops the loop, deletes dev-only objects and resumes what it holds in Flux`,
+      `${keys ? `${screen ? `${mode ? 'l next app' : 'b next image'} · s status · ` : 'r re-applies · 1–9 run a task · '}${logs && !screen ? 'l logs · ' : ''}${hasImages() && !screen ? 'b build log · ' : ''}` : ''}Ctrl-C stops the loop, deletes dev-only objects and resumes what it holds in Flux`,
     )
     let lines: string[]
-    if (mode && logs) {
+    if (buildLog) {
+      lines = [
+        c.bold(header),
+        ...renderBuildLog(
+          loops.map((l) => l.status),
+          buildLog,
+          manyLoops,
+          (out.rows ?? 40) - 3,
+          out.columns ?? 120,
+        ),
+      ]
+    } else if (mode && logs) {
       const which = mode.app ? `${manyLoops ? `${mode.loop}/` : ''}${mode.app}` : 'all apps'
       const rows = (out.rows ?? 40) - 3
       const body = renderLogs(logs.lines(), mode, manyLoops, rows, out.columns ?? 120)
@@ -310,12 +358,20 @@ export function attachView(loops: Loop[], header: string, logs?: LogFeed): { sto
         continue
       }
       if (logs && ch === 'l') {
+        buildLog = undefined
         mode = nextMode()
         draw()
         continue
       }
-      if (logs && (ch === 's' || ch === '\x1b') && mode) {
+      if (ch === 'b' && hasImages()) {
         mode = undefined
+        buildLog = nextBuildLog()
+        draw()
+        continue
+      }
+      if ((ch === 's' || ch === '\x1b') && (mode || buildLog)) {
+        mode = undefined
+        buildLog = undefined
         draw()
         continue
       }

@@ -178,12 +178,27 @@ describe('images: build, push, roll out by digest', () => {
         assert.equal(read.trim(), mark)
         await term.waitFor(/image logdemo ✓ synced 1 file\(s\) into 1 pod\(s\)/, 30_000)
         assert.equal(await running(), second, 'a sync rebuilds nothing and rolls nothing out')
+        // a good build's log: b opens it (the push by digest at its end), b again steps past
+        // the only image back to the status
+        await term.press('b')
+        const okLog = await term.waitFor(/build log · logdemo ✓/, 10_000)
+        assert.match(okLog, new RegExp(`pushed ${host}/observability/logdemo@${second.split('@')[1]}`))
+        await term.press('b')
+        await term.waitFor(/b build log · /, 10_000)
 
         edit('const greeting = "hello from a save"', 'const greeting = "hello from a save" +')
         const screen = await term.waitFor(/image logdemo ✗ image logdemo did not build/, 120_000)
         assert.match(screen, /syntax error/)
         assert.match(screen, /still runs sha256:/)
         assert.equal(await running(), second, 'the last good digest keeps running')
+        // the `b` key opens the last build's output (here the failed one), `s` goes back
+        await term.press('b')
+        const buildLog = await term.waitFor(/build log · logdemo ✗/, 10_000)
+        assert.match(buildLog, /\$ go build/)
+        assert.match(buildLog, /main\.go:\d+:\d+: syntax error/)
+        assert.match(buildLog, /b next image · s status/)
+        await term.press('s')
+        await term.waitFor(/observability-dev {2}watching[\s\S]*image logdemo ✗/, 10_000)
         await term.press('C-c')
         assert.equal(await term.waitExit(), 130)
       } catch (err) {
