@@ -246,6 +246,7 @@ export async function diffAgainstMergeBase(
         name,
         namespaces: { prod: config?.namespaces.prod ?? name },
         flux: config?.flux,
+        ...(config?.layout ? { layout: config.layout } : {}),
         paths: { root: nsRoot, overlays: { prod: path.join(nsRoot, 'overlays', 'prod') } },
       }
       const built = await buildProd(scope, root, { missingOverlay: 'empty' })

@@ -52,8 +52,13 @@ export async function validateChanged(
         const ns = await loadNamespace(name)
         const built = await buildProd(ns, repoRoot, { reuse: true })
         const objects = built.objects
-        const nsDir = path.relative(repoRoot, ns.paths.root)
-        const secrets = await findPlaintextSecrets(repoRoot, nsDir, objects, ns.paths.overlays.prod)
+        const nsDir = path.relative(repoRoot, ns.layout?.root ?? ns.paths.root)
+        const secrets = await findPlaintextSecrets(
+          repoRoot,
+          nsDir,
+          objects,
+          ns.layout ? built.dir : ns.paths.overlays.prod,
+        )
         if (secrets.length) throw plaintextSecretsError(secrets, nsDir)
         const v = await validateBuild(objects, {
           overlayDir: built.dir,

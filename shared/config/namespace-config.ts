@@ -93,9 +93,75 @@ export interface NamespaceInput {
    * environment's NSOPS_REGISTRY comes after it
    */
   registry?: string
+  /** where the namespace's Flux objects and sources are, when not overlays/prod (see LayoutInput) */
+  layout?: LayoutInput
 }
 
 export type FluxHoldPolicy = 'auto' | 'kustomization' | 'never'
+
+/**
+ * Where a namespace's Flux objects and sources are, when they are not namespaces/<ns>/overlays/prod
+ * (a home-ops repository's kubernetes/apps/<ns>/<app>/ks.yaml, the seed homelab's applications/<ns>/,
+ * flux2's apps/production): `just init` writes it. Every command that builds "prod" builds these.
+ */
+export interface LayoutInput {
+  /**
+   * the Flux Kustomizations that apply the namespace, each as the file that holds it, relative
+   * to the repository (`kubernetes/apps/default/sonarr/ks.yaml`: every Kustomization in it), or
+   * by name (`sonarr`, `flux-system/sonarr`)
+   */
+  kustomizations?: string[]
+  /**
+   * folders (relative to the repository) that make up prod instead: each built as the Flux
+   * Kustomization whose spec.path it is (substituted as Flux would), else by kustomize
+   */
+  paths?: string[]
+  /**
+   * the dev loop of a namespace with no overlays/dev applies prod's build into namespaces.dev (as
+   * targetNamespace would) with these changes; Ingress hosts move from domains.prod to domains.dev
+   */
+  dev?: DevOverrides
+}
+
+export interface DevOverrides {
+  /** every Deployment's and StatefulSet's spec.replicas */
+  replicas?: number
+  /** every container's resources (requests and limits replace prod's) */
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> }
+  /** every PersistentVolumeClaim's (and volumeClaimTemplate's) storageClassName */
+  storageClass?: string
+}
+
+export interface Layout {
+  kustomizations: string[]
+  paths: string[]
+  dev: DevOverrides
+  /**
+   * the folder (absolute) that holds the files it names: what deploy commits and rolls back,
+   * where the dev loop watches and secrets are looked for; namespaces/<ns> when it names only
+   * Kustomizations by name
+   */
+  root: string
+}
+
+/** The deepest folder holding every file and folder a layout names (names of Kustomizations aside). */
+function layoutRoot(nsRoot: string, layout: LayoutInput): string {
+  const repo = path.resolve(nsRoot, '..', '..')
+  const dirs = [
+    ...(layout.kustomizations ?? []).filter((e) => /\.ya?ml$/.test(e)).map((e) => path.dirname(e)),
+    ...(layout.paths ?? []),
+  ].map((d) => path.resolve(repo, d).split(path.sep))
+  if (!dirs.length) return nsRoot
+  let common = dirs[0]
+  for (const d of dirs.slice(1)) {
+    let i = 0
+    while (i < common.length && i < d.length && common[i] === d[i]) i++
+    common = common.slice(0, i)
+  }
+  const root = common.join(path.sep) || path.sep
+  // the whole repository is no namespace's folder: deploy would commit everything
+  return path.relative(repo, root) === '' ? nsRoot : root
+}
 
 export interface App {
   name: string
@@ -144,6 +210,8 @@ export interface NamespaceConfig {
   /** the images, paths resolved and defaults filled */
   images: Record<string, ImageSpec>
   registry?: string
+  /** where its Flux objects and sources are; undefined: namespaces/<ns>/overlays/prod (and overlays/dev) */
+  layout?: Layout
   /** the quick commands with `{namespace}` filled in for one environment */
   quickCommandsFor(env: Environment): QuickCommand[]
 }
@@ -298,6 +366,7 @@ function checkInput(input: NamespaceInput, p: Problems): void {
   })
 
   checkImages(input, p)
+  checkLayout(input, p)
 
   if (input.drift !== undefined) {
     if (typeof input.drift !== 'object' || input.drift === null || Array.isArray(input.drift))
@@ -310,6 +379,50 @@ function checkInput(input: NamespaceInput, p: Problems): void {
         if (typeof r === 'string') p.add(`drift.ignore[${i}] ${r}`)
       })
     }
+  }
+}
+
+const quantity = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$/
+
+function checkLayout(input: NamespaceInput, p: Problems): void {
+  const l = input.layout
+  if (l === undefined) return
+  if (typeof l !== 'object' || l === null || Array.isArray(l)) {
+    p.add(
+      `layout must be an object like { kustomizations: ['kubernetes/apps/default/sonarr/ks.yaml'] }, got ${show(l)}`,
+    )
+    return
+  }
+  for (const field of ['kustomizations', 'paths'] as const) {
+    const v = l[field]
+    if (v === undefined) continue
+    if (!Array.isArray(v)) {
+      p.add(`layout.${field} must be a list of strings, got ${show(v)}`)
+      continue
+    }
+    v.forEach((e, i) => {
+      if (!p.text(`layout.${field}[${i}]`, e)) return
+      if (e.startsWith('/') || e.split(/[\\/]/).includes('..'))
+        p.add(`layout.${field}[${i}] must be relative to the repository, without '..', got ${show(e)}`)
+    })
+  }
+  if (!l.kustomizations?.length && !l.paths?.length)
+    p.add('layout needs kustomizations (the ks.yaml files or names of its Flux Kustomizations) or paths')
+  const d = l.dev
+  if (d === undefined) return
+  if (typeof d !== 'object' || d === null) {
+    p.add(`layout.dev must be an object like { replicas: 1, storageClass: 'local-path' }, got ${show(d)}`)
+    return
+  }
+  if (d.replicas !== undefined && !(Number.isInteger(d.replicas) && d.replicas >= 0))
+    p.add(`layout.dev.replicas must be a whole number (0 or more), got ${show(d.replicas)}`)
+  if (d.storageClass !== undefined) p.subdomain('layout.dev.storageClass', d.storageClass)
+  for (const kind of ['requests', 'limits'] as const) {
+    const r = d.resources?.[kind]
+    if (r === undefined) continue
+    for (const [k, v] of Object.entries(r))
+      if (typeof v !== 'string' || !quantity.test(v))
+        p.add(`layout.dev.resources.${kind}.${k} must be a quantity like "100m" or "128Mi", got ${show(v)}`)
   }
 }
 
@@ -469,6 +582,16 @@ export function defineNamespace(input: NamespaceInput): NamespaceConfig {
     checks: (input.checks ?? []).map((ch) => ({ ...ch })),
     images: imageSpecs(root, input),
     ...(input.registry === undefined ? {} : { registry: input.registry }),
+    ...(input.layout === undefined
+      ? {}
+      : {
+          layout: {
+            kustomizations: [...(input.layout.kustomizations ?? [])],
+            paths: [...(input.layout.paths ?? [])],
+            dev: structuredClone(input.layout.dev ?? {}),
+            root: layoutRoot(root, input.layout),
+          },
+        }),
     quickCommandsFor: (env: Environment) =>
       quickCommands.map((q) => ({ title: q.title, command: q.command.replaceAll('{namespace}', namespaces[env]) })),
   })

@@ -104,8 +104,9 @@ export class DeploySteps {
   constructor(readonly opts: DeployOptions) {
     const mode = opts.mode === 'rollback' ? 'rollback' : opts.dryRun ? 'dry-run' : 'deploy'
     this.report = newReport(opts.ns.name, opts.ns.namespaces.prod, mode)
-    this.nsDir = inRepo(opts.ns.paths.root, opts.repoDir)
-    this.overlayDir = inRepo(opts.ns.paths.overlays.prod, opts.repoDir)
+    // a namespace.ts layout's files live where the repository keeps them (kubernetes/apps/<ns>)
+    this.nsDir = inRepo(opts.ns.layout?.root ?? opts.ns.paths.root, opts.repoDir)
+    this.overlayDir = inRepo(opts.ns.layout?.root ?? opts.ns.paths.overlays.prod, opts.repoDir)
     this.log = opts.log ?? defaultLog
   }
 

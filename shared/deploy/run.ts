@@ -361,9 +361,9 @@ async function deployFlow(f: DeploySteps): Promise<DeployReport> {
     const changed = await beforeCommitStep(f, repo, cluster)
     pf.changed = [...new Set([...pf.changed, ...changed])].sort()
     validated = await repo.folderTree(f.nsDir) // what the hook left, validated again below
-    const inputs = [f.ns.paths.base, f.ns.paths.overlays.prod, f.ns.paths.components].map((d) =>
-      inRepo(d, opts.repoDir),
-    )
+    const inputs = f.ns.layout
+      ? [f.nsDir]
+      : [f.ns.paths.base, f.ns.paths.overlays.prod, f.ns.paths.components].map((d) => inRepo(d, opts.repoDir))
     if (changed.some((file) => inputs.some((d) => isUnder(file, d)))) {
       built = await revalidateStep(f, repo.root, cluster)
       await imagesStep(f, built)

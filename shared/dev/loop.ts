@@ -2,6 +2,7 @@
 // file watch → kustomize build → apply (only what changed) → health; port-forwards; Flux
 // suspended for the loop's lifetime. The terminal view only reads `status`.
 import { EventEmitter } from 'node:events'
+import fs from 'node:fs'
 import path from 'node:path'
 import { applyObjects, type ApplyResult } from '../apply/apply.ts'
 import { deleteObject } from '../kube/rest.ts'
@@ -17,6 +18,9 @@ import { HealthFeed, lastApplyOf } from './health-feed.ts'
 import type { ManifestObject } from '../kustomize/build.ts'
 import { buildProd, devSubstitution } from '../flux/build/index.ts'
 import { OverlayBuild } from './overlay-build.ts'
+import { devNamespaceObject, FluxDevBuild, type DevStage } from './flux-dev-build.ts'
+import { waitFor } from '../health/wait.ts'
+import { healthRefs } from './health-feed.ts'
 import { isApiError, type Kube } from '../kube/client.ts'
 import type { NamespaceConfig } from '../config/namespace-config.ts'
 import {
@@ -103,6 +107,8 @@ export interface DevLoopOptions {
   signal?: AbortSignal
   /** let the loop delete CustomResourceDefinitions that left the overlay (never, without it) */
   pruneCrds?: boolean
+  /** how long a dependsOn dependency may take to become healthy (default: its Kustomization's spec.timeout, else 5 min) */
+  dependencyTimeoutMs?: number
 }
 
 export interface EndKeptOptions {
@@ -161,6 +167,12 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
   private objects: ManifestObject[] = []
   private buildError: unknown
   private readonly build: OverlayBuild
+  /** no overlays/dev: prod's Flux build moved into the dev namespace (flux-dev-build.ts) */
+  private readonly fluxBuild?: FluxDevBuild
+  /** the folders that feed fluxBuild (watched) */
+  private fluxInputs: string[] = []
+  /** the last build's stages (its Flux Kustomizations in dependsOn order) */
+  private stages: DevStage[] = []
   /** the start's build, applied by the first apply when nothing could have changed since */
   private prebuilt?: ManifestObject[]
   /** prod's post-build substitution over each build (undefined: the namespace's Kustomization has no postBuild) */
@@ -205,6 +217,7 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     })
     // a beforeApply hook may write anywhere in the namespace: then every build is a full one
     this.build = new OverlayBuild(ns.paths.overlays.dev, { partial: !ns.hooks.beforeApply })
+    if (!fs.existsSync(ns.paths.overlays.dev)) this.fluxBuild = new FluxDevBuild(ns)
     this.health = new HealthFeed(kube, (all) => {
       this.status.resources = all
       this.publish()
@@ -256,11 +269,13 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     let devObjects: ManifestObject[] = []
     // a dev apply sees the values prod's Flux Kustomization gives (postBuild substitution),
     // plus the dev overlay's own changes
-    this.substitute = await devSubstitution(this.ns, path.resolve(this.ns.paths.root, '..', '..')).catch(
-      () => undefined, // no Flux tree to read (k8s/flux broken): the dev overlay as written; validate says why
-    )
+    if (!this.fluxBuild)
+      this.substitute = await devSubstitution(this.ns, path.resolve(this.ns.paths.root, '..', '..')).catch(
+        () => undefined, // no Flux tree to read (k8s/flux broken): the dev overlay as written; validate says why
+      )
+    else this.fluxInputs = await this.fluxBuild.inputs().catch(() => [this.ns.layout?.root ?? this.ns.paths.root])
     try {
-      devObjects = await this.substituted((await this.build.full()).objects)
+      devObjects = await this.substituted((await this.buildFull()).objects)
       if (!this.ns.hooks.beforeApply) this.prebuilt = devObjects
     } catch {
       /* reported by the apply below */
@@ -328,6 +343,24 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
   }
 
   private watchFiles(): void {
+    if (this.fluxBuild) {
+      // the namespace's Flux Kustomizations' folders, wherever the repository keeps them
+      const root = commonDir(this.fluxInputs)
+      const inputs = this.fluxInputs
+      this.watcher = watchDebounced(root, {
+        debounceMs: this.opts.debounceMs,
+        relevant: (file) => {
+          const abs = path.resolve(root, file)
+          return (
+            !file.endsWith('.ts') &&
+            !file.split(path.sep).some((p) => p.startsWith('.')) &&
+            inputs.some((d) => !path.relative(d, abs).startsWith('..'))
+          )
+        },
+        onChange: (file) => void this.apply(`changed ${file}`),
+      })
+      return
+    }
     this.watcher = watchDebounced(this.ns.paths.root, {
       debounceMs: this.opts.debounceMs,
       relevant: (file) => feedsDevOverlay(this.ns, file),
@@ -421,6 +454,7 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       const prebuilt = this.prebuilt
       this.prebuilt = undefined
       if (prebuilt && trigger === 'start') objects = prebuilt
+      else if (this.fluxBuild) ({ objects, how } = await this.buildFull())
       else ({ objects, how } = saved ? await this.build.afterSave(this.ns.paths.root, saved) : await this.build.full())
       objects = await this.substituted(objects)
     } catch (err) {
@@ -437,6 +471,18 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     const sameSet = keys.size === this.lastApplied.size && [...keys.keys()].every((k) => this.lastApplied.has(k))
     const changed = objects.filter((o) => this.lastApplied.get(refKey(refOf(o))) !== JSON.stringify(o))
     let result: ApplyResult
+    if (!sameSet && this.fluxBuild) {
+      const blocked = await this.applyDependencies(objects)
+      if (blocked) {
+        this.status.phase = 'error'
+        this.status.error = blocked
+        this.buildError = new NsopsError(blocked, {
+          hint: `fix that Kustomization's objects (\`just dashboard ${this.ns.name}\` shows them); what depends on it was not applied.`,
+        })
+        this.publish()
+        return
+      }
+    }
     try {
       // Same set of objects: send only those whose rendering changed. A set that gained or
       // lost objects goes through the full apply, which records the inventory and prunes.
@@ -672,6 +718,55 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     return notes
   }
 
+  /** The dev build: overlays/dev, or (none) prod's Flux build moved into the dev namespace, by stage. */
+  private async buildFull(): Promise<{ objects: ManifestObject[]; how: string }> {
+    if (!this.fluxBuild) return this.build.full()
+    const r = await this.fluxBuild.full()
+    this.stages = r.stages
+    const objects = r.objects.some((o) => o.kind === 'Namespace' && o.metadata.name === this.ns.namespaces.dev)
+      ? r.objects
+      : [devNamespaceObject(this.ns), ...r.objects]
+    return { objects, how: `${r.stages.length} Flux Kustomization(s) in dependsOn order` }
+  }
+
+  /**
+   * dependsOn, as kustomize-controller honours it: each stage another stage depends on is
+   * applied first and must become healthy before what depends on it is applied. Returns why
+   * it stopped (the link that is not Ready), or undefined when every dependency is healthy.
+   */
+  private async applyDependencies(objects: ManifestObject[]): Promise<string | undefined> {
+    const needed = new Set(this.stages.flatMap((s) => s.dependsOn))
+    const deps = this.stages.filter((s) => needed.has(s.id))
+    if (!deps.length) return undefined
+    const current = new Map(objects.map((o) => [refKey(refOf(o)), o]))
+    const namespace = objects.filter((o) => o.kind === 'Namespace' && o.metadata.name === this.ns.namespaces.dev)
+    for (const stage of this.stages) {
+      if (!needed.has(stage.id)) continue
+      // what the image rewrite left, in this stage
+      const mine = stage.objects.flatMap((o) => current.get(refKey(refOf(o))) ?? [])
+      const r = await applyObjects(this.kube, [...namespace, ...mine], {
+        fieldManager: DEV_FIELD_MANAGER,
+        prune: false,
+        namespace: this.ns.namespaces.dev,
+      })
+      const dependents = this.stages.filter((s) => s.dependsOn.includes(stage.id)).map((s) => s.id)
+      const link = `${stage.id}${stage.file ? ` (${stage.file})` : ''}`
+      if (r.failed.length)
+        return `dependsOn: ${link} is not Ready: ${r.failed.map((f) => `${refString(f.ref)}: ${f.message}`).join('; ')}; ${dependents.join(', ')} not applied`
+      this.status.phase = 'applying'
+      this.status.error = `waiting for ${link} to be healthy (${dependents.join(', ')} depend${dependents.length === 1 ? 's' : ''} on it)`
+      this.publish()
+      const w = await waitFor(this.kube, healthRefs(mine), {
+        timeoutMs: this.opts.dependencyTimeoutMs ?? stage.timeoutMs,
+        failFast: true,
+        signal: this.opts.signal,
+      })
+      this.status.error = undefined
+      if (!w.ok) return `dependsOn: ${link} is not Ready (${w.report}); ${dependents.join(', ')} not applied`
+    }
+    return undefined
+  }
+
   /** The build after prod's post-build substitution (devSubstitution), when the namespace has one. */
   private async substituted(objects: ManifestObject[]): Promise<ManifestObject[]> {
     return this.substitute ? this.substitute(objects) : objects
@@ -792,4 +887,16 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     for (const f of r.failed) notes.push(`could not delete ${refString(f.ref)}: ${f.message}`)
     return notes
   }
+}
+
+/** The deepest folder holding all of `dirs`. */
+function commonDir(dirs: string[]): string {
+  const parts = dirs.map((d) => path.resolve(d).split(path.sep))
+  let common = parts[0] ?? []
+  for (const p of parts.slice(1)) {
+    let i = 0
+    while (i < common.length && i < p.length && common[i] === p[i]) i++
+    common = common.slice(0, i)
+  }
+  return common.join(path.sep) || path.sep
 }

@@ -29,5 +29,6 @@ export {
   strictInRepo,
   type ProdBuild,
   type ProdBuildOptions,
+  type ProdPart,
   type ProdScope,
 } from './namespace.ts'

@@ -3,12 +3,14 @@
 // as kustomize-controller substitutes. Every command that asks "what would Flux apply here?"
 // (validate, deploy and its diff, drift's baseline, ci diff, the dev loop) asks this. A
 // namespace no Kustomization applies is built as before: kustomize build of overlays/prod.
+// A namespace.ts `layout` names them instead (its ks.yaml files, their names, or folders).
 import fs from 'node:fs'
 import path from 'node:path'
 import { buildKustomization } from '../../kustomize/build.ts'
 import type { ManifestObject } from '../../kube/refs.ts'
 import { isApiError, type Kube } from '../../kube/client.ts'
-import { FluxTree, type FluxNode } from './tree.ts'
+import { NsopsError } from '../../core/errors.ts'
+import { FluxTree, fluxKustomizationsIn, type FluxNode } from './tree.ts'
 import { substituteLike, type VarsLookup } from './kustomization.ts'
 
 /** What the build needs of a namespace (a NamespaceConfig fits). */
@@ -17,6 +19,16 @@ export interface ProdScope {
   namespaces: { prod: string }
   flux?: { kustomization?: string }
   paths: { root: string; overlays: { prod: string } }
+  /** where its Flux objects are, relative to the repository (namespace.ts layout) */
+  layout?: { kustomizations: string[]; paths: string[] }
+}
+
+/** One piece of a prod build: a Flux Kustomization's build, or a folder built by kustomize. */
+export interface ProdPart {
+  node?: FluxNode
+  /** the folder built (absolute) */
+  dir: string
+  objects: ManifestObject[]
 }
 
 export interface ProdBuild {
@@ -27,6 +39,8 @@ export interface ProdBuild {
   label: string
   /** the folder a user edits for it (error positions, schema origins): the first spec.path, or overlays/prod */
   dir: string
+  /** each Kustomization's (or folder's) own objects, in dependsOn order */
+  parts: ProdPart[]
 }
 
 export interface ProdBuildOptions {
@@ -61,8 +75,9 @@ export function forgetFluxTrees(): void {
   trees.clear()
 }
 
-/** The Flux Kustomizations that apply a namespace: named in namespace.ts, else found by target or build. */
+/** The Flux Kustomizations that apply a namespace: its layout's, else named in namespace.ts, else found by target or build. */
 export async function kustomizationsOf(scope: ProdScope, tree: FluxTree): Promise<FluxNode[]> {
+  if (scope.layout) return tree.ordered((await layoutParts(scope, tree)).flatMap((p) => (p.node ? [p.node] : [])))
   const named = scope.flux?.kustomization
   const byName = named ? [...tree.nodes.values()].filter((n) => n.kustomization.metadata.name === named) : []
   const found = byName.length ? byName : await tree.forNamespace(scope.namespaces.prod)
@@ -73,32 +88,138 @@ export async function kustomizationsOf(scope: ProdScope, tree: FluxTree): Promis
   return tree.ordered(own.length ? own : found)
 }
 
+const isFile = (entry: string) => /\.ya?ml$/.test(entry)
+
+/** What a namespace.ts layout names: Flux Kustomizations of the tree, and folders no Kustomization builds. */
+async function layoutParts(
+  scope: ProdScope,
+  tree: FluxTree,
+  lenient = false,
+): Promise<{ node?: FluxNode; dir?: string }[]> {
+  const layout = scope.layout!
+  const where = `namespaces/${scope.name}/namespace.ts`
+  const out: { node?: FluxNode; dir?: string }[] = []
+  const push = (p: { node?: FluxNode; dir?: string }) => {
+    if (p.node && out.some((o) => o.node === p.node)) return
+    out.push(p)
+  }
+  const known = () => [...tree.nodes.values()].map((n) => (n.file ? `${n.id} (${n.file})` : n.id)).join(', ') || 'none'
+  layout.kustomizations.forEach((entry, i) => {
+    let nodes: FluxNode[]
+    if (isFile(entry)) {
+      const file = path.join(tree.repoDir, entry)
+      if (lenient && !fs.existsSync(file)) return // a file new in this change: nothing before it
+      if (!fs.existsSync(file))
+        throw new NsopsError(`${where}: layout.kustomizations[${i}] names ${entry}, which does not exist.`, {
+          hint: 'Name the ks.yaml file relative to the repository (kubernetes/apps/NS/APP/ks.yaml), or the Kustomization by name.',
+        })
+      const ids = fluxKustomizationsIn(file).map((k) => `${k.metadata.namespace ?? 'flux-system'}/${k.metadata.name}`)
+      nodes = ids.flatMap((id) => (tree.nodes.has(id) ? [tree.nodes.get(id)!] : []))
+      if (!nodes.length && !lenient)
+        throw new NsopsError(
+          `${where}: layout.kustomizations[${i}] names ${entry}, but ${ids.length ? `its Flux Kustomization${ids.length > 1 ? 's' : ''} (${ids.join(', ')}) ${ids.length > 1 ? 'are' : 'is'} not in the repository's Flux tree` : 'it holds no Flux Kustomization'}.`,
+          {
+            hint: `A Kustomization counts once a root applies it (a kustomization.yaml lists the file). Known: ${known()}.`,
+          },
+        )
+    } else {
+      const id = entry.includes('/') ? entry : `flux-system/${entry}`
+      nodes = tree.nodes.has(id) ? [tree.nodes.get(id)!] : []
+      if (!nodes.length && !lenient)
+        throw new NsopsError(
+          `${where}: layout.kustomizations[${i}] names the Flux Kustomization ${entry}, which is not in the repository's Flux tree.`,
+          { hint: `Known: ${known()}.` },
+        )
+    }
+    nodes.forEach((node) => push({ node }))
+  })
+  for (const entry of layout.paths) {
+    const want = normalize(entry)
+    const node = [...tree.nodes.values()].find((n) => normalize(n.kustomization.spec?.path ?? '.') === want)
+    push(node ? { node } : { dir: path.join(tree.repoDir, entry) })
+  }
+  return out
+}
+
+function normalize(p: string): string {
+  const n = path.posix
+    .normalize(p.split(path.sep).join('/'))
+    .replace(/^\.?\/+/, '')
+    .replace(/\/+$/, '')
+  return n === '.' ? '' : n
+}
+
+const keyOf = (o: ManifestObject) => `${o.apiVersion}/${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`
+
 export async function buildProd(scope: ProdScope, repoDir: string, opts: ProdBuildOptions = {}): Promise<ProdBuild> {
   const tree = opts.tree ?? (await fluxTreeOf(repoDir, { vars: opts.vars, strict: opts.strict }))
+  if (scope.layout) return buildLayout(scope, tree, opts)
   const nodes = await kustomizationsOf(scope, tree)
   const overlay = path.join(repoDir, path.relative(rootOf(scope), scope.paths.overlays.prod))
   if (!nodes.length) {
     if (opts.missingOverlay === 'empty' && !fs.existsSync(overlay))
-      return { objects: [], kustomizations: [], label: path.relative(repoDir, overlay), dir: overlay }
+      return { objects: [], kustomizations: [], label: path.relative(repoDir, overlay), dir: overlay, parts: [] }
     const objects = await buildKustomization(overlay, { reuse: opts.reuse })
-    return { objects, kustomizations: [], label: path.relative(repoDir, overlay), dir: overlay }
-  }
-  const objects: ManifestObject[] = []
-  const seen = new Set<string>()
-  for (const n of nodes) {
-    for (const o of (await tree.build(n)).objects) {
-      const k = `${o.apiVersion}/${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`
-      if (seen.has(k)) continue
-      seen.add(k)
-      objects.push(o)
+    return {
+      objects,
+      kustomizations: [],
+      label: path.relative(repoDir, overlay),
+      dir: overlay,
+      parts: [{ dir: overlay, objects }],
     }
   }
+  const parts: ProdPart[] = []
+  for (const n of nodes)
+    parts.push({
+      node: n,
+      dir: path.resolve(repoDir, n.kustomization.spec?.path ?? '.'),
+      objects: (await tree.build(n)).objects,
+    })
+  return joined(parts, nodes, describe(nodes))
+}
+
+/** A namespace whose namespace.ts says where its Flux objects are (layout). */
+async function buildLayout(scope: ProdScope, tree: FluxTree, opts: ProdBuildOptions): Promise<ProdBuild> {
+  const found = await layoutParts(scope, tree, opts.missingOverlay === 'empty')
+  const nodes = tree.ordered(found.flatMap((p) => (p.node ? [p.node] : [])))
+  const dirs = found.flatMap((p) => (p.dir ? [p.dir] : []))
+  const parts: ProdPart[] = []
+  for (const dir of dirs) {
+    if (opts.missingOverlay === 'empty' && !fs.existsSync(dir)) continue
+    parts.push({ dir, objects: await buildKustomization(dir, { reuse: opts.reuse }) })
+  }
+  for (const n of nodes)
+    parts.push({
+      node: n,
+      dir: path.resolve(tree.repoDir, n.kustomization.spec?.path ?? '.'),
+      objects: (await tree.build(n)).objects,
+    })
+  const label = [...(nodes.length ? [describe(nodes)] : []), ...dirs.map((d) => path.relative(tree.repoDir, d))].join(
+    ' and ',
+  )
+  return joined(parts, nodes, label)
+}
+
+function describe(nodes: FluxNode[]): string {
   const first = nodes[0]
-  const label =
-    nodes.length === 1
-      ? `Flux Kustomization ${first.id}${first.file ? ` (${first.file})` : ''}`
-      : `${nodes.length} Flux Kustomizations (${nodes.map((n) => n.id).join(', ')})`
-  return { objects, kustomizations: nodes, label, dir: path.resolve(repoDir, first.kustomization.spec?.path ?? '.') }
+  return nodes.length === 1
+    ? `Flux Kustomization ${first.id}${first.file ? ` (${first.file})` : ''}`
+    : `${nodes.length} Flux Kustomizations (${nodes.map((n) => n.id).join(', ')})`
+}
+
+function joined(parts: ProdPart[], nodes: FluxNode[], label: string): ProdBuild {
+  const objects: ManifestObject[] = []
+  const seen = new Set<string>()
+  for (const p of parts) {
+    p.objects = p.objects.filter((o) => {
+      const k = keyOf(o)
+      if (seen.has(k)) return false
+      seen.add(k)
+      return true
+    })
+    objects.push(...p.objects)
+  }
+  return { objects, kustomizations: nodes, label, dir: parts[0]?.dir ?? '', parts }
 }
 
 /**

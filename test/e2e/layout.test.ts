@@ -1,0 +1,95 @@
+// namespace.ts `layout`: a namespace whose Flux objects live where a home-ops repository keeps
+// them (kubernetes/apps/<ns>/<app>/ks.yaml), not in overlays/prod. Through the user's door
+// (`npx just …`) in a home-ops repository with nsops added (test/adopt-fixture.ts): validate
+// and render build its Kustomizations as Flux does; a layout entry that names nothing fails
+// naming namespace.ts and the entry; the dev loop (no overlays/dev) applies prod's build into
+// <ns>-dev with the dev overrides, its Kustomizations in dependsOn order.
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import path from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import YAML from 'yaml'
+import { adoptRepo, justIn, type AdoptRepo } from '../adopt-fixture.ts'
+
+const APPS = ['jellyfin', 'prowlarr', 'radarr', 'sonarr']
+
+export function layoutNamespace(entries: string[], extra = ''): string {
+  return `import { defineNamespace } from '../../shared/config/namespace-config.ts'
+
+export default defineNamespace({
+  name: 'default',
+  description: 'media apps',
+  namespaces: { dev: 'default-dev', prod: 'default' },
+  domains: { dev: 'default.localhost', prod: 'home.example' },
+  layout: {
+    kustomizations: ${JSON.stringify(entries)},
+    dev: { replicas: 1, storageClass: 'local-path', resources: { requests: { cpu: '10m' } } },
+  },${extra}
+})
+`
+}
+
+type Obj = {
+  kind: string
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> }
+  data?: Record<string, string>
+  spec?: { replicas?: unknown; storageClassName?: string }
+}
+
+describe('namespace.ts layout: a home-ops namespace built from its ks.yaml files', () => {
+  let r: AdoptRepo
+  before(() => {
+    r = adoptRepo('home-ops')
+    fs.mkdirSync(path.join(r.work, 'namespaces', 'default'), { recursive: true })
+    fs.writeFileSync(
+      path.join(r.work, 'namespaces/default/namespace.ts'),
+      layoutNamespace(APPS.map((a) => `kubernetes/apps/default/${a}/ks.yaml`)),
+    )
+  })
+  after(() => fs.rmSync(r.root, { recursive: true, force: true }))
+
+  it('just validate and just render build its four Kustomizations as Flux does, substituted', async () => {
+    const v = await justIn(r.work, ['validate', 'default', '--offline'])
+    assert.equal(v.code, 0, v.stderr)
+    assert.match(
+      v.stderr,
+      /default: 4 Flux Kustomizations \(flux-system\/\w+, flux-system\/\w+, flux-system\/\w+, flux-system\/\w+\) builds \(\d+ objects\); all \d+ objects pass strict schema validation/,
+    )
+    const out = await justIn(r.work, ['render', 'default'])
+    assert.equal(out.code, 0, out.stderr)
+    const objects = YAML.parseAllDocuments(out.stdout).map((d) => d.toJS()) as Obj[]
+    for (const app of APPS) {
+      const d = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === app)
+      assert.ok(d, `${app}'s Deployment`)
+      assert.equal(d.metadata.namespace, 'default', 'targetNamespace')
+    }
+    // postBuild from the ks.yaml (APP) and the root's substituteFrom (SECRET_DOMAIN)
+    const env = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('sonarr-env-'))
+    assert.match(env?.data?.HOST ?? '', /^sonarr\.\w/)
+    assert.doesNotMatch(out.stdout, /\$\{APP\}/)
+    // prowlarr before sonarr (sonarr dependsOn prowlarr)
+    const order = objects.filter((o) => o.kind === 'Deployment').map((o) => o.metadata.name)
+    assert.ok(order.indexOf('prowlarr') < order.indexOf('sonarr'), order.join(', '))
+  })
+
+  it('a layout entry that names no Kustomization fails naming namespace.ts, the entry and what is known', async () => {
+    const file = path.join(r.work, 'namespaces/default/namespace.ts')
+    const good = fs.readFileSync(file, 'utf8')
+    try {
+      fs.writeFileSync(file, layoutNamespace(['kubernetes/apps/default/sonar/ks.yaml']))
+      const v = await justIn(r.work, ['validate', 'default', '--offline'])
+      assert.equal(v.code, 1, v.stderr)
+      assert.match(
+        v.stderr,
+        /namespaces\/default\/namespace\.ts: layout\.kustomizations\[0\] names kubernetes\/apps\/default\/sonar\/ks\.yaml, which does not exist/,
+      )
+      fs.writeFileSync(file, layoutNamespace(['sonar']))
+      const byName = await justIn(r.work, ['validate', 'default', '--offline'])
+      assert.equal(byName.code, 1, byName.stderr)
+      assert.match(byName.stderr, /layout\.kustomizations\[0\] names the Flux Kustomization sonar, which is not in/)
+      assert.match(byName.stderr, /hint: Known: .*flux-system\/sonarr \(kubernetes\/apps\/default\/sonarr\/ks\.yaml\)/)
+    } finally {
+      fs.writeFileSync(file, good)
+    }
+  })
+})
