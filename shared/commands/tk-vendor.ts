@@ -11,7 +11,8 @@ Usage: just tk-vendor [--root DIR]
 
 Vendors the Helm charts pinned in <root>/chartfile.yaml (Tanka's format) into its chart
 directory (default charts/): each archive is checked against the sha256 in its repository's
-index.yaml before it is unpacked. Idempotent: charts that match the lock are not fetched.
+index.yaml before it is unpacked; from an oci:// repository it is pulled with the pinned helm,
+which checks it against the chart's manifest. Idempotent: charts that match the lock are not fetched.
   --root DIR         the Tanka project (default: tanka/, or $NSOPS_TANKA_ROOT)
 `
 

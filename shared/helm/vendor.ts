@@ -1,19 +1,27 @@
-// Vendors the charts a chartfile pins, without the helm binary: the repository's index.yaml
-// names the archive and its sha256; the archive is checked, unpacked beside its final place
-// and renamed in, so a chart directory is always one whole version. `<dest>/.vendor-lock.json`
-// records what each directory holds; a chart whose directory still matches it costs no
-// request at all.
+// Vendors the charts a chartfile pins. From an HTTP repository without the helm binary: the
+// repository's index.yaml names the archive and its sha256, and the archive is checked against
+// it. From an oci:// repository through the pinned helm (`helm pull`, which speaks the
+// registry's auth and checks the archive against the digest the chart's manifest names); the
+// manifest's digest is kept in the lock, so a tag that later names another chart is refused.
+// Either way the archive is unpacked beside its final place and renamed in, so a chart
+// directory is always one whole version. `<dest>/.vendor-lock.json` records what each
+// directory holds; a chart whose directory still matches it costs no request at all.
+import { execFile } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { createWriteStream } from 'node:fs'
+import { createReadStream, createWriteStream } from 'node:fs'
 import fs from 'node:fs/promises'
+import os from 'node:os'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { ReadableStream as WebReadableStream } from 'node:stream/web'
+import { promisify } from 'node:util'
 import semver from 'semver'
 import * as tar from 'tar'
 import { parse as parseYaml } from 'yaml'
 import { NsopsError, errorMessage } from '../core/errors.ts'
+import { isPlainHttpRegistry } from '../core/registry-host.ts'
+import { toolPath } from '../tools/provision.ts'
 import { loadChartfile, type ChartRequirement, type Chartfile } from './chartfile.ts'
 
 export const LOCK_FILE = '.vendor-lock.json'
@@ -32,6 +40,8 @@ export interface VendoredChart {
   repository: string
   /** sha256 (hex) of the archive that was unpacked */
   digest: string
+  /** from an oci:// repository: the digest of the chart's manifest the tag named (sha256:…) */
+  manifestDigest?: string
 }
 
 export interface VendorSummary {
@@ -56,6 +66,8 @@ export interface VendorOptions {
   /** where charts go; default `<dir of chartfile>/<directory from the chartfile, default charts>` */
   dest?: string
   onProgress?: (event: VendorEvent) => void
+  /** the helm binary that pulls oci:// charts; default: the pinned helm */
+  helm?: string
 }
 
 interface LockFile {
@@ -72,15 +84,18 @@ interface IndexEntry {
 interface Planned {
   req: ChartRequirement
   repoUrl: string
+  /** where the archive comes from: its URL, or the oci:// reference */
   archiveUrl: string
+  /** HTTP: the sha256 the index names, checked against the download */
   digest?: string
+  /** OCI: the archive helm pulled (already checked against its manifest) and the manifest's digest */
+  pulled?: { file: string; manifestDigest: string }
 }
 
 export async function vendorCharts(opts: VendorOptions): Promise<VendorSummary> {
   const cf = await loadChartfile(opts.chartfile)
   const dest = path.resolve(opts.dest ?? path.resolve(path.dirname(cf.path), cf.directory))
   const progress = opts.onProgress ?? (() => {})
-  refuseOci(cf)
 
   const lock = await readLock(dest, progress)
   const summary: VendorSummary = { fetched: [], unchanged: [], removed: [], dest }
@@ -95,15 +110,24 @@ export async function vendorCharts(opts: VendorOptions): Promise<VendorSummary> 
     }
   }
 
-  // Resolve every stale chart before downloading any, so a wrong pin fails with nothing changed.
-  const plan = await resolve(cf, stale, progress)
+  // Resolve every stale chart before downloading any, so a wrong pin fails with nothing changed
+  // (an OCI chart is resolved by pulling it, into a folder of its own until it is unpacked).
+  const pulls = stale.some((r) => isOci(repoUrlOf(cf, r)))
+    ? await fs.mkdtemp(path.join(os.tmpdir(), 'nsops-oci-charts-'))
+    : undefined
+  try {
+    const oci = pulls ? { dir: pulls, helm: opts.helm ?? (await toolPath('helm')), lock } : undefined
+    const plan = await resolve(cf, stale, progress, oci)
 
-  await fs.mkdir(dest, { recursive: true })
-  for (const p of plan) {
-    const vendored = await fetchAndUnpack(p, dest, progress)
-    lock.charts[p.req.directory] = vendored
-    await writeLock(dest, lock)
-    summary.fetched.push(vendored)
+    await fs.mkdir(dest, { recursive: true })
+    for (const p of plan) {
+      const vendored = await fetchAndUnpack(p, dest, progress)
+      lock.charts[p.req.directory] = vendored
+      await writeLock(dest, lock)
+      summary.fetched.push(vendored)
+    }
+  } finally {
+    if (pulls) await fs.rm(pulls, { recursive: true, force: true })
   }
 
   const wanted = new Set(cf.requires.map((r) => r.directory))
@@ -132,18 +156,89 @@ function repoUrlOf(cf: Chartfile, req: ChartRequirement): string {
   return cf.repositories.find((r) => r.name === req.repository)!.url
 }
 
-function refuseOci(cf: Chartfile): void {
-  for (const req of cf.requires) {
-    const url = repoUrlOf(cf, req)
-    if (url.startsWith('oci://')) {
+function isOci(repoUrl: string): boolean {
+  return repoUrl.startsWith('oci://')
+}
+
+const run = promisify(execFile)
+
+/**
+ * `helm pull oci://<repository>/<name> --version <version>` into `dir`: the archive, and the
+ * digest of the manifest the tag named. helm checks the archive against the digest that
+ * manifest gives the chart layer; what it refuses is refused here in the chartfile's words.
+ */
+async function pullOci(
+  cf: Chartfile,
+  req: ChartRequirement,
+  repoUrl: string,
+  oci: { dir: string; helm: string; lock: LockFile },
+  progress: (e: VendorEvent) => void,
+): Promise<Planned> {
+  const ref = `${repoUrl.replace(/\/+$/, '')}/${req.name}`
+  const host = new URL(repoUrl).host
+  const dir = path.join(oci.dir, req.directory)
+  await fs.mkdir(dir, { recursive: true })
+  progress({ step: 'download', chart: req.chart, version: req.version, url: ref })
+  const args = ['pull', ref, '--version', req.version, '--destination', dir]
+  if (isPlainHttpRegistry(host)) args.push('--plain-http')
+  let output: string
+  try {
+    const { stdout, stderr } = await run(oci.helm, args, { timeout: ARCHIVE_TIMEOUT_MS, maxBuffer: 16 << 20 })
+    output = stdout + stderr
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: string; killed?: boolean }
+    const said =
+      (e.stderr ?? '')
+        .trim()
+        .split('\n')
+        .pop()
+        ?.replace(/^Error: /, '') || errorMessage(err)
+    if (/mismatch(ed)? digest|digest mismatch/i.test(said)) {
       throw new NsopsError(
-        `${cf.path}:${req.line}: chart ${req.chart} comes from the OCI registry ${url}; OCI repositories are not supported yet.`,
+        `Refused ${req.chart} ${req.version}: the chart archive ${ref}:${req.version} does not match the digest its manifest names (helm: ${said}). Nothing was unpacked.`,
         {
-          hint: "Use the chart's HTTP repository if it publishes one (an index.yaml URL), or vendor it with `helm pull oci://… --untar` for now.",
+          hint: 'The registry serves a blob that is not what the manifest promises: corrupted or tampered. Do not vendor it; tell whoever runs the registry.',
         },
       )
     }
+    if (/\bnot found\b/i.test(said)) {
+      throw new NsopsError(
+        `${cf.path}:${req.line}: chart ${req.chart} has no version ${req.version} in ${repoUrl} (no tag ${req.version} on ${ref}).`,
+        { hint: 'Check the chart name, the repository URL and the version: each version is a tag in the registry.' },
+      )
+    }
+    throw new NsopsError(
+      `Could not pull ${ref}:${req.version} for chart ${req.chart}: ${e.killed ? 'timed out' : said}.`,
+      {
+        cause: err,
+        hint: `Are you offline? Otherwise check the repository URL of "${req.repository}" in the chartfile; a registry that needs credentials takes \`helm registry login ${host}\` first.`,
+      },
+    )
   }
+  // helm (on stderr): "Pulled: HOST/PATH/NAME:VERSION" and "Digest: sha256:…"
+  const manifestDigest = /^Digest: (sha256:[0-9a-f]{64})$/m.exec(output)?.[1]
+  const file = (await fs.readdir(dir)).find((f) => f.endsWith('.tgz'))
+  if (!manifestDigest || !file)
+    throw new NsopsError(`helm pull ${ref} --version ${req.version} left no chart archive: ${output.trim()}`, {
+      hint: 'Run the same helm pull by hand to see what the registry serves.',
+    })
+  // an OCI tag can be moved: the lock says which manifest this chart and version had
+  const locked = oci.lock.charts[req.directory]
+  if (
+    locked?.manifestDigest &&
+    locked.chart === req.chart &&
+    locked.version === req.version &&
+    locked.repository === repoUrl &&
+    locked.manifestDigest !== manifestDigest
+  ) {
+    throw new NsopsError(
+      `Refused ${req.chart} ${req.version}: the tag ${ref}:${req.version} now names the manifest ${manifestDigest}, but ${req.directory}/ was vendored from ${locked.manifestDigest}. Nothing was unpacked.`,
+      {
+        hint: `Someone pushed another chart under the same version. If that is intended, delete ${req.directory}/ from ${LOCK_FILE} and vendor again; otherwise pin a version nobody rewrote.`,
+      },
+    )
+  }
+  return { req, repoUrl, archiveUrl: `${ref}:${req.version}`, pulled: { file: path.join(dir, file), manifestDigest } }
 }
 
 async function matchesLock(
@@ -162,11 +257,16 @@ async function resolve(
   cf: Chartfile,
   reqs: ChartRequirement[],
   progress: (e: VendorEvent) => void,
+  oci: { dir: string; helm: string; lock: LockFile } | undefined,
 ): Promise<Planned[]> {
   const indexes = new Map<string, { url: string; entries: Record<string, IndexEntry[]> }>()
   const plan: Planned[] = []
   for (const req of reqs) {
     const repoUrl = repoUrlOf(cf, req)
+    if (isOci(repoUrl)) {
+      plan.push(await pullOci(cf, req, repoUrl, oci!, progress))
+      continue
+    }
     let index = indexes.get(repoUrl)
     if (!index) {
       const url = new URL('index.yaml', withSlash(repoUrl)).href
@@ -212,26 +312,9 @@ async function fetchAndUnpack(p: Planned, dest: string, progress: (e: VendorEven
   const unpacked = path.join(work, 'unpacked')
   await fs.mkdir(unpacked, { recursive: true })
   try {
-    progress({ step: 'download', chart: req.chart, version: req.version, url: p.archiveUrl })
-    const digest = await downloadToFile(p.archiveUrl, archive, req)
-    if (p.digest === undefined || p.digest === '') {
-      // an archive nobody vouched for is not unpacked: a tampered index could drop the digest
-      throw new NsopsError(
-        `Refused ${req.chart} ${req.version}: the repository index lists no digest for it, so the archive cannot be checked. Nothing was unpacked.`,
-        {
-          hint: 'Ask the chart repository to publish digests (helm repo index does), or vendor the chart by hand into the charts directory.',
-        },
-      )
-    } else if (p.digest.toLowerCase() !== digest) {
-      throw new NsopsError(
-        `Refused ${req.chart} ${req.version}: the archive ${p.archiveUrl} has sha256 ${digest}, but the repository index says ${p.digest}. Nothing was unpacked.`,
-        {
-          hint: 'The archive or the index was changed or corrupted in transit. Try again; if it persists, the repository is serving inconsistent files — do not vendor it.',
-        },
-      )
-    }
+    const digest = p.pulled ? await fileDigest(p.pulled.file) : await downloadChecked(p, archive, progress)
     try {
-      await tar.x({ file: archive, cwd: unpacked, strip: 1 })
+      await tar.x({ file: p.pulled?.file ?? archive, cwd: unpacked, strip: 1 })
     } catch (err) {
       throw new NsopsError(
         `Refused ${req.chart} ${req.version}: ${p.archiveUrl} is not a readable chart archive (${errorMessage(err)}).`,
@@ -273,10 +356,35 @@ async function fetchAndUnpack(p: Planned, dest: string, progress: (e: VendorEven
       version: req.version,
       repository: p.repoUrl,
       digest,
+      ...(p.pulled ? { manifestDigest: p.pulled.manifestDigest } : {}),
     }
   } finally {
     await fs.rm(work, { recursive: true, force: true })
   }
+}
+
+/** An HTTP repository's archive, downloaded to `archive` and checked against the index's sha256. */
+async function downloadChecked(p: Planned, archive: string, progress: (e: VendorEvent) => void): Promise<string> {
+  const { req } = p
+  progress({ step: 'download', chart: req.chart, version: req.version, url: p.archiveUrl })
+  const digest = await downloadToFile(p.archiveUrl, archive, req)
+  if (p.digest === undefined || p.digest === '') {
+    // an archive nobody vouched for is not unpacked: a tampered index could drop the digest
+    throw new NsopsError(
+      `Refused ${req.chart} ${req.version}: the repository index lists no digest for it, so the archive cannot be checked. Nothing was unpacked.`,
+      {
+        hint: 'Ask the chart repository to publish digests (helm repo index does), or vendor the chart by hand into the charts directory.',
+      },
+    )
+  } else if (p.digest.toLowerCase() !== digest) {
+    throw new NsopsError(
+      `Refused ${req.chart} ${req.version}: the archive ${p.archiveUrl} has sha256 ${digest}, but the repository index says ${p.digest}. Nothing was unpacked.`,
+      {
+        hint: 'The archive or the index was changed or corrupted in transit. Try again; if it persists, the repository is serving inconsistent files — do not vendor it.',
+      },
+    )
+  }
+  return digest
 }
 
 async function readChartYaml(dir: string): Promise<{ name: string; version: string }> {
@@ -370,6 +478,12 @@ async function download(url: string, timeoutMs: number, req: ChartRequirement): 
   } catch (err) {
     throw networkError(url, req, err)
   }
+}
+
+async function fileDigest(file: string): Promise<string> {
+  const hash = createHash('sha256')
+  await pipeline(createReadStream(file), hash)
+  return hash.digest('hex')
 }
 
 /** Streams to `file` and returns the sha256 (hex) of what was written. */

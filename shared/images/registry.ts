@@ -8,6 +8,7 @@ import http from 'node:http'
 import YAML from 'yaml'
 import type { V1ConfigMap } from '@kubernetes/client-node'
 import { NsopsError } from '../core/errors.ts'
+import { isPlainHttpRegistry } from '../core/registry-host.ts'
 import { isApiError, type Kube } from '../kube/client.ts'
 
 export const REGISTRY_HOSTING = {
@@ -69,15 +70,6 @@ export async function advertisedRegistry(kube: Kube): Promise<LocalRegistryHosti
     if (isApiError(err, 404) || isApiError(err, 403)) return undefined
     throw err
   }
-}
-
-/**
- * Whether a registry is spoken to over plain HTTP: loopback and `.localhost` names, as
- * go-containerregistry (crane, ko), containerd and Docker all treat them without being told.
- */
-export function isPlainHttpRegistry(host: string): boolean {
-  const name = host.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1')
-  return name === 'localhost' || name.endsWith('.localhost') || /^127\.\d+\.\d+\.\d+$/.test(name) || name === '::1'
 }
 
 export interface RegistryChoice {

@@ -2,6 +2,7 @@
 // .tgz archives (as `helm package` lays them out), an index.yaml with their sha256 digests,
 // served over HTTP on 127.0.0.1. The server counts requests, so "fetched nothing" is measured.
 import assert from 'node:assert/strict'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import http from 'node:http'
@@ -9,10 +10,14 @@ import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { promisify } from 'node:util'
 import * as tar from 'tar'
 import { stringify } from 'yaml'
 import { NsopsError } from '../../shared/core/errors.ts'
+import { registryProcess, untilRegistryAnswers } from '../../shared/cluster/sim/registry.ts'
 import { LOCK_FILE, vendorCharts, vendorSummaryLines } from '../../shared/helm/vendor.ts'
+import { toolPath } from '../../shared/tools/provision.ts'
+import { just } from '../just.ts'
 import { serveDir, type StaticServer } from '../static-server.ts'
 
 interface Packed {
@@ -313,16 +318,6 @@ describe('helm chart vendoring', () => {
     }
   })
 
-  it('says OCI repositories are not supported yet, naming the chart', async () => {
-    const file = project(
-      `version: 1\nrepositories:\n  - name: ghcr\n    url: oci://ghcr.io/example/charts\nrequires:\n  - chart: ghcr/podinfo\n    version: 6.5.0\n`,
-    )
-    const err = await rejection(vendorCharts({ chartfile: file }))
-    assert.match(err.message, /ghcr\/podinfo/)
-    assert.match(err.message, /not supported yet/)
-    assert.equal(fs.existsSync(path.join(path.dirname(file), 'charts')), false)
-  })
-
   it('gives a clear error naming the URL when the repository is unreachable', async () => {
     // A port that was just free: nothing listens there any more.
     const probe = http.createServer()
@@ -346,5 +341,200 @@ describe('helm chart vendoring', () => {
   it('names the URL and the HTTP status when the repository answers with an error', async () => {
     const err = await rejection(vendorCharts({ chartfile: project(chartfileFor({ redis: '1.0.0' }, 'missing')) }))
     assert.match(err.message, new RegExp(`${base.replace(/\./g, '\\.')}/missing/index\\.yaml .*HTTP 404`))
+  })
+})
+
+// oci:// charts through the pinned helm, from a real registry (CNCF distribution, the binary the
+// sim runs) on 127.0.0.1 with its storage in a temp dir; its request log counts what was fetched.
+describe('helm chart vendoring from an OCI registry', () => {
+  const run = promisify(execFile)
+  let work: string
+  let registry: ChildProcess | undefined
+  let host: string
+  let storage: string
+  let helm: string
+  let log = ''
+  /** helm push's manifest digest of each chart pushed, by name-version */
+  const pushed = new Map<string, { manifest: string; archive: string }>()
+
+  async function push(name: string, version: string, extra = ''): Promise<void> {
+    const packed = await packChart(work, path.join(work, `pushed-${pushed.size}`), name, version)
+    if (extra) {
+      // another chart under the same version: a file more, packed again
+      const src = path.join(work, `src-${name}-${version}`, name)
+      fs.writeFileSync(path.join(src, 'templates', 'NOTES.txt'), extra)
+      await tar.c({ gzip: true, cwd: path.dirname(src), file: packed.file, portable: true }, [name])
+      packed.digest = createHash('sha256').update(fs.readFileSync(packed.file)).digest('hex')
+    }
+    const { stdout, stderr } = await run(helm, ['push', packed.file, `oci://${host}/charts`, '--plain-http'])
+    const manifest = /Digest: (sha256:[0-9a-f]{64})/.exec(stdout + stderr)?.[1]
+    assert.ok(manifest, stdout + stderr)
+    pushed.set(`${name}-${version}`, { manifest, archive: packed.digest })
+  }
+
+  function project(requires: Record<string, string>, url = `oci://${host}/charts`): string {
+    const dir = fs.mkdtempSync(path.join(work, 'project-'))
+    const pins = Object.entries(requires)
+      .map(([chart, version]) => `  - chart: reg/${chart}\n    version: "${version}"\n`)
+      .join('')
+    fs.writeFileSync(
+      path.join(dir, 'chartfile.yaml'),
+      `version: 1\nrepositories:\n  - name: reg\n    url: ${url}\nrequires:\n${pins}`,
+    )
+    return dir
+  }
+
+  const lockOf = (dir: string) =>
+    (
+      JSON.parse(fs.readFileSync(path.join(dir, 'charts', LOCK_FILE), 'utf8')) as {
+        charts: Record<string, { digest: string; manifestDigest?: string; version: string }>
+      }
+    ).charts
+  /** the registry's requests for chart content since `from` (its log, one line per response) */
+  const fetchedSince = (from: number) =>
+    log
+      .slice(from)
+      .split('\n')
+      .filter((l) => /response completed/.test(l) && /http\.request\.uri="\/v2\/charts\//.test(l))
+
+  before(async () => {
+    helm = await toolPath('helm')
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-helm-oci-'))
+    storage = path.join(work, 'registry')
+    const proc = await registryProcess(await toolPath('registry'), storage)
+    host = proc.host
+    registry = spawn(proc.command, proc.args, {
+      env: { ...process.env, ...proc.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    registry.stdout!.on('data', (d: Buffer) => (log += d.toString()))
+    registry.stderr!.on('data', (d: Buffer) => (log += d.toString()))
+    let exited: Error | undefined
+    registry.on('exit', (code) => (exited = new Error(`the registry exited (${code}): ${log.slice(-2000)}`)))
+    await untilRegistryAnswers(host, () => exited)
+    await push('podinfo', '6.5.0')
+    await push('podinfo', '6.5.1')
+    await push('app', '1.0.0')
+  })
+
+  after(async () => {
+    if (registry && registry.exitCode === null) {
+      const exit = new Promise((r) => registry!.once('exit', r))
+      registry.kill('SIGTERM')
+      await exit
+    }
+    if (work) fs.rmSync(work, { recursive: true, force: true })
+  })
+
+  it('`just tk-vendor` pulls oci:// charts with the pinned helm, records the archive and manifest digests, and a second run fetches nothing', async () => {
+    const dir = project({ podinfo: '6.5.0', app: '1.0.0' })
+    const start = log.length
+    const first = await just(['tk-vendor', '--root', dir])
+    assert.equal(first.code, 0, first.stderr)
+    assert.match(first.stderr, /fetched podinfo 6\.5\.0/)
+    assert.match(first.stderr, /fetched app 1\.0\.0/)
+    const charts = path.join(dir, 'charts')
+    assert.match(fs.readFileSync(path.join(charts, 'podinfo', 'Chart.yaml'), 'utf8'), /^version: 6\.5\.0$/m)
+    assert.ok(fs.existsSync(path.join(charts, 'podinfo', 'templates', 'deployment.yaml')))
+    const lock = lockOf(dir)
+    // the archive as pushed, byte for byte, and the manifest the tag named
+    assert.equal(lock.podinfo.digest, pushed.get('podinfo-6.5.0')!.archive)
+    assert.equal(lock.podinfo.manifestDigest, pushed.get('podinfo-6.5.0')!.manifest)
+    assert.equal(lock.app.manifestDigest, pushed.get('app-1.0.0')!.manifest)
+    // nothing of helm's pull is left behind
+    assert.deepEqual(fs.readdirSync(charts).sort(), [LOCK_FILE, 'app', 'podinfo'])
+
+    // the log does count pulls: the first run's are in it
+    assert.ok(
+      fetchedSince(start).some((l) => l.includes('/v2/charts/podinfo/blobs/sha256:')),
+      log.slice(start, start + 3000),
+    )
+    const from = log.length
+    const again = await just(['tk-vendor', '--root', dir])
+    assert.equal(again.code, 0, again.stderr)
+    assert.match(again.stderr, /up to date: podinfo 6\.5\.0/)
+    assert.deepEqual(fetchedSince(from), [])
+  })
+
+  it('a version the registry has no tag for names the chartfile line, and nothing is unpacked', async () => {
+    const dir = project({ app: '1.0.0', podinfo: '9.9.9' })
+    const err = await vendorCharts({ chartfile: path.join(dir, 'chartfile.yaml') }).then(
+      () => assert.fail('vendored a version that does not exist'),
+      (e: unknown) => e as NsopsError,
+    )
+    assert.ok(err instanceof NsopsError, String(err))
+    assert.match(
+      err.message,
+      /chartfile\.yaml:8: chart reg\/podinfo has no version 9\.9\.9 in oci:\/\/127\.0\.0\.1:\d+\/charts/,
+    )
+    // resolved before anything is unpacked: app is not there either
+    assert.equal(fs.existsSync(path.join(dir, 'charts', 'app')), false)
+  })
+
+  it('refuses a chart archive the registry serves altered (not the digest its manifest names), and unpacks nothing', async () => {
+    await push('altered', '1.0.0')
+    const archive = pushed.get('altered-1.0.0')!.archive
+    const blob = path.join(
+      storage,
+      'data',
+      'docker',
+      'registry',
+      'v2',
+      'blobs',
+      'sha256',
+      archive.slice(0, 2),
+      archive,
+      'data',
+    )
+    const bytes = fs.readFileSync(blob)
+    bytes[bytes.length >> 1] ^= 0xff
+    fs.writeFileSync(blob, bytes)
+    const dir = project({ altered: '1.0.0' })
+    const refused = await just(['tk-vendor', '--root', dir])
+    assert.equal(refused.code, 1)
+    assert.match(
+      refused.stderr,
+      /Refused reg\/altered 1\.0\.0: the chart archive oci:\/\/127\.0\.0\.1:\d+\/charts\/altered:1\.0\.0 does not match the digest its manifest names .*Nothing was unpacked\./,
+    )
+    assert.deepEqual(fs.existsSync(path.join(dir, 'charts')) ? fs.readdirSync(path.join(dir, 'charts')) : [], [])
+  })
+
+  it('refuses a tag that now names another chart than the one vendored, and keeps nothing of it', async () => {
+    const dir = project({ podinfo: '6.5.1' })
+    await vendorCharts({ chartfile: path.join(dir, 'chartfile.yaml') })
+    const before = lockOf(dir).podinfo
+    await push('podinfo', '6.5.1', 'pushed again under the same version\n')
+    assert.notEqual(pushed.get('podinfo-6.5.1')!.manifest, before.manifestDigest)
+    // the vendored copy is gone: vendoring pulls the tag again
+    fs.rmSync(path.join(dir, 'charts', 'podinfo'), { recursive: true })
+    const err = await vendorCharts({ chartfile: path.join(dir, 'chartfile.yaml') }).then(
+      () => assert.fail('vendored a moved tag'),
+      (e: unknown) => e as NsopsError,
+    )
+    assert.match(
+      err.message,
+      /Refused reg\/podinfo 6\.5\.1: the tag .*podinfo:6\.5\.1 now names the manifest sha256:[0-9a-f]{64}, but podinfo\/ was vendored from sha256:/,
+    )
+    assert.deepEqual(lockOf(dir).podinfo, before)
+    assert.equal(fs.existsSync(path.join(dir, 'charts', 'podinfo')), false)
+  })
+
+  it('an unreachable registry is a clear error naming the reference', async () => {
+    const probe = http.createServer()
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
+    const port = (probe.address() as AddressInfo).port
+    await new Promise<void>((resolve) => probe.close(() => resolve()))
+    const dir = project({ podinfo: '6.5.0' }, `oci://127.0.0.1:${port}/charts`)
+    const err = await vendorCharts({ chartfile: path.join(dir, 'chartfile.yaml') }).then(
+      () => assert.fail('vendored from nowhere'),
+      (e: unknown) => e as NsopsError,
+    )
+    assert.match(
+      err.message,
+      new RegExp(
+        `Could not pull oci://127\\.0\\.0\\.1:${port}/charts/podinfo:6\\.5\\.0 for chart reg/podinfo: .*connection refused`,
+      ),
+    )
+    assert.match(err.hint ?? '', /offline/)
   })
 })
