@@ -1,7 +1,7 @@
 // dev-up: the whole local environment in one command: a cluster, Flux, every dev loop.
 import { parseCommand } from '../core/cli.ts'
 import { errorMessage } from '../core/errors.ts'
-import { spinner } from '../core/output.ts'
+import { c, log, spinner } from '../core/output.ts'
 import { rememberTarget } from '../kube/target.ts'
 
 const usage = `
@@ -70,6 +70,8 @@ export async function devUp(argv: string[]): Promise<number> {
     try {
       const r = await bootstrapLocalGitOps(kube, info.kubeconfig)
       g.succeed(`Flux reads ${r.url} (branch ${r.branch}); ${r.upstreamNote}`)
+      const { chartsLine } = await import('../images/charts.ts')
+      if (r.charts.length) log.info(c.dim(`  ${chartsLine(r.charts)}`))
     } catch (err) {
       // a refused push still leaves Flux pointed at the live git server; the hint says so
       const hint = (err as { hint?: string }).hint

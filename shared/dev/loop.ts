@@ -16,7 +16,8 @@ import { ImageBuilds, type ImageState } from './image-builds.ts'
 import type { ObjectHealth, WaitResult } from '../health/wait.ts'
 import { HealthFeed, lastApplyOf } from './health-feed.ts'
 import type { ManifestObject } from '../kustomize/build.ts'
-import { buildProd, devSubstitution } from '../flux/build/index.ts'
+import { buildProd, clusterVars, devSubstitution } from '../flux/build/index.ts'
+import { chartsLine, namespaceCharts, publishCharts } from '../images/charts.ts'
 import { OverlayBuild } from './overlay-build.ts'
 import { devNamespaceObject, FluxDevBuild, type DevStage } from './flux-dev-build.ts'
 import { waitFor } from '../health/wait.ts'
@@ -82,6 +83,8 @@ export interface DevStatus {
   tasks?: TaskState[]
   /** the namespace's images (namespace.ts): last build, digest, state, log */
   images?: ImageState[]
+  /** the charts the namespace folder holds (<ns>/charts/) as published to the cluster's registry */
+  charts?: string
 }
 
 export interface TaskState {
@@ -267,10 +270,20 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     imagesBuilt.catch(() => {})
     // what the dev overlay writes decides what Flux must hold (nothing, when they do not overlap)
     let devObjects: ManifestObject[] = []
-    // a dev apply sees the values prod's Flux Kustomization gives (postBuild substitution),
-    // plus the dev overlay's own changes
+    // the charts the namespace folder holds are in the cluster's registry before a HelmRelease
+    // asks for them (unchanged ones cost one manifest GET), with the variables naming it
+    const charts = namespaceCharts(this.ns.paths.root)
+    if (charts.length) {
+      const published = await publishCharts(this.kube, charts)
+      if (published.charts.length) this.status.charts = chartsLine(published.charts)
+    }
+    if (this.aborted) return
+    // a dev apply sees the values prod's Flux Kustomization gives (postBuild substitution, its
+    // substituteFrom read from the cluster as the controller reads it), plus the dev overlay's own changes
     if (!this.fluxBuild)
-      this.substitute = await devSubstitution(this.ns, path.resolve(this.ns.paths.root, '..', '..')).catch(
+      this.substitute = await devSubstitution(this.ns, path.resolve(this.ns.paths.root, '..', '..'), {
+        vars: clusterVars(this.kube),
+      }).catch(
         () => undefined, // no Flux tree to read (k8s/flux broken): the dev overlay as written; validate says why
       )
     else this.fluxInputs = await this.fluxBuild.inputs().catch(() => [this.ns.layout?.root ?? this.ns.paths.root])

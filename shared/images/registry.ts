@@ -6,7 +6,7 @@
 // https://github.com/kubernetes/enhancements/tree/master/keps/sig-cluster-lifecycle/generic/1755-communicating-a-local-registry
 import http from 'node:http'
 import YAML from 'yaml'
-import type { V1ConfigMap } from '@kubernetes/client-node'
+import { PatchStrategy, setHeaderOptions, type V1ConfigMap } from '@kubernetes/client-node'
 import { NsopsError } from '../core/errors.ts'
 import { isPlainHttpRegistry } from '../core/registry-host.ts'
 import { isApiError, type Kube } from '../kube/client.ts'
@@ -85,7 +85,7 @@ export interface RegistryChoice {
   from: string
 }
 
-function choice(h: LocalRegistryHosting, from: string): RegistryChoice {
+export function registryChoice(h: LocalRegistryHosting, from: string): RegistryChoice {
   return {
     host: h.host,
     pullHost: h.hostFromContainerRuntime ?? h.host,
@@ -109,14 +109,14 @@ export async function chooseRegistry(opts: {
   if (opts.kube) {
     const advertised = await advertisedRegistry(opts.kube)
     if (advertised)
-      return choice(
+      return registryChoice(
         advertised,
         `advertised by context ${opts.kube.context} (ConfigMap ${REGISTRY_HOSTING.namespace}/${REGISTRY_HOSTING.name})`,
       )
   }
-  if (opts.configured) return choice({ host: opts.configured.host }, opts.configured.file)
+  if (opts.configured) return registryChoice({ host: opts.configured.host }, opts.configured.file)
   const env = (opts.env ?? process.env).NSOPS_REGISTRY
-  if (env) return choice({ host: env }, 'NSOPS_REGISTRY')
+  if (env) return registryChoice({ host: env }, 'NSOPS_REGISTRY')
   throw new NsopsError('no image registry: the cluster advertises none and none is configured.', {
     hint:
       'On the sim cluster (`just cluster-up`) its own registry is advertised. Elsewhere set `registry: "host:port"` ' +
@@ -138,4 +138,47 @@ export function registryAnswers(host: string, timeoutMs = 1000): Promise<boolean
       resolve(false)
     })
   })
+}
+
+/**
+ * Where Flux reads the registry from: a ConfigMap of post-build substitution variables in
+ * flux-system, named by the Kustomizations whose objects pull charts from it
+ * (`postBuild.substituteFrom: [{ kind: ConfigMap, name: cluster-registry, optional: true }]`).
+ * An OCIRepository then says `url: oci://${CHART_REGISTRY}/charts/NAME` and
+ * `insecure: ${CHART_REGISTRY_INSECURE}`: one manifest for every cluster, the port of a local
+ * registry never written into git.
+ */
+export const REGISTRY_VARS = { namespace: 'flux-system', name: 'cluster-registry' } as const
+
+/** The variables for a registry: the host in-cluster clients (source-controller) reach, and whether it is plain HTTP. */
+export function registryVars(registry: RegistryChoice): Record<string, string> {
+  return { CHART_REGISTRY: registry.clusterHost, CHART_REGISTRY_INSECURE: String(registry.plainHttp) }
+}
+
+/** Writes REGISTRY_VARS for `registry` (server-side apply; flux-system is created when missing). */
+export async function writeRegistryVars(kube: Kube, registry: RegistryChoice): Promise<void> {
+  try {
+    await kube.core.createNamespace({ body: { metadata: { name: REGISTRY_VARS.namespace } } })
+  } catch (err) {
+    if (!isApiError(err, 409)) throw err
+  }
+  await kube.core.patchNamespacedConfigMap(
+    {
+      name: REGISTRY_VARS.name,
+      namespace: REGISTRY_VARS.namespace,
+      fieldManager: 'nsops',
+      force: true,
+      body: {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: {
+          name: REGISTRY_VARS.name,
+          namespace: REGISTRY_VARS.namespace,
+          annotations: { 'nsops.dev/from': `the registry ${registry.from} (KEP-1755)` },
+        },
+        data: registryVars(registry),
+      },
+    },
+    setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+  )
 }

@@ -10,8 +10,10 @@ import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
 import { KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
 import { SimCluster } from '../../shared/cluster/sim/index.ts'
-import { fluxKinds, type FluxCondition, type FluxKind, type FluxObject } from '../../shared/flux/kinds.ts'
+import { conditionOf, fluxKinds, type FluxCondition, type FluxKind, type FluxObject } from '../../shared/flux/kinds.ts'
 import { bootstrapFlux, fluxManifests, FLUX_NAMESPACE } from '../../shared/cluster/sim/controllers.ts'
+import { repoCharts } from '../../shared/cluster/sim/local-remote.ts'
+import { publishCharts } from '../../shared/images/charts.ts'
 import { createBareRepo, startGitServer, type GitServer } from '../../shared/cluster/sim/git-server.ts'
 import { REQUESTED_AT } from '../../shared/flux/reconcile.ts'
 import { toolPath } from '../../shared/tools/provision.ts'
@@ -21,7 +23,7 @@ import { pidAlive } from '../../shared/core/lock.ts'
 import { loadNamespaces } from '../../shared/config/namespaces.ts'
 import { repoRoot } from '../../shared/core/paths.ts'
 import { crane } from '../../shared/images/crane.ts'
-import { advertisedRegistry } from '../../shared/images/registry.ts'
+import { advertisedRegistry, REGISTRY_VARS } from '../../shared/images/registry.ts'
 import { layerWith } from '../image-fixture.ts'
 
 const run = promisify(execFile)
@@ -171,8 +173,9 @@ describe('kustomize-controller on the sim cluster', () => {
     for (const c of await loadNamespaces(names)) {
       const k = ks.find((o) => o.metadata.name === c.name)!
       assert.equal(k.metadata.namespace, FLUX_NAMESPACE)
+      const { postBuild, ...spec } = k.spec
       assert.deepEqual(
-        k.spec,
+        spec,
         {
           interval: '10m',
           timeout: '5m',
@@ -184,6 +187,14 @@ describe('kustomize-controller on the sim cluster', () => {
         },
         'its own prod overlay, never the repository root',
       )
+      // a namespace whose chart comes from the cluster's registry reads where it is from the
+      // ConfigMap nsops writes (optional: the defaults hold without it)
+      if (postBuild)
+        assert.deepEqual(
+          (postBuild as { substituteFrom?: unknown }).substituteFrom,
+          [{ kind: 'ConfigMap', name: REGISTRY_VARS.name, optional: true }],
+          `${c.name}: postBuild`,
+        )
       assert.ok(
         fs.existsSync(path.join(repoRoot, k.spec.path as string, 'kustomization.yaml')),
         `${k.spec.path} exists`,
@@ -432,6 +443,12 @@ describe('kustomize-controller on the sim cluster', () => {
     const sha = await git(clone, 'rev-parse', 'HEAD')
 
     const started = Date.now()
+    // as dev-up does: the charts the repository holds into the sim's registry first
+    const published = await publishCharts(kube, repoCharts(clone))
+    assert.deepEqual(
+      published.charts.map((ch) => `${ch.name}@${ch.version}`),
+      ['nsops-app@0.1.0'],
+    )
     const applied = await bootstrapFlux(kube, { repoUrl: server.urlFor('nsops.git'), branch: 'main' })
     const repo = await get('GitRepository', FLUX_NAMESPACE, 'nsops')
     assert.equal(repo.spec?.url, server.urlFor('nsops.git'))
@@ -448,6 +465,17 @@ describe('kustomize-controller on the sim cluster', () => {
         `${c.namespaces.prod} has workloads`,
       )
     }
+    // monitoring's grafana is a HelmRelease of the repository's own chart, from the sim's registry
+    const grafana = await get('HelmRelease', 'monitoring', 'grafana')
+    assert.equal(conditionOf(grafana, 'Ready')?.status, 'True', JSON.stringify(grafana.status))
+    const oci = await get('OCIRepository', 'monitoring', 'nsops-app')
+    assert.equal(oci.spec?.url, `oci://${published.registry!.clusterHost}/charts/nsops-app`)
+    assert.equal(
+      (await kube.apps.readNamespacedDeployment({ namespace: 'monitoring', name: 'grafana' })).metadata?.labels?.[
+        'helm.toolkit.fluxcd.io/name'
+      ],
+      'grafana',
+    )
     // idempotent: a second bootstrap changes nothing Flux has to act on
     const gen = (await get('Kustomization', FLUX_NAMESPACE, configs[0].name)).metadata.generation
     await bootstrapFlux(kube, { repoUrl: server.urlFor('nsops.git'), branch: 'main' })

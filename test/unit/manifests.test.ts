@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { pathToFileURL } from 'node:url'
@@ -85,6 +86,44 @@ async function build(kustomize: string, dir: string): Promise<K8sObject[]> {
   })
 }
 
+/**
+ * What helm-controller would apply for each HelmRelease whose chart is one the namespace folder
+ * holds (its OCIRepository names <ns>/charts/<name>): `helm template` of that chart with the
+ * release's values, by the pinned helm, so every check below sees grafana's Deployment,
+ * Service, Ingress and PVC as it sees a plain manifest's.
+ */
+async function renderReleases(objects: K8sObject[], nsRoot: string, tmp: string): Promise<K8sObject[]> {
+  const helm = await toolPath('helm')
+  const out: K8sObject[] = []
+  for (const hr of objects.filter((o) => o.kind === 'HelmRelease')) {
+    const spec = hr.spec as { chartRef?: { kind: string; name: string }; values?: unknown }
+    const source = objects.find((o) => o.kind === spec.chartRef?.kind && o.metadata.name === spec.chartRef?.name)
+    const chart = String((source?.spec as { url?: string } | undefined)?.url ?? '')
+      .split('/')
+      .pop()!
+    const dir = path.join(nsRoot, 'charts', chart)
+    assert.ok(fs.existsSync(dir), `HelmRelease ${hr.metadata.name}: its chart ${chart} is not in ${nsRoot}/charts`)
+    const work = path.join(tmp, `${path.basename(nsRoot)}-${hr.metadata.namespace}-${hr.metadata.name}`)
+    fs.cpSync(path.join(nsRoot, 'charts'), work, { recursive: true })
+    await run(helm, ['dependency', 'build', path.join(work, chart)])
+    fs.writeFileSync(path.join(work, 'values.json'), JSON.stringify(spec.values ?? {}))
+    const { stdout } = await run(helm, [
+      'template',
+      hr.metadata.name,
+      path.join(work, chart),
+      '--namespace',
+      hr.metadata.namespace ?? 'default',
+      '--values',
+      path.join(work, 'values.json'),
+    ])
+    for (const doc of parseAllDocuments(stdout)) {
+      const o = doc.toJS() as K8sObject | null
+      if (o) out.push({ ...o, metadata: { ...o.metadata, namespace: o.metadata.namespace ?? hr.metadata.namespace } })
+    }
+  }
+  return out
+}
+
 const id = (o: K8sObject) => `${o.kind}/${o.metadata.name}`
 const workloadsOf = (b: Build) => b.objects.filter((o): o is Workload => workloadKinds.has(o.kind))
 const ofKind = <T>(b: Build, kind: string) => b.objects.filter((o) => o.kind === kind) as unknown as T[]
@@ -104,12 +143,20 @@ describe('namespace manifests', () => {
     namespaceNames = shippedNamespaces()
     const kustomize = await toolPath('kustomize')
     const configs = await Promise.all(namespaceNames.map(loadConfig))
-    const all = await Promise.all(
-      configs.flatMap((config) =>
-        environments.map(async (env) => ({ config, env, objects: await build(kustomize, config.paths.overlays[env]) })),
-      ),
-    )
-    builds.push(...all)
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-manifests-'))
+    try {
+      const all = await Promise.all(
+        configs.flatMap((config) =>
+          environments.map(async (env) => {
+            const objects = await build(kustomize, config.paths.overlays[env])
+            return { config, env, objects: [...objects, ...(await renderReleases(objects, config.paths.root, tmp))] }
+          }),
+        ),
+      )
+      builds.push(...all)
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true })
+    }
   })
 
   it('finds the three functional namespaces, each with a namespace.ts named after its folder', async () => {

@@ -10,6 +10,7 @@ import { NsopsError, errorMessage } from '../../core/errors.ts'
 import { fluxKinds, type FluxObject } from '../../flux/kinds.ts'
 import { apiMessage, type Kube } from '../../kube/client.ts'
 import { repoRoot } from '../../core/paths.ts'
+import { namespaceCharts, publishCharts, type PublishedChart } from '../../images/charts.ts'
 import { bootstrapFlux, localGitUrl, previousGitUrls } from './controllers.ts'
 
 export const LOCAL_REMOTE = 'nsops-local'
@@ -35,7 +36,7 @@ export async function bootstrapLocalGitOps(
   kube: Kube,
   kubeconfig: string,
   repoDir = repoRoot,
-): Promise<{ url: string; branch: string; upstreamNote: string }> {
+): Promise<{ url: string; branch: string; upstreamNote: string; charts: PublishedChart[] }> {
   const fluxStateDir = path.join(path.dirname(kubeconfig), 'flux')
   const url = localGitUrl(fluxStateDir)
   if (!url)
@@ -59,7 +60,19 @@ export async function bootstrapLocalGitOps(
   } catch (err) {
     pushError = err
   }
+  // the charts this repository holds go to the cluster's registry before Flux looks for them
+  let charts: PublishedChart[] = []
+  let chartError: unknown
+  try {
+    charts = (await publishCharts(kube, repoCharts(repoDir))).charts
+  } catch (err) {
+    chartError = err
+  }
   await bootstrapFlux(kube, { repoUrl: url, branch })
+  if (chartError)
+    throw new NsopsError(`publishing this repository's charts failed: ${errorMessage(chartError)}`, {
+      hint: "Flux reads the repository all the same; a HelmRelease of these charts fails until `just dev-up` publishes them (`just cluster-status` shows the registry's log).",
+    })
   if (pushError) {
     throw new NsopsError(`pushing ${branch} to ${LOCAL_REMOTE} (${url}) failed: ${errorMessage(pushError)}`, {
       hint:
@@ -77,7 +90,17 @@ export async function bootstrapLocalGitOps(
   } else {
     upstreamNote = `${branch} tracks ${upstream}; to deploy to this cluster run \`git branch -u ${LOCAL_REMOTE}/${branch}\``
   }
-  return { url, branch, upstreamNote }
+  return { url, branch, upstreamNote, charts }
+}
+
+/** Every namespace's application charts (namespaces/<ns>/charts/<name>) in a repository. */
+export function repoCharts(repoDir: string): string[] {
+  const root = path.join(repoDir, 'namespaces')
+  if (!fs.existsSync(root)) return []
+  return fs
+    .readdirSync(root)
+    .sort()
+    .flatMap((ns) => namespaceCharts(path.join(root, ns)))
 }
 
 export interface Repointed {
