@@ -13,7 +13,9 @@ Usage: ./namespaces/${ns}/dashboard.ts [--env dev|prod] [--drift] [--json | --wa
        just dashboard ${ns}
 
 The ${ns} namespace at a glance: Flux state (Ready, suspended and by whom, applied revision vs
-git HEAD), apps by group with health (kstatus), ready replicas, restarts and URLs, pods with
+git HEAD), its HelmReleases (chart@version and source, revision, last action, history, values
+in effect with Secrets masked), the Flux tree (source → Kustomization → HelmRelease →
+workloads), apps by group with health (kstatus), ready replicas, restarts and URLs, pods with
 their kubectl-style status, PVCs, recent Warning events and quick commands. Secret values are
 never read.
 
@@ -22,8 +24,9 @@ never read.
   --json             print the data (schema nsops.dashboard/v1, see docs/dashboard-json.md)
   --watch            live view, redrawn from watch events (Ctrl-C ends it: exit 130)
   --web              the same, live on a web page at http://127.0.0.1:10350 (its URL is
-                     printed; Ctrl-C stops it). Read-only but one action, "reconcile"
-                     (asks Flux to reconcile the namespace), which needs the page's token
+                     printed; Ctrl-C stops it). Read-only but Flux's actions: "reconcile" the
+                     namespace, and reconcile, suspend or resume a HelmRelease (the marker
+                     \`just suspend\` writes, so \`flux get hr\` agrees); they need the page's token
   --ui-port N        the page's port (default 10350; a free one when taken; 0 for any)
   --check            print problems only; exit 3 if anything is not healthy, 0 if all is
   --drift            add a drift summary of the prod namespace against git (slower: one dry run per object; \`just drift\` has the details)

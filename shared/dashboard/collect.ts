@@ -154,21 +154,31 @@ export async function collect(kube: Kube, ns: NamespaceConfig, env: Environment)
     [...forwards.values()].filter((f) => f.status === 'active').map((f) => [f.app, f.url]),
   )
 
+  const deploymentsP = list(kube.apps.listNamespacedDeployment({ namespace }))
+  const statefulsetsP = list(kube.apps.listNamespacedStatefulSet({ namespace }))
+  const daemonsetsP = list(kube.apps.listNamespacedDaemonSet({ namespace }))
+  // the Flux tree hangs the workloads under what made them: the same lists, kind set
+  const kinded = Promise.all([deploymentsP, statefulsetsP, daemonsetsP]).then(([d, s, ds]) => [
+    ...d.map((o) => ({ ...(o as KubeObject), kind: 'Deployment', apiVersion: 'apps/v1' })),
+    ...s.map((o) => ({ ...(o as KubeObject), kind: 'StatefulSet', apiVersion: 'apps/v1' })),
+    ...ds.map((o) => ({ ...(o as KubeObject), kind: 'DaemonSet', apiVersion: 'apps/v1' })),
+  ])
+  kinded.catch(() => {}) // awaited below through the lists themselves
   const [nsObj, deployments, statefulsets, daemonsets, pods, services, pvcs, events, ingresses, flux, sections] =
     await Promise.all([
       kube.core.readNamespace({ name: namespace }).catch((err) => {
         if (isApiError(err, 404)) return undefined
         throw err
       }),
-      list(kube.apps.listNamespacedDeployment({ namespace })),
-      list(kube.apps.listNamespacedStatefulSet({ namespace })),
-      list(kube.apps.listNamespacedDaemonSet({ namespace })),
+      deploymentsP,
+      statefulsetsP,
+      daemonsetsP,
       list(kube.core.listNamespacedPod({ namespace })),
       list(kube.core.listNamespacedService({ namespace })),
       list(kube.core.listNamespacedPersistentVolumeClaim({ namespace })),
       list(kube.core.listNamespacedEvent({ namespace, fieldSelector: 'type=Warning' })),
       list(networking.listNamespacedIngress({ namespace })),
-      fluxSection(kube, ns),
+      fluxSection(kube, ns, kinded),
       ns.hooks.dashboardSections ? hookSections(kube, ns, env, activeForwards) : undefined,
     ])
 

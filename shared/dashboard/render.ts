@@ -2,6 +2,8 @@
 // Pure: model in, string out, so --watch can redraw a whole frame in one write.
 import { c, healthMark, table } from '../core/output.ts'
 import type { AppImage, DashboardModel } from './collect.ts'
+import { graphLines } from '../flux/graph.ts'
+import { stringify } from 'yaml'
 
 const statusMark = healthMark
 
@@ -77,6 +79,51 @@ export function renderDashboard(m: DashboardModel): string {
     )
   }
   for (const s of m.flux.stale) out.push(c.yellow(`  ⚠ stale suspension: ${s} — run \`just dev-down\` to resume it`))
+
+  for (const r of m.flux.releases ?? []) {
+    head(`HELMRELEASE ${r.namespace}/${r.name}`)
+    const state = r.suspended
+      ? c.yellow(`suspended ${r.suspendedBy?.text ?? ''}`.trim())
+      : r.ready === 'True'
+        ? c.green('Ready')
+        : c.red(`Ready=${r.ready}${r.reason ? ` ${r.reason}` : ''}`)
+    out.push(
+      `  ${c.bold(r.chartVersion)} r${r.revision}  ${state}${r.lastAction ? `  last ${r.lastAction} ${r.lastResult === 'failed' ? c.red('failed') : r.lastResult === 'succeeded' ? c.green('succeeded') : (r.lastResult ?? '')}` : ''}`,
+    )
+    if (r.source)
+      out.push(
+        c.dim(
+          `  from ${r.source.kind}/${r.source.name}${r.source.url ? ` ${r.source.url}` : ''}${r.source.ref ? ` (${r.source.ref})` : ''}${r.source.missing ? ' — not found' : ''}`,
+        ),
+      )
+    if (r.ready !== 'True' && r.message) out.push(c.dim(`  ${r.message.slice(0, 200)}`))
+    if (r.history.length)
+      out.push(
+        table(
+          r.history.map((h) => [
+            `r${h.revision}`,
+            h.chart,
+            h.status === 'deployed' ? c.green(h.status) : h.status === 'failed' ? c.red(h.status) : c.dim(h.status),
+            c.dim(h.lastDeployed ?? ''),
+          ]),
+        ),
+      )
+    const values = stringify(r.values.effective, { lineWidth: 0 }).trimEnd()
+    const lines = values === '{}' ? [] : values.split('\n')
+    out.push(
+      c.dim(
+        `  values in effect${r.values.from.length ? ` (${r.values.from.map((f) => (f.kind === 'spec.values' ? 'spec.values' : `${f.kind}/${f.name}${f.note ? ` ${f.note}` : ''}`)).join(' + ')})` : ''}${lines.length ? ':' : ': none'}`,
+      ),
+    )
+    for (const l of lines.slice(0, 20)) out.push(`    ${l}`)
+    if (lines.length > 20) out.push(c.dim(`    … ${lines.length - 20} more lines (--json has them all)`))
+  }
+
+  if (m.flux.tree?.nodes.length) {
+    head('FLUX TREE')
+    const mark = (n: { status: string }) => statusMark[n.status as keyof typeof statusMark]?.(n.status) ?? n.status
+    for (const l of graphLines(m.flux.tree, mark)) out.push(`  ${l}`)
+  }
 
   for (const g of m.groups) {
     head(g.title.toUpperCase())

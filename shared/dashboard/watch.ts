@@ -4,6 +4,7 @@
 // over the previous one in the alternate screen, so nothing flickers.
 import { Watch } from '@kubernetes/client-node'
 import type { Kube } from '../kube/client.ts'
+import { fluxCollectionPath, type FluxKind } from '../flux/kinds.ts'
 import type { Environment, NamespaceConfig } from '../config/namespace-config.ts'
 import { collect, type DashboardModel } from './collect.ts'
 import { renderDashboard } from './render.ts'
@@ -69,8 +70,10 @@ export async function followDashboard(
 
   const watch = new Watch(kube.kc)
   const controllers: AbortController[] = []
+  const started = new Set<string>()
   const start = async (p: string) => {
     if (stopped) return
+    started.add(p)
     // a dropped watch is started again after a second
     const ac = await watch.watch(
       p,
@@ -82,8 +85,22 @@ export async function followDashboard(
     )
     controllers.push(ac)
   }
+  // the Flux objects the model shows change too (a HelmRelease upgraded, suspended from the
+  // page): watched in their namespaces once a model says which (none without Flux)
+  const fluxPaths = (m: DashboardModel | undefined) => {
+    const out = new Set<string>()
+    for (const o of m?.flux.objects ?? [])
+      if (o.kind === 'Kustomization' || o.kind === 'HelmRelease')
+        out.add(fluxCollectionPath(o.kind as FluxKind, o.namespace))
+    return [...out].filter((p) => !started.has(p))
+  }
+  const publish = onModel
+  onModel = (m) => {
+    publish(m)
+    for (const p of fluxPaths(m)) void start(p).catch(() => {})
+  }
   await refresh()
-  await Promise.all(paths(ns.namespaces[env]).map(start))
+  await Promise.all([...paths(ns.namespaces[env]), ...fluxPaths(model)].map(start))
   return {
     get model() {
       return model

@@ -1,10 +1,12 @@
 // `dashboard.ts --web`: the dashboard's model (shared/dashboard/collect.ts, the --json
 // schema) on the same page the dev session uses, kept live from watch events and pushed as
-// it changes. Read-only but one action: ask Flux to reconcile the namespace.
+// it changes. Read-only but Flux's own actions: reconcile the namespace, and reconcile,
+// suspend or resume one of its HelmReleases (web/flux-actions.ts).
 import type { DashboardModel } from '../dashboard/collect.ts'
 import { followDashboard } from '../dashboard/watch.ts'
 import type { Kube } from '../kube/client.ts'
 import type { Environment, NamespaceConfig } from '../config/namespace-config.ts'
+import { fluxObjectAction } from './flux-actions.ts'
 import { reconcileNamespace } from './reconcile.ts'
 import { startPageServer } from './server.ts'
 
@@ -46,8 +48,11 @@ export async function startDashboardUi(
       port: opts.port,
       snapshot,
       action: async (body) => {
+        if (body.kind) return fluxObjectAction(kube, latest, body)
         if (body.action !== 'reconcile')
-          throw new Error(`the dashboard page is read-only; it only offers reconcile, not ${body.action}`)
+          throw new Error(
+            `the dashboard page is read-only; it only offers reconcile (and reconcile, suspend, resume of a HelmRelease), not ${body.action}`,
+          )
         return reconcileNamespace(kube, ns)
       },
       note: opts.note,

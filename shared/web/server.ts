@@ -43,6 +43,10 @@ export interface ActionBody {
   namespace?: string
   app?: string
   task?: string
+  /** a Flux object's action (HelmRelease suspend/resume/reconcile): its kind, namespace and name */
+  kind?: string
+  objectNamespace?: string
+  name?: string
 }
 
 /** One server-sent event: its name and its JSON data. */

@@ -1,0 +1,344 @@
+// HelmReleases in the dashboard, its --json and its web page, and in drift, on sim with the
+// real source-controller, kustomize-controller and helm-controller and the real flux CLI: a
+// Kustomization applies a HelmRepository, a HelmRelease of a real chart (values from a
+// ConfigMap, a Secret and spec.values) and a plain Deployment. The views show chart@version,
+// where it comes from, revision, last action and history, the values in effect with the
+// Secret's values masked, and the Flux tree; suspend/resume/reconcile from the page agree with
+// `flux get hr`; who suspended it (nsops, flux CLI, by hand) is told apart; drift attributes a
+// kubectl scale of a release's Deployment to kubectl and the HelmRelease.
+import assert from 'node:assert/strict'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import { after, before, describe, it } from 'node:test'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import type { DashboardModel } from '../../shared/dashboard/collect.ts'
+import { repoRoot } from '../../shared/core/paths.ts'
+import { toolPath } from '../../shared/tools/provision.ts'
+import { serveDir, type StaticServer } from '../static-server.ts'
+import { until } from '../until.ts'
+import { DEMO, gitOpsWorld, type GitOpsWorld } from './gitops-fixture.ts'
+
+const run = promisify(execFile)
+const browserPath = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p))
+const SECRET_VALUE = 'hunter2-not-for-eyes'
+
+describe('HelmReleases in the dashboard, --json, the web page and drift', () => {
+  let w: GitOpsWorld
+  let charts: StaticServer
+  let flux = ''
+  let kubectl = ''
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-helm-views-'))
+
+  const script = (verb: 'dashboard' | 'drift') => {
+    const file = path.join(tmp, `${verb}.mts`)
+    if (!fs.existsSync(file))
+      fs.writeFileSync(
+        file,
+        `import { runMain } from ${JSON.stringify(path.join(repoRoot, 'shared/core/cli.ts'))}
+import { demoNamespace } from ${JSON.stringify(path.join(repoRoot, 'test/e2e/gitops-fixture.ts'))}
+import { ${verb} } from ${JSON.stringify(path.join(repoRoot, `shared/commands/${verb}.ts`))}
+runMain(() => ${verb}(demoNamespace(${JSON.stringify(w.work)}), process.argv.slice(2)))
+`,
+      )
+    return file
+  }
+  const cli = async (verb: 'dashboard' | 'drift', ...args: string[]) => {
+    try {
+      const { stdout, stderr } = await run(
+        path.join(repoRoot, 'shared/bin/nsops-node'),
+        [script(verb), '--kubeconfig', w.kubeconfig, ...args],
+        { env: { ...process.env, NO_COLOR: '1' }, maxBuffer: 32 << 20 },
+      )
+      return { code: 0, stdout, stderr }
+    } catch (err) {
+      const e = err as { code?: number; stdout?: string; stderr?: string }
+      return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }
+    }
+  }
+  const dashboardJson = async () => {
+    const r = await cli('dashboard', '--env', 'prod', '--json')
+    assert.equal(r.code, 0, r.stderr)
+    assert.ok(!r.stdout.includes(SECRET_VALUE), 'a Secret value in --json')
+    return JSON.parse(r.stdout) as DashboardModel
+  }
+  const fluxCli = async (...args: string[]) => {
+    const { stdout } = await run(flux, ['--kubeconfig', w.kubeconfig, '--namespace', DEMO, ...args], {
+      timeout: 120_000,
+    })
+    return stdout
+  }
+  /** `flux get hr queue`: SUSPENDED and READY columns */
+  const fluxGetHr = async () => {
+    const [header, row] = (await fluxCli('get', 'hr', 'queue')).trim().split('\n')
+    assert.match(header, /^NAME\s+REVISION\s+SUSPENDED\s+READY\s+MESSAGE/)
+    const [name, revision, suspended, ready] = row.trim().split(/\s+/)
+    return { name, revision, suspended, ready }
+  }
+  const kc = (...args: string[]) => run(kubectl, ['--kubeconfig', w.kubeconfig, '-n', DEMO, ...args])
+
+  before(async () => {
+    flux = await toolPath('flux')
+    kubectl = await toolPath('kubectl')
+    const helm = await toolPath('helm')
+    const src = path.join(tmp, 'charts-src')
+    fs.cpSync(path.join(repoRoot, 'test', 'fixtures', 'charts'), src, { recursive: true })
+    await run(helm, ['dependency', 'build', path.join(src, 'queue')])
+    const site = path.join(tmp, 'chart-repo')
+    fs.mkdirSync(site)
+    await run(helm, ['package', path.join(src, 'queue'), '--destination', site])
+    await run(helm, ['repo', 'index', site])
+    charts = await serveDir(site)
+    w = await gitOpsWorld()
+    // the release as a Flux user writes it: a HelmRepository, values from a ConfigMap, a Secret and inline
+    w.write(
+      `namespaces/${DEMO}/base/release.yaml`,
+      `apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmRepository
+metadata: { name: local }
+spec: { url: "${charts.url}", interval: 10m }
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: { name: queue-values }
+data:
+  values.yaml: |
+    port: 6381
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: queue-secret-values }
+stringData:
+  values.yaml: |
+    auth:
+      token: ${SECRET_VALUE}
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: { name: queue }
+spec:
+  interval: 10m
+  chart:
+    spec: { chart: queue, version: 0.4.x, sourceRef: { kind: HelmRepository, name: local } }
+  valuesFrom:
+    - { kind: ConfigMap, name: queue-values }
+    - { kind: Secret, name: queue-secret-values }
+  values:
+    replicas: 1
+    workers: { enabled: false }
+`,
+    )
+    w.write(`namespaces/${DEMO}/base/kustomization.yaml`, 'resources: [web.yaml, settings.yaml, release.yaml]\n')
+    const sha = await w.commitAndPush('demo: the queue release')
+    await fluxCli('reconcile', 'source', 'git', 'demo-src', '--namespace', 'flux-system').catch(() => {})
+    await w.waitApplied(sha, 180_000)
+  })
+  after(async () => {
+    await w?.stop()
+    await charts?.stop()
+    fs.rmSync(tmp, { recursive: true, force: true })
+  })
+
+  it('--json shows the release: chart@version from the HelmRepository URL, revision, last action, history, values with the Secret masked; the Flux tree', async () => {
+    const m = await dashboardJson()
+    const r = m.flux.releases.find((x) => x.name === 'queue')
+    assert.ok(r, JSON.stringify(m.flux))
+    assert.equal(r.chartVersion, 'queue@0.4.0')
+    assert.equal(r.revision, 1)
+    assert.equal(r.lastAction, 'install')
+    assert.equal(r.lastResult, 'succeeded')
+    assert.equal(r.source?.kind, 'HelmRepository')
+    assert.equal(r.source?.url, charts.url)
+    assert.deepEqual(
+      r.history.map((h) => [h.revision, h.chart, h.status]),
+      [[1, 'queue@0.4.0', 'deployed']],
+    )
+    assert.equal(r.suspended, false)
+    // valuesFrom in order, spec.values on top; the Secret's leaves masked, its keys shown
+    assert.deepEqual(r.values.effective, {
+      port: 6381,
+      auth: { token: '***' },
+      replicas: 1,
+      workers: { enabled: false },
+    })
+    assert.deepEqual(
+      r.values.from.map((f) => f.kind),
+      ['ConfigMap', 'Secret', 'spec.values'],
+    )
+    // the tree: source → Kustomization → HelmRelease → its Deployment; web hangs under the Kustomization
+    const t = m.flux.tree
+    const node = (id: string) => t.nodes.find((n) => n.id === id)
+    assert.deepEqual(t.roots, ['GitRepository/flux-system/demo-src'])
+    assert.ok(node('GitRepository/flux-system/demo-src')!.children.includes('Kustomization/flux-system/demo'))
+    const ks = node('Kustomization/flux-system/demo')!
+    assert.ok(ks.children.includes(`HelmRelease/${DEMO}/queue`), JSON.stringify(ks))
+    assert.ok(ks.children.includes(`Deployment/${DEMO}/web`), JSON.stringify(ks))
+    const hr = node(`HelmRelease/${DEMO}/queue`)!
+    assert.deepEqual(hr.children, [`Deployment/${DEMO}/queue`])
+    assert.equal(hr.revision, 'queue@0.4.0 r1')
+    assert.equal(hr.ready, 'True')
+
+    // the terminal view renders the same model
+    const text = await cli('dashboard', '--env', 'prod')
+    assert.equal(text.code, 0, text.stderr)
+    assert.match(text.stdout, /HELMRELEASE demo\/queue\n\s+queue@0\.4\.0 r1\s+Ready\s+last install succeeded/)
+    assert.match(text.stdout, new RegExp(`from HelmRepository/local ${charts.url.replace(/[.]/g, '\\.')}`))
+    assert.match(text.stdout, /FLUX TREE\n\s+GitRepository\/flux-system\/demo-src/)
+    assert.match(text.stdout, /└─ Deployment\/demo\/queue/)
+    assert.ok(!text.stdout.includes(SECRET_VALUE))
+  })
+
+  it('a values change in git: revision 2 and two history entries in --json', async () => {
+    const file = path.join(w.work, 'namespaces', DEMO, 'base', 'release.yaml')
+    w.write(`namespaces/${DEMO}/base/release.yaml`, fs.readFileSync(file, 'utf8').replace('replicas: 1', 'replicas: 2'))
+    const sha = await w.commitAndPush('demo: two queue replicas')
+    await fluxCli('reconcile', 'ks', DEMO, '--with-source', '--namespace', 'flux-system')
+    await w.waitApplied(sha, 180_000)
+    const m = await until(
+      'revision 2 in --json',
+      async () => {
+        const m = await dashboardJson()
+        const r = m.flux.releases.find((x) => x.name === 'queue')
+        return r?.revision === 2 && r.ready === 'True' ? m : undefined
+      },
+      120_000,
+    )
+    const r = m.flux.releases.find((x) => x.name === 'queue')!
+    assert.equal(r.lastAction, 'upgrade')
+    assert.deepEqual(
+      r.history.map((h) => [h.revision, h.status]),
+      [
+        [2, 'deployed'],
+        [1, 'superseded'],
+      ],
+    )
+  })
+
+  describe('the web page', { skip: !browserPath && 'chromium is not installed (.ci/run installs it)' }, () => {
+    let child: ChildProcess
+    let out = ''
+    let url = ''
+    let browser: Browser
+    let page: Page
+    before(async () => {
+      child = spawn(
+        path.join(repoRoot, 'shared/bin/nsops-node'),
+        [script('dashboard'), '--web', '--env', 'prod', '--ui-port', '0', '--kubeconfig', w.kubeconfig],
+        { env: { ...process.env, NO_COLOR: '1', CI: '1' }, stdio: ['ignore', 'ignore', 'pipe'] },
+      )
+      child.stderr!.on('data', (b) => {
+        out += b
+      })
+      url = await until(
+        'the page URL',
+        async () => {
+          if (child.exitCode !== null) throw new Error(`dashboard --web exited ${child.exitCode}:\n${out}`)
+          return /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)?.[1]
+        },
+        60_000,
+      )
+      browser = await chromium.launch({ executablePath: browserPath, args: ['--no-sandbox'] })
+      page = await browser.newPage({ viewport: { width: 1280, height: 1200 } })
+      page.on('dialog', (d) => void d.accept().catch(() => {}))
+    })
+    after(async () => {
+      await browser?.close()
+      if (child && child.exitCode === null) {
+        child.kill('SIGINT')
+        await new Promise((r) => child.once('exit', r))
+      }
+    })
+
+    const release = () => page.locator('section.release[data-release="demo/queue"]')
+    const button = (action: string) => release().locator(`button[data-action="${action}"]`)
+
+    it("shows the release's chart@version, revision, history, source and masked values, and the tree", async () => {
+      await page.goto(url)
+      await release().waitFor({ timeout: 60_000 })
+      assert.equal(await release().locator('.chart').textContent(), 'queue@0.4.0')
+      assert.equal(await release().locator('.revision').textContent(), 'r2')
+      assert.equal(await release().locator('tbody.history tr').count(), 2)
+      assert.match((await release().locator('code.url').textContent()) ?? '', /^http:\/\/127\.0\.0\.1:\d+/)
+      const values = (await release().locator('pre.values').textContent()) ?? ''
+      assert.match(values, /"token": "\*\*\*"/)
+      assert.ok(!(await page.content()).includes(SECRET_VALUE))
+      await page.locator(`ul.flux-tree li[data-node="HelmRelease/${DEMO}/queue"]`).waitFor()
+      assert.equal(
+        await page
+          .locator(`li[data-node="HelmRelease/${DEMO}/queue"] li[data-node="Deployment/${DEMO}/queue"]`)
+          .count(),
+        1,
+      )
+    })
+
+    it('suspend from the page: flux get hr shows it suspended, the page and --json say by nsops; resume: flux get hr agrees', async () => {
+      await button('suspend').click()
+      await page.waitForSelector('#result:has-text("suspended HelmRelease/demo/queue")')
+      assert.equal((await fluxGetHr()).suspended, 'True')
+      await release().locator('.state:has-text("suspended by nsops")').waitFor({ timeout: 30_000 })
+      const m = await dashboardJson()
+      assert.equal(m.flux.releases[0].suspendedBy?.kind, 'nsops')
+      assert.equal(m.flux.tree.nodes.find((n) => n.id === `HelmRelease/${DEMO}/queue`)?.suspended, true)
+
+      await button('resume').click()
+      await page.waitForSelector('#result:has-text("resumed HelmRelease/demo/queue")')
+      assert.equal((await fluxGetHr()).suspended, 'False')
+      await button('suspend').waitFor({ timeout: 30_000 })
+    })
+
+    it('reconcile from the page: helm-controller handles the request, flux get hr shows it Ready', async () => {
+      const before = JSON.parse((await kc('get', 'hr', 'queue', '-o', 'json')).stdout) as {
+        status: { lastHandledReconcileAt?: string }
+      }
+      await button('reconcile').click()
+      await page.waitForSelector('#result:has-text("asked Flux to reconcile HelmRelease/demo/queue")')
+      const requested = JSON.parse((await kc('get', 'hr', 'queue', '-o', 'json')).stdout) as {
+        metadata: { annotations: Record<string, string> }
+      }
+      const token = requested.metadata.annotations['reconcile.fluxcd.io/requestedAt']
+      assert.ok(token && token !== before.status.lastHandledReconcileAt)
+      await until(
+        'helm-controller handled the page’s request',
+        async () => {
+          const now = JSON.parse((await kc('get', 'hr', 'queue', '-o', 'json')).stdout) as {
+            status: { lastHandledReconcileAt?: string }
+          }
+          return now.status.lastHandledReconcileAt === token
+        },
+        60_000,
+      )
+      assert.equal((await fluxGetHr()).ready, 'True')
+    })
+
+    it('flux suspend is told from a suspension by hand; the page does not resume either, it names who', async () => {
+      await fluxCli('suspend', 'hr', 'queue')
+      await release().locator('.state:has-text("suspended")').waitFor({ timeout: 30_000 })
+      const byCli = (await dashboardJson()).flux.releases[0].suspendedBy
+      assert.equal(byCli?.kind, 'flux CLI', JSON.stringify(byCli))
+      await button('resume').click()
+      await page.waitForSelector('#result.err:has-text("stays suspended")')
+      assert.equal((await fluxGetHr()).suspended, 'True')
+      await fluxCli('resume', 'hr', 'queue')
+
+      await kc(
+        'patch',
+        'hr',
+        'queue',
+        '--type',
+        'merge',
+        '--field-manager',
+        'ops-script',
+        '-p',
+        '{"spec":{"suspend":true}}',
+      )
+      const by = (await dashboardJson()).flux.releases[0].suspendedBy
+      assert.equal(by?.kind, 'hand')
+      assert.equal(by?.text, 'by hand (ops-script)')
+      assert.equal((await fluxGetHr()).suspended, 'True')
+      await fluxCli('resume', 'hr', 'queue')
+      assert.equal((await fluxGetHr()).suspended, 'False')
+    })
+  })
+})
