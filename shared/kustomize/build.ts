@@ -1,13 +1,14 @@
 // `kustomize build` with the pinned binary, its output read as typed objects, and its errors
 // turned into what a user can act on: the file and line of malformed YAML, the kustomization
 // that names a missing resource, the patch whose target is not there.
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { LineCounter, parseAllDocuments, type YAMLError } from 'yaml'
 import { readWorkBuild, storeWorkBuild, workBuildsEnabled } from './build-cache.ts'
 import { NsopsError } from '../core/errors.ts'
+import { JsonLineChild, lazyChild } from '../core/json-line-child.ts'
 import { toolPath } from '../tools/provision.ts'
 
 const run = promisify(execFile)
@@ -195,7 +196,7 @@ async function serverManifests(
     if (kept) return manifestsOfJson(kept, source)
   }
   const startedAt = Date.now()
-  const answer = await server.build({
+  const answer = await server.ask({
     dir,
     loadRestrictor,
     overrides: opts.overrides,
@@ -259,7 +260,7 @@ async function warmText(root: string, opts: WarmBuildOptions): Promise<string> {
     if (opts.overrides) throw err
     return kustomizeText(root, opts)
   }
-  const answer = await server.build({
+  const answer = await server.ask({
     dir: fs.realpathSync(root),
     loadRestrictor: opts.loadRestrictor === 'none' ? 'none' : 'rootOnly',
     overrides: opts.overrides,
@@ -276,106 +277,22 @@ interface ServerAnswer {
   error?: string
 }
 
-/** One kustomize-server child: requests go out one per line and are answered in order. */
-class KustomizeServer {
-  private readonly child: ChildProcess
-  private readonly waiting: { id: number; resolve(a: ServerAnswer): void; reject(e: Error): void }[] = []
-  private nextId = 1
-  private chunks: string[] = []
-  private stderr = ''
-  exited = false
-
-  constructor(readonly binary: string) {
-    // its own process group: a Ctrl-C in the terminal goes to the foreground group, and the
-    // dev loop still builds during its cleanup (which of the applied objects are prod's)
-    this.child = spawn(binary, ['serve'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true })
-    // never what keeps node running: idle, the process and its pipes are unreferenced, and
-    // EOF on its stdin (our exit, however it happens) ends it
-    this.child.unref()
-    for (const s of [this.child.stdin, this.child.stdout, this.child.stderr] as unknown as { unref?(): void }[])
-      s.unref?.()
-    this.child.stdout!.setEncoding('utf8')
-    this.child.stdout!.on('data', (chunk: string) => this.read(chunk))
-    this.child.stderr!.setEncoding('utf8')
-    this.child.stderr!.on('data', (chunk: string) => {
-      this.stderr = (this.stderr + chunk).slice(-4000)
-    })
-    this.child.stdin!.on('error', () => {}) // EPIPE when it died: reported by 'exit'
-    this.child.on('error', (err) => this.fail(err))
-    this.child.on('exit', (code, signal) =>
-      this.fail(
-        new Error(`kustomize-server exited (${signal ?? code})${this.stderr ? `: ${this.stderr.trim()}` : ''}`),
-      ),
-    )
-  }
-
-  build(req: {
-    dir: string
-    loadRestrictor: string
-    overrides?: Record<string, string>
-    output?: 'json'
-    inputs?: boolean
-  }): Promise<ServerAnswer> {
-    if (this.exited) return Promise.reject(new Error('kustomize-server is not running'))
-    const id = this.nextId++
-    return new Promise((resolve, reject) => {
-      if (this.waiting.length === 0) (this.child.stdout as unknown as { ref(): void }).ref() // an answer is due: stay alive for it
-      this.waiting.push({ id, resolve, reject })
-      this.child.stdin!.write(`${JSON.stringify({ id, ...req })}\n`)
-    })
-  }
-
-  private read(chunk: string): void {
-    let nl = chunk.indexOf('\n')
-    while (nl >= 0) {
-      this.chunks.push(chunk.slice(0, nl))
-      const line = this.chunks.join('')
-      this.chunks = []
-      chunk = chunk.slice(nl + 1)
-      nl = chunk.indexOf('\n')
-      const next = this.waiting.shift()
-      if (this.waiting.length === 0) (this.child.stdout as unknown as { unref(): void }).unref()
-      if (!next) continue
-      try {
-        const answer = JSON.parse(line) as ServerAnswer
-        if (answer.id !== next.id)
-          throw new Error(`kustomize-server answered request ${answer.id}, expected ${next.id}`)
-        next.resolve(answer)
-      } catch (err) {
-        next.reject(err as Error)
-      }
-    }
-    if (chunk) this.chunks.push(chunk)
-  }
-
-  private fail(err: Error): void {
-    this.exited = true
-    if (server?.current === this) server = undefined
-    for (const w of this.waiting.splice(0)) w.reject(err)
-  }
-
-  stop(): void {
-    this.exited = true
-    this.child.stdin!.end()
-  }
+interface ServerRequest {
+  dir: string
+  loadRestrictor: string
+  overrides?: Record<string, string>
+  output?: 'json'
+  inputs?: boolean
 }
 
-let server: { current?: KustomizeServer; starting: Promise<KustomizeServer> } | undefined
+/** One kustomize-server child (core/json-line-child): requests go out one per line and are answered in order. */
+type KustomizeServer = JsonLineChild<ServerRequest, ServerAnswer>
 
-function kustomizeServer(): Promise<KustomizeServer> {
-  if (server && !server.current?.exited) return server.starting
-  const s: NonNullable<typeof server> = {
-    starting: toolPath('kustomize-server').then((bin) => {
-      s.current = new KustomizeServer(bin)
-      return s.current
-    }),
-  }
-  server = s
-  s.starting.catch(() => {
-    if (server === s) server = undefined
-  })
-  return s.starting
-}
+const child = lazyChild(
+  async (): Promise<KustomizeServer> =>
+    new JsonLineChild('kustomize-server', await toolPath('kustomize-server'), ['serve']),
+)
+const kustomizeServer = child.get
 
 /**
  * Starts this process's kustomize-server now, for a caller that will build in a moment and
@@ -383,13 +300,12 @@ function kustomizeServer(): Promise<KustomizeServer> {
  */
 export function warmKustomizeServer(): void {
   if (process.env.NSOPS_KUSTOMIZE_JSON === '0') return
-  kustomizeServer().catch(() => {}) // the build itself reports a server that cannot be had
+  child.warm()
 }
 
 /** Ends this process's kustomize-server, if one runs (it also ends by itself when we exit). */
 export function stopKustomizeServer(): void {
-  server?.current?.stop()
-  server = undefined
+  child.stop()
 }
 
 /**

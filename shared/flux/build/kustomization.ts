@@ -131,7 +131,7 @@ export async function buildFluxKustomization(
   }
   const objects = await substituteSources(ks, namespace, opts)
   const server = await fluxBuildServer()
-  const answer = await server.build({
+  const answer = await server.ask({
     root: path.resolve(sourceRoot),
     kustomization: object as unknown as Record<string, unknown>,
     objects: objects as unknown as Record<string, unknown>[],
@@ -163,7 +163,7 @@ export async function substituteLike(
   if (!ks.spec?.postBuild || objects.length === 0) return objects
   const namespace = ks.metadata.namespace ?? 'flux-system'
   const server = await fluxBuildServer()
-  const answer = await server.build({
+  const answer = await server.ask({
     root: '.',
     kustomization: { ...ks, metadata: { ...ks.metadata, namespace } } as unknown as Record<string, unknown>,
     objects: (await substituteSources(ks, namespace, opts)) as unknown as Record<string, unknown>[],
