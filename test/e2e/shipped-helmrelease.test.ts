@@ -1,0 +1,188 @@
+// The shipped HelmRelease as a person on a fresh machine meets it: `npx just dev-up monitoring`
+// in a real terminal (tmux), in a copy of this repository with a state folder of its own (so
+// a sim cluster of its own, with the real source-controller, kustomize-controller and
+// helm-controller). dev-up publishes the chart the repository holds (namespaces/monitoring/
+// charts/nsops-app) to the sim's registry, Flux installs prod's grafana from it, and the dev
+// loop's grafana is installed, upgraded by a save of its values in the dev overlay (the view
+// shows the new revision), shows helm-controller's reason at once for values the chart's schema
+// refuses, and is uninstalled (its PVC kept) on Ctrl-C.
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import { after, before, describe, it } from 'node:test'
+import { KubeConfig } from '@kubernetes/client-node'
+import { conditionOf, fluxKinds, type FluxObject } from '../../shared/flux/kinds.ts'
+import { clientsFor, isApiError, type Kube } from '../../shared/kube/client.ts'
+import { REGISTRY_VARS } from '../../shared/images/registry.ts'
+import { ciRepo, type CiRepo } from '../ci-fixture.ts'
+import { Terminal, tmuxAvailable } from '../tty.ts'
+import { until } from '../until.ts'
+
+const run = promisify(execFile)
+const VALUES = 'namespaces/monitoring/overlays/dev/grafana-values.yaml'
+
+describe(
+  'the shipped HelmRelease (monitoring/grafana) through npx just dev-up',
+  { skip: !tmuxAvailable() && 'tmux is not installed (.ci/run installs it)' },
+  () => {
+    let repo: CiRepo
+    let env: Record<string, string>
+    let kube: Kube
+    const state = () => path.join(repo.root, 'state')
+
+    before(() => {
+      repo = ciRepo()
+      env = {
+        PATH: process.env.PATH!,
+        HOME: process.env.HOME!,
+        TERM: 'xterm-256color',
+        NSOPS_STATE_DIR: state(),
+        NSOPS_PROVIDER: 'sim',
+        // no kubeconfig of the machine's: the sim's own is the one in the state folder
+        KUBECONFIG: path.join(repo.root, 'no-kubeconfig'),
+      }
+    })
+
+    after(async () => {
+      await run('npx', ['just', 'dev-down'], { cwd: repo.work, env: { ...env, CI: '1' } }).catch(() => {})
+      // whatever dev-down could not stop (a failed test): the sim's recorded pids
+      try {
+        const s = JSON.parse(fs.readFileSync(path.join(state(), 'sim', 'state.json'), 'utf8')) as {
+          components: { pid: number }[]
+        }
+        for (const c of s.components) {
+          try {
+            process.kill(c.pid, 'SIGKILL')
+          } catch {
+            /* gone */
+          }
+        }
+      } catch {
+        /* stopped */
+      }
+      fs.rmSync(repo.root, { recursive: true, force: true })
+    })
+
+    const hr = (namespace: string) =>
+      kube.custom.getNamespacedCustomObject({
+        ...fluxKinds.HelmRelease,
+        namespace,
+        name: 'grafana',
+      }) as Promise<FluxObject>
+    const values = (container: string) =>
+      fs.writeFileSync(
+        path.join(repo.work, VALUES),
+        `apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: grafana
+spec:
+  values:
+${container.replace(/^/gm, '    ')}
+`,
+      )
+
+    it('installs prod and dev grafana from the published chart; a values save upgrades to a new revision in the view; broken values show the reason at once; Ctrl-C uninstalls dev', async () => {
+      const t = await Terminal.open(['npx', 'just', 'dev-up', 'monitoring', '--no-ui'], { cwd: repo.work, env })
+      try {
+        // the chart went to the sim's registry, and dev's release is installed from it
+        await t.waitFor(/grafana\s+✓ Current[^\n]*nsops-app@0\.1\.0 r1 install succeeded/, 300_000)
+        const kc = new KubeConfig()
+        kc.loadFromFile(path.join(state(), 'sim', 'kubeconfig'))
+        kube = clientsFor(kc, path.join(state(), 'sim', 'kubeconfig'))
+
+        // what dev-up wrote for Flux: where the registry is, as source-controller reaches it
+        const vars = await kube.core.readNamespacedConfigMap({ ...REGISTRY_VARS })
+        assert.match(vars.data?.CHART_REGISTRY ?? '', /^127\.0\.0\.1:\d+$/)
+        assert.equal(vars.data?.CHART_REGISTRY_INSECURE, 'true')
+        const oci = (await kube.custom.getNamespacedCustomObject({
+          ...fluxKinds.OCIRepository,
+          namespace: 'monitoring-dev',
+          name: 'nsops-app',
+        })) as FluxObject
+        assert.equal(oci.spec?.url, `oci://${vars.data!.CHART_REGISTRY}/charts/nsops-app`)
+        let dev: FluxObject | undefined
+        await until(
+          "dev's HelmRelease Ready",
+          async () => {
+            dev = await hr('monitoring-dev')
+            return conditionOf(dev, 'Ready')?.status === 'True'
+          },
+          60_000,
+        ).catch((err: Error) => {
+          throw new Error(`${err.message}; last status: ${JSON.stringify(dev?.status)}`, { cause: err })
+        })
+        assert.equal((dev!.status?.history as unknown[]).length, 1, JSON.stringify(dev!.status?.history))
+        const deploy = await kube.apps.readNamespacedDeployment({ namespace: 'monitoring-dev', name: 'grafana' })
+        assert.equal(deploy.metadata?.labels?.['helm.toolkit.fluxcd.io/name'], 'grafana')
+        // Flux runs prod from the same registry: the HelmRelease kustomize-controller applied
+        const prod = await until(
+          "prod's grafana installed by Flux",
+          async () => {
+            const o = await hr('monitoring').catch(() => undefined)
+            return o && conditionOf(o, 'Ready')?.status === 'True' ? o : undefined
+          },
+          240_000,
+        )
+        assert.match(String((prod.status?.history as { chartVersion: string }[])[0].chartVersion), /^0\.1\.0/)
+
+        // a save of the values upgrades the release: revision 2 in the view
+        values(
+          'controllers:\n  grafana:\n    containers:\n      grafana:\n        env:\n          GF_LOG_LEVEL: debug\n',
+        )
+        await t.waitFor(/nsops-app@0\.1\.0 r2 upgrade succeeded/, 120_000)
+        const upgraded = await kube.apps.readNamespacedDeployment({ namespace: 'monitoring-dev', name: 'grafana' })
+        assert.ok(
+          upgraded.spec?.template.spec?.containers[0].env?.some(
+            (e) => e.name === 'GF_LOG_LEVEL' && e.value === 'debug',
+          ),
+          JSON.stringify(upgraded.spec?.template.spec?.containers[0].env),
+        )
+
+        // values the chart's schema refuses: helm-controller's reason, within seconds
+        const t0 = Date.now()
+        values('service:\n  grafana:\n    ports:\n      http: { port: eighty }\n')
+        const broken = await t.waitFor(/UpgradeFailed|values don't meet the specifications/, 90_000)
+        assert.ok(Date.now() - t0 < 60_000, `the reason showed after ${Date.now() - t0} ms`)
+        assert.match(broken, /grafana/)
+
+        // fixed again: the next revision succeeds
+        values('controllers:\n  grafana:\n    replicas: 1\n')
+        await t.waitFor(/nsops-app@0\.1\.0 r\d+ upgrade succeeded/, 120_000)
+
+        await t.press('C-c')
+        assert.equal(await t.waitExit(180_000), 130)
+        const screen = await t.screen()
+        assert.match(screen, /uninstalled HelmRelease grafana/)
+        assert.match(screen, /kept the PVCs of HelmRelease grafana: grafana-data/)
+      } finally {
+        await t.close()
+      }
+      await assert.rejects(hr('monitoring-dev'), (e) => isApiError(e, 404))
+      const pvc = await kube.core.readNamespacedPersistentVolumeClaim({
+        namespace: 'monitoring-dev',
+        name: 'grafana-data',
+      })
+      assert.equal(pvc.metadata?.deletionTimestamp, undefined, 'the PVC is kept')
+    })
+
+    it('a second dev-up --ci publishes nothing (the chart is unchanged) and reaches Current at once', async () => {
+      const r = await run('npx', ['just', 'dev-up', 'monitoring', '--ci', '--down', '--no-ui'], {
+        cwd: repo.work,
+        env: { ...env, CI: '1', NO_COLOR: '1' },
+        timeout: 300_000,
+      }).then(
+        (x) => ({ code: 0, out: x.stdout + x.stderr }),
+        (e: { code?: number; stdout?: string; stderr?: string }) => ({
+          code: e.code ?? -1,
+          out: `${e.stdout}${e.stderr}`,
+        }),
+      )
+      assert.equal(r.code, 0, r.out)
+      assert.match(r.out, /charts: nsops-app 0\.1\.0 unchanged in oci:\/\/127\.0\.0\.1:\d+\/charts\/nsops-app/)
+      assert.match(r.out, /HelmRelease\/grafana nsops-app@0\.1\.0 r\d+ (install|upgrade) succeeded/)
+    })
+  },
+)
