@@ -40,6 +40,7 @@ export async function validate(argv: string[]): Promise<number> {
   const { loadNamespaces } = await import('../config/namespaces.ts')
   const configs = await loadNamespaces(positionals)
   const { buildProd, clusterVars, strictInCluster } = await import('../flux/build/index.ts')
+  const { renderTarget } = await import('../schema/index.ts')
   const { findPlaintextSecrets, plaintextSecretsError } = await import('../deploy/secrets.ts')
   const { validateBuild, validationSummary } = await import('../deploy/validate.ts')
   let kube: import('../kube/client.ts').Kube | undefined
@@ -59,11 +60,14 @@ export async function validate(argv: string[]): Promise<number> {
   // substitution is what the cluster's kustomize-controller runs with
   const strict = kube ? await strictInCluster(kube).catch(() => undefined) : undefined
   const vars = kube ? clusterVars(kube) : undefined
+  // HelmReleases rendered for the target (the cluster's version and APIs, else the pinned ones)
+  const helm = { ...(await renderTarget(kube)), warn: (m: string) => log.warn(m) }
   let failed = 0
   for (const ns of configs) {
     try {
-      const built = await buildProd(ns, repoRoot, { reuse: true, vars, strict })
+      const built = await buildProd(ns, repoRoot, { reuse: true, vars, strict, helm })
       const objects = built.objects
+      const rendered = built.releases.flatMap((r) => [...r.objects, ...r.hooks])
       const nsDir = path.relative(repoRoot, ns.layout?.root ?? ns.paths.root)
       const secrets = await findPlaintextSecrets(
         repoRoot,
@@ -72,14 +76,16 @@ export async function validate(argv: string[]): Promise<number> {
         ns.layout ? built.dir : ns.paths.overlays.prod,
       )
       if (secrets.length) throw plaintextSecretsError(secrets, nsDir)
-      const v = await validateBuild(objects, {
+      const v = await validateBuild([...objects, ...rendered], {
         kube,
         overlayDir: built.dir,
         nsDir: ns.paths.root,
         repoDir: repoRoot,
         namespace: ns.namespaces.prod,
       })
-      log.ok(`${ns.name}: ${built.label} builds (${objects.length} objects); ${validationSummary(v)}`)
+      log.ok(
+        `${ns.name}: ${built.label} builds (${objects.length} objects${releasesSummary(built.releases)}); ${validationSummary(v)}`,
+      )
     } catch (err) {
       failed++
       log.fail(`${ns.name}: ${errorMessage(err)}`)
@@ -88,4 +94,11 @@ export async function validate(argv: string[]): Promise<number> {
   }
   if (failed) log.info(c.red(`${failed} of ${configs.length} namespace(s) failed validation`))
   return failed ? ExitCode.usage : ExitCode.ok
+}
+
+/** `, 2 HelmReleases rendered: 9 objects` (nothing when there are none). */
+function releasesSummary(releases: { objects: unknown[]; hooks: unknown[] }[]): string {
+  if (!releases.length) return ''
+  const n = releases.reduce((a, r) => a + r.objects.length + r.hooks.length, 0)
+  return `, ${releases.length === 1 ? '1 HelmRelease' : `${releases.length} HelmReleases`} rendered: ${n} objects`
 }

@@ -6,12 +6,14 @@ import { NsopsError, errorMessage } from '../core/errors.ts'
 import type { Kube } from '../kube/client.ts'
 import type { ManifestObject } from '../kustomize/build.ts'
 import { locateFindings } from './origin.ts'
+import { locateRendered } from '../flux/build/helm-release.ts'
 import { ClusterSchemas, offlineSchemas, type SchemaSource } from './sources.ts'
 import { fieldPath, SchemaValidator, type SchemaCheck, type SchemaFinding } from './validate.ts'
 
 export { ClusterSchemas, OfflineSchemas, offlineSchemas, offlineDir, type SchemaSource } from './sources.ts'
 export { SchemaValidator, fieldPath, type SchemaCheck, type SchemaFinding, type UnknownKind } from './validate.ts'
 export { locateFindings } from './origin.ts'
+export { renderTarget } from './render-target.ts'
 
 export interface SchemaOptions {
   /** the cluster whose OpenAPI to use; undefined: the pinned offline set */
@@ -44,7 +46,9 @@ export async function checkSchemas(objects: ManifestObject[], opts: SchemaOption
     result = await new SchemaValidator(source).check(objects)
   }
   if (result.findings.length || result.unknownKinds.length) {
-    await locateFindings(result.findings, opts.overlayDir, opts.searchDir)
+    // objects a HelmRelease rendered are placed at the HelmRelease (its values), the rest at their files
+    const written = result.findings.filter((f) => !locateRendered(f))
+    await locateFindings(written, opts.overlayDir, opts.searchDir)
     throw schemaError(result, opts)
   }
   return { ...result, ...(fallback ? { fallback } : {}) }
@@ -54,7 +58,7 @@ export function findingLine(f: SchemaFinding, relativeTo: string): string {
   const where = f.file
     ? `${path.relative(relativeTo, f.file).split(path.sep).join('/')}${f.line ? `:${f.line}` : ''}: `
     : ''
-  return `${where}${f.ref}: ${fieldPath(f.path)}: ${f.message}`
+  return `${where}${f.ref}: ${fieldPath(f.path)}: ${f.message}${f.note ? ` (${f.note})` : ''}`
 }
 
 export function schemaError(r: SchemaCheck, opts: Pick<SchemaOptions, 'overlayDir' | 'relativeTo'>): NsopsError {

@@ -125,6 +125,24 @@ export class OfflineSchemas implements SchemaSource {
     return this.index.description
   }
 
+  /**
+   * Every group/version of the set and every group/version/Kind, as a cluster's discovery gives
+   * them to helm (`.Capabilities.APIVersions.Has "policy/v1/PodDisruptionBudget"`); kept beside
+   * the set after the first call.
+   */
+  async apiVersions(): Promise<string[]> {
+    const file = path.join(this.dir, 'api-versions.json')
+    const kept = readJson<string[]>(file)
+    if (kept) return kept
+    const out: string[] = []
+    for (const gv of Object.keys(this.index.files)) {
+      out.push(gv)
+      for (const kind of Object.keys((await this.load(gv))?.kinds ?? {})) out.push(`${gv}/${kind}`)
+    }
+    await writeJsonAtomic(file, out)
+    return out
+  }
+
   async load(groupVersion: string): Promise<SchemaDoc | undefined> {
     if (!this.docs.has(groupVersion)) {
       const file = this.index.files[groupVersion]

@@ -26,6 +26,8 @@ export interface SchemaFinding {
   /** where the field is written, once located (origin.ts) */
   file?: string
   line?: number
+  /** where a rendered object came from (HelmRelease, template, values path) */
+  note?: string
 }
 
 export interface UnknownKind {

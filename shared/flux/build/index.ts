@@ -18,6 +18,17 @@ export {
 } from './kustomization.ts'
 export { FluxTree, fluxKustomizationsIn, isHelmRelease, type FluxNode, type FluxTreeOptions } from './tree.ts'
 export { clusterVars } from './cluster-vars.ts'
+export {
+  helmReleaseRenderer,
+  locateRendered,
+  releaseNameOf,
+  renderHelmRelease,
+  renderedOrigin,
+  shortenReleaseName,
+  type HelmRenderOptions,
+  type RenderedRelease,
+} from './helm-release.ts'
+export { helmTarget, FLUX_API_VERSIONS } from './helm-target.ts'
 export { stopFluxBuild, warmFluxBuild } from './server.ts'
 export {
   buildProd,

@@ -65,6 +65,8 @@ export interface LeafContext {
   sourceRoot: string
   /** every object of the Kustomization's build (a HelmRelease's OCIRepository, its values ConfigMaps) */
   objects: ManifestObject[]
+  /** any object the repository's other Flux builds apply (a HelmRepository in flux-system, a values ConfigMap) */
+  lookup?: (ref: { kind: string; namespace: string; name: string }) => Promise<ManifestObject | undefined>
 }
 
 export interface FluxBuildOptions {
@@ -89,6 +91,8 @@ export interface FluxBuildOptions {
   origin?: string
   /** renderers of leaf kinds in the output, by kind (`HelmRelease`); their objects go to FluxBuild.leaves */
   leaves?: Partial<Record<string, LeafRenderer>>
+  /** where a leaf's sources are looked up beyond the build (LeafContext.lookup) */
+  lookup?: LeafContext['lookup']
 }
 
 export interface FluxBuild {
@@ -144,7 +148,10 @@ export async function buildFluxKustomization(
   for (const obj of built) {
     const render = opts.leaves?.[obj.kind]
     if (render)
-      leaves.push({ object: obj, objects: await render(obj, { kustomization: ks, sourceRoot, objects: built }) })
+      leaves.push({
+        object: obj,
+        objects: await render(obj, { kustomization: ks, sourceRoot, objects: built, lookup: opts.lookup }),
+      })
   }
   return { kustomization: ks, objects: built, leaves }
 }

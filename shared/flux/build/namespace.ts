@@ -11,7 +11,9 @@ import type { ManifestObject } from '../../kube/refs.ts'
 import { isApiError, type Kube } from '../../kube/client.ts'
 import { NsopsError } from '../../core/errors.ts'
 import { FluxTree, fluxKustomizationsIn, type FluxNode } from './tree.ts'
-import { substituteLike, type VarsLookup } from './kustomization.ts'
+import { substituteLike, type FluxKustomization, type VarsLookup } from './kustomization.ts'
+import { renderHelmRelease, type HelmRenderOptions, type RenderedRelease } from './helm-release.ts'
+import { isHelmRelease } from './tree.ts'
 
 /** What the build needs of a namespace (a NamespaceConfig fits). */
 export interface ProdScope {
@@ -41,6 +43,8 @@ export interface ProdBuild {
   dir: string
   /** each Kustomization's (or folder's) own objects, in dependsOn order */
   parts: ProdPart[]
+  /** its HelmReleases rendered as helm-controller would (only with ProdBuildOptions.helm) */
+  releases: RenderedRelease[]
 }
 
 export interface ProdBuildOptions {
@@ -54,6 +58,8 @@ export interface ProdBuildOptions {
   reuse?: boolean
   /** `empty`: a namespace with neither a Kustomization nor overlays/prod builds to nothing (one new or gone in a change) */
   missingOverlay?: 'empty'
+  /** render the HelmReleases too (ProdBuild.releases): the target's versions, offline, warnings */
+  helm?: HelmRenderOptions
 }
 
 const trees = new Map<string, Promise<FluxTree>>()
@@ -153,12 +159,61 @@ const keyOf = (o: ManifestObject) => `${o.apiVersion}/${o.kind}/${o.metadata.nam
 
 export async function buildProd(scope: ProdScope, repoDir: string, opts: ProdBuildOptions = {}): Promise<ProdBuild> {
   const tree = opts.tree ?? (await fluxTreeOf(repoDir, { vars: opts.vars, strict: opts.strict }))
+  const built = await buildParts(scope, repoDir, tree, opts)
+  if (opts.helm) built.releases = await renderReleases(built.parts, tree, opts.helm)
+  return built
+}
+
+/**
+ * Each HelmRelease of the parts, rendered with its part as the build it sits in (its sources
+ * and values ConfigMaps are looked up there first, then in the repository's other builds).
+ */
+async function renderReleases(parts: ProdPart[], tree: FluxTree, opts: HelmRenderOptions): Promise<RenderedRelease[]> {
+  const out: RenderedRelease[] = []
+  const done = new Set<string>()
+  for (const p of parts) {
+    // a folder no Kustomization applies stands for one of its own
+    const ks: FluxKustomization = p.node?.kustomization ?? {
+      apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
+      kind: 'Kustomization',
+      metadata: { name: path.basename(p.dir), namespace: 'flux-system' },
+      spec: { path: path.relative(tree.repoDir, p.dir), sourceRef: { kind: 'GitRepository', name: 'flux-system' } },
+    }
+    for (const o of p.objects.filter(isHelmRelease)) {
+      const id = `${o.metadata.namespace ?? ''}/${o.metadata.name}`
+      if (done.has(id)) continue
+      done.add(id)
+      out.push(
+        await renderHelmRelease(
+          o,
+          { kustomization: ks, sourceRoot: tree.repoDir, objects: p.objects, lookup: (ref) => tree.find(ref, p.node) },
+          opts,
+        ),
+      )
+    }
+  }
+  return out
+}
+
+async function buildParts(
+  scope: ProdScope,
+  repoDir: string,
+  tree: FluxTree,
+  opts: ProdBuildOptions,
+): Promise<ProdBuild> {
   if (scope.layout) return buildLayout(scope, tree, opts)
   const nodes = await kustomizationsOf(scope, tree)
   const overlay = path.join(repoDir, path.relative(rootOf(scope), scope.paths.overlays.prod))
   if (!nodes.length) {
     if (opts.missingOverlay === 'empty' && !fs.existsSync(overlay))
-      return { objects: [], kustomizations: [], label: path.relative(repoDir, overlay), dir: overlay, parts: [] }
+      return {
+        objects: [],
+        kustomizations: [],
+        label: path.relative(repoDir, overlay),
+        dir: overlay,
+        parts: [],
+        releases: [],
+      }
     const objects = await buildKustomization(overlay, { reuse: opts.reuse })
     return {
       objects,
@@ -166,6 +221,7 @@ export async function buildProd(scope: ProdScope, repoDir: string, opts: ProdBui
       label: path.relative(repoDir, overlay),
       dir: overlay,
       parts: [{ dir: overlay, objects }],
+      releases: [],
     }
   }
   const parts: ProdPart[] = []
@@ -219,7 +275,7 @@ function joined(parts: ProdPart[], nodes: FluxNode[], label: string): ProdBuild 
     })
     objects.push(...p.objects)
   }
-  return { objects, kustomizations: nodes, label, dir: parts[0]?.dir ?? '', parts }
+  return { objects, kustomizations: nodes, label, dir: parts[0]?.dir ?? '', parts, releases: [] }
 }
 
 /**

@@ -18,6 +18,7 @@ import {
   type FluxKustomization,
   type VarsLookup,
 } from './kustomization.ts'
+import { renderHelmRelease, type HelmRenderOptions, type RenderedRelease } from './helm-release.ts'
 
 export const FLUX_KUSTOMIZE_GROUP = 'kustomize.toolkit.fluxcd.io'
 export const HELM_GROUP = 'helm.toolkit.fluxcd.io'
@@ -149,6 +150,46 @@ export class FluxTree {
       if (hit) return hit
     }
     return undefined
+  }
+
+  /** Any object the repository's builds apply (a chart source, a values ConfigMap): the node's own build first, then its ancestors', then the rest. */
+  async find(
+    ref: { kind: string; namespace: string; name: string },
+    from?: FluxNode,
+  ): Promise<ManifestObject | undefined> {
+    const matches = (o: ManifestObject) =>
+      o.kind === ref.kind && o.metadata.name === ref.name && (o.metadata.namespace ?? ref.namespace) === ref.namespace
+    const order: FluxNode[] = []
+    for (let n = from; n; n = n.parent) order.push(n)
+    for (const n of this.all()) if (!order.includes(n)) order.push(n)
+    for (const n of order) {
+      const b = await this.build(n).catch(() => undefined)
+      const hit = b?.objects.find(matches)
+      if (hit) return hit
+    }
+    return undefined
+  }
+
+  /** The HelmReleases a node's build applies, rendered as helm-controller would (helm-release.ts). */
+  async renderReleases(node: FluxNode, opts: HelmRenderOptions = {}): Promise<RenderedRelease[]> {
+    const b = await this.build(node)
+    const out: RenderedRelease[] = []
+    for (const o of b.objects) {
+      if (!isHelmRelease(o)) continue
+      out.push(
+        await renderHelmRelease(
+          o,
+          {
+            kustomization: node.kustomization,
+            sourceRoot: this.sourceRoot(node),
+            objects: b.objects,
+            lookup: (ref) => this.find(ref, node),
+          },
+          opts,
+        ),
+      )
+    }
+    return out
   }
 
   /** Every node, parents before children. */
