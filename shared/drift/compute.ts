@@ -20,6 +20,8 @@ import { findManagers, inventoryRefs, type Manager } from '../flux/managing.ts'
 import { getFlux, isSuspended, fluxRefString, type FluxObject } from '../flux/kinds.ts'
 import { sourceOf } from '../flux/status.ts'
 import { describeSuspension, suspendedBy } from '../flux/suspend.ts'
+import { releaseManifest, type ReleaseManifest } from '../flux/release-manifest.ts'
+import { suspensionBy } from '../flux/release-view.ts'
 import { apiMessage, type Kube } from '../kube/client.ts'
 import { buildFluxKustomization, clusterVars, strictInCluster, type FluxKustomization } from '../flux/build/index.ts'
 import {
@@ -259,6 +261,35 @@ function suspensionOf(ks: FluxObject, drifted: boolean, changes: number): DriftS
   }
 }
 
+/** A suspended HelmRelease: context for its objects' drift (helm-controller leaves them as they are). */
+function releaseSuspension(hr: FluxObject, changes: number): DriftSuspension | undefined {
+  const by = suspensionBy(hr)
+  if (!by) return undefined
+  const marker = by.kind === 'nsops' ? suspendedBy(hr) : undefined
+  const m = typeof marker === 'object' ? marker : undefined
+  return {
+    kustomization: fluxRefString(hr),
+    by: by.text,
+    ...(m ? { user: m.user, host: m.host, since: m.at, ...(m.session ? { session: m.session } : {}) } : {}),
+    note: changes
+      ? `helm-controller is not reconciling it: the ${changes === 1 ? 'change to its objects below stays' : `${changes} changes to its objects below stay`} until it is resumed and upgraded`
+      : 'helm-controller is not reconciling it; its objects match its release',
+  }
+}
+
+/** Each HelmRelease's live release manifest, or why it has none to compare with. */
+async function releaseBaselines(
+  kube: Kube,
+  releases: FluxObject[],
+): Promise<{ hr: FluxObject; manifest?: ReleaseManifest; why?: string }[]> {
+  return Promise.all(
+    releases.map(async (hr) => {
+      const r = await releaseManifest(kube, hr)
+      return 'why' in r ? { hr, why: r.why } : { hr, manifest: r }
+    }),
+  )
+}
+
 export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftOptions = {}): Promise<DriftReport> {
   const t0 = performance.now()
   const namespace = ns.namespaces.prod
@@ -279,6 +310,10 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
   const primary = managers.find((m) => !m.root) ?? managers[0]
   const ks = primary?.kustomization
   const requested = opts.baseline ?? (ks ? 'applied' : 'HEAD')
+  // what helm-controller made is compared with the release it installed, read meanwhile
+  const helmReleases = management.state === 'managed' ? management.helmReleases : []
+  const releasesP = releaseBaselines(kube, helmReleases)
+  releasesP.catch(() => {}) // awaited below
 
   // the source's artifact is the fallback when the clone lacks the applied commit: read
   // alongside the git work, not before it
@@ -312,6 +347,26 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
     comparing.catch(() => {})
 
     const desiredKeys = new Set(desired.map((o) => refKey(refOf(o))))
+    // HelmRelease-made objects: each against its release's manifest, attributed to the release
+    const releases = await releasesP
+    const releaseItems: { o: ManifestObject; hr: FluxObject }[] = []
+    const releaseUnknown: ManifestObject[] = []
+    for (const r of releases) {
+      if (!r.manifest) continue
+      const { placed: made, unknown: odd } = await place(kube, r.manifest.objects, r.manifest.namespace, undefined)
+      releaseUnknown.push(...odd)
+      for (const o of made) if (!desiredKeys.has(refKey(refOf(o)))) releaseItems.push({ o, hr: r.hr })
+    }
+    const comparingReleases = mapLimit(releaseItems, opts.concurrency ?? 16, async ({ o, hr }) => {
+      const d = await compareOne(ctx, o)
+      d.helmRelease = `${hr.metadata.namespace}/${hr.metadata.name}`
+      const by = suspensionBy(hr)
+      if (by && d.class !== 'in-sync')
+        d.context = `HelmRelease ${d.helmRelease} is suspended ${by.text}: helm-controller leaves this as it is until it is resumed`
+      return d
+    })
+    comparingReleases.catch(() => {})
+    for (const { o } of releaseItems) desiredKeys.add(refKey(refOf(o)))
     // what Flux applied before and git no longer has: it prunes it on the next reconcile
     const inScope = (r: ObjectRef, m: Manager) =>
       !m.root || r.namespace === namespace || (r.kind === 'Namespace' && r.name === namespace)
@@ -349,7 +404,7 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
       },
     )
 
-    const compared = await comparing
+    const compared = [...(await comparing), ...(await comparingReleases)]
     trace('drift: dry runs compared')
 
     // extra: in the namespace, in no inventory and no build, owned by nothing
@@ -382,9 +437,14 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
       (n, o) => n + (o.changes?.length ?? (o.class === 'missing' || o.class === 'gone-from-git' ? 1 : 0)),
       0,
     )
-    const suspensions = managers
-      .map((m) => suspensionOf(m.kustomization, drifted, changeCount))
-      .filter((s): s is DriftSuspension => Boolean(s))
+    const releaseChanges = (hr: FluxObject) =>
+      objects
+        .filter((o) => o.helmRelease === `${hr.metadata.namespace}/${hr.metadata.name}`)
+        .reduce((n, o) => n + (o.changes?.length ?? (o.class === 'missing' ? 1 : 0)), 0)
+    const suspensions = [
+      ...managers.map((m) => suspensionOf(m.kustomization, drifted, changeCount)),
+      ...helmReleases.map((hr) => releaseSuspension(hr, releaseChanges(hr))),
+    ].filter((s): s is DriftSuspension => Boolean(s))
 
     const warnings: string[] = []
     if (management.state !== 'managed')
@@ -426,6 +486,23 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
           : {}),
         note: management.note,
         path: buildPath,
+        ...(releases.some((r) => r.manifest)
+          ? {
+              helmReleases: releases.flatMap((r) =>
+                r.manifest
+                  ? [
+                      {
+                        name: r.hr.metadata.name,
+                        namespace: r.hr.metadata.namespace,
+                        release: r.manifest.release,
+                        revision: r.manifest.revision,
+                        status: r.manifest.status,
+                      },
+                    ]
+                  : [],
+              ),
+            }
+          : {}),
         baseline: {
           kind: baseline.kind,
           requested,
@@ -450,6 +527,11 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
           reason: `no kind ${o.kind} in ${o.apiVersion} on the server (is its CRD installed?)`,
         })),
         ...unreadable.map((k) => ({ object: k, reason: 'could not list it for extras' })),
+        ...releases.filter((r) => r.why).map((r) => ({ object: fluxRefString(r.hr), reason: `its objects: ${r.why}` })),
+        ...releaseUnknown.map((o) => ({
+          object: `${o.kind}/${o.metadata.name}`,
+          reason: `no kind ${o.kind} in ${o.apiVersion} on the server (in a HelmRelease's manifest)`,
+        })),
       ],
       warnings,
       tookMs: Math.round(performance.now() - t0),

@@ -49,7 +49,7 @@ export function setterText(s: FieldSetter[]): string {
 }
 
 function objectBlock(o: DriftObject): string[] {
-  const name = c.bold(refString(o.ref))
+  const name = c.bold(refString(o.ref)) + (o.helmRelease ? c.dim(` (HelmRelease ${o.helmRelease})`) : '')
   const out: string[] = []
   switch (o.class) {
     case 'modified': {
@@ -84,6 +84,7 @@ function objectBlock(o: DriftObject): string[] {
       out.push(`  ${c.green('=')} ${name}`)
       break
   }
+  if (o.context) out.push(c.dim(`      ⏸ ${o.context}`))
   for (const w of o.warnings ?? []) out.push(`      ${c.red('⚠')} ${c.red(w)}`)
   return out
 }
@@ -110,6 +111,12 @@ export function renderDrift(r: DriftReport, opts: { showInSync?: boolean } = {})
       c.dim(`   context ${r.context} · ${r.server}`),
   )
   out.push(c.dim(`  git: ${r.source.path} at ${rev}, as ${against} applies it`))
+  for (const h of r.source.helmReleases ?? [])
+    out.push(
+      c.dim(
+        `  HelmRelease ${h.namespace}/${h.name}: its objects against Helm release ${h.release} r${h.revision} (${h.status}), as helm-controller installed it`,
+      ),
+    )
   for (const s of r.suspensions)
     out.push(
       c.yellow(`  ⏸ ${s.kustomization} suspended ${s.since ? `since ${shortTime(s.since)} ` : ''}${s.by}: ${s.note}`),

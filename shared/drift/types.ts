@@ -46,9 +46,14 @@ export interface DriftObject {
   dryRunError?: string
   /** fields left out by ignore rules (pointers), where they matched */
   ignored?: string[]
+  /** made by this HelmRelease (`namespace/name`): compared with its live Helm release's manifest */
+  helmRelease?: string
+  /** why this object's drift stays for now (its HelmRelease is suspended, and by whom) */
+  context?: string
 }
 
 export interface DriftSuspension {
+  /** the suspended Flux object, `Kind/namespace/name` (a Kustomization, or a HelmRelease) */
   kustomization: string
   /** "by hand", or "by user@host (pid N, session S) at T" */
   by: string
@@ -82,6 +87,8 @@ export interface DriftReport {
     note: string
     /** the folder built, relative to the repository root */
     path: string
+    /** the namespace's HelmReleases whose objects are compared with their live Helm release's manifest */
+    helmReleases?: { name: string; namespace: string; release: string; revision: number; status: string }[]
     baseline: {
       kind: 'applied' | 'revision' | 'worktree'
       requested: string
@@ -126,7 +133,7 @@ export function summarizeDrift(r: DriftReport): DriftSummary {
       const fields = (o.changes ?? [])
         .slice(0, 3)
         .map((c) => `${c.path}${c.setBy[0] ? ` by ${c.setBy[0].manager}` : ''}`)
-      return `${name(o)}: ${fields.join(', ')}${(o.changes?.length ?? 0) > 3 ? ', …' : ''}`
+      return `${name(o)}${o.helmRelease ? ` (HelmRelease ${o.helmRelease})` : ''}: ${fields.join(', ')}${(o.changes?.length ?? 0) > 3 ? ', …' : ''}`
     })
   const b = r.source.baseline
   return {

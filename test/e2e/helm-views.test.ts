@@ -15,6 +15,7 @@ import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import type { DashboardModel } from '../../shared/dashboard/collect.ts'
+import type { DriftReport } from '../../shared/drift/types.ts'
 import { repoRoot } from '../../shared/core/paths.ts'
 import { toolPath } from '../../shared/tools/provision.ts'
 import { serveDir, type StaticServer } from '../static-server.ts'
@@ -214,6 +215,83 @@ spec:
         [1, 'superseded'],
       ],
     )
+  })
+
+  const driftJson = async () => {
+    const r = await cli('drift', '-o', 'json')
+    assert.ok(r.code === 0 || r.code === 1, r.stderr)
+    return { code: r.code, report: JSON.parse(r.stdout) as DriftReport }
+  }
+  const released = (r: DriftReport, kind: string, name: string) =>
+    r.objects.find((o) => o.ref.kind === kind && o.ref.name === name && o.helmRelease)
+
+  it("drift: the release's objects are compared with its live Helm release and in sync; a kubectl scale of its Deployment is attributed to kubectl and the HelmRelease", async () => {
+    const clean = await driftJson()
+    assert.equal(clean.code, 0, JSON.stringify(clean.report.objects.filter((o) => o.class !== 'in-sync')))
+    assert.deepEqual(
+      clean.report.source.helmReleases?.map((h) => [h.name, h.release, h.revision, h.status]),
+      [['queue', 'queue', 2, 'deployed']],
+    )
+    for (const [kind, name] of [
+      ['Deployment', 'queue'],
+      ['Service', 'queue'],
+      ['ConfigMap', 'queue'],
+    ]) {
+      const o = released(clean.report, kind, name)
+      assert.equal(o?.class, 'in-sync', `${kind}/${name}: ${JSON.stringify(o)}`)
+      assert.equal(o?.helmRelease, 'demo/queue')
+    }
+
+    await kc('scale', 'deployment', 'queue', '--replicas=3')
+    const { code, report } = await driftJson()
+    assert.equal(code, 1)
+    const d = released(report, 'Deployment', 'queue')
+    assert.equal(d?.class, 'modified', JSON.stringify(d))
+    assert.equal(d?.helmRelease, 'demo/queue')
+    const replicas = d?.changes?.find((c) => c.path === '/spec/replicas')
+    assert.deepEqual([replicas?.git, replicas?.live], [2, 3])
+    assert.equal(replicas?.setBy[0]?.manager, 'kubectl')
+    assert.equal(d?.changes?.length, 1, JSON.stringify(d?.changes))
+    const text = await cli('drift')
+    assert.equal(text.code, 1, text.stderr)
+    assert.match(text.stdout, /HelmRelease demo\/queue: its objects against Helm release queue r2 \(deployed\)/)
+    assert.match(
+      text.stdout,
+      /~ Deployment\/demo\/queue \(HelmRelease demo\/queue\)\n\s+\/spec\/replicas: 2 → 3\s+set by kubectl \(scale\)/,
+    )
+  })
+
+  it('drift: a HelmRelease suspended by hand is context: named with who suspended it, beside the drift it keeps', async () => {
+    await kc(
+      'patch',
+      'hr',
+      'queue',
+      '--type',
+      'merge',
+      '--field-manager',
+      'ops-script',
+      '-p',
+      '{"spec":{"suspend":true}}',
+    )
+    try {
+      const { code, report } = await driftJson()
+      assert.equal(code, 1)
+      const s = report.suspensions.find((x) => x.kustomization === `HelmRelease/${DEMO}/queue`)
+      assert.equal(s?.by, 'by hand (ops-script)', JSON.stringify(report.suspensions))
+      assert.match(s?.note ?? '', /helm-controller is not reconciling it: the change to its objects below stays/)
+      const d = released(report, 'Deployment', 'queue')
+      assert.match(d?.context ?? '', /suspended by hand \(ops-script\)/)
+      // the HelmRelease object itself is not drift: git does not set spec.suspend
+      const hr = report.objects.find((o) => o.ref.kind === 'HelmRelease' && o.ref.name === 'queue')
+      assert.equal(hr?.class, 'in-sync', JSON.stringify(hr))
+      const text = await cli('drift')
+      assert.match(
+        text.stdout,
+        /⏸ HelmRelease\/demo\/queue suspended by hand \(ops-script\): helm-controller is not reconciling it/,
+      )
+    } finally {
+      await fluxCli('resume', 'hr', 'queue')
+    }
   })
 
   describe('the web page', { skip: !browserPath && 'chromium is not installed (.ci/run installs it)' }, () => {
