@@ -21,6 +21,8 @@ interface DevStatusNamespace {
   apps: { healthy: number; total: number }
   flux: { kind: string; namespace: string; name: string; ready: string; suspended: boolean; suspendedBy?: string }[]
   fluxNote?: string
+  /** the dev loop's port-forwards: only `active` ones answer; the others say why not */
+  forwards?: { app: string; url: string; status: string; error?: string }[]
   error?: string
 }
 
@@ -67,6 +69,16 @@ export async function devStatus(argv: string[]): Promise<number> {
         devLoop: sess
           ? { pid: sess.pid, kept: Boolean(sess.kept), ...(sess.unfinished ? { unfinished: sess.unfinished } : {}) }
           : null,
+        ...(sess?.forwards.length
+          ? {
+              forwards: sess.forwards.map((f) => ({
+                app: f.app,
+                url: f.url,
+                status: f.status,
+                ...(f.error && f.status !== 'active' ? { error: f.error } : {}),
+              })),
+            }
+          : {}),
       }
       try {
         const m = await collect(kube, ns, 'dev')
@@ -141,6 +153,23 @@ export async function devStatus(argv: string[]): Promise<number> {
       ),
     ),
   )
+  const forwards = nsRows.flatMap((r) => (r.forwards ?? []).map((f) => ({ ns: r.name, ...f })))
+  if (forwards.length) {
+    log.info(`\n${c.bold('port-forwards')}`)
+    log.info(
+      table(
+        forwards.map((f) => [
+          c.bold(`${f.ns}/${f.app}`),
+          f.status === 'active' ? c.cyan(f.url) : f.url,
+          f.status === 'active'
+            ? c.green('answers')
+            : f.status === 'failing' || f.status === 'error'
+              ? c.red(`✗ ${f.status}${f.error ? `: ${f.error}` : ''}`)
+              : c.yellow(`${f.status}${f.error ? `: ${f.error}` : ''}`),
+        ]),
+      ),
+    )
+  }
   log.info(`\n${c.bold('tanka environments')}`)
   log.info(
     table(

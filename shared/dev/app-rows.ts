@@ -16,7 +16,10 @@ export interface DevAppRow {
   message?: string
   ready: string
   restarts: number
+  /** the forward's URL when it answers; else the URL with its state and why (never a bare URL) */
   forward?: string
+  /** the forward's state (portforward's ForwardStatus): only `active` answers */
+  forwardStatus?: string
   /** the app's HelmRelease: chart@version, revision, last action and result */
   release?: string
 }
@@ -53,7 +56,10 @@ export function appRows(s: DevStatus): { apps: DevAppRow[]; other: ObjectHealth[
       ready: `${ready}/${pods.length}`,
       restarts: pods.reduce((n, p) => n + p.restarts, 0),
       ...(fw
-        ? { forward: fw.status === 'active' ? fw.url : `${fw.url} (${fw.status}${fw.error ? `: ${fw.error}` : ''})` }
+        ? {
+            forward: fw.status === 'active' ? fw.url : `${fw.url} (${fw.status}${fw.error ? `: ${fw.error}` : ''})`,
+            forwardStatus: fw.status,
+          }
         : {}),
     }
   })

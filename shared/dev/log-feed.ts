@@ -95,6 +95,8 @@ export class LogFeed extends EventEmitter<Events> {
   private readonly running: Promise<void>[] = []
   private readonly informers: { stop(): Promise<void> }[] = []
   private readonly perApp: number
+  /** the last problem reading logs, and the line count when it came: current until a line follows */
+  private lastProblem?: { message: string; seq: number; at: string }
 
   constructor(
     private readonly kube: Kube,
@@ -122,7 +124,7 @@ export class LogFeed extends EventEmitter<Events> {
       })
       follower.on('detach', (c) => this.sources.get(key(c.app))?.delete(`${c.pod}/${c.container}`))
       follower.on('line', (l) => this.add(loop, l, namespace))
-      follower.on('problem', (p) => this.emit('problem', p.message))
+      follower.on('problem', (p) => this.problem(p.message))
       return follower.done
     })
     this.running.push(started.catch(() => {}))
@@ -158,6 +160,20 @@ export class LogFeed extends EventEmitter<Events> {
     this.emit('line', out)
   }
 
+  private problem(message: string): void {
+    this.lastProblem = { message, seq: this.seq, at: new Date().toISOString() }
+    this.emit('problem', message)
+  }
+
+  /**
+   * Why the logs cannot be read right now: the last problem (a log stream that fails, pods that
+   * cannot be listed), as long as no line arrived after it; undefined while lines come.
+   */
+  currentProblem(): { message: string; at: string } | undefined {
+    const p = this.lastProblem
+    return p && p.seq === this.seq ? { message: p.message, at: p.at } : undefined
+  }
+
   /** Buffered lines (of one loop, of one app), oldest first. */
   lines(filter: { loop?: string; app?: string } = {}): FeedLine[] {
     const out: FeedLine[] = []
@@ -181,7 +197,7 @@ export class LogFeed extends EventEmitter<Events> {
     this.scrubbers.set(namespace, scrubber)
     const watch = await watchSecrets(this.kube, namespace, scrubber, this.abort.signal)
     this.informers.push(watch)
-    if (scrubber.unreadable) this.emit('problem', `${scrubber.unreadable}: their lines are withheld`)
+    if (scrubber.unreadable) this.problem(`${scrubber.unreadable}: their lines are withheld`)
   }
 
   /** Stops every follower and watch; resolves once they are closed. */

@@ -66,7 +66,13 @@ export function renderDevStatus(all: DevStatus[], header: string): string {
       healthMark[a.status](a.status),
       a.ready,
       a.restarts ? c.yellow(String(a.restarts)) : '0',
-      a.forward ? (a.forward.includes('(') ? c.yellow(a.forward) : c.cyan(a.forward)) : '',
+      a.forward
+        ? a.forwardStatus === 'active'
+          ? c.cyan(a.forward)
+          : a.forwardStatus === 'failing' || a.forwardStatus === 'error'
+            ? c.red(`✗ ${a.forward}`)
+            : c.yellow(a.forward)
+        : '',
       [a.release && c.cyan(a.release), a.message && c.dim(a.message)].filter(Boolean).join(' '),
     ])
     // objects that belong to no app: one summary row, plus a row for each one that is not healthy
@@ -321,11 +327,14 @@ export function attachView(loops: Loop[], header: string, logs?: LogFeed): { sto
       ]
     } else if (mode && logs) {
       const which = mode.app ? `${manyLoops ? `${mode.loop}/` : ''}${mode.app}` : 'all apps'
-      const rows = (out.rows ?? 40) - 3
+      // a log stream that fails (the node's kubelet does not answer …) is said, not shown as silence
+      const problem = logs.currentProblem()
+      const rows = (out.rows ?? 40) - (problem ? 4 : 3)
       const body = renderLogs(logs.lines(), mode, manyLoops, rows, out.columns ?? 120)
       lines = [
         c.bold(header),
-        `${c.bold().cyan('logs')} · ${which}${body.length ? '' : c.dim('  (no lines yet)')}`,
+        `${c.bold().cyan('logs')} · ${which}${body.length || problem ? '' : c.dim('  (no lines yet)')}`,
+        ...(problem ? [c.red(`⚠ cannot reach the logs (since ${problem.at.slice(11, 19)}): ${problem.message}`)] : []),
         ...body,
       ]
     } else {
@@ -414,6 +423,7 @@ export function attachView(loops: Loop[], header: string, logs?: LogFeed): { sto
     if (mode) schedule()
   }
   logs?.on('line', onLine)
+  logs?.on('problem', onLine)
   draw()
   return {
     stop() {
@@ -422,6 +432,7 @@ export function attachView(loops: Loop[], header: string, logs?: LogFeed): { sto
       clearTimeout(timer)
       for (const l of loops) l.off('status', schedule)
       logs?.off('line', onLine)
+      logs?.off('problem', onLine)
       process.off('exit', restore)
       restore()
     },

@@ -7,10 +7,10 @@
 // call, research/ts-stack.md §2) to the pod targeted at that moment.
 import { EventEmitter } from 'node:events'
 import net from 'node:net'
-import { Writable } from 'node:stream'
+import { PassThrough, Writable } from 'node:stream'
 import { PortForward } from '@kubernetes/client-node'
 import { NsopsError, errorMessage } from '../core/errors.ts'
-import type { Kube } from '../kube/client.ts'
+import { apiMessage, type Kube } from '../kube/client.ts'
 import { Backoff, type BackoffOptions } from './backoff.ts'
 import { watchServiceTarget, type ForwardTarget, type TargetWatch } from './target.ts'
 
@@ -18,7 +18,7 @@ export { Backoff, TILT_BACKOFF, type BackoffOptions } from './backoff.ts'
 export { resolveForwardTarget, type Resolution, type ForwardTarget } from './target.ts'
 
 /** See Forward for what each means. */
-export type ForwardStatus = 'starting' | 'active' | 'reconnecting' | 'error'
+export type ForwardStatus = 'starting' | 'active' | 'reconnecting' | 'failing' | 'error'
 
 export interface ForwardSpec {
   namespace: string
@@ -32,6 +32,11 @@ export interface ForwardSpec {
   backoff?: Partial<BackoffOptions>
   /** how long a local connection waits for a pod before it is closed; default 30 s */
   holdMs?: number
+  /**
+   * how often an idle active forward checks that its pod still answers (a port-forward opened
+   * and closed, nothing sent); default 10 s, 0: only when the target changes
+   */
+  probeEveryMs?: number
 }
 
 /** What a UI renders; every change is emitted as a 'status' event. */
@@ -46,6 +51,10 @@ export interface ForwardState {
   /** local connections being forwarded right now */
   connections: number
 }
+
+/** how long a probe's port-forward stays open for the node to report a failed dial */
+const PROBE_SETTLE_MS = 300
+const PROBE_EVERY_MS = 10_000
 
 interface Socketish {
   close(): void
@@ -62,8 +71,15 @@ interface Piped {
 /**
  * One supervised forward; made by forwardService(). Status: `starting` until a Ready pod is
  * targeted the first time; `active` while one is (connections go through at once);
- * `reconnecting` when the pod went or a connection failed (new connections wait for the next
- * pod or the end of the backoff); `error` when the local port was lost.
+ * `reconnecting` when the pod went (new connections wait for the next pod); `failing` when
+ * the last try to reach the pod failed — a probe or a connection: the node's kubelet does not
+ * answer, nothing listens on the port — with the reason in lastError, retried with backoff
+ * (new connections wait out the backoff); `error` when the local port was lost.
+ *
+ * A forward is probed (a port-forward to the pod opened, then closed, nothing sent) whenever
+ * it targets a new pod and every probeEveryMs while idle, so a URL that does not answer is
+ * shown as failing before anyone tries it (issue 24 item 0: after a sim restart a stale
+ * kubelet port refused every forward while the view showed a live URL).
  */
 export class Forward extends EventEmitter<{ status: [ForwardState] }> {
   status: ForwardStatus = 'starting'
@@ -85,6 +101,10 @@ export class Forward extends EventEmitter<{ status: [ForwardState] }> {
   private pause?: NodeJS.Timeout
   private stopped = false
   private lastEmitted = ''
+  /** the last try to reach the current target failed, and none succeeded since */
+  private failing = false
+  private probing = false
+  private probeTimer?: NodeJS.Timeout
 
   private constructor(
     private readonly kube: Kube,
@@ -200,8 +220,16 @@ export class Forward extends EventEmitter<{ status: [ForwardState] }> {
     if (this.stopped || !this.targets) return
     const r = this.targets.current()
     const before = this.target?.pod
+    const beforePort = this.target?.containerPort
     this.target = r.target
     if (r.problem) this.lastError = new Error(r.problem)
+    if (before === r.target?.pod && beforePort !== r.target?.containerPort && r.target) {
+      // the Service now leads to another port of the same pod: judge that port afresh
+      this.failing = false
+      this.refresh()
+      void this.probe()
+      return
+    }
     if (before !== r.target?.pod) {
       // a different pod deserves a try at once; the delays still grow if it fails too
       if (this.pause) {
@@ -212,6 +240,10 @@ export class Forward extends EventEmitter<{ status: [ForwardState] }> {
         // a deleted pod's connections would hang or reach what is left of it; clients reconnect
         for (const [socket, p] of this.piped) if (p.pod === before) socket.destroy()
       }
+      this.failing = false
+      this.refresh()
+      if (r.target) void this.probe()
+      return
     }
     this.refresh()
   }
@@ -220,14 +252,15 @@ export class Forward extends EventEmitter<{ status: [ForwardState] }> {
     if (this.stopped) return
     if (this.status !== 'error') {
       const usable = this.target !== undefined && this.pause === undefined
-      if (usable) {
+      if (this.target && this.failing) this.status = 'failing'
+      else if (usable) {
         this.status = 'active'
         this.everActive = true
       } else this.status = this.everActive ? 'reconnecting' : 'starting'
     }
     this.pod = this.target?.pod
     this.containerPort = this.target?.containerPort
-    if (this.status === 'active') for (const socket of [...this.waiting.keys()]) this.dispatch(socket)
+    if (this.usable()) for (const socket of [...this.waiting.keys()]) this.dispatch(socket)
     const state = this.state()
     const key = JSON.stringify(state)
     if (force || key !== this.lastEmitted) {
@@ -242,7 +275,7 @@ export class Forward extends EventEmitter<{ status: [ForwardState] }> {
       socket.destroy()
       return
     }
-    if (this.status === 'active') {
+    if (this.usable()) {
       this.dispatch(socket)
       return
     }
@@ -255,6 +288,98 @@ export class Forward extends EventEmitter<{ status: [ForwardState] }> {
       clearTimeout(timer)
       this.waiting.delete(socket)
     })
+  }
+
+  /** Connections go through now: a pod is targeted and no backoff is under way. */
+  private usable(): boolean {
+    return (this.status === 'active' || this.status === 'failing') && this.target !== undefined && !this.pause
+  }
+
+  /**
+   * Opens a port-forward to the target and closes it: a refused handshake (the apiserver cannot
+   * reach the node's kubelet) or an error on the error stream within PROBE_SETTLE_MS (nothing
+   * listens on the container port) makes the forward failing; anything else proves it works.
+   */
+  private async probe(): Promise<void> {
+    const target = this.target
+    if (this.stopped || this.probing || !target) return
+    this.probing = true
+    clearTimeout(this.probeTimer)
+    let remoteError = ''
+    const errors = new Writable({
+      write(chunk, _enc, done) {
+        remoteError += String(chunk)
+        done()
+      },
+    })
+    const sink = new Writable({ write: (_c, _e, done) => done() })
+    const input = new PassThrough()
+    let ws: Socketish | undefined
+    try {
+      ws = (await this.portForward.portForward(
+        this.spec.namespace,
+        target.pod,
+        [target.containerPort],
+        sink,
+        errors,
+        input,
+      )) as unknown as Socketish
+      ws.on('error', () => {})
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, PROBE_SETTLE_MS)
+        ws!.on('close', () => {
+          clearTimeout(t)
+          resolve()
+        })
+      })
+    } catch (err) {
+      remoteError ||= await this.refusedBecause(target, wsErrorMessage(err))
+    } finally {
+      ws?.terminate()
+      input.destroy()
+      this.probing = false
+    }
+    if (this.stopped || this.target?.pod !== target.pod) return
+    if (remoteError) this.failed(target, remoteError.trim())
+    else this.succeeded()
+  }
+
+  /**
+   * A refused handshake says only "Unexpected server response: 500"; the apiserver's reason (it
+   * cannot reach the node's kubelet: "dial tcp …: connection refused") is in the body, which the
+   * websocket client drops. A one-byte log read goes the same way (apiserver → kubelet) and
+   * brings the reason back.
+   */
+  private async refusedBecause(target: ForwardTarget, message: string): Promise<string> {
+    if (!/Unexpected server response: 5\d\d/.test(message)) return message
+    const { namespace } = this.spec
+    try {
+      const pod = await this.kube.core.readNamespacedPod({ name: target.pod, namespace })
+      const container = pod.spec?.containers[0]?.name
+      await this.kube.core.readNamespacedPodLog({ name: target.pod, namespace, container, limitBytes: 1 })
+      return message
+    } catch (err) {
+      // `Get "https://…/containerLogs/…": dial tcp …: connect: connection refused`: the dial is the reason
+      const why = apiMessage(err)
+      return `the apiserver cannot reach the pod's node (its kubelet): ${/dial tcp .*$/.exec(why)?.[0] ?? why}`
+    }
+  }
+
+  /** The target answered (a probe or a connection): no longer failing; probed again when idle. */
+  private succeeded(): void {
+    if (this.failing) {
+      this.failing = false
+      this.backoff.reset()
+    }
+    this.refresh()
+    this.scheduleProbe(this.spec.probeEveryMs ?? PROBE_EVERY_MS)
+  }
+
+  private scheduleProbe(ms: number): void {
+    clearTimeout(this.probeTimer)
+    if (this.stopped || ms <= 0) return
+    this.probeTimer = setTimeout(() => void this.probe(), ms)
+    this.probeTimer.unref()
   }
 
   private dispatch(socket: net.Socket): void {
@@ -297,7 +422,7 @@ export class Forward extends EventEmitter<{ status: [ForwardState] }> {
     } catch (err) {
       this.piped.delete(socket)
       socket.destroy()
-      this.failed(target, wsErrorMessage(err))
+      this.failed(target, await this.refusedBecause(target, wsErrorMessage(err)))
       return
     }
     if (this.stopped || socket.destroyed) {
@@ -307,6 +432,12 @@ export class Forward extends EventEmitter<{ status: [ForwardState] }> {
     }
     entry.ws = ws
     this.refresh()
+    // a connection that is up and has no error from the node after the probe's settle time
+    // proves the target works (a keep-alive one may stay open for long)
+    const settled = setTimeout(() => {
+      if (!remoteError && !this.stopped && this.target?.pod === target.pod && this.piped.has(socket)) this.succeeded()
+    }, PROBE_SETTLE_MS)
+    socket.once('close', () => clearTimeout(settled))
     socket.once('close', () => ws.close())
     ws.on('error', () => socket.destroy())
     ws.on('close', () => {
@@ -315,7 +446,8 @@ export class Forward extends EventEmitter<{ status: [ForwardState] }> {
       if (remoteError) this.failed(target, remoteError.trim())
       else {
         this.backoff.lasted(Date.now() - started)
-        this.refresh()
+        if (this.target?.pod === target.pod) this.succeeded()
+        else this.refresh()
       }
     })
     socket.resume()
@@ -326,10 +458,13 @@ export class Forward extends EventEmitter<{ status: [ForwardState] }> {
     this.lastError = new Error(
       `forwarding to pod ${this.spec.namespace}/${target.pod} port ${target.containerPort} failed: ${message}`,
     )
+    if (this.target?.pod === target.pod) this.failing = true
     if (this.pause === undefined) {
       this.pause = setTimeout(() => {
         this.pause = undefined
         this.refresh()
+        // still failing: try again, so a pod that answers again shows so
+        if (this.failing) void this.probe()
       }, this.backoff.next())
     }
     this.refresh()
@@ -340,6 +475,7 @@ export class Forward extends EventEmitter<{ status: [ForwardState] }> {
     if (this.stopped) return
     this.stopped = true
     if (this.pause) clearTimeout(this.pause)
+    clearTimeout(this.probeTimer)
     for (const [socket, timer] of this.waiting) {
       clearTimeout(timer)
       socket.destroy()

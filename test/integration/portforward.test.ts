@@ -333,8 +333,8 @@ describe('supervised port-forwards', () => {
     }
   })
 
-  it('after a failed connection reports the error, turns reconnecting and makes the next one wait out the backoff', async () => {
-    // a Service port whose container port (81) the node has no route for: every connection fails
+  it('a pod that does not answer on the port shows as failing with the reason before any connection, and connections wait out the backoff', async () => {
+    // a Service port whose container port (81) the node has no route for: every try fails
     await kube.core.createNamespacedService({
       namespace: ns.name,
       body: {
@@ -351,18 +351,29 @@ describe('supervised port-forwards', () => {
     })
     const seen = record(forward)
     try {
-      await until('active', async () => (forward.status === 'active' ? true : undefined))
-      await assert.rejects(get(`${forward.url}/`))
-      const failedAt = Date.now()
-      await until('reconnecting', async () => (forward.status === 'reconnecting' ? true : undefined))
+      // the probe finds it out: nobody connected yet
+      await until('failing', async () => (forward.status === 'failing' ? true : undefined))
       assert.match(
         forward.lastError?.message ?? '',
         new RegExp(`forwarding to pod ${ns.name}/${first} port 81 failed: .*port 81`),
       )
       assert.equal(seen.at(-1)?.lastError, forward.lastError?.message)
+      assert.equal(seen.at(-1)?.status, 'failing')
+      await assert.rejects(get(`${forward.url}/`))
+      const failedAt = Date.now()
       await assert.rejects(get(`${forward.url}/`))
       assert.ok(Date.now() - failedAt >= 350, `the second try waited for the backoff (${Date.now() - failedAt} ms)`)
-      assert.deepEqual(transitions(seen), ['starting', 'active', 'reconnecting', 'active', 'reconnecting'])
+      assert.equal(forward.status, 'failing')
+      const t = transitions(seen)
+      assert.equal(t.at(-1), 'failing')
+      assert.ok(!t.slice(t.indexOf('failing')).includes('active'), `never active again: ${t.join(' → ')}`)
+      // the Service is fixed (its port now leads where the pod answers): active again, and it answers
+      await kube.core.patchNamespacedService(
+        { namespace: ns.name, name: 'dead', body: { spec: { ports: [{ port: 9090, targetPort: 80 }] } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      )
+      await until('active again', async () => (forward.status === 'active' ? true : undefined), 30_000)
+      assert.match(await until('an answer', () => get(`${forward.url}/fixed`)), /\/fixed/)
     } finally {
       await forward.stop()
     }
