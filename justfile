@@ -117,6 +117,11 @@ validate *NS:
 render NS *FLAGS:
     exec "{{nsops}}" render "$@"
 
+# adopt this Flux repository as it is laid out: namespaces/NS/namespace.ts (layout: its Flux Kustomizations) and scripts for each namespace its Flux tree applies
+[group('deploy')]
+init *ARGS:
+    exec "{{nsops}}" init "$@"
+
 # scaffold namespaces/NAME with config, scripts, overlays and its Flux Kustomization
 [group('deploy')]
 new-namespace NAME:

@@ -32,7 +32,8 @@ export function adoptRepo(fixture: string): AdoptRepo {
   const work = path.join(root, 'work')
   const remote = path.join(root, 'remote.git')
   const out = path.join(root, 'out')
-  fs.cpSync(path.join(repoRoot, 'test', 'fixtures', fixture), work, { recursive: true })
+  // a fixture's name under test/fixtures/, or a folder
+  fs.cpSync(path.resolve(repoRoot, 'test', 'fixtures', fixture), work, { recursive: true })
   const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], {
     cwd: repoRoot,
     encoding: 'utf8',

@@ -19,6 +19,7 @@ const commands: Record<string, () => Promise<(argv: string[]) => Promise<number>
   render: async () => (await import('../commands/render.ts')).render,
   ci: async () => (await import('../commands/ci.ts')).ci,
   'new-namespace': async () => (await import('../commands/new-namespace.ts')).newNamespace,
+  init: async () => (await import('../commands/init.ts')).init,
   'tk-vendor': async () => (await import('../commands/tk-vendor.ts')).tkVendor,
   'tk-show': async () => (await import('../commands/tk-show.ts')).tkShow,
   'tk-diff': async () => (await import('../commands/tk-diff.ts')).tkDiff,

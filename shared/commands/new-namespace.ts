@@ -29,6 +29,16 @@ import { runMain } from '../../shared/core/cli.ts'
 runMain(async () => (await import('../../shared/commands/${kind}.ts')).${kind}(ns, process.argv.slice(2)))
 `
 
+/** The standard scripts of a namespace folder (each runs its command with ./namespace.ts). */
+export function scriptFiles(name: string): Record<string, string> {
+  return {
+    'dev.ts': script('dev', `The ${name} dev loop`),
+    'dashboard.ts': script('dashboard', `${name} at a glance`),
+    'deploy.ts': script('deploy', `GitOps deploy of ${name}`),
+    'drift.ts': script('drift', `What in the live ${name} namespace differs from git, read-only`),
+  }
+}
+
 export function scaffoldFiles(name: string): Record<string, string> {
   const app = 'web'
   return {
@@ -66,10 +76,7 @@ export default defineNamespace({
   },
 })
 `,
-    'dev.ts': script('dev', `The ${name} dev loop`),
-    'dashboard.ts': script('dashboard', `${name} at a glance`),
-    'deploy.ts': script('deploy', `GitOps deploy of ${name}`),
-    'drift.ts': script('drift', `What in the live ${name} namespace differs from git, read-only`),
+    ...scriptFiles(name),
     'base/kustomization.yaml': `apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 labels:

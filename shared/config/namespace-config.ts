@@ -117,6 +117,12 @@ export interface LayoutInput {
    */
   paths?: string[]
   /**
+   * the folder (relative to the repository) that holds the namespace's files: what deploy commits
+   * and rolls back, what the dev loop watches; default: the deepest folder holding every file
+   * and folder named above (namespaces/<ns> when it names Kustomizations only by name)
+   */
+  root?: string
+  /**
    * the dev loop of a namespace with no overlays/dev applies prod's build into namespaces.dev (as
    * targetNamespace would) with these changes; Ingress hosts move from domains.prod to domains.dev
    */
@@ -124,6 +130,12 @@ export interface LayoutInput {
 }
 
 export interface DevOverrides {
+  /**
+   * a dev overlay the repository keeps (relative to it: `applications/media/overlays/dev`): the
+   * dev loop builds that (substituted as prod is) instead of prod's build, and the changes below
+   * do not apply
+   */
+  overlay?: string
   /** every Deployment's and StatefulSet's spec.replicas */
   replicas?: number
   /** every container's resources (requests and limits replace prod's) */
@@ -147,6 +159,7 @@ export interface Layout {
 /** The deepest folder holding every file and folder a layout names (names of Kustomizations aside). */
 function layoutRoot(nsRoot: string, layout: LayoutInput): string {
   const repo = path.resolve(nsRoot, '..', '..')
+  if (layout.root !== undefined) return path.resolve(repo, layout.root)
   const dirs = [
     ...(layout.kustomizations ?? []).filter((e) => /\.ya?ml$/.test(e)).map((e) => path.dirname(e)),
     ...(layout.paths ?? []),
@@ -393,6 +406,11 @@ function checkLayout(input: NamespaceInput, p: Problems): void {
     )
     return
   }
+  if (
+    l.root !== undefined &&
+    (typeof l.root !== 'string' || l.root.startsWith('/') || l.root.split(/[\\/]/).includes('..'))
+  )
+    p.add(`layout.root must be a folder relative to the repository, without '..', got ${show(l.root)}`)
   for (const field of ['kustomizations', 'paths'] as const) {
     const v = l[field]
     if (v === undefined) continue
@@ -414,6 +432,11 @@ function checkLayout(input: NamespaceInput, p: Problems): void {
     p.add(`layout.dev must be an object like { replicas: 1, storageClass: 'local-path' }, got ${show(d)}`)
     return
   }
+  if (
+    d.overlay !== undefined &&
+    (typeof d.overlay !== 'string' || d.overlay.startsWith('/') || d.overlay.split(/[\\/]/).includes('..'))
+  )
+    p.add(`layout.dev.overlay must be a folder relative to the repository, without '..', got ${show(d.overlay)}`)
   if (d.replicas !== undefined && !(Number.isInteger(d.replicas) && d.replicas >= 0))
     p.add(`layout.dev.replicas must be a whole number (0 or more), got ${show(d.replicas)}`)
   if (d.storageClass !== undefined) p.subdomain('layout.dev.storageClass', d.storageClass)
@@ -513,6 +536,13 @@ export function namespacePaths(root: string): NamespacePaths {
   }
 }
 
+/** namespacePaths, with a layout's dev overlay (in the repository's own folders) as overlays.dev. */
+function layoutPaths(root: string, layout: LayoutInput | undefined): NamespacePaths {
+  const paths = namespacePaths(root)
+  if (layout?.dev?.overlay) paths.overlays.dev = path.resolve(root, '..', '..', layout.dev.overlay)
+  return paths
+}
+
 /** Check a namespace's config and fill in what follows from it (paths, URLs, group ids). */
 export function defineNamespace(input: NamespaceInput): NamespaceConfig {
   const problems = new Problems()
@@ -569,7 +599,7 @@ export function defineNamespace(input: NamespaceInput): NamespaceConfig {
       namespace: 'flux-system' as const,
       hold: input.flux?.hold ?? 'auto',
     },
-    paths: namespacePaths(root),
+    paths: layoutPaths(root, input.layout),
     groups,
     apps,
     portForwards: (input.portForwards ?? []).map((f) => ({ ...f })),

@@ -10,6 +10,7 @@ import { importTs } from '../core/ts-import.ts'
 export const namespacesDir = path.join(repoRoot, 'namespaces')
 
 export function knownNamespaces(): string[] {
+  if (!fs.existsSync(namespacesDir)) return [] // a Flux repository nsops was just added to: `just init` makes it
   return fs
     .readdirSync(namespacesDir, { withFileTypes: true })
     .filter((e) => e.isDirectory() && fs.existsSync(path.join(namespacesDir, e.name, 'namespace.ts')))

@@ -161,6 +161,16 @@ function feedsDevOverlay(ns: NamespaceConfig, file: string): boolean {
   return !rel.startsWith(path.join('overlays', 'prod'))
 }
 
+/** Under a layout's root: what is not a script, not hidden and not a prod overlay. */
+function feedsLayoutOverlay(root: string, file: string): boolean {
+  const rel = path.relative(root, path.resolve(root, file))
+  if (rel.startsWith('..') || rel.endsWith('.ts') || rel.split(path.sep).some((p) => p.startsWith('.'))) return false
+  return !rel
+    .split(path.sep)
+    .join('/')
+    .match(/(^|\/)overlays\/prod(\/|$)/)
+}
+
 export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
   readonly status: DevStatus
   private session?: DevSession
@@ -374,9 +384,11 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       })
       return
     }
-    this.watcher = watchDebounced(this.ns.paths.root, {
+    // a layout's dev overlay lives in the repository's own folders (applications/<ns>/overlays/dev)
+    const root = this.ns.layout?.root ?? this.ns.paths.root
+    this.watcher = watchDebounced(root, {
       debounceMs: this.opts.debounceMs,
-      relevant: (file) => feedsDevOverlay(this.ns, file),
+      relevant: (file) => (this.ns.layout ? feedsLayoutOverlay(root, file) : feedsDevOverlay(this.ns, file)),
       onChange: (file, files) => void this.apply(`changed ${file}`, files),
     })
   }
@@ -468,7 +480,10 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       this.prebuilt = undefined
       if (prebuilt && trigger === 'start') objects = prebuilt
       else if (this.fluxBuild) ({ objects, how } = await this.buildFull())
-      else ({ objects, how } = saved ? await this.build.afterSave(this.ns.paths.root, saved) : await this.build.full())
+      else
+        ({ objects, how } = saved
+          ? await this.build.afterSave(this.ns.layout?.root ?? this.ns.paths.root, saved)
+          : await this.build.full())
       objects = await this.substituted(objects)
     } catch (err) {
       this.buildError = err

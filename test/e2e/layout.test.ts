@@ -10,6 +10,7 @@ import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import YAML from 'yaml'
 import { adoptRepo, justIn, type AdoptRepo } from '../adopt-fixture.ts'
+import { testCluster } from '../harness.ts'
 
 const APPS = ['jellyfin', 'prowlarr', 'radarr', 'sonarr']
 
@@ -91,5 +92,54 @@ describe('namespace.ts layout: a home-ops namespace built from its ks.yaml files
     } finally {
       fs.writeFileSync(file, good)
     }
+  })
+})
+
+describe('the dev loop of a layout namespace with no overlays/dev', () => {
+  let r: AdoptRepo
+  let kubeconfig = ''
+  let stateDir = ''
+  before(async () => {
+    kubeconfig = (await testCluster()).kubeconfig
+    r = adoptRepo('home-ops')
+    stateDir = path.join(r.root, 'state')
+    fs.mkdirSync(path.join(r.work, 'namespaces', 'default'), { recursive: true })
+    fs.writeFileSync(
+      path.join(r.work, 'namespaces/default/namespace.ts'),
+      layoutNamespace(APPS.map((a) => `kubernetes/apps/default/${a}/ks.yaml`)),
+    )
+  })
+  after(async () => {
+    await justIn(r.work, ['dev-down', '--keep-cluster'], { NSOPS_KUBECONFIG: kubeconfig, NSOPS_STATE_DIR: stateDir })
+    fs.rmSync(r.root, { recursive: true, force: true })
+  })
+
+  it('dev --ci applies prod’s build into default-dev with the dev overrides, dependencies first', async () => {
+    const up = await justIn(r.work, ['dev', 'default', '--ci', '--timeout', '2m', '--kubeconfig', kubeconfig], {
+      NSOPS_STATE_DIR: stateDir,
+    })
+    assert.equal(up.code, 0, up.stderr)
+    assert.match(up.stderr, /SUCCESS\. All workloads are healthy \(default\)/)
+    const { kube } = await testCluster()
+    const deps = (await kube.apps.listNamespacedDeployment({ namespace: 'default-dev' })).items
+    assert.deepEqual(deps.map((d) => d.metadata?.name).sort(), APPS)
+    for (const d of deps) {
+      assert.equal(d.spec?.replicas, 1, `${d.metadata?.name}: layout.dev.replicas`)
+      assert.equal(d.spec?.template.spec?.containers[0].resources?.requests?.cpu, '10m', 'layout.dev.resources')
+    }
+    const pvcs = (await kube.core.listNamespacedPersistentVolumeClaim({ namespace: 'default-dev' })).items
+    assert.ok(pvcs.length >= 4, `the volsync component's PVCs (${pvcs.length})`)
+    for (const p of pvcs) assert.equal(p.spec?.storageClassName, 'local-path', 'layout.dev.storageClass')
+    const env = (await kube.core.listNamespacedConfigMap({ namespace: 'default-dev' })).items.find((c) =>
+      c.metadata?.name?.startsWith('sonarr-env-'),
+    )
+    assert.match(env?.data?.HOST ?? '', /^sonarr\./, 'substituted as prod is')
+    // prowlarr (sonarr depends on it) was created before sonarr
+    const created = (n: string) =>
+      Date.parse(String(deps.find((d) => d.metadata?.name === n)?.metadata?.creationTimestamp))
+    assert.ok(created('prowlarr') <= created('sonarr'))
+    // nothing went to prod's namespace
+    const prod = (await kube.apps.listNamespacedDeployment({ namespace: 'default' })).items
+    assert.equal(prod.filter((d) => APPS.includes(d.metadata?.name ?? '')).length, 0)
   })
 })
