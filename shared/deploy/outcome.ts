@@ -31,6 +31,7 @@ const stageText: Record<Failure['stage'], string> = {
   'after-deploy': 'after Flux applied it and it was healthy',
   source: 'while Flux fetched it (GitRepository)',
   kustomization: 'while Flux applied it (Kustomization)',
+  releases: 'while helm-controller released it (HelmRelease)',
   health: 'in the health check of what Flux applied',
 }
 

@@ -15,6 +15,7 @@ export type StepName =
   | 'before-commit'
   | 'revalidate'
   | 'commit'
+  | 'charts'
   | 'push'
   | 'reconcile'
   | 'after-deploy'

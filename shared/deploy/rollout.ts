@@ -12,10 +12,11 @@ import type { Kube } from '../kube/client.ts'
 import { duration } from '../core/output.ts'
 import { orInterrupt, throwIfInterrupted } from './interrupt.ts'
 import { waitTargets, type FluxFound } from './flux-target.ts'
+import { inventoryReleases, releaseRevisions, releasesText, waitReleases, type ReleaseChange } from './releases.ts'
 
 const run = promisify(execFile)
 
-export type RolloutStage = 'source' | 'kustomization' | 'health'
+export type RolloutStage = 'source' | 'kustomization' | 'releases' | 'health'
 
 export interface RolloutResult {
   ok: boolean
@@ -27,6 +28,8 @@ export interface RolloutResult {
   message: string
   source?: ReconcileResult
   kustomization?: ReconcileResult
+  /** the namespace's HelmReleases: revision before and after, and helm-controller's verdict */
+  releases?: ReleaseChange[]
   health?: Pick<WaitResult, 'ok' | 'outcome' | 'status' | 'report' | 'elapsedMs'> & {
     objects: { ref: string; status: string; message: string }[]
   }
@@ -59,6 +62,14 @@ export async function rollout(
     elapsedMs: Date.now() - started,
   })
 
+  // the HelmReleases' revisions before Flux applies the commit, for the report
+  const beforeKs = await getFlux(kube, {
+    kind: 'Kustomization',
+    namespace: ks.metadata.namespace,
+    name: ks.metadata.name,
+  })
+  const before = await releaseRevisions(kube, beforeKs ? inventoryReleases(beforeKs) : [])
+
   // Only a git source carries our commit; other sources are reconciled without a revision.
   const revision = (source?.kind ?? target.sourceRef?.kind ?? 'GitRepository') === 'GitRepository' ? sha : undefined
   const accepts = opts.repoDir ? descendantOf(opts.repoDir, sha, opts.remote, opts.branch) : undefined
@@ -90,7 +101,27 @@ export async function rollout(
       reconcile(kube, each, { revision, accepts, timeoutMs: left(), onProgress: (m) => say('kustomization', m) }),
       opts.signal,
     )
-    if (!r.ok) return done({ ok: false, stage: 'kustomization', message: r.message, kustomization: r })
+    if (!r.ok) {
+      // a Kustomization that waits (wait: true) fails on its HelmRelease's health: say
+      // helm-controller's own verdict too
+      const now = await getFlux(kube, {
+        kind: 'Kustomization',
+        namespace: ks.metadata.namespace,
+        name: ks.metadata.name,
+      })
+      const refs = now ? inventoryReleases(now) : []
+      const rel = refs.length ? await waitReleases(kube, refs, before, { timeoutMs: 1 }) : undefined
+      const failedRelease = rel?.releases.find((x) => !x.ok && x.message)
+      return done({
+        ok: false,
+        stage: failedRelease ? 'releases' : 'kustomization',
+        message: failedRelease
+          ? `${r.message}; HelmRelease ${failedRelease.release}: ${failedRelease.message}`
+          : r.message,
+        kustomization: r,
+        ...(rel ? { releases: rel.releases } : {}),
+      })
+    }
     k ??= r
     throwIfInterrupted(opts.signal)
   }
@@ -100,6 +131,27 @@ export async function rollout(
     namespace: ks.metadata.namespace,
     name: ks.metadata.name,
   })
+  // the HelmReleases: released by helm-controller for the spec just applied, or its verdict
+  const refs = applied ? inventoryReleases(applied) : []
+  let releases: ReleaseChange[] | undefined
+  if (refs.length) {
+    say('releases', `waiting for helm-controller to release ${refs.map((r) => `${r.namespace}/${r.name}`).join(', ')}`)
+    const rel = await waitReleases(kube, refs, before, {
+      timeoutMs: left(),
+      signal: opts.signal,
+      progress: (m) => say('releases', m),
+    })
+    releases = rel.releases
+    if (!rel.ok)
+      return done({
+        ok: false,
+        stage: 'releases',
+        message: `applied ${shortSha(sha)}, but ${rel.message}`,
+        kustomization: k,
+        releases,
+      })
+  }
+  const relText = releases ? `; ${releasesText(releases)}` : ''
   const targets = applied ? waitTargets(applied) : []
   say('health', `waiting for ${targets.length} object${targets.length === 1 ? '' : 's'} to be Current`)
   if (targets.length === 0) {
@@ -108,6 +160,7 @@ export async function rollout(
       stage: 'health',
       message: `${fluxRefString(ks)} applied ${shortSha(sha)}; its inventory is empty, so there is nothing to wait for`,
       kustomization: k,
+      releases,
     })
   }
   const w = await waitFor(kube, targets, { timeoutMs: left(), failFast: true, signal: opts.signal })
@@ -124,16 +177,18 @@ export async function rollout(
     return done({
       ok: false,
       stage: 'health',
-      message: `applied ${shortSha(sha)}, but the workloads are not healthy: ${w.report}`,
+      message: `applied ${shortSha(sha)}, but the workloads are not healthy: ${w.report}${relText}`,
       kustomization: k,
+      releases,
       health,
     })
   return done({
     ok: true,
     stage: 'health',
     kustomization: k,
+    releases,
     health,
-    message: `${fluxRefString(ks)} applied ${appliedText(k?.revision, sha)}; ${w.report} (${duration(Date.now() - started)} in all)`,
+    message: `${fluxRefString(ks)} applied ${appliedText(k?.revision, sha)}${relText}; ${w.report} (${duration(Date.now() - started)} in all)`,
   })
 }
 

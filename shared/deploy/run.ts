@@ -8,6 +8,7 @@ import { NsopsError, ExitCode } from '../core/errors.ts'
 import { fluxRefString } from '../flux/index.ts'
 import { openRepo, shortSha, type PushResult, type Repo } from '../git/repo.ts'
 import { connect, type Kube } from '../kube/client.ts'
+import { chartsLine, namespaceCharts, publishCharts } from '../images/charts.ts'
 import type { ManifestObject } from '../kustomize/build.ts'
 import { buildProd, forgetFluxTrees } from '../flux/build/index.ts'
 import { duration } from '../core/output.ts'
@@ -470,6 +471,24 @@ async function deployFlow(f: DeploySteps): Promise<DeployReport> {
       outcome: 'nothing-to-deploy',
       exitCode: ExitCode.ok,
       summary: `nothing to deploy for ${f.ns.name}: the changes under ${f.nsDir}/ cancel out.`,
+    })
+  }
+
+  // the charts the namespace folder holds go to the cluster's registry before Flux asks for
+  // them (a local cluster that advertises one; an unchanged chart costs one manifest GET)
+  const charts = cluster.kube ? namespaceCharts(f.ns.paths.root) : []
+  if (cluster.kube && charts.length) {
+    const kube = cluster.kube
+    await f.step('charts', 'Publishing the charts of the namespace', async () => {
+      const r = await publishCharts(kube, charts)
+      return r.registry
+        ? { value: undefined, message: chartsLine(r.charts), detail: { charts: r.charts } }
+        : {
+            value: undefined,
+            status: 'skipped' as const,
+            message:
+              'the cluster advertises no registry (KEP-1755): its OCIRepositories read the charts from where they say',
+          }
     })
   }
 

@@ -184,5 +184,95 @@ ${container.replace(/^/gm, '    ')}
       assert.match(r.out, /charts: nsops-app 0\.1\.0 unchanged in oci:\/\/127\.0\.0\.1:\d+\/charts\/nsops-app/)
       assert.match(r.out, /HelmRelease\/grafana nsops-app@0\.1\.0 r\d+ (install|upgrade) succeeded/)
     })
+
+    // just deploy of the HelmRelease namespace onto the same sim: its git server is the remote
+    const deploy = async () => {
+      const r = await run('npx', ['just', 'deploy', 'monitoring', '--yes', '--json', '--timeout', '4m'], {
+        cwd: repo.work,
+        env: { ...env, CI: '1', NO_COLOR: '1' },
+        timeout: 600_000,
+      }).then(
+        (x) => ({ code: 0, stdout: x.stdout, stderr: x.stderr }),
+        (e: { code?: number; stdout?: string; stderr?: string }) => ({
+          code: e.code ?? -1,
+          stdout: e.stdout ?? '',
+          stderr: e.stderr ?? '',
+        }),
+      )
+      const report = JSON.parse(r.stdout) as {
+        exitCode: number
+        outcome: string
+        summary: string
+        steps: { name: string; status: string; message: string; detail?: { releases?: Release[] } }[]
+      }
+      return { ...r, report }
+    }
+    interface Release {
+      release: string
+      before?: number
+      after?: number
+      ok: boolean
+      message?: string
+    }
+    const release = (report: Awaited<ReturnType<typeof deploy>>['report'], step: string) =>
+      report.steps.find((x) => x.name === step)?.detail?.releases?.[0]
+    const RELEASE = 'namespaces/monitoring/base/grafana/helmrelease.yaml'
+    const edit = (from: string, to: string) => {
+      const file = path.join(repo.work, RELEASE)
+      const text = fs.readFileSync(file, 'utf8')
+      assert.ok(text.includes(from), `${RELEASE} has ${from}`)
+      fs.writeFileSync(file, text.replace(from, to))
+    }
+
+    it("just deploy of a values change: helm-controller upgrades prod's release and the report gives its revision before and after", async () => {
+      await run('git', ['-C', repo.work, 'branch', '-u', 'nsops-local/change'])
+      const before = (await hr('monitoring')).status?.history as { version: number }[]
+      edit(
+        'GF_ANALYTICS_CHECK_FOR_UPDATES: "false"',
+        'GF_ANALYTICS_CHECK_FOR_UPDATES: "false"\n              GF_USERS_ALLOW_SIGN_UP: "false"',
+      )
+      const r = await deploy()
+      assert.equal(r.report.exitCode, 0, `${r.report.summary}\n${r.stderr}`)
+      assert.equal(r.code, 0)
+      assert.equal(r.report.outcome, 'deployed')
+      const rel = release(r.report, 'reconcile')
+      assert.deepEqual(
+        [rel?.release, rel?.before, rel?.after, rel?.ok],
+        ['monitoring/grafana', before[0].version, before[0].version + 1, true],
+        JSON.stringify(rel),
+      )
+      assert.match(
+        r.report.summary,
+        new RegExp(
+          `HelmRelease monitoring/grafana r${before[0].version} → r${before[0].version + 1} \\(nsops-app@0\\.1\\.0 r\\d+ upgrade succeeded\\)`,
+        ),
+      )
+      const d = await kube.apps.readNamespacedDeployment({ namespace: 'monitoring', name: 'grafana' })
+      assert.ok(d.spec?.template.spec?.containers[0].env?.some((e) => e.name === 'GF_USERS_ALLOW_SIGN_UP'))
+    })
+
+    it('just deploy of a change whose upgrade the API server refuses: fails fast on UpgradeFailed with its message, reverts, and follows helm-controller until it has upgraded back (exit 2)', async () => {
+      const before = ((await hr('monitoring')).status?.history as { version: number }[])[0].version
+      // valid for the chart's schema and offline checks; only the API server refuses it
+      edit('requests: { cpu: 50m, memory: 128Mi }', 'requests: { cpu: 50m, memory: 1Gi }')
+      const t0 = Date.now()
+      const r = await deploy()
+      assert.equal(r.report.exitCode, 2, `${r.report.outcome}: ${r.report.summary}\n${r.stderr}`)
+      assert.equal(r.code, 2)
+      assert.equal(r.report.outcome, 'rolled-back')
+      assert.match(r.report.summary, /HelmRelease monitoring\/grafana/)
+      assert.match(r.report.summary, /UpgradeFailed|upgrade failed|RetriesExceeded/i)
+      assert.match(r.report.summary, /less than or equal to memory limit/)
+      const failed = release(r.report, 'reconcile')
+      assert.equal(failed?.ok, false, JSON.stringify(failed))
+      const back = release(r.report, 'reconcile-revert')
+      assert.equal(back?.ok, true, JSON.stringify(back))
+      assert.ok((back?.after ?? 0) > before, `upgraded back to a new revision: ${JSON.stringify(back)}`)
+      assert.ok(Date.now() - t0 < 240_000, `took ${Date.now() - t0} ms`)
+      const now = await hr('monitoring')
+      assert.equal(conditionOf(now, 'Ready')?.status, 'True')
+      const d = await kube.apps.readNamespacedDeployment({ namespace: 'monitoring', name: 'grafana' })
+      assert.equal(d.spec?.template.spec?.containers[0].resources?.requests?.memory, '128Mi')
+    })
   },
 )
