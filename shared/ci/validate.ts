@@ -10,12 +10,10 @@
 import path from 'node:path'
 import { errorMessage, isNsopsError } from '../core/errors.ts'
 import type { ManifestObject } from '../kustomize/build.ts'
-import { buildProd } from '../flux/build/index.ts'
 import { log } from '../core/output.ts'
 import { loadNamespace } from '../config/namespaces.ts'
 import { repoRoot } from '../core/paths.ts'
-import { findPlaintextSecrets, plaintextSecretsError } from '../deploy/secrets.ts'
-import { validateBuild, validationSummary } from '../deploy/validate.ts'
+import { releasesSummary, validateProd, validationSummary } from '../deploy/validate.ts'
 import { defaultTankaRoot, loadEnvironment } from '../tanka/environments.ts'
 import { renderEnvironment } from '../tanka/render.ts'
 import { checkSchemas, renderTarget } from '../schema/index.ts'
@@ -52,32 +50,16 @@ export async function validateChanged(
       try {
         const ns = await loadNamespace(name)
         // HelmReleases rendered for the pinned target, as everything here is offline
-        const built = await buildProd(ns, repoRoot, {
-          reuse: true,
+        const { built, validation: v } = await validateProd(ns, repoRoot, {
           helm: { ...(await renderTarget()), warn: (m) => log.warn(m) },
         })
         const objects = built.objects
-        const rendered = built.releases.flatMap((r) => [...r.objects, ...r.hooks])
-        const nsDir = path.relative(repoRoot, ns.layout?.root ?? ns.paths.root)
-        const secrets = await findPlaintextSecrets(
-          repoRoot,
-          nsDir,
-          objects,
-          ns.layout ? built.dir : ns.paths.overlays.prod,
-        )
-        if (secrets.length) throw plaintextSecretsError(secrets, nsDir)
-        const v = await validateBuild([...objects, ...rendered], {
-          overlayDir: built.dir,
-          nsDir: ns.paths.root,
-          repoDir: repoRoot,
-          namespace: ns.namespaces.prod,
-        })
         done({
           kind: 'namespace',
           name,
           ok: true,
           objects: objects.length,
-          message: `${built.label} builds (${objects.length} objects${built.releases.length ? `, ${built.releases.length} HelmRelease(s) rendered: ${rendered.length} objects` : ''}); ${validationSummary(v)}`,
+          message: `${built.label} builds (${objects.length} objects${releasesSummary(built.releases)}); ${validationSummary(v)}`,
         })
       } catch (err) {
         done({

@@ -3,7 +3,6 @@
 // them, post-build substitution included; overlays/prod when no Kustomization applies it), no plaintext Secret, every object passes strict schema validation
 // (the cluster's OpenAPI with its CRDs; offline, the pinned Kubernetes version and the Flux
 // CRDs), and objects whose namespace exists pass a server-side dry run. Nothing is changed.
-import path from 'node:path'
 import { parseCommand } from '../core/cli.ts'
 import { errorMessage, ExitCode, isNsopsError } from '../core/errors.ts'
 import { c, log } from '../core/output.ts'
@@ -39,10 +38,9 @@ export async function validate(argv: string[]): Promise<number> {
   })
   const { loadNamespaces } = await import('../config/namespaces.ts')
   const configs = await loadNamespaces(positionals)
-  const { buildProd, clusterVars, strictInCluster } = await import('../flux/build/index.ts')
+  const { clusterVars, strictInCluster } = await import('../flux/build/index.ts')
   const { renderTarget } = await import('../schema/index.ts')
-  const { findPlaintextSecrets, plaintextSecretsError } = await import('../deploy/secrets.ts')
-  const { validateBuild, validationSummary } = await import('../deploy/validate.ts')
+  const { releasesSummary, validateProd, validationSummary } = await import('../deploy/validate.ts')
   let kube: import('../kube/client.ts').Kube | undefined
   if (!values.offline) {
     const { connect, ensureReachable } = await import('../kube/client.ts')
@@ -65,24 +63,8 @@ export async function validate(argv: string[]): Promise<number> {
   let failed = 0
   for (const ns of configs) {
     try {
-      const built = await buildProd(ns, repoRoot, { reuse: true, vars, strict, helm })
+      const { built, validation: v } = await validateProd(ns, repoRoot, { kube, vars, strict, helm })
       const objects = built.objects
-      const rendered = built.releases.flatMap((r) => [...r.objects, ...r.hooks])
-      const nsDir = path.relative(repoRoot, ns.layout?.root ?? ns.paths.root)
-      const secrets = await findPlaintextSecrets(
-        repoRoot,
-        nsDir,
-        objects,
-        ns.layout ? built.dir : ns.paths.overlays.prod,
-      )
-      if (secrets.length) throw plaintextSecretsError(secrets, nsDir)
-      const v = await validateBuild([...objects, ...rendered], {
-        kube,
-        overlayDir: built.dir,
-        nsDir: ns.paths.root,
-        repoDir: repoRoot,
-        namespace: ns.namespaces.prod,
-      })
       log.ok(
         `${ns.name}: ${built.label} builds (${objects.length} objects${releasesSummary(built.releases)}); ${validationSummary(v)}`,
       )
@@ -94,11 +76,4 @@ export async function validate(argv: string[]): Promise<number> {
   }
   if (failed) log.info(c.red(`${failed} of ${configs.length} namespace(s) failed validation`))
   return failed ? ExitCode.usage : ExitCode.ok
-}
-
-/** `, 2 HelmReleases rendered: 9 objects` (nothing when there are none). */
-function releasesSummary(releases: { objects: unknown[]; hooks: unknown[] }[]): string {
-  if (!releases.length) return ''
-  const n = releases.reduce((a, r) => a + r.objects.length + r.hooks.length, 0)
-  return `, ${releases.length === 1 ? '1 HelmRelease' : `${releases.length} HelmReleases`} rendered: ${n} objects`
 }

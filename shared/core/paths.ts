@@ -29,3 +29,16 @@ export function tsNodeArgs(file: string, ...args: string[]): string[] {
     ...args,
   ]
 }
+
+/**
+ * A path inside the repo as Flux writes one (a Kustomization's spec.path, a file beside it):
+ * forward slashes, no leading `./` or `/`, no trailing `/`; the repo's root is ''. Two
+ * spellings of one place compare equal.
+ */
+export function repoPath(p: string): string {
+  const n = path.posix
+    .normalize(p.split(path.sep).join('/'))
+    .replace(/^\.?\/+/, '')
+    .replace(/\/+$/, '')
+  return n === '.' ? '' : n
+}

@@ -13,7 +13,9 @@ import { NsopsError } from '../core/errors.ts'
 import { apiMessage, type Kube } from '../kube/client.ts'
 import type { ManifestObject } from '../kustomize/build.ts'
 import { checkSchemas, type SchemaResult } from '../schema/index.ts'
-import { isSopsSecret } from './secrets.ts'
+import type { NamespaceConfig } from '../config/namespace-config.ts'
+import { buildProd, type ProdBuild, type ProdBuildOptions } from '../flux/build/index.ts'
+import { findPlaintextSecrets, isSopsSecret, plaintextSecretsError } from './secrets.ts'
 
 /** The field manager Flux applies with; dry runs and diffs use it so they show what Flux will do. */
 export const FLUX_APPLY_MANAGER = 'kustomize-controller'
@@ -223,10 +225,47 @@ export async function validateBuild(objects: ManifestObject[], opts: BuildValida
   return { schema, server, context: opts.kube.context }
 }
 
+/**
+ * `just validate` of one namespace, as `just validate` and `just ci validate` run it: what Flux
+ * would build for prod (its HelmReleases rendered, with `helm`), refused when it holds a
+ * plaintext Secret, then validateBuild of the built and the rendered objects.
+ */
+export async function validateProd(
+  ns: NamespaceConfig,
+  repoDir: string,
+  opts: Pick<ProdBuildOptions, 'vars' | 'strict' | 'helm'> & { kube?: Kube } = {},
+): Promise<{ built: ProdBuild; validation: Validation }> {
+  const built = await buildProd(ns, repoDir, { reuse: true, vars: opts.vars, strict: opts.strict, helm: opts.helm })
+  const rendered = built.releases.flatMap((r) => [...r.objects, ...r.hooks])
+  const nsDir = path.relative(repoDir, ns.layout?.root ?? ns.paths.root)
+  const secrets = await findPlaintextSecrets(
+    repoDir,
+    nsDir,
+    built.objects,
+    ns.layout ? built.dir : ns.paths.overlays.prod,
+  )
+  if (secrets.length) throw plaintextSecretsError(secrets, nsDir)
+  const validation = await validateBuild([...built.objects, ...rendered], {
+    kube: opts.kube,
+    overlayDir: built.dir,
+    nsDir: ns.paths.root,
+    repoDir,
+    namespace: ns.namespaces.prod,
+  })
+  return { built, validation }
+}
+
 /** One line for people: what was checked against what. */
 export function validationSummary(v: Validation): string {
   const schema = `${v.schema.checked === 1 ? 'the object passes' : `all ${v.schema.checked} objects pass`} strict schema validation against ${v.schema.source}${v.schema.fallback ? ` (${v.schema.fallback})` : ''}`
   if (!v.server) return `${schema}; no server-side dry run (offline)`
   const reasons = [...new Set(v.server.notValidated.map((n) => n.reason))]
   return `${schema}; the API server${v.context ? ` (${v.context})` : ''} accepts ${v.server.accepted === 1 ? 'the object' : `${v.server.accepted} objects`} in a dry run${v.server.notValidated.length ? ` (${v.server.notValidated.length} not dry-run: ${reasons.join('; ')})` : ''}`
+}
+
+/** `, 2 HelmReleases rendered: 9 objects` (nothing when there are none). */
+export function releasesSummary(releases: { objects: unknown[]; hooks: unknown[] }[]): string {
+  if (!releases.length) return ''
+  const n = releases.reduce((a, r) => a + r.objects.length + r.hooks.length, 0)
+  return `, ${releases.length === 1 ? '1 HelmRelease' : `${releases.length} HelmReleases`} rendered: ${n} objects`
 }

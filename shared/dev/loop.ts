@@ -24,6 +24,7 @@ import { waitFor } from '../health/wait.ts'
 import { healthRefs } from './health-feed.ts'
 import { isApiError, type Kube } from '../kube/client.ts'
 import type { NamespaceConfig } from '../config/namespace-config.ts'
+import type { ApplyInfo } from '../config/task-types.ts'
 import {
   claimSession,
   holdLease,
@@ -53,15 +54,10 @@ import { forwardService } from '../portforward/index.ts'
 // not have is removed instead of lingering (research/anchors.md Part 1 §2, field managers).
 export const DEV_FIELD_MANAGER = 'kubectl-nsops-dev'
 
-export interface LastApply {
+/** An apply of the dev loop: what the hooks are told (ApplyInfo), when and how long it took. */
+export interface LastApply extends ApplyInfo {
   at: string
   ms: number
-  trigger: string
-  created: number
-  configured: number
-  unchanged: number
-  pruned: number
-  failed: string[]
   /** how the overlay was built: 'full', or 'partial: base/app' (only what the save fed) */
   build?: string
 }

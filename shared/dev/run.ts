@@ -14,6 +14,7 @@ import { readSecrets, type Scrubber } from '../logs/scrub.ts'
 import { LogFeed } from './log-feed.ts'
 import { DevLoop, type DevLoopOptions, type Loop } from './loop.ts'
 import { attachView } from './view.ts'
+import { eventRow } from '../kube/events.ts'
 
 export interface RunOptions extends DevLoopOptions {
   /** like `tilt ci`: apply once, wait for health, verdict; the stack stays (unless `down`) */
@@ -161,17 +162,7 @@ export async function writeSnapshot(kube: Kube, file: string, loops: Loop[]): Pr
     await Promise.all(
       namespaces.map(async (ns) => {
         const list = await kube.core.listNamespacedEvent({ namespace: ns }).catch(() => ({ items: [] }))
-        return [
-          ns,
-          list.items.map((e) => ({
-            type: e.type,
-            reason: e.reason,
-            object: `${e.involvedObject?.kind}/${e.involvedObject?.name}`,
-            message: e.message,
-            count: e.count,
-            last: e.lastTimestamp ?? e.eventTime,
-          })),
-        ]
+        return [ns, list.items.map(eventRow)]
       }),
     ),
   )

@@ -8,7 +8,7 @@ import path from 'node:path'
 import YAML from 'yaml'
 import type { ObjectRef } from '../kube/refs.ts'
 import type { Kube } from '../kube/client.ts'
-import { repoRoot } from '../core/paths.ts'
+import { repoRoot, repoPath } from '../core/paths.ts'
 import { crdInstalled, listFlux, fluxRefString, type FluxObject } from './kinds.ts'
 
 /** The root Kustomization `flux bootstrap` creates; it applies every namespace's objects. */
@@ -65,14 +65,6 @@ function inventoryTouches(ks: FluxObject, namespace: string): boolean {
   )
 }
 
-function normalize(p: string): string {
-  const n = path.posix
-    .normalize(p.split(path.sep).join('/'))
-    .replace(/^\.?\/+/, '')
-    .replace(/\/+$/, '')
-  return n === '.' ? '' : n
-}
-
 const kustomizationFiles = ['kustomization.yaml', 'kustomization.yml', 'Kustomization']
 
 /**
@@ -82,8 +74,8 @@ const kustomizationFiles = ['kustomization.yaml', 'kustomization.yml', 'Kustomiz
  * generates one that takes in every folder under it that has a kustomization).
  */
 export function pathBuilds(from: string, target: string, root = repoRoot, seen = new Set<string>()): boolean {
-  const f = normalize(from)
-  const t = normalize(target)
+  const f = repoPath(from)
+  const t = repoPath(target)
   if (f === t) return true
   if (seen.has(f)) return false
   seen.add(f)

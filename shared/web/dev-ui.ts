@@ -11,6 +11,7 @@ import type { Kube } from '../kube/client.ts'
 import { reconcileNamespace } from './reconcile.ts'
 import { startPageServer, type ActionBody } from './server.ts'
 import { loadNamespace } from '../config/namespaces.ts'
+import { eventRow } from '../kube/events.ts'
 
 export { DEFAULT_UI_PORT } from './server.ts'
 
@@ -135,13 +136,6 @@ async function appEvents(
     status: 200,
     body: list.items
       .filter((e) => !app || e.involvedObject?.name === app || e.involvedObject?.name?.startsWith(`${app}-`))
-      .map((e) => ({
-        type: e.type,
-        reason: e.reason,
-        object: `${e.involvedObject?.kind}/${e.involvedObject?.name}`,
-        message: e.message,
-        count: e.count,
-        last: e.lastTimestamp ?? e.eventTime,
-      })),
+      .map(eventRow),
   }
 }

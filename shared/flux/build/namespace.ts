@@ -14,6 +14,7 @@ import { FluxTree, fluxKustomizationsIn, type FluxNode } from './tree.ts'
 import { substituteLike, type FluxKustomization, type VarsLookup } from './kustomization.ts'
 import { renderHelmRelease, type HelmRenderOptions, type RenderedRelease } from './helm-release.ts'
 import { isHelmRelease } from './tree.ts'
+import { repoPath } from '../../core/paths.ts'
 
 /** What the build needs of a namespace (a NamespaceConfig fits). */
 export interface ProdScope {
@@ -140,19 +141,11 @@ async function layoutParts(
     nodes.forEach((node) => push({ node }))
   })
   for (const entry of layout.paths) {
-    const want = normalize(entry)
-    const node = [...tree.nodes.values()].find((n) => normalize(n.kustomization.spec?.path ?? '.') === want)
+    const want = repoPath(entry)
+    const node = [...tree.nodes.values()].find((n) => repoPath(n.kustomization.spec?.path ?? '.') === want)
     push(node ? { node } : { dir: path.join(tree.repoDir, entry) })
   }
   return out
-}
-
-function normalize(p: string): string {
-  const n = path.posix
-    .normalize(p.split(path.sep).join('/'))
-    .replace(/^\.?\/+/, '')
-    .replace(/\/+$/, '')
-  return n === '.' ? '' : n
 }
 
 const keyOf = (o: ManifestObject) => `${o.apiVersion}/${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`

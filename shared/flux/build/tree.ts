@@ -19,6 +19,7 @@ import {
   type VarsLookup,
 } from './kustomization.ts'
 import { renderHelmRelease, type HelmRenderOptions, type RenderedRelease } from './helm-release.ts'
+import { repoPath } from '../../core/paths.ts'
 
 export const FLUX_KUSTOMIZE_GROUP = 'kustomize.toolkit.fluxcd.io'
 export const HELM_GROUP = 'helm.toolkit.fluxcd.io'
@@ -277,20 +278,12 @@ async function discoverRoots(
   const held = (f: { ks: FluxKustomization; file: string }) =>
     found.some((other) => {
       if (other === f) return false
-      const p = normalize(other.ks.spec?.path ?? '.')
-      const file = normalize(f.file)
+      const p = repoPath(other.ks.spec?.path ?? '.')
+      const file = repoPath(f.file)
       return p === '' || file.startsWith(`${p}/`)
     })
   const roots = found.filter((f) => !held(f))
   return { roots: roots.length ? roots : found, written }
-}
-
-function normalize(p: string): string {
-  const n = path.posix
-    .normalize(p.split(path.sep).join('/'))
-    .replace(/^\.?\/+/, '')
-    .replace(/\/+$/, '')
-  return n === '.' ? '' : n
 }
 
 const SKIP = new Set(['.git', 'node_modules', '.cache'])
