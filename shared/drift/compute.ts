@@ -23,7 +23,14 @@ import { describeSuspension, suspendedBy } from '../flux/suspend.ts'
 import { releaseManifest, type ReleaseManifest } from '../flux/release-manifest.ts'
 import { suspensionBy } from '../flux/release-view.ts'
 import { apiMessage, type Kube } from '../kube/client.ts'
-import { buildFluxKustomization, clusterVars, strictInCluster, type FluxKustomization } from '../flux/build/index.ts'
+import {
+  buildFluxKustomization,
+  clusterVars,
+  helmReleaseRenderer,
+  strictInCluster,
+  type FluxKustomization,
+  type LeafRenderer,
+} from '../flux/build/index.ts'
 import {
   buildKustomization,
   KUSTOMIZATION_FILES,
@@ -325,7 +332,16 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
   const ksPath = ks ? relPath(ks.spec?.path) : undefined
   const folders = ksPath === '' || nsFolder.startsWith('..') ? [] : [nsFolder, ...(ksPath ? [ksPath] : [])]
   try {
-    const { baseline, buildPath, built } = await buildAtBaseline(kube, requested, repoDir, ks, overlay, folders, source)
+    const { baseline, buildPath, built, rendered } = await buildAtBaseline(
+      kube,
+      requested,
+      repoDir,
+      ks,
+      overlay,
+      folders,
+      source,
+      helmReleases.length > 0,
+    )
     trace('drift: built')
     const target = typeof ks?.spec?.targetNamespace === 'string' ? ks.spec.targetNamespace : undefined
     const { placed, unknown } = await place(kube, built, namespace, target)
@@ -348,12 +364,47 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
 
     const desiredKeys = new Set(desired.map((o) => refKey(refOf(o))))
     // HelmRelease-made objects: each against its release's manifest, attributed to the release
+    // the baseline of each: the chart rendered offline for the HelmRelease as the baseline
+    // build has it (flux/build's LeafRenderer); when that cannot be had (not in this build, the
+    // chart unreachable, values from the cluster only), the manifest of its live Helm release
     const releases = await releasesP
     const releaseItems: { o: ManifestObject; hr: FluxObject }[] = []
     const releaseUnknown: ManifestObject[] = []
+    const baselines: NonNullable<DriftReport['source']['helmReleases']> = []
+    const releaseWarnings: string[] = []
     for (const r of releases) {
-      if (!r.manifest) continue
-      const { placed: made, unknown: odd } = await place(kube, r.manifest.objects, r.manifest.namespace, undefined)
+      const id = `${r.hr.metadata.namespace}/${r.hr.metadata.name}`
+      const render = rendered.get(id)
+      let objects: ManifestObject[] | undefined
+      let into = r.manifest?.namespace ?? r.hr.metadata.namespace
+      if (render && 'objects' in render) {
+        objects = render.objects
+        into = render.namespace
+        baselines.push({
+          name: r.hr.metadata.name,
+          namespace: r.hr.metadata.namespace,
+          release: render.releaseName,
+          revision: r.manifest?.revision ?? 0,
+          status: r.manifest?.status ?? '',
+          baseline: 'rendered',
+          chart: render.chart,
+        })
+      } else if (r.manifest) {
+        objects = r.manifest.objects
+        baselines.push({
+          name: r.hr.metadata.name,
+          namespace: r.hr.metadata.namespace,
+          release: r.manifest.release,
+          revision: r.manifest.revision,
+          status: r.manifest.status,
+          baseline: 'release-manifest',
+        })
+        releaseWarnings.push(
+          `HelmRelease ${id}: compared with its live Helm release's manifest (r${r.manifest.revision}), not the chart rendered from git: ${render ? render.error : 'it is not in the baseline build'}`,
+        )
+      }
+      if (!objects) continue
+      const { placed: made, unknown: odd } = await place(kube, objects, into, undefined)
       releaseUnknown.push(...odd)
       for (const o of made) if (!desiredKeys.has(refKey(refOf(o)))) releaseItems.push({ o, hr: r.hr })
     }
@@ -446,7 +497,7 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
       ...helmReleases.map((hr) => releaseSuspension(hr, releaseChanges(hr))),
     ].filter((s): s is DriftSuspension => Boolean(s))
 
-    const warnings: string[] = []
+    const warnings: string[] = [...releaseWarnings]
     if (management.state !== 'managed')
       warnings.push(
         `${management.note}: compared with ${buildPath} built from ${baseline.kind === 'worktree' ? 'the working tree' : `commit ${baseline.sha?.slice(0, 12)}`}`,
@@ -486,23 +537,7 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
           : {}),
         note: management.note,
         path: buildPath,
-        ...(releases.some((r) => r.manifest)
-          ? {
-              helmReleases: releases.flatMap((r) =>
-                r.manifest
-                  ? [
-                      {
-                        name: r.hr.metadata.name,
-                        namespace: r.hr.metadata.namespace,
-                        release: r.manifest.release,
-                        revision: r.manifest.revision,
-                        status: r.manifest.status,
-                      },
-                    ]
-                  : [],
-              ),
-            }
-          : {}),
+        ...(baselines.length ? { helmReleases: baselines } : {}),
         baseline: {
           kind: baseline.kind,
           requested,
@@ -527,7 +562,12 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
           reason: `no kind ${o.kind} in ${o.apiVersion} on the server (is its CRD installed?)`,
         })),
         ...unreadable.map((k) => ({ object: k, reason: 'could not list it for extras' })),
-        ...releases.filter((r) => r.why).map((r) => ({ object: fluxRefString(r.hr), reason: `its objects: ${r.why}` })),
+        ...releases
+          .filter(
+            (r) =>
+              r.why && !baselines.some((b) => b.name === r.hr.metadata.name && b.namespace === r.hr.metadata.namespace),
+          )
+          .map((r) => ({ object: fluxRefString(r.hr), reason: `its objects: ${r.why}` })),
         ...releaseUnknown.map((o) => ({
           object: `${o.kind}/${o.metadata.name}`,
           reason: `no kind ${o.kind} in ${o.apiVersion} on the server (in a HelmRelease's manifest)`,
@@ -555,6 +595,49 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
 
 type BaselineInfo = Pick<Baseline, 'kind' | 'requested' | 'sha' | 'revision' | 'from'>
 
+/** Each HelmRelease of the baseline build (`namespace/name`): its chart rendered, or why not. */
+type RenderedReleases = Map<
+  string,
+  { objects: ManifestObject[]; namespace: string; releaseName: string; chart: string } | { error: string }
+>
+
+/** The LeafRenderer of the baseline build: a release that cannot be rendered is noted, not fatal. */
+function releaseLeaf(into: RenderedReleases): LeafRenderer {
+  return async (obj, ctx) => {
+    const id = `${obj.metadata.namespace ?? 'default'}/${obj.metadata.name}`
+    let seen = { namespace: obj.metadata.namespace ?? 'default', releaseName: obj.metadata.name, chart: '' }
+    try {
+      const objects = await helmReleaseRenderer({}, (r) => {
+        seen = { namespace: r.namespace, releaseName: r.releaseName, chart: `${r.chart.name}@${r.chart.version}` }
+      })(obj, ctx)
+      into.set(id, { objects, ...seen })
+      return objects
+    } catch (err) {
+      into.set(id, { error: errorMessage(err).split('\n')[0] })
+      return []
+    }
+  }
+}
+
+/** Sources and values a HelmRelease names beyond the build, read from the cluster. */
+function clusterLookup(kube: Kube) {
+  const apis: Record<string, string> = {
+    ConfigMap: 'v1',
+    Secret: 'v1',
+    HelmRepository: 'source.toolkit.fluxcd.io/v1',
+    OCIRepository: 'source.toolkit.fluxcd.io/v1',
+    GitRepository: 'source.toolkit.fluxcd.io/v1',
+  }
+  return async (ref: { kind: string; namespace: string; name: string }): Promise<ManifestObject | undefined> => {
+    const apiVersion = apis[ref.kind]
+    if (!apiVersion) return undefined
+    const o = await getObject(kube, { apiVersion, kind: ref.kind, namespace: ref.namespace, name: ref.name }).catch(
+      () => undefined,
+    )
+    return o as ManifestObject | undefined
+  }
+}
+
 /**
  * The namespace built as git has it at the baseline: from the build cache when this very
  * tree was built before (build-cache.ts), else unpacked from git (only `folders` at first)
@@ -568,7 +651,9 @@ async function buildAtBaseline(
   overlay: string,
   folders: string[],
   source: Promise<FluxObject | null>,
-): Promise<{ baseline: BaselineInfo; buildPath: string; built: ManifestObject[] }> {
+  renderReleases = false,
+): Promise<{ baseline: BaselineInfo; buildPath: string; built: ManifestObject[]; rendered: RenderedReleases }> {
+  const rendered: RenderedReleases = new Map()
   const revision = ks?.status?.lastAppliedRevision as string | undefined
   const rev = requested === 'worktree' ? undefined : requested === 'applied' ? shaOf(revision) : requested
   const repo = await repoRootOf(repoDir)
@@ -577,8 +662,9 @@ async function buildAtBaseline(
   const fromCluster = Boolean(
     (ks?.spec?.postBuild as { substituteFrom?: unknown[] } | undefined)?.substituteFrom?.length,
   )
+  // HelmReleases are rendered with the build (the chart read from its source): not kept
   const keyed =
-    rev && !fromCluster
+    rev && !fromCluster && !renderReleases
       ? await buildCacheKey(repo, rev, folders, {
           ksPath: ks ? relPath(ks.spec?.path) : null,
           overlay,
@@ -594,6 +680,7 @@ async function buildAtBaseline(
       baseline: { kind, requested, sha: keyed.sha, ...(kind === 'applied' ? { revision } : {}), from: 'git' },
       buildPath: hit.buildPath,
       built: hit.objects,
+      rendered,
     }
   }
   const baseline = await resolveBaseline(
@@ -622,6 +709,9 @@ async function buildAtBaseline(
               vars: clusterVars(kube),
               strict: await strictInCluster(kube).catch(() => undefined),
               origin: 'the cluster',
+              ...(renderReleases
+                ? { leaves: { HelmRelease: releaseLeaf(rendered) }, lookup: clusterLookup(kube) }
+                : {}),
             })
           ).objects
       : () => buildKustomization(path.join(baseline.dir, buildPath))
@@ -647,7 +737,7 @@ async function buildAtBaseline(
     // only a build that read nothing but the folders the key covers
     if (keyed && partial && !widened && baseline.sha === keyed.sha)
       storeBuild(keyed.key, baseline.dir, folders, { buildPath, objects: built })
-    return { baseline, buildPath, built }
+    return { baseline, buildPath, built, rendered }
   } finally {
     baseline.dispose()
   }

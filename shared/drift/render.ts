@@ -114,7 +114,9 @@ export function renderDrift(r: DriftReport, opts: { showInSync?: boolean } = {})
   for (const h of r.source.helmReleases ?? [])
     out.push(
       c.dim(
-        `  HelmRelease ${h.namespace}/${h.name}: its objects against Helm release ${h.release} r${h.revision} (${h.status}), as helm-controller installed it`,
+        h.baseline === 'rendered'
+          ? `  HelmRelease ${h.namespace}/${h.name}: its objects against chart ${h.chart} rendered for it as git has it (live: Helm release ${h.release} r${h.revision}, ${h.status})`
+          : `  HelmRelease ${h.namespace}/${h.name}: its objects against its live Helm release ${h.release} r${h.revision} (${h.status}), as helm-controller installed it`,
       ),
     )
   for (const s of r.suspensions)

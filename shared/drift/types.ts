@@ -88,7 +88,18 @@ export interface DriftReport {
     /** the folder built, relative to the repository root */
     path: string
     /** the namespace's HelmReleases whose objects are compared with their live Helm release's manifest */
-    helmReleases?: { name: string; namespace: string; release: string; revision: number; status: string }[]
+    helmReleases?: {
+      name: string
+      namespace: string
+      release: string
+      /** the live Helm release's revision and status */
+      revision: number
+      status: string
+      /** `rendered`: the chart rendered offline for the HelmRelease in the baseline build; `release-manifest`: the live release's stored manifest */
+      baseline: 'rendered' | 'release-manifest'
+      /** chart@version rendered */
+      chart?: string
+    }[]
     baseline: {
       kind: 'applied' | 'revision' | 'worktree'
       requested: string

@@ -4,8 +4,9 @@
 // ConfigMap, a Secret and spec.values) and a plain Deployment. The views show chart@version,
 // where it comes from, revision, last action and history, the values in effect with the
 // Secret's values masked, and the Flux tree; suspend/resume/reconcile from the page agree with
-// `flux get hr`; who suspended it (nsops, flux CLI, by hand) is told apart; drift attributes a
-// kubectl scale of a release's Deployment to kubectl and the HelmRelease.
+// `flux get hr`; who suspended it (nsops, flux CLI, by hand) is told apart; drift compares a
+// release's objects with its chart rendered from git (or, for a HelmRelease not in git, its live
+// Helm release's manifest) and attributes a kubectl scale to kubectl and the HelmRelease.
 import assert from 'node:assert/strict'
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
@@ -225,12 +226,12 @@ spec:
   const released = (r: DriftReport, kind: string, name: string) =>
     r.objects.find((o) => o.ref.kind === kind && o.ref.name === name && o.helmRelease)
 
-  it("drift: the release's objects are compared with its live Helm release and in sync; a kubectl scale of its Deployment is attributed to kubectl and the HelmRelease", async () => {
+  it("drift: the release's objects are compared with its chart rendered offline from git (the LeafRenderer) and in sync; a kubectl scale of its Deployment is attributed to kubectl and the HelmRelease", async () => {
     const clean = await driftJson()
     assert.equal(clean.code, 0, JSON.stringify(clean.report.objects.filter((o) => o.class !== 'in-sync')))
     assert.deepEqual(
-      clean.report.source.helmReleases?.map((h) => [h.name, h.release, h.revision, h.status]),
-      [['queue', 'queue', 2, 'deployed']],
+      clean.report.source.helmReleases?.map((h) => [h.name, h.release, h.revision, h.status, h.baseline, h.chart]),
+      [['queue', 'queue', 2, 'deployed', 'rendered', 'queue@0.4.0']],
     )
     for (const [kind, name] of [
       ['Deployment', 'queue'],
@@ -254,7 +255,10 @@ spec:
     assert.equal(d?.changes?.length, 1, JSON.stringify(d?.changes))
     const text = await cli('drift')
     assert.equal(text.code, 1, text.stderr)
-    assert.match(text.stdout, /HelmRelease demo\/queue: its objects against Helm release queue r2 \(deployed\)/)
+    assert.match(
+      text.stdout,
+      /HelmRelease demo\/queue: its objects against chart queue@0\.4\.0 rendered for it as git has it \(live: Helm release queue r2, deployed\)/,
+    )
     assert.match(
       text.stdout,
       /~ Deployment\/demo\/queue \(HelmRelease demo\/queue\)\n\s+\/spec\/replicas: 2 → 3\s+set by kubectl \(scale\)/,
@@ -292,6 +296,56 @@ spec:
     } finally {
       await fluxCli('resume', 'hr', 'queue')
     }
+  })
+
+  it("drift: a HelmRelease that is not in git (applied by hand) is compared with its live Helm release's manifest, and says so", async () => {
+    const hr = path.join(tmp, 'extra-hr.yaml')
+    fs.writeFileSync(
+      hr,
+      `apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: { name: extra, namespace: ${DEMO} }
+spec:
+  interval: 10m
+  chart:
+    spec: { chart: queue, version: 0.4.x, sourceRef: { kind: HelmRepository, name: local } }
+  values: { workers: { enabled: false } }
+`,
+    )
+    await kc('apply', '-f', hr)
+    await until(
+      'HelmRelease extra installed',
+      async () => {
+        const o = JSON.parse((await kc('get', 'hr', 'extra', '-o', 'json')).stdout) as {
+          status?: { history?: unknown[]; conditions?: { type: string; status: string }[] }
+        }
+        return (
+          o.status?.history?.length === 1 && o.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
+        )
+      },
+      120_000,
+    )
+    const { report } = await driftJson()
+    const b = report.source.helmReleases?.find((h) => h.name === 'extra')
+    assert.deepEqual([b?.baseline, b?.release, b?.revision, b?.status], ['release-manifest', 'extra', 1, 'deployed'])
+    const d = released(report, 'Deployment', 'extra-queue')
+    assert.equal(d?.class, 'in-sync', JSON.stringify(d))
+    assert.equal(d?.helmRelease, 'demo/extra')
+    assert.ok(
+      report.warnings.some((w) =>
+        /HelmRelease demo\/extra: compared with its live Helm release's manifest \(r1\), not the chart rendered from git: it is not in the baseline build/.test(
+          w,
+        ),
+      ),
+      JSON.stringify(report.warnings),
+    )
+    await kc('scale', 'deployment', 'extra-queue', '--replicas=2')
+    const after = released((await driftJson()).report, 'Deployment', 'extra-queue')
+    assert.equal(after?.class, 'modified')
+    assert.deepEqual(
+      after?.changes?.map((c) => [c.path, c.git, c.live, c.setBy[0]?.manager]),
+      [['/spec/replicas', 1, 2, 'kubectl']],
+    )
   })
 
   describe('the web page', { skip: !browserPath && 'chromium is not installed (.ci/run installs it)' }, () => {
@@ -357,7 +411,7 @@ spec:
       assert.equal((await fluxGetHr()).suspended, 'True')
       await release().locator('.state:has-text("suspended by nsops")').waitFor({ timeout: 30_000 })
       const m = await dashboardJson()
-      assert.equal(m.flux.releases[0].suspendedBy?.kind, 'nsops')
+      assert.equal(m.flux.releases.find((r) => r.name === 'queue')?.suspendedBy?.kind, 'nsops')
       assert.equal(m.flux.tree.nodes.find((n) => n.id === `HelmRelease/${DEMO}/queue`)?.suspended, true)
 
       await button('resume').click()
@@ -393,7 +447,7 @@ spec:
     it('flux suspend is told from a suspension by hand; the page does not resume either, it names who', async () => {
       await fluxCli('suspend', 'hr', 'queue')
       await release().locator('.state:has-text("suspended")').waitFor({ timeout: 30_000 })
-      const byCli = (await dashboardJson()).flux.releases[0].suspendedBy
+      const byCli = (await dashboardJson()).flux.releases.find((r) => r.name === 'queue')?.suspendedBy
       assert.equal(byCli?.kind, 'flux CLI', JSON.stringify(byCli))
       await button('resume').click()
       await page.waitForSelector('#result.err:has-text("stays suspended")')
@@ -411,7 +465,7 @@ spec:
         '-p',
         '{"spec":{"suspend":true}}',
       )
-      const by = (await dashboardJson()).flux.releases[0].suspendedBy
+      const by = (await dashboardJson()).flux.releases.find((r) => r.name === 'queue')?.suspendedBy
       assert.equal(by?.kind, 'hand')
       assert.equal(by?.text, 'by hand (ops-script)')
       assert.equal((await fluxGetHr()).suspended, 'True')
