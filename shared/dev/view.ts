@@ -120,6 +120,7 @@ function logEvents(l: Loop): () => void {
   let flux = ''
   let lastError: string | undefined
   let phase = ''
+  let watching = false
   const tasks = new Map<string, string>()
   const images = new Map<string, string>()
   const onTaskLine = (task: string, line: string) => log.info(`${l.name}/${task}: ${line}`)
@@ -181,6 +182,11 @@ function logEvents(l: Loop): () => void {
       else if (t.state === 'running') log.info(`${l.name}: task ${t.name} running`)
     }
     if (s.phase !== phase && (s.phase === 'stopping' || s.phase === 'stopped')) log.info(`${l.name}: ${s.phase}`)
+    // once: from here on a save is sure to be seen (what a script driving the loop waits for)
+    if (s.phase === 'watching' && !watching) {
+      watching = true
+      log.info(`${l.name}: watching for saves`)
+    }
     phase = s.phase
   }
   l.on('applied', onApplied)
