@@ -191,7 +191,10 @@ describe('image builders through npx just build', () => {
     assert.equal(r.code, 0, r.stderr)
     const ref = refOf(r.stdout + r.stderr, 'ko-demo')
     const files = await imageFiles(ref, repo.root)
-    assert.ok(files['/ko-app/logdemo'] ?? files['ko-app/logdemo'], `the binary at /ko-app/logdemo: ${Object.keys(files).join(', ')}`)
+    assert.ok(
+      files['/ko-app/logdemo'] ?? files['ko-app/logdemo'],
+      `the binary at /ko-app/logdemo: ${Object.keys(files).join(', ')}`,
+    )
     const config = JSON.parse((await crane(['config', ref])).stdout) as { config: { Entrypoint?: string[] } }
     assert.deepEqual(config.config.Entrypoint, ['/ko-app/logdemo'])
   })
