@@ -10,6 +10,8 @@ export interface EditRun {
   markOf(obj: unknown): string | undefined
   /** saves edit i, which puts `mark` into the watched object */
   save(mark: string, i: number): void
+  /** told each save's mark and time (another watch over the same edits) */
+  onSave?: (mark: string, at: number) => void
   n: number
 }
 
@@ -30,6 +32,7 @@ export async function timeEdits(kube: Kube, run: EditRun): Promise<number[]> {
       const mark = `edit-${i}`
       const t0 = performance.now()
       run.save(mark, i)
+      run.onSave?.(mark, t0)
       while (!seen.has(mark)) await new Promise((r) => setTimeout(r, 2))
       latencies.push(seen.get(mark)! - t0)
       await new Promise((r) => setTimeout(r, 300)) // let the debounce window close

@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test'
 import YAML from 'yaml'
 import { repoRoot } from '../../shared/core/paths.ts'
 import { testCluster } from '../harness.ts'
+import { installFluxCrds } from '../../shared/flux/index.ts'
 
 const run = promisify(execFile)
 
@@ -185,6 +186,10 @@ describe('namespace scripts end to end', () => {
   })
 
   it('just validate checks every prod overlay: strict schemas of the cluster, then a server-side dry run', async () => {
+    // the prod overlays are for a Flux cluster (monitoring's grafana is a HelmRelease from an
+    // OCIRepository): the cluster's schemas know those kinds once its Flux CRDs are installed,
+    // as dev-up and cluster-up --flux install them
+    await installFluxCrds((await testCluster()).kube)
     const r = await script('shared/bin/nsops.ts', ['validate', '--kubeconfig', kubeconfig])
     assert.equal(r.code, 0, r.stderr)
     for (const ns of ['arr-stack', 'monitoring', 'observability']) {
