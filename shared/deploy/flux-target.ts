@@ -120,7 +120,8 @@ export function fluxBlocker(found: FluxFound, upstream?: PushTarget): Blocker | 
 
 /** A dependsOn (of any managing Kustomization, transitively) that is not Ready: Flux would hold the push back. */
 export async function dependencyBlocker(kube: Kube, found: FluxFound): Promise<Blocker | undefined> {
-  const seen = new Set<string>()
+  // a dependency that manages the namespace too is applied by this very push (in dependsOn order)
+  const seen = new Set<string>(found.managers.map((m) => fluxRefString(m.kustomization)))
   const visit = async (ks: FluxObject, chain: string[]): Promise<Blocker | undefined> => {
     const deps = (ks.spec?.dependsOn as { name?: string; namespace?: string }[] | undefined) ?? []
     for (const d of deps) {

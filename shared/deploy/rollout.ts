@@ -5,7 +5,14 @@
 // verdict instead of waiting out the timeout.
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { getFlux, reconcile, reconcileSource, fluxRefString, type ReconcileResult } from '../flux/index.ts'
+import {
+  getFlux,
+  reconcile,
+  reconcileSource,
+  fluxRefString,
+  type FluxObject,
+  type ReconcileResult,
+} from '../flux/index.ts'
 import { shortSha } from '../git/repo.ts'
 import { waitFor, type WaitResult } from '../health/wait.ts'
 import type { Kube } from '../kube/client.ts'
@@ -63,12 +70,17 @@ export async function rollout(
   })
 
   // the HelmReleases' revisions before Flux applies the commit, for the report
-  const beforeKs = await getFlux(kube, {
-    kind: 'Kustomization',
-    namespace: ks.metadata.namespace,
-    name: ks.metadata.name,
-  })
-  const before = await releaseRevisions(kube, beforeKs ? inventoryReleases(beforeKs) : [])
+  // (of every Kustomization that manages the namespace but the root)
+  const ownBefore = (target.managers ?? []).filter((m) => !m.root).map((m) => m.kustomization)
+  const beforeKs = await Promise.all(
+    (ownBefore.length ? ownBefore : [ks]).map((x) =>
+      getFlux(kube, { kind: 'Kustomization', namespace: x.metadata.namespace, name: x.metadata.name }),
+    ),
+  )
+  const before = await releaseRevisions(
+    kube,
+    beforeKs.flatMap((b) => (b ? inventoryReleases(b) : [])),
+  )
 
   // Only a git source carries our commit; other sources are reconciled without a revision.
   const revision = (source?.kind ?? target.sourceRef?.kind ?? 'GitRepository') === 'GitRepository' ? sha : undefined
@@ -92,10 +104,16 @@ export async function rollout(
   }
   throwIfInterrupted(opts.signal)
 
-  // the namespace's own Kustomization first, then any other that manages it (the root one)
-  const kustomizations = target.managers?.length ? target.managers.map((m) => m.kustomization) : [ks]
+  // every Kustomization that manages it, in dependsOn order (kustomize-controller holds a
+  // dependent back until what it depends on is Ready): each link is applied, and waited for
+  // when another link depends on it, so a failure names the link that is not Ready
+  const kustomizations = dependsOnOrder(target.managers?.length ? target.managers.map((m) => m.kustomization) : [ks])
   let k: ReconcileResult | undefined
   for (const each of kustomizations) {
+    const dependents = kustomizations.filter((d) => dependsOnOf(d).includes(fluxRefString(each))).map(fluxRefString)
+    const link = dependents.length
+      ? `dependsOn: ${fluxRefString(each)} (${dependents.join(', ')} depend${dependents.length === 1 ? 's' : ''} on it)`
+      : undefined
     say('kustomization', `${fluxRefString(each)}: applying ${shortSha(sha)}`)
     const r = await orInterrupt(
       reconcile(kube, each, { revision, accepts, timeoutMs: left(), onProgress: (m) => say('kustomization', m) }),
@@ -106,33 +124,67 @@ export async function rollout(
       // helm-controller's own verdict too
       const now = await getFlux(kube, {
         kind: 'Kustomization',
-        namespace: ks.metadata.namespace,
-        name: ks.metadata.name,
+        namespace: each.metadata.namespace,
+        name: each.metadata.name,
       })
       const refs = now ? inventoryReleases(now) : []
       const rel = refs.length ? await waitReleases(kube, refs, before, { timeoutMs: 1 }) : undefined
       const failedRelease = rel?.releases.find((x) => !x.ok && x.message)
+      const message = failedRelease
+        ? `${r.message}; HelmRelease ${failedRelease.release}: ${failedRelease.message}`
+        : r.message
       return done({
         ok: false,
         stage: failedRelease ? 'releases' : 'kustomization',
-        message: failedRelease
-          ? `${r.message}; HelmRelease ${failedRelease.release}: ${failedRelease.message}`
-          : r.message,
+        message: link ? `${link} is not Ready: ${message}` : message,
         kustomization: r,
         ...(rel ? { releases: rel.releases } : {}),
       })
     }
     k ??= r
     throwIfInterrupted(opts.signal)
+    if (!link) continue
+    const live = await getFlux(kube, {
+      kind: 'Kustomization',
+      namespace: each.metadata.namespace,
+      name: each.metadata.name,
+    })
+    const linkTargets = live ? waitTargets(live) : []
+    if (!linkTargets.length) continue
+    say(
+      'health',
+      `${fluxRefString(each)}: waiting for its ${linkTargets.length} object(s) before ${dependents.join(', ')}`,
+    )
+    const lw = await waitFor(kube, linkTargets, { timeoutMs: left(), failFast: true, signal: opts.signal })
+    throwIfInterrupted(opts.signal)
+    if (!lw.ok)
+      return done({
+        ok: false,
+        stage: 'health',
+        message: `applied ${shortSha(sha)}, but ${link} is not Ready: ${lw.report}`,
+        kustomization: r,
+        health: {
+          ok: lw.ok,
+          outcome: lw.outcome,
+          status: lw.status,
+          report: lw.report,
+          elapsedMs: lw.elapsedMs,
+          objects: lw.statuses.map((x) => ({ ref: x.ref, status: x.status, message: x.message })),
+        },
+      })
   }
 
-  const applied = await getFlux(kube, {
-    kind: 'Kustomization',
-    namespace: ks.metadata.namespace,
-    name: ks.metadata.name,
-  })
+  // what every Kustomization of the namespace applied (the root one only when it is the only one)
+  const own = kustomizations.filter((x) => !target.managers?.find((m) => m.kustomization === x)?.root)
+  const lives = (
+    await Promise.all(
+      (own.length ? own : [ks]).map((x) =>
+        getFlux(kube, { kind: 'Kustomization', namespace: x.metadata.namespace, name: x.metadata.name }),
+      ),
+    )
+  ).filter((l): l is FluxObject => Boolean(l))
   // the HelmReleases: released by helm-controller for the spec just applied, or its verdict
-  const refs = applied ? inventoryReleases(applied) : []
+  const refs = lives.flatMap((l) => inventoryReleases(l))
   let releases: ReleaseChange[] | undefined
   if (refs.length) {
     say('releases', `waiting for helm-controller to release ${refs.map((r) => `${r.namespace}/${r.name}`).join(', ')}`)
@@ -152,7 +204,15 @@ export async function rollout(
       })
   }
   const relText = releases ? `; ${releasesText(releases)}` : ''
-  const targets = applied ? waitTargets(applied) : []
+  const seen = new Set<string>()
+  const targets = lives
+    .flatMap((l) => waitTargets(l))
+    .filter((t) => {
+      const key = `${t.apiVersion}/${t.kind}/${t.metadata.namespace ?? ''}/${t.metadata.name}`
+      if (seen.has(key)) return false
+      seen.add(key)
+      return true
+    })
   say('health', `waiting for ${targets.length} object${targets.length === 1 ? '' : 's'} to be Current`)
   if (targets.length === 0) {
     return done({
@@ -226,4 +286,30 @@ export function appliedText(revision: string | undefined, sha: string): string {
   return hex && hex !== sha
     ? `${shortSha(hex)} (which contains ${shortSha(sha)}: a commit pushed on top of it)`
     : shortSha(sha)
+}
+
+/** The Kustomizations one depends on, as fluxRefString writes them. */
+function dependsOnOf(ks: FluxObject): string[] {
+  const deps = (ks.spec?.dependsOn as { name?: string; namespace?: string }[] | undefined) ?? []
+  return deps.filter((d) => d.name).map((d) => `Kustomization/${d.namespace ?? ks.metadata.namespace}/${d.name}`)
+}
+
+/** Every Kustomization after those of the list it depends on (ties keep the list's order: the primary first). */
+export function dependsOnOrder(list: FluxObject[]): FluxObject[] {
+  const byId = new Map(list.map((x) => [fluxRefString(x), x]))
+  const out: FluxObject[] = []
+  const done = new Set<string>()
+  const visit = (x: FluxObject, stack: Set<string>) => {
+    const id = fluxRefString(x)
+    if (done.has(id) || stack.has(id)) return // a cycle: Flux never applies it; the reconcile says so
+    stack.add(id)
+    for (const d of dependsOnOf(x)) {
+      const dep = byId.get(d)
+      if (dep) visit(dep, stack)
+    }
+    done.add(id)
+    out.push(x)
+  }
+  for (const x of list) visit(x, new Set())
+  return out
 }

@@ -781,7 +781,7 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       this.status.error = `waiting for ${link} to be healthy (${dependents.join(', ')} depend${dependents.length === 1 ? 's' : ''} on it)`
       this.publish()
       const w = await waitFor(this.kube, healthRefs(mine), {
-        timeoutMs: this.opts.dependencyTimeoutMs ?? stage.timeoutMs,
+        timeoutMs: Math.min(stage.timeoutMs, this.opts.dependencyTimeoutMs ?? Infinity),
         failFast: true,
         signal: this.opts.signal,
       })

@@ -69,6 +69,8 @@ export async function runDevLoops(
         ...opts,
         watch: !opts.ci,
         forwards: opts.ci ? false : opts.forwards,
+        // --ci: a dependsOn dependency gets no longer than the verdict's own timeout
+        ...(opts.ci ? { dependencyTimeoutMs: opts.timeoutMs ?? 300_000 } : {}),
         signal: shutdown.signal,
       }),
     )

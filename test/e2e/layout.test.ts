@@ -142,4 +142,37 @@ describe('the dev loop of a layout namespace with no overlays/dev', () => {
     const prod = (await kube.apps.listNamespacedDeployment({ namespace: 'default' })).items
     assert.equal(prod.filter((d) => APPS.includes(d.metadata?.name ?? '')).length, 0)
   })
+
+  it('a dependsOn chain whose first link fails: dev --ci names that link and applies nothing that depends on it', async () => {
+    const down = await justIn(r.work, ['dev-down', '--keep-cluster'], {
+      NSOPS_KUBECONFIG: kubeconfig,
+      NSOPS_STATE_DIR: stateDir,
+    })
+    assert.equal(down.code, 0, down.stderr)
+    // prowlarr can never become available (no node has the label; the Deployment gives up after 10 s)
+    const file = path.join(r.work, 'kubernetes/apps/default/prowlarr/app/deployment.yaml')
+    fs.writeFileSync(
+      file,
+      fs
+        .readFileSync(file, 'utf8')
+        .replace(/^spec:\n/m, 'spec:\n  progressDeadlineSeconds: 10\n')
+        .replace(/^    spec:\n/m, '    spec:\n      nodeSelector: { disk: nvme-that-does-not-exist }\n'),
+    )
+    const t0 = Date.now()
+    const up = await justIn(r.work, ['dev', 'default', '--ci', '--timeout', '2m', '--kubeconfig', kubeconfig], {
+      NSOPS_STATE_DIR: stateDir,
+    })
+    assert.equal(up.code, 1, up.stderr)
+    assert.ok(Date.now() - t0 < 110_000, 'failed fast, not after the timeout')
+    assert.match(
+      up.stderr,
+      /dependsOn: flux-system\/prowlarr \(kubernetes\/apps\/default\/prowlarr\/ks\.yaml\) is not Ready \([^)]*prowlarr[\s\S]*\); flux-system\/radarr, flux-system\/sonarr not applied/,
+    )
+    const { kube } = await testCluster()
+    const names = (await kube.apps.listNamespacedDeployment({ namespace: 'default-dev' })).items.map(
+      (d) => d.metadata?.name,
+    )
+    assert.ok(names.includes('prowlarr'), 'the first link was applied')
+    assert.ok(!names.includes('sonarr'), `sonarr depends on prowlarr: not applied (${names.join(', ')})`)
+  })
 })
