@@ -1,8 +1,9 @@
 // Day two works like day one (issue 24 item 0), as a new user meets it, in a copy of this repo
 // with a sim of its own: `npx just cluster-up`, `npx just dev observability` in a terminal, the
 // loki forward answers and `npx just logs` prints. When the node's kubelet stops answering
-// (kwok killed), the forward is shown failing with the reason — in the view and in
-// `just dev-status`, never as a live URL — and the log view says it cannot reach the logs.
+// (kwok killed), the forward is shown failing with the reason — in the view, on the web page
+// (chromium) and in `just dev-status`, never as a live URL — and the log view says it cannot
+// reach the logs.
 // Then Ctrl-C, `just cluster-down` (state kept), `just cluster-up`, `dev` again: the forward
 // answers and `just logs` prints.
 import assert from 'node:assert/strict'
@@ -13,12 +14,14 @@ import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
+import { chromium } from 'playwright-core'
 import { freePort } from '../../shared/core/ports.ts'
 import { ciRepo, type CiRepo } from '../ci-fixture.ts'
 import { Terminal, tmuxAvailable } from '../tty.ts'
 import { until } from '../until.ts'
 
 const exec = promisify(execFile)
+const browserPath = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p))
 
 /** The status code of GET url, or the error's code (ECONNREFUSED, ECONNRESET …). */
 function get(url: string, timeoutMs = 3000): Promise<number | string> {
@@ -34,7 +37,11 @@ function get(url: string, timeoutMs = 3000): Promise<number | string> {
 
 describe(
   'day two: the sim restarted with its state kept, forwards and logs work; a kubelet that does not answer is said',
-  { skip: !tmuxAvailable() && 'tmux is not installed (.ci/run installs it)' },
+  {
+    skip:
+      (!tmuxAvailable() && 'tmux is not installed (.ci/run installs it)') ||
+      (!browserPath && 'chromium is not installed (.ci/run installs it)'),
+  },
   () => {
     let repo: CiRepo
     let env: Record<string, string>
@@ -109,7 +116,7 @@ describe(
       }
     }
     const devInTerminal = async () => {
-      term = await Terminal.open(['npx', 'just', 'dev', 'observability', '--no-ui'], { cwd: repo.work, env })
+      term = await Terminal.open(['npx', 'just', 'dev', 'observability', '--ui-port', '0'], { cwd: repo.work, env })
       await until(
         'the loki forward answers',
         async () => ((await get(`${url()}/ready`)) === 200 ? true : undefined),
@@ -124,7 +131,7 @@ describe(
         }
       ).components.find((c) => c.name === 'kwok')!.pid
 
-    it('day one: the forward answers and just logs prints; a kubelet that stops answering shows as failing with the reason, in the view, dev-status and the log view', async (t) => {
+    it('day one: the forward answers and just logs prints; a kubelet that stops answering shows as failing with the reason, in the view, on the page, in dev-status and the log view', async (t) => {
       await just('cluster-up')
       const term = await devInTerminal()
       try {
@@ -145,6 +152,19 @@ describe(
           status,
           new RegExp(`observability/loki\\s+http://127\\.0\\.0\\.1:${port}\\s+✗ failing: forwarding to pod`),
         )
+        // the page: the forward is a failing state with its reason, not a link
+        const pageUrl = /· (http:\/\/127\.0\.0\.1:\d+\/)/.exec(screen)![1]
+        const browser = await chromium.launch({ executablePath: browserPath, args: ['--no-sandbox'] })
+        try {
+          const page = await browser.newPage()
+          await page.goto(pageUrl)
+          const cell = page.locator('tr.app[data-app="loki"] td.forward')
+          await cell.locator('[data-forward="failing"]').waitFor({ timeout: 30_000 })
+          assert.match((await cell.textContent()) ?? '', /\(failing: forwarding to pod .*connection refused\)/)
+          assert.equal(await cell.locator('a').count(), 0, 'no link to a forward that does not answer')
+        } finally {
+          await browser.close()
+        }
         await term.press('l')
         await term.waitFor(/⚠ cannot reach the logs \(since [\d:]+\): /, 60_000)
         await term.press('s')
