@@ -20,6 +20,8 @@ import { shortSha } from '../git/repo.ts'
 import type { ManifestObject } from '../kustomize/build.ts'
 import { buildProd, type ProdScope } from '../flux/build/index.ts'
 import { loadNamespace } from '../config/namespaces.ts'
+import { log } from '../core/output.ts'
+import { renderTarget } from '../schema/index.ts'
 
 /** The hidden line a workflow looks for to update its one comment instead of adding another. */
 export const COMMENT_MARKER = '<!-- nsops-ci-diff -->'
@@ -249,9 +251,12 @@ export async function diffAgainstMergeBase(
         ...(config?.layout ? { layout: config.layout } : {}),
         paths: { root: nsRoot, overlays: { prod: path.join(nsRoot, 'overlays', 'prod') } },
       }
-      const built = await buildProd(scope, root, { missingOverlay: 'empty' })
-      return built.objects // none: a namespace new (or gone) in this change
+      // HelmReleases rendered on both sides: a values or chart change shows as the objects it changes
+      const built = await buildProd(scope, root, { missingOverlay: 'empty', helm })
+      // none: a namespace new (or gone) in this change
+      return [...built.objects, ...built.releases.flatMap((r) => r.objects)]
     }
+    const helm = { ...(await renderTarget()), warn: (m: string) => log.warn(m) }
     // every build at once: each is its own kustomize process, so they overlap on every core
     const built = await Promise.all(
       namespaces.map(async (name): Promise<NamespaceDiff & { signals: Signal[] }> => {

@@ -24,14 +24,24 @@ export interface DeployDiff extends DiffResult {
 }
 
 const PRUNE_DISABLED = 'kustomize.toolkit.fluxcd.io/prune'
+/** The field manager helm-controller's objects carry. */
+const HELM_APPLY_MANAGER = 'helm-controller'
 
 export async function diffAgainstCluster(
   kube: Kube,
   objects: ManifestObject[],
-  opts: { namespace: string; kustomization?: FluxObject },
+  opts: { namespace: string; kustomization?: FluxObject; releases?: ManifestObject[] },
 ): Promise<DeployDiff> {
   const { plain, encrypted } = splitEncrypted(objects)
   const result = await diffObjects(kube, plain, { fieldManager: FLUX_APPLY_MANAGER, namespace: opts.namespace })
+  // what the HelmReleases' charts render, as helm-controller would apply it (its own manager)
+  if (opts.releases?.length) {
+    const rendered = await diffObjects(kube, opts.releases, {
+      fieldManager: HELM_APPLY_MANAGER,
+      namespace: opts.namespace,
+    })
+    result.objects.push(...rendered.objects.map((d) => ({ ...d, note: d.note ?? 'rendered from its HelmRelease' })))
+  }
   const fresh = new Set(
     result.objects
       .filter((d) => d.ref.kind === 'Namespace' && d.action === 'create' && !d.error)

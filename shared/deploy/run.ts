@@ -10,8 +10,9 @@ import { openRepo, shortSha, type PushResult, type Repo } from '../git/repo.ts'
 import { connect, type Kube } from '../kube/client.ts'
 import { chartsLine, namespaceCharts, publishCharts } from '../images/charts.ts'
 import type { ManifestObject } from '../kustomize/build.ts'
-import { buildProd, forgetFluxTrees } from '../flux/build/index.ts'
-import { duration } from '../core/output.ts'
+import { buildProd, forgetFluxTrees, type HelmRenderOptions, type RenderedRelease } from '../flux/build/index.ts'
+import { duration, log } from '../core/output.ts'
+import { renderTarget } from '../schema/index.ts'
 import { changeCount, diffAgainstCluster, renderDeployDiff, type DeployDiff } from './diff.ts'
 import {
   clause,
@@ -109,16 +110,30 @@ async function preflightStep(f: DeploySteps, repo: Repo): Promise<{ pf?: Preflig
 async function validateSteps(
   f: DeploySteps,
   repoDir: string,
-): Promise<{ objects: ManifestObject[]; cluster: Cluster }> {
-  const objects = await f.step('build', `Building what Flux applies to ${f.ns.name}`, async () => {
+): Promise<{ objects: ManifestObject[]; rendered: ManifestObject[]; cluster: Cluster }> {
+  const { objects, rendered } = await f.step('build', `Building what Flux applies to ${f.ns.name}`, async () => {
     await refuseAliasBombs(repoDir, f.nsDir)
     // the namespace's Flux Kustomization(s) as kustomize-controller builds them (post-build
-    // substitution included); overlays/prod when none applies it
-    const built = await buildProd(f.ns, repoDir, { reuse: true })
+    // substitution included); overlays/prod when none applies it; its HelmReleases rendered
+    const built = await buildProd(f.ns, repoDir, { reuse: true, helm: await helmOptions() })
+    const rendered = releaseObjects(built.releases)
     return {
-      value: built.objects,
-      message: `${built.label} builds: ${plural(built.objects.length, 'object')}`,
-      detail: { objects: built.objects.length, kustomizations: built.kustomizations.map((k) => k.id) },
+      value: { objects: built.objects, rendered },
+      message: `${built.label} builds: ${plural(built.objects.length, 'object')}${built.releases.length ? `; ${plural(built.releases.length, 'HelmRelease')} rendered: ${plural(rendered.length, 'object')}` : ''}`,
+      detail: {
+        objects: built.objects.length,
+        kustomizations: built.kustomizations.map((k) => k.id),
+        ...(built.releases.length
+          ? {
+              releases: built.releases.map((r) => ({
+                id: r.id,
+                chart: `${r.chart.name}@${r.chart.version}`,
+                digest: r.chart.digest,
+                objects: r.objects.length,
+              })),
+            }
+          : {}),
+      },
     }
   })
   await f.step('secrets', 'Checking for plaintext Secrets', async () => {
@@ -137,7 +152,7 @@ async function validateSteps(
     'validate',
     cluster.kube ? 'Validating (schemas, server-side dry run)' : 'Validating (schemas, offline)',
     async () => {
-      const v = await validateBuild(objects, {
+      const v = await validateBuild([...objects, ...rendered], {
         kube: cluster.kube,
         overlayDir: path.join(repoDir, f.overlayDir),
         nsDir: path.join(repoDir, f.nsDir),
@@ -158,7 +173,17 @@ async function validateSteps(
       }
     },
   )
-  return { objects, cluster }
+  return { objects, rendered, cluster }
+}
+
+/** HelmReleases rendered offline for the pinned target; warnings (a skipped remote $ref) as lines on stderr. */
+async function helmOptions(): Promise<HelmRenderOptions> {
+  return { ...(await renderTarget()), warn: (m) => log.warn(m) }
+}
+
+/** What the releases apply, hooks included (helm runs them; validation checks them too). */
+function releaseObjects(releases: RenderedRelease[]): ManifestObject[] {
+  return releases.flatMap((r) => [...r.objects, ...r.hooks])
 }
 
 /**
@@ -261,13 +286,19 @@ function hookOptions(f: DeploySteps, kube: Kube, progress: (text: string) => voi
 }
 
 /** Build, Secret check and validation once more, on what beforeCommit left. */
-async function revalidateStep(f: DeploySteps, repoDir: string, cluster: Cluster): Promise<ManifestObject[]> {
+async function revalidateStep(
+  f: DeploySteps,
+  repoDir: string,
+  cluster: Cluster,
+): Promise<{ objects: ManifestObject[]; rendered: ManifestObject[] }> {
   return f.step('revalidate', "Validating again (beforeCommit changed the prod overlay's inputs)", async () => {
     forgetFluxTrees() // beforeCommit changed files: build them afresh
-    const objects = (await buildProd(f.ns, repoDir, { reuse: true })).objects
+    const built = await buildProd(f.ns, repoDir, { reuse: true, helm: await helmOptions() })
+    const objects = built.objects
+    const rendered = releaseObjects(built.releases)
     const found = await findPlaintextSecrets(repoDir, f.nsDir, objects, path.join(repoDir, f.overlayDir))
     if (found.length > 0) throw plaintextSecretsError(found, f.nsDir)
-    const v = await validateBuild(objects, {
+    const v = await validateBuild([...objects, ...rendered], {
       kube: cluster.kube,
       overlayDir: path.join(repoDir, f.overlayDir),
       nsDir: path.join(repoDir, f.nsDir),
@@ -275,7 +306,7 @@ async function revalidateStep(f: DeploySteps, repoDir: string, cluster: Cluster)
       namespace: f.ns.namespaces.prod,
     })
     return {
-      value: objects,
+      value: { objects, rendered },
       message: `after beforeCommit: ${plural(objects.length, 'object')}, ${validationSummary(v)}`,
       detail: { objects: objects.length, schemas: v.schema.source, checked: v.schema.checked },
     }
@@ -342,7 +373,7 @@ async function deployFlow(f: DeploySteps): Promise<DeployReport> {
   // what is validated is what is committed and pushed: the folder's tree as the build reads
   // it, and the commit the branch is at; both are checked again after the question
   let validated = pf && !opts.dryRun ? await repo.folderTree(f.nsDir) : ''
-  const { objects, cluster } = await validateSteps(f, repo.root)
+  const { objects, rendered, cluster } = await validateSteps(f, repo.root)
   throwIfInterrupted(opts.signal)
 
   if (!cluster.kube && !opts.dryRun && !opts.pushOnly) {
@@ -358,6 +389,7 @@ async function deployFlow(f: DeploySteps): Promise<DeployReport> {
   // beforeCommit runs before the diff and the question, so what is confirmed is what is
   // committed; a dry run changes nothing, so it does not run there
   let built = objects
+  let builtReleases = rendered
   if (f.ns.hooks.beforeCommit && !opts.dryRun && pf) {
     const changed = await beforeCommitStep(f, repo, cluster)
     pf.changed = [...new Set([...pf.changed, ...changed])].sort()
@@ -366,7 +398,9 @@ async function deployFlow(f: DeploySteps): Promise<DeployReport> {
       ? [f.nsDir]
       : [f.ns.paths.base, f.ns.paths.overlays.prod, f.ns.paths.components].map((d) => inRepo(d, opts.repoDir))
     if (changed.some((file) => inputs.some((d) => isUnder(file, d)))) {
-      built = await revalidateStep(f, repo.root, cluster)
+      const again = await revalidateStep(f, repo.root, cluster)
+      built = again.objects
+      builtReleases = again.rendered
       await imagesStep(f, built)
     }
   }
@@ -379,8 +413,12 @@ async function deployFlow(f: DeploySteps): Promise<DeployReport> {
         ? await diffAgainstCluster(kube, asFluxApplies(objects, flux.kustomization), {
             namespace: f.ns.namespaces.prod,
             kustomization: flux.kustomization,
+            releases: builtReleases.filter((o) => !o.metadata.annotations?.['helm.sh/hook']),
           })
-        : await diffAgainstCluster(kube, objects, { namespace: f.ns.namespaces.prod })
+        : await diffAgainstCluster(kube, objects, {
+            namespace: f.ns.namespaces.prod,
+            releases: builtReleases.filter((o) => !o.metadata.annotations?.['helm.sh/hook']),
+          })
       const n = changeCount(d)
       return {
         value: d,
