@@ -266,17 +266,24 @@ async function packageDir(dir: string, what: string): Promise<PulledChart> {
     }
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-package-'))
   try {
-    const copy = path.join(tmp, 'src', path.basename(dir))
-    fs.cpSync(dir, copy, { recursive: true })
-    // file:// dependencies are relative to the chart folder: point them at the original places
+    // the copy sits as deep as its file:// dependencies reach up, each copied to the same
+    // relative place: Chart.yaml and Chart.lock stay as written (the lock's digest covers them)
     const chart = (parseYaml(fs.readFileSync(chartFile, 'utf8')) ?? {}) as {
       dependencies?: { repository?: string }[]
     }
+    const local = (chart.dependencies ?? [])
+      .map((d) => d.repository ?? '')
+      .filter((r) => r.startsWith('file://'))
+      .map((r) => r.slice('file://'.length))
+    const depth = Math.max(0, ...local.map((r) => r.split(/[\\/]/).filter((s) => s === '..').length))
+    const copy = path.join(tmp, 'src', ...Array<string>(depth).fill('d'), path.basename(dir))
+    fs.cpSync(dir, copy, { recursive: true })
+    for (const rel of local) {
+      const from = path.resolve(dir, rel)
+      const to = path.resolve(copy, rel)
+      if (fs.existsSync(from) && !fs.existsSync(to)) fs.cpSync(from, to, { recursive: true })
+    }
     if (chart.dependencies?.length) {
-      const text = fs
-        .readFileSync(chartFile, 'utf8')
-        .replace(/file:\/\/(\S+)/g, (_, p: string) => `file://${path.resolve(dir, p)}`)
-      fs.writeFileSync(path.join(copy, 'Chart.yaml'), text)
       try {
         await helm(['dependency', 'build', copy])
       } catch (err) {
@@ -284,7 +291,7 @@ async function packageDir(dir: string, what: string): Promise<PulledChart> {
         throw new NsopsError(
           `${what}: helm dependency build ${dir} failed: ${(e.stderr || errorMessage(err)).trim()}`,
           {
-            hint: "Check Chart.yaml's dependencies (a file:// path is relative to the chart folder).",
+            hint: "Check Chart.yaml's dependencies (a file:// path is relative to the chart folder) and Chart.lock (`helm dependency update` rewrites it).",
           },
         )
       }
