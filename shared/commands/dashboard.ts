@@ -22,7 +22,9 @@ never read.
   --env ENV          dev or prod namespace (default: dev while a dev loop of this namespace runs
                      here or was kept by dev --ci, else prod)
   --json             print the data (schema nsops.dashboard/v1, see docs/dashboard-json.md)
-  --watch            live view, redrawn from watch events (Ctrl-C ends it: exit 130)
+  --watch            live view, redrawn from watch events (Ctrl-C ends it: exit 130); keys act on
+                     a HelmRelease: n selects the next (marked ▶), r reconciles, s suspends,
+                     u resumes it (the marker \`just suspend\` writes: \`flux get hr\` agrees)
   --web              the same, live on a web page at http://127.0.0.1:10350 (its URL is
                      printed; Ctrl-C stops it). Read-only but Flux's actions: "reconcile" the
                      namespace, and reconcile, suspend or resume a HelmRelease (the marker

@@ -34,7 +34,14 @@ export function imagesText(images: AppImage[] | undefined): string {
     .join(' ')
 }
 
-export function renderDashboard(m: DashboardModel): string {
+/**
+ * `selectedRelease`: the HelmRelease (`namespace/name`) --watch's keys act on, marked ▶;
+ * `valuesLines`: how many lines of a release's values to show (default 20; --watch shows none).
+ */
+export function renderDashboard(
+  m: DashboardModel,
+  opts: { selectedRelease?: string; valuesLines?: number } = {},
+): string {
   const out: string[] = []
   const head = (t: string) => out.push('', c.bold().cyan(t))
   out.push(
@@ -81,7 +88,7 @@ export function renderDashboard(m: DashboardModel): string {
   for (const s of m.flux.stale) out.push(c.yellow(`  ⚠ stale suspension: ${s} — run \`just dev-down\` to resume it`))
 
   for (const r of m.flux.releases ?? []) {
-    head(`HELMRELEASE ${r.namespace}/${r.name}`)
+    head(`${opts.selectedRelease === `${r.namespace}/${r.name}` ? '▶ ' : ''}HELMRELEASE ${r.namespace}/${r.name}`)
     const state = r.suspended
       ? c.yellow(`suspended ${r.suspendedBy?.text ?? ''}`.trim())
       : r.ready === 'True'
@@ -115,8 +122,10 @@ export function renderDashboard(m: DashboardModel): string {
         `  values in effect${r.values.from.length ? ` (${r.values.from.map((f) => (f.kind === 'spec.values' ? 'spec.values' : `${f.kind}/${f.name}${f.note ? ` ${f.note}` : ''}`)).join(' + ')})` : ''}${lines.length ? ':' : ': none'}`,
       ),
     )
-    for (const l of lines.slice(0, 20)) out.push(`    ${l}`)
-    if (lines.length > 20) out.push(c.dim(`    … ${lines.length - 20} more lines (--json has them all)`))
+    const shown = opts.valuesLines ?? 20
+    for (const l of lines.slice(0, shown)) out.push(`    ${l}`)
+    if (lines.length > shown)
+      out.push(c.dim(`    … ${lines.length - shown} ${shown ? 'more ' : ''}lines (--json and --web show them all)`))
   }
 
   if (m.flux.tree?.nodes.length) {

@@ -1,7 +1,9 @@
 // The dashboard kept live from watch events on the namespace (debounced), not on a timer:
 // `followDashboard` publishes a fresh model after every burst of changes; `--watch` redraws
 // the terminal from it and `--web` pushes it to the page. A whole frame is written at once
-// over the previous one in the alternate screen, so nothing flickers.
+// over the previous one in the alternate screen, so nothing flickers. In --watch, keys act on
+// a HelmRelease the model shows: n selects the next, r reconciles, s suspends, u resumes it
+// (flux/actions.ts: the marker `just suspend` writes, so `flux get hr` agrees).
 import { Watch } from '@kubernetes/client-node'
 import type { Kube } from '../kube/client.ts'
 import { fluxCollectionPath, type FluxKind } from '../flux/kinds.ts'
@@ -9,6 +11,8 @@ import type { Environment, NamespaceConfig } from '../config/namespace-config.ts
 import { collect, type DashboardModel } from './collect.ts'
 import { renderDashboard } from './render.ts'
 import { Shutdown } from '../core/signals.ts'
+import { errorMessage } from '../core/errors.ts'
+import { fluxObjectAction, type FluxObjectAction } from '../flux/actions.ts'
 
 const paths = (ns: string) => [
   `/api/v1/namespaces/${ns}/pods`,
@@ -113,11 +117,98 @@ export async function followDashboard(
   }
 }
 
+/** A line cut to the terminal's width (colour codes take no room), so none wraps and pushes the top away. */
+export function fitWidth(line: string, columns: number): string {
+  let visible = 0
+  let i = 0
+  while (i < line.length) {
+    const esc = /^\x1b\[[0-9;?]*[A-Za-z]/.exec(line.slice(i, i + 16))
+    if (esc) {
+      i += esc[0].length
+      continue
+    }
+    if (visible === columns - 1 && i < line.length) {
+      const rest = line.slice(i).replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')
+      if (rest.length > 1) return `${line.slice(0, i)}…\x1b[0m`
+    }
+    visible++
+    i += line.codePointAt(i)! > 0xffff ? 2 : 1
+  }
+  return line
+}
+
 /** `--watch`: redraws until Ctrl-C, SIGTERM or the terminal closing (SIGHUP), then restores the terminal. */
 export async function watchDashboard(kube: Kube, ns: NamespaceConfig, env: Environment): Promise<number> {
   // the same stop as the dev loop and --web: 130 on Ctrl-C, 143 on SIGTERM, 129 on SIGHUP
   const shutdown = new Shutdown()
   const out = process.stdout
+  let latest: DashboardModel | undefined
+  let selected: string | undefined // `namespace/name` of the HelmRelease the keys act on
+  let said = ''
+  const releases = () => latest?.flux.releases ?? []
+  const current = () => releases().find((r) => `${r.namespace}/${r.name}` === selected) ?? releases()[0]
+  const draw = () => {
+    if (!latest) return
+    const sel = current()
+    // the frame is cut to the terminal's height: its top (state, Flux, releases) stays in view
+    // instead of scrolling away under the pods and events
+    const rows = Math.max(5, (out.rows || 50) - (said ? 2 : 1))
+    const cols = out.columns || 160
+    const all = renderDashboard(latest, {
+      selectedRelease: sel ? `${sel.namespace}/${sel.name}` : undefined,
+      valuesLines: 0,
+    }).split('\n')
+    const frame = (
+      all.length > rows ? [...all.slice(0, rows - 1), `\x1b[2m… ${all.length - rows + 1} more lines\x1b[0m`] : all
+    )
+      .map((l) => `${fitWidth(l, cols)}\x1b[K`)
+      .join('\n')
+    const help = sel
+      ? `n next HelmRelease · r reconcile · s suspend · u resume ${sel.namespace}/${sel.name} · Ctrl-C to quit`
+      : 'Ctrl-C to quit'
+    out.write(`\x1b[H${frame}\n${said ? `${said}\x1b[K\n` : ''}\x1b[2m(watching; ${help})\x1b[0m\x1b[K\x1b[J`)
+  }
+  const act = (action: FluxObjectAction) => {
+    const r = current()
+    if (!r) return
+    said = `${action}…`
+    draw()
+    fluxObjectAction(kube, { kind: 'HelmRelease', namespace: r.namespace, name: r.name }, action, 'dashboard --watch')
+      .then(
+        (message) => (said = `✔ ${message}`),
+        (err) => (said = `✖ ${errorMessage(err)}`),
+      )
+      .finally(draw)
+  }
+  // keys, read raw; raw mode turns off the terminal's own Ctrl-C, so \x03 is sent on as the
+  // terminal would: SIGINT to our whole process group (npx and just included)
+  const stdin = process.stdin
+  const keys = Boolean(stdin.isTTY && typeof stdin.setRawMode === 'function')
+  const onKey = (buf: Buffer) => {
+    for (const ch of buf.toString()) {
+      if (ch === '\x03') {
+        try {
+          process.kill(0, 'SIGINT')
+        } catch {
+          process.kill(process.pid, 'SIGINT')
+        }
+      } else if (ch === 'n' && releases().length) {
+        const list = releases()
+        const i = list.indexOf(current()!)
+        const next = list[(i + 1) % list.length]
+        selected = `${next.namespace}/${next.name}`
+        said = ''
+        draw()
+      } else if (ch === 'r') act('reconcile')
+      else if (ch === 's') act('suspend')
+      else if (ch === 'u') act('resume')
+    }
+  }
+  if (keys) {
+    stdin.setRawMode(true)
+    stdin.resume()
+    stdin.on('data', onKey)
+  }
   out.write('\x1b[?1049h\x1b[?25l') // alternate screen, hide cursor
   try {
     const feed = await followDashboard(
@@ -125,11 +216,8 @@ export async function watchDashboard(kube: Kube, ns: NamespaceConfig, env: Envir
       ns,
       env,
       (m) => {
-        const frame = renderDashboard(m)
-          .split('\n')
-          .map((l) => `${l}\x1b[K`)
-          .join('\n')
-        out.write(`\x1b[H${frame}\n\x1b[2m(watching; Ctrl-C to quit)\x1b[0m\x1b[K\x1b[J`)
+        latest = m
+        draw()
       },
       (err) => out.write(`\x1b[H\x1b[Jcould not refresh: ${(err as Error).message}\x1b[K`),
     )
@@ -138,6 +226,15 @@ export async function watchDashboard(kube: Kube, ns: NamespaceConfig, env: Envir
     feed.stop()
     return shutdown.exitCode
   } finally {
+    if (keys) {
+      try {
+        stdin.off('data', onKey)
+        stdin.setRawMode(false)
+        stdin.pause()
+      } catch {
+        /* closed */
+      }
+    }
     if (out.writable) out.write('\x1b[?25h\x1b[?1049l') // cursor and main screen back, also after an error
     shutdown.dispose()
   }

@@ -110,7 +110,9 @@ export function suspendedBy(obj: FluxObject): SuspendedBy | undefined {
 export function describeSuspension(by: SuspendedBy): string {
   if (by === 'by hand') return 'by hand'
   if (by === 'unreadable marker') return 'with an unreadable nsops marker'
-  if (by.command === 'suspend') return `by ${by.user}@${by.host} with \`just suspend\` at ${by.at}`
+  // `just suspend` marks its session so; the dashboard's keys and page name themselves
+  if (by.command === 'suspend')
+    return `by ${by.user}@${by.host} with ${!by.session || by.session === 'just suspend' ? '`just suspend`' : by.session} at ${by.at}`
   return `by ${by.user}@${by.host} (pid ${by.pid}${by.session ? `, session ${by.session}` : ''}${by.kept ? ', kept by dev --ci' : ''}) at ${by.at}`
 }
 

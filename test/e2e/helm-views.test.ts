@@ -20,6 +20,7 @@ import type { DriftReport } from '../../shared/drift/types.ts'
 import { repoRoot } from '../../shared/core/paths.ts'
 import { toolPath } from '../../shared/tools/provision.ts'
 import { serveDir, type StaticServer } from '../static-server.ts'
+import { Terminal, tmuxAvailable } from '../tty.ts'
 import { until } from '../until.ts'
 import { DEMO, gitOpsWorld, type GitOpsWorld } from './gitops-fixture.ts'
 
@@ -473,4 +474,59 @@ spec:
       assert.equal((await fluxGetHr()).suspended, 'False')
     })
   })
+
+  describe(
+    'dashboard --watch keys',
+    { skip: !tmuxAvailable() && 'tmux is not installed (.ci/run installs it)' },
+    () => {
+      let term: Terminal | undefined
+      after(async () => {
+        await term?.close()
+      })
+
+      it('n selects the HelmRelease, s suspends it (flux get hr agrees), u resumes it, r reconciles; Ctrl-C exits 130', async () => {
+        term = await Terminal.open(
+          [
+            path.join(repoRoot, 'shared/bin/nsops-node'),
+            script('dashboard'),
+            '--watch',
+            '--env',
+            'prod',
+            '--kubeconfig',
+            w.kubeconfig,
+          ],
+          {
+            cwd: os.tmpdir(),
+            env: {
+              PATH: process.env.PATH ?? '',
+              HOME: process.env.HOME ?? os.homedir(),
+              TERM: 'xterm-256color',
+              ...(process.env.XDG_CACHE_HOME ? { XDG_CACHE_HOME: process.env.XDG_CACHE_HOME } : {}),
+            },
+          },
+        )
+        await term.waitFor(/▶ HELMRELEASE demo\//, 60_000)
+        // the frame is cut to the terminal: its top (the namespace, Flux) stays in view
+        assert.match((await term.screen()).split('\n')[0], /demo · demo \(prod\)/)
+        for (let i = 0; i < 3 && !/▶ HELMRELEASE demo\/queue/.test(await term.screen()); i++) {
+          const before = await term.screen()
+          await term.press('n')
+          await until('the selection moved', async () => (await term!.screen()) !== before, 10_000)
+        }
+        await term.waitFor(/▶ HELMRELEASE demo\/queue/, 10_000)
+        await term.press('s')
+        await term.waitFor(/✔ suspended HelmRelease\/demo\/queue/, 30_000)
+        assert.equal((await fluxGetHr()).suspended, 'True')
+        await term.waitFor(/suspended by nsops: \S+ with dashboard --watch at/, 30_000)
+        await term.press('u')
+        await term.waitFor(/✔ resumed HelmRelease\/demo\/queue/, 30_000)
+        assert.equal((await fluxGetHr()).suspended, 'False')
+        await term.press('r')
+        await term.waitFor(/✔ asked Flux to reconcile HelmRelease\/demo\/queue/, 30_000)
+        await term.press('C-c')
+        assert.equal(await term.waitExit(30_000), 130)
+        assert.equal(await term.restored(), true, 'main screen and cursor back')
+      })
+    },
+  )
 })
