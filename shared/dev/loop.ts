@@ -830,7 +830,7 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     await Promise.all(
       releases.map(async (hr) => {
         try {
-          const kept = await keepReleasePvcs(this.kube, hr.namespace!, hr.name)
+          const kept = await keepReleasePvcs(this.kube, hr.namespace!, hr.name, DEV_FIELD_MANAGER)
           if (kept.length) notes.push(`kept the PVCs of HelmRelease ${hr.name}: ${kept.join(', ')}`)
         } catch (err) {
           if (isApiError(err, 404)) return // gone already

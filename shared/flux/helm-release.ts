@@ -4,10 +4,10 @@
 // `helm.sh/resource-policy: keep` (Helm reads the stored manifest, not the live object): nsops
 // keeps PVCs on every exit path, so a release with PVCs is first upgraded with a post-renderer
 // that adds that annotation to them, then deleted.
-import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
 import { errorMessage } from '../core/errors.ts'
 import { isApiError, type Kube } from '../kube/client.ts'
 import { fluxKinds } from './kinds.ts'
+import { requestReconcile, requestToken } from './reconcile.ts'
 
 export const RELEASE_NAME_LABEL = 'helm.toolkit.fluxcd.io/name'
 export const RELEASE_NAMESPACE_LABEL = 'helm.toolkit.fluxcd.io/namespace'
@@ -54,6 +54,8 @@ export async function keepReleasePvcs(
   kube: Kube,
   namespace: string,
   name: string,
+  /** the field manager of whoever applied the HelmRelease (the dev loop's), who writes the patch */
+  fieldManager: string,
   timeoutMs = 60_000,
 ): Promise<string[]> {
   const pvcs = await kube.core.listNamespacedPersistentVolumeClaim({
@@ -86,19 +88,12 @@ export async function keepReleasePvcs(
     ...(hr.spec?.postRenderers ?? []).filter((p) => JSON.stringify(p) !== ours),
     KEEP_PVCS_POST_RENDERER,
   ]
-  const at = new Date().toISOString()
-  await kube.custom.patchNamespacedCustomObject(
-    {
-      ...fluxKinds.HelmRelease,
-      namespace,
-      name,
-      body: {
-        metadata: { annotations: { 'reconcile.fluxcd.io/requestedAt': at, 'reconcile.fluxcd.io/forceAt': at } },
-        spec: { postRenderers },
-      },
-    },
-    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-  )
+  const at = requestToken()
+  await requestReconcile(kube, { kind: 'HelmRelease', namespace, name }, at, {
+    force: true,
+    spec: { postRenderers },
+    fieldManager,
+  })
   const until = Date.now() + timeoutMs
   for (;;) {
     const now = await get()

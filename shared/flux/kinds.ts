@@ -140,10 +140,15 @@ export async function crdInstalled(kube: Kube, kind: FluxKind): Promise<boolean>
 }
 
 /** A JSON merge patch written as the Flux CLI's field manager; returns the object after it. */
-export async function mergePatchFlux(kube: Kube, r: FluxRef, body: Record<string, unknown>): Promise<FluxObject> {
+export async function mergePatchFlux(
+  kube: Kube,
+  r: FluxRef,
+  body: Record<string, unknown>,
+  fieldManager = FLUX_FIELD_MANAGER,
+): Promise<FluxObject> {
   const k = fluxKinds[r.kind]
   const obj = await kube.custom.patchNamespacedCustomObject(
-    { ...k, namespace: r.namespace, name: r.name, body, fieldManager: FLUX_FIELD_MANAGER },
+    { ...k, namespace: r.namespace, name: r.name, body, fieldManager },
     setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
   )
   return withKind(r.kind, obj)

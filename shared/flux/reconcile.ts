@@ -31,6 +31,8 @@ import { describeSuspension, suspendedBy } from './suspend.ts'
 import { watchOne } from './watch.ts'
 
 export const REQUESTED_AT = 'reconcile.fluxcd.io/requestedAt'
+/** helm-controller: upgrade even with nothing changed (`flux reconcile hr --force`); handled as status.lastHandledForceAt */
+export const FORCE_AT = 'reconcile.fluxcd.io/forceAt'
 
 export interface ReconcileOptions {
   /** the revision that must be applied: `main@sha1:<sha>`, `sha1:<sha>` or the bare sha */
@@ -100,13 +102,33 @@ export function requestToken(previous?: string): string {
   return token === previous ? requestToken(previous) : token
 }
 
+export interface ReconcileRequest {
+  /** a forced one too (FORCE_AT, same token): a HelmRelease upgrades even when nothing changed */
+  force?: boolean
+  /** a spec change the reconcile is for, sent in the same patch */
+  spec?: Record<string, unknown>
+  /**
+   * who writes it (default: the flux CLI's manager, as `flux reconcile` does); the dev loop
+   * passes its own, so its cleanup still sees the HelmRelease as its alone
+   */
+  fieldManager?: string
+}
+
 /**
  * Asks the controller to reconcile `r` now: what `flux reconcile` writes, a fresh token in
- * reconcile.fluxcd.io/requestedAt (`token`: the one to wait for). The one place nsops writes
- * that annotation; returns the patched object.
+ * reconcile.fluxcd.io/requestedAt (`token`: the one to wait for), and with `force` in
+ * reconcile.fluxcd.io/forceAt (`flux reconcile hr --force`). The one place nsops writes those
+ * annotations; returns the patched object.
  */
-export async function requestReconcile(kube: Kube, r: FluxRef, token = requestToken()): Promise<FluxObject> {
-  return mergePatchFlux(kube, r, { metadata: { annotations: { [REQUESTED_AT]: token } } })
+export async function requestReconcile(
+  kube: Kube,
+  r: FluxRef,
+  token = requestToken(),
+  opts: ReconcileRequest = {},
+): Promise<FluxObject> {
+  const annotations = { [REQUESTED_AT]: token, ...(opts.force ? { [FORCE_AT]: token } : {}) }
+  const body = { metadata: { annotations }, ...(opts.spec ? { spec: opts.spec } : {}) }
+  return mergePatchFlux(kube, r, body, opts.fieldManager)
 }
 
 /**
