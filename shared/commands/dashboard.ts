@@ -17,7 +17,7 @@ git HEAD), its HelmReleases (chart@version and source, revision, last action, hi
 in effect with Secrets masked), the Flux tree (source → Kustomization → HelmRelease →
 workloads), apps by group with health (kstatus), ready replicas, restarts and URLs, pods with
 their kubectl-style status, PVCs, recent Warning events and quick commands. Secret values are
-never read.
+never shown (a HelmRelease's values from a Secret are read and shown as ***).
 
   --env ENV          dev or prod namespace (default: dev while a dev loop of this namespace runs
                      here or was kept by dev --ci, else prod)

@@ -1,6 +1,7 @@
 // Everything the dashboard shows, fetched in parallel in one process and shaped into one
-// typed model (also the --json schema, documented in docs/dashboard-json.md). Secrets are
-// never read.
+// typed model (also the --json schema, documented in docs/dashboard-json.md). No Secret
+// value leaves it: the only Secrets read are a HelmRelease's valuesFrom, masked as read
+// (flux/release-view.ts).
 import { NetworkingV1Api, type V1Ingress, type V1Pod } from '@kubernetes/client-node'
 import { computeStatus, type KubeObject, type Status } from '../health/kstatus.ts'
 import { podStatus } from '../health/pod-status.ts'
