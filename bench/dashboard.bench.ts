@@ -1,6 +1,7 @@
 // `dashboard.ts --json` wall time against the brief's dashboard.sh approach (one kubectl
 // call per section and service, bench/seed-dashboard.sh) on the same cluster, same run.
-// Target: ≥ 4× faster. Both run as fresh processes, as a user runs them.
+// Target: ≥ 8× faster (issue 23). Both run as fresh processes, as a user runs them, taking
+// turns, so a machine whose load changes during the run weighs on both alike.
 import { execFileSync } from 'node:child_process'
 import path from 'node:path'
 import { runDevLoops } from '../shared/dev/run.ts'
@@ -27,21 +28,25 @@ export default async function (): Promise<void> {
       return performance.now() - t0
     }
     const n = 7
-    const ours = Array.from({ length: n }, () =>
-      time(path.join(repoRoot, 'namespaces/arr-stack/dashboard.ts'), [
-        '--json',
-        '--env',
-        'dev',
-        '--kubeconfig',
-        kubeconfig,
-      ]),
-    )
-    const seed = Array.from({ length: n }, () => time(path.join(repoRoot, 'bench/seed-dashboard.sh'), []))
+    const ours: number[] = []
+    const seed: number[] = []
+    for (let i = 0; i < n; i++) {
+      ours.push(
+        time(path.join(repoRoot, 'namespaces/arr-stack/dashboard.ts'), [
+          '--json',
+          '--env',
+          'dev',
+          '--kubeconfig',
+          kubeconfig,
+        ]),
+      )
+      seed.push(time(path.join(repoRoot, 'bench/seed-dashboard.sh'), []))
+    }
     report('baseline: seed dashboard.sh (kubectl per section)', seed)
     report(
       'dashboard.ts --json (one process, parallel)',
       ours,
-      `${(median(seed) / median(ours)).toFixed(1)}× faster; target ≥ 4×`,
+      `${(median(seed) / median(ours)).toFixed(1)}× faster; target ≥ 8×`,
     )
   })
 }

@@ -16,7 +16,19 @@ export interface ToolSpec {
   release?: string | Partial<Record<'linux' | 'darwin', string>>
   /** the checksum file published beside the release (same placeholders, and {artifact}) */
   checksums?: string
-  /** pinned sha256 per platform (`linux/amd64`), per binary when the release is one file per binary */
+  /**
+   * pinned sha256 per platform (`linux/amd64`), per binary when the release is one file per binary.
+   * Empty for every tool today (checked 2026-12-06). What stands in, by download.ts's order:
+   * the checksum file the project publishes beside the release (`checksums`: kubernetes, etcd,
+   * kustomize, helm, flux, actionlint), fetched with the artifact over TLS; for a tool with
+   * neither (kwok, jsonnet) and every tool without a release (the controllers, registry, crane,
+   * ko, our own Go programs) no download at all but a build from the Go module, whose sources
+   * `go` checks against go.sum and the checksum database (GOSUMDB, sum.golang.org by default).
+   * The local tool cache cannot fill a pin: every binary in it was built here (its
+   * `.provenance` stamp says `build <key>`, not `release <url>`), so its sha256 is of this
+   * machine's build, not of the release artifact the pin is for. `just pin-checksums` fills
+   * the pins from the projects' checksum files on a machine with internet.
+   */
   sha256?: Record<string, string | null | undefined>
   /** Go module (or package path for `go install`) to build from */
   module: string
