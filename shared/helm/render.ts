@@ -32,6 +32,12 @@ export interface RenderChartOptions {
   includeCrds?: boolean
   /** who asks (the HelmRelease and its file), for errors */
   what: string
+  /**
+   * Runs before helm when these inputs were not rendered before (the values schema check): it
+   * throws to refuse them, or returns notes (what it skipped) kept with the render, so an
+   * unchanged release costs neither the check nor helm.
+   */
+  check?: () => string[]
 }
 
 export interface RenderedObject {
@@ -47,6 +53,8 @@ export interface RenderedChart {
   objects: RenderedObject[]
   /** the helm process was skipped: the same inputs were rendered before */
   cached: boolean
+  /** what the check said (kept with the render) */
+  notes: string[]
 }
 
 function renderCacheDir(): string {
@@ -71,20 +79,21 @@ export async function renderChart(chart: PulledChart, opts: RenderChartOptions):
       ]),
     )
     .digest('hex')
-  const cached = path.join(renderCacheDir(), `${key}.yaml`)
-  let text: string
-  let hit = false
-  if (fs.existsSync(cached)) {
-    text = fs.readFileSync(cached, 'utf8')
-    hit = true
-  } else {
-    text = await helmTemplate(chart, opts, kubeVersion, apiVersions)
-    fs.mkdirSync(renderCacheDir(), { recursive: true })
-    const tmp = `${cached}.${randomBytes(4).toString('hex')}.tmp`
-    fs.writeFileSync(tmp, text)
-    fs.renameSync(tmp, cached)
+  const cached = path.join(renderCacheDir(), `${key}.json`)
+  let kept: { text: string; notes: string[] } | undefined
+  try {
+    kept = JSON.parse(fs.readFileSync(cached, 'utf8')) as { text: string; notes: string[] }
+  } catch {
+    kept = undefined
   }
-  return { objects: parseRendered(text, opts.what), cached: hit }
+  if (kept) return { objects: parseRendered(kept.text, opts.what), cached: true, notes: kept.notes }
+  const notes = opts.check?.() ?? []
+  const text = await helmTemplate(chart, opts, kubeVersion, apiVersions)
+  fs.mkdirSync(renderCacheDir(), { recursive: true })
+  const tmp = `${cached}.${randomBytes(4).toString('hex')}.tmp`
+  fs.writeFileSync(tmp, JSON.stringify({ text, notes }))
+  fs.renameSync(tmp, cached)
+  return { objects: parseRendered(text, opts.what), cached: false, notes }
 }
 
 async function helmTemplate(

@@ -9,7 +9,7 @@
 // otherwise left out and reported as skipped.
 import fs from 'node:fs'
 import path from 'node:path'
-import { Ajv, type AnySchema, type ErrorObject } from 'ajv'
+import { Ajv, type AnySchema, type ErrorObject, type ValidateFunction } from 'ajv'
 import { Ajv2019 } from 'ajv/dist/2019.js'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import { parse as parseYamlSync } from 'yaml'
@@ -166,6 +166,18 @@ function readYaml(file: string): Json {
   return isObject(v) ? v : {}
 }
 
+interface Compiled {
+  /** undefined: nothing to run (a dialect not checked, a schema ajv refuses: said in `skipped`) */
+  validate?: ValidateFunction
+  /** a problem with the schema file itself */
+  broken?: string
+  resolved: { url: string; file: string }[]
+  skipped: string[]
+}
+
+// compiled once per schema file per process: an unpacked chart (by digest) never changes
+const compiled = new Map<string, Compiled>()
+
 function checkOne(
   schemaFile: string,
   values: Json,
@@ -174,17 +186,31 @@ function checkOne(
   root: string,
   result: ValuesSchemaResult,
 ): void {
+  let c = compiled.get(schemaFile)
+  if (!c) {
+    c = compile(schemaFile, label, files, root)
+    compiled.set(schemaFile, c)
+  }
+  result.resolved.push(...c.resolved)
+  result.skipped.push(...c.skipped)
+  if (c.broken) result.problems.push({ chart: label, path: '', message: c.broken })
+  if (!c.validate || c.validate(values)) return
+  for (const e of c.validate.errors ?? []) result.problems.push({ chart: label, ...describe(e) })
+}
+
+function compile(schemaFile: string, label: string, files: string[], root: string): Compiled {
+  const out: Compiled = { resolved: [], skipped: [] }
   let schema: Json
   try {
     schema = JSON.parse(fs.readFileSync(schemaFile, 'utf8')) as Json
   } catch (err) {
-    result.problems.push({ chart: label, path: '', message: `values.schema.json does not parse: ${String(err)}` })
-    return
+    out.broken = `values.schema.json does not parse: ${String(err)}`
+    return out
   }
   const ajv = ajvFor(schema)
   if (!ajv) {
-    result.skipped.push(`${label}'s values.schema.json (${String(schema.$schema)}: a JSON Schema dialect not checked)`)
-    return
+    out.skipped.push(`${label}'s values.schema.json (${String(schema.$schema)}: a JSON Schema dialect not checked)`)
+    return out
   }
   // resolve remote refs transitively from the chart's files
   const unresolved = new Set<string>()
@@ -207,7 +233,7 @@ function checkOne(
       continue
     }
     added.set(url, doc)
-    result.resolved.push({ url, file: path.relative(path.dirname(root), file!) })
+    out.resolved.push({ url, file: path.relative(path.dirname(root), file!) })
     for (const r of remoteRefs(doc)) queue.push(r)
   }
   for (const [url, doc] of added) {
@@ -215,16 +241,13 @@ function checkOne(
     void _id
     ajv.addSchema(rest as AnySchema, url)
   }
-  for (const u of unresolved) result.skipped.push(u)
-  let validate
+  for (const u of unresolved) out.skipped.push(u)
   try {
     const { $id: _id, ...rest } = withoutRefs(schema, unresolved) as Json
     void _id
-    validate = ajv.compile(rest)
+    out.validate = ajv.compile(rest)
   } catch (err) {
-    result.skipped.push(`${label}'s values.schema.json (${String((err as Error).message).split('\n')[0]})`)
-    return
+    out.skipped.push(`${label}'s values.schema.json (${String((err as Error).message).split('\n')[0]})`)
   }
-  if (validate(values)) return
-  for (const e of validate.errors ?? []) result.problems.push({ chart: label, ...describe(e) })
+  return out
 }

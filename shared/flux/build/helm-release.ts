@@ -534,15 +534,12 @@ export async function renderHelmRelease(
     cached: chart.cached,
   }
   if (w) written.set(release, w)
-  // the chart's values schema, checked here (helm's own check would fetch remote $refs)
-  if (!spec.install?.disableSchemaValidation) {
-    const root = await unpackedChart(chart)
+  // the chart's values schema, checked here (helm's own check would fetch remote $refs); run
+  // only when these inputs were not rendered before (renderChart keeps what it skipped)
+  const root = spec.install?.disableSchemaValidation ? undefined : await unpackedChart(chart)
+  const checkValues = (): string[] => {
+    if (!root) return []
     const check = checkValuesSchema(root, values)
-    release.skipped = check.skipped
-    if (check.skipped.length)
-      warn(
-        `${what}: chart ${chart.name}@${chart.version}'s values schema $refs ${check.skipped.length === 1 ? 'a schema' : `${check.skipped.length} schemas`} it does not ship, not checked (no network at render time): ${check.skipped.join(', ')}`,
-      )
     if (check.problems.length) {
       const lines = check.problems.map((p) => {
         const valuesPath = p.path ? `spec.values.${p.path}` : 'spec.values'
@@ -558,6 +555,7 @@ export async function renderHelmRelease(
         },
       )
     }
+    return check.skipped
   }
   const build = crdApis(ctx.objects)
   const policy = spec.install?.crds || 'Create'
@@ -569,8 +567,14 @@ export async function renderHelmRelease(
     apiVersions: [...(opts.apiVersions ?? []), ...build.apis],
     includeCrds: policy !== 'Skip',
     what,
+    check: checkValues,
   })
   release.cached = release.cached && rendered.cached
+  release.skipped = rendered.notes
+  if (release.skipped.length)
+    warn(
+      `${what}: chart ${chart.name}@${chart.version}'s values schema $refs ${release.skipped.length === 1 ? 'a schema' : `${release.skipped.length} schemas`} it does not ship, not checked (no network at render time): ${release.skipped.join(', ')}`,
+    )
   const post = await postRender(rendered.objects, spec, what)
   const chartCrds = crdApis(post.map((r) => r.object))
   const clusterKinds = new Set([...build.clusterKinds, ...chartCrds.clusterKinds])

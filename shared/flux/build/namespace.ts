@@ -7,6 +7,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { buildKustomization } from '../../kustomize/build.ts'
+import { mapLimit } from '../../apply/order.ts'
 import type { ManifestObject } from '../../kube/refs.ts'
 import { isApiError, type Kube } from '../../kube/client.ts'
 import { NsopsError } from '../../core/errors.ts'
@@ -162,7 +163,7 @@ export async function buildProd(scope: ProdScope, repoDir: string, opts: ProdBui
  * and values ConfigMaps are looked up there first, then in the repository's other builds).
  */
 async function renderReleases(parts: ProdPart[], tree: FluxTree, opts: HelmRenderOptions): Promise<RenderedRelease[]> {
-  const out: RenderedRelease[] = []
+  const jobs: { o: ManifestObject; p: ProdPart; ks: FluxKustomization }[] = []
   const done = new Set<string>()
   for (const p of parts) {
     // a folder no Kustomization applies stands for one of its own
@@ -176,17 +177,20 @@ async function renderReleases(parts: ProdPart[], tree: FluxTree, opts: HelmRende
       const id = `${o.metadata.namespace ?? ''}/${o.metadata.name}`
       if (done.has(id)) continue
       done.add(id)
-      out.push(
-        await renderHelmRelease(
-          o,
-          { kustomization: ks, sourceRoot: tree.repoDir, objects: p.objects, lookup: (ref) => tree.find(ref, p.node) },
-          opts,
-        ),
-      )
+      jobs.push({ o, p, ks })
     }
   }
-  return out
+  // side by side: each is mostly a helm process (or a cache read)
+  return mapLimit(jobs, RENDER_CONCURRENCY, ({ o, p, ks }) =>
+    renderHelmRelease(
+      o,
+      { kustomization: ks, sourceRoot: tree.repoDir, objects: p.objects, lookup: (ref) => tree.find(ref, p.node) },
+      opts,
+    ),
+  )
 }
+
+const RENDER_CONCURRENCY = 4
 
 async function buildParts(
   scope: ProdScope,
