@@ -39,6 +39,8 @@ export interface LogCheckpoint {
   /** the last line's seq (0 for none): lines after it come as events */
   seq: number
   lines: FeedLine[]
+  /** why the logs cannot be read right now (LogFeed.currentProblem) */
+  problem?: { message: string; at: string }
 }
 
 type Events = {
@@ -187,7 +189,8 @@ export class LogFeed extends EventEmitter<Events> {
 
   /** Everything buffered and the seq it ends at: a view starts here and appends the events after. */
   checkpoint(): LogCheckpoint {
-    return { seq: this.seq, lines: this.lines() }
+    const problem = this.currentProblem()
+    return { seq: this.seq, lines: this.lines(), ...(problem ? { problem } : {}) }
   }
 
   // The Secrets of the followed namespace, decoded, so their values can be scrubbed. Only

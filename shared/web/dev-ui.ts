@@ -111,12 +111,16 @@ export async function startWebUi(opts: WebUiOptions): Promise<WebUi> {
       })
   }
   logs?.on('line', onLine)
+  // a log stream that cannot be read is said on the page too, not left as silence
+  const onProblem = () => server.broadcast({ event: 'logproblem', data: logs?.currentProblem() ?? null })
+  logs?.on('problem', onProblem)
   return {
     url: server.url,
     token: server.token,
     async close() {
       for (const l of loops) l.off('status', server.changed)
       logs?.off('line', onLine)
+      logs?.off('problem', onProblem)
       await server.close()
     },
   }

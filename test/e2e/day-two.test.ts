@@ -162,6 +162,11 @@ describe(
           await cell.locator('[data-forward="failing"]').waitFor({ timeout: 30_000 })
           assert.match((await cell.textContent()) ?? '', /\(failing: forwarding to pod .*connection refused\)/)
           assert.equal(await cell.locator('a').count(), 0, 'no link to a forward that does not answer')
+          // the app's log pane says it cannot reach the logs
+          await page.locator('tr.app[data-app="loki"]').click()
+          const problem = page.locator('#log-problem')
+          await problem.waitFor({ state: 'visible', timeout: 30_000 })
+          assert.match((await problem.textContent()) ?? '', /⚠ cannot reach the logs \(since [\d:]+\): /)
         } finally {
           await browser.close()
         }
