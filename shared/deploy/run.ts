@@ -9,6 +9,7 @@ import { fluxRefString } from '../flux/index.ts'
 import { openRepo, shortSha, type PushResult, type Repo } from '../git/repo.ts'
 import { connect, type Kube } from '../kube/client.ts'
 import { chartsLine, namespaceCharts, publishCharts } from '../images/charts.ts'
+import { refreshChartSources } from '../flux/helm-release.ts'
 import type { ManifestObject } from '../kustomize/build.ts'
 import { buildProd, forgetFluxTrees, type HelmRenderOptions, type RenderedRelease } from '../flux/build/index.ts'
 import { duration, log } from '../core/output.ts'
@@ -519,6 +520,12 @@ async function deployFlow(f: DeploySteps): Promise<DeployReport> {
     const kube = cluster.kube
     await f.step('charts', 'Publishing the charts of the namespace', async () => {
       const r = await publishCharts(kube, charts)
+      // a chart re-pushed under the same tag: prod's OCIRepositories fetch its new digest now
+      await refreshChartSources(
+        kube,
+        f.ns.namespaces.prod,
+        r.charts.filter((ch) => !ch.unchanged).map((ch) => ch.name),
+      )
       return r.registry
         ? { value: undefined, message: chartsLine(r.charts), detail: { charts: r.charts } }
         : {

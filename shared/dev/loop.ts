@@ -9,7 +9,7 @@ import { deleteObject } from '../kube/rest.ts'
 import { pruneLeftovers, type PruneReport } from '../apply/prune.ts'
 import { refKey, refOf, refString, type ObjectRef } from '../kube/refs.ts'
 import { inventoryConfigMapName, readInventory, writeInventory, type InventoryRef } from '../apply/inventory.ts'
-import { keepReleasePvcs, NotDeployed, waitReleasesGone } from '../flux/helm-release.ts'
+import { keepReleasePvcs, NotDeployed, refreshChartSources, waitReleasesGone } from '../flux/helm-release.ts'
 import { NsopsError, errorMessage } from '../core/errors.ts'
 import { rewriteImages } from '../images/rewrite.ts'
 import { ImageBuilds, type ImageState } from './image-builds.ts'
@@ -382,11 +382,45 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     }
     // a layout's dev overlay lives in the repository's own folders (applications/<ns>/overlays/dev)
     const root = this.ns.layout?.root ?? this.ns.paths.root
+    // a chart the namespace folder holds (<ns>/charts/): published again, not applied
+    const chartsDir = path.join(this.ns.paths.root, 'charts')
+    const isChart = (file: string) => !path.relative(chartsDir, path.resolve(root, file)).startsWith('..')
     this.watcher = watchDebounced(root, {
       debounceMs: this.opts.debounceMs,
       relevant: (file) => (this.ns.layout ? feedsLayoutOverlay(root, file) : feedsDevOverlay(this.ns, file)),
-      onChange: (file, files) => void this.apply(`changed ${file}`, files),
+      onChange: (file, files) => {
+        const charts = files.filter(isChart)
+        const rest = files.filter((f) => !isChart(f))
+        if (charts.length) void this.chartsChanged(`changed ${charts[0]}`)
+        if (rest.length) void this.apply(`changed ${rest.includes(file) ? file : rest[0]}`, rest)
+      },
     })
+  }
+
+  /**
+   * A save in one of the namespace's charts: publish it again (its source digest changed, so
+   * the same tag gets the new content) and have the dev namespace's OCIRepositories that read
+   * it fetch it now; helm-controller then upgrades the release to the new chart digest.
+   * Serialised with the applies.
+   */
+  private chartsChanged(trigger: string): Promise<void> {
+    this.applying = this.applying.then(async () => {
+      try {
+        const published = await publishCharts(this.kube, namespaceCharts(this.ns.paths.root))
+        if (published.charts.length) this.status.charts = `${chartsLine(published.charts)} (${trigger})`
+        const pushed = published.charts.filter((ch) => !ch.unchanged).map((ch) => ch.name)
+        await refreshChartSources(this.kube, this.ns.namespaces.dev, pushed)
+        if (this.status.phase === 'error' && this.status.error?.startsWith('chart: ')) {
+          this.status.phase = 'watching'
+          this.status.error = undefined
+        }
+      } catch (err) {
+        this.status.phase = 'error'
+        this.status.error = `chart: ${errorMessage(err)}`
+      }
+      this.publish()
+    })
+    return this.applying
   }
 
   /**

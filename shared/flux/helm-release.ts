@@ -6,8 +6,9 @@
 // that adds that annotation to them, then deleted.
 import { errorMessage } from '../core/errors.ts'
 import { isApiError, type Kube } from '../kube/client.ts'
-import { fluxKinds } from './kinds.ts'
-import { requestReconcile, requestToken } from './reconcile.ts'
+import { fluxKinds, type FluxObject } from './kinds.ts'
+import { CHARTS_PREFIX } from '../images/charts.ts'
+import { requestReconcile, requestReconcileEach, requestToken } from './reconcile.ts'
 
 export const RELEASE_NAME_LABEL = 'helm.toolkit.fluxcd.io/name'
 export const RELEASE_NAMESPACE_LABEL = 'helm.toolkit.fluxcd.io/namespace'
@@ -154,4 +155,24 @@ export async function waitReleasesGone(
     }),
   )
   return out
+}
+
+/**
+ * Asks source-controller to fetch now what the OCIRepositories of `namespace` that read one
+ * of the charts `names` (oci://HOST/charts/NAME) point at: a chart re-pushed under the same
+ * tag has a new digest, which their interval (minutes) would find only later. Returns them.
+ */
+export async function refreshChartSources(kube: Kube, namespace: string, names: string[]): Promise<string[]> {
+  if (!names.length) return []
+  const list = (await kube.custom.listNamespacedCustomObject({ ...fluxKinds.OCIRepository, namespace })) as {
+    items: FluxObject[]
+  }
+  const reading = list.items.filter((o) =>
+    names.some((n) => String(o.spec?.url ?? '').endsWith(`/${CHARTS_PREFIX}/${n}`)),
+  )
+  await requestReconcileEach(
+    kube,
+    reading.map((o) => ({ kind: 'OCIRepository' as const, namespace, name: o.metadata.name })),
+  )
+  return reading.map((o) => o.metadata.name)
 }

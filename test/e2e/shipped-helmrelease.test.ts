@@ -4,8 +4,11 @@
 // helm-controller). dev-up publishes the chart the repository holds (namespaces/monitoring/
 // charts/nsops-app) to the sim's registry, Flux installs prod's grafana from it, and the dev
 // loop's grafana is installed, upgraded by a save of its values in the dev overlay (the view
-// shows the new revision), shows helm-controller's reason at once for values the chart's schema
-// refuses, and is uninstalled (its PVC kept) on Ctrl-C.
+// shows the new revision) and by a save in the chart itself (published again, fetched at once),
+// shows helm-controller's reason at once for values the chart's schema refuses, and is
+// uninstalled (its PVC kept) on Ctrl-C. Then `just deploy monitoring`: a values change upgrades
+// prod's release (revisions before/after in the report), a change the API server refuses is
+// rolled back (exit 2).
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import fs from 'node:fs'
@@ -152,8 +155,47 @@ ${container.replace(/^/gm, '    ')}
         values('controllers:\n  grafana:\n    replicas: 1\n')
         await t.waitFor(/nsops-app@0\.1\.0 r\d+ upgrade succeeded/, 120_000)
 
+        // a save in the chart itself: published again (same tag, new digest), the dev
+        // OCIRepository fetches it now, helm-controller upgrades to it
+        const tpl = path.join(repo.work, 'namespaces/monitoring/charts/common/templates/_services.tpl')
+        const original = fs.readFileSync(tpl, 'utf8')
+        const revision = async () => ((await hr('monitoring-dev')).status?.history as { version: number }[])[0].version
+        const beforeChart = await revision()
+        const publishNotReady = async () =>
+          (await kube.core.readNamespacedService({ namespace: 'monitoring-dev', name: 'grafana' })).spec
+            ?.publishNotReadyAddresses === true
+        fs.writeFileSync(
+          tpl,
+          original.replace(
+            '  type: {{ $s.type | default "ClusterIP" }}\n',
+            '  type: {{ $s.type | default "ClusterIP" }}\n  publishNotReadyAddresses: true\n',
+          ),
+        )
+        await until('the Service rendered by the saved chart', publishNotReady, 120_000)
+        // helm applies the objects before helm-controller records the release in its status
+        await until(
+          'a new Helm revision for the new chart digest',
+          async () => (await revision()) > beforeChart,
+          60_000,
+        )
+        await t.waitFor(new RegExp(`nsops-app@0\\.1\\.0 r${await revision()} upgrade succeeded`), 60_000)
+        fs.writeFileSync(tpl, original)
+        await until('the chart as it was, released again', async () => !(await publishNotReady()), 120_000)
+        const settled = await until(
+          'the release settled',
+          async () => {
+            const o = await hr('monitoring-dev')
+            return conditionOf(o, 'Ready')?.status === 'True' && o.status?.observedGeneration === o.metadata.generation
+          },
+          60_000,
+        )
+        assert.ok(settled)
+
         await t.press('C-c')
-        assert.equal(await t.waitExit(180_000), 130)
+        const code = await t.waitExit(180_000).catch(async (err: Error) => {
+          throw new Error(`${err.message}; the screen:\n${await t.screen()}`, { cause: err })
+        })
+        assert.equal(code, 130)
         const screen = await t.screen()
         assert.match(screen, /uninstalled HelmRelease grafana/)
         assert.match(screen, /kept the PVCs of HelmRelease grafana: grafana-data/)
