@@ -575,7 +575,17 @@ export async function renderHelmRelease(
     warn(
       `${what}: chart ${chart.name}@${chart.version}'s values schema $refs ${release.skipped.length === 1 ? 'a schema' : `${release.skipped.length} schemas`} it does not ship, not checked (no network at render time): ${release.skipped.join(', ')}`,
     )
-  const post = await postRender(rendered.objects, spec, what)
+  // crds/ is installed apart from the release, as helm does: no post-renderer, no
+  // commonMetadata, only helm-controller's origin labels (its CRD visitor); the v1.4.0
+  // controller on the sim agrees (integration/helm-render-controller)
+  const post = [
+    ...rendered.objects.filter((r) => r.crd),
+    ...(await postRender(
+      rendered.objects.filter((r) => !r.crd),
+      spec,
+      what,
+    )),
+  ]
   const chartCrds = crdApis(post.map((r) => r.object))
   const clusterKinds = new Set([...build.clusterKinds, ...chartCrds.clusterKinds])
   placeInNamespace(
@@ -584,8 +594,10 @@ export async function renderHelmRelease(
     clusterKinds,
   )
   for (const r of post) {
-    addMetadata(r.object, 'labels', spec.commonMetadata?.labels)
-    addMetadata(r.object, 'annotations', spec.commonMetadata?.annotations)
+    if (!r.crd) {
+      addMetadata(r.object, 'labels', spec.commonMetadata?.labels)
+      addMetadata(r.object, 'annotations', spec.commonMetadata?.annotations)
+    }
     addMetadata(r.object, 'labels', { [RELEASE_NAME_LABEL]: hr.metadata.name, [RELEASE_NAMESPACE_LABEL]: hrNs })
     origins.set(r.object, { release, template: r.template })
     if (r.hook) release.hooks.push(r.object)
