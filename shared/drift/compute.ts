@@ -29,6 +29,7 @@ import {
   helmReleaseRenderer,
   strictInCluster,
   type FluxKustomization,
+  type HelmRenderOptions,
   type LeafRenderer,
 } from '../flux/build/index.ts'
 import {
@@ -54,6 +55,7 @@ import {
 } from './types.ts'
 import { immutableWarnings } from './warnings.ts'
 import { trace } from '../core/trace.ts'
+import { renderTarget } from '../schema/index.ts'
 
 export interface DriftOptions {
   /** `applied` (default under Flux), `worktree`, or a git revision (default `HEAD` when not under Flux) */
@@ -602,12 +604,14 @@ type RenderedReleases = Map<
 >
 
 /** The LeafRenderer of the baseline build: a release that cannot be rendered is noted, not fatal. */
-function releaseLeaf(into: RenderedReleases): LeafRenderer {
+function releaseLeaf(into: RenderedReleases, kube: Kube): LeafRenderer {
+  // asked once, and only when the build has a release
+  let target: Promise<HelmRenderOptions> | undefined
   return async (obj, ctx) => {
     const id = `${obj.metadata.namespace ?? 'default'}/${obj.metadata.name}`
     let seen = { namespace: obj.metadata.namespace ?? 'default', releaseName: obj.metadata.name, chart: '' }
     try {
-      const objects = await helmReleaseRenderer({}, (r) => {
+      const objects = await helmReleaseRenderer(await (target ??= renderTarget(kube)), (r) => {
         seen = { namespace: r.namespace, releaseName: r.releaseName, chart: `${r.chart.name}@${r.chart.version}` }
       })(obj, ctx)
       into.set(id, { objects, ...seen })
@@ -710,7 +714,12 @@ async function buildAtBaseline(
               strict: await strictInCluster(kube).catch(() => undefined),
               origin: 'the cluster',
               ...(renderReleases
-                ? { leaves: { HelmRelease: releaseLeaf(rendered) }, lookup: clusterLookup(kube) }
+                ? {
+                    // rendered for the live cluster's version and APIs (.Capabilities), as
+                    // helm-controller renders it: a chart picking an API by `Has` sees the same
+                    leaves: { HelmRelease: releaseLeaf(rendered, kube) },
+                    lookup: clusterLookup(kube),
+                  }
                 : {}),
             })
           ).objects

@@ -238,6 +238,8 @@ spec:
       ['Deployment', 'queue'],
       ['Service', 'queue'],
       ['ConfigMap', 'queue'],
+      // the chart picks policy/v1 by .Capabilities: rendered for the cluster's APIs, as helm-controller does
+      ['PodDisruptionBudget', 'queue'],
     ]) {
       const o = released(clean.report, kind, name)
       assert.equal(o?.class, 'in-sync', `${kind}/${name}: ${JSON.stringify(o)}`)
