@@ -26,6 +26,18 @@ export default defineNamespace({
   description: 'Metrics: Prometheus, node-exporter and Grafana.',
   namespaces: { dev: 'monitoring-dev', prod: 'monitoring' },
   flux: { kustomization: 'monitoring', namespace: 'flux-system' },
+  // prod in home-ops' shape (apps/<app>/ks.yaml, one Flux Kustomization per app with
+  // postBuild.substitute and dependsOn, applied by k8s/flux/monitoring.yaml): every command
+  // that builds prod builds these, in dependsOn order; the dev loop still builds overlays/dev
+  layout: {
+    kustomizations: [
+      'monitoring',
+      'namespaces/monitoring/apps/prometheus/ks.yaml',
+      'namespaces/monitoring/apps/node-exporter/ks.yaml',
+      'namespaces/monitoring/apps/grafana/ks.yaml',
+    ],
+    root: 'namespaces/monitoring',
+  },
   domains: { dev: 'monitoring.localhost', prod: 'home.example' },
   groups: [
     {
@@ -54,8 +66,9 @@ export default defineNamespace({
     // before every dev apply: regenerate the Loki datasource, so renaming observability's
     // namespace can never leave Grafana pointing at the old one (written only when it differs)
     beforeApply: async ({ ns, log }) => {
+      const dirs = { dev: ns.paths.overlays.dev, prod: path.join(ns.paths.root, 'apps', 'grafana', 'app') }
       for (const env of ['dev', 'prod'] as const) {
-        const file = path.join(ns.paths.overlays[env], 'datasource-loki.yaml')
+        const file = path.join(dirs[env], 'datasource-loki.yaml')
         const want = lokiDatasource(env)
         if (fs.readFileSync(file, 'utf8') !== want) {
           fs.writeFileSync(file, want)

@@ -149,22 +149,28 @@ export interface Layout {
   paths: string[]
   dev: DevOverrides
   /**
-   * the folder (absolute) that holds the files it names: what deploy commits and rolls back,
-   * where the dev loop watches and secrets are looked for; namespaces/<ns> when it names only
-   * Kustomizations by name
+   * the folder (relative to the repository) that holds the files it names: what deploy commits
+   * and rolls back, where the dev loop watches and secrets are looked for; namespaces/<ns> when
+   * it names only Kustomizations by name. sourceRoot() gives it absolute.
    */
   root: string
 }
 
-/** The deepest folder holding every file and folder a layout names (names of Kustomizations aside). */
+/** The folder that holds a namespace's sources (absolute): its layout's root, else namespaces/<ns>. */
+export function sourceRoot(ns: { paths: { root: string }; layout?: { root: string } }): string {
+  return ns.layout ? path.resolve(ns.paths.root, '..', '..', ns.layout.root) : ns.paths.root
+}
+
+/** The deepest folder holding every file and folder a layout names (names of Kustomizations aside), relative to the repository. */
 function layoutRoot(nsRoot: string, layout: LayoutInput): string {
   const repo = path.resolve(nsRoot, '..', '..')
-  if (layout.root !== undefined) return path.resolve(repo, layout.root)
+  const rel = (abs: string) => path.relative(repo, abs).split(path.sep).join('/')
+  if (layout.root !== undefined) return rel(path.resolve(repo, layout.root))
   const dirs = [
     ...(layout.kustomizations ?? []).filter((e) => /\.ya?ml$/.test(e)).map((e) => path.dirname(e)),
     ...(layout.paths ?? []),
   ].map((d) => path.resolve(repo, d).split(path.sep))
-  if (!dirs.length) return nsRoot
+  if (!dirs.length) return rel(nsRoot)
   let common = dirs[0]
   for (const d of dirs.slice(1)) {
     let i = 0
@@ -173,7 +179,7 @@ function layoutRoot(nsRoot: string, layout: LayoutInput): string {
   }
   const root = common.join(path.sep) || path.sep
   // the whole repository is no namespace's folder: deploy would commit everything
-  return path.relative(repo, root) === '' ? nsRoot : root
+  return rel(path.relative(repo, root) === '' ? nsRoot : root)
 }
 
 export interface App {

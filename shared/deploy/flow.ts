@@ -6,7 +6,7 @@ import { NsopsError, ExitCode, errorMessage } from '../core/errors.ts'
 import { fluxStatus, fluxRefString } from '../flux/index.ts'
 import { shortSha, type Upstream } from '../git/repo.ts'
 import { connect, ensureReachable, type Kube, type KubeTarget } from '../kube/client.ts'
-import type { NamespaceConfig } from '../config/namespace-config.ts'
+import { sourceRoot, type NamespaceConfig } from '../config/namespace-config.ts'
 import { c, interactive, log as defaultLog, spinner, type Spinner } from '../core/output.ts'
 import { repoRoot } from '../core/paths.ts'
 import { confirm, type PromptInput } from './confirm.ts'
@@ -105,8 +105,8 @@ export class DeploySteps {
     const mode = opts.mode === 'rollback' ? 'rollback' : opts.dryRun ? 'dry-run' : 'deploy'
     this.report = newReport(opts.ns.name, opts.ns.namespaces.prod, mode)
     // a namespace.ts layout's files live where the repository keeps them (kubernetes/apps/<ns>)
-    this.nsDir = inRepo(opts.ns.layout?.root ?? opts.ns.paths.root, opts.repoDir)
-    this.overlayDir = inRepo(opts.ns.layout?.root ?? opts.ns.paths.overlays.prod, opts.repoDir)
+    this.nsDir = inRepo(sourceRoot(opts.ns), opts.repoDir)
+    this.overlayDir = inRepo(opts.ns.layout ? sourceRoot(opts.ns) : opts.ns.paths.overlays.prod, opts.repoDir)
     this.log = opts.log ?? defaultLog
   }
 

@@ -13,7 +13,7 @@ import { NsopsError } from '../core/errors.ts'
 import { apiMessage, type Kube } from '../kube/client.ts'
 import type { ManifestObject } from '../kustomize/build.ts'
 import { checkSchemas, type SchemaResult } from '../schema/index.ts'
-import type { NamespaceConfig } from '../config/namespace-config.ts'
+import { sourceRoot, type NamespaceConfig } from '../config/namespace-config.ts'
 import { buildProd, type ProdBuild, type ProdBuildOptions } from '../flux/build/index.ts'
 import { findPlaintextSecrets, isSopsSecret, plaintextSecretsError } from './secrets.ts'
 
@@ -237,7 +237,7 @@ export async function validateProd(
 ): Promise<{ built: ProdBuild; validation: Validation }> {
   const built = await buildProd(ns, repoDir, { reuse: true, vars: opts.vars, strict: opts.strict, helm: opts.helm })
   const rendered = built.releases.flatMap((r) => [...r.objects, ...r.hooks])
-  const nsDir = path.relative(repoDir, ns.layout?.root ?? ns.paths.root)
+  const nsDir = path.relative(repoDir, sourceRoot(ns))
   const secrets = await findPlaintextSecrets(
     repoDir,
     nsDir,

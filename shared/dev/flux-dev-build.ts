@@ -6,7 +6,7 @@
 // dependsOn order, so the loop applies a dependency and waits for it before what depends on it.
 import path from 'node:path'
 import type { ManifestObject } from '../kustomize/build.ts'
-import type { DevOverrides, NamespaceConfig } from '../config/namespace-config.ts'
+import { sourceRoot, type DevOverrides, type NamespaceConfig } from '../config/namespace-config.ts'
 import { buildProd, FluxTree, strictInRepo, type ProdPart } from '../flux/build/index.ts'
 
 /** One Flux Kustomization's objects in dev, and the Kustomizations (`namespace/name`) it depends on. */
@@ -50,7 +50,7 @@ export class FluxDevBuild {
     const tree = await FluxTree.load(this.repoDir, { strict: strictInRepo(this.repoDir) })
     const built = await buildProd(this.ns, this.repoDir, { tree })
     const dirs = new Set<string>()
-    if (this.ns.layout) dirs.add(this.ns.layout.root)
+    if (this.ns.layout) dirs.add(sourceRoot(this.ns))
     for (const p of built.parts) {
       dirs.add(p.dir)
       const ks = p.node?.kustomization

@@ -23,7 +23,7 @@ import { devNamespaceObject, FluxDevBuild, type DevStage } from './flux-dev-buil
 import { waitFor } from '../health/wait.ts'
 import { healthRefs } from './health-feed.ts'
 import { isApiError, type Kube } from '../kube/client.ts'
-import type { NamespaceConfig } from '../config/namespace-config.ts'
+import { sourceRoot, type NamespaceConfig } from '../config/namespace-config.ts'
 import type { ApplyInfo } from '../config/task-types.ts'
 import {
   claimSession,
@@ -292,7 +292,7 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       }).catch(
         () => undefined, // no Flux tree to read (k8s/flux broken): the dev overlay as written; validate says why
       )
-    else this.fluxInputs = await this.fluxBuild.inputs().catch(() => [this.ns.layout?.root ?? this.ns.paths.root])
+    else this.fluxInputs = await this.fluxBuild.inputs().catch(() => [sourceRoot(this.ns)])
     try {
       devObjects = await this.substituted((await this.buildFull()).objects)
       if (!this.ns.hooks.beforeApply) this.prebuilt = devObjects
@@ -381,7 +381,7 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       return
     }
     // a layout's dev overlay lives in the repository's own folders (applications/<ns>/overlays/dev)
-    const root = this.ns.layout?.root ?? this.ns.paths.root
+    const root = sourceRoot(this.ns)
     // a chart the namespace folder holds (<ns>/charts/): published again, not applied
     const chartsDir = path.join(this.ns.paths.root, 'charts')
     const isChart = (file: string) => !path.relative(chartsDir, path.resolve(root, file)).startsWith('..')
@@ -510,10 +510,7 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       this.prebuilt = undefined
       if (prebuilt && trigger === 'start') objects = prebuilt
       else if (this.fluxBuild) ({ objects, how } = await this.buildFull())
-      else
-        ({ objects, how } = saved
-          ? await this.build.afterSave(this.ns.layout?.root ?? this.ns.paths.root, saved)
-          : await this.build.full())
+      else ({ objects, how } = saved ? await this.build.afterSave(sourceRoot(this.ns), saved) : await this.build.full())
       objects = await this.substituted(objects)
     } catch (err) {
       this.buildError = err

@@ -144,7 +144,7 @@ describe('deploy along a dependsOn chain (real source- and kustomize-controller)
     ns = {
       ...base,
       paths: namespacePaths(path.join(work, 'namespaces', NS)),
-      layout: { ...base.layout!, root: path.join(work, 'chain') },
+      layout: { ...base.layout!, root: 'chain' },
     }
     const head = await git$('rev-parse', 'HEAD')
     await until(

@@ -21,6 +21,7 @@ import { serveDir } from '../static-server.ts'
 import { clientsFor, isApiError, type Kube } from '../../shared/kube/client.ts'
 import { pidAlive } from '../../shared/core/lock.ts'
 import { loadNamespaces } from '../../shared/config/namespaces.ts'
+import { buildProd } from '../../shared/flux/build/index.ts'
 import { repoRoot } from '../../shared/core/paths.ts'
 import { crane } from '../../shared/images/crane.ts'
 import { advertisedRegistry, REGISTRY_VARS } from '../../shared/images/registry.ts'
@@ -173,6 +174,24 @@ describe('kustomize-controller on the sim cluster', () => {
     for (const c of await loadNamespaces(names)) {
       const k = ks.find((o) => o.metadata.name === c.name)!
       assert.equal(k.metadata.namespace, FLUX_NAMESPACE)
+      if (c.layout) {
+        // home-ops' shape (monitoring): its Kustomization applies the namespace and one Flux
+        // Kustomization per app, each targeting the namespace from its own ks.yaml
+        assert.equal(k.spec.path, `./namespaces/${c.name}/apps`)
+        assert.equal(k.spec.targetNamespace, undefined, 'the apps’ Kustomizations stay in flux-system')
+        const apps = (await buildProd(c, repoRoot)).kustomizations.filter((n) => n.id !== `${FLUX_NAMESPACE}/${c.name}`)
+        assert.ok(apps.length >= 2, `${c.name}: one Kustomization per app`)
+        for (const a of apps) {
+          assert.equal(a.kustomization.spec?.targetNamespace, c.namespaces.prod, a.id)
+          assert.deepEqual(a.kustomization.spec?.sourceRef, { kind: 'GitRepository', name: 'nsops' }, a.id)
+          assert.ok(a.kustomization.spec?.postBuild?.substitute, `${a.id}: postBuild.substitute`)
+        }
+        assert.ok(
+          apps.some((a) => a.dependsOn.length),
+          `${c.name}: the exporters depend on prometheus (dependsOn)`,
+        )
+        continue
+      }
       const { postBuild, ...spec } = k.spec
       assert.deepEqual(
         spec,
@@ -453,6 +472,11 @@ describe('kustomize-controller on the sim cluster', () => {
     const repo = await get('GitRepository', FLUX_NAMESPACE, 'nsops')
     assert.equal(repo.spec?.url, server.urlFor('nsops.git'))
     for (const c of configs) await appliedRevision(FLUX_NAMESPACE, c.name, `main@sha1:${sha}`, 240_000)
+    // a namespace in home-ops' shape (monitoring): its apps' Kustomizations, applied by its own
+    for (const c of configs.filter((x) => x.layout))
+      for (const n of (await buildProd(c, repoRoot)).kustomizations)
+        if (n.kustomization.metadata.name !== c.name)
+          await appliedRevision(FLUX_NAMESPACE, n.kustomization.metadata.name, `main@sha1:${sha}`, 240_000)
     t.diagnostic(
       `bootstrap: ${configs.length} Kustomizations Ready at main@sha1:${sha.slice(0, 7)} ${Date.now() - started} ms after bootstrapFlux`,
     )

@@ -19,12 +19,14 @@ import { parseAllDocuments } from 'yaml'
 import { NsopsError } from '../../shared/core/errors.ts'
 import {
   defineNamespace,
+  sourceRoot,
   environments,
   type Environment,
   type NamespaceConfig,
   type NamespaceInput,
 } from '../../shared/config/namespace-config.ts'
 import { repoRoot } from '../../shared/core/paths.ts'
+import { buildProd } from '../../shared/flux/build/index.ts'
 import { toolPath } from '../../shared/tools/provision.ts'
 
 const run = promisify(execFile)
@@ -148,7 +150,14 @@ describe('namespace manifests', () => {
       const all = await Promise.all(
         configs.flatMap((config) =>
           environments.map(async (env) => {
-            const objects = await build(kustomize, config.paths.overlays[env])
+            // prod of a namespace whose namespace.ts has a layout (monitoring: one Flux
+            // Kustomization per app) is what those Kustomizations apply to it, as Flux builds them
+            const objects =
+              env === 'prod' && config.layout
+                ? ((await buildProd(config, repoRoot)).objects.filter(
+                    (o) => !(o.kind === 'Kustomization' && o.apiVersion.startsWith('kustomize.toolkit.fluxcd.io/')),
+                  ) as unknown as K8sObject[])
+                : await build(kustomize, config.paths.overlays[env])
             return { config, env, objects: [...objects, ...(await renderReleases(objects, config.paths.root, tmp))] }
           }),
         ),
@@ -167,7 +176,7 @@ describe('namespace manifests', () => {
       for (const dir of [
         config.paths.base,
         config.paths.overlays.dev,
-        config.paths.overlays.prod,
+        config.layout ? sourceRoot(config) : config.paths.overlays.prod,
         config.paths.components,
       ]) {
         assert.ok(fs.statSync(dir).isDirectory(), `${n}: ${dir} is missing`)

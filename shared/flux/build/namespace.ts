@@ -241,11 +241,19 @@ async function buildLayout(scope: ProdScope, tree: FluxTree, opts: ProdBuildOpti
     if (opts.missingOverlay === 'empty' && !fs.existsSync(dir)) continue
     parts.push({ dir, objects: await buildKustomization(dir, { reuse: opts.reuse }) })
   }
+  // a parent the layout names with its children (home-ops' namespace folder: the Namespace
+  // and the apps' ks.yaml) gives its own objects; the children's definitions are not the
+  // namespace's objects but the Kustomizations built here (and they live in flux-system)
+  const ids = new Set(nodes.map((n) => n.id))
+  const isNamed = (o: ManifestObject) =>
+    o.kind === 'Kustomization' &&
+    o.apiVersion.startsWith('kustomize.toolkit.fluxcd.io/') &&
+    ids.has(`${o.metadata.namespace ?? 'flux-system'}/${o.metadata.name}`)
   for (const n of nodes)
     parts.push({
       node: n,
       dir: path.resolve(tree.repoDir, n.kustomization.spec?.path ?? '.'),
-      objects: (await tree.build(n)).objects,
+      objects: (await tree.build(n)).objects.filter((o) => !isNamed(o)),
     })
   const label = [...(nodes.length ? [describe(nodes)] : []), ...dirs.map((d) => path.relative(tree.repoDir, d))].join(
     ' and ',
@@ -289,14 +297,35 @@ export async function devSubstitution(
   const nodes = (await kustomizationsOf(scope, tree)).filter((n) => n.kustomization.spec?.postBuild)
   if (!nodes.length) return undefined
   const strict = strictInRepo(repoDir)
+  const substitute = (n: FluxNode, objects: ManifestObject[]) =>
+    substituteLike(n.kustomization, objects, {
+      vars: tree.varsFor(n),
+      strict,
+      origin: n.file ? `${n.file}, over the dev overlay` : 'over the dev overlay',
+    })
+  if (nodes.length === 1) return (objects) => substitute(nodes[0], objects)
+  // several Kustomizations with their own variables (one per app, home-ops' shape): each dev
+  // object gets the variables of the Kustomization whose prod build has it (by kind and name);
+  // one prod has nowhere is left as written
+  const owner = new Map<string, FluxNode>()
+  for (const n of nodes)
+    for (const o of (await tree.build(n)).objects)
+      owner.set(`${o.kind}/${o.metadata.name}`, owner.get(`${o.kind}/${o.metadata.name}`) ?? n)
   return async (objects) => {
-    let out = objects
-    for (const n of nodes)
-      out = await substituteLike(n.kustomization, out, {
-        vars: tree.varsFor(n),
-        strict,
-        origin: n.file ? `${n.file}, over the dev overlay` : 'over the dev overlay',
-      })
+    const groups = new Map<FluxNode | undefined, number[]>()
+    objects.forEach((o, i) => {
+      const n = owner.get(`${o.kind}/${o.metadata.name}`)
+      groups.set(n, [...(groups.get(n) ?? []), i])
+    })
+    const out = [...objects]
+    for (const [n, idx] of groups) {
+      if (!n) continue
+      const done = await substitute(
+        n,
+        idx.map((i) => objects[i]),
+      )
+      idx.forEach((i, j) => (out[i] = done[j]))
+    }
     return out
   }
 }
