@@ -77,7 +77,7 @@ export async function devDown(argv: string[]): Promise<number> {
         const loop = new DevLoop(kube, await loadNamespace(sess.namespace))
         const notes = await loop.endKept({ prodBroken: values['prod-broken'] })
         const text = `${notes.length ? `: ${notes.join('; ')}` : ''}`
-        if (notes.some((n) => /does not build/.test(n))) {
+        if (notes.some((n) => /does not build|left HelmRelease/.test(n))) {
           s.warn(`${sess.namespace} is not finished${text}`)
           code = 1
         } else s.succeed(`ended the kept session of ${sess.namespace}${text}`)

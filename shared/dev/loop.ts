@@ -9,7 +9,13 @@ import { deleteObject } from '../kube/rest.ts'
 import { pruneLeftovers, type PruneReport } from '../apply/prune.ts'
 import { refKey, refOf, refString, type ObjectRef } from '../kube/refs.ts'
 import { inventoryConfigMapName, readInventory, writeInventory, type InventoryRef } from '../apply/inventory.ts'
-import { keepReleasePvcs, NotDeployed, refreshChartSources, waitReleasesGone } from '../flux/helm-release.ts'
+import {
+  keepReleasePvcs,
+  NotDeployed,
+  refreshChartSources,
+  ReleaseBusy,
+  waitReleasesGone,
+} from '../flux/helm-release.ts'
 import { NsopsError, errorMessage } from '../core/errors.ts'
 import { rewriteImages } from '../images/rewrite.ts'
 import { ImageBuilds, type ImageState } from './image-builds.ts'
@@ -724,7 +730,7 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     if (!keep) {
       say(`deleting the dev-only objects of ${this.ns.name} in ${this.ns.namespaces.dev}`)
       try {
-        notes.push(...(await this.deleteDevOnly()))
+        notes.push(...(await this.deleteDevOnly({}, say)))
       } catch (err) {
         notes.push(`could not delete dev objects: ${errorMessage(err)}`)
       }
@@ -827,7 +833,7 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     return this.substitute ? this.substitute(objects) : objects
   }
 
-  private async deleteDevOnly(opts: EndKeptOptions = {}): Promise<string[]> {
+  private async deleteDevOnly(opts: EndKeptOptions = {}, say: (doing: string) => void = () => {}): Promise<string[]> {
     const applied = await readInventory(this.kube, this.inventory)
     for (const [k, json] of this.lastApplied)
       if (!applied.has(k)) applied.set(k, refOf(JSON.parse(json) as ManifestObject))
@@ -858,6 +864,10 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       (r) => r.kind === 'HelmRelease' && r.apiVersion.startsWith('helm.toolkit.fluxcd.io/') && r.namespace,
     )
     const spared = new Set<string>()
+    if (releases.length)
+      say(
+        `marking the PVCs of HelmRelease ${releases.map((r) => r.name).join(', ')} for Helm to keep (helm-controller)`,
+      )
     await Promise.all(
       releases.map(async (hr) => {
         try {
@@ -869,10 +879,14 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
             notes.push(`HelmRelease ${hr.name}: ${err.message}`)
             return
           }
-          // uninstalling it now would delete its PVCs: left in place, `just dev-down` tries again
+          // uninstalling it now would delete its PVCs: left in place (in the inventory, the
+          // session kept unfinished), `just dev-down` tries again. A release helm-controller is
+          // busy with (an upgrade waiting for its pods) is not waited for: that takes minutes
           spared.add(refKey(hr))
           notes.push(
-            `left HelmRelease ${hr.namespace}/${hr.name} installed: its PVCs could not be marked for Helm to keep (${errorMessage(err)})`,
+            err instanceof ReleaseBusy
+              ? `left HelmRelease ${hr.namespace}/${hr.name} installed: ${err.message}; once helm-controller is done, \`just dev-down\` uninstalls it keeping them`
+              : `left HelmRelease ${hr.namespace}/${hr.name} installed: its PVCs could not be marked for Helm to keep (${errorMessage(err)}); \`just dev-down\` tries again`,
           )
         }
       }),
@@ -892,7 +906,11 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
         unsure: this.retain,
       },
     )
-    if (unsure.length) {
+    if (spared.size) {
+      const left = `${spared.size} HelmRelease(s) of ${this.ns.name} were left installed to keep their PVCs`
+      this.unfinished = this.unfinished ? `${this.unfinished}; ${left}` : left
+    }
+    if (unsure.length || spared.size) {
       // the inventory keeps naming them, for the `just dev-down` that finishes
       const left = [...unsure, ...r.keep, ...releases.filter((hr) => spared.has(refKey(hr)))]
       await writeInventory(this.kube, this.inventory, left, DEV_FIELD_MANAGER).catch((e) =>
@@ -919,6 +937,7 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       const byNs = new Map<string, string[]>()
       for (const hr of deletedReleases) byNs.set(hr.namespace!, [...(byNs.get(hr.namespace!) ?? []), hr.name])
       for (const [namespace, names] of byNs) {
+        say(`waiting for helm-controller to uninstall HelmRelease ${names.join(', ')} in ${namespace}`)
         const w = await waitReleasesGone(this.kube, namespace, names)
         if (w.gone.length)
           notes.push(`uninstalled HelmRelease ${w.gone.join(', ')} (helm-controller removed its release)`)

@@ -45,6 +45,13 @@ interface HelmReleaseObject {
 export class NotDeployed extends Error {}
 
 /**
+ * A release helm-controller is still working on (an install or upgrade waiting for its pods, up
+ * to the release's timeout, minutes): neither the upgrade that marks its PVCs nor the uninstall
+ * would run before that ends, and deleting it now would uninstall it with PVCs unmarked.
+ */
+export class ReleaseBusy extends Error {}
+
+/**
  * Makes Helm keep the release's PVCs when it is uninstalled: when it has any, the HelmRelease
  * gets a post-renderer adding `helm.sh/resource-policy: keep` to them, and helm-controller is
  * asked for a forced upgrade (`reconcile.fluxcd.io/forceAt`, as `flux reconcile hr --force`:
@@ -58,6 +65,8 @@ export async function keepReleasePvcs(
   /** the field manager of whoever applied the HelmRelease (the dev loop's), who writes the patch */
   fieldManager: string,
   timeoutMs = 60_000,
+  /** how long a reconcile in progress may take to settle before the release counts as busy */
+  settleMs = 10_000,
 ): Promise<string[]> {
   const pvcs = await kube.core.listNamespacedPersistentVolumeClaim({
     namespace,
@@ -71,13 +80,18 @@ export async function keepReleasePvcs(
   let hr = await get()
   let ready = hr.status?.conditions?.find((c) => c.type === 'Ready')
   // a reconcile in progress (Ready=Unknown, "Fulfilling prerequisites": the loop's last apply, a
-  // values save) is not a failed release: let it settle before judging
-  const settle = Date.now() + timeoutMs
+  // values save) is not a failed release: let it settle before judging, but only briefly: an
+  // upgrade waiting for pods holds helm-controller for the release's whole timeout (minutes)
+  const settle = Date.now() + Math.min(settleMs, timeoutMs)
   while (ready?.status === 'Unknown' && Date.now() < settle) {
     await new Promise((r) => setTimeout(r, 200))
     hr = await get()
     ready = hr.status?.conditions?.find((c) => c.type === 'Ready')
   }
+  if (ready?.status === 'Unknown')
+    throw new ReleaseBusy(
+      `helm-controller is still working on it (${ready.message ?? 'reconciling'}), so its PVCs (${names.join(', ')}) cannot be marked for Helm to keep yet`,
+    )
   // only a deployed release can be upgraded with the same values; a failed one would fail again
   if (ready?.status !== 'True' || hr.status?.history?.[0]?.status !== 'deployed')
     throw new NotDeployed(

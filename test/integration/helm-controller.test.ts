@@ -19,6 +19,7 @@ import { scaffoldFiles } from '../../shared/commands/new-namespace.ts'
 import { loadNamespace } from '../../shared/config/namespaces.ts'
 import { DevLoop } from '../../shared/dev/loop.ts'
 import { appRows } from '../../shared/dev/app-rows.ts'
+import { readSession } from '../../shared/dev/session.ts'
 import { isApiError } from '../../shared/kube/client.ts'
 import { privateStateDir } from '../state-dir.ts'
 import { fluxCrdBundle } from '../../shared/flux/crds.ts'
@@ -389,6 +390,61 @@ ${values.replace(/^/gm, '    ')}
       )
       const pvc = await kube.core.readNamespacedPersistentVolumeClaim({ namespace: devNs, name: 'queue-data' })
       assert.equal(pvc.metadata?.deletionTimestamp, undefined, 'the PVC is kept')
+    })
+
+    it('the dev loop: a stop while an upgrade waits for its pods exits within seconds, leaves the release installed with its PVC, and the session says what is left and how to finish', async () => {
+      writeValues('persistence: { enabled: true }\nworkers: { replicas: 1 }')
+      const loop = new DevLoop(kube, await loadNamespace(name), { forwards: false })
+      const hr = () => loop.status.resources.find((x) => x.kind === 'HelmRelease' && x.name === 'queue')
+      const live = async () =>
+        (await kube.custom.getNamespacedCustomObject({
+          ...fluxKinds.HelmRelease,
+          namespace: devNs,
+          name: 'queue',
+        })) as FluxObject
+      const doing: string[] = []
+      let notes: string[] = []
+      let took = 0
+      try {
+        await loop.start()
+        await until('release installed', async () => hr()?.release?.result === 'succeeded', 120_000)
+        // requests no node can meet: the pod stays Pending and the upgrade waits (helm's --wait,
+        // helm-controller's default) for the release's timeout, 5 minutes
+        writeValues(
+          'persistence: { enabled: true }\nworkers: { replicas: 1 }\nresources: { requests: { cpu: "1000" } }',
+        )
+        await until(
+          'helm-controller running the upgrade',
+          async () => {
+            const ready = conditionOf(await live(), 'Ready')
+            return ready?.status === 'Unknown' && /upgrade/i.test(ready.message ?? '')
+          },
+          120_000,
+        )
+      } finally {
+        const t0 = Date.now()
+        notes = await loop.stop({ progress: (d) => doing.push(d) })
+        took = Date.now() - t0
+      }
+      assert.ok(took < 30_000, `stop took ${took} ms: ${notes.join('\n')}`)
+      assert.ok(
+        doing.some((d) => /marking the PVCs of HelmRelease queue/.test(d)),
+        doing.join('\n'),
+      )
+      const left = notes.find((n) =>
+        /left HelmRelease .*\/queue installed: helm-controller is still working on it/.test(n),
+      )
+      assert.ok(left, notes.join('\n'))
+      assert.match(left, /queue-data/)
+      assert.match(left, /`just dev-down` uninstalls it keeping them/)
+      // the release stays (deleting it now would uninstall it with its PVC unmarked), the PVC too
+      assert.equal((await live()).metadata.deletionTimestamp, undefined)
+      const pvc = await kube.core.readNamespacedPersistentVolumeClaim({ namespace: devNs, name: 'queue-data' })
+      assert.equal(pvc.metadata?.deletionTimestamp, undefined, 'the PVC is kept')
+      // the session is kept unfinished, for `just dev-down`
+      const session = readSession(name)
+      assert.equal(session?.kept, true)
+      assert.match(session?.unfinished ?? '', /HelmRelease\(s\) of .* left installed to keep their PVCs/)
     })
   })
 })
