@@ -7,6 +7,14 @@ import { promisify } from 'node:util'
 import { NsopsError } from '../core/errors.ts'
 import { repoRoot, stateDir } from '../core/paths.ts'
 import { commandExists, dockerEngineAnswers } from './docker.ts'
+import {
+  applyConfigMap,
+  ensureKindRegistry,
+  k3dConfigWithRegistry,
+  removeOwnedRegistry,
+  wireKindRegistry,
+  type ApplyConfigMap,
+} from './docker-registry.ts'
 import type { ClusterInfo, ClusterProvider, ComponentStatus } from './provider.ts'
 
 const run = promisify(execFile)
@@ -15,7 +23,7 @@ interface Commands {
   tool: 'kind' | 'k3d'
   install: string
   list: string[]
-  create: (name: string) => string[]
+  create: (name: string, config: string) => string[]
   kubeconfig: (name: string) => string[]
   delete: (name: string) => string[]
 }
@@ -25,16 +33,7 @@ const table: Record<'kind' | 'k3d', Commands> = {
     tool: 'kind',
     install: 'https://kind.sigs.k8s.io/docs/user/quick-start/#installation',
     list: ['get', 'clusters'],
-    create: (n) => [
-      'create',
-      'cluster',
-      '--name',
-      n,
-      '--config',
-      path.join(repoRoot, 'k8s/kind.yaml'),
-      '--wait',
-      '120s',
-    ],
+    create: (n, config) => ['create', 'cluster', '--name', n, '--config', config, '--wait', '120s'],
     kubeconfig: (n) => ['get', 'kubeconfig', '--name', n],
     delete: (n) => ['delete', 'cluster', '--name', n],
   },
@@ -42,7 +41,7 @@ const table: Record<'kind' | 'k3d', Commands> = {
     tool: 'k3d',
     install: 'https://k3d.io/#installation',
     list: ['cluster', 'list', '--no-headers'],
-    create: (n) => ['cluster', 'create', n, '--config', path.join(repoRoot, 'k8s/k3d.yaml'), '--wait'],
+    create: (n, config) => ['cluster', 'create', n, '--config', config, '--wait'],
     kubeconfig: (n) => ['kubeconfig', 'get', n],
     delete: (n) => ['cluster', 'delete', n],
   },
@@ -55,6 +54,8 @@ export class DockerCluster implements ClusterProvider {
   constructor(
     readonly name: 'kind' | 'k3d',
     private readonly clusterName = 'nsops',
+    // how the KEP-1755 ConfigMap reaches the cluster (a test without an apiserver records it)
+    private readonly apply: ApplyConfigMap = applyConfigMap,
   ) {
     this.cmd = table[name]
   }
@@ -94,7 +95,21 @@ export class DockerCluster implements ClusterProvider {
   async ensure(): Promise<ClusterInfo> {
     await this.require()
     const reused = await this.exists()
-    if (!reused) await run(this.cmd.tool, this.cmd.create(this.clusterName), { maxBuffer: 64 << 20 })
+    // the registry comes first: kind's nodes name it, k3d creates it from its config
+    if (this.name === 'kind') {
+      const registry = await ensureKindRegistry()
+      if (!reused)
+        await run(this.cmd.tool, this.cmd.create(this.clusterName, path.join(repoRoot, 'k8s/kind.yaml')), {
+          maxBuffer: 64 << 20,
+        })
+      const kubeconfig = await this.kubeconfig()
+      await wireKindRegistry(this.clusterName, registry, kubeconfig, this.apply)
+      return { provider: this.name, context: this.context, kubeconfig, server: '', reused }
+    }
+    if (!reused) {
+      const { file } = await k3dConfigWithRegistry()
+      await run(this.cmd.tool, this.cmd.create(this.clusterName, file), { maxBuffer: 64 << 20 })
+    }
     return { provider: this.name, context: this.context, kubeconfig: await this.kubeconfig(), server: '', reused }
   }
 
@@ -107,6 +122,7 @@ export class DockerCluster implements ClusterProvider {
   async stop(): Promise<void> {
     await this.require()
     if (await this.exists()) await run(this.cmd.tool, this.cmd.delete(this.clusterName))
+    await removeOwnedRegistry(this.name)
   }
 
   async logs(): Promise<Record<string, string>> {
