@@ -14,6 +14,7 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import YAML from 'yaml'
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
+import { NsopsError } from '../core/errors.ts'
 import { repoRoot, stateDir } from '../core/paths.ts'
 import { freePort } from '../core/ports.ts'
 import { connect } from '../kube/client.ts'
@@ -66,7 +67,7 @@ export async function ensureKindRegistry(): Promise<LocalRegistry> {
     return { container: KIND_REGISTRY, port: found.port, owned: found.owned, reused: true }
   }
   const port = await freePort()
-  await run('docker', [
+  const args = [
     'run',
     '-d',
     '--restart=always',
@@ -79,7 +80,17 @@ export async function ensureKindRegistry(): Promise<LocalRegistry> {
     '--label',
     OWNED_LABEL,
     'registry:2',
-  ])
+  ]
+  try {
+    await run('docker', args)
+  } catch (err) {
+    throw new NsopsError(
+      `kind's registry (k8s/kind.yaml names it): \`docker ${args.join(' ')}\` failed: ${(err as { stderr?: string }).stderr?.trim() || String(err)}.`,
+      {
+        hint: 'kind needs this registry for images (https://kind.sigs.k8s.io/docs/user/local-registry/): check that Docker can pull registry:2 and bind 127.0.0.1, or use the sim provider.',
+      },
+    )
+  }
   return { container: KIND_REGISTRY, port, owned: true, reused: false }
 }
 

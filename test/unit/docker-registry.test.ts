@@ -102,6 +102,27 @@ describe('kind/k3d local registry (stand-in docker/kind/k3d)', () => {
     assert.ok(!log().some((l) => l.startsWith('docker rm')))
   })
 
+  it("kind: a registry that cannot start stops cluster-up with docker's message and a hint, before any cluster is made", async () => {
+    process.env.STANDIN_DOCKER_RUN_FAILS = 'Error response from daemon: network bridge not found'
+    try {
+      await assert.rejects(
+        new DockerCluster('kind', 'nsops', async () => {}).ensure(),
+        (err: Error & { hint?: string }) => {
+          assert.equal(err.name, 'NsopsError')
+          assert.match(
+            err.message,
+            /docker run .*registry:2` failed: Error response from daemon: network bridge not found/,
+          )
+          assert.match(err.hint ?? '', /sim provider/)
+          return true
+        },
+      )
+      assert.ok(!log().some((l) => l.startsWith('kind create')))
+    } finally {
+      delete process.env.STANDIN_DOCKER_RUN_FAILS
+    }
+  })
+
   it('k3d: hands k3d a config that creates nsops-registry; uses it on a second up; deletes it on stop', async () => {
     const k3d = new DockerCluster('k3d')
     await k3d.ensure()
