@@ -314,5 +314,46 @@ ${container.replace(/^/gm, '    ')}
       assert.equal(((await hr('monitoring')).status?.history as { version: number }[])[0].version, before)
       edit('requests: { cpu: 50m, memory: 1Gi }', 'requests: { cpu: 50m, memory: 128Mi }')
     })
+
+    // last: it leaves dev's release installed, for the after()'s dev-down
+    it("Ctrl-C while helm-controller's upgrade waits for a pod that never becomes ready: the exit takes seconds, not the release's timeout; the release and its PVC stay and the screen says how to finish", async () => {
+      values('controllers:\n  grafana:\n    replicas: 1\n')
+      const t = await Terminal.open(['npx', 'just', 'dev-up', 'monitoring', '--no-ui'], { cwd: repo.work, env })
+      try {
+        await t.waitFor(/grafana\s+✓ Current[^\n]*nsops-app@0\.1\.0 r\d+ (install|upgrade) succeeded/, 300_000)
+        // a node no node matches: the pod stays Pending, the upgrade waits (helm's wait, 5m)
+        values('controllers:\n  grafana:\n    pod:\n      nodeSelector: { nsops.test/none: "true" }\n')
+        await until(
+          'helm-controller running the upgrade',
+          async () => {
+            const ready = conditionOf(await hr('monitoring-dev'), 'Ready')
+            return ready?.status === 'Unknown' && /upgrade/i.test(ready.message ?? '')
+          },
+          120_000,
+        )
+        const t0 = Date.now()
+        await t.press('C-c')
+        const code = await t.waitExit(60_000).catch(async (err: Error) => {
+          throw new Error(`${err.message}; the screen:\n${await t.screen()}`, { cause: err })
+        })
+        assert.ok(Date.now() - t0 < 45_000, `exited after ${Date.now() - t0} ms`)
+        assert.equal(code, 130)
+        const screen = (await t.screen()).replace(/\n/g, '')
+        assert.match(
+          screen,
+          /left HelmRelease monitoring-dev\/grafana installed: helm-controller is still working on it/,
+        )
+        assert.match(screen, /grafana-data/)
+        assert.match(screen, /`just dev-down` uninstalls it keeping them/)
+      } finally {
+        await t.close()
+      }
+      assert.equal((await hr('monitoring-dev')).metadata.deletionTimestamp, undefined, 'the release is left installed')
+      const pvc = await kube.core.readNamespacedPersistentVolumeClaim({
+        namespace: 'monitoring-dev',
+        name: 'grafana-data',
+      })
+      assert.equal(pvc.metadata?.deletionTimestamp, undefined, 'the PVC is kept')
+    })
   },
 )
