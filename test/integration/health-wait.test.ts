@@ -109,13 +109,19 @@ describe('waiting for health', () => {
       assert.equal(result.status, 'Current')
       assert.equal(result.statuses[0].ref, `Deployment/${ns.name}/web`)
       assert.match(result.report, /^all 1 object Current after/)
-      assert.deepEqual(
-        result.statuses[0].pods?.map((p) => [p.ready, p.status, p.why]),
-        [
-          ['1/1', 'Running', undefined],
-          ['1/1', 'Running', undefined],
-        ],
-      )
+      // the Deployment's two pods are listed with it; their state comes from a second watch (the
+      // namespace's pods), whose events can trail the Deployment's on a loaded machine, so the
+      // snapshot may still hold kwok's Pending of a moment before
+      const pods = result.statuses[0].pods ?? []
+      assert.equal(pods.length, 2, JSON.stringify(pods))
+      for (const p of pods) {
+        assert.match(p.name, /^web-/)
+        assert.ok(
+          (p.ready === '1/1' && p.status === 'Running' && p.why === undefined) ||
+            (p.ready === '0/1' && p.status === 'Pending'),
+          JSON.stringify(p),
+        )
+      }
 
       const seen = progress.map((p) => p.status)
       assert.equal(seen[0], 'NotFound')
