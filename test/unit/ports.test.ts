@@ -16,18 +16,34 @@ describe('free ports', () => {
   })
 
   it('skips a port something already listens on', async () => {
-    const srv = net.createServer()
-    await new Promise<void>((resolve, reject) => {
-      srv.once('error', reject)
-      srv.listen(0, '127.0.0.1', resolve)
-    })
-    const busy = (srv.address() as net.AddressInfo).port
+    const listen = (port: number) =>
+      new Promise<net.Server | undefined>((resolve) => {
+        const srv = net.createServer()
+        srv.once('error', () => resolve(undefined))
+        srv.listen(port, '127.0.0.1', () => resolve(srv))
+      })
+    const close = (srv: net.Server) => new Promise((resolve) => srv.close(resolve))
+    // a taken port whose neighbour is free, below the ephemeral range: in the ephemeral range a
+    // neighbour is often some client connection's local port on a busy machine (CI saw one)
+    let srv: net.Server | undefined
+    let busy = 0
+    while (!srv) {
+      busy = 20_000 + Math.floor(Math.random() * (ephemeralStart - 20_002))
+      srv = await listen(busy)
+      const neighbour = srv && (await listen(busy + 1))
+      if (neighbour) {
+        await close(neighbour)
+      } else if (srv) {
+        await close(srv)
+        srv = undefined
+      }
+    }
     try {
       // a window of two ports, one of them taken: the pick must be the other one
       const got = await freePort([busy, busy + 1])
       assert.equal(got, busy + 1)
     } finally {
-      srv.close()
+      await close(srv)
     }
   })
 })
