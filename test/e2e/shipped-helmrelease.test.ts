@@ -8,7 +8,8 @@
 // shows helm-controller's reason at once for values the chart's schema refuses, and is
 // uninstalled (its PVC kept) on Ctrl-C. Then `just deploy monitoring`: a values change upgrades
 // prod's release (revisions before/after in the report), a change the API server refuses is
-// rolled back (exit 2).
+// refused before the push (exit 1), and a change whose upgrade fails only in the cluster is
+// reverted and released back (exit 2).
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import fs from 'node:fs'
@@ -91,7 +92,8 @@ ${container.replace(/^/gm, '    ')}
       const t = await Terminal.open(['npx', 'just', 'dev-up', 'monitoring', '--no-ui'], { cwd: repo.work, env })
       try {
         // the chart went to the sim's registry, and dev's release is installed from it
-        await t.waitFor(/grafana\s+✓ Current[^\n]*nsops-app@0\.1\.0 r1 install succeeded/, 300_000)
+        // [^]: the row may wrap (a port-forward error when another run holds the port)
+        await t.waitFor(/grafana\s+✓ Current[^]*?nsops-app@0\.1\.0 r1 install succeeded/, 300_000)
         const kc = new KubeConfig()
         kc.loadFromFile(path.join(state(), 'sim', 'kubeconfig'))
         kube = clientsFor(kc, path.join(state(), 'sim', 'kubeconfig'))
@@ -313,6 +315,46 @@ ${container.replace(/^/gm, '    ')}
       assert.equal((await run('git', ['-C', repo.work, 'rev-parse', 'HEAD'])).stdout.trim(), head, 'nothing committed')
       assert.equal(((await hr('monitoring')).status?.history as { version: number }[])[0].version, before)
       edit('requests: { cpu: 50m, memory: 1Gi }', 'requests: { cpu: 50m, memory: 128Mi }')
+    })
+
+    it("just deploy of a change whose upgrade fails only in the cluster (pods no node can take, a 20 s release timeout): fails fast on helm-controller's verdict, reverts, and follows helm-controller until it has upgraded back (exit 2)", async () => {
+      const before = ((await hr('monitoring')).status?.history as { version: number }[])[0].version
+      edit('  interval: 30m\n', '  interval: 30m\n  timeout: 20s\n')
+      edit(
+        '        strategy: Recreate\n        pod:\n',
+        '        strategy: Recreate\n        pod:\n          nodeSelector: { nsops.dev/no-such-node: "true" }\n',
+      )
+      const t0 = Date.now()
+      const r = await deploy()
+      const dump = async () => {
+        const now = await hr('monitoring')
+        const ks = await kube.custom
+          .getNamespacedCustomObject({
+            ...fluxKinds.Kustomization,
+            namespace: 'flux-system',
+            name: 'monitoring-grafana',
+          })
+          .catch(() => undefined)
+        return `${r.report.outcome}: ${r.report.summary}\n${JSON.stringify(r.report.steps.map((x) => [x.name, x.status, x.message]))}\nHR: ${JSON.stringify(now.metadata.generation)} ${JSON.stringify(now.status)}\nKS: ${JSON.stringify((ks as FluxObject | undefined)?.status?.conditions)}\n${r.stderr}`
+      }
+      assert.equal(r.report.exitCode, 2, await dump())
+      assert.equal(r.code, 2)
+      assert.equal(r.report.outcome, 'rolled-back')
+      assert.match(r.report.summary, /HelmRelease monitoring\/grafana/)
+      // helm-controller rolled the failed upgrade back itself (remediateLastFailure) and stalled
+      assert.match(r.report.summary, /Failed to upgrade after 1 attempt/)
+      assert.match(r.report.summary, /Helm rollback to previous release monitoring\/grafana\.v\d+/)
+      const failed = release(r.report, 'reconcile')
+      assert.equal(failed?.ok, false, JSON.stringify(failed))
+      const back = release(r.report, 'reconcile-revert')
+      assert.equal(back?.ok, true, JSON.stringify(back))
+      assert.ok((back?.after ?? 0) > before + 1, `upgraded back to a new revision: ${JSON.stringify(back)}`)
+      assert.match(r.report.summary, /HelmRelease monitoring\/grafana r\d+ → r\d+/)
+      assert.ok(Date.now() - t0 < 240_000, `took ${Date.now() - t0} ms`)
+      const now = await hr('monitoring')
+      assert.equal(conditionOf(now, 'Ready')?.status, 'True')
+      const d = await kube.apps.readNamespacedDeployment({ namespace: 'monitoring', name: 'grafana' })
+      assert.equal(d.spec?.template.spec?.nodeSelector, undefined)
     })
 
     // last: it leaves dev's release installed, for the after()'s dev-down
