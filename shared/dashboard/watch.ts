@@ -11,6 +11,7 @@ import type { Environment, NamespaceConfig } from '../config/namespace-config.ts
 import { collect, type DashboardModel } from './collect.ts'
 import { renderDashboard } from './render.ts'
 import { Shutdown } from '../core/signals.ts'
+import { readKeys } from '../core/raw-keys.ts'
 import { errorMessage } from '../core/errors.ts'
 import { fluxObjectAction, type FluxObjectAction } from '../flux/actions.ts'
 
@@ -180,35 +181,19 @@ export async function watchDashboard(kube: Kube, ns: NamespaceConfig, env: Envir
       )
       .finally(draw)
   }
-  // keys, read raw; raw mode turns off the terminal's own Ctrl-C, so \x03 is sent on as the
-  // terminal would: SIGINT to our whole process group (npx and just included)
-  const stdin = process.stdin
-  const keys = Boolean(stdin.isTTY && typeof stdin.setRawMode === 'function')
-  const onKey = (buf: Buffer) => {
-    for (const ch of buf.toString()) {
-      if (ch === '\x03') {
-        try {
-          process.kill(0, 'SIGINT')
-        } catch {
-          process.kill(process.pid, 'SIGINT')
-        }
-      } else if (ch === 'n' && releases().length) {
-        const list = releases()
-        const i = list.indexOf(current()!)
-        const next = list[(i + 1) % list.length]
-        selected = `${next.namespace}/${next.name}`
-        said = ''
-        draw()
-      } else if (ch === 'r') act('reconcile')
-      else if (ch === 's') act('suspend')
-      else if (ch === 'u') act('resume')
-    }
-  }
-  if (keys) {
-    stdin.setRawMode(true)
-    stdin.resume()
-    stdin.on('data', onKey)
-  }
+  // keys, read raw (Ctrl-C is sent on to the process group as the terminal would)
+  const keys = readKeys((ch) => {
+    if (ch === 'n' && releases().length) {
+      const list = releases()
+      const i = list.indexOf(current()!)
+      const next = list[(i + 1) % list.length]
+      selected = `${next.namespace}/${next.name}`
+      said = ''
+      draw()
+    } else if (ch === 'r') act('reconcile')
+    else if (ch === 's') act('suspend')
+    else if (ch === 'u') act('resume')
+  })
   out.write('\x1b[?1049h\x1b[?25l') // alternate screen, hide cursor
   try {
     const feed = await followDashboard(
@@ -226,15 +211,7 @@ export async function watchDashboard(kube: Kube, ns: NamespaceConfig, env: Envir
     feed.stop()
     return shutdown.exitCode
   } finally {
-    if (keys) {
-      try {
-        stdin.off('data', onKey)
-        stdin.setRawMode(false)
-        stdin.pause()
-      } catch {
-        /* closed */
-      }
-    }
+    keys.stop()
     if (out.writable) out.write('\x1b[?25h\x1b[?1049l') // cursor and main screen back, also after an error
     shutdown.dispose()
   }

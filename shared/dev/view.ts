@@ -12,6 +12,7 @@ import type { FeedLine, LogFeed, LogLevel } from './log-feed.ts'
 import type { DevStatus, LastApply, Loop } from './loop.ts'
 import { appRows, worst } from './app-rows.ts'
 import { releaseLine } from '../health/flux-controllers.ts'
+import { readKeys } from '../core/raw-keys.ts'
 
 /** The key that runs a task in the view: 1–9 over every loop's tasks in order. */
 function keyOf(all: DevStatus[], s: DevStatus, task: string): string {
@@ -317,7 +318,7 @@ export function attachView(loops: Loop[], header: string, logs?: LogFeed): { sto
     if (stopped) return
     const screen = mode || buildLog
     const help = c.dim(
-      `${keys ? `${screen ? `${mode ? 'l next app' : 'b next image'} · s status · ` : 'r re-applies · 1–9 run a task · '}${logs && !screen ? 'l logs · ' : ''}${hasImages() && !screen ? 'b build log · ' : ''}` : ''}Ctrl-C stops the loop, deletes dev-only objects and resumes what it holds in Flux`,
+      `${keys.active ? `${screen ? `${mode ? 'l next app' : 'b next image'} · s status · ` : 'r re-applies · 1–9 run a task · '}${logs && !screen ? 'l logs · ' : ''}${hasImages() && !screen ? 'b build log · ' : ''}` : ''}Ctrl-C stops the loop, deletes dev-only objects and resumes what it holds in Flux`,
     )
     let lines: string[]
     if (buildLog) {
@@ -358,52 +359,35 @@ export function attachView(loops: Loop[], header: string, logs?: LogFeed): { sto
         draw()
       }, 100)
   }
-  // keys, read raw; raw mode turns off the terminal's own Ctrl-C, so \x03 is sent on as the
-  // terminal would: SIGINT to our whole process group (npx and just included)
-  const stdin = process.stdin
-  const keys = Boolean(stdin.isTTY && typeof stdin.setRawMode === 'function')
-  const onKey = (buf: Buffer) => {
-    for (const ch of buf.toString()) {
-      if (ch === '\x03') {
-        try {
-          process.kill(0, 'SIGINT')
-        } catch {
-          process.kill(process.pid, 'SIGINT')
-        }
-        continue
-      }
-      if (logs && ch === 'l') {
-        buildLog = undefined
-        mode = nextMode()
-        draw()
-        continue
-      }
-      if (ch === 'b' && hasImages()) {
-        mode = undefined
-        buildLog = nextBuildLog()
-        draw()
-        continue
-      }
-      if ((ch === 's' || ch === '\x1b') && (mode || buildLog)) {
-        mode = undefined
-        buildLog = undefined
-        draw()
-        continue
-      }
-      if (ch === 'r')
-        for (const l of loops) void (l as Loop & { apply?: (t: string) => Promise<void> }).apply?.('key: re-apply')
-      if (ch >= '1' && ch <= '9') {
-        const all = loops.flatMap((l) => (l.status.tasks ?? []).map((t) => ({ l, t: t.name })))
-        const pick = all[Number(ch) - 1]
-        if (pick) void (pick.l as Loop & { runTask?: (n: string) => Promise<boolean> }).runTask?.(pick.t)
-      }
+  // keys, read raw (Ctrl-C is sent on to the process group as the terminal would)
+  const onKey = (ch: string) => {
+    if (logs && ch === 'l') {
+      buildLog = undefined
+      mode = nextMode()
+      draw()
+      return
+    }
+    if (ch === 'b' && hasImages()) {
+      mode = undefined
+      buildLog = nextBuildLog()
+      draw()
+      return
+    }
+    if ((ch === 's' || ch === '\x1b') && (mode || buildLog)) {
+      mode = undefined
+      buildLog = undefined
+      draw()
+      return
+    }
+    if (ch === 'r')
+      for (const l of loops) void (l as Loop & { apply?: (t: string) => Promise<void> }).apply?.('key: re-apply')
+    if (ch >= '1' && ch <= '9') {
+      const all = loops.flatMap((l) => (l.status.tasks ?? []).map((t) => ({ l, t: t.name })))
+      const pick = all[Number(ch) - 1]
+      if (pick) void (pick.l as Loop & { runTask?: (n: string) => Promise<boolean> }).runTask?.(pick.t)
     }
   }
-  if (keys) {
-    stdin.setRawMode(true)
-    stdin.resume()
-    stdin.on('data', onKey)
-  }
+  const keys = readKeys(onKey)
   out.write('\x1b[?1049h\x1b[?25l')
   // the terminal is restored however the process ends (a crash, a forced exit)
   const restore = () => {
@@ -412,15 +396,7 @@ export function attachView(loops: Loop[], header: string, logs?: LogFeed): { sto
     } catch {
       /* closed */
     }
-    if (keys) {
-      try {
-        stdin.off('data', onKey)
-        stdin.setRawMode(false)
-        stdin.pause()
-      } catch {
-        /* closed */
-      }
-    }
+    keys.stop()
   }
   process.once('exit', restore)
   for (const l of loops) l.on('status', schedule)

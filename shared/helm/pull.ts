@@ -181,14 +181,7 @@ function dirDigest(dir: string): string {
 export async function pullChart(source: ChartSource, what: string, opts: PullOptions = {}): Promise<PulledChart> {
   if (source.type === 'dir') return packageDir(source.path, what)
   const known = readRef(source)
-  if (known && (pinned(source) || opts.offline))
-    return {
-      file: blobPath(known.digest),
-      digest: known.digest,
-      name: known.name,
-      version: known.version,
-      cached: true,
-    }
+  if (known && (pinned(source) || opts.offline)) return fromCache(known)
   if (opts.offline) throw notCached(source, what, 'offline: only the cache is read')
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-pull-'))
   try {
@@ -213,14 +206,10 @@ export async function pullChart(source: ChartSource, what: string, opts: PullOpt
         ? `no answer within ${PULL_TIMEOUT_MS / 1000} s`
         : (e.stderr || errorMessage(err)).trim().replace(/^Error: /, '')
       if (known)
-        return {
-          file: blobPath(known.digest),
-          digest: known.digest,
-          name: known.name,
-          version: known.version,
-          cached: true,
-          note: `${describeSource(source)} did not answer (${why.split('\n')[0]}): using ${known.name}@${known.version} from the cache (${known.at.slice(0, 10)})`,
-        }
+        return fromCache(
+          known,
+          `${describeSource(source)} did not answer (${why.split('\n')[0]}): using ${known.name}@${known.version} from the cache (${known.at.slice(0, 10)})`,
+        )
       throw notCached(source, what, why)
     }
     const file = fs.readdirSync(tmp).find((f) => f.endsWith('.tgz'))
@@ -234,6 +223,18 @@ export async function pullChart(source: ChartSource, what: string, opts: PullOpt
     return { file: kept, digest, ...meta, cached: false }
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true })
+  }
+}
+
+/** The cached package a reference recorded, answered without asking its source. */
+function fromCache(known: { digest: string; name: string; version: string }, note?: string): PulledChart {
+  return {
+    file: blobPath(known.digest),
+    digest: known.digest,
+    name: known.name,
+    version: known.version,
+    cached: true,
+    note,
   }
 }
 
@@ -256,14 +257,7 @@ async function packageDir(dir: string, what: string): Promise<PulledChart> {
   const digest = dirDigest(dir)
   const source: ChartSource = { type: 'dir', path: `${dir}\0${digest}` }
   const known = readRef(source)
-  if (known)
-    return {
-      file: blobPath(known.digest),
-      digest: known.digest,
-      name: known.name,
-      version: known.version,
-      cached: true,
-    }
+  if (known) return fromCache(known)
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-package-'))
   try {
     // the copy sits as deep as its file:// dependencies reach up, each copied to the same
