@@ -11,6 +11,7 @@
 import { EventEmitter } from 'node:events'
 import { Writable } from 'node:stream'
 import { CoreV1Api, Log, makeInformer, type KubeConfig, type LogOptions, type V1Pod } from '@kubernetes/client-node'
+import { apiMessage } from '../kube/client.ts'
 import { LogCursor, splitTimestamp } from './cursor.ts'
 import { MAX_LINE, sanitizeLine } from './sanitize.ts'
 
@@ -171,7 +172,7 @@ export class LogFollower extends EventEmitter<Events> {
     informer.on('error', (err) => {
       if (this.abort.signal.aborted) return
       this.emit('problem', {
-        message: `watching pods of ${namespace} failed (${String((err as Error)?.message ?? err)}); retrying`,
+        message: `watching pods of ${namespace} failed (${apiMessage(err)}); retrying`,
       })
       retry = setTimeout(() => void informer.start().catch(() => {}), this.opts.retryMs ?? 1000)
     })
@@ -280,7 +281,7 @@ export class LogFollower extends EventEmitter<Events> {
         this.emit('problem', {
           pod: s.pod,
           container: s.container,
-          message: `reading the log of ${s.pod}/${s.container} failed (${String((err as Error)?.message ?? err)}); retrying`,
+          message: `reading the log of ${s.pod}/${s.container} failed (${apiMessage(err)}); retrying`,
         })
       }
       if (s.ended || this.abort.signal.aborted) break
