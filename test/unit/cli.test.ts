@@ -1,9 +1,14 @@
 // The flags every command shares: Go durations (how flux and kubectl print them) and
 // `-o json` as a synonym of --json.
 import assert from 'node:assert/strict'
+import { execFileSync, spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { describe, it } from 'node:test'
 import { commandName, goDuration, parseCommand, parseDuration } from '../../shared/core/cli.ts'
 import { NsopsError } from '../../shared/core/errors.ts'
+import { repoRoot } from '../../shared/core/paths.ts'
 
 describe('cli: durations', () => {
   it('reads Go durations: 90s, 1m30s, 5m0s, 300ms, 1h, 1.5h, 2h45m', () => {
@@ -110,5 +115,33 @@ describe('cli: flags it does not know', () => {
     )
     assert.equal(commandName('Usage: ./namespaces/arr-stack/drift.ts [--all]'), 'drift')
     assert.equal(commandName('Usage: just tk-show ENV'), 'tk-show')
+  })
+})
+
+describe('cli: the launcher without its pinned Node', () => {
+  // A machine npm has no Node 24 for (macOS): shared/bin/nsops-node falls back to the node on
+  // PATH. This machine's system node is 20, so a copy of the launcher in a root whose
+  // node_modules has no pinned node meets a real Node 20.
+  it('refuses a node older than 24 in one line, with a hint, before running anything', () => {
+    const system = execFileSync('sh', ['-c', 'PATH=/usr/bin:/bin node -p process.versions.node'], { encoding: 'utf8' })
+    if (Number(system.split('.')[0]) >= 24)
+      return assert.fail(`the system node is ${system.trim()}: this test needs one older than 24`)
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-launcher-'))
+    try {
+      fs.mkdirSync(path.join(root, 'shared/bin'), { recursive: true })
+      fs.copyFileSync(path.join(repoRoot, 'shared/bin/nsops-node'), path.join(root, 'shared/bin/nsops-node'))
+      fs.mkdirSync(path.join(root, 'node_modules/tsx/dist/esm'), { recursive: true })
+      fs.writeFileSync(path.join(root, 'node_modules/tsx/dist/esm/index.mjs'), '')
+      fs.writeFileSync(path.join(root, 'main.mts'), 'console.log("ran")\n')
+      const r = spawnSync(path.join(root, 'shared/bin/nsops-node'), [path.join(root, 'main.mts')], {
+        encoding: 'utf8',
+        env: { ...process.env, PATH: '/usr/bin:/bin' },
+      })
+      assert.equal(r.status, 1)
+      assert.equal(r.stdout, '')
+      assert.match(r.stderr, /^nsops: needs Node\.js 24 or newer, found: v20\.[\d.]+\.\nhint: .*Node 24 LTS/)
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true })
+    }
   })
 })
