@@ -166,7 +166,7 @@ cluster-down *FLAGS:
 [group('cluster')]
 [confirm("Delete the sim cluster's state (etcd data, PKI, its git server)? The next cluster-up starts from scratch. [y/N]")]
 cluster-purge:
-    exec "{{nsops}}" cluster-down --purge
+    exec "{{nsops}}" cluster-down --purge --yes
 
 # each cluster component: running, stopped, or dead with its log tail
 [group('cluster')]

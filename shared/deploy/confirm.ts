@@ -17,6 +17,8 @@ export interface ConfirmOptions {
   signal?: AbortSignal
   /** what is being confirmed, for the refusal without a terminal (e.g. "deploying arr-stack") */
   what?: string
+  /** for the refusal without a terminal: what was left undone, and what to pass instead */
+  refusal?: { undone: string; hint: string }
 }
 
 /** `yes`/`y` (any case) is yes; anything else, an empty line or the end of input is no. */
@@ -29,11 +31,13 @@ export async function confirm(question: string, opts: ConfirmOptions = {}): Prom
   const input = opts.input ?? process.stdin
   const what = opts.what ?? 'this'
   if (!input.isTTY) {
+    const refusal = opts.refusal ?? {
+      undone: 'nothing was committed or pushed',
+      hint: 'pass --yes to confirm without a prompt (scripts, CI), or --dry-run to only see what would change.',
+    }
     throw new NsopsError(
-      `${what} needs a confirmation, and there is no terminal to ask on (stdin is not a TTY), so nothing was committed or pushed.`,
-      {
-        hint: 'pass --yes to confirm without a prompt (scripts, CI), or --dry-run to only see what would change.',
-      },
+      `${what} needs a confirmation, and there is no terminal to ask on (stdin is not a TTY), so ${refusal.undone}.`,
+      { hint: refusal.hint },
     )
   }
   throwIfInterrupted(opts.signal)

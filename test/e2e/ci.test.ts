@@ -544,7 +544,7 @@ describe('the workflows users copy', () => {
       // the runner would be thrown away; here the sim cluster of the clone is stopped for it
       if (fs.existsSync(path.join(clone, 'shared/bin/nsops.ts'))) {
         await nsops(clone, ['dev-down'], { KUBECONFIG: path.join(r.root, 'no-kubeconfig') })
-        await nsops(clone, ['cluster-down', '--purge'], { KUBECONFIG: path.join(r.root, 'no-kubeconfig') })
+        await nsops(clone, ['cluster-down', '--purge', '--yes'], { KUBECONFIG: path.join(r.root, 'no-kubeconfig') })
       }
       fs.rmSync(r.root, { recursive: true, force: true })
     }

@@ -82,6 +82,25 @@ describe('conventions: version, flags, just --list', () => {
     assert.match(yes.stderr + yes.stdout, /sim cluster stopped and its state deleted/)
     assert.ok(!fs.existsSync(simDir), 'confirmed: the state is gone')
   })
+
+  it('just cluster-down --purge asks too: with no terminal to ask on it deletes nothing and names --yes; --yes purges', async () => {
+    const simDir = path.join(stateDir, 'sim')
+    fs.mkdirSync(simDir, { recursive: true })
+    fs.writeFileSync(path.join(simDir, 'state.json'), JSON.stringify({ components: [] }))
+    const no = await just(['cluster-down', '--purge'], { NSOPS_STATE_DIR: stateDir }, 'y\n')
+    assert.equal(no.code, 1)
+    assert.match(no.stderr, /deleting the sim cluster's state needs a confirmation.*nothing was stopped or deleted/)
+    assert.match(no.stderr, /hint: pass --yes/)
+    assert.ok(fs.existsSync(path.join(simDir, 'state.json')), 'refused: the state is still there')
+    // without --purge nothing is asked and the cluster's data is kept (the pid file goes)
+    fs.mkdirSync(path.join(simDir, 'etcd'), { recursive: true })
+    const kept = await just(['cluster-down'], { NSOPS_STATE_DIR: stateDir })
+    assert.equal(kept.code, 0, kept.stderr)
+    assert.ok(fs.existsSync(path.join(simDir, 'etcd')), 'without --purge the state is kept')
+    const yes = await just(['cluster-down', '--purge', '--yes'], { NSOPS_STATE_DIR: stateDir })
+    assert.equal(yes.code, 0, yes.stderr)
+    assert.ok(!fs.existsSync(simDir), 'confirmed: the state is gone')
+  })
 })
 
 describe('conventions: which cluster — --kubeconfig/--context, then $KUBECONFIG (merged as kubectl does), then the remembered one', () => {

@@ -75,7 +75,7 @@ describe(
     after(async () => {
       await term?.close()
       if (repo) {
-        await just('cluster-down', '--purge').catch(() => {})
+        await just('cluster-down', '--purge', '--yes').catch(() => {})
         fs.rmSync(repo.root, { recursive: true, force: true })
       }
     })
