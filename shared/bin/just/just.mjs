@@ -9,6 +9,7 @@
 // recipe already have them — we only wait; SIGTERM was sent to us alone, so we pass it on.
 // We exit as just exits (its code, or its signal), after the recipe has finished.
 import { spawn } from 'node:child_process'
+import fs from 'node:fs'
 import { createRequire } from 'node:module'
 
 const require = createRequire(import.meta.url)
@@ -17,8 +18,16 @@ let bin
 try {
   bin = require.resolve(`${pkg}/bin/just${process.platform === 'win32' ? '.exe' : ''}`)
 } catch {
+  // the version the repo pins for linux (package.json, bumped by Renovate) is the one to take
+  let version = ''
+  try {
+    const root = JSON.parse(fs.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'))
+    version = root.optionalDependencies?.['rust-just-linux-x64'] ?? root.dependencies?.['rust-just-linux-x64'] ?? ''
+  } catch {
+    /* no package.json beside us: name no version */
+  }
   process.stderr.write(
-    `error: the just binary for this machine (npm package ${pkg}) is not installed.\nhint: run \`npm install --no-save ${pkg}@1.57.0\` in the repo, or install just (https://just.systems) and run \`just\` directly.\n`,
+    `error: the just binary for this machine (npm package ${pkg}) is not installed.\nhint: run \`npm install --no-save ${pkg}${version ? `@${version}` : ''}\` in the repo, or install just (https://just.systems) and run \`just\` directly.\n`,
   )
   process.exit(1)
 }
