@@ -2,10 +2,10 @@
 import { parseCommand } from '../core/cli.ts'
 import { errorMessage } from '../core/errors.ts'
 import { c, log, spinner } from '../core/output.ts'
-import { resolveTarget } from '../kube/target.ts'
+import { resolveTarget, targetOptions } from '../kube/target.ts'
 
 const usage = `
-Usage: just dev-down [--keep-cluster] [--prod-broken]
+Usage: just dev-down [--keep-cluster] [--prod-broken] [--kubeconfig FILE] [--context NAME]
 
 Stops running dev loops (each deletes its dev-only objects and resumes Flux), ends the
 sessions \`dev --ci\` kept and finishes a cleanup an exit left (overlays/prod did not
@@ -17,12 +17,13 @@ a local or allow-listed context, like every dev command.
   --prod-broken   finish a cleanup even though overlays/prod still does not build: delete
                   the dev loop's objects (objects Flux or another tool also manages, and
                   CustomResourceDefinitions, still stay)
+  --kubeconfig FILE  --context NAME   which cluster (default: $KUBECONFIG, else the one \`just cluster-up\` chose)
 `
 
 export async function devDown(argv: string[]): Promise<number> {
   const { values } = parseCommand(argv, {
     usage,
-    options: { 'keep-cluster': { type: 'boolean' }, 'prod-broken': { type: 'boolean' } },
+    options: { 'keep-cluster': { type: 'boolean' }, 'prod-broken': { type: 'boolean' }, ...targetOptions },
   })
   const { liveSessions, sessionProcess } = await import('../dev/session.ts')
   const { pidAlive } = await import('../core/lock.ts')
@@ -45,7 +46,7 @@ export async function devDown(argv: string[]): Promise<number> {
   }
   const { connect } = await import('../kube/client.ts')
   const { guardContext } = await import('../kube/guard.ts')
-  const target = resolveTarget()
+  const target = resolveTarget({ kubeconfig: values.kubeconfig, context: values.context })
   let kube: ReturnType<typeof connect> | undefined
   try {
     kube = connect(target)

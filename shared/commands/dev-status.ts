@@ -2,13 +2,14 @@
 import { parseCommand } from '../core/cli.ts'
 import { errorMessage } from '../core/errors.ts'
 import { c, log, table } from '../core/output.ts'
-import { resolveTarget } from '../kube/target.ts'
+import { resolveTarget, targetOptions } from '../kube/target.ts'
 
 const usage = `
-Usage: just dev-status [--json | -o json]
+Usage: just dev-status [--json | -o json] [--kubeconfig FILE] [--context NAME]
 
 The cluster, and one line per namespace: dev loop, health, Flux; then the Tanka environments.
 --json prints the same as one JSON document (schema nsops.dev-status/v1) on stdout.
+  --kubeconfig FILE  --context NAME   which cluster (default: $KUBECONFIG, else the one \`just cluster-up\` chose)
 Exit codes: 0 · 1 the cluster does not answer.
 `
 
@@ -27,11 +28,11 @@ interface DevStatusNamespace {
 }
 
 export async function devStatus(argv: string[]): Promise<number> {
-  const { values } = parseCommand(argv, { usage, options: { json: { type: 'boolean' } } })
+  const { values } = parseCommand(argv, { usage, options: { json: { type: 'boolean' }, ...targetOptions } })
   const json = !!values.json
   const { SimCluster } = await import('../cluster/sim/index.ts')
   const comps = await new SimCluster().describe()
-  const target = resolveTarget()
+  const target = resolveTarget({ kubeconfig: values.kubeconfig, context: values.context })
   const doc: Record<string, unknown> = {
     schema: 'nsops.dev-status/v1',
     sim: comps.map((x) => ({ name: x.name, state: x.state })),

@@ -199,6 +199,17 @@ describe('conventions: which cluster — --kubeconfig/--context, then $KUBECONFI
     assert.match(r.stderr, /context kind-dead/)
   })
 
+  it('dev-status and dev-down take --kubeconfig/--context too (over the remembered cluster)', async () => {
+    const env = { NSOPS_STATE_DIR: stateDir, NSOPS_KUBECONFIG: '', ...noKubeconfig }
+    const remembered = await just(['dev-status', '--json'], env)
+    assert.equal((JSON.parse(remembered.stdout) as { cluster: { reachable: boolean } }).cluster.reachable, false)
+    const picked = await just(['dev-status', '--json', '--kubeconfig', fileB, '--context', 'kind-b'], env)
+    const doc = JSON.parse(picked.stdout) as { cluster: { reachable: boolean; context: string } }
+    assert.deepEqual([doc.cluster.reachable, doc.cluster.context], [true, 'kind-b'], picked.stderr)
+    const down = await just(['dev-down', '--keep-cluster', '--context', 'nope'], env)
+    assert.match(down.stderr + down.stdout, /nope/, 'dev-down took --context (and says it has no such context)')
+  })
+
   it('a $KUBECONFIG whose files all are missing does not hide the remembered cluster', async () => {
     const r = await dashboard({ KUBECONFIG: path.join(tmp, 'missing') })
     assert.match(r.stderr, /context kind-dead/)
