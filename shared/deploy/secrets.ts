@@ -11,7 +11,8 @@ import { simpleGit } from 'simple-git'
 import { LineCounter, parseAllDocuments } from 'yaml'
 import { NsopsError } from '../core/errors.ts'
 import { docValue } from '../core/yaml-guard.ts'
-import { KUSTOMIZATION_FILES, type ManifestObject } from '../kustomize/build.ts'
+import type { ManifestObject } from '../kustomize/build.ts'
+import { KUSTOMIZATION_FILES } from '../kustomize/files.ts'
 import { originKey, originsOf } from '../schema/origin.ts'
 
 export interface PlaintextSecret {

@@ -24,7 +24,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import YAML from 'yaml'
 import { refKey, refOf } from '../kube/refs.ts'
-import { buildKustomizationWarm, KUSTOMIZATION_FILES, ManifestCache, type ManifestObject } from '../kustomize/build.ts'
+import { buildKustomizationWarm, ManifestCache, type ManifestObject } from '../kustomize/build.ts'
+import { KUSTOMIZATION_FILES } from '../kustomize/files.ts'
 
 /** One kustomization in the overlay's tree. */
 interface KNode {

@@ -32,12 +32,8 @@ import {
   type HelmRenderOptions,
   type LeafRenderer,
 } from '../flux/build/index.ts'
-import {
-  buildKustomization,
-  KUSTOMIZATION_FILES,
-  warmKustomizeServer,
-  type ManifestObject,
-} from '../kustomize/build.ts'
+import { buildKustomization, warmKustomizeServer, type ManifestObject } from '../kustomize/build.ts'
+import { KUSTOMIZATION_FILES } from '../kustomize/files.ts'
 import type { NamespaceConfig } from '../config/namespace-config.ts'
 import { repoRootOf, resolveBaseline, shaOf, type Baseline } from './baseline.ts'
 import { buildCacheKey, readBuild, storeBuild } from '../kustomize/build-cache.ts'

@@ -7,6 +7,7 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import { LineCounter, parseAllDocuments, type YAMLError } from 'yaml'
 import { readWorkBuild, storeWorkBuild, workBuildsEnabled } from './build-cache.ts'
+import { KUSTOMIZATION_FILES } from './files.ts'
 import { NsopsError } from '../core/errors.ts'
 import { JsonLineChild, lazyChild } from '../core/json-line-child.ts'
 import { toolPath } from '../tools/provision.ts'
@@ -26,9 +27,6 @@ export interface BuildOptions {
    */
   reuse?: boolean
 }
-
-/** The names kustomize looks for in a directory, in its order. */
-export const KUSTOMIZATION_FILES: readonly string[] = ['kustomization.yaml', 'kustomization.yml', 'Kustomization']
 
 /** Paths as a user typed them: relative to the working directory when inside it. */
 function shown(p: string): string {
