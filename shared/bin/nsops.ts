@@ -15,7 +15,7 @@ const commands: Record<string, () => Promise<(argv: string[]) => Promise<number>
   'dev-status': async () => (await import('../commands/dev-status.ts')).devStatus,
   validate: async () => (await import('../commands/validate.ts')).validate,
   chart: async () => (await import('../commands/chart.ts')).chart,
-  charts: async () => (await import('../commands/chart.ts')).charts,
+  charts: async () => (await import('../commands/charts.ts')).charts,
   render: async () => (await import('../commands/render.ts')).render,
   ci: async () => (await import('../commands/ci.ts')).ci,
   'new-namespace': async () => (await import('../commands/new-namespace.ts')).newNamespace,

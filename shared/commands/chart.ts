@@ -1,29 +1,28 @@
-// `just chart push PATH|TGZ` and `just charts`: Helm charts in the cluster's OCI registry (the
-// sim's own on 127.0.0.1, advertised with KEP-1755's ConfigMap), for HelmReleases whose chart
-// comes from an OCIRepository.
+// `just chart push PATH|TGZ`: a Helm chart into the cluster's OCI registry (the sim's own on
+// 127.0.0.1, advertised with KEP-1755's ConfigMap), for HelmReleases whose chart comes from an
+// OCIRepository. `just charts` (charts.ts) lists them.
 import { parseCommand } from '../core/cli.ts'
 import { NsopsError } from '../core/errors.ts'
-import { c, log, table } from '../core/output.ts'
-import { CHARTS_PREFIX, HELM_CHART_LAYER, listCharts, pushChart } from '../images/charts.ts'
+import { c, log } from '../core/output.ts'
+import { CHARTS_PREFIX, HELM_CHART_LAYER, pushChart } from '../images/charts.ts'
 import { chooseRegistry, type RegistryChoice } from '../images/registry.ts'
 import { connect } from '../kube/client.ts'
 import { resolveTarget, targetOptions } from '../kube/target.ts'
 
 const usage = `
 Usage: just chart push PATH|TGZ [--kubeconfig FILE] [--context NAME]
-       just charts [--kubeconfig FILE] [--context NAME]
 
-chart push   packages the chart folder PATH (its dependencies, e.g. a library subchart, built
-             first) with the pinned helm, or takes a packaged .tgz, and pushes it to the
-             cluster's registry as oci://HOST/${CHARTS_PREFIX}/NAME:VERSION; it prints the
-             OCIRepository that reads it.
-charts       lists the charts in that registry and their versions.
+Packages the chart folder PATH (its dependencies, e.g. a library subchart, built first) with
+the pinned helm, or takes a packaged .tgz, and pushes it to the cluster's registry as
+oci://HOST/${CHARTS_PREFIX}/NAME:VERSION; it prints the OCIRepository that reads it.
+\`just charts\` lists the charts there.
 
 The registry is the one the cluster advertises (KEP-1755 ConfigMap kube-public/
 local-registry-hosting; the sim advertises its own), else NSOPS_REGISTRY.
 `
 
-async function registry(values: { kubeconfig?: string; context?: string }): Promise<RegistryChoice> {
+/** The registry the cluster advertises (or NSOPS_REGISTRY), for chart and charts. */
+export async function registry(values: { kubeconfig?: string; context?: string }): Promise<RegistryChoice> {
   let kube
   try {
     kube = connect(resolveTarget(values))
@@ -59,18 +58,5 @@ export async function chart(argv: string[]): Promise<number> {
       ].join('\n'),
     ),
   )
-  return 0
-}
-
-export async function charts(argv: string[]): Promise<number> {
-  const { values } = parseCommand(argv, { usage, options: { ...targetOptions } })
-  const reg = await registry(values)
-  const list = await listCharts(reg)
-  if (!list.length) {
-    log.info(`no charts in ${reg.host}/${CHARTS_PREFIX} yet (just chart push PATH puts one there)`)
-    return 0
-  }
-  log.info(`charts in oci://${reg.host}/${CHARTS_PREFIX} (${reg.from}):`)
-  log.info(table(list.map((ch) => [ch.name, ch.versions.join(', ')])))
   return 0
 }
