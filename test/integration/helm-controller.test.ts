@@ -235,6 +235,15 @@ describe('helm-controller on the sim cluster', () => {
     assert.ok(pushed, out)
     assert.match(out, /layerSelector: \{ mediaType: application\/vnd\.cncf\.helm\.chart\.content\.v1\.tar\+gzip/)
     assert.match(await just('charts'), /queue\s+0\.4\.0/)
+    // a packaged .tgz goes in as it is (no helm package): another version, listed beside the first
+    const copy = path.join(tmp, 'tgz-src', 'queue')
+    fs.cpSync(path.join(tmp, 'charts-src', 'queue'), copy, { recursive: true })
+    const chartYaml = path.join(copy, 'Chart.yaml')
+    fs.writeFileSync(chartYaml, fs.readFileSync(chartYaml, 'utf8').replace(/^version: .*$/m, 'version: 0.4.1'))
+    await run(await toolPath('helm'), ['package', copy, '--destination', path.join(tmp, 'tgz-src')])
+    const tgz = await just('chart', 'push', path.join(tmp, 'tgz-src', 'queue-0.4.1.tgz'))
+    assert.match(tgz, /pushed queue 0\.4\.1 to oci:\/\/127\.0\.0\.1:\d+\/charts\/queue \(sha256:[0-9a-f]{64}\)/)
+    assert.match(await just('charts'), /queue\s+0\.4\.0, 0\.4\.1|queue\s+0\.4\.1, 0\.4\.0/)
 
     await apply('OCIRepository', 'queue-chart', {
       url: pushed[1],
