@@ -257,6 +257,31 @@ describe('just ci on a real repository with a merge base', () => {
     )
   })
 
+  it("diff: a HelmRelease's values change shows in the objects its chart renders (the Deployment, image flagged), no cluster", async () => {
+    reset(r)
+    const GRAFANA = 'namespaces/monitoring/base/grafana/helmrelease.yaml'
+    edit(r.work, GRAFANA, (t) => t.replace('tag: 12.1.1', 'tag: 12.1.2'))
+    git(r.work, 'commit', '-qam', 'grafana 12.1.2')
+    const d = await nsops(r.work, ['ci', 'diff', '--out', r.out])
+    assert.equal(d.code, 0, d.stderr)
+    const json = JSON.parse(fs.readFileSync(path.join(r.out, 'diff.json'), 'utf8'))
+    const [ns] = json.namespaces
+    assert.equal(ns.name, 'monitoring')
+    const objects = ns.objects as { ref: { kind: string; name: string }; action: string; diff: string }[]
+    assert.deepEqual(objects.map((o) => `${o.action} ${o.ref.kind}/${o.ref.name}`).sort(), [
+      'update Deployment/grafana',
+      'update HelmRelease/grafana',
+    ])
+    // the Deployment is the chart's rendering of the new values, not the HelmRelease's text
+    const deployment = objects.find((o) => o.ref.kind === 'Deployment')!
+    assert.match(deployment.diff, /^-\s+image: docker\.io\/grafana\/grafana:12\.1\.1$/m)
+    assert.match(deployment.diff, /^\+\s+image: docker\.io\/grafana\/grafana:12\.1\.2$/m)
+    assert.deepEqual(
+      json.signals.map((x: { kind: string; object: string }) => `${x.kind} ${x.object}`),
+      ['image Deployment/monitoring/grafana'],
+    )
+  })
+
   describe("e2e on the sim cluster (the suite's shared one: NSOPS_PROVIDER=existing)", () => {
     let env: NodeJS.ProcessEnv = {}
     before(async () => {
