@@ -531,4 +531,19 @@ spec:
       })
     },
   )
+
+  it('flux reconcile hr --force (the real flux CLI): nsops --json shows the upgrade it made, the revision flux get hr shows', async () => {
+    const queue = (m: DashboardModel) => m.flux.releases.find((x) => x.name === 'queue')!
+    const before = queue(await dashboardJson())
+    await fluxCli('reconcile', 'hr', 'queue', '--force')
+    const after = queue(await dashboardJson())
+    assert.equal(after.revision, before.revision + 1, 'a forced reconcile is a Helm upgrade: one revision more')
+    assert.equal(after.lastAction, 'upgrade')
+    assert.equal(after.lastResult, 'succeeded')
+    assert.equal(after.ready, 'True')
+    assert.equal(after.history[0].revision, after.revision, 'the newest history entry is that upgrade')
+    const got = await fluxGetHr()
+    assert.equal(got.ready, 'True')
+    assert.equal(got.revision, after.version, 'flux get hr shows the chart version nsops shows')
+  })
 })
