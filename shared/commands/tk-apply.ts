@@ -1,5 +1,5 @@
 // tk-apply: an environment applied server-side, then waited on until healthy.
-import { parseCommand, parseDuration } from '../core/cli.ts'
+import { parseDuration } from '../core/cli.ts'
 import { ExitCode } from '../core/errors.ts'
 import { c, duration, log, spinner } from '../core/output.ts'
 import type { ApplyResult } from '../apply/apply.ts'
@@ -7,12 +7,10 @@ import { targetOptions } from '../kube/target.ts'
 import {
   clusterHelp,
   engineOf,
-  environmentArg,
+  parseEnvironmentCommand,
   reachableCluster,
   renderShown,
   rootAndEngineHelp,
-  rootOptions,
-  tankaRoot,
 } from '../tanka/command-line.ts'
 
 const usage = `
@@ -29,18 +27,12 @@ something is not healthy by the timeout.
 `
 
 export async function tkApply(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommand(argv, {
-    usage,
-    allowPositionals: true,
-    options: {
-      'dry-run': { type: 'boolean' },
-      prune: { type: 'boolean' },
-      timeout: { type: 'string' },
-      ...rootOptions,
-      ...targetOptions,
-    },
+  const { values, env } = parseEnvironmentCommand(argv, usage, {
+    'dry-run': { type: 'boolean' },
+    prune: { type: 'boolean' },
+    timeout: { type: 'string' },
+    ...targetOptions,
   })
-  const env = environmentArg(positionals, tankaRoot(values.root), usage)
   const timeoutMs =
     values.timeout !== undefined ? parseDuration(values.timeout, '--timeout', { allowZero: true }) : 300_000
   const kube = await reachableCluster(values)

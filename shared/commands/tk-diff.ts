@@ -1,18 +1,14 @@
 // tk-diff: what applying an environment would change, as a server-side dry run answers.
-import { parseCommand } from '../core/cli.ts'
 import { ExitCode } from '../core/errors.ts'
-import { setJsonMode } from '../core/output.ts'
 import { targetOptions } from '../kube/target.ts'
 import {
   clusterHelp,
   engineOf,
-  environmentArg,
   EXIT_DIFF,
+  parseEnvironmentCommand,
   reachableCluster,
   renderShown,
   rootAndEngineHelp,
-  rootOptions,
-  tankaRoot,
 } from '../tanka/command-line.ts'
 
 const usage = `
@@ -27,19 +23,12 @@ What applying the environment would change, as the API server answers a server-s
 `
 
 export async function tkDiff(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommand(argv, {
-    usage,
-    allowPositionals: true,
-    options: {
-      'with-prune': { type: 'boolean' },
-      'exit-zero': { type: 'boolean' },
-      json: { type: 'boolean' },
-      ...rootOptions,
-      ...targetOptions,
-    },
+  const { values, env } = parseEnvironmentCommand(argv, usage, {
+    'with-prune': { type: 'boolean' },
+    'exit-zero': { type: 'boolean' },
+    json: { type: 'boolean' },
+    ...targetOptions,
   })
-  if (values.json) setJsonMode(true)
-  const env = environmentArg(positionals, tankaRoot(values.root), usage)
   const kube = await reachableCluster(values)
   const { objects } = await renderShown(env, engineOf(values.engine), kube)
   const { diffEnvironment } = await import('../tanka/apply.ts')

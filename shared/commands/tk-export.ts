@@ -1,18 +1,10 @@
 // tk-export: one file per object of an environment, as `tk export`.
 import path from 'node:path'
-import { parseCommand } from '../core/cli.ts'
 import { ExitCode, NsopsError } from '../core/errors.ts'
 import { log } from '../core/output.ts'
 import { shown } from '../tanka/environments.ts'
 import { exportEnvironment } from '../tanka/export.ts'
-import {
-  engineOf,
-  environmentArg,
-  renderShown,
-  rootAndEngineHelp,
-  rootOptions,
-  tankaRoot,
-} from '../tanka/command-line.ts'
+import { engineOf, parseEnvironmentCommand, renderShown, rootAndEngineHelp } from '../tanka/command-line.ts'
 
 const usage = `
 Usage: just tk-export ENV DIR [--merge] [--root DIR] [--engine NAME]
@@ -23,12 +15,7 @@ or new (--merge adds to it; no file is ever overwritten).${rootAndEngineHelp}
 `
 
 export async function tkExport(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommand(argv, {
-    usage,
-    allowPositionals: true,
-    options: { merge: { type: 'boolean' }, ...rootOptions },
-  })
-  const env = environmentArg(positionals, tankaRoot(values.root), usage)
+  const { values, positionals, env } = parseEnvironmentCommand(argv, usage, { merge: { type: 'boolean' } })
   const dir = positionals[1]
   if (!dir) throw new NsopsError('name the directory to export into.', { hint: `Usage:\n${usage.trim()}` })
   const { objects } = await renderShown(env, engineOf(values.engine))

@@ -2,8 +2,10 @@
 // positional ENV, a render behind a spinner, and the cluster they diff or apply against.
 import fs from 'node:fs'
 import path from 'node:path'
+import type { ParseArgsConfig } from 'node:util'
+import { parseCommand } from '../core/cli.ts'
 import { NsopsError } from '../core/errors.ts'
-import { duration, spinner } from '../core/output.ts'
+import { duration, setJsonMode, spinner } from '../core/output.ts'
 import { connect, ensureReachable, type Kube } from '../kube/client.ts'
 import { resolveTarget } from '../kube/target.ts'
 import { defaultTankaRoot, loadEnvironment, type TankaEnvironment } from './environments.ts'
@@ -39,10 +41,26 @@ export function engineOf(flag: string | undefined): Engine | 'auto' {
 }
 
 /** The one positional ENV every environment command takes; an unknown one lists the known. */
-export function environmentArg(positionals: string[], root: string, usage: string): TankaEnvironment {
+function environmentArg(positionals: string[], root: string, usage: string): TankaEnvironment {
   const [name] = positionals
   if (!name) throw new NsopsError('name an environment (e.g. local).', { hint: `Usage:\n${usage.trim()}` })
   return loadEnvironment(name, root)
+}
+
+/**
+ * How a tk-* command that takes ENV starts: its own flags plus --root and --engine parsed,
+ * --json (or -o json) honoured, and the environment loaded (an unknown one lists the known).
+ */
+export function parseEnvironmentCommand<O extends NonNullable<ParseArgsConfig['options']>>(
+  argv: string[],
+  usage: string,
+  options: O,
+) {
+  const parsed = parseCommand(argv, { usage, allowPositionals: true, options: { ...options, ...rootOptions } })
+  const values = parsed.values as { json?: boolean; root?: string }
+  if (values.json) setJsonMode(true)
+  const env = environmentArg(parsed.positionals, tankaRoot(values.root), usage)
+  return { ...parsed, env }
 }
 
 /** Renders behind a spinner; with `kube`, charts render for that cluster's Kubernetes version. */
