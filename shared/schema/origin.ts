@@ -33,12 +33,14 @@ export const originKey = key
 export async function originsOf(overlayDir: string): Promise<Map<string, Origin>> {
   const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'nsops-origin-'))
   try {
+    // kustomize takes only relative resource paths
     const rel = path.relative(tmp, path.resolve(overlayDir)).split(path.sep).join('/')
     await fsp.writeFile(
       path.join(tmp, 'kustomization.yaml'),
       `resources:\n  - ${JSON.stringify(rel)}\nbuildMetadata: [originAnnotations]\n`,
     )
     const out = new Map<string, Origin>()
+    // like every build: kustomize-server's JSON when it can be had, else the CLI
     for (const o of await buildKustomization(tmp)) {
       const text = o.metadata.annotations?.[ORIGIN]
       if (!text) continue
@@ -55,27 +57,11 @@ export async function originsOf(overlayDir: string): Promise<Map<string, Origin>
   }
 }
 
-/** Each built object's source file (absolute), from a second build with origin annotations. */
+/** Each built object's source file (absolute): its origin, unless a generator made it. */
 export async function originFiles(overlayDir: string): Promise<Map<string, string>> {
-  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'nsops-origin-'))
-  try {
-    // kustomize takes only relative resource paths
-    const rel = path.relative(tmp, path.resolve(overlayDir)).split(path.sep).join('/')
-    await fsp.writeFile(
-      path.join(tmp, 'kustomization.yaml'),
-      `resources:\n  - ${JSON.stringify(rel)}\nbuildMetadata: [originAnnotations]\n`,
-    )
-    const out = new Map<string, string>()
-    // like every build: kustomize-server's JSON when it can be had, else the CLI
-    for (const o of await buildKustomization(tmp)) {
-      const text = o.metadata.annotations?.[ORIGIN]
-      const file = text ? /^path: (.+)$/m.exec(text)?.[1] : undefined
-      if (file) out.set(key(o), path.resolve(tmp, file.trim()))
-    }
-    return out
-  } finally {
-    await fsp.rm(tmp, { recursive: true, force: true })
-  }
+  const files = new Map<string, string>()
+  for (const [k, o] of await originsOf(overlayDir)) if (!o.generator) files.set(k, o.file)
+  return files
 }
 
 interface Located {
