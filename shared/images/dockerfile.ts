@@ -65,6 +65,19 @@ export async function buildDockerfile(image: ImageSpec, ctx: BuildStepContext): 
   const dockerfile = path.resolve(image.context, b.dockerfile ?? 'Dockerfile')
   const buildArgs = Object.entries(b.args ?? {}).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`])
   const target = image.target ? ['--target', image.target] : []
+  // buildah, podman and docker take the same build flags
+  const buildArgv = (verb: string) => [
+    verb,
+    '--file',
+    dockerfile,
+    '--platform',
+    image.platform,
+    ...target,
+    ...buildArgs,
+    '--tag',
+    ctx.ref,
+    '.',
+  ]
   const opts = { cwd: image.context, onLine: ctx.onLine, signal: ctx.signal }
   const tls = ctx.registry.plainHttp ? ['--tls-verify=false'] : []
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-dockerfile-'))
@@ -74,19 +87,7 @@ export async function buildDockerfile(image: ImageSpec, ctx: BuildStepContext): 
     switch (found.tool) {
       case 'buildah':
       case 'podman': {
-        const build = found.tool === 'buildah' ? ['bud'] : ['build']
-        const args = [
-          ...build,
-          '--file',
-          dockerfile,
-          '--platform',
-          image.platform,
-          ...target,
-          ...buildArgs,
-          '--tag',
-          ctx.ref,
-          '.',
-        ]
+        const args = buildArgv(found.tool === 'buildah' ? 'bud' : 'build')
         ctx.onLine(`$ ${found.tool} ${args.join(' ')}`)
         await runStep(`${found.tool} build`, found.path, args, opts)
         await runStep(
@@ -120,18 +121,7 @@ export async function buildDockerfile(image: ImageSpec, ctx: BuildStepContext): 
         break
       }
       case 'docker': {
-        const args = [
-          'build',
-          '--file',
-          dockerfile,
-          '--platform',
-          image.platform,
-          ...target,
-          ...buildArgs,
-          '--tag',
-          ctx.ref,
-          '.',
-        ]
+        const args = buildArgv('build')
         ctx.onLine(`$ docker ${args.join(' ')}`)
         await runStep('docker build', found.path, args, opts)
         await runStep('docker push', found.path, ['push', ctx.ref], opts)
