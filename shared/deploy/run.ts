@@ -138,8 +138,7 @@ async function validateSteps(
     }
   })
   await f.step('secrets', 'Checking for plaintext Secrets', async () => {
-    const found = await findPlaintextSecrets(repoDir, f.nsDir, objects, path.join(repoDir, f.overlayDir))
-    if (found.length > 0) throw plaintextSecretsError(found, f.nsDir)
+    await refusePlaintextSecrets(f, repoDir, objects)
     const secrets = objects.filter((o) => o.kind === 'Secret').length
     return {
       value: undefined,
@@ -153,13 +152,7 @@ async function validateSteps(
     'validate',
     cluster.kube ? 'Validating (schemas, server-side dry run)' : 'Validating (schemas, offline)',
     async () => {
-      const v = await validateBuild([...objects, ...rendered], {
-        kube: cluster.kube,
-        overlayDir: path.join(repoDir, f.overlayDir),
-        nsDir: path.join(repoDir, f.nsDir),
-        repoDir,
-        namespace: f.ns.namespaces.prod,
-      })
+      const v = await validateProd(f, repoDir, cluster.kube, [...objects, ...rendered])
       return {
         value: undefined,
         ...(cluster.kube ? {} : { status: 'warning' as const }),
@@ -175,6 +168,23 @@ async function validateSteps(
     },
   )
   return { objects, rendered, cluster }
+}
+
+/** Refuses the build when a Secret in it is not SOPS-encrypted (the error says which and where). */
+async function refusePlaintextSecrets(f: DeploySteps, repoDir: string, objects: ManifestObject[]): Promise<void> {
+  const found = await findPlaintextSecrets(repoDir, f.nsDir, objects, path.join(repoDir, f.overlayDir))
+  if (found.length > 0) throw plaintextSecretsError(found, f.nsDir)
+}
+
+/** The prod objects checked against the schemas, and by the API server's dry run when a cluster answers. */
+function validateProd(f: DeploySteps, repoDir: string, kube: Kube | undefined, objects: ManifestObject[]) {
+  return validateBuild(objects, {
+    kube,
+    overlayDir: path.join(repoDir, f.overlayDir),
+    nsDir: path.join(repoDir, f.nsDir),
+    repoDir,
+    namespace: f.ns.namespaces.prod,
+  })
 }
 
 /** HelmReleases rendered offline for the pinned target; warnings (a skipped remote $ref) as lines on stderr. */
@@ -297,15 +307,8 @@ async function revalidateStep(
     const built = await buildProd(f.ns, repoDir, { reuse: true, helm: await helmOptions() })
     const objects = built.objects
     const rendered = releaseObjects(built.releases)
-    const found = await findPlaintextSecrets(repoDir, f.nsDir, objects, path.join(repoDir, f.overlayDir))
-    if (found.length > 0) throw plaintextSecretsError(found, f.nsDir)
-    const v = await validateBuild([...objects, ...rendered], {
-      kube: cluster.kube,
-      overlayDir: path.join(repoDir, f.overlayDir),
-      nsDir: path.join(repoDir, f.nsDir),
-      repoDir,
-      namespace: f.ns.namespaces.prod,
-    })
+    await refusePlaintextSecrets(f, repoDir, objects)
+    const v = await validateProd(f, repoDir, cluster.kube, [...objects, ...rendered])
     return {
       value: { objects, rendered },
       message: `after beforeCommit: ${plural(objects.length, 'object')}, ${validationSummary(v)}`,
