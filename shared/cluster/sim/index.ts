@@ -123,13 +123,7 @@ export class SimCluster implements ClusterProvider {
       if (await this.isUp()) {
         await this.ensureRegistry()
         if (opts.flux) await this.ensureFlux()
-        return {
-          provider: 'sim',
-          context: SIM_CONTEXT,
-          kubeconfig: this.kubeconfigPath,
-          server: this.server(),
-          reused: true,
-        }
+        return this.info(true)
       }
       const stale = this.readState()
       if (stale?.components.some(isRunning)) {
@@ -138,14 +132,12 @@ export class SimCluster implements ClusterProvider {
       }
       await this.start(opts)
       if (opts.flux) await this.ensureFlux()
-      return {
-        provider: 'sim',
-        context: SIM_CONTEXT,
-        kubeconfig: this.kubeconfigPath,
-        server: this.server(),
-        reused: false,
-      }
+      return this.info(false)
     })
+  }
+
+  private info(reused: boolean): ClusterInfo {
+    return { provider: 'sim', context: SIM_CONTEXT, kubeconfig: this.kubeconfigPath, server: this.server(), reused }
   }
 
   private server(): string {
