@@ -8,6 +8,7 @@ import http from 'node:http'
 import YAML from 'yaml'
 import { PatchStrategy, setHeaderOptions, type V1ConfigMap } from '@kubernetes/client-node'
 import { NsopsError } from '../core/errors.ts'
+import { answersOk } from '../core/http-probe.ts'
 import { isPlainHttpRegistry } from '../core/registry-host.ts'
 import { isApiError, type Kube } from '../kube/client.ts'
 
@@ -126,18 +127,10 @@ export async function chooseRegistry(opts: {
 
 /** Resolves true once GET /v2/ answers 200 (the OCI distribution API's "I am a registry"). */
 export function registryAnswers(host: string, timeoutMs = 1000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const [hostname, port] = host.split(':')
-    const req = http.get({ host: hostname, port: Number(port ?? 80), path: '/v2/', timeout: timeoutMs }, (res) => {
-      res.resume()
-      resolve(res.statusCode === 200)
-    })
-    req.on('error', () => resolve(false))
-    req.on('timeout', () => {
-      req.destroy()
-      resolve(false)
-    })
-  })
+  const [hostname, port] = host.split(':')
+  return answersOk((onResponse) =>
+    http.get({ host: hostname, port: Number(port ?? 80), path: '/v2/', timeout: timeoutMs }, onResponse),
+  )
 }
 
 /**

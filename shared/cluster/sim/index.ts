@@ -7,6 +7,7 @@ import https from 'node:https'
 import path from 'node:path'
 import YAML from 'yaml'
 import { NsopsError } from '../../core/errors.ts'
+import { answersOk } from '../../core/http-probe.ts'
 import { withFileLock } from '../../core/lock.ts'
 import { stateDir, tsNodeArgs } from '../../core/paths.ts'
 import { freePort, reclaimPort } from '../../core/ports.ts'
@@ -455,8 +456,8 @@ export class SimCluster implements ClusterProvider {
 }
 
 function readyz(port: number, pki: Pki, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = https.get(
+  return answersOk((onResponse) =>
+    https.get(
       {
         host: '127.0.0.1',
         port,
@@ -466,17 +467,9 @@ function readyz(port: number, pki: Pki, timeoutMs: number): Promise<boolean> {
         cert: fs.readFileSync(pki.adminCert),
         key: fs.readFileSync(pki.adminKey),
       },
-      (res) => {
-        res.resume()
-        resolve(res.statusCode === 200)
-      },
-    )
-    req.on('error', () => resolve(false))
-    req.on('timeout', () => {
-      req.destroy()
-      resolve(false)
-    })
-  })
+      onResponse,
+    ),
+  )
 }
 
 async function writeKubeconfig(file: string, pki: Pki, port: number): Promise<void> {
