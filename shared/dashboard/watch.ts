@@ -27,6 +27,8 @@ const paths = (ns: string) => [
 export interface DashboardFeed {
   /** the latest model (undefined until the first collect has finished) */
   readonly model: DashboardModel | undefined
+  /** the message of the last collect that failed, until a collect succeeds again */
+  readonly error: string | undefined
   stop(): void
 }
 
@@ -42,6 +44,7 @@ export async function followDashboard(
   onError: (err: unknown) => void = () => {},
 ): Promise<DashboardFeed> {
   let model: DashboardModel | undefined
+  let error: string | undefined
   let timer: NodeJS.Timeout | undefined
   let collecting = false
   let again = false
@@ -56,10 +59,14 @@ export async function followDashboard(
       const m = await collect(kube, ns, env)
       if (!stopped) {
         model = m
+        error = undefined
         onModel(m)
       }
     } catch (err) {
-      if (!stopped) onError(err)
+      if (!stopped) {
+        error = (err as Error).message
+        onError(err)
+      }
     } finally {
       collecting = false
       if (again && !stopped) {
@@ -109,6 +116,9 @@ export async function followDashboard(
   return {
     get model() {
       return model
+    },
+    get error() {
+      return error
     },
     stop() {
       stopped = true

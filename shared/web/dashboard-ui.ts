@@ -2,7 +2,6 @@
 // schema) on the same page the dev session uses, kept live from watch events and pushed as
 // it changes. Read-only but Flux's own actions: reconcile the namespace, and reconcile,
 // suspend or resume one of its HelmReleases (web/flux-actions.ts).
-import type { DashboardModel } from '../dashboard/collect.ts'
 import { followDashboard } from '../dashboard/watch.ts'
 import type { Kube } from '../kube/client.ts'
 import type { Environment, NamespaceConfig } from '../config/namespace-config.ts'
@@ -22,33 +21,20 @@ export async function startDashboardUi(
   env: Environment,
   opts: { port?: number; note?: (line: string) => void } = {},
 ): Promise<DashboardUi> {
-  let latest: DashboardModel | undefined
-  let error: string | undefined
   let server: Awaited<ReturnType<typeof startPageServer>> | undefined
-  const feed = await followDashboard(
-    kube,
-    ns,
-    env,
-    (m) => {
-      latest = m
-      error = undefined
-      server?.changed()
-    },
-    (err) => {
-      error = (err as Error).message
-      server?.changed()
-    },
-  )
+  // the feed keeps the latest model and error; the page only renders them
+  const changed = () => server?.changed()
+  const feed = await followDashboard(kube, ns, env, changed, changed)
   const snapshot = () => ({
-    ...(latest ?? { schema: 'nsops.dashboard/v1' }),
-    ...(error ? { error: `could not refresh: ${error}` } : {}),
+    ...(feed.model ?? { schema: 'nsops.dashboard/v1' }),
+    ...(feed.error ? { error: `could not refresh: ${feed.error}` } : {}),
   })
   try {
     server = await startPageServer({
       port: opts.port,
       snapshot,
       action: async (body) => {
-        if (body.kind) return fluxObjectAction(kube, latest, body)
+        if (body.kind) return fluxObjectAction(kube, feed.model, body)
         if (body.action !== 'reconcile')
           throw new Error(
             `the dashboard page is read-only; it only offers reconcile (and reconcile, suspend, resume of a HelmRelease), not ${body.action}`,
