@@ -76,9 +76,10 @@ export default async function ciBench(): Promise<void> {
     )
     report('  6× kustomize build (floor)', floor)
   } finally {
-    await run(path.join(r.work, 'shared/bin/nsops.ts'), ['cluster-down', '--purge', '--yes'], { cwd: r.work, env: env() }).catch(
-      () => {},
-    )
+    await run(path.join(r.work, 'shared/bin/nsops.ts'), ['cluster-down', '--purge', '--yes'], {
+      cwd: r.work,
+      env: env(),
+    }).catch(() => {})
     fs.rmSync(r.root, { recursive: true, force: true })
   }
 }
