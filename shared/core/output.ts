@@ -245,11 +245,13 @@ export function table(rows: string[][], indent = '  '): string {
     .join('\n')
 }
 
+/** `412 ms`, `3.4 s`, `2 min 5 s`: rounded once, so a carry never shows as `60 s` or `1000 ms`. */
 export function duration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)} ms`
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`
-  const m = Math.floor(ms / 60_000)
-  return `${m} min ${Math.round((ms % 60_000) / 1000)} s`
+  if (Math.round(ms) < 1000) return `${Math.round(ms)} ms`
+  const tenths = Math.round(ms / 100)
+  if (tenths < 600) return `${(tenths / 10).toFixed(1)} s`
+  const s = Math.round(ms / 1000)
+  return `${Math.floor(s / 60)} min ${s % 60} s`
 }
 
 /** Status glyphs and colours, one table for every view (dev loop, dashboard, dev-status). */
