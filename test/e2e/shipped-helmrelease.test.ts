@@ -22,7 +22,11 @@ import { clientsFor, isApiError, type Kube } from '../../shared/kube/client.ts'
 import { REGISTRY_VARS } from '../../shared/images/registry.ts'
 import { ciRepo, type CiRepo } from '../ci-fixture.ts'
 import { Terminal, tmuxAvailable } from '../tty.ts'
+import { freePort } from '../../shared/core/ports.ts'
+import { chromium } from 'playwright-core'
 import { until } from '../until.ts'
+
+const browserPath = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p))
 
 const run = promisify(execFile)
 const VALUES = 'namespaces/monitoring/overlays/dev/grafana-values.yaml'
@@ -88,12 +92,33 @@ ${container.replace(/^/gm, '    ')}
 `,
       )
 
-    it('installs prod and dev grafana from the published chart; a values save upgrades to a new revision in the view; broken values show the reason at once; Ctrl-C uninstalls dev', async () => {
-      const t = await Terminal.open(['npx', 'just', 'dev-up', 'monitoring', '--no-ui'], { cwd: repo.work, env })
+    it('installs prod and dev grafana from the published chart; a values save upgrades to a new revision in the view and on the page; broken values show the reason at once; Ctrl-C uninstalls dev', async () => {
+      const uiPort = await freePort()
+      const t = await Terminal.open(['npx', 'just', 'dev-up', 'monitoring', '--ui-port', String(uiPort)], {
+        cwd: repo.work,
+        env,
+      })
+      // the dev page in chromium, where there is one (.ci/run installs it)
+      const browser = browserPath
+        ? await chromium.launch({ executablePath: browserPath, args: ['--no-sandbox'] })
+        : undefined
+      const page = await browser?.newPage()
+      /** the release line in grafana's row of the dev page */
+      const onPage = async (re: RegExp) => {
+        if (!page) return
+        const row = page.locator('tr.app[data-app="grafana"] .release')
+        await until(
+          `the page shows ${re}`,
+          async () => re.test((await row.textContent({ timeout: 1000 }).catch(() => '')) ?? ''),
+          60_000,
+        )
+      }
       try {
         // the chart went to the sim's registry, and dev's release is installed from it
         // [^]: the row may wrap (a port-forward error when another run holds the port)
         await t.waitFor(/grafana\s+✓ Current[^]*?nsops-app@0\.1\.0 r1 install succeeded/, 300_000)
+        await page?.goto(`http://127.0.0.1:${uiPort}/`)
+        await onPage(/nsops-app@0\.1\.0 r1 install succeeded/)
         const kc = new KubeConfig()
         kc.loadFromFile(path.join(state(), 'sim', 'kubeconfig'))
         kube = clientsFor(kc, path.join(state(), 'sim', 'kubeconfig'))
@@ -142,6 +167,8 @@ ${container.replace(/^/gm, '    ')}
           'controllers:\n  grafana:\n    containers:\n      grafana:\n        env:\n          GF_LOG_LEVEL: debug\n',
         )
         await t.waitFor(/nsops-app@0\.1\.0 r2 upgrade succeeded/, 120_000)
+        await onPage(/nsops-app@0\.1\.0 r2 upgrade succeeded/)
+        await browser?.close()
         const upgraded = await kube.apps.readNamespacedDeployment({ namespace: 'monitoring-dev', name: 'grafana' })
         assert.ok(
           upgraded.spec?.template.spec?.containers[0].env?.some(
@@ -206,6 +233,7 @@ ${container.replace(/^/gm, '    ')}
         assert.match(screen, /uninstalled HelmRelease grafana/)
         assert.match(screen, /kept the PVCs of HelmRelease grafana: grafana-data/)
       } finally {
+        await browser?.close().catch(() => {})
         await t.close()
       }
       await assert.rejects(hr('monitoring-dev'), (e) => isApiError(e, 404))
