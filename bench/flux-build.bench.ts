@@ -16,50 +16,9 @@ import { repoRoot } from '../shared/core/paths.ts'
 import { toolPath } from '../shared/tools/provision.ts'
 import { FluxTree, buildFluxKustomization, stopFluxBuild } from '../shared/flux/build/index.ts'
 import { median, report } from './stats.ts'
+import { growHomeOps } from '../test/home-ops-grown.ts'
 
 const run = promisify(execFile)
-const NAMESPACES = ['default', 'media', 'home', 'network', 'observability', 'security']
-const PER_NS = 10
-
-/** The fixture grown to 60 apps: its files, each app folder copied under new names. */
-function makeRepo(dir: string): { apps: { ns: string; name: string }[] } {
-  const fixture = path.join(repoRoot, 'test/fixtures/home-ops')
-  fs.cpSync(path.join(fixture, 'kubernetes/flux'), path.join(dir, 'kubernetes/flux'), { recursive: true })
-  fs.cpSync(path.join(fixture, 'kubernetes/components'), path.join(dir, 'kubernetes/components'), { recursive: true })
-  const template = path.join(fixture, 'kubernetes/apps/default/sonarr')
-  const apps: { ns: string; name: string }[] = []
-  for (const ns of NAMESPACES) {
-    const names: string[] = []
-    for (let i = 0; i < PER_NS; i++) {
-      const name = `${ns}-app${i}`
-      names.push(name)
-      apps.push({ ns, name })
-      const to = path.join(dir, 'kubernetes/apps', ns, name)
-      fs.cpSync(template, to, { recursive: true })
-      for (const f of ['ks.yaml', 'app/kustomization.yaml', 'app/deployment.yaml']) {
-        const p = path.join(to, f)
-        let text = fs.readFileSync(p, 'utf8').replaceAll('sonarr', name).replaceAll('apps/default/', `apps/${ns}/`)
-        text = text.replace('targetNamespace: default', `targetNamespace: ${ns}`)
-        // a chain inside each namespace: app<i> depends on app<i-1>
-        text = text.replace('- name: prowlarr', i ? `- name: ${ns}-app${i - 1}` : '- name: cluster-vars')
-        fs.writeFileSync(p, text)
-      }
-    }
-    fs.writeFileSync(
-      path.join(dir, 'kubernetes/apps', ns, 'kustomization.yaml'),
-      `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - namespace.yaml\n${names.map((n) => `  - ${n}/ks.yaml`).join('\n')}\n`,
-    )
-    fs.writeFileSync(
-      path.join(dir, 'kubernetes/apps', ns, 'namespace.yaml'),
-      `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${ns}\n`,
-    )
-  }
-  fs.writeFileSync(
-    path.join(dir, 'kubernetes/apps/kustomization.yaml'),
-    `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n${NAMESPACES.map((n) => `  - ${n}`).join('\n')}\n`,
-  )
-  return { apps }
-}
 
 async function renderAll(dir: string): Promise<number> {
   const t0 = performance.now()
@@ -74,7 +33,7 @@ async function renderAll(dir: string): Promise<number> {
 export default async function fluxBuildBench(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-flux-bench-'))
   try {
-    const { apps } = makeRepo(dir)
+    const { apps } = growHomeOps(dir)
     const flux = await toolPath('flux')
     await toolPath('flux-build')
     const ksFile = (a: { ns: string; name: string }) => `./kubernetes/apps/${a.ns}/${a.name}/ks.yaml`

@@ -3,13 +3,18 @@
 // working tree (HEAD plus anything not committed yet, so a local run sees what CI will see
 // once it is pushed) select the namespaces and Tanka environments they belong to; a change
 // to shared/ (the library every script runs on) or k8s/ (pinned tools, Flux objects, cluster
-// configs) selects everything, as does one to tanka/ outside an environment for Tanka.
+// configs) selects everything, as does one to tanka/ outside an environment for Tanka. A
+// namespace whose Flux objects live elsewhere (namespace.ts layout) is selected by the Flux
+// Kustomizations a changed file touches, and only those are rendered (changed-only).
 import fs from 'node:fs'
 import path from 'node:path'
 import { simpleGit } from 'simple-git'
 import { NsopsError, errorMessage } from '../core/errors.ts'
 import { shortSha } from '../git/repo.ts'
 import { knownEnvironments } from '../tanka/environments.ts'
+import { loadNamespace } from '../config/namespaces.ts'
+import { sourceRoot } from '../config/namespace-config.ts'
+import { fluxTreeOf, kustomizationsOf, touchedKustomizations } from '../flux/build/index.ts'
 
 export interface Changed {
   /** the ref the merge base was taken with, as given (or the upstream's name) */
@@ -23,6 +28,14 @@ export interface Changed {
   tankaEnvironments: string[]
   /** why everything was selected (`shared/ changed`), when it was */
   all?: string
+  /**
+   * namespaces selected only because files outside namespaces/ touch some of their Flux
+   * Kustomizations (a namespace.ts layout: home-ops' kubernetes/apps/<ns>/<app>/): those
+   * Kustomizations, `namespace/name`; the diff renders only them
+   */
+  partial: Record<string, string[]>
+  /** every Flux Kustomization the files touch, and why */
+  kustomizations: { id: string; why: string }[]
 }
 
 /** Paths whose change selects every namespace and every Tanka environment. */
@@ -75,7 +88,78 @@ export async function changedSince(repoDir: string, base: string, baseSource = '
   const tracked = (await git.raw(['diff', '--name-only', '--no-renames', mergeBase, '--'])).split('\n')
   const untracked = (await git.raw(['ls-files', '--others', '--exclude-standard'])).split('\n')
   const files = [...new Set([...tracked, ...untracked].map((f) => f.trim()).filter(Boolean))].sort()
-  return { base, baseSource, mergeBase, files, ...select(repoDir, files) }
+  const picked = select(repoDir, files)
+  const flux = picked.all ? { partial: {}, kustomizations: [] } : await selectByFlux(repoDir, files, picked.namespaces)
+  const namespaces = [...new Set([...picked.namespaces, ...Object.keys(flux.partial), ...(flux.whole ?? [])])].sort()
+  return {
+    base,
+    baseSource,
+    mergeBase,
+    files,
+    ...picked,
+    namespaces,
+    partial: flux.partial,
+    kustomizations: flux.kustomizations,
+  }
+}
+
+/**
+ * Namespaces whose Flux objects live outside namespaces/ (a namespace.ts layout), selected by
+ * the Flux Kustomizations the changed files touch (flux/build/changes.ts): only those are
+ * rendered. A file no Kustomization reads but under a layout's root selects its namespace whole.
+ */
+async function selectByFlux(
+  repoDir: string,
+  files: string[],
+  already: string[],
+): Promise<{ partial: Record<string, string[]>; whole?: string[]; kustomizations: Changed['kustomizations'] }> {
+  const outside = files.filter((f) => !f.startsWith('namespaces/') && !f.startsWith('tanka/'))
+  const known = knownNamespacesIn(repoDir).filter((n) => !already.includes(n))
+  if (!outside.length || !known.length) return { partial: {}, kustomizations: [] }
+  const layouts = (await Promise.all(known.map((n) => loadNamespace(n).catch(() => undefined)))).filter(
+    (c): c is NonNullable<typeof c> => c?.layout !== undefined,
+  )
+  if (!layouts.length) return { partial: {}, kustomizations: [] }
+  const under = (f: string, dir: string) => {
+    const rel = path.relative(dir, path.join(repoDir, f))
+    return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel)
+  }
+  let tree: Awaited<ReturnType<typeof fluxTreeOf>>
+  try {
+    tree = await fluxTreeOf(repoDir, { skipLeaves: true })
+  } catch {
+    // a Flux tree that does not load: every layout namespace a file is under, whole (ci diff says why it fails)
+    return {
+      partial: {},
+      whole: layouts.filter((c) => outside.some((f) => under(f, sourceRoot(c)))).map((c) => c.name),
+      kustomizations: [],
+    }
+  }
+  const touched = await touchedKustomizations(tree, outside)
+  const read = new Set(
+    tree.all().flatMap((n) => [...tree.inputsOf(n).files, ...(n.file ? [path.join(repoDir, n.file)] : [])]),
+  )
+  const partial: Record<string, string[]> = {}
+  const whole: string[] = []
+  for (const c of layouts) {
+    const stray = outside.some((f) => under(f, sourceRoot(c)) && !read.has(path.join(repoDir, f)))
+    if (stray) {
+      whole.push(c.name)
+      continue
+    }
+    const nodes = await kustomizationsOf(c, tree).catch(() => undefined)
+    if (!nodes) {
+      whole.push(c.name)
+      continue
+    }
+    const hit = nodes.filter((n) => touched.ids.has(n.id)).map((n) => n.id)
+    if (hit.length) partial[c.name] = hit
+  }
+  return {
+    partial,
+    whole,
+    kustomizations: [...touched.ids].sort().map((id) => ({ id, why: touched.why.get(id) ?? '' })),
+  }
 }
 
 /** Which namespaces and Tanka environments the changed files select. */
@@ -116,5 +200,9 @@ export function changedSummary(c: Changed): string {
     c.namespaces.length ? `namespaces ${c.namespaces.join(', ')}` : 'no namespace',
     c.tankaEnvironments.length ? `Tanka ${c.tankaEnvironments.join(', ')}` : 'no Tanka environment',
   ].join('; ')
-  return `${what}${c.all ? ` (all: ${c.all})` : ''} — ${c.files.length} file(s) differ from the merge base ${shortSha(c.mergeBase)} with ${c.base}`
+  const partial = Object.entries(c.partial)
+  const flux = partial.length
+    ? `; only the Flux Kustomizations the change touches in ${partial.map(([ns, ids]) => `${ns} (${ids.join(', ')})`).join(', ')}`
+    : ''
+  return `${what}${c.all ? ` (all: ${c.all})` : ''}${flux} — ${c.files.length} file(s) differ from the merge base ${shortSha(c.mergeBase)} with ${c.base}`
 }

@@ -18,7 +18,7 @@ import { groupOf, refKey, refOf, refString } from '../kube/refs.ts'
 import { errorMessage } from '../core/errors.ts'
 import { shortSha } from '../git/repo.ts'
 import type { ManifestObject } from '../kustomize/build.ts'
-import { buildProd, type ProdScope } from '../flux/build/index.ts'
+import { buildProd, fluxTreeOf, touchedKustomizations, type ProdScope } from '../flux/build/index.ts'
 import { loadNamespace } from '../config/namespaces.ts'
 import { log } from '../core/output.ts'
 import { renderTarget } from '../schema/index.ts'
@@ -42,6 +42,8 @@ export interface NamespaceDiff {
   /** a tree that does not build: the message (its objects are not compared) */
   error?: string
   objects: ObjectDiff[]
+  /** changed-only: the Flux Kustomizations rendered and compared (the rest of the namespace's were not built) */
+  kustomizations?: string[]
 }
 
 export interface CiDiff {
@@ -51,6 +53,8 @@ export interface CiDiff {
   namespaces: NamespaceDiff[]
   signals: Signal[]
   counts: { create: number; update: number; delete: number }
+  /** every Flux Kustomization built from the working tree (the tree's parents, then what was compared) */
+  rendered: string[]
 }
 
 // Labels and annotations that change with every chart or config bump and say nothing
@@ -225,7 +229,14 @@ export function compareBuilds(
 export async function diffAgainstMergeBase(
   repoDir: string,
   namespaces: string[],
-  opts: { base: string; mergeBase: string },
+  opts: {
+    base: string
+    mergeBase: string
+    /** changed-only namespaces and the Flux Kustomizations the change touches in them (Changed.partial) */
+    partial?: Record<string, string[]>
+    /** the changed files (Changed.files): what the change touches in the merge base's tree too (a removed app) */
+    files?: string[]
+  },
 ): Promise<CiDiff> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-ci-base-'))
   const tree = path.join(tmp, 'tree')
@@ -239,8 +250,26 @@ export async function diffAgainstMergeBase(
       namespaces: [],
       signals: [],
       counts: { create: 0, update: 0, delete: 0 },
+      rendered: [],
     }
-    const build = async (root: string, name: string) => {
+    // each side's Flux tree, loaded once; a leaf (one app) is built only when a namespace asks for it
+    const trees = new Map([repoDir, tree].map((root) => [root, fluxTreeOf(root, { skipLeaves: true })]))
+    trees.forEach((t) => t.catch(() => {})) // each namespace's build says why it fails
+    const outside = (opts.files ?? []).filter((f) => !f.startsWith('namespaces/') && !f.startsWith('tanka/'))
+    const touchedBefore =
+      opts.partial && Object.keys(opts.partial).length
+        ? trees
+            .get(tree)!
+            .then((t) => touchedKustomizations(t, outside))
+            .catch(() => undefined)
+        : undefined
+    const onlyFor = async (name: string): Promise<Set<string> | undefined> => {
+      const ids = opts.partial?.[name]
+      if (!ids) return undefined
+      // as the change touches the working tree and the merge base's (a Kustomization it removes)
+      return new Set([...ids, ...((await touchedBefore)?.ids ?? [])])
+    }
+    const build = async (root: string, name: string, only?: Set<string>) => {
       // the namespace as this change configures it (a namespace gone in this change: by its name)
       const config = await loadNamespace(name).catch(() => undefined)
       const nsRoot = path.join(root, 'namespaces', name)
@@ -252,22 +281,32 @@ export async function diffAgainstMergeBase(
         paths: { root: nsRoot, overlays: { prod: path.join(nsRoot, 'overlays', 'prod') } },
       }
       // HelmReleases rendered on both sides: a values or chart change shows as the objects it changes
-      const built = await buildProd(scope, root, { missingOverlay: 'empty', helm })
+      const built = await buildProd(scope, root, { missingOverlay: 'empty', helm, tree: await trees.get(root)!, only })
       // none: a namespace new (or gone) in this change
-      return [...built.objects, ...built.releases.flatMap((r) => r.objects)]
+      return {
+        objects: [...built.objects, ...built.releases.flatMap((r) => r.objects)],
+        kustomizations: built.kustomizations.map((k) => k.id),
+      }
     }
     const helm = { ...(await renderTarget()), warn: (m: string) => log.warn(m) }
     // every build at once: each is its own kustomize process, so they overlap on every core
     const built = await Promise.all(
       namespaces.map(async (name): Promise<NamespaceDiff & { signals: Signal[] }> => {
         try {
+          const only = await onlyFor(name)
           const [before, after] = await Promise.all([
-            build(tree, name).catch((err) => {
+            build(tree, name, only).catch((err) => {
               throw new Error(`the merge base does not build: ${errorMessage(err)}`)
             }),
-            build(repoDir, name),
+            build(repoDir, name, only),
           ])
-          return { name, ...compareBuilds(name, before, after) }
+          return {
+            name,
+            ...compareBuilds(name, before.objects, after.objects),
+            ...(only
+              ? { kustomizations: [...new Set([...before.kustomizations, ...after.kustomizations])].sort() }
+              : {}),
+          }
         } catch (err) {
           return { name, error: errorMessage(err), objects: [], signals: [] }
         }
@@ -278,6 +317,7 @@ export async function diffAgainstMergeBase(
       result.signals.push(...signals)
       for (const o of n.objects) result.counts[o.action as 'create' | 'update' | 'delete']++
     }
+    result.rendered = ((await trees.get(repoDir)!.catch(() => undefined))?.builtIds() ?? []).sort()
     return result
   } finally {
     await git.raw(['worktree', 'remove', '--force', tree]).catch(() => git.raw(['worktree', 'prune']))
@@ -294,6 +334,14 @@ export function diffSummary(d: CiDiff): string {
   const kinds = [...new Set(d.signals.map((s) => s.kind))]
   return [
     `${d.namespaces.length} namespace(s), ${total} object(s) differ (${d.counts.create} added, ${d.counts.update} changed, ${d.counts.delete} deleted)`,
+    ...(d.namespaces.some((n) => n.kustomizations)
+      ? [
+          `changed-only: rendered ${d.namespaces
+            .filter((n) => n.kustomizations)
+            .map((n) => `${n.name} (${n.kustomizations!.join(', ') || 'none'})`)
+            .join(', ')}`,
+        ]
+      : []),
     d.signals.length ? `${d.signals.length} danger signal(s): ${kinds.join(', ')}` : 'no danger signal',
     ...(failed.length ? [`${failed.map((n) => n.name).join(', ')} did not build`] : []),
   ].join('; ')
@@ -331,7 +379,10 @@ export function renderMarkdown(d: CiDiff, limit = DEFAULT_MARKDOWN_LIMIT): strin
     "\n> ✂️ Truncated to fit a comment: the full diff is `diff-full.md` / `diff.json` in the workflow's artifacts (`just ci diff` prints it locally).\n"
   let out = head.join('\n')
   outer: for (const n of d.namespaces.filter((x) => !x.error)) {
-    const section = `### ${n.name}: ${n.objects.length ? `${n.objects.length} object(s)` : 'no rendered change'}\n\n`
+    const only = n.kustomizations
+      ? `Only the Flux Kustomization(s) this change touches were rendered: ${n.kustomizations.map((k) => `\`${k}\``).join(', ') || 'none'}.\n\n`
+      : ''
+    const section = `### ${n.name}: ${n.objects.length ? `${n.objects.length} object(s)` : 'no rendered change'}\n\n${only}`
     if (out.length + section.length + truncated.length > limit) {
       out += truncated
       break

@@ -174,6 +174,8 @@ const STEPS: Record<Exclude<Step, 'changed'>, (changed: Changed, ctx: Ctx) => Pr
     const d = await diffAgainstMergeBase(repoRoot, changed.namespaces, {
       base: changed.base,
       mergeBase: changed.mergeBase,
+      partial: changed.partial,
+      files: changed.files,
     })
     const md = renderMarkdown(d, ctx.limit)
     fs.writeFileSync(path.join(ctx.out, 'diff.md'), md)

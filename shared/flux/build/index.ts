@@ -18,6 +18,7 @@ export {
 } from './kustomization.ts'
 export { FluxTree, fluxKustomizationsIn, isHelmRelease, type FluxNode, type FluxTreeOptions } from './tree.ts'
 export { clusterVars } from './cluster-vars.ts'
+export { touchedKustomizations, type Touched } from './changes.ts'
 export {
   helmReleaseRenderer,
   locateRendered,

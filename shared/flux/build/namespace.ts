@@ -62,16 +62,28 @@ export interface ProdBuildOptions {
   missingOverlay?: 'empty'
   /** render the HelmReleases too (ProdBuild.releases): the target's versions, offline, warnings */
   helm?: HelmRenderOptions
+  /**
+   * build only these of the namespace's Flux Kustomizations (`namespace/name`), and no folder
+   * outside the Flux tree: what a change touches (`just ci diff`, changed-only)
+   */
+  only?: Set<string>
 }
 
 const trees = new Map<string, Promise<FluxTree>>()
 
 /** The repository's Flux tree, loaded once per process and repository directory. */
-export function fluxTreeOf(repoDir: string, opts: { vars?: VarsLookup; strict?: boolean } = {}): Promise<FluxTree> {
-  const key = `${path.resolve(repoDir)}\0${opts.strict ?? strictInRepo(repoDir)}\0${opts.vars ? 'vars' : ''}`
+export function fluxTreeOf(
+  repoDir: string,
+  opts: { vars?: VarsLookup; strict?: boolean; skipLeaves?: boolean } = {},
+): Promise<FluxTree> {
+  const key = `${path.resolve(repoDir)}\0${opts.strict ?? strictInRepo(repoDir)}\0${opts.vars ? 'vars' : ''}\0${opts.skipLeaves ? 'lazy' : ''}`
   let t = trees.get(key)
   if (!t) {
-    t = FluxTree.load(repoDir, { vars: opts.vars, strict: opts.strict ?? strictInRepo(repoDir) })
+    t = FluxTree.load(repoDir, {
+      vars: opts.vars,
+      strict: opts.strict ?? strictInRepo(repoDir),
+      skipLeaves: opts.skipLeaves,
+    })
     trees.set(key, t)
     t.catch(() => trees.delete(key))
   }
@@ -199,7 +211,10 @@ async function buildParts(
   opts: ProdBuildOptions,
 ): Promise<ProdBuild> {
   if (scope.layout) return buildLayout(scope, tree, opts)
-  const nodes = await kustomizationsOf(scope, tree)
+  const all = await kustomizationsOf(scope, tree)
+  const nodes = opts.only ? all.filter((n) => opts.only!.has(n.id)) : all
+  if (opts.only && all.length && !nodes.length)
+    return { objects: [], kustomizations: [], label: describe(all), dir: '', parts: [], releases: [] }
   const overlay = path.join(repoDir, path.relative(rootOf(scope), scope.paths.overlays.prod))
   if (!nodes.length) {
     if (opts.missingOverlay === 'empty' && !fs.existsSync(overlay))
@@ -234,8 +249,8 @@ async function buildParts(
 /** A namespace whose namespace.ts says where its Flux objects are (layout). */
 async function buildLayout(scope: ProdScope, tree: FluxTree, opts: ProdBuildOptions): Promise<ProdBuild> {
   const found = await layoutParts(scope, tree, opts.missingOverlay === 'empty')
-  const nodes = tree.ordered(found.flatMap((p) => (p.node ? [p.node] : [])))
-  const dirs = found.flatMap((p) => (p.dir ? [p.dir] : []))
+  const nodes = tree.ordered(found.flatMap((p) => (p.node && (!opts.only || opts.only.has(p.node.id)) ? [p.node] : [])))
+  const dirs = opts.only ? [] : found.flatMap((p) => (p.dir ? [p.dir] : []))
   const parts: ProdPart[] = []
   for (const dir of dirs) {
     if (opts.missingOverlay === 'empty' && !fs.existsSync(dir)) continue

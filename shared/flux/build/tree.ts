@@ -20,6 +20,7 @@ import {
 } from './kustomization.ts'
 import { renderHelmRelease, type HelmRenderOptions, type RenderedRelease } from './helm-release.ts'
 import { repoPath } from '../../core/paths.ts'
+import { kustomizeInputs, type KustomizeInputs } from '../../kustomize/inputs.ts'
 
 export const FLUX_KUSTOMIZE_GROUP = 'kustomize.toolkit.fluxcd.io'
 export const HELM_GROUP = 'helm.toolkit.fluxcd.io'
@@ -43,6 +44,12 @@ export interface FluxTreeOptions {
   strict?: boolean
   /** where to start instead of discovering: files or folders relative to the repository */
   roots?: string[]
+  /**
+   * loading builds only the Kustomizations that can apply others (their files mention a Flux
+   * Kustomization, or cannot all be listed): a leaf (one app) is built when asked for. What
+   * `just ci` uses so a one-app change renders that app, not the 60 others.
+   */
+  skipLeaves?: boolean
 }
 
 const isFluxKustomization = (o: { apiVersion?: unknown; kind?: unknown }) =>
@@ -58,6 +65,8 @@ export class FluxTree {
   readonly nodes = new Map<string, FluxNode>()
   readonly roots: FluxNode[] = []
   private readonly builds = new Map<string, Promise<FluxBuild>>()
+  private readonly inputs = new Map<string, KustomizeInputs>()
+  private readonly texts = new Map<string, string>()
 
   private constructor(
     readonly repoDir: string,
@@ -72,7 +81,7 @@ export class FluxTree {
     // children come from builds (as applied: substituted by the parent, patched by it)
     const queue = [...tree.roots]
     while (queue.length) {
-      const batch = queue.splice(0)
+      const batch = queue.splice(0).filter((n) => !opts.skipLeaves || tree.mayApplyKustomizations(n))
       const built = await Promise.all(batch.map(async (n) => ({ n, b: await tree.build(n) })))
       for (const { n, b } of built) {
         for (const o of b.objects) {
@@ -118,6 +127,71 @@ export class FluxTree {
     return p
   }
 
+  /** The ids of the nodes built so far in this tree (roots and parents at load; the rest as asked). */
+  builtIds(): string[] {
+    return [...this.builds.keys()]
+  }
+
+  /**
+   * The files of the repository a node's build reads (absolute): its spec.path (every file
+   * under it when it has no kustomization.yaml, as the controller generates one) and its
+   * spec.components, followed through their kustomization files. `open`: it may read more.
+   */
+  inputsOf(node: FluxNode): KustomizeInputs {
+    const kept = this.inputs.get(node.id)
+    if (kept) return kept
+    const dir = path.resolve(this.repoDir, node.kustomization.spec?.path ?? '.')
+    const out: KustomizeInputs = { files: new Set(), open: false }
+    if (!fs.existsSync(dir) || node.kustomization.spec?.sourceRef?.kind !== 'GitRepository') out.open = true
+    else {
+      const add = (i: KustomizeInputs) => {
+        i.files.forEach((f) => out.files.add(f))
+        out.open ||= i.open
+      }
+      add(kustomizeInputs(dir, { generated: true }))
+      for (const c of node.kustomization.spec?.components ?? []) {
+        const p = path.resolve(dir, c)
+        if (fs.existsSync(p)) add(kustomizeInputs(p))
+      }
+    }
+    this.inputs.set(node.id, out)
+    return out
+  }
+
+  /** A file's text, read once per tree (a tree is the repository at one moment; a missing file reads as empty). */
+  private readText(file: string): string {
+    let t = this.texts.get(file)
+    if (t === undefined) {
+      try {
+        t = fs.readFileSync(file, 'utf8')
+      } catch {
+        t = ''
+      }
+      this.texts.set(file, t)
+    }
+    return t
+  }
+
+  /** Whether a node's build can hold Flux Kustomizations (a parent); false only when its files say it cannot. */
+  mayApplyKustomizations(node: FluxNode): boolean {
+    const i = this.inputsOf(node)
+    return i.open || [...i.files].some((f) => /\.ya?ml$/.test(f) && this.readText(f).includes(FLUX_KUSTOMIZE_GROUP))
+  }
+
+  /** Whether a node's build can make the named object; false only when no file it reads names it. */
+  private mayMake(node: FluxNode, name: string): boolean {
+    const spec = node.kustomization.spec
+    if (spec?.namePrefix || spec?.nameSuffix) return true
+    const i = this.inputsOf(node)
+    return (
+      i.open ||
+      [...i.files].some((f) => {
+        const t = this.readText(f)
+        return t.includes(name) || /\bname(Prefix|Suffix)\s*:/.test(t)
+      })
+    )
+  }
+
   /** Where a node's spec.path is read: this repository, for a GitRepository (the only source nsops can read locally). */
   private sourceRoot(node: FluxNode): string {
     const ref = node.kustomization.spec?.sourceRef
@@ -141,14 +215,35 @@ export class FluxTree {
     if (outside) return outside
     const matches = (o: ManifestObject) =>
       o.kind === ref.kind && o.metadata.name === ref.name && (o.metadata.namespace ?? ref.namespace) === ref.namespace
-    // ancestors first (home-ops' cluster-settings comes with the root), then the rest
+    // ancestors first (home-ops' cluster-settings comes with the root), then the nodes built
+    // already, then the rest; a node none of whose files names the object is not built for it
     const order: FluxNode[] = []
     for (let n = from.parent; n; n = n.parent) order.push(n)
+    for (const n of this.nodes.values()) if (!order.includes(n) && n !== from && this.builds.has(n.id)) order.push(n)
     for (const n of this.nodes.values()) if (!order.includes(n) && n !== from) order.push(n)
     for (const n of order) {
+      if (!this.builds.has(n.id) && !this.mayMake(n, ref.name)) continue
       const b = await this.build(n).catch(() => undefined)
       const hit = b?.objects.find(matches)
       if (hit) return hit
+    }
+    return undefined
+  }
+
+  /** The node whose build makes a ConfigMap or Secret, among the nodes built so far (undefined: none of them). */
+  async makerOf(ref: { kind: string; namespace: string; name: string }): Promise<FluxNode | undefined> {
+    for (const n of this.nodes.values()) {
+      if (!this.builds.has(n.id)) continue
+      const b = await this.build(n).catch(() => undefined)
+      if (
+        b?.objects.some(
+          (o) =>
+            o.kind === ref.kind &&
+            o.metadata.name === ref.name &&
+            (o.metadata.namespace ?? ref.namespace) === ref.namespace,
+        )
+      )
+        return n
     }
     return undefined
   }
