@@ -30,7 +30,14 @@ const HELM_APPLY_MANAGER = 'helm-controller'
 export async function diffAgainstCluster(
   kube: Kube,
   objects: ManifestObject[],
-  opts: { namespace: string; kustomization?: FluxObject; releases?: ManifestObject[] },
+  opts: {
+    namespace: string
+    /** the namespace's primary Kustomization (its inventory: what Flux prunes) */
+    kustomization?: FluxObject
+    /** every Kustomization that applies the namespace (a layout's, one per app): each one's inventory is pruned from */
+    kustomizations?: FluxObject[]
+    releases?: ManifestObject[]
+  },
 ): Promise<DeployDiff> {
   const { plain, encrypted } = splitEncrypted(objects)
   const result = await diffObjects(kube, plain, { fieldManager: FLUX_APPLY_MANAGER, namespace: opts.namespace })
@@ -70,10 +77,13 @@ export async function diffAgainstCluster(
         namespace: s.metadata.namespace ?? opts.namespace,
       }),
     )
-  const ks = opts.kustomization
-  if (ks?.spec?.prune === true) {
+  const pruning = (
+    opts.kustomizations?.length ? opts.kustomizations : opts.kustomization ? [opts.kustomization] : []
+  ).filter((k) => k.spec?.prune === true)
+  for (const ks of pruning) {
     for (const ref of inventoryRefs(ks)) {
       if (inSet.has(refKey(ref))) continue
+      inSet.add(refKey(ref))
       try {
         const live = await getObject(kube, ref)
         if (!live || live.metadata.annotations?.[PRUNE_DISABLED] === 'disabled') continue

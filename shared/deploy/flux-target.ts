@@ -181,6 +181,33 @@ export function asFluxApplies(objects: ManifestObject[], ks: FluxObject): Manife
   }))
 }
 
+/**
+ * Each object as the Flux Kustomization that builds it applies it: a part of the prod build
+ * that is one Kustomization's build (its commonMetadata already set by the build) gets that
+ * Kustomization's ownership labels; a folder no Kustomization of the repository builds
+ * (overlays/prod) gets the cluster's primary Kustomization's, with its commonMetadata.
+ */
+export function asFluxAppliesByPart(
+  parts: { node?: { kustomization: { metadata: { name: string; namespace?: string } } }; objects: ManifestObject[] }[],
+  primary: FluxObject,
+): ManifestObject[] {
+  return parts.flatMap((p) => {
+    if (!p.node) return asFluxApplies(p.objects, primary)
+    const { name, namespace = 'flux-system' } = p.node.kustomization.metadata
+    return p.objects.map((o) => ({
+      ...o,
+      metadata: {
+        ...o.metadata,
+        labels: {
+          ...o.metadata.labels,
+          'kustomize.toolkit.fluxcd.io/name': name,
+          'kustomize.toolkit.fluxcd.io/namespace': namespace,
+        },
+      },
+    }))
+  })
+}
+
 /** What the Kustomization applied, from status.inventory (the finder reads it the same way). */
 export function inventoryRefs(ks: FluxObject): ObjectRef[] {
   return managedInventory(ks)

@@ -5,13 +5,22 @@
 // agreed; after the push every way out says which commit is where.
 import path from 'node:path'
 import { NsopsError, ExitCode } from '../core/errors.ts'
-import { fluxRefString } from '../flux/index.ts'
+import { fluxRefString, type FluxObject, type Manager } from '../flux/index.ts'
 import { openRepo, shortSha, type PushResult, type Repo } from '../git/repo.ts'
 import { connect, type Kube } from '../kube/client.ts'
 import { chartsLine, namespaceCharts, publishCharts } from '../images/charts.ts'
 import { refreshChartSources } from '../flux/helm-release.ts'
 import type { ManifestObject } from '../kustomize/build.ts'
-import { buildProd, forgetFluxTrees, type HelmRenderOptions, type RenderedRelease } from '../flux/build/index.ts'
+import {
+  buildProd,
+  clusterVars,
+  forgetFluxTrees,
+  strictInCluster,
+  type HelmRenderOptions,
+  type ProdBuild,
+  type ProdBuildOptions,
+  type RenderedRelease,
+} from '../flux/build/index.ts'
 import { duration, log } from '../core/output.ts'
 import { renderTarget } from '../schema/index.ts'
 import { changeCount, diffAgainstCluster, renderDeployDiff, type DeployDiff } from './diff.ts'
@@ -28,7 +37,7 @@ import {
   type Cluster,
   type DeployOptions,
 } from './flow.ts'
-import { asFluxApplies } from './flux-target.ts'
+import { asFluxAppliesByPart } from './flux-target.ts'
 import { throwIfInterrupted } from './interrupt.ts'
 import { beforeCommitChanges, changedBetween, hookKube, hookReport, snapshotTree, type TreeSnapshot } from './hooks.ts'
 import { failedWithoutRollback, pushedUnverified, type Failure, type FailureFacts } from './outcome.ts'
@@ -111,15 +120,17 @@ async function preflightStep(f: DeploySteps, repo: Repo): Promise<{ pf?: Preflig
 async function validateSteps(
   f: DeploySteps,
   repoDir: string,
-): Promise<{ objects: ManifestObject[]; rendered: ManifestObject[]; cluster: Cluster }> {
-  const { objects, rendered } = await f.step('build', `Building what Flux applies to ${f.ns.name}`, async () => {
+): Promise<{ objects: ManifestObject[]; rendered: ManifestObject[]; cluster: Cluster; built: ProdBuild }> {
+  // the cluster first: substituteFrom is read from it, as kustomize-controller reads it
+  const cluster = await f.cluster()
+  const { objects, rendered, built } = await f.step('build', `Building what Flux applies to ${f.ns.name}`, async () => {
     await refuseAliasBombs(repoDir, f.nsDir)
     // the namespace's Flux Kustomization(s) as kustomize-controller builds them (post-build
     // substitution included); overlays/prod when none applies it; its HelmReleases rendered
-    const built = await buildProd(f.ns, repoDir, { reuse: true, helm: await helmOptions() })
+    const built = await buildProd(f.ns, repoDir, { reuse: true, helm: await helmOptions(), ...(await varsOf(cluster)) })
     const rendered = releaseObjects(built.releases)
     return {
-      value: { objects: built.objects, rendered },
+      value: { objects: built.objects, rendered, built },
       message: `${built.label} builds: ${plural(built.objects.length, 'object')}${built.releases.length ? `; ${plural(built.releases.length, 'HelmRelease')} rendered: ${plural(rendered.length, 'object')}` : ''}`,
       detail: {
         objects: built.objects.length,
@@ -147,7 +158,6 @@ async function validateSteps(
   })
   await imagesStep(f, objects)
   throwIfInterrupted(f.opts.signal)
-  const cluster = await f.cluster()
   await f.step(
     'validate',
     cluster.kube ? 'Validating (schemas, server-side dry run)' : 'Validating (schemas, offline)',
@@ -167,7 +177,19 @@ async function validateSteps(
       }
     },
   )
-  return { objects, rendered, cluster }
+  return { objects, rendered, cluster, built }
+}
+
+/**
+ * Whose inventories the diff prunes from: the managing Kustomizations the prod build builds
+ * (a layout's, one per app); none: the primary one only (another's inventory holds objects
+ * this build never had).
+ */
+function pruners(managers: Manager[], parts: ProdBuild['parts']): FluxObject[] {
+  const built = new Set(parts.flatMap((p) => (p.node ? [p.node.id] : [])))
+  return managers
+    .filter((m) => !m.root && built.has(`${m.kustomization.metadata.namespace}/${m.kustomization.metadata.name}`))
+    .map((m) => m.kustomization)
 }
 
 /** Refuses the build when a Secret in it is not SOPS-encrypted (the error says which and where). */
@@ -190,6 +212,17 @@ function validateProd(f: DeploySteps, repoDir: string, kube: Kube | undefined, o
 /** HelmReleases rendered offline for the pinned target; warnings (a skipped remote $ref) as lines on stderr. */
 async function helmOptions(): Promise<HelmRenderOptions> {
   return { ...(await renderTarget()), warn: (m) => log.warn(m) }
+}
+
+/**
+ * Connected: substituteFrom ConfigMaps and Secrets the repository does not build (made by SOPS,
+ * by hand) are read from the cluster, and substitution is as strict as its kustomize-controller.
+ * A Secret's values go into the build only, never into a message.
+ */
+async function varsOf(cluster: Cluster): Promise<Pick<ProdBuildOptions, 'vars' | 'strict'>> {
+  if (!cluster.kube) return {}
+  const strict = await strictInCluster(cluster.kube).catch(() => undefined)
+  return { vars: clusterVars(cluster.kube), ...(strict === undefined ? {} : { strict }) }
 }
 
 /** What the releases apply, hooks included (helm runs them; validation checks them too). */
@@ -301,16 +334,16 @@ async function revalidateStep(
   f: DeploySteps,
   repoDir: string,
   cluster: Cluster,
-): Promise<{ objects: ManifestObject[]; rendered: ManifestObject[] }> {
+): Promise<{ objects: ManifestObject[]; rendered: ManifestObject[]; built: ProdBuild }> {
   return f.step('revalidate', "Validating again (beforeCommit changed the prod overlay's inputs)", async () => {
     forgetFluxTrees() // beforeCommit changed files: build them afresh
-    const built = await buildProd(f.ns, repoDir, { reuse: true, helm: await helmOptions() })
+    const built = await buildProd(f.ns, repoDir, { reuse: true, helm: await helmOptions(), ...(await varsOf(cluster)) })
     const objects = built.objects
     const rendered = releaseObjects(built.releases)
     await refusePlaintextSecrets(f, repoDir, objects)
     const v = await validateProd(f, repoDir, cluster.kube, [...objects, ...rendered])
     return {
-      value: { objects, rendered },
+      value: { objects, rendered, built },
       message: `after beforeCommit: ${plural(objects.length, 'object')}, ${validationSummary(v)}`,
       detail: { objects: objects.length, schemas: v.schema.source, checked: v.schema.checked },
     }
@@ -377,7 +410,7 @@ async function deployFlow(f: DeploySteps): Promise<DeployReport> {
   // what is validated is what is committed and pushed: the folder's tree as the build reads
   // it, and the commit the branch is at; both are checked again after the question
   let validated = pf && !opts.dryRun ? await repo.folderTree(f.nsDir) : ''
-  const { objects, rendered, cluster } = await validateSteps(f, repo.root)
+  const { objects, rendered, cluster, built: prod } = await validateSteps(f, repo.root)
   throwIfInterrupted(opts.signal)
 
   if (!cluster.kube && !opts.dryRun && !opts.pushOnly) {
@@ -393,6 +426,7 @@ async function deployFlow(f: DeploySteps): Promise<DeployReport> {
   // beforeCommit runs before the diff and the question, so what is confirmed is what is
   // committed; a dry run changes nothing, so it does not run there
   let built = objects
+  let builtParts = prod.parts
   let builtReleases = rendered
   if (f.ns.hooks.beforeCommit && !opts.dryRun && pf) {
     const changed = await beforeCommitStep(f, repo, cluster)
@@ -404,6 +438,7 @@ async function deployFlow(f: DeploySteps): Promise<DeployReport> {
     if (changed.some((file) => inputs.some((d) => isUnder(file, d)))) {
       const again = await revalidateStep(f, repo.root, cluster)
       built = again.objects
+      builtParts = again.built.parts
       builtReleases = again.rendered
       await imagesStep(f, built)
     }
@@ -412,11 +447,14 @@ async function deployFlow(f: DeploySteps): Promise<DeployReport> {
   if (cluster.kube) {
     const kube = cluster.kube
     const objects = built
+    const parts = builtParts
     diff = await f.step('diff', 'Diffing against the live cluster', async () => {
+      // each object labelled by the Flux Kustomization that builds it, as it applies it
       const d = flux?.found
-        ? await diffAgainstCluster(kube, asFluxApplies(objects, flux.kustomization), {
+        ? await diffAgainstCluster(kube, asFluxAppliesByPart(parts, flux.kustomization), {
             namespace: f.ns.namespaces.prod,
             kustomization: flux.kustomization,
+            kustomizations: pruners(flux.managers, parts),
             releases: builtReleases.filter((o) => !o.metadata.annotations?.['helm.sh/hook']),
           })
         : await diffAgainstCluster(kube, objects, {

@@ -87,6 +87,14 @@ export interface FluxBuildOptions {
    * into data, default protocols) and its owner labels kustomize.toolkit.fluxcd.io/name|namespace
    */
   applied?: boolean
+  /**
+   * no cluster was read (offline): a substituteFrom reference `vars` finds nowhere is taken to
+   * be one the cluster holds (a SOPS Secret, `cluster-secrets` made by hand), not an error by
+   * itself. Its variables keep their defaults; a required one makes substitution strict (what
+   * it would give cannot be known) and a variable left unset is an error that names the
+   * reference it would come from. An optional one is skipped, as the controller skips it.
+   */
+  offline?: boolean
   /** where the Kustomization was read (a file of the repo, `the cluster`), for messages */
   origin?: string
   /** renderers of leaf kinds in the output, by kind (`HelmRelease`); their objects go to FluxBuild.leaves */
@@ -133,16 +141,16 @@ export async function buildFluxKustomization(
       },
     )
   }
-  const objects = await substituteSources(ks, namespace, opts)
+  const { objects, unread } = await substituteSources(ks, namespace, opts)
   const server = await fluxBuildServer()
   const answer = await server.ask({
     root: path.resolve(sourceRoot),
-    kustomization: object as unknown as Record<string, unknown>,
+    kustomization: withUnreadOptional(object, unread) as unknown as Record<string, unknown>,
     objects: objects as unknown as Record<string, unknown>[],
-    strict: opts.strict !== false,
+    strict: opts.strict !== false || unread.some((r) => !r.optional),
     applied: opts.applied === true,
   })
-  if (answer.error !== undefined) throw buildError(ks, answer.error, opts)
+  if (answer.error !== undefined) throw buildError(ks, answer.error, opts, unread)
   const built = (answer.objects ?? []) as ManifestObject[]
   const leaves: FluxBuild['leaves'] = []
   for (const obj of built) {
@@ -165,41 +173,85 @@ export async function buildFluxKustomization(
 export async function substituteLike(
   ks: FluxKustomization,
   objects: ManifestObject[],
-  opts: Pick<FluxBuildOptions, 'vars' | 'strict' | 'origin'> = {},
+  opts: Pick<FluxBuildOptions, 'vars' | 'strict' | 'origin' | 'offline'> = {},
 ): Promise<ManifestObject[]> {
   if (!ks.spec?.postBuild || objects.length === 0) return objects
   const namespace = ks.metadata.namespace ?? 'flux-system'
+  const sources = await substituteSources(ks, namespace, opts)
   const server = await fluxBuildServer()
   const answer = await server.ask({
     root: '.',
-    kustomization: { ...ks, metadata: { ...ks.metadata, namespace } } as unknown as Record<string, unknown>,
-    objects: (await substituteSources(ks, namespace, opts)) as unknown as Record<string, unknown>[],
-    strict: opts.strict !== false,
+    kustomization: withUnreadOptional(
+      { ...ks, metadata: { ...ks.metadata, namespace } },
+      sources.unread,
+    ) as unknown as Record<string, unknown>,
+    objects: sources.objects as unknown as Record<string, unknown>[],
+    strict: opts.strict !== false || sources.unread.some((r) => !r.optional),
     applied: false,
     substitute: objects as unknown as Record<string, unknown>[],
   })
-  if (answer.error !== undefined) throw buildError(ks, answer.error, opts)
+  if (answer.error !== undefined) throw buildError(ks, answer.error, opts, sources.unread)
   return (answer.objects ?? []) as ManifestObject[]
 }
 
-/** The ConfigMaps and Secrets substituteFrom names, as far as `vars` finds them. */
+/**
+ * The ConfigMaps and Secrets substituteFrom names, as far as `vars` finds them; offline, the
+ * references found nowhere (`unread`: they would be read from the cluster).
+ */
 async function substituteSources(
   ks: FluxKustomization,
   namespace: string,
-  opts: FluxBuildOptions,
-): Promise<ManifestObject[]> {
+  opts: Pick<FluxBuildOptions, 'vars' | 'offline'>,
+): Promise<{ objects: ManifestObject[]; unread: SubstituteReference[] }> {
   const refs = ks.spec.postBuild?.substituteFrom ?? []
-  if (!refs.length || !opts.vars) return []
-  const found = await Promise.all(refs.map((r) => opts.vars!({ kind: r.kind, namespace, name: r.name })))
-  return found.filter((o): o is ManifestObject => o !== undefined)
+  if (!refs.length) return { objects: [], unread: [] }
+  const found = opts.vars
+    ? await Promise.all(refs.map((r) => opts.vars!({ kind: r.kind, namespace, name: r.name })))
+    : refs.map(() => undefined)
+  return {
+    objects: found.filter((o): o is ManifestObject => o !== undefined),
+    unread: opts.offline ? refs.filter((_, i) => found[i] === undefined) : [],
+  }
+}
+
+/**
+ * The Kustomization as handed to the build when some references could not be read offline:
+ * those marked optional, so the controller's LoadVariables skips them instead of failing, and
+ * what they would give shows up as an unset variable (strict), said for the reference.
+ */
+function withUnreadOptional<T extends FluxKustomization>(ks: T, unread: SubstituteReference[]): T {
+  if (!unread.length) return ks
+  const from = (ks.spec.postBuild?.substituteFrom ?? []).map((r) => (unread.includes(r) ? { ...r, optional: true } : r))
+  return { ...ks, spec: { ...ks.spec, postBuild: { ...ks.spec.postBuild, substituteFrom: from } } }
+}
+
+/** `Secret flux-system/cluster-secrets` or `ConfigMap … or Secret …`. */
+function refsText(refs: SubstituteReference[], namespace: string): string {
+  const one = (r: SubstituteReference) => `${r.kind} ${namespace}/${r.name}${r.optional ? ' (optional)' : ''}`
+  return refs.length === 1 ? one(refs[0]) : `${refs.slice(0, -1).map(one).join(', ')} or ${one(refs.at(-1)!)}`
 }
 
 /** The controller's message, said for the Kustomization and the variable it is about. */
-function buildError(ks: FluxKustomization, message: string, opts: Pick<FluxBuildOptions, 'origin'>): NsopsError {
+function buildError(
+  ks: FluxKustomization,
+  message: string,
+  opts: Pick<FluxBuildOptions, 'origin'>,
+  unread: SubstituteReference[] = [],
+): NsopsError {
   const at = where(ks, opts.origin)
   const object = /post build failed for '([^']+)\/([^']+)'/.exec(message)
   const inObject = object ? ` in ${object[1].split('.')[0]} ${object[2]}` : ''
   const unset = /variable not set \(strict mode\): "([^"]+)"/.exec(message)
+  if (unset && unread.length) {
+    const refs = refsText(unread, ks.metadata.namespace ?? 'flux-system')
+    return new NsopsError(
+      `${at}: variable ${unset[1]} is not set${inObject}: it would come from ${refs} on the cluster (postBuild.substituteFrom), which is not in the repository's Flux builds and was not read (no cluster).`,
+      {
+        hint: `Run it connected to the cluster (without --offline; --kubeconfig/--context) so nsops reads ${unread.length === 1 ? 'it' : 'them'} as kustomize-controller does, or give the variable a default: \${${unset[1]}:=value}.`,
+        cause: new Error(message),
+      },
+    )
+  }
   if (unset) {
     return new NsopsError(`${at}: variable ${unset[1]} is not set${inObject} (strict post-build substitution).`, {
       hint: `Set ${unset[1]} in spec.postBuild.substitute or a substituteFrom ConfigMap/Secret, or give it a default: \${${unset[1]}:=value}.`,

@@ -316,6 +316,7 @@ export async function devSubstitution(
     substituteLike(n.kustomization, objects, {
       vars: tree.varsFor(n),
       strict,
+      offline: !opts.vars,
       origin: n.file ? `${n.file}, over the dev overlay` : 'over the dev overlay',
     })
   if (nodes.length === 1) return (objects) => substitute(nodes[0], objects)

@@ -120,6 +120,8 @@ export class FluxTree {
     const p = buildFluxKustomization(node.kustomization, this.sourceRoot(node), {
       vars: (ref) => this.lookup(ref, node),
       strict: this.opts.strict,
+      // no cluster to read: what the repository does not build is the cluster's
+      offline: !this.opts.vars,
       origin,
       ...extra,
     })
