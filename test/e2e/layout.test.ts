@@ -176,3 +176,89 @@ describe('the dev loop of a layout namespace with no overlays/dev', () => {
     assert.ok(!names.includes('sonarr'), `sonarr depends on prowlarr: not applied (${names.join(', ')})`)
   })
 })
+
+describe('namespace.ts layout.paths: folders instead of ks.yaml files', () => {
+  // sonarr's app folder is a Flux Kustomization's spec.path (built as Flux builds it, substituted);
+  // extras/ is a plain kustomize folder no Kustomization builds
+  let r: AdoptRepo
+  let kubeconfig = ''
+  let stateDir = ''
+  const pathsNamespace = `import { defineNamespace } from '../../shared/config/namespace-config.ts'
+
+export default defineNamespace({
+  name: 'default',
+  description: 'sonarr and its extras, by folder',
+  namespaces: { dev: 'paths-dev', prod: 'default' },
+  layout: {
+    paths: ['kubernetes/apps/default/sonarr/app', 'kubernetes/apps/default/extras'],
+    dev: { replicas: 1, storageClass: 'local-path' },
+  },
+})
+`
+  before(async () => {
+    kubeconfig = (await testCluster()).kubeconfig
+    r = adoptRepo('home-ops')
+    stateDir = path.join(r.root, 'state')
+    fs.mkdirSync(path.join(r.work, 'namespaces', 'default'), { recursive: true })
+    fs.writeFileSync(path.join(r.work, 'namespaces/default/namespace.ts'), pathsNamespace)
+    fs.mkdirSync(path.join(r.work, 'kubernetes/apps/default/extras'), { recursive: true })
+    fs.writeFileSync(
+      path.join(r.work, 'kubernetes/apps/default/extras/kustomization.yaml'),
+      'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: default\nresources: [notes.yaml]\n',
+    )
+    fs.writeFileSync(
+      path.join(r.work, 'kubernetes/apps/default/extras/notes.yaml'),
+      'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: extras-notes }\ndata: { note: kept by hand }\n',
+    )
+  })
+  after(async () => {
+    await justIn(r.work, ['dev-down', '--keep-cluster'], { NSOPS_KUBECONFIG: kubeconfig, NSOPS_STATE_DIR: stateDir })
+    fs.rmSync(r.root, { recursive: true, force: true })
+  })
+
+  it('just validate builds the Kustomization a path is the spec.path of (substituted) and the plain folder', async () => {
+    const v = await justIn(r.work, ['validate', 'default', '--offline'])
+    assert.equal(v.code, 0, v.stderr)
+    assert.match(
+      v.stderr,
+      /default: Flux Kustomization flux-system\/sonarr \(kubernetes\/apps\/default\/sonarr\/ks\.yaml\) and kubernetes\/apps\/default\/extras builds \(\d+ objects\); all \d+ objects pass strict schema validation/,
+    )
+    const out = await justIn(r.work, ['render', 'default'])
+    assert.equal(out.code, 0, out.stderr)
+    const objects = YAML.parseAllDocuments(out.stdout).map((d) => d.toJS()) as Obj[]
+    const env = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('sonarr-env-'))
+    assert.equal(env?.data?.HOST, 'sonarr.home.example', "substituted by sonarr's Kustomization and its parent")
+    assert.ok(
+      objects.some((o) => o.kind === 'ConfigMap' && o.metadata.name === 'extras-notes'),
+      'the plain folder',
+    )
+    assert.deepEqual(
+      objects.filter((o) => o.kind === 'Deployment').map((o) => o.metadata.name),
+      ['sonarr'],
+      'only what the paths name',
+    )
+  })
+
+  it('dev --ci applies both folders into the dev namespace, substituted as prod is', async () => {
+    const up = await justIn(r.work, ['dev', 'default', '--ci', '--timeout', '2m', '--kubeconfig', kubeconfig], {
+      NSOPS_STATE_DIR: stateDir,
+    })
+    assert.equal(up.code, 0, up.stderr)
+    assert.match(up.stderr, /SUCCESS\. All workloads are healthy \(default\)/)
+    const { kube } = await testCluster()
+    const deps = (await kube.apps.listNamespacedDeployment({ namespace: 'paths-dev' })).items
+    assert.deepEqual(
+      deps.map((d) => d.metadata?.name),
+      ['sonarr'],
+    )
+    assert.equal(deps[0].spec?.replicas, 1, 'layout.dev.replicas')
+    assert.equal(deps[0].spec?.template.spec?.volumes?.[0]?.persistentVolumeClaim?.claimName, 'sonarr', '${APP}')
+    const cms = (await kube.core.listNamespacedConfigMap({ namespace: 'paths-dev' })).items
+    assert.ok(
+      cms.some((c) => c.metadata?.name === 'extras-notes'),
+      cms.map((c) => c.metadata?.name).join(', '),
+    )
+    const env = cms.find((c) => c.metadata?.name?.startsWith('sonarr-env-'))
+    assert.equal(env?.data?.HOST, 'sonarr.home.example')
+  })
+})
