@@ -1,9 +1,11 @@
 // The Flux kinds nsops works with, where their API lives, and the few raw API calls every
-// other flux module makes. Flux objects go through CustomObjectsApi with the plural spelled
-// out: no discovery, so a CRD installed a moment ago is usable at once.
+// other flux module makes. Flux objects are read at their URLs with the plural spelled out: no
+// discovery, so a CRD installed a moment ago is usable at once; over the one HTTP/2 connection
+// of kube/rest.ts (client-node opens a TLS connection per call).
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
 import { NsopsError } from '../core/errors.ts'
 import { apiMessage, isApiError, type Kube } from '../kube/client.ts'
+import { rest } from '../kube/rest.ts'
 import type { KubeObject } from '../health/kstatus.ts'
 
 export const fluxKinds = {
@@ -64,11 +66,16 @@ function withKind(kind: FluxKind, obj: unknown): FluxObject {
   return { ...o, kind, apiVersion: o.apiVersion ?? apiVersionOf(kind) }
 }
 
+/** The URL of a kind's objects: in one namespace, or cluster-wide. */
+function collectionPath(kind: FluxKind, namespace?: string): string {
+  const k = fluxKinds[kind]
+  return `/apis/${k.group}/${k.version}${namespace === undefined ? '' : `/namespaces/${encodeURIComponent(namespace)}`}/${k.plural}`
+}
+
 /** The object, or null when it (or its CRD) does not exist. */
 export async function getFlux(kube: Kube, r: FluxRef): Promise<FluxObject | null> {
-  const k = fluxKinds[r.kind]
   try {
-    const obj = await kube.custom.getNamespacedCustomObject({ ...k, namespace: r.namespace, name: r.name })
+    const obj = await rest<unknown>(kube, 'GET', `${collectionPath(r.kind, r.namespace)}/${encodeURIComponent(r.name)}`)
     return withKind(r.kind, obj)
   } catch (err) {
     if (isApiError(err, 404)) return null
@@ -76,11 +83,6 @@ export async function getFlux(kube: Kube, r: FluxRef): Promise<FluxObject | null
   }
 }
 
-/**
- * Every object of a kind, cluster-wide or in the given namespaces. A missing CRD is an
- * empty list (HelmRelease on a cluster without helm-controller); a cluster-wide list that
- * RBAC forbids falls back to the `fallbackNamespaces`.
- */
 /** A freshly installed CRD answers 429/503 "storage is (re)initializing" for a moment. */
 async function retryBusy<T>(fn: () => Promise<T>, ms = 10_000): Promise<T> {
   const end = Date.now() + ms
@@ -94,32 +96,37 @@ async function retryBusy<T>(fn: () => Promise<T>, ms = 10_000): Promise<T> {
   }
 }
 
+/**
+ * Every object of a kind, cluster-wide or in the given namespaces. A missing CRD is an
+ * empty list (HelmRelease on a cluster without helm-controller); a cluster-wide list that
+ * RBAC forbids falls back to the `fallbackNamespaces`.
+ */
 export async function listFlux(
   kube: Kube,
   kind: FluxKind,
   opts: { namespaces?: string[]; fallbackNamespaces?: string[] } = {},
 ): Promise<FluxObject[]> {
   const k = fluxKinds[kind]
+  const list = async (namespace?: string) =>
+    (await retryBusy(() => rest<{ items: unknown[] }>(kube, 'GET', collectionPath(kind, namespace)))).items.map((o) =>
+      withKind(kind, o),
+    )
   const inNamespaces = async (namespaces: string[]) => {
     const lists = await Promise.all(
       namespaces.map(async (namespace) => {
         try {
-          return (
-            (await retryBusy(() => kube.custom.listNamespacedCustomObject({ ...k, namespace }))) as { items: unknown[] }
-          ).items
+          return await list(namespace)
         } catch (err) {
           if (isApiError(err, 404)) return []
           throw apiFailure(`listing ${k.plural} in ${namespace}`, kube, err)
         }
       }),
     )
-    return lists.flat().map((o) => withKind(kind, o))
+    return lists.flat()
   }
   if (opts.namespaces) return inNamespaces([...new Set(opts.namespaces)])
   try {
-    return ((await retryBusy(() => kube.custom.listClusterCustomObject(k))) as { items: unknown[] }).items.map((o) =>
-      withKind(kind, o),
-    )
+    return await list()
   } catch (err) {
     if (isApiError(err, 404)) return []
     if (isApiError(err, 403) && opts.fallbackNamespaces) return inNamespaces([...new Set(opts.fallbackNamespaces)])
@@ -127,11 +134,10 @@ export async function listFlux(
   }
 }
 
-/** Whether the kind's CRD is installed (a Kubernetes without Flux has none). */
+/** Whether the kind's CRD is installed (a 404 on its collection says it is not). */
 export async function crdInstalled(kube: Kube, kind: FluxKind): Promise<boolean> {
-  const k = fluxKinds[kind]
   try {
-    await kube.custom.listClusterCustomObject({ ...k, limit: 1 })
+    await rest(kube, 'GET', collectionPath(kind), { query: { limit: '1' } })
     return true
   } catch (err) {
     if (isApiError(err, 404)) return false

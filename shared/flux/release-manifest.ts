@@ -6,6 +6,7 @@
 import { gunzipSync } from 'node:zlib'
 import { parseAllDocuments } from 'yaml'
 import { isApiError, type Kube } from '../kube/client.ts'
+import { rest } from '../kube/rest.ts'
 import type { ManifestObject } from '../kube/refs.ts'
 import type { FluxObject } from './kinds.ts'
 
@@ -46,7 +47,13 @@ export async function releaseManifest(kube: Kube, hr: FluxObject): Promise<Relea
   const name = releaseSecretName(release, latest.version)
   let data: string | undefined
   try {
-    data = (await kube.core.readNamespacedSecret({ namespace: storageNamespace, name })).data?.release
+    data = (
+      await rest<{ data?: Record<string, string> }>(
+        kube,
+        'GET',
+        `/api/v1/namespaces/${encodeURIComponent(storageNamespace)}/secrets/${encodeURIComponent(name)}`,
+      )
+    ).data?.release
   } catch (err) {
     if (isApiError(err, 404)) return { why: `its release Secret ${storageNamespace}/${name} is gone` }
     if (isApiError(err, 403)) return { why: `reading its release Secret ${storageNamespace}/${name} is forbidden` }

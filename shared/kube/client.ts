@@ -7,11 +7,11 @@ import {
   CustomObjectsApi,
   KubeConfig,
   KubernetesObjectApi,
-  VersionApi,
   type KubernetesObject,
 } from '@kubernetes/client-node'
 import { NsopsError, errorMessage } from '../core/errors.ts'
 import { anyKubeconfigExists, loadMergedKubeConfig } from './kubeconfig.ts'
+import { rest } from './rest.ts'
 
 export interface KubeTarget {
   /**
@@ -95,11 +95,11 @@ export function connect(target: KubeTarget = {}): Kube {
 
 /** Fails with the context and server named when the API does not answer within timeoutMs. */
 export async function ensureReachable(kube: Kube, timeoutMs = 5000): Promise<string> {
-  const version = kube.kc.makeApiClient(VersionApi)
   let timer: NodeJS.Timeout | undefined
   try {
+    // over the connection the command's other requests share (rest.ts), not one of its own
     const v = await Promise.race([
-      version.getCode(),
+      rest<{ gitVersion: string }>(kube, 'GET', '/version', { timeoutMs }),
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
       }),

@@ -2,7 +2,6 @@
 // version and every group/version it serves (its CRDs included), as helm-controller sees it;
 // offline, the Kubernetes version nsops pins (k8s/versions.yaml) and the Flux APIs (helm knows
 // the built-in ones itself), plus the CRDs in the build (helm-release.ts adds those).
-import { VersionApi } from '@kubernetes/client-node'
 import type { Kube } from '../../kube/client.ts'
 import { rest } from '../../kube/rest.ts'
 import { toolSpec } from '../../tools/versions.ts'
@@ -27,7 +26,7 @@ export async function helmTarget(kube?: Kube): Promise<Pick<HelmRenderOptions, '
   if (kube) {
     try {
       const [version, groups] = await Promise.all([
-        kube.kc.makeApiClient(VersionApi).getCode(),
+        rest<{ gitVersion: string }>(kube, 'GET', '/version'),
         rest<GroupList>(kube, 'GET', '/apis'),
       ])
       return {

@@ -10,6 +10,7 @@ import { buildKustomization } from '../../kustomize/build.ts'
 import { mapLimit } from '../../apply/order.ts'
 import type { ManifestObject } from '../../kube/refs.ts'
 import { isApiError, type Kube } from '../../kube/client.ts'
+import { rest } from '../../kube/rest.ts'
 import { NsopsError } from '../../core/errors.ts'
 import { FluxTree, fluxKustomizationsIn, type FluxNode } from './tree.ts'
 import { substituteLike, type FluxKustomization, type VarsLookup } from './kustomization.ts'
@@ -375,8 +376,10 @@ export function strictInRepo(repoDir: string): boolean {
 /** Whether the cluster's kustomize-controller Deployment substitutes strictly (undefined: no such Deployment). */
 export async function strictInCluster(kube: Kube): Promise<boolean | undefined> {
   try {
-    const d = await kube.apps.readNamespacedDeployment({ name: 'kustomize-controller', namespace: 'flux-system' })
-    const args = d.spec?.template.spec?.containers.flatMap((c) => [...(c.args ?? []), ...(c.command ?? [])]) ?? []
+    const d = await rest<{
+      spec?: { template?: { spec?: { containers?: { args?: string[]; command?: string[] }[] } } }
+    }>(kube, 'GET', '/apis/apps/v1/namespaces/flux-system/deployments/kustomize-controller')
+    const args = d.spec?.template?.spec?.containers?.flatMap((c) => [...(c.args ?? []), ...(c.command ?? [])]) ?? []
     return !args.some((a) => /StrictPostBuildSubstitutions=false/.test(a))
   } catch (err) {
     if (isApiError(err, 404)) return undefined
