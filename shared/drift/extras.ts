@@ -6,7 +6,7 @@
 // exceptions, plus Events and a Service's Endpoints/EndpointSlices).
 import { ApiException } from '@kubernetes/client-node'
 import { mapLimit } from '../apply/order.ts'
-import { rest, type LiveObject } from '../kube/rest.ts'
+import { aggregatedDiscovery, rest, type LiveObject } from '../kube/rest.ts'
 import type { ObjectRef } from '../kube/refs.ts'
 import type { Kube } from '../kube/client.ts'
 
@@ -30,39 +30,15 @@ const NEVER_EXTRA = new Set([
 
 type NamespacedKind = { apiVersion: string; resource: Resource }
 
-// Aggregated discovery (GA in Kubernetes 1.30): every group's resources in two answers
-// (/api, /apis) instead of one request per group-version.
-const AGGREGATED = 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json'
-interface DiscoveryList {
-  kind?: string
-  items?: {
-    metadata?: { name?: string }
-    versions?: {
-      version: string
-      resources?: { resource: string; scope?: string; verbs?: string[]; responseKind?: { kind?: string } }[]
-    }[]
-  }[]
-}
-
 /** The namespaced, listable kinds of each group's preferred version (the first the server lists). */
 async function aggregatedKinds(kube: Kube): Promise<NamespacedKind[] | undefined> {
-  const [core, groups] = await Promise.all([
-    rest<DiscoveryList>(kube, 'GET', '/api', { accept: AGGREGATED }),
-    rest<DiscoveryList>(kube, 'GET', '/apis', { accept: AGGREGATED }),
-  ])
-  if (core?.kind !== 'APIGroupDiscoveryList' || groups?.kind !== 'APIGroupDiscoveryList') return undefined // an older server or a proxy: ask per group
+  const discovery = await aggregatedDiscovery(kube)
+  if (!discovery) return undefined // an older server or a proxy: ask per group
   const out: NamespacedKind[] = []
-  for (const g of [...(core.items ?? []), ...(groups.items ?? [])]) {
-    const v = g.versions?.[0]
+  for (const g of discovery.groups) {
+    const v = g.versions[0]
     if (!v) continue
-    const apiVersion = g.metadata?.name ? `${g.metadata.name}/${v.version}` : v.version
-    for (const r of v.resources ?? []) {
-      if (r.scope === 'Namespaced' && r.responseKind?.kind)
-        out.push({
-          apiVersion,
-          resource: { name: r.resource, namespaced: true, kind: r.responseKind.kind, verbs: r.verbs },
-        })
-    }
+    for (const r of v.resources) if (r.namespaced) out.push({ apiVersion: v.apiVersion, resource: r })
   }
   return out
 }

@@ -58,6 +58,10 @@ interface Connection {
   sessions: number
   last?: 'h2' | 'http/1.1'
   discovery: Map<string, Promise<ResourceList | undefined>>
+  /** the last aggregated discovery asked (aggregatedDiscovery): resourceFor waits for it rather than asking per group-version */
+  aggregated?: Promise<AggregatedDiscovery | undefined>
+  /** TLS and auth options, for credentials that do not change during a run (authOptions) */
+  auth?: https.RequestOptions
 }
 
 const connections = new WeakMap<Kube, Connection>()
@@ -87,8 +91,13 @@ interface Answer {
 export async function rest<T>(kube: Kube, method: string, path: string, opts: RequestOptions = {}): Promise<T> {
   const url = new URL(kube.server.replace(/\/$/, '') + path)
   for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, v)
-  const options: https.RequestOptions = { method, headers: { Accept: opts.accept ?? 'application/json' } }
-  await kube.kc.applyToHTTPSOptions(options)
+  const conn = connectionOf(kube)
+  const auth = await authOptions(kube, conn)
+  const options: https.RequestOptions = {
+    ...auth,
+    method,
+    headers: { ...(auth.headers as Record<string, string>), Accept: opts.accept ?? 'application/json' },
+  }
   const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body)
   if (payload !== undefined) {
     options.headers = {
@@ -98,7 +107,6 @@ export async function rest<T>(kube: Kube, method: string, path: string, opts: Re
     }
   }
   const timeoutMs = opts.timeoutMs ?? 30_000
-  const conn = connectionOf(kube)
   const proxied = Boolean(kube.kc.getCurrentCluster()?.proxyUrl)
   let answer: Answer | undefined
   // HTTP/2 as kubectl and Flux speak it: every request of a run multiplexed on one TLS
@@ -132,6 +140,22 @@ export async function rest<T>(kube: Kube, method: string, path: string, opts: Re
   }
   if (answer.status >= 200 && answer.status < 300) return body as T
   throw new ApiException(answer.status, `${method} ${path}: HTTP ${answer.status}`, body, answer.headers)
+}
+
+/**
+ * The TLS and auth options of a request. Certificates and a static token are the same for
+ * every request of a run: applied once per connection (client-node reads each file and makes
+ * an https.Agent every time it is asked). A user whose credentials come from an exec plugin or
+ * an auth provider (tokens that expire, a token file re-read) is asked per request.
+ */
+async function authOptions(kube: Kube, conn: Connection): Promise<https.RequestOptions> {
+  const user = kube.kc.getCurrentUser()
+  const fixed = !user?.exec && !user?.authProvider
+  if (fixed && conn.auth) return conn.auth
+  const options: https.RequestOptions = { headers: {} }
+  await kube.kc.applyToHTTPSOptions(options)
+  if (fixed) conn.auth = options
+  return options
 }
 
 /** What this connection's requests went over: the protocol of the last one, and how many HTTP/2 sessions were opened. */
@@ -344,13 +368,74 @@ async function fetchResourceList(kube: Kube, apiVersion: string): Promise<Resour
   }
 }
 
+// Aggregated discovery (GA in Kubernetes 1.30): every group-version's resources in two answers
+// (/api, /apis) instead of one request per group-version.
+const AGGREGATED = 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json'
+
+interface DiscoveryList {
+  kind?: string
+  items?: {
+    metadata?: { name?: string }
+    versions?: {
+      version: string
+      resources?: { resource: string; scope?: string; verbs?: string[]; responseKind?: { kind?: string } }[]
+    }[]
+  }[]
+}
+
+/** Every group-version the server serves, in its order of preference within each group. */
+export interface AggregatedDiscovery {
+  groups: {
+    /** the group's versions, preferred first */
+    versions: {
+      apiVersion: string
+      resources: (ApiResourceInfo & { verbs?: string[] })[]
+    }[]
+  }[]
+}
+
+/**
+ * The server's aggregated discovery, asked afresh; undefined from a server (or a proxy) that
+ * does not serve it. Every group-version it lists also answers resourceFor, so a command that
+ * asks for it (drift's listing of a namespace) needs no per-group requests after.
+ */
+export function aggregatedDiscovery(kube: Kube): Promise<AggregatedDiscovery | undefined> {
+  const conn = connectionOf(kube)
+  conn.aggregated = (async () => {
+    const [core, groups] = await Promise.all([
+      rest<DiscoveryList>(kube, 'GET', '/api', { accept: AGGREGATED }),
+      rest<DiscoveryList>(kube, 'GET', '/apis', { accept: AGGREGATED }),
+    ])
+    if (core?.kind !== 'APIGroupDiscoveryList' || groups?.kind !== 'APIGroupDiscoveryList') return undefined
+    const out: AggregatedDiscovery = { groups: [] }
+    for (const g of [...(core.items ?? []), ...(groups.items ?? [])]) {
+      const versions = (g.versions ?? []).map((v) => ({
+        apiVersion: g.metadata?.name ? `${g.metadata.name}/${v.version}` : v.version,
+        resources: (v.resources ?? []).flatMap((r) =>
+          r.responseKind?.kind
+            ? [{ name: r.resource, namespaced: r.scope === 'Namespaced', kind: r.responseKind.kind, verbs: r.verbs }]
+            : [],
+        ),
+      }))
+      out.groups.push({ versions })
+      for (const v of versions)
+        if (!conn.discovery.has(v.apiVersion)) conn.discovery.set(v.apiVersion, Promise.resolve(v))
+    }
+    return out
+  })().catch(() => undefined)
+  return conn.aggregated
+}
+
 /**
  * The resource (plural, scope) serving apiVersion/kind, from discovery. Cached per
  * connection; a miss asks again, because a CRD applied a moment ago adds kinds.
  */
 export async function resourceFor(kube: Kube, apiVersion: string, kind: string): Promise<ApiResourceInfo | undefined> {
-  const { discovery } = connectionOf(kube)
+  const conn = connectionOf(kube)
+  const { discovery } = conn
   const find = (list: ResourceList | undefined) => list?.resources.find((r) => r.kind === kind && !r.name.includes('/'))
+  // aggregated discovery on its way answers this too (its group-versions land in the cache)
+  if (conn.aggregated && !discovery.has(apiVersion)) await conn.aggregated
   const cached = discovery.get(apiVersion)
   if (cached) {
     const hit = find(await cached)
