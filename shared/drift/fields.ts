@@ -28,6 +28,8 @@ export function escapeToken(t: string): string {
  * except that the dry run already normalised both sides the way the server stores them.
  */
 export function leafChanges(git: unknown, live: unknown, at = ''): FieldChange[] {
+  // most objects are in sync: one walk that allocates nothing says so
+  if (at === '' && sameJson(git, live)) return []
   if (isObject(git) && isObject(live)) {
     const keys = [...new Set([...Object.keys(git), ...Object.keys(live)])].sort()
     return keys.flatMap((k) => leafChanges(git[k], live[k], `${at}/${escapeToken(k)}`))
@@ -44,6 +46,16 @@ export function leafChanges(git: unknown, live: unknown, at = ''): FieldChange[]
   if (git !== undefined) change.git = git as Json
   if (live !== undefined) change.live = live as Json
   return [change]
+}
+
+/** True when no leaf differs (a key set to undefined counts as absent); false means: look leaf by leaf. */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true
+  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((x, i) => sameJson(x, b[i]))
+  if (!isObject(a) || !isObject(b)) return false
+  for (const k of Object.keys(a)) if (a[k] !== undefined && !sameJson(a[k], b[k])) return false
+  for (const k of Object.keys(b)) if (b[k] !== undefined && a[k] === undefined) return false
+  return true
 }
 
 /**

@@ -1,8 +1,9 @@
 // The pinned tool versions from k8s/versions.yaml, typed.
-import { readFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import YAML from 'yaml'
-import { repoRoot } from '../core/paths.ts'
+import { cacheDir, repoRoot } from '../core/paths.ts'
 
 export interface ToolSpec {
   name: string
@@ -38,9 +39,35 @@ export const versionsFile = path.join(repoRoot, 'k8s', 'versions.yaml')
 
 let loaded: Record<string, ToolSpec> | undefined
 
+/**
+ * versions.yaml parsed, kept as JSON beside the tools under the hash of its text: parsing
+ * YAML costs a fresh process ~20 ms (a cold parser), more than drift's own work on a kept
+ * build; JSON.parse of the same is well under a millisecond.
+ */
+function parsedVersions(): Record<string, Omit<ToolSpec, 'name'>> {
+  const text = readFileSync(versionsFile, 'utf8')
+  const hash = createHash('sha256').update(text).digest('hex').slice(0, 16)
+  const file = path.join(cacheDir(), 'tools', `versions-${hash}.json`)
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, Omit<ToolSpec, 'name'>>
+  } catch {
+    /* not parsed since it changed */
+  }
+  const raw = YAML.parse(text) as Record<string, Omit<ToolSpec, 'name'>>
+  try {
+    mkdirSync(path.dirname(file), { recursive: true })
+    const tmp = `${file}.${process.pid}.tmp`
+    writeFileSync(tmp, JSON.stringify(raw))
+    renameSync(tmp, file)
+  } catch {
+    /* a read-only cache only costs the parse */
+  }
+  return raw
+}
+
 export function toolSpecs(): Record<string, ToolSpec> {
   if (loaded) return loaded
-  const raw = YAML.parse(readFileSync(versionsFile, 'utf8')) as Record<string, Omit<ToolSpec, 'name'>>
+  const raw = parsedVersions()
   loaded = Object.fromEntries(
     Object.entries(raw).map(([name, s]) => [name, { ...s, name, binaries: s.binaries ?? [] }]),
   )
