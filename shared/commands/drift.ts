@@ -64,8 +64,6 @@ export async function drift(ns: NamespaceConfig, argv: string[]): Promise<number
     if (values.baseline !== undefined && values.baseline.trim() === '')
       throw new NsopsError('--baseline needs a value.', { hint: 'applied, HEAD, a SHA or worktree.' })
     if (values.json) setJsonMode(true)
-    // kustomize-server starts while the cluster client loads (the first build needs it)
-    ;(await import('../kustomize/build.ts')).warmKustomizeServer()
     const { connect, ensureReachable } = await import('../kube/client.ts')
     const { computeDrift } = await import('../drift/compute.ts')
     const kube = connect(resolveTarget(values))

@@ -31,12 +31,15 @@ import {
   type FluxKustomization,
   type HelmRenderOptions,
   type LeafRenderer,
+  warmFluxBuild,
 } from '../flux/build/index.ts'
 import { buildKustomization, warmKustomizeServer, type ManifestObject } from '../kustomize/build.ts'
 import { KUSTOMIZATION_FILES } from '../kustomize/files.ts'
 import type { NamespaceConfig } from '../config/namespace-config.ts'
 import { repoRootOf, resolveBaseline, shaOf, type Baseline } from './baseline.ts'
 import { buildCacheKey, readBuild, storeBuild } from '../kustomize/build-cache.ts'
+import { InputRecorder, inputsUnchanged, type BuildInputs } from './build-inputs.ts'
+import { toolSpec } from '../tools/versions.ts'
 import { builtIn, liveRef, NamespaceListing, UNLISTED } from './extras.ts'
 import { leafChanges, removePath, wantedChanges, type FieldChange } from './fields.ts'
 import { ignoredPaths, kustomizationRules, localRules, type IgnoreRule } from '../config/ignore-rules.ts'
@@ -300,7 +303,6 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
   const namespace = ns.namespaces.prod
   const repoDir = opts.repoDir ?? path.resolve(ns.paths.root, '..', '..')
   const overlay = path.relative(repoDir, ns.paths.overlays.prod).split(path.sep).join('/')
-  warmKustomizeServer() // it starts while we read the cluster and git
 
   // the namespace's objects (for extras, and the live side of each compare) depend on
   // neither Flux nor git: listed while we find the managers, resolve the baseline and build
@@ -600,15 +602,20 @@ type RenderedReleases = Map<
 >
 
 /** The LeafRenderer of the baseline build: a release that cannot be rendered is noted, not fatal. */
-function releaseLeaf(into: RenderedReleases, kube: Kube): LeafRenderer {
-  // asked once, and only when the build has a release
-  let target: Promise<HelmRenderOptions> | undefined
+function releaseLeaf(
+  into: RenderedReleases,
+  target: () => Promise<HelmRenderOptions>,
+  inputs: InputRecorder,
+): LeafRenderer {
   return async (obj, ctx) => {
     const id = `${obj.metadata.namespace ?? 'default'}/${obj.metadata.name}`
     let seen = { namespace: obj.metadata.namespace ?? 'default', releaseName: obj.metadata.name, chart: '' }
     try {
-      const objects = await helmReleaseRenderer(await (target ??= renderTarget(kube)), (r) => {
+      const options = await target()
+      inputs.sawTarget(options)
+      const objects = await helmReleaseRenderer(options, (r) => {
         seen = { namespace: r.namespace, releaseName: r.releaseName, chart: `${r.chart.name}@${r.chart.version}` }
+        inputs.sawChart(r.chartSource, r.chart.digest)
       })(obj, ctx)
       into.set(id, { objects, ...seen })
       return objects
@@ -619,23 +626,31 @@ function releaseLeaf(into: RenderedReleases, kube: Kube): LeafRenderer {
   }
 }
 
+/** The API version of each kind a HelmRelease's lookup reads from the cluster. */
+const LOOKUP_APIS: Record<string, string> = {
+  ConfigMap: 'v1',
+  Secret: 'v1',
+  HelmRepository: 'source.toolkit.fluxcd.io/v1',
+  OCIRepository: 'source.toolkit.fluxcd.io/v1',
+  GitRepository: 'source.toolkit.fluxcd.io/v1',
+}
+
 /** Sources and values a HelmRelease names beyond the build, read from the cluster. */
 function clusterLookup(kube: Kube) {
-  const apis: Record<string, string> = {
-    ConfigMap: 'v1',
-    Secret: 'v1',
-    HelmRepository: 'source.toolkit.fluxcd.io/v1',
-    OCIRepository: 'source.toolkit.fluxcd.io/v1',
-    GitRepository: 'source.toolkit.fluxcd.io/v1',
-  }
   return async (ref: { kind: string; namespace: string; name: string }): Promise<ManifestObject | undefined> => {
-    const apiVersion = apis[ref.kind]
+    const apiVersion = LOOKUP_APIS[ref.kind]
     if (!apiVersion) return undefined
     const o = await getObject(kube, { apiVersion, kind: ref.kind, namespace: ref.namespace, name: ref.name }).catch(
       () => undefined,
     )
     return o as ManifestObject | undefined
   }
+}
+
+/** What drift keeps beside a build in the build cache. */
+interface KeptBaseline {
+  inputs: BuildInputs
+  rendered: [string, { objects: ManifestObject[]; namespace: string; releaseName: string; chart: string }][]
 }
 
 /**
@@ -657,25 +672,31 @@ async function buildAtBaseline(
   const revision = ks?.status?.lastAppliedRevision as string | undefined
   const rev = requested === 'worktree' ? undefined : requested === 'applied' ? shaOf(revision) : requested
   const repo = await repoRootOf(repoDir)
-  // the Kustomization's spec is part of what is built (patches, postBuild); substituteFrom
-  // reads the cluster's ConfigMaps/Secrets, which change without git: never kept
-  const fromCluster = Boolean(
-    (ks?.spec?.postBuild as { substituteFrom?: unknown[] } | undefined)?.substituteFrom?.length,
-  )
-  // HelmReleases are rendered with the build (the chart read from its source): not kept
-  const keyed =
-    rev && !fromCluster && !renderReleases
-      ? await buildCacheKey(repo, rev, folders, {
-          ksPath: ks ? relPath(ks.spec?.path) : null,
-          overlay,
-          spec: ks?.spec ?? null,
-          builder: 'flux-build',
-        })
-      : undefined
+  // what the build reads besides git (substituteFrom, a chart's source and target) is
+  // recorded with it and checked before a kept build is used (build-inputs.ts)
+  const inputs = new InputRecorder()
+  let targetP: Promise<HelmRenderOptions> | undefined
+  const target = () => (targetP ??= renderTarget(kube))
+  let strictP: Promise<boolean | undefined> | undefined
+  const strict = () => (strictP ??= strictInCluster(kube).catch(() => undefined))
+  const substitutes = Boolean(ks?.spec?.postBuild)
+  // the Kustomization's spec is part of what is built (patches, postBuild); so are helm's
+  // version when HelmReleases are rendered with it
+  const keyed = rev
+    ? await buildCacheKey(repo, rev, folders, {
+        ksPath: ks ? relPath(ks.spec?.path) : null,
+        overlay,
+        spec: ks?.spec ?? null,
+        builder: 'flux-build',
+        ...(renderReleases ? { renders: toolSpec('helm').version } : {}),
+      })
+    : undefined
   const hit = readBuild(keyed?.key)
-  if (hit && keyed) {
+  const kept = hit?.extra as KeptBaseline | undefined
+  if (hit && keyed && kept?.inputs && (await inputsUnchanged(kube, kept.inputs, { strict, target }))) {
     trace('drift: build cache hit')
     const kind = requested === 'applied' ? 'applied' : 'revision'
+    for (const [id, r] of kept.rendered ?? []) rendered.set(id, r)
     return {
       baseline: { kind, requested, sha: keyed.sha, ...(kind === 'applied' ? { revision } : {}), from: 'git' },
       buildPath: hit.buildPath,
@@ -683,6 +704,9 @@ async function buildAtBaseline(
       rendered,
     }
   }
+  // not kept: the builder starts while git unpacks the tree (a kept build needs neither)
+  if (ks) warmFluxBuild()
+  else warmKustomizeServer()
   const baseline = await resolveBaseline(
     requested,
     repoDir,
@@ -706,15 +730,18 @@ async function buildAtBaseline(
       ? async () =>
           (
             await buildFluxKustomization(liveKs, baseline.dir, {
-              vars: clusterVars(kube),
-              strict: await strictInCluster(kube).catch(() => undefined),
+              vars: inputs.looking(() => 'v1', clusterVars(kube)),
+              strict: await strict().then((s) => {
+                if (substitutes) inputs.sawStrict(s)
+                return s
+              }),
               origin: 'the cluster',
               ...(renderReleases
                 ? {
                     // rendered for the live cluster's version and APIs (.Capabilities), as
                     // helm-controller renders it: a chart picking an API by `Has` sees the same
-                    leaves: { HelmRelease: releaseLeaf(rendered, kube) },
-                    lookup: clusterLookup(kube),
+                    leaves: { HelmRelease: releaseLeaf(rendered, target, inputs) },
+                    lookup: inputs.looking((kind) => LOOKUP_APIS[kind], clusterLookup(kube)),
                   }
                 : {}),
             })
@@ -739,9 +766,16 @@ async function buildAtBaseline(
         )
       throw err
     }
-    // only a build that read nothing but the folders the key covers
-    if (keyed && partial && !widened && baseline.sha === keyed.sha)
-      storeBuild(keyed.key, baseline.dir, folders, { buildPath, objects: built })
+    // only a build that read nothing but the folders the key covers and the inputs recorded,
+    // whose every HelmRelease rendered (a source that did not answer is not kept as an answer)
+    const renderFailed = [...rendered.values()].some((r) => 'error' in r)
+    if (keyed && partial && !widened && baseline.sha === keyed.sha && !renderFailed && !inputs.readSecret) {
+      const extra: KeptBaseline = {
+        inputs: inputs.inputs(),
+        rendered: [...rendered].filter((e): e is KeptBaseline['rendered'][number] => !('error' in e[1])),
+      }
+      storeBuild(keyed.key, baseline.dir, folders, { buildPath, objects: built, extra })
+    }
     return { baseline, buildPath, built, rendered }
   } finally {
     baseline.dispose()

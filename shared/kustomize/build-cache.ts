@@ -46,6 +46,8 @@ export interface CachedBuild {
   /** the folder that was built, relative to the repository root */
   buildPath: string
   objects: ManifestObject[]
+  /** what the caller keeps beside the build (drift: what it read besides git, the HelmReleases it rendered) */
+  extra?: unknown
 }
 
 function treeBuildsDir(): string {

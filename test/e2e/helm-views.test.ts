@@ -48,12 +48,13 @@ runMain(() => ${verb}(demoNamespace(${JSON.stringify(w.work)}), process.argv.sli
       )
     return file
   }
-  const cli = async (verb: 'dashboard' | 'drift', ...args: string[]) => {
+  const cli = async (verb: 'dashboard' | 'drift', ...args: string[]) => cliWith({}, verb, ...args)
+  const cliWith = async (env: Record<string, string>, verb: 'dashboard' | 'drift', ...args: string[]) => {
     try {
       const { stdout, stderr } = await run(
         path.join(repoRoot, 'shared/bin/nsops-node'),
         [script(verb), '--kubeconfig', w.kubeconfig, ...args],
-        { env: { ...process.env, NO_COLOR: '1' }, maxBuffer: 32 << 20 },
+        { env: { ...process.env, NO_COLOR: '1', ...env }, maxBuffer: 32 << 20 },
       )
       return { code: 0, stdout, stderr }
     } catch (err) {
@@ -349,6 +350,65 @@ spec:
       after?.changes?.map((c) => [c.path, c.git, c.live, c.setBy[0]?.manager]),
       [['/spec/replicas', 1, 2, 'kubectl']],
     )
+  })
+
+  it('drift keeps its baseline with the HelmRelease rendered (build cache) until an input changes: an edited values file is built and rendered again', async () => {
+    const traced = (env: Record<string, string>, ...args: string[]) =>
+      cliWith({ NSOPS_TRACE: '1', ...env }, 'drift', '-o', 'json', ...args)
+    const comparable = (text: string) => {
+      const r = JSON.parse(text) as Partial<DriftReport>
+      delete r.generatedAt
+      delete r.tookMs
+      return r
+    }
+    const fresh = await traced({ NSOPS_DRIFT_CACHE: '0' })
+    assert.doesNotMatch(fresh.stderr, /build cache hit/)
+    await traced({}) // keeps it, if no drift of this suite has yet
+    const kept = await traced({})
+    assert.match(kept.stderr, /drift: build cache hit/, kept.stderr)
+    assert.deepEqual(comparable(kept.stdout), comparable(fresh.stdout))
+    const queue = (JSON.parse(kept.stdout) as DriftReport).source.helmReleases?.find((h) => h.name === 'queue')
+    assert.equal(queue?.baseline, 'rendered')
+
+    // the values file in git (the ConfigMap valuesFrom reads) edited and committed, not
+    // pushed; the commit also reads values from a ConfigMap only the cluster may hold
+    const file = path.join(w.work, 'namespaces', DEMO, 'base', 'release.yaml')
+    const before = fs.readFileSync(file, 'utf8')
+    const secretRef = '    - { kind: Secret, name: queue-secret-values }\n'
+    assert.match(before, /port: 6381/)
+    assert.ok(before.includes(secretRef))
+    fs.writeFileSync(
+      file,
+      before
+        .replace('port: 6381', 'port: 6390')
+        .replace(secretRef, `${secretRef}    - { kind: ConfigMap, name: queue-cluster-values, optional: true }\n`),
+    )
+    await w.git$('commit', '-qam', 'demo: the queue on another port')
+    const servicePort = (text: string) =>
+      released(JSON.parse(text) as DriftReport, 'Service', 'queue')
+        ?.changes?.filter((c) => c.path === '/spec/ports/0/port')
+        .map((c) => [c.git, c.live])
+    try {
+      const edited = await traced({}, '--baseline', 'HEAD')
+      assert.equal(edited.code, 1, edited.stderr)
+      assert.doesNotMatch(edited.stderr, /build cache hit/)
+      const svc = released(JSON.parse(edited.stdout) as DriftReport, 'Service', 'queue')
+      assert.equal(svc?.class, 'modified', JSON.stringify(svc))
+      assert.deepEqual(servicePort(edited.stdout), [[6390, 6381]])
+      // that commit's build and render are kept in turn
+      const again = await traced({}, '--baseline', 'HEAD')
+      assert.match(again.stderr, /drift: build cache hit/, again.stderr)
+      assert.deepEqual(comparable(again.stdout), comparable(edited.stdout))
+
+      // the cluster's ConfigMap appears: the same commit is rendered again, with its values
+      await kc('create', 'configmap', 'queue-cluster-values', '--from-literal=values.yaml=port: 6395')
+      const cluster = await traced({}, '--baseline', 'HEAD')
+      assert.doesNotMatch(cluster.stderr, /build cache hit/)
+      assert.deepEqual(servicePort(cluster.stdout), [[6395, 6381]])
+    } finally {
+      await w.git$('reset', '-q', '--hard', 'HEAD~1')
+      await kc('delete', 'configmap', 'queue-cluster-values', '--ignore-not-found')
+    }
   })
 
   describe('the web page', { skip: !browserPath && 'chromium is not installed (.ci/run installs it)' }, () => {

@@ -56,6 +56,8 @@ export interface RenderedRelease {
   /** where helm keeps the release (spec.storageNamespace, else its own) */
   storageNamespace: string
   chart: { name: string; version: string; digest: string; source: string }
+  /** where the chart was pulled from (a cache of renders asks it again for the digest) */
+  chartSource: ChartSource
   values: Record<string, unknown>
   /** what helm-controller applies: the release manifest, and the CRDs its policy installs */
   objects: ManifestObject[]
@@ -527,6 +529,7 @@ export async function renderHelmRelease(
     namespace,
     storageNamespace: spec.storageNamespace || hrNs,
     chart: { name: chart.name, version: chart.version, digest: chart.digest, source: describeSource(source) },
+    chartSource: source,
     values,
     objects: [],
     hooks: [],
