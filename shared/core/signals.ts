@@ -7,12 +7,20 @@
 // what the cleanup is still doing. Only a person pressing Ctrl-C twice more, within a few
 // seconds, forces the exit; then it prints what is left and the command that finishes it.
 // A closed stdout or stderr (`| head -1`, a closed terminal) stops output, never cleanup.
+//
+// A stop nobody can cut short — SIGHUP (the terminal is gone), SIGTERM (a script, dev-down),
+// a closed pipe — has a deadline instead: a cleanup still running after it ends the process
+// the way a forced exit does (what is left, and the command that finishes it). Without one, a
+// cleanup waiting on a cluster that stopped answering kept a process with no terminal alive
+// for good. The cleanup's own steps are bounded too (dev/loop.ts): this is the backstop.
 import { ExitCode } from './errors.ts'
 
 /** Signals closer together than this come from one key press relayed by wrappers. */
 const RELAY_WINDOW_MS = 300
 /** Two presses within this window, after the first, force the exit. */
 const FORCE_WINDOW_MS = 3000
+/** How long a cleanup no person can force may run: above the sum of its bounded steps (dev/loop.ts). */
+export const UNATTENDED_CLEANUP_MS = 6 * 60_000
 
 // `web`: the page's stop button, a normal end of the session
 const exitCodes: Record<string, number> = {
@@ -32,6 +40,8 @@ export interface ShutdownOptions {
   proc?: NodeJS.Process
   /** how to exit on force; default process.exit */
   exit?: (code: number) => void
+  /** the deadline of a cleanup after SIGHUP, SIGTERM or a closed pipe; default UNATTENDED_CLEANUP_MS */
+  unattendedMs?: number
 }
 
 export class Shutdown {
@@ -45,6 +55,7 @@ export class Shutdown {
   private readonly pipeHandler = (err: NodeJS.ErrnoException) => this.onStreamError(err)
   private readonly proc: NodeJS.Process
   private streamsOpen = true
+  private deadline?: NodeJS.Timeout
 
   constructor(private opts: ShutdownOptions = {}) {
     this.proc = opts.proc ?? process
@@ -88,6 +99,7 @@ export class Shutdown {
   dispose(): void {
     // the stream handlers stay: a write after a closed pipe must not crash the exit
     for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) this.proc.off(s, this.handler)
+    clearTimeout(this.deadline)
   }
 
   private say(msg: string): void {
@@ -107,6 +119,8 @@ export class Shutdown {
     const now = Date.now()
     const relayed = now - this.lastSignalAt < RELAY_WINDOW_MS
     this.lastSignalAt = now
+    // also a SIGHUP during a cleanup Ctrl-C began: the terminal that could force it is gone
+    if (sig !== 'SIGINT') this.unattended()
     if (!this.stopping) {
       this.reason = sig
       this.lastPressAt = now
@@ -119,10 +133,7 @@ export class Shutdown {
       return
     }
     if (now - this.lastPressAt < FORCE_WINDOW_MS && this.pressedOnce) {
-      this.say(`forced exit while ${this.doing}.`)
-      const left = this.opts.leftover?.()
-      if (left) this.say(left)
-      ;(this.opts.exit ?? ((code: number) => this.proc.exit(code)))(this.exitCode)
+      this.forceExit(`forced exit while ${this.doing}.`)
       return
     }
     this.pressedOnce = true
@@ -134,10 +145,31 @@ export class Shutdown {
 
   private pressedOnce = false
 
+  private forceExit(why: string): void {
+    this.say(why)
+    const left = this.opts.leftover?.()
+    if (left) this.say(left)
+    ;(this.opts.exit ?? ((code: number) => this.proc.exit(code)))(this.exitCode)
+  }
+
+  /** Arms the deadline of a cleanup no person can force (once; dispose() disarms it). */
+  private unattended(): void {
+    if (this.deadline) return
+    const ms = this.opts.unattendedMs ?? UNATTENDED_CLEANUP_MS
+    this.deadline = setTimeout(
+      () =>
+        this.forceExit(`the cleanup did not finish within ${Math.round(ms / 1000)} s (still ${this.doing}): exiting.`),
+      ms,
+    )
+    // the command's own work keeps the process alive; this timer only ends it
+    this.deadline.unref()
+  }
+
   private onStreamError(err: NodeJS.ErrnoException): void {
     // EPIPE / EIO: whoever read our output is gone; keep quiet, stop, and still clean up
     if (err.code !== 'EPIPE' && err.code !== 'EIO') throw err
     this.streamsOpen = false
     this.stop('EPIPE')
+    this.unattended()
   }
 }
