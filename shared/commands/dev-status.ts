@@ -55,6 +55,14 @@ export async function devStatus(argv: string[]): Promise<number> {
   } catch (err) {
     doc.cluster = { reachable: false, error: errorMessage(err) }
     if (!json) log.info(c.dim(`  ${errorMessage(err)}`))
+    // what this machine knows without the cluster: a cleanup an exit could not finish
+    const { liveSessions } = await import('../dev/session.ts')
+    const unfinished = liveSessions().filter((sess) => sess.unfinished)
+    if (unfinished.length)
+      doc.unfinished = unfinished.map((sess) => ({ namespace: sess.namespace, why: sess.unfinished }))
+    if (!json)
+      for (const sess of unfinished)
+        log.info(c.yellow(`${sess.namespace}: cleanup unfinished: ${sess.unfinished} (just dev-down finishes it)`))
     return print(1)
   }
   doc.cluster = { reachable: true, context: kube.context, server: kube.server }

@@ -17,6 +17,7 @@ import {
   waitReleasesGone,
 } from '../flux/helm-release.ts'
 import { NsopsError, errorMessage } from '../core/errors.ts'
+import { TimedOut, within } from '../core/deadline.ts'
 import { rewriteImages } from '../images/rewrite.ts'
 import { ImageBuilds, type ImageState } from './image-builds.ts'
 import type { ObjectHealth, WaitResult } from '../health/wait.ts'
@@ -28,7 +29,7 @@ import { OverlayBuild } from './overlay-build.ts'
 import { devNamespaceObject, FluxDevBuild, type DevStage } from './flux-dev-build.ts'
 import { waitFor } from '../health/wait.ts'
 import { healthRefs } from './health-feed.ts'
-import { isApiError, type Kube } from '../kube/client.ts'
+import { ensureReachable, isApiError, type Kube } from '../kube/client.ts'
 import { sourceRoot, type NamespaceConfig } from '../config/namespace-config.ts'
 import type { ApplyInfo } from '../config/task-types.ts'
 import {
@@ -59,6 +60,14 @@ import { forwardService } from '../portforward/index.ts'
 // its own before it applies, so when Flux resumes, what the dev overlay set and prod does
 // not have is removed instead of lingering (research/anchors.md Part 1 §2, field managers).
 export const DEV_FIELD_MANAGER = 'kubectl-nsops-dev'
+
+// The exit's bounds (a cluster that stopped answering must not keep the process): what each
+// step may take, the deletion of the dev-only objects (uninstalling a HelmRelease waits for
+// helm-controller: about two minutes at most, flux/helm-release.ts), and the one question
+// whether the cluster answers at all. Their sum stays below core/signals.ts' backstop.
+const STOP_WAIT_MS = 30_000
+const STOP_DELETE_MS = 180_000
+const STOP_PROBE_MS = 10_000
 
 /** An apply of the dev loop: what the hooks are told (ApplyInfo), when and how long it took. */
 export interface LastApply extends ApplyInfo {
@@ -146,7 +155,7 @@ export interface Loop extends EventEmitter<LoopEvents> {
   readonly status: DevStatus
   start(): Promise<void>
   stop(opts?: StopOptions): Promise<string[]>
-  /** what a forced exit would leave behind, if anything */
+  /** what a forced exit leaves behind, if anything (a namespace's loop records it in its session) */
   leftover?(): string | undefined
   waitHealthy(timeoutMs: number): Promise<WaitResult>
 }
@@ -357,6 +366,7 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     this.publish()
   }
 
+  /** What a forced exit leaves (recorded in the session too, for `just dev-status` and `just dev-down`). */
   leftover(): string | undefined {
     if (!this.session || this.status.phase === 'stopped') return undefined
     const parts = [
@@ -364,6 +374,7 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       this.opts.keep ? '' : `dev objects in ${this.ns.namespaces.dev}`,
       `the session of ${this.ns.name}`,
     ].filter(Boolean)
+    this.leaveUnfinished('the exit was forced before its cleanup finished')
     return `${this.ns.name}: left ${parts.join(', ')}`
   }
 
@@ -678,45 +689,80 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
    * Every exit path ends here: stop forwards and watches, delete the objects only the dev
    * overlay has (not Namespaces, not PVCs: nothing is lost), resume Flux, free the session.
    * With `keep` (dev --ci) the stack stays: objects, hold and session, marked kept.
+   * Every step is bounded: a cluster that stopped answering leaves what it could not undo
+   * recorded in the session, for `just dev-status` to show and `just dev-down` to finish.
    */
   async stop(opts: StopOptions = {}): Promise<string[]> {
     this.stopped = true
-    await this.starting.catch(() => {})
-    // never claimed the namespace (another loop runs it): nothing here is ours to undo
-    if (!this.session) return []
-    const say = opts.progress ?? (() => {})
     const notes: string[] = []
+    const gaveUp = (err: unknown) => {
+      if (!(err instanceof TimedOut)) return
+      notes.push(`${err.message}; the cleanup went on without it`)
+    }
+    // a start step waiting on a cluster that stopped answering: each step checks `stopped`
+    // before the next one, so once it returns it does nothing more
+    await within(this.starting, STOP_WAIT_MS, `the start of ${this.ns.name}`).catch(gaveUp)
+    // never claimed the namespace (another loop runs it): nothing here is ours to undo
+    if (!this.session) return notes
+    const say = opts.progress ?? (() => {})
     this.status.phase = 'stopping'
     this.emit('status', this.status)
     this.watcher?.close()
-    await this.images.close()
     clearTimeout(this.checkTimer)
     clearInterval(this.fluxRefresh)
     this.health.stop()
-    await this.applying.catch(() => {})
+    await within(
+      Promise.all([this.images.close(), this.applying.catch(() => {})]),
+      STOP_WAIT_MS,
+      `the image build or apply of ${this.ns.name} in progress`,
+    ).catch(gaveUp)
     say(`stopping the port-forwards of ${this.ns.name}`)
-    await Promise.allSettled(this.forwards.map((f) => f.stop()))
+    // local servers: what does not close in time closes with the process
+    await within(Promise.allSettled(this.forwards.map((f) => f.stop())), STOP_WAIT_MS, 'the port-forwards').catch(
+      () => {},
+    )
     const lost = this.lease?.lost()
     if (lost) {
       // the namespace is another loop's now: its objects, its Lease; only our Flux marks go
       // (a hold the other loop took over carries its marker, so release leaves it)
-      if (this.flux) notes.push(...(await releaseHold(this.kube, this.flux).catch(() => [])))
-      await this.lease?.release()
+      if (this.flux)
+        notes.push(
+          ...(await within(releaseHold(this.kube, this.flux), STOP_WAIT_MS, 'releasing the Flux hold').catch(() => [])),
+        )
+      await within(this.lease?.release() ?? Promise.resolve(), STOP_WAIT_MS, 'releasing the Lease').catch(() => {})
       releaseSession(this.ns.name)
       notes.push(`${lost}; deleted nothing`)
       this.status.phase = 'stopped'
       this.emit('status', this.status)
       return notes
     }
+    // one question before the cleanup writes to the cluster: one that stopped answering (stopped,
+    // its apiserver hung) would otherwise hold each step below for its whole bound
+    say(`checking that the cluster ${this.kube.context} answers`)
+    const silent = await ensureReachable(this.kube, STOP_PROBE_MS).then(
+      () => undefined,
+      (err: unknown) => errorMessage(err),
+    )
+    if (silent) {
+      this.leaveUnfinished(silent.replace(/\.$/, ''))
+      notes.push(
+        `${this.unfinished}. Once it answers again (\`just cluster-up\` for the local sim), \`just dev-down\` finishes the cleanup`,
+      )
+      return notes
+    }
     const keep = opts.keep ?? this.opts.keep
     if (opts.keep) {
       if (this.flux)
         notes.push(
-          ...(await keepHold(this.kube, this.flux).catch((err) => [
+          ...(await within(keepHold(this.kube, this.flux), STOP_WAIT_MS, 'marking the Flux hold kept').catch((err) => [
             `could not mark the Flux hold kept: ${errorMessage(err)}`,
           ])),
         )
-      await this.lease?.release({ keep: true }).catch(() => {})
+      await within(
+        this.lease?.release({ keep: true }) ?? Promise.resolve(),
+        STOP_WAIT_MS,
+        'marking the Lease kept',
+      ).catch(() => {})
       this.session.kept = true
       this.session.forwards = []
       writeSession(this.session)
@@ -730,20 +776,31 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     if (!keep) {
       say(`deleting the dev-only objects of ${this.ns.name} in ${this.ns.namespaces.dev}`)
       try {
-        notes.push(...(await this.deleteDevOnly({}, say)))
+        notes.push(
+          ...(await within(
+            this.deleteDevOnly({}, say),
+            STOP_DELETE_MS,
+            `deleting the dev-only objects of ${this.ns.name}`,
+          )),
+        )
       } catch (err) {
         notes.push(`could not delete dev objects: ${errorMessage(err)}`)
+        // the inventory still names them: the session stays for `just dev-down` to delete them
+        const left = `the dev-only objects in ${this.ns.namespaces.dev} were not all deleted`
+        this.unfinished = this.unfinished ? `${this.unfinished}; ${left}` : left
       }
     }
     if (this.flux) {
       if (holding(this.flux)) say(`releasing the Flux hold on ${describeHeld(this.flux)}`)
       try {
-        notes.push(...(await releaseHold(this.kube, this.flux)))
+        notes.push(...(await within(releaseHold(this.kube, this.flux), STOP_WAIT_MS, 'releasing the Flux hold')))
       } catch (err) {
         notes.push(`could not resume Flux: ${errorMessage(err)} — run \`just dev-down\` to retry`)
       }
     }
-    await this.lease?.release().catch((err) => notes.push(errorMessage(err)))
+    await within(this.lease?.release() ?? Promise.resolve(), STOP_WAIT_MS, 'releasing the Lease').catch((err) =>
+      notes.push(errorMessage(err)),
+    )
     if (this.unfinished) {
       // what could be prod's is still there: the session stays for `just dev-down` to finish
       this.session.kept = true
@@ -754,6 +811,30 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     this.status.phase = 'stopped'
     this.emit('status', this.status)
     return notes
+  }
+
+  /**
+   * The cleanup cannot finish (the cluster does not answer, or the exit was forced): the
+   * session stays, kept and saying what was left, so `just dev-status` shows it and
+   * `just dev-down` (or the next dev loop of the namespace) finishes it.
+   */
+  private leaveUnfinished(why: string): void {
+    if (!this.session) return
+    const left = [
+      this.opts.keep ? '' : `the dev-only objects in ${this.ns.namespaces.dev}`,
+      this.flux && holding(this.flux) ? `the Flux hold on ${describeHeld(this.flux)}` : '',
+    ].filter(Boolean)
+    this.unfinished = `${why}: left ${left.length ? left.join(' and ') : 'its Lease'}`
+    this.session.kept = true
+    this.session.unfinished = this.unfinished
+    this.session.forwards = []
+    try {
+      writeSession(this.session)
+    } catch {
+      /* the state folder is gone: nothing can record it */
+    }
+    this.status.phase = 'stopped'
+    this.emit('status', this.status)
   }
 
   /**

@@ -4,6 +4,7 @@
 // through the cleanup, so a second signal (wrappers relay one) never cuts it short.
 // `--ci` is `tilt ci`: apply once, wait (failing fast), verdict, and leave the stack running.
 import { ExitCode, errorMessage } from '../core/errors.ts'
+import { within } from '../core/deadline.ts'
 import { guardContext } from '../kube/guard.ts'
 import type { Kube } from '../kube/client.ts'
 import type { NamespaceConfig } from '../config/namespace-config.ts'
@@ -48,6 +49,7 @@ export async function runDevLoops(
   guardContext(kube.context, kube.server, 'apply dev overlays')
   const loops: Loop[] = []
   const shutdown = opts.shutdown ?? new Shutdown()
+  // a forced exit: each loop says what it leaves, and records it in its session
   const leftover = () => {
     const left = loops.map((l) => l.leftover?.()).filter(Boolean)
     return left.length ? `${left.join('\n')}\nRun \`just dev-down\` to finish the cleanup.` : 'Nothing was left behind.'
@@ -152,7 +154,11 @@ export async function runDevLoops(
       ),
     )
     for (const n of notes.flat()) log.info(c.dim(n))
-    await Promise.all([ui?.close(), logsStopped])
+    // the page and the log streams are local, but a log stream may wait on a cluster that no
+    // longer answers: what has not closed by then closes with the process
+    await within(Promise.all([ui?.close(), logsStopped]), 10_000, 'closing the page and the log streams').catch(
+      () => {},
+    )
     shutdown.dispose()
   }
 }
