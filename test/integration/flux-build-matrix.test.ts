@@ -217,15 +217,35 @@ describe('the Flux builder equals kustomize-controller v1.9.5 (equality matrix)'
     assert.notDeepEqual(seen(cmap, got, ''), cmap)
   })
 
+  const ksOf = (c: (typeof cases)[number]): FluxKustomization => ({
+    apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
+    kind: 'Kustomization',
+    metadata: { name: `fm-${c.name}`, namespace: FLUX_NS },
+    spec: ksSpec(c) as FluxKustomization['spec'],
+  })
+
+  it("a kustomization.yaml's openapi: schema holds for its own build only, builds one after the other or at once", async () => {
+    // flux-build keeps kustomize's built-in schema loaded between builds (the controller
+    // reloads it for each): a custom schema must not survive into the next build
+    const envOf = async (name: string) => {
+      const b = await buildFluxKustomization(ksOf(cases.find((c) => c.name === name)!), work, { applied: true })
+      const d = b.objects.find((o) => o.kind === 'Deployment') as unknown as {
+        spec: { template: { spec: { containers: { env: { name: string }[] }[] } } }
+      }
+      return d.spec.template.spec.containers[0].env.map((e) => e.name).sort()
+    }
+    const want = (name: string) => (name === 'openapi-custom' ? ['B'] : ['A', 'B'])
+    for (const name of ['openapi-after', 'openapi-custom', 'openapi-after', 'openapi-custom', 'openapi-custom'])
+      assert.deepEqual(await envOf(name), want(name), name)
+    const together = ['openapi-custom', 'openapi-after', 'openapi-after', 'openapi-custom', 'openapi-after']
+    const got = await Promise.all(together.map(envOf))
+    assert.deepEqual(got, together.map(want))
+  })
+
   for (const c of cases) {
     it(`case ${c.name}: the builder's objects are the ones kustomize-controller applied`, async () => {
       const live = applied.get(`fm-${c.name}`)!
-      const ks: FluxKustomization = {
-        apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
-        kind: 'Kustomization',
-        metadata: { name: `fm-${c.name}`, namespace: FLUX_NS },
-        spec: ksSpec(c) as FluxKustomization['spec'],
-      }
+      const ks = ksOf(c)
       const build = buildFluxKustomization(ks, work, { vars: clusterVars(kube), applied: true })
       if (c.error) {
         const ready = (live.status?.conditions as FluxCondition[]).find((x) => x.type === 'Ready')!
