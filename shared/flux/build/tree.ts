@@ -19,6 +19,7 @@ import {
   type VarsLookup,
 } from './kustomization.ts'
 import { renderHelmRelease, type HelmRenderOptions, type RenderedRelease } from './helm-release.ts'
+import { warmFluxBuild } from './server.ts'
 import { repoPath } from '../../core/paths.ts'
 import { kustomizeInputs, type KustomizeInputs } from '../../kustomize/inputs.ts'
 
@@ -366,19 +367,26 @@ async function discoverRoots(
       }
     } else {
       for (const f of fs.statSync(abs).isDirectory() ? yamlFiles(abs) : [abs]) {
-        for (const ks of fluxKustomizationsIn(f)) found.push({ ks, file: path.relative(repoDir, f) })
+        for (const ks of fluxKustomizationsIn(f)) {
+          // there is something to build: flux-build starts (and loads its schema) while the
+          // rest of the repository is read
+          if (!found.length) warmFluxBuild()
+          found.push({ ks, file: path.relative(repoDir, f) })
+        }
       }
     }
   }
   for (const f of found) if (!written.has(idOf(f.ks))) written.set(idOf(f.ks), f.file)
   if (given || dirs[0] !== '.') return { roots: found, written }
-  const held = (f: { ks: FluxKustomization; file: string }) =>
-    found.some((other) => {
+  const paths = new Map(found.map((f) => [f, repoPath(f.ks.spec?.path ?? '.')]))
+  const held = (f: { ks: FluxKustomization; file: string }) => {
+    const file = repoPath(f.file)
+    return found.some((other) => {
       if (other === f) return false
-      const p = repoPath(other.ks.spec?.path ?? '.')
-      const file = repoPath(f.file)
+      const p = paths.get(other)!
       return p === '' || file.startsWith(`${p}/`)
     })
+  }
   const roots = found.filter((f) => !held(f))
   return { roots: roots.length ? roots : found, written }
 }
