@@ -153,11 +153,13 @@ describe('the Flux builder equals kustomize-controller v1.9.5 (equality matrix)'
           } else if (
             ready?.status === 'False' &&
             atSha &&
-            /evalsymlink failure on '\/tmp\/kustomization-/.test(ready.message ?? '')
+            /(evalsymlink failure on '|error changing file time )\/tmp\/kustomization-/.test(ready.message ?? '')
           ) {
             // kustomize-controller v1.9.5 sometimes loses its own temp dir when many
-            // Kustomizations build at once (seen here with --concurrent=4): it would retry at
-            // the next interval; ask for that retry now, as `flux reconcile` does
+            // Kustomizations build at once (seen here with --concurrent=4; under heavy load also
+            // while it extracts the artifact: ArtifactFailed "error changing file time
+            // /tmp/kustomization-…: no such file or directory"): it would retry at the next
+            // interval; ask for that retry now, as `flux reconcile` does
             const n = (retried.get(name) ?? 0) + 1
             if (n > 3) throw new Error(`${name} keeps failing: ${ready.message}`)
             retried.set(name, n)
