@@ -390,7 +390,7 @@ ${container.replace(/^/gm, '    ')}
       values('controllers:\n  grafana:\n    replicas: 1\n')
       const t = await Terminal.open(['npx', 'just', 'dev-up', 'monitoring', '--no-ui'], { cwd: repo.work, env })
       try {
-        await t.waitFor(/grafana\s+✓ Current[^\n]*nsops-app@0\.1\.0 r\d+ (install|upgrade) succeeded/, 300_000)
+        await t.waitFor(/grafana\s+✓ Current[^]*?nsops-app@0\.1\.0 r\d+ (install|upgrade) succeeded/, 300_000)
         // a node no node matches: the pod stays Pending, the upgrade waits (helm's wait, 5m)
         values('controllers:\n  grafana:\n    pod:\n      nodeSelector: { nsops.test/none: "true" }\n')
         await until(
