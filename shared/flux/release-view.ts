@@ -5,6 +5,7 @@
 // dashboard's section, --json and the web page render it and nothing else.
 import { parse as parseYaml } from 'yaml'
 import { errorMessage } from '../core/errors.ts'
+import { replacePathValue, StrvalsError } from '../helm/strvals.ts'
 import { releaseInfo, type ReleaseInfo } from '../health/flux-controllers.ts'
 import { isApiError, type Kube } from '../kube/client.ts'
 import { FLUX_FIELD_MANAGER, getFlux, isSuspended, type FluxObject, type FluxRef } from './kinds.ts'
@@ -137,17 +138,6 @@ export function mergeValues(base: Record<string, unknown>, over: Record<string, 
   return out
 }
 
-/** Sets `value` at a Helm --set style path (`a.b.c`), as helm-controller does for targetPath. */
-function setPath(into: Record<string, unknown>, dotted: string, value: unknown): void {
-  const parts = dotted.split(/(?<!\\)\./).map((p) => p.replaceAll('\\.', '.'))
-  let cur = into
-  for (const p of parts.slice(0, -1)) {
-    if (!isPlain(cur[p])) cur[p] = {}
-    cur = cur[p] as Record<string, unknown>
-  }
-  cur[parts.at(-1)!] = value
-}
-
 interface ValuesReference {
   kind?: string
   name?: string
@@ -160,6 +150,9 @@ interface ValuesReference {
 async function effectiveValues(kube: Kube, hr: FluxObject): Promise<ReleaseValues> {
   const namespace = hr.metadata.namespace
   const refs = (hr.spec?.valuesFrom as ValuesReference[] | undefined) ?? []
+  // a copy: a targetPath is set in place, into maps shared with spec.values (as upstream does)
+  const written = hr.spec?.values
+  const inline = isPlain(written) ? structuredClone(written) : undefined
   let effective: Record<string, unknown> = {}
   const from: ReleaseValues['from'] = []
   for (const ref of refs) {
@@ -189,10 +182,19 @@ async function effectiveValues(kube: Kube, hr: FluxObject): Promise<ReleaseValue
       continue
     }
     if (ref.targetPath) {
-      const v = kind === 'Secret' ? MASKED : raw
-      const copy = structuredClone(effective)
-      setPath(copy, ref.targetPath, v)
-      effective = copy
+      // helm-controller's ReplacePathValue (a Helm --set line) over the values so far and
+      // spec.values; a Secret's value is set apart and masked before it joins them
+      try {
+        effective = mergeValues(effective, inline ?? {})
+        if (kind === 'Secret') {
+          const apart: Record<string, unknown> = {}
+          replacePathValue(apart, ref.targetPath, raw)
+          effective = mergeValues(effective, maskLeaves(apart) as Record<string, unknown>)
+        } else replacePathValue(effective, ref.targetPath, raw)
+      } catch (err) {
+        if (!(err instanceof StrvalsError)) throw err
+        entry.note = `cannot be set at targetPath ${ref.targetPath}: ${err.message}`
+      }
       continue
     }
     let parsed: unknown
@@ -205,8 +207,7 @@ async function effectiveValues(kube: Kube, hr: FluxObject): Promise<ReleaseValue
     if (!isPlain(parsed)) continue
     effective = mergeValues(effective, kind === 'Secret' ? (maskLeaves(parsed) as Record<string, unknown>) : parsed)
   }
-  const inline = hr.spec?.values
-  if (isPlain(inline)) {
+  if (inline) {
     from.push({ kind: 'spec.values' })
     effective = mergeValues(effective, inline)
   }

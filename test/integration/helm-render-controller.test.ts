@@ -1,5 +1,6 @@
 // The offline render against the real thing: the same HelmRelease (the queue test chart from a
-// chart repository, values, a targetNamespace, a post-renderer patch, commonMetadata) rendered by
+// chart repository, values, a valuesFrom targetPath whose value has commas, a targetNamespace, a
+// post-renderer patch, commonMetadata) rendered by
 // nsops with no cluster, and installed by the real helm-controller v1.4.0 on the sim. Every
 // object helm-controller made is one nsops rendered (same kinds, names, namespaces), and every
 // field nsops rendered is what the API server holds (the live objects add only defaults).
@@ -75,12 +76,21 @@ describe('the offline render equals what helm-controller installs', () => {
     fs.rmSync(tmp, { recursive: true, force: true })
   })
 
-  it('same objects, same fields: values, targetNamespace, a post-renderer patch, commonMetadata, the helm-controller labels', async () => {
+  it('same objects, same fields: values, a targetPath with commas, targetNamespace, a post-renderer patch, commonMetadata, the helm-controller labels', async () => {
     const repository = {
       apiVersion: 'source.toolkit.fluxcd.io/v1',
       kind: 'HelmRepository',
       metadata: { name: 'local', namespace: ns },
       spec: { url: charts.url, interval: '10m' },
+    }
+    // a valuesFrom targetPath whose value has commas: helm-controller parses `path=value` as a
+    // Helm --set line, so `\,` is a comma in the value and the bare comma starts another
+    // key=value — set at the top of the values, into the map spec.values holds (so over its 3)
+    const extra = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'queue-extra', namespace: ns },
+      data: { note: 'backup\\, weekly,workers.replicas=4' },
     }
     const release = {
       apiVersion: 'helm.toolkit.fluxcd.io/v2',
@@ -91,6 +101,9 @@ describe('the offline render equals what helm-controller installs', () => {
         targetNamespace: target,
         chart: { spec: { chart: 'queue', version: '0.4.x', sourceRef: { kind: 'HelmRepository', name: 'local' } } },
         values: { replicas: 2, port: 7001, workers: { replicas: 3 }, persistence: { enabled: true, size: '2Gi' } },
+        valuesFrom: [
+          { kind: 'ConfigMap', name: 'queue-extra', valuesKey: 'note', targetPath: 'persistence.annotations.note' },
+        ],
         commonMetadata: { labels: { team: 'media' } },
         postRenderers: [
           {
@@ -116,13 +129,14 @@ describe('the offline render equals what helm-controller installs', () => {
           spec: { path: '.', sourceRef: { kind: 'GitRepository', name: 'flux-system' } },
         },
         sourceRoot: tmp,
-        objects: [release as unknown as ManifestObject, repository as unknown as ManifestObject],
+        objects: [release, repository, extra] as unknown as ManifestObject[],
       },
       // the offline target validate uses: no cluster asked
       await renderTarget(),
     )
     assert.equal(rendered.releaseName, `${target}-queue`)
 
+    await kube.core.createNamespacedConfigMap({ namespace: ns, body: extra })
     for (const o of [repository, release])
       await kube.custom.patchNamespacedCustomObject(
         {
@@ -199,5 +213,10 @@ describe('the offline render equals what helm-controller installs', () => {
     const d = rendered.objects.find((o) => o.kind === 'Deployment' && o.metadata.name === `${target}-queue`)!
     assert.equal(d.metadata.annotations?.['patched-by'], 'post-renderer')
     assert.equal(d.metadata.labels?.team, 'media')
+    // the targetPath with commas, as helm-controller set it (every rendered field is live, above)
+    const pvc = rendered.objects.find((o) => o.kind === 'PersistentVolumeClaim')!
+    assert.equal(pvc.metadata.annotations?.note, 'backup, weekly')
+    const worker = rendered.objects.find((o) => o.metadata.name === `${target}-queue-worker`)!
+    assert.equal((worker.spec as { replicas?: number }).replicas, 4)
   })
 })

@@ -25,6 +25,7 @@ import { buildKustomization } from '../../kustomize/build.ts'
 import { describeSource, pullChart, unpackedChart, type ChartSource, type PulledChart } from '../../helm/pull.ts'
 import { placeInNamespace, renderChart, type RenderedObject } from '../../helm/render.ts'
 import { checkValuesSchema } from '../../helm/values-schema.ts'
+import { replacePathValue, StrvalsError } from '../../helm/strvals.ts'
 import { CHARTS_PREFIX, namespaceCharts } from '../../images/charts.ts'
 import type { LeafContext, LeafRenderer } from './kustomization.ts'
 
@@ -132,38 +133,14 @@ export function mergeMaps(a: Record<string, unknown>, b: Record<string, unknown>
 const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 /**
- * valuesFrom's targetPath, set as helm's strvals.ParseInto sets `path=value`: dots separate
- * keys (`\.` is a dot in a key), `name[0]` indexes a list; the value is typed (true/false, null,
- * an integer) unless quoted, which makes it a string (ParseIntoString).
+ * valuesFrom's targetPath, set as helm-controller v1.4.0 sets it (fluxcd/pkg chartutil
+ * ReplacePathValue): the text `<targetPath>=<value>` parsed as one Helm `--set` line — a comma
+ * in the value ends it (`\,` keeps it), `{a,b}` is a list, the value is typed unless quoted.
+ * In place, as upstream does (nested maps shared with spec.values are changed too). Throws
+ * StrvalsError with Helm's message.
  */
 export function setTargetPath(values: Record<string, unknown>, target: string, raw: string): void {
-  let value: unknown = raw
-  const quoted = /^(['"]).*\1$/s.test(raw)
-  if (quoted) value = raw.slice(1, -1)
-  else if (raw === 'true' || raw === 'false') value = raw === 'true'
-  else if (raw === 'null') value = null
-  else if (/^(0|-?[1-9]\d*)$/.test(raw) && Number.isSafeInteger(Number(raw))) value = Number(raw)
-  const keys = target
-    .split(/(?<!\\)\./)
-    .map((k) => k.replace(/\\\./g, '.'))
-    .flatMap((k) => {
-      const m = /^([^[]*)((?:\[\d+\])+)$/.exec(k)
-      if (!m) return [k]
-      return [m[1], ...[...m[2].matchAll(/\[(\d+)\]/g)].map((x) => Number(x[1]))]
-    })
-    .filter((k) => k !== '')
-  let cur: Record<string, unknown> | unknown[] = values
-  keys.forEach((k, i) => {
-    const last = i === keys.length - 1
-    const next = keys[i + 1]
-    const c = cur as Record<string | number, unknown>
-    if (last) {
-      c[k] = value
-      return
-    }
-    if (typeof c[k] !== 'object' || c[k] === null) c[k] = typeof next === 'number' ? [] : {}
-    cur = c[k] as Record<string, unknown>
-  })
+  replacePathValue(values, target, raw)
 }
 
 function hrId(hr: ManifestObject): string {
@@ -376,8 +353,11 @@ function dataOf(o: ManifestObject, key: string): string | undefined {
 
 const isSops = (o: ManifestObject) => o.kind === 'Secret' && typeof (o as { sops?: unknown }).sops === 'object'
 
-/** helm-controller's values: valuesFrom in order (targetPath entries over spec.values), spec.values last. */
-async function valuesOf(
+/**
+ * helm-controller's values (fluxcd/pkg chartutil ChartValuesFromReferences): valuesFrom in order
+ * (targetPath entries over spec.values), spec.values last. Exported for the tests.
+ */
+export async function valuesOf(
   hr: ManifestObject,
   ctx: LeafContext,
   what: string,
@@ -385,7 +365,8 @@ async function valuesOf(
 ): Promise<{ values: Record<string, unknown>; fromRefs: Map<string, string> }> {
   const spec = (hr.spec ?? {}) as HelmReleaseSpec
   const ns = hr.metadata.namespace ?? 'default'
-  const values = isMap(spec.values) ? spec.values : {}
+  // a copy, as helm-controller reads spec.values afresh: a targetPath changes maps in place
+  const values = isMap(spec.values) ? structuredClone(spec.values) : {}
   let result: Record<string, unknown> = {}
   const fromRefs = new Map<string, string>()
   for (const [i, ref] of (spec.valuesFrom ?? []).entries()) {
@@ -413,7 +394,17 @@ async function valuesOf(
     }
     if (ref.targetPath) {
       result = mergeMaps(result, values)
-      setTargetPath(result, ref.targetPath, data)
+      try {
+        setTargetPath(result, ref.targetPath, data)
+      } catch (err) {
+        if (!(err instanceof StrvalsError)) throw err
+        throw new NsopsError(
+          `${what}: ${label}: helm-controller cannot set targetPath ${ref.targetPath} to the ${ref.kind}'s value${ref.kind === 'Secret' ? '' : ` ${JSON.stringify(data.length > 80 ? `${data.slice(0, 80)}…` : data)}`}: ${ref.kind === 'Secret' ? err.message.replace(/"(?:[^"\\]|\\.)*"/g, '"…"') : err.message}.`,
+          {
+            hint: 'helm-controller parses `<targetPath>=<value>` as one Helm --set line: a comma in the value starts another key=value (write it \\, to keep it), `{a,b}` is a list, and `\\` escapes the next character; or drop targetPath and write the values as YAML under the key.',
+          },
+        )
+      }
       fromRefs.set(ref.targetPath, label)
       continue
     }
