@@ -20,7 +20,9 @@ is in git, so a deploy is a commit that Flux is then made to apply and watched u
      Kubernetes version and the Flux CRDs), errors at file:line, and has the API server
      dry-run the objects whose namespace exists
      and, for a namespace with images: in namespace.ts, refuses when an image the manifests
-     name is not in its registry (or the registry cannot be asked: offline, no credentials)
+     name is not in its registry (or the registry cannot be asked: offline, no credentials);
+     warns for each HelmRelease whose failed upgrade helm-controller would leave failed (no
+     upgrade.remediation.remediateLastFailure: true): step 8's revert could not undo it
   3. refuses before committing when nothing would apply the push: no cluster, no Flux, no
      Kustomization managing ${ns}, one suspended, a dependsOn not Ready, or a GitRepository
      reading another branch or repository than the one pushed to (--push-only skips this)

@@ -8,6 +8,8 @@
 import { computeStatus, type KubeObject } from '../health/kstatus.ts'
 import { releaseInfo, releaseLine } from '../health/flux-controllers.ts'
 import { conditionOf, fluxKinds, type FluxObject } from '../flux/kinds.ts'
+import { failedUpgradeRemediation } from '../flux/helm-release.ts'
+import type { RenderedRelease } from '../flux/build/index.ts'
 import { isApiError, type Kube } from '../kube/client.ts'
 import { inventoryRefs } from './flux-target.ts'
 import { throwIfInterrupted } from './interrupt.ts'
@@ -169,4 +171,20 @@ export function releasesText(changes: ReleaseChange[]): string {
         `HelmRelease ${c.release} ${c.before === undefined ? 'new' : `r${c.before}`} → ${c.after === undefined ? 'none' : `r${c.after}`}${c.line ? ` (${c.line})` : ''}`,
     )
     .join('; ')
+}
+
+/**
+ * One warning line per HelmRelease being deployed that helm-controller would not roll back after
+ * a failed upgrade: such a release stays failed, and the deploy's revert cannot undo it (Helm
+ * upgrades from the last *deployed* release, so what only the failed one added stays on the
+ * live objects) and waits out the release's timeout. README, deploy.ts step 6, says why.
+ */
+export function remediationWarnings(releases: Pick<RenderedRelease, 'id' | 'file' | 'release'>[]): string[] {
+  return releases.flatMap((r) => {
+    const v = failedUpgradeRemediation(r.release.spec as Parameters<typeof failedUpgradeRemediation>[0])
+    if (v.rollback) return []
+    return [
+      `HelmRelease ${r.id}${r.file ? ` (${r.file})` : ''}: helm-controller does not roll back a failed upgrade of it (${v.instead}): the release stays failed, and the revert of a failed deploy waits out its ${v.timeout} timeout; set upgrade.remediation.remediateLastFailure: true (README, deploy.ts step 6)`,
+    ]
+  })
 }

@@ -44,6 +44,7 @@ import { failedWithoutRollback, pushedUnverified, type Failure, type FailureFact
 import { isUnder, lastCommits, preflight, type Preflight } from './preflight.ts'
 import type { DeployReport } from './report.ts'
 import { autoRollback, rollbackFlow } from './rollback.ts'
+import { remediationWarnings } from './releases.ts'
 import { checkImagesPresent, imageUses, registryOf, type ImagePresence } from '../images/presence.ts'
 import { findPlaintextSecrets, plaintextSecretsError, refuseAliasBombs } from './secrets.ts'
 import { validateBuild, validationSummary } from './validate.ts'
@@ -123,14 +124,15 @@ async function validateSteps(
 ): Promise<{ objects: ManifestObject[]; rendered: ManifestObject[]; cluster: Cluster; built: ProdBuild }> {
   // the cluster first: substituteFrom is read from it, as kustomize-controller reads it
   const cluster = await f.cluster()
-  const { objects, rendered, built } = await f.step('build', `Building what Flux applies to ${f.ns.name}`, async () => {
+  const step = await f.step('build', `Building what Flux applies to ${f.ns.name}`, async () => {
     await refuseAliasBombs(repoDir, f.nsDir)
     // the namespace's Flux Kustomization(s) as kustomize-controller builds them (post-build
     // substitution included); overlays/prod when none applies it; its HelmReleases rendered
     const built = await buildProd(f.ns, repoDir, { reuse: true, helm: await helmOptions(), ...(await varsOf(cluster)) })
     const rendered = releaseObjects(built.releases)
+    const warnings = remediationWarnings(built.releases)
     return {
-      value: { objects: built.objects, rendered, built },
+      value: { objects: built.objects, rendered, built, warnings },
       message: `${built.label} builds: ${plural(built.objects.length, 'object')}${built.releases.length ? `; ${plural(built.releases.length, 'HelmRelease')} rendered: ${plural(rendered.length, 'object')}` : ''}`,
       detail: {
         objects: built.objects.length,
@@ -145,9 +147,14 @@ async function validateSteps(
               })),
             }
           : {}),
+        ...(warnings.length ? { warnings } : {}),
       },
     }
   })
+  const { objects, rendered, built, warnings } = step
+  // a HelmRelease whose failed upgrade helm-controller leaves failed: the rollback below could
+  // not undo it in time
+  for (const w of warnings) f.log.warn(w)
   await f.step('secrets', 'Checking for plaintext Secrets', async () => {
     await refusePlaintextSecrets(f, repoDir, objects)
     const secrets = objects.filter((o) => o.kind === 'Secret').length

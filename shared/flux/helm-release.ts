@@ -3,7 +3,8 @@
 // object of a release, PVCs too, unless the release's manifest gives them
 // `helm.sh/resource-policy: keep` (Helm reads the stored manifest, not the live object): nsops
 // keeps PVCs on every exit path, so a release with PVCs is first upgraded with a post-renderer
-// that adds that annotation to them, then deleted.
+// that adds that annotation to them, then deleted. Also what helm-controller v1.4.0 does, by a
+// HelmRelease's spec, after a failed upgrade (remediation).
 import { errorMessage } from '../core/errors.ts'
 import { isApiError, type Kube } from '../kube/client.ts'
 import { fluxKinds, type FluxObject } from './kinds.ts'
@@ -189,4 +190,45 @@ export async function refreshChartSources(kube: Kube, namespace: string, names: 
     reading.map((o) => ({ kind: 'OCIRepository' as const, namespace, name: o.metadata.name })),
   )
   return reading.map((o) => o.metadata.name)
+}
+
+interface UpgradeSpec {
+  timeout?: string
+  upgrade?: {
+    timeout?: string
+    strategy?: { name?: string }
+    remediation?: { retries?: number; remediateLastFailure?: boolean; strategy?: string }
+  }
+}
+
+/**
+ * What helm-controller v1.4.0 does after the last failed upgrade of a HelmRelease with this spec
+ * (api/v2 UpgradeRemediation, internal/reconcile/atomic_release.go): `rollback` when it rolls
+ * the release back to the last deployed one, else why not. Its defaults: `retries` 0,
+ * `remediateLastFailure` true only with `retries` > 0, `strategy` rollback; negative retries
+ * remediate every failure; `upgrade.strategy.name: RetryOnFailure` never remediates.
+ */
+export function failedUpgradeRemediation(spec: UpgradeSpec | undefined): {
+  rollback: boolean
+  /** what happens instead, for people (when not rollback) */
+  instead?: string
+  /** the release's upgrade timeout (Helm's wait), Go duration */
+  timeout: string
+} {
+  const upgrade = spec?.upgrade ?? {}
+  const timeout = upgrade.timeout ?? spec?.timeout ?? '5m0s'
+  if (upgrade.strategy?.name === 'RetryOnFailure')
+    return { rollback: false, instead: 'upgrade.strategy RetryOnFailure retries it and never rolls it back', timeout }
+  const r = upgrade.remediation ?? {}
+  const retries = r.retries ?? 0
+  const last = r.remediateLastFailure ?? retries > 0
+  if (!last && retries >= 0)
+    return {
+      rollback: false,
+      instead: `no upgrade.remediation.remediateLastFailure: true${retries > 0 ? ` (it is false, so the last of the ${retries} retries stays failed)` : ''}`,
+      timeout,
+    }
+  if ((r.strategy ?? 'rollback') !== 'rollback')
+    return { rollback: false, instead: `upgrade.remediation.strategy ${r.strategy} uninstalls it instead`, timeout }
+  return { rollback: true, timeout }
 }

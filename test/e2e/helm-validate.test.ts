@@ -4,7 +4,9 @@
 // Service fail validate, naming the HelmRelease's file and line, the values path and the
 // template; values the chart's values.schema.json refuses fail before rendering, at their line;
 // the app-template-shaped chart, whose schema $refs the internet, renders with no network and
-// says which $ref it skipped; a chart neither cached nor reachable fails naming the chart.
+// says which $ref it skipped; a chart neither cached nor reachable fails naming the chart;
+// deploy's dry run warns for a HelmRelease helm-controller would not roll back after a failed
+// upgrade.
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import fs from 'node:fs'
@@ -148,6 +150,25 @@ spec:
     assert.equal(deployment.metadata.annotations, null)
     assert.ok(
       objects.some((o) => o.kind === 'CustomResourceDefinition' && o.metadata.name === 'queues.queue.example.com'),
+    )
+  })
+
+  it("just diff (deploy's dry run) warns once for each HelmRelease whose failed upgrade helm-controller would leave failed, naming it and its file", async () => {
+    // readarr gets the remediation that rolls a failed upgrade back; queue has none
+    addToProd(
+      'readarr.yaml',
+      readarr('8989').replace(
+        '  interval: 10m\n',
+        '  interval: 10m\n  upgrade:\n    remediation: { remediateLastFailure: true }\n',
+      ),
+    )
+    const d = await just(['diff', 'arr-stack', '--kubeconfig', path.join(r.root, 'no-kubeconfig')])
+    assert.equal(d.code, 0, d.stderr)
+    const warned = d.stderr.split('\n').filter((l) => /does not roll back a failed upgrade/.test(l))
+    assert.equal(warned.length, 1, d.stderr)
+    assert.match(
+      warned[0],
+      /HelmRelease arr-stack\/queue \(namespaces\/arr-stack\/overlays\/prod\/queue\.yaml\): helm-controller does not roll back a failed upgrade of it \(no upgrade\.remediation\.remediateLastFailure: true\): the release stays failed, and the revert of a failed deploy waits out its 5m0s timeout; set upgrade\.remediation\.remediateLastFailure: true \(README, deploy\.ts step 6\)/,
     )
   })
 
