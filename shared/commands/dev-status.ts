@@ -3,6 +3,7 @@ import { parseCommand } from '../core/cli.ts'
 import { errorMessage } from '../core/errors.ts'
 import { c, log, table } from '../core/output.ts'
 import { resolveTarget, targetOptions } from '../kube/target.ts'
+import { developedInPlace, IN_PLACE } from '../config/namespace-config.ts'
 
 const usage = `
 Usage: just dev-status [--json | -o json] [--kubeconfig FILE] [--context NAME]
@@ -17,6 +18,8 @@ interface DevStatusNamespace {
   name: string
   /** kept: `dev --ci` left its stack running (not stale; `just dev-down` ends it) */
   devLoop: { pid: number; kept: boolean; unfinished?: string } | null
+  /** namespace.ts layout.dev.inPlace: the dev loop works in prod's namespace, under the per-object hold */
+  inPlace: boolean
   namespace: string
   deployed: boolean
   apps: { healthy: number; total: number }
@@ -75,6 +78,7 @@ export async function devStatus(argv: string[]): Promise<number> {
       const sess = readSession(ns.name)
       const base = {
         name: ns.name,
+        inPlace: developedInPlace(ns),
         devLoop: sess
           ? { pid: sess.pid, kept: Boolean(sess.kept), ...(sess.unfinished ? { unfinished: sess.unfinished } : {}) }
           : null,
@@ -146,9 +150,9 @@ export async function devStatus(argv: string[]): Promise<number> {
                       r.devLoop.kept ? 'kept by dev --ci (just dev-down ends it)' : `dev loop pid ${r.devLoop.pid}`,
                     )
                 : c.dim('no dev loop'),
-              r.deployed
+              (r.deployed
                 ? `${r.namespace}: ${r.apps.healthy}/${r.apps.total} apps healthy`
-                : c.dim(`${r.namespace}: not deployed`),
+                : c.dim(`${r.namespace}: not deployed`)) + (r.inPlace ? c.yellow(` (${IN_PLACE})`) : ''),
               r.flux
                 .map((f) =>
                   f.suspended

@@ -23,7 +23,10 @@ case: dev applies into ${ns}-dev), nothing is held. When they overlap, exactly t
 objects are marked kustomize.toolkit.fluxcd.io/reconcile: disabled (Flux keeps applying the
 rest) and released on exit; flux.hold: kustomization suspends the namespace's own
 Kustomization instead, the root flux-system only with --hold-root. A hold made by hand is
-never released.
+never released. Developed in place (namespace.ts layout.dev.inPlace), the working tree's
+build goes into the prod namespace itself: every object Flux also applies there is held so
+(a HelmRelease too: helm-controller upgrades the release to the working tree's values), and
+on exit Flux puts prod's spec back.
 
 Ctrl-C (or SIGTERM, or closing the terminal) stops forwards, deletes the objects only the
 dev overlay has (PVCs and the namespace are kept) and releases the hold. A second Ctrl-C

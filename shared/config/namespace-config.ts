@@ -55,8 +55,11 @@ export interface NamespaceInput {
   /** the folder under namespaces/ */
   name: string
   description: string
-  /** the Kubernetes namespace each overlay deploys into */
-  namespaces: Record<Environment, string>
+  /**
+   * the Kubernetes namespace each overlay deploys into; with `layout.dev.inPlace` the dev loop
+   * works in prod's namespace itself, and `dev` may be left out (or must equal `prod`)
+   */
+  namespaces: { prod: string; dev?: string }
   /**
    * `kustomization`: the Flux Kustomization that applies overlays/prod (default: the
    * namespace's name; found by inventory or spec.path when it has another name or there is
@@ -142,6 +145,14 @@ export interface DevOverrides {
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> }
   /** every PersistentVolumeClaim's (and volumeClaimTemplate's) storageClassName */
   storageClass?: string
+  /**
+   * develop the namespace in place, as the seed homelab did with Tilt: the working tree's build
+   * is applied into namespaces.prod itself (not moved into a dev namespace), every object Flux
+   * also applies is held from Flux one by one while the loop runs (HelmReleases too: helm-controller
+   * then upgrades the release to the working tree's spec), and on exit the holds go and Flux puts
+   * prod's spec back. The changes above still apply. Off by default.
+   */
+  inPlace?: boolean
 }
 
 export interface Layout {
@@ -154,6 +165,14 @@ export interface Layout {
    * it names only Kustomizations by name. sourceRoot() gives it absolute.
    */
   root: string
+}
+
+/** The plain words the dev view, its log and dev-status use for a namespace developed in place. */
+export const IN_PLACE = "developed in place: prod's namespace itself, what Flux also applies held until the loop ends"
+
+/** Whether the dev loop develops the namespace in place (layout.dev.inPlace): in prod's namespace, under the per-object hold. */
+export function developedInPlace(ns: { layout?: { dev: DevOverrides } }): boolean {
+  return ns.layout?.dev.inPlace === true
 }
 
 /** The folder that holds a namespace's sources (absolute): its layout's root, else namespaces/<ns>. */
@@ -294,7 +313,13 @@ function show(value: unknown): string {
 function checkInput(input: NamespaceInput, p: Problems): void {
   p.label('name', input.name)
   p.text('description', input.description)
-  for (const env of environments) p.label(`namespaces.${env}`, input.namespaces?.[env])
+  const inPlace = (input.layout?.dev as DevOverrides | undefined)?.inPlace === true
+  p.label('namespaces.prod', input.namespaces?.prod)
+  if (!inPlace || input.namespaces?.dev !== undefined) p.label('namespaces.dev', input.namespaces?.dev)
+  if (inPlace && input.namespaces?.dev !== undefined && input.namespaces.dev !== input.namespaces.prod)
+    p.add(
+      `namespaces.dev is ${show(input.namespaces.dev)}, but layout.dev.inPlace develops the namespace in ${show(input.namespaces.prod)} itself: leave namespaces.dev out (or set it to ${show(input.namespaces.prod)})`,
+    )
   if (input.flux?.kustomization !== undefined) p.subdomain('flux.kustomization', input.flux.kustomization)
   if (input.flux?.namespace !== undefined && input.flux.namespace !== 'flux-system') {
     p.add(
@@ -443,6 +468,12 @@ function checkLayout(input: NamespaceInput, p: Problems): void {
     (typeof d.overlay !== 'string' || d.overlay.startsWith('/') || d.overlay.split(/[\\/]/).includes('..'))
   )
     p.add(`layout.dev.overlay must be a folder relative to the repository, without '..', got ${show(d.overlay)}`)
+  if (d.inPlace !== undefined && typeof d.inPlace !== 'boolean')
+    p.add(`layout.dev.inPlace must be true or false, got ${show(d.inPlace)}`)
+  if (d.inPlace === true && d.overlay !== undefined)
+    p.add(
+      'layout.dev.inPlace and layout.dev.overlay do not go together: in place, the dev loop applies the working tree’s prod build into the namespace itself; drop one of them',
+    )
   if (d.replicas !== undefined && !(Number.isInteger(d.replicas) && d.replicas >= 0))
     p.add(`layout.dev.replicas must be a whole number (0 or more), got ${show(d.replicas)}`)
   if (d.storageClass !== undefined) p.subdomain('layout.dev.storageClass', d.storageClass)
@@ -595,7 +626,9 @@ export function defineNamespace(input: NamespaceInput): NamespaceConfig {
 
   const root = path.join(repoRoot, 'namespaces', input.name)
   const quickCommands = (input.quickCommands ?? []).map((q) => ({ ...q }))
-  const namespaces = { dev: input.namespaces.dev, prod: input.namespaces.prod }
+  // in place, "dev" is prod's namespace itself: every part of the dev loop follows it there
+  const inPlace = input.layout?.dev?.inPlace === true
+  const namespaces = { dev: inPlace ? input.namespaces.prod : input.namespaces.dev!, prod: input.namespaces.prod }
   return Object.freeze({
     name: input.name,
     description: input.description,

@@ -7,7 +7,7 @@
 import path from 'node:path'
 import type { ManifestObject } from '../kustomize/build.ts'
 import { sourceRoot, type DevOverrides, type NamespaceConfig } from '../config/namespace-config.ts'
-import { buildProd, FluxTree, strictInRepo, type ProdPart } from '../flux/build/index.ts'
+import { buildProd, FluxTree, strictInRepo, type ProdPart, type VarsLookup } from '../flux/build/index.ts'
 
 /** One Flux Kustomization's objects in dev, and the Kustomizations (`namespace/name`) it depends on. */
 export interface DevStage {
@@ -34,12 +34,19 @@ const POD_TEMPLATES = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'Replic
 export class FluxDevBuild {
   readonly repoDir: string
 
-  constructor(private readonly ns: NamespaceConfig) {
+  constructor(
+    private readonly ns: NamespaceConfig,
+    /**
+     * where a substituteFrom the repository does not hold is read (the cluster, as the controller
+     * reads it): in place, an unresolved variable would otherwise overwrite prod's value with its default
+     */
+    private readonly vars?: VarsLookup,
+  ) {
     this.repoDir = path.resolve(ns.paths.root, '..', '..')
   }
 
   async full(): Promise<FluxDevBuildResult> {
-    const tree = await FluxTree.load(this.repoDir, { strict: strictInRepo(this.repoDir) })
+    const tree = await FluxTree.load(this.repoDir, { strict: strictInRepo(this.repoDir), vars: this.vars })
     const built = await buildProd(this.ns, this.repoDir, { tree })
     const stages = built.parts.map((p) => this.stage(p))
     return { objects: stages.flatMap((s) => s.objects), how: 'full', stages }
@@ -71,7 +78,7 @@ export class FluxDevBuild {
 
 /**
  * Prod's objects as the dev namespace gets them: what lives in the prod namespace moves to the
- * dev one (the prod Namespace object becomes the dev one; one is added when the build has
+ * dev one (in place, namespaces.dev is prod's: nothing moves) (the prod Namespace object becomes the dev one; one is added when the build has
  * none), objects of other namespaces are left to those namespaces, and the overrides apply.
  */
 export function devObjects(objects: ManifestObject[], ns: NamespaceConfig): ManifestObject[] {

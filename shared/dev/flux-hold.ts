@@ -9,7 +9,7 @@
 // `kustomization`: the namespace's own Kustomization(s) are suspended; the root only with
 // --hold-root. Every hold carries our marker (token; generation or field manager), so a
 // hold made by hand is never released, and a stale one is taken over without a gap.
-import { refOf as manifestRef, refString as objectRefString, type ObjectRef } from '../kube/refs.ts'
+import { refKey, refOf as manifestRef, refString as objectRefString, type ObjectRef } from '../kube/refs.ts'
 import {
   currentOwner,
   describeSuspension,
@@ -37,7 +37,7 @@ import {
   type SuspensionMarker,
   type SuspensionOwner,
 } from '../flux/index.ts'
-import { hasInventory } from '../flux/managing.ts'
+import { hasInventory, inventoryRefs } from '../flux/managing.ts'
 import { fluxRefOf } from '../flux/kinds.ts'
 import type { Kube } from '../kube/client.ts'
 import type { ManifestObject } from '../kustomize/build.ts'
@@ -214,6 +214,18 @@ export async function takeHold(
   const hold: FluxHold = { held, objects, objectManagers, owner, summary: '', warnings }
   hold.summary = parts.length ? `holds ${describeHeld(hold)}: ${parts.join('; ')}` : 'holds nothing'
   return hold
+}
+
+/**
+ * What Flux applies to the namespace now, by refKey: the inventories of the Kustomizations that
+ * manage it. For a loop developing in place, the rest of what it applied is dev-only. Undefined
+ * when a manager has no inventory yet (it cannot say which objects are its own).
+ */
+export async function fluxApplied(kube: Kube, ns: NamespaceConfig): Promise<Set<string> | undefined> {
+  const m = await findManagers(kube, ns)
+  if (m.state !== 'managed') return new Set()
+  if (m.managers.some((x) => !hasInventory(x.kustomization))) return undefined
+  return new Set(m.managers.flatMap((x) => inventoryRefs(x.kustomization)).map(refKey))
 }
 
 /** Releases what we hold (only while it is still ours) and asks Flux to put prod back now. */

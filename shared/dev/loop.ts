@@ -30,7 +30,7 @@ import { devNamespaceObject, FluxDevBuild, type DevStage } from './flux-dev-buil
 import { waitFor } from '../health/wait.ts'
 import { healthRefs } from './health-feed.ts'
 import { ensureReachable, isApiError, type Kube } from '../kube/client.ts'
-import { sourceRoot, type NamespaceConfig } from '../config/namespace-config.ts'
+import { developedInPlace, sourceRoot, type NamespaceConfig } from '../config/namespace-config.ts'
 import type { ApplyInfo } from '../config/task-types.ts'
 import {
   claimSession,
@@ -45,6 +45,7 @@ import { watchDebounced, type FileWatch } from './file-watch.ts'
 import {
   describeHeld,
   endKeptHolds,
+  fluxApplied,
   holding,
   keepHold,
   refreshHold,
@@ -83,6 +84,11 @@ export interface DevStatus {
   phase: 'starting' | 'applying' | 'watching' | 'error' | 'stopping' | 'stopped'
   error?: string
   flux: string
+  /**
+   * the namespace is developed in place (namespace.ts layout.dev.inPlace): the working tree's
+   * build goes into prod's namespace itself, what Flux also applies is held, prod comes back on exit
+   */
+  inPlace?: boolean
   /** what the Flux hold warns about (overlap with the root, suspended by someone else) */
   fluxWarnings?: string[]
   lastApply?: LastApply
@@ -224,6 +230,7 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     this.status = {
       namespace: ns.name,
       target: ns.namespaces.dev,
+      ...(developedInPlace(ns) ? { inPlace: true } : {}),
       phase: 'starting',
       flux: 'checking',
       apps: ns.apps.map((a) => a.name),
@@ -241,7 +248,11 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     })
     // a beforeApply hook may write anywhere in the namespace: then every build is a full one
     this.build = new OverlayBuild(ns.paths.overlays.dev, { partial: !ns.hooks.beforeApply })
-    if (!fs.existsSync(ns.paths.overlays.dev)) this.fluxBuild = new FluxDevBuild(ns)
+    // in place, the working tree's prod build is what the loop applies, a dev overlay or not;
+    // variables from the cluster (substituteFrom) as the controller reads them, so an unresolved
+    // one never overwrites prod's value with its default
+    if (developedInPlace(ns) || !fs.existsSync(ns.paths.overlays.dev))
+      this.fluxBuild = new FluxDevBuild(ns, clusterVars(kube))
     this.health = new HealthFeed(kube, (all) => {
       this.status.resources = all
       this.publish()
@@ -276,6 +287,7 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       namespace: this.ns.name,
       kubernetesNamespace: this.ns.namespaces.dev,
       context: this.kube.context,
+      ...(developedInPlace(this.ns) ? { inPlace: true } : {}),
     })
     try {
       this.lease = await holdLease(this.kube, this.session)
@@ -590,7 +602,8 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
       ...lastApplyOf(result, t0, trigger, sameSet ? objects.length - changed.length : 0),
       build: how,
     }
-    if (how !== 'full') this.scheduleCheck()
+    // a partial overlay build is checked against a full one; the Flux build is always whole
+    if (how !== 'full' && !this.fluxBuild) this.scheduleCheck()
     // at start, "watching" waits for the file watches (startSteps): a save before them is missed
     this.status.phase = result.failed.length ? 'error' : trigger === 'start' ? 'applying' : 'watching'
     this.status.error = result.failed.length ? `${result.failed.length} object(s) rejected` : undefined
@@ -924,7 +937,10 @@ export class DevLoop extends EventEmitter<LoopEvents> implements Loop {
     let unsure: ObjectRef[] = []
     try {
       const repoDir = path.resolve(this.ns.paths.root, '..', '..')
-      prod = new Set((await buildProd(this.ns, repoDir)).objects.map((o) => refKey(refOf(o))))
+      // in place, the working tree's build is what was applied: prod is what Flux applies (its
+      // inventories), and what the working tree added beside it is dev-only
+      const inFlux = developedInPlace(this.ns) ? await fluxApplied(this.kube, this.ns) : undefined
+      prod = inFlux ?? new Set((await buildProd(this.ns, repoDir)).objects.map((o) => refKey(refOf(o))))
     } catch (err) {
       // Which objects prod has is unknown: what could be prod's (in its namespace, or
       // cluster-wide) stays until overlays/prod builds again; a separate dev namespace goes.

@@ -37,6 +37,8 @@ export interface DevSession {
   forwards: ForwardInfo[]
   /** left running by `dev --ci` after its process ended */
   kept?: boolean
+  /** developed in place (layout.dev.inPlace): the loop works in prod's namespace */
+  inPlace?: boolean
   /** why the exit left objects for `just dev-down` to finish (overlays/prod did not build) */
   unfinished?: string
 }

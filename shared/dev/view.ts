@@ -12,6 +12,7 @@ import type { FeedLine, LogFeed, LogLevel } from './log-feed.ts'
 import type { DevStatus, LastApply, Loop } from './loop.ts'
 import { appRows, worst } from './app-rows.ts'
 import { releaseLine } from '../health/flux-controllers.ts'
+import { IN_PLACE } from '../config/namespace-config.ts'
 import { readKeys } from '../core/raw-keys.ts'
 
 /** The key that runs a task in the view: 1–9 over every loop's tasks in order. */
@@ -54,7 +55,7 @@ export function renderDevStatus(all: DevStatus[], header: string): string {
     const la = s.lastApply
     out.push(
       '',
-      `${c.bold().cyan(s.namespace)} → ${s.target}  ${c.dim(s.phase)}` +
+      `${c.bold().cyan(s.namespace)} → ${s.target}${s.inPlace ? c.yellow(` (${IN_PLACE})`) : ''}  ${c.dim(s.phase)}` +
         (la ? c.dim(`  last apply ${la.at.slice(11, 19)} (${applyLine(la)})`) : ''),
     )
     out.push(c.dim(`  flux ${s.flux}`))
@@ -129,6 +130,7 @@ function logEvents(l: Loop): () => void {
     log.info(`${l.name}: applied (${applyLine(a)})${a.failed.length ? `; rejected: ${a.failed.join('; ')}` : ''}`)
   const onStatus = (s: DevStatus) => {
     if (s.flux !== flux && s.flux !== 'checking') {
+      if (!flux && s.inPlace) log.info(`${l.name}: ${IN_PLACE}, in ${s.target}`)
       flux = s.flux
       log.info(`${l.name}: Flux ${s.flux}`)
       for (const w of s.fluxWarnings ?? []) log.warn(`${l.name}: ${w}`)

@@ -19,6 +19,7 @@ import { parseAllDocuments } from 'yaml'
 import { NsopsError } from '../../shared/core/errors.ts'
 import {
   defineNamespace,
+  developedInPlace,
   sourceRoot,
   environments,
   type Environment,
@@ -542,5 +543,40 @@ describe('namespace config', () => {
 
   it('refuses a Flux namespace other than flux-system', () => {
     rejects({ ...valid(), flux: { namespace: 'flux' as 'flux-system' } }, /flux\.namespace must be "flux-system"/)
+  })
+
+  it("layout.dev.inPlace: the dev namespace is prod's own; a different namespaces.dev or a dev overlay beside it is refused", () => {
+    const layout = { kustomizations: ['media'], dev: { inPlace: true, replicas: 1 } }
+    const c = defineNamespace({ ...valid(), namespaces: { prod: 'media' }, layout })
+    assert.deepEqual(c.namespaces, { dev: 'media', prod: 'media' })
+    assert.equal(developedInPlace(c), true)
+    assert.equal(c.quickCommandsFor('dev')[0].command, 'kubectl -n media get pods')
+    assert.equal(
+      defineNamespace({ ...valid(), namespaces: { dev: 'media', prod: 'media' }, layout }).namespaces.dev,
+      'media',
+    )
+    assert.equal(developedInPlace(defineNamespace({ ...valid(), layout: { kustomizations: ['media'] } })), false)
+    rejects(
+      { ...valid(), layout },
+      /namespaces\.dev is "media-dev", but layout\.dev\.inPlace develops the namespace in "media" itself: leave namespaces\.dev out/,
+    )
+    rejects(
+      {
+        ...valid(),
+        namespaces: { prod: 'media' },
+        layout: { ...layout, dev: { inPlace: true, overlay: 'x/overlays/dev' } },
+      },
+      /layout\.dev\.inPlace and layout\.dev\.overlay do not go together/,
+    )
+    rejects(
+      {
+        ...valid(),
+        namespaces: { prod: 'media' },
+        layout: { ...layout, dev: { inPlace: 'yes' as unknown as boolean } },
+      },
+      /layout\.dev\.inPlace must be true or false/,
+    )
+    // without inPlace, namespaces.dev is still required
+    rejects({ ...valid(), namespaces: { prod: 'media' } }, /namespaces\.dev must be a DNS-1123 label/)
   })
 })
