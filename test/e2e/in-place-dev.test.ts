@@ -118,7 +118,9 @@ describe(
             ? x
             : undefined
         },
-        180_000,
+        // kustomize-controller waits for monitoring-prometheus (dependsOn) and for health
+        // (wait: true); on a loaded machine (load 35 on 2 cores) that took more than 3 min
+        420_000,
       )
       assert.equal(o.metadata.annotations?.[HELD_BY], undefined, 'our marker is gone')
       assert.equal((o.status?.history as History)[0].status, 'deployed')
@@ -266,7 +268,7 @@ describe(
             (await logLevel()) === 'debug'
           )
         },
-        180_000,
+        300_000,
       )
       return devRevision
     }
