@@ -328,11 +328,16 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
   const source = requested === 'applied' && srcRef ? getFlux(kube, srcRef).catch(() => null) : Promise.resolve(null)
   // from git, only the folders a build of this namespace normally reads: its own and the
   // Kustomization's path (the whole tree when that path is the repository's root)
+  // the namespace's other Kustomizations (home-ops' shape: one per app beside the one that
+  // applies the Namespace and the apps' ks.yaml) apply objects into it too: each is built
+  // from the same baseline tree with its own spec, and its objects carry its own labels
+  const others = managers.filter((m) => m !== primary && !m.root).map((m) => m.kustomization)
   const nsFolder = path.relative(repoDir, ns.paths.root).split(path.sep).join('/')
-  const ksPath = ks ? relPath(ks.spec?.path) : undefined
-  const folders = ksPath === '' || nsFolder.startsWith('..') ? [] : [nsFolder, ...(ksPath ? [ksPath] : [])]
+  const ksPaths = [ks, ...others].flatMap((k) => (k ? [relPath(k.spec?.path)] : []))
+  const folders =
+    ksPaths.includes('') || nsFolder.startsWith('..') ? [] : [...new Set([nsFolder, ...ksPaths.filter(Boolean)])]
   try {
-    const { baseline, buildPath, built, rendered } = await buildAtBaseline(
+    const { baseline, buildPath, built, more, rendered } = await buildAtBaseline(
       kube,
       requested,
       repoDir,
@@ -341,17 +346,30 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
       folders,
       source,
       helmReleases.length > 0,
+      others,
     )
     trace('drift: built')
-    const target = typeof ks?.spec?.targetNamespace === 'string' ? ks.spec.targetNamespace : undefined
-    const { placed, unknown } = await place(kube, built, namespace, target)
-    // the root Kustomization builds every namespace: keep this one's objects
-    const mine = primary?.root
-      ? placed.filter(
-          (o) => o.metadata.namespace === namespace || (o.kind === 'Namespace' && o.metadata.name === namespace),
-        )
-      : placed
-    const desired = ks ? asFluxApplies(mine, ks) : mine
+    const desired: ManifestObject[] = []
+    const unknown: ManifestObject[] = []
+    const seen = new Set<string>()
+    for (const part of [{ ks, root: primary?.root, objects: built }, ...more.map((p) => ({ ...p, root: false }))]) {
+      const target = typeof part.ks?.spec?.targetNamespace === 'string' ? part.ks.spec.targetNamespace : undefined
+      const { placed, unknown: odd } = await place(kube, part.objects, namespace, target)
+      unknown.push(...odd)
+      // the root Kustomization builds every namespace: keep this one's objects
+      const mine = part.root
+        ? placed.filter(
+            (o) => o.metadata.namespace === namespace || (o.kind === 'Namespace' && o.metadata.name === namespace),
+          )
+        : placed
+      // an object two of them build is applied by the first (as the build joins them)
+      for (const o of part.ks ? asFluxApplies(mine, part.ks) : mine) {
+        const k = refKey(refOf(o))
+        if (seen.has(k)) continue
+        seen.add(k)
+        desired.push(o)
+      }
+    }
     const { plain, encrypted } = splitEncrypted(desired)
 
     const rules = [
@@ -537,6 +555,7 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
           : {}),
         note: management.note,
         path: buildPath,
+        ...(more.length ? { also: more.map((p) => `${p.ks.metadata.namespace}/${p.ks.metadata.name}`) } : {}),
         ...(baselines.length ? { helmReleases: baselines } : {}),
         baseline: {
           kind: baseline.kind,
@@ -667,7 +686,15 @@ async function buildAtBaseline(
   folders: string[],
   source: Promise<FluxObject | null>,
   renderReleases = false,
-): Promise<{ baseline: BaselineInfo; buildPath: string; built: ManifestObject[]; rendered: RenderedReleases }> {
+  others: FluxObject[] = [],
+): Promise<{
+  baseline: BaselineInfo
+  buildPath: string
+  built: ManifestObject[]
+  /** each of `others` built (those whose path the baseline has) */
+  more: { ks: FluxObject; objects: ManifestObject[] }[]
+  rendered: RenderedReleases
+}> {
   const rendered: RenderedReleases = new Map()
   const revision = ks?.status?.lastAppliedRevision as string | undefined
   const rev = requested === 'worktree' ? undefined : requested === 'applied' ? shaOf(revision) : requested
@@ -682,15 +709,16 @@ async function buildAtBaseline(
   const substitutes = Boolean(ks?.spec?.postBuild)
   // the Kustomization's spec is part of what is built (patches, postBuild); so are helm's
   // version when HelmReleases are rendered with it
-  const keyed = rev
-    ? await buildCacheKey(repo, rev, folders, {
-        ksPath: ks ? relPath(ks.spec?.path) : null,
-        overlay,
-        spec: ks?.spec ?? null,
-        builder: 'flux-build',
-        ...(renderReleases ? { renders: toolSpec('helm').version } : {}),
-      })
-    : undefined
+  const keyed =
+    rev && others.length === 0
+      ? await buildCacheKey(repo, rev, folders, {
+          ksPath: ks ? relPath(ks.spec?.path) : null,
+          overlay,
+          spec: ks?.spec ?? null,
+          builder: 'flux-build',
+          ...(renderReleases ? { renders: toolSpec('helm').version } : {}),
+        })
+      : undefined
   const hit = readBuild(keyed?.key)
   const kept = hit?.extra as KeptBaseline | undefined
   if (hit && keyed && kept?.inputs && (await inputsUnchanged(kube, kept.inputs, { strict, target }))) {
@@ -701,6 +729,7 @@ async function buildAtBaseline(
       baseline: { kind, requested, sha: keyed.sha, ...(kind === 'applied' ? { revision } : {}), from: 'git' },
       buildPath: hit.buildPath,
       built: hit.objects,
+      more: [],
       rendered,
     }
   }
@@ -726,37 +755,49 @@ async function buildAtBaseline(
     // (components, patches, post-build substitution from the cluster's ConfigMaps/Secrets);
     // a namespace under no Kustomization: its overlays/prod
     const liveKs = ks && buildPath === relPath(ks.spec?.path) ? (ks as unknown as FluxKustomization) : undefined
-    const build = liveKs
-      ? async () =>
-          (
-            await buildFluxKustomization(liveKs, baseline.dir, {
-              vars: inputs.looking(() => 'v1', clusterVars(kube)),
-              strict: await strict().then((s) => {
-                if (substitutes) inputs.sawStrict(s)
-                return s
-              }),
-              origin: 'the cluster',
-              ...(renderReleases
-                ? {
-                    // rendered for the live cluster's version and APIs (.Capabilities), as
-                    // helm-controller renders it: a chart picking an API by `Has` sees the same
-                    leaves: { HelmRelease: releaseLeaf(rendered, target, inputs) },
-                    lookup: inputs.looking((kind) => LOOKUP_APIS[kind], clusterLookup(kube)),
-                  }
-                : {}),
-            })
-          ).objects
-      : () => buildKustomization(path.join(baseline.dir, buildPath))
+    const buildLive = async (k: FluxKustomization) =>
+      (
+        await buildFluxKustomization(k, baseline.dir, {
+          vars: inputs.looking(() => 'v1', clusterVars(kube)),
+          strict: await strict().then((s) => {
+            if (substitutes) inputs.sawStrict(s)
+            return s
+          }),
+          origin: 'the cluster',
+          ...(renderReleases
+            ? {
+                // rendered for the live cluster's version and APIs (.Capabilities), as
+                // helm-controller renders it: a chart picking an API by `Has` sees the same
+                leaves: { HelmRelease: releaseLeaf(rendered, target, inputs) },
+                lookup: inputs.looking((kind) => LOOKUP_APIS[kind], clusterLookup(kube)),
+              }
+            : {}),
+        })
+      ).objects
+    const build = liveKs ? () => buildLive(liveKs) : () => buildKustomization(path.join(baseline.dir, buildPath))
+    // the others only in Flux's mode, and only those whose folder the baseline has (one added
+    // since has applied nothing yet)
+    const buildMore = async () => {
+      if (!liveKs) return []
+      const out: { ks: FluxObject; objects: ManifestObject[] }[] = []
+      for (const k of others) {
+        const p = relPath(k.spec?.path)
+        if (!fs.existsSync(path.join(baseline.dir, p))) continue
+        out.push({ ks: k, objects: await buildLive(k as unknown as FluxKustomization) })
+      }
+      return out
+    }
     const partial = baseline.partial
     let widened = false
     let built: ManifestObject[]
+    let more: { ks: FluxObject; objects: ManifestObject[] }[]
     try {
       // a base outside those folders fails the build on the partial tree: build on the whole one
-      built = await build().catch(async (err) => {
+      ;[built, more] = await Promise.all([build(), buildMore()]).catch(async (err) => {
         if (!baseline.partial) throw err
         widened = true
         await baseline.widen()
-        return build()
+        return Promise.all([build(), buildMore()])
       })
     } catch (err) {
       if (isNsopsError(err))
@@ -776,7 +817,7 @@ async function buildAtBaseline(
       }
       storeBuild(keyed.key, baseline.dir, folders, { buildPath, objects: built, extra })
     }
-    return { baseline, buildPath, built, rendered }
+    return { baseline, buildPath, built, more, rendered }
   } finally {
     baseline.dispose()
   }

@@ -110,7 +110,14 @@ export function renderDrift(r: DriftReport, opts: { showInSync?: boolean } = {})
     c.bold(`${r.namespace.config} · drift of namespace ${r.namespace.name}`) +
       c.dim(`   context ${r.context} · ${r.server}`),
   )
-  out.push(c.dim(`  git: ${r.source.path} at ${rev}, as ${against} applies it`))
+  const also = r.source.also ?? []
+  out.push(
+    c.dim(
+      also.length
+        ? `  git: ${r.source.path} at ${rev}, as ${against} applies it, and the folders of ${also.map((k) => `Kustomization/${k}`).join(', ')}, as each applies them`
+        : `  git: ${r.source.path} at ${rev}, as ${against} applies it`,
+    ),
+  )
   for (const h of r.source.helmReleases ?? [])
     out.push(
       c.dim(

@@ -87,6 +87,8 @@ export interface DriftReport {
     note: string
     /** the folder built, relative to the repository root */
     path: string
+    /** the namespace's other Kustomizations built beside it (home-ops' shape: one per app), each with its own spec: `namespace/name` */
+    also?: string[]
     /** the namespace's HelmReleases whose objects are compared with their live Helm release's manifest */
     helmReleases?: {
       name: string
