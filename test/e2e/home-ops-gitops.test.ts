@@ -16,7 +16,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
-import { KubeConfig } from '@kubernetes/client-node'
+import { KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
 import YAML from 'yaml'
 import { SimCluster } from '../../shared/cluster/sim/index.ts'
 import { createBareRepo, startGitServer, type GitServer } from '../../shared/cluster/sim/git-server.ts'
@@ -117,8 +117,34 @@ describe('a home-ops repository deployed, drifted and diffed through npx just', 
         sourceRef: { kind: 'GitRepository', name: 'flux-system' },
       },
     })
+    // kustomize-controller v1.9.5 sometimes loses its own temp dir when many Kustomizations
+    // build at once (as test/integration/flux-build-matrix.test.ts saw): it would retry at the
+    // app's 30m interval; ask for that retry now, as `flux reconcile ks` does (3 times at most)
+    const retried = new Map<string, number>()
+    const readyOrRetried = async (name: string) => {
+      if (await ready(name)) return true
+      const c = conditionOf(await ks(name), 'Ready')
+      if (
+        c?.status !== 'False' ||
+        !/\/tmp\/kustomization-[^:]*: no such file|evalsymlink failure/.test(c.message ?? '')
+      )
+        return false
+      const n = (retried.get(name) ?? 0) + 1
+      if (n > 3) throw new Error(`${name} keeps failing: ${c.message}`)
+      retried.set(name, n)
+      await kube.custom.patchNamespacedCustomObject(
+        {
+          ...fluxKinds.Kustomization,
+          namespace: 'flux-system',
+          name,
+          body: { metadata: { annotations: { 'reconcile.fluxcd.io/requestedAt': `${Date.now()}` } } },
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      )
+      return false
+    }
     for (const name of ['cluster-apps', 'jellyfin', 'prowlarr', 'radarr', 'sonarr', 'grafana', 'node-exporter'])
-      await until(`Flux Kustomization ${name} Ready`, () => ready(name), 240_000).catch(async (err: Error) => {
+      await until(`Flux Kustomization ${name} Ready`, () => readyOrRetried(name), 240_000).catch(async (err: Error) => {
         throw new Error(`${err.message}: ${JSON.stringify((await ks(name).catch(() => undefined))?.status)}`, {
           cause: err,
         })
@@ -262,7 +288,11 @@ describe('a home-ops repository deployed, drifted and diffed through npx just', 
   )
 
   it("a HelmRelease app in onedr0p's shape (OCIRepository + HelmRelease, chart pushed with just chart push): validated with the chart rendered, deployed, installed by helm-controller", async () => {
-    const chart = path.join(repoRoot, 'namespaces/monitoring/charts/nsops-app')
+    // a copy of the chart and its library (chart push builds the dependency into charts/, which
+    // must not touch this repository's tree): the upstream a home-ops repository pulls from
+    const charts = path.join(tmp, 'charts')
+    fs.cpSync(path.join(repoRoot, 'namespaces/monitoring/charts'), charts, { recursive: true })
+    const chart = path.join(charts, 'nsops-app')
     const pushed = await just(['chart', 'push', chart, ...target()])
     assert.equal(pushed.code, 0, pushed.stderr)
     const url = /url: (oci:\/\/\S+\/charts\/nsops-app)/.exec(pushed.stdout + pushed.stderr)?.[1]
