@@ -244,48 +244,42 @@ describe('a home-ops repository deployed, drifted and diffed through npx just', 
     assert.match(human.stdout, /~ Deployment\/default\/radarr\n\s+\/spec\/replicas: 1 → 3\s+set by kubectl \(scale\)/)
   })
 
-  // todo until `ci changed` maps kubernetes/apps/<ns>/… to its namespace (shared/ci/changed.ts
-  // matches namespaces/<ns>/ only today): it selects nothing, so ci diff diffs nothing
-  it(
-    "just ci diff of a change to one app: its Kustomization's objects, substituted, no other app",
-    { todo: 'ci changed does not select kubernetes/apps/<ns>/ paths yet' },
-    async () => {
-      edit('kubernetes/apps/default/radarr/app/deployment.yaml', 'radarr:1.0.0', 'radarr:1.1.0')
-      try {
-        const changed = await just(['ci', 'changed', '--json'])
-        assert.equal(changed.code, 0, changed.stderr)
-        assert.match(changed.stdout, /"default"/)
-        const d = await just(['ci', 'diff', '--out', r.out])
-        assert.equal(d.code, 0, d.stderr)
-        const json = JSON.parse(fs.readFileSync(path.join(r.out, 'diff.json'), 'utf8')) as {
-          namespaces: {
-            name: string
-            error?: string
-            objects: { action: string; ref: { kind: string; name: string }; diff?: string }[]
-          }[]
-          signals: { kind: string; object: string }[]
-        }
-        assert.deepEqual(
-          json.namespaces.map((n) => n.name),
-          ['default'],
-        )
-        const ns = json.namespaces[0]
-        assert.equal(ns.error, undefined)
-        assert.deepEqual(
-          ns.objects.map((o) => `${o.action} ${o.ref.kind}/${o.ref.name}`),
-          ['update Deployment/radarr'],
-        )
-        assert.match(ns.objects[0].diff ?? '', /-\s+image: ghcr\.io\/home-operations\/radarr:1\.0\.0/)
-        assert.match(ns.objects[0].diff ?? '', /\+\s+image: ghcr\.io\/home-operations\/radarr:1\.1\.0/)
-        assert.ok(
-          json.signals.some((s) => s.kind === 'image'),
-          JSON.stringify(json.signals),
-        )
-      } finally {
-        git(r.work, 'checkout', '-q', '--', '.')
+  it("just ci diff of a change to one app: its Kustomization's objects, substituted, no other app", async () => {
+    edit('kubernetes/apps/default/radarr/app/deployment.yaml', 'radarr:1.0.0', 'radarr:1.1.0')
+    try {
+      const changed = await just(['ci', 'changed', '--json'])
+      assert.equal(changed.code, 0, changed.stderr)
+      assert.match(changed.stdout, /"default"/)
+      const d = await just(['ci', 'diff', '--out', r.out])
+      assert.equal(d.code, 0, d.stderr)
+      const json = JSON.parse(fs.readFileSync(path.join(r.out, 'diff.json'), 'utf8')) as {
+        namespaces: {
+          name: string
+          error?: string
+          objects: { action: string; ref: { kind: string; name: string }; diff?: string }[]
+        }[]
+        signals: { kind: string; object: string }[]
       }
-    },
-  )
+      assert.deepEqual(
+        json.namespaces.map((n) => n.name),
+        ['default'],
+      )
+      const ns = json.namespaces[0]
+      assert.equal(ns.error, undefined)
+      assert.deepEqual(
+        ns.objects.map((o) => `${o.action} ${o.ref.kind}/${o.ref.name}`),
+        ['update Deployment/radarr'],
+      )
+      assert.match(ns.objects[0].diff ?? '', /-\s+image: ghcr\.io\/home-operations\/radarr:1\.0\.0/)
+      assert.match(ns.objects[0].diff ?? '', /\+\s+image: ghcr\.io\/home-operations\/radarr:1\.1\.0/)
+      assert.ok(
+        json.signals.some((s) => s.kind === 'image'),
+        JSON.stringify(json.signals),
+      )
+    } finally {
+      git(r.work, 'checkout', '-q', '--', '.')
+    }
+  })
 
   it("a HelmRelease app in onedr0p's shape (OCIRepository + HelmRelease, chart pushed with just chart push): validated with the chart rendered, deployed, installed by helm-controller", async () => {
     // a copy of the chart and its library (chart push builds the dependency into charts/, which
