@@ -298,6 +298,33 @@ async function releaseBaselines(
   )
 }
 
+/**
+ * helm-controller gives a chart from an OCIRepository the artifact's digest as version
+ * metadata (0.1.0+de485376e90d, so a chart's helm.sh/chart label reads
+ * nsops-app-0.1.0_de485376e90d), which a render from git cannot know: the release's history
+ * says it. Only a label that names the very chart and version the release runs is completed,
+ * so a chart bump in git still shows.
+ */
+function withChartDigest(objects: ManifestObject[], hr: FluxObject): ManifestObject[] {
+  const last = (hr.status?.history as { chartName?: string; chartVersion?: string }[] | undefined)?.[0]
+  const m = /^([^+]+)\+([\w.-]+)$/.exec(last?.chartVersion ?? '')
+  if (!last?.chartName || !m) return objects
+  const from = `${last.chartName}-${m[1]}`
+  const to = `${from}_${m[2]}`
+  const fix = (labels: Record<string, string> | undefined) => {
+    for (const [k, v] of Object.entries(labels ?? {})) if (v === from) labels![k] = to
+  }
+  return objects.map((o) => {
+    const c = structuredClone(o)
+    fix(c.metadata.labels)
+    fix(
+      (c as { spec?: { template?: { metadata?: { labels?: Record<string, string> } } } }).spec?.template?.metadata
+        ?.labels,
+    )
+    return c
+  })
+}
+
 export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftOptions = {}): Promise<DriftReport> {
   const t0 = performance.now()
   const namespace = ns.namespaces.prod
@@ -396,7 +423,7 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
       let objects: ManifestObject[] | undefined
       let into = r.manifest?.namespace ?? r.hr.metadata.namespace
       if (render && 'objects' in render) {
-        objects = render.objects
+        objects = withChartDigest(render.objects, r.hr)
         into = render.namespace
         baselines.push({
           name: r.hr.metadata.name,
