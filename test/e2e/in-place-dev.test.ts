@@ -7,9 +7,9 @@
 // copy of this repository with a sim of its own and the real source-, kustomize- and
 // helm-controller: `npx just dev-up` bootstraps Flux, then `npx just dev monitoring --ci` and
 // `npx just dev-down` (the --ci end), then `npx just dev monitoring` stopped by Ctrl-C and by
-// closing the terminal (tmux).
+// closing the terminal (tmux), and by a SIGTERM to its process group off a terminal.
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
@@ -313,6 +313,45 @@ describe(
         await sessionGone()
       } finally {
         await t.close()
+      }
+      await prodBack(devRevision)
+    })
+
+    it('SIGTERM (off a terminal): released, prod’s release upgraded back', async () => {
+      assert.ok(kube, 'bootstrapped')
+      const child = spawn('npx', ['just', 'dev', 'monitoring', '--no-ui', '--no-forwards'], {
+        cwd: repo.work,
+        env: { ...env, CI: '1', NO_COLOR: '1' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true, // its own process group, as a service manager's job
+      })
+      let out = ''
+      child.stdout.on('data', (b) => (out += b))
+      child.stderr.on('data', (b) => (out += b))
+      // 'close': every holder of its output has ended — the dev process below npx and just too
+      let ended = false
+      const closed = new Promise<void>((resolve) =>
+        child.on('close', () => {
+          ended = true
+          resolve()
+        }),
+      )
+      let devRevision = 0
+      try {
+        await until('the loop to say it develops in place', async () => out.includes('developed in place'), 120_000)
+        devRevision = await upgradedToDev()
+        process.kill(-child.pid!, 'SIGTERM')
+        // the group's signal reaches npx, just and the dev loop at once, as a service manager's stop does
+        let timer: NodeJS.Timeout | undefined
+        await Promise.race([
+          closed,
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`the dev loop did not exit within 180 s:\n${out}`)), 180_000)
+          }),
+        ]).finally(() => clearTimeout(timer))
+        assert.match(out, /released Flux's hold on \d+ objects/)
+      } finally {
+        if (!ended) process.kill(-child.pid!, 'SIGKILL')
       }
       await prodBack(devRevision)
     })
