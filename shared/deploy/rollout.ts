@@ -130,8 +130,10 @@ export async function rollout(
       const refs = now ? inventoryReleases(now) : []
       const rel = refs.length ? await waitReleases(kube, refs, before, { timeoutMs: 1 }) : undefined
       const failedRelease = rel?.releases.find((x) => !x.ok && x.message)
+      // helm-controller's verdict first: it holds Helm's own error, the Kustomization's only
+      // says that the health check of the HelmRelease failed
       const message = failedRelease
-        ? `${r.message}; HelmRelease ${failedRelease.release}: ${failedRelease.message}`
+        ? `HelmRelease ${failedRelease.release} failed: ${failedRelease.message}; ${r.message}`
         : r.message
       return done({
         ok: false,

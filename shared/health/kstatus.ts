@@ -166,6 +166,19 @@ function fluxFailure(obj: KubeObject): StatusResult | undefined {
   const stalled = condition(obj, 'Stalled')
   const readyFailed = ready?.status === 'False' && forThisSpec(ready)
   if (stalled?.status === 'True' && forThisSpec(stalled)) {
+    // after a remediation (a rollback of the failed upgrade, an uninstall) helm-controller's
+    // Ready tells of the remediation; the error that caused it stays in Released: lead with it
+    const release = condition(obj, 'Released')
+    if (
+      readyFailed &&
+      /^(Rollback|Uninstall)/.test(ready.reason ?? '') &&
+      release?.status === 'False' &&
+      forThisSpec(release) &&
+      release.message
+    ) {
+      const why = `${release.message}; remediation: ${ready.message || ready.reason}`
+      return failed(release.reason || ready.reason!, stalled.message ? `${why} (${stalled.message})` : why)
+    }
     // helm-controller may leave Ready Unknown and say why in the release's own condition
     const released = ['Remediated', 'Released']
       .map((t) => condition(obj, t))

@@ -369,6 +369,11 @@ ${container.replace(/^/gm, '    ')}
       assert.equal(r.code, 2)
       assert.equal(r.report.outcome, 'rolled-back')
       assert.match(r.report.summary, /HelmRelease monitoring\/grafana/)
+      // the first thing said is Helm's cause (the upgrade's timeout), then the remediation
+      assert.match(
+        r.report.summary,
+        /failed while helm-controller released it \(HelmRelease\): HelmRelease monitoring\/grafana failed: Helm upgrade failed for release monitoring\/grafana[^;]*: (context deadline exceeded|timed out waiting for the condition)[^;]*; remediation: Helm rollback/,
+      )
       // helm-controller rolled the failed upgrade back itself (remediateLastFailure) and stalled
       assert.match(r.report.summary, /Failed to upgrade after 1 attempt/)
       assert.match(r.report.summary, /Helm rollback to previous release monitoring\/grafana\.v\d+/)

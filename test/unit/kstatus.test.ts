@@ -1042,6 +1042,43 @@ describe('kstatus: Flux objects that failed for their current spec', () => {
     assert.match(r.message, /^Helm install failed .*port: Invalid value: 0 \(Failed to install after 1 attempt\(s\)\)$/)
   })
 
+  it("a failed upgrade helm-controller rolled back (remediateLastFailure): Failed with Helm's error first, then the remediation", () => {
+    // the conditions helm-controller v1.4.0 wrote for monitoring/grafana in e2e/shipped-helmrelease
+    const r = expect(
+      helmRelease([
+        {
+          type: 'Ready',
+          status: 'False',
+          reason: 'RollbackSucceeded',
+          message: 'Helm rollback to previous release monitoring/grafana.v2 with chart nsops-app@0.1.0 succeeded',
+          observedGeneration: 2,
+        },
+        {
+          type: 'Stalled',
+          status: 'True',
+          reason: 'RetriesExceeded',
+          message: 'Failed to upgrade after 1 attempt(s)',
+          observedGeneration: 2,
+        },
+        {
+          type: 'Released',
+          status: 'False',
+          reason: 'UpgradeFailed',
+          message:
+            'Helm upgrade failed for release monitoring/grafana with chart nsops-app@0.1.0: context deadline exceeded',
+          observedGeneration: 2,
+        },
+        { type: 'Remediated', status: 'True', reason: 'RollbackSucceeded', message: 'x', observedGeneration: 2 },
+      ]),
+      'Failed',
+    )
+    assert.equal(r.reason, 'UpgradeFailed')
+    assert.equal(
+      r.message,
+      'Helm upgrade failed for release monitoring/grafana with chart nsops-app@0.1.0: context deadline exceeded; remediation: Helm rollback to previous release monitoring/grafana.v2 with chart nsops-app@0.1.0 succeeded (Failed to upgrade after 1 attempt(s))',
+    )
+  })
+
   it('Ready=False UpgradeFailed while helm-controller retries (Reconciling ProgressingWithRetry) is Failed: that run is over', () => {
     const r = expect(
       helmRelease([
