@@ -19,7 +19,8 @@ import type { DashboardModel } from '../../shared/dashboard/collect.ts'
 import type { DriftReport } from '../../shared/drift/types.ts'
 import { repoRoot } from '../../shared/core/paths.ts'
 import { toolPath } from '../../shared/tools/provision.ts'
-import { serveDir, type StaticServer } from '../static-server.ts'
+import type { StaticServer } from '../static-server.ts'
+import { serveTestCharts } from '../flux-fixture.ts'
 import { Terminal, tmuxAvailable } from '../tty.ts'
 import { until } from '../until.ts'
 import { DEMO, gitOpsWorld, type GitOpsWorld } from './gitops-fixture.ts'
@@ -86,15 +87,7 @@ runMain(() => ${verb}(demoNamespace(${JSON.stringify(w.work)}), process.argv.sli
   before(async () => {
     flux = await toolPath('flux')
     kubectl = await toolPath('kubectl')
-    const helm = await toolPath('helm')
-    const src = path.join(tmp, 'charts-src')
-    fs.cpSync(path.join(repoRoot, 'test', 'fixtures', 'charts'), src, { recursive: true })
-    await run(helm, ['dependency', 'build', path.join(src, 'queue')])
-    const site = path.join(tmp, 'chart-repo')
-    fs.mkdirSync(site)
-    await run(helm, ['package', path.join(src, 'queue'), '--destination', site])
-    await run(helm, ['repo', 'index', site])
-    charts = await serveDir(site)
+    charts = await serveTestCharts(tmp)
     w = await gitOpsWorld()
     // the release as a Flux user writes it: a HelmRepository, values from a ConfigMap, a Secret and inline
     w.write(

@@ -10,7 +10,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
 import YAML from 'yaml'
 import { SimCluster } from '../../shared/cluster/sim/index.ts'
 import { createBareRepo, startGitServer, type GitServer } from '../../shared/cluster/sim/git-server.ts'
@@ -23,10 +23,11 @@ import {
   stopFluxBuild,
   type FluxKustomization,
 } from '../../shared/flux/build/index.ts'
-import { clientsFor, isApiError, type Kube } from '../../shared/kube/client.ts'
+import { isApiError, type Kube } from '../../shared/kube/client.ts'
 import type { ManifestObject } from '../../shared/kube/refs.ts'
 import { git, write } from '../git-fixture.ts'
 import { until } from '../until.ts'
+import { applyFluxObject, startFluxSim } from '../flux-fixture.ts'
 import { promisify } from 'node:util'
 import { cases, vars } from '../fixtures/flux-build/cases.ts'
 
@@ -70,22 +71,7 @@ describe('the Flux builder equals kustomize-controller v1.9.5 (equality matrix)'
   const applied = new Map<string, FluxObject>()
 
   const ssa = (kind: FluxKind, name: string, spec: Record<string, unknown>) =>
-    kube.custom.patchNamespacedCustomObject(
-      {
-        ...fluxKinds[kind],
-        namespace: FLUX_NS,
-        name,
-        fieldManager: 'test',
-        force: true,
-        body: {
-          apiVersion: `${fluxKinds[kind].group}/${fluxKinds[kind].version}`,
-          kind,
-          metadata: { name, namespace: FLUX_NS },
-          spec,
-        },
-      },
-      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
-    )
+    applyFluxObject(kube, kind, FLUX_NS, name, spec)
   const ksSpec = (c: (typeof cases)[number]) => ({
     interval: '10m',
     timeout: '2m',
@@ -97,10 +83,7 @@ describe('the Flux builder equals kustomize-controller v1.9.5 (equality matrix)'
   })
 
   before(async () => {
-    const info = await sim.ensure({ flux: true })
-    const kc = new KubeConfig()
-    kc.loadFromFile(info.kubeconfig)
-    kube = clientsFor(kc, info.kubeconfig)
+    ;({ kube } = await startFluxSim(sim))
     const repos = path.join(tmp, 'repos')
     await createBareRepo(repos, 'matrix')
     server = await startGitServer({ root: repos })

@@ -10,7 +10,6 @@ import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
-import { KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
 import { fluxControllerCheck } from '../../shared/cluster/flux-presence.ts'
 import { SimCluster } from '../../shared/cluster/sim/index.ts'
 import { pidAlive } from '../../shared/core/lock.ts'
@@ -24,11 +23,12 @@ import { isApiError } from '../../shared/kube/client.ts'
 import { privateStateDir } from '../state-dir.ts'
 import { fluxCrdBundle } from '../../shared/flux/crds.ts'
 import { conditionOf, fluxKinds, type FluxKind, type FluxObject } from '../../shared/flux/kinds.ts'
-import { clientsFor, type Kube } from '../../shared/kube/client.ts'
+import type { Kube } from '../../shared/kube/client.ts'
 import { repoRoot } from '../../shared/core/paths.ts'
 import { toolPath } from '../../shared/tools/provision.ts'
 import { toolSpec } from '../../shared/tools/versions.ts'
-import { serveDir, type StaticServer } from '../static-server.ts'
+import type { StaticServer } from '../static-server.ts'
+import { applyFluxObject, serveTestCharts, startFluxSim } from '../flux-fixture.ts'
 import { until } from '../until.ts'
 
 const run = promisify(execFile)
@@ -44,22 +44,7 @@ describe('helm-controller on the sim cluster', () => {
   const get = (kind: FluxKind, name: string) =>
     kube.custom.getNamespacedCustomObject({ ...fluxKinds[kind], namespace: ns, name }) as Promise<FluxObject>
   const apply = (kind: FluxKind, name: string, spec: Record<string, unknown>) =>
-    kube.custom.patchNamespacedCustomObject(
-      {
-        ...fluxKinds[kind],
-        namespace: ns,
-        name,
-        fieldManager: 'test',
-        force: true,
-        body: {
-          apiVersion: `${fluxKinds[kind].group}/${fluxKinds[kind].version}`,
-          kind,
-          metadata: { name, namespace: ns },
-          spec,
-        },
-      },
-      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
-    )
+    applyFluxObject(kube, kind, ns, name, spec)
   /** the HelmRelease once Ready for its generation, with `n` entries in its history */
   const releasedAt = async (name: string, n: number) => {
     let last: FluxObject | undefined
@@ -83,22 +68,10 @@ describe('helm-controller on the sim cluster', () => {
   }
 
   before(async () => {
-    const info = await sim.ensure({ flux: true })
-    kubeconfig = info.kubeconfig
-    const kc = new KubeConfig()
-    kc.loadFromFile(info.kubeconfig)
-    kube = clientsFor(kc, info.kubeconfig)
+    ;({ kube, kubeconfig } = await startFluxSim(sim))
     await kube.core.createNamespace({ body: { metadata: { name: ns } } })
     // the test chart as a chart repository would serve it: packaged with its library subchart
-    const helm = await toolPath('helm')
-    const src = path.join(tmp, 'charts-src')
-    fs.cpSync(path.join(repoRoot, 'test', 'fixtures', 'charts'), src, { recursive: true })
-    await run(helm, ['dependency', 'build', path.join(src, 'queue')])
-    const site = path.join(tmp, 'chart-repo')
-    fs.mkdirSync(site)
-    await run(helm, ['package', path.join(src, 'queue'), '--destination', site])
-    await run(helm, ['repo', 'index', site])
-    charts = await serveDir(site)
+    charts = await serveTestCharts(tmp)
   })
 
   after(async () => {

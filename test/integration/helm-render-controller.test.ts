@@ -5,26 +5,20 @@
 // object helm-controller made is one nsops rendered (same kinds, names, namespaces), and every
 // field nsops rendered is what the API server holds (the live objects add only defaults).
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { promisify } from 'node:util'
-import { KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
 import { SimCluster } from '../../shared/cluster/sim/index.ts'
-import { repoRoot } from '../../shared/core/paths.ts'
 import { renderHelmRelease } from '../../shared/flux/build/helm-release.ts'
 import { conditionOf, fluxKinds, type FluxObject } from '../../shared/flux/kinds.ts'
-import { clientsFor, type Kube } from '../../shared/kube/client.ts'
+import type { Kube } from '../../shared/kube/client.ts'
 import type { ManifestObject } from '../../shared/kube/refs.ts'
 import { getObject } from '../../shared/kube/rest.ts'
 import { renderTarget } from '../../shared/schema/index.ts'
-import { toolPath } from '../../shared/tools/provision.ts'
-import { serveDir, type StaticServer } from '../static-server.ts'
+import type { StaticServer } from '../static-server.ts'
+import { applyFluxObject, serveTestCharts, startFluxSim } from '../flux-fixture.ts'
 import { until } from '../until.ts'
-
-const run = promisify(execFile)
 
 /** Whether every field of `want` is in `got` with the same value (lists item by item). */
 function subsetDiff(want: unknown, got: unknown, at = ''): string[] {
@@ -52,20 +46,9 @@ describe('the offline render equals what helm-controller installs', () => {
 
   before(async () => {
     process.env.NSOPS_CHARTS_CACHE = path.join(tmp, 'cache')
-    const info = await sim.ensure({ flux: true })
-    const kc = new KubeConfig()
-    kc.loadFromFile(info.kubeconfig)
-    kube = clientsFor(kc, info.kubeconfig)
+    ;({ kube } = await startFluxSim(sim))
     for (const name of [ns, target]) await kube.core.createNamespace({ body: { metadata: { name } } })
-    const helm = await toolPath('helm')
-    const src = path.join(tmp, 'charts-src')
-    fs.cpSync(path.join(repoRoot, 'test', 'fixtures', 'charts'), src, { recursive: true })
-    await run(helm, ['dependency', 'build', path.join(src, 'queue')])
-    const site = path.join(tmp, 'chart-repo')
-    fs.mkdirSync(site)
-    await run(helm, ['package', path.join(src, 'queue'), '--destination', site])
-    await run(helm, ['repo', 'index', site])
-    charts = await serveDir(site)
+    charts = await serveTestCharts(tmp)
   })
 
   after(async () => {
@@ -138,17 +121,7 @@ describe('the offline render equals what helm-controller installs', () => {
 
     await kube.core.createNamespacedConfigMap({ namespace: ns, body: extra })
     for (const o of [repository, release])
-      await kube.custom.patchNamespacedCustomObject(
-        {
-          ...fluxKinds[o.kind as 'HelmRepository' | 'HelmRelease'],
-          namespace: ns,
-          name: o.metadata.name,
-          fieldManager: 'test',
-          force: true,
-          body: o,
-        },
-        setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
-      )
+      await applyFluxObject(kube, o.kind as 'HelmRepository' | 'HelmRelease', ns, o.metadata.name, o.spec)
     let last: FluxObject | undefined
     await until(
       'HelmRelease queue installed',

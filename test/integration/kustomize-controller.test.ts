@@ -8,7 +8,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
-import { KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
 import { SimCluster } from '../../shared/cluster/sim/index.ts'
 import { conditionOf, fluxKinds, type FluxCondition, type FluxKind, type FluxObject } from '../../shared/flux/kinds.ts'
 import { bootstrapFlux, fluxManifests, FLUX_NAMESPACE } from '../../shared/cluster/sim/controllers.ts'
@@ -16,9 +16,8 @@ import { repoCharts } from '../../shared/cluster/sim/local-remote.ts'
 import { publishCharts } from '../../shared/images/charts.ts'
 import { createBareRepo, startGitServer, type GitServer } from '../../shared/cluster/sim/git-server.ts'
 import { REQUESTED_AT } from '../../shared/flux/reconcile.ts'
-import { toolPath } from '../../shared/tools/provision.ts'
-import { serveDir } from '../static-server.ts'
-import { clientsFor, isApiError, type Kube } from '../../shared/kube/client.ts'
+import { applyFluxObject, serveTestCharts, startFluxSim } from '../flux-fixture.ts'
+import { isApiError, type Kube } from '../../shared/kube/client.ts'
 import { pidAlive } from '../../shared/core/lock.ts'
 import { loadNamespaces } from '../../shared/config/namespaces.ts'
 import { buildProd } from '../../shared/flux/build/index.ts'
@@ -94,22 +93,7 @@ describe('kustomize-controller on the sim cluster', () => {
   const get = (kind: FluxKind, namespace: string, name: string) =>
     kube.custom.getNamespacedCustomObject({ ...fluxKinds[kind], namespace, name }) as Promise<FluxObject>
   const apply = (kind: FluxKind, name: string, spec: Record<string, unknown>) =>
-    kube.custom.patchNamespacedCustomObject(
-      {
-        ...fluxKinds[kind],
-        namespace: ns,
-        name,
-        fieldManager: 'test',
-        force: true,
-        body: {
-          apiVersion: `${fluxKinds[kind].group}/${fluxKinds[kind].version}`,
-          kind,
-          metadata: { name, namespace: ns },
-          spec,
-        },
-      },
-      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
-    )
+    applyFluxObject(kube, kind, ns, name, spec)
   const commit = async (files: Record<string, string>, remove: string[] = []) => {
     for (const [rel, text] of Object.entries(files)) {
       fs.mkdirSync(path.dirname(path.join(work, rel)), { recursive: true })
@@ -139,10 +123,7 @@ describe('kustomize-controller on the sim cluster', () => {
   }
 
   before(async () => {
-    const info = await sim.ensure({ flux: true })
-    const kc = new KubeConfig()
-    kc.loadFromFile(info.kubeconfig)
-    kube = clientsFor(kc, info.kubeconfig)
+    ;({ kube } = await startFluxSim(sim))
     const repos = path.join(tmp, 'repos')
     await createBareRepo(repos, 'app')
     await createBareRepo(repos, 'nsops')
@@ -348,15 +329,7 @@ describe('kustomize-controller on the sim cluster', () => {
   })
 
   it('HelmRepository and HelmChart sources work without helm-controller: the chart is fetched from a chart repository and stored', async () => {
-    const helm = await toolPath('helm')
-    const src = path.join(tmp, 'charts-src')
-    fs.cpSync(path.join(repoRoot, 'test', 'fixtures', 'charts'), src, { recursive: true })
-    await run(helm, ['dependency', 'build', path.join(src, 'queue')])
-    const site = path.join(tmp, 'chart-repo')
-    fs.mkdirSync(site)
-    await run(helm, ['package', path.join(src, 'queue'), '--destination', site])
-    await run(helm, ['repo', 'index', site])
-    const charts = await serveDir(site)
+    const charts = await serveTestCharts(tmp)
     try {
       await apply('HelmRepository', 'local', { url: charts.url, interval: '10m' })
       await apply('HelmChart', 'queue', {
