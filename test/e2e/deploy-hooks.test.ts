@@ -7,21 +7,13 @@
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
-import { Writable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
-import { runDeploy } from '../../shared/deploy/run.ts'
 import type { DeployOptions } from '../../shared/deploy/flow.ts'
 import { stateDir } from '../../shared/core/paths.ts'
 import type { Hooks } from '../../shared/config/task-types.ts'
 import { DEMO, gitOpsWorld, settings, type GitOpsWorld } from './gitops-fixture.ts'
+import { deployWorld } from './deploy-fixture.ts'
 
-const sink = () =>
-  new Writable({
-    write(_c, _e, cb) {
-      cb()
-    },
-  })
-const quiet = { info() {}, step() {}, ok() {}, warn() {}, fail() {} }
 const SETTINGS = `namespaces/${DEMO}/base/settings.yaml`
 
 describe('deploy hooks against the real kustomize-controller', () => {
@@ -43,17 +35,7 @@ describe('deploy hooks against the real kustomize-controller', () => {
   })
 
   const deploy = (hooks: Hooks, extra: Partial<DeployOptions> = {}) =>
-    runDeploy({
-      ns: { ...w.ns, hooks },
-      repoDir: w.work,
-      yes: true,
-      target: { kubeconfig: w.kubeconfig },
-      timeoutMs: 120_000,
-      log: quiet,
-      out: sink(),
-      prompt: sink(),
-      ...extra,
-    })
+    deployWorld(w, { ns: { ...w.ns, hooks }, ...extra })
   const mode = async () => (await w.kube.core.readNamespacedConfigMap({ name: 'settings', namespace: DEMO })).data?.mode
   const remoteHead = async () => (await w.git$('ls-remote', 'origin', 'refs/heads/main')).split(/\s/)[0]
   const steps = (r: { steps: { name: string; status: string; message: string }[] }) =>

@@ -9,7 +9,6 @@ import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { Writable } from 'node:stream'
 import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
 import { KubeConfig } from '@kubernetes/client-node'
@@ -18,18 +17,11 @@ import { SimCluster } from '../../shared/cluster/sim/index.ts'
 import { createBareRepo, startGitServer, type GitServer } from '../../shared/cluster/sim/git-server.ts'
 import { clientsFor, type Kube } from '../../shared/kube/client.ts'
 import { defineNamespace, namespacePaths, type NamespaceConfig } from '../../shared/config/namespace-config.ts'
-import { runDeploy } from '../../shared/deploy/run.ts'
+import { runDeployQuietly } from './deploy-fixture.ts'
 import { until } from '../until.ts'
 
 const run = promisify(execFile)
 const NS = 'chain'
-const sink = () =>
-  new Writable({
-    write(_c, _e, cb) {
-      cb()
-    },
-  })
-const quiet = { info() {}, step() {}, ok() {}, warn() {}, fail() {} }
 
 const ks = (name: string, extra: string) => `apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
@@ -173,16 +165,7 @@ describe('deploy along a dependsOn chain (real source- and kustomize-controller)
     )
     write('chain/app/app/deployment.yaml', deployment('web').replace('v1.10.3', 'v1.10.2'))
     const t0 = Date.now()
-    const r = await runDeploy({
-      ns,
-      repoDir: work,
-      yes: true,
-      target: { kubeconfig },
-      timeoutMs: 150_000,
-      log: quiet,
-      out: sink(),
-      prompt: sink(),
-    })
+    const r = await runDeployQuietly({ ns, repoDir: work, yes: true, target: { kubeconfig }, timeoutMs: 150_000 })
     assert.equal(
       r.exitCode,
       2,

@@ -9,22 +9,14 @@ import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { Writable } from 'node:stream'
 import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
-import { runDeploy } from '../../shared/deploy/run.ts'
 import type { DeployOptions } from '../../shared/deploy/flow.ts'
 import { DEMO, gitOpsWorld, settings, type GitOpsWorld } from './gitops-fixture.ts'
+import { deployWorld } from './deploy-fixture.ts'
 
 const run = promisify(execFile)
-const sink = () =>
-  new Writable({
-    write(_c, _e, cb) {
-      cb()
-    },
-  })
-const quiet = { info() {}, step() {}, ok() {}, warn() {}, fail() {} }
 
 describe('deploy against the real kustomize-controller', () => {
   let w: GitOpsWorld
@@ -36,18 +28,7 @@ describe('deploy against the real kustomize-controller', () => {
     await w?.stop()
   })
 
-  const deploy = (extra: Partial<DeployOptions> = {}) =>
-    runDeploy({
-      ns: w.ns,
-      repoDir: w.work,
-      yes: true,
-      target: { kubeconfig: w.kubeconfig },
-      timeoutMs: 120_000,
-      log: quiet,
-      out: sink(),
-      prompt: sink(),
-      ...extra,
-    })
+  const deploy = (extra: Partial<DeployOptions> = {}) => deployWorld(w, extra)
   const mode = async () => (await w.kube.core.readNamespacedConfigMap({ name: 'settings', namespace: DEMO })).data?.mode
 
   it('commits, pushes, has Flux apply exactly that commit and waits until healthy (exit 0)', async () => {
