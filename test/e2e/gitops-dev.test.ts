@@ -3,7 +3,7 @@
 // and dev-only objects are gone. A kill -9 leaves a stale suspension that the next dev loop,
 // the dashboard and `just dev-down` detect; dev-down resumes it.
 import assert from 'node:assert/strict'
-import { execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -15,7 +15,7 @@ import { findStaleSuspensions, reconcileSource, REQUESTED_AT, SUSPENDED_BY } fro
 import { isApiError } from '../../shared/kube/client.ts'
 import { repoRoot } from '../../shared/core/paths.ts'
 import { bootstrapLocalGitOps, LOCAL_REMOTE } from '../../shared/cluster/sim/local-remote.ts'
-import { DEMO, gitOpsWorld, settings, type GitOpsWorld } from './gitops-fixture.ts'
+import { DEMO, gitOpsWorld, settings, startDevDriver, type GitOpsWorld } from './gitops-fixture.ts'
 import { privateStateDir } from '../state-dir.ts'
 
 const run = promisify(execFile)
@@ -96,36 +96,7 @@ describe('dev loop against the real kustomize-controller', () => {
   })
 
   it('after kill -9, the stale suspension is seen by the dashboard and the next dev loop, and dev-down resumes it', async () => {
-    const driver = async () => {
-      const child = spawn(
-        process.execPath,
-        [
-          '--import',
-          `file://${repoRoot}/node_modules/tsx/dist/esm/index.mjs`,
-          path.join(repoRoot, 'test/e2e/dev-driver.ts'),
-          w.kubeconfig,
-          w.work,
-          'kustomization',
-        ],
-        { env: { ...process.env, NSOPS_STATE_DIR: stateDir }, stdio: ['ignore', 'pipe', 'pipe'] },
-      )
-      let out = ''
-      child.stdout.on('data', (b) => {
-        out += b
-      })
-      child.stderr.on('data', (b) => {
-        out += b
-      })
-      const end = Date.now() + 60_000
-      while (!out.includes('READY')) {
-        if (Date.now() > end || child.exitCode !== null) {
-          child.kill('SIGKILL')
-          throw new Error(`driver did not start: ${out}`)
-        }
-        await new Promise((r) => setTimeout(r, 100))
-      }
-      return child
-    }
+    const driver = () => startDevDriver(w, 'kustomization', { ...process.env, NSOPS_STATE_DIR: stateDir })
     const killed = async () => {
       const child = await driver()
       assert.equal(JSON.parse((await w.ks()).metadata.annotations![SUSPENDED_BY]).pid, child.pid)

@@ -1,7 +1,7 @@
 // A small GitOps world for end-to-end tests: a sim cluster of its own running the real
 // source-controller and kustomize-controller, a smart-HTTP git server with a bare repo, a
 // working clone holding one namespace (`demo`), and Flux objects that deploy its prod overlay.
-import { execFile } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -10,6 +10,7 @@ import { KubeConfig } from '@kubernetes/client-node'
 import { SimCluster } from '../../shared/cluster/sim/index.ts'
 import { createBareRepo, startGitServer, type GitServer } from '../../shared/cluster/sim/git-server.ts'
 import { clientsFor, type Kube } from '../../shared/kube/client.ts'
+import { repoRoot } from '../../shared/core/paths.ts'
 import {
   defineNamespace,
   namespacePaths,
@@ -78,6 +79,46 @@ export function demoNamespace(work: string, devNs = DEMO, hold: FluxHoldPolicy =
     groups: [{ title: 'Apps', apps: [{ name: 'web', port: 80 }] }],
   })
   return { ...base, paths: namespacePaths(path.join(work, 'namespaces', DEMO)) }
+}
+
+/**
+ * The demo namespace's dev loop in a process of its own (test/e2e/dev-driver.ts, with `hold`),
+ * once it says it has started: for tests that kill it with SIGKILL. A driver that exits or does
+ * not start within a minute is killed and its output thrown.
+ */
+export async function startDevDriver(
+  w: Pick<GitOpsWorld, 'kubeconfig' | 'work'>,
+  hold: FluxHoldPolicy,
+  env: NodeJS.ProcessEnv,
+): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      `file://${repoRoot}/node_modules/tsx/dist/esm/index.mjs`,
+      path.join(repoRoot, 'test/e2e/dev-driver.ts'),
+      w.kubeconfig,
+      w.work,
+      hold,
+    ],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+  )
+  let out = ''
+  child.stdout.on('data', (b) => {
+    out += b
+  })
+  child.stderr.on('data', (b) => {
+    out += b
+  })
+  const end = Date.now() + 60_000
+  while (!out.includes('READY')) {
+    if (Date.now() > end || child.exitCode !== null) {
+      child.kill('SIGKILL')
+      throw new Error(`driver did not start: ${out}`)
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  return child
 }
 
 export async function gitOpsWorld(opts: { devNamespace?: string } = {}): Promise<GitOpsWorld> {

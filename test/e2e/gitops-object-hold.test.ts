@@ -5,7 +5,7 @@
 // exit the marks go and Flux puts prod back. A value someone set by hand is never removed,
 // and a hold a dead loop left (kill -9) is seen by the dashboard and released by dev-down.
 import assert from 'node:assert/strict'
-import { execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
@@ -22,7 +22,7 @@ import { isApiError } from '../../shared/kube/client.ts'
 import { repoRoot } from '../../shared/core/paths.ts'
 import { toolPath } from '../../shared/tools/provision.ts'
 import { until } from '../until.ts'
-import { DEMO, gitOpsWorld, settings, type GitOpsWorld } from './gitops-fixture.ts'
+import { DEMO, gitOpsWorld, settings, startDevDriver, type GitOpsWorld } from './gitops-fixture.ts'
 import { privateStateDir } from '../state-dir.ts'
 
 const run = promisify(execFile)
@@ -163,36 +163,7 @@ describe('per-object Flux hold against the real kustomize-controller', () => {
 
   it('kill -9: the hold is stale; the dashboard shows it, the next loop takes it over, dev-down releases it', async () => {
     const driver = async () => {
-      const child = spawn(
-        process.execPath,
-        [
-          '--import',
-          `file://${repoRoot}/node_modules/tsx/dist/esm/index.mjs`,
-          path.join(repoRoot, 'test/e2e/dev-driver.ts'),
-          w.kubeconfig,
-          w.work,
-          'auto',
-        ],
-        { env: { ...process.env, NSOPS_STATE_DIR: stateDir }, stdio: ['ignore', 'pipe', 'pipe'] },
-      )
-      let out = ''
-      child.stdout.on('data', (b) => {
-        out += b
-      })
-      child.stderr.on('data', (b) => {
-        out += b
-      })
-      await until(
-        `the driver to start (${out})`,
-        async () => {
-          if (child.exitCode !== null) throw new Error(out)
-          return out.includes('READY')
-        },
-        60_000,
-      ).catch((err) => {
-        child.kill('SIGKILL')
-        throw err
-      })
+      const child = await startDevDriver(w, 'auto', { ...process.env, NSOPS_STATE_DIR: stateDir })
       assert.equal(JSON.parse((await annotations())[HELD_BY]).pid, child.pid)
       child.kill('SIGKILL')
       await new Promise((r) => child.on('exit', r))
