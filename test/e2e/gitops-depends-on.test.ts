@@ -5,22 +5,20 @@
 // chain-app, names chain-db as the link that is not Ready, and rolls back (exit 2). And a
 // dependency that is one of the namespace's own Kustomizations never blocks the push.
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
-import { KubeConfig } from '@kubernetes/client-node'
 import YAML from 'yaml'
 import { SimCluster } from '../../shared/cluster/sim/index.ts'
 import { createBareRepo, startGitServer, type GitServer } from '../../shared/cluster/sim/git-server.ts'
-import { clientsFor, type Kube } from '../../shared/kube/client.ts'
+import type { Kube } from '../../shared/kube/client.ts'
 import { defineNamespace, namespacePaths, type NamespaceConfig } from '../../shared/config/namespace-config.ts'
 import { runDeployQuietly } from './deploy-fixture.ts'
 import { until } from '../until.ts'
+import { startFluxSim } from '../flux-fixture.ts'
+import { fluxGitSource, newWorkClone } from './gitops-fixture.ts'
 
-const run = promisify(execFile)
 const NS = 'chain'
 
 const ks = (name: string, extra: string) => `apiVersion: kustomize.toolkit.fluxcd.io/v1
@@ -60,11 +58,8 @@ describe('deploy along a dependsOn chain (real source- and kustomize-controller)
   let kubeconfig = ''
   let work = ''
   let ns: NamespaceConfig
-  const git$ = async (...args: string[]) => (await run('git', ['-C', work, ...args])).stdout.trim()
-  const write = (rel: string, text: string) => {
-    fs.mkdirSync(path.dirname(path.join(work, rel)), { recursive: true })
-    fs.writeFileSync(path.join(work, rel), text)
-  }
+  let git$: (...args: string[]) => Promise<string>
+  let write: (rel: string, text: string) => void
   const applied = async (name: string, sha: string) => {
     const k = (await kube.custom.getNamespacedCustomObject({
       group: 'kustomize.toolkit.fluxcd.io',
@@ -82,23 +77,13 @@ describe('deploy along a dependsOn chain (real source- and kustomize-controller)
   before(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-chain-'))
     sim = new SimCluster({ dir: path.join(tmp, 'sim') })
-    const info = await sim.ensure({ flux: true })
-    kubeconfig = info.kubeconfig
-    const kc = new KubeConfig()
-    kc.loadFromFile(info.kubeconfig)
-    kube = clientsFor(kc, info.kubeconfig)
+    ;({ kube, kubeconfig } = await startFluxSim(sim))
     const repos = path.join(tmp, 'repos')
     fs.mkdirSync(repos)
     await createBareRepo(repos, 'chain.git')
     server = await startGitServer({ root: repos })
     work = path.join(tmp, 'work')
-    await run('git', ['-c', 'init.defaultBranch=main', 'init', work])
-    for (const [k, v] of [
-      ['user.name', 'nsops test'],
-      ['user.email', 'test@nsops.local'],
-      ['commit.gpgsign', 'false'],
-    ])
-      await git$('config', k, v)
+    ;({ git$, write } = await newWorkClone(work))
     write('chain/db/ks.yaml', ks('chain-db', ''))
     write('chain/db/app/kustomization.yaml', 'resources: [deployment.yaml]\n')
     write('chain/db/app/deployment.yaml', deployment('db'))
@@ -110,16 +95,7 @@ describe('deploy along a dependsOn chain (real source- and kustomize-controller)
     await git$('remote', 'add', 'origin', server.urlFor('chain.git'))
     await git$('push', '-q', '-u', 'origin', 'main')
 
-    await kube.core.createNamespace({ body: { metadata: { name: NS } } })
-    await kube.core.createNamespace({ body: { metadata: { name: 'flux-system' } } }).catch(() => {})
-    const create = (plural: string, group: string, body: object) =>
-      kube.custom.createNamespacedCustomObject({ group, version: 'v1', namespace: 'flux-system', plural, body })
-    await create('gitrepositories', 'source.toolkit.fluxcd.io', {
-      apiVersion: 'source.toolkit.fluxcd.io/v1',
-      kind: 'GitRepository',
-      metadata: { name: 'chain-src' },
-      spec: { url: server.urlFor('chain.git'), interval: '10m', ref: { branch: 'main' } },
-    })
+    const create = await fluxGitSource(kube, NS, 'chain-src', server.urlFor('chain.git'))
     for (const f of ['chain/db/ks.yaml', 'chain/app/ks.yaml'])
       await create(
         'kustomizations',

@@ -6,10 +6,9 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import { KubeConfig } from '@kubernetes/client-node'
 import { SimCluster } from '../../shared/cluster/sim/index.ts'
 import { createBareRepo, startGitServer, type GitServer } from '../../shared/cluster/sim/git-server.ts'
-import { clientsFor, type Kube } from '../../shared/kube/client.ts'
+import type { Kube } from '../../shared/kube/client.ts'
 import { repoRoot } from '../../shared/core/paths.ts'
 import {
   defineNamespace,
@@ -17,6 +16,7 @@ import {
   type FluxHoldPolicy,
   type NamespaceConfig,
 } from '../../shared/config/namespace-config.ts'
+import { startFluxSim } from '../flux-fixture.ts'
 
 const run = promisify(execFile)
 
@@ -82,6 +82,52 @@ export function demoNamespace(work: string, devNs = DEMO, hold: FluxHoldPolicy =
 }
 
 /**
+ * A new working clone in `work` on `main`, with a test identity and no signing: `git$` runs git
+ * in it, `write` puts a file in it (its folders made).
+ */
+export async function newWorkClone(
+  work: string,
+): Promise<{ git$: (...args: string[]) => Promise<string>; write: (rel: string, text: string) => void }> {
+  const git$ = async (...args: string[]) => (await run('git', ['-C', work, ...args])).stdout.trim()
+  await run('git', ['-c', 'init.defaultBranch=main', 'init', work])
+  for (const [k, v] of [
+    ['user.name', 'nsops test'],
+    ['user.email', 'test@nsops.local'],
+    ['commit.gpgsign', 'false'],
+  ])
+    await git$('config', k, v)
+  const write = (rel: string, text: string) => {
+    fs.mkdirSync(path.dirname(path.join(work, rel)), { recursive: true })
+    fs.writeFileSync(path.join(work, rel), text)
+  }
+  return { git$, write }
+}
+
+/**
+ * What Flux needs before a Kustomization applies `namespace` from git: the namespace,
+ * flux-system (unless it is there), and a GitRepository `source` in flux-system reading the
+ * main branch of `url`. Returns how to create more Flux objects (v1) in flux-system.
+ */
+export async function fluxGitSource(
+  kube: Kube,
+  namespace: string,
+  source: string,
+  url: string,
+): Promise<(plural: string, group: string, body: object) => Promise<unknown>> {
+  await kube.core.createNamespace({ body: { metadata: { name: namespace } } })
+  await kube.core.createNamespace({ body: { metadata: { name: 'flux-system' } } }).catch(() => {})
+  const create = (plural: string, group: string, body: object) =>
+    kube.custom.createNamespacedCustomObject({ group, version: 'v1', namespace: 'flux-system', plural, body })
+  await create('gitrepositories', 'source.toolkit.fluxcd.io', {
+    apiVersion: 'source.toolkit.fluxcd.io/v1',
+    kind: 'GitRepository',
+    metadata: { name: source },
+    spec: { url, interval: '10m', ref: { branch: 'main' } },
+  })
+  return create
+}
+
+/**
  * The demo namespace's dev loop in a process of its own (test/e2e/dev-driver.ts, with `hold`),
  * once it says it has started: for tests that kill it with SIGKILL. A driver that exits or does
  * not start within a minute is killed and its output thrown.
@@ -126,28 +172,14 @@ export async function gitOpsWorld(opts: { devNamespace?: string } = {}): Promise
   const sim = new SimCluster({ dir: path.join(tmp, 'sim') })
   let git: GitServer | undefined
   try {
-    const info = await sim.ensure({ flux: true })
-    const kc = new KubeConfig()
-    kc.loadFromFile(info.kubeconfig)
-    const kube = clientsFor(kc, info.kubeconfig)
+    const { kube, kubeconfig } = await startFluxSim(sim)
     const reposRoot = path.join(tmp, 'repos')
     fs.mkdirSync(reposRoot)
     await createBareRepo(reposRoot, 'nsops.git')
     git = await startGitServer({ root: reposRoot })
     const repoUrl = git.urlFor('nsops.git')
     const work = path.join(tmp, 'work')
-    const git$ = async (...args: string[]) => (await run('git', ['-C', work, ...args])).stdout.trim()
-    await run('git', ['-c', 'init.defaultBranch=main', 'init', work])
-    for (const [k, v] of [
-      ['user.name', 'nsops test'],
-      ['user.email', 'test@nsops.local'],
-      ['commit.gpgsign', 'false'],
-    ])
-      await git$('config', k, v)
-    const write = (rel: string, text: string) => {
-      fs.mkdirSync(path.dirname(path.join(work, rel)), { recursive: true })
-      fs.writeFileSync(path.join(work, rel), text)
-    }
+    const { git$, write } = await newWorkClone(work)
     const devNs = opts.devNamespace ?? DEMO
     write(`namespaces/${DEMO}/base/kustomization.yaml`, 'resources: [web.yaml, settings.yaml]\n')
     write(`namespaces/${DEMO}/base/web.yaml`, web)
@@ -167,16 +199,7 @@ export async function gitOpsWorld(opts: { devNamespace?: string } = {}): Promise
     await git$('remote', 'add', 'origin', repoUrl)
     await git$('push', '-q', '-u', 'origin', 'main')
 
-    await kube.core.createNamespace({ body: { metadata: { name: DEMO } } })
-    await kube.core.createNamespace({ body: { metadata: { name: 'flux-system' } } }).catch(() => {})
-    const flux = (plural: string, group: string, body: object) =>
-      kube.custom.createNamespacedCustomObject({ group, version: 'v1', namespace: 'flux-system', plural, body })
-    await flux('gitrepositories', 'source.toolkit.fluxcd.io', {
-      apiVersion: 'source.toolkit.fluxcd.io/v1',
-      kind: 'GitRepository',
-      metadata: { name: 'demo-src' },
-      spec: { url: repoUrl, interval: '10m', ref: { branch: 'main' } },
-    })
+    const flux = await fluxGitSource(kube, DEMO, 'demo-src', repoUrl)
     await flux('kustomizations', 'kustomize.toolkit.fluxcd.io', {
       apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
       kind: 'Kustomization',
@@ -204,7 +227,7 @@ export async function gitOpsWorld(opts: { devNamespace?: string } = {}): Promise
       })) as FluxKs
     const world: GitOpsWorld = {
       kube,
-      kubeconfig: info.kubeconfig,
+      kubeconfig,
       sim,
       git,
       repoUrl,
