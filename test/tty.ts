@@ -3,6 +3,7 @@
 // group, so Ctrl-C (send-keys C-c) reaches npx, just and node exactly as it does for a person
 // at a keyboard, and closing the pane sends SIGHUP as closing a terminal window does.
 import { execFile, execFileSync } from 'node:child_process'
+import os from 'node:os'
 import { promisify } from 'node:util'
 import { until } from './until.ts'
 
@@ -15,6 +16,22 @@ export function tmuxAvailable(): boolean {
   } catch {
     return false
   }
+}
+
+/**
+ * The environment of a person at a terminal, for `Terminal.open`: PATH, HOME, TERM, USER and
+ * those of XDG_CACHE_HOME (nsops' tool cache) and `passOn` that are set here, nothing of the
+ * test runner's (CI, NODE_OPTIONS with its reporters); then `extra`.
+ */
+export function personEnv(extra: Record<string, string> = {}, passOn: string[] = []): Record<string, string> {
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? os.homedir(),
+    TERM: 'xterm-256color',
+    USER: os.userInfo().username,
+  }
+  for (const name of ['XDG_CACHE_HOME', ...passOn]) if (process.env[name]) env[name] = process.env[name]
+  return { ...env, ...extra }
 }
 
 export class Terminal {

@@ -16,7 +16,7 @@ import { installFluxCrds, SUSPENDED_BY } from '../../shared/flux/index.ts'
 import { pidAlive } from '../../shared/core/lock.ts'
 import { repoRoot } from '../../shared/core/paths.ts'
 import { testCluster, type TestCluster } from '../harness.ts'
-import { Terminal, tmuxAvailable } from '../tty.ts'
+import { personEnv, Terminal, tmuxAvailable } from '../tty.ts'
 import { until } from '../until.ts'
 
 const run = promisify(execFile)
@@ -90,16 +90,7 @@ describe(
         ],
       })
       // the terminal gets a person's environment: no CI, no test reporter options
-      env = {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? os.homedir(),
-        TERM: 'xterm-256color',
-        USER: os.userInfo().username,
-        KUBECONFIG: cluster.kubeconfig,
-        NSOPS_PROVIDER: 'existing',
-        NSOPS_STATE_DIR: stateDir,
-        ...(process.env.XDG_CACHE_HOME ? { XDG_CACHE_HOME: process.env.XDG_CACHE_HOME } : {}),
-      }
+      env = personEnv({ KUBECONFIG: cluster.kubeconfig, NSOPS_PROVIDER: 'existing', NSOPS_STATE_DIR: stateDir })
     })
     after(async () => {
       await cluster?.kube.custom.deleteNamespacedCustomObject(KS).catch(() => {})
