@@ -1,6 +1,7 @@
-// The real Flux controllers on a sim cluster of a test's own, and what they read: the sim
-// started with source-, kustomize- and helm-controller, Flux objects applied as a user's
-// `kubectl apply --server-side` would, and the test chart served as a real chart repository.
+// Flux for tests. The real controllers on a sim cluster of a test's own, and what they read:
+// the sim started with source-, kustomize- and helm-controller, Flux objects applied as a
+// user's `kubectl apply --server-side` would, the test chart served as a real chart
+// repository. And, where no controller runs, a Kustomization whose status says what it applied.
 import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -47,6 +48,46 @@ export function applyFluxObject(
     },
     setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
   )
+}
+
+/**
+ * A Kustomization `name` in flux-system that no controller runs (its GitRepository `source`
+ * does not exist) applying `path`; with `inventory` (kustomize-controller's ids,
+ * `<namespace>_<name>_<group>_<Kind>`) its status says it applied those objects, as the
+ * controller's would.
+ */
+export async function createIdleKustomization(
+  kube: Kube,
+  name: string,
+  spec: { path: string; source: string },
+  inventory?: string[],
+): Promise<void> {
+  const ks = { ...fluxKinds.Kustomization, namespace: 'flux-system', name }
+  await kube.custom.createNamespacedCustomObject({
+    ...ks,
+    body: {
+      apiVersion: `${ks.group}/${ks.version}`,
+      kind: 'Kustomization',
+      metadata: { name, namespace: 'flux-system' },
+      spec: {
+        interval: '10m',
+        path: spec.path,
+        prune: true,
+        sourceRef: { kind: 'GitRepository', name: spec.source },
+      },
+    },
+  })
+  if (inventory)
+    await kube.custom.patchNamespacedCustomObjectStatus({
+      ...ks,
+      body: [
+        {
+          op: 'add',
+          path: '/status',
+          value: { inventory: { entries: inventory.map((id) => ({ id, v: 'v1' })) } },
+        },
+      ],
+    })
 }
 
 /**

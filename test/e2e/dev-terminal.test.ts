@@ -18,6 +18,7 @@ import { repoRoot } from '../../shared/core/paths.ts'
 import { testCluster, type TestCluster } from '../harness.ts'
 import { personEnv, Terminal, tmuxAvailable } from '../tty.ts'
 import { until } from '../until.ts'
+import { createIdleKustomization } from '../flux-fixture.ts'
 
 const run = promisify(execFile)
 const KS = {
@@ -58,37 +59,12 @@ describe(
       await installFluxCrds(cluster.kube)
       await cluster.kube.core.createNamespace({ body: { metadata: { name: 'flux-system' } } }).catch(() => {})
       // a Kustomization that has applied arr-stack's dev objects: the loop shares them with Flux
-      await cluster.kube.custom.createNamespacedCustomObject({
-        ...KS,
-        body: {
-          apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
-          kind: 'Kustomization',
-          metadata: { name: 'arr-stack', namespace: 'flux-system' },
-          spec: {
-            interval: '10m',
-            path: './namespaces/arr-stack/overlays/prod',
-            prune: true,
-            sourceRef: { kind: 'GitRepository', name: 'tty-test-absent' },
-          },
-        },
-      })
-      await cluster.kube.custom.patchNamespacedCustomObjectStatus({
-        ...KS,
-        body: [
-          {
-            op: 'add',
-            path: '/status',
-            value: {
-              inventory: {
-                entries: [
-                  { id: 'arr-stack-dev_sonarr_apps_Deployment', v: 'v1' },
-                  { id: 'arr-stack-dev_sonarr__Service', v: 'v1' },
-                ],
-              },
-            },
-          },
-        ],
-      })
+      await createIdleKustomization(
+        cluster.kube,
+        'arr-stack',
+        { path: './namespaces/arr-stack/overlays/prod', source: 'tty-test-absent' },
+        ['arr-stack-dev_sonarr_apps_Deployment', 'arr-stack-dev_sonarr__Service'],
+      )
       // the terminal gets a person's environment: no CI, no test reporter options
       env = personEnv({ KUBECONFIG: cluster.kubeconfig, NSOPS_PROVIDER: 'existing', NSOPS_STATE_DIR: stateDir })
     })

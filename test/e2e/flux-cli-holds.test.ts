@@ -18,6 +18,7 @@ import { defineNamespace } from '../../shared/config/namespace-config.ts'
 import { repoRoot } from '../../shared/core/paths.ts'
 import { toolPath } from '../../shared/tools/provision.ts'
 import { testCluster, type TestCluster } from '../harness.ts'
+import { createIdleKustomization } from '../flux-fixture.ts'
 
 const run = promisify(execFile)
 const group = 'kustomize.toolkit.fluxcd.io'
@@ -164,21 +165,8 @@ describe('holds next to the real flux CLI', () => {
 
   it('only a root flux-system that includes overlays/prod: found as the manager, the dashboard shows it', async () => {
     const root = { group, version: 'v1', namespace: 'flux-system', plural: 'kustomizations', name: 'flux-system' }
-    await cluster.kube.custom.createNamespacedCustomObject({
-      ...root,
-      body: {
-        apiVersion: `${group}/v1`,
-        kind: 'Kustomization',
-        metadata: { name: 'flux-system', namespace: 'flux-system' },
-        // no kustomization.yaml in namespaces/: kustomize-controller takes in every folder below
-        spec: {
-          interval: '10m',
-          path: './namespaces',
-          prune: true,
-          sourceRef: { kind: 'GitRepository', name: 'absent' },
-        },
-      },
-    })
+    // no kustomization.yaml in namespaces/: kustomize-controller takes in every folder below
+    await createIdleKustomization(cluster.kube, 'flux-system', { path: './namespaces', source: 'absent' })
     try {
       const monitoring = defineNamespace({
         name: 'monitoring',

@@ -20,6 +20,7 @@ import {
 import type { ManifestObject } from '../../shared/kustomize/build.ts'
 import { defineNamespace } from '../../shared/config/namespace-config.ts'
 import { testCluster, testNamespace, type TestCluster } from '../harness.ts'
+import { createIdleKustomization } from '../flux-fixture.ts'
 
 describe('Flux hold under the root flux-system', () => {
   let cluster: TestCluster
@@ -77,38 +78,11 @@ describe('Flux hold under the root flux-system', () => {
       namespace: target.name,
       body: { metadata: { name: 'other' }, data: { a: '1' } },
     })
-    await cluster.kube.custom.createNamespacedCustomObject({
-      ...ROOT,
-      body: {
-        apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
-        kind: 'Kustomization',
-        metadata: { name: 'flux-system', namespace: 'flux-system' },
-        spec: {
-          interval: '10m',
-          path: './namespaces',
-          prune: true,
-          sourceRef: { kind: 'GitRepository', name: 'absent' },
-        },
-      },
-    })
-    await cluster.kube.custom.patchNamespacedCustomObjectStatus({
-      ...ROOT,
-      body: [
-        {
-          op: 'add',
-          path: '/status',
-          value: {
-            inventory: {
-              entries: [
-                { id: `${target.name}_web_apps_Deployment`, v: 'v1' },
-                { id: `${target.name}_other__ConfigMap`, v: 'v1' },
-                { id: `${target.name}_gone__Service`, v: 'v1' },
-              ],
-            },
-          },
-        },
-      ],
-    })
+    await createIdleKustomization(cluster.kube, 'flux-system', { path: './namespaces', source: 'absent' }, [
+      `${target.name}_web_apps_Deployment`,
+      `${target.name}_other__ConfigMap`,
+      `${target.name}_gone__Service`,
+    ])
   })
   after(async () => {
     await cluster?.kube.custom.deleteNamespacedCustomObject(ROOT).catch(() => {})
