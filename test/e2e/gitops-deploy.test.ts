@@ -15,6 +15,7 @@ import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
 import type { DeployOptions } from '../../shared/deploy/flow.ts'
 import { DEMO, gitOpsWorld, settings, type GitOpsWorld } from './gitops-fixture.ts'
 import { deployWorld } from './deploy-fixture.ts'
+import { requestReconcile } from '../../shared/flux/reconcile.ts'
 
 const run = promisify(execFile)
 
@@ -279,7 +280,10 @@ c=$(git commit-tree -p "$new" -m "someone else, on top" "$new^{tree}") && git up
       if (frozen) process.kill(apiserver, 'SIGCONT')
     }
     // once the API answers again, Flux applies the pushed commit: nothing was lost (its health
-    // check may still time out while the simulated node recovers from the outage)
+    // check may still time out while the simulated node recovers from the outage). The deploy's
+    // own "fetch now" request fell into the outage (its request timed out, as it should), so the
+    // source is asked again as `flux reconcile source git` would; else its 10m interval decides
+    await requestReconcile(w.kube, { kind: 'GitRepository', namespace: 'flux-system', name: 'demo-src' })
     const end = Date.now() + 120_000
     while ((await mode().catch(() => undefined)) !== 'during-outage') {
       assert.ok(Date.now() < end, 'Flux applied the pushed commit after the outage')

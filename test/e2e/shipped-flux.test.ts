@@ -191,15 +191,37 @@ patches:
       ['modified Deployment/grafana monitoring/grafana'],
     )
 
-    const dash = await just(['dashboard', 'monitoring', '--env', 'prod', '--json'])
-    assert.equal(dash.code, 0, dash.stderr)
-    const model = JSON.parse(dash.stdout) as {
+    // the Kustomizations reconcile every new revision of the repository (the arr-stack deploy
+    // above pushed one), and monitoring-grafana waits for monitoring-prometheus (dependsOn)
+    // meanwhile: read the dashboard until Flux has settled, as a person would look again
+    type Model = {
       namespace: { name: string }
       flux: {
         objects: { kind: string; name: string; ready: string }[]
         releases: { name: string; chartVersion: string; ready: string; revision: number; lastResult: string }[]
       }
     }
+    let model: Model | undefined
+    let last = ''
+    await until(
+      'the dashboard shows Kustomization monitoring-grafana and its release Ready',
+      async () => {
+        const dash = await just(['dashboard', 'monitoring', '--env', 'prod', '--json'])
+        last = `${dash.code} ${dash.stdout.slice(0, 2000)} ${dash.stderr}`
+        if (dash.code !== 0) return false
+        const m = JSON.parse(dash.stdout) as Model
+        model = m
+        return (
+          m.flux.objects.some(
+            (o) => o.kind === 'Kustomization' && o.name === 'monitoring-grafana' && o.ready === 'True',
+          ) && m.flux.releases.some((r) => r.name === 'grafana' && r.ready === 'True')
+        )
+      },
+      180_000,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; the last dashboard: ${last}`, { cause: err })
+    })
+    assert.ok(model)
     assert.equal(model.namespace.name, 'monitoring')
     const grafana = model.flux.releases.find((r) => r.name === 'grafana')
     assert.ok(grafana, JSON.stringify(model.flux.releases))
