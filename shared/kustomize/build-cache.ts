@@ -21,7 +21,7 @@ import { promisify } from 'node:util'
 import { parse } from 'yaml'
 // kustomize.ts imports this module too: its constant is read only inside functions here
 import type { ManifestObject } from './build.ts'
-import { KUSTOMIZATION_FILES } from './files.ts'
+import { KUSTOMIZATION_FILES, LOADING_FIELDS } from './files.ts'
 import { cacheDir } from '../core/paths.ts'
 import { writePrivateFile } from '../core/private-files.ts'
 import { toolPath } from '../tools/provision.ts'
@@ -30,17 +30,6 @@ const run = promisify(execFile)
 const KEEP = 200
 // how kustomize recognises a remote base or resource (api/internal/git/repospec.go)
 const REMOTE = /^(\w+:\/\/|git@|github\.com\/|gitlab\.com\/|bitbucket\.org\/|gh:|git::)/
-// the fields that load other kustomizations or files by location
-const LOADING = [
-  'resources',
-  'bases',
-  'components',
-  'crds',
-  'configurations',
-  'generators',
-  'transformers',
-  'validators',
-]
 
 export interface CachedBuild {
   /** the folder that was built, relative to the repository root */
@@ -142,7 +131,7 @@ function remoteIn(files: string[]): boolean {
       return fs.existsSync(file)
     }
     if (doc.helmCharts || doc.helmChartInflationGenerator) return true // charts come from elsewhere
-    return LOADING.some(
+    return LOADING_FIELDS.some(
       (field) =>
         Array.isArray(doc[field]) &&
         (doc[field] as unknown[]).some((v) => typeof v === 'string' && REMOTE.test(v.trim())),

@@ -7,7 +7,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { parse } from 'yaml'
-import { KUSTOMIZATION_FILES } from './files.ts'
+import { KUSTOMIZATION_FILES, LOADING_FIELDS } from './files.ts'
 
 export interface KustomizeInputs {
   /** absolute paths of the files read (kustomization files included) */
@@ -64,17 +64,7 @@ function walkDir(dir: string, out: KustomizeInputs, seen: Set<string>, generated
     else out.files.add(p)
   }
   const list = (v: unknown) => (Array.isArray(v) ? v : [])
-  for (const field of [
-    'resources',
-    'bases',
-    'components',
-    'crds',
-    'configurations',
-    'generators',
-    'transformers',
-    'validators',
-  ])
-    list(k[field]).forEach(entry)
+  for (const field of LOADING_FIELDS) list(k[field]).forEach(entry)
   // an entry of patchesStrategicMerge is a file or an inline patch
   for (const p of list(k.patchesStrategicMerge)) if (typeof p === 'string' && !p.includes('\n')) entry(p)
   for (const field of ['patches', 'patchesJson6902', 'replacements'])
