@@ -2,6 +2,7 @@
 // gone (killed run) is taken over instead of waited on forever.
 import fs from 'node:fs'
 import path from 'node:path'
+import { NsopsError } from './errors.ts'
 
 export function pidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false
@@ -37,6 +38,27 @@ function readOwner(dir: string): string {
     return fs.readFileSync(path.join(dir, 'pid'), 'utf8')
   } catch {
     return '0'
+  }
+}
+
+/**
+ * The same lock for a few synchronous file operations (claiming a dev session): waits up to
+ * `waitMs` for a live holder, then fails naming the lock rather than taking it from a process
+ * that still runs.
+ */
+export function withFileLockSync<T>(dir: string, fn: () => T, waitMs = 10_000): T {
+  const until = Date.now() + waitMs
+  while (!tryAcquire(dir)) {
+    if (Date.now() > until)
+      throw new NsopsError(`${dir} is held by pid ${readOwner(dir)}, a process that is still running.`, {
+        hint: `If no nsops command is running, remove it (rm -r ${dir}) and try again.`,
+      })
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10)
+  }
+  try {
+    return fn()
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
   }
 }
 

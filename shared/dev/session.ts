@@ -1,8 +1,8 @@
 // A running dev loop announces itself twice: in .nsops/dev/<namespace>.json on this machine
 // (who runs it, against which context, its port-forwards: the dashboard and dev-down read it)
 // and in the cluster as a coordination.k8s.io Lease, so a second checkout or another machine
-// working on the same cluster is refused too, naming the first. The file is claimed with an
-// atomic link (two loops started at the same moment cannot both win); the Lease with create
+// working on the same cluster is refused too, naming the first. The file is claimed under a
+// lock directory (two loops started at the same moment cannot both win); the Lease with create
 // (409 for the loser) and renewed while the loop runs. A session `dev --ci` keeps on purpose
 // stays as `kept` until `just dev-down` or the next loop of the namespace takes it over.
 import { execFileSync } from 'node:child_process'
@@ -12,7 +12,7 @@ import path from 'node:path'
 import { CoordinationV1Api, V1MicroTime, type V1Lease } from '@kubernetes/client-node'
 import { NsopsError, errorMessage } from '../core/errors.ts'
 import { isApiError, type Kube } from '../kube/client.ts'
-import { pidAlive } from '../core/lock.ts'
+import { pidAlive, withFileLockSync } from '../core/lock.ts'
 import { stateDir } from '../core/paths.ts'
 
 export interface ForwardInfo {
@@ -122,56 +122,17 @@ export function claimSession(s: Omit<DevSession, 'pid' | 'host' | 'user' | 'star
     forwards: [],
   }
   fs.mkdirSync(dir(), { recursive: true })
-  const tmp = `${file(s.namespace)}.${process.pid}.claim`
-  fs.writeFileSync(tmp, JSON.stringify(session, null, 2))
-  try {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        fs.linkSync(tmp, file(s.namespace)) // atomic: fails with EEXIST when someone holds it
-        return session
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 5) throw err
-      }
-      const seen = fs.statSync(file(s.namespace), { throwIfNoEntry: false })
-      const other = readFile(s.namespace)
-      if (other && alive(other) && other.pid !== process.pid) throw refusal(other, 'on this machine')
-      // Dead, kept or unreadable: removed, but only that very file. Two claimers may both have
-      // read the dead one; the first removes it and links its own, and the second must not
-      // remove that fresh claim in its place (both would then run). So the removal happens
-      // under a lock, and only when the file is still the one read (same inode).
-      if (seen)
-        removeUnder(`${file(s.namespace)}.lock`, () => {
-          const now = fs.statSync(file(s.namespace), { throwIfNoEntry: false })
-          if (now && now.ino === seen.ino && now.dev === seen.dev) fs.rmSync(file(s.namespace), { force: true })
-        })
-    }
-  } finally {
-    fs.rmSync(tmp, { force: true })
-  }
-}
-
-/**
- * Runs fn while holding a lock directory (mkdir is atomic). Synchronous: the claim is. A lock
- * older than 5 s is a claimer that died inside fn (a few file operations long) and is taken.
- */
-function removeUnder(lock: string, fn: () => void): void {
-  const until = Date.now() + 10_000
-  for (;;) {
-    try {
-      fs.mkdirSync(lock)
-      break
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-      const age = Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now())
-      if (age > 5000 || Date.now() > until) fs.rmSync(lock, { recursive: true, force: true })
-      else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10)
-    }
-  }
-  try {
-    fn()
-  } finally {
-    fs.rmSync(lock, { recursive: true, force: true })
-  }
+  // Reading who holds the namespace and writing ours is one step under a lock, so two loops
+  // started at the same moment cannot both find the file free (or dead) and both write it.
+  // An earlier version linked atomically and removed a dead holder's file only when it was
+  // still the inode it had read: on ext4 a late claimer's file could reuse that inode, and a
+  // live claim was removed — two loops won.
+  return withFileLockSync(`${file(s.namespace)}.lock`, () => {
+    const other = readFile(s.namespace)
+    if (other && alive(other) && other.pid !== process.pid) throw refusal(other, 'on this machine')
+    writeSession(session)
+    return session
+  })
 }
 
 export function writeSession(s: DevSession): void {
@@ -182,8 +143,13 @@ export function writeSession(s: DevSession): void {
 }
 
 export function releaseSession(ns: string): void {
-  const s = readFile(ns)
-  if (!s || s.pid === process.pid || !(alive(s) || s.kept)) fs.rmSync(file(ns), { force: true })
+  if (!fs.existsSync(dir())) return
+  // under the claim's lock: a dead holder's file read here may be replaced by a new loop's
+  // claim before the removal, which must not remove that one
+  withFileLockSync(`${file(ns)}.lock`, () => {
+    const s = readFile(ns)
+    if (!s || s.pid === process.pid || !(alive(s) || s.kept)) fs.rmSync(file(ns), { force: true })
+  })
 }
 
 // ---- the Lease in the cluster ----

@@ -242,7 +242,7 @@ async function provisionTool(spec: ToolSpec, opts: ProvisionOptions): Promise<Re
     const recipe = recipes[spec.name]
     const go = onPath('go')[0]
     if (recipe && go) {
-      await buildFromModule(spec, tried)
+      await inBuildSlot(() => buildFromModule(spec, tried))
       if (cached()) return fromCache()
     }
     if (!go) tried.push('`go` is not installed, so it cannot be built from source')
@@ -282,6 +282,23 @@ async function installFile(from: string, to: string): Promise<void> {
 /** The Go environment for builds: caches outside the work tree so rebuilds take seconds. */
 function goEnv(): NodeJS.ProcessEnv {
   return { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '-mod=mod', CGO_ENABLED: '0' }
+}
+
+// At most two Go builds at once in this process, whoever asks for them (toolPaths' queue, the
+// sim starting its three Flux controllers together): a third only shares the same two cores
+// and adds about a gigabyte to the memory peak.
+const GO_BUILDS_AT_ONCE = 2
+let goBuilds = 0
+const waitingForBuild: (() => void)[] = []
+async function inBuildSlot<T>(fn: () => Promise<T>): Promise<T> {
+  while (goBuilds >= GO_BUILDS_AT_ONCE) await new Promise<void>((resolve) => waitingForBuild.push(resolve))
+  goBuilds++
+  try {
+    return await fn()
+  } finally {
+    goBuilds--
+    waitingForBuild.shift()?.()
+  }
 }
 
 async function buildFromModule(spec: ToolSpec, tried: string[]): Promise<void> {

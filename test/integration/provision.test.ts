@@ -71,6 +71,38 @@ describe('tool provisioning', () => {
     assert.match(execFileSync(p, ['--version']).toString(), /v0\.22\.0/)
   })
 
+  it('three tools asked for at once (as the sim asks for its Flux controllers) build two at a time', async () => {
+    // nsops' cache is the empty temp one; Go's build cache is the machine's, so each build
+    // takes seconds (Go would otherwise put its cache under the temp XDG_CACHE_HOME too)
+    const machine = { ...process.env, XDG_CACHE_HOME: saved.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache') }
+    const goCache = process.env.GOCACHE
+    process.env.GOCACHE = execFileSync('go', ['env', 'GOCACHE'], { env: machine, encoding: 'utf8' }).trim()
+    const goBuilds = () =>
+      execFileSync('ps', ['-o', 'args=', '--ppid', String(process.pid)], { encoding: 'utf8' })
+        .split('\n')
+        .filter((l) => /^\S*go build /.test(l)).length
+    try {
+      const tools = ['kustomize-server', 'tanka-renderer', 'flux-build']
+      let done = false
+      let most = 0
+      const all = Promise.all(tools.map((t) => toolPath(t, { ignorePath: true }))).finally(() => (done = true))
+      while (!done) {
+        most = Math.max(most, goBuilds())
+        await new Promise((r) => setTimeout(r, 20)) // sampling the process table, not waiting for a condition
+      }
+      const paths = await all
+      for (const [i, t] of tools.entries()) {
+        assert.ok(paths[i].startsWith(path.join(tmp, 'cache', 'nsops', 'tools', t)), `${t} built into the empty cache`)
+        assert.ok(fs.statSync(paths[i]).mode & 0o100, `${t} is executable`)
+      }
+      assert.ok(most >= 1, 'the builds were seen running')
+      assert.ok(most <= 2, `at most two go builds at once (saw ${most})`)
+    } finally {
+      if (goCache === undefined) delete process.env.GOCACHE
+      else process.env.GOCACHE = goCache
+    }
+  })
+
   it('a cached binary built from another recipe is not used: changing a recipe (its ldflags) means a rebuild', async () => {
     const spec = toolSpec('kustomize')
     const dest = cachedBinaryPath(spec, 'kustomize')

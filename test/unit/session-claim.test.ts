@@ -36,11 +36,14 @@ describe('claiming a session a killed loop left', () => {
           forwards: [],
         }),
       )
-      // every claimer loads first, then all claim at the same moment
+      // every claimer loads first, then all claim at the same moment (round 0) or a few
+      // milliseconds apart (later rounds: some read the dead file, some the winner's)
       const at = Date.now() + 4000
       const outs = await Promise.all(
-        Array.from({ length: 8 }, () =>
-          run(node, [claimer, String(at), '2000'], { env: { ...process.env, NSOPS_STATE_DIR: stateDir } }),
+        Array.from({ length: 8 }, (_, i) =>
+          run(node, [claimer, String(at + i * round * 2), '2000'], {
+            env: { ...process.env, NSOPS_STATE_DIR: stateDir },
+          }),
         ),
       )
       const won = outs.filter((o) => o.stdout.trim() === 'won').length
