@@ -3,7 +3,9 @@
 // group, so Ctrl-C (send-keys C-c) reaches npx, just and node exactly as it does for a person
 // at a keyboard, and closing the pane sends SIGHUP as closing a terminal window does.
 import { execFile, execFileSync } from 'node:child_process'
+import fs from 'node:fs'
 import os from 'node:os'
+import path from 'node:path'
 import { promisify } from 'node:util'
 import { until } from './until.ts'
 
@@ -140,5 +142,9 @@ export class Terminal {
 
   async close(): Promise<void> {
     await this.tmux('kill-server').catch(() => {})
+    // tmux leaves its socket file behind when the server is killed (or exits with its last
+    // session): one file per test terminal in /tmp/tmux-<uid>, unless removed here
+    const tmpdir = this.env.TMUX_TMPDIR || process.env.TMUX_TMPDIR || '/tmp'
+    fs.rmSync(path.join(tmpdir, `tmux-${process.getuid?.() ?? 0}`, this.socket), { force: true })
   }
 }
