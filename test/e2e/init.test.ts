@@ -3,7 +3,8 @@
 // (kubernetes/apps/<ns>/<app>/ks.yaml), the seed homelab (one Kustomization per namespace over
 // applications/<ns>/overlays/prod, a dev overlay beside it) and flux2's example (clusters/<name>/
 // + apps/ + infrastructure/). Then `just validate` and `just render` work on what it wrote; what
-// it cannot adopt it refuses naming why with a hint; it never overwrites a file.
+// it cannot adopt it refuses naming why with a hint; it never overwrites a file. On the seed
+// homelab, `just ci diff` and the dev loop work on the adopted layout too.
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
@@ -12,6 +13,7 @@ import path from 'node:path'
 import { after, describe, it } from 'node:test'
 import YAML from 'yaml'
 import { adoptRepo, justIn, type AdoptRepo } from '../adopt-fixture.ts'
+import { git } from '../git-fixture.ts'
 import { testCluster } from '../harness.ts'
 
 const SCRIPTS = ['dashboard.ts', 'deploy.ts', 'dev.ts', 'drift.ts', 'namespace.ts']
@@ -137,6 +139,38 @@ describe('just init adopts a Flux repository without moving its files', () => {
       /no Flux Kustomization in .*: nothing to adopt[\s\S]*hint: run `just init` at the root of a Flux repository/,
     )
     assert.ok(!fs.existsSync(path.join(r.work, 'namespaces')))
+  })
+
+  it('the seed homelab: `just ci diff` of a change to one application names that namespace and its change only', async () => {
+    const r = adopt('seed-homelab')
+    assert.equal((await justIn(r.work, ['init'])).code, 0)
+    // the adopted repository, namespace.ts files and all, is the base
+    git(r.work, 'add', '-A')
+    git(r.work, 'commit', '-qm', 'nsops init')
+    git(r.work, 'push', '-q', 'origin', 'HEAD:main')
+    git(r.work, 'fetch', '-q', 'origin')
+    const file = path.join(r.work, 'applications/media/base/deployment.yaml')
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('jellyfin:1.0.0', 'jellyfin:1.0.1'))
+    const d = await justIn(r.work, ['ci', 'diff', '--out', r.out])
+    assert.equal(d.code, 0, d.stderr)
+    const json = JSON.parse(fs.readFileSync(path.join(r.out, 'diff.json'), 'utf8')) as {
+      namespaces: {
+        name: string
+        objects: { action: string; ref: Obj['metadata'] & { kind: string }; diff?: string }[]
+      }[]
+    }
+    assert.deepEqual(
+      json.namespaces.map((n) => n.name),
+      ['media'],
+    )
+    assert.deepEqual(
+      json.namespaces[0].objects.map((o) => `${o.action} ${o.ref.kind}/${o.ref.namespace}/${o.ref.name}`),
+      ['update Deployment/media/jellyfin'],
+    )
+    assert.match(
+      json.namespaces[0].objects[0].diff ?? '',
+      /^-\s+- image: ghcr\.io\/example\/jellyfin:1\.0\.0\n\+\s+- image: ghcr\.io\/example\/jellyfin:1\.0\.1$/m,
+    )
   })
 
   it("the seed homelab's dev loop builds its own dev overlay into media-dev, substituted as prod is", async () => {
