@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 /**
  * The floors, lowest first. A folder may import its own floor's folders (no cycle between
  * folders) and any floor below; never one above. The README's architecture section shows
- * the same list.
+ * the same list, numbered from 1 (floor 1 = FLOORS[0]), as the messages below number them.
  */
 export const FLOORS: readonly (readonly string[])[] = [
   ['core'], // errors, output, paths, signals, lock, ports, trace, cli: nothing of ours
@@ -119,7 +119,7 @@ export function layerViolations(): Violation[] {
           from,
           to,
           kind: 'upward',
-          detail: `${from}/ (floor ${floorOf(from)}) imports ${to}/ (floor ${floorOf(to)}): ${example}`,
+          detail: `${from}/ (floor ${floorOf(from) + 1}) imports ${to}/ (floor ${floorOf(to) + 1}): ${example}`,
         })
       }
     }
