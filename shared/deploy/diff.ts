@@ -9,7 +9,7 @@ import type { FluxObject } from '../flux/index.ts'
 import type { Kube } from '../kube/client.ts'
 import type { ManifestObject } from '../kustomize/build.ts'
 import { c } from '../core/output.ts'
-import { inventoryRefs } from './flux-target.ts'
+import { inventoryRefs } from '../flux/managing.ts'
 import {
   encryptedNote,
   FLUX_APPLY_MANAGER,

@@ -3,13 +3,12 @@
 // read. Read before committing, so that what would make the push pointless — no Flux, nothing
 // managing the namespace, a suspended Kustomization, a dependsOn that is not Ready, a source
 // on another branch or another repository than the one we push to — stops the deploy early.
-import type { ObjectRef } from '../kube/refs.ts'
 import {
   conditionOf,
   describeSuspension,
   findManagers,
   getFlux,
-  inventoryRefs as managedInventory,
+  inventoryRefs,
   isSuspended,
   fluxRefString,
   sourceOf,
@@ -208,12 +207,7 @@ export function asFluxAppliesByPart(
   })
 }
 
-/** What the Kustomization applied, from status.inventory (the finder reads it the same way). */
-export function inventoryRefs(ks: FluxObject): ObjectRef[] {
-  return managedInventory(ks)
-}
-
-/** inventoryRefs as waitFor takes them. */
+/** What the Kustomization applied (flux/managing.ts inventoryRefs), as waitFor takes them. */
 export function waitTargets(
   ks: FluxObject,
 ): { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }[] {

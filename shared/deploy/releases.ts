@@ -11,7 +11,7 @@ import { conditionOf, fluxKinds, type FluxObject } from '../flux/kinds.ts'
 import { failedUpgradeRemediation } from '../flux/helm-release.ts'
 import type { RenderedRelease } from '../flux/build/index.ts'
 import { isApiError, type Kube } from '../kube/client.ts'
-import { inventoryRefs } from './flux-target.ts'
+import { inventoryRefs } from '../flux/managing.ts'
 import { throwIfInterrupted } from './interrupt.ts'
 
 export interface ReleaseRef {

@@ -5,6 +5,7 @@
 // (replicas, resources, storage class, Ingress domain). Its stages keep the Kustomizations'
 // dependsOn order, so the loop applies a dependency and waits for it before what depends on it.
 import path from 'node:path'
+import { goDuration } from '../core/cli.ts'
 import type { ManifestObject } from '../kustomize/build.ts'
 import { sourceRoot, type DevOverrides, type NamespaceConfig } from '../config/namespace-config.ts'
 import { buildProd, FluxTree, strictInRepo, type ProdPart, type VarsLookup } from '../flux/build/index.ts'
@@ -69,7 +70,8 @@ export class FluxDevBuild {
 
   private stage(p: ProdPart): DevStage {
     const objects = devObjects(p.objects, this.ns)
-    const timeoutMs = goDuration(p.node?.kustomization.spec?.timeout) ?? 5 * 60_000
+    const timeout = p.node?.kustomization.spec?.timeout
+    const timeoutMs = (typeof timeout === 'string' ? goDuration(timeout) : undefined) ?? 5 * 60_000
     return p.node
       ? { id: p.node.id, file: p.node.file, objects, dependsOn: p.node.dependsOn, timeoutMs }
       : { id: path.relative(this.repoDir, p.dir), objects, dependsOn: [], timeoutMs }
@@ -140,13 +142,4 @@ function applyOverrides(o: ManifestObject, d: DevOverrides, domains: NamespaceCo
 export function devHost(host: string, prodDomain: string | undefined, devDomain: string): string {
   if (prodDomain && host.endsWith(`.${prodDomain}`)) return `${host.slice(0, -prodDomain.length)}${devDomain}`
   return `${host.split('.')[0]}.${devDomain}`
-}
-
-/** A Go duration (`5m`, `1m30s`, `90s`) in ms; undefined when absent or not one. */
-export function goDuration(d: unknown): number | undefined {
-  if (typeof d !== 'string' || !/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(d)) return undefined
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const
-  let ms = 0
-  for (const m of d.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) ms += Number(m[1]) * unit[m[2] as keyof typeof unit]
-  return ms
 }

@@ -4,14 +4,9 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { normalizeGitUrl, sameRepository } from '../../shared/git/repo.ts'
-import {
-  asFluxApplies,
-  fluxBlocker,
-  inventoryRefs,
-  waitTargets,
-  type FluxFound,
-} from '../../shared/deploy/flux-target.ts'
+import { asFluxApplies, fluxBlocker, waitTargets, type FluxFound } from '../../shared/deploy/flux-target.ts'
 import type { FluxObject } from '../../shared/flux/kinds.ts'
+import { inventoryRefs } from '../../shared/flux/managing.ts'
 import type { ManifestObject } from '../../shared/kustomize/build.ts'
 
 function ks(

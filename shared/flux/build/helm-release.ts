@@ -26,12 +26,9 @@ import { describeSource, pullChart, unpackedChart, type ChartSource, type Pulled
 import { placeInNamespace, renderChart, type RenderedObject } from '../../helm/render.ts'
 import { checkValuesSchema } from '../../helm/values-schema.ts'
 import { replacePathValue, StrvalsError } from '../../helm/strvals.ts'
-import { CHARTS_PREFIX, namespaceCharts } from '../../images/charts.ts'
+import { CHARTS_PREFIX, HELM_CHART_LAYER, namespaceCharts } from '../../images/charts.ts'
+import { RELEASE_NAME_LABEL, RELEASE_NAMESPACE_LABEL } from '../helm-release.ts'
 import type { LeafContext, LeafRenderer } from './kustomization.ts'
-
-export const HELM_CHART_LAYER = 'application/vnd.cncf.helm.chart.content.v1.tar+gzip'
-export const RELEASE_NAME_LABEL = 'helm.toolkit.fluxcd.io/name'
-export const RELEASE_NAMESPACE_LABEL = 'helm.toolkit.fluxcd.io/namespace'
 
 export interface HelmRenderOptions {
   /** the target's Kubernetes version (`.Capabilities.KubeVersion`); default: the pinned one */
