@@ -7,7 +7,7 @@ import { NsopsError } from '../core/errors.ts'
 import { c, spinner } from '../core/output.ts'
 import { fluxRefString, type FluxKind } from '../flux/kinds.ts'
 import { namespaceKustomizations } from '../flux/managing.ts'
-import { reconcile as reconcileKs, reconcileSource } from '../flux/reconcile.ts'
+import { reconcileAndWait, reconcileSource } from '../flux/reconcile.ts'
 import { connect, ensureReachable } from '../kube/client.ts'
 import { resolveTarget, targetOptions } from '../kube/target.ts'
 
@@ -67,7 +67,7 @@ export async function reconcile(ns: NamespaceConfig, argv: string[]): Promise<nu
       }
     }
     const s = spinner(`reconciling ${fluxRefString(ks)}`)
-    const r = await reconcileKs(kube, ks, { timeoutMs, onProgress: (m) => s.detail?.(m) })
+    const r = await reconcileAndWait(kube, ks, { timeoutMs, onProgress: (m) => s.detail?.(m) })
     if (r.ok) s.succeed(`applied ${fluxRefString(ks)} ${c.dim(r.revision ?? '')}`)
     else {
       s.fail(r.message)

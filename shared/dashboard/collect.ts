@@ -82,7 +82,7 @@ export interface PvcRow {
   accessModes: string[]
   volume?: string
 }
-export interface EventRow {
+export interface DashboardEventRow {
   object: string
   reason: string
   message: string
@@ -102,7 +102,7 @@ export interface DashboardModel {
   groups: { title: string; apps: DashboardAppRow[] }[]
   pods: PodRow[]
   pvcs: PvcRow[]
-  events: EventRow[]
+  events: DashboardEventRow[]
   quickCommands: { title: string; command: string }[]
   /** the namespace's dashboardSections hook (only when it has one): its sections, or one row with `error` */
   sections?: SectionRow[]
@@ -279,7 +279,7 @@ export async function collect(kube: Kube, ns: NamespaceConfig, env: Environment)
     })
     .sort((a, b) => a.name.localeCompare(b.name))
 
-  const eventRows: EventRow[] = events
+  const eventRows: DashboardEventRow[] = events
     .map((e) => {
       const last = e.lastTimestamp ?? e.eventTime ?? e.metadata?.creationTimestamp
       return {

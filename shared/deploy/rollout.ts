@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import {
   getFlux,
-  reconcile,
+  reconcileAndWait,
   reconcileSource,
   fluxRefString,
   type FluxObject,
@@ -116,7 +116,12 @@ export async function rollout(
       : undefined
     say('kustomization', `${fluxRefString(each)}: applying ${shortSha(sha)}`)
     const r = await orInterrupt(
-      reconcile(kube, each, { revision, accepts, timeoutMs: left(), onProgress: (m) => say('kustomization', m) }),
+      reconcileAndWait(kube, each, {
+        revision,
+        accepts,
+        timeoutMs: left(),
+        onProgress: (m) => say('kustomization', m),
+      }),
       opts.signal,
     )
     if (!r.ok) {

@@ -68,7 +68,7 @@ export {
   type HeldObject,
 } from './object-hold.ts'
 export {
-  reconcile,
+  reconcileAndWait,
   reconcileSource,
   revisionMatches,
   requestToken,

@@ -364,7 +364,11 @@ async function reconcileObject(
 }
 
 /** Reconciles a Kustomization (or HelmRelease) and waits for it; see the file comment. */
-export function reconcile(kube: Kube, ref: FluxRef | FluxObject, opts: ReconcileOptions): Promise<ReconcileResult> {
+export function reconcileAndWait(
+  kube: Kube,
+  ref: FluxRef | FluxObject,
+  opts: ReconcileOptions,
+): Promise<ReconcileResult> {
   return reconcileObject(kube, ref, opts)
 }
 

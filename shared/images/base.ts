@@ -23,7 +23,7 @@ export interface BaseOptions {
 }
 
 /** What `base` means for crane: a pullable reference, or undefined for scratch. */
-export async function resolveBase(base: string | undefined, opts: BaseOptions): Promise<string | undefined> {
+export async function resolveImageBase(base: string | undefined, opts: BaseOptions): Promise<string | undefined> {
   if (base === undefined || base === 'scratch') return undefined
   const local = /^(oci|tarball):(.+)$/.exec(base)
   if (!local) return base

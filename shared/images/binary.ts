@@ -8,7 +8,7 @@ import path from 'node:path'
 import * as tar from 'tar'
 import { NsopsError } from '../core/errors.ts'
 import type { BinaryBuild, ImageSpec } from '../config/image-types.ts'
-import { resolveBase } from './base.ts'
+import { resolveImageBase } from './base.ts'
 import { crane } from './crane.ts'
 import { runStep } from './process.ts'
 import type { BuilderRun, BuildStepContext } from './build.ts'
@@ -28,7 +28,7 @@ export async function buildBinary(image: ImageSpec, ctx: BuildStepContext): Prom
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-layer-'))
   try {
     const layer = await layerOf(image, b, dir)
-    const base = await resolveBase(b.base, {
+    const base = await resolveImageBase(b.base, {
       root: ctx.root,
       host: ctx.registry.host,
       platform: image.platform,

@@ -5,14 +5,14 @@ import path from 'node:path'
 import { cacheDir } from '../core/paths.ts'
 import type { ImageSpec, KoBuild } from '../config/image-types.ts'
 import { toolPath } from '../tools/provision.ts'
-import { resolveBase, scratchBase } from './base.ts'
+import { resolveImageBase, scratchBase } from './base.ts'
 import { runStep } from './process.ts'
 import type { BuilderRun, BuildStepContext } from './build.ts'
 
 export async function buildKo(image: ImageSpec, ctx: BuildStepContext): Promise<BuilderRun> {
   const b = image.build as KoBuild
   const baseOpts = { root: ctx.root, host: ctx.registry.host, platform: image.platform, onLine: ctx.onLine }
-  const base = (await resolveBase(b.base, baseOpts)) ?? (await scratchBase(baseOpts))
+  const base = (await resolveImageBase(b.base, baseOpts)) ?? (await scratchBase(baseOpts))
   const ko = await toolPath('ko')
   const repo = ctx.ref.replace(/:[^:/]+$/, '')
   const tag = ctx.ref.slice(repo.length + 1)

@@ -5,7 +5,7 @@
 import { followDashboard } from '../dashboard/watch.ts'
 import type { Kube } from '../kube/client.ts'
 import type { Environment, NamespaceConfig } from '../config/namespace-config.ts'
-import { fluxObjectAction } from './flux-actions.ts'
+import { pageFluxAction } from './flux-actions.ts'
 import { reconcileNamespace } from './reconcile.ts'
 import { startPageServer } from './server.ts'
 
@@ -34,7 +34,7 @@ export async function startDashboardUi(
       port: opts.port,
       snapshot,
       action: async (body) => {
-        if (body.kind) return fluxObjectAction(kube, feed.model, body)
+        if (body.kind) return pageFluxAction(kube, feed.model, body)
         if (body.action !== 'reconcile')
           throw new Error(
             `the dashboard page is read-only; it only offers reconcile (and reconcile, suspend, resume of a HelmRelease), not ${body.action}`,

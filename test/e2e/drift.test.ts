@@ -17,7 +17,7 @@ import { KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-
 import { runDeploy } from '../../shared/deploy/run.ts'
 import { computeDrift, type DriftOptions } from '../../shared/drift/compute.ts'
 import type { DriftObject, DriftReport } from '../../shared/drift/types.ts'
-import { reconcile } from '../../shared/flux/reconcile.ts'
+import { reconcileAndWait } from '../../shared/flux/reconcile.ts'
 import { currentOwner, resumeOwned, suspendFor } from '../../shared/flux/suspend.ts'
 import { clientsFor, type Kube } from '../../shared/kube/client.ts'
 import { defineNamespace, namespacePaths, type NamespaceConfig } from '../../shared/config/namespace-config.ts'
@@ -129,7 +129,7 @@ runMain(() => dashboard(demoNamespace(${JSON.stringify(w.work)}), process.argv.s
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     )
   const reconciled = async () => {
-    const res = await reconcile(w.kube, KS, { revision: await w.git$('rev-parse', 'HEAD'), timeoutMs: 90_000 })
+    const res = await reconcileAndWait(w.kube, KS, { revision: await w.git$('rev-parse', 'HEAD'), timeoutMs: 90_000 })
     assert.ok(res.ok, res.message)
   }
 

@@ -19,7 +19,7 @@ import {
   handledSince,
   fluxStatus,
   installFluxCrds,
-  reconcile,
+  reconcileAndWait,
   reconcileSource,
   resumeOwned,
   resumeStale,
@@ -378,7 +378,11 @@ describe('flux', () => {
       const r = ref('Kustomization', fluxNs.name, 'rc-ok')
       await kustomization(r.name)
       const progress: string[] = []
-      const pending = reconcile(kube, r, { revision: SHA, timeoutMs: 15_000, onProgress: (m) => progress.push(m) })
+      const pending = reconcileAndWait(kube, r, {
+        revision: SHA,
+        timeoutMs: 15_000,
+        onProgress: (m) => progress.push(m),
+      })
       pending.catch(() => {})
       const { token, generation } = await reconcileRequested(r)
       // first the controller reports the previous revision: not yet what we pushed
@@ -411,7 +415,7 @@ describe('flux', () => {
       const r = ref('Kustomization', fluxNs.name, 'rc-stalled')
       await kustomization(r.name)
       const started = Date.now()
-      const pending = reconcile(kube, r, { revision: REV, timeoutMs: 20_000 })
+      const pending = reconcileAndWait(kube, r, { revision: REV, timeoutMs: 20_000 })
       pending.catch(() => {})
       const { token, generation } = await reconcileRequested(r)
       await writeStatus(r, {
@@ -434,7 +438,11 @@ describe('flux', () => {
       await kustomization(r.name)
       const started = Date.now()
       const progress: string[] = []
-      const pending = reconcile(kube, r, { revision: REV, timeoutMs: 20_000, onProgress: (m) => progress.push(m) })
+      const pending = reconcileAndWait(kube, r, {
+        revision: REV,
+        timeoutMs: 20_000,
+        onProgress: (m) => progress.push(m),
+      })
       pending.catch(() => {})
       const { token, generation } = await reconcileRequested(r)
       const failure = (rev: string, message: string) =>
@@ -461,7 +469,7 @@ describe('flux', () => {
 
     it('refuses a suspended object and says how to resume it', async () => {
       const obj = await kustomization('rc-suspended', { suspend: true })
-      await assert.rejects(reconcile(kube, obj, { timeoutMs: 1000 }), (err: NsopsError) => {
+      await assert.rejects(reconcileAndWait(kube, obj, { timeoutMs: 1000 }), (err: NsopsError) => {
         assert.ok(err instanceof NsopsError)
         assert.match(err.message, /resource is suspended \(by hand\)/)
         assert.match(err.hint ?? '', /flux resume kustomization rc-suspended/)
@@ -469,7 +477,7 @@ describe('flux', () => {
       })
       const mine = await kustomization('rc-suspended-by-dev')
       await suspendFor(kube, [mine], currentOwner())
-      await assert.rejects(reconcile(kube, mine, { timeoutMs: 1000 }), (err: NsopsError) => {
+      await assert.rejects(reconcileAndWait(kube, mine, { timeoutMs: 1000 }), (err: NsopsError) => {
         assert.match(
           err.message,
           new RegExp(`resource is suspended \\(by .*@${os.hostname()} \\(pid ${process.pid}\\)`),
@@ -484,7 +492,7 @@ describe('flux', () => {
       const r = ref('Kustomization', fluxNs.name, 'rc-timeout')
       await kustomization(r.name)
       const started = Date.now()
-      const result = await reconcile(kube, r, { revision: REV, timeoutMs: 600 })
+      const result = await reconcileAndWait(kube, r, { revision: REV, timeoutMs: 600 })
       const took = Date.now() - started
       assert.equal(result.ok, false)
       assert.equal(result.reason, 'Timeout')
