@@ -37,6 +37,8 @@ export interface ManagedScope {
   name: string
   namespaces: { prod: string }
   flux?: { kustomization?: string }
+  /** an adopted repository's layout (`just init`): its Kustomizations (files or names) and folders */
+  layout?: { kustomizations: string[]; paths: string[] }
 }
 
 /** Inventory ids are `<namespace>_<name>_<group>_<Kind>` (namespace empty when cluster-scoped). */
@@ -136,20 +138,32 @@ export async function findManagers(
   }
   const overlay = `namespaces/${scope.name}/overlays/prod`
   const named = scope.flux?.kustomization
+  // a layout names its Kustomizations by file (`…/ks.yaml`) or by name (`media`, `flux-system/media`)
+  const layoutNames = (scope.layout?.kustomizations ?? []).filter((k) => !/\.ya?ml$/.test(k))
+  const layoutPaths = scope.layout?.paths ?? []
   const managers: Manager[] = []
   for (const ks of allKs) {
     const root = ks.metadata.name === ROOT_KUSTOMIZATION && ks.metadata.namespace === 'flux-system'
     let by: Manager['by'] | undefined
     if (hasInventory(ks) && inventoryTouches(ks, namespace)) by = 'inventory'
-    else if (typeof ks.spec?.path === 'string' && pathBuilds(ks.spec.path, overlay, opts.root)) by = 'path'
+    else if (
+      typeof ks.spec?.path === 'string' &&
+      [overlay, ...layoutPaths].some((p) => pathBuilds(ks.spec!.path as string, p, opts.root))
+    )
+      by = 'path'
     else if (ks.spec?.targetNamespace === namespace) by = 'targetNamespace'
     else if (named && ks.metadata.name === named && !root) by = 'name'
+    else if (
+      !root &&
+      layoutNames.some((n) => n === ks.metadata.name || n === `${ks.metadata.namespace}/${ks.metadata.name}`)
+    )
+      by = 'name'
     if (by) managers.push({ kustomization: ks, by, root })
   }
   if (managers.length === 0) {
     return {
       state: 'unmanaged',
-      note: `not under Flux: no Kustomization applies ${overlay} or objects in namespace ${namespace}`,
+      note: `not under Flux: no Kustomization applies ${scope.layout ? `what namespaces/${scope.name}/namespace.ts names (${[...scope.layout.kustomizations, ...layoutPaths].join(', ')})` : overlay} or objects in namespace ${namespace}`,
       kustomizations: allKs,
     }
   }

@@ -11,6 +11,7 @@ import { NsopsError, errorMessage } from '../../core/errors.ts'
 import { installFluxCrds } from '../../flux/crds.ts'
 import { createBareRepo } from './git-server.ts'
 import { fluxKinds, type FluxKind } from '../../flux/kinds.ts'
+import { repositoryRoots } from '../../flux/build/index.ts'
 import { apiMessage, connect, isApiError, type Kube } from '../../kube/client.ts'
 import { repoRoot, tsNodeArgs } from '../../core/paths.ts'
 import { toolPath } from '../../tools/provision.ts'
@@ -245,13 +246,67 @@ export interface BootstrapOptions {
   /** the git URL the GitRepository reads (the local git server's on sim) */
   repoUrl: string
   branch?: string
-  /** default k8s/flux */
-  dir?: string
+  /** the repository (default this one): its k8s/flux/, or else its own root Kustomizations */
+  repoDir?: string
+}
+
+/**
+ * A repository adopted with `just init` keeps its Flux objects where Flux users keep them and
+ * has no k8s/flux/. What `flux bootstrap` leaves on a cluster is made from its root
+ * Kustomization(s) (flux-system over clusters/<name>, home-ops' cluster-apps): each root as
+ * written, and the GitRepository it reads pointed at the cluster's git server. A root's build
+ * usually holds that GitRepository too (gotk-sync.yaml, with the real remote and its deploy
+ * key), and kustomize-controller would apply it over ours: a patch on each root keeps it on the
+ * local server, on the branch pushed, without the key.
+ */
+async function repositoryBootstrap(repoDir: string, url: string, branch: string): Promise<FluxObjectManifest[]> {
+  const roots = await repositoryRoots(repoDir)
+  if (!roots.length)
+    throw new NsopsError(`${repoDir} has no k8s/flux/ and no Flux Kustomization to bootstrap Flux from.`, {
+      hint: '`just new-namespace NAME` writes k8s/flux/ with a Kustomization per namespace; or add your Flux Kustomizations (e.g. clusters/<name>/) and run `just init`.',
+    })
+  const sources = new Map<string, { name: string; namespace: string }>()
+  for (const { ks, file } of roots) {
+    const namespace = ks.metadata.namespace ?? 'flux-system'
+    const ref = ks.spec.sourceRef
+    if (ref?.kind !== 'GitRepository')
+      throw new NsopsError(
+        `${file ?? repoDir}: the root Kustomization ${namespace}/${ks.metadata.name} reads a ${ref?.kind ?? 'source it does not name'}; the sim's git server can only stand in for a GitRepository.`,
+        { hint: 'Point its spec.sourceRef at a GitRepository of this repository to develop it on the sim.' },
+      )
+    sources.set(`${ref.namespace ?? namespace}/${ref.name}`, { name: ref.name, namespace: ref.namespace ?? namespace })
+  }
+  const GIT_API = 'source.toolkit.fluxcd.io/v1'
+  const keepLocal = [...sources.values()].map(({ name, namespace }) => ({
+    target: { group: 'source.toolkit.fluxcd.io', kind: 'GitRepository', name, namespace },
+    // null removes a field (the remote's tag/semver/commit pins, its deploy key)
+    patch: YAML.stringify({
+      apiVersion: GIT_API,
+      kind: 'GitRepository',
+      metadata: { name, namespace },
+      spec: { url, ref: { branch, tag: null, semver: null, name: null, commit: null }, secretRef: null },
+    }),
+  }))
+  return [
+    ...[...sources.values()].map(({ name, namespace }) => ({
+      apiVersion: GIT_API,
+      kind: 'GitRepository' as const,
+      metadata: { name, namespace },
+      spec: { interval: '1m', url, ref: { branch } },
+    })),
+    ...roots.map(({ ks }) => ({
+      apiVersion: ks.apiVersion,
+      kind: 'Kustomization' as const,
+      metadata: { name: ks.metadata.name, namespace: ks.metadata.namespace ?? 'flux-system' },
+      spec: { ...ks.spec, patches: [...(ks.spec.patches ?? []), ...keepLocal] } as Record<string, unknown>,
+    })),
+  ]
 }
 
 /**
  * Applies k8s/flux/ (the GitRepository and one Kustomization per namespace) with the
- * GitRepository pointed at `repoUrl`, after the Flux CRDs and the flux-system namespace.
+ * GitRepository pointed at `repoUrl`, after the Flux CRDs and the flux-system namespace; in a
+ * repository without k8s/flux/, its own roots (repositoryBootstrap).
  * Idempotent (server-side apply); returns what it applied.
  */
 export async function bootstrapFlux(kube: Kube, opts: BootstrapOptions): Promise<FluxObjectManifest[]> {
@@ -259,14 +314,18 @@ export async function bootstrapFlux(kube: Kube, opts: BootstrapOptions): Promise
     throw new NsopsError(`${opts.repoUrl} is not a URL Flux can read: a GitRepository needs http(s):// or ssh://.`)
   }
   await installFluxCrds(kube)
-  const objects = fluxManifests(opts.dir).map((o) =>
-    o.kind !== 'GitRepository'
-      ? o
-      : {
-          ...o,
-          spec: { ...o.spec, url: opts.repoUrl, ref: { branch: opts.branch ?? 'main' } },
-        },
-  )
+  const repoDir = opts.repoDir ?? repoRoot
+  const dir = path.join(repoDir, 'k8s', 'flux')
+  const objects = fs.existsSync(path.join(dir, 'kustomization.yaml'))
+    ? fluxManifests(dir).map((o) =>
+        o.kind !== 'GitRepository'
+          ? o
+          : {
+              ...o,
+              spec: { ...o.spec, url: opts.repoUrl, ref: { branch: opts.branch ?? 'main' } },
+            },
+      )
+    : await repositoryBootstrap(repoDir, opts.repoUrl, opts.branch ?? 'main')
   const namespaces = [...new Set(objects.map((o) => o.metadata.namespace))]
   for (const name of namespaces) {
     try {

@@ -409,6 +409,7 @@ export class SimCluster implements ClusterProvider {
     const moved = await repointLocalGit(connect({ kubeconfig: this.kubeconfigPath }), fluxDir)
     const what = [
       ...moved.gitRepositories.map((g) => `GitRepository ${g}`),
+      ...moved.kustomizations.map((k) => `the patch of Kustomization ${k}`),
       ...moved.remotes.map((r) => `the remote in ${r}`),
     ]
     if (what.length) this.onProgress(`the git server moved to ${localGitUrl(fluxDir)}: re-pointed ${what.join(', ')}`)

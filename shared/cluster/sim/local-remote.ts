@@ -68,7 +68,7 @@ export async function bootstrapLocalGitOps(
   } catch (err) {
     chartError = err
   }
-  await bootstrapFlux(kube, { repoUrl: url, branch })
+  await bootstrapFlux(kube, { repoUrl: url, branch, repoDir })
   if (chartError)
     throw new NsopsError(`publishing this repository's charts failed: ${errorMessage(chartError)}`, {
       hint: "Flux reads the repository all the same; a HelmRelease of these charts fails until `just dev-up` publishes them (`just cluster-status` shows the registry's log).",
@@ -105,18 +105,20 @@ export function repoCharts(repoDir: string): string[] {
 
 export interface Repointed {
   gitRepositories: string[]
+  /** root Kustomizations whose patch keeps their GitRepository on the local server */
+  kustomizations: string[]
   remotes: string[]
 }
 
 /**
- * After the git server started on another port than before: every GitRepository and every
- * recorded `nsops-local` remote that still names one of the server's earlier URLs is moved to
+ * After the git server started on another port than before: every GitRepository, root
+ * Kustomization patch and recorded `nsops-local` remote that still names one of the server's earlier URLs is moved to
  * the current one. Only those: a GitRepository reading any other server is left alone.
  */
 export async function repointLocalGit(kube: Kube, fluxStateDir: string): Promise<Repointed> {
   const url = localGitUrl(fluxStateDir)
   const old = new Set(previousGitUrls(fluxStateDir))
-  const done: Repointed = { gitRepositories: [], remotes: [] }
+  const done: Repointed = { gitRepositories: [], kustomizations: [], remotes: [] }
   if (!url || old.size === 0) return done
   const kind = fluxKinds.GitRepository
   const list = (await kube.custom.listCustomObjectForAllNamespaces(kind)) as { items: FluxObject[] }
@@ -133,6 +135,30 @@ export async function repointLocalGit(kube: Kube, fluxStateDir: string): Promise
       throw new NsopsError(`re-pointing GitRepository ${namespace}/${name} at ${url} failed: ${apiMessage(err)}.`, {
         hint: "Run `just dev-up` again; it points the GitRepository at the cluster's git server.",
       })
+    }
+  }
+  // an adopted repository's root Kustomizations carry the URL in a patch that keeps their
+  // GitRepository on this server (controllers.ts repositoryBootstrap): moved along
+  const ksKind = fluxKinds.Kustomization
+  const all = (await kube.custom.listCustomObjectForAllNamespaces(ksKind)) as { items: FluxObject[] }
+  for (const ks of all.items) {
+    const patches = ks.spec?.patches as { patch: string; target?: Record<string, string> }[] | undefined
+    if (!patches?.some((p) => [...old].some((u) => p.patch.includes(u)))) continue
+    const { namespace, name } = ks.metadata as { namespace: string; name: string }
+    const moved = patches.map((p) => ({ ...p, patch: [...old].reduce((text, u) => text.replaceAll(u, url), p.patch) }))
+    try {
+      await kube.custom.patchNamespacedCustomObject(
+        { ...ksKind, namespace, name, body: { spec: { patches: moved } }, fieldManager: 'nsops-git-server' },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      )
+      done.kustomizations.push(`${namespace}/${name}`)
+    } catch (err) {
+      throw new NsopsError(
+        `re-pointing Kustomization ${namespace}/${name}'s patch at ${url} failed: ${apiMessage(err)}.`,
+        {
+          hint: "Run `just dev-up` again; it points the repository's Flux roots at the cluster's git server.",
+        },
+      )
     }
   }
   for (const dir of recordedRepos(fluxStateDir)) {

@@ -16,7 +16,14 @@ export {
   type SubstituteReference,
   type VarsLookup,
 } from './kustomization.ts'
-export { FluxTree, fluxKustomizationsIn, isHelmRelease, type FluxNode, type FluxTreeOptions } from './tree.ts'
+export {
+  FluxTree,
+  fluxKustomizationsIn,
+  isHelmRelease,
+  repositoryRoots,
+  type FluxNode,
+  type FluxTreeOptions,
+} from './tree.ts'
 export { clusterVars } from './cluster-vars.ts'
 export { touchedKustomizations, type Touched } from './changes.ts'
 export {

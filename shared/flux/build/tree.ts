@@ -391,6 +391,15 @@ async function discoverRoots(
   return { roots: roots.length ? roots : found, written }
 }
 
+/**
+ * The root Flux Kustomization(s) of a repository laid out as Flux users keep theirs (no
+ * k8s/flux/): `flux bootstrap`'s flux-system over clusters/<name>, home-ops' cluster-apps,
+ * flux2's example's clusters/<name> Kustomizations — each with the file it is written in.
+ */
+export async function repositoryRoots(repoDir: string): Promise<{ ks: FluxKustomization; file?: string }[]> {
+  return (await discoverRoots(repoDir)).roots
+}
+
 const SKIP = new Set(['.git', 'node_modules', '.cache'])
 
 function yamlFiles(dir: string): string[] {
