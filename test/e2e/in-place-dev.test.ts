@@ -9,20 +9,17 @@
 // `npx just dev-down` (the --ci end), then `npx just dev monitoring` stopped by Ctrl-C and by
 // closing the terminal (tmux), and by a SIGTERM to its process group off a terminal.
 import assert from 'node:assert/strict'
-import { execFile, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
-import { KubeConfig } from '@kubernetes/client-node'
 import { conditionOf, fluxKinds, type FluxObject } from '../../shared/flux/kinds.ts'
 import { HELD_BY, RECONCILE_ANNOTATION, requestReconcile } from '../../shared/flux/index.ts'
-import { clientsFor, isApiError, type Kube } from '../../shared/kube/client.ts'
-import { ciRepo, type CiRepo } from '../ci-fixture.ts'
+import { isApiError, type Kube } from '../../shared/kube/client.ts'
+import { simRepo, type SimRepo } from '../sim-repo-fixture.ts'
 import { Terminal, tmuxAvailable } from '../tty.ts'
 import { until } from '../until.ts'
 
-const run = promisify(execFile)
 const NS = 'namespaces/monitoring/namespace.ts'
 const HELMRELEASE = 'namespaces/monitoring/base/grafana/helmrelease.yaml'
 const APP = 'namespaces/monitoring/apps/grafana/app/kustomization.yaml'
@@ -33,51 +30,16 @@ describe(
   'a namespace developed in place (layout.dev.inPlace): the HelmRelease held, prod upgraded back on exit',
   { skip: !tmuxAvailable() && 'tmux is not installed (.ci/run installs it)' },
   () => {
-    let repo: CiRepo
-    let env: Record<string, string>
+    let repo: SimRepo
     let kube: Kube
-    const state = () => path.join(repo.root, 'state')
     const file = (f: string) => path.join(repo.work, f)
 
     before(() => {
-      repo = ciRepo()
-      env = {
-        PATH: process.env.PATH!,
-        HOME: process.env.HOME!,
-        TERM: 'xterm-256color',
-        NSOPS_STATE_DIR: state(),
-        NSOPS_PROVIDER: 'sim',
-        KUBECONFIG: path.join(repo.root, 'no-kubeconfig'),
-      }
+      repo = simRepo()
     })
+    after(() => repo?.close())
 
-    after(async () => {
-      await run('npx', ['just', 'dev-down'], { cwd: repo.work, env: { ...env, CI: '1' } }).catch(() => {})
-      try {
-        const s = JSON.parse(fs.readFileSync(path.join(state(), 'sim', 'state.json'), 'utf8')) as {
-          components: { pid: number }[]
-        }
-        for (const c of s.components) {
-          try {
-            process.kill(c.pid, 'SIGKILL')
-          } catch {
-            /* gone */
-          }
-        }
-      } catch {
-        /* stopped */
-      }
-      fs.rmSync(repo.root, { recursive: true, force: true })
-    })
-
-    const just = async (args: string[], timeout = 600_000) =>
-      run('npx', ['just', ...args], { cwd: repo.work, env: { ...env, CI: '1', NO_COLOR: '1' }, timeout }).then(
-        (x) => ({ code: 0, out: x.stdout + x.stderr }),
-        (e: { code?: number; stdout?: string; stderr?: string }) => ({
-          code: e.code ?? -1,
-          out: `${e.stdout}${e.stderr}`,
-        }),
-      )
+    const just = (args: string[], timeout = 600_000) => repo.just(args, timeout)
     const hr = () =>
       kube.custom.getNamespacedCustomObject({
         ...fluxKinds.HelmRelease,
@@ -168,9 +130,7 @@ describe(
       // publishes the chart and points Flux at it
       const up = await just(['dev-up', 'monitoring', '--ci', '--down', '--no-ui', '--timeout', '8m'], 900_000)
       assert.equal(up.code, 0, up.out)
-      const kc = new KubeConfig()
-      kc.loadFromFile(path.join(state(), 'sim', 'kubeconfig'))
-      kube = clientsFor(kc, path.join(state(), 'sim', 'kubeconfig'))
+      kube = repo.kube()
       const prod = await until(
         "prod's grafana installed by Flux",
         async () => {
@@ -284,13 +244,13 @@ describe(
       return devRevision
     }
     const sessionGone = () =>
-      until('the dev loop to end', async () => !fs.existsSync(path.join(state(), 'dev', 'monitoring.json')), 180_000)
+      until('the dev loop to end', async () => !fs.existsSync(path.join(repo.state, 'dev', 'monitoring.json')), 180_000)
 
     it('dev in a terminal, Ctrl-C: released, and helm-controller upgrades prod’s release back', async () => {
       assert.ok(kube, 'bootstrapped')
       const t = await Terminal.open(['npx', 'just', 'dev', 'monitoring', '--no-ui', '--no-forwards'], {
         cwd: repo.work,
-        env,
+        env: repo.env,
       })
       let devRevision = 0
       try {
@@ -314,7 +274,7 @@ describe(
       assert.ok(kube, 'bootstrapped')
       const t = await Terminal.open(['npx', 'just', 'dev', 'monitoring', '--no-ui', '--no-forwards'], {
         cwd: repo.work,
-        env,
+        env: repo.env,
       })
       let devRevision = 0
       try {
@@ -332,7 +292,7 @@ describe(
       assert.ok(kube, 'bootstrapped')
       const child = spawn('npx', ['just', 'dev', 'monitoring', '--no-ui', '--no-forwards'], {
         cwd: repo.work,
-        env: { ...env, CI: '1', NO_COLOR: '1' },
+        env: { ...repo.env, CI: '1', NO_COLOR: '1' },
         stdio: ['ignore', 'pipe', 'pipe'],
         detached: true, // its own process group, as a service manager's job
       })

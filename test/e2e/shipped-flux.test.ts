@@ -15,38 +15,19 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
-import { KubeConfig } from '@kubernetes/client-node'
 import YAML from 'yaml'
 import { conditionOf, fluxKinds, type FluxObject } from '../../shared/flux/kinds.ts'
-import { clientsFor, type Kube } from '../../shared/kube/client.ts'
-import { ciRepo, type CiRepo } from '../ci-fixture.ts'
+import type { Kube } from '../../shared/kube/client.ts'
+import { simRepo, type SimRepo } from '../sim-repo-fixture.ts'
 import { git } from '../git-fixture.ts'
 import { until } from '../until.ts'
 
 const run = promisify(execFile)
 
-interface Ran {
-  code: number
-  stdout: string
-  stderr: string
-}
-
 describe('the shipped namespaces under the real Flux controllers, through npx just', () => {
-  let repo: CiRepo
+  let repo: SimRepo
   let kube: Kube
-  let env: NodeJS.ProcessEnv
-  const state = () => path.join(repo.root, 'state')
-  const kubeconfig = () => path.join(state(), 'sim', 'kubeconfig')
-
-  const just = (args: string[], timeout = 300_000): Promise<Ran> =>
-    run('npx', ['just', ...args], { cwd: repo.work, env, maxBuffer: 64 << 20, timeout }).then(
-      (x) => ({ code: 0, stdout: x.stdout, stderr: x.stderr }),
-      (e: { code?: number; stdout?: string; stderr?: string }) => ({
-        code: typeof e.code === 'number' ? e.code : -1,
-        stdout: e.stdout ?? '',
-        stderr: e.stderr ?? '',
-      }),
-    )
+  const just = (args: string[], timeout?: number) => repo.just(args, timeout)
   const fluxGet = (kind: 'Kustomization' | 'HelmRelease', namespace: string, name: string) =>
     kube.custom.getNamespacedCustomObject({ ...fluxKinds[kind], namespace, name }).then((o) => o as FluxObject)
   const settled = async (kind: 'Kustomization' | 'HelmRelease', namespace: string, name: string) => {
@@ -60,22 +41,10 @@ describe('the shipped namespaces under the real Flux controllers, through npx ju
     })
 
   before(async () => {
-    repo = ciRepo()
-    env = {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      CI: '1',
-      NO_COLOR: '1',
-      NSOPS_STATE_DIR: path.join(repo.root, 'state'),
-      NSOPS_PROVIDER: 'sim',
-      // no kubeconfig of the machine's: the sim's own is the one in the state folder
-      KUBECONFIG: path.join(repo.root, 'no-kubeconfig'),
-    }
+    repo = simRepo()
     const up = await just(['dev-up', 'monitoring', '--ci', '--down', '--no-ui', '--timeout', '6m'], 900_000)
     assert.equal(up.code, 0, `${up.stdout}\n${up.stderr}`)
-    const kc = new KubeConfig()
-    kc.loadFromFile(kubeconfig())
-    kube = clientsFor(kc, kubeconfig())
+    kube = repo.kube()
     // dev-up pushed the branch to the sim's git server; deploy pushes there too
     git(repo.work, 'branch', '-q', '-u', 'nsops-local/change')
     for (const name of ['arr-stack', 'monitoring', 'monitoring-grafana'])
@@ -83,26 +52,7 @@ describe('the shipped namespaces under the real Flux controllers, through npx ju
     await waitSettled('HelmRelease', 'monitoring', 'grafana')
   })
 
-  after(async () => {
-    if (!repo) return
-    await just(['dev-down'], 120_000)
-    // whatever dev-down could not stop (a failed test): the sim's recorded pids
-    try {
-      const s = JSON.parse(fs.readFileSync(path.join(state(), 'sim', 'state.json'), 'utf8')) as {
-        components: { pid: number }[]
-      }
-      for (const c of s.components) {
-        try {
-          process.kill(c.pid, 'SIGKILL')
-        } catch {
-          /* gone */
-        }
-      }
-    } catch {
-      /* stopped */
-    }
-    fs.rmSync(repo.root, { recursive: true, force: true })
-  })
+  after(() => repo?.close())
 
   it('the headline post-build case through just deploy arr-stack: TZ Europe/Berlin in the live ConfigMap under the name Flux generates, replicas 1, drift clean', async () => {
     // the Flux Kustomization is applied from k8s/flux (not by Flux itself): committed, pushed, applied
@@ -110,7 +60,7 @@ describe('the shipped namespaces under the real Flux controllers, through npx ju
     fs.appendFileSync(path.join(repo.work, KS), '  postBuild:\n    substitute:\n      SONARR_TZ: Europe/Berlin\n')
     git(repo.work, 'commit', '-qm', 'arr-stack: SONARR_TZ for the post-build', '--', KS)
     await run('git', ['-C', repo.work, 'push', '-q'])
-    await run('kubectl', ['--kubeconfig', kubeconfig(), 'apply', '-f', path.join(repo.work, KS)])
+    await run('kubectl', ['--kubeconfig', repo.kubeconfig, 'apply', '-f', path.join(repo.work, KS)])
     await waitSettled('Kustomization', 'flux-system', 'arr-stack')
 
     const PROD = 'namespaces/arr-stack/overlays/prod/kustomization.yaml'
@@ -172,7 +122,7 @@ patches:
 
     await run('kubectl', [
       '--kubeconfig',
-      kubeconfig(),
+      repo.kubeconfig,
       '-n',
       'monitoring',
       'scale',

@@ -16,11 +16,10 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
-import { KubeConfig } from '@kubernetes/client-node'
 import { conditionOf, fluxKinds, type FluxObject } from '../../shared/flux/kinds.ts'
-import { clientsFor, isApiError, type Kube } from '../../shared/kube/client.ts'
+import { isApiError, type Kube } from '../../shared/kube/client.ts'
 import { REGISTRY_VARS } from '../../shared/images/registry.ts'
-import { ciRepo, type CiRepo } from '../ci-fixture.ts'
+import { simRepo, type SimRepo } from '../sim-repo-fixture.ts'
 import { Terminal, tmuxAvailable } from '../tty.ts'
 import { freePort } from '../../shared/core/ports.ts'
 import { chromium } from 'playwright-core'
@@ -35,43 +34,13 @@ describe(
   'the shipped HelmRelease (monitoring/grafana) through npx just dev-up',
   { skip: !tmuxAvailable() && 'tmux is not installed (.ci/run installs it)' },
   () => {
-    let repo: CiRepo
-    let env: Record<string, string>
+    let repo: SimRepo
     let kube: Kube
-    const state = () => path.join(repo.root, 'state')
 
     before(() => {
-      repo = ciRepo()
-      env = {
-        PATH: process.env.PATH!,
-        HOME: process.env.HOME!,
-        TERM: 'xterm-256color',
-        NSOPS_STATE_DIR: state(),
-        NSOPS_PROVIDER: 'sim',
-        // no kubeconfig of the machine's: the sim's own is the one in the state folder
-        KUBECONFIG: path.join(repo.root, 'no-kubeconfig'),
-      }
+      repo = simRepo()
     })
-
-    after(async () => {
-      await run('npx', ['just', 'dev-down'], { cwd: repo.work, env: { ...env, CI: '1' } }).catch(() => {})
-      // whatever dev-down could not stop (a failed test): the sim's recorded pids
-      try {
-        const s = JSON.parse(fs.readFileSync(path.join(state(), 'sim', 'state.json'), 'utf8')) as {
-          components: { pid: number }[]
-        }
-        for (const c of s.components) {
-          try {
-            process.kill(c.pid, 'SIGKILL')
-          } catch {
-            /* gone */
-          }
-        }
-      } catch {
-        /* stopped */
-      }
-      fs.rmSync(repo.root, { recursive: true, force: true })
-    })
+    after(() => repo?.close())
 
     const hr = (namespace: string) =>
       kube.custom.getNamespacedCustomObject({
@@ -96,7 +65,7 @@ ${container.replace(/^/gm, '    ')}
       const uiPort = await freePort()
       const t = await Terminal.open(['npx', 'just', 'dev-up', 'monitoring', '--ui-port', String(uiPort)], {
         cwd: repo.work,
-        env,
+        env: repo.env,
       })
       // the dev page in chromium, where there is one (.ci/run installs it)
       const browser = browserPath
@@ -119,9 +88,7 @@ ${container.replace(/^/gm, '    ')}
         await t.waitFor(/grafana\s+✓ Current[^]*?nsops-app@0\.1\.0 r1 install succeeded/, 300_000)
         await page?.goto(`http://127.0.0.1:${uiPort}/`)
         await onPage(/nsops-app@0\.1\.0 r1 install succeeded/)
-        const kc = new KubeConfig()
-        kc.loadFromFile(path.join(state(), 'sim', 'kubeconfig'))
-        kube = clientsFor(kc, path.join(state(), 'sim', 'kubeconfig'))
+        kube = repo.kube()
 
         // what dev-up wrote for Flux: where the registry is, as source-controller reaches it
         const vars = await kube.core.readNamespacedConfigMap({ ...REGISTRY_VARS })
@@ -245,17 +212,7 @@ ${container.replace(/^/gm, '    ')}
     })
 
     it('a second dev-up --ci publishes nothing (the chart is unchanged) and reaches Current at once', async () => {
-      const r = await run('npx', ['just', 'dev-up', 'monitoring', '--ci', '--down', '--no-ui'], {
-        cwd: repo.work,
-        env: { ...env, CI: '1', NO_COLOR: '1' },
-        timeout: 300_000,
-      }).then(
-        (x) => ({ code: 0, out: x.stdout + x.stderr }),
-        (e: { code?: number; stdout?: string; stderr?: string }) => ({
-          code: e.code ?? -1,
-          out: `${e.stdout}${e.stderr}`,
-        }),
-      )
+      const r = await repo.just(['dev-up', 'monitoring', '--ci', '--down', '--no-ui'])
       assert.equal(r.code, 0, r.out)
       assert.match(r.out, /charts: nsops-app 0\.1\.0 unchanged in oci:\/\/127\.0\.0\.1:\d+\/charts\/nsops-app/)
       assert.match(r.out, /HelmRelease\/grafana nsops-app@0\.1\.0 r\d+ (install|upgrade) succeeded/)
@@ -263,18 +220,7 @@ ${container.replace(/^/gm, '    ')}
 
     // just deploy of the HelmRelease namespace onto the same sim: its git server is the remote
     const deploy = async () => {
-      const r = await run('npx', ['just', 'deploy', 'monitoring', '--yes', '--json', '--timeout', '4m'], {
-        cwd: repo.work,
-        env: { ...env, CI: '1', NO_COLOR: '1' },
-        timeout: 600_000,
-      }).then(
-        (x) => ({ code: 0, stdout: x.stdout, stderr: x.stderr }),
-        (e: { code?: number; stdout?: string; stderr?: string }) => ({
-          code: e.code ?? -1,
-          stdout: e.stdout ?? '',
-          stderr: e.stderr ?? '',
-        }),
-      )
+      const r = await repo.just(['deploy', 'monitoring', '--yes', '--json', '--timeout', '4m'], 600_000)
       const report = JSON.parse(r.stdout) as {
         exitCode: number
         outcome: string
@@ -393,7 +339,10 @@ ${container.replace(/^/gm, '    ')}
     // last: it leaves dev's release installed, for the after()'s dev-down
     it("Ctrl-C while helm-controller's upgrade waits for a pod that never becomes ready: the exit takes seconds, not the release's timeout; the release and its PVC stay and the screen says how to finish", async () => {
       values('controllers:\n  grafana:\n    replicas: 1\n')
-      const t = await Terminal.open(['npx', 'just', 'dev-up', 'monitoring', '--no-ui'], { cwd: repo.work, env })
+      const t = await Terminal.open(['npx', 'just', 'dev-up', 'monitoring', '--no-ui'], {
+        cwd: repo.work,
+        env: repo.env,
+      })
       try {
         await t.waitFor(/grafana\s+✓ Current[^]*?nsops-app@0\.1\.0 r\d+ (install|upgrade) succeeded/, 300_000)
         // a node no node matches: the pod stays Pending, the upgrade waits (helm's wait, 5m)
