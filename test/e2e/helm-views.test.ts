@@ -139,7 +139,25 @@ spec:
   })
 
   it('--json shows the release: chart@version from the HelmRepository URL, revision, last action, history, values with the Secret masked; the Flux tree', async () => {
-    const m = await dashboardJson()
+    // The Kustomization's wait saw the release Ready, but helm-controller may be reconciling it
+    // once more: its log shows a second reconcile starting right after the install's (its first
+    // one found the HelmChart not ready and asked to come back in 5 s, --requeue-dependency, which
+    // falls due during a slower install). Every reconcile begins with Ready=Unknown "Fulfilling
+    // prerequisites", which --json shows as it is: read it until helm-controller is done.
+    let last: DashboardModel | undefined
+    const queueNode = (m: DashboardModel) => m.flux.tree.nodes.find((n) => n.id === `HelmRelease/${DEMO}/queue`)
+    const m = await until(
+      'the queue release Ready=True in --json',
+      async () => {
+        last = await dashboardJson()
+        const ready = [last.flux.releases.find((x) => x.name === 'queue')?.ready, queueNode(last)?.ready]
+        return ready.every((x) => x === 'True') ? last : undefined
+      },
+      120_000,
+    ).catch((err: Error) => {
+      const node = last && queueNode(last)
+      throw new Error(`${err.message}; last: Ready=${node?.ready} ${node?.message ?? ''}`, { cause: err })
+    })
     const r = m.flux.releases.find((x) => x.name === 'queue')
     assert.ok(r, JSON.stringify(m.flux))
     assert.equal(r.chartVersion, 'queue@0.4.0')
