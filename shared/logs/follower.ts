@@ -8,6 +8,9 @@
 //   from the last line's time before the new run is followed, so no line of it is lost.
 // - A stream that ends or fails while its run is current is resumed from the last line's
 //   time (LogCursor drops what was already published).
+// - A read is stopped (run replaced, pod gone, Ctrl-C) whether or not the server has answered
+//   it yet: a follow of a container with nothing to say is not answered until it prints, and
+//   waiting for that kept a restarted container's new run from ever being followed.
 import { EventEmitter } from 'node:events'
 import { Writable } from 'node:stream'
 import { CoreV1Api, Log, makeInformer, type KubeConfig, type LogOptions, type V1Pod } from '@kubernetes/client-node'
@@ -66,7 +69,8 @@ interface Stream {
   container: string
   run: string
   cursor: LogCursor
-  controller?: AbortController
+  /** stops the read in flight, answered yet or not (read()) */
+  stop?: () => void
   /** the run was replaced or its pod went: stop resuming it */
   ended: boolean
   /** reads in order: the first read, resumes, the final drain */
@@ -186,7 +190,7 @@ export class LogFollower extends EventEmitter<Events> {
     await informer.stop()
     for (const s of this.streams.values()) {
       s.ended = true
-      s.controller?.abort()
+      s.stop?.()
     }
     await Promise.all([...this.streams.values()].map((s) => s.chain))
   }
@@ -233,7 +237,7 @@ export class LogFollower extends EventEmitter<Events> {
   /** A run that was replaced: stop following it, then read what it wrote after our last line. */
   private async retire(s: Stream): Promise<void> {
     s.ended = true
-    s.controller?.abort()
+    s.stop?.()
     await s.chain
     this.emit('detach', { pod: s.pod, container: s.container, run: s.run, ...(s.app ? { app: s.app } : {}) })
     const since = s.cursor.sinceTime()
@@ -252,12 +256,12 @@ export class LogFollower extends EventEmitter<Events> {
       if (s.podUid !== pod.metadata?.uid) continue
       s.ended = true
       this.streams.delete(key)
-      const t = setTimeout(() => s.controller?.abort(), this.opts.retryMs ?? 1000)
+      const t = setTimeout(() => s.stop?.(), this.opts.retryMs ?? 1000)
       this.abort.signal.addEventListener(
         'abort',
         () => {
           clearTimeout(t)
-          s.controller?.abort()
+          s.stop?.()
         },
         { once: true },
       )
@@ -302,8 +306,12 @@ export class LogFollower extends EventEmitter<Events> {
     }
   }
 
-  /** One log request; resolves when its stream ends or is aborted. */
+  /** One log request; resolves when its stream ends or `s.stop()` is called, answered yet or not. */
   private async read(s: Stream, opts: LogOptions): Promise<void> {
+    const stop = new AbortController()
+    s.stop = () => stop.abort()
+    // the run was retired, its pod went or following stopped before this read began
+    if (this.abort.signal.aborted || (s.ended && opts.follow)) return
     let partial = ''
     const emitLine = (raw: string) => {
       const parsed = splitTimestamp(raw)
@@ -326,6 +334,9 @@ export class LogFollower extends EventEmitter<Events> {
     })
     const sink = new Writable({
       write(chunk: Buffer, _enc, cb) {
+        // what was in flight when the read stopped: a retired run's last lines are read again
+        // (previous: true, from the cursor), so none is lost and the cursor stays exact
+        if (stop.signal.aborted) return cb()
         const text = partial + chunk.toString('utf8')
         const lines = text.split('\n')
         partial = lines.pop() ?? ''
@@ -335,7 +346,7 @@ export class LogFollower extends EventEmitter<Events> {
         cb()
       },
       final(cb) {
-        if (partial) emitLine(partial)
+        if (partial && !stop.signal.aborted) emitLine(partial)
         partial = ''
         cb()
       },
@@ -343,11 +354,20 @@ export class LogFollower extends EventEmitter<Events> {
     sink.on('finish', finished)
     sink.on('close', finished)
     sink.on('error', finished)
-    const controller = await this.log.log(this.opts.namespace, s.pod, s.container, sink, { ...opts, timestamps: true })
-    if (this.abort.signal.aborted || (s.ended && opts.follow)) controller.abort()
-    s.controller = controller
-    controller.signal.addEventListener('abort', finished, { once: true })
-    await ended
+    stop.signal.addEventListener('abort', finished, { once: true })
+    // client-node hands out the request's AbortController only once the server has answered
+    // (its headers come with the first line): stopping ends this read at once, and the
+    // request is aborted when that answer comes
+    const request = this.log.log(this.opts.namespace, s.pod, s.container, sink, { ...opts, timestamps: true })
+    request.then(
+      (controller) => {
+        if (stop.signal.aborted) controller.abort()
+        else stop.signal.addEventListener('abort', () => controller.abort(), { once: true })
+      },
+      () => {},
+    )
+    // a refused request throws (keepReading retries it); a stopped one just ends
+    await Promise.race([request.then(() => ended), ended])
   }
 
   private wanted(text: string): boolean {

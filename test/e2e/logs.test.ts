@@ -16,7 +16,12 @@ import {
   type V1Deployment,
   type V1Pod,
 } from '@kubernetes/client-node'
-import { appendContainerLog, currentRun, type ContainerRef } from '../../shared/cluster/sim/container-logs.ts'
+import {
+  appendContainerLog,
+  currentLink,
+  currentRun,
+  type ContainerRef,
+} from '../../shared/cluster/sim/container-logs.ts'
 import type { Kube } from '../../shared/kube/client.ts'
 import { repoRoot } from '../../shared/core/paths.ts'
 import { testCluster, testNamespace, type TestCluster } from '../harness.ts'
@@ -184,10 +189,52 @@ describe('just logs', { skip: process.env.NSOPS_TEST_CONTEXT ? 'needs the sim cl
     assert.match(run.err(), /hint: A container has a previous run once it has restarted/)
   })
 
+  // The API answers a follow with the container's first line to send: with nothing newer than
+  // --since, the request for a run has no answer until the container prints again
+  const quiet = (pod: V1Pod) =>
+    until(
+      `nothing in the last second of ${pod.metadata!.name}'s log`,
+      async () => Date.now() - fs.statSync(currentLink(cluster.sim!.podLogRoot, ref(pod))).mtimeMs > 2500,
+    )
+
+  it('a container that restarts while its follow has no answer yet (nothing newer than --since) is followed in its new run', async () => {
+    const pod = await podOf('web')
+    await quiet(pod)
+    const run = logs('web', '--since', '1s')
+    await until('web followed', async () => run.err().includes(`+ ${pod.metadata!.name} web`))
+    const restarts = (pod.status!.containerStatuses![0].restartCount ?? 0) + 1
+    await restart(pod, restarts)
+    await seen(
+      run,
+      `starting example/web:1 as container web of pod ${ns.name}/${pod.metadata!.name} (restart ${restarts})`,
+    )
+    write(pod, ['the new run speaks'])
+    await seen(run, 'the new run speaks')
+    run.child.kill('SIGINT')
+    assert.equal(await run.exit, 130)
+  })
+
+  it('Ctrl-C ends a follow the API has not answered yet', async () => {
+    const pod = await podOf('other')
+    await quiet(pod)
+    const run = logs('other', '--since', '1s')
+    await until('other followed', async () => run.err().includes(`+ ${pod.metadata!.name} other`))
+    run.child.kill('SIGINT')
+    const code = await until('the command to end after Ctrl-C', async () => run.child.exitCode ?? undefined, 15_000)
+    assert.equal(code, 130, run.err())
+    assert.deepEqual(run.out(), [])
+  })
+
   it('-o json prints JSON lines {ts, pod, container, line}, prefixed by nothing, for every pod of the namespace', async () => {
     const [web, other] = [await podOf('web'), await podOf('other')]
     const run = logs('-o', 'json', '--tail', '2')
-    await until('two lines of each pod', async () => run.out().length >= 4)
+    // a command that ended early (a cluster slow to answer) is named, with what it printed
+    await until('two lines of each pod', async () => {
+      if (run.child.exitCode !== null) throw new Error(`logs exited ${run.child.exitCode}`)
+      return run.out().length >= 4
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}; stdout:\n${run.out().join('\n')}\nstderr:\n${run.err()}`, { cause: err })
+    })
     write(other, ['from other'])
     await until('the new line', async () => run.out().some((l) => l.includes('from other')))
     run.child.kill('SIGINT')
