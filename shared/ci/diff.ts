@@ -254,7 +254,7 @@ export async function diffAgainstMergeBase(
     }
     // each side's Flux tree, loaded once; a leaf (one app) is built only when a namespace asks for it
     const trees = new Map([repoDir, tree].map((root) => [root, fluxTreeOf(root, { skipLeaves: true })]))
-    trees.forEach((t) => t.catch(() => {})) // each namespace's build says why it fails
+    for (const t of trees.values()) void t.catch(() => {}) // each namespace's build says why it fails
     const outside = (opts.files ?? []).filter((f) => !f.startsWith('namespaces/') && !f.startsWith('tanka/'))
     const touchedBefore =
       opts.partial && Object.keys(opts.partial).length

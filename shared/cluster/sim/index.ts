@@ -208,10 +208,11 @@ export class SimCluster implements ClusterProvider {
       if (sig !== 'aborted') process.exit(sig === 'SIGINT' ? 130 : 143)
     }
     const onAbort = () => void abort('aborted')
+    const onSignal = (sig: NodeJS.Signals) => void abort(sig)
     if (opts.signal) opts.signal.addEventListener('abort', onAbort, { once: true })
     else {
-      process.once('SIGINT', abort)
-      process.once('SIGTERM', abort)
+      process.once('SIGINT', onSignal)
+      process.once('SIGTERM', onSignal)
     }
     try {
       this.onProgress('starting etcd and kube-apiserver, preparing certificates')
@@ -331,8 +332,8 @@ export class SimCluster implements ClusterProvider {
       await stopComponents(state.components, 3000)
       throw err
     } finally {
-      process.off('SIGINT', abort)
-      process.off('SIGTERM', abort)
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
       opts.signal?.removeEventListener('abort', onAbort)
     }
   }
