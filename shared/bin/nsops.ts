@@ -75,6 +75,8 @@ runMain(async () => {
     )
     return 0
   }
+  // a flag before any command is answered as every command answers one: one line, then --help
+  if (name?.startsWith('-')) throw new NsopsError(`unknown flag ${name} for nsops`, { hint: 'see --help' })
   const load = name ? commands[name] : undefined
   if (!load) {
     throw new NsopsError(name ? `unknown command "${name}".` : 'no command given.', {

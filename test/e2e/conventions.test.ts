@@ -53,10 +53,37 @@ describe('conventions: version, flags, just --list', () => {
     assert.equal(extra.stderr, 'error: setup takes no argument kubectl\nhint: see --help\n')
   })
 
+  it('the same one line from nsops itself and from each namespace script run directly', async () => {
+    const run = (file: string, ...args: string[]) =>
+      new Promise<Ran>((resolve) =>
+        execFile(file, args, { cwd: os.tmpdir(), env: { ...process.env, NO_COLOR: '1' } }, (err, stdout, stderr) =>
+          resolve({ code: err ? Number(err.code) : 0, stdout, stderr }),
+        ),
+      )
+    const top = await run(path.join(repoRoot, 'shared/bin/nsops.ts'), '--foo')
+    assert.deepEqual(top, { code: 1, stdout: '', stderr: 'error: unknown flag --foo for nsops\nhint: see --help\n' })
+    const scripts = fs.globSync('namespaces/*/*.ts', { cwd: repoRoot }).filter((f) => !f.endsWith('/namespace.ts'))
+    assert.ok(scripts.length >= 5, scripts.join(' '))
+    for (const script of scripts) {
+      const verb = path.basename(script, '.ts')
+      const r = await run(path.join(repoRoot, script), '--foo')
+      // drift's exit codes are flux diff's: 2 is "error" (1 means drift found)
+      assert.deepEqual(
+        r,
+        {
+          code: verb === 'drift' ? 2 : 1,
+          stdout: '',
+          stderr: `error: unknown flag --foo for ${verb}\nhint: see --help\n`,
+        },
+        script,
+      )
+    }
+  })
+
   it('just --list shows the recipes in groups, and a failing recipe adds no "recipe failed" line', async () => {
     const r = await just(['--list'])
     assert.equal(r.code, 0, r.stderr)
-    for (const g of ['setup', 'dev', 'deploy', 'cluster', 'ci', 'tanka'])
+    for (const g of ['setup', 'dev', 'deploy', 'flux', 'cluster', 'ci', 'tanka'])
       assert.match(r.stdout, new RegExp(`^ +\\[${g}\\]$`, 'm'), g)
     // each group lists its own recipes under it
     const group = (name: string) => r.stdout.split(`[${name}]`)[1].split(/\n\s*\n/)[0]
@@ -64,6 +91,9 @@ describe('conventions: version, flags, just --list', () => {
       assert.match(group('cluster'), new RegExp(`^ +${recipe} `, 'm'))
     assert.match(group('tanka'), /tk-apply/)
     assert.match(group('deploy'), /rollback/)
+    for (const recipe of ['reconcile', 'suspend', 'resume'])
+      assert.match(group('flux'), new RegExp(`^ +${recipe} NS `, 'm'))
+    assert.match(group('dev'), /^ +browse-pvc NS PVC /m)
     const failed = await just(['dashboard', 'arr-stack', '--foo'], { NSOPS_STATE_DIR: stateDir })
     assert.doesNotMatch(failed.stderr, /[Rr]ecipe/)
   })
