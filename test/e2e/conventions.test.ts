@@ -1,6 +1,7 @@
 // The conventions kubectl, flux and just users expect, through the user's door (`npx just …`
 // in this repository): --version with the pinned versions, an unknown flag answered in one
-// line, a grouped `just --list`, and a [confirm] before a recipe deletes state.
+// line, a grouped `just --list`, a [confirm] before a recipe deletes state, and which cluster
+// the scripts talk to (the order kubectl, flux and helm follow, for every cluster-facing script).
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import fs from 'node:fs'
@@ -238,6 +239,66 @@ describe('conventions: which cluster — --kubeconfig/--context, then $KUBECONFI
     assert.deepEqual([doc.cluster.reachable, doc.cluster.context], [true, 'kind-b'], picked.stderr)
     const down = await just(['dev-down', '--keep-cluster', '--context', 'nope'], env)
     assert.match(down.stderr + down.stdout, /nope/, 'dev-down took --context (and says it has no such context)')
+  })
+
+  it('drift, deploy, logs and dev choose the same way: --kubeconfig over $KUBECONFIG (merged) over the remembered one', async () => {
+    // every cluster here answers nothing, so each command stops at its first request and names
+    // the context it chose: which one it chose is the point, not what it would find there
+    const unreachable = (file: string, ...contexts: string[]) => {
+      fs.mkdirSync(path.dirname(file), { recursive: true })
+      fs.writeFileSync(
+        file,
+        YAML.stringify({
+          apiVersion: 'v1',
+          kind: 'Config',
+          clusters: [{ name: 'off', cluster: { server: 'https://127.0.0.1:1', 'insecure-skip-tls-verify': true } }],
+          users: [{ name: 'off', user: { token: 'x' } }],
+          contexts: contexts.map((name) => ({ name, context: { cluster: 'off', user: 'off' } })),
+          'current-context': contexts[0],
+        }),
+      )
+    }
+    const first = path.join(tmp, 'off1', 'config')
+    const second = path.join(tmp, 'off2', 'config')
+    unreachable(first, 'kind-off1')
+    unreachable(second, 'kind-off2', 'kind-off2b')
+    const cases: { why: string; env: NodeJS.ProcessEnv; flags: string[]; context: string }[] = [
+      { why: 'nothing set: the remembered cluster', env: noKubeconfig, flags: [], context: 'kind-dead' },
+      {
+        why: "$KUBECONFIG over the remembered one; the first file's current-context; a missing file skipped",
+        env: { KUBECONFIG: [path.join(tmp, 'missing'), first, second].join(path.delimiter) },
+        flags: [],
+        context: 'kind-off1',
+      },
+      {
+        why: "--context picks a context of $KUBECONFIG's second file",
+        env: { KUBECONFIG: [first, second].join(path.delimiter) },
+        flags: ['--context', 'kind-off2b'],
+        context: 'kind-off2b',
+      },
+      {
+        why: '--kubeconfig over $KUBECONFIG',
+        env: { KUBECONFIG: first },
+        flags: ['--kubeconfig', second],
+        context: 'kind-off2',
+      },
+    ]
+    const commands = [
+      ['drift', 'arr-stack'],
+      ['deploy', 'arr-stack', '--dry-run'],
+      ['logs', 'arr-stack'],
+      ['dev', 'arr-stack', '--ci', '--timeout', '1m'],
+    ]
+    for (const command of commands) {
+      for (const c of cases) {
+        const r = await just([...command, ...c.flags], { NSOPS_STATE_DIR: stateDir, NSOPS_KUBECONFIG: '', ...c.env })
+        assert.match(
+          r.stderr + r.stdout,
+          new RegExp(`context ${c.context}\\b`),
+          `${command.join(' ')} ${c.flags.join(' ')}: ${c.why}\n${r.stderr}`,
+        )
+      }
+    }
   })
 
   it('a $KUBECONFIG whose files all are missing does not hide the remembered cluster', async () => {
