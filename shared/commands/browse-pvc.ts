@@ -110,13 +110,20 @@ export async function browsePvc(ns: NamespaceConfig, argv: string[]): Promise<nu
       volumes: [{ name: 'data', persistentVolumeClaim: { claimName: pvc, readOnly: values['read-only'] ?? false } }],
     },
   }
-  await kube.core.createNamespacedPod({ namespace, body: pod })
   let cleaned: Promise<void> | undefined
   const cleanup = () => (cleaned ??= deletePod(kube, name, namespace))
+  // Until the shell runs, Ctrl-C is ours too: waiting for a pod that cannot start (a volume
+  // attached elsewhere) is where a person gives up. Installed before the pod is made, so no
+  // moment leaves it behind, and kept (not once): a Ctrl-C reaches this process from the
+  // terminal and again through npx and just, and the second must not cut the delete short.
   const onSignal = (sig: NodeJS.Signals) => {
-    void cleanup().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143))
+    if (cleaned) return
+    void cleanup()
+      .then(() => log.info(c.dim(`deleted pod ${namespace}/${name}`)))
+      .finally(() => process.exit(sig === 'SIGINT' ? 130 : 143))
   }
-  for (const sig of ['SIGTERM', 'SIGHUP'] as const) process.once(sig, onSignal)
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, onSignal)
+  await kube.core.createNamespacedPod({ namespace, body: pod })
   try {
     const s = spinner(`starting pod ${namespace}/${name} with PVC ${pvc} at /data`)
     try {
@@ -149,6 +156,7 @@ export async function browsePvc(ns: NamespaceConfig, argv: string[]): Promise<nu
           { stdio: 'inherit' },
         )
         // Ctrl-C belongs to the shell inside; this process waits for kubectl to end
+        process.off('SIGINT', onSignal)
         process.on('SIGINT', () => {})
         child.on('error', reject)
         child.on('exit', (code) => resolve(code ?? 1))
@@ -158,7 +166,9 @@ export async function browsePvc(ns: NamespaceConfig, argv: string[]): Promise<nu
       fs.rmSync(dir, { recursive: true, force: true })
     }
   } finally {
-    await cleanup()
-    log.info(c.dim(`deleted pod ${namespace}/${name}`))
+    if (!cleaned) {
+      await cleanup()
+      log.info(c.dim(`deleted pod ${namespace}/${name}`))
+    }
   }
 }
