@@ -1,7 +1,7 @@
 // How each pinned tool is built from its Go module when no binary can be had. The main
 // packages of kubernetes, etcd and the Flux controllers carry replace directives, so they
 // cannot be `go install`ed: each gets a small wrapper module (research/control-plane.md §2).
-// Everything a recipe says is part of the cache key (provision.ts buildKey): a changed
+// Everything a recipe says is part of the cache key (provision.ts toolBuildKey): a changed
 // go.mod, package list or ldflags means a rebuild, not a stale binary.
 import type { ToolSpec } from './versions.ts'
 
