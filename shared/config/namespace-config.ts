@@ -111,7 +111,9 @@ export interface LayoutInput {
   /**
    * the Flux Kustomizations that apply the namespace, each as the file that holds it, relative
    * to the repository (`kubernetes/apps/default/sonarr/ks.yaml`: every Kustomization in it), or
-   * by name (`sonarr`, `flux-system/sonarr`)
+   * by name (`sonarr`, `flux-system/sonarr`), or as a glob of such files (`just init` writes one
+   * for a ks.yaml per app: every ks.yaml one folder below kubernetes/apps/default), which counts
+   * every file it matches at the time, so an app added later needs no edit here
    */
   kustomizations?: string[]
   /**
@@ -180,13 +182,20 @@ export function sourceRoot(ns: { paths: { root: string }; layout?: { root: strin
   return ns.layout ? path.resolve(ns.paths.root, '..', '..', ns.layout.root) : ns.paths.root
 }
 
+// A ks.yaml entry's folder; a pattern's (kubernetes/apps/media/*/ks.yaml) is the part before its first wildcard.
+function literalDir(entry: string): string {
+  const parts = entry.split('/')
+  const wild = parts.findIndex((p) => /[*?[]/.test(p))
+  return wild < 0 ? path.dirname(entry) : parts.slice(0, wild).join('/') || '.'
+}
+
 /** The deepest folder holding every file and folder a layout names (names of Kustomizations aside), relative to the repository. */
 function layoutRoot(nsRoot: string, layout: LayoutInput): string {
   const repo = path.resolve(nsRoot, '..', '..')
   const rel = (abs: string) => path.relative(repo, abs).split(path.sep).join('/')
   if (layout.root !== undefined) return rel(path.resolve(repo, layout.root))
   const dirs = [
-    ...(layout.kustomizations ?? []).filter((e) => /\.ya?ml$/.test(e)).map((e) => path.dirname(e)),
+    ...(layout.kustomizations ?? []).filter((e) => /\.ya?ml$/.test(e)).map(literalDir),
     ...(layout.paths ?? []),
   ].map((d) => path.resolve(repo, d).split(path.sep))
   if (!dirs.length) return rel(nsRoot)

@@ -13,7 +13,7 @@ export interface AdoptableNamespace {
   namespace: string
   /** its own Flux Kustomizations, in dependsOn order */
   nodes: FluxNode[]
-  /** layout.kustomizations: the file that holds only that Kustomization, else its name */
+  /** layout.kustomizations: the file that holds only that Kustomization, else its name; one pattern for one ks.yaml per app */
   entries: string[]
   /** layout.root: the folder that holds its sources, when they are not all beside the ks.yaml files */
   root?: string
@@ -78,7 +78,7 @@ export async function adoptableNamespaces(
     found.push({
       namespace,
       nodes: ordered,
-      entries,
+      entries: asPattern(tree.repoDir, entries),
       root: rootOf(ordered, entries),
       devOverlay: devOverlayOf(tree, ordered),
     })
@@ -93,6 +93,28 @@ export async function adoptableNamespaces(
     })
   }
   return { found, refused }
+}
+
+/**
+ * One ks.yaml per app in one folder (home-ops' kubernetes/apps/<ns>/<app>/ks.yaml) is written
+ * as the pattern that matches exactly those files today, so that an app added later belongs to
+ * the namespace without an edit of namespace.ts.
+ */
+function asPattern(repoDir: string, entries: string[]): string[] {
+  const split = entries.map((e) => e.split('/'))
+  const [first] = split
+  if (entries.length < 2 || first.length < 3 || !entries.every((e) => /\.ya?ml$/.test(e))) return entries
+  const parent = first.slice(0, -2).join('/')
+  const base = first[first.length - 1]
+  const same = (p: string[]) =>
+    p.length === first.length && p[p.length - 1] === base && p.slice(0, -2).join('/') === parent
+  if (!split.every(same)) return entries
+  const pattern = `${parent}/*/${base}`
+  const matched = fs
+    .globSync(pattern, { cwd: repoDir })
+    .map((f) => f.split(path.sep).join('/'))
+    .sort()
+  return JSON.stringify(matched) === JSON.stringify([...entries].sort()) ? [pattern] : entries
 }
 
 /** The ks.yaml file when it holds this Kustomization alone (relative to the repository), else `namespace/name`. */

@@ -110,6 +110,7 @@ export async function kustomizationsOf(scope: ProdScope, tree: FluxTree): Promis
 }
 
 const isFile = (entry: string) => /\.ya?ml$/.test(entry)
+const isPattern = (entry: string) => /[*?[]/.test(entry)
 
 /** What a namespace.ts layout names: Flux Kustomizations of the tree, and folders no Kustomization builds. */
 async function layoutParts(
@@ -125,7 +126,22 @@ async function layoutParts(
     out.push(p)
   }
   const known = () => [...tree.nodes.values()].map((n) => (n.file ? `${n.id} (${n.file})` : n.id)).join(', ') || 'none'
-  layout.kustomizations.forEach((entry, i) => {
+  layout.kustomizations.forEach((pattern, i) => {
+    // a pattern (`kubernetes/apps/media/*/ks.yaml`, as `just init` writes for one ks.yaml per
+    // app) stands for every file it matches now: an app added later counts without an edit
+    const entries = isPattern(pattern)
+      ? fs
+          .globSync(pattern, { cwd: tree.repoDir })
+          .map((f) => f.split(path.sep).join('/'))
+          .sort()
+      : [pattern]
+    if (!entries.length && !lenient)
+      throw new NsopsError(`${where}: layout.kustomizations[${i}] is ${pattern}, which matches no file.`, {
+        hint: 'A pattern is relative to the repository, e.g. kubernetes/apps/NS/*/ks.yaml.',
+      })
+    for (const entry of entries) layoutEntry(entry, i)
+  })
+  function layoutEntry(entry: string, i: number): void {
     let nodes: FluxNode[]
     if (isFile(entry)) {
       const file = path.join(tree.repoDir, entry)
@@ -153,7 +169,7 @@ async function layoutParts(
         )
     }
     nodes.forEach((node) => push({ node }))
-  })
+  }
   for (const entry of layout.paths) {
     const want = repoPath(entry)
     const node = [...tree.nodes.values()].find((n) => repoPath(n.kustomization.spec?.path ?? '.') === want)
