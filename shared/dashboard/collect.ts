@@ -2,10 +2,21 @@
 // typed model (also the --json schema, documented in docs/dashboard-json.md). No Secret
 // value leaves it: the only Secrets read are a HelmRelease's valuesFrom, masked as read
 // (flux/release-view.ts).
-import { NetworkingV1Api, type V1Ingress, type V1Pod } from '@kubernetes/client-node'
+import type {
+  CoreV1Event,
+  V1DaemonSet,
+  V1Deployment,
+  V1Ingress,
+  V1Namespace,
+  V1PersistentVolumeClaim,
+  V1Pod,
+  V1Service,
+  V1StatefulSet,
+} from '@kubernetes/client-node'
 import { computeStatus, type KubeObject, type Status } from '../health/kstatus.ts'
 import { podStatus } from '../health/pod-status.ts'
 import { isApiError, type Kube } from '../kube/client.ts'
+import { rest } from '../kube/rest.ts'
 import type { Environment, NamespaceConfig } from '../config/namespace-config.ts'
 import { readSession } from '../dev/session.ts'
 import { fluxSection, type FluxSection } from './flux-section.ts'
@@ -145,9 +156,16 @@ function ingressUrls(ingresses: V1Ingress[]): Map<string, string> {
 
 export async function collect(kube: Kube, ns: NamespaceConfig, env: Environment): Promise<DashboardModel> {
   const namespace = ns.namespaces[env]
-  const networking = kube.kc.makeApiClient(NetworkingV1Api)
   const now = Date.now()
-  const list = <T>(p: Promise<{ items: T[] }>) => p.then((r) => r.items)
+  // raw JSON over the connection the command's other requests share (kube/rest.ts: HTTP/2, one
+  // TLS handshake), not client-node's typed calls (a connection of their own each, and every
+  // field retyped). The typed names stay as types: timestamps arrive as strings, which every
+  // reader below takes as well as Dates (age, podStatus, computeStatus, toISOString).
+  const ns$ = encodeURIComponent(namespace)
+  const core = `/api/v1/namespaces/${ns$}`
+  const apps = `/apis/apps/v1/namespaces/${ns$}`
+  const list = <T>(path: string, query?: Record<string, string>) =>
+    rest<{ items: T[] }>(kube, 'GET', path, { query }).then((r) => r.items)
 
   const session = readSession(ns.name)
   const forwards = new Map((session?.kubernetesNamespace === namespace ? session.forwards : []).map((f) => [f.app, f]))
@@ -155,9 +173,9 @@ export async function collect(kube: Kube, ns: NamespaceConfig, env: Environment)
     [...forwards.values()].filter((f) => f.status === 'active').map((f) => [f.app, f.url]),
   )
 
-  const deploymentsP = list(kube.apps.listNamespacedDeployment({ namespace }))
-  const statefulsetsP = list(kube.apps.listNamespacedStatefulSet({ namespace }))
-  const daemonsetsP = list(kube.apps.listNamespacedDaemonSet({ namespace }))
+  const deploymentsP = list<V1Deployment>(`${apps}/deployments`)
+  const statefulsetsP = list<V1StatefulSet>(`${apps}/statefulsets`)
+  const daemonsetsP = list<V1DaemonSet>(`${apps}/daemonsets`)
   // the Flux tree hangs the workloads under what made them: the same lists, kind set
   const kinded = Promise.all([deploymentsP, statefulsetsP, daemonsetsP]).then(([d, s, ds]) => [
     ...d.map((o) => ({ ...(o as KubeObject), kind: 'Deployment', apiVersion: 'apps/v1' })),
@@ -167,18 +185,18 @@ export async function collect(kube: Kube, ns: NamespaceConfig, env: Environment)
   kinded.catch(() => {}) // awaited below through the lists themselves
   const [nsObj, deployments, statefulsets, daemonsets, pods, services, pvcs, events, ingresses, flux, sections] =
     await Promise.all([
-      kube.core.readNamespace({ name: namespace }).catch((err) => {
+      rest<V1Namespace>(kube, 'GET', core).catch((err) => {
         if (isApiError(err, 404)) return undefined
         throw err
       }),
       deploymentsP,
       statefulsetsP,
       daemonsetsP,
-      list(kube.core.listNamespacedPod({ namespace })),
-      list(kube.core.listNamespacedService({ namespace })),
-      list(kube.core.listNamespacedPersistentVolumeClaim({ namespace })),
-      list(kube.core.listNamespacedEvent({ namespace, fieldSelector: 'type=Warning' })),
-      list(networking.listNamespacedIngress({ namespace })),
+      list<V1Pod>(`${core}/pods`),
+      list<V1Service>(`${core}/services`),
+      list<V1PersistentVolumeClaim>(`${core}/persistentvolumeclaims`),
+      list<CoreV1Event>(`${core}/events`, { fieldSelector: 'type=Warning' }),
+      list<V1Ingress>(`/apis/networking.k8s.io/v1/namespaces/${ns$}/ingresses`),
       fluxSection(kube, ns, kinded),
       ns.hooks.dashboardSections ? hookSections(kube, ns, env, activeForwards) : undefined,
     ])
