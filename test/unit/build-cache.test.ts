@@ -82,6 +82,23 @@ describe('drift build cache', () => {
     })
   })
 
+  it("a commit id's trees are asked of git once (ids never change); a name such as HEAD every time", async () => {
+    await useCache(async () => {
+      const sha = git(repo, 'rev-parse', 'HEAD').trim()
+      const k = await buildCacheKey(repo, sha, folders, what)
+      assert.ok(k && k.sha === sha)
+      const saved = process.env.PATH
+      process.env.PATH = path.join(repo, 'no-such-dir') // git cannot be started now
+      try {
+        assert.deepEqual(await buildCacheKey(repo, sha, folders, what), k, 'answered without git')
+        assert.equal(await buildCacheKey(repo, 'HEAD', folders, what), undefined, 'a name needs git')
+        assert.equal(await buildCacheKey(repo, sha, ['other'], what), undefined, 'other folders need git')
+      } finally {
+        process.env.PATH = saved
+      }
+    })
+  })
+
   it('no key for a folder the commit lacks, a revision that is not one, or with NSOPS_DRIFT_CACHE=0', async () => {
     await useCache(async () => {
       assert.equal(await buildCacheKey(repo, 'HEAD', ['namespaces/missing'], what), undefined)
