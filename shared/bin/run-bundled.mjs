@@ -52,6 +52,8 @@ const esmTmp = `${esmOut}.${process.pid}.tmp`
 const metaFile = path.join(dir, `${key}.json`)
 let format = 'cjs'
 const lockFile = path.join(root, 'node_modules/.package-lock.json')
+// this file decides how bundles are made (esbuild's options, the lazy packages): a change to it makes them again
+const self = fileURLToPath(import.meta.url)
 
 function stamp(file) {
   const st = fs.statSync(file, { throwIfNoEntry: false })
@@ -62,11 +64,51 @@ function fresh() {
   try {
     const meta = JSON.parse(fs.readFileSync(metaFile, 'utf8'))
     format = meta.format === 'esm' ? 'esm' : 'cjs'
-    if (meta.lock !== stamp(lockFile) || !fs.existsSync(format === 'esm' ? esmOut : cjsOut)) return false
+    if (meta.lock !== stamp(lockFile) || meta.runner !== stamp(self)) return false
+    if (!fs.existsSync(format === 'esm' ? esmOut : cjsOut)) return false
     return Object.entries(meta.inputs).every(([f, s]) => stamp(f) === s)
   } catch {
     return false
   }
+}
+
+// Packages the bundle carries but a run rarely uses, loaded on first use instead of at start:
+// each is required where it is named, and evaluating it costs start-up time every command pays.
+// @kubernetes/client-node's config.js loads the SOCKS proxy agent (with socks, ip-address and
+// smart-buffer) for a `proxy-url: socks5://…` cluster only; node-fetch loads whatwg-url (with
+// tr46's Unicode table) only as its fallback where node has no URL class, which Node 10+ has.
+// Each is replaced in the bundle by a module with the same named exports as getters that load
+// the real package when read (esbuild bundles it as usual, only not run until then); both are
+// CommonJS, so their export names are known by loading them here, at build time.
+const LAZY = ['socks-proxy-agent', 'whatwg-url']
+
+function lazyAliases() {
+  const req = createRequire(path.join(root, 'node_modules/@kubernetes/client-node/package.json'))
+  const out = {}
+  for (const pkg of LAZY) {
+    let real
+    let names
+    try {
+      real = req.resolve(pkg)
+      names = Object.keys(req(real)) // its exports as this version has them (CommonJS: loading it tells)
+    } catch {
+      continue // not installed (a later client-node without it): nothing to defer
+    }
+    const shim = path.join(dir, 'lazy', `${pkg}.cjs`)
+    const text = `let m\nconst load = () => (m ??= require(${JSON.stringify(real)}))\n${names
+      .map(
+        (n) =>
+          `Object.defineProperty(exports, ${JSON.stringify(n)}, { enumerable: true, get: () => load()[${JSON.stringify(n)}] })`,
+      )
+      .join('\n')}\n`
+    fs.mkdirSync(path.dirname(shim), { recursive: true })
+    if (!fs.existsSync(shim) || fs.readFileSync(shim, 'utf8') !== text) {
+      fs.writeFileSync(`${shim}.${process.pid}.tmp`, text) // renamed: a build beside this one never reads half of it
+      fs.renameSync(`${shim}.${process.pid}.tmp`, shim)
+    }
+    out[pkg] = shim
+  }
+  return out
 }
 
 function build() {
@@ -83,6 +125,7 @@ function build() {
     minifySyntax: true,
     keepNames: true,
     external: ['tsx', 'tsx/*', 'esbuild'],
+    alias: lazyAliases(),
   }
   let result = esmOnly ? undefined : commonJs(esbuild, common)
   format = 'cjs'
@@ -106,7 +149,7 @@ function build() {
   )
   fs.renameSync(format === 'esm' ? esmTmp : cjsTmp, format === 'esm' ? esmOut : cjsOut)
   fs.rmSync(codeCache, { force: true })
-  fs.writeFileSync(metaFile, JSON.stringify({ entry, format, lock: stamp(lockFile), inputs }))
+  fs.writeFileSync(metaFile, JSON.stringify({ entry, format, lock: stamp(lockFile), runner: stamp(self), inputs }))
 }
 
 /**
