@@ -85,7 +85,8 @@ export async function serverDryRun(
   const fresh = new Set<string>()
   let accepted = 0
   const dryRun = async (obj: ManifestObject): Promise<void> => {
-    const placed = await placeObject(kube, obj, namespace)
+    // sent as it is and never changed: a copy of its metadata is enough
+    const placed = await placeObject(kube, obj, namespace, 'metadata')
     if (!placed) {
       rejected.push({
         object: refString({ ...refOf(obj), namespace: obj.metadata.namespace ?? namespace }),
@@ -106,6 +107,7 @@ export async function serverDryRun(
         body: placed,
         contentType: 'application/apply-patch+yaml',
         query: { fieldManager: FLUX_APPLY_MANAGER, force: 'true', dryRun: 'All', fieldValidation: 'Strict' },
+        discardBody: true, // accepted is all it says
       })
       accepted++
     } catch (err) {

@@ -79,12 +79,18 @@ export interface RequestOptions {
   timeoutMs?: number
   /** the Accept header (default application/json), e.g. to ask for aggregated discovery */
   accept?: string
+  /**
+   * a 2xx answer's body is not wanted (resolves undefined): not decoded or parsed, which is
+   * most of a request's own CPU for a dry run that only asks "accepted?". An error keeps its body.
+   */
+  discardBody?: boolean
 }
 
 interface Answer {
   status: number
   headers: Record<string, string>
-  text: string
+  /** the body's bytes, decoded only when someone reads them */
+  body: Buffer
 }
 
 /** One request to the API server; a non-2xx answer rejects with an ApiException. */
@@ -132,9 +138,11 @@ export async function rest<T>(kube: Kube, method: string, path: string, opts: Re
     answer = await h1Request(conn, url, options, payload, timeoutMs, `${method} ${path}`, kube.server, proxied)
     conn.last = 'http/1.1'
   }
-  let body: unknown = answer.text
+  if (opts.discardBody && answer.status >= 200 && answer.status < 300) return undefined as T
+  const text = answer.body.toString('utf8')
+  let body: unknown = text
   try {
-    body = answer.text ? JSON.parse(answer.text) : undefined
+    body = text ? JSON.parse(text) : undefined
   } catch {
     /* not JSON: keep the text */
   }
@@ -285,9 +293,7 @@ function h2Request(
       if (left === 0 && !session.destroyed) session.unref()
       fn()
     }
-    stream.on('end', () =>
-      done(() => resolve({ status, headers: resHeaders, text: Buffer.concat(chunks).toString('utf8') })),
-    )
+    stream.on('end', () => done(() => resolve({ status, headers: resHeaders, body: Buffer.concat(chunks) })))
     stream.on('error', (err) => done(() => reject(!responded && refused(err, stream) ? new NotSent(err) : err)))
     stream.on('close', () =>
       done(() => {
@@ -344,7 +350,7 @@ function h1Request(
         resolve({
           status: res.statusCode ?? 0,
           headers: res.headers as Record<string, string>,
-          text: Buffer.concat(chunks).toString('utf8'),
+          body: Buffer.concat(chunks),
         }),
       )
     })
@@ -530,10 +536,12 @@ export async function placeObject(
   kube: Kube,
   obj: ManifestObject,
   defaultNamespace: string,
+  /** `metadata`: a copy of the object and its metadata only, for a caller that only sends it (a dry run) */
+  copy: 'deep' | 'metadata' = 'deep',
 ): Promise<ManifestObject | undefined> {
   const resource = await resourceFor(kube, obj.apiVersion, obj.kind)
   if (!resource) return undefined
-  const placed = structuredClone(obj)
+  const placed = copy === 'deep' ? structuredClone(obj) : { ...obj, metadata: { ...obj.metadata } }
   if (resource.namespaced) placed.metadata.namespace ||= defaultNamespace
   else delete placed.metadata.namespace
   return placed
