@@ -35,8 +35,8 @@ interface SimState {
   components: { name: string; pid: number }[]
 }
 
-export function simRepo(): SimRepo {
-  const repo = ciRepo()
+/** `repo`: the copy to work in (test/adopt-fixture.ts's adoptRepo for a repository nsops was added to). */
+export function simRepo(repo: CiRepo = ciRepo()): SimRepo {
   const state = path.join(repo.root, 'state')
   const simDir = path.join(state, 'sim')
   const kubeconfig = path.join(simDir, 'kubeconfig')

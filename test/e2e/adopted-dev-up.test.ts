@@ -7,21 +7,17 @@
 // the root's patch keeps it on the sim's git server, so every namespace's Kustomization
 // becomes Ready from the pushed branch.
 import assert from 'node:assert/strict'
-import fs from 'node:fs'
-import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { KubeConfig } from '@kubernetes/client-node'
 import { conditionOf, fluxKinds, type FluxObject } from '../../shared/flux/kinds.ts'
-import { clientsFor, type Kube } from '../../shared/kube/client.ts'
-import { adoptRepo, justIn, type AdoptRepo } from '../adopt-fixture.ts'
+import type { Kube } from '../../shared/kube/client.ts'
+import { adoptRepo } from '../adopt-fixture.ts'
+import { simRepo, type SimRepo } from '../sim-repo-fixture.ts'
 import { git } from '../git-fixture.ts'
 import { until } from '../until.ts'
 
 describe('just dev-up in an adopted repository bootstraps Flux from its own root', () => {
-  let r: AdoptRepo
-  let env: NodeJS.ProcessEnv
+  let r: SimRepo
   let kube: Kube
-  const state = () => path.join(r.root, 'state')
   const flux = (kind: 'Kustomization' | 'GitRepository', name: string) =>
     kube.custom
       .getNamespacedCustomObject({ ...fluxKinds[kind], namespace: 'flux-system', name })
@@ -32,50 +28,21 @@ describe('just dev-up in an adopted repository bootstraps Flux from its own root
   }
 
   before(() => {
-    r = adoptRepo('seed-homelab')
-    env = {
-      NSOPS_STATE_DIR: state(),
-      NSOPS_PROVIDER: 'sim',
-      // no kubeconfig of the machine's: the sim's own is the one in the state folder
-      KUBECONFIG: path.join(r.root, 'no-kubeconfig'),
-    }
+    r = simRepo(adoptRepo('seed-homelab'))
   })
-
-  after(async () => {
-    if (!r) return
-    await justIn(r.work, ['dev-down'], env)
-    // whatever dev-down could not stop (a failed test): the sim's recorded pids
-    try {
-      const s = JSON.parse(fs.readFileSync(path.join(state(), 'sim', 'state.json'), 'utf8')) as {
-        components: { pid: number }[]
-      }
-      for (const c of s.components) {
-        try {
-          process.kill(c.pid, 'SIGKILL')
-        } catch {
-          /* gone */
-        }
-      }
-    } catch {
-      /* stopped */
-    }
-    fs.rmSync(r.root, { recursive: true, force: true })
-  })
+  after(() => r?.close())
 
   it("applies the root, keeps the repository's GitRepository on the sim's git server, and Flux applies every namespace", async () => {
-    assert.equal((await justIn(r.work, ['init'])).code, 0)
+    assert.equal((await r.just(['init'])).code, 0)
     git(r.work, 'add', '-A')
     git(r.work, 'commit', '-qm', 'nsops init')
-    const up = await justIn(r.work, ['dev-up', 'media', '--ci', '--down', '--no-ui', '--timeout', '4m'], env)
+    const up = await r.just(['dev-up', 'media', '--ci', '--down', '--no-ui', '--timeout', '4m'])
     assert.equal(up.code, 0, `${up.stdout}\n${up.stderr}`)
     const all = `${up.stdout}\n${up.stderr}`
     assert.match(all, /Flux reads http:\/\/127\.0\.0\.1:\d+\/nsops\.git \(branch change\)/)
     assert.doesNotMatch(all, /GitOps bootstrap incomplete/)
 
-    const kubeconfig = path.join(state(), 'sim', 'kubeconfig')
-    const kc = new KubeConfig()
-    kc.loadFromFile(kubeconfig)
-    kube = clientsFor(kc, kubeconfig)
+    kube = r.kube()
     const root = await until('Kustomization flux-system/flux-system Ready', () => ready('flux-system'), 180_000)
     // the root applied gotk-sync.yaml's GitRepository (ssh://git.example.com, in git) …
     const inventory = JSON.stringify(root.status?.inventory)
