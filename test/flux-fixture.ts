@@ -12,6 +12,7 @@ import { repoRoot } from '../shared/core/paths.ts'
 import { fluxKinds, type FluxKind } from '../shared/flux/kinds.ts'
 import { clientsFor, type Kube } from '../shared/kube/client.ts'
 import { toolPath } from '../shared/tools/provision.ts'
+import type { Ran } from './just.ts'
 import { serveDir, type StaticServer } from './static-server.ts'
 
 const run = promisify(execFile)
@@ -105,4 +106,57 @@ export async function serveTestCharts(dir: string): Promise<StaticServer> {
   await run(helm, ['package', path.join(src, 'queue'), '--destination', site])
   await run(helm, ['repo', 'index', site])
   return serveDir(site)
+}
+
+/** One row of a `flux get` table (NAME REVISION SUSPENDED READY MESSAGE). */
+export interface FluxRow {
+  name: string
+  revision: string
+  suspended: string
+  ready: string
+  message: string
+}
+
+export interface FluxCli {
+  /** the pinned flux binary */
+  path: string
+  /** `flux ARGS` against the cluster and namespace; never rejects: the code says how it ended */
+  run(...args: string[]): Promise<Ran>
+  /** the same, rejecting with flux's output unless it exits 0 */
+  ok(...args: string[]): Promise<Ran>
+  /** `flux get WHAT…` (ks NAME, sources git NAME, hr NAME): its first row */
+  get(...what: string[]): Promise<FluxRow>
+}
+
+/** The real flux CLI (pinned, provisioned like every tool) as a person runs it against `kubeconfig`'s `namespace`. */
+export async function fluxCli(kubeconfig: string, namespace = 'flux-system'): Promise<FluxCli> {
+  const flux = await toolPath('flux')
+  const cli: FluxCli = {
+    path: flux,
+    run: (...args) =>
+      run(flux, [...args, '--namespace', namespace, '--kubeconfig', kubeconfig], { timeout: 120_000 }).then(
+        ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+        (e: { code?: unknown; stdout?: string; stderr?: string }) => ({
+          code: typeof e.code === 'number' ? e.code : -1,
+          stdout: e.stdout ?? '',
+          stderr: e.stderr ?? '',
+        }),
+      ),
+    async ok(...args) {
+      const r = await cli.run(...args)
+      if (r.code !== 0) throw new Error(`flux ${args.join(' ')} exited ${r.code}:\n${r.stdout}${r.stderr}`)
+      return r
+    },
+    async get(...what) {
+      const { stdout } = await cli.ok('get', ...what)
+      const [header, line = ''] = stdout.trimEnd().split('\n')
+      if (!/^NAME\s+REVISION\s+SUSPENDED\s+READY\s+MESSAGE/.test(header))
+        throw new Error(`flux get ${what.join(' ')}: not the table expected:\n${stdout}`)
+      // by the header's columns: REVISION is empty until the object has applied once
+      const at = (col: string) => line.slice(header.indexOf(col)).trim().split(/\s+/)[0] ?? ''
+      const message = line.slice(header.indexOf('MESSAGE')).trim()
+      return { name: at('NAME'), revision: at('REVISION'), suspended: at('SUSPENDED'), ready: at('READY'), message }
+    },
+  }
+  return cli
 }

@@ -3,62 +3,26 @@
 // shows in `flux get`, what `flux` does nsops respects, and `flux reconcile --with-source`
 // works end to end.
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { Writable } from 'node:stream'
-import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
 import type { ObjectDiff } from '../../shared/apply/diff.ts'
-import { runDeploy } from '../../shared/deploy/run.ts'
 import { DevLoop } from '../../shared/dev/loop.ts'
 import { SUSPENDED_BY } from '../../shared/flux/index.ts'
-import { toolPath } from '../../shared/tools/provision.ts'
 import { DEMO, gitOpsWorld, settings, type GitOpsWorld } from './gitops-fixture.ts'
 import { privateStateDir } from '../state-dir.ts'
-
-const run = promisify(execFile)
-
-interface Row {
-  name: string
-  revision: string
-  suspended: string
-  ready: string
-  message: string
-}
+import { fluxCli, type FluxCli } from '../flux-fixture.ts'
+import { runDeployQuietly } from './deploy-fixture.ts'
 
 describe('the flux CLI against sim, beside nsops', () => {
   let w: GitOpsWorld
-  let flux: string
+  let flux: FluxCli
   const state = privateStateDir('nsops-flux-cli-state-')
 
-  const fluxRun = async (...args: string[]) => {
-    try {
-      const { stdout, stderr } = await run(
-        flux,
-        [...args, '--kubeconfig', w.kubeconfig, '--namespace', 'flux-system'],
-        { timeout: 120_000 },
-      )
-      return { code: 0, stdout, stderr }
-    } catch (err) {
-      const e = err as { code?: number; stdout?: string; stderr?: string }
-      return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }
-    }
-  }
-  /** `flux get ks|sources git NAME` as rows: flux prints a table (NAME REVISION SUSPENDED READY MESSAGE). */
-  const get = async (...what: string[]): Promise<Row> => {
-    const r = await fluxRun('get', ...what)
-    assert.equal(r.code, 0, r.stderr)
-    const [header, ...lines] = r.stdout.trim().split('\n')
-    assert.match(header, /^NAME\s+REVISION\s+SUSPENDED\s+READY\s+MESSAGE/)
-    const [name, revision, suspended, ready, ...message] = lines[0].trim().split(/\s+/)
-    return { name, revision, suspended, ready, message: message.join(' ') }
-  }
-
   before(async () => {
-    flux = await toolPath('flux')
     state.enter()
     w = await gitOpsWorld()
+    flux = await fluxCli(w.kubeconfig)
     await w.waitApplied(await w.git$('rev-parse', 'HEAD'))
   })
   after(async () => {
@@ -67,26 +31,26 @@ describe('the flux CLI against sim, beside nsops', () => {
   })
 
   it('is the pinned flux 2.9.5', async () => {
-    const { stdout } = await run(flux, ['version', '--client'])
+    const { stdout } = await flux.ok('version', '--client')
     assert.match(stdout, /flux: v?2\.9\.5/)
   })
 
   it('flux get shows the source stored by source-controller and the Kustomization applied by kustomize-controller', async () => {
     // flux shortens a revision's sha to 8 characters in its tables
     const short = `main@sha1:${(await w.git$('rev-parse', 'HEAD')).slice(0, 8)}`
-    const src = await get('sources', 'git', 'demo-src')
+    const src = await flux.get('sources', 'git', 'demo-src')
     assert.equal(src.name, 'demo-src')
     assert.equal(src.revision, short)
     assert.equal(src.ready, 'True')
     assert.match(src.message, /stored artifact for revision 'main@sha1:/)
-    const ks = await get('ks', DEMO)
+    const ks = await flux.get('ks', DEMO)
     assert.deepEqual([ks.revision, ks.suspended, ks.ready], [short, 'False', 'True'])
   })
 
   it('flux reconcile ks --with-source fetches a pushed commit and applies it', async () => {
     w.write(`namespaces/${DEMO}/base/settings.yaml`, settings('prod-v2'))
     const sha = await w.commitAndPush('demo: prod v2')
-    const r = await fluxRun('reconcile', 'ks', DEMO, '--with-source', '--timeout', '90s')
+    const r = await flux.run('reconcile', 'ks', DEMO, '--with-source', '--timeout', '90s')
     assert.equal(r.code, 0, r.stdout + r.stderr)
     assert.match(r.stdout + r.stderr, new RegExp(`applied revision main@sha1:${sha}`))
     assert.equal((await w.ks()).status?.lastAppliedRevision, `main@sha1:${sha}`)
@@ -103,7 +67,7 @@ describe('the flux CLI against sim, beside nsops', () => {
     w.write(`${base}/kustomization.yaml`, 'resources: [web.yaml, settings.yaml, extra.yaml]\n')
     try {
       // flux exits 1 on drift and prints `► Kind/namespace/name created|drifted|deleted` per object
-      const byFluxRun = await fluxRun(
+      const byFluxRun = await flux.run(
         'diff',
         'ks',
         DEMO,
@@ -115,22 +79,12 @@ describe('the flux CLI against sim, beside nsops', () => {
       const byFlux = Object.fromEntries(
         [...byFluxRun.stdout.matchAll(/^► (\S+) (created|drifted|deleted)$/gm)].map((m) => [m[1], words[m[2]]]),
       )
-      const sink = () =>
-        new Writable({
-          write(_c, _e, cb) {
-            cb()
-          },
-        })
-      const quiet = { info() {}, step() {}, ok() {}, warn() {}, fail() {} }
-      const report = await runDeploy({
+      const report = await runDeployQuietly({
         ns: w.ns,
         repoDir: w.work,
         dryRun: true,
         target: { kubeconfig: w.kubeconfig },
         timeoutMs: 60_000,
-        log: quiet,
-        out: sink(),
-        prompt: sink(),
       })
       assert.equal(report.outcome, 'dry-run', report.summary)
       const diff = report.steps.find((st) => st.name === 'diff')?.detail?.objects as ObjectDiff[]
@@ -152,17 +106,17 @@ describe('the flux CLI against sim, beside nsops', () => {
     const loop = new DevLoop(w.kube, w.ns, { forwards: false, hold: { policy: 'kustomization' } })
     try {
       await loop.start()
-      const held = await get('ks', DEMO)
+      const held = await flux.get('ks', DEMO)
       assert.equal(held.suspended, 'True')
       assert.match((await w.ks()).metadata.annotations?.[SUSPENDED_BY] ?? '', /pid/)
     } finally {
       await loop.stop()
     }
-    assert.equal((await get('ks', DEMO)).suspended, 'False')
+    assert.equal((await flux.get('ks', DEMO)).suspended, 'False')
   })
 
   it('a `flux suspend` made before a dev loop is kept when the loop ends; `flux resume` brings it back Ready', async () => {
-    const suspended = await fluxRun('suspend', 'ks', DEMO)
+    const suspended = await flux.run('suspend', 'ks', DEMO)
     assert.equal(suspended.code, 0, suspended.stderr)
     const loop = new DevLoop(w.kube, w.ns, { forwards: false })
     try {
@@ -171,10 +125,10 @@ describe('the flux CLI against sim, beside nsops', () => {
       await loop.stop()
     }
     assert.equal((await w.ks()).spec.suspend, true, 'nsops never resumes a suspension it did not make')
-    assert.equal((await get('ks', DEMO)).suspended, 'True')
-    const resumed = await fluxRun('resume', 'ks', DEMO, '--timeout', '90s')
+    assert.equal((await flux.get('ks', DEMO)).suspended, 'True')
+    const resumed = await flux.run('resume', 'ks', DEMO, '--timeout', '90s')
     assert.equal(resumed.code, 0, resumed.stdout + resumed.stderr)
-    const ks = await get('ks', DEMO)
+    const ks = await flux.get('ks', DEMO)
     assert.deepEqual([ks.suspended, ks.ready], ['False', 'True'])
   })
 })

@@ -5,45 +5,23 @@
 // reconcile needs the real controllers, so it runs on a GitOps world of its own (sim with
 // source-controller and kustomize-controller, a git server) through the command's function.
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
 import { reconcile } from '../../shared/commands/reconcile.ts'
 import { installFluxCrds, SUSPENDED_BY } from '../../shared/flux/index.ts'
-import { toolPath } from '../../shared/tools/provision.ts'
 import { testCluster, type TestCluster } from '../harness.ts'
 import { privateStateDir } from '../state-dir.ts'
 import { just } from '../just.ts'
+import { createIdleKustomization, fluxCli, type FluxCli } from '../flux-fixture.ts'
 import { gitOpsWorld, settings, type GitOpsWorld } from './gitops-fixture.ts'
 
-const run = promisify(execFile)
 const group = 'kustomize.toolkit.fluxcd.io'
-
-interface Row {
-  name: string
-  revision: string
-  suspended: string
-  ready: string
-}
-
-/** `flux get ks NAME` (or `sources git NAME`) as a row of flux's table. */
-async function fluxGet(flux: string, kubeconfig: string, ...what: string[]): Promise<Row> {
-  const { stdout } = await run(flux, ['get', ...what, '-n', 'flux-system', '--kubeconfig', kubeconfig], {
-    timeout: 60_000,
-  })
-  const [header, line] = stdout.trimEnd().split('\n')
-  assert.match(header, /^NAME\s+REVISION\s+SUSPENDED\s+READY/)
-  // by the header's columns: REVISION is empty until the Kustomization has applied once
-  const at = (col: string) => line.slice(header.indexOf(col)).trim().split(/\s+/)[0]
-  return { name: at('NAME'), revision: at('REVISION'), suspended: at('SUSPENDED'), ready: at('READY') }
-}
 
 describe('just suspend / resume beside the flux CLI (arr-stack on the sim)', () => {
   let cluster: TestCluster
-  let flux = ''
+  let flux: FluxCli
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-flux-verbs-'))
   const name = 'arr-stack'
   const ref = { group, version: 'v1', namespace: 'flux-system', plural: 'kustomizations', name }
@@ -54,30 +32,18 @@ describe('just suspend / resume beside the flux CLI (arr-stack on the sim)', () 
     }
   const nsops = (...args: string[]) =>
     just(args, { NSOPS_STATE_DIR: stateDir, NSOPS_KUBECONFIG: cluster.kubeconfig, KUBECONFIG: '' })
-  const fluxCli = (...args: string[]) =>
-    run(flux, [...args, '-n', 'flux-system', '--kubeconfig', cluster.kubeconfig], { timeout: 60_000 })
-  const suspendedColumn = async () => (await fluxGet(flux, cluster.kubeconfig, 'ks', name)).suspended
+  const suspendedColumn = async () => (await flux.get('ks', name)).suspended
 
   before(async () => {
     cluster = await testCluster()
-    flux = await toolPath('flux')
+    flux = await fluxCli(cluster.kubeconfig)
     await installFluxCrds(cluster.kube)
     await cluster.kube.core.createNamespace({ body: { metadata: { name: 'flux-system' } } }).catch(() => {})
     // what applies namespaces/arr-stack/overlays/prod (no controller runs here: suspend and
     // resume are spec.suspend and nsops' marker, which flux get reads all the same)
-    await cluster.kube.custom.createNamespacedCustomObject({
-      ...ref,
-      body: {
-        apiVersion: `${group}/v1`,
-        kind: 'Kustomization',
-        metadata: { name, namespace: 'flux-system' },
-        spec: {
-          interval: '10m',
-          path: './namespaces/arr-stack/overlays/prod',
-          prune: true,
-          sourceRef: { kind: 'GitRepository', name: 'absent' },
-        },
-      },
+    await createIdleKustomization(cluster.kube, name, {
+      path: './namespaces/arr-stack/overlays/prod',
+      source: 'absent',
     })
   })
   after(async () => {
@@ -110,7 +76,7 @@ describe('just suspend / resume beside the flux CLI (arr-stack on the sim)', () 
   })
 
   it('a flux suspend by hand is not resumed — it says so, exit 1 — unless --force', async () => {
-    await fluxCli('suspend', 'kustomization', name)
+    await flux.ok('suspend', 'kustomization', name)
     const r = await nsops('resume', name)
     assert.equal(r.code, 1)
     assert.match(r.stderr, /Kustomization\/flux-system\/arr-stack stays suspended: it was suspended by hand/)
@@ -123,34 +89,34 @@ describe('just suspend / resume beside the flux CLI (arr-stack on the sim)', () 
 
   it('just suspend, then flux resume and flux suspend by hand: the suspension is theirs now', async () => {
     assert.equal((await nsops('suspend', name)).code, 0)
-    await fluxCli('resume', 'kustomization', name, '--wait=false')
-    await fluxCli('suspend', 'kustomization', name)
+    await flux.ok('resume', 'kustomization', name, '--wait=false')
+    await flux.ok('suspend', 'kustomization', name)
     const r = await nsops('resume', name)
     assert.equal(r.code, 1)
     assert.match(r.stderr, /stays suspended: it was suspended by hand/)
     assert.equal(await suspendedColumn(), 'True')
-    await fluxCli('resume', 'kustomization', name, '--wait=false')
+    await flux.ok('resume', 'kustomization', name, '--wait=false')
   })
 
   it('suspending what is already suspended by hand leaves it, and names it', async () => {
-    await fluxCli('suspend', 'kustomization', name)
+    await flux.ok('suspend', 'kustomization', name)
     const r = await nsops('suspend', name)
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stderr, /was already suspended by hand: left as it is/)
-    await fluxCli('resume', 'kustomization', name, '--wait=false')
+    await flux.ok('resume', 'kustomization', name, '--wait=false')
     assert.equal(await suspendedColumn(), 'False')
   })
 })
 
 describe('just reconcile --with-source with the real controllers, as flux reconcile ks --with-source', () => {
   let w: GitOpsWorld
-  let flux = ''
+  let flux: FluxCli
   const state = privateStateDir('nsops-flux-verbs-reconcile-')
 
   before(async () => {
-    flux = await toolPath('flux')
     state.enter()
     w = await gitOpsWorld()
+    flux = await fluxCli(w.kubeconfig)
     await w.waitApplied(await w.git$('rev-parse', 'HEAD'))
   })
   after(async () => {
@@ -164,20 +130,20 @@ describe('just reconcile --with-source with the real controllers, as flux reconc
     const code = await reconcile(w.ns, ['--with-source', '--timeout', '2m', '--kubeconfig', w.kubeconfig])
     assert.equal(code, 0)
     const short = `main@sha1:${sha.slice(0, 8)}`
-    const src = await fluxGet(flux, w.kubeconfig, 'sources', 'git', 'demo-src')
+    const src = await flux.get('sources', 'git', 'demo-src')
     assert.equal(src.revision, short)
-    const k = await fluxGet(flux, w.kubeconfig, 'ks', 'demo')
+    const k = await flux.get('ks', 'demo')
     assert.deepEqual([k.revision, k.suspended, k.ready], [short, 'False', 'True'])
     const cm = await w.kube.core.readNamespacedConfigMap({ name: 'settings', namespace: 'demo' })
     assert.equal(cm.data?.mode, 'prod-v2')
   })
 
   it('a suspended Kustomization is not reconciled: it says by whom, exit 1', async () => {
-    await run(flux, ['suspend', 'ks', 'demo', '-n', 'flux-system', '--kubeconfig', w.kubeconfig])
+    await flux.ok('suspend', 'ks', 'demo')
     await assert.rejects(
       reconcile(w.ns, ['--timeout', '30s', '--kubeconfig', w.kubeconfig]),
       /Kustomization\/flux-system\/demo: resource is suspended \(by hand\)/,
     )
-    await run(flux, ['resume', 'ks', 'demo', '-n', 'flux-system', '--kubeconfig', w.kubeconfig])
+    await flux.ok('resume', 'ks', 'demo')
   })
 })
