@@ -69,6 +69,8 @@ interface Stream {
   container: string
   run: string
   cursor: LogCursor
+  /** --since/--tail for a run there when following began, until a line of it has been read */
+  window: LogOptions
   /** stops the read in flight, answered yet or not (read()) */
   stop?: () => void
   /** the run was replaced or its pod went: stop resuming it */
@@ -203,6 +205,7 @@ export class LogFollower extends EventEmitter<Events> {
       run,
       app: appOfPod(pod),
       cursor: new LogCursor(),
+      window: {},
       ended: false,
       chain: Promise.resolve(),
       terminated: false,
@@ -223,8 +226,8 @@ export class LogFollower extends EventEmitter<Events> {
       const s = this.stream(pod, r.container, r.run)
       s.terminated = r.terminated
       // runs there when following began honour --since/--tail; later ones are read whole
-      const window = !old && !this.listed ? this.initialWindow() : {}
-      s.chain = old ? this.retire(old).then(() => this.keepReading(s, window)) : this.keepReading(s, window)
+      if (!old && !this.listed) s.window = this.initialWindow()
+      s.chain = old ? this.retire(old).then(() => this.keepReading(s)) : this.keepReading(s)
     }
   }
 
@@ -243,7 +246,8 @@ export class LogFollower extends EventEmitter<Events> {
     const since = s.cursor.sinceTime()
     s.cursor.resume()
     try {
-      await this.read(s, { previous: true, ...(since ? { sinceTime: since } : {}) })
+      // no line read yet: what --since/--tail let through, not the whole run
+      await this.read(s, { previous: true, ...(since ? { sinceTime: since } : s.window) })
     } catch {
       /* its pod may be gone already: nothing more can be read */
     }
@@ -273,9 +277,9 @@ export class LogFollower extends EventEmitter<Events> {
   }
 
   /** Follows a run until it ends or is replaced, resuming a dropped stream from its cursor. */
-  private async keepReading(s: Stream, window: LogOptions): Promise<void> {
+  private async keepReading(s: Stream): Promise<void> {
     this.emit('attach', { pod: s.pod, container: s.container, run: s.run, ...(s.app ? { app: s.app } : {}) })
-    let opts: LogOptions = { follow: true, ...window }
+    let opts: LogOptions = { follow: true, ...s.window }
     while (!s.ended && !this.abort.signal.aborted) {
       try {
         await this.read(s, opts)
@@ -302,7 +306,7 @@ export class LogFollower extends EventEmitter<Events> {
       })
       const since = s.cursor.sinceTime()
       s.cursor.resume()
-      opts = { follow: true, ...(since ? { sinceTime: since } : {}) }
+      opts = { follow: true, ...(since ? { sinceTime: since } : s.window) }
     }
   }
 

@@ -199,6 +199,7 @@ describe('just logs', { skip: process.env.NSOPS_TEST_CONTEXT ? 'needs the sim cl
 
   it('a container that restarts while its follow has no answer yet (nothing newer than --since) is followed in its new run', async () => {
     const pod = await podOf('web')
+    write(pod, ['said before --since'])
     await quiet(pod)
     const run = logs('web', '--since', '1s')
     await until('web followed', async () => run.err().includes(`+ ${pod.metadata!.name} web`))
@@ -212,6 +213,8 @@ describe('just logs', { skip: process.env.NSOPS_TEST_CONTEXT ? 'needs the sim cl
     await seen(run, 'the new run speaks')
     run.child.kill('SIGINT')
     assert.equal(await run.exit, 130)
+    // the replaced run had nothing to show within --since: it is not read whole either
+    assert.ok(!run.out().includes('said before --since'), run.out().join('\n'))
   })
 
   it('Ctrl-C ends a follow the API has not answered yet', async () => {
