@@ -54,7 +54,8 @@ is in git, so a deploy is a commit that Flux is then made to apply and watched u
 Exit codes: 0 deployed (or nothing to deploy, or a dry run) · 1 nothing was pushed (usage,
 refused, validation failed, not confirmed) · 2 failed and rolled back · 3 failed and the
 rollback failed too (the message says where every commit is) · 4 pushed but not verified
-(--push-only, Flux gave no answer in time, or a failure left in place by --no-rollback) ·
+(--push-only, Flux gave no answer in time, the cluster's API server stopped answering while
+it waited: not rolled back, or a failure left in place by --no-rollback) ·
 130 interrupted (a local commit is kept; the message says how to continue).
 `
 

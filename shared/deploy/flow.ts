@@ -5,7 +5,7 @@ import path from 'node:path'
 import { NsopsError, ExitCode, errorMessage } from '../core/errors.ts'
 import { fluxStatus, fluxRefString } from '../flux/index.ts'
 import { shortSha, type Upstream } from '../git/repo.ts'
-import { connect, ensureReachable, type Kube, type KubeTarget } from '../kube/client.ts'
+import { connect, ensureReachable, noAnswerIn, withDeadline, type Kube, type KubeTarget } from '../kube/client.ts'
 import { sourceRoot, type NamespaceConfig } from '../config/namespace-config.ts'
 import { c, interactive, log as defaultLog, spinner, type Spinner } from '../core/output.ts'
 import { repoRoot } from '../core/paths.ts'
@@ -29,7 +29,7 @@ import {
   type StepStatus,
   type Verdict,
 } from './report.ts'
-import { rollout, type RolloutResult } from './rollout.ts'
+import { rollout, type RolloutResult, type RolloutStage } from './rollout.ts'
 
 export type Logger = Record<'info' | 'step' | 'ok' | 'warn' | 'fail', (msg: string) => void>
 
@@ -192,11 +192,12 @@ export class DeploySteps {
     }
   }
 
-  /** The Kustomization's state in one line, for summaries; never throws. */
+  /** The Kustomization's state in one line, for summaries; never throws, and never waits long. */
   async fluxLine(kube: Kube | undefined): Promise<string | undefined> {
     if (!kube) return undefined
     try {
-      const rows = await fluxStatus(kube, [kustomizationRef(this.ns)])
+      // a line of a summary: an API server that stopped answering does not hold the verdict
+      const rows = await fluxStatus(withDeadline(kube, Date.now()), [kustomizationRef(this.ns)])
       this.report.flux = rows
       const r = rows[0]
       if (r.missing) return `${r.kind}/${r.namespace}/${r.name} not found`
@@ -345,6 +346,29 @@ export async function confirmStep(
   return yes
 }
 
+/**
+ * The cluster's API server did not answer while the wait for Flux ran: the push stands, and
+ * nothing could tell whether Flux applied it. Says what the wait was doing and which request
+ * got no answer.
+ */
+function noAnswerResult(
+  kube: Kube,
+  sha: string,
+  at: { stage: RolloutStage; message: string },
+  request: string,
+  ms: number,
+  elapsedMs: number,
+): RolloutResult {
+  return {
+    ok: false,
+    sha,
+    stage: at.stage,
+    noAnswer: true,
+    message: `the cluster's API server did not answer within ${Math.round(ms / 1000)} s (context ${kube.context}, server ${kube.server}) while the deploy waited for Flux (${clause(at.message)}; no answer to ${request})`,
+    elapsedMs,
+  }
+}
+
 export async function rolloutStep(
   f: DeploySteps,
   name: 'reconcile' | 'reconcile-revert',
@@ -354,18 +378,39 @@ export async function rolloutStep(
 ): Promise<RolloutResult> {
   return f.step(name, `Reconciling Flux at ${shortSha(sha)}`, async (progress) => {
     let r: RolloutResult
+    const started = Date.now()
+    // what the wait was doing, for a verdict that has to say where it stopped
+    let at: { stage: RolloutStage; message: string } = { stage: 'source', message: 'reading the Flux objects' }
+    // every request of the wait ends by its deadline: an API server that stops answering ends
+    // it at --timeout (plus AFTER_DEADLINE_MS for a last read), not when it answers again
+    const bounded = withDeadline(kube, started + f.timeoutMs)
     try {
-      r = await rollout(kube, flux, sha, {
+      r = await rollout(bounded, flux, sha, {
         timeoutMs: f.timeoutMs,
         signal: f.opts.signal,
-        progress: (_stage, m) => progress(m),
+        progress: (stage, m) => {
+          at = { stage, message: m }
+          progress(m)
+        },
         repoDir: f.opts.repoDir,
         remote: f.report.git.remote?.name,
         branch: f.remoteBranch,
       })
     } catch (err) {
-      if (err instanceof Interrupted || !(err instanceof NsopsError)) throw err
-      r = { ok: false, sha, stage: 'kustomization', message: err.message, elapsedMs: 0 }
+      const none = noAnswerIn(err)
+      if (err instanceof Interrupted || !(none || err instanceof NsopsError)) throw err
+      r = none
+        ? noAnswerResult(kube, sha, at, none.what, none.ms, Date.now() - started)
+        : { ok: false, sha, stage: 'kustomization', message: errorMessage(err), elapsedMs: Date.now() - started }
+    }
+    // a wait that ran out of time while the API server had stopped answering (its watches go
+    // quiet, they do not fail) is no verdict of Flux's: one quick question tells the two apart
+    if (!r.ok && r.timedOut) {
+      const probe = await ensureReachable(kube, 3_000).then(
+        () => undefined,
+        (err: unknown) => noAnswerIn(err),
+      )
+      if (probe) r = noAnswerResult(kube, sha, at, probe.what, probe.ms, r.elapsedMs)
     }
     const { health, ...rest } = r
     const detail: Record<string, unknown> = { ...rest, ...(health ? { health } : {}) }

@@ -38,6 +38,8 @@ export interface ReleasesResult {
   releases: ReleaseChange[]
   /** one line for people */
   message: string
+  /** it ran out of time rather than reaching a verdict */
+  timedOut?: boolean
 }
 
 /** The HelmReleases a Kustomization applied (its status.inventory). */
@@ -153,6 +155,7 @@ export async function waitReleases(
       return {
         ok: false,
         releases: all,
+        timedOut: true,
         message: `helm-controller did not release ${late.map((k) => `HelmRelease ${k}`).join(', ')} for its new spec in time (${late
           .map((k) => changes.get(k)?.line ?? 'no release yet')
           .join('; ')})`,

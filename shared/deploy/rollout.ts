@@ -41,6 +41,10 @@ export interface RolloutResult {
     objects: { ref: string; status: string; message: string }[]
   }
   elapsedMs: number
+  /** it ran out of time (rather than a verdict): rolloutStep asks whether the API server still answers */
+  timedOut?: boolean
+  /** the cluster's API server stopped answering: nothing says whether Flux applied the commit */
+  noAnswer?: boolean
 }
 
 export interface RolloutOptions {
@@ -100,7 +104,8 @@ export async function rollout(
       ),
       opts.signal,
     )
-    if (!r.ok) return done({ ok: false, stage: 'source', message: r.message, source: r })
+    if (!r.ok)
+      return done({ ok: false, stage: 'source', message: r.message, source: r, timedOut: r.reason === 'Timeout' })
   }
   throwIfInterrupted(opts.signal)
 
@@ -146,6 +151,7 @@ export async function rollout(
         message: link ? `${link} is not Ready: ${message}` : message,
         kustomization: r,
         ...(rel ? { releases: rel.releases } : {}),
+        timedOut: r.reason === 'Timeout',
       })
     }
     k ??= r
@@ -170,6 +176,7 @@ export async function rollout(
         stage: 'health',
         message: `applied ${shortSha(sha)}, but ${link} is not Ready: ${lw.report}`,
         kustomization: r,
+        timedOut: lw.outcome === 'timeout',
         health: {
           ok: lw.ok,
           outcome: lw.outcome,
@@ -208,6 +215,7 @@ export async function rollout(
         message: `applied ${shortSha(sha)}, but ${rel.message}`,
         kustomization: k,
         releases,
+        timedOut: rel.timedOut,
       })
   }
   const relText = releases ? `; ${releasesText(releases)}` : ''
@@ -248,6 +256,7 @@ export async function rollout(
       kustomization: k,
       releases,
       health,
+      timedOut: w.outcome === 'timeout',
     })
   return done({
     ok: true,

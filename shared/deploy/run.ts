@@ -654,6 +654,19 @@ async function deployFlow(f: DeploySteps): Promise<DeployReport> {
   }
 
   const result = await rolloutStep(f, 'reconcile', cluster.kube, flux, pushed.localSha)
+  if (result.noAnswer) {
+    // no verdict on the change, only on the cluster: it stays pushed and is not rolled back
+    // (a revert could not be confirmed either, and Flux applies the commit once the API is back)
+    return f.finish(
+      pushedUnverified(
+        f.ns.name,
+        f.remote,
+        f.report.git.pushed,
+        result.message,
+        `check that the cluster answers (\`kubectl --context ${cluster.kube.context} get --raw /readyz\`); once it does, Flux applies the commit at its next interval (\`flux reconcile kustomization ${f.ns.flux.kustomization} -n ${f.ns.flux.namespace} --with-source\` asks now): watch it with \`just dashboard ${f.ns.name}\`.`,
+      ),
+    )
+  }
   // a failing afterDeploy (a smoke test) counts as a failed health check: same rollback
   const smoke = result.ok ? await afterDeployStep(f, cluster.kube, pushed.localSha) : undefined
   if (result.ok && !smoke) {

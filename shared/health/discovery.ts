@@ -1,9 +1,9 @@
 // Which API resource serves a kind, and the collection path to list and watch it. Discovery
 // goes through client-node's KubernetesObjectApi (GET /api/v1, /apis/<group>/<version>, cached
-// per KubeConfig), so repeated waits do not repeat it.
-import { KubernetesObjectApi, type KubeConfig } from '@kubernetes/client-node'
+// per client), so repeated waits do not repeat it.
+import { KubernetesObjectApi } from '@kubernetes/client-node'
 import { NsopsError, errorMessage } from '../core/errors.ts'
-import { apiMessage, isApiError, type Kube } from '../kube/client.ts'
+import { apiClient, apiMessage, isApiError, type Kube } from '../kube/client.ts'
 
 export interface Resolved {
   plural: string
@@ -16,12 +16,14 @@ class Discovery extends KubernetesObjectApi {
     return this.resource(apiVersion, kind)
   }
 }
-const discoveries = new WeakMap<KubeConfig, Discovery>()
-function discoveryFor(kc: KubeConfig): Discovery {
-  let d = discoveries.get(kc)
+// per client, not per KubeConfig: a client bounded by a deadline (withDeadline) bounds its
+// discovery requests too
+const discoveries = new WeakMap<Kube, Discovery>()
+function discoveryFor(kube: Kube): Discovery {
+  let d = discoveries.get(kube)
   if (!d) {
-    d = kc.makeApiClient(Discovery)
-    discoveries.set(kc, d)
+    d = apiClient(kube, Discovery)
+    discoveries.set(kube, d)
   }
   return d
 }
@@ -46,7 +48,7 @@ export function httpStatusOf(err: unknown): number | undefined {
 /** The resource serving apiVersion/kind; undefined when the group/version is not served (yet). */
 export async function resolve(kube: Kube, apiVersion: string, kind: string): Promise<Resolved | undefined> {
   try {
-    const r = await discoveryFor(kube.kc).lookup(apiVersion, kind)
+    const r = await discoveryFor(kube).lookup(apiVersion, kind)
     return r ? { plural: r.name, namespaced: r.namespaced } : undefined
   } catch (err) {
     // 404: the group/version is not served (yet): a CRD not installed is NotFound, not an error

@@ -5,13 +5,19 @@ import {
   AppsV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  IsomorphicFetchHttpLibrary,
   KubeConfig,
   KubernetesObjectApi,
+  ResponseContext,
+  ServerConfiguration,
+  createConfiguration,
+  wrapHttpLibrary,
+  type Configuration,
   type KubernetesObject,
 } from '@kubernetes/client-node'
 import { NsopsError, errorMessage } from '../core/errors.ts'
 import { anyKubeconfigExists, loadMergedKubeConfig } from './kubeconfig.ts'
-import { rest } from './rest.ts'
+import { NoAnswer, requestBound, rest } from './rest.ts'
 
 export interface KubeTarget {
   /**
@@ -32,6 +38,13 @@ export interface Kube {
   apps: AppsV1Api
   custom: CustomObjectsApi
   objects: KubernetesObjectApi
+  /**
+   * When set (epoch ms, withDeadline), no request of this client outlives it by more than
+   * AFTER_DEADLINE_MS; without it each request has REQUEST_TIMEOUT_MS (kube/rest.ts).
+   */
+  deadline?: number
+  /** the client a deadline-bound one was made from: they share one connection (rest.ts) */
+  base?: Kube
 }
 
 export function loadKubeConfig(target: KubeTarget = {}): KubeConfig {
@@ -77,16 +90,87 @@ export function loadKubeConfig(target: KubeTarget = {}): KubeConfig {
 }
 
 export function clientsFor(kc: KubeConfig, kubeconfigPath?: string): Kube {
-  return {
+  return withClients({
     kc,
     context: kc.getCurrentContext(),
     server: kc.getCurrentCluster()?.server ?? '(unknown server)',
     kubeconfigPath,
-    core: kc.makeApiClient(CoreV1Api),
-    apps: kc.makeApiClient(AppsV1Api),
-    custom: kc.makeApiClient(CustomObjectsApi),
-    objects: KubernetesObjectApi.makeApiClient(kc),
+  })
+}
+
+/**
+ * The same cluster and connection, with every request (here and in rest.ts) ending by `at`
+ * (epoch ms): a deploy's wait covers the requests it makes, so an API server that stops
+ * answering ends it at its --timeout, not when the server answers again. A request started
+ * after `at` still gets AFTER_DEADLINE_MS.
+ */
+export function withDeadline(kube: Kube, at: number): Kube {
+  const base = kube.base ?? kube
+  return withClients({
+    kc: base.kc,
+    context: base.context,
+    server: base.server,
+    kubeconfigPath: base.kubeconfigPath,
+    deadline: at,
+    base,
+  })
+}
+
+type Clients = 'core' | 'apps' | 'custom' | 'objects'
+
+function withClients(k: Omit<Kube, Clients>): Kube {
+  const kube = k as Kube
+  kube.core = apiClient(kube, CoreV1Api)
+  kube.apps = apiClient(kube, AppsV1Api)
+  kube.custom = apiClient(kube, CustomObjectsApi)
+  kube.objects = apiClient(kube, ObjectApi).inContextNamespace(kube.kc)
+  return kube
+}
+
+// what KubernetesObjectApi.makeApiClient does after making the client (the method is protected)
+class ObjectApi extends KubernetesObjectApi {
+  inContextNamespace(kc: KubeConfig): this {
+    this.setDefaultNamespace(kc)
+    return this
   }
+}
+
+/**
+ * A client-node API client of `kube` (kc.makeApiClient's, with its requests bounded): client-node
+ * sets no timeout, so a request to a server that stopped answering would wait for ever.
+ */
+export function apiClient<T>(kube: Pick<Kube, 'kc' | 'server' | 'deadline'>, api: new (config: Configuration) => T): T {
+  const cluster = kube.kc.getCurrentCluster()
+  if (!cluster) throw new Error('No active cluster!')
+  return new api(
+    createConfiguration({
+      baseServer: new ServerConfiguration(cluster.server, {}),
+      authMethods: { default: kube.kc },
+      httpApi: boundedFetch(kube as Kube),
+    }),
+  )
+}
+
+/** client-node's fetch, each request (its answer's body included) ending within requestBound as a NoAnswer. */
+function boundedFetch(kube: Kube) {
+  const fetch = new IsomorphicFetchHttpLibrary()
+  return wrapHttpLibrary({
+    async send(req) {
+      const ms = requestBound(kube)
+      const timeout = AbortSignal.timeout(ms)
+      const own = req.getSignal()
+      req.setSignal(own ? AbortSignal.any([own, timeout]) : timeout)
+      const what = `${req.getHttpMethod()} ${new URL(req.getUrl()).pathname}`
+      const noAnswer = (err: unknown): never => {
+        throw timeout.aborted && !own?.aborted ? new NoAnswer(what, kube.server, ms) : err
+      }
+      const res = await fetch.send(req).toPromise().catch(noAnswer)
+      return new ResponseContext(res.httpStatusCode, res.headers, {
+        text: () => res.body.text().catch(noAnswer),
+        binary: () => res.body.binary().catch(noAnswer),
+      })
+    },
+  })
 }
 
 export function connect(target: KubeTarget = {}): Kube {
@@ -95,15 +179,10 @@ export function connect(target: KubeTarget = {}): Kube {
 
 /** Fails with the context and server named when the API does not answer within timeoutMs. */
 export async function ensureReachable(kube: Kube, timeoutMs = 5000): Promise<string> {
-  let timer: NodeJS.Timeout | undefined
   try {
-    // over the connection the command's other requests share (rest.ts), not one of its own
-    const v = await Promise.race([
-      rest<{ gitVersion: string }>(kube, 'GET', '/version', { timeoutMs }),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
-      }),
-    ])
+    // over the connection the command's other requests share (rest.ts), not one of its own;
+    // rest ends the request, connecting included, within timeoutMs
+    const v = await rest<{ gitVersion: string }>(kube, 'GET', '/version', { timeoutMs })
     return v.gitVersion
   } catch (err) {
     throw new NsopsError(
@@ -112,10 +191,9 @@ export async function ensureReachable(kube: Kube, timeoutMs = 5000): Promise<str
         hint:
           'Is it running? For the local cluster run `just cluster-up`; otherwise check your VPN and `kubectl --context ' +
           `${kube.context} get nodes\`.`,
+        cause: err,
       },
     )
-  } finally {
-    clearTimeout(timer)
   }
 }
 
@@ -143,3 +221,4 @@ export function ref(obj: KubernetesObject): string {
 }
 
 export type { KubernetesObject }
+export { NoAnswer, noAnswerIn } from './rest.ts'

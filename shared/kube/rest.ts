@@ -7,6 +7,7 @@ import http2 from 'node:http2'
 import https from 'node:https'
 import tls from 'node:tls'
 import { ApiException } from '@kubernetes/client-node'
+import { NsopsError } from '../core/errors.ts'
 import type { Kube } from './client.ts'
 import type { ManifestObject } from './refs.ts'
 import type { ObjectRef } from './refs.ts'
@@ -49,11 +50,14 @@ interface ResourceList {
   resources: (ApiResourceInfo & { name: string })[]
 }
 
+/** an HTTP/2 session; false: use HTTP/1.1 for this request; 'silent': the server took the connection and never finished the handshake */
+type H2Session = http2.ClientHttp2Session | false | 'silent'
+
 interface Connection {
   /** HTTP/1.1 keep-alive agent: for plain http, proxies, and servers that do not speak h2 */
   agent?: http.Agent
   /** the HTTP/2 session; undefined until the first TLS request, false once the server refused h2 */
-  h2?: Promise<http2.ClientHttp2Session | false>
+  h2?: Promise<H2Session>
   /** HTTP/2 sessions opened, and what the last request went over (transportOf) */
   sessions: number
   last?: 'h2' | 'http/1.1'
@@ -67,9 +71,55 @@ interface Connection {
 const connections = new WeakMap<Kube, Connection>()
 
 function connectionOf(kube: Kube): Connection {
-  let conn = connections.get(kube)
-  if (!conn) connections.set(kube, (conn = { sessions: 0, discovery: new Map() }))
+  // a client bounded by a deadline (withDeadline) shares the connection of the one it came from
+  const key = kube.base ?? kube
+  let conn = connections.get(key)
+  if (!conn) connections.set(key, (conn = { sessions: 0, discovery: new Map() }))
   return conn
+}
+
+/**
+ * How long a request may wait for its answer unless its caller says otherwise: here silence
+ * for that long (connecting included), in client-node's clients (client.ts) the whole request.
+ */
+export const REQUEST_TIMEOUT_MS = 30_000
+/**
+ * A request started at or after its client's deadline still gets this long: the few that only
+ * report (a summary's status line) answer when the server does, and end soon when it does not.
+ */
+export const AFTER_DEADLINE_MS = 3_000
+
+/**
+ * How long a request may take in all: `ms`, cut to what is left of the client's deadline
+ * (withDeadline in client.ts), never below AFTER_DEADLINE_MS.
+ */
+export function requestBound(kube: Kube, ms = REQUEST_TIMEOUT_MS): number {
+  if (kube.deadline === undefined) return ms
+  return Math.min(ms, Math.max(kube.deadline - Date.now(), AFTER_DEADLINE_MS))
+}
+
+/**
+ * The API server did not answer a request in time (stopped, overloaded, a network that drops
+ * packets): as opposed to an answer that refused it (ApiException). `what` is the request. An
+ * NsopsError: wherever it ends a command, it says what to check.
+ */
+export class NoAnswer extends NsopsError {
+  constructor(
+    readonly what: string,
+    readonly server: string,
+    readonly ms: number,
+  ) {
+    super(`${what}: no answer from ${server} within ${ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`}`, {
+      hint: "the cluster's API server stopped answering: check it (`kubectl get --raw /readyz`; the local cluster: `just cluster-status`), then run again.",
+    })
+  }
+}
+
+/** The NoAnswer an error is, or was caused by (an NsopsError wrapping it). */
+export function noAnswerIn(err: unknown): NoAnswer | undefined {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++)
+    if (e instanceof NoAnswer) return e
+  return undefined
 }
 
 export interface RequestOptions {
@@ -112,7 +162,35 @@ export async function rest<T>(kube: Kube, method: string, path: string, opts: Re
       'Content-Length': Buffer.byteLength(payload),
     }
   }
-  const timeoutMs = opts.timeoutMs ?? 30_000
+  // silence for timeoutMs ends a request, connecting included: a server that stopped
+  // answering (SIGSTOP, a dead VPN) would hold a TLS handshake or a stream open for ever
+  const timeoutMs = opts.timeoutMs ?? REQUEST_TIMEOUT_MS
+  const what = `${method} ${path}`
+  const bound = new AbortController()
+  // a client bounded by a deadline (withDeadline in client.ts): the whole request ends by it
+  let timer: NodeJS.Timeout | undefined
+  if (kube.deadline !== undefined) {
+    const totalMs = requestBound(kube, Number.POSITIVE_INFINITY)
+    timer = setTimeout(() => bound.abort(new NoAnswer(what, url.origin, totalMs)), totalMs)
+  }
+  try {
+    return await send<T>(kube, conn, url, options, payload, timeoutMs, what, bound.signal, opts.discardBody)
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+async function send<T>(
+  kube: Kube,
+  conn: Connection,
+  url: URL,
+  options: https.RequestOptions,
+  payload: string | undefined,
+  timeoutMs: number,
+  what: string,
+  signal: AbortSignal,
+  discardBody?: boolean,
+): Promise<T> {
   const proxied = Boolean(kube.kc.getCurrentCluster()?.proxyUrl)
   let answer: Answer | undefined
   // HTTP/2 as kubectl and Flux speak it: every request of a run multiplexed on one TLS
@@ -120,10 +198,12 @@ export async function rest<T>(kube: Kube, method: string, path: string, opts: Re
   // request in flight. HTTP/1.1 when the server does not offer h2 (or through a proxy).
   if (url.protocol === 'https:' && !proxied && process.env.NSOPS_HTTP2 !== '0') {
     for (let attempt = 1; !answer; attempt++) {
-      const session = await h2Session(conn, url, options)
+      const session = await untilAborted(h2Session(conn, url, options, timeoutMs), signal)
+      // a server that is there and does not answer: HTTP/1.1 would wait as long again
+      if (session === 'silent') throw new NoAnswer(what, url.origin, timeoutMs)
       if (!session) break
       try {
-        answer = await h2Request(session, url, options, payload, timeoutMs, `${method} ${path}`)
+        answer = await h2Request(session, url, options, payload, timeoutMs, what, signal)
       } catch (err) {
         // a stream the server never took (the session closing, GOAWAY, REFUSED_STREAM) is
         // safe to send again on a new session; anything else is the request's own failure
@@ -135,10 +215,10 @@ export async function rest<T>(kube: Kube, method: string, path: string, opts: Re
   }
   if (answer) conn.last = 'h2'
   else {
-    answer = await h1Request(conn, url, options, payload, timeoutMs, `${method} ${path}`, kube.server, proxied)
+    answer = await h1Request(conn, url, options, payload, timeoutMs, what, kube.server, proxied, signal)
     conn.last = 'http/1.1'
   }
-  if (opts.discardBody && answer.status >= 200 && answer.status < 300) return undefined as T
+  if (discardBody && answer.status >= 200 && answer.status < 300) return undefined as T
   const text = answer.body.toString('utf8')
   let body: unknown = text
   try {
@@ -147,7 +227,26 @@ export async function rest<T>(kube: Kube, method: string, path: string, opts: Re
     /* not JSON: keep the text */
   }
   if (answer.status >= 200 && answer.status < 300) return body as T
-  throw new ApiException(answer.status, `${method} ${path}: HTTP ${answer.status}`, body, answer.headers)
+  throw new ApiException(answer.status, `${what}: HTTP ${answer.status}`, body, answer.headers)
+}
+
+/** `p`, or the signal's reason once it aborts (what `p` still does is left to finish on its own). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason)
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(v)
+      },
+      (err) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(err)
+      },
+    )
+  })
 }
 
 /**
@@ -193,20 +292,26 @@ function tlsOptions(
   }
 }
 
-function h2Session(
-  conn: Connection,
-  url: URL,
-  options: https.RequestOptions,
-): Promise<http2.ClientHttp2Session | false> {
+function h2Session(conn: Connection, url: URL, options: https.RequestOptions, connectMs: number): Promise<H2Session> {
   if (conn.h2) return conn.h2
-  const opening = new Promise<http2.ClientHttp2Session | false>((resolve) => {
+  const opening = new Promise<H2Session>((resolve) => {
     const session = http2.connect(url.origin, { ...tlsOptions(options), ALPNProtocols: ['h2'] })
     conn.sessions++
     let settled = false
     const forget = () => {
       if (conn.h2 === opening) conn.h2 = undefined
     }
+    // a server that accepts the TCP connection and never finishes the handshake (a stopped
+    // process: the kernel still accepts) would hold every later request of the run on this
+    // promise; given up, the next request opens a new session
+    let silent = false
+    const connecting = setTimeout(() => {
+      silent = true
+      session.destroy(new Error(`no TLS handshake with ${url.origin} within ${connectMs} ms`))
+    }, connectMs)
+    session.once('close', () => clearTimeout(connecting))
     session.once('connect', () => {
+      clearTimeout(connecting)
       settled = true
       // the server chose another protocol: HTTP/1.1 for the rest of the run
       if (session.alpnProtocol !== 'h2') {
@@ -221,6 +326,7 @@ function h2Session(
       forget()
       if (settled) return
       settled = true
+      if (silent) return resolve('silent')
       // TLS refused h2 (a server or proxy that speaks only HTTP/1.1): HTTP/1.1 from now on.
       // No connection at all (the server down, restarting): this request goes over HTTP/1.1
       // and reports why; the next one tries h2 again.
@@ -254,6 +360,7 @@ function h2Request(
   payload: string | undefined,
   timeoutMs: number,
   what: string,
+  signal: AbortSignal,
 ): Promise<Answer> {
   const headers: http2.OutgoingHttpHeaders = { ':method': options.method, ':path': url.pathname + url.search }
   for (const [k, v] of Object.entries(options.headers ?? {}))
@@ -283,22 +390,30 @@ function h2Request(
       )
     })
     stream.on('data', (d: Buffer) => chunks.push(d))
-    stream.setTimeout(timeoutMs, () => stream.close(http2.constants.NGHTTP2_CANCEL))
+    // idle for timeoutMs, or the client's deadline passed (rest): cancelled
+    const cancel = () => stream.close(http2.constants.NGHTTP2_CANCEL)
+    stream.setTimeout(timeoutMs, cancel)
+    signal.addEventListener('abort', cancel, { once: true })
     let settled = false
     const done = (fn: () => void) => {
       if (settled) return
       settled = true
+      signal.removeEventListener('abort', cancel)
       const left = (streams.get(session) ?? 1) - 1
       streams.set(session, left)
       if (left === 0 && !session.destroyed) session.unref()
       fn()
     }
-    stream.on('end', () => done(() => resolve({ status, headers: resHeaders, body: Buffer.concat(chunks) })))
+    stream.on('end', () => {
+      // a stream cancelled before any answer ends too: 'close' says why (not an "HTTP 0" answer)
+      if (!responded) return
+      done(() => resolve({ status, headers: resHeaders, body: Buffer.concat(chunks) }))
+    })
     stream.on('error', (err) => done(() => reject(!responded && refused(err, stream) ? new NotSent(err) : err)))
     stream.on('close', () =>
       done(() => {
         if (stream.rstCode === http2.constants.NGHTTP2_CANCEL)
-          reject(new Error(`${what}: no answer from ${url.origin} within ${timeoutMs} ms`))
+          reject(signal.aborted ? signal.reason : new NoAnswer(what, url.origin, timeoutMs))
         else if (!responded && stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM)
           reject(new NotSent(new Error(`${what}: stream refused`)))
         else reject(new Error(`${what}: the connection closed before the answer was complete`))
@@ -328,6 +443,7 @@ function h1Request(
   what: string,
   server: string,
   proxied: boolean,
+  signal: AbortSignal,
 ): Promise<Answer> {
   // client-node makes a fresh agent per call; one keep-alive agent per connection saves a
   // TLS handshake per request, and one secure context saves parsing the certificates per
@@ -342,10 +458,10 @@ function h1Request(
   }
   const mod = url.protocol === 'http:' ? http : https
   return new Promise<Answer>((resolve, reject) => {
-    const req = mod.request(url, options, (res) => {
+    const req = mod.request(url, { ...options, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (d: Buffer) => chunks.push(d))
-      res.on('error', reject)
+      res.on('error', (err) => reject(signal.aborted ? signal.reason : err))
       res.on('end', () =>
         resolve({
           status: res.statusCode ?? 0,
@@ -354,7 +470,12 @@ function h1Request(
         }),
       )
     })
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`${what}: no answer from ${server} within ${timeoutMs} ms`)))
+    // idle for timeoutMs (connecting included: the `timeout` option), or the client's deadline passed (rest)
+    const giveUp = () => req.destroy(signal.aborted ? signal.reason : new NoAnswer(what, server, timeoutMs))
+    req.setTimeout(timeoutMs, giveUp)
+    if (signal.aborted) giveUp()
+    signal.addEventListener('abort', giveUp, { once: true })
+    req.once('close', () => signal.removeEventListener('abort', giveUp))
     req.on('error', reject)
     if (payload !== undefined) req.write(payload)
     req.end()

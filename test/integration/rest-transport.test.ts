@@ -1,25 +1,26 @@
 // nsops' own requests to the API server (shared/kube/rest.ts) go over one HTTP/2 connection,
 // as kubectl's and Flux's do, and over HTTP/1.1 when the server does not offer h2. Against
 // the real sim apiserver: dozens of concurrent requests share one session, errors keep their
-// status and body, an idle session does not keep a script from exiting. Two local servers
-// stand in for what the sim cannot be made to do on demand: an HTTPS server that speaks only
-// HTTP/1.1 (a proxy in front of a cluster), and an HTTP/2 server that sends GOAWAY after each
-// answer (an apiserver restarting, or one run with --goaway-chance).
+// status and body, an idle session does not keep a script from exiting. Local servers stand in
+// for what the shared sim cannot be made to do on demand: an HTTPS server that speaks only
+// HTTP/1.1 (a proxy in front of a cluster), an HTTP/2 server that sends GOAWAY after each
+// answer (an apiserver restarting, or one run with --goaway-chance), and one that takes
+// connections and never answers (a stopped apiserver; e2e/gitops-deploy stops its own sim's).
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import http2 from 'node:http2'
 import https from 'node:https'
-import type { AddressInfo } from 'node:net'
+import net, { type AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
 import { ApiException, KubeConfig } from '@kubernetes/client-node'
 import { mapLimit } from '../../shared/apply/order.ts'
-import { getObject, rest, transportOf } from '../../shared/kube/rest.ts'
+import { AFTER_DEADLINE_MS, NoAnswer, getObject, rest, transportOf } from '../../shared/kube/rest.ts'
 import { ensurePki } from '../../shared/cluster/sim/pki.ts'
-import { clientsFor, type Kube } from '../../shared/kube/client.ts'
+import { clientsFor, withDeadline, type Kube } from '../../shared/kube/client.ts'
 import { repoRoot } from '../../shared/core/paths.ts'
 import { testCluster, testNamespace } from '../harness.ts'
 
@@ -154,6 +155,73 @@ console.log(r.metadata.name, transportOf(kube).protocol)
         assert.deepEqual(transportOf(k), { protocol: 'http/1.1', sessions: 1 }) // h2 asked for once, refused, not again
       } finally {
         server.closeAllConnections()
+        await new Promise((r) => server.close(r))
+      }
+    })
+
+    /** `request` ends as NoAnswer within `boundMs` (and a margin for a busy machine). */
+    const ends = async (what: string, request: Promise<unknown>, boundMs: number) => {
+      const t0 = Date.now()
+      const err = await request.then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      const took = Date.now() - t0
+      assert.ok(err instanceof NoAnswer, `${what}: ${String(err)}`)
+      assert.ok(took < boundMs + 1_500, `${what} ended ${took} ms after it started (bound ${boundMs} ms)`)
+      assert.match(
+        err.message,
+        /^GET \/api\/v1\/namespaces\/x: no answer from https:\/\/127\.0\.0\.1:\d+ within \d+ (ms|s)$/,
+      )
+      assert.match(err.hint ?? '', /API server stopped answering/)
+    }
+
+    it('a server that takes connections and never answers (a stopped apiserver: the kernel still accepts): every request ends within its bound, as NoAnswer', async () => {
+      const sockets = new Set<net.Socket>()
+      const server = net.createServer((s) => sockets.add(s))
+      const port = await new Promise<number>((resolve) =>
+        server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)),
+      )
+      try {
+        const k = kubeFor(`https://127.0.0.1:${port}`, pki.caCert)
+        // the TLS handshake never ends: the HTTP/2 session is given up with the request
+        await ends('rest over HTTP/2', rest(k, 'GET', '/api/v1/namespaces/x', { timeoutMs: 500 }), 500)
+        process.env.NSOPS_HTTP2 = '0'
+        try {
+          await ends('rest over HTTP/1.1', rest(k, 'GET', '/api/v1/namespaces/x', { timeoutMs: 500 }), 500)
+        } finally {
+          delete process.env.NSOPS_HTTP2
+        }
+        // client-node sets no timeout of its own; a client bounded by a deadline ends by it
+        const deadline = withDeadline(k, Date.now() + AFTER_DEADLINE_MS + 1_000)
+        await ends('client-node by a deadline', deadline.core.readNamespace({ name: 'x' }), AFTER_DEADLINE_MS + 1_000)
+        // past the deadline, a request still gets AFTER_DEADLINE_MS, and no more
+        await ends('client-node past the deadline', deadline.core.readNamespace({ name: 'x' }), AFTER_DEADLINE_MS)
+      } finally {
+        for (const s of sockets) s.destroy()
+        await new Promise((r) => server.close(r))
+      }
+    })
+
+    it('an HTTP/2 server that takes requests and never answers them (stopped after the session opened): NoAnswer by the idle bound or the deadline, not an "HTTP 0" answer', async () => {
+      const server = http2.createSecureServer({
+        cert: fs.readFileSync(pki.serverCert),
+        key: fs.readFileSync(pki.serverKey),
+      })
+      const sessions = new Set<http2.ServerHttp2Session>()
+      server.on('session', (s) => sessions.add(s))
+      server.on('stream', () => {}) // taken, never answered
+      const url = await listen(server)
+      try {
+        const k = kubeFor(url, pki.caCert)
+        await ends('silence on an open session', rest(k, 'GET', '/api/v1/namespaces/x', { timeoutMs: 500 }), 500)
+        assert.equal(transportOf(k).protocol, undefined, 'no answer came over any protocol')
+        // the default bound is 30 s of silence; a client's deadline ends the request sooner
+        const soon = withDeadline(k, Date.now() + AFTER_DEADLINE_MS + 500)
+        await ends('by the deadline', rest(soon, 'GET', '/api/v1/namespaces/x'), AFTER_DEADLINE_MS + 500)
+        assert.equal(transportOf(k).sessions, 1, 'the deadline-bound client shares the connection')
+      } finally {
+        for (const s of sessions) s.destroy()
         await new Promise((r) => server.close(r))
       }
     })
