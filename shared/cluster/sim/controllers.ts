@@ -246,7 +246,7 @@ export interface BootstrapOptions {
   /** the git URL the GitRepository reads (the local git server's on sim) */
   repoUrl: string
   branch?: string
-  /** the repository (default this one): its k8s/flux/, or else its own root Kustomizations */
+  /** the repository pushed (default this one): its own root Kustomizations when this checkout has no k8s/flux/ */
   repoDir?: string
 }
 
@@ -314,10 +314,10 @@ export async function bootstrapFlux(kube: Kube, opts: BootstrapOptions): Promise
     throw new NsopsError(`${opts.repoUrl} is not a URL Flux can read: a GitRepository needs http(s):// or ssh://.`)
   }
   await installFluxCrds(kube)
-  const repoDir = opts.repoDir ?? repoRoot
-  const dir = path.join(repoDir, 'k8s', 'flux')
-  const objects = fs.existsSync(path.join(dir, 'kustomization.yaml'))
-    ? fluxManifests(dir).map((o) =>
+  // this checkout's k8s/flux/ when it has one (nsops' own shape, whichever clone is pushed);
+  // else the pushed repository's own roots (a repository adopted with `just init`)
+  const objects = fs.existsSync(path.join(fluxDir, 'kustomization.yaml'))
+    ? fluxManifests(fluxDir).map((o) =>
         o.kind !== 'GitRepository'
           ? o
           : {
@@ -325,7 +325,7 @@ export async function bootstrapFlux(kube: Kube, opts: BootstrapOptions): Promise
               spec: { ...o.spec, url: opts.repoUrl, ref: { branch: opts.branch ?? 'main' } },
             },
       )
-    : await repositoryBootstrap(repoDir, opts.repoUrl, opts.branch ?? 'main')
+    : await repositoryBootstrap(opts.repoDir ?? repoRoot, opts.repoUrl, opts.branch ?? 'main')
   const namespaces = [...new Set(objects.map((o) => o.metadata.namespace))]
   for (const name of namespaces) {
     try {
