@@ -7,7 +7,7 @@ import path from 'node:path'
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
 import { simpleGit } from 'simple-git'
 import { NsopsError, errorMessage } from '../../core/errors.ts'
-import { fluxKinds, type FluxObject } from '../../flux/kinds.ts'
+import { fluxKinds, listFlux } from '../../flux/kinds.ts'
 import { apiMessage, type Kube } from '../../kube/client.ts'
 import { repoRoot } from '../../core/paths.ts'
 import { namespaceCharts, publishCharts, type PublishedChart } from '../../images/charts.ts'
@@ -121,8 +121,8 @@ export async function repointLocalGit(kube: Kube, fluxStateDir: string): Promise
   const done: Repointed = { gitRepositories: [], kustomizations: [], remotes: [] }
   if (!url || old.size === 0) return done
   const kind = fluxKinds.GitRepository
-  const list = (await kube.custom.listCustomObjectForAllNamespaces(kind)) as { items: FluxObject[] }
-  for (const repo of list.items) {
+  // right after a restart a CRD's storage may answer 429 "(re)initializing" for a moment: listFlux waits it out
+  for (const repo of await listFlux(kube, 'GitRepository')) {
     if (!old.has(repo.spec?.url as string)) continue
     const { namespace, name } = repo.metadata as { namespace: string; name: string }
     try {
@@ -140,8 +140,7 @@ export async function repointLocalGit(kube: Kube, fluxStateDir: string): Promise
   // an adopted repository's root Kustomizations carry the URL in a patch that keeps their
   // GitRepository on this server (controllers.ts repositoryBootstrap): moved along
   const ksKind = fluxKinds.Kustomization
-  const all = (await kube.custom.listCustomObjectForAllNamespaces(ksKind)) as { items: FluxObject[] }
-  for (const ks of all.items) {
+  for (const ks of await listFlux(kube, 'Kustomization')) {
     const patches = ks.spec?.patches as { patch: string; target?: Record<string, string> }[] | undefined
     if (!patches?.some((p) => [...old].some((u) => p.patch.includes(u)))) continue
     const { namespace, name } = ks.metadata as { namespace: string; name: string }
