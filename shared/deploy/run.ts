@@ -618,53 +618,33 @@ async function deployFlow(f: DeploySteps): Promise<DeployReport> {
   f.report.git.pushed = ours.map((o) => o.sha)
   throwIfInterrupted(opts.signal)
 
+  // pushed and kept, with no verdict from Flux: why not, and what to do
+  const unverified = (message: string, hint: string) =>
+    f.finish(pushedUnverified(f.ns.name, f.remote, f.report.git.pushed, message, hint))
   if (opts.pushOnly) {
-    return f.finish(
-      pushedUnverified(
-        f.ns.name,
-        f.remote,
-        f.report.git.pushed,
-        'not verified, as asked (--push-only)',
-        `Flux applies it at its next interval; watch it with \`just dashboard ${f.ns.name}\`.`,
-      ),
+    return unverified(
+      'not verified, as asked (--push-only)',
+      `Flux applies it at its next interval; watch it with \`just dashboard ${f.ns.name}\`.`,
     )
   }
   if (!cluster.kube) {
-    return f.finish(
-      pushedUnverified(
-        f.ns.name,
-        f.remote,
-        f.report.git.pushed,
-        `no cluster answered (${clause(cluster.offline)})`,
-        `Flux applies it at its next interval; check it with \`just dashboard ${f.ns.name}\` once the cluster answers.`,
-      ),
+    return unverified(
+      `no cluster answered (${clause(cluster.offline)})`,
+      `Flux applies it at its next interval; check it with \`just dashboard ${f.ns.name}\` once the cluster answers.`,
     )
   }
   if (!flux?.found) {
     const missing = flux && !flux.found ? flux : undefined
-    return f.finish(
-      pushedUnverified(
-        f.ns.name,
-        f.remote,
-        f.report.git.pushed,
-        missing?.reason ?? 'Flux was not found',
-        missing?.hint ?? '',
-      ),
-    )
+    return unverified(missing?.reason ?? 'Flux was not found', missing?.hint ?? '')
   }
 
   const result = await rolloutStep(f, 'reconcile', cluster.kube, flux, pushed.localSha)
   if (result.noAnswer) {
     // no verdict on the change, only on the cluster: it stays pushed and is not rolled back
     // (a revert could not be confirmed either, and Flux applies the commit once the API is back)
-    return f.finish(
-      pushedUnverified(
-        f.ns.name,
-        f.remote,
-        f.report.git.pushed,
-        result.message,
-        `check that the cluster answers (\`kubectl --context ${cluster.kube.context} get --raw /readyz\`); once it does, Flux applies the commit at its next interval (\`flux reconcile kustomization ${f.ns.flux.kustomization} -n ${f.ns.flux.namespace} --with-source\` asks now): watch it with \`just dashboard ${f.ns.name}\`.`,
-      ),
+    return unverified(
+      result.message,
+      `check that the cluster answers (\`kubectl --context ${cluster.kube.context} get --raw /readyz\`); once it does, Flux applies the commit at its next interval (\`flux reconcile kustomization ${f.ns.flux.kustomization} -n ${f.ns.flux.namespace} --with-source\` asks now): watch it with \`just dashboard ${f.ns.name}\`.`,
     )
   }
   // a failing afterDeploy (a smoke test) counts as a failed health check: same rollback
