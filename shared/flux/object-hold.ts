@@ -16,6 +16,7 @@
 import { PatchStrategy } from '@kubernetes/client-node'
 import { groupOf, refString as objectRefString, type ObjectRef } from '../kube/refs.ts'
 import { apiMessage, isApiError, type Kube } from '../kube/client.ts'
+import { listObjects, UnknownKindError } from '../kube/rest.ts'
 import { NsopsError } from '../core/errors.ts'
 import { listFlux, fluxRefOf, type FluxObject, type FluxRef } from './kinds.ts'
 import { findManagers, inventoryRefs, type ManagedScope } from './managing.ts'
@@ -352,20 +353,14 @@ export async function findObjectHolds(
     [...collections.values()].map(async (c) => {
       let items: HoldableObject[]
       try {
-        items = (
-          await kube.objects.list(
-            c.apiVersion,
-            c.kind,
-            c.namespace,
-            undefined,
-            undefined,
-            undefined,
-            undefined,
-            HOLD_LABEL,
-          )
-        ).items as HoldableObject[]
+        // over the command's one connection (rest), as every other read of a dashboard
+        items = (await listObjects(kube, c.apiVersion, c.kind, {
+          namespace: c.namespace,
+          labelSelector: HOLD_LABEL,
+        })) as HoldableObject[]
       } catch (err) {
-        if (isApiError(err, 404) || isApiError(err, 403)) return // kind gone, or not ours to list
+        // kind gone, or not ours to list
+        if (err instanceof UnknownKindError || isApiError(err, 404) || isApiError(err, 403)) return
         throw failure(`listing ${c.kind} held from Flux`, kube, err)
       }
       for (const obj of items) {

@@ -592,6 +592,31 @@ export async function objectPath(kube: Kube, ref: ObjectRef): Promise<string> {
   return `${groupVersionPath(ref.apiVersion)}${ns}/${resource.name}/${encodeURIComponent(ref.name)}`
 }
 
+/**
+ * The objects of apiVersion/kind (in namespace, when the kind is namespaced and one is given;
+ * else across the cluster), over this command's connection, as one list. Throws
+ * UnknownKindError when discovery does not know the kind.
+ */
+export async function listObjects(
+  kube: Kube,
+  apiVersion: string,
+  kind: string,
+  opts: { namespace?: string; labelSelector?: string } = {},
+): Promise<LiveObject[]> {
+  const resource = await resourceFor(kube, apiVersion, kind)
+  if (!resource) throw new UnknownKindError(apiVersion, kind)
+  const ns = resource.namespaced && opts.namespace ? `/namespaces/${encodeURIComponent(opts.namespace)}` : ''
+  const list = await rest<{ items?: LiveObject[] }>(
+    kube,
+    'GET',
+    `${groupVersionPath(apiVersion)}${ns}/${resource.name}`,
+    {
+      query: { labelSelector: opts.labelSelector },
+    },
+  )
+  return list.items ?? []
+}
+
 /** The live object, or undefined when it does not exist. */
 export async function getObject(kube: Kube, ref: ObjectRef): Promise<LiveObject | undefined> {
   try {
