@@ -110,12 +110,13 @@ runMain(() => drift({ ...base, paths: namespacePaths(${JSON.stringify(ns.paths.r
 `,
       )
       const objects = (await computeDrift(w.kube, ns)).objects.length
+      // through the launcher a namespace script's shebang runs (shared/bin/nsops-node: the pinned
+      // node, its heap flag, the bundle), which bundles this entry as it does namespaces/*/*.ts
       const bundled = (env: Record<string, string> = {}) =>
-        run(
-          'node',
-          [path.join(repoRoot, 'shared/bin/run-bundled.mjs'), script, '--kubeconfig', w.kubeconfig, '-o', 'json'],
-          { maxBuffer: 64 << 20, env: { ...process.env, ...env } },
-        )
+        run(path.join(repoRoot, 'shared/bin/nsops-node'), [script, '--kubeconfig', w.kubeconfig, '-o', 'json'], {
+          maxBuffer: 64 << 20,
+          env: { ...process.env, NSOPS_BUNDLE: '1', ...env },
+        })
       // the bundle and its code cache are made by a first run, as after any edit of nsops
       await bundled()
       const variants: { label: string; env: Record<string, string>; times: number[] }[] = [
