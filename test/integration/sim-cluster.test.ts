@@ -238,6 +238,43 @@ describe('sim cluster', () => {
       assert.equal(`${host}/keep/me@${await imageDigest(`${host}/keep/me:v1`)}`, pushed)
     })
 
+    it('authenticates its kubeconfig by token, made on the next start of a sim that had none; the admin certificate still works', async () => {
+      const pkiDir = path.join(dir, 'pki')
+      // a sim made before the token: its PKI has only certificates
+      await sim.stop()
+      fs.rmSync(path.join(pkiDir, 'admin.token'))
+      fs.rmSync(path.join(pkiDir, 'tokens.csv'))
+      const caBefore = fs.readFileSync(path.join(pkiDir, 'ca.crt'), 'utf8')
+      await sim.ensure()
+      assert.equal(fs.readFileSync(path.join(pkiDir, 'ca.crt'), 'utf8'), caBefore, 'the certificates are kept')
+      const token = fs.readFileSync(path.join(pkiDir, 'admin.token'), 'utf8').trim()
+      assert.match(token, /^[0-9a-f]{64}$/)
+      const kc = loadKube(sim.kubeconfigPath)
+      assert.equal(kc.getCurrentUser()?.token, token)
+      assert.equal(kc.getCurrentUser()?.certData, undefined)
+      // who the API server says we are, by token, then by the certificate a kubeconfig made before has
+      const whoAmI = async (k: KubeConfig) => {
+        const review = (await clientsFor(k).custom.createClusterCustomObject({
+          group: 'authentication.k8s.io',
+          version: 'v1',
+          plural: 'selfsubjectreviews',
+          body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+        })) as { status: { userInfo: { username: string; groups: string[] } } }
+        return review.status.userInfo
+      }
+      const byToken = await whoAmI(kc)
+      assert.equal(byToken.username, 'nsops-admin')
+      assert.ok(byToken.groups.includes('system:masters'), JSON.stringify(byToken))
+      const byCert = loadKube(sim.kubeconfigPath)
+      const user = byCert.getCurrentUser()!
+      Object.assign(user, {
+        token: undefined,
+        certData: fs.readFileSync(path.join(pkiDir, 'admin.crt')).toString('base64'),
+        keyData: fs.readFileSync(path.join(pkiDir, 'admin.key')).toString('base64'),
+      })
+      assert.equal((await whoAmI(byCert)).username, 'nsops-admin')
+    })
+
     it('starts a registry that died again on the next ensure(), on its port, without restarting the cluster', async () => {
       await sim.ensure()
       const host = sim.registryHost()!

@@ -1,7 +1,8 @@
 // The sim cluster's PKI, made once with openssl and kept across restarts: a CA, the
-// apiserver's serving cert, an admin client cert (system:masters) and the service-account
-// signing key pair.
+// apiserver's serving cert, an admin client cert (system:masters), the service-account
+// signing key pair, and the admin's bearer token, which the kubeconfig carries.
 import { execFile } from 'node:child_process'
+import crypto from 'node:crypto'
 import fs from 'node:fs'
 import fsp from 'node:fs/promises'
 import path from 'node:path'
@@ -20,6 +21,10 @@ export interface Pki {
   adminKey: string
   saKey: string
   saPub: string
+  /** the admin's bearer token (system:masters), what the sim's kubeconfig authenticates with */
+  adminToken: string
+  /** the apiserver's --token-auth-file: the one line that names that token's user and group */
+  tokenFile: string
 }
 
 export function pkiPaths(stateDir: string): Pki {
@@ -35,7 +40,24 @@ export function pkiPaths(stateDir: string): Pki {
     adminKey: p('admin.key'),
     saKey: p('sa.key'),
     saPub: p('sa.pub'),
+    adminToken: p('admin.token'),
+    tokenFile: p('tokens.csv'),
   }
+}
+
+/**
+ * The admin's bearer token, made when missing (a sim made before it had one keeps its
+ * certificates). Why a token, when the admin has a client certificate: the apiserver checks a
+ * client certificate's signature on every request, which was 13-18 % of its CPU through a
+ * validate of 400 objects (bench/README.md), while a token from its file is a map lookup. The
+ * certificate stays valid for a kubeconfig written before.
+ */
+async function ensureAdminToken(pki: Pki): Promise<void> {
+  if (fs.existsSync(pki.adminToken) && fs.existsSync(pki.tokenFile)) return
+  const token = crypto.randomBytes(32).toString('hex')
+  // token,user,uid,"groups": the user the admin certificate names, in system:masters
+  await fsp.writeFile(pki.tokenFile, `${token},nsops-admin,nsops-admin,"system:masters"\n`, { mode: 0o600 })
+  await fsp.writeFile(pki.adminToken, `${token}\n`, { mode: 0o600 })
 }
 
 async function openssl(args: string[], cwd: string): Promise<void> {
@@ -61,7 +83,10 @@ async function openssl(args: string[], cwd: string): Promise<void> {
 export async function ensurePki(stateDir: string): Promise<Pki> {
   const pki = pkiPaths(stateDir)
   const all = [pki.caCert, pki.caKey, pki.serverCert, pki.serverKey, pki.adminCert, pki.adminKey, pki.saKey, pki.saPub]
-  if (all.every((f) => fs.existsSync(f))) return pki
+  if (all.every((f) => fs.existsSync(f))) {
+    await ensureAdminToken(pki)
+    return pki
+  }
   // A half-written PKI (killed run) is not trusted: start over.
   await fsp.rm(pki.dir, { recursive: true, force: true })
   await fsp.mkdir(pki.dir, { recursive: true, mode: 0o700 })
@@ -132,6 +157,7 @@ export async function ensurePki(stateDir: string): Promise<Pki> {
       await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'sa.key'], d)
       await openssl(['ec', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], d)
     })(),
+    ensureAdminToken(pki),
   ])
   return pki
 }
