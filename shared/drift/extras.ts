@@ -5,7 +5,6 @@
 // namespace has or what a controller makes for another object (Argo CD's orphaned-resource
 // exceptions, plus Events and a Service's Endpoints/EndpointSlices).
 import { ApiException } from '@kubernetes/client-node'
-import { mapLimit } from '../apply/order.ts'
 import { aggregatedDiscovery, rest, type LiveObject } from '../kube/rest.ts'
 import type { ObjectRef } from '../kube/refs.ts'
 import type { Kube } from '../kube/client.ts'
@@ -81,17 +80,40 @@ export interface NamespaceObjects {
 /** find() when the listing cannot speak for the object: ask the server for it. */
 export const UNLISTED = Symbol('unlisted')
 
+/** Lists in flight at once: what the API server answers side by side without queueing them. */
+const LIST_CONCURRENCY = 16
+
+/**
+ * Kinds a controller makes for another object (a Deployment's ReplicaSets and Pods, a
+ * Service's endpoints...): listed last, as drift rarely compares them, and their lists are the
+ * longest. Only the order changes: a compare that needs one moves it up (NamespaceListing.find).
+ */
+const MADE_FOR_OTHERS = new Set([
+  'Pod',
+  'ReplicaSet',
+  'ControllerRevision',
+  'Endpoints',
+  'EndpointSlice',
+  'Lease',
+  'Job',
+])
+
 /**
  * Every object of the namespace, one list per kind. The lists also answer "what is live" for
  * the objects drift compares (`find`), so comparing needs no GET per object: half the
  * requests, which is what a drift of a few hundred objects waits on. A list is as current as a
  * GET made at the same moment, and the dry run that follows reads the server's state anyway
- * (a moved resourceVersion makes the compare read again).
+ * (a moved resourceVersion makes the compare read again). The kinds a compare waits on are
+ * listed first: each find() moves its kind to the head of the lists not yet asked for.
  */
 export class NamespaceListing {
   /** per kind: its objects by name, undefined when its list failed */
   private readonly lists: Promise<Map<string, Promise<Map<string, LiveObject> | undefined>>>
   private readonly unreadable: string[] = []
+  /** the kinds not listed yet, in the order they will be */
+  private waiting: NamespacedKind[] = []
+  private running = 0
+  private settle = new Map<string, (items: Map<string, LiveObject> | undefined) => void>()
   /** every list answered (or failed); rejects only when discovery itself failed */
   readonly all: Promise<NamespaceObjects>
 
@@ -101,22 +123,34 @@ export class NamespaceListing {
   ) {
     this.lists = namespacedKinds(kube).then((kinds) => {
       const out = new Map<string, Promise<Map<string, LiveObject> | undefined>>()
-      const settle = new Map<string, (items: Map<string, LiveObject> | undefined) => void>()
       for (const k of kinds)
         out.set(
           kindKey(k.apiVersion, k.resource.kind),
-          new Promise((resolve) => settle.set(kindKey(k.apiVersion, k.resource.kind), resolve)),
+          new Promise((resolve) => this.settle.set(kindKey(k.apiVersion, k.resource.kind), resolve)),
         )
-      // each kind's promise settles as its own list answers (list() never rejects)
-      void mapLimit(kinds, 16, async (k) =>
-        settle.get(kindKey(k.apiVersion, k.resource.kind))!(await this.list(k.apiVersion, k.resource)),
-      )
+      const last = (k: NamespacedKind) => (MADE_FOR_OTHERS.has(k.resource.kind) ? 1 : 0)
+      this.waiting = [...kinds].sort((a, b) => last(a) - last(b)) // stable: discovery's order otherwise
+      this.next()
       return out
     })
     this.all = this.lists.then(async (m) => {
       const lists = await Promise.all(m.values())
       return { objects: lists.flatMap((l) => (l ? [...l.values()] : [])), unreadable: this.unreadable.sort() }
     })
+  }
+
+  /** Starts lists while fewer than LIST_CONCURRENCY are in flight; each settles its kind's promise. */
+  private next(): void {
+    while (this.running < LIST_CONCURRENCY && this.waiting.length) {
+      const k = this.waiting.shift()!
+      this.running++
+      // list() never rejects
+      void this.list(k.apiVersion, k.resource).then((items) => {
+        this.running--
+        this.settle.get(kindKey(k.apiVersion, k.resource.kind))!(items)
+        this.next()
+      })
+    }
   }
 
   private async list(apiVersion: string, resource: Resource): Promise<Map<string, LiveObject> | undefined> {
@@ -150,7 +184,11 @@ export class NamespaceListing {
     } catch {
       return UNLISTED
     }
-    const items = await lists.get(kindKey(ref.apiVersion, ref.kind))
+    const key = kindKey(ref.apiVersion, ref.kind)
+    // a compare waits on this kind: it is listed next (a no-op once it has been asked for)
+    const at = this.waiting.findIndex((k) => kindKey(k.apiVersion, k.resource.kind) === key)
+    if (at > 0) this.waiting.unshift(...this.waiting.splice(at, 1))
+    const items = await lists.get(key)
     return items ? items.get(ref.name) : UNLISTED
   }
 }
