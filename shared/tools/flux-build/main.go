@@ -34,6 +34,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"sync"
 
@@ -225,6 +226,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: flux-build serve|version")
 		os.Exit(2)
 	}
+	// kustomize allocates a fresh tree of YAML nodes per object and build, and keeps none of it
+	// between requests: collecting at 4x the live heap instead of 2x spends less of a build on
+	// the collector (about a tenth of a 400-object build here) for some 25 MB more at its peak.
+	debug.SetGCPercent(400)
 	if p := os.Getenv("FLUX_BUILD_CPUPROFILE"); p != "" {
 		// for bench/README.md's "where the time went": `go tool pprof` on the file after EOF
 		f, err := os.Create(p)
