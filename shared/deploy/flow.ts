@@ -395,6 +395,7 @@ export async function rolloutStep(
         repoDir: f.opts.repoDir,
         remote: f.report.git.remote?.name,
         branch: f.remoteBranch,
+        healthRecheck: name === 'reconcile-revert',
       })
     } catch (err) {
       const none = noAnswerIn(err)

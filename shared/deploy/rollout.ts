@@ -55,6 +55,13 @@ export interface RolloutOptions {
   branch?: string
   signal?: AbortSignal
   progress?: (stage: RolloutStage, message: string) => void
+  /**
+   * A revert's wait: a Kustomization whose first health check fails is asked once more before
+   * that counts. Right after a revert the objects can still carry the failed rollout's
+   * terminal conditions (a Deployment's ProgressDeadlineExceeded, until its controller has
+   * gone back to the old ReplicaSet), and kustomize-controller's first check may read them.
+   */
+  healthRecheck?: boolean
 }
 
 export async function rollout(
@@ -120,15 +127,25 @@ export async function rollout(
       ? `dependsOn: ${fluxRefString(each)} (${dependents.join(', ')} depend${dependents.length === 1 ? 's' : ''} on it)`
       : undefined
     say('kustomization', `${fluxRefString(each)}: applying ${shortSha(sha)}`)
-    const r = await orInterrupt(
-      reconcileAndWait(kube, each, {
-        revision,
-        accepts,
-        timeoutMs: left(),
-        onProgress: (m) => say('kustomization', m),
-      }),
-      opts.signal,
-    )
+    const apply = (freshRun?: boolean) =>
+      orInterrupt(
+        reconcileAndWait(kube, each, {
+          revision,
+          accepts,
+          timeoutMs: left(),
+          onProgress: (m) => say('kustomization', m),
+          freshRun,
+        }),
+        opts.signal,
+      )
+    let r = await apply()
+    if (!r.ok && opts.healthRecheck && r.reason === 'HealthCheckFailed' && Date.now() - started < opts.timeoutMs) {
+      say(
+        'kustomization',
+        `${fluxRefString(each)}: its first health check after the revert failed (${r.readyMessage}); asking once more, as a failed rollout's conditions can linger a moment`,
+      )
+      r = await apply(true)
+    }
     if (!r.ok) {
       // a Kustomization that waits (wait: true) fails on its HelmRelease's health: say
       // helm-controller's own verdict too

@@ -44,6 +44,11 @@ export interface ReconcileOptions {
   accepts?: (revision: string) => boolean | Promise<boolean>
   timeoutMs: number
   onProgress?: (message: string) => void
+  /**
+   * only the run that handles this request gives the verdict: a failure already on the
+   * object (at the wanted revision) is not taken early. For asking again after a failure.
+   */
+  freshRun?: boolean
 }
 
 export interface ReconcileResult {
@@ -187,6 +192,7 @@ function reconcileVerdict(
   previous: string | undefined,
   wanted: string | undefined,
   accepts?: (revision: string) => boolean,
+  freshRun?: boolean,
 ): Readiness | { waiting: string } {
   if (!obj) return { ok: false, reason: 'NotFound', message: 'it was deleted while we waited' }
   if (isSuspended(obj))
@@ -200,7 +206,7 @@ function reconcileVerdict(
     // A run the push itself triggered may already have failed on exactly the wanted commit:
     // that verdict is as good as one for our request, and waiting for a second run doubles
     // the time to notice (about 2× Flux's health-check timeout).
-    const early = wanted ? failureOf(obj, wanted) : undefined
+    const early = wanted && !freshRun ? failureOf(obj, wanted) : undefined
     if (early) return early
     return {
       waiting: `waiting for ${controllerOf(obj.kind)} to pick up the request (lastHandledReconcileAt: ${handled ?? 'never'})`,
@@ -310,7 +316,7 @@ async function reconcileObject(
     })
   const decide = (o: FluxObject | null): Readiness | undefined => {
     last = o
-    const j = reconcileVerdict(o, token, previous, opts.revision, accepts)
+    const j = reconcileVerdict(o, token, previous, opts.revision, accepts, opts.freshRun)
     if ('waiting' in j) {
       if (j.waiting !== lastProgress) progress((lastProgress = j.waiting))
       return undefined

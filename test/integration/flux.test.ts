@@ -96,8 +96,12 @@ const ref = (kind: FluxKind, namespace: string, name: string): FluxRef => ({ kin
 const names = (objs: { kind: string; metadata?: { name?: string }; name?: string }[]) =>
   objs.map((o) => `${o.kind}/${o.metadata?.name ?? o.name}`)
 
-/** Resolves with the reconcile token once the requestedAt annotation shows up (a watch, no sleeps). */
-function reconcileRequested(r: FluxRef, timeoutMs = 10_000): Promise<{ token: string; generation: number }> {
+/** Resolves with the reconcile token once the requestedAt annotation shows up, other than `not` (a watch, no sleeps). */
+function reconcileRequested(
+  r: FluxRef,
+  timeoutMs = 10_000,
+  not?: string,
+): Promise<{ token: string; generation: number }> {
   const k = fluxKinds[r.kind]
   return new Promise((resolve, reject) => {
     let ctl: AbortController | undefined
@@ -113,7 +117,7 @@ function reconcileRequested(r: FluxRef, timeoutMs = 10_000): Promise<{ token: st
         { fieldSelector: `metadata.name=${r.name}` },
         (_type, obj: FluxObject) => {
           const token = obj?.metadata?.annotations?.[REQUESTED_AT]
-          if (done || !token) return
+          if (done || !token || token === not) return
           done = true
           clearTimeout(timer)
           ctl?.abort()
@@ -465,6 +469,40 @@ describe('flux', () => {
       assert.equal(result.readyMessage, 'kustomize build failed: accumulating resources')
       assert.match(result.message, /failed: BuildFailed/)
       assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms of a 20 s timeout`)
+    })
+
+    it('takes a failure already on the object as the verdict, unless asked for a fresh run (a revert checked again)', async () => {
+      const r = ref('Kustomization', fluxNs.name, 'rc-fresh')
+      const generation = (await kustomization(r.name)).metadata.generation ?? 1
+      // the run the push triggered: failed on the wanted revision, handled before our request
+      await writeStatus(r, {
+        observedGeneration: generation,
+        lastHandledReconcileAt: '2000-01-01T00:00:00Z',
+        lastAttemptedRevision: REV,
+        lastAppliedRevision: OLD_REV,
+        conditions: [
+          cond('Ready', 'False', 'HealthCheckFailed', 'Deployment/web: ProgressDeadlineExceeded', generation),
+          cond('Reconciling', 'True', 'ProgressingWithRetry', 'health check failed', generation),
+        ],
+      })
+      const early = await reconcileAndWait(kube, r, { revision: REV, timeoutMs: 20_000 })
+      assert.equal(early.ok, false)
+      assert.equal(early.reason, 'HealthCheckFailed')
+      const { token: first } = await reconcileRequested(r)
+      // asked again for a fresh run: only the run that handles the new request counts
+      const pending = reconcileAndWait(kube, r, { revision: REV, timeoutMs: 20_000, freshRun: true })
+      pending.catch(() => {})
+      const { token } = await reconcileRequested(r, 10_000, first)
+      await writeStatus(r, {
+        observedGeneration: generation,
+        lastHandledReconcileAt: token,
+        lastAttemptedRevision: REV,
+        lastAppliedRevision: REV,
+        conditions: [cond('Ready', 'True', 'ReconciliationSucceeded', `Applied revision: ${REV}`, generation)],
+      })
+      const fresh = await pending
+      assert.equal(fresh.ok, true, fresh.message)
+      assert.equal(fresh.revision, REV)
     })
 
     it('refuses a suspended object and says how to resume it', async () => {
