@@ -574,6 +574,18 @@ export async function resourceFor(kube: Kube, apiVersion: string, kind: string):
   return find(await fresh)
 }
 
+/** Whether the API server serves apiVersion (discovery, cached per connection as resourceFor's). */
+export async function servesGroupVersion(kube: Kube, apiVersion: string): Promise<boolean> {
+  const conn = connectionOf(kube)
+  if (conn.aggregated && !conn.discovery.has(apiVersion)) await conn.aggregated
+  const cached = conn.discovery.get(apiVersion)
+  if (cached && (await cached)) return true
+  const fresh = fetchResourceList(kube, apiVersion)
+  conn.discovery.set(apiVersion, fresh)
+  fresh.catch(() => conn.discovery.delete(apiVersion))
+  return (await fresh) !== undefined
+}
+
 export class UnknownKindError extends Error {
   constructor(
     readonly apiVersion: string,

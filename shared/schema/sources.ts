@@ -6,13 +6,14 @@
 // Go's module cache when it built the binaries) plus the pinned Flux CRDs, converted once into
 // ${XDG_CACHE_HOME:-~/.cache}/nsops/schemas/.
 import { execFile } from 'node:child_process'
+import { ApiException } from '@kubernetes/client-node'
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import fsp from 'node:fs/promises'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import YAML from 'yaml'
-import { rest } from '../kube/rest.ts'
+import { rest, servesGroupVersion } from '../kube/rest.ts'
 import { NsopsError, errorMessage } from '../core/errors.ts'
 import type { Kube } from '../kube/client.ts'
 import { withFileLock } from '../core/lock.ts'
@@ -49,6 +50,9 @@ function readJson<T>(file: string): T | undefined {
   }
 }
 
+/** How long a served group-version may be missing from `/openapi/v3` before it counts as having no schema. */
+const PUBLISH_WAIT_MS = 10_000
+
 /** The cluster's own schemas: `/openapi/v3` lists a URL per group-version, with a content hash. */
 export class ClusterSchemas implements SchemaSource {
   readonly description: string
@@ -82,9 +86,42 @@ export class ClusterSchemas implements SchemaSource {
     return doc
   }
 
-  private async fetch(groupVersion: string): Promise<SchemaDoc | undefined> {
+  /**
+   * The document's URL. A group-version the server serves but its index does not list yet is a
+   * CRD Established a moment ago (dev-up and cluster-up --flux install Flux's, then validate):
+   * the apiserver publishes its schema shortly after it serves it, so the index is read again
+   * until it does (PUBLISH_WAIT_MS at most).
+   */
+  private async urlOf(groupVersion: string): Promise<string | undefined> {
     const url = (await this.paths())[groupVersion]
-    if (!url) return undefined
+    if (url || !(await servesGroupVersion(this.kube, groupVersion))) return url
+    const end = Date.now() + PUBLISH_WAIT_MS
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 200))
+      this.index = undefined
+      const listed = (await this.paths())[groupVersion]
+      if (listed || Date.now() > end) return listed
+    }
+  }
+
+  private async fetch(groupVersion: string): Promise<SchemaDoc | undefined> {
+    let url = await this.urlOf(groupVersion)
+    // a document that changed since the index was made (a CRD of its group published
+    // meanwhile) answers 301 with its new hash in Location: followed, as a browser would
+    for (let hops = 0; url; hops++) {
+      try {
+        return await this.fetchUrl(groupVersion, url)
+      } catch (err) {
+        const moved = err instanceof ApiException && err.code === 301 ? err.headers?.location : undefined
+        if (!moved || hops === 5) throw err
+        const next = new URL(moved, 'https://apiserver.invalid')
+        url = `${next.pathname}${next.search}`
+      }
+    }
+    return undefined
+  }
+
+  private async fetchUrl(groupVersion: string, url: string): Promise<SchemaDoc | undefined> {
     // the URL carries the document's hash (?hash=…): the same URL is the same document
     const hashed = url.includes('hash=')
     const file = path.join(
