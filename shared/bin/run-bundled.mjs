@@ -156,6 +156,27 @@ function build() {
   fs.renameSync(format === 'esm' ? esmTmp : cjsTmp, format === 'esm' ? esmOut : cjsOut)
   fs.rmSync(codeCache, { force: true })
   fs.writeFileSync(metaFile, JSON.stringify({ entry, format, lock: stamp(lockFile), runner: stamp(self), inputs }))
+  pruneGone()
+}
+
+/**
+ * Removes the bundles of scripts that no longer exist (a namespace deleted or renamed, a
+ * scratch script): each is some 10 MB with its code cache, and nothing else would ever remove
+ * it. Done when a bundle is made, which is rare; another process's bundle is only removed when
+ * its script is gone too.
+ */
+function pruneGone() {
+  for (const name of fs.readdirSync(dir)) {
+    if (!name.endsWith('.json')) continue
+    const base = path.join(dir, name.slice(0, -'.json'.length))
+    try {
+      const gone = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')).entry
+      if (typeof gone !== 'string' || fs.existsSync(gone)) continue
+      for (const ext of ['.json', '.cjs', '.mjs', '.cache']) fs.rmSync(`${base}${ext}`, { force: true })
+    } catch {
+      /* being written by another process, or already removed */
+    }
+  }
 }
 
 /**

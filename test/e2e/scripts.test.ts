@@ -389,4 +389,35 @@ describe('namespace scripts end to end', () => {
     // node's loader reached from a vm.Script is 'experimental' in Node 24: the user never hears of it
     for (const r of [first, second]) assert.doesNotMatch(r.stderr, /Warning|USE_MAIN_CONTEXT/)
   })
+
+  it('removes a bundle whose script is gone when it makes another (a namespace deleted or renamed)', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsops-prune-'))
+    const dir = path.join(repoRoot, 'node_modules/.nsops/run')
+    const keyOf = (f: string) => createHash('sha256').update(path.resolve(f)).digest('hex').slice(0, 16)
+    // through the launcher, bundled as a namespace script is (NSOPS_BUNDLE=1: any entry)
+    const bundled = async (f: string) =>
+      (await run(path.join(repoRoot, 'shared/bin/nsops-node'), [f], { env: { ...process.env, NSOPS_BUNDLE: '1' } }))
+        .stdout
+    try {
+      const gone = path.join(tmp, 'gone.mts')
+      fs.writeFileSync(gone, "console.log('gone')\n")
+      assert.equal(await bundled(gone), 'gone\n')
+      const goneKey = keyOf(gone)
+      assert.ok(fs.existsSync(path.join(dir, `${goneKey}.json`)), 'its bundle was made')
+      fs.rmSync(gone)
+      const next = path.join(tmp, 'next.mts')
+      fs.writeFileSync(next, "console.log('next')\n")
+      assert.equal(await bundled(next), 'next\n')
+      const left = fs.readdirSync(dir).filter((f) => f.startsWith(goneKey))
+      assert.deepEqual(left, [], 'the gone script has no bundle left')
+      assert.ok(fs.existsSync(path.join(dir, `${keyOf(next)}.json`)), "the new script's bundle stays")
+    } finally {
+      const files = fs.readdirSync(tmp).map((f) => path.join(tmp, f))
+      fs.rmSync(tmp, { recursive: true, force: true })
+      // this test's own bundles: the one left is removed by the next bundle made, or here
+      for (const f of files)
+        for (const ext of ['.json', '.cjs', '.mjs', '.cache'])
+          fs.rmSync(path.join(dir, `${keyOf(f)}${ext}`), { force: true })
+    }
+  })
 })
