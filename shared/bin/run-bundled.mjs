@@ -78,13 +78,14 @@ function fresh() {
 // smart-buffer) for a `proxy-url: socks5://…` cluster only; node-fetch loads whatwg-url (with
 // tr46's Unicode table) only as its fallback where node has no URL class, which Node 10+ has.
 // Ours: simple-git (with debug) for the git work of deploy, ci and the sim's remote; tar and
-// semver for pulling a chart or a tool; zx for a namespace's tasks and hooks and custom image
-// builds (its vendored packages, and reading TextDecoder, which loads node's undici, cost a
-// dashboard about a tenth of its run when a namespace has no hook to run). Each is replaced in the bundle by a module with the same
-// named exports as getters that load the real package when read (esbuild bundles it as usual,
-// only not run until then). The CommonJS build is the one loaded, so its export names are known
-// by loading it here, at build time. Every import of the name in the bundle gets the copy the
-// repository root resolves (each has one copy in node_modules; none is imported by a subpath).
+// semver for pulling a chart or a tool; zx for a namespace's tasks, hooks and custom image
+// builds (evaluating it, with node's undici that its reading of TextDecoder loads, was about a
+// tenth of a dashboard's run with no hook to run). Each is replaced in the bundle by a module
+// with the same named exports as getters that load the real package when read (esbuild
+// bundles it as usual, only not run until then). The CommonJS build is the one loaded, so its
+// export names are known by loading it here, at build time. Every import of the name in the
+// bundle gets the copy the repository root resolves (each has one copy in node_modules; none
+// is imported by a subpath).
 const LAZY = ['socks-proxy-agent', 'whatwg-url', 'simple-git', 'tar', 'semver', 'zx']
 
 function lazyAliases() {

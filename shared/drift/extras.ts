@@ -113,7 +113,7 @@ export class NamespaceListing {
   /** the kinds not listed yet, in the order they will be */
   private waiting: NamespacedKind[] = []
   private running = 0
-  private settle = new Map<string, (items: Map<string, LiveObject> | undefined) => void>()
+  private readonly settle = new Map<string, (items: Map<string, LiveObject> | undefined) => void>()
   /** every list answered (or failed); rejects only when discovery itself failed */
   readonly all: Promise<NamespaceObjects>
 
