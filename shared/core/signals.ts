@@ -15,6 +15,36 @@
 // for good. The cleanup's own steps are bounded too (dev/loop.ts): this is the backstop.
 import { ExitCode } from './errors.ts'
 
+/**
+ * Settles as `work` does, or rejects as soon as `signal` aborts: with `reason()` when given, else
+ * the signal's reason. What `work` still does is left to finish on its own (a late failure of it
+ * is not reported: nobody is listening any more).
+ */
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal, reason?: () => unknown): Promise<T> {
+  const why = () => (reason ? reason() : signal.reason)
+  if (signal.aborted) {
+    work.catch(() => {})
+    return Promise.reject(why())
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      work.catch(() => {})
+      reject(why())
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(v)
+      },
+      (err) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(err)
+      },
+    )
+  })
+}
+
 /** Signals closer together than this come from one key press relayed by wrappers. */
 const RELAY_WINDOW_MS = 300
 /** Two presses within this window, after the first, force the exit. */

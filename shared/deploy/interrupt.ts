@@ -3,6 +3,7 @@
 // exits at once. Git commands finish or fail on their own: a half-written commit or push is
 // never abandoned mid-way by us.
 import { ExitCode } from '../core/errors.ts'
+import { untilAborted } from '../core/signals.ts'
 
 export class Interrupted extends Error {
   constructor() {
@@ -17,28 +18,7 @@ export function throwIfInterrupted(signal?: AbortSignal): void {
 
 /** Settles as `work` does, or rejects with Interrupted as soon as the signal aborts. */
 export function orInterrupt<T>(work: Promise<T>, signal?: AbortSignal): Promise<T> {
-  if (!signal) return work
-  if (signal.aborted) {
-    work.catch(() => {})
-    return Promise.reject(new Interrupted())
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => {
-      work.catch(() => {}) // it may still fail later; nobody is listening any more
-      reject(new Interrupted())
-    }
-    signal.addEventListener('abort', onAbort, { once: true })
-    work.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort)
-        resolve(v)
-      },
-      (e) => {
-        signal.removeEventListener('abort', onAbort)
-        reject(e)
-      },
-    )
-  })
+  return signal ? untilAborted(work, signal, () => new Interrupted()) : work
 }
 
 /**

@@ -5,7 +5,7 @@
 // namespace has or what a controller makes for another object (Argo CD's orphaned-resource
 // exceptions, plus Events and a Service's Endpoints/EndpointSlices).
 import { ApiException } from '@kubernetes/client-node'
-import { aggregatedDiscovery, rest, type LiveObject } from '../kube/rest.ts'
+import { aggregatedDiscovery, resourcePath, rest, type LiveObject } from '../kube/rest.ts'
 import type { ObjectRef } from '../kube/refs.ts'
 import type { Kube } from '../kube/client.ts'
 
@@ -154,12 +154,11 @@ export class NamespaceListing {
   }
 
   private async list(apiVersion: string, resource: Resource): Promise<Map<string, LiveObject> | undefined> {
-    const base = apiVersion === 'v1' ? '/api/v1' : `/apis/${apiVersion}`
     try {
       const list = await rest<{ items: LiveObject[] }>(
         this.kube,
         'GET',
-        `${base}/namespaces/${encodeURIComponent(this.namespace)}/${resource.name}`,
+        resourcePath(apiVersion, resource, this.namespace),
       )
       return new Map(list.items.map((o) => [o.metadata.name, { ...o, apiVersion, kind: resource.kind }]))
     } catch (err) {

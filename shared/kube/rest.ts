@@ -8,6 +8,7 @@ import https from 'node:https'
 import tls from 'node:tls'
 import { ApiException } from '@kubernetes/client-node'
 import { NsopsError } from '../core/errors.ts'
+import { untilAborted } from '../core/signals.ts'
 import type { Kube } from './client.ts'
 import type { ManifestObject } from './refs.ts'
 import type { ObjectRef } from './refs.ts'
@@ -228,25 +229,6 @@ async function send<T>(
   }
   if (answer.status >= 200 && answer.status < 300) return body as T
   throw new ApiException(answer.status, `${what}: HTTP ${answer.status}`, body, answer.headers)
-}
-
-/** `p`, or the signal's reason once it aborts (what `p` still does is left to finish on its own). */
-function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason)
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason)
-    signal.addEventListener('abort', onAbort, { once: true })
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort)
-        resolve(v)
-      },
-      (err) => {
-        signal.removeEventListener('abort', onAbort)
-        reject(err)
-      },
-    )
-  })
 }
 
 /**
@@ -554,36 +536,42 @@ export function aggregatedDiscovery(kube: Kube): Promise<AggregatedDiscovery | u
 }
 
 /**
+ * apiVersion's resource list as this connection knows it (aggregated discovery on its way
+ * answers too), asked of the server when it knows none, and whether it was known before.
+ */
+async function knownResources(kube: Kube, apiVersion: string): Promise<{ list?: ResourceList; cached: boolean }> {
+  const conn = connectionOf(kube)
+  if (conn.aggregated && !conn.discovery.has(apiVersion)) await conn.aggregated
+  const cached = conn.discovery.get(apiVersion)
+  if (cached) return { list: await cached, cached: true }
+  return { list: await freshResources(kube, apiVersion), cached: false }
+}
+
+/** apiVersion's resource list asked of the server again, and kept for the connection. */
+function freshResources(kube: Kube, apiVersion: string): Promise<ResourceList | undefined> {
+  const { discovery } = connectionOf(kube)
+  const fresh = fetchResourceList(kube, apiVersion)
+  discovery.set(apiVersion, fresh)
+  fresh.catch(() => discovery.delete(apiVersion))
+  return fresh
+}
+
+/**
  * The resource (plural, scope) serving apiVersion/kind, from discovery. Cached per
  * connection; a miss asks again, because a CRD applied a moment ago adds kinds.
  */
 export async function resourceFor(kube: Kube, apiVersion: string, kind: string): Promise<ApiResourceInfo | undefined> {
-  const conn = connectionOf(kube)
-  const { discovery } = conn
   const find = (list: ResourceList | undefined) => list?.resources.find((r) => r.kind === kind && !r.name.includes('/'))
-  // aggregated discovery on its way answers this too (its group-versions land in the cache)
-  if (conn.aggregated && !discovery.has(apiVersion)) await conn.aggregated
-  const cached = discovery.get(apiVersion)
-  if (cached) {
-    const hit = find(await cached)
-    if (hit) return hit
-  }
-  const fresh = fetchResourceList(kube, apiVersion)
-  discovery.set(apiVersion, fresh)
-  fresh.catch(() => discovery.delete(apiVersion))
-  return find(await fresh)
+  const known = await knownResources(kube, apiVersion)
+  const hit = find(known.list)
+  return hit || !known.cached ? hit : find(await freshResources(kube, apiVersion))
 }
 
-/** Whether the API server serves apiVersion (discovery, cached per connection as resourceFor's). */
+/** Whether the API server serves apiVersion: discovery, cached as resourceFor's; a miss asks again. */
 export async function servesGroupVersion(kube: Kube, apiVersion: string): Promise<boolean> {
-  const conn = connectionOf(kube)
-  if (conn.aggregated && !conn.discovery.has(apiVersion)) await conn.aggregated
-  const cached = conn.discovery.get(apiVersion)
-  if (cached && (await cached)) return true
-  const fresh = fetchResourceList(kube, apiVersion)
-  conn.discovery.set(apiVersion, fresh)
-  fresh.catch(() => conn.discovery.delete(apiVersion))
-  return (await fresh) !== undefined
+  const known = await knownResources(kube, apiVersion)
+  if (known.list || !known.cached) return known.list !== undefined
+  return (await freshResources(kube, apiVersion)) !== undefined
 }
 
 export class UnknownKindError extends Error {
@@ -596,12 +584,24 @@ export class UnknownKindError extends Error {
   }
 }
 
+/**
+ * The URL of a resource's objects: in namespace when the resource is namespaced and one is
+ * given, else across the cluster (or cluster-scoped).
+ */
+export function resourcePath(
+  apiVersion: string,
+  resource: { name: string; namespaced: boolean },
+  namespace?: string,
+): string {
+  const ns = resource.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : ''
+  return `${groupVersionPath(apiVersion)}${ns}/${resource.name}`
+}
+
 /** The object's URL; throws UnknownKindError when discovery does not know its kind. */
 export async function objectPath(kube: Kube, ref: ObjectRef): Promise<string> {
   const resource = await resourceFor(kube, ref.apiVersion, ref.kind)
   if (!resource) throw new UnknownKindError(ref.apiVersion, ref.kind)
-  const ns = resource.namespaced ? `/namespaces/${encodeURIComponent(ref.namespace ?? 'default')}` : ''
-  return `${groupVersionPath(ref.apiVersion)}${ns}/${resource.name}/${encodeURIComponent(ref.name)}`
+  return `${resourcePath(ref.apiVersion, resource, ref.namespace ?? 'default')}/${encodeURIComponent(ref.name)}`
 }
 
 /**
@@ -617,15 +617,9 @@ export async function listObjects(
 ): Promise<LiveObject[]> {
   const resource = await resourceFor(kube, apiVersion, kind)
   if (!resource) throw new UnknownKindError(apiVersion, kind)
-  const ns = resource.namespaced && opts.namespace ? `/namespaces/${encodeURIComponent(opts.namespace)}` : ''
-  const list = await rest<{ items?: LiveObject[] }>(
-    kube,
-    'GET',
-    `${groupVersionPath(apiVersion)}${ns}/${resource.name}`,
-    {
-      query: { labelSelector: opts.labelSelector },
-    },
-  )
+  const list = await rest<{ items?: LiveObject[] }>(kube, 'GET', resourcePath(apiVersion, resource, opts.namespace), {
+    query: { labelSelector: opts.labelSelector },
+  })
   return list.items ?? []
 }
 
