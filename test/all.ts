@@ -15,10 +15,53 @@ const only = (process.env.NSOPS_TEST_ONLY ?? '')
 const files = (fs.readdirSync(here, { recursive: true }) as string[])
   .filter((f) => f.endsWith('.test.ts'))
   .filter((f) => only.length === 0 || only.some((w) => f.includes(w)))
+  // fixtures/ holds test files other tests run on purpose (e.g. one that leaks a timer)
+  .filter((f) => !f.startsWith(`fixtures${path.sep}`) || only.some((w) => w.startsWith('fixtures/')))
   .sort()
+
+// What keeps the event loop alive before any test runs (stdio): not a leak.
+const atStart = countResources()
 
 after(async () => {
   await stopTestCluster()
+  // a handle that is closing (a child's 'close' just fired) goes within a few ticks
+  const until = Date.now() + 2000
+  while (lingering().length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50))
+  reportLingering()
 })
+
+function countResources(): Map<string, number> {
+  const counts = new Map<string, number>()
+  for (const r of process.getActiveResourcesInfo()) counts.set(r, (counts.get(r) ?? 0) + 1)
+  return counts
+}
+
+/**
+ * node:test prints its summary only once nothing keeps the event loop alive, so a test that
+ * leaves a timer, socket or child process behind made a CI run wait until its deadline with
+ * every test passed. run.sh passes --test-force-exit; this names what was left, so the leak
+ * can be found rather than hidden.
+ */
+function lingering(): string[] {
+  return [...countResources()].flatMap(([type, n]) => {
+    const extra = n - (atStart.get(type) ?? 0)
+    return extra > 0 ? [`${type} ×${extra}`] : []
+  })
+}
+
+function reportLingering(): void {
+  const left = lingering()
+  if (left.length === 0) return
+  const detail = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().flatMap((h) => {
+    const o = h as { constructor?: { name?: string }; spawnargs?: string[]; pid?: number; remotePort?: number }
+    if (o.spawnargs) return [`child process ${o.pid}: ${o.spawnargs.join(' ')}`]
+    if (o.remotePort) return [`socket to port ${o.remotePort}`]
+    return []
+  })
+  process.stderr.write(
+    `\n# after every test, still active: ${left.join(', ')}${detail.map((d) => `\n#   ${d}`).join('')}\n` +
+      '# (a test left it behind; --test-force-exit in test/run.sh ends the run anyway)\n',
+  )
+}
 
 for (const f of files) await import(pathToFileURL(path.join(here, f)).href)

@@ -13,4 +13,7 @@ node_modules/.bin/prettier --check --log-level warn "**/*.{ts,mts,mjs}" || {
 node_modules/.bin/eslint --max-warnings 0 .
 # TAP for CI's summary, then every failure with its error once more at the end of the log.
 export NODE_OPTIONS="${NODE_OPTIONS:-} --test-reporter=tap --test-reporter-destination=stdout --test-reporter=\"$PWD/test/failure-summary.mjs\" --test-reporter-destination=stdout"
-exec shared/bin/nsops-node test/all.ts "$@"
+# --test-force-exit (node refuses it in NODE_OPTIONS): node:test prints the summary only once
+# nothing keeps the event loop alive, so one handle a test left behind made a CI run wait past
+# its deadline with every test passed; test/all.ts names what was left.
+exec shared/bin/nsops-node --test-force-exit test/all.ts "$@"
