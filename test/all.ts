@@ -3,7 +3,7 @@
 // files whose path contains one of the words.
 import fs from 'node:fs'
 import path from 'node:path'
-import { after } from 'node:test'
+import { after, before } from 'node:test'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { stopTestCluster } from './harness.ts'
 
@@ -64,4 +64,14 @@ function reportLingering(): void {
   )
 }
 
-for (const f of files) await import(pathToFileURL(path.join(here, f)).href)
+// node:test starts the first file's tests while later files are still being imported, so a
+// describe body that reads the environment (e.g. the cache folder) could see what a running
+// test set for a moment: the tests wait until every file is imported.
+let imported!: () => void
+const allImported = new Promise<void>((resolve) => (imported = resolve))
+before(() => allImported)
+try {
+  for (const f of files) await import(pathToFileURL(path.join(here, f)).href)
+} finally {
+  imported()
+}
