@@ -19,11 +19,23 @@ const files = (fs.readdirSync(here, { recursive: true }) as string[])
   .filter((f) => !f.startsWith(`fixtures${path.sep}`) || only.some((w) => w.startsWith('fixtures/')))
   .sort()
 
-// What keeps the event loop alive before any test runs (stdio): not a leak.
+// What keeps the event loop alive before any test runs (stdio: stdin's handle is made when
+// first read, by a test or not): not a leak.
+void process.stdin
 const atStart = countResources()
 
+/** The sim's processes stop within 13 s (SIGTERM, then SIGKILL); past this something hangs. */
+const STOP_DEADLINE_MS = 60_000
+
 after(async () => {
-  await stopTestCluster()
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), STOP_DEADLINE_MS)))
+  if ((await Promise.race([stopTestCluster(), late])) === 'late')
+    // the exit handler harness.ts set kills what is left (the run then exits: --test-force-exit)
+    process.stderr.write(
+      `\n# the test cluster did not stop within ${STOP_DEADLINE_MS / 1000} s: its processes are killed\n`,
+    )
+  clearTimeout(timer)
   // a handle that is closing (a child's 'close' just fired) goes within a few ticks
   const until = Date.now() + 2000
   while (lingering().length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50))
@@ -51,6 +63,8 @@ function lingering(): string[] {
 
 function reportLingering(): void {
   const left = lingering()
+  // reading stdin keeps the run alive when CI hands it an open pipe or a terminal
+  if (process.stdin.readableFlowing) left.push('stdin being read')
   if (left.length === 0) return
   const detail = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().flatMap((h) => {
     const o = h as { constructor?: { name?: string }; spawnargs?: string[]; pid?: number; remotePort?: number }
