@@ -41,6 +41,7 @@ import { buildCacheKey, readBuild, storeBuild } from '../kustomize/build-cache.t
 import { InputRecorder, inputsUnchanged, type BuildInputs } from './build-inputs.ts'
 import { toolSpec } from '../tools/versions.ts'
 import { builtIn, liveRef, NamespaceListing, UNLISTED } from './extras.ts'
+import { DryRunCache } from './dry-runs.ts'
 import { leafChanges, removePath, wantedChanges, type FieldChange } from './fields.ts'
 import { ignoredPaths, kustomizationRules, localRules, type IgnoreRule } from '../config/ignore-rules.ts'
 import { settersOf } from './managers.ts'
@@ -146,6 +147,7 @@ interface Context {
   kube: Kube
   rules: IgnoreRule[]
   listing: NamespaceListing
+  dryRuns: DryRunCache
 }
 
 /** The live object: from the namespace's lists when they speak for it, else one GET. */
@@ -174,10 +176,18 @@ async function compareOne(ctx: Context, obj: ManifestObject): Promise<DriftObjec
   let liveSide: Record<string, unknown>
   let dryRunError: string | undefined
   let current: LiveObject = live
+  const applyAs = { fieldManager: FLUX_APPLY_MANAGER, force: true }
   try {
-    const r = await dryRunAgainstLive(ctx.kube, obj, ref, { fieldManager: FLUX_APPLY_MANAGER, force: true }, { live })
-    current = r.live ?? live
-    gitSide = stripNoise(r.after)
+    const kept = await ctx.dryRuns.get(obj, live, applyAs)
+    if (kept) gitSide = kept
+    else {
+      const r = await dryRunAgainstLive(ctx.kube, obj, ref, applyAs, { live })
+      current = r.live ?? live
+      gitSide = stripNoise(r.after)
+      // an answer is kept only for the object it was applied to (not after three moved versions)
+      if (r.live && r.after.metadata.resourceVersion === r.live.metadata.resourceVersion)
+        await ctx.dryRuns.put(obj, r.live, applyAs, gitSide)
+    }
     liveSide = stripNoise(current)
   } catch (err) {
     if (!(err instanceof ApiException)) throw err
@@ -336,6 +346,8 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
   trace('drift: start')
   const listing = new NamespaceListing(kube, namespace)
   listing.all.catch(() => {}) // awaited below; an early failure must not go unhandled meanwhile
+  // the dry runs an earlier drift made, and what says whether they still hold (read meanwhile too)
+  const dryRuns = new DryRunCache(kube, namespace)
   const management = await findManagers(kube, ns, { root: repoDir })
   // every Kustomization's inventory accounts for objects in the namespace (not "extra")
   const allKs = management.kustomizations
@@ -403,7 +415,7 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
       ...managers.flatMap((m) => kustomizationRules(m.kustomization.spec, fluxRefString(m.kustomization))),
       ...localRules(ns.drift?.ignore),
     ]
-    const ctx: Context = { kube, rules, listing }
+    const ctx: Context = { kube, rules, listing, dryRuns }
     const comparing = mapLimit(plain, opts.concurrency ?? 16, (o) => compareOne(ctx, o))
     comparing.catch(() => {})
 
@@ -502,6 +514,7 @@ export async function computeDrift(kube: Kube, ns: NamespaceConfig, opts: DriftO
 
     const compared = [...(await comparing), ...(await comparingReleases)]
     trace('drift: dry runs compared')
+    await dryRuns.save()
 
     // extra: in the namespace, in no inventory and no build, owned by nothing
     const accounted = new Set(desiredKeys)

@@ -4,6 +4,7 @@
 // Errors are client-node ApiExceptions, so `isApiError` and `apiMessage` work on them.
 import http from 'node:http'
 import http2 from 'node:http2'
+import diagnostics from 'node:diagnostics_channel'
 import https from 'node:https'
 import tls from 'node:tls'
 import { ApiException } from '@kubernetes/client-node'
@@ -145,9 +146,18 @@ interface Answer {
 }
 
 /** One request to the API server; a non-2xx answer rejects with an ApiException. */
+/** What the `nsops:kube-request` diagnostics channel carries: every request rest() sends (tests count them). */
+export interface KubeRequest {
+  method: string
+  /** path and query */
+  url: string
+}
+const requests = diagnostics.channel('nsops:kube-request')
+
 export async function rest<T>(kube: Kube, method: string, path: string, opts: RequestOptions = {}): Promise<T> {
   const url = new URL(kube.server.replace(/\/$/, '') + path)
   for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, v)
+  if (requests.hasSubscribers) requests.publish({ method, url: url.pathname + url.search } satisfies KubeRequest)
   const conn = connectionOf(kube)
   const auth = await authOptions(kube, conn)
   const options: https.RequestOptions = {
@@ -481,6 +491,9 @@ async function fetchResourceList(kube: Kube, apiVersion: string): Promise<Resour
 // (/api, /apis) instead of one request per group-version.
 const AGGREGATED = 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json'
 
+/** A list's Accept for its objects' metadata only (PartialObjectMetadataList): a fraction of the server's work. */
+export const METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1'
+
 interface DiscoveryList {
   kind?: string
   items?: {
@@ -504,12 +517,17 @@ export interface AggregatedDiscovery {
 }
 
 /**
- * The server's aggregated discovery, asked afresh; undefined from a server (or a proxy) that
+ * The server's aggregated discovery, asked afresh (or, with `reuse`, the answer this
+ * connection asked for last, when there is one); undefined from a server (or a proxy) that
  * does not serve it. Every group-version it lists also answers resourceFor, so a command that
  * asks for it (drift's listing of a namespace) needs no per-group requests after.
  */
-export function aggregatedDiscovery(kube: Kube): Promise<AggregatedDiscovery | undefined> {
+export function aggregatedDiscovery(
+  kube: Kube,
+  opts: { reuse?: boolean } = {},
+): Promise<AggregatedDiscovery | undefined> {
   const conn = connectionOf(kube)
+  if (opts.reuse && conn.aggregated) return conn.aggregated
   conn.aggregated = (async () => {
     const [core, groups] = await Promise.all([
       rest<DiscoveryList>(kube, 'GET', '/api', { accept: AGGREGATED }),

@@ -7,6 +7,7 @@
 // the baselines, Secrets by hash and a namespace not under Flux each have a test.
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
+import diagnostics from 'node:diagnostics_channel'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -20,6 +21,8 @@ import type { DriftObject, DriftReport } from '../../shared/drift/types.ts'
 import { reconcileAndWait } from '../../shared/flux/reconcile.ts'
 import { currentOwner, resumeOwned, suspendFor } from '../../shared/flux/suspend.ts'
 import { clientsFor, type Kube } from '../../shared/kube/client.ts'
+import type { KubeRequest } from '../../shared/kube/rest.ts'
+import { refString } from '../../shared/kube/refs.ts'
 import { defineNamespace, namespacePaths, type NamespaceConfig } from '../../shared/config/namespace-config.ts'
 import { repoRoot } from '../../shared/core/paths.ts'
 import { toolPath } from '../../shared/tools/provision.ts'
@@ -656,5 +659,109 @@ spec: { policyName: drift-reader-dry-run-only, validationActions: [Deny] }`)
     } finally {
       await w.kube.core.deleteNamespace({ name })
     }
+  })
+
+  it('a repeat drift asks for no dry run of what did not change; an edited object, and a kind mutating admission may touch, are asked again', async () => {
+    // every dry run drift sends, as the API sees it (kube/rest.ts publishes each request)
+    const dryRunsOf = async () => {
+      const seen: string[] = []
+      const on = (m: unknown) => {
+        const r = m as KubeRequest
+        if (r.method === 'PATCH' && r.url.includes('dryRun=All')) seen.push(r.url.split('?')[0])
+      }
+      diagnostics.subscribe('nsops:kube-request', on)
+      try {
+        return { report: await drift(), asked: seen }
+      } finally {
+        diagnostics.unsubscribe('nsops:kube-request', on)
+      }
+    }
+    const settingsPath = `/api/v1/namespaces/${DEMO}/configmaps/settings`
+    const first = await dryRunsOf()
+    const compared = first.report.objects.filter((o) => o.class === 'in-sync' || o.class === 'modified')
+    assert.ok(compared.length >= 3, JSON.stringify(first.report.objects))
+    // Secrets and refused dry runs are always asked; nothing else is (once the server's schemas
+    // and admission configuration have been the same for 10 s), and the report is the same
+    const always = compared.filter((o) => o.ref.kind === 'Secret' || o.dryRunError).length
+    const again = await until('the answers to be kept', async () => {
+      const r = await dryRunsOf()
+      return r.asked.length === always ? r : undefined
+    })
+    assert.deepEqual(
+      again.report.objects.map((o) => [refString(o.ref), o.class, o.changes]),
+      first.report.objects.map((o) => [refString(o.ref), o.class, o.changes]),
+    )
+
+    // a write to one object moves its resourceVersion: only its dry run is asked again
+    await k('label', 'configmap', 'settings', 'nsops.test/touched=yes', '--overwrite')
+    const edited = await dryRunsOf()
+    assert.deepEqual(
+      edited.asked.filter((u) => !u.includes('/secrets/')),
+      [settingsPath],
+    )
+
+    // a mutating admission policy on ConfigMaps: their dry runs are asked every time it exists,
+    // and what it would add shows as the change Flux's next apply makes
+    const policy = path.join(tmp, 'policy.yaml')
+    fs.writeFileSync(
+      policy,
+      `apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingAdmissionPolicy
+metadata: { name: nsops-drift-test }
+spec:
+  matchConstraints:
+    resourceRules: [{ apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [configmaps] }]
+  failurePolicy: Fail
+  reinvocationPolicy: Never
+  mutations:
+    - patchType: ApplyConfiguration
+      applyConfiguration:
+        expression: 'Object{metadata: Object.metadata{labels: {"nsops.test/mutated": "yes"}}}'
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingAdmissionPolicyBinding
+metadata: { name: nsops-drift-test }
+spec:
+  policyName: nsops-drift-test
+  matchResources:
+    namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: ${DEMO} } }
+`,
+    )
+    await run(kubectl, ['--kubeconfig', w.kubeconfig, 'apply', '-f', policy])
+    try {
+      let notAsked = 0
+      const mutated = await until('the policy to act on the dry run', async () => {
+        const r = await dryRunsOf()
+        if (!r.asked.includes(settingsPath)) notAsked++
+        return find(r.report, 'ConfigMap', 'settings')?.changes?.find((c) => c.path.includes('mutated'))
+      })
+      assert.equal(notAsked, 0, 'a kind admission may mutate is asked every time')
+      assert.deepEqual([mutated.git, mutated.live], ['yes', undefined])
+      // once the new configuration has settled, other kinds' answers are kept again; not a ConfigMap's
+      const settledWithPolicy = await until('the answers of kinds the policy does not touch to be kept', async () => {
+        const r = await dryRunsOf()
+        return r.asked.some((u) => u.includes('/deployments/web')) ? undefined : r
+      })
+      assert.ok(settledWithPolicy.asked.includes(settingsPath), 'a ConfigMap is still asked: the policy may mutate it')
+    } finally {
+      await run(kubectl, ['--kubeconfig', w.kubeconfig, 'delete', '--ignore-not-found', '-f', policy])
+    }
+    let last = ''
+    const clean = await until('the policy to be gone', async () => {
+      const r = await dryRunsOf()
+      last = JSON.stringify(find(r.report, 'ConfigMap', 'settings'))
+      return find(r.report, 'ConfigMap', 'settings')?.changes?.some((c) => c.path.includes('mutated')) ? undefined : r
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}: ${last}`)
+    })
+    assert.ok(clean.asked.includes(settingsPath))
+    // the server went on mutating for a moment after the policy was deleted: what it answered
+    // then was not kept, and once the configuration has settled the answers are kept again
+    const settled = await until('the answers to be kept again', async () => {
+      const r = await dryRunsOf()
+      return r.asked.length === always ? r : undefined
+    })
+    assert.equal(find(settled.report, 'ConfigMap', 'settings')?.class, 'in-sync')
+    await k('label', 'configmap', 'settings', 'nsops.test/touched-')
   })
 })
