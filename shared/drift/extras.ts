@@ -157,13 +157,14 @@ export class NamespaceListing {
 
   private async list(apiVersion: string, resource: Resource): Promise<Map<string, LiveObject> | undefined> {
     try {
-      const list = await rest<{ items: LiveObject[] }>(
+      // a metadata-only list of nothing says `items: null`
+      const list = await rest<{ items: LiveObject[] | null }>(
         this.kube,
         'GET',
         resourcePath(apiVersion, resource, this.namespace),
         MADE_FOR_OTHERS.has(resource.kind) ? { accept: METADATA_LIST } : {},
       )
-      return new Map(list.items.map((o) => [o.metadata.name, { ...o, apiVersion, kind: resource.kind }]))
+      return new Map((list.items ?? []).map((o) => [o.metadata.name, { ...o, apiVersion, kind: resource.kind }]))
     } catch (err) {
       if (err instanceof ApiException && err.code === 404) return new Map()
       this.unreadable.push(

@@ -185,10 +185,34 @@ export async function rest<T>(kube: Kube, method: string, path: string, opts: Re
     timer = setTimeout(() => bound.abort(new NoAnswer(what, url.origin, totalMs)), totalMs)
   }
   try {
-    return await send<T>(kube, conn, url, options, payload, timeoutMs, what, bound.signal, opts.discardBody)
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await send<T>(kube, conn, url, options, payload, timeoutMs, what, bound.signal, opts.discardBody)
+      } catch (err) {
+        const waitMs = retryAfterMs(err)
+        if (waitMs === undefined || attempt === TOO_MANY_TRIES) throw err
+        await untilAborted(new Promise((r) => setTimeout(r, waitMs)), bound.signal)
+      }
+    }
   } finally {
     clearTimeout(timer)
   }
+}
+
+/** Tries of a request the server answers 429 (it has not acted on it), as client-go's. */
+const TOO_MANY_TRIES = 5
+
+/**
+ * How long to wait before sending again a request the server turned away with 429 and a
+ * Retry-After (at most 5 s): its requests in flight are at their limit, or a CRD's storage is
+ * still being made ("storage is (re)initializing", a list right after Flux installs its CRDs).
+ * client-go waits and retries the same way. Undefined for any other answer.
+ */
+function retryAfterMs(err: unknown): number | undefined {
+  if (!(err instanceof ApiException) || err.code !== 429) return undefined
+  const header = (err.headers as Record<string, string | string[] | undefined>)['retry-after']
+  const seconds = Number(Array.isArray(header) ? header[0] : header)
+  return Number.isFinite(seconds) && seconds >= 0 ? Math.min(seconds, 5) * 1000 : undefined
 }
 
 async function send<T>(

@@ -157,6 +157,8 @@ runMain(() => dashboard(demoNamespace(${JSON.stringify(w.work)}), process.argv.s
     }
     // defaults the server filled in (strategy, revisionHistoryLimit, clusterIP…) are no drift
     assert.equal(report.counts.modified, 0, JSON.stringify(report.objects.filter((o) => o.class === 'modified')))
+    // every kind of the namespace was listed for extras, the empty ones too
+    assert.deepEqual(report.notChecked, [])
   })
 
   it('a report of a commit built before reuses that build (build cache): the same report as building afresh', async () => {

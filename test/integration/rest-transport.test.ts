@@ -226,6 +226,53 @@ console.log(r.metadata.name, transportOf(kube).protocol)
       }
     })
 
+    it('429 with Retry-After (a CRD whose storage is still being made): sent again after the wait; without it, or after five tries, the 429 is the answer', async () => {
+      // the sim gives this for a moment after a CRD is installed, too briefly to hit on purpose
+      let turnedAway = 0
+      const server = http2.createSecureServer({
+        cert: fs.readFileSync(pki.serverCert),
+        key: fs.readFileSync(pki.serverKey),
+      })
+      server.on('stream', (stream, headers) => {
+        const p = String(headers[':path'])
+        if ((p === '/busy-once' && turnedAway === 0) || p === '/always-busy' || p === '/no-retry-after') {
+          turnedAway++
+          stream.respond({
+            ':status': 429,
+            'content-type': 'application/json',
+            ...(p === '/no-retry-after' ? {} : { 'retry-after': '0' }),
+          })
+          stream.end(JSON.stringify({ kind: 'Status', message: 'storage is (re)initializing', code: 429 }))
+          return
+        }
+        stream.respond({ ':status': 200, 'content-type': 'application/json' })
+        stream.end(JSON.stringify({ path: p }))
+      })
+      const sessions = new Set<http2.ServerHttp2Session>()
+      server.on('session', (s) => sessions.add(s))
+      const url = await listen(server)
+      try {
+        const k = kubeFor(url, pki.caCert)
+        assert.deepEqual(await rest(k, 'GET', '/busy-once'), { path: '/busy-once' })
+        assert.equal(turnedAway, 1)
+        turnedAway = 0
+        await assert.rejects(
+          rest(k, 'GET', '/always-busy'),
+          (e: unknown) => e instanceof ApiException && e.code === 429,
+        )
+        assert.equal(turnedAway, 5)
+        turnedAway = 0
+        await assert.rejects(
+          rest(k, 'GET', '/no-retry-after'),
+          (e: unknown) => e instanceof ApiException && e.code === 429,
+        )
+        assert.equal(turnedAway, 1)
+      } finally {
+        for (const s of sessions) s.destroy()
+        await new Promise((r) => server.close(r))
+      }
+    })
+
     it('a server that sends GOAWAY after each answer: every request still gets its answer, on a new session', async () => {
       let streams = 0
       const server = http2.createSecureServer({
