@@ -232,6 +232,9 @@ export class LogFollower extends EventEmitter<Events> {
   }
 
   private initialWindow(): LogOptions {
+    // client-node's Log leaves out a tailLines that is falsy, so 0 goes as the string "0"
+    // (the same query parameter): without it, --tail 0 printed the whole log
+    if (this.opts.tail === 0) return { tailLines: '0' as unknown as number }
     if (this.opts.tail !== undefined) return { tailLines: this.opts.tail }
     if (this.opts.sinceMs !== undefined) return { sinceSeconds: Math.max(1, Math.ceil(this.opts.sinceMs / 1000)) }
     return {}

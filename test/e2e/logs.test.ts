@@ -257,6 +257,25 @@ describe('just logs', { skip: process.env.NSOPS_TEST_CONTEXT ? 'needs the sim cl
     })
   })
 
+  it('--tail 0 shows no line written before, only what comes after (as kubectl logs -f --tail 0 and stern)', async () => {
+    const other = await podOf('other')
+    write(other, ['before the follow'])
+    const run = logs('other', '--tail', '0')
+    await until('other followed', async () => run.err().includes(`+ ${other.metadata!.name} other`))
+    // a line written between the attach and the kubelet's answer is not shown: write until one is
+    let n = 0
+    await until('a line written after the follow began', async () => {
+      write(other, [`after ${++n}`])
+      return run.out().length > 0
+    })
+    run.child.kill('SIGINT')
+    await run.exit
+    assert.ok(
+      run.out().every((l) => /^after \d+$/.test(l)),
+      `only lines written after: ${JSON.stringify(run.out())}`,
+    )
+  })
+
   it('text output prefixes pod and container when several pods are followed', async () => {
     const other = await podOf('other')
     const run = logs('--since', '1h')
