@@ -137,6 +137,29 @@ console.log(r.metadata.name, transportOf(kube).protocol)
         server.listen(0, '127.0.0.1', () => resolve(`https://127.0.0.1:${(server.address() as AddressInfo).port}`)),
       )
 
+    /** A local HTTP/2 server that hands each stream to `onStream`. */
+    const h2Server = async (
+      onStream: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void,
+    ): Promise<{ url: string; close: () => Promise<void> }> => {
+      const server = http2.createSecureServer({
+        cert: fs.readFileSync(pki.serverCert),
+        key: fs.readFileSync(pki.serverKey),
+      })
+      const sessions = new Set<http2.ServerHttp2Session>()
+      server.on('session', (s) => sessions.add(s))
+      server.on('stream', onStream)
+      const url = await listen(server)
+      return {
+        url,
+        close: async () => {
+          // our idle sessions hold nothing open (by design), so close() would wait on them with
+          // an empty event loop: end them from this side
+          for (const s of sessions) s.destroy()
+          await new Promise((r) => server.close(r))
+        },
+      }
+    }
+
     it('a server that offers only HTTP/1.1: the requests go over HTTP/1.1, and keep doing so', async () => {
       const seen: string[] = []
       const server = https.createServer(
@@ -204,14 +227,7 @@ console.log(r.metadata.name, transportOf(kube).protocol)
     })
 
     it('an HTTP/2 server that takes requests and never answers them (stopped after the session opened): NoAnswer by the idle bound or the deadline, not an "HTTP 0" answer', async () => {
-      const server = http2.createSecureServer({
-        cert: fs.readFileSync(pki.serverCert),
-        key: fs.readFileSync(pki.serverKey),
-      })
-      const sessions = new Set<http2.ServerHttp2Session>()
-      server.on('session', (s) => sessions.add(s))
-      server.on('stream', () => {}) // taken, never answered
-      const url = await listen(server)
+      const { url, close } = await h2Server(() => {}) // taken, never answered
       try {
         const k = kubeFor(url, pki.caCert)
         await ends('silence on an open session', rest(k, 'GET', '/api/v1/namespaces/x', { timeoutMs: 500 }), 500)
@@ -221,19 +237,14 @@ console.log(r.metadata.name, transportOf(kube).protocol)
         await ends('by the deadline', rest(soon, 'GET', '/api/v1/namespaces/x'), AFTER_DEADLINE_MS + 500)
         assert.equal(transportOf(k).sessions, 1, 'the deadline-bound client shares the connection')
       } finally {
-        for (const s of sessions) s.destroy()
-        await new Promise((r) => server.close(r))
+        await close()
       }
     })
 
     it('429 with Retry-After (a CRD whose storage is still being made): sent again after the wait; without it, or after five tries, the 429 is the answer', async () => {
       // the sim gives this for a moment after a CRD is installed, too briefly to hit on purpose
       let turnedAway = 0
-      const server = http2.createSecureServer({
-        cert: fs.readFileSync(pki.serverCert),
-        key: fs.readFileSync(pki.serverKey),
-      })
-      server.on('stream', (stream, headers) => {
+      const { url, close } = await h2Server((stream, headers) => {
         const p = String(headers[':path'])
         if ((p === '/busy-once' && turnedAway === 0) || p === '/always-busy' || p === '/no-retry-after') {
           turnedAway++
@@ -248,9 +259,6 @@ console.log(r.metadata.name, transportOf(kube).protocol)
         stream.respond({ ':status': 200, 'content-type': 'application/json' })
         stream.end(JSON.stringify({ path: p }))
       })
-      const sessions = new Set<http2.ServerHttp2Session>()
-      server.on('session', (s) => sessions.add(s))
-      const url = await listen(server)
       try {
         const k = kubeFor(url, pki.caCert)
         assert.deepEqual(await rest(k, 'GET', '/busy-once'), { path: '/busy-once' })
@@ -268,26 +276,18 @@ console.log(r.metadata.name, transportOf(kube).protocol)
         )
         assert.equal(turnedAway, 1)
       } finally {
-        for (const s of sessions) s.destroy()
-        await new Promise((r) => server.close(r))
+        await close()
       }
     })
 
     it('a server that sends GOAWAY after each answer: every request still gets its answer, on a new session', async () => {
       let streams = 0
-      const server = http2.createSecureServer({
-        cert: fs.readFileSync(pki.serverCert),
-        key: fs.readFileSync(pki.serverKey),
-      })
-      server.on('stream', (stream, headers) => {
+      const { url, close } = await h2Server((stream, headers) => {
         streams++
         stream.respond({ ':status': 200, 'content-type': 'application/json' })
         stream.end(JSON.stringify({ path: headers[':path'], auth: headers.authorization }))
         stream.session?.goaway()
       })
-      const sessions = new Set<http2.ServerHttp2Session>()
-      server.on('session', (s) => sessions.add(s))
-      const url = await listen(server)
       try {
         const k = kubeFor(url, pki.caCert)
         const answers = []
@@ -300,10 +300,7 @@ console.log(r.metadata.name, transportOf(kube).protocol)
         assert.equal(transportOf(k).protocol, 'h2')
         assert.ok(transportOf(k).sessions >= 2, `a new session after GOAWAY (${transportOf(k).sessions})`)
       } finally {
-        // our idle sessions hold nothing open (by design), so close() would wait on them with
-        // an empty event loop: end them from this side
-        for (const s of sessions) s.destroy()
-        await new Promise((r) => server.close(r))
+        await close()
       }
     })
   })
