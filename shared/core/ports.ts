@@ -59,13 +59,22 @@ export async function freePort(range?: [number, number]): Promise<number> {
   }
 }
 
+/** How long a kept port may stay taken before another is picked (see reclaimPort). */
+const RECLAIM_WAIT_MS = 1000
+
 /**
- * `port` again if nothing listens on it now (a component taking back the port it had before
- * a restart, so URLs naming it stay valid), else undefined. Allowed even when this process
- * handed it out before: that was the same component's earlier run.
+ * `port` again if nothing listens on it (a component taking back the port it had before a
+ * restart, so URLs naming it stay valid), else undefined. A process that was just killed can
+ * still hold its socket for a moment after it looks gone (Linux frees its memory, and so its
+ * command line, before its files): a taken port is tried again for up to a second. Allowed
+ * even when this process handed it out before: that was the same component's earlier run.
  */
-export async function reclaimPort(port: number): Promise<number | undefined> {
-  if (!(await canBind(port))) return undefined
+export async function reclaimPort(port: number, waitMs = RECLAIM_WAIT_MS): Promise<number | undefined> {
+  const until = Date.now() + waitMs
+  while (!(await canBind(port))) {
+    if (Date.now() >= until) return undefined
+    await new Promise((r) => setTimeout(r, 50))
+  }
   handedOut.add(port)
   return port
 }

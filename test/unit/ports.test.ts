@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import net from 'node:net'
 import { describe, it } from 'node:test'
-import { freePort } from '../../shared/core/ports.ts'
+import { freePort, reclaimPort } from '../../shared/core/ports.ts'
 
 const ephemeralStart = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
 
@@ -48,6 +48,22 @@ describe('free ports', () => {
       assert.equal(got, busy + 1)
     } finally {
       await close(srv)
+    }
+  })
+
+  it('reclaims a kept port a dying process still holds for a moment; gives up on one held longer', async () => {
+    const port = await freePort()
+    const holder = net.createServer()
+    await new Promise<void>((resolve) => holder.listen(port, '127.0.0.1', resolve))
+    const reclaiming = reclaimPort(port, 2000)
+    setTimeout(() => holder.close(), 300)
+    assert.equal(await reclaiming, port, 'taken back once the holder let go')
+    const again = net.createServer()
+    await new Promise<void>((resolve) => again.listen(port, '127.0.0.1', resolve))
+    try {
+      assert.equal(await reclaimPort(port, 300), undefined, 'still held after the wait')
+    } finally {
+      await new Promise((resolve) => again.close(resolve))
     }
   })
 })
