@@ -21,7 +21,14 @@
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
-import { aggregatedDiscovery, resourceFor, resourcePath, rest, type LiveObject } from '../kube/rest.ts'
+import {
+  aggregatedDiscovery,
+  groupVersionPath,
+  resourceFor,
+  resourcePath,
+  rest,
+  type LiveObject,
+} from '../kube/rest.ts'
 import type { Kube } from '../kube/client.ts'
 import type { ManifestObject } from '../kube/refs.ts'
 import { cacheDir } from '../core/paths.ts'
@@ -87,7 +94,7 @@ export class DryRunCache {
   private async key(obj: ManifestObject, live: LiveObject, opts: DryRunOptions): Promise<string | undefined> {
     if (obj.kind === 'Secret' || !live.metadata.uid || !live.metadata.resourceVersion) return undefined
     const state = await this.state
-    const schema = state?.schemas[groupVersionKey(obj.apiVersion)]
+    const schema = state?.schemas[groupVersionPath(obj.apiVersion).slice(1)]
     if (!state || !schema) return undefined
     const resource = await resourceFor(this.kube, obj.apiVersion, obj.kind)
     if (!resource || state.mutated.some((r) => mayMutate(r, obj.apiVersion, resource.name))) return undefined
@@ -150,11 +157,6 @@ function readKept(file: string): Kept {
   } catch {
     return { seen: {}, answers: {} }
   }
-}
-
-/** `v1` → `api/v1`, `apps/v1` → `apis/apps/v1`: how /openapi/v3 names a group-version. */
-function groupVersionKey(apiVersion: string): string {
-  return apiVersion.includes('/') ? `apis/${apiVersion}` : `api/${apiVersion}`
 }
 
 async function serverState(kube: Kube): Promise<ServerState | undefined> {

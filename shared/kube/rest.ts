@@ -498,7 +498,8 @@ function h1Request(
   })
 }
 
-function groupVersionPath(apiVersion: string): string {
+/** The URL path of a group-version: `/api/v1`, `/apis/apps/v1`. */
+export function groupVersionPath(apiVersion: string): string {
   return apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`
 }
 
